@@ -1,0 +1,718 @@
+/*
+ * berth.h: the whole public API of libberth.
+ *
+ * Berth is an embeddable placement engine for container groups with the
+ * semantics of Azure Container Instances (ACI).  This header is the API: if a
+ * name does not appear here, it is not published and may change at any time.
+ * Everything public is prefixed `berth_` (types `berth_<noun>_t`, functions
+ * `berth_<noun>_<verb>()`); the shared library exports nothing else.
+ *
+ * Conventions that hold for every function below:
+ *
+ *  - Errors.  A function that can fail returns 0 on success or a negative
+ *    BERTH_E* code.  When the caller passes a non-NULL `berth_error_t *err`,
+ *    it is filled with the code, an ACI-style error name, a message and the
+ *    JSON path (`target`) at fault, plus every further violation found in
+ *    `details`.  A call that fails changes nothing.
+ *  - Ownership.  Strings in input structs are borrowed for the duration of the
+ *    call and copied when kept.  Objects returned through `**out` belong to the
+ *    caller and are released with the matching `berth_*_free()` (which accepts
+ *    NULL); buffers returned as `char **out` are released with berth_free().
+ *  - Quantities are integers: CPU in millicores (1 core = 1000), memory in MiB
+ *    (1 GB in an ACI document = 1024 MiB), GPUs as counts of one SKU.  There is
+ *    no floating point in resource accounting.
+ *  - No global state.  Engines are independent; one engine must not be used
+ *    from two threads at once without the caller's own lock.  Model objects
+ *    are immutable after parsing and may be shared between threads.
+ */
+#ifndef BERTH_H
+#define BERTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BERTH_BUILDING) && defined(__GNUC__)
+#define BERTH_EXPORT __attribute__((visibility("default")))
+#else
+#define BERTH_EXPORT
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define BERTH_VERSION_MAJOR 0
+#define BERTH_VERSION_MINOR 1
+#define BERTH_VERSION_PATCH 0
+
+/* The library's version as "MAJOR.MINOR.PATCH"; a static string. */
+BERTH_EXPORT const char *berth_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+enum {
+    BERTH_OK = 0,
+    BERTH_EINVAL = -1,      /* bad input: syntax, type, value, validation   */
+    BERTH_ENOMEM = -2,      /* out of memory                                */
+    BERTH_ENOENT = -3,      /* no such host, group or GPU SKU               */
+    BERTH_EEXIST = -4,      /* already exists                               */
+    BERTH_ENOSPC = -5,      /* no host can take the group (resource not available) */
+    BERTH_ECONFLICT = -6,   /* update changes a property that needs a delete */
+    BERTH_EBUSY = -7,       /* host still holds groups                      */
+    BERTH_ETOOBIG = -8,     /* document too large or too deeply nested      */
+    BERTH_ELIMIT = -9,      /* an engine table is full (zones, GPU SKUs)    */
+    BERTH_EIO = -10         /* I/O failure (files, network, store)          */
+};
+
+#define BERTH_ERROR_NAME_MAX 64
+#define BERTH_ERROR_MESSAGE_MAX 512
+#define BERTH_ERROR_TARGET_MAX 256
+#define BERTH_ERROR_DETAILS_MAX 8
+
+/* One violation: an ACI error name (e.g. "InvalidContainerName"), a sentence,
+ * and the JSON path of the value at fault (e.g.
+ * "properties.containers[1].properties.resources.requests.cpu"), or "" when
+ * no single value is at fault. */
+typedef struct berth_error_detail {
+    char name[BERTH_ERROR_NAME_MAX];
+    char message[BERTH_ERROR_MESSAGE_MAX];
+    char target[BERTH_ERROR_TARGET_MAX];
+} berth_error_detail_t;
+
+/* The error out-parameter.  `code` is the negative BERTH_E* value; the first
+ * violation is also copied into the top-level name/message/target.
+ * `ndetails` counts all violations found, of which the first
+ * BERTH_ERROR_DETAILS_MAX are stored in `details`.  Plain data: the caller
+ * owns it (usually on the stack) and never frees anything in it. */
+typedef struct berth_error {
+    int code;
+    char name[BERTH_ERROR_NAME_MAX];
+    char message[BERTH_ERROR_MESSAGE_MAX];
+    char target[BERTH_ERROR_TARGET_MAX];
+    size_t ndetails;
+    berth_error_detail_t details[BERTH_ERROR_DETAILS_MAX];
+} berth_error_t;
+
+/* A static, human-readable string for a BERTH_E* code ("invalid input" ...). */
+BERTH_EXPORT const char *berth_strerror(int code);
+
+/* Resets *err to "no error".  Accepts NULL. */
+BERTH_EXPORT void berth_error_clear(berth_error_t *err);
+
+/* Renders *err as an ACI CloudError document,
+ * {"error": {"code", "message", "target", "details": [...]}}, into a new
+ * NUL-terminated buffer stored in *out (free with berth_free()).
+ * Returns 0, or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_error_to_json(const berth_error_t *err, char **out);
+
+/* Frees a buffer the library returned through a `char **out`.  Accepts NULL. */
+BERTH_EXPORT void berth_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* The ACI container-group model                                            */
+/* ------------------------------------------------------------------------ */
+/*
+ * berth_group_parse() turns an ACI container-group document (api-versions
+ * 2021-03-01 to 2023-05-01) into the structures below; berth_group_to_json()
+ * turns them back.  The round trip keeps every field: members Berth models
+ * are typed; members the spec defines that Berth does not interpret
+ * (identity, diagnostics, networkProfile, subnetIds, extensions,
+ * encryptionProperties, confidentialComputeProperties, securityContext,
+ * instanceView, provisioningState, id, type) are kept verbatim in the
+ * `extra_json` members.  Members the spec does not define are refused.
+ *
+ * Optional scalars use 0/NULL/UNSET for "absent"; optional arrays carry a
+ * `has_` flag so that an empty array and an absent one round-trip apart.
+ * All structures are owned by the berth_group_t that holds them and are
+ * read-only to callers.
+ */
+
+#define BERTH_NAME_MAX 63           /* group, container, host names         */
+#define BERTH_DOCUMENT_MAX (1u << 20) /* bytes in one ACI document           */
+#define BERTH_DOCUMENT_DEPTH_MAX 32 /* nesting of objects and arrays        */
+
+typedef enum berth_os {
+    BERTH_OS_UNSET = 0,
+    BERTH_OS_LINUX,
+    BERTH_OS_WINDOWS
+} berth_os_t;
+
+typedef enum berth_restart_policy {
+    BERTH_RESTART_UNSET = 0,        /* absent: ACI's default is Always      */
+    BERTH_RESTART_ALWAYS,
+    BERTH_RESTART_ON_FAILURE,
+    BERTH_RESTART_NEVER
+} berth_restart_policy_t;
+
+typedef enum berth_sku {
+    BERTH_SKU_UNSET = 0,            /* absent: Standard                     */
+    BERTH_SKU_STANDARD,
+    BERTH_SKU_DEDICATED,
+    BERTH_SKU_CONFIDENTIAL
+} berth_sku_t;
+
+typedef enum berth_priority {
+    BERTH_PRIORITY_UNSET = 0,       /* absent: Regular                      */
+    BERTH_PRIORITY_REGULAR,
+    BERTH_PRIORITY_SPOT
+} berth_priority_t;
+
+typedef enum berth_protocol {
+    BERTH_PROTOCOL_UNSET = 0,       /* absent: TCP                          */
+    BERTH_PROTOCOL_TCP,
+    BERTH_PROTOCOL_UDP
+} berth_protocol_t;
+
+typedef enum berth_ip_type {
+    BERTH_IP_UNSET = 0,
+    BERTH_IP_PUBLIC,
+    BERTH_IP_PRIVATE
+} berth_ip_type_t;
+
+typedef enum berth_tristate {
+    BERTH_UNSET = 0,
+    BERTH_FALSE,
+    BERTH_TRUE
+} berth_tristate_t;
+
+/* A name/value pair: tags, secret volume files, HTTP headers. */
+typedef struct berth_pair {
+    char *name;
+    char *value;
+} berth_pair_t;
+
+typedef struct berth_port {
+    uint32_t port;                  /* 1..65535                             */
+    berth_protocol_t protocol;
+} berth_port_t;
+
+typedef struct berth_env_var {
+    char *name;
+    char *value;                    /* NULL when absent                     */
+    char *secure_value;             /* NULL when absent; a secret           */
+} berth_env_var_t;
+
+typedef struct berth_gpu {
+    uint32_t count;                 /* 0: no GPU                            */
+    char *sku;                      /* e.g. "V100"; checked against the engine's table */
+} berth_gpu_t;
+
+/* Requests or limits.  cpu in millicores, memory in thousandths of a GB as
+ * written in the document (1.5 GB -> 1500), so that documents round-trip
+ * exactly; accounting converts memory to MiB (berth_demand_t).  In limits,
+ * 0 means "not given". */
+typedef struct berth_resources {
+    uint32_t cpu_millicores;
+    uint32_t memory_milli_gb;
+    berth_gpu_t gpu;
+} berth_resources_t;
+
+typedef struct berth_volume_mount {
+    char *name;
+    char *mount_path;
+    berth_tristate_t read_only;
+} berth_volume_mount_t;
+
+typedef struct berth_probe {
+    char **exec_command;            /* exec.command                         */
+    size_t nexec_command;
+    bool has_exec;
+    bool has_http_get;
+    char *http_path;                /* httpGet.path                         */
+    uint32_t http_port;             /* httpGet.port                         */
+    char *http_scheme;              /* "http" | "https" | NULL              */
+    berth_pair_t *http_headers;
+    size_t nhttp_headers;
+    bool has_http_headers;
+    /* -1 when absent */
+    int32_t initial_delay_seconds;
+    int32_t period_seconds;
+    int32_t failure_threshold;
+    int32_t success_threshold;
+    int32_t timeout_seconds;
+} berth_probe_t;
+
+/* A container or an init container (init containers have no resources,
+ * ports or probes: those members stay zero). */
+typedef struct berth_container {
+    char *name;
+    char *image;
+    char **command;
+    size_t ncommand;
+    bool has_command;
+    berth_port_t *ports;
+    size_t nports;
+    bool has_ports;
+    berth_env_var_t *env;
+    size_t nenv;
+    bool has_env;
+    berth_resources_t requests;
+    berth_resources_t limits;
+    bool has_limits;
+    berth_volume_mount_t *mounts;
+    size_t nmounts;
+    bool has_mounts;
+    berth_probe_t *liveness;        /* NULL when absent                     */
+    berth_probe_t *readiness;
+    char *extra_json;               /* securityContext, instanceView: a JSON object text, or NULL */
+} berth_container_t;
+
+typedef enum berth_volume_kind {
+    BERTH_VOLUME_AZURE_FILE = 1,
+    BERTH_VOLUME_EMPTY_DIR,
+    BERTH_VOLUME_SECRET,
+    BERTH_VOLUME_GIT_REPO
+} berth_volume_kind_t;
+
+typedef struct berth_volume {
+    char *name;
+    berth_volume_kind_t kind;
+    /* azureFile */
+    char *share_name;
+    char *storage_account_name;
+    char *storage_account_key;      /* a secret                             */
+    berth_tristate_t read_only;
+    /* secret: file name -> base64 content (secrets) */
+    berth_pair_t *secret_items;
+    size_t nsecret_items;
+    /* gitRepo */
+    char *repository;
+    char *directory;
+    char *revision;
+} berth_volume_t;
+
+typedef struct berth_ip_address {
+    berth_port_t *ports;
+    size_t nports;
+    berth_ip_type_t type;
+    char *ip;
+    char *dns_name_label;
+    char *fqdn;
+    char *label_scope;              /* autoGeneratedDomainNameLabelScope    */
+} berth_ip_address_t;
+
+typedef struct berth_registry_credential {
+    char *server;
+    char *username;
+    char *password;                 /* a secret                             */
+    char *identity;
+    char *identity_url;
+} berth_registry_credential_t;
+
+typedef struct berth_dns_config {
+    char **name_servers;
+    size_t nname_servers;
+    char *search_domains;
+    char *options;
+} berth_dns_config_t;
+
+typedef struct berth_group {
+    char *name;
+    char *location;
+    berth_pair_t *tags;
+    size_t ntags;
+    bool has_tags;
+    char **zones;
+    size_t nzones;
+    bool has_zones;
+    berth_container_t *containers;
+    size_t ncontainers;
+    berth_container_t *init_containers;
+    size_t ninit_containers;
+    bool has_init_containers;
+    berth_os_t os_type;
+    berth_restart_policy_t restart_policy;
+    berth_ip_address_t *ip_address; /* NULL when absent                     */
+    berth_volume_t *volumes;
+    size_t nvolumes;
+    bool has_volumes;
+    berth_registry_credential_t *credentials;
+    size_t ncredentials;
+    bool has_credentials;
+    berth_dns_config_t *dns_config; /* NULL when absent                     */
+    berth_sku_t sku;
+    berth_priority_t priority;
+    char *extra_json;               /* top level: id, type, identity ...    */
+    char *properties_extra_json;    /* in properties: diagnostics, subnetIds ... */
+} berth_group_t;
+
+/* Parses one ACI container-group document of `len` bytes (it need not be
+ * NUL-terminated).  Checks JSON syntax, UTF-8, size (BERTH_DOCUMENT_MAX) and
+ * depth (BERTH_DOCUMENT_DEPTH_MAX), member names, types, required members,
+ * enum values, name formats, and every rule that needs no engine (ports,
+ * volumes, mounts, Windows restrictions, ...).  Rules that depend on an
+ * engine's tables (GPU SKUs, per-group limits) are berth_group_validate()'s.
+ * On success stores a new group in *out (free with berth_group_free()).  On
+ * failure returns BERTH_EINVAL or BERTH_ETOOBIG (BERTH_ENOMEM), fills *err
+ * with every violation found, and leaves *out NULL. */
+BERTH_EXPORT int berth_group_parse(const char *json, size_t len,
+                                   berth_group_t **out, berth_error_t *err);
+
+/* Frees a group from berth_group_parse().  Accepts NULL. */
+BERTH_EXPORT void berth_group_free(berth_group_t *group);
+
+/* Serialization flags for berth_group_to_json(). */
+#define BERTH_JSON_REDACT 0x1u  /* omit every secret (secureValue, secret volume
+                                 * contents, passwords, storage and workspace keys) */
+#define BERTH_JSON_PRETTY 0x2u  /* indent                                      */
+
+/* Serializes `group` back to an ACI document in a new NUL-terminated buffer
+ * stored in *out (free with berth_free()); *len (if not NULL) receives its
+ * length.  Without BERTH_JSON_REDACT, parse -> to_json -> parse yields an
+ * equal document.  Returns 0 or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_group_to_json(const berth_group_t *group, unsigned flags,
+                                     char **out, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* Resource accounting                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* What a group takes from its host.  `millicores` is the sum of the
+ * containers' CPU requests rounded up to whole cores (always a multiple of
+ * 1000); `requested_millicores` is the unrounded sum; memory is the sum of
+ * requests in MiB (rounded up to a whole MiB); GPUs are counted for the one
+ * SKU the group uses (`gpu_sku` is an engine's SKU id, meaningful only when
+ * gpu_count > 0).  Init containers run before the others and take nothing
+ * beyond the group's demand. */
+typedef struct berth_demand {
+    uint32_t millicores;
+    uint32_t requested_millicores;
+    uint32_t memory_mib;
+    uint32_t gpu_count;
+    uint32_t gpu_sku;
+} berth_demand_t;
+
+/* Shares the group's rounded cores among its containers in proportion to
+ * their requests (ACI: 0.75 + 0.5 cores -> 2 cores, shared 1.2 / 0.8).
+ * Writes group->ncontainers values, in millicores, to shares[0..n-1]; they
+ * sum exactly to the rounded total (largest remainder, ties to the earlier
+ * container).  Returns 0, or BERTH_EINVAL when n < group->ncontainers. */
+BERTH_EXPORT int berth_group_cpu_shares(const berth_group_t *group,
+                                        uint32_t *shares, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Engine configuration: GPU SKUs and per-group limits                      */
+/* ------------------------------------------------------------------------ */
+
+#define BERTH_GPU_SKU_NAME_MAX 15
+#define BERTH_GPU_OFFERS_MAX 8
+#define BERTH_GPU_SKUS_MAX 32
+#define BERTH_ZONES_MAX 64
+
+/* One GPU count a SKU is offered in, with the largest CPU and memory a group
+ * of that count may request (ACI: K80 x1 -> 6 cores, 56 GB). */
+typedef struct berth_gpu_offer {
+    uint32_t count;
+    uint32_t max_millicores;
+    uint32_t max_memory_mib;
+} berth_gpu_offer_t;
+
+/* A GPU SKU: the table is data.  Engines start with K80, P100 and V100 in 1,
+ * 2 and 4 GPUs; an operator adds more (T4, A100 ...). */
+typedef struct berth_gpu_sku {
+    char name[BERTH_GPU_SKU_NAME_MAX + 1];
+    size_t noffers;
+    berth_gpu_offer_t offers[BERTH_GPU_OFFERS_MAX];
+} berth_gpu_sku_t;
+
+/* Per-group limits for groups without GPUs (GPU groups take theirs from the
+ * SKU offer).  Defaults are ACI's: 4 cores, 16 GB, 60 containers, 20
+ * volumes, 5 ports on the IP address. */
+typedef struct berth_limits {
+    uint32_t max_millicores;
+    uint32_t max_memory_mib;
+    uint32_t max_containers;        /* containers + init containers         */
+    uint32_t max_volumes;
+    uint32_t max_ip_ports;
+} berth_limits_t;
+
+typedef enum berth_policy {
+    BERTH_POLICY_BINPACK = 0,       /* best fit: fill hosts, keep whole ones free */
+    BERTH_POLICY_SPREAD,            /* worst fit: the emptiest host         */
+    BERTH_POLICY_FIRSTFIT           /* naive linear scan in host order: the baseline */
+} berth_policy_t;
+
+/* Engine options.  Initialise with berth_engine_options_init(), then set
+ * what differs.  `size` is sizeof(berth_engine_options_t) as the caller
+ * compiled it, so that later versions can append members. */
+typedef struct berth_engine_options {
+    size_t size;
+    berth_policy_t policy;
+    uint64_t seed;                  /* breaks ties between equal hosts      */
+    berth_limits_t limits;
+} berth_engine_options_t;
+
+/* Fills *opts with the defaults: binpack, seed 0, ACI's limits. */
+BERTH_EXPORT void berth_engine_options_init(berth_engine_options_t *opts);
+
+/* Parses a policy name ("binpack", "spread", "firstfit") into *out.
+ * Returns 0 or BERTH_EINVAL. */
+BERTH_EXPORT int berth_policy_parse(const char *name, berth_policy_t *out);
+
+/* The policy's name as berth_policy_parse() reads it; a static string. */
+BERTH_EXPORT const char *berth_policy_name(berth_policy_t policy);
+
+/* ------------------------------------------------------------------------ */
+/* Engine                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct berth_engine berth_engine_t;
+
+/* Creates an empty engine (no hosts, the default GPU SKU table) in *out;
+ * free it with berth_engine_free().  `opts` may be NULL for the defaults.
+ * Returns 0, BERTH_EINVAL for bad options, or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_engine_new(const berth_engine_options_t *opts,
+                                  berth_engine_t **out, berth_error_t *err);
+
+/* Frees an engine with all its hosts and groups.  Accepts NULL. */
+BERTH_EXPORT void berth_engine_free(berth_engine_t *engine);
+
+/* Adds a GPU SKU to the engine's table, or replaces the offers of a SKU of
+ * the same name.  Offers must have distinct, non-zero counts.  Returns 0,
+ * BERTH_EINVAL, or BERTH_ELIMIT when the table holds BERTH_GPU_SKUS_MAX. */
+BERTH_EXPORT int berth_engine_gpu_sku_add(berth_engine_t *engine,
+                                          const berth_gpu_sku_t *sku,
+                                          berth_error_t *err);
+
+/* Looks a GPU SKU up by name (case-sensitive, as ACI's enum).  Returns the
+ * entry (owned by the engine, valid until the next berth_engine_gpu_sku_add)
+ * and stores its id in *id when id is not NULL; NULL when unknown. */
+BERTH_EXPORT const berth_gpu_sku_t *berth_engine_gpu_sku_find(
+    const berth_engine_t *engine, const char *name, uint32_t *id);
+
+/* The name of GPU SKU `id`, or NULL when there is none. */
+BERTH_EXPORT const char *berth_engine_gpu_sku_name(const berth_engine_t *engine,
+                                                   uint32_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Hosts                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Host features (bit set). */
+#define BERTH_HOST_CONFIDENTIAL 0x1u  /* runs the Confidential SKU            */
+#define BERTH_HOST_DEDICATED 0x2u     /* reserved for the Dedicated SKU: one group, the whole host */
+#define BERTH_HOST_HYPERV 0x4u        /* Windows host with Hyper-V isolation  */
+
+typedef enum berth_host_state {
+    BERTH_HOST_READY = 0,
+    BERTH_HOST_CORDONED,            /* keeps its groups, takes no new ones  */
+    BERTH_HOST_DOWN                 /* takes nothing; its groups must move  */
+} berth_host_state_t;
+
+/* Windows OS builds. */
+#define BERTH_WINDOWS_LTSC2019 17763u
+#define BERTH_WINDOWS_LTSC2022 20348u
+#define BERTH_WINDOWS_LTSC2025 26100u
+
+/* A host's description.  As input, strings are borrowed; as output of
+ * berth_host_get(), they point into the engine and stay valid until that
+ * host is updated or removed. */
+typedef struct berth_host {
+    const char *name;               /* 1..63 chars: letters, digits, '-', '_', '.' */
+    uint32_t cores;                 /* whole cores                          */
+    uint32_t memory_mib;
+    const char *gpu_sku;            /* NULL or "" when gpu_count == 0       */
+    uint32_t gpu_count;
+    berth_os_t os;
+    uint32_t os_build;              /* Windows: 17763, 20348, 26100 ...; Linux: 0 */
+    const char *zone;               /* NULL or "" for none                  */
+    uint32_t features;              /* BERTH_HOST_* bits                    */
+    berth_host_state_t state;
+} berth_host_t;
+
+/* What is allocated on a host. */
+typedef struct berth_host_usage {
+    uint32_t millicores;
+    uint32_t memory_mib;
+    uint32_t gpu_count;
+    uint32_t groups;
+} berth_host_usage_t;
+
+/* Adds a host.  Returns 0, BERTH_EEXIST for a name already present,
+ * BERTH_EINVAL for a bad description (name, zero capacity, unknown GPU SKU,
+ * Windows without a build ...), BERTH_ELIMIT, or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_host_add(berth_engine_t *engine, const berth_host_t *host,
+                                berth_error_t *err);
+
+/* Replaces the description of the host named host->name.  A host holding
+ * groups may change its capacity (never below what is allocated), zone,
+ * features and state, but not its OS, build or GPU SKU (BERTH_EBUSY).
+ * Returns 0, BERTH_ENOENT, BERTH_EINVAL, BERTH_EBUSY or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_host_update(berth_engine_t *engine, const berth_host_t *host,
+                                   berth_error_t *err);
+
+/* Sets a host's state (ready, cordoned, down).  Groups stay where they are;
+ * a down host's groups move at their next redeploy.  Returns 0 or
+ * BERTH_ENOENT. */
+BERTH_EXPORT int berth_host_set_state(berth_engine_t *engine, const char *name,
+                                      berth_host_state_t state, berth_error_t *err);
+
+/* Removes an empty host.  Returns 0, BERTH_ENOENT, or BERTH_EBUSY when it
+ * still holds groups (release or move them first). */
+BERTH_EXPORT int berth_host_remove(berth_engine_t *engine, const char *name,
+                                   berth_error_t *err);
+
+/* Looks a host up by name and copies its description to *host and its
+ * allocation to *usage (either may be NULL).  Returns 0 or BERTH_ENOENT. */
+BERTH_EXPORT int berth_host_get(const berth_engine_t *engine, const char *name,
+                                berth_host_t *host, berth_host_usage_t *usage);
+
+/* The number of hosts. */
+BERTH_EXPORT size_t berth_engine_host_count(const berth_engine_t *engine);
+
+/* Host number `i` (0 <= i < berth_engine_host_count()), in the order hosts
+ * were added (removing a host moves the last one into its place).  Same
+ * outputs as berth_host_get().  Returns 0 or BERTH_ENOENT. */
+BERTH_EXPORT int berth_engine_host_at(const berth_engine_t *engine, size_t i,
+                                      berth_host_t *host, berth_host_usage_t *usage);
+
+/* ------------------------------------------------------------------------ */
+/* Placement                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Windows isolation a placement runs with. */
+typedef enum berth_isolation {
+    BERTH_ISOLATION_NONE = 0,       /* Linux                                */
+    BERTH_ISOLATION_PROCESS,        /* image build == host build            */
+    BERTH_ISOLATION_HYPERV          /* host newer than the image            */
+} berth_isolation_t;
+
+/* Everything placement needs to know about a group: its demand and its hard
+ * constraints, in the engine's ids.  Built from a document by
+ * berth_group_request(), or filled in directly by callers that do not use
+ * ACI documents (benchmarks, other front ends): zero the struct, then set
+ * demand, os and what differs. */
+typedef struct berth_request {
+    berth_demand_t demand;
+    berth_os_t os;
+    uint32_t os_build;              /* Windows image build; 0: any          */
+    uint64_t zone_mask;             /* bit i: engine zone id i; 0: any zone */
+    berth_sku_t sku;
+    berth_priority_t priority;
+    berth_restart_policy_t restart_policy;
+    /* Fingerprints of the properties a redeploy must not change (per
+     * container CPU, memory, GPU; the group's ports).  0 when unknown. */
+    uint64_t cpu_digest;
+    uint64_t memory_digest;
+    uint64_t gpu_digest;
+    uint64_t ports_digest;
+} berth_request_t;
+
+/* Validates `group` against the engine's tables (GPU SKUs and the counts they
+ * are offered in, one SKU per group, per-group limits, container limits not
+ * above the group's total request) and computes its request into *out.
+ * `engine` may not be NULL.  Zone names the engine has not seen yet are
+ * registered (BERTH_ELIMIT past BERTH_ZONES_MAX).  Returns 0, BERTH_EINVAL
+ * with every violation in *err, or BERTH_ELIMIT. */
+BERTH_EXPORT int berth_group_request(berth_engine_t *engine,
+                                     const berth_group_t *group,
+                                     berth_request_t *out, berth_error_t *err);
+
+/* Validates `group` against the engine's tables without computing anything;
+ * berth_group_request() without the output. */
+BERTH_EXPORT int berth_group_validate(berth_engine_t *engine,
+                                      const berth_group_t *group,
+                                      berth_error_t *err);
+
+/* The engine's id for zone `name`, registering it when new.  Returns the id
+ * (0 .. BERTH_ZONES_MAX-1), or BERTH_ELIMIT / BERTH_EINVAL. */
+BERTH_EXPORT int berth_engine_zone_id(berth_engine_t *engine, const char *name);
+
+typedef enum berth_placement_kind {
+    BERTH_PLACED_NEW = 1,           /* created                              */
+    BERTH_PLACED_STAYED,            /* redeployed on the same host          */
+    BERTH_PLACED_MOVED              /* redeployed on another host           */
+} berth_placement_kind_t;
+
+/* Where a group went. */
+typedef struct berth_placement {
+    char host[BERTH_NAME_MAX + 1];
+    char previous_host[BERTH_NAME_MAX + 1]; /* for BERTH_PLACED_MOVED, else "" */
+    berth_placement_kind_t kind;
+    berth_isolation_t isolation;
+    berth_demand_t demand;
+} berth_placement_t;
+
+/* Places (creates) or redeploys (updates) the group stored under `key`, with
+ * ACI's create-or-update semantics:
+ *  - `key` unknown: picks a host by the engine's policy among those meeting
+ *    every hard constraint (OS and Windows build, GPU SKU and count, zone,
+ *    Dedicated/Confidential SKU, state ready, free capacity) -> PLACED_NEW.
+ *  - `key` known: refuses with BERTH_ECONFLICT when the request changes the
+ *    OS type, CPU, memory, GPU, restart policy or ports (ACI: "... you must
+ *    delete it first and then create a new one", naming the property);
+ *    otherwise keeps the group on its host when the new demand fits there
+ *    once the old allocation is released and the host still meets the
+ *    constraints (PLACED_STAYED), else moves it (PLACED_MOVED).
+ * No host fitting gives BERTH_ENOSPC with a message naming the constraint
+ * that found none ("no host with 2 free V100 GPUs in zone '1'"); the group's
+ * previous placement, if any, is kept.  `key` is copied (1..255 bytes).
+ * Choosing the host does no I/O and no heap allocation; its cost grows with
+ * the logarithm of the number of hosts.  *out may be NULL. */
+BERTH_EXPORT int berth_request_place(berth_engine_t *engine, const char *key,
+                                     const berth_request_t *request,
+                                     berth_placement_t *out, berth_error_t *err);
+
+/* berth_group_request() then berth_request_place(): validates the document
+ * against the engine and places or redeploys it under `key`. */
+BERTH_EXPORT int berth_group_place(berth_engine_t *engine, const char *key,
+                                   const berth_group_t *group,
+                                   berth_placement_t *out, berth_error_t *err);
+
+/* Releases the group stored under `key` (deleted, stopped or terminated),
+ * returning its allocation to its host.  Returns 0 or BERTH_ENOENT. */
+BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
+                                     berth_error_t *err);
+
+/* Looks up where the group under `key` is; fills *out (kind is that of its
+ * last placement).  Returns 0 or BERTH_ENOENT. */
+BERTH_EXPORT int berth_group_get(const berth_engine_t *engine, const char *key,
+                                 berth_placement_t *out);
+
+/* The number of groups placed. */
+BERTH_EXPORT size_t berth_engine_group_count(const berth_engine_t *engine);
+
+/* Totals over all hosts, for utilization summaries. */
+typedef struct berth_engine_stats {
+    size_t hosts;
+    size_t hosts_used;              /* hosts holding at least one group     */
+    size_t groups;
+    uint64_t capacity_millicores, used_millicores;
+    uint64_t capacity_memory_mib, used_memory_mib;
+    uint64_t capacity_gpus, used_gpus;
+} berth_engine_stats_t;
+
+/* Fills *stats.  O(1). */
+BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
+                                     berth_engine_stats_t *stats);
+
+/* ------------------------------------------------------------------------ */
+/* Host inventories                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Loads a host inventory document into the engine: either a JSON array of
+ * hosts, or an object {"gpuSkus": [...], "hosts": [...]} that also declares
+ * GPU SKUs.  A host is named like ACI's own fields:
+ *   {"name": "h1", "cpu": 16, "memoryInGB": 64,
+ *    "gpu": {"sku": "V100", "count": 4}, "osType": "Linux",
+ *    "osBuild": 20348, "zone": "1", "features": ["confidential"],
+ *    "state": "ready"}
+ * and a SKU as {"name": "T4", "offers": [{"count": 1, "cpu": 8,
+ * "memoryInGB": 32}, ...]}.  All or nothing: on any error (with its JSON
+ * path in *err) the engine is left as it was.  Returns 0, BERTH_EINVAL,
+ * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_inventory_load(berth_engine_t *engine, const char *json,
+                                      size_t len, berth_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BERTH_H */

@@ -1,0 +1,2 @@
+/* demand.c: being written. */
+#include "internal.h"

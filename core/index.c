@@ -1,0 +1,2 @@
+/* index.c: being written. */
+#include "internal.h"

@@ -1,0 +1,1 @@
+/* index.h: being written. */

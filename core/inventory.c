@@ -1,0 +1,2 @@
+/* inventory.c: being written. */
+#include "internal.h"

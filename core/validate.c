@@ -1,0 +1,2 @@
+/* validate.c: being written. */
+#include "internal.h"
