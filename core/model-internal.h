@@ -1,0 +1,1 @@
+/* model-internal.h: being written. */
