@@ -1,2 +1,779 @@
-/* index.c: being written. */
-#include "internal.h"
+/*
+ * index.c: the in-memory placement index behind berth_request_place().
+ *
+ * Hosts are grouped into classes by static attributes.  Inside a class, a
+ * host that can take new groups sits in the bucket (free GPUs, free whole
+ * cores) of a grid, in a treap ordered by (free memory, tie key, name).  A
+ * per-row bitmap of non-empty buckets and a cached maximum free memory per
+ * bucket let a query jump straight to the first bucket that can hold the
+ * request, and a lower bound in its treap finds the host.
+ *
+ * The chooser (berth__index_choose) must never allocate, never do I/O and
+ * never depend on the order hosts were added (except firstfit, which is the
+ * naive baseline and scans in add order by definition).  All allocation
+ * happens in berth__index_slot_alloc() and berth__index_class_reserve(),
+ * which engine.c calls before it changes anything.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index.h"
+
+#define NIL BERTH__NIL
+
+/* ---- host values ----------------------------------------------------------- */
+
+static inline uint32_t free_gpus(const berth__host_t *h)
+{
+    return h->gpus - h->used_gpus;
+}
+
+static inline uint32_t free_cores(const berth__host_t *h)
+{
+    return h->cores - h->used_millicores / 1000u;
+}
+
+static inline uint32_t free_memory(const berth__host_t *h)
+{
+    return h->memory_mib - h->used_memory_mib;
+}
+
+/* A host takes new groups when it is ready, and a dedicated host only while
+ * it is empty: it belongs to one group alone. */
+static inline bool host_open(const berth__host_t *h)
+{
+    return h->state == BERTH_HOST_READY &&
+        !((h->attrs.features & BERTH_HOST_DEDICATED) && h->groups > 0);
+}
+
+/* The grid holds only hosts that can take some group: every group needs a
+ * core and some memory, so full hosts stay out and the treaps stay short. */
+static inline bool host_linkable(const berth__host_t *h)
+{
+    return host_open(h) && free_cores(h) > 0 && free_memory(h) > 0;
+}
+
+/* The order of a treap: free memory, then the tie key, then the name (tie
+ * keys of two names collide only by accident, and names are unique). */
+static inline int tree_cmp(const berth__host_t *a, const berth__host_t *b)
+{
+    uint32_t ma = free_memory(a), mb = free_memory(b);
+    if (ma != mb)
+        return ma < mb ? -1 : 1;
+    if (a->tie != b->tie)
+        return a->tie < b->tie ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* The total order of the policies: binpack takes the smallest host, spread
+ * the largest.  Free GPUs first, so that GPUs are not spread thin; then free
+ * cores, then free memory, then the tie key. */
+static int host_cmp(const berth__host_t *a, const berth__host_t *b)
+{
+    uint32_t ga = free_gpus(a), gb = free_gpus(b);
+    if (ga != gb)
+        return ga < gb ? -1 : 1;
+    uint32_t ca = free_cores(a), cb = free_cores(b);
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    return tree_cmp(a, b);
+}
+
+bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req,
+                         berth_isolation_t *iso, unsigned *tier)
+{
+    if (attrs->os != (uint32_t)req->os)
+        return false;
+    bool dedicated_host = (attrs->features & BERTH_HOST_DEDICATED) != 0;
+    if (dedicated_host != (req->sku == BERTH_SKU_DEDICATED))
+        return false;
+    bool confidential_host = (attrs->features & BERTH_HOST_CONFIDENTIAL) != 0;
+    if (req->sku == BERTH_SKU_CONFIDENTIAL && !confidential_host)
+        return false;
+    if (req->demand.gpu_count > 0 && attrs->sku != (int32_t)req->demand.gpu_sku)
+        return false;
+    if (req->zone_mask != 0 &&
+        (attrs->zone < 0 || ((req->zone_mask >> attrs->zone) & 1u) == 0))
+        return false;
+    berth_isolation_t i = BERTH_ISOLATION_NONE;
+    if (req->os == BERTH_OS_WINDOWS) {
+        if (req->os_build == 0 || attrs->build == req->os_build)
+            i = BERTH_ISOLATION_PROCESS;
+        else if (attrs->build > req->os_build && (attrs->features & BERTH_HOST_HYPERV))
+            i = BERTH_ISOLATION_HYPERV;
+        else
+            return false;
+    }
+    *iso = i;
+    /* Preferences, most important first: do not strand GPUs under CPU-only
+     * groups, keep confidential hosts for confidential groups, and run
+     * Windows images without the cost of a Hyper-V utility VM. */
+    *tier = (req->demand.gpu_count == 0 && attrs->sku >= 0 ? 4u : 0u) |
+        (req->sku != BERTH_SKU_CONFIDENTIAL && confidential_host ? 2u : 0u) |
+        (i == BERTH_ISOLATION_HYPERV ? 1u : 0u);
+    return true;
+}
+
+bool berth__host_fits(const berth__host_t *h, const berth_request_t *req)
+{
+    const berth_demand_t *d = &req->demand;
+    return free_cores(h) >= d->millicores / 1000u && free_memory(h) >= d->memory_mib &&
+        free_gpus(h) >= d->gpu_count;
+}
+
+/* ---- treaps ------------------------------------------------------------------ */
+
+/* The treap order on nodes, the same as tree_cmp() on their hosts. */
+static inline int node_cmp(const berth__index_t *idx, uint32_t a, uint32_t b)
+{
+    const berth__node_t *x = &idx->nodes[a], *y = &idx->nodes[b];
+    if (x->memory != y->memory)
+        return x->memory < y->memory ? -1 : 1;
+    if (x->tie != y->tie)
+        return x->tie < y->tie ? -1 : 1;
+    return strcmp(idx->hosts[a].name, idx->hosts[b].name);
+}
+
+static uint32_t treap_insert(berth__index_t *idx, uint32_t root, uint32_t x)
+{
+    berth__node_t *ns = idx->nodes;
+    if (root == NIL) {
+        ns[x].left = ns[x].right = NIL;
+        return x;
+    }
+    berth__node_t *r = &ns[root];
+    if (node_cmp(idx, x, root) < 0) {
+        r->left = treap_insert(idx, r->left, x);
+        uint32_t l = r->left;
+        if (ns[l].prio > r->prio) {
+            r->left = ns[l].right;
+            ns[l].right = root;
+            return l;
+        }
+    } else {
+        r->right = treap_insert(idx, r->right, x);
+        uint32_t rt = r->right;
+        if (ns[rt].prio > r->prio) {
+            r->right = ns[rt].left;
+            ns[rt].left = root;
+            return rt;
+        }
+    }
+    return root;
+}
+
+static uint32_t treap_merge(berth__node_t *ns, uint32_t a, uint32_t b)
+{
+    if (a == NIL)
+        return b;
+    if (b == NIL)
+        return a;
+    if (ns[a].prio > ns[b].prio) {
+        ns[a].right = treap_merge(ns, ns[a].right, b);
+        return a;
+    }
+    ns[b].left = treap_merge(ns, a, ns[b].left);
+    return b;
+}
+
+static uint32_t treap_remove(berth__index_t *idx, uint32_t root, uint32_t x)
+{
+    berth__node_t *ns = idx->nodes;
+    if (root == NIL)
+        return NIL;
+    if (root == x)
+        return treap_merge(ns, ns[x].left, ns[x].right);
+    if (node_cmp(idx, x, root) < 0)
+        ns[root].left = treap_remove(idx, ns[root].left, x);
+    else
+        ns[root].right = treap_remove(idx, ns[root].right, x);
+    return root;
+}
+
+/* The host with the least free memory >= `memory` (the first in treap
+ * order), or NIL. */
+static uint32_t treap_lower_bound(const berth__node_t *ns, uint32_t node, uint32_t memory)
+{
+    uint32_t best = NIL;
+    while (node != NIL) {
+        if (ns[node].memory >= memory) {
+            best = node;
+            node = ns[node].left;
+        } else {
+            node = ns[node].right;
+        }
+    }
+    return best;
+}
+
+static uint32_t treap_last(const berth__node_t *ns, uint32_t node)
+{
+    if (node == NIL)
+        return NIL;
+    while (ns[node].right != NIL)
+        node = ns[node].right;
+    return node;
+}
+
+/* ---- slots and order ------------------------------------------------------------ */
+
+void berth__index_init(berth__index_t *idx, berth_policy_t policy)
+{
+    memset(idx, 0, sizeof *idx);
+    idx->policy = policy;
+    idx->free_slot = NIL;
+}
+
+void berth__index_free(berth__index_t *idx)
+{
+    if (idx == NULL)
+        return;
+    for (uint32_t c = 0; c < idx->nclasses; c++) {
+        free(idx->classes[c].buckets);
+        free(idx->classes[c].bits);
+    }
+    free(idx->classes);
+    free(idx->shape_lists);
+    free(idx->hosts);
+    free(idx->nodes);
+    free(idx->order);
+    memset(idx, 0, sizeof *idx);
+    idx->free_slot = NIL;
+}
+
+int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot)
+{
+    uint32_t s;
+    if (idx->free_slot != NIL) {
+        s = idx->free_slot;
+        idx->free_slot = idx->nodes[s].left;
+    } else {
+        if (idx->nslots == idx->capslots) {
+            if (idx->capslots >= (NIL - 1) / 2)
+                return BERTH_ENOMEM;
+            /* Grow by half: host records are most of an engine's memory. */
+            uint32_t cap = idx->capslots ? idx->capslots + idx->capslots / 2 : 16;
+            /* Each array that grows keeps its contents; capslots moves only
+             * when all three have grown, so a failure leaves spare room. */
+            berth__host_t *hs = realloc(idx->hosts, (size_t)cap * sizeof *hs);
+            if (hs == NULL)
+                return BERTH_ENOMEM;
+            idx->hosts = hs;
+            berth__node_t *ns = realloc(idx->nodes, (size_t)cap * sizeof *ns);
+            if (ns == NULL)
+                return BERTH_ENOMEM;
+            idx->nodes = ns;
+            uint32_t *order = realloc(idx->order, (size_t)cap * sizeof *order);
+            if (order == NULL)
+                return BERTH_ENOMEM;
+            idx->order = order;
+            idx->capslots = cap;
+        }
+        s = idx->nslots++;
+    }
+    berth__host_t *h = &idx->hosts[s];
+    memset(h, 0, sizeof *h);
+    memset(&idx->nodes[s], 0, sizeof idx->nodes[s]);
+    idx->nodes[s].left = idx->nodes[s].right = NIL;
+    h->cls = NIL;
+    h->order = NIL;
+    h->live = true;
+    *slot = s;
+    return 0;
+}
+
+void berth__index_slot_free(berth__index_t *idx, uint32_t slot)
+{
+    berth__host_t *h = &idx->hosts[slot];
+    h->live = false;
+    idx->nodes[slot].left = idx->free_slot;
+    idx->free_slot = slot;
+}
+
+void berth__index_order_push(berth__index_t *idx, uint32_t slot)
+{
+    idx->hosts[slot].order = idx->nhosts;
+    idx->order[idx->nhosts++] = slot;
+}
+
+void berth__index_order_remove(berth__index_t *idx, uint32_t slot)
+{
+    uint32_t pos = idx->hosts[slot].order;
+    uint32_t last = idx->order[--idx->nhosts];
+    idx->order[pos] = last;
+    idx->hosts[last].order = pos;
+    idx->hosts[slot].order = NIL;
+}
+
+/* ---- classes ------------------------------------------------------------------------ */
+
+static bool attrs_equal(const berth__attrs_t *a, const berth__attrs_t *b)
+{
+    return a->os == b->os && a->build == b->build && a->sku == b->sku &&
+        a->zone == b->zone && a->features == b->features;
+}
+
+/* Grows a class's grid to at least nrows x ncols, keeping every bucket at
+ * its (free GPUs, free cores) position. */
+static int class_grow(berth__class_t *cls, uint32_t nrows, uint32_t ncols)
+{
+    if (nrows <= cls->nrows && ncols <= cls->ncols)
+        return 0;
+    if (nrows < cls->nrows)
+        nrows = cls->nrows;
+    if (ncols < cls->ncols)
+        ncols = cls->ncols;
+    uint32_t nwords = (ncols + 63) / 64;
+    berth__bucket_t *b = malloc((size_t)nrows * ncols * sizeof *b);
+    uint64_t *bits = calloc((size_t)nrows * nwords, sizeof *bits);
+    if (b == NULL || bits == NULL) {
+        free(b);
+        free(bits);
+        return BERTH_ENOMEM;
+    }
+    for (size_t i = 0; i < (size_t)nrows * ncols; i++)
+        b[i] = (berth__bucket_t){NIL, NIL, 0};
+    for (uint32_t g = 0; g < cls->nrows; g++) {
+        memcpy(&b[(size_t)g * ncols], &cls->buckets[(size_t)g * cls->ncols],
+               cls->ncols * sizeof *b);
+        memcpy(&bits[(size_t)g * nwords], &cls->bits[(size_t)g * cls->nwords],
+               cls->nwords * sizeof *bits);
+    }
+    free(cls->buckets);
+    free(cls->bits);
+    cls->buckets = b;
+    cls->bits = bits;
+    cls->nrows = nrows;
+    cls->ncols = ncols;
+    cls->nwords = nwords;
+    return 0;
+}
+
+int berth__index_class_reserve(berth__index_t *idx, const berth__attrs_t *attrs,
+                               uint32_t cores, uint32_t gpus, uint32_t *cls)
+{
+    uint32_t c;
+    for (c = 0; c < idx->nclasses; c++)
+        if (attrs_equal(&idx->classes[c].attrs, attrs))
+            break;
+    if (c == idx->nclasses) {
+        if (idx->nclasses == idx->capclasses) {
+            /* Shape lists keep a class id in 24 bits. */
+            if (idx->capclasses >= (1u << 24))
+                return BERTH_ENOMEM;
+            uint32_t cap = idx->capclasses ? idx->capclasses * 2 : 8;
+            berth__class_t *cs = realloc(idx->classes, (size_t)cap * sizeof *cs);
+            if (cs == NULL)
+                return BERTH_ENOMEM;
+            idx->classes = cs;
+            uint32_t *lists = malloc((size_t)cap * BERTH__SHAPES * sizeof *lists);
+            if (lists == NULL)
+                return BERTH_ENOMEM; /* classes grew; harmless */
+            free(idx->shape_lists);
+            idx->shape_lists = lists;
+            idx->capclasses = cap;
+        }
+        berth__class_t *k = &idx->classes[c];
+        memset(k, 0, sizeof *k);
+        k->attrs = *attrs;
+        idx->nclasses++;
+        /* A new class may match any shape: forget them all. */
+        for (size_t i = 0; i < BERTH__SHAPES; i++)
+            idx->shapes[i].valid = false;
+    }
+    /* A new class that fails to get its grid stays, empty: harmless. */
+    int rc = class_grow(&idx->classes[c], gpus + 1, cores + 1);
+    if (rc < 0)
+        return rc;
+    *cls = c;
+    return 0;
+}
+
+/* ---- linking --------------------------------------------------------------------------- */
+
+void berth__index_set_tie(berth__index_t *idx, uint32_t slot, uint64_t tie)
+{
+    idx->hosts[slot].tie = tie;
+    idx->nodes[slot].tie = tie;
+    idx->nodes[slot].prio = (uint32_t)(berth__mix64(tie) >> 32);
+}
+
+void berth__index_link(berth__index_t *idx, uint32_t slot)
+{
+    berth__host_t *h = &idx->hosts[slot];
+    if (h->linked || h->cls == NIL || idx->policy == BERTH_POLICY_FIRSTFIT ||
+        !host_linkable(h))
+        return;
+    berth__class_t *cls = &idx->classes[h->cls];
+    uint32_t g = free_gpus(h), c = free_cores(h);
+    berth__bucket_t *b = &cls->buckets[(size_t)g * cls->ncols + c];
+    idx->nodes[slot].memory = free_memory(h);
+    b->root = treap_insert(idx, b->root, slot);
+    if (b->max == NIL || node_cmp(idx, slot, b->max) > 0) {
+        b->max = slot;
+        b->max_memory = free_memory(h);
+    }
+    cls->bits[(size_t)g * cls->nwords + c / 64] |= 1ull << (c % 64);
+    cls->rows |= 1ull << g;
+    cls->linked++;
+    h->linked = true;
+}
+
+void berth__index_unlink(berth__index_t *idx, uint32_t slot)
+{
+    berth__host_t *h = &idx->hosts[slot];
+    if (!h->linked)
+        return;
+    berth__class_t *cls = &idx->classes[h->cls];
+    uint32_t g = free_gpus(h), c = free_cores(h);
+    berth__bucket_t *b = &cls->buckets[(size_t)g * cls->ncols + c];
+    b->root = treap_remove(idx, b->root, slot);
+    if (b->max == slot) {
+        b->max = treap_last(idx->nodes, b->root);
+        b->max_memory = b->max == NIL ? 0 : idx->nodes[b->max].memory;
+    }
+    if (b->root == NIL) {
+        uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
+        row[c / 64] &= ~(1ull << (c % 64));
+        bool empty = true;
+        for (uint32_t w = 0; w < cls->nwords && empty; w++)
+            empty = row[w] == 0;
+        if (empty)
+            cls->rows &= ~(1ull << g);
+    }
+    cls->linked--;
+    h->linked = false;
+}
+
+/* ---- choosing ---------------------------------------------------------------------------- */
+
+/* binpack in one class: the first non-empty row (fewest free GPUs) and the
+ * first bucket in it (fewest free cores) whose largest free memory suffices;
+ * inside it, the host with the least free memory that suffices. */
+static uint32_t class_best_fit(const berth__index_t *idx, const berth__class_t *cls,
+                               uint32_t dg, uint32_t dc, uint32_t dm)
+{
+    if (dc >= cls->ncols || dg >= cls->nrows)
+        return NIL;
+    uint64_t rows = cls->rows & (~0ull << dg);
+    while (rows != 0) {
+        uint32_t g = (uint32_t)__builtin_ctzll(rows);
+        rows &= rows - 1;
+        const uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
+        const berth__bucket_t *brow = &cls->buckets[(size_t)g * cls->ncols];
+        uint32_t w = dc / 64;
+        uint64_t word = row[w] & (~0ull << (dc % 64));
+        for (;;) {
+            while (word != 0) {
+                uint32_t c = w * 64 + (uint32_t)__builtin_ctzll(word);
+                word &= word - 1;
+                if (brow[c].max_memory >= dm)
+                    return treap_lower_bound(idx->nodes, brow[c].root, dm);
+            }
+            if (++w == cls->nwords)
+                break;
+            word = row[w];
+        }
+    }
+    return NIL;
+}
+
+/* spread in one class: the last non-empty row (most free GPUs) and the last
+ * bucket in it (most free cores) whose largest free memory suffices; its
+ * host with the most free memory. */
+static uint32_t class_worst_fit(const berth__class_t *cls, uint32_t dg, uint32_t dc,
+                                uint32_t dm)
+{
+    if (dc >= cls->ncols || dg >= cls->nrows)
+        return NIL;
+    uint64_t rows = cls->rows & (~0ull << dg);
+    uint32_t wlow = dc / 64;
+    uint64_t lowmask = ~0ull << (dc % 64);
+    while (rows != 0) {
+        uint32_t g = 63u - (uint32_t)__builtin_clzll(rows);
+        rows &= ~(1ull << g);
+        const uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
+        const berth__bucket_t *brow = &cls->buckets[(size_t)g * cls->ncols];
+        for (uint32_t w = cls->nwords; w-- > wlow;) {
+            uint64_t word = row[w];
+            if (w == wlow)
+                word &= lowmask;
+            while (word != 0) {
+                uint32_t bit = 63u - (uint32_t)__builtin_clzll(word);
+                word &= ~(1ull << bit);
+                const berth__bucket_t *b = &brow[w * 64 + bit];
+                if (b->max_memory >= dm)
+                    return b->max;
+            }
+        }
+    }
+    return NIL;
+}
+
+/* firstfit: the first host in add order that meets every constraint. */
+static int choose_first_fit(const berth__index_t *idx, const berth_request_t *req,
+                            uint32_t *slot, berth_isolation_t *iso)
+{
+    for (uint32_t i = 0; i < idx->nhosts; i++) {
+        const berth__host_t *h = &idx->hosts[idx->order[i]];
+        unsigned tier;
+        if (host_open(h) && berth__host_matches(&h->attrs, req, iso, &tier) &&
+            berth__host_fits(h, req)) {
+            *slot = idx->order[i];
+            return 0;
+        }
+    }
+    return BERTH_ENOSPC;
+}
+
+/* The classes matching the request's shape, in tier order: from the memo,
+ * or computed into it (the memo's storage exists already). */
+static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t *req,
+                                     uint32_t *n)
+{
+    berth__shape_t key;
+    memset(&key, 0, sizeof key);
+    key.zone_mask = req->zone_mask;
+    key.build = req->os == BERTH_OS_WINDOWS ? req->os_build : 0;
+    key.gpu_sku = req->demand.gpu_count > 0 ? (int32_t)req->demand.gpu_sku : -1;
+    key.os = (uint8_t)req->os;
+    key.sku = (uint8_t)(req->sku == BERTH_SKU_UNSET ? BERTH_SKU_STANDARD : req->sku);
+    uint64_t h = berth__mix64(key.zone_mask ^ ((uint64_t)key.build << 20) ^
+                              ((uint64_t)(uint32_t)key.gpu_sku << 40) ^
+                              ((uint64_t)key.os << 56) ^ ((uint64_t)key.sku << 60));
+    size_t at = (size_t)(h % BERTH__SHAPES);
+    berth__shape_t *s = &idx->shapes[at];
+    uint32_t *list = &idx->shape_lists[at * idx->capclasses];
+    if (s->valid && s->zone_mask == key.zone_mask && s->build == key.build &&
+        s->gpu_sku == key.gpu_sku && s->os == key.os && s->sku == key.sku) {
+        *n = s->n;
+        return list;
+    }
+    /* A representative request of the shape: matching reads nothing else. */
+    berth_request_t probe;
+    memset(&probe, 0, sizeof probe);
+    probe.os = req->os;
+    probe.os_build = req->os_build;
+    probe.zone_mask = req->zone_mask;
+    probe.sku = req->sku;
+    probe.demand.gpu_count = req->demand.gpu_count > 0 ? 1 : 0;
+    probe.demand.gpu_sku = req->demand.gpu_sku;
+    uint32_t count = 0;
+    for (unsigned tier = 0; tier < 8; tier++) {
+        for (uint32_t c = 0; c < idx->nclasses; c++) {
+            berth_isolation_t i;
+            unsigned t;
+            if (berth__host_matches(&idx->classes[c].attrs, &probe, &i, &t) && t == tier)
+                list[count++] = c | (uint32_t)tier << 24;
+        }
+    }
+    key.valid = true;
+    key.n = count;
+    *s = key;
+    *n = count;
+    return list;
+}
+
+int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
+                        uint32_t *slot, berth_isolation_t *iso)
+{
+    if (idx->policy == BERTH_POLICY_FIRSTFIT)
+        return choose_first_fit(idx, req, slot, iso);
+    uint32_t dg = req->demand.gpu_count, dc = req->demand.millicores / 1000u;
+    uint32_t dm = req->demand.memory_mib;
+    bool spread = idx->policy == BERTH_POLICY_SPREAD;
+    uint32_t n;
+    const uint32_t *list = shape_classes(idx, req, &n);
+    /* The best tier with any fitting host wins; inside it, the policy's
+     * order across classes. */
+    uint32_t best = NIL, best_tier = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t tier = list[k] >> 24;
+        if (best != NIL && tier != best_tier)
+            break;
+        const berth__class_t *cls = &idx->classes[list[k] & 0xffffffu];
+        if (cls->linked == 0)
+            continue;
+        uint32_t s = spread ? class_worst_fit(cls, dg, dc, dm)
+                            : class_best_fit(idx, cls, dg, dc, dm);
+        if (s == NIL)
+            continue;
+        if (best == NIL) {
+            best = s;
+            best_tier = tier;
+        } else {
+            int cmp = host_cmp(&idx->hosts[s], &idx->hosts[best]);
+            if (spread ? cmp > 0 : cmp < 0)
+                best = s;
+        }
+    }
+    if (best == NIL)
+        return BERTH_ENOSPC;
+    unsigned t;
+    berth__host_matches(&idx->hosts[best].attrs, req, iso, &t);
+    *slot = best;
+    return 0;
+}
+
+int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *req,
+                              uint32_t *slot, berth_isolation_t *iso)
+{
+    if (idx->policy == BERTH_POLICY_FIRSTFIT)
+        return choose_first_fit(idx, req, slot, iso);
+    bool spread = idx->policy == BERTH_POLICY_SPREAD;
+    uint32_t best = NIL;
+    unsigned best_tier = 0;
+    berth_isolation_t best_iso = BERTH_ISOLATION_NONE;
+    for (uint32_t i = 0; i < idx->nhosts; i++) {
+        uint32_t s = idx->order[i];
+        const berth__host_t *h = &idx->hosts[s];
+        berth_isolation_t hi;
+        unsigned tier;
+        if (!host_open(h) || !berth__host_matches(&h->attrs, req, &hi, &tier) ||
+            !berth__host_fits(h, req))
+            continue;
+        bool better;
+        if (best == NIL || tier != best_tier) {
+            better = best == NIL || tier < best_tier;
+        } else {
+            int cmp = host_cmp(h, &idx->hosts[best]);
+            better = spread ? cmp > 0 : cmp < 0;
+        }
+        if (better) {
+            best = s;
+            best_tier = tier;
+            best_iso = hi;
+        }
+    }
+    if (best == NIL)
+        return BERTH_ENOSPC;
+    *slot = best;
+    *iso = best_iso;
+    return 0;
+}
+
+/* ---- checking and accounting ---------------------------------------------------------------- */
+
+/* Walks one treap: in order, heap ordered, every node in the right bucket.
+ * Returns the number of nodes, or -1 with `why` filled. */
+static long check_treap(const berth__index_t *idx, uint32_t cls_id, uint32_t g, uint32_t c,
+                        uint32_t node, const berth__host_t **prev, unsigned depth,
+                        char *why, size_t cap)
+{
+    if (node == NIL)
+        return 0;
+    const berth__node_t *ns = idx->nodes;
+    const berth__host_t *h = &idx->hosts[node];
+    const berth__node_t *n = &ns[node];
+    if (node >= idx->nslots || !h->live || !h->linked || h->cls != cls_id ||
+        free_gpus(h) != g || free_cores(h) != c || depth > 4096) {
+        snprintf(why, cap, "host slot %u is in the wrong bucket (class %u, %u GPUs, %u cores)",
+                 node, cls_id, g, c);
+        return -1;
+    }
+    if (n->memory != free_memory(h) || n->tie != h->tie) {
+        snprintf(why, cap, "the node of host '%s' is stale", h->name);
+        return -1;
+    }
+    if ((n->left != NIL && ns[n->left].prio > n->prio) ||
+        (n->right != NIL && ns[n->right].prio > n->prio)) {
+        snprintf(why, cap, "treap heap order broken under host '%s'", h->name);
+        return -1;
+    }
+    long l = check_treap(idx, cls_id, g, c, n->left, prev, depth + 1, why, cap);
+    if (l < 0)
+        return -1;
+    if (*prev != NULL && tree_cmp(*prev, h) >= 0) {
+        snprintf(why, cap, "treap order broken at host '%s'", h->name);
+        return -1;
+    }
+    *prev = h;
+    long r = check_treap(idx, cls_id, g, c, n->right, prev, depth + 1, why, cap);
+    if (r < 0)
+        return -1;
+    return l + r + 1;
+}
+
+int berth__index_check(const berth__index_t *idx, char *why, size_t cap)
+{
+    size_t linked = 0;
+    for (uint32_t s = 0; s < idx->nslots; s++) {
+        const berth__host_t *h = &idx->hosts[s];
+        if (!h->live)
+            continue;
+        bool want = idx->policy != BERTH_POLICY_FIRSTFIT && h->cls != NIL && host_linkable(h);
+        if (h->linked != want) {
+            snprintf(why, cap, "host '%s' is %slinked", h->name, h->linked ? "" : "not ");
+            return BERTH_EINVAL;
+        }
+        if (h->used_millicores > h->cores * 1000u || h->used_memory_mib > h->memory_mib ||
+            h->used_gpus > h->gpus) {
+            snprintf(why, cap, "host '%s' is over capacity", h->name);
+            return BERTH_EINVAL;
+        }
+        if (h->linked)
+            linked++;
+    }
+    for (uint32_t s = 0; s < idx->nhosts; s++) {
+        if (idx->hosts[idx->order[s]].order != s || !idx->hosts[idx->order[s]].live) {
+            snprintf(why, cap, "add order broken at position %u", s);
+            return BERTH_EINVAL;
+        }
+    }
+    size_t total = 0;
+    for (uint32_t k = 0; k < idx->nclasses; k++) {
+        const berth__class_t *cls = &idx->classes[k];
+        size_t in_class = 0;
+        for (uint32_t g = 0; g < cls->nrows; g++) {
+            bool row_used = false;
+            for (uint32_t c = 0; c < cls->ncols; c++) {
+                const berth__bucket_t *b = &cls->buckets[(size_t)g * cls->ncols + c];
+                bool bit = (cls->bits[(size_t)g * cls->nwords + c / 64] >> (c % 64)) & 1u;
+                if (bit != (b->root != NIL)) {
+                    snprintf(why, cap, "class %u bucket (%u, %u): bitmap disagrees", k, g, c);
+                    return BERTH_EINVAL;
+                }
+                const berth__host_t *prev = NULL;
+                long n = check_treap(idx, k, g, c, b->root, &prev, 0, why, cap);
+                if (n < 0)
+                    return BERTH_EINVAL;
+                uint32_t last = treap_last(idx->nodes, b->root);
+                if (b->max != last ||
+                    (last != NIL && b->max_memory != free_memory(&idx->hosts[last]))) {
+                    snprintf(why, cap, "class %u bucket (%u, %u): stale maximum", k, g, c);
+                    return BERTH_EINVAL;
+                }
+                in_class += (size_t)n;
+                row_used |= n > 0;
+            }
+            if (row_used != (((cls->rows >> g) & 1u) != 0)) {
+                snprintf(why, cap, "class %u row %u: row bitmap disagrees", k, g);
+                return BERTH_EINVAL;
+            }
+        }
+        if (in_class != cls->linked) {
+            snprintf(why, cap, "class %u counts %u hosts, holds %zu", k, cls->linked, in_class);
+            return BERTH_EINVAL;
+        }
+        total += in_class;
+    }
+    if (total != linked) {
+        snprintf(why, cap, "%zu hosts linked, %zu in the grids", linked, total);
+        return BERTH_EINVAL;
+    }
+    return 0;
+}
+
+size_t berth__index_bytes(const berth__index_t *idx)
+{
+    size_t n = (size_t)idx->capslots *
+            (sizeof(berth__host_t) + sizeof(berth__node_t) + sizeof(uint32_t)) +
+        (size_t)idx->capclasses * (sizeof(berth__class_t) + BERTH__SHAPES * sizeof(uint32_t));
+    for (uint32_t k = 0; k < idx->nclasses; k++) {
+        const berth__class_t *cls = &idx->classes[k];
+        n += (size_t)cls->nrows * cls->ncols * sizeof(berth__bucket_t) +
+            (size_t)cls->nrows * cls->nwords * sizeof(uint64_t);
+    }
+    return n;
+}

@@ -1,1 +1,213 @@
-/* index.h: being written. */
+/*
+ * index.h: Berth's in-memory placement index (internal).
+ *
+ * The index owns every host record of an engine and answers one question
+ * fast: which ready host should take this request?  Hosts are partitioned
+ * into classes by their static attributes (OS, build, GPU SKU, zone,
+ * features); each class keeps a grid of buckets keyed by (free GPUs, free
+ * whole cores), with a bitmap of non-empty buckets per row, and each bucket
+ * is a treap of hosts ordered by (free memory, tie key) whose nodes live in
+ * an array beside the host records.  Choosing a host never allocates, never
+ * does I/O, and costs O(matching classes x log hosts) for a fixed host shape
+ * (the grid walk is bounded by the largest host's cores and GPUs).
+ *
+ * Everything that allocates (adding host slots, creating classes, growing a
+ * class's grid) happens when hosts are added or updated, never when a host is
+ * chosen.  Nothing here is published: names are berth__ and the header is for
+ * engine.c and the tests only.
+ */
+#ifndef BERTH_INDEX_H
+#define BERTH_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* "No host": the null link of treaps, free lists and lookups. */
+#define BERTH__NIL UINT32_MAX
+
+/* Largest host the index accepts, so that a class's grid stays small:
+ * more cores or GPUs than any machine in service today. */
+#define BERTH__HOST_CORES_MAX 4096u
+#define BERTH__HOST_GPUS_MAX 63u
+
+/* The static attributes that decide which requests a host can serve.  Hosts
+ * with equal attributes share a class.  sku and zone are engine ids, -1 for
+ * none. */
+typedef struct berth__attrs {
+    uint32_t build;                 /* Windows build; 0 on Linux            */
+    uint8_t os;                     /* berth_os_t                           */
+    uint8_t features;               /* BERTH_HOST_* bits                    */
+    int8_t sku;                     /* < BERTH_GPU_SKUS_MAX                 */
+    int8_t zone;                    /* < BERTH_ZONES_MAX                    */
+} berth__attrs_t;
+
+/* One host.  Capacities and usage are integers (millicores used are always
+ * whole cores).  Its treap node lives apart, in berth__index_t.nodes. */
+typedef struct berth__host {
+    char name[BERTH_NAME_MAX + 1];
+    uint64_t tie;                   /* berth__mix64(seed ^ fnv1a(name))     */
+    berth__attrs_t attrs;
+    uint32_t cores;
+    uint32_t memory_mib;
+    uint32_t gpus;
+    uint32_t used_millicores;
+    uint32_t used_memory_mib;
+    uint32_t used_gpus;
+    uint32_t groups;
+    uint32_t cls;                   /* class id, BERTH__NIL before assignment */
+    uint32_t order;                 /* position in add order                */
+    uint8_t state;                  /* berth_host_state_t                   */
+    bool live;                      /* slot in use                          */
+    bool linked;                    /* currently in its class's grid        */
+} berth__host_t;
+
+/* A host's treap node, kept in an array of its own so that a descent
+ * touches 24 bytes per level rather than a whole host record.  `memory` is
+ * the host's free memory when it was linked (it cannot change while linked). */
+typedef struct berth__node {
+    uint64_t tie;                   /* the host's tie key                   */
+    uint32_t left, right;           /* children (slot ids); free list: left */
+    uint32_t prio;                  /* treap priority, from `tie`           */
+    uint32_t memory;
+} berth__node_t;
+
+/* One bucket: the treap of hosts with the same free GPUs and free cores. */
+typedef struct berth__bucket {
+    uint32_t root;
+    uint32_t max;                   /* host with the most free memory       */
+    uint32_t max_memory;            /* its free memory, to skip the bucket  */
+} berth__bucket_t;
+
+/* A class: hosts with equal attributes, in a grid of nrows (free GPUs
+ * 0..nrows-1) by ncols (free cores 0..ncols-1) buckets. */
+typedef struct berth__class {
+    berth__attrs_t attrs;
+    uint32_t nrows, ncols, nwords;  /* nwords: 64-bit words per row bitmap  */
+    uint64_t rows;                  /* bit g: row g has a non-empty bucket  */
+    uint32_t linked;                /* hosts in the grid                    */
+    berth__bucket_t *buckets;       /* nrows * ncols                        */
+    uint64_t *bits;                 /* nrows * nwords: non-empty buckets    */
+} berth__class_t;
+
+/* Requests with the same shape (what decides which classes match: OS,
+ * Windows build, GPU SKU, zones, SKU) match the same classes in the same
+ * tiers; the chooser remembers that list for the last shapes it met, so
+ * that a request visits only its own classes.  Class attributes never
+ * change, so a list stays valid until a new class appears. */
+#define BERTH__SHAPES 64
+
+typedef struct berth__shape {
+    uint64_t zone_mask;
+    uint32_t build;                 /* 0 for Linux requests                 */
+    int32_t gpu_sku;                /* -1 for CPU-only requests             */
+    uint8_t os;
+    uint8_t sku;                    /* berth_sku_t; UNSET read as STANDARD  */
+    bool valid;
+    uint32_t n;                     /* entries in the list                  */
+} berth__shape_t;
+
+typedef struct berth__index {
+    berth_policy_t policy;
+    berth__host_t *hosts;           /* slots; ids are stable while a host lives */
+    berth__node_t *nodes;           /* one per slot                         */
+    uint32_t nslots, capslots;
+    uint32_t free_slot;             /* free list through nodes[].left       */
+    uint32_t *order;                /* slot ids in add order (swap-remove), capslots long */
+    uint32_t nhosts;
+    berth__class_t *classes;
+    uint32_t nclasses, capclasses;
+    berth__shape_t shapes[BERTH__SHAPES];
+    uint32_t *shape_lists;          /* BERTH__SHAPES lists of capclasses
+                                     * entries: class id | tier << 24, in
+                                     * tier order                          */
+} berth__index_t;
+
+/* Prepares an empty index for `policy`.  Never fails. */
+void berth__index_init(berth__index_t *idx, berth_policy_t policy);
+
+/* Frees everything the index holds.  Accepts NULL. */
+void berth__index_free(berth__index_t *idx);
+
+/* Takes a fresh host slot (zeroed, not in the add order, not in a class) and
+ * stores its id in *slot.  The pointer returned by berth__index_host() for
+ * other slots may move.  Returns 0 or BERTH_ENOMEM. */
+int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot);
+
+/* Returns an unlinked slot that is not in the add order to the free list. */
+void berth__index_slot_free(berth__index_t *idx, uint32_t slot);
+
+/* Appends a live slot to the add order (the room was made by
+ * berth__index_slot_alloc(), so this never fails). */
+void berth__index_order_push(berth__index_t *idx, uint32_t slot);
+
+/* Removes a slot from the add order: the last host takes its place. */
+void berth__index_order_remove(berth__index_t *idx, uint32_t slot);
+
+/* The host in slot `slot`. */
+static inline berth__host_t *berth__index_host(const berth__index_t *idx, uint32_t slot)
+{
+    return &idx->hosts[slot];
+}
+
+/* Finds or creates the class for `attrs` and makes its grid large enough for
+ * a host of `cores` and `gpus`; stores the class id in *cls.  Allocates, so
+ * it is called before anything changes.  Returns 0 or BERTH_ENOMEM. */
+int berth__index_class_reserve(berth__index_t *idx, const berth__attrs_t *attrs,
+                               uint32_t cores, uint32_t gpus, uint32_t *cls);
+
+/* Puts host `slot` into its class's grid when it can take new groups (ready,
+ * not a dedicated host already holding a group, at least one free core and
+ * some free memory); otherwise does nothing.  The host's tie key must be
+ * set (berth__index_set_tie()).
+ * Call after every change of the host's usage, capacity, attributes or
+ * state, each preceded by berth__index_unlink().  Never allocates. */
+void berth__index_link(berth__index_t *idx, uint32_t slot);
+
+/* Sets the tie key (and from it the treap priority) of an unlinked host. */
+void berth__index_set_tie(berth__index_t *idx, uint32_t slot, uint64_t tie);
+
+/* Takes host `slot` out of its class's grid if it is there. */
+void berth__index_unlink(berth__index_t *idx, uint32_t slot);
+
+/* True when a host with attributes `attrs` meets every constraint of `req`
+ * except readiness, dedicated-host emptiness and capacity (OS and build, GPU SKU, zone, Dedicated/Confidential); stores the
+ * isolation the group would run with in *iso and the host's preference tier
+ * for the request in *tier (0 is best: no GPUs stranded, no confidential
+ * host used by a standard group, process isolation). */
+bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req,
+                         berth_isolation_t *iso, unsigned *tier);
+
+/* True when host `h` has free capacity for `req` on every dimension (free
+ * whole cores, memory, GPUs). */
+bool berth__host_fits(const berth__host_t *h, const berth_request_t *req);
+
+/* Chooses a ready host for `req` by the index's policy, without allocating:
+ * stores its slot in *slot and the isolation in *iso, or returns
+ * BERTH_ENOSPC.  binpack takes, in the best tier, the host with the least
+ * free (GPUs, cores, memory); spread the one with the most; ties go to the
+ * smaller (binpack) or larger (spread) tie key.  firstfit scans in add order.
+ * `req` must be valid (whole cores, known GPU SKU).  It may refresh the
+ * index's memo of request shapes (preallocated, never grown here). */
+int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
+                        uint32_t *slot, berth_isolation_t *iso);
+
+/* The same choice as berth__index_choose() computed by a linear scan over
+ * every host, for tests that check the index against it. */
+int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *req,
+                              uint32_t *slot, berth_isolation_t *iso);
+
+/* Checks the index's own invariants (treap order and heap property, bucket
+ * maxima, bitmaps, which hosts are linked).  Returns 0, or BERTH_EINVAL with
+ * a description of the first broken invariant in `why` (of `cap` bytes). */
+int berth__index_check(const berth__index_t *idx, char *why, size_t cap);
+
+/* Heap bytes the index holds (slots, order, classes and their grids). */
+size_t berth__index_bytes(const berth__index_t *idx);
+
+/* The index of a live engine (engine.c), for tests. */
+berth__index_t *berth__engine_index(berth_engine_t *engine);
+
+#endif /* BERTH_INDEX_H */
