@@ -718,6 +718,11 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
     if (d->gpu_count > 0)
         snprintf(gpus, sizeof gpus, " with %s GPUs", sku);
     const char *os = os_name(req->os);
+    /* Past the build step, name the build too: "no Windows host in zone '1'"
+     * would be false when zone 1 has Windows hosts of another build. */
+    char build[64] = "";
+    if (req->os == BERTH_OS_WINDOWS && req->os_build != 0)
+        snprintf(build, sizeof build, " able to run OS build %u", req->os_build);
     if (n_os == 0)
         snprintf(reason, sizeof reason, "no %s host", os);
     else if (n_build == 0)
@@ -726,9 +731,9 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
                  "the same build, Hyper-V isolation a newer host with Hyper-V)",
                  req->os_build);
     else if (n_gpu == 0)
-        snprintf(reason, sizeof reason, "no %s host%s", os, gpus);
+        snprintf(reason, sizeof reason, "no %s host%s%s", os, gpus, build);
     else if (n_zone == 0)
-        snprintf(reason, sizeof reason, "no %s host%s%s", os, gpus, zones);
+        snprintf(reason, sizeof reason, "no %s host%s%s%s", os, gpus, build, zones);
     else if (n_feature == 0)
         snprintf(reason, sizeof reason, "%s%s",
                  req->sku == BERTH_SKU_DEDICATED ? "no host with the dedicated feature"

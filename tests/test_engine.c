@@ -451,6 +451,30 @@ static void test_constraint_zone(void **state)
     berth_engine_free(e);
 }
 
+/* A zone with Windows hosts of another build: the reason names the build,
+ * not "no Windows host in zone", which would be false. */
+static void test_constraint_zone_names_windows_build(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_with(BERTH_POLICY_BINPACK, 0);
+    berth_host_t old = host("w2019-z1", 8, 32);
+    old.os = BERTH_OS_WINDOWS;
+    old.os_build = BERTH_WINDOWS_LTSC2019;
+    old.zone = "1";
+    add(e, old);
+    berth_host_t cur = host("w2022-z2", 8, 32);
+    cur.os = BERTH_OS_WINDOWS;
+    cur.os_build = BERTH_WINDOWS_LTSC2022;
+    cur.zone = "2";
+    add(e, cur);
+    berth_request_t r = windows_req(BERTH_WINDOWS_LTSC2022);
+    r.zone_mask = 1u << berth_engine_zone_id(e, "1");
+    refused(e, "a", &r, BERTH_ENOSPC, "no Windows host able to run OS build 20348 in zone '1'");
+    r.zone_mask = 0;
+    assert_string_equal(place(e, "a", &r), "w2022-z2");
+    berth_engine_free(e);
+}
+
 static void test_constraint_dedicated(void **state)
 {
     (void)state;
@@ -1014,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_constraint_windows_isolation),
         cmocka_unit_test(test_constraint_gpu),
         cmocka_unit_test(test_constraint_zone),
+        cmocka_unit_test(test_constraint_zone_names_windows_build),
         cmocka_unit_test(test_constraint_dedicated),
         cmocka_unit_test(test_constraint_confidential),
         cmocka_unit_test(test_constraint_state),
