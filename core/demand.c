@@ -226,18 +226,6 @@ static void digests(const berth_group_t *g, berth_request_t *r)
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static size_t report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...) BERTH__PRINTF(4, 5);
-
-static size_t report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    berth__error_addv(err, BERTH_EINVAL, name, target, fmt, ap);
-    va_end(ap);
-    return 1;
-}
 
 /* The Windows build all the group's images agree on (0: any); reports
  * images that name different builds. */
@@ -258,7 +246,7 @@ static size_t windows_build(const berth_group_t *g, uint32_t *out, berth_error_t
             } else if (b != *out) {
                 char t[BERTH_ERROR_TARGET_MAX];
                 snprintf(t, sizeof t, "properties.%s[%zu].properties.image", keys[l], i);
-                n += report(err, "ConflictingWindowsBuilds", t,
+                n += berth__report(err, "ConflictingWindowsBuilds", t,
                             "The image '%.200s' needs Windows build %u, but another image of "
                             "the group needs build %u.", lists[l][i].image, b, *out);
             }
@@ -280,10 +268,10 @@ int berth__group_request(berth__config_t *cfg, const berth_group_t *g, berth_req
     /* A group may be built by hand rather than parsed: the rules a parse
      * enforces by shape are checked again here. */
     if (g->ncontainers == 0)
-        n += report(err, "MissingRequiredProperty", "properties.containers",
+        n += berth__report(err, "MissingRequiredProperty", "properties.containers",
                     "A container group needs at least one container.");
     if (g->os_type == BERTH_OS_UNSET)
-        n += report(err, "MissingRequiredProperty", "properties.osType",
+        n += berth__report(err, "MissingRequiredProperty", "properties.osType",
                     "The required property 'osType' is missing.");
     int rc_check = berth__group_check(g, err);
     if (rc_check == BERTH_ENOMEM)

@@ -289,22 +289,6 @@ int berth_engine_zone_id(berth_engine_t *engine, const char *name)
 
 /* ---- hosts ------------------------------------------------------------------------ */
 
-static bool host_name_is_valid(const char *s)
-{
-    if (s == NULL)
-        return false;
-    size_t n = strnlen(s, BERTH_NAME_MAX + 1);
-    if (n == 0 || n > BERTH_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
 /* Checks a host description and resolves it into attributes.  The zone is
  * looked up, not registered: a new zone gets the id it will have once
  * registered, and *new_zone says so.  Returns 0, BERTH_EINVAL or
@@ -315,7 +299,7 @@ static int host_desc_check(const berth_engine_t *e, const berth_host_t *d,
     static const char *const kind = "InvalidHost";
     if (d == NULL)
         return berth__error_set(err, BERTH_EINVAL, kind, "", "no host given");
-    if (!host_name_is_valid(d->name))
+    if (!berth__host_name_is_valid(d->name))
         return berth__error_set(err, BERTH_EINVAL, "InvalidHostName", "name",
                                 "a host name has 1 to %d characters among letters, digits, "
                                 "'-', '_' and '.'", BERTH_NAME_MAX);

@@ -60,6 +60,10 @@ uint64_t berth__mix64(uint64_t x);
  * (ACI's rule for container group and container names). */
 bool berth__name_is_valid(const char *s, size_t max);
 
+/* True when s is 1..BERTH_NAME_MAX bytes of letters, digits, '-', '_' and
+ * '.' (the rule for host names, berth_host_t). */
+bool berth__host_name_is_valid(const char *s);
+
 /* A JSON path under construction, e.g. "properties.containers[0].name".
  * Pushes past the buffer are truncated, never overflow. */
 typedef struct berth__path {

@@ -267,21 +267,6 @@ static bool sku_known(const loader_t *ld, const char *name)
 
 /* ---- hosts --------------------------------------------------------------- */
 
-/* Host names: 1..63 of letters, digits, '-', '_', '.' (berth_host_t). */
-static bool host_name_is_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > BERTH_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
 /* Notes a zone the engine has not registered yet, so that the zone table's
  * limit is checked before anything is added. */
 static void note_zone(loader_t *ld, const char *zone)
@@ -390,7 +375,7 @@ static void read_host(loader_t *ld, json_t *o, berth_host_t *h)
 
     if (name != NULL) {
         const char *n = json_string_value(name);
-        if (n == NULL || !host_name_is_valid(n))
+        if (n == NULL || !berth__host_name_is_valid(n))
             fail(ld, BERTH_EINVAL, "InvalidHostName", "name",
                  "a host's name must be 1 to %d letters, digits, '-', '_' or '.'",
                  BERTH_NAME_MAX);

@@ -52,6 +52,22 @@ bool berth__name_is_valid(const char *s, size_t max)
     return true;
 }
 
+bool berth__host_name_is_valid(const char *s)
+{
+    if (s == NULL)
+        return false;
+    size_t n = strnlen(s, BERTH_NAME_MAX + 1);
+    if (n == 0 || n > BERTH_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
 void berth__path_init(berth__path_t *p)
 {
     p->buf[0] = '\0';

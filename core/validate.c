@@ -79,11 +79,7 @@
 #include "internal.h"
 #include "model-internal.h"
 
-static size_t report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...) BERTH__PRINTF(4, 5);
-
-/* Appends one violation and returns 1, so that callers can count. */
-static size_t report(berth_error_t *err, const char *name, const char *target,
+size_t berth__report(berth_error_t *err, const char *name, const char *target,
                      const char *fmt, ...)
 {
     va_list ap;
@@ -220,7 +216,7 @@ static size_t check_names(const berth_group_t *g, berth_error_t *err, bool *nome
     size_t n = 0;
     char t[BERTH_ERROR_TARGET_MAX];
     if (g->name != NULL && !berth__name_is_valid(g->name, BERTH_NAME_MAX))
-        n += report(err, "InvalidContainerGroupName", "name",
+        n += berth__report(err, "InvalidContainerGroupName", "name",
                     "The container group name '%.63s' is not valid: it must have 1 to %d "
                     "lowercase letters, digits or '-', and not start or end with '-'.",
                     g->name, BERTH_NAME_MAX);
@@ -242,7 +238,7 @@ static size_t check_names(const berth_group_t *g, berth_error_t *err, bool *nome
                 continue;
             }
             snprintf(t, sizeof t, "properties.%s[%zu].name", lists[l].key, i);
-            n += report(err, "InvalidContainerName", t,
+            n += berth__report(err, "InvalidContainerName", t,
                         "The container name '%.63s' is not valid: it must have 1 to %d "
                         "lowercase letters, digits or '-', and not start or end with '-'.",
                         name, BERTH_NAME_MAX);
@@ -255,7 +251,7 @@ static size_t check_names(const berth_group_t *g, berth_error_t *err, bool *nome
             if (!dup[seq])
                 continue;
             snprintf(t, sizeof t, "properties.%s[%zu].name", lists[l].key, i);
-            n += report(err, "DuplicateContainerName", t,
+            n += berth__report(err, "DuplicateContainerName", t,
                         "The container name '%s' is used more than once in the group.",
                         lists[l].items[i].name);
         }
@@ -278,7 +274,7 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
         const berth_volume_t *v = &g->volumes[i];
         snprintf(t, sizeof t, "properties.volumes[%zu].name", i);
         if (v->name != NULL && !berth__name_is_valid(v->name, BERTH_NAME_MAX))
-            n += report(err, "InvalidVolumeName", t,
+            n += berth__report(err, "InvalidVolumeName", t,
                         "The volume name '%.63s' is not valid: it must have 1 to %d lowercase "
                         "letters, digits or '-', and not start or end with '-'.",
                         v->name, BERTH_NAME_MAX);
@@ -290,7 +286,7 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
                 snprintf(t, sizeof t, "properties.volumes[%zu].secret.%s", i,
                          item->name != NULL ? item->name : "");
                 /* Name the file, never its content. */
-                n += report(err, "InvalidSecretVolumeValue", t,
+                n += berth__report(err, "InvalidSecretVolumeValue", t,
                             "The content of secret file '%.100s' in volume '%.63s' is not "
                             "valid base64.", item->name != NULL ? item->name : "",
                             v->name != NULL ? v->name : "");
@@ -299,7 +295,7 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
         if (v->kind == BERTH_VOLUME_GIT_REPO && v->directory != NULL &&
             has_parent_segment(v->directory)) {
             snprintf(t, sizeof t, "properties.volumes[%zu].gitRepo.directory", i);
-            n += report(err, "InvalidGitRepoDirectory", t,
+            n += berth__report(err, "InvalidGitRepoDirectory", t,
                         "The gitRepo directory '%.200s' must not contain a '..' segment.",
                         v->directory);
         }
@@ -309,7 +305,7 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
         if (!dup[i])
             continue;
         snprintf(t, sizeof t, "properties.volumes[%zu].name", i);
-        n += report(err, "DuplicateVolumeName", t,
+        n += berth__report(err, "DuplicateVolumeName", t,
                     "The volume name '%s' is used more than once in the group.",
                     g->volumes[i].name);
     }
@@ -352,7 +348,7 @@ static size_t check_mounts(const berth_group_t *g, berth_error_t *err, bool *nom
                 if (m->name != NULL && !key_find(volumes, nvolumes, &name)) {
                     snprintf(t, sizeof t, "properties.%s[%zu].properties.volumeMounts[%zu].name",
                              lists[l].key, i, k);
-                    n += report(err, "VolumeMountNameNotFound", t,
+                    n += berth__report(err, "VolumeMountNameNotFound", t,
                                 "The volume mount names volume '%.63s', which the group does "
                                 "not define.", m->name);
                 }
@@ -365,7 +361,7 @@ static size_t check_mounts(const berth_group_t *g, berth_error_t *err, bool *nom
                 }
                 snprintf(t, sizeof t, "properties.%s[%zu].properties.volumeMounts[%zu].mountPath",
                          lists[l].key, i, k);
-                n += report(err, "InvalidVolumeMountPath", t,
+                n += berth__report(err, "InvalidVolumeMountPath", t,
                             "The mount path '%.200s' must not be empty or contain ':'.",
                             m->mount_path);
             }
@@ -380,7 +376,7 @@ static size_t check_mounts(const berth_group_t *g, berth_error_t *err, bool *nom
                     continue;
                 snprintf(t, sizeof t, "properties.%s[%zu].properties.volumeMounts[%zu].mountPath",
                          lists[l].key, i, k);
-                n += report(err, "DuplicateVolumeMountPath", t,
+                n += berth__report(err, "DuplicateVolumeMountPath", t,
                             "The container mounts two volumes at '%.200s'.",
                             c->mounts[k].mount_path);
             }
@@ -434,7 +430,7 @@ static size_t check_ports(const berth_group_t *g, berth_error_t *err, bool *nome
                 continue;
             const berth_port_t *p = &g->containers[i].ports[k];
             snprintf(t, sizeof t, "properties.containers[%zu].properties.ports[%zu].port", i, k);
-            n += report(err, "DuplicateContainerPort", t,
+            n += berth__report(err, "DuplicateContainerPort", t,
                         "Port %u/%s is exposed more than once in the group; its containers "
                         "share one network namespace.", p->port, protocol_name(p));
         }
@@ -451,11 +447,11 @@ static size_t check_ports(const berth_group_t *g, berth_error_t *err, bool *nome
         snprintf(t, sizeof t, "properties.ipAddress.ports[%zu].port", k);
         key_ref_t want = {port_key(p), NULL, 0};
         if (ipdup[k])
-            n += report(err, "DuplicateIpAddressPort", t,
+            n += berth__report(err, "DuplicateIpAddressPort", t,
                         "Port %u/%s is given more than once on the IP address.", p->port,
                         protocol_name(p));
         else if (!key_find(ports, nkeys, &want))
-            n += report(err, "IpAddressPortNotExposed", t,
+            n += berth__report(err, "IpAddressPortNotExposed", t,
                         "Port %u/%s of the IP address is exposed by no container of the group.",
                         p->port, protocol_name(p));
     }
@@ -510,7 +506,7 @@ static size_t check_resources(const berth_group_t *g, berth_error_t *err)
             if (r[k]->gpu.sku != NULL && sku != NULL && strcmp(r[k]->gpu.sku, sku) != 0) {
                 snprintf(t, sizeof t, "properties.containers[%zu].properties.resources.%s.gpu.sku",
                          i, keys[k]);
-                n += report(err, "MultipleGpuSkus", t,
+                n += berth__report(err, "MultipleGpuSkus", t,
                             "The group uses GPU SKUs '%.15s' and '%.15s'; a group may use "
                             "only one.", sku, r[k]->gpu.sku);
             }
@@ -532,7 +528,7 @@ static size_t check_resources(const berth_group_t *g, berth_error_t *err)
                 continue;
             snprintf(t, sizeof t, "properties.containers[%zu].properties.resources.limits.%s", i,
                      q[k].key);
-            n += report(err, "ContainerLimitGreaterThanContainerGroupTotalRequest", t,
+            n += berth__report(err, "ContainerLimitGreaterThanContainerGroupTotalRequest", t,
                         "The %s limit of container '%.63s' is greater than the container "
                         "group's total %s request.", q[k].what, c->name != NULL ? c->name : "",
                         q[k].what);
@@ -547,20 +543,20 @@ static size_t check_windows(const berth_group_t *g, berth_error_t *err)
         return 0;
     size_t n = 0;
     if (g->ncontainers > 1)
-        n += report(err, "UnsupportedWindowsFeature", "properties.containers",
+        n += berth__report(err, "UnsupportedWindowsFeature", "properties.containers",
                     "A Windows container group may hold only one container.");
     if (g->ninit_containers > 0)
-        n += report(err, "UnsupportedWindowsFeature", "properties.initContainers",
+        n += berth__report(err, "UnsupportedWindowsFeature", "properties.initContainers",
                     "Init containers are not supported for Windows container groups.");
     if (g->nvolumes > 0)
-        n += report(err, "UnsupportedWindowsFeature", "properties.volumes",
+        n += berth__report(err, "UnsupportedWindowsFeature", "properties.volumes",
                     "Volumes are not supported for Windows container groups.");
     berth__path_t path;
     if (berth__group_gpu_sku(g, &path) != NULL)
-        n += report(err, "UnsupportedWindowsFeature", path.buf,
+        n += berth__report(err, "UnsupportedWindowsFeature", path.buf,
                     "GPUs are not supported for Windows container groups.");
     if (g->sku == BERTH_SKU_CONFIDENTIAL)
-        n += report(err, "UnsupportedWindowsFeature", "properties.sku",
+        n += berth__report(err, "UnsupportedWindowsFeature", "properties.sku",
                     "The Confidential SKU is not supported for Windows container groups.");
     return n;
 }
@@ -603,7 +599,7 @@ size_t berth__group_check_engine(const berth__config_t *cfg, const berth_group_t
                     strcat(list, ", ");
                 strcat(list, cfg->skus[i].name);
             }
-            n += report(err, "UnsupportedGpuSku", path.buf,
+            n += berth__report(err, "UnsupportedGpuSku", path.buf,
                         "The GPU SKU '%.15s' is not supported; supported SKUs are: %.300s.",
                         sku, cfg->nskus > 0 ? list : "none");
         } else if (d.gpu_count > 0 &&
@@ -613,7 +609,7 @@ size_t berth__group_check_engine(const berth__config_t *cfg, const berth_group_t
             for (size_t i = 0; i < s->noffers; i++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%u",
                          i > 0 ? ", " : "", s->offers[i].count);
-            n += report(err, "UnsupportedGpuCount", "properties.containers",
+            n += berth__report(err, "UnsupportedGpuCount", "properties.containers",
                         "The group requests %u '%s' GPUs; that SKU is offered in counts of %s.",
                         d.gpu_count, s->name, list);
         }
@@ -628,24 +624,24 @@ size_t berth__group_check_engine(const berth__config_t *cfg, const berth_group_t
         }
     }
     if (check_size && d.millicores > max_millicores)
-        n += report(err, "CpuLimitExceeded", "properties.containers",
+        n += berth__report(err, "CpuLimitExceeded", "properties.containers",
                     "The group requests %u millicores (rounded up to %u); %s is %u.",
                     d.requested_millicores, d.millicores, limit_source, max_millicores);
     if (check_size && d.memory_mib > max_memory_mib)
-        n += report(err, "MemoryLimitExceeded", "properties.containers",
+        n += berth__report(err, "MemoryLimitExceeded", "properties.containers",
                     "The group requests %u MiB of memory; %s is %u MiB.", d.memory_mib,
                     limit_source, max_memory_mib);
     size_t containers = g->ncontainers + g->ninit_containers;
     if (containers > cfg->limits.max_containers)
-        n += report(err, "TooManyContainers", "properties.containers",
+        n += berth__report(err, "TooManyContainers", "properties.containers",
                     "The group holds %zu containers and init containers; the limit is %u.",
                     containers, cfg->limits.max_containers);
     if (g->nvolumes > cfg->limits.max_volumes)
-        n += report(err, "TooManyVolumes", "properties.volumes",
+        n += berth__report(err, "TooManyVolumes", "properties.volumes",
                     "The group defines %zu volumes; the limit is %u.", g->nvolumes,
                     cfg->limits.max_volumes);
     if (g->ip_address != NULL && g->ip_address->nports > cfg->limits.max_ip_ports)
-        n += report(err, "TooManyIpAddressPorts", "properties.ipAddress.ports",
+        n += berth__report(err, "TooManyIpAddressPorts", "properties.ipAddress.ports",
                     "The IP address opens %zu ports; the limit is %u.", g->ip_address->nports,
                     cfg->limits.max_ip_ports);
     return n;
