@@ -660,6 +660,17 @@ BERTH_EXPORT int berth_request_place(berth_engine_t *engine, const char *key,
                                      const berth_request_t *request,
                                      berth_placement_t *out, berth_error_t *err);
 
+/* Places or redeploys the group under `key` on the host named `host`
+ * instead of letting the policy choose: used to replay placements that were
+ * decided elsewhere (replicas of a shared store, recovery).  The host must
+ * exist (BERTH_ENOENT), not be down, meet the request's static constraints
+ * and have the free capacity (BERTH_ENOSPC); a cordoned host is accepted.
+ * A known key is redeployed with the same update rules as
+ * berth_request_place() (BERTH_ECONFLICT).  *out may be NULL. */
+BERTH_EXPORT int berth_request_assign(berth_engine_t *engine, const char *key,
+                                      const berth_request_t *request, const char *host,
+                                      berth_placement_t *out, berth_error_t *err);
+
 /* berth_group_request() then berth_request_place(): validates the document
  * against the engine and places or redeploys it under `key`. */
 BERTH_EXPORT int berth_group_place(berth_engine_t *engine, const char *key,
@@ -675,6 +686,11 @@ BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
  * last placement).  Returns 0 or BERTH_ENOENT. */
 BERTH_EXPORT int berth_group_get(const berth_engine_t *engine, const char *key,
                                  berth_placement_t *out);
+
+/* Releases every group and removes every host, keeping the options, the
+ * GPU SKU table and the zone names: the engine is as new.  Used to reload a
+ * replica from a snapshot. */
+BERTH_EXPORT void berth_engine_reset(berth_engine_t *engine);
 
 /* The number of groups placed. */
 BERTH_EXPORT size_t berth_engine_group_count(const berth_engine_t *engine);

@@ -873,13 +873,44 @@ static int group_reserve(berth_engine_t *e, uint32_t *id)
     return 0;
 }
 
-static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t hash,
-                     const berth_request_t *req, berth_placement_t *out, berth_error_t *err)
+/* Refuses a forced host (berth_request_assign) that cannot take `req`:
+ * it must not be down, must meet the request's static constraints and must
+ * have the free capacity.  A cordoned host is accepted: a replica replays
+ * placements that were committed before the cordon.  Stores the isolation
+ * the group runs with in *iso. */
+static int forced_check(const berth_engine_t *e, uint32_t slot, const berth_request_t *req,
+                        berth_isolation_t *iso, berth_error_t *err)
 {
-    uint32_t slot;
+    const berth__host_t *h = berth__index_host(&e->idx, slot);
+    unsigned tier;
+    if (h->state == BERTH_HOST_DOWN)
+        return berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "host",
+                                "host '%s' is down", h->name);
+    if (!berth__host_matches(&h->attrs, req, iso, &tier))
+        return berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "host",
+                                "host '%s' does not meet the group's constraints (OS, "
+                                "build, GPU SKU, zone or SKU feature)", h->name);
+    if (!berth__host_fits(h, req))
+        return berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "host",
+                                "host '%s' lacks the free capacity for the group", h->name);
+    return 0;
+}
+
+/* Places a new group: on `forced` when it is not NIL, else on the host the
+ * policy chooses. */
+static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t hash,
+                     const berth_request_t *req, uint32_t forced, berth_placement_t *out,
+                     berth_error_t *err)
+{
+    uint32_t slot = forced;
     berth_isolation_t iso;
-    if (berth__index_choose(&e->idx, req, &slot, &iso) < 0)
+    if (forced != NIL) {
+        int rc = forced_check(e, forced, req, &iso, err);
+        if (rc < 0)
+            return rc;
+    } else if (berth__index_choose(&e->idx, req, &slot, &iso) < 0) {
         return explain_no_host(e, req, err);
+    }
     uint32_t id;
     char *copy = NULL;
     if (len >= KEY_INLINE && (copy = malloc(len + 1)) == NULL)
@@ -919,8 +950,11 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
     return 0;
 }
 
+/* Redeploys group `id`: onto `forced` when it is not NIL, else where the
+ * semantics of berth_request_place() put it. */
 static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
-                    const berth_request_t *req, berth_placement_t *out, berth_error_t *err)
+                    const berth_request_t *req, uint32_t forced, berth_placement_t *out,
+                    berth_error_t *err)
 {
     group_t *g = &e->groups[id];
     int rc = update_check(key, g, req, err);
@@ -936,13 +970,22 @@ static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
     uint32_t slot = old;
     berth_placement_kind_t kind = BERTH_PLACED_STAYED;
     char *previous = NULL;
-    if (h->state == BERTH_HOST_DOWN || !berth__host_matches(&h->attrs, req, &iso, &tier) ||
-        !berth__host_fits(h, req)) {
+    if (forced != NIL) {
+        rc = forced_check(e, forced, req, &iso, err);
+        if (rc < 0) {
+            host_charge(e, old, &g->demand, +1);
+            return rc;
+        }
+        slot = forced;
+    } else if (h->state == BERTH_HOST_DOWN || !berth__host_matches(&h->attrs, req, &iso, &tier) ||
+               !berth__host_fits(h, req)) {
         if (berth__index_choose(&e->idx, req, &slot, &iso) < 0) {
             rc = explain_no_host(e, req, err);
             host_charge(e, old, &g->demand, +1);
             return rc;
         }
+    }
+    if (slot != old) {
         previous = berth__strdup(h->name);
         if (previous == NULL) {
             host_charge(e, old, &g->demand, +1);
@@ -984,9 +1027,11 @@ static int key_check(const char *key, size_t *len, berth_error_t *err)
     return 0;
 }
 
-int berth_request_place(berth_engine_t *engine, const char *key,
-                        const berth_request_t *request, berth_placement_t *out,
-                        berth_error_t *err)
+/* berth_request_place() and berth_request_assign(): `host` NULL lets the
+ * policy choose. */
+static int request_apply(berth_engine_t *engine, const char *key,
+                         const berth_request_t *request, const char *host,
+                         berth_placement_t *out, berth_error_t *err)
 {
     size_t len = 0;
     int rc = key_check(key, &len, err);
@@ -995,11 +1040,32 @@ int berth_request_place(berth_engine_t *engine, const char *key,
     rc = request_check(engine, request, err);
     if (rc < 0)
         return rc;
+    uint32_t forced = NIL;
+    if (host != NULL && (forced = host_find(engine, host)) == NIL)
+        return berth__error_set(err, BERTH_ENOENT, "HostNotFound", "host",
+                                "host '%.*s' does not exist", BERTH_NAME_MAX, host);
     uint32_t hash = hash_bytes(key, len);
     uint32_t pos = group_pos(engine, key, len, hash);
     if (pos == NIL)
-        return place_new(engine, key, len, hash, request, out, err);
-    return redeploy(engine, key, engine->group_keys.e[pos].id, request, out, err);
+        return place_new(engine, key, len, hash, request, forced, out, err);
+    return redeploy(engine, key, engine->group_keys.e[pos].id, request, forced, out, err);
+}
+
+int berth_request_place(berth_engine_t *engine, const char *key,
+                        const berth_request_t *request, berth_placement_t *out,
+                        berth_error_t *err)
+{
+    return request_apply(engine, key, request, NULL, out, err);
+}
+
+int berth_request_assign(berth_engine_t *engine, const char *key,
+                         const berth_request_t *request, const char *host,
+                         berth_placement_t *out, berth_error_t *err)
+{
+    if (host == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "host",
+                                "no host given");
+    return request_apply(engine, key, request, host, out, err);
 }
 
 int berth_group_place(berth_engine_t *engine, const char *key, const berth_group_t *group,
@@ -1040,6 +1106,33 @@ int berth_group_release(berth_engine_t *engine, const char *key, berth_error_t *
     e->free_group = id;
     e->stats.groups--;
     return 0;
+}
+
+void berth_engine_reset(berth_engine_t *engine)
+{
+    berth_engine_t *e = engine;
+    for (uint32_t pos = 0; pos < e->group_keys.cap;) {
+        uint32_t id = e->group_keys.e[pos].id;
+        if (id == NIL) {
+            pos++;
+            continue;
+        }
+        /* Releasing deletes this table position by backward shift, which
+         * may move another entry into it: look at the same position again. */
+        const group_t *g = &e->groups[id];
+        char key[KEY_MAX + 1];
+        memcpy(key, group_key(g), g->keylen);
+        key[g->keylen] = '\0';
+        int rc = berth_group_release(e, key, NULL);
+        (void)rc; /* the key was just read from the table: always found */
+    }
+    while (e->idx.nhosts > 0) {
+        const berth__host_t *h = berth__index_host(&e->idx, e->idx.order[e->idx.nhosts - 1]);
+        char name[BERTH_NAME_MAX + 1];
+        memcpy(name, h->name, strlen(h->name) + 1);
+        int rc = berth_host_remove(e, name, NULL);
+        (void)rc; /* every group is gone, so no host is busy */
+    }
 }
 
 int berth_group_get(const berth_engine_t *engine, const char *key, berth_placement_t *out)

@@ -475,6 +475,77 @@ static void test_constraint_zone_names_windows_build(void **state)
     berth_engine_free(e);
 }
 
+/* berth_request_assign: the named host, or a clear refusal; redeploys keep
+ * the update rules. */
+static void test_assign_to_named_host(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_with(BERTH_POLICY_BINPACK, 0);
+    add(e, host("small", 4, 16));
+    add(e, host("big", 32, 128));
+    berth_request_t r = linux_req(2, 4);
+    berth_placement_t p;
+    berth_error_t err;
+    /* binpack would choose "small"; assign obeys */
+    assert_int_equal(berth_request_assign(e, "g", &r, "big", &p, &err), 0);
+    assert_string_equal(p.host, "big");
+    assert_int_equal(p.kind, BERTH_PLACED_NEW);
+    assert_int_equal(berth_request_assign(e, "g", &r, "small", &p, &err), 0);
+    assert_int_equal(p.kind, BERTH_PLACED_MOVED);
+    assert_string_equal(p.previous_host, "big");
+    assert_int_equal(berth_request_assign(e, "g", &r, "small", &p, &err), 0);
+    assert_int_equal(p.kind, BERTH_PLACED_STAYED);
+    berth_request_t huge = linux_req(8, 4);
+    assert_int_equal(berth_request_assign(e, "h", &huge, "small", &p, &err), BERTH_ENOSPC);
+    assert_non_null(strstr(err.message, "free capacity"));
+    assert_int_equal(berth_request_assign(e, "h", &huge, "nowhere", &p, &err), BERTH_ENOENT);
+    assert_int_equal(berth_request_assign(e, "h", &huge, NULL, &p, &err), BERTH_EINVAL);
+    assert_int_equal(berth_group_get(e, "h", &p), BERTH_ENOENT);
+    berth_request_t win = windows_req(BERTH_WINDOWS_LTSC2022);
+    assert_int_equal(berth_request_assign(e, "w", &win, "big", &p, &err), BERTH_ENOSPC);
+    berth_request_t changed = r;
+    changed.restart_policy = BERTH_RESTART_NEVER;
+    assert_int_equal(berth_request_assign(e, "g", &changed, "big", &p, &err), BERTH_ECONFLICT);
+    assert_int_equal(berth_group_get(e, "g", &p), 0);
+    assert_string_equal(p.host, "small");
+    /* a cordoned host takes a replayed placement; a down one does not */
+    assert_int_equal(berth_host_set_state(e, "big", BERTH_HOST_CORDONED, NULL), 0);
+    assert_int_equal(berth_request_assign(e, "c", &r, "big", &p, &err), 0);
+    assert_int_equal(berth_host_set_state(e, "big", BERTH_HOST_DOWN, NULL), 0);
+    assert_int_equal(berth_request_assign(e, "d", &r, "big", &p, &err), BERTH_ENOSPC);
+    check_index(e);
+    berth_engine_free(e);
+}
+
+/* berth_engine_reset empties the engine and leaves it usable. */
+static void test_engine_reset(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_with(BERTH_POLICY_BINPACK, 0);
+    char name[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof name, "h%d", i);
+        add(e, host(name, 8, 32));
+    }
+    berth_request_t r = linux_req(1, 1);
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "g%d", i);
+        place(e, name, &r);
+    }
+    berth_engine_reset(e);
+    assert_int_equal(berth_engine_host_count(e), 0);
+    assert_int_equal(berth_engine_group_count(e), 0);
+    berth_engine_stats_t st;
+    berth_engine_stats(e, &st);
+    assert_int_equal(st.capacity_millicores, 0);
+    assert_int_equal(st.used_millicores, 0);
+    assert_int_equal(berth_group_get(e, "g7", NULL), BERTH_ENOENT);
+    add(e, host("h0", 8, 32));
+    assert_string_equal(place(e, "g7", &r), "h0");
+    check_index(e);
+    berth_engine_free(e);
+}
+
 static void test_constraint_dedicated(void **state)
 {
     (void)state;
@@ -1039,6 +1110,8 @@ int main(void)
         cmocka_unit_test(test_constraint_gpu),
         cmocka_unit_test(test_constraint_zone),
         cmocka_unit_test(test_constraint_zone_names_windows_build),
+        cmocka_unit_test(test_assign_to_named_host),
+        cmocka_unit_test(test_engine_reset),
         cmocka_unit_test(test_constraint_dedicated),
         cmocka_unit_test(test_constraint_confidential),
         cmocka_unit_test(test_constraint_state),
