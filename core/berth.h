@@ -727,6 +727,123 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
 BERTH_EXPORT int berth_inventory_load(berth_engine_t *engine, const char *json,
                                       size_t len, berth_error_t *err);
 
+/* ------------------------------------------------------------------------ */
+/* The Redis store: shared state, atomic commits, replicas                 */
+/* ------------------------------------------------------------------------ */
+/*
+ * A cell is a set of hosts whose state lives in Redis under one hash tag,
+ * `berth:{CELL}:...`, so that all of a cell's keys sit in one slot of a
+ * Redis Cluster (store.c documents every key).  A store binds one engine, a
+ * replica of the cell: berth_store_open() loads it from a snapshot, and
+ * every call that reads or commits first applies the cell's change log, so
+ * several scheduler processes may serve one cell, each with its own engine.
+ *
+ * Commits are optimistic: the engine chooses a host in memory, then a Redis
+ * Function re-checks the host's free capacity (and the group's generation)
+ * and applies the change, appends the assignment to the host's stream and
+ * the change to the cell's log, all in one atomic step.  A conflict (another
+ * scheduler took the room) catches the replica up and retries, at most
+ * `max_retries` times.  A call returns success only after Redis has applied
+ * the commit; what Redis then keeps across a crash is its persistence's
+ * (store.c: AOF with appendfsync everysec by default, always for none lost).
+ *
+ * The store is synchronous and blocking (hiredis): it is for library
+ * callers, tools and tests.  The store never frees the engine it binds; the
+ * engine must outlive it and must not be changed except through it.
+ */
+
+typedef struct berth_store berth_store_t;
+
+typedef struct berth_store_options {
+    size_t size;                    /* sizeof(berth_store_options_t)        */
+    const char *url;                /* "redis://HOST:PORT" or "unix:///PATH" */
+    const char *cell;               /* 1..63 of [a-z0-9-]                   */
+    uint32_t timeout_ms;            /* connect and command timeout (5000)   */
+    uint32_t max_retries;           /* conflicts retried per commit (8)     */
+    uint32_t log_max_len;           /* change-log entries Redis keeps (100000) */
+} berth_store_options_t;
+
+/* Fills *opts with the defaults (url "redis://127.0.0.1:6379", cell
+ * "default"). */
+BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
+
+/* Connects to Redis (following a Cluster's MOVED redirection to the node
+ * that owns the cell's slot), loads Berth's Redis Functions, creates the
+ * cell when it is new, and loads `engine` (which must hold no hosts or
+ * groups) from the cell's snapshot.  On success stores a new store in *out
+ * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
+ * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
+ * BERTH_EEXIST (engine not empty), or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_open(const berth_store_options_t *opts,
+                                  berth_engine_t *engine, berth_store_t **out,
+                                  berth_error_t *err);
+
+/* Closes the connection and frees the store (not its engine).  Accepts NULL. */
+BERTH_EXPORT void berth_store_close(berth_store_t *store);
+
+/* Applies the cell's change log to the engine; reloads the snapshot when
+ * the log was trimmed past this replica.  Returns 0 or BERTH_EIO. */
+BERTH_EXPORT int berth_store_sync(berth_store_t *store, berth_error_t *err);
+
+/* Adds or replaces a host in the cell (capacity, attributes, state), with
+ * the rules of berth_host_add()/berth_host_update() checked against Redis's
+ * copy atomically.  Returns 0, BERTH_EINVAL, BERTH_EBUSY, BERTH_EIO. */
+BERTH_EXPORT int berth_store_host_put(berth_store_t *store, const berth_host_t *host,
+                                      berth_error_t *err);
+
+/* Sets a host's state in the cell.  Returns 0, BERTH_ENOENT or BERTH_EIO. */
+BERTH_EXPORT int berth_store_host_set_state(berth_store_t *store, const char *name,
+                                            berth_host_state_t state, berth_error_t *err);
+
+/* Removes an empty host from the cell.  Returns 0, BERTH_ENOENT,
+ * BERTH_EBUSY or BERTH_EIO. */
+BERTH_EXPORT int berth_store_host_remove(berth_store_t *store, const char *name,
+                                         berth_error_t *err);
+
+/* Places or redeploys the group under `key` (berth_request_place()'s
+ * semantics) and commits it: returns 0 only once Redis holds the
+ * placement.  `spec_json` (may be NULL) is the group's document, kept in its
+ * record.  Errors: those of berth_request_place(), BERTH_EIO, or
+ * BERTH_ENOSPC after max_retries conflicts.  *out may be NULL. */
+BERTH_EXPORT int berth_store_place(berth_store_t *store, const char *key,
+                                   const berth_request_t *request, const char *spec_json,
+                                   berth_placement_t *out, berth_error_t *err);
+
+/* Places n groups with their commits pipelined (one round trip for the
+ * batch, plus one per retry round).  results[i] receives each group's 0 or
+ * negative code and outs[i] (outs may be NULL) its placement.  Returns 0
+ * when every commit got an answer (look at results), or BERTH_EIO. */
+BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
+                                         const char *const *keys,
+                                         const berth_request_t *requests,
+                                         berth_placement_t *outs, int *results,
+                                         berth_error_t *err);
+
+/* Releases the group under `key` in the cell.  Returns 0, BERTH_ENOENT or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_store_release(berth_store_t *store, const char *key,
+                                     berth_error_t *err);
+
+/* Reads the group's record from Redis: its document (NULL when none was
+ * given; free with berth_free()) and generation, either may be NULL.
+ * Returns 0, BERTH_ENOENT or BERTH_EIO. */
+BERTH_EXPORT int berth_store_group_read(berth_store_t *store, const char *key,
+                                        char **spec_json, uint64_t *generation,
+                                        berth_error_t *err);
+
+/* Called by berth_store_fsck() once per violation found, with a sentence
+ * naming the host/group and what is wrong. */
+typedef void (*berth_store_fsck_cb)(const char *violation, void *data);
+
+/* Checks the cell in Redis against Berth's promises: no host over capacity
+ * on any dimension, host usage equal to the sum of its groups, every group on
+ * an existing host and in that host's group set and no set member without a
+ * group, record schema versions known, and the log's sequence consistent.
+ * Calls cb for each violation.  Returns the number of violations (>= 0) or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb,
+                                  void *data, berth_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,438 @@
+/*
+ * codec.c: the msgpack records Berth keeps in Redis (host and group).
+ *
+ * A record is a msgpack map of named members with a schema version `v`.
+ * The C side writes records with msgpack-c; the Redis Functions read and
+ * rewrite host records with Lua's cmsgpack, which drops nil members and
+ * reorders keys, so the reader here looks members up by name, treats a
+ * missing optional member as absent and ignores members it does not know
+ * (a later minor revision may add some).  It must never accept a record of
+ * an unknown version or a member of the wrong type: a record it cannot read
+ * exactly is reported, not guessed at.  Decoding borrows: strings point into
+ * the caller's bytes and nothing is copied.
+ */
+#include <string.h>
+
+#include "store.h"
+
+/* ---- encoding ------------------------------------------------------------------ */
+
+/* msgpack-c's packer returns -1 only when its buffer cannot grow. */
+#define PACK(call)                                                                   \
+    do {                                                                             \
+        if ((call) != 0)                                                             \
+            return BERTH_ENOMEM;                                                     \
+    } while (0)
+
+static int pack_key(msgpack_packer *pk, const char *k)
+{
+    size_t n = strlen(k);
+    PACK(msgpack_pack_str(pk, n));
+    PACK(msgpack_pack_str_body(pk, k, n));
+    return 0;
+}
+
+static int pack_bytes(msgpack_packer *pk, const char *k, berth__bytes_t b)
+{
+    PACK(pack_key(pk, k));
+    if (b.ptr == NULL) {
+        PACK(msgpack_pack_nil(pk));
+        return 0;
+    }
+    PACK(msgpack_pack_str(pk, b.len));
+    PACK(msgpack_pack_str_body(pk, b.ptr, b.len));
+    return 0;
+}
+
+static int pack_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+    PACK(pack_key(pk, k));
+    PACK(msgpack_pack_uint64(pk, v));
+    return 0;
+}
+
+/* A 64-bit digest as 8 big-endian bytes (binary-safe string): Lua would
+ * round it to a double if it were a number. */
+static int pack_digest(msgpack_packer *pk, const char *k, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (56 - 8 * i));
+    PACK(pack_key(pk, k));
+    PACK(msgpack_pack_str(pk, sizeof b));
+    PACK(msgpack_pack_str_body(pk, b, sizeof b));
+    return 0;
+}
+
+int berth__host_record_encode(msgpack_sbuffer *buf, const berth__host_record_t *r)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    PACK(msgpack_pack_map(&pk, 16));
+    PACK(pack_uint(&pk, "v", BERTH__RECORD_VERSION));
+    PACK(pack_bytes(&pk, "name", r->name));
+    PACK(pack_uint(&pk, "cores", r->cores));
+    PACK(pack_uint(&pk, "mem", r->memory_mib));
+    PACK(pack_bytes(&pk, "gpu_sku", r->gpu_sku));
+    PACK(pack_uint(&pk, "gpu_count", r->gpu_count));
+    PACK(pack_uint(&pk, "os", r->os));
+    PACK(pack_uint(&pk, "build", r->os_build));
+    PACK(pack_bytes(&pk, "zone", r->zone));
+    PACK(pack_uint(&pk, "features", r->features));
+    PACK(pack_uint(&pk, "state", r->state));
+    PACK(pack_uint(&pk, "used_mc", r->used_millicores));
+    PACK(pack_uint(&pk, "used_mem", r->used_memory_mib));
+    PACK(pack_uint(&pk, "used_gpu", r->used_gpus));
+    PACK(pack_uint(&pk, "groups", r->groups));
+    PACK(pack_uint(&pk, "epoch", r->epoch));
+    return 0;
+}
+
+int berth__group_record_encode(msgpack_sbuffer *buf, const berth__group_record_t *r)
+{
+    /* Members at their default (zero, absent, no zones) are left out: every
+     * placement writes the record twice (the groups hash and the change
+     * log), and Redis's append-only file carries both, so its size bounds
+     * the commit rate.  The reader takes a missing member as its default. */
+    bool has_sku = r->gpu_sku.ptr != NULL, has_spec = r->spec.ptr != NULL;
+    uint32_t n = 7 + (r->requested_millicores != 0) + (r->gpu_count != 0) + has_sku +
+                 (r->os_build != 0) + (r->nzones != 0) + (r->sku != 0) +
+                 (r->priority != 0) + (r->restart != 0) + (r->cpu_digest != 0) +
+                 (r->memory_digest != 0) + (r->gpu_digest != 0) + (r->ports_digest != 0) +
+                 has_spec;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    PACK(msgpack_pack_map(&pk, n));
+    PACK(pack_uint(&pk, "v", BERTH__RECORD_VERSION));
+    PACK(pack_bytes(&pk, "key", r->key));
+    PACK(pack_bytes(&pk, "host", r->host));
+    PACK(pack_uint(&pk, "gen", r->generation));
+    PACK(pack_uint(&pk, "mc", r->millicores));
+    if (r->requested_millicores != 0)
+        PACK(pack_uint(&pk, "req_mc", r->requested_millicores));
+    PACK(pack_uint(&pk, "mem", r->memory_mib));
+    if (r->gpu_count != 0)
+        PACK(pack_uint(&pk, "gpu_count", r->gpu_count));
+    if (has_sku)
+        PACK(pack_bytes(&pk, "gpu_sku", r->gpu_sku));
+    PACK(pack_uint(&pk, "os", r->os));
+    if (r->os_build != 0)
+        PACK(pack_uint(&pk, "build", r->os_build));
+    if (r->nzones != 0) {
+        PACK(pack_key(&pk, "zones"));
+        PACK(msgpack_pack_array(&pk, r->nzones));
+        for (size_t i = 0; i < r->nzones; i++) {
+            PACK(msgpack_pack_str(&pk, r->zones[i].len));
+            PACK(msgpack_pack_str_body(&pk, r->zones[i].ptr, r->zones[i].len));
+        }
+    }
+    if (r->sku != 0)
+        PACK(pack_uint(&pk, "sku", r->sku));
+    if (r->priority != 0)
+        PACK(pack_uint(&pk, "priority", r->priority));
+    if (r->restart != 0)
+        PACK(pack_uint(&pk, "restart", r->restart));
+    if (r->cpu_digest != 0)
+        PACK(pack_digest(&pk, "cpu_d", r->cpu_digest));
+    if (r->memory_digest != 0)
+        PACK(pack_digest(&pk, "mem_d", r->memory_digest));
+    if (r->gpu_digest != 0)
+        PACK(pack_digest(&pk, "gpu_d", r->gpu_digest));
+    if (r->ports_digest != 0)
+        PACK(pack_digest(&pk, "ports_d", r->ports_digest));
+    if (has_spec)
+        PACK(pack_bytes(&pk, "spec", r->spec));
+    return 0;
+}
+
+/* ---- decoding ------------------------------------------------------------------ */
+
+static int corrupt(berth_error_t *err, const char *what, const char *member)
+{
+    return berth__error_set(err, BERTH_EINVAL, "CorruptRecord", member,
+                            "%s record: member '%s' is missing or malformed", what, member);
+}
+
+static bool key_is(const msgpack_object *k, const char *name)
+{
+    size_t n = strlen(name);
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+           memcmp(k->via.str.ptr, name, n) == 0;
+}
+
+/* An unsigned integer up to `max`.  cmsgpack writes integral doubles as
+ * integers, but a float that is exactly integral is accepted too. */
+static bool get_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > max)
+            return false;
+        *out = o->via.u64;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) {
+        double d = o->via.f64;
+        if (!(d >= 0) || d > (double)max || d != (double)(uint64_t)d)
+            return false;
+        *out = (uint64_t)d;
+        return true;
+    }
+    return false;
+}
+
+static bool get_u32(const msgpack_object *o, uint32_t *out)
+{
+    uint64_t v;
+    if (!get_uint(o, UINT32_MAX, &v))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* A string (msgpack str or bin); nil reads as absent when `optional`. */
+static bool get_bytes(const msgpack_object *o, bool optional, berth__bytes_t *out)
+{
+    if (o->type == MSGPACK_OBJECT_NIL && optional) {
+        out->ptr = NULL;
+        out->len = 0;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_STR) {
+        /* An empty string still needs a non-NULL pointer: NULL means absent. */
+        out->ptr = o->via.str.size ? o->via.str.ptr : "";
+        out->len = o->via.str.size;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        out->ptr = o->via.bin.size ? o->via.bin.ptr : "";
+        out->len = o->via.bin.size;
+        return true;
+    }
+    return false;
+}
+
+static bool get_digest(const msgpack_object *o, uint64_t *out)
+{
+    berth__bytes_t b;
+    if (!get_bytes(o, false, &b) || b.len != 8)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (unsigned char)b.ptr[i];
+    *out = v;
+    return true;
+}
+
+/* Unpacks `data` into *u and checks it is a map of the known version.  The
+ * caller destroys *u (its strings point into `data`, not into *u). */
+static int unpack_map(const char *data, size_t len, msgpack_unpacked *u, const char *what,
+                      berth_error_t *err)
+{
+    msgpack_unpacked_init(u);
+    size_t off = 0;
+    msgpack_unpack_return ret = msgpack_unpack_next(u, data, len, &off);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory to decode a %s record", what);
+    if (ret != MSGPACK_UNPACK_SUCCESS || off != len || u->data.type != MSGPACK_OBJECT_MAP)
+        return berth__error_set(err, BERTH_EINVAL, "CorruptRecord", "",
+                                "%s record is not a msgpack map (%zu bytes)", what, len);
+    const msgpack_object_map *m = &u->data.via.map;
+    for (uint32_t i = 0; i < m->size; i++) {
+        if (!key_is(&m->ptr[i].key, "v"))
+            continue;
+        uint64_t v;
+        if (!get_uint(&m->ptr[i].val, UINT32_MAX, &v))
+            return corrupt(err, what, "v");
+        if (v != BERTH__RECORD_VERSION)
+            return berth__error_set(err, BERTH_EINVAL, "UnknownRecordVersion", "v",
+                                    "%s record has schema version %llu; this library "
+                                    "reads version %d only", what, (unsigned long long)v,
+                                    BERTH__RECORD_VERSION);
+        return 0;
+    }
+    return corrupt(err, what, "v");
+}
+
+int berth__host_record_decode(const char *data, size_t len, berth__host_record_t *r,
+                              berth_error_t *err)
+{
+    static const char *const what = "host";
+    msgpack_unpacked u;
+    int rc = unpack_map(data, len, &u, what, err);
+    if (rc < 0) {
+        msgpack_unpacked_destroy(&u);
+        return rc;
+    }
+    berth__host_record_t h;
+    memset(&h, 0, sizeof h);
+    /* Bits for the required members seen. */
+    enum { NAME = 1, CORES = 2, MEM = 4, OS = 8, STATE = 16 };
+    unsigned seen = 0;
+    const char *bad = NULL;
+    const msgpack_object_map *m = &u.data.via.map;
+    for (uint32_t i = 0; i < m->size && bad == NULL; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+        uint64_t epoch;
+#define U32(name, field, bit)                                                        \
+    else if (key_is(k, name)) {                                                      \
+        if (!get_u32(v, &h.field))                                                   \
+            bad = name;                                                              \
+        seen |= (bit);                                                               \
+    }
+        if (key_is(k, "v")) {
+            continue;
+        } else if (key_is(k, "name")) {
+            if (!get_bytes(v, false, &h.name) || h.name.len == 0 ||
+                h.name.len > BERTH_NAME_MAX)
+                bad = "name";
+            seen |= NAME;
+        } else if (key_is(k, "gpu_sku")) {
+            if (!get_bytes(v, true, &h.gpu_sku) || h.gpu_sku.len > BERTH_GPU_SKU_NAME_MAX)
+                bad = "gpu_sku";
+        } else if (key_is(k, "zone")) {
+            if (!get_bytes(v, true, &h.zone) || h.zone.len > BERTH_NAME_MAX)
+                bad = "zone";
+        } else if (key_is(k, "epoch")) {
+            if (!get_uint(v, UINT64_MAX, &epoch))
+                bad = "epoch";
+            h.epoch = epoch;
+        }
+        U32("cores", cores, CORES)
+        U32("mem", memory_mib, MEM)
+        U32("gpu_count", gpu_count, 0)
+        U32("os", os, OS)
+        U32("build", os_build, 0)
+        U32("features", features, 0)
+        U32("state", state, STATE)
+        U32("used_mc", used_millicores, 0)
+        U32("used_mem", used_memory_mib, 0)
+        U32("used_gpu", used_gpus, 0)
+        U32("groups", groups, 0)
+#undef U32
+    }
+    if (bad == NULL) {
+        if (!(seen & NAME))
+            bad = "name";
+        else if (!(seen & CORES))
+            bad = "cores";
+        else if (!(seen & MEM))
+            bad = "mem";
+        else if (!(seen & OS))
+            bad = "os";
+        else if (!(seen & STATE) || h.state > BERTH_HOST_DOWN)
+            bad = "state";
+    }
+    msgpack_unpacked_destroy(&u);
+    if (bad != NULL)
+        return corrupt(err, what, bad);
+    *r = h;
+    return 0;
+}
+
+int berth__group_record_decode(const char *data, size_t len, berth__group_record_t *r,
+                               berth_error_t *err)
+{
+    static const char *const what = "group";
+    msgpack_unpacked u;
+    int rc = unpack_map(data, len, &u, what, err);
+    if (rc < 0) {
+        msgpack_unpacked_destroy(&u);
+        return rc;
+    }
+    /* Filled in place: a group record holds 64 zone slots, too much to copy. */
+    r->key = r->host = r->gpu_sku = r->spec = (berth__bytes_t){NULL, 0};
+    r->generation = 0;
+    r->millicores = r->requested_millicores = r->memory_mib = r->gpu_count = 0;
+    r->os = r->os_build = r->sku = r->priority = r->restart = 0;
+    r->nzones = 0;
+    r->cpu_digest = r->memory_digest = r->gpu_digest = r->ports_digest = 0;
+    enum { KEY = 1, HOST = 2, GEN = 4, MC = 8, MEM = 16, OS = 32 };
+    unsigned seen = 0;
+    const char *bad = NULL;
+    const msgpack_object_map *m = &u.data.via.map;
+    for (uint32_t i = 0; i < m->size && bad == NULL; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+#define U32(name, field, bit)                                                        \
+    else if (key_is(k, name)) {                                                      \
+        if (!get_u32(v, &r->field))                                                  \
+            bad = name;                                                              \
+        seen |= (bit);                                                               \
+    }
+#define DIGEST(name, field)                                                          \
+    else if (key_is(k, name)) {                                                      \
+        if (!get_digest(v, &r->field))                                               \
+            bad = name;                                                              \
+    }
+        if (key_is(k, "v") || key_is(k, "state")) {
+            continue;
+        } else if (key_is(k, "key")) {
+            if (!get_bytes(v, false, &r->key) || r->key.len == 0 || r->key.len > 255)
+                bad = "key";
+            seen |= KEY;
+        } else if (key_is(k, "host")) {
+            if (!get_bytes(v, false, &r->host) || r->host.len == 0 ||
+                r->host.len > BERTH_NAME_MAX)
+                bad = "host";
+            seen |= HOST;
+        } else if (key_is(k, "gen")) {
+            /* Lua compares generations as doubles: keep them below 2^53. */
+            if (!get_uint(v, (1ull << 53), &r->generation) || r->generation == 0)
+                bad = "gen";
+            seen |= GEN;
+        } else if (key_is(k, "gpu_sku")) {
+            if (!get_bytes(v, true, &r->gpu_sku) || r->gpu_sku.len > BERTH_GPU_SKU_NAME_MAX)
+                bad = "gpu_sku";
+        } else if (key_is(k, "spec")) {
+            if (!get_bytes(v, true, &r->spec))
+                bad = "spec";
+        } else if (key_is(k, "zones")) {
+            if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > BERTH_ZONES_MAX) {
+                bad = "zones";
+                continue;
+            }
+            for (uint32_t z = 0; z < v->via.array.size && bad == NULL; z++) {
+                berth__bytes_t *zb = &r->zones[z];
+                if (!get_bytes(&v->via.array.ptr[z], false, zb) || zb->len == 0 ||
+                    zb->len > BERTH_NAME_MAX)
+                    bad = "zones";
+            }
+            r->nzones = v->via.array.size;
+        }
+        U32("mc", millicores, MC)
+        U32("req_mc", requested_millicores, 0)
+        U32("mem", memory_mib, MEM)
+        U32("gpu_count", gpu_count, 0)
+        U32("os", os, OS)
+        U32("build", os_build, 0)
+        U32("sku", sku, 0)
+        U32("priority", priority, 0)
+        U32("restart", restart, 0)
+        DIGEST("cpu_d", cpu_digest)
+        DIGEST("mem_d", memory_digest)
+        DIGEST("gpu_d", gpu_digest)
+        DIGEST("ports_d", ports_digest)
+#undef U32
+#undef DIGEST
+    }
+    if (bad == NULL) {
+        if (!(seen & KEY))
+            bad = "key";
+        else if (!(seen & HOST))
+            bad = "host";
+        else if (!(seen & GEN))
+            bad = "gen";
+        else if (!(seen & MC))
+            bad = "mc";
+        else if (!(seen & MEM))
+            bad = "mem";
+        else if (!(seen & OS))
+            bad = "os";
+        else if (r->gpu_count > 0 && r->gpu_sku.ptr == NULL)
+            bad = "gpu_sku";
+    }
+    msgpack_unpacked_destroy(&u);
+    if (bad != NULL)
+        return corrupt(err, what, bad);
+    return 0;
+}

@@ -1,0 +1,1756 @@
+/*
+ * store.c: the Redis store: a cell's shared state, atomic commits, replicas.
+ *
+ * KEY SCHEMA.  Every key of cell C carries the hash tag {C}, so one cell is
+ * one Redis Cluster slot and one connection reaches all of it:
+ *
+ *   berth:{C}:meta              HASH   schema -> "1" (the record schema version)
+ *   berth:{C}:hosts             HASH   host name -> host record (msgpack map,
+ *                                      codec.c: v, name, cores, mem, gpu_sku,
+ *                                      gpu_count, os, build, zone, features,
+ *                                      state, used_mc, used_mem, used_gpu,
+ *                                      groups, epoch)
+ *   berth:{C}:groups            HASH   group key -> group record (msgpack map:
+ *                                      v, key, host, gen, mc, mem, os, and
+ *                                      when not at their defaults (0, none)
+ *                                      req_mc, gpu_count, gpu_sku, build,
+ *                                      zones, sku, priority, restart, cpu_d,
+ *                                      mem_d, gpu_d, ports_d, spec: the record
+ *                                      is written twice per commit, here and
+ *                                      in the log, so it is kept small)
+ *   berth:{C}:hostgroups:<host> SET    keys of the groups on that host
+ *   berth:{C}:assign:<host>     STREAM what the host's agent carries out:
+ *                                      op (place|release), key, gen
+ *   berth:{C}:log               STREAM the change log: seq, op (host|hostdel|
+ *                                      place|release), name (host name or
+ *                                      group key), rec (the new record, or ""),
+ *                                      trimmed with MAXLEN ~ log_max_len
+ *   berth:{C}:seq               STRING a counter every change increments; each
+ *                                      log entry carries the value it made
+ *
+ * Only the Redis Functions of functions.c write these keys, each change in
+ * one atomic step, so the records, sets, streams and counter never disagree.
+ * GPU SKUs and zones are stored by name: engine ids differ between engines.
+ *
+ * REPLICAS.  The engine a store binds mirrors the cell: berth_store_open()
+ * loads a snapshot read in one MULTI/EXEC, and every later call first
+ * applies the log entries after the last one applied (sequence numbers must
+ * follow one another; a gap -- the log was trimmed past this replica -- or
+ * an entry that does not apply reloads the snapshot).  The engine must only
+ * ever hold what the log says, in log order: a commit chooses its host in
+ * the engine, rolls the choice back, commits, and lets the log bring the
+ * change back, so the engine never holds an allocation Redis refused.  A
+ * commit's reply names its log entry (seq and stream id): while that entry
+ * is the very next one the replica needs, the replica applies the change
+ * it committed straight from the reply -- the same change the entry holds,
+ * at the same place in the log -- instead of reading it back; once another
+ * writer's entry comes between, the rest is read from the log in order.
+ *
+ * DURABILITY.  A call returns success only once Redis has applied the
+ * commit.  What survives a crash of Redis is its persistence's to decide:
+ * Berth expects AOF.  With appendfsync everysec (Redis's default) a power
+ * failure can lose up to about one second of acknowledged commits; with
+ * appendfsync always none is lost, at a cost in throughput; without AOF,
+ * everything since the last RDB snapshot is lost.  After such a loss the
+ * cell is still consistent (each change was one atomic step) but older.
+ *
+ * This file must never report success for a commit whose reply it did not
+ * read, never hold a redisReply or msgpack buffer past the call that made
+ * it, and never let the engine disagree with the log it has applied.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+#define KEY_MAX 255u
+#define SYNC_COUNT "1000"
+#define SYNC_COUNT_N 1000u
+#define URL_MAX 512u
+#define FLUSH_EVERY 32u             /* batch commits buffered before a write */
+#define KEYNAME_MAX (16u + 63u + 32u + BERTH_NAME_MAX)
+
+/* ---- a small string map: group key -> generation and request ------------------ */
+
+/* What the replica knows of a group (or, in the host map, of a host: only
+ * `value`, its epoch, is used).  `mark` flags a group already chosen in the
+ * current batch round. */
+typedef struct entry {
+    char *key;                      /* NULL: empty slot                     */
+    uint32_t hash;
+    uint32_t mark;
+    uint64_t value;                 /* group generation / host epoch        */
+    berth_request_t request;        /* the group's request as committed     */
+} entry_t;
+
+typedef struct map {
+    entry_t *e;
+    uint32_t cap, n;
+} map_t;
+
+static uint32_t str_hash(const char *s, size_t len)
+{
+    uint64_t h = berth__mix64(berth__fnv1a(BERTH__FNV_INIT, s, len));
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static entry_t *map_find(const map_t *m, const char *key, size_t len)
+{
+    if (m->cap == 0)
+        return NULL;
+    uint32_t h = str_hash(key, len), mask = m->cap - 1;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        entry_t *e = &m->e[i];
+        if (e->key == NULL)
+            return NULL;
+        if (e->hash == h && strncmp(e->key, key, len) == 0 && e->key[len] == '\0')
+            return e;
+    }
+}
+
+static void map_insert_raw(map_t *m, const entry_t *src)
+{
+    uint32_t mask = m->cap - 1;
+    uint32_t i = src->hash & mask;
+    while (m->e[i].key != NULL)
+        i = (i + 1) & mask;
+    m->e[i] = *src;
+    m->n++;
+}
+
+/* The entry for `key`, created (zeroed) when missing.  NULL: no memory, and
+ * the map is unchanged. */
+static entry_t *map_put(map_t *m, const char *key, size_t len)
+{
+    entry_t *e = map_find(m, key, len);
+    if (e != NULL)
+        return e;
+    if ((m->n + 1) * 2 > m->cap) {
+        uint32_t cap = m->cap ? m->cap * 2 : 64;
+        entry_t *es = calloc(cap, sizeof *es);
+        if (es == NULL)
+            return NULL;
+        map_t old = *m;
+        m->e = es;
+        m->cap = cap;
+        m->n = 0;
+        for (uint32_t i = 0; i < old.cap; i++)
+            if (old.e[i].key != NULL)
+                map_insert_raw(m, &old.e[i]);
+        free(old.e);
+    }
+    entry_t fresh;
+    memset(&fresh, 0, sizeof fresh);
+    fresh.key = malloc(len + 1);
+    if (fresh.key == NULL)
+        return NULL;
+    memcpy(fresh.key, key, len);
+    fresh.key[len] = '\0';
+    fresh.hash = str_hash(key, len);
+    map_insert_raw(m, &fresh);
+    return map_find(m, key, len);
+}
+
+/* Removes `key` if present, shifting later entries of its probe run back. */
+static void map_del(map_t *m, const char *key, size_t len)
+{
+    entry_t *e = map_find(m, key, len);
+    if (e == NULL)
+        return;
+    free(e->key);
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)(e - m->e);
+    for (uint32_t j = (i + 1) & mask; m->e[j].key != NULL; j = (j + 1) & mask) {
+        uint32_t home = m->e[j].hash & mask;
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->e[i] = m->e[j];
+            i = j;
+        }
+    }
+    m->e[i].key = NULL;
+    m->n--;
+}
+
+static void map_clear(map_t *m)
+{
+    for (uint32_t i = 0; i < m->cap; i++) {
+        free(m->e[i].key);
+        m->e[i].key = NULL;
+    }
+    m->n = 0;
+}
+
+static void map_free(map_t *m)
+{
+    map_clear(m);
+    free(m->e);
+    m->e = NULL;
+    m->cap = 0;
+}
+
+/* ---- the store ------------------------------------------------------------------ */
+
+struct berth_store {
+    berth_store_options_t opts;
+    char url[URL_MAX];
+    char cell[BERTH_NAME_MAX + 1];
+    char host[URL_MAX];             /* TCP host, or the unix socket path    */
+    int port;                       /* 0: unix socket                       */
+    redisContext *c;
+    berth_engine_t *engine;
+    char prefix[96];                /* "berth:{CELL}:"                      */
+    size_t prefix_len;
+    char k_meta[128], k_hosts[128], k_groups[128], k_log[128], k_seq[128];
+    uint64_t seq;                   /* sequence of the last entry applied   */
+    char last_id[64];               /* id of the last log entry applied     */
+    bool stale;                     /* engine out of line: reload at next sync */
+    map_t groups;                   /* key -> generation, request           */
+    map_t hosts;                    /* name -> epoch                        */
+    uint32_t round;                 /* batch round counter, for entry.mark  */
+    msgpack_sbuffer buf;            /* record encoding, reused              */
+    berth__group_record_t *rec;     /* group record scratch, reused         */
+    char maxlen[24];                /* log_max_len as text                  */
+};
+
+static int redis_unavailable(berth_store_t *s, berth_error_t *err, const char *what)
+{
+    const char *why = s->c != NULL && s->c->err ? s->c->errstr : "connection lost";
+    return berth__error_set(err, BERTH_EIO, "RedisUnavailable", "",
+                            "Redis at %s is unavailable while %s: %s", s->url, what, why);
+}
+
+static int redis_error(berth_error_t *err, const redisReply *r, const char *what)
+{
+    return berth__error_set(err, BERTH_EIO, "RedisError", "", "Redis refused %s: %.*s", what,
+                            (int)(r->len > 400 ? 400 : r->len), r->str);
+}
+
+static void key_name(const berth_store_t *s, char *out, size_t cap, const char *kind,
+                     const char *name)
+{
+    snprintf(out, cap, "%s%s%s", s->prefix, kind, name);
+}
+
+/* Opens a new connection to s->host/s->port, replacing the old one. */
+static int store_connect(berth_store_t *s, berth_error_t *err)
+{
+    struct timeval tv = {(time_t)(s->opts.timeout_ms / 1000),
+                         (suseconds_t)(s->opts.timeout_ms % 1000) * 1000};
+    if (s->c != NULL) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+    redisContext *c = s->port == 0 ? redisConnectUnixWithTimeout(s->host, tv)
+                                   : redisConnectWithTimeout(s->host, s->port, tv);
+    if (c == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for a Redis connection");
+    if (c->err) {
+        int rc = berth__error_set(err, BERTH_EIO, "RedisUnavailable", "url",
+                                  "cannot connect to Redis at %s: %s", s->url, c->errstr);
+        redisFree(c);
+        return rc;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        int rc = berth__error_set(err, BERTH_EIO, "RedisUnavailable", "url",
+                                  "cannot set the Redis timeout on %s: %s", s->url, c->errstr);
+        redisFree(c);
+        return rc;
+    }
+    s->c = c;
+    return 0;
+}
+
+static int functions_load(berth_store_t *s, berth_error_t *err)
+{
+    redisReply *r = redisCommand(s->c, "FUNCTION LOAD REPLACE %s", berth__functions_source);
+    if (r == NULL)
+        return redis_unavailable(s, err, "loading Berth's Redis Functions");
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR)
+        rc = redis_error(err, r, "Berth's Redis Functions");
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Follows "MOVED <slot> <ip>:<port>": connects to that node and loads the
+ * functions there.  Returns 0 or a negative code. */
+static int follow_moved(berth_store_t *s, const redisReply *r, berth_error_t *err)
+{
+    char target[256];
+    unsigned slot;
+    if (sscanf(r->str, "MOVED %u %255s", &slot, target) != 2)
+        return redis_error(err, r, "a command (unreadable redirection)");
+    char *colon = strrchr(target, ':');
+    if (colon == NULL)
+        return redis_error(err, r, "a command (unreadable redirection)");
+    *colon = '\0';
+    long port = strtol(colon + 1, NULL, 10);
+    if (port <= 0 || port > 65535)
+        return redis_error(err, r, "a command (unreadable redirection)");
+    snprintf(s->host, sizeof s->host, "%s", target);
+    s->port = (int)port;
+    snprintf(s->url, sizeof s->url, "redis://%s:%ld", target, port);
+    int rc = store_connect(s, err);
+    if (rc < 0)
+        return rc;
+    return functions_load(s, err);
+}
+
+static bool is_moved(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "MOVED ", 6) == 0;
+}
+
+static bool is_no_function(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && strstr(r->str, "Function not found") != NULL;
+}
+
+/* Runs one command and returns its reply (free with freeReplyObject), or
+ * NULL with *rc set.  Follows a Cluster redirection, reloads the functions
+ * when Redis lost them (a restart without persistence, FUNCTION FLUSH) and
+ * retries once.  A lost connection is reconnected and the command retried
+ * only when `commit` is false: a commit whose reply was lost may or may not
+ * have been applied, and must never be reported either way. */
+static redisReply *command(berth_store_t *s, int argc, const char **argv, const size_t *lens,
+                           bool commit, const char *what, berth_error_t *err, int *rc)
+{
+    bool reconnected = false, redirected = false, reloaded = false;
+    for (;;) {
+        redisReply *r = s->c != NULL ? redisCommandArgv(s->c, argc, argv, lens) : NULL;
+        if (r == NULL) {
+            if (commit || reconnected) {
+                *rc = redis_unavailable(s, err, what);
+                /* The connection is unusable now; the next call reconnects. */
+                if (s->c != NULL && s->c->err && store_connect(s, NULL) < 0)
+                    s->c = NULL;
+                s->stale = s->stale || commit;
+                return NULL;
+            }
+            reconnected = true;
+            if ((*rc = store_connect(s, err)) < 0)
+                return NULL;
+            continue;
+        }
+        if (is_moved(r) && !redirected) {
+            redirected = true;
+            *rc = follow_moved(s, r, err);
+            freeReplyObject(r);
+            if (*rc < 0)
+                return NULL;
+            continue;
+        }
+        if (is_no_function(r) && !reloaded) {
+            reloaded = true;
+            freeReplyObject(r);
+            if ((*rc = functions_load(s, err)) < 0)
+                return NULL;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            *rc = redis_error(err, r, what);
+            freeReplyObject(r);
+            return NULL;
+        }
+        *rc = 0;
+        return r;
+    }
+}
+
+/* ---- records <-> engine ------------------------------------------------------------ */
+
+/* Copies borrowed bytes into a NUL-terminated buffer of `cap`; false when
+ * they do not fit. */
+static bool bytes_cstr(berth__bytes_t b, char *out, size_t cap)
+{
+    if (b.ptr == NULL || b.len >= cap)
+        return false;
+    memcpy(out, b.ptr, b.len);
+    out[b.len] = '\0';
+    return true;
+}
+
+static berth__bytes_t cstr_bytes(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? (berth__bytes_t){s, strlen(s)}
+                                     : (berth__bytes_t){NULL, 0};
+}
+
+/* Strings of a host description decoded from a record. */
+typedef struct host_strings {
+    char name[BERTH_NAME_MAX + 1];
+    char sku[BERTH_GPU_SKU_NAME_MAX + 1];
+    char zone[BERTH_NAME_MAX + 1];
+} host_strings_t;
+
+static int host_from_record(const berth__host_record_t *r, berth_host_t *d, host_strings_t *hs,
+                            berth_error_t *err)
+{
+    memset(d, 0, sizeof *d);
+    if (!bytes_cstr(r->name, hs->name, sizeof hs->name))
+        return berth__error_set(err, BERTH_EINVAL, "CorruptRecord", "name",
+                                "host record has no usable name");
+    d->name = hs->name;
+    d->cores = r->cores;
+    d->memory_mib = r->memory_mib;
+    d->gpu_count = r->gpu_count;
+    d->gpu_sku = bytes_cstr(r->gpu_sku, hs->sku, sizeof hs->sku) ? hs->sku : NULL;
+    d->os = (berth_os_t)r->os;
+    d->os_build = r->os_build;
+    d->zone = bytes_cstr(r->zone, hs->zone, sizeof hs->zone) ? hs->zone : NULL;
+    d->features = r->features;
+    d->state = (berth_host_state_t)r->state;
+    return 0;
+}
+
+/* Turns a group record into this engine's request (zone and SKU names to
+ * ids, registering zones the engine has not seen). */
+static int request_from_record(berth_engine_t *engine, const berth__group_record_t *r,
+                               berth_request_t *req, berth_error_t *err)
+{
+    memset(req, 0, sizeof *req);
+    req->demand.millicores = r->millicores;
+    req->demand.requested_millicores = r->requested_millicores;
+    req->demand.memory_mib = r->memory_mib;
+    req->demand.gpu_count = r->gpu_count;
+    if (r->gpu_count > 0) {
+        char sku[BERTH_GPU_SKU_NAME_MAX + 1];
+        uint32_t id;
+        if (!bytes_cstr(r->gpu_sku, sku, sizeof sku) ||
+            berth_engine_gpu_sku_find(engine, sku, &id) == NULL)
+            return berth__error_set(err, BERTH_EINVAL, "InvalidGpuSku", "gpu_sku",
+                                    "container group '%.*s' uses GPU SKU '%.*s', which this "
+                                    "engine's table lacks", (int)r->key.len, r->key.ptr,
+                                    (int)r->gpu_sku.len, r->gpu_sku.ptr ? r->gpu_sku.ptr : "");
+        req->demand.gpu_sku = id;
+    }
+    req->os = (berth_os_t)r->os;
+    req->os_build = r->os_build;
+    for (size_t i = 0; i < r->nzones; i++) {
+        char zone[BERTH_NAME_MAX + 1];
+        bytes_cstr(r->zones[i], zone, sizeof zone);
+        int id = berth_engine_zone_id(engine, zone);
+        if (id < 0)
+            return berth__error_set(err, id, "TooManyZones", "zones",
+                                    "zone '%s' does not fit the engine's zone table", zone);
+        req->zone_mask |= 1ull << id;
+    }
+    req->sku = (berth_sku_t)r->sku;
+    req->priority = (berth_priority_t)r->priority;
+    req->restart_policy = (berth_restart_policy_t)r->restart;
+    req->cpu_digest = r->cpu_digest;
+    req->memory_digest = r->memory_digest;
+    req->gpu_digest = r->gpu_digest;
+    req->ports_digest = r->ports_digest;
+    return 0;
+}
+
+/* Fills a group record from a request; strings borrow from the engine, the
+ * key and host arguments. */
+static void record_from_request(berth_engine_t *engine, const char *key, const char *host,
+                                uint64_t generation, const berth_request_t *req,
+                                const char *spec, berth__group_record_t *r)
+{
+    const berth__config_t *cfg = berth__engine_config(engine);
+    r->key = cstr_bytes(key);
+    r->host = cstr_bytes(host);
+    r->generation = generation;
+    r->millicores = req->demand.millicores;
+    r->requested_millicores = req->demand.requested_millicores;
+    r->memory_mib = req->demand.memory_mib;
+    r->gpu_count = req->demand.gpu_count;
+    r->gpu_sku = req->demand.gpu_count > 0
+        ? cstr_bytes(berth_engine_gpu_sku_name(engine, req->demand.gpu_sku))
+        : (berth__bytes_t){NULL, 0};
+    r->os = (uint32_t)req->os;
+    r->os_build = req->os_build;
+    r->nzones = 0;
+    for (unsigned z = 0; z < 64 && z < cfg->nzones; z++)
+        if ((req->zone_mask >> z) & 1u)
+            r->zones[r->nzones++] = cstr_bytes(cfg->zones[z]);
+    r->sku = (uint32_t)req->sku;
+    r->priority = (uint32_t)req->priority;
+    r->restart = (uint32_t)req->restart_policy;
+    r->cpu_digest = req->cpu_digest;
+    r->memory_digest = req->memory_digest;
+    r->gpu_digest = req->gpu_digest;
+    r->ports_digest = req->ports_digest;
+    r->spec = spec != NULL ? (berth__bytes_t){spec, strlen(spec)} : (berth__bytes_t){NULL, 0};
+}
+
+/* ---- applying records and log entries to the engine ---------------------------------- */
+
+static int apply_host(berth_store_t *s, const char *data, size_t len, bool initial,
+                      berth_error_t *err)
+{
+    berth__host_record_t r;
+    int rc = berth__host_record_decode(data, len, &r, err);
+    if (rc < 0)
+        return rc;
+    berth_host_t d;
+    host_strings_t hs;
+    if ((rc = host_from_record(&r, &d, &hs, err)) < 0)
+        return rc;
+    entry_t *e = map_put(&s->hosts, d.name, strlen(d.name));
+    if (e == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a host");
+    if (initial)
+        d.state = BERTH_HOST_READY; /* set after the groups: a down host takes none */
+    if (berth_host_get(s->engine, d.name, NULL, NULL) == 0)
+        rc = berth_host_update(s->engine, &d, err);
+    else
+        rc = berth_host_add(s->engine, &d, err);
+    if (rc < 0) {
+        map_del(&s->hosts, d.name, strlen(d.name));
+        return rc;
+    }
+    e->value = r.epoch;
+    return 0;
+}
+
+static int apply_group(berth_store_t *s, const char *key, const char *host, uint64_t gen,
+                       const berth_request_t *req, berth_error_t *err);
+
+static int apply_place(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
+{
+    berth__group_record_t *r = s->rec;
+    int rc = berth__group_record_decode(data, len, r, err);
+    char key[KEY_MAX + 1], host[BERTH_NAME_MAX + 1];
+    berth_request_t req;
+    if (rc == 0 && (!bytes_cstr(r->key, key, sizeof key) ||
+                    !bytes_cstr(r->host, host, sizeof host)))
+        rc = berth__error_set(err, BERTH_EINVAL, "CorruptRecord", "key",
+                              "group record key or host is too long");
+    if (rc == 0)
+        rc = request_from_record(s->engine, r, &req, err);
+    uint64_t gen = r->generation;
+    if (rc < 0)
+        return rc;
+    return apply_group(s, key, host, gen, &req, err);
+}
+
+/* Records the group `key` at generation `gen` on `host` with request *req,
+ * in the engine and in the group map, as a log entry placing it says. */
+static int apply_group(berth_store_t *s, const char *key, const char *host, uint64_t gen,
+                       const berth_request_t *req, berth_error_t *err)
+{
+    int rc;
+    size_t klen = strlen(key);
+    entry_t *e = map_put(&s->groups, key, klen);
+    if (e == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a group");
+    rc = berth_request_assign(s->engine, key, req, host, NULL, err);
+    if (rc < 0) {
+        if (e->value == 0)
+            map_del(&s->groups, key, klen);
+        return rc;
+    }
+    e->value = gen;
+    e->request = *req;
+    return 0;
+}
+
+static int apply_release(berth_store_t *s, const char *key, size_t len, berth_error_t *err)
+{
+    char k[KEY_MAX + 1];
+    if (!bytes_cstr((berth__bytes_t){key, len}, k, sizeof k))
+        return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "", "release of a bad key");
+    int rc = berth_group_release(s->engine, k, err);
+    if (rc < 0)
+        return rc;
+    map_del(&s->groups, k, len);
+    return 0;
+}
+
+/* Finds a field of a stream entry's [field, value, ...] array. */
+static const redisReply *entry_field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *f = fields->element[i];
+        if (f->type == REDIS_REPLY_STRING && strcmp(f->str, name) == 0)
+            return fields->element[i + 1];
+    }
+    return NULL;
+}
+
+/* Applies one log entry's change. */
+static int apply_entry(berth_store_t *s, const redisReply *fields, berth_error_t *err)
+{
+    const redisReply *op = entry_field(fields, "op");
+    const redisReply *name = entry_field(fields, "name");
+    const redisReply *rec = entry_field(fields, "rec");
+    if (op == NULL || name == NULL || rec == NULL || op->type != REDIS_REPLY_STRING ||
+        name->type != REDIS_REPLY_STRING || rec->type != REDIS_REPLY_STRING)
+        return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "",
+                                "a change-log entry lacks op, name or rec");
+    if (strcmp(op->str, "host") == 0)
+        return apply_host(s, rec->str, rec->len, false, err);
+    if (strcmp(op->str, "place") == 0)
+        return apply_place(s, rec->str, rec->len, err);
+    if (strcmp(op->str, "release") == 0)
+        return apply_release(s, name->str, name->len, err);
+    if (strcmp(op->str, "hostdel") == 0) {
+        int rc = berth_host_remove(s->engine, name->str, err);
+        if (rc == 0)
+            map_del(&s->hosts, name->str, name->len);
+        return rc;
+    }
+    return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "",
+                            "a change-log entry has an unknown op '%.40s'", op->str);
+}
+
+static bool reply_u64(const redisReply *r, uint64_t *out)
+{
+    if (r == NULL)
+        return false;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+        *out = (uint64_t)r->integer;
+        return true;
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len == 0)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(r->str, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- snapshot ------------------------------------------------------------------------ */
+
+/* Sends MULTI, the `n` commands and EXEC as one pipeline and returns EXEC's
+ * reply (an array of the n replies), following a redirection once. */
+static redisReply *transaction(berth_store_t *s, size_t n, const char *const *const *argvs,
+                               const int *argcs, const char *what, berth_error_t *err, int *rc)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (s->c == NULL && (*rc = store_connect(s, err)) < 0)
+            return NULL;
+        redisAppendCommand(s->c, "MULTI");
+        for (size_t i = 0; i < n; i++)
+            redisAppendCommandArgv(s->c, argcs[i], (const char **)argvs[i], NULL);
+        redisAppendCommand(s->c, "EXEC");
+        redisReply *moved = NULL, *exec = NULL;
+        bool lost = false;
+        for (size_t i = 0; i < n + 2; i++) {
+            void *r = NULL;
+            if (redisGetReply(s->c, &r) != REDIS_OK || r == NULL) {
+                lost = true;
+                break;
+            }
+            redisReply *rr = r;
+            if (i == n + 1) {
+                exec = rr;
+            } else if (moved == NULL && is_moved(rr)) {
+                moved = rr;
+            } else {
+                freeReplyObject(rr);
+            }
+        }
+        if (lost) {
+            freeReplyObject(moved);
+            if (attempt == 0 && store_connect(s, NULL) == 0)
+                continue;
+            *rc = redis_unavailable(s, err, what);
+            return NULL;
+        }
+        if (moved != NULL) {
+            freeReplyObject(exec);
+            if (attempt == 0) {
+                *rc = follow_moved(s, moved, err);
+                freeReplyObject(moved);
+                if (*rc < 0)
+                    return NULL;
+                continue;
+            }
+            *rc = redis_error(err, moved, what);
+            freeReplyObject(moved);
+            return NULL;
+        }
+        if (exec->type != REDIS_REPLY_ARRAY || exec->elements != n) {
+            *rc = exec->type == REDIS_REPLY_ERROR
+                ? redis_error(err, exec, what)
+                : berth__error_set(err, BERTH_EIO, "RedisError", "",
+                                   "Redis aborted the transaction while %s", what);
+            freeReplyObject(exec);
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+                *rc = redis_error(err, exec->element[i], what);
+                freeReplyObject(exec);
+                return NULL;
+            }
+        *rc = 0;
+        return exec;
+    }
+    *rc = redis_unavailable(s, err, what);
+    return NULL;
+}
+
+/* Reads the snapshot (hosts, groups, seq, newest log entry) in one
+ * MULTI/EXEC, so it is one point of the log. */
+static redisReply *snapshot_read(berth_store_t *s, berth_error_t *err, int *rc)
+{
+    const char *a0[] = {"HGETALL", s->k_hosts};
+    const char *a1[] = {"HGETALL", s->k_groups};
+    const char *a2[] = {"GET", s->k_seq};
+    const char *a3[] = {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"};
+    const char *const *argvs[] = {a0, a1, a2, a3};
+    const int argcs[] = {2, 2, 2, 6};
+    return transaction(s, 4, argvs, argcs, "reading the cell's snapshot", err, rc);
+}
+
+/* The seq field of the newest log entry in an XREVRANGE reply, and its id. */
+static bool newest_entry(const redisReply *x, uint64_t *seq, const char **id)
+{
+    if (x->type != REDIS_REPLY_ARRAY || x->elements == 0)
+        return false;
+    const redisReply *e = x->element[0];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return false;
+    *id = e->element[0]->str;
+    return reply_u64(entry_field(e->element[1], "seq"), seq);
+}
+
+/* Empties the engine and loads the cell's snapshot into it.  On failure the
+ * engine is left empty and the store marked stale. */
+static int snapshot_load(berth_store_t *s, berth_error_t *err)
+{
+    berth_engine_reset(s->engine);
+    map_clear(&s->groups);
+    map_clear(&s->hosts);
+    s->stale = true;
+    int rc;
+    redisReply *x = snapshot_read(s, err, &rc);
+    if (x == NULL)
+        return rc;
+    const redisReply *hosts = x->element[0], *groups = x->element[1];
+    uint64_t seq = 0, newest = 0;
+    const char *id = "0-0";
+    if (x->element[2]->type != REDIS_REPLY_NIL && !reply_u64(x->element[2], &seq))
+        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "", "the cell's seq is not a number");
+    if (rc == 0 && newest_entry(x->element[3], &newest, &id) && newest != seq)
+        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
+                              "the change log ends at seq %llu but the counter is %llu",
+                              (unsigned long long)newest, (unsigned long long)seq);
+    for (size_t i = 1; rc == 0 && i < hosts->elements; i += 2)
+        rc = apply_host(s, hosts->element[i]->str, hosts->element[i]->len, true, err);
+    for (size_t i = 1; rc == 0 && i < groups->elements; i += 2)
+        rc = apply_place(s, groups->element[i]->str, groups->element[i]->len, err);
+    /* Host states last: a down host takes no assignment, even a replayed one. */
+    for (size_t i = 1; rc == 0 && i < hosts->elements; i += 2) {
+        berth__host_record_t r;
+        char name[BERTH_NAME_MAX + 1];
+        berth__host_record_decode(hosts->element[i]->str, hosts->element[i]->len, &r, NULL);
+        bytes_cstr(r.name, name, sizeof name);
+        if (r.state != BERTH_HOST_READY)
+            rc = berth_host_set_state(s->engine, name, (berth_host_state_t)r.state, err);
+    }
+    if (rc == 0) {
+        s->seq = seq;
+        snprintf(s->last_id, sizeof s->last_id, "%s", id);
+        s->stale = false;
+    } else {
+        berth_engine_reset(s->engine);
+        map_clear(&s->groups);
+        map_clear(&s->hosts);
+        if (rc != BERTH_EIO && rc != BERTH_ENOMEM)
+            rc = berth__error_set(err, BERTH_EIO, err ? err->name : "CorruptCell", "",
+                                  "the cell's snapshot does not load: %s",
+                                  err ? err->message : "a record is unreadable");
+    }
+    freeReplyObject(x);
+    return rc;
+}
+
+/* ---- options, open, close --------------------------------------------------------------- */
+
+void berth_store_options_init(berth_store_options_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
+    opts->url = "redis://127.0.0.1:6379";
+    opts->cell = "default";
+    opts->timeout_ms = 5000;
+    opts->max_retries = 8;
+    opts->log_max_len = 100000;
+}
+
+static bool cell_is_valid(const char *cell)
+{
+    size_t n = cell == NULL ? 0 : strnlen(cell, BERTH_NAME_MAX + 1);
+    if (n == 0 || n > BERTH_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((cell[i] >= 'a' && cell[i] <= 'z') || (cell[i] >= '0' && cell[i] <= '9') ||
+              cell[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Parses the URL into s->host and s->port. */
+static int url_parse(berth_store_t *s, const char *url, berth_error_t *err)
+{
+    if (url == NULL || strlen(url) >= URL_MAX)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
+                                "a Redis URL is redis://HOST:PORT or unix:///PATH");
+    snprintf(s->url, sizeof s->url, "%s", url);
+    if (strncmp(url, "unix://", 7) == 0) {
+        if (url[7] != '/')
+            return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
+                                    "'%s': a unix socket URL is unix:///ABSOLUTE/PATH", url);
+        snprintf(s->host, sizeof s->host, "%s", url + 7);
+        s->port = 0;
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0 || url[8] == '\0')
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
+                                "'%s' is not redis://HOST:PORT or unix:///PATH", url);
+    const char *hp = url + 8;
+    const char *colon = strrchr(hp, ':');
+    long port = 6379;
+    size_t hlen = strlen(hp);
+    if (colon != NULL) {
+        char *end;
+        port = strtol(colon + 1, &end, 10);
+        if (*end != '\0' && *end != '/')
+            port = -1;
+        hlen = (size_t)(colon - hp);
+    } else if (hlen > 0 && hp[hlen - 1] == '/') {
+        hlen--;
+    }
+    if (port <= 0 || port > 65535 || hlen == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
+                                "'%s' has no valid host and port", url);
+    memcpy(s->host, hp, hlen);
+    s->host[hlen] = '\0';
+    s->port = (int)port;
+    return 0;
+}
+
+/* Creates the cell's meta record when new and checks its schema version. */
+static int cell_prepare(berth_store_t *s, berth_error_t *err)
+{
+    const char *set[] = {"HSETNX", s->k_meta, "schema", "1"};
+    int rc;
+    redisReply *r = command(s, 4, set, NULL, false, "creating the cell", err, &rc);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    const char *get[] = {"HGET", s->k_meta, "schema"};
+    r = command(s, 3, get, NULL, false, "reading the cell's schema", err, &rc);
+    if (r == NULL)
+        return rc;
+    uint64_t v = 0;
+    if (!reply_u64(r, &v) || v != BERTH__RECORD_VERSION)
+        rc = berth__error_set(err, BERTH_EIO, "UnknownRecordVersion", "cell",
+                              "cell '%s' has schema version %s; this library reads %d",
+                              s->cell, r->type == REDIS_REPLY_STRING ? r->str : "(none)",
+                              BERTH__RECORD_VERSION);
+    freeReplyObject(r);
+    return rc;
+}
+
+int berth_store_open(const berth_store_options_t *opts, berth_engine_t *engine,
+                     berth_store_t **out, berth_error_t *err)
+{
+    *out = NULL;
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    if (opts == NULL || opts->size < sizeof o.size)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "size",
+                                "store options need their size (call "
+                                "berth_store_options_init first)");
+    memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+    o.size = sizeof o;
+    if (engine == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "engine",
+                                "no engine given");
+    if (!cell_is_valid(o.cell))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "cell",
+                                "a cell name has 1 to %d characters among a-z, 0-9 and '-'",
+                                BERTH_NAME_MAX);
+    if (o.timeout_ms == 0 || o.log_max_len == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions",
+                                o.timeout_ms == 0 ? "timeout_ms" : "log_max_len",
+                                "the timeout and the log length must be above zero");
+    if (berth_engine_host_count(engine) > 0 || berth_engine_group_count(engine) > 0)
+        return berth__error_set(err, BERTH_EEXIST, "EngineNotEmpty", "engine",
+                                "a store loads its engine from the cell: the engine must "
+                                "hold no hosts or groups");
+    berth_store_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a store");
+    msgpack_sbuffer_init(&s->buf);
+    s->rec = malloc(sizeof *s->rec);
+    if (s->rec == NULL) {
+        berth_store_close(s);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a store");
+    }
+    s->opts = o;
+    s->engine = engine;
+    int rc = url_parse(s, o.url, err);
+    if (rc < 0) {
+        berth_store_close(s);
+        return rc;
+    }
+    s->opts.url = NULL;
+    snprintf(s->cell, sizeof s->cell, "%s", o.cell);
+    s->opts.cell = s->cell;
+    s->prefix_len = (size_t)snprintf(s->prefix, sizeof s->prefix, "berth:{%s}:", s->cell);
+    key_name(s, s->k_meta, sizeof s->k_meta, "meta", "");
+    key_name(s, s->k_hosts, sizeof s->k_hosts, "hosts", "");
+    key_name(s, s->k_groups, sizeof s->k_groups, "groups", "");
+    key_name(s, s->k_log, sizeof s->k_log, "log", "");
+    key_name(s, s->k_seq, sizeof s->k_seq, "seq", "");
+    snprintf(s->maxlen, sizeof s->maxlen, "%u", o.log_max_len);
+    snprintf(s->last_id, sizeof s->last_id, "0-0");
+    if ((rc = store_connect(s, err)) < 0 || (rc = functions_load(s, err)) < 0 ||
+        (rc = cell_prepare(s, err)) < 0 || (rc = snapshot_load(s, err)) < 0) {
+        berth_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void berth_store_close(berth_store_t *store)
+{
+    if (store == NULL)
+        return;
+    if (store->c != NULL)
+        redisFree(store->c);
+    map_free(&store->groups);
+    map_free(&store->hosts);
+    msgpack_sbuffer_destroy(&store->buf);
+    free(store->rec);
+    free(store);
+}
+
+/* ---- sync -------------------------------------------------------------------------- */
+
+int berth_store_sync(berth_store_t *store, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    if (s->stale)
+        return snapshot_load(s, err);
+    for (;;) {
+        char start[80];
+        snprintf(start, sizeof start, "(%s", s->last_id);
+        const char *argv[] = {"XRANGE", s->k_log, start, "+", "COUNT", SYNC_COUNT};
+        int rc;
+        redisReply *r = command(s, 6, argv, NULL, false, "reading the change log", err, &rc);
+        if (r == NULL)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            return berth__error_set(err, BERTH_EIO, "RedisError", "",
+                                    "XRANGE on the change log answered no array");
+        }
+        size_t n = r->elements;
+        bool reload = false;
+        for (size_t i = 0; i < n && !reload; i++) {
+            const redisReply *e = r->element[i];
+            uint64_t seq = 0;
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[0]->type != REDIS_REPLY_STRING ||
+                e->element[1]->type != REDIS_REPLY_ARRAY ||
+                !reply_u64(entry_field(e->element[1], "seq"), &seq)) {
+                reload = true;
+                break;
+            }
+            if (seq <= s->seq) {
+                /* Already applied (the snapshot included it). */
+                snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
+                continue;
+            }
+            /* A gap means the log was trimmed past this replica. */
+            if (seq != s->seq + 1 || apply_entry(s, e->element[1], NULL) < 0) {
+                reload = true;
+                break;
+            }
+            s->seq = seq;
+            snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
+        }
+        freeReplyObject(r);
+        if (reload)
+            return snapshot_load(s, err);
+        if (n < SYNC_COUNT_N)
+            return 0;
+    }
+}
+
+/* ---- Function calls ------------------------------------------------------------------- */
+
+/* The outcome of a Function call: 1 applied, 0 refused (reason in
+ * `reason`, message in `message`), or a negative code. */
+static int fcall_result(const redisReply *r, char *reason, size_t rcap, char *message,
+                        size_t mcap, berth_error_t *err)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        return berth__error_set(err, BERTH_EIO, "RedisError", "",
+                                "a Berth Function answered an unexpected reply");
+    if (r->element[0]->integer == 1)
+        return 1;
+    snprintf(reason, rcap, "%s",
+             r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "");
+    snprintf(message, mcap, "%s",
+             r->elements > 2 && r->element[2]->type == REDIS_REPLY_STRING
+                 ? r->element[2]->str : "");
+    return 0;
+}
+
+/* Calls a Function that changes the cell, then syncs.  Returns 1 (applied),
+ * 0 (refused: reason/message filled), or a negative code. */
+static int fcall(berth_store_t *s, int argc, const char **argv, const size_t *lens,
+                 const char *what, char *reason, char *message, size_t mcap,
+                 berth_error_t *err)
+{
+    int rc;
+    redisReply *r = command(s, argc, argv, lens, true, what, err, &rc);
+    if (r == NULL)
+        return rc;
+    rc = fcall_result(r, reason, 32, message, mcap, err);
+    freeReplyObject(r);
+    if (rc < 0)
+        return rc;
+    int src = berth_store_sync(s, rc == 1 ? err : NULL);
+    /* Applied in Redis: report success even when catching up failed; the
+     * next call reloads. */
+    (void)src;
+    return rc;
+}
+
+/* ---- hosts ------------------------------------------------------------------------------ */
+
+int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    int rc = berth_store_sync(s, err);
+    if (rc < 0)
+        return rc;
+    if (host == NULL || !berth__host_name_is_valid(host->name))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidHostName", "name",
+                                "a host name has 1 to %d characters among letters, digits, "
+                                "'-', '_' and '.'", BERTH_NAME_MAX);
+    /* Check the description with the engine's own rules by applying it and
+     * undoing it: the engine must only hold what the log says. */
+    berth_host_t old;
+    host_strings_t hs;
+    bool exists = berth_host_get(s->engine, host->name, &old, NULL) == 0;
+    if (exists) {
+        snprintf(hs.name, sizeof hs.name, "%s", old.name);
+        snprintf(hs.sku, sizeof hs.sku, "%s", old.gpu_sku ? old.gpu_sku : "");
+        snprintf(hs.zone, sizeof hs.zone, "%s", old.zone ? old.zone : "");
+        old.name = hs.name;
+        old.gpu_sku = old.gpu_sku ? hs.sku : NULL;
+        old.zone = old.zone ? hs.zone : NULL;
+        rc = berth_host_update(s->engine, host, err);
+        if (rc == 0 && berth_host_update(s->engine, &old, NULL) < 0)
+            s->stale = true;
+    } else {
+        rc = berth_host_add(s->engine, host, err);
+        if (rc == 0 && berth_host_remove(s->engine, host->name, NULL) < 0)
+            s->stale = true;
+    }
+    if (rc < 0)
+        return rc == BERTH_ENOENT || rc == BERTH_EEXIST ? BERTH_EIO : rc;
+    berth__host_record_t r;
+    memset(&r, 0, sizeof r);
+    r.name = cstr_bytes(host->name);
+    r.cores = host->cores;
+    r.memory_mib = host->memory_mib;
+    r.gpu_count = host->gpu_count;
+    r.gpu_sku = host->gpu_count > 0 ? cstr_bytes(host->gpu_sku) : (berth__bytes_t){NULL, 0};
+    r.os = (uint32_t)host->os;
+    r.os_build = host->os_build;
+    r.zone = cstr_bytes(host->zone);
+    r.features = host->features;
+    r.state = (uint32_t)host->state;
+    msgpack_sbuffer_clear(&s->buf);
+    if (berth__host_record_encode(&s->buf, &r) < 0)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    const char *argv[] = {"FCALL", "berth_host_put", "3", s->k_hosts, s->k_log, s->k_seq,
+                          host->name, s->buf.data, s->maxlen};
+    size_t lens[] = {5, 14, 1, strlen(s->k_hosts), strlen(s->k_log), strlen(s->k_seq),
+                     strlen(host->name), s->buf.size, strlen(s->maxlen)};
+    char reason[32], message[256];
+    rc = fcall(s, 9, argv, lens, "putting a host", reason, message, sizeof message, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berth__error_set(err, strcmp(reason, "busy") == 0 ? BERTH_EBUSY : BERTH_EINVAL,
+                                strcmp(reason, "busy") == 0 ? "HostBusy" : "InvalidHost",
+                                "name", "%s", message);
+    return 0;
+}
+
+int berth_store_host_set_state(berth_store_t *store, const char *name, berth_host_state_t state,
+                               berth_error_t *err)
+{
+    berth_store_t *s = store;
+    if ((unsigned)state > BERTH_HOST_DOWN)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidHost", "state",
+                                "unknown host state %d", (int)state);
+    if (!berth__host_name_is_valid(name))
+        return berth__error_set(err, BERTH_ENOENT, "HostNotFound", "name",
+                                "host '%s' does not exist", name ? name : "");
+    char st[4];
+    snprintf(st, sizeof st, "%d", (int)state);
+    const char *argv[] = {"FCALL", "berth_host_state", "3", s->k_hosts, s->k_log, s->k_seq,
+                          name, st, s->maxlen};
+    char reason[32], message[256];
+    int rc = fcall(s, 9, argv, NULL, "setting a host's state", reason, message,
+                   sizeof message, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berth__error_set(err, BERTH_ENOENT, "HostNotFound", "name", "%s", message);
+    return 0;
+}
+
+int berth_store_host_remove(berth_store_t *store, const char *name, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    if (!berth__host_name_is_valid(name))
+        return berth__error_set(err, BERTH_ENOENT, "HostNotFound", "name",
+                                "host '%s' does not exist", name ? name : "");
+    char hg[KEYNAME_MAX], as[KEYNAME_MAX];
+    key_name(s, hg, sizeof hg, "hostgroups:", name);
+    key_name(s, as, sizeof as, "assign:", name);
+    const char *argv[] = {"FCALL", "berth_host_del", "5", s->k_hosts, s->k_log, s->k_seq,
+                          hg, as, name, s->maxlen};
+    char reason[32], message[256];
+    int rc = fcall(s, 10, argv, NULL, "removing a host", reason, message, sizeof message, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        bool busy = strcmp(reason, "busy") == 0;
+        return berth__error_set(err, busy ? BERTH_EBUSY : BERTH_ENOENT,
+                                busy ? "HostBusy" : "HostNotFound", "name", "%s", message);
+    }
+    return 0;
+}
+
+/* ---- placing ---------------------------------------------------------------------------- */
+
+/* What one placement needs between choosing and committing. */
+typedef struct pending {
+    const char *key;
+    const berth_request_t *request;
+    const char *spec;
+    bool existed;                   /* committed before this choice         */
+    uint64_t generation;            /* its generation then (0: none)        */
+    berth_request_t prev_request;   /* its request then                     */
+    char prev_host[BERTH_NAME_MAX + 1];
+    berth_placement_t choice;
+    berth_request_t committed;      /* the request the record carries       */
+} pending_t;
+
+/* Chooses a host for p in the engine (which keeps the choice until
+ * choice_undo()).  Returns 0 or the engine's error. */
+static int choice_make(berth_store_t *s, pending_t *p, berth_error_t *err)
+{
+    size_t len = strnlen(p->key, KEY_MAX + 1);
+    entry_t *e = len <= KEY_MAX ? map_find(&s->groups, p->key, len) : NULL;
+    berth_placement_t now;
+    p->existed = e != NULL && berth_group_get(s->engine, p->key, &now) == 0;
+    p->generation = p->existed ? e->value : 0;
+    if (p->existed) {
+        p->prev_request = e->request;
+        memcpy(p->prev_host, now.host, sizeof p->prev_host);
+    }
+    int rc = berth_request_place(s->engine, p->key, p->request, &p->choice, err);
+    if (rc < 0)
+        return rc;
+    /* A redeploy that does not know a fingerprint keeps the one on record
+     * (engine.c), and so does the committed record. */
+    p->committed = *p->request;
+    if (p->existed) {
+        if (p->committed.cpu_digest == 0)
+            p->committed.cpu_digest = p->prev_request.cpu_digest;
+        if (p->committed.memory_digest == 0)
+            p->committed.memory_digest = p->prev_request.memory_digest;
+        if (p->committed.gpu_digest == 0)
+            p->committed.gpu_digest = p->prev_request.gpu_digest;
+        if (p->committed.ports_digest == 0)
+            p->committed.ports_digest = p->prev_request.ports_digest;
+    }
+    return 0;
+}
+
+/* Puts the engine back as it was before choice_make(p).  A down host takes
+ * no assignment, so one the group is leaving is made ready for the moment
+ * of the undo.  A failure marks the store stale (reload at the next sync). */
+static void choice_undo(berth_store_t *s, const pending_t *p)
+{
+    int rc;
+    if (!p->existed) {
+        rc = berth_group_release(s->engine, p->key, NULL);
+    } else {
+        berth_host_t h;
+        bool down = berth_host_get(s->engine, p->prev_host, &h, NULL) == 0 &&
+                    h.state == BERTH_HOST_DOWN;
+        if (down)
+            berth_host_set_state(s->engine, p->prev_host, BERTH_HOST_READY, NULL);
+        rc = berth_request_assign(s->engine, p->key, &p->prev_request, p->prev_host, NULL,
+                                  NULL);
+        if (down)
+            berth_host_set_state(s->engine, p->prev_host, BERTH_HOST_DOWN, NULL);
+    }
+    if (rc < 0)
+        s->stale = true;
+}
+
+/* Builds the FCALL berth_place for p into the connection's output buffer
+ * (pipelined when `append`) or runs it.  The key names live in `keys`. */
+typedef struct place_call {
+    char hg_new[KEYNAME_MAX], as_new[KEYNAME_MAX], hg_old[KEYNAME_MAX], as_old[KEYNAME_MAX];
+    char expect[24], mc[16], mem[16], gpu[16], epoch[24];
+    const char *argv[20];
+    size_t lens[20];
+} place_call_t;
+
+static int place_call_build(berth_store_t *s, const pending_t *p, place_call_t *c,
+                            berth_error_t *err)
+{
+    const char *host = p->choice.host;
+    const char *old = p->existed ? p->prev_host : host;
+    entry_t *he = map_find(&s->hosts, host, strlen(host));
+    key_name(s, c->hg_new, sizeof c->hg_new, "hostgroups:", host);
+    key_name(s, c->as_new, sizeof c->as_new, "assign:", host);
+    key_name(s, c->hg_old, sizeof c->hg_old, "hostgroups:", old);
+    key_name(s, c->as_old, sizeof c->as_old, "assign:", old);
+    snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)p->generation);
+    snprintf(c->mc, sizeof c->mc, "%u", p->request->demand.millicores);
+    snprintf(c->mem, sizeof c->mem, "%u", p->request->demand.memory_mib);
+    snprintf(c->gpu, sizeof c->gpu, "%u", p->request->demand.gpu_count);
+    snprintf(c->epoch, sizeof c->epoch, "%llu", (unsigned long long)(he ? he->value : 0));
+    berth__group_record_t *r = s->rec;
+    record_from_request(s->engine, p->key, host, p->generation + 1, &p->committed, p->spec, r);
+    msgpack_sbuffer_clear(&s->buf);
+    int rc = berth__group_record_encode(&s->buf, r);
+    if (rc < 0)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    const char *argv[] = {"FCALL", "berth_place", "8", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, c->hg_new, c->as_new, c->hg_old, c->as_old, p->key, host,
+                          c->expect, s->buf.data, s->maxlen, c->mc, c->mem, c->gpu, c->epoch};
+    for (size_t i = 0; i < 20; i++) {
+        c->argv[i] = argv[i];
+        c->lens[i] = i == 14 ? s->buf.size : strlen(argv[i]);
+    }
+    return 0;
+}
+
+/* Applies the placement p that Redis just committed, exactly as its log
+ * entry would, when that entry is the next one this replica needs: the
+ * reply names the entry's seq and stream id.  Saves reading back and
+ * decoding the commits a replica made itself.  Returns true when applied;
+ * false leaves the entry to the next sync (another writer's entries come
+ * first, and the log must be applied in order).  A change that does not
+ * apply marks the store stale, as it would from the log. */
+static bool own_apply(berth_store_t *s, const pending_t *p, const redisReply *r)
+{
+    uint64_t seq;
+    if (s->stale || r->elements < 3 || !reply_u64(r->element[1], &seq) ||
+        seq != s->seq + 1 || r->element[2]->type != REDIS_REPLY_STRING ||
+        r->element[2]->len >= sizeof s->last_id)
+        return false;
+    /* The request as the entry's record carries it (names, not ids). */
+    berth_request_t req;
+    uint64_t gen = p->generation + 1;
+    record_from_request(s->engine, p->key, p->choice.host, gen, &p->committed, NULL, s->rec);
+    if (request_from_record(s->engine, s->rec, &req, NULL) < 0 ||
+        apply_group(s, p->key, p->choice.host, gen, &req, NULL) < 0) {
+        s->stale = true;
+        return false;
+    }
+    s->seq = seq;
+    memcpy(s->last_id, r->element[2]->str, r->element[2]->len + 1);
+    return true;
+}
+
+/* Hands what hiredis has buffered to Redis now, so that Redis works on the
+ * first commits of a batch while the next ones are built.  A failure is
+ * left in the context (s->c->err) for the next read to report. */
+static void flush_some(berth_store_t *s)
+{
+    int done = 0;
+    while (!done && s->c->err == 0)
+        if (redisBufferWrite(s->c, &done) != REDIS_OK)
+            break;
+}
+
+int berth_store_place(berth_store_t *store, const char *key, const berth_request_t *request,
+                      const char *spec_json, berth_placement_t *out, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    for (uint32_t attempt = 0; attempt <= s->opts.max_retries; attempt++) {
+        int rc = berth_store_sync(s, err);
+        if (rc < 0)
+            return rc;
+        pending_t p;
+        memset(&p, 0, sizeof p);
+        p.key = key;
+        p.request = request;
+        p.spec = spec_json;
+        if ((rc = choice_make(s, &p, err)) < 0)
+            return rc;
+        choice_undo(s, &p);
+        place_call_t c;
+        if ((rc = place_call_build(s, &p, &c, err)) < 0)
+            return rc;
+        redisReply *r = command(s, 20, c.argv, c.lens, true, "committing a placement", err,
+                                &rc);
+        if (r == NULL)
+            return rc;
+        char reason[32], message[256];
+        rc = fcall_result(r, reason, sizeof reason, message, sizeof message, err);
+        freeReplyObject(r);
+        if (rc < 0)
+            return rc;
+        /* Applied or not, catch up: on a conflict the next choice needs it. */
+        int src = berth_store_sync(s, rc == 1 ? NULL : err);
+        if (rc == 1) {
+            if (out != NULL)
+                *out = p.choice;
+            return 0;
+        }
+        if (src < 0)
+            return src;
+    }
+    return berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "",
+                            "container group '%s' was not placed: the cell kept changing "
+                            "under %u attempts (other schedulers took the room chosen)",
+                            key, s->opts.max_retries + 1);
+}
+
+int berth_store_place_batch(berth_store_t *store, size_t n, const char *const *keys,
+                            const berth_request_t *requests, berth_placement_t *outs,
+                            int *results, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    if (n == 0)
+        return 0;
+    pending_t *ps = calloc(n, sizeof *ps);
+    size_t *chosen = malloc(n * sizeof *chosen);
+    place_call_t *call = malloc(sizeof *call);
+    if (ps == NULL || chosen == NULL || call == NULL) {
+        free(ps);
+        free(chosen);
+        free(call);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for a batch of %zu placements", n);
+    }
+    /* 1: still to commit; results end as 0 or a negative code. */
+    for (size_t i = 0; i < n; i++)
+        results[i] = 1;
+    size_t left = n;
+    int rc = 0;
+    bool caught_up = false;         /* the engine holds every commit made   */
+    for (uint32_t round = 0; left > 0 && round <= s->opts.max_retries && rc == 0; round++) {
+        if ((rc = berth_store_sync(s, err)) < 0)
+            break;
+        s->round++;
+        size_t nchosen = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (results[i] != 1)
+                continue;
+            const char *key = keys[i];
+            size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
+            entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
+            /* A key met twice in one round waits for the next: its second
+             * commit must see the first one's generation. */
+            if (e != NULL ? e->mark == s->round
+                          : (len && berth_group_get(s->engine, key, NULL) == 0))
+                continue;
+            ps[i].key = key;
+            ps[i].request = &requests[i];
+            ps[i].spec = NULL;
+            int crc = choice_make(s, &ps[i], NULL);
+            if (crc < 0) {
+                results[i] = crc;
+                left--;
+                continue;
+            }
+            if (e != NULL)
+                e->mark = s->round;
+            chosen[nchosen++] = i;
+        }
+        /* Undo in reverse: each undo restores the state its choice saw. */
+        for (size_t j = nchosen; j-- > 0;)
+            choice_undo(s, &ps[chosen[j]]);
+        size_t sent = 0;
+        for (size_t j = 0; j < nchosen; j++) {
+            if ((rc = place_call_build(s, &ps[chosen[j]], call, err)) < 0)
+                break;
+            if (redisAppendCommandArgv(s->c, 20, call->argv, call->lens) != REDIS_OK) {
+                rc = redis_unavailable(s, err, "sending a batch of placements");
+                break;
+            }
+            if (++sent % FLUSH_EVERY == 0)
+                flush_some(s);
+        }
+        bool reload_functions = false;
+        /* Replies come in commit order: while each commit is the log's next
+         * entry, it is applied here; after the first that is not, the
+         * rest come from the log. */
+        caught_up = true;
+        for (size_t j = 0; j < sent; j++) {
+            size_t i = chosen[j];
+            void *v = NULL;
+            if (redisGetReply(s->c, &v) != REDIS_OK || v == NULL) {
+                rc = redis_unavailable(s, err, "committing a batch of placements");
+                s->stale = true;
+                store_connect(s, NULL);
+                break;
+            }
+            redisReply *r = v;
+            char reason[32], message[256];
+            if (is_no_function(r)) {
+                reload_functions = true; /* nothing applied: retried next round */
+            } else if (r->type == REDIS_REPLY_ERROR) {
+                results[i] = redis_error(NULL, r, "a placement");
+                left--;
+            } else {
+                int f = fcall_result(r, reason, sizeof reason, message, sizeof message, NULL);
+                if (f == 1) {
+                    results[i] = 0;
+                    if (outs != NULL)
+                        outs[i] = ps[i].choice;
+                    left--;
+                    caught_up = caught_up && own_apply(s, &ps[i], r);
+                } else if (f < 0) {
+                    results[i] = f;
+                    left--;
+                }
+            }
+            freeReplyObject(r);
+        }
+        if (rc == 0 && reload_functions)
+            rc = functions_load(s, err);
+    }
+    if (rc == 0 && !caught_up)
+        rc = berth_store_sync(s, err);
+    for (size_t i = 0; i < n; i++)
+        if (results[i] == 1)
+            results[i] = rc < 0 ? BERTH_EIO : BERTH_ENOSPC;
+    if (rc == 0 && left > 0)
+        berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "",
+                         "%zu container groups were not placed: the cell kept changing "
+                         "under %u rounds", left, s->opts.max_retries + 1);
+    free(ps);
+    free(chosen);
+    free(call);
+    return rc < 0 ? BERTH_EIO : 0;
+}
+
+int berth_store_release(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    for (uint32_t attempt = 0; attempt <= s->opts.max_retries; attempt++) {
+        int rc = berth_store_sync(s, err);
+        if (rc < 0)
+            return rc;
+        size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
+        entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
+        berth_placement_t now;
+        if (e == NULL || berth_group_get(s->engine, key, &now) < 0)
+            return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                    "container group '%s' is not placed", key ? key : "");
+        char hg[KEYNAME_MAX], as[KEYNAME_MAX], expect[24];
+        key_name(s, hg, sizeof hg, "hostgroups:", now.host);
+        key_name(s, as, sizeof as, "assign:", now.host);
+        snprintf(expect, sizeof expect, "%llu", (unsigned long long)e->value);
+        const char *argv[] = {"FCALL", "berth_release", "6", s->k_hosts, s->k_groups,
+                              s->k_log, s->k_seq, hg, as, key, expect, s->maxlen};
+        char reason[32], message[256];
+        rc = fcall(s, 12, argv, NULL, "releasing a container group", reason, message,
+                   sizeof message, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return 0;
+        if (strcmp(reason, "missing") == 0)
+            return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key", "%s",
+                                    message);
+    }
+    return berth__error_set(err, BERTH_EIO, "Conflict", "",
+                            "container group '%s' was not released: the cell kept changing "
+                            "under %u attempts", key, s->opts.max_retries + 1);
+}
+
+int berth_store_group_read(berth_store_t *store, const char *key, char **spec_json,
+                           uint64_t *generation, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    if (spec_json != NULL)
+        *spec_json = NULL;
+    if (key == NULL || key[0] == '\0')
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "no container group key given");
+    const char *argv[] = {"HGET", s->k_groups, key};
+    int rc;
+    redisReply *r = command(s, 3, argv, NULL, false, "reading a container group", err, &rc);
+    if (r == NULL)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' is not in the cell", key);
+    }
+    berth__group_record_t *g = malloc(sizeof *g);
+    if (g == NULL) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    }
+    rc = berth__group_record_decode(r->str, r->len, g, err);
+    char *spec = NULL;
+    if (rc == 0 && g->spec.ptr != NULL && spec_json != NULL) {
+        spec = malloc(g->spec.len + 1);
+        if (spec == NULL) {
+            rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                  "no memory for a document");
+        } else {
+            memcpy(spec, g->spec.ptr, g->spec.len);
+            spec[g->spec.len] = '\0';
+        }
+    }
+    if (rc == 0) {
+        if (spec_json != NULL)
+            *spec_json = spec;
+        if (generation != NULL)
+            *generation = g->generation;
+    } else if (rc == BERTH_EINVAL) {
+        rc = BERTH_EIO; /* a record Redis holds is unreadable: the store's fault */
+        if (err != NULL)
+            err->code = rc;
+    }
+    free(g);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- fsck ---------------------------------------------------------------------------------- */
+
+typedef struct fsck_host {
+    berth__host_record_t rec;
+    bool ok;
+    uint64_t mc, mem, gpu, groups;  /* sums over the groups on it           */
+} fsck_host_t;
+
+typedef struct fsck {
+    berth_store_fsck_cb cb;
+    void *data;
+    int count;
+} fsck_t;
+
+static void violation(fsck_t *f, const char *fmt, ...) BERTH__PRINTF(2, 3);
+
+static void violation(fsck_t *f, const char *fmt, ...)
+{
+    char msg[BERTH_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    f->count++;
+    if (f->cb != NULL)
+        f->cb(msg, f->data);
+}
+
+/* Checks the records read in one transaction: x holds HGETALL hosts,
+ * HGETALL groups, GET seq, XREVRANGE log, then one SMEMBERS per name in
+ * `names`, in that order. */
+static int fsck_check(fsck_t *f, const redisReply *x, const redisReply *names,
+                      berth_error_t *err)
+{
+    const redisReply *hosts = x->element[0], *groups = x->element[1];
+    size_t nh = hosts->elements / 2;
+    fsck_host_t *hs = calloc(nh ? nh : 1, sizeof *hs);
+    map_t by_name = {0}, members = {0}, group_host = {0};
+    int rc = 0;
+    if (hs == NULL)
+        rc = BERTH_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < nh; i++) {
+        const redisReply *k = hosts->element[2 * i], *v = hosts->element[2 * i + 1];
+        berth_error_t e;
+        if (berth__host_record_decode(v->str, v->len, &hs[i].rec, &e) < 0) {
+            violation(f, "host '%s': its record is unreadable: %s", k->str, e.message);
+            continue;
+        }
+        hs[i].ok = true;
+        entry_t *m = map_put(&by_name, k->str, k->len);
+        if (m == NULL)
+            rc = BERTH_ENOMEM;
+        else
+            m->value = i;
+    }
+    /* Every member of every host set, as "HOST/KEY" (host names hold no '/'). */
+    for (size_t h = 0; rc == 0 && h < names->elements; h++) {
+        const redisReply *set = x->element[4 + h];
+        for (size_t j = 0; rc == 0 && j < set->elements; j++) {
+            char mk[BERTH_NAME_MAX + 2 + KEY_MAX + 1];
+            int len = snprintf(mk, sizeof mk, "%s/%s", names->element[h]->str,
+                               set->element[j]->str);
+            if (map_put(&members, mk, (size_t)len) == NULL)
+                rc = BERTH_ENOMEM;
+        }
+    }
+    berth__group_record_t *g = malloc(sizeof *g);
+    if (g == NULL)
+        rc = BERTH_ENOMEM;
+    for (size_t i = 0; rc == 0 && i + 1 < groups->elements; i += 2) {
+        const redisReply *k = groups->element[i], *v = groups->element[i + 1];
+        berth_error_t e;
+        if (berth__group_record_decode(v->str, v->len, g, &e) < 0) {
+            violation(f, "container group '%s': its record is unreadable: %s", k->str,
+                      e.message);
+            continue;
+        }
+        char host[BERTH_NAME_MAX + 1];
+        bytes_cstr(g->host, host, sizeof host);
+        if (g->key.len != k->len || memcmp(g->key.ptr, k->str, k->len) != 0)
+            violation(f, "container group '%s': its record names key '%.*s'", k->str,
+                      (int)g->key.len, g->key.ptr);
+        entry_t *gh = map_put(&group_host, k->str, k->len);
+        if (gh == NULL) {
+            rc = BERTH_ENOMEM;
+            break;
+        }
+        entry_t *he = map_find(&by_name, host, strlen(host));
+        if (he == NULL) {
+            violation(f, "container group '%s' is on host '%s', which does not exist",
+                      k->str, host);
+            gh->value = UINT64_MAX;
+            continue;
+        }
+        gh->value = he->value;
+        fsck_host_t *fh = &hs[he->value];
+        fh->mc += g->millicores;
+        fh->mem += g->memory_mib;
+        fh->gpu += g->gpu_count;
+        fh->groups++;
+        char mk[BERTH_NAME_MAX + 2 + KEY_MAX + 1];
+        int len = snprintf(mk, sizeof mk, "%s/%s", host, k->str);
+        if (map_find(&members, mk, (size_t)len) == NULL)
+            violation(f, "container group '%s' is on host '%s' but not in its group set",
+                      k->str, host);
+    }
+    free(g);
+    for (size_t h = 0; rc == 0 && h < names->elements; h++) {
+        const char *name = names->element[h]->str;
+        const redisReply *set = x->element[4 + h];
+        entry_t *he = map_find(&by_name, name, strlen(name));
+        for (size_t j = 0; j < set->elements; j++) {
+            const char *key = set->element[j]->str;
+            entry_t *gh = map_find(&group_host, key, set->element[j]->len);
+            if (gh == NULL)
+                violation(f, "host '%s': its group set holds '%s', which has no record",
+                          name, key);
+            else if (he == NULL || gh->value != he->value)
+                violation(f, "host '%s': its group set holds '%s', which is on another host",
+                          name, key);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < nh; i++) {
+        const fsck_host_t *fh = &hs[i];
+        const berth__host_record_t *r = &fh->rec;
+        if (!fh->ok)
+            continue;
+        const char *name = hosts->element[2 * i]->str;
+        if ((uint64_t)r->used_millicores > (uint64_t)r->cores * 1000u ||
+            r->used_memory_mib > r->memory_mib || r->used_gpus > r->gpu_count)
+            violation(f, "host '%s' is over capacity: %u of %u millicores, %u of %u MiB, "
+                      "%u of %u GPUs allocated", name, r->used_millicores, r->cores * 1000u,
+                      r->used_memory_mib, r->memory_mib, r->used_gpus, r->gpu_count);
+        if (r->used_millicores != fh->mc || r->used_memory_mib != fh->mem ||
+            r->used_gpus != fh->gpu || r->groups != fh->groups)
+            violation(f, "host '%s' records %u millicores, %u MiB, %u GPUs and %u groups "
+                      "allocated, but its groups add up to %llu, %llu, %llu and %llu", name,
+                      r->used_millicores, r->used_memory_mib, r->used_gpus, r->groups,
+                      (unsigned long long)fh->mc, (unsigned long long)fh->mem,
+                      (unsigned long long)fh->gpu, (unsigned long long)fh->groups);
+    }
+    if (rc == 0) {
+        uint64_t seq = 0, newest = 0;
+        const char *id;
+        bool has_seq = x->element[2]->type != REDIS_REPLY_NIL;
+        if (has_seq && !reply_u64(x->element[2], &seq))
+            violation(f, "the cell's seq counter is not a number");
+        else if (x->element[3]->type == REDIS_REPLY_ARRAY && x->element[3]->elements > 0 &&
+                 (!newest_entry(x->element[3], &newest, &id) || newest != seq))
+            violation(f, "the change log's newest entry has seq %llu but the counter is %llu",
+                      (unsigned long long)newest, (unsigned long long)seq);
+    }
+    map_free(&by_name);
+    map_free(&members);
+    map_free(&group_host);
+    free(hs);
+    if (rc < 0)
+        return berth__error_set(err, rc, "OutOfMemory", "", "no memory to check the cell");
+    return 0;
+}
+
+int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
+                     berth_error_t *err)
+{
+    berth_store_t *s = store;
+    const char *hk[] = {"HKEYS", s->k_hosts};
+    int rc;
+    redisReply *names = command(s, 2, hk, NULL, false, "listing the cell's hosts", err, &rc);
+    if (names == NULL)
+        return rc;
+    size_t nh = names->type == REDIS_REPLY_ARRAY ? names->elements : 0;
+    size_t n = 4 + nh;
+    const char ***argvs = calloc(n, sizeof *argvs);
+    int *argcs = calloc(n, sizeof *argcs);
+    char (*setkeys)[KEYNAME_MAX] = calloc(nh ? nh : 1, sizeof *setkeys);
+    const char **setargv = calloc(2 * (nh ? nh : 1), sizeof *setargv);
+    redisReply *x = NULL;
+    if (argvs == NULL || argcs == NULL || setkeys == NULL || setargv == NULL) {
+        rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory to check the cell");
+    } else {
+        const char *a0[] = {"HGETALL", s->k_hosts};
+        const char *a1[] = {"HGETALL", s->k_groups};
+        const char *a2[] = {"GET", s->k_seq};
+        const char *a3[] = {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"};
+        argvs[0] = a0, argcs[0] = 2;
+        argvs[1] = a1, argcs[1] = 2;
+        argvs[2] = a2, argcs[2] = 2;
+        argvs[3] = a3, argcs[3] = 6;
+        for (size_t i = 0; i < nh; i++) {
+            key_name(s, setkeys[i], KEYNAME_MAX, "hostgroups:", names->element[i]->str);
+            setargv[2 * i] = "SMEMBERS";
+            setargv[2 * i + 1] = setkeys[i];
+            argvs[4 + i] = &setargv[2 * i];
+            argcs[4 + i] = 2;
+        }
+        x = transaction(s, n, (const char *const *const *)argvs, argcs,
+                        "reading the cell to check it", err, &rc);
+        if (x != NULL) {
+            fsck_t f = {cb, data, 0};
+            rc = fsck_check(&f, x, names, err);
+            if (rc == 0)
+                rc = f.count;
+        }
+    }
+    freeReplyObject(x);
+    free(argvs);
+    free(argcs);
+    free(setkeys);
+    free(setargv);
+    freeReplyObject(names);
+    return rc;
+}

@@ -1,0 +1,541 @@
+/*
+ * redis-harness.c: real redis-server processes for Berth's tests (see
+ * redis-harness.h for the contract).
+ *
+ * It must never leave a server running or a directory behind: every server
+ * is registered until it is stopped, dies with its parent
+ * (PR_SET_PDEATHSIG), and is killed by an atexit cleanup that only the
+ * starting process runs.  It must never touch a Redis it did not start, and
+ * never wait without a bound.
+ */
+#define _GNU_SOURCE
+#include "redis-harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HARNESS_START_WAIT_MS 10000
+#define HARNESS_STOP_WAIT_MS 10000
+#define HARNESS_CLUSTER_WAIT_MS 30000
+#define HARNESS_MAX_SERVERS 64
+
+/* Servers started by this process and not yet stopped; the atexit cleanup
+ * walks them.  `registry_owner` is the pid that registered the cleanup, so
+ * forked children (which inherit both) leave the servers alone. */
+static berth_test_redis_t *registry[HARNESS_MAX_SERVERS];
+static pid_t registry_owner;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    if (dir[0] != '\0')
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Waits for `pid` to exit, at most `wait_ms`.  Returns 0 once reaped (or
+ * when it is not our child any more), -1 on timeout. */
+static int reap(pid_t pid, long wait_ms)
+{
+    long long deadline = now_ms() + wait_ms;
+    for (;;) {
+        pid_t got = waitpid(pid, NULL, WNOHANG);
+        if (got == pid || (got < 0 && errno == ECHILD))
+            return 0;
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(10);
+    }
+}
+
+void berth_test_redis_cleanup_all(void)
+{
+    if (registry_owner != getpid())
+        return;
+    for (int i = 0; i < HARNESS_MAX_SERVERS; i++) {
+        berth_test_redis_t *r = registry[i];
+        if (r == NULL)
+            continue;
+        if (r->pid > 0) {
+            kill(r->pid, SIGKILL);
+            reap(r->pid, HARNESS_STOP_WAIT_MS);
+            r->pid = 0;
+        }
+        remove_tree(r->dir);
+        r->dir[0] = '\0';
+        registry[i] = NULL;
+    }
+}
+
+static int registry_add(berth_test_redis_t *r)
+{
+    if (registry_owner != getpid()) {
+        registry_owner = getpid();
+        atexit(berth_test_redis_cleanup_all);
+    }
+    for (int i = 0; i < HARNESS_MAX_SERVERS; i++) {
+        if (registry[i] == NULL) {
+            registry[i] = r;
+            return 0;
+        }
+    }
+    fprintf(stderr, "redis-harness: more than %d servers at once\n", HARNESS_MAX_SERVERS);
+    return -1;
+}
+
+static void registry_remove(berth_test_redis_t *r)
+{
+    for (int i = 0; i < HARNESS_MAX_SERVERS; i++)
+        if (registry[i] == r)
+            registry[i] = NULL;
+}
+
+/* A TCP port on 127.0.0.1 that is free right now, and (for a cluster node)
+ * whose cluster bus port, port + 10000, is free too.  The port may be taken
+ * before redis-server binds it; start_server() then fails and the caller
+ * tries another.  Returns the port or 0. */
+static int free_port(int need_bus)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        /* Stay below 55535 so that the bus port is a valid port too. */
+        sa.sin_port = htons((uint16_t)(20000 + (unsigned)rand() % 35000));
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        int port = ntohs(sa.sin_port);
+        close(fd);
+        if (!ok || port == 6379)
+            continue;
+        if (need_bus) {
+            int bus = socket(AF_INET, SOCK_STREAM, 0);
+            if (bus < 0)
+                return 0;
+            sa.sin_port = htons((uint16_t)(port + 10000));
+            ok = bind(bus, (struct sockaddr *)&sa, sizeof sa) == 0;
+            close(bus);
+            if (!ok)
+                continue;
+        }
+        return port;
+    }
+    return 0;
+}
+
+redisContext *berth_test_redis_connect(const berth_test_redis_t *r)
+{
+    struct timeval tv = { 5, 0 };
+    redisContext *c = r->opts.transport == BERTH_TEST_REDIS_UNIX
+                          ? redisConnectUnixWithTimeout(r->socket_path, tv)
+                          : redisConnectWithTimeout("127.0.0.1", r->port, tv);
+    if (c == NULL)
+        return NULL;
+    if (c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Whether the server answers PING with PONG right now (a server still
+ * loading its AOF answers -LOADING, which is not ready). */
+static int answers_ping(const berth_test_redis_t *r)
+{
+    struct timeval tv = { 0, 200000 };
+    redisContext *c = r->opts.transport == BERTH_TEST_REDIS_UNIX
+                          ? redisConnectUnixWithTimeout(r->socket_path, tv)
+                          : redisConnectWithTimeout("127.0.0.1", r->port, tv);
+    if (c == NULL)
+        return 0;
+    int ok = 0;
+    if (!c->err) {
+        redisSetTimeout(c, tv);
+        redisReply *reply = redisCommand(c, "PING");
+        ok = reply != NULL && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+        if (reply != NULL)
+            freeReplyObject(reply);
+    }
+    redisFree(c);
+    return ok;
+}
+
+/* Forks and execs redis-server for r (its dir, port and options already
+ * set), then waits for PING.  Returns 0, or -1 with the server killed and
+ * reaped (its directory kept: the caller decides). */
+static int start_server(berth_test_redis_t *r)
+{
+    char port[16], logfile[160], conf_file[160];
+    snprintf(port, sizeof port, "%d", r->port);
+    snprintf(logfile, sizeof logfile, "%s/redis.log", r->dir);
+    snprintf(conf_file, sizeof conf_file, "%s/nodes.conf", r->dir);
+
+    const char *argv[40];
+    int n = 0;
+    argv[n++] = "redis-server";
+    argv[n++] = "--port";
+    argv[n++] = port;
+    argv[n++] = "--bind";
+    argv[n++] = "127.0.0.1";
+    if (r->opts.transport == BERTH_TEST_REDIS_UNIX) {
+        argv[n++] = "--unixsocket";
+        argv[n++] = r->socket_path;
+        argv[n++] = "--unixsocketperm";
+        argv[n++] = "700";
+    }
+    argv[n++] = "--dir";
+    argv[n++] = r->dir;
+    argv[n++] = "--save";
+    argv[n++] = "";
+    argv[n++] = "--daemonize";
+    argv[n++] = "no";
+    argv[n++] = "--logfile";
+    argv[n++] = logfile;
+    argv[n++] = "--appendonly";
+    argv[n++] = r->opts.aof == BERTH_TEST_REDIS_AOF_OFF ? "no" : "yes";
+    if (r->opts.aof != BERTH_TEST_REDIS_AOF_OFF) {
+        argv[n++] = "--appendfsync";
+        argv[n++] = r->opts.aof == BERTH_TEST_REDIS_AOF_ALWAYS ? "always" : "everysec";
+    }
+    if (r->opts.cluster) {
+        argv[n++] = "--cluster-enabled";
+        argv[n++] = "yes";
+        argv[n++] = "--cluster-config-file";
+        argv[n++] = conf_file;
+        /* A killed node must not hold the cluster up in a test for long. */
+        argv[n++] = "--cluster-node-timeout";
+        argv[n++] = "2000";
+    }
+    argv[n] = NULL;
+
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "redis-harness: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* The server must not outlive the test process, whatever kills it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            close(devnull);
+        }
+        execvp("redis-server", (char *const *)argv);
+        fprintf(stderr, "redis-harness: exec redis-server: %s\n", strerror(errno));
+        _exit(127);
+    }
+    r->pid = pid;
+
+    long long deadline = now_ms() + HARNESS_START_WAIT_MS;
+    for (;;) {
+        if (answers_ping(r))
+            return 0;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "redis-harness: redis-server exited early (see %s)\n", logfile);
+            r->pid = 0;
+            return -1;
+        }
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "redis-harness: redis-server did not answer PING within %d ms\n",
+                    HARNESS_START_WAIT_MS);
+            kill(pid, SIGKILL);
+            reap(pid, HARNESS_STOP_WAIT_MS);
+            r->pid = 0;
+            return -1;
+        }
+        sleep_ms(20);
+    }
+}
+
+berth_test_redis_t *berth_test_redis_start(const berth_test_redis_options_t *opts)
+{
+    static int seeded;
+    if (!seeded) {
+        srand((unsigned)getpid() ^ (unsigned)now_ms());
+        seeded = 1;
+    }
+    berth_test_redis_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    if (opts != NULL)
+        r->opts = *opts;
+    if (r->opts.cluster)
+        r->opts.transport = BERTH_TEST_REDIS_TCP;
+
+    snprintf(r->dir, sizeof r->dir, "/tmp/berth-redis-XXXXXX");
+    if (mkdtemp(r->dir) == NULL) {
+        fprintf(stderr, "redis-harness: mkdtemp: %s\n", strerror(errno));
+        free(r);
+        return NULL;
+    }
+    if (registry_add(r) < 0) {
+        remove_tree(r->dir);
+        free(r);
+        return NULL;
+    }
+    snprintf(r->socket_path, sizeof r->socket_path, "%s/redis.sock", r->dir);
+
+    /* A TCP port can be taken between choosing and binding: try a few. */
+    int attempts = r->opts.transport == BERTH_TEST_REDIS_TCP ? 5 : 1;
+    for (int i = 0; i < attempts; i++) {
+        if (r->opts.transport == BERTH_TEST_REDIS_TCP) {
+            r->port = free_port(r->opts.cluster);
+            if (r->port == 0) {
+                fprintf(stderr, "redis-harness: no free loopback port\n");
+                break;
+            }
+            snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+        } else {
+            r->port = 0;
+            snprintf(r->url, sizeof r->url, "unix://%s", r->socket_path);
+        }
+        if (start_server(r) == 0)
+            return r;
+    }
+    registry_remove(r);
+    remove_tree(r->dir);
+    free(r);
+    return NULL;
+}
+
+int berth_test_redis_kill(berth_test_redis_t *r)
+{
+    if (r == NULL || r->pid <= 0)
+        return 0;
+    kill(r->pid, SIGKILL);
+    int rc = reap(r->pid, HARNESS_STOP_WAIT_MS);
+    if (rc == 0)
+        r->pid = 0;
+    return rc;
+}
+
+int berth_test_redis_restart(berth_test_redis_t *r)
+{
+    if (berth_test_redis_kill(r) < 0)
+        return -1;
+    return start_server(r);
+}
+
+void berth_test_redis_stop(berth_test_redis_t *r)
+{
+    if (r == NULL)
+        return;
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        if (reap(r->pid, HARNESS_STOP_WAIT_MS) < 0) {
+            kill(r->pid, SIGKILL);
+            reap(r->pid, HARNESS_STOP_WAIT_MS);
+        }
+        r->pid = 0;
+    }
+    registry_remove(r);
+    remove_tree(r->dir);
+    free(r);
+}
+
+/* Runs argv with stdin from /dev/null and its output appended to `log`,
+ * killing it after `wait_ms`.  Returns its exit status, or -1. */
+static int run_bounded(const char *const *argv, const char *log, long wait_ms)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_RDONLY);
+        int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        if (out >= 0) {
+            dup2(out, 1);
+            dup2(out, 2);
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    long long deadline = now_ms() + wait_ms;
+    for (;;) {
+        int status;
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (got < 0)
+            return -1;
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            reap(pid, HARNESS_STOP_WAIT_MS);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+}
+
+static int cluster_node_ok(const berth_test_redis_t *node)
+{
+    redisContext *c = berth_test_redis_connect(node);
+    if (c == NULL)
+        return 0;
+    redisReply *reply = redisCommand(c, "CLUSTER INFO");
+    int ok = reply != NULL && reply->type == REDIS_REPLY_STRING &&
+             strstr(reply->str, "cluster_state:ok") != NULL;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    redisFree(c);
+    return ok;
+}
+
+void berth_test_cluster_stop(berth_test_cluster_t *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < c->masters; i++)
+        berth_test_redis_stop(c->nodes[i]);
+    free(c->nodes);
+    free(c);
+}
+
+berth_test_cluster_t *berth_test_cluster_start(int masters)
+{
+    if (masters < 3) {
+        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters\n");
+        return NULL;
+    }
+    berth_test_cluster_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->nodes = calloc((size_t)masters, sizeof *c->nodes);
+    if (c->nodes == NULL) {
+        free(c);
+        return NULL;
+    }
+    berth_test_redis_options_t opts = { BERTH_TEST_REDIS_TCP, BERTH_TEST_REDIS_AOF_OFF, 1 };
+    for (int i = 0; i < masters; i++) {
+        c->nodes[i] = berth_test_redis_start(&opts);
+        if (c->nodes[i] == NULL) {
+            berth_test_cluster_stop(c);
+            return NULL;
+        }
+        c->masters = i + 1;
+    }
+    snprintf(c->url, sizeof c->url, "%s", c->nodes[0]->url);
+
+    const char **argv = calloc((size_t)masters + 8, sizeof *argv);
+    char (*addrs)[32] = calloc((size_t)masters, sizeof *addrs);
+    char log[160];
+    snprintf(log, sizeof log, "%s/cluster-create.log", c->nodes[0]->dir);
+    int n = 0, rc = -1;
+    if (argv != NULL && addrs != NULL) {
+        argv[n++] = "redis-cli";
+        argv[n++] = "--cluster";
+        argv[n++] = "create";
+        for (int i = 0; i < masters; i++) {
+            snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", c->nodes[i]->port);
+            argv[n++] = addrs[i];
+        }
+        argv[n++] = "--cluster-replicas";
+        argv[n++] = "0";
+        argv[n++] = "--cluster-yes";
+        argv[n] = NULL;
+        rc = run_bounded(argv, log, HARNESS_CLUSTER_WAIT_MS);
+    }
+    free(argv);
+    free(addrs);
+    if (rc != 0) {
+        fprintf(stderr, "redis-harness: redis-cli --cluster create failed (status %d)\n", rc);
+        berth_test_cluster_stop(c);
+        return NULL;
+    }
+
+    long long deadline = now_ms() + HARNESS_CLUSTER_WAIT_MS;
+    for (;;) {
+        int ok = 1;
+        for (int i = 0; i < masters && ok; i++)
+            ok = cluster_node_ok(c->nodes[i]);
+        if (ok)
+            return c;
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "redis-harness: cluster_state did not become ok within %d ms\n",
+                    HARNESS_CLUSTER_WAIT_MS);
+            berth_test_cluster_stop(c);
+            return NULL;
+        }
+        sleep_ms(50);
+    }
+}
+
+berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *c,
+                                                    const char *key)
+{
+    redisContext *ctx = berth_test_redis_connect(c->nodes[0]);
+    if (ctx == NULL)
+        return NULL;
+    berth_test_redis_t *found = NULL;
+    redisReply *slot = redisCommand(ctx, "CLUSTER KEYSLOT %s", key);
+    redisReply *slots = redisCommand(ctx, "CLUSTER SLOTS");
+    if (slot != NULL && slot->type == REDIS_REPLY_INTEGER && slots != NULL &&
+        slots->type == REDIS_REPLY_ARRAY) {
+        /* Each entry: start, end, [ip, port, id], replicas... */
+        for (size_t i = 0; i < slots->elements && found == NULL; i++) {
+            redisReply *e = slots->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+                slot->integer < e->element[0]->integer || slot->integer > e->element[1]->integer)
+                continue;
+            redisReply *master = e->element[2];
+            if (master->type != REDIS_REPLY_ARRAY || master->elements < 2)
+                continue;
+            for (int k = 0; k < c->masters; k++)
+                if (c->nodes[k]->port == master->element[1]->integer)
+                    found = c->nodes[k];
+        }
+    }
+    if (slot != NULL)
+        freeReplyObject(slot);
+    if (slots != NULL)
+        freeReplyObject(slots);
+    redisFree(ctx);
+    return found;
+}

@@ -1,0 +1,570 @@
+/*
+ * test_store.c: the Redis store (core/store.c, core/functions.c) against a
+ * real redis-server started for the test on a unix socket in a temporary
+ * directory (tests/redis-harness.c); the system's Redis is never touched.
+ *
+ * Covers: opening an empty cell, host put/update/state/remove, placing,
+ * redeploying and releasing with a second store's replica seeing each
+ * change, a commit refused by Redis (conflict, retries, clean ENOSPC), a
+ * trimmed change log forcing a replica to reload, functions reloaded after
+ * FUNCTION FLUSH, a group's document read back, batches, and fsck on a good
+ * cell and on each kind of corruption injected with raw commands.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../core/store.h"
+#include "redis-harness.h"
+
+typedef struct fixture {
+    berth_test_redis_t *redis;
+    redisContext *raw;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_EVERYSEC, 0};
+    f->redis = berth_test_redis_start(&o);
+    if (f->redis == NULL) {
+        free(f);
+        return -1;
+    }
+    f->raw = berth_test_redis_connect(f->redis);
+    if (f->raw == NULL) {
+        berth_test_redis_stop(f->redis);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    redisFree(f->raw);
+    berth_test_redis_stop(f->redis);
+    free(f);
+    return 0;
+}
+
+/* A store on the fixture's server for `cell`, with a fresh engine. */
+typedef struct side {
+    berth_engine_t *engine;
+    berth_store_t *store;
+} side_t;
+
+static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side_t *s)
+{
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &s->engine, &err), 0);
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = f->redis->url;
+    o.cell = cell;
+    o.max_retries = 3;
+    if (log_max_len)
+        o.log_max_len = log_max_len;
+    int rc = berth_store_open(&o, s->engine, &s->store, &err);
+    if (rc != 0)
+        fail_msg("open: %s: %s", err.name, err.message);
+}
+
+static void side_close(side_t *s)
+{
+    berth_store_close(s->store);
+    berth_engine_free(s->engine);
+}
+
+static void raw(fixture_t *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(f->raw, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("raw command: %s", r->str);
+    freeReplyObject(r);
+}
+
+static berth_host_t host_desc(const char *name, uint32_t cores, uint32_t mem)
+{
+    berth_host_t h;
+    memset(&h, 0, sizeof h);
+    h.name = name;
+    h.cores = cores;
+    h.memory_mib = mem;
+    h.os = BERTH_OS_LINUX;
+    h.state = BERTH_HOST_READY;
+    return h;
+}
+
+static berth_request_t request(uint32_t cores, uint32_t mem)
+{
+    berth_request_t r;
+    memset(&r, 0, sizeof r);
+    r.demand.millicores = cores * 1000;
+    r.demand.requested_millicores = cores * 1000;
+    r.demand.memory_mib = mem;
+    r.os = BERTH_OS_LINUX;
+    r.cpu_digest = 0xfedcba9876543210ull;
+    return r;
+}
+
+static void put(side_t *s, berth_host_t h)
+{
+    berth_error_t err;
+    int rc = berth_store_host_put(s->store, &h, &err);
+    if (rc != 0)
+        fail_msg("host put: %s: %s", err.name, err.message);
+}
+
+static void place(side_t *s, const char *key, berth_request_t r, const char *spec,
+                  berth_placement_t *out)
+{
+    berth_error_t err;
+    int rc = berth_store_place(s->store, key, &r, spec, out, &err);
+    if (rc != 0)
+        fail_msg("place %s: %s: %s", key, err.name, err.message);
+}
+
+static void used(side_t *s, const char *host, uint32_t mc, uint32_t groups)
+{
+    berth_host_usage_t u;
+    assert_int_equal(berth_host_get(s->engine, host, NULL, &u), 0);
+    assert_int_equal(u.millicores, mc);
+    assert_int_equal(u.groups, groups);
+}
+
+static void test_open_empty(void **state)
+{
+    fixture_t *f = *state;
+    side_t a;
+    side_open(f, "empty", 0, &a);
+    assert_int_equal(berth_engine_host_count(a.engine), 0);
+    berth_error_t err;
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+
+    /* A store needs an empty engine, a valid cell and a reachable Redis. */
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = f->redis->url;
+    o.cell = "empty";
+    berth_store_t *s = NULL;
+    berth_host_t h = host_desc("h1", 2, 1024);
+    assert_int_equal(berth_host_add(a.engine, &h, NULL), 0);
+    assert_int_equal(berth_store_open(&o, a.engine, &s, &err), BERTH_EEXIST);
+    assert_int_equal(berth_host_remove(a.engine, "h1", NULL), 0);
+    berth_engine_t *e2;
+    assert_int_equal(berth_engine_new(NULL, &e2, NULL), 0);
+    o.cell = "Bad_Cell";
+    assert_int_equal(berth_store_open(&o, e2, &s, &err), BERTH_EINVAL);
+    o.cell = "empty";
+    o.url = "unix:///nonexistent/redis.sock";
+    assert_int_equal(berth_store_open(&o, e2, &s, &err), BERTH_EIO);
+    assert_string_equal(err.name, "RedisUnavailable");
+    o.url = "http://x";
+    assert_int_equal(berth_store_open(&o, e2, &s, &err), BERTH_EINVAL);
+    assert_null(s);
+    berth_engine_free(e2);
+    side_close(&a);
+}
+
+static void test_hosts(void **state)
+{
+    fixture_t *f = *state;
+    side_t a, b;
+    side_open(f, "hosts", 0, &a);
+    side_open(f, "hosts", 0, &b);
+    berth_error_t err;
+    berth_host_t h = host_desc("h1", 8, 16384);
+    h.zone = "1";
+    put(&a, h);
+    h.cores = 16;
+    put(&a, h);
+    berth_host_t bad = host_desc("h2", 0, 1024);
+    assert_int_equal(berth_store_host_put(a.store, &bad, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    berth_host_t got;
+    assert_int_equal(berth_host_get(b.engine, "h1", &got, NULL), 0);
+    assert_int_equal(got.cores, 16);
+    assert_string_equal(got.zone, "1");
+    assert_int_equal(berth_engine_host_count(b.engine), 1);
+
+    assert_int_equal(berth_store_host_set_state(a.store, "h1", BERTH_HOST_CORDONED, &err), 0);
+    assert_int_equal(berth_store_host_set_state(a.store, "nope", BERTH_HOST_DOWN, &err),
+                     BERTH_ENOENT);
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    assert_int_equal(berth_host_get(b.engine, "h1", &got, NULL), 0);
+    assert_int_equal(got.state, BERTH_HOST_CORDONED);
+
+    /* A busy host can neither go nor change OS. */
+    assert_int_equal(berth_store_host_set_state(a.store, "h1", BERTH_HOST_READY, &err), 0);
+    place(&a, "g1", request(2, 1024), NULL, NULL);
+    assert_int_equal(berth_store_host_remove(b.store, "h1", &err), BERTH_EBUSY);
+    h.os = BERTH_OS_WINDOWS;
+    h.os_build = BERTH_WINDOWS_LTSC2022;
+    assert_int_equal(berth_store_host_put(b.store, &h, &err), BERTH_EBUSY);
+    assert_int_equal(berth_store_release(b.store, "g1", &err), 0);
+    assert_int_equal(berth_store_host_remove(b.store, "h1", &err), 0);
+    assert_int_equal(berth_store_host_remove(b.store, "h1", &err), BERTH_ENOENT);
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    assert_int_equal(berth_engine_host_count(a.engine), 0);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    side_close(&a);
+    side_close(&b);
+}
+
+static void test_place_redeploy_release(void **state)
+{
+    fixture_t *f = *state;
+    side_t a, b;
+    side_open(f, "place", 0, &a);
+    put(&a, host_desc("h1", 4, 8192));
+    put(&a, host_desc("h2", 4, 8192));
+    side_open(f, "place", 0, &b); /* opened from the snapshot */
+    berth_placement_t p;
+    const char *spec = "{\"location\":\"westeurope\",\"properties\":{}}";
+    place(&a, "g1", request(3, 2048), spec, &p);
+    assert_int_equal(p.kind, BERTH_PLACED_NEW);
+    char first[BERTH_NAME_MAX + 1];
+    strcpy(first, p.host);
+
+    berth_error_t err;
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    berth_placement_t q;
+    assert_int_equal(berth_group_get(b.engine, "g1", &q), 0);
+    assert_string_equal(q.host, first);
+    used(&b, first, 3000, 1);
+
+    /* Redeploy from the other store: stays. */
+    place(&b, "g1", request(3, 4096), NULL, &p);
+    assert_int_equal(p.kind, BERTH_PLACED_STAYED);
+    assert_string_equal(p.host, first);
+    uint64_t gen = 0;
+    char *doc = NULL;
+    assert_int_equal(berth_store_group_read(a.store, "g1", &doc, &gen, &err), 0);
+    assert_null(doc); /* the redeploy gave no document */
+    assert_true(gen == 2);
+
+    /* Cordoned: a redeploy stays, a new group goes elsewhere. */
+    assert_int_equal(berth_store_host_set_state(a.store, first, BERTH_HOST_CORDONED, &err), 0);
+    place(&b, "g1", request(3, 2048), spec, &p);
+    assert_int_equal(p.kind, BERTH_PLACED_STAYED);
+    place(&b, "g2", request(1, 1024), NULL, &p);
+    assert_string_not_equal(p.host, first);
+    /* Down: the redeploy moves. */
+    assert_int_equal(berth_store_host_set_state(a.store, first, BERTH_HOST_DOWN, &err), 0);
+    place(&a, "g1", request(3, 2048), spec, &p);
+    assert_int_equal(p.kind, BERTH_PLACED_MOVED);
+    assert_string_equal(p.previous_host, first);
+    assert_int_equal(berth_store_group_read(b.store, "g1", &doc, &gen, &err), 0);
+    assert_string_equal(doc, spec);
+    assert_true(gen == 4);
+    berth_free(doc);
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    used(&b, first, 0, 0);
+    used(&b, p.host, 4000, 2);
+
+    /* A redeploy that changes the CPU fingerprint is refused. */
+    berth_request_t changed = request(3, 2048);
+    changed.cpu_digest = 7;
+    assert_int_equal(berth_store_place(b.store, "g1", &changed, NULL, NULL, &err),
+                     BERTH_ECONFLICT);
+
+    assert_int_equal(berth_store_release(b.store, "g1", &err), 0);
+    assert_int_equal(berth_store_release(a.store, "g1", &err), BERTH_ENOENT);
+    assert_int_equal(berth_store_group_read(a.store, "g1", NULL, NULL, &err), BERTH_ENOENT);
+    assert_int_equal(berth_group_get(a.engine, "g1", NULL), BERTH_ENOENT);
+    assert_int_equal(berth_engine_group_count(a.engine), 1);
+
+    /* A fresh replica agrees, and the cell is sound. */
+    side_t c;
+    side_open(f, "place", 0, &c);
+    assert_int_equal(berth_engine_group_count(c.engine), 1);
+    berth_host_t hd;
+    assert_int_equal(berth_host_get(c.engine, first, &hd, NULL), 0);
+    assert_int_equal(hd.state, BERTH_HOST_DOWN);
+    assert_int_equal(berth_store_fsck(c.store, NULL, NULL, &err), 0);
+    side_close(&c);
+    side_close(&a);
+    side_close(&b);
+}
+
+/* Rewrites a host record's usage behind the store's back, as a buggy or
+ * hostile writer would. */
+static void inject_usage(fixture_t *f, const char *cell, const char *host, long mc)
+{
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:hosts", cell);
+    raw(f, "EVAL %s 1 %s %s %ld",
+        "local h = cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) "
+        "h.used_mc = tonumber(ARGV[2]) "
+        "redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(h)) return 1",
+        key, host, mc);
+}
+
+static void test_conflict(void **state)
+{
+    fixture_t *f = *state;
+    side_t a, b;
+    side_open(f, "conflict", 0, &a);
+    side_open(f, "conflict", 0, &b);
+    put(&a, host_desc("only", 4, 8192));
+    berth_error_t err;
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    /* Another writer takes the last room without a log entry: B's replica
+     * still sees room, Redis refuses every commit, B retries and gives up
+     * cleanly with nothing changed. */
+    inject_usage(f, "conflict", "only", 4000);
+    berth_request_t r = request(2, 1024);
+    assert_int_equal(berth_store_place(b.store, "late", &r, NULL, NULL, &err), BERTH_ENOSPC);
+    assert_non_null(strstr(err.message, "kept changing"));
+    assert_int_equal(berth_group_get(b.engine, "late", NULL), BERTH_ENOENT);
+    assert_int_equal(berth_store_group_read(b.store, "late", NULL, NULL, &err), BERTH_ENOENT);
+    used(&b, "only", 0, 0);
+    inject_usage(f, "conflict", "only", 0);
+
+    /* A fills the host; B catches up from the log before choosing and
+     * finds no room: ENOSPC from its engine, nothing committed. */
+    place(&a, "first", request(4, 1024), NULL, NULL);
+    assert_int_equal(berth_store_place(b.store, "second", &r, NULL, NULL, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_group_get(b.engine, "first", NULL), 0);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    side_close(&a);
+    side_close(&b);
+}
+
+static void test_log_trim_reload(void **state)
+{
+    fixture_t *f = *state;
+    /* Small stream nodes so MAXLEN ~ trims a tiny log for real. */
+    raw(f, "CONFIG SET stream-node-max-entries 2");
+    side_t a, b;
+    side_open(f, "trim", 2, &a);
+    side_open(f, "trim", 2, &b);
+    put(&a, host_desc("h1", 64, 65536));
+    char key[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "g%d", i);
+        place(&a, key, request(1, 256), NULL, NULL);
+    }
+    redisReply *r = redisCommand(f->raw, "XLEN berth:{trim}:log");
+    assert_non_null(r);
+    assert_true(r->integer < 10);
+    freeReplyObject(r);
+    berth_error_t err;
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    assert_int_equal(berth_engine_group_count(b.engine), 20);
+    used(&b, "h1", 20000, 20);
+    raw(f, "CONFIG SET stream-node-max-entries 100");
+    side_close(&a);
+    side_close(&b);
+}
+
+static void test_function_flush(void **state)
+{
+    fixture_t *f = *state;
+    side_t a;
+    side_open(f, "flush", 0, &a);
+    put(&a, host_desc("h1", 4, 4096));
+    raw(f, "FUNCTION FLUSH");
+    place(&a, "g1", request(1, 512), NULL, NULL);
+    raw(f, "FUNCTION FLUSH");
+    berth_error_t err;
+    assert_int_equal(berth_store_release(a.store, "g1", &err), 0);
+    raw(f, "FUNCTION FLUSH");
+    const char *keys[] = {"b1", "b2"};
+    berth_request_t reqs[2] = {request(1, 512), request(1, 512)};
+    int results[2];
+    assert_int_equal(berth_store_place_batch(a.store, 2, keys, reqs, NULL, results, &err), 0);
+    assert_int_equal(results[0], 0);
+    assert_int_equal(results[1], 0);
+    side_close(&a);
+}
+
+static void test_batch(void **state)
+{
+    fixture_t *f = *state;
+    side_t a, b;
+    side_open(f, "batch", 0, &a);
+    side_open(f, "batch", 0, &b);
+    put(&a, host_desc("h1", 8, 8192));
+    put(&a, host_desc("h2", 8, 8192));
+    enum { N = 20 };
+    const char *keys[N];
+    char names[N][16];
+    berth_request_t reqs[N];
+    berth_placement_t outs[N];
+    int results[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        keys[i] = names[i];
+        reqs[i] = request(1, 512);
+    }
+    keys[5] = keys[4]; /* the same key twice: a create then a redeploy */
+    berth_error_t err;
+    assert_int_equal(berth_store_place_batch(a.store, N, keys, reqs, outs, results, &err), 0);
+    int ok = 0, nospc = 0;
+    for (int i = 0; i < N; i++) {
+        if (results[i] == 0)
+            ok++;
+        else if (results[i] == BERTH_ENOSPC)
+            nospc++;
+    }
+    /* 19 distinct keys, 16 cores. */
+    assert_int_equal(ok, 17);
+    assert_int_equal(nospc, 3);
+    assert_int_equal(outs[4].kind, BERTH_PLACED_NEW);
+    assert_int_equal(berth_engine_group_count(a.engine), 16);
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    assert_int_equal(berth_engine_group_count(b.engine), 16);
+    assert_int_equal(berth_store_fsck(b.store, NULL, NULL, &err), 0);
+
+    /* A applies its own commits from their replies; another writer's commit
+     * between two batches reaches A through the log first, and A, B and a
+     * fresh replica agree on every host. */
+    put(&a, host_desc("h3", 8, 8192));
+    place(&b, "from-b", request(2, 512), NULL, NULL);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "m%d", i);
+        keys[i] = names[i];
+    }
+    assert_int_equal(berth_store_place_batch(a.store, 4, keys, reqs, outs, results, &err), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(results[i], 0);
+    assert_int_equal(berth_group_get(a.engine, "from-b", NULL), 0);
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    assert_int_equal(berth_engine_group_count(a.engine), 21);
+    assert_int_equal(berth_engine_group_count(b.engine), 21);
+    const char *hosts[] = {"h1", "h2", "h3"};
+    for (int i = 0; i < 3; i++) {
+        berth_host_usage_t ua, ub;
+        assert_int_equal(berth_host_get(a.engine, hosts[i], NULL, &ua), 0);
+        assert_int_equal(berth_host_get(b.engine, hosts[i], NULL, &ub), 0);
+        assert_int_equal(ua.millicores, ub.millicores);
+        assert_int_equal(ua.groups, ub.groups);
+    }
+    /* A fresh replica loaded from the snapshot holds the same. */
+    side_t c;
+    side_open(f, "batch", 0, &c);
+    assert_int_equal(berth_engine_group_count(c.engine), 21);
+    for (int i = 0; i < 4; i++) {
+        berth_placement_t pa, pc;
+        assert_int_equal(berth_group_get(a.engine, keys[i], &pa), 0);
+        assert_int_equal(berth_group_get(c.engine, keys[i], &pc), 0);
+        assert_string_equal(pa.host, pc.host);
+    }
+    assert_int_equal(berth_store_fsck(c.store, NULL, NULL, &err), 0);
+    side_close(&c);
+    side_close(&a);
+    side_close(&b);
+}
+
+typedef struct seen {
+    int n;
+    char all[2048];
+} seen_t;
+
+static void collect(const char *violation, void *data)
+{
+    seen_t *s = data;
+    s->n++;
+    strncat(s->all, violation, sizeof s->all - strlen(s->all) - 2);
+    strcat(s->all, "\n");
+}
+
+static void test_fsck(void **state)
+{
+    fixture_t *f = *state;
+    side_t a;
+    side_open(f, "fsck", 0, &a);
+    put(&a, host_desc("h1", 4, 4096));
+    put(&a, host_desc("h2", 4, 4096));
+    place(&a, "g1", request(2, 1024), NULL, NULL);
+    seen_t s = {0, ""};
+    berth_error_t err;
+    assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 0);
+    assert_int_equal(s.n, 0);
+
+    /* Over capacity (and so also not the sum of its groups). */
+    inject_usage(f, "fsck", "h2", 9000);
+    assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 2);
+    assert_non_null(strstr(s.all, "host 'h2' is over capacity"));
+    assert_non_null(strstr(s.all, "host 'h2' records 9000 millicores"));
+    inject_usage(f, "fsck", "h2", 0);
+
+    /* A group on a host that does not exist. */
+    berth__group_record_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    g->key = (berth__bytes_t){"ghost", 5};
+    g->host = (berth__bytes_t){"nowhere", 7};
+    g->generation = 1;
+    g->millicores = 1000;
+    g->memory_mib = 256;
+    g->os = BERTH_OS_LINUX;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    assert_int_equal(berth__group_record_encode(&buf, g), 0);
+    redisReply *r = redisCommand(f->raw, "HSET berth:{fsck}:groups ghost %b", buf.data,
+                                 buf.size);
+    assert_non_null(r);
+    freeReplyObject(r);
+    msgpack_sbuffer_destroy(&buf);
+    free(g);
+    s = (seen_t){0, ""};
+    assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 1);
+    assert_non_null(strstr(s.all, "'ghost' is on host 'nowhere', which does not exist"));
+    raw(f, "HDEL berth:{fsck}:groups ghost");
+
+    /* A set member without a group; a group missing from its set. */
+    raw(f, "SADD berth:{fsck}:hostgroups:h2 orphan");
+    s = (seen_t){0, ""};
+    assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 1);
+    assert_non_null(strstr(s.all, "'orphan', which has no record"));
+    raw(f, "SREM berth:{fsck}:hostgroups:h2 orphan");
+    berth_placement_t p;
+    assert_int_equal(berth_group_get(a.engine, "g1", &p), 0);
+    raw(f, "SREM berth:{fsck}:hostgroups:%s g1", p.host);
+    s = (seen_t){0, ""};
+    assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 1);
+    assert_non_null(strstr(s.all, "not in its group set"));
+    raw(f, "SADD berth:{fsck}:hostgroups:%s g1", p.host);
+
+    /* An unknown record version; a counter out of step with the log. */
+    raw(f, "HSET berth:{fsck}:hosts h3 %s", "\x81\xa1v\x07");
+    raw(f, "INCR berth:{fsck}:seq");
+    s = (seen_t){0, ""};
+    assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 2);
+    assert_non_null(strstr(s.all, "host 'h3': its record is unreadable"));
+    assert_non_null(strstr(s.all, "newest entry has seq"));
+    side_close(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_place_redeploy_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_trim_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_function_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsck, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
