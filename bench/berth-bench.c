@@ -12,18 +12,42 @@
  * from a second, identical run that times each call on its own, so that the
  * timing calls do not distort the throughput figure.
  *
+ *   berth-bench redis --hosts N --schedulers K [--groups M] [--batch B]
+ *                     [--redis URL] [--seed S]
+ *
+ * Measures commits through the Redis store: N hosts in a fresh cell, K
+ * forked scheduler processes (each its own engine and store) committing
+ * their shares of M placements with berth_store_place_batch(), then, against
+ * the same server, redis-benchmark running a Lua script that does the Redis
+ * work of one commit, as the ceiling.  Without --redis it runs its own
+ * redis-server (unix socket, AOF everysec) in a temporary directory and
+ * removes both at the end.
+ *
  * It uses the public API only, and it is a measurement tool: it never
  * decides pass or fail on a timing.  jemalloc is linked into this program
  * (never into the library) and its statistics give the engine's memory.
+ * It never touches a Redis it was not pointed at, and every wait on a
+ * child process or a server is bounded.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <netdb.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jemalloc/jemalloc.h>
 
@@ -80,6 +104,8 @@ static uint64_t now_ns(void)
 static void usage(FILE *f)
 {
     fputs("usage: berth-bench incore [--hosts N] [--groups M] [--seed S] [--policy P]\n"
+          "       berth-bench redis [--hosts N] [--schedulers K] [--groups M] [--batch B]\n"
+          "                         [--redis URL] [--seed S]\n"
           "\n"
           "Places M container groups on N simulated hosts, in memory, with each\n"
           "policy (binpack, spread and the naive firstfit baseline; --policy picks\n"
@@ -104,7 +130,25 @@ static void usage(FILE *f)
           "utilization at the end; index_bytes_per_host (heap bytes the engine holds\n"
           "per host once the hosts are loaded: host records, name table and index,\n"
           "from jemalloc's per-thread counters); speedup_vs_firstfit (placements_per_sec\n"
-          "over firstfit's; null when firstfit did not run).\n",
+          "over firstfit's; null when firstfit did not run).\n"
+          "\n"
+          "redis: loads the N hosts (default 10000) into a fresh cell of a Redis\n"
+          "store, forks K scheduler processes (default 1), each with its own engine\n"
+          "and store, and has them commit their shares of M placements (default 5\n"
+          "per host, same workload) with berth_store_place_batch in batches of B\n"
+          "(default 256).  Then runs redis-benchmark against the same server with\n"
+          "K clients and pipelines of B, calling a Lua script that does one\n"
+          "commit's Redis work (HGET and HSET of a msgpack host record, HSET,\n"
+          "SADD, two XADD, INCR, keys in one hash slot) as the ceiling.  Prints one\n"
+          "JSON line: committed, rejected (no host), failed (other errors),\n"
+          "commit_calls (FCALLs Redis ran, from INFO commandstats; above committed\n"
+          "by the conflicts retried and the commits refused), seconds (from the\n"
+          "start signal to the last scheduler's end), committed_per_sec,\n"
+          "ceiling_per_sec and ratio.\n"
+          "  --redis URL  redis://HOST:PORT or unix:///PATH; without it, a private\n"
+          "               redis-server (unix socket, AOF everysec) in a temporary\n"
+          "               directory.  A given Redis keeps the cell bench-PID and the\n"
+          "               ceiling's berth-bench:{ceiling-PID}:* keys: use a scratch one.\n",
           f);
 }
 
@@ -130,7 +174,8 @@ static int parse_args(int argc, char **argv, options_t *o)
         return argc < 2 ? 2 : 1;
     }
     if (strcmp(argv[1], "incore") != 0) {
-        fprintf(stderr, "berth-bench: unknown scenario '%s' (try --help)\n", argv[1]);
+        fprintf(stderr, "berth-bench: unknown scenario '%s' (incore or redis; try --help)\n",
+                argv[1]);
         return 2;
     }
     for (int i = 2; i < argc; i++) {
@@ -385,8 +430,732 @@ static void run_policy(const options_t *o, const workload_t *w, berth_policy_t p
     res->p999 = lat[o->groups * 999 / 1000];
 }
 
+/* ---- redis: commits through the store ------------------------------------ */
+
+#define REDIS_WAIT_MS 10000
+#define SCHEDULER_WAIT_MS 600000
+#define CEILING_WAIT_MS 600000
+#define CEILING_RECORD_BYTES 200
+
+typedef struct redis_options {
+    size_t hosts;
+    size_t schedulers;
+    size_t groups;
+    size_t batch;
+    uint64_t seed;
+    const char *url;                /* NULL: a private redis-server         */
+} redis_options_t;
+
+/* Where Redis listens, as redis-cli and redis-benchmark take it. */
+typedef struct endpoint {
+    bool is_unix;
+    char path[108];
+    char host[256];
+    char port[8];
+} endpoint_t;
+
+/* The private redis-server. */
+typedef struct server {
+    pid_t pid;
+    char dir[64];
+} server_t;
+
+/* What one scheduler process reports through its pipe. */
+typedef struct scheduler_report {
+    uint64_t committed, rejected, failed;
+    int open_failed;
+} scheduler_report_t;
+
+static uint64_t now_ms(void)
+{
+    return now_ns() / 1000000u;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+static int parse_endpoint(const char *url, endpoint_t *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    if (strncmp(url, "unix://", 7) == 0) {
+        ep->is_unix = true;
+        return snprintf(ep->path, sizeof ep->path, "%s", url + 7) < (int)sizeof ep->path &&
+                       ep->path[0] == '/' ? 0 : -1;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    const char *hp = url + 8, *colon = strrchr(hp, ':');
+    if (colon == NULL || colon == hp || (size_t)(colon - hp) >= sizeof ep->host)
+        return -1;
+    memcpy(ep->host, hp, (size_t)(colon - hp));
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535)
+        return -1;
+    snprintf(ep->port, sizeof ep->port, "%ld", port);
+    return 0;
+}
+
+/* A socket connected to the endpoint with 5 s send and receive timeouts,
+ * or -1.  (The bench links libberth only; these few raw RESP exchanges
+ * keep it that way.) */
+static int endpoint_connect(const endpoint_t *ep)
+{
+    int fd = -1;
+    if (ep->is_unix) {
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", ep->path);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    } else {
+        struct addrinfo hints = {0}, *ai = NULL;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(ep->host, ep->port, &hints, &ai) != 0)
+            return -1;
+        for (struct addrinfo *a = ai; a != NULL && fd < 0; a = a->ai_next) {
+            fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+            if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+                close(fd);
+                fd = -1;
+            }
+        }
+        freeaddrinfo(ai);
+    }
+    if (fd >= 0) {
+        struct timeval tv = { 5, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    return fd;
+}
+
+/* Sends one command and reads its reply, which must be a simple string, an
+ * integer or a bulk string; stores its text in *out (free()).  Returns 0,
+ * or -1 (I/O failure, an error reply: its text in *out when there is one). */
+static int endpoint_command(const endpoint_t *ep, int argc, const char *const *argv, char **out)
+{
+    *out = NULL;
+    int fd = endpoint_connect(ep);
+    if (fd < 0)
+        return -1;
+    size_t cap = 64, n = 0;
+    for (int i = 0; i < argc; i++)
+        cap += strlen(argv[i]) + 32;
+    char *buf = malloc(cap);
+    int rc = -1;
+    if (buf == NULL)
+        goto done;
+    n = (size_t)snprintf(buf, cap, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    for (size_t sent = 0; sent < n;) {
+        ssize_t w = write(fd, buf + sent, n - sent);
+        if (w <= 0)
+            goto done;
+        sent += (size_t)w;
+    }
+    /* Read until the reply is whole: a line, or a bulk header plus body. */
+    n = 0;
+    for (;;) {
+        if (cap - n < 2) {
+            char *grown = realloc(buf, cap * 2);
+            if (grown == NULL)
+                goto done;
+            buf = grown;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r <= 0)
+            goto done;
+        n += (size_t)r;
+        buf[n] = '\0';
+        char *eol = strstr(buf, "\r\n");
+        if (eol == NULL)
+            continue;
+        if (buf[0] != '$') {
+            *eol = '\0';
+            *out = strdup(buf + 1);
+            rc = buf[0] == '+' || buf[0] == ':' ? 0 : -1;
+            goto done;
+        }
+        long len = strtol(buf + 1, NULL, 10);
+        size_t body = (size_t)(eol + 2 - buf);
+        if (len < 0)
+            goto done;
+        if (n >= body + (size_t)len + 2) {
+            buf[body + (size_t)len] = '\0';
+            *out = strdup(buf + body);
+            rc = *out != NULL ? 0 : -1;
+            goto done;
+        }
+    }
+done:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static int remove_dir(const char *dir)
+{
+    /* Only what this program put there: the socket, log, AOF directory. */
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return dir[0] != '\0' && strncmp(dir, "/tmp/berth-bench-", 17) == 0 ? system(cmd) : -1;
+}
+
+/* Waits (bounded) for a child; returns its exit status, or -1 when it died
+ * of a signal or had to be killed after `wait_ms`. */
+static int reap_child(pid_t pid, uint64_t wait_ms)
+{
+    uint64_t deadline = now_ms() + wait_ms;
+    int status;
+    for (;;) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (got < 0)
+            return -1;
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        sleep_ms(5);
+    }
+}
+
+static void server_stop(server_t *sv)
+{
+    if (sv->pid > 0) {
+        kill(sv->pid, SIGTERM);
+        if (reap_child(sv->pid, REDIS_WAIT_MS) < 0) {
+            kill(sv->pid, SIGKILL);
+            reap_child(sv->pid, REDIS_WAIT_MS);
+        }
+        sv->pid = 0;
+    }
+    if (sv->dir[0] != '\0')
+        remove_dir(sv->dir);
+    sv->dir[0] = '\0';
+}
+
+/* Starts a private redis-server as a deployment would run it (AOF,
+ * appendfsync everysec, no RDB snapshots) on a unix socket in a new
+ * temporary directory, and waits for PING.  Returns 0 with *ep set, or -1. */
+static int server_start(server_t *sv, endpoint_t *ep)
+{
+    memset(sv, 0, sizeof *sv);
+    snprintf(sv->dir, sizeof sv->dir, "/tmp/berth-bench-XXXXXX");
+    if (mkdtemp(sv->dir) == NULL) {
+        fprintf(stderr, "berth-bench: mkdtemp: %s\n", strerror(errno));
+        sv->dir[0] = '\0';
+        return -1;
+    }
+    memset(ep, 0, sizeof *ep);
+    ep->is_unix = true;
+    snprintf(ep->path, sizeof ep->path, "%s/redis.sock", sv->dir);
+    char logfile[128];
+    snprintf(logfile, sizeof logfile, "%s/redis.log", sv->dir);
+    const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", ep->path,
+                          "--unixsocketperm", "700", "--dir", sv->dir, "--save", "",
+                          "--appendonly", "yes", "--appendfsync", "everysec",
+                          "--daemonize", "no", "--logfile", logfile, NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        server_stop(sv);
+        return -1;
+    }
+    if (pid == 0) {
+        /* Never outlive the benchmark, however it ends. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        execvp("redis-server", (char *const *)argv);
+        fprintf(stderr, "berth-bench: exec redis-server: %s\n", strerror(errno));
+        _exit(127);
+    }
+    sv->pid = pid;
+    uint64_t deadline = now_ms() + REDIS_WAIT_MS;
+    for (;;) {
+        char *reply = NULL;
+        const char *ping[] = {"PING"};
+        int rc = endpoint_command(ep, 1, ping, &reply);
+        bool pong = rc == 0 && reply != NULL && strcmp(reply, "PONG") == 0;
+        free(reply);
+        if (pong)
+            return 0;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            sv->pid = 0;
+            fprintf(stderr, "berth-bench: redis-server exited (see %s)\n", logfile);
+            server_stop(sv);
+            return -1;
+        }
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "berth-bench: redis-server did not answer within %d ms\n",
+                    REDIS_WAIT_MS);
+            server_stop(sv);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+}
+
+/* FCALLs Redis has run, from INFO commandstats; 0 when it does not say. */
+static uint64_t fcall_count(const endpoint_t *ep)
+{
+    char *info = NULL;
+    const char *argv[] = {"INFO", "commandstats"};
+    uint64_t calls = 0;
+    if (endpoint_command(ep, 2, argv, &info) == 0 && info != NULL) {
+        const char *line = strstr(info, "cmdstat_fcall:calls=");
+        if (line != NULL)
+            calls = strtoull(line + strlen("cmdstat_fcall:calls="), NULL, 10);
+    }
+    free(info);
+    return calls;
+}
+
+static int parse_redis_args(int argc, char **argv, redis_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->hosts = 10000;
+    o->schedulers = 1;
+    o->batch = 256;
+    o->seed = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "berth-bench: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        int bad = 0;
+        if (strcmp(a, "--hosts") == 0) {
+            bad = parse_size(v, &o->hosts);
+        } else if (strcmp(a, "--schedulers") == 0) {
+            bad = parse_size(v, &o->schedulers) || o->schedulers > 64;
+        } else if (strcmp(a, "--groups") == 0) {
+            bad = parse_size(v, &o->groups);
+        } else if (strcmp(a, "--batch") == 0) {
+            bad = parse_size(v, &o->batch) || o->batch > 100000;
+        } else if (strcmp(a, "--seed") == 0) {
+            char *end;
+            errno = 0;
+            o->seed = strtoull(v, &end, 10);
+            bad = errno != 0 || end == v || *end != '\0';
+        } else if (strcmp(a, "--redis") == 0) {
+            endpoint_t ep;
+            o->url = v;
+            bad = parse_endpoint(v, &ep);
+        } else {
+            fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, a);
+            return 2;
+        }
+    }
+    if (o->groups == 0)
+        o->groups = o->hosts * 5;
+    return 0;
+}
+
+/* An engine whose zone ids match the workload's (zones registered in the
+ * order make_requests() assumes), opened as a replica of the cell. */
+static int open_replica(const char *url, const char *cell, uint64_t seed,
+                        berth_engine_t **engine, berth_store_t **store)
+{
+    berth_engine_options_t eo;
+    berth_engine_options_init(&eo);
+    eo.seed = seed;
+    berth_error_t err;
+    *engine = NULL;
+    *store = NULL;
+    if (berth_engine_new(&eo, engine, &err) != 0)
+        return -1;
+    for (size_t z = 0; z < 3; z++)
+        berth_engine_zone_id(*engine, zones[z]);
+    berth_store_options_t so;
+    berth_store_options_init(&so);
+    so.url = url;
+    so.cell = cell;
+    so.timeout_ms = 30000;
+    int rc = berth_store_open(&so, *engine, store, &err);
+    if (rc != 0) {
+        fprintf(stderr, "berth-bench: opening cell %s at %s: %s\n", cell, url, err.message);
+        berth_engine_free(*engine);
+        *engine = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* One scheduler process: opens its replica, says so on `ready`, waits for
+ * `go` to close, commits requests k, k+K, k+2K ... in batches, and writes
+ * its report on `report`. */
+static void scheduler_main(const redis_options_t *o, const workload_t *w, const char *url,
+                           const char *cell, size_t k, int ready, int go, int report)
+    __attribute__((noreturn));
+static void scheduler_main(const redis_options_t *o, const workload_t *w, const char *url,
+                           const char *cell, size_t k, int ready, int go, int report)
+{
+    /* A lost connection must come back as BERTH_EIO, not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    alarm(SCHEDULER_WAIT_MS / 1000);
+    scheduler_report_t rep = {0};
+    berth_engine_t *engine = NULL;
+    berth_store_t *store = NULL;
+    if (open_replica(url, cell, o->seed + k, &engine, &store) != 0)
+        rep.open_failed = 1;
+    char byte = 'r';
+    if (write(ready, &byte, 1) != 1)
+        _exit(1);
+    while (read(go, &byte, 1) < 0 && errno == EINTR) {
+    }
+    size_t mine = rep.open_failed ? 0 : (o->groups - k + o->schedulers - 1) / o->schedulers;
+    const char **keys = malloc(o->batch * sizeof *keys);
+    berth_request_t *reqs = malloc(o->batch * sizeof *reqs);
+    int *results = malloc(o->batch * sizeof *results);
+    if (keys == NULL || reqs == NULL || results == NULL)
+        _exit(1);
+    for (size_t done = 0; done < mine;) {
+        size_t n = mine - done < o->batch ? mine - done : o->batch;
+        for (size_t j = 0; j < n; j++) {
+            size_t i = k + (done + j) * o->schedulers;
+            keys[j] = w->keys[i];
+            reqs[j] = w->requests[i];
+        }
+        berth_error_t err;
+        if (berth_store_place_batch(store, n, keys, reqs, NULL, results, &err) != 0) {
+            fprintf(stderr, "berth-bench: scheduler %zu: %s\n", k, err.message);
+            rep.failed += n;
+        } else {
+            for (size_t j = 0; j < n; j++) {
+                if (results[j] == 0)
+                    rep.committed++;
+                else if (results[j] == BERTH_ENOSPC)
+                    rep.rejected++;
+                else
+                    rep.failed++;
+            }
+        }
+        done += n;
+    }
+    berth_store_close(store);
+    berth_engine_free(engine);
+    if (write(report, &rep, sizeof rep) != (ssize_t)sizeof rep)
+        _exit(1);
+    _exit(0);
+}
+
+/* The Lua script of one commit's Redis work, as the ceiling runs it. */
+static const char ceiling_script[] =
+    "local raw = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "local h = raw and cmsgpack.unpack(raw) or\n"
+    "  {v = 1, name = ARGV[1], cores = 64, mem = 262144, os = 1, state = 0,\n"
+    "   used_mc = 0, used_mem = 0, used_gpu = 0, groups = 0, epoch = 1}\n"
+    "if h.used_mc + 1000 > h.cores * 1000 * 1000000 then return {0} end\n"
+    "h.used_mc, h.used_mem, h.groups = h.used_mc + 1000, h.used_mem + 1024, h.groups + 1\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(h))\n"
+    "redis.call('HGET', KEYS[2], ARGV[2])\n"
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])\n"
+    "redis.call('SADD', KEYS[3], ARGV[2])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'op', 'place', 'key', ARGV[2],\n"
+    "           'gen', 1)\n"
+    "local seq = redis.call('INCR', KEYS[6])\n"
+    "redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'seq', seq, 'op', 'place',\n"
+    "           'name', ARGV[2], 'rec', ARGV[3])\n"
+    "return {1, seq}\n";
+
+/* Runs redis-benchmark (bounded) and returns its requests per second, or
+ * a negative value when it failed. */
+static double run_ceiling(const redis_options_t *o, const endpoint_t *ep)
+{
+    char *sha = NULL;
+    const char *load[] = {"SCRIPT", "LOAD", ceiling_script};
+    if (endpoint_command(ep, 3, load, &sha) != 0 || sha == NULL) {
+        fprintf(stderr, "berth-bench: SCRIPT LOAD failed: %s\n", sha ? sha : "no reply");
+        free(sha);
+        return -1;
+    }
+    char n[32], pipeline[32], clients[32], range[32];
+    snprintf(n, sizeof n, "%zu", o->groups);
+    snprintf(pipeline, sizeof pipeline, "%zu", o->batch);
+    snprintf(clients, sizeof clients, "%zu", o->schedulers);
+    snprintf(range, sizeof range, "%zu", o->hosts);
+    char k_hosts[64], k_groups[64], k_hg[64], k_assign[64], k_log[64], k_seq[64];
+    int pid = (int)getpid();
+    snprintf(k_hosts, sizeof k_hosts, "berth-bench:{ceiling-%d}:hosts", pid);
+    snprintf(k_groups, sizeof k_groups, "berth-bench:{ceiling-%d}:groups", pid);
+    snprintf(k_hg, sizeof k_hg, "berth-bench:{ceiling-%d}:hg:__rand_int__", pid);
+    snprintf(k_assign, sizeof k_assign, "berth-bench:{ceiling-%d}:as:__rand_int__", pid);
+    snprintf(k_log, sizeof k_log, "berth-bench:{ceiling-%d}:log", pid);
+    snprintf(k_seq, sizeof k_seq, "berth-bench:{ceiling-%d}:seq", pid);
+    char record[CEILING_RECORD_BYTES + 1];
+    memset(record, 'r', CEILING_RECORD_BYTES);
+    record[CEILING_RECORD_BYTES] = '\0';
+
+    const char *argv[40];
+    int a = 0;
+    argv[a++] = "redis-benchmark";
+    if (ep->is_unix) {
+        argv[a++] = "-s";
+        argv[a++] = ep->path;
+    } else {
+        argv[a++] = "-h";
+        argv[a++] = ep->host;
+        argv[a++] = "-p";
+        argv[a++] = ep->port;
+    }
+    const char *rest[] = {"-q", "-n", n, "-P", pipeline, "-c", clients, "-r", range,
+                          "EVALSHA", sha, "6", k_hosts, k_groups, k_hg, k_assign, k_log, k_seq,
+                          "h-__rand_int__", "g-__rand_int__", record, NULL};
+    for (size_t i = 0; rest[i] != NULL; i++)
+        argv[a++] = rest[i];
+    argv[a] = NULL;
+
+    int out[2];
+    if (pipe(out) != 0) {
+        free(sha);
+        return -1;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execvp("redis-benchmark", (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    free(sha);
+    if (child < 0) {
+        close(out[0]);
+        return -1;
+    }
+    /* Collect its output (progress lines included) within the bound. */
+    size_t cap = 1 << 16, len = 0;
+    char *text = malloc(cap);
+    uint64_t deadline = now_ms() + CEILING_WAIT_MS;
+    while (text != NULL && now_ms() < deadline) {
+        struct pollfd pfd = { out[0], POLLIN, 0 };
+        if (poll(&pfd, 1, 1000) <= 0)
+            continue;
+        if (cap - len < 4096) {
+            char *grown = realloc(text, cap * 2);
+            if (grown == NULL)
+                break;
+            text = grown;
+            cap *= 2;
+        }
+        ssize_t r = read(out[0], text + len, cap - len - 1);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(out[0]);
+    int status = reap_child(child, now_ms() < deadline ? deadline - now_ms() : 1);
+    double rps = -1;
+    if (text != NULL) {
+        text[len] = '\0';
+        /* "EVALSHA ...: 123456.78 requests per second, p50=..." */
+        char *at = NULL;
+        for (char *p = strstr(text, " requests per second"); p != NULL;
+             p = strstr(p + 1, " requests per second"))
+            at = p;
+        if (at != NULL && status == 0) {
+            char *start = at;
+            while (start > text && (start[-1] == '.' || (start[-1] >= '0' && start[-1] <= '9')))
+                start--;
+            rps = strtod(start, NULL);
+        } else {
+            fprintf(stderr, "berth-bench: redis-benchmark failed (status %d): %.300s\n", status,
+                    text);
+        }
+    }
+    free(text);
+    return rps;
+}
+
+static int redis_main(int argc, char **argv)
+{
+    redis_options_t o;
+    int rc = parse_redis_args(argc, argv, &o);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+
+    server_t sv = {0};
+    endpoint_t ep;
+    char url[160], cell[32];
+    if (o.url != NULL) {
+        parse_endpoint(o.url, &ep);
+        snprintf(url, sizeof url, "%s", o.url);
+        /* A shared Redis may hold other cells: this run gets its own. */
+        snprintf(cell, sizeof cell, "bench-%d", (int)getpid());
+    } else {
+        if (server_start(&sv, &ep) != 0)
+            return 1;
+        snprintf(url, sizeof url, "unix://%s", ep.path);
+        snprintf(cell, sizeof cell, "bench");
+    }
+
+    workload_t w;
+    w.hosts = calloc(o.hosts, sizeof *w.hosts);
+    w.host_names = calloc(o.hosts, sizeof *w.host_names);
+    w.requests = calloc(o.groups, sizeof *w.requests);
+    w.keys = calloc(o.groups, sizeof *w.keys);
+    if (!w.hosts || !w.host_names || !w.requests || !w.keys) {
+        fputs("berth-bench: out of memory\n", stderr);
+        server_stop(&sv);
+        return 1;
+    }
+    make_hosts(&w, o.hosts, o.seed);
+    int zone_ids[3] = {0, 1, 2};
+    make_requests(&w, o.groups, o.seed, zone_ids);
+
+    /* The cell: every host put through the store, as an operator would. */
+    berth_engine_t *engine = NULL;
+    berth_store_t *store = NULL;
+    rc = 1;
+    pid_t pids[64] = {0};
+    int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}; /* ready, go, report */
+    if (open_replica(url, cell, o.seed, &engine, &store) != 0)
+        goto done;
+    for (size_t i = 0; i < o.hosts; i++) {
+        berth_error_t err;
+        if (berth_store_host_put(store, &w.hosts[i], &err) != 0) {
+            fprintf(stderr, "berth-bench: host %s: %s\n", w.hosts[i].name, err.message);
+            goto done;
+        }
+    }
+    berth_store_close(store);
+    store = NULL;
+    berth_engine_free(engine);
+    engine = NULL;
+
+    for (int p = 0; p < 3; p++) {
+        if (pipe(fds[p]) != 0)
+            goto done;
+    }
+    uint64_t calls_before = fcall_count(&ep);
+    fflush(NULL);
+    for (size_t k = 0; k < o.schedulers; k++) {
+        pids[k] = fork();
+        if (pids[k] < 0)
+            goto done;
+        if (pids[k] == 0) {
+            close(fds[0][0]);
+            close(fds[1][1]);
+            close(fds[2][0]);
+            scheduler_main(&o, &w, url, cell, k, fds[0][1], fds[1][0], fds[2][1]);
+        }
+    }
+    close(fds[0][1]);
+    fds[0][1] = -1;
+    close(fds[1][0]);
+    fds[1][0] = -1;
+    close(fds[2][1]);
+    fds[2][1] = -1;
+    /* Every scheduler has loaded its replica before the clock starts. */
+    for (size_t k = 0; k < o.schedulers; k++) {
+        struct pollfd pfd = { fds[0][0], POLLIN, 0 };
+        char byte;
+        if (poll(&pfd, 1, SCHEDULER_WAIT_MS) <= 0 || read(fds[0][0], &byte, 1) != 1) {
+            fputs("berth-bench: a scheduler did not get ready\n", stderr);
+            goto done;
+        }
+    }
+    uint64_t t0 = now_ns();
+    close(fds[1][1]);
+    fds[1][1] = -1;
+    scheduler_report_t total = {0};
+    size_t reports = 0;
+    for (size_t k = 0; k < o.schedulers; k++) {
+        scheduler_report_t rep;
+        struct pollfd pfd = { fds[2][0], POLLIN, 0 };
+        if (poll(&pfd, 1, SCHEDULER_WAIT_MS) <= 0 ||
+            read(fds[2][0], &rep, sizeof rep) != (ssize_t)sizeof rep)
+            break;
+        total.committed += rep.committed;
+        total.rejected += rep.rejected;
+        total.failed += rep.failed;
+        total.open_failed += rep.open_failed;
+        reports++;
+    }
+    uint64_t t1 = now_ns();
+    for (size_t k = 0; k < o.schedulers; k++) {
+        if (reap_child(pids[k], SCHEDULER_WAIT_MS) != 0)
+            fprintf(stderr, "berth-bench: scheduler %zu failed\n", k);
+        pids[k] = 0;
+    }
+    if (reports != o.schedulers || total.open_failed) {
+        fputs("berth-bench: not every scheduler reported\n", stderr);
+        goto done;
+    }
+    uint64_t calls = fcall_count(&ep) - calls_before;
+    double seconds = (double)(t1 - t0) / 1e9;
+    double per_sec = (double)total.committed / seconds;
+    double ceiling = run_ceiling(&o, &ep);
+    char ceiling_text[32] = "null", ratio_text[32] = "null";
+    if (ceiling > 0) {
+        snprintf(ceiling_text, sizeof ceiling_text, "%.0f", ceiling);
+        snprintf(ratio_text, sizeof ratio_text, "%.3f", per_sec / ceiling);
+    }
+    printf("{\"bench\":\"redis\",\"hosts\":%zu,\"schedulers\":%zu,\"groups\":%zu,"
+           "\"batch\":%zu,\"seed\":%" PRIu64 ",\"redis\":\"%s\",\"committed\":%" PRIu64
+           ",\"rejected\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"commit_calls\":%" PRIu64
+           ",\"seconds\":%.3f,\"committed_per_sec\":%.0f,\"ceiling_per_sec\":%s,"
+           "\"ratio\":%s}\n",
+           o.hosts, o.schedulers, o.groups, o.batch, o.seed,
+           o.url != NULL ? "given" : "private unix socket, AOF everysec", total.committed,
+           total.rejected, total.failed, calls, seconds, per_sec, ceiling_text, ratio_text);
+    rc = 0;
+
+done:
+    for (int p = 0; p < 3; p++)
+        for (int e = 0; e < 2; e++)
+            if (fds[p][e] >= 0)
+                close(fds[p][e]);
+    for (size_t k = 0; k < o.schedulers; k++) {
+        if (pids[k] > 0) {
+            /* Only a failed run gets here with schedulers still alive. */
+            kill(pids[k], SIGKILL);
+            reap_child(pids[k], SCHEDULER_WAIT_MS);
+        }
+    }
+    berth_store_close(store);
+    berth_engine_free(engine);
+    server_stop(&sv);
+    free(w.hosts);
+    free(w.host_names);
+    free(w.requests);
+    free(w.keys);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "redis") == 0)
+        return redis_main(argc, argv);
     options_t o;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)

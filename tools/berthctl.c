@@ -4,15 +4,21 @@
  * `berthctl place` is an offline placement run: it loads a host inventory
  * into a fresh engine, places (or redeploys) every ACI document of a groups
  * file in order, prints one result per document on stdout (JSON lines, or a
- * table) and a utilization summary on stderr.  It uses the public API of
+ * table) and a utilization summary on stderr.  `berthctl fsck` checks a
+ * cell held in Redis against Berth's promises; `berthctl cell load` puts an
+ * inventory's hosts into a cell in Redis.  It uses the public API of
  * libberth only, and must never print a secret from a document: results
- * carry names, hosts and quantities, never document contents.
+ * carry names, hosts and quantities, never document contents.  fsck only
+ * reads the cell; it never repairs it.
  *
- * Exit status: 0 when the run completed (whatever the individual documents'
- * outcomes), 2 for a usage error or an unusable input file, 1 for an
- * internal failure (out of memory, stdout not writable).
+ * Exit status of place and cell load: 0 when the run completed (whatever
+ * the individual documents' outcomes), 2 for a usage error, an unusable
+ * input file or an unreachable Redis, 1 for an internal failure (out of
+ * memory, stdout not writable).  fsck: 0 clean, 1 violations found, 2 usage
+ * error or Redis unreachable.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,8 @@
 static const char usage_text[] =
     "usage: berthctl place --hosts FILE --groups FILE [--policy binpack|spread|firstfit]\n"
     "                      [--seed N] [--table]\n"
+    "       berthctl fsck --redis URL --cell NAME\n"
+    "       berthctl cell load --redis URL --cell NAME --hosts FILE\n"
     "       berthctl --help\n"
     "       berthctl --version\n"
     "\n"
@@ -44,8 +52,20 @@ static const char usage_text[] =
     "  --seed N        breaks ties between equal hosts (default 0)\n"
     "  --table         human-readable table instead of JSON lines\n"
     "\n"
-    "Exit status: 0 when the run completed, 2 for a usage error or an unusable\n"
-    "input file, 1 for an internal failure.\n";
+    "fsck    checks a cell held in Redis: no host over capacity, host usage equal\n"
+    "        to the sum of its groups, every group on an existing host and in its\n"
+    "        group set, known record versions, a consistent change log.  Prints\n"
+    "        each violation on stdout and a summary on stderr; changes nothing.\n"
+    "\n"
+    "cell load  adds (or replaces) every host of an inventory file in a cell\n"
+    "        held in Redis, creating the cell when it is new.\n"
+    "\n"
+    "  --redis URL     redis://HOST:PORT or unix:///PATH (a Cluster node is fine)\n"
+    "  --cell NAME     the cell: 1 to 63 of a-z, 0-9 and '-'\n"
+    "\n"
+    "Exit status: 0 when the run completed (fsck: the cell is clean), 1 for an\n"
+    "internal failure (fsck: violations found), 2 for a usage error, an\n"
+    "unusable input file or an unreachable Redis.\n";
 
 /* Prints a usage error and returns the usage exit status. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -675,6 +695,198 @@ done:
     return rc;
 }
 
+/* ---- fsck and cell load: a cell held in Redis ------------------------------- */
+
+typedef struct redis_args {
+    const char *url;
+    const char *cell;
+    const char *hosts;              /* cell load only                       */
+} redis_args_t;
+
+/* Parses --redis, --cell and (when `hosts` is wanted) --hosts from
+ * argv[first..].  Returns 0 or EXIT_USAGE (message printed). */
+static int parse_redis_args(int argc, char **argv, int first, const char *cmd, bool hosts,
+                            redis_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = first; i < argc; i++) {
+        const char *arg = argv[i];
+        bool known = strcmp(arg, "--redis") == 0 || strcmp(arg, "--cell") == 0 ||
+                     (hosts && strcmp(arg, "--hosts") == 0);
+        if (!known)
+            return usage_error("%s: unknown argument '%s'", cmd, arg);
+        if (i + 1 >= argc)
+            return usage_error("option '%s' needs a value", arg);
+        const char *v = argv[++i];
+        if (strcmp(arg, "--redis") == 0)
+            a->url = v;
+        else if (strcmp(arg, "--cell") == 0)
+            a->cell = v;
+        else
+            a->hosts = v;
+    }
+    if (a->url == NULL)
+        return usage_error("%s needs --redis URL", cmd);
+    if (a->cell == NULL)
+        return usage_error("%s needs --cell NAME", cmd);
+    if (hosts && a->hosts == NULL)
+        return usage_error("%s needs --hosts FILE", cmd);
+    return 0;
+}
+
+/* Opens `engine` as a replica of the cell.  Returns 0, or the exit status
+ * with the reason printed: EXIT_USAGE for bad options or an unreachable
+ * Redis, EXIT_INTERNAL otherwise. */
+static int open_cell(const redis_args_t *a, berth_engine_t *engine, berth_store_t **store)
+{
+    berth_store_options_t opts;
+    berth_store_options_init(&opts);
+    opts.url = a->url;
+    opts.cell = a->cell;
+    berth_error_t err;
+    int rc = berth_store_open(&opts, engine, store, &err);
+    if (rc == 0)
+        return 0;
+    if (rc == BERTH_EIO) {
+        fprintf(stderr, "berthctl: cannot use Redis at '%s' for cell '%s': %s\n", a->url,
+                a->cell, err.message);
+        return EXIT_USAGE;
+    }
+    if (rc == BERTH_EINVAL) {
+        fprintf(stderr, "berthctl: %s\n", err.message);
+        return EXIT_USAGE;
+    }
+    if (rc == BERTH_ENOMEM)
+        return out_of_memory();
+    fprintf(stderr, "berthctl: cannot open cell '%s': %s\n", a->cell, err.message);
+    return EXIT_INTERNAL;
+}
+
+static void print_fsck_violation(const char *violation, void *data)
+{
+    (*(size_t *)data)++;
+    printf("%s\n", violation);
+}
+
+static int cmd_fsck(int argc, char **argv)
+{
+    redis_args_t a;
+    int rc = parse_redis_args(argc, argv, 2, "fsck", false, &a);
+    if (rc != 0)
+        return rc;
+    berth_engine_t *engine = NULL;
+    berth_store_t *store = NULL;
+    berth_error_t err;
+    if (berth_engine_new(NULL, &engine, &err) != 0)
+        return out_of_memory();
+    rc = open_cell(&a, engine, &store);
+    if (rc != 0) {
+        berth_engine_free(engine);
+        return rc;
+    }
+    size_t printed = 0;
+    int violations = berth_store_fsck(store, print_fsck_violation, &printed, &err);
+    if (violations < 0) {
+        fprintf(stderr, "berthctl: fsck of cell '%s' failed: %s\n", a.cell, err.message);
+        rc = EXIT_USAGE;
+    } else {
+        fprintf(stderr, "fsck cell %s: %zu hosts, %zu groups checked, %d violation%s\n",
+                a.cell, berth_engine_host_count(engine), berth_engine_group_count(engine),
+                violations, violations == 1 ? "" : "s");
+        rc = violations > 0 ? 1 : 0;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "berthctl: cannot write the violations: %s\n", strerror(errno));
+        rc = EXIT_INTERNAL;
+    }
+    berth_store_close(store);
+    berth_engine_free(engine);
+    return rc;
+}
+
+/* Gives `to` every GPU SKU that a host of `from` uses, so that the store's
+ * engine accepts those hosts (an inventory may declare SKUs of its own). */
+static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_error_t *err)
+{
+    size_t n = berth_engine_host_count(from);
+    for (size_t i = 0; i < n; i++) {
+        berth_host_t h;
+        if (berth_engine_host_at(from, i, &h, NULL) != 0 || h.gpu_count == 0)
+            continue;
+        const berth_gpu_sku_t *sku = berth_engine_gpu_sku_find(from, h.gpu_sku, NULL);
+        if (sku == NULL)
+            continue;
+        berth_gpu_sku_t copy = *sku;
+        int rc = berth_engine_gpu_sku_add(to, &copy, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int cmd_cell_load(int argc, char **argv)
+{
+    redis_args_t a;
+    int rc = parse_redis_args(argc, argv, 3, "cell load", true, &a);
+    if (rc != 0)
+        return rc;
+    char *text = NULL;
+    size_t len = 0;
+    int e = read_file(a.hosts, &text, &len);
+    if (e == ENOMEM)
+        return out_of_memory();
+    if (e != 0) {
+        fprintf(stderr, "berthctl: cannot read hosts file '%s': %s\n", a.hosts, strerror(e));
+        return EXIT_USAGE;
+    }
+    berth_engine_t *scratch = NULL, *engine = NULL;
+    berth_store_t *store = NULL;
+    berth_error_t err;
+    size_t loaded = 0, n = 0;
+    if (berth_engine_new(NULL, &scratch, &err) != 0 || berth_engine_new(NULL, &engine, &err) != 0) {
+        rc = out_of_memory();
+        goto done;
+    }
+    /* The whole file is checked before anything reaches Redis. */
+    rc = berth_inventory_load(scratch, text, len, &err);
+    if (rc != 0) {
+        report_hosts_error(a.hosts, &err);
+        rc = rc == BERTH_ENOMEM ? out_of_memory() : EXIT_USAGE;
+        goto done;
+    }
+    if (copy_gpu_skus(scratch, engine, &err) != 0) {
+        fprintf(stderr, "berthctl: hosts file '%s': %s\n", a.hosts, err.message);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    rc = open_cell(&a, engine, &store);
+    if (rc != 0)
+        goto done;
+    n = berth_engine_host_count(scratch);
+    for (size_t i = 0; i < n; i++) {
+        berth_host_t h;
+        if (berth_engine_host_at(scratch, i, &h, NULL) != 0)
+            continue;
+        int prc = berth_store_host_put(store, &h, &err);
+        if (prc != 0) {
+            fprintf(stderr, "berthctl: cannot put host '%s' into cell '%s': %s\n", h.name,
+                    a.cell, err.message);
+            rc = prc == BERTH_EIO ? EXIT_USAGE : EXIT_INTERNAL;
+            break;
+        }
+        loaded++;
+    }
+    fprintf(stderr, "cell %s: %zu of %zu hosts loaded from '%s'; the cell has %zu hosts\n",
+            a.cell, loaded, n, a.hosts, berth_engine_host_count(engine));
+
+done:
+    berth_store_close(store);
+    berth_engine_free(engine);
+    berth_engine_free(scratch);
+    free(text);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -690,5 +902,17 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "place") == 0)
         return cmd_place(argc, argv);
+    /* The store talks to Redis with write(): a Redis that goes away
+     * mid-command raises SIGPIPE, which would end berthctl without a word
+     * instead of the store's BERTH_EIO and a message. */
+    if (strcmp(cmd, "fsck") == 0 || strcmp(cmd, "cell") == 0)
+        signal(SIGPIPE, SIG_IGN);
+    if (strcmp(cmd, "fsck") == 0)
+        return cmd_fsck(argc, argv);
+    if (strcmp(cmd, "cell") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "load") == 0)
+            return cmd_cell_load(argc, argv);
+        return usage_error("%s", "cell needs a subcommand: load");
+    }
     return usage_error("unknown command '%s'", cmd);
 }
