@@ -814,8 +814,6 @@ static void scheduler_main(const redis_options_t *o, const workload_t *w, const 
 static void scheduler_main(const redis_options_t *o, const workload_t *w, const char *url,
                            const char *cell, size_t k, int ready, int go, int report)
 {
-    /* A lost connection must come back as BERTH_EIO, not kill the process. */
-    signal(SIGPIPE, SIG_IGN);
     alarm(SCHEDULER_WAIT_MS / 1000);
     scheduler_report_t rep = {0};
     berth_engine_t *engine = NULL;

@@ -785,6 +785,13 @@ BERTH_EXPORT void berth_store_close(berth_store_t *store);
  * the log was trimmed past this replica.  Returns 0 or BERTH_EIO. */
 BERTH_EXPORT int berth_store_sync(berth_store_t *store, berth_error_t *err);
 
+/* Adds or replaces a GPU SKU in the cell's table, so that every replica
+ * knows it (berth_engine_gpu_sku_add()'s rules).  berth_store_host_put()
+ * records the SKU of a GPU host from the engine's table by itself.
+ * Returns 0, BERTH_EINVAL, BERTH_ELIMIT or BERTH_EIO. */
+BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
+                                         berth_error_t *err);
+
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_host_add()/berth_host_update() checked against Redis's
  * copy atomically.  Returns 0, BERTH_EINVAL, BERTH_EBUSY, BERTH_EIO. */

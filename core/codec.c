@@ -436,3 +436,83 @@ int berth__group_record_decode(const char *data, size_t len, berth__group_record
         return corrupt(err, what, bad);
     return 0;
 }
+
+int berth__sku_record_encode(msgpack_sbuffer *buf, const berth_gpu_sku_t *sku)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    PACK(msgpack_pack_map(&pk, 3));
+    PACK(pack_uint(&pk, "v", BERTH__RECORD_VERSION));
+    size_t n = strnlen(sku->name, sizeof sku->name);
+    PACK(pack_bytes(&pk, "name", (berth__bytes_t){sku->name, n}));
+    PACK(pack_key(&pk, "offers"));
+    PACK(msgpack_pack_array(&pk, sku->noffers));
+    for (size_t i = 0; i < sku->noffers; i++) {
+        PACK(msgpack_pack_array(&pk, 3));
+        PACK(msgpack_pack_uint32(&pk, sku->offers[i].count));
+        PACK(msgpack_pack_uint32(&pk, sku->offers[i].max_millicores));
+        PACK(msgpack_pack_uint32(&pk, sku->offers[i].max_memory_mib));
+    }
+    return 0;
+}
+
+/* The offers array of a SKU record into *sku; false when malformed. */
+static bool get_offers(const msgpack_object *o, berth_gpu_sku_t *sku)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
+        o->via.array.size > BERTH_GPU_OFFERS_MAX)
+        return false;
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *t = &o->via.array.ptr[i];
+        berth_gpu_offer_t *offer = &sku->offers[i];
+        if (t->type != MSGPACK_OBJECT_ARRAY || t->via.array.size != 3 ||
+            !get_u32(&t->via.array.ptr[0], &offer->count) ||
+            !get_u32(&t->via.array.ptr[1], &offer->max_millicores) ||
+            !get_u32(&t->via.array.ptr[2], &offer->max_memory_mib))
+            return false;
+    }
+    sku->noffers = o->via.array.size;
+    return true;
+}
+
+int berth__sku_record_decode(const char *data, size_t len, berth_gpu_sku_t *sku,
+                             berth_error_t *err)
+{
+    static const char *const what = "GPU SKU";
+    msgpack_unpacked u;
+    int rc = unpack_map(data, len, &u, what, err);
+    if (rc < 0) {
+        msgpack_unpacked_destroy(&u);
+        return rc;
+    }
+    berth_gpu_sku_t out;
+    memset(&out, 0, sizeof out);
+    const char *bad = NULL;
+    bool has_name = false, has_offers = false;
+    const msgpack_object_map *m = &u.data.via.map;
+    for (uint32_t i = 0; i < m->size && bad == NULL; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+        berth__bytes_t name;
+        if (key_is(k, "name")) {
+            if (!get_bytes(v, false, &name) || name.len == 0 ||
+                name.len > BERTH_GPU_SKU_NAME_MAX)
+                bad = "name";
+            else
+                memcpy(out.name, name.ptr, name.len);
+            has_name = true;
+        } else if (key_is(k, "offers")) {
+            if (!get_offers(v, &out))
+                bad = "offers";
+            has_offers = true;
+        }
+    }
+    if (bad == NULL && !has_name)
+        bad = "name";
+    if (bad == NULL && !has_offers)
+        bad = "offers";
+    msgpack_unpacked_destroy(&u);
+    if (bad != NULL)
+        return corrupt(err, what, bad);
+    *sku = out;
+    return 0;
+}

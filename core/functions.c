@@ -186,6 +186,18 @@ const char berth__functions_source[] =
     "  return log_append(keys[3], keys[4], args[3], 'release', key, '')\n"
     "end\n"
     "\n"
+    /* KEYS: skus, log, seq.  ARGV: name, record, log max len.  A record
+     * equal to the one held changes nothing and logs nothing: host puts
+     * send their SKU every time. */
+    "local function sku_put(keys, args)\n"
+    "  if redis.call('HGET', keys[1], args[1]) == args[2] then\n"
+    "    return {1, 0, ''}\n"
+    "  end\n"
+    "  redis.call('HSET', keys[1], args[1], args[2])\n"
+    "  return log_append(keys[2], keys[3], args[3], 'sku', args[1], args[2])\n"
+    "end\n"
+    "\n"
+    "redis.register_function('berth_sku_put', sku_put)\n"
     "redis.register_function('berth_host_put', host_put)\n"
     "redis.register_function('berth_host_state', host_state)\n"
     "redis.register_function('berth_host_del', host_del)\n"

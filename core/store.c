@@ -10,6 +10,11 @@
  *                                      gpu_count, os, build, zone, features,
  *                                      state, used_mc, used_mem, used_gpu,
  *                                      groups, epoch)
+ *   berth:{C}:skus              HASH   GPU SKU name -> SKU record (msgpack map:
+ *                                      v, name, offers: [[count, max
+ *                                      millicores, max MiB], ...]): the SKUs
+ *                                      the cell's hosts use beyond an
+ *                                      engine's built-in table
  *   berth:{C}:groups            HASH   group key -> group record (msgpack map:
  *                                      v, key, host, gen, mc, mem, os, and
  *                                      when not at their defaults (0, none)
@@ -21,8 +26,8 @@
  *   berth:{C}:hostgroups:<host> SET    keys of the groups on that host
  *   berth:{C}:assign:<host>     STREAM what the host's agent carries out:
  *                                      op (place|release), key, gen
- *   berth:{C}:log               STREAM the change log: seq, op (host|hostdel|
- *                                      place|release), name (host name or
+ *   berth:{C}:log               STREAM the change log: seq, op (sku|host|
+ *                                      hostdel|place|release), name (host name or
  *                                      group key), rec (the new record, or ""),
  *                                      trimmed with MAXLEN ~ log_max_len
  *   berth:{C}:seq               STRING a counter every change increments; each
@@ -32,7 +37,7 @@
  * one atomic step, so the records, sets, streams and counter never disagree.
  * GPU SKUs and zones are stored by name: engine ids differ between engines.
  *
- * REPLICAS.  The engine a store binds mirrors the cell: berth_store_open()
+ * REPLICAS.  The engine a store binds mirrors the cell: store_open()
  * loads a snapshot read in one MULTI/EXEC, and every later call first
  * applies the log entries after the last one applied (sequence numbers must
  * follow one another; a gap -- the log was trimmed past this replica -- or
@@ -59,6 +64,8 @@
  * it, and never let the engine disagree with the log it has applied.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +212,7 @@ struct berth_store {
     berth_engine_t *engine;
     char prefix[96];                /* "berth:{CELL}:"                      */
     size_t prefix_len;
-    char k_meta[128], k_hosts[128], k_groups[128], k_log[128], k_seq[128];
+    char k_meta[128], k_hosts[128], k_groups[128], k_log[128], k_seq[128], k_skus[128];
     uint64_t seq;                   /* sequence of the last entry applied   */
     char last_id[64];               /* id of the last log entry applied     */
     bool stale;                     /* engine out of line: reload at next sync */
@@ -517,6 +524,16 @@ static int apply_host(berth_store_t *s, const char *data, size_t len, bool initi
 static int apply_group(berth_store_t *s, const char *key, const char *host, uint64_t gen,
                        const berth_request_t *req, berth_error_t *err);
 
+/* Adds (or replaces) a GPU SKU of the cell in the engine's table. */
+static int apply_sku(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
+{
+    berth_gpu_sku_t sku;
+    int rc = berth__sku_record_decode(data, len, &sku, err);
+    if (rc < 0)
+        return rc;
+    return berth_engine_gpu_sku_add(s->engine, &sku, err);
+}
+
 static int apply_place(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
 {
     berth__group_record_t *r = s->rec;
@@ -591,6 +608,8 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, berth_error_t
                                 "a change-log entry lacks op, name or rec");
     if (strcmp(op->str, "host") == 0)
         return apply_host(s, rec->str, rec->len, false, err);
+    if (strcmp(op->str, "sku") == 0)
+        return apply_sku(s, rec->str, rec->len, err);
     if (strcmp(op->str, "place") == 0)
         return apply_place(s, rec->str, rec->len, err);
     if (strcmp(op->str, "release") == 0)
@@ -696,7 +715,7 @@ static redisReply *transaction(berth_store_t *s, size_t n, const char *const *co
     return NULL;
 }
 
-/* Reads the snapshot (hosts, groups, seq, newest log entry) in one
+/* Reads the snapshot (hosts, groups, seq, newest log entry, GPU SKUs) in one
  * MULTI/EXEC, so it is one point of the log. */
 static redisReply *snapshot_read(berth_store_t *s, berth_error_t *err, int *rc)
 {
@@ -704,9 +723,10 @@ static redisReply *snapshot_read(berth_store_t *s, berth_error_t *err, int *rc)
     const char *a1[] = {"HGETALL", s->k_groups};
     const char *a2[] = {"GET", s->k_seq};
     const char *a3[] = {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"};
-    const char *const *argvs[] = {a0, a1, a2, a3};
-    const int argcs[] = {2, 2, 2, 6};
-    return transaction(s, 4, argvs, argcs, "reading the cell's snapshot", err, rc);
+    const char *a4[] = {"HGETALL", s->k_skus};
+    const char *const *argvs[] = {a0, a1, a2, a3, a4};
+    const int argcs[] = {2, 2, 2, 6, 2};
+    return transaction(s, 5, argvs, argcs, "reading the cell's snapshot", err, rc);
 }
 
 /* The seq field of the newest log entry in an XREVRANGE reply, and its id. */
@@ -743,6 +763,10 @@ static int snapshot_load(berth_store_t *s, berth_error_t *err)
         rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
                               "the change log ends at seq %llu but the counter is %llu",
                               (unsigned long long)newest, (unsigned long long)seq);
+    /* SKUs first: hosts name them. */
+    const redisReply *skus = x->element[4];
+    for (size_t i = 1; rc == 0 && i < skus->elements; i += 2)
+        rc = apply_sku(s, skus->element[i]->str, skus->element[i]->len, err);
     for (size_t i = 1; rc == 0 && i < hosts->elements; i += 2)
         rc = apply_host(s, hosts->element[i]->str, hosts->element[i]->len, true, err);
     for (size_t i = 1; rc == 0 && i < groups->elements; i += 2)
@@ -861,8 +885,8 @@ static int cell_prepare(berth_store_t *s, berth_error_t *err)
     return rc;
 }
 
-int berth_store_open(const berth_store_options_t *opts, berth_engine_t *engine,
-                     berth_store_t **out, berth_error_t *err)
+static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
+                      berth_store_t **out, berth_error_t *err)
 {
     *out = NULL;
     berth_store_options_t o;
@@ -913,6 +937,7 @@ int berth_store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     key_name(s, s->k_groups, sizeof s->k_groups, "groups", "");
     key_name(s, s->k_log, sizeof s->k_log, "log", "");
     key_name(s, s->k_seq, sizeof s->k_seq, "seq", "");
+    key_name(s, s->k_skus, sizeof s->k_skus, "skus", "");
     snprintf(s->maxlen, sizeof s->maxlen, "%u", o.log_max_len);
     snprintf(s->last_id, sizeof s->last_id, "0-0");
     if ((rc = store_connect(s, err)) < 0 || (rc = functions_load(s, err)) < 0 ||
@@ -939,7 +964,7 @@ void berth_store_close(berth_store_t *store)
 
 /* ---- sync -------------------------------------------------------------------------- */
 
-int berth_store_sync(berth_store_t *store, berth_error_t *err)
+static int store_sync(berth_store_t *store, berth_error_t *err)
 {
     berth_store_t *s = store;
     if (s->stale)
@@ -1025,7 +1050,7 @@ static int fcall(berth_store_t *s, int argc, const char **argv, const size_t *le
     freeReplyObject(r);
     if (rc < 0)
         return rc;
-    int src = berth_store_sync(s, rc == 1 ? err : NULL);
+    int src = store_sync(s, rc == 1 ? err : NULL);
     /* Applied in Redis: report success even when catching up failed; the
      * next call reloads. */
     (void)src;
@@ -1034,12 +1059,53 @@ static int fcall(berth_store_t *s, int argc, const char **argv, const size_t *le
 
 /* ---- hosts ------------------------------------------------------------------------------ */
 
-int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)
+static int store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
+                             berth_error_t *err)
 {
     berth_store_t *s = store;
-    int rc = berth_store_sync(s, err);
+    int rc = store_sync(s, err);
     if (rc < 0)
         return rc;
+    if (sku == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidGpuSku", "", "no GPU SKU given");
+    /* Check it with the engine's rules on a copy of its tables: the engine
+     * itself only changes when the log brings the SKU back. */
+    berth__config_t *cfg = berth__engine_config(s->engine);
+    berth__config_t scratch = *cfg;
+    if ((rc = berth__config_sku_add(&scratch, sku, err)) < 0)
+        return rc;
+    msgpack_sbuffer_clear(&s->buf);
+    if (berth__sku_record_encode(&s->buf, sku) < 0)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    size_t nlen = strnlen(sku->name, sizeof sku->name);
+    const char *argv[] = {"FCALL", "berth_sku_put", "3", s->k_skus, s->k_log, s->k_seq,
+                          sku->name, s->buf.data, s->maxlen};
+    size_t lens[] = {5, 13, 1, strlen(s->k_skus), strlen(s->k_log), strlen(s->k_seq),
+                     nlen, s->buf.size, strlen(s->maxlen)};
+    char reason[32], message[256];
+    rc = fcall(s, 9, argv, lens, "putting a GPU SKU", reason, message, sizeof message, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidGpuSku", "name", "%s", message);
+    return 0;
+}
+
+static int store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)
+{
+    berth_store_t *s = store;
+    int rc = store_sync(s, err);
+    if (rc < 0)
+        return rc;
+    /* The cell records the SKU a host names (unchanged records log nothing),
+     * so that every replica can load the host, whatever its built-in table. */
+    const berth_gpu_sku_t *sku = host != NULL && host->gpu_count > 0
+        ? berth_engine_gpu_sku_find(s->engine, host->gpu_sku, NULL) : NULL;
+    if (sku != NULL) {
+        berth_gpu_sku_t copy = *sku;
+        if ((rc = store_gpu_sku_put(s, &copy, err)) < 0)
+            return rc;
+    }
     if (host == NULL || !berth__host_name_is_valid(host->name))
         return berth__error_set(err, BERTH_EINVAL, "InvalidHostName", "name",
                                 "a host name has 1 to %d characters among letters, digits, "
@@ -1096,8 +1162,8 @@ int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_e
     return 0;
 }
 
-int berth_store_host_set_state(berth_store_t *store, const char *name, berth_host_state_t state,
-                               berth_error_t *err)
+static int store_host_set_state(berth_store_t *store, const char *name, berth_host_state_t state,
+                                berth_error_t *err)
 {
     berth_store_t *s = store;
     if ((unsigned)state > BERTH_HOST_DOWN)
@@ -1120,7 +1186,7 @@ int berth_store_host_set_state(berth_store_t *store, const char *name, berth_hos
     return 0;
 }
 
-int berth_store_host_remove(berth_store_t *store, const char *name, berth_error_t *err)
+static int store_host_remove(berth_store_t *store, const char *name, berth_error_t *err)
 {
     berth_store_t *s = store;
     if (!berth__host_name_is_valid(name))
@@ -1292,12 +1358,12 @@ static void flush_some(berth_store_t *s)
             break;
 }
 
-int berth_store_place(berth_store_t *store, const char *key, const berth_request_t *request,
-                      const char *spec_json, berth_placement_t *out, berth_error_t *err)
+static int store_place(berth_store_t *store, const char *key, const berth_request_t *request,
+                       const char *spec_json, berth_placement_t *out, berth_error_t *err)
 {
     berth_store_t *s = store;
     for (uint32_t attempt = 0; attempt <= s->opts.max_retries; attempt++) {
-        int rc = berth_store_sync(s, err);
+        int rc = store_sync(s, err);
         if (rc < 0)
             return rc;
         pending_t p;
@@ -1321,7 +1387,7 @@ int berth_store_place(berth_store_t *store, const char *key, const berth_request
         if (rc < 0)
             return rc;
         /* Applied or not, catch up: on a conflict the next choice needs it. */
-        int src = berth_store_sync(s, rc == 1 ? NULL : err);
+        int src = store_sync(s, rc == 1 ? NULL : err);
         if (rc == 1) {
             if (out != NULL)
                 *out = p.choice;
@@ -1336,9 +1402,9 @@ int berth_store_place(berth_store_t *store, const char *key, const berth_request
                             key, s->opts.max_retries + 1);
 }
 
-int berth_store_place_batch(berth_store_t *store, size_t n, const char *const *keys,
-                            const berth_request_t *requests, berth_placement_t *outs,
-                            int *results, berth_error_t *err)
+static int store_place_batch(berth_store_t *store, size_t n, const char *const *keys,
+                             const berth_request_t *requests, berth_placement_t *outs,
+                             int *results, berth_error_t *err)
 {
     berth_store_t *s = store;
     if (n == 0)
@@ -1360,7 +1426,7 @@ int berth_store_place_batch(berth_store_t *store, size_t n, const char *const *k
     int rc = 0;
     bool caught_up = false;         /* the engine holds every commit made   */
     for (uint32_t round = 0; left > 0 && round <= s->opts.max_retries && rc == 0; round++) {
-        if ((rc = berth_store_sync(s, err)) < 0)
+        if ((rc = store_sync(s, err)) < 0)
             break;
         s->round++;
         size_t nchosen = 0;
@@ -1442,7 +1508,7 @@ int berth_store_place_batch(berth_store_t *store, size_t n, const char *const *k
             rc = functions_load(s, err);
     }
     if (rc == 0 && !caught_up)
-        rc = berth_store_sync(s, err);
+        rc = store_sync(s, err);
     for (size_t i = 0; i < n; i++)
         if (results[i] == 1)
             results[i] = rc < 0 ? BERTH_EIO : BERTH_ENOSPC;
@@ -1456,11 +1522,11 @@ int berth_store_place_batch(berth_store_t *store, size_t n, const char *const *k
     return rc < 0 ? BERTH_EIO : 0;
 }
 
-int berth_store_release(berth_store_t *store, const char *key, berth_error_t *err)
+static int store_release(berth_store_t *store, const char *key, berth_error_t *err)
 {
     berth_store_t *s = store;
     for (uint32_t attempt = 0; attempt <= s->opts.max_retries; attempt++) {
-        int rc = berth_store_sync(s, err);
+        int rc = store_sync(s, err);
         if (rc < 0)
             return rc;
         size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
@@ -1491,8 +1557,8 @@ int berth_store_release(berth_store_t *store, const char *key, berth_error_t *er
                             "under %u attempts", key, s->opts.max_retries + 1);
 }
 
-int berth_store_group_read(berth_store_t *store, const char *key, char **spec_json,
-                           uint64_t *generation, berth_error_t *err)
+static int store_group_read(berth_store_t *store, const char *key, char **spec_json,
+                            uint64_t *generation, berth_error_t *err)
 {
     berth_store_t *s = store;
     if (spec_json != NULL)
@@ -1703,8 +1769,8 @@ static int fsck_check(fsck_t *f, const redisReply *x, const redisReply *names,
     return 0;
 }
 
-int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
-                     berth_error_t *err)
+static int store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
+                      berth_error_t *err)
 {
     berth_store_t *s = store;
     const char *hk[] = {"HKEYS", s->k_hosts};
@@ -1752,5 +1818,151 @@ int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
     free(setkeys);
     free(setargv);
     freeReplyObject(names);
+    return rc;
+}
+
+/* ---- the public calls: SIGPIPE-safe ------------------------------------------------------ */
+
+/* hiredis writes with write(2).  When Redis has gone away the kernel raises
+ * SIGPIPE, whose default action kills the process: a library must neither
+ * kill its caller nor change the caller's signal dispositions.  So every
+ * public call blocks SIGPIPE in its thread (the write then fails with EPIPE
+ * and the call reports BERTH_EIO), consumes a SIGPIPE the call itself raised,
+ * and restores the thread's mask. */
+typedef struct sigpipe_guard {
+    sigset_t old;
+    bool pending_before;
+} sigpipe_guard_t;
+
+static void sigpipe_block(sigpipe_guard_t *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    g->pending_before = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_unblock(sigpipe_guard_t *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    if (!g->pending_before && sigismember(&pending, SIGPIPE) == 1) {
+        const struct timespec zero = {0, 0};
+        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+            continue;
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+int berth_store_open(const berth_store_options_t *opts, berth_engine_t *engine,
+                     berth_store_t **out, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_open(opts, engine, out, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_sync(berth_store_t *store, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_sync(store, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
+                            berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_gpu_sku_put(store, sku, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_host_put(store, host, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_host_set_state(berth_store_t *store, const char *name,
+                               berth_host_state_t state, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_host_set_state(store, name, state, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_host_remove(berth_store_t *store, const char *name, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_host_remove(store, name, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_place(berth_store_t *store, const char *key, const berth_request_t *request,
+                      const char *spec_json, berth_placement_t *out, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_place(store, key, request, spec_json, out, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_place_batch(berth_store_t *store, size_t n, const char *const *keys,
+                            const berth_request_t *requests, berth_placement_t *outs,
+                            int *results, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_place_batch(store, n, keys, requests, outs, results, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_release(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_release(store, key, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_group_read(berth_store_t *store, const char *key, char **spec_json,
+                           uint64_t *generation, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_group_read(store, key, spec_json, generation, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
+                     berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_fsck(store, cb, data, err);
+    sigpipe_unblock(&g);
     return rc;
 }

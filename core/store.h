@@ -96,6 +96,15 @@ int berth__group_record_decode(const char *data, size_t len, berth__group_record
 
 /* The Redis Functions library (Lua, "#!lua name=berth"), loaded with
  * FUNCTION LOAD REPLACE.  A static NUL-terminated string. */
+/* Encodes a GPU SKU as the cell's SKU record: {v, name, offers: [[count,
+ * max_millicores, max_memory_mib], ...]}.  Returns 0 or BERTH_ENOMEM. */
+int berth__sku_record_encode(msgpack_sbuffer *buf, const berth_gpu_sku_t *sku);
+
+/* Decodes a SKU record into *sku.  Returns 0, or BERTH_EINVAL for a record
+ * that is malformed or of an unknown version (err says which member). */
+int berth__sku_record_decode(const char *data, size_t len, berth_gpu_sku_t *sku,
+                             berth_error_t *err);
+
 extern const char berth__functions_source[];
 
 #endif /* BERTH_STORE_H */

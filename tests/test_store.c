@@ -19,6 +19,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <signal.h>
+
 #include <hiredis/hiredis.h>
 
 #include "../core/store.h"
@@ -479,6 +481,94 @@ typedef struct seen {
     char all[2048];
 } seen_t;
 
+/* A cell whose hosts use a GPU SKU outside the built-in table (T4) loads in
+ * replicas that never heard of it: the cell keeps its SKU table. */
+static void test_gpu_sku_table(void **state)
+{
+    fixture_t *f = *state;
+    side_t early, a;
+    side_open(f, "skus", 0, &early);    /* opened before the SKU exists */
+    assert_int_equal(berth_engine_new(NULL, &a.engine, NULL), 0);
+    berth_gpu_sku_t t4 = {"T4", 2, {{1, 8000, 32 * 1024}, {2, 16000, 64 * 1024}}};
+    assert_int_equal(berth_engine_gpu_sku_add(a.engine, &t4, NULL), 0);
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = f->redis->url;
+    o.cell = "skus";
+    berth_error_t err;
+    assert_int_equal(berth_store_open(&o, a.engine, &a.store, &err), 0);
+    berth_host_t h = host_desc("t4-host", 16, 64 * 1024);
+    h.gpu_sku = "T4";
+    h.gpu_count = 2;
+    put(&a, h);
+    put(&a, h); /* an unchanged SKU logs nothing and changes nothing */
+
+    /* a replica opened afterwards loads the SKU with the snapshot */
+    side_t late;
+    side_open(f, "skus", 0, &late);
+    assert_non_null(berth_engine_gpu_sku_find(late.engine, "T4", NULL));
+    assert_int_equal(berth_host_get(late.engine, "t4-host", NULL, NULL), 0);
+    /* the early replica learns it from the log, and places on it */
+    uint32_t id;
+    assert_int_equal(berth_store_sync(early.store, &err), 0);
+    assert_non_null(berth_engine_gpu_sku_find(early.engine, "T4", &id));
+    berth_request_t r = request(4, 8 * 1024);
+    r.demand.gpu_count = 1;
+    r.demand.gpu_sku = id;
+    berth_placement_t p;
+    place(&early, "inference", r, NULL, &p);
+    assert_string_equal(p.host, "t4-host");
+    assert_int_equal(berth_store_sync(late.store, &err), 0);
+    berth_host_usage_t u;
+    assert_int_equal(berth_host_get(late.engine, "t4-host", NULL, &u), 0);
+    assert_int_equal(u.gpu_count, 1);
+
+    /* a SKU the engine's rules refuse changes nothing */
+    berth_gpu_sku_t bad = {"", 1, {{1, 1000, 1024}}};
+    assert_int_equal(berth_store_gpu_sku_put(a.store, &bad, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    side_close(&late);
+    side_close(&early);
+    side_close(&a);
+}
+
+/* Redis gone mid-session: every call answers BERTH_EIO and the process
+ * lives (the store keeps SIGPIPE from killing it, and leaves the test's own
+ * disposition, the default, alone); after a restart the store carries on. */
+static void test_redis_gone_no_sigpipe(void **state)
+{
+    fixture_t *f = *state;
+    struct sigaction before;
+    assert_int_equal(sigaction(SIGPIPE, NULL, &before), 0);
+    assert_true(before.sa_handler == SIG_DFL);
+    side_t a;
+    side_open(f, "gone", 0, &a);
+    put(&a, host_desc("h1", 8, 32 * 1024));
+    berth_placement_t p;
+    place(&a, "before", request(1, 1024), NULL, &p);
+    assert_int_equal(berth_test_redis_kill(f->redis), 0);
+    berth_error_t err;
+    char key[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "during-%d", i);
+        berth_request_t r = request(1, 1024);
+        assert_int_equal(berth_store_place(a.store, key, &r, NULL, &p, &err), BERTH_EIO);
+        assert_int_equal(berth_store_sync(a.store, &err), BERTH_EIO);
+    }
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    assert_int_equal(sigismember(&pending, SIGPIPE), 0);
+    assert_int_equal(berth_test_redis_restart(f->redis), 0);
+    redisFree(f->raw);
+    f->raw = berth_test_redis_connect(f->redis);
+    assert_non_null(f->raw);
+    place(&a, "after", request(1, 1024), NULL, &p);
+    assert_string_equal(p.host, "h1");
+    assert_int_equal(berth_group_get(a.engine, "before", NULL), 0);
+    side_close(&a);
+}
+
 static void collect(const char *violation, void *data)
 {
     seen_t *s = data;
@@ -565,6 +655,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_function_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gpu_sku_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_gone_no_sigpipe, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

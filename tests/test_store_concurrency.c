@@ -270,10 +270,8 @@ static void scheduler_main(const scheduler_t *s)
 {
     alarm(CHILD_ALARM_SECONDS);
     signal(SIGALRM, SIG_DFL);
-    /* hiredis writes with write(): a Redis that died under a connection
-     * raises SIGPIPE, which would kill the scheduler instead of letting the
-     * store report BERTH_EIO.  A scheduler daemon ignores it. */
-    signal(SIGPIPE, SIG_IGN);
+    /* SIGPIPE keeps its default action: the store itself must turn a Redis
+     * that died under a connection into BERTH_EIO (test (d) relies on it). */
     char path[128];
     ack_path(path, sizeof path, s->id);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);

@@ -902,11 +902,6 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "place") == 0)
         return cmd_place(argc, argv);
-    /* The store talks to Redis with write(): a Redis that goes away
-     * mid-command raises SIGPIPE, which would end berthctl without a word
-     * instead of the store's BERTH_EIO and a message. */
-    if (strcmp(cmd, "fsck") == 0 || strcmp(cmd, "cell") == 0)
-        signal(SIGPIPE, SIG_IGN);
     if (strcmp(cmd, "fsck") == 0)
         return cmd_fsck(argc, argv);
     if (strcmp(cmd, "cell") == 0) {
