@@ -435,7 +435,8 @@ static void run_policy(const options_t *o, const workload_t *w, berth_policy_t p
 #define REDIS_WAIT_MS 10000
 #define SCHEDULER_WAIT_MS 600000
 #define CEILING_WAIT_MS 600000
-#define CEILING_RECORD_BYTES 200
+/* About the size of a group record without a document (codec.c). */
+#define CEILING_RECORD_BYTES 96
 
 typedef struct redis_options {
     size_t hosts;
@@ -873,8 +874,7 @@ static const char ceiling_script[] =
     "redis.call('HGET', KEYS[2], ARGV[2])\n"
     "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])\n"
     "redis.call('SADD', KEYS[3], ARGV[2])\n"
-    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'op', 'place', 'key', ARGV[2],\n"
-    "           'gen', 1)\n"
+    "redis.call('XADD', KEYS[4], '*', 'op', 'place', 'key', ARGV[2], 'gen', 1)\n"
     "local seq = redis.call('INCR', KEYS[6])\n"
     "redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'seq', seq, 'op', 'place',\n"
     "           'name', ARGV[2], 'rec', ARGV[3])\n"
