@@ -851,6 +851,90 @@ typedef void (*berth_store_fsck_cb)(const char *violation, void *data);
 BERTH_EXPORT int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb,
                                   void *data, berth_error_t *err);
 
+/* ------------------------------------------------------------------------ */
+/* The Redis store, asynchronous: commits from an event loop               */
+/* ------------------------------------------------------------------------ */
+/*
+ * The same store for a scheduler daemon that runs a libevent loop: every
+ * call after open queues its work and returns at once; the work runs on the
+ * caller's event_base (the store never runs or owns the loop) and a callback
+ * reports each outcome.  The semantics are berth_store_place()'s and
+ * berth_store_release()'s: the engine holds only what the cell's log says,
+ * a commit succeeds only once Redis has applied it, a conflict catches the
+ * replica up and retries (max_retries, then BERTH_ENOSPC).
+ *
+ * Many calls may be in flight at once.  They are served in rounds, one
+ * round in flight at a time: the placements queued meanwhile are chosen
+ * together (so they see one another), and their commits are pipelined and
+ * ordered by Redis.  A round ends after a release, so later placements see
+ * the room it frees; two calls for one key go in separate rounds, in the
+ * order they were made.  Each phase of a round is bounded by timeout_ms.
+ *
+ * A lost connection completes every commit in flight with BERTH_EIO (never
+ * with success without Redis's reply: such a commit may or may not have
+ * been applied, and the log will say); the next call reconnects.  A Cluster
+ * MOVED reply is followed: the next round connects to the node named.
+ * SIGPIPE is blocked around the store's socket reads and writes and never
+ * reaches the caller.  Connecting to a host by name resolves it with
+ * getaddrinfo(), which blocks: give Redis's address as an IP or a unix
+ * socket.  Not thread-safe: use a store from its event_base's thread.
+ */
+
+struct event_base;
+typedef struct berth_store_async berth_store_async_t;
+
+/* Reports one call's outcome, from the event loop, exactly once.  `status`
+ * is 0 or a negative BERTH_E* code; `placement` is where the group went for
+ * a successful place, else NULL; `err` holds the detail when status is
+ * negative, else NULL.  Both point at memory the store owns and frees after
+ * the callback returns: copy what is needed.  `data` is the caller's, given
+ * with the call.  The callback may queue more calls and may close the
+ * store. */
+typedef void (*berth_store_done_cb)(int status, const berth_placement_t *placement,
+                                    const berth_error_t *err, void *data);
+
+/* Opens an asynchronous store on `engine` (berth_store_open()'s rules and
+ * errors: the engine must be empty, must outlive the store and must not be
+ * changed except through it), attached to `base`.  This one call BLOCKS:
+ * it connects, loads Berth's Redis Functions and the cell's snapshot
+ * synchronously, so make it at start-up; nothing after it blocks.  On
+ * success stores a new store in *out (close with berth_store_async_close()).
+ * Returns 0, BERTH_EINVAL (options, no base), BERTH_EIO, BERTH_EEXIST or
+ * BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_async_open(const berth_store_options_t *opts,
+                                        berth_engine_t *engine, struct event_base *base,
+                                        berth_store_async_t **out, berth_error_t *err);
+
+/* Queues a place or redeploy of the group under `key` (berth_store_place()'s
+ * semantics; `key`, *request and `spec_json`, which may be NULL, are
+ * copied).  Returns 0 when queued: cb is then called exactly once, from the
+ * event loop, with 0 only after Redis applied the commit and the engine
+ * holds it; else with the engine's errors (BERTH_ENOSPC, BERTH_ECONFLICT,
+ * ...), BERTH_ENOSPC after max_retries conflicts, or BERTH_EIO.  A negative
+ * return (BERTH_EINVAL for a key not of 1..255 bytes or a NULL request or
+ * callback, BERTH_EIO "Closed" while closing, BERTH_ENOMEM) means nothing
+ * was queued and cb is never called. */
+BERTH_EXPORT int berth_store_async_place(berth_store_async_t *store, const char *key,
+                                         const berth_request_t *request,
+                                         const char *spec_json, berth_store_done_cb cb,
+                                         void *data, berth_error_t *err);
+
+/* Queues the release of the group under `key` (berth_store_release()'s
+ * semantics), with berth_store_async_place()'s rules for the return value
+ * and the callback; the callback's status is 0, BERTH_ENOENT or BERTH_EIO. */
+BERTH_EXPORT int berth_store_async_release(berth_store_async_t *store, const char *key,
+                                           berth_store_done_cb cb, void *data,
+                                           berth_error_t *err);
+
+/* Closes the connection and frees the store (not its engine or base).
+ * Every call still pending has its callback called once before this
+ * returns: those whose outcome is known with it, the others with
+ * BERTH_EIO and error name "Closed" (a commit already sent may or may not
+ * have been applied).  Safe to call from inside one of the store's
+ * callbacks: the store is then closed as soon as that callback returns.
+ * Accepts NULL. */
+BERTH_EXPORT void berth_store_async_close(berth_store_async_t *store);
+
 #ifdef __cplusplus
 }
 #endif

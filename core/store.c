@@ -74,12 +74,12 @@
 
 #include "store.h"
 
-#define KEY_MAX 255u
+#define KEY_MAX BERTH__KEY_MAX
 #define SYNC_COUNT "1000"
 #define SYNC_COUNT_N 1000u
 #define URL_MAX 512u
 #define FLUSH_EVERY 32u             /* batch commits buffered before a write */
-#define KEYNAME_MAX (16u + 63u + 32u + BERTH_NAME_MAX)
+#define KEYNAME_MAX BERTH__KEYNAME_MAX
 
 /* ---- a small string map: group key -> generation and request ------------------ */
 
@@ -285,9 +285,9 @@ static int functions_load(berth_store_t *s, berth_error_t *err)
     return rc;
 }
 
-/* Follows "MOVED <slot> <ip>:<port>": connects to that node and loads the
- * functions there.  Returns 0 or a negative code. */
-static int follow_moved(berth_store_t *s, const redisReply *r, berth_error_t *err)
+/* Reads "MOVED <slot> <ip>:<port>" and points the store at that node,
+ * without connecting.  Returns 0 or a negative code. */
+static int redirect(berth_store_t *s, const redisReply *r, berth_error_t *err)
 {
     char target[256];
     unsigned slot;
@@ -303,7 +303,17 @@ static int follow_moved(berth_store_t *s, const redisReply *r, berth_error_t *er
     snprintf(s->host, sizeof s->host, "%s", target);
     s->port = (int)port;
     snprintf(s->url, sizeof s->url, "redis://%s:%ld", target, port);
-    int rc = store_connect(s, err);
+    return 0;
+}
+
+/* Follows "MOVED <slot> <ip>:<port>": connects to that node and loads the
+ * functions there.  Returns 0 or a negative code. */
+static int follow_moved(berth_store_t *s, const redisReply *r, berth_error_t *err)
+{
+    int rc = redirect(s, r, err);
+    if (rc < 0)
+        return rc;
+    rc = store_connect(s, err);
     if (rc < 0)
         return rc;
     return functions_load(s, err);
@@ -744,6 +754,8 @@ static bool newest_entry(const redisReply *x, uint64_t *seq, const char **id)
 
 /* Empties the engine and loads the cell's snapshot into it.  On failure the
  * engine is left empty and the store marked stale. */
+static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *err);
+
 static int snapshot_load(berth_store_t *s, berth_error_t *err)
 {
     berth_engine_reset(s->engine);
@@ -754,6 +766,21 @@ static int snapshot_load(berth_store_t *s, berth_error_t *err)
     redisReply *x = snapshot_read(s, err, &rc);
     if (x == NULL)
         return rc;
+    rc = snapshot_apply(s, x, err);
+    freeReplyObject(x);
+    return rc;
+}
+
+/* Loads the snapshot `x` (snapshot_read()'s EXEC reply: five replies) into
+ * the emptied engine.  On failure the engine is left empty and the store
+ * marked stale. */
+static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *err)
+{
+    berth_engine_reset(s->engine);
+    map_clear(&s->groups);
+    map_clear(&s->hosts);
+    s->stale = true;
+    int rc = 0;
     const redisReply *hosts = x->element[0], *groups = x->element[1];
     uint64_t seq = 0, newest = 0;
     const char *id = "0-0";
@@ -793,7 +820,6 @@ static int snapshot_load(berth_store_t *s, berth_error_t *err)
                                   "the cell's snapshot does not load: %s",
                                   err ? err->message : "a record is unreadable");
     }
-    freeReplyObject(x);
     return rc;
 }
 
@@ -964,6 +990,38 @@ void berth_store_close(berth_store_t *store)
 
 /* ---- sync -------------------------------------------------------------------------- */
 
+/* Applies the entries of one XRANGE reply on the change log, in order.
+ * Returns 0, or 1 when the replica must reload its snapshot (a gap: the log
+ * was trimmed past it; an entry that does not apply; a malformed reply).
+ * *n receives the number of entries the reply held. */
+static int log_apply(berth_store_t *s, const redisReply *r, size_t *n)
+{
+    *n = 0;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 1;
+    *n = r->elements;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        uint64_t seq = 0;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[1]->type != REDIS_REPLY_ARRAY ||
+            !reply_u64(entry_field(e->element[1], "seq"), &seq))
+            return 1;
+        if (seq <= s->seq) {
+            /* Already applied (the snapshot included it). */
+            snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
+            continue;
+        }
+        /* A gap means the log was trimmed past this replica. */
+        if (seq != s->seq + 1 || apply_entry(s, e->element[1], NULL) < 0)
+            return 1;
+        s->seq = seq;
+        snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
+    }
+    return 0;
+}
+
 static int store_sync(berth_store_t *store, berth_error_t *err)
 {
     berth_store_t *s = store;
@@ -982,31 +1040,8 @@ static int store_sync(berth_store_t *store, berth_error_t *err)
             return berth__error_set(err, BERTH_EIO, "RedisError", "",
                                     "XRANGE on the change log answered no array");
         }
-        size_t n = r->elements;
-        bool reload = false;
-        for (size_t i = 0; i < n && !reload; i++) {
-            const redisReply *e = r->element[i];
-            uint64_t seq = 0;
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-                e->element[0]->type != REDIS_REPLY_STRING ||
-                e->element[1]->type != REDIS_REPLY_ARRAY ||
-                !reply_u64(entry_field(e->element[1], "seq"), &seq)) {
-                reload = true;
-                break;
-            }
-            if (seq <= s->seq) {
-                /* Already applied (the snapshot included it). */
-                snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
-                continue;
-            }
-            /* A gap means the log was trimmed past this replica. */
-            if (seq != s->seq + 1 || apply_entry(s, e->element[1], NULL) < 0) {
-                reload = true;
-                break;
-            }
-            s->seq = seq;
-            snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
-        }
+        size_t n;
+        bool reload = log_apply(s, r, &n) != 0;
         freeReplyObject(r);
         if (reload)
             return snapshot_load(s, err);
@@ -1211,18 +1246,8 @@ static int store_host_remove(berth_store_t *store, const char *name, berth_error
 
 /* ---- placing ---------------------------------------------------------------------------- */
 
-/* What one placement needs between choosing and committing. */
-typedef struct pending {
-    const char *key;
-    const berth_request_t *request;
-    const char *spec;
-    bool existed;                   /* committed before this choice         */
-    uint64_t generation;            /* its generation then (0: none)        */
-    berth_request_t prev_request;   /* its request then                     */
-    char prev_host[BERTH_NAME_MAX + 1];
-    berth_placement_t choice;
-    berth_request_t committed;      /* the request the record carries       */
-} pending_t;
+/* What one placement needs between choosing and committing (store.h). */
+typedef berth__pending_t pending_t;
 
 /* Chooses a host for p in the engine (which keeps the choice until
  * choice_undo()).  Returns 0 or the engine's error. */
@@ -1279,14 +1304,10 @@ static void choice_undo(berth_store_t *s, const pending_t *p)
         s->stale = true;
 }
 
-/* Builds the FCALL berth_place for p into the connection's output buffer
- * (pipelined when `append`) or runs it.  The key names live in `keys`. */
-typedef struct place_call {
-    char hg_new[KEYNAME_MAX], as_new[KEYNAME_MAX], hg_old[KEYNAME_MAX], as_old[KEYNAME_MAX];
-    char expect[24], mc[16], mem[16], gpu[16], epoch[24];
-    const char *argv[20];
-    size_t lens[20];
-} place_call_t;
+/* The FCALL berth_place for p (store.h): key names, numbers as text and
+ * the argument vector pointing at them and at s->buf, which holds the record
+ * until the next call that encodes one. */
+typedef berth__place_call_t place_call_t;
 
 static int place_call_build(berth_store_t *s, const pending_t *p, place_call_t *c,
                             berth_error_t *err)
@@ -1829,10 +1850,7 @@ static int store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
  * public call blocks SIGPIPE in its thread (the write then fails with EPIPE
  * and the call reports BERTH_EIO), consumes a SIGPIPE the call itself raised,
  * and restores the thread's mask. */
-typedef struct sigpipe_guard {
-    sigset_t old;
-    bool pending_before;
-} sigpipe_guard_t;
+typedef berth__sigpipe_guard_t sigpipe_guard_t;
 
 static void sigpipe_block(sigpipe_guard_t *g)
 {
@@ -1965,4 +1983,140 @@ int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,
     int rc = store_fsck(store, cb, data, err);
     sigpipe_unblock(&g);
     return rc;
+}
+
+/* ---- internals for the asynchronous store (store.h) ------------------------------------ */
+
+void berth__sigpipe_block(berth__sigpipe_guard_t *g)
+{
+    sigpipe_block(g);
+}
+
+void berth__sigpipe_unblock(berth__sigpipe_guard_t *g)
+{
+    sigpipe_unblock(g);
+}
+
+const berth_store_options_t *berth__store_options(const berth_store_t *s)
+{
+    return &s->opts;
+}
+
+void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
+                           const char **url)
+{
+    *host = s->host;
+    *port = s->port;
+    *url = s->url;
+}
+
+int berth__store_choose(berth_store_t *s, berth__pending_t *p, berth_error_t *err)
+{
+    return choice_make(s, p, err);
+}
+
+void berth__store_unchoose(berth_store_t *s, const berth__pending_t *p)
+{
+    choice_undo(s, p);
+}
+
+int berth__store_place_call(berth_store_t *s, const berth__pending_t *p,
+                            berth__place_call_t *c, berth_error_t *err)
+{
+    return place_call_build(s, p, c, err);
+}
+
+bool berth__store_own_apply(berth_store_t *s, const berth__pending_t *p, const redisReply *r)
+{
+    return own_apply(s, p, r);
+}
+
+int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
+                              berth_error_t *err)
+{
+    size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
+    entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
+    berth_placement_t now;
+    if (e == NULL || berth_group_get(s->engine, key, &now) < 0)
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' is not placed", key ? key : "");
+    key_name(s, c->hg, sizeof c->hg, "hostgroups:", now.host);
+    key_name(s, c->as, sizeof c->as, "assign:", now.host);
+    snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)e->value);
+    const char *argv[] = {"FCALL", "berth_release", "6", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, c->hg, c->as, key, c->expect, s->maxlen};
+    memcpy(c->argv, argv, sizeof argv);
+    return 0;
+}
+
+int berth__store_fcall_result(const redisReply *r, char *reason, size_t rcap, char *message,
+                              size_t mcap, berth_error_t *err)
+{
+    return fcall_result(r, reason, rcap, message, mcap, err);
+}
+
+void berth__store_log_call(const berth_store_t *s, berth__log_call_t *c)
+{
+    snprintf(c->start, sizeof c->start, "(%s", s->last_id);
+    const char *argv[] = {"XRANGE", s->k_log, c->start, "+", "COUNT", SYNC_COUNT};
+    memcpy(c->argv, argv, sizeof argv);
+}
+
+int berth__store_log_apply(berth_store_t *s, const redisReply *r, bool *more)
+{
+    size_t n;
+    int rc = log_apply(s, r, &n);
+    *more = rc == 0 && n >= SYNC_COUNT_N;
+    if (rc != 0)
+        s->stale = true;
+    return rc;
+}
+
+bool berth__store_stale(const berth_store_t *s)
+{
+    return s->stale;
+}
+
+void berth__store_snapshot_call(const berth_store_t *s, berth__snapshot_call_t *c)
+{
+    const char *a[5][6] = {{"HGETALL", s->k_hosts},
+                           {"HGETALL", s->k_groups},
+                           {"GET", s->k_seq},
+                           {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"},
+                           {"HGETALL", s->k_skus}};
+    const int n[5] = {2, 2, 2, 6, 2};
+    memcpy(c->argv, a, sizeof a);
+    memcpy(c->argcs, n, sizeof n);
+}
+
+int berth__store_snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *err)
+{
+    berth_engine_reset(s->engine);
+    map_clear(&s->groups);
+    map_clear(&s->hosts);
+    s->stale = true;
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != 5)
+        return x->type == REDIS_REPLY_ERROR
+            ? redis_error(err, x, "reading the cell's snapshot")
+            : berth__error_set(err, BERTH_EIO, "RedisError", "",
+                               "Redis aborted the transaction reading the cell's snapshot");
+    for (size_t i = 0; i < 5; i++)
+        if (x->element[i]->type == REDIS_REPLY_ERROR)
+            return redis_error(err, x->element[i], "reading the cell's snapshot");
+    return snapshot_apply(s, x, err);
+}
+
+bool berth__reply_is_moved(const redisReply *r)
+{
+    return is_moved(r);
+}
+
+bool berth__reply_is_no_function(const redisReply *r)
+{
+    return is_no_function(r);
+}
+
+int berth__store_redirect(berth_store_t *s, const redisReply *r, berth_error_t *err)
+{
+    return redirect(s, r, err);
 }

@@ -10,6 +10,8 @@
 #ifndef BERTH_STORE_H
 #define BERTH_STORE_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,5 +108,126 @@ int berth__sku_record_decode(const char *data, size_t len, berth_gpu_sku_t *sku,
                              berth_error_t *err);
 
 extern const char berth__functions_source[];
+
+/* ---- internals the asynchronous store (store_async.c) shares with store.c ---- */
+/*
+ * The asynchronous store binds a synchronous one (its engine, replica state
+ * and key names) and drives the same steps -- choose, roll back, commit,
+ * apply from the reply or the log -- over its own non-blocking connection.
+ * None of these functions does I/O.
+ */
+
+struct redisReply;
+
+#define BERTH__KEY_MAX 255u                                 /* bytes in a group key */
+#define BERTH__KEYNAME_MAX (16u + 63u + 32u + BERTH_NAME_MAX) /* a Redis key name   */
+
+/* What one placement needs between choosing and committing.  key, request
+ * and spec are borrowed from the caller of berth__store_choose(). */
+typedef struct berth__pending {
+    const char *key;
+    const berth_request_t *request;
+    const char *spec;
+    bool existed;                   /* committed before this choice         */
+    uint64_t generation;            /* its generation then (0: none)        */
+    berth_request_t prev_request;   /* its request then                     */
+    char prev_host[BERTH_NAME_MAX + 1];
+    berth_placement_t choice;
+    berth_request_t committed;      /* the request the record carries       */
+} berth__pending_t;
+
+/* An FCALL berth_place: argv/lens point into this struct and into the
+ * store's record buffer, which the next encoding call overwrites, so send it
+ * before building another. */
+typedef struct berth__place_call {
+    char hg_new[BERTH__KEYNAME_MAX], as_new[BERTH__KEYNAME_MAX];
+    char hg_old[BERTH__KEYNAME_MAX], as_old[BERTH__KEYNAME_MAX];
+    char expect[24], mc[16], mem[16], gpu[16], epoch[24];
+    const char *argv[20];
+    size_t lens[20];
+} berth__place_call_t;
+
+/* An FCALL berth_release: argv points into this struct and at the key. */
+typedef struct berth__release_call {
+    char hg[BERTH__KEYNAME_MAX], as[BERTH__KEYNAME_MAX], expect[24];
+    const char *argv[12];
+} berth__release_call_t;
+
+/* The XRANGE that reads the change log after the last entry applied. */
+typedef struct berth__log_call {
+    char start[80];
+    const char *argv[6];
+} berth__log_call_t;
+
+/* SIGPIPE blocked in the calling thread between block and unblock, and one
+ * SIGPIPE raised meanwhile consumed (store.c explains why). */
+typedef struct berth__sigpipe_guard {
+    sigset_t old;
+    bool pending_before;
+} berth__sigpipe_guard_t;
+
+void berth__sigpipe_block(berth__sigpipe_guard_t *g);
+void berth__sigpipe_unblock(berth__sigpipe_guard_t *g);
+
+/* The store's options as open() completed them (url and cell point into the
+ * store), its engine, and where Redis is: a TCP host and port, or a unix
+ * socket path and port 0; `url` is the one in use (after a redirection). */
+const berth_store_options_t *berth__store_options(const berth_store_t *s);
+void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
+                           const char **url);
+
+/* Chooses a host for p in the engine, which holds the choice until
+ * berth__store_unchoose(p).  Returns 0 or the engine's error. */
+int berth__store_choose(berth_store_t *s, berth__pending_t *p, berth_error_t *err);
+void berth__store_unchoose(berth_store_t *s, const berth__pending_t *p);
+
+/* Builds the commit of a chosen-and-undone p into *c.  0 or BERTH_ENOMEM. */
+int berth__store_place_call(berth_store_t *s, const berth__pending_t *p,
+                            berth__place_call_t *c, berth_error_t *err);
+
+/* Applies p's commit from its FCALL reply when its log entry is the next
+ * one the replica needs; false leaves it to the log. */
+bool berth__store_own_apply(berth_store_t *s, const berth__pending_t *p,
+                            const struct redisReply *r);
+
+/* Builds the release of the group under `key` into *c (`key` must outlive
+ * it).  BERTH_ENOENT when the replica does not hold the group. */
+int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
+                              berth_error_t *err);
+
+/* A Function's reply: 1 applied, 0 refused (reason, message), or BERTH_EIO. */
+int berth__store_fcall_result(const struct redisReply *r, char *reason, size_t rcap,
+                              char *message, size_t mcap, berth_error_t *err);
+
+/* Catching up: the XRANGE to send, and applying its reply: 0, or 1 when
+ * the replica must reload its snapshot (the store is then marked stale);
+ * *more when a full page came back and another XRANGE is needed. */
+void berth__store_log_call(const berth_store_t *s, berth__log_call_t *c);
+int berth__store_log_apply(berth_store_t *s, const struct redisReply *r, bool *more);
+
+/* True when the replica must reload its snapshot before its next choice. */
+bool berth__store_stale(const berth_store_t *s);
+
+/* The snapshot: the five commands to send inside MULTI/EXEC (argvs[i] has
+ * argcs[i] arguments, pointing into this struct and the store), and loading
+ * EXEC's reply.  Returns 0 or BERTH_EIO; on failure the engine is empty and
+ * the store stale. */
+typedef struct berth__snapshot_call {
+    const char *argv[5][6];
+    int argcs[5];
+} berth__snapshot_call_t;
+
+void berth__store_snapshot_call(const berth_store_t *s, berth__snapshot_call_t *c);
+int berth__store_snapshot_apply(berth_store_t *s, const struct redisReply *x,
+                                berth_error_t *err);
+
+/* A Cluster redirection ("MOVED slot host:port"), and Redis lacking Berth's
+ * Functions ("Function not found"). */
+bool berth__reply_is_moved(const struct redisReply *r);
+bool berth__reply_is_no_function(const struct redisReply *r);
+
+/* Points the store at the node a MOVED reply names, without connecting.
+ * Returns 0, or BERTH_EIO for an unreadable redirection. */
+int berth__store_redirect(berth_store_t *s, const struct redisReply *r, berth_error_t *err);
 
 #endif /* BERTH_STORE_H */

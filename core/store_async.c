@@ -1,0 +1,835 @@
+/*
+ * store_async.c: the Redis store's asynchronous side, for a scheduler
+ * daemon that runs a libevent loop.
+ *
+ * An asynchronous store binds a synchronous one (store.c): open() loads the
+ * replica through it once, blocking, and from then on every commit goes
+ * over a non-blocking hiredis connection attached to the caller's
+ * event_base.  The steps are store.c's: the engine chooses, the choice is
+ * rolled back, FCALL berth_place commits it with the group's generation and
+ * the host's epoch, and the replica applies the change from the reply while
+ * its seq is the next one, else from the log.
+ *
+ * Calls queue their work; the queue is served in ROUNDS, one in flight at a
+ * time: catch the replica up (XRANGE after the last entry, or the snapshot in
+ * MULTI/EXEC when it is stale), choose every queued placement in the engine
+ * so that they see one another, roll them all back in reverse, pipeline
+ * their commits, read the replies in order, catch up again unless every
+ * commit applied from its reply, and only then run the round's callbacks.
+ * A conflict goes back to the head of the queue for the next round, at most
+ * max_retries times.  A round ends after a release, so a placement queued
+ * after a release sees the room it freed.  A key met twice in one round
+ * waits for the next: its second commit needs the first one's generation.
+ *
+ * Callbacks run from a libevent event of their own, never from inside
+ * hiredis or from the call that queued the work, so a callback may queue
+ * more work or close the store.
+ *
+ * This file must never block after open, never own or run the event loop,
+ * never report success for a commit whose reply it did not read, never let
+ * the engine hold anything the log does not say, and never let a write to a
+ * dead Redis raise SIGPIPE in the caller.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+typedef enum job_op { JOB_PLACE = 1, JOB_RELEASE } job_op_t;
+
+/* One call's work, from queueing to its callback; freed after it. */
+typedef struct job {
+    struct job *next;               /* in the queue, retry or done list     */
+    berth_store_async_t *s;
+    job_op_t op;
+    char *key;
+    char *spec;
+    berth_request_t request;
+    berth__pending_t p;
+    uint32_t attempts;              /* commits refused so far               */
+    bool reloaded;                  /* the Functions were reloaded for it   */
+    bool done;                      /* in the done list                     */
+    bool retrying;                  /* in the retry list                    */
+    int status;
+    berth_error_t err;
+    berth_store_done_cb cb;
+    void *data;
+} job_t;
+
+typedef struct job_list {
+    job_t *head, *tail;
+} job_list_t;
+
+typedef enum phase {
+    PHASE_IDLE = 0,
+    PHASE_SYNC,                     /* catching up before choosing          */
+    PHASE_COMMIT,                   /* commits in flight                    */
+    PHASE_CATCH_UP                  /* catching up after the commits        */
+} phase_t;
+
+/* Our own libevent glue for the hiredis context (hiredis's adapter minus
+ * SIGPIPE): hiredis writes with write(2), so the handlers block SIGPIPE
+ * around hiredis's reads and writes. */
+typedef struct glue {
+    redisAsyncContext *ac;
+    struct event *rev, *wev;
+} glue_t;
+
+struct berth_store_async {
+    berth_store_t *store;           /* the replica and its key names        */
+    struct event_base *base;
+    redisAsyncContext *ac;          /* NULL: not connected                  */
+    struct event *kick;             /* runs callbacks, then the next round  */
+    struct event *timer;            /* bounds each phase by timeout_ms      */
+    job_list_t queue, retry, done;
+    job_t **round;                  /* the current round's jobs             */
+    size_t nround, round_cap;
+    phase_t phase;
+    size_t outstanding;             /* commit replies still awaited         */
+    bool caught_up;                 /* every commit applied from its reply  */
+    bool lost;                      /* the connection died in this round    */
+    bool redirected;                /* a MOVED pointed elsewhere: reconnect */
+    bool need_functions;            /* load the Functions before the round  */
+    bool delivering, close_requested, closing;
+};
+
+static void list_push(job_list_t *l, job_t *j)
+{
+    j->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static job_t *list_pop(job_list_t *l)
+{
+    job_t *j = l->head;
+    if (j != NULL) {
+        l->head = j->next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        j->next = NULL;
+    }
+    return j;
+}
+
+/* Puts `front` before the jobs of `l`, emptying `front`. */
+static void list_prepend(job_list_t *l, job_list_t *front)
+{
+    if (front->head == NULL)
+        return;
+    front->tail->next = l->head;
+    if (l->tail == NULL)
+        l->tail = front->tail;
+    l->head = front->head;
+    front->head = front->tail = NULL;
+}
+
+static void job_free(job_t *j)
+{
+    free(j->key);
+    free(j->spec);
+    free(j);
+}
+
+/* Records the job's outcome; its callback runs at the end of the round. */
+static void job_complete(job_t *j, int status)
+{
+    j->done = true;
+    j->status = status;
+    if (status == 0)
+        berth_error_clear(&j->err);
+    list_push(&j->s->done, j);
+}
+
+/* Completes the job with BERTH_EIO and a message naming why; `sent` when
+ * its commit had gone to Redis, which may then have applied it or not. */
+static void job_fail_io(job_t *j, const char *name, const char *why, bool sent)
+{
+    const char *url, *host;
+    int port;
+    berth__store_endpoint(j->s->store, &host, &port, &url);
+    berth__error_set(&j->err, BERTH_EIO, name, "", "Redis at %s: %s%s", url, why,
+                     sent ? "; the change may or may not have been applied" : "");
+    job_complete(j, BERTH_EIO);
+}
+
+/* Sends the job round again (the retry list joins the queue's head). */
+static void job_again(job_t *j)
+{
+    j->retrying = true;
+    list_push(&j->s->retry, j);
+}
+
+/* ---- the event glue ------------------------------------------------------ */
+
+static void glue_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    glue_t *g = arg;
+    berth__sigpipe_guard_t guard;
+    berth__sigpipe_block(&guard);
+    redisAsyncHandleRead(g->ac);
+    berth__sigpipe_unblock(&guard);
+}
+
+static void glue_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    glue_t *g = arg;
+    berth__sigpipe_guard_t guard;
+    berth__sigpipe_block(&guard);
+    redisAsyncHandleWrite(g->ac);
+    berth__sigpipe_unblock(&guard);
+}
+
+static void glue_add_read(void *data)
+{
+    event_add(((glue_t *)data)->rev, NULL);
+}
+
+static void glue_del_read(void *data)
+{
+    event_del(((glue_t *)data)->rev);
+}
+
+static void glue_add_write(void *data)
+{
+    event_add(((glue_t *)data)->wev, NULL);
+}
+
+static void glue_del_write(void *data)
+{
+    event_del(((glue_t *)data)->wev);
+}
+
+static void glue_cleanup(void *data)
+{
+    glue_t *g = data;
+    event_free(g->rev);
+    event_free(g->wev);
+    free(g);
+}
+
+static int glue_attach(redisAsyncContext *ac, struct event_base *base)
+{
+    glue_t *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return -1;
+    g->ac = ac;
+    g->rev = event_new(base, ac->c.fd, EV_READ, glue_read, g);
+    g->wev = event_new(base, ac->c.fd, EV_WRITE, glue_write, g);
+    if (g->rev == NULL || g->wev == NULL) {
+        if (g->rev != NULL)
+            event_free(g->rev);
+        if (g->wev != NULL)
+            event_free(g->wev);
+        free(g);
+        return -1;
+    }
+    ac->ev.addRead = glue_add_read;
+    ac->ev.delRead = glue_del_read;
+    ac->ev.addWrite = glue_add_write;
+    ac->ev.delWrite = glue_del_write;
+    ac->ev.cleanup = glue_cleanup;
+    ac->ev.data = g;
+    return 0;
+}
+
+/* ---- connection -------------------------------------------------------------- */
+
+/* hiredis calls these with the context's data pointing at the store.  After
+ * a failed connect or a disconnect hiredis frees the context itself. */
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    berth_store_async_t *s = ac->data;
+    if (status != REDIS_OK && s != NULL && s->ac == ac)
+        s->ac = NULL;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    berth_store_async_t *s = ac->data;
+    if (s != NULL && s->ac == ac)
+        s->ac = NULL;
+}
+
+/* Drops the connection now: every command in flight gets its callback with
+ * no reply.  Never called from inside a hiredis callback. */
+static void drop_connection(berth_store_async_t *s)
+{
+    redisAsyncContext *ac = s->ac;
+    if (ac == NULL)
+        return;
+    berth__sigpipe_guard_t guard;
+    berth__sigpipe_block(&guard);
+    redisAsyncFree(ac);
+    berth__sigpipe_unblock(&guard);
+    s->ac = NULL;
+}
+
+static void functions_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac, (void)reply, (void)data;
+    /* A failure shows in the commits that follow ("Function not found"). */
+}
+
+/* A new connection (non-blocking connect) with the Functions loading first.
+ * Returns 0, or -1 with `why` naming the failure. */
+static int connect_start(berth_store_async_t *s, char *why, size_t cap)
+{
+    const char *host, *url;
+    int port;
+    berth__store_endpoint(s->store, &host, &port, &url);
+    redisAsyncContext *ac = port == 0 ? redisAsyncConnectUnix(host)
+                                      : redisAsyncConnect(host, port);
+    if (ac == NULL) {
+        snprintf(why, cap, "no memory for a connection");
+        return -1;
+    }
+    if (ac->err) {
+        snprintf(why, cap, "cannot connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return -1;
+    }
+    if (glue_attach(ac, s->base) < 0) {
+        snprintf(why, cap, "no memory for the connection's events");
+        redisAsyncFree(ac);
+        return -1;
+    }
+    ac->data = s;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    s->ac = ac;
+    s->need_functions = true;
+    return 0;
+}
+
+/* ---- rounds ---------------------------------------------------------------------- */
+
+static void end_round(berth_store_async_t *s);
+static void commit_round(berth_store_async_t *s);
+static void sync_start(berth_store_async_t *s);
+
+static void arm_timer(berth_store_async_t *s)
+{
+    uint32_t ms = berth__store_options(s->store)->timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(s->timer, &tv);
+}
+
+static void kick(berth_store_async_t *s)
+{
+    event_active(s->kick, 0, 0);
+}
+
+/* Fails every job of the round not yet completed or sent round again. */
+static void round_fail(berth_store_async_t *s, const char *name, const char *why, bool sent)
+{
+    for (size_t i = 0; i < s->nround; i++)
+        if (!s->round[i]->done && !s->round[i]->retrying)
+            job_fail_io(s->round[i], name, why, sent);
+}
+
+/* Whether `key` is already in the round. */
+static bool key_seen(const berth_store_async_t *s, const char *key)
+{
+    for (size_t i = 0; i < s->nround; i++)
+        if (strcmp(s->round[i]->key, key) == 0)
+            return true;
+    return false;
+}
+
+/* Takes the queue's jobs into a new round and starts it with a catch-up. */
+static void start_round(berth_store_async_t *s)
+{
+    if (s->phase != PHASE_IDLE || s->queue.head == NULL || s->closing)
+        return;
+    s->nround = 0;
+    while (s->queue.head != NULL) {
+        if (s->nround == s->round_cap) {
+            size_t cap = s->round_cap ? s->round_cap * 2 : 64;
+            job_t **r = realloc(s->round, cap * sizeof *r);
+            if (r == NULL)
+                break; /* the rest waits for the next round */
+            s->round = r;
+            s->round_cap = cap;
+        }
+        job_t *j = list_pop(&s->queue);
+        if (key_seen(s, j->key)) {
+            job_again(j); /* not an attempt: it waits for the first's outcome */
+            continue;
+        }
+        j->retrying = false;
+        s->round[s->nround++] = j;
+        if (j->op == JOB_RELEASE)
+            break;
+    }
+    if (s->nround == 0)
+        return; /* no memory even for a round: the kick after the next call retries */
+    s->lost = false;
+    s->caught_up = true;
+    if (s->redirected) {
+        s->redirected = false;
+        drop_connection(s);
+    }
+    char why[200];
+    if (s->ac == NULL && connect_start(s, why, sizeof why) < 0) {
+        round_fail(s, "RedisUnavailable", why, false);
+        end_round(s);
+        return;
+    }
+    if (s->need_functions) {
+        s->need_functions = false;
+        redisAsyncCommand(s->ac, functions_reply, NULL, "FUNCTION LOAD REPLACE %s",
+                          berth__functions_source);
+    }
+    s->phase = PHASE_SYNC;
+    sync_start(s);
+}
+
+/* After a catch-up: choose and commit, or finish the round. */
+static void sync_done(berth_store_async_t *s)
+{
+    if (s->phase == PHASE_SYNC)
+        commit_round(s);
+    else
+        end_round(s);
+}
+
+/* A catch-up that failed: before the commits the round fails; after them
+ * the outcomes stand (Redis applied them) and the next round catches up. */
+static void sync_failed(berth_store_async_t *s, const char *name, const char *why)
+{
+    if (s->phase == PHASE_SYNC)
+        round_fail(s, name, why, false);
+    end_round(s);
+}
+
+static void log_reply(redisAsyncContext *ac, void *reply, void *data);
+static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data);
+
+static void sync_start(berth_store_async_t *s)
+{
+    int rc;
+    arm_timer(s);
+    if (berth__store_stale(s->store)) {
+        berth__snapshot_call_t c;
+        berth__store_snapshot_call(s->store, &c);
+        rc = redisAsyncCommand(s->ac, NULL, NULL, "MULTI");
+        for (int i = 0; rc == REDIS_OK && i < 5; i++)
+            rc = redisAsyncCommandArgv(s->ac, NULL, NULL, c.argcs[i], c.argv[i], NULL);
+        if (rc == REDIS_OK)
+            rc = redisAsyncCommand(s->ac, snapshot_reply, s, "EXEC");
+    } else {
+        berth__log_call_t c;
+        berth__store_log_call(s->store, &c);
+        rc = redisAsyncCommandArgv(s->ac, log_reply, s, 6, c.argv, NULL);
+    }
+    if (rc != REDIS_OK)
+        sync_failed(s, "RedisUnavailable", "the connection is closing");
+}
+
+/* A reply that is no answer: NULL (connection lost or store closing), MOVED,
+ * or an error.  Returns true when it handled the reply. */
+static bool sync_reply_bad(berth_store_async_t *s, const redisReply *r)
+{
+    if (s->closing)
+        return true;
+    if (r == NULL) {
+        s->lost = true;
+        sync_failed(s, "RedisUnavailable", "the connection was lost while catching up");
+        return true;
+    }
+    if (berth__reply_is_moved(r)) {
+        berth__store_redirect(s->store, r, NULL);
+        s->redirected = true;
+        /* Nothing was committed: the round's jobs go round again. */
+        if (s->phase == PHASE_SYNC) {
+            for (size_t i = 0; i < s->nround; i++)
+                if (!s->round[i]->done && !s->round[i]->retrying)
+                    job_again(s->round[i]);
+            s->nround = 0;
+        }
+        end_round(s);
+        return true;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        char why[300];
+        snprintf(why, sizeof why, "refused to read the change log: %.200s", r->str);
+        sync_failed(s, "RedisError", why);
+        return true;
+    }
+    return false;
+}
+
+static void log_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    berth_store_async_t *s = data;
+    if (sync_reply_bad(s, reply))
+        return;
+    bool more = false;
+    if (berth__store_log_apply(s->store, reply, &more) != 0 || more)
+        sync_start(s); /* the snapshot (stale), or the log's next page */
+    else
+        sync_done(s);
+}
+
+static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    berth_store_async_t *s = data;
+    if (sync_reply_bad(s, reply))
+        return;
+    berth_error_t err;
+    if (berth__store_snapshot_apply(s->store, reply, &err) < 0)
+        sync_failed(s, err.name, err.message);
+    else
+        sync_done(s);
+}
+
+static void commit_reply(redisAsyncContext *ac, void *reply, void *data);
+
+/* Chooses every placement of the round in the engine, rolls them back in
+ * reverse, and pipelines the commits. */
+static void commit_round(berth_store_async_t *s)
+{
+    s->phase = PHASE_COMMIT;
+    size_t n = s->nround, nchosen = 0, nothers = 0;
+    job_t **others = malloc((n ? n : 1) * sizeof *others);
+    if (others == NULL) {
+        round_fail(s, "OutOfMemory", "no memory for a round of commits", false);
+        end_round(s);
+        return;
+    }
+    /* The placements chosen move to the front of the round array, in
+     * order (a slot is only rewritten after it was read), so that the undo
+     * can walk them back; releases follow them. */
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = s->round[i];
+        if (j->op != JOB_PLACE) {
+            others[nothers++] = j;
+            continue;
+        }
+        memset(&j->p, 0, sizeof j->p);
+        j->p.key = j->key;
+        j->p.request = &j->request;
+        j->p.spec = j->spec;
+        int rc = berth__store_choose(s->store, &j->p, &j->err);
+        if (rc < 0) {
+            job_complete(j, rc);
+            continue;
+        }
+        s->round[nchosen++] = j;
+    }
+    for (size_t i = nchosen; i-- > 0;)
+        berth__store_unchoose(s->store, &s->round[i]->p);
+    memcpy(s->round + nchosen, others, nothers * sizeof *others);
+    free(others);
+    s->nround = nchosen + nothers;
+    s->outstanding = 0;
+    arm_timer(s);
+    for (size_t i = 0; i < s->nround; i++) {
+        job_t *j = s->round[i];
+        int rc;
+        if (j->op == JOB_PLACE) {
+            berth__place_call_t c;
+            if ((rc = berth__store_place_call(s->store, &j->p, &c, &j->err)) < 0) {
+                job_complete(j, rc);
+                continue;
+            }
+            rc = redisAsyncCommandArgv(s->ac, commit_reply, j, 20, c.argv, c.lens);
+        } else {
+            berth__release_call_t c;
+            if ((rc = berth__store_release_call(s->store, j->key, &c, &j->err)) < 0) {
+                job_complete(j, rc);
+                continue;
+            }
+            rc = redisAsyncCommandArgv(s->ac, commit_reply, j, 12, c.argv, NULL);
+        }
+        if (rc != REDIS_OK)
+            job_fail_io(j, "RedisUnavailable", "the connection is closing", false);
+        else
+            s->outstanding++;
+    }
+    if (s->outstanding == 0)
+        end_round(s);
+}
+
+/* A refused commit: back to the queue while attempts remain. */
+static void job_retry(job_t *j, const char *message)
+{
+    berth_store_async_t *s = j->s;
+    uint32_t max = berth__store_options(s->store)->max_retries;
+    if (++j->attempts <= max) {
+        job_again(j);
+        return;
+    }
+    if (j->op == JOB_PLACE)
+        berth__error_set(&j->err, BERTH_ENOSPC, "ResourceNotAvailable", "",
+                         "container group '%s' was not placed: the cell kept changing under "
+                         "%u attempts (other schedulers took the room chosen): %s",
+                         j->key, max + 1, message);
+    else
+        berth__error_set(&j->err, BERTH_EIO, "Conflict", "",
+                         "container group '%s' was not released: the cell kept changing "
+                         "under %u attempts", j->key, max + 1);
+    job_complete(j, j->err.code);
+}
+
+static void commit_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    job_t *j = data;
+    berth_store_async_t *s = j->s;
+    if (s->closing)
+        return; /* close() completes the job */
+    const redisReply *r = reply;
+    arm_timer(s);
+    if (r == NULL) {
+        s->lost = true;
+        s->caught_up = false;
+        job_fail_io(j, "RedisUnavailable", "the connection was lost before the commit's reply",
+                    true);
+    } else if (berth__reply_is_moved(r)) {
+        /* Not executed: follow the redirection on the next round. */
+        berth__store_redirect(s->store, r, NULL);
+        s->redirected = true;
+        job_retry(j, "the cell moved to another Redis node");
+    } else if (berth__reply_is_no_function(r) && !j->reloaded) {
+        j->reloaded = true;
+        s->need_functions = true;
+        job_again(j);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        berth__error_set(&j->err, BERTH_EIO, "RedisError", "", "Redis refused a commit: %.400s",
+                         r->str);
+        job_complete(j, BERTH_EIO);
+    } else {
+        char reason[32], message[256];
+        int f = berth__store_fcall_result(r, reason, sizeof reason, message, sizeof message,
+                                          &j->err);
+        if (f < 0) {
+            job_complete(j, f);
+        } else if (f == 1) {
+            if (j->op == JOB_PLACE)
+                s->caught_up = s->caught_up && berth__store_own_apply(s->store, &j->p, r);
+            else
+                s->caught_up = false;
+            job_complete(j, 0);
+        } else if (j->op == JOB_RELEASE && strcmp(reason, "missing") == 0) {
+            berth__error_set(&j->err, BERTH_ENOENT, "ResourceNotFound", "key", "%s", message);
+            job_complete(j, BERTH_ENOENT);
+        } else {
+            job_retry(j, message);
+        }
+    }
+    if (--s->outstanding > 0)
+        return;
+    if (!s->caught_up && !s->lost && s->ac != NULL) {
+        /* The engine holds every success before its callback runs. */
+        s->phase = PHASE_CATCH_UP;
+        sync_start(s);
+        return;
+    }
+    end_round(s);
+}
+
+/* Finishes the round: retries go to the head of the queue, callbacks and
+ * the next round run from the kick event. */
+static void end_round(berth_store_async_t *s)
+{
+    event_del(s->timer);
+    s->phase = PHASE_IDLE;
+    s->nround = 0;
+    s->outstanding = 0;
+    list_prepend(&s->queue, &s->retry);
+    kick(s);
+}
+
+/* A phase took longer than timeout_ms: Redis hangs or is unreachable.  The
+ * connection is dropped, which answers everything in flight with nothing
+ * (BERTH_EIO); the next round reconnects. */
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    berth_store_async_t *s = arg;
+    if (s->phase == PHASE_IDLE)
+        return;
+    s->lost = true;
+    phase_t phase = s->phase;
+    drop_connection(s);
+    /* Dropping runs every callback in flight; a connect that never
+     * finished, or a phase with nothing in flight, still needs ending. */
+    if (s->phase == phase && s->phase != PHASE_IDLE) {
+        round_fail(s, "RedisUnavailable", "no answer within the timeout",
+                   phase != PHASE_SYNC);
+        end_round(s);
+    }
+}
+
+/* Runs the callbacks due, then the next round.  A callback may queue work
+ * or close the store; close is finished here, after that callback. */
+static void close_now(berth_store_async_t *s);
+
+static void deliver(berth_store_async_t *s)
+{
+    s->delivering = true;
+    job_t *j;
+    while (!s->close_requested && (j = list_pop(&s->done)) != NULL) {
+        j->cb(j->status, j->status == 0 && j->op == JOB_PLACE ? &j->p.choice : NULL,
+              j->status == 0 ? NULL : &j->err, j->data);
+        job_free(j);
+    }
+    s->delivering = false;
+    if (s->close_requested) {
+        close_now(s);
+        return;
+    }
+    start_round(s);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    deliver(arg);
+}
+
+/* ---- public calls -------------------------------------------------------------- */
+
+int berth_store_async_open(const berth_store_options_t *opts, berth_engine_t *engine,
+                           struct event_base *base, berth_store_async_t **out,
+                           berth_error_t *err)
+{
+    *out = NULL;
+    if (base == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "base",
+                                "no event_base given");
+    berth_store_async_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a store");
+    s->base = base;
+    s->kick = event_new(base, -1, 0, on_kick, s);
+    s->timer = evtimer_new(base, on_timeout, s);
+    if (s->kick == NULL || s->timer == NULL) {
+        berth_store_async_close(s);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for the store's events");
+    }
+    int rc = berth_store_open(opts, engine, &s->store, err);
+    if (rc < 0) {
+        berth_store_async_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Queues a job; the kick starts a round on the loop's next turn, so calls
+ * made in one turn share a round. */
+static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
+                     const berth_request_t *request, const char *spec,
+                     berth_store_done_cb cb, void *data, berth_error_t *err)
+{
+    if (s == NULL || cb == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                                "no store or no callback given");
+    if (s->closing || s->close_requested)
+        return berth__error_set(err, BERTH_EIO, "Closed", "", "the store is closing");
+    size_t len = key != NULL ? strnlen(key, BERTH__KEY_MAX + 1) : 0;
+    if (len == 0 || len > BERTH__KEY_MAX)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
+                                "a container group key has 1 to %u bytes", BERTH__KEY_MAX);
+    if (op == JOB_PLACE && request == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "request",
+                                "no request given");
+    job_t *j = calloc(1, sizeof *j);
+    if (j != NULL) {
+        j->key = strdup(key);
+        j->spec = spec != NULL ? strdup(spec) : NULL;
+    }
+    if (j == NULL || j->key == NULL || (spec != NULL && j->spec == NULL)) {
+        if (j != NULL)
+            job_free(j);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a call");
+    }
+    j->s = s;
+    j->op = op;
+    if (request != NULL)
+        j->request = *request;
+    j->cb = cb;
+    j->data = data;
+    list_push(&s->queue, j);
+    if (s->phase == PHASE_IDLE && !s->delivering)
+        kick(s);
+    return 0;
+}
+
+int berth_store_async_place(berth_store_async_t *s, const char *key,
+                            const berth_request_t *request, const char *spec_json,
+                            berth_store_done_cb cb, void *data, berth_error_t *err)
+{
+    return job_queue(s, JOB_PLACE, key, request, spec_json, cb, data, err);
+}
+
+int berth_store_async_release(berth_store_async_t *s, const char *key,
+                              berth_store_done_cb cb, void *data, berth_error_t *err)
+{
+    return job_queue(s, JOB_RELEASE, key, NULL, NULL, cb, data, err);
+}
+
+static void job_fail_closed(job_t *j)
+{
+    berth__error_set(&j->err, BERTH_EIO, "Closed", "",
+                     "the store was closed before container group '%s' was %s", j->key,
+                     j->op == JOB_PLACE ? "committed (it may or may not have been)"
+                                        : "released (it may or may not have been)");
+    job_complete(j, BERTH_EIO);
+}
+
+static void close_now(berth_store_async_t *s)
+{
+    s->closing = true;
+    s->close_requested = false;
+    drop_connection(s); /* the reply callbacks see `closing` and leave the jobs */
+    for (size_t i = 0; i < s->nround; i++)
+        if (!s->round[i]->done && !s->round[i]->retrying)
+            job_fail_closed(s->round[i]);
+    s->nround = 0;
+    job_t *j;
+    while ((j = list_pop(&s->retry)) != NULL)
+        job_fail_closed(j);
+    while ((j = list_pop(&s->queue)) != NULL)
+        job_fail_closed(j);
+    /* Outcomes already known keep their status; the rest say "Closed". */
+    while ((j = list_pop(&s->done)) != NULL) {
+        j->cb(j->status, j->status == 0 && j->op == JOB_PLACE ? &j->p.choice : NULL,
+              j->status == 0 ? NULL : &j->err, j->data);
+        job_free(j);
+    }
+    if (s->kick != NULL)
+        event_free(s->kick);
+    if (s->timer != NULL)
+        event_free(s->timer);
+    berth_store_close(s->store);
+    free(s->round);
+    free(s);
+}
+
+void berth_store_async_close(berth_store_async_t *s)
+{
+    if (s == NULL || s->closing)
+        return;
+    if (s->delivering) {
+        s->close_requested = true; /* finished by deliver() after this callback */
+        return;
+    }
+    close_now(s);
+}
