@@ -93,6 +93,7 @@ struct berth_store_async {
     bool caught_up;                 /* every commit applied from its reply  */
     bool lost;                      /* the connection died in this round    */
     bool redirected;                /* a MOVED pointed elsewhere: reconnect */
+    bool snapshot_moved;            /* a snapshot read inside MULTI got MOVED */
     bool need_functions;            /* load the Functions before the round  */
     bool delivering, close_requested, closing;
 };
@@ -414,6 +415,7 @@ static void sync_failed(berth_store_async_t *s, const char *name, const char *wh
 }
 
 static void log_reply(redisAsyncContext *ac, void *reply, void *data);
+static void snapshot_queued_reply(redisAsyncContext *ac, void *reply, void *data);
 static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data);
 
 static void sync_start(berth_store_async_t *s)
@@ -423,9 +425,11 @@ static void sync_start(berth_store_async_t *s)
     if (berth__store_stale(s->store)) {
         berth__snapshot_call_t c;
         berth__store_snapshot_call(s->store, &c);
+        s->snapshot_moved = false;
         rc = redisAsyncCommand(s->ac, NULL, NULL, "MULTI");
         for (int i = 0; rc == REDIS_OK && i < 5; i++)
-            rc = redisAsyncCommandArgv(s->ac, NULL, NULL, c.argcs[i], c.argv[i], NULL);
+            rc = redisAsyncCommandArgv(s->ac, snapshot_queued_reply, s, c.argcs[i], c.argv[i],
+                                       NULL);
         if (rc == REDIS_OK)
             rc = redisAsyncCommand(s->ac, snapshot_reply, s, "EXEC");
     } else {
@@ -435,6 +439,21 @@ static void sync_start(berth_store_async_t *s)
     }
     if (rc != REDIS_OK)
         sync_failed(s, "RedisUnavailable", "the connection is closing");
+}
+
+/* A catch-up sent to a node that no longer serves the cell: the store
+ * already points at the node named, and the round ends. */
+static void sync_moved(berth_store_async_t *s)
+{
+    s->redirected = true;
+    /* Nothing was committed: the round's jobs go round again. */
+    if (s->phase == PHASE_SYNC) {
+        for (size_t i = 0; i < s->nround; i++)
+            if (!s->round[i]->done && !s->round[i]->retrying)
+                job_again(s->round[i]);
+        s->nround = 0;
+    }
+    end_round(s);
 }
 
 /* A reply that is no answer: NULL (connection lost or store closing), MOVED,
@@ -450,15 +469,7 @@ static bool sync_reply_bad(berth_store_async_t *s, const redisReply *r)
     }
     if (berth__reply_is_moved(r)) {
         berth__store_redirect(s->store, r, NULL);
-        s->redirected = true;
-        /* Nothing was committed: the round's jobs go round again. */
-        if (s->phase == PHASE_SYNC) {
-            for (size_t i = 0; i < s->nround; i++)
-                if (!s->round[i]->done && !s->round[i]->retrying)
-                    job_again(s->round[i]);
-            s->nround = 0;
-        }
-        end_round(s);
+        sync_moved(s);
         return true;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -483,10 +494,30 @@ static void log_reply(redisAsyncContext *ac, void *reply, void *data)
         sync_done(s);
 }
 
+/* A snapshot read's answer to its queueing in MULTI.  In a Cluster whose
+ * slot moved, the reads are refused here with MOVED and EXEC only says
+ * EXECABORT, so the redirection must be taken from this reply; otherwise a
+ * stale store would keep asking the old node forever. */
+static void snapshot_queued_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    berth_store_async_t *s = data;
+    const redisReply *r = reply;
+    if (s->closing || r == NULL || s->snapshot_moved || !berth__reply_is_moved(r))
+        return;
+    if (berth__store_redirect(s->store, r, NULL) == 0)
+        s->snapshot_moved = true;
+}
+
 static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data)
 {
     (void)ac;
     berth_store_async_t *s = data;
+    if (s->snapshot_moved && !s->closing && reply != NULL) {
+        s->snapshot_moved = false;
+        sync_moved(s);
+        return;
+    }
     if (sync_reply_bad(s, reply))
         return;
     berth_error_t err;

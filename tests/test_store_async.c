@@ -12,7 +12,10 @@
  * a place after the restart succeeds); a Redis that stops answering (the
  * phase timeout); close with work pending, from
  * outside and from inside a callback; calls refused at once never calling
- * back.
+ * back; a replica left behind by a trimmed log (reloaded from the snapshot,
+ * then committing on top of it); a 3-master Redis Cluster whose cell's slot
+ * moves while commits are in flight (MOVED on the commits) and while the
+ * replica is stale (MOVED inside the snapshot's MULTI).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -698,6 +701,330 @@ static void test_refused_at_once(void **state)
     berth_engine_free(e);
 }
 
+/* Usage and group count of `host` alike in both engines. */
+static void same_host(berth_engine_t *a, berth_engine_t *b, const char *host)
+{
+    berth_host_usage_t ua, ub;
+    assert_int_equal(berth_host_get(a, host, NULL, &ua), 0);
+    assert_int_equal(berth_host_get(b, host, NULL, &ub), 0);
+    assert_int_equal(ua.millicores, ub.millicores);
+    assert_int_equal(ua.memory_mib, ub.memory_mib);
+    assert_int_equal(ua.groups, ub.groups);
+}
+
+static void test_log_trimmed(void **state)
+{
+    fixture_t *f = *state;
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    /* Small stream nodes so MAXLEN ~ trims a tiny log for real. */
+    raw(c, "CONFIG SET stream-node-max-entries 2");
+    side_t a;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &a.engine, &err), 0);
+    berth_store_options_t o;
+    options(f, "trimmed", &o);
+    o.log_max_len = 2;
+    if (berth_store_open(&o, a.engine, &a.store, &err) != 0)
+        fail_msg("open: %s: %s", err.name, err.message);
+    const char *hosts[] = {"h1", "h2", "h3"};
+    for (size_t i = 0; i < 3; i++)
+        put_host(&a, hosts[i], 16, 65536);
+    async_side_t b;
+    async_open(f, "trimmed", 0, &b);
+    int total = 0;
+    berth_request_t r = request(1, 1024);
+    /* A first commit connects the asynchronous side and brings its replica
+     * in line with the log. */
+    outcome_t warm = {.total = &total};
+    assert_int_equal(berth_store_async_place(b.store, "warm", &r, NULL, record, &warm, &err), 0);
+    run_until(f->base, &total, 1, 10000);
+    assert_int_equal(warm.status, 0);
+    /* Meanwhile the synchronous store commits far more changes than its log
+     * keeps: places, then releases of some, so that the replica's reload
+     * must also forget groups it never saw leave. */
+    char key[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof key, "s%d", i);
+        if (berth_store_place(a.store, key, &r, NULL, NULL, &err) != 0)
+            fail_msg("place %s: %s: %s", key, err.name, err.message);
+    }
+    for (int i = 0; i < 30; i += 3) {
+        snprintf(key, sizeof key, "s%d", i);
+        assert_int_equal(berth_store_release(a.store, key, &err), 0);
+    }
+    assert_int_equal(berth_store_release(a.store, "warm", &err), 0);
+    redisReply *len = redisCommand(c, "XLEN berth:{trimmed}:log");
+    assert_non_null(len);
+    assert_true(len->integer < 10);
+    freeReplyObject(len);
+    /* The log no longer reaches back to the replica's seq: the next round
+     * reloads the snapshot, then commits on top of it. */
+    outcome_t after = {.total = &total};
+    assert_int_equal(berth_store_async_place(b.store, "after", &r, NULL, record, &after, &err),
+                     0);
+    run_until(f->base, &total, 2, 10000);
+    assert_int_equal(after.calls, 1);
+    if (after.status != 0)
+        fail_msg("place after the trim: %d %s", after.status, after.name);
+    /* 30 - 10 released + "after"; "warm" is gone. */
+    assert_int_equal(berth_engine_group_count(b.engine), 21);
+    berth_placement_t gone;
+    assert_int_equal(berth_group_get(b.engine, "warm", &gone), BERTH_ENOENT);
+    side_t fresh;
+    side_open(f, "trimmed", &fresh);
+    assert_int_equal(berth_engine_group_count(fresh.engine), 21);
+    for (size_t i = 0; i < 3; i++)
+        same_host(b.engine, fresh.engine, hosts[i]);
+    berth_placement_t p;
+    assert_int_equal(berth_group_get(fresh.engine, "after", &p), 0);
+    assert_string_equal(p.host, after.host);
+    assert_int_equal(berth_store_fsck(fresh.store, fsck_print, NULL, &err), 0);
+    side_close(&fresh);
+    assert_int_equal(check_cell(f, "trimmed"), 21);
+    raw(c, "CONFIG SET stream-node-max-entries 100");
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* A reply to `fmt` on `ctx` that is no error. */
+static redisReply *ask(redisContext *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(ctx, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", fmt, r->str);
+    return r;
+}
+
+static void node_id(redisContext *ctx, char *id, size_t cap)
+{
+    redisReply *r = ask(ctx, "CLUSTER MYID");
+    snprintf(id, cap, "%s", r->str);
+    freeReplyObject(r);
+}
+
+static long long count_keys(redisContext *ctx, const char *pattern)
+{
+    redisReply *r = ask(ctx, "KEYS %s", pattern);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    return n;
+}
+
+/* Places n groups named PREFIXi through the asynchronous store; each must
+ * succeed. */
+static void place_all(struct event_base *base, async_side_t *b, const char *prefix, int n)
+{
+    outcome_t out[16];
+    int total = 0;
+    berth_request_t r = request(1, 256);
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s%d", prefix, i);
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].total = &total;
+        berth_error_t err;
+        assert_int_equal(berth_store_async_place(b->store, key, &r, NULL, record, &out[i], &err),
+                         0);
+    }
+    run_until(base, &total, n, 20000);
+    assert_int_equal(total, n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(out[i].calls, 1);
+        if (out[i].status != 0)
+            fail_msg("%s%d: %d %s", prefix, i, out[i].status, out[i].name);
+    }
+}
+
+/* Moves `slot` from the node on `src` (id src_id) to the node on `dst`
+ * (id dst_id) without writing on `src`, so that it works while Redis holds
+ * the writes there: the keys are copied, `dst` takes the slot, `thr` is
+ * told, and `src` learns it over the cluster bus and drops its copy. */
+static void move_slot(redisContext *src, redisContext *dst, redisContext *thr, long long slot,
+                      const char *src_id, const char *dst_id, const char *pattern)
+{
+    freeReplyObject(ask(dst, "CLUSTER SETSLOT %lld IMPORTING %s", slot, src_id));
+    redisReply *keys = ask(src, "KEYS %s", pattern);
+    assert_true(keys->elements > 0);
+    for (size_t k = 0; k < keys->elements; k++) {
+        const char *key = keys->element[k]->str;
+        redisReply *dump = ask(src, "DUMP %s", key);
+        assert_int_equal(dump->type, REDIS_REPLY_STRING);
+        freeReplyObject(ask(dst, "ASKING"));
+        freeReplyObject(ask(dst, "RESTORE %s 0 %b REPLACE", key, dump->str, dump->len));
+        freeReplyObject(dump);
+    }
+    freeReplyObject(keys);
+    freeReplyObject(ask(dst, "CLUSTER SETSLOT %lld NODE %s", slot, dst_id));
+    freeReplyObject(ask(thr, "CLUSTER SETSLOT %lld NODE %s", slot, dst_id));
+    bool learned = false;
+    for (double end = now_ms() + 10000; !learned && now_ms() < end;) {
+        redisReply *n = ask(src, "CLUSTER COUNTKEYSINSLOT %lld", slot);
+        learned = n->integer == 0;
+        freeReplyObject(n);
+        if (!learned)
+            usleep(50000);
+    }
+    assert_true(learned);
+}
+
+static void test_cluster_moved(void **state)
+{
+    fixture_t *f = *state;
+    berth_test_cluster_t *cl = berth_test_cluster_start(3);
+    if (cl == NULL)
+        fail_msg("cannot start a Redis Cluster");
+    const char *cell = "moved";
+    berth_test_redis_t *owner = berth_test_cluster_node_for_key(cl, "berth:{moved}:hosts");
+    assert_non_null(owner);
+    berth_test_redis_t *other = NULL, *third = NULL;
+    for (int i = 0; i < cl->masters; i++)
+        if (cl->nodes[i] != owner) {
+            if (other == NULL)
+                other = cl->nodes[i];
+            else if (third == NULL)
+                third = cl->nodes[i];
+        }
+    assert_non_null(third);
+
+    side_t a;
+    berth_error_t err;
+    berth_store_options_t o;
+    assert_int_equal(berth_engine_new(NULL, &a.engine, &err), 0);
+    berth_store_options_init(&o);
+    o.url = owner->url;
+    o.cell = cell;
+    o.timeout_ms = 15000;
+    if (berth_store_open(&o, a.engine, &a.store, &err) != 0)
+        fail_msg("open: %s: %s", err.name, err.message);
+    put_host(&a, "h1", 64, 262144);
+
+    /* Opened on a node without the cell's slot: open() follows that MOVED
+     * (it is berth_store_open()'s), so the commits go to the owner. */
+    async_side_t b;
+    assert_int_equal(berth_engine_new(NULL, &b.engine, &err), 0);
+    o.url = other->url;
+    if (berth_store_async_open(&o, b.engine, f->base, &b.store, &err) != 0)
+        fail_msg("async open: %s: %s", err.name, err.message);
+    place_all(f->base, &b, "a", 8);
+
+    /* Then the slot moves to `other` while commits are in flight to the
+     * owner: Redis holds the owner's writes, so the asynchronous store's
+     * catch-up read is answered there and its commits wait; the keys are
+     * copied to `other`, which takes the slot; once the owner has learned
+     * that, its held commits are answered with MOVED. */
+    redisContext *src = berth_test_redis_connect(owner), *dst = berth_test_redis_connect(other),
+                 *thr = berth_test_redis_connect(third);
+    assert_non_null(src);
+    assert_non_null(dst);
+    assert_non_null(thr);
+    char src_id[64], dst_id[64];
+    node_id(src, src_id, sizeof src_id);
+    node_id(dst, dst_id, sizeof dst_id);
+    redisReply *sr = ask(src, "CLUSTER KEYSLOT berth:{moved}:hosts");
+    long long slot = sr->integer;
+    freeReplyObject(sr);
+
+    freeReplyObject(ask(src, "CLIENT PAUSE 15000 WRITE"));
+    enum { N = 6 };
+    outcome_t out[N];
+    int total = 0;
+    berth_request_t r = request(1, 256);
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "b%d", i);
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].total = &total;
+        assert_int_equal(berth_store_async_place(b.store, key, &r, NULL, record, &out[i], &err),
+                         0);
+    }
+    run_until(f->base, NULL, 0, 300);
+    assert_int_equal(total, 0);
+
+    move_slot(src, dst, thr, slot, src_id, dst_id, "berth:{moved}:*");
+    freeReplyObject(ask(src, "CLIENT UNPAUSE"));
+    run_until(f->base, &total, N, 20000);
+    assert_int_equal(total, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(out[i].calls, 1);
+        if (out[i].status != 0)
+            fail_msg("b%d after the move: %d %s", i, out[i].status, out[i].name);
+    }
+    /* And the store keeps committing to the new owner. */
+    place_all(f->base, &b, "c", 4);
+    assert_int_equal(berth_engine_group_count(b.engine), 8 + N + 4);
+
+
+    /* A stale replica whose slot moved: its snapshot read, inside MULTI,
+     * is refused with MOVED (EXEC then says only EXECABORT), and it must
+     * follow that.  To get there, another store trims the log past the
+     * replica, and a key of the wrong type makes its reload fail once, so
+     * that it stays stale while the slot moves back. */
+    freeReplyObject(ask(dst, "CONFIG SET stream-node-max-entries 2"));
+    side_t t;
+    assert_int_equal(berth_engine_new(NULL, &t.engine, &err), 0);
+    o.url = other->url;
+    uint32_t log_max_len = o.log_max_len;
+    o.log_max_len = 2;
+    if (berth_store_open(&o, t.engine, &t.store, &err) != 0)
+        fail_msg("open: %s: %s", err.name, err.message);
+    o.log_max_len = log_max_len;
+    for (int i = 0; i < 20; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "t%d", i);
+        if (berth_store_place(t.store, key, &r, NULL, NULL, &err) != 0)
+            fail_msg("place %s: %s: %s", key, err.name, err.message);
+    }
+    side_close(&t);
+    redisReply *ex = ask(dst, "EXISTS berth:{moved}:skus");
+    assert_int_equal(ex->integer, 0);
+    freeReplyObject(ex);
+    freeReplyObject(ask(dst, "SET berth:{moved}:skus broken"));
+    int more = 0;
+    outcome_t broken = {.total = &more};
+    assert_int_equal(berth_store_async_place(b.store, "d", &r, NULL, record, &broken, &err), 0);
+    run_until(f->base, &more, 1, 20000);
+    assert_int_equal(broken.calls, 1);
+    assert_int_equal(broken.status, BERTH_EIO);
+    freeReplyObject(ask(dst, "DEL berth:{moved}:skus"));
+    move_slot(dst, src, thr, slot, dst_id, src_id, "berth:{moved}:*");
+    outcome_t back = {.total = &more};
+    assert_int_equal(berth_store_async_place(b.store, "e", &r, NULL, record, &back, &err), 0);
+    run_until(f->base, &more, 2, 20000);
+    assert_int_equal(back.calls, 1);
+    if (back.status != 0)
+        fail_msg("place after the slot moved back: %d %s", back.status, back.name);
+    enum { GROUPS = 8 + N + 4 + 20 + 1 };
+    assert_int_equal(berth_engine_group_count(b.engine), GROUPS);
+
+    /* Every key of the cell sits on its owner now. */
+    assert_true(count_keys(src, "berth:{moved}:*") > 0);
+    assert_int_equal(count_keys(dst, "berth:{moved}:*"), 0);
+    assert_int_equal(count_keys(thr, "berth:{moved}:*"), 0);
+    redisFree(src);
+    redisFree(dst);
+    redisFree(thr);
+
+    side_t c;
+    assert_int_equal(berth_engine_new(NULL, &c.engine, &err), 0);
+    o.url = owner->url;
+    if (berth_store_open(&o, c.engine, &c.store, &err) != 0)
+        fail_msg("open: %s: %s", err.name, err.message);
+    assert_int_equal(berth_store_fsck(c.store, fsck_print, NULL, &err), 0);
+    assert_int_equal(berth_engine_group_count(c.engine), GROUPS);
+    same_host(b.engine, c.engine, "h1");
+    side_close(&c);
+    async_close(&b);
+    side_close(&a);
+    berth_test_cluster_stop(cl);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -710,6 +1037,8 @@ int main(void)
         cmocka_unit_test(test_close_pending),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_redis_killed),
+        cmocka_unit_test(test_log_trimmed),
+        cmocka_unit_test(test_cluster_moved),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
