@@ -163,6 +163,38 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* Parses a seed (any unsigned 64-bit decimal).  Returns 0, or -1 when bad. */
+static int parse_seed(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Takes the option at argv[*i] and its value (advancing *i past both), for
+ * the scenarios' option loops, which all take "--name value" pairs.
+ * Returns 0, 1 after printing the help for --help, or 2 after a message
+ * when the value is missing. */
+static int option_next(int argc, char **argv, int *i, const char **name, const char **value)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        usage(stdout);
+        return 1;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "berth-bench: %s needs a value\n", a);
+        return 2;
+    }
+    *name = a;
+    *value = argv[++*i];
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, options_t *o)
 {
     o->hosts = 10000;
@@ -179,26 +211,17 @@ static int parse_args(int argc, char **argv, options_t *o)
         return 2;
     }
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "berth-bench: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *a, *v;
+        int rc = option_next(argc, argv, &i, &a, &v);
+        if (rc != 0)
+            return rc;
         int bad = 0;
         if (strcmp(a, "--hosts") == 0) {
             bad = parse_size(v, &o->hosts);
         } else if (strcmp(a, "--groups") == 0) {
             bad = parse_size(v, &o->groups);
         } else if (strcmp(a, "--seed") == 0) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            bad = errno != 0 || end == v || *end != '\0';
+            bad = parse_seed(v, &o->seed);
         } else if (strcmp(a, "--policy") == 0) {
             berth_policy_t p;
             bad = berth_policy_parse(v, &p);
@@ -734,16 +757,10 @@ static int parse_redis_args(int argc, char **argv, redis_options_t *o)
     o->batch = 256;
     o->seed = 1;
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "berth-bench: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *a, *v;
+        int rc = option_next(argc, argv, &i, &a, &v);
+        if (rc != 0)
+            return rc;
         int bad = 0;
         if (strcmp(a, "--hosts") == 0) {
             bad = parse_size(v, &o->hosts);
@@ -754,10 +771,7 @@ static int parse_redis_args(int argc, char **argv, redis_options_t *o)
         } else if (strcmp(a, "--batch") == 0) {
             bad = parse_size(v, &o->batch) || o->batch > 100000;
         } else if (strcmp(a, "--seed") == 0) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            bad = errno != 0 || end == v || *end != '\0';
+            bad = parse_seed(v, &o->seed);
         } else if (strcmp(a, "--redis") == 0) {
             endpoint_t ep;
             o->url = v;
