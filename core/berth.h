@@ -106,6 +106,15 @@ BERTH_EXPORT const char *berth_strerror(int code);
 /* Resets *err to "no error".  Accepts NULL. */
 BERTH_EXPORT void berth_error_clear(berth_error_t *err);
 
+/* Sets *err to one violation: code (a negative BERTH_E* value), an ACI-style
+ * name, the JSON path or argument at fault ("" or NULL for none) and a
+ * printf-style message; clears any earlier content.  For plugins and
+ * callers that report errors in the library's form.  Returns `code`, so that
+ * `return berth_error_set(err, ...)` works.  err may be NULL. */
+BERTH_EXPORT int berth_error_set(berth_error_t *err, int code, const char *name,
+                                 const char *target, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Renders *err as an ACI CloudError document,
  * {"error": {"code", "message", "target", "details": [...]}}, into a new
  * NUL-terminated buffer stored in *out (free with berth_free()).
@@ -838,6 +847,24 @@ BERTH_EXPORT int berth_store_group_read(berth_store_t *store, const char *key,
                                         char **spec_json, uint64_t *generation,
                                         berth_error_t *err);
 
+/* Asks the agent of the group's host to restart every container of the
+ * group in place (an entry "restart" on the host's assignment stream).
+ * Returns 0 once Redis holds the request, BERTH_ENOENT (no such group),
+ * BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_store_group_restart(berth_store_t *store, const char *key,
+                                           berth_error_t *err);
+
+/* Reads the group's instance view as its host's agent last wrote it: a
+ * JSON object text (free with berth_free()) with members host, generation
+ * (of the record it describes; compare with berth_store_group_read()'s),
+ * updated (ms since the epoch), provisioningState, instanceView
+ * {state, events}, ipAddress {ip, ports} and containers [{name,
+ * instanceView {restartCount, currentState, previousState, events}}] in
+ * ACI's shapes.  Returns 0, BERTH_ENOENT (none written yet), BERTH_EINVAL
+ * or BERTH_EIO. */
+BERTH_EXPORT int berth_store_view_read(berth_store_t *store, const char *key, char **json,
+                                       berth_error_t *err);
+
 /* Called by berth_store_fsck() once per violation found, with a sentence
  * naming the host/group and what is wrong. */
 typedef void (*berth_store_fsck_cb)(const char *violation, void *data);
@@ -934,6 +961,103 @@ BERTH_EXPORT int berth_store_async_release(berth_store_async_t *store, const cha
  * callbacks: the store is then closed as soon as that callback returns.
  * Accepts NULL. */
 BERTH_EXPORT void berth_store_async_close(berth_store_async_t *store);
+
+/* ------------------------------------------------------------------------ */
+/* The host side: what a host's agent reads from and writes to its cell    */
+/* ------------------------------------------------------------------------ */
+/*
+ * A host link is one agent's connection to its cell, for one host.  The
+ * cell tells the host what to run through the host's assignment stream
+ * (berth:{CELL}:assign:HOST: place, release and restart entries, each naming
+ * a group key and generation), read through the consumer group "agents" so
+ * that an entry read but not acknowledged is read again after a crash of
+ * the agent: acknowledge an entry only once its work is done.  The work is
+ * always "make the host match the group's record": the record, not the
+ * entry, says what should run (berth_hostlink_group()).  The agent writes
+ * back the group's instance view and keeps its host alive with a
+ * heartbeat that expires unless renewed.
+ */
+
+typedef struct berth_hostlink berth_hostlink_t;
+
+typedef enum berth_assign_op {
+    BERTH_ASSIGN_PLACE = 1,         /* the group is (re)placed here         */
+    BERTH_ASSIGN_RELEASE,           /* the group left this host             */
+    BERTH_ASSIGN_RESTART            /* restart every container in place     */
+} berth_assign_op_t;
+
+#define BERTH_ASSIGNMENT_ID_MAX 47
+#define BERTH_GROUP_KEY_MAX 255
+
+/* One entry of the host's assignment stream. */
+typedef struct berth_assignment {
+    char id[BERTH_ASSIGNMENT_ID_MAX + 1];   /* the stream entry's id        */
+    berth_assign_op_t op;
+    char key[BERTH_GROUP_KEY_MAX + 1];
+    uint64_t generation;
+} berth_assignment_t;
+
+/* Connects to the cell (berth_store_open()'s options; no engine, no
+ * snapshot) for host `host` (a valid host name) and creates the consumer
+ * group on the host's assignment stream when it is missing.  On success
+ * stores the link in *out (close with berth_hostlink_close()).  Returns 0,
+ * BERTH_EINVAL, BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_hostlink_open(const berth_store_options_t *opts, const char *host,
+                                     berth_hostlink_t **out, berth_error_t *err);
+
+/* Closes the connection and frees the link.  Accepts NULL. */
+BERTH_EXPORT void berth_hostlink_close(berth_hostlink_t *link);
+
+/* Marks the host alive for `ttl_ms` milliseconds (berth:{CELL}:alive:HOST).
+ * Returns 0, BERTH_EINVAL (ttl 0) or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms,
+                                          berth_error_t *err);
+
+/* Reads the next assignment: first every entry this host read before and
+ * never acknowledged (after a restart of the agent), then new ones,
+ * waiting at most `block_ms` (0: do not wait) for one.  Returns 1 with *out
+ * filled, 0 when none came, or BERTH_EIO.  Entries that are not
+ * well-formed are acknowledged and skipped. */
+BERTH_EXPORT int berth_hostlink_next(berth_hostlink_t *link, uint32_t block_ms,
+                                     berth_assignment_t *out, berth_error_t *err);
+
+/* Acknowledges an assignment whose work is done and drops it from the
+ * stream.  Returns 0 or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_ack(berth_hostlink_t *link, const berth_assignment_t *a,
+                                    berth_error_t *err);
+
+/* Reads the group's record: its document (free with berth_free(); NULL
+ * when the record holds none), generation and host (BERTH_NAME_MAX + 1
+ * bytes); each output may be NULL.  Returns 0, BERTH_ENOENT (no such group
+ * in the cell) or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_group(berth_hostlink_t *link, const char *key,
+                                      char **spec_json, uint64_t *generation, char *host,
+                                      berth_error_t *err);
+
+/* Called by berth_hostlink_groups() once per group key. */
+typedef void (*berth_hostlink_key_cb)(const char *key, void *data);
+
+/* Reports every group the cell places on this host.  Returns 0 or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_groups(berth_hostlink_t *link, berth_hostlink_key_cb cb,
+                                       void *data, berth_error_t *err);
+
+/* Writes the group's instance view (a JSON object text; see
+ * berth_store_view_read()) for the record at `generation` on this host.
+ * Returns 0, BERTH_ENOENT when the group is no longer at that generation
+ * on this host (nothing is written), BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_view_put(berth_hostlink_t *link, const char *key,
+                                         uint64_t generation, const char *view_json,
+                                         berth_error_t *err);
+
+/* Reads the group's instance view (berth_store_view_read()'s rules). */
+BERTH_EXPORT int berth_hostlink_view_get(berth_hostlink_t *link, const char *key,
+                                         char **view_json, berth_error_t *err);
+
+/* Drops the view this host wrote for a group that is no longer on it.
+ * Returns 0 (also when there was none) or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key,
+                                            berth_error_t *err);
 
 #ifdef __cplusplus
 }

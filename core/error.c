@@ -158,3 +158,15 @@ done:
     json_decref(root);
     return rc;
 }
+
+int berth_error_set(berth_error_t *err, int code, const char *name, const char *target,
+                    const char *fmt, ...)
+{
+    berth_error_clear(err);
+    va_list ap;
+    va_start(ap, fmt);
+    berth__error_addv(err, code, name != NULL ? name : "InternalError",
+                      target != NULL ? target : "", fmt, ap);
+    va_end(ap);
+    return code;
+}

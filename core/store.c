@@ -911,7 +911,9 @@ static int cell_prepare(berth_store_t *s, berth_error_t *err)
     return rc;
 }
 
-static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
+/* Opens a store; `bare` skips the engine and its snapshot (a connection
+ * for the host side: hostlink.c). */
+static int store_open(const berth_store_options_t *opts, berth_engine_t *engine, bool bare,
                       berth_store_t **out, berth_error_t *err)
 {
     *out = NULL;
@@ -923,7 +925,7 @@ static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
                                 "berth_store_options_init first)");
     memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
     o.size = sizeof o;
-    if (engine == NULL)
+    if (engine == NULL && !bare)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "engine",
                                 "no engine given");
     if (!cell_is_valid(o.cell))
@@ -934,7 +936,7 @@ static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
         return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions",
                                 o.timeout_ms == 0 ? "timeout_ms" : "log_max_len",
                                 "the timeout and the log length must be above zero");
-    if (berth_engine_host_count(engine) > 0 || berth_engine_group_count(engine) > 0)
+    if (!bare && (berth_engine_host_count(engine) > 0 || berth_engine_group_count(engine) > 0))
         return berth__error_set(err, BERTH_EEXIST, "EngineNotEmpty", "engine",
                                 "a store loads its engine from the cell: the engine must "
                                 "hold no hosts or groups");
@@ -967,7 +969,7 @@ static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     snprintf(s->maxlen, sizeof s->maxlen, "%u", o.log_max_len);
     snprintf(s->last_id, sizeof s->last_id, "0-0");
     if ((rc = store_connect(s, err)) < 0 || (rc = functions_load(s, err)) < 0 ||
-        (rc = cell_prepare(s, err)) < 0 || (rc = snapshot_load(s, err)) < 0) {
+        (rc = cell_prepare(s, err)) < 0 || (!bare && (rc = snapshot_load(s, err)) < 0)) {
         berth_store_close(s);
         return rc;
     }
@@ -1578,8 +1580,11 @@ static int store_release(berth_store_t *store, const char *key, berth_error_t *e
                             "under %u attempts", key, s->opts.max_retries + 1);
 }
 
+/* Reads a group record: its document, generation and host, each output
+ * optional (host: `hcap` bytes). */
 static int store_group_read(berth_store_t *store, const char *key, char **spec_json,
-                            uint64_t *generation, berth_error_t *err)
+                            uint64_t *generation, char *host, size_t hcap,
+                            berth_error_t *err)
 {
     berth_store_t *s = store;
     if (spec_json != NULL)
@@ -1619,6 +1624,13 @@ static int store_group_read(berth_store_t *store, const char *key, char **spec_j
             *spec_json = spec;
         if (generation != NULL)
             *generation = g->generation;
+        if (host != NULL && !bytes_cstr(g->host, host, hcap)) {
+            free(spec);
+            if (spec_json != NULL)
+                *spec_json = NULL;
+            rc = berth__error_set(err, BERTH_EIO, "UnreadableRecord", "key",
+                                  "container group '%s' names an unreadable host", key);
+        }
     } else if (rc == BERTH_EINVAL) {
         rc = BERTH_EIO; /* a record Redis holds is unreadable: the store's fault */
         if (err != NULL)
@@ -1627,6 +1639,66 @@ static int store_group_read(berth_store_t *store, const char *key, char **spec_j
     free(g);
     freeReplyObject(r);
     return rc;
+}
+
+/* ---- restarts and instance views ---------------------------------------------------- */
+
+static int store_group_restart(berth_store_t *s, const char *key, berth_error_t *err)
+{
+    for (uint32_t attempt = 0; attempt <= s->opts.max_retries; attempt++) {
+        char host[BERTH_NAME_MAX + 1];
+        uint64_t gen = 0;
+        int rc = store_group_read(s, key, NULL, &gen, host, sizeof host, err);
+        if (rc < 0)
+            return rc;
+        char as[KEYNAME_MAX], expect[24];
+        key_name(s, as, sizeof as, "assign:", host);
+        snprintf(expect, sizeof expect, "%llu", (unsigned long long)gen);
+        const char *argv[] = {"FCALL", "berth_restart", "2", s->k_groups, as, key, host, expect};
+        redisReply *r = command(s, 8, argv, NULL, true, "restarting a container group", err, &rc);
+        if (r == NULL)
+            return rc;
+        char reason[32], message[256];
+        rc = fcall_result(r, reason, sizeof reason, message, sizeof message, err);
+        freeReplyObject(r);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return 0;
+        if (strcmp(reason, "missing") == 0)
+            return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key", "%s", message);
+        /* "generation": the group changed between the read and the call. */
+    }
+    return berth__error_set(err, BERTH_EIO, "Conflict", "",
+                            "container group '%s' was not restarted: it kept changing under "
+                            "%u attempts", key, s->opts.max_retries + 1);
+}
+
+static int store_view_read(berth_store_t *s, const char *key, char **json, berth_error_t *err)
+{
+    *json = NULL;
+    char views[KEYNAME_MAX];
+    key_name(s, views, sizeof views, "views", "");
+    const char *argv[] = {"HGET", views, key};
+    int rc;
+    redisReply *r = command(s, 3, argv, NULL, false, "reading an instance view", err, &rc);
+    if (r == NULL)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' has no instance view", key);
+    }
+    char *copy = malloc(r->len + 1);
+    if (copy == NULL) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a view");
+    }
+    memcpy(copy, r->str, r->len);
+    copy[r->len] = '\0';
+    freeReplyObject(r);
+    *json = copy;
+    return 0;
 }
 
 /* ---- fsck ---------------------------------------------------------------------------------- */
@@ -1883,7 +1955,7 @@ int berth_store_open(const berth_store_options_t *opts, berth_engine_t *engine,
 {
     sigpipe_guard_t g;
     sigpipe_block(&g);
-    int rc = store_open(opts, engine, out, err);
+    int rc = store_open(opts, engine, false, out, err);
     sigpipe_unblock(&g);
     return rc;
 }
@@ -1970,7 +2042,34 @@ int berth_store_group_read(berth_store_t *store, const char *key, char **spec_js
 {
     sigpipe_guard_t g;
     sigpipe_block(&g);
-    int rc = store_group_read(store, key, spec_json, generation, err);
+    int rc = store_group_read(store, key, spec_json, generation, NULL, 0, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_group_restart(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    if (key == NULL || key[0] == '\0' || strlen(key) > KEY_MAX)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
+                                "a container group key has 1 to %u bytes", KEY_MAX);
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_group_restart(store, key, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_view_read(berth_store_t *store, const char *key, char **json,
+                          berth_error_t *err)
+{
+    if (key == NULL || key[0] == '\0' || strlen(key) > KEY_MAX) {
+        *json = NULL;
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
+                                "a container group key has 1 to %u bytes", KEY_MAX);
+    }
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_view_read(store, key, json, err);
     sigpipe_unblock(&g);
     return rc;
 }
@@ -2119,4 +2218,32 @@ bool berth__reply_is_no_function(const redisReply *r)
 int berth__store_redirect(berth_store_t *s, const redisReply *r, berth_error_t *err)
 {
     return redirect(s, r, err);
+}
+
+/* ---- the host side (hostlink.c) ------------------------------------------------------------ */
+
+int berth__store_open_bare(const berth_store_options_t *opts, berth_store_t **out,
+                           berth_error_t *err)
+{
+    return store_open(opts, NULL, true, out, err);
+}
+
+struct redisReply *berth__store_command(berth_store_t *s, int argc, const char **argv,
+                                        const size_t *lens, bool commit, const char *what,
+                                        berth_error_t *err, int *rc)
+{
+    return command(s, argc, argv, lens, commit, what, err, rc);
+}
+
+void berth__store_key(const berth_store_t *s, char *out, size_t cap, const char *kind,
+                      const char *name)
+{
+    key_name(s, out, cap, kind, name);
+}
+
+int berth__store_group_record(berth_store_t *s, const char *key, char **spec_json,
+                              uint64_t *generation, char *host, size_t hcap,
+                              berth_error_t *err)
+{
+    return store_group_read(s, key, spec_json, generation, host, hcap, err);
 }

@@ -230,4 +230,19 @@ bool berth__reply_is_no_function(const struct redisReply *r);
  * Returns 0, or BERTH_EIO for an unreadable redirection. */
 int berth__store_redirect(berth_store_t *s, const struct redisReply *r, berth_error_t *err);
 
+/* The host side's access to a cell (hostlink.c): a store with no engine
+ * and no snapshot, its commands (store.c's command(): redirections,
+ * reloaded functions, one reconnect unless `commit`), key names, and group
+ * records (document, generation, host; each output optional). */
+int berth__store_open_bare(const berth_store_options_t *opts, berth_store_t **out,
+                           berth_error_t *err);
+struct redisReply *berth__store_command(berth_store_t *s, int argc, const char **argv,
+                                        const size_t *lens, bool commit, const char *what,
+                                        berth_error_t *err, int *rc);
+void berth__store_key(const berth_store_t *s, char *out, size_t cap, const char *kind,
+                      const char *name);
+int berth__store_group_record(berth_store_t *s, const char *key, char **spec_json,
+                              uint64_t *generation, char *host, size_t hcap,
+                              berth_error_t *err);
+
 #endif /* BERTH_STORE_H */

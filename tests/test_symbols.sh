@@ -2,14 +2,15 @@
 # test_symbols.sh: checks the shared library's exported symbols against the
 # public header.  Every dynamic symbol libberth.so defines must start with
 # "berth_" (and not "berth__", the internal prefix), and every function
-# core/berth.h declares with BERTH_EXPORT must be among them.  Reads the
+# the public headers (core/berth.h, core/berth-plugin.h) declare with
+# BERTH_EXPORT must be among them.  Reads the
 # build tree only; writes nothing but a temporary directory it removes.
 #
 # Environment (set by "make check"): top_srcdir, top_builddir.
 set -eu
 
 lib="$top_builddir/core/.libs/libberth.so"
-header="$top_srcdir/core/berth.h"
+headers="$top_srcdir/core/berth.h $top_srcdir/core/berth-plugin.h"
 if [ ! -f "$lib" ]; then
     echo "test_symbols: $lib was not built (configured with --disable-shared?)"
     exit 77
@@ -23,12 +24,13 @@ nm -D --defined-only "$lib" | awk '$2 != "A" { print $3 }' | sed 's/@.*//' | sor
     >"$tmp/exported"
 # Function names declared with BERTH_EXPORT: join each declaration up to its
 # opening parenthesis, then keep the identifier just before it.
-sed -n '/^BERTH_EXPORT/,/(/p' "$header" | tr '\n' ' ' | grep -o 'BERTH_EXPORT[^(]*(' |
+# shellcheck disable=SC2086
+sed -n '/^BERTH_EXPORT/,/(/p' $headers | tr '\n' ' ' | grep -o 'BERTH_EXPORT[^(]*(' |
     sed 's/($//; s/.*[^A-Za-z0-9_]//' | sort -u >"$tmp/declared"
 
 status=0
 if [ ! -s "$tmp/declared" ]; then
-    echo "test_symbols: found no BERTH_EXPORT declarations in $header"
+    echo "test_symbols: found no BERTH_EXPORT declarations in $headers"
     status=1
 fi
 while read -r sym; do
@@ -40,7 +42,7 @@ while read -r sym; do
 done <"$tmp/exported"
 missing=$(comm -23 "$tmp/declared" "$tmp/exported")
 if [ -n "$missing" ]; then
-    echo "test_symbols: declared in berth.h but not exported:"
+    echo "test_symbols: declared in a public header but not exported:"
     echo "$missing" | sed 's/^/  /'
     status=1
 fi

@@ -1,0 +1,370 @@
+/*
+ * hostlink.c: a host agent's side of the Redis store.
+ *
+ * The link reads the host's assignment stream through the consumer group
+ * "agents" with the host's name as consumer, so that Redis remembers what
+ * the host read and did not acknowledge: after a restart the link first
+ * reads those entries again (XREADGROUP ... 0), then new ones (">").  An
+ * acknowledged entry is also deleted, so the stream holds only work not yet
+ * done.  Instance views and heartbeats are plain keys (store.c's schema);
+ * views go through the berth_view_put / berth_view_del Functions, which
+ * check that the host still holds the group.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+#define BATCH 32u                   /* entries read per XREADGROUP          */
+#define BATCH_TEXT "32"
+
+struct berth_hostlink {
+    berth_store_t *s;
+    char host[BERTH_NAME_MAX + 1];
+    char k_assign[BERTH__KEYNAME_MAX];
+    char k_alive[BERTH__KEYNAME_MAX];
+    char k_hostgroups[BERTH__KEYNAME_MAX];
+    char k_groups[BERTH__KEYNAME_MAX];
+    char k_views[BERTH__KEYNAME_MAX];
+    bool pending_done;              /* the entries read before a restart are all read */
+    berth_assignment_t queue[BATCH];
+    size_t qhead, qlen;
+};
+
+#define GUARDED(expr)                                                                    \
+    do {                                                                                 \
+        berth__sigpipe_guard_t guard_;                                                   \
+        berth__sigpipe_block(&guard_);                                                   \
+        int rc_ = (expr);                                                                \
+        berth__sigpipe_unblock(&guard_);                                                 \
+        return rc_;                                                                      \
+    } while (0)
+
+static bool key_is_valid(const char *key)
+{
+    return key != NULL && key[0] != '\0' && strlen(key) <= BERTH_GROUP_KEY_MAX;
+}
+
+static int link_open(const berth_store_options_t *opts, const char *host,
+                     berth_hostlink_t **out, berth_error_t *err)
+{
+    *out = NULL;
+    if (host == NULL || !berth__host_name_is_valid(host))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidHostName", "host",
+                                "'%s' is not a valid host name", host != NULL ? host : "");
+    berth_hostlink_t *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a link");
+    int rc = berth__store_open_bare(opts, &l->s, err);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    snprintf(l->host, sizeof l->host, "%s", host);
+    berth__store_key(l->s, l->k_assign, sizeof l->k_assign, "assign:", host);
+    berth__store_key(l->s, l->k_alive, sizeof l->k_alive, "alive:", host);
+    berth__store_key(l->s, l->k_hostgroups, sizeof l->k_hostgroups, "hostgroups:", host);
+    berth__store_key(l->s, l->k_groups, sizeof l->k_groups, "groups", "");
+    berth__store_key(l->s, l->k_views, sizeof l->k_views, "views", "");
+
+    const char *argv[] = {"XGROUP", "CREATE", l->k_assign, "agents", "0", "MKSTREAM"};
+    redisReply *r = berth__store_command(l->s, 6, argv, NULL, false,
+                                         "creating the host's consumer group", NULL, &rc);
+    if (r != NULL) {
+        freeReplyObject(r);
+    } else if (rc < 0) {
+        /* BUSYGROUP (it exists) is the usual answer; anything else shows
+         * on the first read.  Tell them apart by asking. */
+        const char *info[] = {"XINFO", "GROUPS", l->k_assign};
+        r = berth__store_command(l->s, 3, info, NULL, false, "reading the consumer group",
+                                 err, &rc);
+        if (r == NULL) {
+            berth_hostlink_close(l);
+            return rc;
+        }
+        freeReplyObject(r);
+    }
+    *out = l;
+    return 0;
+}
+
+int berth_hostlink_open(const berth_store_options_t *opts, const char *host,
+                        berth_hostlink_t **out, berth_error_t *err)
+{
+    GUARDED(link_open(opts, host, out, err));
+}
+
+void berth_hostlink_close(berth_hostlink_t *link)
+{
+    if (link == NULL)
+        return;
+    berth_store_close(link->s);
+    free(link);
+}
+
+static int link_heartbeat(berth_hostlink_t *l, uint32_t ttl_ms, berth_error_t *err)
+{
+    if (ttl_ms == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "ttl_ms",
+                                "a heartbeat needs a time to live above zero");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char now[24], ttl[16];
+    snprintf(now, sizeof now, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    snprintf(ttl, sizeof ttl, "%u", ttl_ms);
+    const char *argv[] = {"SET", l->k_alive, now, "PX", ttl};
+    int rc;
+    redisReply *r = berth__store_command(l->s, 5, argv, NULL, false, "renewing the heartbeat",
+                                         err, &rc);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    return 0;
+}
+
+int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms, berth_error_t *err)
+{
+    GUARDED(link_heartbeat(link, ttl_ms, err));
+}
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    if (fields->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(fields->element[i]->str, name) == 0)
+            return fields->element[i + 1];
+    return NULL;
+}
+
+/* Turns one stream entry into an assignment; false when malformed. */
+static bool entry_parse(const redisReply *e, berth_assignment_t *a)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[0]->len > BERTH_ASSIGNMENT_ID_MAX)
+        return false;
+    memcpy(a->id, e->element[0]->str, e->element[0]->len + 1);
+    const redisReply *op = field(e->element[1], "op");
+    const redisReply *key = field(e->element[1], "key");
+    const redisReply *gen = field(e->element[1], "gen");
+    if (op == NULL || key == NULL || gen == NULL || op->type != REDIS_REPLY_STRING ||
+        key->type != REDIS_REPLY_STRING || gen->type != REDIS_REPLY_STRING ||
+        key->len == 0 || key->len > BERTH_GROUP_KEY_MAX)
+        return false;
+    if (strcmp(op->str, "place") == 0)
+        a->op = BERTH_ASSIGN_PLACE;
+    else if (strcmp(op->str, "release") == 0)
+        a->op = BERTH_ASSIGN_RELEASE;
+    else if (strcmp(op->str, "restart") == 0)
+        a->op = BERTH_ASSIGN_RESTART;
+    else
+        return false;
+    memcpy(a->key, key->str, key->len + 1);
+    char *end;
+    unsigned long long g = strtoull(gen->str, &end, 10);
+    if (*end != '\0')
+        return false;
+    a->generation = g;
+    return true;
+}
+
+static int link_ack_id(berth_hostlink_t *l, const char *id, berth_error_t *err)
+{
+    const char *ack[] = {"XACK", l->k_assign, "agents", id};
+    int rc;
+    redisReply *r = berth__store_command(l->s, 4, ack, NULL, false,
+                                         "acknowledging an assignment", err, &rc);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    const char *del[] = {"XDEL", l->k_assign, id};
+    r = berth__store_command(l->s, 3, del, NULL, false, "dropping an assignment", err, &rc);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Reads one batch into the queue: pending entries (id "0") until none is
+ * left, then new ones, blocking at most block_ms. */
+static int fill(berth_hostlink_t *l, uint32_t block_ms, berth_error_t *err)
+{
+    char block[16];
+    snprintf(block, sizeof block, "%u", block_ms);
+    bool from_pending = !l->pending_done;
+    /* XREADGROUP GROUP agents HOST COUNT n [BLOCK ms] STREAMS key id */
+    const char *argv[11] = {"XREADGROUP", "GROUP", "agents", l->host, "COUNT", BATCH_TEXT};
+    int argc = 6;
+    if (!from_pending && block_ms > 0) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = block;
+    }
+    argv[argc++] = "STREAMS";
+    argv[argc++] = l->k_assign;
+    argv[argc++] = from_pending ? "0" : ">";
+    int rc;
+    redisReply *r = berth__store_command(l->s, argc, argv, NULL, false, "reading assignments",
+                                         err, &rc);
+    if (r == NULL)
+        return rc;
+    l->qhead = l->qlen = 0;
+    /* Reply: [[stream, [[id, [f, v, ...]], ...]]] or nil. */
+    const redisReply *entries = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+        entries = r->element[0]->element[1];
+    size_t n = entries != NULL && entries->type == REDIS_REPLY_ARRAY ? entries->elements : 0;
+    for (size_t i = 0; i < n; i++) {
+        berth_assignment_t *a = &l->queue[l->qlen];
+        const redisReply *e = entries->element[i];
+        /* A pending entry deleted meanwhile comes back as [id, nil]. */
+        if (entry_parse(e, a)) {
+            l->qlen++;
+        } else if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+                   e->element[0]->type == REDIS_REPLY_STRING) {
+            char id[BERTH_ASSIGNMENT_ID_MAX + 1];
+            snprintf(id, sizeof id, "%s", e->element[0]->str);
+            (void)link_ack_id(l, id, NULL);
+        }
+    }
+    if (from_pending && n == 0)
+        l->pending_done = true;
+    freeReplyObject(r);
+    return from_pending && n > 0 && l->qlen == 0 ? fill(l, block_ms, err) : 0;
+}
+
+static int link_next(berth_hostlink_t *l, uint32_t block_ms, berth_assignment_t *out,
+                     berth_error_t *err)
+{
+    if (l->qhead == l->qlen) {
+        int rc = fill(l, block_ms, err);
+        if (rc < 0)
+            return rc;
+        if (l->qlen == 0 && !l->pending_done)
+            return 0;
+        if (l->qlen == 0 && l->pending_done && block_ms > 0) {
+            /* The pending pass just ended empty: wait for new entries. */
+            rc = fill(l, block_ms, err);
+            if (rc < 0)
+                return rc;
+        }
+        if (l->qlen == 0)
+            return 0;
+    }
+    *out = l->queue[l->qhead++];
+    return 1;
+}
+
+int berth_hostlink_next(berth_hostlink_t *link, uint32_t block_ms, berth_assignment_t *out,
+                        berth_error_t *err)
+{
+    GUARDED(link_next(link, block_ms, out, err));
+}
+
+int berth_hostlink_ack(berth_hostlink_t *link, const berth_assignment_t *a,
+                       berth_error_t *err)
+{
+    GUARDED(link_ack_id(link, a->id, err));
+}
+
+int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_json,
+                         uint64_t *generation, char *host, berth_error_t *err)
+{
+    if (spec_json != NULL)
+        *spec_json = NULL;
+    if (!key_is_valid(key))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
+                                "a container group key has 1 to %u bytes", BERTH_GROUP_KEY_MAX);
+    GUARDED(berth__store_group_record(link->s, key, spec_json, generation, host,
+                                      BERTH_NAME_MAX + 1, err));
+}
+
+static int link_groups(berth_hostlink_t *l, berth_hostlink_key_cb cb, void *data,
+                       berth_error_t *err)
+{
+    const char *argv[] = {"SMEMBERS", l->k_hostgroups};
+    int rc;
+    redisReply *r = berth__store_command(l->s, 2, argv, NULL, false,
+                                         "reading the host's groups", err, &rc);
+    if (r == NULL)
+        return rc;
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                cb(r->element[i]->str, data);
+    freeReplyObject(r);
+    return 0;
+}
+
+int berth_hostlink_groups(berth_hostlink_t *link, berth_hostlink_key_cb cb, void *data,
+                          berth_error_t *err)
+{
+    GUARDED(link_groups(link, cb, data, err));
+}
+
+/* Calls a view Function; returns 1 (done), 0 (refused) or a negative code. */
+static int view_fcall(berth_hostlink_t *l, int argc, const char **argv, const char *what,
+                      berth_error_t *err)
+{
+    int rc;
+    redisReply *r = berth__store_command(l->s, argc, argv, NULL, true, what, err, &rc);
+    if (r == NULL)
+        return rc;
+    char reason[32], message[256];
+    rc = berth__store_fcall_result(r, reason, sizeof reason, message, sizeof message, err);
+    freeReplyObject(r);
+    if (rc == 0)
+        berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key", "%s", message);
+    return rc;
+}
+
+static int link_view_put(berth_hostlink_t *l, const char *key, uint64_t generation,
+                         const char *view_json, berth_error_t *err)
+{
+    char gen[24];
+    snprintf(gen, sizeof gen, "%llu", (unsigned long long)generation);
+    const char *argv[] = {"FCALL", "berth_view_put", "2", l->k_groups, l->k_views,
+                          key, l->host, gen, view_json};
+    int rc = view_fcall(l, 9, argv, "writing an instance view", err);
+    return rc == 1 ? 0 : rc == 0 ? BERTH_ENOENT : rc;
+}
+
+int berth_hostlink_view_put(berth_hostlink_t *link, const char *key, uint64_t generation,
+                            const char *view_json, berth_error_t *err)
+{
+    if (!key_is_valid(key) || view_json == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument",
+                                view_json == NULL ? "view_json" : "key",
+                                "a view needs a group key and a JSON text");
+    GUARDED(link_view_put(link, key, generation, view_json, err));
+}
+
+int berth_hostlink_view_get(berth_hostlink_t *link, const char *key, char **view_json,
+                            berth_error_t *err)
+{
+    return berth_store_view_read(link->s, key, view_json, err);
+}
+
+static int link_view_delete(berth_hostlink_t *l, const char *key, berth_error_t *err)
+{
+    const char *argv[] = {"FCALL", "berth_view_del", "2", l->k_groups, l->k_views, key,
+                          l->host};
+    int rc = view_fcall(l, 7, argv, "dropping an instance view", err);
+    /* Refused means the group is on this host again: nothing to drop. */
+    return rc < 0 ? rc : 0;
+}
+
+int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key, berth_error_t *err)
+{
+    if (!key_is_valid(key))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
+                                "a container group key has 1 to %u bytes", BERTH_GROUP_KEY_MAX);
+    GUARDED(link_view_delete(link, key, err));
+}

@@ -1,0 +1,571 @@
+/*
+ * volumes.c: a container group's volumes on the host's filesystem
+ * (volumes.h), made before the group's containers and bind-mounted into
+ * them by the docker and runc plugins.
+ *
+ * What it must never do: write a secret (a secret volume's content, an
+ * Azure storage key) anywhere but the tmpfs under secret_dir, put one in an
+ * error message, let a name from the document leave the group's directory,
+ * or run a shell: git runs through fork/exec with a bounded wait.
+ */
+#define _GNU_SOURCE
+#include "volumes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+#define GIT_TIMEOUT_S 300
+#define GIT_STDERR_MAX 400
+
+extern char **environ;
+
+/* <data_dir>/groups/<id>/volumes[/<name>] into buf. */
+static int volume_dir(const volumes_config_t *cfg, const char *id, const char *name,
+                      char *buf, size_t cap)
+{
+    int n = name ? snprintf(buf, cap, "%s/groups/%s/volumes/%s", cfg->data_dir, id, name)
+                 : snprintf(buf, cap, "%s/groups/%s/volumes", cfg->data_dir, id);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* A name that stays one path component: not empty, no '/', not "." or
+ * "..". */
+static bool name_is_component(const char *s)
+{
+    return s != NULL && *s != '\0' && strchr(s, '/') == NULL && strcmp(s, ".") != 0 &&
+           strcmp(s, "..") != 0;
+}
+
+/* A relative path none of whose components is "..". */
+static bool path_stays_below(const char *s)
+{
+    if (s == NULL || *s == '/')
+        return false;
+    const char *p = s;
+    for (size_t guard = 0; *p != '\0' && guard < VOLUME_PATH_MAX; guard++) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    return true;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decodes base64 (standard or URL alphabet, padding optional, whitespace
+ * ignored) into a new buffer.  Returns 0, or -1 for malformed input. */
+static int b64_decode(const char *in, unsigned char **out, size_t *outlen)
+{
+    size_t n = strlen(in);
+    unsigned char *buf = malloc(n / 4 * 3 + 4);
+    if (buf == NULL)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t len = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pad > 0) {
+            free(buf);
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[len++] = (unsigned char)(acc >> bits);
+        }
+    }
+    /* Six leftover bits cannot make a byte: the input was cut. */
+    if (bits >= 6 || pad > 2) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+/* Runs argv (no shell) with stdin and stdout on /dev/null, waiting at most
+ * timeout_s seconds; its stderr's start is kept in errbuf.  Returns the exit
+ * status, or -1 when it could not run, was killed or timed out (errbuf
+ * says why). */
+static int run_program(char *const argv[], int timeout_s, char *errbuf, size_t cap)
+{
+    errbuf[0] = '\0';
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(errbuf, cap, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    /* The environment is built before fork(): the child only execs. */
+    size_t nenv = 0;
+    while (environ != NULL && environ[nenv] != NULL && nenv < 4096)
+        nenv++;
+    char **envp = calloc(nenv + 3, sizeof *envp);
+    if (envp == NULL) {
+        close(fds[0]);
+        close(fds[1]);
+        snprintf(errbuf, cap, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "GIT_TERMINAL_PROMPT=", 20) != 0 &&
+            strncmp(environ[i], "GIT_ASKPASS=", 12) != 0)
+            envp[k++] = environ[i];
+    envp[k++] = "GIT_TERMINAL_PROMPT=0";
+    envp[k++] = "GIT_ASKPASS=/bin/false";
+    envp[k] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(errbuf, cap, "fork: %s", strerror(errno));
+        free(envp);
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+        }
+        dup2(fds[1], 2);
+        setpgid(0, 0);
+        execvpe(argv[0], argv, envp);
+        _exit(127);
+    }
+    free(envp);
+    close(fds[1]);
+    size_t used = 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    bool open_pipe = true, timed_out = false;
+    int status = 0;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed_ms = (now.tv_sec - start.tv_sec) * 1000 +
+                          (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed_ms >= (long)timeout_s * 1000) {
+            timed_out = true;
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        if (open_pipe) {
+            struct pollfd p = {fds[0], POLLIN, 0};
+            if (poll(&p, 1, 100) > 0) {
+                char chunk[256];
+                ssize_t r = read(fds[0], chunk, sizeof chunk);
+                if (r <= 0) {
+                    open_pipe = false;
+                } else if (used + 1 < cap) {
+                    size_t take = (size_t)r < cap - 1 - used ? (size_t)r : cap - 1 - used;
+                    memcpy(errbuf + used, chunk, take);
+                    used += take;
+                    errbuf[used] = '\0';
+                }
+            }
+        } else {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            status = -1;
+            break;
+        }
+    }
+    close(fds[0]);
+    /* One line of git's complaint is enough for an error message. */
+    for (size_t i = 0; i < used; i++)
+        if (errbuf[i] == '\n')
+            errbuf[i] = ' ';
+    if (timed_out) {
+        snprintf(errbuf, cap, "timed out after %d s", timeout_s);
+        return -1;
+    }
+    if (WIFEXITED(status)) {
+        if (WEXITSTATUS(status) == 127 && used == 0)
+            snprintf(errbuf, cap, "cannot run %s", argv[0]);
+        return WEXITSTATUS(status);
+    }
+    snprintf(errbuf, cap, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return -1;
+}
+
+static int prepare_empty_dir(const char *path, size_t i, berth_error_t *err)
+{
+    int rc = plugin_mkdir_p(path, 0755);
+    if (rc == 0 && chmod(path, 0777) != 0)
+        rc = -errno;
+    if (rc != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "cannot create the emptyDir volume of properties.volumes[%zu]: %s",
+                               i, strerror(-rc));
+    return 0;
+}
+
+static int prepare_secret(const volumes_config_t *cfg, const char *id, const berth_volume_t *v,
+                          size_t i, berth_error_t *err)
+{
+    char target[BERTH_ERROR_TARGET_MAX];
+    if (cfg->secret_dir == NULL || *cfg->secret_dir == '\0')
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "no secret directory is configured for secret volumes");
+    for (size_t j = 0; j < v->nsecret_items; j++) {
+        if (!name_is_component(v->secret_items[j].name)) {
+            snprintf(target, sizeof target, "properties.volumes[%zu].secret", i);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                                   "secret file names may not be empty, \".\", \"..\" or "
+                                   "contain '/'");
+        }
+    }
+    int rc = plugin_mkdir_p(cfg->secret_dir, 0700);
+    if (rc != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "cannot create secret directory %s: %s", cfg->secret_dir,
+                               strerror(-rc));
+    struct statfs sfs;
+    if (statfs(cfg->secret_dir, &sfs) != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "", "cannot statfs %s: %s",
+                               cfg->secret_dir, strerror(errno));
+    if ((unsigned long)sfs.f_type != (unsigned long)TMPFS_MAGIC)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "secret directory %s is not on a tmpfs: secrets must not "
+                               "reach a disk",
+                               cfg->secret_dir);
+    char dir[VOLUME_PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s/%s/%s", cfg->secret_dir, id, v->name);
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "secret volume path too long");
+    rc = plugin_mkdir_p(dir, 0700);
+    if (rc == 0 && chmod(dir, 0700) != 0)
+        rc = -errno;
+    if (rc != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "", "cannot create %s: %s",
+                               dir, strerror(-rc));
+    for (size_t j = 0; j < v->nsecret_items; j++) {
+        const berth_pair_t *item = &v->secret_items[j];
+        unsigned char *data = NULL;
+        size_t len = 0;
+        if (b64_decode(item->value ? item->value : "", &data, &len) != 0) {
+            snprintf(target, sizeof target, "properties.volumes[%zu].secret.%s", i, item->name);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                                   "secret value is not valid base64");
+        }
+        char file[VOLUME_PATH_MAX];
+        n = snprintf(file, sizeof file, "%s/%s", dir, item->name);
+        int fd = n < 0 || (size_t)n >= sizeof file
+                     ? -1
+                     : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0400);
+        int e = errno;
+        bool ok = fd >= 0;
+        size_t off = 0;
+        while (ok && off < len) {
+            ssize_t w = write(fd, data + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                e = errno;
+                ok = false;
+                break;
+            }
+            off += (size_t)w;
+        }
+        if (ok && fchmod(fd, 0400) != 0) {
+            e = errno;
+            ok = false;
+        }
+        if (fd >= 0 && close(fd) != 0 && ok) {
+            e = errno;
+            ok = false;
+        }
+        /* Scrub the decoded secret before the memory goes back. */
+        explicit_bzero(data, len);
+        free(data);
+        if (!ok)
+            return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                                   "cannot write secret file %s of properties.volumes[%zu]: %s",
+                                   item->name, i, strerror(e));
+    }
+    if (chmod(dir, 0500) != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "", "cannot chmod %s: %s",
+                               dir, strerror(errno));
+    return 0;
+}
+
+static int prepare_git(const volumes_config_t *cfg, const char *path, const berth_volume_t *v,
+                       size_t i, berth_error_t *err)
+{
+    char target[BERTH_ERROR_TARGET_MAX];
+    if (v->repository == NULL || *v->repository == '\0') {
+        snprintf(target, sizeof target, "properties.volumes[%zu].gitRepo.repository", i);
+        return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                               "gitRepo needs a repository");
+    }
+    if (v->directory != NULL && (!path_stays_below(v->directory) || *v->directory == '\0')) {
+        snprintf(target, sizeof target, "properties.volumes[%zu].gitRepo.directory", i);
+        return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                               "gitRepo directory must be relative and may not contain a "
+                               "\"..\" component");
+    }
+    if (v->revision != NULL && (*v->revision == '-' || *v->revision == '\0')) {
+        snprintf(target, sizeof target, "properties.volumes[%zu].gitRepo.revision", i);
+        return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                               "gitRepo revision may not be empty or start with '-'");
+    }
+    int rc = plugin_mkdir_p(path, 0755);
+    if (rc != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "cannot create the gitRepo volume of properties.volumes[%zu]: %s",
+                               i, strerror(-rc));
+    char dest[VOLUME_PATH_MAX];
+    int n = v->directory && strcmp(v->directory, ".") != 0
+                ? snprintf(dest, sizeof dest, "%s/%s", path, v->directory)
+                : snprintf(dest, sizeof dest, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof dest)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "", "path too long");
+    const char *git = cfg->git && *cfg->git ? cfg->git : "git";
+    char errbuf[GIT_STDERR_MAX];
+    char *clone[] = {(char *)git, "clone", "-q", "--", v->repository, dest, NULL};
+    int st = run_program(clone, GIT_TIMEOUT_S, errbuf, sizeof errbuf);
+    if (st != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                               "git clone for properties.volumes[%zu] failed (%d): %s", i, st,
+                               errbuf);
+    if (v->revision != NULL) {
+        char *checkout[] = {(char *)git, "-C", dest, "checkout", "-q", v->revision, "--", NULL};
+        st = run_program(checkout, GIT_TIMEOUT_S, errbuf, sizeof errbuf);
+        if (st != 0)
+            return berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                                   "git checkout of %s for properties.volumes[%zu] failed (%d): "
+                                   "%s",
+                                   v->revision, i, st, errbuf);
+    }
+    return 0;
+}
+
+/* <azure_file_root>/<account>/<share> into buf, or an error. */
+static int azure_path(const volumes_config_t *cfg, const berth_volume_t *v, size_t i,
+                      char *buf, size_t cap, berth_error_t *err)
+{
+    char target[BERTH_ERROR_TARGET_MAX];
+    snprintf(target, sizeof target, "properties.volumes[%zu].azureFile", i);
+    if (cfg->azure_file_root == NULL || *cfg->azure_file_root == '\0')
+        return berth_error_set(err, BERTH_EINVAL, "AzureFileVolumeUnsupported", target,
+                               "this host has no azure_file_root for azureFile volumes");
+    if (!name_is_component(v->storage_account_name) || !name_is_component(v->share_name))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                               "azureFile account and share names must be single path "
+                               "components");
+    int n = snprintf(buf, cap, "%s/%s/%s", cfg->azure_file_root, v->storage_account_name,
+                     v->share_name);
+    if (n < 0 || (size_t)n >= cap)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target, "path too long");
+    return 0;
+}
+
+int volumes_prepare(const volumes_config_t *cfg, const char *id, const berth_group_t *spec,
+                    berth_error_t *err)
+{
+    if (cfg == NULL || cfg->data_dir == NULL || id == NULL || spec == NULL)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                               "volumes_prepare needs a data_dir, an id and a group");
+    int rc = 0;
+    for (size_t i = 0; i < spec->nvolumes && rc == 0; i++) {
+        const berth_volume_t *v = &spec->volumes[i];
+        char target[BERTH_ERROR_TARGET_MAX];
+        char path[VOLUME_PATH_MAX];
+        if (!name_is_component(v->name)) {
+            snprintf(target, sizeof target, "properties.volumes[%zu].name", i);
+            rc = berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                                 "volume names must be single path components");
+            break;
+        }
+        if (volume_dir(cfg, id, v->name, path, sizeof path) != 0) {
+            rc = berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "", "path too long");
+            break;
+        }
+        switch (v->kind) {
+        case BERTH_VOLUME_EMPTY_DIR:
+            rc = prepare_empty_dir(path, i, err);
+            break;
+        case BERTH_VOLUME_SECRET:
+            rc = prepare_secret(cfg, id, v, i, err);
+            break;
+        case BERTH_VOLUME_GIT_REPO:
+            rc = prepare_git(cfg, path, v, i, err);
+            break;
+        case BERTH_VOLUME_AZURE_FILE: {
+            char share[VOLUME_PATH_MAX];
+            rc = azure_path(cfg, v, i, share, sizeof share, err);
+            if (rc == 0) {
+                int r = plugin_mkdir_p(share, 0755);
+                if (r != 0)
+                    rc = berth_error_set(err, BERTH_EIO, "VolumeMountFailed", "",
+                                         "cannot create azureFile share %s: %s", share,
+                                         strerror(-r));
+            }
+            break;
+        }
+        default:
+            snprintf(target, sizeof target, "properties.volumes[%zu]", i);
+            rc = berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
+                                 "unknown volume kind");
+            break;
+        }
+    }
+    if (rc != 0)
+        volumes_remove(cfg, id, NULL);
+    return rc;
+}
+
+/* The JSON path of container c within spec, for error targets. */
+static void container_path(const berth_group_t *spec, const berth_container_t *c, char *buf,
+                           size_t cap)
+{
+    if (c >= spec->containers && c < spec->containers + spec->ncontainers)
+        snprintf(buf, cap, "properties.containers[%zu]", (size_t)(c - spec->containers));
+    else if (spec->init_containers != NULL && c >= spec->init_containers &&
+             c < spec->init_containers + spec->ninit_containers)
+        snprintf(buf, cap, "properties.initContainers[%zu]",
+                 (size_t)(c - spec->init_containers));
+    else
+        snprintf(buf, cap, "container %s", c->name ? c->name : "");
+}
+
+int volumes_mounts(const volumes_config_t *cfg, const char *id, const berth_group_t *spec,
+                   const berth_container_t *c, volume_mount_t *out, size_t cap, size_t *n,
+                   berth_error_t *err)
+{
+    *n = 0;
+    char where[128], target[BERTH_ERROR_TARGET_MAX];
+    container_path(spec, c, where, sizeof where);
+    for (size_t j = 0; j < c->nmounts; j++) {
+        const berth_volume_mount_t *m = &c->mounts[j];
+        const berth_volume_t *v = NULL;
+        size_t vi = 0;
+        for (size_t i = 0; i < spec->nvolumes; i++) {
+            if (m->name && spec->volumes[i].name && strcmp(m->name, spec->volumes[i].name) == 0) {
+                v = &spec->volumes[i];
+                vi = i;
+                break;
+            }
+        }
+        if (v == NULL) {
+            snprintf(target, sizeof target, "%s.properties.volumeMounts[%zu].name", where, j);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolumeMount", target,
+                                   "the mount names no volume of the group");
+        }
+        if (m->mount_path == NULL || m->mount_path[0] != '/' || strchr(m->mount_path, ':')) {
+            snprintf(target, sizeof target, "%s.properties.volumeMounts[%zu].mountPath", where,
+                     j);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolumeMount", target,
+                                   "mount paths must be absolute and may not contain ':'");
+        }
+        if (*n >= cap) {
+            snprintf(target, sizeof target, "%s.properties.volumeMounts", where);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolumeMount", target,
+                                   "too many volume mounts");
+        }
+        volume_mount_t *o = &out[*n];
+        int len;
+        o->read_only = m->read_only == BERTH_TRUE;
+        switch (v->kind) {
+        case BERTH_VOLUME_SECRET:
+            len = snprintf(o->source, sizeof o->source, "%s/%s/%s",
+                           cfg->secret_dir ? cfg->secret_dir : "", id, v->name);
+            o->read_only = true;
+            break;
+        case BERTH_VOLUME_AZURE_FILE: {
+            int rc = azure_path(cfg, v, vi, o->source, sizeof o->source, err);
+            if (rc != 0)
+                return rc;
+            len = 0;
+            if (v->read_only == BERTH_TRUE)
+                o->read_only = true;
+            break;
+        }
+        default:
+            len = volume_dir(cfg, id, v->name, o->source, sizeof o->source);
+            break;
+        }
+        if (len < 0 || (size_t)len >= sizeof o->source || strchr(o->source, ':')) {
+            snprintf(target, sizeof target, "%s.properties.volumeMounts[%zu]", where, j);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolumeMount", target,
+                                   "the volume's host path is too long or contains ':'");
+        }
+        snprintf(o->target, sizeof o->target, "%s", m->mount_path);
+        (*n)++;
+    }
+    return 0;
+}
+
+int volumes_remove(const volumes_config_t *cfg, const char *id, berth_error_t *err)
+{
+    if (cfg == NULL || cfg->data_dir == NULL || id == NULL || *id == '\0')
+        return berth_error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                               "volumes_remove needs a data_dir and an id");
+    char path[VOLUME_PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/groups/%s", cfg->data_dir, id);
+    int rc = n < 0 || (size_t)n >= sizeof path ? -ENAMETOOLONG : plugin_remove_tree(path);
+    if (rc != 0)
+        return berth_error_set(err, BERTH_EIO, "VolumeRemoveFailed", "", "cannot remove %s: %s",
+                               path, strerror(-rc));
+    if (cfg->secret_dir != NULL && *cfg->secret_dir != '\0') {
+        n = snprintf(path, sizeof path, "%s/%s", cfg->secret_dir, id);
+        rc = n < 0 || (size_t)n >= sizeof path ? -ENAMETOOLONG : plugin_remove_tree(path);
+        if (rc != 0)
+            return berth_error_set(err, BERTH_EIO, "VolumeRemoveFailed", "",
+                                   "cannot remove %s: %s", path, strerror(-rc));
+    }
+    return 0;
+}

@@ -1,0 +1,732 @@
+/*
+ * sim.c: the simulator plugin: a host that runs no containers.
+ *
+ * Every group and container lives in the plugin's memory and follows a
+ * clock: a started container is Waiting for `start_latency_ms`, then
+ * Running, and terminates on its own when a rule (or the container's
+ * environment) says so.  Nothing survives the plugin context, as nothing
+ * survives a host's reboot: an agent that restarts finds an empty host and
+ * creates its groups again.  Light enough for hundreds of agents on one
+ * machine: a few hundred bytes per container, no threads, no processes.
+ *
+ * Configuration (a JSON object; every member optional):
+ *   cores, memory_mib      what probe reports (default: 8, 32768)
+ *   start_latency_ms       Waiting time after each start (0)
+ *   pull_latency_ms        time image_ensure takes for an uncached image (0)
+ *   images                 images cached from the start (["busybox:latest"])
+ *   rules                  [{image: GLOB, pull_fail: bool,
+ *                            exit_after_ms: N, exit_code: C}]: the first rule
+ *                          whose glob matches the image applies
+ * A container's environment overrides its rule: BERTH_SIM_EXIT_AFTER_MS and
+ * BERTH_SIM_EXIT_CODE.  exec runs nothing: it answers argv joined by spaces,
+ * exit code 0, or for ["exit", N] exit code N.
+ */
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "berth-plugin.h"
+
+#define RULES_MAX 32
+#define IMAGES_MAX 256
+#define LOG_MAX 4096
+
+typedef struct rule {
+    char *glob;
+    bool pull_fail;
+    int64_t exit_after_ms;          /* -1: runs until stopped               */
+    int exit_code;
+} rule_t;
+
+typedef struct ctr {
+    char name[BERTH_NAME_MAX + 1];
+    char *image;
+    bool is_init;
+    bool created;
+    bool started;                   /* ever started                        */
+    bool running;                   /* started and not stopped             */
+    int64_t ready_ms;               /* Running from then on                */
+    int64_t started_ms, finished_ms;
+    int64_t exit_after_ms;
+    int exit_code;
+    int stopped_code;               /* 143 after a stop, else -1           */
+    char *log;                      /* synthetic output                    */
+    size_t log_len;
+} ctr_t;
+
+typedef struct sgroup {
+    char *key;
+    uint64_t generation, digest;
+    size_t n;
+    ctr_t *c;
+} sgroup_t;
+
+typedef struct sim {
+    char host[BERTH_NAME_MAX + 1];
+    uint32_t cores;
+    uint64_t memory_mib;
+    int64_t start_latency_ms, pull_latency_ms;
+    rule_t rules[RULES_MAX];
+    size_t nrules;
+    char *images[IMAGES_MAX];
+    size_t nimages;
+    sgroup_t *groups;
+    size_t ngroups, cap;
+} sim_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void log_line(ctr_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends "<RFC 3339 time> text\n" to the container's log, dropping the
+ * oldest half when it would exceed LOG_MAX. */
+static void log_line(ctr_t *c, const char *fmt, ...)
+{
+    char line[256];
+    int64_t ms = now_ms();
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ ", (int)(ms % 1000));
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n += k < 0 ? 0 : (size_t)k >= sizeof line - n - 1 ? sizeof line - n - 2 : (size_t)k;
+    line[n++] = '\n';
+    if (c->log_len + n > LOG_MAX) {
+        size_t drop = c->log_len / 2;
+        memmove(c->log, c->log + drop, c->log_len - drop);
+        c->log_len -= drop;
+    }
+    char *p = realloc(c->log, c->log_len + n);
+    if (p == NULL)
+        return;
+    memcpy(p + c->log_len, line, n);
+    c->log = p;
+    c->log_len += n;
+}
+
+static const rule_t *rule_for(const sim_t *s, const char *image)
+{
+    for (size_t i = 0; i < s->nrules; i++)
+        if (fnmatch(s->rules[i].glob, image, 0) == 0)
+            return &s->rules[i];
+    return NULL;
+}
+
+static void sim_close(void *ctx)
+{
+    sim_t *s = ctx;
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->ngroups; i++) {
+        for (size_t j = 0; j < s->groups[i].n; j++) {
+            free(s->groups[i].c[j].image);
+            free(s->groups[i].c[j].log);
+        }
+        free(s->groups[i].c);
+        free(s->groups[i].key);
+    }
+    free(s->groups);
+    for (size_t i = 0; i < s->nrules; i++)
+        free(s->rules[i].glob);
+    for (size_t i = 0; i < s->nimages; i++)
+        free(s->images[i]);
+    free(s);
+}
+
+static int bad_config(berth_error_t *err, const char *target, const char *what)
+{
+    return berth_error_set(err, BERTH_EINVAL, "InvalidPluginConfig", target,
+                           "sim plugin configuration: %s", what);
+}
+
+static int image_add(sim_t *s, const char *image)
+{
+    for (size_t i = 0; i < s->nimages; i++)
+        if (strcmp(s->images[i], image) == 0)
+            return 0;
+    if (s->nimages == IMAGES_MAX)
+        return BERTH_ELIMIT;
+    s->images[s->nimages] = strdup(image);
+    if (s->images[s->nimages] == NULL)
+        return BERTH_ENOMEM;
+    s->nimages++;
+    return 0;
+}
+
+static int config_load(sim_t *s, const char *config_json, berth_error_t *err)
+{
+    s->cores = 8;
+    s->memory_mib = 32768;
+    if (config_json == NULL || config_json[0] == '\0')
+        return image_add(s, "busybox:latest");
+    json_error_t je;
+    json_t *root = json_loads(config_json, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL || !json_is_object(root)) {
+        json_decref(root);
+        return bad_config(err, "config", "not a JSON object");
+    }
+    int rc = 0;
+    bool images_given = false;
+    const char *k;
+    json_t *v;
+    char target[128];
+    json_object_foreach(root, k, v) {
+        snprintf(target, sizeof target, "config.%s", k);
+        if (strcmp(k, "cores") == 0 || strcmp(k, "memory_mib") == 0 ||
+            strcmp(k, "start_latency_ms") == 0 || strcmp(k, "pull_latency_ms") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > (json_int_t)1 << 40) {
+                rc = bad_config(err, target, "expected a non-negative integer");
+                break;
+            }
+            json_int_t n = json_integer_value(v);
+            if (k[0] == 'c')
+                s->cores = n > 4096 ? 4096 : (uint32_t)n;
+            else if (k[0] == 'm')
+                s->memory_mib = (uint64_t)n;
+            else if (k[0] == 's')
+                s->start_latency_ms = n;
+            else
+                s->pull_latency_ms = n;
+        } else if (strcmp(k, "images") == 0) {
+            images_given = true;
+            size_t i;
+            json_t *x;
+            if (!json_is_array(v)) {
+                rc = bad_config(err, target, "expected an array of image names");
+                break;
+            }
+            json_array_foreach(v, i, x) {
+                if (!json_is_string(x) || (rc = image_add(s, json_string_value(x))) < 0) {
+                    rc = bad_config(err, target, "expected at most 256 image names");
+                    break;
+                }
+            }
+            if (rc < 0)
+                break;
+        } else if (strcmp(k, "rules") == 0) {
+            size_t i;
+            json_t *x;
+            if (!json_is_array(v) || json_array_size(v) > RULES_MAX) {
+                rc = bad_config(err, target, "expected an array of at most 32 rules");
+                break;
+            }
+            json_array_foreach(v, i, x) {
+                snprintf(target, sizeof target, "config.rules[%zu]", i);
+                rule_t *r = &s->rules[s->nrules];
+                r->exit_after_ms = -1;
+                json_t *glob = json_object_get(x, "image");
+                if (!json_is_object(x) || !json_is_string(glob)) {
+                    rc = bad_config(err, target, "a rule is an object with an image glob");
+                    break;
+                }
+                const char *rk;
+                json_t *rv;
+                json_object_foreach(x, rk, rv) {
+                    if (strcmp(rk, "image") == 0)
+                        continue;
+                    if (strcmp(rk, "pull_fail") == 0 && json_is_boolean(rv)) {
+                        r->pull_fail = json_is_true(rv);
+                    } else if (strcmp(rk, "exit_after_ms") == 0 && json_is_integer(rv) &&
+                               json_integer_value(rv) >= 0) {
+                        r->exit_after_ms = json_integer_value(rv);
+                    } else if (strcmp(rk, "exit_code") == 0 && json_is_integer(rv) &&
+                               json_integer_value(rv) >= 0 && json_integer_value(rv) <= 255) {
+                        r->exit_code = (int)json_integer_value(rv);
+                    } else {
+                        snprintf(target, sizeof target, "config.rules[%zu].%s", i, rk);
+                        rc = bad_config(err, target, "unknown member or bad value");
+                        break;
+                    }
+                }
+                if (rc < 0)
+                    break;
+                r->glob = strdup(json_string_value(glob));
+                if (r->glob == NULL) {
+                    rc = BERTH_ENOMEM;
+                    break;
+                }
+                s->nrules++;
+            }
+            if (rc < 0)
+                break;
+        } else {
+            rc = bad_config(err, target, "unknown member");
+            break;
+        }
+    }
+    json_decref(root);
+    if (rc == 0 && !images_given)
+        rc = image_add(s, "busybox:latest");
+    if (rc == BERTH_ENOMEM)
+        berth_error_set(err, rc, "OutOfMemory", "", "out of memory");
+    return rc;
+}
+
+static int sim_open(const char *config_json, const char *host, void **ctx, berth_error_t *err)
+{
+    *ctx = NULL;
+    sim_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    snprintf(s->host, sizeof s->host, "%s", host != NULL ? host : "");
+    int rc = config_load(s, config_json, err);
+    if (rc < 0) {
+        sim_close(s);
+        return rc;
+    }
+    *ctx = s;
+    return 0;
+}
+
+static int sim_probe(void *ctx, berth_plugin_host_info_t *info, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    memset(info, 0, sizeof *info);
+    snprintf(info->runtime, sizeof info->runtime, "sim %s", berth_version());
+    info->cores = s->cores;
+    info->memory_mib = s->memory_mib;
+    info->os = BERTH_OS_LINUX;
+    return 0;
+}
+
+static bool image_cached(const sim_t *s, const char *image)
+{
+    for (size_t i = 0; i < s->nimages; i++)
+        if (strcmp(s->images[i], image) == 0)
+            return true;
+    return false;
+}
+
+static int sim_image_ensure(void *ctx, const char *image, const berth_registry_credential_t *cred,
+                            bool *cached, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    if (cached != NULL)
+        *cached = false;
+    if (image == NULL || image[0] == '\0')
+        return berth_error_set(err, BERTH_EINVAL, "InvalidImage", "image", "no image given");
+    if (image_cached(s, image)) {
+        if (cached != NULL)
+            *cached = true;
+        return 0;
+    }
+    sleep_ms(s->pull_latency_ms);
+    const rule_t *r = rule_for(s, image);
+    if (r != NULL && r->pull_fail)
+        return berth_error_set(err, BERTH_EIO, "ImagePullFailed", "image",
+                               "failed to pull image '%s': the simulated registry refused it",
+                               image);
+    if (image_add(s, image) < 0)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    return 0;
+}
+
+static int sim_images(void *ctx, berth_plugin_image_cb cb, void *data, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    for (size_t i = 0; i < s->nimages; i++)
+        cb(s->images[i], data);
+    return 0;
+}
+
+static sgroup_t *group_find(sim_t *s, const char *key)
+{
+    for (size_t i = 0; i < s->ngroups; i++)
+        if (strcmp(s->groups[i].key, key) == 0)
+            return &s->groups[i];
+    return NULL;
+}
+
+static const char *env_of(const berth_container_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->nenv; i++)
+        if (strcmp(c->env[i].name, name) == 0)
+            return c->env[i].value != NULL ? c->env[i].value : c->env[i].secure_value;
+    return NULL;
+}
+
+static int ctr_init(sim_t *s, ctr_t *c, const berth_container_t *spec, bool is_init)
+{
+    snprintf(c->name, sizeof c->name, "%s", spec->name);
+    c->image = strdup(spec->image);
+    if (c->image == NULL)
+        return BERTH_ENOMEM;
+    c->is_init = is_init;
+    c->created = true;
+    c->stopped_code = -1;
+    const rule_t *r = rule_for(s, spec->image);
+    c->exit_after_ms = r != NULL ? r->exit_after_ms : -1;
+    c->exit_code = r != NULL ? r->exit_code : 0;
+    const char *after = env_of(spec, "BERTH_SIM_EXIT_AFTER_MS");
+    const char *code = env_of(spec, "BERTH_SIM_EXIT_CODE");
+    if (after != NULL)
+        c->exit_after_ms = strtoll(after, NULL, 10);
+    if (code != NULL)
+        c->exit_code = (int)strtol(code, NULL, 10) & 0xff;
+    log_line(c, "created from image %s", c->image);
+    return 0;
+}
+
+static int sim_create(void *ctx, const berth_runtime_group_t *g, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    if (group_find(s, g->key) != NULL)
+        return berth_error_set(err, BERTH_EEXIST, "ContainerGroupExists", "key",
+                               "the host already holds container group '%s'", g->key);
+    const berth_group_t *spec = g->spec;
+    size_t n = spec->ninit_containers + spec->ncontainers;
+    if (n > BERTH_PLUGIN_CONTAINERS_MAX)
+        return berth_error_set(err, BERTH_EINVAL, "TooManyContainers", "properties.containers",
+                               "a group holds at most %d containers", BERTH_PLUGIN_CONTAINERS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const berth_container_t *c = i < spec->ninit_containers
+            ? &spec->init_containers[i] : &spec->containers[i - spec->ninit_containers];
+        if (!image_cached(s, c->image))
+            return berth_error_set(err, BERTH_EINVAL, "ImageNotPresent", "image",
+                                   "image '%s' is not on the host: ensure it first", c->image);
+    }
+    if (s->ngroups == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        sgroup_t *p = realloc(s->groups, cap * sizeof *p);
+        if (p == NULL)
+            return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+        s->groups = p;
+        s->cap = cap;
+    }
+    sgroup_t *grp = &s->groups[s->ngroups];
+    memset(grp, 0, sizeof *grp);
+    grp->key = strdup(g->key);
+    grp->c = calloc(n, sizeof *grp->c);
+    int rc = grp->key == NULL || grp->c == NULL ? BERTH_ENOMEM : 0;
+    for (size_t i = 0; i < n && rc == 0; i++, grp->n++)
+        rc = ctr_init(s, &grp->c[i],
+                      i < spec->ninit_containers ? &spec->init_containers[i]
+                                                 : &spec->containers[i - spec->ninit_containers],
+                      i < spec->ninit_containers);
+    if (rc < 0) {
+        for (size_t i = 0; i < grp->n; i++) {
+            free(grp->c[i].image);
+            free(grp->c[i].log);
+        }
+        free(grp->c);
+        free(grp->key);
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    }
+    grp->generation = g->generation;
+    grp->digest = g->digest;
+    s->ngroups++;
+    return 0;
+}
+
+/* Brings a container's state up to `now`: a run that reached its exit time
+ * terminates. */
+static void ctr_tick(ctr_t *c, int64_t now)
+{
+    if (c->running && c->exit_after_ms >= 0 && now >= c->started_ms + c->exit_after_ms) {
+        c->running = false;
+        c->finished_ms = c->started_ms + c->exit_after_ms;
+        c->stopped_code = -1;
+        log_line(c, "exited with code %d", c->exit_code);
+    }
+}
+
+static void ctr_start(sim_t *s, ctr_t *c, int64_t now)
+{
+    ctr_tick(c, now);
+    if (c->running)
+        return;
+    c->started = true;
+    c->running = true;
+    c->ready_ms = now + s->start_latency_ms;
+    c->started_ms = c->ready_ms;
+    c->finished_ms = 0;
+    c->stopped_code = -1;
+    log_line(c, "started");
+}
+
+static ctr_t *ctr_find(sgroup_t *g, const char *name)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->c[i].name, name) == 0)
+            return &g->c[i];
+    return NULL;
+}
+
+static int no_group(berth_error_t *err, const char *key)
+{
+    return berth_error_set(err, BERTH_ENOENT, "ContainerGroupNotFound", "key",
+                           "the host holds no container group '%s'", key);
+}
+
+static int no_container(berth_error_t *err, const char *key, const char *name)
+{
+    return berth_error_set(err, BERTH_ENOENT, "ContainerNotFound", "container",
+                           "container group '%s' has no container '%s'", key, name);
+}
+
+static int sim_start(void *ctx, const char *key, const char *container, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return no_group(err, key);
+    int64_t now = now_ms();
+    if (container != NULL) {
+        ctr_t *c = ctr_find(g, container);
+        if (c == NULL)
+            return no_container(err, key, container);
+        ctr_start(s, c, now);
+        return 0;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->c[i].is_init)
+            ctr_start(s, &g->c[i], now);
+    return 0;
+}
+
+static void ctr_stop(ctr_t *c, int64_t now)
+{
+    ctr_tick(c, now);
+    if (!c->running)
+        return;
+    c->running = false;
+    if (now < c->ready_ms) {
+        c->ready_ms = 0;        /* never came up */
+        c->started_ms = now;
+    }
+    c->finished_ms = now;
+    c->stopped_code = 143;
+    log_line(c, "stopped (SIGTERM)");
+}
+
+static int sim_stop(void *ctx, const char *key, const char *container, uint32_t grace_s,
+                    berth_error_t *err)
+{
+    sim_t *s = ctx;
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return no_group(err, key);
+    int64_t now = now_ms();
+    if (container != NULL) {
+        ctr_t *c = ctr_find(g, container);
+        if (c == NULL)
+            return no_container(err, key, container);
+        ctr_stop(c, now);
+        return 0;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        ctr_stop(&g->c[i], now);
+    return 0;
+}
+
+static int sim_restart(void *ctx, const char *key, uint32_t grace_s, berth_error_t *err)
+{
+    int rc = sim_stop(ctx, key, NULL, grace_s, err);
+    return rc < 0 ? rc : sim_start(ctx, key, NULL, err);
+}
+
+static int sim_remove(void *ctx, const char *key, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return 0;
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->c[i].image);
+        free(g->c[i].log);
+    }
+    free(g->c);
+    free(g->key);
+    *g = s->groups[--s->ngroups];
+    return 0;
+}
+
+static int sim_status(void *ctx, const char *key, berth_group_status_t *out, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    memset(out, 0, sizeof *out);
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return 0;
+    out->exists = true;
+    out->generation = g->generation;
+    out->digest = g->digest;
+    snprintf(out->ip, sizeof out->ip, "127.0.0.1");
+    int64_t now = now_ms();
+    out->ncontainers = g->n;
+    for (size_t i = 0; i < g->n; i++) {
+        ctr_t *c = &g->c[i];
+        berth_container_status_t *o = &out->containers[i];
+        ctr_tick(c, now);
+        snprintf(o->name, sizeof o->name, "%s", c->name);
+        o->exists = true;
+        if (c->running && now >= c->ready_ms) {
+            o->state = BERTH_CONTAINER_RUNNING;
+            o->started_ms = c->started_ms;
+        } else if (c->started && !c->running && c->ready_ms != 0) {
+            o->state = BERTH_CONTAINER_TERMINATED;
+            o->exit_code = c->stopped_code >= 0 ? c->stopped_code : c->exit_code;
+            o->started_ms = c->started_ms;
+            o->finished_ms = c->finished_ms;
+            snprintf(o->detail, sizeof o->detail, "%s", o->exit_code == 0 ? "Completed" : "Error");
+        } else {
+            o->state = BERTH_CONTAINER_WAITING;
+            snprintf(o->detail, sizeof o->detail, "%s", c->running ? "ContainerCreating" : "Created");
+        }
+    }
+    return 0;
+}
+
+static int sim_logs(void *ctx, const char *key, const char *container, uint32_t tail,
+                    bool timestamps, char **out, size_t *len, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    *out = NULL;
+    *len = 0;
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return no_group(err, key);
+    ctr_t *c = ctr_find(g, container);
+    if (c == NULL)
+        return no_container(err, key, container);
+    ctr_tick(c, now_ms());
+    /* Lines are "<time> <text>\n"; keep the last `tail`, drop the time
+     * unless asked for. */
+    size_t start = 0;
+    if (tail > 0) {
+        uint32_t seen = 0;
+        size_t i = c->log_len;
+        while (i > 0) {
+            if (c->log[i - 1] == '\n' && i != c->log_len && ++seen == tail)
+                break;
+            i--;
+        }
+        if (seen == tail)
+            start = i;
+    }
+    char *buf = malloc(c->log_len - start + 1);
+    if (buf == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    size_t n = 0;
+    for (size_t i = start; i < c->log_len;) {
+        const char *nl = memchr(c->log + i, '\n', c->log_len - i);
+        size_t end = nl != NULL ? (size_t)(nl - c->log) + 1 : c->log_len;
+        size_t from = i;
+        if (!timestamps) {
+            const char *sp = memchr(c->log + i, ' ', end - i);
+            if (sp != NULL)
+                from = (size_t)(sp - c->log) + 1;
+        }
+        memcpy(buf + n, c->log + from, end - from);
+        n += end - from;
+        i = end;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int sim_exec(void *ctx, const char *key, const char *container, const char *const *argv,
+                    size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    *out = NULL;
+    *len = 0;
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return no_group(err, key);
+    ctr_t *c = ctr_find(g, container);
+    if (c == NULL)
+        return no_container(err, key, container);
+    int64_t now = now_ms();
+    ctr_tick(c, now);
+    if (!c->running || now < c->ready_ms)
+        return berth_error_set(err, BERTH_EINVAL, "ContainerNotRunning", "container",
+                               "container '%s' is not running", container);
+    if (argc == 0)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
+                               "no command given");
+    size_t total = 2;
+    for (size_t i = 0; i < argc; i++)
+        total += strlen(argv[i]) + 1;
+    char *buf = malloc(total);
+    if (buf == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < argc; i++) {
+        size_t k = strlen(argv[i]);
+        if (i > 0)
+            buf[n++] = ' ';
+        memcpy(buf + n, argv[i], k);
+        n += k;
+    }
+    buf[n++] = '\n';
+    buf[n] = '\0';
+    *exit_code = argc == 2 && strcmp(argv[0], "exit") == 0 ? (int)strtol(argv[1], NULL, 10) & 0xff
+                                                           : 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int sim_list(void *ctx, berth_plugin_list_cb cb, void *data, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    for (size_t i = 0; i < s->ngroups; i++)
+        cb(s->groups[i].key, s->groups[i].generation, s->groups[i].digest, data);
+    return 0;
+}
+
+static const berth_plugin_ops_t sim_ops = {
+    .abi_major = BERTH_PLUGIN_ABI_MAJOR,
+    .size = sizeof(berth_plugin_ops_t),
+    .name = "sim",
+    .version = "1.0",
+    .open = sim_open,
+    .close = sim_close,
+    .probe = sim_probe,
+    .image_ensure = sim_image_ensure,
+    .images = sim_images,
+    .create = sim_create,
+    .start = sim_start,
+    .stop = sim_stop,
+    .restart = sim_restart,
+    .remove = sim_remove,
+    .status = sim_status,
+    .logs = sim_logs,
+    .exec = sim_exec,
+    .list = sim_list,
+};
+
+/* The plugin's entry symbol: the simulator's operations. */
+__attribute__((visibility("default"))) const berth_plugin_ops_t *berth_plugin_entry(void);
+
+const berth_plugin_ops_t *berth_plugin_entry(void)
+{
+    return &sim_ops;
+}

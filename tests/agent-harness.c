@@ -1,0 +1,287 @@
+/*
+ * agent-harness.c: berth-agent processes, a scheduler side and bounded
+ * waits on instance views, for the agent tests (agent-harness.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+
+int64_t test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void test_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int test_agent_start(test_agent_t *a, const char *url, const char *cell, const char *host,
+                     const char *plugin, const char *config, const char *const *extra)
+{
+    const char *b = getenv("top_builddir");
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/tools/berth-agent", b != NULL ? b : ".");
+    snprintf(a->host, sizeof a->host, "%s", host);
+    snprintf(a->log_path, sizeof a->log_path, "/tmp/berth-agent-%d-%s.log", (int)getpid(), host);
+    /* $BERTH_TEST_AGENT_WRAPPER (e.g. "valgrind --error-exitcode=9") runs
+     * the agent under a checker: its words come first. */
+    static char wrapper[512];
+    const char *argv[80];
+    size_t n = 0;
+    const char *w = getenv("BERTH_TEST_AGENT_WRAPPER");
+    if (w != NULL && w[0] != '\0') {
+        snprintf(wrapper, sizeof wrapper, "%s", w);
+        for (char *save = NULL, *tok = strtok_r(wrapper, " ", &save); tok != NULL && n < 16;
+             tok = strtok_r(NULL, " ", &save))
+            argv[n++] = tok;
+    }
+    const char *base[] = {prog, "--redis", url, "--cell", cell, "--host", host, "--plugin",
+                          plugin, "--plugin-config", config != NULL ? config : "{}"};
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        argv[n++] = base[i];
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 79; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(a->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            close(devnull);
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    a->pid = pid;
+    return 0;
+}
+
+static int reap(pid_t pid, int timeout_ms)
+{
+    int64_t end = test_now_ms() + timeout_ms;
+    int status;
+    while (test_now_ms() < end) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r < 0)
+            return -1;
+        test_sleep_ms(20);
+    }
+    return -2;
+}
+
+int test_agent_stop(test_agent_t *a)
+{
+    if (a->pid <= 0)
+        return -1;
+    kill(a->pid, SIGTERM);
+    int rc = reap(a->pid, 15000);
+    if (rc == -2) {
+        kill(a->pid, SIGKILL);
+        rc = reap(a->pid, 5000);
+        rc = -1;
+    }
+    a->pid = 0;
+    return rc;
+}
+
+void test_agent_kill(test_agent_t *a)
+{
+    if (a->pid <= 0)
+        return;
+    kill(a->pid, SIGKILL);
+    (void)reap(a->pid, 10000);
+    a->pid = 0;
+}
+
+void test_agent_dump(const test_agent_t *a, int lines)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, a->log_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "(no log at %s)\n", a->log_path);
+}
+
+int test_sched_open(test_sched_t *s, const char *url, const char *cell)
+{
+    berth_error_t err;
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = url;
+    o.cell = cell;
+    s->store = NULL;
+    if (berth_engine_new(NULL, &s->engine, &err) != 0)
+        return -1;
+    if (berth_store_open(&o, s->engine, &s->store, &err) != 0) {
+        fprintf(stderr, "store: %s\n", err.message);
+        berth_engine_free(s->engine);
+        return -1;
+    }
+    return 0;
+}
+
+void test_sched_close(test_sched_t *s)
+{
+    berth_store_close(s->store);
+    berth_engine_free(s->engine);
+    s->store = NULL;
+    s->engine = NULL;
+}
+
+bool test_sched_wait_host(test_sched_t *s, const char *name, int timeout_ms)
+{
+    int64_t end = test_now_ms() + timeout_ms;
+    while (test_now_ms() < end) {
+        berth_host_t h;
+        berth_host_usage_t u;
+        if (berth_store_sync(s->store, NULL) == 0 &&
+            berth_host_get(s->engine, name, &h, &u) == 0 && h.state == BERTH_HOST_READY)
+            return true;
+        test_sleep_ms(50);
+    }
+    fprintf(stderr, "host %s never registered\n", name);
+    return false;
+}
+
+int test_sched_place(test_sched_t *s, const char *key, const char *doc, berth_placement_t *out)
+{
+    berth_group_t *g = NULL;
+    berth_error_t err;
+    int rc = berth_group_parse(doc, strlen(doc), &g, &err);
+    if (rc != 0) {
+        fprintf(stderr, "document refused: %s at %s\n", err.message, err.target);
+        return rc;
+    }
+    berth_request_t r;
+    rc = berth_group_request(s->engine, g, &r, &err);
+    if (rc == 0)
+        rc = berth_store_place(s->store, key, &r, doc, out, &err);
+    if (rc != 0)
+        fprintf(stderr, "place %s: %s\n", key, err.message);
+    berth_group_free(g);
+    return rc;
+}
+
+json_t *test_view(test_sched_t *s, const char *key)
+{
+    char *text = NULL;
+    if (berth_store_view_read(s->store, key, &text, NULL) != 0)
+        return NULL;
+    json_t *v = json_loads(text, 0, NULL);
+    berth_free(text);
+    return v;
+}
+
+json_t *test_view_wait(test_sched_t *s, const char *key, test_view_pred pred, void *data,
+                       int timeout_ms, const char *what)
+{
+    int64_t end = test_now_ms() + timeout_ms;
+    json_t *v = NULL;
+    for (;;) {
+        json_decref(v);
+        v = test_view(s, key);
+        if (pred(v, data))
+            return v != NULL ? v : json_object();
+        if (test_now_ms() >= end)
+            break;
+        test_sleep_ms(50);
+    }
+    char *text = v != NULL ? json_dumps(v, JSON_INDENT(1)) : NULL;
+    fprintf(stderr, "timed out after %d ms waiting for %s: %s; last view: %s\n", timeout_ms,
+            key, what, text != NULL ? text : "(none)");
+    free(text);
+    json_decref(v);
+    return NULL;
+}
+
+json_t *test_view_container(json_t *view, const char *name)
+{
+    const char *lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(view, lists[l]), i, x) {
+            const char *n = json_string_value(json_object_get(x, "name"));
+            if (n != NULL && strcmp(n, name) == 0)
+                return x;
+        }
+    }
+    return NULL;
+}
+
+const char *test_view_cstate(json_t *view, const char *name)
+{
+    json_t *c = test_view_container(view, name);
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(c, "instanceView"), "currentState"), "state"));
+}
+
+int test_view_restarts(json_t *view, const char *name)
+{
+    json_t *rc = json_object_get(json_object_get(test_view_container(view, name),
+                                                 "instanceView"), "restartCount");
+    return json_is_integer(rc) ? (int)json_integer_value(rc) : -1;
+}
+
+bool test_view_has_event(json_t *view, const char *name, const char *event,
+                         const char *message_part)
+{
+    json_t *holder = name != NULL
+        ? json_object_get(test_view_container(view, name), "instanceView")
+        : json_object_get(view, "instanceView");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(holder, "events"), i, e) {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        const char *m = json_string_value(json_object_get(e, "message"));
+        if (n != NULL && strcmp(n, event) == 0 &&
+            (message_part == NULL || (m != NULL && strstr(m, message_part) != NULL)))
+            return true;
+    }
+    return false;
+}
+
+const char *test_view_group_state(json_t *view)
+{
+    return json_string_value(json_object_get(json_object_get(view, "instanceView"), "state"));
+}
+
+bool test_pred_running(json_t *view, void *data)
+{
+    const char *ps = json_string_value(json_object_get(view, "provisioningState"));
+    const char *st = test_view_cstate(view, data);
+    return ps != NULL && strcmp(ps, "Succeeded") == 0 && st != NULL &&
+           strcmp(st, "Running") == 0;
+}
+
+bool test_pred_gone(json_t *view, void *data)
+{
+    return view == NULL;
+}

@@ -1,0 +1,286 @@
+#!/bin/sh
+#
+# tests/engines.sh: private container engines for Berth's engine tests.
+#
+#   tests/engines.sh start DIR   starts dockerd and Podman's Docker-compatible
+#                                API service on unix sockets under DIR, each
+#                                with its own storage and its own bridge, and
+#                                loads a local busybox:latest image into both
+#                                (and unpacks it for the runc plugin); writes
+#                                DIR/env for the tests to source.
+#   tests/engines.sh stop DIR    stops what `start DIR` started (containers,
+#                                the Podman service, dockerd) and removes its
+#                                bridges and mounts; safe to call twice.
+#
+# It never touches the machine's own engines, images or networks: every
+# engine's data, sockets and pid files live under DIR.  Needs root and the
+# packages docker.io, podman, runc and busybox-static; no registry is used.
+# Every wait is bounded.
+
+set -u
+
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+
+die() {
+    echo "engines.sh: $*" >&2
+    exit 1
+}
+
+usage() {
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+}
+
+[ $# -eq 2 ] || usage
+action=$1
+case $2 in
+    /*) dir=$2 ;;
+    *) dir=$(pwd)/$2 ;;
+esac
+dir=${dir%/}
+[ -n "$dir" ] || die "refusing to use / as the engines' directory"
+
+# Names derived from DIR, so that two engine sets never share a bridge or a
+# subnet.
+hash=$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
+docker_bridge="bd$((hash % 100000000))"
+podman_bridge="bp$((hash % 100000000))"
+octet2=$((hash / 7 % 200 + 20))
+octet3=$((hash / 1400 % 250 + 1))
+docker_subnet="10.$octet2.$octet3"
+podman_subnet="10.$octet2.$((octet3 + 1 > 254 ? 2 : octet3 + 1))"
+
+docker_sock="$dir/docker.sock"
+podman_sock="$dir/podman.sock"
+podman_root="$dir/podman/root"
+podman_run="$dir/podman/run"
+podman_conf="$dir/podman/containers.conf"
+
+dk() {
+    timeout 60 docker -H "unix://$docker_sock" "$@"
+}
+
+pm() {
+    CONTAINERS_CONF="$podman_conf" timeout 120 podman --root "$podman_root" \
+        --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
+        --events-backend file "$@"
+}
+
+# Waits (at most $2 seconds) until the engine API on socket $1 answers.
+wait_api() {
+    i=0
+    while [ "$i" -lt "$(($2 * 4))" ]; do
+        if [ -S "$1" ] && curl -sf --max-time 2 --unix-socket "$1" http://engine/_ping >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.25
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# Sends TERM to the process in pid file $1, then KILL after $2 seconds.
+stop_pid() {
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1" 2>/dev/null)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        i=0
+        while kill -0 "$pid" 2>/dev/null && [ "$i" -lt "$(($2 * 4))" ]; do
+            sleep 0.25
+            i=$((i + 1))
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    fi
+    rm -f "$1"
+    return 0
+}
+
+# Builds the busybox root filesystem in $1 from the static busybox.
+make_rootfs() {
+    rm -rf "$1"
+    mkdir -p "$1/bin" "$1/etc" "$1/tmp" "$1/proc" "$1/sys" "$1/dev" "$1/root" \
+        "$1/var/www" || return 1
+    chmod 1777 "$1/tmp"
+    cp /bin/busybox "$1/bin/busybox" || return 1
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] && continue
+        ln -sf busybox "$1/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' \
+        >"$1/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$1/etc/group"
+    return 0
+}
+
+stop_all() {
+    # Containers first, so that no shim or conmon outlives its engine.
+    if [ -S "$docker_sock" ] && wait_api "$docker_sock" 1; then
+        ids=$(dk ps -aq 2>/dev/null)
+        [ -n "$ids" ] && dk rm -f $ids >/dev/null 2>&1
+    fi
+    stop_pid "$dir/docker/dockerd.pid" 30
+    if [ -d "$podman_root" ]; then
+        pm rm -af -t 2 >/dev/null 2>&1
+    fi
+    stop_pid "$dir/podman/service.pid" 15
+    # dockerd's containerd, should it be left.
+    for pidfile in "$dir"/docker/exec/containerd/containerd.pid; do
+        stop_pid "$pidfile" 10
+    done
+    # Podman's conmons outlive an exec by minutes (--exit-delay): end the
+    # ones serving this DIR's containers, by pid.
+    for proc in /proc/[0-9]*; do
+        [ "$(cat "$proc/comm" 2>/dev/null)" = conmon ] || continue
+        if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "$podman_root/"; then
+            kill -KILL "${proc#/proc/}" 2>/dev/null
+        fi
+    done
+    # Mounts left under DIR (overlays, network namespaces, shm), deepest first.
+    if [ -d "$dir" ]; then
+        awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+            while read -r m; do umount -l "$m" 2>/dev/null; done
+    fi
+    for br in "$docker_bridge" "$podman_bridge"; do
+        ip link show "$br" >/dev/null 2>&1 && ip link delete "$br" 2>/dev/null
+    done
+    rm -f "$dir/env" "$docker_sock" "$podman_sock"
+    return 0
+}
+
+start_docker() {
+    mkdir -p "$dir/docker/data" "$dir/docker/exec" || return 1
+    echo '{}' >"$dir/docker/daemon.json"
+    # A bridge of our own: two engine sets on one machine must not share
+    # docker0.  Published ports go through docker-proxy on 127.0.0.1, which
+    # needs no iptables rules, so dockerd leaves the host's firewall alone.
+    if ! ip link show "$docker_bridge" >/dev/null 2>&1; then
+        ip link add name "$docker_bridge" type bridge || return 1
+        ip addr add "$docker_subnet.1/24" dev "$docker_bridge" || return 1
+    fi
+    ip link set "$docker_bridge" up || return 1
+    setsid dockerd --host "unix://$docker_sock" --data-root "$dir/docker/data" \
+        --exec-root "$dir/docker/exec" --pidfile "$dir/docker/dockerd.pid" \
+        --config-file "$dir/docker/daemon.json" --bridge "$docker_bridge" \
+        --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=true \
+        >"$dir/docker/dockerd.log" 2>&1 </dev/null &
+    wait_api "$docker_sock" 60 || {
+        tail -n 20 "$dir/docker/dockerd.log" >&2
+        echo "dockerd did not answer on $docker_sock within 60 s" >&2
+        return 1
+    }
+    return 0
+}
+
+start_podman() {
+    mkdir -p "$podman_root" "$podman_run" "$dir/podman/networks" "$dir/podman/tmp" || return 1
+    cat >"$podman_conf" <<EOF
+[engine]
+runtime = "runc"
+tmp_dir = "$dir/podman/tmp"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+
+[network]
+network_backend = "netavark"
+network_config_dir = "$dir/podman/networks"
+default_subnet = "$podman_subnet.0/24"
+EOF
+    # The default network under its own bridge name and subnet.
+    cat >"$dir/podman/networks/podman.json" <<EOF
+{
+  "name": "podman",
+  "id": "2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9",
+  "driver": "bridge",
+  "network_interface": "$podman_bridge",
+  "created": "2024-01-01T00:00:00Z",
+  "subnets": [ { "subnet": "$podman_subnet.0/24", "gateway": "$podman_subnet.1" } ],
+  "ipv6_enabled": false,
+  "internal": false,
+  "dns_enabled": false,
+  "ipam_options": { "driver": "host-local" }
+}
+EOF
+    CONTAINERS_CONF="$podman_conf" setsid podman --root "$podman_root" \
+        --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
+        --events-backend file system service --time=0 "unix://$podman_sock" \
+        >"$dir/podman/service.log" 2>&1 </dev/null &
+    echo $! >"$dir/podman/service.pid"
+    wait_api "$podman_sock" 60 || {
+        tail -n 20 "$dir/podman/service.log" >&2
+        echo "podman service did not answer on $podman_sock within 60 s" >&2
+        return 1
+    }
+    return 0
+}
+
+load_images() {
+    rootfs="$dir/images/busybox_latest/rootfs"
+    make_rootfs "$rootfs" || return 1
+    tar -C "$rootfs" -cf "$dir/images/busybox.tar" . || return 1
+    dk import --change 'CMD ["sh"]' "$dir/images/busybox.tar" busybox:latest >/dev/null ||
+        return 1
+    dk image inspect busybox:latest >/dev/null 2>&1 || {
+        echo "docker does not show busybox:latest after import" >&2
+        return 1
+    }
+    # Podman names an imported image localhost/busybox:latest; its Docker API
+    # resolves short names against docker.io, so tag it there as well.
+    pm import --change 'CMD ["sh"]' "$dir/images/busybox.tar" busybox:latest \
+        >/dev/null 2>"$dir/podman/import.log" || {
+        cat "$dir/podman/import.log" >&2
+        return 1
+    }
+    pm tag localhost/busybox:latest docker.io/library/busybox:latest || return 1
+    curl -sf --max-time 10 --unix-socket "$podman_sock" \
+        http://engine/v1.41/images/busybox:latest/json >/dev/null || {
+        echo "podman's API does not find busybox:latest after import" >&2
+        return 1
+    }
+    rm -f "$dir/images/busybox.tar"
+    return 0
+}
+
+case $action in
+    start)
+        [ "$(id -u)" = 0 ] || die "must run as root (dockerd and rootful podman)"
+        for prog in dockerd docker podman runc curl tar ip timeout setsid; do
+            command -v "$prog" >/dev/null 2>&1 || die "$prog not found (install docker.io, podman, runc, curl, iproute2)"
+        done
+        [ -x /bin/busybox ] || die "/bin/busybox not found (install busybox-static)"
+        /bin/busybox --list >/dev/null 2>&1 || die "/bin/busybox has no --list (need busybox-static)"
+        if [ ${#dir} -gt 90 ]; then
+            die "$dir is too long for a unix socket path"
+        fi
+        mkdir -p "$dir" || die "cannot create $dir"
+        stop_all
+        if ! start_docker; then
+            stop_all
+            die "could not start dockerd"
+        fi
+        if ! start_podman; then
+            stop_all
+            die "could not start the podman service"
+        fi
+        if ! load_images; then
+            stop_all
+            die "could not load the busybox image"
+        fi
+        cat >"$dir/env" <<EOF
+export BERTH_TEST_DOCKER_SOCK=$docker_sock
+export BERTH_TEST_PODMAN_SOCK=$podman_sock
+export BERTH_TEST_RUNC_IMAGES=$dir/images
+export BERTH_TEST_IMAGE=busybox:latest
+EOF
+        echo "engines started under $dir (source $dir/env)"
+        ;;
+    stop)
+        [ "$(id -u)" = 0 ] || die "must run as root"
+        stop_all
+        ;;
+    *)
+        usage
+        ;;
+esac
+exit 0

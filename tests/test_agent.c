@@ -1,0 +1,480 @@
+/*
+ * test_agent.c: berth-agent with the simulator plugin against a real
+ * redis-server (tests/redis-harness.c): the whole path from a placement
+ * committed by a scheduler to the instance view the agent writes back.
+ *
+ * Covers: host registration and heartbeat; a group created, started and
+ * reported Running with its events; init containers run to completion in
+ * order before the containers; restartPolicy OnFailure (restarts with
+ * back-off, previous state kept), Never (terminated with its exit code,
+ * group Failed) and OnFailure after a clean exit (no restart); an update
+ * restarting the group in place on the same host without a pull; a
+ * restart request; a release removing the group and its view; a pull
+ * failure reported as Failed; a crash of the agent (SIGKILL) while work is
+ * queued, after which the restarted agent runs every group once; and a
+ * fleet of 60 agents on one machine running 120 groups.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+
+#include "agent-harness.h"
+#include "redis-harness.h"
+
+static berth_test_redis_t *redis;
+static int cell_counter;
+
+typedef struct fixture {
+    char cell[32];
+    test_sched_t sched;
+    test_agent_t agent;
+} fixture_t;
+
+static const char *const FAST[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
+                                   "--heartbeat-ms", "200", "--ttl-ms", "2000",
+                                   "--backoff-initial-ms", "100", "--backoff-max-ms", "400",
+                                   NULL};
+static const char SIM_CONFIG[] =
+    "{\"images\": [\"busybox:latest\"], \"rules\": [{\"image\": \"bad/*\", \"pull_fail\": true}]}";
+
+static int group_setup(void **state)
+{
+    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_EVERYSEC, 0};
+    redis = berth_test_redis_start(&o);
+    return redis != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    berth_test_redis_stop(redis);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->cell, sizeof f->cell, "agent-%d", ++cell_counter);
+    if (test_sched_open(&f->sched, redis->url, f->cell) != 0 ||
+        test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", SIM_CONFIG, FAST) != 0 ||
+        !test_sched_wait_host(&f->sched, "sim-1", 10000)) {
+        test_agent_dump(&f->agent, 20);
+        test_agent_kill(&f->agent);
+        test_sched_close(&f->sched);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    int rc = test_agent_stop(&f->agent);
+    if (rc != 0) {
+        fprintf(stderr, "agent exited with %d\n", rc);
+        test_agent_dump(&f->agent, 40);
+    }
+    unlink(f->agent.log_path);
+    test_sched_close(&f->sched);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+/* An ACI document: one container "app" (busybox unless `image`), the
+ * restart policy, and the simulator's exit controls (exit_after_ms < 0:
+ * runs until stopped). */
+static char *doc(const char *image, const char *policy, int exit_after_ms, int exit_code,
+                 const char *extra_env)
+{
+    char env[512] = "";
+    if (exit_after_ms >= 0)
+        snprintf(env, sizeof env,
+                 "{\"name\": \"BERTH_SIM_EXIT_AFTER_MS\", \"value\": \"%d\"},"
+                 "{\"name\": \"BERTH_SIM_EXIT_CODE\", \"value\": \"%d\"},",
+                 exit_after_ms, exit_code);
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+                 " \"restartPolicy\": \"%s\", \"containers\": [{\"name\": \"app\","
+                 " \"properties\": {\"image\": \"%s\", \"environmentVariables\": [%s"
+                 " {\"name\": \"MODE\", \"value\": \"%s\"},"
+                 " {\"name\": \"TOKEN\", \"secureValue\": \"s3cr3t-value\"}],"
+                 " \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}",
+                 policy, image ? image : "busybox:latest", env,
+                 extra_env ? extra_env : "a") < 0)
+        return NULL;
+    return out;
+}
+
+static void place_ok(fixture_t *f, const char *key, char *document, berth_placement_t *out)
+{
+    assert_non_null(document);
+    int rc = test_sched_place(&f->sched, key, document, out);
+    free(document);
+    assert_int_equal(rc, 0);
+}
+
+static json_t *wait_running(fixture_t *f, const char *key, const char *container)
+{
+    json_t *v = test_view_wait(&f->sched, key, test_pred_running, (void *)container, 10000,
+                               "provisioning Succeeded and the container Running");
+    if (v == NULL)
+        test_agent_dump(&f->agent, 30);
+    assert_non_null(v);
+    return v;
+}
+
+static void test_create_runs(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/web", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_t *v = wait_running(f, "sub/rg/web", "app");
+    assert_string_equal(json_string_value(json_object_get(v, "host")), "sim-1");
+    assert_int_equal(json_integer_value(json_object_get(v, "generation")), 1);
+    assert_string_equal(test_view_group_state(v), "Running");
+    assert_true(test_view_has_event(v, "app", "Pulled", "already present on machine"));
+    assert_true(test_view_has_event(v, "app", "Created", NULL));
+    assert_true(test_view_has_event(v, "app", "Started", NULL));
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    json_decref(v);
+
+    /* The heartbeat is there and expires. */
+    redisContext *c = berth_test_redis_connect(redis);
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:alive:sim-1", f->cell);
+    redisReply *r = redisCommand(c, "PTTL %s", key);
+    assert_non_null(r);
+    assert_true(r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 2000);
+    freeReplyObject(r);
+    redisFree(c);
+
+    /* No secret reaches the agent's log. */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "grep -q s3cr3t '%s'", f->agent.log_path);
+    assert_int_not_equal(system(cmd), 0);
+}
+
+static bool init_done(json_t *v, void *data)
+{
+    return test_pred_running(v, "app");
+}
+
+static void test_init_containers_in_order(void **state)
+{
+    fixture_t *f = *state;
+    const char *d =
+        "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+        " \"initContainers\": ["
+        "  {\"name\": \"first\", \"properties\": {\"image\": \"busybox:latest\","
+        "   \"environmentVariables\": [{\"name\": \"BERTH_SIM_EXIT_AFTER_MS\", \"value\": \"150\"}]}},"
+        "  {\"name\": \"second\", \"properties\": {\"image\": \"busybox:latest\","
+        "   \"environmentVariables\": [{\"name\": \"BERTH_SIM_EXIT_AFTER_MS\", \"value\": \"150\"}]}}],"
+        " \"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"busybox:latest\","
+        "  \"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}";
+    place_ok(f, "sub/rg/init", strdup(d), NULL);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/init", init_done, NULL, 10000, "app running");
+    assert_non_null(v);
+    assert_string_equal(test_view_cstate(v, "first"), "Terminated");
+    assert_string_equal(test_view_cstate(v, "second"), "Terminated");
+    json_t *c1 = json_object_get(json_object_get(test_view_container(v, "first"),
+                                                 "instanceView"), "currentState");
+    json_t *c2 = json_object_get(json_object_get(test_view_container(v, "second"),
+                                                 "instanceView"), "currentState");
+    json_t *c3 = json_object_get(json_object_get(test_view_container(v, "app"),
+                                                 "instanceView"), "currentState");
+    assert_int_equal(json_integer_value(json_object_get(c1, "exitCode")), 0);
+    assert_int_equal(json_integer_value(json_object_get(c2, "exitCode")), 0);
+    const char *f1 = json_string_value(json_object_get(c1, "finishTime"));
+    const char *s2 = json_string_value(json_object_get(c2, "startTime"));
+    const char *f2 = json_string_value(json_object_get(c2, "finishTime"));
+    const char *s3 = json_string_value(json_object_get(c3, "startTime"));
+    assert_non_null(f1);
+    assert_non_null(s2);
+    assert_non_null(f2);
+    assert_non_null(s3);
+    /* Same RFC 3339 UTC format: text order is time order. */
+    assert_true(strcmp(f1, s2) <= 0);
+    assert_true(strcmp(f2, s3) <= 0);
+    assert_int_equal(json_array_size(json_object_get(v, "initContainers")), 2);
+    json_decref(v);
+}
+
+static bool restarted_twice(json_t *v, void *data)
+{
+    return test_view_restarts(v, "app") >= 2;
+}
+
+static void test_on_failure_restarts(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/crashy", doc(NULL, "OnFailure", 100, 3, NULL), NULL);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/crashy", restarted_twice, NULL, 10000,
+                               "two restarts");
+    assert_non_null(v);
+    assert_true(test_view_has_event(v, "app", "BackOff", NULL));
+    json_t *prev = json_object_get(json_object_get(test_view_container(v, "app"),
+                                                   "instanceView"), "previousState");
+    assert_string_equal(json_string_value(json_object_get(prev, "state")), "Terminated");
+    assert_int_equal(json_integer_value(json_object_get(prev, "exitCode")), 3);
+    json_decref(v);
+}
+
+static bool terminated(json_t *v, void *data)
+{
+    const char *s = test_view_cstate(v, "app");
+    return s != NULL && strcmp(s, "Terminated") == 0;
+}
+
+static void test_never_stays_terminated(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/once", doc(NULL, "Never", 100, 3, NULL), NULL);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/once", terminated, NULL, 10000, "terminated");
+    assert_non_null(v);
+    json_decref(v);
+    test_sleep_ms(700);         /* several back-off periods */
+    v = test_view(&f->sched, "sub/rg/once");
+    assert_non_null(v);
+    assert_string_equal(test_view_cstate(v, "app"), "Terminated");
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    json_t *cur = json_object_get(json_object_get(test_view_container(v, "app"),
+                                                  "instanceView"), "currentState");
+    assert_int_equal(json_integer_value(json_object_get(cur, "exitCode")), 3);
+    assert_string_equal(test_view_group_state(v), "Failed");
+    assert_false(test_view_has_event(v, "app", "BackOff", NULL));
+    json_decref(v);
+}
+
+static void test_on_failure_clean_exit_stays(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/batch", doc(NULL, "OnFailure", 100, 0, NULL), NULL);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/batch", terminated, NULL, 10000, "terminated");
+    assert_non_null(v);
+    json_decref(v);
+    test_sleep_ms(500);
+    v = test_view(&f->sched, "sub/rg/batch");
+    assert_string_equal(test_view_cstate(v, "app"), "Terminated");
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    assert_string_equal(test_view_group_state(v), "Succeeded");
+    json_decref(v);
+}
+
+static bool at_generation_2(json_t *v, void *data)
+{
+    return json_integer_value(json_object_get(v, "generation")) == 2 &&
+           test_pred_running(v, "app");
+}
+
+static void test_update_in_place(void **state)
+{
+    fixture_t *f = *state;
+    berth_placement_t p1, p2;
+    place_ok(f, "sub/rg/upd", doc(NULL, "Always", -1, 0, "one"), &p1);
+    json_decref(wait_running(f, "sub/rg/upd", "app"));
+    place_ok(f, "sub/rg/upd", doc(NULL, "Always", -1, 0, "two"), &p2);
+    assert_string_equal(p1.host, p2.host);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/upd", at_generation_2, NULL, 10000,
+                               "generation 2 running");
+    assert_non_null(v);
+    assert_true(test_view_has_event(v, "app", "Pulled", "already present on machine"));
+    assert_false(test_view_has_event(v, "app", "Pulled", "Successfully pulled"));
+    json_decref(v);
+}
+
+static bool restarted_once(json_t *v, void *data)
+{
+    return test_view_restarts(v, "app") == 1 && test_pred_running(v, "app");
+}
+
+static void test_restart_request(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/rs", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/rs", "app"));
+    berth_error_t err;
+    assert_int_equal(berth_store_group_restart(f->sched.store, "sub/rg/rs", &err), 0);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/rs", restarted_once, NULL, 10000,
+                               "one restart");
+    assert_non_null(v);
+    assert_true(test_view_has_event(v, "app", "Killing", NULL));
+    json_decref(v);
+    assert_int_equal(berth_store_group_restart(f->sched.store, "sub/rg/none", &err),
+                     BERTH_ENOENT);
+}
+
+static void test_release_removes(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/gone", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/gone", "app"));
+    berth_error_t err;
+    assert_int_equal(berth_store_release(f->sched.store, "sub/rg/gone", &err), 0);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/gone", test_pred_gone, NULL, 10000,
+                               "the view dropped");
+    assert_non_null(v);
+    json_decref(v);
+    /* Its stream entries were acknowledged and dropped. */
+    redisContext *c = berth_test_redis_connect(redis);
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
+    redisReply *r = redisCommand(c, "XLEN %s", key);
+    assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static bool failed(json_t *v, void *data)
+{
+    const char *ps = json_string_value(json_object_get(v, "provisioningState"));
+    return ps != NULL && strcmp(ps, "Failed") == 0;
+}
+
+static void test_pull_failure(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/bad", doc("bad/image:1", "Always", -1, 0, NULL), NULL);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/bad", failed, NULL, 10000, "Failed");
+    assert_non_null(v);
+    assert_string_equal(test_view_group_state(v), "Failed");
+    assert_true(test_view_has_event(v, NULL, "Failed", "could not be pulled"));
+    assert_true(test_view_has_event(v, "app", "Failed", "Failed to pull image"));
+    json_decref(v);
+}
+
+static void test_agent_crash_recovers(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/before", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/before", "app"));
+    test_agent_kill(&f->agent);
+    /* Work queued while the agent is down. */
+    place_ok(f, "sub/rg/during", doc(NULL, "Always", -1, 0, NULL), NULL);
+    place_ok(f, "sub/rg/before", doc(NULL, "Always", -1, 0, "changed"), NULL);
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
+                                      SIM_CONFIG, FAST), 0);
+    json_decref(wait_running(f, "sub/rg/during", "app"));
+    json_t *v = test_view_wait(&f->sched, "sub/rg/before", at_generation_2, NULL, 10000,
+                               "generation 2 running");
+    assert_non_null(v);
+    json_decref(v);
+    /* Nothing left unacknowledged. */
+    redisContext *c = berth_test_redis_connect(redis);
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
+    int64_t end = test_now_ms() + 5000;
+    long long pending = -1;
+    while (test_now_ms() < end) {
+        redisReply *r = redisCommand(c, "XPENDING %s agents", key);
+        pending = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0
+            ? r->element[0]->integer : -1;
+        freeReplyObject(r);
+        if (pending == 0)
+            break;
+        test_sleep_ms(50);
+    }
+    assert_int_equal(pending, 0);
+    redisFree(c);
+}
+
+/* ---- a fleet ------------------------------------------------------------------ */
+
+#define FLEET 60
+#define FLEET_GROUPS 120
+
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    long kib = -1;
+    while (fp != NULL && fgets(line, sizeof line, fp) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    if (fp != NULL)
+        fclose(fp);
+    return kib;
+}
+
+static void test_fleet(void **state)
+{
+    static test_agent_t agents[FLEET];
+    test_sched_t sched;
+    assert_int_equal(test_sched_open(&sched, redis->url, "fleet"), 0);
+    const char *const extra[] = {"--cores", "4", "--memory-mib", "8192", "--tick-ms", "250",
+                                 NULL};
+    for (int i = 0; i < FLEET; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "fleet-%02d", i);
+        assert_int_equal(test_agent_start(&agents[i], redis->url, "fleet", host, "sim",
+                                          "{\"start_latency_ms\": 20}", extra), 0);
+    }
+    for (int i = 0; i < FLEET; i++)
+        assert_true(test_sched_wait_host(&sched, agents[i].host, 30000));
+    int64_t t0 = test_now_ms();
+    for (int i = 0; i < FLEET_GROUPS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "fleet/g%03d", i);
+        char *d = doc(NULL, "Always", -1, 0, NULL);
+        assert_int_equal(test_sched_place(&sched, key, d, NULL), 0);
+        free(d);
+    }
+    int running = 0;
+    int64_t end = test_now_ms() + 60000;
+    while (running < FLEET_GROUPS && test_now_ms() < end) {
+        running = 0;
+        for (int i = 0; i < FLEET_GROUPS; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "fleet/g%03d", i);
+            json_t *v = test_view(&sched, key);
+            running += test_pred_running(v, "app");
+            json_decref(v);
+        }
+        if (running < FLEET_GROUPS)
+            test_sleep_ms(200);
+    }
+    int64_t took = test_now_ms() - t0;
+    long max_rss = 0;
+    for (int i = 0; i < FLEET; i++) {
+        long k = rss_kib(agents[i].pid);
+        max_rss = k > max_rss ? k : max_rss;
+    }
+    fprintf(stderr, "fleet: %d agents, %d/%d groups running after %lld ms, largest agent "
+            "RSS %ld KiB\n", FLEET, running, FLEET_GROUPS, (long long)took, max_rss);
+    for (int i = 0; i < FLEET; i++) {
+        assert_int_equal(test_agent_stop(&agents[i]), 0);
+        unlink(agents[i].log_path);
+    }
+    test_sched_close(&sched);
+    assert_int_equal(running, FLEET_GROUPS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_containers_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_failure_clean_exit_stays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pull_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_crash_recovers, setup, teardown),
+        cmocka_unit_test(test_fleet),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,1372 @@
+/*
+ * berth-agent.c: Berth's host agent, one per host.
+ *
+ * The agent makes its host run what the cell places on it.  At start it
+ * registers the host in the cell (capacity from the command line, or probed
+ * from the system and the runtime plugin; GPUs from the command line or
+ * nvidia-smi), then reconciles: every group the runtime holds and every
+ * group the cell places on the host is brought in line with the group's
+ * record, so that after a crash of the agent nothing runs twice and nothing
+ * runs that no record owns.  Then it loops: renew the heartbeat, read the
+ * next assignment from the host's stream (consumer group; acknowledged only
+ * once its work is done), converge that group, and supervise every group
+ * it runs: init containers to completion, in order, then the containers;
+ * restartPolicy (Always, OnFailure, Never) with exponential back-off;
+ * ACI-like events (Pulling, Pulled, Created, Started, Killing, BackOff,
+ * Failed); the instance view written back to the cell whenever it changes.
+ *
+ * Convergence is idempotent and driven by the record, never by the entry:
+ * a group whose record is gone or on another host is removed from the
+ * runtime; a group whose runtime copy has another generation or document
+ * digest is removed and created anew (an update restarts every container
+ * on the same host, with images already present); a runtime copy that is
+ * whole and current is adopted as it is, with its restart counts and events
+ * read back from the last view the agent wrote.
+ *
+ * `berth-agent logs` and `berth-agent exec` run one plugin operation on
+ * this host for an operator.  Secrets (secure environment values, secret
+ * volumes, registry passwords) are never logged: log lines name groups,
+ * containers, images and events only.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "berth-plugin.h"
+
+#define EVENTS_MAX 12
+#define EXIT_USAGE 2
+
+/* ---- options ------------------------------------------------------------------- */
+
+typedef struct options {
+    const char *host;
+    const char *plugin;
+    char *plugin_config;            /* JSON text, or NULL                   */
+    const char *redis;
+    const char *cell;
+    uint32_t cores;                 /* 0: probe                             */
+    uint32_t memory_mib;            /* 0: probe                             */
+    const char *gpu_sku;
+    int gpu_count;                  /* -1: probe with nvidia-smi            */
+    const char *zone;
+    uint32_t heartbeat_ms, ttl_ms, tick_ms;
+    uint32_t backoff_initial_ms, backoff_max_ms, backoff_reset_ms;
+    uint32_t stop_grace_s;
+    bool no_register;
+} options_t;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void time_format(int64_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static const char *log_host = "-";
+
+static void logf_(const char *level, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One structured log line on stderr: time, level, host, group, message. */
+static void logf_(const char *level, const char *key, const char *fmt, ...)
+{
+    char ts[40], msg[1024];
+    time_format(now_ms(), ts, sizeof ts);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '"' || *p == '\n')
+            *p = *p == '"' ? '\'' : ' ';
+    fprintf(stderr, "time=%s level=%s host=%s%s%s msg=\"%s\"\n", ts, level, log_host,
+            key ? " group=" : "", key ? key : "", msg);
+}
+
+#define log_info(key, ...) logf_("info", key, __VA_ARGS__)
+#define log_warn(key, ...) logf_("warn", key, __VA_ARGS__)
+#define log_error(key, ...) logf_("error", key, __VA_ARGS__)
+
+/* ---- what the agent knows of each group ----------------------------------------- */
+
+typedef struct event {
+    char name[16];                  /* Pulling, Pulled, Created, Started ... */
+    char type[8];                   /* Normal | Warning                     */
+    char message[200];
+    uint32_t count;
+    int64_t first_ms, last_ms;
+} event_t;
+
+typedef struct events {
+    event_t e[EVENTS_MAX];
+    size_t n;
+} events_t;
+
+typedef struct cview {
+    char name[BERTH_NAME_MAX + 1];
+    bool is_init;
+    uint32_t restart_count;
+    uint32_t backoff_ms;            /* the next back-off                    */
+    int64_t next_start_ms;          /* a restart is due then (0: none)      */
+    int64_t seen_finish_ms;         /* the last termination acted upon      */
+    berth_container_status_t cur, prev;
+    bool has_prev;
+    events_t ev;
+} cview_t;
+
+typedef enum phase {
+    PHASE_INIT,                     /* running init containers in order     */
+    PHASE_START,                    /* starting the containers              */
+    PHASE_RUN,                      /* supervising                          */
+    PHASE_FAILED                    /* creation failed; nothing runs        */
+} phase_t;
+
+typedef struct agroup {
+    char *key;
+    uint64_t generation, digest;
+    berth_group_t *spec;            /* NULL when the document was unusable  */
+    phase_t phase;
+    size_t init_next;               /* the init container running or next  */
+    const char *provisioning;       /* Creating | Succeeded | Failed        */
+    cview_t *c;                     /* init containers, then containers     */
+    size_t n;
+    events_t ev;                    /* the group's own events               */
+    berth_group_status_t st;        /* the runtime's last answer            */
+    char *last_view;                /* the view last written                */
+    bool refresh;                   /* started something: read the state again */
+} agroup_t;
+
+typedef struct agent {
+    options_t o;
+    berth_plugin_t *plugin;
+    const berth_plugin_ops_t *ops;
+    void *ctx;
+    berth_hostlink_t *link;
+    agroup_t **g;
+    size_t ng, cap;
+} agent_t;
+
+static void event_add(events_t *ev, const char *name, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records an event; the same name and message again only counts up. */
+static void event_add(events_t *ev, const char *name, const char *type, const char *fmt, ...)
+{
+    char msg[sizeof ev->e[0].message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int64_t now = now_ms();
+    for (size_t i = 0; i < ev->n; i++) {
+        event_t *e = &ev->e[i];
+        if (strcmp(e->name, name) == 0 && strcmp(e->message, msg) == 0) {
+            e->count++;
+            e->last_ms = now;
+            return;
+        }
+    }
+    if (ev->n == EVENTS_MAX) {
+        memmove(&ev->e[0], &ev->e[1], (EVENTS_MAX - 1) * sizeof ev->e[0]);
+        ev->n--;
+    }
+    event_t *e = &ev->e[ev->n++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->type, sizeof e->type, "%s", type);
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    e->count = 1;
+    e->first_ms = e->last_ms = now;
+}
+
+static void group_free(agroup_t *g)
+{
+    if (g == NULL)
+        return;
+    free(g->key);
+    berth_group_free(g->spec);
+    free(g->c);
+    free(g->last_view);
+    free(g);
+}
+
+static agroup_t *group_find(agent_t *a, const char *key, size_t *index)
+{
+    for (size_t i = 0; i < a->ng; i++)
+        if (strcmp(a->g[i]->key, key) == 0) {
+            if (index != NULL)
+                *index = i;
+            return a->g[i];
+        }
+    return NULL;
+}
+
+static void group_drop(agent_t *a, const char *key)
+{
+    size_t i;
+    agroup_t *g = group_find(a, key, &i);
+    if (g == NULL)
+        return;
+    group_free(g);
+    a->g[i] = a->g[--a->ng];
+}
+
+static int group_keep(agent_t *a, agroup_t *g)
+{
+    if (a->ng == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        agroup_t **p = realloc(a->g, cap * sizeof *p);
+        if (p == NULL)
+            return BERTH_ENOMEM;
+        a->g = p;
+        a->cap = cap;
+    }
+    a->g[a->ng++] = g;
+    return 0;
+}
+
+static const berth_container_t *spec_container(const berth_group_t *s, size_t i)
+{
+    return i < s->ninit_containers ? &s->init_containers[i]
+                                   : &s->containers[i - s->ninit_containers];
+}
+
+/* A new agroup for `key` at `generation` holding `spec` (taken). */
+static agroup_t *group_new(const char *key, uint64_t generation, uint64_t digest,
+                           berth_group_t *spec)
+{
+    agroup_t *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    g->key = strdup(key);
+    g->n = spec != NULL ? spec->ninit_containers + spec->ncontainers : 0;
+    g->c = calloc(g->n ? g->n : 1, sizeof *g->c);
+    if (g->key == NULL || g->c == NULL) {
+        free(g->key);
+        free(g->c);
+        free(g);
+        return NULL;
+    }
+    g->spec = spec;
+    g->generation = generation;
+    g->digest = digest;
+    g->provisioning = "Creating";
+    for (size_t i = 0; i < g->n; i++) {
+        const berth_container_t *c = spec_container(spec, i);
+        snprintf(g->c[i].name, sizeof g->c[i].name, "%s", c->name);
+        g->c[i].is_init = i < spec->ninit_containers;
+    }
+    return g;
+}
+
+/* ---- the instance view ------------------------------------------------------------ */
+
+static json_t *events_json(const events_t *ev)
+{
+    json_t *arr = json_array();
+    char first[40], last[40];
+    for (size_t i = 0; arr != NULL && i < ev->n; i++) {
+        const event_t *e = &ev->e[i];
+        time_format(e->first_ms, first, sizeof first);
+        time_format(e->last_ms, last, sizeof last);
+        json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "count",
+                                             (json_int_t)e->count, "firstTimestamp", first,
+                                             "lastTimestamp", last, "name", e->name,
+                                             "message", e->message, "type", e->type));
+    }
+    return arr;
+}
+
+static void events_load(events_t *ev, json_t *arr)
+{
+    size_t i;
+    json_t *x;
+    ev->n = 0;
+    json_array_foreach(arr, i, x) {
+        if (ev->n == EVENTS_MAX)
+            break;
+        event_t *e = &ev->e[ev->n];
+        const char *name = json_string_value(json_object_get(x, "name"));
+        const char *type = json_string_value(json_object_get(x, "type"));
+        const char *msg = json_string_value(json_object_get(x, "message"));
+        if (name == NULL || type == NULL || msg == NULL)
+            continue;
+        snprintf(e->name, sizeof e->name, "%s", name);
+        snprintf(e->type, sizeof e->type, "%s", type);
+        snprintf(e->message, sizeof e->message, "%s", msg);
+        e->count = (uint32_t)json_integer_value(json_object_get(x, "count"));
+        e->first_ms = e->last_ms = now_ms();
+        ev->n++;
+    }
+}
+
+static const char *state_name(berth_container_state_t s)
+{
+    return s == BERTH_CONTAINER_RUNNING ? "Running"
+         : s == BERTH_CONTAINER_TERMINATED ? "Terminated" : "Waiting";
+}
+
+static json_t *cstate_json(const berth_container_status_t *s)
+{
+    json_t *o = json_object();
+    char t[40];
+    json_object_set_new(o, "state", json_string(state_name(s->state)));
+    if (s->started_ms > 0) {
+        time_format(s->started_ms, t, sizeof t);
+        json_object_set_new(o, "startTime", json_string(t));
+    }
+    if (s->state == BERTH_CONTAINER_TERMINATED) {
+        json_object_set_new(o, "exitCode", json_integer(s->exit_code));
+        if (s->finished_ms > 0) {
+            time_format(s->finished_ms, t, sizeof t);
+            json_object_set_new(o, "finishTime", json_string(t));
+        }
+    }
+    json_object_set_new(o, "detailStatus", json_string(s->detail));
+    return o;
+}
+
+static bool restart_pending(const agroup_t *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->c[i].next_start_ms != 0)
+            return true;
+    return false;
+}
+
+/* The group's state in ACI's words. */
+static const char *group_state(const agroup_t *g)
+{
+    if (g->phase == PHASE_FAILED)
+        return "Failed";
+    if (g->phase != PHASE_RUN)
+        return "Pending";
+    size_t first = g->spec->ninit_containers;
+    bool any_running = false, all_ok = true;
+    for (size_t i = first; i < g->n; i++) {
+        const berth_container_status_t *s = &g->c[i].cur;
+        if (s->state == BERTH_CONTAINER_RUNNING)
+            any_running = true;
+        else if (s->state != BERTH_CONTAINER_TERMINATED)
+            return "Pending";
+        else if (s->exit_code != 0)
+            all_ok = false;
+    }
+    if (any_running || restart_pending(g))
+        return "Running";
+    return all_ok ? "Succeeded" : "Failed";
+}
+
+static char *view_render(const agent_t *a, const agroup_t *g)
+{
+    char digest[24];
+    snprintf(digest, sizeof digest, "%016" PRIx64, g->digest);
+    json_t *v = json_pack("{s:s,s:I,s:s,s:s}", "host", a->o.host, "generation",
+                          (json_int_t)g->generation, "digest", digest, "provisioningState",
+                          g->provisioning);
+    json_object_set_new(v, "instanceView",
+                        json_pack("{s:s,s:o}", "state", group_state(g), "events",
+                                  events_json(&g->ev)));
+    if (g->st.exists && (g->st.ip[0] != '\0' || g->st.nports > 0)) {
+        json_t *ports = json_array();
+        for (size_t i = 0; i < g->st.nports; i++) {
+            const berth_published_port_t *p = &g->st.ports[i];
+            json_array_append_new(ports, json_pack("{s:I,s:s,s:s,s:I}", "port",
+                                                   (json_int_t)p->port, "protocol",
+                                                   p->protocol == BERTH_PROTOCOL_UDP ? "UDP"
+                                                                                     : "TCP",
+                                                   "hostIp", p->host_ip, "hostPort",
+                                                   (json_int_t)p->host_port));
+        }
+        json_object_set_new(v, "ipAddress",
+                            json_pack("{s:s,s:o}", "ip", g->st.ip, "ports", ports));
+    }
+    json_t *inits = json_array(), *ctrs = json_array();
+    for (size_t i = 0; i < g->n; i++) {
+        const cview_t *c = &g->c[i];
+        json_t *iv = json_pack("{s:I,s:o,s:o}", "restartCount", (json_int_t)c->restart_count,
+                               "currentState", cstate_json(&c->cur), "events",
+                               events_json(&c->ev));
+        if (c->has_prev)
+            json_object_set_new(iv, "previousState", cstate_json(&c->prev));
+        json_array_append_new(c->is_init ? inits : ctrs,
+                              json_pack("{s:s,s:o}", "name", c->name, "instanceView", iv));
+    }
+    json_object_set_new(v, "initContainers", inits);
+    json_object_set_new(v, "containers", ctrs);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(v);
+    return s;
+}
+
+/* Writes the view when it changed.  A view the cell refuses (the group
+ * moved on) is dropped quietly: the next assignment says what to do. */
+static void view_write(agent_t *a, agroup_t *g)
+{
+    char *v = view_render(a, g);
+    if (v == NULL)
+        return;
+    if (g->last_view != NULL && strcmp(g->last_view, v) == 0) {
+        free(v);
+        return;
+    }
+    berth_error_t err;
+    int rc = berth_hostlink_view_put(a->link, g->key, g->generation, v, &err);
+    if (rc == 0 || rc == BERTH_ENOENT) {
+        free(g->last_view);
+        g->last_view = v;
+    } else {
+        log_warn(g->key, "instance view not written: %s", err.message);
+        free(v);
+    }
+}
+
+/* Reads back restart counts and events from the view written for this
+ * generation and document before a restart of the agent. */
+static void view_restore(agent_t *a, agroup_t *g)
+{
+    char *text = NULL;
+    if (berth_hostlink_view_get(a->link, g->key, &text, NULL) != 0)
+        return;
+    json_t *v = json_loads(text, 0, NULL);
+    berth_free(text);
+    char digest[24];
+    snprintf(digest, sizeof digest, "%016" PRIx64, g->digest);
+    const char *vd = json_string_value(json_object_get(v, "digest"));
+    if (v == NULL || vd == NULL || strcmp(vd, digest) != 0 ||
+        (uint64_t)json_integer_value(json_object_get(v, "generation")) != g->generation) {
+        json_decref(v);
+        return;
+    }
+    events_load(&g->ev, json_object_get(json_object_get(v, "instanceView"), "events"));
+    const char *lists[] = {"initContainers", "containers"};
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(v, lists[l]), i, x) {
+            const char *name = json_string_value(json_object_get(x, "name"));
+            json_t *iv = json_object_get(x, "instanceView");
+            for (size_t k = 0; name != NULL && k < g->n; k++) {
+                cview_t *c = &g->c[k];
+                if (c->is_init != (l == 0) || strcmp(c->name, name) != 0)
+                    continue;
+                c->restart_count = (uint32_t)json_integer_value(
+                    json_object_get(iv, "restartCount"));
+                events_load(&c->ev, json_object_get(iv, "events"));
+            }
+        }
+    }
+    json_decref(v);
+}
+
+/* ---- driving the plugin ------------------------------------------------------------ */
+
+/* The registry credential whose server is the image's registry, if any. */
+static const berth_registry_credential_t *credential_for(const berth_group_t *s,
+                                                         const char *image)
+{
+    const char *slash = strchr(image, '/');
+    if (slash == NULL)
+        return NULL;
+    size_t n = (size_t)(slash - image);
+    for (size_t i = 0; i < s->ncredentials; i++) {
+        const char *server = s->credentials[i].server;
+        if (server != NULL && strlen(server) == n && strncmp(server, image, n) == 0)
+            return &s->credentials[i];
+    }
+    return NULL;
+}
+
+static void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    g->phase = PHASE_FAILED;
+    g->provisioning = "Failed";
+    event_add(&g->ev, "Failed", "Warning", "%s", msg);
+    log_error(g->key, "%s", msg);
+}
+
+/* Pulls what is missing, then creates the group's containers. */
+static void group_create(agent_t *a, agroup_t *g)
+{
+    berth_error_t err;
+    for (size_t i = 0; i < g->n; i++) {
+        const char *image = spec_container(g->spec, i)->image;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(spec_container(g->spec, k)->image, image) == 0;
+        if (seen)
+            continue;
+        bool cached = false;
+        event_add(&g->c[i].ev, "Pulling", "Normal", "pulling image \"%s\"", image);
+        if (a->ops->image_ensure(a->ctx, image, credential_for(g->spec, image), &cached,
+                                 &err) != 0) {
+            event_add(&g->c[i].ev, "Failed", "Warning", "Failed to pull image \"%s\": %s",
+                      image, err.message);
+            fail_group(a, g, "image \"%s\" could not be pulled: %s", image, err.message);
+            return;
+        }
+        event_add(&g->c[i].ev, "Pulled", "Normal",
+                  cached ? "Container image \"%s\" already present on machine"
+                         : "Successfully pulled image \"%s\"",
+                  image);
+        log_info(g->key, "image %s %s", image, cached ? "already present" : "pulled");
+    }
+    uint32_t shares[BERTH_PLUGIN_CONTAINERS_MAX] = {0};
+    uint32_t total = 0;
+    if (g->spec->ncontainers > BERTH_PLUGIN_CONTAINERS_MAX ||
+        berth_group_cpu_shares(g->spec, shares, BERTH_PLUGIN_CONTAINERS_MAX) != 0) {
+        fail_group(a, g, "the group has more containers than a host runs");
+        return;
+    }
+    for (size_t i = 0; i < g->spec->ncontainers; i++)
+        total += shares[i];
+    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares};
+    int rc = a->ops->create(a->ctx, &rg, &err);
+    if (rc == BERTH_EEXIST) {
+        /* Left over from an interrupted attempt: start from nothing. */
+        if (a->ops->remove(a->ctx, g->key, &err) == 0)
+            rc = a->ops->create(a->ctx, &rg, &err);
+    }
+    if (rc != 0) {
+        fail_group(a, g, "containers could not be created: %s", err.message);
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        event_add(&g->c[i].ev, "Created", "Normal", "Created container %s", g->c[i].name);
+    log_info(g->key, "created generation %" PRIu64 " (%zu containers, %zu init)", g->generation,
+             g->spec->ncontainers, g->spec->ninit_containers);
+    g->phase = g->spec->ninit_containers > 0 ? PHASE_INIT : PHASE_START;
+    g->init_next = 0;
+}
+
+static bool start_one(agent_t *a, agroup_t *g, size_t i)
+{
+    berth_error_t err;
+    g->refresh = true;
+    if (a->ops->start(a->ctx, g->key, g->c[i].name, &err) != 0) {
+        event_add(&g->c[i].ev, "Failed", "Warning", "Error: %s", err.message);
+        log_warn(g->key, "container %s did not start: %s", g->c[i].name, err.message);
+        return false;
+    }
+    event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+    return true;
+}
+
+/* Copies the runtime's view of each container into the agent's, keeping
+ * the previous state when a new run began. */
+static void status_absorb(agroup_t *g)
+{
+    for (size_t i = 0; i < g->n && i < g->st.ncontainers; i++) {
+        cview_t *c = &g->c[i];
+        const berth_container_status_t *s = &g->st.containers[i];
+        /* A run that began after the one the agent saw terminate. */
+        if (c->cur.state == BERTH_CONTAINER_TERMINATED && s->started_ms != c->cur.started_ms &&
+            s->started_ms != 0) {
+            c->prev = c->cur;
+            c->has_prev = true;
+        }
+        c->cur = *s;
+    }
+}
+
+/* Whether a terminated container runs again under the group's policy. */
+static bool policy_restarts(const agroup_t *g, int exit_code)
+{
+    switch (g->spec->restart_policy) {
+    case BERTH_RESTART_NEVER:
+        return false;
+    case BERTH_RESTART_ON_FAILURE:
+        return exit_code != 0;
+    default:
+        return true;
+    }
+}
+
+/* Schedules the restart of container i after its back-off. */
+static void backoff_schedule(agent_t *a, agroup_t *g, size_t i, int64_t now)
+{
+    cview_t *c = &g->c[i];
+    int64_t ran = c->cur.finished_ms - c->cur.started_ms;
+    if (c->backoff_ms == 0 || ran >= (int64_t)a->o.backoff_reset_ms)
+        c->backoff_ms = a->o.backoff_initial_ms;
+    c->next_start_ms = now + c->backoff_ms;
+    event_add(&c->ev, "BackOff", "Warning", "Back-off restarting failed container %s",
+              c->name);
+    log_info(g->key, "container %s exited with %d; restart in %u ms", c->name,
+             c->cur.exit_code, c->backoff_ms);
+    c->backoff_ms = c->backoff_ms * 2 > a->o.backoff_max_ms ? a->o.backoff_max_ms
+                                                           : c->backoff_ms * 2;
+}
+
+static void group_advance(agent_t *a, agroup_t *g);
+
+/* One supervision step: refresh the runtime's state and move the group's
+ * state machine along; what it started is read back at once, so that the
+ * view never shows a container as still terminated after its restart. */
+static void group_step(agent_t *a, agroup_t *g)
+{
+    g->refresh = false;
+    group_advance(a, g);
+    if (g->refresh && g->phase != PHASE_FAILED) {
+        berth_error_t err;
+        if (a->ops->status(a->ctx, g->key, &g->st, &err) == 0 && g->st.exists)
+            status_absorb(g);
+    }
+}
+
+static void group_advance(agent_t *a, agroup_t *g)
+{
+    if (g->phase == PHASE_FAILED || g->spec == NULL)
+        return;
+    berth_error_t err;
+    if (a->ops->status(a->ctx, g->key, &g->st, &err) != 0) {
+        log_warn(g->key, "status unavailable: %s", err.message);
+        return;
+    }
+    if (!g->st.exists) {
+        /* Someone removed it behind the agent's back: create it again. */
+        log_warn(g->key, "the runtime lost the group; creating it again");
+        g->phase = PHASE_INIT;
+        group_create(a, g);
+        return;
+    }
+    status_absorb(g);
+    int64_t now = now_ms();
+    size_t ninit = g->spec->ninit_containers;
+
+    if (g->phase == PHASE_INIT) {
+        cview_t *c = &g->c[g->init_next];
+        const berth_container_status_t *s = &c->cur;
+        if (s->state == BERTH_CONTAINER_WAITING && s->started_ms == 0 && c->next_start_ms == 0) {
+            start_one(a, g, g->init_next);
+        } else if (s->state == BERTH_CONTAINER_TERMINATED && s->exit_code == 0) {
+            g->init_next++;
+            if (g->init_next == ninit)
+                g->phase = PHASE_START;
+            else
+                start_one(a, g, g->init_next);
+        } else if (s->state == BERTH_CONTAINER_TERMINATED && c->next_start_ms == 0 &&
+                   s->finished_ms != c->seen_finish_ms) {
+            c->seen_finish_ms = s->finished_ms;
+            if (g->spec->restart_policy == BERTH_RESTART_NEVER) {
+                fail_group(a, g, "init container %s exited with code %d", c->name,
+                           s->exit_code);
+                return;
+            }
+            backoff_schedule(a, g, g->init_next, now);
+        }
+        if (c->next_start_ms != 0 && now >= c->next_start_ms) {
+            c->next_start_ms = 0;
+            if (start_one(a, g, g->init_next))
+                c->restart_count++;
+        }
+    }
+    if (g->phase == PHASE_START) {
+        if (a->ops->start(a->ctx, g->key, NULL, &err) != 0) {
+            fail_group(a, g, "containers did not start: %s", err.message);
+            return;
+        }
+        for (size_t i = ninit; i < g->n; i++)
+            event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+        g->phase = PHASE_RUN;
+        g->provisioning = "Succeeded";
+        g->refresh = true;
+        log_info(g->key, "started generation %" PRIu64, g->generation);
+        return;
+    }
+    if (g->phase != PHASE_RUN)
+        return;
+    g->provisioning = "Succeeded";
+    for (size_t i = ninit; i < g->n; i++) {
+        cview_t *c = &g->c[i];
+        const berth_container_status_t *s = &c->cur;
+        if (s->state == BERTH_CONTAINER_TERMINATED && c->next_start_ms == 0 &&
+            s->finished_ms != c->seen_finish_ms) {
+            c->seen_finish_ms = s->finished_ms;
+            if (policy_restarts(g, s->exit_code))
+                backoff_schedule(a, g, i, now);
+            else
+                log_info(g->key, "container %s terminated with %d; restartPolicy keeps it so",
+                         c->name, s->exit_code);
+        }
+        if (c->next_start_ms != 0 && now >= c->next_start_ms) {
+            c->next_start_ms = 0;
+            if (start_one(a, g, i))
+                c->restart_count++;
+        }
+    }
+}
+
+/* Adopts a whole, current runtime copy found at start or after a lost
+ * track: the state machine resumes where the runtime stands. */
+static void group_adopt(agent_t *a, agroup_t *g)
+{
+    view_restore(a, g);
+    size_t ninit = g->spec->ninit_containers;
+    status_absorb(g);
+    g->phase = PHASE_RUN;
+    g->provisioning = "Succeeded";
+    for (size_t i = 0; i < ninit; i++) {
+        const berth_container_status_t *s = &g->c[i].cur;
+        if (!(s->state == BERTH_CONTAINER_TERMINATED && s->exit_code == 0)) {
+            g->phase = PHASE_INIT;
+            g->init_next = i;
+            g->provisioning = "Creating";
+            break;
+        }
+    }
+    if (g->phase == PHASE_RUN)
+        for (size_t i = ninit; i < g->n; i++)
+            if (g->c[i].cur.state == BERTH_CONTAINER_WAITING && g->c[i].cur.started_ms == 0) {
+                g->phase = PHASE_START;
+                g->provisioning = "Creating";
+                break;
+            }
+    /* Terminations before the restart were acted upon already, or will be
+     * now: only those after the view's time are new. */
+    log_info(g->key, "adopted generation %" PRIu64 " from the runtime", g->generation);
+}
+
+/* Removes the group from the runtime and forgets it. */
+static int group_teardown(agent_t *a, const char *key)
+{
+    berth_error_t err;
+    agroup_t *g = group_find(a, key, NULL);
+    if (g != NULL && g->spec != NULL)
+        for (size_t i = 0; i < g->n; i++)
+            if (g->c[i].cur.state == BERTH_CONTAINER_RUNNING)
+                event_add(&g->c[i].ev, "Killing", "Normal", "Stopping container %s",
+                          g->c[i].name);
+    if (a->ops->remove(a->ctx, key, &err) != 0) {
+        log_error(key, "could not remove the group: %s", err.message);
+        return BERTH_EIO;
+    }
+    group_drop(a, key);
+    if (berth_hostlink_view_delete(a->link, key, &err) < 0)
+        log_warn(key, "instance view not dropped: %s", err.message);
+    log_info(key, "removed");
+    return 0;
+}
+
+static void group_restart(agent_t *a, agroup_t *g)
+{
+    berth_error_t err;
+    size_t ninit = g->spec->ninit_containers;
+    for (size_t i = ninit; i < g->n; i++)
+        event_add(&g->c[i].ev, "Killing", "Normal", "Stopping container %s", g->c[i].name);
+    if (a->ops->restart(a->ctx, g->key, a->o.stop_grace_s, &err) != 0) {
+        log_error(g->key, "restart failed: %s", err.message);
+        return;
+    }
+    for (size_t i = ninit; i < g->n; i++) {
+        g->c[i].restart_count++;
+        g->c[i].next_start_ms = 0;
+        event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+    }
+    log_info(g->key, "restarted every container in place");
+}
+
+/* Makes the runtime match the group's record.  Returns 0 when done (the
+ * assignment may be acknowledged) or a negative code to try again later. */
+static int converge(agent_t *a, const char *key, bool restart)
+{
+    berth_error_t err;
+    char *doc = NULL, host[BERTH_NAME_MAX + 1] = "";
+    uint64_t gen = 0;
+    int rc = berth_hostlink_group(a->link, key, &doc, &gen, host, &err);
+    if (rc == BERTH_ENOENT || (rc == 0 && strcmp(host, a->o.host) != 0)) {
+        berth_free(doc);
+        return group_teardown(a, key);
+    }
+    if (rc < 0) {
+        log_warn(key, "record unreadable: %s", err.message);
+        return rc;
+    }
+    agroup_t *g = group_find(a, key, NULL);
+    if (g != NULL && g->generation == gen) {
+        berth_free(doc);
+        if (restart && g->spec != NULL && g->phase != PHASE_FAILED)
+            group_restart(a, g);
+        return 0;
+    }
+    berth_group_t *spec = NULL;
+    if (doc == NULL || berth_group_parse(doc, strlen(doc), &spec, &err) != 0) {
+        berth_free(doc);
+        g = group_new(key, gen, 0, NULL);
+        if (g == NULL)
+            return BERTH_ENOMEM;
+        group_drop(a, key);
+        group_keep(a, g);
+        fail_group(a, g, doc == NULL ? "the record holds no document"
+                                     : "the record's document is unusable");
+        return 0;
+    }
+    berth_free(doc);
+    uint64_t digest = berth_runtime_digest(spec);
+    agroup_t *ng = group_new(key, gen, digest, spec);
+    if (ng == NULL) {
+        berth_group_free(spec);
+        return BERTH_ENOMEM;
+    }
+    if (a->ops->status(a->ctx, key, &ng->st, &err) != 0) {
+        log_warn(key, "status unavailable: %s", err.message);
+        group_free(ng);
+        return BERTH_EIO;
+    }
+    bool whole = ng->st.exists && ng->st.generation == gen && ng->st.digest == digest &&
+                 ng->st.ncontainers == ng->n;
+    for (size_t i = 0; whole && i < ng->n; i++)
+        whole = ng->st.containers[i].exists;
+    if (whole && g == NULL) {
+        group_keep(a, ng);
+        group_adopt(a, ng);
+        group_step(a, ng);
+        view_write(a, ng);
+        return 0;
+    }
+    if (ng->st.exists) {
+        log_info(key, "replacing runtime generation %" PRIu64 " with %" PRIu64,
+                 ng->st.generation, gen);
+        for (size_t i = 0; i < ng->n; i++)
+            event_add(&ng->c[i].ev, "Killing", "Normal", "Stopping container %s",
+                      ng->c[i].name);
+        if (a->ops->remove(a->ctx, key, &err) != 0) {
+            log_error(key, "could not remove the old copy: %s", err.message);
+            group_free(ng);
+            return BERTH_EIO;
+        }
+    }
+    group_drop(a, key);
+    group_keep(a, ng);
+    memset(&ng->st, 0, sizeof ng->st);
+    view_write(a, ng);              /* Creating */
+    group_create(a, ng);
+    group_step(a, ng);
+    view_write(a, ng);
+    return 0;
+}
+
+/* ---- reconciliation ----------------------------------------------------------------- */
+
+typedef struct keys {
+    char **k;
+    size_t n, cap;
+} keys_t;
+
+static void keys_add(keys_t *ks, const char *key)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        if (strcmp(ks->k[i], key) == 0)
+            return;
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? ks->cap * 2 : 32;
+        char **p = realloc(ks->k, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        ks->k = p;
+        ks->cap = cap;
+    }
+    char *copy = strdup(key);
+    if (copy != NULL)
+        ks->k[ks->n++] = copy;
+}
+
+static void keys_free(keys_t *ks)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        free(ks->k[i]);
+    free(ks->k);
+}
+
+static void list_cb(const char *key, uint64_t generation, uint64_t digest, void *data)
+{
+    keys_add(data, key);
+}
+
+static void cell_cb(const char *key, void *data)
+{
+    keys_add(data, key);
+}
+
+/* Converges every group the runtime holds or the cell places here.
+ * Returns 0 or a negative code (try again). */
+static int reconcile(agent_t *a)
+{
+    keys_t ks = {0};
+    berth_error_t err;
+    int rc = a->ops->list(a->ctx, list_cb, &ks, &err);
+    if (rc == 0)
+        rc = berth_hostlink_groups(a->link, cell_cb, &ks, &err);
+    if (rc != 0) {
+        log_error(NULL, "reconciliation could not list groups: %s", err.message);
+        keys_free(&ks);
+        return rc;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < ks.n && !stopping; i++)
+        if (converge(a, ks.k[i], false) < 0)
+            bad = BERTH_EIO;
+    log_info(NULL, "reconciled %zu groups", ks.n);
+    keys_free(&ks);
+    return bad;
+}
+
+/* ---- host registration -------------------------------------------------------------- */
+
+/* Counts GPUs with nvidia-smi when it is installed: sets *count and the
+ * SKU (K80, P100, V100, T4 ... from the product name). */
+static void gpus_probe(char *sku, size_t cap, int *count)
+{
+    *count = 0;
+    int fds[2];
+    if (access("/usr/bin/nvidia-smi", X_OK) != 0 || pipe(fds) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/usr/bin/nvidia-smi", "nvidia-smi", "--query-gpu=name",
+              "--format=csv,noheader", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t k;
+    while (pid > 0 && n < sizeof buf - 1 && (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fds[0]);
+    int status;
+    if (pid <= 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        return;
+    static const char *known[] = {"K80", "P100", "V100", "T4", "A100", "H100"};
+    for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strstr(line, known[i]) != NULL) {
+                snprintf(sku, cap, "%s", known[i]);
+                (*count)++;
+                break;
+            }
+    }
+}
+
+static berth_store_options_t store_options(const options_t *o)
+{
+    berth_store_options_t so;
+    berth_store_options_init(&so);
+    if (o->redis != NULL)
+        so.url = o->redis;
+    if (o->cell != NULL)
+        so.cell = o->cell;
+    return so;
+}
+
+static int host_register(agent_t *a)
+{
+    berth_error_t err;
+    berth_plugin_host_info_t info;
+    if (a->ops->probe(a->ctx, &info, &err) != 0) {
+        log_error(NULL, "the runtime did not answer its probe: %s", err.message);
+        return -1;
+    }
+    char sku[BERTH_GPU_SKU_NAME_MAX + 1] = "";
+    int gpus = a->o.gpu_count;
+    if (gpus < 0)
+        gpus_probe(sku, sizeof sku, &gpus);
+    else if (a->o.gpu_sku != NULL)
+        snprintf(sku, sizeof sku, "%s", a->o.gpu_sku);
+    struct sysinfo si;
+    uint32_t sys_mib = sysinfo(&si) == 0
+        ? (uint32_t)((uint64_t)si.totalram * si.mem_unit / (1024 * 1024)) : 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    berth_host_t h = {
+        .name = a->o.host,
+        .cores = a->o.cores ? a->o.cores : info.cores ? info.cores : (uint32_t)(cpus > 0 ? cpus : 1),
+        .memory_mib = a->o.memory_mib ? a->o.memory_mib
+                    : info.memory_mib ? (uint32_t)info.memory_mib : sys_mib,
+        .gpu_sku = gpus > 0 ? sku : NULL,
+        .gpu_count = gpus > 0 ? (uint32_t)gpus : 0,
+        .os = BERTH_OS_LINUX,
+        .zone = a->o.zone,
+        .state = BERTH_HOST_READY,
+    };
+    berth_engine_t *engine = NULL;
+    berth_store_t *store = NULL;
+    berth_store_options_t so = store_options(&a->o);
+    int rc = berth_engine_new(NULL, &engine, &err);
+    if (rc == 0)
+        rc = berth_store_open(&so, engine, &store, &err);
+    if (rc == 0)
+        rc = berth_store_host_put(store, &h, &err);
+    berth_store_close(store);
+    berth_engine_free(engine);
+    if (rc != 0) {
+        log_error(NULL, "host not registered: %s", err.message);
+        return -1;
+    }
+    log_info(NULL, "registered: %u cores, %u MiB, %u GPUs%s%s, runtime %s", h.cores,
+             h.memory_mib, h.gpu_count, h.gpu_count ? " " : "", h.gpu_count ? sku : "",
+             info.runtime);
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+static int run(agent_t *a)
+{
+    berth_error_t err;
+    int64_t next_hb = 0, next_tick = 0, next_reconcile = 0;
+    bool reconciled = false;
+    while (!stopping) {
+        int64_t now = now_ms();
+        if (now >= next_hb) {
+            if (berth_hostlink_heartbeat(a->link, a->o.ttl_ms, &err) != 0)
+                log_warn(NULL, "heartbeat failed: %s", err.message);
+            next_hb = now + a->o.heartbeat_ms;
+        }
+        if (!reconciled && now >= next_reconcile) {
+            reconciled = reconcile(a) == 0;
+            next_reconcile = now + 1000;
+        }
+        berth_assignment_t as;
+        int rc = berth_hostlink_next(a->link, a->o.tick_ms, &as, &err);
+        if (rc < 0) {
+            log_warn(NULL, "assignments unavailable: %s", err.message);
+            struct timespec ts = {0, 500 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        } else if (rc == 1) {
+            log_info(as.key, "assignment %s %s generation %" PRIu64, as.id,
+                     as.op == BERTH_ASSIGN_PLACE ? "place"
+                     : as.op == BERTH_ASSIGN_RELEASE ? "release" : "restart",
+                     as.generation);
+            if (converge(a, as.key, as.op == BERTH_ASSIGN_RESTART) == 0 &&
+                berth_hostlink_ack(a->link, &as, &err) != 0)
+                log_warn(as.key, "assignment not acknowledged: %s", err.message);
+        }
+        now = now_ms();
+        if (now >= next_tick) {
+            for (size_t i = 0; i < a->ng && !stopping; i++) {
+                group_step(a, a->g[i]);
+                view_write(a, a->g[i]);
+            }
+            next_tick = now + a->o.tick_ms;
+        }
+    }
+    log_info(NULL, "stopping; containers keep running");
+    return 0;
+}
+
+/* ---- command line -------------------------------------------------------------------- */
+
+static const char usage_text[] =
+    "usage: berth-agent --host NAME --plugin NAME|PATH [options]\n"
+    "       berth-agent logs --plugin NAME [--plugin-config JSON] --host NAME\n"
+    "                        [--tail N] [--timestamps] KEY CONTAINER\n"
+    "       berth-agent exec --plugin NAME [--plugin-config JSON] --host NAME\n"
+    "                        KEY CONTAINER -- COMMAND [ARG...]\n"
+    "\n"
+    "Runs the container groups the cell places on host NAME through a runtime\n"
+    "plugin (docker, runc, sim, or a path to a plugin), until SIGTERM or SIGINT;\n"
+    "the containers keep running when the agent stops.\n"
+    "\n"
+    "  --redis URL            redis://HOST:PORT or unix:///PATH (redis://127.0.0.1:6379)\n"
+    "  --cell NAME            the cell (default)\n"
+    "  --plugin-config JSON   the plugin's configuration, or @FILE\n"
+    "  --cores N --memory-mib N\n"
+    "                         capacity to register (default: probed)\n"
+    "  --gpu-sku SKU --gpu-count N\n"
+    "                         GPUs to register (default: nvidia-smi, when present)\n"
+    "  --zone Z               the host's availability zone\n"
+    "  --no-register          the host is in the cell already; leave its record alone\n"
+    "  --heartbeat-ms N       heartbeat period (1000); --ttl-ms N its lifetime (10000)\n"
+    "  --tick-ms N            supervision period (250)\n"
+    "  --backoff-initial-ms N first restart delay (1000), doubling up to\n"
+    "  --backoff-max-ms N     (300000); reset after a run of --backoff-reset-ms (600000)\n"
+    "  --stop-grace-s N       SIGTERM to SIGKILL on stop and restart (10)\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("berth-agent: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(berth-agent --help shows the options)\n", stderr);
+    return EXIT_USAGE;
+}
+
+static bool parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || s[0] == '\0' || s[0] == '-' || v > UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static char *read_config(const char *arg)
+{
+    if (arg[0] != '@')
+        return strdup(arg);
+    FILE *f = fopen(arg + 1, "r");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int ch;
+    while ((ch = fgetc(f)) != EOF && n < (1u << 20)) {
+        if (n + 1 >= cap) {
+            cap = cap ? cap * 2 : 4096;
+            char *p = realloc(buf, cap);
+            if (p == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = p;
+        }
+        buf[n++] = (char)ch;
+    }
+    fclose(f);
+    if (buf != NULL)
+        buf[n] = '\0';
+    return buf != NULL ? buf : strdup("");
+}
+
+enum {
+    OPT_HOST = 1000, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_REDIS, OPT_CELL, OPT_CORES, OPT_MEMORY,
+    OPT_GPU_SKU, OPT_GPU_COUNT, OPT_ZONE, OPT_NO_REGISTER, OPT_HEARTBEAT, OPT_TTL, OPT_TICK,
+    OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET, OPT_STOP_GRACE, OPT_TAIL,
+    OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION
+};
+
+static const struct option long_opts[] = {
+    {"host", required_argument, NULL, OPT_HOST},
+    {"plugin", required_argument, NULL, OPT_PLUGIN},
+    {"plugin-config", required_argument, NULL, OPT_PLUGIN_CONFIG},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"cell", required_argument, NULL, OPT_CELL},
+    {"cores", required_argument, NULL, OPT_CORES},
+    {"memory-mib", required_argument, NULL, OPT_MEMORY},
+    {"gpu-sku", required_argument, NULL, OPT_GPU_SKU},
+    {"gpu-count", required_argument, NULL, OPT_GPU_COUNT},
+    {"zone", required_argument, NULL, OPT_ZONE},
+    {"no-register", no_argument, NULL, OPT_NO_REGISTER},
+    {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
+    {"ttl-ms", required_argument, NULL, OPT_TTL},
+    {"tick-ms", required_argument, NULL, OPT_TICK},
+    {"backoff-initial-ms", required_argument, NULL, OPT_BACKOFF_INITIAL},
+    {"backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX},
+    {"backoff-reset-ms", required_argument, NULL, OPT_BACKOFF_RESET},
+    {"stop-grace-s", required_argument, NULL, OPT_STOP_GRACE},
+    {"tail", required_argument, NULL, OPT_TAIL},
+    {"timestamps", no_argument, NULL, OPT_TIMESTAMPS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parses the options into *o; returns -1 to go on, or an exit status. */
+static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bool *timestamps)
+{
+    *o = (options_t){.gpu_count = -1, .heartbeat_ms = 1000, .ttl_ms = 10000, .tick_ms = 250,
+                     .backoff_initial_ms = 1000, .backoff_max_ms = 300000,
+                     .backoff_reset_ms = 600000, .stop_grace_s = 10};
+    int ch;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
+        uint32_t *u = NULL;
+        switch (ch) {
+        case OPT_HOST: o->host = optarg; break;
+        case OPT_PLUGIN: o->plugin = optarg; break;
+        case OPT_PLUGIN_CONFIG:
+            free(o->plugin_config);
+            o->plugin_config = read_config(optarg);
+            if (o->plugin_config == NULL)
+                return usage_error("--plugin-config %s: cannot be read", optarg);
+            break;
+        case OPT_REDIS: o->redis = optarg; break;
+        case OPT_CELL: o->cell = optarg; break;
+        case OPT_GPU_SKU: o->gpu_sku = optarg; break;
+        case OPT_ZONE: o->zone = optarg; break;
+        case OPT_NO_REGISTER: o->no_register = true; break;
+        case OPT_TIMESTAMPS: *timestamps = true; break;
+        case OPT_CORES: u = &o->cores; break;
+        case OPT_MEMORY: u = &o->memory_mib; break;
+        case OPT_HEARTBEAT: u = &o->heartbeat_ms; break;
+        case OPT_TTL: u = &o->ttl_ms; break;
+        case OPT_TICK: u = &o->tick_ms; break;
+        case OPT_BACKOFF_INITIAL: u = &o->backoff_initial_ms; break;
+        case OPT_BACKOFF_MAX: u = &o->backoff_max_ms; break;
+        case OPT_BACKOFF_RESET: u = &o->backoff_reset_ms; break;
+        case OPT_STOP_GRACE: u = &o->stop_grace_s; break;
+        case OPT_TAIL: u = tail; break;
+        case OPT_GPU_COUNT: {
+            uint32_t n;
+            if (!parse_u32(optarg, &n) || n > 63)
+                return usage_error("--gpu-count: expected 0 to 63, got '%s'", optarg);
+            o->gpu_count = (int)n;
+            break;
+        }
+        case OPT_HELP: fputs(usage_text, stdout); return 0;
+        case OPT_VERSION: printf("berth-agent %s\n", berth_version()); return 0;
+        default:
+            return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (u != NULL && !parse_u32(optarg, u))
+            return usage_error("%s: expected a non-negative integer, got '%s'",
+                               argv[optind - 2], optarg);
+    }
+    if (o->host == NULL)
+        return usage_error("--host is required");
+    if (o->plugin == NULL)
+        return usage_error("--plugin is required");
+    if (o->heartbeat_ms == 0 || o->ttl_ms <= o->heartbeat_ms)
+        return usage_error("--ttl-ms must exceed --heartbeat-ms, which must be above zero");
+    if (o->tick_ms == 0 || o->tick_ms > 2000)
+        return usage_error("--tick-ms: expected 1 to 2000");
+    if (o->backoff_initial_ms == 0 || o->backoff_max_ms < o->backoff_initial_ms)
+        return usage_error("--backoff-max-ms must be at least --backoff-initial-ms (> 0)");
+    if (o->gpu_sku != NULL && o->gpu_count < 0)
+        return usage_error("--gpu-sku needs --gpu-count");
+    return -1;
+}
+
+static int plugin_open(agent_t *a)
+{
+    berth_error_t err;
+    if (berth_plugin_load(a->o.plugin, &a->plugin, &err) != 0) {
+        fprintf(stderr, "berth-agent: %s\n", err.message);
+        return EXIT_USAGE;
+    }
+    a->ops = berth_plugin_ops(a->plugin);
+    if (a->ops->open(a->o.plugin_config, a->o.host, &a->ctx, &err) != 0) {
+        fprintf(stderr, "berth-agent: plugin %s: %s%s%s\n", a->ops->name, err.message,
+                err.target[0] ? " at " : "", err.target);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* `berth-agent logs|exec`: one plugin operation for an operator. */
+static int one_shot(agent_t *a, const char *verb, int argc, char **argv, uint32_t tail,
+                    bool timestamps)
+{
+    if (argc - optind < 2)
+        return usage_error("%s needs KEY and CONTAINER", verb);
+    const char *key = argv[optind], *container = argv[optind + 1];
+    int rc = plugin_open(a);
+    if (rc != 0)
+        return rc;
+    berth_error_t err;
+    char *out = NULL;
+    size_t len = 0;
+    int code = 0;
+    if (strcmp(verb, "logs") == 0) {
+        rc = a->ops->logs(a->ctx, key, container, tail, timestamps, &out, &len, &err);
+    } else {
+        int first = optind + 2;
+        if (first < argc && strcmp(argv[first], "--") == 0)
+            first++;
+        if (first >= argc)
+            return usage_error("exec needs a command after --");
+        rc = a->ops->exec(a->ctx, key, container, (const char *const *)&argv[first],
+                          (size_t)(argc - first), &out, &len, &code, &err);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "berth-agent: %s: %s\n", verb, err.message);
+        return 1;
+    }
+    fwrite(out, 1, len, stdout);
+    free(out);
+    return strcmp(verb, "exec") == 0 ? code : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *verb = NULL;
+    if (argc > 1 && (strcmp(argv[1], "logs") == 0 || strcmp(argv[1], "exec") == 0)) {
+        verb = argv[1];
+        argv++;
+        argc--;
+    }
+    agent_t a = {0};
+    uint32_t tail = 0;
+    bool timestamps = false;
+    int rc = parse_options(argc, argv, &a.o, &tail, &timestamps);
+    if (rc >= 0) {
+        free(a.o.plugin_config);
+        return rc;
+    }
+    log_host = a.o.host;
+    if (verb != NULL) {
+        rc = one_shot(&a, verb, argc, argv, tail, timestamps);
+    } else if ((rc = plugin_open(&a)) == 0) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        berth_error_t err;
+        berth_store_options_t so = store_options(&a.o);
+        if (!a.o.no_register && host_register(&a) != 0) {
+            rc = 1;
+        } else if (berth_hostlink_open(&so, a.o.host, &a.link, &err) != 0) {
+            log_error(NULL, "cannot reach the cell: %s", err.message);
+            rc = 1;
+        } else {
+            rc = run(&a);
+        }
+    }
+    for (size_t i = 0; i < a.ng; i++)
+        group_free(a.g[i]);
+    free(a.g);
+    berth_hostlink_close(a.link);
+    if (a.ops != NULL && a.ctx != NULL)
+        a.ops->close(a.ctx);
+    berth_plugin_unload(a.plugin);
+    free(a.o.plugin_config);
+    return rc;
+}
