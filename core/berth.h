@@ -1054,6 +1054,12 @@ BERTH_EXPORT int berth_hostlink_view_put(berth_hostlink_t *link, const char *key
 BERTH_EXPORT int berth_hostlink_view_get(berth_hostlink_t *link, const char *key,
                                          char **view_json, berth_error_t *err);
 
+/* Replaces the set of images the host holds (berth:{CELL}:images:HOST),
+ * as its runtime reports them, for placement by image locality.  Returns 0,
+ * BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_images_put(berth_hostlink_t *link, const char *const *images,
+                                           size_t n, berth_error_t *err);
+
 /* Drops the view this host wrote for a group that is no longer on it.
  * Returns 0 (also when there was none) or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key,

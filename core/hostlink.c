@@ -31,6 +31,7 @@ struct berth_hostlink {
     char k_hostgroups[BERTH__KEYNAME_MAX];
     char k_groups[BERTH__KEYNAME_MAX];
     char k_views[BERTH__KEYNAME_MAX];
+    char k_images[BERTH__KEYNAME_MAX];
     bool pending_done;              /* the entries read before a restart are all read */
     berth_assignment_t queue[BATCH];
     size_t qhead, qlen;
@@ -71,6 +72,7 @@ static int link_open(const berth_store_options_t *opts, const char *host,
     berth__store_key(l->s, l->k_hostgroups, sizeof l->k_hostgroups, "hostgroups:", host);
     berth__store_key(l->s, l->k_groups, sizeof l->k_groups, "groups", "");
     berth__store_key(l->s, l->k_views, sizeof l->k_views, "views", "");
+    berth__store_key(l->s, l->k_images, sizeof l->k_images, "images:", host);
 
     const char *argv[] = {"XGROUP", "CREATE", l->k_assign, "agents", "0", "MKSTREAM"};
     redisReply *r = berth__store_command(l->s, 6, argv, NULL, false,
@@ -367,4 +369,38 @@ int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key, berth_er
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
                                 "a container group key has 1 to %u bytes", BERTH_GROUP_KEY_MAX);
     GUARDED(link_view_delete(link, key, err));
+}
+
+static int link_images_put(berth_hostlink_t *l, const char *const *images, size_t n,
+                           berth_error_t *err)
+{
+    /* DEL then SADD in one MULTI, so that a reader never sees half a set. */
+    const char **sadd = malloc((n + 2) * sizeof *sadd);
+    if (sadd == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for images");
+    sadd[0] = "SADD";
+    sadd[1] = l->k_images;
+    for (size_t i = 0; i < n; i++)
+        sadd[i + 2] = images[i];
+    const char *del[] = {"DEL", l->k_images};
+    const char *const *argvs[] = {del, sadd};
+    const int argcs[] = {2, (int)(n + 2)};
+    int rc;
+    redisReply *r = berth__store_transaction(l->s, n > 0 ? 2 : 1, argvs, argcs,
+                                             "writing the host's images", err, &rc);
+    free(sadd);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    return 0;
+}
+
+int berth_hostlink_images_put(berth_hostlink_t *link, const char *const *images, size_t n,
+                              berth_error_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (images == NULL || images[i] == NULL || images[i][0] == '\0')
+            return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "images",
+                                    "image %zu has no name", i);
+    GUARDED(link_images_put(link, images, n, err));
 }

@@ -25,7 +25,19 @@
  *                                      in the log, so it is kept small)
  *   berth:{C}:hostgroups:<host> SET    keys of the groups on that host
  *   berth:{C}:assign:<host>     STREAM what the host's agent carries out:
- *                                      op (place|release), key, gen
+ *                                      op (place|release|restart), key, gen;
+ *                                      read through the consumer group
+ *                                      "agents" (hostlink.c), an entry is
+ *                                      deleted once acknowledged
+ *   berth:{C}:alive:<host>      STRING the agent's heartbeat (ms since the
+ *                                      epoch), expiring after its TTL
+ *   berth:{C}:views             HASH   group key -> instance view (JSON:
+ *                                      host, generation, digest,
+ *                                      provisioningState, instanceView,
+ *                                      ipAddress, initContainers,
+ *                                      containers), written by the agent of
+ *                                      the host that holds the group
+ *   berth:{C}:images:<host>     SET    images the host's runtime holds
  *   berth:{C}:log               STREAM the change log: seq, op (sku|host|
  *                                      hostdel|place|release), name (host name or
  *                                      group key), rec (the new record, or ""),
@@ -33,8 +45,10 @@
  *   berth:{C}:seq               STRING a counter every change increments; each
  *                                      log entry carries the value it made
  *
- * Only the Redis Functions of functions.c write these keys, each change in
- * one atomic step, so the records, sets, streams and counter never disagree.
+ * Only the Redis Functions of functions.c write the cell's records, sets,
+ * streams and counter, each change in one atomic step, so they never
+ * disagree; an agent writes its heartbeat, its images and (through a
+ * Function that checks the group is still its own) its views.
  * GPU SKUs and zones are stored by name: engine ids differ between engines.
  *
  * REPLICAS.  The engine a store binds mirrors the cell: store_open()
@@ -2246,4 +2260,11 @@ int berth__store_group_record(berth_store_t *s, const char *key, char **spec_jso
                               berth_error_t *err)
 {
     return store_group_read(s, key, spec_json, generation, host, hcap, err);
+}
+
+struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,
+                                            const char *const *const *argvs, const int *argcs,
+                                            const char *what, berth_error_t *err, int *rc)
+{
+    return transaction(s, n, argvs, argcs, what, err, rc);
 }

@@ -245,4 +245,10 @@ int berth__store_group_record(berth_store_t *s, const char *key, char **spec_jso
                               uint64_t *generation, char *host, size_t hcap,
                               berth_error_t *err);
 
+/* MULTI, the n commands (argvs[i] with argcs[i] words) and EXEC in one
+ * pipeline: EXEC's reply (an array of the n replies), or NULL with *rc. */
+struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,
+                                            const char *const *const *argvs, const int *argcs,
+                                            const char *what, berth_error_t *err, int *rc);
+
 #endif /* BERTH_STORE_H */

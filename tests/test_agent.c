@@ -3,7 +3,7 @@
  * redis-server (tests/redis-harness.c): the whole path from a placement
  * committed by a scheduler to the instance view the agent writes back.
  *
- * Covers: host registration and heartbeat; a group created, started and
+ * Covers: host registration, heartbeat and the images reported; a group created, started and
  * reported Running with its events; init containers run to completion in
  * order before the containers; restartPolicy OnFailure (restarts with
  * back-off, previous state kept), Never (terminated with its exit code,
@@ -158,12 +158,41 @@ static void test_create_runs(void **state)
     assert_non_null(r);
     assert_true(r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 2000);
     freeReplyObject(r);
+    /* The host's images are reported to the cell. */
+    snprintf(key, sizeof key, "berth:{%s}:images:sim-1", f->cell);
+    r = redisCommand(c, "SISMEMBER %s busybox:latest", key);
+    assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
     redisFree(c);
 
     /* No secret reaches the agent's log. */
     char cmd[400];
     snprintf(cmd, sizeof cmd, "grep -q s3cr3t '%s'", f->agent.log_path);
     assert_int_not_equal(system(cmd), 0);
+}
+
+static void test_pull_reported(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/fresh", doc("fresh/app:1", "Always", -1, 0, NULL), NULL);
+    json_t *v = wait_running(f, "sub/rg/fresh", "app");
+    assert_true(test_view_has_event(v, "app", "Pulling", "fresh/app:1"));
+    assert_true(test_view_has_event(v, "app", "Pulled", "Successfully pulled image"));
+    json_decref(v);
+    redisContext *c = berth_test_redis_connect(redis);
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:images:sim-1", f->cell);
+    int64_t end = test_now_ms() + 5000;
+    long long member = 0;
+    while (member != 1 && test_now_ms() < end) {
+        redisReply *r = redisCommand(c, "SISMEMBER %s fresh/app:1", key);
+        member = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+        if (member != 1)
+            test_sleep_ms(50);
+    }
+    assert_int_equal(member, 1);
+    redisFree(c);
 }
 
 static bool init_done(json_t *v, void *data)
@@ -465,6 +494,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pull_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_containers_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),

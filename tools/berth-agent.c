@@ -13,7 +13,9 @@
  * it runs: init containers to completion, in order, then the containers;
  * restartPolicy (Always, OnFailure, Never) with exponential back-off;
  * ACI-like events (Pulling, Pulled, Created, Started, Killing, BackOff,
- * Failed); the instance view written back to the cell whenever it changes.
+ * Failed); the instance view written back to the cell whenever it changes;
+ * the images the runtime holds reported to the cell (at start, after a
+ * pull, and every 30 s) for placement by image locality.
  *
  * Convergence is idempotent and driven by the record, never by the entry:
  * a group whose record is gone or on another host is removed from the
@@ -173,6 +175,7 @@ typedef struct agent {
     berth_hostlink_t *link;
     agroup_t **g;
     size_t ng, cap;
+    bool images_dirty;              /* an image was pulled: report the set  */
 } agent_t;
 
 static void event_add(events_t *ev, const char *name, const char *type, const char *fmt, ...)
@@ -546,6 +549,7 @@ static void group_create(agent_t *a, agroup_t *g)
                          : "Successfully pulled image \"%s\"",
                   image);
         log_info(g->key, "image %s %s", image, cached ? "already present" : "pulled");
+        a->images_dirty = a->images_dirty || !cached;
     }
     uint32_t shares[BERTH_PLUGIN_CONTAINERS_MAX] = {0};
     uint32_t total = 0;
@@ -1049,12 +1053,51 @@ static int host_register(agent_t *a)
     return 0;
 }
 
+/* ---- images -------------------------------------------------------------------------- */
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names_t;
+
+static void image_cb(const char *image, void *data)
+{
+    names_t *ns = data;
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 64;
+        char **p = realloc(ns->v, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        ns->v = p;
+        ns->cap = cap;
+    }
+    char *copy = strdup(image);
+    if (copy != NULL)
+        ns->v[ns->n++] = copy;
+}
+
+/* Reports the images the runtime holds to the cell, for image locality. */
+static void images_publish(agent_t *a)
+{
+    names_t ns = {0};
+    berth_error_t err;
+    if (a->ops->images(a->ctx, image_cb, &ns, &err) != 0)
+        log_warn(NULL, "images not listed: %s", err.message);
+    else if (berth_hostlink_images_put(a->link, (const char *const *)ns.v, ns.n, &err) != 0)
+        log_warn(NULL, "images not reported: %s", err.message);
+    else
+        a->images_dirty = false;
+    for (size_t i = 0; i < ns.n; i++)
+        free(ns.v[i]);
+    free(ns.v);
+}
+
 /* ---- the loop ------------------------------------------------------------------------ */
 
 static int run(agent_t *a)
 {
     berth_error_t err;
-    int64_t next_hb = 0, next_tick = 0, next_reconcile = 0;
+    int64_t next_hb = 0, next_tick = 0, next_reconcile = 0, next_images = 0;
     bool reconciled = false;
     while (!stopping) {
         int64_t now = now_ms();
@@ -1083,6 +1126,10 @@ static int run(agent_t *a)
                 log_warn(as.key, "assignment not acknowledged: %s", err.message);
         }
         now = now_ms();
+        if (a->images_dirty || now >= next_images) {
+            images_publish(a);
+            next_images = now + 30000;
+        }
         if (now >= next_tick) {
             for (size_t i = 0; i < a->ng && !stopping; i++) {
                 group_step(a, a->g[i]);
