@@ -12,7 +12,8 @@
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
  * queued, after which the restarted agent runs every group once; and a
- * fleet of 60 agents on one machine running 120 groups.
+ * fleet of 60 agents on one machine running 120 groups ($BERTH_TEST_FLEET
+ * agents when set).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -420,8 +421,7 @@ static void test_agent_crash_recovers(void **state)
 
 /* ---- a fleet ------------------------------------------------------------------ */
 
-#define FLEET 60
-#define FLEET_GROUPS 120
+#define FLEET_MAX 500
 
 static long rss_kib(pid_t pid)
 {
@@ -437,9 +437,15 @@ static long rss_kib(pid_t pid)
     return kib;
 }
 
+/* 60 agents and 120 groups, or $BERTH_TEST_FLEET agents (at most 500)
+ * and twice as many groups. */
 static void test_fleet(void **state)
 {
-    static test_agent_t agents[FLEET];
+    static test_agent_t agents[FLEET_MAX];
+    const char *env = getenv("BERTH_TEST_FLEET");
+    int FLEET = env != NULL ? atoi(env) : 60;
+    FLEET = FLEET < 1 ? 1 : FLEET > FLEET_MAX ? FLEET_MAX : FLEET;
+    const int FLEET_GROUPS = 2 * FLEET;
     test_sched_t sched;
     assert_int_equal(test_sched_open(&sched, redis->url, "fleet"), 0);
     const char *const extra[] = {"--cores", "4", "--memory-mib", "8192", "--tick-ms", "250",
@@ -451,22 +457,22 @@ static void test_fleet(void **state)
                                           "{\"start_latency_ms\": 20}", extra), 0);
     }
     for (int i = 0; i < FLEET; i++)
-        assert_true(test_sched_wait_host(&sched, agents[i].host, 30000));
+        assert_true(test_sched_wait_host(&sched, agents[i].host, 30000 + 100 * FLEET));
     int64_t t0 = test_now_ms();
     for (int i = 0; i < FLEET_GROUPS; i++) {
         char key[32];
-        snprintf(key, sizeof key, "fleet/g%03d", i);
+        snprintf(key, sizeof key, "fleet/g%04d", i);
         char *d = doc(NULL, "Always", -1, 0, NULL);
         assert_int_equal(test_sched_place(&sched, key, d, NULL), 0);
         free(d);
     }
     int running = 0;
-    int64_t end = test_now_ms() + 60000;
+    int64_t end = test_now_ms() + 60000 + 200 * FLEET;
     while (running < FLEET_GROUPS && test_now_ms() < end) {
         running = 0;
         for (int i = 0; i < FLEET_GROUPS; i++) {
             char key[32];
-            snprintf(key, sizeof key, "fleet/g%03d", i);
+            snprintf(key, sizeof key, "fleet/g%04d", i);
             json_t *v = test_view(&sched, key);
             running += test_pred_running(v, "app");
             json_decref(v);
