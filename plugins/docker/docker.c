@@ -1234,6 +1234,11 @@ static int docker_remove(void *c, const char *key, berth_error_t *err)
     if (g == NULL)
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     int rc = load_group(ctx, key, g, err);
+    /* Containers first get stop_grace_s seconds to end on SIGTERM. */
+    if (rc == 0 && g->n > 0) {
+        berth_error_t ignored;
+        (void)docker_stop(ctx, key, NULL, ctx->stop_grace_s, &ignored);
+    }
     /* Members before the sandbox whose namespace they share. */
     for (size_t i = g->n; rc == 0 && i > 0; i--)
         rc = delete_object(ctx, g->o[i - 1].id, err);

@@ -1912,6 +1912,9 @@ static int op_remove(void *vctx, const char *key, berth_error_t *err)
         return berth_error_set(err, BERTH_EINVAL, "InvalidArgument", "key", "no group key");
     char id[PLUGIN_ID_LEN + 1];
     plugin_group_id(ctx->host, key, id);
+    /* Containers first get stop_grace_s seconds to end on SIGTERM. */
+    berth_error_t ignored;
+    (void)op_stop(vctx, key, NULL, ctx->stop_grace_s, &ignored);
     return group_destroy(ctx, id, err);
 }
 
