@@ -825,6 +825,16 @@ BERTH_EXPORT int berth_store_place(berth_store_t *store, const char *key,
                                    const berth_request_t *request, const char *spec_json,
                                    berth_placement_t *out, berth_error_t *err);
 
+/* berth_store_place() for a group that is not placed, trying host
+ * `prefer_host` first (when it exists and the group fits there under
+ * every constraint) and the engine's choice otherwise: a stopped group
+ * started again goes back to its old host when it can.  A redeploy ignores
+ * the preference (it stays on its host when it fits, as always). */
+BERTH_EXPORT int berth_store_place_prefer(berth_store_t *store, const char *key,
+                                          const berth_request_t *request,
+                                          const char *prefer_host, const char *spec_json,
+                                          berth_placement_t *out, berth_error_t *err);
+
 /* Places n groups with their commits pipelined (one round trip for the
  * batch, plus one per retry round).  results[i] receives each group's 0 or
  * negative code and outs[i] (outs may be NULL) its placement.  Returns 0
@@ -864,6 +874,28 @@ BERTH_EXPORT int berth_store_group_restart(berth_store_t *store, const char *key
  * or BERTH_EIO. */
 BERTH_EXPORT int berth_store_view_read(berth_store_t *store, const char *key, char **json,
                                        berth_error_t *err);
+
+/* Asks the agent of the group's host for a container's output (stdout and
+ * stderr): its last `tail` lines (0: all), each prefixed with its RFC 3339
+ * time when `timestamps`, waiting at most `timeout_ms` for the answer.
+ * `container` names a container or init container.  On success stores the
+ * text in *out (free with berth_free()).  Returns 0, BERTH_ENOENT (no such
+ * group, or the runtime holds no such container: err says which),
+ * BERTH_EINVAL, or BERTH_EIO (Redis failing, or "AgentUnavailable": no
+ * answer in time). */
+BERTH_EXPORT int berth_store_container_logs(berth_store_t *store, const char *key,
+                                            const char *container, uint32_t tail,
+                                            bool timestamps, uint32_t timeout_ms, char **out,
+                                            berth_error_t *err);
+
+/* Asks the agent of the group's host to run argv[0..argc-1] in a running
+ * container and waits (at most timeout_ms) for its output (stdout and
+ * stderr, in *out; free with berth_free()) and exit code.  Returns
+ * berth_store_container_logs()'s codes. */
+BERTH_EXPORT int berth_store_container_exec(berth_store_t *store, const char *key,
+                                            const char *container, const char *const *argv,
+                                            size_t argc, uint32_t timeout_ms, char **out,
+                                            int *exit_code, berth_error_t *err);
 
 /* Called by berth_store_fsck() once per violation found, with a sentence
  * naming the host/group and what is wrong. */
@@ -1059,6 +1091,40 @@ BERTH_EXPORT int berth_hostlink_view_get(berth_hostlink_t *link, const char *key
  * BERTH_EINVAL or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_images_put(berth_hostlink_t *link, const char *const *images,
                                            size_t n, berth_error_t *err);
+
+/* A request for this host's agent from a scheduler
+ * (berth_store_container_logs() / _exec()).  Free with berth_call_free(). */
+typedef enum berth_call_op {
+    BERTH_CALL_LOGS = 1,
+    BERTH_CALL_EXEC
+} berth_call_op_t;
+
+typedef struct berth_call {
+    berth_call_op_t op;
+    char key[BERTH_GROUP_KEY_MAX + 1];
+    char container[BERTH_NAME_MAX + 1];
+    uint32_t tail;                  /* logs                                 */
+    bool timestamps;                /* logs                                 */
+    char **argv;                    /* exec: argc words                     */
+    size_t argc;
+    uint32_t timeout_ms;            /* how long its caller waits            */
+    char reply[160];                /* where the answer goes (internal)     */
+} berth_call_t;
+
+/* Reads the next call addressed to this host, without waiting: returns 1
+ * with a new call in *out, 0 when there is none, or BERTH_EIO.  Calls whose
+ * callers had given up before the link opened are skipped. */
+BERTH_EXPORT int berth_hostlink_call_next(berth_hostlink_t *link, berth_call_t **out,
+                                          berth_error_t *err);
+
+/* Answers a call: status 0 with `output` (len bytes) and, for exec, the
+ * exit code; or a failure described by *error.  Returns 0 or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_call_reply(berth_hostlink_t *link, const berth_call_t *call,
+                                           const char *output, size_t len, int exit_code,
+                                           const berth_error_t *error, berth_error_t *err);
+
+/* Frees a call.  Accepts NULL. */
+BERTH_EXPORT void berth_call_free(berth_call_t *call);
 
 /* Drops the view this host wrote for a group that is no longer on it.
  * Returns 0 (also when there was none) or BERTH_EIO. */

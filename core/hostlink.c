@@ -32,6 +32,9 @@ struct berth_hostlink {
     char k_groups[BERTH__KEYNAME_MAX];
     char k_views[BERTH__KEYNAME_MAX];
     char k_images[BERTH__KEYNAME_MAX];
+    char k_calls[BERTH__KEYNAME_MAX];
+    char calls_last[BERTH_ASSIGNMENT_ID_MAX + 1]; /* the last call entry read */
+    uint64_t opened_ms;             /* Redis's clock when the link opened   */
     bool pending_done;              /* the entries read before a restart are all read */
     berth_assignment_t queue[BATCH];
     size_t qhead, qlen;
@@ -73,6 +76,8 @@ static int link_open(const berth_store_options_t *opts, const char *host,
     berth__store_key(l->s, l->k_groups, sizeof l->k_groups, "groups", "");
     berth__store_key(l->s, l->k_views, sizeof l->k_views, "views", "");
     berth__store_key(l->s, l->k_images, sizeof l->k_images, "images:", host);
+    berth__store_key(l->s, l->k_calls, sizeof l->k_calls, "calls:", host);
+    snprintf(l->calls_last, sizeof l->calls_last, "0-0");
 
     const char *argv[] = {"XGROUP", "CREATE", l->k_assign, "agents", "0", "MKSTREAM"};
     redisReply *r = berth__store_command(l->s, 6, argv, NULL, false,
@@ -91,6 +96,22 @@ static int link_open(const berth_store_options_t *opts, const char *host,
         }
         freeReplyObject(r);
     }
+    /* Calls whose caller gave up before this link opened are not answered:
+     * read from ten seconds back (Redis's clock, which stream ids carry)
+     * and skip those whose id time plus timeout is past. */
+    const char *time_argv[] = {"TIME"};
+    r = berth__store_command(l->s, 1, time_argv, NULL, false, "reading Redis's clock", err, &rc);
+    if (r == NULL) {
+        berth_hostlink_close(l);
+        return rc;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
+        l->opened_ms = strtoull(r->element[0]->str, NULL, 10) * 1000 +
+                       strtoull(r->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(r);
+    snprintf(l->calls_last, sizeof l->calls_last, "%llu-0",
+             (unsigned long long)(l->opened_ms > 10000 ? l->opened_ms - 10000 : 0));
     *out = l;
     return 0;
 }
@@ -403,4 +424,57 @@ int berth_hostlink_images_put(berth_hostlink_t *link, const char *const *images,
             return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "images",
                                     "image %zu has no name", i);
     GUARDED(link_images_put(link, images, n, err));
+}
+
+static int link_call_next(berth_hostlink_t *l, berth_call_t **out, berth_error_t *err)
+{
+    *out = NULL;
+    /* Each round reads one entry; malformed ones are dropped and skipped. */
+    for (int round = 0; round < 16; round++) {
+        const char *argv[] = {"XREAD", "COUNT", "1", "STREAMS", l->k_calls, l->calls_last};
+        int rc;
+        redisReply *r = berth__store_command(l->s, 6, argv, NULL, false, "reading calls", err,
+                                             &rc);
+        if (r == NULL)
+            return rc;
+        const redisReply *e = NULL;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+            r->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
+            r->element[0]->element[1]->elements == 1)
+            e = r->element[0]->element[1]->element[0];
+        if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len > BERTH_ASSIGNMENT_ID_MAX) {
+            freeReplyObject(r);
+            return 0;
+        }
+        snprintf(l->calls_last, sizeof l->calls_last, "%s", e->element[0]->str);
+        *out = berth__call_parse(e->element[1]);
+        uint64_t made = strtoull(l->calls_last, NULL, 10);
+        if (*out != NULL && made + (*out)->timeout_ms < l->opened_ms) {
+            berth_call_free(*out);      /* its caller gave up before we came */
+            *out = NULL;
+        }
+        const char *del[] = {"XDEL", l->k_calls, l->calls_last};
+        freeReplyObject(r);
+        r = berth__store_command(l->s, 3, del, NULL, false, "dropping a call", NULL, &rc);
+        if (r != NULL)
+            freeReplyObject(r);
+        if (*out != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+int berth_hostlink_call_next(berth_hostlink_t *link, berth_call_t **out, berth_error_t *err)
+{
+    GUARDED(link_call_next(link, out, err));
+}
+
+int berth_hostlink_call_reply(berth_hostlink_t *link, const berth_call_t *call,
+                              const char *output, size_t len, int exit_code,
+                              const berth_error_t *error, berth_error_t *err)
+{
+    GUARDED(berth__call_reply(link->s, call, output, len, exit_code, error, err));
 }

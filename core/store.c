@@ -1278,7 +1278,11 @@ static int choice_make(berth_store_t *s, pending_t *p, berth_error_t *err)
         p->prev_request = e->request;
         memcpy(p->prev_host, now.host, sizeof p->prev_host);
     }
-    int rc = berth_request_place(s->engine, p->key, p->request, &p->choice, err);
+    int rc = -1;
+    if (!p->existed && p->prefer != NULL && p->prefer[0] != '\0')
+        rc = berth_request_assign(s->engine, p->key, p->request, p->prefer, &p->choice, NULL);
+    if (rc < 0)
+        rc = berth_request_place(s->engine, p->key, p->request, &p->choice, err);
     if (rc < 0)
         return rc;
     /* A redeploy that does not know a fingerprint keeps the one on record
@@ -1396,7 +1400,8 @@ static void flush_some(berth_store_t *s)
 }
 
 static int store_place(berth_store_t *store, const char *key, const berth_request_t *request,
-                       const char *spec_json, berth_placement_t *out, berth_error_t *err)
+                       const char *prefer, const char *spec_json, berth_placement_t *out,
+                       berth_error_t *err)
 {
     berth_store_t *s = store;
     for (uint32_t attempt = 0; attempt <= s->opts.max_retries; attempt++) {
@@ -1408,6 +1413,7 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
         p.key = key;
         p.request = request;
         p.spec = spec_json;
+        p.prefer = prefer;
         if ((rc = choice_make(s, &p, err)) < 0)
             return rc;
         choice_undo(s, &p);
@@ -2026,7 +2032,18 @@ int berth_store_place(berth_store_t *store, const char *key, const berth_request
 {
     sigpipe_guard_t g;
     sigpipe_block(&g);
-    int rc = store_place(store, key, request, spec_json, out, err);
+    int rc = store_place(store, key, request, NULL, spec_json, out, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_place_prefer(berth_store_t *store, const char *key,
+                             const berth_request_t *request, const char *prefer_host,
+                             const char *spec_json, berth_placement_t *out, berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_place(store, key, request, prefer_host, spec_json, out, err);
     sigpipe_unblock(&g);
     return rc;
 }
@@ -2267,4 +2284,18 @@ struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,
                                             const char *what, berth_error_t *err, int *rc)
 {
     return transaction(s, n, argvs, argcs, what, err, rc);
+}
+
+struct redisContext *berth__store_redis(berth_store_t *s)
+{
+    return s->c;
+}
+
+void berth__store_timeout_restore(berth_store_t *s)
+{
+    if (s->c == NULL)
+        return;
+    struct timeval tv = {(time_t)(s->opts.timeout_ms / 1000),
+                         (suseconds_t)(s->opts.timeout_ms % 1000) * 1000};
+    redisSetTimeout(s->c, tv);
 }

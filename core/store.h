@@ -128,6 +128,7 @@ typedef struct berth__pending {
     const char *key;
     const berth_request_t *request;
     const char *spec;
+    const char *prefer;             /* a new group's preferred host, or NULL */
     bool existed;                   /* committed before this choice         */
     uint64_t generation;            /* its generation then (0: none)        */
     berth_request_t prev_request;   /* its request then                     */
@@ -250,5 +251,16 @@ int berth__store_group_record(berth_store_t *s, const char *key, char **spec_jso
 struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,
                                             const char *const *const *argvs, const int *argcs,
                                             const char *what, berth_error_t *err, int *rc);
+
+/* The store's connection (NULL while disconnected), and its command
+ * timeout set back to the options' after a longer wait (calls.c). */
+struct redisContext *berth__store_redis(berth_store_t *s);
+void berth__store_timeout_restore(berth_store_t *s);
+
+/* Agent calls (calls.c): a call from a call-stream entry's fields (NULL
+ * when malformed), and the answer to one. */
+berth_call_t *berth__call_parse(const struct redisReply *fields);
+int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
+                      size_t len, int exit_code, const berth_error_t *error, berth_error_t *err);
 
 #endif /* BERTH_STORE_H */

@@ -8,7 +8,8 @@
  * order before the containers; restartPolicy OnFailure (restarts with
  * back-off, previous state kept), Never (terminated with its exit code,
  * group Failed) and OnFailure after a clean exit (no restart); an update
- * restarting the group in place on the same host without a pull; a
+ * restarting the group in place on the same host without a pull; logs and
+ * exec through the agent's calls (and a call no agent answers); a
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
  * queued, after which the restarted agent runs every group once; and a
@@ -194,6 +195,60 @@ static void test_pull_reported(void **state)
     }
     assert_int_equal(member, 1);
     redisFree(c);
+}
+
+static void test_calls(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/calls", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/calls", "app"));
+    berth_error_t err;
+    char *out = NULL;
+    int crc = berth_store_container_logs(f->sched.store, "sub/rg/calls", "app", 0, false, 5000,
+                                         &out, &err);
+    if (crc != 0)
+        fail_msg("logs: %s: %s", err.name, err.message);
+    assert_non_null(strstr(out, "started\n"));
+    berth_free(out);
+    assert_int_equal(berth_store_container_logs(f->sched.store, "sub/rg/calls", "app", 1, true,
+                                                5000, &out, &err), 0);
+    assert_true(out[4] == '-' && strstr(out, "Z started\n") != NULL);
+    berth_free(out);
+    const char *echo[] = {"echo", "hello", "there"};
+    int code = -1;
+    assert_int_equal(berth_store_container_exec(f->sched.store, "sub/rg/calls", "app", echo, 3,
+                                                5000, &out, &code, &err), 0);
+    assert_string_equal(out, "echo hello there\n");
+    assert_int_equal(code, 0);
+    berth_free(out);
+    const char *ex[] = {"exit", "4"};
+    assert_int_equal(berth_store_container_exec(f->sched.store, "sub/rg/calls", "app", ex, 2,
+                                                5000, &out, &code, &err), 0);
+    assert_int_equal(code, 4);
+    berth_free(out);
+    /* The runtime's refusal travels back with its code. */
+    assert_int_equal(berth_store_container_logs(f->sched.store, "sub/rg/calls", "nope", 0, false,
+                                                5000, &out, &err), BERTH_ENOENT);
+    assert_string_equal(err.name, "ContainerNotFound");
+    assert_null(out);
+    assert_int_equal(berth_store_container_logs(f->sched.store, "sub/rg/none", "app", 0, false,
+                                                5000, &out, &err), BERTH_ENOENT);
+    assert_int_equal(berth_store_container_exec(f->sched.store, "sub/rg/calls", "app", echo, 0,
+                                                5000, &out, &code, &err), BERTH_EINVAL);
+    /* No agent: the call times out. */
+    assert_int_equal(test_agent_stop(&f->agent), 0);
+    int64_t t0 = test_now_ms();
+    assert_int_equal(berth_store_container_logs(f->sched.store, "sub/rg/calls", "app", 0, false,
+                                                1000, &out, &err), BERTH_EIO);
+    assert_string_equal(err.name, "AgentUnavailable");
+    assert_true(test_now_ms() - t0 >= 900);
+    /* Calls made while no agent listened are not answered by the next one. */
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
+                                      SIM_CONFIG, FAST), 0);
+    json_decref(wait_running(f, "sub/rg/calls", "app"));
+    assert_int_equal(berth_store_container_exec(f->sched.store, "sub/rg/calls", "app", echo, 3,
+                                                5000, &out, &code, &err), 0);
+    berth_free(out);
 }
 
 static bool init_done(json_t *v, void *data)
@@ -501,6 +556,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_containers_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),

@@ -230,6 +230,35 @@ static void test_hosts(void **state)
     side_close(&b);
 }
 
+/* A stopped group started again goes back to its old host when it fits,
+ * and elsewhere when it does not. */
+static void test_place_prefer(void **state)
+{
+    fixture_t *f = *state;
+    side_t a;
+    side_open(f, "prefer", 0, &a);
+    put(&a, host_desc("h1", 8, 8192));
+    put(&a, host_desc("h2", 4, 8192));
+    berth_error_t err;
+    berth_placement_t p;
+    berth_request_t r = request(2, 1024);
+    /* Binpack alone would choose the fuller or smaller host; ask for h1. */
+    assert_int_equal(berth_store_place_prefer(a.store, "g", &r, "h1", NULL, &p, &err), 0);
+    assert_string_equal(p.host, "h1");
+    assert_int_equal(berth_store_release(a.store, "g", &err), 0);
+    assert_int_equal(berth_store_place_prefer(a.store, "g", &r, "h2", NULL, &p, &err), 0);
+    assert_string_equal(p.host, "h2");
+    assert_int_equal(berth_store_release(a.store, "g", &err), 0);
+    /* h2 cannot hold 6 cores: the preference gives way. */
+    berth_request_t big = request(6, 1024);
+    assert_int_equal(berth_store_place_prefer(a.store, "big", &big, "h2", NULL, &p, &err), 0);
+    assert_string_equal(p.host, "h1");
+    /* An unknown host is no obstacle either. */
+    assert_int_equal(berth_store_place_prefer(a.store, "g", &r, "gone", NULL, &p, &err), 0);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    side_close(&a);
+}
+
 static void test_place_redeploy_release(void **state)
 {
     fixture_t *f = *state;
@@ -650,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_place_redeploy_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_place_prefer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_trim_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_function_flush, setup, teardown),

@@ -25,8 +25,11 @@
  * whole and current is adopted as it is, with its restart counts and events
  * read back from the last view the agent wrote.
  *
- * `berth-agent logs` and `berth-agent exec` run one plugin operation on
- * this host for an operator.  Secrets (secure environment values, secret
+ * Schedulers reach a container's logs and run commands in it through
+ * calls on the host's call stream (berth_store_container_logs/_exec),
+ * which the agent answers between assignments.  `berth-agent logs` and
+ * `berth-agent exec` run the same plugin operations on this host for an
+ * operator.  Secrets (secure environment values, secret
  * volumes, registry passwords) are never logged: log lines name groups,
  * containers, images and events only.
  */
@@ -1092,6 +1095,39 @@ static void images_publish(agent_t *a)
     free(ns.v);
 }
 
+/* ---- calls: logs and exec for a scheduler ---------------------------------------------- */
+
+/* Answers the calls waiting for this host (at most a few per round, so
+ * that assignments and supervision go on). */
+static void calls_serve(agent_t *a)
+{
+    for (int i = 0; i < 8; i++) {
+        berth_call_t *c = NULL;
+        berth_error_t err;
+        int rc = berth_hostlink_call_next(a->link, &c, &err);
+        if (rc < 0)
+            log_warn(NULL, "calls unavailable: %s", err.message);
+        if (rc != 1)
+            return;
+        char *out = NULL;
+        size_t len = 0;
+        int code = 0;
+        berth_error_t failure;
+        rc = c->op == BERTH_CALL_LOGS
+            ? a->ops->logs(a->ctx, c->key, c->container, c->tail, c->timestamps, &out, &len,
+                           &failure)
+            : a->ops->exec(a->ctx, c->key, c->container, (const char *const *)c->argv,
+                           c->argc, &out, &len, &code, &failure);
+        log_info(c->key, "%s in container %s: %s", c->op == BERTH_CALL_LOGS ? "logs" : "exec",
+                 c->container, rc == 0 ? "done" : failure.message);
+        if (berth_hostlink_call_reply(a->link, c, out, len, code, rc == 0 ? NULL : &failure,
+                                      &err) != 0)
+            log_warn(c->key, "call not answered: %s", err.message);
+        free(out);
+        berth_call_free(c);
+    }
+}
+
 /* ---- the loop ------------------------------------------------------------------------ */
 
 static int run(agent_t *a)
@@ -1125,6 +1161,7 @@ static int run(agent_t *a)
                 berth_hostlink_ack(a->link, &as, &err) != 0)
                 log_warn(as.key, "assignment not acknowledged: %s", err.message);
         }
+        calls_serve(a);
         now = now_ms();
         if (a->images_dirty || now >= next_images) {
             images_publish(a);

@@ -1,0 +1,289 @@
+/*
+ * calls.c: requests a scheduler makes of a host's agent -- a container's
+ * logs, a command run in a container -- and the agent's side of them.
+ *
+ * A call is an entry on the host's call stream, berth:{C}:calls:<host>
+ * (op logs|exec, key, container, tail, ts, argv as a JSON array, reply,
+ * timeout in ms);
+ * the caller then waits with BLPOP on the reply key it named,
+ * berth:{C}:reply:<random id>, which the agent fills with one value: a
+ * compact JSON header ({"ok": true, "exitCode": N} or {"ok": false, "code",
+ * "name", "message", "target"}), a newline, then the output's raw bytes
+ * (which need not be UTF-8).  The agent sets the reply to expire after a
+ * minute, so an answer nobody waits for any more does not stay.  Calls are
+ * not durable work: a caller that got no answer in its time reports the
+ * agent unavailable, and an agent that starts skips the calls whose
+ * callers had already given up.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "store.h"
+
+#define CALLS_MAXLEN "1000"
+#define REPLY_TTL_S "60"
+
+/* ---- the caller's side --------------------------------------------------------------- */
+
+static void random_id(char out[33])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = berth__mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                                  (uint64_t)(uintptr_t)out);
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)(x >> (8 * (i % 8))) ^ (unsigned char)i;
+    }
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Parses a reply value into *out / *exit_code, or the failure into err. */
+static int reply_parse(const char *v, size_t len, char **out, int *exit_code,
+                       berth_error_t *err)
+{
+    const char *nl = memchr(v, '\n', len);
+    json_t *h = nl != NULL ? json_loadb(v, (size_t)(nl - v), 0, NULL) : NULL;
+    if (h == NULL)
+        return berth__error_set(err, BERTH_EIO, "AgentError", "",
+                                "the agent answered something unreadable");
+    int rc = 0;
+    if (json_is_true(json_object_get(h, "ok"))) {
+        size_t n = len - (size_t)(nl + 1 - v);
+        char *copy = malloc(n + 1);
+        if (copy == NULL) {
+            rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for output");
+        } else {
+            memcpy(copy, nl + 1, n);
+            copy[n] = '\0';
+            *out = copy;
+            if (exit_code != NULL)
+                *exit_code = (int)json_integer_value(json_object_get(h, "exitCode"));
+        }
+    } else {
+        int code = (int)json_integer_value(json_object_get(h, "code"));
+        const char *name = json_string_value(json_object_get(h, "name"));
+        const char *msg = json_string_value(json_object_get(h, "message"));
+        const char *target = json_string_value(json_object_get(h, "target"));
+        if (code >= 0 || code < BERTH_EIO)
+            code = BERTH_EIO;
+        rc = berth__error_set(err, code, name != NULL ? name : "AgentError",
+                              target != NULL ? target : "", "%s",
+                              msg != NULL ? msg : "the agent failed");
+    }
+    json_decref(h);
+    return rc;
+}
+
+static int call(berth_store_t *s, const char *op, const char *key, const char *container,
+                uint32_t tail, bool timestamps, const char *const *argv, size_t argc,
+                uint32_t timeout_ms, char **out, int *exit_code, berth_error_t *err)
+{
+    *out = NULL;
+    if (key == NULL || key[0] == '\0' || strlen(key) > BERTH_GROUP_KEY_MAX)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
+                                "a container group key has 1 to %d bytes", BERTH_GROUP_KEY_MAX);
+    if (container == NULL || !berth__name_is_valid(container, BERTH_NAME_MAX))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "container",
+                                "'%s' is not a valid container name",
+                                container != NULL ? container : "");
+    if (timeout_ms == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "timeout_ms",
+                                "a call needs a timeout above zero");
+    char host[BERTH_NAME_MAX + 1];
+    int rc = berth__store_group_record(s, key, NULL, NULL, host, sizeof host, err);
+    if (rc < 0)
+        return rc;
+
+    json_t *words = json_array();
+    for (size_t i = 0; words != NULL && i < argc; i++)
+        if (json_array_append_new(words, json_string(argv[i])) != 0) {
+            json_decref(words);
+            return berth__error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
+                                    "command word %zu is not valid UTF-8", i);
+        }
+    char *argv_json = words != NULL ? json_dumps(words, JSON_COMPACT) : NULL;
+    json_decref(words);
+    if (argv_json == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a call");
+
+    char stream[BERTH__KEYNAME_MAX], reply[BERTH__KEYNAME_MAX], id[33], tail_s[16];
+    random_id(id);
+    berth__store_key(s, stream, sizeof stream, "calls:", host);
+    berth__store_key(s, reply, sizeof reply, "reply:", id);
+    char timeout_s[16];
+    snprintf(tail_s, sizeof tail_s, "%u", tail);
+    snprintf(timeout_s, sizeof timeout_s, "%u", timeout_ms);
+    const char *xadd[] = {"XADD", stream, "MAXLEN", "~", CALLS_MAXLEN, "*", "op", op, "key", key,
+                          "container", container, "tail", tail_s, "ts", timestamps ? "1" : "0",
+                          "argv", argv_json, "reply", reply, "timeout", timeout_s};
+    redisReply *r = berth__store_command(s, 22, xadd, NULL, false, "calling the agent", err, &rc);
+    free(argv_json);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+
+    /* BLPOP waits in seconds; the connection's own timeout must outlast it. */
+    redisContext *c = berth__store_redis(s);
+    uint32_t wait_s = (timeout_ms + 999) / 1000;
+    char wait[16];
+    snprintf(wait, sizeof wait, "%u", wait_s);
+    struct timeval longer = {(time_t)wait_s + 5, 0};
+    if (c != NULL)
+        redisSetTimeout(c, longer);
+    const char *blpop[] = {"BLPOP", reply, wait};
+    r = berth__store_command(s, 3, blpop, NULL, true, "waiting for the agent", err, &rc);
+    berth__store_timeout_restore(s);
+    if (r == NULL)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_EIO, "AgentUnavailable", "",
+                                "the agent of host %s did not answer within %u ms", host,
+                                timeout_ms);
+    }
+    rc = reply_parse(r->element[1]->str, r->element[1]->len, out, exit_code, err);
+    freeReplyObject(r);
+    return rc;
+}
+
+int berth_store_container_logs(berth_store_t *store, const char *key, const char *container,
+                               uint32_t tail, bool timestamps, uint32_t timeout_ms, char **out,
+                               berth_error_t *err)
+{
+    berth__sigpipe_guard_t g;
+    berth__sigpipe_block(&g);
+    int rc = call(store, "logs", key, container, tail, timestamps, NULL, 0, timeout_ms, out,
+                  NULL, err);
+    berth__sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_container_exec(berth_store_t *store, const char *key, const char *container,
+                               const char *const *argv, size_t argc, uint32_t timeout_ms,
+                               char **out, int *exit_code, berth_error_t *err)
+{
+    if (argc == 0 || argv == NULL) {
+        *out = NULL;
+        return berth__error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
+                                "no command given");
+    }
+    berth__sigpipe_guard_t g;
+    berth__sigpipe_block(&g);
+    int rc = call(store, "exec", key, container, 0, false, argv, argc, timeout_ms, out,
+                  exit_code, err);
+    berth__sigpipe_unblock(&g);
+    return rc;
+}
+
+/* ---- the agent's side --------------------------------------------------------------- */
+
+void berth_call_free(berth_call_t *call)
+{
+    if (call == NULL)
+        return;
+    for (size_t i = 0; i < call->argc; i++)
+        free(call->argv[i]);
+    free(call->argv);
+    free(call);
+}
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    if (fields->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            fields->element[i + 1]->type == REDIS_REPLY_STRING &&
+            strcmp(fields->element[i]->str, name) == 0)
+            return fields->element[i + 1];
+    return NULL;
+}
+
+/* Builds a call from a stream entry's fields; NULL when malformed. */
+berth_call_t *berth__call_parse(const struct redisReply *fields)
+{
+    const redisReply *op = field(fields, "op"), *key = field(fields, "key"),
+                     *ctr = field(fields, "container"), *tail = field(fields, "tail"),
+                     *ts = field(fields, "ts"), *argv = field(fields, "argv"),
+                     *reply = field(fields, "reply"), *timeout = field(fields, "timeout");
+    if (op == NULL || key == NULL || ctr == NULL || reply == NULL ||
+        key->len > BERTH_GROUP_KEY_MAX || ctr->len > BERTH_NAME_MAX ||
+        reply->len >= sizeof ((berth_call_t *)0)->reply)
+        return NULL;
+    berth_call_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->op = strcmp(op->str, "logs") == 0 ? BERTH_CALL_LOGS
+          : strcmp(op->str, "exec") == 0 ? BERTH_CALL_EXEC : 0;
+    memcpy(c->key, key->str, key->len + 1);
+    memcpy(c->container, ctr->str, ctr->len + 1);
+    memcpy(c->reply, reply->str, reply->len + 1);
+    c->tail = tail != NULL ? (uint32_t)strtoul(tail->str, NULL, 10) : 0;
+    c->timestamps = ts != NULL && strcmp(ts->str, "1") == 0;
+    c->timeout_ms = timeout != NULL ? (uint32_t)strtoul(timeout->str, NULL, 10) : 0;
+    if (argv != NULL) {
+        json_t *a = json_loadb(argv->str, argv->len, 0, NULL);
+        size_t n = json_is_array(a) ? json_array_size(a) : 0;
+        c->argv = n > 0 ? calloc(n, sizeof *c->argv) : NULL;
+        for (size_t i = 0; c->argv != NULL && i < n; i++) {
+            const char *w = json_string_value(json_array_get(a, i));
+            c->argv[i] = strdup(w != NULL ? w : "");
+            if (c->argv[i] == NULL)
+                break;
+            c->argc++;
+        }
+        json_decref(a);
+    }
+    if (c->op == 0 || (c->op == BERTH_CALL_EXEC && c->argc == 0)) {
+        berth_call_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
+                      size_t len, int exit_code, const berth_error_t *error, berth_error_t *err)
+{
+    json_t *h = error == NULL
+        ? json_pack("{s:b,s:i}", "ok", 1, "exitCode", exit_code)
+        : json_pack("{s:b,s:i,s:s,s:s,s:s}", "ok", 0, "code", error->code, "name", error->name,
+                    "message", error->message, "target", error->target);
+    char *head = h != NULL ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    size_t hl = head != NULL ? strlen(head) : 0;
+    size_t n = error == NULL && output != NULL ? len : 0;
+    char *value = head != NULL ? malloc(hl + 1 + n) : NULL;
+    if (value == NULL) {
+        free(head);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a reply");
+    }
+    memcpy(value, head, hl);
+    value[hl] = '\n';
+    if (n > 0)
+        memcpy(value + hl + 1, output, n);
+    free(head);
+    const char *argv[] = {"RPUSH", call->reply, value};
+    const size_t lens[] = {5, strlen(call->reply), hl + 1 + n};
+    int rc;
+    redisReply *r = berth__store_command(s, 3, argv, lens, true, "answering a call", err, &rc);
+    free(value);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    const char *expire[] = {"EXPIRE", call->reply, REPLY_TTL_S};
+    r = berth__store_command(s, 3, expire, NULL, false, "answering a call", err, &rc);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    return 0;
+}
