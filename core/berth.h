@@ -864,6 +864,24 @@ BERTH_EXPORT int berth_store_group_read(berth_store_t *store, const char *key,
 BERTH_EXPORT int berth_store_group_restart(berth_store_t *store, const char *key,
                                            berth_error_t *err);
 
+/* Called by berth_store_hosts_expire(): once with key NULL when `host` is
+ * marked down, then once per group of a down host it re-placed, with the
+ * new host (NULL) and the outcome (0 or a negative code such as
+ * BERTH_ENOSPC: the group stays where it was, to be tried again). */
+typedef void (*berth_store_expire_cb)(const char *host, const char *key, const char *new_host,
+                                      int status, void *data);
+
+/* Marks down every host an agent served (berth_hostlink_open()) whose
+ * heartbeat expired, and re-places the groups of down hosts whose restart
+ * policy wants them running (Always, OnFailure; a Never group stays, as
+ * its containers would not be started again anyway): they move to other
+ * hosts, and the down host's stream gets their release, which its agent
+ * carries out when it returns.  A scheduler calls this periodically.
+ * Returns the number of changes (hosts marked down, groups re-placed or
+ * tried) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_hosts_expire(berth_store_t *store, berth_store_expire_cb cb,
+                                          void *data, berth_error_t *err);
+
 /* Reads the group's instance view as its host's agent last wrote it: a
  * JSON object text (free with berth_free()) with members host, generation
  * (of the record it describes; compare with berth_store_group_read()'s),
@@ -1040,7 +1058,8 @@ BERTH_EXPORT int berth_hostlink_open(const berth_store_options_t *opts, const ch
 /* Closes the connection and frees the link.  Accepts NULL. */
 BERTH_EXPORT void berth_hostlink_close(berth_hostlink_t *link);
 
-/* Marks the host alive for `ttl_ms` milliseconds (berth:{CELL}:alive:HOST).
+/* Marks the host alive for `ttl_ms` milliseconds (berth:{CELL}:alive:HOST);
+ * a host that was marked down because its heartbeat expired is ready again.
  * Returns 0, BERTH_EINVAL (ttl 0) or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms,
                                           berth_error_t *err);

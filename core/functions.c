@@ -248,6 +248,21 @@ const char berth__functions_source[] =
     "  return {1, 0, ''}\n"
     "end\n"
     "\n"
+/* KEYS: hosts, log, seq, alive:HOST.  ARGV: host, now (ms), ttl (ms),
+     * log max len.  Renews the heartbeat; a host marked down because its
+     * heartbeat had expired is ready again, with the change logged. */
+    "local function heartbeat(keys, args)\n"
+    "  redis.call('SET', keys[4], args[2], 'PX', args[3])\n"
+    "  local raw = redis.call('HGET', keys[1], args[1])\n"
+    "  if not raw then return {1, 0, ''} end\n"
+    "  local h = mp_unpack(raw)\n"
+    "  if h.state ~= 2 then return {1, 0, ''} end\n"
+    "  h.state = 0\n"
+    "  local rec = mp_pack(h)\n"
+    "  redis.call('HSET', keys[1], args[1], rec)\n"
+    "  return log_append(keys[2], keys[3], args[4], 'host', args[1], rec)\n"
+    "end\n"
+    "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
     "redis.register_function('berth_host_put', host_put)\n"
     "redis.register_function('berth_host_state', host_state)\n"
@@ -256,4 +271,5 @@ const char berth__functions_source[] =
     "redis.register_function('berth_release', release)\n"
     "redis.register_function('berth_restart', restart)\n"
     "redis.register_function('berth_view_put', view_put)\n"
-    "redis.register_function('berth_view_del', view_del)\n";
+    "redis.register_function('berth_view_del', view_del)\n"
+    "redis.register_function('berth_heartbeat', heartbeat)\n";

@@ -31,6 +31,9 @@
  *                                      deleted once acknowledged
  *   berth:{C}:alive:<host>      STRING the agent's heartbeat (ms since the
  *                                      epoch), expiring after its TTL
+ *   berth:{C}:agents            SET    hosts an agent has served: a host among
+ *                                      them whose heartbeat expired is marked
+ *                                      down (berth_store_hosts_expire())
  *   berth:{C}:views             HASH   group key -> instance view (JSON:
  *                                      host, generation, digest,
  *                                      provisioningState, instanceView,
@@ -1721,6 +1724,115 @@ static int store_view_read(berth_store_t *s, const char *key, char **json, berth
     return 0;
 }
 
+/* ---- hosts whose agent went quiet --------------------------------------------------- */
+
+typedef struct moving {
+    char key[KEY_MAX + 1];
+    berth_request_t request;
+} moving_t;
+
+/* Re-places the groups of down host `host` whose restart policy wants them
+ * running (Always, OnFailure; not Never), reporting each through cb. */
+static int evacuate(berth_store_t *s, const char *host, berth_store_expire_cb cb, void *data,
+                    int *changes, berth_error_t *err)
+{
+    char hg[KEYNAME_MAX];
+    key_name(s, hg, sizeof hg, "hostgroups:", host);
+    const char *argv[] = {"SMEMBERS", hg};
+    int rc;
+    redisReply *r = command(s, 2, argv, NULL, false, "reading a host's groups", err, &rc);
+    if (r == NULL)
+        return rc;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    moving_t *m = n > 0 ? calloc(n, sizeof *m) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; m != NULL && i < n; i++) {
+        const redisReply *x = r->element[i];
+        entry_t *e = x->type == REDIS_REPLY_STRING && x->len <= KEY_MAX
+            ? map_find(&s->groups, x->str, x->len) : NULL;
+        if (e == NULL)
+            continue;
+        memcpy(m[k].key, x->str, x->len + 1);
+        m[k].request = e->request;
+        k++;
+    }
+    freeReplyObject(r);
+    if (n > 0 && m == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory to move groups");
+    for (size_t i = 0; i < k; i++) {
+        char *spec = NULL;
+        if (store_group_read(s, m[i].key, &spec, NULL, NULL, 0, NULL) != 0)
+            continue;
+        berth_group_t *g = NULL;
+        bool never = spec != NULL && berth_group_parse(spec, strlen(spec), &g, NULL) == 0 &&
+                     g->restart_policy == BERTH_RESTART_NEVER;
+        berth_group_free(g);
+        if (never) {
+            free(spec);
+            continue;
+        }
+        berth_placement_t p;
+        berth_error_t perr;
+        rc = store_place(s, m[i].key, &m[i].request, NULL, spec, &p, &perr);
+        free(spec);
+        if (rc == BERTH_EIO) {
+            free(m);
+            if (err != NULL)
+                *err = perr;
+            return rc;
+        }
+        (*changes)++;
+        if (cb != NULL)
+            cb(host, m[i].key, rc == 0 ? p.host : NULL, rc, data);
+    }
+    free(m);
+    return 0;
+}
+
+static int hosts_expire(berth_store_t *s, berth_store_expire_cb cb, void *data,
+                        berth_error_t *err)
+{
+    int rc = store_sync(s, err);
+    if (rc < 0)
+        return rc;
+    char agents[KEYNAME_MAX];
+    key_name(s, agents, sizeof agents, "agents", "");
+    const char *argv[] = {"SMEMBERS", agents};
+    redisReply *r = command(s, 2, argv, NULL, false, "reading the cell's agents", err, &rc);
+    if (r == NULL)
+        return rc;
+    int changes = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *x = r->element[i];
+        berth_host_t h;
+        if (x->type != REDIS_REPLY_STRING || berth_host_get(s->engine, x->str, &h, NULL) != 0)
+            continue;
+        char name[BERTH_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", x->str);
+        if (h.state != BERTH_HOST_DOWN) {
+            char alive[KEYNAME_MAX];
+            key_name(s, alive, sizeof alive, "alive:", name);
+            const char *ex[] = {"EXISTS", alive};
+            redisReply *y = command(s, 2, ex, NULL, false, "reading a heartbeat", err, &rc);
+            if (y == NULL)
+                break;
+            bool quiet = y->type == REDIS_REPLY_INTEGER && y->integer == 0;
+            freeReplyObject(y);
+            if (!quiet)
+                continue;
+            if ((rc = store_host_set_state(s, name, BERTH_HOST_DOWN, err)) < 0)
+                break;
+            changes++;
+            if (cb != NULL)
+                cb(name, NULL, NULL, 0, data);
+        }
+        if ((rc = evacuate(s, name, cb, data, &changes, err)) < 0)
+            break;
+    }
+    freeReplyObject(r);
+    return rc < 0 ? rc : changes;
+}
+
 /* ---- fsck ---------------------------------------------------------------------------------- */
 
 typedef struct fsck_host {
@@ -2086,6 +2198,16 @@ int berth_store_group_restart(berth_store_t *store, const char *key, berth_error
     sigpipe_guard_t g;
     sigpipe_block(&g);
     int rc = store_group_restart(store, key, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_hosts_expire(berth_store_t *store, berth_store_expire_cb cb, void *data,
+                             berth_error_t *err)
+{
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = hosts_expire(store, cb, data, err);
     sigpipe_unblock(&g);
     return rc;
 }

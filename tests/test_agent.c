@@ -12,7 +12,8 @@
  * exec through the agent's calls (and a call no agent answers); a
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
- * queued, after which the restarted agent runs every group once; and a
+ * queued, after which the restarted agent runs every group once; a host
+ * whose heartbeat expired marked down and its groups moved; and a
  * fleet of 60 agents on one machine running 120 groups ($BERTH_TEST_FLEET
  * agents when set).
  */
@@ -474,6 +475,63 @@ static void test_agent_crash_recovers(void **state)
     redisFree(c);
 }
 
+static void expire_cb(const char *host, const char *key, const char *new_host, int status,
+                      void *data)
+{
+    char *moved_to = data;
+    if (key != NULL && status == 0)
+        snprintf(moved_to, 64, "%s", new_host);
+}
+
+static bool on_sim_2(json_t *v, void *data)
+{
+    const char *h = json_string_value(json_object_get(v, "host"));
+    return h != NULL && strcmp(h, "sim-2") == 0 && test_pred_running(v, "app");
+}
+
+/* An agent that stops heartbeating: its host is marked down and its
+ * Always group moves to the other host; its Never group stays; the agent's
+ * return makes the host ready again. */
+static void test_host_expiry(void **state)
+{
+    fixture_t *f = *state;
+    berth_placement_t p;
+    place_ok(f, "sub/rg/mover", doc(NULL, "Always", -1, 0, NULL), &p);
+    place_ok(f, "sub/rg/stayer", doc(NULL, "Never", -1, 0, NULL), NULL);
+    assert_string_equal(p.host, "sim-1");
+    json_decref(wait_running(f, "sub/rg/mover", "app"));
+    test_agent_t second;
+    assert_int_equal(test_agent_start(&second, redis->url, f->cell, "sim-2", "sim", SIM_CONFIG,
+                                      FAST), 0);
+    assert_true(test_sched_wait_host(&f->sched, "sim-2", 10000));
+    berth_error_t err;
+    char moved_to[64] = "";
+    /* Both alive: nothing changes. */
+    assert_int_equal(berth_store_hosts_expire(f->sched.store, expire_cb, moved_to, &err), 0);
+    test_agent_kill(&f->agent);
+    test_sleep_ms(2300);                /* past the 2 s heartbeat TTL */
+    int changes = berth_store_hosts_expire(f->sched.store, expire_cb, moved_to, &err);
+    assert_int_equal(changes, 2);       /* the host down, one group moved */
+    assert_string_equal(moved_to, "sim-2");
+    berth_host_t h;
+    assert_int_equal(berth_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
+    assert_int_equal(h.state, BERTH_HOST_DOWN);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/mover", on_sim_2, NULL, 10000,
+                               "running on sim-2");
+    assert_non_null(v);
+    json_decref(v);
+    berth_placement_t q;
+    assert_int_equal(berth_group_get(f->sched.engine, "sub/rg/stayer", &q), 0);
+    assert_string_equal(q.host, "sim-1");
+    /* The agent returns: its host is ready again. */
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
+                                      SIM_CONFIG, FAST), 0);
+    assert_true(test_sched_wait_host(&f->sched, "sim-1", 10000));
+    assert_int_equal(berth_store_fsck(f->sched.store, NULL, NULL, &err), 0);
+    assert_int_equal(test_agent_stop(&second), 0);
+    unlink(second.log_path);
+}
+
 /* ---- a fleet ------------------------------------------------------------------ */
 
 #define FLEET_MAX 500
@@ -566,6 +624,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_removes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_crash_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_expiry, setup, teardown),
         cmocka_unit_test(test_fleet),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
