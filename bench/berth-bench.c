@@ -23,6 +23,10 @@
  * redis-server (unix socket, AOF everysec) in a temporary directory and
  * removes both at the end.
  *
+ *   berth-bench api --endpoint URL ...
+ *
+ * Creates container groups through berthd's REST API (api.c).
+ *
  * It uses the public API only, and it is a measurement tool: it never
  * decides pass or fail on a timing.  jemalloc is linked into this program
  * (never into the library) and its statistics give the engine's memory.
@@ -51,6 +55,7 @@
 
 #include <jemalloc/jemalloc.h>
 
+#include "api.h"
 #include "berth.h"
 
 #define GB 1024u
@@ -106,6 +111,7 @@ static void usage(FILE *f)
     fputs("usage: berth-bench incore [--hosts N] [--groups M] [--seed S] [--policy P]\n"
           "       berth-bench redis [--hosts N] [--schedulers K] [--groups M] [--batch B]\n"
           "                         [--redis URL] [--seed S]\n"
+          "       berth-bench api --endpoint URL [--groups N] [--connections C] ... (api --help)\n"
           "\n"
           "Places M container groups on N simulated hosts, in memory, with each\n"
           "policy (binpack, spread and the naive firstfit baseline; --policy picks\n"
@@ -1168,6 +1174,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "redis") == 0)
         return redis_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "api") == 0)
+        return bench_api_main(argc, argv);
     options_t o;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)

@@ -712,14 +712,19 @@ static void group_advance(agent_t *a, agroup_t *g)
         for (size_t i = ninit; i < g->n; i++)
             event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
         g->phase = PHASE_RUN;
-        g->provisioning = "Succeeded";
         g->refresh = true;
         log_info(g->key, "started generation %" PRIu64, g->generation);
         return;
     }
     if (g->phase != PHASE_RUN)
         return;
-    g->provisioning = "Succeeded";
+    /* Provisioned once every container has come up (or already ended). */
+    bool all_up = true;
+    for (size_t i = ninit; i < g->n; i++)
+        all_up = all_up && (g->c[i].cur.state != BERTH_CONTAINER_WAITING ||
+                            g->c[i].restart_count > 0);
+    if (all_up)
+        g->provisioning = "Succeeded";
     for (size_t i = ninit; i < g->n; i++) {
         cview_t *c = &g->c[i];
         const berth_container_status_t *s = &c->cur;
@@ -748,7 +753,7 @@ static void group_adopt(agent_t *a, agroup_t *g)
     size_t ninit = g->spec->ninit_containers;
     status_absorb(g);
     g->phase = PHASE_RUN;
-    g->provisioning = "Succeeded";
+    g->provisioning = "Creating";
     for (size_t i = 0; i < ninit; i++) {
         const berth_container_status_t *s = &g->c[i].cur;
         if (!(s->state == BERTH_CONTAINER_TERMINATED && s->exit_code == 0)) {

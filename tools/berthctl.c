@@ -6,7 +6,9 @@
  * file in order, prints one result per document on stdout (JSON lines, or a
  * table) and a utilization summary on stderr.  `berthctl fsck` checks a
  * cell held in Redis against Berth's promises; `berthctl cell load` puts an
- * inventory's hosts into a cell in Redis.  It uses the public API of
+ * inventory's hosts into a cell in Redis.  `berthctl container ...` and
+ * `berthctl host list` talk to berthd's REST API (berthctl-api.c).  It
+ * uses the public API of
  * libberth only, and must never print a secret from a document: results
  * carry names, hosts and quantities, never document contents.  fsck only
  * reads the cell; it never repairs it.
@@ -27,6 +29,7 @@
 #include <jansson.h>
 
 #include "berth.h"
+#include "berthctl-api.h"
 
 #define EXIT_USAGE 2
 #define EXIT_INTERNAL 1
@@ -36,6 +39,8 @@ static const char usage_text[] =
     "                      [--seed N] [--table]\n"
     "       berthctl fsck --redis URL --cell NAME\n"
     "       berthctl cell load --redis URL --cell NAME --hosts FILE\n"
+    "       berthctl container create|show|list|delete|logs|exec|restart|stop|start ...\n"
+    "       berthctl host list ...\n"
     "       berthctl --help\n"
     "       berthctl --version\n"
     "\n"
@@ -67,9 +72,7 @@ static const char usage_text[] =
     "internal failure (fsck: violations found), 2 for a usage error, an\n"
     "unusable input file or an unreachable Redis.\n";
 
-/* Prints a usage error and returns the usage exit status. */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+int berthctl_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -80,12 +83,14 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-/* Reports running out of memory and returns the internal-failure status. */
-static int out_of_memory(void)
+int berthctl_out_of_memory(void)
 {
     fputs("berthctl: out of memory\n", stderr);
     return EXIT_INTERNAL;
 }
+
+#define usage_error berthctl_usage_error
+#define out_of_memory berthctl_out_of_memory
 
 /* Reads a whole file into a new NUL-terminated buffer (free with free()).
  * Returns 0, or an errno value. */
@@ -894,6 +899,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);
+        fputs("\n", stdout);
+        fputs(berthctl_api_usage, stdout);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -909,5 +916,7 @@ int main(int argc, char **argv)
             return cmd_cell_load(argc, argv);
         return usage_error("%s", "cell needs a subcommand: load");
     }
+    if (strcmp(cmd, "container") == 0 || strcmp(cmd, "host") == 0)
+        return berthctl_api_main(argc, argv);
     return usage_error("unknown command '%s'", cmd);
 }

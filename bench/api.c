@@ -1,0 +1,355 @@
+/*
+ * api.c: berth-bench's `api` scenario: container-group creates through
+ * berthd's REST API.
+ *
+ *   berth-bench api --endpoint URL [--token T] [--subscription S]
+ *                   [--resource-group RG] [--groups N] [--connections C]
+ *                   [--cacert FILE | --insecure] [--running-timeout S]
+ *
+ * Opens C keep-alive connections (one libcurl easy handle each, driven by
+ * one multi handle) and sends N PUTs of a small one-container group, each
+ * connection sending its next PUT when the previous answer came.  Then it
+ * polls the resource group's list until every group's container is Running
+ * (bounded by --running-timeout) and deletes them all.  Prints one JSON
+ * line: creates per second (acknowledged PUTs over the wall time of the
+ * PUT phase), the PUT latency percentiles from a monotonic clock, errors,
+ * and the seconds until all groups ran.  A measurement tool: it never
+ * decides pass or fail on a timing.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "api.h"
+
+#define CONNECTIONS_MAX 256
+#define API_VERSION "2023-05-01"
+
+typedef struct api_options {
+    const char *endpoint;
+    const char *token;
+    const char *subscription;
+    const char *resource_group;
+    const char *cacert;
+    bool insecure;
+    size_t groups;
+    size_t connections;
+    uint32_t running_timeout_s;
+} api_options_t;
+
+typedef struct conn {
+    CURL *h;
+    struct curl_slist *headers;
+    size_t index;                   /* the group this connection is creating */
+    uint64_t started_ns;
+    char url[512];
+    char body[1024];
+    bool busy;
+} conn_t;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *data)
+{
+    return size * n;
+}
+
+typedef struct grow {
+    char *p;
+    size_t n;
+} grow_t;
+
+static size_t collect(char *p, size_t size, size_t n, void *data)
+{
+    grow_t *g = data;
+    char *q = realloc(g->p, g->n + size * n + 1);
+    if (q == NULL)
+        return 0;
+    memcpy(q + g->n, p, size * n);
+    g->n += size * n;
+    q[g->n] = '\0';
+    g->p = q;
+    return size * n;
+}
+
+static void handle_setup(const api_options_t *o, CURL *h, struct curl_slist *headers)
+{
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (o->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (o->cacert != NULL) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
+    }
+}
+
+static struct curl_slist *headers_make(const api_options_t *o)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (o->token != NULL) {
+        char auth[1024];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->token);
+        h = curl_slist_append(h, auth);
+    }
+    return h;
+}
+
+static void group_url(const api_options_t *o, size_t i, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
+             "containerGroups/bench-%06zu?api-version=" API_VERSION,
+             o->endpoint, o->subscription, o->resource_group, i);
+}
+
+static void put_start(const api_options_t *o, CURLM *m, conn_t *c, size_t index)
+{
+    c->index = index;
+    group_url(o, index, c->url, sizeof c->url);
+    snprintf(c->body, sizeof c->body,
+             "{\"location\":\"westeurope\",\"properties\":{\"osType\":\"Linux\","
+             "\"restartPolicy\":\"Always\",\"containers\":[{\"name\":\"app\",\"properties\":"
+             "{\"image\":\"busybox:latest\",\"resources\":{\"requests\":{\"cpu\":0.1,"
+             "\"memoryInGB\":0.1}}}}]}}");
+    curl_easy_setopt(c->h, CURLOPT_URL, c->url);
+    curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, discard);
+    c->started_ns = mono_ns();
+    c->busy = true;
+    curl_multi_add_handle(m, c->h);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t percentile(const uint64_t *sorted, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return sorted[i < n ? i : n - 1];
+}
+
+/* GETs one URL on handle h into *out (free); returns the HTTP status or 0. */
+static long get(CURL *h, const char *url, grow_t *out)
+{
+    out->p = NULL;
+    out->n = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "GET");
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+/* Counts the groups of the resource group whose first container runs. */
+static size_t count_running(const api_options_t *o, CURL *h)
+{
+    char url[1024];
+    snprintf(url, sizeof url,
+             "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
+             "containerGroups?api-version=" API_VERSION,
+             o->endpoint, o->subscription, o->resource_group);
+    size_t running = 0;
+    for (int page = 0; page < 100000; page++) {
+        grow_t body;
+        long status = get(h, url, &body);
+        json_t *j = status == 200 && body.p != NULL ? json_loads(body.p, 0, NULL) : NULL;
+        free(body.p);
+        if (j == NULL)
+            break;
+        size_t i;
+        json_t *g;
+        json_array_foreach(json_object_get(j, "value"), i, g) {
+            json_t *c = json_array_get(json_object_get(json_object_get(g, "properties"),
+                                                       "containers"), 0);
+            const char *st = json_string_value(json_object_get(json_object_get(json_object_get(
+                json_object_get(c, "properties"), "instanceView"), "currentState"), "state"));
+            running += st != NULL && strcmp(st, "Running") == 0;
+        }
+        const char *next = json_string_value(json_object_get(j, "nextLink"));
+        if (next == NULL || strlen(next) >= sizeof url) {
+            json_decref(j);
+            break;
+        }
+        snprintf(url, sizeof url, "%s", next);
+        json_decref(j);
+    }
+    return running;
+}
+
+static void api_usage(FILE *f)
+{
+    fputs("usage: berth-bench api --endpoint URL [--token T] [--subscription S]\n"
+          "                       [--resource-group RG] [--groups N] [--connections C]\n"
+          "                       [--cacert FILE | --insecure] [--running-timeout S]\n"
+          "\n"
+          "Creates N container groups through berthd's REST API over C keep-alive\n"
+          "connections, waits until they all run, deletes them, and prints one JSON\n"
+          "line: creates per second, PUT latency p50/p99/p999, errors, and the\n"
+          "seconds until every group ran.\n",
+          f);
+}
+
+int bench_api_main(int argc, char **argv)
+{
+    api_options_t o = {.subscription = "00000000-0000-0000-0000-000000000000",
+                       .resource_group = "bench", .groups = 1000, .connections = 8,
+                       .running_timeout_s = 120};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0) {
+            api_usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--insecure") == 0) {
+            o.insecure = true;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "berth-bench api: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        char *end = NULL;
+        unsigned long n = strtoul(v, &end, 10);
+        bool num = *v != '\0' && *end == '\0';
+        if (strcmp(a, "--endpoint") == 0)
+            o.endpoint = v;
+        else if (strcmp(a, "--token") == 0)
+            o.token = v;
+        else if (strcmp(a, "--subscription") == 0)
+            o.subscription = v;
+        else if (strcmp(a, "--resource-group") == 0)
+            o.resource_group = v;
+        else if (strcmp(a, "--cacert") == 0)
+            o.cacert = v;
+        else if (strcmp(a, "--groups") == 0 && num && n > 0 && n <= 1000000)
+            o.groups = n;
+        else if (strcmp(a, "--connections") == 0 && num && n > 0 && n <= CONNECTIONS_MAX)
+            o.connections = n;
+        else if (strcmp(a, "--running-timeout") == 0 && num && n <= 3600)
+            o.running_timeout_s = (uint32_t)n;
+        else {
+            fprintf(stderr, "berth-bench api: bad option or value: %s %s\n", a, v);
+            return 2;
+        }
+    }
+    if (o.endpoint == NULL) {
+        fprintf(stderr, "berth-bench api: --endpoint is required\n");
+        return 2;
+    }
+    if (o.connections > o.groups)
+        o.connections = o.groups;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct curl_slist *headers = headers_make(&o);
+    uint64_t *lat = calloc(o.groups, sizeof *lat);
+    conn_t *conns = calloc(o.connections, sizeof *conns);
+    CURLM *m = curl_multi_init();
+    if (lat == NULL || conns == NULL || m == NULL || headers == NULL) {
+        fprintf(stderr, "berth-bench api: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < o.connections; i++) {
+        conns[i].h = curl_easy_init();
+        handle_setup(&o, conns[i].h, headers);
+        curl_easy_setopt(conns[i].h, CURLOPT_PRIVATE, &conns[i]);
+    }
+
+    size_t next = 0, done = 0, errors = 0, created = 0;
+    long first_error = 0;
+    uint64_t t0 = mono_ns();
+    for (size_t i = 0; i < o.connections; i++)
+        put_start(&o, m, &conns[i], next++);
+    while (done < o.groups) {
+        int still = 0;
+        curl_multi_perform(m, &still);
+        int left;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            conn_t *c = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+            long status = 0;
+            curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+            lat[done++] = mono_ns() - c->started_ns;
+            if (msg->data.result == CURLE_OK && (status == 200 || status == 201)) {
+                created++;
+            } else {
+                errors++;
+                if (first_error == 0)
+                    first_error = msg->data.result != CURLE_OK ? -(long)msg->data.result
+                                                               : status;
+            }
+            curl_multi_remove_handle(m, c->h);
+            c->busy = false;
+            if (next < o.groups)
+                put_start(&o, m, c, next++);
+        }
+        if (done < o.groups)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    double seconds = (double)(mono_ns() - t0) / 1e9;
+
+    /* Until every group runs (bounded), then clean up. */
+    CURL *h = conns[0].h;
+    uint64_t deadline = mono_ns() + (uint64_t)o.running_timeout_s * 1000000000ull;
+    size_t running = 0;
+    while ((running = count_running(&o, h)) < created && mono_ns() < deadline)
+        usleep(200 * 1000);
+    char ran[32] = "null";
+    if (running >= created)
+        snprintf(ran, sizeof ran, "%.2f", (double)(mono_ns() - t0) / 1e9);
+    for (size_t i = 0; i < o.groups; i++) {
+        char url[512];
+        group_url(&o, i, url, sizeof url);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_perform(h);
+    }
+
+    qsort(lat, done, sizeof *lat, cmp_u64);
+    printf("{\"bench\":\"api\",\"groups\":%zu,\"connections\":%zu,\"created\":%zu,"
+           "\"errors\":%zu,\"first_error\":%ld,\"seconds\":%.3f,\"creates_per_sec\":%.1f,"
+           "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f,\"running\":%zu,"
+           "\"all_running_after_s\":%s}\n",
+           o.groups, o.connections, created, errors, first_error, seconds,
+           seconds > 0 ? (double)created / seconds : 0.0,
+           (double)percentile(lat, done, 0.50) / 1e6, (double)percentile(lat, done, 0.99) / 1e6,
+           (double)percentile(lat, done, 0.999) / 1e6, running, ran);
+    for (size_t i = 0; i < o.connections; i++)
+        curl_easy_cleanup(conns[i].h);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(headers);
+    curl_global_cleanup();
+    free(conns);
+    free(lat);
+    return errors == 0 ? 0 : 1;
+}

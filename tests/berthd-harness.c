@@ -1,0 +1,386 @@
+/*
+ * berthd-harness.c: berthd processes for the daemon's tests and a small
+ * libcurl client to talk to them (see berthd-harness.h for the contract).
+ *
+ * Every daemon it starts dies with the test process (PR_SET_PDEATHSIG),
+ * every wait is bounded, and it never verifies TLS certificates (the tests
+ * make self-signed ones).  It never writes into the source tree: logs go to
+ * /tmp.
+ */
+#define _GNU_SOURCE
+#include "berthd-harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+
+#define BD_HARNESS_START_WAIT_MS 20000
+#define BD_HARNESS_STOP_WAIT_MS 15000
+#define BD_HARNESS_HTTP_TIMEOUT_S 30L
+#define BD_HARNESS_MAX_ARGS 96
+
+static long long bdh_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void bdh_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static void bdh_curl_init_once(void)
+{
+    static int done;
+    if (!done) {
+        curl_global_init(CURL_GLOBAL_ALL);
+        done = 1;
+    }
+}
+
+/* Waits for `pid` at most `wait_ms`.  Returns the exit status (128+signal
+ * for a signal), or -1 on timeout. */
+static int bdh_reap(pid_t pid, long wait_ms)
+{
+    long long deadline = bdh_now_ms() + wait_ms;
+    for (;;) {
+        int st = 0;
+        pid_t got = waitpid(pid, &st, WNOHANG);
+        if (got == pid) {
+            if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+            if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+            return -1;
+        }
+        if (got < 0 && errno == ECHILD)
+            return -1;
+        if (bdh_now_ms() >= deadline)
+            return -1;
+        bdh_sleep_ms(20);
+    }
+}
+
+int test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+void test_berthd_dump(const test_berthd_t *d, int lines)
+{
+    FILE *f = fopen(d->log_path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "# berthd log %s: %s\n", d->log_path, strerror(errno));
+        return;
+    }
+    /* Two passes: count, then print the tail. */
+    long total = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        if (c == '\n')
+            total++;
+    rewind(f);
+    long skip = total > lines ? total - lines : 0;
+    char buf[4096];
+    long n = 0;
+    fprintf(stderr, "# ---- berthd log %s (last %d lines) ----\n", d->log_path, lines);
+    while (fgets(buf, sizeof buf, f) != NULL) {
+        size_t l = strlen(buf);
+        bool whole = l > 0 && buf[l - 1] == '\n';
+        if (n >= skip)
+            fprintf(stderr, "# %s%s", buf, whole ? "" : "\n");
+        if (whole)
+            n++;
+    }
+    fclose(f);
+}
+
+int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args)
+{
+    memset(d, 0, sizeof *d);
+    bdh_curl_init_once();
+    d->port = test_free_port();
+    if (d->port <= 0)
+        return -1;
+    d->tls = tls;
+    snprintf(d->base_url, sizeof d->base_url, "%s://127.0.0.1:%d", tls ? "https" : "http",
+             d->port);
+    static unsigned seq;
+    snprintf(d->log_path, sizeof d->log_path, "/tmp/berthd-%d-%u.log", (int)getpid(), seq++);
+    unlink(d->log_path);
+
+    const char *b = getenv("top_builddir");
+    char prog[512], listen[64];
+    /* The program sits in its sources' folder (tools/berthd/berthd): a
+     * build tree cannot hold both a file and a folder named tools/berthd. */
+    snprintf(prog, sizeof prog, "%s/tools/berthd/berthd", b != NULL ? b : ".");
+    if (access(prog, X_OK) != 0)
+        snprintf(prog, sizeof prog, "%s/tools/berthd", b != NULL ? b : ".");
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+
+    /* $BERTH_TEST_BERTHD_WRAPPER (e.g. "valgrind --error-exitcode=9") runs
+     * the daemon under a checker: its words come first. */
+    static char wrapper[512];
+    const char *argv[BD_HARNESS_MAX_ARGS];
+    size_t n = 0;
+    const char *w = getenv("BERTH_TEST_BERTHD_WRAPPER");
+    if (w != NULL && w[0] != '\0') {
+        snprintf(wrapper, sizeof wrapper, "%s", w);
+        for (char *save = NULL, *tok = strtok_r(wrapper, " ", &save); tok != NULL && n < 16;
+             tok = strtok_r(NULL, " ", &save))
+            argv[n++] = tok;
+    }
+    argv[n++] = prog;
+    argv[n++] = "--listen";
+    argv[n++] = listen;
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < BD_HARNESS_MAX_ARGS - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            close(devnull);
+        }
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    d->pid = pid;
+
+    long long deadline = bdh_now_ms() + BD_HARNESS_START_WAIT_MS;
+    while (bdh_now_ms() < deadline) {
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "# berthd exited early (status %d)\n",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            d->pid = 0;
+            test_berthd_dump(d, 40);
+            return -1;
+        }
+        test_http_t h;
+        if (test_http(d, "GET", "/healthz", NULL, NULL, NULL, &h) == 0 && h.status == 200) {
+            test_http_free(&h);
+            return 0;
+        }
+        test_http_free(&h);
+        bdh_sleep_ms(100);
+    }
+    fprintf(stderr, "# berthd did not become healthy within %d ms\n", BD_HARNESS_START_WAIT_MS);
+    test_berthd_dump(d, 40);
+    test_berthd_kill(d);
+    return -1;
+}
+
+int test_berthd_stop(test_berthd_t *d)
+{
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, SIGTERM);
+    int rc = bdh_reap(d->pid, BD_HARNESS_STOP_WAIT_MS);
+    if (rc < 0) {
+        fprintf(stderr, "# berthd %d did not stop within %d ms; killing it\n", (int)d->pid,
+                BD_HARNESS_STOP_WAIT_MS);
+        kill(d->pid, SIGKILL);
+        bdh_reap(d->pid, 5000);
+    }
+    d->pid = 0;
+    return rc;
+}
+
+void test_berthd_kill(test_berthd_t *d)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGKILL);
+    bdh_reap(d->pid, 10000);
+    d->pid = 0;
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------- */
+
+typedef struct bdh_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} bdh_buf_t;
+
+static int bdh_buf_add(bdh_buf_t *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap != 0 ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *nd = realloc(b->data, cap);
+        if (nd == NULL)
+            return -1;
+        b->data = nd;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static size_t bdh_write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+    size_t n = size * nmemb;
+    return bdh_buf_add(ud, p, n) == 0 ? n : 0;
+}
+
+int test_http(const test_berthd_t *d, const char *method, const char *path, const char *body,
+              const char *token, const char *const *extra_headers, test_http_t *out)
+{
+    memset(out, 0, sizeof *out);
+    bdh_curl_init_once();
+    bdh_buf_t bbody = {0}, bhead = {0};
+    bdh_buf_add(&bbody, "", 0);
+    bdh_buf_add(&bhead, "", 0);
+
+    size_t ulen = strlen(d->base_url) + strlen(path) + 1;
+    char *url = malloc(ulen);
+    char *auth = NULL;
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    int rc = -1;
+    if (url == NULL || c == NULL)
+        goto done;
+    snprintf(url, ulen, "%s%s", d->base_url, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, BD_HARNESS_HTTP_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bdh_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &bbody);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, bdh_write_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &bhead);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0 || body != NULL)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+               strcmp(method, "PATCH") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    /* evhttp answers Expect: 100-continue, but a round trip less is simpler. */
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (token != NULL) {
+        size_t alen = strlen(token) + 32;
+        auth = malloc(alen);
+        if (auth == NULL)
+            goto done;
+        snprintf(auth, alen, "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    for (size_t i = 0; extra_headers != NULL && extra_headers[i] != NULL; i++)
+        hdrs = curl_slist_append(hdrs, extra_headers[i]);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+        rc = 0;
+    }
+done:
+    if (hdrs != NULL)
+        curl_slist_free_all(hdrs);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    free(url);
+    free(auth);
+    out->body = bbody.data != NULL ? bbody.data : strdup("");
+    out->body_len = bbody.len;
+    out->headers = bhead.data != NULL ? bhead.data : strdup("");
+    if (rc == 0 && out->body_len > 0)
+        out->json = json_loadb(out->body, out->body_len, 0, NULL);
+    return rc;
+}
+
+char *test_http_header(const test_http_t *h, const char *name)
+{
+    if (h == NULL || h->headers == NULL)
+        return NULL;
+    size_t nlen = strlen(name);
+    char *found = NULL;
+    /* The last occurrence wins: after a 100 Continue or a redirect the
+     * final response's headers come last. */
+    for (const char *line = h->headers; *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t llen = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (llen > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            const char *end = line + llen;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            free(found);
+            found = strndup(v, (size_t)(end - v));
+        }
+        if (eol == NULL)
+            break;
+        line = eol + 1;
+    }
+    return found;
+}
+
+void test_http_free(test_http_t *h)
+{
+    if (h == NULL)
+        return;
+    free(h->body);
+    free(h->headers);
+    if (h->json != NULL)
+        json_decref(h->json);
+    memset(h, 0, sizeof *h);
+}

@@ -1,0 +1,359 @@
+#!/bin/sh
+# test_berthctl_api.sh: berthctl's container and host commands end to end.
+# Starts a private redis-server (unix socket only), a berthd on a free port
+# of 127.0.0.1 and a berth-agent with the sim plugin, all in one temporary
+# directory, then drives `berthctl container create|show|list|logs|exec|
+# restart|stop|start|delete` and `berthctl host list` against them, checks
+# exit statuses, output and that no secret value is ever printed.  Every
+# wait is bounded; everything started is killed at exit.
+#
+# Exits 77 (skipped) when tools/berthd was not built, redis-server is
+# missing, or berthd does not answer within 20 s -- unless
+# BERTH_REQUIRE_ENGINES=1, which turns those into failures.
+#
+# Environment (set by "make check"): top_builddir, BERTH_PLUGIN_PATH.
+set -u
+
+: "${top_builddir:=.}"
+berthctl="$top_builddir/tools/berthctl"
+# berthd builds as tools/berthd/berthd (tools/berthd is its source directory)
+berthd="$top_builddir/tools/berthd/berthd"
+[ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
+agent="$top_builddir/tools/berth-agent"
+
+skip() {
+    if [ "${BERTH_REQUIRE_ENGINES:-0}" = 1 ]; then
+        echo "test_berthctl_api: FAIL (BERTH_REQUIRE_ENGINES=1): $*"
+        exit 1
+    fi
+    echo "test_berthctl_api: SKIP: $*"
+    exit 77
+}
+
+[ -x "$berthctl" ] || { echo "test_berthctl_api: $berthctl was not built"; exit 1; }
+[ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
+[ -x "$agent" ] || skip "tools/berth-agent was not built"
+command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
+
+tmp=$(mktemp -d /tmp/berthctl-api.XXXXXX)
+pids=""
+
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    # at most 5 s for a clean exit, then SIGKILL
+    i=0
+    while [ $i -lt 50 ]; do
+        alive=""
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    for p in $pids; do kill -9 "$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+dump_logs() {
+    for f in berthd.log agent.log; do
+        [ -f "$tmp/$f" ] || continue
+        echo "---- last lines of $f"
+        tail -n 30 "$tmp/$f"
+    done
+}
+
+# Runs berthctl, bounded (60 s) also by `timeout` when it exists, with the
+# test's endpoint.  stdout -> $tmp/out, stderr -> $tmp/err, status -> $rc.
+if command -v timeout >/dev/null 2>&1; then bound="timeout 90"; else bound=""; fi
+ctl() {
+    $bound "$berthctl" "$@" --endpoint "$endpoint" --timeout 60 >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+
+# expect STATUS DESCRIPTION: checks $rc, shows the output when it differs.
+expect() {
+    if [ "$rc" != "$1" ]; then
+        fail "$2: exit status $rc, expected $1"
+        echo "---- stdout"; cat "$tmp/out"; echo "---- stderr"; cat "$tmp/err"
+        return 1
+    fi
+    echo "ok: $2"
+    return 0
+}
+
+# has FILE PATTERN DESCRIPTION: FILE (out or err) matches the fixed string.
+has() {
+    grep -F -q -- "$2" "$tmp/$1" || { fail "$3: no '$2' in $1"; cat "$tmp/$1"; }
+}
+
+secret='s3cr3t-Value-42'
+no_secret() {
+    if grep -F -q -- "$secret" "$tmp/out" "$tmp/err"; then
+        fail "$1: a secret value was printed"
+    fi
+}
+
+# ---- start redis, berthd, the agent -------------------------------------------
+
+redis-server --port 0 --unixsocket "$tmp/r.sock" --daemonize no --save '' \
+    --appendonly no >"$tmp/redis.log" 2>&1 &
+pids="$pids $!"
+i=0
+while [ ! -S "$tmp/r.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S "$tmp/r.sock" ] || { cat "$tmp/redis.log"; skip "redis-server did not start"; }
+
+# start_berthd LOG SCHEME [CTL-ARGS] -- [BERTHD-ARGS]: starts a berthd on a
+# free port of 127.0.0.1 (a few random tries: a berthd that cannot listen
+# exits) and waits at most 20 s for `berthctl host list CTL-ARGS` to work.
+# Sets $started_endpoint (empty on failure) and adds the pid to $pids.
+start_berthd() {
+    log=$1 scheme=$2
+    shift 2
+    ctl_args=""
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do ctl_args="$ctl_args $1"; shift; done
+    [ $# -gt 0 ] && shift
+    started_endpoint=""
+    for try in 1 2 3 4 5; do
+        port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
+        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 "$@" \
+            >"$tmp/$log" 2>&1 &
+        bpid=$!
+        deadline=$(( $(date +%s) + 20 ))
+        while [ "$(date +%s)" -le "$deadline" ] && kill -0 "$bpid" 2>/dev/null; do
+            # shellcheck disable=SC2086
+            if "$berthctl" host list --endpoint "$scheme://127.0.0.1:$port" --timeout 1 \
+                $ctl_args >/dev/null 2>&1; then
+                started_endpoint="$scheme://127.0.0.1:$port"
+                pids="$pids $bpid"
+                return 0
+            fi
+            sleep 0.25
+        done
+        kill -9 "$bpid" 2>/dev/null
+        wait "$bpid" 2>/dev/null
+        grep -q -i "address already in use" "$tmp/$log" || break
+    done
+    return 1
+}
+
+start_berthd berthd.log http --
+endpoint=$started_endpoint
+[ -n "$endpoint" ] || { dump_logs; skip "berthd did not answer within 20 s"; }
+echo "ok: berthd answers at $endpoint"
+
+# The sim's registry refuses images under bad/ (a pull failure: Failed).
+"$agent" --redis "unix://$tmp/r.sock" --cell c1 --host h1 --plugin sim --cores 8 \
+    --memory-mib 16384 --tick-ms 50 \
+    --plugin-config '{"rules": [{"image": "bad/*", "pull_fail": true}]}' \
+    >"$tmp/agent.log" 2>&1 &
+pids="$pids $!"
+
+# ---- host list: wait (at most 20 s) for h1 --------------------------------------
+
+i=0
+while [ $i -lt 80 ]; do
+    ctl host list
+    [ "$rc" = 0 ] && grep -q '^h1 ' "$tmp/out" && break
+    sleep 0.25
+    i=$((i + 1))
+done
+expect 0 "host list" || dump_logs
+has out "h1" "host list names the agent's host"
+has out "NAME" "host list has a header"
+has out "[" "host list draws utilization bars"
+
+# ---- create from flags ------------------------------------------------------
+
+ctl container create -g rg1 -n web --image busybox:latest --cpu 0.5 --memory 1.5 \
+    --ports 80 443 --ip-address Public --dns-name-label web-label \
+    --environment-variables MODE=test LEVEL=2 --secure-environment-variables "PASSWORD=$secret" \
+    --command-line "sh -c 'sleep 1000'" --restart-policy OnFailure
+expect 0 "create from flags" || dump_logs
+has err "provisioningState" "create shows progress"
+has out "Succeeded" "create ends Succeeded"
+has out "PASSWORD=<redacted>" "create summary redacts the secure variable"
+no_secret "create"
+
+ctl container show -g rg1 -n web
+expect 0 "show"
+has out "web" "show names the group"
+has out "busybox:latest" "show lists the image"
+has out "0.5" "show gives the CPU"
+no_secret "show"
+
+ctl container show -g rg1 -n web --output json
+expect 0 "show --output json"
+has out '"name": "web"' "show json is the document"
+has out '"provisioningState"' "show json has the provisioningState"
+no_secret "show --output json"
+
+# ---- create from a file, with -n and --location overriding it ------------------
+
+cat >"$tmp/group.json" <<'EOF'
+{
+  "name": "from-file",
+  "location": "northeurope",
+  "properties": {
+    "osType": "Linux",
+    "containers": [
+      {"name": "main", "properties": {"image": "busybox:latest",
+        "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}},
+      {"name": "side", "properties": {"image": "busybox:latest",
+        "resources": {"requests": {"cpu": 0.25, "memoryInGB": 0.5}}}}
+    ]
+  }
+}
+EOF
+ctl container create -g rg1 --file "$tmp/group.json" -n filed --location eastus
+expect 0 "create --file"
+has out "filed" "create --file uses -n"
+has out "eastus" "create --file uses --location"
+
+ctl container create -g rg2 --file "$tmp/group.json" --no-wait
+expect 0 "create --file --no-wait (name from the file)"
+
+# ---- list -----------------------------------------------------------------------
+
+ctl container list -g rg1
+expect 0 "list -g"
+has out "NAME" "list has a header"
+has out "RESOURCE-GROUP" "list has the resource-group column"
+has out "web" "list -g shows web"
+has out "filed" "list -g shows filed"
+grep -q "from-file" "$tmp/out" && fail "list -g rg1 shows a group of rg2"
+
+ctl container list
+expect 0 "list (subscription)"
+has out "from-file" "list shows every resource group"
+no_secret "list"
+
+ctl container list --output json
+expect 0 "list --output json"
+has out '"name": "web"' "list json"
+no_secret "list --output json"
+
+# ---- logs and exec --------------------------------------------------------------
+
+ctl container logs -g rg1 -n web --tail 10
+expect 0 "logs"
+ctl container logs -g rg1 -n filed --container-name side --timestamps
+expect 0 "logs --container-name --timestamps"
+
+ctl container exec -g rg1 -n web --exec-command "echo hello"
+expect 0 "exec"
+has out "hello" "exec prints the output"
+ctl container exec -g rg1 -n filed --container-name side --exec-command "exit 3"
+expect 3 "exec exits with the command's exit code"
+
+# ---- restart, stop, start -------------------------------------------------------
+
+ctl container restart -g rg1 -n web
+expect 0 "restart"
+ctl container stop -g rg1 -n web
+expect 0 "stop"
+ctl container start -g rg1 -n web
+expect 0 "start"
+
+ctl host list
+expect 0 "host list with groups"
+has out "%" "host list shows utilization"
+
+# ---- errors -------------------------------------------------------------------------
+
+ctl container create -g rg1 -n bad --image busybox --no-such-flag
+expect 2 "unknown flag -> 2"
+ctl container create -g rg1 -n bad --image busybox --cpu lots
+expect 2 "bad --cpu -> 2"
+ctl container create -g rg1 -n Bad_Name --image busybox
+expect 2 "invalid group name (checked locally) -> 2"
+ctl container show -g rg1
+expect 2 "show without -n -> 2"
+ctl container create -g rg1 -n bad --file "$tmp/nonexistent.json"
+expect 2 "missing --file -> 2"
+ctl container show -g rg1 -n no-such-group
+expect 3 "missing group -> 3"
+has err "ResourceNotFound" "missing group prints the CloudError code"
+ctl container logs -g rg-none -n no-such-group
+expect 3 "logs of a missing group -> 3"
+ctl container create -g rg1 -n too-big --image busybox --cpu 64 --memory 1
+if [ "$rc" = 0 ]; then fail "a group larger than every host succeeded"; else echo "ok: too big -> $rc"; fi
+
+ctl container create -g rg1 -n pull-fails --image bad/image
+expect 1 "a group that ends Failed -> 1"
+has err "provisioningState Failed" "create shows the Failed state"
+has err "events:" "create prints the events of a Failed group"
+ctl container create -g rg1 -n pull-fails-nowait --image bad/image --no-wait
+expect 0 "create --no-wait returns once accepted"
+ctl container delete -g rg1 -n pull-fails
+expect 0 "delete the Failed group"
+ctl container delete -g rg1 -n pull-fails-nowait
+expect 0 "delete the --no-wait group"
+
+"$berthctl" container show -g rg1 -n web --endpoint http://127.0.0.1:1 --timeout 5 \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect 3 "no server -> 3"
+
+# ---- delete -------------------------------------------------------------------------
+
+ctl container delete -g rg1 -n web
+expect 0 "delete"
+ctl container show -g rg1 -n web
+expect 3 "show after delete -> 3"
+has err "ResourceNotFound" "deleted group is not found"
+ctl container delete -g rg1 -n filed --yes
+expect 0 "delete --yes"
+# ---- TLS and bearer tokens: a second berthd on the same cell ------------------
+
+if command -v openssl >/dev/null 2>&1 &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
+        >"$tmp/openssl.log" 2>&1; then
+    token='tok-Abcdef-0123456789'
+    printf '%s *\n' "$token" >"$tmp/tokens"
+    start_berthd berthd-tls.log https --insecure --token "$token" -- \
+        --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tokens "$tmp/tokens"
+    if [ -z "$started_endpoint" ]; then
+        fail "berthd with TLS and tokens did not start"
+        tail -n 20 "$tmp/berthd-tls.log"
+    else
+        plain=$endpoint
+        endpoint=$started_endpoint
+        ctl host list --cacert "$tmp/cert.pem" --token "$token"
+        expect 0 "https with --cacert and --token"
+        BERTH_TOKEN=$token ctl container list --cacert "$tmp/cert.pem"
+        expect 0 "the token from \$BERTH_TOKEN"
+        has out "from-file" "the TLS berthd serves the same cell"
+        ctl host list --token "$token"
+        expect 3 "an untrusted self-signed certificate -> 3"
+        ctl host list --insecure --token "$token"
+        expect 0 "--insecure skips verification"
+        ctl container list --cacert "$tmp/cert.pem" --token wrong-token-123
+        expect 3 "a wrong token -> 3"
+        grep -F -q "wrong-token-123" "$tmp/out" "$tmp/err" && fail "the token was printed"
+        ctl container list --cacert "$tmp/cert.pem"
+        expect 3 "no token -> 3"
+        endpoint=$plain
+    fi
+else
+    echo "note: no openssl; TLS not tested"
+fi
+
+ctl container delete -g rg2 -n from-file
+expect 0 "delete from-file"
+
+if [ "$failures" -ne 0 ]; then
+    dump_logs
+    echo "test_berthctl_api: $failures failure(s)"
+    exit 1
+fi
+echo "test_berthctl_api: all passed"
+exit 0

@@ -1,0 +1,1286 @@
+/*
+ * test_berthd.c: berthd's ACI REST API end to end: a real redis-server
+ * (tests/redis-harness.c), berthd processes (tests/berthd-harness.c) and
+ * berth-agent processes with the simulator plugin (tests/agent-harness.c)
+ * in one cell per test.
+ *
+ * Covers, route by route: PUT (201, Azure-AsyncOperation, Creating, then
+ * Succeeded and Running), the operation status URL (InProgress then
+ * Succeeded), a redeploy that changes an environment variable (200, same
+ * host), a redeploy that changes the CPU (409 naming the property), PATCH
+ * of tags (and of anything else: 400), listing by resource group and by
+ * subscription with $top paging through nextLink, DELETE (200 then 204),
+ * GET of a missing group (404 ResourceNotFound), stop (204 twice, the
+ * allocation freed), start (202, back on its host), restart (204,
+ * restartCount grows), a POST retried with the same client request id,
+ * container logs, exec sessions (single use, password checked),
+ * api-versions (missing, unknown, every supported one), malformed requests
+ * (bad JSON, wrong types, unknown members, an oversized body, bad path
+ * segments: 400s with a CloudError and nothing changed), secrets never in
+ * a response, a DNS name label taken (409), the spec's example documents,
+ * usages/capabilities/cachedImages/operations/hosts, /metrics, bearer
+ * tokens, a berthd killed right after a PUT, and a request left pending by
+ * a dead berthd claimed and run by another.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "agent-harness.h"
+#include "berthd-harness.h"
+#include "redis-harness.h"
+
+#define SUB "0000-sub-1"
+#define APIV "2023-05-01"
+#define WAIT_MS 15000
+
+static berth_test_redis_t *redis;
+static int cell_counter;
+
+typedef struct fixture {
+    char cell[32];
+    test_agent_t agents[2];
+    int nagents;
+    test_berthd_t d;
+    bool d_running;
+    redisContext *rc;
+} fixture_t;
+
+/* busybox is cached; images under slow/ take 1.5 s to pull. */
+static const char SIM_CONFIG[] =
+    "{\"images\": [\"busybox:latest\"], \"start_latency_ms\": 100, \"pull_latency_ms\": 1500}";
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static int agent_start(fixture_t *f, const char *host, const char *cores, const char *const *more)
+{
+    const char *args[32] = {"--cores",   cores, "--memory-mib", "65536", "--tick-ms", "50",
+                            "--heartbeat-ms", "200", "--ttl-ms", "3000"};
+    size_t n = 10;
+    for (size_t i = 0; more != NULL && more[i] != NULL && n < 31; i++)
+        args[n++] = more[i];
+    args[n] = NULL;
+    test_agent_t *a = &f->agents[f->nagents];
+    if (test_agent_start(a, redis->url, f->cell, host, "sim", SIM_CONFIG, args) != 0)
+        return -1;
+    f->nagents++;
+    return 0;
+}
+
+static int berthd_start(fixture_t *f, const char *tokens)
+{
+    const char *args[] = {"--redis", redis->url, "--cell", f->cell,
+                          tokens ? "--tokens" : NULL, tokens, NULL};
+    if (test_berthd_start(&f->d, false, args) != 0)
+        return -1;
+    f->d_running = true;
+    return 0;
+}
+
+static test_http_t http(fixture_t *f, const char *method, const char *path, const char *body)
+{
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    int rc = test_http(&f->d, method, path, body, NULL, NULL, &h);
+    if (rc != 0)
+        fprintf(stderr, "no answer to %s %s\n", method, path);
+    return h;
+}
+
+static test_http_t http_h(fixture_t *f, const char *method, const char *path, const char *body,
+                          const char *header)
+{
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    const char *hs[] = {header, NULL};
+    test_http(&f->d, method, path, body, NULL, hs, &h);
+    return h;
+}
+
+/* The path of group `name` in resource group `rg`, with `suffix` and the
+ * api-version. */
+static char *gpath(const char *rg, const char *name, const char *suffix)
+{
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/%s/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s%s?api-version=" APIV,
+                 rg, name, suffix ? suffix : "") < 0)
+        abort();
+    return p;
+}
+
+/* An ACI document: container "app" with cpu, env S (value), a secureValue
+ * and optionally a DNS label. */
+static char *gdoc(const char *location, double cpu, const char *env, const char *label)
+{
+    char ip[256] = "";
+    if (label != NULL)
+        snprintf(ip, sizeof ip,
+                 ", \"ipAddress\": {\"type\": \"Public\", \"dnsNameLabel\": \"%s\", "
+                 "\"ports\": [{\"port\": 80}]}",
+                 label);
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"%s\", \"tags\": {\"team\": \"blue\"}, \"properties\": "
+                 "{\"osType\": \"Linux\", \"containers\": [{\"name\": \"app\", \"properties\": "
+                 "{\"image\": \"busybox:latest\", \"ports\": [{\"port\": 80}], "
+                 "\"environmentVariables\": [{\"name\": \"S\", \"value\": \"%s\"}, "
+                 "{\"name\": \"PW\", \"secureValue\": \"TOPSECRET-env\"}], "
+                 "\"resources\": {\"requests\": {\"cpu\": %g, \"memoryInGB\": 1}}}}]%s}}",
+                 location, env, cpu, ip) < 0)
+        abort();
+    return out;
+}
+
+static void expect_cloud_error(const test_http_t *h, long status, const char *code)
+{
+    if (h->status != status || h->json == NULL)
+        fprintf(stderr, "expected %ld %s, got %ld: %s\n", status, code ? code : "", h->status,
+                h->body);
+    assert_int_equal(h->status, status);
+    assert_non_null(h->json);
+    json_t *e = json_object_get(h->json, "error");
+    assert_true(json_is_object(e));
+    assert_true(json_is_string(json_object_get(e, "code")));
+    assert_true(json_is_string(json_object_get(e, "message")));
+    if (code != NULL) {
+        if (strcmp(json_string_value(json_object_get(e, "code")), code) != 0)
+            fprintf(stderr, "expected code %s: %s\n", code, h->body);
+        assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    }
+}
+
+static void assert_no_secret(const test_http_t *h)
+{
+    if (h->body != NULL && strstr(h->body, "TOPSECRET") != NULL) {
+        fprintf(stderr, "secret in response: %s\n", h->body);
+        fail();
+    }
+}
+
+static const char *prov_state(json_t *body)
+{
+    const char *s = json_string_value(
+        json_object_get(json_object_get(body, "properties"), "provisioningState"));
+    return s ? s : "";
+}
+
+static const char *ctr_state(json_t *body)
+{
+    json_t *c = json_array_get(json_object_get(json_object_get(body, "properties"), "containers"),
+                               0);
+    const char *s = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(c, "properties"), "instanceView"),
+                        "currentState"),
+        "state"));
+    return s ? s : "";
+}
+
+static int ctr_restarts(json_t *body)
+{
+    json_t *c = json_array_get(json_object_get(json_object_get(body, "properties"), "containers"),
+                               0);
+    json_t *rc = json_object_get(
+        json_object_get(json_object_get(c, "properties"), "instanceView"), "restartCount");
+    return rc ? (int)json_integer_value(rc) : -1;
+}
+
+/* GETs the group until it is Succeeded with its container Running. */
+static json_t *wait_running(fixture_t *f, const char *rg, const char *name)
+{
+    char *p = gpath(rg, name, NULL);
+    json_t *last = NULL;
+    int64_t end = test_now_ms() + WAIT_MS;
+    while (test_now_ms() < end) {
+        test_http_t h = http(f, "GET", p, NULL);
+        assert_no_secret(&h);
+        if (h.status == 200 && strcmp(prov_state(h.json), "Succeeded") == 0 &&
+            strcmp(ctr_state(h.json), "Running") == 0) {
+            last = json_incref(h.json);
+            test_http_free(&h);
+            break;
+        }
+        test_http_free(&h);
+        test_sleep_ms(100);
+    }
+    free(p);
+    if (last == NULL)
+        fprintf(stderr, "group %s never ran\n", name);
+    return last;
+}
+
+/* The host berthd's cell says the group is on (from the agent's view). */
+static char *view_host(fixture_t *f, const char *key)
+{
+    char k[96];
+    snprintf(k, sizeof k, "berth:{%s}:views", f->cell);
+    redisReply *r = redisCommand(f->rc, "HGET %s %s", k, key);
+    char *host = NULL;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        json_t *v = json_loads(r->str, 0, NULL);
+        const char *h = json_string_value(json_object_get(v, "host"));
+        host = h ? strdup(h) : NULL;
+        json_decref(v);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return host;
+}
+
+static long long zcard(fixture_t *f)
+{
+    redisReply *r = redisCommand(f->rc, "ZCARD berth:{%s}:index", f->cell);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+static void put_ok(fixture_t *f, const char *rg, const char *name, const char *doc, long status)
+{
+    char *p = gpath(rg, name, NULL);
+    test_http_t h = http(f, "PUT", p, doc);
+    if (h.status != status)
+        fprintf(stderr, "PUT %s: %ld %s\n", name, h.status, h.body);
+    assert_int_equal(h.status, status);
+    assert_no_secret(&h);
+    test_http_free(&h);
+    free(p);
+}
+
+/* Waits until berthd's cell lists `n` hosts. */
+static bool wait_hosts(fixture_t *f, size_t n)
+{
+    int64_t end = test_now_ms() + WAIT_MS;
+    while (test_now_ms() < end) {
+        test_http_t h = http(f, "GET", "/berth/hosts", NULL);
+        size_t got = json_array_size(json_object_get(h.json, "value"));
+        test_http_free(&h);
+        if (got >= n)
+            return true;
+        test_sleep_ms(50);
+    }
+    return false;
+}
+
+/* ---- fixtures ----------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_OFF, 0};
+    redis = berth_test_redis_start(&o);
+    return redis != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    berth_test_redis_stop(redis);
+    return 0;
+}
+
+static int setup_cores(void **state, const char *cores, const char *const *more)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->cell, sizeof f->cell, "bd-%d-%d", (int)getpid() % 10000, ++cell_counter);
+    f->rc = berth_test_redis_connect(redis);
+    if (f->rc == NULL || berthd_start(f, NULL) != 0 || agent_start(f, "sim-1", cores, more) != 0 ||
+        !wait_hosts(f, 1)) {
+        if (f->d_running)
+            test_berthd_dump(&f->d, 30);
+        for (int i = 0; i < f->nagents; i++) {
+            test_agent_dump(&f->agents[i], 20);
+            test_agent_kill(&f->agents[i]);
+        }
+        if (f->d_running)
+            test_berthd_kill(&f->d);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_cores(state, "8", NULL);
+}
+
+static int setup_small(void **state)
+{
+    return setup_cores(state, "4", NULL);
+}
+
+static int setup_gpu(void **state)
+{
+    static const char *const gpu[] = {"--gpu-sku", "K80", "--gpu-count", "4", NULL};
+    return setup_cores(state, "8", gpu);
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    int rc = 0;
+    if (f->d_running) {
+        int st = test_berthd_stop(&f->d);
+        if (st != 0) {
+            fprintf(stderr, "berthd exited with %d\n", st);
+            test_berthd_dump(&f->d, 40);
+            rc = -1;
+        } else {
+            unlink(f->d.log_path);
+        }
+    }
+    for (int i = 0; i < f->nagents; i++) {
+        test_agent_stop(&f->agents[i]);
+        unlink(f->agents[i].log_path);
+    }
+    if (f->rc)
+        redisFree(f->rc);
+    free(f);
+    return rc;
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static void test_put_get_operation(void **state)
+{
+    fixture_t *f = *state;
+    char *p = gpath("RG-One", "web", NULL);
+    char *doc = gdoc("West Europe", 1, "one", "weblabel");
+    char *img = strstr(doc, "busybox:latest");
+    assert_non_null(img);
+    memcpy(img, "slow/app:1    ", 14);     /* a slow pull: the operation stays InProgress */
+    memmove(img + 10, img + 14, strlen(img + 14) + 1);
+    test_http_t h = http(f, "PUT", p, doc);
+    assert_int_equal(h.status, 201);
+    assert_no_secret(&h);
+    assert_string_equal(json_string_value(json_object_get(h.json, "name")), "web");
+    assert_string_equal(json_string_value(json_object_get(h.json, "type")),
+                        "Microsoft.ContainerInstance/containerGroups");
+    assert_string_equal(json_string_value(json_object_get(h.json, "id")),
+                        "/subscriptions/" SUB "/resourceGroups/RG-One/providers/"
+                        "Microsoft.ContainerInstance/containerGroups/web");
+    assert_string_equal(json_string_value(json_object_get(h.json, "location")), "westeurope");
+    if (strcmp(prov_state(h.json), "Creating") != 0 && strcmp(prov_state(h.json), "Pending") != 0)
+        fprintf(stderr, "PUT answered %s\n", h.body);
+    assert_true(strcmp(prov_state(h.json), "Creating") == 0 ||
+                strcmp(prov_state(h.json), "Pending") == 0);
+    char *async = test_http_header(&h, "Azure-AsyncOperation");
+    char *retry = test_http_header(&h, "Retry-After");
+    assert_non_null(async);
+    assert_non_null(retry);
+    assert_non_null(strstr(async, "/providers/Microsoft.ContainerInstance/locations/westeurope/"
+                                  "operations/"));
+    test_http_free(&h);
+    /* The operation: InProgress while the container waits, then Succeeded. */
+    const char *op = strstr(async, "/subscriptions/");
+    assert_non_null(op);
+    h = http(f, "GET", op, NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(h.json, "status")), "InProgress");
+    assert_non_null(json_object_get(h.json, "startTime"));
+    test_http_free(&h);
+    const char *status = "";
+    int64_t end = test_now_ms() + WAIT_MS;
+    bool done = false;
+    while (!done && test_now_ms() < end) {
+        h = http(f, "GET", op, NULL);
+        status = json_string_value(json_object_get(h.json, "status"));
+        done = status != NULL && strcmp(status, "Succeeded") == 0;
+        if (done)
+            assert_non_null(json_object_get(h.json, "endTime"));
+        test_http_free(&h);
+        test_sleep_ms(50);
+    }
+    assert_true(done);
+    json_t *g = wait_running(f, "RG-One", "web");
+    assert_non_null(g);
+    json_t *ip = json_object_get(json_object_get(g, "properties"), "ipAddress");
+    assert_string_equal(json_string_value(json_object_get(ip, "fqdn")),
+                        "weblabel.westeurope.berth.local");
+    assert_true(json_is_string(json_object_get(ip, "ip")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(g, "tags"), "team")),
+                        "blue");
+    /* Another subscription's path does not see the operation. */
+    char other[1024];
+    snprintf(other, sizeof other, "%s", op);
+    memcpy(other + strlen("/subscriptions/"), "0000-sub-2", 10);
+    h = http(f, "GET", other, NULL);
+    expect_cloud_error(&h, 404, "OperationNotFound");
+    test_http_free(&h);
+    /* Case-insensitive resource group in the path: the same resource. */
+    char *p2 = gpath("rg-one", "web", NULL);
+    h = http(f, "GET", p2, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    free(p2);
+    json_decref(g);
+    free(async);
+    free(retry);
+    free(doc);
+    free(p);
+}
+
+static void test_redeploy(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "app", doc, 201);
+    json_t *g = wait_running(f, "rg", "app");
+    assert_non_null(g);
+    json_decref(g);
+    char key[128];
+    snprintf(key, sizeof key, "%s/rg/app", SUB);
+    char *host1 = view_host(f, key);
+    assert_non_null(host1);
+    /* The same document again: 200, nothing changes. */
+    put_ok(f, "rg", "app", doc, 200);
+    free(doc);
+    /* A changed environment: 200, same host. */
+    doc = gdoc("westeurope", 1, "two", NULL);
+    put_ok(f, "rg", "app", doc, 200);
+    free(doc);
+    g = wait_running(f, "rg", "app");
+    assert_non_null(g);
+    char *text = json_dumps(g, 0);
+    assert_non_null(strstr(text, "\"two\""));
+    free(text);
+    json_decref(g);
+    char *host2 = view_host(f, key);
+    assert_non_null(host2);
+    assert_string_equal(host1, host2);
+    /* A changed CPU: 409 naming the property. */
+    doc = gdoc("westeurope", 2, "two", NULL);
+    char *p = gpath("rg", "app", NULL);
+    test_http_t h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 409, NULL);
+    assert_true(strstr(h.body, "cpu") != NULL || strstr(h.body, "CPU") != NULL);
+    test_http_free(&h);
+    free(doc);
+    /* Another location for the same resource: 409. */
+    doc = gdoc("eastus", 1, "two", NULL);
+    h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 409, "InvalidResourceLocation");
+    test_http_free(&h);
+    free(doc);
+    free(p);
+    free(host1);
+    free(host2);
+}
+
+static void test_patch_tags(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "tagged", doc, 201);
+    free(doc);
+    char *p = gpath("rg", "tagged", NULL);
+    test_http_t h = http(f, "PATCH", p, "{\"tags\": {\"env\": \"prod\", \"x\": \"y\"}}");
+    assert_int_equal(h.status, 200);
+    json_t *tags = json_object_get(h.json, "tags");
+    assert_string_equal(json_string_value(json_object_get(tags, "env")), "prod");
+    assert_null(json_object_get(tags, "team"));
+    assert_no_secret(&h);
+    test_http_free(&h);
+    h = http(f, "GET", p, NULL);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h.json, "tags"), "x")), "y");
+    test_http_free(&h);
+    h = http(f, "PATCH", p, "{\"location\": \"eastus\"}");
+    expect_cloud_error(&h, 400, NULL);
+    test_http_free(&h);
+    h = http(f, "PATCH", p, "{\"tags\": {\"n\": 1}}");
+    expect_cloud_error(&h, 400, NULL);
+    test_http_free(&h);
+    char *missing = gpath("rg", "nothere", NULL);
+    h = http(f, "PATCH", missing, "{\"tags\": {}}");
+    expect_cloud_error(&h, 404, "ResourceNotFound");
+    test_http_free(&h);
+    free(missing);
+    free(p);
+}
+
+/* Follows nextLink from `path`; returns the number of groups seen. */
+static size_t list_all(fixture_t *f, const char *path, size_t *pages)
+{
+    char *next = strdup(path);
+    size_t total = 0;
+    *pages = 0;
+    json_t *seen = json_object();
+    for (int guard = 0; next != NULL && guard < 50; guard++) {
+        test_http_t h = http(f, "GET", next, NULL);
+        free(next);
+        next = NULL;
+        assert_int_equal(h.status, 200);
+        assert_no_secret(&h);
+        json_t *v = json_object_get(h.json, "value");
+        assert_true(json_is_array(v));
+        assert_true(json_array_size(v) <= 2);
+        size_t i;
+        json_t *g;
+        json_array_foreach(v, i, g)
+        {
+            const char *id = json_string_value(json_object_get(g, "id"));
+            assert_non_null(id);
+            assert_null(json_object_get(seen, id));
+            json_object_set_new(seen, id, json_true());
+            total++;
+        }
+        (*pages)++;
+        const char *link = json_string_value(json_object_get(h.json, "nextLink"));
+        if (link != NULL) {
+            assert_int_equal(strncmp(link, f->d.base_url, strlen(f->d.base_url)), 0);
+            next = strdup(link + strlen(f->d.base_url));
+        }
+        test_http_free(&h);
+    }
+    json_decref(seen);
+    free(next);
+    return total;
+}
+
+static void test_list_paging(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 0.5, "one", NULL);
+    const char *names[] = {"l1", "l2", "l3", "l4", "l5"};
+    for (size_t i = 0; i < 5; i++)
+        put_ok(f, "rg-list", names[i], doc, 201);
+    put_ok(f, "rg-other", "o1", doc, 201);
+    free(doc);
+    size_t pages = 0;
+    size_t n = list_all(f,
+                        "/subscriptions/" SUB "/resourceGroups/rg-list/providers/"
+                        "Microsoft.ContainerInstance/containerGroups?api-version=" APIV "&$top=2",
+                        &pages);
+    assert_int_equal(n, 5);
+    assert_int_equal(pages, 3);
+    n = list_all(f,
+                 "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/"
+                 "containerGroups?api-version=" APIV "&$top=2",
+                 &pages);
+    assert_int_equal(n, 6);
+    /* Default page size: all in one page. */
+    test_http_t h = http(f, "GET",
+                         "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/"
+                         "containerGroups?api-version=" APIV,
+                         NULL);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 6);
+    assert_null(json_object_get(h.json, "nextLink"));
+    test_http_free(&h);
+    h = http(f, "GET",
+             "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/"
+             "containerGroups?api-version=" APIV "&$top=101",
+             NULL);
+    expect_cloud_error(&h, 400, NULL);
+    test_http_free(&h);
+    /* Another subscription sees none. */
+    h = http(f, "GET",
+             "/subscriptions/other/providers/Microsoft.ContainerInstance/"
+             "containerGroups?api-version=" APIV,
+             NULL);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 0);
+    test_http_free(&h);
+}
+
+static void test_delete(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", "dellabel");
+    put_ok(f, "rg", "gone", doc, 201);
+    assert_int_equal(zcard(f), 1);
+    char *p = gpath("rg", "gone", NULL);
+    test_http_t h = http(f, "DELETE", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(prov_state(h.json), "Deleting");
+    assert_no_secret(&h);
+    test_http_free(&h);
+    h = http(f, "DELETE", p, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    h = http(f, "GET", p, NULL);
+    expect_cloud_error(&h, 404, "ResourceNotFound");
+    assert_non_null(strstr(h.body, "gone"));
+    test_http_free(&h);
+    assert_int_equal(zcard(f), 0);
+    /* The label is free again. */
+    put_ok(f, "rg", "other", doc, 201);
+    free(doc);
+    free(p);
+}
+
+static void test_stop_start(void **state)
+{
+    fixture_t *f = *state;                  /* one host of 4 cores */
+    char *big = gdoc("westeurope", 4, "one", NULL);
+    put_ok(f, "rg", "big", big, 201);
+    json_t *g = wait_running(f, "rg", "big");
+    assert_non_null(g);
+    json_decref(g);
+    char *p2 = gpath("rg", "big2", NULL);
+    test_http_t h = http(f, "PUT", p2, big);
+    expect_cloud_error(&h, 409, NULL);      /* no room */
+    test_http_free(&h);
+    assert_int_equal(zcard(f), 1);
+    char *stop = gpath("rg", "big", "/stop");
+    h = http(f, "POST", stop, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    h = http(f, "POST", stop, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    char *p = gpath("rg", "big", NULL);
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(prov_state(h.json), "Succeeded");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(h.json, "properties"), "instanceView"),
+                            "state")),
+                        "Stopped");
+    test_http_free(&h);
+    /* The allocation is free: a group needing the whole host fits now. */
+    h = http(f, "PUT", p2, big);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    h = http(f, "DELETE", p2, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    /* A second host appears; start puts the group back on its own. */
+    assert_int_equal(agent_start(f, "sim-2", "4", NULL), 0);
+    assert_true(wait_hosts(f, 2));
+    char *restart = gpath("rg", "big", "/restart");
+    h = http(f, "POST", restart, NULL);
+    expect_cloud_error(&h, 409, NULL);      /* stopped */
+    test_http_free(&h);
+    char *start = gpath("rg", "big", "/start");
+    h = http(f, "POST", start, NULL);
+    assert_int_equal(h.status, 202);
+    char *async = test_http_header(&h, "Azure-AsyncOperation");
+    assert_non_null(async);
+    free(async);
+    test_http_free(&h);
+    g = wait_running(f, "rg", "big");
+    assert_non_null(g);
+    json_decref(g);
+    char key[128];
+    snprintf(key, sizeof key, "%s/rg/big", SUB);
+    char *host = view_host(f, key);
+    assert_non_null(host);
+    assert_string_equal(host, "sim-1");
+    free(host);
+    h = http(f, "POST", start, NULL);
+    assert_int_equal(h.status, 204);        /* running already */
+    test_http_free(&h);
+    char *missing = gpath("rg", "nothere", "/stop");
+    h = http(f, "POST", missing, NULL);
+    expect_cloud_error(&h, 404, "ResourceNotFound");
+    test_http_free(&h);
+    free(missing);
+    free(restart);
+    free(start);
+    free(stop);
+    free(p);
+    free(p2);
+    free(big);
+}
+
+static void test_restart_and_retry(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "rs", doc, 201);
+    free(doc);
+    json_t *g = wait_running(f, "rg", "rs");
+    assert_non_null(g);
+    int before = ctr_restarts(g);
+    json_decref(g);
+    char *restart = gpath("rg", "rs", "/restart");
+    test_http_t h = http_h(f, "POST", restart, NULL, "x-ms-client-request-id: retry-1");
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    char *p = gpath("rg", "rs", NULL);
+    int after = before;
+    int64_t end = test_now_ms() + WAIT_MS;
+    while (after <= before && test_now_ms() < end) {
+        h = http(f, "GET", p, NULL);
+        after = ctr_restarts(h.json);
+        test_http_free(&h);
+        test_sleep_ms(50);
+    }
+    assert_true(after > before);
+    /* A retry with the same client request id gets the first answer. */
+    redisReply *r = redisCommand(f->rc, "EXISTS berth:{%s}:done:retry-1", f->cell);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    h = http_h(f, "POST", restart, NULL, "x-ms-client-request-id: retry-1");
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    test_sleep_ms(500);
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(ctr_restarts(h.json), after);
+    test_http_free(&h);
+    free(p);
+    free(restart);
+}
+
+static void test_logs_exec(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "lx", doc, 201);
+    free(doc);
+    json_t *g = wait_running(f, "rg", "lx");
+    assert_non_null(g);
+    json_decref(g);
+    char *logs = gpath("rg", "lx", "/containers/app/logs");
+    char url[1024];
+    snprintf(url, sizeof url, "%s&tail=10&timestamps=false", logs);
+    test_http_t h = http(f, "GET", url, NULL);
+    assert_int_equal(h.status, 200);
+    const char *content = json_string_value(json_object_get(h.json, "content"));
+    assert_non_null(content);
+    assert_non_null(strstr(content, "started"));
+    test_http_free(&h);
+    snprintf(url, sizeof url, "%s&tail=abc", logs);
+    h = http(f, "GET", url, NULL);
+    expect_cloud_error(&h, 400, NULL);
+    test_http_free(&h);
+    char *nologs = gpath("rg", "lx", "/containers/nope/logs");
+    h = http(f, "GET", nologs, NULL);
+    expect_cloud_error(&h, 404, NULL);
+    test_http_free(&h);
+    /* exec */
+    char *exec = gpath("rg", "lx", "/containers/app/exec");
+    h = http(f, "POST", exec,
+             "{\"command\": \"echo hello world\", \"terminalSize\": {\"rows\": 12, \"cols\": 80}}");
+    assert_int_equal(h.status, 200);
+    const char *uri = json_string_value(json_object_get(h.json, "webSocketUri"));
+    const char *pw = json_string_value(json_object_get(h.json, "password"));
+    assert_non_null(uri);
+    assert_non_null(pw);
+    assert_int_equal(strncmp(uri, "ws://", 5), 0);
+    const char *route = strstr(uri, "/berth/exec/");
+    assert_non_null(route);
+    char path[256], body[256], wrong[256];
+    snprintf(path, sizeof path, "%s", route);
+    snprintf(body, sizeof body, "{\"password\": \"%s\"}", pw);
+    snprintf(wrong, sizeof wrong, "{\"password\": \"%032d\"}", 0);
+    test_http_free(&h);
+    h = http(f, "POST", path, wrong);
+    expect_cloud_error(&h, 403, NULL);
+    test_http_free(&h);
+    h = http(f, "POST", path, body);
+    assert_int_equal(h.status, 200);
+    const char *output = json_string_value(json_object_get(h.json, "output"));
+    assert_non_null(output);
+    assert_int_equal(strncmp(output, "echo hello world", 16), 0);
+    assert_int_equal(json_integer_value(json_object_get(h.json, "exitCode")), 0);
+    test_http_free(&h);
+    h = http(f, "POST", path, body);        /* single use */
+    expect_cloud_error(&h, 404, NULL);
+    test_http_free(&h);
+    h = http(f, "POST", exec, "{\"command\": 5}");
+    expect_cloud_error(&h, 400, NULL);
+    test_http_free(&h);
+    free(exec);
+    free(nologs);
+    free(logs);
+}
+
+static void test_api_versions(void **state)
+{
+    fixture_t *f = *state;
+    const char *base = "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+                       "Microsoft.ContainerInstance/containerGroups/x";
+    test_http_t h = http(f, "GET", base, NULL);
+    expect_cloud_error(&h, 400, "MissingApiVersionParameter");
+    assert_non_null(strstr(h.body, "2023-05-01"));
+    assert_non_null(strstr(h.body, "2021-03-01"));
+    test_http_free(&h);
+    char p[512];
+    snprintf(p, sizeof p, "%s?api-version=2019-12-01", base);
+    h = http(f, "GET", p, NULL);
+    expect_cloud_error(&h, 400, "InvalidApiVersionParameter");
+    assert_non_null(strstr(h.body, "2023-05-01"));
+    test_http_free(&h);
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    snprintf(p, sizeof p, "%s?api-version=2019-12-01", base);
+    h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 400, "InvalidApiVersionParameter");
+    test_http_free(&h);
+    assert_int_equal(zcard(f), 0);
+    const char *ok[] = {"2021-03-01", "2021-07-01", "2021-09-01", "2021-10-01",
+                        "2022-09-01", "2022-10-01-preview", "2023-02-01-preview", "2023-05-01"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(p, sizeof p, "%s?api-version=%s", base, ok[i]);
+        h = http(f, "GET", p, NULL);
+        expect_cloud_error(&h, 404, "ResourceNotFound");
+        test_http_free(&h);
+    }
+    snprintf(p, sizeof p, "%s?api-version=2021-03-01", base);
+    h = http(f, "PUT", p, doc);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    free(doc);
+}
+
+static void test_bad_requests(void **state)
+{
+    fixture_t *f = *state;
+    char *p = gpath("rg", "bad", NULL);
+    struct {
+        const char *body;
+        const char *what;
+    } bodies[] = {
+        {"{not json", "syntax"},
+        {"[]", "not an object"},
+        {"{\"location\": 5, \"properties\": {}}", "wrong type"},
+        {"{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+         "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"busybox\", "
+         "\"resources\": {\"requests\": {\"cpu\": \"one\", \"memoryInGB\": 1}}}}]}}",
+         "cpu as a string"},
+        {"{\"location\": \"westeurope\", \"bogus\": 1, \"properties\": {\"osType\": \"Linux\", "
+         "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"busybox\", "
+         "\"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}",
+         "unknown member"},
+        {"{\"properties\": {\"osType\": \"Linux\", "
+         "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"busybox\", "
+         "\"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}",
+         "no location"},
+        {"{\"name\": \"other\", \"location\": \"westeurope\", \"properties\": {\"osType\": "
+         "\"Linux\", \"containers\": [{\"name\": \"app\", \"properties\": {\"image\": "
+         "\"busybox\", \"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}",
+         "name mismatch"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        test_http_t h = http(f, "PUT", p, bodies[i].body);
+        if (h.status != 400)
+            fprintf(stderr, "%s: %ld %s\n", bodies[i].what, h.status, h.body);
+        expect_cloud_error(&h, 400, NULL);
+        test_http_free(&h);
+    }
+    /* An oversized body: the server's limit. */
+    size_t big = 2u << 20;
+    char *huge = malloc(big + 64);
+    assert_non_null(huge);
+    memset(huge, ' ', big + 63);
+    memcpy(huge, "{\"location\": \"", 14);
+    huge[big + 60] = '"';
+    huge[big + 61] = '}';
+    huge[big + 62] = '\0';
+    test_http_t h = http(f, "PUT", p, huge);
+    assert_true(h.status == 413 || h.status == 400);
+    test_http_free(&h);
+    free(huge);
+    /* Bad path segments. */
+    const char *paths[] = {
+        "/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+        "containerGroups/Upper?api-version=" APIV,
+        "/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+        "containerGroups/-dash?api-version=" APIV,
+        "/subscriptions/" SUB "/resourceGroups/r$g/providers/Microsoft.ContainerInstance/"
+        "containerGroups/ok?api-version=" APIV,
+        "/subscriptions/" SUB "/resourceGroups/%2e%2e/providers/Microsoft.ContainerInstance/"
+        "containerGroups/ok?api-version=" APIV,
+        "/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+        "containerGroups/a%2fb?api-version=" APIV,
+        "/subscriptions/su%00b/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+        "containerGroups/ok?api-version=" APIV,
+        "/subscriptions/" SUB "/resourceGroups/rg./providers/Microsoft.ContainerInstance/"
+        "containerGroups/ok?api-version=" APIV,
+    };
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        h = http(f, "PUT", paths[i], doc);
+        /* "%2f" decodes to '/': more segments, no such route (404). */
+        long want = strstr(paths[i], "%2f") != NULL ? 404 : 400;
+        if (h.status != want)
+            fprintf(stderr, "%s: %ld %s\n", paths[i], h.status, h.body);
+        assert_int_equal(h.status, want);
+        assert_non_null(h.json);
+        assert_non_null(json_object_get(h.json, "error"));
+        test_http_free(&h);
+    }
+    free(doc);
+    assert_int_equal(zcard(f), 0);
+    h = http(f, "GET", "/subscriptions/" SUB "/nothing?api-version=" APIV, NULL);
+    expect_cloud_error(&h, 404, NULL);
+    test_http_free(&h);
+    free(p);
+}
+
+static void test_secrets(void **state)
+{
+    fixture_t *f = *state;
+    const char *doc =
+        "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+        "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": "
+        "\"myreg.example/app:1\", \"environmentVariables\": [{\"name\": \"K\", "
+        "\"secureValue\": \"TOPSECRET-a\"}], \"resources\": {\"requests\": {\"cpu\": 1, "
+        "\"memoryInGB\": 1}}, \"volumeMounts\": [{\"name\": \"sec\", \"mountPath\": "
+        "\"/s\"}, {\"name\": \"share\", \"mountPath\": \"/f\"}]}}], "
+        "\"volumes\": [{\"name\": \"sec\", \"secret\": {\"f\": \"VE9QU0VDUkVU\", \"g\": "
+        "\"VE9QU0VDUkVULWI=\"}}, {\"name\": \"share\", \"azureFile\": {\"shareName\": \"s\", "
+        "\"storageAccountName\": \"acct\", \"storageAccountKey\": \"TOPSECRET-c\"}}], "
+        "\"imageRegistryCredentials\": [{\"server\": \"myreg.example\", \"username\": \"u\", "
+        "\"password\": \"TOPSECRET-d\"}], "
+        "\"diagnostics\": {\"logAnalytics\": {\"workspaceId\": \"w\", \"workspaceKey\": "
+        "\"TOPSECRET-e\"}}}}";
+    char *p = gpath("rg", "sec", NULL);
+    test_http_t h = http(f, "PUT", p, doc);
+    if (h.status != 201)
+        fprintf(stderr, "%s\n", h.body);
+    assert_int_equal(h.status, 201);
+    assert_no_secret(&h);
+    assert_null(strstr(h.body, "VE9QU0VDUkVU"));
+    test_http_free(&h);
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_no_secret(&h);
+    assert_null(strstr(h.body, "VE9QU0VDUkVU"));
+    test_http_free(&h);
+    h = http(f, "GET",
+             "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/"
+             "containerGroups?api-version=" APIV,
+             NULL);
+    assert_no_secret(&h);
+    test_http_free(&h);
+    h = http(f, "PATCH", p, "{\"tags\": {\"a\": \"b\"}}");
+    assert_no_secret(&h);
+    test_http_free(&h);
+    /* The agent runs the document with its secrets: the record has them. */
+    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:resources %s/rg/sec", f->cell, SUB);
+    assert_non_null(strstr(r->str, "TOPSECRET-a"));
+    freeReplyObject(r);
+    h = http(f, "DELETE", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_no_secret(&h);
+    test_http_free(&h);
+    free(p);
+}
+
+static void test_dns_label(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", "shared");
+    put_ok(f, "rg", "first", doc, 201);
+    char *p = gpath("rg", "second", NULL);
+    test_http_t h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 409, "DnsNameLabelAlreadyTaken");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h.json, "error"), "target")),
+        "properties.ipAddress.dnsNameLabel");
+    test_http_free(&h);
+    assert_int_equal(zcard(f), 1);
+    free(doc);
+    /* The same label in another location is another name. */
+    doc = gdoc("eastus", 1, "one", "shared");
+    put_ok(f, "rg", "second", doc, 201);
+    free(doc);
+    /* The owner keeps its label across a redeploy. */
+    doc = gdoc("westeurope", 1, "two", "shared");
+    put_ok(f, "rg", "first", doc, 200);
+    free(doc);
+    free(p);
+}
+
+/* Key sets: every key of `want` is in `got`, except those in `skip`. */
+static void assert_keys(json_t *want, json_t *got, const char *const *skip, const char *what)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(want, k, v)
+    {
+        bool skipped = false;
+        for (size_t i = 0; skip != NULL && skip[i] != NULL; i++)
+            if (strcmp(skip[i], k) == 0)
+                skipped = true;
+        if (!skipped && json_object_get(got, k) == NULL) {
+            fprintf(stderr, "%s: member '%s' missing from the answer\n", what, k);
+            fail();
+        }
+    }
+}
+
+static void test_spec_examples(void **state)
+{
+    fixture_t *f = *state;                  /* one host: 8 cores, 4 K80 */
+    const char *srcdir = getenv("top_srcdir");
+    const char *files[] = {"ContainerGroupsCreateOrUpdate.json", "ContainerGroupsCreatePriority.json",
+                           "ContainerGroupCreateConfidential.json",
+                           "ContainerGroupEncryptionProperties.json",
+                           "ContainerGroupExtensions.json"};
+    /* A confidential host beside the agent's (no agent runs it: the
+     * examples are only placed and answered, never run). */
+    test_sched_t sched;
+    assert_int_equal(test_sched_open(&sched, redis->url, f->cell), 0);
+    berth_host_t conf = {.name = "conf-1", .cores = 8, .memory_mib = 65536,
+                         .os = BERTH_OS_LINUX, .features = BERTH_HOST_CONFIDENTIAL,
+                         .state = BERTH_HOST_READY};
+    berth_error_t err;
+    assert_int_equal(berth_store_host_put(sched.store, &conf, &err), 0);
+    test_sched_close(&sched);
+    int accepted = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/../shared/aci-spec/2023-05-01/examples/%s",
+                 srcdir ? srcdir : "..", files[i]);
+        json_t *ex = json_load_file(path, 0, NULL);
+        if (ex == NULL) {
+            fprintf(stderr, "skipping %s: not found\n", path);
+            continue;
+        }
+        json_t *params = json_object_get(ex, "parameters");
+        json_t *cg = json_object_get(params, "containerGroup");
+        char name[64];
+        snprintf(name, sizeof name, "ex%zu", i);
+        json_object_del(cg, "name");
+        char *body = json_dumps(cg, 0);
+        char *p = gpath("rg-ex", name, NULL);
+        test_http_t h = http(f, "PUT", p, body);
+        json_t *want = json_object_get(json_object_get(json_object_get(ex, "responses"), "201"),
+                                       "body");
+        {
+            if (h.status != 201)
+                fprintf(stderr, "%s: %ld %s\n", files[i], h.status, h.body);
+            assert_int_equal(h.status, 201);
+            accepted++;
+            static const char *const top_skip[] = {"tags", "zones", NULL};
+            static const char *const props_skip[] = {"instanceView", NULL};
+            assert_keys(want, h.json, top_skip, files[i]);
+            assert_keys(json_object_get(want, "properties"),
+                        json_object_get(h.json, "properties"), props_skip, files[i]);
+            /* No secret from the example comes back. */
+            assert_null(strstr(h.body, "workspaceKey\""));
+            assert_null(strstr(h.body, "storageAccountKey"));
+            test_http_t g = http(f, "GET", p, NULL);
+            assert_int_equal(g.status, 200);
+            json_t *want200 = json_object_get(
+                json_object_get(json_object_get(ex, "responses"), "200"), "body");
+            if (want200 != NULL)
+                assert_keys(json_object_get(want200, "properties"),
+                            json_object_get(g.json, "properties"), props_skip, files[i]);
+            test_http_free(&g);
+            test_http_t d = http(f, "DELETE", p, NULL);
+            assert_int_equal(d.status, 200);
+            test_http_free(&d);
+        }
+        test_http_free(&h);
+        free(p);
+        free(body);
+        json_decref(ex);
+    }
+    assert_int_equal(accepted, 5);
+}
+
+static void test_location_routes(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "u1", doc, 201);
+    free(doc);
+    const char *loc = "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/locations/"
+                      "westeurope/";
+    char p[512];
+    snprintf(p, sizeof p, "%susages?api-version=" APIV, loc);
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *v = json_object_get(h.json, "value");
+    bool found = false;
+    size_t i;
+    json_t *u;
+    json_array_foreach(v, i, u)
+    {
+        const char *n = json_string_value(json_object_get(json_object_get(u, "name"), "value"));
+        assert_string_equal(json_string_value(json_object_get(u, "unit")), "Count");
+        if (strcmp(n, "ContainerGroups") == 0) {
+            assert_int_equal(json_integer_value(json_object_get(u, "currentValue")), 1);
+            found = true;
+        }
+        if (strcmp(n, "StandardCores") == 0) {
+            assert_int_equal(json_integer_value(json_object_get(u, "currentValue")), 1);
+            assert_int_equal(json_integer_value(json_object_get(u, "limit")), 8);
+        }
+    }
+    assert_true(found);
+    test_http_free(&h);
+    snprintf(p, sizeof p, "%scapabilities?api-version=" APIV, loc);
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *c = json_array_get(json_object_get(h.json, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "osType")), "Linux");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(c, "capabilities"), "maxCpu")), 4);
+    test_http_free(&h);
+    snprintf(p, sizeof p, "%scachedImages?api-version=" APIV, loc);
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "busybox:latest"));
+    test_http_free(&h);
+    h = http(f, "GET", "/providers/Microsoft.ContainerInstance/operations?api-version=" APIV, NULL);
+    assert_int_equal(h.status, 200);
+    assert_true(json_array_size(json_object_get(h.json, "value")) > 5);
+    test_http_free(&h);
+    h = http(f, "GET", "/berth/hosts", NULL);
+    assert_int_equal(h.status, 200);
+    json_t *host = json_array_get(json_object_get(h.json, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(host, "name")), "sim-1");
+    assert_int_equal(json_integer_value(json_object_get(host, "cores")), 8);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(host, "allocated"), "millicores")),
+                     1000);
+    test_http_free(&h);
+    h = http(f, "GET", "/metrics", NULL);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "berthd_placement_seconds_count 1"));
+    assert_non_null(strstr(h.body, "berthd_hosts{state=\"ready\"} 1"));
+    assert_non_null(strstr(h.body, "berthd_allocated{dimension=\"millicores\",sku=\"none\"} 1000"));
+    assert_non_null(strstr(h.body, "berthd_request_queue_depth"));
+    test_http_free(&h);
+}
+
+static void test_crash_after_put(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "survivor", doc, 201);
+    free(doc);
+    test_berthd_kill(&f->d);
+    f->d_running = false;
+    assert_int_equal(berthd_start(f, NULL), 0);
+    json_t *g = wait_running(f, "rg", "survivor");
+    assert_non_null(g);
+    json_decref(g);
+    redisReply *r = redisCommand(f->rc, "XLEN berth:{%s}:requests", f->cell);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+}
+
+static void test_claim_pending(void **state)
+{
+    fixture_t *f = *state;
+    /* A berthd with a short claim threshold. */
+    test_berthd_stop(&f->d);
+    f->d_running = false;
+    setenv("BERTHD_CLAIM_IDLE_MS", "500", 1);
+    int rc = berthd_start(f, NULL);
+    unsetenv("BERTHD_CLAIM_IDLE_MS");
+    assert_int_equal(rc, 0);
+    /* A dead berthd's request: added and read, never acknowledged. */
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    char stream[96], key[128];
+    snprintf(stream, sizeof stream, "berth:{%s}:requests", f->cell);
+    snprintf(key, sizeof key, "%s/rg/pending", SUB);
+    redisAppendCommand(f->rc, "MULTI");
+    redisAppendCommand(f->rc,
+                       "XADD %s * op put key %s sub %s rg rg name pending apiv %s rid %s crid %s "
+                       "body %s",
+                       stream, key, SUB, APIV, "0123456789abcdef0123456789abcdef", "", doc);
+    redisAppendCommand(f->rc, "XREADGROUP GROUP berthd dead-berthd COUNT 1 STREAMS %s >", stream);
+    redisAppendCommand(f->rc, "EXEC");
+    for (int i = 0; i < 4; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(f->rc, (void **)&r), REDIS_OK);
+        assert_true(r->type != REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+    }
+    free(doc);
+    json_t *g = wait_running(f, "rg", "pending");
+    assert_non_null(g);
+    assert_string_equal(json_string_value(json_object_get(g, "id")),
+                        "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+                        "Microsoft.ContainerInstance/containerGroups/pending");
+    json_decref(g);
+    int64_t end = test_now_ms() + 5000;
+    long long len = -1;
+    while (test_now_ms() < end) {
+        redisReply *r = redisCommand(f->rc, "XLEN %s", stream);
+        len = r->integer;
+        freeReplyObject(r);
+        if (len == 0)
+            break;
+        test_sleep_ms(50);
+    }
+    assert_int_equal(len, 0);
+    test_http_t h = http(f, "GET", "/metrics", NULL);
+    assert_non_null(strstr(h.body, "berthd_requests_replayed_total 1"));
+    test_http_free(&h);
+}
+
+static void test_tokens(void **state)
+{
+    fixture_t *f = *state;
+    test_berthd_stop(&f->d);
+    f->d_running = false;
+    char file[] = "/tmp/berthd-tokens-XXXXXX";
+    int fd = mkstemp(file);
+    assert_true(fd >= 0);
+    const char *line = "tok-alpha-0123456789 " SUB "\n";
+    assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    close(fd);
+    assert_int_equal(berthd_start(f, file), 0);
+    char *p = gpath("rg", "tok", NULL);
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    test_http(&f->d, "PUT", p, doc, NULL, NULL, &h);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
+    test_http(&f->d, "PUT", p, doc, "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 201);
+    assert_no_secret(&h);
+    test_http_free(&h);
+    test_http(&f->d, "GET",
+              "/subscriptions/other/providers/Microsoft.ContainerInstance/"
+              "containerGroups?api-version=" APIV,
+              NULL, "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 403);
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    free(doc);
+    free(p);
+    unlink(file);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_operation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redeploy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_start, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_and_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spec_examples, setup_gpu, teardown),
+        cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,39 @@
+/*
+ * berthctl-api.h: berthctl's client of berthd, Berth's daemon serving the
+ * ACI REST API (api-version 2023-05-01) over HTTP(S).
+ *
+ * `berthctl container create|show|list|delete|logs|exec|restart|stop|start`
+ * and `berthctl host list` work in the spirit of `az container`; berthctl.c
+ * hands those verbs to berthctl_api_main().
+ */
+#ifndef BERTHCTL_API_H
+#define BERTHCTL_API_H
+
+/* Exit statuses of the API commands. */
+#define BERTHCTL_API_EXIT_OK 0       /* done (create: the group Succeeded)      */
+#define BERTHCTL_API_EXIT_FAILED 1   /* create: the group Failed or the wait timed out;
+                                      * also internal failures (out of memory) */
+#define BERTHCTL_API_EXIT_USAGE 2    /* bad arguments or an unusable input file */
+#define BERTHCTL_API_EXIT_HTTP 3     /* no answer, or an HTTP / CloudError error */
+
+/* Shared with berthctl.c: prints "berthctl: <message>" and the hint to
+ * --help on stderr and returns the usage exit status (2); reports running
+ * out of memory and returns the internal-failure status (1). */
+int berthctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int berthctl_out_of_memory(void);
+
+/* The usage text of the API commands (appended to berthctl's --help). */
+extern const char berthctl_api_usage[];
+
+/* Runs `berthctl container VERB ...` or `berthctl host VERB ...`: argv[0]
+ * is the program, argv[1] "container" or "host", argv[2] the verb, the rest
+ * its options.  Talks to the endpoint (--endpoint, $BERTH_ENDPOINT or
+ * http://127.0.0.1:8080), prints results on stdout and progress and errors
+ * on stderr, and never prints a secret (secure environment values,
+ * passwords, keys: they show as "<redacted>").  Every network wait is
+ * bounded by --timeout.  Returns the process exit status: one of the
+ * BERTHCTL_API_EXIT_* values, or for `container exec` the exit code of the
+ * command that ran in the container. */
+int berthctl_api_main(int argc, char **argv);
+
+#endif /* BERTHCTL_API_H */

@@ -1,0 +1,154 @@
+/*
+ * berthd.h: how the parts of berthd meet.
+ *
+ *   main.c     options, the embedded redis-server (started and supervised
+ *              when no --redis is given), the event loop, signals
+ *   server.c   the HTTP(S) front: evhttp on libevent, TLS through
+ *              libevent's OpenSSL bufferevents, bearer tokens scoped to
+ *              subscriptions, body size limit, header and idle timeouts,
+ *              /healthz and /metrics, structured access logs; every other
+ *              request goes to the API
+ *   api.c      the ACI REST API: routes, api-versions, validation,
+ *              container-group resources in Redis, the request stream,
+ *              long-running operations, logs and exec through the agents
+ *
+ * One thread: every callback runs on the daemon's event_base.
+ */
+#ifndef BERTHD_H
+#define BERTHD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "berth.h"
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+typedef struct bd_config {
+    char listen_addr[64];           /* "127.0.0.1" or "::1" ...             */
+    uint16_t listen_port;
+    char redis_url[512];            /* as given, or the embedded server's   */
+    char cell[BERTH_NAME_MAX + 1];  /* "default"                            */
+    const char *tls_cert;           /* PEM files; both NULL: plain HTTP     */
+    const char *tls_key;
+    const char *tokens_file;        /* NULL: no authentication              */
+    char data_dir[512];             /* embedded Redis and local state       */
+    const char *dns_domain;         /* fqdn suffix: "<label>.<location>.<dns_domain>" */
+    size_t body_max;                /* bytes in a request body (1 MiB)      */
+    uint32_t header_timeout_s;      /* to receive headers and body (10)     */
+    uint32_t idle_timeout_s;        /* a keep-alive connection's idle time (60) */
+    uint32_t agent_timeout_ms;      /* logs and exec wait for the agent (10000) */
+    const char *consumer;           /* this berthd's name in the request stream's
+                                     * consumer group (default: hostname-pid) */
+} bd_config_t;
+
+/* ---- one request, as the server hands it to the API ---------------------------------- */
+
+typedef enum bd_method {
+    BD_GET = 1,
+    BD_PUT,
+    BD_POST,
+    BD_PATCH,
+    BD_DELETE,
+    BD_HEAD,
+    BD_OTHER
+} bd_method_t;
+
+typedef struct bd_request {
+    bd_method_t method;
+    const char *path;               /* percent-decoded path, no query       */
+    const char *query;              /* the raw query string ("" when none)  */
+    const char *body;               /* NUL-terminated; "" when none         */
+    size_t body_len;
+    const char *base_url;           /* "https://HOST:PORT", for links       */
+    const char *client_request_id;  /* x-ms-client-request-id, or NULL      */
+    /* Authorization: the subscriptions the caller's token may touch.  With
+     * no tokens file every subscription is allowed (any_subscription).
+     * The server has already refused (403, the same answer whether the
+     * resource exists or not) a path naming a subscription outside them. */
+    bool any_subscription;
+    const char *const *subscriptions;
+    size_t nsubscriptions;
+} bd_request_t;
+
+/* A reply to send, exactly once, now or later (from another callback).
+ * The server owns it; it is valid until sent. */
+typedef struct bd_reply bd_reply_t;
+
+/* Names the route for metrics and logs ("ContainerGroups_Get" ...). */
+void bd_reply_route(bd_reply_t *reply, const char *route);
+
+/* Sends status, the JSON body (taken and freed; NULL: no body) and extra
+ * headers (NULL-terminated name, value, name, value ... list; may be NULL).
+ * Content-Type is application/json when there is a body. */
+void bd_reply_send(bd_reply_t *reply, int status, json_t *body, const char *const *headers);
+
+/* Sends a plain-text body (Prometheus metrics, exec output). */
+void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t len,
+                        const char *content_type);
+
+/* Sends an ACI CloudError {"error": {code, message, target, details}}. */
+void bd_reply_error(bd_reply_t *reply, int status, const char *code, const char *target,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Sends a berth_error_t as a CloudError with `status`. */
+void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err);
+
+/* ---- the API ---------------------------------------------------------------------------- */
+
+typedef struct bd_api bd_api_t;
+
+/* Connects to Redis (the cell of cfg), loads the engine replica, joins the
+ * request stream's consumer group and claims requests a dead berthd left
+ * pending.  Timers run on `base`.  Returns 0 or a negative code with err. */
+int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
+                berth_error_t *err);
+
+/* Stops the timers and closes everything.  Accepts NULL. */
+void bd_api_close(bd_api_t *api);
+
+/* Handles one request under /subscriptions/, /providers/ or /berth/. */
+void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply);
+
+/* Appends the API's metrics (Prometheus text: placement latency histogram,
+ * commit conflicts, request queue depth, hosts by state, allocated and
+ * total capacity per dimension and GPU SKU) to out. */
+void bd_api_metrics(bd_api_t *api, struct evbuffer *out);
+
+/* Whether Redis answers; `why` says what is wrong otherwise. */
+bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
+
+/* ---- the HTTP server (server.c), for main.c -------------------------------------------- */
+
+typedef struct bd_server bd_server_t;
+
+/* Reads the tokens file and the TLS certificate and key of cfg (which must
+ * outlive the server) and prepares evhttp on `base`, without listening.
+ * Returns 0 and the server in *out (free with bd_server_close()), 2 for a
+ * configuration error (a malformed tokens file, an unusable certificate or
+ * key: `why` names the file and line) or 1 for anything else. */
+int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t **out,
+                   char *why, size_t cap);
+
+/* Binds cfg's listen address and starts serving requests, handing the API
+ * ones to `api` (which must outlive the server's use of it).  Returns 0, or
+ * -1 with `why`. */
+int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap);
+
+/* Stops accepting new connections; open ones keep being served. */
+void bd_server_stop_accepting(bd_server_t *srv);
+
+/* Closes every connection, drops replies still pending (the API must be
+ * closed first, so that it holds none) and frees the server.  Accepts NULL. */
+void bd_server_close(bd_server_t *srv);
+
+/* Writes one structured log line (JSON: time, level, msg) to stderr.
+ * `level` is "info", "warn" or "error".  Never pass secrets. */
+void bd_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* BERTHD_H */

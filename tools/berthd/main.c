@@ -1,0 +1,560 @@
+/*
+ * main.c: berthd, the container-group scheduler daemon with an ACI REST API.
+ *
+ * It reads the options, starts and supervises a private redis-server when
+ * no --redis is given (a unix socket in the data directory, AOF on,
+ * restarted with a back-off when it dies, stopped cleanly with berthd),
+ * opens the API and the HTTP server on one event_base, and runs it until
+ * SIGTERM or SIGINT.
+ *
+ * Exit status: 0 after a clean shutdown, 1 when something fails at run
+ * time, 2 for a usage or configuration error.  It must never leave its
+ * redis-server behind, and never wait without a bound.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "berthd.h"
+
+#define BD_REDIS_START_WAIT_MS 10000
+#define BD_REDIS_STOP_WAIT_MS 10000
+#define BD_REDIS_BACKOFF_MIN_MS 100
+#define BD_REDIS_BACKOFF_MAX_MS 5000
+#define BD_REDIS_STABLE_MS 30000    /* up this long: the back-off resets    */
+
+/* The embedded redis-server. */
+typedef struct bd_redis {
+    bool enabled;
+    pid_t pid;                      /* 0: not running                       */
+    char dir[512];
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    long backoff_ms;
+    long long started_ms;
+    unsigned restarts;
+    bool stopping;
+    struct event *restart_timer;
+} bd_redis_t;
+
+static long long bd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void bd_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- options -------------------------------------------------------------------------- */
+
+static void bd_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: berthd --listen ADDR:PORT [options]\n"
+            "\n"
+            "  --listen ADDR:PORT     address to serve on: IPv4, [IPv6] or a host name\n"
+            "  --redis URL            redis://HOST:PORT or unix:///PATH; without it berthd\n"
+            "                         runs its own redis-server in the data directory\n"
+            "  --cell NAME            the cell to schedule (default: default)\n"
+            "  --tls-cert FILE        PEM certificate chain; with --tls-key: HTTPS\n"
+            "  --tls-key FILE         PEM private key\n"
+            "  --tokens FILE          bearer tokens, one per line: TOKEN SUB[,SUB...]\n"
+            "                         ('*' for any subscription); without it: no auth\n"
+            "  --data-dir DIR         local state and the embedded Redis (default:\n"
+            "                         /var/lib/berthd)\n"
+            "  --dns-domain D         suffix of group FQDNs (default: berth.local)\n"
+            "  --body-max BYTES       largest request body (default: 1048576)\n"
+            "  --header-timeout S     time to receive a request (default: 10)\n"
+            "  --idle-timeout S       idle time of a kept-alive connection (default: 60)\n"
+            "  --help                 this text\n"
+            "  --version              berthd's version\n");
+}
+
+static _Noreturn void bd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static _Noreturn void bd_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "berthd: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(berthd --help lists the options)\n");
+    va_end(ap);
+    exit(2);
+}
+
+static unsigned long long bd_parse_uint(const char *opt, const char *s, unsigned long long min,
+                                        unsigned long long max)
+{
+    if (s[0] < '0' || s[0] > '9')
+        bd_usage_error("%s: \"%s\" is not a number", opt, s);
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        bd_usage_error("%s: \"%s\" is not a number", opt, s);
+    if (v < min || v > max)
+        bd_usage_error("%s: %llu is out of range (%llu to %llu)", opt, v, min, max);
+    return v;
+}
+
+/* Splits "ADDR:PORT", "[V6]:PORT" or "NAME:PORT" into cfg. */
+static void bd_parse_listen(const char *s, bd_config_t *cfg)
+{
+    const char *host = s, *colon;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            bd_usage_error("--listen: \"%s\" is not [IPv6]:PORT", s);
+        host = s + 1;
+        hlen = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            bd_usage_error("--listen: \"%s\" has no :PORT", s);
+        if (memchr(s, ':', (size_t)(colon - s)) != NULL)
+            bd_usage_error("--listen: \"%s\": write an IPv6 address as [ADDR]:PORT", s);
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0)
+        bd_usage_error("--listen: \"%s\" has no address", s);
+    if (hlen >= sizeof cfg->listen_addr)
+        bd_usage_error("--listen: the address is longer than %zu characters",
+                       sizeof cfg->listen_addr - 1);
+    memcpy(cfg->listen_addr, host, hlen);
+    cfg->listen_addr[hlen] = '\0';
+    cfg->listen_port = (uint16_t)bd_parse_uint("--listen port", colon + 1, 1, 65535);
+}
+
+static void bd_copy_opt(char *dst, size_t cap, const char *opt, const char *v)
+{
+    if (v[0] == '\0')
+        bd_usage_error("%s: empty value", opt);
+    if (strlen(v) >= cap)
+        bd_usage_error("%s: longer than %zu characters", opt, cap - 1);
+    memcpy(dst, v, strlen(v) + 1);
+}
+
+static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
+{
+    static char consumer[300];
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"redis", required_argument, NULL, 'r'},
+        {"cell", required_argument, NULL, 'c'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tokens", required_argument, NULL, 't'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"dns-domain", required_argument, NULL, 'D'},
+        {"body-max", required_argument, NULL, 'b'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"idle-timeout", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->cell, sizeof cfg->cell, "default");
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "/var/lib/berthd");
+    cfg->dns_domain = "berth.local";
+    cfg->body_max = 1024 * 1024;
+    cfg->header_timeout_s = 10;
+    cfg->idle_timeout_s = 60;
+    cfg->agent_timeout_ms = 10000;
+    bool have_listen = false;
+
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': bd_parse_listen(optarg, cfg); have_listen = true; break;
+        case 'r':
+            bd_copy_opt(cfg->redis_url, sizeof cfg->redis_url, "--redis", optarg);
+            if (strncmp(optarg, "redis://", 8) != 0 && strncmp(optarg, "unix://", 7) != 0)
+                bd_usage_error("--redis: \"%s\" is not redis://HOST:PORT or unix:///PATH",
+                               optarg);
+            break;
+        case 'c':
+            bd_copy_opt(cfg->cell, sizeof cfg->cell, "--cell", optarg);
+            for (const char *p = optarg; *p != '\0'; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                    bd_usage_error("--cell: \"%s\" holds a character outside [A-Za-z0-9._-]",
+                                   optarg);
+            break;
+        case 'C': cfg->tls_cert = optarg; break;
+        case 'K': cfg->tls_key = optarg; break;
+        case 't': cfg->tokens_file = optarg; break;
+        case 'd': bd_copy_opt(cfg->data_dir, sizeof cfg->data_dir, "--data-dir", optarg); break;
+        case 'D':
+            if (optarg[0] == '\0' || optarg[0] == '.')
+                bd_usage_error("--dns-domain: \"%s\" is not a domain", optarg);
+            cfg->dns_domain = optarg;
+            break;
+        case 'b':
+            cfg->body_max = (size_t)bd_parse_uint("--body-max", optarg, 1024,
+                                                  (unsigned long long)1 << 30);
+            break;
+        case 'H':
+            cfg->header_timeout_s = (uint32_t)bd_parse_uint("--header-timeout", optarg, 1, 3600);
+            break;
+        case 'I':
+            cfg->idle_timeout_s = (uint32_t)bd_parse_uint("--idle-timeout", optarg, 1, 86400);
+            break;
+        case 'h': bd_usage(stdout); exit(0);
+        case 'V': printf("berthd %s\n", berth_version()); exit(0);
+        case ':': bd_usage_error("%s needs a value", argv[optind - 1]);
+        default: bd_usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        bd_usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (!have_listen)
+        bd_usage_error("--listen ADDR:PORT is required");
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+        bd_usage_error("%s needs %s too", cfg->tls_cert != NULL ? "--tls-cert" : "--tls-key",
+                       cfg->tls_cert != NULL ? "--tls-key" : "--tls-cert");
+    char host[256] = "berthd";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "berthd");
+    host[sizeof host - 1] = '\0';
+    snprintf(consumer, sizeof consumer, "%s-%ld", host, (long)getpid());
+    cfg->consumer = consumer;
+}
+
+/* ---- the embedded redis-server ---------------------------------------------------------- */
+
+static int bd_mkdir_p(const char *dir)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* Forks and execs redis-server.  Returns 0 or -1. */
+static int bd_redis_spawn(bd_redis_t *rs)
+{
+    char pidfile[600], logfile[600];
+    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", rs->dir);
+    snprintf(logfile, sizeof logfile, "%s/redis.log", rs->dir);
+    const char *argv[] = {"redis-server",
+                          "--port", "0",
+                          "--unixsocket", rs->socket_path,
+                          "--unixsocketperm", "700",
+                          "--dir", rs->dir,
+                          "--appendonly", "yes",
+                          "--appendfsync", "everysec",
+                          "--save", "",
+                          "--daemonize", "no",
+                          "--pidfile", pidfile,
+                          "--logfile", logfile,
+                          NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        bd_log("error", "embedded redis: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* Its own process group: a terminal's ^C reaches berthd only, which
+         * then stops Redis in order.  It dies with berthd all the same. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            close(devnull);
+        }
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "berthd: exec redis-server: %s\n", strerror(errno));
+        _exit(127);
+    }
+    rs->pid = pid;
+    rs->started_ms = bd_now_ms();
+    bd_log("info", "embedded redis: started redis-server (pid %ld) on %s", (long)pid,
+           rs->socket_path);
+    return 0;
+}
+
+/* Whether the embedded server answers PING. */
+static bool bd_redis_ping(const bd_redis_t *rs)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectUnixWithTimeout(rs->socket_path, tv);
+    bool ok = false;
+    if (c != NULL && c->err == 0) {
+        redisSetTimeout(c, tv);
+        redisReply *r = redisCommand(c, "PING");
+        ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        if (r != NULL)
+            freeReplyObject(r);
+    }
+    if (c != NULL)
+        redisFree(c);
+    return ok;
+}
+
+/* Starts the server and waits (bounded) until it answers PING, or until
+ * it exits.  Returns 0 or -1. */
+static int bd_redis_start(bd_redis_t *rs)
+{
+    if (bd_redis_spawn(rs) != 0)
+        return -1;
+    long long deadline = bd_now_ms() + BD_REDIS_START_WAIT_MS;
+    while (bd_now_ms() < deadline) {
+        int st = 0;
+        if (waitpid(rs->pid, &st, WNOHANG) == rs->pid) {
+            rs->pid = 0;
+            bd_log("error", "embedded redis: redis-server exited at start (status %d); see "
+                            "%s/redis.log",
+                   WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), rs->dir);
+            return -1;
+        }
+        if (bd_redis_ping(rs))
+            return 0;
+        bd_sleep_ms(50);
+    }
+    bd_log("error", "embedded redis: no answer to PING within %d ms", BD_REDIS_START_WAIT_MS);
+    return -1;
+}
+
+/* Stops the server: SIGTERM (Redis flushes the AOF and exits), then
+ * SIGKILL after the bound. */
+static void bd_redis_stop(bd_redis_t *rs)
+{
+    rs->stopping = true;
+    if (rs->pid <= 0)
+        return;
+    kill(rs->pid, SIGTERM);
+    long long deadline = bd_now_ms() + BD_REDIS_STOP_WAIT_MS;
+    for (;;) {
+        pid_t got = waitpid(rs->pid, NULL, WNOHANG);
+        if (got == rs->pid || (got < 0 && errno == ECHILD))
+            break;
+        if (bd_now_ms() >= deadline) {
+            bd_log("warn", "embedded redis: no exit within %d ms of SIGTERM; killing it",
+                   BD_REDIS_STOP_WAIT_MS);
+            kill(rs->pid, SIGKILL);
+            waitpid(rs->pid, NULL, 0);
+            break;
+        }
+        bd_sleep_ms(20);
+    }
+    bd_log("info", "embedded redis: stopped");
+    rs->pid = 0;
+}
+
+static void bd_redis_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bd_redis_t *rs = arg;
+    if (rs->stopping || rs->pid > 0)
+        return;
+    rs->restarts++;
+    if (bd_redis_spawn(rs) != 0) {
+        rs->backoff_ms = rs->backoff_ms * 2 > BD_REDIS_BACKOFF_MAX_MS ? BD_REDIS_BACKOFF_MAX_MS
+                                                                      : rs->backoff_ms * 2;
+        struct timeval tv = {rs->backoff_ms / 1000, (rs->backoff_ms % 1000) * 1000};
+        evtimer_add(rs->restart_timer, &tv);
+    }
+}
+
+/* SIGCHLD: reaps children; a dead embedded Redis is restarted after a
+ * back-off that doubles while it keeps dying soon after each start. */
+static void bd_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    bd_redis_t *rs = arg;
+    for (int i = 0; i < 64; i++) {
+        int st = 0;
+        pid_t got = waitpid(-1, &st, WNOHANG);
+        if (got <= 0)
+            break;
+        if (!rs->enabled || got != rs->pid)
+            continue;
+        rs->pid = 0;
+        if (rs->stopping)
+            continue;
+        long long up = bd_now_ms() - rs->started_ms;
+        if (up >= BD_REDIS_STABLE_MS)
+            rs->backoff_ms = BD_REDIS_BACKOFF_MIN_MS;
+        else
+            rs->backoff_ms = rs->backoff_ms * 2 > BD_REDIS_BACKOFF_MAX_MS
+                                 ? BD_REDIS_BACKOFF_MAX_MS
+                                 : (rs->backoff_ms < BD_REDIS_BACKOFF_MIN_MS
+                                        ? BD_REDIS_BACKOFF_MIN_MS
+                                        : rs->backoff_ms * 2);
+        bd_log("warn", "embedded redis: redis-server exited (%s %d) after %lld ms; restarting "
+                       "in %ld ms",
+               WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+               up, rs->backoff_ms);
+        struct timeval tv = {rs->backoff_ms / 1000, (rs->backoff_ms % 1000) * 1000};
+        evtimer_add(rs->restart_timer, &tv);
+    }
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void bd_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct event_base *base = arg;
+    bd_log("info", "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    event_base_loopexit(base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static bd_config_t cfg;
+    static bd_redis_t rs;
+    bd_parse_options(argc, argv, &cfg);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
+        fprintf(stderr, "berthd: event_base_new failed\n");
+        return 1;
+    }
+    char why[768] = "";
+    bd_server_t *srv = NULL;
+    int rc = bd_server_open(&cfg, base, &srv, why, sizeof why);
+    if (rc != 0) {
+        fprintf(stderr, "berthd: %s\n", why);
+        event_base_free(base);
+        return rc;
+    }
+
+    struct event *ev_term = evsignal_new(base, SIGTERM, bd_stop_cb, base);
+    struct event *ev_int = evsignal_new(base, SIGINT, bd_stop_cb, base);
+    struct event *ev_chld = evsignal_new(base, SIGCHLD, bd_sigchld_cb, &rs);
+    rs.restart_timer = evtimer_new(base, bd_redis_restart_cb, &rs);
+    if (ev_term == NULL || ev_int == NULL || ev_chld == NULL || rs.restart_timer == NULL ||
+        evsignal_add(ev_term, NULL) != 0 || evsignal_add(ev_int, NULL) != 0 ||
+        evsignal_add(ev_chld, NULL) != 0) {
+        fprintf(stderr, "berthd: cannot install signal handlers\n");
+        rc = 1;
+        goto out;
+    }
+
+    if (cfg.redis_url[0] == '\0') {
+        rs.enabled = true;
+        rs.backoff_ms = BD_REDIS_BACKOFF_MIN_MS;
+        if (bd_mkdir_p(cfg.data_dir) != 0) {
+            fprintf(stderr, "berthd: --data-dir %s: %s\n", cfg.data_dir, strerror(errno));
+            rc = 2;
+            goto out;
+        }
+        char real[PATH_MAX];
+        if (realpath(cfg.data_dir, real) == NULL) {
+            fprintf(stderr, "berthd: --data-dir %s: %s\n", cfg.data_dir, strerror(errno));
+            rc = 2;
+            goto out;
+        }
+        if (strlen(real) + sizeof "/redis.sock" > sizeof rs.socket_path ||
+            strlen(real) >= sizeof rs.dir) {
+            fprintf(stderr, "berthd: --data-dir %s: too long for a unix socket path\n", real);
+            rc = 2;
+            goto out;
+        }
+        size_t rlen = strlen(real);
+        memcpy(rs.dir, real, rlen + 1);
+        memcpy(rs.socket_path, real, rlen);
+        memcpy(rs.socket_path + rlen, "/redis.sock", sizeof "/redis.sock");
+        snprintf(cfg.redis_url, sizeof cfg.redis_url, "unix://%s", rs.socket_path);
+        if (bd_redis_start(&rs) != 0) {
+            fprintf(stderr, "berthd: the embedded redis-server did not start (see %s/redis.log)\n",
+                    rs.dir);
+            rc = 1;
+            goto out;
+        }
+    }
+
+    bd_api_t *api = NULL;
+    berth_error_t err;
+    berth_error_clear(&err);
+    if (bd_api_open(&cfg, base, &api, &err) != 0) {
+        fprintf(stderr, "berthd: cannot open the API: %s%s%s\n",
+                err.name[0] != '\0' ? err.name : berth_strerror(err.code),
+                err.message[0] != '\0' ? ": " : "", err.message);
+        rc = 1;
+        goto out;
+    }
+    if (bd_server_start(srv, api, why, sizeof why) != 0) {
+        fprintf(stderr, "berthd: %s\n", why);
+        bd_api_close(api);
+        rc = 1;
+        goto out;
+    }
+    bd_log("info", "berthd %s: cell %s, redis %s%s", berth_version(), cfg.cell,
+           rs.enabled ? "embedded at " : "", rs.enabled ? rs.socket_path : "(given by --redis)");
+
+    event_base_dispatch(base);
+
+    bd_server_stop_accepting(srv);
+    bd_api_close(api);
+    rc = 0;
+out:
+    bd_server_close(srv);
+    if (rs.enabled)
+        bd_redis_stop(&rs);
+    if (rs.restart_timer != NULL)
+        event_free(rs.restart_timer);
+    if (ev_chld != NULL)
+        event_free(ev_chld);
+    if (ev_int != NULL)
+        event_free(ev_int);
+    if (ev_term != NULL)
+        event_free(ev_term);
+    event_base_free(base);
+    if (rc == 0)
+        bd_log("info", "stopped");
+    return rc;
+}

@@ -1,0 +1,362 @@
+/*
+ * resource.c: berthd's container-group resources in Redis and the ARM path
+ * and query helpers (see resource.h for the keys).
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "berth.h"
+#include "resource.h"
+
+static bool is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool is_alnum(char c)
+{
+    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+bool bd_valid_group_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 63 || name[0] == '-' || name[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_lower_alnum(name[i]) && name[i] != '-')
+            return false;
+    return true;
+}
+
+bool bd_valid_subscription(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > BD_SUB_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '-')
+            return false;
+    return true;
+}
+
+bool bd_valid_resource_group(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > BD_RG_MAX || s[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && strchr("-_.()", s[i]) == NULL)
+            return false;
+    return true;
+}
+
+bool bd_valid_location(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > BD_LOCATION_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != ' ')
+            return false;
+    return true;
+}
+
+bool bd_valid_hex_id(const char *s)
+{
+    if (s == NULL || strlen(s) != BD_ID_HEX)
+        return false;
+    for (size_t i = 0; i < BD_ID_HEX; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+void bd_location_norm(const char *s, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; s != NULL && s[i] != '\0' && j + 1 < cap; i++)
+        if (s[i] != ' ')
+            out[j++] = (char)tolower((unsigned char)s[i]);
+    if (cap > 0)
+        out[j] = '\0';
+}
+
+void bd_lower(const char *s, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; s != NULL && s[i] != '\0' && j + 1 < cap; i++)
+        out[j++] = (char)tolower((unsigned char)s[i]);
+    if (cap > 0)
+        out[j] = '\0';
+}
+
+int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max)
+{
+    size_t n = strlen(path);
+    if (n + 1 > cap || n == 0 || path[0] != '/')
+        return -1;
+    memcpy(buf, path + 1, n);       /* without the leading '/', with the NUL */
+    if (n > 1 && buf[n - 2] == '/')
+        buf[n - 2] = '\0';          /* one trailing '/' is ignored          */
+    int count = 0;
+    char *p = buf;
+    for (int guard = 0; guard <= max; guard++) {
+        if (count == max)
+            return -1;
+        char *slash = strchr(p, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        if (*p == '\0' || strcmp(p, ".") == 0 || strcmp(p, "..") == 0)
+            return -1;
+        for (const char *q = p; *q != '\0'; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f || *q == '\\')
+                return -1;
+        seg[count++] = p;
+        if (slash == NULL)
+            return count;
+        p = slash + 1;
+    }
+    return -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int bd_query_get(const char *query, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    const char *p = query != NULL ? query : "";
+    size_t qlen = strlen(p);
+    for (size_t guard = 0; guard <= qlen && *p != '\0'; guard++) {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            const char *v = p + nlen + 1;
+            size_t vlen = plen - nlen - 1, j = 0;
+            for (size_t i = 0; i < vlen; i++) {
+                char c = v[i];
+                if (c == '%') {
+                    if (i + 2 >= vlen)
+                        return -1;
+                    int h = hexval(v[i + 1]), l = hexval(v[i + 2]);
+                    if (h < 0 || l < 0)
+                        return -1;
+                    c = (char)(h * 16 + l);
+                    i += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (c == '\0' || j + 1 >= cap)
+                    return -1;
+                out[j++] = c;
+            }
+            out[j] = '\0';
+            return 1;
+        }
+        if (plen == nlen && strncmp(p, name, nlen) == 0) {
+            if (cap > 0)
+                out[0] = '\0';
+            return 1;
+        }
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    return 0;
+}
+
+int bd_urlencode(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t j = 0;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_alnum((char)c) || strchr("-_.~", c) != NULL) {
+            if (j + 1 >= cap)
+                return -1;
+            out[j++] = (char)c;
+        } else {
+            if (j + 3 >= cap)
+                return -1;
+            out[j++] = '%';
+            out[j++] = hex[c >> 4];
+            out[j++] = hex[c & 15];
+        }
+    }
+    if (j >= cap)
+        return -1;
+    out[j] = '\0';
+    return 0;
+}
+
+static const char *const VERSIONS[] = {
+    "2021-03-01", "2021-07-01", "2021-09-01", "2021-10-01", "2022-04-01-preview",
+    "2022-09-01", "2022-10-01-preview", "2023-02-01-preview", "2023-05-01",
+};
+
+bool bd_api_version_ok(const char *v)
+{
+    for (size_t i = 0; i < sizeof VERSIONS / sizeof VERSIONS[0]; i++)
+        if (strcmp(v, VERSIONS[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *bd_api_versions(void)
+{
+    return "2021-03-01, 2021-07-01, 2021-09-01, 2021-10-01, 2022-04-01-preview, "
+           "2022-09-01, 2022-10-01-preview, 2023-02-01-preview, 2023-05-01";
+}
+
+void bd_random_id(char *out)
+{
+    unsigned char b[BD_ID_HEX / 2];
+    size_t got = 0;
+    for (int tries = 0; tries < 8 && got < sizeof b; tries++) {
+        ssize_t r = getrandom(b + got, sizeof b - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    if (got < sizeof b) {           /* never expected: fall back to the clock */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)rand();
+        for (size_t i = got; i < sizeof b; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            b[i] = (unsigned char)(x >> 56);
+        }
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof b; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[BD_ID_HEX] = '\0';
+}
+
+bool bd_secret_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = (unsigned char)(la != lb);
+    for (size_t i = 0; i < lb; i++)
+        d |= (unsigned char)(a[i % (la ? la : 1)] ^ b[i]);
+    return d == 0 && la == lb;
+}
+
+/* ---- records ------------------------------------------------------------------------------- */
+
+int bd_res_get(redisContext *c, const char *cell, const char *key, json_t **out)
+{
+    *out = NULL;
+    redisReply *r = redisCommand(c, "HGET berth:{%s}:resources %s", cell, key);
+    if (r == NULL)
+        return BERTH_EIO;
+    int rc = BERTH_EIO;
+    if (r->type == REDIS_REPLY_NIL) {
+        rc = BERTH_ENOENT;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        *out = json_loadb(r->str, r->len, 0, NULL);
+        rc = (*out != NULL && json_is_object(*out)) ? 0 : BERTH_EIO;
+        if (rc != 0) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Runs the commands appended to c (n of them plus MULTI/EXEC around) and
+ * checks EXEC's answer. */
+static int exec_pipeline(redisContext *c, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n + 2; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
+            return BERTH_EIO;
+        if (r->type == REDIS_REPLY_ERROR || (i == n + 1 && r->type != REDIS_REPLY_ARRAY))
+            rc = BERTH_EIO;
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int bd_res_put(redisContext *c, const char *cell, const char *key, const json_t *rec)
+{
+    char *text = json_dumps(rec, JSON_COMPACT);
+    if (text == NULL)
+        return BERTH_ENOMEM;
+    redisAppendCommand(c, "MULTI");
+    redisAppendCommand(c, "HSET berth:{%s}:resources %s %s", cell, key, text);
+    redisAppendCommand(c, "ZADD berth:{%s}:index 0 %s", cell, key);
+    redisAppendCommand(c, "EXEC");
+    free(text);
+    return exec_pipeline(c, 2);
+}
+
+static const char DEL_IF_SCRIPT[] =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
+    "return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
+
+int bd_dns_release(redisContext *c, const char *cell, const char *field, const char *key)
+{
+    char k[160];
+    snprintf(k, sizeof k, "berth:{%s}:dns", cell);
+    redisReply *r = redisCommand(c, "EVAL %s 1 %s %s %s", DEL_IF_SCRIPT, k, field, key);
+    int rc = (r != NULL && r->type == REDIS_REPLY_INTEGER) ? 0 : BERTH_EIO;
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+int bd_res_del(redisContext *c, const char *cell, const char *key, const char *dns_field)
+{
+    redisAppendCommand(c, "MULTI");
+    redisAppendCommand(c, "HDEL berth:{%s}:resources %s", cell, key);
+    redisAppendCommand(c, "ZREM berth:{%s}:index %s", cell, key);
+    redisAppendCommand(c, "EXEC");
+    int rc = exec_pipeline(c, 2);
+    if (rc == 0 && dns_field != NULL && dns_field[0] != '\0')
+        rc = bd_dns_release(c, cell, dns_field, key);
+    return rc;
+}
+
+int bd_dns_claim(redisContext *c, const char *cell, const char *field, const char *key)
+{
+    redisReply *r = redisCommand(c, "HSETNX berth:{%s}:dns %s %s", cell, field, key);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return BERTH_EIO;
+    }
+    long long set = r->integer;
+    freeReplyObject(r);
+    if (set == 1)
+        return 1;
+    r = redisCommand(c, "HGET berth:{%s}:dns %s", cell, field);
+    if (r == NULL)
+        return BERTH_EIO;
+    int rc = BERTH_EIO;
+    if (r->type == REDIS_REPLY_STRING)
+        rc = strcmp(r->str, key) == 0 ? 0 : BERTH_EEXIST;
+    else if (r->type == REDIS_REPLY_NIL)
+        rc = BERTH_EEXIST;          /* released meanwhile: the caller may retry */
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * resource.h: berthd's container-group resources: ARM path and query
+ * helpers (names, segments, api-versions, percent-encoding) and the
+ * resource records berthd keeps in Redis beside the cell's own keys.
+ *
+ * REDIS KEYS (all in the cell's hash tag, next to core/store.c's):
+ *   berth:{C}:resources   HASH   "<sub>/<rg>/<name>" (lowercase) -> resource
+ *                                record JSON {id, subscription, resourceGroup,
+ *                                name, location, tags, document, state,
+ *                                lastHost, generation, created, updated};
+ *                                `document` holds secrets and never leaves
+ *                                Redis except to the agents
+ *   berth:{C}:index       ZSET   score 0, the same keys, for listing by
+ *                                subscription or resource group (ZRANGEBYLEX)
+ *   berth:{C}:dns         HASH   "<location>/<label>" -> group key
+ *   berth:{C}:operations  HASH   operation id -> {key, kind, subscription,
+ *                                location, generation, startTime}, pruned
+ *                                a day after startTime (api.c's timer)
+ *   berth:{C}:requests    STREAM mutating requests (api.c), consumer group
+ *                                "berthd"
+ *   berth:{C}:done:<crid> STRING a POST's first answer, 10 minutes
+ *   berth:{C}:exec:<id>   STRING an exec session, 60 seconds, single use
+ *
+ * The calls here are synchronous (hiredis): Redis is expected on the same
+ * machine or network segment, and each call blocks the event loop for one
+ * round trip.
+ */
+#ifndef BERTHD_RESOURCE_H
+#define BERTHD_RESOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#define BD_SUB_MAX 64
+#define BD_RG_MAX 90
+#define BD_LOCATION_MAX 64
+#define BD_KEY_MAX (BD_SUB_MAX + BD_RG_MAX + 63 + 3)
+#define BD_ID_HEX 32                /* operation and exec ids: 128 bits     */
+
+/* Whether `name` is a valid container-group (or container) name: 1-63
+ * characters of [a-z0-9-], not starting or ending with '-'. */
+bool bd_valid_group_name(const char *name);
+
+/* Whether `s` is a valid subscription id segment: 1-64 of [A-Za-z0-9-]. */
+bool bd_valid_subscription(const char *s);
+
+/* Whether `s` is a valid resource-group name (ARM's rules restricted to
+ * ASCII): 1-90 of letters, digits, '-', '_', '.', '(' and ')', not ending
+ * with '.'. */
+bool bd_valid_resource_group(const char *s);
+
+/* Whether `s` is a valid location segment: 1-64 of letters, digits, ' '. */
+bool bd_valid_location(const char *s);
+
+/* Whether `s` is exactly BD_ID_HEX lowercase hex digits. */
+bool bd_valid_hex_id(const char *s);
+
+/* Copies `s` lowercased, without spaces (ARM's location normalisation:
+ * "West US" -> "westus"), into out[cap]. */
+void bd_location_norm(const char *s, char *out, size_t cap);
+
+/* Copies `s` lowercased into out[cap] (truncating). */
+void bd_lower(const char *s, char *out, size_t cap);
+
+/* Splits a percent-decoded path into at most `max` segments stored in
+ * seg[] (pointing into buf[cap], a copy).  Refuses (returns -1) an empty
+ * segment, "." or "..", a control or non-ASCII byte, a path longer than
+ * cap-1 or with more than `max` segments.  Returns the number of segments. */
+int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max);
+
+/* Finds query parameter `name` (exact, case-sensitive) in the raw query
+ * string and stores its percent-decoded value in out[cap].  Returns 1 when
+ * present, 0 when absent, -1 when malformed or too long. */
+int bd_query_get(const char *query, const char *name, char *out, size_t cap);
+
+/* Percent-encodes `s` (unreserved characters kept) into out[cap].
+ * Returns 0, or -1 when it does not fit. */
+int bd_urlencode(const char *s, char *out, size_t cap);
+
+/* Whether `v` is an api-version berthd serves (2021-03-01 .. 2023-05-01). */
+bool bd_api_version_ok(const char *v);
+
+/* The api-versions berthd serves, comma-separated, for error messages. */
+const char *bd_api_versions(void);
+
+/* Fills out[BD_ID_HEX + 1] with a new random id (getrandom()). */
+void bd_random_id(char *out);
+
+/* Compares two strings in time independent of where they differ. */
+bool bd_secret_equal(const char *a, const char *b);
+
+/* Reads the resource record of `key` in cell `cell` into *out (a new JSON
+ * object).  Returns 0, -ENOENT-like BERTH_ENOENT, or BERTH_EIO. */
+int bd_res_get(redisContext *c, const char *cell, const char *key, json_t **out);
+
+/* Writes the record (HSET) and its index entry (ZADD) in one MULTI/EXEC.
+ * Returns 0 or BERTH_EIO. */
+int bd_res_put(redisContext *c, const char *cell, const char *key, const json_t *rec);
+
+/* Removes the record, its index entry and its DNS label (`dns_field`,
+ * "<location>/<label>", may be NULL; removed only while it names `key`).
+ * Returns 0 or BERTH_EIO. */
+int bd_res_del(redisContext *c, const char *cell, const char *key, const char *dns_field);
+
+/* Claims DNS label `field` for `key` (HSETNX).  Returns 1 when claimed now,
+ * 0 when `key` held it already, BERTH_EEXIST when another key holds it, or
+ * BERTH_EIO. */
+int bd_dns_claim(redisContext *c, const char *cell, const char *field, const char *key);
+
+/* Releases DNS label `field` while it names `key`.  Returns 0 or BERTH_EIO. */
+int bd_dns_release(redisContext *c, const char *cell, const char *field, const char *key);
+
+#endif /* BERTHD_RESOURCE_H */

@@ -1,0 +1,983 @@
+/*
+ * server.c: berthd's HTTP(S) front.
+ *
+ * evhttp on the daemon's event_base, with libevent's OpenSSL bufferevents
+ * when a certificate and key are given (TLS 1.2 or later).  It enforces the
+ * request limits (body size, header size, header and idle timeouts),
+ * authenticates bearer tokens and scopes them to subscriptions, answers
+ * /healthz and /metrics itself, hands every request under /subscriptions/,
+ * /providers/ and /berth/ to the API, and writes one structured access-log
+ * line per request to stderr.
+ *
+ * It must never log a token or a query string (either may hold secrets),
+ * never compare tokens in variable time, and never touch a request after
+ * its connection has gone: a reply the API sends late to a closed
+ * connection is dropped quietly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "berthd.h"
+
+#define BD_TOKENS_MAX 1024          /* entries in a tokens file             */
+#define BD_TOKEN_LINE_MAX 8192      /* bytes in one line of it              */
+#define BD_TOKEN_SUBS_MAX 256       /* subscriptions one token may name     */
+#define BD_HEADERS_MAX (64 * 1024)  /* bytes of request headers             */
+#define BD_COUNTERS_MAX 512         /* route x method x status series       */
+#define BD_ROUTES_MAX 128           /* histogram series                     */
+#define BD_ROUTE_NAME_MAX 64
+
+static const double bd_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,   1,    2.5,   5,    10};
+#define BD_NBUCKETS (sizeof bd_buckets / sizeof bd_buckets[0])
+
+typedef struct bd_token {
+    unsigned char digest[32];       /* SHA-256 of the token                 */
+    bool any;                       /* '*' among its subscriptions          */
+    size_t nsubs;
+    char **subs;
+} bd_token_t;
+
+typedef struct bd_counter {
+    char route[BD_ROUTE_NAME_MAX];
+    char method[8];
+    int status;
+    uint64_t count;
+} bd_counter_t;
+
+typedef struct bd_histogram {
+    char route[BD_ROUTE_NAME_MAX];
+    uint64_t buckets[BD_NBUCKETS];
+    uint64_t count;
+    double sum;
+} bd_histogram_t;
+
+struct bd_server {
+    const bd_config_t *cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *listener;
+    SSL_CTX *ssl;
+    bd_api_t *api;
+    bd_token_t *tokens;             /* NULL: no authentication              */
+    size_t ntokens;
+    struct bd_reply *pending;       /* replies not sent yet (a list)        */
+    bd_counter_t counters[BD_COUNTERS_MAX];
+    size_t ncounters;
+    bd_histogram_t histograms[BD_ROUTES_MAX];
+    size_t nhistograms;
+    double start_time;              /* seconds since the epoch              */
+};
+
+struct bd_reply {
+    bd_server_t *srv;
+    struct evhttp_request *req;     /* NULL once libevent freed it          */
+    struct evhttp_connection *evcon;
+    bool closed;                    /* the connection went away             */
+    struct bd_reply *prev, *next;   /* in srv->pending                      */
+    struct timespec started;
+    char route[BD_ROUTE_NAME_MAX];
+    char method[8];
+    char request_id[40];
+    char remote[80];
+    /* What bd_request_t points into; kept until the reply is sent. */
+    char *path;
+    char *query;
+    char *body;
+    char *base_url;
+    char *client_request_id;
+};
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+static void bd_format_time(char *buf, size_t cap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, cap, "%s.%03dZ", base, (int)((ts.tv_nsec / 1000000) % 1000));
+}
+
+/* Writes `obj` (taken) as one line on stderr, with time first. */
+static void bd_log_json(json_t *obj)
+{
+    if (obj == NULL)
+        return;
+    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (line != NULL) {
+        fprintf(stderr, "%s\n", line);
+        free(line);
+    }
+    json_decref(obj);
+}
+
+void bd_log(const char *level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char t[40];
+    bd_format_time(t, sizeof t);
+    bd_log_json(json_pack("{s:s, s:s, s:s}", "time", t, "level", level, "msg", msg));
+}
+
+/* ---- tokens ---------------------------------------------------------------------------- */
+
+static void bd_tokens_free(bd_token_t *tokens, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < tokens[i].nsubs; j++)
+            free(tokens[i].subs[j]);
+        free(tokens[i].subs);
+    }
+    free(tokens);
+}
+
+static void bd_sha256(const char *s, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1)
+        memset(out, 0, 32);
+}
+
+static bool bd_sub_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '*';
+}
+
+/* Parses one "TOKEN SUB[,SUB...]" line into *t.  Returns 0 or -1 with why. */
+static int bd_token_parse(char *line, bd_token_t *t, char *why, size_t cap)
+{
+    char *save = NULL;
+    char *tok = strtok_r(line, " \t", &save);
+    char *subs = strtok_r(NULL, " \t", &save);
+    char *extra = strtok_r(NULL, " \t", &save);
+    if (tok == NULL || subs == NULL) {
+        snprintf(why, cap, "expected \"TOKEN SUB[,SUB...]\"");
+        return -1;
+    }
+    if (extra != NULL && extra[0] != '#') {
+        snprintf(why, cap, "unexpected text after the subscriptions");
+        return -1;
+    }
+    if (strlen(tok) < 8) {
+        snprintf(why, cap, "token shorter than 8 characters");
+        return -1;
+    }
+    for (const char *p = tok; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+            snprintf(why, cap, "token holds a character that is not printable ASCII");
+            return -1;
+        }
+    bd_sha256(tok, strlen(tok), t->digest);
+    explicit_bzero(tok, strlen(tok));
+    t->subs = calloc(BD_TOKEN_SUBS_MAX, sizeof *t->subs);
+    if (t->subs == NULL) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    char *s2 = NULL;
+    for (char *sub = strtok_r(subs, ",", &s2); sub != NULL; sub = strtok_r(NULL, ",", &s2)) {
+        if (sub[0] == '\0')
+            continue;
+        for (const char *p = sub; *p != '\0'; p++)
+            if (!bd_sub_char_ok(*p) || (*p == '*' && strcmp(sub, "*") != 0)) {
+                snprintf(why, cap, "bad subscription \"%.64s\"", sub);
+                return -1;
+            }
+        if (strcmp(sub, "*") == 0) {
+            t->any = true;
+            continue;
+        }
+        if (t->nsubs >= BD_TOKEN_SUBS_MAX) {
+            snprintf(why, cap, "more than %d subscriptions", BD_TOKEN_SUBS_MAX);
+            return -1;
+        }
+        t->subs[t->nsubs] = strdup(sub);
+        if (t->subs[t->nsubs] == NULL) {
+            snprintf(why, cap, "out of memory");
+            return -1;
+        }
+        t->nsubs++;
+    }
+    if (!t->any && t->nsubs == 0) {
+        snprintf(why, cap, "no subscriptions");
+        return -1;
+    }
+    return 0;
+}
+
+static int bd_tokens_load(bd_server_t *srv, const char *file, char *why, size_t cap)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        snprintf(why, cap, "--tokens %s: %s", file, strerror(errno));
+        return -1;
+    }
+    bd_token_t *tokens = calloc(BD_TOKENS_MAX, sizeof *tokens);
+    if (tokens == NULL) {
+        fclose(f);
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    int lineno = 0, rc = 0;
+    char *line = malloc(BD_TOKEN_LINE_MAX);
+    if (line == NULL) {
+        rc = -1;
+        snprintf(why, cap, "out of memory");
+    }
+    while (rc == 0 && fgets(line, BD_TOKEN_LINE_MAX, f) != NULL) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == BD_TOKEN_LINE_MAX - 1 && line[len - 1] != '\n') {
+            snprintf(why, cap, "--tokens %s line %d: longer than %d bytes", file, lineno,
+                     BD_TOKEN_LINE_MAX - 2);
+            rc = -1;
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        if (n >= BD_TOKENS_MAX) {
+            snprintf(why, cap, "--tokens %s line %d: more than %d tokens", file, lineno,
+                     BD_TOKENS_MAX);
+            rc = -1;
+            break;
+        }
+        char w[256];
+        if (bd_token_parse(p, &tokens[n], w, sizeof w) != 0) {
+            snprintf(why, cap, "--tokens %s line %d: %s", file, lineno, w);
+            n++;
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (CRYPTO_memcmp(tokens[i].digest, tokens[n].digest, 32) == 0) {
+                snprintf(why, cap, "--tokens %s line %d: a token listed twice", file, lineno);
+                rc = -1;
+            }
+        n++;
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(why, cap, "--tokens %s: read error", file);
+        rc = -1;
+    }
+    if (rc == 0 && n == 0) {
+        snprintf(why, cap, "--tokens %s: no tokens", file);
+        rc = -1;
+    }
+    if (line != NULL) {
+        explicit_bzero(line, BD_TOKEN_LINE_MAX);
+        free(line);
+    }
+    fclose(f);
+    if (rc != 0) {
+        bd_tokens_free(tokens, n);
+        return -1;
+    }
+    srv->tokens = tokens;
+    srv->ntokens = n;
+    return 0;
+}
+
+/* The token whose SHA-256 matches `presented`'s, comparing against every
+ * token (no early exit), or NULL. */
+static const bd_token_t *bd_token_find(const bd_server_t *srv, const char *presented)
+{
+    unsigned char d[32];
+    bd_sha256(presented, strlen(presented), d);
+    const bd_token_t *found = NULL;
+    for (size_t i = 0; i < srv->ntokens; i++) {
+        int eq = CRYPTO_memcmp(d, srv->tokens[i].digest, 32) == 0;
+        if (eq)
+            found = &srv->tokens[i];
+    }
+    return found;
+}
+
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+static void bd_ssl_error(char *why, size_t cap, const char *what, const char *file)
+{
+    unsigned long e = ERR_peek_last_error();
+    char buf[256] = "";
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof buf);
+    snprintf(why, cap, "%s %s: %s", what, file, buf[0] != '\0' ? buf : "unusable");
+    ERR_clear_error();
+}
+
+static int bd_tls_load(bd_server_t *srv, char *why, size_t cap)
+{
+    const bd_config_t *cfg = srv->cfg;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        bd_ssl_error(why, cap, "TLS", "context");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+        bd_ssl_error(why, cap, "--tls-cert", cfg->tls_cert);
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+        bd_ssl_error(why, cap, "--tls-key", cfg->tls_key);
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        bd_ssl_error(why, cap, "--tls-key (does not match --tls-cert)", cfg->tls_key);
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    srv->ssl = ctx;
+    return 0;
+}
+
+/* evhttp's per-connection bufferevent factory: a TLS server socket. */
+static struct bufferevent *bd_tls_bevcb(struct event_base *base, void *arg)
+{
+    bd_server_t *srv = arg;
+    SSL *ssl = SSL_new(srv->ssl);
+    if (ssl == NULL) {
+        ERR_clear_error();
+        return NULL;
+    }
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+static void bd_metrics_record(bd_server_t *srv, const char *route, const char *method,
+                              int status, double seconds)
+{
+    bd_counter_t *c = NULL;
+    for (size_t i = 0; i < srv->ncounters && c == NULL; i++)
+        if (srv->counters[i].status == status && strcmp(srv->counters[i].route, route) == 0 &&
+            strcmp(srv->counters[i].method, method) == 0)
+            c = &srv->counters[i];
+    if (c == NULL && srv->ncounters < BD_COUNTERS_MAX) {
+        c = &srv->counters[srv->ncounters++];
+        snprintf(c->route, sizeof c->route, "%s", route);
+        snprintf(c->method, sizeof c->method, "%s", method);
+        c->status = status;
+    }
+    if (c != NULL)
+        c->count++;
+
+    bd_histogram_t *h = NULL;
+    for (size_t i = 0; i < srv->nhistograms && h == NULL; i++)
+        if (strcmp(srv->histograms[i].route, route) == 0)
+            h = &srv->histograms[i];
+    if (h == NULL && srv->nhistograms < BD_ROUTES_MAX) {
+        h = &srv->histograms[srv->nhistograms++];
+        snprintf(h->route, sizeof h->route, "%s", route);
+    }
+    if (h != NULL) {
+        for (size_t b = 0; b < BD_NBUCKETS; b++)
+            if (seconds <= bd_buckets[b])
+                h->buckets[b]++;
+        h->count++;
+        h->sum += seconds;
+    }
+}
+
+/* Appends `v` as a Prometheus label value (escaping \, " and newlines). */
+static void bd_label(struct evbuffer *out, const char *v)
+{
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"')
+            evbuffer_add_printf(out, "\\%c", *p);
+        else if (*p == '\n')
+            evbuffer_add(out, "\\n", 2);
+        else
+            evbuffer_add(out, p, 1);
+    }
+}
+
+static void bd_metrics_render(bd_server_t *srv, struct evbuffer *out)
+{
+    evbuffer_add_printf(out, "# HELP berthd_up Whether berthd is running.\n"
+                             "# TYPE berthd_up gauge\nberthd_up 1\n");
+    evbuffer_add_printf(out,
+                        "# HELP berthd_process_start_time_seconds Start time of berthd since "
+                        "the Unix epoch in seconds.\n"
+                        "# TYPE berthd_process_start_time_seconds gauge\n"
+                        "berthd_process_start_time_seconds %.3f\n",
+                        srv->start_time);
+    evbuffer_add_printf(out, "# HELP berthd_http_requests_total HTTP requests answered.\n"
+                             "# TYPE berthd_http_requests_total counter\n");
+    for (size_t i = 0; i < srv->ncounters; i++) {
+        const bd_counter_t *c = &srv->counters[i];
+        evbuffer_add_printf(out, "berthd_http_requests_total{route=\"");
+        bd_label(out, c->route);
+        evbuffer_add_printf(out, "\",method=\"%s\",status=\"%d\"} %llu\n", c->method, c->status,
+                            (unsigned long long)c->count);
+    }
+    evbuffer_add_printf(out,
+                        "# HELP berthd_http_request_duration_seconds Time from a request's "
+                        "arrival to its reply.\n"
+                        "# TYPE berthd_http_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < srv->nhistograms; i++) {
+        const bd_histogram_t *h = &srv->histograms[i];
+        for (size_t b = 0; b < BD_NBUCKETS; b++) {
+            evbuffer_add_printf(out, "berthd_http_request_duration_seconds_bucket{route=\"");
+            bd_label(out, h->route);
+            evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", bd_buckets[b],
+                                (unsigned long long)h->buckets[b]);
+        }
+        evbuffer_add_printf(out, "berthd_http_request_duration_seconds_bucket{route=\"");
+        bd_label(out, h->route);
+        evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)h->count);
+        evbuffer_add_printf(out, "berthd_http_request_duration_seconds_sum{route=\"");
+        bd_label(out, h->route);
+        evbuffer_add_printf(out, "\"} %.6f\n", h->sum);
+        evbuffer_add_printf(out, "berthd_http_request_duration_seconds_count{route=\"");
+        bd_label(out, h->route);
+        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)h->count);
+    }
+}
+
+/* ---- replies ---------------------------------------------------------------------------- */
+
+static void bd_reply_unlink(bd_reply_t *r)
+{
+    bd_server_t *srv = r->srv;
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else if (srv->pending == r)
+        srv->pending = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void bd_reply_free(bd_reply_t *r)
+{
+    free(r->path);
+    free(r->query);
+    free(r->body);
+    free(r->base_url);
+    free(r->client_request_id);
+    free(r);
+}
+
+/* The connection of a pending reply went away.  When libevent detached the
+ * request from it, the request is ours to free; otherwise libevent frees it
+ * with the connection. */
+static void bd_conn_closecb(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    bd_reply_t *r = arg;
+    r->closed = true;
+    r->evcon = NULL;
+    if (r->req != NULL && evhttp_request_get_connection(r->req) != NULL)
+        r->req = NULL;
+}
+
+static void bd_uuid(char out[40])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        /* getrandom on Linux does not fail for 16 bytes once seeded; fall
+         * back to the clock rather than repeat an id. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (ts.tv_sec >> (i % 8)) ^ i);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 40,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* Whether a header value is safe to send back (printable, bounded). */
+static bool bd_header_value_ok(const char *v)
+{
+    size_t n = 0;
+    for (const char *p = v; *p != '\0'; p++, n++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f || n >= 256)
+            return false;
+    return true;
+}
+
+static double bd_elapsed(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Sends `buf` (taken) with `status` and headers, records metrics, logs the
+ * line and frees r. */
+static void bd_reply_finish(bd_reply_t *r, int status, struct evbuffer *buf,
+                            const char *content_type, const char *const *headers)
+{
+    bd_server_t *srv = r->srv;
+    double secs = bd_elapsed(&r->started);
+    bd_reply_unlink(r);
+    if (r->closed || r->req == NULL) {
+        if (r->req != NULL)
+            evhttp_request_free(r->req);
+        bd_log("warn", "%s %s: the client left before the %d reply", r->method,
+               r->path != NULL ? r->path : "?", status);
+    } else {
+        /* Ask the request: a connection libevent dropped without telling
+         * us is no longer reachable through it. */
+        r->evcon = evhttp_request_get_connection(r->req);
+        if (r->evcon != NULL)
+            evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(r->req);
+        evhttp_add_header(oh, "x-ms-request-id", r->request_id);
+        if (r->client_request_id != NULL)
+            evhttp_add_header(oh, "x-ms-client-request-id", r->client_request_id);
+        if (content_type != NULL)
+            evhttp_add_header(oh, "Content-Type", content_type);
+        for (size_t i = 0; headers != NULL && headers[i] != NULL && headers[i + 1] != NULL;
+             i += 2)
+            evhttp_add_header(oh, headers[i], headers[i + 1]);
+        /* A reused connection may sit idle for the idle timeout; the header
+         * timeout only guards a new connection's first request. */
+        if (r->evcon != NULL && srv->cfg->idle_timeout_s > srv->cfg->header_timeout_s) {
+            struct timeval tv = {(time_t)srv->cfg->idle_timeout_s, 0};
+            evhttp_connection_set_timeout_tv(r->evcon, &tv);
+        }
+        evhttp_send_reply(r->req, status, NULL, buf);
+    }
+    if (buf != NULL)
+        evbuffer_free(buf);
+    bd_metrics_record(srv, r->route, r->method, status, secs);
+
+    char t[40];
+    bd_format_time(t, sizeof t);
+    bd_log_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:s, s:s, s:b}", "time", t,
+                          "level", status >= 500 ? "error" : "info", "method", r->method,
+                          "path", r->path != NULL ? r->path : "", "status", status,
+                          "duration_ms", secs * 1000.0, "route", r->route, "remote", r->remote,
+                          "request_id", r->request_id, "sent", !r->closed));
+    bd_reply_free(r);
+}
+
+void bd_reply_route(bd_reply_t *reply, const char *route)
+{
+    if (reply != NULL && route != NULL)
+        snprintf(reply->route, sizeof reply->route, "%s", route);
+}
+
+void bd_reply_send(bd_reply_t *reply, int status, json_t *body, const char *const *headers)
+{
+    struct evbuffer *buf = NULL;
+    if (body != NULL) {
+        char *s = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (s == NULL) {
+            bd_reply_send_text(reply, 500, "{\"error\":{\"code\":\"InternalServerError\","
+                                           "\"message\":\"out of memory\"}}",
+                               67, "application/json");
+            return;
+        }
+        buf = evbuffer_new();
+        if (buf != NULL)
+            evbuffer_add(buf, s, strlen(s));
+        free(s);
+    }
+    bd_reply_finish(reply, status, buf, body != NULL ? "application/json" : NULL, headers);
+}
+
+void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t len,
+                        const char *content_type)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf != NULL && text != NULL)
+        evbuffer_add(buf, text, len);
+    bd_reply_finish(reply, status, buf,
+                    content_type != NULL ? content_type : "text/plain; charset=utf-8", NULL);
+}
+
+void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err)
+{
+    char *s = NULL;
+    if (berth_error_to_json(err, &s) != 0 || s == NULL) {
+        bd_reply_send_text(reply, 500, "", 0, NULL);
+        return;
+    }
+    bd_reply_send_text(reply, status, s, strlen(s), "application/json");
+    berth_free(s);
+}
+
+void bd_reply_error(bd_reply_t *reply, int status, const char *code, const char *target,
+                    const char *fmt, ...)
+{
+    char msg[BERTH_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    berth_error_t err;
+    berth_error_set(&err, BERTH_EINVAL, code, target != NULL ? target : "", "%s", msg);
+    bd_reply_berth_error(reply, status, &err);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static bd_method_t bd_method_of(enum evhttp_cmd_type cmd, const char **name)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET: *name = "GET"; return BD_GET;
+    case EVHTTP_REQ_PUT: *name = "PUT"; return BD_PUT;
+    case EVHTTP_REQ_POST: *name = "POST"; return BD_POST;
+    case EVHTTP_REQ_PATCH: *name = "PATCH"; return BD_PATCH;
+    case EVHTTP_REQ_DELETE: *name = "DELETE"; return BD_DELETE;
+    case EVHTTP_REQ_HEAD: *name = "HEAD"; return BD_HEAD;
+    case EVHTTP_REQ_OPTIONS: *name = "OPTIONS"; return BD_OTHER;
+    default: *name = "OTHER"; return BD_OTHER;
+    }
+}
+
+static bool bd_has_prefix(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Checks the bearer token and the path's subscription.  Returns 0 and fills
+ * the authorization part of *out, or sends the 401/403 and returns -1. */
+static int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r,
+                        bd_request_t *out)
+{
+    if (srv->tokens == NULL) {
+        out->any_subscription = true;
+        return 0;
+    }
+    static const char *const challenge[] = {"WWW-Authenticate", "Bearer", NULL};
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    bd_reply_route(r, "Unauthorized");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+        berth_error_t err;
+        berth_error_set(&err, BERTH_EINVAL, "AuthenticationFailed", "",
+                        "Authentication failed. The 'Authorization' header is missing or is "
+                        "not a bearer token.");
+        char *s = NULL;
+        if (berth_error_to_json(&err, &s) == 0) {
+            bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
+            berth_free(s);
+        } else {
+            bd_reply_send(r, 401, NULL, challenge);
+        }
+        return -1;
+    }
+    const char *presented = auth + 7;
+    while (*presented == ' ')
+        presented++;
+    const bd_token_t *t = bd_token_find(srv, presented);
+    if (t == NULL) {
+        berth_error_t err;
+        berth_error_set(&err, BERTH_EINVAL, "InvalidAuthenticationToken", "",
+                        "The access token is invalid.");
+        char *s = NULL;
+        if (berth_error_to_json(&err, &s) == 0) {
+            bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
+            berth_free(s);
+        } else {
+            bd_reply_send(r, 401, NULL, challenge);
+        }
+        return -1;
+    }
+    out->any_subscription = t->any;
+    out->subscriptions = (const char *const *)t->subs;
+    out->nsubscriptions = t->nsubs;
+    /* The subscription named by the path, if any. */
+    const char *p = r->path;
+    if (!t->any && strncasecmp(p, "/subscriptions/", 15) == 0) {
+        const char *sub = p + 15;
+        size_t len = strcspn(sub, "/");
+        bool ok = false;
+        for (size_t i = 0; i < t->nsubs; i++)
+            if (strlen(t->subs[i]) == len && strncasecmp(t->subs[i], sub, len) == 0)
+                ok = true;
+        if (!ok && len > 0) {
+            bd_reply_route(r, "Forbidden");
+            bd_reply_error(r, 403, "AuthorizationFailed", "",
+                           "The client does not have authorization to perform the action "
+                           "over scope '%.*s'.",
+                           (int)(len > 128 ? 128 : len), sub);
+            return -1;
+        }
+    }
+    bd_reply_route(r, "unknown");
+    return 0;
+}
+
+static char *bd_base_url(bd_server_t *srv, struct evhttp_request *req)
+{
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    const char *scheme = srv->ssl != NULL ? "https" : "http";
+    char *out = NULL;
+    if (host != NULL && host[0] != '\0' && bd_header_value_ok(host) &&
+        strcspn(host, " /\\\"<>") == strlen(host)) {
+        if (asprintf(&out, "%s://%s", scheme, host) < 0)
+            out = NULL;
+    } else {
+        const char *a = srv->cfg->listen_addr;
+        bool v6 = strchr(a, ':') != NULL;
+        if (asprintf(&out, "%s://%s%s%s:%u", scheme, v6 ? "[" : "", a, v6 ? "]" : "",
+                     (unsigned)srv->cfg->listen_port) < 0)
+            out = NULL;
+    }
+    return out;
+}
+
+static void bd_request_cb(struct evhttp_request *req, void *arg)
+{
+    bd_server_t *srv = arg;
+    bd_reply_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    r->srv = srv;
+    r->req = req;
+    r->evcon = evhttp_request_get_connection(req);
+    clock_gettime(CLOCK_MONOTONIC, &r->started);
+    bd_uuid(r->request_id);
+    snprintf(r->route, sizeof r->route, "unknown");
+    const char *mname = NULL;
+    bd_method_t method = bd_method_of(evhttp_request_get_command(req), &mname);
+    snprintf(r->method, sizeof r->method, "%s", mname);
+    if (r->evcon != NULL) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(r->evcon, &addr, &port);
+        snprintf(r->remote, sizeof r->remote, "%s:%u", addr != NULL ? addr : "?", port);
+        evhttp_connection_set_closecb(r->evcon, bd_conn_closecb, r);
+    }
+    r->next = srv->pending;
+    if (srv->pending != NULL)
+        srv->pending->prev = r;
+    srv->pending = r;
+
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+    const char *cid = evhttp_find_header(ih, "x-ms-client-request-id");
+    if (cid != NULL && bd_header_value_ok(cid))
+        r->client_request_id = strdup(cid);
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    const char *raw_query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    size_t plen = 0;
+    r->path = evhttp_uridecode(raw_path != NULL && raw_path[0] != '\0' ? raw_path : "/", 0, &plen);
+    r->query = strdup(raw_query != NULL ? raw_query : "");
+    if (r->path == NULL || r->query == NULL) {
+        bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
+        return;
+    }
+    if (strlen(r->path) != plen) {
+        bd_reply_route(r, "BadRequest");
+        bd_reply_error(r, 400, "InvalidRequestUri", "", "The request path holds a NUL byte.");
+        return;
+    }
+
+    if (strcmp(r->path, "/healthz") == 0 && (method == BD_GET || method == BD_HEAD)) {
+        bd_reply_route(r, "healthz");
+        char why[256] = "";
+        if (srv->api != NULL && bd_api_healthy(srv->api, why, sizeof why)) {
+            bd_reply_send(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
+        } else {
+            bd_reply_send(r, 503,
+                          json_pack("{s:s, s:s}", "status", "unavailable", "reason",
+                                    srv->api == NULL ? "starting" : why),
+                          NULL);
+        }
+        return;
+    }
+    if (strcmp(r->path, "/metrics") == 0 && (method == BD_GET || method == BD_HEAD)) {
+        bd_reply_route(r, "metrics");
+        struct evbuffer *out = evbuffer_new();
+        if (out == NULL) {
+            bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
+            return;
+        }
+        bd_metrics_render(srv, out);
+        if (srv->api != NULL)
+            bd_api_metrics(srv->api, out);
+        bd_reply_finish(r, 200, out, "text/plain; version=0.0.4; charset=utf-8", NULL);
+        return;
+    }
+    if (!bd_has_prefix(r->path, "/subscriptions") && !bd_has_prefix(r->path, "/providers") &&
+        !bd_has_prefix(r->path, "/berth")) {
+        bd_reply_route(r, "NotFound");
+        bd_reply_error(r, 404, "NotFound", "", "The requested path was not found.");
+        return;
+    }
+
+    bd_request_t breq = {0};
+    breq.method = method;
+    breq.path = r->path;
+    breq.query = r->query;
+    breq.client_request_id = r->client_request_id;
+    if (bd_authorize(srv, req, r, &breq) != 0)
+        return;
+
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = in != NULL ? evbuffer_get_length(in) : 0;
+    r->body = malloc(blen + 1);
+    r->base_url = bd_base_url(srv, req);
+    if (r->body == NULL || r->base_url == NULL) {
+        bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
+        return;
+    }
+    if (blen > 0)
+        evbuffer_copyout(in, r->body, blen);
+    r->body[blen] = '\0';
+    breq.body = r->body;
+    breq.body_len = blen;
+    breq.base_url = r->base_url;
+    if (srv->api == NULL) {
+        bd_reply_error(r, 503, "ServiceUnavailable", "", "berthd is starting");
+        return;
+    }
+    bd_api_handle(srv->api, &breq, r);
+}
+
+/* ---- the server ---------------------------------------------------------------------------- */
+
+int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t **out,
+                   char *why, size_t cap)
+{
+    *out = NULL;
+    bd_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        snprintf(why, cap, "out of memory");
+        return 1;
+    }
+    srv->cfg = cfg;
+    srv->base = base;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    srv->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    if (cfg->tokens_file != NULL && bd_tokens_load(srv, cfg->tokens_file, why, cap) != 0) {
+        bd_server_close(srv);
+        return 2;
+    }
+    if ((cfg->tls_cert != NULL || cfg->tls_key != NULL) && bd_tls_load(srv, why, cap) != 0) {
+        bd_server_close(srv);
+        return 2;
+    }
+    srv->http = evhttp_new(base);
+    if (srv->http == NULL) {
+        snprintf(why, cap, "evhttp_new failed");
+        bd_server_close(srv);
+        return 1;
+    }
+    if (srv->ssl != NULL)
+        evhttp_set_bevcb(srv->http, bd_tls_bevcb, srv);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->body_max);
+    evhttp_set_max_headers_size(srv->http, BD_HEADERS_MAX);
+    struct timeval tv = {(time_t)cfg->header_timeout_s, 0};
+    evhttp_set_timeout_tv(srv->http, &tv);
+    evhttp_set_gencb(srv->http, bd_request_cb, srv);
+    *out = srv;
+    return 0;
+}
+
+int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap)
+{
+    srv->api = api;
+    srv->listener =
+        evhttp_bind_socket_with_handle(srv->http, srv->cfg->listen_addr, srv->cfg->listen_port);
+    if (srv->listener == NULL) {
+        int e = errno;
+        snprintf(why, cap, "cannot listen on %s port %u: %s", srv->cfg->listen_addr,
+                 (unsigned)srv->cfg->listen_port, e != 0 ? strerror(e) : "bind failed");
+        return -1;
+    }
+    bd_log("info", "listening on %s%s%s:%u (%s%s)",
+           strchr(srv->cfg->listen_addr, ':') != NULL ? "[" : "", srv->cfg->listen_addr,
+           strchr(srv->cfg->listen_addr, ':') != NULL ? "]" : "", (unsigned)srv->cfg->listen_port,
+           srv->ssl != NULL ? "https" : "http", srv->tokens != NULL ? ", bearer tokens" : "");
+    return 0;
+}
+
+void bd_server_stop_accepting(bd_server_t *srv)
+{
+    if (srv != NULL && srv->http != NULL && srv->listener != NULL) {
+        evhttp_del_accept_socket(srv->http, srv->listener);
+        srv->listener = NULL;
+    }
+}
+
+void bd_server_close(bd_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    bd_server_stop_accepting(srv);
+    /* Replies still pending: their requests go with their connections
+     * when evhttp is freed; forget them first. */
+    size_t guard = 0;
+    while (srv->pending != NULL && guard++ < 1000000) {
+        bd_reply_t *r = srv->pending;
+        bd_reply_unlink(r);
+        struct evhttp_connection *evcon =
+            r->req != NULL ? evhttp_request_get_connection(r->req) : NULL;
+        if (evcon != NULL)
+            evhttp_connection_set_closecb(evcon, NULL, NULL);
+        else if (r->req != NULL)
+            evhttp_request_free(r->req);
+        bd_reply_free(r);
+    }
+    if (srv->http != NULL)
+        evhttp_free(srv->http);
+    if (srv->ssl != NULL)
+        SSL_CTX_free(srv->ssl);
+    if (srv->tokens != NULL) {
+        for (size_t i = 0; i < srv->ntokens; i++)
+            explicit_bzero(srv->tokens[i].digest, sizeof srv->tokens[i].digest);
+        bd_tokens_free(srv->tokens, srv->ntokens);
+    }
+    free(srv);
+}
