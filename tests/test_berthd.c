@@ -18,7 +18,8 @@
  * (bad JSON, wrong types, unknown members, an oversized body, bad path
  * segments: 400s with a CloudError and nothing changed), secrets never in
  * a response, a DNS name label taken (409), the spec's example documents,
- * usages/capabilities/cachedImages/operations/hosts, /metrics, bearer
+ * init containers' instance views, usages/capabilities (GPU hosts)/
+ * cachedImages/operations/hosts, /metrics, bearer
  * tokens, a berthd killed right after a PUT, and a request left pending by
  * a dead berthd claimed and run by another.
  */
@@ -1088,6 +1089,57 @@ static void test_spec_examples(void **state)
         json_decref(ex);
     }
     assert_int_equal(accepted, 5);
+    /* Capabilities from the real hosts: K80 x4 on sim-1, no GPU on conf-1. */
+    test_http_t c = http(f, "GET",
+                         "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/locations/"
+                         "westus/capabilities?api-version=" APIV,
+                         NULL);
+    assert_int_equal(c.status, 200);
+    bool k80 = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(c.json, "value"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "gpu")), "K80") == 0) {
+            k80 = true;
+            assert_int_equal(json_integer_value(json_object_get(
+                                 json_object_get(e, "capabilities"), "maxGpuCount")),
+                             4);
+        }
+    }
+    assert_true(k80);
+    test_http_free(&c);
+    c = http(f, "GET",
+             "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/locations/"
+             "westus/usages?api-version=" APIV,
+             NULL);
+    assert_non_null(strstr(c.body, "StandardK80Gpus"));
+    test_http_free(&c);
+}
+
+static void test_init_containers(void **state)
+{
+    fixture_t *f = *state;
+    const char *doc =
+        "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+        "\"initContainers\": [{\"name\": \"init\", \"properties\": {\"image\": "
+        "\"busybox:latest\", \"environmentVariables\": [{\"name\": "
+        "\"BERTH_SIM_EXIT_AFTER_MS\", \"value\": \"100\"}]}}], "
+        "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": "
+        "\"busybox:latest\", \"resources\": {\"requests\": {\"cpu\": 1, "
+        "\"memoryInGB\": 1}}}}]}}";
+    put_ok(f, "rg", "withinit", doc, 201);
+    json_t *g = wait_running(f, "rg", "withinit");
+    assert_non_null(g);
+    json_t *init = json_array_get(
+        json_object_get(json_object_get(g, "properties"), "initContainers"), 0);
+    json_t *iv = json_object_get(json_object_get(init, "properties"), "instanceView");
+    assert_true(json_is_object(iv));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(iv, "currentState"), "state")),
+        "Terminated");
+    assert_true(json_is_object(json_object_get(json_object_get(g, "properties"), "instanceView")));
+    json_decref(g);
 }
 
 static void test_location_routes(void **state)
@@ -1277,6 +1329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_label, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spec_examples, setup_gpu, teardown),
+        cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_pending, setup, teardown),

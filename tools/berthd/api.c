@@ -24,11 +24,22 @@
  * a timer (every 5 s) claims entries idle longer than 30 s (XAUTOCLAIM;
  * $BERTHD_CLAIM_IDLE_MS overrides the threshold, for tests) from any
  * consumer, including this berthd's own name before a restart, and runs
- * them again.  Every operation is idempotent: a PUT of the document the
+ * them again.  The same timer marks down the hosts whose agent stopped
+ * heartbeating and moves their groups (berth_store_hosts_expire()).
+ * Every operation is idempotent: a PUT of the document the
  * group already runs changes nothing, a DELETE of a missing resource
  * succeeds, stop of a stopped group and start of a running one do nothing.
  * A POST with x-ms-client-request-id records its first answer for 10
  * minutes (berth:{C}:done:<id>), so a client's retry gets it again.
+ *
+ * RESOURCE STATES.  A PUT of a new group places it where the engine
+ * chooses; of a running one redeploys it under the same key (the core
+ * refuses changes that need a delete); of a stopped one starts it again
+ * with the new document, on its last host when it fits there.  A
+ * resource's provisioningState is the agent's view's when the view
+ * describes the record's generation, else the record's own (Creating).
+ * Two berthds creating the same new name at once both succeed; the last
+ * record written wins (the placement is one key either way).
  *
  * ERROR CHOICES.  No host can take a group (BERTH_ENOSPC): 409 with the
  * core's code (not 5xx: SDKs retry 5xx at once, a retry storm that cannot
@@ -1081,12 +1092,30 @@ static void prune_operations(bd_api_t *api)
     freeReplyObject(r);
 }
 
+static void on_expired(const char *host, const char *key, const char *new_host, int status,
+                       void *data)
+{
+    (void)data;
+    if (key == NULL)
+        bd_log("warn", "host %s missed its heartbeat: marked down", host);
+    else if (status == 0)
+        bd_log("info", "container group %s moved from down host %s to %s", key, host, new_host);
+    else
+        bd_log("warn", "container group %s stays on down host %s: %s", key, host,
+               berth_strerror(status));
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    claim_pending(arg);
-    prune_operations(arg);
+    bd_api_t *api = arg;
+    claim_pending(api);
+    prune_operations(api);
+    /* Hosts whose agent went quiet are marked down; their groups move. */
+    berth_error_t err;
+    if (berth_store_hosts_expire(api->store, on_expired, NULL, &err) < 0)
+        bd_log("warn", "host heartbeats not checked: %s", err.message);
 }
 
 /* ---- read-only routes ------------------------------------------------------------------- */
@@ -1826,6 +1855,8 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
     no_route(reply);
 }
 
+/* Contract (berthd.h): answers one request under /subscriptions/,
+ * /providers/ or /berth/ through `reply`, exactly once, before returning. */
 void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
 {
     char buf[PATH_MAX_BYTES];
@@ -1962,6 +1993,10 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
 
 /* ---- open, close, metrics, health ------------------------------------------------------- */
 
+/* Contract (berthd.h): connects the engine replica and berthd's own Redis
+ * connection, joins the request stream's consumer group, starts the claim
+ * timer and claims what a dead berthd left pending.  0 or a negative code
+ * with err. */
 int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
                 berth_error_t *err)
 {
@@ -2025,6 +2060,7 @@ fail:
     return rc;
 }
 
+/* Contract (berthd.h): stops the timer and frees everything; accepts NULL. */
 void bd_api_close(bd_api_t *api)
 {
     if (api == NULL)
@@ -2038,6 +2074,7 @@ void bd_api_close(bd_api_t *api)
     free(api);
 }
 
+/* Contract (berthd.h): appends the API's Prometheus metrics to out. */
 void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
 {
     evbuffer_add_printf(out, "# HELP berthd_placement_seconds Time of placement commits.\n"
@@ -2139,6 +2176,7 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
     json_decref(skus);
 }
 
+/* Contract (berthd.h): whether Redis answers PING; why[cap] says what fails. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap)
 {
     redisReply *r = cmd(api, "PING");

@@ -24,6 +24,7 @@ static bool is_alnum(char c)
     return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
 }
 
+/* Contract: resource.h. */
 bool bd_valid_group_name(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
@@ -35,6 +36,7 @@ bool bd_valid_group_name(const char *name)
     return true;
 }
 
+/* Contract: resource.h. */
 bool bd_valid_subscription(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -46,6 +48,7 @@ bool bd_valid_subscription(const char *s)
     return true;
 }
 
+/* Contract: resource.h. */
 bool bd_valid_resource_group(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -57,6 +60,7 @@ bool bd_valid_resource_group(const char *s)
     return true;
 }
 
+/* Contract: resource.h. */
 bool bd_valid_location(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -68,6 +72,7 @@ bool bd_valid_location(const char *s)
     return true;
 }
 
+/* Contract: resource.h. */
 bool bd_valid_hex_id(const char *s)
 {
     if (s == NULL || strlen(s) != BD_ID_HEX)
@@ -78,6 +83,7 @@ bool bd_valid_hex_id(const char *s)
     return true;
 }
 
+/* Contract: resource.h. */
 void bd_location_norm(const char *s, char *out, size_t cap)
 {
     size_t j = 0;
@@ -88,6 +94,7 @@ void bd_location_norm(const char *s, char *out, size_t cap)
         out[j] = '\0';
 }
 
+/* Contract: resource.h. */
 void bd_lower(const char *s, char *out, size_t cap)
 {
     size_t j = 0;
@@ -97,6 +104,7 @@ void bd_lower(const char *s, char *out, size_t cap)
         out[j] = '\0';
 }
 
+/* Contract: resource.h. */
 int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max)
 {
     size_t n = strlen(path);
@@ -137,6 +145,7 @@ static int hexval(char c)
     return -1;
 }
 
+/* Contract: resource.h. */
 int bd_query_get(const char *query, const char *name, char *out, size_t cap)
 {
     size_t nlen = strlen(name);
@@ -180,6 +189,7 @@ int bd_query_get(const char *query, const char *name, char *out, size_t cap)
     return 0;
 }
 
+/* Contract: resource.h. */
 int bd_urlencode(const char *s, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -209,6 +219,7 @@ static const char *const VERSIONS[] = {
     "2022-09-01", "2022-10-01-preview", "2023-02-01-preview", "2023-05-01",
 };
 
+/* Contract: resource.h. */
 bool bd_api_version_ok(const char *v)
 {
     for (size_t i = 0; i < sizeof VERSIONS / sizeof VERSIONS[0]; i++)
@@ -223,6 +234,7 @@ const char *bd_api_versions(void)
            "2022-09-01, 2022-10-01-preview, 2023-02-01-preview, 2023-05-01";
 }
 
+/* Contract: resource.h. */
 void bd_random_id(char *out)
 {
     unsigned char b[BD_ID_HEX / 2];
@@ -249,6 +261,7 @@ void bd_random_id(char *out)
     out[BD_ID_HEX] = '\0';
 }
 
+/* Contract: resource.h. */
 bool bd_secret_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -260,6 +273,7 @@ bool bd_secret_equal(const char *a, const char *b)
 
 /* ---- records ------------------------------------------------------------------------------- */
 
+/* Contract: resource.h. */
 int bd_res_get(redisContext *c, const char *cell, const char *key, json_t **out)
 {
     *out = NULL;
@@ -297,6 +311,7 @@ static int exec_pipeline(redisContext *c, int n)
     return rc;
 }
 
+/* Contract: resource.h. */
 int bd_res_put(redisContext *c, const char *cell, const char *key, const json_t *rec)
 {
     char *text = json_dumps(rec, JSON_COMPACT);
@@ -314,6 +329,7 @@ static const char DEL_IF_SCRIPT[] =
     "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
     "return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
 
+/* Contract: resource.h. */
 int bd_dns_release(redisContext *c, const char *cell, const char *field, const char *key)
 {
     char k[160];
@@ -325,6 +341,7 @@ int bd_dns_release(redisContext *c, const char *cell, const char *field, const c
     return rc;
 }
 
+/* Contract: resource.h. */
 int bd_res_del(redisContext *c, const char *cell, const char *key, const char *dns_field)
 {
     redisAppendCommand(c, "MULTI");
@@ -337,6 +354,7 @@ int bd_res_del(redisContext *c, const char *cell, const char *key, const char *d
     return rc;
 }
 
+/* Contract: resource.h. */
 int bd_dns_claim(redisContext *c, const char *cell, const char *field, const char *key)
 {
     redisReply *r = redisCommand(c, "HSETNX berth:{%s}:dns %s %s", cell, field, key);

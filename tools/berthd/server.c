@@ -23,6 +23,8 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -936,6 +938,13 @@ int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap)
                  (unsigned)srv->cfg->listen_port, e != 0 ? strerror(e) : "bind failed");
         return -1;
     }
+    /* Replies leave in small writes (headers, then the body, through TLS
+     * records): without TCP_NODELAY a keep-alive client's delayed ACK holds
+     * each reply ~40 ms.  Linux passes the option on to accepted sockets. */
+    int one = 1;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(srv->listener);
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        bd_log("warn", "TCP_NODELAY not set on the listener: %s", strerror(errno));
     bd_log("info", "listening on %s%s%s:%u (%s%s)",
            strchr(srv->cfg->listen_addr, ':') != NULL ? "[" : "", srv->cfg->listen_addr,
            strchr(srv->cfg->listen_addr, ':') != NULL ? "]" : "", (unsigned)srv->cfg->listen_port,
