@@ -625,7 +625,11 @@ void bd_reply_send(bd_reply_t *reply, int status, json_t *body, const char *cons
             evbuffer_add(buf, s, strlen(s));
         free(s);
     }
-    bd_reply_finish(reply, status, buf, body != NULL ? "application/json" : NULL, headers);
+    /* An empty answer that may carry a body (a 202) is labelled JSON too:
+     * evhttp would otherwise call it text/html. */
+    bd_reply_finish(reply, status, buf,
+                    body != NULL || (status != 204 && status != 304) ? "application/json" : NULL,
+                    headers);
 }
 
 void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t len,
