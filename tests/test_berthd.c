@@ -1041,13 +1041,11 @@ static void test_spec_examples(void **state)
     int accepted = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/../shared/aci-spec/2023-05-01/examples/%s",
+        snprintf(path, sizeof path, "%s/fixtures/aci-spec/2023-05-01/examples/%s",
                  srcdir ? srcdir : "..", files[i]);
         json_t *ex = json_load_file(path, 0, NULL);
-        if (ex == NULL) {
-            fprintf(stderr, "skipping %s: not found\n", path);
-            continue;
-        }
+        if (ex == NULL)
+            fail_msg("spec example %s is missing", path);
         json_t *params = json_object_get(ex, "parameters");
         json_t *cg = json_object_get(params, "containerGroup");
         char name[64];
