@@ -456,6 +456,9 @@ typedef struct berth_engine_options {
     berth_policy_t policy;
     uint64_t seed;                  /* breaks ties between equal hosts      */
     berth_limits_t limits;
+    uint32_t expected_hosts;        /* room for this many hosts is made at
+                                     * once (0: grown as hosts come), so a
+                                     * cluster of known size wastes nothing */
 } berth_engine_options_t;
 
 /* Fills *opts with the defaults: binpack, seed 0, ACI's limits. */

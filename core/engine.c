@@ -226,6 +226,11 @@ int berth_engine_new(const berth_engine_options_t *opts, berth_engine_t **out,
     berth__config_init(&e->cfg, &o.limits);
     berth__index_init(&e->idx, o.policy);
     e->free_group = NIL;
+    if (o.expected_hosts > 0 && berth__index_reserve(&e->idx, o.expected_hosts) < 0) {
+        berth_engine_free(e);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "expected_hosts",
+                                "no memory for %u hosts", o.expected_hosts);
+    }
     *out = e;
     return 0;
 }
@@ -409,11 +414,16 @@ int berth_host_add(berth_engine_t *engine, const berth_host_t *host, berth_error
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for host '%s'",
                                 host->name);
     }
-    if (new_zone)
-        berth__config_zone_id(&e->cfg, host->zone, true);
     berth__host_t *h = berth__index_host(&e->idx, slot);
     size_t len = strlen(host->name);
+    if ((h->name = malloc(len + 1)) == NULL) {
+        berth__index_slot_free(&e->idx, slot);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for host '%s'",
+                                host->name);
+    }
     memcpy(h->name, host->name, len + 1);
+    if (new_zone)
+        berth__config_zone_id(&e->cfg, host->zone, true);
     berth__index_set_tie(&e->idx, slot,
                          berth__mix64(e->opts.seed ^ berth__fnv1a(BERTH__FNV_INIT, h->name, len)));
     h->attrs = attrs;
@@ -841,7 +851,8 @@ static void placement_fill(const berth_engine_t *e, const group_t *g, berth_plac
 {
     if (out == NULL)
         return;
-    memcpy(out->host, berth__index_host(&e->idx, g->host)->name, sizeof out->host);
+    const char *name = berth__index_host(&e->idx, g->host)->name;
+    memcpy(out->host, name, strlen(name) + 1);      /* at most BERTH_NAME_MAX + 1 */
     if (g->previous != NULL)
         memcpy(out->previous_host, g->previous, strlen(g->previous) + 1);
     else

@@ -235,11 +235,43 @@ void berth__index_free(berth__index_t *idx)
     }
     free(idx->classes);
     free(idx->shape_lists);
+    for (uint32_t i = 0; i < idx->nslots; i++)
+        free(idx->hosts[i].name);   /* NULL in free slots */
     free(idx->hosts);
     free(idx->nodes);
     free(idx->order);
     memset(idx, 0, sizeof *idx);
     idx->free_slot = NIL;
+}
+
+/* Grows the slot arrays to `cap` slots; each keeps its contents, and
+ * capslots moves only when all three have grown, so a failure leaves the
+ * index as it was (with spare room).  Returns 0 or BERTH_ENOMEM. */
+static int slots_grow(berth__index_t *idx, uint32_t cap)
+{
+    berth__host_t *hs = realloc(idx->hosts, (size_t)cap * sizeof *hs);
+    if (hs == NULL)
+        return BERTH_ENOMEM;
+    idx->hosts = hs;
+    berth__node_t *ns = realloc(idx->nodes, (size_t)cap * sizeof *ns);
+    if (ns == NULL)
+        return BERTH_ENOMEM;
+    idx->nodes = ns;
+    uint32_t *order = realloc(idx->order, (size_t)cap * sizeof *order);
+    if (order == NULL)
+        return BERTH_ENOMEM;
+    idx->order = order;
+    idx->capslots = cap;
+    return 0;
+}
+
+int berth__index_reserve(berth__index_t *idx, uint32_t hosts)
+{
+    if (hosts <= idx->capslots)
+        return 0;
+    if (hosts >= (NIL - 1) / 2)
+        return BERTH_ENOMEM;
+    return slots_grow(idx, hosts);
 }
 
 int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot)
@@ -254,21 +286,8 @@ int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot)
                 return BERTH_ENOMEM;
             /* Grow by half: host records are most of an engine's memory. */
             uint32_t cap = idx->capslots ? idx->capslots + idx->capslots / 2 : 16;
-            /* Each array that grows keeps its contents; capslots moves only
-             * when all three have grown, so a failure leaves spare room. */
-            berth__host_t *hs = realloc(idx->hosts, (size_t)cap * sizeof *hs);
-            if (hs == NULL)
+            if (slots_grow(idx, cap) < 0)
                 return BERTH_ENOMEM;
-            idx->hosts = hs;
-            berth__node_t *ns = realloc(idx->nodes, (size_t)cap * sizeof *ns);
-            if (ns == NULL)
-                return BERTH_ENOMEM;
-            idx->nodes = ns;
-            uint32_t *order = realloc(idx->order, (size_t)cap * sizeof *order);
-            if (order == NULL)
-                return BERTH_ENOMEM;
-            idx->order = order;
-            idx->capslots = cap;
         }
         s = idx->nslots++;
     }
@@ -286,6 +305,8 @@ int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot)
 void berth__index_slot_free(berth__index_t *idx, uint32_t slot)
 {
     berth__host_t *h = &idx->hosts[slot];
+    free(h->name);
+    h->name = NULL;
     h->live = false;
     idx->nodes[slot].left = idx->free_slot;
     idx->free_slot = slot;

@@ -47,7 +47,7 @@ typedef struct berth__attrs {
 /* One host.  Capacities and usage are integers (millicores used are always
  * whole cores).  Its treap node lives apart, in berth__index_t.nodes. */
 typedef struct berth__host {
-    char name[BERTH_NAME_MAX + 1];
+    char *name;                     /* a heap copy the slot owns (freed with it) */
     uint64_t tie;                   /* berth__mix64(seed ^ fnv1a(name))     */
     berth__attrs_t attrs;
     uint32_t cores;
@@ -134,6 +134,10 @@ void berth__index_free(berth__index_t *idx);
 /* Takes a fresh host slot (zeroed, not in the add order, not in a class) and
  * stores its id in *slot.  The pointer returned by berth__index_host() for
  * other slots may move.  Returns 0 or BERTH_ENOMEM. */
+/* Makes room for `hosts` slots at once (nothing when there is).  Returns
+ * 0 or BERTH_ENOMEM. */
+int berth__index_reserve(berth__index_t *idx, uint32_t hosts);
+
 int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot);
 
 /* Returns an unlinked slot that is not in the add order to the free list. */

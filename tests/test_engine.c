@@ -153,6 +153,25 @@ static void test_engine_new_and_tables(void **state)
     assert_int_equal(berth__engine_config(e)->nzones, 2);
     berth_engine_free(e);
     berth_engine_free(NULL);
+
+    /* Room made for an expected number of hosts, or refused when absurd. */
+    berth_engine_options_init(&o);
+    o.expected_hosts = UINT32_MAX;
+    assert_int_equal(berth_engine_new(&o, &e, &err), BERTH_ENOMEM);
+    assert_null(e);
+    o.expected_hosts = 300;
+    assert_int_equal(berth_engine_new(&o, &e, &err), 0);
+    for (int i = 0; i < 400; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "h%d", i);
+        berth_host_t h = host(name, 4, 8);
+        assert_int_equal(berth_host_add(e, &h, &err), 0);
+    }
+    assert_int_equal(berth_engine_host_count(e), 400);
+    berth_host_t got;
+    assert_int_equal(berth_host_get(e, "h399", &got, NULL), 0);
+    assert_string_equal(got.name, "h399");
+    berth_engine_free(e);
 }
 
 /* ---- hosts ------------------------------------------------------------------------- */
