@@ -10,14 +10,15 @@
  * one multi handle) and sends N PUTs of a small one-container group, each
  * connection sending its next PUT when the previous answer came.  Then it
  * polls the resource group's list until every group's container is Running
- * (bounded by --running-timeout) and deletes them all.  Prints one JSON
- * line: creates per second (acknowledged PUTs over the wall time of the
+ * (bounded by --running-timeout) and deletes them all.  Emits one result
+ * (output.h): creates per second (acknowledged PUTs over the wall time of the
  * PUT phase), the PUT latency percentiles from a monotonic clock, errors,
  * and the seconds until all groups ran.  A measurement tool: it never
  * decides pass or fail on a timing.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "output.h"
+#include "util.h"
 
 #define CONNECTIONS_MAX 256
 #define API_VERSION "2023-05-01"
@@ -210,12 +213,14 @@ static void api_usage(FILE *f)
           "                       [--cacert FILE | --insecure] [--running-timeout S]\n"
           "\n"
           "Creates N container groups through berthd's REST API over C keep-alive\n"
-          "connections, waits until they all run, deletes them, and prints one JSON\n"
-          "line: creates per second, PUT latency p50/p99/p999, errors, and the\n"
-          "seconds until every group ran.\n",
+          "connections, waits until they all run, deletes them, and emits one result\n"
+          "(a JSON line; a row of DIR/api.csv with berth-bench's --csv DIR): creates\n"
+          "per second, PUT latency p50/p99/p999 in ms, errors, and the seconds until\n"
+          "every group ran (null when not all did within --running-timeout).\n",
           f);
 }
 
+/* See api.h. */
 int bench_api_main(int argc, char **argv)
 {
     api_options_t o = {.subscription = "00000000-0000-0000-0000-000000000000",
@@ -323,9 +328,7 @@ int bench_api_main(int argc, char **argv)
     size_t running = 0;
     while ((running = count_running(&o, h)) < created && mono_ns() < deadline)
         usleep(200 * 1000);
-    char ran[32] = "null";
-    if (running >= created)
-        snprintf(ran, sizeof ran, "%.2f", (double)(mono_ns() - t0) / 1e9);
+    double ran_after = running >= created ? (double)(mono_ns() - t0) / 1e9 : -1;
     for (size_t i = 0; i < o.groups; i++) {
         char url[512];
         group_url(&o, i, url, sizeof url);
@@ -336,14 +339,26 @@ int bench_api_main(int argc, char **argv)
     }
 
     qsort(lat, done, sizeof *lat, cmp_u64);
-    printf("{\"bench\":\"api\",\"groups\":%zu,\"connections\":%zu,\"created\":%zu,"
-           "\"errors\":%zu,\"first_error\":%ld,\"seconds\":%.3f,\"creates_per_sec\":%.1f,"
-           "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f,\"running\":%zu,"
-           "\"all_running_after_s\":%s}\n",
-           o.groups, o.connections, created, errors, first_error, seconds,
-           seconds > 0 ? (double)created / seconds : 0.0,
-           (double)percentile(lat, done, 0.50) / 1e6, (double)percentile(lat, done, 0.99) / 1e6,
-           (double)percentile(lat, done, 0.999) / 1e6, running, ran);
+    json_t *row = json_object();
+    json_object_set_new(row, "bench", json_string("api"));
+    json_object_set_new(row, "groups", json_integer((json_int_t)o.groups));
+    json_object_set_new(row, "connections", json_integer((json_int_t)o.connections));
+    json_object_set_new(row, "created", json_integer((json_int_t)created));
+    json_object_set_new(row, "errors", json_integer((json_int_t)errors));
+    json_object_set_new(row, "first_error", json_integer(first_error));
+    json_object_set_new(row, "seconds", json_real(bench_rounded(seconds, 3)));
+    json_object_set_new(row, "creates_per_sec",
+                        json_real(bench_rounded(seconds > 0 ? (double)created / seconds : 0.0, 1)));
+    json_object_set_new(row, "p50_ms",
+                        json_real(bench_rounded((double)percentile(lat, done, 0.50) / 1e6, 2)));
+    json_object_set_new(row, "p99_ms",
+                        json_real(bench_rounded((double)percentile(lat, done, 0.99) / 1e6, 2)));
+    json_object_set_new(row, "p999_ms",
+                        json_real(bench_rounded((double)percentile(lat, done, 0.999) / 1e6, 2)));
+    json_object_set_new(row, "running", json_integer((json_int_t)running));
+    json_object_set_new(row, "all_running_after_s",
+                        ran_after >= 0 ? json_real(bench_rounded(ran_after, 2)) : json_null());
+    bench_emit(row);
     for (size_t i = 0; i < o.connections; i++)
         curl_easy_cleanup(conns[i].h);
     curl_multi_cleanup(m);

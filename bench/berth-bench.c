@@ -1,16 +1,29 @@
 /*
- * berth-bench.c: placement throughput and packing benchmark for libberth.
+ * berth-bench.c: Berth's benchmark harness: placement throughput, latency
+ * and memory in memory, commits through Redis, creates through berthd's
+ * REST API, packing quality and redeploys.
  *
- *   berth-bench incore --hosts N --groups M --seed S [--policy P]
+ *   berth-bench [--csv DIR] SCENARIO [options]
+ *
+ * Every scenario prints its results as JSON lines on stdout, one flat
+ * object per result whose first member, "bench", names the scenario
+ * (output.h).  `--csv DIR` (anywhere on the command line, for every
+ * scenario) also appends each result to DIR/<bench>.csv; main() takes the
+ * pair out of argv before the scenario parses its options, so that no
+ * scenario needs to know about it.
+ *
+ *   berth-bench incore --hosts N --groups M --seed S [--policy P[,P...]]
  *
  * Builds a deterministic mixed cluster of N hosts and a deterministic
  * workload of M placement requests, then, for each policy on the same input,
  * runs a churn loop (place; once the cluster's CPU is 85% allocated, release
  * a random placed group after each placement so that it stays in a steady
- * state) and prints one JSON line per policy.  Throughput comes from one
+ * state) and emits one result per policy.  Throughput comes from one
  * monotonic clock reading around the whole loop; latency percentiles come
  * from a second, identical run that times each call on its own, so that the
- * timing calls do not distort the throughput figure.
+ * timing calls do not distort the throughput figure.  The firstfit baseline
+ * scans every host for every request: above FIRSTFIT_HOSTS_MAX hosts it runs
+ * only when --policy names it, so that the default run stays bounded.
  *
  *   berth-bench redis --hosts N --schedulers K [--groups M] [--batch B]
  *                     [--redis URL] [--seed S]
@@ -27,16 +40,21 @@
  *
  * Creates container groups through berthd's REST API (api.c).
  *
+ *   berth-bench quality ...      packing quality (quality.c, replay.c)
+ *   berth-bench redeploy ...     updates of running groups (redeploy.c)
+ *
  * It uses the public API only, and it is a measurement tool: it never
  * decides pass or fail on a timing.  jemalloc is linked into this program
  * (never into the library) and its statistics give the engine's memory.
  * It never touches a Redis it was not pointed at, and every wait on a
- * child process or a server is bounded.
+ * child process or a server is bounded.  bench/run-bench.sh runs the
+ * standard set and draws the figures (bench/plot.gp).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -46,6 +64,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -53,19 +72,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <jemalloc/jemalloc.h>
 
 #include "api.h"
 #include "berth.h"
+#include "output.h"
+#include "quality.h"
+#include "redeploy.h"
+#include "util.h"
 
 #define GB 1024u
 #define KEY_LEN 24
+/* Above this many hosts the default policy set leaves firstfit out: its
+ * O(hosts) scan per request would take hours for 20 requests per host. */
+#define FIRSTFIT_HOSTS_MAX 20000
 
 typedef struct options {
     size_t hosts;
     size_t groups;
     uint64_t seed;
-    int policy;                     /* -1: all three                        */
+    unsigned policies;              /* bit 1 << berth_policy_t; 0: default  */
 } options_t;
 
 typedef struct workload {
@@ -85,38 +112,25 @@ typedef struct result {
     double bytes_per_host;          /* < 0: unknown                         */
 } result_t;
 
-static uint64_t next(uint64_t *s)
-{
-    /* splitmix64: deterministic, so that runs are comparable */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint32_t below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(next(s) % n);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
-    fputs("usage: berth-bench incore [--hosts N] [--groups M] [--seed S] [--policy P]\n"
-          "       berth-bench redis [--hosts N] [--schedulers K] [--groups M] [--batch B]\n"
-          "                         [--redis URL] [--seed S]\n"
-          "       berth-bench api --endpoint URL [--groups N] [--connections C] ... (api --help)\n"
+    fputs("usage: berth-bench [--csv DIR] incore [--hosts N] [--groups M] [--seed S]\n"
+          "                                      [--policy P[,P...]]\n"
+          "       berth-bench [--csv DIR] redis [--hosts N] [--schedulers K] [--groups M]\n"
+          "                                     [--batch B] [--redis URL] [--seed S]\n"
+          "       berth-bench [--csv DIR] api --endpoint URL [--groups N] [--connections C] ...\n"
+          "       berth-bench [--csv DIR] quality ...      (quality --help)\n"
+          "       berth-bench [--csv DIR] redeploy ...     (redeploy --help)\n"
           "\n"
-          "Places M container groups on N simulated hosts, in memory, with each\n"
-          "policy (binpack, spread and the naive firstfit baseline; --policy picks\n"
-          "one) on the same deterministic input, and prints one JSON line per policy.\n"
+          "Every scenario prints one JSON line per result, a flat object whose first\n"
+          "member, \"bench\", names the scenario.\n"
+          "  --csv DIR    also append each result to DIR/<bench>.csv (DIR must exist;\n"
+          "               a new file gets a header line); accepted anywhere on the\n"
+          "               command line, by every scenario\n"
           "\n"
+          "incore: places M container groups on N simulated hosts, in memory, with\n"
+          "each policy (binpack, spread and the naive firstfit baseline) on the same\n"
+          "deterministic input, one result per policy.\n"
           "  --hosts N    hosts in the cluster (default 10000): CPU-only Linux of\n"
           "               8-64 cores, K80/P100/V100 hosts with 4 or 8 GPUs, Windows\n"
           "               ltsc2019/ltsc2022 hosts (some with Hyper-V), 3 zones, a few\n"
@@ -125,18 +139,21 @@ static void usage(FILE *f)
           "               CPU-only Linux groups of 1-4 cores, some GPU, some Windows,\n"
           "               some pinned to a zone\n"
           "  --seed S     seed of the cluster, the workload and the engine (default 1)\n"
-          "  --policy P   binpack, spread or firstfit (default: all three)\n"
+          "  --policy P   binpack, spread or firstfit, or several separated by commas\n"
+          "               (default: all three; above 20000 hosts binpack and spread\n"
+          "               only, as firstfit's linear scan would take hours)\n"
           "  --help       this text\n"
           "\n"
           "The loop places requests in order; once 85% of the cluster's CPU is\n"
           "allocated it releases a random placed group after every placement.\n"
           "Fields: placed, rejected (no host), released; placements_per_sec (place\n"
           "calls over the whole loop's monotonic time, releases included); p50_ns,\n"
-          "p99_ns, p999_ns (a second run timing each place call); hosts_used and\n"
-          "utilization at the end; index_bytes_per_host (heap bytes the engine holds\n"
-          "per host once the hosts are loaded: host records, name table and index,\n"
-          "from jemalloc's per-thread counters); speedup_vs_firstfit (placements_per_sec\n"
-          "over firstfit's; null when firstfit did not run).\n"
+          "p99_ns, p999_ns (a second run timing each place call with the monotonic\n"
+          "clock); hosts_used and utilization at the end; index_bytes_per_host\n"
+          "(heap bytes the engine holds per host once the hosts are loaded: host\n"
+          "records, name table and index, from jemalloc's per-thread counters);\n"
+          "speedup_vs_firstfit (placements_per_sec over firstfit's in the same run;\n"
+          "null when firstfit did not run).\n"
           "\n"
           "redis: loads the N hosts (default 10000) into a fresh cell of a Redis\n"
           "store, forks K scheduler processes (default 1), each with its own engine\n"
@@ -145,16 +162,22 @@ static void usage(FILE *f)
           "(default 256).  Then runs redis-benchmark against the same server with\n"
           "K clients and pipelines of B, calling a Lua script that does one\n"
           "commit's Redis work (HGET and HSET of a msgpack host record, HSET,\n"
-          "SADD, two XADD, INCR, keys in one hash slot) as the ceiling.  Prints one\n"
-          "JSON line: committed, rejected (no host), failed (other errors),\n"
-          "commit_calls (FCALLs Redis ran, from INFO commandstats; above committed\n"
-          "by the conflicts retried and the commits refused), seconds (from the\n"
-          "start signal to the last scheduler's end), committed_per_sec,\n"
-          "ceiling_per_sec and ratio.\n"
+          "SADD, two XADD, INCR, keys in one hash slot) as the ceiling.  One result:\n"
+          "committed, rejected (no host), failed (other errors), commit_calls\n"
+          "(FCALLs Redis ran, from INFO commandstats; above committed by the\n"
+          "conflicts retried and the commits refused), seconds (from the start\n"
+          "signal to the last scheduler's end), committed_per_sec, ceiling_per_sec\n"
+          "and ratio (null when redis-benchmark failed).\n"
           "  --redis URL  redis://HOST:PORT or unix:///PATH; without it, a private\n"
           "               redis-server (unix socket, AOF everysec) in a temporary\n"
           "               directory.  A given Redis keeps the cell bench-PID and the\n"
-          "               ceiling's berth-bench:{ceiling-PID}:* keys: use a scratch one.\n",
+          "               ceiling's berth-bench:{ceiling-PID}:* keys: use a scratch one.\n"
+          "\n"
+          "api: creates groups through berthd's REST API (api --help).\n"
+          "quality: packing quality on packing benchmarks and replayed workloads.\n"
+          "redeploy: updates of running groups.\n"
+          "\n"
+          "bench/run-bench.sh OUTDIR runs the standard set and draws its figures.\n",
           f);
 }
 
@@ -201,21 +224,34 @@ static int option_next(int argc, char **argv, int *i, const char **name, const c
     return 0;
 }
 
+/* Parses a comma-separated list of policy names into a mask of
+ * 1 << berth_policy_t.  Returns 0, or -1 when a name is unknown. */
+static int parse_policies(const char *s, unsigned *mask)
+{
+    char name[32];
+    *mask = 0;
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        berth_policy_t p;
+        if (n == 0 || n >= sizeof name)
+            return -1;
+        memcpy(name, s, n);
+        name[n] = '\0';
+        if (berth_policy_parse(name, &p) != 0 || (unsigned)p >= 8 * sizeof *mask)
+            return -1;
+        *mask |= 1u << p;
+        if (s[n] == '\0')
+            return 0;
+        s += n + 1;
+    }
+}
+
 static int parse_args(int argc, char **argv, options_t *o)
 {
     o->hosts = 10000;
     o->groups = 0;
     o->seed = 1;
-    o->policy = -1;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 1;
-    }
-    if (strcmp(argv[1], "incore") != 0) {
-        fprintf(stderr, "berth-bench: unknown scenario '%s' (incore or redis; try --help)\n",
-                argv[1]);
-        return 2;
-    }
+    o->policies = 0;
     for (int i = 2; i < argc; i++) {
         const char *a, *v;
         int rc = option_next(argc, argv, &i, &a, &v);
@@ -229,9 +265,7 @@ static int parse_args(int argc, char **argv, options_t *o)
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_seed(v, &o->seed);
         } else if (strcmp(a, "--policy") == 0) {
-            berth_policy_t p;
-            bad = berth_policy_parse(v, &p);
-            o->policy = (int)p;
+            bad = parse_policies(v, &o->policies);
         } else {
             fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
             return 2;
@@ -243,6 +277,14 @@ static int parse_args(int argc, char **argv, options_t *o)
     }
     if (o->groups == 0)
         o->groups = o->hosts * 20;
+    if (o->policies == 0) {
+        o->policies = 1u << BERTH_POLICY_BINPACK | 1u << BERTH_POLICY_SPREAD;
+        if (o->hosts <= FIRSTFIT_HOSTS_MAX)
+            o->policies |= 1u << BERTH_POLICY_FIRSTFIT;
+        else
+            fprintf(stderr, "berth-bench: %zu hosts: firstfit left out (--policy firstfit "
+                    "runs it)\n", o->hosts);
+    }
     return 0;
 }
 
@@ -260,23 +302,23 @@ static void make_hosts(workload_t *w, size_t n, uint64_t seed)
         snprintf(w->host_names[i], sizeof w->host_names[i], "host-%06zu", i);
         h->name = w->host_names[i];
         h->os = BERTH_OS_LINUX;
-        h->zone = zones[below(&s, 3)];
-        uint32_t kind = below(&s, 100);
+        h->zone = zones[bench_below(&s, 3)];
+        uint32_t kind = bench_below(&s, 100);
         static const uint32_t cpu_cores[] = {8, 16, 32, 48, 64};
         if (kind < 70) {
-            h->cores = cpu_cores[below(&s, 5)];
-            h->memory_mib = h->cores * (4 + 4 * below(&s, 2)) * GB;
+            h->cores = cpu_cores[bench_below(&s, 5)];
+            h->memory_mib = h->cores * (4 + 4 * bench_below(&s, 2)) * GB;
         } else if (kind < 82) {
-            h->gpu_sku = gpu_skus[below(&s, 3)];
-            h->gpu_count = below(&s, 2) ? 8 : 4;
+            h->gpu_sku = gpu_skus[bench_below(&s, 3)];
+            h->gpu_count = bench_below(&s, 2) ? 8 : 4;
             h->cores = h->gpu_count * 6;
             h->memory_mib = h->gpu_count * 112 * GB;
         } else if (kind < 94) {
             h->os = BERTH_OS_WINDOWS;
-            h->os_build = below(&s, 2) ? BERTH_WINDOWS_LTSC2019 : BERTH_WINDOWS_LTSC2022;
-            if (h->os_build == BERTH_WINDOWS_LTSC2022 && below(&s, 2))
+            h->os_build = bench_below(&s, 2) ? BERTH_WINDOWS_LTSC2019 : BERTH_WINDOWS_LTSC2022;
+            if (h->os_build == BERTH_WINDOWS_LTSC2022 && bench_below(&s, 2))
                 h->features = BERTH_HOST_HYPERV;
-            h->cores = cpu_cores[below(&s, 3)];
+            h->cores = cpu_cores[bench_below(&s, 3)];
             h->memory_mib = h->cores * 4 * GB;
         } else if (kind < 97) {
             h->features = BERTH_HOST_CONFIDENTIAL;
@@ -299,22 +341,22 @@ static void make_requests(workload_t *w, size_t m, uint64_t seed, const int *zon
         berth_request_t *r = &w->requests[i];
         memset(r, 0, sizeof *r);
         r->os = BERTH_OS_LINUX;
-        uint32_t kind = below(&s, 100);
-        uint32_t cores = 1 + below(&s, 4);
+        uint32_t kind = bench_below(&s, 100);
+        uint32_t cores = 1 + bench_below(&s, 4);
         r->demand.millicores = cores * 1000;
-        r->demand.memory_mib = cores * (1 + below(&s, 4)) * GB / 2 + 512 * below(&s, 3);
+        r->demand.memory_mib = cores * (1 + bench_below(&s, 4)) * GB / 2 + 512 * bench_below(&s, 3);
         if (kind < 80) {
             /* small CPU-only Linux */
         } else if (kind < 86) {
             static const uint32_t counts[] = {1, 1, 2, 4};
-            uint32_t n = counts[below(&s, 4)];
+            uint32_t n = counts[bench_below(&s, 4)];
             r->demand.gpu_count = n;
-            r->demand.gpu_sku = below(&s, 3);
+            r->demand.gpu_sku = bench_below(&s, 3);
             r->demand.millicores = n * 3000;
             r->demand.memory_mib = n * 24 * GB;
         } else if (kind < 95) {
             r->os = BERTH_OS_WINDOWS;
-            r->os_build = below(&s, 2) ? BERTH_WINDOWS_LTSC2019 : BERTH_WINDOWS_LTSC2022;
+            r->os_build = bench_below(&s, 2) ? BERTH_WINDOWS_LTSC2019 : BERTH_WINDOWS_LTSC2022;
         } else if (kind < 98) {
             r->sku = BERTH_SKU_CONFIDENTIAL;
         } else {
@@ -323,8 +365,8 @@ static void make_requests(workload_t *w, size_t m, uint64_t seed, const int *zon
             r->demand.memory_mib = 128 * GB;
         }
         r->demand.requested_millicores = r->demand.millicores;
-        if (below(&s, 100) < 15)
-            r->zone_mask = 1ull << zone_ids[below(&s, 3)];
+        if (bench_below(&s, 100) < 15)
+            r->zone_mask = 1ull << zone_ids[bench_below(&s, 3)];
         snprintf(w->keys[i], KEY_LEN, "cg-%010zu", i);
     }
 }
@@ -359,6 +401,7 @@ static berth_engine_t *load(const options_t *o, const workload_t *w, berth_polic
     berth_engine_options_init(&eo);
     eo.policy = policy;
     eo.seed = o->seed;
+    eo.expected_hosts = (uint32_t)o->hosts;    /* the cluster's size is known */
     uint64_t before = thread_allocated();
     berth_engine_t *e;
     berth_error_t err;
@@ -398,13 +441,13 @@ static void churn(const options_t *o, const workload_t *w, berth_policy_t policy
     /* 85% of the CPU, in integers */
     uint64_t threshold = st.capacity_millicores / 100u * 85u;
     size_t placed = 0, rejected = 0, released = 0;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (size_t i = 0; i < o->groups; i++) {
         int rc;
         if (lat != NULL) {
-            uint64_t a = now_ns();
+            uint64_t a = bench_now_ns();
             rc = berth_request_place(e, w->keys[i], &w->requests[i], NULL, NULL);
-            lat[i] = now_ns() - a;
+            lat[i] = bench_now_ns() - a;
         } else {
             rc = berth_request_place(e, w->keys[i], &w->requests[i], NULL, NULL);
         }
@@ -419,7 +462,7 @@ static void churn(const options_t *o, const workload_t *w, berth_policy_t policy
         }
         berth_engine_stats(e, &st);
         if (st.used_millicores >= threshold && nlive > 0) {
-            size_t k = (size_t)(next(&rng) % nlive);
+            size_t k = (size_t)(bench_next(&rng) % nlive);
             if (berth_group_release(e, w->keys[live[k]], NULL) != 0) {
                 fprintf(stderr, "berth-bench: release %s failed\n", w->keys[live[k]]);
                 exit(1);
@@ -428,7 +471,7 @@ static void churn(const options_t *o, const workload_t *w, berth_policy_t policy
             released++;
         }
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     berth_engine_stats(e, &st);
     res->placed = placed;
     res->rejected = rejected;
@@ -498,7 +541,7 @@ typedef struct scheduler_report {
 
 static uint64_t now_ms(void)
 {
-    return now_ns() / 1000000u;
+    return bench_now_ns() / 1000000u;
 }
 
 static void sleep_ms(long ms)
@@ -1102,7 +1145,7 @@ static int redis_main(int argc, char **argv)
             goto done;
         }
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     close(fds[1][1]);
     fds[1][1] = -1;
     scheduler_report_t total = {0};
@@ -1119,7 +1162,7 @@ static int redis_main(int argc, char **argv)
         total.open_failed += rep.open_failed;
         reports++;
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     for (size_t k = 0; k < o.schedulers; k++) {
         if (reap_child(pids[k], SCHEDULER_WAIT_MS) != 0)
             fprintf(stderr, "berth-bench: scheduler %zu failed\n", k);
@@ -1133,19 +1176,27 @@ static int redis_main(int argc, char **argv)
     double seconds = (double)(t1 - t0) / 1e9;
     double per_sec = (double)total.committed / seconds;
     double ceiling = run_ceiling(&o, &ep);
-    char ceiling_text[32] = "null", ratio_text[32] = "null";
-    if (ceiling > 0) {
-        snprintf(ceiling_text, sizeof ceiling_text, "%.0f", ceiling);
-        snprintf(ratio_text, sizeof ratio_text, "%.3f", per_sec / ceiling);
-    }
-    printf("{\"bench\":\"redis\",\"hosts\":%zu,\"schedulers\":%zu,\"groups\":%zu,"
-           "\"batch\":%zu,\"seed\":%" PRIu64 ",\"redis\":\"%s\",\"committed\":%" PRIu64
-           ",\"rejected\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"commit_calls\":%" PRIu64
-           ",\"seconds\":%.3f,\"committed_per_sec\":%.0f,\"ceiling_per_sec\":%s,"
-           "\"ratio\":%s}\n",
-           o.hosts, o.schedulers, o.groups, o.batch, o.seed,
-           o.url != NULL ? "given" : "private unix socket, AOF everysec", total.committed,
-           total.rejected, total.failed, calls, seconds, per_sec, ceiling_text, ratio_text);
+    json_t *row = json_object();
+    json_object_set_new(row, "bench", json_string("redis"));
+    json_object_set_new(row, "hosts", json_integer((json_int_t)o.hosts));
+    json_object_set_new(row, "schedulers", json_integer((json_int_t)o.schedulers));
+    json_object_set_new(row, "groups", json_integer((json_int_t)o.groups));
+    json_object_set_new(row, "batch", json_integer((json_int_t)o.batch));
+    json_object_set_new(row, "seed", json_integer((json_int_t)o.seed));
+    json_object_set_new(row, "redis", json_string(o.url != NULL
+                                                  ? "given"
+                                                  : "private unix socket, AOF everysec"));
+    json_object_set_new(row, "committed", json_integer((json_int_t)total.committed));
+    json_object_set_new(row, "rejected", json_integer((json_int_t)total.rejected));
+    json_object_set_new(row, "failed", json_integer((json_int_t)total.failed));
+    json_object_set_new(row, "commit_calls", json_integer((json_int_t)calls));
+    json_object_set_new(row, "seconds", json_real(bench_rounded(seconds, 3)));
+    json_object_set_new(row, "committed_per_sec", json_integer(llround(per_sec)));
+    json_object_set_new(row, "ceiling_per_sec",
+                        ceiling > 0 ? json_integer(llround(ceiling)) : json_null());
+    json_object_set_new(row, "ratio",
+                        ceiling > 0 ? json_real(bench_rounded(per_sec / ceiling, 3)) : json_null());
+    bench_emit(row);
     rc = 0;
 
 done:
@@ -1170,12 +1221,40 @@ done:
     return rc;
 }
 
-int main(int argc, char **argv)
+/* Takes every "--csv DIR" pair out of argv (keeping the rest in order)
+ * and hands DIR to output.c, so that each scenario parses only its own
+ * options.  Returns 0, or 2 after a message when DIR is missing or is not
+ * a directory. */
+static int take_csv_option(int *argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "redis") == 0)
-        return redis_main(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "api") == 0)
-        return bench_api_main(argc, argv);
+    const char *dir = NULL;
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--csv") != 0) {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= *argc) {
+            fputs("berth-bench: --csv needs a directory\n", stderr);
+            return 2;
+        }
+        dir = argv[++i];
+    }
+    argv[kept] = NULL;
+    *argc = kept;
+    if (dir != NULL) {
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "berth-bench: --csv %s: not a directory\n", dir);
+            return 2;
+        }
+        bench_output_csv_dir(dir);
+    }
+    return 0;
+}
+
+static int incore_main(int argc, char **argv)
+{
     options_t o;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
@@ -1195,12 +1274,13 @@ int main(int argc, char **argv)
     int zone_ids[3] = {0, 1, 2};
     make_requests(&w, o.groups, o.seed, zone_ids);
 
+    /* firstfit first: the others' speedups are measured against it. */
     static const berth_policy_t all[] = {BERTH_POLICY_FIRSTFIT, BERTH_POLICY_BINPACK,
                                          BERTH_POLICY_SPREAD};
     result_t res[3];
     bool ran[3] = {false, false, false};
     for (size_t p = 0; p < 3; p++) {
-        if (o.policy >= 0 && (int)all[p] != o.policy)
+        if ((o.policies & 1u << all[p]) == 0)
             continue;
         run_policy(&o, &w, all[p], lat, &res[p]);
         ran[p] = true;
@@ -1209,22 +1289,32 @@ int main(int argc, char **argv)
         if (!ran[p])
             continue;
         const result_t *r = &res[p];
-        char speedup[32] = "null";
-        if (ran[0] && res[0].per_sec > 0)
-            snprintf(speedup, sizeof speedup, "%.2f", r->per_sec / res[0].per_sec);
-        char bytes[32] = "null";
-        if (r->bytes_per_host >= 0)
-            snprintf(bytes, sizeof bytes, "%.1f", r->bytes_per_host);
-        printf("{\"bench\":\"incore\",\"policy\":\"%s\",\"hosts\":%zu,\"groups\":%zu,"
-               "\"seed\":%" PRIu64 ",\"placed\":%zu,\"rejected\":%zu,\"released\":%zu,"
-               "\"seconds\":%.3f,\"placements_per_sec\":%.0f,\"p50_ns\":%" PRIu64
-               ",\"p99_ns\":%" PRIu64 ",\"p999_ns\":%" PRIu64 ",\"hosts_used\":%zu,"
-               "\"cpu_utilization\":%.1f,\"memory_utilization\":%.1f,"
-               "\"gpu_utilization\":%.1f,\"index_bytes_per_host\":%s,"
-               "\"speedup_vs_firstfit\":%s}\n",
-               berth_policy_name(all[p]), o.hosts, o.groups, o.seed, r->placed, r->rejected,
-               r->released, r->seconds, r->per_sec, r->p50, r->p99, r->p999, r->hosts_used,
-               r->cpu_util, r->mem_util, r->gpu_util, bytes, speedup);
+        json_t *row = json_object();
+        json_object_set_new(row, "bench", json_string("incore"));
+        json_object_set_new(row, "policy", json_string(berth_policy_name(all[p])));
+        json_object_set_new(row, "hosts", json_integer((json_int_t)o.hosts));
+        json_object_set_new(row, "groups", json_integer((json_int_t)o.groups));
+        json_object_set_new(row, "seed", json_integer((json_int_t)o.seed));
+        json_object_set_new(row, "placed", json_integer((json_int_t)r->placed));
+        json_object_set_new(row, "rejected", json_integer((json_int_t)r->rejected));
+        json_object_set_new(row, "released", json_integer((json_int_t)r->released));
+        json_object_set_new(row, "seconds", json_real(bench_rounded(r->seconds, 3)));
+        json_object_set_new(row, "placements_per_sec", json_integer(llround(r->per_sec)));
+        json_object_set_new(row, "p50_ns", json_integer((json_int_t)r->p50));
+        json_object_set_new(row, "p99_ns", json_integer((json_int_t)r->p99));
+        json_object_set_new(row, "p999_ns", json_integer((json_int_t)r->p999));
+        json_object_set_new(row, "hosts_used", json_integer((json_int_t)r->hosts_used));
+        json_object_set_new(row, "cpu_utilization", json_real(bench_rounded(r->cpu_util, 1)));
+        json_object_set_new(row, "memory_utilization", json_real(bench_rounded(r->mem_util, 1)));
+        json_object_set_new(row, "gpu_utilization", json_real(bench_rounded(r->gpu_util, 1)));
+        json_object_set_new(row, "index_bytes_per_host",
+                            r->bytes_per_host >= 0 ? json_real(bench_rounded(r->bytes_per_host, 1))
+                                                   : json_null());
+        json_object_set_new(row, "speedup_vs_firstfit",
+                            ran[0] && res[0].per_sec > 0
+                                ? json_real(bench_rounded(r->per_sec / res[0].per_sec, 2))
+                                : json_null());
+        bench_emit(row);
     }
     free(w.hosts);
     free(w.host_names);
@@ -1232,4 +1322,29 @@ int main(int argc, char **argv)
     free(w.keys);
     free(lat);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = take_csv_option(&argc, argv);
+    if (rc != 0)
+        return rc;
+    const char *scenario = argc >= 2 ? argv[1] : NULL;
+    if (scenario == NULL || strcmp(scenario, "--help") == 0 || strcmp(scenario, "-h") == 0) {
+        usage(scenario == NULL ? stderr : stdout);
+        return scenario == NULL ? 2 : 0;
+    }
+    if (strcmp(scenario, "incore") == 0)
+        return incore_main(argc, argv);
+    if (strcmp(scenario, "redis") == 0)
+        return redis_main(argc, argv);
+    if (strcmp(scenario, "api") == 0)
+        return bench_api_main(argc, argv);
+    if (strcmp(scenario, "quality") == 0)
+        return bench_quality_main(argc, argv);
+    if (strcmp(scenario, "redeploy") == 0)
+        return bench_redeploy_main(argc, argv);
+    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, api, quality or "
+            "redeploy; try --help)\n", scenario);
+    return 2;
 }

@@ -1,0 +1,918 @@
+/*
+ * replay.c: the Alibaba workloads of berth-bench's `quality` scenario
+ * (replay.h), replayed with their arrivals and departures as events on a
+ * fixed cluster built from Alibaba's host lists.
+ *
+ * Workloads (paths below the traces folder):
+ *
+ *  alibaba-2017   alibaba-v2017/batch_task.csv: every task with a CPU and a
+ *                 memory request is `number_of_instances` identical groups
+ *                 arriving at the task's create time and leaving at its end
+ *                 time (an end not after the start becomes start + 1 s).
+ *                 CPU: the request in 1/100 core rounded up to whole cores,
+ *                 as Berth accounts a group (0.5 core takes 1 core).
+ *                 Memory: normalized to the largest machine, whose memory
+ *                 is taken as 128 GiB (REF_2017_MIB): request MiB =
+ *                 ceil(norm * 131072).  Hosts: the first `add` row of each
+ *                 machine in alibaba-v2017/server_event.csv, by machine id:
+ *                 its cores, and its normalized memory scaled the same way
+ *                 (0.69 -> 90440 MiB).  No GPUs.
+ *
+ *  alibaba-2025   alibaba-gpu-v2025-dlrm/disaggregated_DLRM_trace.csv: one
+ *                 group per instance, cpu_request vCPUs as cores,
+ *                 memory_request GiB as ceil(GiB * 1024) MiB, gpu_request
+ *                 GPUs; arrival creation_time (empty: running at t = 0),
+ *                 departure deletion_time (empty: never).  The
+ *                 max_instance_per_node anti-affinity is not modelled.
+ *                 Hosts: alibaba-spot-gpu-v2026/node_info_df.csv (model,
+ *                 GPU count, vCPUs), each model a GPU SKU registered with
+ *                 offers of 1, 2, 4 and 8 GPUs up to 1024 cores and 8 TiB
+ *                 (never binding).  That list has no memory: a host gets
+ *                 the memory per core of the PAI 2020 hosts
+ *                 (alibaba-pai-gpu-v2020: 512 GB for 96 cores), 16384/3
+ *                 MiB per vCPU.  The trace names no GPU model: each GPU
+ *                 instance asks for one model drawn (seeded) in proportion
+ *                 to the models' GPU counts in that host list.
+ *
+ * Cluster size: the workload's peak concurrent demand (sum of the live
+ * groups' requests, assuming every one is placed) is computed on each of
+ * CPU, memory and GPUs; the binding dimension is the one with the largest
+ * peak / host-list capacity ratio, and the host list is scaled by the
+ * factor f = CLUSTER_FACTOR * that ratio, so that the cluster's capacity on
+ * the binding dimension equals the peak demand: a perfect packer could just
+ * hold the peak, so rejections measure fragmentation.  Host j of the list
+ * is taken floor((j+1)f) - floor(jf) times (a fraction keeps the list's mix
+ * of hosts; a factor above 1 repeats it).
+ *
+ * Replay: tasks in arrival order (ties broken by a hash of the seed and
+ * the task's line), cut at the first opts->limit tasks (a 2017 task is
+ * many groups, a 2025 one is one group); events sorted by time,
+ * departures before arrivals at the same time.  Each policy (binpack,
+ * spread) and the firstfit baseline replays the same event sequence on a
+ * new engine; a group no host fits at its arrival is rejected and its
+ * departure ignored.
+ *
+ * Stranding: about SAMPLES_TARGET times per replay (every K events) every
+ * host's free capacity is read (berth_engine_host_at).  A host whose free
+ * cores or memory cannot fit the workload's median request (median cores
+ * and median memory over all its groups) strands its free cores and
+ * memory; a host that cannot fit the median GPU request (median cores and
+ * memory of the GPU groups, one GPU) strands its free GPUs.  The strands,
+ * summed over hosts and divided by the cluster's capacity, are averaged
+ * over the samples.  Allocation averages use the same samples; peaks are
+ * exact (tracked at every event).
+ */
+#define _GNU_SOURCE
+#include "replay.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "berth.h"
+#include "output.h"
+#include "util.h"
+
+#define REF_2017_MIB 131072.0       /* memory of a machine of normalized memory 1.0 */
+#define PAI_MIB_PER_CORE (512.0 * 1024.0 / 96.0)
+#define CLUSTER_FACTOR 1.0
+#define SAMPLES_TARGET 1000
+#define LINE_MAX_BYTES 4096
+#define FIELDS_MAX 32
+#define MODELS_MAX 16
+#define NEVER INT64_MAX
+#define NO_HOST UINT32_MAX
+
+/* A task: `n` identical groups arriving together. */
+typedef struct task {
+    int64_t start, end;             /* milliseconds; end NEVER: stays       */
+    uint64_t order;                 /* tie key among equal start times      */
+    uint64_t first;                 /* global index of its first group      */
+    uint32_t n;
+    uint32_t cores;
+    uint32_t memory_mib;
+    uint32_t gpus;
+    uint32_t model;                 /* index into the workload's models     */
+} task_t;
+
+/* A host of the list before scaling. */
+typedef struct host_spec {
+    uint32_t cores;
+    uint32_t memory_mib;
+    uint32_t gpus;
+    uint32_t model;
+} host_spec_t;
+
+typedef struct event {
+    int64_t time;
+    uint64_t order;
+    uint32_t task;
+    uint8_t departure;
+} event_t;
+
+typedef struct workload {
+    const char *name;
+    task_t *tasks;
+    size_t ntasks, captasks;
+    host_spec_t *specs;
+    size_t nspecs, capspecs;
+    char models[MODELS_MAX][BERTH_GPU_SKU_NAME_MAX + 1];
+    uint64_t model_gpus[MODELS_MAX];
+    size_t nmodels;
+    /* after preparation */
+    uint64_t groups;
+    event_t *events;
+    size_t nevents;
+    host_spec_t *hosts;             /* the scaled cluster                   */
+    size_t nhosts;
+    double scale;
+    const char *binding;
+    uint64_t cap_cores, cap_memory, cap_gpus;
+    uint32_t med_cores, med_memory;
+    uint32_t med_gpu_cores, med_gpu_memory;
+    bool has_gpu_groups;
+} workload_t;
+
+typedef struct result {
+    uint64_t events, placed, rejected, gpu_rejected;
+    uint64_t peak_hosts_used;
+    double stranded_cpu, stranded_mem, stranded_gpu;
+    double cpu_avg, mem_avg, gpu_avg, cpu_peak, mem_peak, gpu_peak;
+    double seconds;
+    size_t samples;
+    bool ok;
+} result_t;
+
+static uint64_t mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---- input ---------------------------------------------------------------- */
+
+/* Splits `line` in place at commas into at most FIELDS_MAX fields (the trace
+ * files quote nothing); strips the line end.  Returns the field count. */
+static size_t split(char *line, char **f)
+{
+    line[strcspn(line, "\r\n")] = '\0';
+    size_t n = 0;
+    char *p = line;
+    while (n < FIELDS_MAX) {
+        f[n++] = p;
+        char *c = strchr(p, ',');
+        if (c == NULL)
+            break;
+        *c = '\0';
+        p = c + 1;
+    }
+    return n;
+}
+
+static FILE *open_trace(const replay_options_t *o, const char *rel, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", o->traces_dir != NULL ? o->traces_dir : "../shared/traces",
+             rel);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fprintf(stderr, "berth-bench: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int task_push(workload_t *w, const task_t *t)
+{
+    if (w->ntasks == w->captasks) {
+        size_t cap = w->captasks ? w->captasks * 2 : 4096;
+        task_t *p = realloc(w->tasks, cap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        w->tasks = p;
+        w->captasks = cap;
+    }
+    w->tasks[w->ntasks++] = *t;
+    return 0;
+}
+
+static int spec_push(workload_t *w, const host_spec_t *h)
+{
+    if (w->nspecs == w->capspecs) {
+        size_t cap = w->capspecs ? w->capspecs * 2 : 1024;
+        host_spec_t *p = realloc(w->specs, cap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        w->specs = p;
+        w->capspecs = cap;
+    }
+    w->specs[w->nspecs++] = *h;
+    return 0;
+}
+
+/* The index of GPU model `name`, added when new; -1 when the table is full
+ * or the name too long for a SKU. */
+static int model_id(workload_t *w, const char *name)
+{
+    for (size_t i = 0; i < w->nmodels; i++)
+        if (strcmp(w->models[i], name) == 0)
+            return (int)i;
+    if (w->nmodels == MODELS_MAX || strlen(name) > BERTH_GPU_SKU_NAME_MAX || name[0] == '\0')
+        return -1;
+    snprintf(w->models[w->nmodels], sizeof w->models[0], "%s", name);
+    return (int)w->nmodels++;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_num(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+typedef struct machine {
+    uint64_t id;
+    host_spec_t spec;
+} machine_t;
+
+static int cmp_machine(const void *a, const void *b)
+{
+    const machine_t *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int load_2017(workload_t *w, const replay_options_t *o)
+{
+    char path[4096], line[LINE_MAX_BYTES], *f[FIELDS_MAX];
+    FILE *in = open_trace(o, "alibaba-v2017/server_event.csv", path, sizeof path);
+    if (in == NULL)
+        return -1;
+    machine_t *ms = NULL;
+    size_t nm = 0, cap = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        size_t n = split(line, f);
+        uint64_t id, cores;
+        double mem;
+        if (n < 6 || strcmp(f[2], "add") != 0 || !parse_u64(f[1], &id) ||
+            !parse_u64(f[4], &cores) || !parse_num(f[5], &mem) || cores == 0 || mem <= 0)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < nm && !seen; i++)
+            seen = ms[i].id == id;
+        if (seen)
+            continue;
+        if (nm == cap) {
+            cap = cap ? cap * 2 : 2048;
+            machine_t *p = realloc(ms, cap * sizeof *p);
+            if (p == NULL) {
+                rc = -1;
+                break;
+            }
+            ms = p;
+        }
+        ms[nm].id = id;
+        ms[nm].spec = (host_spec_t){(uint32_t)cores, (uint32_t)lround(mem * REF_2017_MIB), 0, 0};
+        nm++;
+    }
+    fclose(in);
+    if (rc == 0 && nm == 0) {
+        fprintf(stderr, "berth-bench: %s: no machine added\n", path);
+        rc = -1;
+    }
+    if (rc == 0) {
+        qsort(ms, nm, sizeof *ms, cmp_machine);
+        for (size_t i = 0; i < nm && rc == 0; i++)
+            rc = spec_push(w, &ms[i].spec);
+    }
+    free(ms);
+    if (rc != 0)
+        return -1;
+
+    if ((in = open_trace(o, "alibaba-v2017/batch_task.csv", path, sizeof path)) == NULL)
+        return -1;
+    size_t lineno = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        lineno++;
+        size_t n = split(line, f);
+        uint64_t inst, cpu;
+        double start, end, mem;
+        if (n < 8 || !parse_num(f[0], &start) || !parse_num(f[1], &end) ||
+            !parse_u64(f[4], &inst) || !parse_u64(f[6], &cpu) || !parse_num(f[7], &mem) ||
+            inst == 0 || inst > UINT32_MAX || cpu == 0 || mem <= 0 || mem > 1.0)
+            continue;           /* the header, and tasks without requests */
+        task_t t = {0};
+        t.start = (int64_t)llround(start * 1000.0);
+        t.end = (int64_t)llround(end * 1000.0);
+        if (t.end <= t.start)
+            t.end = t.start + 1000;
+        t.order = mix64(o->seed ^ mix64(lineno));
+        t.n = (uint32_t)inst;
+        t.cores = (uint32_t)((cpu + 99) / 100);
+        t.memory_mib = (uint32_t)ceil(mem * REF_2017_MIB);
+        if (task_push(w, &t) != 0) {
+            fclose(in);
+            return -1;
+        }
+    }
+    fclose(in);
+    return 0;
+}
+
+static int load_2025(workload_t *w, const replay_options_t *o)
+{
+    char path[4096], line[LINE_MAX_BYTES], *f[FIELDS_MAX];
+    FILE *in = open_trace(o, "alibaba-spot-gpu-v2026/node_info_df.csv", path, sizeof path);
+    if (in == NULL)
+        return -1;
+    while (fgets(line, sizeof line, in) != NULL) {
+        size_t n = split(line, f);
+        uint64_t gpus, cpus;
+        if (n < 3 || !parse_u64(f[1], &gpus) || !parse_u64(f[2], &cpus) || cpus == 0 ||
+            gpus > 64)
+            continue;           /* the header */
+        int m = gpus > 0 ? model_id(w, f[0]) : 0;
+        if (m < 0) {
+            fprintf(stderr, "berth-bench: %s: GPU model '%s' left out\n", path, f[0]);
+            continue;
+        }
+        host_spec_t h = {(uint32_t)cpus, (uint32_t)floor((double)cpus * PAI_MIB_PER_CORE),
+                         (uint32_t)gpus, (uint32_t)m};
+        if (gpus > 0)
+            w->model_gpus[m] += gpus;
+        if (spec_push(w, &h) != 0) {
+            fclose(in);
+            return -1;
+        }
+    }
+    fclose(in);
+    uint64_t total_gpus = 0;
+    for (size_t i = 0; i < w->nmodels; i++)
+        total_gpus += w->model_gpus[i];
+    if (w->nspecs == 0 || total_gpus == 0) {
+        fprintf(stderr, "berth-bench: %s: no GPU host\n", path);
+        return -1;
+    }
+
+    if ((in = open_trace(o, "alibaba-gpu-v2025-dlrm/disaggregated_DLRM_trace.csv", path,
+                         sizeof path)) == NULL)
+        return -1;
+    int col_cpu = -1, col_gpu = -1, col_mem = -1, col_create = -1, col_delete = -1;
+    size_t lineno = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        lineno++;
+        size_t n = split(line, f);
+        if (lineno == 1) {
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(f[i], "cpu_request") == 0)
+                    col_cpu = (int)i;
+                else if (strcmp(f[i], "gpu_request") == 0)
+                    col_gpu = (int)i;
+                else if (strcmp(f[i], "memory_request") == 0)
+                    col_mem = (int)i;
+                else if (strcmp(f[i], "creation_time") == 0)
+                    col_create = (int)i;
+                else if (strcmp(f[i], "deletion_time") == 0)
+                    col_delete = (int)i;
+            }
+            if (col_cpu < 0 || col_gpu < 0 || col_mem < 0 || col_create < 0 || col_delete < 0) {
+                fprintf(stderr, "berth-bench: %s: unexpected header\n", path);
+                fclose(in);
+                return -1;
+            }
+            continue;
+        }
+        double cpu, mem, start = 0, end = 0;
+        uint64_t gpus;
+        if ((int)n <= col_delete || !parse_num(f[col_cpu], &cpu) ||
+            !parse_num(f[col_mem], &mem) || !parse_u64(f[col_gpu], &gpus) || cpu <= 0 ||
+            mem <= 0 || gpus > 64 || (f[col_create][0] != '\0' && !parse_num(f[col_create], &start)) ||
+            (f[col_delete][0] != '\0' && !parse_num(f[col_delete], &end)))
+            continue;
+        task_t t = {0};
+        t.start = (int64_t)llround(start * 1000.0);
+        t.end = f[col_delete][0] == '\0' ? NEVER : (int64_t)llround(end * 1000.0);
+        if (t.end <= t.start)
+            t.end = t.start + 1000;
+        t.order = mix64(o->seed ^ mix64(lineno));
+        t.n = 1;
+        t.cores = (uint32_t)ceil(cpu);
+        t.memory_mib = (uint32_t)ceil(mem * 1024.0);
+        t.gpus = (uint32_t)gpus;
+        if (gpus > 0) {
+            /* one model, drawn in proportion to the list's GPUs */
+            uint64_t r = mix64(o->seed ^ 0x736b75ull ^ mix64(lineno)) % total_gpus;
+            size_t m = 0;
+            while (m + 1 < w->nmodels && r >= w->model_gpus[m])
+                r -= w->model_gpus[m++];
+            t.model = (uint32_t)m;
+        }
+        if (task_push(w, &t) != 0) {
+            fclose(in);
+            return -1;
+        }
+    }
+    fclose(in);
+    return 0;
+}
+
+/* ---- preparation ---------------------------------------------------------- */
+
+static int cmp_task_arrival(const void *a, const void *b)
+{
+    const task_t *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+    const event_t *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    if (x->departure != y->departure)
+        return x->departure ? -1 : 1;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return x->task < y->task ? -1 : x->task > y->task;
+}
+
+typedef struct weighted {
+    uint32_t value;
+    uint64_t weight;
+} weighted_t;
+
+static int cmp_weighted(const void *a, const void *b)
+{
+    const weighted_t *x = a, *y = b;
+    return x->value < y->value ? -1 : x->value > y->value;
+}
+
+/* The weighted median of the tasks' values chosen by `which` (0 cores,
+ * 1 memory) among tasks with (gpu_only ? GPUs : anything). */
+static uint32_t median(const workload_t *w, int which, bool gpu_only)
+{
+    weighted_t *v = malloc((w->ntasks ? w->ntasks : 1) * sizeof *v);
+    if (v == NULL)
+        return 0;
+    size_t n = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        const task_t *t = &w->tasks[i];
+        if (gpu_only && t->gpus == 0)
+            continue;
+        v[n].value = which == 0 ? t->cores : t->memory_mib;
+        v[n].weight = t->n;
+        total += t->n;
+        n++;
+    }
+    qsort(v, n, sizeof *v, cmp_weighted);
+    uint32_t m = 0;
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += v[i].weight;
+        if (2 * acc >= total) {
+            m = v[i].value;
+            break;
+        }
+    }
+    free(v);
+    return m;
+}
+
+/* Sorts and cuts the tasks, builds the events, sizes the cluster. */
+static int prepare(workload_t *w, const replay_options_t *o)
+{
+    qsort(w->tasks, w->ntasks, sizeof *w->tasks, cmp_task_arrival);
+    uint64_t groups = 0;
+    size_t keep = 0;
+    for (; keep < w->ntasks && (o->limit == 0 || keep < o->limit); keep++) {
+        task_t *t = &w->tasks[keep];
+        t->first = groups;
+        groups += t->n;
+    }
+    w->ntasks = keep;
+    w->groups = groups;
+    if (groups == 0) {
+        fprintf(stderr, "berth-bench: %s: no group to replay\n", w->name);
+        return -1;
+    }
+    w->events = malloc(2 * w->ntasks * sizeof *w->events);
+    if (w->events == NULL)
+        return -1;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        const task_t *t = &w->tasks[i];
+        w->events[w->nevents++] = (event_t){t->start, t->order, (uint32_t)i, 0};
+        if (t->end != NEVER)
+            w->events[w->nevents++] = (event_t){t->end, t->order, (uint32_t)i, 1};
+    }
+    qsort(w->events, w->nevents, sizeof *w->events, cmp_event);
+
+    /* peak concurrent demand, everything placed */
+    uint64_t cur[3] = {0, 0, 0}, peak[3] = {0, 0, 0};
+    for (size_t i = 0; i < w->nevents; i++) {
+        const task_t *t = &w->tasks[w->events[i].task];
+        uint64_t d[3] = {(uint64_t)t->n * t->cores, (uint64_t)t->n * t->memory_mib,
+                         (uint64_t)t->n * t->gpus};
+        for (int k = 0; k < 3; k++) {
+            cur[k] = w->events[i].departure ? cur[k] - d[k] : cur[k] + d[k];
+            if (cur[k] > peak[k])
+                peak[k] = cur[k];
+        }
+    }
+    uint64_t pool[3] = {0, 0, 0};
+    for (size_t j = 0; j < w->nspecs; j++) {
+        pool[0] += w->specs[j].cores;
+        pool[1] += w->specs[j].memory_mib;
+        pool[2] += w->specs[j].gpus;
+    }
+    static const char *const dims[3] = {"cpu", "memory", "gpu"};
+    double ratio = 0;
+    w->binding = dims[0];
+    for (int k = 0; k < 3; k++) {
+        if (pool[k] == 0)
+            continue;
+        double r = (double)peak[k] / (double)pool[k];
+        if (r > ratio) {
+            ratio = r;
+            w->binding = dims[k];
+        }
+    }
+    w->scale = CLUSTER_FACTOR * (ratio > 0 ? ratio : 1.0);
+    size_t nhosts = 0;
+    for (size_t j = 0; j < w->nspecs; j++)
+        nhosts += (size_t)(floor((double)(j + 1) * w->scale) - floor((double)j * w->scale));
+    if (nhosts == 0)
+        nhosts = 1;
+    w->hosts = malloc(nhosts * sizeof *w->hosts);
+    if (w->hosts == NULL)
+        return -1;
+    for (size_t j = 0; j < w->nspecs && w->nhosts < nhosts; j++) {
+        size_t copies = (size_t)(floor((double)(j + 1) * w->scale) -
+                                 floor((double)j * w->scale));
+        for (size_t c = 0; c < copies && w->nhosts < nhosts; c++)
+            w->hosts[w->nhosts++] = w->specs[j];
+    }
+    if (w->nhosts == 0)
+        w->hosts[w->nhosts++] = w->specs[0];
+    for (size_t i = 0; i < w->nhosts; i++) {
+        w->cap_cores += w->hosts[i].cores;
+        w->cap_memory += w->hosts[i].memory_mib;
+        w->cap_gpus += w->hosts[i].gpus;
+    }
+    w->med_cores = median(w, 0, false);
+    w->med_memory = median(w, 1, false);
+    for (size_t i = 0; i < w->ntasks && !w->has_gpu_groups; i++)
+        w->has_gpu_groups = w->tasks[i].gpus > 0;
+    if (w->has_gpu_groups) {
+        w->med_gpu_cores = median(w, 0, true);
+        w->med_gpu_memory = median(w, 1, true);
+    }
+    uint64_t group_events = 0;
+    for (size_t i = 0; i < w->nevents; i++)
+        group_events += w->tasks[w->events[i].task].n;
+    fprintf(stderr, "berth-bench: %s: %" PRIu64 " groups, %" PRIu64 " events, %zu hosts (host list "
+            "x%.3f, binding %s; peak %" PRIu64 " cores, %" PRIu64 " MiB, %" PRIu64 " GPUs)\n",
+            w->name, w->groups, group_events, w->nhosts, w->scale, w->binding, peak[0], peak[1],
+            peak[2]);
+    return 0;
+}
+
+/* ---- replay --------------------------------------------------------------- */
+
+/* Writes the key of group `g`: "g" and its index in hex. */
+static void group_key(uint64_t g, char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[17];
+    int n = 0;
+    do {
+        tmp[n++] = hex[g & 15];
+        g >>= 4;
+    } while (g != 0 && n < 16);
+    key[0] = 'g';
+    for (int i = 0; i < n; i++)
+        key[1 + i] = tmp[n - 1 - i];
+    key[1 + n] = '\0';
+}
+
+static berth_engine_t *build(const workload_t *w, berth_policy_t policy, uint64_t seed,
+                             uint32_t *sku_ids)
+{
+    berth_engine_options_t eo;
+    berth_engine_options_init(&eo);
+    eo.policy = policy;
+    eo.seed = seed;
+    berth_engine_t *e;
+    berth_error_t err;
+    if (berth_engine_new(&eo, &e, &err) != 0) {
+        fprintf(stderr, "berth-bench: engine: %s\n", err.message);
+        return NULL;
+    }
+    for (size_t m = 0; m < w->nmodels; m++) {
+        berth_gpu_sku_t sku;
+        memset(&sku, 0, sizeof sku);
+        snprintf(sku.name, sizeof sku.name, "%s", w->models[m]);
+        static const uint32_t counts[] = {1, 2, 4, 8};
+        for (size_t k = 0; k < 4; k++)
+            sku.offers[sku.noffers++] = (berth_gpu_offer_t){counts[k], 1024u * 1000u,
+                                                            8u * 1024u * 1024u};
+        if (berth_engine_gpu_sku_add(e, &sku, &err) != 0 ||
+            berth_engine_gpu_sku_find(e, sku.name, &sku_ids[m]) == NULL) {
+            fprintf(stderr, "berth-bench: GPU SKU %s: %s\n", sku.name, err.message);
+            berth_engine_free(e);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < w->nhosts; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "r%06zu", i);
+        berth_host_t h;
+        memset(&h, 0, sizeof h);
+        h.name = name;
+        h.cores = w->hosts[i].cores;
+        h.memory_mib = w->hosts[i].memory_mib;
+        h.gpu_count = w->hosts[i].gpus;
+        h.gpu_sku = h.gpu_count > 0 ? w->models[w->hosts[i].model] : NULL;
+        h.os = BERTH_OS_LINUX;
+        if (berth_host_add(e, &h, &err) != 0) {
+            fprintf(stderr, "berth-bench: host %s: %s\n", name, err.message);
+            berth_engine_free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+/* Reads every host's free capacity and adds the sample's strands and
+ * allocation to *r. */
+static void sample(const workload_t *w, const berth_engine_t *e, result_t *r)
+{
+    uint64_t s_cpu = 0, s_mem = 0, s_gpu = 0, u_cpu = 0, u_mem = 0, u_gpu = 0;
+    for (size_t i = 0; i < w->nhosts; i++) {
+        berth_host_t h;
+        berth_host_usage_t u;
+        if (berth_engine_host_at(e, i, &h, &u) != 0)
+            continue;
+        uint32_t fc = h.cores - u.millicores / 1000u;
+        uint32_t fm = h.memory_mib - u.memory_mib;
+        uint32_t fg = h.gpu_count - u.gpu_count;
+        u_cpu += u.millicores / 1000u;
+        u_mem += u.memory_mib;
+        u_gpu += u.gpu_count;
+        if (fc < w->med_cores || fm < w->med_memory) {
+            s_cpu += fc;
+            s_mem += fm;
+        }
+        if (fg > 0 && (fc < w->med_gpu_cores || fm < w->med_gpu_memory))
+            s_gpu += fg;
+    }
+    r->stranded_cpu += (double)s_cpu / (double)w->cap_cores;
+    r->stranded_mem += (double)s_mem / (double)w->cap_memory;
+    if (w->cap_gpus > 0) {
+        r->stranded_gpu += (double)s_gpu / (double)w->cap_gpus;
+        r->gpu_avg += (double)u_gpu / (double)w->cap_gpus;
+    }
+    r->cpu_avg += (double)u_cpu / (double)w->cap_cores;
+    r->mem_avg += (double)u_mem / (double)w->cap_memory;
+    r->samples++;
+}
+
+/* Replays the workload's events on a new engine with `policy`. */
+static int replay(const workload_t *w, berth_policy_t policy, uint64_t seed, uint32_t *where,
+                  result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    uint32_t sku_ids[MODELS_MAX];
+    berth_engine_t *e = build(w, policy, seed, sku_ids);
+    if (e == NULL)
+        return -1;
+    uint32_t *groups_on = calloc(w->nhosts, sizeof *groups_on);
+    if (groups_on == NULL) {
+        berth_engine_free(e);
+        return -1;
+    }
+    uint64_t total_events = 0;
+    for (size_t i = 0; i < w->nevents; i++)
+        total_events += w->tasks[w->events[i].task].n;
+    uint64_t every = total_events / SAMPLES_TARGET;
+    if (every == 0)
+        every = 1;
+    uint64_t used_hosts = 0, u_cpu = 0, u_mem = 0, u_gpu = 0;
+    uint64_t p_cpu = 0, p_mem = 0, p_gpu = 0;
+    uint64_t sampling_ns = 0, errors = 0;
+    berth_request_t req;
+    memset(&req, 0, sizeof req);
+    req.os = BERTH_OS_LINUX;
+    berth_placement_t pl;
+    berth_error_t err;
+    char key[24];
+    uint64_t t0 = bench_now_ns();
+    for (size_t i = 0; i < w->nevents; i++) {
+        const event_t *ev = &w->events[i];
+        const task_t *t = &w->tasks[ev->task];
+        req.demand.millicores = t->cores * 1000u;
+        req.demand.requested_millicores = req.demand.millicores;
+        req.demand.memory_mib = t->memory_mib;
+        req.demand.gpu_count = t->gpus;
+        req.demand.gpu_sku = t->gpus > 0 ? sku_ids[t->model] : 0;
+        for (uint32_t k = 0; k < t->n; k++) {
+            uint64_t g = t->first + k;
+            group_key(g, key);
+            if (!ev->departure) {
+                int rc = berth_request_place(e, key, &req, &pl, NULL);
+                if (rc == 0) {
+                    uint32_t h = (uint32_t)strtoul(pl.host + 1, NULL, 10);
+                    where[g] = h;
+                    r->placed++;
+                    if (h < w->nhosts && groups_on[h]++ == 0 && ++used_hosts > r->peak_hosts_used)
+                        r->peak_hosts_used = used_hosts;
+                    u_cpu += t->cores;
+                    u_mem += t->memory_mib;
+                    u_gpu += t->gpus;
+                    if (u_cpu > p_cpu)
+                        p_cpu = u_cpu;
+                    if (u_mem > p_mem)
+                        p_mem = u_mem;
+                    if (u_gpu > p_gpu)
+                        p_gpu = u_gpu;
+                } else {
+                    where[g] = NO_HOST;
+                    r->rejected++;
+                    if (t->gpus > 0)
+                        r->gpu_rejected++;
+                    if (rc != BERTH_ENOSPC && errors++ == 0) {
+                        berth_request_place(e, key, &req, NULL, &err);
+                        fprintf(stderr, "berth-bench: %s: place: %s\n", w->name, err.message);
+                    }
+                }
+            } else if (where[g] != NO_HOST) {
+                if (berth_group_release(e, key, NULL) != 0 && errors++ == 0)
+                    fprintf(stderr, "berth-bench: %s: release of %s failed\n", w->name, key);
+                uint32_t h = where[g];
+                if (h < w->nhosts && --groups_on[h] == 0)
+                    used_hosts--;
+                u_cpu -= t->cores;
+                u_mem -= t->memory_mib;
+                u_gpu -= t->gpus;
+                where[g] = NO_HOST;
+            }
+            if (++r->events % every == 0) {
+                uint64_t s0 = bench_now_ns();
+                sample(w, e, r);
+                sampling_ns += bench_now_ns() - s0;
+            }
+        }
+    }
+    uint64_t elapsed = bench_now_ns() - t0;
+    r->seconds = (double)(elapsed - sampling_ns) / 1e9;
+    if (r->samples > 0) {
+        double n = (double)r->samples;
+        r->stranded_cpu /= n;
+        r->stranded_mem /= n;
+        r->stranded_gpu /= n;
+        r->cpu_avg /= n;
+        r->mem_avg /= n;
+        r->gpu_avg /= n;
+    }
+    r->cpu_peak = (double)p_cpu / (double)w->cap_cores;
+    r->mem_peak = (double)p_mem / (double)w->cap_memory;
+    r->gpu_peak = w->cap_gpus > 0 ? (double)p_gpu / (double)w->cap_gpus : 0.0;
+
+    /* the engine's books must match the replay's */
+    uint64_t e_cpu = 0, e_mem = 0, e_gpu = 0;
+    for (size_t i = 0; i < w->nhosts; i++) {
+        berth_host_usage_t u;
+        if (berth_engine_host_at(e, i, NULL, &u) == 0) {
+            e_cpu += u.millicores / 1000u;
+            e_mem += u.memory_mib;
+            e_gpu += u.gpu_count;
+        }
+    }
+    if (e_cpu != u_cpu || e_mem != u_mem || e_gpu != u_gpu) {
+        fprintf(stderr, "berth-bench: %s/%s: engine usage (%" PRIu64 " cores, %" PRIu64
+                " MiB, %" PRIu64 " GPUs) differs from the replay's (%" PRIu64 ", %" PRIu64
+                ", %" PRIu64 ")\n", w->name, berth_policy_name(policy), e_cpu, e_mem, e_gpu,
+                u_cpu, u_mem, u_gpu);
+        errors++;
+    }
+    r->ok = errors == 0;
+    free(groups_on);
+    berth_engine_free(e);
+    return 0;
+}
+
+static json_t *frac(double x, bool present)
+{
+    return present ? json_real(bench_rounded(x, 4)) : json_null();
+}
+
+static void emit(const workload_t *w, berth_policy_t policy, const result_t *r,
+                 const result_t *ff)
+{
+    bool gpu = w->cap_gpus > 0;
+    json_t *row = json_object();
+    /* "replay": its own CSV file, as its members differ from the packing
+     * benchmarks' rows of `quality`. */
+    json_object_set_new(row, "bench", json_string("replay"));
+    json_object_set_new(row, "workload", json_string(w->name));
+    json_object_set_new(row, "policy", json_string(berth_policy_name(policy)));
+    json_object_set_new(row, "hosts", json_integer((json_int_t)w->nhosts));
+    json_object_set_new(row, "events", json_integer((json_int_t)r->events));
+    json_object_set_new(row, "placed", json_integer((json_int_t)r->placed));
+    json_object_set_new(row, "rejected", json_integer((json_int_t)r->rejected));
+    json_object_set_new(row, "peak_hosts_used", json_integer((json_int_t)r->peak_hosts_used));
+    json_object_set_new(row, "stranded_cpu_frac", frac(r->stranded_cpu, true));
+    json_object_set_new(row, "stranded_mem_frac", frac(r->stranded_mem, true));
+    json_object_set_new(row, "stranded_gpu_frac", frac(r->stranded_gpu, gpu));
+    json_object_set_new(row, "gpu_rejected", json_integer((json_int_t)r->gpu_rejected));
+    json_object_set_new(row, "rejected_vs_firstfit",
+                        ff != NULL && ff->rejected > 0
+                            ? json_real(bench_rounded((double)r->rejected / (double)ff->rejected, 4))
+                            : json_null());
+    json_object_set_new(row, "seconds", json_real(bench_rounded(r->seconds, 3)));
+    json_object_set_new(row, "groups", json_integer((json_int_t)w->groups));
+    json_object_set_new(row, "cluster_scale", json_real(bench_rounded(w->scale, 4)));
+    json_object_set_new(row, "cpu_alloc_avg", frac(r->cpu_avg, true));
+    json_object_set_new(row, "cpu_alloc_peak", frac(r->cpu_peak, true));
+    json_object_set_new(row, "mem_alloc_avg", frac(r->mem_avg, true));
+    json_object_set_new(row, "mem_alloc_peak", frac(r->mem_peak, true));
+    json_object_set_new(row, "gpu_alloc_avg", frac(r->gpu_avg, gpu));
+    json_object_set_new(row, "gpu_alloc_peak", frac(r->gpu_peak, gpu));
+    json_object_set_new(row, "placements_per_sec",
+                        r->seconds > 0
+                            ? json_real(bench_rounded((double)(r->placed + r->rejected) / r->seconds, 0))
+                            : json_null());
+    json_object_set_new(row, "samples", json_integer((json_int_t)r->samples));
+    bench_emit(row);
+}
+
+static void workload_free(workload_t *w)
+{
+    free(w->tasks);
+    free(w->specs);
+    free(w->events);
+    free(w->hosts);
+}
+
+/* See replay.h. */
+int bench_replay_run(const char *set, const replay_options_t *o)
+{
+    workload_t w;
+    memset(&w, 0, sizeof w);
+    int rc;
+    if (set != NULL && strcmp(set, "alibaba-2017") == 0) {
+        w.name = "alibaba-2017";
+        rc = load_2017(&w, o);
+    } else if (set != NULL && strcmp(set, "alibaba-2025") == 0) {
+        w.name = "alibaba-2025";
+        rc = load_2025(&w, o);
+    } else {
+        fprintf(stderr, "berth-bench: unknown workload '%s' (alibaba-2017 or alibaba-2025)\n",
+                set != NULL ? set : "(null)");
+        return -1;
+    }
+    if (rc == 0)
+        rc = prepare(&w, o);
+    uint32_t *where = rc == 0 ? malloc(w.groups * sizeof *where) : NULL;
+    if (rc == 0 && where == NULL) {
+        fputs("berth-bench: out of memory\n", stderr);
+        rc = -1;
+    }
+    static const berth_policy_t policies[3] = {BERTH_POLICY_BINPACK, BERTH_POLICY_SPREAD,
+                                               BERTH_POLICY_FIRSTFIT};
+    result_t res[3];
+    for (size_t p = 0; p < 3 && rc == 0; p++)
+        rc = replay(&w, policies[p], o->seed, where, &res[p]);
+    for (size_t p = 0; p < 3 && rc == 0; p++)
+        emit(&w, policies[p], &res[p], &res[2]);
+    for (size_t p = 0; p < 3 && rc == 0; p++)
+        if (!res[p].ok)
+            rc = -1;
+    free(where);
+    workload_free(&w);
+    return rc;
+}
