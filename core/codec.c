@@ -172,7 +172,10 @@ static bool get_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
     }
     if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) {
         double d = o->via.f64;
-        if (!(d >= 0) || d > (double)max || d != (double)(uint64_t)d)
+        /* (double)UINT64_MAX rounds up to 2^64, which uint64_t cannot hold:
+         * refuse it before the conversion, which would be undefined. */
+        if (!(d >= 0) || d >= 18446744073709551616.0 || d > (double)max ||
+            d != (double)(uint64_t)d)
             return false;
         *out = (uint64_t)d;
         return true;
@@ -223,6 +226,89 @@ static bool get_digest(const msgpack_object *o, uint64_t *out)
     return true;
 }
 
+/* How deep a record's arrays and maps may nest.  Records nest three deep
+ * (a SKU's offers); msgpack-c stops at 32 and reports that as running out
+ * of memory, which a corrupt record must not look like. */
+#define RECORD_DEPTH_MAX 16
+
+/* Whether the msgpack bytes p[len] can hold the arrays and maps they
+ * declare: walks the object headers (no recursion) and refuses a container
+ * that announces more elements than bytes remain (each element takes at
+ * least one byte), nesting deeper than RECORD_DEPTH_MAX, or a header or
+ * payload cut short.  msgpack-c allocates an array or map whole before
+ * reading its elements, so without this a five-byte record announcing 2^28
+ * map entries costs gigabytes.  Shape only: msgpack_unpack_next() still
+ * decodes and checks everything. */
+static bool counts_fit(const unsigned char *p, size_t len)
+{
+    uint64_t todo[RECORD_DEPTH_MAX + 1];    /* objects still to read, per level */
+    int depth = 0;
+    size_t off = 0;
+    todo[0] = 1;
+    while (depth >= 0) {
+        if (todo[depth] == 0) {
+            depth--;
+            continue;
+        }
+        if (off >= len)
+            return false;
+        unsigned char c = p[off++];
+        todo[depth]--;
+        enum { SCALAR, ARRAY, MAP } kind = SCALAR;
+        uint64_t n = 0;             /* payload bytes, elements or pairs     */
+        size_t lenbytes = 0, extra = 0;
+        if (c <= 0x7f || c >= 0xe0 || (c >= 0xc0 && c <= 0xc3))
+            n = 0;                  /* fixint, nil, (unused), false, true   */
+        else if (c <= 0x8f)
+            kind = MAP, n = c & 0x0f;
+        else if (c <= 0x9f)
+            kind = ARRAY, n = c & 0x0f;
+        else if (c <= 0xbf)
+            n = c & 0x1f;           /* fixstr                               */
+        else {
+            switch (c) {
+            case 0xc4: case 0xd9: lenbytes = 1; break;      /* bin 8, str 8 */
+            case 0xc5: case 0xda: lenbytes = 2; break;
+            case 0xc6: case 0xdb: lenbytes = 4; break;
+            case 0xc7: lenbytes = 1; extra = 1; break;      /* ext: + type  */
+            case 0xc8: lenbytes = 2; extra = 1; break;
+            case 0xc9: lenbytes = 4; extra = 1; break;
+            case 0xca: case 0xce: case 0xd2: n = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: n = 8; break;
+            case 0xcc: case 0xd0: n = 1; break;
+            case 0xcd: case 0xd1: n = 2; break;
+            case 0xd4: n = 2; break;                        /* fixext 1..16 */
+            case 0xd5: n = 3; break;
+            case 0xd6: n = 5; break;
+            case 0xd7: n = 9; break;
+            case 0xd8: n = 17; break;
+            case 0xdc: kind = ARRAY; lenbytes = 2; break;
+            case 0xdd: kind = ARRAY; lenbytes = 4; break;
+            case 0xde: kind = MAP; lenbytes = 2; break;
+            default: kind = MAP; lenbytes = 4; break;       /* 0xdf         */
+            }
+        }
+        if (len - off < lenbytes)
+            return false;
+        for (size_t i = 0; i < lenbytes; i++)
+            n = (n << 8) | p[off++];
+        uint64_t left = len - off;
+        if (kind == SCALAR) {
+            if (n + extra > left)
+                return false;
+            off += (size_t)(n + extra);
+            continue;
+        }
+        uint64_t add = kind == MAP ? 2 * n : n, need = add;
+        for (int d = 0; d <= depth; d++)
+            need += todo[d];
+        if (need > left || depth == RECORD_DEPTH_MAX)
+            return false;
+        todo[++depth] = add;
+    }
+    return true;
+}
+
 /* Unpacks `data` into *u and checks it is a map of the known version.  The
  * caller destroys *u (its strings point into `data`, not into *u). */
 static int unpack_map(const char *data, size_t len, msgpack_unpacked *u, const char *what,
@@ -230,7 +316,9 @@ static int unpack_map(const char *data, size_t len, msgpack_unpacked *u, const c
 {
     msgpack_unpacked_init(u);
     size_t off = 0;
-    msgpack_unpack_return ret = msgpack_unpack_next(u, data, len, &off);
+    msgpack_unpack_return ret = MSGPACK_UNPACK_PARSE_ERROR;
+    if (counts_fit((const unsigned char *)data, len))
+        ret = msgpack_unpack_next(u, data, len, &off);
     if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to decode a %s record", what);

@@ -48,7 +48,10 @@
  *     InvalidVolumeMountPath     a mountPath empty or containing ':'
  *     DuplicateVolumeMountPath   one container mounts twice at one path
  *     InvalidSecretVolumeValue   a secret volume value that is not base64
- *     InvalidGitRepoDirectory    a gitRepo directory with a '..' segment
+ *     InvalidSecretVolumeFileName a secret file name with a path separator,
+ *                                or "." / ".." / empty
+ *     InvalidGitRepoDirectory    a gitRepo directory that is absolute or has a
+ *                                '..' segment
  *     DuplicateContainerPort     one port+protocol twice in the group (its
  *                                containers share one network namespace)
  *     DuplicateIpAddressPort     one port+protocol twice on the IP address
@@ -127,6 +130,14 @@ static bool base64_is_valid(const char *s)
         }
     }
     return pad <= 2;
+}
+
+/* True when `s` can name a file inside a directory: not empty, not "." or
+ * "..", and without a path separator. */
+static bool secret_file_name_ok(const char *s)
+{
+    return s[0] != '\0' && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
+           strpbrk(s, "/\\") == NULL;
 }
 
 /* True when the path has a ".." segment ('/' or '\\' separated). */
@@ -282,6 +293,13 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
             keys[nkeys++] = (key_ref_t){0, v->name, i};
         for (size_t k = 0; v->kind == BERTH_VOLUME_SECRET && k < v->nsecret_items; k++) {
             const berth_pair_t *item = &v->secret_items[k];
+            if (item->name != NULL && !secret_file_name_ok(item->name)) {
+                snprintf(t, sizeof t, "properties.volumes[%zu].secret", i);
+                n += berth__report(err, "InvalidSecretVolumeFileName", t,
+                            "The secret file name '%.100s' in volume '%.63s' is not valid: it "
+                            "must be a plain file name, without '/', '\\' or a '.' or '..' "
+                            "name of its own.", item->name, v->name != NULL ? v->name : "");
+            }
             if (item->value != NULL && !base64_is_valid(item->value)) {
                 snprintf(t, sizeof t, "properties.volumes[%zu].secret.%s", i,
                          item->name != NULL ? item->name : "");
@@ -293,11 +311,12 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
             }
         }
         if (v->kind == BERTH_VOLUME_GIT_REPO && v->directory != NULL &&
-            has_parent_segment(v->directory)) {
+            (has_parent_segment(v->directory) || v->directory[0] == '/' ||
+             v->directory[0] == '\\')) {
             snprintf(t, sizeof t, "properties.volumes[%zu].gitRepo.directory", i);
             n += berth__report(err, "InvalidGitRepoDirectory", t,
-                        "The gitRepo directory '%.200s' must not contain a '..' segment.",
-                        v->directory);
+                        "The gitRepo directory '%.200s' must be a path inside the volume: "
+                        "relative, without a '..' segment.", v->directory);
         }
     }
     mark_duplicates(keys, nkeys, dup);

@@ -4,8 +4,10 @@
 # Builds and runs "make check" twice: a normal build in build/ and an
 # AddressSanitizer/UndefinedBehaviorSanitizer build in build-sanitize/
 # (configure --enable-sanitizers), generating ./configure first when it is
-# missing.  Prints each test's summary lines, and exits non-zero when
-# anything failed.
+# missing; then runs the library's and the daemons' tests in build/ again
+# under valgrind memcheck (tests/valgrind.sh; required with CI=true).
+# Prints each test's summary lines, and exits non-zero when anything
+# failed.
 #
 # Engine tests.  Run as root, with docker.io, podman, runc and
 # busybox-static installed, it first starts private container engines once
@@ -164,8 +166,18 @@ suite() {
 status=0
 suite build || status=1
 suite build-sanitize --enable-sanitizers || status=1
+# The library's and the daemons' tests again under valgrind memcheck, in the
+# normal build (tests/valgrind.sh).
+echo "==> build: valgrind"
+"$root/tests/valgrind.sh" "$root/build"
+vrc=$?
+if [ $vrc -eq 77 ] && [ "${CI:-}" != true ]; then
+    echo "==> valgrind is not installed: the memcheck pass is skipped"
+elif [ $vrc -ne 0 ]; then
+    status=1
+fi
 if [ $status -eq 0 ]; then
-    echo "==> all tests passed (build, build-sanitize)"
+    echo "==> all tests passed (build, build-sanitize, valgrind)"
 else
     echo "==> FAILED"
 fi

@@ -51,6 +51,7 @@
 #include "berth-plugin.h"
 
 #define EVENTS_MAX 12
+#define START_RETRIES 3             /* creates again after a failed start   */
 #define EXIT_USAGE 2
 
 /* ---- options ------------------------------------------------------------------- */
@@ -168,6 +169,7 @@ typedef struct agroup {
     berth_group_status_t st;        /* the runtime's last answer            */
     char *last_view;                /* the view last written                */
     bool refresh;                   /* started something: read the state again */
+    uint32_t start_failures;        /* starts that failed, each followed by a new create */
 } agroup_t;
 
 typedef struct agent {
@@ -706,6 +708,18 @@ static void group_advance(agent_t *a, agroup_t *g)
     }
     if (g->phase == PHASE_START) {
         if (a->ops->start(a->ctx, g->key, NULL, &err) != 0) {
+            /* Leftovers of an interrupted attempt can make a start fail:
+             * remove the group and create it anew, a few times at most. */
+            if (++g->start_failures <= START_RETRIES) {
+                log_warn(g->key, "containers did not start (%s); creating them again, "
+                         "attempt %u of %u", err.message, g->start_failures, START_RETRIES);
+                event_add(&g->ev, "BackOff", "Warning", "containers did not start: %s",
+                          err.message);
+                berth_error_t rerr;
+                if (a->ops->remove(a->ctx, g->key, &rerr) == 0)
+                    group_create(a, g);
+                return;
+            }
             fail_group(a, g, "containers did not start: %s", err.message);
             return;
         }

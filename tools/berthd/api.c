@@ -367,6 +367,48 @@ static int stream_begin(bd_api_t *api, const op_t *op, char *sid, size_t cap)
 }
 
 /* Acknowledges and deletes a stream entry. */
+/* Stream ids "MS-SEQ" in order: <0, 0, >0. */
+static int sid_cmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    return am != bm ? (am < bm ? -1 : 1) : as != bs ? (as < bs ? -1 : 1) : 0;
+}
+
+/* Records that request `sid` on `key` has been applied, unless a later one
+ * was (one atomic step): a replay of an older request left pending by a
+ * dead berthd must never undo what a later, acknowledged one did (a PUT
+ * replayed after an acknowledged DELETE would bring the group back).  The
+ * mark lives a day; a pending request is claimed within a minute. */
+static void applied_mark(bd_api_t *api, const char *key, const char *sid)
+{
+    static const char script[] =
+        "local function n(s) local m, q = string.match(s, '^(%d+)-(%d+)$')\n"
+        "  return tonumber(m) or 0, tonumber(q) or 0 end\n"
+        "local c = redis.call('GET', KEYS[1])\n"
+        "if c then\n"
+        "  local cm, cq = n(c)\n"
+        "  local am, aq = n(ARGV[1])\n"
+        "  if cm > am or (cm == am and cq >= aq) then return 0 end\n"
+        "end\n"
+        "redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400)\n"
+        "return 1\n";
+    redisReply *r = cmd(api, "EVAL %s 1 berth:{%s}:applied:%s %s", script, api->cell, key, sid);
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
+/* Whether a request later than `sid` on `key` has been applied already. */
+static bool applied_later(bd_api_t *api, const char *key, const char *sid)
+{
+    redisReply *r = cmd(api, "GET berth:{%s}:applied:%s", api->cell, key);
+    bool later = r != NULL && r->type == REDIS_REPLY_STRING && sid_cmp(r->str, sid) > 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    return later;
+}
+
 static void stream_end(bd_api_t *api, const char *sid)
 {
     redisReply *r = cmd(api, "XACK %s berthd %s", api->k_requests, sid);
@@ -988,6 +1030,7 @@ static void mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, op
     run_op(api, op, req->base_url, &res);
     if (post)
         done_put(api, op, &res);
+    applied_mark(api, op->key, sid);
     stream_end(api, sid);
     result_send(&res, reply);
 }
@@ -1027,12 +1070,21 @@ static void replay_entry(bd_api_t *api, redisReply *entry)
                 op.body = f->element[i + 1]->str;
                 op.body_len = f->element[i + 1]->len;
             }
+        if (applied_later(api, op.key, sid)) {
+            /* A later request on the key was applied (and answered): this
+             * one is older news and must not undo it. */
+            fprintf(stderr, "berthd: dropped %s of %s left pending: a later request on it "
+                            "was applied\n", op.kind, op.key);
+            stream_end(api, sid);
+            return;
+        }
         result_t res;
         memset(&res, 0, sizeof res);
         run_op(api, &op, NULL, &res);
         if (strcmp(op.kind, "start") == 0 || strcmp(op.kind, "stop") == 0 ||
             strcmp(op.kind, "restart") == 0)
             done_put(api, &op, &res);
+        applied_mark(api, op.key, sid);
         fprintf(stderr, "berthd: replayed %s of %s left pending: %d%s%s\n", op.kind, op.key,
                 res.status, res.failed ? " " : "", res.failed ? res.err.name : "");
         json_decref(res.body);

@@ -824,6 +824,16 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
         bd_reply_error(r, 400, "InvalidRequestUri", "", "The request path holds a NUL byte.");
         return;
     }
+    /* A slash or backslash encoded inside a segment would become a
+     * separator once decoded: no name holds one, so refuse it whole. */
+    if (raw_path != NULL && (strcasestr(raw_path, "%2f") != NULL ||
+                             strcasestr(raw_path, "%5c") != NULL)) {
+        bd_reply_route(r, "BadRequest");
+        bd_reply_error(r, 400, "InvalidRequestUri", "",
+                       "The request path holds an encoded '/' or '\\' (%%2F, %%5C): no "
+                       "segment of a resource path may contain one.");
+        return;
+    }
 
     if (strcmp(r->path, "/healthz") == 0 && (method == BD_GET || method == BD_HEAD)) {
         bd_reply_route(r, "healthz");
