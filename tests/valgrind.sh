@@ -4,7 +4,8 @@
 #   tests/valgrind.sh BUILD-DIR
 #
 # Runs, from an already built (and checked) build directory, every cmocka
-# test of the library, then the daemon tests (test_berthd, test_agent) with
+# test of the library, then the daemon tests (test_berthd,
+# test_berthd_server, test_agent) with
 # berthd and berth-agent
 # under valgrind (through $BERTH_TEST_BERTHD_WRAPPER and
 # $BERTH_TEST_AGENT_WRAPPER: their harnesses check each process's exit
@@ -58,6 +59,7 @@ BERTH_TEST_AGENT_WRAPPER="$build/libtool --mode=execute $vg"
 BERTH_TEST_FLEET=3
 export BERTH_TEST_BERTHD_WRAPPER BERTH_TEST_AGENT_WRAPPER BERTH_TEST_FLEET
 run test_berthd ./tests/test_berthd
+run test_berthd_server ./tests/test_berthd_server
 run test_agent ./tests/test_agent
 
 if [ $status -eq 0 ]; then

@@ -3,8 +3,13 @@
  * (tools/berthd/resource.c): path splitting, segment validation and
  * normalisation, query parameters, percent-encoding, api-versions.
  *
- * The input is a request target "PATH[?QUERY]" (a NUL byte ends it, as it
- * ends a C string in berthd).  The path goes through bd_path_split() with
+ * The input is a request: a target "PATH[?QUERY]" (a NUL byte ends it, as
+ * it ends a C string in berthd), then optionally, after a newline, header
+ * lines "Name: value" up to an empty line, then a body (raw bytes).  Every
+ * header value goes through bd_header_value_ok(), an Authorization value
+ * through bd_bearer_token() and the path through bd_path_subscription();
+ * the body through the PATCH and exec body readers and the command
+ * splitter.  The path goes through bd_path_split() with
  * api.c's buffer sizes and every segment through the validators and
  * copiers; the query through bd_query_get() for each parameter api.c reads,
  * with api.c's output sizes.  Every output buffer is a heap block of
@@ -13,6 +18,7 @@
  * segment read back through bd_query_get() is the segment again.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz.h"
 #include "resource.h"
@@ -177,11 +183,97 @@ static void check_query(const char *q)
     free(copy);
 }
 
+/* Header lines ("Name: value") of the NUL-terminated block `h`. */
+static void check_headers(char *h, const char *path)
+{
+    for (char *save = NULL, *line = strtok_r(h, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *colon = strchr(line, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        const char *value = colon + 1;
+        while (*value == ' ')
+            value++;
+        char *v = dup_exact(value);
+        bool ok = bd_header_value_ok(v);
+        FUZZ_CHECK(!ok || strlen(v) <= 256);
+        if (strcasecmp(line, "Authorization") == 0) {
+            const char *t = bd_bearer_token(v);
+            /* The token lies inside the value, after "Bearer ", non-empty,
+             * without leading spaces. */
+            FUZZ_CHECK(t == NULL || (t >= v + 7 && t < v + strlen(v) && *t != ' '));
+        }
+        free(v);
+    }
+    const char *sub;
+    size_t len;
+    if (bd_path_subscription(path, &sub, &len))
+        FUZZ_CHECK(sub == path + 15 && len <= strlen(sub) && memchr(sub, '/', len) == NULL);
+}
+
+/* A body through the PATCH and exec readers and the command splitter. */
+static void check_body(const uint8_t *body, size_t len)
+{
+    char *b = xmalloc(len);
+    memcpy(b, body, len);
+    json_t *tags = NULL;
+    const char *target = NULL, *why = NULL;
+    if (bd_patch_body_parse(b, len, &tags, &target, &why) == 0) {
+        FUZZ_CHECK(tags == NULL || (json_is_object(tags) && json_object_size(tags) <= BD_TAGS_MAX));
+        const char *k;
+        json_t *v;
+        json_object_foreach(tags, k, v)
+            FUZZ_CHECK(json_is_string(v) && strlen(json_string_value(v)) <= 256);
+        json_decref(tags);
+    } else {
+        FUZZ_CHECK(tags == NULL && target != NULL && why != NULL);
+    }
+    char *command = NULL;
+    if (bd_exec_body_parse(b, len, &command) == 0) {
+        FUZZ_CHECK(command != NULL && command[0] != '\0' && strlen(command) <= 4096);
+        const char *argv[8];
+        size_t argc = bd_command_split(command, argv, 8);
+        FUZZ_CHECK(argc <= 8);
+        for (size_t i = 0; i < argc; i++)
+            FUZZ_CHECK(argv[i][0] != '\0' && strchr(argv[i], ' ') == NULL);
+        free(command);
+    } else {
+        FUZZ_CHECK(command == NULL);
+    }
+    free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* The target ends at the first newline; headers up to an empty line;
+     * the rest is the body. */
+    const uint8_t *nl = memchr(data, '\n', size);
+    size_t tlen = nl != NULL ? (size_t)(nl - data) : size;
+    const uint8_t *hdr = nl != NULL ? nl + 1 : NULL;
+    size_t rest = nl != NULL ? size - tlen - 1 : 0;
+    const uint8_t *body = NULL;
+    size_t hlen = rest, blen = 0;
+    for (size_t i = 0; hdr != NULL && i + 1 < rest; i++)
+        if (hdr[i] == '\n' && hdr[i + 1] == '\n') {
+            hlen = i;
+            body = hdr + i + 2;
+            blen = rest - i - 2;
+            break;
+        }
+    size = tlen;
     char *target = xmalloc(size + 1);
     memcpy(target, data, size);
     target[size] = '\0';
+    if (hdr != NULL) {
+        char *h = xmalloc(hlen + 1);
+        memcpy(h, hdr, hlen);
+        h[hlen] = '\0';
+        check_headers(h, target);
+        free(h);
+    }
+    if (body != NULL)
+        check_body(body, blen);
     char *q = strchr(target, '?');
     if (q != NULL)
         *q++ = '\0';

@@ -905,46 +905,19 @@ static int run_restart(bd_api_t *api, const op_t *op, result_t *res)
 
 static int run_patch(bd_api_t *api, const op_t *op, const char *base_url, result_t *res)
 {
-    json_error_t jerr;
-    json_t *b = json_loadb(op->body, op->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(b)) {
-        json_decref(b);
-        return fail(res, 400, BERTH_EINVAL, "InvalidRequestContent", "",
-                    "the request body is not a JSON object");
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(b, k, v)
-    {
-        if (strcmp(k, "tags") != 0) {
-            json_decref(b);
-            return fail(res, 400, BERTH_EINVAL, "InvalidRequestContent", "",
-                        "only 'tags' can be updated with PATCH");
-        }
-    }
-    json_t *tags = json_object_get(b, "tags");
-    if (tags != NULL && !json_is_object(tags)) {
-        json_decref(b);
-        return fail(res, 400, BERTH_EINVAL, "InvalidRequestContent", "tags",
-                    "'tags' must be an object of strings");
-    }
-    json_object_foreach(tags, k, v)
-    {
-        if (!json_is_string(v) || strlen(k) > 512 || strlen(json_string_value(v)) > 256) {
-            json_decref(b);
-            return fail(res, 400, BERTH_EINVAL, "InvalidRequestContent", "tags",
-                        "each tag must be a string of at most 256 characters");
-        }
-    }
+    json_t *tags = NULL;
+    const char *target, *why;
+    if (bd_patch_body_parse(op->body, op->body_len, &tags, &target, &why) != 0)
+        return fail(res, 400, BERTH_EINVAL, "InvalidRequestContent", target, "%s", why);
     json_t *rec = NULL;
     int rc = need_rec(api, op, res, &rec);
     if (rc != 0) {
-        json_decref(b);
+        json_decref(tags);
         return rc;
     }
     if (tags != NULL)
         json_object_set(rec, "tags", tags);
-    json_decref(b);
+    json_decref(tags);
     rc = save_rec(api, op, rec, res);
     if (rc == 0) {
         res->status = 200;
@@ -1411,26 +1384,14 @@ static void get_logs(bd_api_t *api, const bd_request_t *req, const op_t *op,
 static void post_exec(bd_api_t *api, const bd_request_t *req, const op_t *op,
                       const char *container, bd_reply_t *reply)
 {
-    json_t *b = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
-    const char *k;
-    json_t *v;
-    bool ok = json_is_object(b) && json_is_string(json_object_get(b, "command"));
-    json_object_foreach(b, k, v)
-    {
-        if (strcmp(k, "command") != 0 && strcmp(k, "terminalSize") != 0)
-            ok = false;
-        if (strcmp(k, "terminalSize") == 0 && !json_is_object(v))
-            ok = false;
-    }
-    const char *command = jstr(b, "command");
-    if (!ok || command[0] == '\0' || strlen(command) > 4096) {
-        json_decref(b);
+    char *command = NULL;
+    if (bd_exec_body_parse(req->body, req->body_len, &command) != 0) {
         bd_reply_error(reply, 400, "InvalidRequestContent", "command",
                        "the body must be {\"command\": \"...\", \"terminalSize\": {...}}");
         return;
     }
     if (!group_with_container(api, op, container, reply)) {
-        json_decref(b);
+        free(command);
         return;
     }
     char id[BD_ID_HEX + 1], pw[BD_ID_HEX + 1];
@@ -1438,7 +1399,7 @@ static void post_exec(bd_api_t *api, const bd_request_t *req, const op_t *op,
     bd_random_id(pw);
     json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", op->key, "name", op->name,
                           "container", container, "command", command, "password", pw);
-    json_decref(b);
+    free(command);
     char *text = json_dumps(s, JSON_COMPACT);
     json_decref(s);
     redisReply *r = text ? cmd(api, "SET berth:{%s}:exec:%s %s EX %d", api->cell, id, text,
@@ -1498,11 +1459,7 @@ static void run_exec_session(bd_api_t *api, const bd_request_t *req, const char 
     }
     char *words = strdup(jstr(s, "command"));
     const char *argv[EXEC_ARGV_MAX];
-    size_t argc = 0;
-    char *save = NULL;
-    for (char *w = words ? strtok_r(words, " ", &save) : NULL; w != NULL && argc < EXEC_ARGV_MAX;
-         w = strtok_r(NULL, " ", &save))
-        argv[argc++] = w;
+    size_t argc = bd_command_split(words, argv, EXEC_ARGV_MAX);
     char *out = NULL;
     int code = 0;
     berth_error_t err;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -377,4 +378,111 @@ int bd_dns_claim(redisContext *c, const char *cell, const char *field, const cha
         rc = BERTH_EEXIST;          /* released meanwhile: the caller may retry */
     freeReplyObject(r);
     return rc;
+}
+
+/* ---- request headers and bodies ------------------------------------------------------- */
+
+bool bd_header_value_ok(const char *v)
+{
+    size_t n = 0;
+    for (const char *p = v; *p != '\0'; p++, n++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f || n >= 256)
+            return false;
+    return true;
+}
+
+const char *bd_bearer_token(const char *authorization)
+{
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    const char *t = authorization + 7;
+    while (*t == ' ')
+        t++;
+    return *t != '\0' ? t : NULL;
+}
+
+bool bd_path_subscription(const char *path, const char **sub, size_t *len)
+{
+    if (path == NULL || strncasecmp(path, "/subscriptions/", 15) != 0)
+        return false;
+    *sub = path + 15;
+    *len = strcspn(*sub, "/");
+    return true;
+}
+
+int bd_patch_body_parse(const char *body, size_t len, json_t **tags, const char **target,
+                        const char **why)
+{
+    *tags = NULL;
+    *target = "";
+    json_t *b = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(b)) {
+        json_decref(b);
+        *why = "the request body is not a JSON object";
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v)
+    {
+        if (strcmp(k, "tags") != 0) {
+            json_decref(b);
+            *why = "only 'tags' can be updated with PATCH";
+            return -1;
+        }
+    }
+    json_t *t = json_object_get(b, "tags");
+    *target = "tags";
+    if (t != NULL && (!json_is_object(t) || json_object_size(t) > BD_TAGS_MAX)) {
+        json_decref(b);
+        *why = "'tags' must be an object of at most 50 strings";
+        return -1;
+    }
+    json_object_foreach(t, k, v)
+    {
+        if (!json_is_string(v) || strlen(k) > 512 || strlen(json_string_value(v)) > 256) {
+            json_decref(b);
+            *why = "each tag must be a string of at most 256 characters";
+            return -1;
+        }
+    }
+    *target = "";
+    if (t != NULL)
+        *tags = json_incref(t);
+    json_decref(b);
+    return 0;
+}
+
+int bd_exec_body_parse(const char *body, size_t len, char **command)
+{
+    *command = NULL;
+    json_t *b = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    bool ok = json_is_object(b) && json_is_string(json_object_get(b, "command"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v)
+    {
+        if (strcmp(k, "command") != 0 && strcmp(k, "terminalSize") != 0)
+            ok = false;
+        if (strcmp(k, "terminalSize") == 0 && !json_is_object(v))
+            ok = false;
+    }
+    const char *c = ok ? json_string_value(json_object_get(b, "command")) : NULL;
+    if (c == NULL || c[0] == '\0' || strlen(c) > 4096) {
+        json_decref(b);
+        return -1;
+    }
+    *command = strdup(c);
+    json_decref(b);
+    return *command != NULL ? 0 : -1;
+}
+
+size_t bd_command_split(char *words, const char **argv, size_t max)
+{
+    size_t argc = 0;
+    char *save = NULL;
+    for (char *w = words != NULL ? strtok_r(words, " ", &save) : NULL; w != NULL && argc < max;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    return argc;
 }

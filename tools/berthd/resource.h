@@ -113,4 +113,37 @@ int bd_dns_claim(redisContext *c, const char *cell, const char *field, const cha
 /* Releases DNS label `field` while it names `key`.  Returns 0 or BERTH_EIO. */
 int bd_dns_release(redisContext *c, const char *cell, const char *field, const char *key);
 
+/* ---- request headers and bodies (pure: no Redis) ------------------------------------ */
+
+/* Whether a header value may be kept and sent back: no control byte, at
+ * most 256 bytes. */
+bool bd_header_value_ok(const char *v);
+
+/* The token of an "Authorization: Bearer TOKEN" value (scheme matched
+ * without case, spaces before the token skipped), pointing into
+ * `authorization`; NULL when the value is not a bearer token or is empty. */
+const char *bd_bearer_token(const char *authorization);
+
+/* Whether `path` names a subscription ("/subscriptions/SUB[/...]",
+ * prefix matched without case); stores where SUB starts and its length. */
+bool bd_path_subscription(const char *path, const char **sub, size_t *len);
+
+/* Reads a PATCH body, which may only hold "tags": an object of at most
+ * BD_TAGS_MAX strings (names up to 512 bytes, values up to 256).  On
+ * success stores a new reference to the tags object in *tags (NULL when the
+ * body has none) and returns 0; otherwise returns -1 and points *target
+ * ("" or "tags") and *why at static text. */
+#define BD_TAGS_MAX 50
+int bd_patch_body_parse(const char *body, size_t len, json_t **tags, const char **target,
+                        const char **why);
+
+/* Reads an exec body {"command": "...", "terminalSize": {...}}: a command
+ * of 1 to 4096 bytes and nothing else.  On success stores a copy of the
+ * command in *command (free()) and returns 0; otherwise returns -1. */
+int bd_exec_body_parse(const char *body, size_t len, char **command);
+
+/* Splits `words` in place on spaces into at most `max` words stored in
+ * argv; returns their number. */
+size_t bd_command_split(char *words, const char **argv, size_t max);
+
 #endif /* BERTHD_RESOURCE_H */

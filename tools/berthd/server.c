@@ -38,6 +38,7 @@
 #include <openssl/ssl.h>
 
 #include "berthd.h"
+#include "resource.h"
 
 #define BD_TOKENS_MAX 1024          /* entries in a tokens file             */
 #define BD_TOKEN_LINE_MAX 8192      /* bytes in one line of it              */
@@ -535,16 +536,6 @@ static void bd_uuid(char out[40])
              b[14], b[15]);
 }
 
-/* Whether a header value is safe to send back (printable, bounded). */
-static bool bd_header_value_ok(const char *v)
-{
-    size_t n = 0;
-    for (const char *p = v; *p != '\0'; p++, n++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f || n >= 256)
-            return false;
-    return true;
-}
-
 static double bd_elapsed(const struct timespec *t0)
 {
     struct timespec now;
@@ -700,7 +691,8 @@ static int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t
     static const char *const challenge[] = {"WWW-Authenticate", "Bearer", NULL};
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     bd_reply_route(r, "Unauthorized");
-    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+    const char *presented = bd_bearer_token(auth);
+    if (presented == NULL) {
         berth_error_t err;
         berth_error_set(&err, BERTH_EINVAL, "AuthenticationFailed", "",
                         "Authentication failed. The 'Authorization' header is missing or is "
@@ -714,9 +706,6 @@ static int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t
         }
         return -1;
     }
-    const char *presented = auth + 7;
-    while (*presented == ' ')
-        presented++;
     const bd_token_t *t = bd_token_find(srv, presented);
     if (t == NULL) {
         berth_error_t err;
@@ -735,10 +724,9 @@ static int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t
     out->subscriptions = (const char *const *)t->subs;
     out->nsubscriptions = t->nsubs;
     /* The subscription named by the path, if any. */
-    const char *p = r->path;
-    if (!t->any && strncasecmp(p, "/subscriptions/", 15) == 0) {
-        const char *sub = p + 15;
-        size_t len = strcspn(sub, "/");
+    const char *sub;
+    size_t len;
+    if (!t->any && bd_path_subscription(r->path, &sub, &len)) {
         bool ok = false;
         for (size_t i = 0; i < t->nsubs; i++)
             if (strlen(t->subs[i]) == len && strncasecmp(t->subs[i], sub, len) == 0)
