@@ -84,6 +84,7 @@
 
 #define GB 1024u
 #define KEY_LEN 24
+#define COUNT_MAX 100000000ull     /* largest --hosts, --groups ... */
 /* Above this many hosts the default policy set leaves firstfit out: its
  * O(hosts) scan per request would take hours for 20 requests per host. */
 #define FIRSTFIT_HOSTS_MAX 20000
@@ -181,29 +182,6 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v == 0 || v > 100000000ull)
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-/* Parses a seed (any unsigned 64-bit decimal).  Returns 0, or -1 when bad. */
-static int parse_seed(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Takes the option at argv[*i] and its value (advancing *i past both), for
  * the scenarios' option loops, which all take "--name value" pairs.
  * Returns 0, 1 after printing the help for --help, or 2 after a message
@@ -224,28 +202,6 @@ static int option_next(int argc, char **argv, int *i, const char **name, const c
     return 0;
 }
 
-/* Parses a comma-separated list of policy names into a mask of
- * 1 << berth_policy_t.  Returns 0, or -1 when a name is unknown. */
-static int parse_policies(const char *s, unsigned *mask)
-{
-    char name[32];
-    *mask = 0;
-    for (;;) {
-        size_t n = strcspn(s, ",");
-        berth_policy_t p;
-        if (n == 0 || n >= sizeof name)
-            return -1;
-        memcpy(name, s, n);
-        name[n] = '\0';
-        if (berth_policy_parse(name, &p) != 0 || (unsigned)p >= 8 * sizeof *mask)
-            return -1;
-        *mask |= 1u << p;
-        if (s[n] == '\0')
-            return 0;
-        s += n + 1;
-    }
-}
-
 static int parse_args(int argc, char **argv, options_t *o)
 {
     o->hosts = 10000;
@@ -259,13 +215,13 @@ static int parse_args(int argc, char **argv, options_t *o)
             return rc;
         int bad = 0;
         if (strcmp(a, "--hosts") == 0) {
-            bad = parse_size(v, &o->hosts);
+            bad = bench_parse_size(v, COUNT_MAX, &o->hosts);
         } else if (strcmp(a, "--groups") == 0) {
-            bad = parse_size(v, &o->groups);
+            bad = bench_parse_size(v, COUNT_MAX, &o->groups);
         } else if (strcmp(a, "--seed") == 0) {
-            bad = parse_seed(v, &o->seed);
+            bad = bench_parse_seed(v, &o->seed);
         } else if (strcmp(a, "--policy") == 0) {
-            bad = parse_policies(v, &o->policies);
+            bad = bench_parse_policies(v, &o->policies);
         } else {
             fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
             return 2;
@@ -812,15 +768,15 @@ static int parse_redis_args(int argc, char **argv, redis_options_t *o)
             return rc;
         int bad = 0;
         if (strcmp(a, "--hosts") == 0) {
-            bad = parse_size(v, &o->hosts);
+            bad = bench_parse_size(v, COUNT_MAX, &o->hosts);
         } else if (strcmp(a, "--schedulers") == 0) {
-            bad = parse_size(v, &o->schedulers) || o->schedulers > 64;
+            bad = bench_parse_size(v, COUNT_MAX, &o->schedulers) || o->schedulers > 64;
         } else if (strcmp(a, "--groups") == 0) {
-            bad = parse_size(v, &o->groups);
+            bad = bench_parse_size(v, COUNT_MAX, &o->groups);
         } else if (strcmp(a, "--batch") == 0) {
-            bad = parse_size(v, &o->batch) || o->batch > 100000;
+            bad = bench_parse_size(v, COUNT_MAX, &o->batch) || o->batch > 100000;
         } else if (strcmp(a, "--seed") == 0) {
-            bad = parse_seed(v, &o->seed);
+            bad = bench_parse_seed(v, &o->seed);
         } else if (strcmp(a, "--redis") == 0) {
             endpoint_t ep;
             o->url = v;

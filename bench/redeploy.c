@@ -110,47 +110,6 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v == 0 || v > SIZE_MAX_ARG)
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-static int parse_seed(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_policies(const char *s, unsigned *mask)
-{
-    char name[32];
-    *mask = 0;
-    for (size_t guard = 0; *s != '\0' && guard < 64; guard++) {
-        size_t n = strcspn(s, ",");
-        berth_policy_t p;
-        if (n == 0 || n >= sizeof name)
-            return -1;
-        memcpy(name, s, n);
-        name[n] = '\0';
-        if (berth_policy_parse(name, &p) != 0 || (unsigned)p >= 8 * sizeof *mask)
-            return -1;
-        *mask |= 1u << p;
-        s += n + (s[n] == ',');
-    }
-    return *mask != 0 && *s == '\0' ? 0 : -1;
-}
-
 /* Returns 0, 1 after --help, or 2 after a message. */
 static int parse_args(int argc, char **argv, options_t *o)
 {
@@ -172,15 +131,15 @@ static int parse_args(int argc, char **argv, options_t *o)
         const char *v = argv[++i];
         int bad = 0;
         if (strcmp(a, "--hosts") == 0)
-            bad = parse_size(v, &o->hosts);
+            bad = bench_parse_size(v, SIZE_MAX_ARG, &o->hosts);
         else if (strcmp(a, "--groups") == 0)
-            bad = parse_size(v, &o->groups);
+            bad = bench_parse_size(v, SIZE_MAX_ARG, &o->groups);
         else if (strcmp(a, "--updates") == 0)
-            bad = parse_size(v, &o->updates);
+            bad = bench_parse_size(v, SIZE_MAX_ARG, &o->updates);
         else if (strcmp(a, "--seed") == 0)
-            bad = parse_seed(v, &o->seed);
+            bad = bench_parse_seed(v, &o->seed);
         else if (strcmp(a, "--policy") == 0)
-            bad = parse_policies(v, &o->policies);
+            bad = bench_parse_policies(v, &o->policies);
         else if (strcmp(a, "--csv") == 0)
             bench_output_csv_dir(v);
         else {

@@ -88,9 +88,8 @@ static int call(berth_store_t *s, const char *op, const char *key, const char *c
                 uint32_t timeout_ms, char **out, int *exit_code, berth_error_t *err)
 {
     *out = NULL;
-    if (key == NULL || key[0] == '\0' || strlen(key) > BERTH_GROUP_KEY_MAX)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
-                                "a container group key has 1 to %d bytes", BERTH_GROUP_KEY_MAX);
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
     if (container == NULL || !berth__name_is_valid(container, BERTH_NAME_MAX))
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "container",
                                 "'%s' is not a valid container name",
@@ -197,16 +196,11 @@ void berth_call_free(berth_call_t *call)
     free(call);
 }
 
+/* berth__reply_field(), for a member whose value must be a string. */
 static const redisReply *field(const redisReply *fields, const char *name)
 {
-    if (fields->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            fields->element[i + 1]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, name) == 0)
-            return fields->element[i + 1];
-    return NULL;
+    const redisReply *v = berth__reply_field(fields, name);
+    return v != NULL && v->type == REDIS_REPLY_STRING ? v : NULL;
 }
 
 /* Builds a call from a stream entry's fields; NULL when malformed. */

@@ -49,11 +49,6 @@ struct berth_hostlink {
         return rc_;                                                                      \
     } while (0)
 
-static bool key_is_valid(const char *key)
-{
-    return key != NULL && key[0] != '\0' && strlen(key) <= BERTH_GROUP_KEY_MAX;
-}
-
 static int link_open(const berth_store_options_t *opts, const char *host,
                      berth_hostlink_t **out, berth_error_t *err)
 {
@@ -172,17 +167,6 @@ int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms, berth_erro
     GUARDED(link_heartbeat(link, ttl_ms, err));
 }
 
-static const redisReply *field(const redisReply *fields, const char *name)
-{
-    if (fields->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, name) == 0)
-            return fields->element[i + 1];
-    return NULL;
-}
-
 /* Turns one stream entry into an assignment; false when malformed. */
 static bool entry_parse(const redisReply *e, berth_assignment_t *a)
 {
@@ -191,9 +175,9 @@ static bool entry_parse(const redisReply *e, berth_assignment_t *a)
         e->element[0]->len > BERTH_ASSIGNMENT_ID_MAX)
         return false;
     memcpy(a->id, e->element[0]->str, e->element[0]->len + 1);
-    const redisReply *op = field(e->element[1], "op");
-    const redisReply *key = field(e->element[1], "key");
-    const redisReply *gen = field(e->element[1], "gen");
+    const redisReply *op = berth__reply_field(e->element[1], "op");
+    const redisReply *key = berth__reply_field(e->element[1], "key");
+    const redisReply *gen = berth__reply_field(e->element[1], "gen");
     if (op == NULL || key == NULL || gen == NULL || op->type != REDIS_REPLY_STRING ||
         key->type != REDIS_REPLY_STRING || gen->type != REDIS_REPLY_STRING ||
         key->len == 0 || key->len > BERTH_GROUP_KEY_MAX)
@@ -319,9 +303,8 @@ int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_js
 {
     if (spec_json != NULL)
         *spec_json = NULL;
-    if (!key_is_valid(key))
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
-                                "a container group key has 1 to %u bytes", BERTH_GROUP_KEY_MAX);
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
     GUARDED(berth__store_group_record(link->s, key, spec_json, generation, host,
                                       BERTH_NAME_MAX + 1, err));
 }
@@ -379,10 +362,11 @@ static int link_view_put(berth_hostlink_t *l, const char *key, uint64_t generati
 int berth_hostlink_view_put(berth_hostlink_t *link, const char *key, uint64_t generation,
                             const char *view_json, berth_error_t *err)
 {
-    if (!key_is_valid(key) || view_json == NULL)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument",
-                                view_json == NULL ? "view_json" : "key",
-                                "a view needs a group key and a JSON text");
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    if (view_json == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "view_json",
+                                "a view needs a JSON text");
     GUARDED(link_view_put(link, key, generation, view_json, err));
 }
 
@@ -403,9 +387,8 @@ static int link_view_delete(berth_hostlink_t *l, const char *key, berth_error_t 
 
 int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key, berth_error_t *err)
 {
-    if (!key_is_valid(key))
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
-                                "a container group key has 1 to %u bytes", BERTH_GROUP_KEY_MAX);
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
     GUARDED(link_view_delete(link, key, err));
 }
 

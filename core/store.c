@@ -613,8 +613,10 @@ static int apply_release(berth_store_t *s, const char *key, size_t len, berth_er
 }
 
 /* Finds a field of a stream entry's [field, value, ...] array. */
-static const redisReply *entry_field(const redisReply *fields, const char *name)
+const redisReply *berth__reply_field(const redisReply *fields, const char *name)
 {
+    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
+        return NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *f = fields->element[i];
         if (f->type == REDIS_REPLY_STRING && strcmp(f->str, name) == 0)
@@ -626,9 +628,9 @@ static const redisReply *entry_field(const redisReply *fields, const char *name)
 /* Applies one log entry's change. */
 static int apply_entry(berth_store_t *s, const redisReply *fields, berth_error_t *err)
 {
-    const redisReply *op = entry_field(fields, "op");
-    const redisReply *name = entry_field(fields, "name");
-    const redisReply *rec = entry_field(fields, "rec");
+    const redisReply *op = berth__reply_field(fields, "op");
+    const redisReply *name = berth__reply_field(fields, "name");
+    const redisReply *rec = berth__reply_field(fields, "rec");
     if (op == NULL || name == NULL || rec == NULL || op->type != REDIS_REPLY_STRING ||
         name->type != REDIS_REPLY_STRING || rec->type != REDIS_REPLY_STRING)
         return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "",
@@ -766,7 +768,7 @@ static bool newest_entry(const redisReply *x, uint64_t *seq, const char **id)
         e->element[0]->type != REDIS_REPLY_STRING)
         return false;
     *id = e->element[0]->str;
-    return reply_u64(entry_field(e->element[1], "seq"), seq);
+    return reply_u64(berth__reply_field(e->element[1], "seq"), seq);
 }
 
 /* Empties the engine and loads the cell's snapshot into it.  On failure the
@@ -1025,7 +1027,7 @@ static int log_apply(berth_store_t *s, const redisReply *r, size_t *n)
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
             e->element[0]->type != REDIS_REPLY_STRING ||
             e->element[1]->type != REDIS_REPLY_ARRAY ||
-            !reply_u64(entry_field(e->element[1], "seq"), &seq))
+            !reply_u64(berth__reply_field(e->element[1], "seq"), &seq))
             return 1;
         if (seq <= s->seq) {
             /* Already applied (the snapshot included it). */
@@ -2190,11 +2192,19 @@ int berth_store_group_read(berth_store_t *store, const char *key, char **spec_js
     return rc;
 }
 
-int berth_store_group_restart(berth_store_t *store, const char *key, berth_error_t *err)
+int berth__group_key_check(const char *key, berth_error_t *err)
 {
-    if (key == NULL || key[0] == '\0' || strlen(key) > KEY_MAX)
+    size_t n = key == NULL ? 0 : strnlen(key, KEY_MAX + 1);
+    if (n == 0 || n > KEY_MAX)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
                                 "a container group key has 1 to %u bytes", KEY_MAX);
+    return 0;
+}
+
+int berth_store_group_restart(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
     sigpipe_guard_t g;
     sigpipe_block(&g);
     int rc = store_group_restart(store, key, err);
@@ -2215,10 +2225,9 @@ int berth_store_hosts_expire(berth_store_t *store, berth_store_expire_cb cb, voi
 int berth_store_view_read(berth_store_t *store, const char *key, char **json,
                           berth_error_t *err)
 {
-    if (key == NULL || key[0] == '\0' || strlen(key) > KEY_MAX) {
+    if (berth__group_key_check(key, err) < 0) {
         *json = NULL;
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
-                                "a container group key has 1 to %u bytes", KEY_MAX);
+        return BERTH_EINVAL;
     }
     sigpipe_guard_t g;
     sigpipe_block(&g);

@@ -263,4 +263,12 @@ berth_call_t *berth__call_parse(const struct redisReply *fields);
 int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
                       size_t len, int exit_code, const berth_error_t *error, berth_error_t *err);
 
+/* Checks a group key: 1 to BERTH__KEY_MAX bytes.  Returns 0, or
+ * BERTH_EINVAL with the error (InvalidArgument, target "key"). */
+int berth__group_key_check(const char *key, berth_error_t *err);
+
+/* The value of member `name` in a stream entry's [field, value, ...]
+ * reply (NULL when it is absent or the reply is not an array). */
+const struct redisReply *berth__reply_field(const struct redisReply *fields, const char *name);
+
 #endif /* BERTH_STORE_H */

@@ -774,10 +774,8 @@ static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
                                 "no store or no callback given");
     if (s->closing || s->close_requested)
         return berth__error_set(err, BERTH_EIO, "Closed", "", "the store is closing");
-    size_t len = key != NULL ? strnlen(key, BERTH__KEY_MAX + 1) : 0;
-    if (len == 0 || len > BERTH__KEY_MAX)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "key",
-                                "a container group key has 1 to %u bytes", BERTH__KEY_MAX);
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
     if (op == JOB_PLACE && request == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "request",
                                 "no request given");
