@@ -368,3 +368,53 @@ int bench_api_main(int argc, char **argv)
     free(lat);
     return errors == 0 ? 0 : 1;
 }
+
+/* ---- shared with other scenarios (api.h) ------------------------------------------------ */
+
+/* See api.h. */
+CURL *bench_api_client(const char *token, const char *cacert, bool insecure,
+                       struct curl_slist **headers)
+{
+    api_options_t o = {.token = token, .cacert = cacert, .insecure = insecure};
+    *headers = headers_make(&o);
+    CURL *h = *headers != NULL ? curl_easy_init() : NULL;
+    if (h == NULL) {
+        curl_slist_free_all(*headers);
+        *headers = NULL;
+        return NULL;
+    }
+    handle_setup(&o, h, *headers);
+    return h;
+}
+
+/* See api.h. */
+long bench_api_request(CURL *h, const char *method, const char *url, const char *body,
+                       char **out)
+{
+    grow_t g = {NULL, 0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    else if (strcmp(method, "GET") == 0)
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    else
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (out != NULL)
+        *out = g.p;
+    else
+        free(g.p);
+    return status;
+}
+
+/* See api.h. */
+uint64_t bench_api_percentile(uint64_t *values, size_t n, double q)
+{
+    qsort(values, n, sizeof *values, cmp_u64);
+    return percentile(values, n, q);
+}

@@ -40,6 +40,10 @@
  *
  * Creates container groups through berthd's REST API (api.c).
  *
+ *   berth-bench pool --endpoint URL ...
+ *
+ * Create latency through berthd without and with a standby pool (pool.c).
+ *
  *   berth-bench quality ...      packing quality (quality.c, replay.c)
  *   berth-bench redeploy ...     updates of running groups (redeploy.c)
  *
@@ -78,6 +82,7 @@
 #include "api.h"
 #include "berth.h"
 #include "output.h"
+#include "pool.h"
 #include "quality.h"
 #include "redeploy.h"
 #include "util.h"
@@ -175,6 +180,7 @@ static void usage(FILE *f)
           "               ceiling's berth-bench:{ceiling-PID}:* keys: use a scratch one.\n"
           "\n"
           "api: creates groups through berthd's REST API (api --help).\n"
+          "pool: create latency without and with a standby pool (pool --help).\n"
           "quality: packing quality on packing benchmarks and replayed workloads.\n"
           "redeploy: updates of running groups.\n"
           "\n"
@@ -1296,6 +1302,8 @@ int main(int argc, char **argv)
         return redis_main(argc, argv);
     if (strcmp(scenario, "api") == 0)
         return bench_api_main(argc, argv);
+    if (strcmp(scenario, "pool") == 0)
+        return bench_pool_main(argc, argv);
     if (strcmp(scenario, "quality") == 0)
         return bench_quality_main(argc, argv);
     if (strcmp(scenario, "redeploy") == 0)

@@ -14,8 +14,10 @@
  *  - "vector": the three-dimensional instances of the vector-packing set
  *    (<traces>/vector-packing-mommessin2024/instances/<set>/<class>/
  *    class<k>_<n>_3_<seed>.vbp; LB and OPT, -1 when unknown, in <set>_summary_known.tsv);
- *  - "alibaba-2017", "alibaba-2025": replayed by replay.c
- *    (bench_replay_run()), with their arrivals and departures.
+ *  - "alibaba-2017", "alibaba-2025", and the GPU workloads "gpu-spot2026",
+ *    "gpu-pai2020", "gpu-spot2026-multi", "gpu-pai2020-multi": replayed by
+ *    replay.c (bench_replay_run()), with their arrivals and departures;
+ *  - "locality": image locality on against off (locality.c).
  *
  * Packers, all on the same items in file order (or, with --order shuffled,
  * in one random order per instance drawn from --seed: every BPPLIB file
@@ -99,6 +101,7 @@
 #include "output.h"
 #include "quality.h"
 #include "replay.h"
+#include "locality.h"
 
 #define ITEMS_MAX 1000000u          /* items in one instance                */
 #define FILE_MAX (64u << 20)        /* bytes in one instance or bound file  */
@@ -1195,7 +1198,8 @@ out:
 static void quality_usage(FILE *f)
 {
     fputs("usage: berth-bench quality [--traces DIR] "
-          "[--set bpplib|vector|alibaba-2017|alibaba-2025|all]\n"
+          "[--set bpplib|vector|alibaba-2017|alibaba-2025|gpu-spot2026|\n"
+          "                           gpu-pai2020|gpu-spot2026-multi|gpu-pai2020-multi|locality|all]\n"
           "                           [--limit N] [--order file|shuffled] [--csv DIR] [--seed S]\n"
           "  --traces DIR  the traces folder (default: $BERTH_TRACES)\n"
           "  --set SET     the workload (default: all)\n"
@@ -1260,7 +1264,9 @@ int bench_quality_main(int argc, char **argv)
             return 1;
         }
     }
-    static const char *const sets[] = {"bpplib", "vector", "alibaba-2017", "alibaba-2025"};
+    static const char *const sets[] = {"bpplib", "vector", "alibaba-2017", "alibaba-2025",
+                                       "gpu-spot2026", "gpu-pai2020", "gpu-spot2026-multi",
+                                       "gpu-pai2020-multi", "locality"};
     bool all = strcmp(o.set, "all") == 0, known = all;
     for (size_t s = 0; s < sizeof sets / sizeof *sets; s++)
         known |= strcmp(o.set, sets[s]) == 0;
@@ -1285,6 +1291,8 @@ int bench_quality_main(int argc, char **argv)
         int rc;
         if (s < 2) {
             rc = run_workload(&o, s == 0 ? W_BPPLIB : W_VECTOR, &run);
+        } else if (strcmp(sets[s], "locality") == 0) {
+            rc = bench_locality_run(o.seed);
         } else {
             /* By default the 2017 batch trace is cut to its first 20,000
              * tasks (3.5M groups, about 30 s with the linear baseline);

@@ -34,6 +34,38 @@
  *                 instance asks for one model drawn (seeded) in proportion
  *                 to the models' GPU counts in that host list.
  *
+ *  gpu-spot2026  the alibaba-2025 instances on the alibaba-2025 cluster,
+ *                 replayed with the GPU figures below and the plain best-fit
+ *                 baseline as well.
+ *
+ *  gpu-pai2020    the same instances on alibaba-pai-gpu-v2020/
+ *                 pai_machine_spec.csv (machine, gpu_type, cap_cpu cores,
+ *                 cap_mem GB as GiB, cap_gpu): the types P100, T4, MISC,
+ *                 V100, V100M32 are the GPU SKUs, the CPU hosts have none.
+ *
+ *  gpu-spot2026-multi, gpu-pai2020-multi
+ *                 a multi-GPU mix derived from the 2025 instances (whose GPU
+ *                 instances all ask for one GPU): each GPU instance is
+ *                 scaled by k GPUs, k drawn (seeded, per line) as 1 (55%),
+ *                 2 (25%), 4 (15%) or 8 (5%); its cores and memory are
+ *                 multiplied by k too, so the per-GPU share is the trace's.
+ *                 Its model is drawn among the models with a host of at
+ *                 least k GPUs, in proportion to their GPUs.
+ *
+ * Plain best fit (policy "bestfit-plain", GPU workloads only): a GPU-unaware
+ * baseline computed here by a linear scan over the hosts' free capacity:
+ * among hosts with the request's GPU model (any host for a CPU-only group,
+ * GPU or not) that fit, the fewest free cores, then the least free memory,
+ * then the first in the list; the choice is forced with
+ * berth_request_assign().
+ *
+ * GPU figures: gpu_groups (GPU groups arriving), gpu_rejected;
+ * stranded_gpu_min_frac: at each sample, the free GPUs on hosts whose free
+ * cores or free memory are below the workload's smallest GPU group (the
+ * least cores and the least memory over its GPU groups, per GPU), over the
+ * cluster's GPUs, averaged over the samples; stranded_gpu_min_peak: the
+ * largest such sample.
+ *
  * Cluster size: the workload's peak concurrent demand (sum of the live
  * groups' requests, assuming every one is placed) is computed on each of
  * CPU, memory and GPUs; the binding dimension is the one with the largest
@@ -138,11 +170,13 @@ typedef struct workload {
     uint64_t cap_cores, cap_memory, cap_gpus;
     uint32_t med_cores, med_memory;
     uint32_t med_gpu_cores, med_gpu_memory;
+    uint32_t min_gpu_cores, min_gpu_memory; /* per GPU, over GPU groups */
     bool has_gpu_groups;
 } workload_t;
 
 typedef struct result {
-    uint64_t events, placed, rejected, gpu_rejected;
+    uint64_t events, placed, rejected, gpu_rejected, gpu_groups;
+    double stranded_gpu_min, stranded_gpu_min_peak;
     uint64_t peak_hosts_used;
     double stranded_cpu, stranded_mem, stranded_gpu;
     double cpu_avg, mem_avg, gpu_avg, cpu_peak, mem_peak, gpu_peak;
@@ -341,10 +375,48 @@ static int load_2017(workload_t *w, const replay_options_t *o)
     return 0;
 }
 
-static int load_2025(workload_t *w, const replay_options_t *o)
+/* The PAI 2020 host list: machine, gpu_type, cap_cpu, cap_mem (GB), cap_gpu. */
+static int load_pai_hosts(workload_t *w, const replay_options_t *o)
 {
     char path[4096], line[LINE_MAX_BYTES], *f[FIELDS_MAX];
-    FILE *in = open_trace(o, "alibaba-spot-gpu-v2026/node_info_df.csv", path, sizeof path);
+    FILE *in = open_trace(o, "alibaba-pai-gpu-v2020/pai_machine_spec.csv", path, sizeof path);
+    if (in == NULL)
+        return -1;
+    while (fgets(line, sizeof line, in) != NULL) {
+        size_t n = split(line, f);
+        uint64_t gpus, cpus, mem;
+        if (n < 5 || !parse_u64(f[4], &gpus) || !parse_u64(f[2], &cpus) ||
+            !parse_u64(f[3], &mem) || cpus == 0 || mem == 0 || gpus > 63)
+            continue;
+        int m = gpus > 0 ? model_id(w, f[1]) : 0;
+        if (m < 0) {
+            fprintf(stderr, "berth-bench: %s: GPU type '%s' left out\n", path, f[1]);
+            continue;
+        }
+        host_spec_t h = {(uint32_t)cpus, (uint32_t)(mem * 1024u), (uint32_t)gpus, (uint32_t)m};
+        if (gpus > 0)
+            w->model_gpus[m] += gpus;
+        if (spec_push(w, &h) != 0) {
+            fclose(in);
+            return -1;
+        }
+    }
+    fclose(in);
+    return 0;
+}
+
+/* pai: hosts from the PAI 2020 list instead of the spot 2026 one; multi:
+ * the multi-GPU mix (see the top of this file). */
+static int load_2025(workload_t *w, const replay_options_t *o, bool pai, bool multi)
+{
+    char path[4096], line[LINE_MAX_BYTES], *f[FIELDS_MAX];
+    FILE *in = NULL;
+    if (pai) {
+        if (load_pai_hosts(w, o) != 0)
+            return -1;
+        goto instances;
+    }
+    in = open_trace(o, "alibaba-spot-gpu-v2026/node_info_df.csv", path, sizeof path);
     if (in == NULL)
         return -1;
     while (fgets(line, sizeof line, in) != NULL) {
@@ -368,9 +440,14 @@ static int load_2025(workload_t *w, const replay_options_t *o)
         }
     }
     fclose(in);
+instances:;
     uint64_t total_gpus = 0;
+    uint32_t model_max[MODELS_MAX] = {0};
     for (size_t i = 0; i < w->nmodels; i++)
         total_gpus += w->model_gpus[i];
+    for (size_t j = 0; j < w->nspecs; j++)
+        if (w->specs[j].gpus > model_max[w->specs[j].model])
+            model_max[w->specs[j].model] = w->specs[j].gpus;
     if (w->nspecs == 0 || total_gpus == 0) {
         fprintf(stderr, "berth-bench: %s: no GPU host\n", path);
         return -1;
@@ -421,12 +498,29 @@ static int load_2025(workload_t *w, const replay_options_t *o)
         t.cores = (uint32_t)ceil(cpu);
         t.memory_mib = (uint32_t)ceil(mem * 1024.0);
         t.gpus = (uint32_t)gpus;
+        if (gpus > 0 && multi) {
+            uint64_t pick = mix64(o->seed ^ 0x6d756c7469ull ^ mix64(lineno)) % 100;
+            uint32_t k = pick < 55 ? 1 : pick < 80 ? 2 : pick < 95 ? 4 : 8;
+            t.gpus *= k;
+            t.cores *= k;
+            t.memory_mib *= k;
+        }
         if (gpus > 0) {
-            /* one model, drawn in proportion to the list's GPUs */
-            uint64_t r = mix64(o->seed ^ 0x736b75ull ^ mix64(lineno)) % total_gpus;
+            /* one model, drawn in proportion to the list's GPUs among the
+             * models with a host that can hold the group's GPUs */
+            uint64_t fit = 0;
+            for (size_t m = 0; m < w->nmodels; m++)
+                fit += model_max[m] >= t.gpus ? w->model_gpus[m] : 0;
+            if (fit == 0)
+                continue;
+            uint64_t r = mix64(o->seed ^ 0x736b75ull ^ mix64(lineno)) % fit;
             size_t m = 0;
-            while (m + 1 < w->nmodels && r >= w->model_gpus[m])
-                r -= w->model_gpus[m++];
+            for (;; m++) {
+                uint64_t g = model_max[m] >= t.gpus ? w->model_gpus[m] : 0;
+                if (r < g || m + 1 == w->nmodels)
+                    break;
+                r -= g;
+            }
             t.model = (uint32_t)m;
         }
         if (task_push(w, &t) != 0) {
@@ -590,6 +684,19 @@ static int prepare(workload_t *w, const replay_options_t *o)
     if (w->has_gpu_groups) {
         w->med_gpu_cores = median(w, 0, true);
         w->med_gpu_memory = median(w, 1, true);
+        w->min_gpu_cores = UINT32_MAX;
+        w->min_gpu_memory = UINT32_MAX;
+        for (size_t i = 0; i < w->ntasks; i++) {
+            const task_t *t = &w->tasks[i];
+            if (t->gpus == 0)
+                continue;
+            uint32_t c = (t->cores + t->gpus - 1) / t->gpus;
+            uint32_t m = (t->memory_mib + t->gpus - 1) / t->gpus;
+            if (c < w->min_gpu_cores)
+                w->min_gpu_cores = c;
+            if (m < w->min_gpu_memory)
+                w->min_gpu_memory = m;
+        }
     }
     uint64_t group_events = 0;
     for (size_t i = 0; i < w->nevents; i++)
@@ -671,7 +778,7 @@ static berth_engine_t *build(const workload_t *w, berth_policy_t policy, uint64_
  * allocation to *r. */
 static void sample(const workload_t *w, const berth_engine_t *e, result_t *r)
 {
-    uint64_t s_cpu = 0, s_mem = 0, s_gpu = 0, u_cpu = 0, u_mem = 0, u_gpu = 0;
+    uint64_t s_cpu = 0, s_mem = 0, s_gpu = 0, s_gpu_min = 0, u_cpu = 0, u_mem = 0, u_gpu = 0;
     for (size_t i = 0; i < w->nhosts; i++) {
         berth_host_t h;
         berth_host_usage_t u;
@@ -689,6 +796,14 @@ static void sample(const workload_t *w, const berth_engine_t *e, result_t *r)
         }
         if (fg > 0 && (fc < w->med_gpu_cores || fm < w->med_gpu_memory))
             s_gpu += fg;
+        if (fg > 0 && (fc < w->min_gpu_cores || fm < w->min_gpu_memory))
+            s_gpu_min += fg;
+    }
+    if (w->cap_gpus > 0) {
+        double x = (double)s_gpu_min / (double)w->cap_gpus;
+        r->stranded_gpu_min += x;
+        if (x > r->stranded_gpu_min_peak)
+            r->stranded_gpu_min_peak = x;
     }
     r->stranded_cpu += (double)s_cpu / (double)w->cap_cores;
     r->stranded_mem += (double)s_mem / (double)w->cap_memory;
@@ -701,19 +816,51 @@ static void sample(const workload_t *w, const berth_engine_t *e, result_t *r)
     r->samples++;
 }
 
-/* Replays the workload's events on a new engine with `policy`. */
-static int replay(const workload_t *w, berth_policy_t policy, uint64_t seed, uint32_t *where,
-                  result_t *r)
+/* Plain best fit: the host (index into w->hosts) with the request's GPU
+ * model and room, fewest free cores then least free memory, GPU-unaware;
+ * NO_HOST when none fits.  free_* mirror the engine's books. */
+static uint32_t plain_best_fit(const workload_t *w, const task_t *t, const uint32_t *free_c,
+                               const uint32_t *free_m, const uint32_t *free_g)
+{
+    uint32_t best = NO_HOST;
+    for (size_t i = 0; i < w->nhosts; i++) {
+        if (free_c[i] < t->cores || free_m[i] < t->memory_mib || free_g[i] < t->gpus)
+            continue;
+        if (t->gpus > 0 && w->hosts[i].model != t->model)
+            continue;
+        if (best == NO_HOST || free_c[i] < free_c[best] ||
+            (free_c[i] == free_c[best] && free_m[i] < free_m[best]))
+            best = (uint32_t)i;
+    }
+    return best;
+}
+
+/* Replays the workload's events on a new engine with `policy`, or with the
+ * plain best-fit baseline (`plain`, on a firstfit engine). */
+static int replay(const workload_t *w, berth_policy_t policy, bool plain, uint64_t seed,
+                  uint32_t *where, result_t *r)
 {
     memset(r, 0, sizeof *r);
     uint32_t sku_ids[MODELS_MAX];
-    berth_engine_t *e = build(w, policy, seed, sku_ids);
+    berth_engine_t *e = build(w, plain ? BERTH_POLICY_FIRSTFIT : policy, seed, sku_ids);
     if (e == NULL)
         return -1;
     uint32_t *groups_on = calloc(w->nhosts, sizeof *groups_on);
-    if (groups_on == NULL) {
+    uint32_t *free_c = plain ? malloc(w->nhosts * sizeof *free_c) : NULL;
+    uint32_t *free_m = plain ? malloc(w->nhosts * sizeof *free_m) : NULL;
+    uint32_t *free_g = plain ? malloc(w->nhosts * sizeof *free_g) : NULL;
+    if (groups_on == NULL || (plain && (free_c == NULL || free_m == NULL || free_g == NULL))) {
+        free(groups_on);
+        free(free_c);
+        free(free_m);
+        free(free_g);
         berth_engine_free(e);
         return -1;
+    }
+    for (size_t i = 0; plain && i < w->nhosts; i++) {
+        free_c[i] = w->hosts[i].cores;
+        free_m[i] = w->hosts[i].memory_mib;
+        free_g[i] = w->hosts[i].gpus;
     }
     uint64_t total_events = 0;
     for (size_t i = 0; i < w->nevents; i++)
@@ -743,7 +890,22 @@ static int replay(const workload_t *w, berth_policy_t policy, uint64_t seed, uin
             uint64_t g = t->first + k;
             group_key(g, key);
             if (!ev->departure) {
-                int rc = berth_request_place(e, key, &req, &pl, NULL);
+                int rc;
+                r->gpu_groups += t->gpus > 0;
+                if (plain) {
+                    uint32_t h = plain_best_fit(w, t, free_c, free_m, free_g);
+                    char name[32];
+                    snprintf(name, sizeof name, "r%06u", h);
+                    rc = h == NO_HOST ? BERTH_ENOSPC
+                                      : berth_request_assign(e, key, &req, name, &pl, NULL);
+                    if (rc == 0) {
+                        free_c[h] -= t->cores;
+                        free_m[h] -= t->memory_mib;
+                        free_g[h] -= t->gpus;
+                    }
+                } else {
+                    rc = berth_request_place(e, key, &req, &pl, NULL);
+                }
                 if (rc == 0) {
                     uint32_t h = (uint32_t)strtoul(pl.host + 1, NULL, 10);
                     where[g] = h;
@@ -775,6 +937,11 @@ static int replay(const workload_t *w, berth_policy_t policy, uint64_t seed, uin
                 uint32_t h = where[g];
                 if (h < w->nhosts && --groups_on[h] == 0)
                     used_hosts--;
+                if (plain && h < w->nhosts) {
+                    free_c[h] += t->cores;
+                    free_m[h] += t->memory_mib;
+                    free_g[h] += t->gpus;
+                }
                 u_cpu -= t->cores;
                 u_mem -= t->memory_mib;
                 u_gpu -= t->gpus;
@@ -794,6 +961,7 @@ static int replay(const workload_t *w, berth_policy_t policy, uint64_t seed, uin
         r->stranded_cpu /= n;
         r->stranded_mem /= n;
         r->stranded_gpu /= n;
+        r->stranded_gpu_min /= n;
         r->cpu_avg /= n;
         r->mem_avg /= n;
         r->gpu_avg /= n;
@@ -820,6 +988,9 @@ static int replay(const workload_t *w, berth_policy_t policy, uint64_t seed, uin
         errors++;
     }
     r->ok = errors == 0;
+    free(free_c);
+    free(free_m);
+    free(free_g);
     free(groups_on);
     berth_engine_free(e);
     return 0;
@@ -830,7 +1001,7 @@ static json_t *frac(double x, bool present)
     return present ? json_real(bench_rounded(x, 4)) : json_null();
 }
 
-static void emit(const workload_t *w, berth_policy_t policy, const result_t *r,
+static void emit(const workload_t *w, const char *policy, const result_t *r,
                  const result_t *ff)
 {
     bool gpu = w->cap_gpus > 0;
@@ -839,7 +1010,7 @@ static void emit(const workload_t *w, berth_policy_t policy, const result_t *r,
      * benchmarks' rows of `quality`. */
     json_object_set_new(row, "bench", json_string("replay"));
     json_object_set_new(row, "workload", json_string(w->name));
-    json_object_set_new(row, "policy", json_string(berth_policy_name(policy)));
+    json_object_set_new(row, "policy", json_string(policy));
     json_object_set_new(row, "hosts", json_integer((json_int_t)w->nhosts));
     json_object_set_new(row, "events", json_integer((json_int_t)r->events));
     json_object_set_new(row, "placed", json_integer((json_int_t)r->placed));
@@ -867,6 +1038,9 @@ static void emit(const workload_t *w, berth_policy_t policy, const result_t *r,
                             ? json_real(bench_rounded((double)(r->placed + r->rejected) / r->seconds, 0))
                             : json_null());
     json_object_set_new(row, "samples", json_integer((json_int_t)r->samples));
+    json_object_set_new(row, "gpu_groups", json_integer((json_int_t)r->gpu_groups));
+    json_object_set_new(row, "stranded_gpu_min_frac", frac(r->stranded_gpu_min, gpu));
+    json_object_set_new(row, "stranded_gpu_min_peak", frac(r->stranded_gpu_min_peak, gpu));
     bench_emit(row);
 }
 
@@ -884,14 +1058,22 @@ int bench_replay_run(const char *set, const replay_options_t *o)
     workload_t w;
     memset(&w, 0, sizeof w);
     int rc;
+    bool plain = false;         /* the GPU workloads add plain best fit */
     if (set != NULL && strcmp(set, "alibaba-2017") == 0) {
         w.name = "alibaba-2017";
         rc = load_2017(&w, o);
     } else if (set != NULL && strcmp(set, "alibaba-2025") == 0) {
         w.name = "alibaba-2025";
-        rc = load_2025(&w, o);
+        rc = load_2025(&w, o, false, false);
+    } else if (set != NULL && strncmp(set, "gpu-", 4) == 0 &&
+               (strcmp(set + 4, "spot2026") == 0 || strcmp(set + 4, "pai2020") == 0 ||
+                strcmp(set + 4, "spot2026-multi") == 0 || strcmp(set + 4, "pai2020-multi") == 0)) {
+        w.name = set;
+        plain = true;
+        rc = load_2025(&w, o, set[4] == 'p', strstr(set, "-multi") != NULL);
     } else {
-        fprintf(stderr, "berth-bench: unknown workload '%s' (alibaba-2017 or alibaba-2025)\n",
+        fprintf(stderr, "berth-bench: unknown workload '%s' (alibaba-2017, alibaba-2025, "
+                "gpu-spot2026, gpu-pai2020, gpu-spot2026-multi or gpu-pai2020-multi)\n",
                 set != NULL ? set : "(null)");
         return -1;
     }
@@ -904,12 +1086,14 @@ int bench_replay_run(const char *set, const replay_options_t *o)
     }
     static const berth_policy_t policies[3] = {BERTH_POLICY_BINPACK, BERTH_POLICY_SPREAD,
                                                BERTH_POLICY_FIRSTFIT};
-    result_t res[3];
-    for (size_t p = 0; p < 3 && rc == 0; p++)
-        rc = replay(&w, policies[p], o->seed, where, &res[p]);
-    for (size_t p = 0; p < 3 && rc == 0; p++)
-        emit(&w, policies[p], &res[p], &res[2]);
-    for (size_t p = 0; p < 3 && rc == 0; p++)
+    result_t res[4];
+    size_t runs = plain ? 4 : 3;
+    for (size_t p = 0; p < runs && rc == 0; p++)
+        rc = replay(&w, p < 3 ? policies[p] : BERTH_POLICY_FIRSTFIT, p == 3, o->seed, where,
+                    &res[p]);
+    for (size_t p = 0; p < runs && rc == 0; p++)
+        emit(&w, p < 3 ? berth_policy_name(policies[p]) : "bestfit-plain", &res[p], &res[2]);
+    for (size_t p = 0; p < runs && rc == 0; p++)
         if (!res[p].ok)
             rc = -1;
     free(where);

@@ -14,15 +14,22 @@
 #             throwaway self-signed pair) with a tokens file, 4 berth-agents
 #             with the sim plugin and a large capacity, then creates over 1
 #             and 8 connections;
+#   pool      the same set-up with the agents' simulator pulling in 800 ms
+#             and starting in 200 ms: creates to Running without, then
+#             with, a standby pool of the same document;
 #   quality   packing quality on the traces of ../shared/traces next to the
 #             source tree, when present (the packing benchmarks in
-#             quality.csv, the replayed workloads in replay.csv);
+#             quality.csv, the replayed workloads in replay.csv, with the
+#             GPU replays -- gpu-spot2026, gpu-pai2020 and their multi-GPU
+#             mixes, against plain best fit too -- and image locality on
+#             against off in locality.csv);
 #   redeploy  updates of running groups.
 # and writes into OUTDIR: <bench>.csv (every result), results.jsonl (the
 # same as JSON lines), medians.csv (incore: the median of each figure over
 # the runs, per hosts and policy), redis-medians.csv (per schedulers),
 # packing.csv (quality's packing ratio per workload, one column per
-# policy), run.log (what each step said on stderr), then draws
+# policy), gpu.csv (the GPU replays: per workload and policy, GPUs
+# stranded, GPU groups rejected, all groups rejected), run.log (what each step said on stderr), then draws
 # OUTDIR/*.png with gnuplot and bench/plot.gp (skipped, with a message,
 # when gnuplot is missing).  Those files of an earlier run in OUTDIR
 # (*.csv, results.jsonl, run.log, *.png) are removed first, as the
@@ -227,10 +234,12 @@ fi
 
 # ---- api --------------------------------------------------------------------
 
-# api_setup: starts redis-server, berthd (HTTPS, tokens) and 4 sim agents
-# in $tmp; sets $endpoint and $token.  Returns 1 (after a note) when one
-# of them does not come up within its bound.
+# api_setup [PLUGIN-CONFIG]: starts redis-server, berthd (HTTPS, tokens)
+# and 4 sim agents (with that simulator configuration, when given) in $tmp;
+# sets $endpoint and $token.  Returns 1 (after a note) when one of them
+# does not come up within its bound.
 api_setup() {
+    simconf=${1:-}
     tmp=$(mktemp -d /tmp/berth-run-bench.XXXXXX) || return 1
     redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
         --dir "$tmp" --save '' --appendonly yes --appendfsync everysec --daemonize no \
@@ -278,7 +287,7 @@ api_setup() {
     for n in 1 2 3 4; do
         BERTH_PLUGIN_PATH="$build/plugins/sim/.libs" "$agent" --redis "unix://$tmp/redis.sock" \
             --cell bench --host "sim-$n" --plugin sim --cores 4096 --memory-mib 16777216 \
-            >"$tmp/agent-$n.log" 2>&1 &
+            ${simconf:+--plugin-config "$simconf"} >"$tmp/agent-$n.log" 2>&1 &
         pids="$pids $!"
     done
     i=0
@@ -312,6 +321,24 @@ elif api_setup; then
     cleanup
 else
     failed="$failed${failed:+; }api"
+    cleanup
+fi
+
+# ---- pool -------------------------------------------------------------------
+
+if [ ! -x "$berthd" ] || [ ! -x "$agent" ] || ! command -v redis-server >/dev/null 2>&1 ||
+    ! command -v openssl >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+    note "pool: skipped, it needs berthd, berth-agent, redis-server, openssl and curl"
+    failed="$failed${failed:+; }pool"
+elif [ $((deadline - $(date +%s))) -lt 90 ]; then
+    note "pool: skipped, the time budget is spent"
+    failed="$failed${failed:+; }pool"
+elif api_setup '{"pull_latency_ms": 800, "start_latency_ms": 200}'; then
+    step "pool" 120 "$bench" pool --endpoint "$endpoint" --token "$token" \
+        --cacert "$tmp/berthd.crt" --groups 40 --pool-size 40 --csv "$out"
+    cleanup
+else
+    failed="$failed${failed:+; }pool"
     cleanup
 fi
 
@@ -358,6 +385,19 @@ if [ -s "$out/quality.csv" ]; then
                 }
             }
         }' "$out/quality.csv" >"$out/packing.csv"
+fi
+
+# gpu.csv: the GPU replays side by side, from replay.csv.
+if [ -s "$out/replay.csv" ]; then
+    awk -F, '
+        NR == 1 { for (c = 1; c <= NF; c++) col[$c] = c
+                  print "workload,policy,stranded_gpu_min_frac,stranded_gpu_min_peak," \
+                        "gpu_rejected,gpu_groups,rejected,groups"; next }
+        $(col["workload"]) ~ /^gpu-/ {
+            print $(col["workload"]) "," $(col["policy"]) "," $(col["stranded_gpu_min_frac"]) \
+                "," $(col["stranded_gpu_min_peak"]) "," $(col["gpu_rejected"]) "," \
+                $(col["gpu_groups"]) "," $(col["rejected"]) "," $(col["groups"])
+        }' "$out/replay.csv" >"$out/gpu.csv"
 fi
 
 # ---- plots ------------------------------------------------------------------

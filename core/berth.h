@@ -459,6 +459,10 @@ typedef struct berth_engine_options {
     uint32_t expected_hosts;        /* room for this many hosts is made at
                                      * once (0: grown as hosts come), so a
                                      * cluster of known size wastes nothing */
+    /* Image locality (binpack): among hosts that fit a request equally well
+     * (see "Image locality" below), prefer those already holding its
+     * images.  1 (the default) on, 0 off, for baselines. */
+    int image_locality;
 } berth_engine_options_t;
 
 /* Fills *opts with the defaults: binpack, seed 0, ACI's limits. */
@@ -596,6 +600,9 @@ typedef enum berth_isolation {
     BERTH_ISOLATION_HYPERV          /* host newer than the image            */
 } berth_isolation_t;
 
+/* The most images a request carries for image locality. */
+#define BERTH_REQUEST_IMAGES_MAX 8
+
 /* Everything placement needs to know about a group: its demand and its hard
  * constraints, in the engine's ids.  Built from a document by
  * berth_group_request(), or filled in directly by callers that do not use
@@ -615,6 +622,12 @@ typedef struct berth_request {
     uint64_t memory_digest;
     uint64_t gpu_digest;
     uint64_t ports_digest;
+    /* The group's distinct images as berth_image_hash() values (containers
+     * and init containers, in document order, the first
+     * BERTH_REQUEST_IMAGES_MAX of them), filled by berth_group_request();
+     * nimages 0: unknown, and image locality plays no part. */
+    uint32_t nimages;
+    uint64_t images[BERTH_REQUEST_IMAGES_MAX];
 } berth_request_t;
 
 /* Validates `group` against the engine's tables (GPU SKUs and the counts they
@@ -650,6 +663,9 @@ typedef struct berth_placement {
     berth_placement_kind_t kind;
     berth_isolation_t isolation;
     berth_demand_t demand;
+    /* Spot groups this placement evicted to make room (0 almost always);
+     * berth_engine_victim() names them.  See "Priority and preemption". */
+    uint32_t evicted;
 } berth_placement_t;
 
 /* Places (creates) or redeploys (updates) the group stored under `key`, with
@@ -694,6 +710,65 @@ BERTH_EXPORT int berth_group_place(berth_engine_t *engine, const char *key,
 BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
                                      berth_error_t *err);
 
+/*
+ * Priority and preemption.  A group's request carries its ACI priority
+ * (properties.priority): Regular (or unset) or Spot.  Spot groups fill
+ * spare capacity and may be evicted; Regular groups never are.
+ *
+ * When berth_request_place() or berth_group_place() finds no host for a
+ * NEW Regular group, it preempts: over the ready hosts that meet the
+ * request's static constraints (OS and build, GPU SKU, zone, SKU feature),
+ * it looks for the smallest set of one host's Spot groups whose release
+ * makes the request fit on every dimension (whole cores, memory, GPUs; on
+ * a Dedicated host, every group the host holds, all of them Spot).  Plans
+ * are compared by (1) fewest victims, (2) least evicted capacity -- the
+ * victims' summed whole cores, then memory, then GPUs --, (3) the host's
+ * name, and within a host the first set in the order (cores, memory, GPUs
+ * descending, then key ascending) of its Spot groups.  The search is exact
+ * (branch and bound) within BERTH_PREEMPT_EXACT_NODES search nodes per
+ * host.  Past that budget, a host where a set of the fewest victims was
+ * already found keeps the least one found so far; otherwise its set is
+ * built greedily (the group covering most of what is still missing first,
+ * then every victim the set can spare dropped), which may evict more than
+ * the fewest.  The victims are released (as by
+ * berth_group_release()) and the group placed on that host, in one call:
+ * on any failure nothing changes.  A redeploy (known key) never preempts,
+ * a Spot request never preempts, and berth_request_assign() never does.
+ * The preemption path scans the engine's groups and allocates; a request
+ * that fits, and any refusal while the engine holds no Spot group, cost
+ * nothing extra.
+ */
+#define BERTH_PREEMPT_EXACT_NODES 4096u
+
+/* A preemption plan: where a request would go and what it would evict. */
+typedef struct berth_preemption {
+    char host[BERTH_NAME_MAX + 1];
+    uint32_t victims;               /* Spot groups evicted; 0: fits as is   */
+    berth_demand_t evicted;         /* their summed demand (millicores,
+                                     * memory_mib, gpu_count)               */
+} berth_preemption_t;
+
+/* Computes, without changing any placement, where a new Regular request
+ * would go and which Spot groups placing it would evict, by the rules
+ * above; the victims' keys are then read with berth_engine_victim().  A
+ * request that fits somewhere gives victims 0 and the policy's host.
+ * Returns 0, BERTH_EINVAL (a bad request), BERTH_ENOSPC (no plan: a Spot
+ * request, or no host where evicting Spot groups makes room; the message
+ * says which) or BERTH_ENOMEM.  *out may not be NULL. */
+BERTH_EXPORT int berth_request_preemption(berth_engine_t *engine,
+                                          const berth_request_t *request,
+                                          berth_preemption_t *out, berth_error_t *err);
+
+/* The key of victim `i` (0-based) of the last preemption this engine
+ * planned (berth_request_preemption()) or carried out (a placement whose
+ * `evicted` is above 0), or NULL past the last.  The string belongs to the
+ * engine and stays valid until the next preemption is planned or carried
+ * out on it; other calls leave it alone. */
+BERTH_EXPORT const char *berth_engine_victim(const berth_engine_t *engine, size_t i);
+
+/* The number of Spot groups the engine holds.  O(1). */
+BERTH_EXPORT size_t berth_engine_spot_count(const berth_engine_t *engine);
+
 /* Looks up where the group under `key` is; fills *out (kind is that of its
  * last placement).  Returns 0 or BERTH_ENOENT. */
 BERTH_EXPORT int berth_group_get(const berth_engine_t *engine, const char *key,
@@ -715,6 +790,11 @@ typedef struct berth_engine_stats {
     uint64_t capacity_millicores, used_millicores;
     uint64_t capacity_memory_mib, used_memory_mib;
     uint64_t capacity_gpus, used_gpus;
+    /* New placements chosen by the policy whose request named images
+     * (nimages > 0), and those among them whose host already held every
+     * one of the request's images when it was chosen. */
+    uint64_t placements_with_images;
+    uint64_t placements_images_cached;
 } berth_engine_stats_t;
 
 /* Fills *stats.  O(1). */
@@ -738,6 +818,58 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
  * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
 BERTH_EXPORT int berth_inventory_load(berth_engine_t *engine, const char *json,
                                       size_t len, berth_error_t *err);
+
+/* ------------------------------------------------------------------------ */
+/* Image locality                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A host's agent reports the images its runtime holds; the engine keeps
+ * them per host as a sorted array of 64-bit hashes of normalized image
+ * references.  With binpack (and engine option image_locality on), among
+ * the hosts that fit a request equally well -- the same class of static
+ * attributes, the same free GPUs and the same free whole cores, and among
+ * the first BERTH_LOCALITY_SCAN of them by least free memory that still
+ * fits -- the host holding the most of the request's images wins; the
+ * order of free memory decides between hosts holding as many.  Choosing
+ * stays allocation-free and its extra cost is bounded by
+ * BERTH_LOCALITY_SCAN lookups.
+ */
+#define BERTH_LOCALITY_SCAN 8
+#define BERTH_HOST_IMAGES_MAX 4096
+
+/* The hash of image reference `ref` after normalization: a reference
+ * without a registry is Docker Hub's ("busybox" -> "docker.io/library/
+ * busybox", "user/app" -> "docker.io/user/app"; "index.docker.io" reads as
+ * "docker.io"), and one without a tag or digest gets ":latest", so
+ * "busybox", "busybox:latest" and "docker.io/library/busybox:latest" hash
+ * alike.  Never 0; 0 for NULL or an empty or over-long (> 1024 bytes)
+ * reference. */
+BERTH_EXPORT uint64_t berth_image_hash(const char *ref);
+
+/* Replaces the images host `host` holds with the `n` references in
+ * `images` (hashed with berth_image_hash(); duplicates count once; n 0
+ * clears them).  The engine keeps its own copy.  Returns 0, BERTH_ENOENT
+ * (no such host), BERTH_EINVAL (an empty reference, or more than
+ * BERTH_HOST_IMAGES_MAX) or BERTH_ENOMEM; a failing call changes nothing. */
+BERTH_EXPORT int berth_engine_host_images_set(berth_engine_t *engine, const char *host,
+                                              const char *const *images, size_t n,
+                                              berth_error_t *err);
+
+/* The number of distinct images the engine holds for `host`, or
+ * BERTH_ENOENT. */
+BERTH_EXPORT int berth_engine_host_images_count(const berth_engine_t *engine,
+                                                const char *host);
+
+typedef struct berth_store berth_store_t;
+
+/* Reads every host's image set from the store's cell (the SET
+ * berth:{C}:images:<host> each agent writes, berth_hostlink_images_put())
+ * into the store's engine: a host with no set holds no images.  Hosts the
+ * engine does not know are skipped.  Blocking: one SMEMBERS per host.
+ * Returns 0, BERTH_EIO (Redis failing; hosts read before the failure keep
+ * their new images, the others their old ones) or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_images_sync(berth_store_t *store, berth_error_t *err);
 
 /* ------------------------------------------------------------------------ */
 /* The Redis store: shared state, atomic commits, replicas                 */
@@ -847,6 +979,42 @@ BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
                                          const berth_request_t *requests,
                                          berth_placement_t *outs, int *results,
                                          berth_error_t *err);
+
+/*
+ * Preemption in the store.  berth_store_place() and berth_store_place_prefer()
+ * of a NEW Regular group that fits nowhere plan a preemption in the store's
+ * engine (berth_request_preemption()) and commit it in one atomic step
+ * (the Redis Function berth_preempt): it re-checks that every victim is
+ * still a Spot group on the plan's host at the generation the replica saw,
+ * releases each one (records, the host's group set, a release entry on the
+ * host's assignment stream for its agent, a change-log entry), records the
+ * eviction under berth:{C}:evictions and places the group -- all or nothing;
+ * a stale plan catches up and is planned again, like any conflict.  Other
+ * replicas see the releases and the placement through the log.  On success
+ * out->evicted counts the victims and berth_engine_victim() on the store's
+ * engine names them.  Redeploys, batches (berth_store_place_batch()) and
+ * the asynchronous store never preempt: they answer BERTH_ENOSPC.
+ */
+
+/* How and when a group was evicted (berth_store_eviction_read()). */
+typedef struct berth_eviction {
+    char host[BERTH_NAME_MAX + 1];  /* the host it was evicted from         */
+    char by[256];                   /* the key of the group that took the room */
+    uint64_t time_ms;               /* when, in ms since the epoch (Redis's clock) */
+} berth_eviction_t;
+
+/* Reads the eviction record of the group under `key` into *out.  A record
+ * stays until berth_store_eviction_forget(); it describes the group's last
+ * eviction, whatever happened since (callers check the group's placement).
+ * Returns 0, BERTH_ENOENT (never evicted, or forgotten), BERTH_EINVAL (a bad
+ * key or a malformed record) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_eviction_read(berth_store_t *store, const char *key,
+                                           berth_eviction_t *out, berth_error_t *err);
+
+/* Drops the eviction record of the group under `key` (none: nothing to do).
+ * Returns 0, BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_store_eviction_forget(berth_store_t *store, const char *key,
+                                             berth_error_t *err);
 
 /* Releases the group under `key` in the cell.  Returns 0, BERTH_ENOENT or
  * BERTH_EIO. */
@@ -1016,6 +1184,105 @@ BERTH_EXPORT int berth_store_async_release(berth_store_async_t *store, const cha
 BERTH_EXPORT void berth_store_async_close(berth_store_async_t *store);
 
 /* ------------------------------------------------------------------------ */
+/* Standby pools                                                            */
+/* ------------------------------------------------------------------------ */
+/*
+ * A standby pool keeps `size` groups of one template placed and running
+ * (images pulled, containers started) so that a create matching the
+ * template takes one of them over instead of being placed and started
+ * anew.  Pools live in the cell (berth:{CELL}:pools, store.c); their
+ * members are ordinary groups under reserved keys "pool:NAME:ID" (ID never
+ * used twice in a cell), placed by berth_store_pool_reconcile() and
+ * carried out by the agents like any group.  A claim moves a ready member's record
+ * to the new group's key on the same host in one atomic step, and the
+ * host's agent adopts the member's runtime group for the new key without
+ * recreating it.  docs/standby-pools.md describes the whole.
+ *
+ * A create matches a pool when their template digests are equal: a digest
+ * of the document's canonical JSON (berth_group_to_json(), keys sorted)
+ * without the members that name a group rather than describe what runs:
+ * top-level name, location, tags, id and type, and properties.ipAddress's
+ * dnsNameLabel, fqdn, ip and autoGeneratedDomainNameLabelScope.  Everything
+ * else (containers, init containers, images, commands, environment,
+ * resources, ports and the address type, volumes, OS, restart policy, SKU,
+ * priority, GPUs, zones, credentials, DNS config, identity ...) must be
+ * equal.
+ */
+
+#define BERTH_POOL_NAME_MAX 200     /* bytes in a pool's name               */
+#define BERTH_POOL_SIZE_MAX 1000    /* members one pool keeps               */
+
+/* Computes the template digest of `group` (above) into *out.  Two
+ * documents match one another exactly when their digests are equal
+ * (barring 64-bit collisions; claims compare the documents too).  Returns
+ * 0 or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_template_digest(const berth_group_t *group, uint64_t *out);
+
+/* What berth_store_pool_get() reports of a pool. */
+typedef struct berth_pool_info {
+    uint32_t size;                  /* members the pool keeps ready         */
+    uint32_t members;               /* members placed, of the current template */
+    uint32_t ready;                 /* of those, members whose agent reports
+                                     * them Succeeded: claimable now        */
+    uint64_t digest;                /* the template digest                  */
+} berth_pool_info_t;
+
+/* Creates or replaces the pool `name` (1..BERTH_POOL_NAME_MAX bytes of
+ * printable ASCII other than ':' and space) keeping `size` (0 ..
+ * BERTH_POOL_SIZE_MAX) members of the ACI document `template_json` (`len`
+ * bytes), which is parsed and validated against the store's engine like a
+ * create (errors name their JSON path, prefixed with "template.").  Only
+ * the pool record is written: members are placed, replaced (a changed
+ * template) or released (a smaller size) by berth_store_pool_reconcile().
+ * A failing call changes nothing.  Returns 0, BERTH_EINVAL, BERTH_ETOOBIG,
+ * BERTH_ENOMEM or BERTH_EIO. */
+BERTH_EXPORT int berth_store_pool_put(berth_store_t *store, const char *name,
+                                      const char *template_json, size_t len, uint32_t size,
+                                      berth_error_t *err);
+
+/* Reads pool `name`: *info (may be NULL) and its template document
+ * (may be NULL; free with berth_free()).  Returns 0, BERTH_ENOENT,
+ * BERTH_EINVAL (a bad name) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_pool_get(berth_store_t *store, const char *name,
+                                      berth_pool_info_t *info, char **template_json,
+                                      berth_error_t *err);
+
+/* Deletes pool `name` and releases every member it still has (their
+ * agents remove them).  Members already claimed are ordinary groups and
+ * stay.  Returns 0, BERTH_ENOENT, BERTH_EINVAL or BERTH_EIO (the pool
+ * record is removed last, so a failed call can be repeated). */
+BERTH_EXPORT int berth_store_pool_delete(berth_store_t *store, const char *name,
+                                         berth_error_t *err);
+
+/* One reconciliation step over every pool of the cell: releases members
+ * of an older template, members whose agent reports them Failed and
+ * members past the pool's size (those not ready first), then places new
+ * members until the pool has its size.  A member that
+ * fits on no host now is left for a later step.  *changes (may be NULL)
+ * receives the number of members placed and released.  Returns 0 or
+ * BERTH_EIO (Redis failing: some changes may have been made, each one
+ * whole). */
+BERTH_EXPORT int berth_store_pool_reconcile(berth_store_t *store, uint32_t *changes,
+                                            berth_error_t *err);
+
+/* Creates the group under `key` (which must not exist) by claiming a
+ * ready member of a pool whose template digest equals that of the
+ * document `spec_json` (the group's canonical document, as
+ * berth_store_place() takes it; the documents must also be equal once the
+ * excluded members are dropped), with `request` its request.  The member's
+ * record becomes the group's record on the member's host, at generation 1,
+ * naming the member's runtime group, which the host's agent adopts; the
+ * member's key vanishes; the pool is short one member until the next
+ * berth_store_pool_reconcile().  *out (may be NULL) is filled as by
+ * berth_store_place() (kind BERTH_PLACED_NEW).  Returns 0; BERTH_ENOENT
+ * when no pool matches or none of its members is ready (the caller then
+ * places the group anew; nothing changed); BERTH_EEXIST when `key`
+ * exists; BERTH_EINVAL (bad key or document) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_pool_claim(berth_store_t *store, const char *key,
+                                        const berth_request_t *request, const char *spec_json,
+                                        berth_placement_t *out, berth_error_t *err);
+
+/* ------------------------------------------------------------------------ */
 /* The host side: what a host's agent reads from and writes to its cell    */
 /* ------------------------------------------------------------------------ */
 /*
@@ -1088,6 +1355,18 @@ BERTH_EXPORT int berth_hostlink_group(berth_hostlink_t *link, const char *key,
                                       char **spec_json, uint64_t *generation, char *host,
                                       berth_error_t *err);
 
+/* Reads which runtime group carries the group under `key`: a group
+ * claimed from a standby pool runs as its former member's runtime group,
+ * whose key (`cap` bytes, at least BERTH_GROUP_KEY_MAX + 1), generation
+ * and document digest (berth_runtime_digest()) are stored in *runtime,
+ * *generation and *digest (each may be NULL).  Returns 1 when the record
+ * names such a runtime group, 0 when the group runs as itself (the
+ * outputs are then "" and 0), BERTH_ENOENT, BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_group_runtime(berth_hostlink_t *link, const char *key,
+                                              char *runtime, size_t cap,
+                                              uint64_t *generation, uint64_t *digest,
+                                              berth_error_t *err);
+
 /* Called by berth_hostlink_groups() once per group key. */
 typedef void (*berth_hostlink_key_cb)(const char *key, void *data);
 
@@ -1152,6 +1431,173 @@ BERTH_EXPORT void berth_call_free(berth_call_t *call);
  * Returns 0 (also when there was none) or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key,
                                             berth_error_t *err);
+
+/* ------------------------------------------------------------------------ */
+/* NGroups: a template kept at a desired count, spread across zones        */
+/* ------------------------------------------------------------------------ */
+/*
+ * An NGroup is a container-group template (an ACI document) plus a desired
+ * count.  Berth keeps that many members placed, spread across the NGroup's
+ * zones (member counts of two zones never differ by more than one while
+ * every zone has room) and, within a zone, across hosts (a host holding
+ * fewer members of the NGroup wins, then bin packing).  A template change
+ * bumps the NGroup's revision and is rolled out so that at most
+ * `max_unavailable` members are unavailable at any time.
+ *
+ * Members are ordinary container groups of the cell: member n has the key
+ * "<ngroup key>/<name>-<n>" and the document of the template with name
+ * "<name>-<n>", zones [its zone] (when the NGroup has zones) and the tags
+ * "berth-ngroup" (the NGroup's key) and "berth-ngroup-revision".  A member
+ * is available when its host's agent reports, for the member's current
+ * generation, provisioningState "Succeeded" and state "Running".
+ *
+ * The NGroup's record lives in the cell (store.c documents the keys);
+ * members are placed and released through the store like any group, so
+ * every promise of the store holds for them.  berth_store_ngroup_put()
+ * only records the goal: berth_store_ngroup_reconcile() moves the cell one
+ * step towards it, and a scheduler calls it periodically (berthd does, for
+ * every NGroup of its cell).  All calls here block (the synchronous store).
+ */
+
+#define BERTH_NGROUP_KEY_MAX 191      /* bytes in an NGroup's key             */
+#define BERTH_NGROUP_NAME_MAX 58      /* so that "<name>-<n>" is a group name */
+#define BERTH_NGROUP_MEMBERS_MAX 1000 /* the largest desired count            */
+#define BERTH_NGROUP_ZONES_MAX 16
+
+/* What an NGroup should be.  Strings are borrowed for the call. */
+typedef struct berth_ngroup_spec {
+    const char *key;                /* the NGroup's id in the cell: 1..BERTH_NGROUP_KEY_MAX
+                                     * bytes, no control bytes (berthd: "sub/rg/name") */
+    const char *name;               /* members' name prefix: a container-group name
+                                     * ([a-z0-9-]) of 1..BERTH_NGROUP_NAME_MAX */
+    const char *template_json;      /* an ACI container-group document; its name
+                                     * member, if any, is replaced per member */
+    int64_t desired;                /* 0..BERTH_NGROUP_MEMBERS_MAX          */
+    const char *const *zones;       /* zones the members spread across; every one
+                                     * must be some host's zone in the cell */
+    size_t nzones;                  /* 0: no zones (any host)               */
+    int64_t max_unavailable;        /* >= 1: the rolling update's bound     */
+    const char *metadata_json;      /* a JSON object kept with the NGroup and
+                                     * returned as is (NULL: none), for callers'
+                                     * own attributes (berthd: location, tags) */
+} berth_ngroup_spec_t;
+
+/* One member as berth_store_ngroup_get() reports it. */
+typedef struct berth_ngroup_member {
+    uint32_t index;                 /* n in "<name>-<n>"                    */
+    char key[BERTH_GROUP_KEY_MAX + 1];
+    char name[BERTH_NAME_MAX + 1];
+    char host[BERTH_NAME_MAX + 1];
+    char zone[BERTH_NAME_MAX + 1];  /* its host's zone, "" for none         */
+    uint64_t revision;              /* of the template it runs (0: unknown) */
+    uint64_t generation;            /* of its group record                  */
+    char state[32];                 /* the view's state for that generation:
+                                     * Running, Pending, Failed, ...; "Creating"
+                                     * while no view describes it */
+    bool available;
+} berth_ngroup_member_t;
+
+/* An NGroup's goal and status.  Owned by the caller: berth_ngroup_free(). */
+typedef struct berth_ngroup {
+    char *key;
+    char *name;
+    char *template_json;            /* the template as stored: it holds the
+                                     * document's secrets; redact before showing */
+    char *metadata_json;            /* NULL when none was given             */
+    uint32_t desired;
+    uint32_t max_unavailable;
+    char **zones;
+    size_t nzones;
+    uint64_t revision;              /* 1 at creation, +1 per template change */
+    bool deleting;                  /* a delete is releasing the members    */
+    berth_ngroup_member_t *members; /* by index                             */
+    size_t nmembers;
+    uint32_t running;               /* members available                    */
+    uint32_t updated;               /* members at `revision`                */
+    /* The last reconcile step's note: a zone without room whose members went
+     * to another zone, or members that could not be placed at all ("" when
+     * the last step had nothing to report). */
+    char message[BERTH_ERROR_MESSAGE_MAX];
+    bool steady;                    /* desired members, all at `revision`,
+                                     * all available                        */
+} berth_ngroup_t;
+
+/* Frees an NGroup from berth_store_ngroup_get().  Accepts NULL. */
+BERTH_EXPORT void berth_ngroup_free(berth_ngroup_t *ngroup);
+
+/* Creates the NGroup spec->key in the store's cell, or replaces its goal.
+ * Everything is checked before anything changes: the key, the name, the
+ * count, the bound, the zones (distinct, at most BERTH_NGROUP_ZONES_MAX,
+ * each one some host's zone; the template may then not name zones itself),
+ * the metadata and the template (berth_group_parse() and
+ * berth_group_validate() against the store's engine).  Error targets are
+ * "key", "name", "desiredCount", "maxUnavailable", "zones[i]", "metadata"
+ * and "template.<path in the document>".  The revision starts at 1 and is
+ * bumped when the template changes (compared after parsing, so formatting
+ * does not count); the zones and name of an existing NGroup cannot change
+ * (BERTH_ECONFLICT, target "zones" or "name": delete it first), nor can an
+ * NGroup being deleted be put (BERTH_ECONFLICT, target "key") until the
+ * delete is done.  Members are not touched: berth_store_ngroup_reconcile()
+ * does that.  Stores the NGroup's revision in *revision (may be NULL).
+ * Returns 0, BERTH_EINVAL, BERTH_ECONFLICT, BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec,
+                                        uint64_t *revision, berth_error_t *err);
+
+/* Reads the NGroup `key` with its members' placement and state (the
+ * replica is synced first).  On success stores a new NGroup in *out (free
+ * with berth_ngroup_free()).  Returns 0, BERTH_ENOENT, BERTH_EINVAL (a bad
+ * key), BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_ngroup_get(berth_store_t *store, const char *key,
+                                        berth_ngroup_t **out, berth_error_t *err);
+
+/* What one reconcile step did. */
+typedef struct berth_ngroup_step {
+    uint32_t created;               /* members placed                       */
+    uint32_t removed;               /* members released                     */
+    uint32_t updated;               /* members redeployed at the revision   */
+    uint32_t failed;                /* actions that failed (no room ...): the
+                                     * NGroup's message says which          */
+    uint32_t waiting;               /* members at the revision not yet
+                                     * available: the rollout waits for them */
+    bool steady;                    /* nothing was left to do               */
+    bool deleted;                   /* the NGroup was being deleted and is gone */
+} berth_ngroup_step_t;
+
+/* Moves the NGroup one step towards its goal, deciding from the cell as it
+ * is now: releases surplus members (from the zone holding the most, the
+ * highest index first), places missing ones (lowest free index, in the
+ * zone holding the fewest that has room -- the next zone when it has none,
+ * noted in the message -- on the host of that zone holding the fewest
+ * members of this NGroup, then by bin packing) and redeploys members of an
+ * older revision at the current one: those already unavailable at once,
+ * the others in batches that keep the unavailable members at or below
+ * max_unavailable, each batch only once no member at the current revision
+ * is still unavailable.  A redeploy the engine refuses because the template
+ * changed a property that needs a delete releases the member and places it
+ * anew.  An NGroup being deleted has its members released and its record
+ * removed (out->deleted).  Call it again until out->steady (or
+ * periodically): each call makes the decisions of one step.  A placement
+ * failing for want of room is not an error: it is counted in out->failed
+ * and noted in the NGroup's message.  *out may be NULL.  Returns 0,
+ * BERTH_ENOENT (no such NGroup), BERTH_EINVAL, BERTH_EIO or BERTH_ENOMEM
+ * (the actions done before such a failure stay done). */
+BERTH_EXPORT int berth_store_ngroup_reconcile(berth_store_t *store, const char *key,
+                                              berth_ngroup_step_t *out, berth_error_t *err);
+
+/* Deletes the NGroup `key`: marks it deleting (so that any scheduler's
+ * reconcile finishes the job after a crash), releases every member and
+ * removes its record.  Returns 0, BERTH_ENOENT, BERTH_EINVAL, BERTH_EIO or
+ * BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_ngroup_delete(berth_store_t *store, const char *key,
+                                           berth_error_t *err);
+
+/* Called by berth_store_ngroup_list() once per NGroup key. */
+typedef void (*berth_store_ngroup_cb)(const char *key, void *data);
+
+/* Reports the key of every NGroup of the cell, in no particular order.
+ * Returns the number of NGroups, or BERTH_EIO. */
+BERTH_EXPORT int berth_store_ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb,
+                                         void *data, berth_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -99,7 +99,7 @@ int berth__group_record_encode(msgpack_sbuffer *buf, const berth__group_record_t
                  (r->os_build != 0) + (r->nzones != 0) + (r->sku != 0) +
                  (r->priority != 0) + (r->restart != 0) + (r->cpu_digest != 0) +
                  (r->memory_digest != 0) + (r->gpu_digest != 0) + (r->ports_digest != 0) +
-                 has_spec;
+                 has_spec + (r->runtime.ptr != NULL ? 3 : 0);
     msgpack_packer pk;
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
     PACK(msgpack_pack_map(&pk, n));
@@ -142,6 +142,11 @@ int berth__group_record_encode(msgpack_sbuffer *buf, const berth__group_record_t
         PACK(pack_digest(&pk, "ports_d", r->ports_digest));
     if (has_spec)
         PACK(pack_bytes(&pk, "spec", r->spec));
+    if (r->runtime.ptr != NULL) {
+        PACK(pack_bytes(&pk, "runtime", r->runtime));
+        PACK(pack_uint(&pk, "rt_gen", r->runtime_generation));
+        PACK(pack_digest(&pk, "rt_d", r->runtime_digest));
+    }
     return 0;
 }
 
@@ -429,7 +434,8 @@ int berth__group_record_decode(const char *data, size_t len, berth__group_record
         return rc;
     }
     /* Filled in place: a group record holds 64 zone slots, too much to copy. */
-    r->key = r->host = r->gpu_sku = r->spec = (berth__bytes_t){NULL, 0};
+    r->key = r->host = r->gpu_sku = r->spec = r->runtime = (berth__bytes_t){NULL, 0};
+    r->runtime_generation = r->runtime_digest = 0;
     r->generation = 0;
     r->millicores = r->requested_millicores = r->memory_mib = r->gpu_count = 0;
     r->os = r->os_build = r->sku = r->priority = r->restart = 0;
@@ -474,6 +480,12 @@ int berth__group_record_decode(const char *data, size_t len, berth__group_record
         } else if (key_is(k, "spec")) {
             if (!get_bytes(v, true, &r->spec))
                 bad = "spec";
+        } else if (key_is(k, "runtime")) {
+            if (!get_bytes(v, true, &r->runtime) || r->runtime.len > 255)
+                bad = "runtime";
+        } else if (key_is(k, "rt_gen")) {
+            if (!get_uint(v, (1ull << 53), &r->runtime_generation))
+                bad = "rt_gen";
         } else if (key_is(k, "zones")) {
             if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > BERTH_ZONES_MAX) {
                 bad = "zones";
@@ -500,6 +512,7 @@ int berth__group_record_decode(const char *data, size_t len, berth__group_record
         DIGEST("mem_d", memory_digest)
         DIGEST("gpu_d", gpu_digest)
         DIGEST("ports_d", ports_digest)
+        DIGEST("rt_d", runtime_digest)
 #undef U32
 #undef DIGEST
     }

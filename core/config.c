@@ -118,6 +118,7 @@ void berth_engine_options_init(berth_engine_options_t *opts)
     opts->size = sizeof *opts;
     opts->policy = BERTH_POLICY_BINPACK;
     berth__limits_default(&opts->limits);
+    opts->image_locality = 1;
 }
 
 static const char *const policy_names[] = {"binpack", "spread", "firstfit"};

@@ -255,6 +255,26 @@ static size_t windows_build(const berth_group_t *g, uint32_t *out, berth_error_t
     return n;
 }
 
+/* The group's distinct images for image locality: containers, then init
+ * containers, in document order, the first BERTH_REQUEST_IMAGES_MAX (by
+ * normalized reference, berth_image_hash()). */
+static void images_of(const berth_group_t *g, berth_request_t *r)
+{
+    const berth_container_t *lists[2] = {g->containers, g->init_containers};
+    const size_t counts[2] = {g->ncontainers, g->ninit_containers};
+    r->nimages = 0;
+    for (size_t l = 0; l < 2; l++) {
+        for (size_t i = 0; i < counts[l] && r->nimages < BERTH_REQUEST_IMAGES_MAX; i++) {
+            uint64_t h = berth_image_hash(lists[l][i].image);
+            bool seen = h == 0;
+            for (uint32_t k = 0; k < r->nimages && !seen; k++)
+                seen = r->images[k] == h;
+            if (!seen)
+                r->images[r->nimages++] = h;
+        }
+    }
+}
+
 /* Validates the group (its own rules and cfg's tables) and computes its
  * request into *out.  Zones new to cfg are registered only when the whole
  * call succeeds; on failure neither cfg nor *out changes.  Returns 0,
@@ -300,6 +320,7 @@ int berth__group_request(berth__config_t *cfg, const berth_group_t *g, berth_req
     r.restart_policy = g->restart_policy != BERTH_RESTART_UNSET ? g->restart_policy
                                                                  : BERTH_RESTART_ALWAYS;
     digests(g, &r);
+    images_of(g, &r);
 
     /* Zones last, on a copy of the table, committed only on success. */
     if (g->nzones > 0) {

@@ -134,6 +134,7 @@ typedef struct group {
     uint8_t restart;                /* berth_restart_policy_t, UNSET read as ALWAYS */
     uint8_t kind;                   /* berth_placement_kind_t               */
     uint8_t isolation;              /* berth_isolation_t                    */
+    uint8_t spot;                   /* 1: a Spot group, which preemption may evict */
     /* What a redeploy may not change (see berth_request_t); 0: unknown. */
     uint64_t cpu_digest, memory_digest, gpu_digest, ports_digest;
     char *previous;                 /* malloc'd host name after a move, else NULL */
@@ -149,6 +150,16 @@ struct berth_engine {
     uint32_t ngroups_slots, capgroups;
     uint32_t free_group;
     berth_engine_stats_t stats;
+    /* Preemption (see berth.h, "Priority and preemption"): the number of
+     * Spot groups held, so that a refusal with none costs nothing; the
+     * victims of the last plan (ids while planning, keys once done); and
+     * whether berth_request_place() may preempt (a store's replica never
+     * does: it commits preemptions through Redis). */
+    uint32_t spot_groups;
+    uint32_t nvictims, capvictims;
+    uint32_t *victim_ids;
+    char (*victim_keys)[KEY_MAX + 1];
+    bool no_preempt;
 };
 
 typedef struct key_ref {
@@ -225,6 +236,7 @@ int berth_engine_new(const berth_engine_options_t *opts, berth_engine_t **out,
     e->opts = o;
     berth__config_init(&e->cfg, &o.limits);
     berth__index_init(&e->idx, o.policy);
+    e->idx.locality = o.image_locality != 0;
     e->free_group = NIL;
     if (o.expected_hosts > 0 && berth__index_reserve(&e->idx, o.expected_hosts) < 0) {
         berth_engine_free(e);
@@ -247,6 +259,8 @@ void berth_engine_free(berth_engine_t *engine)
             free(g->previous);
     }
     free(engine->groups);
+    free(engine->victim_ids);
+    free(engine->victim_keys);
     free(engine->host_names.e);
     free(engine->group_keys.e);
     berth__index_free(&engine->idx);
@@ -834,6 +848,9 @@ static int update_check(const char *key, const group_t *old, const berth_request
     } else if (old->restart != (uint8_t)restart_of(req->restart_policy)) {
         what = "restartPolicy";
         target = "properties.restartPolicy";
+    } else if (old->spot != (req->priority == BERTH_PRIORITY_SPOT)) {
+        what = "priority";
+        target = "properties.priority";
     } else if (DIGEST_DIFFERS(ports_digest)) {
         what = "ports";
         target = "properties.ipAddress.ports";
@@ -860,6 +877,7 @@ static void placement_fill(const berth_engine_t *e, const group_t *g, berth_plac
     out->kind = (berth_placement_kind_t)g->kind;
     out->isolation = (berth_isolation_t)g->isolation;
     out->demand = g->demand;
+    out->evicted = 0;
 }
 
 /* Takes a free group record (growing the array when needed).  Returns 0 or
@@ -907,30 +925,528 @@ static int forced_check(const berth_engine_t *e, uint32_t slot, const berth_requ
     return 0;
 }
 
+/* ---- preemption ----------------------------------------------------------------- */
+
+/* A Spot group that could be evicted for a request, with its demand in
+ * whole cores, MiB and GPUs. */
+typedef struct candidate {
+    uint32_t id;                    /* group record                         */
+    uint32_t host;                  /* its host's slot                      */
+    uint32_t cores, memory, gpus;
+} candidate_t;
+
+/* The room a plan must free on one host, and the best set found so far. */
+typedef struct host_search {
+    const candidate_t *c;           /* the host's candidates, in plan order */
+    uint32_t n;
+    uint32_t need_cores, need_memory, need_gpus;
+    uint32_t budget;                /* subsets left to look at              */
+    uint32_t pick[64];              /* the set being built (exact search)   */
+    uint32_t best[64];
+    uint32_t k;                     /* the set size looked for              */
+    bool found;
+    uint64_t best_cores, best_memory, best_gpus;
+    /* Bounds: prefix sums of cores (c is sorted by cores, descending) and
+     * suffix minima of each dimension, so that a branch that cannot free
+     * enough cores, or cannot beat the best set (this host's, or another
+     * host's of the same size), is cut. */
+    const uint64_t *prefix_cores;
+    const uint32_t *min_cores, *min_memory, *min_gpus;
+    bool bounded;                   /* another host's plan of size k to beat */
+    bool ties_lose;                 /* ... and an equal one wins (its name is smaller) */
+    uint64_t bound_cores, bound_memory, bound_gpus;
+} host_search_t;
+
+/* Lexicographic comparison of (cores, memory, GPUs) triples. */
+static int triple_cmp(uint64_t c1, uint64_t m1, uint64_t g1, uint64_t c2, uint64_t m2,
+                      uint64_t g2)
+{
+    if (c1 != c2)
+        return c1 < c2 ? -1 : 1;
+    if (m1 != m2)
+        return m1 < m2 ? -1 : 1;
+    if (g1 != g2)
+        return g1 < g2 ? -1 : 1;
+    return 0;
+}
+
+/* Plan order on one host: largest first (cores, memory, GPUs), then key,
+ * so that equal plans resolve the same way in every engine. */
+static int candidate_cmp_ctx(const berth_engine_t *e, const candidate_t *a,
+                             const candidate_t *b)
+{
+    if (a->host != b->host)
+        return a->host < b->host ? -1 : 1;
+    if (a->cores != b->cores)
+        return a->cores > b->cores ? -1 : 1;
+    if (a->memory != b->memory)
+        return a->memory > b->memory ? -1 : 1;
+    if (a->gpus != b->gpus)
+        return a->gpus > b->gpus ? -1 : 1;
+    return strcmp(group_key(&e->groups[a->id]), group_key(&e->groups[b->id]));
+}
+
+/* qsort has no context argument in C11: the engine being planned on. */
+static _Thread_local const berth_engine_t *sort_engine;
+
+static int candidate_cmp(const void *x, const void *y)
+{
+    return candidate_cmp_ctx(sort_engine, x, y);
+}
+
+/* Exact search for the least (cores, memory, GPUs) set of q->k candidates
+ * covering the need: depth-first over index combinations, from `from`,
+ * with `depth` picks made and (cores, memory, gpus) freed so far.  Each
+ * node costs one unit of q->budget; returns false when it ran out. */
+static bool search_k(host_search_t *q, uint32_t from, uint32_t depth, uint64_t cores,
+                     uint64_t memory, uint64_t gpus)
+{
+    if (depth == q->k) {
+        if (cores < q->need_cores || memory < q->need_memory || gpus < q->need_gpus)
+            return true;
+        if (!q->found ||
+            triple_cmp(cores, memory, gpus, q->best_cores, q->best_memory, q->best_gpus) < 0) {
+            q->found = true;
+            q->best_cores = cores;
+            q->best_memory = memory;
+            q->best_gpus = gpus;
+            memcpy(q->best, q->pick, q->k * sizeof q->pick[0]);
+        }
+        return true;
+    }
+    uint32_t r = q->k - depth;
+    for (uint32_t i = from; i + r <= q->n; i++) {
+        /* The r largest cores left cannot free enough: nor can later ones. */
+        if (cores + (q->prefix_cores[i + r] - q->prefix_cores[i]) < q->need_cores)
+            break;
+        /* A lower bound on every set from here on (suffix minima only grow
+         * with i): cut when it cannot beat the best known set. */
+        uint64_t lc = cores + (uint64_t)r * q->min_cores[i];
+        uint64_t lm = memory + (uint64_t)r * q->min_memory[i];
+        uint64_t lg = gpus + (uint64_t)r * q->min_gpus[i];
+        if (q->found) {
+            if (triple_cmp(lc, lm, lg, q->best_cores, q->best_memory, q->best_gpus) >= 0)
+                break;
+        } else if (q->bounded) {
+            int c = triple_cmp(lc, lm, lg, q->bound_cores, q->bound_memory, q->bound_gpus);
+            if (c > 0 || (c == 0 && q->ties_lose))
+                break;
+        }
+        if (q->budget == 0)
+            return false;
+        q->budget--;
+        q->pick[depth] = i;
+        if (!search_k(q, i + 1, depth + 1, cores + q->c[i].cores, memory + q->c[i].memory,
+                      gpus + q->c[i].gpus))
+            return false;
+    }
+    return true;
+}
+
+/* The fallback past the exact budget: repeatedly take the candidate that
+ * covers the largest share of what is still missing (summed over the
+ * dimensions still short, each as a fraction of its need), then drop every
+ * victim the set can spare, smallest first.  Fills `best` (q->k entries,
+ * in plan order) and returns true, or false when even every candidate
+ * together does not free enough.  `taken` is scratch of q->n bytes. */
+static bool search_greedy(host_search_t *q, uint32_t *best, uint8_t *taken)
+{
+    uint64_t rc = q->need_cores, rm = q->need_memory, rg = q->need_gpus;
+    memset(taken, 0, q->n);
+    uint32_t k = 0;
+    while (rc > 0 || rm > 0 || rg > 0) {
+        double top = 0.0;
+        uint32_t bi = UINT32_MAX;
+        for (uint32_t i = 0; i < q->n; i++) {
+            if (taken[i])
+                continue;
+            double v = 0.0;
+            if (rc > 0)
+                v += (double)(q->c[i].cores < rc ? q->c[i].cores : rc) / (double)q->need_cores;
+            if (rm > 0)
+                v += (double)(q->c[i].memory < rm ? q->c[i].memory : rm) / (double)q->need_memory;
+            if (rg > 0)
+                v += (double)(q->c[i].gpus < rg ? q->c[i].gpus : rg) / (double)q->need_gpus;
+            if (v > top) {
+                top = v;
+                bi = i;
+            }
+        }
+        if (bi == UINT32_MAX)
+            return false;
+        taken[bi] = 1;
+        k++;
+        rc -= q->c[bi].cores < rc ? q->c[bi].cores : rc;
+        rm -= q->c[bi].memory < rm ? q->c[bi].memory : rm;
+        rg -= q->c[bi].gpus < rg ? q->c[bi].gpus : rg;
+    }
+    /* Drop what the set can spare, smallest (last in plan order) first. */
+    uint64_t fc = 0, fm = 0, fg = 0;
+    for (uint32_t i = 0; i < q->n; i++)
+        if (taken[i]) {
+            fc += q->c[i].cores;
+            fm += q->c[i].memory;
+            fg += q->c[i].gpus;
+        }
+    for (uint32_t i = q->n; i-- > 0;) {
+        if (!taken[i])
+            continue;
+        if (fc - q->c[i].cores >= q->need_cores && fm - q->c[i].memory >= q->need_memory &&
+            fg - q->c[i].gpus >= q->need_gpus) {
+            taken[i] = 0;
+            k--;
+            fc -= q->c[i].cores;
+            fm -= q->c[i].memory;
+            fg -= q->c[i].gpus;
+        }
+    }
+    for (uint32_t i = 0, j = 0; i < q->n; i++)
+        if (taken[i])
+            best[j++] = i;
+    q->k = k;
+    q->found = true;
+    q->best_cores = fc;
+    q->best_memory = fm;
+    q->best_gpus = fg;
+    return true;
+}
+
+/* True when plan (k, cores, memory, gpus, host) beats the best so far. */
+static bool plan_better(uint32_t k, uint64_t c, uint64_t m, uint64_t g, const char *host,
+                        uint32_t bk, uint64_t bc, uint64_t bm, uint64_t bg, const char *bhost)
+{
+    if (bhost == NULL || k != bk)
+        return bhost == NULL || k < bk;
+    if (c != bc)
+        return c < bc;
+    if (m != bm)
+        return m < bm;
+    if (g != bg)
+        return g < bg;
+    return strcmp(host, bhost) < 0;
+}
+
+/* Makes room for `n` victims in the engine's victim arrays.  0 or
+ * BERTH_ENOMEM (arrays unchanged). */
+static int victims_reserve(berth_engine_t *e, uint32_t n)
+{
+    if (n <= e->capvictims)
+        return 0;
+    uint32_t *ids = malloc((size_t)n * sizeof *ids);
+    char(*keys)[KEY_MAX + 1] = malloc((size_t)n * sizeof *keys);
+    if (ids == NULL || keys == NULL) {
+        free(ids);
+        free(keys);
+        return BERTH_ENOMEM;
+    }
+    free(e->victim_ids);
+    free(e->victim_keys);
+    e->victim_ids = ids;
+    e->victim_keys = keys;
+    e->capvictims = n;
+    e->nvictims = 0;
+    return 0;
+}
+
+/* Computes the preemption plan for `req` (berth.h): on success stores the
+ * host's slot in *slot, the isolation in *iso, the victims' ids and keys in
+ * the engine's victim arrays (e->nvictims of them) and their summed demand
+ * in *evicted.  Changes no placement.  Returns 0, BERTH_ENOSPC (no plan;
+ * explained in *err when given) or BERTH_ENOMEM. */
+static int preempt_plan(berth_engine_t *e, const berth_request_t *req, uint32_t *slot,
+                        berth_isolation_t *iso, berth_demand_t *evicted, berth_error_t *err)
+{
+    if (req->priority == BERTH_PRIORITY_SPOT)
+        return berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "properties.priority",
+                                "no host has room for the Spot container group, and a Spot "
+                                "container group never preempts another");
+    if (e->spot_groups == 0)
+        return explain_no_host(e, req, err);
+    candidate_t *cs = malloc((size_t)e->spot_groups * sizeof *cs);
+    if (cs == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory to plan a preemption");
+    uint32_t n = 0;
+    for (uint32_t id = 0; id < e->ngroups_slots && n < e->spot_groups; id++) {
+        const group_t *g = &e->groups[id];
+        if (g->keylen == 0 || !g->spot)
+            continue;
+        const berth__host_t *h = berth__index_host(&e->idx, g->host);
+        berth_isolation_t hi;
+        unsigned tier;
+        if (h->state != BERTH_HOST_READY || !berth__host_matches(&h->attrs, req, &hi, &tier))
+            continue;
+        cs[n++] = (candidate_t){id, g->host, g->demand.millicores / 1000u, g->demand.memory_mib,
+                                g->demand.gpu_count};
+    }
+    sort_engine = e;
+    qsort(cs, n, sizeof *cs, candidate_cmp);
+    uint32_t *scratch = malloc((size_t)(n ? n : 1) * sizeof *scratch);
+    uint8_t *taken = malloc(n ? n : 1);
+    uint64_t *prefix = malloc((size_t)(n + 1) * sizeof *prefix);
+    uint32_t *mins = malloc((size_t)(n ? n : 1) * 3 * sizeof *mins);
+    if (scratch == NULL || taken == NULL || prefix == NULL || mins == NULL) {
+        free(cs);
+        free(scratch);
+        free(taken);
+        free(prefix);
+        free(mins);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory to plan a preemption");
+    }
+    const berth_demand_t *d = &req->demand;
+    /* The best plan: host slot, its first candidate, and its set. */
+    uint32_t best_host = NIL, best_k = 0, best_from = 0;
+    uint64_t bc = 0, bm = 0, bg = 0;
+    uint32_t *best_set = malloc((size_t)(n ? n : 1) * sizeof *best_set);
+    if (best_set == NULL) {
+        free(cs);
+        free(scratch);
+        free(taken);
+        free(prefix);
+        free(mins);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory to plan a preemption");
+    }
+    for (uint32_t a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && cs[b].host == cs[a].host; b++)
+            ;
+        const berth__host_t *h = berth__index_host(&e->idx, cs[a].host);
+        uint32_t count = b - a;
+        bool dedicated = (h->attrs.features & BERTH_HOST_DEDICATED) != 0;
+        /* A Dedicated host takes one group: every group it holds must go,
+         * and they must all be Spot. */
+        if (dedicated && h->groups != count)
+            continue;
+        if (h->cores < d->millicores / 1000u || h->memory_mib < d->memory_mib ||
+            h->gpus < d->gpu_count)
+            continue;
+        uint32_t fc = h->cores - h->used_millicores / 1000u;
+        uint32_t fm = h->memory_mib - h->used_memory_mib;
+        uint32_t fg = h->gpus - h->used_gpus;
+        host_search_t q;
+        q.c = &cs[a];
+        q.n = count;
+        q.need_cores = d->millicores / 1000u > fc ? d->millicores / 1000u - fc : 0;
+        q.need_memory = d->memory_mib > fm ? d->memory_mib - fm : 0;
+        q.need_gpus = d->gpu_count > fg ? d->gpu_count - fg : 0;
+        q.found = false;
+        uint32_t *set = scratch;
+        if (dedicated) {
+            q.k = count;
+            q.found = true;
+            q.best_cores = h->used_millicores / 1000u;
+            q.best_memory = h->used_memory_mib;
+            q.best_gpus = h->used_gpus;
+            for (uint32_t i = 0; i < count; i++)
+                set[i] = i;
+        } else {
+            uint64_t sc = 0, sm = 0, sg = 0;
+            for (uint32_t i = a; i < b; i++) {
+                sc += cs[i].cores;
+                sm += cs[i].memory;
+                sg += cs[i].gpus;
+            }
+            if (sc < q.need_cores || sm < q.need_memory || sg < q.need_gpus)
+                continue;
+            if (q.need_cores == 0 && q.need_memory == 0 && q.need_gpus == 0)
+                continue;   /* fits as is: the chooser's to take, not ours */
+            /* Bounds over this host's candidates (relative to cs[a]). */
+            uint32_t *mc = mins, *mm = mins + count, *mg = mins + 2 * (size_t)count;
+            prefix[0] = 0;
+            for (uint32_t i = 0; i < count; i++)
+                prefix[i + 1] = prefix[i] + cs[a + i].cores;
+            for (uint32_t i = count; i-- > 0;) {
+                const candidate_t *x = &cs[a + i];
+                bool last = i + 1 == count;
+                mc[i] = last || x->cores < mc[i + 1] ? x->cores : mc[i + 1];
+                mm[i] = last || x->memory < mm[i + 1] ? x->memory : mm[i + 1];
+                mg[i] = last || x->gpus < mg[i + 1] ? x->gpus : mg[i + 1];
+            }
+            q.prefix_cores = prefix;
+            q.min_cores = mc;
+            q.min_memory = mm;
+            q.min_gpus = mg;
+            q.budget = BERTH_PREEMPT_EXACT_NODES;
+            bool exhausted = false;
+            uint32_t kmax = best_host == NIL ? count : (best_k < count ? best_k : count);
+            uint32_t found_k = 0;
+            for (q.k = 1; q.k <= kmax && q.k <= 64; q.k++) {
+                q.bounded = best_host != NIL && q.k == best_k;
+                q.ties_lose = q.bounded &&
+                    strcmp(h->name, berth__index_host(&e->idx, best_host)->name) > 0;
+                q.bound_cores = bc;
+                q.bound_memory = bm;
+                q.bound_gpus = bg;
+                bool done = search_k(&q, 0, 0, 0, 0, 0);
+                if (q.found) {
+                    found_k = q.k;
+                    break;
+                }
+                if (!done) {
+                    exhausted = true;
+                    break;
+                }
+            }
+            if (q.found) {
+                q.k = found_k;
+                for (uint32_t i = 0; i < q.k; i++)
+                    set[i] = q.best[i];
+            } else if (exhausted || count > 64) {
+                if (!search_greedy(&q, set, taken))
+                    continue;
+            } else {
+                continue;   /* no set within the best plan's size */
+            }
+        }
+        if (!plan_better(q.k, q.best_cores, q.best_memory, q.best_gpus, h->name, best_k, bc, bm,
+                         bg, best_host == NIL ? NULL : berth__index_host(&e->idx, best_host)->name))
+            continue;
+        best_host = cs[a].host;
+        best_k = q.k;
+        best_from = a;
+        bc = q.best_cores;
+        bm = q.best_memory;
+        bg = q.best_gpus;
+        memcpy(best_set, set, q.k * sizeof *set);
+    }
+    int rc = 0;
+    if (best_host == NIL) {
+        rc = explain_no_host(e, req, err);
+        if (err != NULL) {
+            size_t used = strlen(err->message);
+            snprintf(err->message + used, sizeof err->message - used,
+                     " (evicting Spot container groups would not make room either)");
+        }
+    } else if ((rc = victims_reserve(e, best_k)) < 0) {
+        berth__error_set(err, rc, "OutOfMemory", "", "no memory to plan a preemption");
+    } else {
+        for (uint32_t i = 0; i < best_k; i++) {
+            const group_t *g = &e->groups[cs[best_from + best_set[i]].id];
+            e->victim_ids[i] = cs[best_from + best_set[i]].id;
+            memcpy(e->victim_keys[i], group_key(g), g->keylen + 1);
+        }
+        e->nvictims = best_k;
+        unsigned tier;
+        berth__host_matches(&berth__index_host(&e->idx, best_host)->attrs, req, iso, &tier);
+        *slot = best_host;
+        memset(evicted, 0, sizeof *evicted);
+        evicted->millicores = (uint32_t)(bc * 1000u);
+        evicted->memory_mib = (uint32_t)bm;
+        evicted->gpu_count = (uint32_t)bg;
+    }
+    free(cs);
+    free(scratch);
+    free(taken);
+    free(prefix);
+    free(mins);
+    free(best_set);
+    return rc;
+}
+
+/* Releases group `id`'s allocation and frees its record (the table entry at
+ * `pos` too). */
+static void group_drop(berth_engine_t *e, uint32_t pos, uint32_t id);
+
+/* Evicts the victims of the plan just made (e->victim_ids): each released
+ * as by berth_group_release(). */
+static void victims_evict(berth_engine_t *e)
+{
+    for (uint32_t i = 0; i < e->nvictims; i++) {
+        const char *key = e->victim_keys[i];
+        size_t len = strlen(key);
+        uint32_t pos = group_pos(e, key, len, hash_bytes(key, len));
+        group_drop(e, pos, e->victim_ids[i]);
+    }
+}
+
+int berth_request_preemption(berth_engine_t *engine, const berth_request_t *request,
+                             berth_preemption_t *out, berth_error_t *err)
+{
+    int rc = request_check(engine, request, err);
+    if (rc < 0)
+        return rc;
+    memset(out, 0, sizeof *out);
+    uint32_t slot;
+    berth_isolation_t iso;
+    if (berth__index_choose(&engine->idx, request, &slot, &iso) == 0) {
+        const char *name = berth__index_host(&engine->idx, slot)->name;
+        memcpy(out->host, name, strlen(name) + 1);
+        return 0;
+    }
+    rc = preempt_plan(engine, request, &slot, &iso, &out->evicted, err);
+    if (rc < 0)
+        return rc;
+    const char *name = berth__index_host(&engine->idx, slot)->name;
+    memcpy(out->host, name, strlen(name) + 1);
+    out->victims = engine->nvictims;
+    return 0;
+}
+
+const char *berth_engine_victim(const berth_engine_t *engine, size_t i)
+{
+    return i < engine->nvictims ? engine->victim_keys[i] : NULL;
+}
+
+size_t berth_engine_spot_count(const berth_engine_t *engine)
+{
+    return engine->spot_groups;
+}
+
+/* Contract: store.h (the store's files are its only callers). */
+void berth__engine_preempt_set(berth_engine_t *engine, bool on);
+
+void berth__engine_preempt_set(berth_engine_t *engine, bool on)
+{
+    engine->no_preempt = !on;
+}
+
 /* Places a new group: on `forced` when it is not NIL, else on the host the
- * policy chooses. */
+ * policy chooses; when none fits, a Regular group preempts Spot groups
+ * (berth.h) unless the engine's preemption is off. */
 static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t hash,
                      const berth_request_t *req, uint32_t forced, berth_placement_t *out,
                      berth_error_t *err)
 {
     uint32_t slot = forced;
+    uint32_t nvictims = 0;
     berth_isolation_t iso;
     if (forced != NIL) {
         int rc = forced_check(e, forced, req, &iso, err);
         if (rc < 0)
             return rc;
     } else if (berth__index_choose(&e->idx, req, &slot, &iso) < 0) {
-        return explain_no_host(e, req, err);
+        /* Only a Regular group preempts, and only when a Spot group
+         * exists: every other refusal stays as cheap and as worded as
+         * without preemption. */
+        if (e->no_preempt || req->priority == BERTH_PRIORITY_SPOT || e->spot_groups == 0)
+            return explain_no_host(e, req, err);
+        berth_demand_t freed;
+        int rc = preempt_plan(e, req, &slot, &iso, &freed, err);
+        if (rc < 0)
+            return rc;
+        nvictims = e->nvictims;
     }
+    /* Image locality's figure: did the policy's host hold every image? */
+    bool images_counted = forced == NIL && req->nimages > 0;
+    bool images_cached = images_counted &&
+        berth__host_images_held(berth__index_host(&e->idx, slot), req) >=
+            (req->nimages < BERTH_REQUEST_IMAGES_MAX ? req->nimages : BERTH_REQUEST_IMAGES_MAX);
     uint32_t id;
     char *copy = NULL;
     if (len >= KEY_INLINE && (copy = malloc(len + 1)) == NULL)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to place container group '%s'", key);
-    if (table_reserve(&e->group_keys) < 0 || group_reserve(e, &id) < 0) {
+    if (table_reserve(&e->group_keys) < 0 || (nvictims == 0 && group_reserve(e, &id) < 0)) {
         free(copy);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to place container group '%s'", key);
+    }
+    if (nvictims > 0) {
+        /* Nothing can fail from here: the victims go first, and one of their
+         * records is the new group's (so group_reserve() does not grow). */
+        victims_evict(e);
+        group_reserve(e, &id);
     }
     if (id == e->free_group)
         e->free_group = e->groups[id].host;
@@ -953,11 +1469,17 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
     g->ports_digest = req->ports_digest;
     g->kind = BERTH_PLACED_NEW;
     g->isolation = (uint8_t)iso;
+    g->spot = req->priority == BERTH_PRIORITY_SPOT;
+    e->spot_groups += g->spot;
     g->previous = NULL;
     table_put(&e->group_keys, hash, id);
     host_charge(e, slot, &req->demand, +1);
     e->stats.groups++;
+    e->stats.placements_with_images += images_counted;
+    e->stats.placements_images_cached += images_cached;
     placement_fill(e, g, out);
+    if (out != NULL)
+        out->evicted = nvictims;
     return 0;
 }
 
@@ -1104,7 +1626,12 @@ int berth_group_release(berth_engine_t *engine, const char *key, berth_error_t *
     if (pos == NIL)
         return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
                                 "container group '%s' is not placed", key);
-    uint32_t id = e->group_keys.e[pos].id;
+    group_drop(e, pos, e->group_keys.e[pos].id);
+    return 0;
+}
+
+static void group_drop(berth_engine_t *e, uint32_t pos, uint32_t id)
+{
     group_t *g = &e->groups[id];
     host_charge(e, g->host, &g->demand, -1);
     table_delete(&e->group_keys, pos);
@@ -1113,10 +1640,58 @@ int berth_group_release(berth_engine_t *engine, const char *key, berth_error_t *
     free(g->previous);
     g->previous = NULL;
     g->keylen = 0;
+    e->spot_groups -= g->spot;
+    g->spot = 0;
     g->host = e->free_group;
     e->free_group = id;
     e->stats.groups--;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int berth_engine_host_images_set(berth_engine_t *engine, const char *host,
+                                 const char *const *images, size_t n, berth_error_t *err)
+{
+    uint32_t slot = host_find(engine, host);
+    if (slot == NIL)
+        return berth__error_set(err, BERTH_ENOENT, "HostNotFound", "host",
+                                "host '%.*s' does not exist", BERTH_NAME_MAX,
+                                host != NULL ? host : "");
+    if (n > BERTH_HOST_IMAGES_MAX)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "images",
+                                "a host holds at most %u images, not %zu",
+                                BERTH_HOST_IMAGES_MAX, n);
+    for (size_t i = 0; i < n; i++)
+        if (images == NULL || berth_image_hash(images[i]) == 0)
+            return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "images",
+                                    "image %zu is not an image reference", i);
+    uint64_t *set = NULL;
+    size_t m = 0;
+    if (n > 0) {
+        if ((set = malloc(n * sizeof *set)) == NULL)
+            return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                    "no memory for the images of host '%s'", host);
+        for (size_t i = 0; i < n; i++)
+            set[i] = berth_image_hash(images[i]);
+        qsort(set, n, sizeof *set, u64_cmp);
+        for (size_t i = 0; i < n; i++)
+            if (m == 0 || set[m - 1] != set[i])
+                set[m++] = set[i];
+    }
+    berth__index_images_take(&engine->idx, slot, set, (uint32_t)m);
     return 0;
+}
+
+int berth_engine_host_images_count(const berth_engine_t *engine, const char *host)
+{
+    uint32_t slot = host_find(engine, host);
+    if (slot == NIL)
+        return BERTH_ENOENT;
+    return (int)berth__index_host(&engine->idx, slot)->nimages;
 }
 
 void berth_engine_reset(berth_engine_t *engine)

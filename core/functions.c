@@ -186,6 +186,80 @@ const char berth__functions_source[] =
     "  return log_append(keys[3], keys[4], args[3], 'release', key, '')\n"
     "end\n"
     "\n"
+    /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST,
+     *       evictions.
+     * ARGV: key, host, record (generation 1), log max len, millicores,
+     *       memory MiB, GPUs (the record's demand), host epoch the replica
+     *       saw, number of victims N, then N pairs: victim key, victim
+     *       generation.
+     * Places a new group on HOST by evicting Spot groups there, all or
+     * nothing: the group must not exist, HOST must be ready at that epoch,
+     * every victim must still be a Spot group (priority 2) on HOST at its
+     * generation, and HOST must have the room once they are gone.  Each
+     * victim is released exactly as by release() (record, host set, a
+     * release for HOST's agent, a logged 'release') and its eviction
+     * recorded in KEYS[7] (victim key -> JSON {host, by, time}, time in ms
+     * by Redis's clock as a decimal string); then the group is placed as
+     * by place() (logged 'place').  Refusals: 'generation', 'host',
+     * 'state', 'victim', 'capacity'. */
+    "local function preempt(keys, args)\n"
+    "  local key, host = args[1], args[2]\n"
+    "  if redis.call('HEXISTS', keys[2], key) == 1 then\n"
+    "    return {0, 'generation', 'container group ' .. key .. ' already exists'}\n"
+    "  end\n"
+    "  local hraw = redis.call('HGET', keys[1], host)\n"
+    "  if not hraw then\n"
+    "    return {0, 'host', 'host ' .. host .. ' does not exist'}\n"
+    "  end\n"
+    "  local h = mp_unpack(hraw)\n"
+    "  if h.epoch ~= tonumber(args[8]) then\n"
+    "    return {0, 'host', 'host ' .. host .. ' changed since it was chosen'}\n"
+    "  end\n"
+    "  if h.state ~= 0 then\n"
+    "    return {0, 'state', 'host ' .. host .. ' is not ready'}\n"
+    "  end\n"
+    "  local n = tonumber(args[9])\n"
+    "  local umc, umem, ugpu, ng = h.used_mc, h.used_mem, h.used_gpu, h.groups\n"
+    "  local victims = {}\n"
+    "  for i = 1, n do\n"
+    "    local vkey, vgen = args[8 + 2 * i], tonumber(args[9 + 2 * i])\n"
+    "    local vraw = redis.call('HGET', keys[2], vkey)\n"
+    "    if not vraw then\n"
+    "      return {0, 'victim', 'container group ' .. vkey .. ' is gone'}\n"
+    "    end\n"
+    "    local v = mp_unpack(vraw)\n"
+    "    if v.gen ~= vgen or v.host ~= host or v.priority ~= 2 then\n"
+    "      return {0, 'victim', 'container group ' .. vkey .. ' changed since it was chosen'}\n"
+    "    end\n"
+    "    v.gpu_count = v.gpu_count or 0\n"
+    "    umc, umem, ugpu, ng = umc - v.mc, umem - v.mem, ugpu - v.gpu_count, ng - 1\n"
+    "    victims[i] = {vkey, v}\n"
+    "  end\n"
+    "  local mc, mem, gpu = tonumber(args[5]), tonumber(args[6]), tonumber(args[7])\n"
+    "  if umc + mc > h.cores * 1000 or umem + mem > h.mem or\n"
+    "     ugpu + gpu > (h.gpu_count or 0) or\n"
+    "     (ng > 0 and bit.band(h.features or 0, 2) ~= 0) then\n"
+    "    return {0, 'capacity', 'host ' .. host .. ' lacks the room even without the victims'}\n"
+    "  end\n"
+    "  h.used_mc, h.used_mem, h.used_gpu, h.groups = umc + mc, umem + mem, ugpu + gpu, ng + 1\n"
+    "  redis.call('HSET', keys[1], host, mp_pack(h))\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = string.format('%d%03d', t[1], math.floor(tonumber(t[2]) / 1000))\n"
+    "  for i = 1, n do\n"
+    "    local vkey, v = victims[i][1], victims[i][2]\n"
+    "    redis.call('HDEL', keys[2], vkey)\n"
+    "    redis.call('SREM', keys[5], vkey)\n"
+    "    redis.call('XADD', keys[6], '*', 'op', 'release', 'key', vkey, 'gen', v.gen)\n"
+    "    redis.call('HSET', keys[7], vkey,\n"
+    "               cjson.encode({host = host, by = key, time = now}))\n"
+    "    log_append(keys[3], keys[4], args[4], 'release', vkey, '')\n"
+    "  end\n"
+    "  redis.call('HSET', keys[2], key, args[3])\n"
+    "  redis.call('SADD', keys[5], key)\n"
+    "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', 1)\n"
+    "  return log_append(keys[3], keys[4], args[4], 'place', key, args[3])\n"
+    "end\n"
+    "\n"
     /* KEYS: skus, log, seq.  ARGV: name, record, log max len.  A record
      * equal to the one held changes nothing and logs nothing: host puts
      * send their SKU every time. */
@@ -263,13 +337,81 @@ const char berth__functions_source[] =
     "  return log_append(keys[2], keys[3], args[4], 'host', args[1], rec)\n"
     "end\n"
     "\n"
+    /* KEYS: hosts, groups, views, log, seq, hostgroups:HOST, assign:HOST,
+     *       poolmembers:POOL.
+     * ARGV: member key, new key, host, member generation, member runtime
+     *       digest (the hex text its view carries), new record (generation
+     *       1, naming the member as its runtime), log max len, millicores,
+     *       memory MiB, GPUs (the new record's demand).
+     * Claims a ready standby-pool member (pool.c) for a new group: the
+     * member's allocation on HOST becomes the new group's, the member's
+     * record, set memberships and view vanish, the new group's record takes
+     * their place and HOST's agent is told to place it (it adopts the
+     * member's runtime group; no release is sent for the member).  Logged
+     * as a release of the member then a place of the new group, so that
+     * replicas converge with the ops they already know.  A member that is
+     * not Succeeded at its generation on HOST is refused ('busy'). */
+    "local function claim(keys, args)\n"
+    "  local member, key, host = args[1], args[2], args[3]\n"
+    "  local raw = redis.call('HGET', keys[2], member)\n"
+    "  if not raw then\n"
+    "    return {0, 'missing', 'standby member ' .. member .. ' does not exist'}\n"
+    "  end\n"
+    "  local m = mp_unpack(raw)\n"
+    "  m.gpu_count = m.gpu_count or 0\n"
+    "  if m.host ~= host or m.gen ~= tonumber(args[4]) then\n"
+    "    return {0, 'generation', 'standby member ' .. member .. ' changed'}\n"
+    "  end\n"
+    "  if redis.call('HEXISTS', keys[2], key) == 1 then\n"
+    "    return {0, 'exists', 'container group ' .. key .. ' already exists'}\n"
+    "  end\n"
+    "  local vraw = redis.call('HGET', keys[3], member)\n"
+    "  local ready = false\n"
+    "  if vraw then\n"
+    "    local ok, v = pcall(cjson.decode, vraw)\n"
+    "    ready = ok and type(v) == 'table' and v.host == host and\n"
+    "            v.generation == m.gen and v.digest == args[5] and\n"
+    "            v.provisioningState == 'Succeeded'\n"
+    "  end\n"
+    "  if not ready then\n"
+    "    return {0, 'busy', 'standby member ' .. member .. ' is not ready'}\n"
+    "  end\n"
+    "  local hraw = redis.call('HGET', keys[1], host)\n"
+    "  if not hraw then\n"
+    "    return {0, 'host', 'host ' .. host .. ' does not exist'}\n"
+    "  end\n"
+    "  local h = mp_unpack(hraw)\n"
+    "  if h.state ~= 0 then\n"
+    "    return {0, 'state', 'host ' .. host .. ' is not ready'}\n"
+    "  end\n"
+    "  local umc = h.used_mc - m.mc + tonumber(args[8])\n"
+    "  local umem = h.used_mem - m.mem + tonumber(args[9])\n"
+    "  local ugpu = h.used_gpu - m.gpu_count + tonumber(args[10])\n"
+    "  if umc > h.cores * 1000 or umem > h.mem or ugpu > (h.gpu_count or 0) then\n"
+    "    return {0, 'capacity', 'host ' .. host .. ' lacks the free capacity'}\n"
+    "  end\n"
+    "  h.used_mc, h.used_mem, h.used_gpu = umc, umem, ugpu\n"
+    "  redis.call('HSET', keys[1], host, mp_pack(h))\n"
+    "  redis.call('HDEL', keys[2], member)\n"
+    "  redis.call('HSET', keys[2], key, args[6])\n"
+    "  redis.call('SREM', keys[6], member)\n"
+    "  redis.call('SADD', keys[6], key)\n"
+    "  redis.call('SREM', keys[8], member)\n"
+    "  redis.call('HDEL', keys[3], member)\n"
+    "  redis.call('XADD', keys[7], '*', 'op', 'place', 'key', key, 'gen', 1)\n"
+    "  log_append(keys[4], keys[5], args[7], 'release', member, '')\n"
+    "  return log_append(keys[4], keys[5], args[7], 'place', key, args[6])\n"
+    "end\n"
+    "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
     "redis.register_function('berth_host_put', host_put)\n"
     "redis.register_function('berth_host_state', host_state)\n"
     "redis.register_function('berth_host_del', host_del)\n"
     "redis.register_function('berth_place', place)\n"
     "redis.register_function('berth_release', release)\n"
+    "redis.register_function('berth_preempt', preempt)\n"
     "redis.register_function('berth_restart', restart)\n"
     "redis.register_function('berth_view_put', view_put)\n"
     "redis.register_function('berth_view_del', view_del)\n"
-    "redis.register_function('berth_heartbeat', heartbeat)\n";
+    "redis.register_function('berth_heartbeat', heartbeat)\n"
+    "redis.register_function('berth_claim', claim)\n";

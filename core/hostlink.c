@@ -309,6 +309,66 @@ int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_js
                                       BERTH_NAME_MAX + 1, err));
 }
 
+/* The runtime group a record names (standby-pool claims, pool.c). */
+static int link_group_runtime(berth_hostlink_t *l, const char *key, char *runtime, size_t cap,
+                              uint64_t *generation, uint64_t *digest, berth_error_t *err)
+{
+    const char *argv[] = {"HGET", l->k_groups, key};
+    int rc;
+    redisReply *r = berth__store_command(l->s, 3, argv, NULL, false,
+                                         "reading a container group", err, &rc);
+    if (r == NULL)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' is not in the cell", key);
+    }
+    berth__group_record_t *g = malloc(sizeof *g);
+    if (g == NULL) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    }
+    rc = berth__group_record_decode(r->str, r->len, g, err);
+    if (rc < 0) {
+        rc = berth__error_set(err, BERTH_EIO, "UnreadableRecord", "key",
+                              "container group '%s' has an unreadable record", key);
+    } else if (g->runtime.ptr != NULL && g->runtime.len > 0) {
+        if (runtime != NULL && g->runtime.len >= cap) {
+            rc = berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "runtime",
+                                  "the runtime key of '%s' does not fit %zu bytes", key, cap);
+        } else {
+            if (runtime != NULL) {
+                memcpy(runtime, g->runtime.ptr, g->runtime.len);
+                runtime[g->runtime.len] = '\0';
+            }
+            if (generation != NULL)
+                *generation = g->runtime_generation;
+            if (digest != NULL)
+                *digest = g->runtime_digest;
+            rc = 1;
+        }
+    }
+    free(g);
+    freeReplyObject(r);
+    return rc;
+}
+
+int berth_hostlink_group_runtime(berth_hostlink_t *link, const char *key, char *runtime,
+                                 size_t cap, uint64_t *generation, uint64_t *digest,
+                                 berth_error_t *err)
+{
+    if (runtime != NULL && cap > 0)
+        runtime[0] = '\0';
+    if (generation != NULL)
+        *generation = 0;
+    if (digest != NULL)
+        *digest = 0;
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    GUARDED(link_group_runtime(link, key, runtime, cap, generation, digest, err));
+}
+
 static int link_groups(berth_hostlink_t *l, berth_hostlink_key_cb cb, void *data,
                        berth_error_t *err)
 {

@@ -122,6 +122,48 @@ bool berth__host_fits(const berth__host_t *h, const berth_request_t *req)
         free_gpus(h) >= d->gpu_count;
 }
 
+/* GPU balance: a GPU group should not leave its host's other free GPUs
+ * without the cores and memory to use them.  A host is balanced for a
+ * request of dg GPUs, dc cores and dm MiB when each of its g free GPUs has
+ * the request's share: c * dg >= g * dc and m * dg >= g * dm.  The grid
+ * walk reads this as per-row thresholds (balance_min()). */
+bool berth__host_balanced(const berth__host_t *h, const berth_request_t *req)
+{
+    uint64_t dg = req->demand.gpu_count;
+    if (dg == 0)
+        return true;
+    uint64_t g = free_gpus(h);
+    return (uint64_t)free_cores(h) * dg >= g * (req->demand.millicores / 1000u) &&
+        (uint64_t)free_memory(h) * dg >= g * req->demand.memory_mib;
+}
+
+/* The least value v with v * dg >= g * d: what a host with g free GPUs
+ * needs of a dimension the request asks d of (for dg GPUs) to be balanced. */
+static inline uint64_t balance_min(uint64_t g, uint64_t d, uint64_t dg)
+{
+    return (g * d + dg - 1) / dg;
+}
+
+uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *req)
+{
+    uint32_t held = 0;
+    uint32_t n = req->nimages < BERTH_REQUEST_IMAGES_MAX ? req->nimages
+                                                         : BERTH_REQUEST_IMAGES_MAX;
+    for (uint32_t i = 0; i < n && h->nimages > 0; i++) {
+        uint64_t want = req->images[i];
+        uint32_t lo = 0, hi = h->nimages;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (h->images[mid] < want)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        held += lo < h->nimages && h->images[lo] == want;
+    }
+    return held;
+}
+
 /* ---- treaps ------------------------------------------------------------------ */
 
 /* The treap order on nodes, the same as tree_cmp() on their hosts. */
@@ -235,8 +277,10 @@ void berth__index_free(berth__index_t *idx)
     }
     free(idx->classes);
     free(idx->shape_lists);
-    for (uint32_t i = 0; i < idx->nslots; i++)
+    for (uint32_t i = 0; i < idx->nslots; i++) {
         free(idx->hosts[i].name);   /* NULL in free slots */
+        free(idx->hosts[i].images);
+    }
     free(idx->hosts);
     free(idx->nodes);
     free(idx->order);
@@ -307,9 +351,23 @@ void berth__index_slot_free(berth__index_t *idx, uint32_t slot)
     berth__host_t *h = &idx->hosts[slot];
     free(h->name);
     h->name = NULL;
+    free(h->images);
+    h->images = NULL;
+    h->nimages = 0;
     h->live = false;
     idx->nodes[slot].left = idx->free_slot;
     idx->free_slot = slot;
+}
+
+void berth__index_images_take(berth__index_t *idx, uint32_t slot, uint64_t *images,
+                              uint32_t n)
+{
+    berth__host_t *h = &idx->hosts[slot];
+    free(h->images);
+    h->images = n > 0 ? images : NULL;
+    h->nimages = n > 0 ? n : 0;
+    if (n == 0)
+        free(images);
 }
 
 void berth__index_order_push(berth__index_t *idx, uint32_t slot)
@@ -469,28 +527,87 @@ void berth__index_unlink(berth__index_t *idx, uint32_t slot)
 
 /* ---- choosing ---------------------------------------------------------------------------- */
 
+/* The host after `node` in treap order under `root`, or NIL: a descent
+ * from the root, as nodes keep no parent link. */
+static uint32_t treap_next(const berth__index_t *idx, uint32_t root, uint32_t node)
+{
+    uint32_t next = NIL;
+    while (root != NIL) {
+        if (node_cmp(idx, root, node) > 0) {
+            next = root;
+            root = idx->nodes[root].left;
+        } else {
+            root = idx->nodes[root].right;
+        }
+    }
+    return next;
+}
+
+/* Image locality inside one bucket: from `first` (the least free memory
+ * that fits), the first BERTH_LOCALITY_SCAN hosts in treap order all fit
+ * equally well; the one holding most of the request's images wins, the
+ * earliest among equals.  Stores its count in *held. */
+static uint32_t bucket_locality(const berth__index_t *idx, uint32_t root, uint32_t first,
+                                const berth_request_t *req, uint32_t *held)
+{
+    uint32_t best = first;
+    uint32_t most = berth__host_images_held(&idx->hosts[first], req);
+    uint32_t at = first;
+    for (unsigned k = 1; k < BERTH_LOCALITY_SCAN && most < req->nimages; k++) {
+        at = treap_next(idx, root, at);
+        if (at == NIL)
+            break;
+        uint32_t n = berth__host_images_held(&idx->hosts[at], req);
+        if (n > most) {
+            most = n;
+            best = at;
+        }
+    }
+    *held = most;
+    return best;
+}
+
 /* binpack in one class: the first non-empty row (fewest free GPUs) and the
  * first bucket in it (fewest free cores) whose largest free memory suffices;
- * inside it, the host with the least free memory that suffices. */
+ * inside it, the host with the least free memory that suffices, or with
+ * `locality`, the host bucket_locality() picks (its image count in *held).
+ * With `balance` (GPU requests), a row of g free GPUs only counts buckets
+ * and hosts with the balanced share (berth__host_balanced()): at least
+ * ceil(g * dc / dg) free cores and ceil(g * dm / dg) free memory. */
 static uint32_t class_best_fit(const berth__index_t *idx, const berth__class_t *cls,
-                               uint32_t dg, uint32_t dc, uint32_t dm)
+                               const berth_request_t *req, bool balance, bool locality,
+                               uint32_t *held)
 {
+    uint32_t dg = req->demand.gpu_count, dc = req->demand.millicores / 1000u;
+    uint32_t dm = req->demand.memory_mib;
     if (dc >= cls->ncols || dg >= cls->nrows)
         return NIL;
     uint64_t rows = cls->rows & (~0ull << dg);
     while (rows != 0) {
         uint32_t g = (uint32_t)__builtin_ctzll(rows);
         rows &= rows - 1;
+        uint32_t cmin = dc, mmin = dm;
+        if (balance && g > dg) {
+            uint64_t c = balance_min(g, dc, dg), m = balance_min(g, dm, dg);
+            if (c >= cls->ncols || m > UINT32_MAX)
+                continue;
+            cmin = (uint32_t)c;
+            mmin = (uint32_t)m;
+        }
         const uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
         const berth__bucket_t *brow = &cls->buckets[(size_t)g * cls->ncols];
-        uint32_t w = dc / 64;
-        uint64_t word = row[w] & (~0ull << (dc % 64));
+        uint32_t w = cmin / 64;
+        uint64_t word = row[w] & (~0ull << (cmin % 64));
         for (;;) {
             while (word != 0) {
                 uint32_t c = w * 64 + (uint32_t)__builtin_ctzll(word);
                 word &= word - 1;
-                if (brow[c].max_memory >= dm)
-                    return treap_lower_bound(idx->nodes, brow[c].root, dm);
+                if (brow[c].max_memory >= mmin) {
+                    uint32_t s = treap_lower_bound(idx->nodes, brow[c].root, mmin);
+                    if (locality)
+                        s = bucket_locality(idx, brow[c].root, s, req, held);
+                    return s;
+                }
             }
             if (++w == cls->nwords)
                 break;
@@ -596,6 +713,43 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
     return list;
 }
 
+/* binpack's order between two classes' picks: free GPUs, free cores, then
+ * (with locality) more images held first, then the treap order. */
+static int pick_cmp(const berth__host_t *a, uint32_t held_a, const berth__host_t *b,
+                    uint32_t held_b, bool locality)
+{
+    uint32_t ga = free_gpus(a), gb = free_gpus(b);
+    if (ga != gb)
+        return ga < gb ? -1 : 1;
+    uint32_t ca = free_cores(a), cb = free_cores(b);
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    if (locality && held_a != held_b)
+        return held_a > held_b ? -1 : 1;
+    return tree_cmp(a, b);
+}
+
+/* binpack over the classes list[from..to) of one tier, in one balance pass. */
+static uint32_t tier_best_fit(const berth__index_t *idx, const uint32_t *list, uint32_t from,
+                              uint32_t to, const berth_request_t *req, bool balance,
+                              bool locality)
+{
+    uint32_t best = NIL, best_held = 0;
+    for (uint32_t k = from; k < to; k++) {
+        const berth__class_t *cls = &idx->classes[list[k] & 0xffffffu];
+        if (cls->linked == 0)
+            continue;
+        uint32_t held = 0;
+        uint32_t s = class_best_fit(idx, cls, req, balance, locality, &held);
+        if (s != NIL && (best == NIL || pick_cmp(&idx->hosts[s], held, &idx->hosts[best],
+                                                 best_held, locality) < 0)) {
+            best = s;
+            best_held = held;
+        }
+    }
+    return best;
+}
+
 int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
                         uint32_t *slot, berth_isolation_t *iso)
 {
@@ -606,27 +760,40 @@ int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
     bool spread = idx->policy == BERTH_POLICY_SPREAD;
     uint32_t n;
     const uint32_t *list = shape_classes(idx, req, &n);
-    /* The best tier with any fitting host wins; inside it, the policy's
-     * order across classes. */
-    uint32_t best = NIL, best_tier = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t tier = list[k] >> 24;
-        if (best != NIL && tier != best_tier)
-            break;
-        const berth__class_t *cls = &idx->classes[list[k] & 0xffffffu];
-        if (cls->linked == 0)
-            continue;
-        uint32_t s = spread ? class_worst_fit(cls, dg, dc, dm)
-                            : class_best_fit(idx, cls, dg, dc, dm);
-        if (s == NIL)
-            continue;
-        if (best == NIL) {
-            best = s;
-            best_tier = tier;
-        } else {
-            int cmp = host_cmp(&idx->hosts[s], &idx->hosts[best]);
-            if (spread ? cmp > 0 : cmp < 0)
+    uint32_t best = NIL;
+    if (!spread) {
+        /* The best tier with any fitting host wins; inside it, a GPU
+         * request's balanced hosts before the others. */
+        bool locality = idx->locality && req->nimages > 0;
+        for (uint32_t from = 0; from < n && best == NIL;) {
+            uint32_t tier = list[from] >> 24, to = from + 1;
+            while (to < n && list[to] >> 24 == tier)
+                to++;
+            best = tier_best_fit(idx, list, from, to, req, dg > 0, locality);
+            if (best == NIL && dg > 0)
+                best = tier_best_fit(idx, list, from, to, req, false, locality);
+            from = to;
+        }
+    } else {
+        /* The best tier with any fitting host wins; inside it, the most
+         * free (GPUs, cores, memory) across classes. */
+        uint32_t best_tier = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t tier = list[k] >> 24;
+            if (best != NIL && tier != best_tier)
+                break;
+            const berth__class_t *cls = &idx->classes[list[k] & 0xffffffu];
+            if (cls->linked == 0)
+                continue;
+            uint32_t s = class_worst_fit(cls, dg, dc, dm);
+            if (s == NIL)
+                continue;
+            if (best == NIL) {
                 best = s;
+                best_tier = tier;
+            } else if (host_cmp(&idx->hosts[s], &idx->hosts[best]) > 0) {
+                best = s;
+            }
         }
     }
     if (best == NIL)
@@ -645,6 +812,7 @@ int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *
     bool spread = idx->policy == BERTH_POLICY_SPREAD;
     uint32_t best = NIL;
     unsigned best_tier = 0;
+    bool best_bal = false;
     berth_isolation_t best_iso = BERTH_ISOLATION_NONE;
     for (uint32_t i = 0; i < idx->nhosts; i++) {
         uint32_t s = idx->order[i];
@@ -654,9 +822,14 @@ int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *
         if (!host_open(h) || !berth__host_matches(&h->attrs, req, &hi, &tier) ||
             !berth__host_fits(h, req))
             continue;
+        /* binpack: balanced hosts first within a tier (spread: no such
+         * preference) */
+        bool bal = spread || berth__host_balanced(h, req);
         bool better;
         if (best == NIL || tier != best_tier) {
             better = best == NIL || tier < best_tier;
+        } else if (bal != best_bal) {
+            better = bal;
         } else {
             int cmp = host_cmp(h, &idx->hosts[best]);
             better = spread ? cmp > 0 : cmp < 0;
@@ -664,11 +837,53 @@ int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *
         if (better) {
             best = s;
             best_tier = tier;
+            best_bal = bal;
             best_iso = hi;
         }
     }
     if (best == NIL)
         return BERTH_ENOSPC;
+    if (!spread && idx->locality && req->nimages > 0) {
+        /* Image locality, by its definition: the hosts that tie with `best`
+         * on (tier, balance, free GPUs, free cores) form, per class, a list
+         * in treap order; the first BERTH_LOCALITY_SCAN of each list are
+         * candidates, and the one holding the most images wins, the least
+         * in treap order among equals. */
+        const berth__host_t *b = &idx->hosts[best];
+        uint32_t pick = best, pick_held = berth__host_images_held(b, req);
+        for (uint32_t i = 0; i < idx->nhosts; i++) {
+            uint32_t s = idx->order[i];
+            const berth__host_t *h = &idx->hosts[s];
+            berth_isolation_t hi;
+            unsigned tier;
+            if (!host_open(h) || !berth__host_matches(&h->attrs, req, &hi, &tier) ||
+                !berth__host_fits(h, req) || tier != best_tier ||
+                berth__host_balanced(h, req) != best_bal || free_gpus(h) != free_gpus(b) ||
+                free_cores(h) != free_cores(b))
+                continue;
+            unsigned rank = 0;
+            for (uint32_t j = 0; j < idx->nhosts; j++) {
+                const berth__host_t *o = &idx->hosts[idx->order[j]];
+                berth_isolation_t oi;
+                unsigned ot;
+                if (o != h && o->cls == h->cls && host_open(o) &&
+                    berth__host_matches(&o->attrs, req, &oi, &ot) && berth__host_fits(o, req) &&
+                    berth__host_balanced(o, req) == best_bal && free_gpus(o) == free_gpus(h) &&
+                    free_cores(o) == free_cores(h) && tree_cmp(o, h) < 0)
+                    rank++;
+            }
+            if (rank >= BERTH_LOCALITY_SCAN)
+                continue;
+            uint32_t held = berth__host_images_held(h, req);
+            if (held > pick_held ||
+                (held == pick_held && tree_cmp(h, &idx->hosts[pick]) < 0)) {
+                pick = s;
+                pick_held = held;
+                best_iso = hi;
+            }
+        }
+        best = pick;
+    }
     *slot = best;
     *iso = best_iso;
     return 0;

@@ -57,6 +57,10 @@ typedef struct berth__host {
     uint32_t used_memory_mib;
     uint32_t used_gpus;
     uint32_t groups;
+    uint32_t nimages;               /* entries in `images`                  */
+    uint64_t *images;               /* sorted distinct image hashes the host
+                                     * holds (berth_image_hash), a heap array
+                                     * the slot owns; NULL when none        */
     uint32_t cls;                   /* class id, BERTH__NIL before assignment */
     uint32_t order;                 /* position in add order                */
     uint8_t state;                  /* berth_host_state_t                   */
@@ -111,6 +115,7 @@ typedef struct berth__shape {
 
 typedef struct berth__index {
     berth_policy_t policy;
+    bool locality;                  /* image locality on (binpack only)     */
     berth__host_t *hosts;           /* slots; ids are stable while a host lives */
     berth__node_t *nodes;           /* one per slot                         */
     uint32_t nslots, capslots;
@@ -139,6 +144,12 @@ void berth__index_free(berth__index_t *idx);
 int berth__index_reserve(berth__index_t *idx, uint32_t hosts);
 
 int berth__index_slot_alloc(berth__index_t *idx, uint32_t *slot);
+
+/* Replaces the image set of host `slot` with `images` (n sorted distinct
+ * hashes, a heap array the host takes over; NULL when n is 0), freeing the
+ * old one.  Never fails. */
+void berth__index_images_take(berth__index_t *idx, uint32_t slot, uint64_t *images,
+                              uint32_t n);
 
 /* Returns an unlinked slot that is not in the add order to the free list. */
 void berth__index_slot_free(berth__index_t *idx, uint32_t slot);
@@ -188,11 +199,28 @@ bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req
  * whole cores, memory, GPUs). */
 bool berth__host_fits(const berth__host_t *h, const berth_request_t *req);
 
+/* True when host `h`, which fits `req`, keeps the GPU balance a GPU request
+ * asks for: it has at least the request's cores and memory per GPU for each
+ * of its free GPUs (free cores x request GPUs >= free GPUs x request cores,
+ * and the same for memory), so the GPUs left after the placement still have
+ * the request's share of cores and memory each.  Always true for requests
+ * without GPUs. */
+bool berth__host_balanced(const berth__host_t *h, const berth_request_t *req);
+
+/* How many of the request's images host `h` holds (0 .. req->nimages). */
+uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *req);
+
 /* Chooses a ready host for `req` by the index's policy, without allocating:
  * stores its slot in *slot and the isolation in *iso, or returns
- * BERTH_ENOSPC.  binpack takes, in the best tier, the host with the least
- * free (GPUs, cores, memory); spread the one with the most; ties go to the
- * smaller (binpack) or larger (spread) tie key.  firstfit scans in add order.
+ * BERTH_ENOSPC.  binpack orders fitting hosts by (tier, GPU balance: for a
+ * GPU request, balanced hosts (berth__host_balanced) before the others,
+ * free GPUs, free cores, then -- with image locality on and images in the
+ * request, among the first BERTH_LOCALITY_SCAN hosts of the same class and
+ * (free GPUs, free cores) by the next key -- most of the request's images
+ * held, then free memory, tie key, name) and takes the least; spread takes,
+ * in the best tier, the host with the most free (GPUs, cores, memory);
+ * ties go to the smaller (binpack) or larger (spread) tie key.  firstfit
+ * scans in add order.
  * `req` must be valid (whole cores, known GPU SKU).  It may refresh the
  * index's memo of request shapes (preallocated, never grown here). */
 int berth__index_choose(berth__index_t *idx, const berth_request_t *req,

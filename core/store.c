@@ -20,9 +20,14 @@
  *                                      when not at their defaults (0, none)
  *                                      req_mc, gpu_count, gpu_sku, build,
  *                                      zones, sku, priority, restart, cpu_d,
- *                                      mem_d, gpu_d, ports_d, spec: the record
- *                                      is written twice per commit, here and
- *                                      in the log, so it is kept small)
+ *                                      mem_d, gpu_d, ports_d, spec, and for a
+ *                                      group claimed from a standby pool
+ *                                      runtime, rt_gen, rt_d: the key,
+ *                                      generation and runtime digest of the
+ *                                      member whose runtime group it runs
+ *                                      as: the record is written twice per
+ *                                      commit, here and in the log, so it is
+ *                                      kept small)
  *   berth:{C}:hostgroups:<host> SET    keys of the groups on that host
  *   berth:{C}:assign:<host>     STREAM what the host's agent carries out:
  *                                      op (place|release|restart), key, gen;
@@ -41,16 +46,44 @@
  *                                      containers), written by the agent of
  *                                      the host that holds the group
  *   berth:{C}:images:<host>     SET    images the host's runtime holds
+ *   berth:{C}:ngroups           HASH   NGroup key -> NGroup record (JSON, ngroup.c:
+ *                                      v, key, name, template, desired,
+ *                                      maxUnavailable, zones, revision,
+ *                                      deleting, metadata), written only by
+ *                                      compare-and-set; its members are
+ *                                      ordinary groups under the keys
+ *                                      "<NGroup key>/<name>-<n>"
+ *   berth:{C}:ngroupnotes       HASH   NGroup key -> the last reconcile step's
+ *                                      note (zones without room, failures)
  *   berth:{C}:log               STREAM the change log: seq, op (sku|host|
  *                                      hostdel|place|release), name (host name or
  *                                      group key), rec (the new record, or ""),
  *                                      trimmed with MAXLEN ~ log_max_len
  *   berth:{C}:seq               STRING a counter every change increments; each
  *                                      log entry carries the value it made
+ *   berth:{C}:pools             HASH   standby pool name -> pool record (JSON:
+ *                                      v, size, digest (template digest, 16
+ *                                      hex digits), template (the canonical
+ *                                      document)), pool.c; written with plain
+ *                                      HSET/HDEL: no part of the placement
+ *                                      state replicas mirror
+ *   berth:{C}:poolmembers:<pool> SET   keys of the pool's members, groups
+ *                                      under "pool:<pool>:<id>"; a claim
+ *                                      (Function berth_claim) removes one
+ *   berth:{C}:poolseq           STRING the counter member ids come from, so
+ *                                      that no member key is used twice
+ *   berth:{C}:evictions         HASH   group key -> its last eviction (JSON:
+ *                                      host, by (the key of the Regular
+ *                                      group that took the room), time (ms
+ *                                      since the epoch by Redis's clock, a
+ *                                      decimal string)), written by the
+ *                                      Function berth_preempt, dropped by
+ *                                      berth_store_eviction_forget()
  *
  * Only the Redis Functions of functions.c write the cell's records, sets,
  * streams and counter, each change in one atomic step, so they never
- * disagree; an agent writes its heartbeat, its images and (through a
+ * disagree (a standby claim, berth_claim, is logged as a release of the
+ * member then a place of the new group, ops every replica applies); an agent writes its heartbeat, its images and (through a
  * Function that checks the group is still its own) its views.
  * GPU SKUs and zones are stored by name: engine ids differ between engines.
  *
@@ -88,6 +121,7 @@
 #include <string.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "store.h"
 
@@ -516,6 +550,8 @@ static void record_from_request(berth_engine_t *engine, const char *key, const c
     r->gpu_digest = req->gpu_digest;
     r->ports_digest = req->ports_digest;
     r->spec = spec != NULL ? (berth__bytes_t){spec, strlen(spec)} : (berth__bytes_t){NULL, 0};
+    r->runtime = (berth__bytes_t){NULL, 0}; /* the group's own runtime group */
+    r->runtime_generation = r->runtime_digest = 0;
 }
 
 /* ---- applying records and log entries to the engine ---------------------------------- */
@@ -992,6 +1028,10 @@ static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
         berth_store_close(s);
         return rc;
     }
+    /* The replica holds only what the log says: it plans preemptions and
+     * commits them through Redis (preempt_commit()), never on its own. */
+    if (!bare)
+        berth__engine_preempt_set(engine, false);
     *out = s;
     return 0;
 }
@@ -1404,6 +1444,92 @@ static void flush_some(berth_store_t *s)
             break;
 }
 
+/* The preemption path of store_place() for a new Regular group that fits
+ * nowhere (berth.h, "Preemption in the store"): plans in the engine, then
+ * commits the evictions and the placement in one FCALL berth_preempt.
+ * Returns 1 (committed: *out filled, the replica caught up), 0 (the plan
+ * was stale: Redis refused it; catch up and plan again) or a negative code
+ * (BERTH_ENOSPC when there is no plan). */
+static int preempt_commit(berth_store_t *s, const char *key, const berth_request_t *request,
+                          const char *spec, berth_placement_t *out, berth_error_t *err)
+{
+    berth_preemption_t plan;
+    int rc = berth_request_preemption(s->engine, request, &plan, err);
+    if (rc < 0)
+        return rc;
+    if (plan.victims == 0)
+        return 0;   /* room appeared meanwhile: choose again */
+    uint32_t n = plan.victims;
+    int argc = 3 + 7 + 9 + 2 * (int)n;
+    const char **argv = malloc((size_t)argc * sizeof *argv);
+    size_t *lens = malloc((size_t)argc * sizeof *lens);
+    char (*gens)[24] = malloc((size_t)n * sizeof *gens);
+    if (argv == NULL || lens == NULL || gens == NULL) {
+        free(argv);
+        free(lens);
+        free(gens);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory to commit a preemption");
+    }
+    char hg[KEYNAME_MAX], as[KEYNAME_MAX], ev[KEYNAME_MAX];
+    char mc[16], mem[16], gpu[16], epoch[24], count[16];
+    key_name(s, hg, sizeof hg, "hostgroups:", plan.host);
+    key_name(s, as, sizeof as, "assign:", plan.host);
+    key_name(s, ev, sizeof ev, "evictions", "");
+    entry_t *he = map_find(&s->hosts, plan.host, strlen(plan.host));
+    snprintf(mc, sizeof mc, "%u", request->demand.millicores);
+    snprintf(mem, sizeof mem, "%u", request->demand.memory_mib);
+    snprintf(gpu, sizeof gpu, "%u", request->demand.gpu_count);
+    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)(he ? he->value : 0));
+    snprintf(count, sizeof count, "%u", n);
+    record_from_request(s->engine, key, plan.host, 1, request, spec, s->rec);
+    msgpack_sbuffer_clear(&s->buf);
+    rc = berth__group_record_encode(&s->buf, s->rec);
+    const char *head[] = {"FCALL", "berth_preempt", "7", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, hg, as, ev, key, plan.host, s->buf.data, s->maxlen, mc,
+                          mem, gpu, epoch, count};
+    for (int i = 0; i < 19; i++) {
+        argv[i] = head[i];
+        lens[i] = i == 12 ? s->buf.size : strlen(head[i]);
+    }
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        const char *vkey = berth_engine_victim(s->engine, i);
+        const entry_t *ve = map_find(&s->groups, vkey, strlen(vkey));
+        snprintf(gens[i], sizeof gens[i], "%llu", (unsigned long long)(ve ? ve->value : 0));
+        argv[19 + 2 * i] = vkey;
+        lens[19 + 2 * i] = strlen(vkey);
+        argv[20 + 2 * i] = gens[i];
+        lens[20 + 2 * i] = strlen(gens[i]);
+    }
+    redisReply *r = NULL;
+    if (rc < 0)
+        rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    else
+        r = command(s, argc, argv, lens, true, "committing a preemption", err, &rc);
+    free(argv);
+    free(lens);
+    free(gens);
+    if (r == NULL)
+        return rc;
+    char reason[32], message[256];
+    rc = fcall_result(r, reason, sizeof reason, message, sizeof message, err);
+    freeReplyObject(r);
+    if (rc != 1)
+        return rc;
+    /* Committed: the log brings the releases and the placement back. */
+    int src = store_sync(s, NULL);
+    if (out != NULL) {
+        if (src < 0 || berth_group_get(s->engine, key, out) < 0) {
+            memset(out, 0, sizeof *out);
+            memcpy(out->host, plan.host, sizeof out->host);
+            out->kind = BERTH_PLACED_NEW;
+            out->demand = request->demand;
+        }
+        out->evicted = n;
+    }
+    return 1;
+}
+
 static int store_place(berth_store_t *store, const char *key, const berth_request_t *request,
                        const char *prefer, const char *spec_json, berth_placement_t *out,
                        berth_error_t *err)
@@ -1419,8 +1545,18 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
         p.request = request;
         p.spec = spec_json;
         p.prefer = prefer;
-        if ((rc = choice_make(s, &p, err)) < 0)
-            return rc;
+        if ((rc = choice_make(s, &p, err)) < 0) {
+            /* Only a new Regular group preempts (berth.h). */
+            if (rc != BERTH_ENOSPC || p.existed || request->priority == BERTH_PRIORITY_SPOT ||
+                berth_engine_spot_count(s->engine) == 0)
+                return rc;
+            rc = preempt_commit(s, key, request, spec_json, out, err);
+            if (rc < 0)
+                return rc;
+            if (rc == 1)
+                return 0;
+            continue;       /* a stale plan: the next round catches up first */
+        }
         choice_undo(s, &p);
         place_call_t c;
         if ((rc = place_call_build(s, &p, &c, err)) < 0)
@@ -1724,6 +1860,60 @@ static int store_view_read(berth_store_t *s, const char *key, char **json, berth
     freeReplyObject(r);
     *json = copy;
     return 0;
+}
+
+/* ---- evictions ------------------------------------------------------------------------ */
+
+static int store_eviction_read(berth_store_t *s, const char *key, berth_eviction_t *out,
+                               berth_error_t *err)
+{
+    char ev[KEYNAME_MAX];
+    key_name(s, ev, sizeof ev, "evictions", "");
+    const char *argv[] = {"HGET", ev, key};
+    int rc;
+    redisReply *r = command(s, 3, argv, NULL, false, "reading an eviction", err, &rc);
+    if (r == NULL)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' has no eviction record", key);
+    }
+    json_t *j = json_loadb(r->str, r->len, 0, NULL);
+    freeReplyObject(r);
+    const char *host = json_string_value(json_object_get(j, "host"));
+    const char *by = json_string_value(json_object_get(j, "by"));
+    const char *time = json_string_value(json_object_get(j, "time"));
+    char *end = NULL;
+    unsigned long long ms = time != NULL ? strtoull(time, &end, 10) : 0;
+    if (host == NULL || by == NULL || time == NULL || end == time || *end != '\0' ||
+        strlen(host) > BERTH_NAME_MAX || strlen(by) >= sizeof out->by) {
+        json_decref(j);
+        return berth__error_set(err, BERTH_EINVAL, "CorruptRecord", "key",
+                                "the eviction record of container group '%s' is malformed",
+                                key);
+    }
+    memcpy(out->host, host, strlen(host) + 1);
+    memcpy(out->by, by, strlen(by) + 1);
+    out->time_ms = ms;
+    json_decref(j);
+    return 0;
+}
+
+static int store_eviction_forget(berth_store_t *s, const char *key, berth_error_t *err)
+{
+    char ev[KEYNAME_MAX];
+    key_name(s, ev, sizeof ev, "evictions", "");
+    const char *argv[] = {"HDEL", ev, key};
+    int rc;
+    redisReply *r = command(s, 3, argv, NULL, false, "dropping an eviction", err, &rc);
+    if (r == NULL)
+        return rc;
+    bool ok = r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        rc = redis_error(err, r, "HDEL of an eviction");
+    freeReplyObject(r);
+    return ok ? 0 : rc;
 }
 
 /* ---- hosts whose agent went quiet --------------------------------------------------- */
@@ -2192,6 +2382,31 @@ int berth_store_group_read(berth_store_t *store, const char *key, char **spec_js
     return rc;
 }
 
+int berth_store_eviction_read(berth_store_t *store, const char *key, berth_eviction_t *out,
+                              berth_error_t *err)
+{
+    int rc = berth__group_key_check(key, err);
+    if (rc < 0)
+        return rc;
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    rc = store_eviction_read(store, key, out, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
+int berth_store_eviction_forget(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    int rc = berth__group_key_check(key, err);
+    if (rc < 0)
+        return rc;
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    rc = store_eviction_forget(store, key, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
 int berth__group_key_check(const char *key, berth_error_t *err)
 {
     size_t n = key == NULL ? 0 : strnlen(key, KEY_MAX + 1);
@@ -2256,6 +2471,11 @@ void berth__sigpipe_block(berth__sigpipe_guard_t *g)
 void berth__sigpipe_unblock(berth__sigpipe_guard_t *g)
 {
     sigpipe_unblock(g);
+}
+
+berth_engine_t *berth__store_engine(berth_store_t *s)
+{
+    return s->engine;
 }
 
 const berth_store_options_t *berth__store_options(const berth_store_t *s)

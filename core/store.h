@@ -74,6 +74,13 @@ typedef struct berth__group_record {
     uint32_t restart;               /* berth_restart_policy_t               */
     uint64_t cpu_digest, memory_digest, gpu_digest, ports_digest;
     berth__bytes_t spec;            /* the group's document, or absent      */
+    /* A group claimed from a standby pool (pool.c) keeps running as the
+     * runtime group the pool member ran as: that member's key, generation
+     * and document digest.  runtime absent: the runtime group is the key's
+     * own (every other record). */
+    berth__bytes_t runtime;
+    uint64_t runtime_generation;
+    uint64_t runtime_digest;
 } berth__group_record_t;
 
 /* Appends the msgpack encoding of *r to `buf` (the caller clears it first
@@ -170,12 +177,21 @@ typedef struct berth__sigpipe_guard {
 void berth__sigpipe_block(berth__sigpipe_guard_t *g);
 void berth__sigpipe_unblock(berth__sigpipe_guard_t *g);
 
+/* The engine the store binds (pool.c builds records and requests in it). */
+berth_engine_t *berth__store_engine(berth_store_t *s);
+
 /* The store's options as open() completed them (url and cell point into the
  * store), its engine, and where Redis is: a TCP host and port, or a unix
  * socket path and port 0; `url` is the one in use (after a redirection). */
 const berth_store_options_t *berth__store_options(const berth_store_t *s);
 void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
                            const char **url);
+
+/* Lets berth_request_place() on `engine` preempt Spot groups (on, the
+ * default) or not (engine.c).  A store turns it off on its replica: the
+ * replica holds only what the log says, so a preemption is planned with
+ * berth_request_preemption() and committed through Redis instead. */
+void berth__engine_preempt_set(berth_engine_t *engine, bool on);
 
 /* Chooses a host for p in the engine, which holds the choice until
  * berth__store_unchoose(p).  Returns 0 or the engine's error. */
@@ -270,5 +286,72 @@ int berth__group_key_check(const char *key, berth_error_t *err);
 /* The value of member `name` in a stream entry's [field, value, ...]
  * reply (NULL when it is absent or the reply is not an array). */
 const struct redisReply *berth__reply_field(const struct redisReply *fields, const char *name);
+
+/* ---- the NGroup planner (ngroup.c): pure, no I/O, no allocation ---------------- */
+/*
+ * berth_store_ngroup_reconcile() reads the cell, describes it to the
+ * planner and carries the actions out.  The planner decides: which members
+ * to release, which to create in which zone on which host, which to
+ * redeploy at the current revision.  Zones are indexes into the NGroup's
+ * zone list (an NGroup without zones has one zone, 0); -1 is "none".
+ */
+
+typedef struct berth__ng_member {
+    uint32_t index;                 /* n in "<name>-<n>"                    */
+    int zone;                       /* zone of its host, or -1              */
+    int host;                       /* index into the plan's hosts, or -1   */
+    uint64_t revision;              /* 0: unknown (treated as old)          */
+    bool available;                 /* Running at its current generation    */
+} berth__ng_member_t;
+
+typedef struct berth__ng_host {
+    int zone;                       /* -1: in none of the NGroup's zones    */
+    bool eligible;                  /* ready and meets the template's static
+                                     * constraints (OS, GPU SKU, SKU)       */
+    uint32_t free_millicores;
+    uint32_t free_memory_mib;
+    uint32_t free_gpus;
+} berth__ng_host_t;
+
+typedef struct berth__ng_input {
+    const berth__ng_member_t *members; /* by index, each index once        */
+    size_t nmembers;
+    const berth__ng_host_t *hosts;
+    size_t nhosts;
+    size_t nzones;                  /* >= 1                                 */
+    uint32_t desired;
+    uint32_t max_unavailable;       /* >= 1                                 */
+    uint64_t revision;
+    uint32_t millicores;            /* one member's demand                  */
+    uint32_t memory_mib;
+    uint32_t gpus;
+} berth__ng_input_t;
+
+typedef enum berth__ng_kind {
+    BERTH__NG_REMOVE = 1,
+    BERTH__NG_CREATE,
+    BERTH__NG_UPDATE
+} berth__ng_kind_t;
+
+typedef struct berth__ng_action {
+    berth__ng_kind_t kind;
+    uint32_t index;                 /* the member                           */
+    int zone;                       /* CREATE: its zone                     */
+    int host;                       /* CREATE: the host to try first, or -1 */
+    bool fallback;                  /* CREATE: the zone holding the fewest had
+                                     * no room; this is the next one        */
+} berth__ng_action_t;
+
+/* The uint32_t words of scratch berth__ngroup_plan() needs. */
+#define BERTH__NG_SCRATCH(nhosts, nzones, nmembers) \
+    (4u * (nhosts) + (nzones) + (nmembers) + BERTH_NGROUP_MEMBERS_MAX)
+
+/* Decides one step: removes first, then creates, then updates.  Writes at
+ * most `cap` actions to out and returns how many it wrote; cap
+ * BERTH_NGROUP_MEMBERS_MAX + nmembers always suffices.  *waiting (may be
+ * NULL) receives the number of members at the current revision that are
+ * not available.  `scratch` holds BERTH__NG_SCRATCH() words. */
+size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
+                          berth__ng_action_t *out, size_t cap, uint32_t *waiting);
 
 #endif /* BERTH_STORE_H */

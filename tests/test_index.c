@@ -2,7 +2,8 @@
  * test_index.c: unit tests of the placement index (core/index.c): the
  * matching rules and tiers, class grids that grow, treaps under heavy
  * churn, tie breaking by seed independent of add order, agreement with the
- * linear scan, and the index's memory per host.  Never asserts on timings.
+ * linear scan (GPU balance and image locality included), and the index's
+ * memory per host.  Never asserts on timings.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +278,56 @@ static void test_firstfit_has_no_grid(void **state)
     berth_engine_free(e);
 }
 
+/* GPU balance and image locality under churn: many identical GPU and CPU
+ * hosts (so buckets hold many hosts and the locality window matters), with
+ * images that change, and the index agreeing with the linear scan on every
+ * request. */
+static void test_scoring_rules_agree_with_scan(void **state)
+{
+    (void)state;
+    static const char *const pool[] = {"a", "b:1", "c", "d", "e"};
+    berth_engine_t *e = engine_with(BERTH_POLICY_BINPACK, 11);
+    char name[32], key[32];
+    for (int i = 0; i < 120; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        if (i % 3 == 0)
+            add_host(e, name, 16 + 16 * (i % 2), 64, "V100", i % 2 ? 8 : 4);
+        else
+            add_host(e, name, 16, 64, NULL, 0);
+    }
+    uint64_t s = 7;
+    for (int i = 0; i < 20000; i++) {
+        s = berth__mix64(s + (uint64_t)i);
+        snprintf(key, sizeof key, "k%u", (unsigned)(s % 900));
+        if (s % 5 == 0) {
+            berth_group_release(e, key, NULL);
+        } else if (s % 11 == 0) {
+            snprintf(name, sizeof name, "s%u", (unsigned)((s >> 8) % 120));
+            const char *imgs[5];
+            size_t n = 0;
+            for (size_t k = 0; k < 5; k++)
+                if ((s >> (16 + k)) & 1)
+                    imgs[n++] = pool[k];
+            assert_int_equal(berth_engine_host_images_set(e, name, imgs, n, NULL), 0);
+        } else {
+            berth_request_t r = req((uint32_t)(1 + (s >> 20) % 6), (uint32_t)(512 * (1 + (s >> 24) % 16)));
+            if ((s >> 28) % 4 == 0) {
+                r.demand.gpu_count = (uint32_t)(1 + (s >> 30) % 4);
+                r.demand.gpu_sku = 2;
+            }
+            r.nimages = (uint32_t)((s >> 33) % 3);
+            for (uint32_t k = 0; k < r.nimages; k++)
+                r.images[k] = berth_image_hash(pool[(s >> (36 + 3 * k)) % 5]);
+            choose(e, &r);
+            berth_request_place(e, key, &r, NULL, NULL);
+        }
+        if (i % 1000 == 0)
+            check(e);
+    }
+    check(e);
+    berth_engine_free(e);
+}
+
 /* The index's memory per host on a large mixed cluster (host records
  * included) stays within 256 bytes. */
 static void test_bytes_per_host(void **state)
@@ -321,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_ties_follow_seed),
         cmocka_unit_test(test_shape_memo_sees_new_classes),
         cmocka_unit_test(test_firstfit_has_no_grid),
+        cmocka_unit_test(test_scoring_rules_agree_with_scan),
         cmocka_unit_test(test_bytes_per_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

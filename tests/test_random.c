@@ -8,7 +8,9 @@
  * each host's usage equals a recomputation from the groups this test
  * recorded, that the totals agree, that the index's own invariants hold, and
  * that the index chooses exactly the host a linear scan with the same
- * constraints and scoring chooses.  Never asserts on timings.
+ * constraints and scoring chooses (GPU balance included, and in the
+ * locality runs, image locality: hosts hold random images that change, and
+ * requests name some).  Never asserts on timings.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,7 +46,12 @@ typedef struct world {
     char zones[3][4];
     int zone_ids[3];
     size_t placed, refused, moved, stayed, conflicts;
+    bool images;                    /* image locality exercised             */
 } world_t;
+
+static const char *const image_pool[] = {"nginx", "redis:7", "busybox", "app/a:1", "app/b:2",
+                                         "mcr.microsoft.com/windows/servercore:ltsc2022"};
+#define IMAGE_POOL 6
 
 static uint64_t rnd(world_t *w)
 {
@@ -97,6 +104,17 @@ static void make_hosts(world_t *w)
     }
 }
 
+/* Gives host i a random subset of the image pool. */
+static void host_images(world_t *w, int i)
+{
+    const char *imgs[IMAGE_POOL];
+    size_t n = 0;
+    for (size_t k = 0; k < IMAGE_POOL; k++)
+        if (below(w, 2))
+            imgs[n++] = image_pool[k];
+    assert_int_equal(berth_engine_host_images_set(w->e, w->names[i], imgs, n, NULL), 0);
+}
+
 static berth_request_t random_request(world_t *w)
 {
     berth_request_t r;
@@ -121,6 +139,11 @@ static berth_request_t random_request(world_t *w)
     r.sku = s == 0 ? BERTH_SKU_DEDICATED : s == 1 ? BERTH_SKU_CONFIDENTIAL
           : s < 10 ? BERTH_SKU_STANDARD : BERTH_SKU_UNSET;
     r.restart_policy = (berth_restart_policy_t)below(w, 4);
+    if (w->images) {
+        uint32_t n = below(w, 4);
+        for (uint32_t k = 0; k < n; k++)
+            r.images[r.nimages++] = berth_image_hash(image_pool[below(w, IMAGE_POOL)]);
+    }
     return r;
 }
 
@@ -202,6 +225,10 @@ static void step(world_t *w)
     char key[32];
     snprintf(key, sizeof key, "rg/cg-%u", k);
     shadow_t *s = &w->groups[k];
+    if (w->images && op < 4) {
+        host_images(w, (int)below(w, NHOSTS));
+        return;
+    }
     if (op < 8) {
         /* a host changes state */
         uint32_t i = below(w, NHOSTS);
@@ -291,7 +318,7 @@ static void step(world_t *w)
     }
 }
 
-static void run(berth_policy_t policy, uint64_t seed)
+static void run_world(berth_policy_t policy, uint64_t seed, bool images)
 {
     world_t *w = calloc(1, sizeof *w);
     assert_non_null(w);
@@ -301,7 +328,10 @@ static void run(berth_policy_t policy, uint64_t seed)
     o.seed = seed;
     assert_int_equal(berth_engine_new(&o, &w->e, NULL), 0);
     w->rng = seed;
+    w->images = images;
     make_hosts(w);
+    for (int i = 0; images && i < NHOSTS; i++)
+        host_images(w, i);
     check_world(w);
     for (int i = 0; i < STEPS; i++) {
         step(w);
@@ -332,6 +362,11 @@ static void run(berth_policy_t policy, uint64_t seed)
     free(w);
 }
 
+static void run(berth_policy_t policy, uint64_t seed)
+{
+    run_world(policy, seed, false);
+}
+
 static void test_random_binpack(void **state)
 {
     (void)state;
@@ -346,6 +381,13 @@ static void test_random_spread(void **state)
     run(BERTH_POLICY_SPREAD, 0xdecafbad);
 }
 
+static void test_random_binpack_locality(void **state)
+{
+    (void)state;
+    run_world(BERTH_POLICY_BINPACK, 4, true);
+    run_world(BERTH_POLICY_BINPACK, 0xabad1dea, true);
+}
+
 static void test_random_firstfit(void **state)
 {
     (void)state;
@@ -358,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_random_binpack),
         cmocka_unit_test(test_random_spread),
         cmocka_unit_test(test_random_firstfit),
+        cmocka_unit_test(test_random_binpack_locality),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

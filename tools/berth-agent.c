@@ -25,6 +25,12 @@
  * whole and current is adopted as it is, with its restart counts and events
  * read back from the last view the agent wrote.
  *
+ * A group claimed from a standby pool (docs/standby-pools.md) keeps running
+ * as the runtime group of the pool member it took over: its record names
+ * that member's key, generation and digest, and the agent adopts that
+ * runtime group for the new key (nothing pulled, created or started) and
+ * addresses it under the member's key from then on.
+ *
  * Schedulers reach a container's logs and run commands in it through
  * calls on the host's call stream (berth_store_container_logs/_exec),
  * which the agent answers between assignments.  `berth-agent logs` and
@@ -158,6 +164,11 @@ typedef enum phase {
 
 typedef struct agroup {
     char *key;
+    /* The runtime group it runs as when that is not its own key: a group
+     * claimed from a standby pool keeps its former member's runtime group
+     * (the record's runtime fields), so that nothing is pulled, created or
+     * started again.  NULL: the runtime group is `key`'s. */
+    char *runtime;
     uint64_t generation, digest;
     berth_group_t *spec;            /* NULL when the document was unusable  */
     phase_t phase;
@@ -220,6 +231,7 @@ static void group_free(agroup_t *g)
     if (g == NULL)
         return;
     free(g->key);
+    free(g->runtime);
     berth_group_free(g->spec);
     free(g->c);
     free(g->last_view);
@@ -259,6 +271,21 @@ static int group_keep(agent_t *a, agroup_t *g)
     }
     a->g[a->ng++] = g;
     return 0;
+}
+
+/* The key of the runtime group `g` runs as (every plugin call names it). */
+static const char *runtime_key(const agroup_t *g)
+{
+    return g->runtime != NULL ? g->runtime : g->key;
+}
+
+/* The group that runs as runtime group `key` on behalf of another key. */
+static agroup_t *runtime_owner(agent_t *a, const char *key)
+{
+    for (size_t i = 0; i < a->ng; i++)
+        if (a->g[i]->runtime != NULL && strcmp(a->g[i]->runtime, key) == 0)
+            return a->g[i];
+    return NULL;
 }
 
 static const berth_container_t *spec_container(const berth_group_t *s, size_t i)
@@ -533,6 +560,12 @@ static void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
 static void group_create(agent_t *a, agroup_t *g)
 {
     berth_error_t err;
+    if (g->runtime != NULL) {
+        /* The claimed runtime group is gone: the group is created as itself. */
+        free(g->runtime);
+        g->runtime = NULL;
+        g->digest = berth_runtime_digest(g->spec);
+    }
     for (size_t i = 0; i < g->n; i++) {
         const char *image = spec_container(g->spec, i)->image;
         bool seen = false;
@@ -588,7 +621,7 @@ static bool start_one(agent_t *a, agroup_t *g, size_t i)
 {
     berth_error_t err;
     g->refresh = true;
-    if (a->ops->start(a->ctx, g->key, g->c[i].name, &err) != 0) {
+    if (a->ops->start(a->ctx, runtime_key(g), g->c[i].name, &err) != 0) {
         event_add(&g->c[i].ev, "Failed", "Warning", "Error: %s", err.message);
         log_warn(g->key, "container %s did not start: %s", g->c[i].name, err.message);
         return false;
@@ -654,7 +687,7 @@ static void group_step(agent_t *a, agroup_t *g)
     group_advance(a, g);
     if (g->refresh && g->phase != PHASE_FAILED) {
         berth_error_t err;
-        if (a->ops->status(a->ctx, g->key, &g->st, &err) == 0 && g->st.exists)
+        if (a->ops->status(a->ctx, runtime_key(g), &g->st, &err) == 0 && g->st.exists)
             status_absorb(g);
     }
 }
@@ -664,7 +697,7 @@ static void group_advance(agent_t *a, agroup_t *g)
     if (g->phase == PHASE_FAILED || g->spec == NULL)
         return;
     berth_error_t err;
-    if (a->ops->status(a->ctx, g->key, &g->st, &err) != 0) {
+    if (a->ops->status(a->ctx, runtime_key(g), &g->st, &err) != 0) {
         log_warn(g->key, "status unavailable: %s", err.message);
         return;
     }
@@ -707,7 +740,7 @@ static void group_advance(agent_t *a, agroup_t *g)
         }
     }
     if (g->phase == PHASE_START) {
-        if (a->ops->start(a->ctx, g->key, NULL, &err) != 0) {
+        if (a->ops->start(a->ctx, runtime_key(g), NULL, &err) != 0) {
             /* Leftovers of an interrupted attempt can make a start fail:
              * remove the group and create it anew, a few times at most. */
             if (++g->start_failures <= START_RETRIES) {
@@ -716,7 +749,7 @@ static void group_advance(agent_t *a, agroup_t *g)
                 event_add(&g->ev, "BackOff", "Warning", "containers did not start: %s",
                           err.message);
                 berth_error_t rerr;
-                if (a->ops->remove(a->ctx, g->key, &rerr) == 0)
+                if (a->ops->remove(a->ctx, runtime_key(g), &rerr) == 0)
                     group_create(a, g);
                 return;
             }
@@ -799,7 +832,7 @@ static int group_teardown(agent_t *a, const char *key)
             if (g->c[i].cur.state == BERTH_CONTAINER_RUNNING)
                 event_add(&g->c[i].ev, "Killing", "Normal", "Stopping container %s",
                           g->c[i].name);
-    if (a->ops->remove(a->ctx, key, &err) != 0) {
+    if (a->ops->remove(a->ctx, g != NULL ? runtime_key(g) : key, &err) != 0) {
         log_error(key, "could not remove the group: %s", err.message);
         return BERTH_EIO;
     }
@@ -816,7 +849,7 @@ static void group_restart(agent_t *a, agroup_t *g)
     size_t ninit = g->spec->ninit_containers;
     for (size_t i = ninit; i < g->n; i++)
         event_add(&g->c[i].ev, "Killing", "Normal", "Stopping container %s", g->c[i].name);
-    if (a->ops->restart(a->ctx, g->key, a->o.stop_grace_s, &err) != 0) {
+    if (a->ops->restart(a->ctx, runtime_key(g), a->o.stop_grace_s, &err) != 0) {
         log_error(g->key, "restart failed: %s", err.message);
         return;
     }
@@ -828,6 +861,64 @@ static void group_restart(agent_t *a, agroup_t *g)
     log_info(g->key, "restarted every container in place");
 }
 
+/* A group claimed from a standby pool (ng, new, not yet kept): adopts the
+ * former member's runtime group when it is whole and the one the claim
+ * saw (generation and digest), dropping the member's own tracking without
+ * touching the runtime.  Returns 1 when adopted (ng is kept), 0 when the
+ * group is to be converged as itself (a stale copy of the member is
+ * removed first), or a negative code (ng freed) to try again later. */
+static int converge_claimed(agent_t *a, agroup_t *ng)
+{
+    berth_error_t err;
+    char rt[BERTH_GROUP_KEY_MAX + 1];
+    uint64_t rt_gen = 0, rt_digest = 0;
+    int rc = berth_hostlink_group_runtime(a->link, ng->key, rt, sizeof rt, &rt_gen, &rt_digest,
+                                          &err);
+    if (rc == 0 || rc == BERTH_ENOENT || strcmp(rt, ng->key) == 0)
+        return 0;
+    if (rc < 0) {
+        log_warn(ng->key, "record unreadable: %s", err.message);
+        group_free(ng);
+        return rc;
+    }
+    if (a->ops->status(a->ctx, rt, &ng->st, &err) != 0) {
+        log_warn(ng->key, "status unavailable: %s", err.message);
+        group_free(ng);
+        return BERTH_EIO;
+    }
+    bool whole = ng->st.exists && ng->st.generation == rt_gen && ng->st.digest == rt_digest &&
+                 ng->st.ncontainers == ng->n;
+    for (size_t i = 0; whole && i < ng->n; i++)
+        whole = ng->st.containers[i].exists;
+    agroup_t *member = group_find(a, rt, NULL);
+    if (!whole) {
+        if (ng->st.exists && a->ops->remove(a->ctx, rt, &err) != 0) {
+            log_error(ng->key, "could not remove the stale standby copy %s: %s", rt,
+                      err.message);
+            group_free(ng);
+            return BERTH_EIO;
+        }
+        if (member != NULL)
+            group_drop(a, rt);
+        memset(&ng->st, 0, sizeof ng->st);
+        return 0;
+    }
+    ng->runtime = strdup(rt);
+    if (ng->runtime == NULL) {
+        group_free(ng);
+        return BERTH_ENOMEM;
+    }
+    ng->digest = rt_digest;
+    if (member != NULL)
+        group_drop(a, rt);
+    group_keep(a, ng);
+    group_adopt(a, ng);
+    group_step(a, ng);
+    view_write(a, ng);
+    log_info(ng->key, "claimed standby group %s: running as it, nothing recreated", rt);
+    return 1;
+}
+
 /* Makes the runtime match the group's record.  Returns 0 when done (the
  * assignment may be acknowledged) or a negative code to try again later. */
 static int converge(agent_t *a, const char *key, bool restart)
@@ -836,6 +927,11 @@ static int converge(agent_t *a, const char *key, bool restart)
     char *doc = NULL, host[BERTH_NAME_MAX + 1] = "";
     uint64_t gen = 0;
     int rc = berth_hostlink_group(a->link, key, &doc, &gen, host, &err);
+    if (rc == BERTH_ENOENT && runtime_owner(a, key) != NULL) {
+        /* A standby member claimed by another key: its runtime group is
+         * that key's now. */
+        return 0;
+    }
     if (rc == BERTH_ENOENT || (rc == 0 && strcmp(host, a->o.host) != 0)) {
         berth_free(doc);
         return group_teardown(a, key);
@@ -869,6 +965,18 @@ static int converge(agent_t *a, const char *key, bool restart)
     if (ng == NULL) {
         berth_group_free(spec);
         return BERTH_ENOMEM;
+    }
+    if (g == NULL) {
+        int claimed = converge_claimed(a, ng);
+        if (claimed != 0)
+            return claimed < 0 ? claimed : 0;
+    } else if (g->runtime != NULL) {
+        /* A claimed group redeployed: it runs as itself from now on. */
+        if (a->ops->remove(a->ctx, g->runtime, &err) != 0) {
+            log_error(key, "could not remove the claimed copy: %s", err.message);
+            group_free(ng);
+            return BERTH_EIO;
+        }
     }
     if (a->ops->status(a->ctx, key, &ng->st, &err) != 0) {
         log_warn(key, "status unavailable: %s", err.message);
@@ -956,9 +1064,12 @@ static int reconcile(agent_t *a)
 {
     keys_t ks = {0};
     berth_error_t err;
-    int rc = a->ops->list(a->ctx, list_cb, &ks, &err);
+    /* The cell's groups first: a group claimed from a standby pool adopts
+     * its member's runtime group before that key, which no record owns
+     * any more, comes up from the runtime's list. */
+    int rc = berth_hostlink_groups(a->link, cell_cb, &ks, &err);
     if (rc == 0)
-        rc = berth_hostlink_groups(a->link, cell_cb, &ks, &err);
+        rc = a->ops->list(a->ctx, list_cb, &ks, &err);
     if (rc != 0) {
         log_error(NULL, "reconciliation could not list groups: %s", err.message);
         keys_free(&ks);
@@ -1132,10 +1243,12 @@ static void calls_serve(agent_t *a)
         size_t len = 0;
         int code = 0;
         berth_error_t failure;
+        const agroup_t *cg = group_find(a, c->key, NULL);
+        const char *rk = cg != NULL ? runtime_key(cg) : c->key;
         rc = c->op == BERTH_CALL_LOGS
-            ? a->ops->logs(a->ctx, c->key, c->container, c->tail, c->timestamps, &out, &len,
+            ? a->ops->logs(a->ctx, rk, c->container, c->tail, c->timestamps, &out, &len,
                            &failure)
-            : a->ops->exec(a->ctx, c->key, c->container, (const char *const *)c->argv,
+            : a->ops->exec(a->ctx, rk, c->container, (const char *const *)c->argv,
                            c->argc, &out, &len, &code, &failure);
         log_info(c->key, "%s in container %s: %s", c->op == BERTH_CALL_LOGS ? "logs" : "exec",
                  c->container, rc == 0 ? "done" : failure.message);

@@ -2071,3 +2071,45 @@ out:
     opts_free(&o);
     return rc;
 }
+
+/* ---- for the other commands that talk to berthd (berthctl-api.h) ------------------- */
+
+/* Contract (berthctl-api.h): one exchange through http(), errors printed
+ * by http_error(). */
+int berthctl_api_request(const berthctl_endpoint_t *ep, const char *method, const char *path,
+                         const char *body, double timeout_s, const char *what, long *status,
+                         json_t **json)
+{
+    *status = 0;
+    *json = NULL;
+    opts_t o = {.token = ep->token, .cacert = ep->cacert, .insecure = ep->insecure,
+                .timeout_s = timeout_s};
+    client_t c = {.o = &o, .deadline = now_s() + timeout_s};
+    sb_t b = {0};
+    sb_printf(&b, "%s%s", ep->url, path);
+    char *url = sb_take(&b);
+    if (url == NULL || (c.curl = curl_easy_init()) == NULL) {
+        free(url);
+        return oom();
+    }
+    resp_t r;
+    int rc = http(&c, method, url, body, NULL, &r);
+    *status = r.status;
+    if (rc != 0 || !ok_status(r.status)) {
+        rc = http_error(what, &r);
+    } else {
+        *json = r.json;
+        r.json = NULL;
+        rc = EX_OK;
+    }
+    resp_free(&r);
+    free(url);
+    curl_easy_cleanup(c.curl);
+    return rc;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_api_print_json(json_t *doc)
+{
+    return print_json(doc);
+}

@@ -36,4 +36,45 @@ extern const char berthctl_api_usage[];
  * command that ran in the container. */
 int berthctl_api_main(int argc, char **argv);
 
+/* ---- for the other commands that talk to berthd (berthctl-ngroup.c) ---------------- */
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+/* How to reach berthd: what --endpoint, --token, --cacert and --insecure
+ * say.  Strings are borrowed. */
+typedef struct berthctl_endpoint {
+    const char *url;                /* "http(s)://HOST:PORT"                */
+    const char *token;              /* bearer token, or NULL                */
+    const char *cacert;             /* a CA to trust (PEM), or NULL         */
+    bool insecure;                  /* skip TLS checks                      */
+} berthctl_endpoint_t;
+
+/* One exchange with berthd: METHOD url + `path` (from the '/', query
+ * included) with the JSON `body` (NULL: none), bounded by timeout_s
+ * seconds; the caller has called curl_global_init().  On a 2xx answer
+ * stores the status in *status and the body parsed (NULL when it is not
+ * JSON; json_decref() it) in *json and returns BERTHCTL_API_EXIT_OK.
+ * Otherwise prints on stderr why `what` failed (no answer, or the status
+ * and the CloudError's code, message, target and details), stores the
+ * status (0: no answer) and NULL, and returns BERTHCTL_API_EXIT_HTTP
+ * (BERTHCTL_API_EXIT_FAILED for want of memory). */
+int berthctl_api_request(const berthctl_endpoint_t *ep, const char *method, const char *path,
+                         const char *body, double timeout_s, const char *what, long *status,
+                         json_t **json);
+
+/* Prints `doc` on stdout, indented, every secret replaced by
+ * "<redacted>" (doc is changed).  Returns BERTHCTL_API_EXIT_OK or
+ * BERTHCTL_API_EXIT_FAILED. */
+int berthctl_api_print_json(json_t *doc);
+
+/* `berthctl ngroup create|show|list|scale|update|delete ...`
+ * (berthctl-ngroup.c): argv[1] is "ngroup".  Returns the exit status,
+ * one of the BERTHCTL_API_EXIT_* values. */
+int berthctl_ngroup_main(int argc, char **argv);
+
+/* Its usage text (appended to berthctl's --help). */
+extern const char berthctl_ngroup_usage[];
+
 #endif /* BERTHCTL_API_H */

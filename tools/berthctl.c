@@ -41,6 +41,7 @@ static const char usage_text[] =
     "       berthctl cell load --redis URL --cell NAME --hosts FILE\n"
     "       berthctl container create|show|list|delete|logs|exec|restart|stop|start ...\n"
     "       berthctl host list ...\n"
+    "       berthctl ngroup create|show|list|scale|update|delete ...\n"
     "       berthctl --help\n"
     "       berthctl --version\n"
     "\n"
@@ -901,6 +902,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         fputs("\n", stdout);
         fputs(berthctl_api_usage, stdout);
+        fputs("\n", stdout);
+        fputs(berthctl_ngroup_usage, stdout);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -918,5 +921,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "container") == 0 || strcmp(cmd, "host") == 0)
         return berthctl_api_main(argc, argv);
+    if (strcmp(cmd, "ngroup") == 0)
+        return berthctl_ngroup_main(argc, argv);
     return usage_error("unknown command '%s'", cmd);
 }

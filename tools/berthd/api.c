@@ -115,6 +115,8 @@ struct bd_api {
     uint64_t conflicts;             /* BERTH_ECONFLICT from commits         */
     uint64_t nospace;               /* BERTH_ENOSPC (after the store's retries) */
     uint64_t replayed;              /* requests claimed and run again       */
+    bd_pools_t *pools;              /* standby pools (pools.c)              */
+    uint64_t evictions;             /* Spot groups evicted by this berthd's PUTs */
 };
 
 /* One mutating operation, as a request or as a stream entry. */
@@ -466,6 +468,45 @@ static void merge_containers(json_t *doc_list, json_t *view_list)
     }
 }
 
+/* PRIORITY AND EVICTION.  properties.priority (Regular or Spot) is taken
+ * from api-version PRIORITY_APIV on (Azure's first version with it; the
+ * 2021-03-01 spec lacks it) and refused, naming the property, before.  A
+ * new Regular group that fits nowhere evicts Spot groups (the core's
+ * berth_store_place(); the PUT still answers 201).  An evicted group keeps
+ * its resource record, like a stopped one, and holds no placement: the
+ * cell's eviction record (berth_store_eviction_read()) tells them apart.
+ * Its GET shows instanceView.state "Terminated" with a Warning event
+ * "SpotEviction"; start places it again (409 ResourceNotAvailable while
+ * nothing fits), PUT re-places it as for a stopped group, DELETE drops the
+ * record.  Changing the priority of an existing group is refused (409),
+ * like every change that needs a delete. */
+#define PRIORITY_APIV "2022-10-01-preview"
+
+/* True when the resource `rec` under `key` is an evicted group: not
+ * stopped, no placement in the cell, and an eviction record; fills *ev. */
+static bool group_evicted(bd_api_t *api, const char *key, json_t *rec, berth_eviction_t *ev)
+{
+    if (rec == NULL || strcmp(jstr(rec, "state"), "Stopped") == 0)
+        return false;
+    if (berth_store_group_read(api->store, key, NULL, NULL, NULL) != BERTH_ENOENT)
+        return false;
+    return berth_store_eviction_read(api->store, key, ev, NULL) == 0;
+}
+
+/* The instance view of an evicted group. */
+static json_t *evicted_view(const berth_eviction_t *ev)
+{
+    char when[40];
+    iso_time((int64_t)ev->time_ms, when, sizeof when);
+    char message[160];
+    snprintf(message, sizeof message,
+             "The Spot container group was evicted from host '%s' to make room for a "
+             "Regular container group.", ev->host);
+    return json_pack("{s:s, s:[{s:i, s:s, s:s, s:s, s:s, s:s}]}", "state", "Terminated",
+                     "events", "count", 1, "firstTimestamp", when, "lastTimestamp", when,
+                     "name", "SpotEviction", "message", message, "type", "Warning");
+}
+
 /* The resource's ARM body (secrets redacted) from its record and view. */
 static json_t *resource_body(bd_api_t *api, const char *key, json_t *rec, const char *force_state)
 {
@@ -505,11 +546,17 @@ static json_t *resource_body(bd_api_t *api, const char *key, json_t *rec, const 
         json_object_set_new(props, "sku", json_string("Standard"));
 
     const char *state = jstr(rec, "state");
-    json_t *view = view_read(api, key);
+    berth_eviction_t eviction;
+    bool evicted = force_state == NULL && group_evicted(api, key, rec, &eviction);
+    /* An evicted group's last view (until its agent drops it) is history. */
+    json_t *view = evicted ? NULL : view_read(api, key);
     bool current = view != NULL && json_integer_value(json_object_get(view, "generation")) ==
                                        json_integer_value(json_object_get(rec, "generation"));
     if (force_state != NULL) {
         json_object_set_new(props, "provisioningState", json_string(force_state));
+    } else if (evicted) {
+        json_object_set_new(props, "provisioningState", json_string("Succeeded"));
+        json_object_set_new(props, "instanceView", evicted_view(&eviction));
     } else if (strcmp(state, "Stopped") == 0) {
         json_object_set_new(props, "provisioningState", json_string("Succeeded"));
         json_object_set_new(props, "instanceView",
@@ -608,6 +655,8 @@ static int place_doc(bd_api_t *api, const char *key, const berth_request_t *req,
     int rc = redeploy ? berth_store_place(api->store, key, req, spec, pl, err)
                       : berth_store_place_prefer(api->store, key, req, prefer, spec, pl, err);
     observe_placement(api, mono_s() - t0, rc);
+    if (rc == 0)
+        api->evictions += pl->evicted;
     return rc;
 }
 
@@ -645,6 +694,12 @@ static int run_put(bd_api_t *api, const op_t *op, const char *base_url, result_t
                   "the container group needs a valid 'location'");
         goto out;
     }
+    if (g->priority != BERTH_PRIORITY_UNSET && strcmp(op->apiv, PRIORITY_APIV) < 0) {
+        rc = fail(res, 400, BERTH_EINVAL, "InvalidRequestContent", "properties.priority",
+                  "properties.priority is not supported by api-version '%s'; use %s or later",
+                  op->apiv, PRIORITY_APIV);
+        goto out;
+    }
     char location[BD_LOCATION_MAX + 1];
     bd_location_norm(g->location, location, sizeof location);
     berth_store_sync(api->store, NULL);
@@ -673,6 +728,24 @@ static int run_put(bd_api_t *api, const op_t *op, const char *base_url, result_t
         goto out;
     }
     bool stopped = exists && strcmp(jstr(rec, "state"), "Stopped") == 0;
+    if (exists) {
+        /* The engine refuses a priority change of a placed group; a stopped
+         * or evicted one holds no placement, so compare the documents. */
+        const char *old_doc = jstr(rec, "document");
+        berth_group_t *old = NULL;
+        bool spot = g->priority == BERTH_PRIORITY_SPOT, changed = false;
+        if (berth_group_parse(old_doc, strlen(old_doc), &old, NULL) == 0)
+            changed = (old->priority == BERTH_PRIORITY_SPOT) != spot;
+        berth_group_free(old);
+        if (changed) {
+            rc = fail(res, 409, BERTH_ECONFLICT, "InvalidContainerGroupUpdate",
+                      "properties.priority",
+                      "The updates on container group '%s' are invalid. If you are going to "
+                      "update the priority of a container group, you must delete it first "
+                      "and then create a new one.", op->name);
+            goto out;
+        }
+    }
     /* DNS label */
     char dns[256] = "", old_dns[256] = "";
     bool claimed = false;
@@ -704,8 +777,13 @@ static int run_put(bd_api_t *api, const op_t *op, const char *base_url, result_t
     int have = berth_store_group_read(api->store, op->key, &cur, &gen, NULL);
     if (!(have == 0 && cur != NULL && strcmp(cur, spec) == 0 && !stopped)) {
         const char *prefer = exists ? jstr(rec, "lastHost") : NULL;
-        rc = place_doc(api, op->key, &req, spec, prefer && prefer[0] ? prefer : NULL,
-                       exists && !stopped, &pl, &err);
+        /* A new group takes a ready standby member when a pool matches. */
+        rc = !exists && have == BERTH_ENOENT
+                 ? bd_pools_claim(api->pools, op->key, &req, spec, &pl, &err)
+                 : BERTH_ENOENT;
+        if (rc == BERTH_ENOENT)
+            rc = place_doc(api, op->key, &req, spec, prefer && prefer[0] ? prefer : NULL,
+                           exists && !stopped, &pl, &err);
         if (rc != 0) {
             if (claimed)
                 bd_dns_release(ctx(api), api->cell, dns, op->key);
@@ -713,6 +791,7 @@ static int run_put(bd_api_t *api, const op_t *op, const char *base_url, result_t
             goto out;
         }
         placed_now = true;
+        berth_store_eviction_forget(api->store, op->key, NULL);
         if (berth_store_group_read(api->store, op->key, NULL, &gen, NULL) != 0)
             gen = 0;
     }
@@ -788,6 +867,7 @@ static int run_delete(bd_api_t *api, const op_t *op, const char *base_url, resul
         json_decref(rec);
         return fail_err(res, 500, &err);
     }
+    berth_store_eviction_forget(api->store, op->key, NULL);
     if (rec == NULL) {
         res->status = 204;
         return 0;
@@ -845,7 +925,9 @@ static int run_start(bd_api_t *api, const op_t *op, const char *base_url, result
     int rc = need_rec(api, op, res, &rec);
     if (rc != 0)
         return rc;
-    if (strcmp(jstr(rec, "state"), "Stopped") != 0) {
+    berth_eviction_t ev;
+    berth_store_sync(api->store, NULL);
+    if (strcmp(jstr(rec, "state"), "Stopped") != 0 && !group_evicted(api, op->key, rec, &ev)) {
         json_decref(rec);
         res->status = 204;
         return 0;
@@ -872,6 +954,7 @@ static int run_start(bd_api_t *api, const op_t *op, const char *base_url, result
     }
     uint64_t gen = 0;
     berth_store_group_read(api->store, op->key, NULL, &gen, NULL);
+    berth_store_eviction_forget(api->store, op->key, NULL);
     json_object_set_new(rec, "state", json_string("Creating"));
     json_object_set_new(rec, "lastHost", json_string(pl.host));
     json_object_set_new(rec, "generation", json_integer((json_int_t)gen));
@@ -1141,6 +1224,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     berth_error_t err;
     if (berth_store_hosts_expire(api->store, on_expired, NULL, &err) < 0)
         bd_log("warn", "host heartbeats not checked: %s", err.message);
+    /* The images each agent reports, for image locality in placements. */
+    if (berth_store_images_sync(api->store, &err) < 0)
+        bd_log("warn", "host images not read: %s", err.message);
+    /* Standby pools refilled (pools.c). */
+    bd_pools_reconcile(api->pools);
+    /* Every NGroup of the cell, one step towards its goal (ngroups.c). */
+    bd_ngroups_reconcile(api->store);
 }
 
 /* ---- read-only routes ------------------------------------------------------------------- */
@@ -1970,6 +2060,12 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
         no_route(reply);
         return;
     }
+    /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.StandbyPool/... (pools.c) */
+    if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+        ieq(seg[5], "Microsoft.StandbyPool") && ieq(seg[6], "standbyContainerGroupPools")) {
+        bd_pools_handle(api->pools, req, reply, seg, n);
+        return;
+    }
     /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/containerGroups */
     if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
         ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "containerGroups")) {
@@ -1995,6 +2091,12 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             return;
         }
         route_group(api, req, reply, seg, n, apiv);
+        return;
+    }
+    /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/nGroups */
+    if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+        ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "nGroups")) {
+        bd_ngroups_handle(api->store, req, reply, seg, n);
         return;
     }
     no_route(reply);
@@ -2055,6 +2157,11 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
     uint32_t period = CLAIM_PERIOD_MS;
     if (api->claim_idle_ms / 2 < period)
         period = api->claim_idle_ms / 2 > 100 ? api->claim_idle_ms / 2 : 100;
+    api->pools = bd_pools_new(base, api->store);
+    if (api->pools == NULL) {
+        rc = berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+        goto fail;
+    }
     api->timer = event_new(base, -1, EV_PERSIST, on_timer, api);
     struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
     if (api->timer == NULL || event_add(api->timer, &tv) != 0) {
@@ -2076,6 +2183,7 @@ void bd_api_close(bd_api_t *api)
         return;
     if (api->timer != NULL)
         event_free(api->timer);
+    bd_pools_free(api->pools);
     berth_store_close(api->store);
     berth_engine_free(api->engine);
     if (api->rc != NULL)
@@ -2112,6 +2220,11 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
                              "# TYPE berthd_requests_replayed_total counter\n"
                              "berthd_requests_replayed_total %llu\n",
                         (unsigned long long)api->replayed);
+    evbuffer_add_printf(out, "# HELP berthd_evictions_total Spot container groups evicted "
+                             "to place Regular ones.\n"
+                             "# TYPE berthd_evictions_total counter\n"
+                             "berthd_evictions_total %llu\n",
+                        (unsigned long long)api->evictions);
     long long depth = -1, pending = -1;
     redisReply *r = cmd(api, "XLEN %s", api->k_requests);
     if (r != NULL && r->type == REDIS_REPLY_INTEGER)

@@ -11,6 +11,9 @@
  *   api.c      the ACI REST API: routes, api-versions, validation,
  *              container-group resources in Redis, the request stream,
  *              long-running operations, logs and exec through the agents
+ *   pools.c    standby pools: their route, claims for new groups, refills
+ *   ngroups.c  the NGroups resources (nGroups routes, reconciled by api.c's
+ *              timer)
  *
  * One thread: every callback runs on the daemon's event_base.
  */
@@ -122,6 +125,43 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out);
 
 /* Whether Redis answers; `why` says what is wrong otherwise. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
+
+/* ---- NGroups (ngroups.c) ------------------------------------------------------------------ */
+
+/* Answers one request under /subscriptions/S/resourceGroups/RG/providers/
+ * Microsoft.ContainerInstance/nGroups[/NAME] (seg[0..n-1]: the path's
+ * segments, n 7 or more, seg[1] a valid subscription) through `reply`,
+ * exactly once, before returning.  `store` is the API's. */
+void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t *reply,
+                       char **seg, int n);
+
+/* Runs one reconcile step for every NGroup of the store's cell, logging
+ * failures.  Blocking, like the rest of the API (api.c's timer calls it). */
+void bd_ngroups_reconcile(berth_store_t *store);
+
+/* ---- standby pools (pools.c), for the API ------------------------------------------------ */
+
+typedef struct bd_pools bd_pools_t;
+
+/* The pools' state on `base` over the API's store (which must outlive it).
+ * NULL when out of memory.  Free with bd_pools_free() (accepts NULL). */
+bd_pools_t *bd_pools_new(struct event_base *base, berth_store_t *store);
+void bd_pools_free(bd_pools_t *pools);
+
+/* Answers PUT/GET/DELETE .../providers/Microsoft.StandbyPool/
+ * standbyContainerGroupPools/{name} (seg[0..n-1] the path's segments; the
+ * subscription already checked), exactly once. */
+void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                     int n);
+
+/* Tries to create the new group `key` by claiming a ready standby member
+ * (berth_store_pool_claim()); on success schedules a refill.  Returns 0,
+ * BERTH_ENOENT (no match: place anew) or another negative code. */
+int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *req,
+                   const char *spec, berth_placement_t *pl, berth_error_t *err);
+
+/* One reconciliation step of every pool (logs what fails). */
+void bd_pools_reconcile(bd_pools_t *pools);
 
 /* ---- the HTTP server (server.c), for main.c -------------------------------------------- */
 

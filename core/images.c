@@ -1,0 +1,157 @@
+/*
+ * images.c: image locality's inputs -- the normalized hash of an image
+ * reference (berth_image_hash()) and the loader that copies every host's
+ * image set from the store's cell into the store's engine
+ * (berth_store_images_sync()).
+ *
+ * Agents write the images their runtime holds to the SET
+ * berth:{C}:images:<host> (hostlink.c, berth_hostlink_images_put()); the
+ * engine keeps them per host as sorted hashes (engine.c,
+ * berth_engine_host_images_set()) for the chooser (index.c).  Hashing never
+ * allocates; the loader is blocking, for a daemon's timer, never for the
+ * placement path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+#define IMAGE_REF_MAX 1024u
+
+/* Appends `n` bytes of `src` to buf at *at (the caller sized buf). */
+static void put(char *buf, size_t *at, const char *src, size_t n)
+{
+    memcpy(buf + *at, src, n);
+    *at += n;
+}
+
+uint64_t berth_image_hash(const char *ref)
+{
+    if (ref == NULL)
+        return 0;
+    size_t len = strnlen(ref, IMAGE_REF_MAX + 1);
+    if (len == 0 || len > IMAGE_REF_MAX)
+        return 0;
+    /* registry/repository[:tag][@digest], Docker's reading of a reference:
+     * the first component is a registry when it has a '.' or a ':' or is
+     * "localhost"; otherwise the image is Docker Hub's. */
+    char buf[IMAGE_REF_MAX + 64];
+    size_t at = 0;
+    const char *rest = ref;
+    const char *slash = memchr(ref, '/', len);
+    bool hub = true;
+    if (slash != NULL) {
+        size_t first = (size_t)(slash - ref);
+        bool registry = memchr(ref, '.', first) != NULL || memchr(ref, ':', first) != NULL ||
+            (first == 9 && memcmp(ref, "localhost", 9) == 0);
+        if (registry) {
+            bool docker = (first == 9 && memcmp(ref, "docker.io", 9) == 0) ||
+                (first == 15 && memcmp(ref, "index.docker.io", 15) == 0) ||
+                (first == 20 && memcmp(ref, "registry-1.docker.io", 20) == 0);
+            if (!docker) {
+                hub = false;
+                put(buf, &at, ref, first);
+                put(buf, &at, "/", 1);
+            }
+            rest = slash + 1;
+        }
+    }
+    size_t rlen = len - (size_t)(rest - ref);
+    if (rlen == 0)
+        return 0;
+    if (hub) {
+        put(buf, &at, "docker.io/", 10);
+        if (memchr(rest, '/', rlen) == NULL)
+            put(buf, &at, "library/", 8);
+    }
+    put(buf, &at, rest, rlen);
+    /* no tag and no digest: ":latest" (a ':' before the last '/' is a
+     * registry's port, already consumed above) */
+    if (memchr(rest, '@', rlen) == NULL) {
+        const char *name = rest;
+        for (const char *p = rest; p < rest + rlen; p++)
+            if (*p == '/')
+                name = p + 1;
+        if (memchr(name, ':', rlen - (size_t)(name - rest)) == NULL)
+            put(buf, &at, ":latest", 7);
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < at; i++) {
+        h ^= (unsigned char)buf[i];
+        h *= 0x100000001b3ull;
+    }
+    h = berth__mix64(h);
+    return h != 0 ? h : 1;
+}
+
+/* Loads one host's set; 0, BERTH_EIO or BERTH_ENOMEM. */
+static int host_images_sync(berth_store_t *s, berth_engine_t *e, const char *host,
+                            berth_error_t *err)
+{
+    char key[BERTH__KEYNAME_MAX];
+    berth__store_key(s, key, sizeof key, "images:", host);
+    const char *argv[] = {"SMEMBERS", key};
+    int rc;
+    redisReply *r = berth__store_command(s, 2, argv, NULL, false, "reading a host's images",
+                                         err, &rc);
+    if (r == NULL)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_EIO, "RedisError", "images",
+                                "SMEMBERS of '%s' did not answer a set", key);
+    }
+    const char **names = malloc((r->elements > 0 ? r->elements : 1) * sizeof *names);
+    if (names == NULL) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for the images of host '%s'", host);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements && n < BERTH_HOST_IMAGES_MAX; i++) {
+        const redisReply *x = r->element[i];
+        /* Members that are not image references are skipped: an agent's
+         * set is data, never trusted to be well formed. */
+        if (x->type == REDIS_REPLY_STRING && strlen(x->str) == x->len &&
+            berth_image_hash(x->str) != 0)
+            names[n++] = x->str;
+    }
+    rc = berth_engine_host_images_set(e, host, names, n, err);
+    free(names);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int images_sync(berth_store_t *store, berth_error_t *err)
+{
+    berth_engine_t *e = berth__store_engine(store);
+    if (e == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "store",
+                                "the store has no engine to load images into");
+    size_t n = berth_engine_host_count(e);
+    for (size_t i = 0; i < n; i++) {
+        berth_host_t h;
+        char name[BERTH_NAME_MAX + 1];
+        if (berth_engine_host_at(e, i, &h, NULL) != 0)
+            continue;
+        snprintf(name, sizeof name, "%s", h.name);
+        int rc = host_images_sync(store, e, name, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int berth_store_images_sync(berth_store_t *store, berth_error_t *err)
+{
+    /* A write to a closed connection must come back as BERTH_EIO, never
+     * as a SIGPIPE that ends the process (store.c explains the guard). */
+    berth__sigpipe_guard_t guard;
+    berth__sigpipe_block(&guard);
+    int rc = images_sync(store, err);
+    berth__sigpipe_unblock(&guard);
+    return rc;
+}

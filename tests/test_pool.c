@@ -1,0 +1,914 @@
+/*
+ * test_pool.c: standby pools (core/pool.c, the berth_claim Function, the
+ * agent's adoption of a claimed runtime group, berthd's pool route and
+ * create path) against a real redis-server (tests/redis-harness.c),
+ * berth-agent processes with the simulator plugin (tests/agent-harness.c)
+ * and berthd processes (tests/berthd-harness.c), one cell per test.
+ *
+ * Covers: the template digest (documents differing only in name,
+ * location, tags or DNS label match; any difference the runtime sees does
+ * not); a claim in the store (the member's record moved to the new key on
+ * its host at generation 1 naming the member's runtime group, the member
+ * gone, the host's usage unchanged, a place assignment for the new key and
+ * no release for the member, a replica converging from the log, fsck
+ * clean), claims refused (members not ready or of another template, the
+ * key already taken, no pool matching: BERTH_ENOENT/EEXIST and nothing
+ * changed); reconciliation (refill after claims, members of an old template
+ * and past a smaller size released and replaced, delete releasing members);
+ * bad input (clear errors with paths, nothing stored); an agent adopting
+ * the claimed runtime group without recreating it (same container start
+ * time, no pull or create events) and keeping the group across its own
+ * restart; and berthd: the pool route (PUT, GET, DELETE, bad bodies), a
+ * matching create claimed and Running, a different one placed anew.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "agent-harness.h"
+#include "berthd-harness.h"
+#include "redis-harness.h"
+
+#define WAIT_MS 15000
+
+static berth_test_redis_t *redis;
+static int cell_counter;
+
+/* An ACI document: group `name`, one container "app" running `image`
+ * with MODE=`mode`, a secure value, tags and optionally a DNS label. */
+static char *tdoc(const char *name, const char *location, const char *image, const char *mode,
+                  const char *tag, const char *label) __attribute__((noinline));
+static char *tdoc(const char *name, const char *location, const char *image, const char *mode,
+                  const char *tag, const char *label)
+{
+    char ip[256] = "";
+    const char *ports = label != NULL ? " \"ports\": [{\"port\": 80}]," : "";
+    if (label != NULL)
+        snprintf(ip, sizeof ip,
+                 ", \"ipAddress\": {\"type\": \"Public\", \"dnsNameLabel\": \"%s\","
+                 " \"ports\": [{\"port\": 80}]}",
+                 label);
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"name\": \"%s\", \"location\": \"%s\", \"tags\": {\"team\": \"%s\"},"
+                 " \"properties\": {\"osType\": \"Linux\", \"restartPolicy\": \"Always\","
+                 " \"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"%s\",%s"
+                 " \"environmentVariables\": [{\"name\": \"MODE\", \"value\": \"%s\"},"
+                 " {\"name\": \"TOKEN\", \"secureValue\": \"s3cr3t-value\"}],"
+                 " \"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]%s}}",
+                 name, location, tag, image, ports, mode, ip) < 0)
+        abort();
+    return out;
+}
+
+static uint64_t digest_of(const char *doc)
+{
+    berth_group_t *g = NULL;
+    berth_error_t err;
+    int rc = berth_group_parse(doc, strlen(doc), &g, &err);
+    if (rc != 0)
+        fprintf(stderr, "%s: %s at %s\n", doc, err.message, err.target);
+    assert_int_equal(rc, 0);
+    uint64_t d = 0;
+    assert_int_equal(berth_template_digest(g, &d), 0);
+    assert_true(d != 0);
+    berth_group_free(g);
+    return d;
+}
+
+/* ---- the template digest --------------------------------------------------------------- */
+
+static void test_template_digest(void **state)
+{
+    (void)state;
+    char *base = tdoc("web-1", "westeurope", "busybox:latest", "a", "x", "web1");
+    char *renamed = tdoc("other-9", "eastus", "busybox:latest", "a", "y", "other9");
+    char *no_label = tdoc("web-1", "westeurope", "busybox:latest", "a", "x", NULL);
+    char *image = tdoc("web-1", "westeurope", "busybox:1.36", "a", "x", "web1");
+    char *env = tdoc("web-1", "westeurope", "busybox:latest", "b", "x", "web1");
+    uint64_t d = digest_of(base);
+    assert_true(digest_of(renamed) == d);   /* name, location, tags, DNS label */
+    assert_true(digest_of(image) != d);
+    assert_true(digest_of(env) != d);
+    /* Ports are what the runtime publishes: a document without them differs. */
+    assert_true(digest_of(no_label) != d);
+    /* Resources, restart policy, priority and zones count too. */
+    const char *pairs[][2] = {
+        {"\"cpu\": 1,", "\"cpu\": 2,"},
+        {"\"restartPolicy\": \"Always\"", "\"restartPolicy\": \"Never\""},
+        {"\"osType\": \"Linux\",", "\"osType\": \"Linux\", \"priority\": \"Spot\","},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        char *p = strstr(base, pairs[i][0]);
+        assert_non_null(p);
+        char *changed = NULL;
+        assert_true(asprintf(&changed, "%.*s%s%s", (int)(p - base), base, pairs[i][1],
+                             p + strlen(pairs[i][0])) > 0);
+        assert_true(digest_of(changed) != d);
+        free(changed);
+    }
+    char *zoned = NULL;
+    assert_true(asprintf(&zoned, "{\"zones\": [\"1\"], %s", base + 1) > 0);
+    assert_true(digest_of(zoned) != d);
+    free(zoned);
+    free(base);
+    free(renamed);
+    free(no_label);
+    free(image);
+    free(env);
+}
+
+/* ---- the store, with a stand-in agent ---------------------------------------------------- */
+
+typedef struct fixture {
+    char cell[32];
+    test_sched_t sched;
+    berth_hostlink_t *link;         /* host h1's side, written by hand       */
+    test_agent_t agent;
+    bool agent_running;
+    test_berthd_t d;
+    bool d_running;
+} fixture_t;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_OFF, 0};
+    redis = berth_test_redis_start(&o);
+    return redis != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    berth_test_redis_stop(redis);
+    return 0;
+}
+
+static berth_store_options_t options(const fixture_t *f)
+{
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = redis->url;
+    o.cell = f->cell;
+    return o;
+}
+
+static int setup_store(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->cell, sizeof f->cell, "pool-%d", ++cell_counter);
+    berth_error_t err;
+    const berth_host_t h = {.name = "h1", .cores = 8, .memory_mib = 32768, .os = BERTH_OS_LINUX};
+    berth_store_options_t o = options(f);
+    if (test_sched_open(&f->sched, redis->url, f->cell) != 0 ||
+        berth_store_host_put(f->sched.store, &h, &err) != 0 ||
+        berth_hostlink_open(&o, "h1", &f->link, &err) != 0) {
+        test_sched_close(&f->sched);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    int rc = 0;
+    if (f->agent_running) {
+        rc = test_agent_stop(&f->agent);
+        if (rc != 0) {
+            fprintf(stderr, "agent exited with %d\n", rc);
+            test_agent_dump(&f->agent, 40);
+        }
+        unlink(f->agent.log_path);
+    }
+    if (f->d_running && test_berthd_stop(&f->d) != 0) {
+        test_berthd_dump(&f->d, 40);
+        rc = -1;
+    }
+    berth_hostlink_close(f->link);
+    test_sched_close(&f->sched);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Writes a member's view as its agent would: Succeeded (or `state`) at
+ * generation 1 on h1, runtime digest ab. */
+static void member_view(fixture_t *f, const char *key, const char *state)
+{
+    char v[256];
+    snprintf(v, sizeof v,
+             "{\"host\": \"h1\", \"generation\": 1, \"digest\": \"00000000000000ab\","
+             " \"provisioningState\": \"%s\"}",
+             state);
+    berth_error_t err;
+    assert_int_equal(berth_hostlink_view_put(f->link, key, 1, v, &err), 0);
+}
+
+static int claim(fixture_t *f, const char *key, const char *doc, berth_placement_t *out)
+{
+    berth_group_t *g = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_group_parse(doc, strlen(doc), &g, &err), 0);
+    berth_request_t r;
+    assert_int_equal(berth_group_request(f->sched.engine, g, &r, &err), 0);
+    char *spec = NULL;
+    assert_int_equal(berth_group_to_json(g, 0, &spec, NULL), 0);
+    berth_group_free(g);
+    int rc = berth_store_pool_claim(f->sched.store, key, &r, spec, out, &err);
+    berth_free(spec);
+    return rc;
+}
+
+static bool group_exists(fixture_t *f, const char *key)
+{
+    return berth_store_group_read(f->sched.store, key, NULL, NULL, NULL) == 0;
+}
+
+typedef struct member_keys {
+    size_t n;
+    char k[8][256];
+} member_keys_t;
+
+/* The keys of pool `pool`'s members (its member set), sorted. */
+static member_keys_t members(fixture_t *f, const char *pool)
+{
+    member_keys_t m;
+    memset(&m, 0, sizeof m);
+    redisContext *c = berth_test_redis_connect(redis);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "SORT berth:{%s}:poolmembers:%s ALPHA", f->cell, pool);
+    assert_non_null(r);
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && i < 8; i++)
+        snprintf(m.k[m.n++], sizeof m.k[0], "%s", r->element[i]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    return m;
+}
+
+static void fsck_clean(fixture_t *f)
+{
+    berth_error_t err;
+    assert_int_equal(berth_store_fsck(f->sched.store, NULL, NULL, &err), 0);
+}
+
+static uint32_t reconcile(fixture_t *f)
+{
+    uint32_t changes = 0;
+    berth_error_t err;
+    assert_int_equal(berth_store_pool_reconcile(f->sched.store, &changes, &err), 0);
+    return changes;
+}
+
+/* Calls the berth_claim Function directly for `member` (on h1, generation
+ * 1, digest ab) and returns its refusal reason ("" when it applied). */
+static char *raw_claim(fixture_t *f, const char *member, const char *key)
+{
+    redisContext *c = berth_test_redis_connect(redis);
+    assert_non_null(c);
+    char k[8][96];
+    const char *kinds[] = {"hosts", "groups", "views", "log", "seq", "hostgroups:h1",
+                           "assign:h1", "poolmembers:p"};
+    for (int i = 0; i < 8; i++)
+        snprintf(k[i], sizeof k[i], "berth:{%s}:%s", f->cell, kinds[i]);
+    const char *argv[] = {"FCALL", "berth_claim", "8", k[0], k[1], k[2], k[3], k[4], k[5], k[6],
+                          k[7], member, key, "h1", "1", "00000000000000ab", "not-a-record",
+                          "1000", "1000", "1024", "0"};
+    redisReply *r = redisCommandArgv(c, 21, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    char *reason = strdup(r->element[0]->integer == 1 ? "" : r->element[1]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    return reason;
+}
+
+static void test_store_claim(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    char *tmpl = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", tmpl, strlen(tmpl), 2, &err), 0);
+    assert_int_equal(reconcile(f), 2);
+    assert_int_equal(reconcile(f), 0);          /* nothing missing */
+    member_keys_t mk = members(f, "p");
+    assert_int_equal(mk.n, 2);
+    assert_true(group_exists(f, mk.k[0]) && group_exists(f, mk.k[1]));
+    assert_int_equal(strncmp(mk.k[0], "pool:p:", 7), 0);
+    berth_pool_info_t info;
+    char *back = NULL;
+    assert_int_equal(berth_store_pool_get(f->sched.store, "p", &info, &back, &err), 0);
+    assert_int_equal(info.size, 2);
+    assert_int_equal(info.members, 2);
+    assert_int_equal(info.ready, 0);
+    assert_non_null(strstr(back, "busybox:latest"));
+    berth_free(back);
+
+    /* Not ready yet: nothing to claim, nothing changed. */
+    char *want = tdoc("web", "westeurope", "busybox:latest", "a", "y", NULL);
+    assert_int_equal(claim(f, "sub/rg/web", want, NULL), BERTH_ENOENT);
+    assert_false(group_exists(f, "sub/rg/web"));
+    member_view(f, mk.k[0], "Creating");
+    assert_int_equal(claim(f, "sub/rg/web", want, NULL), BERTH_ENOENT);
+    member_view(f, mk.k[0], "Succeeded");
+    member_view(f, mk.k[1], "Succeeded");
+    assert_int_equal(berth_store_pool_get(f->sched.store, "p", &info, NULL, &err), 0);
+    assert_int_equal(info.ready, 2);
+
+    /* A replica opened before the claim, to converge from the log. */
+    berth_engine_t *e2 = NULL;
+    berth_store_t *s2 = NULL;
+    berth_store_options_t o = options(f);
+    assert_int_equal(berth_engine_new(NULL, &e2, &err), 0);
+    assert_int_equal(berth_store_open(&o, e2, &s2, &err), 0);
+    berth_host_usage_t before, after;
+    assert_int_equal(berth_host_get(f->sched.engine, "h1", NULL, &before), 0);
+
+    /* A document of another template matches nothing. */
+    char *other = tdoc("web", "westeurope", "nginx:1.25", "a", "y", NULL);
+    assert_int_equal(claim(f, "sub/rg/web", other, NULL), BERTH_ENOENT);
+
+    berth_placement_t pl;
+    assert_int_equal(claim(f, "sub/rg/web", want, &pl), 0);
+    assert_string_equal(pl.host, "h1");
+    assert_int_equal(pl.kind, BERTH_PLACED_NEW);
+    uint64_t gen = 0;
+    char *spec = NULL;
+    assert_int_equal(berth_store_group_read(f->sched.store, "sub/rg/web", &spec, &gen, &err), 0);
+    assert_int_equal(gen, 1);
+    berth_placement_t at;
+    assert_int_equal(berth_group_get(f->sched.engine, "sub/rg/web", &at), 0);
+    assert_string_equal(at.host, "h1");
+    assert_non_null(strstr(spec, "\"web\""));
+    berth_free(spec);
+    /* Exactly one member went, and the new group runs as it. */
+    char rt[BERTH_GROUP_KEY_MAX + 1];
+    uint64_t rt_gen = 0, rt_digest = 0;
+    assert_int_equal(berth_hostlink_group_runtime(f->link, "sub/rg/web", rt, sizeof rt, &rt_gen,
+                                                  &rt_digest, &err), 1);
+    assert_int_equal(rt_gen, 1);
+    assert_true(rt_digest == 0xab);
+    assert_false(group_exists(f, rt));
+    assert_true(strcmp(rt, mk.k[0]) == 0 || strcmp(rt, mk.k[1]) == 0);
+    char gone_key[256];
+    snprintf(gone_key, sizeof gone_key, "%s", rt);
+    const char *kept = strcmp(rt, mk.k[0]) == 0 ? mk.k[1] : mk.k[0];
+    assert_true(group_exists(f, kept));
+    /* The member left the pool's set in the same step. */
+    member_keys_t left = members(f, "p");
+    assert_int_equal(left.n, 1);
+    assert_string_equal(left.k[0], kept);
+    char *view = NULL;
+    assert_int_equal(berth_store_view_read(f->sched.store, rt, &view, &err), BERTH_ENOENT);
+    /* An ordinary group runs as itself. */
+    assert_int_equal(berth_hostlink_group_runtime(f->link, kept, rt, sizeof rt, NULL, NULL, &err),
+                     0);
+    assert_string_equal(rt, "");
+    /* The host's usage is the same: the allocation changed hands. */
+    assert_int_equal(berth_host_get(f->sched.engine, "h1", NULL, &after), 0);
+    assert_int_equal(after.millicores, before.millicores);
+    assert_int_equal(after.memory_mib, before.memory_mib);
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 2);
+    fsck_clean(f);
+    /* The replica converges. */
+    assert_int_equal(berth_store_sync(s2, &err), 0);
+    berth_placement_t where;
+    assert_int_equal(berth_group_get(e2, "sub/rg/web", &where), 0);
+    assert_string_equal(where.host, "h1");
+    assert_int_equal(berth_group_get(e2, gone_key, &where), BERTH_ENOENT);
+    assert_int_equal(berth_engine_group_count(e2), 2);
+    berth_store_close(s2);
+    berth_engine_free(e2);
+
+    /* The agent is told to place the new key; the claimed member gets no release. */
+    bool placed = false, released = false;
+    berth_assignment_t a;
+    for (int i = 0; i < 16 && berth_hostlink_next(f->link, 50, &a, &err) == 1; i++) {
+        placed = placed || (a.op == BERTH_ASSIGN_PLACE && strcmp(a.key, "sub/rg/web") == 0 &&
+                            a.generation == 1);
+        released = released || a.op == BERTH_ASSIGN_RELEASE;
+        berth_hostlink_ack(f->link, &a, &err);
+    }
+    assert_true(placed);
+    assert_false(released);
+
+    /* The Function itself refuses a member already claimed, one that is not
+     * ready, and a key that exists. */
+    char *why = raw_claim(f, gone_key, "sub/rg/raw");
+    assert_string_equal(why, "missing");
+    free(why);
+    member_view(f, kept, "Creating");
+    why = raw_claim(f, kept, "sub/rg/raw");
+    assert_string_equal(why, "busy");
+    free(why);
+    member_view(f, kept, "Succeeded");
+    why = raw_claim(f, kept, "sub/rg/web");
+    assert_string_equal(why, "exists");
+    free(why);
+    assert_true(group_exists(f, kept));
+    assert_false(group_exists(f, "sub/rg/raw"));
+    fsck_clean(f);
+
+    /* The key is taken now; the other member serves the next create. */
+    assert_int_equal(claim(f, "sub/rg/web", want, NULL), BERTH_EEXIST);
+    assert_true(group_exists(f, kept));
+    assert_int_equal(claim(f, "sub/rg/web2", want, NULL), 0);
+    assert_false(group_exists(f, kept));
+    assert_int_equal(claim(f, "sub/rg/web3", want, NULL), BERTH_ENOENT);
+    fsck_clean(f);
+
+    /* Refilled by reconciliation under new keys (a claimed group still
+     * runs as its member's); the new members are not ready yet. */
+    assert_int_equal(reconcile(f), 2);
+    member_keys_t again = members(f, "p");
+    assert_int_equal(again.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(group_exists(f, again.k[i]));
+        assert_true(strcmp(again.k[i], mk.k[0]) != 0 && strcmp(again.k[i], mk.k[1]) != 0);
+    }
+    assert_int_equal(claim(f, "sub/rg/web3", want, NULL), BERTH_ENOENT);
+    fsck_clean(f);
+    free(want);
+    free(other);
+    free(tmpl);
+}
+
+static void test_reconcile_replaces(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    char *t1 = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    char *t2 = tdoc("tmpl", "westeurope", "busybox:latest", "b", "x", NULL);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", t1, strlen(t1), 3, &err), 0);
+    assert_int_equal(reconcile(f), 3);
+    member_keys_t old = members(f, "p");
+    assert_int_equal(old.n, 3);
+    member_view(f, old.k[0], "Succeeded");
+    /* A smaller size: the members not ready go first. */
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", t1, strlen(t1), 1, &err), 0);
+    assert_int_equal(reconcile(f), 2);
+    member_keys_t one = members(f, "p");
+    assert_int_equal(one.n, 1);
+    assert_string_equal(one.k[0], old.k[0]);
+    assert_false(group_exists(f, old.k[1]) || group_exists(f, old.k[2]));
+    /* A new template: the old member goes and a new one comes in one step. */
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", t2, strlen(t2), 1, &err), 0);
+    assert_int_equal(claim(f, "sub/rg/old", t1, NULL), BERTH_ENOENT);
+    assert_int_equal(reconcile(f), 2);
+    assert_false(group_exists(f, old.k[0]));
+    member_keys_t now = members(f, "p");
+    assert_int_equal(now.n, 1);
+    char *spec = NULL;
+    assert_int_equal(berth_store_group_read(f->sched.store, now.k[0], &spec, NULL, NULL), 0);
+    assert_non_null(strstr(spec, "\"b\""));
+    berth_free(spec);
+    /* A member that failed is replaced. */
+    member_view(f, now.k[0], "Failed");
+    assert_int_equal(reconcile(f), 2);
+    assert_false(group_exists(f, now.k[0]));
+    member_keys_t fresh = members(f, "p");
+    assert_int_equal(fresh.n, 1);
+    assert_true(group_exists(f, fresh.k[0]));
+    fsck_clean(f);
+    /* Deleting the pool releases its members. */
+    assert_int_equal(berth_store_pool_delete(f->sched.store, "p", &err), 0);
+    assert_false(group_exists(f, fresh.k[0]));
+    assert_int_equal(members(f, "p").n, 0);
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 0);
+    assert_int_equal(berth_store_pool_get(f->sched.store, "p", NULL, NULL, &err), BERTH_ENOENT);
+    assert_int_equal(berth_store_pool_delete(f->sched.store, "p", &err), BERTH_ENOENT);
+    assert_int_equal(reconcile(f), 0);
+    fsck_clean(f);
+    free(t1);
+    free(t2);
+}
+
+static long long pools_stored(fixture_t *f)
+{
+    redisContext *c = berth_test_redis_connect(redis);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "HLEN berth:{%s}:pools", f->cell);
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static void test_bad_inputs(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    berth_store_t *s = f->sched.store;
+    char *t = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    char long_name[BERTH_POOL_NAME_MAX + 2];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    const char *bad_names[] = {"", "a:b", "a b", long_name};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        assert_int_equal(berth_store_pool_put(s, bad_names[i], t, strlen(t), 1, &err),
+                         BERTH_EINVAL);
+        assert_string_equal(err.target, "name");
+    }
+    assert_int_equal(berth_store_pool_put(s, "p", t, strlen(t), BERTH_POOL_SIZE_MAX + 1, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.target, "size");
+    assert_int_equal(berth_store_pool_put(s, "p", "{\"name\": ", 9, 1, &err), BERTH_EINVAL);
+    assert_string_equal(err.name, "InvalidRequestContent");
+    char *bad_cpu = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    size_t at = (size_t)(strstr(bad_cpu, "\"cpu\": 1") - bad_cpu);
+    bad_cpu[at + 7] = '0';          /* cpu 0 */
+    assert_int_equal(berth_store_pool_put(s, "p", bad_cpu, strlen(bad_cpu), 1, &err),
+                     BERTH_EINVAL);
+    assert_non_null(strstr(err.target, "template.properties.containers[0]"));
+    assert_int_equal(pools_stored(f), 0);
+    assert_int_equal(berth_store_pool_get(s, "p", NULL, NULL, &err), BERTH_ENOENT);
+    assert_int_equal(berth_store_pool_get(s, "a:b", NULL, NULL, &err), BERTH_EINVAL);
+    /* Claims: a bad key, a document that does not parse. */
+    berth_request_t r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(berth_store_pool_claim(s, "", &r, t, NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_pool_claim(s, "sub/rg/x", &r, "{", NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_pool_claim(s, "sub/rg/x", NULL, t, NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 0);
+    free(bad_cpu);
+    free(t);
+}
+
+/* ---- with a simulated agent --------------------------------------------------------------- */
+
+/* Images under slow/ are not cached: pulling one takes 800 ms, and every
+ * start 200 ms. */
+static const char SIM_CONFIG[] =
+    "{\"images\": [\"busybox:latest\"], \"pull_latency_ms\": 800, \"start_latency_ms\": 200}";
+static const char *const FAST[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
+                                   "--heartbeat-ms", "200", "--ttl-ms", "3000", NULL};
+
+static int setup_agent(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->cell, sizeof f->cell, "pool-%d", ++cell_counter);
+    berth_error_t err;
+    berth_store_options_t o = options(f);
+    if (test_sched_open(&f->sched, redis->url, f->cell) != 0 ||
+        test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", SIM_CONFIG, FAST) != 0) {
+        test_sched_close(&f->sched);
+        free(f);
+        return -1;
+    }
+    f->agent_running = true;
+    if (!test_sched_wait_host(&f->sched, "sim-1", 10000) ||
+        berth_hostlink_open(&o, "sim-1", &f->link, &err) != 0) {
+        test_agent_dump(&f->agent, 20);
+        test_agent_kill(&f->agent);
+        test_sched_close(&f->sched);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static json_t *wait_running(fixture_t *f, const char *key)
+{
+    json_t *v = test_view_wait(&f->sched, key, test_pred_running, "app", WAIT_MS,
+                               "provisioning Succeeded and the container Running");
+    if (v == NULL)
+        test_agent_dump(&f->agent, 40);
+    assert_non_null(v);
+    return v;
+}
+
+static const char *start_time(json_t *v)
+{
+    json_t *c = test_view_container(v, "app");
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(c, "instanceView"), "currentState"), "startTime"));
+}
+
+static void test_agent_adopts(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    char *tmpl = tdoc("tmpl", "westeurope", "slow/web:1", "a", "x", NULL);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", tmpl, strlen(tmpl), 1, &err), 0);
+    assert_int_equal(reconcile(f), 1);
+    member_keys_t mk = members(f, "p");
+    assert_int_equal(mk.n, 1);
+    json_t *mv = wait_running(f, mk.k[0]);
+    char *started = strdup(start_time(mv));
+    assert_true(test_view_has_event(mv, "app", "Pulled", "Successfully pulled"));
+    json_decref(mv);
+
+    char *want = tdoc("web", "westeurope", "slow/web:1", "a", "y", NULL);
+    int64_t t0 = test_now_ms();
+    assert_int_equal(claim(f, "sub/rg/web", want, NULL), 0);
+    json_t *v = wait_running(f, "sub/rg/web");
+    int64_t took = test_now_ms() - t0;
+    /* The same containers, started once: nothing pulled, created or started again. */
+    assert_string_equal(start_time(v), started);
+    assert_false(test_view_has_event(v, "app", "Pulling", NULL));
+    assert_false(test_view_has_event(v, "app", "Created", NULL));
+    assert_int_equal(json_integer_value(json_object_get(v, "generation")), 1);
+    assert_string_equal(json_string_value(json_object_get(v, "host")), "sim-1");
+    json_decref(v);
+    fprintf(stderr, "claimed group running %lld ms after the claim\n", (long long)took);
+    /* The member's view is gone and stays gone. */
+    test_sleep_ms(300);
+    assert_null(test_view(&f->sched, mk.k[0]));
+
+    /* Refilled: a new member, under a new key, started as itself. */
+    assert_int_equal(reconcile(f), 1);
+    member_keys_t refill = members(f, "p");
+    assert_int_equal(refill.n, 1);
+    assert_string_not_equal(refill.k[0], mk.k[0]);
+    json_t *rv = wait_running(f, refill.k[0]);
+    assert_true(test_view_has_event(rv, "app", "Created", NULL));
+    assert_string_not_equal(start_time(rv), started);
+    json_decref(rv);
+
+    /* Releasing the claimed group removes it (its view goes with it). */
+    assert_int_equal(berth_store_release(f->sched.store, "sub/rg/web", &err), 0);
+    json_t *gone = test_view_wait(&f->sched, "sub/rg/web", test_pred_gone, NULL, WAIT_MS,
+                                  "the released group's view dropped");
+    assert_non_null(gone);
+    json_decref(gone);
+    /* The new member was left alone. */
+    json_decref(wait_running(f, refill.k[0]));
+    fsck_clean(f);
+    free(started);
+    free(want);
+    free(tmpl);
+}
+
+/* Running, and started at another time than `data` (a startTime text). */
+static bool running_started_anew(json_t *v, void *data)
+{
+    const char *t = v != NULL ? start_time(v) : NULL;
+    return test_pred_running(v, "app") && t != NULL && strcmp(t, data) != 0;
+}
+
+static void test_agent_restart_keeps_claim(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    char *tmpl = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", tmpl, strlen(tmpl), 1, &err), 0);
+    assert_int_equal(reconcile(f), 1);
+    member_keys_t mk = members(f, "p");
+    json_decref(wait_running(f, mk.k[0]));
+    char *want = tdoc("web", "westeurope", "busybox:latest", "a", "y", NULL);
+    assert_int_equal(claim(f, "sub/rg/web", want, NULL), 0);
+    json_t *before = wait_running(f, "sub/rg/web");
+    char *started = strdup(start_time(before));
+    json_decref(before);
+
+    /* A crash and a restart of the agent: the claimed group runs on under
+     * its key, and the member's key does not come back.  The simulator
+     * keeps nothing across the restart (a rebooted host), so the new agent
+     * finds no runtime group under the member's key and starts the
+     * claimed group under its own: the view shows a new start. */
+    test_agent_kill(&f->agent);
+    f->agent_running = false;
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
+                                      SIM_CONFIG, FAST), 0);
+    f->agent_running = true;
+    json_t *v = test_view_wait(&f->sched, "sub/rg/web", running_started_anew, started, WAIT_MS,
+                               "the claimed group running again after the restart");
+    if (v == NULL)
+        test_agent_dump(&f->agent, 40);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "generation")), 1);
+    free(started);
+    json_decref(v);
+    assert_null(test_view(&f->sched, mk.k[0]));
+    assert_false(group_exists(f, mk.k[0]));
+    assert_int_equal(berth_hostlink_group_runtime(f->link, "sub/rg/web", NULL, 0, NULL, NULL,
+                                                  &err), 1);
+    fsck_clean(f);
+    free(want);
+    free(tmpl);
+}
+
+/* ---- berthd ----------------------------------------------------------------------------- */
+
+#define SUB "0000-sub-1"
+#define APIV "2023-05-01"
+#define POOL_APIV "2025-03-01"
+
+static int setup_berthd(void **state)
+{
+    if (setup_agent(state) != 0)
+        return -1;
+    fixture_t *f = *state;
+    const char *args[] = {"--redis", redis->url, "--cell", f->cell, NULL};
+    if (test_berthd_start(&f->d, false, args) != 0) {
+        teardown(state);
+        return -1;
+    }
+    f->d_running = true;
+    return 0;
+}
+
+static test_http_t http(fixture_t *f, const char *method, const char *path, const char *body)
+{
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    if (test_http(&f->d, method, path, body, NULL, NULL, &h) != 0)
+        fprintf(stderr, "no answer to %s %s\n", method, path);
+    return h;
+}
+
+static const char POOL_PATH[] = "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                                "Microsoft.StandbyPool/standbyContainerGroupPools/web-pool"
+                                "?api-version=" POOL_APIV;
+
+static char *group_path(const char *name)
+{
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=" APIV,
+                 name) < 0)
+        abort();
+    return p;
+}
+
+static char *pool_body(const char *tmpl, const char *capacity)
+{
+    char *b = NULL;
+    if (asprintf(&b,
+                 "{\"location\": \"westeurope\", \"properties\": {\"elasticityProfile\":"
+                 " {\"maxReadyCapacity\": %s}, \"containerGroupProperties\":"
+                 " {\"containerGroupProfile\": %s}}}",
+                 capacity, tmpl) < 0)
+        abort();
+    return b;
+}
+
+static long long ready_capacity(fixture_t *f)
+{
+    test_http_t h = http(f, "GET", POOL_PATH, NULL);
+    long long n = h.status == 200
+        ? json_integer_value(json_object_get(
+              json_object_get(json_object_get(h.json, "properties"), "status"), "readyCapacity"))
+        : -1;
+    test_http_free(&h);
+    return n;
+}
+
+static bool wait_ready_capacity(fixture_t *f, long long n)
+{
+    int64_t end = test_now_ms() + WAIT_MS;
+    while (test_now_ms() < end) {
+        if (ready_capacity(f) == n)
+            return true;
+        test_sleep_ms(50);
+    }
+    return false;
+}
+
+/* PUTs group `name` and GETs it until Succeeded and Running; returns the
+ * milliseconds that took. */
+static int64_t create_running(fixture_t *f, const char *name, const char *doc)
+{
+    char *p = group_path(name);
+    int64_t t0 = test_now_ms();
+    test_http_t h = http(f, "PUT", p, doc);
+    if (h.status != 201)
+        fprintf(stderr, "PUT %s: %ld %s\n", name, h.status, h.body);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    int64_t end = t0 + WAIT_MS, took = -1;
+    while (test_now_ms() < end && took < 0) {
+        h = http(f, "GET", p, NULL);
+        json_t *props = json_object_get(h.json, "properties");
+        const char *ps = json_string_value(json_object_get(props, "provisioningState"));
+        json_t *c = json_array_get(json_object_get(props, "containers"), 0);
+        const char *cs = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(c, "properties"), "instanceView"),
+                            "currentState"),
+            "state"));
+        assert_null(strstr(h.body, "s3cr3t-value"));
+        if (ps != NULL && cs != NULL && strcmp(ps, "Succeeded") == 0 &&
+            strcmp(cs, "Running") == 0)
+            took = test_now_ms() - t0;
+        test_http_free(&h);
+        if (took < 0)
+            test_sleep_ms(20);
+    }
+    free(p);
+    if (took < 0) {
+        test_berthd_dump(&f->d, 30);
+        test_agent_dump(&f->agent, 30);
+    }
+    assert_true(took >= 0);
+    return took;
+}
+
+static void test_berthd_pools(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    char *tmpl = tdoc("tmpl", "westeurope", "slow/web:1", "a", "x", NULL);
+    /* Bad bodies: nothing stored. */
+    const char *bad[] = {"[1]", "{\"properties\": {}}", NULL};
+    char *bad_cap = pool_body(tmpl, "-1");
+    char *bad_doc = pool_body("{\"properties\": {\"containers\": 5}}", "1");
+    bad[2] = bad_cap;
+    for (size_t i = 0; i < 3; i++) {
+        test_http_t h = http(f, "PUT", POOL_PATH, bad[i]);
+        assert_int_equal(h.status, 400);
+        assert_non_null(json_object_get(h.json, "error"));
+        test_http_free(&h);
+    }
+    test_http_t h = http(f, "PUT", POOL_PATH, bad_doc);
+    assert_int_equal(h.status, 400);
+    const char *target = json_string_value(
+        json_object_get(json_object_get(h.json, "error"), "target"));
+    assert_non_null(target);
+    assert_non_null(strstr(target, "properties.containerGroupProperties.containerGroupProfile"));
+    test_http_free(&h);
+    h = http(f, "GET", POOL_PATH, NULL);
+    assert_int_equal(h.status, 404);
+    test_http_free(&h);
+
+    /* The pool: created, answered without secrets, filled. */
+    char *body = pool_body(tmpl, "2");
+    h = http(f, "PUT", POOL_PATH, body);
+    if (h.status != 201)
+        fprintf(stderr, "PUT pool: %ld %s\n", h.status, h.body);
+    assert_int_equal(h.status, 201);
+    assert_null(strstr(h.body, "s3cr3t-value"));
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(h.json, "properties"),
+                                         "elasticityProfile"),
+                         "maxReadyCapacity")),
+                     2);
+    test_http_free(&h);
+    assert_true(wait_ready_capacity(f, 2));
+
+    /* A matching create is claimed: Running without a pull. */
+    char *want = tdoc("web", "westeurope", "slow/web:1", "a", "y", NULL);
+    int64_t claimed = create_running(f, "web", want);
+    berth_store_sync(f->sched.store, NULL);
+    assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/web", NULL, 0, NULL, NULL,
+                                                  &err), 1);
+    /* Another document is placed anew (and pulls its image). */
+    char *other = tdoc("api", "westeurope", "slow/api:1", "a", "y", NULL);
+    int64_t fresh = create_running(f, "api", other);
+    assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/api", NULL, 0, NULL, NULL,
+                                                  &err), 0);
+    fprintf(stderr, "create to Running: claimed %lld ms, placed anew %lld ms\n",
+            (long long)claimed, (long long)fresh);
+    assert_true(fresh >= 800);      /* the pull alone takes 800 ms */
+    /* Refilled after the claim. */
+    assert_true(wait_ready_capacity(f, 2));
+
+    /* DELETE: 200, then 204; the members go. */
+    h = http(f, "DELETE", POOL_PATH, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    h = http(f, "DELETE", POOL_PATH, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    berth_store_sync(f->sched.store, NULL);
+    assert_int_equal(members(f, SUB "/rg1/web-pool").n, 0);
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 2);  /* web, api */
+    assert_true(group_exists(f, SUB "/rg1/web"));
+    free(body);
+    free(bad_cap);
+    free(bad_doc);
+    free(want);
+    free(other);
+    free(tmpl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_template_digest),
+        cmocka_unit_test_setup_teardown(test_store_claim, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_replaces, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_inputs, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_adopts, setup_agent, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_restart_keeps_claim, setup_agent, teardown),
+        cmocka_unit_test_setup_teardown(test_berthd_pools, setup_berthd, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,315 @@
+/*
+ * pools.c: berthd's standby pools: the route that manages them, the claim
+ * a new container group tries first, and the refill.
+ *
+ * ROUTE.  PUT, GET and DELETE of
+ *   /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.StandbyPool/
+ *       standbyContainerGroupPools/{name}?api-version=YYYY-MM-DD
+ * modeled on Azure's standby pool resource, simplified: the body is
+ *   {"location": "...",
+ *    "properties": {"elasticityProfile": {"maxReadyCapacity": K},
+ *                   "containerGroupProperties": {
+ *                       "containerGroupProfile": <ACI container-group document>}}}
+ * where Azure names a container-group profile resource, Berth takes the
+ * document itself (the template).  The pool is the library's pool
+ * "<subscription>/<resource group>/<name>" (lowercase); its members are
+ * ordinary groups of the cell (pool.c), not ACI resources.  A PUT answers
+ * 200 (201 when new) with the resource; its status.readyCapacity counts the
+ * members running now.  A pool is no request-stream operation: a PUT or
+ * DELETE is idempotent and takes effect at once, so a client simply
+ * retries one that got no answer.  Templates keep their secrets, which a
+ * GET never returns (the template is rendered with BERTH_JSON_REDACT).
+ *
+ * CLAIMS.  A PUT of a new container group first tries
+ * berth_store_pool_claim(): a ready member of a pool with the same template
+ * digest becomes the group on its host; otherwise the group is placed
+ * anew.  A claim schedules a refill 50 ms later (after the reply is on its
+ * way), and the API's periodic timer runs one reconciliation step too.
+ *
+ * Everything here runs on berthd's one thread and blocks on local Redis
+ * like the rest of the API (api.c, BLOCKING).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "berthd.h"
+#include "resource.h"
+
+#define REFILL_DELAY_MS 50
+#define PROFILE_PATH "properties.containerGroupProperties.containerGroupProfile"
+
+struct bd_pools {
+    berth_store_t *store;
+    struct event *refill;           /* one-shot: a reconciliation step      */
+};
+
+static void on_refill(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bd_pools_reconcile(arg);
+}
+
+bd_pools_t *bd_pools_new(struct event_base *base, berth_store_t *store)
+{
+    bd_pools_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->store = store;
+    p->refill = evtimer_new(base, on_refill, p);
+    if (p->refill == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void bd_pools_free(bd_pools_t *pools)
+{
+    if (pools == NULL)
+        return;
+    event_free(pools->refill);
+    free(pools);
+}
+
+void bd_pools_reconcile(bd_pools_t *pools)
+{
+    berth_error_t err;
+    uint32_t changes = 0;
+    if (berth_store_pool_reconcile(pools->store, &changes, &err) < 0)
+        bd_log("warn", "standby pools not reconciled: %s", err.message);
+}
+
+int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *req,
+                   const char *spec, berth_placement_t *pl, berth_error_t *err)
+{
+    int rc = berth_store_pool_claim(pools->store, key, req, spec, pl, err);
+    if (rc == 0) {
+        struct timeval tv = {0, REFILL_DELAY_MS * 1000};
+        if (!evtimer_pending(pools->refill, NULL))
+            evtimer_add(pools->refill, &tv);
+        bd_log("info", "%s claimed a standby group on %s", key, pl->host);
+    }
+    return rc;
+}
+
+/* ---- the resource ------------------------------------------------------------------- */
+
+/* Turns the library's "template..." targets into the API's JSON paths. */
+static void targets_to_api(berth_error_t *err)
+{
+    char t[BERTH_ERROR_TARGET_MAX + 64];
+    char *targets[1 + BERTH_ERROR_DETAILS_MAX];
+    size_t n = 0;
+    targets[n++] = err->target;
+    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++)
+        targets[n++] = err->details[i].target;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(targets[i], "template", 8) != 0)
+            continue;
+        snprintf(t, sizeof t, "%s%s", PROFILE_PATH, targets[i] + 8);
+        size_t len = strnlen(t, BERTH_ERROR_TARGET_MAX - 1);
+        memcpy(targets[i], t, len);
+        targets[i][len] = '\0';
+    }
+}
+
+/* The pool's resource body. */
+static json_t *pool_body(const char *sub, const char *rg, const char *name,
+                         const berth_pool_info_t *info, const char *template_json)
+{
+    char id[512];
+    snprintf(id, sizeof id,
+             "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StandbyPool/"
+             "standbyContainerGroupPools/%s",
+             sub, rg, name);
+    json_t *tmpl = NULL;
+    berth_group_t *g = NULL;
+    char *redacted = NULL;
+    if (berth_group_parse(template_json, strlen(template_json), &g, NULL) == 0 &&
+        berth_group_to_json(g, BERTH_JSON_REDACT, &redacted, NULL) == 0)
+        tmpl = json_loads(redacted, 0, NULL);
+    const char *location = g != NULL && g->location != NULL ? g->location : "";
+    char loc[BD_LOCATION_MAX + 1];
+    bd_location_norm(location, loc, sizeof loc);
+    berth_free(redacted);
+    berth_group_free(g);
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:{s:I},s:{s:o},s:s,s:{s:I,s:I}}}", "id", id, "name",
+                     name, "type", "Microsoft.StandbyPool/standbyContainerGroupPools",
+                     "location", loc, "properties", "elasticityProfile", "maxReadyCapacity",
+                     (json_int_t)info->size, "containerGroupProperties",
+                     "containerGroupProfile", tmpl != NULL ? tmpl : json_object(),
+                     "provisioningState", "Succeeded", "status", "readyCapacity",
+                     (json_int_t)info->ready, "members", (json_int_t)info->members);
+}
+
+/* Whether the api-version query parameter is there and a date
+ * (YYYY-MM-DD, optionally "-preview"): the standby pool API has its own
+ * versions, which Berth serves alike. */
+static bool api_version_ok(const bd_request_t *req, bd_reply_t *reply)
+{
+    char v[32];
+    int q = bd_query_get(req->query, "api-version", v, sizeof v);
+    if (q == 0) {
+        bd_reply_error(reply, 400, "MissingApiVersionParameter", "api-version",
+                       "The api-version query parameter (?api-version=) is required for all "
+                       "requests.");
+        return false;
+    }
+    bool ok = q > 0 && strlen(v) >= 10 && strspn(v, "0123456789") == 4 && v[4] == '-' &&
+              strspn(v + 5, "0123456789") == 2 && v[7] == '-' &&
+              strspn(v + 8, "0123456789") == 2 && (v[10] == '\0' || strcmp(v + 10, "-preview") == 0);
+    if (!ok) {
+        bd_reply_error(reply, 400, "InvalidApiVersionParameter", "api-version",
+                       "The api-version '%s' is invalid: a date YYYY-MM-DD is expected.",
+                       q < 0 ? "" : v);
+        return false;
+    }
+    return true;
+}
+
+static void pool_put(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *reply,
+                     const char *pool, const char *sub, const char *rg, const char *name)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    if (body == NULL || !json_is_object(body)) {
+        bd_reply_error(reply, 400, "InvalidRequestContent", "",
+                       "the request body is not a JSON object: %s",
+                       body == NULL ? jerr.text : "wrong type");
+        json_decref(body);
+        return;
+    }
+    json_t *props = json_object_get(body, "properties");
+    json_t *cap = json_object_get(json_object_get(props, "elasticityProfile"),
+                                  "maxReadyCapacity");
+    json_t *tmpl = json_object_get(json_object_get(props, "containerGroupProperties"),
+                                   "containerGroupProfile");
+    const char *location = json_string_value(json_object_get(body, "location"));
+    if (!json_is_integer(cap) || json_integer_value(cap) < 0 ||
+        json_integer_value(cap) > BERTH_POOL_SIZE_MAX) {
+        bd_reply_error(reply, 400, "InvalidMaxReadyCapacity",
+                       "properties.elasticityProfile.maxReadyCapacity",
+                       "maxReadyCapacity must be an integer from 0 to %d", BERTH_POOL_SIZE_MAX);
+        json_decref(body);
+        return;
+    }
+    if (!json_is_object(tmpl)) {
+        bd_reply_error(reply, 400, "InvalidContainerGroupProfile", PROFILE_PATH,
+                       "containerGroupProfile must be a container group document");
+        json_decref(body);
+        return;
+    }
+    if (location != NULL && !bd_valid_location(location)) {
+        bd_reply_error(reply, 400, "InvalidLocation", "location", "'%s' is not a location",
+                       location);
+        json_decref(body);
+        return;
+    }
+    /* The template is placed under the pool's location unless it names one. */
+    if (location != NULL && json_object_get(tmpl, "location") == NULL)
+        json_object_set_new(tmpl, "location", json_string(location));
+    if (json_object_get(tmpl, "name") == NULL)
+        json_object_set_new(tmpl, "name", json_string(name));
+    char *text = json_dumps(tmpl, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    uint32_t size = (uint32_t)json_integer_value(cap);
+    json_decref(body);
+    if (text == NULL) {
+        bd_reply_error(reply, 500, "InternalServerError", "", "out of memory");
+        return;
+    }
+    berth_error_t err;
+    bool existed = berth_store_pool_get(pools->store, pool, NULL, NULL, NULL) == 0;
+    int rc = berth_store_pool_put(pools->store, pool, text, strlen(text), size, &err);
+    free(text);
+    if (rc != 0) {
+        targets_to_api(&err);
+        bd_reply_berth_error(reply, rc == BERTH_EIO || rc == BERTH_ENOMEM ? 500 : 400, &err);
+        return;
+    }
+    bd_pools_reconcile(pools);
+    berth_pool_info_t info;
+    char *stored = NULL;
+    if (berth_store_pool_get(pools->store, pool, &info, &stored, &err) != 0) {
+        bd_reply_berth_error(reply, 500, &err);
+        return;
+    }
+    bd_reply_send(reply, existed ? 200 : 201, pool_body(sub, rg, name, &info, stored), NULL);
+    berth_free(stored);
+}
+
+void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                     int n)
+{
+    if (n != 8) {
+        bd_reply_error(reply, 404, "NoRegisteredProviderFound", "",
+                       "no route for this standby pool path");
+        return;
+    }
+    if (!bd_valid_resource_group(seg[3])) {
+        bd_reply_error(reply, 400, "InvalidResourceGroupName", "resourceGroupName",
+                       "resource group names are 1-90 letters, digits, '-', '_', '.', '(' or "
+                       "')', not ending with '.'");
+        return;
+    }
+    if (!bd_valid_group_name(seg[7])) {
+        bd_reply_error(reply, 400, "InvalidStandbyPoolName", "standbyContainerGroupPoolName",
+                       "standby pool names are 1-63 lowercase letters, digits or '-', not "
+                       "starting or ending with '-'");
+        return;
+    }
+    if (!api_version_ok(req, reply))
+        return;
+    char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1], pool[BD_KEY_MAX + 1];
+    bd_lower(seg[1], s, sizeof s);
+    bd_lower(seg[3], r, sizeof r);
+    snprintf(pool, sizeof pool, "%s/%s/%s", s, r, seg[7]);
+    berth_error_t err;
+    switch (req->method) {
+    case BD_PUT:
+        bd_reply_route(reply, "StandbyContainerGroupPools_CreateOrUpdate");
+        pool_put(pools, req, reply, pool, seg[1], seg[3], seg[7]);
+        return;
+    case BD_GET: {
+        bd_reply_route(reply, "StandbyContainerGroupPools_Get");
+        berth_pool_info_t info;
+        char *stored = NULL;
+        int rc = berth_store_pool_get(pools->store, pool, &info, &stored, &err);
+        if (rc == BERTH_ENOENT) {
+            bd_reply_error(reply, 404, "ResourceNotFound", "",
+                           "The Resource 'Microsoft.StandbyPool/standbyContainerGroupPools/%s' "
+                           "under resource group '%s' was not found.",
+                           seg[7], seg[3]);
+            return;
+        }
+        if (rc != 0) {
+            bd_reply_berth_error(reply, 500, &err);
+            return;
+        }
+        bd_reply_send(reply, 200, pool_body(seg[1], seg[3], seg[7], &info, stored), NULL);
+        berth_free(stored);
+        return;
+    }
+    case BD_DELETE: {
+        bd_reply_route(reply, "StandbyContainerGroupPools_Delete");
+        int rc = berth_store_pool_delete(pools->store, pool, &err);
+        if (rc == BERTH_ENOENT) {
+            bd_reply_send(reply, 204, NULL, NULL);
+            return;
+        }
+        if (rc != 0) {
+            bd_reply_berth_error(reply, 500, &err);
+            return;
+        }
+        bd_reply_send(reply, 200, NULL, NULL);
+        return;
+    }
+    default:
+        bd_reply_error(reply, 405, "MethodNotAllowed", "", "the method is not allowed here");
+        return;
+    }
+}
