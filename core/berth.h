@@ -866,7 +866,8 @@ typedef struct berth_store berth_store_t;
 /* Reads every host's image set from the store's cell (the SET
  * berth:{C}:images:<host> each agent writes, berth_hostlink_images_put())
  * into the store's engine: a host with no set holds no images.  Hosts the
- * engine does not know are skipped.  Blocking: one SMEMBERS per host.
+ * engine does not know are skipped.  Blocking: one round trip (a MULTI of
+ * SMEMBERS) per 256 hosts.
  * Returns 0, BERTH_EIO (Redis failing; hosts read before the failure keep
  * their new images, the others their old ones) or BERTH_ENOMEM. */
 BERTH_EXPORT int berth_store_images_sync(berth_store_t *store, berth_error_t *err);
@@ -1254,12 +1255,23 @@ BERTH_EXPORT int berth_store_pool_get(berth_store_t *store, const char *name,
 BERTH_EXPORT int berth_store_pool_delete(berth_store_t *store, const char *name,
                                          berth_error_t *err);
 
-/* One reconciliation step over every pool of the cell: releases members
- * of an older template, members whose agent reports them Failed and
- * members past the pool's size (those not ready first), then places new
- * members until the pool has its size.  A member that
- * fits on no host now is left for a later step.  *changes (may be NULL)
- * receives the number of members placed and released.  Returns 0 or
+/* Called by berth_store_pool_list() once per pool name. */
+typedef void (*berth_store_pool_cb)(const char *name, void *data);
+
+/* Reports the name of every pool of the cell, in byte order.  Returns the
+ * number of pools, BERTH_ENOMEM or BERTH_EIO. */
+BERTH_EXPORT int berth_store_pool_list(berth_store_t *store, berth_store_pool_cb cb, void *data,
+                                       berth_error_t *err);
+
+/* One reconciliation step over every pool of the cell: adopts into each
+ * pool's member set the groups under its member prefix "pool:NAME:" that
+ * the set misses (left by schedulers reconciling at once) and releases
+ * those of pools without a record, releases members of an older template,
+ * members whose agent reports them Failed and members past the pool's
+ * size (those not ready first), then places new members until the pool
+ * has its size.  A member that fits on no host now is left for a later
+ * step.  *changes (may be NULL) receives the number of members adopted,
+ * placed and released.  Returns 0 or
  * BERTH_EIO (Redis failing: some changes may have been made, each one
  * whole). */
 BERTH_EXPORT int berth_store_pool_reconcile(berth_store_t *store, uint32_t *changes,
@@ -1269,7 +1281,10 @@ BERTH_EXPORT int berth_store_pool_reconcile(berth_store_t *store, uint32_t *chan
  * ready member of a pool whose template digest equals that of the
  * document `spec_json` (the group's canonical document, as
  * berth_store_place() takes it; the documents must also be equal once the
- * excluded members are dropped), with `request` its request.  The member's
+ * excluded members are dropped), with `request` its request.  Only pools
+ * whose name begins with `pool_prefix` are looked at (NULL or "": every
+ * pool of the cell), so that a tenant's creates claim only its own pools
+ * (berthd passes "<subscription>/").  The member's
  * record becomes the group's record on the member's host, at generation 1,
  * naming the member's runtime group, which the host's agent adopts; the
  * member's key vanishes; the pool is short one member until the next
@@ -1280,7 +1295,8 @@ BERTH_EXPORT int berth_store_pool_reconcile(berth_store_t *store, uint32_t *chan
  * exists; BERTH_EINVAL (bad key or document) or BERTH_EIO. */
 BERTH_EXPORT int berth_store_pool_claim(berth_store_t *store, const char *key,
                                         const berth_request_t *request, const char *spec_json,
-                                        berth_placement_t *out, berth_error_t *err);
+                                        const char *pool_prefix, berth_placement_t *out,
+                                        berth_error_t *err);
 
 /* ------------------------------------------------------------------------ */
 /* The host side: what a host's agent reads from and writes to its cell    */

@@ -1733,6 +1733,21 @@ int berth_group_get(const berth_engine_t *engine, const char *key, berth_placeme
     return 0;
 }
 
+/* Contract: internal.h. */
+int berth__engine_group_keys(const berth_engine_t *engine, const char *prefix, size_t len,
+                             berth__engine_key_cb cb, void *data)
+{
+    for (uint32_t i = 0; i < engine->ngroups_slots; i++) {
+        const group_t *g = &engine->groups[i];
+        if (g->keylen == 0 || g->keylen < len || memcmp(group_key(g), prefix, len) != 0)
+            continue;
+        int rc = cb(group_key(g), data);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 size_t berth_engine_group_count(const berth_engine_t *engine)
 {
     return engine->stats.groups;

@@ -191,7 +191,7 @@ const char berth__functions_source[] =
      * ARGV: key, host, record (generation 1), log max len, millicores,
      *       memory MiB, GPUs (the record's demand), host epoch the replica
      *       saw, number of victims N, then N pairs: victim key, victim
-     *       generation.
+     *       generation (each victim named once).
      * Places a new group on HOST by evicting Spot groups there, all or
      * nothing: the group must not exist, HOST must be ready at that epoch,
      * every victim must still be a Spot group (priority 2) on HOST at its
@@ -220,9 +220,13 @@ const char berth__functions_source[] =
     "  end\n"
     "  local n = tonumber(args[9])\n"
     "  local umc, umem, ugpu, ng = h.used_mc, h.used_mem, h.used_gpu, h.groups\n"
-    "  local victims = {}\n"
+    "  local victims, seen = {}, {}\n"
     "  for i = 1, n do\n"
     "    local vkey, vgen = args[8 + 2 * i], tonumber(args[9 + 2 * i])\n"
+    "    if seen[vkey] or vkey == key then\n"
+    "      return {0, 'victim', 'container group ' .. vkey .. ' is named twice'}\n"
+    "    end\n"
+    "    seen[vkey] = true\n"
     "    local vraw = redis.call('HGET', keys[2], vkey)\n"
     "    if not vraw then\n"
     "      return {0, 'victim', 'container group ' .. vkey .. ' is gone'}\n"

@@ -313,27 +313,12 @@ int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_js
 static int link_group_runtime(berth_hostlink_t *l, const char *key, char *runtime, size_t cap,
                               uint64_t *generation, uint64_t *digest, berth_error_t *err)
 {
-    const char *argv[] = {"HGET", l->k_groups, key};
-    int rc;
-    redisReply *r = berth__store_command(l->s, 3, argv, NULL, false,
-                                         "reading a container group", err, &rc);
-    if (r == NULL)
+    redisReply *r;
+    berth__group_record_t *g;
+    int rc = berth__store_group_fetch(l->s, key, &r, &g, err);
+    if (rc < 0)
         return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "container group '%s' is not in the cell", key);
-    }
-    berth__group_record_t *g = malloc(sizeof *g);
-    if (g == NULL) {
-        freeReplyObject(r);
-        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
-    }
-    rc = berth__group_record_decode(r->str, r->len, g, err);
-    if (rc < 0) {
-        rc = berth__error_set(err, BERTH_EIO, "UnreadableRecord", "key",
-                              "container group '%s' has an unreadable record", key);
-    } else if (g->runtime.ptr != NULL && g->runtime.len > 0) {
+    if (g->runtime.ptr != NULL && g->runtime.len > 0) {
         if (runtime != NULL && g->runtime.len >= cap) {
             rc = berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "runtime",
                                   "the runtime key of '%s' does not fit %zu bytes", key, cap);

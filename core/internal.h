@@ -147,4 +147,13 @@ uint32_t berth__image_windows_build(const char *image);
 /* The engine's tables (never NULL for a live engine). */
 berth__config_t *berth__engine_config(berth_engine_t *engine);
 
+/* Calls cb(key, data) for each group of `engine` whose key begins with the
+ * `len` bytes of `prefix`, in slot order, and stops at the first nonzero
+ * return of cb, which it returns (0 when every call returned 0).  cb must
+ * not change the engine; `key` is valid for the call only.  Walks every
+ * group slot once: O(groups). */
+typedef int (*berth__engine_key_cb)(const char *key, void *data);
+int berth__engine_group_keys(const berth_engine_t *engine, const char *prefix, size_t len,
+                             berth__engine_key_cb cb, void *data);
+
 #endif /* BERTH_INTERNAL_H */

@@ -838,6 +838,26 @@ static int status_build(const ng_record_t *r, ng_members_t *ms, berth_ngroup_t *
     return 0;
 }
 
+/* Reads NGroup `key` (after a sync) and its members into *r and *ms.
+ * Returns 0, and the caller frees them with members_clear() and
+ * record_clear(); or a negative code with nothing left to free. */
+static int ngroup_read(berth_store_t *store, const char *key, ng_record_t *r,
+                       ng_members_t *ms, berth_error_t *err)
+{
+    memset(ms, 0, sizeof *ms);
+    int rc = berth_store_sync(store, err);
+    if (rc == 0)
+        rc = record_read(store, key, r, err);
+    if (rc == 0) {
+        rc = members_read(store, r, ms, err);
+        if (rc != 0) {
+            members_clear(ms);
+            record_clear(r);
+        }
+    }
+    return rc;
+}
+
 /* Contract (berth.h): the NGroup with its members' placement and state. */
 int berth_store_ngroup_get(berth_store_t *store, const char *key, berth_ngroup_t **out,
                            berth_error_t *err)
@@ -850,14 +870,9 @@ int berth_store_ngroup_get(berth_store_t *store, const char *key, berth_ngroup_t
     berth__sigpipe_block(&guard);
     ng_record_t r;
     ng_members_t ms;
-    memset(&ms, 0, sizeof ms);
-    int rc = berth_store_sync(store, err);
-    if (rc == 0)
-        rc = record_read(store, key, &r, err);
+    int rc = ngroup_read(store, key, &r, &ms, err);
     if (rc == 0) {
-        rc = members_read(store, &r, &ms, err);
-        if (rc == 0)
-            rc = status_build(&r, &ms, out, err);
+        rc = status_build(&r, &ms, out, err);
         members_clear(&ms);
         record_clear(&r);
     }
@@ -1114,15 +1129,10 @@ int berth_store_ngroup_reconcile(berth_store_t *store, const char *key, berth_ng
     berth__sigpipe_block(&guard);
     ng_record_t r;
     ng_members_t ms;
-    memset(&ms, 0, sizeof ms);
-    int rc = berth_store_sync(store, err);
-    if (rc == 0)
-        rc = record_read(store, key, &r, err);
+    int rc = ngroup_read(store, key, &r, &ms, err);
     if (rc == 0) {
-        rc = members_read(store, &r, &ms, err);
-        if (rc == 0)
-            rc = r.deleting ? finish_delete(store, &r, &ms, &st, err)
-                            : step(store, &r, &ms, &st, err);
+        rc = r.deleting ? finish_delete(store, &r, &ms, &st, err)
+                        : step(store, &r, &ms, &st, err);
         members_clear(&ms);
         record_clear(&r);
     }

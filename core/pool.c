@@ -16,13 +16,16 @@
  *
  * A member is added to the set before it is placed (and taken out again
  * when it finds no room), and leaves it when it is claimed (in the same
- * Function), released, or found gone; so the set never misses a placed
- * member, except when two schedulers reconcile one pool at once and one
- * drops the other's member between its SADD and its place: such a member
- * holds its room until the pool is deleted ... or forever, which is why a
- * cell is best reconciled by one scheduler at a time (berthd: every
- * daemon does it, a step being cheap; a stray member is rare and shows in
- * fsck as an ordinary group).
+ * Function), released, or found gone.  Two schedulers reconciling one pool
+ * at once can still leave a placed member outside the set: one drops the
+ * other's member as gone between the other's SADD and its place.  So each
+ * reconciliation step first adopts every group of the cell (the store's
+ * replica) under the pool's member prefix "pool:NAME:" back into the set,
+ * in one SADD (which changes nothing for keys already there), and then
+ * treats it like any member: kept, replaced or released.  Groups under
+ * "pool:NAME:" of a pool that no longer has a record (a member placed
+ * while the pool was deleted) are released.  Nothing under the reserved
+ * prefix outlives the next step.
  *
  * Members are placed, replaced and released through the ordinary store
  * calls (berth_store_place/_release) by berth_store_pool_reconcile(); the
@@ -49,7 +52,12 @@
 
 #define POOL_RECORD_VERSION 1
 #define MEMBER_NAME "standby"       /* every member document's name        */
-#define MEMBER_KEY_MAX (5 + BERTH_POOL_NAME_MAX + 1 + 20 + 1)
+/* Room for any group key, so that a group adopted under a member prefix
+ * (which need not have a counter id) fits too. */
+#define MEMBER_KEY_MAX (BERTH__KEY_MAX + 1)
+#define MEMBER_PREFIX_MAX (5 + BERTH_POOL_NAME_MAX + 1 + 1)
+_Static_assert(5 + BERTH_POOL_NAME_MAX + 1 + 20 + 1 <= MEMBER_KEY_MAX,
+               "a counter member key fits a member slot");
 
 /* ---- the template digest -------------------------------------------------------- */
 
@@ -532,6 +540,145 @@ static int member_release(berth_store_t *s, const pool_t *p, const char *key,
     return member_forget(s, p, key, err);
 }
 
+/* ---- strays: groups under a member prefix that no member set names ------------- */
+
+/* Keys of the store's replica (owned copies). */
+typedef struct keylist {
+    char **k;
+    size_t n, cap;
+} keylist_t;
+
+static void keylist_free(keylist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->k[i]);
+    free(l->k);
+    memset(l, 0, sizeof *l);
+}
+
+static int keylist_add(const char *key, void *data)
+{
+    keylist_t *l = data;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        char **k = realloc(l->k, cap * sizeof *k);
+        if (k == NULL)
+            return BERTH_ENOMEM;
+        l->k = k;
+        l->cap = cap;
+    }
+    if ((l->k[l->n] = strdup(key)) == NULL)
+        return BERTH_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+/* The keys of the cell's groups (the store's replica, as of its last sync)
+ * that begin with `prefix`, into *out (free with keylist_free()). */
+static int replica_keys(berth_store_t *s, const char *prefix, keylist_t *out,
+                        berth_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = berth__engine_group_keys(berth__store_engine(s), prefix, strlen(prefix),
+                                      keylist_add, out);
+    if (rc != 0) {
+        keylist_free(out);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for the standby members' keys");
+    }
+    return 0;
+}
+
+/* Puts every key of `keys` (the replica's keys under "pool:") that is
+ * under pool p's member prefix into its member set, in one SADD: a member
+ * another scheduler dropped from the set as gone just before it placed it
+ * is a member again, and keys already in the set are left as they are.
+ * Adds the number of keys the set did not hold to *adopted.  A key whose
+ * group is gone by now is forgotten by the caller's next read of the
+ * members, as any gone member is. */
+static int members_adopt(berth_store_t *s, const pool_t *p, const keylist_t *keys,
+                         uint32_t *adopted, berth_error_t *err)
+{
+    char prefix[MEMBER_PREFIX_MAX];
+    int plen = snprintf(prefix, sizeof prefix, "pool:%s:", p->name);
+    const char **argv = malloc((keys->n + 2) * sizeof *argv);
+    if (argv == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for members");
+    int n = 2;
+    for (size_t i = 0; i < keys->n; i++)
+        if (strncmp(keys->k[i], prefix, (size_t)plen) == 0)
+            argv[n++] = keys->k[i];
+    if (n == 2) {
+        free(argv);
+        return 0;
+    }
+    char ks[BERTH__KEYNAME_MAX];
+    members_key(s, p->name, ks, sizeof ks);
+    argv[0] = "SADD";
+    argv[1] = ks;
+    int rc;
+    redisReply *r = berth__store_command(s, n, argv, NULL, true, "adopting standby members",
+                                         err, &rc);
+    free(argv);
+    if (r == NULL)
+        return rc;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        *adopted += (uint32_t)r->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Whether the cell holds a record for pool `name` (readable or not): 1,
+ * 0, or a negative code. */
+static int pool_recorded(berth_store_t *s, const char *name, berth_error_t *err)
+{
+    char k[BERTH__KEYNAME_MAX];
+    pools_key(s, k, sizeof k);
+    const char *argv[] = {"HEXISTS", k, name};
+    int rc;
+    redisReply *r = berth__store_command(s, 3, argv, NULL, false, "reading a standby pool",
+                                         err, &rc);
+    if (r == NULL)
+        return rc;
+    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Releases the groups under "pool:NAME:" whose pool NAME has no record
+ * (keys: the replica's keys under "pool:"; ps, np: the pools read this
+ * step; a pool not among them is asked for
+ * again just before, so that one created meanwhile, or whose record is
+ * unreadable, keeps its members).  Adds the releases to *changes. */
+static int strays_release(berth_store_t *s, const keylist_t *keys, const pool_t *ps,
+                          size_t np, uint32_t *changes, berth_error_t *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < keys->n; i++) {
+        const char *name = keys->k[i] + 5;
+        const char *colon = strchr(name, ':');
+        size_t len = colon != NULL ? (size_t)(colon - name) : 0;
+        if (len == 0 || len > BERTH_POOL_NAME_MAX)
+            continue;           /* not of the member form "pool:NAME:ID" */
+        bool known = false;
+        for (size_t j = 0; !known && j < np; j++)
+            known = strlen(ps[j].name) == len && memcmp(ps[j].name, name, len) == 0;
+        if (known)
+            continue;
+        pool_t gone;
+        memset(&gone, 0, sizeof gone);
+        memcpy(gone.name, name, len);
+        int recorded = pool_recorded(s, gone.name, err);
+        if (recorded != 0) {
+            rc = recorded < 0 ? recorded : 0;
+            continue;
+        }
+        rc = member_release(s, &gone, keys->k[i], err);
+        *changes += rc == 0;
+    }
+    return rc;
+}
+
 static int pool_delete(berth_store_t *s, const char *name, berth_error_t *err)
 {
     int rc = name_check(name, err);
@@ -541,8 +688,18 @@ static int pool_delete(berth_store_t *s, const char *name, berth_error_t *err)
     if ((rc = pool_read(s, name, &p, err)) < 0)
         return rc;
     member_t *m = NULL;
-    uint32_t n = 0;
-    rc = members_read(s, &p, &m, &n, err);
+    uint32_t n = 0, adopted = 0;
+    /* Strays too: the pool's record goes last, and nothing else would
+     * release them once it is gone. */
+    keylist_t keys = {0};
+    rc = berth_store_sync(s, err);
+    if (rc == 0)
+        rc = replica_keys(s, "pool:", &keys, err);
+    if (rc == 0)
+        rc = members_adopt(s, &p, &keys, &adopted, err);
+    keylist_free(&keys);
+    if (rc == 0)
+        rc = members_read(s, &p, &m, &n, err);
     for (uint32_t i = 0; rc == 0 && i < n; i++)
         rc = member_release(s, &p, m[i].key, err);
     free(m);
@@ -608,12 +765,14 @@ static int member_add(berth_store_t *s, const pool_t *p, berth_error_t *err)
     return frc < 0 ? frc : 0;
 }
 
-static int pool_reconcile_one(berth_store_t *s, const pool_t *p, uint32_t *changes,
-                              berth_error_t *err)
+static int pool_reconcile_one(berth_store_t *s, const pool_t *p, const keylist_t *keys,
+                              uint32_t *changes, berth_error_t *err)
 {
     member_t *m = NULL;
     uint32_t n = 0, good = 0;
-    int rc = members_read(s, p, &m, &n, err);
+    int rc = members_adopt(s, p, keys, changes, err);
+    if (rc == 0)
+        rc = members_read(s, p, &m, &n, err);
     /* Gone (claimed, released), of an older template, failed: out.  Ready
      * members are kept first when there are too many. */
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
@@ -653,11 +812,19 @@ static int pool_reconcile(berth_store_t *s, uint32_t *changes, berth_error_t *er
     uint32_t n = 0;
     pool_t *ps = NULL;
     size_t np = 0;
+    keylist_t keys = {0};
+    /* The replica's member-form keys once, after the sync: what each pool
+     * adopts and what the strays of pools without a record are. */
     int rc = berth_store_sync(s, err);
     if (rc == 0)
         rc = pools_read(s, &ps, &np, err);
+    if (rc == 0)
+        rc = replica_keys(s, "pool:", &keys, err);
     for (size_t i = 0; rc == 0 && i < np; i++)
-        rc = pool_reconcile_one(s, &ps[i], &n, err);
+        rc = pool_reconcile_one(s, &ps[i], &keys, &n, err);
+    if (rc == 0)
+        rc = strays_release(s, &keys, ps, np, &n, err);
+    keylist_free(&keys);
     pools_free(ps, np);
     if (changes != NULL)
         *changes = n;
@@ -672,35 +839,10 @@ static int pool_reconcile(berth_store_t *s, uint32_t *changes, berth_error_t *er
 static int claim_record(berth_store_t *s, const char *key, const member_t *m,
                         const berth_request_t *req, const char *spec, msgpack_sbuffer *buf)
 {
-    berth_engine_t *engine = berth__store_engine(s);
-    const berth__config_t *cfg = berth__engine_config(engine);
     berth__group_record_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         return BERTH_ENOMEM;
-    r->key = (berth__bytes_t){key, strlen(key)};
-    r->host = (berth__bytes_t){m->host, strlen(m->host)};
-    r->generation = 1;
-    r->millicores = req->demand.millicores;
-    r->requested_millicores = req->demand.requested_millicores;
-    r->memory_mib = req->demand.memory_mib;
-    r->gpu_count = req->demand.gpu_count;
-    if (req->demand.gpu_count > 0) {
-        const char *sku = berth_engine_gpu_sku_name(engine, req->demand.gpu_sku);
-        r->gpu_sku = (berth__bytes_t){sku, sku != NULL ? strlen(sku) : 0};
-    }
-    r->os = (uint32_t)req->os;
-    r->os_build = req->os_build;
-    for (unsigned z = 0; z < 64 && z < cfg->nzones; z++)
-        if ((req->zone_mask >> z) & 1u)
-            r->zones[r->nzones++] = (berth__bytes_t){cfg->zones[z], strlen(cfg->zones[z])};
-    r->sku = (uint32_t)req->sku;
-    r->priority = (uint32_t)req->priority;
-    r->restart = (uint32_t)req->restart_policy;
-    r->cpu_digest = req->cpu_digest;
-    r->memory_digest = req->memory_digest;
-    r->gpu_digest = req->gpu_digest;
-    r->ports_digest = req->ports_digest;
-    r->spec = (berth__bytes_t){spec, strlen(spec)};
+    berth__group_record_from_request(berth__store_engine(s), key, m->host, 1, req, spec, r);
     r->runtime = (berth__bytes_t){m->key, strlen(m->key)};
     r->runtime_generation = m->generation;
     r->runtime_digest = strtoull(m->digest, NULL, 16);
@@ -758,8 +900,10 @@ static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const 
 }
 
 static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *request,
-                      const char *spec_json, berth_placement_t *out, berth_error_t *err)
+                      const char *spec_json, const char *pool_prefix, berth_placement_t *out,
+                      berth_error_t *err)
 {
+    size_t prefix_len = pool_prefix != NULL ? strlen(pool_prefix) : 0;
     int rc = berth__group_key_check(key, err);
     if (rc < 0)
         return rc;
@@ -777,7 +921,8 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
     bool matched = false;
     for (size_t i = 0; rc == 0 && i < np; i++) {
         const pool_t *p = &ps[i];
-        if (p->digest != digest || strcmp(p->text, text) != 0 || p->size == 0)
+        if (p->digest != digest || strcmp(p->text, text) != 0 || p->size == 0 ||
+            strncmp(p->name, pool_prefix != NULL ? pool_prefix : "", prefix_len) != 0)
             continue;
         matched = true;
         member_t *m = NULL;
@@ -823,6 +968,40 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
                                     : "no standby pool matches the container group");
 }
 
+/* ---- listing ------------------------------------------------------------------------ */
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int pool_list(berth_store_t *s, berth_store_pool_cb cb, void *data, berth_error_t *err)
+{
+    char k[BERTH__KEYNAME_MAX];
+    pools_key(s, k, sizeof k);
+    const char *argv[] = {"HKEYS", k};
+    int rc;
+    redisReply *r = berth__store_command(s, 2, argv, NULL, false, "listing standby pools", err,
+                                         &rc);
+    if (r == NULL)
+        return rc;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0, m = 0;
+    char **names = malloc((n ? n : 1) * sizeof *names);
+    if (names == NULL) {
+        freeReplyObject(r);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for pools");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && name_check(r->element[i]->str, NULL) == 0)
+            names[m++] = r->element[i]->str;
+    qsort(names, m, sizeof *names, name_cmp);
+    for (size_t i = 0; cb != NULL && i < m; i++)
+        cb(names[i], data);
+    free(names);
+    freeReplyObject(r);
+    return (int)m;
+}
+
 /* ---- the public calls: SIGPIPE guarded as every store call is ----------------------- */
 
 #define GUARDED(expr)                                                                    \
@@ -853,6 +1032,12 @@ int berth_store_pool_delete(berth_store_t *store, const char *name, berth_error_
     GUARDED(pool_delete(store, name, err));
 }
 
+int berth_store_pool_list(berth_store_t *store, berth_store_pool_cb cb, void *data,
+                          berth_error_t *err)
+{
+    GUARDED(pool_list(store, cb, data, err));
+}
+
 int berth_store_pool_reconcile(berth_store_t *store, uint32_t *changes, berth_error_t *err)
 {
     GUARDED(pool_reconcile(store, changes, err));
@@ -860,7 +1045,7 @@ int berth_store_pool_reconcile(berth_store_t *store, uint32_t *changes, berth_er
 
 int berth_store_pool_claim(berth_store_t *store, const char *key,
                            const berth_request_t *request, const char *spec_json,
-                           berth_placement_t *out, berth_error_t *err)
+                           const char *pool_prefix, berth_placement_t *out, berth_error_t *err)
 {
-    GUARDED(pool_claim(store, key, request, spec_json, out, err));
+    GUARDED(pool_claim(store, key, request, spec_json, pool_prefix, out, err));
 }

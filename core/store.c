@@ -1741,18 +1741,12 @@ static int store_release(berth_store_t *store, const char *key, berth_error_t *e
                             "under %u attempts", key, s->opts.max_retries + 1);
 }
 
-/* Reads a group record: its document, generation and host, each output
- * optional (host: `hcap` bytes). */
-static int store_group_read(berth_store_t *store, const char *key, char **spec_json,
-                            uint64_t *generation, char *host, size_t hcap,
-                            berth_error_t *err)
+/* Contract (store.h): one group record, read and decoded. */
+int berth__store_group_fetch(berth_store_t *s, const char *key, struct redisReply **reply,
+                             berth__group_record_t **record, berth_error_t *err)
 {
-    berth_store_t *s = store;
-    if (spec_json != NULL)
-        *spec_json = NULL;
-    if (key == NULL || key[0] == '\0')
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "no container group key given");
+    *reply = NULL;
+    *record = NULL;
     const char *argv[] = {"HGET", s->k_groups, key};
     int rc;
     redisReply *r = command(s, 3, argv, NULL, false, "reading a container group", err, &rc);
@@ -1769,8 +1763,40 @@ static int store_group_read(berth_store_t *store, const char *key, char **spec_j
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
     }
     rc = berth__group_record_decode(r->str, r->len, g, err);
+    if (rc < 0) {
+        if (rc == BERTH_EINVAL) {
+            rc = BERTH_EIO; /* a record Redis holds is unreadable: the store's fault */
+            if (err != NULL)
+                err->code = rc;
+        }
+        free(g);
+        freeReplyObject(r);
+        return rc;
+    }
+    *reply = r;
+    *record = g;
+    return 0;
+}
+
+/* Reads a group record: its document, generation and host, each output
+ * optional (host: `hcap` bytes). */
+static int store_group_read(berth_store_t *store, const char *key, char **spec_json,
+                            uint64_t *generation, char *host, size_t hcap,
+                            berth_error_t *err)
+{
+    berth_store_t *s = store;
+    if (spec_json != NULL)
+        *spec_json = NULL;
+    if (key == NULL || key[0] == '\0')
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "no container group key given");
+    redisReply *r;
+    berth__group_record_t *g;
+    int rc = berth__store_group_fetch(s, key, &r, &g, err);
+    if (rc < 0)
+        return rc;
     char *spec = NULL;
-    if (rc == 0 && g->spec.ptr != NULL && spec_json != NULL) {
+    if (g->spec.ptr != NULL && spec_json != NULL) {
         spec = malloc(g->spec.len + 1);
         if (spec == NULL) {
             rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
@@ -1792,10 +1818,6 @@ static int store_group_read(berth_store_t *store, const char *key, char **spec_j
             rc = berth__error_set(err, BERTH_EIO, "UnreadableRecord", "key",
                                   "container group '%s' names an unreadable host", key);
         }
-    } else if (rc == BERTH_EINVAL) {
-        rc = BERTH_EIO; /* a record Redis holds is unreadable: the store's fault */
-        if (err != NULL)
-            err->code = rc;
     }
     free(g);
     freeReplyObject(r);
@@ -2628,6 +2650,14 @@ int berth__store_group_record(berth_store_t *s, const char *key, char **spec_jso
                               berth_error_t *err)
 {
     return store_group_read(s, key, spec_json, generation, host, hcap, err);
+}
+
+void berth__group_record_from_request(berth_engine_t *engine, const char *key,
+                                      const char *host, uint64_t generation,
+                                      const berth_request_t *req, const char *spec,
+                                      berth__group_record_t *r)
+{
+    record_from_request(engine, key, host, generation, req, spec, r);
 }
 
 struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,

@@ -262,6 +262,26 @@ int berth__store_group_record(berth_store_t *s, const char *key, char **spec_jso
                               uint64_t *generation, char *host, size_t hcap,
                               berth_error_t *err);
 
+/* Reads the record of container group `key` (HGET of the cell's group hash)
+ * and decodes it.  Returns 0 with *reply the Redis reply and *record the
+ * record, whose bytes point into (*reply)->str: the caller frees the record
+ * with free() and then the reply with freeReplyObject().  Returns
+ * BERTH_ENOENT ("ResourceNotFound") when the cell has no such group,
+ * BERTH_EIO when the record Redis holds does not decode (the decoder's
+ * detail in err), or another negative code from Redis or the allocator; on
+ * failure *reply and *record are NULL and nothing is left to free. */
+int berth__store_group_fetch(berth_store_t *s, const char *key, struct redisReply **reply,
+                             berth__group_record_t **record, berth_error_t *err);
+
+/* Fills *r with the record of group `key` placed on `host` at `generation`
+ * with request *req and document `spec` (NULL: none), and no runtime group:
+ * zone and GPU SKU ids become the engine's names.  The record's bytes
+ * borrow from key, host, spec and the engine, which must outlive it. */
+void berth__group_record_from_request(berth_engine_t *engine, const char *key,
+                                      const char *host, uint64_t generation,
+                                      const berth_request_t *req, const char *spec,
+                                      berth__group_record_t *r);
+
 /* MULTI, the n commands (argvs[i] with argcs[i] words) and EXEC in one
  * pipeline: EXEC's reply (an array of the n replies), or NULL with *rc. */
 struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,

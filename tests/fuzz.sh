@@ -6,10 +6,11 @@
 # -fsanitize=fuzzer,address,undefined in $top_builddir/fuzz-build/, together
 # with libberth's sources (core/*.c, compiled there too: the build's own
 # objects come from whatever compiler configure found) and, for the request
-# target, tools/berthd/resource.c.  Each fuzzer starts from a copy of its
+# target, tools/berthd/resource.c (for the body target, berthd's body
+# readers tools/berthd/bodies.c too).  Each fuzzer starts from a copy of its
 # seed corpus (tests/fuzz/corpus/<target>/, never written to) plus its
 # regressions, and runs for BERTH_FUZZ_SECONDS (default 20) seconds; the
-# three run side by side, each under `timeout`.
+# four run side by side, each under `timeout`.
 #
 # A crash, leak, sanitizer report, time-out (10 s for one input) or broken
 # invariant fails the test: the input is saved as
@@ -23,14 +24,14 @@
 #
 # Environment: top_srcdir, top_builddir (set by "make check"; default: this
 # script's source tree, the current directory); BERTH_FUZZ_SECONDS;
-# BERTH_FUZZ_TARGETS (default "document record request"); BERTH_FUZZ_CC
+# BERTH_FUZZ_TARGETS (default "document record request body"); BERTH_FUZZ_CC
 # (default clang).
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=.}"
 secs=${BERTH_FUZZ_SECONDS:-20}
-targets=${BERTH_FUZZ_TARGETS:-document record request}
+targets=${BERTH_FUZZ_TARGETS:-document record request body}
 cc=${BERTH_FUZZ_CC:-clang}
 src=$(cd "$top_srcdir" && pwd)
 mkdir -p "$top_builddir/fuzz-build"
@@ -110,6 +111,7 @@ trap 'rm -rf "$run"' EXIT INT TERM
 for t in $targets; do
     extra=
     [ "$t" = request ] && extra="$src/tools/berthd/resource.c"
+    [ "$t" = body ] && extra="$src/tools/berthd/bodies.c $src/tools/berthd/resource.c"
     # shellcheck disable=SC2086 # flags are word lists
     if ! timeout 300 "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $extra $objs \
             $libs -o "$out/fuzz-$t" >"$out/logs/link-$t.log" 2>&1; then

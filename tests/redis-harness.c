@@ -377,6 +377,24 @@ void berth_test_redis_stop(berth_test_redis_t *r)
     free(r);
 }
 
+berth_test_redis_t *berth_test_redis_group;
+
+int berth_test_redis_group_setup(void **state)
+{
+    (void)state;
+    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_OFF, 0};
+    berth_test_redis_group = berth_test_redis_start(&o);
+    return berth_test_redis_group != NULL ? 0 : -1;
+}
+
+int berth_test_redis_group_teardown(void **state)
+{
+    (void)state;
+    berth_test_redis_stop(berth_test_redis_group);
+    berth_test_redis_group = NULL;
+    return 0;
+}
+
 /* Runs argv with stdin from /dev/null and its output appended to `log`,
  * killing it after `wait_ms`.  Returns its exit status, or -1. */
 static int run_bounded(const char *const *argv, const char *log, long wait_ms)

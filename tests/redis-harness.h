@@ -74,6 +74,16 @@ int berth_test_redis_restart(berth_test_redis_t *r);
  * directory and frees r.  Accepts NULL. */
 void berth_test_redis_stop(berth_test_redis_t *r);
 
+/* The redis-server a cmocka test group shares (unix socket, no AOF):
+ * berth_test_redis_group_setup() starts it and returns 0, or -1 when it
+ * does not start; berth_test_redis_group_teardown() stops it and sets
+ * berth_test_redis_group back to NULL.  Pass the two to
+ * cmocka_run_group_tests() as the group's fixtures; its tests read the
+ * server here. */
+extern berth_test_redis_t *berth_test_redis_group;
+int berth_test_redis_group_setup(void **state);
+int berth_test_redis_group_teardown(void **state);
+
 /* A new hiredis connection to the server (5 s timeouts), or NULL when it
  * cannot connect.  The caller frees it with redisFree(). */
 redisContext *berth_test_redis_connect(const berth_test_redis_t *r);

@@ -25,7 +25,9 @@
  *                           {sub} is subscription A (the good token's),
  *                           {other_sub} subscription B, {rg} the resource
  *                           group of the groups created at set-up and
- *                           {existing} their name.  `query` absent means
+ *                           {existing} their name (in A, an NGroup and a
+ *                           standby pool of that name exist too, both
+ *                           empty).  `query` absent means
  *                           "api-version=2023-05-01"; "" means no query.
  *                           expect: {status, error (CloudError code, or
  *                           null for an answer that is not a CloudError),
@@ -41,7 +43,8 @@
  * Every document case is also sent to berthd as the body of a PUT and must
  * get expect.status with the library's error name and target.  Around every
  * request that must fail, the cell's Redis records (resources, index, dns,
- * operations, groups, the host's group set, the request stream's length and
+ * operations, groups, the host's group set, NGroups and their notes,
+ * standby pools and the member counter, the request stream's length and
  * the count of kept POST answers) are snapshotted and must be unchanged.
  *
  * Set-up: a real redis-server (tests/redis-harness.c), one berth-agent with
@@ -49,7 +52,9 @@
  * (tests/berthd-harness.c) with a tokens file holding one token for
  * subscription A and one for B, and --body-max 2 MiB so that a document
  * over BERTH_DOCUMENT_MAX reaches the library inside berthd.  A group
- * {existing} is created in A and in B.
+ * {existing} is created in A and in B, and in A an NGroup {existing} with
+ * desiredCount 0 and a standby pool {existing} with maxReadyCapacity 0
+ * (so that nothing they own moves while the cases run).
  *
  * Prints one line per case ("id: ok" or "id: FAIL ...") and fails on any
  * mismatch.  Every wait is bounded; the whole run takes a few seconds.
@@ -499,7 +504,8 @@ static void snap_reply(buf_t *s, redisReply *r)
 static char *snapshot(fixture_t *f)
 {
     static const char *const keys[] = {"resources", "index", "dns", "operations", "groups",
-                                       "hostgroups:sim-1", "skus", "meta"};
+                                       "hostgroups:sim-1", "skus", "meta", "ngroups",
+                                       "ngroupnotes", "pools", "poolseq"};
     buf_t s = {0};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         redisReply *r = redisCommand(f->rc, "DUMP berth:{%s}:%s", f->cell, keys[i]);
@@ -886,6 +892,44 @@ static bool create_existing(fixture_t *f, const char *sub, const char *token)
     return ok && wait_settled(f, sub, token);
 }
 
+/* Creates the NGroup and the standby pool {existing} in A, both empty. */
+static bool create_existing_fleet(fixture_t *f)
+{
+    static const char ngroup[] =
+        "{\"location\": \"westus\", \"properties\": {\"elasticProfile\": {\"desiredCount\": 0},"
+        " \"containerGroupProfile\": {\"properties\": {\"osType\": \"Linux\", \"containers\":"
+        " [{\"name\": \"app\", \"properties\": {\"image\": \"busybox:latest\", \"resources\":"
+        " {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}}}";
+    static const char pool[] =
+        "{\"location\": \"westus\", \"properties\": {\"elasticityProfile\": "
+        "{\"maxReadyCapacity\": 0}, \"containerGroupProperties\": {\"containerGroupProfile\":"
+        " {\"properties\": {\"osType\": \"Linux\", \"containers\": [{\"name\": \"app\","
+        " \"properties\": {\"image\": \"busybox:latest\", \"resources\": {\"requests\":"
+        " {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}}}}";
+    const struct {
+        const char *provider, *query, *body;
+    } fleet[] = {
+        {"Microsoft.ContainerInstance/nGroups", "api-version=2025-09-01", ngroup},
+        {"Microsoft.StandbyPool/standbyContainerGroupPools", "api-version=2025-03-01", pool},
+    };
+    bool ok = true;
+    for (size_t i = 0; ok && i < sizeof fleet / sizeof fleet[0]; i++) {
+        char *path = NULL;
+        if (asprintf(&path, "/subscriptions/" SUB_A "/resourceGroups/" RG "/providers/%s/" EXISTING,
+                     fleet[i].provider) < 0)
+            abort();
+        answer_t a;
+        http_send(f, "PUT", path, fleet[i].query, fleet[i].body, strlen(fleet[i].body), "good",
+                  NULL, &a);
+        ok = a.status == 201;
+        if (!ok)
+            fprintf(stderr, "creating %s: %ld %s\n", path, a.status, a.body.p);
+        answer_free(&a);
+        free(path);
+    }
+    return ok;
+}
+
 static bool wait_host(fixture_t *f)
 {
     int64_t end = test_now_ms() + WAIT_MS;
@@ -947,7 +991,7 @@ static int setup(void **state)
         goto fail;
     f->agent_running = true;
     if (!wait_host(f) || !create_existing(f, SUB_A, "good") ||
-        !create_existing(f, SUB_B, "other-subscription")) {
+        !create_existing(f, SUB_B, "other-subscription") || !create_existing_fleet(f)) {
         test_berthd_dump(&f->d, 30);
         test_agent_dump(&f->agent, 20);
         goto fail;

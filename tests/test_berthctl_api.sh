@@ -11,24 +11,19 @@
 # missing, or berthd does not answer within 20 s -- unless
 # BERTH_REQUIRE_ENGINES=1, which turns those into failures.
 #
-# Environment (set by "make check"): top_builddir, BERTH_PLUGIN_PATH.
+# Environment (set by "make check"): top_srcdir, top_builddir, BERTH_PLUGIN_PATH.
 set -u
 
+: "${top_srcdir:=$(dirname "$0")/..}"
 : "${top_builddir:=.}"
+name=test_berthctl_api
+logs="berthd.log agent.log"
 berthctl="$top_builddir/tools/berthctl"
 # berthd builds as tools/berthd/berthd (tools/berthd is its source directory)
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
 agent="$top_builddir/tools/berth-agent"
-
-skip() {
-    if [ "${BERTH_REQUIRE_ENGINES:-0}" = 1 ]; then
-        echo "test_berthctl_api: FAIL (BERTH_REQUIRE_ENGINES=1): $*"
-        exit 1
-    fi
-    echo "test_berthctl_api: SKIP: $*"
-    exit 77
-}
+. "$top_srcdir/tests/shell-lib.sh"
 
 [ -x "$berthctl" ] || { echo "test_berthctl_api: $berthctl was not built"; exit 1; }
 [ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
@@ -38,37 +33,8 @@ command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
 tmp=$(mktemp -d /tmp/berthctl-api.XXXXXX)
 pids=""
 
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    # at most 5 s for a clean exit, then SIGKILL
-    i=0
-    while [ $i -lt 50 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-dump_logs() {
-    for f in berthd.log agent.log; do
-        [ -f "$tmp/$f" ] || continue
-        echo "---- last lines of $f"
-        tail -n 30 "$tmp/$f"
-    done
-}
 
 # Runs berthctl, bounded (60 s) also by `timeout` when it exists, with the
 # test's endpoint.  stdout -> $tmp/out, stderr -> $tmp/err, status -> $rc.
@@ -220,6 +186,13 @@ has out "eastus" "create --file uses --location"
 ctl container create -g rg2 --file "$tmp/group.json" --no-wait
 expect 0 "create --file --no-wait (name from the file)"
 
+ctl container create -g rg3 -n spotty --image busybox:latest --cpu 0.5 --memory 0.5 \
+    --priority Spot
+expect 0 "create --priority Spot"
+ctl container show -g rg3 -n spotty --output json
+expect 0 "show the Spot group"
+grep -q '"priority": *"Spot"' "$tmp/out" || fail "create --priority Spot: no Spot priority"
+
 # ---- list -----------------------------------------------------------------------
 
 ctl container list -g rg1
@@ -272,6 +245,8 @@ ctl container create -g rg1 -n bad --image busybox --no-such-flag
 expect 2 "unknown flag -> 2"
 ctl container create -g rg1 -n bad --image busybox --cpu lots
 expect 2 "bad --cpu -> 2"
+ctl container create -g rg1 -n bad --image busybox --priority Sometimes
+expect 2 "bad --priority -> 2"
 ctl container create -g rg1 -n Bad_Name --image busybox
 expect 2 "invalid group name (checked locally) -> 2"
 ctl container show -g rg1

@@ -13,22 +13,17 @@
 # missing, or berthd does not answer within 20 s -- unless
 # BERTH_REQUIRE_ENGINES=1, which turns those into failures.
 #
-# Environment (set by "make check"): top_builddir, BERTH_PLUGIN_PATH.
+# Environment (set by "make check"): top_srcdir, top_builddir, BERTH_PLUGIN_PATH.
 set -u
 
+: "${top_srcdir:=$(dirname "$0")/..}"
 : "${top_builddir:=.}"
+name=test_berthctl_ngroup
+logs="berthd.log agent-1.log"
 berthctl="$top_builddir/tools/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
 agent="$top_builddir/tools/berth-agent"
-
-skip() {
-    if [ "${BERTH_REQUIRE_ENGINES:-0}" = 1 ]; then
-        echo "test_berthctl_ngroup: FAIL (BERTH_REQUIRE_ENGINES=1): $*"
-        exit 1
-    fi
-    echo "test_berthctl_ngroup: SKIP: $*"
-    exit 77
-}
+. "$top_srcdir/tests/shell-lib.sh"
 
 [ -x "$berthctl" ] || { echo "test_berthctl_ngroup: $berthctl was not built"; exit 1; }
 [ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
@@ -38,36 +33,8 @@ command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
 tmp=$(mktemp -d /tmp/berthctl-ngroup.XXXXXX)
 pids=""
 
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    i=0
-    while [ $i -lt 50 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-dump_logs() {
-    for f in berthd.log agent-1.log; do
-        [ -f "$tmp/$f" ] || continue
-        echo "---- last lines of $f"
-        tail -n 30 "$tmp/$f"
-    done
-}
 
 if command -v timeout >/dev/null 2>&1; then bound="timeout 90"; else bound=""; fi
 ctl() {

@@ -45,7 +45,6 @@
 #define APIV "2023-05-01"
 #define WAIT_MS 15000
 
-static berth_test_redis_t *redis;
 static int cell_counter;
 
 typedef struct fixture {
@@ -72,7 +71,8 @@ static int agent_start(fixture_t *f, const char *host, const char *cores, const 
         args[n++] = more[i];
     args[n] = NULL;
     test_agent_t *a = &f->agents[f->nagents];
-    if (test_agent_start(a, redis->url, f->cell, host, "sim", SIM_CONFIG, args) != 0)
+    if (test_agent_start(a, berth_test_redis_group->url, f->cell, host, "sim", SIM_CONFIG,
+                         args) != 0)
         return -1;
     f->nagents++;
     return 0;
@@ -80,7 +80,7 @@ static int agent_start(fixture_t *f, const char *host, const char *cores, const 
 
 static int berthd_start(fixture_t *f, const char *tokens)
 {
-    const char *args[] = {"--redis", redis->url, "--cell", f->cell,
+    const char *args[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell,
                           tokens ? "--tokens" : NULL, tokens, NULL};
     if (test_berthd_start(&f->d, false, args) != 0)
         return -1;
@@ -277,28 +277,13 @@ static bool wait_hosts(fixture_t *f, size_t n)
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
-static int group_setup(void **state)
-{
-    (void)state;
-    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_OFF, 0};
-    redis = berth_test_redis_start(&o);
-    return redis != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    berth_test_redis_stop(redis);
-    return 0;
-}
-
 static int setup_cores(void **state, const char *cores, const char *const *more)
 {
     fixture_t *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
     snprintf(f->cell, sizeof f->cell, "bd-%d-%d", (int)getpid() % 10000, ++cell_counter);
-    f->rc = berth_test_redis_connect(redis);
+    f->rc = berth_test_redis_connect(berth_test_redis_group);
     if (f->rc == NULL || berthd_start(f, NULL) != 0 || agent_start(f, "sim-1", cores, more) != 0 ||
         !wait_hosts(f, 1)) {
         if (f->d_running)
@@ -1032,7 +1017,7 @@ static void test_spec_examples(void **state)
     /* A confidential host beside the agent's (no agent runs it: the
      * examples are only placed and answered, never run). */
     test_sched_t sched;
-    assert_int_equal(test_sched_open(&sched, redis->url, f->cell), 0);
+    assert_int_equal(test_sched_open(&sched, berth_test_redis_group->url, f->cell), 0);
     berth_host_t conf = {.name = "conf-1", .cores = 8, .memory_mib = 65536,
                          .os = BERTH_OS_LINUX, .features = BERTH_HOST_CONFIDENTIAL,
                          .state = BERTH_HOST_READY};
@@ -1378,5 +1363,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, berth_test_redis_group_setup,
+                                  berth_test_redis_group_teardown);
 }

@@ -46,12 +46,15 @@
 # turns that into a failure.  Every wait is bounded; everything started is
 # killed at exit.
 #
-# Environment (set by "make check"): top_builddir, BERTH_PLUGIN_PATH;
+# Environment (set by "make check"): top_srcdir, top_builddir, BERTH_PLUGIN_PATH;
 # BERTH_FAULT_SECONDS, BERTH_FAULT_SEED.
 set -u
 
+: "${top_srcdir:=$(dirname "$0")/..}"
 : "${top_builddir:=.}"
 name=test_faults
+logs="berthd.log h1.log h2.log redis.log"
+log_lines=20
 berthctl="$top_builddir/tools/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
@@ -59,15 +62,7 @@ agent="$top_builddir/tools/berth-agent"
 fault_seconds=${BERTH_FAULT_SECONDS:-45}
 seed=${BERTH_FAULT_SEED:-20240607}
 cell=faults
-
-skip() {
-    if [ "${BERTH_REQUIRE_ENGINES:-0}" = 1 ]; then
-        echo "$name: FAIL (BERTH_REQUIRE_ENGINES=1): $*"
-        exit 1
-    fi
-    echo "$name: SKIP: $*"
-    exit 77
-}
+. "$top_srcdir/tests/shell-lib.sh"
 
 [ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
 [ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
@@ -87,17 +82,7 @@ all_pids() {
 cleanup() {
     touch "$tmp/stop" 2>/dev/null
     pids=$(all_pids)
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    i=0
-    while [ $i -lt 50 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
+    stop_pids
     if [ "${BERTH_FAULTS_KEEP:-0}" = 1 ]; then
         echo "$name: kept $tmp"
     else
@@ -106,14 +91,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-dump_logs() {
-    for f in berthd.log h1.log h2.log redis.log; do
-        [ -f "$tmp/$f" ] || continue
-        echo "---- last lines of $f"
-        tail -n 20 "$tmp/$f"
-    done
-}
 
 # A linear congruential generator: rnd N sets $r to 0..N-1 from $seed.
 rnd() {

@@ -38,11 +38,14 @@
 # (CI), which turns that into a failure.  Every wait is bounded; everything
 # started is killed at exit.
 #
-# Environment (set by "make check"): top_builddir, BERTH_PLUGIN_PATH.
+# Environment (set by "make check"): top_srcdir, top_builddir, BERTH_PLUGIN_PATH.
 set -u
 
+: "${top_srcdir:=$(dirname "$0")/..}"
 : "${top_builddir:=.}"
 name=test_load
+logs="berthd.log a1.log redis.log"
+log_lines=20
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
 agent="$top_builddir/tools/berth-agent"
@@ -52,15 +55,7 @@ rounds=3
 round_groups=${BERTH_LOAD_GROUPS:-1000}
 warm_groups=${BERTH_LOAD_WARM_GROUPS:-500}
 slack_kib=${BERTH_LOAD_RSS_SLACK_KIB:-2048}
-
-skip() {
-    if [ "${BERTH_REQUIRE_ENGINES:-0}" = 1 ]; then
-        echo "$name: FAIL (BERTH_REQUIRE_ENGINES=1): $*"
-        exit 1
-    fi
-    echo "$name: SKIP: $*"
-    exit 77
-}
+. "$top_srcdir/tests/shell-lib.sh"
 
 [ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
 [ -x "$agent" ] || skip "tools/berth-agent was not built"
@@ -80,36 +75,8 @@ sock="$tmp/redis.sock"
 pids=""
 berthd_pid=""
 
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    i=0
-    while [ $i -lt 50 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-dump_logs() {
-    for f in berthd.log a1.log redis.log; do
-        [ -f "$tmp/$f" ] || continue
-        echo "---- last lines of $f"
-        tail -n 20 "$tmp/$f"
-    done
-}
 
 # ---- redis, the key pair, berthd, the agents -----------------------------------------
 

@@ -319,7 +319,6 @@ static void test_plan_rolling(void **state)
 
 /* ---- the store, with simulator agents ------------------------------------------------------ */
 
-static berth_test_redis_t *redis;
 static int cell_counter;
 
 #define NAGENTS 6
@@ -335,26 +334,12 @@ typedef struct fixture {
 
 static const char SIM_CONFIG[] = "{\"images\": [\"busybox:latest\"], \"start_latency_ms\": 150}";
 
-static int group_setup(void **state)
-{
-    (void)state;
-    redis = berth_test_redis_start(NULL);
-    return redis != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    berth_test_redis_stop(redis);
-    return 0;
-}
-
 static int agent_start(fixture_t *f, const char *host, const char *zone)
 {
     const char *args[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
                           "--heartbeat-ms", "200", "--ttl-ms", "5000", "--zone", zone, NULL};
-    if (test_agent_start(&f->agents[f->nagents], redis->url, f->cell, host, "sim", SIM_CONFIG,
-                         args) != 0)
+    if (test_agent_start(&f->agents[f->nagents], berth_test_redis_group->url, f->cell, host,
+                         "sim", SIM_CONFIG, args) != 0)
         return -1;
     f->nagents++;
     return 0;
@@ -367,7 +352,7 @@ static fixture_t *fixture_new(int n)
     if (f == NULL)
         return NULL;
     snprintf(f->cell, sizeof f->cell, "ng-%d", ++cell_counter);
-    if (test_sched_open(&f->sched, redis->url, f->cell) != 0) {
+    if (test_sched_open(&f->sched, berth_test_redis_group->url, f->cell) != 0) {
         free(f);
         return NULL;
     }
@@ -606,7 +591,7 @@ static int setup_hosts(void **state)
         return -1;
     *state = f;
     snprintf(f->cell, sizeof f->cell, "ng-%d", ++cell_counter);
-    if (test_sched_open(&f->sched, redis->url, f->cell) != 0)
+    if (test_sched_open(&f->sched, berth_test_redis_group->url, f->cell) != 0)
         return -1;
     for (int i = 0; i < 3; i++) {
         char name[8], zone[4];
@@ -707,7 +692,7 @@ static void test_bad_input(void **state)
 
     /* A delete cut short (the mark written, nothing released): a put is
      * refused, and the next reconcile finishes the delete. */
-    redisContext *rc = berth_test_redis_connect(redis);
+    redisContext *rc = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(rc);
     redisReply *x = redisCommand(rc, "HGET berth:{%s}:ngroups %s", f->cell, "sub/rg/web");
     assert_int_equal(x->type, REDIS_REPLY_STRING);
@@ -789,7 +774,7 @@ static int setup_berthd(void **state)
     *state = f;
     if (f == NULL || f->nagents != NAGENTS)
         return -1;
-    const char *args[] = {"--redis", redis->url, "--cell", f->cell, NULL};
+    const char *args[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
     setenv("BERTHD_CLAIM_IDLE_MS", "400", 1);
     int rc = test_berthd_start(&f->d, false, args);
     unsetenv("BERTHD_CLAIM_IDLE_MS");
@@ -996,6 +981,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_route, setup_berthd, teardown),
     };
     int failed = cmocka_run_group_tests_name("planner", planner, NULL, NULL);
-    failed += cmocka_run_group_tests_name("cell", cell, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("cell", cell, berth_test_redis_group_setup,
+                                          berth_test_redis_group_teardown);
     return failed == 0 ? 0 : 1;
 }

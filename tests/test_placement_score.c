@@ -460,6 +460,31 @@ static void test_store_images_sync(void **state)
     assert_int_equal(berth_store_images_sync(store, &err), 0);
     assert_int_equal(berth_engine_host_images_count(e, "s2"), 0);
     berth_hostlink_close(link);
+    /* More hosts than one round trip reads (256 per batch): the first and
+     * the last host's sets both arrive. */
+    for (int i = 4; i < 600; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        berth_host_t h;
+        memset(&h, 0, sizeof h);
+        h.name = name;
+        h.cores = 8;
+        h.memory_mib = 32 * GB;
+        h.os = BERTH_OS_LINUX;
+        if (berth_store_host_put(store, &h, &err) != 0)
+            fail_msg("host: %s", err.message);
+    }
+    assert_int_equal(berth_store_sync(store, &err), 0);
+    const char *far[] = {"s0", "s255", "s256", "s599"};
+    for (size_t i = 0; i < 4; i++) {
+        if (berth_hostlink_open(&so, far[i], &link, &err) != 0)
+            fail_msg("link: %s", err.message);
+        assert_int_equal(berth_hostlink_images_put(link, imgs, i % 2 + 1, &err), 0);
+        berth_hostlink_close(link);
+    }
+    assert_int_equal(berth_store_images_sync(store, &err), 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(berth_engine_host_images_count(e, far[i]), (int)(i % 2 + 1));
+    assert_int_equal(berth_engine_host_images_count(e, "s300"), 0);
     /* Redis gone: an error, and the engine keeps what it had */
     assert_int_equal(berth_engine_host_images_set(e, "s1", imgs, 2, NULL), 0);
     berth_test_redis_stop(redis);

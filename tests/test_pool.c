@@ -14,7 +14,9 @@
  * clean), claims refused (members not ready or of another template, the
  * key already taken, no pool matching: BERTH_ENOENT/EEXIST and nothing
  * changed); reconciliation (refill after claims, members of an old template
- * and past a smaller size released and replaced, delete releasing members);
+ * and past a smaller size released and replaced, delete releasing members;
+ * groups under a member prefix that no member set names adopted back or
+ * released);
  * bad input (clear errors with paths, nothing stored); an agent adopting
  * the claimed runtime group without recreating it (same container start
  * time, no pull or create events) and keeping the group across its own
@@ -41,7 +43,6 @@
 
 #define WAIT_MS 15000
 
-static berth_test_redis_t *redis;
 static int cell_counter;
 
 /* An ACI document: group `name`, one container "app" running `image`
@@ -140,26 +141,11 @@ typedef struct fixture {
     bool d_running;
 } fixture_t;
 
-static int group_setup(void **state)
-{
-    (void)state;
-    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_OFF, 0};
-    redis = berth_test_redis_start(&o);
-    return redis != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    berth_test_redis_stop(redis);
-    return 0;
-}
-
 static berth_store_options_t options(const fixture_t *f)
 {
     berth_store_options_t o;
     berth_store_options_init(&o);
-    o.url = redis->url;
+    o.url = berth_test_redis_group->url;
     o.cell = f->cell;
     return o;
 }
@@ -173,7 +159,7 @@ static int setup_store(void **state)
     berth_error_t err;
     const berth_host_t h = {.name = "h1", .cores = 8, .memory_mib = 32768, .os = BERTH_OS_LINUX};
     berth_store_options_t o = options(f);
-    if (test_sched_open(&f->sched, redis->url, f->cell) != 0 ||
+    if (test_sched_open(&f->sched, berth_test_redis_group->url, f->cell) != 0 ||
         berth_store_host_put(f->sched.store, &h, &err) != 0 ||
         berth_hostlink_open(&o, "h1", &f->link, &err) != 0) {
         test_sched_close(&f->sched);
@@ -219,7 +205,8 @@ static void member_view(fixture_t *f, const char *key, const char *state)
     assert_int_equal(berth_hostlink_view_put(f->link, key, 1, v, &err), 0);
 }
 
-static int claim(fixture_t *f, const char *key, const char *doc, berth_placement_t *out)
+static int claim_in(fixture_t *f, const char *key, const char *doc, const char *prefix,
+                    berth_placement_t *out)
 {
     berth_group_t *g = NULL;
     berth_error_t err;
@@ -229,9 +216,14 @@ static int claim(fixture_t *f, const char *key, const char *doc, berth_placement
     char *spec = NULL;
     assert_int_equal(berth_group_to_json(g, 0, &spec, NULL), 0);
     berth_group_free(g);
-    int rc = berth_store_pool_claim(f->sched.store, key, &r, spec, out, &err);
+    int rc = berth_store_pool_claim(f->sched.store, key, &r, spec, prefix, out, &err);
     berth_free(spec);
     return rc;
+}
+
+static int claim(fixture_t *f, const char *key, const char *doc, berth_placement_t *out)
+{
+    return claim_in(f, key, doc, NULL, out);
 }
 
 static bool group_exists(fixture_t *f, const char *key)
@@ -249,7 +241,7 @@ static member_keys_t members(fixture_t *f, const char *pool)
 {
     member_keys_t m;
     memset(&m, 0, sizeof m);
-    redisContext *c = berth_test_redis_connect(redis);
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "SORT berth:{%s}:poolmembers:%s ALPHA", f->cell, pool);
     assert_non_null(r);
@@ -278,7 +270,7 @@ static uint32_t reconcile(fixture_t *f)
  * 1, digest ab) and returns its refusal reason ("" when it applied). */
 static char *raw_claim(fixture_t *f, const char *member, const char *key)
 {
-    redisContext *c = berth_test_redis_connect(redis);
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     char k[8][96];
     const char *kinds[] = {"hosts", "groups", "views", "log", "seq", "hostgroups:h1",
@@ -341,6 +333,9 @@ static void test_store_claim(void **state)
     /* A document of another template matches nothing. */
     char *other = tdoc("web", "westeurope", "nginx:1.25", "a", "y", NULL);
     assert_int_equal(claim(f, "sub/rg/web", other, NULL), BERTH_ENOENT);
+    /* Nor does a claim restricted to other pools' names. */
+    assert_int_equal(claim_in(f, "sub/rg/web", want, "q", NULL), BERTH_ENOENT);
+    assert_false(group_exists(f, "sub/rg/web"));
 
     berth_placement_t pl;
     assert_int_equal(claim(f, "sub/rg/web", want, &pl), 0);
@@ -497,9 +492,105 @@ static void test_reconcile_replaces(void **state)
     free(t2);
 }
 
+/* Places `doc` under `key` directly, as a scheduler racing the pool's
+ * reconciliation would leave it: a group no member set names. */
+static void place_direct(fixture_t *f, const char *key, const char *doc)
+{
+    berth_group_t *g = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_group_parse(doc, strlen(doc), &g, &err), 0);
+    berth_request_t r;
+    assert_int_equal(berth_group_request(f->sched.engine, g, &r, &err), 0);
+    char *spec = NULL;
+    assert_int_equal(berth_group_to_json(g, 0, &spec, NULL), 0);
+    berth_group_free(g);
+    assert_int_equal(berth_store_place(f->sched.store, key, &r, spec, NULL, &err), 0);
+    berth_free(spec);
+}
+
+static void redis_do(fixture_t *f, const char *fmt, const char *arg)
+{
+    (void)f;
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, fmt, arg);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Groups under a pool's member prefix that its member set does not name
+ * (what two schedulers reconciling at once can leave behind): a member
+ * dropped from the set is adopted back and kept, a stray of another
+ * template is adopted and replaced, a stray of a pool without a record is
+ * released, and a delete releases strays too. */
+static void test_reconcile_adopts_strays(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    char *t1 = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    char *t2 = tdoc("standby", "westeurope", "busybox:latest", "b", "x", NULL);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "p", t1, strlen(t1), 2, &err), 0);
+    assert_int_equal(reconcile(f), 2);
+    member_keys_t mk = members(f, "p");
+    assert_int_equal(mk.n, 2);
+    member_view(f, mk.k[0], "Succeeded");
+    member_view(f, mk.k[1], "Succeeded");
+    char *member_doc = NULL;
+    assert_int_equal(berth_store_group_read(f->sched.store, mk.k[0], &member_doc, NULL, NULL),
+                     0);
+
+    /* Another scheduler found mk.k[1] gone between its SADD and its place. */
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "SREM berth:{%s}:poolmembers:p %%s", f->cell);
+    redis_do(f, cmd, mk.k[1]);
+    assert_int_equal(members(f, "p").n, 1);
+    place_direct(f, "pool:p:900", t2);           /* another template       */
+    place_direct(f, "pool:gone:7", member_doc);  /* a pool with no record  */
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 4);
+
+    /* Adopted: mk.k[1] and pool:p:900 (2); released: pool:p:900 as of
+     * another template and pool:gone:7 (2).  Nothing new is placed: the
+     * pool has its two ready members again. */
+    assert_int_equal(reconcile(f), 4);
+    member_keys_t now = members(f, "p");
+    assert_int_equal(now.n, 2);
+    assert_string_equal(now.k[0], mk.k[0]);
+    assert_string_equal(now.k[1], mk.k[1]);
+    assert_true(group_exists(f, mk.k[0]) && group_exists(f, mk.k[1]));
+    assert_false(group_exists(f, "pool:p:900") || group_exists(f, "pool:gone:7"));
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 2);
+    berth_pool_info_t info;
+    assert_int_equal(berth_store_pool_get(f->sched.store, "p", &info, NULL, &err), 0);
+    assert_int_equal(info.members, 2);
+    assert_int_equal(info.ready, 2);
+    assert_int_equal(reconcile(f), 0);
+    fsck_clean(f);
+
+    /* A stray of the current template past the pool's size is adopted and,
+     * not being ready, is the one released. */
+    place_direct(f, "pool:p:901", member_doc);
+    assert_int_equal(reconcile(f), 2);
+    assert_false(group_exists(f, "pool:p:901"));
+    assert_int_equal(members(f, "p").n, 2);
+
+    /* A delete releases a stray no set names as well. */
+    place_direct(f, "pool:p:902", member_doc);
+    assert_int_equal(berth_store_pool_delete(f->sched.store, "p", &err), 0);
+    assert_false(group_exists(f, "pool:p:902"));
+    assert_int_equal(members(f, "p").n, 0);
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 0);
+    assert_int_equal(reconcile(f), 0);
+    fsck_clean(f);
+    berth_free(member_doc);
+    free(t1);
+    free(t2);
+}
+
 static long long pools_stored(fixture_t *f)
 {
-    redisContext *c = berth_test_redis_connect(redis);
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "HLEN berth:{%s}:pools", f->cell);
     long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -540,9 +631,9 @@ static void test_bad_inputs(void **state)
     /* Claims: a bad key, a document that does not parse. */
     berth_request_t r;
     memset(&r, 0, sizeof r);
-    assert_int_equal(berth_store_pool_claim(s, "", &r, t, NULL, &err), BERTH_EINVAL);
-    assert_int_equal(berth_store_pool_claim(s, "sub/rg/x", &r, "{", NULL, &err), BERTH_EINVAL);
-    assert_int_equal(berth_store_pool_claim(s, "sub/rg/x", NULL, t, NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_pool_claim(s, "", &r, t, NULL, NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_pool_claim(s, "sub/rg/x", &r, "{", NULL, NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_pool_claim(s, "sub/rg/x", NULL, t, NULL, NULL, &err), BERTH_EINVAL);
     assert_int_equal(berth_engine_group_count(f->sched.engine), 0);
     free(bad_cpu);
     free(t);
@@ -565,8 +656,9 @@ static int setup_agent(void **state)
     snprintf(f->cell, sizeof f->cell, "pool-%d", ++cell_counter);
     berth_error_t err;
     berth_store_options_t o = options(f);
-    if (test_sched_open(&f->sched, redis->url, f->cell) != 0 ||
-        test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", SIM_CONFIG, FAST) != 0) {
+    if (test_sched_open(&f->sched, berth_test_redis_group->url, f->cell) != 0 ||
+        test_agent_start(&f->agent, berth_test_redis_group->url, f->cell, "sim-1", "sim",
+                         SIM_CONFIG, FAST) != 0) {
         test_sched_close(&f->sched);
         free(f);
         return -1;
@@ -685,8 +777,8 @@ static void test_agent_restart_keeps_claim(void **state)
      * claimed group under its own: the view shows a new start. */
     test_agent_kill(&f->agent);
     f->agent_running = false;
-    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
-                                      SIM_CONFIG, FAST), 0);
+    assert_int_equal(test_agent_start(&f->agent, berth_test_redis_group->url, f->cell, "sim-1",
+                                      "sim", SIM_CONFIG, FAST), 0);
     f->agent_running = true;
     json_t *v = test_view_wait(&f->sched, "sub/rg/web", running_started_anew, started, WAIT_MS,
                                "the claimed group running again after the restart");
@@ -716,7 +808,7 @@ static int setup_berthd(void **state)
     if (setup_agent(state) != 0)
         return -1;
     fixture_t *f = *state;
-    const char *args[] = {"--redis", redis->url, "--cell", f->cell, NULL};
+    const char *args[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
     if (test_berthd_start(&f->d, false, args) != 0) {
         teardown(state);
         return -1;
@@ -879,6 +971,18 @@ static void test_berthd_pools(void **state)
     assert_true(fresh >= 800);      /* the pull alone takes 800 ms */
     /* Refilled after the claim. */
     assert_true(wait_ready_capacity(f, 2));
+    /* The same document created in another subscription is not that
+     * subscription's pool to claim: placed anew, the pool untouched. */
+    h = http(f, "PUT",
+             "/subscriptions/0000-sub-2/resourceGroups/rg1/providers/"
+             "Microsoft.ContainerInstance/containerGroups/web?api-version=" APIV,
+             want);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    berth_store_sync(f->sched.store, NULL);
+    assert_int_equal(berth_hostlink_group_runtime(f->link, "0000-sub-2/rg1/web", NULL, 0, NULL,
+                                                  NULL, &err), 0);
+    assert_int_equal(members(f, SUB "/rg1/web-pool").n, 2);
 
     /* DELETE: 200, then 204; the members go. */
     h = http(f, "DELETE", POOL_PATH, NULL);
@@ -889,7 +993,8 @@ static void test_berthd_pools(void **state)
     test_http_free(&h);
     berth_store_sync(f->sched.store, NULL);
     assert_int_equal(members(f, SUB "/rg1/web-pool").n, 0);
-    assert_int_equal(berth_engine_group_count(f->sched.engine), 2);  /* web, api */
+    /* web, api and the other subscription's web */
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 3);
     assert_true(group_exists(f, SUB "/rg1/web"));
     free(body);
     free(bad_cap);
@@ -905,10 +1010,12 @@ int main(void)
         cmocka_unit_test(test_template_digest),
         cmocka_unit_test_setup_teardown(test_store_claim, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_replaces, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_adopts_strays, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_agent_adopts, setup_agent, teardown),
         cmocka_unit_test_setup_teardown(test_agent_restart_keeps_claim, setup_agent, teardown),
         cmocka_unit_test_setup_teardown(test_berthd_pools, setup_berthd, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, berth_test_redis_group_setup,
+                                  berth_test_redis_group_teardown);
 }

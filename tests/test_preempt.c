@@ -356,7 +356,6 @@ static void test_plan_cost(void **state)
 
 /* ---- store tests -------------------------------------------------------------------------- */
 
-static berth_test_redis_t *redis;
 static int cell_counter;
 
 typedef struct replica {
@@ -369,7 +368,7 @@ static void replica_open(replica_t *r, const char *cell)
     r->engine = engine_new();
     berth_store_options_t o;
     berth_store_options_init(&o);
-    o.url = redis->url;
+    o.url = berth_test_redis_group->url;
     o.cell = cell;
     berth_error_t err;
     if (berth_store_open(&o, r->engine, &r->store, &err) != 0)
@@ -485,7 +484,7 @@ static void test_store_preempt(void **state)
     assert_false(placed(a.engine, "s-a", NULL));
     assert_true(placed(a.engine, "reg", sh) && placed(a.engine, "s-b", sh));
 
-    redisContext *c = berth_test_redis_connect(redis);
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     assert_false(hexists(c, cell, "groups", "s-a"));
     assert_true(hexists(c, cell, "groups", "reg"));
@@ -536,7 +535,7 @@ static void test_store_stale_victims(void **state)
     assert_int_equal(berth_store_host_put(a.store, &h, &err), 0);
     store_put(&a, "sp", req(1, 2, 0, BERTH_PRIORITY_SPOT), "h1");
     store_put(&a, "rg", req(1, 2, 0, BERTH_PRIORITY_REGULAR), "h1");
-    redisContext *c = berth_test_redis_connect(redis);
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     /* The host's epoch is the seq of its put: the first change of the cell. */
     redisReply *seq = redisCommand(c, "GET berth:{%s}:seq", cell);
@@ -556,6 +555,18 @@ static void test_store_stale_victims(void **state)
         assert_string_equal(x->element[1]->str, "victim");
         freeReplyObject(x);
     }
+    /* A victim named twice would be freed twice: refused. */
+    redisReply *twice = redisCommand(
+        c,
+        "FCALL berth_preempt 7 berth:{%s}:hosts berth:{%s}:groups berth:{%s}:log "
+        "berth:{%s}:seq berth:{%s}:hostgroups:h1 berth:{%s}:assign:h1 "
+        "berth:{%s}:evictions x-new h1 rec 1000 2000 1024 0 1 2 sp 1 sp 1",
+        cell, cell, cell, cell, cell, cell, cell);
+    assert_non_null(twice);
+    assert_int_equal(twice->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(twice->element[0]->integer, 0);
+    assert_string_equal(twice->element[1]->str, "victim");
+    freeReplyObject(twice);
     seq = redisCommand(c, "GET berth:{%s}:seq", cell);
     assert_int_equal(atoll(seq->str), before);
     freeReplyObject(seq);
@@ -639,7 +650,7 @@ static void test_store_race(void **state)
     }
     assert_int_equal(berth_store_sync(b.r.store, &err), 0);
     assert_int_equal(berth_engine_spot_count(b.r.engine), 16);
-    redisContext *c = berth_test_redis_connect(redis);
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     long long fcalls0 = fcall_count(c);
     pthread_t ta, tb;
@@ -805,35 +816,20 @@ static bool wait_view_gone(fixture_t *f, const char *name)
     return false;
 }
 
-static int api_group_setup(void **state)
-{
-    (void)state;
-    berth_test_redis_options_t o = {BERTH_TEST_REDIS_UNIX, BERTH_TEST_REDIS_AOF_OFF, 0};
-    redis = berth_test_redis_start(&o);
-    return redis != NULL ? 0 : -1;
-}
-
-static int api_group_teardown(void **state)
-{
-    (void)state;
-    berth_test_redis_stop(redis);
-    return 0;
-}
-
 static int api_setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
     snprintf(f->cell, sizeof f->cell, "pa-%d-%d", (int)getpid() % 10000, ++cell_counter);
-    f->rc = berth_test_redis_connect(redis);
-    const char *dargs[] = {"--redis", redis->url, "--cell", f->cell, NULL};
+    f->rc = berth_test_redis_connect(berth_test_redis_group);
+    const char *dargs[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
     const char *aargs[] = {"--cores", "4", "--memory-mib", "16384", "--tick-ms", "50",
                            "--heartbeat-ms", "200", "--ttl-ms", "3000", NULL};
     if (f->rc != NULL && test_berthd_start(&f->d, false, dargs) == 0) {
         f->d_running = true;
-        if (test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", SIM_CONFIG,
-                             aargs) == 0)
+        if (test_agent_start(&f->agent, berth_test_redis_group->url, f->cell, "sim-1", "sim",
+                             SIM_CONFIG, aargs) == 0)
             f->agent_running = true;
     }
     bool host = false;
@@ -993,9 +989,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_preempt, api_setup, api_teardown),
     };
     int failed = cmocka_run_group_tests_name("preempt_engine", engine_tests, NULL, NULL);
-    failed += cmocka_run_group_tests_name("preempt_store", store_tests, api_group_setup,
-                                          api_group_teardown);
-    failed += cmocka_run_group_tests_name("preempt_api", api_tests, api_group_setup,
-                                          api_group_teardown);
+    failed += cmocka_run_group_tests_name("preempt_store", store_tests,
+                                          berth_test_redis_group_setup,
+                                          berth_test_redis_group_teardown);
+    failed += cmocka_run_group_tests_name("preempt_api", api_tests, berth_test_redis_group_setup,
+                                          berth_test_redis_group_teardown);
     return failed;
 }

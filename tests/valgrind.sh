@@ -5,9 +5,8 @@
 #
 # Runs, from an already built (and checked) build directory, every cmocka
 # test of the library, then the daemon tests (test_berthd,
-# test_berthd_server, test_agent) with
-# berthd and berth-agent
-# under valgrind (through $BERTH_TEST_BERTHD_WRAPPER and
+# test_berthd_server, test_agent, test_preempt, test_ngroups, test_pool)
+# with berthd and berth-agent under valgrind (through $BERTH_TEST_BERTHD_WRAPPER and
 # $BERTH_TEST_AGENT_WRAPPER: their harnesses check each process's exit
 # status, which valgrind sets to 9 on any error or definite leak).  Any
 # invalid access, use of uninitialised memory or definite leak fails the
@@ -47,7 +46,8 @@ run() {
 
 # The library, each test program whole under memcheck.
 for t in test_model test_validate test_demand test_engine test_index test_random \
-    test_inventory test_error test_codec test_store test_store_async test_plugin; do
+    test_placement_score test_inventory test_error test_codec test_store test_store_async \
+    test_plugin; do
     # shellcheck disable=SC2086
     run "$t" ./libtool --mode=execute $vg "./tests/$t"
 done
@@ -61,6 +61,9 @@ export BERTH_TEST_BERTHD_WRAPPER BERTH_TEST_AGENT_WRAPPER BERTH_TEST_FLEET
 run test_berthd ./tests/test_berthd
 run test_berthd_server ./tests/test_berthd_server
 run test_agent ./tests/test_agent
+run test_preempt ./tests/test_preempt
+run test_ngroups ./tests/test_ngroups
+run test_pool ./tests/test_pool
 
 if [ $status -eq 0 ]; then
     echo "valgrind: all clean"

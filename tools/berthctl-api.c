@@ -59,7 +59,7 @@ const char berthctl_api_usage[] =
     "                      [--environment-variables K=V ...]\n"
     "                      [--secure-environment-variables K=V ...]\n"
     "                      [--command-line \"CMD ARGS\"] [--location L]\n"
-    "                      [--os-type Linux|Windows] [--no-wait]\n"
+    "                      [--os-type Linux|Windows] [--priority Regular|Spot] [--no-wait]\n"
     "       berthctl container create -g RG --file FILE [-n NAME] [--location L] [--no-wait]\n"
     "       berthctl container show -g RG -n NAME [--output json|table]\n"
     "       berthctl container list [-g RG] [--output json|table]\n"
@@ -305,7 +305,7 @@ enum {
 typedef enum opt_id {
     O_ENDPOINT, O_TOKEN, O_SUBSCRIPTION, O_RG, O_NAME, O_CACERT, O_INSECURE, O_OUTPUT,
     O_TIMEOUT, O_HELP, O_FILE, O_IMAGE, O_CPU, O_MEMORY, O_GPU_COUNT, O_GPU_SKU, O_RESTART,
-    O_PORTS, O_PROTOCOL, O_IP, O_DNS, O_ENV, O_SECURE_ENV, O_COMMAND, O_LOCATION, O_OS,
+    O_PORTS, O_PROTOCOL, O_IP, O_DNS, O_ENV, O_SECURE_ENV, O_COMMAND, O_LOCATION, O_OS, O_PRIORITY,
     O_NO_WAIT, O_YES, O_CONTAINER, O_TAIL, O_TIMESTAMPS, O_EXEC_COMMAND
 } opt_id_t;
 
@@ -346,6 +346,7 @@ static const optdef_t optdefs[] = {
     {"--command-line", NULL, O_COMMAND, ARG_ONE, V_CREATE},
     {"--location", "-l", O_LOCATION, ARG_ONE, V_CREATE},
     {"--os-type", NULL, O_OS, ARG_ONE, V_CREATE},
+    {"--priority", NULL, O_PRIORITY, ARG_ONE, V_CREATE},
     {"--no-wait", NULL, O_NO_WAIT, ARG_NONE, V_CREATE | V_DELETE},
     {"--yes", "-y", O_YES, ARG_NONE, V_DELETE},
     {"--container-name", NULL, O_CONTAINER, ARG_ONE, V_LOGS | V_EXEC},
@@ -383,6 +384,7 @@ typedef struct opts {
     /* create */
     const char *file, *image, *cpu, *memory, *gpu_count, *gpu_sku, *restart_policy;
     const char *protocol, *ip_address, *dns_label, *command_line, *location, *os_type;
+    const char *priority;
     strv_t ports, env, secure_env;
     bool no_wait;
     bool flags_given;               /* a document flag (not --file) was given */
@@ -511,6 +513,7 @@ static int parse_opts(int argc, char **argv, unsigned verb, opts_t *o)
         case O_COMMAND: o->command_line = val; break;
         case O_LOCATION: o->location = val; break;
         case O_OS: o->os_type = val; break;
+        case O_PRIORITY: o->priority = val; break;
         case O_NO_WAIT: o->no_wait = true; break;
         case O_YES: break;
         case O_CONTAINER: o->container = val; break;
@@ -522,7 +525,7 @@ static int parse_opts(int argc, char **argv, unsigned verb, opts_t *o)
         switch (d->id) {
         case O_IMAGE: case O_CPU: case O_MEMORY: case O_GPU_COUNT: case O_GPU_SKU:
         case O_RESTART: case O_PORTS: case O_PROTOCOL: case O_IP: case O_DNS: case O_ENV:
-        case O_SECURE_ENV: case O_COMMAND: case O_OS:
+        case O_SECURE_ENV: case O_COMMAND: case O_OS: case O_PRIORITY:
             o->flags_given = true;
             break;
         default:
@@ -717,6 +720,7 @@ static int build_from_flags(const opts_t *o, json_t **out)
     static const char *const protocols[] = {"TCP", "UDP", NULL};
     static const char *const ip_types[] = {"Public", NULL};
     static const char *const os_types[] = {"Linux", "Windows", NULL};
+    static const char *const priorities[] = {"Regular", "Spot", NULL};
     *out = NULL;
     double cpu = 1, memory = 1.5;
     if (o->cpu != NULL && !parse_quantity(o->cpu, &cpu))
@@ -741,6 +745,9 @@ static int build_from_flags(const opts_t *o, json_t **out)
         return usage("--ip-address must be Public, not '%s'", o->ip_address);
     if (o->os_type != NULL && (os = pick(o->os_type, os_types)) == NULL)
         return usage("--os-type must be Linux or Windows, not '%s'", o->os_type);
+    const char *priority = NULL;
+    if (o->priority != NULL && (priority = pick(o->priority, priorities)) == NULL)
+        return usage("--priority must be Regular or Spot, not '%s'", o->priority);
     if (o->dns_label != NULL)
         ip = "Public";              /* a DNS name label needs a public IP   */
 
@@ -800,6 +807,11 @@ static int build_from_flags(const opts_t *o, json_t **out)
                     "name", o->name, "properties", cprops, "osType", os, "restartPolicy", policy);
     if (doc == NULL) {
         rc = usage("%s", "--name or --location is not valid UTF-8");
+        goto out;
+    }
+    if (priority != NULL &&
+        json_object_set_new(jget(doc, "properties"), "priority", json_string(priority)) != 0) {
+        rc = oom();
         goto out;
     }
     if (ip != NULL) {

@@ -36,7 +36,7 @@ extern const char berthctl_api_usage[];
  * command that ran in the container. */
 int berthctl_api_main(int argc, char **argv);
 
-/* ---- for the other commands that talk to berthd (berthctl-ngroup.c) ---------------- */
+/* ---- for the other commands that talk to berthd (berthctl-ngroup.c, -pool.c) ------- */
 
 #include <stdbool.h>
 
@@ -76,5 +76,13 @@ int berthctl_ngroup_main(int argc, char **argv);
 
 /* Its usage text (appended to berthctl's --help). */
 extern const char berthctl_ngroup_usage[];
+
+/* `berthctl pool create|show|list|delete ...` (berthctl-pool.c): argv[1]
+ * is "pool".  Returns the exit status, one of the BERTHCTL_API_EXIT_*
+ * values. */
+int berthctl_pool_main(int argc, char **argv);
+
+/* Its usage text (appended to berthctl's --help). */
+extern const char berthctl_pool_usage[];
 
 #endif /* BERTHCTL_API_H */

@@ -42,6 +42,7 @@ static const char usage_text[] =
     "       berthctl container create|show|list|delete|logs|exec|restart|stop|start ...\n"
     "       berthctl host list ...\n"
     "       berthctl ngroup create|show|list|scale|update|delete ...\n"
+    "       berthctl pool create|show|list|delete ...\n"
     "       berthctl --help\n"
     "       berthctl --version\n"
     "\n"
@@ -904,6 +905,8 @@ int main(int argc, char **argv)
         fputs(berthctl_api_usage, stdout);
         fputs("\n", stdout);
         fputs(berthctl_ngroup_usage, stdout);
+        fputs("\n", stdout);
+        fputs(berthctl_pool_usage, stdout);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -923,5 +926,7 @@ int main(int argc, char **argv)
         return berthctl_api_main(argc, argv);
     if (strcmp(cmd, "ngroup") == 0)
         return berthctl_ngroup_main(argc, argv);
+    if (strcmp(cmd, "pool") == 0)
+        return berthctl_pool_main(argc, argv);
     return usage_error("unknown command '%s'", cmd);
 }

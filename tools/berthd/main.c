@@ -538,6 +538,15 @@ int main(int argc, char **argv)
 
     event_base_dispatch(base);
 
+    /* Stopping: a repeated SIGTERM or SIGINT (timeout(1), for one, sends its
+     * signal to the process and again to its process group) must not cut
+     * the shutdown short once the signal events are freed and the default
+     * action is back.  Blocked, it stays pending and dies with the process. */
+    sigset_t stopping;
+    sigemptyset(&stopping);
+    sigaddset(&stopping, SIGTERM);
+    sigaddset(&stopping, SIGINT);
+    sigprocmask(SIG_BLOCK, &stopping, NULL);
     bd_server_stop_accepting(srv);
     bd_api_close(api);
     rc = 0;

@@ -17,8 +17,9 @@
  *                                      "rollingUpdateProfile": {"maxUnavailable"}},
  *                   "zones"?, "containerGroupProfile": {"properties": {...}}}}
  * The template is {"location", "properties": containerGroupProfile.properties}:
- * an ACI container-group document that every member runs.  Errors name
- * the member of this body at fault (the library's targets are mapped).
+ * an ACI container-group document that every member runs.  The bodies are
+ * read by bodies.c (pure, fuzzed); errors name the member of this body at
+ * fault (the library's targets are mapped there too).
  *
  * The NGroup's record is the library's (berth:{C}:ngroups); berthd keeps
  * its own attributes (location, tags, where the zones were given) in the
@@ -38,6 +39,7 @@
 #include <string.h>
 
 #include "berthd.h"
+#include "bodies.h"
 #include "resource.h"
 
 #define NG_PROVIDER "Microsoft.ContainerInstance/nGroups"
@@ -48,38 +50,6 @@ static bool ng_api_version_ok(const char *v)
 {
     return bd_api_version_ok(v) || strcmp(v, "2024-09-01-preview") == 0 ||
            strcmp(v, "2024-11-01-preview") == 0 || strcmp(v, "2025-09-01") == 0;
-}
-
-/* Rewrites a library target into the body's path. */
-static void map_target(char *t, bool zones_in_properties)
-{
-    char out[2 * BERTH_ERROR_TARGET_MAX];
-    if (strcmp(t, "desiredCount") == 0)
-        snprintf(out, sizeof out, "properties.elasticProfile.desiredCount");
-    else if (strcmp(t, "maxUnavailable") == 0)
-        snprintf(out, sizeof out, "properties.updateProfile.rollingUpdateProfile.maxUnavailable");
-    else if (strncmp(t, "zones", 5) == 0)
-        snprintf(out, sizeof out, "%s%s", zones_in_properties ? "properties." : "", t);
-    else if (strcmp(t, "name") == 0)
-        snprintf(out, sizeof out, "nGroupName");
-    else if (strcmp(t, "template") == 0)
-        snprintf(out, sizeof out, "properties.containerGroupProfile");
-    else if (strncmp(t, "template.properties", 19) == 0)
-        snprintf(out, sizeof out, "properties.containerGroupProfile.%s", t + 9);
-    else if (strncmp(t, "template.", 9) == 0)
-        snprintf(out, sizeof out, "%s", t + 9);
-    else
-        return;
-    size_t len = strnlen(out, BERTH_ERROR_TARGET_MAX - 1);
-    memcpy(t, out, len);
-    t[len] = '\0';
-}
-
-static void map_error(berth_error_t *err, bool zones_in_properties)
-{
-    map_target(err->target, zones_in_properties);
-    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++)
-        map_target(err->details[i].target, zones_in_properties);
 }
 
 static int status_of(int rc)
@@ -166,150 +136,6 @@ static json_t *ngroup_body(const berth_ngroup_t *g)
     return body;
 }
 
-/* Members of `o` that are not among the NULL-terminated `known`: the
- * first one's name, or NULL. */
-static const char *unknown_member(json_t *o, const char *const *known)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; known[i] != NULL && !ok; i++)
-            ok = strcmp(k, known[i]) == 0;
-        if (!ok)
-            return k;
-    }
-    return NULL;
-}
-
-/* Reads a PUT body into *spec (strings pointing into `body` and
- * `zones`); the template is a new string in *template (free()) and the
- * metadata one in *metadata.  Replies 400 and returns false when the body
- * is not one. */
-static bool body_parse(json_t *body, const char *sub, const char *rg, berth_ngroup_spec_t *spec,
-                       const char **zones, char **template, char **metadata, bool *zin,
-                       bd_reply_t *reply)
-{
-    static const char *const top[] = {"location", "tags", "zones", "properties", "id",
-                                      "name",     "type", "identity", NULL};
-    static const char *const pk[] = {"elasticProfile", "updateProfile", "zones",
-                                     "containerGroupProfile", "provisioningState", "status",
-                                     NULL};
-    if (!json_is_object(body)) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "",
-                       "the request body must be a JSON object");
-        return false;
-    }
-    const char *bad = unknown_member(body, top);
-    if (bad != NULL) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", bad,
-                       "'%s' is not a member of an NGroup", bad);
-        return false;
-    }
-    const char *location = json_string_value(json_object_get(body, "location"));
-    if (location == NULL || !bd_valid_location(location)) {
-        bd_reply_error(reply, 400, "LocationRequired", "location",
-                       "an NGroup needs a location: letters, digits and spaces");
-        return false;
-    }
-    json_t *tags = json_object_get(body, "tags");
-    if (tags != NULL && !json_is_object(tags)) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "tags", "tags must be an object");
-        return false;
-    }
-    json_t *props = json_object_get(body, "properties");
-    if (!json_is_object(props)) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "properties",
-                       "an NGroup needs its properties");
-        return false;
-    }
-    bad = unknown_member(props, pk);
-    if (bad != NULL) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "properties",
-                       "'properties.%s' is not a member of an NGroup", bad);
-        return false;
-    }
-    json_t *elastic = json_object_get(props, "elasticProfile");
-    json_t *desired = json_object_get(elastic, "desiredCount");
-    if (!json_is_integer(desired)) {
-        bd_reply_error(reply, 400, "InvalidDesiredCount", "properties.elasticProfile.desiredCount",
-                       "properties.elasticProfile.desiredCount must be an integer");
-        return false;
-    }
-    spec->desired = (int64_t)json_integer_value(desired);
-    spec->max_unavailable = 1;
-    json_t *update = json_object_get(props, "updateProfile");
-    if (update != NULL) {
-        const char *mode = json_string_value(json_object_get(update, "updateMode"));
-        if (!json_is_object(update) || (mode != NULL && strcmp(mode, "Rolling") != 0)) {
-            bd_reply_error(reply, 400, "InvalidUpdateMode", "properties.updateProfile.updateMode",
-                           "Berth rolls template changes out: updateMode must be 'Rolling'");
-            return false;
-        }
-        json_t *mu = json_object_get(json_object_get(update, "rollingUpdateProfile"),
-                                     "maxUnavailable");
-        if (mu != NULL && !json_is_integer(mu)) {
-            bd_reply_error(reply, 400, "InvalidMaxUnavailable",
-                           "properties.updateProfile.rollingUpdateProfile.maxUnavailable",
-                           "maxUnavailable must be an integer");
-            return false;
-        }
-        if (mu != NULL)
-            spec->max_unavailable = (int64_t)json_integer_value(mu);
-    }
-    json_t *z = json_object_get(body, "zones");
-    *zin = false;
-    if (z == NULL && json_object_get(props, "zones") != NULL) {
-        z = json_object_get(props, "zones");
-        *zin = true;
-    }
-    if (z != NULL) {
-        if (!json_is_array(z) || json_array_size(z) > BERTH_NGROUP_ZONES_MAX) {
-            bd_reply_error(reply, 400, "InvalidZones", *zin ? "properties.zones" : "zones",
-                           "zones must be an array of at most %d zone names",
-                           BERTH_NGROUP_ZONES_MAX);
-            return false;
-        }
-        for (size_t i = 0; i < json_array_size(z); i++) {
-            zones[i] = json_string_value(json_array_get(z, i));
-            if (zones[i] == NULL) {
-                char t[48];
-                snprintf(t, sizeof t, "%szones[%zu]", *zin ? "properties." : "", i);
-                bd_reply_error(reply, 400, "InvalidZones", t, "a zone is a string");
-                return false;
-            }
-        }
-        spec->zones = zones;
-        spec->nzones = json_array_size(z);
-    }
-    json_t *profile = json_object_get(props, "containerGroupProfile");
-    json_t *tprops = json_object_get(profile, "properties");
-    if (!json_is_object(tprops)) {
-        bd_reply_error(reply, 400, "InvalidContainerGroupProfile",
-                       "properties.containerGroupProfile.properties",
-                       "an NGroup needs containerGroupProfile.properties: the container "
-                       "group's properties every member runs");
-        return false;
-    }
-    json_t *tdoc = json_pack("{s:s, s:O}", "location", location, "properties", tprops);
-    *template = tdoc ? json_dumps(tdoc, JSON_COMPACT) : NULL;
-    json_decref(tdoc);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:b}", "location", location, "subscription", sub,
-                             "resourceGroup", rg, "zonesInProperties", *zin);
-    if (meta != NULL && tags != NULL)
-        json_object_set(meta, "tags", tags);
-    *metadata = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
-    json_decref(meta);
-    if (*template == NULL || *metadata == NULL) {
-        bd_reply_error(reply, 500, "InternalServerError", "", "out of memory");
-        return false;
-    }
-    spec->template_json = *template;
-    spec->metadata_json = *metadata;
-    return true;
-}
-
 static void reply_ngroup(berth_store_t *store, const char *key, int status, bd_reply_t *reply)
 {
     berth_ngroup_t *g = NULL;
@@ -326,41 +152,32 @@ static void reply_ngroup(berth_store_t *store, const char *key, int status, bd_r
 static void put_ngroup(berth_store_t *store, const bd_request_t *req, const char *sub,
                        const char *rg, const char *name, const char *key, bd_reply_t *reply)
 {
-    json_error_t je;
-    json_t *body = json_loadb(req->body ? req->body : "", req->body ? req->body_len : 0, 0, &je);
-    if (body == NULL) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "",
-                       "the request body is not JSON: %s (line %d, column %d)", je.text, je.line,
-                       je.column);
+    bd_ngroup_body_t body;
+    berth_error_t err;
+    int rc = bd_ngroup_body_read(req->body, req->body ? req->body_len : 0, sub, rg, &body, &err);
+    if (rc != 0) {
+        bd_reply_berth_error(reply, status_of(rc), &err);
         return;
     }
-    berth_ngroup_spec_t spec;
-    memset(&spec, 0, sizeof spec);
-    spec.key = key;
-    spec.name = name;
-    const char *zones[BERTH_NGROUP_ZONES_MAX];
-    char *template = NULL, *metadata = NULL;
-    bool zin = false;
-    if (!body_parse(body, sub, rg, &spec, zones, &template, &metadata, &zin, reply))
-        goto done;
+    berth_ngroup_spec_t spec = {.key = key, .name = name, .template_json = body.template_json,
+                                .desired = body.desired, .zones = body.zones,
+                                .nzones = body.nzones, .max_unavailable = body.max_unavailable,
+                                .metadata_json = body.metadata_json};
     berth_ngroup_t *old = NULL;
     bool existed = berth_store_ngroup_get(store, key, &old, NULL) == 0 && !old->deleting;
     berth_ngroup_free(old);
-    berth_error_t err;
-    int rc = berth_store_ngroup_put(store, &spec, NULL, &err);
+    rc = berth_store_ngroup_put(store, &spec, NULL, &err);
     if (rc != 0) {
-        map_error(&err, zin);
+        bd_ngroup_error_map(&err, body.zones_in_properties);
         bd_reply_berth_error(reply, status_of(rc), &err);
-        goto done;
+        bd_ngroup_body_free(&body);
+        return;
     }
+    bd_ngroup_body_free(&body);
     berth_ngroup_step_t st;
     if (berth_store_ngroup_reconcile(store, key, &st, &err) != 0)
         bd_log("warn", "NGroup %s not reconciled: %s", key, err.message);
     reply_ngroup(store, key, existed ? 200 : 201, reply);
-done:
-    free(template);
-    free(metadata);
-    json_decref(body);
 }
 
 /* PATCH: the count, the bound and the tags change; the template stays
@@ -368,69 +185,41 @@ done:
 static void patch_ngroup(berth_store_t *store, const bd_request_t *req, const char *rg,
                          const char *name, const char *key, bd_reply_t *reply)
 {
-    static const char *const top[] = {"tags", "properties", NULL};
-    static const char *const pk[] = {"elasticProfile", "updateProfile", NULL};
-    json_t *body = json_loadb(req->body ? req->body : "", req->body ? req->body_len : 0, 0, NULL);
-    json_t *props = json_object_get(body, "properties");
-    json_t *tags = json_object_get(body, "tags");
-    json_t *desired = json_object_get(json_object_get(props, "elasticProfile"), "desiredCount");
-    json_t *mu = json_object_get(
-        json_object_get(json_object_get(props, "updateProfile"), "rollingUpdateProfile"),
-        "maxUnavailable");
-    const char *bad = json_is_object(body) ? unknown_member(body, top) : "";
-    char target[160];
-    snprintf(target, sizeof target, "%s", bad ? bad : "");
-    if (bad == NULL && props != NULL) {
-        bad = json_is_object(props) ? unknown_member(props, pk) : "";
-        if (bad != NULL)
-            snprintf(target, sizeof target, "properties%s%.100s", *bad ? "." : "", bad);
-    }
-    if (bad != NULL) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", target,
-                       "a PATCH of an NGroup may hold tags, properties.elasticProfile and "
-                       "properties.updateProfile only");
-        json_decref(body);
-        return;
-    }
-    if ((tags != NULL && !json_is_object(tags)) || (desired != NULL && !json_is_integer(desired)) ||
-        (mu != NULL && !json_is_integer(mu))) {
-        bd_reply_error(reply, 400, "InvalidRequestContent",
-                       tags != NULL && !json_is_object(tags) ? "tags"
-                       : desired != NULL && !json_is_integer(desired)
-                           ? "properties.elasticProfile.desiredCount"
-                           : "properties.updateProfile.rollingUpdateProfile.maxUnavailable",
-                       "tags must be an object, desiredCount and maxUnavailable integers");
-        json_decref(body);
+    bd_ngroup_patch_t patch;
+    berth_error_t err;
+    int rc = bd_ngroup_patch_read(req->body, req->body ? req->body_len : 0, &patch, &err);
+    if (rc != 0) {
+        bd_reply_berth_error(reply, status_of(rc), &err);
         return;
     }
     berth_ngroup_t *g = NULL;
-    berth_error_t err;
-    int rc = berth_store_ngroup_get(store, key, &g, &err);
+    rc = berth_store_ngroup_get(store, key, &g, &err);
     if (rc != 0 || g->deleting) {
         if (rc == BERTH_ENOENT || rc == 0)
             reply_not_found(reply, rg, name);
         else
             bd_reply_berth_error(reply, status_of(rc), &err);
         berth_ngroup_free(g);
-        json_decref(body);
+        bd_ngroup_patch_free(&patch);
         return;
     }
     json_t *meta = g->metadata_json ? json_loads(g->metadata_json, 0, NULL) : json_object();
-    if (tags != NULL && meta != NULL)
-        json_object_set(meta, "tags", tags);
+    if (patch.tags != NULL && meta != NULL)
+        json_object_set(meta, "tags", patch.tags);
     char *metadata = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     bool zin = json_is_true(json_object_get(meta, "zonesInProperties"));
     json_decref(meta);
     berth_ngroup_spec_t spec = {.key = key, .name = g->name, .template_json = g->template_json,
-                                .desired = desired ? json_integer_value(desired) : g->desired,
+                                .desired = patch.has_desired ? patch.desired : g->desired,
                                 .zones = (const char *const *)g->zones, .nzones = g->nzones,
-                                .max_unavailable = mu ? json_integer_value(mu)
-                                                      : g->max_unavailable,
+                                .max_unavailable = patch.has_max_unavailable
+                                                       ? patch.max_unavailable
+                                                       : g->max_unavailable,
                                 .metadata_json = metadata};
     rc = metadata != NULL ? berth_store_ngroup_put(store, &spec, NULL, &err)
                           : berth_error_set(&err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     if (rc != 0) {
-        map_error(&err, zin);
+        bd_ngroup_error_map(&err, zin);
         bd_reply_berth_error(reply, status_of(rc), &err);
     } else {
         berth_ngroup_step_t st;
@@ -440,7 +229,7 @@ static void patch_ngroup(berth_store_t *store, const bd_request_t *req, const ch
     }
     free(metadata);
     berth_ngroup_free(g);
-    json_decref(body);
+    bd_ngroup_patch_free(&patch);
 }
 
 typedef struct list_ctx {

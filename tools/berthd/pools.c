@@ -5,6 +5,8 @@
  * ROUTE.  PUT, GET and DELETE of
  *   /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.StandbyPool/
  *       standbyContainerGroupPools/{name}?api-version=YYYY-MM-DD
+ * and GET of .../standbyContainerGroupPools (the resource group's pools,
+ * {"value": [...]}, in name order),
  * modeled on Azure's standby pool resource, simplified: the body is
  *   {"location": "...",
  *    "properties": {"elasticityProfile": {"maxReadyCapacity": K},
@@ -19,6 +21,7 @@
  * DELETE is idempotent and takes effect at once, so a client simply
  * retries one that got no answer.  Templates keep their secrets, which a
  * GET never returns (the template is rendered with BERTH_JSON_REDACT).
+ * The body is read by bodies.c (pure, fuzzed).
  *
  * CLAIMS.  A PUT of a new container group first tries
  * berth_store_pool_claim(): a ready member of a pool with the same template
@@ -37,10 +40,10 @@
 #include <event2/event.h>
 
 #include "berthd.h"
+#include "bodies.h"
 #include "resource.h"
 
 #define REFILL_DELAY_MS 50
-#define PROFILE_PATH "properties.containerGroupProperties.containerGroupProfile"
 
 struct bd_pools {
     berth_store_t *store;
@@ -87,7 +90,12 @@ void bd_pools_reconcile(bd_pools_t *pools)
 int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *req,
                    const char *spec, berth_placement_t *pl, berth_error_t *err)
 {
-    int rc = berth_store_pool_claim(pools->store, key, req, spec, pl, err);
+    /* A create claims only from its own subscription's pools: the pool
+     * names and the group keys both begin "<subscription>/". */
+    char prefix[BD_SUB_MAX + 2];
+    size_t n = strcspn(key, "/");
+    snprintf(prefix, sizeof prefix, "%.*s/", (int)(n < BD_SUB_MAX ? n : BD_SUB_MAX), key);
+    int rc = berth_store_pool_claim(pools->store, key, req, spec, prefix, pl, err);
     if (rc == 0) {
         struct timeval tv = {0, REFILL_DELAY_MS * 1000};
         if (!evtimer_pending(pools->refill, NULL))
@@ -98,25 +106,6 @@ int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *re
 }
 
 /* ---- the resource ------------------------------------------------------------------- */
-
-/* Turns the library's "template..." targets into the API's JSON paths. */
-static void targets_to_api(berth_error_t *err)
-{
-    char t[BERTH_ERROR_TARGET_MAX + 64];
-    char *targets[1 + BERTH_ERROR_DETAILS_MAX];
-    size_t n = 0;
-    targets[n++] = err->target;
-    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++)
-        targets[n++] = err->details[i].target;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(targets[i], "template", 8) != 0)
-            continue;
-        snprintf(t, sizeof t, "%s%s", PROFILE_PATH, targets[i] + 8);
-        size_t len = strnlen(t, BERTH_ERROR_TARGET_MAX - 1);
-        memcpy(targets[i], t, len);
-        targets[i][len] = '\0';
-    }
-}
 
 /* The pool's resource body. */
 static json_t *pool_body(const char *sub, const char *rg, const char *name,
@@ -175,59 +164,19 @@ static bool api_version_ok(const bd_request_t *req, bd_reply_t *reply)
 static void pool_put(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *reply,
                      const char *pool, const char *sub, const char *rg, const char *name)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-    if (body == NULL || !json_is_object(body)) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "",
-                       "the request body is not a JSON object: %s",
-                       body == NULL ? jerr.text : "wrong type");
-        json_decref(body);
-        return;
-    }
-    json_t *props = json_object_get(body, "properties");
-    json_t *cap = json_object_get(json_object_get(props, "elasticityProfile"),
-                                  "maxReadyCapacity");
-    json_t *tmpl = json_object_get(json_object_get(props, "containerGroupProperties"),
-                                   "containerGroupProfile");
-    const char *location = json_string_value(json_object_get(body, "location"));
-    if (!json_is_integer(cap) || json_integer_value(cap) < 0 ||
-        json_integer_value(cap) > BERTH_POOL_SIZE_MAX) {
-        bd_reply_error(reply, 400, "InvalidMaxReadyCapacity",
-                       "properties.elasticityProfile.maxReadyCapacity",
-                       "maxReadyCapacity must be an integer from 0 to %d", BERTH_POOL_SIZE_MAX);
-        json_decref(body);
-        return;
-    }
-    if (!json_is_object(tmpl)) {
-        bd_reply_error(reply, 400, "InvalidContainerGroupProfile", PROFILE_PATH,
-                       "containerGroupProfile must be a container group document");
-        json_decref(body);
-        return;
-    }
-    if (location != NULL && !bd_valid_location(location)) {
-        bd_reply_error(reply, 400, "InvalidLocation", "location", "'%s' is not a location",
-                       location);
-        json_decref(body);
-        return;
-    }
-    /* The template is placed under the pool's location unless it names one. */
-    if (location != NULL && json_object_get(tmpl, "location") == NULL)
-        json_object_set_new(tmpl, "location", json_string(location));
-    if (json_object_get(tmpl, "name") == NULL)
-        json_object_set_new(tmpl, "name", json_string(name));
-    char *text = json_dumps(tmpl, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    uint32_t size = (uint32_t)json_integer_value(cap);
-    json_decref(body);
-    if (text == NULL) {
-        bd_reply_error(reply, 500, "InternalServerError", "", "out of memory");
-        return;
-    }
+    bd_pool_body_t body;
     berth_error_t err;
-    bool existed = berth_store_pool_get(pools->store, pool, NULL, NULL, NULL) == 0;
-    int rc = berth_store_pool_put(pools->store, pool, text, strlen(text), size, &err);
-    free(text);
+    int rc = bd_pool_body_read(req->body, req->body ? req->body_len : 0, name, &body, &err);
     if (rc != 0) {
-        targets_to_api(&err);
+        bd_reply_berth_error(reply, rc == BERTH_ENOMEM ? 500 : 400, &err);
+        return;
+    }
+    bool existed = berth_store_pool_get(pools->store, pool, NULL, NULL, NULL) == 0;
+    rc = berth_store_pool_put(pools->store, pool, body.template_json, strlen(body.template_json),
+                              body.size, &err);
+    bd_pool_body_free(&body);
+    if (rc != 0) {
+        bd_pool_error_map(&err);
         bd_reply_berth_error(reply, rc == BERTH_EIO || rc == BERTH_ENOMEM ? 500 : 400, &err);
         return;
     }
@@ -242,10 +191,55 @@ static void pool_put(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
     berth_free(stored);
 }
 
+typedef struct list_ctx {
+    const char *prefix;             /* "<sub>/<rg>/", lowercase              */
+    size_t plen;
+    json_t *names;
+} list_ctx_t;
+
+static void on_pool(const char *pool, void *data)
+{
+    list_ctx_t *c = data;
+    /* Only "<sub>/<rg>/<name>": pools of this resource group. */
+    if (strncmp(pool, c->prefix, c->plen) == 0 && strchr(pool + c->plen, '/') == NULL)
+        json_array_append_new(c->names, json_string(pool + c->plen));
+}
+
+/* GET .../standbyContainerGroupPools: every pool of the resource group, in
+ * name order, as a GET of each answers it. */
+static void pools_list(bd_pools_t *pools, bd_reply_t *reply, const char *sub, const char *rg,
+                       const char *prefix)
+{
+    list_ctx_t c = {prefix, strlen(prefix), json_array()};
+    berth_error_t err;
+    if (c.names == NULL || berth_store_pool_list(pools->store, on_pool, &c, &err) < 0) {
+        json_decref(c.names);
+        bd_reply_berth_error(reply, 500, &err);
+        return;
+    }
+    json_t *value = json_array();
+    size_t i;
+    json_t *k;
+    json_array_foreach(c.names, i, k)
+    {
+        char pool[BD_KEY_MAX + 1];
+        snprintf(pool, sizeof pool, "%s%s", prefix, json_string_value(k));
+        berth_pool_info_t info;
+        char *stored = NULL;
+        /* A pool deleted since the listing is left out. */
+        if (berth_store_pool_get(pools->store, pool, &info, &stored, NULL) == 0)
+            json_array_append_new(value,
+                                  pool_body(sub, rg, json_string_value(k), &info, stored));
+        berth_free(stored);
+    }
+    json_decref(c.names);
+    bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
+}
+
 void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n)
 {
-    if (n != 8) {
+    if (n != 7 && n != 8) {
         bd_reply_error(reply, 404, "NoRegisteredProviderFound", "",
                        "no route for this standby pool path");
         return;
@@ -254,6 +248,21 @@ void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
         bd_reply_error(reply, 400, "InvalidResourceGroupName", "resourceGroupName",
                        "resource group names are 1-90 letters, digits, '-', '_', '.', '(' or "
                        "')', not ending with '.'");
+        return;
+    }
+    if (n == 7) {
+        bd_reply_route(reply, "StandbyContainerGroupPools_ListByResourceGroup");
+        if (req->method != BD_GET) {
+            bd_reply_error(reply, 405, "MethodNotAllowed", "", "the method is not allowed here");
+            return;
+        }
+        if (!api_version_ok(req, reply))
+            return;
+        char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1], prefix[BD_KEY_MAX + 1];
+        bd_lower(seg[1], s, sizeof s);
+        bd_lower(seg[3], r, sizeof r);
+        snprintf(prefix, sizeof prefix, "%s/%s/", s, r);
+        pools_list(pools, reply, seg[1], seg[3], prefix);
         return;
     }
     if (!bd_valid_group_name(seg[7])) {

@@ -1,0 +1,149 @@
+/*
+ * fuzz_body.c: libFuzzer target for berthd's NGroup and standby-pool body
+ * readers (tools/berthd/bodies.c): bd_ngroup_body_read(),
+ * bd_ngroup_patch_read(), bd_pool_body_read() and the target mappers.
+ *
+ * The input is one request body's bytes; all three readers get it.  Each
+ * must accept it or refuse it cleanly: a refusal is BERTH_EINVAL (or
+ * BERTH_ENOMEM) with an error name, a NUL-terminated target and an empty
+ * result; an acceptance holds counts within their ranges, at most
+ * BERTH_NGROUP_ZONES_MAX zones (strings), and template and metadata texts
+ * that parse back to JSON objects of the promised shape.  An accepted
+ * template then goes through berth_group_parse() (the library's own reader
+ * must take or refuse it cleanly).  The input's first line, as a library
+ * target, goes through both mappers, whose results must stay
+ * NUL-terminated within BERTH_ERROR_TARGET_MAX.  Any leak, sanitizer report
+ * or broken invariant is a crash.
+ */
+#include <string.h>
+
+#include "berth.h"
+#include "bodies.h"
+#include "fuzz.h"
+
+/* A refusal: a code, a name, a target within its buffer. */
+static void check_refusal(int rc, const berth_error_t *err)
+{
+    FUZZ_CHECK(rc == BERTH_EINVAL || rc == BERTH_ENOMEM);
+    FUZZ_CHECK(err->code == rc);
+    FUZZ_CHECK(err->name[0] != '\0');
+    FUZZ_CHECK(memchr(err->target, '\0', sizeof err->target) != NULL);
+    FUZZ_CHECK(memchr(err->message, '\0', sizeof err->message) != NULL);
+}
+
+/* `text` parses to a JSON object; returns it (json_decref()). */
+static json_t *object_of(const char *text)
+{
+    FUZZ_CHECK(text != NULL);
+    json_t *o = json_loads(text, 0, NULL);
+    FUZZ_CHECK(json_is_object(o));
+    return o;
+}
+
+/* The library's reader takes or refuses a template cleanly. */
+static void template_parse(const char *text)
+{
+    berth_group_t *g = NULL;
+    berth_error_t err;
+    int rc = berth_group_parse(text, strlen(text), &g, &err);
+    FUZZ_CHECK((rc == 0) == (g != NULL));
+    berth_group_free(g);
+}
+
+static void ngroup_put(const char *data, size_t size)
+{
+    bd_ngroup_body_t b;
+    berth_error_t err;
+    int rc = bd_ngroup_body_read(data, size, "sub", "rg", &b, &err);
+    if (rc != 0) {
+        check_refusal(rc, &err);
+        FUZZ_CHECK(b.doc == NULL && b.template_json == NULL && b.metadata_json == NULL);
+        bd_ngroup_body_free(&b);
+        return;
+    }
+    FUZZ_CHECK(b.desired >= 0 && b.desired <= BERTH_NGROUP_MEMBERS_MAX);
+    FUZZ_CHECK(b.max_unavailable >= 1 && b.max_unavailable <= BERTH_NGROUP_MEMBERS_MAX);
+    FUZZ_CHECK(b.nzones <= BERTH_NGROUP_ZONES_MAX);
+    for (size_t i = 0; i < b.nzones; i++)
+        FUZZ_CHECK(b.zones[i] != NULL);
+    json_t *t = object_of(b.template_json);
+    FUZZ_CHECK(json_is_string(json_object_get(t, "location")));
+    FUZZ_CHECK(json_is_object(json_object_get(t, "properties")));
+    FUZZ_CHECK(json_object_size(t) == 2);
+    json_decref(t);
+    json_t *m = object_of(b.metadata_json);
+    FUZZ_CHECK(json_is_boolean(json_object_get(m, "zonesInProperties")));
+    FUZZ_CHECK(json_is_true(json_object_get(m, "zonesInProperties")) == b.zones_in_properties);
+    json_decref(m);
+    template_parse(b.template_json);
+    bd_ngroup_body_free(&b);
+    FUZZ_CHECK(b.doc == NULL && b.template_json == NULL);
+}
+
+static void ngroup_patch(const char *data, size_t size)
+{
+    bd_ngroup_patch_t p;
+    berth_error_t err;
+    int rc = bd_ngroup_patch_read(data, size, &p, &err);
+    if (rc != 0) {
+        check_refusal(rc, &err);
+        FUZZ_CHECK(p.doc == NULL && p.tags == NULL && !p.has_desired &&
+                   !p.has_max_unavailable);
+        return;
+    }
+    FUZZ_CHECK(!p.has_desired || (p.desired >= 0 && p.desired <= BERTH_NGROUP_MEMBERS_MAX));
+    FUZZ_CHECK(!p.has_max_unavailable ||
+               (p.max_unavailable >= 1 && p.max_unavailable <= BERTH_NGROUP_MEMBERS_MAX));
+    FUZZ_CHECK(p.tags == NULL || json_is_object(p.tags));
+    bd_ngroup_patch_free(&p);
+}
+
+static void pool_put(const char *data, size_t size)
+{
+    bd_pool_body_t b;
+    berth_error_t err;
+    int rc = bd_pool_body_read(data, size, "pool", &b, &err);
+    if (rc != 0) {
+        check_refusal(rc, &err);
+        FUZZ_CHECK(b.template_json == NULL && b.size == 0);
+        return;
+    }
+    FUZZ_CHECK(b.size <= BERTH_POOL_SIZE_MAX);
+    json_t *t = object_of(b.template_json);
+    FUZZ_CHECK(json_object_get(t, "name") != NULL);
+    json_decref(t);
+    template_parse(b.template_json);
+    bd_pool_body_free(&b);
+}
+
+/* The mappers keep every target NUL-terminated within its buffer. */
+static void mappers(const char *data, size_t size)
+{
+    size_t n = 0;
+    while (n < size && n < BERTH_ERROR_TARGET_MAX - 1 && data[n] != '\n' && data[n] != '\0')
+        n++;
+    for (int which = 0; which < 3; which++) {
+        berth_error_t err;
+        memset(&err, 0, sizeof err);
+        memcpy(err.target, data, n);
+        err.ndetails = 1;
+        memcpy(err.details[0].target, data, n);
+        if (which == 2)
+            bd_pool_error_map(&err);
+        else
+            bd_ngroup_error_map(&err, which == 1);
+        FUZZ_CHECK(strnlen(err.target, sizeof err.target) < sizeof err.target);
+        FUZZ_CHECK(strnlen(err.details[0].target, sizeof err.details[0].target) <
+                   sizeof err.details[0].target);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *text = (const char *)data;
+    ngroup_put(text, size);
+    ngroup_patch(text, size);
+    pool_put(text, size);
+    mappers(text, size);
+    return 0;
+}
