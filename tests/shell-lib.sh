@@ -6,7 +6,8 @@
 #   log_lines  how many lines of each log dump_logs shows (default 30)
 #
 # and, before any of the functions below runs, $tmp (its temporary
-# directory) and $pids (the processes it started, space-separated).
+# directory) and $pids (the processes it started, space-separated), or has
+# begin_berthd_test set them.
 # Sourcing sets failures=0 and defines:
 #
 #   skip MESSAGE   prints "$name: SKIP: MESSAGE" and exits 77 (skipped); with
@@ -22,11 +23,53 @@
 #                  `trap cleanup EXIT` (or defines its own, calling
 #                  stop_pids).
 #
-# It starts nothing and installs no trap itself.
+# For the tests that drive berthctl against a private berthd, with
+# $berthctl, $berthd and $agent (the programs), $endpoint (berthd's URL,
+# once known) and $secret (a value never to be printed) set:
+#
+#   begin_berthd_test PREFIX
+#                  exits 1 when $berthctl was not built; skips when $berthd
+#                  or $agent was not built or redis-server is missing; then
+#                  makes $tmp (/tmp/PREFIX.XXXXXX), empties $pids, and
+#                  installs `trap cleanup EXIT` and exit 1 on INT, TERM and
+#                  HUP.
+#   start_redis_socket
+#                  starts a redis-server listening on $tmp/r.sock only
+#                  (log: $tmp/redis.log) and waits at most 10 s for it;
+#                  skips when it does not start.
+#   start_berthd LOG SCHEME [CTL-ARGS] -- [BERTHD-ARGS]
+#                  starts a berthd of cell c1 on that redis, on a free port
+#                  of 127.0.0.1 (a few random tries: a berthd that cannot
+#                  listen exits), and waits at most 20 s for `berthctl host
+#                  list CTL-ARGS` to work.  Sets $started_endpoint (empty on
+#                  failure); returns 1 on failure.
+#   start_berthd_endpoint
+#                  start_berthd with log berthd.log over http; sets
+#                  $endpoint, or dumps the logs and skips.
+#   start_sim_agent HOST LOG [AGENT-ARGS]
+#                  starts a berth-agent of cell c1 with the sim plugin (8
+#                  cores, 16 GiB) for HOST, its output in $tmp/LOG.
+#   wait_for_hosts HOST...
+#                  runs `ctl host list` until it names every HOST (at most
+#                  20 s); $rc and $tmp/out are those of the last run.
+#   ctl ARGS       runs berthctl ARGS against $endpoint with --timeout 60
+#                  (bounded by `timeout 90` too when it exists): stdout in
+#                  $tmp/out, stderr in $tmp/err, the exit status in $rc.
+#   expect STATUS DESCRIPTION
+#                  prints "ok: DESCRIPTION" and returns 0 when $rc is
+#                  STATUS; else fails, shows the output (and with
+#                  expect_dumps_logs=1 the logs) and returns 1.
+#   has FILE TEXT DESCRIPTION
+#                  fails unless $tmp/FILE (out or err) holds the fixed TEXT.
+#   no_secret DESCRIPTION
+#                  fails when $tmp/out or $tmp/err holds $secret.
+#
+# Sourcing starts nothing and installs no trap.
 
-# shellcheck shell=sh disable=SC2154 # name, tmp and pids are the test's
+# shellcheck shell=sh disable=SC2154 # name, tmp, pids and the programs are the test's
 : "${log_lines:=30}"
 : "${logs:=}"
+: "${expect_dumps_logs:=0}"
 
 skip() {
     if [ "${BERTH_REQUIRE_ENGINES:-0}" = 1 ]; then
@@ -69,4 +112,110 @@ stop_pids() {
 cleanup() {
     stop_pids
     rm -rf "$tmp"
+}
+
+begin_berthd_test() {
+    [ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
+    { [ -f "$berthd" ] && [ -x "$berthd" ]; } || skip "tools/berthd was not built"
+    [ -x "$agent" ] || skip "tools/berth-agent was not built"
+    command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
+    tmp=$(mktemp -d "/tmp/$1.XXXXXX")
+    pids=""
+    trap cleanup EXIT
+    trap 'exit 1' INT TERM HUP
+}
+
+start_redis_socket() {
+    redis-server --port 0 --unixsocket "$tmp/r.sock" --daemonize no --save '' \
+        --appendonly no >"$tmp/redis.log" 2>&1 &
+    pids="$pids $!"
+    i=0
+    while [ ! -S "$tmp/r.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -S "$tmp/r.sock" ] || { cat "$tmp/redis.log"; skip "redis-server did not start"; }
+}
+
+start_berthd() {
+    log=$1 scheme=$2
+    shift 2
+    ctl_args=""
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do ctl_args="$ctl_args $1"; shift; done
+    [ $# -gt 0 ] && shift
+    started_endpoint=""
+    for try in 1 2 3 4 5; do
+        port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
+        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 "$@" \
+            >"$tmp/$log" 2>&1 &
+        bpid=$!
+        deadline=$(( $(date +%s) + 20 ))
+        while [ "$(date +%s)" -le "$deadline" ] && kill -0 "$bpid" 2>/dev/null; do
+            # shellcheck disable=SC2086
+            if "$berthctl" host list --endpoint "$scheme://127.0.0.1:$port" --timeout 1 \
+                $ctl_args >/dev/null 2>&1; then
+                started_endpoint="$scheme://127.0.0.1:$port"
+                pids="$pids $bpid"
+                return 0
+            fi
+            sleep 0.25
+        done
+        kill -9 "$bpid" 2>/dev/null
+        wait "$bpid" 2>/dev/null
+        grep -q -i "address already in use" "$tmp/$log" || break
+    done
+    return 1
+}
+
+start_berthd_endpoint() {
+    start_berthd berthd.log http --
+    endpoint=$started_endpoint
+    [ -n "$endpoint" ] || { dump_logs; skip "berthd did not answer within 20 s"; }
+    echo "ok: berthd answers at $endpoint"
+}
+
+start_sim_agent() {
+    agent_host=$1 agent_log=$2
+    shift 2
+    "$agent" --redis "unix://$tmp/r.sock" --cell c1 --host "$agent_host" --plugin sim \
+        --cores 8 --memory-mib 16384 --tick-ms 50 "$@" >"$tmp/$agent_log" 2>&1 &
+    pids="$pids $!"
+}
+
+wait_for_hosts() {
+    i=0
+    while [ $i -lt 80 ]; do
+        ctl host list
+        if [ "$rc" = 0 ]; then
+            missing=""
+            for h in "$@"; do grep -q "^$h " "$tmp/out" || missing="$missing $h"; done
+            [ -z "$missing" ] && break
+        fi
+        sleep 0.25
+        i=$((i + 1))
+    done
+}
+
+if command -v timeout >/dev/null 2>&1; then ctl_bound="timeout 90"; else ctl_bound=""; fi
+ctl() {
+    $ctl_bound "$berthctl" "$@" --endpoint "$endpoint" --timeout 60 >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+
+expect() {
+    if [ "$rc" != "$1" ]; then
+        fail "$2: exit status $rc, expected $1"
+        echo "---- stdout"; cat "$tmp/out"; echo "---- stderr"; cat "$tmp/err"
+        [ "$expect_dumps_logs" = 1 ] && dump_logs
+        return 1
+    fi
+    echo "ok: $2"
+    return 0
+}
+
+has() {
+    grep -F -q -- "$2" "$tmp/$1" || { fail "$3: no '$2' in $1"; cat "$tmp/$1"; }
+}
+
+no_secret() {
+    if grep -F -q -- "$secret" "$tmp/out" "$tmp/err"; then
+        fail "$1: a secret value was printed"
+    fi
 }

@@ -25,112 +25,22 @@ berthd="$top_builddir/tools/berthd/berthd"
 agent="$top_builddir/tools/berth-agent"
 . "$top_srcdir/tests/shell-lib.sh"
 
-[ -x "$berthctl" ] || { echo "test_berthctl_api: $berthctl was not built"; exit 1; }
-[ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
-[ -x "$agent" ] || skip "tools/berth-agent was not built"
-command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
-
-tmp=$(mktemp -d /tmp/berthctl-api.XXXXXX)
-pids=""
-
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-# Runs berthctl, bounded (60 s) also by `timeout` when it exists, with the
-# test's endpoint.  stdout -> $tmp/out, stderr -> $tmp/err, status -> $rc.
-if command -v timeout >/dev/null 2>&1; then bound="timeout 90"; else bound=""; fi
-ctl() {
-    $bound "$berthctl" "$@" --endpoint "$endpoint" --timeout 60 >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-}
-
-# expect STATUS DESCRIPTION: checks $rc, shows the output when it differs.
-expect() {
-    if [ "$rc" != "$1" ]; then
-        fail "$2: exit status $rc, expected $1"
-        echo "---- stdout"; cat "$tmp/out"; echo "---- stderr"; cat "$tmp/err"
-        return 1
-    fi
-    echo "ok: $2"
-    return 0
-}
-
-# has FILE PATTERN DESCRIPTION: FILE (out or err) matches the fixed string.
-has() {
-    grep -F -q -- "$2" "$tmp/$1" || { fail "$3: no '$2' in $1"; cat "$tmp/$1"; }
-}
+begin_berthd_test berthctl-api
 
 secret='s3cr3t-Value-42'
-no_secret() {
-    if grep -F -q -- "$secret" "$tmp/out" "$tmp/err"; then
-        fail "$1: a secret value was printed"
-    fi
-}
 
 # ---- start redis, berthd, the agent -------------------------------------------
 
-redis-server --port 0 --unixsocket "$tmp/r.sock" --daemonize no --save '' \
-    --appendonly no >"$tmp/redis.log" 2>&1 &
-pids="$pids $!"
-i=0
-while [ ! -S "$tmp/r.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$tmp/r.sock" ] || { cat "$tmp/redis.log"; skip "redis-server did not start"; }
-
-# start_berthd LOG SCHEME [CTL-ARGS] -- [BERTHD-ARGS]: starts a berthd on a
-# free port of 127.0.0.1 (a few random tries: a berthd that cannot listen
-# exits) and waits at most 20 s for `berthctl host list CTL-ARGS` to work.
-# Sets $started_endpoint (empty on failure) and adds the pid to $pids.
-start_berthd() {
-    log=$1 scheme=$2
-    shift 2
-    ctl_args=""
-    while [ $# -gt 0 ] && [ "$1" != "--" ]; do ctl_args="$ctl_args $1"; shift; done
-    [ $# -gt 0 ] && shift
-    started_endpoint=""
-    for try in 1 2 3 4 5; do
-        port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
-        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 "$@" \
-            >"$tmp/$log" 2>&1 &
-        bpid=$!
-        deadline=$(( $(date +%s) + 20 ))
-        while [ "$(date +%s)" -le "$deadline" ] && kill -0 "$bpid" 2>/dev/null; do
-            # shellcheck disable=SC2086
-            if "$berthctl" host list --endpoint "$scheme://127.0.0.1:$port" --timeout 1 \
-                $ctl_args >/dev/null 2>&1; then
-                started_endpoint="$scheme://127.0.0.1:$port"
-                pids="$pids $bpid"
-                return 0
-            fi
-            sleep 0.25
-        done
-        kill -9 "$bpid" 2>/dev/null
-        wait "$bpid" 2>/dev/null
-        grep -q -i "address already in use" "$tmp/$log" || break
-    done
-    return 1
-}
-
-start_berthd berthd.log http --
-endpoint=$started_endpoint
-[ -n "$endpoint" ] || { dump_logs; skip "berthd did not answer within 20 s"; }
-echo "ok: berthd answers at $endpoint"
+start_redis_socket
+start_berthd_endpoint
 
 # The sim's registry refuses images under bad/ (a pull failure: Failed).
-"$agent" --redis "unix://$tmp/r.sock" --cell c1 --host h1 --plugin sim --cores 8 \
-    --memory-mib 16384 --tick-ms 50 \
-    --plugin-config '{"rules": [{"image": "bad/*", "pull_fail": true}]}' \
-    >"$tmp/agent.log" 2>&1 &
-pids="$pids $!"
+start_sim_agent h1 agent.log \
+    --plugin-config '{"rules": [{"image": "bad/*", "pull_fail": true}]}'
 
 # ---- host list: wait (at most 20 s) for h1 --------------------------------------
 
-i=0
-while [ $i -lt 80 ]; do
-    ctl host list
-    [ "$rc" = 0 ] && grep -q '^h1 ' "$tmp/out" && break
-    sleep 0.25
-    i=$((i + 1))
-done
+wait_for_hosts h1
 expect 0 "host list" || dump_logs
 has out "h1" "host list names the agent's host"
 has out "NAME" "host list has a header"

@@ -20,49 +20,15 @@ set -u
 : "${top_builddir:=.}"
 name=test_berthctl_ngroup
 logs="berthd.log agent-1.log"
+expect_dumps_logs=1
 berthctl="$top_builddir/tools/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
 agent="$top_builddir/tools/berth-agent"
 . "$top_srcdir/tests/shell-lib.sh"
 
-[ -x "$berthctl" ] || { echo "test_berthctl_ngroup: $berthctl was not built"; exit 1; }
-[ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
-[ -x "$agent" ] || skip "tools/berth-agent was not built"
-command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
-
-tmp=$(mktemp -d /tmp/berthctl-ngroup.XXXXXX)
-pids=""
-
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-if command -v timeout >/dev/null 2>&1; then bound="timeout 90"; else bound=""; fi
-ctl() {
-    $bound "$berthctl" "$@" --endpoint "$endpoint" --timeout 60 >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-}
-
-expect() {
-    if [ "$rc" != "$1" ]; then
-        fail "$2: exit status $rc, expected $1"
-        echo "---- stdout"; cat "$tmp/out"; echo "---- stderr"; cat "$tmp/err"
-        dump_logs
-        return 1
-    fi
-    echo "ok: $2"
-    return 0
-}
-
-has() {
-    grep -F -q -- "$2" "$tmp/$1" || { fail "$3: no '$2' in $1"; cat "$tmp/$1"; }
-}
+begin_berthd_test berthctl-ngroup
 
 secret='s3cr3t-NGroup-42'
-no_secret() {
-    if grep -F -q -- "$secret" "$tmp/out" "$tmp/err"; then
-        fail "$1: a secret value was printed"
-    fi
-}
 
 # count_members ZONE: members of the shown NGroup in ZONE (table output).
 count_members() {
@@ -71,50 +37,16 @@ count_members() {
 
 # ---- redis, berthd, three agents ---------------------------------------------------
 
-redis-server --port 0 --unixsocket "$tmp/r.sock" --daemonize no --save '' \
-    --appendonly no >"$tmp/redis.log" 2>&1 &
-pids="$pids $!"
-i=0
-while [ ! -S "$tmp/r.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$tmp/r.sock" ] || { cat "$tmp/redis.log"; skip "redis-server did not start"; }
-
-endpoint=""
-for try in 1 2 3 4 5; do
-    port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
-    BERTHD_CLAIM_IDLE_MS=600 "$berthd" --listen "127.0.0.1:$port" \
-        --redis "unix://$tmp/r.sock" --cell c1 >"$tmp/berthd.log" 2>&1 &
-    bpid=$!
-    deadline=$(( $(date +%s) + 20 ))
-    while [ "$(date +%s)" -le "$deadline" ] && kill -0 "$bpid" 2>/dev/null; do
-        if "$berthctl" host list --endpoint "http://127.0.0.1:$port" --timeout 1 \
-            >/dev/null 2>&1; then
-            endpoint="http://127.0.0.1:$port"
-            pids="$pids $bpid"
-            break 2
-        fi
-        sleep 0.25
-    done
-    kill -9 "$bpid" 2>/dev/null
-    wait "$bpid" 2>/dev/null
-    grep -q -i "address already in use" "$tmp/berthd.log" || break
-done
-[ -n "$endpoint" ] || { dump_logs; skip "berthd did not answer within 20 s"; }
-echo "ok: berthd answers at $endpoint"
-
+start_redis_socket
+# berthd's reconcile timer quickened (for berthd alone)
+BERTHD_CLAIM_IDLE_MS=600
+export BERTHD_CLAIM_IDLE_MS
+start_berthd_endpoint
+unset BERTHD_CLAIM_IDLE_MS
 for z in 1 2 3; do
-    "$agent" --redis "unix://$tmp/r.sock" --cell c1 --host "h$z" --zone "$z" --plugin sim \
-        --cores 8 --memory-mib 16384 --tick-ms 50 \
-        --plugin-config '{"start_latency_ms": 100}' >"$tmp/agent-$z.log" 2>&1 &
-    pids="$pids $!"
+    start_sim_agent "h$z" "agent-$z.log" --zone "$z" --plugin-config '{"start_latency_ms": 100}'
 done
-i=0
-while [ $i -lt 80 ]; do
-    ctl host list
-    [ "$rc" = 0 ] && grep -q '^h1 ' "$tmp/out" && grep -q '^h2 ' "$tmp/out" &&
-        grep -q '^h3 ' "$tmp/out" && break
-    sleep 0.25
-    i=$((i + 1))
-done
+wait_for_hosts h1 h2 h3
 expect 0 "three hosts registered" || exit 1
 
 # ---- the template ------------------------------------------------------------------

@@ -409,6 +409,25 @@ static void test_random_agreement(void **state)
     }
 }
 
+/* Puts hosts "s<from>" to "s<to - 1>" (8 cores, 32 GB, Linux each) into
+ * the store's cell. */
+static void put_hosts(berth_store_t *store, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%d", i);
+        berth_host_t h;
+        memset(&h, 0, sizeof h);
+        h.name = name;
+        h.cores = 8;
+        h.memory_mib = 32 * GB;
+        h.os = BERTH_OS_LINUX;
+        berth_error_t err;
+        if (berth_store_host_put(store, &h, &err) != 0)
+            fail_msg("host: %s", err.message);
+    }
+}
+
 /* berth_store_images_sync(): the sets agents write through their host
  * links reach the store's engine, a host without a set holds nothing, and
  * the next placement uses them. */
@@ -428,18 +447,7 @@ static void test_store_images_sync(void **state)
     berth_error_t err;
     if (berth_store_open(&so, e, &store, &err) != 0)
         fail_msg("store: %s", err.message);
-    char name[16];
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "s%d", i);
-        berth_host_t h;
-        memset(&h, 0, sizeof h);
-        h.name = name;
-        h.cores = 8;
-        h.memory_mib = 32 * GB;
-        h.os = BERTH_OS_LINUX;
-        if (berth_store_host_put(store, &h, &err) != 0)
-            fail_msg("host: %s", err.message);
-    }
+    put_hosts(store, 0, 4);
     assert_int_equal(berth_store_sync(store, &err), 0);
     assert_int_equal(berth_engine_host_count(e), 4);
     berth_hostlink_t *link = NULL;
@@ -462,17 +470,7 @@ static void test_store_images_sync(void **state)
     berth_hostlink_close(link);
     /* More hosts than one round trip reads (256 per batch): the first and
      * the last host's sets both arrive. */
-    for (int i = 4; i < 600; i++) {
-        snprintf(name, sizeof name, "s%d", i);
-        berth_host_t h;
-        memset(&h, 0, sizeof h);
-        h.name = name;
-        h.cores = 8;
-        h.memory_mib = 32 * GB;
-        h.os = BERTH_OS_LINUX;
-        if (berth_store_host_put(store, &h, &err) != 0)
-            fail_msg("host: %s", err.message);
-    }
+    put_hosts(store, 4, 600);
     assert_int_equal(berth_store_sync(store, &err), 0);
     const char *far[] = {"s0", "s255", "s256", "s599"};
     for (size_t i = 0; i < 4; i++) {

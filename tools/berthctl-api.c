@@ -13,6 +13,10 @@
  * values, passwords, storage and workspace keys, secret volume contents)
  * are never printed: they show as "<redacted>".  Every network wait is
  * bounded by --timeout (one deadline for the whole command).
+ *
+ * It also holds what the commands on berthd's other resource routes
+ * (berthctl-ngroup.c, berthctl-pool.c) share: their common options, the
+ * route's paths and exchanges, printing, listing and waiting.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -39,6 +43,7 @@
 #define DEFAULT_SUBSCRIPTION "00000000-0000-0000-0000-000000000000"
 #define DEFAULT_LOCATION "westeurope"
 #define DEFAULT_TIMEOUT_S 300.0
+#define POLL_S 0.5                      /* between two GETs of a resource wait */
 #define CONNECT_TIMEOUT_MS 10000L
 #define BODY_MAX ((size_t)64 << 20)     /* bytes of one answer we keep      */
 #define FILE_MAX ((size_t)BERTH_DOCUMENT_MAX)
@@ -413,18 +418,10 @@ static const optdef_t *find_opt(const char *arg, size_t len)
     return NULL;
 }
 
-/* Parses a non-negative decimal count. */
+/* Parses a non-negative decimal count: digits only. */
 static bool parse_count(const char *s, long max, long *out)
 {
-    if (s == NULL || !isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return false;
-    *out = v;
-    return true;
+    return s != NULL && isdigit((unsigned char)*s) && berthctl_parse_long(s, 0, max, out);
 }
 
 /* Parses a positive finite decimal quantity. */
@@ -2124,4 +2121,249 @@ int berthctl_api_request(const berthctl_endpoint_t *ep, const char *method, cons
 int berthctl_api_print_json(json_t *doc)
 {
     return print_json(doc);
+}
+
+/* Contract (berthctl-api.h). */
+bool berthctl_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- what the commands on berthd's ARM resource routes share (berthctl-api.h) ------ */
+
+/* Contract (berthctl-api.h). */
+void berthctl_common_init(berthctl_common_t *c, const char *command, const char *verb,
+                          const char *resource_type, const char *api_version)
+{
+    memset(c, 0, sizeof *c);
+    c->command = command;
+    c->verb = verb;
+    c->resource_type = resource_type;
+    c->api_version = api_version;
+    c->ep.url = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT") : DEFAULT_ENDPOINT;
+    c->ep.token = getenv("BERTH_TOKEN");
+    c->subscription =
+        getenv("BERTH_SUBSCRIPTION") ? getenv("BERTH_SUBSCRIPTION") : DEFAULT_SUBSCRIPTION;
+    c->timeout_s = DEFAULT_TIMEOUT_S;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_option(berthctl_common_t *c, int argc, char **argv, int *i,
+                           const char **value)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "--insecure") == 0) {
+        c->ep.insecure = true;
+        return BERTHCTL_COMMON_TAKEN;
+    }
+    if (strcmp(a, "--no-wait") == 0) {
+        c->no_wait = true;
+        return BERTHCTL_COMMON_TAKEN;
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+        return BERTHCTL_COMMON_HELP;
+    if (*i + 1 >= argc)
+        return usage("%s %s: '%s' needs a value or is unknown", c->command, c->verb, a);
+    const char *v = argv[++*i];
+    if (strcmp(a, "--endpoint") == 0) {
+        c->ep.url = v;
+    } else if (strcmp(a, "--token") == 0) {
+        c->ep.token = v;
+    } else if (strcmp(a, "--cacert") == 0) {
+        c->ep.cacert = v;
+    } else if (strcmp(a, "--subscription") == 0) {
+        c->subscription = v;
+    } else if (strcmp(a, "-g") == 0 || strcmp(a, "--resource-group") == 0) {
+        c->rg = v;
+    } else if (strcmp(a, "-n") == 0 || strcmp(a, "--name") == 0) {
+        c->name = v;
+    } else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
+        c->file = v;
+    } else if (strcmp(a, "-l") == 0 || strcmp(a, "--location") == 0) {
+        c->location = v;
+    } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+        if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0)
+            return usage("--output is json or table, not '%s'", v);
+        c->json = strcmp(v, "json") == 0;
+    } else if (strcmp(a, "--timeout") == 0) {
+        char *end;
+        c->timeout_s = strtod(v, &end);
+        if (end == v || *end != '\0' || !(c->timeout_s > 0))
+            return usage("--timeout needs a positive number, not '%s'", v);
+    } else {
+        *value = v;
+        return BERTHCTL_COMMON_OTHER;
+    }
+    return BERTHCTL_COMMON_TAKEN;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_finish(berthctl_common_t *c)
+{
+    if (c->rg == NULL)
+        return usage("%s %s needs -g RESOURCE-GROUP", c->command, c->verb);
+    if (strcmp(c->verb, "list") != 0 && c->name == NULL)
+        return usage("%s %s needs -n NAME", c->command, c->verb);
+    c->deadline = now_s() + c->timeout_s;
+    return 0;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_load_template(const berthctl_common_t *c, json_t **doc,
+                                  const char **location)
+{
+    json_error_t je;
+    *location = NULL;
+    *doc = json_load_file(c->file, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(*doc)) {
+        json_decref(*doc);
+        *doc = NULL;
+        return usage("%s: not a JSON object: %s (line %d)", c->file, je.text, je.line);
+    }
+    if (!json_is_object(json_object_get(*doc, "properties")))
+        return usage("%s: the template has no \"properties\" object", c->file);
+    *location = c->location ? c->location : json_string_value(json_object_get(*doc, "location"));
+    if (*location == NULL)
+        *location = DEFAULT_LOCATION;
+    return 0;
+}
+
+/* The route's path for resource `name` (NULL: the resource group's
+ * collection); a new string (free()), or NULL for want of memory. */
+static char *common_path(const berthctl_common_t *c, const char *name)
+{
+    char *sub = curl_easy_escape(NULL, c->subscription, 0);
+    char *rg = curl_easy_escape(NULL, c->rg, 0);
+    char *n = name ? curl_easy_escape(NULL, name, 0) : NULL;
+    char *out = NULL;
+    if (sub != NULL && rg != NULL && (name == NULL || n != NULL)) {
+        sb_t b = {0};
+        sb_printf(&b, "/subscriptions/%s/resourceGroups/%s/providers/%s%s%s?api-version=%s", sub,
+                  rg, c->resource_type, name ? "/" : "", name ? n : "", c->api_version);
+        out = sb_take(&b);
+    }
+    curl_free(sub);
+    curl_free(rg);
+    curl_free(n);
+    return out;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_request(const berthctl_common_t *c, const char *method, const char *name,
+                            json_t *body, const char *what, long *status, json_t **out)
+{
+    char *path = common_path(c, name);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    double left = c->deadline - now_s();
+    long st = 0;
+    int rc = path != NULL && (body == NULL || text != NULL)
+                 ? berthctl_api_request(&c->ep, method, path, text, left > 0 ? left : 0.001,
+                                        what, &st, out)
+                 : oom();
+    free(path);
+    free(text);
+    if (status != NULL)
+        *status = st;
+    return rc;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_print(const berthctl_common_t *c, json_t *doc, berthctl_table_cb *table)
+{
+    if (c->json)
+        return print_json(doc);
+    table(doc);
+    return EX_OK;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_show(const berthctl_common_t *c, const char *name, const char *what,
+                         berthctl_table_cb *table)
+{
+    json_t *doc = NULL;
+    int rc = berthctl_common_request(c, "GET", name, NULL, what, NULL, &doc);
+    if (rc == EX_OK)
+        rc = berthctl_common_print(c, doc, table);
+    json_decref(doc);
+    return rc;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_wait(const berthctl_common_t *c, json_t *first, const char *what,
+                         berthctl_wait_progress_cb *progress, berthctl_wait_timeout_cb *timed_out,
+                         json_t **done)
+{
+    json_t *doc = json_incref(first);
+    char last[160] = "";
+    *done = NULL;
+    for (;;) {
+        char line[160];
+        bool there = progress(c, doc, line, sizeof line);
+        if (strcmp(line, last) != 0) {
+            fprintf(stderr, "%s\n", line);
+            snprintf(last, sizeof last, "%s", line);
+        }
+        if (there) {
+            *done = doc;
+            return EX_OK;
+        }
+        if (now_s() + POLL_S >= c->deadline) {
+            timed_out(c, doc);
+            json_decref(doc);
+            return EX_FAILED;
+        }
+        sleep_s(POLL_S);
+        json_decref(doc);
+        doc = NULL;
+        int rc = berthctl_common_request(c, "GET", c->name, NULL, what, NULL, &doc);
+        if (rc != EX_OK)
+            return rc;
+    }
+}
+
+/* Contract (berthctl-api.h). */
+bool berthctl_common_verb(int argc, char **argv, const char *command, const char *const *verbs,
+                          size_t n, const char *usage_text, int *status)
+{
+    if (argc < 3) {
+        sb_t b = {0};
+        for (size_t i = 0; i < n; i++)
+            sb_printf(&b, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ", verbs[i]);
+        char *list = sb_take(&b);
+        *status = list ? usage("%s needs a subcommand: %s", command, list) : oom();
+        free(list);
+        return false;
+    }
+    if (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
+        fputs(usage_text, stdout);
+        *status = EX_OK;
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(argv[2], verbs[i]) == 0)
+            return true;
+    *status = usage("unknown %s subcommand '%s'", command, argv[2]);
+    return false;
+}
+
+/* Contract (berthctl-api.h). */
+int berthctl_common_run(berthctl_common_run_cb *run, void *ctx)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("berthctl: cannot initialize libcurl\n", stderr);
+        return EX_FAILED;
+    }
+    int rc = run(ctx);
+    if (fflush(stdout) != 0 && rc == EX_OK) {
+        fputs("berthctl: cannot write to stdout\n", stderr);
+        rc = EX_FAILED;
+    }
+    curl_global_cleanup();
+    return rc;
 }
