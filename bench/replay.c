@@ -223,30 +223,36 @@ static FILE *open_trace(const replay_options_t *o, const char *rel, char *path, 
     return f;
 }
 
+/* The array `items` of `n` entries of `size` bytes with room for *cap,
+ * grown (doubled, from `first`) when full: the array to keep, or NULL
+ * (the old one untouched) without memory. */
+static void *array_room(void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(items, c * size);
+    if (p != NULL)
+        *cap = c;
+    return p;
+}
+
 static int task_push(workload_t *w, const task_t *t)
 {
-    if (w->ntasks == w->captasks) {
-        size_t cap = w->captasks ? w->captasks * 2 : 4096;
-        task_t *p = realloc(w->tasks, cap * sizeof *p);
-        if (p == NULL)
-            return -1;
-        w->tasks = p;
-        w->captasks = cap;
-    }
+    task_t *p = array_room(w->tasks, w->ntasks, &w->captasks, sizeof *p, 4096);
+    if (p == NULL)
+        return -1;
+    w->tasks = p;
     w->tasks[w->ntasks++] = *t;
     return 0;
 }
 
 static int spec_push(workload_t *w, const host_spec_t *h)
 {
-    if (w->nspecs == w->capspecs) {
-        size_t cap = w->capspecs ? w->capspecs * 2 : 1024;
-        host_spec_t *p = realloc(w->specs, cap * sizeof *p);
-        if (p == NULL)
-            return -1;
-        w->specs = p;
-        w->capspecs = cap;
-    }
+    host_spec_t *p = array_room(w->specs, w->nspecs, &w->capspecs, sizeof *p, 1024);
+    if (p == NULL)
+        return -1;
+    w->specs = p;
     w->specs[w->nspecs++] = *h;
     return 0;
 }

@@ -1185,29 +1185,21 @@ static int preempt_plan(berth_engine_t *e, const berth_request_t *req, uint32_t 
     uint8_t *taken = malloc(n ? n : 1);
     uint64_t *prefix = malloc((size_t)(n + 1) * sizeof *prefix);
     uint32_t *mins = malloc((size_t)(n ? n : 1) * 3 * sizeof *mins);
-    if (scratch == NULL || taken == NULL || prefix == NULL || mins == NULL) {
+    /* The best plan's set (its host slot and first candidate below). */
+    uint32_t *best_set = malloc((size_t)(n ? n : 1) * sizeof *best_set);
+    if (scratch == NULL || taken == NULL || prefix == NULL || mins == NULL || best_set == NULL) {
         free(cs);
         free(scratch);
         free(taken);
         free(prefix);
         free(mins);
+        free(best_set);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to plan a preemption");
     }
     const berth_demand_t *d = &req->demand;
-    /* The best plan: host slot, its first candidate, and its set. */
     uint32_t best_host = NIL, best_k = 0, best_from = 0;
     uint64_t bc = 0, bm = 0, bg = 0;
-    uint32_t *best_set = malloc((size_t)(n ? n : 1) * sizeof *best_set);
-    if (best_set == NULL) {
-        free(cs);
-        free(scratch);
-        free(taken);
-        free(prefix);
-        free(mins);
-        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
-                                "no memory to plan a preemption");
-    }
     for (uint32_t a = 0, b; a < n; a = b) {
         for (b = a + 1; b < n && cs[b].host == cs[a].host; b++)
             ;

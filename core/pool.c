@@ -226,20 +226,27 @@ static int pool_parse(const char *name, const char *text, size_t len, pool_t *p,
     return rc;
 }
 
-static void pools_key(berth_store_t *s, char *out, size_t cap)
+/* Runs `cmd` on the cell's pools HASH with the pool name and a value
+ * when given (NULL: not sent): HGET, HSET, HDEL, HEXISTS, HGETALL, HKEYS.
+ * `write` and `what` as berth__store_command() takes them.  The reply, or
+ * NULL with *rc set. */
+static redisReply *pools_call(berth_store_t *s, const char *cmd, const char *name,
+                              const char *value, bool write, const char *what,
+                              berth_error_t *err, int *rc)
 {
-    berth__store_key(s, out, cap, "pools", "");
+    char k[BERTH__KEYNAME_MAX];
+    berth__store_key(s, k, sizeof k, "pools", "");
+    const char *argv[] = {cmd, k, name, value};
+    int argc = name == NULL ? 2 : value == NULL ? 3 : 4;
+    return berth__store_command(s, argc, argv, NULL, write, what, err, rc);
 }
 
 /* Reads pool `name` into *p: 0, BERTH_ENOENT or BERTH_EIO. */
 static int pool_read(berth_store_t *s, const char *name, pool_t *p, berth_error_t *err)
 {
-    char k[BERTH__KEYNAME_MAX];
-    pools_key(s, k, sizeof k);
-    const char *argv[] = {"HGET", k, name};
     int rc;
-    redisReply *r = berth__store_command(s, 3, argv, NULL, false, "reading a standby pool",
-                                         err, &rc);
+    redisReply *r = pools_call(s, "HGET", name, NULL, false, "reading a standby pool", err,
+                               &rc);
     if (r == NULL)
         return rc;
     if (r->type != REDIS_REPLY_STRING) {
@@ -259,12 +266,9 @@ static int pools_read(berth_store_t *s, pool_t **out, size_t *n, berth_error_t *
 {
     *out = NULL;
     *n = 0;
-    char k[BERTH__KEYNAME_MAX];
-    pools_key(s, k, sizeof k);
-    const char *argv[] = {"HGETALL", k};
     int rc;
-    redisReply *r = berth__store_command(s, 2, argv, NULL, false, "reading the standby pools",
-                                         err, &rc);
+    redisReply *r = pools_call(s, "HGETALL", NULL, NULL, false, "reading the standby pools",
+                               err, &rc);
     if (r == NULL)
         return rc;
     size_t cap = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
@@ -472,11 +476,7 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
     json_decref(r);
     if (rec == NULL)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a pool");
-    char k[BERTH__KEYNAME_MAX];
-    pools_key(s, k, sizeof k);
-    const char *argv[] = {"HSET", k, name, rec};
-    redisReply *x = berth__store_command(s, 4, argv, NULL, true, "writing a standby pool", err,
-                                         &rc);
+    redisReply *x = pools_call(s, "HSET", name, rec, true, "writing a standby pool", err, &rc);
     free(rec);
     if (x == NULL)
         return rc;
@@ -632,12 +632,9 @@ static int members_adopt(berth_store_t *s, const pool_t *p, const keylist_t *key
  * 0, or a negative code. */
 static int pool_recorded(berth_store_t *s, const char *name, berth_error_t *err)
 {
-    char k[BERTH__KEYNAME_MAX];
-    pools_key(s, k, sizeof k);
-    const char *argv[] = {"HEXISTS", k, name};
     int rc;
-    redisReply *r = berth__store_command(s, 3, argv, NULL, false, "reading a standby pool",
-                                         err, &rc);
+    redisReply *r = pools_call(s, "HEXISTS", name, NULL, false, "reading a standby pool", err,
+                               &rc);
     if (r == NULL)
         return rc;
     rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
@@ -706,11 +703,8 @@ static int pool_delete(berth_store_t *s, const char *name, berth_error_t *err)
     pool_clear(&p);
     if (rc < 0)
         return rc;
-    char k[BERTH__KEYNAME_MAX];
-    pools_key(s, k, sizeof k);
-    const char *argv[] = {"HDEL", k, name};
-    redisReply *x = berth__store_command(s, 3, argv, NULL, true, "deleting a standby pool", err,
-                                         &rc);
+    redisReply *x = pools_call(s, "HDEL", name, NULL, true, "deleting a standby pool", err,
+                               &rc);
     if (x == NULL)
         return rc;
     freeReplyObject(x);
@@ -977,12 +971,9 @@ static int name_cmp(const void *a, const void *b)
 
 static int pool_list(berth_store_t *s, berth_store_pool_cb cb, void *data, berth_error_t *err)
 {
-    char k[BERTH__KEYNAME_MAX];
-    pools_key(s, k, sizeof k);
-    const char *argv[] = {"HKEYS", k};
     int rc;
-    redisReply *r = berth__store_command(s, 2, argv, NULL, false, "listing standby pools", err,
-                                         &rc);
+    redisReply *r = pools_call(s, "HKEYS", NULL, NULL, false, "listing standby pools", err,
+                               &rc);
     if (r == NULL)
         return rc;
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0, m = 0;
