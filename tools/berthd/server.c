@@ -921,6 +921,10 @@ int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t 
                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                               EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->body_max);
+    /* An oversized body is read to its end (bounded by the timeouts) before
+     * the 413 goes out: closing while the client still sends would reset
+     * the connection and lose the answer. */
+    evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_max_headers_size(srv->http, BD_HEADERS_MAX);
     struct timeval tv = {(time_t)cfg->header_timeout_s, 0};
     evhttp_set_timeout_tv(srv->http, &tv);
