@@ -1165,11 +1165,19 @@ static void test_location_routes(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(c, "capabilities"), "maxCpu")), 4);
     test_http_free(&h);
+    /* The agent reports its image set after the pull, which may come after
+     * the PUT has been answered: wait for it. */
     snprintf(p, sizeof p, "%scachedImages?api-version=" APIV, loc);
-    h = http(f, "GET", p, NULL);
-    assert_int_equal(h.status, 200);
-    assert_non_null(strstr(h.body, "busybox:latest"));
-    test_http_free(&h);
+    bool cached = false;
+    for (int64_t end = test_now_ms() + WAIT_MS; !cached && test_now_ms() < end;) {
+        h = http(f, "GET", p, NULL);
+        assert_int_equal(h.status, 200);
+        cached = strstr(h.body, "busybox:latest") != NULL;
+        test_http_free(&h);
+        if (!cached)
+            test_sleep_ms(50);
+    }
+    assert_true(cached);
     h = http(f, "GET", "/providers/Microsoft.ContainerInstance/operations?api-version=" APIV, NULL);
     assert_int_equal(h.status, 200);
     assert_true(json_array_size(json_object_get(h.json, "value")) > 5);

@@ -1265,8 +1265,11 @@ static void calls_serve(agent_t *a)
 static int run(agent_t *a)
 {
     berth_error_t err;
-    int64_t next_hb = 0, next_tick = 0, next_reconcile = 0, next_images = 0;
+    int64_t next_hb = 0, next_tick = 0, next_reconcile = 0;
     bool reconciled = false;
+    /* Image locality can count this host's images from its first placement on. */
+    images_publish(a);
+    int64_t next_images = now_ms() + 30000;
     while (!stopping) {
         int64_t now = now_ms();
         if (now >= next_hb) {
