@@ -1043,8 +1043,8 @@ BERTH_EXPORT int berth_store_group_restart(berth_store_t *store, const char *key
 typedef void (*berth_store_expire_cb)(const char *host, const char *key, const char *new_host,
                                       int status, void *data);
 
-/* Marks down every host an agent served (berth_hostlink_open()) whose
- * heartbeat expired, and re-places the groups of down hosts whose restart
+/* Marks down every host an agent served (from its first
+ * berth_hostlink_heartbeat() on) whose heartbeat expired, and re-places the groups of down hosts whose restart
  * policy wants them running (Always, OnFailure; a Never group stays, as
  * its containers would not be started again anyway): they move to other
  * hosts, and the down host's stream gets their release, which its agent
@@ -1344,7 +1344,8 @@ BERTH_EXPORT int berth_hostlink_open(const berth_store_options_t *opts, const ch
 /* Closes the connection and frees the link.  Accepts NULL. */
 BERTH_EXPORT void berth_hostlink_close(berth_hostlink_t *link);
 
-/* Marks the host alive for `ttl_ms` milliseconds (berth:{CELL}:alive:HOST);
+/* Marks the host alive for `ttl_ms` milliseconds (berth:{CELL}:alive:HOST)
+ * and, from the first heartbeat on, subject to berth_store_hosts_expire();
  * a host that was marked down because its heartbeat expired is ready again.
  * Returns 0, BERTH_EINVAL (ttl 0) or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms,

@@ -326,11 +326,14 @@ const char berth__functions_source[] =
     "  return {1, 0, ''}\n"
     "end\n"
     "\n"
-/* KEYS: hosts, log, seq, alive:HOST.  ARGV: host, now (ms), ttl (ms),
-     * log max len.  Renews the heartbeat; a host marked down because its
-     * heartbeat had expired is ready again, with the change logged. */
+/* KEYS: hosts, log, seq, alive:HOST, agents.  ARGV: host, now (ms), ttl
+     * (ms), log max len.  Renews the heartbeat and counts the host among the
+     * agents' (alive key first, so that no expiry sweep sees an agent
+     * without one); a host marked down because its heartbeat had expired is
+     * ready again, with the change logged. */
     "local function heartbeat(keys, args)\n"
     "  redis.call('SET', keys[4], args[2], 'PX', args[3])\n"
+    "  redis.call('SADD', keys[5], args[1])\n"
     "  local raw = redis.call('HGET', keys[1], args[1])\n"
     "  if not raw then return {1, 0, ''} end\n"
     "  local h = mp_unpack(raw)\n"

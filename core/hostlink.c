@@ -91,16 +91,6 @@ static int link_open(const berth_store_options_t *opts, const char *host,
         }
         freeReplyObject(r);
     }
-    /* The host is an agent's: its heartbeat counts (berth_store_hosts_expire()). */
-    char agents[BERTH__KEYNAME_MAX];
-    berth__store_key(l->s, agents, sizeof agents, "agents", "");
-    const char *sadd[] = {"SADD", agents, host};
-    r = berth__store_command(l->s, 3, sadd, NULL, false, "joining the cell's agents", err, &rc);
-    if (r == NULL) {
-        berth_hostlink_close(l);
-        return rc;
-    }
-    freeReplyObject(r);
     /* Calls whose caller gave up before this link opened are not answered:
      * read from ten seconds back (Redis's clock, which stream ids carry)
      * and skip those whose id time plus timeout is past. */
@@ -146,15 +136,17 @@ static int link_heartbeat(berth_hostlink_t *l, uint32_t ttl_ms, berth_error_t *e
     snprintf(now, sizeof now, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     snprintf(ttl, sizeof ttl, "%u", ttl_ms);
     char hosts[BERTH__KEYNAME_MAX], log[BERTH__KEYNAME_MAX], seq[BERTH__KEYNAME_MAX];
+    char agents[BERTH__KEYNAME_MAX];
     berth__store_key(l->s, hosts, sizeof hosts, "hosts", "");
     berth__store_key(l->s, log, sizeof log, "log", "");
     berth__store_key(l->s, seq, sizeof seq, "seq", "");
+    berth__store_key(l->s, agents, sizeof agents, "agents", "");
     char maxlen[24];
     snprintf(maxlen, sizeof maxlen, "%u", berth__store_options(l->s)->log_max_len);
-    const char *argv[] = {"FCALL", "berth_heartbeat", "4", hosts, log, seq, l->k_alive,
+    const char *argv[] = {"FCALL", "berth_heartbeat", "5", hosts, log, seq, l->k_alive, agents,
                           l->host, now, ttl, maxlen};
     int rc;
-    redisReply *r = berth__store_command(l->s, 11, argv, NULL, false, "renewing the heartbeat",
+    redisReply *r = berth__store_command(l->s, 12, argv, NULL, false, "renewing the heartbeat",
                                          err, &rc);
     if (r == NULL)
         return rc;

@@ -36,7 +36,8 @@
  *                                      deleted once acknowledged
  *   berth:{C}:alive:<host>      STRING the agent's heartbeat (ms since the
  *                                      epoch), expiring after its TTL
- *   berth:{C}:agents            SET    hosts an agent has served: a host among
+ *   berth:{C}:agents            SET    hosts an agent has served (joined by its
+ *                                      first heartbeat): a host among
  *                                      them whose heartbeat expired is marked
  *                                      down (berth_store_hosts_expire())
  *   berth:{C}:views             HASH   group key -> instance view (JSON:

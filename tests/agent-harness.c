@@ -29,6 +29,19 @@ void test_sleep_ms(int ms)
         ;
 }
 
+bool test_file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 int test_agent_start(test_agent_t *a, const char *url, const char *cell, const char *host,
                      const char *plugin, const char *config, const char *const *extra)
 {
@@ -84,7 +97,7 @@ int test_agent_start(test_agent_t *a, const char *url, const char *cell, const c
 
 static int reap(pid_t pid, int timeout_ms)
 {
-    int64_t end = test_now_ms() + timeout_ms;
+    int64_t end = test_now_ms() + test_deadline_ms(timeout_ms);
     int status;
     while (test_now_ms() < end) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -157,7 +170,7 @@ void test_sched_close(test_sched_t *s)
 
 bool test_sched_wait_host(test_sched_t *s, const char *name, int timeout_ms)
 {
-    int64_t end = test_now_ms() + timeout_ms;
+    int64_t end = test_now_ms() + test_deadline_ms(timeout_ms);
     while (test_now_ms() < end) {
         berth_host_t h;
         berth_host_usage_t u;
@@ -202,6 +215,7 @@ json_t *test_view(test_sched_t *s, const char *key)
 json_t *test_view_wait(test_sched_t *s, const char *key, test_view_pred pred, void *data,
                        int timeout_ms, const char *what)
 {
+    timeout_ms = test_deadline_ms(timeout_ms);
     int64_t end = test_now_ms() + timeout_ms;
     json_t *v = NULL;
     for (;;) {

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "berth.h"
+#include "test-time.h"
 
 /* One berth-agent process. */
 typedef struct test_agent {
@@ -85,6 +86,9 @@ const char *test_view_group_state(json_t *view);              /* instanceView.st
 /* Common predicates.  data: a container name. */
 bool test_pred_running(json_t *view, void *data);     /* provisioning Succeeded, container Running */
 bool test_pred_gone(json_t *view, void *data);        /* no view */
+
+/* Whether the text file at `path` has a line holding `needle` (a log). */
+bool test_file_contains(const char *path, const char *needle);
 
 /* Milliseconds of the monotonic clock. */
 int64_t test_now_ms(void);

@@ -185,7 +185,7 @@ static void test_pull_reported(void **state)
     redisContext *c = berth_test_redis_connect(redis);
     char key[128];
     snprintf(key, sizeof key, "berth:{%s}:images:sim-1", f->cell);
-    int64_t end = test_now_ms() + 5000;
+    int64_t end = test_now_ms() + test_deadline_ms(5000);
     long long member = 0;
     while (member != 1 && test_now_ms() < end) {
         redisReply *r = redisCommand(c, "SISMEMBER %s fresh/app:1", key);
@@ -412,13 +412,21 @@ static void test_release_removes(void **state)
                                "the view dropped");
     assert_non_null(v);
     json_decref(v);
-    /* Its stream entries were acknowledged and dropped. */
+    /* Its stream entries were acknowledged and dropped (the agent drops the
+     * view first, then acknowledges). */
     redisContext *c = berth_test_redis_connect(redis);
     char key[128];
     snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
-    redisReply *r = redisCommand(c, "XLEN %s", key);
-    assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
-    freeReplyObject(r);
+    long long len = -1;
+    for (int64_t end = test_now_ms() + test_deadline_ms(5000); test_now_ms() < end;) {
+        redisReply *r = redisCommand(c, "XLEN %s", key);
+        len = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        freeReplyObject(r);
+        if (len == 0)
+            break;
+        test_sleep_ms(50);
+    }
+    assert_int_equal(len, 0);
     redisFree(c);
 }
 
@@ -460,7 +468,7 @@ static void test_agent_crash_recovers(void **state)
     redisContext *c = berth_test_redis_connect(redis);
     char key[128];
     snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
-    int64_t end = test_now_ms() + 5000;
+    int64_t end = test_now_ms() + test_deadline_ms(5000);
     long long pending = -1;
     while (test_now_ms() < end) {
         redisReply *r = redisCommand(c, "XPENDING %s agents", key);
@@ -530,6 +538,83 @@ static void test_host_expiry(void **state)
     assert_int_equal(berth_store_fsck(f->sched.store, NULL, NULL, &err), 0);
     assert_int_equal(test_agent_stop(&second), 0);
     unlink(second.log_path);
+}
+
+/* Starts the fixture's agent again with a heartbeat lifetime of `ttl_ms`,
+ * uncached images taking `pull_ms` to pull, and `--stall-ms stall_ms`. */
+static void agent_restart_slow(fixture_t *f, int ttl_ms, int pull_ms, int stall_ms)
+{
+    assert_int_equal(test_agent_stop(&f->agent), 0);
+    unlink(f->agent.log_path);
+    char config[160], ttl[16], stall[16];
+    snprintf(config, sizeof config,
+             "{\"images\": [\"busybox:latest\"], \"pull_latency_ms\": %d}", pull_ms);
+    snprintf(ttl, sizeof ttl, "%d", ttl_ms);
+    snprintf(stall, sizeof stall, "%d", stall_ms);
+    const char *const args[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
+                                "--heartbeat-ms", "200", "--ttl-ms", ttl, "--stall-ms", stall,
+                                NULL};
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", config,
+                                      args), 0);
+    assert_true(test_sched_wait_host(&f->sched, "sim-1", 10000));
+}
+
+/* A pull three times longer than the heartbeat's lifetime: the heartbeat
+ * goes on (its own thread), so the host is never marked down. */
+static void test_heartbeat_during_pull(void **state)
+{
+    fixture_t *f = *state;
+    int ttl = test_deadline_ms(1000);
+    agent_restart_slow(f, ttl, 3 * ttl, 900000);
+    place_ok(f, "sub/rg/slow", doc("slow/app:1", "Never", -1, 0, NULL), NULL);
+    berth_error_t err;
+    int64_t end = test_now_ms() + test_deadline_ms(15000) + 3 * ttl;
+    bool running = false;
+    int sweeps = 0;
+    while (!running && test_now_ms() < end) {
+        assert_int_equal(berth_store_hosts_expire(f->sched.store, NULL, NULL, &err), 0);
+        sweeps++;
+        json_t *v = test_view(&f->sched, "sub/rg/slow");
+        running = test_pred_running(v, "app");
+        if (running)
+            assert_true(test_view_has_event(v, "app", "Pulled", "Successfully pulled image"));
+        json_decref(v);
+        test_sleep_ms(100);
+    }
+    assert_true(running);
+    assert_true(sweeps >= 3 * ttl / 100 - 5);   /* swept all through the pull */
+    berth_host_t h;
+    assert_int_equal(berth_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
+    assert_int_equal(h.state, BERTH_HOST_READY);
+}
+
+/* A loop stuck past --stall-ms (here: in a pull) withholds the heartbeat,
+ * so the host is marked down; once the loop turns again the heartbeat
+ * resumes and the host is ready again. */
+static void test_stall_withholds_heartbeat(void **state)
+{
+    fixture_t *f = *state;
+    int ttl = 1000, stall = test_deadline_ms(1500);
+    agent_restart_slow(f, ttl, stall + ttl + 3000, stall);
+    place_ok(f, "sub/rg/stuck", doc("slow/app:2", "Never", -1, 0, NULL), NULL);
+    berth_error_t err;
+    int64_t t0 = test_now_ms(), end = t0 + stall + ttl + 3000;
+    int changes = 0;
+    while (changes == 0 && test_now_ms() < end) {
+        changes = berth_store_hosts_expire(f->sched.store, NULL, NULL, &err);
+        assert_true(changes >= 0);
+        if (changes == 0)
+            test_sleep_ms(50);
+    }
+    assert_int_equal(changes, 1);       /* the host down; its Never group stays */
+    assert_true(test_now_ms() - t0 >= stall);
+    berth_host_t h;
+    assert_int_equal(berth_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
+    assert_int_equal(h.state, BERTH_HOST_DOWN);
+    assert_true(test_sched_wait_host(&f->sched, "sim-1", 10000 + stall + ttl + 3000));
+    json_decref(wait_running(f, "sub/rg/stuck", "app"));
+    assert_true(test_file_contains(f->agent.log_path, "heartbeat withheld"));
+    assert_true(test_file_contains(f->agent.log_path, "heartbeat resumed"));
 }
 
 /* ---- a fleet ------------------------------------------------------------------ */
@@ -625,6 +710,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pull_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_crash_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_during_pull, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stall_withholds_heartbeat, setup, teardown),
         cmocka_unit_test(test_fleet),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

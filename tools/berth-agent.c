@@ -7,15 +7,22 @@
  * nvidia-smi), then reconciles: every group the runtime holds and every
  * group the cell places on the host is brought in line with the group's
  * record, so that after a crash of the agent nothing runs twice and nothing
- * runs that no record owns.  Then it loops: renew the heartbeat, read the
- * next assignment from the host's stream (consumer group; acknowledged only
- * once its work is done), converge that group, and supervise every group
+ * runs that no record owns.  Then it loops: read the next assignment from
+ * the host's stream (consumer group; acknowledged only once its work is
+ * done), converge that group, and supervise every group
  * it runs: init containers to completion, in order, then the containers;
  * restartPolicy (Always, OnFailure, Never) with exponential back-off;
  * ACI-like events (Pulling, Pulled, Created, Started, Killing, BackOff,
  * Failed); the instance view written back to the cell whenever it changes;
  * the images the runtime holds reported to the cell (at start, after a
  * pull, and every 30 s) for placement by image locality.
+ *
+ * The heartbeat has a thread of its own, with its own connection, so that
+ * a long image pull or a slow runtime call does not let the host expire:
+ * it renews the host's alive key every --heartbeat-ms for as long as the
+ * loop keeps turning, and withholds it once the loop has not turned for
+ * --stall-ms (a stuck runtime call), so that the cell moves the host's
+ * groups away.
  *
  * Convergence is idempotent and driven by the record, never by the entry:
  * a group whose record is gone or on another host is removed from the
@@ -42,7 +49,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +83,7 @@ typedef struct options {
     int gpu_count;                  /* -1: probe with nvidia-smi            */
     const char *zone;
     uint32_t heartbeat_ms, ttl_ms, tick_ms;
+    uint32_t stall_ms;              /* loop stuck this long: no heartbeat   */
     uint32_t backoff_initial_ms, backoff_max_ms, backoff_reset_ms;
     uint32_t stop_grace_s;
     bool no_register;
@@ -183,6 +193,18 @@ typedef struct agroup {
     uint32_t start_failures;        /* starts that failed, each followed by a new create */
 } agroup_t;
 
+/* The heartbeat thread (see the top of the file). */
+typedef struct beat {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;              /* signalled on stop; CLOCK_MONOTONIC   */
+    bool stop;                      /* under mu                             */
+    bool started;
+    berth_hostlink_t *link;         /* the thread's own connection          */
+    uint32_t period_ms, ttl_ms, stall_ms;
+    _Atomic int64_t turned_ms;      /* the loop's last turn (monotonic)     */
+} beat_t;
+
 typedef struct agent {
     options_t o;
     berth_plugin_t *plugin;
@@ -192,6 +214,7 @@ typedef struct agent {
     agroup_t **g;
     size_t ng, cap;
     bool images_dirty;              /* an image was pulled: report the set  */
+    beat_t beat;
 } agent_t;
 
 static void event_add(events_t *ev, const char *name, const char *type, const char *fmt, ...)
@@ -1260,23 +1283,129 @@ static void calls_serve(agent_t *a)
     }
 }
 
+/* ---- the heartbeat ------------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Tells the heartbeat thread that the loop is turning. */
+static void beat_turned(beat_t *b)
+{
+    atomic_store_explicit(&b->turned_ms, mono_ms(), memory_order_relaxed);
+}
+
+static void *beat_main(void *data)
+{
+    beat_t *b = data;
+    bool withheld = false;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        int64_t idle = mono_ms() - atomic_load_explicit(&b->turned_ms, memory_order_relaxed);
+        berth_error_t err;
+        if (idle >= (int64_t)b->stall_ms) {
+            if (!withheld)
+                log_error(NULL, "the agent's loop has not turned for %" PRId64
+                          " ms: heartbeat withheld until it does", idle);
+            withheld = true;
+        } else {
+            if (withheld)
+                log_info(NULL, "the agent's loop turns again: heartbeat resumed");
+            withheld = false;
+            if (berth_hostlink_heartbeat(b->link, b->ttl_ms, &err) != 0)
+                log_warn(NULL, "heartbeat failed: %s", err.message);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += b->period_ms / 1000;
+        until.tv_nsec += (long)(b->period_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&b->mu);
+        while (!b->stop && pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Opens the thread's connection, renews the heartbeat once (so that the
+ * host is alive before its first assignment) and starts the thread, with
+ * SIGTERM and SIGINT left to the main thread.  Returns 0 or -1, logged. */
+static int beat_start(agent_t *a, const berth_store_options_t *so)
+{
+    beat_t *b = &a->beat;
+    b->period_ms = a->o.heartbeat_ms;
+    b->ttl_ms = a->o.ttl_ms;
+    b->stall_ms = a->o.stall_ms;
+    beat_turned(b);
+    berth_error_t err;
+    if (berth_hostlink_open(so, a->o.host, &b->link, &err) != 0) {
+        log_error(NULL, "cannot reach the cell: %s", err.message);
+        return -1;
+    }
+    if (berth_hostlink_heartbeat(b->link, b->ttl_ms, &err) != 0)
+        log_warn(NULL, "heartbeat failed: %s", err.message);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&b->mu, NULL);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&b->thread, NULL, beat_main, b);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        log_error(NULL, "cannot start the heartbeat: %s", strerror(rc));
+        pthread_cond_destroy(&b->cv);
+        pthread_mutex_destroy(&b->mu);
+        berth_hostlink_close(b->link);
+        b->link = NULL;
+        return -1;
+    }
+    b->started = true;
+    return 0;
+}
+
+/* Stops and joins the heartbeat thread and closes its connection (the
+ * alive key then expires by itself).  Safe when it never started. */
+static void beat_stop(beat_t *b)
+{
+    if (b->started) {
+        pthread_mutex_lock(&b->mu);
+        b->stop = true;
+        pthread_cond_signal(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL);
+        pthread_cond_destroy(&b->cv);
+        pthread_mutex_destroy(&b->mu);
+        b->started = false;
+    }
+    berth_hostlink_close(b->link);
+    b->link = NULL;
+}
+
 /* ---- the loop ------------------------------------------------------------------------ */
 
 static int run(agent_t *a)
 {
     berth_error_t err;
-    int64_t next_hb = 0, next_tick = 0, next_reconcile = 0;
+    int64_t next_tick = 0, next_reconcile = 0;
     bool reconciled = false;
     /* Image locality can count this host's images from its first placement on. */
     images_publish(a);
     int64_t next_images = now_ms() + 30000;
     while (!stopping) {
+        beat_turned(&a->beat);
         int64_t now = now_ms();
-        if (now >= next_hb) {
-            if (berth_hostlink_heartbeat(a->link, a->o.ttl_ms, &err) != 0)
-                log_warn(NULL, "heartbeat failed: %s", err.message);
-            next_hb = now + a->o.heartbeat_ms;
-        }
         if (!reconciled && now >= next_reconcile) {
             reconciled = reconcile(a) == 0;
             next_reconcile = now + 1000;
@@ -1337,6 +1466,8 @@ static const char usage_text[] =
     "  --zone Z               the host's availability zone\n"
     "  --no-register          the host is in the cell already; leave its record alone\n"
     "  --heartbeat-ms N       heartbeat period (1000); --ttl-ms N its lifetime (10000)\n"
+    "  --stall-ms N           no heartbeat once the agent's loop has been stuck this\n"
+    "                         long, e.g. in a runtime call (900000)\n"
     "  --tick-ms N            supervision period (250)\n"
     "  --backoff-initial-ms N first restart delay (1000), doubling up to\n"
     "  --backoff-max-ms N     (300000); reset after a run of --backoff-reset-ms (600000)\n"
@@ -1397,7 +1528,7 @@ static char *read_config(const char *arg)
 enum {
     OPT_HOST = 1000, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_REDIS, OPT_CELL, OPT_CORES, OPT_MEMORY,
     OPT_GPU_SKU, OPT_GPU_COUNT, OPT_ZONE, OPT_NO_REGISTER, OPT_HEARTBEAT, OPT_TTL, OPT_TICK,
-    OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET, OPT_STOP_GRACE, OPT_TAIL,
+    OPT_STALL, OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET, OPT_STOP_GRACE, OPT_TAIL,
     OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION
 };
 
@@ -1416,6 +1547,7 @@ static const struct option long_opts[] = {
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
     {"ttl-ms", required_argument, NULL, OPT_TTL},
     {"tick-ms", required_argument, NULL, OPT_TICK},
+    {"stall-ms", required_argument, NULL, OPT_STALL},
     {"backoff-initial-ms", required_argument, NULL, OPT_BACKOFF_INITIAL},
     {"backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX},
     {"backoff-reset-ms", required_argument, NULL, OPT_BACKOFF_RESET},
@@ -1431,6 +1563,7 @@ static const struct option long_opts[] = {
 static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bool *timestamps)
 {
     *o = (options_t){.gpu_count = -1, .heartbeat_ms = 1000, .ttl_ms = 10000, .tick_ms = 250,
+                     .stall_ms = 900000,
                      .backoff_initial_ms = 1000, .backoff_max_ms = 300000,
                      .backoff_reset_ms = 600000, .stop_grace_s = 10};
     int ch;
@@ -1457,6 +1590,7 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
         case OPT_HEARTBEAT: u = &o->heartbeat_ms; break;
         case OPT_TTL: u = &o->ttl_ms; break;
         case OPT_TICK: u = &o->tick_ms; break;
+        case OPT_STALL: u = &o->stall_ms; break;
         case OPT_BACKOFF_INITIAL: u = &o->backoff_initial_ms; break;
         case OPT_BACKOFF_MAX: u = &o->backoff_max_ms; break;
         case OPT_BACKOFF_RESET: u = &o->backoff_reset_ms; break;
@@ -1486,6 +1620,8 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
         return usage_error("--ttl-ms must exceed --heartbeat-ms, which must be above zero");
     if (o->tick_ms == 0 || o->tick_ms > 2000)
         return usage_error("--tick-ms: expected 1 to 2000");
+    if (o->stall_ms <= o->ttl_ms)
+        return usage_error("--stall-ms must exceed --ttl-ms");
     if (o->backoff_initial_ms == 0 || o->backoff_max_ms < o->backoff_initial_ms)
         return usage_error("--backoff-max-ms must be at least --backoff-initial-ms (> 0)");
     if (o->gpu_sku != NULL && o->gpu_count < 0)
@@ -1575,9 +1711,12 @@ int main(int argc, char **argv)
         } else if (berth_hostlink_open(&so, a.o.host, &a.link, &err) != 0) {
             log_error(NULL, "cannot reach the cell: %s", err.message);
             rc = 1;
+        } else if (beat_start(&a, &so) != 0) {
+            rc = 1;
         } else {
             rc = run(&a);
         }
+        beat_stop(&a.beat);
     }
     for (size_t i = 0; i < a.ng; i++)
         group_free(a.g[i]);
