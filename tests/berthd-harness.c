@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "berthd-harness.h"
+#include "agent-harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,23 @@ void test_berthd_dump(const test_berthd_t *d, int lines)
     fclose(f);
 }
 
+static int bdh_start_once(test_berthd_t *d, bool tls, const char *const *args, bool *taken);
+
 int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args)
+{
+    /* The free port may be taken by someone else before berthd binds it
+     * (tests run side by side): try another, a few times. */
+    for (int attempt = 1;; attempt++) {
+        bool taken = false;
+        int rc = bdh_start_once(d, tls, args, &taken);
+        if (rc == 0 || !taken || attempt == 5)
+            return rc;
+        fprintf(stderr, "# berthd's port %d was taken; trying another\n", d->port);
+        unlink(d->log_path);
+    }
+}
+
+static int bdh_start_once(test_berthd_t *d, bool tls, const char *const *args, bool *taken)
 {
     memset(d, 0, sizeof *d);
     bdh_curl_init_once();
@@ -190,13 +207,17 @@ int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args)
     }
     d->pid = pid;
 
-    long long deadline = bdh_now_ms() + BD_HARNESS_START_WAIT_MS;
+    int start_wait = test_deadline_ms(BD_HARNESS_START_WAIT_MS);
+    long long deadline = bdh_now_ms() + start_wait;
     while (bdh_now_ms() < deadline) {
         int st = 0;
         if (waitpid(pid, &st, WNOHANG) == pid) {
+            d->pid = 0;
+            *taken = test_file_contains(d->log_path, "Address already in use");
+            if (*taken)
+                return -1;
             fprintf(stderr, "# berthd exited early (status %d)\n",
                     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-            d->pid = 0;
             test_berthd_dump(d, 40);
             return -1;
         }
@@ -208,7 +229,7 @@ int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args)
         test_http_free(&h);
         bdh_sleep_ms(100);
     }
-    fprintf(stderr, "# berthd did not become healthy within %d ms\n", BD_HARNESS_START_WAIT_MS);
+    fprintf(stderr, "# berthd did not become healthy within %d ms\n", start_wait);
     test_berthd_dump(d, 40);
     test_berthd_kill(d);
     return -1;
@@ -219,10 +240,11 @@ int test_berthd_stop(test_berthd_t *d)
     if (d->pid <= 0)
         return -1;
     kill(d->pid, SIGTERM);
-    int rc = bdh_reap(d->pid, BD_HARNESS_STOP_WAIT_MS);
+    int stop_wait = test_deadline_ms(BD_HARNESS_STOP_WAIT_MS);
+    int rc = bdh_reap(d->pid, stop_wait);
     if (rc < 0) {
         fprintf(stderr, "# berthd %d did not stop within %d ms; killing it\n", (int)d->pid,
-                BD_HARNESS_STOP_WAIT_MS);
+                stop_wait);
         kill(d->pid, SIGKILL);
         bdh_reap(d->pid, 5000);
     }

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "test-time.h"
+
 typedef struct test_berthd {
     pid_t pid;
     int port;
@@ -26,8 +28,10 @@ typedef struct test_berthd {
 /* Starts `$top_builddir/tools/berthd/berthd --listen 127.0.0.1:PORT` with a free
  * PORT, plus the NULL-terminated `args` (e.g. "--redis", URL, "--cell",
  * NAME, "--tokens", FILE, "--tls-cert", F, "--tls-key", F), and waits (at
- * most 20 s) until GET /healthz answers 200.  `tls` says whether to speak
- * HTTPS to it.  Returns 0 or -1 (the log printed). */
+ * most 20 s, scaled by test_deadline_ms()) until GET /healthz answers 200;
+ * a port taken before berthd could bind it is replaced by another, up to
+ * five times.  `tls` says whether to speak HTTPS to it.  Returns 0 or -1
+ * (the log printed). */
 int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args);
 
 /* SIGTERM, then waits (at most 15 s, then SIGKILL); returns the exit status

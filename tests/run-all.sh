@@ -7,7 +7,8 @@
 # missing; then runs the library's and the daemons' tests in build/ again
 # under valgrind memcheck (tests/valgrind.sh; required with CI=true).
 # Prints each test's summary lines, and exits non-zero when anything
-# failed.
+# failed.  Sets BERTH_TEST_TIME_SCALE for each run, which lengthens the
+# tests' deadlines for waits (tests/test-time.h).
 #
 # Engine tests.  Run as root, with docker.io, podman, runc and
 # busybox-static installed, it first starts private container engines once
@@ -163,9 +164,11 @@ suite() {
     return $rc
 }
 
+# Deadlines of waits scale with how slow each run is (tests/test-time.h):
+# two jobs at once on a shared machine, then the sanitizers on top.
 status=0
-suite build || status=1
-suite build-sanitize --enable-sanitizers || status=1
+BERTH_TEST_TIME_SCALE=2 suite build || status=1
+BERTH_TEST_TIME_SCALE=3 suite build-sanitize --enable-sanitizers || status=1
 # The library's and the daemons' tests again under valgrind memcheck, in the
 # normal build (tests/valgrind.sh).
 echo "==> build: valgrind"

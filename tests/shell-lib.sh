@@ -142,7 +142,7 @@ start_berthd() {
     [ $# -gt 0 ] && shift
     started_endpoint=""
     for try in 1 2 3 4 5; do
-        port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
+        port=$(( 10000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 22000 ))
         "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 "$@" \
             >"$tmp/$log" 2>&1 &
         bpid=$!

@@ -721,7 +721,7 @@ static void run_secret_readback(fixture_t *f, json_t *c, verdict_t *v)
     }
     answer_free(&a);
     /* GET until the agent has settled it (bounded). */
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     for (;;) {
         http_send(f, "GET", path, "api-version=" APIV, NULL, 0, "good", NULL, &a);
         check_never(v, expect, "a GET", a.body.p, a.body.len);
@@ -864,7 +864,7 @@ static const char EXISTING_DOC[] =
 static bool wait_settled(fixture_t *f, const char *sub, const char *token)
 {
     char *path = group_path(sub, EXISTING);
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     bool ok = false;
     while (!ok && test_now_ms() < end) {
         answer_t a;
@@ -932,7 +932,7 @@ static bool create_existing_fleet(fixture_t *f)
 
 static bool wait_host(fixture_t *f)
 {
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         answer_t a;
         http_send(f, "GET", "/berth/hosts", "", NULL, 0, "good", NULL, &a);
@@ -985,7 +985,7 @@ static int setup(void **state)
     f->d_running = true;
     static const char *const agent_args[] = {"--cores", "8", "--memory-mib", "65536",
                                              "--tick-ms", "50", "--heartbeat-ms", "200",
-                                             "--ttl-ms", "3000", NULL};
+                                             "--ttl-ms", "10000", NULL};
     if (test_agent_start(&f->agent, f->redis->url, f->cell, "sim-1", "sim", SIM_CONFIG,
                          agent_args) != 0)
         goto fail;

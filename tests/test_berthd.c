@@ -56,22 +56,29 @@ typedef struct fixture {
     redisContext *rc;
 } fixture_t;
 
-/* busybox is cached; images under slow/ take 1.5 s to pull. */
-static const char SIM_CONFIG[] =
-    "{\"images\": [\"busybox:latest\"], \"start_latency_ms\": 100, \"pull_latency_ms\": 1500}";
+/* busybox is cached; other images (slow/...) take 1.5 s to pull, longer on
+ * slow runs (the first GET of an operation must still find it InProgress). */
+static void sim_config(char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "{\"images\": [\"busybox:latest\"], \"start_latency_ms\": 100,"
+             " \"pull_latency_ms\": %d}", test_deadline_ms(1500));
+}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 static int agent_start(fixture_t *f, const char *host, const char *cores, const char *const *more)
 {
     const char *args[32] = {"--cores",   cores, "--memory-mib", "65536", "--tick-ms", "50",
-                            "--heartbeat-ms", "200", "--ttl-ms", "3000"};
+                            "--heartbeat-ms", "200", "--ttl-ms", "10000"};
     size_t n = 10;
     for (size_t i = 0; more != NULL && more[i] != NULL && n < 31; i++)
         args[n++] = more[i];
     args[n] = NULL;
     test_agent_t *a = &f->agents[f->nagents];
-    if (test_agent_start(a, berth_test_redis_group->url, f->cell, host, "sim", SIM_CONFIG,
+    char config[160];
+    sim_config(config, sizeof config);
+    if (test_agent_start(a, berth_test_redis_group->url, f->cell, host, "sim", config,
                          args) != 0)
         return -1;
     f->nagents++;
@@ -202,7 +209,7 @@ static json_t *wait_running(fixture_t *f, const char *rg, const char *name)
 {
     char *p = gpath(rg, name, NULL);
     json_t *last = NULL;
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         test_http_t h = http(f, "GET", p, NULL);
         assert_no_secret(&h);
@@ -263,7 +270,7 @@ static void put_ok(fixture_t *f, const char *rg, const char *name, const char *d
 /* Waits until berthd's cell lists `n` hosts. */
 static bool wait_hosts(fixture_t *f, size_t n)
 {
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         test_http_t h = http(f, "GET", "/berth/hosts", NULL);
         size_t got = json_array_size(json_object_get(h.json, "value"));
@@ -382,7 +389,7 @@ static void test_put_get_operation(void **state)
     assert_non_null(json_object_get(h.json, "startTime"));
     test_http_free(&h);
     const char *status = "";
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     bool done = false;
     while (!done && test_now_ms() < end) {
         h = http(f, "GET", op, NULL);
@@ -702,7 +709,7 @@ static void test_restart_and_retry(void **state)
     test_http_free(&h);
     char *p = gpath("rg", "rs", NULL);
     int after = before;
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (after <= before && test_now_ms() < end) {
         h = http(f, "GET", p, NULL);
         after = ctr_restarts(h.json);
@@ -1169,7 +1176,7 @@ static void test_location_routes(void **state)
      * the PUT has been answered: wait for it. */
     snprintf(p, sizeof p, "%scachedImages?api-version=" APIV, loc);
     bool cached = false;
-    for (int64_t end = test_now_ms() + WAIT_MS; !cached && test_now_ms() < end;) {
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); !cached && test_now_ms() < end;) {
         h = http(f, "GET", p, NULL);
         assert_int_equal(h.status, 200);
         cached = strstr(h.body, "busybox:latest") != NULL;
@@ -1220,10 +1227,13 @@ static void test_crash_after_put(void **state)
 static void test_claim_pending(void **state)
 {
     fixture_t *f = *state;
-    /* A berthd with a short claim threshold. */
+    /* A berthd with a short claim threshold, long enough for the DELETE
+     * below to be acknowledged before the stale PUT may be claimed. */
     test_berthd_stop(&f->d);
     f->d_running = false;
-    setenv("BERTHD_CLAIM_IDLE_MS", "500", 1);
+    char idle[16];
+    snprintf(idle, sizeof idle, "%d", test_deadline_ms(1500));
+    setenv("BERTHD_CLAIM_IDLE_MS", idle, 1);
     int rc = berthd_start(f, NULL);
     unsetenv("BERTHD_CLAIM_IDLE_MS");
     assert_int_equal(rc, 0);
@@ -1252,7 +1262,7 @@ static void test_claim_pending(void **state)
                         "/subscriptions/" SUB "/resourceGroups/rg/providers/"
                         "Microsoft.ContainerInstance/containerGroups/pending");
     json_decref(g);
-    int64_t end = test_now_ms() + 5000;
+    int64_t end = test_now_ms() + test_deadline_ms(10000);
     long long len = -1;
     while (test_now_ms() < end) {
         redisReply *r = redisCommand(f->rc, "XLEN %s", stream);
@@ -1292,7 +1302,7 @@ static void test_claim_pending(void **state)
     h = http(f, "DELETE", p, NULL);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
-    end = test_now_ms() + 5000;
+    end = test_now_ms() + test_deadline_ms(10000);
     while (test_now_ms() < end) {
         redisReply *r = redisCommand(f->rc, "XLEN %s", stream);
         len = r->integer;

@@ -153,7 +153,7 @@ start_redis || { dump_logs; skip "redis-server did not start"; }
 mkdir -p "$tmp/berthd"
 started=0
 for try in 1 2 3 4 5; do
-    port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
+    port=$(( 10000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 22000 ))
     base="http://127.0.0.1:$port"
     if start_berthd; then started=1; break; fi
     kill -9 "$berthd_pid" 2>/dev/null

@@ -102,7 +102,7 @@ chmod 600 "$tmp/tokens"
 mkdir -p "$tmp/berthd"
 endpoint=""
 for try in 1 2 3 4 5; do
-    port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
+    port=$(( 10000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 22000 ))
     "$berthd" --listen "127.0.0.1:$port" --redis "unix://$sock" --cell "$cell" \
         --data-dir "$tmp/berthd" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" \
         --tokens "$tmp/tokens" >"$tmp/berthd.log" 2>&1 &

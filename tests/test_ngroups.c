@@ -337,7 +337,7 @@ static const char SIM_CONFIG[] = "{\"images\": [\"busybox:latest\"], \"start_lat
 static int agent_start(fixture_t *f, const char *host, const char *zone)
 {
     const char *args[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
-                          "--heartbeat-ms", "200", "--ttl-ms", "5000", "--zone", zone, NULL};
+                          "--heartbeat-ms", "200", "--ttl-ms", "10000", "--zone", zone, NULL};
     if (test_agent_start(&f->agents[f->nagents], berth_test_redis_group->url, f->cell, host,
                          "sim", SIM_CONFIG, args) != 0)
         return -1;
@@ -448,7 +448,7 @@ static size_t unavailable(const berth_ngroup_t *g)
  * Returns the number of steps with updates. */
 static int converge(fixture_t *f, const char *key, size_t mu, bool check)
 {
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     int batches = 0;
     while (test_now_ms() < end) {
         berth_ngroup_step_t st;
@@ -848,7 +848,7 @@ static void test_route(void **state)
     test_http_free(&h);
 
     /* berthd's timer brings the members up. */
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     bool ok = false;
     while (!ok && test_now_ms() < end) {
         h = http(f, "GET", NG_PATH "/web" APIV, NULL);

@@ -646,7 +646,7 @@ static void test_bad_inputs(void **state)
 static const char SIM_CONFIG[] =
     "{\"images\": [\"busybox:latest\"], \"pull_latency_ms\": 800, \"start_latency_ms\": 200}";
 static const char *const FAST[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
-                                   "--heartbeat-ms", "200", "--ttl-ms", "3000", NULL};
+                                   "--heartbeat-ms", "200", "--ttl-ms", "10000", NULL};
 
 static int setup_agent(void **state)
 {
@@ -866,7 +866,7 @@ static long long ready_capacity(fixture_t *f)
 
 static bool wait_ready_capacity(fixture_t *f, long long n)
 {
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         if (ready_capacity(f) == n)
             return true;
@@ -886,7 +886,7 @@ static int64_t create_running(fixture_t *f, const char *name, const char *doc)
         fprintf(stderr, "PUT %s: %ld %s\n", name, h.status, h.body);
     assert_int_equal(h.status, 201);
     test_http_free(&h);
-    int64_t end = t0 + WAIT_MS, took = -1;
+    int64_t end = t0 + test_deadline_ms(WAIT_MS), took = -1;
     while (test_now_ms() < end && took < 0) {
         h = http(f, "GET", p, NULL);
         json_t *props = json_object_get(h.json, "properties");

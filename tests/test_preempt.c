@@ -785,7 +785,7 @@ static const char *ctr_state(json_t *body)
 /* Waits until GET shows the group with its container Running. */
 static bool wait_running(fixture_t *f, const char *name)
 {
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         json_t *j = get_group(f, name);
         bool ok = j != NULL && strcmp(ctr_state(j), "Running") == 0;
@@ -802,7 +802,7 @@ static bool wait_running(fixture_t *f, const char *name)
  * removed it. */
 static bool wait_view_gone(fixture_t *f, const char *name)
 {
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         redisReply *r = redisCommand(f->rc, "HEXISTS berth:{%s}:views %s/rg/%s", f->cell,
                                      SUB, name);
@@ -825,7 +825,7 @@ static int api_setup(void **state)
     f->rc = berth_test_redis_connect(berth_test_redis_group);
     const char *dargs[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
     const char *aargs[] = {"--cores", "4", "--memory-mib", "16384", "--tick-ms", "50",
-                           "--heartbeat-ms", "200", "--ttl-ms", "3000", NULL};
+                           "--heartbeat-ms", "200", "--ttl-ms", "10000", NULL};
     if (f->rc != NULL && test_berthd_start(&f->d, false, dargs) == 0) {
         f->d_running = true;
         if (test_agent_start(&f->agent, berth_test_redis_group->url, f->cell, "sim-1", "sim",
@@ -833,7 +833,7 @@ static int api_setup(void **state)
             f->agent_running = true;
     }
     bool host = false;
-    int64_t end = test_now_ms() + WAIT_MS;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (f->agent_running && !host && test_now_ms() < end) {
         test_http_t h = http(f, "GET", "/berth/hosts", NULL);
         host = json_array_size(json_object_get(h.json, "value")) >= 1;

@@ -229,8 +229,14 @@ timeout 900 "$agent" --redis "unix://$sock" --cell sdk --host sim-1 --plugin sim
     --cores 8 --memory-mib 16384 --tick-ms 50 --backoff-initial-ms 200 \
     >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
-sleep 0.3
-kill -0 "$agent_pid" 2>/dev/null || { show_logs; fail "berth-agent exited"; }
+# The SDK's first PUT needs the host: wait until it is registered and alive.
+i=0
+until [ "$(redis-cli -s "$sock" EXISTS 'berth:{sdk}:alive:sim-1' 2>/dev/null)" = 1 ]; do
+    kill -0 "$agent_pid" 2>/dev/null || { show_logs; fail "berth-agent exited"; }
+    [ $i -lt 300 ] || { show_logs; fail "berth-agent did not register sim-1 in 30 s"; }
+    sleep 0.1
+    i=$((i + 1))
+done
 
 # ---- the SDK's run --------------------------------------------------------
 

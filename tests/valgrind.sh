@@ -27,6 +27,10 @@ top_builddir=$build
 BERTH_PLUGIN_PATH="$build/plugins/sim/.libs:$build/plugins/docker/.libs:$build/plugins/runc/.libs"
 export top_srcdir top_builddir BERTH_PLUGIN_PATH
 
+# Every wait of the tests may take this many times longer (tests/test-time.h).
+BERTH_TEST_TIME_SCALE=${BERTH_TEST_TIME_SCALE:-6}
+export BERTH_TEST_TIME_SCALE
+
 status=0
 run() {
     name=$1
