@@ -926,6 +926,19 @@ static void test_api_preempt(void **state)
     assert_non_null(json_string_value(json_object_get(ev, "firstTimestamp")));
     assert_non_null(json_string_value(json_object_get(ev, "lastTimestamp")));
     assert_non_null(strstr(json_string_value(json_object_get(ev, "message")), "evicted"));
+    json_t *cs = json_object_get(json_object_get(vbody, "properties"), "containers");
+    assert_true(json_array_size(cs) > 0);
+    size_t ci;
+    json_t *c;
+    json_array_foreach(cs, ci, c)
+    {
+        json_t *civ = json_object_get(json_object_get(c, "properties"), "instanceView");
+        json_t *cur = json_object_get(civ, "currentState");
+        assert_string_equal(json_string_value(json_object_get(cur, "state")), "Terminated");
+        assert_string_equal(json_string_value(json_object_get(cur, "detailStatus")), "Evicted");
+        assert_string_equal(json_string_value(json_object_get(cur, "finishTime")),
+                            json_string_value(json_object_get(ev, "lastTimestamp")));
+    }
     json_decref(a);
     json_decref(b);
     assert_true(wait_running(f, survivor));

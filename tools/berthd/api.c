@@ -476,7 +476,8 @@ static void merge_containers(json_t *doc_list, json_t *view_list)
  * its resource record, like a stopped one, and holds no placement: the
  * cell's eviction record (berth_store_eviction_read()) tells them apart.
  * Its GET shows instanceView.state "Terminated" with a Warning event
- * "SpotEviction"; start places it again (409 ResourceNotAvailable while
+ * "SpotEviction", and every container Terminated at the eviction with
+ * detailStatus "Evicted"; start places it again (409 ResourceNotAvailable while
  * nothing fits), PUT re-places it as for a stopped group, DELETE drops the
  * record.  Changing the priority of an existing group is refused (409),
  * like every change that needs a delete. */
@@ -505,6 +506,26 @@ static json_t *evicted_view(const berth_eviction_t *ev)
     return json_pack("{s:s, s:[{s:i, s:s, s:s, s:s, s:s, s:s}]}", "state", "Terminated",
                      "events", "count", 1, "firstTimestamp", when, "lastTimestamp", when,
                      "name", "SpotEviction", "message", message, "type", "Warning");
+}
+
+/* Every container of `list` (the document's containers or initContainers)
+ * of an evicted group: Terminated at the eviction, detailStatus "Evicted". */
+static void evicted_containers(json_t *list, const berth_eviction_t *ev)
+{
+    char when[40];
+    iso_time((int64_t)ev->time_ms, when, sizeof when);
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        json_t *props = json_object_get(c, "properties");
+        if (!json_is_object(props))
+            continue;
+        json_object_set_new(props, "instanceView",
+                            json_pack("{s:i, s:{s:s, s:s, s:s}, s:[]}", "restartCount", 0,
+                                      "currentState", "state", "Terminated", "finishTime",
+                                      when, "detailStatus", "Evicted", "events"));
+    }
 }
 
 /* The resource's ARM body (secrets redacted) from its record and view. */
@@ -557,6 +578,8 @@ static json_t *resource_body(bd_api_t *api, const char *key, json_t *rec, const 
     } else if (evicted) {
         json_object_set_new(props, "provisioningState", json_string("Succeeded"));
         json_object_set_new(props, "instanceView", evicted_view(&eviction));
+        evicted_containers(json_object_get(props, "containers"), &eviction);
+        evicted_containers(json_object_get(props, "initContainers"), &eviction);
     } else if (strcmp(state, "Stopped") == 0) {
         json_object_set_new(props, "provisioningState", json_string("Succeeded"));
         json_object_set_new(props, "instanceView",
