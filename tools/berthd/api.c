@@ -450,8 +450,9 @@ static json_t *find_named(json_t *arr, const char *name)
     return NULL;
 }
 
-/* Sets each container's properties.instanceView from the view's list. */
-static void merge_containers(json_t *doc_list, json_t *view_list)
+/* Sets each container's properties.instanceView: `same` for every one when
+ * not NULL, else the one of the container of that name in the view's list. */
+static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
 {
     size_t i;
     json_t *c;
@@ -461,8 +462,8 @@ static void merge_containers(json_t *doc_list, json_t *view_list)
         if (!json_is_object(props))
             continue;
         json_object_del(props, "instanceView");
-        json_t *vc = find_named(view_list, jstr(c, "name"));
-        json_t *iv = json_object_get(vc, "instanceView");
+        json_t *iv = same != NULL
+            ? same : json_object_get(find_named(view_list, jstr(c, "name")), "instanceView");
         if (json_is_object(iv))
             json_object_set(props, "instanceView", iv);
     }
@@ -508,24 +509,15 @@ static json_t *evicted_view(const berth_eviction_t *ev)
                      "name", "SpotEviction", "message", message, "type", "Warning");
 }
 
-/* Every container of `list` (the document's containers or initContainers)
- * of an evicted group: Terminated at the eviction, detailStatus "Evicted". */
-static void evicted_containers(json_t *list, const berth_eviction_t *ev)
+/* A container's instance view in an evicted group: Terminated at the
+ * eviction, detailStatus "Evicted". */
+static json_t *evicted_container_view(const berth_eviction_t *ev)
 {
     char when[40];
     iso_time((int64_t)ev->time_ms, when, sizeof when);
-    size_t i;
-    json_t *c;
-    json_array_foreach(list, i, c)
-    {
-        json_t *props = json_object_get(c, "properties");
-        if (!json_is_object(props))
-            continue;
-        json_object_set_new(props, "instanceView",
-                            json_pack("{s:i, s:{s:s, s:s, s:s}, s:[]}", "restartCount", 0,
-                                      "currentState", "state", "Terminated", "finishTime",
-                                      when, "detailStatus", "Evicted", "events"));
-    }
+    return json_pack("{s:i, s:{s:s, s:s, s:s}, s:[]}", "restartCount", 0, "currentState",
+                     "state", "Terminated", "finishTime", when, "detailStatus", "Evicted",
+                     "events");
 }
 
 /* The resource's ARM body (secrets redacted) from its record and view. */
@@ -578,8 +570,10 @@ static json_t *resource_body(bd_api_t *api, const char *key, json_t *rec, const 
     } else if (evicted) {
         json_object_set_new(props, "provisioningState", json_string("Succeeded"));
         json_object_set_new(props, "instanceView", evicted_view(&eviction));
-        evicted_containers(json_object_get(props, "containers"), &eviction);
-        evicted_containers(json_object_get(props, "initContainers"), &eviction);
+        json_t *civ = evicted_container_view(&eviction);
+        merge_containers(json_object_get(props, "containers"), NULL, civ);
+        merge_containers(json_object_get(props, "initContainers"), NULL, civ);
+        json_decref(civ);
     } else if (strcmp(state, "Stopped") == 0) {
         json_object_set_new(props, "provisioningState", json_string("Succeeded"));
         json_object_set_new(props, "instanceView",
@@ -601,9 +595,9 @@ static json_t *resource_body(bd_api_t *api, const char *key, json_t *rec, const 
             json_object_set_new(props, "instanceView", out);
         }
         merge_containers(json_object_get(props, "containers"),
-                         json_object_get(view, "containers"));
+                         json_object_get(view, "containers"), NULL);
         merge_containers(json_object_get(props, "initContainers"),
-                         json_object_get(view, "initContainers"));
+                         json_object_get(view, "initContainers"), NULL);
     }
     json_t *ip = json_object_get(props, "ipAddress");
     if (json_is_object(ip)) {
