@@ -1044,11 +1044,12 @@ typedef void (*berth_store_expire_cb)(const char *host, const char *key, const c
                                       int status, void *data);
 
 /* Marks down every host an agent served (from its first
- * berth_hostlink_heartbeat() on) whose heartbeat expired, and re-places the groups of down hosts whose restart
- * policy wants them running (Always, OnFailure; a Never group stays, as
- * its containers would not be started again anyway): they move to other
- * hosts, and the down host's stream gets their release, which its agent
- * carries out when it returns.  A scheduler calls this periodically.
+ * berth_hostlink_heartbeat() on) whose heartbeat expired, and re-places
+ * the groups of down hosts whose restart policy wants them running
+ * (Always, OnFailure; a Never group stays, as its containers would not be
+ * started again anyway): they move to other hosts, and the down host's
+ * stream gets their release, which its agent carries out when it returns.
+ * A scheduler calls this periodically.
  * Returns the number of changes (hosts marked down, groups re-placed or
  * tried) or BERTH_EIO. */
 BERTH_EXPORT int berth_store_hosts_expire(berth_store_t *store, berth_store_expire_cb cb,
