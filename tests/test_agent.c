@@ -617,6 +617,53 @@ static void test_stall_withholds_heartbeat(void **state)
     assert_true(test_file_contains(f->agent.log_path, "heartbeat resumed"));
 }
 
+/* berth-agent with `args` (shell words, no quoting needed): its exit status,
+ * and the start of what it printed in out. */
+static int agent_run(const char *args, char *out, size_t cap)
+{
+    const char *b = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "timeout 30 %s/tools/berth-agent %s 2>&1 </dev/null",
+             b != NULL ? b : ".", args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(out, 1, cap - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Bad options: exit status 2 and a message naming the option, and nothing
+ * registered in any cell. */
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"--plugin sim", "--host is required"},
+        {"--host h1", "--plugin is required"},
+        {"--host h1 --plugin sim --heartbeat-ms 1000 --ttl-ms 1000", "--ttl-ms must exceed"},
+        {"--host h1 --plugin sim --heartbeat-ms 0", "--ttl-ms must exceed --heartbeat-ms"},
+        {"--host h1 --plugin sim --ttl-ms 10000 --stall-ms 10000", "--stall-ms must exceed"},
+        {"--host h1 --plugin sim --stall-ms soon", "--stall-ms: expected a non-negative"},
+        {"--host h1 --plugin sim --tick-ms 0", "--tick-ms: expected 1 to 2000"},
+        {"--host h1 --plugin sim --gpu-count 64", "--gpu-count: expected 0 to 63"},
+        {"--host h1 --plugin sim --gpu-sku K80", "--gpu-sku needs --gpu-count"},
+        {"--host h1 --plugin sim --frobnicate", "unknown or incomplete option '--frobnicate'"},
+    };
+    char out[2048];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[512];
+        snprintf(args, sizeof args, "%s --redis unix:///nonexistent/berth.sock", cases[i][0]);
+        int rc = agent_run(args, out, sizeof out);
+        if (rc != 2 || strstr(out, cases[i][1]) == NULL)
+            fprintf(stderr, "berth-agent %s: exit %d, said: %s\n", args, rc, out);
+        assert_int_equal(rc, 2);
+        assert_non_null(strstr(out, cases[i][1]));
+    }
+    assert_int_equal(agent_run("--help", out, sizeof out), 0);
+    assert_non_null(strstr(out, "--stall-ms N"));
+}
+
 /* ---- a fleet ------------------------------------------------------------------ */
 
 #define FLEET_MAX 500
@@ -712,6 +759,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_during_pull, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stall_withholds_heartbeat, setup, teardown),
+        cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_fleet),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
