@@ -732,8 +732,12 @@ BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
  * then every victim the set can spare dropped), which may evict more than
  * the fewest.  The victims are released (as by
  * berth_group_release()) and the group placed on that host, in one call:
- * on any failure nothing changes.  A redeploy (known key) never preempts,
- * a Spot request never preempts, and berth_request_assign() never does.
+ * on any failure nothing changes.  A redeploy (known key) of a Regular
+ * group that fits nowhere, its own allocation counted as free, stays on
+ * its host by the same search over that host's Spot groups only (the host
+ * not down, still meeting the request; cordoned is fine): never another
+ * host's.  A Spot request never preempts, and berth_request_assign() never
+ * does.  berth_request_preemption() plans for a new group.
  * The preemption path scans the engine's groups and allocates; a request
  * that fits, and any refusal while the engine holds no Spot group, cost
  * nothing extra.
@@ -983,8 +987,9 @@ BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
 
 /*
  * Preemption in the store.  berth_store_place() and berth_store_place_prefer()
- * of a NEW Regular group that fits nowhere plan a preemption in the store's
- * engine (berth_request_preemption()) and commit it in one atomic step
+ * of a Regular group that fits nowhere (new, or a redeploy, which evicts on
+ * its own host only) plan a preemption in the store's engine and commit it
+ * in one atomic step
  * (the Redis Function berth_preempt): it re-checks that every victim is
  * still a Spot group on the plan's host at the generation the replica saw,
  * releases each one (records, the host's group set, a release entry on the
@@ -993,8 +998,11 @@ BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
  * a stale plan catches up and is planned again, like any conflict.  Other
  * replicas see the releases and the placement through the log.  On success
  * out->evicted counts the victims and berth_engine_victim() on the store's
- * engine names them.  Redeploys, batches (berth_store_place_batch()) and
- * the asynchronous store never preempt: they answer BERTH_ENOSPC.
+ * engine names them.  Batches (berth_store_place_batch()) and the
+ * asynchronous store never preempt: they answer BERTH_ENOSPC.  Through
+ * berthd a redeploy cannot change a group's demand (ACI refuses CPU,
+ * memory and GPU updates), so a redeploy preempts for library callers
+ * that resize a group.
  */
 
 /* How and when a group was evicted (berth_store_eviction_read()). */

@@ -1151,10 +1151,13 @@ static int victims_reserve(berth_engine_t *e, uint32_t n)
 /* Computes the preemption plan for `req` (berth.h): on success stores the
  * host's slot in *slot, the isolation in *iso, the victims' ids and keys in
  * the engine's victim arrays (e->nvictims of them) and their summed demand
- * in *evicted.  Changes no placement.  Returns 0, BERTH_ENOSPC (no plan;
+ * in *evicted.  `only` NIL: any ready host; else only that host (a
+ * redeploy's own, whose allocation the caller has released; it may be
+ * cordoned).  Changes no placement.  Returns 0, BERTH_ENOSPC (no plan;
  * explained in *err when given) or BERTH_ENOMEM. */
-static int preempt_plan(berth_engine_t *e, const berth_request_t *req, uint32_t *slot,
-                        berth_isolation_t *iso, berth_demand_t *evicted, berth_error_t *err)
+static int preempt_plan(berth_engine_t *e, const berth_request_t *req, uint32_t only,
+                        uint32_t *slot, berth_isolation_t *iso, berth_demand_t *evicted,
+                        berth_error_t *err)
 {
     if (req->priority == BERTH_PRIORITY_SPOT)
         return berth__error_set(err, BERTH_ENOSPC, "ResourceNotAvailable", "properties.priority",
@@ -1169,12 +1172,14 @@ static int preempt_plan(berth_engine_t *e, const berth_request_t *req, uint32_t 
     uint32_t n = 0;
     for (uint32_t id = 0; id < e->ngroups_slots && n < e->spot_groups; id++) {
         const group_t *g = &e->groups[id];
-        if (g->keylen == 0 || !g->spot)
+        if (g->keylen == 0 || !g->spot || (only != NIL && g->host != only))
             continue;
         const berth__host_t *h = berth__index_host(&e->idx, g->host);
         berth_isolation_t hi;
         unsigned tier;
-        if (h->state != BERTH_HOST_READY || !berth__host_matches(&h->attrs, req, &hi, &tier))
+        bool open = h->state == BERTH_HOST_READY ||
+                    (only != NIL && h->state == BERTH_HOST_CORDONED);
+        if (!open || !berth__host_matches(&h->attrs, req, &hi, &tier))
             continue;
         cs[n++] = (candidate_t){id, g->host, g->demand.millicores / 1000u, g->demand.memory_mib,
                                 g->demand.gpu_count};
@@ -1366,7 +1371,7 @@ int berth_request_preemption(berth_engine_t *engine, const berth_request_t *requ
         memcpy(out->host, name, strlen(name) + 1);
         return 0;
     }
-    rc = preempt_plan(engine, request, &slot, &iso, &out->evicted, err);
+    rc = preempt_plan(engine, request, NIL, &slot, &iso, &out->evicted, err);
     if (rc < 0)
         return rc;
     const char *name = berth__index_host(&engine->idx, slot)->name;
@@ -1387,6 +1392,9 @@ size_t berth_engine_spot_count(const berth_engine_t *engine)
 
 /* Contract: store.h (the store's files are its only callers). */
 void berth__engine_preempt_set(berth_engine_t *engine, bool on);
+int berth__engine_redeploy_preemption(berth_engine_t *engine, const char *key,
+                                      const berth_request_t *request,
+                                      berth_preemption_t *out, berth_error_t *err);
 
 void berth__engine_preempt_set(berth_engine_t *engine, bool on)
 {
@@ -1414,7 +1422,7 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
         if (e->no_preempt || req->priority == BERTH_PRIORITY_SPOT || e->spot_groups == 0)
             return explain_no_host(e, req, err);
         berth_demand_t freed;
-        int rc = preempt_plan(e, req, &slot, &iso, &freed, err);
+        int rc = preempt_plan(e, req, NIL, &slot, &iso, &freed, err);
         if (rc < 0)
             return rc;
         nvictims = e->nvictims;
@@ -1475,6 +1483,52 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
     return 0;
 }
 
+/* The preemption plan of a redeploy that fits nowhere, its own allocation
+ * on `own` already released: Spot groups of `own` only, for a Regular
+ * request on a host that is not down and still matches it.  Returns 0
+ * (e->nvictims victims planned) or a negative code (BERTH_ENOSPC
+ * explained). */
+static int redeploy_plan(berth_engine_t *e, const berth_request_t *req, uint32_t own,
+                         berth_error_t *err)
+{
+    const berth__host_t *h = berth__index_host(&e->idx, own);
+    berth_isolation_t iso;
+    unsigned tier;
+    if (req->priority == BERTH_PRIORITY_SPOT || e->spot_groups == 0 ||
+        h->state == BERTH_HOST_DOWN || !berth__host_matches(&h->attrs, req, &iso, &tier))
+        return explain_no_host(e, req, err);
+    uint32_t slot;
+    berth_demand_t freed;
+    return preempt_plan(e, req, own, &slot, &iso, &freed, err);
+}
+
+/* Where a redeploy of a group on `own`, its allocation already released,
+ * goes by the semantics of berth_request_place(): its host when it still
+ * fits there, else the policy's choice, else (with `preempt`) its host by
+ * evicting e->nvictims Spot groups there (*nvictims; 0 otherwise).
+ * Returns 0 or a negative code (BERTH_ENOSPC explained). */
+static int redeploy_target(berth_engine_t *e, const berth_request_t *req, uint32_t own,
+                           bool preempt, uint32_t *slot, berth_isolation_t *iso,
+                           uint32_t *nvictims, berth_error_t *err)
+{
+    const berth__host_t *h = berth__index_host(&e->idx, own);
+    unsigned tier;
+    *slot = own;
+    *nvictims = 0;
+    if (h->state != BERTH_HOST_DOWN && berth__host_matches(&h->attrs, req, iso, &tier) &&
+        berth__host_fits(h, req))
+        return 0;
+    if (berth__index_choose(&e->idx, req, slot, iso) == 0)
+        return 0;
+    int rc = preempt ? redeploy_plan(e, req, own, err) : explain_no_host(e, req, err);
+    if (rc < 0)
+        return rc;
+    *slot = own;
+    berth__host_matches(&h->attrs, req, iso, &tier);
+    *nvictims = e->nvictims;
+    return 0;
+}
+
 /* Redeploys group `id`: onto `forced` when it is not NIL, else where the
  * semantics of berth_request_place() put it. */
 static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
@@ -1491,25 +1545,19 @@ static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
     host_charge(e, old, &g->demand, -1);
     const berth__host_t *h = berth__index_host(&e->idx, old);
     berth_isolation_t iso;
-    unsigned tier;
     uint32_t slot = old;
+    uint32_t nvictims = 0;
     berth_placement_kind_t kind = BERTH_PLACED_STAYED;
     char *previous = NULL;
-    if (forced != NIL) {
-        rc = forced_check(e, forced, req, &iso, err);
-        if (rc < 0) {
-            host_charge(e, old, &g->demand, +1);
-            return rc;
-        }
-        slot = forced;
-    } else if (h->state == BERTH_HOST_DOWN || !berth__host_matches(&h->attrs, req, &iso, &tier) ||
-               !berth__host_fits(h, req)) {
-        if (berth__index_choose(&e->idx, req, &slot, &iso) < 0) {
-            rc = explain_no_host(e, req, err);
-            host_charge(e, old, &g->demand, +1);
-            return rc;
-        }
+    rc = forced != NIL
+        ? forced_check(e, forced, req, &iso, err)
+        : redeploy_target(e, req, old, !e->no_preempt, &slot, &iso, &nvictims, err);
+    if (rc < 0) {
+        host_charge(e, old, &g->demand, +1);
+        return rc;
     }
+    if (forced != NIL)
+        slot = forced;
     if (slot != old) {
         previous = berth__strdup(h->name);
         if (previous == NULL) {
@@ -1519,6 +1567,8 @@ static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
         }
         kind = BERTH_PLACED_MOVED;
     }
+    if (nvictims > 0)
+        victims_evict(e);       /* nothing fails from here on */
     host_charge(e, slot, &req->demand, +1);
     g->demand = req->demand;
     g->restart = (uint8_t)restart_of(req->restart_policy);
@@ -1538,6 +1588,45 @@ static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
     free(g->previous);
     g->previous = previous;
     placement_fill(e, g, out);
+    if (out != NULL)
+        out->evicted = nvictims;
+    return 0;
+}
+
+int berth__engine_redeploy_preemption(berth_engine_t *engine, const char *key,
+                                      const berth_request_t *request,
+                                      berth_preemption_t *out, berth_error_t *err)
+{
+    berth_engine_t *e = engine;
+    memset(out, 0, sizeof *out);
+    int rc = request_check(e, request, err);
+    if (rc < 0)
+        return rc;
+    size_t len = key != NULL ? strlen(key) : 0;
+    uint32_t pos = key != NULL ? group_pos(e, key, len, hash_bytes(key, len)) : NIL;
+    if (pos == NIL)
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' is not placed", key ? key : "");
+    group_t *g = &e->groups[e->group_keys.e[pos].id];
+    if ((rc = update_check(key, g, request, err)) < 0)
+        return rc;
+    /* Judged as redeploy() judges it: without the group's own allocation. */
+    uint32_t own = g->host, slot, nvictims;
+    berth_isolation_t iso;
+    host_charge(e, own, &g->demand, -1);
+    rc = redeploy_target(e, request, own, true, &slot, &iso, &nvictims, err);
+    out->victims = nvictims;
+    for (uint32_t i = 0; rc == 0 && i < nvictims; i++) {
+        const group_t *v = &e->groups[e->victim_ids[i]];
+        out->evicted.millicores += v->demand.millicores;
+        out->evicted.memory_mib += v->demand.memory_mib;
+        out->evicted.gpu_count += v->demand.gpu_count;
+    }
+    host_charge(e, own, &g->demand, +1);
+    if (rc < 0)
+        return rc;
+    const char *name = berth__index_host(&e->idx, slot)->name;
+    memcpy(out->host, name, strlen(name) + 1);
     return 0;
 }
 

@@ -98,6 +98,42 @@ const char berth__functions_source[] =
     "  return log_append(keys[2], keys[3], args[2], 'hostdel', args[1], '')\n"
     "end\n"
     "\n"
+    /* The record of group `key` in the hash `groups` (gpu_count defaulted),
+     * or nil, when the group is at generation `expect` (0: absent); else
+     * nil and the refusal. */
+    "local function group_at(groups, key, expect)\n"
+    "  local raw = redis.call('HGET', groups, key)\n"
+    "  local old, gen = nil, 0\n"
+    "  if raw then\n"
+    "    old = mp_unpack(raw)\n"
+    "    old.gpu_count = old.gpu_count or 0\n"
+    "    gen = old.gen\n"
+    "  end\n"
+    "  if gen ~= expect then\n"
+    "    return nil, {0, 'generation', 'container group ' .. key .. ' is at generation ' ..\n"
+    "                 gen .. ', not ' .. expect}\n"
+    "  end\n"
+    "  return old, nil\n"
+    "end\n"
+    "\n"
+    /* The record of `host` in the hash `hosts` when it is at `epoch` (the
+     * replica's view) and takes groups: ready, or cordoned for a group
+     * that stays (`stays`); else nil and the refusal. */
+    "local function host_at(hosts, host, epoch, stays)\n"
+    "  local hraw = redis.call('HGET', hosts, host)\n"
+    "  if not hraw then\n"
+    "    return nil, {0, 'host', 'host ' .. host .. ' does not exist'}\n"
+    "  end\n"
+    "  local h = mp_unpack(hraw)\n"
+    "  if h.epoch ~= epoch then\n"
+    "    return nil, {0, 'host', 'host ' .. host .. ' changed since it was chosen'}\n"
+    "  end\n"
+    "  if h.state ~= 0 and not (stays and h.state == 1) then\n"
+    "    return nil, {0, 'state', 'host ' .. host .. ' is not ready'}\n"
+    "  end\n"
+    "  return h, nil\n"
+    "end\n"
+    "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:NEW, assign:NEW,
      *       hostgroups:OLD, assign:OLD (the new host's again for a new group).
      * ARGV: key, new host, expected generation (0: must not exist), group
@@ -106,30 +142,13 @@ const char berth__functions_source[] =
      *       need not be decoded here), host epoch the replica saw. */
     "local function place(keys, args)\n"
     "  local key, host = args[1], args[2]\n"
-    "  local expect = tonumber(args[3])\n"
-    "  local raw = redis.call('HGET', keys[2], key)\n"
-    "  local old, gen = nil, 0\n"
-    "  if raw then\n"
-    "    old = mp_unpack(raw)\n"
-    "    old.gpu_count = old.gpu_count or 0\n"
-    "    gen = old.gen\n"
-    "  end\n"
-    "  if gen ~= expect then\n"
-    "    return {0, 'generation', 'container group ' .. key .. ' is at generation ' ..\n"
-    "            gen .. ', not ' .. expect}\n"
-    "  end\n"
-    "  local hraw = redis.call('HGET', keys[1], host)\n"
-    "  if not hraw then\n"
-    "    return {0, 'host', 'host ' .. host .. ' does not exist'}\n"
-    "  end\n"
-    "  local h = mp_unpack(hraw)\n"
-    "  if h.epoch ~= tonumber(args[9]) then\n"
-    "    return {0, 'host', 'host ' .. host .. ' changed since it was chosen'}\n"
-    "  end\n"
+    "  local expect = tonumber(args[3]) or -1\n"
+    "  local old, refusal = group_at(keys[2], key, expect)\n"
+    "  if refusal then return refusal end\n"
     "  local same = old ~= nil and old.host == host\n"
-    "  if h.state ~= 0 and not (same and h.state == 1) then\n"
-    "    return {0, 'state', 'host ' .. host .. ' is not ready'}\n"
-    "  end\n"
+    "  local h\n"
+    "  h, refusal = host_at(keys[1], host, tonumber(args[9]), same)\n"
+    "  if refusal then return refusal end\n"
     "  local mc, mem, gpu = tonumber(args[6]), tonumber(args[7]), tonumber(args[8])\n"
     "  local umc, umem, ugpu, ng = h.used_mc, h.used_mem, h.used_gpu, h.groups\n"
     "  if same then\n"
@@ -151,7 +170,7 @@ const char berth__functions_source[] =
     "      redis.call('HSET', keys[1], old.host, mp_pack(o))\n"
     "    end\n"
     "    redis.call('SREM', keys[7], key)\n"
-    "    redis.call('XADD', keys[8], '*', 'op', 'release', 'key', key, 'gen', gen)\n"
+    "    redis.call('XADD', keys[8], '*', 'op', 'release', 'key', key, 'gen', expect)\n"
     "  end\n"
     "  redis.call('HSET', keys[2], key, args[4])\n"
     "  if not same then redis.call('SADD', keys[5], key) end\n"
@@ -188,14 +207,18 @@ const char berth__functions_source[] =
     "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST,
      *       evictions.
-     * ARGV: key, host, record (generation 1), log max len, millicores,
+     * ARGV: key, host, record (generation E + 1), log max len, millicores,
      *       memory MiB, GPUs (the record's demand), host epoch the replica
      *       saw, number of victims N, then N pairs: victim key, victim
-     *       generation (each victim named once).
-     * Places a new group on HOST by evicting Spot groups there, all or
-     * nothing: the group must not exist, HOST must be ready at that epoch,
-     * every victim must still be a Spot group (priority 2) on HOST at its
-     * generation, and HOST must have the room once they are gone.  Each
+     *       generation (each victim named once), then E: the group's
+     *       generation (0: a new group).
+     * Places a group on HOST by evicting Spot groups there, all or
+     * nothing: the group must be at generation E (not exist for 0; a
+     * redeployed group must be on HOST, whose room then includes the
+     * group's old allocation), HOST must be ready at that epoch (or
+     * cordoned, for a redeploy), every victim must still be a Spot group
+     * (priority 2) on HOST at its generation, and HOST must have the room
+     * once they are gone.  Each
      * victim is released exactly as by release() (record, host set, a
      * release for HOST's agent, a logged 'release') and its eviction
      * recorded in KEYS[7] (victim key -> JSON {host, by, time}, time in ms
@@ -204,22 +227,20 @@ const char berth__functions_source[] =
      * 'state', 'victim', 'capacity'. */
     "local function preempt(keys, args)\n"
     "  local key, host = args[1], args[2]\n"
-    "  if redis.call('HEXISTS', keys[2], key) == 1 then\n"
-    "    return {0, 'generation', 'container group ' .. key .. ' already exists'}\n"
-    "  end\n"
-    "  local hraw = redis.call('HGET', keys[1], host)\n"
-    "  if not hraw then\n"
-    "    return {0, 'host', 'host ' .. host .. ' does not exist'}\n"
-    "  end\n"
-    "  local h = mp_unpack(hraw)\n"
-    "  if h.epoch ~= tonumber(args[8]) then\n"
-    "    return {0, 'host', 'host ' .. host .. ' changed since it was chosen'}\n"
-    "  end\n"
-    "  if h.state ~= 0 then\n"
-    "    return {0, 'state', 'host ' .. host .. ' is not ready'}\n"
-    "  end\n"
     "  local n = tonumber(args[9])\n"
+    "  local expect = tonumber(args[10 + 2 * n]) or -1\n"
+    "  local old, refusal = group_at(keys[2], key, expect)\n"
+    "  if refusal then return refusal end\n"
+    "  if old and old.host ~= host then\n"
+    "    return {0, 'host', 'container group ' .. key .. ' is not on host ' .. host}\n"
+    "  end\n"
+    "  local h\n"
+    "  h, refusal = host_at(keys[1], host, tonumber(args[8]), old ~= nil)\n"
+    "  if refusal then return refusal end\n"
     "  local umc, umem, ugpu, ng = h.used_mc, h.used_mem, h.used_gpu, h.groups\n"
+    "  if old then\n"
+    "    umc, umem, ugpu, ng = umc - old.mc, umem - old.mem, ugpu - old.gpu_count, ng - 1\n"
+    "  end\n"
     "  local victims, seen = {}, {}\n"
     "  for i = 1, n do\n"
     "    local vkey, vgen = args[8 + 2 * i], tonumber(args[9 + 2 * i])\n"
@@ -260,7 +281,7 @@ const char berth__functions_source[] =
     "  end\n"
     "  redis.call('HSET', keys[2], key, args[3])\n"
     "  redis.call('SADD', keys[5], key)\n"
-    "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', 1)\n"
+    "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
     "  return log_append(keys[3], keys[4], args[4], 'place', key, args[3])\n"
     "end\n"
     "\n"

@@ -1445,26 +1445,34 @@ static void flush_some(berth_store_t *s)
             break;
 }
 
-/* The preemption path of store_place() for a new Regular group that fits
- * nowhere (berth.h, "Preemption in the store"): plans in the engine, then
+/* The preemption path of store_place() for a Regular group that fits
+ * nowhere (berth.h, "Preemption in the store"): a new one, or a redeploy
+ * (`existed`: Spot groups of its own host only).  Plans in the engine, then
  * commits the evictions and the placement in one FCALL berth_preempt.
  * Returns 1 (committed: *out filled, the replica caught up), 0 (the plan
  * was stale: Redis refused it; catch up and plan again) or a negative code
  * (BERTH_ENOSPC when there is no plan). */
-static int preempt_commit(berth_store_t *s, const char *key, const berth_request_t *request,
-                          const char *spec, berth_placement_t *out, berth_error_t *err)
+static int preempt_commit(berth_store_t *s, const char *key, bool existed,
+                          const berth_request_t *request, const char *spec,
+                          berth_placement_t *out, berth_error_t *err)
 {
     berth_preemption_t plan;
-    int rc = berth_request_preemption(s->engine, request, &plan, err);
+    int rc = existed
+        ? berth__engine_redeploy_preemption(s->engine, key, request, &plan, err)
+        : berth_request_preemption(s->engine, request, &plan, err);
     if (rc < 0)
         return rc;
     if (plan.victims == 0)
         return 0;   /* room appeared meanwhile: choose again */
+    const entry_t *own = existed ? map_find(&s->groups, key, strlen(key)) : NULL;
+    uint64_t expect = own != NULL ? own->value : 0;
     uint32_t n = plan.victims;
-    int argc = 3 + 7 + 9 + 2 * (int)n;
+    int argc = 3 + 7 + 9 + 2 * (int)n + 1;
     const char **argv = malloc((size_t)argc * sizeof *argv);
     size_t *lens = malloc((size_t)argc * sizeof *lens);
     char (*gens)[24] = malloc((size_t)n * sizeof *gens);
+    char expect_text[24];
+    snprintf(expect_text, sizeof expect_text, "%llu", (unsigned long long)expect);
     if (argv == NULL || lens == NULL || gens == NULL) {
         free(argv);
         free(lens);
@@ -1483,7 +1491,7 @@ static int preempt_commit(berth_store_t *s, const char *key, const berth_request
     snprintf(gpu, sizeof gpu, "%u", request->demand.gpu_count);
     snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)(he ? he->value : 0));
     snprintf(count, sizeof count, "%u", n);
-    record_from_request(s->engine, key, plan.host, 1, request, spec, s->rec);
+    record_from_request(s->engine, key, plan.host, expect + 1, request, spec, s->rec);
     msgpack_sbuffer_clear(&s->buf);
     rc = berth__group_record_encode(&s->buf, s->rec);
     const char *head[] = {"FCALL", "berth_preempt", "7", s->k_hosts, s->k_groups, s->k_log,
@@ -1502,6 +1510,8 @@ static int preempt_commit(berth_store_t *s, const char *key, const berth_request
         argv[20 + 2 * i] = gens[i];
         lens[20 + 2 * i] = strlen(gens[i]);
     }
+    argv[argc - 1] = expect_text;
+    lens[argc - 1] = strlen(expect_text);
     redisReply *r = NULL;
     if (rc < 0)
         rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
@@ -1523,7 +1533,7 @@ static int preempt_commit(berth_store_t *s, const char *key, const berth_request
         if (src < 0 || berth_group_get(s->engine, key, out) < 0) {
             memset(out, 0, sizeof *out);
             memcpy(out->host, plan.host, sizeof out->host);
-            out->kind = BERTH_PLACED_NEW;
+            out->kind = existed ? BERTH_PLACED_STAYED : BERTH_PLACED_NEW;
             out->demand = request->demand;
         }
         out->evicted = n;
@@ -1547,11 +1557,11 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
         p.spec = spec_json;
         p.prefer = prefer;
         if ((rc = choice_make(s, &p, err)) < 0) {
-            /* Only a new Regular group preempts (berth.h). */
-            if (rc != BERTH_ENOSPC || p.existed || request->priority == BERTH_PRIORITY_SPOT ||
+            /* Only a Regular group preempts (berth.h). */
+            if (rc != BERTH_ENOSPC || request->priority == BERTH_PRIORITY_SPOT ||
                 berth_engine_spot_count(s->engine) == 0)
                 return rc;
-            rc = preempt_commit(s, key, request, spec_json, out, err);
+            rc = preempt_commit(s, key, p.existed, request, spec_json, out, err);
             if (rc < 0)
                 return rc;
             if (rc == 1)

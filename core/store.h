@@ -193,6 +193,17 @@ void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
  * berth_request_preemption() and committed through Redis instead. */
 void berth__engine_preempt_set(berth_engine_t *engine, bool on);
 
+/* The preemption plan of a redeploy of the placed group `key` with
+ * `request` (berth.h, "Priority and preemption"): when the group fits
+ * somewhere without evicting anything, out->victims is 0 and out->host is
+ * where it would go; else the Spot groups of its own host that make room
+ * (berth_engine_victim() names them; out->host is that host).  Changes no
+ * placement.  Returns 0, BERTH_ENOENT (not placed), BERTH_EINVAL (a change
+ * a redeploy cannot make), BERTH_ENOSPC (no plan) or BERTH_ENOMEM. */
+int berth__engine_redeploy_preemption(berth_engine_t *engine, const char *key,
+                                      const berth_request_t *request,
+                                      berth_preemption_t *out, berth_error_t *err);
+
 /* Chooses a host for p in the engine, which holds the choice until
  * berth__store_unchoose(p).  Returns 0 or the engine's error. */
 int berth__store_choose(berth_store_t *s, berth__pending_t *p, berth_error_t *err);

@@ -6,6 +6,7 @@
  * of one host, then the least capacity (cores, memory, GPUs), then by host
  * name; GPUs count as a dimension; hosts of another OS or zone, cordoned
  * hosts and Regular groups are never touched; a Spot group never preempts;
+ * a redeployed Regular group that fits nowhere evicts on its own host only;
  * a refused request changes nothing; a plan can be computed without being
  * applied; the greedy fallback past the exact budget still makes room; and
  * the cost of a plan is measured (printed) on a large, full cell.
@@ -15,7 +16,8 @@
  * same cell converges, the Redis Function refuses a stale plan (a victim at
  * another generation, a victim that is Regular) and changes nothing, two
  * replicas preempting at once retry their stale plans and all land, and
- * fsck stays clean.
+ * fsck stays clean; a redeploy's preemption commits at the group's next
+ * generation, and a stale one is refused.
  *
  * API: Spot groups fill a simulated host, a Regular PUT answers 201, the
  * victim's GET shows Terminated with a Warning eviction event, its agent
@@ -262,10 +264,75 @@ static void test_constraints_and_refusals(void **state)
     assert_string_equal(err.target, "properties.priority");
     assert_false(placed(e, "spot", NULL));
 
-    /* A redeploy never preempts, and may not change the priority. */
+    /* A redeploy may not change the priority. */
     berth_request_t up = req(4, 8, 0, BERTH_PRIORITY_SPOT);
     assert_int_equal(berth_request_place(e, "reg", &up, &p, &err), BERTH_ECONFLICT);
     assert_string_equal(err.target, "properties.priority");
+    berth_engine_free(e);
+}
+
+/* A redeployed Regular group that fits nowhere stays on its host by
+ * evicting Spot groups there (never another host's, never a Regular one);
+ * one that fits elsewhere moves without evicting; a Spot one never
+ * preempts; a refusal changes nothing. */
+static void test_redeploy_preempts(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_new();
+    host_add(e, "a", 8, 32, NULL, 0, BERTH_OS_LINUX, NULL);
+    host_add(e, "b", 8, 32, NULL, 0, BERTH_OS_LINUX, NULL);
+    put_on(e, "grow", "a", req(2, 4, 0, BERTH_PRIORITY_REGULAR));
+    put_on(e, "a-s1", "a", req(1, 2, 0, BERTH_PRIORITY_SPOT));
+    put_on(e, "a-s2", "a", req(2, 4, 0, BERTH_PRIORITY_SPOT));
+    put_on(e, "a-reg", "a", req(3, 4, 0, BERTH_PRIORITY_REGULAR));
+    put_on(e, "b-reg", "b", req(4, 4, 0, BERTH_PRIORITY_REGULAR));
+    put_on(e, "b-s", "b", req(4, 4, 0, BERTH_PRIORITY_SPOT));
+    berth_error_t err;
+    berth_placement_t p;
+
+    /* 4 cores: a has its own 2 back, b nothing; one victim on a does it
+     * (a-s2: fewest victims), b's Spot group stays. */
+    berth_request_t r = req(4, 4, 0, BERTH_PRIORITY_REGULAR);
+    assert_int_equal(berth_request_place(e, "grow", &r, &p, &err), 0);
+    assert_string_equal(p.host, "a");
+    assert_int_equal(p.kind, BERTH_PLACED_STAYED);
+    assert_int_equal(p.evicted, 1);
+    assert_string_equal(berth_engine_victim(e, 0), "a-s2");
+    assert_false(placed(e, "a-s2", NULL));
+    assert_true(placed(e, "a-s1", "a") && placed(e, "a-reg", "a") && placed(e, "b-s", "b"));
+    assert_int_equal(berth_engine_spot_count(e), 2);
+
+    /* 6 cores needs more than its own 4 and a-s1's 1 (a-reg is Regular):
+     * no plan, and nothing changes. */
+    berth_engine_stats_t before, after;
+    berth_engine_stats(e, &before);
+    r = req(6, 4, 0, BERTH_PRIORITY_REGULAR);
+    assert_int_equal(berth_request_place(e, "grow", &r, &p, &err), BERTH_ENOSPC);
+    assert_non_null(strstr(err.message, "evicting Spot"));
+    berth_engine_stats(e, &after);
+    assert_memory_equal(&before, &after, sizeof before);
+    assert_int_equal(berth_group_get(e, "grow", &p), 0);
+    assert_string_equal(p.host, "a");
+    assert_int_equal(p.demand.millicores, 4000);
+    assert_int_equal(berth_engine_spot_count(e), 2);
+
+    /* A Spot group never preempts, its own host's neighbours included. */
+    berth_request_t s = req(5, 4, 0, BERTH_PRIORITY_SPOT);
+    assert_int_equal(berth_request_place(e, "a-s1", &s, &p, &err), BERTH_ENOSPC);
+    assert_null(strstr(err.message, "evicting"));
+    assert_true(placed(e, "b-s", "b"));
+
+    /* Room elsewhere (b emptied): the 6-core redeploy moves there and
+     * evicts nothing. */
+    assert_int_equal(berth_group_release(e, "b-s", &err), 0);
+    assert_int_equal(berth_group_release(e, "b-reg", &err), 0);
+    r = req(6, 4, 0, BERTH_PRIORITY_REGULAR);
+    assert_int_equal(berth_request_place(e, "grow", &r, &p, &err), 0);
+    assert_string_equal(p.host, "b");
+    assert_int_equal(p.kind, BERTH_PLACED_MOVED);
+    assert_int_equal(p.evicted, 0);
+    assert_true(placed(e, "a-s1", "a"));
+    assert_int_equal(berth_engine_spot_count(e), 1);
     berth_engine_free(e);
 }
 
@@ -520,6 +587,81 @@ static void test_store_preempt(void **state)
     replica_close(&b);
 }
 
+/* A redeployed Regular group that fits nowhere evicts a Spot group of its
+ * own host in the store: one commit (its record at the next generation,
+ * the victim released and recorded, the agent told), fsck clean, the
+ * other replica converges; a stale generation is refused. */
+static void test_store_redeploy_preempt(void **state)
+{
+    (void)state;
+    char cell[32];
+    snprintf(cell, sizeof cell, "pre-%d-%d", (int)getpid() % 10000, ++cell_counter);
+    replica_t a, b;
+    replica_open(&a, cell);
+    replica_open(&b, cell);
+    berth_host_t h = {.name = "h1", .cores = 4, .memory_mib = 16 * GB, .os = BERTH_OS_LINUX};
+    berth_error_t err;
+    assert_int_equal(berth_store_host_put(a.store, &h, &err), 0);
+    store_put(&a, "grow", req(1, 2, 0, BERTH_PRIORITY_REGULAR), "h1");
+    store_put(&b, "sp1", req(1, 2, 0, BERTH_PRIORITY_SPOT), "h1");
+    store_put(&a, "sp2", req(2, 2, 0, BERTH_PRIORITY_SPOT), "h1");
+
+    /* 2 cores: its own 1 back and sp1's (the least capacity) make room. */
+    berth_request_t r = req(2, 2, 0, BERTH_PRIORITY_REGULAR);
+    berth_placement_t p;
+    if (berth_store_place(a.store, "grow", &r, "{\"doc\": 2}", &p, &err) != 0)
+        fail_msg("preempting redeploy: %s", err.message);
+    assert_string_equal(p.host, "h1");
+    assert_int_equal(p.kind, BERTH_PLACED_STAYED);
+    assert_int_equal(p.evicted, 1);
+    assert_string_equal(berth_engine_victim(a.engine, 0), "sp1");
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
+    assert_non_null(c);
+    assert_false(hexists(c, cell, "groups", "sp1"));
+    assert_true(hexists(c, cell, "groups", "sp2"));
+    assert_true(hexists(c, cell, "evictions", "sp1"));
+    assert_true(assign_release(c, cell, "h1", "sp1"));
+    assert_int_equal(scard(c, cell, "h1"), 2);
+    char *spec = NULL;
+    uint64_t gen = 0;
+    assert_int_equal(berth_store_group_read(b.store, "grow", &spec, &gen, &err), 0);
+    assert_int_equal(gen, 2);
+    assert_string_equal(spec, "{\"doc\": 2}");
+    berth_free(spec);
+    berth_eviction_t ev;
+    assert_int_equal(berth_store_eviction_read(b.store, "sp1", &ev, &err), 0);
+    assert_string_equal(ev.by, "grow");
+    assert_int_equal(berth_store_fsck(a.store, fsck_print, NULL, &err), 0);
+    assert_int_equal(berth_store_sync(b.store, &err), 0);
+    assert_int_equal(berth_group_get(b.engine, "grow", &p), 0);
+    assert_int_equal(p.demand.millicores, 2000);
+    assert_false(placed(b.engine, "sp1", NULL));
+    assert_int_equal(berth_engine_spot_count(b.engine), 1);
+
+    /* A plan at a stale generation of the group is refused, unchanged. */
+    redisReply *x = redisCommand(
+        c,
+        "FCALL berth_preempt 7 berth:{%s}:hosts berth:{%s}:groups berth:{%s}:log "
+        "berth:{%s}:seq berth:{%s}:hostgroups:h1 berth:{%s}:assign:h1 "
+        "berth:{%s}:evictions grow h1 rec 1000 3000 2048 0 1 1 sp2 1 1",
+        cell, cell, cell, cell, cell, cell, cell);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(x->element[0]->integer, 0);
+    assert_string_equal(x->element[1]->str, "generation");
+    freeReplyObject(x);
+    assert_true(hexists(c, cell, "groups", "sp2"));
+
+    /* 5 cores: more than the host has, sp2 or not: refused, unchanged. */
+    r = req(5, 2, 0, BERTH_PRIORITY_REGULAR);
+    assert_int_equal(berth_store_place(a.store, "grow", &r, NULL, &p, &err), BERTH_ENOSPC);
+    assert_true(hexists(c, cell, "groups", "sp2"));
+    assert_int_equal(berth_store_fsck(a.store, fsck_print, NULL, &err), 0);
+    redisFree(c);
+    replica_close(&a);
+    replica_close(&b);
+}
+
 /* The Function's victim checks: a victim at another generation, a Regular
  * victim and a missing one are refused and change nothing; the library's
  * own plan for the same room is taken. */
@@ -547,7 +689,7 @@ static void test_store_stale_victims(void **state)
             c,
             "FCALL berth_preempt 7 berth:{%s}:hosts berth:{%s}:groups berth:{%s}:log "
             "berth:{%s}:seq berth:{%s}:hostgroups:h1 berth:{%s}:assign:h1 "
-            "berth:{%s}:evictions x-new h1 rec 1000 1000 1024 0 1 1 %s %s",
+            "berth:{%s}:evictions x-new h1 rec 1000 1000 1024 0 1 1 %s %s 0",
             cell, cell, cell, cell, cell, cell, cell, bad[i][0], bad[i][1]);
         assert_non_null(x);
         assert_int_equal(x->type, REDIS_REPLY_ARRAY);
@@ -560,7 +702,7 @@ static void test_store_stale_victims(void **state)
         c,
         "FCALL berth_preempt 7 berth:{%s}:hosts berth:{%s}:groups berth:{%s}:log "
         "berth:{%s}:seq berth:{%s}:hostgroups:h1 berth:{%s}:assign:h1 "
-        "berth:{%s}:evictions x-new h1 rec 1000 2000 1024 0 1 2 sp 1 sp 1",
+        "berth:{%s}:evictions x-new h1 rec 1000 2000 1024 0 1 2 sp 1 sp 1 0",
         cell, cell, cell, cell, cell, cell, cell);
     assert_non_null(twice);
     assert_int_equal(twice->type, REDIS_REPLY_ARRAY);
@@ -977,6 +1119,7 @@ static void test_api_preempt(void **state)
     replica_close(&r);
     /* Deleting an evicted group works like any other. */
     assert_int_equal(call(f, "DELETE", victim, NULL, NULL), 200);
+
     free(spot);
     free(regular);
     free(plain);
@@ -989,12 +1132,14 @@ int main(void)
         cmocka_unit_test(test_least_capacity),
         cmocka_unit_test(test_gpu_dimension),
         cmocka_unit_test(test_constraints_and_refusals),
+        cmocka_unit_test(test_redeploy_preempts),
         cmocka_unit_test(test_no_spot),
         cmocka_unit_test(test_greedy_fallback),
         cmocka_unit_test(test_plan_cost),
     };
     const struct CMUnitTest store_tests[] = {
         cmocka_unit_test(test_store_preempt),
+        cmocka_unit_test(test_store_redeploy_preempt),
         cmocka_unit_test(test_store_stale_victims),
         cmocka_unit_test(test_store_race),
     };
