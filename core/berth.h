@@ -976,7 +976,10 @@ BERTH_EXPORT int berth_store_place_prefer(berth_store_t *store, const char *key,
                                           berth_placement_t *out, berth_error_t *err);
 
 /* Places n groups with their commits pipelined (one round trip for the
- * batch, plus one per retry round).  results[i] receives each group's 0 or
+ * batch, plus one per retry round); then each Regular group that found no
+ * room preempts, one at a time in batch order, as berth_store_place()
+ * would (its outs[i].evicted counts its victims; berth_engine_victim()
+ * names the last preemption's).  results[i] receives each group's 0 or
  * negative code and outs[i] (outs may be NULL) its placement.  Returns 0
  * when every commit got an answer (look at results), or BERTH_EIO. */
 BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
@@ -998,8 +1001,9 @@ BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
  * a stale plan catches up and is planned again, like any conflict.  Other
  * replicas see the releases and the placement through the log.  On success
  * out->evicted counts the victims and berth_engine_victim() on the store's
- * engine names them.  Batches (berth_store_place_batch()) and the
- * asynchronous store never preempt: they answer BERTH_ENOSPC.  Through
+ * engine names them.  A batch (berth_store_place_batch()) preempts for its
+ * Regular groups after its pipelined round; the asynchronous store never
+ * preempts: it answers BERTH_ENOSPC.  Through
  * berthd a redeploy cannot change a group's demand (ACI refuses CPU,
  * memory and GPU updates), so a redeploy preempts for library callers
  * that resize a group.

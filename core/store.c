@@ -1714,6 +1714,15 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
     free(ps);
     free(chosen);
     free(call);
+    /* A Regular group the batch found no room for preempts, one at a time
+     * and in batch order, as berth_store_place() would (berth.h). */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (results[i] != BERTH_ENOSPC || requests[i].priority == BERTH_PRIORITY_SPOT ||
+            berth_engine_spot_count(s->engine) == 0)
+            continue;
+        results[i] = store_place(s, keys[i], &requests[i], NULL, NULL,
+                                 outs != NULL ? &outs[i] : NULL, NULL);
+    }
     return rc < 0 ? BERTH_EIO : 0;
 }
 

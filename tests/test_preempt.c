@@ -17,7 +17,8 @@
  * another generation, a victim that is Regular) and changes nothing, two
  * replicas preempting at once retry their stale plans and all land, and
  * fsck stays clean; a redeploy's preemption commits at the group's next
- * generation, and a stale one is refused.
+ * generation, and a stale one is refused; a batch's Regular groups that
+ * fit nowhere preempt after the batch, its Spot ones do not.
  *
  * API: Spot groups fill a simulated host, a Regular PUT answers 201, the
  * victim's GET shows Terminated with a Warning eviction event, its agent
@@ -529,17 +530,15 @@ static void test_store_preempt(void **state)
     assert_int_equal(berth_store_sync(a.store, &err), 0);
     assert_int_equal(berth_engine_spot_count(a.engine), 2);
 
-    /* A batch never preempts. */
+    /* A Spot request is refused, alone or in a batch. */
     berth_request_t r = req(2, 4, 0, BERTH_PRIORITY_REGULAR);
-    const char *keys[] = {"batch"};
-    berth_placement_t bp;
-    int res = 0;
-    berth_store_place_batch(a.store, 1, keys, &r, &bp, &res, &err);
-    assert_int_equal(res, BERTH_ENOSPC);
-
-    /* A Spot request is refused. */
     berth_request_t s = req(1, 1, 0, BERTH_PRIORITY_SPOT);
+    berth_placement_t bp;
     assert_int_equal(berth_store_place(a.store, "s-new", &s, NULL, &bp, &err), BERTH_ENOSPC);
+    const char *keys[] = {"s-batch"};
+    int res = 0;
+    assert_int_equal(berth_store_place_batch(a.store, 1, keys, &s, &bp, &res, &err), 0);
+    assert_int_equal(res, BERTH_ENOSPC);
 
     /* The Regular group evicts the Spot group with less memory. */
     berth_placement_t p;
@@ -585,6 +584,48 @@ static void test_store_preempt(void **state)
     redisFree(c);
     replica_close(&a);
     replica_close(&b);
+}
+
+/* A batch: what fits is placed in one round trip; a Regular group that
+ * fits nowhere then preempts as berth_store_place() would; a Spot one is
+ * refused. */
+static void test_store_batch_preempt(void **state)
+{
+    (void)state;
+    char cell[32];
+    snprintf(cell, sizeof cell, "pre-%d-%d", (int)getpid() % 10000, ++cell_counter);
+    replica_t a;
+    replica_open(&a, cell);
+    berth_host_t h = {.name = "h1", .cores = 6, .memory_mib = 16 * GB, .os = BERTH_OS_LINUX};
+    berth_error_t err;
+    assert_int_equal(berth_store_host_put(a.store, &h, &err), 0);
+    store_put(&a, "s1", req(2, 2, 0, BERTH_PRIORITY_SPOT), "h1");
+    store_put(&a, "s2", req(2, 2, 0, BERTH_PRIORITY_SPOT), "h1");
+    const char *keys[] = {"fits", "b-spot", "b-reg", "b-reg2"};
+    berth_request_t rs[] = {req(2, 2, 0, BERTH_PRIORITY_REGULAR),
+                            req(1, 1, 0, BERTH_PRIORITY_SPOT),
+                            req(2, 2, 0, BERTH_PRIORITY_REGULAR),
+                            req(2, 2, 0, BERTH_PRIORITY_REGULAR)};
+    berth_placement_t outs[4];
+    int res[4] = {1, 1, 1, 1};
+    assert_int_equal(berth_store_place_batch(a.store, 4, keys, rs, outs, res, &err), 0);
+    assert_int_equal(res[0], 0);
+    assert_int_equal(outs[0].evicted, 0);
+    assert_int_equal(res[1], BERTH_ENOSPC);
+    assert_int_equal(res[2], 0);
+    assert_int_equal(outs[2].evicted, 1);
+    assert_int_equal(res[3], 0);
+    assert_int_equal(outs[3].evicted, 1);
+    assert_false(placed(a.engine, "s1", NULL) || placed(a.engine, "s2", NULL));
+    assert_false(placed(a.engine, "b-spot", NULL));
+    assert_true(placed(a.engine, "b-reg", "h1") && placed(a.engine, "b-reg2", "h1"));
+    redisContext *c = berth_test_redis_connect(berth_test_redis_group);
+    assert_non_null(c);
+    assert_true(hexists(c, cell, "evictions", "s1") && hexists(c, cell, "evictions", "s2"));
+    assert_int_equal(scard(c, cell, "h1"), 3);
+    redisFree(c);
+    assert_int_equal(berth_store_fsck(a.store, fsck_print, NULL, &err), 0);
+    replica_close(&a);
 }
 
 /* A redeployed Regular group that fits nowhere evicts a Spot group of its
@@ -1140,6 +1181,7 @@ int main(void)
     const struct CMUnitTest store_tests[] = {
         cmocka_unit_test(test_store_preempt),
         cmocka_unit_test(test_store_redeploy_preempt),
+        cmocka_unit_test(test_store_batch_preempt),
         cmocka_unit_test(test_store_stale_victims),
         cmocka_unit_test(test_store_race),
     };
