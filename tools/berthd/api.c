@@ -1878,10 +1878,7 @@ static bool group_names(const bd_request_t *req, char **seg, op_t *op, bd_reply_
     snprintf(op->sub, sizeof op->sub, "%s", seg[1]);
     snprintf(op->rg, sizeof op->rg, "%s", seg[3]);
     snprintf(op->name, sizeof op->name, "%s", seg[7]);
-    char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1];
-    bd_lower(seg[1], s, sizeof s);
-    bd_lower(seg[3], r, sizeof r);
-    snprintf(op->key, sizeof op->key, "%s/%s/%s", s, r, seg[7]);
+    bd_resource_key(seg[1], seg[3], seg[7], op->key, sizeof op->key);
     bd_random_id(op->rid);
     if (req->client_request_id != NULL && strlen(req->client_request_id) < sizeof op->crid &&
         strspn(req->client_request_id,
@@ -2100,10 +2097,8 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
                 bad_method(reply);
                 return;
             }
-            char prefix[BD_KEY_MAX + 1], s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1];
-            bd_lower(seg[1], s, sizeof s);
-            bd_lower(seg[3], r, sizeof r);
-            snprintf(prefix, sizeof prefix, "%s/%s/", s, r);
+            char prefix[BD_KEY_MAX + 1];
+            bd_resource_key(seg[1], seg[3], "", prefix, sizeof prefix);
             list_groups(api, req, reply, prefix, apiv);
             return;
         }

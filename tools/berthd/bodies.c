@@ -352,6 +352,16 @@ void bd_ngroup_patch_free(bd_ngroup_patch_t *patch)
     memset(patch, 0, sizeof *patch);
 }
 
+/* Calls map(target, flag) on the error's target and on each detail's. */
+static void targets_map(berth_error_t *err, void (*map)(char *target, bool flag), bool flag)
+{
+    if (err == NULL)
+        return;
+    map(err->target, flag);
+    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++)
+        map(err->details[i].target, flag);
+}
+
 static void ngroup_target_map(char *t, bool zones_in_properties)
 {
     if (strcmp(t, "desiredCount") == 0)
@@ -373,11 +383,7 @@ static void ngroup_target_map(char *t, bool zones_in_properties)
 /* Contract: bodies.h. */
 void bd_ngroup_error_map(berth_error_t *err, bool zones_in_properties)
 {
-    if (err == NULL)
-        return;
-    ngroup_target_map(err->target, zones_in_properties);
-    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++)
-        ngroup_target_map(err->details[i].target, zones_in_properties);
+    targets_map(err, ngroup_target_map, zones_in_properties);
 }
 
 /* ---- standby pools -------------------------------------------------------------------- */
@@ -476,17 +482,15 @@ void bd_pool_body_free(bd_pool_body_t *body)
     memset(body, 0, sizeof *body);
 }
 
+static void pool_target_map(char *t, bool unused)
+{
+    (void)unused;
+    if (strncmp(t, "template", 8) == 0)
+        target_rewrite(t, PROFILE_PATH, 8);
+}
+
 /* Contract: bodies.h. */
 void bd_pool_error_map(berth_error_t *err)
 {
-    if (err == NULL)
-        return;
-    char *targets[1 + BERTH_ERROR_DETAILS_MAX];
-    size_t n = 0;
-    targets[n++] = err->target;
-    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++)
-        targets[n++] = err->details[i].target;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(targets[i], "template", 8) == 0)
-            target_rewrite(targets[i], PROFILE_PATH, 8);
+    targets_map(err, pool_target_map, false);
 }

@@ -242,7 +242,7 @@ static void on_key(const char *key, void *data)
 {
     list_ctx_t *c = data;
     /* Only "<sub>/<rg>/<name>": NGroups of this resource group. */
-    if (strncmp(key, c->prefix, c->plen) == 0 && strchr(key + c->plen, '/') == NULL)
+    if (bd_key_child(key, c->prefix, c->plen) != NULL)
         json_array_append_new(c->keys, json_string(key));
 }
 
@@ -294,9 +294,6 @@ void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t
                        "The api-version '%s' is invalid for nGroups.", q < 0 ? "" : apiv);
         return;
     }
-    char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1];
-    bd_lower(seg[1], s, sizeof s);
-    bd_lower(seg[3], r, sizeof r);
     if (n == 7) {
         bd_reply_route(reply, "NGroups_ListByResourceGroup");
         if (req->method != BD_GET) {
@@ -305,7 +302,7 @@ void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t
             return;
         }
         char prefix[BD_KEY_MAX + 1];
-        snprintf(prefix, sizeof prefix, "%s/%s/", s, r);
+        bd_resource_key(seg[1], seg[3], "", prefix, sizeof prefix);
         list_ngroups(store, prefix, reply);
         return;
     }
@@ -322,7 +319,7 @@ void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t
         return;
     }
     char key[BD_KEY_MAX + 1];
-    snprintf(key, sizeof key, "%s/%s/%s", s, r, name);
+    bd_resource_key(seg[1], seg[3], name, key, sizeof key);
     berth_error_t err;
     switch (req->method) {
     case BD_GET: {

@@ -201,8 +201,9 @@ static void on_pool(const char *pool, void *data)
 {
     list_ctx_t *c = data;
     /* Only "<sub>/<rg>/<name>": pools of this resource group. */
-    if (strncmp(pool, c->prefix, c->plen) == 0 && strchr(pool + c->plen, '/') == NULL)
-        json_array_append_new(c->names, json_string(pool + c->plen));
+    const char *name = bd_key_child(pool, c->prefix, c->plen);
+    if (name != NULL)
+        json_array_append_new(c->names, json_string(name));
 }
 
 /* GET .../standbyContainerGroupPools: every pool of the resource group, in
@@ -258,10 +259,8 @@ void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
         }
         if (!api_version_ok(req, reply))
             return;
-        char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1], prefix[BD_KEY_MAX + 1];
-        bd_lower(seg[1], s, sizeof s);
-        bd_lower(seg[3], r, sizeof r);
-        snprintf(prefix, sizeof prefix, "%s/%s/", s, r);
+        char prefix[BD_KEY_MAX + 1];
+        bd_resource_key(seg[1], seg[3], "", prefix, sizeof prefix);
         pools_list(pools, reply, seg[1], seg[3], prefix);
         return;
     }
@@ -273,10 +272,8 @@ void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
     }
     if (!api_version_ok(req, reply))
         return;
-    char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1], pool[BD_KEY_MAX + 1];
-    bd_lower(seg[1], s, sizeof s);
-    bd_lower(seg[3], r, sizeof r);
-    snprintf(pool, sizeof pool, "%s/%s/%s", s, r, seg[7]);
+    char pool[BD_KEY_MAX + 1];
+    bd_resource_key(seg[1], seg[3], seg[7], pool, sizeof pool);
     berth_error_t err;
     switch (req->method) {
     case BD_PUT:

@@ -106,6 +106,23 @@ void bd_lower(const char *s, char *out, size_t cap)
 }
 
 /* Contract: resource.h. */
+void bd_resource_key(const char *sub, const char *rg, const char *name, char *out, size_t cap)
+{
+    char s[BD_SUB_MAX + 1], r[BD_RG_MAX + 1];
+    bd_lower(sub, s, sizeof s);
+    bd_lower(rg, r, sizeof r);
+    snprintf(out, cap, "%s/%s/%s", s, r, name);
+}
+
+/* Contract: resource.h. */
+const char *bd_key_child(const char *key, const char *prefix, size_t plen)
+{
+    if (strncmp(key, prefix, plen) != 0 || strchr(key + plen, '/') != NULL)
+        return NULL;
+    return key + plen;
+}
+
+/* Contract: resource.h. */
 int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max)
 {
     size_t n = strlen(path);

@@ -65,6 +65,18 @@ void bd_location_norm(const char *s, char *out, size_t cap);
 /* Copies `s` lowercased into out[cap] (truncating). */
 void bd_lower(const char *s, char *out, size_t cap);
 
+/* The cell's key of resource `name` in resource group `rg` of
+ * subscription `sub`: "<sub>/<rg>/<name>", subscription and resource group
+ * lowercased (ARM compares them without case), into out[cap]
+ * (truncating).  `name` "" gives the resource group's prefix
+ * "<sub>/<rg>/". */
+void bd_resource_key(const char *sub, const char *rg, const char *name, char *out, size_t cap);
+
+/* The name of `key` when it is a resource directly in the resource group
+ * whose prefix (bd_resource_key() with name "") is prefix[plen], else
+ * NULL. */
+const char *bd_key_child(const char *key, const char *prefix, size_t plen);
+
 /* Splits a percent-decoded path into at most `max` segments stored in
  * seg[] (pointing into buf[cap], a copy).  Refuses (returns -1) an empty
  * segment, "." or "..", a control or non-ASCII byte, a path longer than
