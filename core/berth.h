@@ -68,7 +68,8 @@ enum {
     BERTH_EBUSY = -7,       /* host still holds groups                      */
     BERTH_ETOOBIG = -8,     /* document too large or too deeply nested      */
     BERTH_ELIMIT = -9,      /* an engine table is full (zones, GPU SKUs)    */
-    BERTH_EIO = -10         /* I/O failure (files, network, store)          */
+    BERTH_EIO = -10,        /* I/O failure (files, network, store)          */
+    BERTH_ESTALE = -11      /* a record changed since the caller read it    */
 };
 
 #define BERTH_ERROR_NAME_MAX 64
@@ -1002,8 +1003,8 @@ BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
  * replicas see the releases and the placement through the log.  On success
  * out->evicted counts the victims and berth_engine_victim() on the store's
  * engine names them.  A batch (berth_store_place_batch()) preempts for its
- * Regular groups after its pipelined round; the asynchronous store never
- * preempts: it answers BERTH_ENOSPC.  Through
+ * Regular groups after its pipelined round; the asynchronous store
+ * preempts like the synchronous one, each in a round of its own.  Through
  * berthd a redeploy cannot change a group's demand (ACI refuses CPU,
  * memory and GPU updates), so a redeploy preempts for library callers
  * that resize a group.
@@ -1114,6 +1115,66 @@ BERTH_EXPORT int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb,
                                   void *data, berth_error_t *err);
 
 /* ------------------------------------------------------------------------ */
+/* Effects: a caller's own records, written with a commit                   */
+/* ------------------------------------------------------------------------ */
+/*
+ * A scheduler that keeps records of its own beside the cell (an API's
+ * resource records, operation records, name claims) can have them written
+ * in the same atomic step as a placement, release or restart: a list of
+ * effects rides with the commit, and Redis applies all of it or none.
+ * Guards among them (BERTH_EFFECT_EXPECT, BERTH_EFFECT_CLAIM) are checked
+ * before anything is written, so a record that changed since the caller
+ * read it refuses the whole commit.
+ *
+ * `key` names a key of the cell without its prefix: "resources" is
+ * berth:{CELL}:resources, in the cell's hash slot.  Names the store itself
+ * uses (meta, hosts, skus, groups, log, seq, views, agents, ngroups,
+ * ngroupnotes, pools, poolseq, evictions, and every name starting with
+ * hostgroups:, assign:, alive:, images:, poolmembers:, calls: or reply:)
+ * are refused: effects never touch the cell's own state.
+ */
+#define BERTH_EFFECTS_MAX 32        /* effects one commit carries           */
+#define BERTH_EFFECT_VALUE_MAX (64u << 20) /* bytes in one value            */
+#define BERTH_EFFECT_TTL_MAX (10 * 366 * 86400LL) /* SET's seconds, at most  */
+#define BERTH_EFFECT_DELTA_MAX (1LL << 40) /* |HINCRBY's n|, at most          */
+
+typedef enum berth_effect_op {
+    BERTH_EFFECT_HSET = 1,          /* HSET key field value                 */
+    BERTH_EFFECT_HDEL,              /* HDEL key field                       */
+    BERTH_EFFECT_ZADD,              /* ZADD key 0 field                     */
+    BERTH_EFFECT_ZREM,              /* ZREM key field                       */
+    BERTH_EFFECT_HINCRBY,           /* HINCRBY key field n; a field that
+                                     * falls to 0 or below is deleted        */
+    BERTH_EFFECT_SET,               /* SET key value, EX n when n > 0       */
+    BERTH_EFFECT_DEL,               /* DEL key                              */
+    BERTH_EFFECT_EXPECT,            /* guard: the hash field's SHA-1 is the
+                                     * 40 hex digits of value, or the field
+                                     * is absent when value is "" (or NULL) */
+    BERTH_EFFECT_CLAIM,             /* guard and write: the hash field is
+                                     * absent or equals value; then HSET    */
+    BERTH_EFFECT_UNCLAIM            /* HDEL the field while it equals value */
+} berth_effect_op_t;
+
+typedef struct berth_effect {
+    berth_effect_op_t op;
+    const char *key;                /* within the cell (above)              */
+    const char *field;              /* hash field or set member; NULL for
+                                     * SET and DEL                          */
+    const char *value;              /* NULL: ""                             */
+    size_t value_len;               /* 0 with a non-NULL value: strlen()    */
+    int64_t n;                      /* HINCRBY's delta, SET's seconds       */
+} berth_effect_t;
+
+/* A commit refused by an effect's guard fails with BERTH_ESTALE and error
+ * name "RecordChanged" (EXPECT), or BERTH_EEXIST and "RecordTaken" (CLAIM),
+ * with target "effects[I]", I the 0-based index of the effect that
+ * refused.  Nothing was written; the store does not retry it.  Guards
+ * see the cell as it was before the commit.  An effect Redis could not
+ * carry out (a key of another type, a field that holds no integer) refuses
+ * the whole commit before anything is written: BERTH_EINVAL, target
+ * "effects[I]". */
+
+/* ------------------------------------------------------------------------ */
 /* The Redis store, asynchronous: commits from an event loop               */
 /* ------------------------------------------------------------------------ */
 /*
@@ -1188,6 +1249,54 @@ BERTH_EXPORT int berth_store_async_release(berth_store_async_t *store, const cha
                                            berth_store_done_cb cb, void *data,
                                            berth_error_t *err);
 
+/* berth_store_async_place() and berth_store_async_release() with effects
+ * (above, "Effects"; effects[0..n-1] are copied, n at most
+ * BERTH_EFFECTS_MAX): Redis writes them in the same atomic step as the
+ * commit, and only when the commit applies; a guard that refuses fails the
+ * call (BERTH_ESTALE or BERTH_EEXIST, not retried).  A Regular placement
+ * that fits nowhere preempts Spot groups as berth_store_place() does, in a
+ * round of its own (placement->evicted counts the victims).  Bad effects
+ * are refused at once (BERTH_EINVAL, BERTH_ETOOBIG; nothing queued). */
+BERTH_EXPORT int berth_store_async_place_with(berth_store_async_t *store, const char *key,
+                                              const berth_request_t *request,
+                                              const char *spec_json,
+                                              const berth_effect_t *effects, size_t n,
+                                              berth_store_done_cb cb, void *data,
+                                              berth_error_t *err);
+BERTH_EXPORT int berth_store_async_release_with(berth_store_async_t *store, const char *key,
+                                                const berth_effect_t *effects, size_t n,
+                                                berth_store_done_cb cb, void *data,
+                                                berth_error_t *err);
+
+/* Queues berth_store_group_restart() of the placed group `key` (at the
+ * generation the replica holds, retried when it changes), with effects.
+ * The callback's status is 0, BERTH_ENOENT (not placed), a guard's
+ * refusal or BERTH_EIO. */
+BERTH_EXPORT int berth_store_async_restart(berth_store_async_t *store, const char *key,
+                                           const berth_effect_t *effects, size_t n,
+                                           berth_store_done_cb cb, void *data,
+                                           berth_error_t *err);
+
+/* Queues effects alone, in one atomic step that first checks the group
+ * under `key`: at `generation` (0: not placed; -1: no check).  The
+ * callback's status is 0, BERTH_ESTALE ("RecordChanged", target
+ * "generation": the group is at another generation), a guard's refusal, or
+ * BERTH_EIO.  Placements are unchanged. */
+BERTH_EXPORT int berth_store_async_records(berth_store_async_t *store, const char *key,
+                                           int64_t generation, const berth_effect_t *effects,
+                                           size_t n, berth_store_done_cb cb, void *data,
+                                           berth_error_t *err);
+
+/* The generation of the group under `key` in the store's replica (as of
+ * its last catch-up), in *generation.  Returns 0 or BERTH_ENOENT (not
+ * placed, as far as the replica knows).  No I/O. */
+BERTH_EXPORT int berth_store_async_generation(berth_store_async_t *store, const char *key,
+                                              uint64_t *generation);
+
+/* The engine the store binds, for reading placements (berth_group_get(),
+ * berth_engine_stats() ...) between calls; never change it. */
+BERTH_EXPORT berth_engine_t *berth_store_async_engine(berth_store_async_t *store);
+
 /* Closes the connection and frees the store (not its engine or base).
  * Every call still pending has its callback called once before this
  * returns: those whose outcome is known with it, the others with
@@ -1196,6 +1305,145 @@ BERTH_EXPORT int berth_store_async_release(berth_store_async_t *store, const cha
  * callbacks: the store is then closed as soon as that callback returns.
  * Accepts NULL. */
 BERTH_EXPORT void berth_store_async_close(berth_store_async_t *store);
+
+/* ------------------------------------------------------------------------ */
+/* The Redis store, asynchronous: reads and agent calls                    */
+/* ------------------------------------------------------------------------ */
+/*
+ * The synchronous store's reads (instance views, group records, eviction
+ * records, image sets) and agent calls (logs, exec) for the same daemon:
+ * each call queues its work and returns at once, and its callback runs
+ * later from the event loop, exactly once -- never from inside the call
+ * that queued it.  Outcomes, error codes, names and messages are those of
+ * the synchronous counterpart named with each call.  Any number of calls
+ * may be in flight; they do not wait for the store's commits, nor for one
+ * another: a call waiting for an agent holds no connection.
+ *
+ * They use connections of their own, opened on first use: one for
+ * commands, and one subscribed to the cell's channel on which agents
+ * announce their answers (berth:{CELL}:replies), so that an agent call
+ * never blocks a connection the way berth_store_container_logs()'s BLPOP
+ * does.  A read is bounded by the store's timeout_ms, an agent call's wait
+ * for its answer by its own timeout_ms; past it the call completes with
+ * BERTH_EIO, "RedisUnavailable" for Redis, "AgentUnavailable" for the
+ * agent.  A lost connection completes the calls that had a command in
+ * flight on it with BERTH_EIO, and a call waiting for an answer whose
+ * subscription is lost and cannot be made again; the next call
+ * reconnects.  A Cluster MOVED reply is followed (once per command, as the
+ * synchronous store does).  SIGPIPE never reaches the caller.
+ *
+ * Every call below returns 0 when its work was queued (its callback is
+ * then called exactly once) or a negative code when nothing was queued
+ * and the callback is never called: BERTH_EINVAL (a NULL store or
+ * callback, or an argument the synchronous call refuses; err names it),
+ * BERTH_EIO "Closed" while the store is closing, or BERTH_ENOMEM.  Closing
+ * the store (berth_store_async_close()) calls the callback of every call
+ * still pending before it returns: with its outcome when it is known, else
+ * with BERTH_EIO and error name "Closed".  A callback may queue more calls
+ * and may close the store; the store is then gone when
+ * berth_store_async_close() returns, so that callback must not use it
+ * afterwards.
+ *
+ * Callbacks: `status` is 0 or a negative BERTH_E* code; `err` holds the
+ * detail when status is negative, else it is NULL; every pointer handed to
+ * a callback points at memory the store owns and frees once the callback
+ * returns (copy what is needed); `data` is the caller's, given with the
+ * call.  On failure the other arguments are NULL or 0.
+ */
+
+/* A text the store read: `text` (len bytes, NUL-terminated) or NULL. */
+typedef void (*berth_store_read_cb)(int status, const char *text, size_t len,
+                                    const berth_error_t *err, void *data);
+
+/* A group's record: its document (NULL when the record holds none),
+ * generation and host. */
+typedef void (*berth_store_group_cb)(int status, const char *spec, uint64_t generation,
+                                     const char *host, const berth_error_t *err, void *data);
+
+/* An eviction record (berth_store_eviction_read()'s *out). */
+typedef void (*berth_store_eviction_cb)(int status, const berth_eviction_t *eviction,
+                                        const berth_error_t *err, void *data);
+
+/* An agent's answer: the output (len bytes, NUL-terminated, which need not
+ * be UTF-8 and may hold NUL bytes) and, for exec, the command's exit code
+ * (0 for logs). */
+typedef void (*berth_store_call_cb)(int status, const char *output, size_t len, int exit_code,
+                                    const berth_error_t *err, void *data);
+
+/* A list of image references: `n` strings (images NULL when n is 0). */
+typedef void (*berth_store_images_cb)(int status, const char *const *images, size_t n,
+                                      const berth_error_t *err, void *data);
+
+/* Reads the instance view of the group under `key` (`key` is copied), as
+ * berth_store_view_read() does: cb gets the view's JSON text, or
+ * BERTH_ENOENT (none written yet) or BERTH_EIO.  A key not of 1 to 255
+ * bytes is refused at once with BERTH_EINVAL. */
+BERTH_EXPORT int berth_store_async_view_read(berth_store_async_t *store, const char *key,
+                                             berth_store_read_cb cb, void *data,
+                                             berth_error_t *err);
+
+/* Reads the record of the group under `key` from Redis (not the replica),
+ * as berth_store_group_read() does, with its host: cb gets the document,
+ * generation and host, or BERTH_ENOENT (no such group in the cell) or
+ * BERTH_EIO (Redis failing, or a record that does not decode).  A key not
+ * of 1 to 255 bytes is refused at once with BERTH_EINVAL (where
+ * berth_store_group_read() answers an empty key with BERTH_ENOENT). */
+BERTH_EXPORT int berth_store_async_group_read(berth_store_async_t *store, const char *key,
+                                              berth_store_group_cb cb, void *data,
+                                              berth_error_t *err);
+
+/* Reads the eviction record of the group under `key`, as
+ * berth_store_eviction_read() does: cb gets the record, or BERTH_ENOENT,
+ * BERTH_EINVAL ("CorruptRecord": a malformed record) or BERTH_EIO.  A bad
+ * key is refused at once with BERTH_EINVAL. */
+BERTH_EXPORT int berth_store_async_eviction_read(berth_store_async_t *store, const char *key,
+                                                 berth_store_eviction_cb cb, void *data,
+                                                 berth_error_t *err);
+
+/* Asks the agent of the group's host for a container's output, as
+ * berth_store_container_logs() does (the host is read from the group's
+ * record in Redis).  cb gets the output, or BERTH_ENOENT (no such group,
+ * or the runtime holds no such container), BERTH_EIO ("RedisUnavailable",
+ * or "AgentUnavailable": no answer within timeout_ms) or the agent's
+ * failure.  A bad key or container name, or timeout_ms 0, is refused at
+ * once with BERTH_EINVAL. */
+BERTH_EXPORT int berth_store_async_container_logs(berth_store_async_t *store, const char *key,
+                                                  const char *container, uint32_t tail,
+                                                  bool timestamps, uint32_t timeout_ms,
+                                                  berth_store_call_cb cb, void *data,
+                                                  berth_error_t *err);
+
+/* Asks the agent of the group's host to run argv[0..argc-1] (copied) in a
+ * running container, as berth_store_container_exec() does; cb gets the
+ * output and exit code, or berth_store_async_container_logs()'s codes.
+ * No command, or a word that is NULL or not UTF-8, is refused at once
+ * with BERTH_EINVAL "InvalidCommand" (before the group is looked up, where
+ * the synchronous call looks the group up first). */
+BERTH_EXPORT int berth_store_async_container_exec(berth_store_async_t *store, const char *key,
+                                                  const char *container,
+                                                  const char *const *argv, size_t argc,
+                                                  uint32_t timeout_ms, berth_store_call_cb cb,
+                                                  void *data, berth_error_t *err);
+
+/* The union of the images every host of the store's engine (the replica
+ * as it is when the work starts) reports in the cell (the sets
+ * berth_hostlink_images_put() writes), sorted by strcmp() and each once;
+ * members that are not image references (berth_image_hash() 0) are left
+ * out.  Read in slices of at most 256 hosts per round trip, each bounded
+ * by timeout_ms.  cb gets the list, or BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_async_images_list(berth_store_async_t *store,
+                                               berth_store_images_cb cb, void *data,
+                                               berth_error_t *err);
+
+/* berth_store_images_sync()'s work without blocking: every host's image
+ * set from the cell into the store's engine, in slices of at most 256
+ * hosts per round trip (each bounded by timeout_ms), the engine's hosts
+ * taken when the work starts; hosts removed meanwhile are skipped.  cb's
+ * text is NULL; its status is 0, BERTH_EIO (hosts read before the failure
+ * keep their new images, the others their old ones) or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_async_images_sync(berth_store_async_t *store,
+                                               berth_store_read_cb cb, void *data,
+                                               berth_error_t *err);
 
 /* ------------------------------------------------------------------------ */
 /* Standby pools                                                            */

@@ -4,16 +4,24 @@
  *
  * A call is an entry on the host's call stream, berth:{C}:calls:<host>
  * (op logs|exec, key, container, tail, ts, argv as a JSON array, reply,
- * timeout in ms);
- * the caller then waits with BLPOP on the reply key it named,
- * berth:{C}:reply:<random id>, which the agent fills with one value: a
- * compact JSON header ({"ok": true, "exitCode": N} or {"ok": false, "code",
- * "name", "message", "target"}), a newline, then the output's raw bytes
- * (which need not be UTF-8).  The agent sets the reply to expire after a
- * minute, so an answer nobody waits for any more does not stay.  Calls are
- * not durable work: a caller that got no answer in its time reports the
- * agent unavailable, and an agent that starts skips the calls whose
- * callers had already given up.
+ * timeout in ms) naming a reply key, berth:{C}:reply:<random id>, which
+ * the agent fills with one value: a compact JSON header ({"ok": true,
+ * "exitCode": N} or {"ok": false, "code", "name", "message", "target"}), a
+ * newline, then the output's raw bytes (which need not be UTF-8).  The
+ * agent sets the reply to expire after a minute, so an answer nobody waits
+ * for any more does not stay, and then PUBLISHes the reply key's name on
+ * the cell's channel berth:{C}:replies (a channel, not a key).
+ *
+ * Two callers wait for answers: the blocking one here BLPOPs the reply
+ * key; the asynchronous store (store_async_calls.c) subscribes to the
+ * channel once and LPOPs a reply key when its name is announced, so that
+ * no connection of a daemon's event loop ever blocks on an agent.  Both
+ * build the call with the helpers below.  Calls are not durable work: a
+ * caller that got no answer in its time reports the agent unavailable, and
+ * an agent that starts skips the calls whose callers had already given up.
+ *
+ * This file must never keep a redisReply past the call that made it, and
+ * the agent's side must never announce an answer before writing it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +54,70 @@ static void random_id(char out[33])
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* Parses a reply value into *out / *exit_code, or the failure into err. */
-static int reply_parse(const char *v, size_t len, char **out, int *exit_code,
-                       berth_error_t *err)
+/* Contract (store.h): a call's own arguments. */
+int berth__call_check(const char *key, const char *container, uint32_t timeout_ms,
+                      berth_error_t *err)
+{
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    if (container == NULL || !berth__name_is_valid(container, BERTH_NAME_MAX))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "container",
+                                "'%s' is not a valid container name",
+                                container != NULL ? container : "");
+    if (timeout_ms == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "timeout_ms",
+                                "a call needs a timeout above zero");
+    return 0;
+}
+
+/* Contract (store.h): the command words as the call entry carries them. */
+int berth__call_argv_json(const char *const *argv, size_t argc, char **out, berth_error_t *err)
+{
+    *out = NULL;
+    json_t *words = json_array();
+    for (size_t i = 0; words != NULL && i < argc; i++)
+        if (json_array_append_new(words, json_string(argv[i])) != 0) {
+            json_decref(words);
+            return berth__error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
+                                    "command word %zu is not valid UTF-8", i);
+        }
+    *out = words != NULL ? json_dumps(words, JSON_COMPACT) : NULL;
+    json_decref(words);
+    if (*out == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a call");
+    return 0;
+}
+
+/* Contract (store.h): the XADD of a call, with a new reply key. */
+void berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const char *op,
+                           const char *key, const char *container, const char *host,
+                           uint32_t tail, bool timestamps, const char *argv_json,
+                           uint32_t timeout_ms)
+{
+    char id[33];
+    random_id(id);
+    berth__store_key(s, c->stream, sizeof c->stream, "calls:", host);
+    berth__store_key(s, c->reply, sizeof c->reply, "reply:", id);
+    snprintf(c->tail, sizeof c->tail, "%u", tail);
+    snprintf(c->timeout, sizeof c->timeout, "%u", timeout_ms);
+    const char *words[] = {"XADD", c->stream, "MAXLEN", "~", CALLS_MAXLEN, "*", "op", op,
+                           "key", key, "container", container, "tail", c->tail,
+                           "ts", timestamps ? "1" : "0", "argv", argv_json,
+                           "reply", c->reply, "timeout", c->timeout};
+    memcpy(c->argv, words, sizeof words);
+}
+
+/* Contract (store.h): an answer that never came. */
+int berth__call_unanswered(berth_error_t *err, const char *host, uint32_t timeout_ms)
+{
+    return berth__error_set(err, BERTH_EIO, "AgentUnavailable", "",
+                            "the agent of host %s did not answer within %u ms", host,
+                            timeout_ms);
+}
+
+/* Contract (store.h): a reply value read back. */
+int berth__call_answer_parse(const char *v, size_t len, char **out, size_t *out_len,
+                             int *exit_code, berth_error_t *err)
 {
     const char *nl = memchr(v, '\n', len);
     json_t *h = nl != NULL ? json_loadb(v, (size_t)(nl - v), 0, NULL) : NULL;
@@ -65,6 +134,8 @@ static int reply_parse(const char *v, size_t len, char **out, int *exit_code,
             memcpy(copy, nl + 1, n);
             copy[n] = '\0';
             *out = copy;
+            if (out_len != NULL)
+                *out_len = n;
             if (exit_code != NULL)
                 *exit_code = (int)json_integer_value(json_object_get(h, "exitCode"));
         }
@@ -88,43 +159,21 @@ static int call(berth_store_t *s, const char *op, const char *key, const char *c
                 uint32_t timeout_ms, char **out, int *exit_code, berth_error_t *err)
 {
     *out = NULL;
-    if (berth__group_key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    if (container == NULL || !berth__name_is_valid(container, BERTH_NAME_MAX))
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "container",
-                                "'%s' is not a valid container name",
-                                container != NULL ? container : "");
-    if (timeout_ms == 0)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "timeout_ms",
-                                "a call needs a timeout above zero");
-    char host[BERTH_NAME_MAX + 1];
-    int rc = berth__store_group_record(s, key, NULL, NULL, host, sizeof host, err);
+    int rc = berth__call_check(key, container, timeout_ms, err);
     if (rc < 0)
         return rc;
-
-    json_t *words = json_array();
-    for (size_t i = 0; words != NULL && i < argc; i++)
-        if (json_array_append_new(words, json_string(argv[i])) != 0) {
-            json_decref(words);
-            return berth__error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
-                                    "command word %zu is not valid UTF-8", i);
-        }
-    char *argv_json = words != NULL ? json_dumps(words, JSON_COMPACT) : NULL;
-    json_decref(words);
-    if (argv_json == NULL)
-        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a call");
-
-    char stream[BERTH__KEYNAME_MAX], reply[BERTH__KEYNAME_MAX], id[33], tail_s[16];
-    random_id(id);
-    berth__store_key(s, stream, sizeof stream, "calls:", host);
-    berth__store_key(s, reply, sizeof reply, "reply:", id);
-    char timeout_s[16];
-    snprintf(tail_s, sizeof tail_s, "%u", tail);
-    snprintf(timeout_s, sizeof timeout_s, "%u", timeout_ms);
-    const char *xadd[] = {"XADD", stream, "MAXLEN", "~", CALLS_MAXLEN, "*", "op", op, "key", key,
-                          "container", container, "tail", tail_s, "ts", timestamps ? "1" : "0",
-                          "argv", argv_json, "reply", reply, "timeout", timeout_s};
-    redisReply *r = berth__store_command(s, 22, xadd, NULL, false, "calling the agent", err, &rc);
+    char host[BERTH_NAME_MAX + 1];
+    rc = berth__store_group_record(s, key, NULL, NULL, host, sizeof host, err);
+    if (rc < 0)
+        return rc;
+    char *argv_json;
+    if ((rc = berth__call_argv_json(argv, argc, &argv_json, err)) < 0)
+        return rc;
+    berth__call_add_t add;
+    berth__call_add_build(s, &add, op, key, container, host, tail, timestamps, argv_json,
+                          timeout_ms);
+    redisReply *r = berth__store_command(s, BERTH__CALL_ADD_ARGC, add.argv, NULL, false,
+                                         "calling the agent", err, &rc);
     free(argv_json);
     if (r == NULL)
         return rc;
@@ -138,7 +187,7 @@ static int call(berth_store_t *s, const char *op, const char *key, const char *c
     struct timeval longer = {(time_t)wait_s + 5, 0};
     if (c != NULL)
         redisSetTimeout(c, longer);
-    const char *blpop[] = {"BLPOP", reply, wait};
+    const char *blpop[] = {"BLPOP", add.reply, wait};
     r = berth__store_command(s, 3, blpop, NULL, true, "waiting for the agent", err, &rc);
     berth__store_timeout_restore(s);
     if (r == NULL)
@@ -146,11 +195,10 @@ static int call(berth_store_t *s, const char *op, const char *key, const char *c
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[1]->type != REDIS_REPLY_STRING) {
         freeReplyObject(r);
-        return berth__error_set(err, BERTH_EIO, "AgentUnavailable", "",
-                                "the agent of host %s did not answer within %u ms", host,
-                                timeout_ms);
+        return berth__call_unanswered(err, host, timeout_ms);
     }
-    rc = reply_parse(r->element[1]->str, r->element[1]->len, out, exit_code, err);
+    rc = berth__call_answer_parse(r->element[1]->str, r->element[1]->len, out, NULL, exit_code,
+                                  err);
     freeReplyObject(r);
     return rc;
 }
@@ -276,6 +324,16 @@ int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *ou
     freeReplyObject(r);
     const char *expire[] = {"EXPIRE", call->reply, REPLY_TTL_S};
     r = berth__store_command(s, 3, expire, NULL, false, "answering a call", err, &rc);
+    if (r == NULL)
+        return rc;
+    freeReplyObject(r);
+    /* Only now that the answer is there: a caller that hears of it reads
+     * it at once.  A message sent twice (a retry after a reconnect) finds
+     * the list already empty, which its caller ignores. */
+    char channel[BERTH__KEYNAME_MAX];
+    berth__store_key(s, channel, sizeof channel, BERTH__CALL_CHANNEL, "");
+    const char *publish[] = {"PUBLISH", channel, call->reply};
+    r = berth__store_command(s, 3, publish, NULL, false, "announcing an answer", err, &rc);
     if (r == NULL)
         return rc;
     freeReplyObject(r);

@@ -37,6 +37,7 @@ const char *berth_strerror(int code)
     case BERTH_ETOOBIG: return "input too large";
     case BERTH_ELIMIT: return "table full";
     case BERTH_EIO: return "input/output error";
+    case BERTH_ESTALE: return "record changed";
     default: return "unknown error";
     }
 }

@@ -73,6 +73,12 @@
  *                                      (Function berth_claim) removes one
  *   berth:{C}:poolseq           STRING the counter member ids come from, so
  *                                      that no member key is used twice
+ *   berth:{C}:calls:<host>      STREAM a scheduler's calls on the host's agent
+ *                                      (logs, exec), and berth:{C}:reply:<id>
+ *                                      LIST the agent's answer (calls.c)
+ *   berth:{C}:replies           CHANNEL the reply key of each answer, published
+ *                                      by the agent after writing it, for the
+ *                                      asynchronous callers (store_async_calls.c)
  *   berth:{C}:evictions         HASH   group key -> its last eviction (JSON:
  *                                      host, by (the key of the Regular
  *                                      group that took the room), time (ms
@@ -1445,17 +1451,28 @@ static void flush_some(berth_store_t *s)
             break;
 }
 
-/* The preemption path of store_place() for a Regular group that fits
- * nowhere (berth.h, "Preemption in the store"): a new one, or a redeploy
- * (`existed`: Spot groups of its own host only).  Plans in the engine, then
- * commits the evictions and the placement in one FCALL berth_preempt.
- * Returns 1 (committed: *out filled, the replica caught up), 0 (the plan
- * was stale: Redis refused it; catch up and plan again) or a negative code
- * (BERTH_ENOSPC when there is no plan). */
-static int preempt_commit(berth_store_t *s, const char *key, bool existed,
-                          const berth_request_t *request, const char *spec,
-                          berth_placement_t *out, berth_error_t *err)
+void berth__preempt_call_free(berth__preempt_call_t *c)
 {
+    free(c->argv);
+    free(c->lens);
+    free(c->gens);
+    c->argv = NULL;
+    c->lens = NULL;
+    c->gens = NULL;
+}
+
+/* The preemption plan for a Regular group that fits nowhere (berth.h,
+ * "Preemption in the store"): a new one, or a redeploy (`existed`: Spot
+ * groups of its own host only), planned in the engine and laid out as one
+ * FCALL berth_preempt in *c (its record in s->buf: send it before the next
+ * commit is built).  Returns 1 (c filled; free with
+ * berth__preempt_call_free()), 0 (no victims needed: room appeared; choose
+ * again) or a negative code (BERTH_ENOSPC when there is no plan). */
+int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
+                              const berth_request_t *request, const char *spec,
+                              berth__preempt_call_t *c, berth_error_t *err)
+{
+    memset(c, 0, sizeof *c);
     berth_preemption_t plan;
     int rc = existed
         ? berth__engine_redeploy_preemption(s->engine, key, request, &plan, err)
@@ -1468,58 +1485,71 @@ static int preempt_commit(berth_store_t *s, const char *key, bool existed,
     uint64_t expect = own != NULL ? own->value : 0;
     uint32_t n = plan.victims;
     int argc = 3 + 7 + 9 + 2 * (int)n + 1;
-    const char **argv = malloc((size_t)argc * sizeof *argv);
-    size_t *lens = malloc((size_t)argc * sizeof *lens);
-    char (*gens)[24] = malloc((size_t)n * sizeof *gens);
-    char expect_text[24];
-    snprintf(expect_text, sizeof expect_text, "%llu", (unsigned long long)expect);
-    if (argv == NULL || lens == NULL || gens == NULL) {
-        free(argv);
-        free(lens);
-        free(gens);
+    c->argv = malloc((size_t)argc * sizeof *c->argv);
+    c->lens = malloc((size_t)argc * sizeof *c->lens);
+    c->gens = malloc((size_t)n * sizeof *c->gens);
+    if (c->argv == NULL || c->lens == NULL || c->gens == NULL) {
+        berth__preempt_call_free(c);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to commit a preemption");
     }
-    char hg[KEYNAME_MAX], as[KEYNAME_MAX], ev[KEYNAME_MAX];
-    char mc[16], mem[16], gpu[16], epoch[24], count[16];
-    key_name(s, hg, sizeof hg, "hostgroups:", plan.host);
-    key_name(s, as, sizeof as, "assign:", plan.host);
-    key_name(s, ev, sizeof ev, "evictions", "");
+    snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)expect);
+    key_name(s, c->hg, sizeof c->hg, "hostgroups:", plan.host);
+    key_name(s, c->as, sizeof c->as, "assign:", plan.host);
+    key_name(s, c->ev, sizeof c->ev, "evictions", "");
+    memcpy(c->host, plan.host, sizeof c->host);
     entry_t *he = map_find(&s->hosts, plan.host, strlen(plan.host));
-    snprintf(mc, sizeof mc, "%u", request->demand.millicores);
-    snprintf(mem, sizeof mem, "%u", request->demand.memory_mib);
-    snprintf(gpu, sizeof gpu, "%u", request->demand.gpu_count);
-    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)(he ? he->value : 0));
-    snprintf(count, sizeof count, "%u", n);
-    record_from_request(s->engine, key, plan.host, expect + 1, request, spec, s->rec);
+    snprintf(c->mc, sizeof c->mc, "%u", request->demand.millicores);
+    snprintf(c->mem, sizeof c->mem, "%u", request->demand.memory_mib);
+    snprintf(c->gpu, sizeof c->gpu, "%u", request->demand.gpu_count);
+    snprintf(c->epoch, sizeof c->epoch, "%llu", (unsigned long long)(he ? he->value : 0));
+    snprintf(c->count, sizeof c->count, "%u", n);
+    record_from_request(s->engine, key, c->host, expect + 1, request, spec, s->rec);
     msgpack_sbuffer_clear(&s->buf);
-    rc = berth__group_record_encode(&s->buf, s->rec);
-    const char *head[] = {"FCALL", "berth_preempt", "7", s->k_hosts, s->k_groups, s->k_log,
-                          s->k_seq, hg, as, ev, key, plan.host, s->buf.data, s->maxlen, mc,
-                          mem, gpu, epoch, count};
-    for (int i = 0; i < 19; i++) {
-        argv[i] = head[i];
-        lens[i] = i == 12 ? s->buf.size : strlen(head[i]);
+    if (berth__group_record_encode(&s->buf, s->rec) < 0) {
+        berth__preempt_call_free(c);
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
     }
-    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+    const char *head[] = {"FCALL", "berth_preempt", "7", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, c->hg, c->as, c->ev, key, c->host, s->buf.data, s->maxlen,
+                          c->mc, c->mem, c->gpu, c->epoch, c->count};
+    for (int i = 0; i < 19; i++) {
+        c->argv[i] = head[i];
+        c->lens[i] = i == 12 ? s->buf.size : strlen(head[i]);
+    }
+    for (uint32_t i = 0; i < n; i++) {
         const char *vkey = berth_engine_victim(s->engine, i);
         const entry_t *ve = map_find(&s->groups, vkey, strlen(vkey));
-        snprintf(gens[i], sizeof gens[i], "%llu", (unsigned long long)(ve ? ve->value : 0));
-        argv[19 + 2 * i] = vkey;
-        lens[19 + 2 * i] = strlen(vkey);
-        argv[20 + 2 * i] = gens[i];
-        lens[20 + 2 * i] = strlen(gens[i]);
+        snprintf(c->gens[i], sizeof c->gens[i], "%llu", (unsigned long long)(ve ? ve->value : 0));
+        c->argv[19 + 2 * i] = vkey;
+        c->lens[19 + 2 * i] = strlen(vkey);
+        c->argv[20 + 2 * i] = c->gens[i];
+        c->lens[20 + 2 * i] = strlen(c->gens[i]);
     }
-    argv[argc - 1] = expect_text;
-    lens[argc - 1] = strlen(expect_text);
-    redisReply *r = NULL;
-    if (rc < 0)
-        rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
-    else
-        r = command(s, argc, argv, lens, true, "committing a preemption", err, &rc);
-    free(argv);
-    free(lens);
-    free(gens);
+    c->argv[argc - 1] = c->expect;
+    c->lens[argc - 1] = strlen(c->expect);
+    c->argc = argc;
+    c->victims = n;
+    c->existed = existed;
+    return 1;
+}
+
+/* The preemption path of store_place(): plans, then commits the evictions
+ * and the placement in one FCALL berth_preempt.  Returns 1 (committed:
+ * *out filled, the replica caught up), 0 (the plan was stale: Redis refused
+ * it; catch up and plan again) or a negative code (BERTH_ENOSPC when there
+ * is no plan). */
+static int preempt_commit(berth_store_t *s, const char *key, bool existed,
+                          const berth_request_t *request, const char *spec,
+                          berth_placement_t *out, berth_error_t *err)
+{
+    berth__preempt_call_t c;
+    int rc = berth__store_preempt_call(s, key, existed, request, spec, &c, err);
+    if (rc <= 0)
+        return rc;
+    redisReply *r = command(s, c.argc, c.argv, c.lens, true, "committing a preemption", err,
+                            &rc);
+    berth__preempt_call_free(&c);
     if (r == NULL)
         return rc;
     char reason[32], message[256];
@@ -1532,11 +1562,11 @@ static int preempt_commit(berth_store_t *s, const char *key, bool existed,
     if (out != NULL) {
         if (src < 0 || berth_group_get(s->engine, key, out) < 0) {
             memset(out, 0, sizeof *out);
-            memcpy(out->host, plan.host, sizeof out->host);
+            memcpy(out->host, c.host, sizeof out->host);
             out->kind = existed ? BERTH_PLACED_STAYED : BERTH_PLACED_NEW;
             out->demand = request->demand;
         }
-        out->evicted = n;
+        out->evicted = c.victims;
     }
     return 1;
 }
@@ -2569,6 +2599,36 @@ int berth__store_release_call(berth_store_t *s, const char *key, berth__release_
     const char *argv[] = {"FCALL", "berth_release", "6", s->k_hosts, s->k_groups, s->k_log,
                           s->k_seq, c->hg, c->as, key, c->expect, s->maxlen};
     memcpy(c->argv, argv, sizeof argv);
+    return 0;
+}
+
+int berth__store_restart_call(berth_store_t *s, const char *key, berth__restart_call_t *c,
+                              berth_error_t *err)
+{
+    size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
+    entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
+    berth_placement_t now;
+    if (e == NULL || berth_group_get(s->engine, key, &now) < 0)
+        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                "container group '%s' is not placed", key ? key : "");
+    memcpy(c->host, now.host, sizeof c->host);
+    key_name(s, c->as, sizeof c->as, "assign:", now.host);
+    snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)e->value);
+    c->keys[0] = s->k_groups;
+    c->keys[1] = c->as;
+    c->args[0] = key;
+    c->args[1] = c->host;
+    c->args[2] = c->expect;
+    return 0;
+}
+
+int berth__store_generation(berth_store_t *s, const char *key, uint64_t *generation)
+{
+    size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
+    entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
+    if (e == NULL)
+        return BERTH_ENOENT;
+    *generation = e->value;
     return 0;
 }
 

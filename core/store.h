@@ -177,6 +177,71 @@ typedef struct berth__sigpipe_guard {
 void berth__sigpipe_block(berth__sigpipe_guard_t *g);
 void berth__sigpipe_unblock(berth__sigpipe_guard_t *g);
 
+/* Attaches a new non-blocking hiredis context to `base` with SIGPIPE-safe
+ * handlers (redis_async.c); the context frees them with itself.  Returns 0,
+ * or -1 when out of memory (the context is then the caller's to free). */
+struct redisAsyncContext;
+struct event_base;
+int berth__redis_async_attach(struct redisAsyncContext *ac, struct event_base *base);
+
+/* redisAsyncFree() with SIGPIPE blocked.  Accepts NULL.  Never call it
+ * from inside one of the context's own callbacks. */
+void berth__redis_async_free(struct redisAsyncContext *ac);
+
+/* The asynchronous store's synchronous store (its replica, key names and
+ * endpoint) and its event_base, for store_async_calls.c. */
+berth_store_t *berth__store_async_sync(berth_store_async_t *s);
+struct event_base *berth__store_async_base(berth_store_async_t *s);
+
+/* The asynchronous store's reads and agent calls (store_async_calls.c):
+ * created on first use and freed with the store.  Frees the state after
+ * completing every call still pending with BERTH_EIO "Closed". */
+typedef struct berth__async_calls berth__async_calls_t;
+berth__async_calls_t **berth__store_async_calls_slot(berth_store_async_t *s);
+void berth__async_calls_free(berth__async_calls_t *c);
+
+/* Effects (effects.c): a validated copy that owns its bytes. */
+typedef struct berth__effect_copy {
+    const char *op, *key, *field, *value, *n;
+    size_t value_len;
+} berth__effect_copy_t;
+
+typedef struct berth__effects {
+    size_t n;
+    berth__effect_copy_t e[BERTH_EFFECTS_MAX];
+    char bytes[];
+} berth__effects_t;
+
+/* Checks effects[0..n-1] (berth.h's rules) and copies them with the cell's
+ * key names into *out (NULL for n 0; free with berth__effects_free()).
+ * Returns 0, BERTH_EINVAL, BERTH_ETOOBIG or BERTH_ENOMEM. */
+int berth__effects_copy(const berth_store_t *s, const berth_effect_t *effects, size_t n,
+                        berth__effects_t **out, berth_error_t *err);
+void berth__effects_free(berth__effects_t *fx);
+
+/* An FCALL's words; argv and lens are allocated, the words point into the
+ * caller's strings, the effects and this struct. */
+typedef struct berth__fcall {
+    const char **argv;
+    size_t *lens;
+    int argc;
+    char numkeys[16], count[16];
+} berth__fcall_t;
+
+/* Lays out FCALL `function` with keys[0..nkeys-1] and args[0..nargs-1]
+ * (arg_lens NULL: strlen) followed by the effects (fx may be NULL: none),
+ * as functions.c's *_fx Functions read them.  Returns 0 or BERTH_ENOMEM. */
+int berth__effects_fcall(const char *function, int nkeys, const char *const *keys,
+                         int nargs, const char *const *args, const size_t *arg_lens,
+                         const berth__effects_t *fx, berth__fcall_t *out, berth_error_t *err);
+void berth__fcall_free(berth__fcall_t *c);
+
+/* A refusal by an effect's guard (reason "changed" or "taken", reply r):
+ * fills err (berth.h) and returns BERTH_ESTALE or BERTH_EEXIST; any other
+ * reason returns 0. */
+int berth__effects_refusal(const struct redisReply *r, const char *reason, const char *message,
+                           berth_error_t *err);
+
 /* The engine the store binds (pool.c builds records and requests in it). */
 berth_engine_t *berth__store_engine(berth_store_t *s);
 
@@ -222,6 +287,40 @@ bool berth__store_own_apply(berth_store_t *s, const berth__pending_t *p,
  * it).  BERTH_ENOENT when the replica does not hold the group. */
 int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
                               berth_error_t *err);
+
+/* An FCALL berth_preempt (store.c's berth__store_preempt_call()). */
+typedef struct berth__preempt_call {
+    const char **argv;
+    size_t *lens;
+    char (*gens)[24];
+    int argc;
+    uint32_t victims;
+    bool existed;
+    char host[BERTH_NAME_MAX + 1];
+    char hg[BERTH__KEYNAME_MAX], as[BERTH__KEYNAME_MAX], ev[BERTH__KEYNAME_MAX];
+    char expect[24], mc[16], mem[16], gpu[16], epoch[24], count[16];
+} berth__preempt_call_t;
+
+int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
+                              const berth_request_t *request, const char *spec,
+                              berth__preempt_call_t *c, berth_error_t *err);
+void berth__preempt_call_free(berth__preempt_call_t *c);
+
+/* The keys and arguments of an FCALL berth_restart of the placed group
+ * `key` as the replica knows it (`key` must outlive c).  BERTH_ENOENT when
+ * the replica does not hold the group. */
+typedef struct berth__restart_call {
+    char host[BERTH_NAME_MAX + 1];
+    char as[BERTH__KEYNAME_MAX], expect[24];
+    const char *keys[2];
+    const char *args[3];
+} berth__restart_call_t;
+
+int berth__store_restart_call(berth_store_t *s, const char *key, berth__restart_call_t *c,
+                              berth_error_t *err);
+
+/* The generation of group `key` in the replica: 0, or BERTH_ENOENT. */
+int berth__store_generation(berth_store_t *s, const char *key, uint64_t *generation);
 
 /* A Function's reply: 1 applied, 0 refused (reason, message), or BERTH_EIO. */
 int berth__store_fcall_result(const struct redisReply *r, char *reason, size_t rcap,
@@ -309,6 +408,55 @@ void berth__store_timeout_restore(berth_store_t *s);
 berth_call_t *berth__call_parse(const struct redisReply *fields);
 int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
                       size_t len, int exit_code, const berth_error_t *error, berth_error_t *err);
+
+/* The callers' side of agent calls (calls.c), shared by the blocking
+ * caller and the asynchronous store (store_async_calls.c).  The agent
+ * announces each answer on the cell's channel named by
+ * berth__store_key(s, ..., BERTH__CALL_CHANNEL, ""), berth:{C}:replies;
+ * the message is the reply key's name. */
+#define BERTH__CALL_CHANNEL "replies"
+#define BERTH__CALL_ADD_ARGC 22
+
+/* Checks a call's own arguments in berth_store_container_logs()'s order:
+ * the key, the container's name, a timeout above zero.  Returns 0 or
+ * BERTH_EINVAL (InvalidArgument naming "key", "container" or
+ * "timeout_ms"). */
+int berth__call_check(const char *key, const char *container, uint32_t timeout_ms,
+                      berth_error_t *err);
+
+/* Stores in *out the JSON array of argv[0..argc-1] a call carries (free
+ * with free()).  Returns 0, BERTH_EINVAL ("InvalidCommand", target
+ * "command": a word that is NULL or not UTF-8) or BERTH_ENOMEM; *out is
+ * NULL on failure. */
+int berth__call_argv_json(const char *const *argv, size_t argc, char **out,
+                          berth_error_t *err);
+
+/* A call's XADD to the host's call stream, naming a new random reply key
+ * (`reply`).  argv points into this struct and at op, key, container and
+ * argv_json, which must outlive it. */
+typedef struct berth__call_add {
+    char stream[BERTH__KEYNAME_MAX], reply[BERTH__KEYNAME_MAX];
+    char tail[16], timeout[16];
+    const char *argv[BERTH__CALL_ADD_ARGC];
+} berth__call_add_t;
+
+void berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const char *op,
+                           const char *key, const char *container, const char *host,
+                           uint32_t tail, bool timestamps, const char *argv_json,
+                           uint32_t timeout_ms);
+
+/* Reads the agent's answer (a reply key's value of `len` bytes): for an
+ * answer "ok", 0 with the output in *out (NUL-terminated, free with
+ * free()), its length in *out_len and the exit code in *exit_code (each
+ * may be NULL); else the agent's failure (its code when it is a BERTH_E*
+ * code, else BERTH_EIO, with its name, message and target) or BERTH_EIO
+ * "AgentError" for an unreadable answer, and *out untouched. */
+int berth__call_answer_parse(const char *v, size_t len, char **out, size_t *out_len,
+                             int *exit_code, berth_error_t *err);
+
+/* Fills err with "AgentUnavailable": host's agent gave no answer within
+ * timeout_ms.  Returns BERTH_EIO. */
+int berth__call_unanswered(berth_error_t *err, const char *host, uint32_t timeout_ms);
 
 /* Checks a group key: 1 to BERTH__KEY_MAX bytes.  Returns 0, or
  * BERTH_EINVAL with the error (InvalidArgument, target "key"). */

@@ -39,7 +39,7 @@
 
 #include "store.h"
 
-typedef enum job_op { JOB_PLACE = 1, JOB_RELEASE } job_op_t;
+typedef enum job_op { JOB_PLACE = 1, JOB_RELEASE, JOB_RESTART, JOB_RECORDS } job_op_t;
 
 /* One call's work, from queueing to its callback; freed after it. */
 typedef struct job {
@@ -50,6 +50,10 @@ typedef struct job {
     char *spec;
     berth_request_t request;
     berth__pending_t p;
+    berth__effects_t *fx;           /* the caller's effects, or NULL        */
+    char expect[24];                /* JOB_RECORDS: the generation expected */
+    bool preempt;                   /* a Regular placement that found no room:
+                                     * planned and committed in a round alone */
     uint32_t attempts;              /* commits refused so far               */
     bool reloaded;                  /* the Functions were reloaded for it   */
     bool done;                      /* in the done list                     */
@@ -71,14 +75,6 @@ typedef enum phase {
     PHASE_CATCH_UP                  /* catching up after the commits        */
 } phase_t;
 
-/* Our own libevent glue for the hiredis context (hiredis's adapter minus
- * SIGPIPE): hiredis writes with write(2), so the handlers block SIGPIPE
- * around hiredis's reads and writes. */
-typedef struct glue {
-    redisAsyncContext *ac;
-    struct event *rev, *wev;
-} glue_t;
-
 struct berth_store_async {
     berth_store_t *store;           /* the replica and its key names        */
     struct event_base *base;
@@ -96,6 +92,7 @@ struct berth_store_async {
     bool snapshot_moved;            /* a snapshot read inside MULTI got MOVED */
     bool need_functions;            /* load the Functions before the round  */
     bool delivering, close_requested, closing;
+    berth__async_calls_t *calls;    /* reads and agent calls, or NULL       */
 };
 
 static void list_push(job_list_t *l, job_t *j)
@@ -134,6 +131,7 @@ static void list_prepend(job_list_t *l, job_list_t *front)
 
 static void job_free(job_t *j)
 {
+    berth__effects_free(j->fx);
     free(j->key);
     free(j->spec);
     free(j);
@@ -168,81 +166,6 @@ static void job_again(job_t *j)
     list_push(&j->s->retry, j);
 }
 
-/* ---- the event glue ------------------------------------------------------ */
-
-static void glue_read(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    glue_t *g = arg;
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
-    redisAsyncHandleRead(g->ac);
-    berth__sigpipe_unblock(&guard);
-}
-
-static void glue_write(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    glue_t *g = arg;
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
-    redisAsyncHandleWrite(g->ac);
-    berth__sigpipe_unblock(&guard);
-}
-
-static void glue_add_read(void *data)
-{
-    event_add(((glue_t *)data)->rev, NULL);
-}
-
-static void glue_del_read(void *data)
-{
-    event_del(((glue_t *)data)->rev);
-}
-
-static void glue_add_write(void *data)
-{
-    event_add(((glue_t *)data)->wev, NULL);
-}
-
-static void glue_del_write(void *data)
-{
-    event_del(((glue_t *)data)->wev);
-}
-
-static void glue_cleanup(void *data)
-{
-    glue_t *g = data;
-    event_free(g->rev);
-    event_free(g->wev);
-    free(g);
-}
-
-static int glue_attach(redisAsyncContext *ac, struct event_base *base)
-{
-    glue_t *g = calloc(1, sizeof *g);
-    if (g == NULL)
-        return -1;
-    g->ac = ac;
-    g->rev = event_new(base, ac->c.fd, EV_READ, glue_read, g);
-    g->wev = event_new(base, ac->c.fd, EV_WRITE, glue_write, g);
-    if (g->rev == NULL || g->wev == NULL) {
-        if (g->rev != NULL)
-            event_free(g->rev);
-        if (g->wev != NULL)
-            event_free(g->wev);
-        free(g);
-        return -1;
-    }
-    ac->ev.addRead = glue_add_read;
-    ac->ev.delRead = glue_del_read;
-    ac->ev.addWrite = glue_add_write;
-    ac->ev.delWrite = glue_del_write;
-    ac->ev.cleanup = glue_cleanup;
-    ac->ev.data = g;
-    return 0;
-}
-
 /* ---- connection -------------------------------------------------------------- */
 
 /* hiredis calls these with the context's data pointing at the store.  After
@@ -269,10 +192,7 @@ static void drop_connection(berth_store_async_t *s)
     redisAsyncContext *ac = s->ac;
     if (ac == NULL)
         return;
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
-    redisAsyncFree(ac);
-    berth__sigpipe_unblock(&guard);
+    berth__redis_async_free(ac);
     s->ac = NULL;
 }
 
@@ -300,7 +220,7 @@ static int connect_start(berth_store_async_t *s, char *why, size_t cap)
         redisAsyncFree(ac);
         return -1;
     }
-    if (glue_attach(ac, s->base) < 0) {
+    if (berth__redis_async_attach(ac, s->base) < 0) {
         snprintf(why, cap, "no memory for the connection's events");
         redisAsyncFree(ac);
         return -1;
@@ -364,13 +284,13 @@ static void start_round(berth_store_async_t *s)
             s->round_cap = cap;
         }
         job_t *j = list_pop(&s->queue);
-        if (key_seen(s, j->key)) {
+        if (key_seen(s, j->key) || (j->preempt && s->nround > 0)) {
             job_again(j); /* not an attempt: it waits for the first's outcome */
             continue;
         }
         j->retrying = false;
         s->round[s->nround++] = j;
-        if (j->op == JOB_RELEASE)
+        if (j->op == JOB_RELEASE || j->preempt)
             break;
     }
     if (s->nround == 0)
@@ -529,6 +449,87 @@ static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data)
 
 static void commit_reply(redisAsyncContext *ac, void *reply, void *data);
 
+/* Sends FCALL words c (freed here) for j: REDIS_OK or REDIS_ERR. */
+static int fcall_send(berth_store_async_t *s, job_t *j, berth__fcall_t *c)
+{
+    int rc = redisAsyncCommandArgv(s->ac, commit_reply, j, c->argc, c->argv, c->lens);
+    berth__fcall_free(c);
+    return rc;
+}
+
+/* Lays out and sends job j's commit, with its effects.  Returns REDIS_OK
+ * (sent), REDIS_ERR (the connection is closing) or 1 (the job is completed,
+ * or goes round again, without a commit). */
+static int commit_send(berth_store_async_t *s, job_t *j)
+{
+    /* f points into these (and into the preemption's arrays) until it is
+     * sent, so they live as long as this call, not one branch. */
+    berth__fcall_t f;
+    berth__preempt_call_t pc = {0};
+    berth__place_call_t place;
+    berth__release_call_t release;
+    berth__restart_call_t restart;
+    char groups[BERTH__KEYNAME_MAX];
+    const char *keys[1], *args[2];
+    int rc;
+    if (j->op == JOB_PLACE && j->preempt) {
+        bool existed = berth_group_get(berth__store_engine(s->store), j->key, NULL) == 0;
+        rc = berth__store_preempt_call(s->store, j->key, existed, &j->request, j->spec, &pc,
+                                       &j->err);
+        if (rc <= 0) {
+            j->preempt = false;
+            if (rc == 0)
+                job_again(j); /* room appeared: choose again */
+            else
+                job_complete(j, rc);
+            return 1;
+        }
+        memset(&j->p, 0, sizeof j->p);
+        memcpy(j->p.choice.host, pc.host, sizeof j->p.choice.host);
+        j->p.choice.kind = existed ? BERTH_PLACED_STAYED : BERTH_PLACED_NEW;
+        j->p.choice.demand = j->request.demand;
+        j->p.choice.evicted = pc.victims;
+        rc = berth__effects_fcall(j->fx ? "berth_preempt_fx" : "berth_preempt", 7, pc.argv + 3,
+                                  pc.argc - 10, pc.argv + 10, pc.lens + 10, j->fx, &f, &j->err);
+    } else if (j->op == JOB_PLACE) {
+        if ((rc = berth__store_place_call(s->store, &j->p, &place, &j->err)) < 0) {
+            job_complete(j, rc);
+            return 1;
+        }
+        rc = berth__effects_fcall(j->fx ? "berth_place_fx" : "berth_place", 8, place.argv + 3,
+                                  9, place.argv + 11, place.lens + 11, j->fx, &f, &j->err);
+    } else if (j->op == JOB_RELEASE) {
+        if ((rc = berth__store_release_call(s->store, j->key, &release, &j->err)) < 0) {
+            job_complete(j, rc);
+            return 1;
+        }
+        rc = berth__effects_fcall(j->fx ? "berth_release_fx" : "berth_release", 6,
+                                  release.argv + 3, 3, release.argv + 9, NULL, j->fx, &f,
+                                  &j->err);
+    } else if (j->op == JOB_RESTART) {
+        if ((rc = berth__store_restart_call(s->store, j->key, &restart, &j->err)) < 0) {
+            job_complete(j, rc);
+            return 1;
+        }
+        rc = berth__effects_fcall("berth_restart_fx", 2, restart.keys, 3, restart.args, NULL,
+                                  j->fx, &f, &j->err);
+    } else {
+        berth__store_key(s->store, groups, sizeof groups, "groups", "");
+        keys[0] = groups;
+        args[0] = j->key;
+        args[1] = j->expect;
+        rc = berth__effects_fcall("berth_records", 1, keys, 2, args, NULL, j->fx, &f, &j->err);
+    }
+    if (rc < 0) {
+        berth__preempt_call_free(&pc);
+        job_complete(j, rc);
+        return 1;
+    }
+    rc = fcall_send(s, j, &f);
+    berth__preempt_call_free(&pc);
+    return rc;
+}
+
 /* Chooses every placement of the round in the engine, rolls them back in
  * reverse, and pipelines the commits. */
 static void commit_round(berth_store_async_t *s)
@@ -550,11 +551,22 @@ static void commit_round(berth_store_async_t *s)
             others[nothers++] = j;
             continue;
         }
+        if (j->preempt) {
+            others[nothers++] = j; /* alone in its round: planned below */
+            continue;
+        }
         memset(&j->p, 0, sizeof j->p);
         j->p.key = j->key;
         j->p.request = &j->request;
         j->p.spec = j->spec;
         int rc = berth__store_choose(s->store, &j->p, &j->err);
+        if (rc == BERTH_ENOSPC && j->request.priority != BERTH_PRIORITY_SPOT &&
+            berth_engine_spot_count(berth__store_engine(s->store)) > 0 &&
+            ++j->attempts <= berth__store_options(s->store)->max_retries + 1) {
+            j->preempt = true; /* Regular: evict Spot groups, in a round alone */
+            job_again(j);
+            continue;
+        }
         if (rc < 0) {
             job_complete(j, rc);
             continue;
@@ -570,22 +582,9 @@ static void commit_round(berth_store_async_t *s)
     arm_timer(s);
     for (size_t i = 0; i < s->nround; i++) {
         job_t *j = s->round[i];
-        int rc;
-        if (j->op == JOB_PLACE) {
-            berth__place_call_t c;
-            if ((rc = berth__store_place_call(s->store, &j->p, &c, &j->err)) < 0) {
-                job_complete(j, rc);
-                continue;
-            }
-            rc = redisAsyncCommandArgv(s->ac, commit_reply, j, 20, c.argv, c.lens);
-        } else {
-            berth__release_call_t c;
-            if ((rc = berth__store_release_call(s->store, j->key, &c, &j->err)) < 0) {
-                job_complete(j, rc);
-                continue;
-            }
-            rc = redisAsyncCommandArgv(s->ac, commit_reply, j, 12, c.argv, NULL);
-        }
+        int rc = commit_send(s, j);
+        if (rc == 1)
+            continue;   /* completed or sent round again */
         if (rc != REDIS_OK)
             job_fail_io(j, "RedisUnavailable", "the connection is closing", false);
         else
@@ -611,8 +610,10 @@ static void job_retry(job_t *j, const char *message)
                          j->key, max + 1, message);
     else
         berth__error_set(&j->err, BERTH_EIO, "Conflict", "",
-                         "container group '%s' was not released: the cell kept changing "
-                         "under %u attempts", j->key, max + 1);
+                         "container group '%s' was not %s: the cell kept changing "
+                         "under %u attempts", j->key,
+                         j->op == JOB_RELEASE ? "released" : j->op == JOB_RESTART
+                             ? "restarted" : "changed", max + 1);
     job_complete(j, j->err.code);
 }
 
@@ -650,15 +651,30 @@ static void commit_reply(redisAsyncContext *ac, void *reply, void *data)
         if (f < 0) {
             job_complete(j, f);
         } else if (f == 1) {
-            if (j->op == JOB_PLACE)
+            if (j->op == JOB_PLACE && !j->preempt)
                 s->caught_up = s->caught_up && berth__store_own_apply(s->store, &j->p, r);
-            else
+            else if (j->op == JOB_PLACE || j->op == JOB_RELEASE)
                 s->caught_up = false;
+            j->preempt = false;
             job_complete(j, 0);
-        } else if (j->op == JOB_RELEASE && strcmp(reason, "missing") == 0) {
+        } else if ((f = berth__effects_refusal(r, reason, message, &j->err)) < 0) {
+            job_complete(j, f);
+        } else if ((j->op == JOB_RELEASE || j->op == JOB_RESTART) &&
+                   strcmp(reason, "missing") == 0) {
             berth__error_set(&j->err, BERTH_ENOENT, "ResourceNotFound", "key", "%s", message);
             job_complete(j, BERTH_ENOENT);
+        } else if (j->op == JOB_RECORDS && strcmp(reason, "generation") == 0) {
+            berth__error_set(&j->err, BERTH_ESTALE, "RecordChanged", "generation", "%s",
+                             message);
+            job_complete(j, BERTH_ESTALE);
+        } else if (strcmp(reason, "invalid") == 0) {
+            char target[32] = "";
+            if (r->elements > 3 && r->element[3]->type == REDIS_REPLY_INTEGER)
+                snprintf(target, sizeof target, "effects[%lld]", r->element[3]->integer - 1);
+            berth__error_set(&j->err, BERTH_EINVAL, "InvalidArgument", target, "%s", message);
+            job_complete(j, BERTH_EINVAL);
         } else {
+            s->caught_up = false; /* the retry's choice needs the cell's news */
             job_retry(j, message);
         }
     }
@@ -767,6 +783,7 @@ int berth_store_async_open(const berth_store_options_t *opts, berth_engine_t *en
  * made in one turn share a round. */
 static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
                      const berth_request_t *request, const char *spec,
+                     const berth_effect_t *effects, size_t neffects, int64_t expect,
                      berth_store_done_cb cb, void *data, berth_error_t *err)
 {
     if (s == NULL || cb == NULL)
@@ -779,10 +796,19 @@ static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
     if (op == JOB_PLACE && request == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "request",
                                 "no request given");
+    berth__effects_t *fx = NULL;
+    int rc = berth__effects_copy(s->store, effects, neffects, &fx, err);
+    if (rc < 0)
+        return rc;
     job_t *j = calloc(1, sizeof *j);
-    if (j != NULL) {
+    if (j == NULL) {
+        berth__effects_free(fx);
+    } else {
+        j->fx = fx;
         j->key = strdup(key);
         j->spec = spec != NULL ? strdup(spec) : NULL;
+        if (expect >= 0)
+            snprintf(j->expect, sizeof j->expect, "%lld", (long long)expect);
     }
     if (j == NULL || j->key == NULL || (spec != NULL && j->spec == NULL)) {
         if (j != NULL)
@@ -805,13 +831,45 @@ int berth_store_async_place(berth_store_async_t *s, const char *key,
                             const berth_request_t *request, const char *spec_json,
                             berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_PLACE, key, request, spec_json, cb, data, err);
+    return job_queue(s, JOB_PLACE, key, request, spec_json, NULL, 0, -1, cb, data, err);
 }
 
 int berth_store_async_release(berth_store_async_t *s, const char *key,
                               berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_RELEASE, key, NULL, NULL, cb, data, err);
+    return job_queue(s, JOB_RELEASE, key, NULL, NULL, NULL, 0, -1, cb, data, err);
+}
+
+int berth_store_async_place_with(berth_store_async_t *s, const char *key,
+                                 const berth_request_t *request, const char *spec_json,
+                                 const berth_effect_t *effects, size_t n,
+                                 berth_store_done_cb cb, void *data, berth_error_t *err)
+{
+    return job_queue(s, JOB_PLACE, key, request, spec_json, effects, n, -1, cb, data, err);
+}
+
+int berth_store_async_release_with(berth_store_async_t *s, const char *key,
+                                   const berth_effect_t *effects, size_t n,
+                                   berth_store_done_cb cb, void *data, berth_error_t *err)
+{
+    return job_queue(s, JOB_RELEASE, key, NULL, NULL, effects, n, -1, cb, data, err);
+}
+
+int berth_store_async_restart(berth_store_async_t *s, const char *key,
+                              const berth_effect_t *effects, size_t n, berth_store_done_cb cb,
+                              void *data, berth_error_t *err)
+{
+    return job_queue(s, JOB_RESTART, key, NULL, NULL, effects, n, -1, cb, data, err);
+}
+
+int berth_store_async_records(berth_store_async_t *s, const char *key, int64_t generation,
+                              const berth_effect_t *effects, size_t n, berth_store_done_cb cb,
+                              void *data, berth_error_t *err)
+{
+    if (generation < -1)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "generation",
+                                "a generation is -1 (any), 0 (not placed) or above");
+    return job_queue(s, JOB_RECORDS, key, NULL, NULL, effects, n, generation, cb, data, err);
 }
 
 static void job_fail_closed(job_t *j)
@@ -843,6 +901,8 @@ static void close_now(berth_store_async_t *s)
               j->status == 0 ? NULL : &j->err, j->data);
         job_free(j);
     }
+    berth__async_calls_free(s->calls);
+    s->calls = NULL;
     if (s->kick != NULL)
         event_free(s->kick);
     if (s->timer != NULL)
@@ -850,6 +910,32 @@ static void close_now(berth_store_async_t *s)
     berth_store_close(s->store);
     free(s->round);
     free(s);
+}
+
+int berth_store_async_generation(berth_store_async_t *s, const char *key,
+                                 uint64_t *generation)
+{
+    return berth__store_generation(s->store, key, generation);
+}
+
+berth_engine_t *berth_store_async_engine(berth_store_async_t *s)
+{
+    return berth__store_engine(s->store);
+}
+
+berth_store_t *berth__store_async_sync(berth_store_async_t *s)
+{
+    return s->store;
+}
+
+struct event_base *berth__store_async_base(berth_store_async_t *s)
+{
+    return s->base;
+}
+
+berth__async_calls_t **berth__store_async_calls_slot(berth_store_async_t *s)
+{
+    return &s->calls;
 }
 
 void berth_store_async_close(berth_store_async_t *s)

@@ -135,7 +135,7 @@ static void test_strerror(void **state)
     (void)state;
     static const int codes[] = {BERTH_OK, BERTH_EINVAL, BERTH_ENOMEM, BERTH_ENOENT,
                                 BERTH_EEXIST, BERTH_ENOSPC, BERTH_ECONFLICT, BERTH_EBUSY,
-                                BERTH_ETOOBIG, BERTH_ELIMIT, BERTH_EIO};
+                                BERTH_ETOOBIG, BERTH_ELIMIT, BERTH_EIO, BERTH_ESTALE};
     const char *unknown = berth_strerror(12345);
     assert_non_null(unknown);
     for (size_t i = 0; i < BERTH__ARRAY_LEN(codes); i++) {
@@ -147,7 +147,7 @@ static void test_strerror(void **state)
             assert_string_not_equal(s, berth_strerror(codes[j]));
     }
     assert_string_equal(berth_strerror(BERTH_EINVAL), "invalid input");
-    assert_string_equal(berth_strerror(-11), unknown);
+    assert_string_equal(berth_strerror(-12), unknown);
     assert_string_equal(berth_strerror(1), unknown);
 }
 

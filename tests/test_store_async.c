@@ -16,6 +16,19 @@
  * then committing on top of it); a 3-master Redis Cluster whose cell's slot
  * moves while commits are in flight (MOVED on the commits) and while the
  * replica is stale (MOVED inside the snapshot's MULTI).
+ *
+ * Effects (a caller's own records written with a commit), read back with a
+ * plain hiredis connection: every kind written with a placement, a release,
+ * a restart or alone (records, guarded by the group's generation); none
+ * written when the commit fails (no room, not placed, a guard); EXPECT and
+ * CLAIM refusing the whole commit with the index of the effect, and
+ * nothing changed in Redis or in the engine; UNCLAIM and HINCRBY's floor;
+ * bad effects refused by the call itself; a Regular placement preempting
+ * Spot groups (eviction records, the victims gone everywhere) and a Spot
+ * one evicting nothing; replicas converging; two commits guarded by one
+ * EXPECT, exactly one applying; and effects Redis cannot carry out (wrong
+ * type, no integer, overflow, a bad expiry), which must not leave a commit
+ * half-applied.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +48,7 @@
 
 #include "../core/berth.h"
 #include "redis-harness.h"
+#include "test-time.h"
 
 #define TEST_SECONDS 240            /* the whole binary, at most            */
 
@@ -1025,6 +1039,1299 @@ static void test_cluster_moved(void **state)
     berth_test_cluster_stop(cl);
 }
 
+/* ---- effects ------------------------------------------------------------------ */
+
+/* One call's outcome as its callback saw it, with the whole error. */
+typedef struct result {
+    int calls;
+    int status;
+    bool placement;                 /* the callback was given one           */
+    char host[BERTH_NAME_MAX + 1];
+    uint32_t evicted;
+    berth_error_t err;
+} result_t;
+
+static int noted_calls;             /* noted()'s callbacks, over the binary */
+
+static void noted(int status, const berth_placement_t *placement, const berth_error_t *err,
+                  void *data)
+{
+    result_t *o = data;
+    o->calls++;
+    noted_calls++;
+    o->status = status;
+    o->placement = placement != NULL;
+    if (status == 0) {
+        assert_null(err);
+        if (placement != NULL) {
+            snprintf(o->host, sizeof o->host, "%s", placement->host);
+            o->evicted = placement->evicted;
+        }
+    } else {
+        assert_non_null(err);
+        assert_null(placement);
+        assert_int_equal(err->code, status);
+        o->err = *err;
+    }
+}
+
+/* Runs the loop until noted() has run n more times than `before`. */
+static void await_calls(fixture_t *f, int before, int n)
+{
+    run_until(f->base, &noted_calls, before + n, test_deadline_ms(15000));
+    assert_int_equal(noted_calls, before + n);
+}
+
+static berth_effect_t effect(berth_effect_op_t op, const char *key, const char *field,
+                             const char *value, int64_t n)
+{
+    berth_effect_t e;
+    memset(&e, 0, sizeof e);
+    e.op = op;
+    e.key = key;
+    e.field = field;
+    e.value = value;
+    e.n = n;
+    return e;
+}
+
+#define COUNT_OF(a) (sizeof (a) / sizeof (a)[0])
+
+/* Each call below queues one call (which must be accepted) and waits for
+ * its callback. */
+static result_t place_fx(fixture_t *f, berth_store_async_t *s, const char *key,
+                         berth_request_t r, const berth_effect_t *e, size_t n)
+{
+    result_t o;
+    memset(&o, 0, sizeof o);
+    berth_error_t err;
+    int before = noted_calls;
+    if (berth_store_async_place_with(s, key, &r, NULL, e, n, noted, &o, &err) != 0)
+        fail_msg("place_with %s refused: %s: %s", key, err.name, err.message);
+    await_calls(f, before, 1);
+    assert_int_equal(o.calls, 1);
+    return o;
+}
+
+static result_t release_fx(fixture_t *f, berth_store_async_t *s, const char *key,
+                           const berth_effect_t *e, size_t n)
+{
+    result_t o;
+    memset(&o, 0, sizeof o);
+    berth_error_t err;
+    int before = noted_calls;
+    if (berth_store_async_release_with(s, key, e, n, noted, &o, &err) != 0)
+        fail_msg("release_with %s refused: %s: %s", key, err.name, err.message);
+    await_calls(f, before, 1);
+    assert_int_equal(o.calls, 1);
+    assert_false(o.placement);
+    return o;
+}
+
+static result_t restart_fx(fixture_t *f, berth_store_async_t *s, const char *key,
+                           const berth_effect_t *e, size_t n)
+{
+    result_t o;
+    memset(&o, 0, sizeof o);
+    berth_error_t err;
+    int before = noted_calls;
+    if (berth_store_async_restart(s, key, e, n, noted, &o, &err) != 0)
+        fail_msg("restart %s refused: %s: %s", key, err.name, err.message);
+    await_calls(f, before, 1);
+    assert_int_equal(o.calls, 1);
+    assert_false(o.placement);
+    return o;
+}
+
+static result_t records_fx(fixture_t *f, berth_store_async_t *s, const char *key,
+                           int64_t generation, const berth_effect_t *e, size_t n)
+{
+    result_t o;
+    memset(&o, 0, sizeof o);
+    berth_error_t err;
+    int before = noted_calls;
+    if (berth_store_async_records(s, key, generation, e, n, noted, &o, &err) != 0)
+        fail_msg("records %s refused: %s: %s", key, err.name, err.message);
+    await_calls(f, before, 1);
+    assert_int_equal(o.calls, 1);
+    assert_false(o.placement);
+    return o;
+}
+
+/* A failed call's status, error name and target are these. */
+static void refused(const result_t *o, int status, const char *name, const char *target)
+{
+    if (o->status != status)
+        fail_msg("status %d, not %d (%s: %s)", o->status, status, o->err.name,
+                 o->err.message);
+    assert_string_equal(o->err.name, name);
+    assert_string_equal(o->err.target, target);
+}
+
+static void succeeded(const result_t *o)
+{
+    if (o->status != 0)
+        fail_msg("status %d: %s: %s (%s)", o->status, o->err.name, o->err.message,
+                 o->err.target);
+}
+
+/* HGET berth:{cell}:name field into buf; false when the field is absent. */
+static bool hget(redisContext *c, const char *cell, const char *name, const char *field,
+                 char *buf, size_t cap)
+{
+    redisReply *x = ask(c, "HGET berth:{%s}:%s %s", cell, name, field);
+    bool present = x->type == REDIS_REPLY_STRING;
+    if (present && buf != NULL)
+        snprintf(buf, cap, "%.*s", (int)x->len, x->str);
+    freeReplyObject(x);
+    return present;
+}
+
+/* The field's value, which must be present. */
+static void hget_is(redisContext *c, const char *cell, const char *name, const char *field,
+                    const char *want)
+{
+    char got[256];
+    if (!hget(c, cell, name, field, got, sizeof got))
+        fail_msg("%s %s is absent, not '%s'", name, field, want);
+    assert_string_equal(got, want);
+}
+
+static void hset(redisContext *c, const char *cell, const char *name, const char *field,
+                 const char *value)
+{
+    freeReplyObject(ask(c, "HSET berth:{%s}:%s %s %s", cell, name, field, value));
+}
+
+/* The integer reply to a command (ask()'s format). */
+static long long number(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *x = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(x);
+    if (x->type != REDIS_REPLY_INTEGER)
+        fail_msg("%s: not an integer reply (%s)", fmt, x->str != NULL ? x->str : "");
+    long long n = x->integer;
+    freeReplyObject(x);
+    return n;
+}
+
+/* SHA-1 of value in 40 lowercase hex digits, as Redis computes it. */
+static void sha1_hex(redisContext *c, const char *value, char out[41])
+{
+    redisReply *x = ask(c, "EVAL %s 0 %s", "return redis.sha1hex(ARGV[1])", value);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    assert_int_equal(x->len, 40);
+    memcpy(out, x->str, 41);
+    freeReplyObject(x);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every key of the cell with its serialised value (DUMP) and TTL in one
+ * buffer (free with free()), *len its size: two states compare equal when
+ * nothing in the cell changed between them. */
+static char *cell_state(redisContext *c, const char *cell, size_t *len)
+{
+    redisReply *keys = ask(c, "KEYS berth:{%s}:*", cell);
+    size_t n = keys->elements;
+    char **names = calloc(n ? n : 1, sizeof *names);
+    assert_non_null(names);
+    for (size_t i = 0; i < n; i++)
+        names[i] = keys->element[i]->str;
+    qsort(names, n, sizeof *names, by_name);
+    size_t cap = 4096, used = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *d = ask(c, "DUMP %s", names[i]);
+        redisReply *t = ask(c, "PTTL %s", names[i]);
+        size_t need = strlen(names[i]) + 1 + d->len + 32;
+        while (used + need > cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        used += (size_t)sprintf(buf + used, "%s", names[i]) + 1;
+        memcpy(buf + used, d->str, d->len);
+        used += d->len;
+        /* A TTL counts only as being there: it runs down meanwhile. */
+        used += (size_t)sprintf(buf + used, "|%d|", t->integer >= 0);
+        freeReplyObject(d);
+        freeReplyObject(t);
+    }
+    free(names);
+    freeReplyObject(keys);
+    *len = used;
+    return buf;
+}
+
+/* What the cell and the engine held at one moment. */
+typedef struct snapshot {
+    char *cell;
+    size_t len;
+    berth_engine_stats_t stats;
+    size_t spot;
+} snapshot_t;
+
+static void snap(redisContext *c, const char *cell, berth_engine_t *e, snapshot_t *s)
+{
+    s->cell = cell_state(c, cell, &s->len);
+    berth_engine_stats(e, &s->stats);
+    s->spot = berth_engine_spot_count(e);
+}
+
+/* Nothing changed since `before` (freed here), in Redis nor in the engine. */
+static void unchanged(redisContext *c, const char *cell, berth_engine_t *e, snapshot_t *before)
+{
+    snapshot_t now;
+    snap(c, cell, e, &now);
+    assert_int_equal(now.len, before->len);
+    assert_memory_equal(now.cell, before->cell, now.len);
+    assert_int_equal(now.stats.groups, before->stats.groups);
+    assert_int_equal(now.stats.used_millicores, before->stats.used_millicores);
+    assert_int_equal(now.stats.used_memory_mib, before->stats.used_memory_mib);
+    assert_int_equal(now.spot, before->spot);
+    free(now.cell);
+    free(before->cell);
+    before->cell = NULL;
+}
+
+/* Both engines hold the same hosts' usage and the same groups' placements
+ * for `keys`. */
+static void same_engines(berth_engine_t *a, berth_engine_t *b, const char *const *keys,
+                         size_t n)
+{
+    berth_engine_stats_t sa, sb;
+    berth_engine_stats(a, &sa);
+    berth_engine_stats(b, &sb);
+    assert_int_equal(sa.hosts, sb.hosts);
+    assert_int_equal(sa.groups, sb.groups);
+    assert_int_equal(sa.used_millicores, sb.used_millicores);
+    assert_int_equal(sa.used_memory_mib, sb.used_memory_mib);
+    assert_int_equal(berth_engine_spot_count(a), berth_engine_spot_count(b));
+    for (size_t i = 0; i < n; i++) {
+        berth_placement_t pa, pb;
+        int ra = berth_group_get(a, keys[i], &pa), rb = berth_group_get(b, keys[i], &pb);
+        assert_int_equal(ra, rb);
+        if (ra == 0) {
+            assert_string_equal(pa.host, pb.host);
+            assert_int_equal(pa.demand.millicores, pb.demand.millicores);
+            assert_int_equal(pa.demand.memory_mib, pb.demand.memory_mib);
+        }
+    }
+}
+
+static bool in_engine(berth_engine_t *e, const char *key)
+{
+    berth_placement_t p;
+    return berth_group_get(e, key, &p) == 0;
+}
+
+/* Entries on host's assignment stream with op `op` for `key`. */
+static int assign_count(redisContext *c, const char *cell, const char *host, const char *op,
+                        const char *key)
+{
+    redisReply *x = ask(c, "XRANGE berth:{%s}:assign:%s - +", cell, host);
+    int found = 0;
+    for (size_t i = 0; i < x->elements; i++) {
+        redisReply *fv = x->element[i]->element[1];
+        bool o = false, k = false;
+        for (size_t j = 0; j + 1 < fv->elements; j += 2) {
+            o = o || (strcmp(fv->element[j]->str, "op") == 0 &&
+                      strcmp(fv->element[j + 1]->str, op) == 0);
+            k = k || (strcmp(fv->element[j]->str, "key") == 0 &&
+                      strcmp(fv->element[j + 1]->str, key) == 0);
+        }
+        found += o && k;
+    }
+    freeReplyObject(x);
+    return found;
+}
+
+static berth_request_t spot_request(uint32_t cores, uint32_t mem)
+{
+    berth_request_t r = request(cores, mem);
+    r.priority = BERTH_PRIORITY_SPOT;
+    return r;
+}
+
+/* A placement writes every kind of effect with it, from copies taken at
+ * the call; one the cell has no room for writes none; a second replica
+ * sees the same cell. */
+static void test_fx_place(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-place";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+
+    char doc[64], field[16], op[16];
+    snprintf(doc, sizeof doc, "{\"name\": \"web\", \"v\": 1}");
+    snprintf(field, sizeof field, "web");
+    snprintf(op, sizeof op, "op:1");
+    static const char blob[] = {'a', '\0', 'b', '\0', 'c'};
+    berth_effect_t e[] = {
+        effect(BERTH_EFFECT_HSET, "resources", field, doc, 0),
+        effect(BERTH_EFFECT_ZADD, "index", field, NULL, 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "linux", NULL, 2),
+        effect(BERTH_EFFECT_SET, op, NULL, "Running", 60),
+        effect(BERTH_EFFECT_SET, "op:plain", NULL, "Done", 0),
+        effect(BERTH_EFFECT_CLAIM, "names", "web.example", "web", 0),
+        effect(BERTH_EFFECT_HSET, "blobs", field, blob, 0),
+    };
+    e[6].value_len = sizeof blob;
+    result_t o;
+    memset(&o, 0, sizeof o);
+    berth_error_t err;
+    int before = noted_calls;
+    berth_request_t r = request(2, 4096);
+    assert_int_equal(berth_store_async_place_with(b.store, "web", &r, "{\"spec\": 1}", e,
+                                                  COUNT_OF(e), noted, &o, &err), 0);
+    /* The store copied every string: the caller's may change at once. */
+    memset(doc, 'X', sizeof doc - 1);
+    memset(field, 'X', sizeof field - 1);
+    memset(op, 'X', sizeof op - 1);
+    memset(e, 0, sizeof e);
+    assert_int_equal(o.calls, 0);
+    await_calls(f, before, 1);
+    succeeded(&o);
+    assert_true(o.placement);
+    assert_string_equal(o.host, "h1");
+    assert_int_equal(o.evicted, 0);
+    assert_true(in_engine(b.engine, "web"));
+    assert_true(hget(c, cell, "groups", "web", NULL, 0));
+    hget_is(c, cell, "resources", "web", "{\"name\": \"web\", \"v\": 1}");
+    redisReply *x = ask(c, "ZSCORE berth:{%s}:index web", cell);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    assert_string_equal(x->str, "0");
+    freeReplyObject(x);
+    hget_is(c, cell, "counts", "linux", "2");
+    x = ask(c, "GET berth:{%s}:op:1", cell);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    assert_string_equal(x->str, "Running");
+    freeReplyObject(x);
+    long long ttl = number(c, "TTL berth:{%s}:op:1", cell);
+    assert_true(ttl > 0 && ttl <= 60);
+    assert_int_equal(number(c, "TTL berth:{%s}:op:plain", cell), -1);
+    hget_is(c, cell, "names", "web.example", "web");
+    x = ask(c, "HGET berth:{%s}:blobs web", cell);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    assert_int_equal(x->len, sizeof blob);
+    assert_memory_equal(x->str, blob, sizeof blob);
+    freeReplyObject(x);
+    /* The caller's strings after the call reached nothing. */
+    assert_int_equal(number(c, "EXISTS berth:{%s}:XXXXXXXXXXXXXXX", cell), 0);
+    assert_false(hget(c, cell, "resources", "XXXXXXXXXXXXXXX", NULL, 0));
+
+    /* No room for a placement: none of its effects is written, nothing
+     * else changes. */
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t big[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "big", "{}", 0),
+        effect(BERTH_EFFECT_ZADD, "index", "big", NULL, 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "linux", NULL, 1),
+        effect(BERTH_EFFECT_SET, "op:2", NULL, "Running", 60),
+        effect(BERTH_EFFECT_CLAIM, "names", "big.example", "big", 0),
+        effect(BERTH_EFFECT_DEL, "op:plain", NULL, NULL, 0),
+    };
+    o = place_fx(f, b.store, "big", request(16, 4096), big, COUNT_OF(big));
+    assert_int_equal(o.status, BERTH_ENOSPC);
+    assert_false(in_engine(b.engine, "big"));
+    unchanged(c, cell, b.engine, &s0);
+
+    /* No effects at all: a plain placement. */
+    o = place_fx(f, b.store, "plain", request(1, 1024), NULL, 0);
+    succeeded(&o);
+
+    /* The other kinds of write, with a later commit. */
+    berth_effect_t undo[] = {
+        effect(BERTH_EFFECT_HDEL, "resources", "web", NULL, 0),
+        effect(BERTH_EFFECT_ZREM, "index", "web", NULL, 0),
+        effect(BERTH_EFFECT_DEL, "op:plain", NULL, NULL, 0),
+        effect(BERTH_EFFECT_HDEL, "resources", "never-there", NULL, 0),
+    };
+    o = place_fx(f, b.store, "undo", request(1, 1024), undo, COUNT_OF(undo));
+    succeeded(&o);
+    assert_false(hget(c, cell, "resources", "web", NULL, 0));
+    assert_int_equal(number(c, "EXISTS berth:{%s}:index", cell), 0);
+    assert_int_equal(number(c, "EXISTS berth:{%s}:op:plain", cell), 0);
+
+    /* A synchronous replica and a fresh one see what the store's engine
+     * holds. */
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    const char *keys[] = {"web", "big", "plain", "undo"};
+    same_engines(a.engine, b.engine, keys, COUNT_OF(keys));
+    assert_int_equal(check_cell(f, cell), 3);
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* EXPECT and CLAIM guard the whole commit; UNCLAIM and HINCRBY's floor. */
+static void test_fx_guards(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-guard";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    berth_request_t r = request(1, 1024);
+    char v1[41], v0[41];
+    hset(c, cell, "resources", "cur", "version-1");
+    sha1_hex(c, "version-1", v1);
+    sha1_hex(c, "version-0", v0);
+    /* A first commit, so that what follows starts connected. */
+    result_t o = place_fx(f, b.store, "warm", r, NULL, 0);
+    succeeded(&o);
+
+    /* A wrong SHA-1 refuses the whole commit, naming the effect. */
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t stale[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "bad", "{}", 0),
+        effect(BERTH_EFFECT_EXPECT, "resources", "cur", v0, 0),
+        effect(BERTH_EFFECT_HSET, "resources", "cur", "version-2", 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "all", NULL, 1),
+    };
+    o = place_fx(f, b.store, "bad", r, stale, COUNT_OF(stale));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[1]");
+    assert_false(in_engine(b.engine, "bad"));
+    unchanged(c, cell, b.engine, &s0);
+    /* At index 0 and at the last index too, with a good guard before it. */
+    stale[0] = effect(BERTH_EFFECT_EXPECT, "resources", "cur", v0, 0);
+    snap(c, cell, b.engine, &s0);
+    o = place_fx(f, b.store, "bad", r, stale, COUNT_OF(stale));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[0]");
+    berth_effect_t last[] = {
+        effect(BERTH_EFFECT_EXPECT, "resources", "cur", v1, 0),
+        effect(BERTH_EFFECT_HSET, "resources", "bad", "{}", 0),
+        effect(BERTH_EFFECT_EXPECT, "resources", "other", v1, 0),
+    };
+    o = place_fx(f, b.store, "bad", r, last, COUNT_OF(last));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[2]");
+    unchanged(c, cell, b.engine, &s0);
+
+    /* The right SHA-1 passes, and the commit's own write follows it. */
+    berth_effect_t fresh[] = {
+        effect(BERTH_EFFECT_EXPECT, "resources", "cur", v1, 0),
+        effect(BERTH_EFFECT_HSET, "resources", "cur", "version-2", 0),
+        effect(BERTH_EFFECT_HSET, "resources", "good", "{}", 0),
+    };
+    o = place_fx(f, b.store, "good", r, fresh, COUNT_OF(fresh));
+    succeeded(&o);
+    assert_true(in_engine(b.engine, "good"));
+    hget_is(c, cell, "resources", "cur", "version-2");
+    hget_is(c, cell, "resources", "good", "{}");
+    /* The same guard again: the field has changed since. */
+    snap(c, cell, b.engine, &s0);
+    o = place_fx(f, b.store, "good2", r, fresh, COUNT_OF(fresh));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[0]");
+    unchanged(c, cell, b.engine, &s0);
+
+    /* EXPECT "": the field must be absent (NULL means "" too). */
+    berth_effect_t absent[] = {
+        effect(BERTH_EFFECT_EXPECT, "resources", "new1", "", 0),
+        effect(BERTH_EFFECT_EXPECT, "elsewhere", "new1", NULL, 0),
+        effect(BERTH_EFFECT_HSET, "resources", "new1", "first", 0),
+    };
+    o = place_fx(f, b.store, "new1", r, absent, COUNT_OF(absent));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "new1", "first");
+    snap(c, cell, b.engine, &s0);
+    absent[2] = effect(BERTH_EFFECT_HSET, "resources", "new1", "second", 0);
+    o = place_fx(f, b.store, "new1b", r, absent, COUNT_OF(absent));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[0]");
+    unchanged(c, cell, b.engine, &s0);
+    hget_is(c, cell, "resources", "new1", "first");
+
+    /* CLAIM: a field held with another value refuses everything. */
+    hset(c, cell, "names", "web.example", "someone");
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t take[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "c1", "{}", 0),
+        effect(BERTH_EFFECT_CLAIM, "names", "web.example", "c1", 0),
+        effect(BERTH_EFFECT_SET, "op:c1", NULL, "Running", 0),
+    };
+    o = place_fx(f, b.store, "c1", r, take, COUNT_OF(take));
+    refused(&o, BERTH_EEXIST, "RecordTaken", "effects[1]");
+    assert_false(in_engine(b.engine, "c1"));
+    unchanged(c, cell, b.engine, &s0);
+    hget_is(c, cell, "names", "web.example", "someone");
+    /* Held with the same value: passes; absent: taken. */
+    berth_effect_t same[] = {
+        effect(BERTH_EFFECT_CLAIM, "names", "web.example", "someone", 0),
+        effect(BERTH_EFFECT_CLAIM, "names", "api.example", "someone", 0),
+    };
+    o = place_fx(f, b.store, "someone", r, same, COUNT_OF(same));
+    succeeded(&o);
+    hget_is(c, cell, "names", "web.example", "someone");
+    hget_is(c, cell, "names", "api.example", "someone");
+
+    /* UNCLAIM deletes only while the value matches. */
+    berth_effect_t unclaim_other[] = {
+        effect(BERTH_EFFECT_UNCLAIM, "names", "web.example", "c1", 0),
+        effect(BERTH_EFFECT_UNCLAIM, "names", "nobody.example", "c1", 0),
+    };
+    o = records_fx(f, b.store, "someone", -1, unclaim_other, COUNT_OF(unclaim_other));
+    succeeded(&o);
+    hget_is(c, cell, "names", "web.example", "someone");
+    berth_effect_t unclaim[] = {effect(BERTH_EFFECT_UNCLAIM, "names", "web.example", "someone", 0)};
+    o = records_fx(f, b.store, "someone", -1, unclaim, COUNT_OF(unclaim));
+    succeeded(&o);
+    assert_false(hget(c, cell, "names", "web.example", NULL, 0));
+    hget_is(c, cell, "names", "api.example", "someone");
+    /* Once released, another may claim it. */
+    berth_effect_t again[] = {effect(BERTH_EFFECT_CLAIM, "names", "web.example", "c1", 0)};
+    o = records_fx(f, b.store, "c1", -1, again, COUNT_OF(again));
+    succeeded(&o);
+    hget_is(c, cell, "names", "web.example", "c1");
+
+    /* HINCRBY counts up and down; a field that falls to 0 (or below) is
+     * deleted. */
+    berth_effect_t up[] = {
+        effect(BERTH_EFFECT_HINCRBY, "counts", "n", NULL, 3),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "n", NULL, 2),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "keep", NULL, 1),
+    };
+    o = records_fx(f, b.store, "x", -1, up, COUNT_OF(up));
+    succeeded(&o);
+    hget_is(c, cell, "counts", "n", "5");
+    berth_effect_t down[] = {effect(BERTH_EFFECT_HINCRBY, "counts", "n", NULL, -5)};
+    o = records_fx(f, b.store, "x", -1, down, COUNT_OF(down));
+    succeeded(&o);
+    assert_false(hget(c, cell, "counts", "n", NULL, 0));
+    hget_is(c, cell, "counts", "keep", "1");
+    berth_effect_t below[] = {
+        effect(BERTH_EFFECT_HINCRBY, "counts", "keep", NULL, -2),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "never", NULL, -1),
+    };
+    o = records_fx(f, b.store, "x", -1, below, COUNT_OF(below));
+    succeeded(&o);
+    assert_int_equal(number(c, "EXISTS berth:{%s}:counts", cell), 0);
+
+    assert_int_equal(check_cell(f, cell), 4); /* warm, good, new1, someone */
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* Bad effects are refused by the call itself: nothing is queued, the
+ * callback never runs and the cell never changes. */
+static void test_fx_refused_at_once(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-refuse";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    berth_request_t r = request(1, 1024);
+    result_t o = place_fx(f, b.store, "g", r, NULL, 0);
+    succeeded(&o);
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+
+    static const char *const own[] = {
+        "meta", "hosts", "skus", "groups", "log", "seq", "views", "agents", "ngroups",
+        "ngroupnotes", "pools", "poolseq", "evictions", "hostgroups:h1", "assign:h1",
+        "alive:h1", "images:h1", "poolmembers:p", "calls:1", "reply:1", "assign:",
+    };
+    static const char *const malformed[] = {
+        "", "a b", "a{b", "a}b", "{x}", "tab\there", "new\nline", "del\x7f", "hi\x80gh",
+    };
+    char sha[41], hex39[40], hex41[42], nothex[41], upper[41], longkey[BERTH_NAME_MAX + 34];
+    memset(sha, 'a', 40);
+    sha[40] = '\0';
+    memcpy(hex39, sha, 39);
+    hex39[39] = '\0';
+    memcpy(hex41, sha, 40);
+    hex41[40] = 'a';
+    hex41[41] = '\0';
+    memset(nothex, 'z', 40);
+    nothex[40] = '\0';
+    /* Redis's sha1hex() writes lowercase: an uppercase digest never matches. */
+    memset(upper, 'A', 40);
+    upper[40] = '\0';
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+
+    enum { CASES = 64 };
+    berth_effect_t bad[CASES];
+    int want[CASES];
+    size_t nbad = 0;
+    for (size_t i = 0; i < COUNT_OF(own); i++) {
+        want[nbad] = BERTH_EINVAL;
+        bad[nbad++] = effect(BERTH_EFFECT_HSET, own[i], "f", "v", 0);
+    }
+    for (size_t i = 0; i < COUNT_OF(malformed); i++) {
+        want[nbad] = BERTH_EINVAL;
+        bad[nbad++] = effect(BERTH_EFFECT_SET, malformed[i], NULL, "v", 0);
+    }
+    want[nbad] = BERTH_EINVAL;
+    bad[nbad++] = effect(BERTH_EFFECT_SET, NULL, NULL, "v", 0);
+    want[nbad] = BERTH_EINVAL;
+    bad[nbad++] = effect(BERTH_EFFECT_SET, longkey, NULL, "v", 0);
+    const char *expectations[] = {hex39, hex41, nothex, upper, "not-a-sha"};
+    for (size_t i = 0; i < COUNT_OF(expectations); i++) {
+        want[nbad] = BERTH_EINVAL;
+        bad[nbad++] = effect(BERTH_EFFECT_EXPECT, "resources", "f", expectations[i], 0);
+    }
+    want[nbad] = BERTH_EINVAL;
+    bad[nbad++] = effect((berth_effect_op_t)0, "resources", "f", "v", 0);
+    want[nbad] = BERTH_EINVAL;
+    bad[nbad++] = effect((berth_effect_op_t)(BERTH_EFFECT_UNCLAIM + 1), "resources", "f", "v", 0);
+    want[nbad] = BERTH_EINVAL;
+    bad[nbad++] = effect((berth_effect_op_t)-1, "resources", "f", "v", 0);
+    const berth_effect_op_t fielded[] = {
+        BERTH_EFFECT_HSET, BERTH_EFFECT_HDEL, BERTH_EFFECT_ZADD, BERTH_EFFECT_ZREM,
+        BERTH_EFFECT_HINCRBY, BERTH_EFFECT_EXPECT, BERTH_EFFECT_CLAIM, BERTH_EFFECT_UNCLAIM,
+    };
+    for (size_t i = 0; i < COUNT_OF(fielded); i++) {
+        want[nbad] = BERTH_EINVAL;
+        bad[nbad++] = effect(fielded[i], "resources", NULL, "", 0);
+        want[nbad] = BERTH_EINVAL;
+        bad[nbad++] = effect(fielded[i], "resources", "", "", 0);
+    }
+    /* Over BERTH_EFFECT_VALUE_MAX: refused on its length alone. */
+    want[nbad] = BERTH_ETOOBIG;
+    bad[nbad] = effect(BERTH_EFFECT_HSET, "resources", "f", "v", 0);
+    bad[nbad++].value_len = (size_t)BERTH_EFFECT_VALUE_MAX + 1;
+    assert_true(nbad <= CASES);
+
+    berth_error_t err;
+    for (size_t i = 0; i < nbad; i++) {
+        /* The bad effect after a good one: its index is named. */
+        berth_effect_t two[2] = {effect(BERTH_EFFECT_HSET, "resources", "ok", "v", 0), bad[i]};
+        berth_error_clear(&err);
+        int rc = berth_store_async_place_with(b.store, "n", &r, NULL, two, 2, never, NULL,
+                                              &err);
+        if (rc != want[i])
+            fail_msg("case %zu (key '%s'): place_with gave %d, not %d", i,
+                     bad[i].key ? bad[i].key : "(null)", rc, want[i]);
+        assert_int_equal(err.code, want[i]);
+        assert_string_equal(err.target, "effects");
+        assert_non_null(strstr(err.message, "effect 1:"));
+        assert_int_equal(berth_store_async_release_with(b.store, "g", &bad[i], 1, never, NULL,
+                                                        &err), want[i]);
+        assert_int_equal(berth_store_async_restart(b.store, "g", &bad[i], 1, never, NULL,
+                                                   &err), want[i]);
+        assert_int_equal(berth_store_async_records(b.store, "g", -1, &bad[i], 1, never, NULL,
+                                                   &err), want[i]);
+    }
+    /* More than BERTH_EFFECTS_MAX, or none given as an array. */
+    berth_effect_t many[BERTH_EFFECTS_MAX + 1];
+    for (size_t i = 0; i < COUNT_OF(many); i++)
+        many[i] = effect(BERTH_EFFECT_HINCRBY, "counts", "many", NULL, 1);
+    assert_int_equal(berth_store_async_place_with(b.store, "n", &r, NULL, many, COUNT_OF(many),
+                                                  never, NULL, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "effects");
+    assert_int_equal(berth_store_async_release_with(b.store, "g", many, COUNT_OF(many), never, NULL,
+                                                    &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_async_restart(b.store, "g", many, COUNT_OF(many), never, NULL,
+                                               &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_async_records(b.store, "g", -1, many, COUNT_OF(many), never, NULL,
+                                               &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_async_records(b.store, "g", -1, NULL, 1, never, NULL, &err),
+                     BERTH_EINVAL);
+    /* The other arguments of the new calls. */
+    assert_int_equal(berth_store_async_records(b.store, "g", -2, NULL, 0, never, NULL, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.target, "generation");
+    assert_int_equal(berth_store_async_records(b.store, "", -1, NULL, 0, never, NULL, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_store_async_restart(b.store, "", NULL, 0, never, NULL, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_store_async_restart(b.store, "g", NULL, 0, NULL, NULL, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_store_async_place_with(b.store, "n", NULL, NULL, NULL, 0, never,
+                                                  NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_async_release_with(b.store, "", NULL, 0, never, NULL, &err),
+                     BERTH_EINVAL);
+    run_until(f->base, NULL, 0, 200);
+    unchanged(c, cell, b.engine, &s0);
+
+    /* Exactly BERTH_EFFECTS_MAX is fine. */
+    o = records_fx(f, b.store, "g", -1, many, BERTH_EFFECTS_MAX);
+    succeeded(&o);
+    char want_n[16];
+    snprintf(want_n, sizeof want_n, "%d", BERTH_EFFECTS_MAX);
+    hget_is(c, cell, "counts", "many", want_n);
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* A release writes its effects; one of a group that is not placed, or one
+ * a guard refuses, writes nothing. */
+static void test_fx_release(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-rel";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    berth_request_t r = request(2, 2048);
+    berth_effect_t made[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g", "{\"state\": \"Running\"}", 0),
+        effect(BERTH_EFFECT_ZADD, "index", "g", NULL, 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "groups", NULL, 1),
+        effect(BERTH_EFFECT_CLAIM, "names", "g.example", "g", 0),
+    };
+    result_t o = place_fx(f, b.store, "g", r, made, COUNT_OF(made));
+    succeeded(&o);
+    char sha[41];
+    sha1_hex(c, "{\"state\": \"Running\"}", sha);
+
+    /* A guard that refuses keeps the group where it is. */
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t stale[] = {
+        effect(BERTH_EFFECT_HDEL, "resources", "g", NULL, 0),
+        effect(BERTH_EFFECT_EXPECT, "resources", "g", "", 0),
+    };
+    o = release_fx(f, b.store, "g", stale, COUNT_OF(stale));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[1]");
+    assert_true(in_engine(b.engine, "g"));
+    unchanged(c, cell, b.engine, &s0);
+    berth_effect_t taken[] = {effect(BERTH_EFFECT_CLAIM, "names", "g.example", "other", 0)};
+    snap(c, cell, b.engine, &s0);
+    o = release_fx(f, b.store, "g", taken, COUNT_OF(taken));
+    refused(&o, BERTH_EEXIST, "RecordTaken", "effects[0]");
+    unchanged(c, cell, b.engine, &s0);
+
+    /* The release with its effects. */
+    berth_effect_t gone[] = {
+        effect(BERTH_EFFECT_EXPECT, "resources", "g", sha, 0),
+        effect(BERTH_EFFECT_HDEL, "resources", "g", NULL, 0),
+        effect(BERTH_EFFECT_ZREM, "index", "g", NULL, 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "groups", NULL, -1),
+        effect(BERTH_EFFECT_UNCLAIM, "names", "g.example", "g", 0),
+        effect(BERTH_EFFECT_SET, "op:release-g", NULL, "Succeeded", 300),
+    };
+    o = release_fx(f, b.store, "g", gone, COUNT_OF(gone));
+    succeeded(&o);
+    assert_false(in_engine(b.engine, "g"));
+    assert_false(hget(c, cell, "groups", "g", NULL, 0));
+    assert_int_equal(assign_count(c, cell, "h1", "release", "g"), 1);
+    assert_false(hget(c, cell, "resources", "g", NULL, 0));
+    assert_int_equal(number(c, "EXISTS berth:{%s}:index", cell), 0);
+    assert_int_equal(number(c, "EXISTS berth:{%s}:counts", cell), 0);
+    assert_int_equal(number(c, "EXISTS berth:{%s}:names", cell), 0);
+    long long ttl = number(c, "TTL berth:{%s}:op:release-g", cell);
+    assert_true(ttl > 0 && ttl <= 300);
+
+    /* Not placed (any more): BERTH_ENOENT, nothing written. */
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t orphan[] = {
+        effect(BERTH_EFFECT_SET, "op:release-g2", NULL, "Succeeded", 0),
+        effect(BERTH_EFFECT_HSET, "resources", "g", "{}", 0),
+    };
+    o = release_fx(f, b.store, "g", orphan, COUNT_OF(orphan));
+    refused(&o, BERTH_ENOENT, "ResourceNotFound", "key");
+    o = release_fx(f, b.store, "never", orphan, COUNT_OF(orphan));
+    assert_int_equal(o.status, BERTH_ENOENT);
+    unchanged(c, cell, b.engine, &s0);
+    assert_int_equal(check_cell(f, cell), 0);
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* A restart asks the group's agent (an entry on its host's assignment
+ * stream) with the effects written; a group not placed is BERTH_ENOENT. */
+static void test_fx_restart(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-restart";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    result_t o = place_fx(f, b.store, "g", request(1, 1024), NULL, 0);
+    succeeded(&o);
+    assert_int_equal(assign_count(c, cell, "h1", "restart", "g"), 0);
+
+    berth_effect_t e[] = {
+        effect(BERTH_EFFECT_EXPECT, "operations", "restart-1", "", 0),
+        effect(BERTH_EFFECT_HSET, "operations", "restart-1", "Running", 0),
+    };
+    o = restart_fx(f, b.store, "g", e, COUNT_OF(e));
+    succeeded(&o);
+    assert_int_equal(assign_count(c, cell, "h1", "restart", "g"), 1);
+    hget_is(c, cell, "operations", "restart-1", "Running");
+    /* Without effects too. */
+    o = restart_fx(f, b.store, "g", NULL, 0);
+    succeeded(&o);
+    assert_int_equal(assign_count(c, cell, "h1", "restart", "g"), 2);
+
+    /* A guard that refuses: no restart is asked for. */
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+    o = restart_fx(f, b.store, "g", e, COUNT_OF(e));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[0]");
+    unchanged(c, cell, b.engine, &s0);
+    assert_int_equal(assign_count(c, cell, "h1", "restart", "g"), 2);
+
+    /* Not placed. */
+    berth_effect_t orphan[] = {effect(BERTH_EFFECT_HSET, "operations", "restart-2", "Running", 0)};
+    snap(c, cell, b.engine, &s0);
+    o = restart_fx(f, b.store, "nope", orphan, COUNT_OF(orphan));
+    refused(&o, BERTH_ENOENT, "ResourceNotFound", "key");
+    unchanged(c, cell, b.engine, &s0);
+    /* Placed once, released since (by another store). */
+    berth_error_t err;
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    assert_int_equal(berth_store_release(a.store, "g", &err), 0);
+    o = restart_fx(f, b.store, "g", orphan, COUNT_OF(orphan));
+    assert_int_equal(o.status, BERTH_ENOENT);
+    assert_false(hget(c, cell, "operations", "restart-2", NULL, 0));
+    assert_int_equal(assign_count(c, cell, "h1", "restart", "g"), 2);
+    assert_false(in_engine(b.engine, "g"));
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* Effects alone, guarded by the group's generation. */
+static void test_fx_records(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-records";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    uint64_t gen = 99;
+    assert_int_equal(berth_store_async_generation(b.store, "g", &gen), BERTH_ENOENT);
+
+    /* -1: no check; 0: the group must not be placed. */
+    berth_effect_t e1[] = {effect(BERTH_EFFECT_HSET, "resources", "f1", "1", 0)};
+    result_t o = records_fx(f, b.store, "g", -1, e1, COUNT_OF(e1));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f1", "1");
+    berth_effect_t e2[] = {effect(BERTH_EFFECT_HSET, "resources", "f2", "2", 0)};
+    o = records_fx(f, b.store, "g", 0, e2, COUNT_OF(e2));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f2", "2");
+    assert_int_equal(berth_engine_group_count(b.engine), 0);
+    assert_false(hget(c, cell, "groups", "g", NULL, 0));
+
+    o = place_fx(f, b.store, "g", request(1, 1024), NULL, 0);
+    succeeded(&o);
+    assert_int_equal(berth_store_async_generation(b.store, "g", &gen), 0);
+    assert_int_equal(gen, 1);
+
+    /* Placed now: 0 and a wrong generation refuse, writing nothing. */
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t e3[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "f3", "3", 0),
+        effect(BERTH_EFFECT_ZADD, "index", "f3", NULL, 0),
+    };
+    o = records_fx(f, b.store, "g", 0, e3, COUNT_OF(e3));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "generation");
+    o = records_fx(f, b.store, "g", (int64_t)gen + 1, e3, COUNT_OF(e3));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "generation");
+    unchanged(c, cell, b.engine, &s0);
+    /* The current generation passes; so does -1. */
+    o = records_fx(f, b.store, "g", (int64_t)gen, e3, COUNT_OF(e3));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f3", "3");
+    berth_effect_t e4[] = {effect(BERTH_EFFECT_HSET, "resources", "f4", "4", 0)};
+    o = records_fx(f, b.store, "g", -1, e4, COUNT_OF(e4));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f4", "4");
+    /* A guard among the effects refuses with its own index. */
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t e5[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "f5", "5", 0),
+        effect(BERTH_EFFECT_EXPECT, "resources", "f4", "", 0),
+    };
+    o = records_fx(f, b.store, "g", (int64_t)gen, e5, COUNT_OF(e5));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[1]");
+    unchanged(c, cell, b.engine, &s0);
+
+    /* A redeploy moves the group to generation 2 (read through the
+     * replica); the old one refuses, the new one passes. */
+    o = place_fx(f, b.store, "g", request(1, 1024), NULL, 0);
+    succeeded(&o);
+    uint64_t gen2 = 0;
+    assert_int_equal(berth_store_async_generation(b.store, "g", &gen2), 0);
+    assert_int_equal(gen2, gen + 1);
+    berth_effect_t e6[] = {effect(BERTH_EFFECT_HSET, "resources", "f6", "6", 0)};
+    snap(c, cell, b.engine, &s0);
+    o = records_fx(f, b.store, "g", (int64_t)gen, e6, COUNT_OF(e6));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "generation");
+    unchanged(c, cell, b.engine, &s0);
+    o = records_fx(f, b.store, "g", (int64_t)gen2, e6, COUNT_OF(e6));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f6", "6");
+
+    /* Changed by another store: the replica's generation follows once a
+     * round has caught up, and the old one refuses meanwhile. */
+    berth_error_t err;
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    berth_request_t r = request(1, 1024);
+    assert_int_equal(berth_store_place(a.store, "g", &r, "{\"v\": 3}", NULL, &err), 0);
+    berth_effect_t e7[] = {effect(BERTH_EFFECT_HSET, "resources", "f7", "7", 0)};
+    o = records_fx(f, b.store, "g", (int64_t)gen2, e7, COUNT_OF(e7));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "generation");
+    assert_false(hget(c, cell, "resources", "f7", NULL, 0));
+    uint64_t gen3 = 0;
+    assert_int_equal(berth_store_async_generation(b.store, "g", &gen3), 0);
+    assert_int_equal(gen3, gen2 + 1);
+    o = records_fx(f, b.store, "g", (int64_t)gen3, e7, COUNT_OF(e7));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f7", "7");
+    /* Released by the other store: 0 passes again. */
+    assert_int_equal(berth_store_release(a.store, "g", &err), 0);
+    berth_effect_t e8[] = {effect(BERTH_EFFECT_HSET, "resources", "f8", "8", 0)};
+    o = records_fx(f, b.store, "g", 0, e8, COUNT_OF(e8));
+    succeeded(&o);
+    hget_is(c, cell, "resources", "f8", "8");
+    assert_int_equal(berth_store_async_generation(b.store, "g", &gen3), BERTH_ENOENT);
+    assert_int_equal(check_cell(f, cell), 0);
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* A Regular placement that finds no room evicts Spot groups through the
+ * asynchronous store, with its effects; a Spot one evicts nothing; a guard
+ * that refuses leaves the victims in place; replicas converge. */
+static void test_fx_preempt(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-preempt";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 4, 16384);
+    berth_error_t err;
+    static const char *const spots[] = {"s0", "s1", "s2", "s3"};
+    for (size_t i = 0; i < COUNT_OF(spots); i++) {
+        berth_request_t s = spot_request(1, 2048);
+        if (berth_store_place(a.store, spots[i], &s, NULL, NULL, &err) != 0)
+            fail_msg("place %s: %s", spots[i], err.message);
+    }
+    async_side_t b, b2;
+    async_open(f, cell, 0, &b);
+    async_open(f, cell, 0, &b2);
+    assert_int_equal(berth_engine_spot_count(b.engine), 4);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+
+    /* A guard that refuses the preemption: no victim goes. */
+    result_t o;
+    snapshot_t s0;
+    snap(c, cell, b.engine, &s0);
+    char held[41];
+    sha1_hex(c, "held", held);
+    berth_effect_t stale[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "reg", "{}", 0),
+        effect(BERTH_EFFECT_EXPECT, "resources", "reg", held, 0),
+    };
+    o = place_fx(f, b.store, "reg", request(2, 2048), stale, COUNT_OF(stale));
+    refused(&o, BERTH_ESTALE, "RecordChanged", "effects[1]");
+    unchanged(c, cell, b.engine, &s0);
+    for (size_t i = 0; i < COUNT_OF(spots); i++)
+        assert_true(in_engine(b.engine, spots[i]));
+    assert_int_equal(number(c, "EXISTS berth:{%s}:evictions", cell), 0);
+
+    /* The preemption with its effects. */
+    berth_effect_t e[] = {
+        effect(BERTH_EFFECT_EXPECT, "resources", "reg", "", 0),
+        effect(BERTH_EFFECT_HSET, "resources", "reg", "{\"priority\": \"Regular\"}", 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "regular", NULL, 1),
+        effect(BERTH_EFFECT_CLAIM, "names", "reg.example", "reg", 0),
+    };
+    o = place_fx(f, b.store, "reg", request(2, 2048), e, COUNT_OF(e));
+    succeeded(&o);
+    assert_true(o.placement);
+    assert_string_equal(o.host, "h1");
+    assert_int_equal(o.evicted, 2);
+    assert_true(in_engine(b.engine, "reg"));
+    hget_is(c, cell, "resources", "reg", "{\"priority\": \"Regular\"}");
+    hget_is(c, cell, "counts", "regular", "1");
+    hget_is(c, cell, "names", "reg.example", "reg");
+    assert_true(hget(c, cell, "groups", "reg", NULL, 0));
+    size_t gone = 0;
+    for (size_t i = 0; i < COUNT_OF(spots); i++) {
+        bool in_redis = hget(c, cell, "groups", spots[i], NULL, 0);
+        assert_true(in_redis == in_engine(b.engine, spots[i]));
+        berth_eviction_t ev;
+        int rc = berth_store_eviction_read(a.store, spots[i], &ev, &err);
+        if (in_redis) {
+            assert_int_equal(rc, BERTH_ENOENT);
+            continue;
+        }
+        gone++;
+        assert_int_equal(rc, 0);
+        assert_string_equal(ev.host, "h1");
+        assert_string_equal(ev.by, "reg");
+        assert_true(ev.time_ms > 1600000000000ull);
+        assert_int_equal(assign_count(c, cell, "h1", "release", spots[i]), 1);
+    }
+    assert_int_equal(gone, 2);
+    assert_int_equal(berth_engine_spot_count(b.engine), 2);
+
+    /* A Spot group that finds no room is refused and evicts nothing. */
+    snap(c, cell, b.engine, &s0);
+    berth_effect_t se[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "spot-new", "{}", 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "spot", NULL, 1),
+    };
+    o = place_fx(f, b.store, "spot-new", spot_request(1, 1024), se, COUNT_OF(se));
+    assert_int_equal(o.status, BERTH_ENOSPC);
+    assert_false(in_engine(b.engine, "spot-new"));
+    unchanged(c, cell, b.engine, &s0);
+
+    /* Replicas converge: the synchronous one, the other asynchronous one
+     * (through a round of its own), a fresh one. */
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    const char *keys[] = {"s0", "s1", "s2", "s3", "reg", "spot-new"};
+    same_engines(a.engine, b.engine, keys, COUNT_OF(keys));
+    o = records_fx(f, b2.store, "reg", -1, NULL, 0);
+    succeeded(&o);
+    same_engines(b2.engine, b.engine, keys, COUNT_OF(keys));
+    uint64_t g1 = 0, g2 = 0;
+    assert_int_equal(berth_store_async_generation(b.store, "reg", &g1), 0);
+    assert_int_equal(berth_store_async_generation(b2.store, "reg", &g2), 0);
+    assert_int_equal(g1, g2);
+    assert_int_equal(check_cell(f, cell), 3);
+    free(s0.cell);
+    redisFree(c);
+    async_close(&b2);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* Two commits guarded by the same EXPECT, queued in one loop turn: in one
+ * store's round (pipelined), in separate rounds (one key), and from two
+ * stores at once: exactly one applies each time. */
+static void test_fx_same_guard(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-race";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 16, 65536);
+    async_side_t b, b2;
+    async_open(f, cell, 0, &b);
+    async_open(f, cell, 0, &b2);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    berth_request_t r = request(1, 1024);
+    berth_error_t err;
+    enum { TRIALS = 3 };
+    for (int t = 0; t < TRIALS; t++) {
+        char value[32], sha[41], k1[16], k2[16];
+        snprintf(value, sizeof value, "v%d", t);
+        hset(c, cell, "resources", "shared", value);
+        sha1_hex(c, value, sha);
+        snprintf(k1, sizeof k1, "x%d", t);
+        snprintf(k2, sizeof k2, "y%d", t);
+        berth_effect_t e1[] = {
+            effect(BERTH_EFFECT_EXPECT, "resources", "shared", sha, 0),
+            effect(BERTH_EFFECT_HSET, "resources", "shared", k1, 0),
+            effect(BERTH_EFFECT_HINCRBY, "counts", "winners", NULL, 1),
+        };
+        berth_effect_t e2[] = {
+            effect(BERTH_EFFECT_EXPECT, "resources", "shared", sha, 0),
+            effect(BERTH_EFFECT_HSET, "resources", "shared", k2, 0),
+            effect(BERTH_EFFECT_HINCRBY, "counts", "winners", NULL, 1),
+        };
+        result_t o[2];
+        memset(o, 0, sizeof o);
+        int before = noted_calls;
+        /* t 0: two placements in one round of one store; t 1: two records
+         * of one key (two rounds); t 2: one placement from each store. */
+        if (t == 0) {
+            assert_int_equal(berth_store_async_place_with(b.store, k1, &r, NULL, e1, COUNT_OF(e1),
+                                                          noted, &o[0], &err), 0);
+            assert_int_equal(berth_store_async_place_with(b.store, k2, &r, NULL, e2, COUNT_OF(e2),
+                                                          noted, &o[1], &err), 0);
+        } else if (t == 1) {
+            assert_int_equal(berth_store_async_records(b.store, "one", -1, e1, COUNT_OF(e1), noted,
+                                                       &o[0], &err), 0);
+            assert_int_equal(berth_store_async_records(b.store, "one", -1, e2, COUNT_OF(e2), noted,
+                                                       &o[1], &err), 0);
+        } else {
+            assert_int_equal(berth_store_async_place_with(b.store, k1, &r, NULL, e1, COUNT_OF(e1),
+                                                          noted, &o[0], &err), 0);
+            assert_int_equal(berth_store_async_place_with(b2.store, k2, &r, NULL, e2, COUNT_OF(e2),
+                                                          noted, &o[1], &err), 0);
+        }
+        await_calls(f, before, 2);
+        assert_int_equal(o[0].calls, 1);
+        assert_int_equal(o[1].calls, 1);
+        int won = o[0].status == 0 ? 0 : 1;
+        succeeded(&o[won]);
+        refused(&o[1 - won], BERTH_ESTALE, "RecordChanged", "effects[0]");
+        hget_is(c, cell, "resources", "shared", won == 0 ? k1 : k2);
+        char wins[8];
+        snprintf(wins, sizeof wins, "%d", t + 1);
+        hget_is(c, cell, "counts", "winners", wins);
+        if (t != 1) {
+            const char *winner = won == 0 ? k1 : k2, *loser = won == 0 ? k2 : k1;
+            assert_true(hget(c, cell, "groups", winner, NULL, 0));
+            assert_false(hget(c, cell, "groups", loser, NULL, 0));
+            berth_engine_t *we = t == 2 && won == 1 ? b2.engine : b.engine;
+            berth_engine_t *le = t == 2 && won == 0 ? b2.engine : b.engine;
+            assert_true(in_engine(we, winner));
+            assert_false(in_engine(le, loser));
+        }
+    }
+    /* Both stores' replicas agree after a round each. */
+    result_t o = records_fx(f, b.store, "z", -1, NULL, 0);
+    succeeded(&o);
+    o = records_fx(f, b2.store, "z", -1, NULL, 0);
+    succeeded(&o);
+    const char *keys[] = {"x0", "y0", "x2", "y2"};
+    same_engines(b.engine, b2.engine, keys, COUNT_OF(keys));
+    assert_int_equal(check_cell(f, cell), 2);
+    redisFree(c);
+    async_close(&b2);
+    async_close(&b);
+    side_close(&a);
+}
+
+/* Redis applies a commit and its effects all or nothing (berth.h,
+ * "Effects"), also when an effect is one Redis cannot carry out: a hash
+ * write on a key holding a string (there before, or made so by an earlier
+ * effect of the same commit), HINCRBY of a field that is no integer or past
+ * 64 bits, SET with an expiry Redis refuses, a guard on a key that is no
+ * hash.  Each such commit must fail with the cell, the effects before the
+ * bad one and the engine unchanged.  Every case runs; the failures are
+ * listed together. */
+static void test_fx_all_or_nothing(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "fx-atomic";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 8, 32768);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+    result_t o = place_fx(f, b.store, "warm", request(1, 1024), NULL, 0);
+    succeeded(&o);
+    freeReplyObject(ask(c, "SET berth:{%s}:plain text", cell));
+    hset(c, cell, "counts", "word", "not-a-number");
+    hset(c, cell, "counts", "big", "9223372036854775000");
+    char sha[41];
+    sha1_hex(c, "text", sha);
+    berth_effect_t wrong_type[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g1", "{}", 0),
+        effect(BERTH_EFFECT_HSET, "plain", "f", "v", 0),
+    };
+    berth_effect_t made_wrong[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g2", "{}", 0),
+        effect(BERTH_EFFECT_SET, "fresh", NULL, "text", 0),
+        effect(BERTH_EFFECT_ZADD, "fresh", "member", NULL, 0),
+    };
+    berth_effect_t not_integer[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g3", "{}", 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "word", NULL, 1),
+    };
+    berth_effect_t overflow[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g4", "{}", 0),
+        effect(BERTH_EFFECT_HINCRBY, "counts", "big", NULL, 1000),
+    };
+    berth_effect_t expiry[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g5", "{}", 0),
+        effect(BERTH_EFFECT_SET, "op:g5", NULL, "Running", INT64_MAX),
+    };
+    berth_effect_t guard_type[] = {
+        effect(BERTH_EFFECT_HSET, "resources", "g6", "{}", 0),
+        effect(BERTH_EFFECT_EXPECT, "plain", "f", sha, 0),
+    };
+    struct {
+        const char *key, *what;
+        berth_effect_t *e;
+        size_t n;
+    } cases[] = {
+        {"g1", "HSET on a string key", wrong_type, COUNT_OF(wrong_type)},
+        {"g2", "ZADD on a key an earlier SET made a string", made_wrong, COUNT_OF(made_wrong)},
+        {"g3", "HINCRBY of a field that is no integer", not_integer, COUNT_OF(not_integer)},
+        {"g4", "HINCRBY past 64 bits", overflow, COUNT_OF(overflow)},
+        {"g5", "SET with an expiry Redis refuses", expiry, COUNT_OF(expiry)},
+        {"g6", "EXPECT on a string key", guard_type, COUNT_OF(guard_type)},
+    };
+    int failures = 0;
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        /* A round with nothing to write first, so the replica has caught up
+         * with whatever an earlier case left. */
+        o = records_fx(f, b.store, "sync", -1, NULL, 0);
+        succeeded(&o);
+        snapshot_t s0;
+        snap(c, cell, b.engine, &s0);
+        /* Refused at once (nothing queued) keeps the contract too. */
+        memset(&o, 0, sizeof o);
+        berth_request_t r = request(1, 1024);
+        berth_error_t err;
+        int before = noted_calls;
+        int rc = berth_store_async_place_with(b.store, cases[i].key, &r, NULL, cases[i].e,
+                                              cases[i].n, noted, &o, &err);
+        if (rc < 0) {
+            o.status = rc;
+            o.err = err;
+        } else {
+            await_calls(f, before, 1);
+        }
+        /* Only a failure that wrote nothing keeps the contract: the effect
+         * Redis refused cannot have been written. */
+        bool placed = hget(c, cell, "groups", cases[i].key, NULL, 0);
+        bool first = hget(c, cell, "resources", cases[i].key, NULL, 0);
+        size_t len;
+        char *now = cell_state(c, cell, &len);
+        bool same = len == s0.len && memcmp(now, s0.cell, len) == 0;
+        free(now);
+        free(s0.cell);
+        if (o.status != 0 && same && !placed && !first)
+            continue;
+        failures++;
+        print_error("%s (%s): status %d %s (%s); Redis %s the placement and %s the effect "
+                    "before the bad one%s\n", cases[i].key, cases[i].what, o.status,
+                    o.err.name, o.err.message, placed ? "holds" : "lacks",
+                    first ? "holds" : "lacks", same ? "" : ", the cell changed");
+    }
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+    if (failures > 0)
+        fail_msg("%d of %zu commits were not applied all or nothing", failures, COUNT_OF(cases));
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -1039,6 +2346,15 @@ int main(void)
         cmocka_unit_test(test_redis_killed),
         cmocka_unit_test(test_log_trimmed),
         cmocka_unit_test(test_cluster_moved),
+        cmocka_unit_test(test_fx_place),
+        cmocka_unit_test(test_fx_guards),
+        cmocka_unit_test(test_fx_refused_at_once),
+        cmocka_unit_test(test_fx_release),
+        cmocka_unit_test(test_fx_restart),
+        cmocka_unit_test(test_fx_records),
+        cmocka_unit_test(test_fx_preempt),
+        cmocka_unit_test(test_fx_same_guard),
+        cmocka_unit_test(test_fx_all_or_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
