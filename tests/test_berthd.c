@@ -32,6 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include <hiredis/hiredis.h>
@@ -796,6 +801,97 @@ static void test_logs_exec(void **state)
     free(logs);
 }
 
+/* Sends a raw GET of `path` on a new connection to berthd and returns the
+ * socket (the answer is read later), or -1. */
+static int raw_get(fixture_t *f, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->d.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[1024];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Connection: close\r\n\r\n", path);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether fd has something to read (or was closed) within ms. */
+static bool readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms) == 1;
+}
+
+/* Logs wait for the agent without holding the loop: with the agent stopped
+ * (SIGSTOP) and ten logs calls waiting on it, a GET of the group and a
+ * /healthz are answered, and none of the logs calls is (order, not time: no
+ * speed is asserted).  Once the agent continues, every logs call gets an
+ * answer: the logs, or 503 AgentUnavailable when the agent was too late. */
+static void test_logs_stalled_agent(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "stall", doc, 201);
+    free(doc);
+    json_t *g = wait_running(f, "rg", "stall");
+    assert_non_null(g);
+    json_decref(g);
+    char *logs = gpath("rg", "stall", "/containers/app/logs");
+    assert_int_equal(kill(f->agents[0].pid, SIGSTOP), 0);
+    enum { NCALLS = 10 };
+    int fds[NCALLS];
+    for (int i = 0; i < NCALLS; i++) {
+        fds[i] = raw_get(f, logs);
+        assert_true(fds[i] >= 0);
+    }
+    /* Each call is on berthd's loop once the agent's call stream holds it. */
+    char k[96];
+    snprintf(k, sizeof k, "berth:{%s}:calls:sim-1", f->cell);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    long long queued = 0;
+    while (queued < NCALLS && test_now_ms() < end) {
+        redisReply *r = redisCommand(f->rc, "XLEN %s", k);
+        queued = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        if (r != NULL)
+            freeReplyObject(r);
+        if (queued < NCALLS)
+            test_sleep_ms(20);
+    }
+    assert_true(queued >= NCALLS);
+    int64_t t0 = test_now_ms();
+    char *gp = gpath("rg", "stall", NULL);
+    test_http_t h = http(f, "GET", gp, NULL);
+    int64_t took = test_now_ms() - t0;
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    h = http(f, "GET", "/healthz", NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    fprintf(stderr, "GET answered in %lld ms with %d logs calls waiting on a stopped agent\n",
+            (long long)took, NCALLS);
+    for (int i = 0; i < NCALLS; i++)
+        assert_false(readable(fds[i], 0));
+    assert_int_equal(kill(f->agents[0].pid, SIGCONT), 0);
+    for (int i = 0; i < NCALLS; i++) {
+        int64_t left = end - test_now_ms() + test_deadline_ms(15000);
+        assert_true(readable(fds[i], (int)(left > 0 ? left : 0)));
+        char buf[256] = "";
+        ssize_t n = read(fds[i], buf, sizeof buf - 1);
+        assert_true(n > 12);
+        buf[n] = '\0';
+        assert_true(strncmp(buf, "HTTP/1.1 200", 12) == 0 ||
+                    strncmp(buf, "HTTP/1.1 503", 12) == 0);
+        close(fds[i]);
+    }
+    free(gp);
+    free(logs);
+}
+
 static void test_api_versions(void **state)
 {
     fixture_t *f = *state;
@@ -1370,6 +1466,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_start, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_stalled_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),

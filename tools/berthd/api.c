@@ -3,12 +3,12 @@
  * container-group resources in Redis, the request stream, long-running
  * operations, usages and capabilities, logs and exec through the agents.
  *
- * BLOCKING.  Every Redis call here is synchronous (hiredis, and the sync
- * berth_store_*): Redis is expected to be local, so one request blocks the
- * event loop for a few round trips.  Logs and exec wait for the host's
- * agent (at most cfg->agent_timeout_ms) and block the loop that long: the
- * daemon serves nothing else meanwhile.  An asynchronous path is future
- * work (berth_store_async_* covers placement only).
+ * BLOCKING.  Most Redis calls here are still synchronous (hiredis, and
+ * the sync berth_store_*): Redis is expected to be local, so such a
+ * request blocks the event loop for a few round trips.  Logs and exec do
+ * not: they wait for the host's agent (at most cfg->agent_timeout_ms) as
+ * callbacks of the asynchronous store (berth_store_async_container_logs(),
+ * _exec()), so a stalled agent stalls only the requests that asked it.
  *
  * THE REQUEST STREAM.  Every mutating request (PUT, PATCH, DELETE, POST
  * start/stop/restart) is first written to berth:{C}:requests and, in the
@@ -100,6 +100,10 @@ struct bd_api {
     struct event_base *base;
     berth_engine_t *engine;
     berth_store_t *store;
+    /* The asynchronous store (its own replica): agent calls (logs, exec)
+     * wait on it as callbacks, never on the loop. */
+    berth_engine_t *async_engine;
+    berth_store_async_t *async;
     berth_limits_t limits;
     redisContext *rc;
     struct event *timer;
@@ -1449,6 +1453,46 @@ static bool group_with_container(bd_api_t *api, const op_t *op, const char *cont
     return found;
 }
 
+/* LOGS AND EXEC wait for the host's agent as callbacks of the
+ * asynchronous store, at most cfg->agent_timeout_ms each: the loop serves
+ * every other request meanwhile, whatever the agent does.  The reply is
+ * the callback's data and is sent exactly once, from the callback (or at
+ * once when the call could not be queued). */
+static void agent_call_failed(bd_reply_t *reply, int rc, const berth_error_t *err)
+{
+    bd_reply_berth_error(reply, rc == BERTH_ENOENT ? 404 : rc == BERTH_EIO ? 503 : 400, err);
+}
+
+static void logs_done(int status, const char *output, size_t len, int exit_code,
+                      const berth_error_t *err, void *data)
+{
+    (void)exit_code;
+    bd_reply_t *reply = data;
+    if (status != 0) {
+        agent_call_failed(reply, status, err);
+        return;
+    }
+    json_t *body = json_pack("{s:s%}", "content", output ? output : "", output ? len : 0);
+    if (body == NULL)               /* not UTF-8 */
+        body = json_pack("{s:s}", "content", "");
+    bd_reply_send(reply, 200, body, NULL);
+}
+
+static void exec_done(int status, const char *output, size_t len, int exit_code,
+                      const berth_error_t *err, void *data)
+{
+    bd_reply_t *reply = data;
+    if (status != 0) {
+        agent_call_failed(reply, status, err);
+        return;
+    }
+    json_t *body = json_pack("{s:s%, s:i}", "output", output ? output : "", output ? len : 0,
+                             "exitCode", exit_code);
+    if (body == NULL)
+        body = json_pack("{s:s, s:i}", "output", "", "exitCode", exit_code);
+    bd_reply_send(reply, 200, body, NULL);
+}
+
 static void get_logs(bd_api_t *api, const bd_request_t *req, const op_t *op,
                      const char *container, bd_reply_t *reply)
 {
@@ -1473,19 +1517,12 @@ static void get_logs(bd_api_t *api, const bd_request_t *req, const op_t *op,
     ts = q == 1 && ieq(v, "true");
     if (!group_with_container(api, op, container, reply))
         return;
-    char *out = NULL;
     berth_error_t err;
-    int rc = berth_store_container_logs(api->store, op->key, container, tail, ts,
-                                        api->cfg->agent_timeout_ms, &out, &err);
-    if (rc != 0) {
-        bd_reply_berth_error(reply, rc == BERTH_ENOENT ? 404 : rc == BERTH_EIO ? 503 : 400, &err);
-        return;
-    }
-    json_t *body = json_pack("{s:s}", "content", out ? out : "");
-    if (body == NULL)               /* not UTF-8 */
-        body = json_pack("{s:s}", "content", "");
-    berth_free(out);
-    bd_reply_send(reply, 200, body, NULL);
+    int rc = berth_store_async_container_logs(api->async, op->key, container, tail, ts,
+                                              api->cfg->agent_timeout_ms, logs_done, reply,
+                                              &err);
+    if (rc != 0)
+        agent_call_failed(reply, rc, &err);
 }
 
 static void post_exec(bd_api_t *api, const bd_request_t *req, const op_t *op,
@@ -1566,27 +1603,18 @@ static void run_exec_session(bd_api_t *api, const bd_request_t *req, const char 
     }
     char *words = strdup(jstr(s, "command"));
     const char *argv[EXEC_ARGV_MAX];
-    size_t argc = bd_command_split(words, argv, EXEC_ARGV_MAX);
-    char *out = NULL;
-    int code = 0;
+    size_t argc = words != NULL ? bd_command_split(words, argv, EXEC_ARGV_MAX) : 0;
     berth_error_t err;
     int rc = argc == 0 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
                                          "the command is empty")
-                       : berth_store_container_exec(api->store, jstr(s, "key"),
-                                                    jstr(s, "container"), argv, argc,
-                                                    api->cfg->agent_timeout_ms, &out, &code,
-                                                    &err);
+                       : berth_store_async_container_exec(api->async, jstr(s, "key"),
+                                                          jstr(s, "container"), argv, argc,
+                                                          api->cfg->agent_timeout_ms,
+                                                          exec_done, reply, &err);
     free(words);
     json_decref(s);
-    if (rc != 0) {
-        bd_reply_berth_error(reply, rc == BERTH_ENOENT ? 404 : rc == BERTH_EIO ? 503 : 400, &err);
-        return;
-    }
-    json_t *body = json_pack("{s:s, s:i}", "output", out ? out : "", "exitCode", code);
-    if (body == NULL)
-        body = json_pack("{s:s, s:i}", "output", "", "exitCode", code);
-    berth_free(out);
-    bd_reply_send(reply, 200, body, NULL);
+    if (rc != 0)
+        agent_call_failed(reply, rc, &err);
 }
 
 static const char *os_name(berth_os_t os)
@@ -2156,6 +2184,11 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
     rc = berth_store_open(&so, api->engine, &api->store, err);
     if (rc != 0)
         goto fail;
+    rc = berth_engine_new(&eo, &api->async_engine, err);
+    if (rc == 0)
+        rc = berth_store_async_open(&so, api->async_engine, base, &api->async, err);
+    if (rc != 0)
+        goto fail;
     redisReply *r = cmd(api, "XGROUP CREATE %s berthd $ MKSTREAM", api->k_requests);
     if (r == NULL || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "BUSYGROUP") == NULL)) {
         rc = berth_error_set(err, BERTH_EIO, "RedisUnavailable", "",
@@ -2196,6 +2229,10 @@ void bd_api_close(bd_api_t *api)
     if (api->timer != NULL)
         event_free(api->timer);
     bd_pools_free(api->pools);
+    /* Agent calls still waiting are answered now ("Closed"), while the
+     * server still holds their replies. */
+    berth_store_async_close(api->async);
+    berth_engine_free(api->async_engine);
     berth_store_close(api->store);
     berth_engine_free(api->engine);
     if (api->rc != NULL)
