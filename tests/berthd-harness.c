@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -124,15 +125,26 @@ void test_berthd_dump(const test_berthd_t *d, int lines)
     fclose(f);
 }
 
-static int bdh_start_once(test_berthd_t *d, bool tls, const char *const *args, bool *taken);
+static int bdh_start_once(test_berthd_t *d, const test_berthd_options_t *opts,
+                          const char *const *args, bool *taken);
 
 int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args)
 {
+    test_berthd_options_t opts = {.tls = tls};
+    return test_berthd_start_with(d, &opts, args);
+}
+
+int test_berthd_start_with(test_berthd_t *d, const test_berthd_options_t *opts,
+                           const char *const *args)
+{
+    static const test_berthd_options_t defaults;
+    if (opts == NULL)
+        opts = &defaults;
     /* The free port may be taken by someone else before berthd binds it
      * (tests run side by side): try another, a few times. */
     for (int attempt = 1;; attempt++) {
         bool taken = false;
-        int rc = bdh_start_once(d, tls, args, &taken);
+        int rc = bdh_start_once(d, opts, args, &taken);
         if (rc == 0 || !taken || attempt == 5)
             return rc;
         fprintf(stderr, "# berthd's port %d was taken; trying another\n", d->port);
@@ -140,8 +152,48 @@ int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args)
     }
 }
 
-static int bdh_start_once(test_berthd_t *d, bool tls, const char *const *args, bool *taken)
+/* Waits at most wait_ms (already scaled) for /healthz to answer 200.  When
+ * the daemon exits meanwhile, *taken (when not NULL) says whether its port
+ * was taken, in which case nothing is printed. */
+static int bdh_wait_healthy(test_berthd_t *d, int wait_ms, bool *taken)
 {
+    long long deadline = bdh_now_ms() + wait_ms;
+    while (bdh_now_ms() < deadline) {
+        int st = 0;
+        if (d->pid > 0 && waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            d->pid = 0;
+            if (taken != NULL) {
+                *taken = test_file_contains(d->log_path, "Address already in use");
+                if (*taken)
+                    return -1;
+            }
+            fprintf(stderr, "# berthd exited early (status %d)\n",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            test_berthd_dump(d, 40);
+            return -1;
+        }
+        test_http_t h;
+        if (test_http(d, "GET", "/healthz", NULL, NULL, NULL, &h) == 0 && h.status == 200) {
+            test_http_free(&h);
+            return 0;
+        }
+        test_http_free(&h);
+        bdh_sleep_ms(100);
+    }
+    fprintf(stderr, "# berthd did not become healthy within %d ms\n", wait_ms);
+    test_berthd_dump(d, 40);
+    return -1;
+}
+
+int test_berthd_wait_healthy(test_berthd_t *d, int ms)
+{
+    return bdh_wait_healthy(d, test_deadline_ms(ms), NULL);
+}
+
+static int bdh_start_once(test_berthd_t *d, const test_berthd_options_t *opts,
+                          const char *const *args, bool *taken)
+{
+    bool tls = opts->tls;
     memset(d, 0, sizeof *d);
     bdh_curl_init_once();
     d->port = test_free_port();
@@ -201,36 +253,23 @@ static int bdh_start_once(test_berthd_t *d, bool tls, const char *const *args, b
             dup2(devnull, 0);
             close(devnull);
         }
+        if (opts->nofile > 0) {
+            struct rlimit rl = {(rlim_t)opts->nofile, (rlim_t)opts->nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+                fprintf(stderr, "setrlimit(RLIMIT_NOFILE, %lu): %s\n", opts->nofile,
+                        strerror(errno));
+                _exit(127);
+            }
+        }
         execvp(argv[0], (char *const *)argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
     d->pid = pid;
-
-    int start_wait = test_deadline_ms(BD_HARNESS_START_WAIT_MS);
-    long long deadline = bdh_now_ms() + start_wait;
-    while (bdh_now_ms() < deadline) {
-        int st = 0;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            d->pid = 0;
-            *taken = test_file_contains(d->log_path, "Address already in use");
-            if (*taken)
-                return -1;
-            fprintf(stderr, "# berthd exited early (status %d)\n",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-            test_berthd_dump(d, 40);
-            return -1;
-        }
-        test_http_t h;
-        if (test_http(d, "GET", "/healthz", NULL, NULL, NULL, &h) == 0 && h.status == 200) {
-            test_http_free(&h);
-            return 0;
-        }
-        test_http_free(&h);
-        bdh_sleep_ms(100);
-    }
-    fprintf(stderr, "# berthd did not become healthy within %d ms\n", start_wait);
-    test_berthd_dump(d, 40);
+    if (opts->no_wait)
+        return 0;
+    if (bdh_wait_healthy(d, test_deadline_ms(BD_HARNESS_START_WAIT_MS), taken) == 0)
+        return 0;
     test_berthd_kill(d);
     return -1;
 }

@@ -3,8 +3,9 @@
  * client (libcurl) to talk to them.
  *
  * A daemon listens on a free port of 127.0.0.1, dies with the test process
- * (PR_SET_PDEATHSIG) and writes its log to a file in /tmp.  Every wait is
- * bounded.
+ * (PR_SET_PDEATHSIG) and writes its log to a file in /tmp; a test may give
+ * it a lower descriptor limit, or start it without waiting for it to
+ * listen.  Every wait is bounded.
  */
 #ifndef BERTH_TEST_BERTHD_HARNESS_H
 #define BERTH_TEST_BERTHD_HARNESS_H
@@ -33,6 +34,30 @@ typedef struct test_berthd {
  * five times.  `tls` says whether to speak HTTPS to it.  Returns 0 or -1
  * (the log printed). */
 int test_berthd_start(test_berthd_t *d, bool tls, const char *const *args);
+
+/* How test_berthd_start_with() starts the daemon.  All zero: plain HTTP,
+ * the test's own descriptor limit, and a wait for /healthz. */
+typedef struct test_berthd_options {
+    bool tls;                       /* speak HTTPS to it                    */
+    unsigned long nofile;           /* nonzero: its RLIMIT_NOFILE, soft and
+                                     * hard (set in the child before exec,
+                                     * so a $BERTH_TEST_BERTHD_WRAPPER gets
+                                     * it too)                              */
+    bool no_wait;                   /* return as soon as it runs, without
+                                     * waiting for /healthz (nor retrying a
+                                     * port taken meanwhile): for a daemon
+                                     * that is not meant to listen yet      */
+} test_berthd_options_t;
+
+/* test_berthd_start() with `opts` (NULL: all zero).  Returns 0 or -1. */
+int test_berthd_start_with(test_berthd_t *d, const test_berthd_options_t *opts,
+                           const char *const *args);
+
+/* Waits (at most `ms`, scaled by test_deadline_ms()) until GET /healthz
+ * answers 200.  Returns 0, or -1 with the log's tail printed: when the
+ * daemon exited (reaped; d->pid is 0 then) or the time ran out (it is left
+ * running; stop it as usual). */
+int test_berthd_wait_healthy(test_berthd_t *d, int ms);
 
 /* SIGTERM, then waits (at most 15 s, then SIGKILL); returns the exit status
  * or -1. */

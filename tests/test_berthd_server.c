@@ -2,8 +2,10 @@
  * test_berthd_server.c: berthd's HTTP(S) front and process life, against a
  * real redis-server and real berthd processes: /healthz and /metrics,
  * plain HTTP and TLS, bearer tokens scoped to subscriptions, the body and
- * header limits, keep-alive, usage errors, and the embedded redis-server
- * (restarted when it dies, stopped with berthd).
+ * header limits, keep-alive, the request deadline against slow clients,
+ * CloudErrors for HTTP-level errors, running out of descriptors, usage
+ * errors, waiting at start for a Redis that is not there yet, and the
+ * embedded redis-server (restarted when it dies, stopped with berthd).
  *
  * It never writes into the source tree (temporary files live in /tmp) and
  * every wait is bounded; a watchdog alarm ends a stuck run.
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -396,6 +400,10 @@ static void test_usage_errors(void **state)
     const char *a6[] = {"--help", NULL};
     assert_int_equal(run_berthd(a6, out, sizeof out), 0);
     assert_non_null(strstr(out, "--listen ADDR:PORT"));
+    assert_non_null(strstr(out, "--redis-wait-ms MS"));
+    const char *a8[] = {"--listen", "127.0.0.1:1", "--redis-wait-ms", "soon", NULL};
+    assert_int_equal(run_berthd(a8, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--redis-wait-ms"));
     const char *a7[] = {"--version", NULL};
     assert_int_equal(run_berthd(a7, out, sizeof out), 0);
     assert_non_null(strstr(out, "berthd "));
@@ -644,12 +652,12 @@ static void test_body_limit(void **state)
     big[n - 1] = '"';
     big[n] = '\0';
     test_http_t h;
-    /* evhttp answers an oversized body itself (413, its own HTML page:
-     * libevent 2.1 has no hook to replace it) and closes the connection. */
-    int rc = test_http(&d, "PUT", GROUP_PATH(SUB_A, "big"), big, NULL, NULL, &h);
-    assert_true(rc != 0 || h.status == 413);
-    if (rc == 0)
-        assert_int_equal(h.status, 413);
+    /* evhttp reads the oversized body to its end, dropping it, then
+     * answers 413 (its page, which berthd replaces with a CloudError) and
+     * closes the connection. */
+    assert_int_equal(test_http(&d, "PUT", GROUP_PATH(SUB_A, "big"), big, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 413);
+    assert_string_equal(error_code(&h), "RequestEntityTooLarge");
     test_http_free(&h);
     free(big);
 
@@ -881,6 +889,407 @@ static void test_embedded_redis(void **state)
     assert_int_equal(test_berthd_stop(&d), 0);
 }
 
+/* ---- hardening: deadlines, HTTP-level errors, descriptors, Redis at start -------------------- */
+
+/* How many lines of `path` hold `needle` (0 when it cannot be read). */
+static int lines_with(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    int n = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, needle) != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* Waits (at most `ms`, scaled) until a line of `path` holds `needle`. */
+static bool wait_for_line(const char *path, const char *needle, int ms)
+{
+    long long deadline = now_ms() + test_deadline_ms(ms);
+    while (lines_with(path, needle) == 0) {
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(50);
+    }
+    return true;
+}
+
+/* Whether the daemon still runs (reaping it, and clearing d->pid, when it
+ * exited). */
+static bool still_running(test_berthd_t *d)
+{
+    if (d->pid <= 0)
+        return false;
+    if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+        d->pid = 0;
+        return false;
+    }
+    return true;
+}
+
+/* One exchange on a new raw connection to d: sends `len` bytes of `req`
+ * (a send the server refuses ends the sending), then reads until the
+ * server closes, at most `ms` in all.  Fills *out like test_http(): status
+ * (0: no status line), the headers, the body and its JSON.  Returns 0 when
+ * a status line came back, -1 otherwise. */
+static int raw_http(const test_berthd_t *d, const char *req, size_t len, long ms,
+                    test_http_t *out)
+{
+    memset(out, 0, sizeof out[0]);
+    int fd = connect_port(d->port);
+    struct timeval tv = {0, 100 * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    long long deadline = now_ms() + ms;
+    size_t sent = 0;
+    while (sent < len && now_ms() < deadline) {
+        ssize_t n = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
+        if (n > 0)
+            sent += (size_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            break;
+    }
+    size_t cap = 4096, got = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    while (now_ms() < deadline) {
+        if (got == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+        ssize_t n = recv(fd, buf + got, cap - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    const char *end = strstr(buf, "\r\n\r\n");
+    int status = 0;
+    if (strncmp(buf, "HTTP/1.", 7) == 0 && sscanf(buf + 8, " %d", &status) != 1)
+        status = 0;
+    out->status = status;
+    out->headers = strndup(buf, end != NULL ? (size_t)(end - buf) + 2 : got);
+    out->body = strdup(end != NULL ? end + 4 : "");
+    assert_non_null(out->headers);
+    assert_non_null(out->body);
+    out->body_len = strlen(out->body);
+    if (out->body_len > 0)
+        out->json = json_loadb(out->body, out->body_len, 0, NULL);
+    free(buf);
+    return status != 0 ? 0 : -1;
+}
+
+/* Asserts that h is a CloudError with `status` and `code`, labelled JSON. */
+static void assert_cloud_error(const test_http_t *h, long status, const char *code)
+{
+    if (h->status != status || strcmp(error_code(h), code) != 0)
+        fprintf(stderr, "# expected %ld %s, got %ld:\n# %s\n# %s\n", status, code, h->status,
+                h->headers != NULL ? h->headers : "", h->body != NULL ? h->body : "");
+    assert_int_equal(h->status, status);
+    assert_string_equal(error_code(h), code);
+    json_t *e = json_object_get(h->json, "error");
+    assert_non_null(json_string_value(json_object_get(e, "message")));
+    char *ct = test_http_header(h, "Content-Type");
+    assert_non_null(ct);
+    assert_string_equal(ct, "application/json");
+    free(ct);
+    char *rid = test_http_header(h, "x-ms-request-id");
+    assert_non_null(rid);
+    free(rid);
+}
+
+/* A client sending its head a byte every 300 ms is cut off at the request's
+ * deadline (the old per-byte timeout never fired), answered 408 when the
+ * answer still gets through, while others are served meanwhile. */
+static void test_slowloris(void **state)
+{
+    (void)state;
+    test_berthd_t d;
+    const char *extra[] = {"--header-timeout", "2", "--idle-timeout", "30", NULL};
+    assert_int_equal(start_plain(&d, extra), 0);
+    int fd = connect_port(d.port);
+    const char *head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    size_t head_len = strlen(head);
+    long bound = 2000 + test_deadline_ms(3000);
+    long long t0 = now_ms();
+    bool closed = false, served_other = false;
+    char got[512];
+    size_t ngot = 0;
+    for (size_t i = 0; !closed && now_ms() - t0 <= bound; i++) {
+        char ch = i < head_len ? head[i] : 'a';
+        if (send(fd, &ch, 1, MSG_NOSIGNAL) != 1) {
+            closed = true; /* reset after the close */
+            break;
+        }
+        if (i == 3) {
+            test_http_t h;
+            assert_int_equal(test_http(&d, "GET", "/healthz", NULL, NULL, NULL, &h), 0);
+            assert_int_equal(h.status, 200);
+            test_http_free(&h);
+            served_other = true;
+        }
+        /* The next byte in 300 ms, unless the server speaks or closes. */
+        long long next = now_ms() + 300;
+        while (!closed && now_ms() < next) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, (int)(next - now_ms() > 0 ? next - now_ms() : 0)) <= 0)
+                continue;
+            ssize_t n = recv(fd, got + ngot, sizeof got - 1 - ngot, MSG_DONTWAIT);
+            if (n > 0)
+                ngot += (size_t)n;
+            else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                closed = true;
+        }
+    }
+    long long took = now_ms() - t0;
+    close(fd);
+    got[ngot] = '\0';
+    if (!closed || took > bound)
+        test_berthd_dump(&d, 20);
+    assert_true(closed);
+    assert_true(took <= bound);
+    assert_true(served_other);
+    /* When the answer arrived before the reset, it is the timeout's. */
+    if (ngot >= 12)
+        assert_memory_equal(got, "HTTP/1.1 408", 12);
+    assert_true(lines_with(d.log_path, "\"RequestTimeout\"") >= (ngot >= 12 ? 1 : 0));
+
+    test_http_t h;
+    assert_int_equal(test_http(&d, "GET", "/healthz", NULL, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    assert_int_equal(test_berthd_stop(&d), 0);
+}
+
+/* What berthd cannot take at the HTTP level is answered with a CloudError
+ * of the right status, never with libevent's HTML pages. */
+static void test_http_errors_are_cloud_errors(void **state)
+{
+    (void)state;
+    test_berthd_t d;
+    const char *extra[] = {"--body-max", "2048", NULL};
+    assert_int_equal(start_plain(&d, extra), 0);
+    long wait = test_deadline_ms(10000);
+    test_http_t h;
+
+    const char *bad_length = "PUT " GROUP_PATH(SUB_A, "g") " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Content-Length: abc\r\n\r\n";
+    assert_int_equal(raw_http(&d, bad_length, strlen(bad_length), wait, &h), 0);
+    assert_cloud_error(&h, 400, "BadRequest");
+    test_http_free(&h);
+
+    const char *negative = "PUT " GROUP_PATH(SUB_A, "g") " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Length: -5\r\n\r\n";
+    assert_int_equal(raw_http(&d, negative, strlen(negative), wait, &h), 0);
+    assert_cloud_error(&h, 400, "BadRequest");
+    test_http_free(&h);
+
+    const char *garbage = "this is not HTTP\r\n\r\n";
+    assert_int_equal(raw_http(&d, garbage, strlen(garbage), wait, &h), 0);
+    assert_cloud_error(&h, 400, "BadRequest");
+    test_http_free(&h);
+
+    /* A 64 KiB header: past the 64 KiB limit of a request's head. */
+    size_t big = 64 * 1024;
+    const char *pre = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ";
+    char *req = malloc(strlen(pre) + big + 8);
+    assert_non_null(req);
+    size_t n = strlen(pre);
+    memcpy(req, pre, n);
+    memset(req + n, 'h', big);
+    n += big;
+    memcpy(req + n, "\r\n\r\n", 4);
+    n += 4;
+    assert_int_equal(raw_http(&d, req, n, wait, &h), 0);
+    assert_cloud_error(&h, 431, "RequestHeaderFieldsTooLarge");
+    test_http_free(&h);
+    free(req);
+
+    const char *brew = "BREW /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    assert_int_equal(raw_http(&d, brew, strlen(brew), wait, &h), 0);
+    assert_cloud_error(&h, 405, "MethodNotAllowed");
+    char *allow = test_http_header(&h, "Allow");
+    assert_non_null(allow);
+    assert_non_null(strstr(allow, "GET"));
+    free(allow);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "TRACE", "/healthz", NULL, NULL, NULL, &h), 0);
+    assert_cloud_error(&h, 405, "MethodNotAllowed");
+    test_http_free(&h);
+
+    /* A body over --body-max, sent whole: read to its end, then 413. */
+    size_t blen = 8 * 1024;
+    char head[512];
+    int hl = snprintf(head, sizeof head,
+                      "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      GROUP_PATH(SUB_A, "big"), blen);
+    req = malloc((size_t)hl + blen);
+    assert_non_null(req);
+    memcpy(req, head, (size_t)hl);
+    memset(req + hl, ' ', blen);
+    assert_int_equal(raw_http(&d, req, (size_t)hl + blen, wait, &h), 0);
+    assert_cloud_error(&h, 413, "RequestEntityTooLarge");
+    test_http_free(&h);
+    free(req);
+
+    /* The same after a first request on a kept-alive connection. */
+    const char *two = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      "PUT /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1x\r\n\r\n";
+    assert_int_equal(raw_http(&d, two, strlen(two), wait, &h), 0);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "HTTP/1.1 400 Bad Request\r\n"));
+    assert_non_null(strstr(h.body, "\"code\":\"BadRequest\""));
+    assert_null(strstr(h.body, "<HTML>"));
+    test_http_free(&h);
+
+    /* Counted like any request, and the daemon serves on. */
+    assert_int_equal(test_http(&d, "GET", "/metrics", NULL, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 200);
+    assert_true(metric(h.body, "berthd_http_requests_total{route=\"BadRequest\",method=\"-\","
+                               "status=\"400\"}") == 4);
+    assert_true(metric(h.body, "berthd_http_requests_total{route=\"RequestHeaderFieldsTooLarge\","
+                               "method=\"-\",status=\"431\"}") == 1);
+    test_http_free(&h);
+    assert_int_equal(test_berthd_stop(&d), 0);
+}
+
+/* CPU time (user + system) of a process, in seconds, or -1. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                            &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* With its descriptors used up, berthd refuses waiting connections with a
+ * clean close, pauses its listener instead of spinning on accept(), logs
+ * that once, and serves again once descriptors are free. */
+static void test_descriptor_exhaustion(void **state)
+{
+    (void)state;
+    enum { NOFILE = 64, CONNS = 120 };
+    struct rlimit own;
+    if (getrlimit(RLIMIT_NOFILE, &own) != 0 || own.rlim_cur < CONNS + 64)
+        skip();
+    test_berthd_t d;
+    test_berthd_options_t o = {.nofile = NOFILE};
+    const char *args[] = {"--redis", redis->url, "--cell", "srvtest", "--header-timeout", "600",
+                          "--idle-timeout", "600", NULL};
+    assert_int_equal(test_berthd_start_with(&d, &o, args), 0);
+
+    /* Many more connections than berthd has descriptors for: it takes
+     * what it can, then accept() fails (and says so: berthd, or libevent
+     * for a listener with no error callback). */
+    int fds[CONNS];
+    for (int i = 0; i < CONNS; i++)
+        fds[i] = connect_port(d.port);
+    if (!wait_for_line(d.log_path, "accept()", 10000))
+        test_berthd_dump(&d, 20);
+    assert_true(lines_with(d.log_path, "accept()") >= 1);
+
+    /* Still out of descriptors (every accepted connection stays open), it
+     * does not spin on accept(): well under a quarter of the time on the
+     * CPU, and one log line per run of failures, not one per failure. */
+    double c0 = cpu_seconds(d.pid);
+    sleep_ms(2000);
+    double c1 = cpu_seconds(d.pid);
+    assert_true(c0 >= 0 && c1 >= 0);
+    if (c1 - c0 >= 0.5)
+        fprintf(stderr, "# berthd used %.2f s of CPU in 2 s\n", c1 - c0);
+    assert_true(c1 - c0 < 0.5);
+    /* (A descriptor berthd frees meanwhile, such as the harness's last
+     * readiness probe's, lets one accept() through and starts a new run.) */
+    int lines = lines_with(d.log_path, "accept()");
+    if (lines > 5)
+        fprintf(stderr, "# %d log lines about accept()\n", lines);
+    assert_true(lines >= 1 && lines <= 5);
+
+    /* A refused client sees its connection closed, not left hanging. */
+    bool refused = false;
+    long long deadline = now_ms() + test_deadline_ms(5000);
+    while (!refused && now_ms() < deadline) {
+        struct pollfd p[CONNS];
+        for (int i = 0; i < CONNS; i++)
+            p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        if (poll(p, CONNS, 100) > 0)
+            for (int i = 0; i < CONNS; i++)
+                if (p[i].revents != 0) {
+                    char c;
+                    ssize_t n = recv(fds[i], &c, 1, MSG_DONTWAIT);
+                    refused = refused || n == 0 || (n < 0 && errno == ECONNRESET);
+                }
+    }
+    assert_true(refused);
+
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    assert_int_equal(test_berthd_wait_healthy(&d, 15000), 0);
+    assert_true(wait_for_line(d.log_path, "accepting connections again", 5000));
+    assert_int_equal(test_berthd_stop(&d), 0);
+}
+
+/* At start berthd waits for a Redis that does not answer yet (logging each
+ * try), ends the wait cleanly on SIGTERM, gives up after --redis-wait-ms,
+ * and serves once Redis is there. */
+static void test_redis_wait(void **state)
+{
+    (void)state;
+    berth_test_redis_options_t ro = {.transport = BERTH_TEST_REDIS_TCP};
+    berth_test_redis_t *late = berth_test_redis_start(&ro);
+    assert_non_null(late);
+    /* Its port stays reserved for it, with nothing listening. */
+    assert_int_equal(berth_test_redis_kill(late), 0);
+
+    test_berthd_t waiting, stopped;
+    test_berthd_options_t o = {.no_wait = true};
+    const char *args[] = {"--redis", late->url, "--cell", "waittest", NULL};
+    assert_int_equal(test_berthd_start_with(&waiting, &o, args), 0);
+    assert_int_equal(test_berthd_start_with(&stopped, &o, args), 0);
+    sleep_ms(1000);
+    assert_true(still_running(&waiting));
+    assert_true(still_running(&stopped));
+    assert_true(wait_for_line(waiting.log_path, "waiting for Redis", 10000));
+    assert_true(wait_for_line(stopped.log_path, "waiting for Redis", 10000));
+    assert_true(lines_with(waiting.log_path, "\"level\":\"warn\"") >= 1);
+
+    /* SIGTERM while waiting: a clean exit. */
+    assert_int_equal(test_berthd_stop(&stopped), 0);
+
+    /* With a limit, it gives up: exit 1 and why. */
+    char out[4096];
+    const char *limited[] = {"--listen", "127.0.0.1:1", "--redis", late->url, "--redis-wait-ms",
+                             "300", NULL};
+    assert_int_equal(run_berthd(limited, out, sizeof out), 1);
+    assert_non_null(strstr(out, "--redis-wait-ms 300"));
+    assert_non_null(strstr(out, "cannot open the API"));
+
+    /* Redis comes: the waiting berthd opens and serves. */
+    assert_int_equal(berth_test_redis_restart(late), 0);
+    assert_int_equal(test_berthd_wait_healthy(&waiting, 20000), 0);
+    assert_true(wait_for_line(waiting.log_path, "Redis answered after", 1000));
+    assert_int_equal(test_berthd_stop(&waiting), 0);
+    berth_test_redis_stop(late);
+}
+
 static void test_methods_reach_api(void **state)
 {
     (void)state;
@@ -919,6 +1328,10 @@ int main(void)
         cmocka_unit_test(test_slow_client),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_methods_reach_api),
+        cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_http_errors_are_cloud_errors),
+        cmocka_unit_test(test_descriptor_exhaustion),
+        cmocka_unit_test(test_redis_wait),
         cmocka_unit_test(test_embedded_redis),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -5,9 +5,11 @@
  *              when no --redis is given), the event loop, signals
  *   server.c   the HTTP(S) front: evhttp on libevent, TLS through
  *              libevent's OpenSSL bufferevents, bearer tokens scoped to
- *              subscriptions, body size limit, header and idle timeouts,
- *              /healthz and /metrics, structured access logs; every other
- *              request goes to the API
+ *              subscriptions, body and header size limits, a deadline per
+ *              request and an idle timeout per connection, CloudErrors for
+ *              every HTTP-level error, a listener that backs off when
+ *              descriptors run out, /healthz and /metrics, structured
+ *              access logs; every other request goes to the API
  *   api.c      the ACI REST API: routes, api-versions, validation,
  *              container-group resources in Redis, the request stream,
  *              long-running operations, logs and exec through the agents
@@ -43,11 +45,15 @@ typedef struct bd_config {
     char data_dir[512];             /* embedded Redis and local state       */
     const char *dns_domain;         /* fqdn suffix: "<label>.<location>.<dns_domain>" */
     size_t body_max;                /* bytes in a request body (1 MiB)      */
-    uint32_t header_timeout_s;      /* to receive headers and body (10)     */
+    uint32_t header_timeout_s;      /* a request's deadline: its headers and
+                                     * body, counted from accept (the first
+                                     * request) or its first byte (10)      */
     uint32_t idle_timeout_s;        /* a keep-alive connection's idle time (60) */
     uint32_t agent_timeout_ms;      /* logs and exec wait for the agent (10000) */
     const char *consumer;           /* this berthd's name in the request stream's
                                      * consumer group (default: hostname-pid) */
+    uint32_t redis_wait_ms;         /* how long start-up waits for Redis to
+                                     * answer (0: until it does)            */
 } bd_config_t;
 
 /* ---- one request, as the server hands it to the API ---------------------------------- */
@@ -176,8 +182,11 @@ int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t 
                    char *why, size_t cap);
 
 /* Binds cfg's listen address and starts serving requests, handing the API
- * ones to `api` (which must outlive the server's use of it).  Returns 0, or
- * -1 with `why`. */
+ * ones to `api` (which must outlive the server's use of it).  It keeps one
+ * descriptor (/dev/null) in reserve: when accept() runs out of descriptors
+ * the listener spends it to refuse waiting connections cleanly and pauses
+ * (100 ms doubling to 2 s) instead of spinning.  Returns 0, or -1 with
+ * `why`. */
 int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap);
 
 /* Stops accepting new connections; open ones keep being served. */

@@ -4,12 +4,16 @@
  * It reads the options, starts and supervises a private redis-server when
  * no --redis is given (a unix socket in the data directory, AOF on,
  * restarted with a back-off when it dies, stopped cleanly with berthd),
- * opens the API and the HTTP server on one event_base, and runs it until
- * SIGTERM or SIGINT.
+ * opens the API (waiting, with a back-off, while Redis cannot be reached)
+ * and the HTTP server on one event_base, and runs it until SIGTERM or
+ * SIGINT.
  *
- * Exit status: 0 after a clean shutdown, 1 when something fails at run
- * time, 2 for a usage or configuration error.  It must never leave its
- * redis-server behind, and never wait without a bound.
+ * Exit status: 0 after a clean shutdown (also when stopped while waiting
+ * for Redis), 1 when something fails at run time or Redis stays
+ * unreachable past --redis-wait-ms, 2 for a usage or configuration error.
+ * It must never leave its redis-server behind, never wait without a bound
+ * (the wait for Redis ends with SIGTERM or SIGINT, or at --redis-wait-ms),
+ * and never listen before the API is open.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +43,9 @@
 #define BD_REDIS_BACKOFF_MIN_MS 100
 #define BD_REDIS_BACKOFF_MAX_MS 5000
 #define BD_REDIS_STABLE_MS 30000    /* up this long: the back-off resets    */
+#define BD_OPEN_RETRY_MIN_MS 100    /* start-up's tries to reach Redis: the */
+#define BD_OPEN_RETRY_MAX_MS 5000   /* pause between them doubles to this   */
+#define BD_REDIS_WAIT_MAX_MS 2147483647ULL /* --redis-wait-ms: about 24 days */
 
 /* The embedded redis-server. */
 typedef struct bd_redis {
@@ -86,8 +93,13 @@ static void bd_usage(FILE *out)
             "                         /var/lib/berthd)\n"
             "  --dns-domain D         suffix of group FQDNs (default: berth.local)\n"
             "  --body-max BYTES       largest request body (default: 1048576)\n"
-            "  --header-timeout S     time to receive a request (default: 10)\n"
+            "  --header-timeout S     deadline for a request's headers and body, from\n"
+            "                         accept (the first request) or the request's first\n"
+            "                         byte; a late one is answered 408 (default: 10)\n"
             "  --idle-timeout S       idle time of a kept-alive connection (default: 60)\n"
+            "  --redis-wait-ms MS     at start, how long to keep trying while Redis cannot\n"
+            "                         be reached (every 100 ms doubling to 5 s), then\n"
+            "                         exit 1; 0: until it answers or SIGTERM (default: 0)\n"
             "  --help                 this text\n"
             "  --version              berthd's version\n");
 }
@@ -174,6 +186,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         {"body-max", required_argument, NULL, 'b'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"idle-timeout", required_argument, NULL, 'I'},
+        {"redis-wait-ms", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -225,6 +238,10 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
             break;
         case 'I':
             cfg->idle_timeout_s = (uint32_t)bd_parse_uint("--idle-timeout", optarg, 1, 86400);
+            break;
+        case 'W':
+            cfg->redis_wait_ms =
+                (uint32_t)bd_parse_uint("--redis-wait-ms", optarg, 0, BD_REDIS_WAIT_MAX_MS);
             break;
         case 'h': bd_usage(stdout); exit(0);
         case 'V': printf("berthd %s\n", berth_version()); exit(0);
@@ -441,6 +458,84 @@ static void bd_sigchld_cb(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* ---- opening the API ------------------------------------------------------------------------ */
+
+/* Start-up's tries to open the API.  They run on the loop (a timer), so
+ * that SIGTERM and SIGINT end the wait through the loop's own signal
+ * events, and a dying embedded Redis is restarted meanwhile. */
+typedef struct bd_opening {
+    const bd_config_t *cfg;
+    struct event_base *base;
+    bd_server_t *srv;
+    const bd_redis_t *rs;
+    struct event *timer;
+    bd_api_t *api;                  /* once open                            */
+    long pause_ms;                  /* before the next try                  */
+    long long began_ms;
+    unsigned tries;
+    int rc;                         /* 1 once it gave up (the loop exits)   */
+} bd_opening_t;
+
+/* One try: opens the API and starts the server; or, while Redis cannot be
+ * reached (BERTH_EIO) and --redis-wait-ms allows, logs why and tries again
+ * after a pause; or gives up (exit status 1) and ends the loop. */
+static void bd_open_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bd_opening_t *op = arg;
+    const bd_config_t *cfg = op->cfg;
+    op->tries++;
+    berth_error_t err;
+    berth_error_clear(&err);
+    int rc = bd_api_open(cfg, op->base, &op->api, &err);
+    if (rc == 0) {
+        char why[768] = "";
+        if (bd_server_start(op->srv, op->api, why, sizeof why) != 0) {
+            fprintf(stderr, "berthd: %s\n", why);
+            op->rc = 1;
+            event_base_loopexit(op->base, NULL);
+            return;
+        }
+        if (op->tries > 1)
+            bd_log("info", "Redis answered after %u tries (%lld ms)", op->tries,
+                   bd_now_ms() - op->began_ms);
+        bd_log("info", "berthd %s: cell %s, redis %s%s", berth_version(), cfg->cell,
+               op->rs->enabled ? "embedded at " : "",
+               op->rs->enabled ? op->rs->socket_path : "(given by --redis)");
+        return;
+    }
+    char reason[BERTH_ERROR_NAME_MAX + BERTH_ERROR_MESSAGE_MAX + 8];
+    snprintf(reason, sizeof reason, "%s%s%s",
+             err.name[0] != '\0' ? err.name : berth_strerror(err.code),
+             err.message[0] != '\0' ? ": " : "", err.message);
+    long long waited = bd_now_ms() - op->began_ms;
+    if (rc != BERTH_EIO) {
+        fprintf(stderr, "berthd: cannot open the API: %s\n", reason);
+        op->rc = 1;
+        event_base_loopexit(op->base, NULL);
+        return;
+    }
+    if (cfg->redis_wait_ms > 0 && waited >= (long long)cfg->redis_wait_ms) {
+        fprintf(stderr,
+                "berthd: cannot open the API: %s (Redis still unreachable after %lld ms, "
+                "--redis-wait-ms %u)\n",
+                reason, waited, (unsigned)cfg->redis_wait_ms);
+        op->rc = 1;
+        event_base_loopexit(op->base, NULL);
+        return;
+    }
+    long pause = op->pause_ms;
+    if (cfg->redis_wait_ms > 0 && waited + pause > (long long)cfg->redis_wait_ms)
+        pause = (long)((long long)cfg->redis_wait_ms - waited);
+    bd_log("warn", "waiting for Redis (try %u): %s; trying again in %ld ms", op->tries, reason,
+           pause);
+    struct timeval tv = {pause / 1000, (pause % 1000) * 1000};
+    evtimer_add(op->timer, &tv);
+    op->pause_ms = op->pause_ms * 2 > BD_OPEN_RETRY_MAX_MS ? BD_OPEN_RETRY_MAX_MS
+                                                           : op->pause_ms * 2;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void bd_stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -517,24 +612,25 @@ int main(int argc, char **argv)
         }
     }
 
-    bd_api_t *api = NULL;
-    berth_error_t err;
-    berth_error_clear(&err);
-    if (bd_api_open(&cfg, base, &api, &err) != 0) {
-        fprintf(stderr, "berthd: cannot open the API: %s%s%s\n",
-                err.name[0] != '\0' ? err.name : berth_strerror(err.code),
-                err.message[0] != '\0' ? ": " : "", err.message);
+    /* The API opens (and the server starts listening) from the loop's
+     * first turn on; SIGTERM or SIGINT end the loop even while it still
+     * waits for Redis. */
+    static bd_opening_t op;
+    op.cfg = &cfg;
+    op.base = base;
+    op.srv = srv;
+    op.rs = &rs;
+    op.pause_ms = BD_OPEN_RETRY_MIN_MS;
+    op.began_ms = bd_now_ms();
+    op.timer = evtimer_new(base, bd_open_cb, &op);
+    struct timeval now = {0, 0};
+    if (op.timer == NULL || evtimer_add(op.timer, &now) != 0) {
+        fprintf(stderr, "berthd: cannot add a timer\n");
+        if (op.timer != NULL)
+            event_free(op.timer);
         rc = 1;
         goto out;
     }
-    if (bd_server_start(srv, api, why, sizeof why) != 0) {
-        fprintf(stderr, "berthd: %s\n", why);
-        bd_api_close(api);
-        rc = 1;
-        goto out;
-    }
-    bd_log("info", "berthd %s: cell %s, redis %s%s", berth_version(), cfg.cell,
-           rs.enabled ? "embedded at " : "", rs.enabled ? rs.socket_path : "(given by --redis)");
 
     event_base_dispatch(base);
 
@@ -547,9 +643,10 @@ int main(int argc, char **argv)
     sigaddset(&stopping, SIGTERM);
     sigaddset(&stopping, SIGINT);
     sigprocmask(SIG_BLOCK, &stopping, NULL);
+    event_free(op.timer);
     bd_server_stop_accepting(srv);
-    bd_api_close(api);
-    rc = 0;
+    bd_api_close(op.api);
+    rc = op.rc;
 out:
     bd_server_close(srv);
     if (rs.enabled)

@@ -3,19 +3,23 @@
  *
  * evhttp on the daemon's event_base, with libevent's OpenSSL bufferevents
  * when a certificate and key are given (TLS 1.2 or later).  It enforces the
- * request limits (body size, header size, header and idle timeouts),
- * authenticates bearer tokens and scopes them to subscriptions, answers
- * /healthz and /metrics itself, hands every request under /subscriptions/,
- * /providers/ and /berth/ to the API, and writes one structured access-log
- * line per request to stderr.
+ * request limits (body size, header size, a deadline per request, an idle
+ * timeout per kept-alive connection), answers every HTTP-level error itself
+ * as a CloudError (evhttp's own HTML error pages never leave), pauses its
+ * listener when descriptors run out, authenticates bearer tokens and scopes
+ * them to subscriptions, answers /healthz and /metrics itself, hands every
+ * request under /subscriptions/, /providers/ and /berth/ to the API, and
+ * writes one structured access-log line per request to stderr.
  *
  * It must never log a token or a query string (either may hold secrets),
- * never compare tokens in variable time, and never touch a request after
- * its connection has gone: a reply the API sends late to a closed
- * connection is dropped quietly.
+ * never compare tokens in variable time, never block the loop or buffer an
+ * unbounded amount of a request, and never touch a request after its
+ * connection has gone: a reply the API sends late to a closed connection is
+ * dropped quietly.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -43,7 +48,13 @@
 #define BD_TOKENS_MAX 1024          /* entries in a tokens file             */
 #define BD_TOKEN_LINE_MAX 8192      /* bytes in one line of it              */
 #define BD_TOKEN_SUBS_MAX 256       /* subscriptions one token may name     */
-#define BD_HEADERS_MAX (64 * 1024)  /* bytes of request headers             */
+#define BD_HEADERS_MAX (64 * 1024)  /* bytes of a request's head (431 above) */
+/* evhttp's own head limit, above ours: ours answers first (431), evhttp's
+ * would answer a plain 400. */
+#define BD_EVHTTP_HEADERS_MAX (BD_HEADERS_MAX + 4096)
+#define BD_ACCEPT_PAUSE_MIN_MS 100  /* the listener's pause after accept()  */
+#define BD_ACCEPT_PAUSE_MAX_MS 2000 /* fails, doubling while it keeps failing */
+#define BD_REFUSE_MAX 64            /* waiting connections refused per failure */
 #define BD_COUNTERS_MAX 512         /* route x method x status series       */
 #define BD_ROUTES_MAX 128           /* histogram series                     */
 #define BD_ROUTE_NAME_MAX 64
@@ -65,6 +76,8 @@ typedef struct bd_counter {
     int status;
     uint64_t count;
 } bd_counter_t;
+
+typedef struct bd_conn bd_conn_t;
 
 typedef struct bd_histogram {
     char route[BD_ROUTE_NAME_MAX];
@@ -88,12 +101,26 @@ struct bd_server {
     bd_histogram_t histograms[BD_ROUTES_MAX];
     size_t nhistograms;
     double start_time;              /* seconds since the epoch              */
+    /* Connections (see "connections" below). */
+    struct event *adopt_ev;         /* adopts the connections accepted this turn */
+    bd_conn_t *adopting;            /* accepted, not adopted yet (a list)   */
+    bd_conn_t **conn_by_fd;         /* adopted connections by descriptor    */
+    size_t conn_by_fd_cap;
+    /* Accepting (see "accepting" below). */
+    int reserve_fd;                 /* /dev/null, spent when accept() runs
+                                     * out of descriptors; -1: none         */
+    struct event *accept_timer;     /* ends the listener's pause            */
+    long accept_pause_ms;           /* the next pause                       */
+    bool accept_failing;            /* this run of failures is logged       */
+    unsigned long refused;          /* waiting connections refused in it    */
+    struct bd_server *next_listening; /* in bd_listening                    */
 };
 
 struct bd_reply {
     bd_server_t *srv;
     struct evhttp_request *req;     /* NULL once libevent freed it          */
     struct evhttp_connection *evcon;
+    bd_conn_t *conn;                /* its connection; NULL once it went    */
     bool closed;                    /* the connection went away             */
     struct bd_reply *prev, *next;   /* in srv->pending                      */
     struct timespec started;
@@ -369,10 +396,10 @@ static int bd_tls_load(bd_server_t *srv, char *why, size_t cap)
     return 0;
 }
 
-/* evhttp's per-connection bufferevent factory: a TLS server socket. */
-static struct bufferevent *bd_tls_bevcb(struct event_base *base, void *arg)
+/* A TLS server bufferevent for a new connection (its descriptor set later
+ * by evhttp), or NULL. */
+static struct bufferevent *bd_tls_bev(bd_server_t *srv, struct event_base *base)
 {
-    bd_server_t *srv = arg;
     SSL *ssl = SSL_new(srv->ssl);
     if (ssl == NULL) {
         ERR_clear_error();
@@ -480,6 +507,619 @@ static void bd_metrics_render(bd_server_t *srv, struct evbuffer *out)
     }
 }
 
+/* ---- connections ------------------------------------------------------------------------- */
+
+/*
+ * libevent 2.1's evhttp has no hook on a new connection, on a request that
+ * is still arriving or on the error pages it writes itself, and its one
+ * timeout is reset by every byte (a client sending a byte a second would
+ * hold a connection for ever).  So the server makes each connection's
+ * bufferevent itself (bd_bevcb) and watches its two buffers, always before
+ * evhttp looks at them:
+ *
+ *  - the input callback (bd_conn_input_cb) sees a request's bytes as they
+ *    arrive: the first byte of a request on a kept-alive connection starts
+ *    its deadline (the first request's runs from accept), and the request's
+ *    head is counted to its blank line, so that a head over BD_HEADERS_MAX
+ *    is discarded to its end, unparsed, and answered 431;
+ *  - the deadline (bd_conn_timer_cb, header_timeout_s) closes a connection
+ *    that sent nothing, and fails a request that has not all arrived through
+ *    the bufferevent's event callback, the way evhttp learns of its own
+ *    read errors, so that evhttp answers it with an error page;
+ *  - the output callback (bd_conn_output_cb) sees every response evhttp
+ *    writes without us (its pages for a malformed request, a bad
+ *    Content-Length, a body over the limit, and the failures above) and
+ *    replaces it, before a byte of it leaves, with a CloudError of the same
+ *    status (or 408, 431); evhttp then closes the connection as it would
+ *    have.
+ *
+ * This leans on what evhttp 2.1 (and 2.2) do: the bufferevent's callback
+ * argument is its evhttp_connection, a response starts with its status line
+ * written in one piece, and evbuffer callbacks run at once, the newest
+ * first.  A connection is known (a bd_conn_t) from just after accept until
+ * evhttp frees it and calls bd_conn_closecb; one that could not be known
+ * (out of memory) is only ever answered 503.  Nothing here blocks, and a
+ * discarded head or body is drained as it comes, never kept.
+ */
+
+typedef enum bd_conn_state {
+    BD_CONN_READING = 1,            /* a request arriving; its deadline runs */
+    BD_CONN_OVERSIZED,              /* its head passed BD_HEADERS_MAX: being
+                                     * discarded to its end, then 431       */
+    BD_CONN_SERVING,                /* the request is with us or the API    */
+    BD_CONN_IDLE,                   /* kept alive between requests: evhttp's
+                                     * idle timeout                         */
+    BD_CONN_CLOSING                 /* an error answer is going out; evhttp
+                                     * closes the connection after it       */
+} bd_conn_state_t;
+
+struct bd_conn {
+    bd_server_t *srv;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL until adopted                  */
+    evutil_socket_t fd;
+    struct event *timer;            /* the deadline; when closing, its bound */
+    struct evbuffer_cb_entry *input_cb;
+    struct evbuffer_cb_entry *output_cb;
+    bd_conn_state_t state;
+    bool refuse;                    /* TLS could not be set up: close it    */
+    bool own_output;                /* what is written now is ours          */
+    struct timespec started;        /* the request's first byte, or accept  */
+    size_t request_bytes;           /* of the current request so far        */
+    size_t head_bytes;              /* of its head, to the blank line       */
+    bool head_done;                 /* its blank line was seen              */
+    bool line_empty;                /* nothing but '\r' since the last '\n' */
+    int answer;                     /* replaces evhttp's next page's status */
+    bd_reply_t *reply;              /* the reply pending on it, or NULL     */
+    bd_conn_t *next;                /* in srv->adopting                     */
+};
+
+static void bd_uuid(char out[40]);
+static double bd_elapsed(const struct timespec *t0);
+static void bd_metrics_record(bd_server_t *srv, const char *route, const char *method,
+                              int status, double seconds);
+static void bd_access_log(int status, double seconds, const char *method, const char *path,
+                          const char *route, const char *remote, const char *request_id,
+                          bool sent);
+
+/* (Re)arms the connection's one timer. */
+static void bd_conn_arm(bd_conn_t *c, uint32_t seconds)
+{
+    struct timeval tv = {(time_t)seconds, 0};
+    evtimer_add(c->timer, &tv);
+}
+
+/* A request starts arriving: its deadline runs from now. */
+static void bd_conn_begin(bd_conn_t *c)
+{
+    c->state = BD_CONN_READING;
+    clock_gettime(CLOCK_MONOTONIC, &c->started);
+    c->request_bytes = 0;
+    c->head_bytes = 0;
+    c->head_done = false;
+    c->line_empty = true;
+    c->answer = 0;
+    bd_conn_arm(c, c->srv->cfg->header_timeout_s);
+}
+
+/* Counts `n` bytes of the request from offset `from` of `in` and, until the
+ * head's blank line, scans them for it.  A line holding nothing but '\r'
+ * counts as blank: a head that evhttp would not end there stays within
+ * evhttp's own (slightly larger) limit all the same. */
+static void bd_conn_scan(bd_conn_t *c, struct evbuffer *in, size_t from, size_t n)
+{
+    c->request_bytes += n;
+    struct evbuffer_ptr pos;
+    if (c->head_done || evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0)
+        return;
+    char chunk[1024];
+    while (n > 0 && !c->head_done) {
+        size_t want = n < sizeof chunk ? n : sizeof chunk;
+        ev_ssize_t got = evbuffer_copyout_from(in, &pos, chunk, want);
+        if (got <= 0)
+            return;
+        for (ev_ssize_t i = 0; i < got && !c->head_done; i++) {
+            c->head_bytes++;
+            if (chunk[i] == '\n') {
+                c->head_done = c->line_empty;
+                c->line_empty = true;
+            } else if (chunk[i] != '\r') {
+                c->line_empty = false;
+            }
+        }
+        n -= (size_t)got;
+        if (evbuffer_ptr_set(in, &pos, (size_t)got, EVBUFFER_PTR_ADD) != 0)
+            return;
+    }
+}
+
+/* After a scan: a head over the limit is drained before evhttp parses a
+ * byte of it, and once its end went by too, answered (from the timer: the
+ * answer must not start inside the bufferevent's read). */
+static void bd_conn_check_head(bd_conn_t *c, struct evbuffer *in)
+{
+    if (c->state == BD_CONN_READING && c->head_bytes > BD_HEADERS_MAX)
+        c->state = BD_CONN_OVERSIZED;
+    if (c->state != BD_CONN_OVERSIZED)
+        return;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->head_done) {
+        struct timeval now = {0, 0};
+        evtimer_add(c->timer, &now);
+    }
+}
+
+/* Starts the next request when bytes of it already wait in the input (a
+ * pipelining client, or bytes that came before adoption). */
+static void bd_conn_begin_pending(bd_conn_t *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t pending = evbuffer_get_length(in);
+    if (pending == 0)
+        return;
+    if (c->state != BD_CONN_READING)
+        bd_conn_begin(c);
+    bd_conn_scan(c, in, 0, pending);
+    bd_conn_check_head(c, in);
+}
+
+/* The input buffer's callback: runs as bytes arrive (and as evhttp or we
+ * take them), before evhttp parses them.  Starts, counts and bounds the
+ * request they belong to; drops what comes while an answer goes out. */
+static void bd_conn_input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    bd_conn_t *c = arg;
+    size_t len = evbuffer_get_length(in);
+    size_t n = info->n_added < len ? info->n_added : len;
+    if (n == 0)
+        return;
+    switch (c->state) {
+    case BD_CONN_IDLE:
+        bd_conn_begin(c);
+        /* fall through */
+    case BD_CONN_READING:
+    case BD_CONN_OVERSIZED:
+        bd_conn_scan(c, in, len - n, n);
+        bd_conn_check_head(c, in);
+        break;
+    case BD_CONN_CLOSING:
+        /* evhttp reads on while its answer goes out (to notice a close);
+         * what it reads is never looked at. */
+        evbuffer_drain(in, len);
+        break;
+    case BD_CONN_SERVING:
+        /* The next request, pipelined: scanned once the reply is out. */
+        break;
+    }
+}
+
+/* Takes the last `n` bytes off `out` (evbuffer drains only from the front). */
+static void bd_evbuffer_drop_tail(struct evbuffer *out, size_t n)
+{
+    size_t len = evbuffer_get_length(out);
+    struct evbuffer *keep = n < len ? evbuffer_new() : NULL;
+    if (keep != NULL)
+        evbuffer_remove_buffer(out, keep, len - n);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    if (keep != NULL) {
+        evbuffer_add_buffer(out, keep);
+        evbuffer_free(keep);
+    }
+}
+
+/* Writes a CloudError answer with `status` to `out` (HTTP/`version`, then
+ * the connection closes) and logs it like any request. */
+static void bd_conn_answer(bd_conn_t *c, struct evbuffer *out, const char *version, int status)
+{
+    bd_server_t *srv = c->srv;
+    const char *code, *reason;
+    char msg[256];
+    switch (status) {
+    case 400:
+        code = "BadRequest";
+        reason = "Bad Request";
+        snprintf(msg, sizeof msg, "The request is malformed: its request line, a header or its "
+                                  "Content-Length cannot be read.");
+        break;
+    case 408:
+        code = "RequestTimeout";
+        reason = "Request Timeout";
+        snprintf(msg, sizeof msg, "The request did not arrive in full within %u s.",
+                 (unsigned)srv->cfg->header_timeout_s);
+        break;
+    case 413:
+        code = "RequestEntityTooLarge";
+        reason = "Payload Too Large";
+        snprintf(msg, sizeof msg, "The request body is larger than %zu bytes.",
+                 srv->cfg->body_max);
+        break;
+    case 417:
+        code = "ExpectationFailed";
+        reason = "Expectation Failed";
+        snprintf(msg, sizeof msg, "The Expect header asks for something other than "
+                                  "100-continue.");
+        break;
+    case 431:
+        code = "RequestHeaderFieldsTooLarge";
+        reason = "Request Header Fields Too Large";
+        snprintf(msg, sizeof msg, "The request line and headers are larger than %d bytes.",
+                 BD_HEADERS_MAX);
+        break;
+    case 503:
+        code = "ServiceUnavailable";
+        reason = "Service Unavailable";
+        snprintf(msg, sizeof msg, "berthd cannot take the request now.");
+        break;
+    default:
+        code = status >= 500 ? "InternalServerError" : "BadRequest";
+        reason = status >= 500 ? "Internal Server Error" : "Bad Request";
+        snprintf(msg, sizeof msg, "The request failed (HTTP %d).", status);
+        break;
+    }
+    berth_error_t err;
+    berth_error_set(&err, BERTH_EINVAL, code, "", "%s", msg);
+    char *body = NULL;
+    if (berth_error_to_json(&err, &body) != 0)
+        body = NULL;
+    size_t blen = body != NULL ? strlen(body) : 0;
+    char rid[40];
+    bd_uuid(rid);
+    evbuffer_add_printf(out,
+                        "HTTP/%s %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\nx-ms-request-id: %s\r\n\r\n",
+                        version, status, reason, blen, rid);
+    if (body != NULL)
+        evbuffer_add(out, body, blen);
+    berth_free(body);
+
+    char *addr = NULL, remote[80];
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(c->evcon, &addr, &port);
+    snprintf(remote, sizeof remote, "%s:%u", addr != NULL ? addr : "?", port);
+    double secs = bd_elapsed(&c->started);
+    bd_metrics_record(srv, code, "-", status, secs);
+    bd_access_log(status, secs, "-", "", code, remote, rid, true);
+}
+
+/* Catches a response evhttp writes by itself and puts a CloudError in its
+ * place; once one went out, drops whatever else evhttp adds. */
+static void bd_conn_output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
+                              void *arg)
+{
+    bd_conn_t *c = arg;
+    size_t len = evbuffer_get_length(out);
+    size_t n = info->n_added < len ? info->n_added : len;
+    if (n == 0 || c->own_output)
+        return;
+    /* A socket bufferevent keeps its output's start frozen between its own
+     * writes (after the first): thawed while we look and rewrite, then
+     * frozen again as it was.  (Copying a byte out fails only then.) */
+    char probe;
+    bool frozen = evbuffer_copyout(out, &probe, 1) < 0;
+    if (frozen)
+        evbuffer_unfreeze(out, 1);
+    int status = 0;
+    char version[4] = "1.1";
+    if (c->state != BD_CONN_CLOSING) {
+        /* "HTTP/1.1 400 Bad Request\r\n", in one piece. */
+        char line[16] = "";
+        struct evbuffer_ptr at;
+        if (evbuffer_ptr_set(out, &at, len - n, EVBUFFER_PTR_SET) == 0)
+            evbuffer_copyout_from(out, &at, line, n < sizeof line - 1 ? n : sizeof line - 1);
+        if (strncmp(line, "HTTP/1.", 7) == 0 && line[8] == ' ' && line[9] >= '1' &&
+            line[9] <= '5' && line[10] >= '0' && line[10] <= '9' && line[11] >= '0' &&
+            line[11] <= '9') {
+            status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+            version[2] = line[7];
+        }
+    }
+    /* 100 Continue goes out as it is; so would anything that is not a
+     * response's start (evhttp writes nothing else). */
+    if (c->state == BD_CONN_CLOSING || (status != 0 && status != 100)) {
+        c->own_output = true;
+        bd_evbuffer_drop_tail(out, n);
+        if (c->state != BD_CONN_CLOSING) {
+            c->state = BD_CONN_CLOSING;
+            bd_conn_arm(c, c->srv->cfg->header_timeout_s);
+            bd_conn_answer(c, out, version, c->answer != 0 ? c->answer : status);
+        }
+        c->own_output = false;
+    }
+    if (frozen)
+        evbuffer_freeze(out, 1);
+}
+
+/* The connection's timer: the request's deadline passed (408, or a silent
+ * close when nothing came), an oversized head ended (431), or an answer or
+ * the failure raised for it took too long (close).  May free c. */
+static void bd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bd_conn_t *c = arg;
+    switch (c->state) {
+    case BD_CONN_READING:
+    case BD_CONN_OVERSIZED:
+        if (c->answer != 0 || c->request_bytes == 0) {
+            /* Nothing came since accept (not even a whole TLS handshake):
+             * nobody to answer; or the failure raised below brought no
+             * answer within its bound.  Frees c (bd_conn_closecb). */
+            evhttp_connection_free(c->evcon);
+            return;
+        }
+        c->answer = c->state == BD_CONN_OVERSIZED ? 431 : 408;
+        break;
+    case BD_CONN_CLOSING:
+        /* The answer did not leave in time. */
+        evhttp_connection_free(c->evcon);
+        return;
+    default:
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bd_conn_arm(c, c->srv->cfg->header_timeout_s);
+    /* evhttp takes this for a failed read like any other and answers the
+     * request with its 400 page, which bd_conn_output_cb replaces with
+     * c->answer (the connection is CLOSING from then on).  c may be gone
+     * when this returns. */
+    bufferevent_trigger_event(c->bev, BEV_EVENT_READING, 0);
+}
+
+/* Forgets c: its callbacks, its timer and its index entry.  The bufferevent
+ * is evhttp's and must still exist. */
+static void bd_conn_free(bd_conn_t *c)
+{
+    bd_server_t *srv = c->srv;
+    if (c->input_cb != NULL)
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+    if (c->output_cb != NULL)
+        evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->output_cb);
+    if (c->timer != NULL)
+        event_free(c->timer);
+    if (c->fd >= 0 && (size_t)c->fd < srv->conn_by_fd_cap && srv->conn_by_fd[c->fd] == c)
+        srv->conn_by_fd[c->fd] = NULL;
+    free(c);
+}
+
+/* evhttp is freeing the connection.  A reply still pending on it is marked
+ * closed; when libevent detached its request from the connection, the
+ * request is ours to free, otherwise libevent frees it with the
+ * connection. */
+static void bd_conn_closecb(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    bd_conn_t *c = arg;
+    bd_reply_t *r = c->reply;
+    if (r != NULL) {
+        r->closed = true;
+        r->evcon = NULL;
+        r->conn = NULL;
+        if (r->req != NULL && evhttp_request_get_connection(r->req) != NULL)
+            r->req = NULL;
+    }
+    bd_conn_free(c);
+}
+
+/* Enters c in the descriptor index.  Returns 0 or -1 (out of memory). */
+static int bd_conn_index(bd_server_t *srv, bd_conn_t *c)
+{
+    size_t fd = (size_t)c->fd;
+    if (fd >= srv->conn_by_fd_cap) {
+        size_t cap = srv->conn_by_fd_cap != 0 ? srv->conn_by_fd_cap : 64;
+        while (cap <= fd)
+            cap *= 2;
+        bd_conn_t **t = realloc(srv->conn_by_fd, cap * sizeof *t);
+        if (t == NULL)
+            return -1;
+        memset(t + srv->conn_by_fd_cap, 0, (cap - srv->conn_by_fd_cap) * sizeof *t);
+        srv->conn_by_fd = t;
+        srv->conn_by_fd_cap = cap;
+    }
+    /* A descriptor is reused only after its connection's close callback
+     * cleared its entry. */
+    srv->conn_by_fd[fd] = c;
+    return 0;
+}
+
+/* The connection of a request evhttp hands us, or NULL when it is not
+ * known. */
+static bd_conn_t *bd_conn_of(bd_server_t *srv, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+    if (fd < 0 || (size_t)fd >= srv->conn_by_fd_cap)
+        return NULL;
+    bd_conn_t *c = srv->conn_by_fd[fd];
+    return c != NULL && c->evcon == evcon ? c : NULL;
+}
+
+/* Finds the evhttp_connection evhttp wrapped around c->bev and starts
+ * watching it; a connection that cannot be watched is closed.  Drops the
+ * reference bd_bevcb took. */
+static void bd_conn_adopt(bd_conn_t *c)
+{
+    bd_server_t *srv = c->srv;
+    struct bufferevent *bev = c->bev;
+    void *arg = NULL;
+    bufferevent_getcb(bev, NULL, NULL, NULL, &arg);
+    struct evhttp_connection *evcon = arg;
+    if (evcon == NULL || evhttp_connection_get_bufferevent(evcon) != bev) {
+        /* evhttp dropped it already (freeing a bufferevent clears its
+         * callbacks; our reference kept it readable). */
+        free(c);
+        bufferevent_decref(bev);
+        return;
+    }
+    c->evcon = evcon;
+    c->fd = bufferevent_getfd(bev);
+    c->timer = evtimer_new(srv->base, bd_conn_timer_cb, c);
+    c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), bd_conn_input_cb, c);
+    c->output_cb = evbuffer_add_cb(bufferevent_get_output(bev), bd_conn_output_cb, c);
+    if (c->refuse || c->fd < 0 || c->timer == NULL || c->input_cb == NULL ||
+        c->output_cb == NULL || bd_conn_index(srv, c) != 0) {
+        bd_conn_free(c);
+        evhttp_connection_free(evcon);
+        bufferevent_decref(bev);
+        return;
+    }
+    evhttp_connection_set_closecb(evcon, bd_conn_closecb, c);
+    bd_conn_begin(c); /* the first request's deadline runs from accept */
+    bd_conn_begin_pending(c);
+    bufferevent_decref(bev);
+}
+
+/* Adopts every connection accepted since the last turn (srv->adopting). */
+static void bd_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bd_server_t *srv = arg;
+    while (srv->adopting != NULL) {
+        bd_conn_t *c = srv->adopting;
+        srv->adopting = c->next;
+        c->next = NULL;
+        bd_conn_adopt(c);
+    }
+}
+
+static void bd_accept_succeeded(bd_server_t *srv);
+
+/* evhttp's bufferevent factory, called once per accepted connection before
+ * evhttp wraps the bufferevent (TLS or plain, its descriptor set by evhttp)
+ * in its evhttp_connection.  The connection is adopted (bd_adopt_cb) later
+ * in the same turn of the loop, before any of its I/O.  A NULL return would
+ * make evhttp use a plain bufferevent of its own. */
+static struct bufferevent *bd_bevcb(struct event_base *base, void *arg)
+{
+    bd_server_t *srv = arg;
+    bd_accept_succeeded(srv);
+    struct bufferevent *bev = NULL;
+    bool refuse = false;
+    if (srv->ssl != NULL) {
+        bev = bd_tls_bev(srv, base);
+        refuse = bev == NULL; /* a plain one stands in, to be closed */
+    }
+    if (bev == NULL)
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL;
+    bd_conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return bev; /* not known: bd_request_cb answers it 503 */
+    c->srv = srv;
+    c->bev = bev;
+    c->fd = -1;
+    c->refuse = refuse;
+    /* Held until adoption: should evhttp drop the connection first, the
+     * bufferevent outlives it and shows it (no callbacks left). */
+    bufferevent_incref(bev);
+    c->next = srv->adopting;
+    srv->adopting = c;
+    event_active(srv->adopt_ev, EV_TIMEOUT, 0);
+    return bev;
+}
+
+/* The request on c is complete and handed to us: its deadline stops. */
+static void bd_conn_serving(bd_conn_t *c)
+{
+    c->state = BD_CONN_SERVING;
+    c->answer = 0;
+    evtimer_del(c->timer);
+}
+
+/* Our reply to the request on c was handed to evhttp: the connection is
+ * kept alive (evhttp's idle timeout) until the next request's first byte. */
+static void bd_conn_replied(bd_conn_t *c)
+{
+    c->own_output = false;
+    c->reply = NULL;
+    if (c->state == BD_CONN_SERVING) {
+        c->state = BD_CONN_IDLE;
+        bd_conn_begin_pending(c);
+    }
+}
+
+/* ---- accepting ------------------------------------------------------------------------------ */
+
+/* Servers with a listener.  evconnlistener hands its error callback the
+ * argument evhttp gave it (the evhttp), so the server is looked up here. */
+static bd_server_t *bd_listening;
+
+/* An accept() went through: the next failure starts a new run (logged
+ * again) with the shortest pause. */
+static void bd_accept_succeeded(bd_server_t *srv)
+{
+    if (srv->accept_failing)
+        bd_log("info", "accepting connections again (%lu waiting connections were refused)",
+               srv->refused);
+    srv->accept_failing = false;
+    srv->refused = 0;
+    srv->accept_pause_ms = BD_ACCEPT_PAUSE_MIN_MS;
+}
+
+/* Out of descriptors: spends the reserve one to take waiting connections
+ * off the listen queue and close them at once (a clean close, where the
+ * client would otherwise hang until descriptors come back), then takes the
+ * reserve again. */
+static void bd_accept_refuse(bd_server_t *srv, evutil_socket_t listen_fd)
+{
+    if (srv->reserve_fd >= 0) {
+        close(srv->reserve_fd);
+        srv->reserve_fd = -1;
+    }
+    for (int i = 0; i < BD_REFUSE_MAX; i++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break;
+        close(fd);
+        srv->refused++;
+    }
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* accept() failed for another reason than a retriable one (evconnlistener
+ * retries at once on the level-triggered listener otherwise: a spinning
+ * loop).  Refuses what waits when descriptors ran out, pauses the listener
+ * and logs once per run of failures. */
+static void bd_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    int e = errno;
+    bd_server_t *srv = bd_listening;
+    while (srv != NULL && srv->http != arg)
+        srv = srv->next_listening;
+    if (srv == NULL)
+        return;
+    bool exhausted = e == EMFILE || e == ENFILE;
+    if (exhausted)
+        bd_accept_refuse(srv, evconnlistener_get_fd(lev));
+    evconnlistener_disable(lev);
+    if (!srv->accept_failing) {
+        srv->accept_failing = true;
+        bd_log("error",
+               "accept() failed: %s; %spausing the listener for %ld ms (doubling to %d ms while "
+               "it fails)",
+               strerror(e), exhausted ? "refusing waiting connections and " : "",
+               srv->accept_pause_ms, BD_ACCEPT_PAUSE_MAX_MS);
+    }
+    struct timeval tv = {srv->accept_pause_ms / 1000, (srv->accept_pause_ms % 1000) * 1000};
+    evtimer_add(srv->accept_timer, &tv);
+    srv->accept_pause_ms = srv->accept_pause_ms * 2 > BD_ACCEPT_PAUSE_MAX_MS
+                               ? BD_ACCEPT_PAUSE_MAX_MS
+                               : srv->accept_pause_ms * 2;
+}
+
+/* The listener's pause is over: accept again (a failure pauses it anew,
+ * for twice as long). */
+static void bd_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bd_server_t *srv = arg;
+    if (srv->listener != NULL)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(srv->listener));
+}
+
 /* ---- replies ---------------------------------------------------------------------------- */
 
 static void bd_reply_unlink(bd_reply_t *r)
@@ -502,19 +1142,6 @@ static void bd_reply_free(bd_reply_t *r)
     free(r->base_url);
     free(r->client_request_id);
     free(r);
-}
-
-/* The connection of a pending reply went away.  When libevent detached the
- * request from it, the request is ours to free; otherwise libevent frees it
- * with the connection. */
-static void bd_conn_closecb(struct evhttp_connection *evcon, void *arg)
-{
-    (void)evcon;
-    bd_reply_t *r = arg;
-    r->closed = true;
-    r->evcon = NULL;
-    if (r->req != NULL && evhttp_request_get_connection(r->req) != NULL)
-        r->req = NULL;
 }
 
 static void bd_uuid(char out[40])
@@ -543,6 +1170,19 @@ static double bd_elapsed(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Writes one access-log line (JSON) for an answer. */
+static void bd_access_log(int status, double seconds, const char *method, const char *path,
+                          const char *route, const char *remote, const char *request_id,
+                          bool sent)
+{
+    char t[40];
+    bd_format_time(t, sizeof t);
+    bd_log_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:s, s:s, s:b}", "time", t,
+                          "level", status >= 500 ? "error" : "info", "method", method, "path",
+                          path, "status", status, "duration_ms", seconds * 1000.0, "route",
+                          route, "remote", remote, "request_id", request_id, "sent", sent));
+}
+
 /* Sends `buf` (taken) with `status` and headers, records metrics, logs the
  * line and frees r. */
 static void bd_reply_finish(bd_reply_t *r, int status, struct evbuffer *buf,
@@ -560,8 +1200,6 @@ static void bd_reply_finish(bd_reply_t *r, int status, struct evbuffer *buf,
         /* Ask the request: a connection libevent dropped without telling
          * us is no longer reachable through it. */
         r->evcon = evhttp_request_get_connection(r->req);
-        if (r->evcon != NULL)
-            evhttp_connection_set_closecb(r->evcon, NULL, NULL);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(r->req);
         evhttp_add_header(oh, "x-ms-request-id", r->request_id);
         if (r->client_request_id != NULL)
@@ -571,25 +1209,26 @@ static void bd_reply_finish(bd_reply_t *r, int status, struct evbuffer *buf,
         for (size_t i = 0; headers != NULL && headers[i] != NULL && headers[i + 1] != NULL;
              i += 2)
             evhttp_add_header(oh, headers[i], headers[i + 1]);
-        /* A reused connection may sit idle for the idle timeout; the header
-         * timeout only guards a new connection's first request. */
-        if (r->evcon != NULL && srv->cfg->idle_timeout_s > srv->cfg->header_timeout_s) {
+        /* From now on the connection waits for its next request for the
+         * idle timeout (evhttp's, reset by every byte); each request is
+         * bounded by its own deadline (see "connections"). */
+        if (r->evcon != NULL) {
             struct timeval tv = {(time_t)srv->cfg->idle_timeout_s, 0};
             evhttp_connection_set_timeout_tv(r->evcon, &tv);
         }
+        if (r->conn != NULL)
+            r->conn->own_output = true;
         evhttp_send_reply(r->req, status, NULL, buf);
+        if (r->conn != NULL) {
+            bd_conn_replied(r->conn);
+            r->conn = NULL;
+        }
     }
     if (buf != NULL)
         evbuffer_free(buf);
     bd_metrics_record(srv, r->route, r->method, status, secs);
-
-    char t[40];
-    bd_format_time(t, sizeof t);
-    bd_log_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:s, s:s, s:b}", "time", t,
-                          "level", status >= 500 ? "error" : "info", "method", r->method,
-                          "path", r->path != NULL ? r->path : "", "status", status,
-                          "duration_ms", secs * 1000.0, "route", r->route, "remote", r->remote,
-                          "request_id", r->request_id, "sent", !r->closed));
+    bd_access_log(status, secs, r->method, r->path != NULL ? r->path : "", r->route, r->remote,
+                  r->request_id, !r->closed);
     bd_reply_free(r);
 }
 
@@ -669,7 +1308,26 @@ static bd_method_t bd_method_of(enum evhttp_cmd_type cmd, const char **name)
     case EVHTTP_REQ_DELETE: *name = "DELETE"; return BD_DELETE;
     case EVHTTP_REQ_HEAD: *name = "HEAD"; return BD_HEAD;
     case EVHTTP_REQ_OPTIONS: *name = "OPTIONS"; return BD_OTHER;
+    case EVHTTP_REQ_TRACE: *name = "TRACE"; return BD_OTHER;
+    case EVHTTP_REQ_CONNECT: *name = "CONNECT"; return BD_OTHER;
     default: *name = "OTHER"; return BD_OTHER;
+    }
+}
+
+/* Whether berthd serves the method at all (the others get 405). */
+static bool bd_method_served(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET:
+    case EVHTTP_REQ_PUT:
+    case EVHTTP_REQ_POST:
+    case EVHTTP_REQ_PATCH:
+    case EVHTTP_REQ_DELETE:
+    case EVHTTP_REQ_HEAD:
+    case EVHTTP_REQ_OPTIONS:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -766,6 +1424,15 @@ static char *bd_base_url(bd_server_t *srv, struct evhttp_request *req)
 static void bd_request_cb(struct evhttp_request *req, void *arg)
 {
     bd_server_t *srv = arg;
+    /* A connection we could not watch (memory ran out at accept) is served
+     * nothing but this.  evhttp_send_error's page on a watched connection
+     * becomes a CloudError (bd_conn_output_cb). */
+    bd_conn_t *conn = bd_conn_of(srv, evhttp_request_get_connection(req));
+    if (conn == NULL) {
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    bd_conn_serving(conn);
     bd_reply_t *r = calloc(1, sizeof *r);
     if (r == NULL) {
         evhttp_send_error(req, 503, "out of memory");
@@ -773,6 +1440,8 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     }
     r->srv = srv;
     r->req = req;
+    r->conn = conn;
+    conn->reply = r;
     r->evcon = evhttp_request_get_connection(req);
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     bd_uuid(r->request_id);
@@ -785,7 +1454,6 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
         ev_uint16_t port = 0;
         evhttp_connection_get_peer(r->evcon, &addr, &port);
         snprintf(r->remote, sizeof r->remote, "%s:%u", addr != NULL ? addr : "?", port);
-        evhttp_connection_set_closecb(r->evcon, bd_conn_closecb, r);
     }
     r->next = srv->pending;
     if (srv->pending != NULL)
@@ -805,6 +1473,22 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     r->query = strdup(raw_query != NULL ? raw_query : "");
     if (r->path == NULL || r->query == NULL) {
         bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
+        return;
+    }
+    if (!bd_method_served(evhttp_request_get_command(req))) {
+        /* evhttp reads no body for TRACE or a method it does not know, so
+         * what may follow the head is no request: the connection closes. */
+        static const char *const allow[] = {
+            "Allow", "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS", "Connection", "close", NULL};
+        bd_reply_route(r, "MethodNotAllowed");
+        berth_error_t err;
+        berth_error_set(&err, BERTH_EINVAL, "MethodNotAllowed", "",
+                        "The method is not allowed: berthd serves GET, HEAD, PUT, POST, PATCH, "
+                        "DELETE and OPTIONS.");
+        char *s = NULL;
+        json_t *body = berth_error_to_json(&err, &s) == 0 ? json_loads(s, 0, NULL) : NULL;
+        berth_free(s);
+        bd_reply_send(r, 405, body, allow);
         return;
     }
     if (strlen(r->path) != plen) {
@@ -898,6 +1582,8 @@ int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t 
     }
     srv->cfg = cfg;
     srv->base = base;
+    srv->reserve_fd = -1;
+    srv->accept_pause_ms = BD_ACCEPT_PAUSE_MIN_MS;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     srv->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
@@ -910,23 +1596,32 @@ int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t 
         return 2;
     }
     srv->http = evhttp_new(base);
-    if (srv->http == NULL) {
+    srv->adopt_ev = event_new(base, -1, 0, bd_adopt_cb, srv);
+    srv->accept_timer = evtimer_new(base, bd_accept_resume_cb, srv);
+    if (srv->http == NULL || srv->adopt_ev == NULL || srv->accept_timer == NULL) {
         snprintf(why, cap, "evhttp_new failed");
         bd_server_close(srv);
         return 1;
     }
-    if (srv->ssl != NULL)
-        evhttp_set_bevcb(srv->http, bd_tls_bevcb, srv);
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                              EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_bevcb(srv->http, bd_bevcb, srv);
+    /* Every method reaches bd_request_cb, unknown ones too (evhttp parses
+     * them as its internal EVHTTP_REQ_UNKNOWN_, 1 << 15): evhttp would
+     * refuse the others itself with a 501 page; berthd answers them 405. */
+    evhttp_set_allowed_methods(srv->http, 0xffff);
+    /* evhttp enforces the body limit (its 413 page becomes a CloudError in
+     * bd_conn_output_cb).  An oversized body is read to its end and dropped
+     * (bounded by the request's deadline) before the 413 goes out: closing
+     * while the client still sends would reset the connection and lose the
+     * answer. */
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->body_max);
-    /* An oversized body is read to its end (bounded by the timeouts) before
-     * the 413 goes out: closing while the client still sends would reset
-     * the connection and lose the answer. */
     evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_max_headers_size(srv->http, BD_HEADERS_MAX);
-    struct timeval tv = {(time_t)cfg->header_timeout_s, 0};
+    evhttp_set_max_headers_size(srv->http, BD_EVHTTP_HEADERS_MAX);
+    /* evhttp's own timeout, reset by every byte, is the idle timeout once a
+     * reply went out (bd_reply_finish).  Before, the first request's
+     * deadline (from accept) bounds the connection, and evhttp's is only a
+     * backstop a second later: were they equal, evhttp's could close a
+     * connection silently just before the deadline answers 408. */
+    struct timeval tv = {(time_t)cfg->header_timeout_s + 1, 0};
     evhttp_set_timeout_tv(srv->http, &tv);
     evhttp_set_gencb(srv->http, bd_request_cb, srv);
     *out = srv;
@@ -936,6 +1631,11 @@ int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t 
 int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap)
 {
     srv->api = api;
+    if (srv->reserve_fd < 0)
+        srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (srv->reserve_fd < 0)
+        bd_log("warn", "no reserve descriptor (/dev/null: %s): connections cannot be refused "
+                       "cleanly when descriptors run out", strerror(errno));
     srv->listener =
         evhttp_bind_socket_with_handle(srv->http, srv->cfg->listen_addr, srv->cfg->listen_port);
     if (srv->listener == NULL) {
@@ -951,6 +1651,10 @@ int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap)
     evutil_socket_t fd = evhttp_bound_socket_get_fd(srv->listener);
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
         bd_log("warn", "TCP_NODELAY not set on the listener: %s", strerror(errno));
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(srv->listener),
+                                bd_accept_error_cb);
+    srv->next_listening = bd_listening;
+    bd_listening = srv;
     bd_log("info", "listening on %s%s%s:%u (%s%s)",
            strchr(srv->cfg->listen_addr, ':') != NULL ? "[" : "", srv->cfg->listen_addr,
            strchr(srv->cfg->listen_addr, ':') != NULL ? "]" : "", (unsigned)srv->cfg->listen_port,
@@ -960,7 +1664,17 @@ int bd_server_start(bd_server_t *srv, bd_api_t *api, char *why, size_t cap)
 
 void bd_server_stop_accepting(bd_server_t *srv)
 {
-    if (srv != NULL && srv->http != NULL && srv->listener != NULL) {
+    if (srv == NULL)
+        return;
+    for (bd_server_t **p = &bd_listening; *p != NULL; p = &(*p)->next_listening)
+        if (*p == srv) {
+            *p = srv->next_listening;
+            break;
+        }
+    srv->next_listening = NULL;
+    if (srv->accept_timer != NULL)
+        evtimer_del(srv->accept_timer);
+    if (srv->http != NULL && srv->listener != NULL) {
         evhttp_del_accept_socket(srv->http, srv->listener);
         srv->listener = NULL;
     }
@@ -977,16 +1691,28 @@ void bd_server_close(bd_server_t *srv)
     while (srv->pending != NULL && guard++ < 1000000) {
         bd_reply_t *r = srv->pending;
         bd_reply_unlink(r);
-        struct evhttp_connection *evcon =
-            r->req != NULL ? evhttp_request_get_connection(r->req) : NULL;
-        if (evcon != NULL)
-            evhttp_connection_set_closecb(evcon, NULL, NULL);
-        else if (r->req != NULL)
+        if (r->conn != NULL)
+            r->conn->reply = NULL;
+        if (r->req != NULL && evhttp_request_get_connection(r->req) == NULL)
             evhttp_request_free(r->req);
         bd_reply_free(r);
     }
+    /* Frees every connection; each one's close callback frees its bd_conn. */
     if (srv->http != NULL)
         evhttp_free(srv->http);
+    while (srv->adopting != NULL) {
+        bd_conn_t *c = srv->adopting;
+        srv->adopting = c->next;
+        bufferevent_decref(c->bev);
+        free(c);
+    }
+    if (srv->adopt_ev != NULL)
+        event_free(srv->adopt_ev);
+    if (srv->accept_timer != NULL)
+        event_free(srv->accept_timer);
+    free(srv->conn_by_fd);
+    if (srv->reserve_fd >= 0)
+        close(srv->reserve_fd);
     if (srv->ssl != NULL)
         SSL_CTX_free(srv->ssl);
     if (srv->tokens != NULL) {
