@@ -1131,7 +1131,10 @@ BERTH_EXPORT int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb,
  * uses (meta, hosts, skus, groups, log, seq, views, agents, ngroups,
  * ngroupnotes, pools, poolseq, evictions, and every name starting with
  * hostgroups:, assign:, alive:, images:, poolmembers:, calls: or reply:)
- * are refused: effects never touch the cell's own state.
+ * are refused: effects never touch the cell's own state, but for one
+ * thing a caller owns there: a group's eviction record may be dropped
+ * (BERTH_EFFECT_HDEL of "evictions", field the group's key), as
+ * berth_store_eviction_forget() does.
  */
 #define BERTH_EFFECTS_MAX 32        /* effects one commit carries           */
 #define BERTH_EFFECT_VALUE_MAX (64u << 20) /* bytes in one value            */
@@ -1256,13 +1259,31 @@ BERTH_EXPORT int berth_store_async_release(berth_store_async_t *store, const cha
  * call (BERTH_ESTALE or BERTH_EEXIST, not retried).  A Regular placement
  * that fits nowhere preempts Spot groups as berth_store_place() does, in a
  * round of its own (placement->evicted counts the victims).  Bad effects
- * are refused at once (BERTH_EINVAL, BERTH_ETOOBIG; nothing queued). */
+ * are refused at once (BERTH_EINVAL, BERTH_ETOOBIG; nothing queued).
+ * With effects, the commit is pinned to the generation the replica holds
+ * for `key` when the call is made (0: not placed), which is the one a
+ * caller building records reads with berth_store_async_generation() in the
+ * same loop turn: when the group has moved on by the time of the commit
+ * (another writer, a host's failure), the call fails with BERTH_ESTALE,
+ * "RecordChanged", target "generation", and nothing is written; read and
+ * build again.  Conflicts over a host's room are retried as usual. */
 BERTH_EXPORT int berth_store_async_place_with(berth_store_async_t *store, const char *key,
                                               const berth_request_t *request,
                                               const char *spec_json,
                                               const berth_effect_t *effects, size_t n,
                                               berth_store_done_cb cb, void *data,
                                               berth_error_t *err);
+/* berth_store_async_place_with() trying host `prefer_host` (may be NULL)
+ * first for a group that is not placed: berth_store_place_prefer()'s
+ * rule, for a stopped group started again. */
+BERTH_EXPORT int berth_store_async_place_prefer_with(berth_store_async_t *store,
+                                                     const char *key,
+                                                     const berth_request_t *request,
+                                                     const char *spec_json,
+                                                     const char *prefer_host,
+                                                     const berth_effect_t *effects, size_t n,
+                                                     berth_store_done_cb cb, void *data,
+                                                     berth_error_t *err);
 BERTH_EXPORT int berth_store_async_release_with(berth_store_async_t *store, const char *key,
                                                 const berth_effect_t *effects, size_t n,
                                                 berth_store_done_cb cb, void *data,

@@ -107,7 +107,10 @@ int berth__effects_copy(const berth_store_t *s, const berth_effect_t *effects, s
         if (op_word(e->op) == NULL)
             return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "effects",
                                     "effect %zu: unknown operation %d", i, (int)e->op);
-        int rc = key_check(e->key, i, err);
+        /* The one exception: a caller drops a group's eviction record. */
+        bool eviction = e->op == BERTH_EFFECT_HDEL && e->key != NULL &&
+                        strcmp(e->key, "evictions") == 0;
+        int rc = eviction ? 0 : key_check(e->key, i, err);
         if (rc < 0)
             return rc;
         size_t flen = e->field != NULL ? strlen(e->field) : 0;

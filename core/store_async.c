@@ -48,10 +48,14 @@ typedef struct job {
     job_op_t op;
     char *key;
     char *spec;
+    char *prefer;                   /* a new group's preferred host, or NULL */
     berth_request_t request;
     berth__pending_t p;
     berth__effects_t *fx;           /* the caller's effects, or NULL        */
     char expect[24];                /* JOB_RECORDS: the generation expected */
+    bool pinned;                    /* with effects: the group must still be at
+                                     * pin_gen (0: not placed) when committed */
+    uint64_t pin_gen;
     bool preempt;                   /* a Regular placement that found no room:
                                      * planned and committed in a round alone */
     uint32_t attempts;              /* commits refused so far               */
@@ -132,6 +136,7 @@ static void list_prepend(job_list_t *l, job_list_t *front)
 static void job_free(job_t *j)
 {
     berth__effects_free(j->fx);
+    free(j->prefer);
     free(j->key);
     free(j->spec);
     free(j);
@@ -457,6 +462,24 @@ static int fcall_send(berth_store_async_t *s, job_t *j, berth__fcall_t *c)
     return rc;
 }
 
+/* Whether pinned job j's group moved past the generation its effects were
+ * built for: then the job completes with BERTH_ESTALE and true. */
+static bool pin_moved(berth_store_async_t *s, job_t *j)
+{
+    uint64_t gen = 0;
+    if (!j->pinned)
+        return false;
+    if (berth__store_generation(s->store, j->key, &gen) < 0)
+        gen = 0;
+    if (gen == j->pin_gen || (gen == 0 && j->op != JOB_PLACE))
+        return false;   /* a release or restart of a group gone: ENOENT */
+    berth__error_set(&j->err, BERTH_ESTALE, "RecordChanged", "generation",
+                     "container group '%s' is at generation %llu, not %llu", j->key,
+                     (unsigned long long)gen, (unsigned long long)j->pin_gen);
+    job_complete(j, BERTH_ESTALE);
+    return true;
+}
+
 /* Lays out and sends job j's commit, with its effects.  Returns REDIS_OK
  * (sent), REDIS_ERR (the connection is closing) or 1 (the job is completed,
  * or goes round again, without a commit). */
@@ -472,7 +495,11 @@ static int commit_send(berth_store_async_t *s, job_t *j)
     char groups[BERTH__KEYNAME_MAX];
     const char *keys[1], *args[2];
     int rc;
+    if (j->op != JOB_RECORDS && j->op != JOB_PLACE && pin_moved(s, j))
+        return 1;
     if (j->op == JOB_PLACE && j->preempt) {
+        if (pin_moved(s, j))
+            return 1;
         bool existed = berth_group_get(berth__store_engine(s->store), j->key, NULL) == 0;
         rc = berth__store_preempt_call(s->store, j->key, existed, &j->request, j->spec, &pc,
                                        &j->err);
@@ -559,6 +586,9 @@ static void commit_round(berth_store_async_t *s)
         j->p.key = j->key;
         j->p.request = &j->request;
         j->p.spec = j->spec;
+        j->p.prefer = j->prefer;
+        if (pin_moved(s, j))
+            continue;
         int rc = berth__store_choose(s->store, &j->p, &j->err);
         if (rc == BERTH_ENOSPC && j->request.priority != BERTH_PRIORITY_SPOT &&
             berth_engine_spot_count(berth__store_engine(s->store)) > 0 &&
@@ -663,7 +693,7 @@ static void commit_reply(redisAsyncContext *ac, void *reply, void *data)
                    strcmp(reason, "missing") == 0) {
             berth__error_set(&j->err, BERTH_ENOENT, "ResourceNotFound", "key", "%s", message);
             job_complete(j, BERTH_ENOENT);
-        } else if (j->op == JOB_RECORDS && strcmp(reason, "generation") == 0) {
+        } else if ((j->op == JOB_RECORDS || j->pinned) && strcmp(reason, "generation") == 0) {
             berth__error_set(&j->err, BERTH_ESTALE, "RecordChanged", "generation", "%s",
                              message);
             job_complete(j, BERTH_ESTALE);
@@ -782,7 +812,7 @@ int berth_store_async_open(const berth_store_options_t *opts, berth_engine_t *en
 /* Queues a job; the kick starts a round on the loop's next turn, so calls
  * made in one turn share a round. */
 static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
-                     const berth_request_t *request, const char *spec,
+                     const berth_request_t *request, const char *spec, const char *prefer,
                      const berth_effect_t *effects, size_t neffects, int64_t expect,
                      berth_store_done_cb cb, void *data, berth_error_t *err)
 {
@@ -807,10 +837,17 @@ static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
         j->fx = fx;
         j->key = strdup(key);
         j->spec = spec != NULL ? strdup(spec) : NULL;
+        j->prefer = prefer != NULL ? strdup(prefer) : NULL;
+        if (fx != NULL && op != JOB_RECORDS) {
+            j->pinned = true;
+            if (berth__store_generation(s->store, key, &j->pin_gen) < 0)
+                j->pin_gen = 0;
+        }
         if (expect >= 0)
             snprintf(j->expect, sizeof j->expect, "%lld", (long long)expect);
     }
-    if (j == NULL || j->key == NULL || (spec != NULL && j->spec == NULL)) {
+    if (j == NULL || j->key == NULL || (spec != NULL && j->spec == NULL) ||
+        (prefer != NULL && j->prefer == NULL)) {
         if (j != NULL)
             job_free(j);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a call");
@@ -831,13 +868,13 @@ int berth_store_async_place(berth_store_async_t *s, const char *key,
                             const berth_request_t *request, const char *spec_json,
                             berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_PLACE, key, request, spec_json, NULL, 0, -1, cb, data, err);
+    return job_queue(s, JOB_PLACE, key, request, spec_json, NULL, NULL, 0, -1, cb, data, err);
 }
 
 int berth_store_async_release(berth_store_async_t *s, const char *key,
                               berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_RELEASE, key, NULL, NULL, NULL, 0, -1, cb, data, err);
+    return job_queue(s, JOB_RELEASE, key, NULL, NULL, NULL, NULL, 0, -1, cb, data, err);
 }
 
 int berth_store_async_place_with(berth_store_async_t *s, const char *key,
@@ -845,21 +882,31 @@ int berth_store_async_place_with(berth_store_async_t *s, const char *key,
                                  const berth_effect_t *effects, size_t n,
                                  berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_PLACE, key, request, spec_json, effects, n, -1, cb, data, err);
+    return job_queue(s, JOB_PLACE, key, request, spec_json, NULL, effects, n, -1, cb, data, err);
+}
+
+int berth_store_async_place_prefer_with(berth_store_async_t *s, const char *key,
+                                        const berth_request_t *request, const char *spec_json,
+                                        const char *prefer_host, const berth_effect_t *effects,
+                                        size_t n, berth_store_done_cb cb, void *data,
+                                        berth_error_t *err)
+{
+    return job_queue(s, JOB_PLACE, key, request, spec_json, prefer_host, effects, n, -1, cb,
+                     data, err);
 }
 
 int berth_store_async_release_with(berth_store_async_t *s, const char *key,
                                    const berth_effect_t *effects, size_t n,
                                    berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_RELEASE, key, NULL, NULL, effects, n, -1, cb, data, err);
+    return job_queue(s, JOB_RELEASE, key, NULL, NULL, NULL, effects, n, -1, cb, data, err);
 }
 
 int berth_store_async_restart(berth_store_async_t *s, const char *key,
                               const berth_effect_t *effects, size_t n, berth_store_done_cb cb,
                               void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_RESTART, key, NULL, NULL, effects, n, -1, cb, data, err);
+    return job_queue(s, JOB_RESTART, key, NULL, NULL, NULL, effects, n, -1, cb, data, err);
 }
 
 int berth_store_async_records(berth_store_async_t *s, const char *key, int64_t generation,
@@ -869,7 +916,7 @@ int berth_store_async_records(berth_store_async_t *s, const char *key, int64_t g
     if (generation < -1)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "generation",
                                 "a generation is -1 (any), 0 (not placed) or above");
-    return job_queue(s, JOB_RECORDS, key, NULL, NULL, effects, n, generation, cb, data, err);
+    return job_queue(s, JOB_RECORDS, key, NULL, NULL, NULL, effects, n, generation, cb, data, err);
 }
 
 static void job_fail_closed(job_t *j)
