@@ -787,6 +787,14 @@ BERTH_EXPORT void berth_engine_reset(berth_engine_t *engine);
 /* The number of groups placed. */
 BERTH_EXPORT size_t berth_engine_group_count(const berth_engine_t *engine);
 
+/* Calls cb(key, data) for every group placed whose key starts with
+ * `prefix` (NULL or "": every group), in no particular order; cb returns 0
+ * to go on, anything else to stop (that value is returned).  The engine
+ * must not change during the walk.  Returns 0 or cb's stop value. */
+typedef int (*berth_engine_key_cb)(const char *key, void *data);
+BERTH_EXPORT int berth_engine_group_keys(const berth_engine_t *engine, const char *prefix,
+                                         berth_engine_key_cb cb, void *data);
+
 /* Totals over all hosts, for utilization summaries. */
 typedef struct berth_engine_stats {
     size_t hosts;
@@ -1308,6 +1316,14 @@ BERTH_EXPORT int berth_store_async_records(berth_store_async_t *store, const cha
                                            size_t n, berth_store_done_cb cb, void *data,
                                            berth_error_t *err);
 
+/* Queues a catch-up of the store's replica with the cell's log (hosts
+ * that joined, commits of other schedulers); cb's status is 0 once the
+ * engine holds everything the log said when the round began, or
+ * BERTH_EIO.  Calls made in one loop turn share one catch-up with the
+ * commits queued meanwhile. */
+BERTH_EXPORT int berth_store_async_sync(berth_store_async_t *store, berth_store_done_cb cb,
+                                        void *data, berth_error_t *err);
+
 /* The generation of the group under `key` in the store's replica (as of
  * its last catch-up), in *generation.  Returns 0 or BERTH_ENOENT (not
  * placed, as far as the replica knows).  No I/O. */
@@ -1579,6 +1595,23 @@ BERTH_EXPORT int berth_store_pool_claim(berth_store_t *store, const char *key,
                                         const berth_request_t *request, const char *spec_json,
                                         const char *pool_prefix, berth_placement_t *out,
                                         berth_error_t *err);
+
+/* berth_store_pool_claim() with effects (above, "Effects"; effects[0..n-1]
+ * are checked and copied first, n at most BERTH_EFFECTS_MAX; n 0 is
+ * berth_store_pool_claim()): Redis writes them in the same atomic step as
+ * the claim, and only when a member is claimed; when none is (BERTH_ENOENT
+ * and every other failure) nothing of them is written.  The guards are
+ * checked before the member is: a guard that refuses fails the call with
+ * BERTH_ESTALE ("RecordChanged") or BERTH_EEXIST ("RecordTaken"), target
+ * "effects[I]", and an effect Redis could not carry out with BERTH_EINVAL,
+ * target "effects[I]", as the asynchronous store reports them; nothing is
+ * changed and no other member is tried.  Bad effects are refused before
+ * any I/O (BERTH_EINVAL, BERTH_ETOOBIG). */
+BERTH_EXPORT int berth_store_pool_claim_with(berth_store_t *store, const char *key,
+                                             const berth_request_t *request,
+                                             const char *spec_json, const char *pool_prefix,
+                                             const berth_effect_t *effects, size_t n,
+                                             berth_placement_t *out, berth_error_t *err);
 
 /* ------------------------------------------------------------------------ */
 /* The host side: what a host's agent reads from and writes to its cell    */

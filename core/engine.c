@@ -1814,6 +1814,14 @@ int berth_group_get(const berth_engine_t *engine, const char *key, berth_placeme
     return 0;
 }
 
+/* Contract: berth.h. */
+int berth_engine_group_keys(const berth_engine_t *engine, const char *prefix,
+                            berth_engine_key_cb cb, void *data)
+{
+    return berth__engine_group_keys(engine, prefix != NULL ? prefix : "",
+                                    prefix != NULL ? strlen(prefix) : 0, cb, data);
+}
+
 /* Contract: internal.h. */
 int berth__engine_group_keys(const berth_engine_t *engine, const char *prefix, size_t len,
                              berth__engine_key_cb cb, void *data)

@@ -35,7 +35,9 @@
  * the generation read, Succeeded in its view on its host, and that the new
  * key is free, then moves the allocation and writes the new record naming
  * the member's runtime group ("runtime", "rt_gen", "rt_d"), which the
- * host's agent adopts (berth-agent.c).
+ * host's agent adopts (berth-agent.c).  A claim with a caller's effects
+ * (berth_store_pool_claim_with()) calls berth_claim_fx instead, which
+ * checks the effects' guards first and writes them in the same step.
  *
  * This file never writes a group record itself and never reports a claim
  * it did not see Redis apply.
@@ -846,11 +848,15 @@ static int claim_record(berth_store_t *s, const char *key, const member_t *m,
     return rc;
 }
 
-/* One FCALL berth_claim of member m for `key`.  Returns 1 claimed, 0
- * refused (reason filled), or a negative code. */
+/* One FCALL berth_claim of member m for `key`, or berth_claim_fx with the
+ * effects fx (NULL: none) after berth_claim's own keys and arguments.
+ * Returns 1 claimed, 0 refused by the member's state (reason filled), or
+ * a negative code: Redis failing, or the effects refused (a guard:
+ * BERTH_ESTALE or BERTH_EEXIST; an effect Redis could not carry out:
+ * BERTH_EINVAL), as the asynchronous store reports them. */
 static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const member_t *m,
-                      const berth_request_t *req, const char *spec, char *reason,
-                      berth_error_t *err)
+                      const berth_request_t *req, const char *spec, const berth__effects_t *fx,
+                      char *reason, berth_error_t *err)
 {
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
@@ -876,25 +882,60 @@ static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const 
     snprintf(mc, sizeof mc, "%" PRIu32, req->demand.millicores);
     snprintf(mem, sizeof mem, "%" PRIu32, req->demand.memory_mib);
     snprintf(gpu, sizeof gpu, "%" PRIu32, req->demand.gpu_count);
-    const char *argv[] = {"FCALL", "berth_claim", "8", hosts, groups, views, log, seq, hg, as,
-                          ks, m->key, key, m->host, gen, m->digest, buf.data, maxlen, mc, mem,
-                          gpu};
-    size_t lens[BERTH__ARRAY_LEN(argv)];
-    for (size_t i = 0; i < BERTH__ARRAY_LEN(argv); i++)
-        lens[i] = i == 16 ? buf.size : strlen(argv[i]);
-    redisReply *r = berth__store_command(s, (int)BERTH__ARRAY_LEN(argv), argv, lens, true,
-                                         "claiming a standby member", err, &rc);
+    redisReply *r;
+    if (fx == NULL) {
+        /* No effects: the plain Function, as before effects existed. */
+        const char *argv[] = {"FCALL", "berth_claim", "8", hosts, groups, views, log, seq, hg,
+                              as, ks, m->key, key, m->host, gen, m->digest, buf.data, maxlen,
+                              mc, mem, gpu};
+        size_t lens[BERTH__ARRAY_LEN(argv)];
+        for (size_t i = 0; i < BERTH__ARRAY_LEN(argv); i++)
+            lens[i] = i == 16 ? buf.size : strlen(argv[i]);
+        r = berth__store_command(s, (int)BERTH__ARRAY_LEN(argv), argv, lens, true,
+                                 "claiming a standby member", err, &rc);
+    } else {
+        const char *keys[] = {hosts, groups, views, log, seq, hg, as, ks};
+        const char *args[] = {m->key, key, m->host, gen, m->digest, buf.data,
+                              maxlen, mc, mem, gpu};
+        size_t arg_lens[BERTH__ARRAY_LEN(args)];
+        for (size_t i = 0; i < BERTH__ARRAY_LEN(args); i++)
+            arg_lens[i] = i == 5 ? buf.size : strlen(args[i]);
+        berth__fcall_t call;
+        rc = berth__effects_fcall("berth_claim_fx", (int)BERTH__ARRAY_LEN(keys), keys,
+                                  (int)BERTH__ARRAY_LEN(args), args, arg_lens, fx, &call, err);
+        if (rc < 0) {
+            msgpack_sbuffer_destroy(&buf);
+            return rc;
+        }
+        r = berth__store_command(s, call.argc, call.argv, call.lens, true,
+                                 "claiming a standby member", err, &rc);
+        berth__fcall_free(&call);
+    }
     msgpack_sbuffer_destroy(&buf);
     if (r == NULL)
         return rc;
     char message[256];
     rc = berth__store_fcall_result(r, reason, 32, message, sizeof message, err);
+    if (rc == 0 && fx != NULL) {
+        /* The effects' own refusals end the claim, with the asynchronous
+         * store's errors (store_async.c, commit_reply). */
+        int f = berth__effects_refusal(r, reason, message, err);
+        if (f < 0) {
+            rc = f;
+        } else if (strcmp(reason, "invalid") == 0) {
+            char target[32] = "";
+            if (r->elements > 3 && r->element[3]->type == REDIS_REPLY_INTEGER)
+                snprintf(target, sizeof target, "effects[%lld]", r->element[3]->integer - 1);
+            rc = berth__error_set(err, BERTH_EINVAL, "InvalidArgument", target, "%s", message);
+        }
+    }
     freeReplyObject(r);
     return rc;
 }
 
 static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *request,
-                      const char *spec_json, const char *pool_prefix, berth_placement_t *out,
+                      const char *spec_json, const char *pool_prefix,
+                      const berth_effect_t *effects, size_t n, berth_placement_t *out,
                       berth_error_t *err)
 {
     size_t prefix_len = pool_prefix != NULL ? strlen(pool_prefix) : 0;
@@ -904,10 +945,17 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
     if (request == NULL || spec_json == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
                                 "a claim needs the group's request and document");
+    /* Checked and copied first: bad effects change nothing. */
+    berth__effects_t *fx = NULL;
+    rc = berth__effects_copy(s, effects, n, &fx, err);
+    if (rc < 0)
+        return rc;
     char *text = template_text_of(spec_json, strlen(spec_json));
-    if (text == NULL)
+    if (text == NULL) {
+        berth__effects_free(fx);
         return berth__error_set(err, BERTH_EINVAL, "InvalidRequestContent", "",
                                 "the container group document does not parse");
+    }
     uint64_t digest = text_digest(text);
     pool_t *ps = NULL;
     size_t np = 0;
@@ -926,7 +974,7 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
             if (!m[k].exists || !m[k].current || !m[k].ready)
                 continue;
             char reason[32] = "";
-            int c = claim_call(s, p, key, &m[k], request, spec_json, reason, err);
+            int c = claim_call(s, p, key, &m[k], request, spec_json, fx, reason, err);
             if (c < 0) {
                 rc = c;
             } else if (c == 1) {
@@ -942,6 +990,7 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
                 free(m);
                 pools_free(ps, np);
                 free(text);
+                berth__effects_free(fx);
                 return 0;
             } else if (strcmp(reason, "exists") == 0) {
                 rc = berth__error_set(err, BERTH_EEXIST, "ContainerGroupExists", "key",
@@ -955,6 +1004,7 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
     }
     pools_free(ps, np);
     free(text);
+    berth__effects_free(fx);
     if (rc < 0)
         return rc;
     return berth__error_set(err, BERTH_ENOENT, "NoStandbyMember", "",
@@ -1038,5 +1088,13 @@ int berth_store_pool_claim(berth_store_t *store, const char *key,
                            const berth_request_t *request, const char *spec_json,
                            const char *pool_prefix, berth_placement_t *out, berth_error_t *err)
 {
-    GUARDED(pool_claim(store, key, request, spec_json, pool_prefix, out, err));
+    GUARDED(pool_claim(store, key, request, spec_json, pool_prefix, NULL, 0, out, err));
+}
+
+int berth_store_pool_claim_with(berth_store_t *store, const char *key,
+                                const berth_request_t *request, const char *spec_json,
+                                const char *pool_prefix, const berth_effect_t *effects,
+                                size_t n, berth_placement_t *out, berth_error_t *err)
+{
+    GUARDED(pool_claim(store, key, request, spec_json, pool_prefix, effects, n, out, err));
 }

@@ -39,7 +39,7 @@
 
 #include "store.h"
 
-typedef enum job_op { JOB_PLACE = 1, JOB_RELEASE, JOB_RESTART, JOB_RECORDS } job_op_t;
+typedef enum job_op { JOB_PLACE = 1, JOB_RELEASE, JOB_RESTART, JOB_RECORDS, JOB_SYNC } job_op_t;
 
 /* One call's work, from queueing to its callback; freed after it. */
 typedef struct job {
@@ -289,7 +289,7 @@ static void start_round(berth_store_async_t *s)
             s->round_cap = cap;
         }
         job_t *j = list_pop(&s->queue);
-        if (key_seen(s, j->key) || (j->preempt && s->nround > 0)) {
+        if ((j->op != JOB_SYNC && key_seen(s, j->key)) || (j->preempt && s->nround > 0)) {
             job_again(j); /* not an attempt: it waits for the first's outcome */
             continue;
         }
@@ -495,6 +495,10 @@ static int commit_send(berth_store_async_t *s, job_t *j)
     char groups[BERTH__KEYNAME_MAX];
     const char *keys[1], *args[2];
     int rc;
+    if (j->op == JOB_SYNC) {
+        job_complete(j, 0);     /* the round's catch-up was the work */
+        return 1;
+    }
     if (j->op != JOB_RECORDS && j->op != JOB_PLACE && pin_moved(s, j))
         return 1;
     if (j->op == JOB_PLACE && j->preempt) {
@@ -821,7 +825,7 @@ static int job_queue(berth_store_async_t *s, job_op_t op, const char *key,
                                 "no store or no callback given");
     if (s->closing || s->close_requested)
         return berth__error_set(err, BERTH_EIO, "Closed", "", "the store is closing");
-    if (berth__group_key_check(key, err) < 0)
+    if (op != JOB_SYNC && berth__group_key_check(key, err) < 0)
         return BERTH_EINVAL;
     if (op == JOB_PLACE && request == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "request",
@@ -957,6 +961,12 @@ static void close_now(berth_store_async_t *s)
     berth_store_close(s->store);
     free(s->round);
     free(s);
+}
+
+int berth_store_async_sync(berth_store_async_t *s, berth_store_done_cb cb, void *data,
+                           berth_error_t *err)
+{
+    return job_queue(s, JOB_SYNC, "", NULL, NULL, NULL, NULL, 0, -1, cb, data, err);
 }
 
 int berth_store_async_generation(berth_store_async_t *s, const char *key,
