@@ -2,7 +2,7 @@
 # test_berthctl_ngroup.sh: `berthctl ngroup create|show|list|scale|update|
 # delete` end to end.  Starts a private redis-server (unix socket only), a
 # berthd on a free port of 127.0.0.1 (its reconcile timer quickened with
-# BERTHD_CLAIM_IDLE_MS) and three berth-agents with the sim plugin, one per
+# BERTHD_TICK_MS) and three berth-agents with the sim plugin, one per
 # zone, all in one temporary directory; then creates an NGroup of 3 spread
 # over the zones, scales it to 5, rolls a template change out, lists, shows
 # and deletes it, and checks exit statuses, output, usage errors, a
@@ -39,10 +39,10 @@ count_members() {
 
 start_redis_socket
 # berthd's reconcile timer quickened (for berthd alone)
-BERTHD_CLAIM_IDLE_MS=600
-export BERTHD_CLAIM_IDLE_MS
+BERTHD_TICK_MS=300
+export BERTHD_TICK_MS
 start_berthd_endpoint
-unset BERTHD_CLAIM_IDLE_MS
+unset BERTHD_TICK_MS
 for z in 1 2 3; do
     start_sim_agent "h$z" "agent-$z.log" --zone "$z" --plugin-config '{"start_latency_ms": 100}'
 done

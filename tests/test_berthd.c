@@ -31,12 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include <hiredis/hiredis.h>
@@ -1315,107 +1317,225 @@ static void test_crash_after_put(void **state)
     json_t *g = wait_running(f, "rg", "survivor");
     assert_non_null(g);
     json_decref(g);
-    redisReply *r = redisCommand(f->rc, "XLEN berth:{%s}:requests", f->cell);
+    redisReply *r = redisCommand(f->rc, "EXISTS berth:{%s}:requests", f->cell);
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
 }
 
-static void test_claim_pending(void **state)
+/* Everything berthd and the cell keep of its container groups, as text:
+ * a request that fails must leave it exactly as it was. */
+static char *cell_state(fixture_t *f)
+{
+    static const char *const hashes[] = {"resources", "dns", "usage", "operations", "groups",
+                                         "evictions"};
+    char *out = NULL;
+    size_t cap = 0;
+    FILE *m = open_memstream(&out, &cap);
+    assert_non_null(m);
+    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
+        redisReply *r = redisCommand(f->rc, "HGETALL berth:{%s}:%s", f->cell, hashes[i]);
+        assert_non_null(r);
+        fprintf(m, "%s:", hashes[i]);
+        /* Field order in a hash is not stable across rehashing: sort. */
+        for (size_t pass = 0; r->type == REDIS_REPLY_ARRAY && pass < r->elements; pass += 2) {
+            size_t best = (size_t)-1;
+            for (size_t j = 0; j < r->elements; j += 2) {
+                if (r->element[j]->str == NULL)
+                    continue;
+                if (best == (size_t)-1 || strcmp(r->element[j]->str, r->element[best]->str) < 0)
+                    best = j;
+            }
+            fprintf(m, " %s=%.*s", r->element[best]->str, (int)r->element[best + 1]->len,
+                    r->element[best + 1]->str);
+            free(r->element[best]->str);
+            r->element[best]->str = NULL;
+        }
+        fprintf(m, "\n");
+        freeReplyObject(r);
+    }
+    redisReply *r = redisCommand(f->rc, "ZRANGE berth:{%s}:index 0 -1", f->cell);
+    fprintf(m, "index:");
+    for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++)
+        fprintf(m, " %s", r->element[j]->str);
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "GET berth:{%s}:seq", f->cell);
+    fprintf(m, "\nseq: %s\n", r->type == REDIS_REPLY_STRING ? r->str : "-");
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "KEYS berth:{%s}:*", f->cell);
+    for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
+        const char *k = r->element[j]->str;
+        /* No request stream, no "applied" marks, no answers of failures. */
+        if (strstr(k, ":requests") != NULL || strstr(k, ":applied:") != NULL ||
+            strstr(k, ":done:") != NULL)
+            fprintf(m, "key: %s\n", k);
+    }
+    freeReplyObject(r);
+    fclose(m);
+    return out;
+}
+
+/* A request that fails writes nothing: neither the resource, nor the
+ * placement, nor an operation, a DNS label, a usage count or a trace of
+ * the request itself (there is no request stream). */
+static void test_failures_leave_nothing(void **state)
 {
     fixture_t *f = *state;
-    /* A berthd with a short claim threshold, long enough for the DELETE
-     * below to be acknowledged before the stale PUT may be claimed. */
-    test_berthd_stop(&f->d);
-    f->d_running = false;
-    char idle[16];
-    snprintf(idle, sizeof idle, "%d", test_deadline_ms(1500));
-    setenv("BERTHD_CLAIM_IDLE_MS", idle, 1);
-    int rc = berthd_start(f, NULL);
-    unsetenv("BERTHD_CLAIM_IDLE_MS");
-    assert_int_equal(rc, 0);
-    /* A dead berthd's request: added and read, never acknowledged. */
-    char *doc = gdoc("westeurope", 1, "one", NULL);
-    char stream[96], key[128];
-    snprintf(stream, sizeof stream, "berth:{%s}:requests", f->cell);
-    snprintf(key, sizeof key, "%s/rg/pending", SUB);
-    redisAppendCommand(f->rc, "MULTI");
-    redisAppendCommand(f->rc,
-                       "XADD %s * op put key %s sub %s rg rg name pending apiv %s rid %s crid %s "
-                       "body %s",
-                       stream, key, SUB, APIV, "0123456789abcdef0123456789abcdef", "", doc);
-    redisAppendCommand(f->rc, "XREADGROUP GROUP berthd dead-berthd COUNT 1 STREAMS %s >", stream);
-    redisAppendCommand(f->rc, "EXEC");
-    for (int i = 0; i < 4; i++) {
-        redisReply *r = NULL;
-        assert_int_equal(redisGetReply(f->rc, (void **)&r), REDIS_OK);
-        assert_true(r->type != REDIS_REPLY_ERROR);
-        freeReplyObject(r);
-    }
+    char *doc = gdoc("westeurope", 1, "one", "taken-label");
+    put_ok(f, "rg", "first", doc, 201);
     free(doc);
-    json_t *g = wait_running(f, "rg", "pending");
+    json_t *g = wait_running(f, "rg", "first");
     assert_non_null(g);
-    assert_string_equal(json_string_value(json_object_get(g, "id")),
-                        "/subscriptions/" SUB "/resourceGroups/rg/providers/"
-                        "Microsoft.ContainerInstance/containerGroups/pending");
     json_decref(g);
-    int64_t end = test_now_ms() + test_deadline_ms(10000);
-    long long len = -1;
-    while (test_now_ms() < end) {
-        redisReply *r = redisCommand(f->rc, "XLEN %s", stream);
-        len = r->integer;
-        freeReplyObject(r);
-        if (len == 0)
-            break;
-        test_sleep_ms(50);
+    char *before = cell_state(f);
+    struct {
+        const char *method, *name, *suffix;
+        char *body;
+        long status;
+    } cases[] = {
+        {"PUT", "second", NULL, gdoc("westeurope", 1, "two", "taken-label"), 409},
+        {"PUT", "first", NULL, gdoc("eastus", 1, "one", "taken-label"), 409},
+        {"PUT", "third", NULL, strdup("{\"location\": \"westeurope\", \"properties\": {}}"), 400},
+        {"PUT", "huge", NULL, gdoc("westeurope", 64, "big", NULL), 400},
+        {"PUT", "zoned", NULL,
+         strdup("{\"location\": \"westeurope\", \"zones\": [\"9\"], \"properties\": "
+                "{\"osType\": \"Linux\", \"containers\": [{\"name\": \"app\", "
+                "\"properties\": {\"image\": \"busybox:latest\", \"resources\": "
+                "{\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}"),
+         409},
+        {"POST", "missing", "/stop", NULL, 404},
+        {"POST", "missing", "/start", NULL, 404},
+        {"POST", "missing", "/restart", NULL, 404},
+        {"PATCH", "missing", NULL, strdup("{\"tags\": {\"a\": \"b\"}}"), 404},
+        {"PATCH", "first", NULL, strdup("{\"tags\": 5}"), 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = gpath("rg", cases[i].name, cases[i].suffix);
+        const char *hs[] = {"x-ms-client-request-id: failing-request-0001", NULL};
+        test_http_t h;
+        memset(&h, 0, sizeof h);
+        test_http(&f->d, cases[i].method, p, cases[i].body, NULL, hs, &h);
+        if (h.status != cases[i].status)
+            fprintf(stderr, "%s %s%s: %ld %s\n", cases[i].method, cases[i].name,
+                    cases[i].suffix ? cases[i].suffix : "", h.status, h.body);
+        assert_int_equal(h.status, cases[i].status);
+        test_http_free(&h);
+        free(p);
+        free(cases[i].body);
+        char *after = cell_state(f);
+        if (strcmp(before, after) != 0)
+            fprintf(stderr, "case %zu changed the cell:\n--- before\n%s--- after\n%s", i, before,
+                    after);
+        assert_string_equal(before, after);
+        free(after);
     }
-    assert_int_equal(len, 0);
-    test_http_t h = http(f, "GET", "/metrics", NULL);
-    assert_non_null(strstr(h.body, "berthd_requests_replayed_total 1"));
-    test_http_free(&h);
+    free(before);
+}
 
-    /* A dead berthd's PUT older than an acknowledged DELETE of the same
-     * group is dropped, not replayed: the group stays deleted. */
-    doc = gdoc("westeurope", 1, "stale", NULL);
-    char *p = gpath("rg", "stale", NULL);
-    h = http(f, "PUT", p, doc);
-    assert_int_equal(h.status, 201);
-    test_http_free(&h);
-    snprintf(key, sizeof key, "%s/rg/stale", SUB);
-    redisAppendCommand(f->rc, "MULTI");
-    redisAppendCommand(f->rc,
-                       "XADD %s * op put key %s sub %s rg rg name stale apiv %s rid %s crid %s "
-                       "body %s",
-                       stream, key, SUB, APIV, "0123456789abcdef0123456789abcdee", "", doc);
-    redisAppendCommand(f->rc, "XREADGROUP GROUP berthd dead-berthd COUNT 1 STREAMS %s >", stream);
-    redisAppendCommand(f->rc, "EXEC");
-    for (int i = 0; i < 4; i++) {
-        redisReply *r = NULL;
-        assert_int_equal(redisGetReply(f->rc, (void **)&r), REDIS_OK);
-        assert_true(r->type != REDIS_REPLY_ERROR);
-        freeReplyObject(r);
-    }
+/* Runs `berthctl fsck` on the fixture's cell; returns its exit status and
+ * its standard output in *out (free()). */
+static int run_fsck(fixture_t *f, char **out)
+{
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/tools/berthctl fsck --redis '%s' --cell '%s' 2>/dev/null",
+             top != NULL ? top : ".", berth_test_redis_group->url, f->cell);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 0;
+    FILE *m = open_memstream(out, &cap);
+    char buf[512];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        fwrite(buf, 1, n, m);
+    fclose(m);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* berthctl fsck checks berthd's records against the placements: a group
+ * placed without its resource, a resource ahead of its group, a Stopped
+ * resource whose group runs, a resource that nothing will ever run. */
+static void test_fsck_api_records(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "a", doc, 201);
+    put_ok(f, "rg", "b", doc, 201);
     free(doc);
-    h = http(f, "DELETE", p, NULL);
-    assert_int_equal(h.status, 200);
-    test_http_free(&h);
-    end = test_now_ms() + test_deadline_ms(10000);
-    while (test_now_ms() < end) {
-        redisReply *r = redisCommand(f->rc, "XLEN %s", stream);
-        len = r->integer;
+    char *out = NULL;
+    assert_int_equal(run_fsck(f, &out), 0);
+    free(out);
+    char key_a[128], key_b[128];
+    snprintf(key_a, sizeof key_a, "%s/rg/a", SUB);
+    snprintf(key_b, sizeof key_b, "%s/rg/b", SUB);
+    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:resources %s", f->cell, key_b);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    json_t *rec_b = json_loads(r->str, 0, NULL);
+    freeReplyObject(r);
+    assert_non_null(rec_b);
+    /* b: the group stays, its resource goes. */
+    r = redisCommand(f->rc, "HDEL berth:{%s}:resources %s", f->cell, key_b);
+    freeReplyObject(r);
+    /* a: ahead of its group, and Stopped while placed. */
+    r = redisCommand(f->rc, "HGET berth:{%s}:resources %s", f->cell, key_a);
+    json_t *rec_a = json_loads(r->str, 0, NULL);
+    freeReplyObject(r);
+    json_object_set_new(rec_a, "generation", json_integer(99));
+    json_object_set_new(rec_a, "state", json_string("Stopped"));
+    char *text = json_dumps(rec_a, JSON_COMPACT);
+    r = redisCommand(f->rc, "HSET berth:{%s}:resources %s %s", f->cell, key_a, text);
+    freeReplyObject(r);
+    free(text);
+    json_decref(rec_a);
+    /* ghost: a resource Creating that nothing places. */
+    json_object_set_new(rec_b, "name", json_string("ghost"));
+    json_object_set_new(rec_b, "state", json_string("Creating"));
+    text = json_dumps(rec_b, JSON_COMPACT);
+    r = redisCommand(f->rc, "HSET berth:{%s}:resources %s/rg/ghost %s", f->cell, SUB, text);
+    freeReplyObject(r);
+    free(text);
+    json_decref(rec_b);
+    assert_int_equal(run_fsck(f, &out), 1);
+    fprintf(stderr, "%s", out);
+    assert_non_null(strstr(out, "/rg/b is placed but has no resource record"));
+    assert_non_null(strstr(out, "/rg/a is at generation 99, ahead of its group's 1"));
+    assert_non_null(strstr(out, "/rg/a is Stopped but its group is placed"));
+    assert_non_null(strstr(out, "/rg/ghost is Creating with no placement and no eviction"));
+    free(out);
+}
+
+/* Operation records are dropped a day after they began (by berthd's loop,
+ * a hundred a tick): an old one goes, a new one stays. */
+static void test_operations_pruned(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "op", doc, 201);
+    free(doc);
+    long long old_ms = (long long)time(NULL) * 1000 - 25LL * 3600 * 1000;
+    redisReply *r = redisCommand(f->rc,
+                                 "HSET berth:{%s}:operations 0123456789abcdef0123456789abcdef "
+                                 "{\"key\":\"x\",\"startTime\":%lld}",
+                                 f->cell, old_ms);
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "HLEN berth:{%s}:operations", f->cell);
+    long long before = r->integer;
+    freeReplyObject(r);
+    assert_true(before >= 2);
+    long long left = before;
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); test_now_ms() < end;) {
+        r = redisCommand(f->rc, "HEXISTS berth:{%s}:operations 0123456789abcdef0123456789abcdef",
+                         f->cell);
+        bool gone = r->integer == 0;
         freeReplyObject(r);
-        if (len == 0)
+        if (gone)
             break;
         test_sleep_ms(50);
     }
-    assert_int_equal(len, 0);
-    test_sleep_ms(300);
-    h = http(f, "GET", p, NULL);
-    assert_int_equal(h.status, 404);
-    test_http_free(&h);
-    h = http(f, "GET", "/metrics", NULL);
-    assert_non_null(strstr(h.body, "berthd_requests_replayed_total 1"));
-    test_http_free(&h);
-    free(p);
+    r = redisCommand(f->rc, "HLEN berth:{%s}:operations", f->cell);
+    left = r->integer;
+    freeReplyObject(r);
+    assert_int_equal(left, before - 1);
 }
 
 static void test_tokens(void **state)
@@ -1475,7 +1595,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_claim_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operations_pruned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
     };
     return cmocka_run_group_tests(tests, berth_test_redis_group_setup,

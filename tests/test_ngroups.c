@@ -775,9 +775,9 @@ static int setup_berthd(void **state)
     if (f == NULL || f->nagents != NAGENTS)
         return -1;
     const char *args[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
-    setenv("BERTHD_CLAIM_IDLE_MS", "400", 1);
+    setenv("BERTHD_TICK_MS", "200", 1);
     int rc = test_berthd_start(&f->d, false, args);
-    unsetenv("BERTHD_CLAIM_IDLE_MS");
+    unsetenv("BERTHD_TICK_MS");
     if (rc != 0)
         return -1;
     f->d_running = true;

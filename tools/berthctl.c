@@ -30,6 +30,7 @@
 
 #include "berth.h"
 #include "berthctl-api.h"
+#include "records_fsck.h"
 
 #define EXIT_USAGE 2
 #define EXIT_INTERNAL 1
@@ -791,15 +792,21 @@ static int cmd_fsck(int argc, char **argv)
         berth_engine_free(engine);
         return rc;
     }
-    size_t printed = 0;
+    size_t printed = 0, resources = 0;
     int violations = berth_store_fsck(store, print_fsck_violation, &printed, &err);
-    if (violations < 0) {
+    /* berthd's resource records against the placements (records_fsck.c). */
+    int api = violations < 0 ? 0
+                             : bd_records_fsck(store, engine, a.url, a.cell, print_fsck_violation,
+                                               &printed, &resources, &err);
+    if (violations < 0 || api < 0) {
         fprintf(stderr, "berthctl: fsck of cell '%s' failed: %s\n", a.cell, err.message);
         rc = EXIT_USAGE;
     } else {
-        fprintf(stderr, "fsck cell %s: %zu hosts, %zu groups checked, %d violation%s\n",
+        violations += api;
+        fprintf(stderr,
+                "fsck cell %s: %zu hosts, %zu groups, %zu resources checked, %d violation%s\n",
                 a.cell, berth_engine_host_count(engine), berth_engine_group_count(engine),
-                violations, violations == 1 ? "" : "s");
+                resources, violations, violations == 1 ? "" : "s");
         rc = violations > 0 ? 1 : 0;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -11,13 +11,25 @@
  *              descriptors run out, /healthz and /metrics, structured
  *              access logs; every other request goes to the API
  *   api.c      the ACI REST API: routes, api-versions, validation,
- *              container-group resources in Redis, the request stream,
- *              long-running operations, logs and exec through the agents
+ *              container-group reads, long-running operations, logs and
+ *              exec through the agents
+ *   mutate.c   the mutating container-group requests, each one commit
+ *   records.c  berthd's own records in Redis: their reads, and the
+ *              effects that write them with a commit
  *   pools.c    standby pools: their route, claims for new groups, refills
- *   ngroups.c  the NGroups resources (nGroups routes, reconciled by api.c's
- *              timer)
+ *   ngroups.c  the NGroups resources (nGroups routes, reconciled by the
+ *              worker's housekeeping)
  *
- * One thread: every callback runs on the daemon's event_base.
+ *   worker.c   a worker thread with its own blocking store, for work not
+ *              yet asynchronous; it hands results back to the loop, and
+ *              runs periodic housekeeping
+ *   worker_jobs.c  what berthd hands it: NGroup and standby-pool routes
+ *              (their replies captured and forwarded), pool claims
+ *
+ * One loop thread: every callback runs on the daemon's event_base.  The
+ * worker thread (worker.c) touches nothing of the loop's; what runs on it
+ * is pools.c and ngroups.c (given the worker's store), the capture side of
+ * replies (server.c) and bd_log(), which is safe from any thread.
  */
 #ifndef BERTHD_H
 #define BERTHD_H
@@ -50,8 +62,6 @@ typedef struct bd_config {
                                      * request) or its first byte (10)      */
     uint32_t idle_timeout_s;        /* a keep-alive connection's idle time (60) */
     uint32_t agent_timeout_ms;      /* logs and exec wait for the agent (10000) */
-    const char *consumer;           /* this berthd's name in the request stream's
-                                     * consumer group (default: hostname-pid) */
     uint32_t redis_wait_ms;         /* how long start-up waits for Redis to
                                      * answer (0: until it does)            */
 } bd_config_t;
@@ -68,6 +78,8 @@ typedef enum bd_method {
     BD_OTHER
 } bd_method_t;
 
+/* worker.c deep-copies a request for the worker thread (request_copy):
+ * a pointer added here must be copied there too. */
 typedef struct bd_request {
     bd_method_t method;
     const char *path;               /* percent-decoded path, no query       */
@@ -108,13 +120,32 @@ void bd_reply_error(bd_reply_t *reply, int status, const char *code, const char 
 /* Sends a berth_error_t as a CloudError with `status`. */
 void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err);
 
+/* Captured replies, for handlers that run on the worker thread (worker.c).
+ * bd_reply_capture_new() makes a reply bound to no connection (NULL when
+ * out of memory): whatever a handler sends through it with the calls
+ * above (status, body, content type, extra headers, route) is recorded
+ * instead of sent, and a captured reply stays valid after it is sent,
+ * until bd_reply_forward() or bd_reply_capture_free() frees it.  Making,
+ * sending through and freeing a captured reply touch nothing of the
+ * server's and may run on any thread (one thread at a time per reply).
+ *
+ * bd_reply_forward(), on the loop, sends what `captured` recorded through
+ * `real` exactly as if the handler had sent it there (its route too, when
+ * it named one), or a 500 CloudError "InternalServerError" when nothing
+ * was sent through it (or captured is NULL); then frees `captured`.
+ * `real` (may be NULL: only the free) is then sent, as by any send. */
+bd_reply_t *bd_reply_capture_new(void);
+void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real);
+/* Frees a captured reply without sending anything.  Accepts NULL. */
+void bd_reply_capture_free(bd_reply_t *captured);
+
 /* ---- the API ---------------------------------------------------------------------------- */
 
 typedef struct bd_api bd_api_t;
 
-/* Connects to Redis (the cell of cfg), loads the engine replica, joins the
- * request stream's consumer group and claims requests a dead berthd left
- * pending.  Timers run on `base`.  Returns 0 or a negative code with err. */
+/* Connects to Redis (the cell of cfg), loads the engine replicas and
+ * starts the API's timer on `base`.  Returns 0 or a negative code with
+ * err. */
 int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
                 berth_error_t *err);
 
@@ -137,21 +168,28 @@ bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
 /* Answers one request under /subscriptions/S/resourceGroups/RG/providers/
  * Microsoft.ContainerInstance/nGroups[/NAME] (seg[0..n-1]: the path's
  * segments, n 7 or more, seg[1] a valid subscription) through `reply`,
- * exactly once, before returning.  `store` is the API's. */
+ * exactly once, before returning.  `store`: a synchronous store of the
+ * cell (the worker's, worker.c); the call blocks on it. */
 void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t *reply,
                        char **seg, int n);
 
 /* Runs one reconcile step for every NGroup of the store's cell, logging
- * failures.  Blocking, like the rest of the API (api.c's timer calls it). */
+ * failures.  Blocking: the worker's housekeeping (worker.c) calls it. */
 void bd_ngroups_reconcile(berth_store_t *store);
 
-/* ---- standby pools (pools.c), for the API ------------------------------------------------ */
+/* ---- standby pools (pools.c), for the API and the worker ------------------------------- */
 
 typedef struct bd_pools bd_pools_t;
 
-/* The pools' state on `base` over the API's store (which must outlive it).
- * NULL when out of memory.  Free with bd_pools_free() (accepts NULL). */
+/* The pools' state on `base` over the API's store (which must outlive it):
+ * a claim schedules a refill on a timer of `base`.  NULL when out of
+ * memory.  Free with bd_pools_free() (accepts NULL). */
 bd_pools_t *bd_pools_new(struct event_base *base, berth_store_t *store);
+/* The pools' state for a thread without an event loop (the worker's), over
+ * its store: no timer; each successful claim calls refill(arg) (may be
+ * NULL), on the claiming thread, for the caller to run
+ * bd_pools_reconcile() later.  NULL when out of memory. */
+bd_pools_t *bd_pools_new_detached(berth_store_t *store, void (*refill)(void *arg), void *arg);
 void bd_pools_free(bd_pools_t *pools);
 
 /* Answers PUT/GET/DELETE .../providers/Microsoft.StandbyPool/
@@ -165,6 +203,16 @@ void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
  * BERTH_ENOENT (no match: place anew) or another negative code. */
 int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *req,
                    const char *spec, berth_placement_t *pl, berth_error_t *err);
+
+/* bd_pools_claim() looking only at pools whose name begins with
+ * `pool_prefix` (NULL: the key's "<subscription>/", as bd_pools_claim()
+ * does), writing effects[0..n-1] in the claim's atomic step
+ * (berth_store_pool_claim_with(): a guard's refusal fails the claim with
+ * BERTH_ESTALE or BERTH_EEXIST and changes nothing). */
+int bd_pools_claim_with(bd_pools_t *pools, const char *key, const berth_request_t *req,
+                        const char *spec, const char *pool_prefix,
+                        const berth_effect_t *effects, size_t n, berth_placement_t *pl,
+                        berth_error_t *err);
 
 /* One reconciliation step of every pool (logs what fails). */
 void bd_pools_reconcile(bd_pools_t *pools);
@@ -197,7 +245,8 @@ void bd_server_stop_accepting(bd_server_t *srv);
 void bd_server_close(bd_server_t *srv);
 
 /* Writes one structured log line (JSON: time, level, msg) to stderr.
- * `level` is "info", "warn" or "error".  Never pass secrets. */
+ * `level` is "info", "warn" or "error".  Never pass secrets.  Safe from
+ * any thread. */
 void bd_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* BERTHD_H */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <hiredis/hiredis.h>
 
 #include "berthd.h"
@@ -173,7 +174,6 @@ static void bd_copy_opt(char *dst, size_t cap, const char *opt, const char *v)
 
 static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
 {
-    static char consumer[300];
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"redis", required_argument, NULL, 'r'},
@@ -256,12 +256,6 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         bd_usage_error("%s needs %s too", cfg->tls_cert != NULL ? "--tls-cert" : "--tls-key",
                        cfg->tls_cert != NULL ? "--tls-key" : "--tls-cert");
-    char host[256] = "berthd";
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "berthd");
-    host[sizeof host - 1] = '\0';
-    snprintf(consumer, sizeof consumer, "%s-%ld", host, (long)getpid());
-    cfg->consumer = consumer;
 }
 
 /* ---- the embedded redis-server ---------------------------------------------------------- */
@@ -553,6 +547,13 @@ int main(int argc, char **argv)
     bd_parse_options(argc, argv, &cfg);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The worker thread (worker.c) wakes the loop with event_active(): the
+     * base needs libevent's locks, which exist only when threading is on
+     * before it is made. */
+    if (evthread_use_pthreads() != 0) {
+        fprintf(stderr, "berthd: evthread_use_pthreads failed\n");
+        return 1;
+    }
     struct event_base *base = event_base_new();
     if (base == NULL) {
         fprintf(stderr, "berthd: event_base_new failed\n");

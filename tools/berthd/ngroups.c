@@ -24,15 +24,19 @@
  * The NGroup's record is the library's (berth:{C}:ngroups); berthd keeps
  * its own attributes (location, tags, where the zones were given) in the
  * record's metadata.  A PUT is answered once the record is in Redis and
- * one reconcile step has run; berthd's timer (api.c's on_timer) then
- * reconciles every NGroup of the cell one step per tick, so the members
- * converge -- and a rollout proceeds -- whichever berthd of the cell is
- * alive.  These routes do not go through the request stream: the record
- * is the whole request, written atomically, and reconciling is
- * idempotent.
+ * one reconcile step has run; berthd's housekeeping (worker.c, on the
+ * worker thread) then reconciles every NGroup of the cell one step per
+ * tick, so the members converge -- and a rollout proceeds -- whichever
+ * berthd of the cell is alive.  These routes do not go through the
+ * request stream: the record is the whole request, written atomically,
+ * and reconciling is idempotent.
  *
  * Secrets in the template (secureValue, secret volumes, passwords) are
  * never answered: the template is rendered with BERTH_JSON_REDACT.
+ *
+ * Every call here blocks on the store it is given: it runs on berthd's
+ * worker thread (worker.c), never on the loop, and touches nothing of the
+ * loop's (replies go through captured replies).
  */
 #include <stdio.h>
 #include <stdlib.h>

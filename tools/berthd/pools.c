@@ -24,13 +24,18 @@
  * The body is read by bodies.c (pure, fuzzed).
  *
  * CLAIMS.  A PUT of a new container group first tries
- * berth_store_pool_claim(): a ready member of a pool with the same template
- * digest becomes the group on its host; otherwise the group is placed
- * anew.  A claim schedules a refill 50 ms later (after the reply is on its
- * way), and the API's periodic timer runs one reconciliation step too.
+ * berth_store_pool_claim() (with the API's records as effects:
+ * berth_store_pool_claim_with()): a ready member of a pool with the same
+ * template digest becomes the group on its host; otherwise the group is
+ * placed anew.  A claim asks for a refill: on a state made on an event
+ * loop (bd_pools_new()) a timer runs it 50 ms later (after the reply is on
+ * its way); on a detached state (bd_pools_new_detached(), the worker's)
+ * the owner's refill callback queues it.  Periodic housekeeping runs one
+ * reconciliation step too.
  *
- * Everything here runs on berthd's one thread and blocks on local Redis
- * like the rest of the API (api.c, BLOCKING).
+ * Everything here blocks on Redis: it belongs on berthd's worker thread
+ * (worker.c), which owns a detached state and its store.  It never touches
+ * the loop, but for the refill timer of a state made with bd_pools_new().
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -47,7 +52,10 @@
 
 struct bd_pools {
     berth_store_t *store;
-    struct event *refill;           /* one-shot: a reconciliation step      */
+    struct event *refill;           /* one-shot: a reconciliation step; NULL
+                                     * on a detached state                  */
+    void (*refill_cb)(void *arg);   /* a detached state's refill request    */
+    void *refill_arg;
 };
 
 static void on_refill(evutil_socket_t fd, short what, void *arg)
@@ -71,11 +79,23 @@ bd_pools_t *bd_pools_new(struct event_base *base, berth_store_t *store)
     return p;
 }
 
+bd_pools_t *bd_pools_new_detached(berth_store_t *store, void (*refill)(void *arg), void *arg)
+{
+    bd_pools_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->store = store;
+    p->refill_cb = refill;
+    p->refill_arg = arg;
+    return p;
+}
+
 void bd_pools_free(bd_pools_t *pools)
 {
     if (pools == NULL)
         return;
-    event_free(pools->refill);
+    if (pools->refill != NULL)
+        event_free(pools->refill);
     free(pools);
 }
 
@@ -87,22 +107,42 @@ void bd_pools_reconcile(bd_pools_t *pools)
         bd_log("warn", "standby pools not reconciled: %s", err.message);
 }
 
-int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *req,
-                   const char *spec, berth_placement_t *pl, berth_error_t *err)
+int bd_pools_claim_with(bd_pools_t *pools, const char *key, const berth_request_t *req,
+                        const char *spec, const char *pool_prefix,
+                        const berth_effect_t *effects, size_t n, berth_placement_t *pl,
+                        berth_error_t *err)
 {
     /* A create claims only from its own subscription's pools: the pool
      * names and the group keys both begin "<subscription>/". */
+    berth_placement_t local;
+    if (pl == NULL)
+        pl = &local;
     char prefix[BD_SUB_MAX + 2];
-    size_t n = strcspn(key, "/");
-    snprintf(prefix, sizeof prefix, "%.*s/", (int)(n < BD_SUB_MAX ? n : BD_SUB_MAX), key);
-    int rc = berth_store_pool_claim(pools->store, key, req, spec, prefix, pl, err);
+    if (pool_prefix == NULL) {
+        size_t len = strcspn(key, "/");
+        snprintf(prefix, sizeof prefix, "%.*s/", (int)(len < BD_SUB_MAX ? len : BD_SUB_MAX),
+                 key);
+        pool_prefix = prefix;
+    }
+    int rc = berth_store_pool_claim_with(pools->store, key, req, spec, pool_prefix, effects, n,
+                                         pl, err);
     if (rc == 0) {
-        struct timeval tv = {0, REFILL_DELAY_MS * 1000};
-        if (!evtimer_pending(pools->refill, NULL))
-            evtimer_add(pools->refill, &tv);
+        if (pools->refill != NULL) {
+            struct timeval tv = {0, REFILL_DELAY_MS * 1000};
+            if (!evtimer_pending(pools->refill, NULL))
+                evtimer_add(pools->refill, &tv);
+        } else if (pools->refill_cb != NULL) {
+            pools->refill_cb(pools->refill_arg);
+        }
         bd_log("info", "%s claimed a standby group on %s", key, pl->host);
     }
     return rc;
+}
+
+int bd_pools_claim(bd_pools_t *pools, const char *key, const berth_request_t *req,
+                   const char *spec, berth_placement_t *pl, berth_error_t *err)
+{
+    return bd_pools_claim_with(pools, key, req, spec, NULL, NULL, 0, pl, err);
 }
 
 /* ---- the resource ------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /*
- * resource.c: berthd's container-group resources in Redis and the ARM path
- * and query helpers (see resource.h for the keys).
+ * resource.c: berthd's ARM path, query, header and body helpers (pure: no
+ * Redis; berthd's records are records.c's).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -291,112 +291,6 @@ bool bd_secret_equal(const char *a, const char *b)
 
 /* ---- records ------------------------------------------------------------------------------- */
 
-/* Contract: resource.h. */
-int bd_res_get(redisContext *c, const char *cell, const char *key, json_t **out)
-{
-    *out = NULL;
-    redisReply *r = redisCommand(c, "HGET berth:{%s}:resources %s", cell, key);
-    if (r == NULL)
-        return BERTH_EIO;
-    int rc = BERTH_EIO;
-    if (r->type == REDIS_REPLY_NIL) {
-        rc = BERTH_ENOENT;
-    } else if (r->type == REDIS_REPLY_STRING) {
-        *out = json_loadb(r->str, r->len, 0, NULL);
-        rc = (*out != NULL && json_is_object(*out)) ? 0 : BERTH_EIO;
-        if (rc != 0) {
-            json_decref(*out);
-            *out = NULL;
-        }
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* Runs the commands appended to c (n of them plus MULTI/EXEC around) and
- * checks EXEC's answer. */
-static int exec_pipeline(redisContext *c, int n)
-{
-    int rc = 0;
-    for (int i = 0; i < n + 2; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
-            return BERTH_EIO;
-        if (r->type == REDIS_REPLY_ERROR || (i == n + 1 && r->type != REDIS_REPLY_ARRAY))
-            rc = BERTH_EIO;
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
-/* Contract: resource.h. */
-int bd_res_put(redisContext *c, const char *cell, const char *key, const json_t *rec)
-{
-    char *text = json_dumps(rec, JSON_COMPACT);
-    if (text == NULL)
-        return BERTH_ENOMEM;
-    redisAppendCommand(c, "MULTI");
-    redisAppendCommand(c, "HSET berth:{%s}:resources %s %s", cell, key, text);
-    redisAppendCommand(c, "ZADD berth:{%s}:index 0 %s", cell, key);
-    redisAppendCommand(c, "EXEC");
-    free(text);
-    return exec_pipeline(c, 2);
-}
-
-static const char DEL_IF_SCRIPT[] =
-    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
-    "return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
-
-/* Contract: resource.h. */
-int bd_dns_release(redisContext *c, const char *cell, const char *field, const char *key)
-{
-    char k[160];
-    snprintf(k, sizeof k, "berth:{%s}:dns", cell);
-    redisReply *r = redisCommand(c, "EVAL %s 1 %s %s %s", DEL_IF_SCRIPT, k, field, key);
-    int rc = (r != NULL && r->type == REDIS_REPLY_INTEGER) ? 0 : BERTH_EIO;
-    if (r != NULL)
-        freeReplyObject(r);
-    return rc;
-}
-
-/* Contract: resource.h. */
-int bd_res_del(redisContext *c, const char *cell, const char *key, const char *dns_field)
-{
-    redisAppendCommand(c, "MULTI");
-    redisAppendCommand(c, "HDEL berth:{%s}:resources %s", cell, key);
-    redisAppendCommand(c, "ZREM berth:{%s}:index %s", cell, key);
-    redisAppendCommand(c, "EXEC");
-    int rc = exec_pipeline(c, 2);
-    if (rc == 0 && dns_field != NULL && dns_field[0] != '\0')
-        rc = bd_dns_release(c, cell, dns_field, key);
-    return rc;
-}
-
-/* Contract: resource.h. */
-int bd_dns_claim(redisContext *c, const char *cell, const char *field, const char *key)
-{
-    redisReply *r = redisCommand(c, "HSETNX berth:{%s}:dns %s %s", cell, field, key);
-    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        if (r != NULL)
-            freeReplyObject(r);
-        return BERTH_EIO;
-    }
-    long long set = r->integer;
-    freeReplyObject(r);
-    if (set == 1)
-        return 1;
-    r = redisCommand(c, "HGET berth:{%s}:dns %s", cell, field);
-    if (r == NULL)
-        return BERTH_EIO;
-    int rc = BERTH_EIO;
-    if (r->type == REDIS_REPLY_STRING)
-        rc = strcmp(r->str, key) == 0 ? 0 : BERTH_EEXIST;
-    else if (r->type == REDIS_REPLY_NIL)
-        rc = BERTH_EEXIST;          /* released meanwhile: the caller may retry */
-    freeReplyObject(r);
-    return rc;
-}
-
 /* ---- request headers and bodies ------------------------------------------------------- */
 
 bool bd_header_value_ok(const char *v)
@@ -502,4 +396,39 @@ size_t bd_command_split(char *words, const char **argv, size_t max)
          w = strtok_r(NULL, " ", &save))
         argv[argc++] = w;
     return argc;
+}
+
+/* Contract: resource.h. */
+int bd_redis_url_parse(const char *url, char *host, size_t cap, int *port)
+{
+    *port = 0;
+    if (strncmp(url, "unix://", 7) == 0) {
+        if (strlen(url + 7) == 0 || strlen(url + 7) >= cap)
+            return -1;
+        snprintf(host, cap, "%s", url + 7);
+        return 1;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    const char *h = url + 8;
+    const char *at = strchr(h, '@');
+    if (at != NULL)
+        h = at + 1;                 /* credentials: not supported, ignored */
+    const char *end;
+    if (*h == '[') {
+        end = strchr(h, ']');
+        if (end == NULL || (size_t)(end - h - 1) >= cap)
+            return -1;
+        memcpy(host, h + 1, (size_t)(end - h - 1));
+        host[end - h - 1] = '\0';
+        end++;
+    } else {
+        end = h + strcspn(h, ":/");
+        if (end == h || (size_t)(end - h) >= cap)
+            return -1;
+        memcpy(host, h, (size_t)(end - h));
+        host[end - h] = '\0';
+    }
+    *port = *end == ':' ? atoi(end + 1) : 6379;
+    return *port > 0 && *port < 65536 ? 0 : -1;
 }

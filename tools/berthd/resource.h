@@ -1,29 +1,8 @@
 /*
- * resource.h: berthd's container-group resources: ARM path and query
- * helpers (names, segments, api-versions, percent-encoding) and the
- * resource records berthd keeps in Redis beside the cell's own keys.
+ * resource.h: berthd's ARM path and query helpers (names, segments,
+ * api-versions, percent-encoding) and request header and body readers.
  *
- * REDIS KEYS (all in the cell's hash tag, next to core/store.c's):
- *   berth:{C}:resources   HASH   "<sub>/<rg>/<name>" (lowercase) -> resource
- *                                record JSON {id, subscription, resourceGroup,
- *                                name, location, tags, document, state,
- *                                lastHost, generation, created, updated};
- *                                `document` holds secrets and never leaves
- *                                Redis except to the agents
- *   berth:{C}:index       ZSET   score 0, the same keys, for listing by
- *                                subscription or resource group (ZRANGEBYLEX)
- *   berth:{C}:dns         HASH   "<location>/<label>" -> group key
- *   berth:{C}:operations  HASH   operation id -> {key, kind, subscription,
- *                                location, generation, startTime}, pruned
- *                                a day after startTime (api.c's timer)
- *   berth:{C}:requests    STREAM mutating requests (api.c), consumer group
- *                                "berthd"
- *   berth:{C}:done:<crid> STRING a POST's first answer, 10 minutes
- *   berth:{C}:exec:<id>   STRING an exec session, 60 seconds, single use
- *
- * The calls here are synchronous (hiredis): Redis is expected on the same
- * machine or network segment, and each call blocks the event loop for one
- * round trip.
+ * Pure: nothing here does I/O.  berthd's records in Redis are records.h's.
  */
 #ifndef BERTHD_RESOURCE_H
 #define BERTHD_RESOURCE_H
@@ -31,7 +10,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #define BD_SUB_MAX 64
@@ -104,27 +82,6 @@ void bd_random_id(char *out);
 /* Compares two strings in time independent of where they differ. */
 bool bd_secret_equal(const char *a, const char *b);
 
-/* Reads the resource record of `key` in cell `cell` into *out (a new JSON
- * object).  Returns 0, -ENOENT-like BERTH_ENOENT, or BERTH_EIO. */
-int bd_res_get(redisContext *c, const char *cell, const char *key, json_t **out);
-
-/* Writes the record (HSET) and its index entry (ZADD) in one MULTI/EXEC.
- * Returns 0 or BERTH_EIO. */
-int bd_res_put(redisContext *c, const char *cell, const char *key, const json_t *rec);
-
-/* Removes the record, its index entry and its DNS label (`dns_field`,
- * "<location>/<label>", may be NULL; removed only while it names `key`).
- * Returns 0 or BERTH_EIO. */
-int bd_res_del(redisContext *c, const char *cell, const char *key, const char *dns_field);
-
-/* Claims DNS label `field` for `key` (HSETNX).  Returns 1 when claimed now,
- * 0 when `key` held it already, BERTH_EEXIST when another key holds it, or
- * BERTH_EIO. */
-int bd_dns_claim(redisContext *c, const char *cell, const char *field, const char *key);
-
-/* Releases DNS label `field` while it names `key`.  Returns 0 or BERTH_EIO. */
-int bd_dns_release(redisContext *c, const char *cell, const char *field, const char *key);
-
 /* ---- request headers and bodies (pure: no Redis) ------------------------------------ */
 
 /* Whether a header value may be kept and sent back: no control byte, at
@@ -157,5 +114,10 @@ int bd_exec_body_parse(const char *body, size_t len, char **command);
 /* Splits `words` in place on spaces into at most `max` words stored in
  * argv; returns their number. */
 size_t bd_command_split(char *words, const char **argv, size_t max);
+
+/* Reads a Redis URL: "unix:///PATH" (returns 1, the path in host[cap]) or
+ * "redis://[USER@]HOST[:PORT]" (returns 0, host and *port; 6379 by
+ * default; an IPv6 host in brackets).  Returns -1 for anything else. */
+int bd_redis_url_parse(const char *url, char *host, size_t cap, int *port);
 
 #endif /* BERTHD_RESOURCE_H */

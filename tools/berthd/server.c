@@ -16,6 +16,13 @@
  * unbounded amount of a request, and never touch a request after its
  * connection has gone: a reply the API sends late to a closed connection is
  * dropped quietly.
+ *
+ * A captured reply (bd_reply_capture_new()) is bound to no connection: a
+ * handler running on berthd's worker thread (worker.c) sends through it,
+ * and the loop later forwards what it recorded to the real reply.  The
+ * capture side must never touch the server's shared state (metrics, the
+ * pending list, libevent objects): it is the one part of this file that
+ * runs off the loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -134,7 +141,21 @@ struct bd_reply {
     char *body;
     char *base_url;
     char *client_request_id;
+    /* Set for a captured reply (bd_reply_capture_new()), which belongs to
+     * no server or connection (srv, req, conn: NULL). */
+    struct bd_capture *capture;
 };
+
+/* What was sent through a captured reply, for bd_reply_forward(). */
+typedef struct bd_capture {
+    bool sent;
+    int status;
+    bool has_body;                  /* an evbuffer was given (maybe empty)  */
+    char *body;                     /* len bytes, NUL-terminated; or NULL   */
+    size_t len;
+    char *content_type;             /* NULL: none                           */
+    char **headers;                 /* name, value, ..., NULL; or NULL      */
+} bd_capture_t;
 
 /* ---- logging --------------------------------------------------------------------------- */
 
@@ -1134,8 +1155,21 @@ static void bd_reply_unlink(bd_reply_t *r)
     r->prev = r->next = NULL;
 }
 
+static void bd_capture_free(bd_capture_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->body);
+    free(c->content_type);
+    for (size_t i = 0; c->headers != NULL && c->headers[i] != NULL; i++)
+        free(c->headers[i]);
+    free(c->headers);
+    free(c);
+}
+
 static void bd_reply_free(bd_reply_t *r)
 {
+    bd_capture_free(r->capture);
     free(r->path);
     free(r->query);
     free(r->body);
@@ -1238,11 +1272,77 @@ void bd_reply_route(bd_reply_t *reply, const char *route)
         snprintf(reply->route, sizeof reply->route, "%s", route);
 }
 
+/* Records what a captured reply was sent (copies of it all).  Touches
+ * nothing but the capture: it runs on the worker thread.  A handler sends
+ * once; should one send twice, the first answer stands, as it would have
+ * on a connection. */
+static void bd_capture_record(bd_capture_t *c, int status, const char *bytes, size_t len,
+                              bool has_body, const char *content_type, const char *const *headers)
+{
+    if (c->sent)
+        return;
+    c->sent = true;
+    c->status = status;
+    c->has_body = has_body;
+    bool ok = true;
+    if (has_body) {
+        c->body = malloc(len + 1);
+        if (c->body != NULL) {
+            if (len > 0)
+                memcpy(c->body, bytes, len);
+            c->body[len] = '\0';
+            c->len = len;
+        }
+        ok = c->body != NULL;
+    }
+    if (ok && content_type != NULL) {
+        c->content_type = strdup(content_type);
+        ok = c->content_type != NULL;
+    }
+    size_t n = 0;
+    while (headers != NULL && headers[n] != NULL && headers[n + 1] != NULL)
+        n += 2;
+    if (ok && n > 0) {
+        c->headers = calloc(n + 1, sizeof *c->headers);
+        ok = c->headers != NULL;
+        for (size_t i = 0; ok && i < n; i++) {
+            c->headers[i] = strdup(headers[i]);
+            ok = c->headers[i] != NULL;
+        }
+    }
+    if (!ok) {
+        /* Out of memory: what was recorded cannot be trusted; answer 500. */
+        bd_capture_t blank = {.sent = true, .status = 500};
+        free(c->body);
+        free(c->content_type);
+        for (size_t i = 0; c->headers != NULL && c->headers[i] != NULL; i++)
+            free(c->headers[i]);
+        free(c->headers);
+        *c = blank;
+    }
+}
+
+/* The one door every answer leaves by: a captured reply records it; any
+ * other goes out through bd_reply_finish (body: len bytes in a new
+ * evbuffer when has_body, else no buffer at all). */
+static void bd_reply_output(bd_reply_t *reply, int status, const char *bytes, size_t len,
+                            bool has_body, const char *content_type, const char *const *headers)
+{
+    if (reply->capture != NULL) {
+        bd_capture_record(reply->capture, status, bytes, len, has_body, content_type, headers);
+        return;
+    }
+    struct evbuffer *buf = has_body ? evbuffer_new() : NULL;
+    if (buf != NULL && len > 0)
+        evbuffer_add(buf, bytes, len);
+    bd_reply_finish(reply, status, buf, content_type, headers);
+}
+
 void bd_reply_send(bd_reply_t *reply, int status, json_t *body, const char *const *headers)
 {
-    struct evbuffer *buf = NULL;
+    char *s = NULL;
     if (body != NULL) {
-        char *s = json_dumps(body, JSON_COMPACT);
+        s = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         if (s == NULL) {
             bd_reply_send_text(reply, 500, "{\"error\":{\"code\":\"InternalServerError\","
@@ -1250,25 +1350,19 @@ void bd_reply_send(bd_reply_t *reply, int status, json_t *body, const char *cons
                                67, "application/json");
             return;
         }
-        buf = evbuffer_new();
-        if (buf != NULL)
-            evbuffer_add(buf, s, strlen(s));
-        free(s);
     }
     /* An empty answer that may carry a body (a 202) is labelled JSON too:
      * evhttp would otherwise call it text/html. */
-    bd_reply_finish(reply, status, buf,
-                    body != NULL || (status != 204 && status != 304) ? "application/json" : NULL,
+    bd_reply_output(reply, status, s, s != NULL ? strlen(s) : 0, s != NULL,
+                    s != NULL || (status != 204 && status != 304) ? "application/json" : NULL,
                     headers);
+    free(s);
 }
 
 void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t len,
                         const char *content_type)
 {
-    struct evbuffer *buf = evbuffer_new();
-    if (buf != NULL && text != NULL)
-        evbuffer_add(buf, text, len);
-    bd_reply_finish(reply, status, buf,
+    bd_reply_output(reply, status, text, text != NULL ? len : 0, true,
                     content_type != NULL ? content_type : "text/plain; charset=utf-8", NULL);
 }
 
@@ -1294,6 +1388,48 @@ void bd_reply_error(bd_reply_t *reply, int status, const char *code, const char 
     berth_error_t err;
     berth_error_set(&err, BERTH_EINVAL, code, target != NULL ? target : "", "%s", msg);
     bd_reply_berth_error(reply, status, &err);
+}
+
+/* ---- captured replies ------------------------------------------------------------------- */
+
+/* Contract (berthd.h): a reply bound to no connection. */
+bd_reply_t *bd_reply_capture_new(void)
+{
+    bd_reply_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->capture = calloc(1, sizeof *r->capture);
+    if (r->capture == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Contract (berthd.h): frees a captured reply; accepts NULL. */
+void bd_reply_capture_free(bd_reply_t *captured)
+{
+    if (captured != NULL && captured->capture != NULL)
+        bd_reply_free(captured);
+}
+
+/* Contract (berthd.h): on the loop, sends what was captured through
+ * `real` and frees the captured reply. */
+void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real)
+{
+    const bd_capture_t *c = captured != NULL ? captured->capture : NULL;
+    if (real != NULL) {
+        if (c != NULL && c->sent) {
+            if (captured->route[0] != '\0')
+                bd_reply_route(real, captured->route);
+            bd_reply_output(real, c->status, c->body, c->len, c->has_body, c->content_type,
+                            (const char *const *)c->headers);
+        } else {
+            bd_reply_error(real, 500, "InternalServerError", "",
+                           "The request's handler sent no answer.");
+        }
+    }
+    bd_reply_capture_free(captured);
 }
 
 /* ---- requests ------------------------------------------------------------------------------ */

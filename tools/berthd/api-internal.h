@@ -1,0 +1,101 @@
+/*
+ * api-internal.h: how api.c (routes and reads) and mutate.c (the mutating
+ * requests) share the API's state.  Not for the rest of berthd, which
+ * meets the API through berthd.h.
+ */
+#ifndef BERTHD_API_INTERNAL_H
+#define BERTHD_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "berthd.h"
+#include "records.h"
+#include "resource.h"
+
+#define API_NBUCKETS 12
+#define API_DONE_TTL_S 600           /* a POST's first answer is kept 10 min */
+/* properties.priority is taken from this api-version on (api.c). */
+#define API_PRIORITY_APIV "2022-10-01-preview"
+
+struct bd_api {
+    const bd_config_t *cfg;
+    struct event_base *base;
+    /* The asynchronous store (its own replica): every mutation's one
+     * commit, and agent calls (logs, exec), as callbacks on the loop. */
+    berth_engine_t *async_engine;
+    berth_store_async_t *async;
+    bd_records_t *records;          /* berthd's own records (records.h)     */
+    berth_limits_t limits;
+    struct event *timer;
+    char cell[BERTH_NAME_MAX + 1];
+    char op_cursor[32];             /* HSCAN cursor of the operations' pruning */
+    bool pruning;                   /* a pruning scan is out                */
+    struct event *health;           /* PINGs Redis every second             */
+    bool pinging, healthy;
+    char health_why[128];
+    /* metrics */
+    uint64_t hist[API_NBUCKETS];
+    uint64_t hist_count;
+    double hist_sum;
+    uint64_t conflicts;             /* commits refused for a record changed */
+    uint64_t nospace;               /* BERTH_ENOSPC (after the store's retries) */
+    uint64_t inflight;              /* mutations between read and reply     */
+    struct bd_worker *worker;       /* work still blocking, off the loop    */
+    bool syncing, images_syncing;   /* the timer's catch-ups in flight      */
+    uint64_t evictions;             /* Spot groups evicted by this berthd's PUTs */
+};
+
+/* One mutating request: what the route found in the path. */
+typedef struct op {
+    char kind[16];                  /* put patch delete start stop restart  */
+    char key[BD_KEY_MAX + 1];       /* "<sub>/<rg>/<name>" lowercase        */
+    char sub[BD_SUB_MAX + 1];
+    char rg[BD_RG_MAX + 1];
+    char name[64];
+    char apiv[32];
+    char rid[BD_ID_HEX + 1];        /* a new operation id                   */
+    char crid[128];                 /* x-ms-client-request-id, or ""        */
+    const char *body;
+    size_t body_len;
+} op_t;
+
+/* Milliseconds since the epoch; seconds of a monotonic clock. */
+int64_t api_now_ms(void);
+double api_mono_s(void);
+
+/* Member `k` of object o as a string, "" when absent. */
+const char *api_jstr(const json_t *o, const char *k);
+
+/* The ARM id of op's resource into out[cap]. */
+void api_arm_id(const op_t *op, char *out, size_t cap);
+
+/* "<location>/<label>" of a stored document's DNS label, or "". */
+void api_dns_field_of(const char *document, const char *location, char *out, size_t cap);
+
+/* Counts one commit's latency and outcome in the metrics. */
+void api_observe_placement(bd_api_t *api, double seconds, int rc);
+
+/* 404 ResourceNotFound for group `name` of resource group `rg`. */
+void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name);
+
+/* The resource's ARM body (secrets redacted) from its record, its agent's
+ * view (NULL: none) and, for an evicted group, its eviction (NULL: not
+ * evicted); `force_state` (NULL: from the record and view) overrides the
+ * provisioningState.  No I/O. */
+json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const char *force_state,
+                                const json_t *view, const berth_eviction_t *evicted_by);
+
+/* Reads what the body of resource `key` needs (its view; for a group
+ * neither stopped nor placed, its eviction record) without blocking, then
+ * calls cb(body, data) once from the loop (body owned by the callee; NULL
+ * when out of memory).  `rec` is borrowed for the call. */
+typedef void (*api_body_cb)(json_t *body, void *data);
+void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, void *data);
+
+/* Runs a mutating request (mutate.c): one atomic commit, then the reply. */
+void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op);
+
+#endif /* BERTHD_API_INTERNAL_H */

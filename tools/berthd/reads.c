@@ -1,0 +1,752 @@
+/*
+ * reads.c: berthd's container-group routes that read -- lists, usages,
+ * long-running operations -- and the ones that go to a group's agent --
+ * logs and exec sessions -- all as callbacks on the loop.
+ *
+ * Each request keeps a small context from its first read to its reply;
+ * the reply is sent exactly once, from the last callback (or at once when
+ * a read could not be queued).
+ *
+ * This file must never block and never write: its only writes are an exec
+ * session's record (bd_records_set(), a key of berthd's own with a TTL)
+ * and its single-use removal.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api-internal.h"
+#include "reads.h"
+
+#define EXEC_ARGV_MAX 64
+#define EXEC_TTL_S 60
+#define RANGE_MAX 512
+#define PATH_MAX_BYTES 2048
+
+static void out_of_memory(bd_reply_t *reply)
+{
+    bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
+}
+
+static void store_failing(bd_reply_t *reply)
+{
+    bd_reply_error(reply, 500, "InternalServerError", "", "the resource store is failing");
+}
+
+/* ---- lists ------------------------------------------------------------------------------- */
+
+typedef struct list_ctx {
+    bd_api_t *api;
+    bd_reply_t *reply;
+    json_t *value;                  /* the page's bodies, in order          */
+    size_t waiting;                 /* bodies still being read              */
+    char *next_link;                /* or NULL                              */
+} list_ctx_t;
+
+typedef struct list_item {
+    list_ctx_t *l;
+    size_t index;
+} list_item_t;
+
+static void list_finish(list_ctx_t *l)
+{
+    /* Bodies that could not be built (out of memory) leave nulls: drop them. */
+    for (size_t i = json_array_size(l->value); i-- > 0;)
+        if (json_is_null(json_array_get(l->value, i)))
+            json_array_remove(l->value, i);
+    json_t *body = json_pack("{s:O}", "value", l->value);
+    if (body != NULL && l->next_link != NULL)
+        json_object_set_new(body, "nextLink", json_string(l->next_link));
+    if (body == NULL)
+        out_of_memory(l->reply);
+    else
+        bd_reply_send(l->reply, 200, body, NULL);
+    json_decref(l->value);
+    free(l->next_link);
+    free(l);
+}
+
+static void list_body(json_t *body, void *data)
+{
+    list_item_t *it = data;
+    list_ctx_t *l = it->l;
+    if (body != NULL)
+        json_array_set_new(l->value, it->index, body);
+    free(it);
+    if (--l->waiting == 0)
+        list_finish(l);
+}
+
+static void list_records(int status, const char *const *keys, json_t *const *recs, size_t n,
+                         bool more, void *data)
+{
+    list_ctx_t *l = data;
+    if (status != 0) {
+        store_failing(l->reply);
+        json_decref(l->value);
+        free(l->next_link);
+        free(l);
+        return;
+    }
+    if (!more || n == 0) {
+        free(l->next_link);
+        l->next_link = NULL;
+    } else {
+        char enc[RANGE_MAX * 3];
+        char *link = NULL;
+        if (bd_urlencode(keys[n - 1], enc, sizeof enc) == 0 && l->next_link != NULL &&
+            asprintf(&link, "%s%s", l->next_link, enc) < 0)
+            link = NULL;
+        free(l->next_link);
+        l->next_link = link;
+    }
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++)
+        live += recs[i] != NULL;
+    if (live == 0) {
+        list_finish(l);
+        return;
+    }
+    for (size_t i = 0; i < live; i++)
+        json_array_append_new(l->value, json_null());
+    l->waiting = live;
+    size_t slot = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i] == NULL)
+            continue;   /* deleted between the index and the record */
+        list_item_t *it = malloc(sizeof *it);
+        if (it == NULL) {
+            slot++;         /* its slot stays null and is dropped */
+            if (--l->waiting == 0) {
+                list_finish(l);
+                return;
+            }
+            continue;
+        }
+        it->l = l;
+        it->index = slot++;
+        api_body_read(l->api, keys[i], recs[i], list_body, it);
+    }
+}
+
+/* Contract: reads.h. */
+void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const char *prefix,
+                   const char *apiv)
+{
+    char top_s[16], skip[RANGE_MAX];
+    int top = BD_PAGE_MAX;
+    int q = bd_query_get(req->query, "$top", top_s, sizeof top_s);
+    if (q < 0 || (q == 1 && ((top = atoi(top_s)) < 1 || top > BD_PAGE_MAX))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "$top",
+                       "$top must be an integer from 1 to %d", BD_PAGE_MAX);
+        return;
+    }
+    q = bd_query_get(req->query, "$skiptoken", skip, sizeof skip);
+    if (q < 0) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "$skiptoken",
+                       "the $skiptoken is malformed");
+        return;
+    }
+    list_ctx_t *l = calloc(1, sizeof *l);
+    if (l == NULL || (l->value = json_array()) == NULL) {
+        free(l);
+        out_of_memory(reply);
+        return;
+    }
+    l->api = api;
+    l->reply = reply;
+    if (asprintf(&l->next_link, "%s%s?api-version=%s&$top=%d&$skiptoken=", req->base_url,
+                 req->path, apiv, top) < 0)
+        l->next_link = NULL;
+    bool after = q == 1 && strncmp(skip, prefix, strlen(prefix)) == 0;
+    if (bd_records_list(api->records, prefix, after ? skip : NULL, (size_t)top, list_records,
+                        l) != 0) {
+        json_decref(l->value);
+        free(l->next_link);
+        free(l);
+        out_of_memory(reply);
+    }
+}
+
+/* ---- usages ------------------------------------------------------------------------------ */
+
+static json_t *usage(const char *name, const char *local, uint64_t cur, uint64_t limit)
+{
+    return json_pack("{s:s, s:I, s:I, s:{s:s, s:s}}", "unit", "Count", "currentValue",
+                     (json_int_t)cur, "limit", (json_int_t)limit, "name", "value", name,
+                     "localizedValue", local);
+}
+
+static void usages_count(int status, const char *text, size_t len, void *data)
+{
+    (void)len;
+    struct {
+        bd_api_t *api;
+        bd_reply_t *reply;
+    } *u = data;
+    bd_api_t *api = u->api;
+    bd_reply_t *reply = u->reply;
+    free(u);
+    if (status != 0) {
+        store_failing(reply);
+        return;
+    }
+    uint64_t count = text != NULL ? strtoull(text, NULL, 10) : 0;
+    berth_engine_t *engine = berth_store_async_engine(api->async);
+    berth_engine_stats_t st;
+    berth_engine_stats(engine, &st);
+    json_t *value = json_array();
+    json_array_append_new(value, usage("ContainerGroups", "Container Groups", count, 2000));
+    json_array_append_new(value, usage("StandardCores", "Standard Cores",
+                                       (st.used_millicores + 999) / 1000,
+                                       st.capacity_millicores / 1000));
+    json_array_append_new(value, usage("StandardMemoryInGB", "Standard Memory (GB)",
+                                       (st.used_memory_mib + 1023) / 1024,
+                                       st.capacity_memory_mib / 1024));
+    /* Per GPU SKU, over the hosts: O(hosts), no I/O. */
+    json_t *gpus = json_object();
+    size_t n = berth_engine_host_count(engine);
+    for (size_t i = 0; i < n; i++) {
+        berth_host_t h;
+        berth_host_usage_t hu;
+        if (berth_engine_host_at(engine, i, &h, &hu) != 0 || h.gpu_count == 0 || !h.gpu_sku)
+            continue;
+        json_t *e = json_object_get(gpus, h.gpu_sku);
+        if (e == NULL) {
+            e = json_pack("{s:I, s:I}", "used", (json_int_t)0, "cap", (json_int_t)0);
+            json_object_set_new(gpus, h.gpu_sku, e);
+        }
+        json_object_set_new(e, "used", json_integer(json_integer_value(json_object_get(e, "used")) +
+                                                    hu.gpu_count));
+        json_object_set_new(e, "cap", json_integer(json_integer_value(json_object_get(e, "cap")) +
+                                                   h.gpu_count));
+    }
+    const char *sku;
+    json_t *e;
+    json_object_foreach(gpus, sku, e)
+    {
+        char name[96], local[128];
+        snprintf(name, sizeof name, "Standard%sGpus", sku);
+        snprintf(local, sizeof local, "Standard %s GPUs", sku);
+        json_array_append_new(value, usage(name, local,
+                                           (uint64_t)json_integer_value(json_object_get(e, "used")),
+                                           (uint64_t)json_integer_value(json_object_get(e, "cap"))));
+    }
+    json_decref(gpus);
+    bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
+}
+
+/* Contract: reads.h. */
+void bd_reads_usages(bd_api_t *api, const char *sub, const char *location, bd_reply_t *reply)
+{
+    char field[BD_SUB_MAX + BD_LOCATION_MAX + 2], loc[BD_LOCATION_MAX + 1], s[BD_SUB_MAX + 1];
+    bd_lower(sub, s, sizeof s);
+    bd_location_norm(location, loc, sizeof loc);
+    snprintf(field, sizeof field, "%s/%s", s, loc);
+    struct {
+        bd_api_t *api;
+        bd_reply_t *reply;
+    } *u = malloc(sizeof *u);
+    if (u == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    u->api = api;
+    u->reply = reply;
+    if (bd_records_read(api->records, "usage", field, usages_count, u) != 0) {
+        free(u);
+        out_of_memory(reply);
+    }
+}
+
+/* ---- long-running operations ---------------------------------------------------------------- */
+
+typedef struct op_ctx {
+    bd_api_t *api;
+    bd_reply_t *reply;
+    char sub[BD_SUB_MAX + 1];
+    char opid[BD_ID_HEX + 1];
+    json_t *o;                      /* the operation record                 */
+    json_t *rec;                    /* its resource's record, or NULL       */
+} op_ctx_t;
+
+/* Finds a failure message in a view's events (group, then containers). */
+static const char *view_failure(json_t *view)
+{
+    size_t i, j;
+    json_t *e, *c;
+    json_array_foreach(json_object_get(json_object_get(view, "instanceView"), "events"), i, e)
+    {
+        if (strstr(api_jstr(e, "name"), "Fail") || strstr(api_jstr(e, "type"), "Fail") ||
+            strcmp(api_jstr(e, "type"), "Warning") == 0)
+            return api_jstr(e, "message");
+    }
+    json_array_foreach(json_object_get(view, "containers"), j, c)
+    {
+        json_array_foreach(json_object_get(json_object_get(c, "instanceView"), "events"), i, e)
+        {
+            if (strstr(api_jstr(e, "name"), "Fail") || strcmp(api_jstr(e, "type"), "Warning") == 0)
+                return api_jstr(e, "message");
+        }
+    }
+    return "the container group failed";
+}
+
+static void iso_time(int64_t ms, char *out, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+/* Answers the operation from its record, its resource's and (NULL: none)
+ * the resource's view. */
+static void op_answer(op_ctx_t *c, json_t *view)
+{
+    const char *status = "InProgress";
+    const char *message = NULL;
+    uint64_t gen = (uint64_t)json_integer_value(json_object_get(c->o, "generation"));
+    int64_t end = 0;
+    if (c->rec == NULL) {
+        status = strcmp(api_jstr(c->o, "kind"), "delete") == 0 ? "Succeeded" : "Canceled";
+    } else if ((uint64_t)json_integer_value(json_object_get(c->rec, "generation")) != gen) {
+        status = "Canceled";        /* a later change replaced it */
+    } else if (strcmp(api_jstr(c->rec, "state"), "Stopped") == 0) {
+        status = "Succeeded";
+    } else if (view != NULL &&
+               (uint64_t)json_integer_value(json_object_get(view, "generation")) == gen) {
+        const char *ps = api_jstr(view, "provisioningState");
+        end = (int64_t)json_integer_value(json_object_get(view, "updated"));
+        if (strcmp(ps, "Succeeded") == 0) {
+            status = "Succeeded";
+        } else if (strcmp(ps, "Failed") == 0) {
+            status = "Failed";
+            message = view_failure(view);
+        } else {
+            end = 0;
+        }
+    }
+    if (end <= 0 && status[0] != 'I')   /* terminal: not InProgress */
+        end = api_now_ms();
+    char start[40], endt[40];
+    iso_time(json_integer_value(json_object_get(c->o, "startTime")), start, sizeof start);
+    char id[512];
+    snprintf(id, sizeof id,
+             "/subscriptions/%s/providers/Microsoft.ContainerInstance/locations/%s/operations/%s",
+             c->sub, api_jstr(c->o, "location"), c->opid);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "name", c->opid, "status", status,
+                             "startTime", start);
+    if (body != NULL && end > 0) {
+        iso_time(end, endt, sizeof endt);
+        json_object_set_new(body, "endTime", json_string(endt));
+    }
+    if (body != NULL && message != NULL)
+        json_object_set_new(body, "error", json_pack("{s:s, s:s}", "code", "ContainerGroupFailed",
+                                                     "message", message));
+    if (body == NULL)
+        out_of_memory(c->reply);
+    else
+        bd_reply_send(c->reply, 200, body, NULL);
+    json_decref(c->o);
+    json_decref(c->rec);
+    free(c);
+}
+
+static void op_view(int status, const char *text, size_t len, const berth_error_t *err, void *data)
+{
+    (void)err;
+    json_t *view = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+    op_answer(data, json_is_object(view) ? view : NULL);
+    json_decref(view);
+}
+
+static void op_record(int status, json_t *rec, const char *sha1, void *data)
+{
+    (void)sha1;
+    op_ctx_t *c = data;
+    if (status != 0) {
+        store_failing(c->reply);
+        json_decref(c->o);
+        free(c);
+        return;
+    }
+    c->rec = json_incref(rec);
+    berth_error_t err;
+    if (rec == NULL || strcmp(api_jstr(rec, "state"), "Stopped") == 0 ||
+        berth_store_async_view_read(c->api->async, api_jstr(c->o, "key"), op_view, c, &err) != 0)
+        op_answer(c, NULL);
+}
+
+static void op_found(int status, const char *text, size_t len, void *data)
+{
+    op_ctx_t *c = data;
+    if (status != 0) {
+        store_failing(c->reply);
+        free(c);
+        return;
+    }
+    c->o = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+    if (!json_is_object(c->o) || strcasecmp(api_jstr(c->o, "subscription"), c->sub) != 0) {
+        bd_reply_error(c->reply, 404, "OperationNotFound", "",
+                       "no operation '%s' in this subscription", c->opid);
+        json_decref(c->o);
+        free(c);
+        return;
+    }
+    if (bd_records_get(c->api->records, api_jstr(c->o, "key"), op_record, c) != 0) {
+        out_of_memory(c->reply);
+        json_decref(c->o);
+        free(c);
+    }
+}
+
+/* Contract: reads.h. */
+void bd_reads_operation(bd_api_t *api, const char *sub, const char *opid, bd_reply_t *reply)
+{
+    op_ctx_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    c->api = api;
+    c->reply = reply;
+    snprintf(c->sub, sizeof c->sub, "%s", sub);
+    snprintf(c->opid, sizeof c->opid, "%s", opid);
+    if (bd_records_read(api->records, "operations", opid, op_found, c) != 0) {
+        free(c);
+        out_of_memory(reply);
+    }
+}
+
+/* ---- logs and exec ------------------------------------------------------------------------- */
+
+/* LOGS AND EXEC wait for the host's agent as callbacks of the asynchronous
+ * store, at most cfg->agent_timeout_ms each: the loop serves every other
+ * request meanwhile, whatever the agent does. */
+static void agent_call_failed(bd_reply_t *reply, int rc, const berth_error_t *err)
+{
+    bd_reply_berth_error(reply, rc == BERTH_ENOENT ? 404 : rc == BERTH_EIO ? 503 : 400, err);
+}
+
+static void logs_done(int status, const char *output, size_t len, int exit_code,
+                      const berth_error_t *err, void *data)
+{
+    (void)exit_code;
+    bd_reply_t *reply = data;
+    if (status != 0) {
+        agent_call_failed(reply, status, err);
+        return;
+    }
+    json_t *body = json_pack("{s:s%}", "content", output ? output : "", output ? len : 0);
+    if (body == NULL)               /* not UTF-8 */
+        body = json_pack("{s:s}", "content", "");
+    bd_reply_send(reply, 200, body, NULL);
+}
+
+static void exec_done(int status, const char *output, size_t len, int exit_code,
+                      const berth_error_t *err, void *data)
+{
+    bd_reply_t *reply = data;
+    if (status != 0) {
+        agent_call_failed(reply, status, err);
+        return;
+    }
+    json_t *body = json_pack("{s:s%, s:i}", "output", output ? output : "", output ? len : 0,
+                             "exitCode", exit_code);
+    if (body == NULL)
+        body = json_pack("{s:s, s:i}", "output", "", "exitCode", exit_code);
+    bd_reply_send(reply, 200, body, NULL);
+}
+
+/* A logs or exec request once its group is known to hold the container. */
+typedef struct agent_ctx {
+    bd_api_t *api;
+    bd_reply_t *reply;
+    bool exec;
+    char key[BD_KEY_MAX + 1];
+    char rg[BD_RG_MAX + 1];
+    char name[64];
+    char container[64];
+    uint32_t tail;
+    bool timestamps;
+    char *command;                  /* exec's                               */
+    char base_url[256];
+} agent_ctx_t;
+
+static void agent_ctx_free(agent_ctx_t *a)
+{
+    free(a->command);
+    free(a);
+}
+
+static json_t *find_named(json_t *arr, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        if (strcmp(api_jstr(e, "name"), name) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void exec_session_set(int status, const char *text, size_t len, void *data);
+
+static void agent_record(int status, json_t *rec, const char *sha1, void *data)
+{
+    (void)sha1;
+    agent_ctx_t *a = data;
+    if (status != 0) {
+        store_failing(a->reply);
+        agent_ctx_free(a);
+        return;
+    }
+    if (rec == NULL) {
+        api_reply_not_found(a->reply, a->rg, a->name);
+        agent_ctx_free(a);
+        return;
+    }
+    const char *doc = api_jstr(rec, "document");
+    json_t *d = json_loads(doc, 0, NULL);
+    json_t *p = json_object_get(d, "properties");
+    bool found = find_named(json_object_get(p, "containers"), a->container) != NULL ||
+                 find_named(json_object_get(p, "initContainers"), a->container) != NULL;
+    json_decref(d);
+    if (!found) {
+        bd_reply_error(a->reply, 404, "ContainerNotFound", "",
+                       "the container group '%s' has no container '%s'", a->name, a->container);
+        agent_ctx_free(a);
+        return;
+    }
+    berth_error_t err;
+    if (!a->exec) {
+        int rc = berth_store_async_container_logs(a->api->async, a->key, a->container, a->tail,
+                                                  a->timestamps, a->api->cfg->agent_timeout_ms,
+                                                  logs_done, a->reply, &err);
+        if (rc != 0)
+            agent_call_failed(a->reply, rc, &err);
+        agent_ctx_free(a);
+        return;
+    }
+    /* An exec session: a single-use record of berthd's own, 60 seconds. */
+    char id[BD_ID_HEX + 1], pw[BD_ID_HEX + 1], name[64];
+    bd_random_id(id);
+    bd_random_id(pw);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", a->key, "name", a->name,
+                          "container", a->container, "command", a->command, "password", pw);
+    char *text = s != NULL ? json_dumps(s, JSON_COMPACT) : NULL;
+    json_decref(s);
+    snprintf(name, sizeof name, "exec:%s", id);
+    /* The answer is made now; it is sent once Redis holds the session. */
+    char uri[512];
+    const char *base = a->base_url;
+    if (strncmp(base, "https://", 8) == 0)
+        snprintf(uri, sizeof uri, "wss://%s/berth/exec/%s", base + 8, id);
+    else if (strncmp(base, "http://", 7) == 0)
+        snprintf(uri, sizeof uri, "ws://%s/berth/exec/%s", base + 7, id);
+    else
+        snprintf(uri, sizeof uri, "%s/berth/exec/%s", base, id);
+    free(a->command);
+    a->command = NULL;
+    if (text == NULL || asprintf(&a->command, "%s\n%s", uri, pw) < 0 ||
+        bd_records_set(a->api->records, name, text, EXEC_TTL_S, exec_session_set, a) != 0) {
+        free(text);
+        out_of_memory(a->reply);
+        agent_ctx_free(a);
+        return;
+    }
+    free(text);
+}
+
+static void exec_session_set(int status, const char *text, size_t len, void *data)
+{
+    (void)text, (void)len;
+    agent_ctx_t *a = data;
+    char *nl = a->command != NULL ? strchr(a->command, '\n') : NULL;
+    if (status != 0 || nl == NULL) {
+        store_failing(a->reply);
+    } else {
+        *nl = '\0';
+        bd_reply_send(a->reply, 200,
+                      json_pack("{s:s, s:s}", "webSocketUri", a->command, "password", nl + 1),
+                      NULL);
+    }
+    agent_ctx_free(a);
+}
+
+static agent_ctx_t *agent_ctx_new(bd_api_t *api, const op_t *op, const char *container,
+                                  bd_reply_t *reply)
+{
+    agent_ctx_t *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    a->api = api;
+    a->reply = reply;
+    snprintf(a->key, sizeof a->key, "%s", op->key);
+    snprintf(a->rg, sizeof a->rg, "%s", op->rg);
+    snprintf(a->name, sizeof a->name, "%s", op->name);
+    snprintf(a->container, sizeof a->container, "%s", container);
+    return a;
+}
+
+/* Contract: reads.h. */
+void bd_reads_logs(bd_api_t *api, const bd_request_t *req, const op_t *op, const char *container,
+                   bd_reply_t *reply)
+{
+    char v[32];
+    int q = bd_query_get(req->query, "tail", v, sizeof v);
+    if (q < 0 || (q == 1 && (strspn(v, "0123456789") != strlen(v) || v[0] == '\0' ||
+                             strlen(v) > 7))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "tail",
+                       "tail must be a number of lines from 0 to 9999999");
+        return;
+    }
+    uint32_t tail = q == 1 ? (uint32_t)atol(v) : 0;
+    q = bd_query_get(req->query, "timestamps", v, sizeof v);
+    if (q < 0 || (q == 1 && strcasecmp(v, "true") != 0 && strcasecmp(v, "false") != 0)) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "timestamps",
+                       "timestamps must be true or false");
+        return;
+    }
+    agent_ctx_t *a = agent_ctx_new(api, op, container, reply);
+    if (a == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    a->tail = tail;
+    a->timestamps = q == 1 && strcasecmp(v, "true") == 0;
+    if (bd_records_get(api->records, op->key, agent_record, a) != 0) {
+        agent_ctx_free(a);
+        out_of_memory(reply);
+    }
+}
+
+/* Contract: reads.h. */
+void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const char *container,
+                   bd_reply_t *reply)
+{
+    char *command = NULL;
+    if (bd_exec_body_parse(req->body, req->body_len, &command) != 0) {
+        bd_reply_error(reply, 400, "InvalidRequestContent", "command",
+                       "the body must be {\"command\": \"...\", \"terminalSize\": {...}}");
+        return;
+    }
+    agent_ctx_t *a = agent_ctx_new(api, op, container, reply);
+    if (a == NULL) {
+        free(command);
+        out_of_memory(reply);
+        return;
+    }
+    a->exec = true;
+    a->command = command;
+    snprintf(a->base_url, sizeof a->base_url, "%s", req->base_url ? req->base_url : "");
+    if (bd_records_get(api->records, op->key, agent_record, a) != 0) {
+        agent_ctx_free(a);
+        out_of_memory(reply);
+    }
+}
+
+/* An exec session's run: the password checked against the session as
+ * read, then the session taken (single use), then the command. */
+typedef struct session_ctx {
+    bd_api_t *api;
+    bd_reply_t *reply;
+    char name[64];
+    char password[BD_ID_HEX + 8];
+    json_t *s;
+} session_ctx_t;
+
+static void session_free(session_ctx_t *c)
+{
+    explicit_bzero(c->password, sizeof c->password);
+    json_decref(c->s);
+    free(c);
+}
+
+static void session_taken(int status, const char *text, size_t len, void *data)
+{
+    session_ctx_t *c = data;
+    json_t *t = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+    /* Ours only when what was taken is the session whose password matched. */
+    bool mine = t != NULL && c->s != NULL &&
+                strcmp(api_jstr(t, "password"), api_jstr(c->s, "password")) == 0;
+    json_decref(t);
+    if (status != 0) {
+        store_failing(c->reply);
+        session_free(c);
+        return;
+    }
+    if (!mine) {
+        bd_reply_error(c->reply, 404, "ExecSessionNotFound", "", "the exec session was used");
+        session_free(c);
+        return;
+    }
+    char *words = strdup(api_jstr(c->s, "command"));
+    const char *argv[EXEC_ARGV_MAX];
+    size_t argc = words != NULL ? bd_command_split(words, argv, EXEC_ARGV_MAX) : 0;
+    berth_error_t err;
+    int rc = argc == 0 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
+                                         "the command is empty")
+                       : berth_store_async_container_exec(c->api->async, api_jstr(c->s, "key"),
+                                                          api_jstr(c->s, "container"), argv, argc,
+                                                          c->api->cfg->agent_timeout_ms,
+                                                          exec_done, c->reply, &err);
+    free(words);
+    if (rc != 0)
+        agent_call_failed(c->reply, rc, &err);
+    session_free(c);
+}
+
+static void session_read(int status, const char *text, size_t len, void *data)
+{
+    session_ctx_t *c = data;
+    if (status != 0) {
+        store_failing(c->reply);
+        session_free(c);
+        return;
+    }
+    c->s = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+    if (!json_is_object(c->s)) {
+        bd_reply_error(c->reply, 404, "ExecSessionNotFound", "",
+                       "no such exec session (sessions serve once, for 60 seconds)");
+        session_free(c);
+        return;
+    }
+    if (!bd_secret_equal(api_jstr(c->s, "password"), c->password)) {
+        bd_reply_error(c->reply, 403, "ExecPasswordMismatch", "password",
+                       "the exec session's password does not match");
+        session_free(c);
+        return;
+    }
+    if (bd_records_take(c->api->records, c->name, session_taken, c) != 0) {
+        out_of_memory(c->reply);
+        session_free(c);
+    }
+}
+
+/* Contract: reads.h. */
+void bd_reads_exec_session(bd_api_t *api, const bd_request_t *req, const char *id,
+                           bd_reply_t *reply)
+{
+    session_ctx_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    c->api = api;
+    c->reply = reply;
+    snprintf(c->name, sizeof c->name, "exec:%s", id);
+    json_t *b = json_loadb(req->body, req->body_len, 0, NULL);
+    snprintf(c->password, sizeof c->password, "%s", api_jstr(b, "password"));
+    json_decref(b);
+    if (bd_records_read(api->records, c->name, NULL, session_read, c) != 0) {
+        session_free(c);
+        out_of_memory(reply);
+    }
+}

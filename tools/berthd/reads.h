@@ -1,0 +1,37 @@
+/*
+ * reads.h: berthd's reading routes (reads.c): lists, usages, long-running
+ * operations, logs and exec.  Each answers its request through `reply`
+ * exactly once, from a later callback on the loop or at once; none blocks.
+ */
+#ifndef BERTHD_READS_H
+#define BERTHD_READS_H
+
+#include "api-internal.h"
+
+#define BD_PAGE_MAX 100             /* groups one list page holds at most   */
+
+/* GET of the groups whose keys start with `prefix` (a subscription's or a
+ * resource group's), a page of $top (1..BD_PAGE_MAX) after $skiptoken,
+ * with a nextLink when more follow. */
+void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const char *prefix,
+                   const char *apiv);
+
+/* GET .../locations/{location}/usages of subscription `sub`. */
+void bd_reads_usages(bd_api_t *api, const char *sub, const char *location, bd_reply_t *reply);
+
+/* GET .../locations/{l}/operations/{opid} of subscription `sub`. */
+void bd_reads_operation(bd_api_t *api, const char *sub, const char *opid, bd_reply_t *reply);
+
+/* GET .../containers/{container}/logs (?tail, ?timestamps) of op's group. */
+void bd_reads_logs(bd_api_t *api, const bd_request_t *req, const op_t *op, const char *container,
+                   bd_reply_t *reply);
+
+/* POST .../containers/{container}/exec: a single-use session (60 s). */
+void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const char *container,
+                   bd_reply_t *reply);
+
+/* POST /berth/exec/{id} with {"password": ...}: runs the session's command. */
+void bd_reads_exec_session(bd_api_t *api, const bd_request_t *req, const char *id,
+                           bd_reply_t *reply);
+
+#endif /* BERTHD_READS_H */

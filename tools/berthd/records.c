@@ -1,0 +1,775 @@
+/*
+ * records.c: berthd's own records in Redis (records.h): non-blocking
+ * reads on a hiredis connection of this module's own, and the effects that
+ * write them with a commit.
+ *
+ * The connection is made on first use and again after it was lost.  Redis
+ * answers a connection's commands in order, so the oldest command still
+ * waiting is the first in the module's FIFO; one timer watches it, and
+ * past the timeout the connection is dropped: every command in flight then
+ * fails with BERTH_EIO (hiredis calls each callback with no reply).
+ * Callbacks run from an event of their own (never from inside hiredis),
+ * so a callback may queue more reads or free the module.
+ *
+ * This file must never block, never write a resource record outside a
+ * commit's effects, and never touch the library's keys (but for the
+ * eviction record the library lets a caller drop).  Its only writes
+ * outside commits: exec sessions (a TTL'd key, taken once) and the
+ * removal of operation records past their day.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include "records.h"
+#include "resource.h"
+
+typedef enum read_kind { RK_RECORD = 1, RK_TEXT, RK_LIST, RK_SCAN } read_kind_t;
+
+/* One read, from its queueing to its callback. */
+typedef struct rd {
+    struct rd *next;                /* FIFO of reads in flight / done list  */
+    bd_records_t *r;
+    read_kind_t kind;
+    int64_t sent_ms;
+    int status;
+    redisReply *reply;              /* owned once answered (taken from hiredis) */
+    int stage;                      /* RK_LIST: 0 range, 1 records          */
+    size_t want;                    /* RK_LIST: count asked                 */
+    redisReply *range;              /* RK_LIST: the keys                    */
+    union {
+        bd_record_cb record;
+        bd_text_cb text;
+        bd_list_cb list;
+        bd_scan_cb scan;
+    } cb;
+    void *data;
+} rd_t;
+
+struct bd_records {
+    struct event_base *base;
+    char url[512];
+    char prefix[96];                /* "berth:{CELL}:"                      */
+    uint32_t timeout_ms;
+    redisAsyncContext *ac;
+    rd_t *head, *tail;              /* in flight, oldest first              */
+    rd_t *done_head, *done_tail;    /* answered, callbacks due              */
+    struct event *timer;            /* the oldest read's deadline           */
+    struct event *kick;             /* runs the callbacks due               */
+    bool freeing;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void key_of(const bd_records_t *r, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s", r->prefix, name);
+}
+
+/* ---- the connection ----------------------------------------------------------------------- */
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    bd_records_t *r = ac->data;
+    if (r != NULL && r->ac == ac)
+        r->ac = NULL;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK)
+        on_disconnect(ac, status);
+}
+
+/* Connects when there is no connection.  Returns 0 or -1. */
+static int ensure_connected(bd_records_t *r)
+{
+    if (r->ac != NULL)
+        return 0;
+    char host[512];
+    int port;
+    int kind = bd_redis_url_parse(r->url, host, sizeof host, &port);
+    redisAsyncContext *ac = kind < 0   ? NULL
+                            : kind == 1 ? redisAsyncConnectUnix(host)
+                                        : redisAsyncConnect(host, port);
+    if (ac == NULL)
+        return -1;
+    if (ac->err != 0 || redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return -1;
+    }
+    ac->data = r;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    return 0;
+}
+
+/* Drops the connection: hiredis answers every read in flight with NULL. */
+static void drop(bd_records_t *r)
+{
+    redisAsyncContext *ac = r->ac;
+    if (ac == NULL)
+        return;
+    r->ac = NULL;
+    ac->data = NULL;
+    redisAsyncFree(ac);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+static void arm(bd_records_t *r)
+{
+    if (r->head == NULL) {
+        event_del(r->timer);
+        return;
+    }
+    int64_t left = r->head->sent_ms + r->timeout_ms - now_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    event_add(r->timer, &tv);
+}
+
+/* Moves the oldest read in flight (which must be q) to the done list. */
+static void finish(bd_records_t *r, rd_t *q, int status)
+{
+    if (r->head == q) {
+        r->head = q->next;
+        if (r->head == NULL)
+            r->tail = NULL;
+    }
+    q->next = NULL;
+    q->status = status;
+    if (r->done_tail != NULL)
+        r->done_tail->next = q;
+    else
+        r->done_head = q;
+    r->done_tail = q;
+    event_active(r->kick, 0, 0);
+    arm(r);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *data);
+
+/* Sends q's command (argv) and puts it in flight.  Returns 0 or -1. */
+static int send_argv(bd_records_t *r, rd_t *q, int argc, const char **argv, const size_t *lens)
+{
+    if (ensure_connected(r) != 0 ||
+        redisAsyncCommandArgv(r->ac, on_reply, q, argc, argv, lens) != REDIS_OK)
+        return -1;
+    q->sent_ms = now_ms();
+    if (q->next == NULL && r->tail != q) {
+        if (r->tail != NULL)
+            r->tail->next = q;
+        else
+            r->head = q;
+        r->tail = q;
+    }
+    if (r->head == q)
+        arm(r);
+    return 0;
+}
+
+static rd_t *rd_new(bd_records_t *r, read_kind_t kind, void *data)
+{
+    rd_t *q = calloc(1, sizeof *q);
+    if (q != NULL) {
+        q->r = r;
+        q->kind = kind;
+        q->data = data;
+    }
+    return q;
+}
+
+/* A read that could not even be sent fails from the kick, like any other. */
+static int queue_failed(bd_records_t *r, rd_t *q)
+{
+    q->next = NULL;
+    q->status = BERTH_EIO;
+    if (r->done_tail != NULL)
+        r->done_tail->next = q;
+    else
+        r->done_head = q;
+    r->done_tail = q;
+    event_active(r->kick, 0, 0);
+    return 0;
+}
+
+/* The list's second step: HMGET of the keys the range found. */
+static int list_records(bd_records_t *r, rd_t *q)
+{
+    size_t n = q->range->elements < q->want ? q->range->elements : q->want;
+    if (n == 0)
+        return 1;
+    const char **argv = malloc((n + 2) * sizeof *argv);
+    size_t *lens = malloc((n + 2) * sizeof *lens);
+    char k[128];
+    key_of(r, "resources", k, sizeof k);
+    int rc = -1;
+    if (argv != NULL && lens != NULL) {
+        argv[0] = "HMGET";
+        lens[0] = 5;
+        argv[1] = k;
+        lens[1] = strlen(k);
+        for (size_t i = 0; i < n; i++) {
+            argv[i + 2] = q->range->element[i]->str;
+            lens[i + 2] = q->range->element[i]->len;
+        }
+        q->stage = 1;
+        /* Still the oldest in order: re-sent at the FIFO's tail. */
+        rc = send_argv(r, q, (int)(n + 2), argv, lens);
+    }
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+static void free_reply_tree(redisReply *rep);
+static redisReply *copy_reply(const redisReply *rep);
+
+/* hiredis frees a reply when its callback returns, and the callbacks here
+ * run later, from the kick: the reply is copied. */
+static void on_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    rd_t *q = data;
+    bd_records_t *r = q->r;
+    const redisReply *rep = reply;
+    if (rep == NULL || ac->data == NULL || rep->type == REDIS_REPLY_ERROR) {
+        finish(r, q, BERTH_EIO);
+        return;
+    }
+    redisReply *copy = copy_reply(rep);
+    if (copy == NULL) {
+        finish(r, q, BERTH_ENOMEM);
+        return;
+    }
+    if (q->kind != RK_LIST || q->stage != 0) {
+        q->reply = copy;
+        finish(r, q, 0);
+        return;
+    }
+    if (copy->type != REDIS_REPLY_ARRAY) {
+        free_reply_tree(copy);
+        finish(r, q, BERTH_EIO);
+        return;
+    }
+    q->range = copy;
+    /* Out of the FIFO's head: the HMGET goes to its tail. */
+    r->head = q->next;
+    if (r->head == NULL)
+        r->tail = NULL;
+    q->next = NULL;
+    int rc = list_records(r, q);
+    if (rc == 1) {
+        finish(r, q, 0);
+    } else if (rc != 0) {
+        queue_failed(r, q);
+        arm(r);
+    }
+}
+
+static redisReply *copy_reply(const redisReply *rep)
+{
+    redisReply *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->type = rep->type;
+    c->integer = rep->integer;
+    if (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS ||
+        rep->type == REDIS_REPLY_ERROR) {
+        c->str = malloc(rep->len + 1);
+        if (c->str == NULL) {
+            free(c);
+            return NULL;
+        }
+        memcpy(c->str, rep->str, rep->len);
+        c->str[rep->len] = '\0';
+        c->len = rep->len;
+    } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+        c->element = calloc(rep->elements, sizeof *c->element);
+        if (c->element == NULL) {
+            free(c);
+            return NULL;
+        }
+        for (size_t i = 0; i < rep->elements; i++) {
+            c->element[i] = copy_reply(rep->element[i]);
+            if (c->element[i] == NULL) {
+                c->elements = i;
+                free_reply_tree(c);
+                return NULL;
+            }
+        }
+        c->elements = rep->elements;
+    }
+    return c;
+}
+
+static void free_reply_tree(redisReply *rep)
+{
+    if (rep == NULL)
+        return;
+    for (size_t i = 0; i < rep->elements; i++)
+        free_reply_tree(rep->element[i]);
+    free(rep->element);
+    free(rep->str);
+    free(rep);
+}
+
+/* ---- delivery ------------------------------------------------------------------------------ */
+
+static void sha1_hex(const char *s, size_t len, char out[41])
+{
+    unsigned char d[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s, len, d);
+    for (size_t i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Runs one read's callback and frees it. */
+static void deliver(rd_t *q)
+{
+    const redisReply *rep = q->reply;
+    int st = q->status;
+    switch (q->kind) {
+    case RK_RECORD: {
+        json_t *rec = NULL;
+        char sha1[41] = "";
+        if (st == 0 && rep->type == REDIS_REPLY_STRING) {
+            rec = json_loadb(rep->str, rep->len, 0, NULL);
+            if (!json_is_object(rec)) {
+                json_decref(rec);
+                rec = NULL;
+                st = BERTH_EIO;
+            } else {
+                sha1_hex(rep->str, rep->len, sha1);
+            }
+        } else if (st == 0 && rep->type != REDIS_REPLY_NIL) {
+            st = BERTH_EIO;
+        }
+        q->cb.record(st, rec, sha1, q->data);
+        json_decref(rec);
+        break;
+    }
+    case RK_TEXT: {
+        bool text = st == 0 && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS);
+        if (st == 0 && !text && rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_INTEGER)
+            st = BERTH_EIO;
+        q->cb.text(st, text ? rep->str : NULL, text ? rep->len : 0, q->data);
+        break;
+    }
+    case RK_LIST: {
+        size_t n = 0;
+        const char **keys = NULL;
+        json_t **recs = NULL;
+        bool more = false;
+        if (st == 0 && q->range != NULL) {
+            n = q->range->elements < q->want ? q->range->elements : q->want;
+            more = q->range->elements > q->want;
+            if (n > 0 && (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != n))
+                st = BERTH_EIO;
+        }
+        if (st == 0 && n > 0) {
+            keys = calloc(n, sizeof *keys);
+            recs = calloc(n, sizeof *recs);
+            if (keys == NULL || recs == NULL)
+                st = BERTH_ENOMEM;
+        }
+        if (st != 0)
+            n = 0;
+        for (size_t i = 0; i < n; i++) {
+            keys[i] = q->range->element[i]->str;
+            const redisReply *e = rep->element[i];
+            if (e->type == REDIS_REPLY_STRING) {
+                recs[i] = json_loadb(e->str, e->len, 0, NULL);
+                if (!json_is_object(recs[i])) {
+                    json_decref(recs[i]);
+                    recs[i] = NULL;
+                }
+            }
+        }
+        q->cb.list(st, keys, (json_t *const *)recs, n, more, q->data);
+        for (size_t i = 0; i < n; i++)
+            json_decref(recs[i]);
+        free(keys);
+        free(recs);
+        break;
+    }
+    case RK_SCAN: {
+        size_t n = 0;
+        const char **ids = NULL, **texts = NULL;
+        const char *next = "0";
+        if (st == 0 && (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+                        rep->element[0]->type != REDIS_REPLY_STRING ||
+                        rep->element[1]->type != REDIS_REPLY_ARRAY))
+            st = BERTH_EIO;
+        if (st == 0) {
+            next = rep->element[0]->str;
+            n = rep->element[1]->elements / 2;
+            if (n > 0) {
+                ids = calloc(n, sizeof *ids);
+                texts = calloc(n, sizeof *texts);
+                if (ids == NULL || texts == NULL) {
+                    st = BERTH_ENOMEM;
+                    n = 0;
+                }
+            }
+            for (size_t i = 0; i < n; i++) {
+                ids[i] = rep->element[1]->element[2 * i]->str;
+                texts[i] = rep->element[1]->element[2 * i + 1]->str;
+            }
+        }
+        q->cb.scan(st, ids, texts, n, next, q->data);
+        free(ids);
+        free(texts);
+        break;
+    }
+    }
+    free_reply_tree(q->reply);
+    free_reply_tree(q->range);
+    free(q);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    bd_records_t *r = arg;
+    /* Callbacks may queue reads (new kicks) or free the module. */
+    rd_t *q = r->done_head;
+    r->done_head = r->done_tail = NULL;
+    while (q != NULL) {
+        rd_t *next = q->next;
+        deliver(q);
+        q = next;
+    }
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    bd_records_t *r = arg;
+    if (r->head != NULL && now_ms() >= r->head->sent_ms + r->timeout_ms)
+        drop(r);    /* every read in flight fails (on_reply with NULL) */
+    else
+        arm(r);
+}
+
+/* ---- public ---------------------------------------------------------------------------------- */
+
+bd_records_t *bd_records_new(struct event_base *base, const char *url, const char *cell,
+                             uint32_t timeout_ms)
+{
+    bd_records_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->base = base;
+    snprintf(r->url, sizeof r->url, "%s", url);
+    snprintf(r->prefix, sizeof r->prefix, "berth:{%s}:", cell);
+    r->timeout_ms = timeout_ms ? timeout_ms : 5000;
+    r->timer = evtimer_new(base, on_timeout, r);
+    r->kick = event_new(base, -1, 0, on_kick, r);
+    if (r->timer == NULL || r->kick == NULL) {
+        bd_records_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void bd_records_free(bd_records_t *r)
+{
+    if (r == NULL || r->freeing)
+        return;
+    r->freeing = true;
+    drop(r);                        /* in-flight reads move to the done list */
+    /* A read never sent sits only on the done list; both fail now. */
+    rd_t *q = r->done_head;
+    r->done_head = r->done_tail = NULL;
+    while (q != NULL) {
+        rd_t *next = q->next;
+        if (q->status == 0 && q->reply == NULL)
+            q->status = BERTH_EIO;
+        deliver(q);
+        q = next;
+    }
+    if (r->timer != NULL)
+        event_free(r->timer);
+    if (r->kick != NULL)
+        event_free(r->kick);
+    free(r);
+}
+
+/* Sends a read or, when it cannot be sent, fails it from the kick. */
+static int start(bd_records_t *r, rd_t *q, int argc, const char **argv, const size_t *lens)
+{
+    if (r->freeing || send_argv(r, q, argc, argv, lens) != 0)
+        return queue_failed(r, q);
+    return 0;
+}
+
+int bd_records_get(bd_records_t *r, const char *key, bd_record_cb cb, void *data)
+{
+    rd_t *q = rd_new(r, RK_RECORD, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.record = cb;
+    char k[128];
+    key_of(r, "resources", k, sizeof k);
+    const char *argv[] = {"HGET", k, key};
+    return start(r, q, 3, argv, NULL);
+}
+
+int bd_records_read(bd_records_t *r, const char *name, const char *field, bd_text_cb cb,
+                    void *data)
+{
+    rd_t *q = rd_new(r, RK_TEXT, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.text = cb;
+    char k[512];
+    key_of(r, name, k, sizeof k);
+    const char *argv[] = {field != NULL ? "HGET" : "GET", k, field};
+    return start(r, q, field != NULL ? 3 : 2, argv, NULL);
+}
+
+int bd_records_take(bd_records_t *r, const char *name, bd_text_cb cb, void *data)
+{
+    rd_t *q = rd_new(r, RK_TEXT, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.text = cb;
+    char k[512];
+    key_of(r, name, k, sizeof k);
+    const char *argv[] = {"GETDEL", k};
+    return start(r, q, 2, argv, NULL);
+}
+
+int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t ttl_s,
+                   bd_text_cb cb, void *data)
+{
+    rd_t *q = rd_new(r, RK_TEXT, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.text = cb;
+    char k[512], ttl[16];
+    key_of(r, name, k, sizeof k);
+    snprintf(ttl, sizeof ttl, "%u", ttl_s);
+    const char *argv[] = {"SET", k, text, "EX", ttl};
+    return start(r, q, 5, argv, NULL);
+}
+
+int bd_records_list(bd_records_t *r, const char *prefix, const char *after, size_t count,
+                    bd_list_cb cb, void *data)
+{
+    rd_t *q = rd_new(r, RK_LIST, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.list = cb;
+    q->want = count;
+    char k[128], lo[600], hi[600], limit[24];
+    key_of(r, "index", k, sizeof k);
+    if (after != NULL && after[0] != '\0')
+        snprintf(lo, sizeof lo, "(%s", after);
+    else
+        snprintf(lo, sizeof lo, "[%s", prefix);
+    snprintf(hi, sizeof hi, "[%s\xff", prefix);
+    snprintf(limit, sizeof limit, "%zu", count + 1);
+    const char *argv[] = {"ZRANGEBYLEX", k, lo, hi, "LIMIT", "0", limit};
+    return start(r, q, 7, argv, NULL);
+}
+
+int bd_records_operations_scan(bd_records_t *r, const char *cursor, size_t count,
+                               bd_scan_cb cb, void *data)
+{
+    rd_t *q = rd_new(r, RK_SCAN, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.scan = cb;
+    char k[128], c[24];
+    key_of(r, "operations", k, sizeof k);
+    snprintf(c, sizeof c, "%zu", count);
+    const char *argv[] = {"HSCAN", k, cursor, "COUNT", c};
+    return start(r, q, 5, argv, NULL);
+}
+
+int bd_records_ping(bd_records_t *r, bd_text_cb cb, void *data)
+{
+    rd_t *q = rd_new(r, RK_TEXT, data);
+    if (q == NULL)
+        return BERTH_ENOMEM;
+    q->cb.text = cb;
+    const char *argv[] = {"PING"};
+    return start(r, q, 1, argv, NULL);
+}
+
+int bd_records_operations_drop(bd_records_t *r, const char *const *ids, size_t n, bd_text_cb cb,
+                               void *data)
+{
+    if (n == 0 || n > 1000)
+        return BERTH_EINVAL;
+    rd_t *q = rd_new(r, RK_TEXT, data);
+    const char **argv = malloc((n + 2) * sizeof *argv);
+    if (q == NULL || argv == NULL) {
+        free(q);
+        free(argv);
+        return BERTH_ENOMEM;
+    }
+    q->cb.text = cb;
+    char k[128];
+    key_of(r, "operations", k, sizeof k);
+    argv[0] = "HDEL";
+    argv[1] = k;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 2] = ids[i];
+    int rc = start(r, q, (int)(n + 2), argv, NULL);
+    free(argv);
+    return rc;
+}
+
+/* ---- effects ------------------------------------------------------------------------------- */
+
+void bd_fx_init(bd_fx_t *fx)
+{
+    memset(fx, 0, sizeof *fx);
+}
+
+void bd_fx_free(bd_fx_t *fx)
+{
+    for (size_t i = 0; i < fx->nowned; i++)
+        free(fx->owned[i]);
+    fx->nowned = 0;
+    fx->n = 0;
+}
+
+/* The next effect, its field buffer prepared from fmt; NULL when full
+ * (BD_FX_MAX is above what any request needs: a programming error). */
+static berth_effect_t *fx_add(bd_fx_t *fx, berth_effect_op_t op, const char *key)
+{
+    if (fx->n >= BD_FX_MAX)
+        abort();
+    berth_effect_t *e = &fx->e[fx->n];
+    memset(e, 0, sizeof *e);
+    e->op = op;
+    e->key = key;
+    fx->n++;
+    return e;
+}
+
+static const char *fx_text(bd_fx_t *fx, const char *text)
+{
+    snprintf(fx->fields[fx->n - 1], sizeof fx->fields[0], "%s", text);
+    return fx->fields[fx->n - 1];
+}
+
+static char *fx_own(bd_fx_t *fx, char *text)
+{
+    if (text != NULL)
+        fx->owned[fx->nowned++] = text;
+    return text;
+}
+
+void bd_fx_expect(bd_fx_t *fx, const char *key, const char *sha1)
+{
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_EXPECT, "resources");
+    e->field = fx_text(fx, key);
+    e->value = sha1;
+}
+
+int bd_fx_record(bd_fx_t *fx, const char *key, const json_t *rec)
+{
+    char *text = fx_own(fx, json_dumps(rec, JSON_COMPACT));
+    if (text == NULL)
+        return BERTH_ENOMEM;
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HSET, "resources");
+    e->field = fx_text(fx, key);
+    e->value = text;
+    e = fx_add(fx, BERTH_EFFECT_ZADD, "index");
+    e->field = fx_text(fx, key);
+    return 0;
+}
+
+void bd_fx_record_del(bd_fx_t *fx, const char *key)
+{
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HDEL, "resources");
+    e->field = fx_text(fx, key);
+    e = fx_add(fx, BERTH_EFFECT_ZREM, "index");
+    e->field = fx_text(fx, key);
+}
+
+void bd_fx_dns_claim(bd_fx_t *fx, const char *field, const char *key)
+{
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_CLAIM, "dns");
+    e->field = fx_text(fx, field);
+    e->value = key;
+}
+
+void bd_fx_dns_release(bd_fx_t *fx, const char *field, const char *key)
+{
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_UNCLAIM, "dns");
+    e->field = fx_text(fx, field);
+    e->value = key;
+}
+
+void bd_fx_usage(bd_fx_t *fx, const char *sub, const char *location, int delta)
+{
+    char f[320];
+    snprintf(f, sizeof f, "%s/%s", sub, location);
+    for (char *p = f; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HINCRBY, "usage");
+    e->field = fx_text(fx, f);
+    e->n = delta;
+}
+
+int bd_fx_operation(bd_fx_t *fx, const char *id, const json_t *op)
+{
+    char *text = fx_own(fx, json_dumps(op, JSON_COMPACT));
+    if (text == NULL)
+        return BERTH_ENOMEM;
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HSET, "operations");
+    e->field = fx_text(fx, id);
+    e->value = text;
+    return 0;
+}
+
+int bd_fx_done(bd_fx_t *fx, const char *crid, const json_t *answer, uint32_t ttl_s)
+{
+    char *text = fx_own(fx, json_dumps(answer, JSON_COMPACT));
+    if (text == NULL)
+        return BERTH_ENOMEM;
+    char k[320];
+    snprintf(k, sizeof k, "done:%s", crid);
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_SET, NULL);
+    e->key = fx_text(fx, k);
+    e->value = text;
+    e->n = ttl_s;
+    return 0;
+}
+
+void bd_fx_eviction_forget(bd_fx_t *fx, const char *key)
+{
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HDEL, "evictions");
+    e->field = fx_text(fx, key);
+}
+
+int bd_fx_dns_index(const bd_fx_t *fx)
+{
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->e[i].op == BERTH_EFFECT_CLAIM)
+            return (int)i;
+    return -1;
+}
