@@ -81,12 +81,14 @@ void api_observe_placement(bd_api_t *api, double seconds, int rc);
 /* 404 ResourceNotFound for group `name` of resource group `rg`. */
 void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name);
 
-/* The resource's ARM body (secrets redacted) from its record, its agent's
- * view (NULL: none) and, for an evicted group, its eviction (NULL: not
- * evicted); `force_state` (NULL: from the record and view) overrides the
+/* The resource's ARM body (secrets redacted) from its record (`parsed`,
+ * when not NULL, is its document already parsed), its agent's view (NULL:
+ * none) and, for an evicted group, its eviction (NULL: not evicted);
+ * `force_state` (NULL: from the record and view) overrides the
  * provisioningState.  No I/O. */
-json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const char *force_state,
-                                const json_t *view, const berth_eviction_t *evicted_by);
+json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
+                                const char *force_state, const json_t *view,
+                                const berth_eviction_t *evicted_by);
 
 /* Reads what the body of resource `key` needs (its view; for a group
  * neither stopped nor placed, its eviction record) without blocking, then

@@ -211,16 +211,17 @@ static json_t *evicted_container_view(const berth_eviction_t *ev)
 
 /* The resource's ARM body (secrets redacted) from its record and view. */
 /* Contract: api-internal.h. */
-json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const char *force_state,
-                                const json_t *view_in, const berth_eviction_t *evicted_by)
+json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
+                                const char *force_state, const json_t *view_in,
+                                const berth_eviction_t *evicted_by)
 {
     json_t *body = NULL;
     const char *doc = api_jstr(rec, "document");
     berth_group_t *g = NULL;
     berth_error_t err;
     char *text = NULL;
-    if (berth_group_parse(doc, strlen(doc), &g, &err) == 0 &&
-        berth_group_to_json(g, BERTH_JSON_REDACT, &text, NULL) == 0)
+    if ((parsed != NULL || berth_group_parse(doc, strlen(doc), &g, &err) == 0) &&
+        berth_group_to_json(parsed != NULL ? parsed : g, BERTH_JSON_REDACT, &text, NULL) == 0)
         body = json_loads(text, 0, NULL);
     berth_free(text);
     berth_group_free(g);
@@ -502,7 +503,7 @@ typedef struct body_read {
 
 static void body_finish(body_read_t *b, const json_t *view)
 {
-    json_t *body = api_resource_body_build(b->api, b->rec, NULL, view,
+    json_t *body = api_resource_body_build(b->api, b->rec, NULL, NULL, view,
                                            b->evicted ? &b->eviction : NULL);
     api_body_cb cb = b->cb;
     void *data = b->data;

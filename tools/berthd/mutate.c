@@ -145,7 +145,14 @@ static void answer(mut_t *m)
     }
     json_t *rec = m->newrec != NULL ? m->newrec : m->rec;
     if (m->force_state != NULL) {
-        send_ok(m, api_resource_body_build(m->api, rec, m->force_state, NULL, NULL));
+        send_ok(m, api_resource_body_build(m->api, rec, NULL, m->force_state, NULL, NULL));
+        return;
+    }
+    /* Just placed at a new generation: no view can describe it yet, so the
+     * record says all there is (no read). */
+    if (m->placing) {
+        /* m->g, when set, is the very document the record now holds. */
+        send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL));
         return;
     }
     api_body_read(m->api, m->op.key, rec, on_body, m);

@@ -271,6 +271,11 @@ static void store_try_open(bd_worker_t *w)
     w->ctx.engine = engine;
     w->ctx.pools = pools;
     berth_error_clear(&w->ctx.store_err);
+    /* Whether the cell holds a pool, known before the first step. */
+    unsigned seen = atomic_load(&w->pools_seen);
+    int npools = berth_store_pool_list(store, NULL, NULL, NULL);
+    if (npools == 0 && atomic_load(&w->pools_seen) == seen)
+        atomic_store(&w->pools_present, false);
     if (w->open_failures > 0)
         bd_log("info", "worker: store open after %u tries", w->open_failures + 1);
     w->open_failures = 0;

@@ -1,0 +1,182 @@
+#!/bin/sh
+# api-compare.sh: creates through the REST API, two berthd builds in turns
+# on the same input.
+#
+#   bench/api-compare.sh NEW_BERTHD OLD_BERTHD [GROUPS] [ROUNDS] [CONNECTIONS...]
+#
+# From a build directory (or with top_builddir set), for each of ROUNDS
+# rounds (default 3) and each berthd in turn (NEW, then OLD): starts a
+# private redis-server (unix socket, AOF with appendfsync everysec), the
+# berthd over HTTPS with a bearer token (a throwaway self-signed pair) and
+# four berth-agents with the sim plugin and a large capacity, then runs
+# `berth-bench api` with GROUPS creates (default 4000) over each number of
+# CONNECTIONS (default 1 8 32), and stops everything.  In the first round
+# it also counts, from Redis's INFO commandstats, the commands Redis runs
+# per request with the agents stopped (1,000 creates and their deletes
+# over one connection).  Prints one line per run and, at the end,
+# the median creates/s and p99 per berthd and connection count, and the
+# ratio NEW/OLD.  It measures and never judges.  Everything it starts is
+# stopped by its pid at exit; the temporary directory is removed.
+set -u
+
+[ $# -ge 2 ] || { echo "usage: api-compare.sh NEW_BERTHD OLD_BERTHD [GROUPS] [ROUNDS] [CONNECTIONS...]" >&2; exit 2; }
+new=$1
+old=$2
+groups=${3:-4000}
+rounds=${4:-3}
+shift 2
+[ $# -gt 0 ] && shift
+[ $# -gt 0 ] && shift
+conns=${*:-1 8 32}
+build=$(cd "${top_builddir:-.}" && pwd)
+bench="$build/bench/berth-bench"
+agent="$build/tools/berth-agent"
+for f in "$new" "$old" "$bench" "$agent"; do
+    [ -x "$f" ] || { echo "api-compare: $f is not an executable" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d /tmp/berth-api-compare.XXXXXX) || exit 1
+pids=""
+results="$tmp/results"
+: >"$results"
+stop_all() {
+    for p in $pids; do
+        kill "$p" 2>/dev/null
+    done
+    for p in $pids; do
+        wait "$p" 2>/dev/null
+    done
+    pids=""
+}
+trap 'stop_all; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rcli() {
+    redis-cli -s "$run/redis.sock" "$@"
+}
+
+# The commands Redis has run (every command's calls, summed).
+calls() {
+    rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '
+        /^cmdstat_/ { all += $3 } END { printf "%d\n", all }'
+}
+
+setup() {
+    berthd=$1
+    run="$tmp/run"
+    rm -rf "$run"
+    mkdir -p "$run"
+    redis-server --port 0 --unixsocket "$run/redis.sock" --unixsocketperm 700 --dir "$run" \
+        --save '' --appendonly yes --appendfsync everysec --daemonize no \
+        --logfile "$run/redis.log" &
+    pids="$pids $!"
+    i=0
+    until [ "$(rcli ping 2>/dev/null)" = PONG ]; do
+        i=$((i + 1))
+        [ $i -gt 100 ] && { echo "api-compare: redis-server did not answer" >&2; return 1; }
+        sleep 0.1
+    done
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+        -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+        -keyout "$run/berthd.key" -out "$run/berthd.crt" >/dev/null 2>&1 || return 1
+    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    echo "$token *" >"$run/tokens"
+    endpoint=""
+    for try in 1 2 3 4 5; do
+        port=$(( 20000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 12000 ))
+        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$run/redis.sock" --cell bench \
+            --tls-cert "$run/berthd.crt" --tls-key "$run/berthd.key" --tokens "$run/tokens" \
+            --data-dir "$run/berthd" >"$run/berthd.log" 2>&1 &
+        bpid=$!
+        i=0
+        while [ $i -lt 100 ] && kill -0 "$bpid" 2>/dev/null; do
+            if curl -fsS --max-time 2 --cacert "$run/berthd.crt" \
+                "https://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+                endpoint="https://127.0.0.1:$port"
+                break
+            fi
+            sleep 0.2
+            i=$((i + 1))
+        done
+        if [ -n "$endpoint" ]; then
+            pids="$pids $bpid"
+            break
+        fi
+        kill -9 "$bpid" 2>/dev/null
+        wait "$bpid" 2>/dev/null
+    done
+    [ -n "$endpoint" ] || { echo "api-compare: berthd did not come up" >&2; return 1; }
+    agent_pids=""
+    for n in 1 2 3 4; do
+        BERTH_PLUGIN_PATH="$build/plugins/sim/.libs" "$agent" --redis "unix://$run/redis.sock" \
+            --cell bench --host "sim-$n" --plugin sim --cores 4096 --memory-mib 16777216 \
+            >"$run/agent-$n.log" 2>&1 &
+        pids="$pids $!"
+        agent_pids="$agent_pids $!"
+    done
+    i=0
+    until [ "$(curl -fsS --max-time 2 --cacert "$run/berthd.crt" \
+        -H "Authorization: Bearer $token" "$endpoint/berth/hosts" 2>/dev/null |
+        grep -o '"sim-[0-9]"' | sort -u | wc -l)" -ge 4 ]; do
+        i=$((i + 1))
+        [ $i -gt 150 ] && { echo "api-compare: the agents did not register" >&2; return 1; }
+        sleep 0.2
+    done
+}
+
+field() {
+    sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"
+}
+
+# Commands per request: the agents stopped (SIGSTOP), so that Redis runs
+# only what berthd asks (and its timers: a PING a second, a catch-up a
+# tick), 1,000 creates then their 1,000 deletes over one connection.
+commands_per_request() {
+    for p in $agent_pids; do kill -STOP "$p"; done
+    before=$(calls)
+    "$bench" api --endpoint "$endpoint" --token "$token" --cacert "$run/berthd.crt" \
+        --groups 1000 --connections 1 --running-timeout 1 >/dev/null 2>>"$run/bench.err"
+    after=$(calls)
+    for p in $agent_pids; do kill -CONT "$p"; done
+    awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", (a - b) / 2000 }'
+}
+
+r=1
+while [ $r -le "$rounds" ]; do
+    for which in new old; do
+        eval "bin=\$$which"
+        setup "$bin" || { stop_all; exit 1; }
+        if [ $r -eq 1 ]; then
+            per=$(commands_per_request)
+            echo "$which: $per Redis commands per request (creates and deletes, agents stopped)"
+            echo "cmds $which $per" >>"$results"
+        fi
+        for c in $conns; do
+            line=$("$bench" api --endpoint "$endpoint" --token "$token" --cacert "$run/berthd.crt" \
+                --groups "$groups" --connections "$c" --running-timeout 120 2>>"$run/bench.err")
+            rate=$(echo "$line" | field creates_per_sec)
+            p99=$(echo "$line" | field p99_ms)
+            errors=$(echo "$line" | field errors)
+            echo "$which $c $rate $p99 ${errors:-?}" >>"$results"
+            echo "round $r $which: $c connection(s): ${rate:-?} creates/s, p99 ${p99:-?} ms, errors ${errors:-?}"
+        done
+        stop_all
+    done
+    r=$((r + 1))
+done
+
+echo "medians over $rounds round(s), $groups creates each:"
+for c in $conns; do
+    med() {
+        awk -v w="$1" -v c="$c" -v col="$2" '$1 == w && $2 == c { print $col }' "$results" |
+            sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'
+    }
+    nr=$(med new 3)
+    orate=$(med old 3)
+    np=$(med new 4)
+    op=$(med old 4)
+    ratio=$(awk -v a="$nr" -v b="$orate" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }')
+    echo "  $c connection(s): new $nr creates/s (p99 $np ms), old $orate creates/s (p99 $op ms): ${ratio}x"
+done
+awk '$1 == "cmds" { printf "  Redis commands per request: %s %s\n", $2, $3 }' "$results"
