@@ -9,6 +9,7 @@
  *
  * This file must never block, and never run or own the event loop.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -92,6 +93,33 @@ int berth__redis_async_attach(redisAsyncContext *ac, struct event_base *base)
     ac->ev.cleanup = glue_cleanup;
     ac->ev.data = g;
     return 0;
+}
+
+redisAsyncContext *berth__redis_async_connect(const berth_store_t *store,
+                                              struct event_base *base, void *data, char *why,
+                                              size_t cap)
+{
+    const char *host, *url;
+    int port;
+    berth__store_endpoint(store, &host, &port, &url);
+    redisAsyncContext *ac = port == 0 ? redisAsyncConnectUnix(host)
+                                      : redisAsyncConnect(host, port);
+    if (ac == NULL) {
+        snprintf(why, cap, "no memory for a connection");
+        return NULL;
+    }
+    if (ac->err) {
+        snprintf(why, cap, "cannot connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    if (berth__redis_async_attach(ac, base) < 0) {
+        snprintf(why, cap, "no memory for the connection's events");
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = data;
+    return ac;
 }
 
 void berth__redis_async_free(redisAsyncContext *ac)

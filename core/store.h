@@ -147,12 +147,13 @@ typedef struct berth__pending {
 /* An FCALL berth_place: argv/lens point into this struct and into the
  * store's record buffer, which the next encoding call overwrites, so send it
  * before building another. */
+#define BERTH__PLACE_ARGC 21         /* FCALL berth_place's words           */
 typedef struct berth__place_call {
     char hg_new[BERTH__KEYNAME_MAX], as_new[BERTH__KEYNAME_MAX];
     char hg_old[BERTH__KEYNAME_MAX], as_old[BERTH__KEYNAME_MAX];
     char expect[24], mc[16], mem[16], gpu[16], epoch[24];
-    const char *argv[20];
-    size_t lens[20];
+    const char *argv[BERTH__PLACE_ARGC];
+    size_t lens[BERTH__PLACE_ARGC];
 } berth__place_call_t;
 
 /* An FCALL berth_release: argv points into this struct and at the key. */
@@ -183,6 +184,13 @@ void berth__sigpipe_unblock(berth__sigpipe_guard_t *g);
 struct redisAsyncContext;
 struct event_base;
 int berth__redis_async_attach(struct redisAsyncContext *ac, struct event_base *base);
+
+/* A new non-blocking connection to where `store` points now, attached to
+ * `base` (berth__redis_async_attach()), its data pointer set to `data`.
+ * Returns it, or NULL with `why` naming the failure. */
+struct redisAsyncContext *berth__redis_async_connect(const berth_store_t *store,
+                                                     struct event_base *base, void *data,
+                                                     char *why, size_t cap);
 
 /* redisAsyncFree() with SIGPIPE blocked.  Accepts NULL.  Never call it
  * from inside one of the context's own callbacks. */

@@ -211,26 +211,9 @@ static void functions_reply(redisAsyncContext *ac, void *reply, void *data)
  * Returns 0, or -1 with `why` naming the failure. */
 static int connect_start(berth_store_async_t *s, char *why, size_t cap)
 {
-    const char *host, *url;
-    int port;
-    berth__store_endpoint(s->store, &host, &port, &url);
-    redisAsyncContext *ac = port == 0 ? redisAsyncConnectUnix(host)
-                                      : redisAsyncConnect(host, port);
-    if (ac == NULL) {
-        snprintf(why, cap, "no memory for a connection");
+    redisAsyncContext *ac = berth__redis_async_connect(s->store, s->base, s, why, cap);
+    if (ac == NULL)
         return -1;
-    }
-    if (ac->err) {
-        snprintf(why, cap, "cannot connect: %s", ac->errstr);
-        redisAsyncFree(ac);
-        return -1;
-    }
-    if (berth__redis_async_attach(ac, s->base) < 0) {
-        snprintf(why, cap, "no memory for the connection's events");
-        redisAsyncFree(ac);
-        return -1;
-    }
-    ac->data = s;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->ac = ac;
@@ -528,7 +511,8 @@ static int commit_send(berth_store_async_t *s, job_t *j)
             return 1;
         }
         rc = berth__effects_fcall(j->fx ? "berth_place_fx" : "berth_place", 8, place.argv + 3,
-                                  9, place.argv + 11, place.lens + 11, j->fx, &f, &j->err);
+                                  BERTH__PLACE_ARGC - 11, place.argv + 11, place.lens + 11, j->fx,
+                                  &f, &j->err);
     } else if (j->op == JOB_RELEASE) {
         if ((rc = berth__store_release_call(s->store, j->key, &release, &j->err)) < 0) {
             job_complete(j, rc);

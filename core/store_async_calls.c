@@ -669,26 +669,9 @@ static void on_queued(redisAsyncContext *ac, void *reply, void *data)
  * 0, or -1 with `why` naming the failure. */
 static int connect_new(berth__async_calls_t *c, redisAsyncContext **out, char *why, size_t cap)
 {
-    const char *host, *url;
-    int port;
-    berth__store_endpoint(c->sync, &host, &port, &url);
-    redisAsyncContext *ac = port == 0 ? redisAsyncConnectUnix(host)
-                                      : redisAsyncConnect(host, port);
-    if (ac == NULL) {
-        snprintf(why, cap, "no memory for a connection");
+    redisAsyncContext *ac = berth__redis_async_connect(c->sync, c->base, c, why, cap);
+    if (ac == NULL)
         return -1;
-    }
-    if (ac->err) {
-        snprintf(why, cap, "cannot connect: %s", ac->errstr);
-        redisAsyncFree(ac);
-        return -1;
-    }
-    if (berth__redis_async_attach(ac, c->base) < 0) {
-        snprintf(why, cap, "no memory for the connection's events");
-        redisAsyncFree(ac);
-        return -1;
-    }
-    ac->data = c;
     *out = ac;
     return 0;
 }

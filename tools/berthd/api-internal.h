@@ -66,6 +66,9 @@ typedef struct op {
 int64_t api_now_ms(void);
 double api_mono_s(void);
 
+/* ms since the epoch as RFC 3339 with milliseconds ("...T12:00:00.000Z"). */
+void api_iso_time(int64_t ms, char *out, size_t cap);
+
 /* Member `k` of object o as a string, "" when absent. */
 const char *api_jstr(const json_t *o, const char *k);
 

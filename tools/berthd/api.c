@@ -98,7 +98,8 @@ double api_mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void iso_time(int64_t ms, char *out, size_t cap)
+/* Contract: api-internal.h. */
+void api_iso_time(int64_t ms, char *out, size_t cap)
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
@@ -188,7 +189,7 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
 static json_t *evicted_view(const berth_eviction_t *ev)
 {
     char when[40];
-    iso_time((int64_t)ev->time_ms, when, sizeof when);
+    api_iso_time((int64_t)ev->time_ms, when, sizeof when);
     char message[160];
     snprintf(message, sizeof message,
              "The Spot container group was evicted from host '%s' to make room for a "
@@ -203,7 +204,7 @@ static json_t *evicted_view(const berth_eviction_t *ev)
 static json_t *evicted_container_view(const berth_eviction_t *ev)
 {
     char when[40];
-    iso_time((int64_t)ev->time_ms, when, sizeof when);
+    api_iso_time((int64_t)ev->time_ms, when, sizeof when);
     return json_pack("{s:i, s:{s:s, s:s, s:s}, s:[]}", "restartCount", 0, "currentState",
                      "state", "Terminated", "finishTime", when, "detailStatus", "Evicted",
                      "events");

@@ -294,16 +294,6 @@ static const char *view_failure(json_t *view)
     return "the container group failed";
 }
 
-static void iso_time(int64_t ms, char *out, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 /* Answers the operation from its record, its resource's and (NULL: none)
  * the resource's view. */
 static void op_answer(op_ctx_t *c, json_t *view)
@@ -334,7 +324,7 @@ static void op_answer(op_ctx_t *c, json_t *view)
     if (end <= 0 && status[0] != 'I')   /* terminal: not InProgress */
         end = api_now_ms();
     char start[40], endt[40];
-    iso_time(json_integer_value(json_object_get(c->o, "startTime")), start, sizeof start);
+    api_iso_time(json_integer_value(json_object_get(c->o, "startTime")), start, sizeof start);
     char id[512];
     snprintf(id, sizeof id,
              "/subscriptions/%s/providers/Microsoft.ContainerInstance/locations/%s/operations/%s",
@@ -342,7 +332,7 @@ static void op_answer(op_ctx_t *c, json_t *view)
     json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "name", c->opid, "status", status,
                              "startTime", start);
     if (body != NULL && end > 0) {
-        iso_time(end, endt, sizeof endt);
+        api_iso_time(end, endt, sizeof endt);
         json_object_set_new(body, "endTime", json_string(endt));
     }
     if (body != NULL && message != NULL)

@@ -495,15 +495,18 @@ void bd_records_free(bd_records_t *r)
         return;
     r->freeing = true;
     drop(r);                        /* in-flight reads move to the done list */
-    /* A read never sent sits only on the done list; both fail now. */
-    rd_t *q = r->done_head;
-    r->done_head = r->done_tail = NULL;
-    while (q != NULL) {
-        rd_t *next = q->next;
-        if (q->status == 0 && q->reply == NULL)
-            q->status = BERTH_EIO;
-        deliver(q);
-        q = next;
+    /* A read never sent sits only on the done list; both fail now, and so
+     * do the reads their callbacks queue meanwhile (start() fails them). */
+    while (r->done_head != NULL) {
+        rd_t *q = r->done_head;
+        r->done_head = r->done_tail = NULL;
+        while (q != NULL) {
+            rd_t *next = q->next;
+            if (q->status == 0 && q->reply == NULL && q->kind != RK_LIST)
+                q->status = BERTH_EIO;
+            deliver(q);
+            q = next;
+        }
     }
     if (r->timer != NULL)
         event_free(r->timer);
@@ -532,43 +535,42 @@ int bd_records_get(bd_records_t *r, const char *key, bd_record_cb cb, void *data
     return start(r, q, 3, argv, NULL);
 }
 
-int bd_records_read(bd_records_t *r, const char *name, const char *field, bd_text_cb cb,
-                    void *data)
+/* A command whose answer is text, an integer or nothing, for cb. */
+static int text_command(bd_records_t *r, bd_text_cb cb, void *data, int argc,
+                        const char **argv)
 {
     rd_t *q = rd_new(r, RK_TEXT, data);
     if (q == NULL)
         return BERTH_ENOMEM;
     q->cb.text = cb;
+    return start(r, q, argc, argv, NULL);
+}
+
+int bd_records_read(bd_records_t *r, const char *name, const char *field, bd_text_cb cb,
+                    void *data)
+{
     char k[512];
     key_of(r, name, k, sizeof k);
     const char *argv[] = {field != NULL ? "HGET" : "GET", k, field};
-    return start(r, q, field != NULL ? 3 : 2, argv, NULL);
+    return text_command(r, cb, data, field != NULL ? 3 : 2, argv);
 }
 
 int bd_records_take(bd_records_t *r, const char *name, bd_text_cb cb, void *data)
 {
-    rd_t *q = rd_new(r, RK_TEXT, data);
-    if (q == NULL)
-        return BERTH_ENOMEM;
-    q->cb.text = cb;
     char k[512];
     key_of(r, name, k, sizeof k);
     const char *argv[] = {"GETDEL", k};
-    return start(r, q, 2, argv, NULL);
+    return text_command(r, cb, data, 2, argv);
 }
 
 int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t ttl_s,
                    bd_text_cb cb, void *data)
 {
-    rd_t *q = rd_new(r, RK_TEXT, data);
-    if (q == NULL)
-        return BERTH_ENOMEM;
-    q->cb.text = cb;
     char k[512], ttl[16];
     key_of(r, name, k, sizeof k);
     snprintf(ttl, sizeof ttl, "%u", ttl_s);
     const char *argv[] = {"SET", k, text, "EX", ttl};
-    return start(r, q, 5, argv, NULL);
+    return text_command(r, cb, data, 5, argv);
 }
 
 int bd_records_list(bd_records_t *r, const char *prefix, const char *after, size_t count,
@@ -607,12 +609,8 @@ int bd_records_operations_scan(bd_records_t *r, const char *cursor, size_t count
 
 int bd_records_ping(bd_records_t *r, bd_text_cb cb, void *data)
 {
-    rd_t *q = rd_new(r, RK_TEXT, data);
-    if (q == NULL)
-        return BERTH_ENOMEM;
-    q->cb.text = cb;
     const char *argv[] = {"PING"};
-    return start(r, q, 1, argv, NULL);
+    return text_command(r, cb, data, 1, argv);
 }
 
 int bd_records_operations_drop(bd_records_t *r, const char *const *ids, size_t n, bd_text_cb cb,
@@ -620,21 +618,16 @@ int bd_records_operations_drop(bd_records_t *r, const char *const *ids, size_t n
 {
     if (n == 0 || n > 1000)
         return BERTH_EINVAL;
-    rd_t *q = rd_new(r, RK_TEXT, data);
     const char **argv = malloc((n + 2) * sizeof *argv);
-    if (q == NULL || argv == NULL) {
-        free(q);
-        free(argv);
+    if (argv == NULL)
         return BERTH_ENOMEM;
-    }
-    q->cb.text = cb;
     char k[128];
     key_of(r, "operations", k, sizeof k);
     argv[0] = "HDEL";
     argv[1] = k;
     for (size_t i = 0; i < n; i++)
         argv[i + 2] = ids[i];
-    int rc = start(r, q, (int)(n + 2), argv, NULL);
+    int rc = text_command(r, cb, data, (int)(n + 2), argv);
     free(argv);
     return rc;
 }
