@@ -139,7 +139,10 @@ const char berth__functions_source[] =
      * ARGV: key, new host, expected generation (0: must not exist), group
      *       record (already carrying generation + 1), log max len,
      *       millicores, memory MiB, GPUs (the record's demand, so the record
-     *       need not be decoded here), host epoch the replica saw. */
+     *       need not be decoded here), host epoch the replica saw, and
+     *       optionally the record the change log carries (the same without
+     *       the group's document, which replicas never need; absent: the
+     *       record itself). */
     "local function place(keys, args)\n"
     "  local key, host = args[1], args[2]\n"
     "  local expect = tonumber(args[3]) or -1\n"
@@ -175,7 +178,7 @@ const char berth__functions_source[] =
     "  redis.call('HSET', keys[2], key, args[4])\n"
     "  if not same then redis.call('SADD', keys[5], key) end\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
-    "  return log_append(keys[3], keys[4], args[5], 'place', key, args[4])\n"
+    "  return log_append(keys[3], keys[4], args[5], 'place', key, args[10] or args[4])\n"
     "end\n"
     "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST.
@@ -282,7 +285,7 @@ const char berth__functions_source[] =
     "  redis.call('HSET', keys[2], key, args[3])\n"
     "  redis.call('SADD', keys[5], key)\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
-    "  return log_append(keys[3], keys[4], args[4], 'place', key, args[3])\n"
+    "  return log_append(keys[3], keys[4], args[4], 'place', key, args[11 + 2 * n] or args[3])\n"
     "end\n"
     "\n"
     /* KEYS: skus, log, seq.  ARGV: name, record, log max len.  A record
@@ -370,7 +373,8 @@ const char berth__functions_source[] =
      * ARGV: member key, new key, host, member generation, member runtime
      *       digest (the hex text its view carries), new record (generation
      *       1, naming the member as its runtime), log max len, millicores,
-     *       memory MiB, GPUs (the new record's demand).
+     *       memory MiB, GPUs (the new record's demand), and optionally the
+     *       record the change log carries (without the document).
      * Claims a ready standby-pool member (pool.c) for a new group: the
      * member's allocation on HOST becomes the new group's, the member's
      * record, set memberships and view vanish, the new group's record takes
@@ -428,7 +432,7 @@ const char berth__functions_source[] =
     "  redis.call('HDEL', keys[3], member)\n"
     "  redis.call('XADD', keys[7], '*', 'op', 'place', 'key', key, 'gen', 1)\n"
     "  log_append(keys[4], keys[5], args[7], 'release', member, '')\n"
-    "  return log_append(keys[4], keys[5], args[7], 'place', key, args[6])\n"
+    "  return log_append(keys[4], keys[5], args[7], 'place', key, args[11] or args[6])\n"
     "end\n"
     "\n"
     /* EFFECTS.  A caller's own records written in the same atomic step as

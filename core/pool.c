@@ -858,11 +858,16 @@ static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const 
                       const berth_request_t *req, const char *spec, const berth__effects_t *fx,
                       char *reason, berth_error_t *err)
 {
-    msgpack_sbuffer buf;
+    /* The group record, and the change log's copy without the document. */
+    msgpack_sbuffer buf, lean;
     msgpack_sbuffer_init(&buf);
+    msgpack_sbuffer_init(&lean);
     int rc = claim_record(s, key, m, req, spec, &buf);
+    if (rc == 0)
+        rc = claim_record(s, key, m, req, NULL, &lean);
     if (rc != 0) {
         msgpack_sbuffer_destroy(&buf);
+        msgpack_sbuffer_destroy(&lean);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
     }
     char hosts[BERTH__KEYNAME_MAX], groups[BERTH__KEYNAME_MAX], views[BERTH__KEYNAME_MAX];
@@ -887,24 +892,25 @@ static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const 
         /* No effects: the plain Function, as before effects existed. */
         const char *argv[] = {"FCALL", "berth_claim", "8", hosts, groups, views, log, seq, hg,
                               as, ks, m->key, key, m->host, gen, m->digest, buf.data, maxlen,
-                              mc, mem, gpu};
+                              mc, mem, gpu, lean.data};
         size_t lens[BERTH__ARRAY_LEN(argv)];
         for (size_t i = 0; i < BERTH__ARRAY_LEN(argv); i++)
-            lens[i] = i == 16 ? buf.size : strlen(argv[i]);
+            lens[i] = i == 16 ? buf.size : i == 21 ? lean.size : strlen(argv[i]);
         r = berth__store_command(s, (int)BERTH__ARRAY_LEN(argv), argv, lens, true,
                                  "claiming a standby member", err, &rc);
     } else {
         const char *keys[] = {hosts, groups, views, log, seq, hg, as, ks};
         const char *args[] = {m->key, key, m->host, gen, m->digest, buf.data,
-                              maxlen, mc, mem, gpu};
+                              maxlen, mc, mem, gpu, lean.data};
         size_t arg_lens[BERTH__ARRAY_LEN(args)];
         for (size_t i = 0; i < BERTH__ARRAY_LEN(args); i++)
-            arg_lens[i] = i == 5 ? buf.size : strlen(args[i]);
+            arg_lens[i] = i == 5 ? buf.size : i == 10 ? lean.size : strlen(args[i]);
         berth__fcall_t call;
         rc = berth__effects_fcall("berth_claim_fx", (int)BERTH__ARRAY_LEN(keys), keys,
                                   (int)BERTH__ARRAY_LEN(args), args, arg_lens, fx, &call, err);
         if (rc < 0) {
             msgpack_sbuffer_destroy(&buf);
+            msgpack_sbuffer_destroy(&lean);
             return rc;
         }
         r = berth__store_command(s, call.argc, call.argv, call.lens, true,
@@ -912,6 +918,7 @@ static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const 
         berth__fcall_free(&call);
     }
     msgpack_sbuffer_destroy(&buf);
+    msgpack_sbuffer_destroy(&lean);
     if (r == NULL)
         return rc;
     char message[256];

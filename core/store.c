@@ -58,7 +58,10 @@
  *                                      note (zones without room, failures)
  *   berth:{C}:log               STREAM the change log: seq, op (sku|host|
  *                                      hostdel|place|release), name (host name or
- *                                      group key), rec (the new record, or ""),
+ *                                      group key), rec (the new record, or "";
+ *                                      a placement's without its spec: the
+ *                                      document is kept once, in the group
+ *                                      record, and replicas never need it),
  *                                      trimmed with MAXLEN ~ log_max_len
  *   berth:{C}:seq               STRING a counter every change increments; each
  *                                      log entry carries the value it made
@@ -278,6 +281,8 @@ struct berth_store {
     map_t hosts;                    /* name -> epoch                        */
     uint32_t round;                 /* batch round counter, for entry.mark  */
     msgpack_sbuffer buf;            /* record encoding, reused              */
+    msgpack_sbuffer buf_log;        /* the same record without its document,
+                                     * for the change log                   */
     berth__group_record_t *rec;     /* group record scratch, reused         */
     char maxlen[24];                /* log_max_len as text                  */
 };
@@ -1006,6 +1011,7 @@ static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     if (s == NULL)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a store");
     msgpack_sbuffer_init(&s->buf);
+    msgpack_sbuffer_init(&s->buf_log);
     s->rec = malloc(sizeof *s->rec);
     if (s->rec == NULL) {
         berth_store_close(s);
@@ -1052,6 +1058,7 @@ void berth_store_close(berth_store_t *store)
     map_free(&store->groups);
     map_free(&store->hosts);
     msgpack_sbuffer_destroy(&store->buf);
+    msgpack_sbuffer_destroy(&store->buf_log);
     free(store->rec);
     free(store);
 }
@@ -1399,15 +1406,24 @@ static int place_call_build(berth_store_t *s, const pending_t *p, place_call_t *
     berth__group_record_t *r = s->rec;
     record_from_request(s->engine, p->key, host, p->generation + 1, &p->committed, p->spec, r);
     msgpack_sbuffer_clear(&s->buf);
+    msgpack_sbuffer_clear(&s->buf_log);
     int rc = berth__group_record_encode(&s->buf, r);
+    /* The change log carries what replicas need: the record without the
+     * document, which only the group record keeps. */
+    berth__bytes_t spec = r->spec;
+    r->spec = (berth__bytes_t){NULL, 0};
+    if (rc == 0)
+        rc = berth__group_record_encode(&s->buf_log, r);
+    r->spec = spec;
     if (rc < 0)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
     const char *argv[] = {"FCALL", "berth_place", "8", s->k_hosts, s->k_groups, s->k_log,
                           s->k_seq, c->hg_new, c->as_new, c->hg_old, c->as_old, p->key, host,
-                          c->expect, s->buf.data, s->maxlen, c->mc, c->mem, c->gpu, c->epoch};
-    for (size_t i = 0; i < 20; i++) {
+                          c->expect, s->buf.data, s->maxlen, c->mc, c->mem, c->gpu, c->epoch,
+                          s->buf_log.data};
+    for (size_t i = 0; i < BERTH__PLACE_ARGC; i++) {
         c->argv[i] = argv[i];
-        c->lens[i] = i == 14 ? s->buf.size : strlen(argv[i]);
+        c->lens[i] = i == 14 ? s->buf.size : i == 20 ? s->buf_log.size : strlen(argv[i]);
     }
     return 0;
 }
@@ -1484,7 +1500,7 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
     const entry_t *own = existed ? map_find(&s->groups, key, strlen(key)) : NULL;
     uint64_t expect = own != NULL ? own->value : 0;
     uint32_t n = plan.victims;
-    int argc = 3 + 7 + 9 + 2 * (int)n + 1;
+    int argc = 3 + 7 + 9 + 2 * (int)n + 2;
     c->argv = malloc((size_t)argc * sizeof *c->argv);
     c->lens = malloc((size_t)argc * sizeof *c->lens);
     c->gens = malloc((size_t)n * sizeof *c->gens);
@@ -1506,7 +1522,12 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
     snprintf(c->count, sizeof c->count, "%u", n);
     record_from_request(s->engine, key, c->host, expect + 1, request, spec, s->rec);
     msgpack_sbuffer_clear(&s->buf);
-    if (berth__group_record_encode(&s->buf, s->rec) < 0) {
+    msgpack_sbuffer_clear(&s->buf_log);
+    int enc = berth__group_record_encode(&s->buf, s->rec);
+    s->rec->spec = (berth__bytes_t){NULL, 0};      /* the change log's copy */
+    if (enc == 0)
+        enc = berth__group_record_encode(&s->buf_log, s->rec);
+    if (enc < 0) {
         berth__preempt_call_free(c);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
     }
@@ -1526,8 +1547,10 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
         c->argv[20 + 2 * i] = c->gens[i];
         c->lens[20 + 2 * i] = strlen(c->gens[i]);
     }
-    c->argv[argc - 1] = c->expect;
-    c->lens[argc - 1] = strlen(c->expect);
+    c->argv[argc - 2] = c->expect;
+    c->lens[argc - 2] = strlen(c->expect);
+    c->argv[argc - 1] = s->buf_log.data;
+    c->lens[argc - 1] = s->buf_log.size;
     c->argc = argc;
     c->victims = n;
     c->existed = existed;
@@ -1602,7 +1625,7 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
         place_call_t c;
         if ((rc = place_call_build(s, &p, &c, err)) < 0)
             return rc;
-        redisReply *r = command(s, 20, c.argv, c.lens, true, "committing a placement", err,
+        redisReply *r = command(s, BERTH__PLACE_ARGC, c.argv, c.lens, true, "committing a placement", err,
                                 &rc);
         if (r == NULL)
             return rc;
@@ -1686,7 +1709,7 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
         for (size_t j = 0; j < nchosen; j++) {
             if ((rc = place_call_build(s, &ps[chosen[j]], call, err)) < 0)
                 break;
-            if (redisAppendCommandArgv(s->c, 20, call->argv, call->lens) != REDIS_OK) {
+            if (redisAppendCommandArgv(s->c, BERTH__PLACE_ARGC, call->argv, call->lens) != REDIS_OK) {
                 rc = redis_unavailable(s, err, "sending a batch of placements");
                 break;
             }

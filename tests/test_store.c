@@ -10,6 +10,7 @@
  * FUNCTION FLUSH, a group's document read back, batches, and fsck on a good
  * cell and on each kind of corruption injected with raw commands.
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -280,6 +281,26 @@ static void test_place_redeploy_release(void **state)
     assert_int_equal(berth_group_get(b.engine, "g1", &q), 0);
     assert_string_equal(q.host, first);
     used(&b, first, 3000, 1);
+    /* The document is stored once: in the group record, not in the change
+     * log (replicas never need it). */
+    redisReply *r = redisCommand(f->raw, "HGET berth:{place}:groups g1");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_non_null(memmem(r->str, r->len, "westeurope", 10));
+    freeReplyObject(r);
+    r = redisCommand(f->raw, "XREVRANGE berth:{place}:log + - COUNT 1");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1);
+    const redisReply *fields = r->element[0]->element[1];
+    bool found_rec = false;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (strcmp(fields->element[i]->str, "rec") == 0) {
+            found_rec = true;
+            assert_true(fields->element[i + 1]->len > 0);
+            assert_null(memmem(fields->element[i + 1]->str, fields->element[i + 1]->len,
+                               "westeurope", 10));
+        }
+    assert_true(found_rec);
+    freeReplyObject(r);
 
     /* Redeploy from the other store: stays. */
     place(&b, "g1", request(3, 4096), NULL, &p);
