@@ -164,12 +164,19 @@ static void on_record(int status, json_t *rec, const char *sha1, void *data);
 
 static void read_record(mut_t *m)
 {
+    /* A try again starts from nothing the last one decided. */
     json_decref(m->rec);
     m->rec = NULL;
     json_decref(m->newrec);
     m->newrec = NULL;
     bd_fx_free(&m->fx);
     bd_fx_init(&m->fx);
+    m->ok_status = 0;
+    m->with_body = false;
+    m->force_state = NULL;
+    m->async_op = false;
+    m->async_url[0] = '\0';
+    m->placing = false;
     if (bd_records_get(m->api->records, m->op.key, on_record, m) != 0)
         mut_error(m, 503, "ServiceUnavailable", "", "out of memory");
 }
