@@ -1,7 +1,9 @@
 /*
- * api-internal.h: how api.c (routes and reads) and mutate.c (the mutating
- * requests) share the API's state.  Not for the rest of berthd, which
- * meets the API through berthd.h.
+ * api-internal.h: how api.c (routes and reads), mutate.c (the mutating
+ * requests) and reads.c (lists, usages, operations, logs and exec) share
+ * the API's state.  Not for the rest of berthd, which meets the API
+ * through berthd.h.  Everything declared here runs on the loop's thread
+ * and must never block it.
  */
 #ifndef BERTHD_API_INTERNAL_H
 #define BERTHD_API_INTERNAL_H

@@ -4,8 +4,7 @@
  * (worker_jobs.c: route handlers with captured replies, pool claims).
  *
  * The worker is one thread with its own engine replica and synchronous
- * store (and a plain hiredis connection for housekeeping), opened in that
- * thread and reopened with back-off while Redis is away.  The loop hands
+ * store, opened in that thread and reopened with back-off while Redis is away.  The loop hands
  * it jobs (bd_worker_call()); it runs them in order, one at a time, and
  * hands each one's completion back to the loop through a mutex-guarded
  * queue and a libevent event the worker activates.  The loop's event_base
@@ -15,7 +14,9 @@
  * worker thread and is only ever touched there; everything a job's `arg`
  * points at is the caller's, and must stay valid until the job's `done`
  * has run.  Every function here is called on the loop's thread, but for
- * bd_worker_stopping(), which a job calls on the worker.
+ * bd_worker_stopping(), which a job calls on the worker, and
+ * bd_worker_pools_present() and bd_worker_pools_seen(), which any thread
+ * may call.  Nothing here may block the loop's thread.
  */
 #ifndef BERTHD_WORKER_H
 #define BERTHD_WORKER_H
