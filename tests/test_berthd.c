@@ -1538,6 +1538,72 @@ static void test_operations_pruned(void **state)
     assert_int_equal(left, before - 1);
 }
 
+/* Two berthds changing one resource at once: each commit is guarded by the
+ * record it read, so when the other berthd's commit came between, it reads
+ * and decides again.  Every PUT is answered (2xx, or 409 Conflict once the
+ * tries run out), and the cell ends consistent: fsck finds the resource's
+ * document to be the one its group runs. */
+static void test_two_berthds_one_name(void **state)
+{
+    fixture_t *f = *state;
+    test_berthd_t d2;
+    const char *args[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
+    assert_int_equal(test_berthd_start(&d2, false, args), 0);
+    enum { PUTS = 15 };
+    char *p = gpath("rg", "shared", NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        int bad = 0;
+        for (int i = 0; i < PUTS; i++) {
+            char env[32];
+            snprintf(env, sizeof env, "b-%d", i);
+            char *doc = gdoc("westeurope", 1, env, NULL);
+            test_http_t h;
+            memset(&h, 0, sizeof h);
+            test_http(&d2, "PUT", p, doc, NULL, NULL, &h);
+            if (h.status != 200 && h.status != 201 && h.status != 409)
+                bad++;
+            test_http_free(&h);
+            free(doc);
+        }
+        _exit(bad > 100 ? 100 : bad);
+    }
+    int bad = 0, conflicts = 0;
+    for (int i = 0; i < PUTS; i++) {
+        char env[32];
+        snprintf(env, sizeof env, "a-%d", i);
+        char *doc = gdoc("westeurope", 1, env, NULL);
+        test_http_t h = http(f, "PUT", p, doc);
+        if (h.status == 409)
+            conflicts++;
+        else if (h.status != 200 && h.status != 201) {
+            fprintf(stderr, "PUT through berthd 1: %ld %s\n", h.status, h.body);
+            bad++;
+        }
+        test_http_free(&h);
+        free(doc);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(bad, 0);
+    fprintf(stderr, "two berthds, one name: %d of %d PUTs through berthd 1 ran out of tries\n",
+            conflicts, PUTS);
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    char *out = NULL;
+    int rc = run_fsck(f, &out);
+    if (rc != 0)
+        fprintf(stderr, "%s", out);
+    free(out);
+    assert_int_equal(rc, 0);
+    assert_int_equal(test_berthd_stop(&d2), 0);
+    free(p);
+}
+
 static void test_tokens(void **state)
 {
     fixture_t *f = *state;
@@ -1598,6 +1664,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operations_pruned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_berthds_one_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
     };
     return cmocka_run_group_tests(tests, berth_test_redis_group_setup,

@@ -181,6 +181,13 @@ static void read_record(mut_t *m)
         mut_error(m, 503, "ServiceUnavailable", "", "out of memory");
 }
 
+static void on_caught_up(int status, const berth_placement_t *placement,
+                         const berth_error_t *err, void *data)
+{
+    (void)status, (void)placement, (void)err;
+    read_record(data);
+}
+
 /* A commit's outcome other than success. */
 static void commit_failed(mut_t *m, int status, const berth_error_t *err)
 {
@@ -190,7 +197,11 @@ static void commit_failed(mut_t *m, int status, const berth_error_t *err)
     if (status == BERTH_ESTALE || vanished) {
         m->api->conflicts++;
         if (++m->attempts < MUT_ATTEMPTS) {
-            read_record(m);     /* another request came between: again */
+            /* Another request came between: again, once the replica has
+             * caught up with it (the next try pins its generation). */
+            berth_error_t e;
+            if (berth_store_async_sync(m->api->async, on_caught_up, m, &e) != 0)
+                read_record(m);
             return;
         }
         mut_error(m, 409, "Conflict", "",
