@@ -43,9 +43,9 @@
  * Every document case is also sent to berthd as the body of a PUT and must
  * get expect.status with the library's error name and target.  Around every
  * request that must fail, the cell's Redis records (resources, index, dns,
- * operations, groups, the host's group set, NGroups and their notes,
- * standby pools and the member counter, the request stream's length and
- * the count of kept POST answers) are snapshotted and must be unchanged.
+ * operations, usage counts, groups, the host's group set, NGroups and
+ * their notes, standby pools and the member counter, and the count of kept
+ * POST answers) are snapshotted and must be unchanged.
  *
  * Set-up: a real redis-server (tests/redis-harness.c), one berth-agent with
  * the simulator plugin (tests/agent-harness.c) and berthd
@@ -499,11 +499,10 @@ static void snap_reply(buf_t *s, redisReply *r)
 }
 
 /* The cell's records a failed request must leave alone, as one string
- * (free()).  DUMP of each record key, the request stream's length (each
- * request is added and deleted again) and the number of kept answers. */
+ * (free()).  DUMP of each record key and the number of kept answers. */
 static char *snapshot(fixture_t *f)
 {
-    static const char *const keys[] = {"resources", "index", "dns", "operations", "groups",
+    static const char *const keys[] = {"resources", "index", "dns", "operations", "usage", "groups",
                                        "hostgroups:sim-1", "skus", "meta", "ngroups",
                                        "ngroupnotes", "pools", "poolseq"};
     buf_t s = {0};
@@ -516,11 +515,7 @@ static char *snapshot(fixture_t *f)
         if (r != NULL)
             freeReplyObject(r);
     }
-    redisReply *r = redisCommand(f->rc, "XLEN berth:{%s}:requests", f->cell);
-    buf_str(&s, "requests=");
-    snap_reply(&s, r);
-    if (r != NULL)
-        freeReplyObject(r);
+    redisReply *r;
     size_t done = 0;
     char cursor[32] = "0";
     for (int round = 0; round < 1000; round++) {

@@ -27,9 +27,8 @@
  * one reconcile step has run; berthd's housekeeping (worker.c, on the
  * worker thread) then reconciles every NGroup of the cell one step per
  * tick, so the members converge -- and a rollout proceeds -- whichever
- * berthd of the cell is alive.  These routes do not go through the
- * request stream: the record is the whole request, written atomically,
- * and reconciling is idempotent.
+ * berthd of the cell is alive.  The record is the whole request, written
+ * atomically, and reconciling is idempotent.
  *
  * Secrets in the template (secureValue, secret volumes, passwords) are
  * never answered: the template is rendered with BERTH_JSON_REDACT.
