@@ -1625,8 +1625,8 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
         place_call_t c;
         if ((rc = place_call_build(s, &p, &c, err)) < 0)
             return rc;
-        redisReply *r = command(s, BERTH__PLACE_ARGC, c.argv, c.lens, true, "committing a placement", err,
-                                &rc);
+        redisReply *r = command(s, BERTH__PLACE_ARGC, c.argv, c.lens, true,
+                                "committing a placement", err, &rc);
         if (r == NULL)
             return rc;
         char reason[32], message[256];
@@ -1709,7 +1709,8 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
         for (size_t j = 0; j < nchosen; j++) {
             if ((rc = place_call_build(s, &ps[chosen[j]], call, err)) < 0)
                 break;
-            if (redisAppendCommandArgv(s->c, BERTH__PLACE_ARGC, call->argv, call->lens) != REDIS_OK) {
+            if (redisAppendCommandArgv(s->c, BERTH__PLACE_ARGC, call->argv, call->lens) !=
+                REDIS_OK) {
                 rc = redis_unavailable(s, err, "sending a batch of placements");
                 break;
             }
@@ -2607,15 +2608,28 @@ bool berth__store_own_apply(berth_store_t *s, const berth__pending_t *p, const r
     return own_apply(s, p, r);
 }
 
-int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
-                              berth_error_t *err)
+/* The replica's entry of the placed group `key` and where it is (*now);
+ * NULL with BERTH_ENOENT in err when the replica does not hold it. */
+static entry_t *placed_entry(berth_store_t *s, const char *key, berth_placement_t *now,
+                             berth_error_t *err)
 {
     size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
     entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
+    if (e == NULL || berth_group_get(s->engine, key, now) < 0) {
+        berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                         "container group '%s' is not placed", key ? key : "");
+        return NULL;
+    }
+    return e;
+}
+
+int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
+                              berth_error_t *err)
+{
     berth_placement_t now;
-    if (e == NULL || berth_group_get(s->engine, key, &now) < 0)
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "container group '%s' is not placed", key ? key : "");
+    entry_t *e = placed_entry(s, key, &now, err);
+    if (e == NULL)
+        return BERTH_ENOENT;
     key_name(s, c->hg, sizeof c->hg, "hostgroups:", now.host);
     key_name(s, c->as, sizeof c->as, "assign:", now.host);
     snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)e->value);
@@ -2628,12 +2642,10 @@ int berth__store_release_call(berth_store_t *s, const char *key, berth__release_
 int berth__store_restart_call(berth_store_t *s, const char *key, berth__restart_call_t *c,
                               berth_error_t *err)
 {
-    size_t len = key ? strnlen(key, KEY_MAX + 1) : 0;
-    entry_t *e = len && len <= KEY_MAX ? map_find(&s->groups, key, len) : NULL;
     berth_placement_t now;
-    if (e == NULL || berth_group_get(s->engine, key, &now) < 0)
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "container group '%s' is not placed", key ? key : "");
+    entry_t *e = placed_entry(s, key, &now, err);
+    if (e == NULL)
+        return BERTH_ENOENT;
     memcpy(c->host, now.host, sizeof c->host);
     key_name(s, c->as, sizeof c->as, "assign:", now.host);
     snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)e->value);

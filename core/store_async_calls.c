@@ -1194,17 +1194,31 @@ static void start(op_t *op, op_step_t step)
 
 /* ---- public calls ---------------------------------------------------------------------- */
 
+/* The checks a read of group `key` makes, then its op (the caller sets
+ * its callback and starts it); NULL with *rc when nothing was queued. */
+static op_t *read_op(berth_store_async_t *store, op_kind_t kind, const char *key, bool has_cb,
+                     void *data, berth_error_t *err, int *rc)
+{
+    *rc = begin(store, has_cb, err);
+    if (*rc < 0)
+        return NULL;
+    if (berth__group_key_check(key, err) < 0) {
+        *rc = BERTH_EINVAL;
+        return NULL;
+    }
+    op_t *op = op_new(store, kind, key, NULL, data, err);
+    if (op == NULL)
+        *rc = BERTH_ENOMEM;
+    return op;
+}
+
 int berth_store_async_view_read(berth_store_async_t *store, const char *key,
                                 berth_store_read_cb cb, void *data, berth_error_t *err)
 {
-    int rc = begin(store, cb != NULL, err);
-    if (rc < 0)
-        return rc;
-    if (berth__group_key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    op_t *op = op_new(store, OP_VIEW, key, NULL, data, err);
+    int rc;
+    op_t *op = read_op(store, OP_VIEW, key, cb != NULL, data, err, &rc);
     if (op == NULL)
-        return BERTH_ENOMEM;
+        return rc;
     op->cb.read = cb;
     start(op, STEP_READ);
     return 0;
@@ -1213,14 +1227,10 @@ int berth_store_async_view_read(berth_store_async_t *store, const char *key,
 int berth_store_async_group_read(berth_store_async_t *store, const char *key,
                                  berth_store_group_cb cb, void *data, berth_error_t *err)
 {
-    int rc = begin(store, cb != NULL, err);
-    if (rc < 0)
-        return rc;
-    if (berth__group_key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    op_t *op = op_new(store, OP_GROUP, key, NULL, data, err);
+    int rc;
+    op_t *op = read_op(store, OP_GROUP, key, cb != NULL, data, err, &rc);
     if (op == NULL)
-        return BERTH_ENOMEM;
+        return rc;
     op->cb.group = cb;
     start(op, STEP_READ);
     return 0;
@@ -1229,14 +1239,10 @@ int berth_store_async_group_read(berth_store_async_t *store, const char *key,
 int berth_store_async_eviction_read(berth_store_async_t *store, const char *key,
                                     berth_store_eviction_cb cb, void *data, berth_error_t *err)
 {
-    int rc = begin(store, cb != NULL, err);
-    if (rc < 0)
-        return rc;
-    if (berth__group_key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    op_t *op = op_new(store, OP_EVICTION, key, NULL, data, err);
+    int rc;
+    op_t *op = read_op(store, OP_EVICTION, key, cb != NULL, data, err, &rc);
     if (op == NULL)
-        return BERTH_ENOMEM;
+        return rc;
     op->cb.eviction = cb;
     start(op, STEP_READ);
     return 0;

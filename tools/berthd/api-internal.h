@@ -71,6 +71,9 @@ double api_mono_s(void);
 /* ms since the epoch as RFC 3339 with milliseconds ("...T12:00:00.000Z"). */
 void api_iso_time(int64_t ms, char *out, size_t cap);
 
+/* The element of array `arr` whose "name" member is `name`, or NULL. */
+json_t *api_find_named(json_t *arr, const char *name);
+
 /* Member `k` of object o as a string, "" when absent. */
 const char *api_jstr(const json_t *o, const char *k);
 

@@ -121,7 +121,7 @@ const char *api_jstr(const json_t *o, const char *k)
     return s != NULL ? s : "";
 }
 
-/* ---- Redis ------------------------------------------------------------------------------------ */
+/* ---- metrics ---------------------------------------------------------------------------- */
 
 /* Contract: api-internal.h. */
 void api_observe_placement(bd_api_t *api, double seconds, int rc)
@@ -140,7 +140,8 @@ void api_observe_placement(bd_api_t *api, double seconds, int rc)
 
 /* ---- resource bodies -------------------------------------------------------------------- */
 
-static json_t *find_named(json_t *arr, const char *name)
+/* Contract: api-internal.h. */
+json_t *api_find_named(json_t *arr, const char *name)
 {
     size_t i;
     json_t *e;
@@ -165,7 +166,8 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
             continue;
         json_object_del(props, "instanceView");
         json_t *iv = same != NULL
-            ? same : json_object_get(find_named(view_list, api_jstr(c, "name")), "instanceView");
+            ? same
+            : json_object_get(api_find_named(view_list, api_jstr(c, "name")), "instanceView");
         if (json_is_object(iv))
             json_object_set(props, "instanceView", iv);
     }

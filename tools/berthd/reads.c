@@ -230,9 +230,9 @@ static void usages_count(int status, const char *text, size_t len, void *data)
         char name[96], local[128];
         snprintf(name, sizeof name, "Standard%sGpus", sku);
         snprintf(local, sizeof local, "Standard %s GPUs", sku);
-        json_array_append_new(value, usage(name, local,
-                                           (uint64_t)json_integer_value(json_object_get(e, "used")),
-                                           (uint64_t)json_integer_value(json_object_get(e, "cap"))));
+        uint64_t used = (uint64_t)json_integer_value(json_object_get(e, "used"));
+        uint64_t cap = (uint64_t)json_integer_value(json_object_get(e, "cap"));
+        json_array_append_new(value, usage(name, local, used, cap));
     }
     json_decref(gpus);
     bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
@@ -474,18 +474,6 @@ static void agent_ctx_free(agent_ctx_t *a)
     free(a);
 }
 
-static json_t *find_named(json_t *arr, const char *name)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach(arr, i, e)
-    {
-        if (strcmp(api_jstr(e, "name"), name) == 0)
-            return e;
-    }
-    return NULL;
-}
-
 static void exec_session_set(int status, const char *text, size_t len, void *data);
 
 static void agent_record(int status, json_t *rec, const char *sha1, void *data)
@@ -505,8 +493,8 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
     const char *doc = api_jstr(rec, "document");
     json_t *d = json_loads(doc, 0, NULL);
     json_t *p = json_object_get(d, "properties");
-    bool found = find_named(json_object_get(p, "containers"), a->container) != NULL ||
-                 find_named(json_object_get(p, "initContainers"), a->container) != NULL;
+    bool found = api_find_named(json_object_get(p, "containers"), a->container) != NULL ||
+                 api_find_named(json_object_get(p, "initContainers"), a->container) != NULL;
     json_decref(d);
     if (!found) {
         bd_reply_error(a->reply, 404, "ContainerNotFound", "",
