@@ -1028,13 +1028,16 @@ typedef struct berth_eviction {
 /* Reads the eviction record of the group under `key` into *out.  A record
  * stays until berth_store_eviction_forget(); it describes the group's last
  * eviction, whatever happened since (callers check the group's placement).
+ * The evicted group's document stays in the cell beside it until the
+ * group is placed again or forgotten (berth_store_async_document_read()).
  * Returns 0, BERTH_ENOENT (never evicted, or forgotten), BERTH_EINVAL (a bad
  * key or a malformed record) or BERTH_EIO. */
 BERTH_EXPORT int berth_store_eviction_read(berth_store_t *store, const char *key,
                                            berth_eviction_t *out, berth_error_t *err);
 
-/* Drops the eviction record of the group under `key` (none: nothing to do).
- * Returns 0, BERTH_EINVAL or BERTH_EIO. */
+/* Drops the eviction record of the group under `key` and the document
+ * kept with it (none: nothing to do).  Returns 0, BERTH_EINVAL or
+ * BERTH_EIO. */
 BERTH_EXPORT int berth_store_eviction_forget(berth_store_t *store, const char *key,
                                              berth_error_t *err);
 
@@ -1049,6 +1052,15 @@ BERTH_EXPORT int berth_store_release(berth_store_t *store, const char *key,
 BERTH_EXPORT int berth_store_group_read(berth_store_t *store, const char *key,
                                         char **spec_json, uint64_t *generation,
                                         berth_error_t *err);
+
+/* Reads the group's document, placed or not: the one its record holds
+ * (with its generation), else the one the cell keeps for it after a
+ * release with BERTH_RELEASE_KEEP_DOCUMENT or an eviction (generation 0).
+ * *spec_json: free with berth_free(); generation may be NULL.  Returns 0,
+ * BERTH_ENOENT (neither, or a record without a document) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_document_read(berth_store_t *store, const char *key,
+                                           char **spec_json, uint64_t *generation,
+                                           berth_error_t *err);
 
 /* Asks the agent of the group's host to restart every container of the
  * group in place (an entry "restart" on the host's assignment stream).
@@ -1137,12 +1149,13 @@ BERTH_EXPORT int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb,
  * `key` names a key of the cell without its prefix: "resources" is
  * berth:{CELL}:resources, in the cell's hash slot.  Names the store itself
  * uses (meta, hosts, skus, groups, log, seq, views, agents, ngroups,
- * ngroupnotes, pools, poolseq, evictions, and every name starting with
- * hostgroups:, assign:, alive:, images:, poolmembers:, calls: or reply:)
- * are refused: effects never touch the cell's own state, but for one
- * thing a caller owns there: a group's eviction record may be dropped
- * (BERTH_EFFECT_HDEL of "evictions", field the group's key), as
- * berth_store_eviction_forget() does.
+ * ngroupnotes, pools, poolseq, evictions, documents, and every name
+ * starting with hostgroups:, assign:, alive:, images:, poolmembers:,
+ * calls: or reply:) are refused: effects never touch the cell's own
+ * state, but for two things a caller owns there: a group's eviction record
+ * (BERTH_EFFECT_HDEL of "evictions", field the group's key) and the
+ * document kept for a group that is not placed (BERTH_EFFECT_HDEL of
+ * "documents"; berth_store_async_document_read()) may be dropped.
  */
 #define BERTH_EFFECTS_MAX 32        /* effects one commit carries           */
 #define BERTH_EFFECT_VALUE_MAX (64u << 20) /* bytes in one value            */
@@ -1292,7 +1305,14 @@ BERTH_EXPORT int berth_store_async_place_prefer_with(berth_store_async_t *store,
                                                      const berth_effect_t *effects, size_t n,
                                                      berth_store_done_cb cb, void *data,
                                                      berth_error_t *err);
+/* berth_store_async_release() with effects (as above).  With flags
+ * BERTH_RELEASE_KEEP_DOCUMENT the group's document stays in the cell
+ * (berth_store_async_document_read() answers it, at generation 0) until
+ * the group is placed again or an effect drops it: a stopped group its
+ * owner may start again.  Other flags are refused (BERTH_EINVAL). */
+#define BERTH_RELEASE_KEEP_DOCUMENT 1u
 BERTH_EXPORT int berth_store_async_release_with(berth_store_async_t *store, const char *key,
+                                                unsigned flags,
                                                 const berth_effect_t *effects, size_t n,
                                                 berth_store_done_cb cb, void *data,
                                                 berth_error_t *err);
@@ -1428,6 +1448,18 @@ BERTH_EXPORT int berth_store_async_view_read(berth_store_async_t *store, const c
 BERTH_EXPORT int berth_store_async_group_read(berth_store_async_t *store, const char *key,
                                               berth_store_group_cb cb, void *data,
                                               berth_error_t *err);
+
+/* Reads the document of the group under `key`, placed or not: the one its
+ * record holds (cb gets it with the group's generation and host), else the
+ * one the cell keeps for it (a release with BERTH_RELEASE_KEEP_DOCUMENT,
+ * or an eviction: generation 0, host NULL).  BERTH_ENOENT when there is
+ * neither (or a record without a document), BERTH_EIO as for
+ * berth_store_async_group_read(); a bad key is refused at once with
+ * BERTH_EINVAL.  This is where a scheduler that keeps no copy of its own
+ * reads a group's document. */
+BERTH_EXPORT int berth_store_async_document_read(berth_store_async_t *store, const char *key,
+                                                 berth_store_group_cb cb, void *data,
+                                                 berth_error_t *err);
 
 /* Reads the eviction record of the group under `key`, as
  * berth_store_eviction_read() does: cb gets the record, or BERTH_ENOENT,

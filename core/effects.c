@@ -24,7 +24,7 @@
 static const char *const OWN_NAMES[] = {"meta",   "hosts",       "skus", "groups",
                                         "log",    "seq",         "views", "agents",
                                         "ngroups", "ngroupnotes", "pools", "poolseq",
-                                        "evictions"};
+                                        "evictions", "documents"};
 static const char *const OWN_PREFIXES[] = {"hostgroups:", "assign:", "alive:", "images:",
                                            "poolmembers:", "calls:", "reply:"};
 
@@ -107,10 +107,11 @@ int berth__effects_copy(const berth_store_t *s, const berth_effect_t *effects, s
         if (op_word(e->op) == NULL)
             return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "effects",
                                     "effect %zu: unknown operation %d", i, (int)e->op);
-        /* The one exception: a caller drops a group's eviction record. */
-        bool eviction = e->op == BERTH_EFFECT_HDEL && e->key != NULL &&
-                        strcmp(e->key, "evictions") == 0;
-        int rc = eviction ? 0 : key_check(e->key, i, err);
+        /* The exceptions: a caller drops a group's eviction record or its
+         * kept document. */
+        bool owned = e->op == BERTH_EFFECT_HDEL && e->key != NULL &&
+                     (strcmp(e->key, "evictions") == 0 || strcmp(e->key, "documents") == 0);
+        int rc = owned ? 0 : key_check(e->key, i, err);
         if (rc < 0)
             return rc;
         size_t flen = e->field != NULL ? strlen(e->field) : 0;

@@ -135,7 +135,9 @@ const char berth__functions_source[] =
     "end\n"
     "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:NEW, assign:NEW,
-     *       hostgroups:OLD, assign:OLD (the new host's again for a new group).
+     *       hostgroups:OLD, assign:OLD (the new host's again for a new group),
+     *       documents (a document kept while the group was not placed goes:
+     *       the group record holds it now).
      * ARGV: key, new host, expected generation (0: must not exist), group
      *       record (already carrying generation + 1), log max len,
      *       millicores, memory MiB, GPUs (the record's demand, so the record
@@ -176,13 +178,17 @@ const char berth__functions_source[] =
     "    redis.call('XADD', keys[8], '*', 'op', 'release', 'key', key, 'gen', expect)\n"
     "  end\n"
     "  redis.call('HSET', keys[2], key, args[4])\n"
+    "  if not old then redis.call('HDEL', keys[9], key) end\n"
     "  if not same then redis.call('SADD', keys[5], key) end\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
     "  return log_append(keys[3], keys[4], args[5], 'place', key, args[10] or args[4])\n"
     "end\n"
     "\n"
-    /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST.
-     * ARGV: key, expected generation, log max len. */
+    /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST,
+     *       documents.
+     * ARGV: key, expected generation, log max len, '1' to keep the group's
+     *       document in KEYS[7] (a stopped group the caller starts again
+     *       later), else '0'. */
     "local function release(keys, args)\n"
     "  local key = args[1]\n"
     "  local raw = redis.call('HGET', keys[2], key)\n"
@@ -204,12 +210,13 @@ const char berth__functions_source[] =
     "  end\n"
     "  redis.call('HDEL', keys[2], key)\n"
     "  redis.call('SREM', keys[5], key)\n"
+    "  if args[4] == '1' and old.spec then redis.call('HSET', keys[7], key, old.spec) end\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'release', 'key', key, 'gen', old.gen)\n"
     "  return log_append(keys[3], keys[4], args[3], 'release', key, '')\n"
     "end\n"
     "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST,
-     *       evictions.
+     *       evictions, documents.
      * ARGV: key, host, record (generation E + 1), log max len, millicores,
      *       memory MiB, GPUs (the record's demand), host epoch the replica
      *       saw, number of victims N, then N pairs: victim key, victim
@@ -225,7 +232,8 @@ const char berth__functions_source[] =
      * victim is released exactly as by release() (record, host set, a
      * release for HOST's agent, a logged 'release') and its eviction
      * recorded in KEYS[7] (victim key -> JSON {host, by, time}, time in ms
-     * by Redis's clock as a decimal string); then the group is placed as
+     * by Redis's clock as a decimal string), its document kept in KEYS[8]
+     * beside the eviction record; then the group is placed as
      * by place() (logged 'place').  Refusals: 'generation', 'host',
      * 'state', 'victim', 'capacity'. */
     "local function preempt(keys, args)\n"
@@ -280,10 +288,12 @@ const char berth__functions_source[] =
     "    redis.call('XADD', keys[6], '*', 'op', 'release', 'key', vkey, 'gen', v.gen)\n"
     "    redis.call('HSET', keys[7], vkey,\n"
     "               cjson.encode({host = host, by = key, time = now}))\n"
+    "    if v.spec then redis.call('HSET', keys[8], vkey, v.spec) end\n"
     "    log_append(keys[3], keys[4], args[4], 'release', vkey, '')\n"
     "  end\n"
     "  redis.call('HSET', keys[2], key, args[3])\n"
     "  redis.call('SADD', keys[5], key)\n"
+    "  if not old then redis.call('HDEL', keys[8], key) end\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
     "  return log_append(keys[3], keys[4], args[4], 'place', key, args[11 + 2 * n] or args[3])\n"
     "end\n"
@@ -577,9 +587,9 @@ const char berth__functions_source[] =
     "end\n"
     "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
-    "redis.register_function('berth_place_fx', with_effects(place, 8))\n"
-    "redis.register_function('berth_release_fx', with_effects(release, 6))\n"
-    "redis.register_function('berth_preempt_fx', with_effects(preempt, 7))\n"
+    "redis.register_function('berth_place_fx', with_effects(place, 9))\n"
+    "redis.register_function('berth_release_fx', with_effects(release, 7))\n"
+    "redis.register_function('berth_preempt_fx', with_effects(preempt, 8))\n"
     "redis.register_function('berth_restart_fx', with_effects(restart, 2))\n"
     "redis.register_function('berth_claim_fx', with_effects(claim, 8))\n"
     "redis.register_function('berth_records', with_effects(records, 1))\n"

@@ -89,6 +89,17 @@
  *                                      decimal string)), written by the
  *                                      Function berth_preempt, dropped by
  *                                      berth_store_eviction_forget()
+ *   berth:{C}:documents         HASH   group key -> the document of a group
+ *                                      that holds no placement but whose
+ *                                      owner wants it back: kept by a
+ *                                      release that asks for it (a stopped
+ *                                      group) and by berth_preempt for each
+ *                                      victim; dropped when the group is
+ *                                      placed again, by
+ *                                      berth_store_eviction_forget(), or by
+ *                                      its owner (an effect's HDEL).  A
+ *                                      group's document is thus in one place:
+ *                                      its record while placed, here while not
  *
  * Only the Redis Functions of functions.c write the cell's records, sets,
  * streams and counter, each change in one atomic step, so they never
@@ -274,6 +285,7 @@ struct berth_store {
     char prefix[96];                /* "berth:{CELL}:"                      */
     size_t prefix_len;
     char k_meta[128], k_hosts[128], k_groups[128], k_log[128], k_seq[128], k_skus[128];
+    char k_documents[128];
     uint64_t seq;                   /* sequence of the last entry applied   */
     char last_id[64];               /* id of the last log entry applied     */
     bool stale;                     /* engine out of line: reload at next sync */
@@ -1031,6 +1043,7 @@ static int store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     key_name(s, s->k_meta, sizeof s->k_meta, "meta", "");
     key_name(s, s->k_hosts, sizeof s->k_hosts, "hosts", "");
     key_name(s, s->k_groups, sizeof s->k_groups, "groups", "");
+    key_name(s, s->k_documents, sizeof s->k_documents, "documents", "");
     key_name(s, s->k_log, sizeof s->k_log, "log", "");
     key_name(s, s->k_seq, sizeof s->k_seq, "seq", "");
     key_name(s, s->k_skus, sizeof s->k_skus, "skus", "");
@@ -1417,13 +1430,14 @@ static int place_call_build(berth_store_t *s, const pending_t *p, place_call_t *
     r->spec = spec;
     if (rc < 0)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
-    const char *argv[] = {"FCALL", "berth_place", "8", s->k_hosts, s->k_groups, s->k_log,
-                          s->k_seq, c->hg_new, c->as_new, c->hg_old, c->as_old, p->key, host,
+    const char *argv[] = {"FCALL", "berth_place", "9", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, c->hg_new, c->as_new, c->hg_old, c->as_old,
+                          s->k_documents, p->key, host,
                           c->expect, s->buf.data, s->maxlen, c->mc, c->mem, c->gpu, c->epoch,
                           s->buf_log.data};
     for (size_t i = 0; i < BERTH__PLACE_ARGC; i++) {
         c->argv[i] = argv[i];
-        c->lens[i] = i == 14 ? s->buf.size : i == 20 ? s->buf_log.size : strlen(argv[i]);
+        c->lens[i] = i == 15 ? s->buf.size : i == 21 ? s->buf_log.size : strlen(argv[i]);
     }
     return 0;
 }
@@ -1500,7 +1514,7 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
     const entry_t *own = existed ? map_find(&s->groups, key, strlen(key)) : NULL;
     uint64_t expect = own != NULL ? own->value : 0;
     uint32_t n = plan.victims;
-    int argc = 3 + 7 + 9 + 2 * (int)n + 2;
+    int argc = 3 + 8 + 9 + 2 * (int)n + 2;
     c->argv = malloc((size_t)argc * sizeof *c->argv);
     c->lens = malloc((size_t)argc * sizeof *c->lens);
     c->gens = malloc((size_t)n * sizeof *c->gens);
@@ -1531,21 +1545,21 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
         berth__preempt_call_free(c);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
     }
-    const char *head[] = {"FCALL", "berth_preempt", "7", s->k_hosts, s->k_groups, s->k_log,
-                          s->k_seq, c->hg, c->as, c->ev, key, c->host, s->buf.data, s->maxlen,
-                          c->mc, c->mem, c->gpu, c->epoch, c->count};
-    for (int i = 0; i < 19; i++) {
+    const char *head[] = {"FCALL", "berth_preempt", "8", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, c->hg, c->as, c->ev, s->k_documents, key, c->host,
+                          s->buf.data, s->maxlen, c->mc, c->mem, c->gpu, c->epoch, c->count};
+    for (int i = 0; i < 20; i++) {
         c->argv[i] = head[i];
-        c->lens[i] = i == 12 ? s->buf.size : strlen(head[i]);
+        c->lens[i] = i == 13 ? s->buf.size : strlen(head[i]);
     }
     for (uint32_t i = 0; i < n; i++) {
         const char *vkey = berth_engine_victim(s->engine, i);
         const entry_t *ve = map_find(&s->groups, vkey, strlen(vkey));
         snprintf(c->gens[i], sizeof c->gens[i], "%llu", (unsigned long long)(ve ? ve->value : 0));
-        c->argv[19 + 2 * i] = vkey;
-        c->lens[19 + 2 * i] = strlen(vkey);
-        c->argv[20 + 2 * i] = c->gens[i];
-        c->lens[20 + 2 * i] = strlen(c->gens[i]);
+        c->argv[20 + 2 * i] = vkey;
+        c->lens[20 + 2 * i] = strlen(vkey);
+        c->argv[21 + 2 * i] = c->gens[i];
+        c->lens[21 + 2 * i] = strlen(c->gens[i]);
     }
     c->argv[argc - 2] = c->expect;
     c->lens[argc - 2] = strlen(c->expect);
@@ -1797,10 +1811,11 @@ static int store_release(berth_store_t *store, const char *key, berth_error_t *e
         key_name(s, hg, sizeof hg, "hostgroups:", now.host);
         key_name(s, as, sizeof as, "assign:", now.host);
         snprintf(expect, sizeof expect, "%llu", (unsigned long long)e->value);
-        const char *argv[] = {"FCALL", "berth_release", "6", s->k_hosts, s->k_groups,
-                              s->k_log, s->k_seq, hg, as, key, expect, s->maxlen};
+        const char *argv[] = {"FCALL", "berth_release", "7", s->k_hosts, s->k_groups,
+                              s->k_log, s->k_seq, hg, as, s->k_documents, key, expect,
+                              s->maxlen, "0"};
         char reason[32], message[256];
-        rc = fcall(s, 12, argv, NULL, "releasing a container group", reason, message,
+        rc = fcall(s, 14, argv, NULL, "releasing a container group", reason, message,
                    sizeof message, err);
         if (rc < 0)
             return rc;
@@ -1815,22 +1830,57 @@ static int store_release(berth_store_t *store, const char *key, berth_error_t *e
                             "under %u attempts", key, s->opts.max_retries + 1);
 }
 
+/* HGET of `key` in hash `hash`: the string reply, or NULL with *rc set
+ * (BERTH_ENOENT "container group '<key>' <missing>" when absent). */
+static redisReply *hash_field(berth_store_t *s, const char *hash, const char *key,
+                              const char *what, const char *missing, berth_error_t *err,
+                              int *rc)
+{
+    const char *argv[] = {"HGET", hash, key};
+    redisReply *r = command(s, 3, argv, NULL, false, what, err, rc);
+    if (r == NULL)
+        return NULL;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        *rc = berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                               "container group '%s' %s", key, missing);
+        return NULL;
+    }
+    return r;
+}
+
+/* hash_field()'s string as a NUL-terminated copy in *out (free()). */
+static int hash_text(berth_store_t *s, const char *hash, const char *key, const char *what,
+                     const char *missing, char **out, berth_error_t *err)
+{
+    *out = NULL;
+    int rc;
+    redisReply *r = hash_field(s, hash, key, what, missing, err, &rc);
+    if (r == NULL)
+        return rc;
+    char *copy = malloc(r->len + 1);
+    if (copy != NULL) {
+        memcpy(copy, r->str, r->len);
+        copy[r->len] = '\0';
+    }
+    freeReplyObject(r);
+    if (copy == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory %s", what);
+    *out = copy;
+    return 0;
+}
+
 /* Contract (store.h): one group record, read and decoded. */
 int berth__store_group_fetch(berth_store_t *s, const char *key, struct redisReply **reply,
                              berth__group_record_t **record, berth_error_t *err)
 {
     *reply = NULL;
     *record = NULL;
-    const char *argv[] = {"HGET", s->k_groups, key};
     int rc;
-    redisReply *r = command(s, 3, argv, NULL, false, "reading a container group", err, &rc);
+    redisReply *r = hash_field(s, s->k_groups, key, "reading a container group",
+                               "is not in the cell", err, &rc);
     if (r == NULL)
         return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "container group '%s' is not in the cell", key);
-    }
     berth__group_record_t *g = malloc(sizeof *g);
     if (g == NULL) {
         freeReplyObject(r);
@@ -1933,29 +1983,10 @@ static int store_group_restart(berth_store_t *s, const char *key, berth_error_t 
 
 static int store_view_read(berth_store_t *s, const char *key, char **json, berth_error_t *err)
 {
-    *json = NULL;
     char views[KEYNAME_MAX];
     key_name(s, views, sizeof views, "views", "");
-    const char *argv[] = {"HGET", views, key};
-    int rc;
-    redisReply *r = command(s, 3, argv, NULL, false, "reading an instance view", err, &rc);
-    if (r == NULL)
-        return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "container group '%s' has no instance view", key);
-    }
-    char *copy = malloc(r->len + 1);
-    if (copy == NULL) {
-        freeReplyObject(r);
-        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a view");
-    }
-    memcpy(copy, r->str, r->len);
-    copy[r->len] = '\0';
-    freeReplyObject(r);
-    *json = copy;
-    return 0;
+    return hash_text(s, views, key, "reading an instance view", "has no instance view", json,
+                     err);
 }
 
 /* ---- evictions ------------------------------------------------------------------------ */
@@ -1965,16 +1996,11 @@ static int store_eviction_read(berth_store_t *s, const char *key, berth_eviction
 {
     char ev[KEYNAME_MAX];
     key_name(s, ev, sizeof ev, "evictions", "");
-    const char *argv[] = {"HGET", ev, key};
     int rc;
-    redisReply *r = command(s, 3, argv, NULL, false, "reading an eviction", err, &rc);
+    redisReply *r = hash_field(s, ev, key, "reading an eviction", "has no eviction record", err,
+                               &rc);
     if (r == NULL)
         return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                "container group '%s' has no eviction record", key);
-    }
     json_t *j = json_loadb(r->str, r->len, 0, NULL);
     freeReplyObject(r);
     const char *host = json_string_value(json_object_get(j, "host"));
@@ -2000,16 +2026,22 @@ static int store_eviction_forget(berth_store_t *s, const char *key, berth_error_
 {
     char ev[KEYNAME_MAX];
     key_name(s, ev, sizeof ev, "evictions", "");
-    const char *argv[] = {"HDEL", ev, key};
-    int rc;
-    redisReply *r = command(s, 3, argv, NULL, false, "dropping an eviction", err, &rc);
-    if (r == NULL)
-        return rc;
-    bool ok = r->type == REDIS_REPLY_INTEGER;
-    if (!ok)
-        rc = redis_error(err, r, "HDEL of an eviction");
-    freeReplyObject(r);
-    return ok ? 0 : rc;
+    /* The record, then the document kept beside it. */
+    const char *hashes[] = {ev, s->k_documents};
+    for (size_t i = 0; i < 2; i++) {
+        const char *argv[] = {"HDEL", hashes[i], key};
+        int rc;
+        redisReply *r = command(s, 3, argv, NULL, false, "dropping an eviction", err, &rc);
+        if (r == NULL)
+            return rc;
+        bool ok = r->type == REDIS_REPLY_INTEGER;
+        if (!ok)
+            rc = redis_error(err, r, "HDEL of an eviction");
+        freeReplyObject(r);
+        if (!ok)
+            return rc;
+    }
+    return 0;
 }
 
 /* ---- hosts whose agent went quiet --------------------------------------------------- */
@@ -2478,6 +2510,32 @@ int berth_store_group_read(berth_store_t *store, const char *key, char **spec_js
     return rc;
 }
 
+/* The document the cell keeps for a group that is not placed. */
+static int store_kept_read(berth_store_t *s, const char *key, char **spec_json,
+                           berth_error_t *err)
+{
+    return hash_text(s, s->k_documents, key, "reading a document", "is not in the cell",
+                     spec_json, err);
+}
+
+int berth_store_document_read(berth_store_t *store, const char *key, char **spec_json,
+                              uint64_t *generation, berth_error_t *err)
+{
+    *spec_json = NULL;
+    if (generation != NULL)
+        *generation = 0;
+    sigpipe_guard_t g;
+    sigpipe_block(&g);
+    int rc = store_group_read(store, key, spec_json, generation, NULL, 0, err);
+    if (rc == 0 && *spec_json == NULL)
+        rc = berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                              "container group '%s' has no document", key);
+    else if (rc == BERTH_ENOENT && key != NULL && key[0] != '\0')
+        rc = store_kept_read(store, key, spec_json, err);
+    sigpipe_unblock(&g);
+    return rc;
+}
+
 int berth_store_eviction_read(berth_store_t *store, const char *key, berth_eviction_t *out,
                               berth_error_t *err)
 {
@@ -2623,8 +2681,8 @@ static entry_t *placed_entry(berth_store_t *s, const char *key, berth_placement_
     return e;
 }
 
-int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
-                              berth_error_t *err)
+int berth__store_release_call(berth_store_t *s, const char *key, bool keep,
+                              berth__release_call_t *c, berth_error_t *err)
 {
     berth_placement_t now;
     entry_t *e = placed_entry(s, key, &now, err);
@@ -2633,8 +2691,9 @@ int berth__store_release_call(berth_store_t *s, const char *key, berth__release_
     key_name(s, c->hg, sizeof c->hg, "hostgroups:", now.host);
     key_name(s, c->as, sizeof c->as, "assign:", now.host);
     snprintf(c->expect, sizeof c->expect, "%llu", (unsigned long long)e->value);
-    const char *argv[] = {"FCALL", "berth_release", "6", s->k_hosts, s->k_groups, s->k_log,
-                          s->k_seq, c->hg, c->as, key, c->expect, s->maxlen};
+    const char *argv[] = {"FCALL", "berth_release", "7", s->k_hosts, s->k_groups, s->k_log,
+                          s->k_seq, c->hg, c->as, s->k_documents, key, c->expect, s->maxlen,
+                          keep ? "1" : "0"};
     memcpy(c->argv, argv, sizeof argv);
     return 0;
 }

@@ -147,7 +147,7 @@ typedef struct berth__pending {
 /* An FCALL berth_place: argv/lens point into this struct and into the
  * store's record buffer, which the next encoding call overwrites, so send it
  * before building another. */
-#define BERTH__PLACE_ARGC 21         /* FCALL berth_place's words           */
+#define BERTH__PLACE_ARGC 22         /* FCALL berth_place's words           */
 typedef struct berth__place_call {
     char hg_new[BERTH__KEYNAME_MAX], as_new[BERTH__KEYNAME_MAX];
     char hg_old[BERTH__KEYNAME_MAX], as_old[BERTH__KEYNAME_MAX];
@@ -159,7 +159,7 @@ typedef struct berth__place_call {
 /* An FCALL berth_release: argv points into this struct and at the key. */
 typedef struct berth__release_call {
     char hg[BERTH__KEYNAME_MAX], as[BERTH__KEYNAME_MAX], expect[24];
-    const char *argv[12];
+    const char *argv[14];
 } berth__release_call_t;
 
 /* The XRANGE that reads the change log after the last entry applied. */
@@ -292,9 +292,10 @@ bool berth__store_own_apply(berth_store_t *s, const berth__pending_t *p,
                             const struct redisReply *r);
 
 /* Builds the release of the group under `key` into *c (`key` must outlive
- * it).  BERTH_ENOENT when the replica does not hold the group. */
-int berth__store_release_call(berth_store_t *s, const char *key, berth__release_call_t *c,
-                              berth_error_t *err);
+ * it), keeping its document in the cell's documents hash when `keep`.
+ * BERTH_ENOENT when the replica does not hold the group. */
+int berth__store_release_call(berth_store_t *s, const char *key, bool keep,
+                              berth__release_call_t *c, berth_error_t *err);
 
 /* An FCALL berth_preempt (store.c's berth__store_preempt_call()). */
 typedef struct berth__preempt_call {

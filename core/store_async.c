@@ -56,6 +56,8 @@ typedef struct job {
     bool pinned;                    /* with effects: the group must still be at
                                      * pin_gen (0: not placed) when committed */
     uint64_t pin_gen;
+    bool keep;                      /* JOB_RELEASE: keep the group's document
+                                     * (BERTH_RELEASE_KEEP_DOCUMENT)        */
     bool preempt;                   /* a Regular placement that found no room:
                                      * planned and committed in a round alone */
     uint32_t attempts;              /* commits refused so far               */
@@ -503,23 +505,23 @@ static int commit_send(berth_store_async_t *s, job_t *j)
         j->p.choice.kind = existed ? BERTH_PLACED_STAYED : BERTH_PLACED_NEW;
         j->p.choice.demand = j->request.demand;
         j->p.choice.evicted = pc.victims;
-        rc = berth__effects_fcall(j->fx ? "berth_preempt_fx" : "berth_preempt", 7, pc.argv + 3,
-                                  pc.argc - 10, pc.argv + 10, pc.lens + 10, j->fx, &f, &j->err);
+        rc = berth__effects_fcall(j->fx ? "berth_preempt_fx" : "berth_preempt", 8, pc.argv + 3,
+                                  pc.argc - 11, pc.argv + 11, pc.lens + 11, j->fx, &f, &j->err);
     } else if (j->op == JOB_PLACE) {
         if ((rc = berth__store_place_call(s->store, &j->p, &place, &j->err)) < 0) {
             job_complete(j, rc);
             return 1;
         }
-        rc = berth__effects_fcall(j->fx ? "berth_place_fx" : "berth_place", 8, place.argv + 3,
-                                  BERTH__PLACE_ARGC - 11, place.argv + 11, place.lens + 11, j->fx,
+        rc = berth__effects_fcall(j->fx ? "berth_place_fx" : "berth_place", 9, place.argv + 3,
+                                  BERTH__PLACE_ARGC - 12, place.argv + 12, place.lens + 12, j->fx,
                                   &f, &j->err);
     } else if (j->op == JOB_RELEASE) {
-        if ((rc = berth__store_release_call(s->store, j->key, &release, &j->err)) < 0) {
+        if ((rc = berth__store_release_call(s->store, j->key, j->keep, &release, &j->err)) < 0) {
             job_complete(j, rc);
             return 1;
         }
-        rc = berth__effects_fcall(j->fx ? "berth_release_fx" : "berth_release", 6,
-                                  release.argv + 3, 3, release.argv + 9, NULL, j->fx, &f,
+        rc = berth__effects_fcall(j->fx ? "berth_release_fx" : "berth_release", 7,
+                                  release.argv + 3, 4, release.argv + 10, NULL, j->fx, &f,
                                   &j->err);
     } else if (j->op == JOB_RESTART) {
         if ((rc = berth__store_restart_call(s->store, j->key, &restart, &j->err)) < 0) {
@@ -883,11 +885,17 @@ int berth_store_async_place_prefer_with(berth_store_async_t *s, const char *key,
                      data, err);
 }
 
-int berth_store_async_release_with(berth_store_async_t *s, const char *key,
+int berth_store_async_release_with(berth_store_async_t *s, const char *key, unsigned flags,
                                    const berth_effect_t *effects, size_t n,
                                    berth_store_done_cb cb, void *data, berth_error_t *err)
 {
-    return job_queue(s, JOB_RELEASE, key, NULL, NULL, NULL, effects, n, -1, cb, data, err);
+    if (flags & ~BERTH_RELEASE_KEEP_DOCUMENT)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "flags",
+                                "unknown release flags 0x%x", flags);
+    int rc = job_queue(s, JOB_RELEASE, key, NULL, NULL, NULL, effects, n, -1, cb, data, err);
+    if (rc == 0)    /* job_queue() appended the job to the queue's tail */
+        s->queue.tail->keep = (flags & BERTH_RELEASE_KEEP_DOCUMENT) != 0;
+    return rc;
 }
 
 int berth_store_async_restart(berth_store_async_t *s, const char *key,

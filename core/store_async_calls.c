@@ -59,6 +59,7 @@
 typedef enum op_kind {
     OP_VIEW = 1,
     OP_GROUP,
+    OP_DOCUMENT,                    /* a group read, else the kept document */
     OP_EVICTION,
     OP_LOGS,
     OP_EXEC,
@@ -67,9 +68,9 @@ typedef enum op_kind {
 } op_kind_t;
 
 typedef enum op_step {
-    STEP_READ = 1,                  /* HGET: a view, an eviction, or a group
+    STEP_READ = 1,                  /* HGET: a view, an eviction, a group
                                      * record (a group read's, or the host of
-                                     * an agent call)                       */
+                                     * an agent call) or a kept document    */
     STEP_ADD,                       /* XADD to the host's call stream       */
     STEP_WAIT,                      /* until the answer is announced        */
     STEP_FETCH,                     /* LPOP of the reply key                */
@@ -98,6 +99,8 @@ struct op {
     bool timed_out;                 /* its own timer dropped the connection */
     bool redirected;                /* a MOVED was followed for it          */
     bool slice_moved, slice_failed; /* a SMEMBERS inside MULTI was refused  */
+    bool kept;                      /* OP_DOCUMENT: no record, so the read
+                                     * of the documents hash is out         */
     char *key, *container, *argv_json;
     uint32_t tail, timeout_ms;
     bool timestamps;
@@ -311,21 +314,24 @@ static void op_queue(op_t *op, op_step_t step)
 
 /* ---- replies -------------------------------------------------------------------------- */
 
-static void read_view(op_t *op, const redisReply *r)
+/* An HGET's text (a view, or the document the cell keeps for a group
+ * that is not placed) as the op's text: finishes the op either way. */
+static void read_text(op_t *op, const redisReply *r, const char *missing)
 {
     if (r->type != REDIS_REPLY_STRING) {
         op_finish(op, berth__error_set(&op->err, BERTH_ENOENT, "ResourceNotFound", "key",
-                                       "container group '%s' has no instance view", op->key));
+                                       "container group '%s' %s", op->key, missing));
         return;
     }
     if ((op->text = malloc(r->len + 1)) == NULL) {
         op_finish(op, berth__error_set(&op->err, BERTH_ENOMEM, "OutOfMemory", "",
-                                       "no memory for a view"));
+                                       "no memory for a text read"));
         return;
     }
     memcpy(op->text, r->str, r->len);
     op->text[r->len] = '\0';
     op->len = r->len;
+    op->generation = 0;
     op_finish(op, 0);
 }
 
@@ -364,6 +370,11 @@ static void read_eviction(op_t *op, const redisReply *r)
  * completes, an agent call goes on to its XADD on the record's host. */
 static void read_group(op_t *op, const redisReply *r)
 {
+    if (r->type != REDIS_REPLY_STRING && op->kind == OP_DOCUMENT) {
+        op->kept = true;            /* not placed: a kept document, maybe */
+        op_queue(op, STEP_READ);
+        return;
+    }
     if (r->type != REDIS_REPLY_STRING) {
         op_finish(op, berth__error_set(&op->err, BERTH_ENOENT, "ResourceNotFound", "key",
                                        "container group '%s' is not in the cell", op->key));
@@ -379,7 +390,12 @@ static void read_group(op_t *op, const redisReply *r)
         op_finish(op, rc);
         return;
     }
-    if (op->kind == OP_GROUP && g.spec.ptr != NULL) {
+    if (op->kind == OP_DOCUMENT && g.spec.ptr == NULL) {
+        op_finish(op, berth__error_set(&op->err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                       "container group '%s' has no document", op->key));
+        return;
+    }
+    if (op->kind != OP_LOGS && op->kind != OP_EXEC && g.spec.ptr != NULL) {
         if ((op->text = malloc(g.spec.len + 1)) == NULL) {
             op_finish(op, berth__error_set(&op->err, BERTH_ENOMEM, "OutOfMemory", "",
                                            "no memory for a document"));
@@ -397,7 +413,7 @@ static void read_group(op_t *op, const redisReply *r)
     memcpy(op->host, g.host.ptr, g.host.len);
     op->host[g.host.len] = '\0';
     op->generation = g.generation;
-    if (op->kind == OP_GROUP) {
+    if (op->kind == OP_GROUP || op->kind == OP_DOCUMENT) {
         op_finish(op, 0);
         return;
     }
@@ -618,9 +634,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *data)
     switch (op->step) {
     case STEP_READ:
         if (op->kind == OP_VIEW)
-            read_view(op, r);
+            read_text(op, r, "has no instance view");
         else if (op->kind == OP_EVICTION)
             read_eviction(op, r);
+        else if (op->kind == OP_DOCUMENT && op->kept)
+            read_text(op, r, "is not in the cell");
         else
             read_group(op, r);
         break;
@@ -933,7 +951,8 @@ static void op_send(op_t *op)
     case STEP_READ:
         berth__store_key(c->sync, hash, sizeof hash,
                          op->kind == OP_VIEW ? "views"
-                         : op->kind == OP_EVICTION ? "evictions" : "groups", "");
+                         : op->kind == OP_EVICTION ? "evictions"
+                         : op->kind == OP_DOCUMENT && op->kept ? "documents" : "groups", "");
         argv[argc++] = "HGET";
         argv[argc++] = hash;
         argv[argc++] = op->key;
@@ -1036,8 +1055,9 @@ static void op_call(op_t *op)
         op->cb.read(st, NULL, 0, e, op->data);
         break;
     case OP_GROUP:
+    case OP_DOCUMENT:
         op->cb.group(st, st == 0 ? op->text : NULL, st == 0 ? op->generation : 0,
-                     st == 0 ? op->host : NULL, e, op->data);
+                     st == 0 && !op->kept ? op->host : NULL, e, op->data);
         break;
     case OP_EVICTION:
         op->cb.eviction(st, st == 0 ? &op->eviction : NULL, e, op->data);
@@ -1229,6 +1249,18 @@ int berth_store_async_group_read(berth_store_async_t *store, const char *key,
 {
     int rc;
     op_t *op = read_op(store, OP_GROUP, key, cb != NULL, data, err, &rc);
+    if (op == NULL)
+        return rc;
+    op->cb.group = cb;
+    start(op, STEP_READ);
+    return 0;
+}
+
+int berth_store_async_document_read(berth_store_async_t *store, const char *key,
+                                    berth_store_group_cb cb, void *data, berth_error_t *err)
+{
+    int rc;
+    op_t *op = read_op(store, OP_DOCUMENT, key, cb != NULL, data, err, &rc);
     if (op == NULL)
         return rc;
     op->cb.group = cb;

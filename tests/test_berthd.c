@@ -625,6 +625,26 @@ static void test_delete(void **state)
     free(p);
 }
 
+/* Whether the cell's hash `name` has field `key`. */
+static bool cell_hexists(fixture_t *f, const char *name, const char *key)
+{
+    redisReply *r = redisCommand(f->rc, "HEXISTS berth:{%s}:%s %s", f->cell, name, key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    bool yes = r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
+/* The name of the first container of a group's body, or "". */
+static const char *first_container(json_t *body)
+{
+    json_t *c = json_array_get(json_object_get(json_object_get(body, "properties"), "containers"),
+                               0);
+    const char *name = json_string_value(json_object_get(c, "name"));
+    return name != NULL ? name : "";
+}
+
 static void test_stop_start(void **state)
 {
     fixture_t *f = *state;                  /* one host of 4 cores */
@@ -653,7 +673,13 @@ static void test_stop_start(void **state)
                             json_object_get(json_object_get(h.json, "properties"), "instanceView"),
                             "state")),
                         "Stopped");
+    /* The document is kept once, by the cell, while the group is stopped. */
+    assert_string_equal(first_container(h.json), "app");
     test_http_free(&h);
+    char key[128];
+    snprintf(key, sizeof key, "%s/rg/big", SUB);
+    assert_true(cell_hexists(f, "documents", key));
+    assert_false(cell_hexists(f, "groups", key));
     /* The allocation is free: a group needing the whole host fits now. */
     h = http(f, "PUT", p2, big);
     assert_int_equal(h.status, 201);
@@ -677,9 +703,10 @@ static void test_stop_start(void **state)
     test_http_free(&h);
     g = wait_running(f, "rg", "big");
     assert_non_null(g);
+    assert_string_equal(first_container(g), "app");
     json_decref(g);
-    char key[128];
-    snprintf(key, sizeof key, "%s/rg/big", SUB);
+    assert_false(cell_hexists(f, "documents", key));
+    assert_true(cell_hexists(f, "groups", key));
     char *host = view_host(f, key);
     assert_non_null(host);
     assert_string_equal(host, "sim-1");
@@ -687,6 +714,18 @@ static void test_stop_start(void **state)
     h = http(f, "POST", start, NULL);
     assert_int_equal(h.status, 204);        /* running already */
     test_http_free(&h);
+    /* A stopped group deleted: its kept document goes with it, and the
+     * answer still describes it. */
+    h = http(f, "POST", stop, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    assert_true(cell_hexists(f, "documents", key));
+    h = http(f, "DELETE", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(first_container(h.json), "app");
+    test_http_free(&h);
+    assert_false(cell_hexists(f, "documents", key));
+    assert_false(cell_hexists(f, "resources", key));
     char *missing = gpath("rg", "nothere", "/stop");
     h = http(f, "POST", missing, NULL);
     expect_cloud_error(&h, 404, "ResourceNotFound");
@@ -1057,9 +1096,16 @@ static void test_secrets(void **state)
     h = http(f, "PATCH", p, "{\"tags\": {\"a\": \"b\"}}");
     assert_no_secret(&h);
     test_http_free(&h);
-    /* The agent runs the document with its secrets: the record has them. */
-    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:resources %s/rg/sec", f->cell, SUB);
-    assert_non_null(strstr(r->str, "TOPSECRET-a"));
+    /* The agent runs the document with its secrets: the group's record in
+     * the cell has them, once; the resource record holds no document. */
+    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:groups %s/rg/sec", f->cell, SUB);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_non_null(memmem(r->str, r->len, "TOPSECRET-a", 11));
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "HGET berth:{%s}:resources %s/rg/sec", f->cell, SUB);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_null(memmem(r->str, r->len, "TOPSECRET", 9));
+    assert_null(strstr(r->str, "\"document\""));
     freeReplyObject(r);
     h = http(f, "DELETE", p, NULL);
     assert_int_equal(h.status, 200);
@@ -1327,7 +1373,7 @@ static void test_crash_after_put(void **state)
 static char *cell_state(fixture_t *f)
 {
     static const char *const hashes[] = {"resources", "dns", "usage", "operations", "groups",
-                                         "evictions"};
+                                         "evictions", "documents"};
     char *out = NULL;
     size_t cap = 0;
     FILE *m = open_memstream(&out, &cap);
@@ -1452,6 +1498,26 @@ static int run_fsck(fixture_t *f, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The resource record of `key` as stored. */
+static json_t *record_get(fixture_t *f, const char *key)
+{
+    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:resources %s", f->cell, key);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    json_t *rec = json_loads(r->str, 0, NULL);
+    freeReplyObject(r);
+    assert_non_null(rec);
+    return rec;
+}
+
+/* Stores `rec` as the resource record of `key`, behind berthd's back. */
+static void record_put(fixture_t *f, const char *key, json_t *rec)
+{
+    char *text = json_dumps(rec, JSON_COMPACT);
+    redisReply *r = redisCommand(f->rc, "HSET berth:{%s}:resources %s %s", f->cell, key, text);
+    freeReplyObject(r);
+    free(text);
+}
+
 /* berthctl fsck checks berthd's records against the placements: a group
  * placed without its resource, a resource ahead of its group, a Stopped
  * resource whose group runs, a resource that nothing will ever run. */
@@ -1461,39 +1527,45 @@ static void test_fsck_api_records(void **state)
     char *doc = gdoc("westeurope", 1, "one", NULL);
     put_ok(f, "rg", "a", doc, 201);
     put_ok(f, "rg", "b", doc, 201);
+    put_ok(f, "rg", "c", doc, 201);
+    put_ok(f, "rg", "d", doc, 201);
     free(doc);
+    char *stop = gpath("rg", "c", "/stop");
+    test_http_t h = http(f, "POST", stop, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    free(stop);
     char *out = NULL;
     assert_int_equal(run_fsck(f, &out), 0);
     free(out);
-    char key_a[128], key_b[128];
+    /* c: stopped, and the document the cell kept for it is gone. */
+    redisReply *r = redisCommand(f->rc, "HDEL berth:{%s}:documents %s/rg/c", f->cell, SUB);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    char key_a[128], key_b[128], key_d[128], key_ghost[128];
     snprintf(key_a, sizeof key_a, "%s/rg/a", SUB);
     snprintf(key_b, sizeof key_b, "%s/rg/b", SUB);
-    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:resources %s", f->cell, key_b);
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    json_t *rec_b = json_loads(r->str, 0, NULL);
-    freeReplyObject(r);
-    assert_non_null(rec_b);
+    snprintf(key_d, sizeof key_d, "%s/rg/d", SUB);
+    snprintf(key_ghost, sizeof key_ghost, "%s/rg/ghost", SUB);
+    /* d: its record's digest names another document than its group runs. */
+    json_t *rec_d = record_get(f, key_d);
+    json_object_set_new(rec_d, "digest", json_string("0000000000000000000000000000000000000000"));
+    record_put(f, key_d, rec_d);
+    json_decref(rec_d);
+    json_t *rec_b = record_get(f, key_b);
     /* b: the group stays, its resource goes. */
     r = redisCommand(f->rc, "HDEL berth:{%s}:resources %s", f->cell, key_b);
     freeReplyObject(r);
     /* a: ahead of its group, and Stopped while placed. */
-    r = redisCommand(f->rc, "HGET berth:{%s}:resources %s", f->cell, key_a);
-    json_t *rec_a = json_loads(r->str, 0, NULL);
-    freeReplyObject(r);
+    json_t *rec_a = record_get(f, key_a);
     json_object_set_new(rec_a, "generation", json_integer(99));
     json_object_set_new(rec_a, "state", json_string("Stopped"));
-    char *text = json_dumps(rec_a, JSON_COMPACT);
-    r = redisCommand(f->rc, "HSET berth:{%s}:resources %s %s", f->cell, key_a, text);
-    freeReplyObject(r);
-    free(text);
+    record_put(f, key_a, rec_a);
     json_decref(rec_a);
     /* ghost: a resource Creating that nothing places. */
     json_object_set_new(rec_b, "name", json_string("ghost"));
     json_object_set_new(rec_b, "state", json_string("Creating"));
-    text = json_dumps(rec_b, JSON_COMPACT);
-    r = redisCommand(f->rc, "HSET berth:{%s}:resources %s/rg/ghost %s", f->cell, SUB, text);
-    freeReplyObject(r);
-    free(text);
+    record_put(f, key_ghost, rec_b);
     json_decref(rec_b);
     assert_int_equal(run_fsck(f, &out), 1);
     fprintf(stderr, "%s", out);
@@ -1501,6 +1573,8 @@ static void test_fsck_api_records(void **state)
     assert_non_null(strstr(out, "/rg/a is at generation 99, ahead of its group's 1"));
     assert_non_null(strstr(out, "/rg/a is Stopped but its group is placed"));
     assert_non_null(strstr(out, "/rg/ghost is Creating with no placement and no eviction"));
+    assert_non_null(strstr(out, "/rg/c is Stopped but the cell keeps no document for it"));
+    assert_non_null(strstr(out, "/rg/d describes another document than its group runs"));
     free(out);
 }
 

@@ -1120,7 +1120,7 @@ static result_t release_fx(fixture_t *f, berth_store_async_t *s, const char *key
     memset(&o, 0, sizeof o);
     berth_error_t err;
     int before = noted_calls;
-    if (berth_store_async_release_with(s, key, e, n, noted, &o, &err) != 0)
+    if (berth_store_async_release_with(s, key, 0, e, n, noted, &o, &err) != 0)
         fail_msg("release_with %s refused: %s: %s", key, err.name, err.message);
     await_calls(f, before, 1);
     assert_int_equal(o.calls, 1);
@@ -1730,7 +1730,7 @@ static void test_fx_refused_at_once(void **state)
         assert_int_equal(err.code, want[i]);
         assert_string_equal(err.target, "effects");
         assert_non_null(strstr(err.message, "effect 1:"));
-        assert_int_equal(berth_store_async_release_with(b.store, "g", &bad[i], 1, never, NULL,
+        assert_int_equal(berth_store_async_release_with(b.store, "g", 0, &bad[i], 1, never, NULL,
                                                         &err), want[i]);
         assert_int_equal(berth_store_async_restart(b.store, "g", &bad[i], 1, never, NULL,
                                                    &err), want[i]);
@@ -1744,7 +1744,7 @@ static void test_fx_refused_at_once(void **state)
     assert_int_equal(berth_store_async_place_with(b.store, "n", &r, NULL, many, COUNT_OF(many),
                                                   never, NULL, &err), BERTH_EINVAL);
     assert_string_equal(err.target, "effects");
-    assert_int_equal(berth_store_async_release_with(b.store, "g", many, COUNT_OF(many), never, NULL,
+    assert_int_equal(berth_store_async_release_with(b.store, "g", 0, many, COUNT_OF(many), never, NULL,
                                                     &err), BERTH_EINVAL);
     assert_int_equal(berth_store_async_restart(b.store, "g", many, COUNT_OF(many), never, NULL,
                                                &err), BERTH_EINVAL);
@@ -1764,7 +1764,7 @@ static void test_fx_refused_at_once(void **state)
                      BERTH_EINVAL);
     assert_int_equal(berth_store_async_place_with(b.store, "n", NULL, NULL, NULL, 0, never,
                                                   NULL, &err), BERTH_EINVAL);
-    assert_int_equal(berth_store_async_release_with(b.store, "", NULL, 0, never, NULL, &err),
+    assert_int_equal(berth_store_async_release_with(b.store, "", 0, NULL, 0, never, NULL, &err),
                      BERTH_EINVAL);
     run_until(f->base, NULL, 0, 200);
     unchanged(c, cell, b.engine, &s0);
@@ -2332,6 +2332,173 @@ static void test_fx_all_or_nothing(void **state)
         fail_msg("%d of %zu commits were not applied all or nothing", failures, COUNT_OF(cases));
 }
 
+/* ---- documents kept while not placed ------------------------------------------------ */
+
+/* One document read as its callback saw it. */
+typedef struct doc_result {
+    int calls, status;
+    char text[256];
+    bool text_null;
+    uint64_t generation;
+    char host[BERTH_NAME_MAX + 1];
+    bool host_null;
+} doc_result_t;
+
+static void doc_noted(int status, const char *spec, uint64_t generation, const char *host,
+                      const berth_error_t *err, void *data)
+{
+    doc_result_t *o = data;
+    o->calls++;
+    noted_calls++;
+    o->status = status;
+    if (status != 0)
+        assert_non_null(err);
+    o->text_null = spec == NULL;
+    snprintf(o->text, sizeof o->text, "%s", spec != NULL ? spec : "");
+    o->generation = generation;
+    o->host_null = host == NULL;
+    snprintf(o->host, sizeof o->host, "%s", host != NULL ? host : "");
+}
+
+static doc_result_t document_read(fixture_t *f, berth_store_async_t *s, const char *key)
+{
+    doc_result_t o;
+    memset(&o, 0, sizeof o);
+    berth_error_t err;
+    int before = noted_calls;
+    if (berth_store_async_document_read(s, key, doc_noted, &o, &err) != 0)
+        fail_msg("document_read %s refused: %s", key, err.message);
+    await_calls(f, before, 1);
+    assert_int_equal(o.calls, 1);
+    return o;
+}
+
+/* The synchronous read agrees: document and generation, or ENOENT. */
+static void sync_document_is(berth_store_t *s, const char *key, const char *want, uint64_t gen)
+{
+    char *text = NULL;
+    uint64_t g = 99;
+    berth_error_t err;
+    int rc = berth_store_document_read(s, key, &text, &g, &err);
+    if (want == NULL) {
+        assert_int_equal(rc, BERTH_ENOENT);
+        assert_null(text);
+        return;
+    }
+    if (rc != 0)
+        fail_msg("document_read %s: %s", key, err.message);
+    assert_string_equal(text, want);
+    assert_int_equal(g, gen);
+    berth_free(text);
+}
+
+/* A group's document is in one place: its record while placed; the cell's
+ * documents hash after a release that keeps it or an eviction, until the
+ * group is placed again or the document is dropped. */
+static void test_documents_kept(void **state)
+{
+    fixture_t *f = *state;
+    const char *cell = "kept";
+    side_t a;
+    side_open(f, cell, &a);
+    put_host(&a, "h1", 4, 16384);
+    berth_error_t err;
+    berth_request_t one = request(1, 1024);
+    if (berth_store_place(a.store, "g", &one, "{\"doc\": 1}", NULL, &err) != 0)
+        fail_msg("place g: %s", err.message);
+    async_side_t b;
+    async_open(f, cell, 0, &b);
+    redisContext *c = berth_test_redis_connect(f->redis);
+    assert_non_null(c);
+
+    /* Placed: the record's document, its generation and host. */
+    doc_result_t d = document_read(f, b.store, "g");
+    assert_int_equal(d.status, 0);
+    assert_string_equal(d.text, "{\"doc\": 1}");
+    assert_int_equal(d.generation, 1);
+    assert_string_equal(d.host, "h1");
+    assert_false(hget(c, cell, "documents", "g", NULL, 0));
+
+    /* Released, keeping it: the cell holds it once, at generation 0. */
+    result_t o;
+    memset(&o, 0, sizeof o);
+    int before = noted_calls;
+    assert_int_equal(berth_store_async_release_with(b.store, "g", BERTH_RELEASE_KEEP_DOCUMENT,
+                                                    NULL, 0, noted, &o, &err), 0);
+    await_calls(f, before, 1);
+    succeeded(&o);
+    assert_false(hget(c, cell, "groups", "g", NULL, 0));
+    hget_is(c, cell, "documents", "g", "{\"doc\": 1}");
+    d = document_read(f, b.store, "g");
+    assert_int_equal(d.status, 0);
+    assert_string_equal(d.text, "{\"doc\": 1}");
+    assert_int_equal(d.generation, 0);
+    assert_true(d.host_null);
+    sync_document_is(a.store, "g", "{\"doc\": 1}", 0);
+    char *text = NULL;
+    assert_int_equal(berth_store_group_read(a.store, "g", &text, NULL, &err), BERTH_ENOENT);
+
+    /* Placed again: the record holds the (new) document, the kept copy goes. */
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    if (berth_store_place(a.store, "g", &one, "{\"doc\": 2}", NULL, &err) != 0)
+        fail_msg("place g again: %s", err.message);
+    assert_false(hget(c, cell, "documents", "g", NULL, 0));
+    sync_document_is(a.store, "g", "{\"doc\": 2}", 1);
+
+    /* A plain release keeps nothing. */
+    o = release_fx(f, b.store, "g", NULL, 0);
+    succeeded(&o);
+    assert_false(hget(c, cell, "documents", "g", NULL, 0));
+    d = document_read(f, b.store, "g");
+    assert_int_equal(d.status, BERTH_ENOENT);
+    assert_true(d.text_null);
+    sync_document_is(a.store, "g", NULL, 0);
+
+    /* An owner drops a kept document with an effect; no other write there
+     * is allowed. */
+    if (berth_store_place(a.store, "h", &one, "{\"doc\": \"h\"}", NULL, &err) != 0)
+        fail_msg("place h: %s", err.message);
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    memset(&o, 0, sizeof o);
+    before = noted_calls;
+    assert_int_equal(berth_store_async_release_with(b.store, "h", BERTH_RELEASE_KEEP_DOCUMENT,
+                                                    NULL, 0, noted, &o, &err), 0);
+    await_calls(f, before, 1);
+    succeeded(&o);
+    hget_is(c, cell, "documents", "h", "{\"doc\": \"h\"}");
+    berth_effect_t bad = effect(BERTH_EFFECT_HSET, "documents", "h", "{}", 0);
+    assert_int_equal(berth_store_async_records(b.store, "h", 0, &bad, 1, noted, &o, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_store_async_release_with(b.store, "h", 2, NULL, 0, noted, &o, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.target, "flags");
+    berth_effect_t drop = effect(BERTH_EFFECT_HDEL, "documents", "h", NULL, 0);
+    o = records_fx(f, b.store, "h", 0, &drop, 1);
+    succeeded(&o);
+    assert_false(hget(c, cell, "documents", "h", NULL, 0));
+
+    /* An evicted Spot group's document stays beside its eviction record;
+     * forgetting the eviction drops both. */
+    berth_request_t spot = spot_request(4, 1024);
+    if (berth_store_place(a.store, "spot", &spot, "{\"doc\": \"spot\"}", NULL, &err) != 0)
+        fail_msg("place spot: %s", err.message);
+    assert_int_equal(berth_store_sync(a.store, &err), 0);
+    o = place_fx(f, b.store, "reg", request(2, 1024), NULL, 0);
+    succeeded(&o);
+    assert_int_equal(o.evicted, 1);
+    hget_is(c, cell, "documents", "spot", "{\"doc\": \"spot\"}");
+    d = document_read(f, b.store, "spot");
+    assert_int_equal(d.status, 0);
+    assert_string_equal(d.text, "{\"doc\": \"spot\"}");
+    assert_int_equal(d.generation, 0);
+    assert_int_equal(berth_store_eviction_forget(a.store, "spot", &err), 0);
+    assert_false(hget(c, cell, "documents", "spot", NULL, 0));
+    assert_false(hget(c, cell, "evictions", "spot", NULL, 0));
+    redisFree(c);
+    async_close(&b);
+    side_close(&a);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -2355,6 +2522,7 @@ int main(void)
         cmocka_unit_test(test_fx_preempt),
         cmocka_unit_test(test_fx_same_guard),
         cmocka_unit_test(test_fx_all_or_nothing),
+        cmocka_unit_test(test_documents_kept),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

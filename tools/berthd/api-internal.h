@@ -80,26 +80,24 @@ const char *api_jstr(const json_t *o, const char *k);
 /* The ARM id of op's resource into out[cap]. */
 void api_arm_id(const op_t *op, char *out, size_t cap);
 
-/* "<location>/<label>" of a stored document's DNS label, or "". */
-void api_dns_field_of(const char *document, const char *location, char *out, size_t cap);
-
 /* Counts one commit's latency and outcome in the metrics. */
 void api_observe_placement(bd_api_t *api, double seconds, int rc);
 
 /* 404 ResourceNotFound for group `name` of resource group `rg`. */
 void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name);
 
-/* The resource's ARM body (secrets redacted) from its record (`parsed`,
- * when not NULL, is its document already parsed), its agent's view (NULL:
- * none) and, for an evicted group, its eviction (NULL: not evicted);
- * `force_state` (NULL: from the record and view) overrides the
- * provisioningState.  No I/O. */
+/* The resource's ARM body (secrets redacted) from its record, its
+ * document (`parsed`, or else the text `doc`; neither: a body without the
+ * document's properties), its agent's view (NULL: none) and, for an
+ * evicted group, its eviction (NULL: not evicted); `force_state` (NULL:
+ * from the record and view) overrides the provisioningState.  No I/O. */
 json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
-                                const char *force_state, const json_t *view,
+                                const char *doc, const char *force_state, const json_t *view,
                                 const berth_eviction_t *evicted_by);
 
-/* Reads what the body of resource `key` needs (its view; for a group
- * neither stopped nor placed, its eviction record) without blocking, then
+/* Reads what the body of resource `key` needs (its document through the
+ * library, and at the same time its view, or for a group neither stopped
+ * nor placed its eviction record) without blocking, then
  * calls cb(body, data) once from the loop (body owned by the callee; NULL
  * when out of memory).  `rec` is borrowed for the call. */
 typedef void (*api_body_cb)(json_t *body, void *data);

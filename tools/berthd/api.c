@@ -215,15 +215,15 @@ static json_t *evicted_container_view(const berth_eviction_t *ev)
 /* The resource's ARM body (secrets redacted) from its record and view. */
 /* Contract: api-internal.h. */
 json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
-                                const char *force_state, const json_t *view_in,
-                                const berth_eviction_t *evicted_by)
+                                const char *doc, const char *force_state,
+                                const json_t *view_in, const berth_eviction_t *evicted_by)
 {
     json_t *body = NULL;
-    const char *doc = api_jstr(rec, "document");
     berth_group_t *g = NULL;
     berth_error_t err;
     char *text = NULL;
-    if ((parsed != NULL || berth_group_parse(doc, strlen(doc), &g, &err) == 0) &&
+    if ((parsed != NULL ||
+         (doc != NULL && berth_group_parse(doc, strlen(doc), &g, &err) == 0)) &&
         berth_group_to_json(parsed != NULL ? parsed : g, BERTH_JSON_REDACT, &text, NULL) == 0)
         body = json_loads(text, 0, NULL);
     berth_free(text);
@@ -322,22 +322,6 @@ void api_arm_id(const op_t *op, char *out, size_t cap)
              "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
              "containerGroups/%s",
              op->sub, op->rg, op->name);
-}
-
-/* "<location>/<label>" of a stored document's DNS label, or "". */
-/* Contract: api-internal.h. */
-void api_dns_field_of(const char *document, const char *location, char *out, size_t cap)
-{
-    out[0] = '\0';
-    json_t *d = json_loads(document, 0, NULL);
-    const char *label = api_jstr(json_object_get(json_object_get(d, "properties"), "ipAddress"),
-                             "dnsNameLabel");
-    if (label[0] != '\0') {
-        char l[128];
-        bd_lower(label, l, sizeof l);
-        snprintf(out, cap, "%s/%s", location, l);
-    }
-    json_decref(d);
 }
 
 /* ---- the timer ---------------------------------------------------------------------------- */
@@ -493,26 +477,46 @@ void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name)
 
 /* ---- bodies without blocking ----------------------------------------------------------- */
 
-/* What api_body_read() gathers before it builds the body. */
+/* What api_body_read() gathers before it builds the body: the document
+ * and, at once beside it, the view or the eviction record. */
 typedef struct body_read {
     bd_api_t *api;
     char key[BD_KEY_MAX + 1];
     json_t *rec;
+    int pending;                    /* reads still out                      */
+    char *doc;                      /* NULL: none could be read             */
+    json_t *view;
     bool evicted;
     berth_eviction_t eviction;
     api_body_cb cb;
     void *data;
 } body_read_t;
 
-static void body_finish(body_read_t *b, const json_t *view)
+/* One read is in; the body is built once all are. */
+static void body_step(body_read_t *b)
 {
-    json_t *body = api_resource_body_build(b->api, b->rec, NULL, NULL, view,
+    if (--b->pending > 0)
+        return;
+    json_t *body = api_resource_body_build(b->api, b->rec, NULL, b->doc, NULL,
+                                           b->evicted ? NULL : b->view,
                                            b->evicted ? &b->eviction : NULL);
     api_body_cb cb = b->cb;
     void *data = b->data;
     json_decref(b->rec);
+    json_decref(b->view);
+    free(b->doc);
     free(b);
     cb(body, data);
+}
+
+static void body_document(int status, const char *spec, uint64_t generation, const char *host,
+                          const berth_error_t *err, void *data)
+{
+    (void)generation, (void)host, (void)err;
+    body_read_t *b = data;
+    if (status == 0 && spec != NULL)
+        b->doc = strdup(spec);
+    body_step(b);
 }
 
 static void body_view(int status, const char *text, size_t len, const berth_error_t *err,
@@ -525,8 +529,8 @@ static void body_view(int status, const char *text, size_t len, const berth_erro
         json_decref(view);
         view = NULL;
     }
-    body_finish(b, view);
-    json_decref(view);
+    b->view = view;
+    body_step(b);
 }
 
 static void body_eviction(int status, const berth_eviction_t *eviction, const berth_error_t *err,
@@ -535,14 +539,10 @@ static void body_eviction(int status, const berth_eviction_t *eviction, const be
     (void)err;
     body_read_t *b = data;
     if (status == 0 && eviction != NULL) {
-        b->evicted = true;
+        b->evicted = true;          /* an evicted group's last view is history */
         b->eviction = *eviction;
-        body_finish(b, NULL);   /* an evicted group's last view is history */
-        return;
     }
-    berth_error_t e;
-    if (berth_store_async_view_read(b->api->async, b->key, body_view, b, &e) != 0)
-        body_finish(b, NULL);
+    body_step(b);
 }
 
 /* Contract: api-internal.h. */
@@ -558,15 +558,20 @@ void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, 
     b->rec = json_incref(rec);
     b->cb = cb;
     b->data = data;
+    b->pending = 1;                 /* until every read below is queued */
     berth_error_t e;
     uint64_t gen;
-    bool stopped = strcmp(api_jstr(rec, "state"), "Stopped") == 0;
-    /* Neither stopped nor placed: evicted, when the cell says so. */
-    if (!stopped && berth_store_async_generation(api->async, key, &gen) != 0 &&
-        berth_store_async_eviction_read(api->async, key, body_eviction, b, &e) == 0)
-        return;
-    if (stopped || berth_store_async_view_read(api->async, key, body_view, b, &e) != 0)
-        body_finish(b, NULL);
+    if (berth_store_async_document_read(api->async, key, body_document, b, &e) == 0)
+        b->pending++;
+    /* Placed: its view.  Neither stopped nor placed: evicted, when the
+     * cell says so. */
+    if (strcmp(api_jstr(rec, "state"), "Stopped") != 0) {
+        bool placed = berth_store_async_generation(api->async, key, &gen) == 0;
+        if (placed ? berth_store_async_view_read(api->async, key, body_view, b, &e) == 0
+                   : berth_store_async_eviction_read(api->async, key, body_eviction, b, &e) == 0)
+            b->pending++;
+    }
+    body_step(b);
 }
 
 static void get_group_body(json_t *body, void *data)

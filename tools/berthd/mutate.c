@@ -17,6 +17,14 @@
  * starts again from its read, a bounded number of times.  The reply is sent
  * after the commit's outcome is known.
  *
+ * THE DOCUMENT ONCE.  berthd keeps no copy of a group's document: a PUT
+ * hands it to the placement (the group's record holds it), a stop releases
+ * with BERTH_RELEASE_KEEP_DOCUMENT (the cell keeps it while the group is
+ * not placed), a start and a DELETE's answer read it back through
+ * berth_store_async_document_read(), and a DELETE of a group that is not
+ * placed drops the kept copy in its commit.  The resource record holds
+ * its digest, DNS label and priority (records.h).
+ *
  * NO REQUEST STREAM.  Earlier berthds wrote each request to a Redis stream
  * first and replayed what a dead berthd left pending.  With one atomic
  * commit there is nothing to replay: a berthd that dies before its commit
@@ -44,6 +52,7 @@
 #include <strings.h>
 
 #include "api-internal.h"
+#include "digest.h"
 #include "worker.h"
 
 #define MUT_ATTEMPTS 5
@@ -75,6 +84,11 @@ typedef struct mut {
     bool async_op;                  /* answer Azure-AsyncOperation          */
     char async_url[768];
     bool placing;                   /* the commit places the group          */
+    bool keep;                      /* the release keeps the document (stop) */
+    /* the group's document as the library holds it (start, DELETE) */
+    bool doc_read;                  /* read in this try (doc NULL: none)    */
+    char *doc;
+    void (*then)(struct mut *);     /* what goes on once it is read         */
 } mut_t;
 
 static void mut_free(mut_t *m)
@@ -85,6 +99,7 @@ static void mut_free(mut_t *m)
     json_decref(m->tags);
     berth_group_free(m->g);
     berth_free(m->spec);
+    free(m->doc);
     free(m->body);
     free(m->base_url);
     m->api->inflight--;
@@ -145,14 +160,16 @@ static void answer(mut_t *m)
     }
     json_t *rec = m->newrec != NULL ? m->newrec : m->rec;
     if (m->force_state != NULL) {
-        send_ok(m, api_resource_body_build(m->api, rec, NULL, m->force_state, NULL, NULL));
+        /* m->doc: the document read before the commit (a DELETE's). */
+        send_ok(m, api_resource_body_build(m->api, rec, NULL, m->doc, m->force_state, NULL,
+                                           NULL));
         return;
     }
     /* Just placed at a new generation: no view can describe it yet, so the
      * record says all there is (no read). */
     if (m->placing) {
         /* m->g, when set, is the very document the record now holds. */
-        send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL));
+        send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL, NULL));
         return;
     }
     api_body_read(m->api, m->op.key, rec, on_body, m);
@@ -177,6 +194,10 @@ static void read_record(mut_t *m)
     m->async_op = false;
     m->async_url[0] = '\0';
     m->placing = false;
+    m->keep = false;
+    m->doc_read = false;
+    free(m->doc);
+    m->doc = NULL;
     if (bd_records_get(m->api->records, m->op.key, on_record, m) != 0)
         mut_error(m, 503, "ServiceUnavailable", "", "out of memory");
 }
@@ -319,8 +340,9 @@ static void commit(mut_t *m, commit_kind_t how, int64_t records_gen, const char 
                                                  prefer, m->fx.e, m->fx.n, on_commit, m, &err);
         break;
     case C_RELEASE:
-        rc = berth_store_async_release_with(m->api->async, m->op.key, m->fx.e, m->fx.n,
-                                            on_commit, m, &err);
+        rc = berth_store_async_release_with(m->api->async, m->op.key,
+                                            m->keep ? BERTH_RELEASE_KEEP_DOCUMENT : 0, m->fx.e,
+                                            m->fx.n, on_commit, m, &err);
         break;
     case C_RESTART:
         rc = berth_store_async_restart(m->api->async, m->op.key, m->fx.e, m->fx.n, on_commit, m,
@@ -349,8 +371,20 @@ static void on_claim(int status, const berth_placement_t *placement, const berth
     on_commit(status, placement, err, m);
 }
 
-/* The record a PUT writes: the old one's created and lastHost kept. */
-static json_t *put_record(mut_t *m, bool placing, uint64_t gen)
+/* "<location>/<label>" of the PUT's DNS label, or "". */
+static void put_dns(const mut_t *m, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (m->g->ip_address != NULL && m->g->ip_address->dns_name_label != NULL) {
+        char l[128];
+        bd_lower(m->g->ip_address->dns_name_label, l, sizeof l);
+        snprintf(out, cap, "%s/%s", m->location, l);
+    }
+}
+
+/* The record a PUT writes: the old one's created and lastHost kept; of the
+ * document only what berthd decides with (records.h). */
+static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *digest)
 {
     char id[512];
     api_arm_id(&m->op, id, sizeof id);
@@ -369,7 +403,11 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen)
     json_object_set_new(rec, "name", json_string(m->op.name));
     json_object_set_new(rec, "location", json_string(m->location));
     json_object_set_new(rec, "tags", tags);
-    json_object_set_new(rec, "document", json_string(m->spec));
+    char dns[256];
+    put_dns(m, dns, sizeof dns);
+    json_object_set_new(rec, "digest", json_string(digest));
+    json_object_set_new(rec, "dns", json_string(dns));
+    json_object_set_new(rec, "spot", json_boolean(m->g->priority == BERTH_PRIORITY_SPOT));
     if (placing)
         json_object_set_new(rec, "state", json_string("Creating"));
     if (json_object_get(rec, "lastHost") == NULL)
@@ -389,16 +427,11 @@ static void decide_put(mut_t *m)
                   m->location);
         return;
     }
-    const char *old_doc = api_jstr(m->rec, "document");
     if (exists) {
         /* The engine refuses a priority change of a placed group; a stopped
-         * or evicted one holds no placement, so compare the documents. */
-        berth_group_t *old = NULL;
-        bool spot = m->g->priority == BERTH_PRIORITY_SPOT, changed = false;
-        if (berth_group_parse(old_doc, strlen(old_doc), &old, NULL) == 0)
-            changed = (old->priority == BERTH_PRIORITY_SPOT) != spot;
-        berth_group_free(old);
-        if (changed) {
+         * or evicted one holds no placement, so the record tells. */
+        bool spot = m->g->priority == BERTH_PRIORITY_SPOT;
+        if (json_is_true(json_object_get(m->rec, "spot")) != spot) {
             mut_error(m, 409, "InvalidContainerGroupUpdate", "properties.priority",
                       "The updates on container group '%s' are invalid. If you are going to "
                       "update the priority of a container group, you must delete it first "
@@ -411,23 +444,20 @@ static void decide_put(mut_t *m)
     m->ok_status = exists ? 200 : 201;
     m->with_body = true;
     /* The cell runs this very document already: nothing changes. */
-    if (exists && gen > 0 && !stopped && strcmp(old_doc, m->spec) == 0) {
+    char digest[41];
+    bd_document_digest(m->spec, digest);
+    if (exists && gen > 0 && !stopped && strcmp(api_jstr(m->rec, "digest"), digest) == 0) {
         answer(m);
         return;
     }
-    m->newrec = put_record(m, true, gen + 1);
+    m->newrec = put_record(m, true, gen + 1, digest);
     if (m->newrec == NULL) {
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return;
     }
-    char dns[256] = "", old_dns[256] = "";
-    if (m->g->ip_address != NULL && m->g->ip_address->dns_name_label != NULL) {
-        char l[128];
-        bd_lower(m->g->ip_address->dns_name_label, l, sizeof l);
-        snprintf(dns, sizeof dns, "%s/%s", m->location, l);
-    }
-    if (exists)
-        api_dns_field_of(old_doc, m->location, old_dns, sizeof old_dns);
+    char dns[256];
+    put_dns(m, dns, sizeof dns);
+    const char *old_dns = api_jstr(m->rec, "dns");
     bd_fx_expect(&m->fx, m->op.key, m->sha1);
     int rc = bd_fx_record(&m->fx, m->op.key, m->newrec);
     if (dns[0] != '\0')
@@ -458,8 +488,43 @@ static void decide_put(mut_t *m)
     commit(m, gen == 0 && prefer[0] != '\0' ? C_START : C_PLACE, -1, prefer);
 }
 
+static void on_document(int status, const char *spec, uint64_t generation, const char *host,
+                        const berth_error_t *err, void *data)
+{
+    (void)generation, (void)host;
+    mut_t *m = data;
+    if (status != 0 && status != BERTH_ENOENT) {
+        mut_berth_error(m, 500, err);
+        return;
+    }
+    m->doc_read = true;
+    if (status == 0 && spec != NULL && (m->doc = strdup(spec)) == NULL) {
+        mut_error(m, 500, "InternalServerError", "", "out of memory");
+        return;
+    }
+    m->then(m);
+}
+
+/* 0 when the group's document was read in this try (m->doc; NULL when the
+ * cell holds none); else 1: it is being read, and then(m) runs again once
+ * it is (or the reply is sent). */
+static int need_document(mut_t *m, void (*then)(mut_t *))
+{
+    if (m->doc_read)
+        return 0;
+    m->then = then;
+    berth_error_t err;
+    int rc = berth_store_async_document_read(m->api->async, m->op.key, on_document, m, &err);
+    if (rc != 0)
+        mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 500, &err);
+    return 1;
+}
+
 static void decide_delete(mut_t *m)
 {
+    /* The answer describes what is deleted: the document, read first. */
+    if (m->rec != NULL && m->base_url != NULL && need_document(m, decide_delete) != 0)
+        return;
     uint64_t gen = placed_gen(m);
     m->ok_status = 204;
     if (m->rec == NULL && gen == 0) {
@@ -468,10 +533,10 @@ static void decide_delete(mut_t *m)
     }
     bd_fx_expect(&m->fx, m->op.key, m->sha1);
     bd_fx_eviction_forget(&m->fx, m->op.key);
+    if (gen == 0)
+        bd_fx_document_forget(&m->fx, m->op.key);  /* a stopped or evicted group's */
     if (m->rec != NULL) {
-        char dns[256];
-        api_dns_field_of(api_jstr(m->rec, "document"), api_jstr(m->rec, "location"), dns,
-                         sizeof dns);
+        const char *dns = api_jstr(m->rec, "dns");
         bd_fx_record_del(&m->fx, m->op.key);
         if (dns[0] != '\0')
             bd_fx_dns_release(&m->fx, dns, m->op.key);
@@ -518,6 +583,7 @@ static void decide_stop(mut_t *m)
         return;
     }
     bd_fx_eviction_forget(&m->fx, m->op.key);
+    m->keep = true;                 /* the document stays, for a start */
     commit(m, gen > 0 ? C_RELEASE : C_RECORDS, 0, NULL);
 }
 
@@ -531,7 +597,14 @@ static void decide_start(mut_t *m)
         send_ok(m, NULL);           /* running already */
         return;
     }
-    const char *doc = api_jstr(m->rec, "document");
+    if (need_document(m, decide_start) != 0)
+        return;
+    const char *doc = m->doc;
+    if (doc == NULL) {
+        mut_error(m, 500, "InternalServerError", "",
+                  "the cell holds no document for container group '%s'", m->op.name);
+        return;
+    }
     berth_error_t err;
     berth_group_free(m->g);
     m->g = NULL;

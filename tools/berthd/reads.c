@@ -476,6 +476,9 @@ static void agent_ctx_free(agent_ctx_t *a)
 
 static void exec_session_set(int status, const char *text, size_t len, void *data);
 
+static void agent_document(int status, const char *doc, uint64_t generation, const char *host,
+                           const berth_error_t *err, void *data);
+
 static void agent_record(int status, json_t *rec, const char *sha1, void *data)
 {
     (void)sha1;
@@ -490,8 +493,25 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
         agent_ctx_free(a);
         return;
     }
-    const char *doc = api_jstr(rec, "document");
-    json_t *d = json_loads(doc, 0, NULL);
+    berth_error_t err;
+    if (berth_store_async_document_read(a->api->async, a->key, agent_document, a, &err) != 0) {
+        out_of_memory(a->reply);
+        agent_ctx_free(a);
+    }
+}
+
+/* The group's document names its containers. */
+static void agent_document(int status, const char *doc, uint64_t generation, const char *host,
+                           const berth_error_t *err, void *data)
+{
+    (void)generation, (void)host, (void)err;
+    agent_ctx_t *a = data;
+    if (status != 0 && status != BERTH_ENOENT) {
+        store_failing(a->reply);
+        agent_ctx_free(a);
+        return;
+    }
+    json_t *d = doc != NULL ? json_loads(doc, 0, NULL) : NULL;
     json_t *p = json_object_get(d, "properties");
     bool found = api_find_named(json_object_get(p, "containers"), a->container) != NULL ||
                  api_find_named(json_object_get(p, "initContainers"), a->container) != NULL;
@@ -502,13 +522,13 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
         agent_ctx_free(a);
         return;
     }
-    berth_error_t err;
+    berth_error_t e;
     if (!a->exec) {
         int rc = berth_store_async_container_logs(a->api->async, a->key, a->container, a->tail,
                                                   a->timestamps, a->api->cfg->agent_timeout_ms,
-                                                  logs_done, a->reply, &err);
+                                                  logs_done, a->reply, &e);
         if (rc != 0)
-            agent_call_failed(a->reply, rc, &err);
+            agent_call_failed(a->reply, rc, &e);
         agent_ctx_free(a);
         return;
     }

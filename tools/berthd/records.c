@@ -27,8 +27,8 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 
+#include "digest.h"
 #include "records.h"
 #include "resource.h"
 
@@ -332,14 +332,6 @@ static void free_reply_tree(redisReply *rep)
 
 /* ---- delivery ------------------------------------------------------------------------------ */
 
-static void sha1_hex(const char *s, size_t len, char out[41])
-{
-    unsigned char d[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)s, len, d);
-    for (size_t i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 /* Runs one read's callback and frees it. */
 static void deliver(rd_t *q)
 {
@@ -356,7 +348,7 @@ static void deliver(rd_t *q)
                 rec = NULL;
                 st = BERTH_EIO;
             } else {
-                sha1_hex(rep->str, rep->len, sha1);
+                bd_sha1_hex(rep->str, rep->len, sha1);
             }
         } else if (st == 0 && rep->type != REDIS_REPLY_NIL) {
             st = BERTH_EIO;
@@ -756,6 +748,12 @@ int bd_fx_done(bd_fx_t *fx, const char *crid, const json_t *answer, uint32_t ttl
 void bd_fx_eviction_forget(bd_fx_t *fx, const char *key)
 {
     berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HDEL, "evictions");
+    e->field = fx_text(fx, key);
+}
+
+void bd_fx_document_forget(bd_fx_t *fx, const char *key)
+{
+    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_HDEL, "documents");
     e->field = fx_text(fx, key);
 }
 

@@ -6,9 +6,15 @@
  * berth_effect_t gives them, without the "berth:{C}:" prefix):
  *   resources   HASH   "<sub>/<rg>/<name>" (lowercase) -> resource record JSON
  *                      {id, subscription, resourceGroup, name, location, tags,
- *                      document, state, lastHost, generation, created,
- *                      updated}; `document` holds secrets and never leaves
- *                      Redis except to the agents
+ *                      digest, dns, spot, state, lastHost, generation,
+ *                      created, updated}.  The group's document is not here:
+ *                      the library holds it, once (the group's record while
+ *                      placed, the cell's kept documents while stopped or
+ *                      evicted; berth_store_async_document_read()).  The
+ *                      record keeps what berthd decides with: `digest` (SHA-1
+ *                      of the document, digest.h), `dns`
+ *                      ("<location>/<label>" of its DNS label, or "") and
+ *                      `spot` (its priority is Spot)
  *   index       ZSET   score 0, the same keys, for listing (ZRANGEBYLEX)
  *   dns         HASH   "<location>/<label>" -> group key
  *   usage       HASH   "<sub>/<location>" -> the number of the subscription's
@@ -148,6 +154,10 @@ int bd_fx_done(bd_fx_t *fx, const char *crid, const json_t *answer, uint32_t ttl
 /* Drops the library's eviction record of `key` (the group is placed anew,
  * stopped or deleted). */
 void bd_fx_eviction_forget(bd_fx_t *fx, const char *key);
+
+/* Drops the document the library keeps for `key` while the group is not
+ * placed (a stopped or evicted group that is deleted). */
+void bd_fx_document_forget(bd_fx_t *fx, const char *key);
 
 /* The index of the first effect of `fx` of kind DNS claim, or -1. */
 int bd_fx_dns_index(const bd_fx_t *fx);

@@ -19,6 +19,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "digest.h"
 #include "records_fsck.h"
 #include "resource.h"
 
@@ -81,30 +82,39 @@ static void check_record(check_t *k, const char *key, const char *text, size_t l
         return;
     }
     const char *state = json_string_value(json_object_get(rec, "state"));
-    const char *doc = json_string_value(json_object_get(rec, "document"));
+    const char *digest = json_string_value(json_object_get(rec, "digest"));
     json_int_t gen = json_integer_value(json_object_get(rec, "generation"));
     bool stopped = state != NULL && strcmp(state, "Stopped") == 0;
     char *spec = NULL;
     uint64_t group_gen = 0;
     berth_error_t err;
-    int rc = berth_store_group_read(k->store, key, &spec, &group_gen, &err);
-    if (rc == 0) {
+    int rc = berth_store_document_read(k->store, key, &spec, &group_gen, &err);
+    char have[41] = "";
+    if (spec != NULL)
+        bd_document_digest(spec, have);
+    if (rc == 0 && group_gen > 0) {
         if (stopped)
             violation(k, "resource %s is Stopped but its group is placed (generation %llu)",
                       key, (unsigned long long)group_gen);
         if (gen > 0 && (uint64_t)gen > group_gen)
             violation(k, "resource %s is at generation %lld, ahead of its group's %llu", key,
                       (long long)gen, (unsigned long long)group_gen);
-        if (!stopped && doc != NULL && spec != NULL && strcmp(doc, spec) != 0)
+        if (!stopped && (digest == NULL || strcmp(digest, have) != 0))
             violation(k, "resource %s describes another document than its group runs "
                          "(resource generation %lld, group generation %llu)", key,
                       (long long)gen, (unsigned long long)group_gen);
-    } else if (rc == BERTH_ENOENT) {
+    } else if (rc == 0 || rc == BERTH_ENOENT) {
         berth_eviction_t ev;
         bool evicted = berth_store_eviction_read(k->store, key, &ev, NULL) == 0;
         if (!stopped && !evicted)
             violation(k, "resource %s is %s with no placement and no eviction: nothing will "
                          "ever run it", key, state != NULL ? state : "in no state");
+        else if (rc == BERTH_ENOENT)
+            violation(k, "resource %s is %s but the cell keeps no document for it: it can "
+                         "never start again", key, stopped ? "Stopped" : "evicted");
+        else if (digest == NULL || strcmp(digest, have) != 0)
+            violation(k, "resource %s describes another document than the cell keeps for it",
+                      key);
     } else {
         violation(k, "resource %s: its group could not be read: %s", key, err.message);
     }
