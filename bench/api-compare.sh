@@ -15,7 +15,9 @@
 # request with the agents stopped (1,000 creates and their deletes over
 # one connection).  Prints one line per run and, at the end,
 # the median creates/s and p99 per berthd and connection count, and the
-# ratio NEW/OLD.  It measures and never judges.  Everything it starts is
+# ratio NEW/OLD; after each run, the CPU seconds berthd, Redis and the
+# agents spent in it (the run includes the deletes and, for the agents,
+# running every group).  It measures and never judges.  Everything it starts is
 # stopped by its pid at exit; the temporary directory is removed.
 set -u
 
@@ -64,7 +66,8 @@ setup() {
     redis-server --port 0 --unixsocket "$run/redis.sock" --unixsocketperm 700 --dir "$run" \
         --save '' --appendonly yes --appendfsync everysec --daemonize no \
         --logfile "$run/redis.log" &
-    pids="$pids $!"
+    rpid=$!
+    pids="$pids $rpid"
     i=0
     until [ "$(rcli ping 2>/dev/null)" = PONG ]; do
         i=$((i + 1))
@@ -119,23 +122,36 @@ setup() {
     done
 }
 
+# CPU seconds (user + system) a process has used, from /proc.
+cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+        "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# CPU seconds of berthd, redis-server and the agents together, as three words.
+cpu_all() {
+    a=0
+    for p in $agent_pids; do a=$(awk -v x="$a" -v y="$(cpu_s "$p")" 'BEGIN { print x + y }'); done
+    echo "$(cpu_s "$bpid") $(cpu_s "$rpid") $a"
+}
+
 field() {
     sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"
 }
 
 # Commands per request: the agents stopped (SIGSTOP), so that Redis hears
 # only berthd (and its timers: a PING a second, a catch-up a tick), 1,000
-# creates then their 1,000 deletes over one connection, the commands
-# counted with MONITOR (commands run inside Functions, which MONITOR shows
-# as "lua", left out: they cost no round trip).  The bench's polls of the
-# list until every group runs are in it too: read it as an upper bound.
+# creates then their 1,000 deletes over one connection, without waiting
+# for them to run (no list polls), the commands counted with MONITOR
+# (commands run inside Functions, which MONITOR shows as "lua", left out:
+# they cost no round trip).
 commands_per_request() {
     for p in $agent_pids; do kill -STOP "$p"; done
     timeout 120 redis-cli -s "$run/redis.sock" monitor >"$run/monitor.txt" 2>/dev/null &
     mpid=$!
     sleep 0.3
     "$bench" api --endpoint "$endpoint" --token "$token" --cacert "$run/berthd.crt" \
-        --groups 1000 --connections 1 --running-timeout 1 >/dev/null 2>>"$run/bench.err"
+        --groups 1000 --connections 1 --running-timeout 0 >/dev/null 2>>"$run/bench.err"
     sleep 0.3
     kill "$mpid" 2>/dev/null
     wait "$mpid" 2>/dev/null
@@ -155,6 +171,7 @@ while [ $r -le "$rounds" ]; do
             echo "cmds $which $per" >>"$results"
         fi
         for c in $conns; do
+            before=$(cpu_all)
             line=$("$bench" api --endpoint "$endpoint" --token "$token" --cacert "$run/berthd.crt" \
                 --groups "$groups" --connections "$c" --running-timeout 120 2>>"$run/bench.err")
             rate=$(echo "$line" | field creates_per_sec)
@@ -162,6 +179,8 @@ while [ $r -le "$rounds" ]; do
             errors=$(echo "$line" | field errors)
             echo "$which $c $rate $p99 ${errors:-?}" >>"$results"
             echo "round $r $which: $c connection(s): ${rate:-?} creates/s, p99 ${p99:-?} ms, errors ${errors:-?}"
+            echo "$before $(cpu_all)" | awk '{ printf "    CPU seconds over the run: berthd %.2f, redis %.2f, agents %.2f\n", $4 - $1, $5 - $2, $6 - $3 }'
+
         done
         stop_all
     done

@@ -216,7 +216,8 @@ static void api_usage(FILE *f)
           "connections, waits until they all run, deletes them, and emits one result\n"
           "(a JSON line; a row of DIR/api.csv with berth-bench's --csv DIR): creates\n"
           "per second, PUT latency p50/p99/p999 in ms, errors, and the seconds until\n"
-          "every group ran (null when not all did within --running-timeout).\n",
+          "every group ran (null when not all did within --running-timeout; with\n"
+          "--running-timeout 0 it does not wait, and running is null too).\n",
           f);
 }
 
@@ -326,9 +327,11 @@ int bench_api_main(int argc, char **argv)
     CURL *h = conns[0].h;
     uint64_t deadline = mono_ns() + (uint64_t)o.running_timeout_s * 1000000000ull;
     size_t running = 0;
-    while ((running = count_running(&o, h)) < created && mono_ns() < deadline)
+    while (o.running_timeout_s > 0 && (running = count_running(&o, h)) < created &&
+           mono_ns() < deadline)
         usleep(200 * 1000);
-    double ran_after = running >= created ? (double)(mono_ns() - t0) / 1e9 : -1;
+    double ran_after = o.running_timeout_s > 0 && running >= created
+                           ? (double)(mono_ns() - t0) / 1e9 : -1;
     for (size_t i = 0; i < o.groups; i++) {
         char url[512];
         group_url(&o, i, url, sizeof url);
@@ -355,7 +358,8 @@ int bench_api_main(int argc, char **argv)
                         json_real(bench_rounded((double)percentile(lat, done, 0.99) / 1e6, 2)));
     json_object_set_new(row, "p999_ms",
                         json_real(bench_rounded((double)percentile(lat, done, 0.999) / 1e6, 2)));
-    json_object_set_new(row, "running", json_integer((json_int_t)running));
+    json_object_set_new(row, "running", o.running_timeout_s > 0
+                                            ? json_integer((json_int_t)running) : json_null());
     json_object_set_new(row, "all_running_after_s",
                         ran_after >= 0 ? json_real(bench_rounded(ran_after, 2)) : json_null());
     bench_emit(row);
