@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ struct bd_server {
     struct evhttp *http;
     struct evhttp_bound_socket *listener;
     SSL_CTX *ssl;
+    bool owns_log;                  /* the log's buffer and flush are its (logq) */
     bd_api_t *api;
     bd_token_t *tokens;             /* NULL: no authentication              */
     size_t ntokens;
@@ -170,17 +172,59 @@ static void bd_format_time(char *buf, size_t cap)
     snprintf(buf, cap, "%s.%03dZ", base, (int)((ts.tv_nsec / 1000000) % 1000));
 }
 
+/* THE LOG'S WRITES.  While a server is open, lines gather in a buffer
+ * (locked: the worker thread logs too) that the loop writes to stderr once
+ * per turn (an event made active by the first line of a turn), so that a
+ * busy berthd makes one write for many lines instead of one each, and a
+ * line never waits longer than the callbacks of its turn.  Without a
+ * server (start-up, shut-down) each line is written at once. */
+static struct {
+    pthread_mutex_t mu;
+    struct evbuffer *buf;           /* NULL: no server; under mu            */
+    struct event *flush;
+    bool due;                       /* flush is active; under mu            */
+} logq = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Writes what the log buffer holds to stderr (a blocking descriptor). */
+static void bd_log_drain(struct evbuffer *buf)
+{
+    while (evbuffer_get_length(buf) > 0)
+        if (evbuffer_write(buf, STDERR_FILENO) < 0 && errno != EINTR) {
+            evbuffer_drain(buf, evbuffer_get_length(buf));  /* stderr is gone */
+            break;
+        }
+}
+
+static void bd_log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    pthread_mutex_lock(&logq.mu);
+    logq.due = false;
+    if (logq.buf != NULL)
+        bd_log_drain(logq.buf);
+    pthread_mutex_unlock(&logq.mu);
+}
+
 /* Writes `obj` (taken) as one line on stderr, with time first. */
 static void bd_log_json(json_t *obj)
 {
     if (obj == NULL)
         return;
     char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    if (line != NULL) {
-        fprintf(stderr, "%s\n", line);
-        free(line);
-    }
     json_decref(obj);
+    if (line == NULL)
+        return;
+    pthread_mutex_lock(&logq.mu);
+    if (logq.buf != NULL && evbuffer_add_printf(logq.buf, "%s\n", line) > 0) {
+        if (!logq.due) {
+            logq.due = true;
+            event_active(logq.flush, EV_TIMEOUT, 1);
+        }
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    pthread_mutex_unlock(&logq.mu);
+    free(line);
 }
 
 void bd_log(const char *level, const char *fmt, ...)
@@ -207,10 +251,21 @@ static void bd_tokens_free(bd_token_t *tokens, size_t n)
     free(tokens);
 }
 
+/* SHA-256, fetched from the provider once (an implicit fetch per digest
+ * costs more than the digest of a token). */
+static EVP_MD *sha256_md;
+
+static void bd_sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void bd_sha256(const char *s, size_t len, unsigned char out[32])
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, bd_sha256_fetch);
     unsigned int n = 32;
-    if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1)
+    if (EVP_Digest(s, len, out, &n, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL) != 1)
         memset(out, 0, 32);
 }
 
@@ -1733,6 +1788,16 @@ int bd_server_open(const bd_config_t *cfg, struct event_base *base, bd_server_t 
     }
     srv->http = evhttp_new(base);
     srv->adopt_ev = event_new(base, -1, 0, bd_adopt_cb, srv);
+    pthread_mutex_lock(&logq.mu);
+    if (logq.buf == NULL && (logq.flush = event_new(base, -1, 0, bd_log_flush_cb, NULL))) {
+        if ((logq.buf = evbuffer_new()) != NULL) {
+            srv->owns_log = true;
+        } else {
+            event_free(logq.flush);
+            logq.flush = NULL;
+        }
+    }
+    pthread_mutex_unlock(&logq.mu);
     srv->accept_timer = evtimer_new(base, bd_accept_resume_cb, srv);
     if (srv->http == NULL || srv->adopt_ev == NULL || srv->accept_timer == NULL) {
         snprintf(why, cap, "evhttp_new failed");
@@ -1846,6 +1911,16 @@ void bd_server_close(bd_server_t *srv)
         event_free(srv->adopt_ev);
     if (srv->accept_timer != NULL)
         event_free(srv->accept_timer);
+    if (srv->owns_log) {
+        pthread_mutex_lock(&logq.mu);
+        bd_log_drain(logq.buf);
+        evbuffer_free(logq.buf);
+        logq.buf = NULL;
+        event_free(logq.flush);
+        logq.flush = NULL;
+        logq.due = false;
+        pthread_mutex_unlock(&logq.mu);
+    }
     free(srv->conn_by_fd);
     if (srv->reserve_fd >= 0)
         close(srv->reserve_fd);
