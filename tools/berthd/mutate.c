@@ -466,7 +466,8 @@ static void decide_put(mut_t *m)
         bd_fx_dns_release(&m->fx, old_dns, m->op.key);
     if (!exists)
         bd_fx_usage(&m->fx, m->op.sub, m->location, 1);
-    if (gen == 0)
+    if (exists && gen == 0)         /* a new resource has no eviction: its
+                                     * name's last DELETE forgot it */
         bd_fx_eviction_forget(&m->fx, m->op.key);
     if (rc == 0)
         rc = fx_operation(m, "put", gen + 1);
