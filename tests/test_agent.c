@@ -13,7 +13,10 @@
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
  * queued, after which the restarted agent runs every group once; a host
- * whose heartbeat expired marked down and its groups moved; and a
+ * whose heartbeat expired marked down and its groups moved; a settled
+ * group among many, stepped only by the agent's sweep, whose crashed
+ * container is still restarted within --sweep-ms; a settled group whose
+ * view is not written again while nothing changes; and a
  * fleet of 60 agents on one machine running 120 groups ($BERTH_TEST_FLEET
  * agents when set).
  */
@@ -25,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -617,6 +622,148 @@ static void test_stall_withholds_heartbeat(void **state)
     assert_true(test_file_contains(f->agent.log_path, "heartbeat resumed"));
 }
 
+/* ---- supervision of settled groups ----------------------------------------------- */
+
+/* Milliseconds since the epoch of a view's timestamp
+ * (YYYY-MM-DDTHH:MM:SS.mmmZ), or -1. */
+static int64_t view_time_ms(const char *t)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (t == NULL || sscanf(t, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static bool restarted_once_running(json_t *v, void *data)
+{
+    return test_view_restarts(v, "app") >= 1 && test_pred_running(v, "app");
+}
+
+/* The fixture's agent again with FAST's settings and `--sweep-ms sweep`. */
+static void agent_restart_sweep(fixture_t *f, const char *sweep)
+{
+    assert_int_equal(test_agent_stop(&f->agent), 0);
+    unlink(f->agent.log_path);
+    const char *const args[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
+                                "--heartbeat-ms", "200", "--ttl-ms", "2000",
+                                "--backoff-initial-ms", "100", "--backoff-max-ms", "400",
+                                "--sweep-ms", sweep, NULL};
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
+                                      SIM_CONFIG, args), 0);
+    assert_true(test_sched_wait_host(&f->sched, "sim-1", 10000));
+}
+
+/* A group that has settled among six others (so the agent steps it only
+ * when its sweep comes by, one group a tick) crashes: the
+ * crash is noticed within --sweep-ms and the container restarted after its
+ * back-off, the time between the two measured on the runtime's clock. */
+static void test_settled_crash_restarted(void **state)
+{
+    fixture_t *f = *state;
+    const int sweep = 600, tick = 50, backoff = 100;
+    agent_restart_sweep(f, "600");
+    for (int i = 0; i < 6; i++) {      /* the host's 8 cores take 8 groups */
+        char key[32];
+        snprintf(key, sizeof key, "sub/rg/calm%02d", i);
+        place_ok(f, key, doc(NULL, "Always", -1, 0, NULL), NULL);
+    }
+    json_decref(wait_running(f, "sub/rg/calm05", "app"));
+    /* Long enough to settle: provisioning Succeeded after a tick or two. */
+    place_ok(f, "sub/rg/crash", doc(NULL, "OnFailure", 2000, 3, NULL), NULL);
+    json_t *v = wait_running(f, "sub/rg/crash", "app");
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    json_decref(v);
+    v = test_view_wait(&f->sched, "sub/rg/crash", restarted_once_running, NULL, 10000,
+                       "restarted after its crash");
+    assert_non_null(v);
+    assert_true(test_view_has_event(v, "app", "BackOff", NULL));
+    json_t *iv = json_object_get(test_view_container(v, "app"), "instanceView");
+    json_t *prev = json_object_get(iv, "previousState");
+    assert_int_equal(json_integer_value(json_object_get(prev, "exitCode")), 3);
+    int64_t crashed = view_time_ms(json_string_value(json_object_get(prev, "finishTime")));
+    int64_t restarted = view_time_ms(json_string_value(
+        json_object_get(json_object_get(iv, "currentState"), "startTime")));
+    assert_true(crashed > 0 && restarted > crashed);
+    /* Noticed by the sweep within --sweep-ms, restarted at the first tick
+     * after the back-off; the loop's own work on top. */
+    int64_t bound = sweep + backoff + 2 * tick + test_deadline_ms(300);
+    if (restarted - crashed > bound)
+        fprintf(stderr, "restarted %lld ms after the crash (bound %lld)\n",
+                (long long)(restarted - crashed), (long long)bound);
+    assert_true(restarted - crashed <= bound);
+    json_decref(v);
+    /* Every other group kept running, untouched. */
+    v = test_view(&f->sched, "sub/rg/calm00");
+    assert_true(test_pred_running(v, "app"));
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    json_decref(v);
+}
+
+/* Counts, for window_ms, the commands Redis runs that write `key`'s view
+ * (FCALL berth_view_put naming it), through MONITOR on a connection of
+ * its own.  With `restart`, asks for the group's restart once MONITOR
+ * listens (a change the view shows). */
+static int view_writes_seen(fixture_t *f, const char *key, int window_ms, bool restart)
+{
+    redisContext *c = berth_test_redis_connect(redis);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "MONITOR");
+    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    berth_error_t err;
+    if (restart)
+        assert_int_equal(berth_store_group_restart(f->sched.store, key, &err), 0);
+    char quoted[128];
+    snprintf(quoted, sizeof quoted, "\"%s\"", key);
+    int writes = 0;
+    int64_t end = test_now_ms() + window_ms;
+    for (;;) {
+        void *reply = NULL;
+        while (redisGetReplyFromReader(c, &reply) == REDIS_OK && reply != NULL) {
+            redisReply *m = reply;
+            if (m->type == REDIS_REPLY_STATUS && strstr(m->str, "\"berth_view_put\"") != NULL &&
+                strstr(m->str, quoted) != NULL)
+                writes++;
+            freeReplyObject(m);
+            reply = NULL;
+        }
+        int64_t left = end - test_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) > 0)
+            assert_int_equal(redisBufferRead(c), REDIS_OK);
+    }
+    redisFree(c);
+    return writes;
+}
+
+/* A settled group whose runtime state does not change: its view is not
+ * written again over several sweeps, and reads the same. */
+static void test_settled_view_not_rewritten(void **state)
+{
+    fixture_t *f = *state;
+    agent_restart_sweep(f, "300");
+    place_ok(f, "sub/rg/quiet", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_t *before = wait_running(f, "sub/rg/quiet", "app");
+    assert_int_equal(view_writes_seen(f, "sub/rg/quiet", 1200, false), 0);  /* 4 sweeps */
+    json_t *after = test_view(&f->sched, "sub/rg/quiet");
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+    /* What it shows changes (a restart: events, restart count, a new
+     * run): the view is written, and MONITOR sees it. */
+    assert_true(view_writes_seen(f, "sub/rg/quiet", test_deadline_ms(1500), true) >= 1);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/quiet", restarted_once_running, NULL, 10000,
+                               "restarted");
+    assert_non_null(v);
+    json_decref(v);
+}
+
 /* berth-agent with `args` (shell words, no quoting needed): its exit status,
  * and the start of what it printed in out. */
 static int agent_run(const char *args, char *out, size_t cap)
@@ -646,6 +793,7 @@ static void test_usage_errors(void **state)
         {"--host h1 --plugin sim --ttl-ms 10000 --stall-ms 10000", "--stall-ms must exceed"},
         {"--host h1 --plugin sim --stall-ms soon", "--stall-ms: expected a non-negative"},
         {"--host h1 --plugin sim --tick-ms 0", "--tick-ms: expected 1 to 2000"},
+        {"--host h1 --plugin sim --tick-ms 500 --sweep-ms 400", "--sweep-ms: expected --tick-ms"},
         {"--host h1 --plugin sim --gpu-count 64", "--gpu-count: expected 0 to 63"},
         {"--host h1 --plugin sim --gpu-sku K80", "--gpu-sku needs --gpu-count"},
         {"--host h1 --plugin sim --frobnicate", "unknown or incomplete option '--frobnicate'"},
@@ -759,6 +907,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_during_pull, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stall_withholds_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settled_crash_restarted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settled_view_not_rewritten, setup, teardown),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_fleet),
     };

@@ -17,6 +17,21 @@
  * the images the runtime holds reported to the cell (at start, after a
  * pull, and every 30 s) for placement by image locality.
  *
+ * Supervision costs what changes, not what the host holds, so that an
+ * agent with thousands of groups stays cheap.  Every --tick-ms it steps
+ * (asks the runtime, moves the state machine) each group that is still
+ * converging or has something due: init containers or the start under
+ * way, provisioning not yet Succeeded, a container starting or seen
+ * terminated and not yet acted upon, a restart whose back-off has run out.
+ * The groups that have settled are stepped in slices, a sweep in the order
+ * they came, sized so that each is stepped again at least every
+ * --sweep-ms: that bounds how late a crashed container is noticed.  A
+ * group's view is rendered only when something it shows may have changed
+ * (a runtime state other than the one last absorbed, an event, its phase
+ * or provisioning state) and written only when its text differs from the
+ * last one written.  Groups are found by key, and by the runtime group
+ * they run as, through hash tables (uthash), never by a walk over all.
+ *
  * The heartbeat has a thread of its own, with its own connection, so that
  * a long image pull or a slow runtime call does not let the host expire:
  * it renews the host's alive key every --heartbeat-ms for as long as the
@@ -45,6 +60,10 @@
  * operator.  Secrets (secure environment values, secret
  * volumes, registry passwords) are never logged: log lines name groups,
  * containers, images and events only.
+ *
+ * It must never leave a settled group unlooked-at for longer than
+ * --sweep-ms while the loop turns, never skip writing a view whose text
+ * changed, and never log a secret.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -62,6 +81,12 @@
 #include <unistd.h>
 
 #include <jansson.h>
+
+/* An allocation that fails inside uthash leaves the table as it was and
+ * the element's hh.tbl NULL: the agent then refuses the one group (and
+ * tries its assignment again later) instead of exiting. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
 
 #include "berth-plugin.h"
 
@@ -83,6 +108,7 @@ typedef struct options {
     int gpu_count;                  /* -1: probe with nvidia-smi            */
     const char *zone;
     uint32_t heartbeat_ms, ttl_ms, tick_ms;
+    uint32_t sweep_ms;              /* a settled group is stepped this often */
     uint32_t stall_ms;              /* loop stuck this long: no heartbeat   */
     uint32_t backoff_initial_ms, backoff_max_ms, backoff_reset_ms;
     uint32_t stop_grace_s;
@@ -191,6 +217,21 @@ typedef struct agroup {
     char *last_view;                /* the view last written                */
     bool refresh;                   /* started something: read the state again */
     uint32_t start_failures;        /* starts that failed, each followed by a new create */
+    /* Supervision (see the top of the file).  busy: step it every tick;
+     * due_ms: the earliest restart back-off's end (0: none), when it is
+     * stepped again whatever the sweep; swept_ms: when the sweep last
+     * passed it, CLOCK_MONOTONIC (0: never, so the sweep takes it when
+     * it comes by, whatever its pace). */
+    bool busy;
+    bool sweep_now;                 /* the sweep chose it in this tick     */
+    int64_t due_ms, swept_ms;
+    /* Something view_render() reads changed since the view was last
+     * written (or the write failed): every change to what it shows sets
+     * it, through view_touch(), event_add() and status_read(). */
+    bool view_stale;
+    bool kept;                      /* in the agent's tables               */
+    UT_hash_handle hh;              /* agent_t.groups, by key              */
+    UT_hash_handle hh_rt;           /* agent_t.by_runtime, by runtime      */
 } agroup_t;
 
 /* The heartbeat thread (see the top of the file). */
@@ -211,18 +252,34 @@ typedef struct agent {
     const berth_plugin_ops_t *ops;
     void *ctx;
     berth_hostlink_t *link;
-    agroup_t **g;
-    size_t ng, cap;
+    /* Every group, by key; the list runs in the order they were kept,
+     * which is the sweep's order.  by_runtime holds those that run as
+     * another key's runtime group (agroup_t.runtime), by that key. */
+    agroup_t *groups;
+    agroup_t *by_runtime;
+    agroup_t *sweep_next;           /* where the sweep goes on (NULL: the head) */
+    int64_t last_tick_ms;           /* the last tick, CLOCK_MONOTONIC (0: none) */
     bool images_dirty;              /* an image was pulled: report the set  */
     beat_t beat;
 } agent_t;
 
-static void event_add(events_t *ev, const char *name, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Records an event; the same name and message again only counts up. */
-static void event_add(events_t *ev, const char *name, const char *type, const char *fmt, ...)
+/* Marks that something the group's view shows may have changed: the view
+ * is rendered again at the end of the tick (and written if it differs). */
+static void view_touch(agroup_t *g)
 {
+    g->view_stale = true;
+}
+
+static void event_add(agroup_t *g, events_t *ev, const char *name, const char *type,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Records an event in ev, one of g's lists (the group's or a
+ * container's); the same name and message again only counts up.  Either
+ * way the view shows it: g's view is touched. */
+static void event_add(agroup_t *g, events_t *ev, const char *name, const char *type,
+                      const char *fmt, ...)
+{
+    view_touch(g);
     char msg[sizeof ev->e[0].message];
     va_list ap;
     va_start(ap, fmt);
@@ -249,6 +306,7 @@ static void event_add(events_t *ev, const char *name, const char *type, const ch
     e->first_ms = e->last_ms = now;
 }
 
+/* Frees an agroup that is in none of the agent's tables. */
 static void group_free(agroup_t *g)
 {
     if (g == NULL)
@@ -261,39 +319,69 @@ static void group_free(agroup_t *g)
     free(g);
 }
 
-static agroup_t *group_find(agent_t *a, const char *key, size_t *index)
+/* The group kept under `key`, or NULL: a hash lookup, since every
+ * assignment and call looks its group up. */
+static agroup_t *group_find(agent_t *a, const char *key)
 {
-    for (size_t i = 0; i < a->ng; i++)
-        if (strcmp(a->g[i]->key, key) == 0) {
-            if (index != NULL)
-                *index = i;
-            return a->g[i];
-        }
-    return NULL;
+    agroup_t *g = NULL;
+    HASH_FIND(hh, a->groups, key, strlen(key), g);
+    return g;
 }
 
+/* Takes g (kept) out of the runtime index, before its runtime changes or
+ * it goes. */
+static void runtime_unindex(agent_t *a, agroup_t *g)
+{
+    if (g->kept && g->runtime != NULL)
+        HASH_DELETE(hh_rt, a->by_runtime, g);
+}
+
+/* Forgets the group kept under `key`, if any, and frees it.  The sweep
+ * goes on from the next group, so that none is skipped. */
 static void group_drop(agent_t *a, const char *key)
 {
-    size_t i;
-    agroup_t *g = group_find(a, key, &i);
+    agroup_t *g = group_find(a, key);
     if (g == NULL)
         return;
+    if (a->sweep_next == g)
+        a->sweep_next = g->hh.next;
+    runtime_unindex(a, g);
+    HASH_DELETE(hh, a->groups, g);
+    g->kept = false;
     group_free(g);
-    a->g[i] = a->g[--a->ng];
 }
 
+/* Keeps g (no group is kept under its key: callers drop the old one
+ * first), indexed by key and, when it runs as another key's runtime
+ * group, by that key.  It goes at the end of the sweep's order.  Returns
+ * 0, or BERTH_ENOMEM with g not kept (the caller still owns it). */
 static int group_keep(agent_t *a, agroup_t *g)
 {
-    if (a->ng == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        agroup_t **p = realloc(a->g, cap * sizeof *p);
-        if (p == NULL)
+    HASH_ADD_KEYPTR(hh, a->groups, g->key, strlen(g->key), g);
+    if (g->hh.tbl == NULL)
+        return BERTH_ENOMEM;
+    if (g->runtime != NULL) {
+        HASH_ADD_KEYPTR(hh_rt, a->by_runtime, g->runtime, strlen(g->runtime), g);
+        if (g->hh_rt.tbl == NULL) {
+            HASH_DELETE(hh, a->groups, g);
             return BERTH_ENOMEM;
-        a->g = p;
-        a->cap = cap;
+        }
     }
-    a->g[a->ng++] = g;
+    g->kept = true;
     return 0;
+}
+
+/* Forgets and frees every group (at exit; the runtime is left alone). */
+static void groups_free(agent_t *a)
+{
+    agroup_t *g, *tmp;
+    HASH_ITER(hh, a->groups, g, tmp) {
+        runtime_unindex(a, g);
+        HASH_DELETE(hh, a->groups, g);
+        g->kept = false;
+        group_free(g);
+    }
+    a->sweep_next = NULL;
 }
 
 /* The key of the runtime group `g` runs as (every plugin call names it). */
@@ -302,13 +390,13 @@ static const char *runtime_key(const agroup_t *g)
     return g->runtime != NULL ? g->runtime : g->key;
 }
 
-/* The group that runs as runtime group `key` on behalf of another key. */
+/* The group that runs as runtime group `key` on behalf of another key:
+ * a hash lookup, as every assignment for an unknown key asks. */
 static agroup_t *runtime_owner(agent_t *a, const char *key)
 {
-    for (size_t i = 0; i < a->ng; i++)
-        if (a->g[i]->runtime != NULL && strcmp(a->g[i]->runtime, key) == 0)
-            return a->g[i];
-    return NULL;
+    agroup_t *g = NULL;
+    HASH_FIND(hh_rt, a->by_runtime, key, strlen(key), g);
+    return g;
 }
 
 static const berth_container_t *spec_container(const berth_group_t *s, size_t i)
@@ -337,6 +425,9 @@ static agroup_t *group_new(const char *key, uint64_t generation, uint64_t digest
     g->generation = generation;
     g->digest = digest;
     g->provisioning = "Creating";
+    /* Nothing written yet, nothing known: stepped and shown at once. */
+    g->busy = true;
+    g->view_stale = true;
     for (size_t i = 0; i < g->n; i++) {
         const berth_container_t *c = spec_container(spec, i);
         snprintf(g->c[i].name, sizeof g->c[i].name, "%s", c->name);
@@ -485,8 +576,10 @@ static char *view_render(const agent_t *a, const agroup_t *g)
     return s;
 }
 
-/* Writes the view when it changed.  A view the cell refuses (the group
- * moved on) is dropped quietly: the next assignment says what to do. */
+/* Renders the view and writes it when its text changed.  A view the cell
+ * refuses (the group moved on) is dropped quietly: the next assignment
+ * says what to do.  The view stays stale when it could not be rendered or
+ * written, so that the next tick tries again. */
 static void view_write(agent_t *a, agroup_t *g)
 {
     char *v = view_render(a, g);
@@ -494,6 +587,7 @@ static void view_write(agent_t *a, agroup_t *g)
         return;
     if (g->last_view != NULL && strcmp(g->last_view, v) == 0) {
         free(v);
+        g->view_stale = false;
         return;
     }
     berth_error_t err;
@@ -501,6 +595,7 @@ static void view_write(agent_t *a, agroup_t *g)
     if (rc == 0 || rc == BERTH_ENOENT) {
         free(g->last_view);
         g->last_view = v;
+        g->view_stale = false;
     } else {
         log_warn(g->key, "instance view not written: %s", err.message);
         free(v);
@@ -575,7 +670,8 @@ static void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
     va_end(ap);
     g->phase = PHASE_FAILED;
     g->provisioning = "Failed";
-    event_add(&g->ev, "Failed", "Warning", "%s", msg);
+    view_touch(g);
+    event_add(g, &g->ev, "Failed", "Warning", "%s", msg);
     log_error(g->key, "%s", msg);
 }
 
@@ -583,8 +679,10 @@ static void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
 static void group_create(agent_t *a, agroup_t *g)
 {
     berth_error_t err;
+    view_touch(g);                  /* its phase, events and perhaps digest */
     if (g->runtime != NULL) {
         /* The claimed runtime group is gone: the group is created as itself. */
+        runtime_unindex(a, g);
         free(g->runtime);
         g->runtime = NULL;
         g->digest = berth_runtime_digest(g->spec);
@@ -597,15 +695,15 @@ static void group_create(agent_t *a, agroup_t *g)
         if (seen)
             continue;
         bool cached = false;
-        event_add(&g->c[i].ev, "Pulling", "Normal", "pulling image \"%s\"", image);
+        event_add(g, &g->c[i].ev, "Pulling", "Normal", "pulling image \"%s\"", image);
         if (a->ops->image_ensure(a->ctx, image, credential_for(g->spec, image), &cached,
                                  &err) != 0) {
-            event_add(&g->c[i].ev, "Failed", "Warning", "Failed to pull image \"%s\": %s",
+            event_add(g, &g->c[i].ev, "Failed", "Warning", "Failed to pull image \"%s\": %s",
                       image, err.message);
             fail_group(a, g, "image \"%s\" could not be pulled: %s", image, err.message);
             return;
         }
-        event_add(&g->c[i].ev, "Pulled", "Normal",
+        event_add(g, &g->c[i].ev, "Pulled", "Normal",
                   cached ? "Container image \"%s\" already present on machine"
                          : "Successfully pulled image \"%s\"",
                   image);
@@ -633,7 +731,7 @@ static void group_create(agent_t *a, agroup_t *g)
         return;
     }
     for (size_t i = 0; i < g->n; i++)
-        event_add(&g->c[i].ev, "Created", "Normal", "Created container %s", g->c[i].name);
+        event_add(g, &g->c[i].ev, "Created", "Normal", "Created container %s", g->c[i].name);
     log_info(g->key, "created generation %" PRIu64 " (%zu containers, %zu init)", g->generation,
              g->spec->ncontainers, g->spec->ninit_containers);
     g->phase = g->spec->ninit_containers > 0 ? PHASE_INIT : PHASE_START;
@@ -645,21 +743,33 @@ static bool start_one(agent_t *a, agroup_t *g, size_t i)
     berth_error_t err;
     g->refresh = true;
     if (a->ops->start(a->ctx, runtime_key(g), g->c[i].name, &err) != 0) {
-        event_add(&g->c[i].ev, "Failed", "Warning", "Error: %s", err.message);
+        event_add(g, &g->c[i].ev, "Failed", "Warning", "Error: %s", err.message);
         log_warn(g->key, "container %s did not start: %s", g->c[i].name, err.message);
         return false;
     }
-    event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+    event_add(g, &g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
     return true;
 }
 
+/* Whether two container states would read the same in the view (what
+ * cstate_json() shows of them). */
+static bool cstate_same(const berth_container_status_t *x, const berth_container_status_t *y)
+{
+    return x->state == y->state && x->exit_code == y->exit_code &&
+           x->started_ms == y->started_ms && x->finished_ms == y->finished_ms &&
+           strcmp(x->detail, y->detail) == 0;
+}
+
 /* Copies the runtime's view of each container into the agent's, keeping
- * the previous state when a new run began. */
+ * the previous state when a new run began; touches the view when a
+ * container's state reads otherwise than the one last absorbed. */
 static void status_absorb(agroup_t *g)
 {
     for (size_t i = 0; i < g->n && i < g->st.ncontainers; i++) {
         cview_t *c = &g->c[i];
         const berth_container_status_t *s = &g->st.containers[i];
+        if (!cstate_same(&c->cur, s))
+            view_touch(g);
         /* A run that began after the one the agent saw terminate. */
         if (c->cur.state == BERTH_CONTAINER_TERMINATED && s->started_ms != c->cur.started_ms &&
             s->started_ms != 0) {
@@ -668,6 +778,30 @@ static void status_absorb(agroup_t *g)
         }
         c->cur = *s;
     }
+}
+
+/* Asks the runtime for g's state, into g->st (the containers are not
+ * absorbed: status_absorb() does that).  The view shows the group's
+ * address and ports: when they read otherwise than before, or the call
+ * failed (g->st may be half written), the view is touched.  Returns the
+ * plugin's code. */
+static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
+{
+    /* Only what the view shows is kept aside, not the whole status (a
+     * few KiB of container slots, per step of every group). */
+    bool existed = g->st.exists;
+    char ip[sizeof g->st.ip];
+    size_t nports = g->st.nports < BERTH_PLUGIN_PORTS_MAX ? g->st.nports
+                                                          : BERTH_PLUGIN_PORTS_MAX;
+    berth_published_port_t ports[BERTH_PLUGIN_PORTS_MAX];
+    memcpy(ip, g->st.ip, sizeof ip);
+    memcpy(ports, g->st.ports, nports * sizeof ports[0]);
+    int rc = a->ops->status(a->ctx, runtime_key(g), &g->st, err);
+    if (rc != 0 || g->st.exists != existed || g->st.nports != nports ||
+        strncmp(g->st.ip, ip, sizeof ip) != 0 ||
+        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0)
+        view_touch(g);
+    return rc;
 }
 
 /* Whether a terminated container runs again under the group's policy. */
@@ -691,7 +825,7 @@ static void backoff_schedule(agent_t *a, agroup_t *g, size_t i, int64_t now)
     if (c->backoff_ms == 0 || ran >= (int64_t)a->o.backoff_reset_ms)
         c->backoff_ms = a->o.backoff_initial_ms;
     c->next_start_ms = now + c->backoff_ms;
-    event_add(&c->ev, "BackOff", "Warning", "Back-off restarting failed container %s",
+    event_add(g, &c->ev, "BackOff", "Warning", "Back-off restarting failed container %s",
               c->name);
     log_info(g->key, "container %s exited with %d; restart in %u ms", c->name,
              c->cur.exit_code, c->backoff_ms);
@@ -701,18 +835,47 @@ static void backoff_schedule(agent_t *a, agroup_t *g, size_t i, int64_t now)
 
 static void group_advance(agent_t *a, agroup_t *g);
 
+/* Decides, after a step, how soon g is stepped again: busy (every tick)
+ * while it converges or has something to act upon, else at its restart's
+ * due time (due_ms) or when the sweep comes by.  Cheap (no runtime call,
+ * no lookup): it runs once per step. */
+static void group_plan(agroup_t *g)
+{
+    g->due_ms = 0;
+    g->busy = false;
+    if (g->spec == NULL || g->phase == PHASE_FAILED)
+        return;                     /* nothing more happens to it           */
+    /* Converging: init containers or the start under way, containers not
+     * yet up, or something just started whose state is still to come. */
+    if (g->phase != PHASE_RUN || strcmp(g->provisioning, "Succeeded") != 0 || g->refresh)
+        g->busy = true;
+    for (size_t i = g->spec->ninit_containers; i < g->n; i++) {
+        const cview_t *c = &g->c[i];
+        if (c->next_start_ms != 0 && (g->due_ms == 0 || c->next_start_ms < g->due_ms))
+            g->due_ms = c->next_start_ms;
+        /* A container starting (its Running is to be shown as soon as it
+         * comes), or one seen terminated that no step has acted upon. */
+        if (c->cur.state == BERTH_CONTAINER_WAITING ||
+            (c->cur.state == BERTH_CONTAINER_TERMINATED && c->next_start_ms == 0 &&
+             c->cur.finished_ms != c->seen_finish_ms))
+            g->busy = true;
+    }
+}
+
 /* One supervision step: refresh the runtime's state and move the group's
  * state machine along; what it started is read back at once, so that the
- * view never shows a container as still terminated after its restart. */
+ * view never shows a container as still terminated after its restart.
+ * Then plans when the group is stepped next. */
 static void group_step(agent_t *a, agroup_t *g)
 {
     g->refresh = false;
     group_advance(a, g);
     if (g->refresh && g->phase != PHASE_FAILED) {
         berth_error_t err;
-        if (a->ops->status(a->ctx, runtime_key(g), &g->st, &err) == 0 && g->st.exists)
+        if (status_read(a, g, &err) == 0 && g->st.exists)
             status_absorb(g);
     }
+    group_plan(g);
 }
 
 static void group_advance(agent_t *a, agroup_t *g)
@@ -720,7 +883,7 @@ static void group_advance(agent_t *a, agroup_t *g)
     if (g->phase == PHASE_FAILED || g->spec == NULL)
         return;
     berth_error_t err;
-    if (a->ops->status(a->ctx, runtime_key(g), &g->st, &err) != 0) {
+    if (status_read(a, g, &err) != 0) {
         log_warn(g->key, "status unavailable: %s", err.message);
         return;
     }
@@ -742,6 +905,7 @@ static void group_advance(agent_t *a, agroup_t *g)
             start_one(a, g, g->init_next);
         } else if (s->state == BERTH_CONTAINER_TERMINATED && s->exit_code == 0) {
             g->init_next++;
+            view_touch(g);
             if (g->init_next == ninit)
                 g->phase = PHASE_START;
             else
@@ -758,6 +922,7 @@ static void group_advance(agent_t *a, agroup_t *g)
         }
         if (c->next_start_ms != 0 && now >= c->next_start_ms) {
             c->next_start_ms = 0;
+            view_touch(g);
             if (start_one(a, g, g->init_next))
                 c->restart_count++;
         }
@@ -769,7 +934,7 @@ static void group_advance(agent_t *a, agroup_t *g)
             if (++g->start_failures <= START_RETRIES) {
                 log_warn(g->key, "containers did not start (%s); creating them again, "
                          "attempt %u of %u", err.message, g->start_failures, START_RETRIES);
-                event_add(&g->ev, "BackOff", "Warning", "containers did not start: %s",
+                event_add(g, &g->ev, "BackOff", "Warning", "containers did not start: %s",
                           err.message);
                 berth_error_t rerr;
                 if (a->ops->remove(a->ctx, runtime_key(g), &rerr) == 0)
@@ -780,7 +945,7 @@ static void group_advance(agent_t *a, agroup_t *g)
             return;
         }
         for (size_t i = ninit; i < g->n; i++)
-            event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+            event_add(g, &g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
         g->phase = PHASE_RUN;
         g->refresh = true;
         log_info(g->key, "started generation %" PRIu64, g->generation);
@@ -793,8 +958,10 @@ static void group_advance(agent_t *a, agroup_t *g)
     for (size_t i = ninit; i < g->n; i++)
         all_up = all_up && (g->c[i].cur.state != BERTH_CONTAINER_WAITING ||
                             g->c[i].restart_count > 0);
-    if (all_up)
+    if (all_up && strcmp(g->provisioning, "Succeeded") != 0) {
         g->provisioning = "Succeeded";
+        view_touch(g);
+    }
     for (size_t i = ninit; i < g->n; i++) {
         cview_t *c = &g->c[i];
         const berth_container_status_t *s = &c->cur;
@@ -809,6 +976,7 @@ static void group_advance(agent_t *a, agroup_t *g)
         }
         if (c->next_start_ms != 0 && now >= c->next_start_ms) {
             c->next_start_ms = 0;
+            view_touch(g);
             if (start_one(a, g, i))
                 c->restart_count++;
         }
@@ -819,6 +987,7 @@ static void group_advance(agent_t *a, agroup_t *g)
  * track: the state machine resumes where the runtime stands. */
 static void group_adopt(agent_t *a, agroup_t *g)
 {
+    view_touch(g);
     view_restore(a, g);
     size_t ninit = g->spec->ninit_containers;
     status_absorb(g);
@@ -849,11 +1018,11 @@ static void group_adopt(agent_t *a, agroup_t *g)
 static int group_teardown(agent_t *a, const char *key)
 {
     berth_error_t err;
-    agroup_t *g = group_find(a, key, NULL);
+    agroup_t *g = group_find(a, key);
     if (g != NULL && g->spec != NULL)
         for (size_t i = 0; i < g->n; i++)
             if (g->c[i].cur.state == BERTH_CONTAINER_RUNNING)
-                event_add(&g->c[i].ev, "Killing", "Normal", "Stopping container %s",
+                event_add(g, &g->c[i].ev, "Killing", "Normal", "Stopping container %s",
                           g->c[i].name);
     if (a->ops->remove(a->ctx, g != NULL ? runtime_key(g) : key, &err) != 0) {
         log_error(key, "could not remove the group: %s", err.message);
@@ -870,8 +1039,10 @@ static void group_restart(agent_t *a, agroup_t *g)
 {
     berth_error_t err;
     size_t ninit = g->spec->ninit_containers;
+    /* Whatever the runtime did, the next tick reads what it runs now. */
+    g->busy = true;
     for (size_t i = ninit; i < g->n; i++)
-        event_add(&g->c[i].ev, "Killing", "Normal", "Stopping container %s", g->c[i].name);
+        event_add(g, &g->c[i].ev, "Killing", "Normal", "Stopping container %s", g->c[i].name);
     if (a->ops->restart(a->ctx, runtime_key(g), a->o.stop_grace_s, &err) != 0) {
         log_error(g->key, "restart failed: %s", err.message);
         return;
@@ -879,7 +1050,7 @@ static void group_restart(agent_t *a, agroup_t *g)
     for (size_t i = ninit; i < g->n; i++) {
         g->c[i].restart_count++;
         g->c[i].next_start_ms = 0;
-        event_add(&g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+        event_add(g, &g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
     }
     log_info(g->key, "restarted every container in place");
 }
@@ -913,7 +1084,7 @@ static int converge_claimed(agent_t *a, agroup_t *ng)
                  ng->st.ncontainers == ng->n;
     for (size_t i = 0; whole && i < ng->n; i++)
         whole = ng->st.containers[i].exists;
-    agroup_t *member = group_find(a, rt, NULL);
+    agroup_t *member = group_find(a, rt);
     if (!whole) {
         if (ng->st.exists && a->ops->remove(a->ctx, rt, &err) != 0) {
             log_error(ng->key, "could not remove the stale standby copy %s: %s", rt,
@@ -934,7 +1105,10 @@ static int converge_claimed(agent_t *a, agroup_t *ng)
     ng->digest = rt_digest;
     if (member != NULL)
         group_drop(a, rt);
-    group_keep(a, ng);
+    if (group_keep(a, ng) != 0) {
+        group_free(ng);
+        return BERTH_ENOMEM;
+    }
     group_adopt(a, ng);
     group_step(a, ng);
     view_write(a, ng);
@@ -963,7 +1137,7 @@ static int converge(agent_t *a, const char *key, bool restart)
         log_warn(key, "record unreadable: %s", err.message);
         return rc;
     }
-    agroup_t *g = group_find(a, key, NULL);
+    agroup_t *g = group_find(a, key);
     if (g != NULL && g->generation == gen) {
         berth_free(doc);
         if (restart && g->spec != NULL && g->phase != PHASE_FAILED)
@@ -977,7 +1151,10 @@ static int converge(agent_t *a, const char *key, bool restart)
         if (g == NULL)
             return BERTH_ENOMEM;
         group_drop(a, key);
-        group_keep(a, g);
+        if (group_keep(a, g) != 0) {
+            group_free(g);
+            return BERTH_ENOMEM;
+        }
         fail_group(a, g, doc == NULL ? "the record holds no document"
                                      : "the record's document is unusable");
         return 0;
@@ -1011,7 +1188,10 @@ static int converge(agent_t *a, const char *key, bool restart)
     for (size_t i = 0; whole && i < ng->n; i++)
         whole = ng->st.containers[i].exists;
     if (whole && g == NULL) {
-        group_keep(a, ng);
+        if (group_keep(a, ng) != 0) {
+            group_free(ng);
+            return BERTH_ENOMEM;
+        }
         group_adopt(a, ng);
         group_step(a, ng);
         view_write(a, ng);
@@ -1021,7 +1201,7 @@ static int converge(agent_t *a, const char *key, bool restart)
         log_info(key, "replacing runtime generation %" PRIu64 " with %" PRIu64,
                  ng->st.generation, gen);
         for (size_t i = 0; i < ng->n; i++)
-            event_add(&ng->c[i].ev, "Killing", "Normal", "Stopping container %s",
+            event_add(ng, &ng->c[i].ev, "Killing", "Normal", "Stopping container %s",
                       ng->c[i].name);
         if (a->ops->remove(a->ctx, key, &err) != 0) {
             log_error(key, "could not remove the old copy: %s", err.message);
@@ -1030,7 +1210,10 @@ static int converge(agent_t *a, const char *key, bool restart)
         }
     }
     group_drop(a, key);
-    group_keep(a, ng);
+    if (group_keep(a, ng) != 0) {
+        group_free(ng);
+        return BERTH_ENOMEM;
+    }
     memset(&ng->st, 0, sizeof ng->st);
     view_write(a, ng);              /* Creating */
     group_create(a, ng);
@@ -1041,34 +1224,47 @@ static int converge(agent_t *a, const char *key, bool restart)
 
 /* ---- reconciliation ----------------------------------------------------------------- */
 
+/* A set of keys that remembers their order: the cell's groups, then the
+ * runtime's, each once.  A hash set, not a list walked per key: both
+ * lists name every group of the host. */
+typedef struct key_entry {
+    UT_hash_handle hh;
+    char key[];
+} key_entry_t;
+
 typedef struct keys {
-    char **k;
-    size_t n, cap;
+    key_entry_t *set;               /* uthash head; its list is the order   */
+    bool incomplete;                /* a key could not be added (no memory) */
 } keys_t;
 
+/* Adds `key` unless it is there already; when it cannot (no memory),
+ * marks the set incomplete, so that reconciliation is tried again rather
+ * than leaving a group out. */
 static void keys_add(keys_t *ks, const char *key)
 {
-    for (size_t i = 0; i < ks->n; i++)
-        if (strcmp(ks->k[i], key) == 0)
+    size_t len = strlen(key);
+    key_entry_t *e = NULL;
+    HASH_FIND(hh, ks->set, key, len, e);
+    if (e != NULL)
+        return;
+    e = malloc(sizeof *e + len + 1);
+    if (e != NULL) {
+        memcpy(e->key, key, len + 1);
+        HASH_ADD_KEYPTR(hh, ks->set, e->key, len, e);
+        if (e->hh.tbl != NULL)
             return;
-    if (ks->n == ks->cap) {
-        size_t cap = ks->cap ? ks->cap * 2 : 32;
-        char **p = realloc(ks->k, cap * sizeof *p);
-        if (p == NULL)
-            return;
-        ks->k = p;
-        ks->cap = cap;
+        free(e);
     }
-    char *copy = strdup(key);
-    if (copy != NULL)
-        ks->k[ks->n++] = copy;
+    ks->incomplete = true;
 }
 
 static void keys_free(keys_t *ks)
 {
-    for (size_t i = 0; i < ks->n; i++)
-        free(ks->k[i]);
-    free(ks->k);
+    key_entry_t *e, *tmp;
+    HASH_ITER(hh, ks->set, e, tmp) {
+        HASH_DELETE(hh, ks->set, e);
+        free(e);
+    }
 }
 
 static void list_cb(const char *key, uint64_t generation, uint64_t digest, void *data)
@@ -1098,11 +1294,16 @@ static int reconcile(agent_t *a)
         keys_free(&ks);
         return rc;
     }
+    if (ks.incomplete) {
+        log_error(NULL, "reconciliation could not list groups: out of memory");
+        keys_free(&ks);
+        return BERTH_ENOMEM;
+    }
     int bad = 0;
-    for (size_t i = 0; i < ks.n && !stopping; i++)
-        if (converge(a, ks.k[i], false) < 0)
+    for (const key_entry_t *e = ks.set; e != NULL && !stopping; e = e->hh.next)
+        if (converge(a, e->key, false) < 0)
             bad = BERTH_EIO;
-    log_info(NULL, "reconciled %zu groups", ks.n);
+    log_info(NULL, "reconciled %u groups", HASH_COUNT(ks.set));
     keys_free(&ks);
     return bad;
 }
@@ -1266,7 +1467,7 @@ static void calls_serve(agent_t *a)
         size_t len = 0;
         int code = 0;
         berth_error_t failure;
-        const agroup_t *cg = group_find(a, c->key, NULL);
+        const agroup_t *cg = group_find(a, c->key);
         const char *rk = cg != NULL ? runtime_key(cg) : c->key;
         rc = c->op == BERTH_CALL_LOGS
             ? a->ops->logs(a->ctx, rk, c->container, c->tail, c->timestamps, &out, &len,
@@ -1395,6 +1596,57 @@ static void beat_stop(beat_t *b)
 
 /* ---- the loop ------------------------------------------------------------------------ */
 
+/* Chooses the groups this tick's sweep steps (sweep_now): from where the
+ * sweep stopped, in the order the groups were kept, as many as keep a pace
+ * of one whole pass per (--sweep-ms - --tick-ms) over the time since the
+ * last tick, rounded up, and then more while the next one's last pass is
+ * that long ago (a late tick catches up; a group kept since is taken when
+ * reached).  Why a tick less than --sweep-ms: groups are stepped on ticks
+ * only, so the pass must end by the last tick before a group's --sweep-ms
+ * runs out, not at the first one after.  At most one pass per tick; busy
+ * groups are passed like the others (they are stepped anyway).  mono: now,
+ * CLOCK_MONOTONIC ms, which no clock change moves. */
+static void sweep_choose(agent_t *a, int64_t mono)
+{
+    size_t n = HASH_COUNT(a->groups);
+    int64_t period = (int64_t)a->o.sweep_ms - (int64_t)a->o.tick_ms;
+    int64_t elapsed = a->last_tick_ms > 0 ? mono - a->last_tick_ms : period;
+    uint64_t pace = period <= 0 ? n
+                  : ((uint64_t)n * (uint64_t)elapsed + (uint64_t)period - 1) / (uint64_t)period;
+    for (size_t taken = 0; taken < n; taken++) {
+        agroup_t *g = a->sweep_next != NULL ? a->sweep_next : a->groups;
+        if (taken >= pace && g->swept_ms != 0 && mono - g->swept_ms < period)
+            break;
+        g->sweep_now = true;
+        g->swept_ms = mono;
+        a->sweep_next = g->hh.next;
+    }
+    a->last_tick_ms = mono;
+}
+
+/* One supervision tick: steps every group that is busy, has a restart
+ * due, or was chosen by the sweep, then renders and writes the views that
+ * may have changed.  The walk reads a few fields of each group; what
+ * costs (a runtime call, a rendering, a write) is done for those only. */
+static void supervise(agent_t *a)
+{
+    sweep_choose(a, mono_ms());
+    int64_t now = now_ms();         /* the clock restarts are due by        */
+    agroup_t *g, *tmp;
+    HASH_ITER(hh, a->groups, g, tmp) {
+        if (stopping)
+            break;
+        if (g->busy || g->sweep_now || (g->due_ms != 0 && now >= g->due_ms)) {
+            g->sweep_now = false;
+            group_step(a, g);
+        }
+        if (g->view_stale)
+            view_write(a, g);
+    }
+}
+
+/* The agent's loop (see the top of the file) until SIGTERM or SIGINT.
+ * Returns 0. */
 static int run(agent_t *a)
 {
     berth_error_t err;
@@ -1432,10 +1684,7 @@ static int run(agent_t *a)
             next_images = now + 30000;
         }
         if (now >= next_tick) {
-            for (size_t i = 0; i < a->ng && !stopping; i++) {
-                group_step(a, a->g[i]);
-                view_write(a, a->g[i]);
-            }
+            supervise(a);
             next_tick = now + a->o.tick_ms;
         }
     }
@@ -1468,7 +1717,11 @@ static const char usage_text[] =
     "  --heartbeat-ms N       heartbeat period (1000); --ttl-ms N its lifetime (10000)\n"
     "  --stall-ms N           no heartbeat once the agent's loop has been stuck this\n"
     "                         long, e.g. in a runtime call (900000)\n"
-    "  --tick-ms N            supervision period (250)\n"
+    "  --tick-ms N            supervision period (250): a group still starting, or with\n"
+    "                         a restart due, is looked at every tick\n"
+    "  --sweep-ms N           a settled group is looked at again at least this often,\n"
+    "                         which bounds how late a crashed container is noticed\n"
+    "                         (1000; at least --tick-ms)\n"
     "  --backoff-initial-ms N first restart delay (1000), doubling up to\n"
     "  --backoff-max-ms N     (300000); reset after a run of --backoff-reset-ms (600000)\n"
     "  --stop-grace-s N       SIGTERM to SIGKILL on stop and restart (10)\n";
@@ -1528,8 +1781,8 @@ static char *read_config(const char *arg)
 enum {
     OPT_HOST = 1000, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_REDIS, OPT_CELL, OPT_CORES, OPT_MEMORY,
     OPT_GPU_SKU, OPT_GPU_COUNT, OPT_ZONE, OPT_NO_REGISTER, OPT_HEARTBEAT, OPT_TTL, OPT_TICK,
-    OPT_STALL, OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET, OPT_STOP_GRACE, OPT_TAIL,
-    OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION
+    OPT_STALL, OPT_SWEEP, OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET,
+    OPT_STOP_GRACE, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION
 };
 
 static const struct option long_opts[] = {
@@ -1548,6 +1801,7 @@ static const struct option long_opts[] = {
     {"ttl-ms", required_argument, NULL, OPT_TTL},
     {"tick-ms", required_argument, NULL, OPT_TICK},
     {"stall-ms", required_argument, NULL, OPT_STALL},
+    {"sweep-ms", required_argument, NULL, OPT_SWEEP},
     {"backoff-initial-ms", required_argument, NULL, OPT_BACKOFF_INITIAL},
     {"backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX},
     {"backoff-reset-ms", required_argument, NULL, OPT_BACKOFF_RESET},
@@ -1563,7 +1817,7 @@ static const struct option long_opts[] = {
 static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bool *timestamps)
 {
     *o = (options_t){.gpu_count = -1, .heartbeat_ms = 1000, .ttl_ms = 10000, .tick_ms = 250,
-                     .stall_ms = 900000,
+                     .stall_ms = 900000, .sweep_ms = 1000,
                      .backoff_initial_ms = 1000, .backoff_max_ms = 300000,
                      .backoff_reset_ms = 600000, .stop_grace_s = 10};
     int ch;
@@ -1591,6 +1845,7 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
         case OPT_TTL: u = &o->ttl_ms; break;
         case OPT_TICK: u = &o->tick_ms; break;
         case OPT_STALL: u = &o->stall_ms; break;
+        case OPT_SWEEP: u = &o->sweep_ms; break;
         case OPT_BACKOFF_INITIAL: u = &o->backoff_initial_ms; break;
         case OPT_BACKOFF_MAX: u = &o->backoff_max_ms; break;
         case OPT_BACKOFF_RESET: u = &o->backoff_reset_ms; break;
@@ -1620,6 +1875,8 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
         return usage_error("--ttl-ms must exceed --heartbeat-ms, which must be above zero");
     if (o->tick_ms == 0 || o->tick_ms > 2000)
         return usage_error("--tick-ms: expected 1 to 2000");
+    if (o->sweep_ms < o->tick_ms || o->sweep_ms > 3600000)
+        return usage_error("--sweep-ms: expected --tick-ms (%u) to 3600000", o->tick_ms);
     if (o->stall_ms <= o->ttl_ms)
         return usage_error("--stall-ms must exceed --ttl-ms");
     if (o->backoff_initial_ms == 0 || o->backoff_max_ms < o->backoff_initial_ms)
@@ -1718,9 +1975,7 @@ int main(int argc, char **argv)
         }
         beat_stop(&a.beat);
     }
-    for (size_t i = 0; i < a.ng; i++)
-        group_free(a.g[i]);
-    free(a.g);
+    groups_free(&a);
     berth_hostlink_close(a.link);
     if (a.ops != NULL && a.ctx != NULL)
         a.ops->close(a.ctx);
