@@ -23,12 +23,17 @@
  */
 #include <fnmatch.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
+/* An allocation that fails inside uthash leaves the table as it was and
+ * the element's hh.tbl NULL: create then fails with OutOfMemory. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
 
 #include "berth-plugin.h"
 
@@ -64,6 +69,7 @@ typedef struct sgroup {
     uint64_t generation, digest;
     size_t n;
     ctr_t *c;
+    UT_hash_handle hh;              /* sim_t.groups, by key                 */
 } sgroup_t;
 
 typedef struct sim {
@@ -75,8 +81,8 @@ typedef struct sim {
     size_t nrules;
     char *images[IMAGES_MAX];
     size_t nimages;
-    sgroup_t *groups;
-    size_t ngroups, cap;
+    sgroup_t *groups;               /* by key (uthash): a host may hold
+                                     * thousands, each call finds one        */
 } sim_t;
 
 static int64_t now_ms(void)
@@ -135,20 +141,30 @@ static const rule_t *rule_for(const sim_t *s, const char *image)
     return NULL;
 }
 
+/* Frees a group that is in no table (NULL: nothing). */
+static void group_free(sgroup_t *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->c[i].image);
+        free(g->c[i].log);
+    }
+    free(g->c);
+    free(g->key);
+    free(g);
+}
+
 static void sim_close(void *ctx)
 {
     sim_t *s = ctx;
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->ngroups; i++) {
-        for (size_t j = 0; j < s->groups[i].n; j++) {
-            free(s->groups[i].c[j].image);
-            free(s->groups[i].c[j].log);
-        }
-        free(s->groups[i].c);
-        free(s->groups[i].key);
+    sgroup_t *g, *tmp;
+    HASH_ITER(hh, s->groups, g, tmp) {
+        HASH_DELETE(hh, s->groups, g);
+        group_free(g);
     }
-    free(s->groups);
     for (size_t i = 0; i < s->nrules; i++)
         free(s->rules[i].glob);
     for (size_t i = 0; i < s->nimages; i++)
@@ -355,10 +371,9 @@ static int sim_images(void *ctx, berth_plugin_image_cb cb, void *data, berth_err
 
 static sgroup_t *group_find(sim_t *s, const char *key)
 {
-    for (size_t i = 0; i < s->ngroups; i++)
-        if (strcmp(s->groups[i].key, key) == 0)
-            return &s->groups[i];
-    return NULL;
+    sgroup_t *g = NULL;
+    HASH_FIND(hh, s->groups, key, strlen(key), g);
+    return g;
 }
 
 static const char *env_of(const berth_container_t *c, const char *name)
@@ -409,36 +424,29 @@ static int sim_create(void *ctx, const berth_runtime_group_t *g, berth_error_t *
             return berth_error_set(err, BERTH_EINVAL, "ImageNotPresent", "image",
                                    "image '%s' is not on the host: ensure it first", c->image);
     }
-    if (s->ngroups == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        sgroup_t *p = realloc(s->groups, cap * sizeof *p);
-        if (p == NULL)
-            return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
-        s->groups = p;
-        s->cap = cap;
+    sgroup_t *grp = calloc(1, sizeof *grp);
+    int rc = grp == NULL ? BERTH_ENOMEM : 0;
+    if (rc == 0) {
+        grp->key = strdup(g->key);
+        grp->c = calloc(n, sizeof *grp->c);
+        rc = grp->key == NULL || grp->c == NULL ? BERTH_ENOMEM : 0;
     }
-    sgroup_t *grp = &s->groups[s->ngroups];
-    memset(grp, 0, sizeof *grp);
-    grp->key = strdup(g->key);
-    grp->c = calloc(n, sizeof *grp->c);
-    int rc = grp->key == NULL || grp->c == NULL ? BERTH_ENOMEM : 0;
     for (size_t i = 0; i < n && rc == 0; i++, grp->n++)
         rc = ctr_init(s, &grp->c[i],
                       i < spec->ninit_containers ? &spec->init_containers[i]
                                                  : &spec->containers[i - spec->ninit_containers],
                       i < spec->ninit_containers);
+    if (rc == 0) {
+        grp->generation = g->generation;
+        grp->digest = g->digest;
+        HASH_ADD_KEYPTR(hh, s->groups, grp->key, strlen(grp->key), grp);
+        if (grp->hh.tbl == NULL)
+            rc = BERTH_ENOMEM;
+    }
     if (rc < 0) {
-        for (size_t i = 0; i < grp->n; i++) {
-            free(grp->c[i].image);
-            free(grp->c[i].log);
-        }
-        free(grp->c);
-        free(grp->key);
+        group_free(grp);
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     }
-    grp->generation = g->generation;
-    grp->digest = g->digest;
-    s->ngroups++;
     return 0;
 }
 
@@ -555,20 +563,17 @@ static int sim_remove(void *ctx, const char *key, berth_error_t *err)
     sgroup_t *g = group_find(s, key);
     if (g == NULL)
         return 0;
-    for (size_t i = 0; i < g->n; i++) {
-        free(g->c[i].image);
-        free(g->c[i].log);
-    }
-    free(g->c);
-    free(g->key);
-    *g = s->groups[--s->ngroups];
+    HASH_DELETE(hh, s->groups, g);
+    group_free(g);
     return 0;
 }
 
 static int sim_status(void *ctx, const char *key, berth_group_status_t *out, berth_error_t *err)
 {
     sim_t *s = ctx;
-    memset(out, 0, sizeof *out);
+    /* Everything but the container slots, which are cleared as filled: a
+     * status is asked for often, and the slots are most of its bytes. */
+    memset(out, 0, offsetof(berth_group_status_t, containers));
     sgroup_t *g = group_find(s, key);
     if (g == NULL)
         return 0;
@@ -581,6 +586,7 @@ static int sim_status(void *ctx, const char *key, berth_group_status_t *out, ber
     for (size_t i = 0; i < g->n; i++) {
         ctr_t *c = &g->c[i];
         berth_container_status_t *o = &out->containers[i];
+        memset(o, 0, sizeof *o);
         ctr_tick(c, now);
         snprintf(o->name, sizeof o->name, "%s", c->name);
         o->exists = true;
@@ -697,8 +703,8 @@ static int sim_exec(void *ctx, const char *key, const char *container, const cha
 static int sim_list(void *ctx, berth_plugin_list_cb cb, void *data, berth_error_t *err)
 {
     sim_t *s = ctx;
-    for (size_t i = 0; i < s->ngroups; i++)
-        cb(s->groups[i].key, s->groups[i].generation, s->groups[i].digest, data);
+    for (const sgroup_t *g = s->groups; g != NULL; g = g->hh.next)
+        cb(g->key, g->generation, g->digest, data);
     return 0;
 }
 
