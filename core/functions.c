@@ -116,15 +116,78 @@ const char berth__functions_source[] =
     "  return old, nil\n"
     "end\n"
     "\n"
-    /* The record of `host` in the hash `hosts` when it is at `epoch` (the
-     * replica's view) and takes groups: ready, or cordoned for a group
-     * that stays (`stays`); else nil and the refusal. */
-    "local function host_at(hosts, host, epoch, stays)\n"
-    "  local hraw = redis.call('HGET', hosts, host)\n"
-    "  if not hraw then\n"
+    /* HOST RECORDS WITHIN ONE CALL.  A cache of the host records a call
+     * reads, decoded once and written back once at its end (hc_flush()),
+     * however many of its placements change them: a batch of placements
+     * on a few hosts decodes and encodes each host's record once. */
+    /* A batch call (place_many) also keeps the change counter (read once,
+     * written once: `seq`), the members each host set gains (`adds`,
+     * added once per set) and whether the documents hash exists at all
+     * (`docs`: without it a new group has no kept document to drop). */
+    "local function hc_new(hosts) return {key = hosts, rec = {}, order = {}} end\n"
+    /* The decoded record of host `name` (nil when there is none). */
+    "local function hc_get(hc, name)\n"
+    "  local h = hc.rec[name]\n"
+    "  if h == nil then\n"
+    "    local raw = redis.call('HGET', hc.key, name)\n"
+    "    h = raw and mp_unpack(raw) or false\n"
+    "    hc.rec[name] = h\n"
+    "  end\n"
+    "  return h or nil\n"
+    "end\n"
+    /* Marks host `name`'s cached record changed. */
+    "local function hc_dirty(hc, name)\n"
+    "  if not hc.order[name] then\n"
+    "    hc.order[name] = true\n"
+    "    hc.order[#hc.order + 1] = name\n"
+    "  end\n"
+    "end\n"
+    /* Writes the changed records, in the order they first changed, then
+     * what a batch call gathered. */
+    "local function hc_flush(hc)\n"
+    "  for i = 1, #hc.order do\n"
+    "    local name = hc.order[i]\n"
+    "    redis.call('HSET', hc.key, name, mp_pack(hc.rec[name]))\n"
+    "  end\n"
+    "  if hc.adds then\n"
+    "    for i = 1, #hc.adds do\n"
+    "      local set = hc.adds[i]\n"
+    "      redis.call('SADD', set, unpack(hc.adds[set]))\n"
+    "    end\n"
+    "  end\n"
+    "  if hc.seq and hc.seq ~= hc.seq0 then redis.call('SET', hc.seq_key, hc.seq) end\n"
+    "end\n"
+    "\n"
+    /* log_append() for a call that keeps the counter in hc (a batch), or
+     * as it is. */
+    "local function hc_log(hc, keys_log, keys_seq, maxlen, op, name, rec)\n"
+    "  if not hc.seq then return log_append(keys_log, keys_seq, maxlen, op, name, rec) end\n"
+    "  hc.seq = hc.seq + 1\n"
+    "  local id = redis.call('XADD', keys_log, 'MAXLEN', '~', maxlen, '*',\n"
+    "                        'seq', hc.seq, 'op', op, 'name', name, 'rec', rec)\n"
+    "  return {1, hc.seq, id}\n"
+    "end\n"
+    "\n"
+    /* SADD set member, now or (a batch) at hc_flush(). */
+    "local function hc_sadd(hc, set, member)\n"
+    "  if not hc.adds then return redis.call('SADD', set, member) end\n"
+    "  local m = hc.adds[set]\n"
+    "  if not m then\n"
+    "    m = {}\n"
+    "    hc.adds[set] = m\n"
+    "    hc.adds[#hc.adds + 1] = set\n"
+    "  end\n"
+    "  m[#m + 1] = member\n"
+    "end\n"
+    "\n"
+    /* The record of `host` (through the cache hc) when it is at `epoch`
+     * (the replica's view) and takes groups: ready, or cordoned for a
+     * group that stays (`stays`); else nil and the refusal. */
+    "local function host_at(hc, host, epoch, stays)\n"
+    "  local h = hc_get(hc, host)\n"
+    "  if not h then\n"
     "    return nil, {0, 'host', 'host ' .. host .. ' does not exist'}\n"
     "  end\n"
-    "  local h = mp_unpack(hraw)\n"
     "  if h.epoch ~= epoch then\n"
     "    return nil, {0, 'host', 'host ' .. host .. ' changed since it was chosen'}\n"
     "  end\n"
@@ -145,14 +208,14 @@ const char berth__functions_source[] =
      *       optionally the record the change log carries (the same without
      *       the group's document, which replicas never need; absent: the
      *       record itself). */
-    "local function place(keys, args)\n"
+    "local function place_in(hc, keys, args)\n"
     "  local key, host = args[1], args[2]\n"
     "  local expect = tonumber(args[3]) or -1\n"
     "  local old, refusal = group_at(keys[2], key, expect)\n"
     "  if refusal then return refusal end\n"
     "  local same = old ~= nil and old.host == host\n"
     "  local h\n"
-    "  h, refusal = host_at(keys[1], host, tonumber(args[9]), same)\n"
+    "  h, refusal = host_at(hc, host, tonumber(args[9]), same)\n"
     "  if refusal then return refusal end\n"
     "  local mc, mem, gpu = tonumber(args[6]), tonumber(args[7]), tonumber(args[8])\n"
     "  local umc, umem, ugpu, ng = h.used_mc, h.used_mem, h.used_gpu, h.groups\n"
@@ -165,23 +228,59 @@ const char berth__functions_source[] =
     "    return {0, 'capacity', 'host ' .. host .. ' lacks the free capacity'}\n"
     "  end\n"
     "  h.used_mc, h.used_mem, h.used_gpu, h.groups = umc + mc, umem + mem, ugpu + gpu, ng + 1\n"
-    "  redis.call('HSET', keys[1], host, mp_pack(h))\n"
+    "  hc_dirty(hc, host)\n"
     "  if old and not same then\n"
-    "    local oraw = redis.call('HGET', keys[1], old.host)\n"
-    "    if oraw then\n"
-    "      local o = mp_unpack(oraw)\n"
+    "    local o = hc_get(hc, old.host)\n"
+    "    if o then\n"
     "      o.used_mc, o.used_mem, o.used_gpu, o.groups =\n"
     "        o.used_mc - old.mc, o.used_mem - old.mem, o.used_gpu - old.gpu_count, o.groups - 1\n"
-    "      redis.call('HSET', keys[1], old.host, mp_pack(o))\n"
+    "      hc_dirty(hc, old.host)\n"
     "    end\n"
     "    redis.call('SREM', keys[7], key)\n"
     "    redis.call('XADD', keys[8], '*', 'op', 'release', 'key', key, 'gen', expect)\n"
     "  end\n"
     "  redis.call('HSET', keys[2], key, args[4])\n"
-    "  if not old then redis.call('HDEL', keys[9], key) end\n"
-    "  if not same then redis.call('SADD', keys[5], key) end\n"
+    "  if not old and hc.docs ~= false then redis.call('HDEL', keys[9], key) end\n"
+    "  if not same then hc_sadd(hc, keys[5], key) end\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
-    "  return log_append(keys[3], keys[4], args[5], 'place', key, args[10] or args[4])\n"
+    "  return hc_log(hc, keys[3], keys[4], args[5], 'place', key, args[10] or args[4])\n"
+    "end\n"
+    "\n"
+    "local function place(keys, args)\n"
+    "  local hc = hc_new(keys[1])\n"
+    "  local r = place_in(hc, keys, args)\n"
+    "  hc_flush(hc)\n"
+    "  return r\n"
+    "end\n"
+    "\n"
+    /* KEYS: hosts, groups, log, seq, documents, then for each placement
+     *       hostgroups:NEW, assign:NEW, hostgroups:OLD, assign:OLD.
+     * ARGV: N, log max len, then for each placement place()'s ARGV but
+     *       the log max len: key, new host, expected generation, record,
+     *       millicores, memory MiB, GPUs, host epoch, the log's record.
+     * N placements in one call, in order, each re-checked and applied or
+     * refused on its own exactly as place() would (a later one sees what
+     * the earlier ones did); each host record is decoded and written once.
+     * Answers N answers, place()'s, in order. */
+    "local function place_many(keys, args)\n"
+    "  local n = tonumber(args[1]) or -1\n"
+    "  if n < 0 or #keys ~= 5 + 4 * n or #args ~= 2 + 9 * n then\n"
+    "    return {0, 'invalid', 'a batch of placements is malformed'}\n"
+    "  end\n"
+    "  local hc, out = hc_new(keys[1]), {}\n"
+    "  hc.seq_key, hc.adds = keys[4], {}\n"
+    "  hc.seq0 = tonumber(redis.call('GET', keys[4]) or '0')\n"
+    "  hc.seq = hc.seq0\n"
+    "  hc.docs = redis.call('EXISTS', keys[5]) == 1\n"
+    "  for i = 1, n do\n"
+    "    local k, a = 5 + 4 * (i - 1), 2 + 9 * (i - 1)\n"
+    "    out[i] = place_in(hc, {keys[1], keys[2], keys[3], keys[4], keys[k + 1], keys[k + 2],\n"
+    "                           keys[k + 3], keys[k + 4], keys[5]},\n"
+    "                      {args[a + 1], args[a + 2], args[a + 3], args[a + 4], args[2],\n"
+    "                       args[a + 5], args[a + 6], args[a + 7], args[a + 8], args[a + 9]})\n"
+    "  end\n"
+    "  hc_flush(hc)\n"
+    "  return out\n"
     "end\n"
     "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST,
@@ -246,7 +345,7 @@ const char berth__functions_source[] =
     "    return {0, 'host', 'container group ' .. key .. ' is not on host ' .. host}\n"
     "  end\n"
     "  local h\n"
-    "  h, refusal = host_at(keys[1], host, tonumber(args[8]), old ~= nil)\n"
+    "  h, refusal = host_at(hc_new(keys[1]), host, tonumber(args[8]), old ~= nil)\n"
     "  if refusal then return refusal end\n"
     "  local umc, umem, ugpu, ng = h.used_mc, h.used_mem, h.used_gpu, h.groups\n"
     "  if old then\n"
@@ -602,6 +701,7 @@ const char berth__functions_source[] =
     "redis.register_function('berth_host_state', host_state)\n"
     "redis.register_function('berth_host_del', host_del)\n"
     "redis.register_function('berth_place', place)\n"
+    "redis.register_function('berth_place_many', place_many)\n"
     "redis.register_function('berth_release', release)\n"
     "redis.register_function('berth_preempt', preempt)\n"
     "redis.register_function('berth_restart', restart)\n"

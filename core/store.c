@@ -1664,6 +1664,85 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
                             key, s->opts.max_retries + 1);
 }
 
+/* ONE CALL FOR MANY PLACEMENTS.  A batch's placements go to Redis as
+ * FCALL berth_place_many, up to PLACE_MANY_MAX a call (bounding how long
+ * one call holds Redis), each placement re-checked and applied or refused
+ * on its own, in order, with one answer each.  A call's words point into
+ * its many_call_t: each placement's key names and its two records (copied
+ * out of the store's encoding buffers, which the next placement reuses). */
+#define PLACE_MANY_MAX 64u
+#define PLACE_MANY_ARGC (3 + 5 + 4 * PLACE_MANY_MAX + 2 + 9 * PLACE_MANY_MAX)
+
+typedef struct many_call {
+    place_call_t one[PLACE_MANY_MAX];
+    char *rec[PLACE_MANY_MAX];      /* the group record, then the log's one */
+    size_t n;
+    char numkeys[16], count[16];
+    const char *argv[PLACE_MANY_ARGC];
+    size_t lens[PLACE_MANY_ARGC];
+    int argc;
+} many_call_t;
+
+static void many_call_clear(many_call_t *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->rec[i]);
+    m->n = 0;
+}
+
+/* Adds placement p to m (fewer than PLACE_MANY_MAX in it).  Returns 0 or
+ * BERTH_ENOMEM. */
+static int many_call_add(berth_store_t *s, many_call_t *m, const pending_t *p,
+                         berth_error_t *err)
+{
+    place_call_t *c = &m->one[m->n];
+    int rc = place_call_build(s, p, c, err);
+    if (rc < 0)
+        return rc;
+    size_t rlen = c->lens[15], llen = c->lens[21];
+    char *copy = malloc(rlen + llen + 2);
+    if (copy == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for a batch of placements");
+    memcpy(copy, c->argv[15], rlen);
+    memcpy(copy + rlen + 1, c->argv[21], llen);
+    c->argv[15] = copy;
+    c->argv[21] = copy + rlen + 1;
+    m->rec[m->n++] = copy;
+    return 0;
+}
+
+/* Lays m's placements out as one FCALL berth_place_many. */
+static void many_call_finish(berth_store_t *s, many_call_t *m)
+{
+    int a = 0;
+#define PUT(str, len) (m->argv[a] = (str), m->lens[a] = (len), a++)
+#define PUTS(str) PUT((str), strlen(str))
+    snprintf(m->numkeys, sizeof m->numkeys, "%zu", 5 + 4 * m->n);
+    snprintf(m->count, sizeof m->count, "%zu", m->n);
+    PUTS("FCALL");
+    PUTS("berth_place_many");
+    PUTS(m->numkeys);
+    PUTS(s->k_hosts);
+    PUTS(s->k_groups);
+    PUTS(s->k_log);
+    PUTS(s->k_seq);
+    PUTS(s->k_documents);
+    for (size_t i = 0; i < m->n; i++)
+        for (int k = 7; k <= 10; k++)       /* hostgroups and assign, new and old */
+            PUT(m->one[i].argv[k], m->one[i].lens[k]);
+    PUTS(m->count);
+    PUTS(s->maxlen);
+    for (size_t i = 0; i < m->n; i++) {
+        static const int words[] = {12, 13, 14, 15, 17, 18, 19, 20, 21};
+        for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+            PUT(m->one[i].argv[words[k]], m->one[i].lens[words[k]]);
+    }
+#undef PUTS
+#undef PUT
+    m->argc = a;
+}
+
 static int store_place_batch(berth_store_t *store, size_t n, const char *const *keys,
                              const berth_request_t *requests, berth_placement_t *outs,
                              int *results, berth_error_t *err)
@@ -1673,7 +1752,7 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
         return 0;
     pending_t *ps = calloc(n, sizeof *ps);
     size_t *chosen = malloc(n * sizeof *chosen);
-    place_call_t *call = malloc(sizeof *call);
+    many_call_t *call = calloc(1, sizeof *call);
     if (ps == NULL || chosen == NULL || call == NULL) {
         free(ps);
         free(chosen);
@@ -1719,25 +1798,32 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
         /* Undo in reverse: each undo restores the state its choice saw. */
         for (size_t j = nchosen; j-- > 0;)
             choice_undo(s, &ps[chosen[j]]);
-        size_t sent = 0;
-        for (size_t j = 0; j < nchosen; j++) {
-            if ((rc = place_call_build(s, &ps[chosen[j]], call, err)) < 0)
+        /* The chosen placements in calls of up to PLACE_MANY_MAX, all
+         * pipelined; sent counts the placements the calls carry. */
+        size_t sent = 0, calls = 0;
+        while (rc == 0 && sent < nchosen) {
+            many_call_clear(call);
+            while (rc == 0 && call->n < PLACE_MANY_MAX && sent + call->n < nchosen)
+                rc = many_call_add(s, call, &ps[chosen[sent + call->n]], err);
+            if (rc < 0)
                 break;
-            if (redisAppendCommandArgv(s->c, BERTH__PLACE_ARGC, call->argv, call->lens) !=
-                REDIS_OK) {
+            many_call_finish(s, call);
+            if (redisAppendCommandArgv(s->c, call->argc, call->argv, call->lens) != REDIS_OK) {
                 rc = redis_unavailable(s, err, "sending a batch of placements");
                 break;
             }
-            if (++sent % FLUSH_EVERY == 0)
-                flush_some(s);
+            sent += call->n;
+            calls++;
+            flush_some(s);
         }
+        many_call_clear(call);
         bool reload_functions = false;
-        /* Replies come in commit order: while each commit is the log's next
+        /* Answers come in commit order: while each commit is the log's next
          * entry, it is applied here; after the first that is not, the
          * rest come from the log. */
         caught_up = true;
-        for (size_t j = 0; j < sent; j++) {
-            size_t i = chosen[j];
+        for (size_t c = 0, j = 0; c < calls; c++) {
+            size_t in_call = nchosen - j < PLACE_MANY_MAX ? nchosen - j : PLACE_MANY_MAX;
             void *v = NULL;
             if (redisGetReply(s->c, &v) != REDIS_OK || v == NULL) {
                 rc = redis_unavailable(s, err, "committing a batch of placements");
@@ -1746,23 +1832,33 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
                 break;
             }
             redisReply *r = v;
-            char reason[32], message[256];
-            if (is_no_function(r)) {
-                reload_functions = true; /* nothing applied: retried next round */
-            } else if (r->type == REDIS_REPLY_ERROR) {
-                results[i] = redis_error(NULL, r, "a placement");
-                left--;
-            } else {
-                int f = fcall_result(r, reason, sizeof reason, message, sizeof message, NULL);
-                if (f == 1) {
-                    results[i] = 0;
-                    if (outs != NULL)
-                        outs[i] = ps[i].choice;
+            bool answers = r->type == REDIS_REPLY_ARRAY && r->elements == in_call;
+            for (size_t k = 0; k < in_call; k++, j++) {
+                size_t i = chosen[j];
+                const redisReply *a = answers ? r->element[k] : r;
+                char reason[32], message[256];
+                if (is_no_function(a)) {
+                    reload_functions = true; /* nothing applied: retried next round */
+                } else if (a->type == REDIS_REPLY_ERROR || !answers) {
+                    results[i] = a->type == REDIS_REPLY_ERROR
+                                     ? redis_error(NULL, a, "a placement")
+                                     : berth__error_set(NULL, BERTH_EIO, "RedisError", "",
+                                                        "a malformed answer");
                     left--;
-                    caught_up = caught_up && own_apply(s, &ps[i], r);
-                } else if (f < 0) {
-                    results[i] = f;
-                    left--;
+                    caught_up = false;
+                } else {
+                    int f = fcall_result(a, reason, sizeof reason, message, sizeof message,
+                                         NULL);
+                    if (f == 1) {
+                        results[i] = 0;
+                        if (outs != NULL)
+                            outs[i] = ps[i].choice;
+                        left--;
+                        caught_up = caught_up && own_apply(s, &ps[i], a);
+                    } else if (f < 0) {
+                        results[i] = f;
+                        left--;
+                    }
                 }
             }
             freeReplyObject(r);
