@@ -101,8 +101,9 @@ const char berth__functions_source[] =
     /* The record of group `key` in the hash `groups` (gpu_count defaulted),
      * or nil, when the group is at generation `expect` (0: absent); else
      * nil and the refusal. */
-    "local function group_at(groups, key, expect)\n"
-    "  local raw = redis.call('HGET', groups, key)\n"
+    "local function group_at(groups, key, expect, cache)\n"
+    "  local raw\n"
+    "  if cache then raw = cache[key] else raw = redis.call('HGET', groups, key) end\n"
     "  local old, gen = nil, 0\n"
     "  if raw then\n"
     "    old = mp_unpack(raw)\n"
@@ -122,8 +123,11 @@ const char berth__functions_source[] =
      * on a few hosts decodes and encodes each host's record once. */
     /* A batch call (place_many) also keeps the change counter (read once,
      * written once: `seq`), the members each host set gains (`adds`,
-     * added once per set) and whether the documents hash exists at all
-     * (`docs`: without it a new group has no kept document to drop). */
+     * added once per set), whether the documents hash exists at all
+     * (`docs`: without it a new group has no kept document to drop), the
+     * group records (`g`: read with one HMGET, written with one HSET:
+     * `gw`) and the call's change-log ops (`ops`: one entry for all, its
+     * 'seq' the first op's, then op, name and rec for each op in order). */
     "local function hc_new(hosts) return {key = hosts, rec = {}, order = {}} end\n"
     /* The decoded record of host `name` (nil when there is none). */
     "local function hc_get(hc, name)\n"
@@ -155,6 +159,15 @@ const char berth__functions_source[] =
     "      redis.call('SADD', set, unpack(hc.adds[set]))\n"
     "    end\n"
     "  end\n"
+    "  if hc.gw and #hc.gw > 0 then redis.call('HSET', hc.groups, unpack(hc.gw)) end\n"
+    "  if hc.ops and #hc.ops > 0 then\n"
+    "    local id = redis.call('XADD', hc.log, 'MAXLEN', '~', hc.maxlen, '*',\n"
+    "                          'seq', hc.seq0 + 1, unpack(hc.ops))\n"
+    "    for i = 1, #hc.res do\n"
+    "      hc.res[i][3] = id\n"
+    "      hc.res[i][4] = i == #hc.res and 1 or 0\n"
+    "    end\n"
+    "  end\n"
     "  if hc.seq and hc.seq ~= hc.seq0 then redis.call('SET', hc.seq_key, hc.seq) end\n"
     "end\n"
     "\n"
@@ -163,9 +176,13 @@ const char berth__functions_source[] =
     "local function hc_log(hc, keys_log, keys_seq, maxlen, op, name, rec)\n"
     "  if not hc.seq then return log_append(keys_log, keys_seq, maxlen, op, name, rec) end\n"
     "  hc.seq = hc.seq + 1\n"
-    "  local id = redis.call('XADD', keys_log, 'MAXLEN', '~', maxlen, '*',\n"
-    "                        'seq', hc.seq, 'op', op, 'name', name, 'rec', rec)\n"
-    "  return {1, hc.seq, id}\n"
+    "  local n = #hc.ops\n"
+    "  hc.ops[n + 1], hc.ops[n + 2], hc.ops[n + 3] = 'op', op, 'name'\n"
+    "  hc.ops[n + 4], hc.ops[n + 5], hc.ops[n + 6] = name, 'rec', rec\n"
+    /* The entry's id and whether this op ends it come at hc_flush(). */
+    "  local r = {1, hc.seq, '', 1}\n"
+    "  hc.res[#hc.res + 1] = r\n"
+    "  return r\n"
     "end\n"
     "\n"
     /* SADD set member, now or (a batch) at hc_flush(). */
@@ -211,7 +228,7 @@ const char berth__functions_source[] =
     "local function place_in(hc, keys, args)\n"
     "  local key, host = args[1], args[2]\n"
     "  local expect = tonumber(args[3]) or -1\n"
-    "  local old, refusal = group_at(keys[2], key, expect)\n"
+    "  local old, refusal = group_at(keys[2], key, expect, hc.g)\n"
     "  if refusal then return refusal end\n"
     "  local same = old ~= nil and old.host == host\n"
     "  local h\n"
@@ -239,7 +256,13 @@ const char berth__functions_source[] =
     "    redis.call('SREM', keys[7], key)\n"
     "    redis.call('XADD', keys[8], '*', 'op', 'release', 'key', key, 'gen', expect)\n"
     "  end\n"
-    "  redis.call('HSET', keys[2], key, args[4])\n"
+    "  if hc.g then\n"
+    "    hc.g[key] = args[4]\n"
+    "    hc.gw[#hc.gw + 1] = key\n"
+    "    hc.gw[#hc.gw + 1] = args[4]\n"
+    "  else\n"
+    "    redis.call('HSET', keys[2], key, args[4])\n"
+    "  end\n"
     "  if not old and hc.docs ~= false then redis.call('HDEL', keys[9], key) end\n"
     "  if not same then hc_sadd(hc, keys[5], key) end\n"
     "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
@@ -261,23 +284,42 @@ const char berth__functions_source[] =
      * N placements in one call, in order, each re-checked and applied or
      * refused on its own exactly as place() would (a later one sees what
      * the earlier ones did); each host record is decoded and written once.
-     * Answers N answers, place()'s, in order. */
+     * The call's applied placements make ONE change-log entry: 'seq' (the
+     * first one's), then op, name and rec for each, in order.  Answers N
+     * answers in order: place()'s refusals, and for an applied one {1,
+     * seq, entry id, last}, last 1 on the entry's final op (a replica that
+     * applies its own commits moves past the entry only then). */
     "local function place_many(keys, args)\n"
     "  local n = tonumber(args[1]) or -1\n"
     "  if n < 0 or #keys ~= 5 + 4 * n or #args ~= 2 + 9 * n then\n"
     "    return {0, 'invalid', 'a batch of placements is malformed'}\n"
     "  end\n"
     "  local hc, out = hc_new(keys[1]), {}\n"
-    "  hc.seq_key, hc.adds = keys[4], {}\n"
+    "  hc.seq_key, hc.adds, hc.ops, hc.res, hc.gw = keys[4], {}, {}, {}, {}\n"
+    "  hc.groups, hc.log, hc.maxlen = keys[2], keys[3], args[2]\n"
     "  hc.seq0 = tonumber(redis.call('GET', keys[4]) or '0')\n"
     "  hc.seq = hc.seq0\n"
     "  hc.docs = redis.call('EXISTS', keys[5]) == 1\n"
+    "  hc.g = {}\n"
+    "  if n > 0 then\n"
+    "    local names = {}\n"
+    "    for i = 1, n do names[i] = args[2 + 9 * (i - 1) + 1] end\n"
+    "    local raws = redis.call('HMGET', keys[2], unpack(names))\n"
+    "    for i = 1, n do\n"
+    "      if hc.g[names[i]] == nil then hc.g[names[i]] = raws[i] end\n"
+    "    end\n"
+    "  end\n"
+    /* place()'s KEYS and ARGV for each placement, in two tables made once
+     * (place_in() keeps none of them). */
+    "  local kt = {keys[1], keys[2], keys[3], keys[4], '', '', '', '', keys[5]}\n"
+    "  local at = {'', '', '', '', args[2], '', '', '', '', ''}\n"
     "  for i = 1, n do\n"
     "    local k, a = 5 + 4 * (i - 1), 2 + 9 * (i - 1)\n"
-    "    out[i] = place_in(hc, {keys[1], keys[2], keys[3], keys[4], keys[k + 1], keys[k + 2],\n"
-    "                           keys[k + 3], keys[k + 4], keys[5]},\n"
-    "                      {args[a + 1], args[a + 2], args[a + 3], args[a + 4], args[2],\n"
-    "                       args[a + 5], args[a + 6], args[a + 7], args[a + 8], args[a + 9]})\n"
+    "    kt[5], kt[6], kt[7], kt[8] = keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]\n"
+    "    at[1], at[2], at[3], at[4] = args[a + 1], args[a + 2], args[a + 3], args[a + 4]\n"
+    "    at[6], at[7], at[8], at[9], at[10] =\n"
+    "      args[a + 5], args[a + 6], args[a + 7], args[a + 8], args[a + 9]\n"
+    "    out[i] = place_in(hc, kt, at)\n"
     "  end\n"
     "  hc_flush(hc)\n"
     "  return out\n"

@@ -56,15 +56,21 @@
  *                                      "<NGroup key>/<name>-<n>"
  *   berth:{C}:ngroupnotes       HASH   NGroup key -> the last reconcile step's
  *                                      note (zones without room, failures)
- *   berth:{C}:log               STREAM the change log: seq, op (sku|host|
- *                                      hostdel|place|release), name (host name or
+ *   berth:{C}:log               STREAM the change log: seq, then one or
+ *                                      more ops, each op (sku|host|hostdel|
+ *                                      place|release), name (host name or
  *                                      group key), rec (the new record, or "";
  *                                      a placement's without its spec: the
  *                                      document is kept once, in the group
- *                                      record, and replicas never need it),
- *                                      trimmed with MAXLEN ~ log_max_len
+ *                                      record, and replicas never need it);
+ *                                      seq is the first op's number, the
+ *                                      others follow one by one (a batch of
+ *                                      placements, berth_place_many, logs
+ *                                      all its ops in one entry; every
+ *                                      other change one op); trimmed with
+ *                                      MAXLEN ~ log_max_len entries
  *   berth:{C}:seq               STRING a counter every change increments; each
- *                                      log entry carries the value it made
+ *                                      op of the log carries the value it made
  *   berth:{C}:pools             HASH   standby pool name -> pool record (JSON:
  *                                      v, size, digest (template digest, 16
  *                                      hex digits), template (the canonical
@@ -685,34 +691,6 @@ const redisReply *berth__reply_field(const redisReply *fields, const char *name)
     return NULL;
 }
 
-/* Applies one log entry's change. */
-static int apply_entry(berth_store_t *s, const redisReply *fields, berth_error_t *err)
-{
-    const redisReply *op = berth__reply_field(fields, "op");
-    const redisReply *name = berth__reply_field(fields, "name");
-    const redisReply *rec = berth__reply_field(fields, "rec");
-    if (op == NULL || name == NULL || rec == NULL || op->type != REDIS_REPLY_STRING ||
-        name->type != REDIS_REPLY_STRING || rec->type != REDIS_REPLY_STRING)
-        return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "",
-                                "a change-log entry lacks op, name or rec");
-    if (strcmp(op->str, "host") == 0)
-        return apply_host(s, rec->str, rec->len, false, err);
-    if (strcmp(op->str, "sku") == 0)
-        return apply_sku(s, rec->str, rec->len, err);
-    if (strcmp(op->str, "place") == 0)
-        return apply_place(s, rec->str, rec->len, err);
-    if (strcmp(op->str, "release") == 0)
-        return apply_release(s, name->str, name->len, err);
-    if (strcmp(op->str, "hostdel") == 0) {
-        int rc = berth_host_remove(s->engine, name->str, err);
-        if (rc == 0)
-            map_del(&s->hosts, name->str, name->len);
-        return rc;
-    }
-    return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "",
-                            "a change-log entry has an unknown op '%.40s'", op->str);
-}
-
 static bool reply_u64(const redisReply *r, uint64_t *out)
 {
     if (r == NULL)
@@ -731,6 +709,56 @@ static bool reply_u64(const redisReply *r, uint64_t *out)
     *out = v;
     return true;
 }
+
+/* A change-log entry's ops: an entry is 'seq' (its first op's number),
+ * then for each op, in order, 'op', 'name' and 'rec' (a batch of
+ * placements logs all of its ops in one entry; every other change one).
+ * Sets *first and *count (0 when the entry is malformed) and points ops at
+ * the first 'op' field's index in fields. */
+static void entry_ops(const redisReply *fields, uint64_t *first, size_t *count, size_t *ops)
+{
+    *count = 0;
+    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY || fields->elements < 8 ||
+        (fields->elements - 2) % 6 != 0 || fields->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(fields->element[0]->str, "seq") != 0 || !reply_u64(fields->element[1], first))
+        return;
+    for (size_t i = 2; i < fields->elements; i += 6) {
+        static const char *const names[] = {"op", "name", "rec"};
+        for (size_t k = 0; k < 3; k++) {
+            const redisReply *f = fields->element[i + 2 * k], *v = fields->element[i + 2 * k + 1];
+            if (f->type != REDIS_REPLY_STRING || strcmp(f->str, names[k]) != 0 ||
+                v->type != REDIS_REPLY_STRING)
+                return;
+        }
+    }
+    *ops = 2;
+    *count = (fields->elements - 2) / 6;
+}
+
+/* Applies one op of a change-log entry (the 'op' field at fields[at]). */
+static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, berth_error_t *err)
+{
+    const redisReply *op = fields->element[at + 1];
+    const redisReply *name = fields->element[at + 3];
+    const redisReply *rec = fields->element[at + 5];
+    if (strcmp(op->str, "host") == 0)
+        return apply_host(s, rec->str, rec->len, false, err);
+    if (strcmp(op->str, "sku") == 0)
+        return apply_sku(s, rec->str, rec->len, err);
+    if (strcmp(op->str, "place") == 0)
+        return apply_place(s, rec->str, rec->len, err);
+    if (strcmp(op->str, "release") == 0)
+        return apply_release(s, name->str, name->len, err);
+    if (strcmp(op->str, "hostdel") == 0) {
+        int rc = berth_host_remove(s->engine, name->str, err);
+        if (rc == 0)
+            map_del(&s->hosts, name->str, name->len);
+        return rc;
+    }
+    return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "",
+                            "a change-log entry has an unknown op '%.40s'", op->str);
+}
+
 
 /* ---- snapshot ------------------------------------------------------------------------ */
 
@@ -828,7 +856,13 @@ static bool newest_entry(const redisReply *x, uint64_t *seq, const char **id)
         e->element[0]->type != REDIS_REPLY_STRING)
         return false;
     *id = e->element[0]->str;
-    return reply_u64(berth__reply_field(e->element[1], "seq"), seq);
+    uint64_t first;
+    size_t count, at;
+    entry_ops(e->element[1], &first, &count, &at);
+    if (count == 0)
+        return false;
+    *seq = first + count - 1;       /* the entry's last op */
+    return true;
 }
 
 /* Empties the engine and loads the cell's snapshot into it.  On failure the
@@ -1090,21 +1124,23 @@ static int log_apply(berth_store_t *s, const redisReply *r, size_t *n)
     *n = r->elements;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
-        uint64_t seq = 0;
+        uint64_t first = 0;
+        size_t count = 0, at = 0;
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING ||
-            e->element[1]->type != REDIS_REPLY_ARRAY ||
-            !reply_u64(berth__reply_field(e->element[1], "seq"), &seq))
+            e->element[0]->type != REDIS_REPLY_STRING)
             return 1;
-        if (seq <= s->seq) {
-            /* Already applied (the snapshot included it). */
-            snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
-            continue;
+        entry_ops(e->element[1], &first, &count, &at);
+        if (count == 0)
+            return 1;
+        for (size_t k = 0; k < count; k++, at += 6) {
+            uint64_t seq = first + k;
+            if (seq <= s->seq)
+                continue;           /* applied already (the snapshot, or our own commit) */
+            /* A gap means the log was trimmed past this replica. */
+            if (seq != s->seq + 1 || apply_entry(s, e->element[1], at, NULL) < 0)
+                return 1;
+            s->seq = seq;
         }
-        /* A gap means the log was trimmed past this replica. */
-        if (seq != s->seq + 1 || apply_entry(s, e->element[1], NULL) < 0)
-            return 1;
-        s->seq = seq;
         snprintf(s->last_id, sizeof s->last_id, "%s", e->element[0]->str);
     }
     return 0;
@@ -1466,7 +1502,12 @@ static bool own_apply(berth_store_t *s, const pending_t *p, const redisReply *r)
         return false;
     }
     s->seq = seq;
-    memcpy(s->last_id, r->element[2]->str, r->element[2]->len + 1);
+    /* An op that does not end its entry (a batch's): the replica moves
+     * past the entry with its last op, so that a read of the log from
+     * last_id meets the entry's other ops (and skips those applied). */
+    if (r->elements < 4 || r->element[3]->type != REDIS_REPLY_INTEGER ||
+        r->element[3]->integer == 1)
+        memcpy(s->last_id, r->element[2]->str, r->element[2]->len + 1);
     return true;
 }
 
