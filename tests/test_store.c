@@ -499,6 +499,18 @@ static void test_batch(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(results[i], 0);
     assert_int_equal(berth_group_get(a.engine, "from-b", NULL), 0);
+    /* The batch went as one call: its four placements are one log entry,
+     * seq and then op, name, rec for each, in order. */
+    redisReply *r = redisCommand(f->raw, "XREVRANGE berth:{batch}:log + - COUNT 1");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1);
+    const redisReply *fields = r->element[0]->element[1];
+    assert_int_equal(fields->elements, 2 + 6 * 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(fields->element[2 + 6 * i + 1]->str, "place");
+        assert_string_equal(fields->element[2 + 6 * i + 3]->str, keys[i]);
+    }
+    freeReplyObject(r);
     assert_int_equal(berth_store_sync(b.store, &err), 0);
     assert_int_equal(berth_engine_group_count(a.engine), 21);
     assert_int_equal(berth_engine_group_count(b.engine), 21);
