@@ -50,6 +50,16 @@ extern "C" {
 #define BERTH_VERSION_MINOR 1
 #define BERTH_VERSION_PATCH 0
 
+/* The layout of a cell in Redis (its keys and change-log entries) this
+ * library reads and writes: berth:{CELL}:meta's "schema".  A store refuses
+ * a cell of another schema when it opens (BERTH_EIO, "UnknownRecordVersion",
+ * naming both), but for schema 1, which it upgrades in place: a schema-1
+ * cell is a valid schema-2 one.  Schema 2 added change-log entries holding
+ * several ops (a batch of placements) and the documents kept for groups
+ * that are not placed.  Upgrade every process of a cell together: one of
+ * an older library stops at the next open. */
+#define BERTH_CELL_SCHEMA 2
+
 /* The library's version as "MAJOR.MINOR.PATCH"; a static string. */
 BERTH_EXPORT const char *berth_version(void);
 

@@ -4,7 +4,9 @@
  * KEY SCHEMA.  Every key of cell C carries the hash tag {C}, so one cell is
  * one Redis Cluster slot and one connection reaches all of it:
  *
- *   berth:{C}:meta              HASH   schema -> "1" (the record schema version)
+ *   berth:{C}:meta              HASH   schema -> "2" (BERTH_CELL_SCHEMA: the
+ *                                      cell's layout; a schema-1 cell is
+ *                                      upgraded when opened)
  *   berth:{C}:hosts             HASH   host name -> host record (msgpack map,
  *                                      codec.c: v, name, cores, mem, gpu_sku,
  *                                      gpu_count, os, build, zone, features,
@@ -1001,10 +1003,13 @@ static int url_parse(berth_store_t *s, const char *url, berth_error_t *err)
     return 0;
 }
 
-/* Creates the cell's meta record when new and checks its schema version. */
+/* Creates the cell's meta record when new and checks its schema
+ * (BERTH_CELL_SCHEMA), upgrading a schema-1 cell in place (berth.h). */
 static int cell_prepare(berth_store_t *s, berth_error_t *err)
 {
-    const char *set[] = {"HSETNX", s->k_meta, "schema", "1"};
+    char schema[16];
+    snprintf(schema, sizeof schema, "%d", BERTH_CELL_SCHEMA);
+    const char *set[] = {"HSETNX", s->k_meta, "schema", schema};
     int rc;
     redisReply *r = command(s, 4, set, NULL, false, "creating the cell", err, &rc);
     if (r == NULL)
@@ -1015,11 +1020,23 @@ static int cell_prepare(berth_store_t *s, berth_error_t *err)
     if (r == NULL)
         return rc;
     uint64_t v = 0;
-    if (!reply_u64(r, &v) || v != BERTH__RECORD_VERSION)
+    bool known = reply_u64(r, &v);
+    if (known && v == 1) {
+        const char *up[] = {"HSET", s->k_meta, "schema", schema};
+        redisReply *u = command(s, 4, up, NULL, false, "upgrading the cell's schema", err, &rc);
+        if (u == NULL) {
+            freeReplyObject(r);
+            return rc;
+        }
+        freeReplyObject(u);
+        v = BERTH_CELL_SCHEMA;
+    }
+    if (!known || v != BERTH_CELL_SCHEMA)
         rc = berth__error_set(err, BERTH_EIO, "UnknownRecordVersion", "cell",
-                              "cell '%s' has schema version %s; this library reads %d",
+                              "cell '%s' has schema version %s; this library reads %d (and "
+                              "upgrades 1)",
                               s->cell, r->type == REDIS_REPLY_STRING ? r->str : "(none)",
-                              BERTH__RECORD_VERSION);
+                              BERTH_CELL_SCHEMA);
     freeReplyObject(r);
     return rc;
 }

@@ -448,6 +448,37 @@ static void test_function_flush(void **state)
     side_close(&a);
 }
 
+/* A cell of schema 1 is upgraded when opened; one of an unknown schema is
+ * refused, naming it, and left as it was. */
+static void test_cell_schema(void **state)
+{
+    fixture_t *f = *state;
+    raw(f, "HSET berth:{old}:meta schema 1");
+    side_t a;
+    side_open(f, "old", 0, &a);
+    redisReply *r = redisCommand(f->raw, "HGET berth:{old}:meta schema");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_int_equal(atoi(r->str), BERTH_CELL_SCHEMA);
+    freeReplyObject(r);
+    side_close(&a);
+    raw(f, "HSET berth:{future}:meta schema 99");
+    berth_engine_t *e = NULL;
+    berth_store_t *s = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &e, &err), 0);
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = f->redis->url;
+    o.cell = "future";
+    assert_int_equal(berth_store_open(&o, e, &s, &err), BERTH_EIO);
+    assert_string_equal(err.name, "UnknownRecordVersion");
+    assert_non_null(strstr(err.message, "schema version 99"));
+    r = redisCommand(f->raw, "HGET berth:{future}:meta schema");
+    assert_string_equal(r->str, "99");
+    freeReplyObject(r);
+    berth_engine_free(e);
+}
+
 static void test_batch(void **state)
 {
     fixture_t *f = *state;
@@ -716,6 +747,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_trim_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_function_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gpu_sku_table, setup, teardown),

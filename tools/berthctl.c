@@ -804,8 +804,9 @@ static int cmd_fsck(int argc, char **argv)
     } else {
         violations += api;
         fprintf(stderr,
-                "fsck cell %s: %zu hosts, %zu groups, %zu resources checked, %d violation%s\n",
-                a.cell, berth_engine_host_count(engine), berth_engine_group_count(engine),
+                "fsck cell %s (schema %d): %zu hosts, %zu groups, %zu resources checked, "
+                "%d violation%s\n",
+                a.cell, BERTH_CELL_SCHEMA, berth_engine_host_count(engine), berth_engine_group_count(engine),
                 resources, violations, violations == 1 ? "" : "s");
         rc = violations > 0 ? 1 : 0;
     }
