@@ -276,55 +276,6 @@ const char berth__functions_source[] =
     "  return r\n"
     "end\n"
     "\n"
-    /* KEYS: hosts, groups, log, seq, documents, then for each placement
-     *       hostgroups:NEW, assign:NEW, hostgroups:OLD, assign:OLD.
-     * ARGV: N, log max len, then for each placement place()'s ARGV but
-     *       the log max len: key, new host, expected generation, record,
-     *       millicores, memory MiB, GPUs, host epoch, the log's record.
-     * N placements in one call, in order, each re-checked and applied or
-     * refused on its own exactly as place() would (a later one sees what
-     * the earlier ones did); each host record is decoded and written once.
-     * The call's applied placements make ONE change-log entry: 'seq' (the
-     * first one's), then op, name and rec for each, in order.  Answers N
-     * answers in order: place()'s refusals, and for an applied one {1,
-     * seq, entry id, last}, last 1 on the entry's final op (a replica that
-     * applies its own commits moves past the entry only then). */
-    "local function place_many(keys, args)\n"
-    "  local n = tonumber(args[1]) or -1\n"
-    "  if n < 0 or #keys ~= 5 + 4 * n or #args ~= 2 + 9 * n then\n"
-    "    return {0, 'invalid', 'a batch of placements is malformed'}\n"
-    "  end\n"
-    "  local hc, out = hc_new(keys[1]), {}\n"
-    "  hc.seq_key, hc.adds, hc.ops, hc.res, hc.gw = keys[4], {}, {}, {}, {}\n"
-    "  hc.groups, hc.log, hc.maxlen = keys[2], keys[3], args[2]\n"
-    "  hc.seq0 = tonumber(redis.call('GET', keys[4]) or '0')\n"
-    "  hc.seq = hc.seq0\n"
-    "  hc.docs = redis.call('EXISTS', keys[5]) == 1\n"
-    "  hc.g = {}\n"
-    "  if n > 0 then\n"
-    "    local names = {}\n"
-    "    for i = 1, n do names[i] = args[2 + 9 * (i - 1) + 1] end\n"
-    "    local raws = redis.call('HMGET', keys[2], unpack(names))\n"
-    "    for i = 1, n do\n"
-    "      if hc.g[names[i]] == nil then hc.g[names[i]] = raws[i] end\n"
-    "    end\n"
-    "  end\n"
-    /* place()'s KEYS and ARGV for each placement, in two tables made once
-     * (place_in() keeps none of them). */
-    "  local kt = {keys[1], keys[2], keys[3], keys[4], '', '', '', '', keys[5]}\n"
-    "  local at = {'', '', '', '', args[2], '', '', '', '', ''}\n"
-    "  for i = 1, n do\n"
-    "    local k, a = 5 + 4 * (i - 1), 2 + 9 * (i - 1)\n"
-    "    kt[5], kt[6], kt[7], kt[8] = keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]\n"
-    "    at[1], at[2], at[3], at[4] = args[a + 1], args[a + 2], args[a + 3], args[a + 4]\n"
-    "    at[6], at[7], at[8], at[9], at[10] =\n"
-    "      args[a + 5], args[a + 6], args[a + 7], args[a + 8], args[a + 9]\n"
-    "    out[i] = place_in(hc, kt, at)\n"
-    "  end\n"
-    "  hc_flush(hc)\n"
-    "  return out\n"
-    "end\n"
-    "\n"
     /* KEYS: hosts, groups, log, seq, hostgroups:HOST, assign:HOST,
      *       documents.
      * ARGV: key, expected generation, log max len, '1' to keep the group's
@@ -715,6 +666,79 @@ const char berth__functions_source[] =
     "    if r[1] == 1 then fx_apply(keys, args, nkeys, base, ne) end\n"
     "    return r\n"
     "  end\n"
+    "end\n"
+    "\n"
+    /* KEYS: hosts, groups, log, seq, documents, then for each placement
+     *       hostgroups:NEW, assign:NEW, hostgroups:OLD, assign:OLD and one
+     *       key per effect of its own.
+     * ARGV: N, log max len, then for each placement place()'s ARGV but
+     *       the log max len (key, new host, expected generation, record,
+     *       millicores, memory MiB, GPUs, host epoch, the log's record),
+     *       the number E of its effects, and four per effect (op, field,
+     *       value, n: berth.h, "Effects").
+     * N placements in one call, in order, each its own commit: its guards
+     * checked, then re-checked and applied or refused exactly as place()
+     * would, then its effects written when it applied (a later placement
+     * sees what the earlier ones did); each host record is decoded and
+     * written once.  The call's applied placements make ONE change-log
+     * entry: 'seq' (the first one's), then op, name and rec for each, in
+     * order.  Answers N answers in order: place()'s or a guard's refusals,
+     * and for an applied one {1, seq, entry id, last}, last 1 on the
+     * entry's final op (a replica that applies its own commits moves past
+     * the entry only then). */
+    "local function place_many(keys, args)\n"
+    "  local n = tonumber(args[1]) or -1\n"
+    "  if n < 0 or n > 1024 then return {0, 'invalid', 'a batch of placements is malformed'} end\n"
+    /* Where each placement's keys and arguments start, checked whole
+     * before anything is read or written. */
+    "  local ks, as, ne = {}, {}, {}\n"
+    "  local k, a = 5, 2\n"
+    "  for i = 1, n do\n"
+    "    local e = tonumber(args[a + 10])\n"
+    "    if not e or e < 0 or e > 32 then\n"
+    "      return {0, 'invalid', 'a batch of placements is malformed'}\n"
+    "    end\n"
+    "    ks[i], as[i], ne[i] = k, a, e\n"
+    "    k, a = k + 4 + e, a + 10 + 4 * e\n"
+    "  end\n"
+    "  if #keys ~= k or #args ~= a then\n"
+    "    return {0, 'invalid', 'a batch of placements is malformed'}\n"
+    "  end\n"
+    "  local hc, out = hc_new(keys[1]), {}\n"
+    "  hc.seq_key, hc.adds, hc.ops, hc.res, hc.gw = keys[4], {}, {}, {}, {}\n"
+    "  hc.groups, hc.log, hc.maxlen = keys[2], keys[3], args[2]\n"
+    "  hc.seq0 = tonumber(redis.call('GET', keys[4]) or '0')\n"
+    "  hc.seq = hc.seq0\n"
+    "  hc.docs = redis.call('EXISTS', keys[5]) == 1\n"
+    "  hc.g = {}\n"
+    "  if n > 0 then\n"
+    "    local names = {}\n"
+    "    for i = 1, n do names[i] = args[as[i] + 1] end\n"
+    "    local raws = redis.call('HMGET', keys[2], unpack(names))\n"
+    "    for i = 1, n do\n"
+    "      if hc.g[names[i]] == nil then hc.g[names[i]] = raws[i] end\n"
+    "    end\n"
+    "  end\n"
+    /* place()'s KEYS and ARGV for each placement, in two tables made once
+     * (place_in() keeps none of them). */
+    "  local kt = {keys[1], keys[2], keys[3], keys[4], '', '', '', '', keys[5]}\n"
+    "  local at = {'', '', '', '', args[2], '', '', '', '', ''}\n"
+    "  for i = 1, n do\n"
+    "    local k, a = ks[i], as[i]\n"
+    "    local refusal = ne[i] > 0 and fx_check(keys, args, k + 4, a + 10, ne[i])\n"
+    "    if refusal then\n"
+    "      out[i] = refusal\n"
+    "    else\n"
+    "      kt[5], kt[6], kt[7], kt[8] = keys[k + 1], keys[k + 2], keys[k + 3], keys[k + 4]\n"
+    "      at[1], at[2], at[3], at[4] = args[a + 1], args[a + 2], args[a + 3], args[a + 4]\n"
+    "      at[6], at[7], at[8], at[9], at[10] =\n"
+    "        args[a + 5], args[a + 6], args[a + 7], args[a + 8], args[a + 9]\n"
+    "      out[i] = place_in(hc, kt, at)\n"
+    "      if out[i][1] == 1 and ne[i] > 0 then fx_apply(keys, args, k + 4, a + 10, ne[i]) end\n"
+    "    end\n"
+    "  end\n"
+    "  hc_flush(hc)\n"
+    "  return out\n"
     "end\n"
     "\n"
     /* KEYS: groups.  ARGV: key, expected generation ('': any, '0': the

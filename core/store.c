@@ -1722,36 +1722,22 @@ static int store_place(berth_store_t *store, const char *key, const berth_reques
                             key, s->opts.max_retries + 1);
 }
 
-/* ONE CALL FOR MANY PLACEMENTS.  A batch's placements go to Redis as
- * FCALL berth_place_many, up to PLACE_MANY_MAX a call (bounding how long
- * one call holds Redis), each placement re-checked and applied or refused
- * on its own, in order, with one answer each.  A call's words point into
- * its many_call_t: each placement's key names and its two records (copied
- * out of the store's encoding buffers, which the next placement reuses). */
-#define PLACE_MANY_MAX 64u
-#define PLACE_MANY_ARGC (3 + 5 + 4 * PLACE_MANY_MAX + 2 + 9 * PLACE_MANY_MAX)
-
-typedef struct many_call {
-    place_call_t one[PLACE_MANY_MAX];
-    char *rec[PLACE_MANY_MAX];      /* the group record, then the log's one */
-    size_t n;
-    char numkeys[16], count[16];
-    const char *argv[PLACE_MANY_ARGC];
-    size_t lens[PLACE_MANY_ARGC];
-    int argc;
-} many_call_t;
-
-static void many_call_clear(many_call_t *m)
+/* Contract: store.h. */
+void berth__many_clear(berth__many_call_t *m)
 {
     for (size_t i = 0; i < m->n; i++)
         free(m->rec[i]);
+    free(m->argv);
+    free(m->lens);
+    m->argv = NULL;
+    m->lens = NULL;
+    m->argc = 0;
     m->n = 0;
 }
 
-/* Adds placement p to m (fewer than PLACE_MANY_MAX in it).  Returns 0 or
- * BERTH_ENOMEM. */
-static int many_call_add(berth_store_t *s, many_call_t *m, const pending_t *p,
-                         berth_error_t *err)
+/* Contract: store.h. */
+int berth__many_add(berth_store_t *s, berth__many_call_t *m, const pending_t *p,
+                    const berth__effects_t *fx, berth_error_t *err)
 {
     place_call_t *c = &m->one[m->n];
     int rc = place_call_build(s, p, c, err);
@@ -1766,39 +1752,68 @@ static int many_call_add(berth_store_t *s, many_call_t *m, const pending_t *p,
     memcpy(copy + rlen + 1, c->argv[21], llen);
     c->argv[15] = copy;
     c->argv[21] = copy + rlen + 1;
-    m->rec[m->n++] = copy;
+    m->rec[m->n] = copy;
+    m->fx[m->n] = fx;
+    snprintf(m->ne[m->n], sizeof m->ne[0], "%zu", fx != NULL ? fx->n : 0);
+    m->n++;
     return 0;
 }
 
-/* Lays m's placements out as one FCALL berth_place_many. */
-static void many_call_finish(berth_store_t *s, many_call_t *m)
+/* Contract: store.h. */
+int berth__many_finish(berth_store_t *s, berth__many_call_t *m, berth_error_t *err)
 {
-    int a = 0;
+    size_t words = 3 + 5 + 2;
+    for (size_t i = 0; i < m->n; i++) {
+        size_t ne = m->fx[i] != NULL ? m->fx[i]->n : 0;
+        words += 4 + ne + 10 + 4 * ne;
+    }
+    free(m->argv);
+    free(m->lens);
+    m->argv = malloc(words * sizeof *m->argv);
+    m->lens = malloc(words * sizeof *m->lens);
+    if (m->argv == NULL || m->lens == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for a batch of placements");
+    size_t a = 0, nkeys = 5;
 #define PUT(str, len) (m->argv[a] = (str), m->lens[a] = (len), a++)
 #define PUTS(str) PUT((str), strlen(str))
-    snprintf(m->numkeys, sizeof m->numkeys, "%zu", 5 + 4 * m->n);
-    snprintf(m->count, sizeof m->count, "%zu", m->n);
     PUTS("FCALL");
     PUTS("berth_place_many");
-    PUTS(m->numkeys);
+    PUTS(m->numkeys);               /* written below, once counted */
     PUTS(s->k_hosts);
     PUTS(s->k_groups);
     PUTS(s->k_log);
     PUTS(s->k_seq);
     PUTS(s->k_documents);
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n; i++) {
         for (int k = 7; k <= 10; k++)       /* hostgroups and assign, new and old */
             PUT(m->one[i].argv[k], m->one[i].lens[k]);
+        nkeys += 4;
+        for (size_t e = 0; m->fx[i] != NULL && e < m->fx[i]->n; e++, nkeys++)
+            PUTS(m->fx[i]->e[e].key);
+    }
+    snprintf(m->numkeys, sizeof m->numkeys, "%zu", nkeys);
+    m->lens[2] = strlen(m->numkeys);
+    snprintf(m->count, sizeof m->count, "%zu", m->n);
     PUTS(m->count);
     PUTS(s->maxlen);
     for (size_t i = 0; i < m->n; i++) {
-        static const int words[] = {12, 13, 14, 15, 17, 18, 19, 20, 21};
-        for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
-            PUT(m->one[i].argv[words[k]], m->one[i].lens[words[k]]);
+        static const int words_of_place[] = {12, 13, 14, 15, 17, 18, 19, 20, 21};
+        for (size_t k = 0; k < sizeof words_of_place / sizeof words_of_place[0]; k++)
+            PUT(m->one[i].argv[words_of_place[k]], m->one[i].lens[words_of_place[k]]);
+        PUTS(m->ne[i]);
+        for (size_t e = 0; m->fx[i] != NULL && e < m->fx[i]->n; e++) {
+            const berth__effect_copy_t *c = &m->fx[i]->e[e];
+            PUTS(c->op);
+            PUTS(c->field);
+            PUT(c->value, c->value_len);
+            PUTS(c->n);
+        }
     }
 #undef PUTS
 #undef PUT
-    m->argc = a;
+    m->argc = (int)a;
+    return 0;
 }
 
 static int store_place_batch(berth_store_t *store, size_t n, const char *const *keys,
@@ -1810,7 +1825,7 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
         return 0;
     pending_t *ps = calloc(n, sizeof *ps);
     size_t *chosen = malloc(n * sizeof *chosen);
-    many_call_t *call = calloc(1, sizeof *call);
+    berth__many_call_t *call = calloc(1, sizeof *call);
     if (ps == NULL || chosen == NULL || call == NULL) {
         free(ps);
         free(chosen);
@@ -1860,12 +1875,13 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
          * pipelined; sent counts the placements the calls carry. */
         size_t sent = 0, calls = 0;
         while (rc == 0 && sent < nchosen) {
-            many_call_clear(call);
-            while (rc == 0 && call->n < PLACE_MANY_MAX && sent + call->n < nchosen)
-                rc = many_call_add(s, call, &ps[chosen[sent + call->n]], err);
+            berth__many_clear(call);
+            while (rc == 0 && call->n < BERTH__PLACE_MANY_MAX && sent + call->n < nchosen)
+                rc = berth__many_add(s, call, &ps[chosen[sent + call->n]], NULL, err);
+            if (rc == 0)
+                rc = berth__many_finish(s, call, err);
             if (rc < 0)
                 break;
-            many_call_finish(s, call);
             if (redisAppendCommandArgv(s->c, call->argc, call->argv, call->lens) != REDIS_OK) {
                 rc = redis_unavailable(s, err, "sending a batch of placements");
                 break;
@@ -1874,14 +1890,15 @@ static int store_place_batch(berth_store_t *store, size_t n, const char *const *
             calls++;
             flush_some(s);
         }
-        many_call_clear(call);
+        berth__many_clear(call);
         bool reload_functions = false;
         /* Answers come in commit order: while each commit is the log's next
          * entry, it is applied here; after the first that is not, the
          * rest come from the log. */
         caught_up = true;
         for (size_t c = 0, j = 0; c < calls; c++) {
-            size_t in_call = nchosen - j < PLACE_MANY_MAX ? nchosen - j : PLACE_MANY_MAX;
+            size_t in_call = nchosen - j < BERTH__PLACE_MANY_MAX ? nchosen - j
+                                                                  : BERTH__PLACE_MANY_MAX;
             void *v = NULL;
             if (redisGetReply(s->c, &v) != REDIS_OK || v == NULL) {
                 rc = redis_unavailable(s, err, "committing a batch of placements");

@@ -242,6 +242,37 @@ typedef struct berth__fcall {
 int berth__effects_fcall(const char *function, int nkeys, const char *const *keys,
                          int nargs, const char *const *args, const size_t *arg_lens,
                          const berth__effects_t *fx, berth__fcall_t *out, berth_error_t *err);
+
+/* ONE CALL FOR MANY PLACEMENTS: FCALL berth_place_many (functions.c), up to
+ * BERTH__PLACE_MANY_MAX placements a call (bounding how long one call
+ * holds Redis), each with its own effects, each re-checked and applied or
+ * refused on its own, in order, with one answer each.  The words point
+ * into the struct: each placement's key names and its two records (copied
+ * out of the store's encoding buffers, which the next placement reuses),
+ * and into its effects, which must outlive the call's sending. */
+#define BERTH__PLACE_MANY_MAX 64u
+typedef struct berth__many_call {
+    berth__place_call_t one[BERTH__PLACE_MANY_MAX];
+    char *rec[BERTH__PLACE_MANY_MAX];          /* the group record, then the log's */
+    const berth__effects_t *fx[BERTH__PLACE_MANY_MAX]; /* NULL: none   */
+    char ne[BERTH__PLACE_MANY_MAX][8];
+    size_t n;
+    char numkeys[16], count[16];
+    const char **argv;
+    size_t *lens;
+    int argc;
+} berth__many_call_t;
+
+/* Adds placement p (chosen, not yet undone or already undone: its
+ * choice and generation are what is committed) with effects fx (may be
+ * NULL) to m, which holds fewer than BERTH__PLACE_MANY_MAX.  Returns 0, or
+ * a negative code with m unchanged. */
+int berth__many_add(berth_store_t *s, berth__many_call_t *m, const berth__pending_t *p,
+                    const berth__effects_t *fx, berth_error_t *err);
+/* Lays m out as one FCALL in m->argv/lens/argc.  Returns 0 or BERTH_ENOMEM. */
+int berth__many_finish(berth_store_t *s, berth__many_call_t *m, berth_error_t *err);
+/* Frees what m holds and empties it (a zeroed m is empty). */
+void berth__many_clear(berth__many_call_t *m);
 void berth__fcall_free(berth__fcall_t *c);
 
 /* A refusal by an effect's guard (reason "changed" or "taken", reply r):

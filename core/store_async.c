@@ -438,6 +438,15 @@ static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data)
 }
 
 static void commit_reply(redisAsyncContext *ac, void *reply, void *data);
+static void many_reply(redisAsyncContext *ac, void *reply, void *data);
+
+/* The jobs of one batch call (FCALL berth_place_many), in its order. */
+typedef struct many_jobs {
+    berth_store_async_t *s;
+    size_t n;
+    job_t *jobs[BERTH__PLACE_MANY_MAX];
+} many_jobs_t;
+
 
 /* Sends FCALL words c (freed here) for j: REDIS_OK or REDIS_ERR. */
 static int fcall_send(berth_store_async_t *s, job_t *j, berth__fcall_t *c)
@@ -547,6 +556,51 @@ static int commit_send(berth_store_async_t *s, job_t *j)
     return rc;
 }
 
+/* Sends jobs[0..n-1] (chosen placements, n at most BERTH__PLACE_MANY_MAX)
+ * as one batch call, counted in s->outstanding; a job that cannot go is
+ * completed here.  Returns n. */
+static size_t many_send(berth_store_async_t *s, job_t **jobs, size_t n)
+{
+    berth__many_call_t *m = calloc(1, sizeof *m);
+    many_jobs_t *mj = calloc(1, sizeof *mj);
+    if (m == NULL || mj == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            berth__error_set(&jobs[i]->err, BERTH_ENOMEM, "OutOfMemory", "",
+                             "no memory for a batch of commits");
+            job_complete(jobs[i], BERTH_ENOMEM);
+        }
+        free(m);
+        free(mj);
+        return n;
+    }
+    mj->s = s;
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = jobs[i];
+        int rc = berth__many_add(s->store, m, &j->p, j->fx, &j->err);
+        if (rc < 0)
+            job_complete(j, rc);
+        else
+            mj->jobs[mj->n++] = j;
+    }
+    int rc = mj->n > 0 ? berth__many_finish(s->store, m, &mj->jobs[0]->err) : 0;
+    if (mj->n > 0 && rc == 0 &&
+        redisAsyncCommandArgv(s->ac, many_reply, mj, m->argc, m->argv, m->lens) == REDIS_OK) {
+        s->outstanding++;
+        mj = NULL;                  /* many_reply() frees it */
+    } else {
+        for (size_t i = 0; mj != NULL && i < mj->n; i++) {
+            if (rc < 0)
+                job_complete(mj->jobs[i], rc);
+            else
+                job_fail_io(mj->jobs[i], "RedisUnavailable", "the connection is closing", false);
+        }
+    }
+    berth__many_clear(m);
+    free(m);
+    free(mj);
+    return n;
+}
+
 /* Chooses every placement of the round in the engine, rolls them back in
  * reverse, and pipelines the commits. */
 static void commit_round(berth_store_async_t *s)
@@ -600,7 +654,13 @@ static void commit_round(berth_store_async_t *s)
     s->nround = nchosen + nothers;
     s->outstanding = 0;
     arm_timer(s);
-    for (size_t i = 0; i < s->nround; i++) {
+    /* The placements chosen go in batch calls, each its own commit within
+     * (berth_place_many); releases and the rest one call each. */
+    for (size_t i = 0; i < nchosen;) {
+        size_t take = nchosen - i < BERTH__PLACE_MANY_MAX ? nchosen - i : BERTH__PLACE_MANY_MAX;
+        i += many_send(s, s->round + i, take);
+    }
+    for (size_t i = nchosen; i < s->nround; i++) {
         job_t *j = s->round[i];
         int rc = commit_send(s, j);
         if (rc == 1)
@@ -637,15 +697,10 @@ static void job_retry(job_t *j, const char *message)
     job_complete(j, j->err.code);
 }
 
-static void commit_reply(redisAsyncContext *ac, void *reply, void *data)
+/* Job j's commit answered r (a whole reply, or one answer of a batch
+ * call's): the job completes or goes round again. */
+static void job_answer(berth_store_async_t *s, job_t *j, const redisReply *r)
 {
-    (void)ac;
-    job_t *j = data;
-    berth_store_async_t *s = j->s;
-    if (s->closing)
-        return; /* close() completes the job */
-    const redisReply *r = reply;
-    arm_timer(s);
     if (r == NULL) {
         s->lost = true;
         s->caught_up = false;
@@ -698,6 +753,54 @@ static void commit_reply(redisAsyncContext *ac, void *reply, void *data)
             job_retry(j, message);
         }
     }
+}
+
+static void round_step(berth_store_async_t *s);
+
+static void commit_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    job_t *j = data;
+    berth_store_async_t *s = j->s;
+    if (s->closing)
+        return; /* close() completes the job */
+    arm_timer(s);
+    job_answer(s, j, reply);
+    round_step(s);
+}
+
+static void many_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    many_jobs_t *mj = data;
+    berth_store_async_t *s = mj->s;
+    if (s->closing) {
+        free(mj);   /* close() completes the jobs */
+        return;
+    }
+    arm_timer(s);
+    const redisReply *r = reply;
+    /* A reply for the whole call (lost, MOVED, no Function, an error) is
+     * every job's; else each job has its answer. */
+    bool each = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == mj->n;
+    for (size_t i = 0; i < mj->n; i++) {
+        job_t *j = mj->jobs[i];
+        if (each || r == NULL || r->type == REDIS_REPLY_ERROR) {
+            job_answer(s, j, each ? r->element[i] : r);
+        } else {
+            berth__error_set(&j->err, BERTH_EIO, "RedisError", "",
+                             "a batch of placements got a malformed answer");
+            s->caught_up = false;
+            job_complete(j, BERTH_EIO);
+        }
+    }
+    free(mj);
+    round_step(s);
+}
+
+/* One commit call of the round was answered. */
+static void round_step(berth_store_async_t *s)
+{
     if (--s->outstanding > 0)
         return;
     if (!s->caught_up && !s->lost && s->ac != NULL) {

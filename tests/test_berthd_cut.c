@@ -6,8 +6,8 @@
  * (tools/berthd/mutate.c).  Here a small TCP proxy, a thread of the test,
  * sits between berthd and the test's redis-server.  Armed, it watches the
  * commands berthd sends; when one is an FCALL of a commit Function
- * (berth_place_fx, berth_release_fx, berth_records, berth_restart_fx,
- * berth_preempt_fx) it lets the command through, waits for Redis's reply
+ * (berth_place_fx, berth_place_many, berth_release_fx, berth_records,
+ * berth_restart_fx, berth_preempt_fx) it lets the command through, waits for Redis's reply
  * to it (counting replies on that connection; at most CUT_REPLY_WAIT_MS),
  * and closes both sides of every proxied connection without forwarding
  * that reply: the commit applied and berthd never learns it.  New
@@ -104,9 +104,9 @@ typedef struct cut_proxy {
     char cut_reply[96];             /* the reply's first bytes, printable   */
 } cut_proxy_t;
 
-static const char *const COMMIT_FUNCTIONS[] = {"berth_place_fx", "berth_release_fx",
-                                               "berth_records", "berth_restart_fx",
-                                               "berth_preempt_fx", NULL};
+static const char *const COMMIT_FUNCTIONS[] = {"berth_place_fx", "berth_place_many",
+                                               "berth_release_fx", "berth_records",
+                                               "berth_restart_fx", "berth_preempt_fx", NULL};
 
 static int buf_append(buf_t *b, const char *data, size_t n)
 {
@@ -247,8 +247,16 @@ static void proxy_cut(cut_proxy_t *x, const char *reply, size_t reply_len)
     x->cuts++;
     x->cut_reply_seen = reply != NULL;
     /* A Function's answer is an array whose first element is 1 when the
-     * commit applied (core/store.c, fcall_result()). */
+     * commit applied (core/store.c, fcall_result()); a batch's
+     * (berth_place_many) is an array of those, and the test's request is
+     * its first. */
     const char *eol = reply != NULL ? memmem(reply, reply_len, "\r\n", 2) : NULL;
+    if (eol != NULL && strcmp(x->cut_function, "berth_place_many") == 0 &&
+        (size_t)(reply + reply_len - eol) > 3 && eol[2] == '*') {
+        reply_len -= (size_t)(eol + 2 - reply);
+        reply = eol + 2;
+        eol = memmem(reply, reply_len, "\r\n", 2);
+    }
     x->cut_applied = eol != NULL && reply[0] == '*' &&
                      (size_t)(reply + reply_len - eol) >= 6 && memcmp(eol, "\r\n:1\r\n", 6) == 0;
     size_t k = 0;
@@ -958,7 +966,8 @@ static void create_running(fixture_t *f, const char *name, const char *rev)
     assert_true(wait_running(f, name, rev));
 }
 
-static const char *const PLACING[] = {"berth_place_fx", "berth_preempt_fx", NULL};
+static const char *const PLACING[] = {"berth_place_fx", "berth_place_many", "berth_preempt_fx",
+                                      NULL};
 static const char *const RELEASING[] = {"berth_release_fx", NULL};
 
 /* ---- tests ------------------------------------------------------------------------------------ */
