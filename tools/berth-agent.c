@@ -55,7 +55,9 @@
  *
  * Schedulers reach a container's logs and run commands in it through
  * calls on the host's call stream (berth_store_container_logs/_exec),
- * which the agent answers between assignments.  `berth-agent logs` and
+ * which the agent answers between assignments (looked for when none is
+ * waiting, and at least every CALLS_EVERY_MS, 20 ms, while they keep
+ * coming).  `berth-agent logs` and
  * `berth-agent exec` run the same plugin operations on this host for an
  * operator.  Secrets (secure environment values, secret
  * volumes, registry passwords) are never logged: log lines name groups,
@@ -92,6 +94,7 @@
 
 #define EVENTS_MAX 12
 #define START_RETRIES 3             /* creates again after a failed start   */
+#define CALLS_EVERY_MS 20           /* calls looked for this often, at least */
 #define EXIT_USAGE 2
 
 /* ---- options ------------------------------------------------------------------- */
@@ -1654,7 +1657,7 @@ static int run(agent_t *a)
     bool reconciled = false;
     /* Image locality can count this host's images from its first placement on. */
     images_publish(a);
-    int64_t next_images = now_ms() + 30000;
+    int64_t next_images = now_ms() + 30000, next_calls = 0;
     while (!stopping) {
         beat_turned(&a->beat);
         int64_t now = now_ms();
@@ -1677,7 +1680,14 @@ static int run(agent_t *a)
                 berth_hostlink_ack(a->link, &as, &err) != 0)
                 log_warn(as.key, "assignment not acknowledged: %s", err.message);
         }
-        calls_serve(a);
+        /* Calls are looked for when no assignment came, and at least every
+         * CALLS_EVERY_MS while assignments keep coming: not one round trip
+         * per assignment, and a logs or exec call never waits long. */
+        now = now_ms();
+        if (rc != 1 || now >= next_calls) {
+            calls_serve(a);
+            next_calls = now + CALLS_EVERY_MS;
+        }
         now = now_ms();
         if (a->images_dirty || now >= next_images) {
             images_publish(a);
