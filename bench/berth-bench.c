@@ -26,15 +26,20 @@
  * only when --policy names it, so that the default run stays bounded.
  *
  *   berth-bench redis --hosts N --schedulers K [--groups M] [--batch B]
- *                     [--redis URL] [--seed S]
+ *                     [--appendfsync everysec|always] [--redis URL] [--seed S]
  *
  * Measures commits through the Redis store: N hosts in a fresh cell, K
  * forked scheduler processes (each its own engine and store) committing
- * their shares of M placements with berth_store_place_batch(), then, against
- * the same server, redis-benchmark running a Lua script that does the Redis
- * work of one commit, as the ceiling.  Without --redis it runs its own
- * redis-server (unix socket, AOF everysec) in a temporary directory and
- * removes both at the end.
+ * their shares of M placements with berth_store_place_batch().  Then, in
+ * the same run and against the same server, two redis-benchmark runs: the
+ * ceiling, plain HSETs pipelined 32 deep over K connections (what the
+ * server writes at most, whatever a commit does), and a second figure, a
+ * Lua script doing the Redis work of one commit (how fast that work alone
+ * goes).  Each is bounded in time, deletes its keys afterwards, and leaves
+ * its figure null when it fails: the result never holds a made-up number.
+ * Without --redis it runs its own redis-server (unix socket, AOF with
+ * appendfsync everysec, or always with --appendfsync always) in a
+ * temporary directory and removes both at the end.
  *
  *   berth-bench api --endpoint URL ...
  *
@@ -123,7 +128,8 @@ static void usage(FILE *f)
     fputs("usage: berth-bench [--csv DIR] incore [--hosts N] [--groups M] [--seed S]\n"
           "                                      [--policy P[,P...]]\n"
           "       berth-bench [--csv DIR] redis [--hosts N] [--schedulers K] [--groups M]\n"
-          "                                     [--batch B] [--redis URL] [--seed S]\n"
+          "                                     [--batch B] [--appendfsync everysec|always]\n"
+          "                                     [--redis URL] [--seed S]\n"
           "       berth-bench [--csv DIR] api --endpoint URL [--groups N] [--connections C] ...\n"
           "       berth-bench [--csv DIR] quality ...      (quality --help)\n"
           "       berth-bench [--csv DIR] redeploy ...     (redeploy --help)\n"
@@ -165,19 +171,31 @@ static void usage(FILE *f)
           "store, forks K scheduler processes (default 1), each with its own engine\n"
           "and store, and has them commit their shares of M placements (default 5\n"
           "per host, same workload) with berth_store_place_batch in batches of B\n"
-          "(default 256).  Then runs redis-benchmark against the same server with\n"
-          "K clients and pipelines of B, calling a Lua script that does one\n"
-          "commit's Redis work (HGET and HSET of a msgpack host record, HSET,\n"
-          "SADD, two XADD, INCR, keys in one hash slot) as the ceiling.  One result:\n"
-          "committed, rejected (no host), failed (other errors), commit_calls\n"
-          "(FCALLs Redis ran, from INFO commandstats; above committed by the\n"
-          "conflicts retried and the commits refused), seconds (from the start\n"
-          "signal to the last scheduler's end), committed_per_sec, ceiling_per_sec\n"
-          "and ratio (null when redis-benchmark failed).\n"
+          "(default 256).  Then, against the same server, redis-benchmark measures\n"
+          "the ceiling: 500000 HSETs of a 96-byte value into one hash (M fields at\n"
+          "most) over K connections pipelined 32 deep, plain writes, the most the\n"
+          "server takes whatever a commit does.  A second run calls, M times over K\n"
+          "connections pipelined B deep, a Lua script doing one commit's Redis work\n"
+          "(HGET and HSET of a msgpack host record, HSET, SADD, two XADD, INCR, keys\n"
+          "in one hash slot).  Both delete their keys afterwards.  One result:\n"
+          "redis (private or given), appendfsync (the server's AOF fsync policy;\n"
+          "\"no AOF\", or null when a given server does not say), committed, rejected\n"
+          "(no host), failed (other errors), commit_calls (FCALLs Redis ran, from\n"
+          "INFO commandstats; above committed by the conflicts retried and the\n"
+          "commits refused), seconds (from the start signal to the last scheduler's\n"
+          "end), committed_per_sec; ceiling_per_sec (pipelined HSETs per second) and\n"
+          "ratio (committed_per_sec over it); same_work_per_sec (the Lua script's\n"
+          "calls per second) and same_work_ratio.  A figure redis-benchmark did not\n"
+          "give (missing, failed, or still running after 600 s) is null, and so is\n"
+          "its ratio.\n"
+          "  --appendfsync P  everysec (default) or always: the private\n"
+          "               redis-server's AOF fsync policy; ignored, with a note (on\n"
+          "               stderr and in the redis member), when --redis is given\n"
           "  --redis URL  redis://HOST:PORT or unix:///PATH; without it, a private\n"
-          "               redis-server (unix socket, AOF everysec) in a temporary\n"
-          "               directory.  A given Redis keeps the cell bench-PID and the\n"
-          "               ceiling's berth-bench:{ceiling-PID}:* keys: use a scratch one.\n"
+          "               redis-server (unix socket, AOF) in a temporary directory.\n"
+          "               A given Redis keeps the cell bench-PID (the\n"
+          "               berth-bench:{ceiling-PID}:* keys are deleted): use a\n"
+          "               scratch one.\n"
           "\n"
           "api: creates groups through berthd's REST API (api --help).\n"
           "pool: create latency without and with a standby pool (pool --help).\n"
@@ -468,9 +486,13 @@ static void run_policy(const options_t *o, const workload_t *w, berth_policy_t p
 
 #define REDIS_WAIT_MS 10000
 #define SCHEDULER_WAIT_MS 600000
+/* The bound on each redis-benchmark run. */
 #define CEILING_WAIT_MS 600000
 /* About the size of a group record without a document (codec.c). */
 #define CEILING_RECORD_BYTES 96
+/* The ceiling: this many HSETs, this many to a pipeline. */
+#define CEILING_HSETS 500000
+#define CEILING_PIPELINE 32
 
 typedef struct redis_options {
     size_t hosts;
@@ -479,6 +501,8 @@ typedef struct redis_options {
     size_t batch;
     uint64_t seed;
     const char *url;                /* NULL: a private redis-server         */
+    const char *appendfsync;        /* the private server's: everysec, always */
+    bool appendfsync_given;         /* --appendfsync was on the command line */
 } redis_options_t;
 
 /* Where Redis listens, as redis-cli and redis-benchmark take it. */
@@ -501,11 +525,13 @@ typedef struct scheduler_report {
     int open_failed;
 } scheduler_report_t;
 
+/* Milliseconds of the monotonic clock. */
 static uint64_t now_ms(void)
 {
     return bench_now_ns() / 1000000u;
 }
 
+/* Sleeps `ms` milliseconds, signals notwithstanding. */
 static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -513,6 +539,8 @@ static void sleep_ms(long ms)
     }
 }
 
+/* Parses redis://HOST:PORT or unix:///PATH into *ep.  Returns 0, or -1
+ * when `url` is neither. */
 static int parse_endpoint(const char *url, endpoint_t *ep)
 {
     memset(ep, 0, sizeof *ep);
@@ -573,9 +601,103 @@ static int endpoint_connect(const endpoint_t *ep)
     return fd;
 }
 
+/* Finds one RESP item other than an array at buf[at..n): stores its type
+ * byte in *type and its text in *body and *len (*body NULL for a nil bulk
+ * string).  Returns the offset just past it, 0 when more bytes are needed,
+ * or -1 when the bytes are not RESP. */
+static long resp_item(const char *buf, size_t n, size_t at, char *type, const char **body,
+                      size_t *len)
+{
+    if (at >= n)
+        return 0;
+    const char *eol = memmem(buf + at, n - at, "\r\n", 2);
+    if (eol == NULL)
+        return 0;
+    size_t line_end = (size_t)(eol - buf);
+    *type = buf[at];
+    if (*type != '$') {
+        *body = buf + at + 1;
+        *len = line_end - at - 1;
+        return (long)(line_end + 2);
+    }
+    char *end;
+    long blen = strtol(buf + at + 1, &end, 10);
+    if (end != eol)
+        return -1;
+    if (blen < 0) {
+        *body = NULL;
+        *len = 0;
+        return (long)(line_end + 2);
+    }
+    if (n < line_end + 2 + (size_t)blen + 2)
+        return 0;
+    *body = buf + line_end + 2;
+    *len = (size_t)blen;
+    return (long)(line_end + 2 + (size_t)blen + 2);
+}
+
+/* Parses the reply in buf[0..n): a simple string, an error, an integer, a
+ * bulk string, or a flat array of those.  Returns 1 when more bytes are
+ * needed (*out NULL); otherwise stores its text in *out (free(); an
+ * array's elements joined by '\n', a nil element as nothing) and returns
+ * 0, or -1 when the reply is an error or holds one (*out its text), is a
+ * nil bulk string or is not RESP (*out NULL). */
+static int reply_parse(const char *buf, size_t n, char **out)
+{
+    *out = NULL;
+    size_t count = 1, at = 0;
+    if (n > 0 && buf[0] == '*') {
+        const char *eol = memmem(buf, n, "\r\n", 2);
+        if (eol == NULL)
+            return 1;
+        char *end;
+        long c = strtol(buf + 1, &end, 10);
+        if (end != eol || c < 0)
+            return -1;
+        count = (size_t)c;
+        at = (size_t)(eol - buf) + 2;
+    }
+    /* First whole and sized, then copied. */
+    size_t total = 0, pos = at;
+    for (size_t i = 0; i < count; i++) {
+        char type;
+        const char *body;
+        size_t len;
+        long next = resp_item(buf, n, pos, &type, &body, &len);
+        if (next == 0)
+            return 1;
+        if (next < 0 || type == '*' || (at == 0 && body == NULL))
+            return -1;
+        total += len + 1;
+        pos = (size_t)next;
+    }
+    char *text = malloc(total + 1);
+    if (text == NULL)
+        return -1;
+    size_t w = 0;
+    bool error = false;
+    pos = at;
+    for (size_t i = 0; i < count; i++) {
+        char type;
+        const char *body;
+        size_t len;
+        pos = (size_t)resp_item(buf, n, pos, &type, &body, &len);
+        if (i > 0)
+            text[w++] = '\n';
+        if (body != NULL)
+            memcpy(text + w, body, len);
+        w += len;
+        error = error || type == '-';
+    }
+    text[w] = '\0';
+    *out = text;
+    return error ? -1 : 0;
+}
+
 /* Sends one command and reads its reply, which must be a simple string, an
- * integer or a bulk string; stores its text in *out (free()).  Returns 0,
- * or -1 (I/O failure, an error reply: its text in *out when there is one). */
+ * integer, a bulk string or a flat array of those (reply_parse()); stores
+ * its text in *out (free()).  Returns 0, or -1 (I/O failure, an error
+ * reply: its text in *out when there is one). */
 static int endpoint_command(const endpoint_t *ep, int argc, const char *const *argv, char **out)
 {
     *out = NULL;
@@ -598,7 +720,7 @@ static int endpoint_command(const endpoint_t *ep, int argc, const char *const *a
             goto done;
         sent += (size_t)w;
     }
-    /* Read until the reply is whole: a line, or a bulk header plus body. */
+    /* Read until the reply is whole. */
     n = 0;
     for (;;) {
         if (cap - n < 2) {
@@ -612,24 +734,9 @@ static int endpoint_command(const endpoint_t *ep, int argc, const char *const *a
         if (r <= 0)
             goto done;
         n += (size_t)r;
-        buf[n] = '\0';
-        char *eol = strstr(buf, "\r\n");
-        if (eol == NULL)
-            continue;
-        if (buf[0] != '$') {
-            *eol = '\0';
-            *out = strdup(buf + 1);
-            rc = buf[0] == '+' || buf[0] == ':' ? 0 : -1;
-            goto done;
-        }
-        long len = strtol(buf + 1, NULL, 10);
-        size_t body = (size_t)(eol + 2 - buf);
-        if (len < 0)
-            goto done;
-        if (n >= body + (size_t)len + 2) {
-            buf[body + (size_t)len] = '\0';
-            *out = strdup(buf + body);
-            rc = *out != NULL ? 0 : -1;
+        int parsed = reply_parse(buf, n, out);
+        if (parsed != 1) {
+            rc = parsed;
             goto done;
         }
     }
@@ -639,6 +746,8 @@ done:
     return rc;
 }
 
+/* Removes the private server's directory, and nothing that is not one
+ * (a path under /tmp/berth-bench-).  Returns system()'s status, or -1. */
 static int remove_dir(const char *dir)
 {
     /* Only what this program put there: the socket, log, AOF directory. */
@@ -668,6 +777,9 @@ static int reap_child(pid_t pid, uint64_t wait_ms)
     }
 }
 
+/* Stops the private redis-server (SIGTERM, then SIGKILL, each wait
+ * bounded) and removes its directory; does nothing for a server_t that
+ * holds neither. */
 static void server_stop(server_t *sv)
 {
     if (sv->pid > 0) {
@@ -683,10 +795,11 @@ static void server_stop(server_t *sv)
     sv->dir[0] = '\0';
 }
 
-/* Starts a private redis-server as a deployment would run it (AOF,
- * appendfsync everysec, no RDB snapshots) on a unix socket in a new
- * temporary directory, and waits for PING.  Returns 0 with *ep set, or -1. */
-static int server_start(server_t *sv, endpoint_t *ep)
+/* Starts a private redis-server as a deployment would run it (AOF with
+ * the given appendfsync policy, "everysec" or "always"; no RDB snapshots)
+ * on a unix socket in a new temporary directory, and waits for PING.
+ * Returns 0 with *ep set, or -1. */
+static int server_start(server_t *sv, endpoint_t *ep, const char *appendfsync)
 {
     memset(sv, 0, sizeof *sv);
     snprintf(sv->dir, sizeof sv->dir, "/tmp/berth-bench-XXXXXX");
@@ -702,7 +815,7 @@ static int server_start(server_t *sv, endpoint_t *ep)
     snprintf(logfile, sizeof logfile, "%s/redis.log", sv->dir);
     const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", ep->path,
                           "--unixsocketperm", "700", "--dir", sv->dir, "--save", "",
-                          "--appendonly", "yes", "--appendfsync", "everysec",
+                          "--appendonly", "yes", "--appendfsync", appendfsync,
                           "--daemonize", "no", "--logfile", logfile, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -760,6 +873,31 @@ static uint64_t fcall_count(const endpoint_t *ep)
     return calls;
 }
 
+/* The AOF fsync policy a server runs with, into out[cap]: its appendfsync
+ * ("everysec", "always", "no"), or "no AOF" when AOF is off.  Returns 0,
+ * or -1 when the server does not say (CONFIG may be disabled). */
+static int server_appendfsync(const endpoint_t *ep, char *out, size_t cap)
+{
+    char *info = NULL, *conf = NULL;
+    const char *persistence[] = {"INFO", "persistence"};
+    const char *get[] = {"CONFIG", "GET", "appendfsync"};
+    int rc = -1;
+    if (endpoint_command(ep, 2, persistence, &info) == 0 && info != NULL &&
+        strstr(info, "aof_enabled:0") != NULL) {
+        snprintf(out, cap, "no AOF");
+        rc = 0;
+    } else if (endpoint_command(ep, 3, get, &conf) == 0 && conf != NULL &&
+               strncmp(conf, "appendfsync\n", 12) == 0 && conf[12] != '\0') {
+        snprintf(out, cap, "%s", conf + 12);
+        rc = 0;
+    }
+    free(info);
+    free(conf);
+    return rc;
+}
+
+/* Parses the redis scenario's options (from argv[2]) into *o, with their
+ * defaults.  Returns 0, 1 after printing the help, or 2 after a message. */
 static int parse_redis_args(int argc, char **argv, redis_options_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -767,6 +905,7 @@ static int parse_redis_args(int argc, char **argv, redis_options_t *o)
     o->schedulers = 1;
     o->batch = 256;
     o->seed = 1;
+    o->appendfsync = "everysec";
     for (int i = 2; i < argc; i++) {
         const char *a, *v;
         int rc = option_next(argc, argv, &i, &a, &v);
@@ -787,6 +926,10 @@ static int parse_redis_args(int argc, char **argv, redis_options_t *o)
             endpoint_t ep;
             o->url = v;
             bad = parse_endpoint(v, &ep);
+        } else if (strcmp(a, "--appendfsync") == 0) {
+            o->appendfsync = v;
+            o->appendfsync_given = true;
+            bad = strcmp(v, "everysec") != 0 && strcmp(v, "always") != 0;
         } else {
             fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
             return 2;
@@ -887,8 +1030,126 @@ static void scheduler_main(const redis_options_t *o, const workload_t *w, const 
     _exit(0);
 }
 
-/* The Lua script of one commit's Redis work, as the ceiling runs it. */
-static const char ceiling_script[] =
+/* Runs redis-benchmark against `ep` with `args` (NULL-terminated, at most
+ * 32, following the connection's own), collecting its standard output
+ * within CEILING_WAIT_MS (then it is killed), and returns the requests per
+ * second of its last test.  Returns a negative value, after a message,
+ * when it could not run (not installed), failed or did not end in time:
+ * never a figure it did not print. */
+static double benchmark_run(const endpoint_t *ep, const char *const *args)
+{
+    const char *argv[40];
+    int a = 0;
+    argv[a++] = "redis-benchmark";
+    if (ep->is_unix) {
+        argv[a++] = "-s";
+        argv[a++] = ep->path;
+    } else {
+        argv[a++] = "-h";
+        argv[a++] = ep->host;
+        argv[a++] = "-p";
+        argv[a++] = ep->port;
+    }
+    for (size_t i = 0; args[i] != NULL && a < 39; i++)
+        argv[a++] = args[i];
+    argv[a] = NULL;
+
+    int out[2];
+    if (pipe(out) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execvp("redis-benchmark", (char *const *)argv);
+        fprintf(stderr, "berth-bench: exec redis-benchmark: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(out[1]);
+    if (child < 0) {
+        close(out[0]);
+        return -1;
+    }
+    /* Collect its output (progress lines included) within the bound. */
+    size_t cap = 1 << 16, len = 0;
+    char *text = malloc(cap);
+    uint64_t deadline = now_ms() + CEILING_WAIT_MS;
+    bool ended = false;
+    while (text != NULL && now_ms() < deadline) {
+        struct pollfd pfd = { out[0], POLLIN, 0 };
+        if (poll(&pfd, 1, 1000) <= 0)
+            continue;
+        if (cap - len < 4096) {
+            char *grown = realloc(text, cap * 2);
+            if (grown == NULL)
+                break;
+            text = grown;
+            cap *= 2;
+        }
+        ssize_t r = read(out[0], text + len, cap - len - 1);
+        if (r <= 0) {
+            ended = r == 0;
+            break;
+        }
+        len += (size_t)r;
+    }
+    close(out[0]);
+    int status = reap_child(child, now_ms() < deadline ? deadline - now_ms() : 1);
+    double rps = -1;
+    if (text == NULL) {
+        fputs("berth-bench: redis-benchmark: out of memory\n", stderr);
+        return -1;
+    }
+    text[len] = '\0';
+    /* "HSET ...: 123456.78 requests per second, p50=..." */
+    char *at = NULL;
+    for (char *p = strstr(text, " requests per second"); p != NULL;
+         p = strstr(p + 1, " requests per second"))
+        at = p;
+    if (at != NULL && ended && status == 0) {
+        char *start = at;
+        while (start > text && (start[-1] == '.' || (start[-1] >= '0' && start[-1] <= '9')))
+            start--;
+        rps = start < at ? strtod(start, NULL) : -1;
+    }
+    if (rps <= 0) {
+        rps = -1;
+        fprintf(stderr, "berth-bench: redis-benchmark %s (status %d): %.300s\n",
+                ended ? "failed" : "did not end in time", status, text);
+    }
+    free(text);
+    return rps;
+}
+
+/* The ceiling: CEILING_HSETS HSETs of a CEILING_RECORD_BYTES value into the
+ * hash <prefix>hset (fields f-<12 digits> below M, drawn at random) over K
+ * connections, CEILING_PIPELINE to a pipeline: plain writes, the most the
+ * server takes.  Returns HSETs per second, or a negative value
+ * (benchmark_run()). */
+static double hset_ceiling(const redis_options_t *o, const endpoint_t *ep, const char *prefix)
+{
+    char n[32], pipeline[32], clients[32], range[32], key[96];
+    snprintf(n, sizeof n, "%d", CEILING_HSETS);
+    snprintf(pipeline, sizeof pipeline, "%d", CEILING_PIPELINE);
+    snprintf(clients, sizeof clients, "%zu", o->schedulers);
+    snprintf(range, sizeof range, "%zu", o->groups);
+    snprintf(key, sizeof key, "%shset", prefix);
+    char record[CEILING_RECORD_BYTES + 1];
+    memset(record, 'r', CEILING_RECORD_BYTES);
+    record[CEILING_RECORD_BYTES] = '\0';
+    const char *args[] = {"-q", "-n", n, "-P", pipeline, "-c", clients, "-r", range,
+                          "HSET", key, "f-__rand_int__", record, NULL};
+    return benchmark_run(ep, args);
+}
+
+/* The Lua script of one commit's Redis work, as same_work_rate() runs it. */
+static const char same_work_script[] =
     "local raw = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "local h = raw and cmsgpack.unpack(raw) or\n"
     "  {v = 1, name = ARGV[1], cores = 64, mem = 262144, os = 1, state = 0,\n"
@@ -905,12 +1166,14 @@ static const char ceiling_script[] =
     "           'name', ARGV[2], 'rec', ARGV[3])\n"
     "return {1, seq}\n";
 
-/* Runs redis-benchmark (bounded) and returns its requests per second, or
- * a negative value when it failed. */
-static double run_ceiling(const redis_options_t *o, const endpoint_t *ep)
+/* The second figure: M calls of same_work_script over K connections, B to
+ * a pipeline, on keys under `prefix` (hosts, groups, log, seq, and hg:N and
+ * as:N per host, N below the host count, drawn at random).  Returns calls
+ * per second, or a negative value (benchmark_run(); SCRIPT LOAD failed). */
+static double same_work_rate(const redis_options_t *o, const endpoint_t *ep, const char *prefix)
 {
     char *sha = NULL;
-    const char *load[] = {"SCRIPT", "LOAD", ceiling_script};
+    const char *load[] = {"SCRIPT", "LOAD", same_work_script};
     if (endpoint_command(ep, 3, load, &sha) != 0 || sha == NULL) {
         fprintf(stderr, "berth-bench: SCRIPT LOAD failed: %s\n", sha ? sha : "no reply");
         free(sha);
@@ -921,104 +1184,62 @@ static double run_ceiling(const redis_options_t *o, const endpoint_t *ep)
     snprintf(pipeline, sizeof pipeline, "%zu", o->batch);
     snprintf(clients, sizeof clients, "%zu", o->schedulers);
     snprintf(range, sizeof range, "%zu", o->hosts);
-    char k_hosts[64], k_groups[64], k_hg[64], k_assign[64], k_log[64], k_seq[64];
-    int pid = (int)getpid();
-    snprintf(k_hosts, sizeof k_hosts, "berth-bench:{ceiling-%d}:hosts", pid);
-    snprintf(k_groups, sizeof k_groups, "berth-bench:{ceiling-%d}:groups", pid);
-    snprintf(k_hg, sizeof k_hg, "berth-bench:{ceiling-%d}:hg:__rand_int__", pid);
-    snprintf(k_assign, sizeof k_assign, "berth-bench:{ceiling-%d}:as:__rand_int__", pid);
-    snprintf(k_log, sizeof k_log, "berth-bench:{ceiling-%d}:log", pid);
-    snprintf(k_seq, sizeof k_seq, "berth-bench:{ceiling-%d}:seq", pid);
+    char k_hosts[96], k_groups[96], k_hg[96], k_assign[96], k_log[96], k_seq[96];
+    snprintf(k_hosts, sizeof k_hosts, "%shosts", prefix);
+    snprintf(k_groups, sizeof k_groups, "%sgroups", prefix);
+    snprintf(k_hg, sizeof k_hg, "%shg:__rand_int__", prefix);
+    snprintf(k_assign, sizeof k_assign, "%sas:__rand_int__", prefix);
+    snprintf(k_log, sizeof k_log, "%slog", prefix);
+    snprintf(k_seq, sizeof k_seq, "%sseq", prefix);
     char record[CEILING_RECORD_BYTES + 1];
     memset(record, 'r', CEILING_RECORD_BYTES);
     record[CEILING_RECORD_BYTES] = '\0';
-
-    const char *argv[40];
-    int a = 0;
-    argv[a++] = "redis-benchmark";
-    if (ep->is_unix) {
-        argv[a++] = "-s";
-        argv[a++] = ep->path;
-    } else {
-        argv[a++] = "-h";
-        argv[a++] = ep->host;
-        argv[a++] = "-p";
-        argv[a++] = ep->port;
-    }
-    const char *rest[] = {"-q", "-n", n, "-P", pipeline, "-c", clients, "-r", range,
+    const char *args[] = {"-q", "-n", n, "-P", pipeline, "-c", clients, "-r", range,
                           "EVALSHA", sha, "6", k_hosts, k_groups, k_hg, k_assign, k_log, k_seq,
                           "h-__rand_int__", "g-__rand_int__", record, NULL};
-    for (size_t i = 0; rest[i] != NULL; i++)
-        argv[a++] = rest[i];
-    argv[a] = NULL;
-
-    int out[2];
-    if (pipe(out) != 0) {
-        free(sha);
-        return -1;
-    }
-    pid_t child = fork();
-    if (child == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execvp("redis-benchmark", (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
+    double rps = benchmark_run(ep, args);
     free(sha);
-    if (child < 0) {
-        close(out[0]);
-        return -1;
-    }
-    /* Collect its output (progress lines included) within the bound. */
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    uint64_t deadline = now_ms() + CEILING_WAIT_MS;
-    while (text != NULL && now_ms() < deadline) {
-        struct pollfd pfd = { out[0], POLLIN, 0 };
-        if (poll(&pfd, 1, 1000) <= 0)
-            continue;
-        if (cap - len < 4096) {
-            char *grown = realloc(text, cap * 2);
-            if (grown == NULL)
-                break;
-            text = grown;
-            cap *= 2;
-        }
-        ssize_t r = read(out[0], text + len, cap - len - 1);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(out[0]);
-    int status = reap_child(child, now_ms() < deadline ? deadline - now_ms() : 1);
-    double rps = -1;
-    if (text != NULL) {
-        text[len] = '\0';
-        /* "EVALSHA ...: 123456.78 requests per second, p50=..." */
-        char *at = NULL;
-        for (char *p = strstr(text, " requests per second"); p != NULL;
-             p = strstr(p + 1, " requests per second"))
-            at = p;
-        if (at != NULL && status == 0) {
-            char *start = at;
-            while (start > text && (start[-1] == '.' || (start[-1] >= '0' && start[-1] <= '9')))
-                start--;
-            rps = strtod(start, NULL);
-        } else {
-            fprintf(stderr, "berth-bench: redis-benchmark failed (status %d): %.300s\n", status,
-                    text);
-        }
-    }
-    free(text);
     return rps;
 }
 
+/* Deletes what hset_ceiling() and same_work_rate() can have written under
+ * `prefix`, naming each key (redis-benchmark's __rand_int__ is 12 digits),
+ * so that no other key is touched: the fixed ones, and hg:N and as:N for
+ * every N below the host count.  Returns 0, or -1 after a message. */
+static int ceiling_cleanup(const redis_options_t *o, const endpoint_t *ep, const char *prefix)
+{
+    static const char script[] =
+        "local n = 0\n"
+        "for _, k in ipairs(KEYS) do n = n + redis.call('UNLINK', k) end\n"
+        "for i = 0, tonumber(ARGV[1]) - 1 do\n"
+        "  for j = 2, #ARGV do\n"
+        "    n = n + redis.call('UNLINK', string.format('%s%012d', ARGV[j], i))\n"
+        "  end\n"
+        "end\n"
+        "return n\n";
+    char keys[5][96], range[32], hg[96], as[96];
+    static const char *const fixed[] = {"hset", "hosts", "groups", "log", "seq"};
+    for (size_t i = 0; i < 5; i++)
+        snprintf(keys[i], sizeof keys[i], "%s%s", prefix, fixed[i]);
+    snprintf(range, sizeof range, "%zu", o->hosts);
+    snprintf(hg, sizeof hg, "%shg:", prefix);
+    snprintf(as, sizeof as, "%sas:", prefix);
+    const char *argv[] = {"EVAL", script, "5", keys[0], keys[1], keys[2], keys[3], keys[4],
+                          range, hg, as};
+    char *reply = NULL;
+    int rc = endpoint_command(ep, 11, argv, &reply);
+    if (rc != 0)
+        fprintf(stderr, "berth-bench: deleting the %s* keys failed: %s\n", prefix,
+                reply != NULL ? reply : "no reply");
+    free(reply);
+    return rc;
+}
+
+/* The redis scenario (see the top of this file): the commits, then the
+ * ceiling and the same-work figure against the same server, then one
+ * result.  Returns the exit status: 0, 1 when the run failed (a figure
+ * redis-benchmark did not give is null, not a failure), 2 on a usage
+ * error. */
 static int redis_main(int argc, char **argv)
 {
     redis_options_t o;
@@ -1035,11 +1256,19 @@ static int redis_main(int argc, char **argv)
         /* A shared Redis may hold other cells: this run gets its own. */
         snprintf(cell, sizeof cell, "bench-%d", (int)getpid());
     } else {
-        if (server_start(&sv, &ep) != 0)
+        if (server_start(&sv, &ep, o.appendfsync) != 0)
             return 1;
         snprintf(url, sizeof url, "unix://%s", ep.path);
         snprintf(cell, sizeof cell, "bench");
     }
+    /* The policy as the server says it (for the private one, what it was
+     * started with), so that the result never names one it did not run. */
+    char fsync_policy[32];
+    bool fsync_known = server_appendfsync(&ep, fsync_policy, sizeof fsync_policy) == 0;
+    if (o.url != NULL && o.appendfsync_given)
+        fprintf(stderr, "berth-bench: --appendfsync %s ignored: --redis is given, whose "
+                "server keeps its own policy (%s)\n", o.appendfsync,
+                fsync_known ? fsync_policy : "unknown");
 
     workload_t w;
     w.hosts = calloc(o.hosts, sizeof *w.hosts);
@@ -1137,7 +1366,11 @@ static int redis_main(int argc, char **argv)
     uint64_t calls = fcall_count(&ep) - calls_before;
     double seconds = (double)(t1 - t0) / 1e9;
     double per_sec = (double)total.committed / seconds;
-    double ceiling = run_ceiling(&o, &ep);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "berth-bench:{ceiling-%d}:", (int)getpid());
+    double ceiling = hset_ceiling(&o, &ep, prefix);
+    double same_work = same_work_rate(&o, &ep, prefix);
+    ceiling_cleanup(&o, &ep, prefix);
     json_t *row = json_object();
     json_object_set_new(row, "bench", json_string("redis"));
     json_object_set_new(row, "hosts", json_integer((json_int_t)o.hosts));
@@ -1145,9 +1378,12 @@ static int redis_main(int argc, char **argv)
     json_object_set_new(row, "groups", json_integer((json_int_t)o.groups));
     json_object_set_new(row, "batch", json_integer((json_int_t)o.batch));
     json_object_set_new(row, "seed", json_integer((json_int_t)o.seed));
-    json_object_set_new(row, "redis", json_string(o.url != NULL
-                                                  ? "given"
-                                                  : "private unix socket, AOF everysec"));
+    json_object_set_new(row, "redis",
+                        json_string(o.url == NULL ? "private unix socket, AOF"
+                                    : o.appendfsync_given ? "given; --appendfsync ignored"
+                                    : "given"));
+    json_object_set_new(row, "appendfsync", fsync_known ? json_string(fsync_policy)
+                                                        : json_null());
     json_object_set_new(row, "committed", json_integer((json_int_t)total.committed));
     json_object_set_new(row, "rejected", json_integer((json_int_t)total.rejected));
     json_object_set_new(row, "failed", json_integer((json_int_t)total.failed));
@@ -1158,6 +1394,11 @@ static int redis_main(int argc, char **argv)
                         ceiling > 0 ? json_integer(llround(ceiling)) : json_null());
     json_object_set_new(row, "ratio",
                         ceiling > 0 ? json_real(bench_rounded(per_sec / ceiling, 3)) : json_null());
+    json_object_set_new(row, "same_work_per_sec",
+                        same_work > 0 ? json_integer(llround(same_work)) : json_null());
+    json_object_set_new(row, "same_work_ratio",
+                        same_work > 0 ? json_real(bench_rounded(per_sec / same_work, 3))
+                                      : json_null());
     bench_emit(row);
     rc = 0;
 
