@@ -40,15 +40,6 @@ struct berth_hostlink {
     size_t qhead, qlen;
 };
 
-#define GUARDED(expr)                                                                    \
-    do {                                                                                 \
-        berth__sigpipe_guard_t guard_;                                                   \
-        berth__sigpipe_block(&guard_);                                                   \
-        int rc_ = (expr);                                                                \
-        berth__sigpipe_unblock(&guard_);                                                 \
-        return rc_;                                                                      \
-    } while (0)
-
 static int link_open(const berth_store_options_t *opts, const char *host,
                      berth_hostlink_t **out, berth_error_t *err)
 {
@@ -59,7 +50,7 @@ static int link_open(const berth_store_options_t *opts, const char *host,
     berth_hostlink_t *l = calloc(1, sizeof *l);
     if (l == NULL)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a link");
-    int rc = berth__store_open_bare(opts, &l->s, err);
+    int rc = berth__store_open(opts, NULL, true, &l->s, err);
     if (rc < 0) {
         free(l);
         return rc;
@@ -114,7 +105,7 @@ static int link_open(const berth_store_options_t *opts, const char *host,
 int berth_hostlink_open(const berth_store_options_t *opts, const char *host,
                         berth_hostlink_t **out, berth_error_t *err)
 {
-    GUARDED(link_open(opts, host, out, err));
+    BERTH__RETURN_GUARDED(link_open(opts, host, out, err));
 }
 
 void berth_hostlink_close(berth_hostlink_t *link)
@@ -156,7 +147,7 @@ static int link_heartbeat(berth_hostlink_t *l, uint32_t ttl_ms, berth_error_t *e
 
 int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms, berth_error_t *err)
 {
-    GUARDED(link_heartbeat(link, ttl_ms, err));
+    BERTH__RETURN_GUARDED(link_heartbeat(link, ttl_ms, err));
 }
 
 /* Turns one stream entry into an assignment; false when malformed. */
@@ -281,13 +272,13 @@ static int link_next(berth_hostlink_t *l, uint32_t block_ms, berth_assignment_t 
 int berth_hostlink_next(berth_hostlink_t *link, uint32_t block_ms, berth_assignment_t *out,
                         berth_error_t *err)
 {
-    GUARDED(link_next(link, block_ms, out, err));
+    BERTH__RETURN_GUARDED(link_next(link, block_ms, out, err));
 }
 
 int berth_hostlink_ack(berth_hostlink_t *link, const berth_assignment_t *a,
                        berth_error_t *err)
 {
-    GUARDED(link_ack_id(link, a->id, err));
+    BERTH__RETURN_GUARDED(link_ack_id(link, a->id, err));
 }
 
 int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_json,
@@ -297,8 +288,8 @@ int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_js
         *spec_json = NULL;
     if (berth__group_key_check(key, err) < 0)
         return BERTH_EINVAL;
-    GUARDED(berth__store_group_record(link->s, key, spec_json, generation, host,
-                                      BERTH_NAME_MAX + 1, err));
+    BERTH__RETURN_GUARDED(berth__store_group_record(link->s, key, spec_json, generation, host,
+                                                    BERTH_NAME_MAX + 1, err));
 }
 
 /* The runtime group a record names (standby-pool claims, pool.c). */
@@ -343,7 +334,7 @@ int berth_hostlink_group_runtime(berth_hostlink_t *link, const char *key, char *
         *digest = 0;
     if (berth__group_key_check(key, err) < 0)
         return BERTH_EINVAL;
-    GUARDED(link_group_runtime(link, key, runtime, cap, generation, digest, err));
+    BERTH__RETURN_GUARDED(link_group_runtime(link, key, runtime, cap, generation, digest, err));
 }
 
 static int link_groups(berth_hostlink_t *l, berth_hostlink_key_cb cb, void *data,
@@ -366,7 +357,7 @@ static int link_groups(berth_hostlink_t *l, berth_hostlink_key_cb cb, void *data
 int berth_hostlink_groups(berth_hostlink_t *link, berth_hostlink_key_cb cb, void *data,
                           berth_error_t *err)
 {
-    GUARDED(link_groups(link, cb, data, err));
+    BERTH__RETURN_GUARDED(link_groups(link, cb, data, err));
 }
 
 /* Calls a view Function; returns 1 (done), 0 (refused) or a negative code. */
@@ -404,7 +395,7 @@ int berth_hostlink_view_put(berth_hostlink_t *link, const char *key, uint64_t ge
     if (view_json == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "view_json",
                                 "a view needs a JSON text");
-    GUARDED(link_view_put(link, key, generation, view_json, err));
+    BERTH__RETURN_GUARDED(link_view_put(link, key, generation, view_json, err));
 }
 
 int berth_hostlink_view_get(berth_hostlink_t *link, const char *key, char **view_json,
@@ -426,7 +417,7 @@ int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key, berth_er
 {
     if (berth__group_key_check(key, err) < 0)
         return BERTH_EINVAL;
-    GUARDED(link_view_delete(link, key, err));
+    BERTH__RETURN_GUARDED(link_view_delete(link, key, err));
 }
 
 static int link_images_put(berth_hostlink_t *l, const char *const *images, size_t n,
@@ -460,7 +451,7 @@ int berth_hostlink_images_put(berth_hostlink_t *link, const char *const *images,
         if (images == NULL || images[i] == NULL || images[i][0] == '\0')
             return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "images",
                                     "image %zu has no name", i);
-    GUARDED(link_images_put(link, images, n, err));
+    BERTH__RETURN_GUARDED(link_images_put(link, images, n, err));
 }
 
 static int link_call_next(berth_hostlink_t *l, berth_call_t **out, berth_error_t *err)
@@ -506,12 +497,12 @@ static int link_call_next(berth_hostlink_t *l, berth_call_t **out, berth_error_t
 
 int berth_hostlink_call_next(berth_hostlink_t *link, berth_call_t **out, berth_error_t *err)
 {
-    GUARDED(link_call_next(link, out, err));
+    BERTH__RETURN_GUARDED(link_call_next(link, out, err));
 }
 
 int berth_hostlink_call_reply(berth_hostlink_t *link, const berth_call_t *call,
                               const char *output, size_t len, int exit_code,
                               const berth_error_t *error, berth_error_t *err)
 {
-    GUARDED(berth__call_reply(link->s, call, output, len, exit_code, error, err));
+    BERTH__RETURN_GUARDED(berth__call_reply(link->s, call, output, len, exit_code, error, err));
 }

@@ -573,17 +573,10 @@ static bool zones_equal(json_t *stored, const berth_ngroup_spec_t *spec)
     return true;
 }
 
-/* Contract (berth.h): validates everything, then writes the record by
- * compare-and-set (bounded retries); members are untouched. */
-int berth_store_ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec,
-                           uint64_t *revision, berth_error_t *err)
+/* berth_store_ngroup_put() once its arguments are there. */
+static int ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec, uint64_t *revision,
+                      berth_error_t *err)
 {
-    berth_error_clear(err);
-    if (store == NULL || spec == NULL)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
-                                "a store and a spec are required");
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
     berth_engine_t *e = berth__store_engine(store);
     char *canonical = NULL;
     int rc = berth_store_sync(store, err);
@@ -663,8 +656,19 @@ int berth_store_ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec
         }
     }
     berth_free(canonical);
-    berth__sigpipe_unblock(&guard);
     return rc;
+}
+
+/* Contract (berth.h): validates everything, then writes the record by
+ * compare-and-set (bounded retries); members are untouched. */
+int berth_store_ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec,
+                           uint64_t *revision, berth_error_t *err)
+{
+    berth_error_clear(err);
+    if (store == NULL || spec == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                                "a store and a spec are required");
+    BERTH__RETURN_GUARDED(ngroup_put(store, spec, revision, err));
 }
 
 /* ---- reading the members ------------------------------------------------------------ */
@@ -858,16 +862,9 @@ static int ngroup_read(berth_store_t *store, const char *key, ng_record_t *r,
     return rc;
 }
 
-/* Contract (berth.h): the NGroup with its members' placement and state. */
-int berth_store_ngroup_get(berth_store_t *store, const char *key, berth_ngroup_t **out,
-                           berth_error_t *err)
+static int ngroup_get(berth_store_t *store, const char *key, berth_ngroup_t **out,
+                      berth_error_t *err)
 {
-    berth_error_clear(err);
-    *out = NULL;
-    if (key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
     ng_record_t r;
     ng_members_t ms;
     int rc = ngroup_read(store, key, &r, &ms, err);
@@ -876,8 +873,18 @@ int berth_store_ngroup_get(berth_store_t *store, const char *key, berth_ngroup_t
         members_clear(&ms);
         record_clear(&r);
     }
-    berth__sigpipe_unblock(&guard);
     return rc;
+}
+
+/* Contract (berth.h): the NGroup with its members' placement and state. */
+int berth_store_ngroup_get(berth_store_t *store, const char *key, berth_ngroup_t **out,
+                           berth_error_t *err)
+{
+    berth_error_clear(err);
+    *out = NULL;
+    if (key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(ngroup_get(store, key, out, err));
 }
 
 /* ---- reconcile ------------------------------------------------------------------------ */
@@ -1114,19 +1121,11 @@ done:
     return rc;
 }
 
-/* Contract (berth.h): one step towards the NGroup's goal. */
-int berth_store_ngroup_reconcile(berth_store_t *store, const char *key, berth_ngroup_step_t *out,
-                                 berth_error_t *err)
+static int ngroup_reconcile(berth_store_t *store, const char *key, berth_ngroup_step_t *out,
+                            berth_error_t *err)
 {
-    berth_error_clear(err);
     berth_ngroup_step_t st;
     memset(&st, 0, sizeof st);
-    if (out != NULL)
-        *out = st;
-    if (key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
     ng_record_t r;
     ng_members_t ms;
     int rc = ngroup_read(store, key, &r, &ms, err);
@@ -1138,21 +1137,29 @@ int berth_store_ngroup_reconcile(berth_store_t *store, const char *key, berth_ng
     }
     if (out != NULL)
         *out = st;
-    berth__sigpipe_unblock(&guard);
     return rc;
+}
+
+/* Contract (berth.h): one step towards the NGroup's goal. */
+int berth_store_ngroup_reconcile(berth_store_t *store, const char *key, berth_ngroup_step_t *out,
+                                 berth_error_t *err)
+{
+    berth_error_clear(err);
+    berth_ngroup_step_t st;
+    memset(&st, 0, sizeof st);
+    if (out != NULL)
+        *out = st;
+    if (key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(ngroup_reconcile(store, key, out, err));
 }
 
 /* ---- delete and list ------------------------------------------------------------------ */
 
-/* Contract (berth.h): marks the NGroup deleting, then releases its members
- * and removes its record. */
-int berth_store_ngroup_delete(berth_store_t *store, const char *key, berth_error_t *err)
+/* Marks the NGroup deleting by compare-and-set (bounded retries); 0 also
+ * when it is marked already. */
+static int mark_deleting(berth_store_t *store, const char *key, berth_error_t *err)
 {
-    berth_error_clear(err);
-    if (key_check(key, err) < 0)
-        return BERTH_EINVAL;
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
     int rc = 0;
     for (int tries = 0;; tries++) {
         if (tries == NG_CAS_TRIES) {
@@ -1180,7 +1187,12 @@ int berth_store_ngroup_delete(berth_store_t *store, const char *key, berth_error
         if (w == 1)
             break;
     }
-    berth__sigpipe_unblock(&guard);
+    return rc;
+}
+
+static int ngroup_delete(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    int rc = mark_deleting(store, key, err);
     if (rc != 0)
         return rc;
     /* The releases; a crash here leaves the mark for any reconcile. */
@@ -1198,13 +1210,19 @@ int berth_store_ngroup_delete(berth_store_t *store, const char *key, berth_error
                             "NGroup '%s' kept changing under this delete", key);
 }
 
-/* Contract (berth.h): every NGroup key of the cell. */
-int berth_store_ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb, void *data,
-                            berth_error_t *err)
+/* Contract (berth.h): marks the NGroup deleting, then releases its members
+ * and removes its record. */
+int berth_store_ngroup_delete(berth_store_t *store, const char *key, berth_error_t *err)
 {
     berth_error_clear(err);
-    berth__sigpipe_guard_t guard;
-    berth__sigpipe_block(&guard);
+    if (key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(ngroup_delete(store, key, err));
+}
+
+static int ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb, void *data,
+                       berth_error_t *err)
+{
     char hk[BERTH__KEYNAME_MAX];
     berth__store_key(store, hk, sizeof hk, "ngroups", "");
     const char *argv[] = {"HKEYS", hk};
@@ -1221,6 +1239,13 @@ int berth_store_ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb, void
         }
         freeReplyObject(x);
     }
-    berth__sigpipe_unblock(&guard);
     return rc;
+}
+
+/* Contract (berth.h): every NGroup key of the cell. */
+int berth_store_ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb, void *data,
+                            berth_error_t *err)
+{
+    berth_error_clear(err);
+    BERTH__RETURN_GUARDED(ngroup_list(store, cb, data, err));
 }

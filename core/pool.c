@@ -1052,19 +1052,10 @@ static int pool_list(berth_store_t *s, berth_store_pool_cb cb, void *data, berth
 
 /* ---- the public calls: SIGPIPE guarded as every store call is ----------------------- */
 
-#define GUARDED(expr)                                                                    \
-    do {                                                                                 \
-        berth__sigpipe_guard_t guard_;                                                   \
-        berth__sigpipe_block(&guard_);                                                   \
-        int rc_ = (expr);                                                                \
-        berth__sigpipe_unblock(&guard_);                                                 \
-        return rc_;                                                                      \
-    } while (0)
-
 int berth_store_pool_put(berth_store_t *store, const char *name, const char *template_json,
                          size_t len, uint32_t size, berth_error_t *err)
 {
-    GUARDED(pool_put(store, name, template_json, len, size, err));
+    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, err));
 }
 
 int berth_store_pool_get(berth_store_t *store, const char *name, berth_pool_info_t *info,
@@ -1072,30 +1063,31 @@ int berth_store_pool_get(berth_store_t *store, const char *name, berth_pool_info
 {
     if (template_json != NULL)
         *template_json = NULL;
-    GUARDED(pool_get(store, name, info, template_json, err));
+    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, err));
 }
 
 int berth_store_pool_delete(berth_store_t *store, const char *name, berth_error_t *err)
 {
-    GUARDED(pool_delete(store, name, err));
+    BERTH__RETURN_GUARDED(pool_delete(store, name, err));
 }
 
 int berth_store_pool_list(berth_store_t *store, berth_store_pool_cb cb, void *data,
                           berth_error_t *err)
 {
-    GUARDED(pool_list(store, cb, data, err));
+    BERTH__RETURN_GUARDED(pool_list(store, cb, data, err));
 }
 
 int berth_store_pool_reconcile(berth_store_t *store, uint32_t *changes, berth_error_t *err)
 {
-    GUARDED(pool_reconcile(store, changes, err));
+    BERTH__RETURN_GUARDED(pool_reconcile(store, changes, err));
 }
 
 int berth_store_pool_claim(berth_store_t *store, const char *key,
                            const berth_request_t *request, const char *spec_json,
                            const char *pool_prefix, berth_placement_t *out, berth_error_t *err)
 {
-    GUARDED(pool_claim(store, key, request, spec_json, pool_prefix, NULL, 0, out, err));
+    BERTH__RETURN_GUARDED(
+        pool_claim(store, key, request, spec_json, pool_prefix, NULL, 0, out, err));
 }
 
 int berth_store_pool_claim_with(berth_store_t *store, const char *key,
@@ -1103,5 +1095,6 @@ int berth_store_pool_claim_with(berth_store_t *store, const char *key,
                                 const char *pool_prefix, const berth_effect_t *effects,
                                 size_t n, berth_placement_t *out, berth_error_t *err)
 {
-    GUARDED(pool_claim(store, key, request, spec_json, pool_prefix, effects, n, out, err));
+    BERTH__RETURN_GUARDED(
+        pool_claim(store, key, request, spec_json, pool_prefix, effects, n, out, err));
 }

@@ -1,6 +1,8 @@
 /*
- * store.h: declarations shared by the Redis store's own files (store.c,
- * codec.c, functions.c) and their tests.
+ * store.h: declarations shared by the Redis store's own files (store*.c,
+ * codec.c, functions.c), the files that reach a cell through a store
+ * (hostlink.c, pool.c, ngroup.c, calls.c, effects.c, images.c) and their
+ * tests.  What only the store's files share is store-internal.h's.
  *
  * Nothing here is published: names are berth__ and hidden.  The records
  * described here are the bytes Berth keeps in Redis (store.c documents the
@@ -116,7 +118,7 @@ int berth__sku_record_decode(const char *data, size_t len, berth_gpu_sku_t *sku,
 
 extern const char berth__functions_source[];
 
-/* ---- internals the asynchronous store (store_async.c) shares with store.c ---- */
+/* ---- internals the asynchronous store (store_async.c) shares with the store ---- */
 /*
  * The asynchronous store binds a synchronous one (its engine, replica state
  * and key names) and drives the same steps -- choose, roll back, commit,
@@ -169,7 +171,7 @@ typedef struct berth__log_call {
 } berth__log_call_t;
 
 /* SIGPIPE blocked in the calling thread between block and unblock, and one
- * SIGPIPE raised meanwhile consumed (store.c explains why). */
+ * SIGPIPE raised meanwhile consumed (store_conn.c explains why). */
 typedef struct berth__sigpipe_guard {
     sigset_t old;
     bool pending_before;
@@ -177,6 +179,17 @@ typedef struct berth__sigpipe_guard {
 
 void berth__sigpipe_block(berth__sigpipe_guard_t *g);
 void berth__sigpipe_unblock(berth__sigpipe_guard_t *g);
+
+/* Returns `expr` (an int) evaluated with SIGPIPE guarded: the body of a
+ * public call that talks to Redis, written once for every such call. */
+#define BERTH__RETURN_GUARDED(expr)                                                      \
+    do {                                                                                 \
+        berth__sigpipe_guard_t guard_;                                                   \
+        berth__sigpipe_block(&guard_);                                                   \
+        int rc_ = (expr);                                                                \
+        berth__sigpipe_unblock(&guard_);                                                 \
+        return rc_;                                                                      \
+    } while (0)
 
 /* Attaches a new non-blocking hiredis context to `base` with SIGPIPE-safe
  * handlers (redis_async.c); the context frees them with itself.  Returns 0,
@@ -328,7 +341,7 @@ bool berth__store_own_apply(berth_store_t *s, const berth__pending_t *p,
 int berth__store_release_call(berth_store_t *s, const char *key, bool keep,
                               berth__release_call_t *c, berth_error_t *err);
 
-/* An FCALL berth_preempt (store.c's berth__store_preempt_call()). */
+/* An FCALL berth_preempt (store_commit.c's berth__store_preempt_call()). */
 typedef struct berth__preempt_call {
     const char **argv;
     size_t *lens;
@@ -397,12 +410,13 @@ bool berth__reply_is_no_function(const struct redisReply *r);
  * Returns 0, or BERTH_EIO for an unreadable redirection. */
 int berth__store_redirect(berth_store_t *s, const struct redisReply *r, berth_error_t *err);
 
-/* The host side's access to a cell (hostlink.c): a store with no engine
- * and no snapshot, its commands (store.c's command(): redirections,
- * reloaded functions, one reconnect unless `commit`), key names, and group
- * records (document, generation, host; each output optional). */
-int berth__store_open_bare(const berth_store_options_t *opts, berth_store_t **out,
-                           berth_error_t *err);
+/* The host side's access to a cell (hostlink.c): a store (`bare`: with no
+ * engine and no snapshot, `engine` NULL), its commands (store_conn.c:
+ * redirections, reloaded functions, one reconnect unless `commit`), key
+ * names, and group records (document, generation, host; each output
+ * optional). */
+int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine, bool bare,
+                      berth_store_t **out, berth_error_t *err);
 struct redisReply *berth__store_command(berth_store_t *s, int argc, const char **argv,
                                         const size_t *lens, bool commit, const char *what,
                                         berth_error_t *err, int *rc);

@@ -5,7 +5,7 @@
  * An asynchronous store binds a synchronous one (store.c): open() loads the
  * replica through it once, blocking, and from then on every commit goes
  * over a non-blocking hiredis connection attached to the caller's
- * event_base.  The steps are store.c's: the engine chooses, the choice is
+ * event_base.  The steps are the store's: the engine chooses, the choice is
  * rolled back, FCALL berth_place commits it with the group's generation and
  * the host's epoch, and the replica applies the change from the reply while
  * its seq is the next one, else from the log.

@@ -32,8 +32,8 @@
  * is made again at once while calls wait; one that cannot be made fails
  * them.  A MOVED reply points the store at the node named; nothing more is
  * sent until every command in flight is answered, then the command
- * connection is replaced and the op sent again (once per op, as store.c's
- * command() does).
+ * connection is replaced and the op sent again (once per op, as
+ * berth__store_command() does, store_conn.c).
  *
  * This file must never block, never own or run the event loop, never send
  * a blocking command (BLPOP), never run a callback from inside the call
@@ -243,7 +243,7 @@ static void arm(op_t *op, uint32_t ms)
     evtimer_add(op->timer, &tv);
 }
 
-/* What the op's step is doing, in the words of store.c and calls.c. */
+/* What the op's step is doing, in the words of the store and calls.c. */
 static const char *op_what(const op_t *op)
 {
     switch (op->step) {
@@ -302,7 +302,7 @@ static void op_closed(op_t *op)
 }
 
 /* Puts the op on the queue for `step`; a new step may follow a MOVED
- * once more (store.c's command() follows one per command). */
+ * once more (berth__store_command() follows one per command). */
 static void op_queue(op_t *op, op_step_t step)
 {
     if (step != op->step)
@@ -335,7 +335,7 @@ static void read_text(op_t *op, const redisReply *r, const char *missing)
     op_finish(op, 0);
 }
 
-/* store.c's store_eviction_read(), from its HGET's reply. */
+/* store_read.c's berth__store_eviction_read(), from its HGET's reply. */
 static void read_eviction(op_t *op, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_STRING) {
@@ -366,8 +366,8 @@ static void read_eviction(op_t *op, const redisReply *r)
     op_finish(op, rc);
 }
 
-/* store.c's store_group_read() from its HGET's reply: a group read
- * completes, an agent call goes on to its XADD on the record's host. */
+/* store_read.c's berth__store_group_record() from its HGET's reply: a
+ * group read completes, an agent call goes on to its XADD on the record's host. */
 static void read_group(op_t *op, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_STRING && op->kind == OP_DOCUMENT) {
@@ -572,7 +572,7 @@ static void sliced(op_t *op, const redisReply *x)
 
 /* A MOVED reply: the store now points at the node named, and the op goes
  * again once the command connection is replaced; a second one is refused,
- * as store.c's command() does. */
+ * as berth__store_command() does. */
 static void follow(op_t *op, const redisReply *r)
 {
     if (op->redirected) {
