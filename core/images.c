@@ -184,7 +184,7 @@ static int images_sync(berth_store_t *store, berth_error_t *err)
 int berth_store_images_sync(berth_store_t *store, berth_error_t *err)
 {
     /* A write to a closed connection must come back as BERTH_EIO, never
-     * as a SIGPIPE that ends the process (store.c explains the guard). */
+     * as a SIGPIPE that ends the process (store_conn.c explains the guard). */
     berth__sigpipe_guard_t guard;
     berth__sigpipe_block(&guard);
     int rc = images_sync(store, err);

@@ -20,7 +20,7 @@
  *
  * THE STORE.  Opened when the thread starts and, while that fails, again
  * after a back-off (100 ms doubling to 5 s), between jobs.  Once open, the
- * store reconnects by itself (store.c).  A job that finds it closed fails
+ * store reconnects by itself (store_conn.c).  A job that finds it closed fails
  * with BERTH_EIO (ctx->store_err).
  *
  * HOUSEKEEPING.  The periodic work whose library calls block: expired
