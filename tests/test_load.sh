@@ -19,10 +19,13 @@
 # It FAILS when any request errored, when berthd died, or when berthd's RSS
 # after the last round exceeds its RSS after the first round by more than
 # 20% (and by more than BERTH_LOAD_RSS_SLACK_KIB, default 2048 KiB).  Why
-# those thresholds: berthd links jemalloc, which keeps freed pages for
-# reuse, so RSS does not fall back after a round and the first rounds grow
-# it to its working set (caches, connection buffers, jemalloc's arenas and
-# dirty pages).  The warm-up round and the first full round absorb that;
+# those thresholds: berthd links jemalloc, which by default keeps freed
+# pages for a while (its decay), so RSS would depend on when jemalloc
+# happened to purge: the test runs berthd with MALLOC_CONF
+# dirty_decay_ms:0,muzzy_decay_ms:0, so freed pages go back at once and RSS
+# follows what berthd holds.  The first rounds grow it to its working set
+# (caches, connection buffers, jemalloc's arenas and metadata).  The
+# warm-up round and the first full round absorb that;
 # after them identical rounds should reuse the same memory, so growth
 # across them means memory that is never freed (a leak).  20% is well above
 # the round-to-round noise of jemalloc's page purging yet well below what a
@@ -103,6 +106,7 @@ mkdir -p "$tmp/berthd"
 endpoint=""
 for try in 1 2 3 4 5; do
     port=$(( 10000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 22000 ))
+    MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 \
     "$berthd" --listen "127.0.0.1:$port" --redis "unix://$sock" --cell "$cell" \
         --data-dir "$tmp/berthd" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" \
         --tokens "$tmp/tokens" >"$tmp/berthd.log" 2>&1 &
