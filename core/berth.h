@@ -1661,10 +1661,12 @@ BERTH_EXPORT int berth_store_pool_claim_with(berth_store_t *store, const char *k
 /*
  * A host link is one agent's connection to its cell, for one host.  The
  * cell tells the host what to run through the host's assignment stream
- * (berth:{CELL}:assign:HOST: place, release and restart entries, each naming
- * a group key and generation), read through the consumer group "agents" so
- * that an entry read but not acknowledged is read again after a crash of
- * the agent: acknowledge an entry only once its work is done.  The work is
+ * (berth:{CELL}:assign:HOST: place, release and restart assignments, each
+ * naming a group key and generation; a batch of placements writes its
+ * assignments for one host as one entry), read through the consumer group
+ * "agents" so that an entry read but not acknowledged is read again after a
+ * crash of the agent: acknowledge an assignment only once its work is done
+ * (the entry goes once all of its assignments are acknowledged).  The work is
  * always "make the host match the group's record": the record, not the
  * entry, says what should run (berth_hostlink_group()).  The agent writes
  * back the group's instance view and keeps its host alive with a
@@ -1682,9 +1684,9 @@ typedef enum berth_assign_op {
 #define BERTH_ASSIGNMENT_ID_MAX 47
 #define BERTH_GROUP_KEY_MAX 255
 
-/* One entry of the host's assignment stream. */
+/* One assignment of the host's assignment stream. */
 typedef struct berth_assignment {
-    char id[BERTH_ASSIGNMENT_ID_MAX + 1];   /* the stream entry's id        */
+    char id[BERTH_ASSIGNMENT_ID_MAX + 1];   /* its stream entry's id        */
     berth_assign_op_t op;
     char key[BERTH_GROUP_KEY_MAX + 1];
     uint64_t generation;
@@ -1708,16 +1710,18 @@ BERTH_EXPORT void berth_hostlink_close(berth_hostlink_t *link);
 BERTH_EXPORT int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms,
                                           berth_error_t *err);
 
-/* Reads the next assignment: first every entry this host read before and
- * never acknowledged (after a restart of the agent), then new ones,
- * waiting at most `block_ms` (0: do not wait) for one.  Returns 1 with *out
- * filled, 0 when none came, or BERTH_EIO.  Entries that are not
- * well-formed are acknowledged and skipped. */
+/* Reads the next assignment: first those of every entry this host read
+ * before and never acknowledged whole (after a restart of the agent), then
+ * new ones, in stream order, waiting at most `block_ms` (0: do not wait)
+ * for one.  Returns 1 with *out filled, 0 when none came, BERTH_ENOMEM or
+ * BERTH_EIO.  Entries that are not well-formed are acknowledged and
+ * skipped. */
 BERTH_EXPORT int berth_hostlink_next(berth_hostlink_t *link, uint32_t block_ms,
                                      berth_assignment_t *out, berth_error_t *err);
 
-/* Acknowledges an assignment whose work is done and drops it from the
- * stream.  Returns 0 or BERTH_EIO. */
+/* Acknowledges an assignment whose work is done; its entry is
+ * acknowledged and dropped from the stream once each of its assignments
+ * is.  Returns 0 or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_ack(berth_hostlink_t *link, const berth_assignment_t *a,
                                     berth_error_t *err);
 

@@ -126,8 +126,10 @@ const char berth__functions_source[] =
      * added once per set), whether the documents hash exists at all
      * (`docs`: without it a new group has no kept document to drop), the
      * group records (`g`: read with one HMGET, written with one HSET:
-     * `gw`) and the call's change-log ops (`ops`: one entry for all, its
-     * 'seq' the first op's, then op, name and rec for each op in order). */
+     * `gw`), the assignments for each host's agent (`asg`: one stream
+     * entry per host holding its assignments in order) and the call's
+     * change-log ops (`ops`: one entry for all, its 'seq' the first op's,
+     * then op, name and rec for each op in order). */
     "local function hc_new(hosts) return {key = hosts, rec = {}, order = {}} end\n"
     /* The decoded record of host `name` (nil when there is none). */
     "local function hc_get(hc, name)\n"
@@ -160,6 +162,12 @@ const char berth__functions_source[] =
     "    end\n"
     "  end\n"
     "  if hc.gw and #hc.gw > 0 then redis.call('HSET', hc.groups, unpack(hc.gw)) end\n"
+    "  if hc.asg then\n"
+    "    for i = 1, #hc.asg do\n"
+    "      local stream = hc.asg[i]\n"
+    "      redis.call('XADD', stream, '*', unpack(hc.asg[stream]))\n"
+    "    end\n"
+    "  end\n"
     "  if hc.ops and #hc.ops > 0 then\n"
     "    local id = redis.call('XADD', hc.log, 'MAXLEN', '~', hc.maxlen, '*',\n"
     "                          'seq', hc.seq0 + 1, unpack(hc.ops))\n"
@@ -183,6 +191,24 @@ const char berth__functions_source[] =
     "  local r = {1, hc.seq, '', 1}\n"
     "  hc.res[#hc.res + 1] = r\n"
     "  return r\n"
+    "end\n"
+    "\n"
+    /* An assignment for a host's agent (op, key, gen) on its stream, now or
+     * (a batch) at hc_flush(): one entry per stream holding the call's
+     * assignments for that host in order (hostlink.c reads several). */
+    "local function hc_assign(hc, stream, op, key, gen)\n"
+    "  if not hc.asg then\n"
+    "    return redis.call('XADD', stream, '*', 'op', op, 'key', key, 'gen', gen)\n"
+    "  end\n"
+    "  local m = hc.asg[stream]\n"
+    "  if not m then\n"
+    "    m = {}\n"
+    "    hc.asg[stream] = m\n"
+    "    hc.asg[#hc.asg + 1] = stream\n"
+    "  end\n"
+    "  local n = #m\n"
+    "  m[n + 1], m[n + 2], m[n + 3], m[n + 4], m[n + 5], m[n + 6] =\n"
+    "    'op', op, 'key', key, 'gen', gen\n"
     "end\n"
     "\n"
     /* SADD set member, now or (a batch) at hc_flush(). */
@@ -254,7 +280,7 @@ const char berth__functions_source[] =
     "      hc_dirty(hc, old.host)\n"
     "    end\n"
     "    redis.call('SREM', keys[7], key)\n"
-    "    redis.call('XADD', keys[8], '*', 'op', 'release', 'key', key, 'gen', expect)\n"
+    "    hc_assign(hc, keys[8], 'release', key, expect)\n"
     "  end\n"
     "  if hc.g then\n"
     "    hc.g[key] = args[4]\n"
@@ -265,7 +291,7 @@ const char berth__functions_source[] =
     "  end\n"
     "  if not old and hc.docs ~= false then redis.call('HDEL', keys[9], key) end\n"
     "  if not same then hc_sadd(hc, keys[5], key) end\n"
-    "  redis.call('XADD', keys[6], '*', 'op', 'place', 'key', key, 'gen', expect + 1)\n"
+    "  hc_assign(hc, keys[6], 'place', key, expect + 1)\n"
     "  return hc_log(hc, keys[3], keys[4], args[5], 'place', key, args[10] or args[4])\n"
     "end\n"
     "\n"
@@ -705,7 +731,7 @@ const char berth__functions_source[] =
     "    return {0, 'invalid', 'a batch of placements is malformed'}\n"
     "  end\n"
     "  local hc, out = hc_new(keys[1]), {}\n"
-    "  hc.seq_key, hc.adds, hc.ops, hc.res, hc.gw = keys[4], {}, {}, {}, {}\n"
+    "  hc.seq_key, hc.adds, hc.ops, hc.res, hc.gw, hc.asg = keys[4], {}, {}, {}, {}, {}\n"
     "  hc.groups, hc.log, hc.maxlen = keys[2], keys[3], args[2]\n"
     "  hc.seq0 = tonumber(redis.call('GET', keys[4]) or '0')\n"
     "  hc.seq = hc.seq0\n"

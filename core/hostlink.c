@@ -6,10 +6,14 @@
  * the host read and did not acknowledge: after a restart the link first
  * reads those entries again (XREADGROUP ... 0), then new ones (">").  An
  * acknowledged entry is also deleted, so the stream holds only work not yet
- * done.  Instance views and heartbeats are plain keys (store.c's schema);
+ * done.  One entry may carry several assignments (a batch of placements
+ * writes one entry per host: op, key, gen, then op, key, gen again ...):
+ * the link hands them out one by one, in order, and acknowledges and
+ * deletes the entry once every one of them is acknowledged.  Instance views and heartbeats are plain keys (store.c's schema);
  * views go through the berth_view_put / berth_view_del Functions, which
  * check that the host still holds the group.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,14 @@
 
 #define BATCH 32u                   /* entries read per XREADGROUP          */
 #define BATCH_TEXT "32"
+#define ENTRY_OPS_MAX 1024u         /* assignments one entry may carry      */
+
+/* An entry handed out in part or whole and not yet acknowledged whole:
+ * `left` of its assignments are still to be acknowledged. */
+typedef struct open_entry {
+    char id[BERTH_ASSIGNMENT_ID_MAX + 1];
+    size_t left;
+} open_entry_t;
 
 struct berth_hostlink {
     berth_store_t *s;
@@ -36,8 +48,10 @@ struct berth_hostlink {
     char calls_last[BERTH_ASSIGNMENT_ID_MAX + 1]; /* the last call entry read */
     uint64_t opened_ms;             /* Redis's clock when the link opened   */
     bool pending_done;              /* the entries read before a restart are all read */
-    berth_assignment_t queue[BATCH];
-    size_t qhead, qlen;
+    berth_assignment_t *queue;      /* what the last read brought, in order */
+    size_t qhead, qlen, qcap;
+    open_entry_t *open;             /* entries read, not acknowledged whole */
+    size_t nopen, opencap;
 };
 
 static int link_open(const berth_store_options_t *opts, const char *host,
@@ -113,6 +127,8 @@ void berth_hostlink_close(berth_hostlink_t *link)
     if (link == NULL)
         return;
     berth_store_close(link->s);
+    free(link->queue);
+    free(link->open);
     free(link);
 }
 
@@ -150,35 +166,98 @@ int berth_hostlink_heartbeat(berth_hostlink_t *link, uint32_t ttl_ms, berth_erro
     BERTH__RETURN_GUARDED(link_heartbeat(link, ttl_ms, err));
 }
 
-/* Turns one stream entry into an assignment; false when malformed. */
-static bool entry_parse(const redisReply *e, berth_assignment_t *a)
+/* The operation named `op`, or 0. */
+static berth_assign_op_t op_parse(const redisReply *op)
+{
+    if (op->type != REDIS_REPLY_STRING)
+        return 0;
+    if (strcmp(op->str, "place") == 0)
+        return BERTH_ASSIGN_PLACE;
+    if (strcmp(op->str, "release") == 0)
+        return BERTH_ASSIGN_RELEASE;
+    if (strcmp(op->str, "restart") == 0)
+        return BERTH_ASSIGN_RESTART;
+    return 0;
+}
+
+/* True when `r` is the string `name`. */
+static bool field_is(const redisReply *r, const char *name)
+{
+    return r->type == REDIS_REPLY_STRING && strcmp(r->str, name) == 0;
+}
+
+/* Room in the queue for `more` assignments beyond qlen; false: no memory. */
+static bool queue_reserve(berth_hostlink_t *l, size_t more)
+{
+    if (l->qlen + more <= l->qcap)
+        return true;
+    size_t cap = l->qcap > 0 ? l->qcap : BATCH;
+    while (cap < l->qlen + more)
+        cap *= 2;
+    berth_assignment_t *q = realloc(l->queue, cap * sizeof *q);
+    if (q == NULL)
+        return false;
+    l->queue = q;
+    l->qcap = cap;
+    return true;
+}
+
+/* Appends one stream entry's assignments (op, key, gen, repeated) to the
+ * queue.  Returns how many, 0 when the entry is malformed (the queue then
+ * as before), or -1 when out of memory. */
+static int entry_parse(berth_hostlink_t *l, const redisReply *e)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
         e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[0]->len > BERTH_ASSIGNMENT_ID_MAX)
-        return false;
-    memcpy(a->id, e->element[0]->str, e->element[0]->len + 1);
-    const redisReply *op = berth__reply_field(e->element[1], "op");
-    const redisReply *key = berth__reply_field(e->element[1], "key");
-    const redisReply *gen = berth__reply_field(e->element[1], "gen");
-    if (op == NULL || key == NULL || gen == NULL || op->type != REDIS_REPLY_STRING ||
-        key->type != REDIS_REPLY_STRING || gen->type != REDIS_REPLY_STRING ||
-        key->len == 0 || key->len > BERTH_GROUP_KEY_MAX)
-        return false;
-    if (strcmp(op->str, "place") == 0)
-        a->op = BERTH_ASSIGN_PLACE;
-    else if (strcmp(op->str, "release") == 0)
-        a->op = BERTH_ASSIGN_RELEASE;
-    else if (strcmp(op->str, "restart") == 0)
-        a->op = BERTH_ASSIGN_RESTART;
-    else
-        return false;
-    memcpy(a->key, key->str, key->len + 1);
-    char *end;
-    unsigned long long g = strtoull(gen->str, &end, 10);
-    if (*end != '\0')
-        return false;
-    a->generation = g;
+        e->element[0]->len > BERTH_ASSIGNMENT_ID_MAX ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return 0;
+    const redisReply *fv = e->element[1];
+    size_t n = fv->elements / 6;
+    if (n == 0 || n > ENTRY_OPS_MAX || fv->elements % 6 != 0)
+        return 0;
+    if (!queue_reserve(l, n))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *const *f = fv->element + 6 * i;
+        berth_assignment_t *a = &l->queue[l->qlen + i];
+        if (!field_is(f[0], "op") || !field_is(f[2], "key") || !field_is(f[4], "gen") ||
+            f[3]->type != REDIS_REPLY_STRING || f[5]->type != REDIS_REPLY_STRING ||
+            f[3]->len == 0 || f[3]->len > BERTH_GROUP_KEY_MAX)
+            return 0;
+        a->op = op_parse(f[1]);
+        char *end;
+        errno = 0;
+        unsigned long long g = strtoull(f[5]->str, &end, 10);
+        if (a->op == 0 || end == f[5]->str || *end != '\0' || errno != 0)
+            return 0;
+        a->generation = g;
+        memcpy(a->id, e->element[0]->str, e->element[0]->len + 1);
+        memcpy(a->key, f[3]->str, f[3]->len + 1);
+    }
+    return (int)n;
+}
+
+/* Remembers that entry `id` was handed out with `n` assignments; false:
+ * no memory. */
+static bool open_add(berth_hostlink_t *l, const char *id, size_t n)
+{
+    for (size_t i = 0; i < l->nopen; i++) {
+        if (strcmp(l->open[i].id, id) == 0) {
+            l->open[i].left = n;    /* read again (the pending pass)        */
+            return true;
+        }
+    }
+    if (l->nopen == l->opencap) {
+        size_t cap = l->opencap > 0 ? 2 * l->opencap : BATCH;
+        open_entry_t *o = realloc(l->open, cap * sizeof *o);
+        if (o == NULL)
+            return false;
+        l->open = o;
+        l->opencap = cap;
+    }
+    snprintf(l->open[l->nopen].id, sizeof l->open[l->nopen].id, "%s", id);
+    l->open[l->nopen++].left = n;
     return true;
 }
 
@@ -228,12 +307,20 @@ static int fill(berth_hostlink_t *l, uint32_t block_ms, berth_error_t *err)
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
         entries = r->element[0]->element[1];
     size_t n = entries != NULL && entries->type == REDIS_REPLY_ARRAY ? entries->elements : 0;
-    for (size_t i = 0; i < n; i++) {
-        berth_assignment_t *a = &l->queue[l->qlen];
+    bool oom = false;
+    for (size_t i = 0; i < n && !oom; i++) {
         const redisReply *e = entries->element[i];
         /* A pending entry deleted meanwhile comes back as [id, nil]. */
-        if (entry_parse(e, a)) {
-            l->qlen++;
+        int got = entry_parse(l, e);
+        if (got > 0 && !open_add(l, l->queue[l->qlen].id, (size_t)got))
+            got = -1;
+        if (got < 0) {
+            /* Out of memory: what is queued is handed out, then the entries
+             * still pending are read again from the start ("0"). */
+            l->pending_done = false;
+            oom = true;
+        } else if (got > 0) {
+            l->qlen += (size_t)got;
         } else if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
                    e->element[0]->type == REDIS_REPLY_STRING) {
             char id[BERTH_ASSIGNMENT_ID_MAX + 1];
@@ -244,6 +331,9 @@ static int fill(berth_hostlink_t *l, uint32_t block_ms, berth_error_t *err)
     if (from_pending && n == 0)
         l->pending_done = true;
     freeReplyObject(r);
+    if (oom && l->qlen == 0)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                "no memory for the assignments read");
     return from_pending && n > 0 && l->qlen == 0 ? fill(l, block_ms, err) : 0;
 }
 
@@ -256,8 +346,9 @@ static int link_next(berth_hostlink_t *l, uint32_t block_ms, berth_assignment_t 
             return rc;
         if (l->qlen == 0 && !l->pending_done)
             return 0;
-        if (l->qlen == 0 && l->pending_done && block_ms > 0) {
-            /* The pending pass just ended empty: wait for new entries. */
+        if (l->qlen == 0 && l->pending_done) {
+            /* The pending pass just ended empty: read (or wait for) new
+             * entries. */
             rc = fill(l, block_ms, err);
             if (rc < 0)
                 return rc;
@@ -275,10 +366,31 @@ int berth_hostlink_next(berth_hostlink_t *link, uint32_t block_ms, berth_assignm
     BERTH__RETURN_GUARDED(link_next(link, block_ms, out, err));
 }
 
+/* Acknowledges one assignment: its entry goes once none of the entry's
+ * assignments is left; an entry the link does not know (acknowledged
+ * already, or read by an earlier link) goes at once. */
+static int link_ack(berth_hostlink_t *l, const berth_assignment_t *a, berth_error_t *err)
+{
+    for (size_t i = 0; i < l->nopen; i++) {
+        open_entry_t *o = &l->open[i];
+        if (strcmp(o->id, a->id) != 0)
+            continue;
+        if (o->left > 1) {
+            o->left--;
+            return 0;
+        }
+        int rc = link_ack_id(l, a->id, err);
+        if (rc == 0)
+            l->open[i] = l->open[--l->nopen];
+        return rc;
+    }
+    return link_ack_id(l, a->id, err);
+}
+
 int berth_hostlink_ack(berth_hostlink_t *link, const berth_assignment_t *a,
                        berth_error_t *err)
 {
-    BERTH__RETURN_GUARDED(link_ack_id(link, a->id, err));
+    BERTH__RETURN_GUARDED(link_ack(link, a, err));
 }
 
 int berth_hostlink_group(berth_hostlink_t *link, const char *key, char **spec_json,

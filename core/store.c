@@ -34,10 +34,13 @@
  *                                      kept small)
  *   berth:{C}:hostgroups:<host> SET    keys of the groups on that host
  *   berth:{C}:assign:<host>     STREAM what the host's agent carries out:
- *                                      op (place|release|restart), key, gen;
- *                                      read through the consumer group
- *                                      "agents" (hostlink.c), an entry is
- *                                      deleted once acknowledged
+ *                                      op (place|release|restart), key, gen,
+ *                                      repeated in one entry for each of a
+ *                                      batch call's assignments to the host
+ *                                      (berth_place_many); read through the
+ *                                      consumer group "agents" (hostlink.c),
+ *                                      an entry is deleted once each of its
+ *                                      assignments is acknowledged
  *   berth:{C}:alive:<host>      STRING the agent's heartbeat (ms since the
  *                                      epoch), expiring after its TTL
  *   berth:{C}:agents            SET    hosts an agent has served (joined by its

@@ -488,17 +488,11 @@ static bool assign_release(redisContext *c, const char *cell, const char *host, 
     redisReply *x = redisCommand(c, "XRANGE berth:{%s}:assign:%s - +", cell, host);
     bool found = false;
     for (size_t i = 0; x && x->type == REDIS_REPLY_ARRAY && i < x->elements; i++) {
+        /* An entry holds one or more assignments: op, key, gen, repeated. */
         redisReply *f = x->element[i]->element[1];
-        bool rel = false, k = false;
-        for (size_t j = 0; j + 1 < f->elements; j += 2) {
-            if (strcmp(f->element[j]->str, "op") == 0 &&
-                strcmp(f->element[j + 1]->str, "release") == 0)
-                rel = true;
-            if (strcmp(f->element[j]->str, "key") == 0 &&
-                strcmp(f->element[j + 1]->str, key) == 0)
-                k = true;
-        }
-        found = found || (rel && k);
+        for (size_t j = 0; j + 5 < f->elements; j += 6)
+            found = found || (strcmp(f->element[j + 1]->str, "release") == 0 &&
+                              strcmp(f->element[j + 3]->str, key) == 0);
     }
     freeReplyObject(x);
     return found;

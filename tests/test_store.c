@@ -7,7 +7,8 @@
  * redeploying and releasing with a second store's replica seeing each
  * change, a commit refused by Redis (conflict, retries, clean ENOSPC), a
  * trimmed change log forcing a replica to reload, functions reloaded after
- * FUNCTION FLUSH, a group's document read back, batches, and fsck on a good
+ * FUNCTION FLUSH, a group's document read back, batches (and their
+ * assignments as one stream entry per host), and fsck on a good
  * cell and on each kind of corruption injected with raw commands.
  */
 #define _GNU_SOURCE
@@ -569,6 +570,98 @@ static void test_batch(void **state)
     side_close(&b);
 }
 
+/* XLEN of `key`, or -1. */
+static long long stream_len(fixture_t *f, const char *key)
+{
+    redisReply *r = redisCommand(f->raw, "XLEN %s", key);
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A batch's assignments to one host are one stream entry; the host link
+ * hands them out one by one, in order, keeps the entry until each is
+ * acknowledged, hands the whole entry out again after a restart, and skips
+ * (acknowledges) entries that are not well-formed. */
+static void test_batch_assignments(void **state)
+{
+    fixture_t *f = *state;
+    side_t a;
+    side_open(f, "asg", 0, &a);
+    put(&a, host_desc("h1", 8, 8192));
+    enum { N = 4 };
+    const char *keys[N] = {"b0", "b1", "b2", "b3"};
+    berth_request_t reqs[N];
+    int results[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = request(1, 512);
+    berth_error_t err;
+    assert_int_equal(berth_store_place_batch(a.store, N, keys, reqs, NULL, results, &err), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(results[i], 0);
+    const char *stream = "berth:{asg}:assign:h1";
+    assert_int_equal(stream_len(f, stream), 1);
+
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = f->redis->url;
+    o.cell = "asg";
+    berth_hostlink_t *link = NULL;
+    assert_int_equal(berth_hostlink_open(&o, "h1", &link, &err), 0);
+    berth_assignment_t got[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(berth_hostlink_next(link, 0, &got[i], &err), 1);
+        assert_int_equal(got[i].op, BERTH_ASSIGN_PLACE);
+        assert_string_equal(got[i].key, keys[i]);
+        assert_int_equal(got[i].generation, 1);
+        assert_string_equal(got[i].id, got[0].id);
+    }
+    berth_assignment_t none;
+    assert_int_equal(berth_hostlink_next(link, 0, &none, &err), 0);
+    /* Three of four acknowledged (out of order): the entry stays. */
+    assert_int_equal(berth_hostlink_ack(link, &got[2], &err), 0);
+    assert_int_equal(berth_hostlink_ack(link, &got[0], &err), 0);
+    assert_int_equal(berth_hostlink_ack(link, &got[1], &err), 0);
+    assert_int_equal(stream_len(f, stream), 1);
+    /* The agent restarts: the whole entry comes again. */
+    berth_hostlink_close(link);
+    assert_int_equal(berth_hostlink_open(&o, "h1", &link, &err), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(berth_hostlink_next(link, 0, &got[i], &err), 1);
+        assert_string_equal(got[i].key, keys[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(stream_len(f, stream), 1);
+        assert_int_equal(berth_hostlink_ack(link, &got[i], &err), 0);
+    }
+    assert_int_equal(stream_len(f, stream), 0);
+
+    /* Entries not well-formed: a triple cut short, a second triple with an
+     * unknown op, a generation that is not a number.  Each is skipped and
+     * dropped; the good entry after them comes through. */
+    raw(f, "XADD %s * op place key x", stream);
+    raw(f, "XADD %s * op place key x gen 2 op bogus key y gen 1", stream);
+    raw(f, "XADD %s * op release key x gen 2z", stream);
+    raw(f, "XADD %s * op release key b0 gen 1 op restart key b1 gen 1", stream);
+    assert_int_equal(berth_hostlink_next(link, 0, &got[0], &err), 1);
+    assert_int_equal(got[0].op, BERTH_ASSIGN_RELEASE);
+    assert_string_equal(got[0].key, "b0");
+    assert_int_equal(berth_hostlink_next(link, 0, &got[1], &err), 1);
+    assert_int_equal(got[1].op, BERTH_ASSIGN_RESTART);
+    assert_string_equal(got[1].key, "b1");
+    assert_int_equal(stream_len(f, stream), 1);
+    assert_int_equal(berth_hostlink_ack(link, &got[0], &err), 0);
+    assert_int_equal(berth_hostlink_ack(link, &got[1], &err), 0);
+    assert_int_equal(stream_len(f, stream), 0);
+    /* An assignment acknowledged twice changes nothing more. */
+    assert_int_equal(berth_hostlink_ack(link, &got[1], &err), 0);
+    redisReply *p = redisCommand(f->raw, "XPENDING %s agents", stream);
+    assert_int_equal(p->element[0]->integer, 0);
+    freeReplyObject(p);
+    berth_hostlink_close(link);
+    side_close(&a);
+}
+
 typedef struct seen {
     int n;
     char all[2048];
@@ -749,6 +842,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_function_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_assignments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gpu_sku_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_gone_no_sigpipe, setup, teardown),

@@ -1333,7 +1333,8 @@ static bool in_engine(berth_engine_t *e, const char *key)
     return berth_group_get(e, key, &p) == 0;
 }
 
-/* Entries on host's assignment stream with op `op` for `key`. */
+/* Assignments on host's stream with op `op` for `key` (an entry holds one
+ * or more: op, key, gen, repeated). */
 static int assign_count(redisContext *c, const char *cell, const char *host, const char *op,
                         const char *key)
 {
@@ -1341,14 +1342,9 @@ static int assign_count(redisContext *c, const char *cell, const char *host, con
     int found = 0;
     for (size_t i = 0; i < x->elements; i++) {
         redisReply *fv = x->element[i]->element[1];
-        bool o = false, k = false;
-        for (size_t j = 0; j + 1 < fv->elements; j += 2) {
-            o = o || (strcmp(fv->element[j]->str, "op") == 0 &&
-                      strcmp(fv->element[j + 1]->str, op) == 0);
-            k = k || (strcmp(fv->element[j]->str, "key") == 0 &&
-                      strcmp(fv->element[j + 1]->str, key) == 0);
-        }
-        found += o && k;
+        for (size_t j = 0; j + 5 < fv->elements; j += 6)
+            found += strcmp(fv->element[j + 1]->str, op) == 0 &&
+                     strcmp(fv->element[j + 3]->str, key) == 0;
     }
     freeReplyObject(x);
     return found;
