@@ -8,7 +8,9 @@
 # rounds (default 3) and each berthd in turn (NEW, then OLD): starts a
 # private redis-server (unix socket, AOF with appendfsync everysec), the
 # berthd over HTTPS with a bearer token (a throwaway self-signed pair) and
-# four berth-agents with the sim plugin and a large capacity, then runs
+# four berth-agents with the sim plugin and a large capacity (the agent and
+# plugin of the berthd's own build tree: a berthd and its agents share one
+# cell's schema), then runs
 # `berth-bench api` with GROUPS creates (default 4000) over each number of
 # CONNECTIONS (default 1 8 32), and stops everything.  In the first round
 # it also counts, with MONITOR, the commands berthd sends Redis per
@@ -32,8 +34,12 @@ shift 2
 conns=${*:-1 8 32}
 build=$(cd "${top_builddir:-.}" && pwd)
 bench="$build/bench/berth-bench"
-agent="$build/tools/berth-agent"
-for f in "$new" "$old" "$bench" "$agent"; do
+# The build tree a berthd (BUILD/tools/berthd/berthd) belongs to.
+build_of() {
+    (cd "$(dirname "$1")/../.." && pwd)
+}
+for f in "$new" "$old" "$bench" "$(build_of "$new")/tools/berth-agent" \
+    "$(build_of "$old")/tools/berth-agent"; do
     [ -x "$f" ] || { echo "api-compare: $f is not an executable" >&2; exit 2; }
 done
 
@@ -106,7 +112,8 @@ setup() {
     [ -n "$endpoint" ] || { echo "api-compare: berthd did not come up" >&2; return 1; }
     agent_pids=""
     for n in 1 2 3 4; do
-        BERTH_PLUGIN_PATH="$build/plugins/sim/.libs" "$agent" --redis "unix://$run/redis.sock" \
+        BERTH_PLUGIN_PATH="$(build_of "$berthd")/plugins/sim/.libs" \
+            "$(build_of "$berthd")/tools/berth-agent" --redis "unix://$run/redis.sock" \
             --cell bench --host "sim-$n" --plugin sim --cores 4096 --memory-mib 16777216 \
             >"$run/agent-$n.log" 2>&1 &
         pids="$pids $!"

@@ -9,9 +9,10 @@
  * done.  One entry may carry several assignments (a batch of placements
  * writes one entry per host: op, key, gen, then op, key, gen again ...):
  * the link hands them out one by one, in order, and acknowledges and
- * deletes the entry once every one of them is acknowledged.  Instance views and heartbeats are plain keys (store.c's schema);
- * views go through the berth_view_put / berth_view_del Functions, which
- * check that the host still holds the group.
+ * deletes the entry once every one of them is acknowledged.  Instance
+ * views and heartbeats are plain keys (store.c's schema); views go through
+ * the berth_view_put / berth_view_del Functions, which check that the host
+ * still holds the group.
  */
 #include <errno.h>
 #include <signal.h>
