@@ -3,7 +3,7 @@
  *
  * An engine holds its tables (berth__config_t), its hosts (in the index of
  * index.c), the groups placed under their keys (an open-addressing hash
- * table of group records) and running totals for berth_engine_stats().
+ * table of group records, table.h) and running totals for berth_engine_stats().
  *
  * Every public call here validates first, reserves whatever memory it needs
  * second, and only then changes state, so that a call that fails changes
@@ -16,104 +16,11 @@
 #include <string.h>
 
 #include "index.h"
+#include "table.h"
 
 #define NIL BERTH__NIL
 #define KEY_MAX 255u
 #define GB 1024u
-
-/* ---- hash tables -------------------------------------------------------------- */
-
-/* Open addressing with linear probing and backward-shift deletion (no
- * tombstones), mapping a 32-bit hash and an id; the caller compares keys. */
-typedef struct table_entry {
-    uint32_t hash;
-    uint32_t id;                    /* NIL: empty                           */
-} table_entry_t;
-
-typedef struct table {
-    table_entry_t *e;
-    uint32_t cap;                   /* a power of two, or 0                 */
-    uint32_t n;
-} table_t;
-
-typedef bool (*table_eq_fn)(const void *ctx, uint32_t id, const void *key);
-
-static uint32_t hash_bytes(const void *key, size_t len)
-{
-    uint64_t h = berth__mix64(berth__fnv1a(BERTH__FNV_INIT, key, len));
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-/* The position of `key` in the table, or NIL. */
-static uint32_t table_find(const table_t *t, uint32_t hash, const void *key,
-                           table_eq_fn eq, const void *ctx)
-{
-    if (t->cap == 0)
-        return NIL;
-    uint32_t mask = t->cap - 1;
-    for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
-        const table_entry_t *e = &t->e[i];
-        if (e->id == NIL)
-            return NIL;
-        if (e->hash == hash && eq(ctx, e->id, key))
-            return i;
-    }
-}
-
-static void table_put(table_t *t, uint32_t hash, uint32_t id)
-{
-    uint32_t mask = t->cap - 1;
-    uint32_t i = hash & mask;
-    while (t->e[i].id != NIL)
-        i = (i + 1) & mask;
-    t->e[i].hash = hash;
-    t->e[i].id = id;
-    t->n++;
-}
-
-/* Makes room for one more entry (load stays at most one half).  Returns 0
- * or BERTH_ENOMEM, in which case the table is unchanged. */
-static int table_reserve(table_t *t)
-{
-    if ((t->n + 1) * 2 <= t->cap)
-        return 0;
-    if (t->cap >= (1u << 31))
-        return BERTH_ENOMEM;
-    uint32_t cap = t->cap ? t->cap * 2 : 64;
-    table_entry_t *e = malloc((size_t)cap * sizeof *e);
-    if (e == NULL)
-        return BERTH_ENOMEM;
-    for (uint32_t i = 0; i < cap; i++)
-        e[i].id = NIL;
-    table_t old = *t;
-    t->e = e;
-    t->cap = cap;
-    t->n = 0;
-    for (uint32_t i = 0; i < old.cap; i++)
-        if (old.e[i].id != NIL)
-            table_put(t, old.e[i].hash, old.e[i].id);
-    free(old.e);
-    return 0;
-}
-
-/* Removes the entry at position `pos`, shifting later entries of the same
- * probe run back so that lookups never meet a hole. */
-static void table_delete(table_t *t, uint32_t pos)
-{
-    uint32_t mask = t->cap - 1;
-    uint32_t i = pos;
-    for (uint32_t j = (i + 1) & mask; t->e[j].id != NIL; j = (j + 1) & mask) {
-        uint32_t home = t->e[j].hash & mask;
-        /* Move e[j] into the hole at i unless its home lies in (i, j]. */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            t->e[i] = t->e[j];
-            i = j;
-        }
-    }
-    t->e[i].id = NIL;
-    t->n--;
-}
 
 /* ---- the engine ---------------------------------------------------------------- */
 
@@ -144,8 +51,8 @@ struct berth_engine {
     berth__config_t cfg;
     berth_engine_options_t opts;
     berth__index_t idx;
-    table_t host_names;             /* name -> host slot                    */
-    table_t group_keys;             /* key -> group record                  */
+    berth__table_t host_names;             /* name -> host slot                    */
+    berth__table_t group_keys;             /* key -> group record                  */
     group_t *groups;
     uint32_t ngroups_slots, capgroups;
     uint32_t free_group;
@@ -193,7 +100,7 @@ static uint32_t host_find(const berth_engine_t *e, const char *name)
     size_t len = strnlen(name, BERTH_NAME_MAX + 1);
     if (len == 0 || len > BERTH_NAME_MAX)
         return NIL;
-    uint32_t pos = table_find(&e->host_names, hash_bytes(name, len), name, host_name_eq, e);
+    uint32_t pos = berth__table_find(&e->host_names, berth__table_hash(name, len), name, host_name_eq, e);
     return pos == NIL ? NIL : e->host_names.e[pos].id;
 }
 
@@ -202,7 +109,7 @@ static uint32_t group_pos(const berth_engine_t *e, const char *key, size_t len,
                           uint32_t hash)
 {
     key_ref_t k = {key, len};
-    return table_find(&e->group_keys, hash, &k, group_key_eq, e);
+    return berth__table_find(&e->group_keys, hash, &k, group_key_eq, e);
 }
 
 int berth_engine_new(const berth_engine_options_t *opts, berth_engine_t **out,
@@ -420,7 +327,7 @@ int berth_host_add(berth_engine_t *engine, const berth_host_t *host, berth_error
     /* Reserve everything first: a failure past this point leaves only
      * spare capacity behind. */
     uint32_t slot, cls;
-    if (table_reserve(&e->host_names) < 0 || berth__index_slot_alloc(&e->idx, &slot) < 0)
+    if (berth__table_reserve(&e->host_names) < 0 || berth__index_slot_alloc(&e->idx, &slot) < 0)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for host '%s'",
                                 host->name);
     if (berth__index_class_reserve(&e->idx, &attrs, host->cores, host->gpu_count, &cls) < 0) {
@@ -447,7 +354,7 @@ int berth_host_add(berth_engine_t *engine, const berth_host_t *host, berth_error
     h->state = (uint8_t)host->state;
     h->cls = cls;
     berth__index_order_push(&e->idx, slot);
-    table_put(&e->host_names, hash_bytes(h->name, len), slot);
+    berth__table_put(&e->host_names, berth__table_hash(h->name, len), slot);
     berth__index_link(&e->idx, slot);
     e->stats.hosts++;
     stats_capacity(e, h, +1);
@@ -545,9 +452,9 @@ int berth_host_remove(berth_engine_t *engine, const char *name, berth_error_t *e
                                 h->groups);
     berth__index_unlink(&e->idx, slot);
     size_t len = strlen(h->name);
-    uint32_t pos = table_find(&e->host_names, hash_bytes(h->name, len), h->name,
+    uint32_t pos = berth__table_find(&e->host_names, berth__table_hash(h->name, len), h->name,
                               host_name_eq, e);
-    table_delete(&e->host_names, pos);
+    berth__table_delete(&e->host_names, pos);
     berth__index_order_remove(&e->idx, slot);
     stats_capacity(e, h, -1);
     e->stats.hosts--;
@@ -1352,7 +1259,7 @@ static void victims_evict(berth_engine_t *e)
     for (uint32_t i = 0; i < e->nvictims; i++) {
         const char *key = e->victim_keys[i];
         size_t len = strlen(key);
-        uint32_t pos = group_pos(e, key, len, hash_bytes(key, len));
+        uint32_t pos = group_pos(e, key, len, berth__table_hash(key, len));
         group_drop(e, pos, e->victim_ids[i]);
     }
 }
@@ -1437,7 +1344,7 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
     if (len >= KEY_INLINE && (copy = malloc(len + 1)) == NULL)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to place container group '%s'", key);
-    if (table_reserve(&e->group_keys) < 0 || (nvictims == 0 && group_reserve(e, &id) < 0)) {
+    if (berth__table_reserve(&e->group_keys) < 0 || (nvictims == 0 && group_reserve(e, &id) < 0)) {
         free(copy);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "no memory to place container group '%s'", key);
@@ -1472,7 +1379,7 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
     g->spot = req->priority == BERTH_PRIORITY_SPOT;
     e->spot_groups += g->spot;
     g->previous = NULL;
-    table_put(&e->group_keys, hash, id);
+    berth__table_put(&e->group_keys, hash, id);
     host_charge(e, slot, &req->demand, +1);
     e->stats.groups++;
     e->stats.placements_with_images += images_counted;
@@ -1603,7 +1510,7 @@ int berth__engine_redeploy_preemption(berth_engine_t *engine, const char *key,
     if (rc < 0)
         return rc;
     size_t len = key != NULL ? strlen(key) : 0;
-    uint32_t pos = key != NULL ? group_pos(e, key, len, hash_bytes(key, len)) : NIL;
+    uint32_t pos = key != NULL ? group_pos(e, key, len, berth__table_hash(key, len)) : NIL;
     if (pos == NIL)
         return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
                                 "container group '%s' is not placed", key ? key : "");
@@ -1658,7 +1565,7 @@ static int request_apply(berth_engine_t *engine, const char *key,
     if (host != NULL && (forced = host_find(engine, host)) == NIL)
         return berth__error_set(err, BERTH_ENOENT, "HostNotFound", "host",
                                 "host '%.*s' does not exist", BERTH_NAME_MAX, host);
-    uint32_t hash = hash_bytes(key, len);
+    uint32_t hash = berth__table_hash(key, len);
     uint32_t pos = group_pos(engine, key, len, hash);
     if (pos == NIL)
         return place_new(engine, key, len, hash, request, forced, out, err);
@@ -1703,7 +1610,7 @@ int berth_group_release(berth_engine_t *engine, const char *key, berth_error_t *
     int rc = key_check(key, &len, err);
     if (rc < 0)
         return rc;
-    uint32_t pos = group_pos(e, key, len, hash_bytes(key, len));
+    uint32_t pos = group_pos(e, key, len, berth__table_hash(key, len));
     if (pos == NIL)
         return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
                                 "container group '%s' is not placed", key);
@@ -1715,7 +1622,7 @@ static void group_drop(berth_engine_t *e, uint32_t pos, uint32_t id)
 {
     group_t *g = &e->groups[id];
     host_charge(e, g->host, &g->demand, -1);
-    table_delete(&e->group_keys, pos);
+    berth__table_delete(&e->group_keys, pos);
     if (g->keylen >= KEY_INLINE)
         free(g->key.heap);
     free(g->previous);
@@ -1807,7 +1714,7 @@ int berth_group_get(const berth_engine_t *engine, const char *key, berth_placeme
     size_t len = key == NULL ? 0 : strnlen(key, KEY_MAX + 1);
     if (len == 0 || len > KEY_MAX)
         return BERTH_ENOENT;
-    uint32_t pos = group_pos(engine, key, len, hash_bytes(key, len));
+    uint32_t pos = group_pos(engine, key, len, berth__table_hash(key, len));
     if (pos == NIL)
         return BERTH_ENOENT;
     placement_fill(engine, &engine->groups[engine->group_keys.e[pos].id], out);

@@ -27,6 +27,7 @@
 #include <hiredis/hiredis.h>
 
 #include "store.h"
+#include "table.h"
 
 #define BERTH__URL_MAX 512u
 
@@ -36,16 +37,21 @@
  * `value`, its epoch, is used).  `mark` flags a group already chosen in the
  * current batch round. */
 typedef struct berth__map_entry {
-    char *key;                      /* NULL: empty slot                     */
+    char *key;                      /* a malloc'd copy, NUL-terminated     */
+    uint32_t keylen;
     uint32_t hash;
     uint32_t mark;
     uint64_t value;                 /* group generation / host epoch        */
     berth_request_t request;        /* the group's request as committed     */
 } berth__map_entry_t;
 
+/* The entries in one dense array, found through libberth's one hash table
+ * (table.h) by their position.  All zero is an empty map.  An entry
+ * pointer stays valid until the next put or del on the map. */
 typedef struct berth__map {
     berth__map_entry_t *e;
-    uint32_t cap, n;
+    uint32_t n, cap;
+    berth__table_t index;           /* key hash -> position in e            */
 } berth__map_t;
 
 /* The entry of `key` (`len` bytes), or NULL. */
@@ -55,7 +61,7 @@ berth__map_entry_t *berth__map_find(const berth__map_t *m, const char *key, size
 berth__map_entry_t *berth__map_put(berth__map_t *m, const char *key, size_t len);
 /* Removes `key` if present. */
 void berth__map_del(berth__map_t *m, const char *key, size_t len);
-/* Empties the map (keeping its table), or frees it all. */
+/* Empties the map (keeping its memory), or frees it all. */
 void berth__map_clear(berth__map_t *m);
 void berth__map_free(berth__map_t *m);
 

@@ -36,99 +36,84 @@
 
 /* ---- a small string map: group key -> generation and request ------------------ */
 
-/* Open addressing with linear probing, a power-of-two table at most half
- * full (the types: store-internal.h). */
-static uint32_t str_hash(const char *s, size_t len)
+/* Dense entries found through the table (table.h) by position; a deleted
+ * entry's place is taken by the last one (the types: store-internal.h). */
+typedef struct map_key {
+    const char *s;
+    size_t len;
+} map_key_t;
+
+static bool map_eq(const void *ctx, uint32_t id, const void *key)
 {
-    uint64_t h = berth__mix64(berth__fnv1a(BERTH__FNV_INIT, s, len));
-    return (uint32_t)(h ^ (h >> 32));
+    const berth__map_entry_t *e = &((const berth__map_t *)ctx)->e[id];
+    const map_key_t *k = key;
+    return e->keylen == k->len && memcmp(e->key, k->s, k->len) == 0;
 }
 
 berth__map_entry_t *berth__map_find(const berth__map_t *m, const char *key, size_t len)
 {
-    if (m->cap == 0)
-        return NULL;
-    uint32_t h = str_hash(key, len), mask = m->cap - 1;
-    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        berth__map_entry_t *e = &m->e[i];
-        if (e->key == NULL)
-            return NULL;
-        if (e->hash == h && strncmp(e->key, key, len) == 0 && e->key[len] == '\0')
-            return e;
-    }
+    map_key_t k = {key, len};
+    uint32_t pos = berth__table_find(&m->index, berth__table_hash(key, len), &k, map_eq, m);
+    return pos == BERTH__TABLE_NIL ? NULL : &m->e[m->index.e[pos].id];
 }
 
-static void map_insert_raw(berth__map_t *m, const berth__map_entry_t *src)
-{
-    uint32_t mask = m->cap - 1;
-    uint32_t i = src->hash & mask;
-    while (m->e[i].key != NULL)
-        i = (i + 1) & mask;
-    m->e[i] = *src;
-    m->n++;
-}
-
-/* The entry for `key`, created (zeroed) when missing.  NULL: no memory, and
- * the map is unchanged. */
 berth__map_entry_t *berth__map_put(berth__map_t *m, const char *key, size_t len)
 {
-    berth__map_entry_t *e = berth__map_find(m, key, len);
-    if (e != NULL)
-        return e;
-    if ((m->n + 1) * 2 > m->cap) {
-        uint32_t cap = m->cap ? m->cap * 2 : 64;
-        berth__map_entry_t *es = calloc(cap, sizeof *es);
+    berth__map_entry_t *found = berth__map_find(m, key, len);
+    if (found != NULL)
+        return found;
+    if (len > UINT32_MAX - 1 || m->n == BERTH__TABLE_NIL - 1)
+        return NULL;
+    if (m->n == m->cap) {
+        uint32_t cap = m->cap ? 2 * m->cap : 64;
+        berth__map_entry_t *es = realloc(m->e, (size_t)cap * sizeof *es);
         if (es == NULL)
             return NULL;
-        berth__map_t old = *m;
         m->e = es;
         m->cap = cap;
-        m->n = 0;
-        for (uint32_t i = 0; i < old.cap; i++)
-            if (old.e[i].key != NULL)
-                map_insert_raw(m, &old.e[i]);
-        free(old.e);
     }
-    berth__map_entry_t fresh;
-    memset(&fresh, 0, sizeof fresh);
-    fresh.key = malloc(len + 1);
-    if (fresh.key == NULL)
+    char *copy = malloc(len + 1);
+    if (copy == NULL || berth__table_reserve(&m->index) != 0) {
+        free(copy);
         return NULL;
-    memcpy(fresh.key, key, len);
-    fresh.key[len] = '\0';
-    fresh.hash = str_hash(key, len);
-    map_insert_raw(m, &fresh);
-    return berth__map_find(m, key, len);
+    }
+    memcpy(copy, key, len);
+    copy[len] = '\0';
+    berth__map_entry_t *e = &m->e[m->n];
+    memset(e, 0, sizeof *e);
+    e->key = copy;
+    e->keylen = (uint32_t)len;
+    e->hash = berth__table_hash(key, len);
+    berth__table_put(&m->index, e->hash, m->n);
+    m->n++;
+    return e;
 }
 
-/* Removes `key` if present, shifting later entries of its probe run back. */
 void berth__map_del(berth__map_t *m, const char *key, size_t len)
 {
-    berth__map_entry_t *e = berth__map_find(m, key, len);
-    if (e == NULL)
+    map_key_t k = {key, len};
+    uint32_t pos = berth__table_find(&m->index, berth__table_hash(key, len), &k, map_eq, m);
+    if (pos == BERTH__TABLE_NIL)
         return;
-    free(e->key);
-    uint32_t mask = m->cap - 1;
-    uint32_t i = (uint32_t)(e - m->e);
-    for (uint32_t j = (i + 1) & mask; m->e[j].key != NULL; j = (j + 1) & mask) {
-        uint32_t home = m->e[j].hash & mask;
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            m->e[i] = m->e[j];
-            i = j;
-        }
+    uint32_t id = m->index.e[pos].id, last = m->n - 1;
+    free(m->e[id].key);
+    berth__table_delete(&m->index, pos);
+    if (id != last) {
+        /* The last entry moves into the hole; its table entry follows. */
+        uint32_t lp = berth__table_find_id(&m->index, m->e[last].hash, last);
+        m->e[id] = m->e[last];
+        if (lp != BERTH__TABLE_NIL)
+            m->index.e[lp].id = id;
     }
-    m->e[i].key = NULL;
     m->n--;
 }
 
 void berth__map_clear(berth__map_t *m)
 {
-    for (uint32_t i = 0; i < m->cap; i++) {
+    for (uint32_t i = 0; i < m->n; i++)
         free(m->e[i].key);
-        m->e[i].key = NULL;
-    }
     m->n = 0;
+    berth__table_clear(&m->index);
 }
 
 void berth__map_free(berth__map_t *m)
@@ -137,6 +122,7 @@ void berth__map_free(berth__map_t *m)
     free(m->e);
     m->e = NULL;
     m->cap = 0;
+    berth__table_free(&m->index);
 }
 
 /* ---- records <-> engine ------------------------------------------------------------ */

@@ -25,7 +25,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "../core/store.h"
+#include "../core/store-internal.h"
 #include "redis-harness.h"
 
 typedef struct fixture {
@@ -570,6 +570,59 @@ static void test_batch(void **state)
     side_close(&b);
 }
 
+/* The replica's map on the shared table (table.h): puts, finds, deletes
+ * that move the last entry into the hole, keys that differ only in length,
+ * clear and reuse. */
+static void test_map(void **state)
+{
+    (void)state;
+    berth__map_t m;
+    memset(&m, 0, sizeof m);
+    assert_null(berth__map_find(&m, "a", 1));
+    enum { N = 1000 };
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(key, sizeof key, "g-%d", i);
+        berth__map_entry_t *e = berth__map_put(&m, key, (size_t)len);
+        assert_non_null(e);
+        assert_int_equal(e->value, 0);
+        e->value = (uint64_t)i + 1;
+    }
+    assert_int_equal(m.n, N);
+    /* "g-1" and "g-10" differ only in length; a prefix is no match. */
+    assert_int_equal(berth__map_find(&m, "g-10", 4)->value, 11);
+    assert_int_equal(berth__map_find(&m, "g-10", 3)->value, 2);
+    assert_null(berth__map_find(&m, "g-", 2));
+    assert_int_equal(berth__map_put(&m, "g-7", 3)->value, 8);
+    assert_int_equal(m.n, N);
+    for (int i = 0; i < N; i += 3) {
+        int len = snprintf(key, sizeof key, "g-%d", i);
+        berth__map_del(&m, key, (size_t)len);
+    }
+    berth__map_del(&m, "absent", 6);
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(key, sizeof key, "g-%d", i);
+        berth__map_entry_t *e = berth__map_find(&m, key, (size_t)len);
+        if (i % 3 == 0) {
+            assert_null(e);
+        } else {
+            assert_non_null(e);
+            assert_int_equal(e->value, (uint64_t)i + 1);
+            assert_int_equal(e->keylen, (uint32_t)len);
+            assert_string_equal(e->key, key);
+        }
+    }
+    assert_int_equal(m.n, N - (N + 2) / 3);
+    berth__map_clear(&m);
+    assert_int_equal(m.n, 0);
+    assert_null(berth__map_find(&m, "g-1", 3));
+    assert_non_null(berth__map_put(&m, "g-1", 3));
+    assert_non_null(berth__map_find(&m, "g-1", 3));
+    berth__map_free(&m);
+    assert_null(berth__map_find(&m, "g-1", 3));
+    berth__map_free(&m);
+}
+
 /* XLEN of `key`, or -1. */
 static long long stream_len(fixture_t *f, const char *key)
 {
@@ -833,6 +886,7 @@ static void test_fsck(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map),
         cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_place_redeploy_release, setup, teardown),
