@@ -301,6 +301,9 @@ void berth_store_close(berth_store_t *store)
     free(store->rec);
     free(store);
 }
+
+/* The public calls below: their contracts are berth.h's; each runs with
+ * SIGPIPE guarded (store_conn.c). */
 int berth_store_open(const berth_store_options_t *opts, berth_engine_t *engine,
                      berth_store_t **out, berth_error_t *err)
 {
