@@ -14,7 +14,6 @@
  * the berth_view_put / berth_view_del Functions, which check that the host
  * still holds the group.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,12 +226,8 @@ static int entry_parse(berth_hostlink_t *l, const redisReply *e)
             f[3]->len == 0 || f[3]->len > BERTH_GROUP_KEY_MAX)
             return 0;
         a->op = op_parse(f[1]);
-        char *end;
-        errno = 0;
-        unsigned long long g = strtoull(f[5]->str, &end, 10);
-        if (a->op == 0 || end == f[5]->str || *end != '\0' || errno != 0)
+        if (a->op == 0 || !berth__reply_u64(f[5], &a->generation))
             return 0;
-        a->generation = g;
         memcpy(a->id, e->element[0]->str, e->element[0]->len + 1);
         memcpy(a->key, f[3]->str, f[3]->len + 1);
     }

@@ -110,9 +110,6 @@ int berth__functions_load(berth_store_t *s, berth_error_t *err);
  * s->port.  Returns 0 or BERTH_EINVAL ("InvalidStoreOptions"). */
 int berth__store_url_parse(berth_store_t *s, const char *url, berth_error_t *err);
 
-/* An integer reply, or a string reply holding a decimal, as a uint64_t. */
-bool berth__reply_u64(const redisReply *r, uint64_t *out);
-
 /* ---- the replica (store_replica.c) -------------------------------------------------- */
 
 /* Copies borrowed bytes into a NUL-terminated buffer of `cap`; false when

@@ -519,6 +519,9 @@ int berth__group_key_check(const char *key, berth_error_t *err);
 /* The value of member `name` in a stream entry's [field, value, ...]
  * reply (NULL when it is absent or the reply is not an array). */
 const struct redisReply *berth__reply_field(const struct redisReply *fields, const char *name);
+/* An integer reply, or a string reply holding a decimal, as a uint64_t
+ * (store_conn.c). */
+bool berth__reply_u64(const struct redisReply *r, uint64_t *out);
 
 /* ---- the NGroup planner (ngroup.c): pure, no I/O, no allocation ---------------- */
 /*
