@@ -213,6 +213,35 @@ int berth_engine_zone_id(berth_engine_t *engine, const char *name)
     return berth__config_zone_id(&engine->cfg, name, true);
 }
 
+/* ---- requests: the model against the engine's tables ---------------------------- */
+
+/* Validates the group against the engine's tables and computes its request
+ * into *out; zone names new to the engine are registered, but only when the
+ * call succeeds.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or BERTH_ENOMEM. */
+int berth_group_request(berth_engine_t *engine, const berth_group_t *group,
+                        berth_request_t *out, berth_error_t *err)
+{
+    if (engine == NULL || group == NULL || out == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                                "berth_group_request needs an engine, a group and an output");
+    return berth__group_request(berth__engine_config(engine), group, out, err);
+}
+
+/* berth_group_request() without the output and without registering zones:
+ * the engine is not changed.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or
+ * BERTH_ENOMEM. */
+int berth_group_validate(berth_engine_t *engine, const berth_group_t *group, berth_error_t *err)
+{
+    if (engine == NULL || group == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                                "berth_group_validate needs an engine and a group");
+    /* Validation must change nothing, so zones are resolved in a copy of
+     * the tables: a full zone table still fails as it would when placing. */
+    berth__config_t copy = *berth__engine_config(engine);
+    berth_request_t unused;
+    return berth__group_request(&copy, group, &unused, err);
+}
+
 /* ---- hosts ------------------------------------------------------------------------ */
 
 /* Checks a host description and resolves it into attributes.  The zone is

@@ -214,12 +214,14 @@ void berth__redis_async_free(struct redisAsyncContext *ac);
 berth_store_t *berth__store_async_sync(berth_store_async_t *s);
 struct event_base *berth__store_async_base(berth_store_async_t *s);
 
-/* The asynchronous store's reads and agent calls (store_async_calls.c):
- * created on first use and freed with the store.  Frees the state after
- * completing every call still pending with BERTH_EIO "Closed". */
-typedef struct berth__async_calls berth__async_calls_t;
-berth__async_calls_t **berth__store_async_calls_slot(berth_store_async_t *s);
-void berth__async_calls_free(berth__async_calls_t *c);
+/* The asynchronous store's one extension slot: the state of what is built
+ * on it (store_async_calls.c's reads and agent calls), made on first use.
+ * Returns the slot (NULL until set); when the slot is set, `free_fn` is
+ * what the store calls on it as it closes, before it frees itself (it
+ * completes every call still pending with BERTH_EIO "Closed").  The store
+ * knows nothing else of that state: the layers stay one-way. */
+typedef void (*berth__async_ext_free_fn)(void *state);
+void **berth__store_async_ext(berth_store_async_t *s, berth__async_ext_free_fn free_fn);
 
 /* Effects (effects.c): a validated copy that owns its bytes. */
 typedef struct berth__effect_copy {

@@ -98,7 +98,8 @@ struct berth_store_async {
     bool snapshot_moved;            /* a snapshot read inside MULTI got MOVED */
     bool need_functions;            /* load the Functions before the round  */
     bool delivering, close_requested, closing;
-    berth__async_calls_t *calls;    /* reads and agent calls, or NULL       */
+    void *ext;                      /* what is built on the store, or NULL  */
+    berth__async_ext_free_fn ext_free;
 };
 
 static void list_push(job_list_t *l, job_t *j)
@@ -1047,8 +1048,9 @@ static void close_now(berth_store_async_t *s)
               j->status == 0 ? NULL : &j->err, j->data);
         job_free(j);
     }
-    berth__async_calls_free(s->calls);
-    s->calls = NULL;
+    if (s->ext != NULL && s->ext_free != NULL)
+        s->ext_free(s->ext);
+    s->ext = NULL;
     if (s->kick != NULL)
         event_free(s->kick);
     if (s->timer != NULL)
@@ -1085,9 +1087,10 @@ struct event_base *berth__store_async_base(berth_store_async_t *s)
     return s->base;
 }
 
-berth__async_calls_t **berth__store_async_calls_slot(berth_store_async_t *s)
+void **berth__store_async_ext(berth_store_async_t *s, berth__async_ext_free_fn free_fn)
 {
-    return &s->calls;
+    s->ext_free = free_fn;
+    return &s->ext;
 }
 
 void berth_store_async_close(berth_store_async_t *s)

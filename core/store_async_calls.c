@@ -77,6 +77,7 @@ typedef enum op_step {
     STEP_SLICE                      /* MULTI of SMEMBERS, a slice of hosts  */
 } op_step_t;
 
+typedef struct berth__async_calls berth__async_calls_t;
 typedef struct op op_t;
 
 typedef struct op_list {
@@ -465,7 +466,7 @@ static void fetched(op_t *op, const redisReply *r)
 }
 
 /* Members of a host's image set that are image references, at most
- * BERTH_HOST_IMAGES_MAX (images.c's rule: a set is data, never trusted).
+ * BERTH_HOST_IMAGES_MAX (store_images.c's rule: a set is data, never trusted).
  * Stores their count in *n and fills names (r->elements entries). */
 static int image_members(const redisReply *r, const char *host, const char **names, size_t *n,
                          berth_error_t *err)
@@ -521,7 +522,7 @@ static int images_collect(op_t *op, const char *const *names, size_t n)
 }
 
 /* EXEC's reply for a slice of hosts (berth__store_transaction()'s checks,
- * then images.c's loading, or the list's collecting). */
+ * then store_images.c's loading, or the list's collecting). */
 static void sliced(op_t *op, const redisReply *x)
 {
     size_t m = op->nslice;
@@ -1125,8 +1126,11 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Contract (store.h): inside berth_store_async_close(). */
-void berth__async_calls_free(berth__async_calls_t *c)
+/* Completes every call still pending with BERTH_EIO "Closed" and frees the
+ * state (at once, or from the outer deliver() when called inside one). */
+static void calls_free(void *state)
 {
+    berth__async_calls_t *c = state;
     if (c == NULL || c->closing)
         return;
     c->closing = true;
@@ -1151,7 +1155,7 @@ void berth__async_calls_free(berth__async_calls_t *c)
 /* The store's state for these calls, made on first use; NULL: no memory. */
 static berth__async_calls_t *calls_get(berth_store_async_t *s)
 {
-    berth__async_calls_t **slot = berth__store_async_calls_slot(s);
+    void **slot = berth__store_async_ext(s, calls_free);
     if (*slot != NULL)
         return *slot;
     berth__async_calls_t *c = calloc(1, sizeof *c);
@@ -1175,7 +1179,7 @@ static int begin(berth_store_async_t *s, bool have_cb, berth_error_t *err)
     if (s == NULL || !have_cb)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
                                 "no store or no callback given");
-    berth__async_calls_t *c = *berth__store_async_calls_slot(s);
+    berth__async_calls_t *c = *berth__store_async_ext(s, calls_free);
     if (c != NULL && c->closing)
         return berth__error_set(err, BERTH_EIO, "Closed", "", "the store is closing");
     return 0;

@@ -1,9 +1,11 @@
 /*
  * validate.c: the rules a container group must meet beyond its JSON shape:
  * the engine-independent rules that relate members to one another
- * (berth__group_check(), run by berth_group_parse()), the rules that depend
- * on an engine's tables (berth__group_check_engine()), and the public
- * berth_group_validate() and berth_group_request().
+ * (berth__group_check(), run by berth_group_parse()).  The rules that depend
+ * on an engine's tables are request.c's (berth__group_check_engine()); the
+ * public berth_group_validate() and berth_group_request() are the engine's
+ * (engine.c).  This file is the bottom of the model: it calls nothing of
+ * demand.c, request.c or the engine.
  *
  * Every rule is checked and every violation reported, with an ACI-style
  * error name and the JSON path at fault; the group is refused whole.  This
@@ -592,103 +594,4 @@ int berth__group_check(const berth_group_t *group, berth_error_t *err)
         return berth__error_add(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "out of memory while validating the container group");
     return n > 0 ? BERTH_EINVAL : 0;
-}
-
-/* Rules against the engine's tables; see model-internal.h.  Reads cfg only;
- * returns the number of violations appended to *err. */
-size_t berth__group_check_engine(const berth__config_t *cfg, const berth_group_t *g,
-                                 berth_error_t *err)
-{
-    size_t n = 0;
-    berth_demand_t d;
-    berth__group_demand(g, &d);
-    uint32_t max_millicores = cfg->limits.max_millicores;
-    uint32_t max_memory_mib = cfg->limits.max_memory_mib;
-    const char *limit_source = "the per-group limit";
-    bool check_size = true;
-    berth__path_t path;
-    const char *sku = berth__group_gpu_sku(g, &path);
-    if (sku != NULL) {
-        int id = berth__config_sku_find(cfg, sku);
-        const berth_gpu_offer_t *offer = NULL;
-        if (id < 0) {
-            char list[BERTH_GPU_SKUS_MAX * (BERTH_GPU_SKU_NAME_MAX + 2) + 1] = "";
-            for (size_t i = 0; i < cfg->nskus; i++) {
-                if (i > 0)
-                    strcat(list, ", ");
-                strcat(list, cfg->skus[i].name);
-            }
-            n += berth__report(err, "UnsupportedGpuSku", path.buf,
-                        "The GPU SKU '%.15s' is not supported; supported SKUs are: %.300s.",
-                        sku, cfg->nskus > 0 ? list : "none");
-        } else if (d.gpu_count > 0 &&
-                   (offer = berth__config_sku_offer(cfg, (uint32_t)id, d.gpu_count)) == NULL) {
-            char list[BERTH_GPU_OFFERS_MAX * 12 + 1] = "";
-            const berth_gpu_sku_t *s = &cfg->skus[id];
-            for (size_t i = 0; i < s->noffers; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%u",
-                         i > 0 ? ", " : "", s->offers[i].count);
-            n += berth__report(err, "UnsupportedGpuCount", "properties.containers",
-                        "The group requests %u '%s' GPUs; that SKU is offered in counts of %s.",
-                        d.gpu_count, s->name, list);
-        }
-        if (offer != NULL) {
-            /* GPU groups take their CPU and memory limits from the offer. */
-            max_millicores = offer->max_millicores;
-            max_memory_mib = offer->max_memory_mib;
-            limit_source = "the GPU offer's limit";
-        } else if (d.gpu_count > 0) {
-            /* Without an offer there is no size to check against. */
-            check_size = false;
-        }
-    }
-    if (check_size && d.millicores > max_millicores)
-        n += berth__report(err, "CpuLimitExceeded", "properties.containers",
-                    "The group requests %u millicores (rounded up to %u); %s is %u.",
-                    d.requested_millicores, d.millicores, limit_source, max_millicores);
-    if (check_size && d.memory_mib > max_memory_mib)
-        n += berth__report(err, "MemoryLimitExceeded", "properties.containers",
-                    "The group requests %u MiB of memory; %s is %u MiB.", d.memory_mib,
-                    limit_source, max_memory_mib);
-    size_t containers = g->ncontainers + g->ninit_containers;
-    if (containers > cfg->limits.max_containers)
-        n += berth__report(err, "TooManyContainers", "properties.containers",
-                    "The group holds %zu containers and init containers; the limit is %u.",
-                    containers, cfg->limits.max_containers);
-    if (g->nvolumes > cfg->limits.max_volumes)
-        n += berth__report(err, "TooManyVolumes", "properties.volumes",
-                    "The group defines %zu volumes; the limit is %u.", g->nvolumes,
-                    cfg->limits.max_volumes);
-    if (g->ip_address != NULL && g->ip_address->nports > cfg->limits.max_ip_ports)
-        n += berth__report(err, "TooManyIpAddressPorts", "properties.ipAddress.ports",
-                    "The IP address opens %zu ports; the limit is %u.", g->ip_address->nports,
-                    cfg->limits.max_ip_ports);
-    return n;
-}
-
-/* Validates the group against the engine's tables and computes its request
- * into *out; zone names new to the engine are registered, but only when the
- * call succeeds.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or BERTH_ENOMEM. */
-int berth_group_request(berth_engine_t *engine, const berth_group_t *group,
-                        berth_request_t *out, berth_error_t *err)
-{
-    if (engine == NULL || group == NULL || out == NULL)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
-                                "berth_group_request needs an engine, a group and an output");
-    return berth__group_request(berth__engine_config(engine), group, out, err);
-}
-
-/* berth_group_request() without the output and without registering zones:
- * the engine is not changed.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or
- * BERTH_ENOMEM. */
-int berth_group_validate(berth_engine_t *engine, const berth_group_t *group, berth_error_t *err)
-{
-    if (engine == NULL || group == NULL)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
-                                "berth_group_validate needs an engine and a group");
-    /* Validation must change nothing, so zones are resolved in a copy of
-     * the tables: a full zone table still fails as it would when placing. */
-    berth__config_t copy = *berth__engine_config(engine);
-    berth_request_t unused;
-    return berth__group_request(&copy, group, &unused, err);
 }

@@ -1,14 +1,13 @@
 /*
- * images.c: image locality's inputs -- the normalized hash of an image
- * reference (berth_image_hash()) and the loader that copies every host's
- * image set from the store's cell into the store's engine
- * (berth_store_images_sync()).
+ * store_images.c: the loader that copies every host's image set from the
+ * store's cell into the store's engine (berth_store_images_sync()), image
+ * locality's input.
  *
  * Agents write the images their runtime holds to the SET
  * berth:{C}:images:<host> (hostlink.c, berth_hostlink_images_put()); the
  * engine keeps them per host as sorted hashes (engine.c,
- * berth_engine_host_images_set()) for the chooser (index.c).  Hashing never
- * allocates; the loader is blocking (one round trip per 256 hosts), for a
+ * berth_engine_host_images_set(), hashed by image_ref.c) for the chooser
+ * (index.c).  The loader is blocking (one round trip per 256 hosts), for a
  * daemon's timer, never for the placement path.
  */
 #include <stdio.h>
@@ -18,74 +17,6 @@
 #include <hiredis/hiredis.h>
 
 #include "store.h"
-
-#define IMAGE_REF_MAX 1024u
-
-/* Appends `n` bytes of `src` to buf at *at (the caller sized buf). */
-static void put(char *buf, size_t *at, const char *src, size_t n)
-{
-    memcpy(buf + *at, src, n);
-    *at += n;
-}
-
-uint64_t berth_image_hash(const char *ref)
-{
-    if (ref == NULL)
-        return 0;
-    size_t len = strnlen(ref, IMAGE_REF_MAX + 1);
-    if (len == 0 || len > IMAGE_REF_MAX)
-        return 0;
-    /* registry/repository[:tag][@digest], Docker's reading of a reference:
-     * the first component is a registry when it has a '.' or a ':' or is
-     * "localhost"; otherwise the image is Docker Hub's. */
-    char buf[IMAGE_REF_MAX + 64];
-    size_t at = 0;
-    const char *rest = ref;
-    const char *slash = memchr(ref, '/', len);
-    bool hub = true;
-    if (slash != NULL) {
-        size_t first = (size_t)(slash - ref);
-        bool registry = memchr(ref, '.', first) != NULL || memchr(ref, ':', first) != NULL ||
-            (first == 9 && memcmp(ref, "localhost", 9) == 0);
-        if (registry) {
-            bool docker = (first == 9 && memcmp(ref, "docker.io", 9) == 0) ||
-                (first == 15 && memcmp(ref, "index.docker.io", 15) == 0) ||
-                (first == 20 && memcmp(ref, "registry-1.docker.io", 20) == 0);
-            if (!docker) {
-                hub = false;
-                put(buf, &at, ref, first);
-                put(buf, &at, "/", 1);
-            }
-            rest = slash + 1;
-        }
-    }
-    size_t rlen = len - (size_t)(rest - ref);
-    if (rlen == 0)
-        return 0;
-    if (hub) {
-        put(buf, &at, "docker.io/", 10);
-        if (memchr(rest, '/', rlen) == NULL)
-            put(buf, &at, "library/", 8);
-    }
-    put(buf, &at, rest, rlen);
-    /* no tag and no digest: ":latest" (a ':' before the last '/' is a
-     * registry's port, already consumed above) */
-    if (memchr(rest, '@', rlen) == NULL) {
-        const char *name = rest;
-        for (const char *p = rest; p < rest + rlen; p++)
-            if (*p == '/')
-                name = p + 1;
-        if (memchr(name, ':', rlen - (size_t)(name - rest)) == NULL)
-            put(buf, &at, ":latest", 7);
-    }
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < at; i++) {
-        h ^= (unsigned char)buf[i];
-        h *= 0x100000001b3ull;
-    }
-    h = berth__mix64(h);
-    return h != 0 ? h : 1;
-}
 
 /* Hosts whose sets one transaction reads: one round trip per batch. */
 #define SYNC_BATCH 256u
