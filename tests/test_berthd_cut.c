@@ -247,7 +247,7 @@ static void proxy_cut(cut_proxy_t *x, const char *reply, size_t reply_len)
     x->cuts++;
     x->cut_reply_seen = reply != NULL;
     /* A Function's answer is an array whose first element is 1 when the
-     * commit applied (core/store_commit.c, berth__store_fcall_result()); a batch's
+     * commit applied (core/store/store_commit.c, berth__store_fcall_result()); a batch's
      * (berth_place_many) is an array of those, and the test's request is
      * its first. */
     const char *eol = reply != NULL ? memmem(reply, reply_len, "\r\n", 2) : NULL;

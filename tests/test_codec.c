@@ -1,5 +1,5 @@
 /*
- * test_codec.c: the msgpack records of the Redis store (core/codec.c).
+ * test_codec.c: the msgpack records of the Redis store (core/store/codec.c).
  *
  * Round trips of host and group records, group members at their defaults
  * left out of the encoding, the reading of records as the Redis Functions
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../core/store.h"
+#include "store.h"
 
 static berth__bytes_t B(const char *s)
 {

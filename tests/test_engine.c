@@ -1,5 +1,5 @@
 /*
- * test_engine.c: unit tests of the placement engine (core/engine.c) through
+ * test_engine.c: unit tests of the placement engine (core/engine/engine.c) through
  * its public API: hosts, every hard constraint (a case that passes and one
  * that fails with the right reason), binpack and spread, redeploys,
  * releases, statistics and determinism.

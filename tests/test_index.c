@@ -1,5 +1,5 @@
 /*
- * test_index.c: unit tests of the placement index (core/index.c): the
+ * test_index.c: unit tests of the placement index (core/engine/index.c): the
  * matching rules and tiers, class grids that grow, treaps under heavy
  * churn, tie breaking by seed independent of add order, agreement with the
  * linear scan (GPU balance and image locality included), and the index's

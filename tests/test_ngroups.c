@@ -1,5 +1,5 @@
 /*
- * test_ngroups.c: NGroups (core/ngroup.c, tools/berthd/ngroups.c).
+ * test_ngroups.c: NGroups (core/services/ngroup.c, tools/berthd/ngroups.c).
  *
  * Covers: the planner alone (zone skew at most 1 through sequences of
  * scale-ups and scale-downs, one member per host while hosts last, bin

@@ -1,5 +1,5 @@
 /*
- * test_plugin.c: the plugin loader (core/plugin.c) and the simulator plugin
+ * test_plugin.c: the plugin loader (core/services/plugin.c) and the simulator plugin
  * (plugins/sim) through the ABI.
  *
  * Covers: a missing file, a file that is not a shared object, a missing

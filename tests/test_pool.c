@@ -1,5 +1,5 @@
 /*
- * test_pool.c: standby pools (core/pool.c, the berth_claim Function, the
+ * test_pool.c: standby pools (core/services/pool.c, the berth_claim Function, the
  * agent's adoption of a claimed runtime group, berthd's pool route and
  * create path) against a real redis-server (tests/redis-harness.c),
  * berth-agent processes with the simulator plugin (tests/agent-harness.c)

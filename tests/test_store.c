@@ -1,5 +1,5 @@
 /*
- * test_store.c: the Redis store (core/store.c, core/functions.c) against a
+ * test_store.c: the Redis store (core/store/store.c, core/store/functions.c) against a
  * real redis-server started for the test on a unix socket in a temporary
  * directory (tests/redis-harness.c); the system's Redis is never touched.
  *
@@ -25,7 +25,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "../core/store-internal.h"
+#include "store-internal.h"
 #include "redis-harness.h"
 
 typedef struct fixture {

@@ -1,5 +1,5 @@
 /*
- * test_store_async.c: the asynchronous Redis store (core/store_async.c)
+ * test_store_async.c: the asynchronous Redis store (core/store/store_async.c)
  * against a real redis-server on a loopback TCP port started for the test
  * (tests/redis-harness.c), driven by a libevent loop that every test runs
  * in bounded steps, so that no test can hang.

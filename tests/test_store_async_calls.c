@@ -1,6 +1,6 @@
 /*
  * test_store_async_calls.c: the asynchronous store's reads and agent calls
- * (core/store_async_calls.c) against a real redis-server on a loopback TCP
+ * (core/services/store_async_calls.c) against a real redis-server on a loopback TCP
  * port (tests/redis-harness.c), driven by a libevent loop run in bounded
  * steps, with the agents' side played either by the library's own call
  * handler (berth_hostlink_call_next() / _call_reply(), driven between

@@ -1,6 +1,6 @@
 /*
  * fuzz_record.c: libFuzzer target for the msgpack records Berth keeps in
- * Redis (core/codec.c).
+ * Redis (core/store/codec.c).
  *
  * The input is one record's bytes, given to all three decoders (host,
  * group, GPU SKU).  Each must accept or refuse it without reading outside

@@ -1,7 +1,7 @@
 /*
  * store.h: declarations shared by the Redis store's own files (store*.c,
  * codec.c, functions.c), the files that reach a cell through a store
- * (hostlink.c, pool.c, ngroup.c, calls.c, effects.c, images.c) and their
+ * (hostlink.c, pool.c, ngroup.c, calls.c, effects.c, store_images.c) and their
  * tests.  What only the store's files share is store-internal.h's.
  *
  * Nothing here is published: names are berth__ and hidden.  The records
