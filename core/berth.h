@@ -884,17 +884,6 @@ BERTH_EXPORT int berth_engine_host_images_set(berth_engine_t *engine, const char
 BERTH_EXPORT int berth_engine_host_images_count(const berth_engine_t *engine,
                                                 const char *host);
 
-typedef struct berth_store berth_store_t;
-
-/* Reads every host's image set from the store's cell (the SET
- * berth:{C}:images:<host> each agent writes, berth_hostlink_images_put())
- * into the store's engine: a host with no set holds no images.  Hosts the
- * engine does not know are skipped.  Blocking: one round trip (a MULTI of
- * SMEMBERS) per 256 hosts.
- * Returns 0, BERTH_EIO (Redis failing; hosts read before the failure keep
- * their new images, the others their old ones) or BERTH_ENOMEM. */
-BERTH_EXPORT int berth_store_images_sync(berth_store_t *store, berth_error_t *err);
-
 /* ------------------------------------------------------------------------ */
 /* The Redis store: shared state, atomic commits, replicas                 */
 /* ------------------------------------------------------------------------ */
@@ -921,6 +910,15 @@ BERTH_EXPORT int berth_store_images_sync(berth_store_t *store, berth_error_t *er
  */
 
 typedef struct berth_store berth_store_t;
+
+/* Reads every host's image set from the store's cell (the SET
+ * berth:{C}:images:<host> each agent writes, berth_hostlink_images_put())
+ * into the store's engine: a host with no set holds no images.  Hosts the
+ * engine does not know are skipped.  Blocking: one round trip (a MULTI of
+ * SMEMBERS) per 256 hosts.
+ * Returns 0, BERTH_EIO (Redis failing; hosts read before the failure keep
+ * their new images, the others their old ones) or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_images_sync(berth_store_t *store, berth_error_t *err);
 
 typedef struct berth_store_options {
     size_t size;                    /* sizeof(berth_store_options_t)        */

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "index.h"
+#include "index-oracle.h"
 
 #define GB 1024u
 

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "index.h"
+#include "index-oracle.h"
 #include "redis-harness.h"
 
 #define GB 1024u

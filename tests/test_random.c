@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "index.h"
+#include "index-oracle.h"
 
 #define GB 1024u
 #define NHOSTS 60

@@ -22,64 +22,6 @@
 
 #define NIL BERTH__NIL
 
-/* ---- host values ----------------------------------------------------------- */
-
-static inline uint32_t free_gpus(const berth__host_t *h)
-{
-    return h->gpus - h->used_gpus;
-}
-
-static inline uint32_t free_cores(const berth__host_t *h)
-{
-    return h->cores - h->used_millicores / 1000u;
-}
-
-static inline uint32_t free_memory(const berth__host_t *h)
-{
-    return h->memory_mib - h->used_memory_mib;
-}
-
-/* A host takes new groups when it is ready, and a dedicated host only while
- * it is empty: it belongs to one group alone. */
-static inline bool host_open(const berth__host_t *h)
-{
-    return h->state == BERTH_HOST_READY &&
-        !((h->attrs.features & BERTH_HOST_DEDICATED) && h->groups > 0);
-}
-
-/* The grid holds only hosts that can take some group: every group needs a
- * core and some memory, so full hosts stay out and the treaps stay short. */
-static inline bool host_linkable(const berth__host_t *h)
-{
-    return host_open(h) && free_cores(h) > 0 && free_memory(h) > 0;
-}
-
-/* The order of a treap: free memory, then the tie key, then the name (tie
- * keys of two names collide only by accident, and names are unique). */
-static inline int tree_cmp(const berth__host_t *a, const berth__host_t *b)
-{
-    uint32_t ma = free_memory(a), mb = free_memory(b);
-    if (ma != mb)
-        return ma < mb ? -1 : 1;
-    if (a->tie != b->tie)
-        return a->tie < b->tie ? -1 : 1;
-    return strcmp(a->name, b->name);
-}
-
-/* The total order of the policies: binpack takes the smallest host, spread
- * the largest.  Free GPUs first, so that GPUs are not spread thin; then free
- * cores, then free memory, then the tie key. */
-static int host_cmp(const berth__host_t *a, const berth__host_t *b)
-{
-    uint32_t ga = free_gpus(a), gb = free_gpus(b);
-    if (ga != gb)
-        return ga < gb ? -1 : 1;
-    uint32_t ca = free_cores(a), cb = free_cores(b);
-    if (ca != cb)
-        return ca < cb ? -1 : 1;
-    return tree_cmp(a, b);
-}
-
 bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req,
                          berth_isolation_t *iso, unsigned *tier)
 {
@@ -118,8 +60,8 @@ bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req
 bool berth__host_fits(const berth__host_t *h, const berth_request_t *req)
 {
     const berth_demand_t *d = &req->demand;
-    return free_cores(h) >= d->millicores / 1000u && free_memory(h) >= d->memory_mib &&
-        free_gpus(h) >= d->gpu_count;
+    return berth__host_free_cores(h) >= d->millicores / 1000u &&
+        berth__host_free_memory(h) >= d->memory_mib && berth__host_free_gpus(h) >= d->gpu_count;
 }
 
 /* GPU balance: a GPU group should not leave its host's other free GPUs
@@ -132,9 +74,9 @@ bool berth__host_balanced(const berth__host_t *h, const berth_request_t *req)
     uint64_t dg = req->demand.gpu_count;
     if (dg == 0)
         return true;
-    uint64_t g = free_gpus(h);
-    return (uint64_t)free_cores(h) * dg >= g * (req->demand.millicores / 1000u) &&
-        (uint64_t)free_memory(h) * dg >= g * req->demand.memory_mib;
+    uint64_t g = berth__host_free_gpus(h);
+    return (uint64_t)berth__host_free_cores(h) * dg >= g * (req->demand.millicores / 1000u) &&
+        (uint64_t)berth__host_free_memory(h) * dg >= g * req->demand.memory_mib;
 }
 
 /* The least value v with v * dg >= g * d: what a host with g free GPUs
@@ -166,7 +108,7 @@ uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *
 
 /* ---- treaps ------------------------------------------------------------------ */
 
-/* The treap order on nodes, the same as tree_cmp() on their hosts. */
+/* The treap order on nodes, the same as berth__host_tree_cmp() on their hosts. */
 static inline int node_cmp(const berth__index_t *idx, uint32_t a, uint32_t b)
 {
     const berth__node_t *x = &idx->nodes[a], *y = &idx->nodes[b];
@@ -482,16 +424,16 @@ void berth__index_link(berth__index_t *idx, uint32_t slot)
 {
     berth__host_t *h = &idx->hosts[slot];
     if (h->linked || h->cls == NIL || idx->policy == BERTH_POLICY_FIRSTFIT ||
-        !host_linkable(h))
+        !berth__host_linkable(h))
         return;
     berth__class_t *cls = &idx->classes[h->cls];
-    uint32_t g = free_gpus(h), c = free_cores(h);
+    uint32_t g = berth__host_free_gpus(h), c = berth__host_free_cores(h);
     berth__bucket_t *b = &cls->buckets[(size_t)g * cls->ncols + c];
-    idx->nodes[slot].memory = free_memory(h);
+    idx->nodes[slot].memory = berth__host_free_memory(h);
     b->root = treap_insert(idx, b->root, slot);
     if (b->max == NIL || node_cmp(idx, slot, b->max) > 0) {
         b->max = slot;
-        b->max_memory = free_memory(h);
+        b->max_memory = berth__host_free_memory(h);
     }
     cls->bits[(size_t)g * cls->nwords + c / 64] |= 1ull << (c % 64);
     cls->rows |= 1ull << g;
@@ -505,7 +447,7 @@ void berth__index_unlink(berth__index_t *idx, uint32_t slot)
     if (!h->linked)
         return;
     berth__class_t *cls = &idx->classes[h->cls];
-    uint32_t g = free_gpus(h), c = free_cores(h);
+    uint32_t g = berth__host_free_gpus(h), c = berth__host_free_cores(h);
     berth__bucket_t *b = &cls->buckets[(size_t)g * cls->ncols + c];
     b->root = treap_remove(idx, b->root, slot);
     if (b->max == slot) {
@@ -656,7 +598,7 @@ static int choose_first_fit(const berth__index_t *idx, const berth_request_t *re
     for (uint32_t i = 0; i < idx->nhosts; i++) {
         const berth__host_t *h = &idx->hosts[idx->order[i]];
         unsigned tier;
-        if (host_open(h) && berth__host_matches(&h->attrs, req, iso, &tier) &&
+        if (berth__host_open(h) && berth__host_matches(&h->attrs, req, iso, &tier) &&
             berth__host_fits(h, req)) {
             *slot = idx->order[i];
             return 0;
@@ -718,15 +660,15 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
 static int pick_cmp(const berth__host_t *a, uint32_t held_a, const berth__host_t *b,
                     uint32_t held_b, bool locality)
 {
-    uint32_t ga = free_gpus(a), gb = free_gpus(b);
+    uint32_t ga = berth__host_free_gpus(a), gb = berth__host_free_gpus(b);
     if (ga != gb)
         return ga < gb ? -1 : 1;
-    uint32_t ca = free_cores(a), cb = free_cores(b);
+    uint32_t ca = berth__host_free_cores(a), cb = berth__host_free_cores(b);
     if (ca != cb)
         return ca < cb ? -1 : 1;
     if (locality && held_a != held_b)
         return held_a > held_b ? -1 : 1;
-    return tree_cmp(a, b);
+    return berth__host_tree_cmp(a, b);
 }
 
 /* binpack over the classes list[from..to) of one tier, in one balance pass. */
@@ -791,7 +733,7 @@ int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
             if (best == NIL) {
                 best = s;
                 best_tier = tier;
-            } else if (host_cmp(&idx->hosts[s], &idx->hosts[best]) > 0) {
+            } else if (berth__host_cmp(&idx->hosts[s], &idx->hosts[best]) > 0) {
                 best = s;
             }
         }
@@ -804,202 +746,7 @@ int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
     return 0;
 }
 
-int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *req,
-                              uint32_t *slot, berth_isolation_t *iso)
-{
-    if (idx->policy == BERTH_POLICY_FIRSTFIT)
-        return choose_first_fit(idx, req, slot, iso);
-    bool spread = idx->policy == BERTH_POLICY_SPREAD;
-    uint32_t best = NIL;
-    unsigned best_tier = 0;
-    bool best_bal = false;
-    berth_isolation_t best_iso = BERTH_ISOLATION_NONE;
-    for (uint32_t i = 0; i < idx->nhosts; i++) {
-        uint32_t s = idx->order[i];
-        const berth__host_t *h = &idx->hosts[s];
-        berth_isolation_t hi;
-        unsigned tier;
-        if (!host_open(h) || !berth__host_matches(&h->attrs, req, &hi, &tier) ||
-            !berth__host_fits(h, req))
-            continue;
-        /* binpack: balanced hosts first within a tier (spread: no such
-         * preference) */
-        bool bal = spread || berth__host_balanced(h, req);
-        bool better;
-        if (best == NIL || tier != best_tier) {
-            better = best == NIL || tier < best_tier;
-        } else if (bal != best_bal) {
-            better = bal;
-        } else {
-            int cmp = host_cmp(h, &idx->hosts[best]);
-            better = spread ? cmp > 0 : cmp < 0;
-        }
-        if (better) {
-            best = s;
-            best_tier = tier;
-            best_bal = bal;
-            best_iso = hi;
-        }
-    }
-    if (best == NIL)
-        return BERTH_ENOSPC;
-    if (!spread && idx->locality && req->nimages > 0) {
-        /* Image locality, by its definition: the hosts that tie with `best`
-         * on (tier, balance, free GPUs, free cores) form, per class, a list
-         * in treap order; the first BERTH_LOCALITY_SCAN of each list are
-         * candidates, and the one holding the most images wins, the least
-         * in treap order among equals. */
-        const berth__host_t *b = &idx->hosts[best];
-        uint32_t pick = best, pick_held = berth__host_images_held(b, req);
-        for (uint32_t i = 0; i < idx->nhosts; i++) {
-            uint32_t s = idx->order[i];
-            const berth__host_t *h = &idx->hosts[s];
-            berth_isolation_t hi;
-            unsigned tier;
-            if (!host_open(h) || !berth__host_matches(&h->attrs, req, &hi, &tier) ||
-                !berth__host_fits(h, req) || tier != best_tier ||
-                berth__host_balanced(h, req) != best_bal || free_gpus(h) != free_gpus(b) ||
-                free_cores(h) != free_cores(b))
-                continue;
-            unsigned rank = 0;
-            for (uint32_t j = 0; j < idx->nhosts; j++) {
-                const berth__host_t *o = &idx->hosts[idx->order[j]];
-                berth_isolation_t oi;
-                unsigned ot;
-                if (o != h && o->cls == h->cls && host_open(o) &&
-                    berth__host_matches(&o->attrs, req, &oi, &ot) && berth__host_fits(o, req) &&
-                    berth__host_balanced(o, req) == best_bal && free_gpus(o) == free_gpus(h) &&
-                    free_cores(o) == free_cores(h) && tree_cmp(o, h) < 0)
-                    rank++;
-            }
-            if (rank >= BERTH_LOCALITY_SCAN)
-                continue;
-            uint32_t held = berth__host_images_held(h, req);
-            if (held > pick_held ||
-                (held == pick_held && tree_cmp(h, &idx->hosts[pick]) < 0)) {
-                pick = s;
-                pick_held = held;
-                best_iso = hi;
-            }
-        }
-        best = pick;
-    }
-    *slot = best;
-    *iso = best_iso;
-    return 0;
-}
-
 /* ---- checking and accounting ---------------------------------------------------------------- */
-
-/* Walks one treap: in order, heap ordered, every node in the right bucket.
- * Returns the number of nodes, or -1 with `why` filled. */
-static long check_treap(const berth__index_t *idx, uint32_t cls_id, uint32_t g, uint32_t c,
-                        uint32_t node, const berth__host_t **prev, unsigned depth,
-                        char *why, size_t cap)
-{
-    if (node == NIL)
-        return 0;
-    const berth__node_t *ns = idx->nodes;
-    const berth__host_t *h = &idx->hosts[node];
-    const berth__node_t *n = &ns[node];
-    if (node >= idx->nslots || !h->live || !h->linked || h->cls != cls_id ||
-        free_gpus(h) != g || free_cores(h) != c || depth > 4096) {
-        snprintf(why, cap, "host slot %u is in the wrong bucket (class %u, %u GPUs, %u cores)",
-                 node, cls_id, g, c);
-        return -1;
-    }
-    if (n->memory != free_memory(h) || n->tie != h->tie) {
-        snprintf(why, cap, "the node of host '%s' is stale", h->name);
-        return -1;
-    }
-    if ((n->left != NIL && ns[n->left].prio > n->prio) ||
-        (n->right != NIL && ns[n->right].prio > n->prio)) {
-        snprintf(why, cap, "treap heap order broken under host '%s'", h->name);
-        return -1;
-    }
-    long l = check_treap(idx, cls_id, g, c, n->left, prev, depth + 1, why, cap);
-    if (l < 0)
-        return -1;
-    if (*prev != NULL && tree_cmp(*prev, h) >= 0) {
-        snprintf(why, cap, "treap order broken at host '%s'", h->name);
-        return -1;
-    }
-    *prev = h;
-    long r = check_treap(idx, cls_id, g, c, n->right, prev, depth + 1, why, cap);
-    if (r < 0)
-        return -1;
-    return l + r + 1;
-}
-
-int berth__index_check(const berth__index_t *idx, char *why, size_t cap)
-{
-    size_t linked = 0;
-    for (uint32_t s = 0; s < idx->nslots; s++) {
-        const berth__host_t *h = &idx->hosts[s];
-        if (!h->live)
-            continue;
-        bool want = idx->policy != BERTH_POLICY_FIRSTFIT && h->cls != NIL && host_linkable(h);
-        if (h->linked != want) {
-            snprintf(why, cap, "host '%s' is %slinked", h->name, h->linked ? "" : "not ");
-            return BERTH_EINVAL;
-        }
-        if (h->used_millicores > h->cores * 1000u || h->used_memory_mib > h->memory_mib ||
-            h->used_gpus > h->gpus) {
-            snprintf(why, cap, "host '%s' is over capacity", h->name);
-            return BERTH_EINVAL;
-        }
-        if (h->linked)
-            linked++;
-    }
-    for (uint32_t s = 0; s < idx->nhosts; s++) {
-        if (idx->hosts[idx->order[s]].order != s || !idx->hosts[idx->order[s]].live) {
-            snprintf(why, cap, "add order broken at position %u", s);
-            return BERTH_EINVAL;
-        }
-    }
-    size_t total = 0;
-    for (uint32_t k = 0; k < idx->nclasses; k++) {
-        const berth__class_t *cls = &idx->classes[k];
-        size_t in_class = 0;
-        for (uint32_t g = 0; g < cls->nrows; g++) {
-            bool row_used = false;
-            for (uint32_t c = 0; c < cls->ncols; c++) {
-                const berth__bucket_t *b = &cls->buckets[(size_t)g * cls->ncols + c];
-                bool bit = (cls->bits[(size_t)g * cls->nwords + c / 64] >> (c % 64)) & 1u;
-                if (bit != (b->root != NIL)) {
-                    snprintf(why, cap, "class %u bucket (%u, %u): bitmap disagrees", k, g, c);
-                    return BERTH_EINVAL;
-                }
-                const berth__host_t *prev = NULL;
-                long n = check_treap(idx, k, g, c, b->root, &prev, 0, why, cap);
-                if (n < 0)
-                    return BERTH_EINVAL;
-                uint32_t last = treap_last(idx->nodes, b->root);
-                if (b->max != last ||
-                    (last != NIL && b->max_memory != free_memory(&idx->hosts[last]))) {
-                    snprintf(why, cap, "class %u bucket (%u, %u): stale maximum", k, g, c);
-                    return BERTH_EINVAL;
-                }
-                in_class += (size_t)n;
-                row_used |= n > 0;
-            }
-            if (row_used != (((cls->rows >> g) & 1u) != 0)) {
-                snprintf(why, cap, "class %u row %u: row bitmap disagrees", k, g);
-                return BERTH_EINVAL;
-            }
-        }
-        if (in_class != cls->linked) {
-            snprintf(why, cap, "class %u counts %u hosts, holds %zu", k, cls->linked, in_class);
-            return BERTH_EINVAL;
-        }
-        total += in_class;
-    }
-    if (total != linked) {
-        snprintf(why, cap, "%zu hosts linked, %zu in the grids", linked, total);
-        return BERTH_EINVAL;
-    }
-    return 0;
-}
 
 size_t berth__index_bytes(const berth__index_t *idx)
 {

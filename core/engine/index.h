@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -187,9 +188,67 @@ void berth__index_set_tie(berth__index_t *idx, uint32_t slot, uint64_t tie);
 /* Takes host `slot` out of its class's grid if it is there. */
 void berth__index_unlink(berth__index_t *idx, uint32_t slot);
 
+/* ---- host values (the chooser's and the tests' one definition) ---------------- */
+
+static inline uint32_t berth__host_free_gpus(const berth__host_t *h)
+{
+    return h->gpus - h->used_gpus;
+}
+
+static inline uint32_t berth__host_free_cores(const berth__host_t *h)
+{
+    return h->cores - h->used_millicores / 1000u;
+}
+
+static inline uint32_t berth__host_free_memory(const berth__host_t *h)
+{
+    return h->memory_mib - h->used_memory_mib;
+}
+
+/* A host takes new groups when it is ready, and a dedicated host only while
+ * it is empty: it belongs to one group alone. */
+static inline bool berth__host_open(const berth__host_t *h)
+{
+    return h->state == BERTH_HOST_READY &&
+        !((h->attrs.features & BERTH_HOST_DEDICATED) && h->groups > 0);
+}
+
+/* The grid holds only hosts that can take some group: every group needs a
+ * core and some memory, so full hosts stay out and the treaps stay short. */
+static inline bool berth__host_linkable(const berth__host_t *h)
+{
+    return berth__host_open(h) && berth__host_free_cores(h) > 0 && berth__host_free_memory(h) > 0;
+}
+
+/* The order of a treap: free memory, then the tie key, then the name (tie
+ * keys of two names collide only by accident, and names are unique). */
+static inline int berth__host_tree_cmp(const berth__host_t *a, const berth__host_t *b)
+{
+    uint32_t ma = berth__host_free_memory(a), mb = berth__host_free_memory(b);
+    if (ma != mb)
+        return ma < mb ? -1 : 1;
+    if (a->tie != b->tie)
+        return a->tie < b->tie ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* The total order of the policies: binpack takes the smallest host, spread
+ * the largest.  Free GPUs first, so that GPUs are not spread thin; then free
+ * cores, then free memory, then the tie key. */
+static inline int berth__host_cmp(const berth__host_t *a, const berth__host_t *b)
+{
+    uint32_t ga = berth__host_free_gpus(a), gb = berth__host_free_gpus(b);
+    if (ga != gb)
+        return ga < gb ? -1 : 1;
+    uint32_t ca = berth__host_free_cores(a), cb = berth__host_free_cores(b);
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    return berth__host_tree_cmp(a, b);
+}
+
 /* True when a host with attributes `attrs` meets every constraint of `req`
- * except readiness, dedicated-host emptiness and capacity (OS and build, GPU SKU, zone, Dedicated/Confidential); stores the
- * isolation the group would run with in *iso and the host's preference tier
+ * except readiness, dedicated-host emptiness and capacity (OS and build,
+ * GPU SKU, zone, Dedicated/Confidential); stores the isolation the group would run with in *iso and the host's preference tier
  * for the request in *tier (0 is best: no GPUs stranded, no confidential
  * host used by a standard group, process isolation). */
 bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req,
@@ -225,16 +284,6 @@ uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *
  * index's memo of request shapes (preallocated, never grown here). */
 int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
                         uint32_t *slot, berth_isolation_t *iso);
-
-/* The same choice as berth__index_choose() computed by a linear scan over
- * every host, for tests that check the index against it. */
-int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *req,
-                              uint32_t *slot, berth_isolation_t *iso);
-
-/* Checks the index's own invariants (treap order and heap property, bucket
- * maxima, bitmaps, which hosts are linked).  Returns 0, or BERTH_EINVAL with
- * a description of the first broken invariant in `why` (of `cap` bytes). */
-int berth__index_check(const berth__index_t *idx, char *why, size_t cap);
 
 /* Heap bytes the index holds (slots, order, classes and their grids). */
 size_t berth__index_bytes(const berth__index_t *idx);
