@@ -1,5 +1,5 @@
 /*
- * berthctl-pool.c: `berthctl pool create|show|list|delete`, standby pools
+ * pool.c: `berthctl pool create|show|list|delete`, standby pools
  * through berthd's standbyContainerGroupPools route
  * (docs/standby-pools.md).
  *
@@ -11,8 +11,8 @@
  * replaces its template and size (the route's PUT is create-or-update).
  * show and list print a table or (--output json) the resources; delete
  * removes the pool and releases its members.  Exchanges go through
- * berthctl-api.c (berthctl_common_request()); berthd never answers a
- * template's secrets and berthctl_api_print_json() redacts any left.
+ * route.c (berthctl_common_request()); berthd never answers a
+ * template's secrets and berthctl_print_json() redacts any left.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,11 +22,12 @@
 #include <jansson.h>
 
 #include "berth.h"
-#include "berthctl-api.h"
+#include "berthctl.h"
 
 #define POOL_API_VERSION "2025-03-01"
 #define POOL_RESOURCE_TYPE "Microsoft.StandbyPool/standbyContainerGroupPools"
 
+/* Contract (berthctl.h). */
 const char berthctl_pool_usage[] =
     "       berthctl pool create -g RG -n NAME --file TEMPLATE --size N [--location L]\n"
     "                      [--no-wait]\n"
@@ -154,7 +155,7 @@ static int wait_ready(const pool_opts_t *o, json_t *first)
 {
     json_t *p = NULL;
     int rc = berthctl_common_wait(&o->c, first, "pool show", ready_progress, ready_timed_out, &p);
-    if (rc == BERTHCTL_API_EXIT_OK)
+    if (rc == BERTHCTL_EXIT_OK)
         rc = output(o, p);
     json_decref(p);
     return rc;
@@ -207,7 +208,7 @@ static int run(void *ctx)
     return rc;
 }
 
-/* Contract (berthctl-api.h). */
+/* Contract (berthctl.h). */
 int berthctl_pool_main(int argc, char **argv)
 {
     static const char *const verbs[] = {"create", "show", "list", "delete"};
@@ -219,7 +220,7 @@ int berthctl_pool_main(int argc, char **argv)
     rc = parse(argc, argv, &o);
     if (rc < 0) {
         fputs(berthctl_pool_usage, stdout);
-        return BERTHCTL_API_EXIT_OK;
+        return BERTHCTL_EXIT_OK;
     }
     return rc != 0 ? rc : berthctl_common_run(run, &o);
 }

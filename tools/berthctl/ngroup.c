@@ -1,5 +1,5 @@
 /*
- * berthctl-ngroup.c: `berthctl ngroup create|show|list|scale|update|delete`,
+ * ngroup.c: `berthctl ngroup create|show|list|scale|update|delete`,
  * NGroups through berthd's nGroups route (docs/ngroups.md).
  *
  * create PUTs an NGroup: the container-group template read from --file (an
@@ -10,7 +10,7 @@
  * that neither needs the template's secrets back from berthd (which never
  * answers them).  create, scale and update wait, unless --no-wait, until
  * the NGroup is Succeeded (its members all Running at its revision),
- * showing progress on stderr.  Exchanges go through berthctl-api.c
+ * showing progress on stderr.  Exchanges go through route.c
  * (berthctl_common_request()); secrets are never printed.
  */
 #define _GNU_SOURCE
@@ -22,11 +22,12 @@
 #include <jansson.h>
 
 #include "berth.h"
-#include "berthctl-api.h"
+#include "berthctl.h"
 
 #define NG_API_VERSION "2024-09-01-preview"
 #define NG_RESOURCE_TYPE "Microsoft.ContainerInstance/nGroups"
 
+/* Contract (berthctl.h). */
 const char berthctl_ngroup_usage[] =
     "       berthctl ngroup create -g RG -n NAME --file TEMPLATE --count N [--zones Z,Z,...]\n"
     "                      [--max-unavailable N] [--location L] [--no-wait]\n"
@@ -195,7 +196,7 @@ static int wait_steady(const ng_opts_t *o, json_t *first)
     json_t *g = NULL;
     int rc = berthctl_common_wait(&o->c, first, "ngroup show", steady_progress, steady_timed_out,
                                   &g);
-    if (rc == BERTHCTL_API_EXIT_OK)
+    if (rc == BERTHCTL_EXIT_OK)
         rc = output(o, g);
     json_decref(g);
     return rc;
@@ -312,7 +313,7 @@ static int run(void *ctx)
     return rc;
 }
 
-/* Contract (berthctl-api.h). */
+/* Contract (berthctl.h). */
 int berthctl_ngroup_main(int argc, char **argv)
 {
     static const char *const verbs[] = {"create", "show", "list", "scale", "update", "delete"};
@@ -324,7 +325,7 @@ int berthctl_ngroup_main(int argc, char **argv)
     rc = parse(argc, argv, &o);
     if (rc < 0) {
         fputs(berthctl_ngroup_usage, stdout);
-        return BERTHCTL_API_EXIT_OK;
+        return BERTHCTL_EXIT_OK;
     }
     return rc != 0 ? rc : berthctl_common_run(run, &o);
 }
