@@ -16,6 +16,7 @@
 #ifndef BERTHCTL_H
 #define BERTHCTL_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,19 @@ int berthctl_read_input(const char *path, char **out);
 
 /* Prints an inventory error with every violation, naming the file. */
 void berthctl_report_hosts_error(const char *path, const berth_error_t *err);
+
+/* One step of getopt_long() over argv, where argv[0] is the command or
+ * verb before the options; the caller sets optind to 1 before the first
+ * step.  `short_options` must begin with "-:": options and other
+ * arguments come back in order (another argument as 1, its text in
+ * optarg), and getopt prints nothing: an unknown option comes back as '?'
+ * and a missing value as ':' (optopt names the option when getopt knows
+ * it).  "--" is not the end of the options but an unknown '?', as it was
+ * before berthctl used getopt.  *arg is set to the element of argv being
+ * read (borrowed; NULL at the end), for error messages.  Returns the
+ * option's val, 1, '?', ':', or -1 after the last argument. */
+int berthctl_option_next(int argc, char **argv, const char *short_options,
+                         const struct option *long_options, const char **arg);
 
 /* Parses a decimal integer from lo to hi (strtol's syntax: leading blanks
  * and a sign allowed, nothing after the digits) into *out.  Returns false,
@@ -358,10 +372,17 @@ typedef struct berthctl_common {
     double deadline;                /* monotonic seconds, from berthctl_common_finish() */
 } berthctl_common_t;
 
-/* Results of berthctl_common_option() besides the usage exit status. */
-#define BERTHCTL_COMMON_TAKEN 0     /* a common option, consumed            */
-#define BERTHCTL_COMMON_HELP (-1)   /* --help or -h                         */
-#define BERTHCTL_COMMON_OTHER (-2)  /* an option with a value, not common   */
+/* What berthctl_common_parse() returns for --help or -h. */
+#define BERTHCTL_COMMON_HELP (-1)
+
+/* getopt's vals of a command's own options (berthctl_common_parse()) are
+ * BERTHCTL_OPT_OWN and up. */
+#define BERTHCTL_OPT_OWN 1000
+
+/* Reads the value of one of a command's own options: `id` is its val,
+ * `value` what followed it (borrowed from argv).  Returns 0, or the usage
+ * exit status with the error printed. */
+typedef int berthctl_option_cb(void *ctx, int id, const char *value);
 
 /* Fills *c with the defaults: $BERTH_ENDPOINT or http://127.0.0.1:8080,
  * $BERTH_TOKEN, $BERTH_SUBSCRIPTION or the all-zero subscription, table
@@ -369,15 +390,17 @@ typedef struct berthctl_common {
 void berthctl_common_init(berthctl_common_t *c, const char *command, const char *verb,
                           const char *resource_type, const char *api_version);
 
-/* Reads the option at argv[*i].  Returns BERTHCTL_COMMON_TAKEN when it is
- * a common one (*i left on its value, if any), BERTHCTL_COMMON_HELP for
- * --help or -h, or BERTHCTL_COMMON_OTHER when it is another option: then
- * *i is moved onto its value, which *value points to, and the caller
- * handles argv[*i - 1] (or reports it unknown).  An option without a value
- * and a bad --output or --timeout print the usage error and return
- * BERTHCTL_EXIT_USAGE. */
-int berthctl_common_option(berthctl_common_t *c, int argc, char **argv, int *i,
-                           const char **value);
+/* Reads the options after the verb (argv[3..]) with getopt_long: the
+ * common ones into *c, and the command's own (`own`: at most 8, each
+ * required_argument with a val of BERTHCTL_OPT_OWN and up, ending in a
+ * zeroed entry; NULL: none) through option(ctx, val, value).  As before
+ * getopt, any other word is taken for an option with a value: "unknown
+ * argument", or when it is the last word "needs a value or is unknown".
+ * Returns 0, BERTHCTL_COMMON_HELP for --help or -h (nothing after it
+ * read), or the usage exit status with the error printed (a bad --output
+ * or --timeout too). */
+int berthctl_common_parse(berthctl_common_t *c, int argc, char **argv,
+                          const struct option *own, berthctl_option_cb *option, void *ctx);
 
 /* After the options: checks that -g was given and, for every verb but
  * list, -n, and starts the --timeout clock.  Returns 0 or

@@ -11,6 +11,7 @@
  * whole file before anything reaches Redis.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,26 +30,35 @@ typedef struct redis_args {
 } redis_args_t;
 
 /* Parses --redis, --cell and (when `hosts` is wanted) --hosts from
- * argv[first..].  Returns 0 or BERTHCTL_EXIT_USAGE (message printed). */
-static int parse_redis_args(int argc, char **argv, int first, const char *cmd, bool hosts,
-                            redis_args_t *a)
+ * argv[1..], argv[0] being the command's last word.  Returns 0 or
+ * BERTHCTL_EXIT_USAGE (message printed). */
+static int parse_redis_args(int argc, char **argv, const char *cmd, bool hosts, redis_args_t *a)
 {
+    enum { OPT_REDIS = 256, OPT_CELL, OPT_HOSTS };
+    static const struct option options[] = {
+        {"redis", required_argument, NULL, OPT_REDIS},
+        {"cell", required_argument, NULL, OPT_CELL},
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {NULL, 0, NULL, 0},
+    };
     memset(a, 0, sizeof *a);
-    for (int i = first; i < argc; i++) {
-        const char *arg = argv[i];
-        bool known = strcmp(arg, "--redis") == 0 || strcmp(arg, "--cell") == 0 ||
-                     (hosts && strcmp(arg, "--hosts") == 0);
+    const char *arg;
+    int opt;
+    optind = 1;
+    while ((opt = berthctl_option_next(argc, argv, "-:", options, &arg)) != -1) {
+        /* --hosts is cell load's only: for fsck it is unknown, value or not. */
+        bool known = opt == OPT_REDIS || opt == OPT_CELL || (hosts && opt == OPT_HOSTS) ||
+                     (opt == ':' && (optopt != OPT_HOSTS || hosts));
         if (!known)
             return berthctl_usage_error("%s: unknown argument '%s'", cmd, arg);
-        if (i + 1 >= argc)
+        if (opt == ':')
             return berthctl_usage_error("option '%s' needs a value", arg);
-        const char *v = argv[++i];
-        if (strcmp(arg, "--redis") == 0)
-            a->url = v;
-        else if (strcmp(arg, "--cell") == 0)
-            a->cell = v;
+        if (opt == OPT_REDIS)
+            a->url = optarg;
+        else if (opt == OPT_CELL)
+            a->cell = optarg;
         else
-            a->hosts = v;
+            a->hosts = optarg;
     }
     if (a->url == NULL)
         return berthctl_usage_error("%s needs --redis URL", cmd);
@@ -99,7 +109,7 @@ static void print_fsck_violation(const char *violation, void *data)
 int berthctl_fsck_main(int argc, char **argv)
 {
     redis_args_t a;
-    int rc = parse_redis_args(argc, argv, 2, "fsck", false, &a);
+    int rc = parse_redis_args(argc - 1, argv + 1, "fsck", false, &a);
     if (rc != 0)
         return rc;
     berth_engine_t *engine = NULL;
@@ -166,7 +176,7 @@ static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_e
 int berthctl_cell_load_main(int argc, char **argv)
 {
     redis_args_t a;
-    int rc = parse_redis_args(argc, argv, 3, "cell load", true, &a);
+    int rc = parse_redis_args(argc - 2, argv + 2, "cell load", true, &a);
     if (rc != 0)
         return rc;
     char *text = NULL;

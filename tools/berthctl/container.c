@@ -15,6 +15,7 @@
  * one (NAME=VALUE) is never echoed in an error.  Every network wait is
  * bounded by --timeout (one deadline for the whole command).
  */
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,14 +145,45 @@ static void opts_free(berthctl_container_options_t *o)
     free(o->secure_env.v);
 }
 
-static const optdef_t *find_opt(const char *arg, size_t len)
+#define OPTDEFS_COUNT (sizeof optdefs / sizeof *optdefs)
+#define OPT_BASE 256                /* getopt's val of optdefs[i]: OPT_BASE + i */
+
+/* Fills getopt_long's tables from optdefs: each long option named without
+ * its "--" and answering OPT_BASE + its index, each alias a short option.
+ * A many-valued option takes only an attached value (--ports=80, -eA=1);
+ * parse_opts() reads the words after it itself. */
+static void getopt_tables(struct option *longs, char *shorts)
 {
-    for (size_t i = 0; i < sizeof optdefs / sizeof *optdefs; i++) {
+    size_t n = 0;
+    shorts[n++] = '-';
+    shorts[n++] = ':';
+    for (size_t i = 0; i < OPTDEFS_COUNT; i++) {
         const optdef_t *d = &optdefs[i];
-        if ((strlen(d->name) == len && strncmp(arg, d->name, len) == 0) ||
-            (d->alias != NULL && strlen(d->alias) == len && strncmp(arg, d->alias, len) == 0))
-            return d;
+        int has_arg = d->kind == ARG_NONE  ? no_argument
+                      : d->kind == ARG_ONE ? required_argument
+                                           : optional_argument;
+        longs[i] = (struct option){d->name + 2, has_arg, NULL, OPT_BASE + (int)i};
+        if (d->alias != NULL) {
+            shorts[n++] = d->alias[1];
+            if (has_arg != no_argument)
+                shorts[n++] = ':';
+            if (has_arg == optional_argument)
+                shorts[n++] = ':';
+        }
     }
+    longs[OPTDEFS_COUNT] = (struct option){NULL, 0, NULL, 0};
+    shorts[n] = '\0';
+}
+
+/* The option behind getopt's answer (OPT_BASE + index, or an alias's
+ * letter), or NULL. */
+static const optdef_t *find_opt(int opt)
+{
+    if (opt >= OPT_BASE && opt < OPT_BASE + (int)OPTDEFS_COUNT)
+        return &optdefs[opt - OPT_BASE];
+    for (size_t i = 0; i < OPTDEFS_COUNT; i++)
+        if (optdefs[i].alias != NULL && optdefs[i].alias[1] == opt)
+            return &optdefs[i];
     return NULL;
 }
 
@@ -163,44 +195,47 @@ static int parse_opts(int argc, char **argv, unsigned verb, berthctl_container_o
     o->tail = -1;
     o->timeout_s = BERTHCTL_DEFAULT_TIMEOUT_S;
     const char *output = NULL, *timeout = NULL, *tail = NULL;
-    for (int i = 3; i < argc; i++) {
-        const char *arg = argv[i];
-        if (arg[0] != '-') {
+    struct option longs[OPTDEFS_COUNT + 1];
+    char shorts[3 + 3 * OPTDEFS_COUNT];
+    getopt_tables(longs, shorts);
+    /* the options are argv[3..]: getopt reads words[1..] */
+    int nwords = argc - 2;
+    char **words = argv + 2;
+    const char *arg;
+    int opt;
+    optind = 1;
+    while ((opt = berthctl_option_next(nwords, words, shorts, longs, &arg)) != -1) {
+        if (opt == 1 && strcmp(arg, "-") != 0) {
             /* K=V may be a misplaced secret: never echo it */
             if (strchr(arg, '=') != NULL)
                 return berthctl_usage_error(
                     "%s: unexpected argument %d (NAME=VALUE needs "
                     "--environment-variables or --secure-environment-variables)",
-                    o->verb_name, i - 2);
+                    o->verb_name, optind - 1);
             return berthctl_usage_error("%s: unexpected argument '%s'", o->verb_name, arg);
         }
-        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-        const optdef_t *d = find_opt(arg, len);
-        if (d == NULL)
+        const optdef_t *d = find_opt(opt == '?' || opt == ':' ? optopt : opt);
+        if (d == NULL) {
+            size_t len = strncmp(arg, "--", 2) == 0 ? strcspn(arg, "=") : strlen(arg);
             return berthctl_usage_error("%s: unknown option '%.*s'", o->verb_name, (int)len, arg);
+        }
         if ((d->verbs & verb) == 0)
             return berthctl_usage_error("%s: option '%s' does not apply here", o->verb_name,
                                         d->name);
-        const char *val = NULL;
-        berthctl_strings_t *many = NULL;
-        if (d->kind == ARG_NONE) {
-            if (eq != NULL)
-                return berthctl_usage_error("option '%s' takes no value", d->name);
-        } else if (d->kind == ARG_ONE) {
-            if (eq != NULL)
-                val = eq + 1;
-            else if (i + 1 < argc)
-                val = argv[++i];
-            else
-                return berthctl_usage_error("option '%s' needs a value", d->name);
-        } else {
-            many = d->id == O_PORTS ? &o->ports : d->id == O_ENV ? &o->env : &o->secure_env;
+        if (opt == '?')
+            return berthctl_usage_error("option '%s' takes no value", d->name);
+        if (opt == ':')
+            return berthctl_usage_error("option '%s' needs a value", d->name);
+        const char *val = d->kind == ARG_ONE ? optarg : NULL;
+        if (d->kind == ARG_MANY) {
+            berthctl_strings_t *many = d->id == O_PORTS ? &o->ports
+                                       : d->id == O_ENV ? &o->env
+                                                        : &o->secure_env;
             size_t before = many->n;
-            if (eq != NULL && strv_push(many, eq + 1) != 0)
+            if (optarg != NULL && strv_push(many, optarg) != 0)
                 return berthctl_out_of_memory();
-            while (i + 1 < argc && argv[i + 1][0] != '-')
-                if (strv_push(many, argv[++i]) != 0)
+            while (optind < nwords && words[optind][0] != '-')
+                if (strv_push(many, words[optind++]) != 0)
                     return berthctl_out_of_memory();
             if (many->n == before)
                 return berthctl_usage_error("option '%s' needs at least one value", d->name);

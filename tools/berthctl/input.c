@@ -1,7 +1,7 @@
 /*
  * input.c: what berthctl reads from the user: whole files (an inventory,
- * a groups file, a container-group document, "-" for stdin), and the
- * numbers its options take.
+ * a groups file, a container-group document, "-" for stdin), the options
+ * on its command line (one step of getopt_long) and the numbers they take.
  *
  * It only reads: it never writes a file, and a document it reads may hold
  * secrets, so it never echoes a file's contents in an error (names, line
@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -105,6 +106,22 @@ int berthctl_read_input(const char *path, char **out)
     buf[n] = '\0';
     *out = buf;
     return BERTHCTL_EXIT_OK;
+}
+
+/* ---- options ---------------------------------------------------------------------- */
+
+/* Contract (berthctl.h). */
+int berthctl_option_next(int argc, char **argv, const char *short_options,
+                         const struct option *long_options, const char **arg)
+{
+    *arg = optind < argc ? argv[optind] : NULL;
+    /* berthctl's parsers have always read "--" as an unknown argument, not
+     * as the end of the options. */
+    if (*arg != NULL && strcmp(*arg, "--") == 0) {
+        optind++;
+        return '?';
+    }
+    return getopt_long(argc, argv, short_options, long_options, NULL);
 }
 
 /* ---- numbers ---------------------------------------------------------------------- */

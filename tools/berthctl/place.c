@@ -13,6 +13,7 @@
  * for an internal failure (out of memory, stdout not writable).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -417,36 +418,46 @@ typedef struct place_args {
     bool table;
 } place_args_t;
 
+/* Reads place's options (argv[2..]: --hosts, --groups, --policy, --seed,
+ * --table) into *a.  Returns 0 or BERTHCTL_EXIT_USAGE (message printed). */
 static int parse_place_args(int argc, char **argv, place_args_t *a)
 {
+    enum { OPT_HOSTS = 256, OPT_GROUPS, OPT_POLICY, OPT_SEED, OPT_TABLE };
+    static const struct option options[] = {
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"table", no_argument, NULL, OPT_TABLE},
+        {NULL, 0, NULL, 0},
+    };
     memset(a, 0, sizeof *a);
     berth_engine_options_init(&a->opts);
-    for (int i = 2; i < argc; i++) {
-        const char *arg = argv[i];
-        bool takes_value = strcmp(arg, "--hosts") == 0 || strcmp(arg, "--groups") == 0 ||
-                           strcmp(arg, "--policy") == 0 || strcmp(arg, "--seed") == 0;
-        if (takes_value && i + 1 >= argc)
-            return berthctl_usage_error("option '%s' needs a value", arg);
-        if (strcmp(arg, "--hosts") == 0) {
-            a->hosts = argv[++i];
-        } else if (strcmp(arg, "--groups") == 0) {
-            a->groups = argv[++i];
-        } else if (strcmp(arg, "--policy") == 0) {
-            if (berth_policy_parse(argv[++i], &a->opts.policy) != 0)
+    const char *arg;
+    int opt;
+    optind = 1;
+    while ((opt = berthctl_option_next(argc - 1, argv + 1, "-:", options, &arg)) != -1) {
+        switch (opt) {
+        case OPT_HOSTS: a->hosts = optarg; break;
+        case OPT_GROUPS: a->groups = optarg; break;
+        case OPT_POLICY:
+            if (berth_policy_parse(optarg, &a->opts.policy) != 0)
                 return berthctl_usage_error("unknown policy '%s' (binpack, spread or firstfit)",
-                                            argv[i]);
-        } else if (strcmp(arg, "--seed") == 0) {
-            const char *v = argv[++i];
+                                            optarg);
+            break;
+        case OPT_SEED: {
+            const char *v = optarg;
             char *end = NULL;
             errno = 0;
             unsigned long long seed = strtoull(v, &end, 10);
             if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0)
                 return berthctl_usage_error("--seed needs a non-negative integer, not '%s'", v);
             a->opts.seed = seed;
-        } else if (strcmp(arg, "--table") == 0) {
-            a->table = true;
-        } else {
-            return berthctl_usage_error("place: unknown argument '%s'", arg);
+            break;
+        }
+        case OPT_TABLE: a->table = true; break;
+        case ':': return berthctl_usage_error("option '%s' needs a value", arg);
+        default: return berthctl_usage_error("place: unknown argument '%s'", arg);
         }
     }
     if (a->hosts == NULL)

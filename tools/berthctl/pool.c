@@ -48,31 +48,35 @@ typedef struct pool_opts {
     long size;                      /* -1: not given                         */
 } pool_opts_t;
 
+enum { OPT_SIZE = BERTHCTL_OPT_OWN };
+
+/* Reads pool's own option, --size (berthctl_option_cb): ctx is the
+ * pool_opts_t. */
+static int own_option(void *ctx, int id, const char *v)
+{
+    pool_opts_t *o = ctx;
+    (void)id;
+    if (!berthctl_parse_long(v, 0, BERTH_POOL_SIZE_MAX, &o->size))
+        return berthctl_usage_error("--size needs an integer from 0 to %d, not '%s'",
+                                    BERTH_POOL_SIZE_MAX, v);
+    return 0;
+}
+
 /* Reads the options after the verb into *o.  Returns 0, -1 for --help, or
  * the usage exit status (the error printed). */
 static int parse(int argc, char **argv, pool_opts_t *o)
 {
+    static const struct option own[] = {
+        {"size", required_argument, NULL, OPT_SIZE},
+        {NULL, 0, NULL, 0},
+    };
     berthctl_common_t *c = &o->c;
     berthctl_common_init(c, "pool", argv[2], POOL_RESOURCE_TYPE, POOL_API_VERSION);
     o->size = -1;
-    for (int i = 3; i < argc; i++) {
-        const char *v = NULL;
-        int rc = berthctl_common_option(c, argc, argv, &i, &v);
-        if (rc != BERTHCTL_COMMON_OTHER) {
-            if (rc != BERTHCTL_COMMON_TAKEN)
-                return rc;
-            continue;
-        }
-        const char *a = argv[i - 1];
-        if (strcmp(a, "--size") == 0) {
-            if (!berthctl_parse_long(v, 0, BERTH_POOL_SIZE_MAX, &o->size))
-                return berthctl_usage_error("--size needs an integer from 0 to %d, not '%s'",
-                                            BERTH_POOL_SIZE_MAX, v);
-        } else {
-            return berthctl_usage_error("pool %s: unknown argument '%s'", c->verb, a);
-        }
-    }
-    int rc = berthctl_common_finish(c);
+    int rc = berthctl_common_parse(c, argc, argv, own, own_option, o);
+    if (rc != 0)
+        return rc;
+    rc = berthctl_common_finish(c);
     if (rc != 0)
         return rc;
     if (strcmp(c->verb, "create") == 0 && c->file == NULL)

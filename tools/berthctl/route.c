@@ -1,6 +1,6 @@
 /*
  * route.c: what berthctl's commands on berthd's ARM resource routes
- * (ngroup.c, pool.c) share: their common options, the route's paths and
+ * (ngroup.c, pool.c) share: their common options (on getopt_long), the route's paths and
  * exchanges, printing, listing, waiting, the verb check and the run
  * between libcurl's global set-up and clean-up.
  *
@@ -8,6 +8,7 @@
  * prints a secret: JSON goes out through berthctl_print_json(), which
  * redacts.
  */
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,12 @@
 #include <jansson.h>
 
 #include "berthctl.h"
+
+/* getopt's vals of the common long options without a letter. */
+enum {
+    OPT_INSECURE = 256, OPT_NO_WAIT, OPT_ENDPOINT, OPT_TOKEN, OPT_CACERT, OPT_SUBSCRIPTION,
+    OPT_TIMEOUT
+};
 
 #define POLL_S 0.5                      /* between two GETs of a resource wait */
 
@@ -37,54 +44,92 @@ void berthctl_common_init(berthctl_common_t *c, const char *command, const char 
     c->timeout_s = BERTHCTL_DEFAULT_TIMEOUT_S;
 }
 
-/* Contract (berthctl.h). */
-int berthctl_common_option(berthctl_common_t *c, int argc, char **argv, int *i, const char **value)
+/* Reads a common option's value into *c.  Returns 0, or the usage exit
+ * status for a bad --output or --timeout (the error printed). */
+static int common_value(berthctl_common_t *c, int opt, const char *v)
 {
-    const char *a = argv[*i];
-    if (strcmp(a, "--insecure") == 0) {
-        c->ep.insecure = true;
-        return BERTHCTL_COMMON_TAKEN;
-    }
-    if (strcmp(a, "--no-wait") == 0) {
-        c->no_wait = true;
-        return BERTHCTL_COMMON_TAKEN;
-    }
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-        return BERTHCTL_COMMON_HELP;
-    if (*i + 1 >= argc)
-        return berthctl_usage_error("%s %s: '%s' needs a value or is unknown", c->command, c->verb,
-                                    a);
-    const char *v = argv[++*i];
-    if (strcmp(a, "--endpoint") == 0) {
-        c->ep.url = v;
-    } else if (strcmp(a, "--token") == 0) {
-        c->ep.token = v;
-    } else if (strcmp(a, "--cacert") == 0) {
-        c->ep.cacert = v;
-    } else if (strcmp(a, "--subscription") == 0) {
-        c->subscription = v;
-    } else if (strcmp(a, "-g") == 0 || strcmp(a, "--resource-group") == 0) {
-        c->rg = v;
-    } else if (strcmp(a, "-n") == 0 || strcmp(a, "--name") == 0) {
-        c->name = v;
-    } else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
-        c->file = v;
-    } else if (strcmp(a, "-l") == 0 || strcmp(a, "--location") == 0) {
-        c->location = v;
-    } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+    switch (opt) {
+    case OPT_ENDPOINT: c->ep.url = v; break;
+    case OPT_TOKEN: c->ep.token = v; break;
+    case OPT_CACERT: c->ep.cacert = v; break;
+    case OPT_SUBSCRIPTION: c->subscription = v; break;
+    case 'g': c->rg = v; break;
+    case 'n': c->name = v; break;
+    case 'f': c->file = v; break;
+    case 'l': c->location = v; break;
+    case 'o':
         if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0)
             return berthctl_usage_error("--output is json or table, not '%s'", v);
         c->json = strcmp(v, "json") == 0;
-    } else if (strcmp(a, "--timeout") == 0) {
+        break;
+    case OPT_TIMEOUT: {
         char *end;
         c->timeout_s = strtod(v, &end);
         if (end == v || *end != '\0' || !(c->timeout_s > 0))
             return berthctl_usage_error("--timeout needs a positive number, not '%s'", v);
-    } else {
-        *value = v;
-        return BERTHCTL_COMMON_OTHER;
+        break;
     }
-    return BERTHCTL_COMMON_TAKEN;
+    }
+    return 0;
+}
+
+/* Contract (berthctl.h). */
+int berthctl_common_parse(berthctl_common_t *c, int argc, char **argv,
+                          const struct option *own, berthctl_option_cb *option, void *ctx)
+{
+    static const struct option common[] = {
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"no-wait", no_argument, NULL, OPT_NO_WAIT},
+        {"help", no_argument, NULL, 'h'},
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"subscription", required_argument, NULL, OPT_SUBSCRIPTION},
+        {"resource-group", required_argument, NULL, 'g'},
+        {"name", required_argument, NULL, 'n'},
+        {"file", required_argument, NULL, 'f'},
+        {"location", required_argument, NULL, 'l'},
+        {"output", required_argument, NULL, 'o'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    };
+    enum { NCOMMON = sizeof common / sizeof *common, OWN_MAX = 8 };
+    struct option longs[NCOMMON + OWN_MAX + 1];
+    size_t n = 0;
+    for (; n < NCOMMON; n++)
+        longs[n] = common[n];
+    for (; own != NULL && own[n - NCOMMON].name != NULL && n < NCOMMON + OWN_MAX; n++)
+        longs[n] = own[n - NCOMMON];
+    longs[n] = (struct option){NULL, 0, NULL, 0};
+    /* the options are argv[3..]: getopt reads words[1..] */
+    int nwords = argc - 2;
+    char **words = argv + 2;
+    const char *arg;
+    int opt;
+    optind = 1;
+    while ((opt = berthctl_option_next(nwords, words, "-:hg:n:f:l:o:", longs, &arg)) != -1) {
+        int rc = 0;
+        if (opt == OPT_INSECURE) {
+            c->ep.insecure = true;
+        } else if (opt == OPT_NO_WAIT) {
+            c->no_wait = true;
+        } else if (opt == 'h') {
+            return BERTHCTL_COMMON_HELP;
+        } else if (opt == ':' || ((opt == 1 || opt == '?') && arg == words[nwords - 1])) {
+            /* an unknown word has always been taken for an option with a value */
+            return berthctl_usage_error("%s %s: '%s' needs a value or is unknown", c->command,
+                                        c->verb, arg);
+        } else if (opt == 1 || opt == '?') {
+            return berthctl_usage_error("%s %s: unknown argument '%s'", c->command, c->verb,
+                                        arg);
+        } else if (opt >= BERTHCTL_OPT_OWN) {
+            rc = option(ctx, opt, optarg);
+        } else {
+            rc = common_value(c, opt, optarg);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Contract (berthctl.h). */
