@@ -1,5 +1,5 @@
 /*
- * test_berthctl.c: runs the built tools/berthctl as a user would and checks
+ * test_berthctl.c: runs the built tools/berthctl/berthctl as a user would and checks
  * what it prints and how it exits: JSON lines that parse, one per document
  * and in order, errors in CloudError shape, redeploys that stay, the table,
  * the summary, and exit status 2 with a message naming the file for every
@@ -498,7 +498,7 @@ static int setup(void **state)
     (void)state;
     const char *b = getenv("top_builddir");
     const char *s = getenv("top_srcdir");
-    snprintf(berthctl, sizeof berthctl, "%s/tools/berthctl", b != NULL ? b : ".");
+    snprintf(berthctl, sizeof berthctl, "%s/tools/berthctl/berthctl", b != NULL ? b : ".");
     snprintf(srcdir, sizeof srcdir, "%s", s != NULL ? s : BERTH_SRCDIR);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/berthctl-test.XXXXXX");
     if (mkdtemp(tmpdir) == NULL)

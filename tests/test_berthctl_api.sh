@@ -18,7 +18,7 @@ set -u
 : "${top_builddir:=.}"
 name=test_berthctl_api
 logs="berthd.log agent.log"
-berthctl="$top_builddir/tools/berthctl"
+berthctl="$top_builddir/tools/berthctl/berthctl"
 # berthd builds as tools/berthd/berthd (tools/berthd is its source directory)
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"

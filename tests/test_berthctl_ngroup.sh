@@ -21,7 +21,7 @@ set -u
 name=test_berthctl_ngroup
 logs="berthd.log agent-1.log"
 expect_dumps_logs=1
-berthctl="$top_builddir/tools/berthctl"
+berthctl="$top_builddir/tools/berthctl/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
 agent="$top_builddir/tools/berth-agent"
 . "$top_srcdir/tests/shell-lib.sh"

@@ -1483,7 +1483,7 @@ static int run_fsck(fixture_t *f, char **out)
 {
     const char *top = getenv("top_builddir");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/tools/berthctl fsck --redis '%s' --cell '%s' 2>/dev/null",
+    snprintf(cmd, sizeof cmd, "%s/tools/berthctl/berthctl fsck --redis '%s' --cell '%s' 2>/dev/null",
              top != NULL ? top : ".", berth_test_redis_group->url, f->cell);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

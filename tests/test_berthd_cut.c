@@ -892,7 +892,7 @@ static void assert_cell_clean(fixture_t *f)
 {
     const char *top = getenv("top_builddir");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/tools/berthctl fsck --redis '%s' --cell '%s' 2>&1",
+    snprintf(cmd, sizeof cmd, "%s/tools/berthctl/berthctl fsck --redis '%s' --cell '%s' 2>&1",
              top != NULL ? top : ".", berth_test_redis_group->url, f->cell);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

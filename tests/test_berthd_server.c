@@ -519,12 +519,12 @@ static void test_tokens(void **state)
      * into the cell). */
     char cmd[1024], berthctl[512];
     const char *b = getenv("top_builddir");
-    snprintf(berthctl, sizeof berthctl, "%s/tools/berthctl", b != NULL ? b : ".");
+    snprintf(berthctl, sizeof berthctl, "%s/tools/berthctl/berthctl", b != NULL ? b : ".");
     bool have_berthctl = access(berthctl, X_OK) == 0;
     if (!have_berthctl)
         fprintf(stderr, "# %s is missing: comparing two groups that do not exist\n", berthctl);
     snprintf(cmd, sizeof cmd,
-             "'%s/tools/berthctl' cell load --redis '%s' --cell srvtest --hosts "
+             "'%s/tools/berthctl/berthctl' cell load --redis '%s' --cell srvtest --hosts "
              "'%s/fixtures/cluster.json' >/dev/null",
              b != NULL ? b : ".", redis->url, BERTH_SRCDIR);
     if (have_berthctl)

@@ -53,7 +53,7 @@ set -u
 name=test_faults
 logs="berthd.log h1.log h2.log redis.log"
 log_lines=20
-berthctl="$top_builddir/tools/berthctl"
+berthctl="$top_builddir/tools/berthctl/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
 agent="$top_builddir/tools/berth-agent"

@@ -737,7 +737,7 @@ static int run_berthctl(const char *const *argv, char *out, size_t cap)
 {
     char path[256];
     const char *b = getenv("top_builddir");
-    snprintf(path, sizeof path, "%s/tools/berthctl", b != NULL ? b : ".");
+    snprintf(path, sizeof path, "%s/tools/berthctl/berthctl", b != NULL ? b : ".");
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     fflush(NULL);
@@ -766,7 +766,7 @@ static void test_berthctl_fsck(void **state)
     (void)state;
     char path[256];
     const char *b = getenv("top_builddir");
-    snprintf(path, sizeof path, "%s/tools/berthctl", b != NULL ? b : ".");
+    snprintf(path, sizeof path, "%s/tools/berthctl/berthctl", b != NULL ? b : ".");
     if (access(path, X_OK) != 0)
         skip();
     berth_test_redis_t *r = start_unix(BERTH_TEST_REDIS_AOF_OFF);

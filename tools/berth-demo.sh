@@ -24,7 +24,7 @@ data=$(mktemp -d /tmp/berth-demo.XXXXXX)
 berthd_pid=
 agent_pid=
 
-for bin in tools/berthd/berthd tools/berth-agent tools/berthctl; do
+for bin in tools/berthd/berthd tools/berth-agent tools/berthctl/berthctl; do
     [ -x "$build/$bin" ] || { echo "berth-demo: $build/$bin is not built (run make)" >&2; exit 2; }
 done
 BERTH_PLUGIN_PATH="$build/plugins/sim/.libs:$build/plugins/docker/.libs:$build/plugins/runc/.libs"
@@ -35,7 +35,7 @@ cleanup() {
     if [ -n "$berthd_pid" ]; then
         for f in "$src"/fixtures/samples/*.json; do
             name=$(basename "$f" .json)
-            "$build/tools/berthctl" container delete --endpoint "$endpoint" -g demo -n "$name" \
+            "$build/tools/berthctl/berthctl" container delete --endpoint "$endpoint" -g demo -n "$name" \
                 >/dev/null 2>&1 || true
         done
     fi
@@ -90,16 +90,16 @@ agent_pid=$!
 echo "==> creating the sample groups of fixtures/samples/"
 for f in "$src"/fixtures/samples/*.json; do
     name=$(basename "$f" .json)
-    "$build/tools/berthctl" container create --endpoint "$endpoint" -g demo -n "$name" \
+    "$build/tools/berthctl/berthctl" container create --endpoint "$endpoint" -g demo -n "$name" \
         --file "$f" --timeout 60
 done
 
 echo "==> where they landed"
-"$build/tools/berthctl" container list --endpoint "$endpoint" -g demo
+"$build/tools/berthctl/berthctl" container list --endpoint "$endpoint" -g demo
 echo
-"$build/tools/berthctl" host list --endpoint "$endpoint"
+"$build/tools/berthctl/berthctl" host list --endpoint "$endpoint"
 echo
 echo "==> the logs of pair/client"
-"$build/tools/berthctl" container logs --endpoint "$endpoint" -g demo -n pair \
+"$build/tools/berthctl/berthctl" container logs --endpoint "$endpoint" -g demo -n pair \
     --container-name client
 echo "==> done; cleaning up"

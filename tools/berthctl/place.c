@@ -1,27 +1,21 @@
 /*
- * berthctl.c: Berth's command-line tool.
+ * place.c: `berthctl place`, an offline placement run: it loads a host
+ * inventory into a fresh engine, places (or redeploys) every ACI document
+ * of a groups file in order, prints one result per document on stdout
+ * (JSON lines, or a table) and a utilization summary on stderr.
  *
- * `berthctl place` is an offline placement run: it loads a host inventory
- * into a fresh engine, places (or redeploys) every ACI document of a groups
- * file in order, prints one result per document on stdout (JSON lines, or a
- * table) and a utilization summary on stderr.  `berthctl fsck` checks a
- * cell held in Redis against Berth's promises; `berthctl cell load` puts an
- * inventory's hosts into a cell in Redis.  `berthctl container ...` and
- * `berthctl host list` talk to berthd's REST API (berthctl-api.c).  It
- * uses the public API of
- * libberth only, and must never print a secret from a document: results
- * carry names, hosts and quantities, never document contents.  fsck only
- * reads the cell; it never repairs it.
+ * It uses the public API of libberth only, touches no Redis and no berthd,
+ * and must never print a secret from a document: results carry names,
+ * hosts and quantities, never document contents.
  *
- * Exit status of place and cell load: 0 when the run completed (whatever
- * the individual documents' outcomes), 2 for a usage error, an unusable
- * input file or an unreachable Redis, 1 for an internal failure (out of
- * memory, stdout not writable).  fsck: 0 clean, 1 violations found, 2 usage
- * error or Redis unreachable.
+ * Exit status: 0 when the run completed (whatever the individual
+ * documents' outcomes), 2 for a usage error or an unusable input file, 1
+ * for an internal failure (out of memory, stdout not writable).
  */
 #include <errno.h>
-#include <signal.h>
-#include <stdarg.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,114 +23,7 @@
 #include <jansson.h>
 
 #include "berth.h"
-#include "berthctl-api.h"
-#include "records_fsck.h"
-
-#define EXIT_USAGE 2
-#define EXIT_INTERNAL 1
-
-static const char usage_text[] =
-    "usage: berthctl place --hosts FILE --groups FILE [--policy binpack|spread|firstfit]\n"
-    "                      [--seed N] [--table]\n"
-    "       berthctl fsck --redis URL --cell NAME\n"
-    "       berthctl cell load --redis URL --cell NAME --hosts FILE\n"
-    "       berthctl container create|show|list|delete|logs|exec|restart|stop|start ...\n"
-    "       berthctl host list ...\n"
-    "       berthctl ngroup create|show|list|scale|update|delete ...\n"
-    "       berthctl pool create|show|list|delete ...\n"
-    "       berthctl --help\n"
-    "       berthctl --version\n"
-    "\n"
-    "place   places every ACI container-group document of the groups file (a JSON\n"
-    "        array, or one document per line) on the hosts of the inventory, in\n"
-    "        order; a name seen again is a redeploy (create-or-update).  Prints one\n"
-    "        JSON object per document on stdout (--table: an aligned table) and a\n"
-    "        utilization summary on stderr.\n"
-    "\n"
-    "  --hosts FILE    host inventory: a JSON array of hosts, or\n"
-    "                  {\"gpuSkus\": [...], \"hosts\": [...]}\n"
-    "  --groups FILE   ACI container-group documents, each with a \"name\"\n"
-    "  --policy NAME   binpack (default), spread or firstfit\n"
-    "  --seed N        breaks ties between equal hosts (default 0)\n"
-    "  --table         human-readable table instead of JSON lines\n"
-    "\n"
-    "fsck    checks a cell held in Redis: no host over capacity, host usage equal\n"
-    "        to the sum of its groups, every group on an existing host and in its\n"
-    "        group set, known record versions, a consistent change log.  Prints\n"
-    "        each violation on stdout and a summary on stderr; changes nothing.\n"
-    "\n"
-    "cell load  adds (or replaces) every host of an inventory file in a cell\n"
-    "        held in Redis, creating the cell when it is new.\n"
-    "\n"
-    "  --redis URL     redis://HOST:PORT or unix:///PATH (a Cluster node is fine)\n"
-    "  --cell NAME     the cell: 1 to 63 of a-z, 0-9 and '-'\n"
-    "\n"
-    "Exit status: 0 when the run completed (fsck: the cell is clean), 1 for an\n"
-    "internal failure (fsck: violations found), 2 for a usage error, an\n"
-    "unusable input file or an unreachable Redis.\n";
-
-int berthctl_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("berthctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'berthctl --help'.\n", stderr);
-    return EXIT_USAGE;
-}
-
-int berthctl_out_of_memory(void)
-{
-    fputs("berthctl: out of memory\n", stderr);
-    return EXIT_INTERNAL;
-}
-
-#define usage_error berthctl_usage_error
-#define out_of_memory berthctl_out_of_memory
-
-/* Reads a whole file into a new NUL-terminated buffer (free with free()).
- * Returns 0, or an errno value. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    int rc = 0;
-    while (buf != NULL) {
-        if (cap - n < 2) {
-            char *grown = realloc(buf, cap * 2);
-            if (grown == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (buf == NULL)
-        rc = ENOMEM;
-    else if (ferror(f))
-        rc = errno != 0 ? errno : EIO;
-    fclose(f);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
+#include "berthctl.h"
 
 /* ---- the groups file ------------------------------------------------------ */
 
@@ -377,15 +264,7 @@ static int print_json_lines(const berth_engine_t *engine, const result_t *res, s
 /* Formats MiB as GB (1 GB = 1024 MiB) with up to two decimals, trimmed. */
 static void format_gb(char *buf, size_t cap, uint64_t mib)
 {
-    snprintf(buf, cap, "%.2f", (double)mib / 1024.0);
-    char *dot = strchr(buf, '.');
-    if (dot != NULL) {
-        char *end = buf + strlen(buf);
-        while (end > dot + 1 && end[-1] == '0')
-            *--end = '\0';
-        if (end == dot + 1)
-            *dot = '\0';
-    }
+    berthctl_format_number(buf, cap, (double)mib / 1024.0);
 }
 
 #define TABLE_COLUMNS 6
@@ -539,62 +418,57 @@ typedef struct place_args {
     bool table;
 } place_args_t;
 
+/* Reads place's options (argv[2..]: --hosts, --groups, --policy, --seed,
+ * --table) into *a.  Returns 0 or BERTHCTL_EXIT_USAGE (message printed). */
 static int parse_place_args(int argc, char **argv, place_args_t *a)
 {
+    enum { OPT_HOSTS = 256, OPT_GROUPS, OPT_POLICY, OPT_SEED, OPT_TABLE };
+    static const struct option options[] = {
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"table", no_argument, NULL, OPT_TABLE},
+        {NULL, 0, NULL, 0},
+    };
     memset(a, 0, sizeof *a);
     berth_engine_options_init(&a->opts);
-    for (int i = 2; i < argc; i++) {
-        const char *arg = argv[i];
-        bool takes_value = strcmp(arg, "--hosts") == 0 || strcmp(arg, "--groups") == 0 ||
-                           strcmp(arg, "--policy") == 0 || strcmp(arg, "--seed") == 0;
-        if (takes_value && i + 1 >= argc)
-            return usage_error("option '%s' needs a value", arg);
-        if (strcmp(arg, "--hosts") == 0) {
-            a->hosts = argv[++i];
-        } else if (strcmp(arg, "--groups") == 0) {
-            a->groups = argv[++i];
-        } else if (strcmp(arg, "--policy") == 0) {
-            if (berth_policy_parse(argv[++i], &a->opts.policy) != 0)
-                return usage_error("unknown policy '%s' (binpack, spread or firstfit)",
-                                   argv[i]);
-        } else if (strcmp(arg, "--seed") == 0) {
-            const char *v = argv[++i];
+    const char *arg;
+    int opt;
+    optind = 1;
+    while ((opt = berthctl_option_next(argc - 1, argv + 1, "-:", options, &arg)) != -1) {
+        switch (opt) {
+        case OPT_HOSTS: a->hosts = optarg; break;
+        case OPT_GROUPS: a->groups = optarg; break;
+        case OPT_POLICY:
+            if (berth_policy_parse(optarg, &a->opts.policy) != 0)
+                return berthctl_usage_error("unknown policy '%s' (binpack, spread or firstfit)",
+                                            optarg);
+            break;
+        case OPT_SEED: {
+            const char *v = optarg;
             char *end = NULL;
             errno = 0;
             unsigned long long seed = strtoull(v, &end, 10);
             if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0)
-                return usage_error("--seed needs a non-negative integer, not '%s'", v);
+                return berthctl_usage_error("--seed needs a non-negative integer, not '%s'", v);
             a->opts.seed = seed;
-        } else if (strcmp(arg, "--table") == 0) {
-            a->table = true;
-        } else {
-            return usage_error("place: unknown argument '%s'", arg);
+            break;
+        }
+        case OPT_TABLE: a->table = true; break;
+        case ':': return berthctl_usage_error("option '%s' needs a value", arg);
+        default: return berthctl_usage_error("place: unknown argument '%s'", arg);
         }
     }
     if (a->hosts == NULL)
-        return usage_error("%s", "place needs --hosts FILE");
+        return berthctl_usage_error("%s", "place needs --hosts FILE");
     if (a->groups == NULL)
-        return usage_error("%s", "place needs --groups FILE");
+        return berthctl_usage_error("%s", "place needs --groups FILE");
     return 0;
 }
 
-/* Prints an inventory error with every violation, naming the file. */
-static void report_hosts_error(const char *path, const berth_error_t *err)
-{
-    fprintf(stderr, "berthctl: hosts file '%s' is invalid: %s%s%s%s\n", path, err->message,
-            err->target[0] ? " (at " : "", err->target, err->target[0] ? ")" : "");
-    size_t n = err->ndetails < BERTH_ERROR_DETAILS_MAX ? err->ndetails : BERTH_ERROR_DETAILS_MAX;
-    for (size_t i = 1; i < n; i++) {
-        const berth_error_detail_t *d = &err->details[i];
-        fprintf(stderr, "berthctl:   also: %s%s%s%s\n", d->message, d->target[0] ? " (at " : "",
-                d->target, d->target[0] ? ")" : "");
-    }
-    if (err->ndetails > n)
-        fprintf(stderr, "berthctl:   and %zu more\n", err->ndetails - n);
-}
-
-/* Reads the groups file into documents.  Returns 0, EXIT_USAGE (message
- * printed) or EXIT_INTERNAL. */
+/* Reads the groups file into documents.  Returns 0, BERTHCTL_EXIT_USAGE (message
+ * printed) or BERTHCTL_EXIT_FAILED. */
 static int load_groups(const char *path, const char *text, size_t len, docs_t *docs)
 {
     size_t i = 0;
@@ -608,25 +482,28 @@ static int load_groups(const char *path, const char *text, size_t len, docs_t *d
                     "berthctl: groups file '%s' is not a valid JSON array: %s "
                     "(line %d, column %d)\n",
                     path, jerr.text, jerr.line, jerr.column);
-            return EXIT_USAGE;
+            return BERTHCTL_EXIT_USAGE;
         }
         json_decref(root);
-        return split_array(text, len, docs) == 0 ? 0 : out_of_memory();
+        return split_array(text, len, docs) == 0 ? 0 : berthctl_out_of_memory();
     }
     long bad = split_lines(text, len, docs);
     if (bad < 0)
-        return out_of_memory();
+        return berthctl_out_of_memory();
     if (bad > 0) {
         fprintf(stderr,
                 "berthctl: groups file '%s' is neither a JSON array nor JSON Lines: "
                 "line %ld does not start a JSON object\n",
                 path, bad);
-        return EXIT_USAGE;
+        return BERTHCTL_EXIT_USAGE;
     }
     return 0;
 }
 
-static int cmd_place(int argc, char **argv)
+/* Contract (berthctl.h): parses the options, loads the inventory and the
+ * groups file, places every document, prints the results on stdout and the
+ * summary on stderr.  Returns the exit status (0, 1 or 2). */
+int berthctl_place_main(int argc, char **argv)
 {
     place_args_t a;
     int rc = parse_place_args(argc, argv, &a);
@@ -635,18 +512,18 @@ static int cmd_place(int argc, char **argv)
 
     char *hosts_text = NULL, *groups_text = NULL;
     size_t hosts_len, groups_len;
-    int e = read_file(a.hosts, &hosts_text, &hosts_len);
+    int e = berthctl_read_file(a.hosts, &hosts_text, &hosts_len);
     if (e == ENOMEM)
-        return out_of_memory();
+        return berthctl_out_of_memory();
     if (e != 0) {
         fprintf(stderr, "berthctl: cannot read hosts file '%s': %s\n", a.hosts, strerror(e));
-        return EXIT_USAGE;
+        return BERTHCTL_EXIT_USAGE;
     }
-    e = read_file(a.groups, &groups_text, &groups_len);
+    e = berthctl_read_file(a.groups, &groups_text, &groups_len);
     if (e != 0) {
         fprintf(stderr, "berthctl: cannot read groups file '%s': %s\n", a.groups, strerror(e));
         free(hosts_text);
-        return EXIT_USAGE;
+        return BERTHCTL_EXIT_USAGE;
     }
 
     berth_engine_t *engine = NULL;
@@ -657,13 +534,13 @@ static int cmd_place(int argc, char **argv)
     rc = berth_engine_new(&a.opts, &engine, &err);
     if (rc != 0) {
         fprintf(stderr, "berthctl: cannot create an engine: %s\n", err.message);
-        rc = EXIT_INTERNAL;
+        rc = BERTHCTL_EXIT_FAILED;
         goto done;
     }
     rc = berth_inventory_load(engine, hosts_text, hosts_len, &err);
     if (rc != 0) {
-        report_hosts_error(a.hosts, &err);
-        rc = rc == BERTH_ENOMEM ? out_of_memory() : EXIT_USAGE;
+        berthctl_report_hosts_error(a.hosts, &err);
+        rc = rc == BERTH_ENOMEM ? berthctl_out_of_memory() : BERTHCTL_EXIT_USAGE;
         goto done;
     }
     rc = load_groups(a.groups, groups_text, groups_len, &docs);
@@ -672,24 +549,24 @@ static int cmd_place(int argc, char **argv)
 
     res = calloc(docs.n > 0 ? docs.n : 1, sizeof *res);
     if (res == NULL) {
-        rc = out_of_memory();
+        rc = berthctl_out_of_memory();
         goto done;
     }
     for (; nres < docs.n; nres++) {
         if (place_one(engine, &docs.v[nres], &res[nres]) != 0) {
             free(res[nres].name);
-            rc = out_of_memory();
+            rc = berthctl_out_of_memory();
             goto done;
         }
     }
     if (a.table)
         print_table(engine, res, nres);
     else if (print_json_lines(engine, res, nres) != 0)
-        rc = out_of_memory();
+        rc = berthctl_out_of_memory();
     print_summary(engine, &a.opts, res, nres);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "berthctl: cannot write the results: %s\n", strerror(errno));
-        rc = EXIT_INTERNAL;
+        rc = BERTHCTL_EXIT_FAILED;
     }
 
 done:
@@ -701,240 +578,4 @@ done:
     free(hosts_text);
     free(groups_text);
     return rc;
-}
-
-/* ---- fsck and cell load: a cell held in Redis ------------------------------- */
-
-typedef struct redis_args {
-    const char *url;
-    const char *cell;
-    const char *hosts;              /* cell load only                       */
-} redis_args_t;
-
-/* Parses --redis, --cell and (when `hosts` is wanted) --hosts from
- * argv[first..].  Returns 0 or EXIT_USAGE (message printed). */
-static int parse_redis_args(int argc, char **argv, int first, const char *cmd, bool hosts,
-                            redis_args_t *a)
-{
-    memset(a, 0, sizeof *a);
-    for (int i = first; i < argc; i++) {
-        const char *arg = argv[i];
-        bool known = strcmp(arg, "--redis") == 0 || strcmp(arg, "--cell") == 0 ||
-                     (hosts && strcmp(arg, "--hosts") == 0);
-        if (!known)
-            return usage_error("%s: unknown argument '%s'", cmd, arg);
-        if (i + 1 >= argc)
-            return usage_error("option '%s' needs a value", arg);
-        const char *v = argv[++i];
-        if (strcmp(arg, "--redis") == 0)
-            a->url = v;
-        else if (strcmp(arg, "--cell") == 0)
-            a->cell = v;
-        else
-            a->hosts = v;
-    }
-    if (a->url == NULL)
-        return usage_error("%s needs --redis URL", cmd);
-    if (a->cell == NULL)
-        return usage_error("%s needs --cell NAME", cmd);
-    if (hosts && a->hosts == NULL)
-        return usage_error("%s needs --hosts FILE", cmd);
-    return 0;
-}
-
-/* Opens `engine` as a replica of the cell.  Returns 0, or the exit status
- * with the reason printed: EXIT_USAGE for bad options or an unreachable
- * Redis, EXIT_INTERNAL otherwise. */
-static int open_cell(const redis_args_t *a, berth_engine_t *engine, berth_store_t **store)
-{
-    berth_store_options_t opts;
-    berth_store_options_init(&opts);
-    opts.url = a->url;
-    opts.cell = a->cell;
-    berth_error_t err;
-    int rc = berth_store_open(&opts, engine, store, &err);
-    if (rc == 0)
-        return 0;
-    if (rc == BERTH_EIO) {
-        fprintf(stderr, "berthctl: cannot use Redis at '%s' for cell '%s': %s\n", a->url,
-                a->cell, err.message);
-        return EXIT_USAGE;
-    }
-    if (rc == BERTH_EINVAL) {
-        fprintf(stderr, "berthctl: %s\n", err.message);
-        return EXIT_USAGE;
-    }
-    if (rc == BERTH_ENOMEM)
-        return out_of_memory();
-    fprintf(stderr, "berthctl: cannot open cell '%s': %s\n", a->cell, err.message);
-    return EXIT_INTERNAL;
-}
-
-static void print_fsck_violation(const char *violation, void *data)
-{
-    (*(size_t *)data)++;
-    printf("%s\n", violation);
-}
-
-static int cmd_fsck(int argc, char **argv)
-{
-    redis_args_t a;
-    int rc = parse_redis_args(argc, argv, 2, "fsck", false, &a);
-    if (rc != 0)
-        return rc;
-    berth_engine_t *engine = NULL;
-    berth_store_t *store = NULL;
-    berth_error_t err;
-    if (berth_engine_new(NULL, &engine, &err) != 0)
-        return out_of_memory();
-    rc = open_cell(&a, engine, &store);
-    if (rc != 0) {
-        berth_engine_free(engine);
-        return rc;
-    }
-    size_t printed = 0, resources = 0;
-    int violations = berth_store_fsck(store, print_fsck_violation, &printed, &err);
-    /* berthd's resource records against the placements (records_fsck.c). */
-    int api = violations < 0 ? 0
-                             : bd_records_fsck(store, engine, a.url, a.cell, print_fsck_violation,
-                                               &printed, &resources, &err);
-    if (violations < 0 || api < 0) {
-        fprintf(stderr, "berthctl: fsck of cell '%s' failed: %s\n", a.cell, err.message);
-        rc = EXIT_USAGE;
-    } else {
-        violations += api;
-        fprintf(stderr,
-                "fsck cell %s (schema %d): %zu hosts, %zu groups, %zu resources checked, "
-                "%d violation%s\n",
-                a.cell, BERTH_CELL_SCHEMA, berth_engine_host_count(engine), berth_engine_group_count(engine),
-                resources, violations, violations == 1 ? "" : "s");
-        rc = violations > 0 ? 1 : 0;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "berthctl: cannot write the violations: %s\n", strerror(errno));
-        rc = EXIT_INTERNAL;
-    }
-    berth_store_close(store);
-    berth_engine_free(engine);
-    return rc;
-}
-
-/* Gives `to` every GPU SKU that a host of `from` uses, so that the store's
- * engine accepts those hosts (an inventory may declare SKUs of its own). */
-static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_error_t *err)
-{
-    size_t n = berth_engine_host_count(from);
-    for (size_t i = 0; i < n; i++) {
-        berth_host_t h;
-        if (berth_engine_host_at(from, i, &h, NULL) != 0 || h.gpu_count == 0)
-            continue;
-        const berth_gpu_sku_t *sku = berth_engine_gpu_sku_find(from, h.gpu_sku, NULL);
-        if (sku == NULL)
-            continue;
-        berth_gpu_sku_t copy = *sku;
-        int rc = berth_engine_gpu_sku_add(to, &copy, err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int cmd_cell_load(int argc, char **argv)
-{
-    redis_args_t a;
-    int rc = parse_redis_args(argc, argv, 3, "cell load", true, &a);
-    if (rc != 0)
-        return rc;
-    char *text = NULL;
-    size_t len = 0;
-    int e = read_file(a.hosts, &text, &len);
-    if (e == ENOMEM)
-        return out_of_memory();
-    if (e != 0) {
-        fprintf(stderr, "berthctl: cannot read hosts file '%s': %s\n", a.hosts, strerror(e));
-        return EXIT_USAGE;
-    }
-    berth_engine_t *scratch = NULL, *engine = NULL;
-    berth_store_t *store = NULL;
-    berth_error_t err;
-    size_t loaded = 0, n = 0;
-    if (berth_engine_new(NULL, &scratch, &err) != 0 || berth_engine_new(NULL, &engine, &err) != 0) {
-        rc = out_of_memory();
-        goto done;
-    }
-    /* The whole file is checked before anything reaches Redis. */
-    rc = berth_inventory_load(scratch, text, len, &err);
-    if (rc != 0) {
-        report_hosts_error(a.hosts, &err);
-        rc = rc == BERTH_ENOMEM ? out_of_memory() : EXIT_USAGE;
-        goto done;
-    }
-    if (copy_gpu_skus(scratch, engine, &err) != 0) {
-        fprintf(stderr, "berthctl: hosts file '%s': %s\n", a.hosts, err.message);
-        rc = EXIT_USAGE;
-        goto done;
-    }
-    rc = open_cell(&a, engine, &store);
-    if (rc != 0)
-        goto done;
-    n = berth_engine_host_count(scratch);
-    for (size_t i = 0; i < n; i++) {
-        berth_host_t h;
-        if (berth_engine_host_at(scratch, i, &h, NULL) != 0)
-            continue;
-        int prc = berth_store_host_put(store, &h, &err);
-        if (prc != 0) {
-            fprintf(stderr, "berthctl: cannot put host '%s' into cell '%s': %s\n", h.name,
-                    a.cell, err.message);
-            rc = prc == BERTH_EIO ? EXIT_USAGE : EXIT_INTERNAL;
-            break;
-        }
-        loaded++;
-    }
-    fprintf(stderr, "cell %s: %zu of %zu hosts loaded from '%s'; the cell has %zu hosts\n",
-            a.cell, loaded, n, a.hosts, berth_engine_host_count(engine));
-
-done:
-    berth_store_close(store);
-    berth_engine_free(engine);
-    berth_engine_free(scratch);
-    free(text);
-    return rc;
-}
-
-int main(int argc, char **argv)
-{
-    if (argc < 2)
-        return usage_error("%s", "missing command");
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
-        fputs("\n", stdout);
-        fputs(berthctl_api_usage, stdout);
-        fputs("\n", stdout);
-        fputs(berthctl_ngroup_usage, stdout);
-        fputs("\n", stdout);
-        fputs(berthctl_pool_usage, stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("berthctl %s\n", berth_version());
-        return 0;
-    }
-    if (strcmp(cmd, "place") == 0)
-        return cmd_place(argc, argv);
-    if (strcmp(cmd, "fsck") == 0)
-        return cmd_fsck(argc, argv);
-    if (strcmp(cmd, "cell") == 0) {
-        if (argc >= 3 && strcmp(argv[2], "load") == 0)
-            return cmd_cell_load(argc, argv);
-        return usage_error("%s", "cell needs a subcommand: load");
-    }
-    if (strcmp(cmd, "container") == 0 || strcmp(cmd, "host") == 0)
-        return berthctl_api_main(argc, argv);
-    if (strcmp(cmd, "ngroup") == 0)
-        return berthctl_ngroup_main(argc, argv);
-    if (strcmp(cmd, "pool") == 0)
-        return berthctl_pool_main(argc, argv);
-    return usage_error("unknown command '%s'", cmd);
 }

@@ -1,5 +1,5 @@
 /*
- * berthctl-ngroup.c: `berthctl ngroup create|show|list|scale|update|delete`,
+ * ngroup.c: `berthctl ngroup create|show|list|scale|update|delete`,
  * NGroups through berthd's nGroups route (docs/ngroups.md).
  *
  * create PUTs an NGroup: the container-group template read from --file (an
@@ -10,7 +10,7 @@
  * that neither needs the template's secrets back from berthd (which never
  * answers them).  create, scale and update wait, unless --no-wait, until
  * the NGroup is Succeeded (its members all Running at its revision),
- * showing progress on stderr.  Exchanges go through berthctl-api.c
+ * showing progress on stderr.  Exchanges go through route.c
  * (berthctl_common_request()); secrets are never printed.
  */
 #define _GNU_SOURCE
@@ -22,11 +22,12 @@
 #include <jansson.h>
 
 #include "berth.h"
-#include "berthctl-api.h"
+#include "berthctl.h"
 
 #define NG_API_VERSION "2024-09-01-preview"
 #define NG_RESOURCE_TYPE "Microsoft.ContainerInstance/nGroups"
 
+/* Contract (berthctl.h). */
 const char berthctl_ngroup_usage[] =
     "       berthctl ngroup create -g RG -n NAME --file TEMPLATE --count N [--zones Z,Z,...]\n"
     "                      [--max-unavailable N] [--location L] [--no-wait]\n"
@@ -51,39 +52,44 @@ typedef struct ng_opts {
     long count, max_unavailable;    /* -1: not given                         */
 } ng_opts_t;
 
+enum { OPT_ZONES = BERTHCTL_OPT_OWN, OPT_COUNT, OPT_MAX_UNAVAILABLE };
+
+/* Reads one of ngroup's own options (berthctl_option_cb): ctx is the
+ * ng_opts_t. */
+static int own_option(void *ctx, int id, const char *v)
+{
+    ng_opts_t *o = ctx;
+    if (id == OPT_ZONES) {
+        o->zones = v;
+    } else if (id == OPT_COUNT) {
+        if (!berthctl_parse_long(v, 0, BERTH_NGROUP_MEMBERS_MAX, &o->count))
+            return berthctl_usage_error("--count needs an integer from 0 to %d, not '%s'",
+                                        BERTH_NGROUP_MEMBERS_MAX, v);
+    } else if (!berthctl_parse_long(v, 1, BERTH_NGROUP_MEMBERS_MAX, &o->max_unavailable)) {
+        return berthctl_usage_error("--max-unavailable needs an integer from 1 to %d, not '%s'",
+                                    BERTH_NGROUP_MEMBERS_MAX, v);
+    }
+    return 0;
+}
+
 /* Reads the options after the verb into *o.  Returns 0, -1 for --help, or
  * the usage exit status (the error printed). */
 static int parse(int argc, char **argv, ng_opts_t *o)
 {
+    static const struct option own[] = {
+        {"zones", required_argument, NULL, OPT_ZONES},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"max-unavailable", required_argument, NULL, OPT_MAX_UNAVAILABLE},
+        {NULL, 0, NULL, 0},
+    };
     berthctl_common_t *c = &o->c;
     berthctl_common_init(c, "ngroup", argv[2], NG_RESOURCE_TYPE, NG_API_VERSION);
     o->zones = NULL;
     o->count = o->max_unavailable = -1;
-    for (int i = 3; i < argc; i++) {
-        const char *v = NULL;
-        int rc = berthctl_common_option(c, argc, argv, &i, &v);
-        if (rc != BERTHCTL_COMMON_OTHER) {
-            if (rc != BERTHCTL_COMMON_TAKEN)
-                return rc;
-            continue;
-        }
-        const char *a = argv[i - 1];
-        if (strcmp(a, "--zones") == 0) {
-            o->zones = v;
-        } else if (strcmp(a, "--count") == 0) {
-            if (!berthctl_parse_long(v, 0, BERTH_NGROUP_MEMBERS_MAX, &o->count))
-                return berthctl_usage_error("--count needs an integer from 0 to %d, not '%s'",
-                                            BERTH_NGROUP_MEMBERS_MAX, v);
-        } else if (strcmp(a, "--max-unavailable") == 0) {
-            if (!berthctl_parse_long(v, 1, BERTH_NGROUP_MEMBERS_MAX, &o->max_unavailable))
-                return berthctl_usage_error(
-                    "--max-unavailable needs an integer from 1 to %d, not '%s'",
-                    BERTH_NGROUP_MEMBERS_MAX, v);
-        } else {
-            return berthctl_usage_error("ngroup %s: unknown argument '%s'", c->verb, a);
-        }
-    }
-    int rc = berthctl_common_finish(c);
+    int rc = berthctl_common_parse(c, argc, argv, own, own_option, o);
+    if (rc != 0)
+        return rc;
+    rc = berthctl_common_finish(c);
     if (rc != 0)
         return rc;
     bool needs_file = strcmp(c->verb, "create") == 0 || strcmp(c->verb, "update") == 0;
@@ -195,7 +201,7 @@ static int wait_steady(const ng_opts_t *o, json_t *first)
     json_t *g = NULL;
     int rc = berthctl_common_wait(&o->c, first, "ngroup show", steady_progress, steady_timed_out,
                                   &g);
-    if (rc == BERTHCTL_API_EXIT_OK)
+    if (rc == BERTHCTL_EXIT_OK)
         rc = output(o, g);
     json_decref(g);
     return rc;
@@ -312,7 +318,7 @@ static int run(void *ctx)
     return rc;
 }
 
-/* Contract (berthctl-api.h). */
+/* Contract (berthctl.h). */
 int berthctl_ngroup_main(int argc, char **argv)
 {
     static const char *const verbs[] = {"create", "show", "list", "scale", "update", "delete"};
@@ -324,7 +330,7 @@ int berthctl_ngroup_main(int argc, char **argv)
     rc = parse(argc, argv, &o);
     if (rc < 0) {
         fputs(berthctl_ngroup_usage, stdout);
-        return BERTHCTL_API_EXIT_OK;
+        return BERTHCTL_EXIT_OK;
     }
     return rc != 0 ? rc : berthctl_common_run(run, &o);
 }

@@ -1,5 +1,5 @@
 /*
- * berthctl-pool.c: `berthctl pool create|show|list|delete`, standby pools
+ * pool.c: `berthctl pool create|show|list|delete`, standby pools
  * through berthd's standbyContainerGroupPools route
  * (docs/standby-pools.md).
  *
@@ -11,8 +11,8 @@
  * replaces its template and size (the route's PUT is create-or-update).
  * show and list print a table or (--output json) the resources; delete
  * removes the pool and releases its members.  Exchanges go through
- * berthctl-api.c (berthctl_common_request()); berthd never answers a
- * template's secrets and berthctl_api_print_json() redacts any left.
+ * route.c (berthctl_common_request()); berthd never answers a
+ * template's secrets and berthctl_print_json() redacts any left.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,11 +22,12 @@
 #include <jansson.h>
 
 #include "berth.h"
-#include "berthctl-api.h"
+#include "berthctl.h"
 
 #define POOL_API_VERSION "2025-03-01"
 #define POOL_RESOURCE_TYPE "Microsoft.StandbyPool/standbyContainerGroupPools"
 
+/* Contract (berthctl.h). */
 const char berthctl_pool_usage[] =
     "       berthctl pool create -g RG -n NAME --file TEMPLATE --size N [--location L]\n"
     "                      [--no-wait]\n"
@@ -47,31 +48,35 @@ typedef struct pool_opts {
     long size;                      /* -1: not given                         */
 } pool_opts_t;
 
+enum { OPT_SIZE = BERTHCTL_OPT_OWN };
+
+/* Reads pool's own option, --size (berthctl_option_cb): ctx is the
+ * pool_opts_t. */
+static int own_option(void *ctx, int id, const char *v)
+{
+    pool_opts_t *o = ctx;
+    (void)id;
+    if (!berthctl_parse_long(v, 0, BERTH_POOL_SIZE_MAX, &o->size))
+        return berthctl_usage_error("--size needs an integer from 0 to %d, not '%s'",
+                                    BERTH_POOL_SIZE_MAX, v);
+    return 0;
+}
+
 /* Reads the options after the verb into *o.  Returns 0, -1 for --help, or
  * the usage exit status (the error printed). */
 static int parse(int argc, char **argv, pool_opts_t *o)
 {
+    static const struct option own[] = {
+        {"size", required_argument, NULL, OPT_SIZE},
+        {NULL, 0, NULL, 0},
+    };
     berthctl_common_t *c = &o->c;
     berthctl_common_init(c, "pool", argv[2], POOL_RESOURCE_TYPE, POOL_API_VERSION);
     o->size = -1;
-    for (int i = 3; i < argc; i++) {
-        const char *v = NULL;
-        int rc = berthctl_common_option(c, argc, argv, &i, &v);
-        if (rc != BERTHCTL_COMMON_OTHER) {
-            if (rc != BERTHCTL_COMMON_TAKEN)
-                return rc;
-            continue;
-        }
-        const char *a = argv[i - 1];
-        if (strcmp(a, "--size") == 0) {
-            if (!berthctl_parse_long(v, 0, BERTH_POOL_SIZE_MAX, &o->size))
-                return berthctl_usage_error("--size needs an integer from 0 to %d, not '%s'",
-                                            BERTH_POOL_SIZE_MAX, v);
-        } else {
-            return berthctl_usage_error("pool %s: unknown argument '%s'", c->verb, a);
-        }
-    }
-    int rc = berthctl_common_finish(c);
+    int rc = berthctl_common_parse(c, argc, argv, own, own_option, o);
+    if (rc != 0)
+        return rc;
+    rc = berthctl_common_finish(c);
     if (rc != 0)
         return rc;
     if (strcmp(c->verb, "create") == 0 && c->file == NULL)
@@ -154,7 +159,7 @@ static int wait_ready(const pool_opts_t *o, json_t *first)
 {
     json_t *p = NULL;
     int rc = berthctl_common_wait(&o->c, first, "pool show", ready_progress, ready_timed_out, &p);
-    if (rc == BERTHCTL_API_EXIT_OK)
+    if (rc == BERTHCTL_EXIT_OK)
         rc = output(o, p);
     json_decref(p);
     return rc;
@@ -207,7 +212,7 @@ static int run(void *ctx)
     return rc;
 }
 
-/* Contract (berthctl-api.h). */
+/* Contract (berthctl.h). */
 int berthctl_pool_main(int argc, char **argv)
 {
     static const char *const verbs[] = {"create", "show", "list", "delete"};
@@ -219,7 +224,7 @@ int berthctl_pool_main(int argc, char **argv)
     rc = parse(argc, argv, &o);
     if (rc < 0) {
         fputs(berthctl_pool_usage, stdout);
-        return BERTHCTL_API_EXIT_OK;
+        return BERTHCTL_EXIT_OK;
     }
     return rc != 0 ? rc : berthctl_common_run(run, &o);
 }

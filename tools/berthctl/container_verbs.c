@@ -1,0 +1,415 @@
+/*
+ * container_verbs.c: `berthctl container show|list|delete|restart|stop|
+ * start|logs|exec`: the URLs of a group and its containers, the GETs, the
+ * actions (a DELETE waits until the group is gone unless --no-wait), the
+ * logs, and exec's two exchanges (the exec request, then the command's
+ * output through the returned URI and password).
+ *
+ * Results go to stdout (tables or JSON with secrets redacted), errors to
+ * stderr.  The exec password is a secret: it is sent, never printed, and
+ * wiped from every buffer that held it.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "berthctl.h"
+
+#define PAGES_MAX 10000                 /* nextLink pages followed          */
+
+/* ---- URLs ------------------------------------------------------------------------- */
+
+/* Contract (berthctl.h). */
+char *berthctl_group_url(berthctl_client_t *c, const berthctl_container_options_t *o,
+                         const char *name, const char *suffix, const char *query)
+{
+    char *sub = curl_easy_escape(c->curl, o->subscription, 0);
+    char *rg = curl_easy_escape(c->curl, o->rg, 0);
+    char *n = curl_easy_escape(c->curl, name, 0);
+    berthctl_string_t b = {0};
+    if (sub == NULL || rg == NULL || n == NULL)
+        b.oom = true;
+    berthctl_string_printf(&b,
+                           "%s/subscriptions/%s/resourceGroups/%s/providers/"
+                           "Microsoft.ContainerInstance/containerGroups/%s%s?api-version="
+                           BERTHCTL_ACI_API_VERSION "%s",
+                           c->base, sub, rg, n, suffix, query);
+    curl_free(sub);
+    curl_free(rg);
+    curl_free(n);
+    return berthctl_string_take(&b);
+}
+
+/* The URL of a container's sub-resource ("logs", "exec"). */
+static char *container_url(berthctl_client_t *c, const berthctl_container_options_t *o,
+                           const char *container, const char *what, const char *query)
+{
+    char *cn = curl_easy_escape(c->curl, container, 0);
+    if (cn == NULL)
+        return NULL;
+    berthctl_string_t b = {0};
+    berthctl_string_printf(&b, "/containers/%s/%s", cn, what);
+    curl_free(cn);
+    char *suffix = berthctl_string_take(&b);
+    if (suffix == NULL)
+        return NULL;
+    char *url = berthctl_group_url(c, o, o->name, suffix, query);
+    free(suffix);
+    return url;
+}
+
+/* ---- the verbs -------------------------------------------------------------------- */
+
+/* GETs the group into *out.  Returns an exit status. */
+static int get_group(berthctl_client_t *c, const berthctl_container_options_t *o, const char *what,
+                     json_t **out)
+{
+    *out = NULL;
+    char *url = berthctl_group_url(c, o, o->name, "", "");
+    if (url == NULL)
+        return berthctl_out_of_memory();
+    berthctl_response_t r;
+    int rc = BERTHCTL_EXIT_OK;
+    if (berthctl_http(c, "GET", url, NULL, NULL, &r) != 0 || !berthctl_http_ok(r.status) ||
+        !json_is_object(r.json)) {
+        if (r.status != 0 && berthctl_http_ok(r.status))
+            fprintf(stderr, "berthctl: %s: the answer is not a JSON object\n", what);
+        rc = berthctl_http_ok(r.status) ? BERTHCTL_EXIT_HTTP : berthctl_http_error(what, &r);
+    } else {
+        *out = json_incref(r.json);
+    }
+    berthctl_response_free(&r);
+    free(url);
+    return rc;
+}
+
+/* Contract (berthctl.h). */
+int berthctl_container_show(berthctl_client_t *c, const berthctl_container_options_t *o)
+{
+    json_t *g;
+    int rc = get_group(c, o, "show", &g);
+    if (rc != BERTHCTL_EXIT_OK)
+        return rc;
+    rc = o->json ? berthctl_print_json(g) : berthctl_group_print_summary(g);
+    json_decref(g);
+    return rc;
+}
+
+/* Turns a nextLink into a URL: absolute as given, or relative to the endpoint. */
+static char *next_url(berthctl_client_t *c, const char *link)
+{
+    berthctl_string_t b = {0};
+    if (strncmp(link, "http://", 7) == 0 || strncmp(link, "https://", 8) == 0)
+        berthctl_string_printf(&b, "%s", link);
+    else
+        berthctl_string_printf(&b, "%s%s%s", c->base, link[0] == '/' ? "" : "/", link);
+    return berthctl_string_take(&b);
+}
+
+/* Contract (berthctl.h). */
+int berthctl_container_list(berthctl_client_t *c, const berthctl_container_options_t *o)
+{
+    char *sub = curl_easy_escape(c->curl, o->subscription, 0);
+    char *rg = o->rg ? curl_easy_escape(c->curl, o->rg, 0) : NULL;
+    berthctl_string_t b = {0};
+    if (sub == NULL || (o->rg != NULL && rg == NULL))
+        b.oom = true;
+    berthctl_string_printf(&b, "%s/subscriptions/%s", c->base, sub ? sub : "");
+    if (rg != NULL)
+        berthctl_string_printf(&b, "/resourceGroups/%s", rg);
+    berthctl_string_printf(&b, "/providers/Microsoft.ContainerInstance/"
+                               "containerGroups?api-version=" BERTHCTL_ACI_API_VERSION);
+    curl_free(sub);
+    curl_free(rg);
+    char *url = berthctl_string_take(&b);
+    json_t *all = json_array();
+    if (url == NULL || all == NULL) {
+        free(url);
+        json_decref(all);
+        return berthctl_out_of_memory();
+    }
+    int rc = BERTHCTL_EXIT_OK;
+    for (int page = 0; url != NULL; page++) {
+        if (page >= PAGES_MAX) {
+            fprintf(stderr, "berthctl: list: more than %d pages; stopping\n", PAGES_MAX);
+            break;
+        }
+        berthctl_response_t r;
+        if (berthctl_http(c, "GET", url, NULL, NULL, &r) != 0 || !berthctl_http_ok(r.status)) {
+            rc = berthctl_http_error("list", &r);
+            berthctl_response_free(&r);
+            break;
+        }
+        json_t *value = json_object_get(r.json, "value");
+        if (!json_is_array(value)) {
+            fprintf(stderr, "berthctl: list: the answer has no \"value\" array\n");
+            berthctl_response_free(&r);
+            rc = BERTHCTL_EXIT_HTTP;
+            break;
+        }
+        json_array_extend(all, value);
+        free(url);
+        url = NULL;
+        const char *link = berthctl_json_string(r.json, "nextLink");
+        if (link != NULL && *link != '\0' && (url = next_url(c, link)) == NULL)
+            rc = berthctl_out_of_memory();
+        berthctl_response_free(&r);
+    }
+    free(url);
+    if (rc == BERTHCTL_EXIT_OK) {
+        if (o->json) {
+            rc = berthctl_print_json(all);
+        } else {
+            static const char *const heads[] = {"NAME", "RESOURCE-GROUP", "STATE",
+                                                "PROVISIONING", "IMAGE", "CPU",
+                                                "MEMORY", "LOCATION"};
+            berthctl_table_t t = {.ncols = 8};
+            for (size_t i = 0; i < 8; i++)
+                berthctl_table_add(&t, heads[i]);
+            size_t i;
+            json_t *g;
+            char buf[512], rgb[256];
+            json_array_foreach(all, i, g)
+            {
+                berthctl_table_add(&t, berthctl_json_string(g, "name"));
+                berthctl_table_add(&t, berthctl_group_resource_group(g, rgb, sizeof rgb));
+                berthctl_table_add(&t, berthctl_json_string(g, "properties.instanceView.state"));
+                berthctl_table_add(&t, berthctl_json_string(g, "properties.provisioningState"));
+                json_t *cs = berthctl_json_get(g, "properties.containers");
+                const char *image = berthctl_json_string(json_array_get(cs, 0), "properties.image");
+                if (image != NULL && json_array_size(cs) > 1) {
+                    snprintf(buf, sizeof buf, "%s (+%zu)", image, json_array_size(cs) - 1);
+                    berthctl_table_add(&t, buf);
+                } else {
+                    berthctl_table_add(&t, image);
+                }
+                double cpu, mem;
+                berthctl_group_totals(g, &cpu, &mem);
+                berthctl_format_number(buf, sizeof buf, cpu);
+                berthctl_table_add(&t, buf);
+                berthctl_format_number(buf, sizeof buf, mem);
+                strcat(buf, " GB");
+                berthctl_table_add(&t, buf);
+                berthctl_table_add(&t, berthctl_json_string(g, "location"));
+            }
+            rc = berthctl_table_print(&t);
+        }
+    }
+    json_decref(all);
+    return rc;
+}
+
+/* Contract (berthctl.h): POSTs (empty body) or DELETEs the group or a
+ * sub-resource. */
+int berthctl_container_action(berthctl_client_t *c, const berthctl_container_options_t *o,
+                              const char *method, const char *suffix, const char *done)
+{
+    char *url = berthctl_group_url(c, o, o->name, suffix, "");
+    if (url == NULL)
+        return berthctl_out_of_memory();
+    berthctl_response_t r;
+    int rc = BERTHCTL_EXIT_OK;
+    if (berthctl_http(c, method, url, strcmp(method, "POST") == 0 ? "" : NULL, NULL, &r) != 0 ||
+        !berthctl_http_ok(r.status)) {
+        rc = berthctl_http_error(o->verb_name, &r);
+    } else if (o->verb == BERTHCTL_VERB_DELETE && r.status == 204) {
+        fprintf(stderr, "berthctl: %s/%s: no such container group (nothing deleted)\n",
+                o->rg, o->name);
+    } else if (o->verb == BERTHCTL_VERB_DELETE && r.status == 202 && !o->no_wait) {
+        /* accepted: wait until the group is gone */
+        for (double pause = 0.2;; pause = pause * 1.5 > 2 ? 2 : pause * 1.5) {
+            berthctl_response_t g;
+            berthctl_http(c, "GET", url, NULL, NULL, &g);
+            long st = g.status;
+            berthctl_response_free(&g);
+            if (st == 404)
+                break;
+            double left = c->deadline - berthctl_now();
+            if (left <= 0) {
+                fprintf(stderr, "berthctl: %s/%s: timed out waiting for the deletion\n",
+                        o->rg, o->name);
+                rc = BERTHCTL_EXIT_FAILED;
+                break;
+            }
+            berthctl_sleep(pause < left ? pause : left);
+        }
+        if (rc == BERTHCTL_EXIT_OK)
+            fprintf(stderr, "berthctl: %s/%s: %s\n", o->rg, o->name, done);
+    } else {
+        fprintf(stderr, "berthctl: %s/%s: %s\n", o->rg, o->name, done);
+        if (o->json && json_is_object(r.json))
+            rc = berthctl_print_json(r.json);
+    }
+    berthctl_response_free(&r);
+    free(url);
+    return rc;
+}
+
+/* The container to act on: --container-name, or the group's first one. */
+static int pick_container(berthctl_client_t *c, const berthctl_container_options_t *o, char **out)
+{
+    *out = NULL;
+    if (o->container != NULL) {
+        *out = strdup(o->container);
+        return *out ? BERTHCTL_EXIT_OK : berthctl_out_of_memory();
+    }
+    json_t *g;
+    int rc = get_group(c, o, o->verb_name, &g);
+    if (rc != BERTHCTL_EXIT_OK)
+        return rc;
+    const char *name = berthctl_json_string(
+        json_array_get(berthctl_json_get(g, "properties.containers"), 0), "name");
+    if (name == NULL) {
+        fprintf(stderr, "berthctl: %s: the group has no containers\n", o->verb_name);
+        rc = BERTHCTL_EXIT_HTTP;
+    } else if ((*out = strdup(name)) == NULL) {
+        rc = berthctl_out_of_memory();
+    }
+    json_decref(g);
+    return rc;
+}
+
+/* Contract (berthctl.h). */
+int berthctl_container_logs(berthctl_client_t *c, const berthctl_container_options_t *o)
+{
+    char *container;
+    int rc = pick_container(c, o, &container);
+    if (rc != BERTHCTL_EXIT_OK)
+        return rc;
+    char query[64] = "";
+    if (o->tail >= 0)
+        snprintf(query, sizeof query, "&tail=%ld", o->tail);
+    if (o->timestamps)
+        strcat(query, "&timestamps=true");
+    char *url = container_url(c, o, container, "logs", query);
+    free(container);
+    if (url == NULL)
+        return berthctl_out_of_memory();
+    berthctl_response_t r;
+    if (berthctl_http(c, "GET", url, NULL, NULL, &r) != 0 || !berthctl_http_ok(r.status)) {
+        rc = berthctl_http_error("logs", &r);
+    } else if (o->json && json_is_object(r.json)) {
+        rc = berthctl_print_json(r.json);
+    } else {
+        json_t *content = json_object_get(r.json, "content");
+        if (json_is_string(content)) {
+            fwrite(json_string_value(content), 1, json_string_length(content), stdout);
+        } else if (!json_is_null(content) && content != NULL) {
+            fprintf(stderr, "berthctl: logs: the answer has no \"content\" string\n");
+            rc = BERTHCTL_EXIT_HTTP;
+        }
+    }
+    berthctl_response_free(&r);
+    free(url);
+    return rc;
+}
+
+/* Turns the exec answer's webSocketUri into the URL to POST to. */
+static char *exec_url(const char *uri)
+{
+    berthctl_string_t b = {0};
+    if (strncmp(uri, "wss://", 6) == 0)
+        berthctl_string_printf(&b, "https://%s", uri + 6);
+    else if (strncmp(uri, "ws://", 5) == 0)
+        berthctl_string_printf(&b, "http://%s", uri + 5);
+    else if (strncmp(uri, "https://", 8) == 0 || strncmp(uri, "http://", 7) == 0)
+        berthctl_string_printf(&b, "%s", uri);
+    else
+        return NULL;
+    return berthctl_string_take(&b);
+}
+
+/* Contract (berthctl.h). */
+int berthctl_container_exec(berthctl_client_t *c, const berthctl_container_options_t *o)
+{
+    char *container;
+    int rc = pick_container(c, o, &container);
+    if (rc != BERTHCTL_EXIT_OK)
+        return rc;
+    char *url = container_url(c, o, container, "exec", "");
+    free(container);
+    int rows = 24, cols = 80;
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+        ws.ws_col > 0) {
+        rows = ws.ws_row;
+        cols = ws.ws_col;
+    }
+    json_t *req = json_pack("{s:s,s:{s:i,s:i}}", "command", o->exec_command, "terminalSize",
+                            "rows", rows, "cols", cols);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (url == NULL || body == NULL) {
+        free(url);
+        free(body);
+        return req == NULL ? berthctl_usage_error("%s", "--exec-command is not valid UTF-8")
+                           : berthctl_out_of_memory();
+    }
+    berthctl_response_t r, x = {0};
+    char *hdr = NULL, *xurl = NULL, *xbody = NULL;
+    if (berthctl_http(c, "POST", url, body, NULL, &r) != 0 || !berthctl_http_ok(r.status)) {
+        rc = berthctl_http_error("exec", &r);
+        goto out;
+    }
+    const char *uri = berthctl_json_string(r.json, "webSocketUri");
+    const char *password = berthctl_json_string(r.json, "password");
+    if (uri == NULL || password == NULL || strpbrk(password, "\r\n") != NULL) {
+        fprintf(stderr, "berthctl: exec: the answer has no webSocketUri and password\n");
+        rc = BERTHCTL_EXIT_HTTP;
+        goto out;
+    }
+    if ((xurl = exec_url(uri)) == NULL) {
+        fprintf(stderr, "berthctl: exec: unexpected webSocketUri scheme\n");
+        rc = BERTHCTL_EXIT_HTTP;
+        goto out;
+    }
+    /* The password goes in the x-berth-exec-password header and, for a
+     * server that sees no custom headers, in the body {"password": ...}. */
+    berthctl_string_t hb = {0};
+    berthctl_string_printf(&hb, "x-berth-exec-password: %s", password);
+    json_t *pw = json_pack("{s:s}", "password", password);
+    xbody = pw ? json_dumps(pw, JSON_COMPACT) : NULL;
+    json_decref(pw);
+    if ((hdr = berthctl_string_take(&hb)) == NULL || xbody == NULL) {
+        rc = berthctl_out_of_memory();
+        goto out;
+    }
+    if (berthctl_http(c, "POST", xurl, xbody, hdr, &x) != 0 || !berthctl_http_ok(x.status)) {
+        rc = berthctl_http_error("exec", &x);
+        goto out;
+    }
+    json_t *output = json_object_get(x.json, "output");
+    json_t *code = json_object_get(x.json, "exitCode");
+    if (json_is_object(x.json) && (json_is_string(output) || json_is_integer(code))) {
+        if (json_is_string(output))
+            fwrite(json_string_value(output), 1, json_string_length(output), stdout);
+        long long ec = json_integer_value(code);
+        rc = ec < 0 || ec > 255 ? 255 : (int)ec;
+    } else {
+        fwrite(x.body, 1, x.len, stdout);  /* plain-text output */
+        rc = BERTHCTL_EXIT_OK;
+    }
+out:
+    if (hdr != NULL) {
+        berthctl_wipe(hdr);
+        free(hdr);
+    }
+    if (xbody != NULL) {
+        berthctl_wipe(xbody);
+        free(xbody);
+    }
+    if (r.body != NULL && r.len > 0)
+        memset(r.body, 0, r.len);   /* the answer held the password        */
+    berthctl_response_free(&r);
+    berthctl_response_free(&x);
+    free(xurl);
+    free(url);
+    free(body);
+    return rc;
+}
