@@ -38,8 +38,13 @@ bench="$build/bench/berth-bench"
 build_of() {
     (cd "$(dirname "$1")/../.." && pwd)
 }
-for f in "$new" "$old" "$bench" "$(build_of "$new")/tools/berth-agent" \
-    "$(build_of "$old")/tools/berth-agent"; do
+# The berth-agent of that build: tools/berth-agent/berth-agent, or
+# tools/berth-agent in a build from before the agent had a folder.
+agent_of() {
+    a="$(build_of "$1")/tools/berth-agent"
+    if [ -d "$a" ]; then echo "$a/berth-agent"; else echo "$a"; fi
+}
+for f in "$new" "$old" "$bench" "$(agent_of "$new")" "$(agent_of "$old")"; do
     [ -x "$f" ] || { echo "api-compare: $f is not an executable" >&2; exit 2; }
 done
 
@@ -113,7 +118,7 @@ setup() {
     agent_pids=""
     for n in 1 2 3 4; do
         BERTH_PLUGIN_PATH="$(build_of "$berthd")/plugins/sim/.libs" \
-            "$(build_of "$berthd")/tools/berth-agent" --redis "unix://$run/redis.sock" \
+            "$(agent_of "$berthd")" --redis "unix://$run/redis.sock" \
             --cell bench --host "sim-$n" --plugin sim --cores 4096 --memory-mib 16777216 \
             >"$run/agent-$n.log" 2>&1 &
         pids="$pids $!"

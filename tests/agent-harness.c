@@ -47,7 +47,7 @@ int test_agent_start(test_agent_t *a, const char *url, const char *cell, const c
 {
     const char *b = getenv("top_builddir");
     char prog[512];
-    snprintf(prog, sizeof prog, "%s/tools/berth-agent", b != NULL ? b : ".");
+    snprintf(prog, sizeof prog, "%s/tools/berth-agent/berth-agent", b != NULL ? b : ".");
     snprintf(a->host, sizeof a->host, "%s", host);
     snprintf(a->log_path, sizeof a->log_path, "/tmp/berth-agent-%d-%s.log", (int)getpid(), host);
     /* $BERTH_TEST_AGENT_WRAPPER (e.g. "valgrind --error-exitcode=9") runs

@@ -26,7 +26,7 @@ typedef struct test_agent {
     char log_path[256];             /* its stderr                           */
 } test_agent_t;
 
-/* Starts `$top_builddir/tools/berth-agent --redis URL --cell CELL --host
+/* Starts `$top_builddir/tools/berth-agent/berth-agent --redis URL --cell CELL --host
  * HOST --plugin PLUGIN --plugin-config CONFIG` plus the NULL-terminated
  * `extra` arguments (may be NULL), stderr to a log file in /tmp, under
  * the command words of $BERTH_TEST_AGENT_WRAPPER when set (a checker such

@@ -117,7 +117,7 @@ cleanup() {
 begin_berthd_test() {
     [ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
     { [ -f "$berthd" ] && [ -x "$berthd" ]; } || skip "tools/berthd was not built"
-    [ -x "$agent" ] || skip "tools/berth-agent was not built"
+    [ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
     command -v redis-server >/dev/null 2>&1 || skip "redis-server is not installed"
     tmp=$(mktemp -d "/tmp/$1.XXXXXX")
     pids=""

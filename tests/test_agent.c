@@ -770,7 +770,7 @@ static int agent_run(const char *args, char *out, size_t cap)
 {
     const char *b = getenv("top_builddir");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "timeout 30 %s/tools/berth-agent %s 2>&1 </dev/null",
+    snprintf(cmd, sizeof cmd, "timeout 30 %s/tools/berth-agent/berth-agent %s 2>&1 </dev/null",
              b != NULL ? b : ".", args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

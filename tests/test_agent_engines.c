@@ -356,7 +356,7 @@ static char *agent_cli(fixture_t *f, const char *verb, const char *key, const ch
 {
     char prog[512];
     const char *b = getenv("top_builddir");
-    snprintf(prog, sizeof prog, "%s/tools/berth-agent", b != NULL ? b : ".");
+    snprintf(prog, sizeof prog, "%s/tools/berth-agent/berth-agent", b != NULL ? b : ".");
     const char *argv[32] = {prog, verb, "--plugin", f->e->plugin, "--plugin-config",
                             f->e->config, "--host", f->host};
     size_t n = 8;

@@ -22,7 +22,7 @@ berthctl="$top_builddir/tools/berthctl/berthctl"
 # berthd builds as tools/berthd/berthd (tools/berthd is its source directory)
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
-agent="$top_builddir/tools/berth-agent"
+agent="$top_builddir/tools/berth-agent/berth-agent"
 . "$top_srcdir/tests/shell-lib.sh"
 
 begin_berthd_test berthctl-api

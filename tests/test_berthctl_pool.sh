@@ -23,7 +23,7 @@ logs="berthd.log agent.log"
 expect_dumps_logs=1
 berthctl="$top_builddir/tools/berthctl/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
-agent="$top_builddir/tools/berth-agent"
+agent="$top_builddir/tools/berth-agent/berth-agent"
 . "$top_srcdir/tests/shell-lib.sh"
 
 begin_berthd_test berthctl-pool

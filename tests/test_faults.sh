@@ -56,7 +56,7 @@ log_lines=20
 berthctl="$top_builddir/tools/berthctl/berthctl"
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
-agent="$top_builddir/tools/berth-agent"
+agent="$top_builddir/tools/berth-agent/berth-agent"
 fault_seconds=${BERTH_FAULT_SECONDS:-45}
 seed=${BERTH_FAULT_SEED:-20240607}
 cell=faults
@@ -64,7 +64,7 @@ cell=faults
 
 [ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
 [ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
-[ -x "$agent" ] || skip "tools/berth-agent was not built"
+[ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
 for tool in redis-server redis-cli curl timeout; do
     command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
 done

@@ -51,7 +51,7 @@ logs="berthd.log a1.log redis.log"
 log_lines=20
 berthd="$top_builddir/tools/berthd/berthd"
 [ -f "$berthd" ] || berthd="$top_builddir/tools/berthd"
-agent="$top_builddir/tools/berth-agent"
+agent="$top_builddir/tools/berth-agent/berth-agent"
 bench="$top_builddir/bench/berth-bench"
 cell=load
 rounds=3
@@ -61,7 +61,7 @@ slack_kib=${BERTH_LOAD_RSS_SLACK_KIB:-2048}
 . "$top_srcdir/tests/shell-lib.sh"
 
 [ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
-[ -x "$agent" ] || skip "tools/berth-agent was not built"
+[ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
 [ -x "$bench" ] || skip "bench/berth-bench was not built"
 for tool in redis-server redis-cli openssl curl timeout; do
     command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"

@@ -58,7 +58,7 @@ if [ -d "$top_builddir/tools/berthd" ]; then
 else
     berthd="$top_builddir/tools/berthd"
 fi
-agent="$top_builddir/tools/berth-agent"
+agent="$top_builddir/tools/berth-agent/berth-agent"
 [ -x "$berthd" ] || fail "$berthd is not built"
 [ -x "$agent" ] || fail "$agent is not built"
 

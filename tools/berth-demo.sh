@@ -24,7 +24,7 @@ data=$(mktemp -d /tmp/berth-demo.XXXXXX)
 berthd_pid=
 agent_pid=
 
-for bin in tools/berthd/berthd tools/berth-agent tools/berthctl/berthctl; do
+for bin in tools/berthd/berthd tools/berth-agent/berth-agent tools/berthctl/berthctl; do
     [ -x "$build/$bin" ] || { echo "berth-demo: $build/$bin is not built (run make)" >&2; exit 2; }
 done
 BERTH_PLUGIN_PATH="$build/plugins/sim/.libs:$build/plugins/docker/.libs:$build/plugins/runc/.libs"
@@ -83,7 +83,7 @@ else
 fi
 echo "==> berth-agent for host $host with the $plugin plugin"
 # shellcheck disable=SC2086
-"$build/tools/berth-agent" --redis "unix://$data/berthd/redis.sock" --host "$host" \
+"$build/tools/berth-agent/berth-agent" --redis "unix://$data/berthd/redis.sock" --host "$host" \
     --plugin "$plugin" --plugin-config "$config" $capacity >"$data/agent.log" 2>&1 &
 agent_pid=$!
 

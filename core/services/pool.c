@@ -35,9 +35,10 @@
  * the generation read, Succeeded in its view on its host, and that the new
  * key is free, then moves the allocation and writes the new record naming
  * the member's runtime group ("runtime", "rt_gen", "rt_d"), which the
- * host's agent adopts (berth-agent.c).  A claim with a caller's effects
- * (berth_store_pool_claim_with()) calls berth_claim_fx instead, which
- * checks the effects' guards first and writes them in the same step.
+ * host's agent adopts (tools/berth-agent/converge.c).  A claim with a
+ * caller's effects (berth_store_pool_claim_with()) calls berth_claim_fx
+ * instead, which checks the effects' guards first and writes them in the
+ * same step.
  *
  * This file never writes a group record itself and never reports a claim
  * it did not see Redis apply.

@@ -1,0 +1,436 @@
+/*
+ * converge.c: from assignments to the runtime: converge, adopt, teardown,
+ * restart, and the reconciliation at start.
+ *
+ * Convergence is idempotent and driven by the record, never by the entry:
+ * a group whose record is gone or on another host is removed from the
+ * runtime; a group whose runtime copy has another generation or document
+ * digest is removed and created anew (an update restarts every container
+ * on the same host, with images already present); a runtime copy that is
+ * whole and current is adopted as it is, with its restart counts and events
+ * read back from the last view the agent wrote.  At start every group the
+ * runtime holds and every group the cell places on the host is converged
+ * so, so that after a crash of the agent nothing runs twice and nothing
+ * runs that no record owns.
+ *
+ * A group claimed from a standby pool (docs/standby-pools.md) keeps running
+ * as the runtime group of the pool member it took over: its record names
+ * that member's key, generation and digest, and the agent adopts that
+ * runtime group for the new key (nothing pulled, created or started) and
+ * addresses it under the member's key from then on.
+ *
+ * It must never act on what an assignment entry says rather than on the
+ * record, and never leave a runtime group running that no record owns.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+/* The registry credential whose server is the image's registry, if any. */
+static const berth_registry_credential_t *credential_for(const berth_group_t *s,
+                                                         const char *image)
+{
+    const char *slash = strchr(image, '/');
+    if (slash == NULL)
+        return NULL;
+    size_t n = (size_t)(slash - image);
+    for (size_t i = 0; i < s->ncredentials; i++) {
+        const char *server = s->credentials[i].server;
+        if (server != NULL && strlen(server) == n && strncmp(server, image, n) == 0)
+            return &s->credentials[i];
+    }
+    return NULL;
+}
+
+/* Pulls what is missing, then creates the group's containers (ACI's
+ * Pulling, Pulled and Created events); on failure the group is failed
+ * (fail_group()) and nothing of it runs. */
+void group_create(agent_t *a, agroup_t *g)
+{
+    berth_error_t err;
+    view_touch(g);                  /* its phase, events and perhaps digest */
+    if (g->runtime != NULL) {
+        /* The claimed runtime group is gone: the group is created as itself. */
+        runtime_unindex(a, g);
+        free(g->runtime);
+        g->runtime = NULL;
+        g->digest = berth_runtime_digest(g->spec);
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        const char *image = spec_container(g->spec, i)->image;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(spec_container(g->spec, k)->image, image) == 0;
+        if (seen)
+            continue;
+        bool cached = false;
+        event_add(g, &g->c[i].ev, "Pulling", "Normal", "pulling image \"%s\"", image);
+        if (a->ops->image_ensure(a->ctx, image, credential_for(g->spec, image), &cached,
+                                 &err) != 0) {
+            event_add(g, &g->c[i].ev, "Failed", "Warning", "Failed to pull image \"%s\": %s",
+                      image, err.message);
+            fail_group(a, g, "image \"%s\" could not be pulled: %s", image, err.message);
+            return;
+        }
+        event_add(g, &g->c[i].ev, "Pulled", "Normal",
+                  cached ? "Container image \"%s\" already present on machine"
+                         : "Successfully pulled image \"%s\"",
+                  image);
+        log_info(g->key, "image %s %s", image, cached ? "already present" : "pulled");
+        a->images_dirty = a->images_dirty || !cached;
+    }
+    uint32_t shares[BERTH_PLUGIN_CONTAINERS_MAX] = {0};
+    uint32_t total = 0;
+    if (g->spec->ncontainers > BERTH_PLUGIN_CONTAINERS_MAX ||
+        berth_group_cpu_shares(g->spec, shares, BERTH_PLUGIN_CONTAINERS_MAX) != 0) {
+        fail_group(a, g, "the group has more containers than a host runs");
+        return;
+    }
+    for (size_t i = 0; i < g->spec->ncontainers; i++)
+        total += shares[i];
+    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares};
+    int rc = a->ops->create(a->ctx, &rg, &err);
+    if (rc == BERTH_EEXIST) {
+        /* Left over from an interrupted attempt: start from nothing. */
+        if (a->ops->remove(a->ctx, g->key, &err) == 0)
+            rc = a->ops->create(a->ctx, &rg, &err);
+    }
+    if (rc != 0) {
+        fail_group(a, g, "containers could not be created: %s", err.message);
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        event_add(g, &g->c[i].ev, "Created", "Normal", "Created container %s", g->c[i].name);
+    log_info(g->key, "created generation %" PRIu64 " (%zu containers, %zu init)", g->generation,
+             g->spec->ncontainers, g->spec->ninit_containers);
+    g->phase = g->spec->ninit_containers > 0 ? PHASE_INIT : PHASE_START;
+    g->init_next = 0;
+}
+
+/* Adopts a whole, current runtime copy found at start or after a lost
+ * track: the state machine resumes where the runtime stands. */
+static void group_adopt(agent_t *a, agroup_t *g)
+{
+    view_touch(g);
+    view_restore(a, g);
+    size_t ninit = g->spec->ninit_containers;
+    status_absorb(g);
+    g->phase = PHASE_RUN;
+    g->provisioning = "Creating";
+    for (size_t i = 0; i < ninit; i++) {
+        const berth_container_status_t *s = &g->c[i].cur;
+        if (!(s->state == BERTH_CONTAINER_TERMINATED && s->exit_code == 0)) {
+            g->phase = PHASE_INIT;
+            g->init_next = i;
+            g->provisioning = "Creating";
+            break;
+        }
+    }
+    if (g->phase == PHASE_RUN)
+        for (size_t i = ninit; i < g->n; i++)
+            if (g->c[i].cur.state == BERTH_CONTAINER_WAITING && g->c[i].cur.started_ms == 0) {
+                g->phase = PHASE_START;
+                g->provisioning = "Creating";
+                break;
+            }
+    /* Terminations before the restart were acted upon already, or will be
+     * now: only those after the view's time are new. */
+    log_info(g->key, "adopted generation %" PRIu64 " from the runtime", g->generation);
+}
+
+/* Removes the group from the runtime and forgets it. */
+static int group_teardown(agent_t *a, const char *key)
+{
+    berth_error_t err;
+    agroup_t *g = group_find(a, key);
+    if (g != NULL && g->spec != NULL)
+        for (size_t i = 0; i < g->n; i++)
+            if (g->c[i].cur.state == BERTH_CONTAINER_RUNNING)
+                event_add(g, &g->c[i].ev, "Killing", "Normal", "Stopping container %s",
+                          g->c[i].name);
+    if (a->ops->remove(a->ctx, g != NULL ? runtime_key(g) : key, &err) != 0) {
+        log_error(key, "could not remove the group: %s", err.message);
+        return BERTH_EIO;
+    }
+    group_drop(a, key);
+    if (berth_hostlink_view_delete(a->link, key, &err) < 0)
+        log_warn(key, "instance view not dropped: %s", err.message);
+    log_info(key, "removed");
+    return 0;
+}
+
+static void group_restart(agent_t *a, agroup_t *g)
+{
+    berth_error_t err;
+    size_t ninit = g->spec->ninit_containers;
+    /* Whatever the runtime did, the next tick reads what it runs now. */
+    g->busy = true;
+    for (size_t i = ninit; i < g->n; i++)
+        event_add(g, &g->c[i].ev, "Killing", "Normal", "Stopping container %s", g->c[i].name);
+    if (a->ops->restart(a->ctx, runtime_key(g), a->o.stop_grace_s, &err) != 0) {
+        log_error(g->key, "restart failed: %s", err.message);
+        return;
+    }
+    for (size_t i = ninit; i < g->n; i++) {
+        g->c[i].restart_count++;
+        g->c[i].next_start_ms = 0;
+        event_add(g, &g->c[i].ev, "Started", "Normal", "Started container %s", g->c[i].name);
+    }
+    log_info(g->key, "restarted every container in place");
+}
+
+/* A group claimed from a standby pool (ng, new, not yet kept): adopts the
+ * former member's runtime group when it is whole and the one the claim
+ * saw (generation and digest), dropping the member's own tracking without
+ * touching the runtime.  Returns 1 when adopted (ng is kept), 0 when the
+ * group is to be converged as itself (a stale copy of the member is
+ * removed first), or a negative code (ng freed) to try again later. */
+static int converge_claimed(agent_t *a, agroup_t *ng)
+{
+    berth_error_t err;
+    char rt[BERTH_GROUP_KEY_MAX + 1];
+    uint64_t rt_gen = 0, rt_digest = 0;
+    int rc = berth_hostlink_group_runtime(a->link, ng->key, rt, sizeof rt, &rt_gen, &rt_digest,
+                                          &err);
+    if (rc == 0 || rc == BERTH_ENOENT || strcmp(rt, ng->key) == 0)
+        return 0;
+    if (rc < 0) {
+        log_warn(ng->key, "record unreadable: %s", err.message);
+        group_free(ng);
+        return rc;
+    }
+    if (a->ops->status(a->ctx, rt, &ng->st, &err) != 0) {
+        log_warn(ng->key, "status unavailable: %s", err.message);
+        group_free(ng);
+        return BERTH_EIO;
+    }
+    bool whole = ng->st.exists && ng->st.generation == rt_gen && ng->st.digest == rt_digest &&
+                 ng->st.ncontainers == ng->n;
+    for (size_t i = 0; whole && i < ng->n; i++)
+        whole = ng->st.containers[i].exists;
+    agroup_t *member = group_find(a, rt);
+    if (!whole) {
+        if (ng->st.exists && a->ops->remove(a->ctx, rt, &err) != 0) {
+            log_error(ng->key, "could not remove the stale standby copy %s: %s", rt,
+                      err.message);
+            group_free(ng);
+            return BERTH_EIO;
+        }
+        if (member != NULL)
+            group_drop(a, rt);
+        memset(&ng->st, 0, sizeof ng->st);
+        return 0;
+    }
+    ng->runtime = strdup(rt);
+    if (ng->runtime == NULL) {
+        group_free(ng);
+        return BERTH_ENOMEM;
+    }
+    ng->digest = rt_digest;
+    if (member != NULL)
+        group_drop(a, rt);
+    if (group_keep(a, ng) != 0) {
+        group_free(ng);
+        return BERTH_ENOMEM;
+    }
+    group_adopt(a, ng);
+    group_step(a, ng);
+    view_write(a, ng);
+    log_info(ng->key, "claimed standby group %s: running as it, nothing recreated", rt);
+    return 1;
+}
+
+/* Makes the runtime match the group's record.  Returns 0 when done (the
+ * assignment may be acknowledged) or a negative code to try again later. */
+int converge(agent_t *a, const char *key, bool restart)
+{
+    berth_error_t err;
+    char *doc = NULL, host[BERTH_NAME_MAX + 1] = "";
+    uint64_t gen = 0;
+    int rc = berth_hostlink_group(a->link, key, &doc, &gen, host, &err);
+    if (rc == BERTH_ENOENT && runtime_owner(a, key) != NULL) {
+        /* A standby member claimed by another key: its runtime group is
+         * that key's now. */
+        return 0;
+    }
+    if (rc == BERTH_ENOENT || (rc == 0 && strcmp(host, a->o.host) != 0)) {
+        berth_free(doc);
+        return group_teardown(a, key);
+    }
+    if (rc < 0) {
+        log_warn(key, "record unreadable: %s", err.message);
+        return rc;
+    }
+    agroup_t *g = group_find(a, key);
+    if (g != NULL && g->generation == gen) {
+        berth_free(doc);
+        if (restart && g->spec != NULL && g->phase != PHASE_FAILED)
+            group_restart(a, g);
+        return 0;
+    }
+    berth_group_t *spec = NULL;
+    if (doc == NULL || berth_group_parse(doc, strlen(doc), &spec, &err) != 0) {
+        berth_free(doc);
+        g = group_new(key, gen, 0, NULL);
+        if (g == NULL)
+            return BERTH_ENOMEM;
+        group_drop(a, key);
+        if (group_keep(a, g) != 0) {
+            group_free(g);
+            return BERTH_ENOMEM;
+        }
+        fail_group(a, g, doc == NULL ? "the record holds no document"
+                                     : "the record's document is unusable");
+        return 0;
+    }
+    berth_free(doc);
+    uint64_t digest = berth_runtime_digest(spec);
+    agroup_t *ng = group_new(key, gen, digest, spec);
+    if (ng == NULL) {
+        berth_group_free(spec);
+        return BERTH_ENOMEM;
+    }
+    if (g == NULL) {
+        int claimed = converge_claimed(a, ng);
+        if (claimed != 0)
+            return claimed < 0 ? claimed : 0;
+    } else if (g->runtime != NULL) {
+        /* A claimed group redeployed: it runs as itself from now on. */
+        if (a->ops->remove(a->ctx, g->runtime, &err) != 0) {
+            log_error(key, "could not remove the claimed copy: %s", err.message);
+            group_free(ng);
+            return BERTH_EIO;
+        }
+    }
+    if (a->ops->status(a->ctx, key, &ng->st, &err) != 0) {
+        log_warn(key, "status unavailable: %s", err.message);
+        group_free(ng);
+        return BERTH_EIO;
+    }
+    bool whole = ng->st.exists && ng->st.generation == gen && ng->st.digest == digest &&
+                 ng->st.ncontainers == ng->n;
+    for (size_t i = 0; whole && i < ng->n; i++)
+        whole = ng->st.containers[i].exists;
+    if (whole && g == NULL) {
+        if (group_keep(a, ng) != 0) {
+            group_free(ng);
+            return BERTH_ENOMEM;
+        }
+        group_adopt(a, ng);
+        group_step(a, ng);
+        view_write(a, ng);
+        return 0;
+    }
+    if (ng->st.exists) {
+        log_info(key, "replacing runtime generation %" PRIu64 " with %" PRIu64,
+                 ng->st.generation, gen);
+        for (size_t i = 0; i < ng->n; i++)
+            event_add(ng, &ng->c[i].ev, "Killing", "Normal", "Stopping container %s",
+                      ng->c[i].name);
+        if (a->ops->remove(a->ctx, key, &err) != 0) {
+            log_error(key, "could not remove the old copy: %s", err.message);
+            group_free(ng);
+            return BERTH_EIO;
+        }
+    }
+    group_drop(a, key);
+    if (group_keep(a, ng) != 0) {
+        group_free(ng);
+        return BERTH_ENOMEM;
+    }
+    memset(&ng->st, 0, sizeof ng->st);
+    view_write(a, ng);              /* Creating */
+    group_create(a, ng);
+    group_step(a, ng);
+    view_write(a, ng);
+    return 0;
+}
+
+/* ---- reconciliation ----------------------------------------------------------------- */
+
+/* A set of keys that remembers their order: the cell's groups, then the
+ * runtime's, each once.  A hash set, not a list walked per key: both
+ * lists name every group of the host. */
+typedef struct key_entry {
+    UT_hash_handle hh;
+    char key[];
+} key_entry_t;
+
+typedef struct keys {
+    key_entry_t *set;               /* uthash head; its list is the order   */
+    bool incomplete;                /* a key could not be added (no memory) */
+} keys_t;
+
+/* Adds `key` unless it is there already; when it cannot (no memory),
+ * marks the set incomplete, so that reconciliation is tried again rather
+ * than leaving a group out. */
+static void keys_add(keys_t *ks, const char *key)
+{
+    size_t len = strlen(key);
+    key_entry_t *e = NULL;
+    HASH_FIND(hh, ks->set, key, len, e);
+    if (e != NULL)
+        return;
+    e = malloc(sizeof *e + len + 1);
+    if (e != NULL) {
+        memcpy(e->key, key, len + 1);
+        HASH_ADD_KEYPTR(hh, ks->set, e->key, len, e);
+        if (e->hh.tbl != NULL)
+            return;
+        free(e);
+    }
+    ks->incomplete = true;
+}
+
+static void keys_free(keys_t *ks)
+{
+    key_entry_t *e, *tmp;
+    HASH_ITER(hh, ks->set, e, tmp) {
+        HASH_DELETE(hh, ks->set, e);
+        free(e);
+    }
+}
+
+static void list_cb(const char *key, uint64_t generation, uint64_t digest, void *data)
+{
+    keys_add(data, key);
+}
+
+static void cell_cb(const char *key, void *data)
+{
+    keys_add(data, key);
+}
+
+/* Converges every group the runtime holds or the cell places here.
+ * Returns 0 or a negative code (try again). */
+int reconcile(agent_t *a)
+{
+    keys_t ks = {0};
+    berth_error_t err;
+    /* The cell's groups first: a group claimed from a standby pool adopts
+     * its member's runtime group before that key, which no record owns
+     * any more, comes up from the runtime's list. */
+    int rc = berth_hostlink_groups(a->link, cell_cb, &ks, &err);
+    if (rc == 0)
+        rc = a->ops->list(a->ctx, list_cb, &ks, &err);
+    if (rc != 0) {
+        log_error(NULL, "reconciliation could not list groups: %s", err.message);
+        keys_free(&ks);
+        return rc;
+    }
+    if (ks.incomplete) {
+        log_error(NULL, "reconciliation could not list groups: out of memory");
+        keys_free(&ks);
+        return BERTH_ENOMEM;
+    }
+    int bad = 0;
+    for (const key_entry_t *e = ks.set; e != NULL && !stopping; e = e->hh.next)
+        if (converge(a, e->key, false) < 0)
+            bad = BERTH_EIO;
+    log_info(NULL, "reconciled %u groups", HASH_COUNT(ks.set));
+    keys_free(&ks);
+    return bad;
+}
