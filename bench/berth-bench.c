@@ -392,7 +392,7 @@ static berth_engine_t *load(const options_t *o, const workload_t *w, berth_polic
     for (size_t z = 0; z < 3; z++)
         berth_engine_zone_id(e, zones[z]);
     for (size_t i = 0; i < o->hosts; i++) {
-        if (berth_host_add(e, &w->hosts[i], &err) != 0) {
+        if (berth_engine_host_add(e, &w->hosts[i], &err) != 0) {
             fprintf(stderr, "berth-bench: host %s: %s\n", w->hosts[i].name, err.message);
             exit(1);
         }
@@ -426,10 +426,10 @@ static void churn(const options_t *o, const workload_t *w, berth_policy_t policy
         int rc;
         if (lat != NULL) {
             uint64_t a = bench_now_ns();
-            rc = berth_request_place(e, w->keys[i], &w->requests[i], NULL, NULL);
+            rc = berth_engine_request_place(e, w->keys[i], &w->requests[i], NULL, NULL);
             lat[i] = bench_now_ns() - a;
         } else {
-            rc = berth_request_place(e, w->keys[i], &w->requests[i], NULL, NULL);
+            rc = berth_engine_request_place(e, w->keys[i], &w->requests[i], NULL, NULL);
         }
         if (rc == 0) {
             placed++;
@@ -443,7 +443,7 @@ static void churn(const options_t *o, const workload_t *w, berth_policy_t policy
         berth_engine_stats(e, &st);
         if (st.used_millicores >= threshold && nlive > 0) {
             size_t k = (size_t)(bench_next(&rng) % nlive);
-            if (berth_group_release(e, w->keys[live[k]], NULL) != 0) {
+            if (berth_engine_group_release(e, w->keys[live[k]], NULL) != 0) {
                 fprintf(stderr, "berth-bench: release %s failed\n", w->keys[live[k]]);
                 exit(1);
             }

@@ -130,7 +130,7 @@ static int run(bool locality, const loc_group_t *groups, const uint32_t *victims
         h.cores = i % 2 ? 32 : 16;
         h.memory_mib = h.cores * 4u * 1024u;
         h.os = BERTH_OS_LINUX;
-        if (berth_host_add(e, &h, &err) != 0) {
+        if (berth_engine_host_add(e, &h, &err) != 0) {
             fprintf(stderr, "berth-bench: locality: %s\n", err.message);
             rc = -1;
         }
@@ -146,7 +146,7 @@ static int run(bool locality, const loc_group_t *groups, const uint32_t *victims
             live[at] = live[--nlive];
             snprintf(key, sizeof key, "g%u", v);
             uint64_t t0 = bench_now_ns();
-            int rel = berth_group_release(e, key, NULL);
+            int rel = berth_engine_group_release(e, key, NULL);
             engine_ns += bench_now_ns() - t0;
             if (rel != 0) {
                 fprintf(stderr, "berth-bench: locality: release of %s failed\n", key);
@@ -168,7 +168,7 @@ static int run(bool locality, const loc_group_t *groups, const uint32_t *victims
         snprintf(key, sizeof key, "g%u", g);
         berth_placement_t pl;
         uint64_t t0 = bench_now_ns();
-        int prc = berth_request_place(e, key, &req, &pl, NULL);
+        int prc = berth_engine_request_place(e, key, &req, &pl, NULL);
         engine_ns += bench_now_ns() - t0;
         if (prc != 0) {
             r->rejected++;

@@ -24,7 +24,7 @@
  * lists its items largest first, so that in file order the online packers
  * see what first-fit decreasing sees):
  *  - binpack, spread, firstfit: Berth's policies as online packers.  Each
- *    item is one group placed with berth_request_place(); identical hosts
+ *    item is one group placed with berth_engine_request_place(); identical hosts
  *    are opened on demand: a host is added only when no open host can take
  *    the item, which is what online bin packing does.  For binpack and
  *    firstfit this is the same as starting with as many empty hosts as
@@ -802,7 +802,7 @@ static size_t engine_pack(runner_t *run, berth_engine_t *e, const mapping_t *m, 
         snprintf(key, sizeof key, "g%zu", i);
         berth_placement_t pl;
         berth_error_t err;
-        int rc = berth_request_place(e, key, &req, &pl, &err);
+        int rc = berth_engine_request_place(e, key, &req, &pl, &err);
         if (rc == BERTH_ENOSPC && hosts < n) {
             snprintf(name, sizeof name, "h%zu", hosts);
             berth_host_t h = {
@@ -815,12 +815,12 @@ static size_t engine_pack(runner_t *run, berth_engine_t *e, const mapping_t *m, 
                 .state = BERTH_HOST_READY,
             };
             berth_error_t herr;
-            if (berth_host_add(e, &h, &herr) != 0) {
+            if (berth_engine_host_add(e, &h, &herr) != 0) {
                 fprintf(stderr, "berth-bench quality: adding a host: %s\n", herr.message);
                 return (size_t)-1;
             }
             hosts++;
-            rc = berth_request_place(e, key, &req, &pl, &err);
+            rc = berth_engine_request_place(e, key, &req, &pl, &err);
         }
         if (rc != 0) {
             if (!reported)

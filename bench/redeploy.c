@@ -9,7 +9,7 @@
  * deterministic input: fills a cluster of N mixed Linux hosts with up to M
  * mixed groups, in order, until 80% of its cores are allocated; then
  * redeploys U running groups drawn at random (with replacement) under their
- * own keys through berth_request_place(): 70% with the same demand, 20%
+ * own keys through berth_engine_request_place(): 70% with the same demand, 20%
  * with 25% more memory, 10% with one more core.  The requests carry no
  * fingerprints (the digests are 0), so the engine accepts a changed demand
  * as an update; it keeps the group on its host when the new demand fits
@@ -95,7 +95,7 @@ static void usage(FILE *f)
           "groups (default 10 per host: 1-4 cores, 0.5-2 GiB per core; 3% with 1 or 2\n"
           "V100 GPUs), in order, until 80% of the cores are allocated.  Then\n"
           "redeploys U running groups (default M) drawn at random, under their own\n"
-          "keys with berth_request_place(): 70% with the same demand, 20% with 25%\n"
+          "keys with berth_engine_request_place(): 70% with the same demand, 20% with 25%\n"
           "more memory, 10% with one more core.  One result per policy (binpack,\n"
           "spread, firstfit; --policy picks some), on the same input.\n"
           "  --seed S     seed of the cluster, the groups, the updates and the\n"
@@ -258,7 +258,7 @@ static int run(const options_t *o, const input_t *in, berth_policy_t policy, uin
     }
     uint64_t capacity = 0, used = 0;
     for (size_t i = 0; i < o->hosts; i++) {
-        if (berth_host_add(e, &in->hosts[i], &err) != 0) {
+        if (berth_engine_host_add(e, &in->hosts[i], &err) != 0) {
             fprintf(stderr, "berth-bench: host %s: %s\n", in->hosts[i].name, err.message);
             berth_engine_free(e);
             return -1;
@@ -280,7 +280,7 @@ static int run(const options_t *o, const input_t *in, berth_policy_t policy, uin
     memset(res, 0, sizeof *res);
     for (size_t i = 0; i < o->groups && (double)used < FILL_TARGET * (double)capacity; i++) {
         key_of(i, key);
-        if (berth_request_place(e, key, &in->requests[i], NULL, NULL) == 0) {
+        if (berth_engine_request_place(e, key, &in->requests[i], NULL, NULL) == 0) {
             running[nrun] = i;
             current[nrun] = in->requests[i];
             nrun++;
@@ -312,10 +312,10 @@ static int run(const options_t *o, const input_t *in, berth_policy_t policy, uin
         int r;
         if (lat != NULL) {
             uint64_t a = bench_now_ns();
-            r = berth_request_place(e, key, &req, &pl, NULL);
+            r = berth_engine_request_place(e, key, &req, &pl, NULL);
             lat[u] = bench_now_ns() - a;
         } else {
-            r = berth_request_place(e, key, &req, &pl, NULL);
+            r = berth_engine_request_place(e, key, &req, &pl, NULL);
         }
         res->by_change[up->change]++;
         if (r == 0) {
@@ -329,7 +329,7 @@ static int run(const options_t *o, const input_t *in, berth_policy_t policy, uin
         } else {
             res->failed++;
             if (r != BERTH_ENOSPC && res->failed == 1) {
-                berth_request_place(e, key, &req, NULL, &err);
+                berth_engine_request_place(e, key, &req, NULL, &err);
                 fprintf(stderr, "berth-bench: redeploy of %s: %s\n", key, err.message);
             }
         }

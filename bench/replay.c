@@ -57,7 +57,7 @@
  * among hosts with the request's GPU model (any host for a CPU-only group,
  * GPU or not) that fit, the fewest free cores, then the least free memory,
  * then the first in the list; the choice is forced with
- * berth_request_assign().
+ * berth_engine_request_assign().
  *
  * GPU figures: gpu_groups (GPU groups arriving), gpu_rejected;
  * stranded_gpu_min_frac: at each sample, the free GPUs on hosts whose free
@@ -771,7 +771,7 @@ static berth_engine_t *build(const workload_t *w, berth_policy_t policy, uint64_
         h.gpu_count = w->hosts[i].gpus;
         h.gpu_sku = h.gpu_count > 0 ? w->models[w->hosts[i].model] : NULL;
         h.os = BERTH_OS_LINUX;
-        if (berth_host_add(e, &h, &err) != 0) {
+        if (berth_engine_host_add(e, &h, &err) != 0) {
             fprintf(stderr, "berth-bench: host %s: %s\n", name, err.message);
             berth_engine_free(e);
             return NULL;
@@ -903,14 +903,14 @@ static int replay(const workload_t *w, berth_policy_t policy, bool plain, uint64
                     char name[32];
                     snprintf(name, sizeof name, "r%06u", h);
                     rc = h == NO_HOST ? BERTH_ENOSPC
-                                      : berth_request_assign(e, key, &req, name, &pl, NULL);
+                                      : berth_engine_request_assign(e, key, &req, name, &pl, NULL);
                     if (rc == 0) {
                         free_c[h] -= t->cores;
                         free_m[h] -= t->memory_mib;
                         free_g[h] -= t->gpus;
                     }
                 } else {
-                    rc = berth_request_place(e, key, &req, &pl, NULL);
+                    rc = berth_engine_request_place(e, key, &req, &pl, NULL);
                 }
                 if (rc == 0) {
                     uint32_t h = (uint32_t)strtoul(pl.host + 1, NULL, 10);
@@ -933,12 +933,12 @@ static int replay(const workload_t *w, berth_policy_t policy, bool plain, uint64
                     if (t->gpus > 0)
                         r->gpu_rejected++;
                     if (rc != BERTH_ENOSPC && errors++ == 0) {
-                        berth_request_place(e, key, &req, NULL, &err);
+                        berth_engine_request_place(e, key, &req, NULL, &err);
                         fprintf(stderr, "berth-bench: %s: place: %s\n", w->name, err.message);
                     }
                 }
             } else if (where[g] != NO_HOST) {
-                if (berth_group_release(e, key, NULL) != 0 && errors++ == 0)
+                if (berth_engine_group_release(e, key, NULL) != 0 && errors++ == 0)
                     fprintf(stderr, "berth-bench: %s: release of %s failed\n", w->name, key);
                 uint32_t h = where[g];
                 if (h < w->nhosts && --groups_on[h] == 0)

@@ -368,7 +368,7 @@ typedef struct berth_group {
  * depth (BERTH_DOCUMENT_DEPTH_MAX), member names, types, required members,
  * enum values, name formats, and every rule that needs no engine (ports,
  * volumes, mounts, Windows restrictions, ...).  Rules that depend on an
- * engine's tables (GPU SKUs, per-group limits) are berth_group_validate()'s.
+ * engine's tables (GPU SKUs, per-group limits) are berth_engine_group_validate()'s.
  * On success stores a new group in *out (free with berth_group_free()).  On
  * failure returns BERTH_EINVAL or BERTH_ETOOBIG (BERTH_ENOMEM), fills *err
  * with every violation found, and leaves *out NULL. */
@@ -539,7 +539,7 @@ typedef enum berth_host_state {
 #define BERTH_WINDOWS_LTSC2025 26100u
 
 /* A host's description.  As input, strings are borrowed; as output of
- * berth_host_get(), they point into the engine and stay valid until that
+ * berth_engine_host_get(), they point into the engine and stay valid until that
  * host is updated or removed. */
 typedef struct berth_host {
     const char *name;               /* 1..63 chars: letters, digits, '-', '_', '.' */
@@ -565,38 +565,38 @@ typedef struct berth_host_usage {
 /* Adds a host.  Returns 0, BERTH_EEXIST for a name already present,
  * BERTH_EINVAL for a bad description (name, zero capacity, unknown GPU SKU,
  * Windows without a build ...), BERTH_ELIMIT, or BERTH_ENOMEM. */
-BERTH_EXPORT int berth_host_add(berth_engine_t *engine, const berth_host_t *host,
-                                berth_error_t *err);
+BERTH_EXPORT int berth_engine_host_add(berth_engine_t *engine, const berth_host_t *host,
+                                       berth_error_t *err);
 
 /* Replaces the description of the host named host->name.  A host holding
  * groups may change its capacity (never below what is allocated), zone,
  * features and state, but not its OS, build or GPU SKU (BERTH_EBUSY).
  * Returns 0, BERTH_ENOENT, BERTH_EINVAL, BERTH_EBUSY or BERTH_ENOMEM. */
-BERTH_EXPORT int berth_host_update(berth_engine_t *engine, const berth_host_t *host,
-                                   berth_error_t *err);
+BERTH_EXPORT int berth_engine_host_update(berth_engine_t *engine, const berth_host_t *host,
+                                          berth_error_t *err);
 
 /* Sets a host's state (ready, cordoned, down).  Groups stay where they are;
  * a down host's groups move at their next redeploy.  Returns 0 or
  * BERTH_ENOENT. */
-BERTH_EXPORT int berth_host_set_state(berth_engine_t *engine, const char *name,
-                                      berth_host_state_t state, berth_error_t *err);
+BERTH_EXPORT int berth_engine_host_set_state(berth_engine_t *engine, const char *name,
+                                             berth_host_state_t state, berth_error_t *err);
 
 /* Removes an empty host.  Returns 0, BERTH_ENOENT, or BERTH_EBUSY when it
  * still holds groups (release or move them first). */
-BERTH_EXPORT int berth_host_remove(berth_engine_t *engine, const char *name,
-                                   berth_error_t *err);
+BERTH_EXPORT int berth_engine_host_remove(berth_engine_t *engine, const char *name,
+                                          berth_error_t *err);
 
 /* Looks a host up by name and copies its description to *host and its
  * allocation to *usage (either may be NULL).  Returns 0 or BERTH_ENOENT. */
-BERTH_EXPORT int berth_host_get(const berth_engine_t *engine, const char *name,
-                                berth_host_t *host, berth_host_usage_t *usage);
+BERTH_EXPORT int berth_engine_host_get(const berth_engine_t *engine, const char *name,
+                                       berth_host_t *host, berth_host_usage_t *usage);
 
 /* The number of hosts. */
 BERTH_EXPORT size_t berth_engine_host_count(const berth_engine_t *engine);
 
 /* Host number `i` (0 <= i < berth_engine_host_count()), in the order hosts
  * were added (removing a host moves the last one into its place).  Same
- * outputs as berth_host_get().  Returns 0 or BERTH_ENOENT. */
+ * outputs as berth_engine_host_get().  Returns 0 or BERTH_ENOENT. */
 BERTH_EXPORT int berth_engine_host_at(const berth_engine_t *engine, size_t i,
                                       berth_host_t *host, berth_host_usage_t *usage);
 
@@ -616,7 +616,7 @@ typedef enum berth_isolation {
 
 /* Everything placement needs to know about a group: its demand and its hard
  * constraints, in the engine's ids.  Built from a document by
- * berth_group_request(), or filled in directly by callers that do not use
+ * berth_engine_group_request(), or filled in directly by callers that do not use
  * ACI documents (benchmarks, other front ends): zero the struct, then set
  * demand, os and what differs. */
 typedef struct berth_request {
@@ -635,7 +635,7 @@ typedef struct berth_request {
     uint64_t ports_digest;
     /* The group's distinct images as berth_image_hash() values (containers
      * and init containers, in document order, the first
-     * BERTH_REQUEST_IMAGES_MAX of them), filled by berth_group_request();
+     * BERTH_REQUEST_IMAGES_MAX of them), filled by berth_engine_group_request();
      * nimages 0: unknown, and image locality plays no part. */
     uint32_t nimages;
     uint64_t images[BERTH_REQUEST_IMAGES_MAX];
@@ -647,15 +647,15 @@ typedef struct berth_request {
  * `engine` may not be NULL.  Zone names the engine has not seen yet are
  * registered (BERTH_ELIMIT past BERTH_ZONES_MAX).  Returns 0, BERTH_EINVAL
  * with every violation in *err, or BERTH_ELIMIT. */
-BERTH_EXPORT int berth_group_request(berth_engine_t *engine,
-                                     const berth_group_t *group,
-                                     berth_request_t *out, berth_error_t *err);
+BERTH_EXPORT int berth_engine_group_request(berth_engine_t *engine,
+                                            const berth_group_t *group,
+                                            berth_request_t *out, berth_error_t *err);
 
 /* Validates `group` against the engine's tables without computing anything;
- * berth_group_request() without the output. */
-BERTH_EXPORT int berth_group_validate(berth_engine_t *engine,
-                                      const berth_group_t *group,
-                                      berth_error_t *err);
+ * berth_engine_group_request() without the output. */
+BERTH_EXPORT int berth_engine_group_validate(berth_engine_t *engine,
+                                             const berth_group_t *group,
+                                             berth_error_t *err);
 
 /* The engine's id for zone `name`, registering it when new.  Returns the id
  * (0 .. BERTH_ZONES_MAX-1), or BERTH_ELIMIT / BERTH_EINVAL. */
@@ -675,7 +675,7 @@ typedef struct berth_placement {
     berth_isolation_t isolation;
     berth_demand_t demand;
     /* Spot groups this placement evicted to make room (0 almost always);
-     * berth_engine_victim() names them.  See "Priority and preemption". */
+     * berth_engine_victim_get() names them.  See "Priority and preemption". */
     uint32_t evicted;
 } berth_placement_t;
 
@@ -695,9 +695,9 @@ typedef struct berth_placement {
  * previous placement, if any, is kept.  `key` is copied (1..255 bytes).
  * Choosing the host does no I/O and no heap allocation; its cost grows with
  * the logarithm of the number of hosts.  *out may be NULL. */
-BERTH_EXPORT int berth_request_place(berth_engine_t *engine, const char *key,
-                                     const berth_request_t *request,
-                                     berth_placement_t *out, berth_error_t *err);
+BERTH_EXPORT int berth_engine_request_place(berth_engine_t *engine, const char *key,
+                                            const berth_request_t *request,
+                                            berth_placement_t *out, berth_error_t *err);
 
 /* Places or redeploys the group under `key` on the host named `host`
  * instead of letting the policy choose: used to replay placements that were
@@ -705,28 +705,28 @@ BERTH_EXPORT int berth_request_place(berth_engine_t *engine, const char *key,
  * exist (BERTH_ENOENT), not be down, meet the request's static constraints
  * and have the free capacity (BERTH_ENOSPC); a cordoned host is accepted.
  * A known key is redeployed with the same update rules as
- * berth_request_place() (BERTH_ECONFLICT).  *out may be NULL. */
-BERTH_EXPORT int berth_request_assign(berth_engine_t *engine, const char *key,
-                                      const berth_request_t *request, const char *host,
-                                      berth_placement_t *out, berth_error_t *err);
+ * berth_engine_request_place() (BERTH_ECONFLICT).  *out may be NULL. */
+BERTH_EXPORT int berth_engine_request_assign(berth_engine_t *engine, const char *key,
+                                             const berth_request_t *request, const char *host,
+                                             berth_placement_t *out, berth_error_t *err);
 
-/* berth_group_request() then berth_request_place(): validates the document
+/* berth_engine_group_request() then berth_engine_request_place(): validates the document
  * against the engine and places or redeploys it under `key`. */
-BERTH_EXPORT int berth_group_place(berth_engine_t *engine, const char *key,
-                                   const berth_group_t *group,
-                                   berth_placement_t *out, berth_error_t *err);
+BERTH_EXPORT int berth_engine_group_place(berth_engine_t *engine, const char *key,
+                                          const berth_group_t *group,
+                                          berth_placement_t *out, berth_error_t *err);
 
 /* Releases the group stored under `key` (deleted, stopped or terminated),
  * returning its allocation to its host.  Returns 0 or BERTH_ENOENT. */
-BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
-                                     berth_error_t *err);
+BERTH_EXPORT int berth_engine_group_release(berth_engine_t *engine, const char *key,
+                                            berth_error_t *err);
 
 /*
  * Priority and preemption.  A group's request carries its ACI priority
  * (properties.priority): Regular (or unset) or Spot.  Spot groups fill
  * spare capacity and may be evicted; Regular groups never are.
  *
- * When berth_request_place() or berth_group_place() finds no host for a
+ * When berth_engine_request_place() or berth_engine_group_place() finds no host for a
  * NEW Regular group, it preempts: over the ready hosts that meet the
  * request's static constraints (OS and build, GPU SKU, zone, SKU feature),
  * it looks for the smallest set of one host's Spot groups whose release
@@ -742,13 +742,13 @@ BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
  * built greedily (the group covering most of what is still missing first,
  * then every victim the set can spare dropped), which may evict more than
  * the fewest.  The victims are released (as by
- * berth_group_release()) and the group placed on that host, in one call:
+ * berth_engine_group_release()) and the group placed on that host, in one call:
  * on any failure nothing changes.  A redeploy (known key) of a Regular
  * group that fits nowhere, its own allocation counted as free, stays on
  * its host by the same search over that host's Spot groups only (the host
  * not down, still meeting the request; cordoned is fine): never another
- * host's.  A Spot request never preempts, and berth_request_assign() never
- * does.  berth_request_preemption() plans for a new group.
+ * host's.  A Spot request never preempts, and berth_engine_request_assign() never
+ * does.  berth_engine_preemption_plan() plans for a new group.
  * The preemption path scans the engine's groups and allocates; a request
  * that fits, and any refusal while the engine holds no Spot group, cost
  * nothing extra.
@@ -765,29 +765,29 @@ typedef struct berth_preemption {
 
 /* Computes, without changing any placement, where a new Regular request
  * would go and which Spot groups placing it would evict, by the rules
- * above; the victims' keys are then read with berth_engine_victim().  A
+ * above; the victims' keys are then read with berth_engine_victim_get().  A
  * request that fits somewhere gives victims 0 and the policy's host.
  * Returns 0, BERTH_EINVAL (a bad request), BERTH_ENOSPC (no plan: a Spot
  * request, or no host where evicting Spot groups makes room; the message
  * says which) or BERTH_ENOMEM.  *out may not be NULL. */
-BERTH_EXPORT int berth_request_preemption(berth_engine_t *engine,
-                                          const berth_request_t *request,
-                                          berth_preemption_t *out, berth_error_t *err);
+BERTH_EXPORT int berth_engine_preemption_plan(berth_engine_t *engine,
+                                              const berth_request_t *request,
+                                              berth_preemption_t *out, berth_error_t *err);
 
 /* The key of victim `i` (0-based) of the last preemption this engine
- * planned (berth_request_preemption()) or carried out (a placement whose
+ * planned (berth_engine_preemption_plan()) or carried out (a placement whose
  * `evicted` is above 0), or NULL past the last.  The string belongs to the
  * engine and stays valid until the next preemption is planned or carried
  * out on it; other calls leave it alone. */
-BERTH_EXPORT const char *berth_engine_victim(const berth_engine_t *engine, size_t i);
+BERTH_EXPORT const char *berth_engine_victim_get(const berth_engine_t *engine, size_t i);
 
 /* The number of Spot groups the engine holds.  O(1). */
 BERTH_EXPORT size_t berth_engine_spot_count(const berth_engine_t *engine);
 
 /* Looks up where the group under `key` is; fills *out (kind is that of its
  * last placement).  Returns 0 or BERTH_ENOENT. */
-BERTH_EXPORT int berth_group_get(const berth_engine_t *engine, const char *key,
-                                 berth_placement_t *out);
+BERTH_EXPORT int berth_engine_group_get(const berth_engine_t *engine, const char *key,
+                                        berth_placement_t *out);
 
 /* Releases every group and removes every host, keeping the options, the
  * GPU SKU table and the zone names: the engine is as new.  Used to reload a
@@ -839,8 +839,8 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
  * "memoryInGB": 32}, ...]}.  All or nothing: on any error (with its JSON
  * path in *err) the engine is left as it was.  Returns 0, BERTH_EINVAL,
  * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
-BERTH_EXPORT int berth_inventory_load(berth_engine_t *engine, const char *json,
-                                      size_t len, berth_error_t *err);
+BERTH_EXPORT int berth_engine_inventory_load(berth_engine_t *engine, const char *json,
+                                             size_t len, berth_error_t *err);
 
 /* ------------------------------------------------------------------------ */
 /* Image locality                                                           */
@@ -959,7 +959,7 @@ BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_s
                                          berth_error_t *err);
 
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
- * the rules of berth_host_add()/berth_host_update() checked against Redis's
+ * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's
  * copy atomically.  Returns 0, BERTH_EINVAL, BERTH_EBUSY, BERTH_EIO. */
 BERTH_EXPORT int berth_store_host_put(berth_store_t *store, const berth_host_t *host,
                                       berth_error_t *err);
@@ -973,10 +973,10 @@ BERTH_EXPORT int berth_store_host_set_state(berth_store_t *store, const char *na
 BERTH_EXPORT int berth_store_host_remove(berth_store_t *store, const char *name,
                                          berth_error_t *err);
 
-/* Places or redeploys the group under `key` (berth_request_place()'s
+/* Places or redeploys the group under `key` (berth_engine_request_place()'s
  * semantics) and commits it: returns 0 only once Redis holds the
  * placement.  `spec_json` (may be NULL) is the group's document, kept in its
- * record.  Errors: those of berth_request_place(), BERTH_EIO, or
+ * record.  Errors: those of berth_engine_request_place(), BERTH_EIO, or
  * BERTH_ENOSPC after max_retries conflicts.  *out may be NULL. */
 BERTH_EXPORT int berth_store_place(berth_store_t *store, const char *key,
                                    const berth_request_t *request, const char *spec_json,
@@ -995,7 +995,7 @@ BERTH_EXPORT int berth_store_place_prefer(berth_store_t *store, const char *key,
 /* Places n groups with their commits pipelined (one round trip for the
  * batch, plus one per retry round); then each Regular group that found no
  * room preempts, one at a time in batch order, as berth_store_place()
- * would (its outs[i].evicted counts its victims; berth_engine_victim()
+ * would (its outs[i].evicted counts its victims; berth_engine_victim_get()
  * names the last preemption's).  results[i] receives each group's 0 or
  * negative code and outs[i] (outs may be NULL) its placement.  Returns 0
  * when every commit got an answer (look at results), or BERTH_EIO. */
@@ -1017,7 +1017,7 @@ BERTH_EXPORT int berth_store_place_batch(berth_store_t *store, size_t n,
  * eviction under berth:{C}:evictions and places the group -- all or nothing;
  * a stale plan catches up and is planned again, like any conflict.  Other
  * replicas see the releases and the placement through the log.  On success
- * out->evicted counts the victims and berth_engine_victim() on the store's
+ * out->evicted counts the victims and berth_engine_victim_get() on the store's
  * engine names them.  A batch (berth_store_place_batch()) preempts for its
  * Regular groups after its pipelined round; the asynchronous store
  * preempts like the synchronous one, each in a round of its own.  Through
@@ -1358,7 +1358,7 @@ BERTH_EXPORT int berth_store_async_sync(berth_store_async_t *store, berth_store_
 BERTH_EXPORT int berth_store_async_generation(berth_store_async_t *store, const char *key,
                                               uint64_t *generation);
 
-/* The engine the store binds, for reading placements (berth_group_get(),
+/* The engine the store binds, for reading placements (berth_engine_group_get(),
  * berth_engine_stats() ...) between calls; never change it. */
 BERTH_EXPORT berth_engine_t *berth_store_async_engine(berth_store_async_t *store);
 
@@ -1555,7 +1555,7 @@ BERTH_EXPORT int berth_store_async_images_sync(berth_store_async_t *store,
  * documents match one another exactly when their digests are equal
  * (barring 64-bit collisions; claims compare the documents too).  Returns
  * 0 or BERTH_ENOMEM. */
-BERTH_EXPORT int berth_template_digest(const berth_group_t *group, uint64_t *out);
+BERTH_EXPORT int berth_group_template_digest(const berth_group_t *group, uint64_t *out);
 
 /* What berth_store_pool_get() reports of a pool. */
 typedef struct berth_pool_info {
@@ -1906,7 +1906,7 @@ BERTH_EXPORT void berth_ngroup_free(berth_ngroup_t *ngroup);
  * count, the bound, the zones (distinct, at most BERTH_NGROUP_ZONES_MAX,
  * each one some host's zone; the template may then not name zones itself),
  * the metadata and the template (berth_group_parse() and
- * berth_group_validate() against the store's engine).  Error targets are
+ * berth_engine_group_validate() against the store's engine).  Error targets are
  * "key", "name", "desiredCount", "maxUnavailable", "zones[i]", "metadata"
  * and "template.<path in the document>".  The revision starts at 1 and is
  * bumped when the template changes (compared after parsing, so formatting
@@ -1974,6 +1974,74 @@ typedef void (*berth_store_ngroup_cb)(const char *key, void *data);
  * Returns the number of NGroups, or BERTH_EIO. */
 BERTH_EXPORT int berth_store_ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb,
                                          void *data, berth_error_t *err);
+
+/* ------------------------------------------------------------------------ */
+/* Former names                                                             */
+/* ------------------------------------------------------------------------ */
+/*
+ * Every call is named berth_<receiver>_<verb>, the receiver being the
+ * object the call acts on (its first argument).  The calls below were
+ * renamed to follow that rule; their former names stay for this release as
+ * deprecated aliases (each calls the new name, with the same contract) and
+ * will be removed in the next one.  README.md ("Renamed calls") lists them.
+ */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BERTH_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define BERTH_DEPRECATED(msg)
+#endif
+
+BERTH_EXPORT int berth_host_add(berth_engine_t *engine, const berth_host_t *host,
+                                berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_host_add");
+BERTH_EXPORT int berth_host_update(berth_engine_t *engine, const berth_host_t *host,
+                                   berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_host_update");
+BERTH_EXPORT int berth_host_set_state(berth_engine_t *engine, const char *name,
+                                      berth_host_state_t state, berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_host_set_state");
+BERTH_EXPORT int berth_host_remove(berth_engine_t *engine, const char *name,
+                                   berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_host_remove");
+BERTH_EXPORT int berth_host_get(const berth_engine_t *engine, const char *name,
+                                berth_host_t *host, berth_host_usage_t *usage)
+    BERTH_DEPRECATED("renamed berth_engine_host_get");
+BERTH_EXPORT int berth_group_request(berth_engine_t *engine, const berth_group_t *group,
+                                     berth_request_t *out, berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_group_request");
+BERTH_EXPORT int berth_group_validate(berth_engine_t *engine, const berth_group_t *group,
+                                      berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_group_validate");
+BERTH_EXPORT int berth_request_place(berth_engine_t *engine, const char *key,
+                                     const berth_request_t *request, berth_placement_t *out,
+                                     berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_request_place");
+BERTH_EXPORT int berth_request_assign(berth_engine_t *engine, const char *key,
+                                      const berth_request_t *request, const char *host,
+                                      berth_placement_t *out, berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_request_assign");
+BERTH_EXPORT int berth_group_place(berth_engine_t *engine, const char *key,
+                                   const berth_group_t *group, berth_placement_t *out,
+                                   berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_group_place");
+BERTH_EXPORT int berth_group_release(berth_engine_t *engine, const char *key,
+                                     berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_group_release");
+BERTH_EXPORT int berth_request_preemption(berth_engine_t *engine,
+                                          const berth_request_t *request,
+                                          berth_preemption_t *out, berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_preemption_plan");
+BERTH_EXPORT const char *berth_engine_victim(const berth_engine_t *engine, size_t i)
+    BERTH_DEPRECATED("renamed berth_engine_victim_get");
+BERTH_EXPORT int berth_group_get(const berth_engine_t *engine, const char *key,
+                                 berth_placement_t *out)
+    BERTH_DEPRECATED("renamed berth_engine_group_get");
+BERTH_EXPORT int berth_inventory_load(berth_engine_t *engine, const char *json, size_t len,
+                                      berth_error_t *err)
+    BERTH_DEPRECATED("renamed berth_engine_inventory_load");
+BERTH_EXPORT int berth_template_digest(const berth_group_t *group, uint64_t *out)
+    BERTH_DEPRECATED("renamed berth_group_template_digest");
 
 #ifdef __cplusplus
 }

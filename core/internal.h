@@ -131,7 +131,7 @@ int berth__config_zone_id(berth__config_t *cfg, const char *name, bool create);
 
 /* ---- model and accounting (model.c, validate.c, demand.c) ---------------- */
 
-/* The engine-independent part of berth_group_request(): validates `group`
+/* The engine-independent part of berth_engine_group_request(): validates `group`
  * against `cfg` and computes its request.  Zone names are resolved (and
  * registered) in cfg. */
 int berth__group_request(berth__config_t *cfg, const berth_group_t *group,

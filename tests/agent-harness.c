@@ -175,7 +175,7 @@ bool test_sched_wait_host(test_sched_t *s, const char *name, int timeout_ms)
         berth_host_t h;
         berth_host_usage_t u;
         if (berth_store_sync(s->store, NULL) == 0 &&
-            berth_host_get(s->engine, name, &h, &u) == 0 && h.state == BERTH_HOST_READY)
+            berth_engine_host_get(s->engine, name, &h, &u) == 0 && h.state == BERTH_HOST_READY)
             return true;
         test_sleep_ms(50);
     }
@@ -193,7 +193,7 @@ int test_sched_place(test_sched_t *s, const char *key, const char *doc, berth_pl
         return rc;
     }
     berth_request_t r;
-    rc = berth_group_request(s->engine, g, &r, &err);
+    rc = berth_engine_group_request(s->engine, g, &r, &err);
     if (rc == 0)
         rc = berth_store_place(s->store, key, &r, doc, out, &err);
     if (rc != 0)

@@ -527,14 +527,14 @@ static void test_host_expiry(void **state)
     assert_int_equal(changes, 2);       /* the host down, one group moved */
     assert_string_equal(moved_to, "sim-2");
     berth_host_t h;
-    assert_int_equal(berth_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
     assert_int_equal(h.state, BERTH_HOST_DOWN);
     json_t *v = test_view_wait(&f->sched, "sub/rg/mover", on_sim_2, NULL, 10000,
                                "running on sim-2");
     assert_non_null(v);
     json_decref(v);
     berth_placement_t q;
-    assert_int_equal(berth_group_get(f->sched.engine, "sub/rg/stayer", &q), 0);
+    assert_int_equal(berth_engine_group_get(f->sched.engine, "sub/rg/stayer", &q), 0);
     assert_string_equal(q.host, "sim-1");
     /* The agent returns: its host is ready again. */
     assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim",
@@ -589,7 +589,7 @@ static void test_heartbeat_during_pull(void **state)
     assert_true(running);
     assert_true(sweeps >= 3 * ttl / 100 - 5);   /* swept all through the pull */
     berth_host_t h;
-    assert_int_equal(berth_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
     assert_int_equal(h.state, BERTH_HOST_READY);
 }
 
@@ -614,7 +614,7 @@ static void test_stall_withholds_heartbeat(void **state)
     assert_int_equal(changes, 1);       /* the host down; its Never group stays */
     assert_true(test_now_ms() - t0 >= stall);
     berth_host_t h;
-    assert_int_equal(berth_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(f->sched.engine, "sim-1", &h, NULL), 0);
     assert_int_equal(h.state, BERTH_HOST_DOWN);
     assert_true(test_sched_wait_host(&f->sched, "sim-1", 10000 + stall + ttl + 3000));
     json_decref(wait_running(f, "sub/rg/stuck", "app"));

@@ -1,7 +1,7 @@
 /*
  * test_bad_inputs.c: the bad-input catalogue (tests/data/bad-inputs.json)
  * run against both doors through which untrusted input enters Berth: the
- * library (berth_group_parse(), then berth_group_validate() with a default
+ * library (berth_group_parse(), then berth_engine_group_validate() with a default
  * engine when parsing succeeds) and berthd's REST API.
  *
  * The catalogue is a JSON array of cases, each {id, kind, description,
@@ -563,7 +563,7 @@ static void run_document_lib(fixture_t *f, json_t *c, const buf_t *doc, verdict_
     if (rc == 0) {
         stage = "validate";
         berth_error_clear(&err);
-        rc = berth_group_validate(f->engine, g, &err);
+        rc = berth_engine_group_validate(f->engine, g, &err);
         berth_group_free(g);
     } else if (g != NULL) {
         mismatch(v, "parse failed but stored a group");

@@ -846,7 +846,7 @@ static void request_of(fixture_t *f, const char *doc, berth_request_t *req, char
     berth_group_t *g = NULL;
     berth_error_t err;
     assert_int_equal(berth_group_parse(doc, strlen(doc), &g, &err), 0);
-    assert_int_equal(berth_group_request(f->sched.engine, g, req, &err), 0);
+    assert_int_equal(berth_engine_group_request(f->sched.engine, g, req, &err), 0);
     assert_int_equal(berth_group_to_json(g, 0, spec, NULL), 0);
     berth_group_free(g);
 }

@@ -43,7 +43,7 @@ static void add_host(berth_engine_t *e, const char *name, uint32_t cores, uint32
     h.gpu_sku = sku;
     h.gpu_count = gpus;
     berth_error_t err;
-    if (berth_host_add(e, &h, &err) != 0)
+    if (berth_engine_host_add(e, &h, &err) != 0)
         fail_msg("host %s: %s", name, err.message);
 }
 
@@ -140,7 +140,7 @@ static void test_grid_grows(void **state)
     berth_engine_t *e = engine_with(BERTH_POLICY_BINPACK, 5);
     add_host(e, "a", 2, 8, NULL, 0);
     berth_request_t r = req(1, 512);
-    assert_int_equal(berth_request_place(e, "x", &r, NULL, NULL), 0);
+    assert_int_equal(berth_engine_request_place(e, "x", &r, NULL, NULL), 0);
     /* larger hosts of the same class widen its grid while hosts are in it */
     add_host(e, "b", 100, 400, NULL, 0);
     add_host(e, "c", 4000, 4000, NULL, 0);
@@ -162,12 +162,12 @@ static void test_grid_grows(void **state)
     h.cores = 300;
     h.memory_mib = 8 * GB;
     h.os = BERTH_OS_LINUX;
-    assert_int_equal(berth_host_update(e, &h, NULL), 0);
+    assert_int_equal(berth_engine_host_update(e, &h, NULL), 0);
     check(e);
     berth_request_t r200 = req(200, 512);
     assert_string_equal(choose(e, &r200), "a");
     h.cores = BERTH__HOST_CORES_MAX + 1;
-    assert_int_equal(berth_host_update(e, &h, NULL), BERTH_EINVAL);
+    assert_int_equal(berth_engine_host_update(e, &h, NULL), BERTH_EINVAL);
     berth_engine_free(e);
 }
 
@@ -186,14 +186,14 @@ static void test_churn_keeps_invariants(void **state)
         s = berth__mix64(s + (uint64_t)i);
         snprintf(key, sizeof key, "k%u", (unsigned)(s % 2000));
         if (s % 3 == 0) {
-            berth_group_release(e, key, NULL);
+            berth_engine_group_release(e, key, NULL);
         } else if (s % 97 == 0) {
             snprintf(name, sizeof name, "n%u", (unsigned)((s >> 8) % 200));
-            berth_host_set_state(e, name, (berth_host_state_t)((s >> 16) % 3), NULL);
+            berth_engine_host_set_state(e, name, (berth_host_state_t)((s >> 16) % 3), NULL);
         } else {
             berth_request_t r = req((uint32_t)(1 + (s >> 20) % 4), (uint32_t)(256 * (1 + (s >> 24) % 32)));
             choose(e, &r);
-            berth_request_place(e, key, &r, NULL, NULL);
+            berth_engine_request_place(e, key, &r, NULL, NULL);
         }
         if (i % 500 == 0)
             check(e);
@@ -222,9 +222,9 @@ static void test_ties_follow_seed(void **state)
         }
         berth_request_t r = req(1, 1024);
         berth_placement_t pa, pb, pc;
-        assert_int_equal(berth_request_place(a, "x", &r, &pa, NULL), 0);
-        assert_int_equal(berth_request_place(b, "x", &r, &pb, NULL), 0);
-        assert_int_equal(berth_request_place(c, "x", &r, &pc, NULL), 0);
+        assert_int_equal(berth_engine_request_place(a, "x", &r, &pa, NULL), 0);
+        assert_int_equal(berth_engine_request_place(b, "x", &r, &pb, NULL), 0);
+        assert_int_equal(berth_engine_request_place(c, "x", &r, &pc, NULL), 0);
         assert_string_equal(pa.host, pb.host);
         differ += strcmp(pa.host, pc.host) != 0;
         berth_engine_free(a);
@@ -250,13 +250,13 @@ static void test_shape_memo_sees_new_classes(void **state)
     h.memory_mib = 2 * GB;
     h.os = BERTH_OS_LINUX;
     h.zone = "9";
-    assert_int_equal(berth_host_add(e, &h, NULL), 0);
+    assert_int_equal(berth_engine_host_add(e, &h, NULL), 0);
     assert_string_equal(choose(e, &r), "tight");
     /* a request of another shape still gets its own list */
     r.zone_mask = 1u << berth_engine_zone_id(e, "9");
     assert_string_equal(choose(e, &r), "tight");
     h.zone = "8";
-    assert_int_equal(berth_host_update(e, &h, NULL), 0);
+    assert_int_equal(berth_engine_host_update(e, &h, NULL), 0);
     assert_null(choose(e, &r));
     r.zone_mask = 0;
     assert_string_equal(choose(e, &r), "tight");
@@ -300,7 +300,7 @@ static void test_scoring_rules_agree_with_scan(void **state)
         s = berth__mix64(s + (uint64_t)i);
         snprintf(key, sizeof key, "k%u", (unsigned)(s % 900));
         if (s % 5 == 0) {
-            berth_group_release(e, key, NULL);
+            berth_engine_group_release(e, key, NULL);
         } else if (s % 11 == 0) {
             snprintf(name, sizeof name, "s%u", (unsigned)((s >> 8) % 120));
             const char *imgs[5];
@@ -319,7 +319,7 @@ static void test_scoring_rules_agree_with_scan(void **state)
             for (uint32_t k = 0; k < r.nimages; k++)
                 r.images[k] = berth_image_hash(pool[(s >> (36 + 3 * k)) % 5]);
             choose(e, &r);
-            berth_request_place(e, key, &r, NULL, NULL);
+            berth_engine_request_place(e, key, &r, NULL, NULL);
         }
         if (i % 1000 == 0)
             check(e);
@@ -354,7 +354,7 @@ static void test_bytes_per_host(void **state)
             h.os_build = (i / 10) % 2 ? BERTH_WINDOWS_LTSC2019 : BERTH_WINDOWS_LTSC2022;
             h.features = (i / 20) % 2 ? BERTH_HOST_HYPERV : 0;
         }
-        assert_int_equal(berth_host_add(e, &h, NULL), 0);
+        assert_int_equal(berth_engine_host_add(e, &h, NULL), 0);
     }
     size_t bytes = berth__index_bytes(berth__engine_index(e));
     print_message("index: %zu bytes for 10000 hosts (%zu per host)\n", bytes, bytes / 10000);

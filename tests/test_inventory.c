@@ -1,5 +1,5 @@
 /*
- * test_inventory.c: berth_inventory_load(): both document forms, every
+ * test_inventory.c: berth_engine_inventory_load(): both document forms, every
  * field's conversion, each refusal with its JSON path, duplicate names, GPU
  * SKUs declared and used, table limits, and the all-or-nothing promise (a
  * refused inventory leaves the engine exactly as it was).
@@ -29,7 +29,7 @@ static berth_engine_t *new_engine(void)
 
 static int load(berth_engine_t *e, const char *doc, berth_error_t *err)
 {
-    return berth_inventory_load(e, doc, strlen(doc), err);
+    return berth_engine_inventory_load(e, doc, strlen(doc), err);
 }
 
 static void test_array_form(void **state)
@@ -48,7 +48,7 @@ static void test_array_form(void **state)
     assert_int_equal(berth_engine_host_count(e), 3);
 
     berth_host_t h;
-    assert_int_equal(berth_host_get(e, "lx-1", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(e, "lx-1", &h, NULL), 0);
     assert_int_equal(h.cores, 16);
     assert_int_equal(h.memory_mib, 1536);
     assert_int_equal(h.os, BERTH_OS_LINUX);
@@ -58,14 +58,14 @@ static void test_array_form(void **state)
     assert_int_equal(h.state, BERTH_HOST_READY);
     assert_int_equal(h.gpu_count, 0);
 
-    assert_int_equal(berth_host_get(e, "win_2.a", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(e, "win_2.a", &h, NULL), 0);
     assert_int_equal(h.memory_mib, 308); /* ceil(300 * 1024 / 1000) */
     assert_int_equal(h.os, BERTH_OS_WINDOWS);
     assert_int_equal(h.os_build, BERTH_WINDOWS_LTSC2022);
     assert_int_equal(h.features, BERTH_HOST_HYPERV);
     assert_int_equal(h.state, BERTH_HOST_CORDONED);
 
-    assert_int_equal(berth_host_get(e, "gpu-1", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(e, "gpu-1", &h, NULL), 0);
     assert_int_equal(h.gpu_count, 4);
     assert_string_equal(h.gpu_sku, "V100");
     assert_int_equal(h.memory_mib, 448 * 1024);
@@ -92,7 +92,7 @@ static void test_memory_conversion(void **state)
                  cases[i].gb);
         assert_int_equal(load(e, doc, &err), 0);
         berth_host_t h;
-        assert_int_equal(berth_host_get(e, "h", &h, NULL), 0);
+        assert_int_equal(berth_engine_host_get(e, "h", &h, NULL), 0);
         if (h.memory_mib != cases[i].mib)
             fail_msg("%s GB: expected %u MiB, got %u", cases[i].gb, cases[i].mib, h.memory_mib);
         berth_engine_free(e);
@@ -126,7 +126,7 @@ static void test_sku_declared_and_used(void **state)
     assert_int_equal(v100->noffers, 1);
     assert_int_equal(v100->offers[0].count, 8);
     berth_host_t h;
-    assert_int_equal(berth_host_get(e, "t4-1", &h, NULL), 0);
+    assert_int_equal(berth_engine_host_get(e, "t4-1", &h, NULL), 0);
     assert_string_equal(h.gpu_sku, "T4");
     assert_int_equal(h.gpu_count, 4);
     berth_engine_free(e);
@@ -298,7 +298,7 @@ static void test_name_already_in_engine(void **state)
     assert_string_equal(err.name, "HostAlreadyExists");
     assert_string_equal(err.target, "hosts[1].name");
     assert_int_equal(berth_engine_host_count(e), 1);
-    assert_int_equal(berth_host_get(e, "h2", NULL, NULL), BERTH_ENOENT);
+    assert_int_equal(berth_engine_host_get(e, "h2", NULL, NULL), BERTH_ENOENT);
     berth_engine_free(e);
 }
 
@@ -322,7 +322,7 @@ static void test_all_or_nothing(void **state)
     assert_int_equal(load(e, doc, &err), BERTH_EINVAL);
     assert_string_equal(err.target, "hosts[2].osBuild");
     assert_int_equal(berth_engine_host_count(e), 1);
-    assert_int_equal(berth_host_get(e, "n1", NULL, NULL), BERTH_ENOENT);
+    assert_int_equal(berth_engine_host_get(e, "n1", NULL, NULL), BERTH_ENOENT);
     assert_null(berth_engine_gpu_sku_find(e, "T4", NULL));
     const berth_gpu_sku_t *k80 = berth_engine_gpu_sku_find(e, "K80", NULL);
     assert_non_null(k80);
@@ -439,11 +439,11 @@ static void test_size_limit(void **state)
     doc[0] = '[';
     doc[len - 1] = ']';
     berth_error_t err;
-    assert_int_equal(berth_inventory_load(e, doc, len, &err), BERTH_ETOOBIG);
+    assert_int_equal(berth_engine_inventory_load(e, doc, len, &err), BERTH_ETOOBIG);
     assert_string_equal(err.name, "RequestTooLarge");
     /* One byte less is within the limit. */
     doc[len - 2] = ']';
-    assert_int_equal(berth_inventory_load(e, doc, len - 1, &err), 0);
+    assert_int_equal(berth_engine_inventory_load(e, doc, len - 1, &err), 0);
     free(doc);
     berth_engine_free(e);
 }

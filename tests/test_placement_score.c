@@ -51,7 +51,7 @@ static void add_host(berth_engine_t *e, const char *name, uint32_t cores, uint32
     h.gpu_sku = sku;
     h.gpu_count = gpus;
     berth_error_t err;
-    if (berth_host_add(e, &h, &err) != 0)
+    if (berth_engine_host_add(e, &h, &err) != 0)
         fail_msg("host %s: %s", name, err.message);
 }
 
@@ -93,7 +93,7 @@ static void place_on(berth_engine_t *e, const char *key, const berth_request_t *
                      const char *host)
 {
     berth_error_t err;
-    if (berth_request_assign(e, key, r, host, NULL, &err) != 0)
+    if (berth_engine_request_assign(e, key, r, host, NULL, &err) != 0)
         fail_msg("assign %s on %s: %s", key, host, err.message);
 }
 
@@ -133,7 +133,7 @@ static void test_one_gpu_prefers_partly_used(void **state)
     place_on(e, "first", &one, "partly");
     assert_string_equal(choose(e, &one), "partly");
     berth_placement_t p;
-    assert_int_equal(berth_request_place(e, "second", &one, &p, NULL), 0);
+    assert_int_equal(berth_engine_request_place(e, "second", &one, &p, NULL), 0);
     assert_string_equal(p.host, "partly");
     berth_engine_free(e);
 }
@@ -186,11 +186,11 @@ static void test_gpu_balance(void **state)
     p.demand.gpu_sku = 1;
     assert_string_equal(choose(e, &p), "memory");
     /* with no balanced host left, the unbalanced one is still used */
-    assert_int_equal(berth_host_set_state(e, "cores", BERTH_HOST_CORDONED, NULL), 0);
+    assert_int_equal(berth_engine_host_set_state(e, "cores", BERTH_HOST_CORDONED, NULL), 0);
     assert_string_equal(choose(e, &one), "few-cores");
     /* balance comes after fewest free GPUs only within balanced hosts:
      * a partly used balanced host still beats an empty one */
-    assert_int_equal(berth_host_set_state(e, "cores", BERTH_HOST_READY, NULL), 0);
+    assert_int_equal(berth_engine_host_set_state(e, "cores", BERTH_HOST_READY, NULL), 0);
     add_host(e, "partly", 64, 256, "V100", 4);
     place_on(e, "p1", &one, "partly");
     assert_string_equal(choose(e, &one), "partly");
@@ -295,7 +295,7 @@ static void test_locality_prefers_cached_hosts(void **state)
         berth_request_t r = with_images(req(2, 4, 0), "docker.io/library/nginx:latest", "redis:7");
         assert_string_equal(choose(e, &r), on ? cached : tie);
         berth_placement_t p;
-        assert_int_equal(berth_request_place(e, "g1", &r, &p, NULL), 0);
+        assert_int_equal(berth_engine_request_place(e, "g1", &r, &p, NULL), 0);
         berth_engine_stats_t st;
         berth_engine_stats(e, &st);
         assert_int_equal(st.placements_with_images, 1);
@@ -311,7 +311,7 @@ static void test_locality_prefers_cached_hosts(void **state)
         /* only the used host (6 free cores) and the others (8) remain */
         assert_string_equal(choose(e, &t), name);
         /* requests without images are untouched by locality */
-        assert_int_equal(berth_group_release(e, "g1", NULL), 0);
+        assert_int_equal(berth_engine_group_release(e, "g1", NULL), 0);
         assert_string_equal(choose(e, &plain), tie);
         berth_engine_free(e);
     }
@@ -341,7 +341,7 @@ static void test_locality_scan_is_bounded(void **state)
     berth_engine_free(e);
 }
 
-/* berth_group_request() fills the request's images from the document:
+/* berth_engine_group_request() fills the request's images from the document:
  * containers then init containers, distinct after normalization. */
 static void test_group_request_images(void **state)
 {
@@ -359,7 +359,7 @@ static void test_group_request_images(void **state)
     if (berth_group_parse(doc, strlen(doc), &g, &err) != 0)
         fail_msg("parse: %s", err.message);
     berth_request_t r;
-    assert_int_equal(berth_group_request(e, g, &r, &err), 0);
+    assert_int_equal(berth_engine_group_request(e, g, &r, &err), 0);
     assert_int_equal(r.nimages, 2);
     assert_true(r.images[0] == berth_image_hash("nginx"));
     assert_true(r.images[1] == berth_image_hash("busybox:latest"));
@@ -394,7 +394,7 @@ static void test_random_agreement(void **state)
             s = berth__mix64(s + (uint64_t)i);
             snprintf(key, sizeof key, "k%u", (unsigned)(s % 150));
             if (s % 4 == 0) {
-                berth_group_release(e, key, NULL);
+                berth_engine_group_release(e, key, NULL);
                 continue;
             }
             uint32_t g = (s >> 10) % 5 == 0 ? (uint32_t)(1 + (s >> 14) % 4) : 0;
@@ -403,7 +403,7 @@ static void test_random_agreement(void **state)
             for (uint32_t k = 0; k < r.nimages; k++)
                 r.images[k] = berth_image_hash(pool[(s >> (30 + 3 * k)) % 6]);
             choose(e, &r);
-            berth_request_place(e, key, &r, NULL, NULL);
+            berth_engine_request_place(e, key, &r, NULL, NULL);
         }
         berth_engine_free(e);
     }

@@ -81,7 +81,7 @@ static uint64_t digest_of(const char *doc)
         fprintf(stderr, "%s: %s at %s\n", doc, err.message, err.target);
     assert_int_equal(rc, 0);
     uint64_t d = 0;
-    assert_int_equal(berth_template_digest(g, &d), 0);
+    assert_int_equal(berth_group_template_digest(g, &d), 0);
     assert_true(d != 0);
     berth_group_free(g);
     return d;
@@ -212,7 +212,7 @@ static int claim_in(fixture_t *f, const char *key, const char *doc, const char *
     berth_error_t err;
     assert_int_equal(berth_group_parse(doc, strlen(doc), &g, &err), 0);
     berth_request_t r;
-    assert_int_equal(berth_group_request(f->sched.engine, g, &r, &err), 0);
+    assert_int_equal(berth_engine_group_request(f->sched.engine, g, &r, &err), 0);
     char *spec = NULL;
     assert_int_equal(berth_group_to_json(g, 0, &spec, NULL), 0);
     berth_group_free(g);
@@ -328,7 +328,7 @@ static void test_store_claim(void **state)
     assert_int_equal(berth_engine_new(NULL, &e2, &err), 0);
     assert_int_equal(berth_store_open(&o, e2, &s2, &err), 0);
     berth_host_usage_t before, after;
-    assert_int_equal(berth_host_get(f->sched.engine, "h1", NULL, &before), 0);
+    assert_int_equal(berth_engine_host_get(f->sched.engine, "h1", NULL, &before), 0);
 
     /* A document of another template matches nothing. */
     char *other = tdoc("web", "westeurope", "nginx:1.25", "a", "y", NULL);
@@ -346,7 +346,7 @@ static void test_store_claim(void **state)
     assert_int_equal(berth_store_group_read(f->sched.store, "sub/rg/web", &spec, &gen, &err), 0);
     assert_int_equal(gen, 1);
     berth_placement_t at;
-    assert_int_equal(berth_group_get(f->sched.engine, "sub/rg/web", &at), 0);
+    assert_int_equal(berth_engine_group_get(f->sched.engine, "sub/rg/web", &at), 0);
     assert_string_equal(at.host, "h1");
     assert_non_null(strstr(spec, "\"web\""));
     berth_free(spec);
@@ -374,7 +374,7 @@ static void test_store_claim(void **state)
                      0);
     assert_string_equal(rt, "");
     /* The host's usage is the same: the allocation changed hands. */
-    assert_int_equal(berth_host_get(f->sched.engine, "h1", NULL, &after), 0);
+    assert_int_equal(berth_engine_host_get(f->sched.engine, "h1", NULL, &after), 0);
     assert_int_equal(after.millicores, before.millicores);
     assert_int_equal(after.memory_mib, before.memory_mib);
     assert_int_equal(berth_engine_group_count(f->sched.engine), 2);
@@ -382,9 +382,9 @@ static void test_store_claim(void **state)
     /* The replica converges. */
     assert_int_equal(berth_store_sync(s2, &err), 0);
     berth_placement_t where;
-    assert_int_equal(berth_group_get(e2, "sub/rg/web", &where), 0);
+    assert_int_equal(berth_engine_group_get(e2, "sub/rg/web", &where), 0);
     assert_string_equal(where.host, "h1");
-    assert_int_equal(berth_group_get(e2, gone_key, &where), BERTH_ENOENT);
+    assert_int_equal(berth_engine_group_get(e2, gone_key, &where), BERTH_ENOENT);
     assert_int_equal(berth_engine_group_count(e2), 2);
     berth_store_close(s2);
     berth_engine_free(e2);
@@ -500,7 +500,7 @@ static void place_direct(fixture_t *f, const char *key, const char *doc)
     berth_error_t err;
     assert_int_equal(berth_group_parse(doc, strlen(doc), &g, &err), 0);
     berth_request_t r;
-    assert_int_equal(berth_group_request(f->sched.engine, g, &r, &err), 0);
+    assert_int_equal(berth_engine_group_request(f->sched.engine, g, &r, &err), 0);
     char *spec = NULL;
     assert_int_equal(berth_group_to_json(g, 0, &spec, NULL), 0);
     berth_group_free(g);

@@ -68,7 +68,7 @@ static void host_add(berth_engine_t *e, const char *name, uint32_t cores, uint32
                       .gpu_sku = gpu, .gpu_count = gpus, .os = os, .zone = zone,
                       .os_build = os == BERTH_OS_WINDOWS ? 20348 : 0};
     berth_error_t err;
-    if (berth_host_add(e, &h, &err) != 0)
+    if (berth_engine_host_add(e, &h, &err) != 0)
         fail_msg("host %s: %s", name, err.message);
 }
 
@@ -91,20 +91,20 @@ static berth_request_t req(uint32_t cores, uint32_t mem_gb, uint32_t gpus,
 static void put_on(berth_engine_t *e, const char *key, const char *host, berth_request_t r)
 {
     berth_error_t err;
-    if (berth_request_assign(e, key, &r, host, NULL, &err) != 0)
+    if (berth_engine_request_assign(e, key, &r, host, NULL, &err) != 0)
         fail_msg("assign %s on %s: %s", key, host, err.message);
 }
 
 static bool placed(berth_engine_t *e, const char *key, const char *host)
 {
     berth_placement_t p;
-    return berth_group_get(e, key, &p) == 0 && (host == NULL || strcmp(p.host, host) == 0);
+    return berth_engine_group_get(e, key, &p) == 0 && (host == NULL || strcmp(p.host, host) == 0);
 }
 
 static bool victim_named(berth_engine_t *e, const char *key)
 {
-    for (size_t i = 0; berth_engine_victim(e, i) != NULL; i++)
-        if (strcmp(berth_engine_victim(e, i), key) == 0)
+    for (size_t i = 0; berth_engine_victim_get(e, i) != NULL; i++)
+        if (strcmp(berth_engine_victim_get(e, i), key) == 0)
             return true;
     return false;
 }
@@ -132,21 +132,21 @@ static void test_fewest_then_least(void **state)
 
     berth_request_t r = req(4, 4, 0, BERTH_PRIORITY_REGULAR);
     berth_preemption_t plan;
-    assert_int_equal(berth_request_preemption(e, &r, &plan, NULL), 0);
+    assert_int_equal(berth_engine_preemption_plan(e, &r, &plan, NULL), 0);
     assert_string_equal(plan.host, "b");
     assert_int_equal(plan.victims, 1);
     assert_int_equal(plan.evicted.millicores, 6000);
-    assert_string_equal(berth_engine_victim(e, 0), "b6");
-    assert_null(berth_engine_victim(e, 1));
+    assert_string_equal(berth_engine_victim_get(e, 0), "b6");
+    assert_null(berth_engine_victim_get(e, 1));
     assert_int_equal(berth_engine_group_count(e), 7);  /* a plan changes nothing */
 
     berth_placement_t p;
     berth_error_t err;
-    assert_int_equal(berth_request_place(e, "reg", &r, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "reg", &r, &p, &err), 0);
     assert_string_equal(p.host, "b");
     assert_int_equal(p.kind, BERTH_PLACED_NEW);
     assert_int_equal(p.evicted, 1);
-    assert_string_equal(berth_engine_victim(e, 0), "b6");
+    assert_string_equal(berth_engine_victim_get(e, 0), "b6");
     assert_false(placed(e, "b6", NULL));
     assert_true(placed(e, "b1", "b") && placed(e, "b2", "b"));
     assert_int_equal(berth_engine_spot_count(e), 6);
@@ -155,7 +155,7 @@ static void test_fewest_then_least(void **state)
      * even evicting both (its Regular group stays); a has none free and
      * needs three of its 2-core groups. */
     berth_request_t r5 = req(5, 4, 0, BERTH_PRIORITY_UNSET);
-    assert_int_equal(berth_request_place(e, "reg5", &r5, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "reg5", &r5, &p, &err), 0);
     assert_string_equal(p.host, "a");
     assert_int_equal(p.evicted, 3);
     assert_int_equal(berth_engine_spot_count(e), 3);
@@ -181,10 +181,10 @@ static void test_least_capacity(void **state)
     put_on(e, "c-spot", "c", req(4, 16, 0, BERTH_PRIORITY_SPOT));
     berth_request_t r = req(4, 8, 0, BERTH_PRIORITY_REGULAR);
     berth_placement_t p;
-    assert_int_equal(berth_request_place(e, "reg", &r, &p, NULL), 0);
+    assert_int_equal(berth_engine_request_place(e, "reg", &r, &p, NULL), 0);
     /* One victim everywhere; 4 cores beat 6; 16 GB beat 32 GB. */
     assert_string_equal(p.host, "c");
-    assert_string_equal(berth_engine_victim(e, 0), "c-spot");
+    assert_string_equal(berth_engine_victim_get(e, 0), "c-spot");
     assert_true(placed(e, "a-spot", "a") && placed(e, "b-spot", "b"));
     berth_engine_free(e);
 }
@@ -202,10 +202,10 @@ static void test_gpu_dimension(void **state)
     berth_request_t r = req(6, 112, 2, BERTH_PRIORITY_REGULAR);
     berth_placement_t p;
     berth_error_t err;
-    assert_int_equal(berth_request_place(e, "train", &r, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "train", &r, &p, &err), 0);
     assert_int_equal(p.evicted, 1);
     /* Both GPU groups free 2 GPUs; the one with less memory goes. */
-    assert_string_equal(berth_engine_victim(e, 0), "gpu-1");
+    assert_string_equal(berth_engine_victim_get(e, 0), "gpu-1");
     assert_true(placed(e, "cpu-big", "g") && placed(e, "gpu-2", "g"));
     berth_engine_free(e);
 }
@@ -227,7 +227,7 @@ static void test_constraints_and_refusals(void **state)
     put_on(e, "z1-reg", "z1", req(6, 8, 0, BERTH_PRIORITY_REGULAR));
     put_on(e, "z1-spot", "z1", req(2, 8, 0, BERTH_PRIORITY_SPOT));
     put_on(e, "z1c-spot", "z1c", req(8, 8, 0, BERTH_PRIORITY_SPOT));
-    assert_int_equal(berth_host_set_state(e, "z1c", BERTH_HOST_CORDONED, NULL), 0);
+    assert_int_equal(berth_engine_host_set_state(e, "z1c", BERTH_HOST_CORDONED, NULL), 0);
 
     int zone1 = berth_engine_zone_id(e, "1");
     assert_true(zone1 >= 0);
@@ -239,11 +239,11 @@ static void test_constraints_and_refusals(void **state)
     berth_placement_t p;
     /* Zone 1: the Windows host is the wrong OS, z1c is cordoned, and z1's
      * Spot group frees 2 of the 4 cores (its Regular group stays). */
-    assert_int_equal(berth_request_place(e, "reg", &r, &p, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_request_place(e, "reg", &r, &p, &err), BERTH_ENOSPC);
     assert_string_equal(err.name, "ResourceNotAvailable");
     assert_non_null(strstr(err.message, "evicting Spot"));
     berth_preemption_t plan;
-    assert_int_equal(berth_request_preemption(e, &r, &plan, NULL), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_preemption_plan(e, &r, &plan, NULL), BERTH_ENOSPC);
     berth_engine_stats(e, &after);
     assert_memory_equal(&before, &after, sizeof before);
     assert_int_equal(berth_engine_spot_count(e), 4);
@@ -253,21 +253,21 @@ static void test_constraints_and_refusals(void **state)
 
     /* Without the zone, z2's Spot group goes. */
     r.zone_mask = 0;
-    assert_int_equal(berth_request_place(e, "reg", &r, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "reg", &r, &p, &err), 0);
     assert_string_equal(p.host, "z2");
-    assert_string_equal(berth_engine_victim(e, 0), "z2-spot");
+    assert_string_equal(berth_engine_victim_get(e, 0), "z2-spot");
 
     /* A Spot group never preempts. */
     berth_request_t s = req(5, 8, 0, BERTH_PRIORITY_SPOT);   /* z2 has 4 cores left */
-    assert_int_equal(berth_request_place(e, "spot", &s, &p, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_request_place(e, "spot", &s, &p, &err), BERTH_ENOSPC);
     assert_null(strstr(err.message, "evicting"));   /* the usual refusal */
-    assert_int_equal(berth_request_preemption(e, &s, &plan, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_preemption_plan(e, &s, &plan, &err), BERTH_ENOSPC);
     assert_string_equal(err.target, "properties.priority");
     assert_false(placed(e, "spot", NULL));
 
     /* A redeploy may not change the priority. */
     berth_request_t up = req(4, 8, 0, BERTH_PRIORITY_SPOT);
-    assert_int_equal(berth_request_place(e, "reg", &up, &p, &err), BERTH_ECONFLICT);
+    assert_int_equal(berth_engine_request_place(e, "reg", &up, &p, &err), BERTH_ECONFLICT);
     assert_string_equal(err.target, "properties.priority");
     berth_engine_free(e);
 }
@@ -294,11 +294,11 @@ static void test_redeploy_preempts(void **state)
     /* 4 cores: a has its own 2 back, b nothing; one victim on a does it
      * (a-s2: fewest victims), b's Spot group stays. */
     berth_request_t r = req(4, 4, 0, BERTH_PRIORITY_REGULAR);
-    assert_int_equal(berth_request_place(e, "grow", &r, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "grow", &r, &p, &err), 0);
     assert_string_equal(p.host, "a");
     assert_int_equal(p.kind, BERTH_PLACED_STAYED);
     assert_int_equal(p.evicted, 1);
-    assert_string_equal(berth_engine_victim(e, 0), "a-s2");
+    assert_string_equal(berth_engine_victim_get(e, 0), "a-s2");
     assert_false(placed(e, "a-s2", NULL));
     assert_true(placed(e, "a-s1", "a") && placed(e, "a-reg", "a") && placed(e, "b-s", "b"));
     assert_int_equal(berth_engine_spot_count(e), 2);
@@ -308,27 +308,27 @@ static void test_redeploy_preempts(void **state)
     berth_engine_stats_t before, after;
     berth_engine_stats(e, &before);
     r = req(6, 4, 0, BERTH_PRIORITY_REGULAR);
-    assert_int_equal(berth_request_place(e, "grow", &r, &p, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_request_place(e, "grow", &r, &p, &err), BERTH_ENOSPC);
     assert_non_null(strstr(err.message, "evicting Spot"));
     berth_engine_stats(e, &after);
     assert_memory_equal(&before, &after, sizeof before);
-    assert_int_equal(berth_group_get(e, "grow", &p), 0);
+    assert_int_equal(berth_engine_group_get(e, "grow", &p), 0);
     assert_string_equal(p.host, "a");
     assert_int_equal(p.demand.millicores, 4000);
     assert_int_equal(berth_engine_spot_count(e), 2);
 
     /* A Spot group never preempts, its own host's neighbours included. */
     berth_request_t s = req(5, 4, 0, BERTH_PRIORITY_SPOT);
-    assert_int_equal(berth_request_place(e, "a-s1", &s, &p, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_request_place(e, "a-s1", &s, &p, &err), BERTH_ENOSPC);
     assert_null(strstr(err.message, "evicting"));
     assert_true(placed(e, "b-s", "b"));
 
     /* Room elsewhere (b emptied): the 6-core redeploy moves there and
      * evicts nothing. */
-    assert_int_equal(berth_group_release(e, "b-s", &err), 0);
-    assert_int_equal(berth_group_release(e, "b-reg", &err), 0);
+    assert_int_equal(berth_engine_group_release(e, "b-s", &err), 0);
+    assert_int_equal(berth_engine_group_release(e, "b-reg", &err), 0);
     r = req(6, 4, 0, BERTH_PRIORITY_REGULAR);
-    assert_int_equal(berth_request_place(e, "grow", &r, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "grow", &r, &p, &err), 0);
     assert_string_equal(p.host, "b");
     assert_int_equal(p.kind, BERTH_PLACED_MOVED);
     assert_int_equal(p.evicted, 0);
@@ -347,12 +347,12 @@ static void test_no_spot(void **state)
     put_on(e, "r1", "a", req(2, 4, 0, BERTH_PRIORITY_REGULAR));
     berth_request_t r = req(2, 4, 0, BERTH_PRIORITY_REGULAR);
     berth_preemption_t plan;
-    assert_int_equal(berth_request_preemption(e, &r, &plan, NULL), 0);
+    assert_int_equal(berth_engine_preemption_plan(e, &r, &plan, NULL), 0);
     assert_int_equal(plan.victims, 0);
     assert_string_equal(plan.host, "a");
     put_on(e, "r2", "a", r);
     berth_error_t err;
-    assert_int_equal(berth_request_place(e, "r3", &r, NULL, &err), BERTH_ENOSPC);
+    assert_int_equal(berth_engine_request_place(e, "r3", &r, NULL, &err), BERTH_ENOSPC);
     assert_int_equal(berth_engine_spot_count(e), 0);
     assert_int_equal(berth_engine_group_count(e), 2);
     berth_engine_free(e);
@@ -373,12 +373,12 @@ static void test_greedy_fallback(void **state)
     berth_request_t r = req(40, 16, 0, BERTH_PRIORITY_REGULAR);
     berth_placement_t p;
     berth_error_t err;
-    assert_int_equal(berth_request_place(e, "reg", &r, &p, &err), 0);
+    assert_int_equal(berth_engine_request_place(e, "reg", &r, &p, &err), 0);
     assert_int_equal(p.evicted, 40);
     assert_int_equal(berth_engine_spot_count(e), 60);
     berth_host_usage_t u;
     berth_host_t h;
-    assert_int_equal(berth_host_get(e, "big", &h, &u), 0);
+    assert_int_equal(berth_engine_host_get(e, "big", &h, &u), 0);
     assert_int_equal(u.millicores, 100000);
     berth_engine_free(e);
 }
@@ -413,7 +413,7 @@ static void test_plan_cost(void **state)
     const int N = 20;
     double t0 = now_s();
     for (int i = 0; i < N; i++)
-        assert_int_equal(berth_request_preemption(e, &r, &plan, NULL), 0);
+        assert_int_equal(berth_engine_preemption_plan(e, &r, &plan, NULL), 0);
     double per = (now_s() - t0) / N;
     assert_int_equal(plan.victims, 4);
     print_message("preemption plan: %d hosts, %d Spot groups: %.3f ms per plan\n", HOSTS,
@@ -513,7 +513,7 @@ static void test_store_preempt(void **state)
     assert_int_equal(berth_store_host_put(a.store, &h2, &err), 0);
     store_put(&a, "r-fill", req(2, 4, 0, BERTH_PRIORITY_REGULAR), NULL);
     berth_placement_t where;
-    assert_int_equal(berth_group_get(a.engine, "r-fill", &where), 0);
+    assert_int_equal(berth_engine_group_get(a.engine, "r-fill", &where), 0);
     const char *full = where.host;          /* the other host gets the Spot groups */
     const char *spot_host = strcmp(full, "h1") == 0 ? "h2" : "h1";
     char sh[16];
@@ -540,7 +540,7 @@ static void test_store_preempt(void **state)
         fail_msg("preempting place: %s", err.message);
     assert_string_equal(p.host, sh);
     assert_int_equal(p.evicted, 1);
-    assert_string_equal(berth_engine_victim(a.engine, 0), "s-a");
+    assert_string_equal(berth_engine_victim_get(a.engine, 0), "s-a");
     assert_false(placed(a.engine, "s-a", NULL));
     assert_true(placed(a.engine, "reg", sh) && placed(a.engine, "s-b", sh));
 
@@ -649,7 +649,7 @@ static void test_store_redeploy_preempt(void **state)
     assert_string_equal(p.host, "h1");
     assert_int_equal(p.kind, BERTH_PLACED_STAYED);
     assert_int_equal(p.evicted, 1);
-    assert_string_equal(berth_engine_victim(a.engine, 0), "sp1");
+    assert_string_equal(berth_engine_victim_get(a.engine, 0), "sp1");
     redisContext *c = berth_test_redis_connect(berth_test_redis_group);
     assert_non_null(c);
     assert_false(hexists(c, cell, "groups", "sp1"));
@@ -668,7 +668,7 @@ static void test_store_redeploy_preempt(void **state)
     assert_string_equal(ev.by, "grow");
     assert_int_equal(berth_store_fsck(a.store, fsck_print, NULL, &err), 0);
     assert_int_equal(berth_store_sync(b.store, &err), 0);
-    assert_int_equal(berth_group_get(b.engine, "grow", &p), 0);
+    assert_int_equal(berth_engine_group_get(b.engine, "grow", &p), 0);
     assert_int_equal(p.demand.millicores, 2000);
     assert_false(placed(b.engine, "sp1", NULL));
     assert_int_equal(berth_engine_spot_count(b.engine), 1);

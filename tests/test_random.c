@@ -99,7 +99,7 @@ static void make_hosts(world_t *w)
         else if (f == 1)
             h->features |= BERTH_HOST_DEDICATED;
         berth_error_t err;
-        if (berth_host_add(w->e, h, &err) != 0)
+        if (berth_engine_host_add(w->e, h, &err) != 0)
             fail_msg("host %s: %s", h->name, err.message);
     }
 }
@@ -176,7 +176,7 @@ static void check_world(world_t *w)
     for (int i = 0; i < NHOSTS; i++) {
         berth_host_t h;
         berth_host_usage_t u;
-        assert_int_equal(berth_host_get(w->e, w->names[i], &h, &u), 0);
+        assert_int_equal(berth_engine_host_get(w->e, w->names[i], &h, &u), 0);
         uint64_t c = c_of[i], m = m_of[i], g = g_of[i];
         uint32_t n = n_of[i];
         if (u.millicores != c || u.memory_mib != m || u.gpu_count != g || u.groups != n)
@@ -234,7 +234,7 @@ static void step(world_t *w)
         uint32_t i = below(w, NHOSTS);
         berth_host_state_t st = below(w, 3) == 0 ? BERTH_HOST_READY
                               : (berth_host_state_t)below(w, 3);
-        assert_int_equal(berth_host_set_state(w->e, w->names[i], st, NULL), 0);
+        assert_int_equal(berth_engine_host_set_state(w->e, w->names[i], st, NULL), 0);
         w->hosts[i].state = st;
         return;
     }
@@ -243,18 +243,18 @@ static void step(world_t *w)
         uint32_t i = below(w, NHOSTS);
         berth_host_t h = w->hosts[i];
         berth_host_usage_t u;
-        berth_host_get(w->e, h.name, NULL, &u);
+        berth_engine_host_get(w->e, h.name, NULL, &u);
         h.cores = 4 + below(w, 29);
         h.memory_mib = (4 + below(w, 128)) * GB;
         bool fits = (uint64_t)h.cores * 1000 >= u.millicores && h.memory_mib >= u.memory_mib;
-        int rc = berth_host_update(w->e, &h, NULL);
+        int rc = berth_engine_host_update(w->e, &h, NULL);
         assert_int_equal(rc, fits ? 0 : BERTH_EBUSY);
         if (rc == 0)
             w->hosts[i] = h;
         return;
     }
     if (op < 30) {
-        int rc = berth_group_release(w->e, key, NULL);
+        int rc = berth_engine_group_release(w->e, key, NULL);
         assert_int_equal(rc, s->live ? 0 : BERTH_ENOENT);
         s->live = false;
         return;
@@ -281,7 +281,7 @@ static void step(world_t *w)
     berth_error_t err;
     char before[BERTH_NAME_MAX + 1];
     strcpy(before, s->live ? s->host : "");
-    int rc = berth_request_place(w->e, key, &r, &p, &err);
+    int rc = berth_engine_request_place(w->e, key, &r, &p, &err);
     if (rc == BERTH_ECONFLICT) {
         assert_true(s->live);
         assert_string_equal(err.name, "InvalidContainerGroupUpdate");
@@ -292,7 +292,7 @@ static void step(world_t *w)
         w->refused++;
         if (s->live) {
             berth_placement_t g;
-            assert_int_equal(berth_group_get(w->e, key, &g), 0);
+            assert_int_equal(berth_engine_group_get(w->e, key, &g), 0);
             assert_string_equal(g.host, before);
         }
     } else {
@@ -347,13 +347,13 @@ static void run_world(berth_policy_t policy, uint64_t seed, bool images)
     for (int k = 0; k < NKEYS; k++) {
         char key[32];
         snprintf(key, sizeof key, "rg/cg-%d", k);
-        assert_int_equal(berth_group_release(w->e, key, NULL), w->groups[k].live ? 0
+        assert_int_equal(berth_engine_group_release(w->e, key, NULL), w->groups[k].live ? 0
                                                                                   : BERTH_ENOENT);
         w->groups[k].live = false;
     }
     check_world(w);
     for (int i = 0; i < NHOSTS; i++)
-        assert_int_equal(berth_host_remove(w->e, w->names[i], NULL), 0);
+        assert_int_equal(berth_engine_host_remove(w->e, w->names[i], NULL), 0);
     berth_engine_stats_t st;
     berth_engine_stats(w->e, &st);
     assert_int_equal(st.hosts, 0);

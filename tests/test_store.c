@@ -147,7 +147,7 @@ static void place(side_t *s, const char *key, berth_request_t r, const char *spe
 static void used(side_t *s, const char *host, uint32_t mc, uint32_t groups)
 {
     berth_host_usage_t u;
-    assert_int_equal(berth_host_get(s->engine, host, NULL, &u), 0);
+    assert_int_equal(berth_engine_host_get(s->engine, host, NULL, &u), 0);
     assert_int_equal(u.millicores, mc);
     assert_int_equal(u.groups, groups);
 }
@@ -169,9 +169,9 @@ static void test_open_empty(void **state)
     o.cell = "empty";
     berth_store_t *s = NULL;
     berth_host_t h = host_desc("h1", 2, 1024);
-    assert_int_equal(berth_host_add(a.engine, &h, NULL), 0);
+    assert_int_equal(berth_engine_host_add(a.engine, &h, NULL), 0);
     assert_int_equal(berth_store_open(&o, a.engine, &s, &err), BERTH_EEXIST);
-    assert_int_equal(berth_host_remove(a.engine, "h1", NULL), 0);
+    assert_int_equal(berth_engine_host_remove(a.engine, "h1", NULL), 0);
     berth_engine_t *e2;
     assert_int_equal(berth_engine_new(NULL, &e2, NULL), 0);
     o.cell = "Bad_Cell";
@@ -203,7 +203,7 @@ static void test_hosts(void **state)
     assert_int_equal(berth_store_host_put(a.store, &bad, &err), BERTH_EINVAL);
     assert_int_equal(berth_store_sync(b.store, &err), 0);
     berth_host_t got;
-    assert_int_equal(berth_host_get(b.engine, "h1", &got, NULL), 0);
+    assert_int_equal(berth_engine_host_get(b.engine, "h1", &got, NULL), 0);
     assert_int_equal(got.cores, 16);
     assert_string_equal(got.zone, "1");
     assert_int_equal(berth_engine_host_count(b.engine), 1);
@@ -212,7 +212,7 @@ static void test_hosts(void **state)
     assert_int_equal(berth_store_host_set_state(a.store, "nope", BERTH_HOST_DOWN, &err),
                      BERTH_ENOENT);
     assert_int_equal(berth_store_sync(b.store, &err), 0);
-    assert_int_equal(berth_host_get(b.engine, "h1", &got, NULL), 0);
+    assert_int_equal(berth_engine_host_get(b.engine, "h1", &got, NULL), 0);
     assert_int_equal(got.state, BERTH_HOST_CORDONED);
 
     /* A busy host can neither go nor change OS. */
@@ -279,7 +279,7 @@ static void test_place_redeploy_release(void **state)
     berth_error_t err;
     assert_int_equal(berth_store_sync(b.store, &err), 0);
     berth_placement_t q;
-    assert_int_equal(berth_group_get(b.engine, "g1", &q), 0);
+    assert_int_equal(berth_engine_group_get(b.engine, "g1", &q), 0);
     assert_string_equal(q.host, first);
     used(&b, first, 3000, 1);
     /* The document is stored once: in the group record, not in the change
@@ -341,7 +341,7 @@ static void test_place_redeploy_release(void **state)
     assert_int_equal(berth_store_release(b.store, "g1", &err), 0);
     assert_int_equal(berth_store_release(a.store, "g1", &err), BERTH_ENOENT);
     assert_int_equal(berth_store_group_read(a.store, "g1", NULL, NULL, &err), BERTH_ENOENT);
-    assert_int_equal(berth_group_get(a.engine, "g1", NULL), BERTH_ENOENT);
+    assert_int_equal(berth_engine_group_get(a.engine, "g1", NULL), BERTH_ENOENT);
     assert_int_equal(berth_engine_group_count(a.engine), 1);
 
     /* A fresh replica agrees, and the cell is sound. */
@@ -349,7 +349,7 @@ static void test_place_redeploy_release(void **state)
     side_open(f, "place", 0, &c);
     assert_int_equal(berth_engine_group_count(c.engine), 1);
     berth_host_t hd;
-    assert_int_equal(berth_host_get(c.engine, first, &hd, NULL), 0);
+    assert_int_equal(berth_engine_host_get(c.engine, first, &hd, NULL), 0);
     assert_int_equal(hd.state, BERTH_HOST_DOWN);
     assert_int_equal(berth_store_fsck(c.store, NULL, NULL, &err), 0);
     side_close(&c);
@@ -386,7 +386,7 @@ static void test_conflict(void **state)
     berth_request_t r = request(2, 1024);
     assert_int_equal(berth_store_place(b.store, "late", &r, NULL, NULL, &err), BERTH_ENOSPC);
     assert_non_null(strstr(err.message, "kept changing"));
-    assert_int_equal(berth_group_get(b.engine, "late", NULL), BERTH_ENOENT);
+    assert_int_equal(berth_engine_group_get(b.engine, "late", NULL), BERTH_ENOENT);
     assert_int_equal(berth_store_group_read(b.store, "late", NULL, NULL, &err), BERTH_ENOENT);
     used(&b, "only", 0, 0);
     inject_usage(f, "conflict", "only", 0);
@@ -395,7 +395,7 @@ static void test_conflict(void **state)
      * finds no room: ENOSPC from its engine, nothing committed. */
     place(&a, "first", request(4, 1024), NULL, NULL);
     assert_int_equal(berth_store_place(b.store, "second", &r, NULL, NULL, &err), BERTH_ENOSPC);
-    assert_int_equal(berth_group_get(b.engine, "first", NULL), 0);
+    assert_int_equal(berth_engine_group_get(b.engine, "first", NULL), 0);
     assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
     side_close(&a);
     side_close(&b);
@@ -530,7 +530,7 @@ static void test_batch(void **state)
     assert_int_equal(berth_store_place_batch(a.store, 4, keys, reqs, outs, results, &err), 0);
     for (int i = 0; i < 4; i++)
         assert_int_equal(results[i], 0);
-    assert_int_equal(berth_group_get(a.engine, "from-b", NULL), 0);
+    assert_int_equal(berth_engine_group_get(a.engine, "from-b", NULL), 0);
     /* The batch went as one call: its four placements are one log entry,
      * seq and then op, name, rec for each, in order. */
     redisReply *r = redisCommand(f->raw, "XREVRANGE berth:{batch}:log + - COUNT 1");
@@ -549,8 +549,8 @@ static void test_batch(void **state)
     const char *hosts[] = {"h1", "h2", "h3"};
     for (int i = 0; i < 3; i++) {
         berth_host_usage_t ua, ub;
-        assert_int_equal(berth_host_get(a.engine, hosts[i], NULL, &ua), 0);
-        assert_int_equal(berth_host_get(b.engine, hosts[i], NULL, &ub), 0);
+        assert_int_equal(berth_engine_host_get(a.engine, hosts[i], NULL, &ua), 0);
+        assert_int_equal(berth_engine_host_get(b.engine, hosts[i], NULL, &ub), 0);
         assert_int_equal(ua.millicores, ub.millicores);
         assert_int_equal(ua.groups, ub.groups);
     }
@@ -560,8 +560,8 @@ static void test_batch(void **state)
     assert_int_equal(berth_engine_group_count(c.engine), 21);
     for (int i = 0; i < 4; i++) {
         berth_placement_t pa, pc;
-        assert_int_equal(berth_group_get(a.engine, keys[i], &pa), 0);
-        assert_int_equal(berth_group_get(c.engine, keys[i], &pc), 0);
+        assert_int_equal(berth_engine_group_get(a.engine, keys[i], &pa), 0);
+        assert_int_equal(berth_engine_group_get(c.engine, keys[i], &pc), 0);
         assert_string_equal(pa.host, pc.host);
     }
     assert_int_equal(berth_store_fsck(c.store, NULL, NULL, &err), 0);
@@ -746,7 +746,7 @@ static void test_gpu_sku_table(void **state)
     side_t late;
     side_open(f, "skus", 0, &late);
     assert_non_null(berth_engine_gpu_sku_find(late.engine, "T4", NULL));
-    assert_int_equal(berth_host_get(late.engine, "t4-host", NULL, NULL), 0);
+    assert_int_equal(berth_engine_host_get(late.engine, "t4-host", NULL, NULL), 0);
     /* the early replica learns it from the log, and places on it */
     uint32_t id;
     assert_int_equal(berth_store_sync(early.store, &err), 0);
@@ -759,7 +759,7 @@ static void test_gpu_sku_table(void **state)
     assert_string_equal(p.host, "t4-host");
     assert_int_equal(berth_store_sync(late.store, &err), 0);
     berth_host_usage_t u;
-    assert_int_equal(berth_host_get(late.engine, "t4-host", NULL, &u), 0);
+    assert_int_equal(berth_engine_host_get(late.engine, "t4-host", NULL, &u), 0);
     assert_int_equal(u.gpu_count, 1);
 
     /* a SKU the engine's rules refuse changes nothing */
@@ -804,7 +804,7 @@ static void test_redis_gone_no_sigpipe(void **state)
     assert_non_null(f->raw);
     place(&a, "after", request(1, 1024), NULL, &p);
     assert_string_equal(p.host, "h1");
-    assert_int_equal(berth_group_get(a.engine, "before", NULL), 0);
+    assert_int_equal(berth_engine_group_get(a.engine, "before", NULL), 0);
     side_close(&a);
 }
 
@@ -866,7 +866,7 @@ static void test_fsck(void **state)
     assert_non_null(strstr(s.all, "'orphan', which has no record"));
     raw(f, "SREM berth:{fsck}:hostgroups:h2 orphan");
     berth_placement_t p;
-    assert_int_equal(berth_group_get(a.engine, "g1", &p), 0);
+    assert_int_equal(berth_engine_group_get(a.engine, "g1", &p), 0);
     raw(f, "SREM berth:{fsck}:hostgroups:%s g1", p.host);
     s = (seen_t){0, ""};
     assert_int_equal(berth_store_fsck(a.store, collect, &s, &err), 1);

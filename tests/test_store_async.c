@@ -309,7 +309,7 @@ static void test_many_in_flight(void **state)
         char key[32];
         snprintf(key, sizeof key, "g%d", i);
         berth_placement_t p;
-        int rc = berth_group_get(a.engine, key, &p);
+        int rc = berth_engine_group_get(a.engine, key, &p);
         assert_int_equal(rc, out[i].status == 0 ? 0 : BERTH_ENOENT);
         if (rc == 0)
             assert_string_equal(p.host, out[i].host);
@@ -719,8 +719,8 @@ static void test_refused_at_once(void **state)
 static void same_host(berth_engine_t *a, berth_engine_t *b, const char *host)
 {
     berth_host_usage_t ua, ub;
-    assert_int_equal(berth_host_get(a, host, NULL, &ua), 0);
-    assert_int_equal(berth_host_get(b, host, NULL, &ub), 0);
+    assert_int_equal(berth_engine_host_get(a, host, NULL, &ua), 0);
+    assert_int_equal(berth_engine_host_get(b, host, NULL, &ub), 0);
     assert_int_equal(ua.millicores, ub.millicores);
     assert_int_equal(ua.memory_mib, ub.memory_mib);
     assert_int_equal(ua.groups, ub.groups);
@@ -784,14 +784,14 @@ static void test_log_trimmed(void **state)
     /* 30 - 10 released + "after"; "warm" is gone. */
     assert_int_equal(berth_engine_group_count(b.engine), 21);
     berth_placement_t gone;
-    assert_int_equal(berth_group_get(b.engine, "warm", &gone), BERTH_ENOENT);
+    assert_int_equal(berth_engine_group_get(b.engine, "warm", &gone), BERTH_ENOENT);
     side_t fresh;
     side_open(f, "trimmed", &fresh);
     assert_int_equal(berth_engine_group_count(fresh.engine), 21);
     for (size_t i = 0; i < 3; i++)
         same_host(b.engine, fresh.engine, hosts[i]);
     berth_placement_t p;
-    assert_int_equal(berth_group_get(fresh.engine, "after", &p), 0);
+    assert_int_equal(berth_engine_group_get(fresh.engine, "after", &p), 0);
     assert_string_equal(p.host, after.host);
     assert_int_equal(berth_store_fsck(fresh.store, fsck_print, NULL, &err), 0);
     side_close(&fresh);
@@ -1317,7 +1317,8 @@ static void same_engines(berth_engine_t *a, berth_engine_t *b, const char *const
     assert_int_equal(berth_engine_spot_count(a), berth_engine_spot_count(b));
     for (size_t i = 0; i < n; i++) {
         berth_placement_t pa, pb;
-        int ra = berth_group_get(a, keys[i], &pa), rb = berth_group_get(b, keys[i], &pb);
+        int ra = berth_engine_group_get(a, keys[i], &pa);
+        int rb = berth_engine_group_get(b, keys[i], &pb);
         assert_int_equal(ra, rb);
         if (ra == 0) {
             assert_string_equal(pa.host, pb.host);
@@ -1330,7 +1331,7 @@ static void same_engines(berth_engine_t *a, berth_engine_t *b, const char *const
 static bool in_engine(berth_engine_t *e, const char *key)
 {
     berth_placement_t p;
-    return berth_group_get(e, key, &p) == 0;
+    return berth_engine_group_get(e, key, &p) == 0;
 }
 
 /* Assignments on host's stream with op `op` for `key` (an entry holds one

@@ -493,7 +493,7 @@ static void cell_check(const char *url, const char *cell, const acks_t *a, check
             if (strcmp(a->v[j].key, k->key) == 0)
                 fail_msg("key %s acknowledged twice", k->key);
         berth_placement_t p;
-        if (berth_group_get(engine, k->key, &p) != 0)
+        if (berth_engine_group_get(engine, k->key, &p) != 0)
             fail_msg("acknowledged key %s is not in cell %s", k->key, cell);
         assert_int_equal(p.demand.millicores, k->cores * 1000u);
         uint64_t generation = 0;

@@ -3,7 +3,7 @@
  * that rule, checked for its error name and JSON path; then the rules that
  * depend on an engine's tables (GPU SKUs and offers, per-group limits),
  * through berth__group_request() on a plain berth__config_t and through the
- * public berth_group_validate() and berth_group_request().
+ * public berth_engine_group_validate() and berth_engine_group_request().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -447,21 +447,21 @@ static void test_public_wrappers(void **state)
     (void)state;
     berth_error_t err;
     berth_request_t r;
-    assert_int_equal(berth_group_validate(NULL, NULL, &err), BERTH_EINVAL);
-    assert_int_equal(berth_group_request(NULL, NULL, &r, &err), BERTH_EINVAL);
+    assert_int_equal(berth_engine_group_validate(NULL, NULL, &err), BERTH_EINVAL);
+    assert_int_equal(berth_engine_group_request(NULL, NULL, &r, &err), BERTH_EINVAL);
     berth_engine_t *engine = NULL;
     assert_int_equal(berth_engine_new(NULL, &engine, &err), 0);
     berth_group_t *good = parse_ok("{\"zones\":[\"z1\"],\"properties\":{\"osType\":\"Linux\",\"containers\":[" C1 "]}}");
     berth_group_t *bad = parse_ok(LINUX(GPU_CONT("c1", "1", "1", "1", "T4"), ""));
     /* Validation registers nothing; a request registers its zones. */
-    assert_int_equal(berth_group_validate(engine, good, &err), 0);
+    assert_int_equal(berth_engine_group_validate(engine, good, &err), 0);
     assert_int_equal(berth__config_zone_id(berth__engine_config(engine), "z1", false), -1);
-    assert_int_equal(berth_group_request(engine, good, &r, &err), 0);
+    assert_int_equal(berth_engine_group_request(engine, good, &r, &err), 0);
     assert_int_equal(r.zone_mask, 1);
     assert_int_equal(berth__config_zone_id(berth__engine_config(engine), "z1", false), 0);
-    assert_int_equal(berth_group_validate(engine, bad, &err), BERTH_EINVAL);
+    assert_int_equal(berth_engine_group_validate(engine, bad, &err), BERTH_EINVAL);
     assert_string_equal(err.name, "UnsupportedGpuSku");
-    assert_int_equal(berth_group_request(engine, bad, &r, &err), BERTH_EINVAL);
+    assert_int_equal(berth_engine_group_request(engine, bad, &r, &err), BERTH_EINVAL);
     berth_group_free(good);
     berth_group_free(bad);
     berth_engine_free(engine);

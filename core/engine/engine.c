@@ -60,7 +60,7 @@ struct berth_engine {
     /* Preemption (see berth.h, "Priority and preemption"): the number of
      * Spot groups held, so that a refusal with none costs nothing; the
      * victims of the last plan (ids while planning, keys once done); and
-     * whether berth_request_place() may preempt (a store's replica never
+     * whether berth_engine_request_place() may preempt (a store's replica never
      * does: it commits preemptions through Redis). */
     uint32_t spot_groups;
     uint32_t nvictims, capvictims;
@@ -218,23 +218,25 @@ int berth_engine_zone_id(berth_engine_t *engine, const char *name)
 /* Validates the group against the engine's tables and computes its request
  * into *out; zone names new to the engine are registered, but only when the
  * call succeeds.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or BERTH_ENOMEM. */
-int berth_group_request(berth_engine_t *engine, const berth_group_t *group,
-                        berth_request_t *out, berth_error_t *err)
+int berth_engine_group_request(berth_engine_t *engine, const berth_group_t *group,
+                               berth_request_t *out, berth_error_t *err)
 {
     if (engine == NULL || group == NULL || out == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
-                                "berth_group_request needs an engine, a group and an output");
+                                "berth_engine_group_request needs an engine, a group and an "
+                                "output");
     return berth__group_request(berth__engine_config(engine), group, out, err);
 }
 
-/* berth_group_request() without the output and without registering zones:
+/* berth_engine_group_request() without the output and without registering zones:
  * the engine is not changed.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or
  * BERTH_ENOMEM. */
-int berth_group_validate(berth_engine_t *engine, const berth_group_t *group, berth_error_t *err)
+int berth_engine_group_validate(berth_engine_t *engine, const berth_group_t *group,
+                                berth_error_t *err)
 {
     if (engine == NULL || group == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
-                                "berth_group_validate needs an engine and a group");
+                                "berth_engine_group_validate needs an engine and a group");
     /* Validation must change nothing, so zones are resolved in a copy of
      * the tables: a full zone table still fails as it would when placing. */
     berth__config_t copy = *berth__engine_config(engine);
@@ -342,7 +344,7 @@ static void stats_capacity(berth_engine_t *e, const berth__host_t *h, int sign)
     }
 }
 
-int berth_host_add(berth_engine_t *engine, const berth_host_t *host, berth_error_t *err)
+int berth_engine_host_add(berth_engine_t *engine, const berth_host_t *host, berth_error_t *err)
 {
     berth_engine_t *e = engine;
     berth__attrs_t attrs;
@@ -390,7 +392,7 @@ int berth_host_add(berth_engine_t *engine, const berth_host_t *host, berth_error
     return 0;
 }
 
-int berth_host_update(berth_engine_t *engine, const berth_host_t *host, berth_error_t *err)
+int berth_engine_host_update(berth_engine_t *engine, const berth_host_t *host, berth_error_t *err)
 {
     berth_engine_t *e = engine;
     berth__attrs_t attrs;
@@ -451,8 +453,8 @@ int berth_host_update(berth_engine_t *engine, const berth_host_t *host, berth_er
     return 0;
 }
 
-int berth_host_set_state(berth_engine_t *engine, const char *name, berth_host_state_t state,
-                         berth_error_t *err)
+int berth_engine_host_set_state(berth_engine_t *engine, const char *name, berth_host_state_t state,
+                                berth_error_t *err)
 {
     if ((unsigned)state > BERTH_HOST_DOWN)
         return berth__error_set(err, BERTH_EINVAL, "InvalidHost", "state",
@@ -467,7 +469,7 @@ int berth_host_set_state(berth_engine_t *engine, const char *name, berth_host_st
     return 0;
 }
 
-int berth_host_remove(berth_engine_t *engine, const char *name, berth_error_t *err)
+int berth_engine_host_remove(berth_engine_t *engine, const char *name, berth_error_t *err)
 {
     berth_engine_t *e = engine;
     uint32_t slot = host_find(e, name);
@@ -516,8 +518,8 @@ static void host_describe(const berth_engine_t *e, uint32_t slot, berth_host_t *
     }
 }
 
-int berth_host_get(const berth_engine_t *engine, const char *name, berth_host_t *host,
-                   berth_host_usage_t *usage)
+int berth_engine_host_get(const berth_engine_t *engine, const char *name, berth_host_t *host,
+                          berth_host_usage_t *usage)
 {
     uint32_t slot = host_find(engine, name);
     if (slot == NIL)
@@ -838,7 +840,7 @@ static int group_reserve(berth_engine_t *e, uint32_t *id)
     return 0;
 }
 
-/* Refuses a forced host (berth_request_assign) that cannot take `req`:
+/* Refuses a forced host (berth_engine_request_assign) that cannot take `req`:
  * it must not be down, must meet the request's static constraints and must
  * have the free capacity.  A cordoned host is accepted: a replica replays
  * placements that were committed before the cordon.  Stores the isolation
@@ -1282,7 +1284,7 @@ static int preempt_plan(berth_engine_t *e, const berth_request_t *req, uint32_t 
 static void group_drop(berth_engine_t *e, uint32_t pos, uint32_t id);
 
 /* Evicts the victims of the plan just made (e->victim_ids): each released
- * as by berth_group_release(). */
+ * as by berth_engine_group_release(). */
 static void victims_evict(berth_engine_t *e)
 {
     for (uint32_t i = 0; i < e->nvictims; i++) {
@@ -1293,8 +1295,8 @@ static void victims_evict(berth_engine_t *e)
     }
 }
 
-int berth_request_preemption(berth_engine_t *engine, const berth_request_t *request,
-                             berth_preemption_t *out, berth_error_t *err)
+int berth_engine_preemption_plan(berth_engine_t *engine, const berth_request_t *request,
+                                 berth_preemption_t *out, berth_error_t *err)
 {
     int rc = request_check(engine, request, err);
     if (rc < 0)
@@ -1316,7 +1318,7 @@ int berth_request_preemption(berth_engine_t *engine, const berth_request_t *requ
     return 0;
 }
 
-const char *berth_engine_victim(const berth_engine_t *engine, size_t i)
+const char *berth_engine_victim_get(const berth_engine_t *engine, size_t i)
 {
     return i < engine->nvictims ? engine->victim_keys[i] : NULL;
 }
@@ -1439,7 +1441,7 @@ static int redeploy_plan(berth_engine_t *e, const berth_request_t *req, uint32_t
 }
 
 /* Where a redeploy of a group on `own`, its allocation already released,
- * goes by the semantics of berth_request_place(): its host when it still
+ * goes by the semantics of berth_engine_request_place(): its host when it still
  * fits there, else the policy's choice, else (with `preempt`) its host by
  * evicting e->nvictims Spot groups there (*nvictims; 0 otherwise).
  * Returns 0 or a negative code (BERTH_ENOSPC explained). */
@@ -1466,7 +1468,7 @@ static int redeploy_target(berth_engine_t *e, const berth_request_t *req, uint32
 }
 
 /* Redeploys group `id`: onto `forced` when it is not NIL, else where the
- * semantics of berth_request_place() put it. */
+ * semantics of berth_engine_request_place() put it. */
 static int redeploy(berth_engine_t *e, const char *key, uint32_t id,
                     const berth_request_t *req, uint32_t forced, berth_placement_t *out,
                     berth_error_t *err)
@@ -1577,7 +1579,7 @@ static int key_check(const char *key, size_t *len, berth_error_t *err)
     return 0;
 }
 
-/* berth_request_place() and berth_request_assign(): `host` NULL lets the
+/* berth_engine_request_place() and berth_engine_request_assign(): `host` NULL lets the
  * policy choose. */
 static int request_apply(berth_engine_t *engine, const char *key,
                          const berth_request_t *request, const char *host,
@@ -1601,16 +1603,16 @@ static int request_apply(berth_engine_t *engine, const char *key,
     return redeploy(engine, key, engine->group_keys.e[pos].id, request, forced, out, err);
 }
 
-int berth_request_place(berth_engine_t *engine, const char *key,
-                        const berth_request_t *request, berth_placement_t *out,
-                        berth_error_t *err)
+int berth_engine_request_place(berth_engine_t *engine, const char *key,
+                               const berth_request_t *request, berth_placement_t *out,
+                               berth_error_t *err)
 {
     return request_apply(engine, key, request, NULL, out, err);
 }
 
-int berth_request_assign(berth_engine_t *engine, const char *key,
-                         const berth_request_t *request, const char *host,
-                         berth_placement_t *out, berth_error_t *err)
+int berth_engine_request_assign(berth_engine_t *engine, const char *key,
+                                const berth_request_t *request, const char *host,
+                                berth_placement_t *out, berth_error_t *err)
 {
     if (host == NULL)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "host",
@@ -1618,21 +1620,21 @@ int berth_request_assign(berth_engine_t *engine, const char *key,
     return request_apply(engine, key, request, host, out, err);
 }
 
-int berth_group_place(berth_engine_t *engine, const char *key, const berth_group_t *group,
-                      berth_placement_t *out, berth_error_t *err)
+int berth_engine_group_place(berth_engine_t *engine, const char *key, const berth_group_t *group,
+                             berth_placement_t *out, berth_error_t *err)
 {
     size_t len = 0;
     int rc = key_check(key, &len, err);
     if (rc < 0)
         return rc;
     berth_request_t req;
-    rc = berth_group_request(engine, group, &req, err);
+    rc = berth_engine_group_request(engine, group, &req, err);
     if (rc < 0)
         return rc;
-    return berth_request_place(engine, key, &req, out, err);
+    return berth_engine_request_place(engine, key, &req, out, err);
 }
 
-int berth_group_release(berth_engine_t *engine, const char *key, berth_error_t *err)
+int berth_engine_group_release(berth_engine_t *engine, const char *key, berth_error_t *err)
 {
     berth_engine_t *e = engine;
     size_t len = 0;
@@ -1726,19 +1728,19 @@ void berth_engine_reset(berth_engine_t *engine)
         char key[KEY_MAX + 1];
         memcpy(key, group_key(g), g->keylen);
         key[g->keylen] = '\0';
-        int rc = berth_group_release(e, key, NULL);
+        int rc = berth_engine_group_release(e, key, NULL);
         (void)rc; /* the key was just read from the table: always found */
     }
     while (e->idx.nhosts > 0) {
         const berth__host_t *h = berth__index_host(&e->idx, e->idx.order[e->idx.nhosts - 1]);
         char name[BERTH_NAME_MAX + 1];
         memcpy(name, h->name, strlen(h->name) + 1);
-        int rc = berth_host_remove(e, name, NULL);
+        int rc = berth_engine_host_remove(e, name, NULL);
         (void)rc; /* every group is gone, so no host is busy */
     }
 }
 
-int berth_group_get(const berth_engine_t *engine, const char *key, berth_placement_t *out)
+int berth_engine_group_get(const berth_engine_t *engine, const char *key, berth_placement_t *out)
 {
     size_t len = key == NULL ? 0 : strnlen(key, KEY_MAX + 1);
     if (len == 0 || len > KEY_MAX)

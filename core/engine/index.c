@@ -1,5 +1,5 @@
 /*
- * index.c: the in-memory placement index behind berth_request_place().
+ * index.c: the in-memory placement index behind berth_engine_request_place().
  *
  * Hosts are grouped into classes by static attributes.  Inside a class, a
  * host that can take new groups sits in the bucket (free GPUs, free whole

@@ -30,7 +30,7 @@
 #define OS_BUILD_MAX 65535
 
 /* Hosts and offers are checked against the engine's own per-host limits, so
- * that everything validated here is accepted by berth_host_add(). */
+ * that everything validated here is accepted by berth_engine_host_add(). */
 #define CORES_MAX BERTH__HOST_CORES_MAX
 #define GPUS_MAX BERTH__HOST_GPUS_MAX
 
@@ -463,7 +463,7 @@ static void check_names(loader_t *ld)
         if (name == NULL)
             continue;
         size_t m = berth__path_index(&ld->path, i);
-        if (berth_host_get(ld->engine, name, NULL, NULL) == 0) {
+        if (berth_engine_host_get(ld->engine, name, NULL, NULL) == 0) {
             fail(ld, BERTH_EEXIST, "HostAlreadyExists", "name",
                  "host '%s' is already in the engine", name);
         } else {
@@ -529,7 +529,7 @@ static int apply(loader_t *ld)
         }
     }
     while (rc == 0 && added < ld->nhosts) {
-        rc = berth_host_add(ld->engine, &ld->hosts[added], ld->err);
+        rc = berth_engine_host_add(ld->engine, &ld->hosts[added], ld->err);
         if (rc != 0) {
             berth__path_key(&ld->path, "hosts");
             berth__path_index(&ld->path, added);
@@ -554,15 +554,15 @@ static int apply(loader_t *ld)
         }
         /* Newest first, so that no other host changes position. */
         while (added > 0)
-            berth_host_remove(ld->engine, ld->hosts[--added].name, NULL);
+            berth_engine_host_remove(ld->engine, ld->hosts[--added].name, NULL);
         *cfg = *saved;
     }
     free(saved);
     return rc;
 }
 
-int berth_inventory_load(berth_engine_t *engine, const char *json, size_t len,
-                         berth_error_t *err)
+int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t len,
+                                berth_error_t *err)
 {
     berth_error_clear(err);
     json_t *root = NULL;

@@ -7,7 +7,7 @@
  *
  * The top of the model: it uses the rules (validate.c), the accounting
  * (demand.c) and image references (image_ref.c), and is used by the engine
- * (engine.c's berth_group_request()).  A failing call changes nothing: in
+ * (engine.c's berth_engine_group_request()).  A failing call changes nothing: in
  * particular, zone names are registered only when the whole request
  * succeeds.  It never reads an engine, a store or a clock.
  */

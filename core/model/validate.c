@@ -3,7 +3,7 @@
  * the engine-independent rules that relate members to one another
  * (berth__group_check(), run by berth_group_parse()).  The rules that depend
  * on an engine's tables are request.c's (berth__group_check_engine()); the
- * public berth_group_validate() and berth_group_request() are the engine's
+ * public berth_engine_group_validate() and berth_engine_group_request() are the engine's
  * (engine.c).  This file is the bottom of the model: it calls nothing of
  * demand.c, request.c or the engine.
  *
@@ -13,7 +13,7 @@
  * puts a secret's value (secureValue, secret volume contents, registry
  * passwords, storage account keys) into a message.
  *
- * Error names used by the model (berth_group_parse(), berth_group_request()),
+ * Error names used by the model (berth_group_parse(), berth_engine_group_request()),
  * with the rule each one reports:
  *
  *   Parsing (model.c and json.c)

@@ -525,7 +525,7 @@ static int template_check(berth_engine_t *e, const berth_ngroup_spec_t *spec, ch
     berth_group_t *g = NULL;
     int rc = berth_group_parse(spec->template_json, strlen(spec->template_json), &g, err);
     if (rc == 0)
-        rc = berth_group_validate(e, g, err);
+        rc = berth_engine_group_validate(e, g, err);
     if (rc == 0 && spec->nzones > 0 && g->has_zones)
         rc = berth__error_set(err, BERTH_EINVAL, "InvalidTemplate", "zones",
                               "the template may not name zones: the NGroup's zones place its "
@@ -550,7 +550,7 @@ static int template_check(berth_engine_t *e, const berth_ngroup_spec_t *spec, ch
     g = NULL;
     rc = berth_group_parse(doc, strlen(doc), &g, err);
     if (rc == 0)
-        rc = berth_group_validate(e, g, err);
+        rc = berth_engine_group_validate(e, g, err);
     berth_group_free(g);
     free(doc);
     if (rc != 0) {
@@ -701,13 +701,13 @@ static int members_read(berth_store_t *s, const ng_record_t *r, ng_members_t *ms
         berth_ngroup_member_t *m = &ms->m[ms->n];
         member_key(r->key, r->name, i, m->key, sizeof m->key);
         berth_placement_t p;
-        if (berth_group_get(e, m->key, &p) != 0)
+        if (berth_engine_group_get(e, m->key, &p) != 0)
             continue;
         m->index = i;
         member_name(r->name, i, m->name, sizeof m->name);
         snprintf(m->host, sizeof m->host, "%s", p.host);
         berth_host_t h;
-        if (berth_host_get(e, p.host, &h, NULL) == 0 && h.zone != NULL)
+        if (berth_engine_host_get(e, p.host, &h, NULL) == 0 && h.zone != NULL)
             snprintf(m->zone, sizeof m->zone, "%s", h.zone);
         snprintf(m->state, sizeof m->state, "Creating");
         ms->n++;
@@ -948,7 +948,7 @@ static int member_place(berth_store_t *s, const ng_record_t *r, uint32_t i, cons
     berth_request_t req;
     int rc = berth_group_parse(doc, strlen(doc), &g, err);
     if (rc == 0)
-        rc = berth_group_request(berth__store_engine(s), g, &req, err);
+        rc = berth_engine_group_request(berth__store_engine(s), g, &req, err);
     if (rc == 0 && update) {
         rc = berth_store_place(s, key, &req, doc, NULL, err);
         if (rc == BERTH_ECONFLICT) {
@@ -998,7 +998,7 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
     berth_request_t req;
     int rc = berth_group_parse(doc, strlen(doc), &g, err);
     if (rc == 0)
-        rc = berth_group_request(e, g, &req, err);
+        rc = berth_engine_group_request(e, g, &req, err);
     berth_group_free(g);
     free(doc);
     if (rc != 0)

@@ -101,7 +101,7 @@ static uint64_t text_digest(const char *text)
     return h != 0 ? h : 1;
 }
 
-int berth_template_digest(const berth_group_t *group, uint64_t *out)
+int berth_group_template_digest(const berth_group_t *group, uint64_t *out)
 {
     char *text = NULL;
     *out = 0;
@@ -452,7 +452,7 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
     rc = berth_group_parse(template_json, len, &g, err);
     if (rc == 0) {
         berth_request_t req;
-        rc = berth_group_request(berth__store_engine(s), g, &req, err);
+        rc = berth_engine_group_request(berth__store_engine(s), g, &req, err);
     }
     if (rc != 0) {
         targets_prefix(err);
@@ -725,7 +725,7 @@ static int member_add(berth_store_t *s, const pool_t *p, berth_error_t *err)
     if (berth_group_parse(p->member_doc, strlen(p->member_doc), &g, &e) != 0)
         return 0;
     berth_request_t req;
-    int rc = berth_group_request(berth__store_engine(s), g, &req, &e);
+    int rc = berth_engine_group_request(berth__store_engine(s), g, &req, &e);
     berth_group_free(g);
     if (rc != 0)
         return 0;
@@ -989,7 +989,7 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
                 berth_store_sync(s, NULL);
                 if (out != NULL) {
                     memset(out, 0, sizeof *out);
-                    if (berth_group_get(berth__store_engine(s), key, out) != 0) {
+                    if (berth_engine_group_get(berth__store_engine(s), key, out) != 0) {
                         snprintf(out->host, sizeof out->host, "%s", m[k].host);
                         out->demand = request->demand;
                     }

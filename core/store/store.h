@@ -306,17 +306,17 @@ const berth_store_options_t *berth__store_options(const berth_store_t *s);
 void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
                            const char **url);
 
-/* Lets berth_request_place() on `engine` preempt Spot groups (on, the
+/* Lets berth_engine_request_place() on `engine` preempt Spot groups (on, the
  * default) or not (engine.c).  A store turns it off on its replica: the
  * replica holds only what the log says, so a preemption is planned with
- * berth_request_preemption() and committed through Redis instead. */
+ * berth_engine_preemption_plan() and committed through Redis instead. */
 void berth__engine_preempt_set(berth_engine_t *engine, bool on);
 
 /* The preemption plan of a redeploy of the placed group `key` with
  * `request` (berth.h, "Priority and preemption"): when the group fits
  * somewhere without evicting anything, out->victims is 0 and out->host is
  * where it would go; else the Spot groups of its own host that make room
- * (berth_engine_victim() names them; out->host is that host).  Changes no
+ * (berth_engine_victim_get() names them; out->host is that host).  Changes no
  * placement.  Returns 0, BERTH_ENOENT (not placed), BERTH_EINVAL (a change
  * a redeploy cannot make), BERTH_ENOSPC (no plan) or BERTH_ENOMEM. */
 int berth__engine_redeploy_preemption(berth_engine_t *engine, const char *key,

@@ -499,7 +499,7 @@ static int commit_send(berth_store_async_t *s, job_t *j)
     if (j->op == JOB_PLACE && j->preempt) {
         if (pin_moved(s, j))
             return 1;
-        bool existed = berth_group_get(berth__store_engine(s->store), j->key, NULL) == 0;
+        bool existed = berth_engine_group_get(berth__store_engine(s->store), j->key, NULL) == 0;
         rc = berth__store_preempt_call(s->store, j->key, existed, &j->request, j->spec, &pc,
                                        &j->err);
         if (rc <= 0) {

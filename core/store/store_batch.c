@@ -162,7 +162,7 @@ int berth__store_place_batch(berth_store_t *store, size_t n, const char *const *
             /* A key met twice in one round waits for the next: its second
              * commit must see the first one's generation. */
             if (e != NULL ? e->mark == s->round
-                          : (len && berth_group_get(s->engine, key, NULL) == 0))
+                          : (len && berth_engine_group_get(s->engine, key, NULL) == 0))
                 continue;
             ps[i].key = key;
             ps[i].request = &requests[i];

@@ -117,7 +117,7 @@ int berth__store_host_put(berth_store_t *store, const berth_host_t *host, berth_
      * undoing it: the engine must only hold what the log says. */
     berth_host_t old;
     berth__host_strings_t hs;
-    bool exists = berth_host_get(s->engine, host->name, &old, NULL) == 0;
+    bool exists = berth_engine_host_get(s->engine, host->name, &old, NULL) == 0;
     if (exists) {
         snprintf(hs.name, sizeof hs.name, "%s", old.name);
         snprintf(hs.sku, sizeof hs.sku, "%s", old.gpu_sku ? old.gpu_sku : "");
@@ -125,12 +125,12 @@ int berth__store_host_put(berth_store_t *store, const berth_host_t *host, berth_
         old.name = hs.name;
         old.gpu_sku = old.gpu_sku ? hs.sku : NULL;
         old.zone = old.zone ? hs.zone : NULL;
-        rc = berth_host_update(s->engine, host, err);
-        if (rc == 0 && berth_host_update(s->engine, &old, NULL) < 0)
+        rc = berth_engine_host_update(s->engine, host, err);
+        if (rc == 0 && berth_engine_host_update(s->engine, &old, NULL) < 0)
             s->stale = true;
     } else {
-        rc = berth_host_add(s->engine, host, err);
-        if (rc == 0 && berth_host_remove(s->engine, host->name, NULL) < 0)
+        rc = berth_engine_host_add(s->engine, host, err);
+        if (rc == 0 && berth_engine_host_remove(s->engine, host->name, NULL) < 0)
             s->stale = true;
     }
     if (rc < 0)
@@ -221,7 +221,7 @@ int berth__store_choose(berth_store_t *s, berth__pending_t *p, berth_error_t *er
     size_t len = strnlen(p->key, BERTH__KEY_MAX + 1);
     berth__map_entry_t *e = len <= BERTH__KEY_MAX ? berth__map_find(&s->groups, p->key, len) : NULL;
     berth_placement_t now;
-    p->existed = e != NULL && berth_group_get(s->engine, p->key, &now) == 0;
+    p->existed = e != NULL && berth_engine_group_get(s->engine, p->key, &now) == 0;
     p->generation = p->existed ? e->value : 0;
     if (p->existed) {
         p->prev_request = e->request;
@@ -229,9 +229,10 @@ int berth__store_choose(berth_store_t *s, berth__pending_t *p, berth_error_t *er
     }
     int rc = -1;
     if (!p->existed && p->prefer != NULL && p->prefer[0] != '\0')
-        rc = berth_request_assign(s->engine, p->key, p->request, p->prefer, &p->choice, NULL);
+        rc = berth_engine_request_assign(s->engine, p->key, p->request, p->prefer, &p->choice,
+                                         NULL);
     if (rc < 0)
-        rc = berth_request_place(s->engine, p->key, p->request, &p->choice, err);
+        rc = berth_engine_request_place(s->engine, p->key, p->request, &p->choice, err);
     if (rc < 0)
         return rc;
     /* A redeploy that does not know a fingerprint keeps the one on record
@@ -257,17 +258,17 @@ void berth__store_unchoose(berth_store_t *s, const berth__pending_t *p)
 {
     int rc;
     if (!p->existed) {
-        rc = berth_group_release(s->engine, p->key, NULL);
+        rc = berth_engine_group_release(s->engine, p->key, NULL);
     } else {
         berth_host_t h;
-        bool down = berth_host_get(s->engine, p->prev_host, &h, NULL) == 0 &&
+        bool down = berth_engine_host_get(s->engine, p->prev_host, &h, NULL) == 0 &&
                     h.state == BERTH_HOST_DOWN;
         if (down)
-            berth_host_set_state(s->engine, p->prev_host, BERTH_HOST_READY, NULL);
-        rc = berth_request_assign(s->engine, p->key, &p->prev_request, p->prev_host, NULL,
-                                  NULL);
+            berth_engine_host_set_state(s->engine, p->prev_host, BERTH_HOST_READY, NULL);
+        rc = berth_engine_request_assign(s->engine, p->key, &p->prev_request, p->prev_host, NULL,
+                                         NULL);
         if (down)
-            berth_host_set_state(s->engine, p->prev_host, BERTH_HOST_DOWN, NULL);
+            berth_engine_host_set_state(s->engine, p->prev_host, BERTH_HOST_DOWN, NULL);
     }
     if (rc < 0)
         s->stale = true;
@@ -344,7 +345,7 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
     berth_preemption_t plan;
     int rc = existed
         ? berth__engine_redeploy_preemption(s->engine, key, request, &plan, err)
-        : berth_request_preemption(s->engine, request, &plan, err);
+        : berth_engine_preemption_plan(s->engine, request, &plan, err);
     if (rc < 0)
         return rc;
     if (plan.victims == 0)
@@ -391,7 +392,7 @@ int berth__store_preempt_call(berth_store_t *s, const char *key, bool existed,
         c->lens[i] = i == 13 ? s->buf.size : strlen(head[i]);
     }
     for (uint32_t i = 0; i < n; i++) {
-        const char *vkey = berth_engine_victim(s->engine, i);
+        const char *vkey = berth_engine_victim_get(s->engine, i);
         const berth__map_entry_t *ve = berth__map_find(&s->groups, vkey, strlen(vkey));
         snprintf(c->gens[i], sizeof c->gens[i], "%llu", (unsigned long long)(ve ? ve->value : 0));
         c->argv[20 + 2 * i] = vkey;
@@ -435,7 +436,7 @@ static int preempt_commit(berth_store_t *s, const char *key, bool existed,
     /* Committed: the log brings the releases and the placement back. */
     int src = berth__store_sync(s, NULL);
     if (out != NULL) {
-        if (src < 0 || berth_group_get(s->engine, key, out) < 0) {
+        if (src < 0 || berth_engine_group_get(s->engine, key, out) < 0) {
             memset(out, 0, sizeof *out);
             memcpy(out->host, c.host, sizeof out->host);
             out->kind = existed ? BERTH_PLACED_STAYED : BERTH_PLACED_NEW;
@@ -515,7 +516,7 @@ int berth__store_release(berth_store_t *store, const char *key, berth_error_t *e
         berth__map_entry_t *e =
             len && len <= BERTH__KEY_MAX ? berth__map_find(&s->groups, key, len) : NULL;
         berth_placement_t now;
-        if (e == NULL || berth_group_get(s->engine, key, &now) < 0)
+        if (e == NULL || berth_engine_group_get(s->engine, key, &now) < 0)
             return berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
                                     "container group '%s' is not placed", key ? key : "");
         char hg[BERTH__KEYNAME_MAX], as[BERTH__KEYNAME_MAX], expect[24];
@@ -581,7 +582,7 @@ static berth__map_entry_t *placed_entry(berth_store_t *s, const char *key, berth
     size_t len = key ? strnlen(key, BERTH__KEY_MAX + 1) : 0;
     berth__map_entry_t *e =
         len && len <= BERTH__KEY_MAX ? berth__map_find(&s->groups, key, len) : NULL;
-    if (e == NULL || berth_group_get(s->engine, key, now) < 0) {
+    if (e == NULL || berth_engine_group_get(s->engine, key, now) < 0) {
         berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
                          "container group '%s' is not placed", key ? key : "");
         return NULL;

@@ -97,7 +97,8 @@ int berth__store_hosts_expire(berth_store_t *s, berth_store_expire_cb cb, void *
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         const redisReply *x = r->element[i];
         berth_host_t h;
-        if (x->type != REDIS_REPLY_STRING || berth_host_get(s->engine, x->str, &h, NULL) != 0)
+        if (x->type != REDIS_REPLY_STRING ||
+            berth_engine_host_get(s->engine, x->str, &h, NULL) != 0)
             continue;
         char name[BERTH_NAME_MAX + 1];
         snprintf(name, sizeof name, "%s", x->str);

@@ -259,10 +259,10 @@ static int apply_host(berth_store_t *s, const char *data, size_t len, bool initi
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a host");
     if (initial)
         d.state = BERTH_HOST_READY; /* set after the groups: a down host takes none */
-    if (berth_host_get(s->engine, d.name, NULL, NULL) == 0)
-        rc = berth_host_update(s->engine, &d, err);
+    if (berth_engine_host_get(s->engine, d.name, NULL, NULL) == 0)
+        rc = berth_engine_host_update(s->engine, &d, err);
     else
-        rc = berth_host_add(s->engine, &d, err);
+        rc = berth_engine_host_add(s->engine, &d, err);
     if (rc < 0) {
         berth__map_del(&s->hosts, d.name, strlen(d.name));
         return rc;
@@ -312,7 +312,7 @@ static int apply_group(berth_store_t *s, const char *key, const char *host, uint
     berth__map_entry_t *e = berth__map_put(&s->groups, key, klen);
     if (e == NULL)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a group");
-    rc = berth_request_assign(s->engine, key, req, host, NULL, err);
+    rc = berth_engine_request_assign(s->engine, key, req, host, NULL, err);
     if (rc < 0) {
         if (e->value == 0)
             berth__map_del(&s->groups, key, klen);
@@ -328,7 +328,7 @@ static int apply_release(berth_store_t *s, const char *key, size_t len, berth_er
     char k[BERTH__KEY_MAX + 1];
     if (!berth__bytes_cstr((berth__bytes_t){key, len}, k, sizeof k))
         return berth__error_set(err, BERTH_EINVAL, "CorruptLog", "", "release of a bad key");
-    int rc = berth_group_release(s->engine, k, err);
+    int rc = berth_engine_group_release(s->engine, k, err);
     if (rc < 0)
         return rc;
     berth__map_del(&s->groups, k, len);
@@ -375,7 +375,7 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
     if (strcmp(op->str, "release") == 0)
         return apply_release(s, name->str, name->len, err);
     if (strcmp(op->str, "hostdel") == 0) {
-        int rc = berth_host_remove(s->engine, name->str, err);
+        int rc = berth_engine_host_remove(s->engine, name->str, err);
         if (rc == 0)
             berth__map_del(&s->hosts, name->str, name->len);
         return rc;
@@ -472,7 +472,7 @@ static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *
         berth__host_record_decode(hosts->element[i]->str, hosts->element[i]->len, &r, NULL);
         berth__bytes_cstr(r.name, name, sizeof name);
         if (r.state != BERTH_HOST_READY)
-            rc = berth_host_set_state(s->engine, name, (berth_host_state_t)r.state, err);
+            rc = berth_engine_host_set_state(s->engine, name, (berth_host_state_t)r.state, err);
     }
     if (rc == 0) {
         s->seq = seq;

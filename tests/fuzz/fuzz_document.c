@@ -3,7 +3,7 @@
  *
  * The input is one document's bytes.  berth_group_parse() must accept or
  * refuse it cleanly (nothing returned on refusal); an accepted group goes
- * through berth_group_validate() against a fresh default engine and through
+ * through berth_engine_group_validate() against a fresh default engine and through
  * berth_group_to_json(), whose output must parse again to a group that
  * serializes to the very same text (plain and pretty) and validates with the
  * same result.  The redacted form must serialize too.  Any leak, sanitizer
@@ -22,7 +22,7 @@ static int validate(const berth_group_t *g)
     berth_engine_t *engine = NULL;
     berth_error_t err;
     FUZZ_CHECK(berth_engine_new(NULL, &engine, &err) == 0);
-    int rc = berth_group_validate(engine, g, &err);
+    int rc = berth_engine_group_validate(engine, g, &err);
     FUZZ_CHECK(rc == 0 || rc == BERTH_EINVAL || rc == BERTH_ELIMIT);
     FUZZ_CHECK(rc == 0 || err.code == rc);
     berth_engine_free(engine);

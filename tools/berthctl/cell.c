@@ -197,7 +197,7 @@ int berthctl_cell_load_main(int argc, char **argv)
         goto done;
     }
     /* The whole file is checked before anything reaches Redis. */
-    rc = berth_inventory_load(scratch, text, len, &err);
+    rc = berth_engine_inventory_load(scratch, text, len, &err);
     if (rc != 0) {
         berthctl_report_hosts_error(a.hosts, &err);
         rc = rc == BERTH_ENOMEM ? berthctl_out_of_memory() : BERTHCTL_EXIT_USAGE;

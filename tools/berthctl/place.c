@@ -189,7 +189,7 @@ static int place_one(berth_engine_t *engine, const doc_t *d, result_t *r)
         return -1;
     }
     r->windows = group->os_type == BERTH_OS_WINDOWS;
-    rc = berth_group_place(engine, group->name, group, &r->placement, &r->error);
+    rc = berth_engine_group_place(engine, group->name, group, &r->placement, &r->error);
     berth_group_free(group);
     if (rc == BERTH_ENOMEM)
         return -1;
@@ -537,7 +537,7 @@ int berthctl_place_main(int argc, char **argv)
         rc = BERTHCTL_EXIT_FAILED;
         goto done;
     }
-    rc = berth_inventory_load(engine, hosts_text, hosts_len, &err);
+    rc = berth_engine_inventory_load(engine, hosts_text, hosts_len, &err);
     if (rc != 0) {
         berthctl_report_hosts_error(a.hosts, &err);
         rc = rc == BERTH_ENOMEM ? berthctl_out_of_memory() : BERTHCTL_EXIT_USAGE;

@@ -571,7 +571,7 @@ static void decide_stop(mut_t *m)
     m->newrec = json_deep_copy(m->rec);
     berth_placement_t pl;
     if (m->newrec != NULL && gen > 0 &&
-        berth_group_get(berth_store_async_engine(m->api->async), m->op.key, &pl) == 0)
+        berth_engine_group_get(berth_store_async_engine(m->api->async), m->op.key, &pl) == 0)
         json_object_set_new(m->newrec, "lastHost", json_string(pl.host));
     if (m->newrec != NULL) {
         json_object_set_new(m->newrec, "state", json_string("Stopped"));
@@ -611,7 +611,8 @@ static void decide_start(mut_t *m)
     m->g = NULL;
     int rc = berth_group_parse(doc, strlen(doc), &m->g, &err);
     if (rc == 0)
-        rc = berth_group_request(berth_store_async_engine(m->api->async), m->g, &m->req, &err);
+        rc = berth_engine_group_request(berth_store_async_engine(m->api->async), m->g, &m->req,
+                                        &err);
     if (rc != 0) {
         mut_berth_error(m, 500, &err);
         return;
@@ -748,7 +749,7 @@ static int put_document(mut_t *m)
         return -1;
     }
     bd_location_norm(m->g->location, m->location, sizeof m->location);
-    rc = berth_group_request(berth_store_async_engine(m->api->async), m->g, &m->req, &err);
+    rc = berth_engine_group_request(berth_store_async_engine(m->api->async), m->g, &m->req, &err);
     if (rc != 0) {
         mut_berth_error(m, 400, &err);
         return -1;

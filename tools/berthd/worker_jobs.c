@@ -286,7 +286,7 @@ static int claim_request(bd_worker_ctx_t *ctx, claim_job_t *j, berth_request_t *
     berth_group_t *g = NULL;
     int rc = berth_group_parse(j->spec, strlen(j->spec), &g, err);
     if (rc == 0)
-        rc = berth_group_request(ctx->engine, g, out, err);
+        rc = berth_engine_group_request(ctx->engine, g, out, err);
     berth_group_free(g);
     return rc;
 }
