@@ -18,14 +18,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
 /* In the child: stdin on /dev/null, stdout and stderr where asked, the
- * options applied, then exec.  An exec failure's errno goes down
- * `report` (close-on-exec, so a successful exec closes it unwritten). */
+ * options applied, then exec.  An exec failure's errno (or a refused
+ * limit's) goes down `report` (close-on-exec, so a successful exec closes
+ * it unwritten). */
 static void child_exec(char *const argv[], const berth__spawn_options_t *o, pid_t parent,
                        int out_fd, int err_fd, int report)
 {
@@ -39,6 +41,21 @@ static void child_exec(char *const argv[], const berth__spawn_options_t *o, pid_
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (o->nofile > 0) {
+        struct rlimit rl = {(rlim_t)o->nofile, (rlim_t)o->nofile};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            int e = errno;
+            ssize_t w = write(report, &e, sizeof e);
+            (void)w;
+            _exit(127);
+        }
+    }
+    int log = o->log_path != NULL ? open(o->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+    if (log >= 0) {
+        err_fd = log;
+        if (o->log_stdout)
+            out_fd = log;
+    }
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
         dup2(devnull, 0);
@@ -50,6 +67,8 @@ static void child_exec(char *const argv[], const berth__spawn_options_t *o, pid_
         if (devnull > 2)
             close(devnull);
     }
+    if (log > 2)
+        close(log);
     execvpe(argv[0], argv, o->env != NULL ? o->env : environ);
     int e = errno;
     ssize_t w = write(report, &e, sizeof e);
@@ -167,8 +186,11 @@ static void keep(char *output, size_t cap, size_t *used, const char *chunk, size
 int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int64_t timeout_ms,
                      char *output, size_t output_cap, berth__spawn_result_t *res)
 {
-    static const berth__spawn_options_t defaults;
-    const berth__spawn_options_t *o = opts != NULL ? opts : &defaults;
+    berth__spawn_options_t o_run = {0};
+    if (opts != NULL)
+        o_run = *opts;
+    o_run.log_path = NULL;          /* the captured streams go to the pipe */
+    const berth__spawn_options_t *o = &o_run;
     memset(res, 0, sizeof *res);
     res->exit_status = -1;
     if (output_cap > 0)

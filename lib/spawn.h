@@ -23,7 +23,7 @@
 
 /* How to start a child.  All-zero (or NULL) is valid: the caller's
  * environment, stdin and stdout on /dev/null, stderr inherited, same
- * process group, no death signal. */
+ * process group, no death signal, the caller's limits. */
 typedef struct berth__spawn_options {
     char *const *env;               /* the whole environment; NULL: environ */
     int capture;                    /* BERTH__SPAWN_CAPTURE_* bits (run only);
@@ -33,6 +33,11 @@ typedef struct berth__spawn_options {
                                        kill of the group spares the parent */
     int death_signal;               /* nonzero: sent to the child when the
                                        parent dies (PR_SET_PDEATHSIG)      */
+    const char *log_path;           /* start only: stderr appended to this
+                                       file (made 0600); NULL: inherited   */
+    bool log_stdout;                /* start only: stdout to log_path too  */
+    unsigned long nofile;           /* nonzero: the child's RLIMIT_NOFILE,
+                                       soft and hard (exec fails if refused) */
 } berth__spawn_options_t;
 
 /* How a run ended. */

@@ -207,6 +207,35 @@ static void test_spawn_start_stop_reap(void **state)
     berth__clock_sleep_ms(100);                                      /* the trap is set */
     assert_int_equal(berth__spawn_stop(pid, SIGTERM, 200), 1);
 
+    /* Output to a log file (appended), and a limit set in the child. */
+    char log[] = "/tmp/berth-util-log-XXXXXX";
+    int fd = mkstemp(log);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "before\n", 7), 7);
+    close(fd);
+    char *const logged[] = {"/bin/sh", "-c", "echo out; echo err >&2; ulimit -n >&2", NULL};
+    berth__spawn_options_t lo = {.log_path = log, .log_stdout = true, .nofile = 64};
+    pid = berth__spawn_start(logged, &lo, err, sizeof err);
+    /* Valgrind keeps descriptors of its own high up and refuses the limit
+     * in the (still emulated) child. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (pid < 0 && preload != NULL && strstr(preload, "vgpreload") != NULL) {
+        lo.nofile = 0;
+        pid = berth__spawn_start(logged, &lo, err, sizeof err);
+    }
+    assert_true(pid > 0);
+    assert_int_equal(berth__spawn_reap(pid, 10000, NULL), 0);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char text[128] = "";
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_int_equal(strncmp(text, "before\nout\nerr\n", 15), 0);
+    if (lo.nofile != 0)
+        assert_string_equal(text + 15, "64\n");
+    unlink(log);
+
     char *const quick[] = {"/bin/sh", "-c", "exit 7", NULL};
     pid = berth__spawn_start(quick, NULL, err, sizeof err);
     assert_true(pid > 0);
