@@ -61,7 +61,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -71,16 +70,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <netdb.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <jemalloc/jemalloc.h>
 
@@ -91,6 +87,8 @@
 #include "quality.h"
 #include "redeploy.h"
 #include "util.h"
+#include "lib/redis-server.h"
+#include "lib/spawn.h"
 
 #define GB 1024u
 #define KEY_LEN 24
@@ -525,20 +523,6 @@ typedef struct scheduler_report {
     int open_failed;
 } scheduler_report_t;
 
-/* Milliseconds of the monotonic clock. */
-static uint64_t now_ms(void)
-{
-    return bench_now_ns() / 1000000u;
-}
-
-/* Sleeps `ms` milliseconds, signals notwithstanding. */
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 /* Parses redis://HOST:PORT or unix:///PATH into *ep.  Returns 0, or -1
  * when `url` is neither. */
 static int parse_endpoint(const char *url, endpoint_t *ep)
@@ -563,186 +547,93 @@ static int parse_endpoint(const char *url, endpoint_t *ep)
     return 0;
 }
 
-/* A socket connected to the endpoint with 5 s send and receive timeouts,
- * or -1.  (The bench links libberth only; these few raw RESP exchanges
- * keep it that way.) */
-static int endpoint_connect(const endpoint_t *ep)
+/* A hiredis connection to the endpoint with a 5 s timeout, or NULL. */
+static redisContext *endpoint_connect(const endpoint_t *ep)
 {
-    int fd = -1;
-    if (ep->is_unix) {
-        struct sockaddr_un sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sun_family = AF_UNIX;
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", ep->path);
-        fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    } else {
-        struct addrinfo hints = {0}, *ai = NULL;
-        hints.ai_socktype = SOCK_STREAM;
-        if (getaddrinfo(ep->host, ep->port, &hints, &ai) != 0)
-            return -1;
-        for (struct addrinfo *a = ai; a != NULL && fd < 0; a = a->ai_next) {
-            fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-            if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-                close(fd);
-                fd = -1;
-            }
-        }
-        freeaddrinfo(ai);
+    struct timeval tv = {5, 0};
+    redisContext *c = ep->is_unix ? redisConnectUnixWithTimeout(ep->path, tv)
+                                  : redisConnectWithTimeout(ep->host, atoi(ep->port), tv);
+    if (c != NULL && c->err != 0) {
+        redisFree(c);
+        return NULL;
     }
-    if (fd >= 0) {
-        struct timeval tv = { 5, 0 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
-    return fd;
+    if (c != NULL)
+        redisSetTimeout(c, tv);
+    return c;
 }
 
-/* Finds one RESP item other than an array at buf[at..n): stores its type
- * byte in *type and its text in *body and *len (*body NULL for a nil bulk
- * string).  Returns the offset just past it, 0 when more bytes are needed,
- * or -1 when the bytes are not RESP. */
-static long resp_item(const char *buf, size_t n, size_t at, char *type, const char **body,
-                      size_t *len)
+/* The text of a reply that is not an array (a nil's is NULL), and whether
+ * it is an error. */
+static const char *reply_text(const redisReply *r, size_t *len, bool *error)
 {
-    if (at >= n)
-        return 0;
-    const char *eol = memmem(buf + at, n - at, "\r\n", 2);
-    if (eol == NULL)
-        return 0;
-    size_t line_end = (size_t)(eol - buf);
-    *type = buf[at];
-    if (*type != '$') {
-        *body = buf + at + 1;
-        *len = line_end - at - 1;
-        return (long)(line_end + 2);
-    }
-    char *end;
-    long blen = strtol(buf + at + 1, &end, 10);
-    if (end != eol)
-        return -1;
-    if (blen < 0) {
-        *body = NULL;
+    *error = r->type == REDIS_REPLY_ERROR;
+    if (r->type == REDIS_REPLY_NIL) {
         *len = 0;
-        return (long)(line_end + 2);
+        return NULL;
     }
-    if (n < line_end + 2 + (size_t)blen + 2)
-        return 0;
-    *body = buf + line_end + 2;
-    *len = (size_t)blen;
-    return (long)(line_end + 2 + (size_t)blen + 2);
-}
-
-/* Parses the reply in buf[0..n): a simple string, an error, an integer, a
- * bulk string, or a flat array of those.  Returns 1 when more bytes are
- * needed (*out NULL); otherwise stores its text in *out (free(); an
- * array's elements joined by '\n', a nil element as nothing) and returns
- * 0, or -1 when the reply is an error or holds one (*out its text), is a
- * nil bulk string or is not RESP (*out NULL). */
-static int reply_parse(const char *buf, size_t n, char **out)
-{
-    *out = NULL;
-    size_t count = 1, at = 0;
-    if (n > 0 && buf[0] == '*') {
-        const char *eol = memmem(buf, n, "\r\n", 2);
-        if (eol == NULL)
-            return 1;
-        char *end;
-        long c = strtol(buf + 1, &end, 10);
-        if (end != eol || c < 0)
-            return -1;
-        count = (size_t)c;
-        at = (size_t)(eol - buf) + 2;
-    }
-    /* First whole and sized, then copied. */
-    size_t total = 0, pos = at;
-    for (size_t i = 0; i < count; i++) {
-        char type;
-        const char *body;
-        size_t len;
-        long next = resp_item(buf, n, pos, &type, &body, &len);
-        if (next == 0)
-            return 1;
-        if (next < 0 || type == '*' || (at == 0 && body == NULL))
-            return -1;
-        total += len + 1;
-        pos = (size_t)next;
-    }
-    char *text = malloc(total + 1);
-    if (text == NULL)
-        return -1;
-    size_t w = 0;
-    bool error = false;
-    pos = at;
-    for (size_t i = 0; i < count; i++) {
-        char type;
-        const char *body;
-        size_t len;
-        pos = (size_t)resp_item(buf, n, pos, &type, &body, &len);
-        if (i > 0)
-            text[w++] = '\n';
-        if (body != NULL)
-            memcpy(text + w, body, len);
-        w += len;
-        error = error || type == '-';
-    }
-    text[w] = '\0';
-    *out = text;
-    return error ? -1 : 0;
+    *len = r->len;
+    return r->str;
 }
 
 /* Sends one command and reads its reply, which must be a simple string, an
- * integer, a bulk string or a flat array of those (reply_parse()); stores
- * its text in *out (free()).  Returns 0, or -1 (I/O failure, an error
- * reply: its text in *out when there is one). */
+ * integer, a bulk string or a flat array of those; stores its text in *out
+ * (free(); an array's elements joined by '\n', a nil element as nothing).
+ * Returns 0, or -1 (I/O failure, a nil or nested reply, an error reply or
+ * element: its text in *out when there is one). */
 static int endpoint_command(const endpoint_t *ep, int argc, const char *const *argv, char **out)
 {
     *out = NULL;
-    int fd = endpoint_connect(ep);
-    if (fd < 0)
+    redisContext *c = endpoint_connect(ep);
+    if (c == NULL)
         return -1;
-    size_t cap = 64, n = 0;
-    for (int i = 0; i < argc; i++)
-        cap += strlen(argv[i]) + 32;
-    char *buf = malloc(cap);
-    int rc = -1;
-    if (buf == NULL)
-        goto done;
-    n = (size_t)snprintf(buf, cap, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
-    for (size_t sent = 0; sent < n;) {
-        ssize_t w = write(fd, buf + sent, n - sent);
-        if (w <= 0)
-            goto done;
-        sent += (size_t)w;
-    }
-    /* Read until the reply is whole. */
-    n = 0;
-    for (;;) {
-        if (cap - n < 2) {
-            char *grown = realloc(buf, cap * 2);
-            if (grown == NULL)
-                goto done;
-            buf = grown;
-            cap *= 2;
+    redisReply *r = redisCommandArgv(c, argc, (const char **)argv, NULL);
+    redisFree(c);
+    if (r == NULL)
+        return -1;
+    bool is_array = r->type == REDIS_REPLY_ARRAY;
+    size_t count = is_array ? r->elements : 1;
+    /* First checked and sized, then copied. */
+    size_t total = 0;
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        redisReply *e = is_array ? r->element[i] : r;
+        if (e->type == REDIS_REPLY_ARRAY || (!is_array && e->type == REDIS_REPLY_NIL)) {
+            freeReplyObject(r);
+            return -1;
         }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        if (r <= 0)
-            goto done;
-        n += (size_t)r;
-        int parsed = reply_parse(buf, n, out);
-        if (parsed != 1) {
-            rc = parsed;
-            goto done;
+        if (e->type == REDIS_REPLY_INTEGER) {
+            char num[32];
+            total += (size_t)snprintf(num, sizeof num, "%lld", e->integer) + 1;
+        } else {
+            total += (e->type == REDIS_REPLY_NIL ? 0 : e->len) + 1;
         }
     }
-done:
-    free(buf);
-    close(fd);
+    char *text = malloc(total + 1);
+    if (text == NULL) {
+        freeReplyObject(r);
+        return -1;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < count; i++) {
+        redisReply *e = is_array ? r->element[i] : r;
+        if (i > 0)
+            text[w++] = '\n';
+        if (e->type == REDIS_REPLY_INTEGER) {
+            w += (size_t)snprintf(text + w, total + 1 - w, "%lld", e->integer);
+            continue;
+        }
+        bool error;
+        size_t len;
+        const char *body = reply_text(e, &len, &error);
+        if (body != NULL)
+            memcpy(text + w, body, len);
+        w += len;
+        if (error)
+            rc = -1;
+    }
+    text[w] = '\0';
+    freeReplyObject(r);
+    *out = text;
     return rc;
 }
 
@@ -760,21 +651,13 @@ static int remove_dir(const char *dir)
  * of a signal or had to be killed after `wait_ms`. */
 static int reap_child(pid_t pid, uint64_t wait_ms)
 {
-    uint64_t deadline = now_ms() + wait_ms;
-    int status;
-    for (;;) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-        if (got == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (got < 0)
-            return -1;
-        if (now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        sleep_ms(5);
+    int status = 0;
+    int rc = berth__spawn_reap(pid, (int64_t)wait_ms, &status);
+    if (rc < 0) {
+        berth__spawn_stop(pid, SIGKILL, 0);
+        return -1;
     }
+    return rc == 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* Stops the private redis-server (SIGTERM, then SIGKILL, each wait
@@ -783,11 +666,7 @@ static int reap_child(pid_t pid, uint64_t wait_ms)
 static void server_stop(server_t *sv)
 {
     if (sv->pid > 0) {
-        kill(sv->pid, SIGTERM);
-        if (reap_child(sv->pid, REDIS_WAIT_MS) < 0) {
-            kill(sv->pid, SIGKILL);
-            reap_child(sv->pid, REDIS_WAIT_MS);
-        }
+        berth__spawn_stop(sv->pid, SIGTERM, REDIS_WAIT_MS);
         sv->pid = 0;
     }
     if (sv->dir[0] != '\0')
@@ -811,51 +690,22 @@ static int server_start(server_t *sv, endpoint_t *ep, const char *appendfsync)
     memset(ep, 0, sizeof *ep);
     ep->is_unix = true;
     snprintf(ep->path, sizeof ep->path, "%s/redis.sock", sv->dir);
-    char logfile[128];
-    snprintf(logfile, sizeof logfile, "%s/redis.log", sv->dir);
-    const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", ep->path,
-                          "--unixsocketperm", "700", "--dir", sv->dir, "--save", "",
-                          "--appendonly", "yes", "--appendfsync", appendfsync,
-                          "--daemonize", "no", "--logfile", logfile, NULL};
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    /* Never outlive the benchmark, however it ends. */
+    berth__redis_server_options_t opts = {
+        .dir = sv->dir,
+        .socket_path = ep->path,
+        .appendfsync = appendfsync,
+        .death_signal = SIGKILL,
+    };
+    char err[256];
+    pid_t pid = berth__redis_server_start(&opts, REDIS_WAIT_MS, err, sizeof err);
     if (pid < 0) {
+        fprintf(stderr, "berth-bench: %s\n", err);
         server_stop(sv);
         return -1;
     }
-    if (pid == 0) {
-        /* Never outlive the benchmark, however it ends. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        execvp("redis-server", (char *const *)argv);
-        fprintf(stderr, "berth-bench: exec redis-server: %s\n", strerror(errno));
-        _exit(127);
-    }
     sv->pid = pid;
-    uint64_t deadline = now_ms() + REDIS_WAIT_MS;
-    for (;;) {
-        char *reply = NULL;
-        const char *ping[] = {"PING"};
-        int rc = endpoint_command(ep, 1, ping, &reply);
-        bool pong = rc == 0 && reply != NULL && strcmp(reply, "PONG") == 0;
-        free(reply);
-        if (pong)
-            return 0;
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            sv->pid = 0;
-            fprintf(stderr, "berth-bench: redis-server exited (see %s)\n", logfile);
-            server_stop(sv);
-            return -1;
-        }
-        if (now_ms() >= deadline) {
-            fprintf(stderr, "berth-bench: redis-server did not answer within %d ms\n",
-                    REDIS_WAIT_MS);
-            server_stop(sv);
-            return -1;
-        }
-        sleep_ms(20);
-    }
+    return 0;
 }
 
 /* FCALLs Redis has run, from INFO commandstats; 0 when it does not say. */
@@ -1054,59 +904,26 @@ static double benchmark_run(const endpoint_t *ep, const char *const *args)
         argv[a++] = args[i];
     argv[a] = NULL;
 
-    int out[2];
-    if (pipe(out) != 0)
-        return -1;
-    fflush(NULL);
-    pid_t child = fork();
-    if (child == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execvp("redis-benchmark", (char *const *)argv);
-        fprintf(stderr, "berth-bench: exec redis-benchmark: %s\n", strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    if (child < 0) {
-        close(out[0]);
-        return -1;
-    }
-    /* Collect its output (progress lines included) within the bound. */
-    size_t cap = 1 << 16, len = 0;
+    /* Its output, progress lines included, within the bound. */
+    size_t cap = 1 << 20;
     char *text = malloc(cap);
-    uint64_t deadline = now_ms() + CEILING_WAIT_MS;
-    bool ended = false;
-    while (text != NULL && now_ms() < deadline) {
-        struct pollfd pfd = { out[0], POLLIN, 0 };
-        if (poll(&pfd, 1, 1000) <= 0)
-            continue;
-        if (cap - len < 4096) {
-            char *grown = realloc(text, cap * 2);
-            if (grown == NULL)
-                break;
-            text = grown;
-            cap *= 2;
-        }
-        ssize_t r = read(out[0], text + len, cap - len - 1);
-        if (r <= 0) {
-            ended = r == 0;
-            break;
-        }
-        len += (size_t)r;
-    }
-    close(out[0]);
-    int status = reap_child(child, now_ms() < deadline ? deadline - now_ms() : 1);
-    double rps = -1;
     if (text == NULL) {
         fputs("berth-bench: redis-benchmark: out of memory\n", stderr);
         return -1;
     }
-    text[len] = '\0';
+    fflush(NULL);
+    berth__spawn_options_t so = {.capture = BERTH__SPAWN_CAPTURE_STDOUT,
+                                 .death_signal = SIGKILL};
+    berth__spawn_result_t res;
+    int rc = berth__spawn_run((char *const *)argv, &so, CEILING_WAIT_MS, text, cap, &res);
+    bool ended = rc == 0;
+    int status = ended ? res.exit_status : -1;
+    if (!ended && !res.timed_out) {
+        fprintf(stderr, "berth-bench: redis-benchmark: %s\n", res.message);
+        free(text);
+        return -1;
+    }
+    double rps = -1;
     /* "HSET ...: 123456.78 requests per second, p50=..." */
     char *at = NULL;
     for (char *p = strstr(text, " requests per second"); p != NULL;

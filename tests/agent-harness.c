@@ -3,30 +3,26 @@
  * waits on instance views, for the agent tests (agent-harness.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent-harness.h"
+#include "lib/clock.h"
+#include "lib/spawn.h"
 
 int64_t test_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return berth__clock_monotonic_ms();
 }
 
 void test_sleep_ms(int ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    berth__clock_sleep_ms(ms);
 }
 
 bool test_file_contains(const char *path, const char *needle)
@@ -69,27 +65,13 @@ int test_agent_start(test_agent_t *a, const char *url, const char *cell, const c
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 79; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
+    /* stderr to the agent's log; it dies with the test process. */
+    berth__spawn_options_t so = {.death_signal = SIGKILL, .log_path = a->log_path};
+    char err[160];
+    pid_t pid = berth__spawn_start((char *const *)argv, &so, err, sizeof err);
+    if (pid < 0) {
+        fprintf(stderr, "agent-harness: %s\n", err);
         return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(a->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            close(fd);
-        }
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            close(devnull);
-        }
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
     }
     a->pid = pid;
     return 0;

@@ -10,17 +10,16 @@
 #define _GNU_SOURCE
 #include "berthd-harness.h"
 #include "agent-harness.h"
+#include "lib/clock.h"
+#include "lib/spawn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,20 +32,6 @@
 #define BD_HARNESS_STOP_WAIT_MS 15000
 #define BD_HARNESS_HTTP_TIMEOUT_S 30L
 #define BD_HARNESS_MAX_ARGS 96
-
-static long long bdh_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void bdh_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 static void bdh_curl_init_once(void)
 {
@@ -61,7 +46,7 @@ static void bdh_curl_init_once(void)
  * for a signal), or -1 on timeout. */
 static int bdh_reap(pid_t pid, long wait_ms)
 {
-    long long deadline = bdh_now_ms() + wait_ms;
+    long long deadline = berth__clock_monotonic_ms() + wait_ms;
     for (;;) {
         int st = 0;
         pid_t got = waitpid(pid, &st, WNOHANG);
@@ -74,9 +59,9 @@ static int bdh_reap(pid_t pid, long wait_ms)
         }
         if (got < 0 && errno == ECHILD)
             return -1;
-        if (bdh_now_ms() >= deadline)
+        if (berth__clock_monotonic_ms() >= deadline)
             return -1;
-        bdh_sleep_ms(20);
+        berth__clock_sleep_ms(20);
     }
 }
 
@@ -157,8 +142,8 @@ int test_berthd_start_with(test_berthd_t *d, const test_berthd_options_t *opts,
  * was taken, in which case nothing is printed. */
 static int bdh_wait_healthy(test_berthd_t *d, int wait_ms, bool *taken)
 {
-    long long deadline = bdh_now_ms() + wait_ms;
-    while (bdh_now_ms() < deadline) {
+    long long deadline = berth__clock_monotonic_ms() + wait_ms;
+    while (berth__clock_monotonic_ms() < deadline) {
         int st = 0;
         if (d->pid > 0 && waitpid(d->pid, &st, WNOHANG) == d->pid) {
             d->pid = 0;
@@ -178,7 +163,7 @@ static int bdh_wait_healthy(test_berthd_t *d, int wait_ms, bool *taken)
             return 0;
         }
         test_http_free(&h);
-        bdh_sleep_ms(100);
+        berth__clock_sleep_ms(100);
     }
     fprintf(stderr, "# berthd did not become healthy within %d ms\n", wait_ms);
     test_berthd_dump(d, 40);
@@ -234,36 +219,18 @@ static int bdh_start_once(test_berthd_t *d, const test_berthd_options_t *opts,
         argv[n++] = args[i];
     argv[n] = NULL;
 
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
+    /* stdout and stderr to berthd's log; it dies with the test process. */
+    berth__spawn_options_t so = {
+        .death_signal = SIGKILL,
+        .log_path = d->log_path,
+        .log_stdout = true,
+        .nofile = opts->nofile,
+    };
+    char err[160];
+    pid_t pid = berth__spawn_start((char *const *)argv, &so, err, sizeof err);
+    if (pid < 0) {
+        fprintf(stderr, "berthd-harness: %s\n", err);
         return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-            close(fd);
-        }
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            close(devnull);
-        }
-        if (opts->nofile > 0) {
-            struct rlimit rl = {(rlim_t)opts->nofile, (rlim_t)opts->nofile};
-            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-                fprintf(stderr, "setrlimit(RLIMIT_NOFILE, %lu): %s\n", opts->nofile,
-                        strerror(errno));
-                _exit(127);
-            }
-        }
-        execvp(argv[0], (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
     }
     d->pid = pid;
     if (opts->no_wait)

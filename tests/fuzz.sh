@@ -4,8 +4,9 @@
 #
 # The targets (tests/fuzz/fuzz_*.c) are compiled with
 # -fsanitize=fuzzer,address,undefined in $top_builddir/fuzz-build/, together
-# with libberth's sources (core/*/*.c, compiled there too: the build's own
-# objects come from whatever compiler configure found) and, for the request
+# with libberth's sources (core/*/*.c and the lib/ files it compiles,
+# compiled there too: the build's own objects come from whatever compiler
+# configure found) and, for the request
 # target, tools/berthd/resource.c (for the body target, berthd's body
 # readers tools/berthd/bodies.c too).  Each fuzzer starts from a copy of its
 # seed corpus (tests/fuzz/corpus/<target>/, never written to) plus its
@@ -68,7 +69,7 @@ modules="jansson hiredis $msgpack libevent_core"
 pkg-config --exists $modules || { echo "fuzz: pkg-config cannot find $modules"; exit 1; }
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 # shellcheck disable=SC2086 # word lists
-cflags="-std=gnu11 -g -O1 $san -I$src/core -I$src/core/base -I$src/core/model
+cflags="-std=gnu11 -g -O1 $san -I$src -I$src/core -I$src/core/base -I$src/core/model
     -I$src/core/engine -I$src/core/store -I$src/core/services -I$src/tools/berthd -I$src/tests/fuzz
     -DBERTH_BUILDING $(pkg-config --cflags $modules)"
 # shellcheck disable=SC2086 # word lists
@@ -79,10 +80,10 @@ libs="$(pkg-config --libs $modules) -ldl -lm"
 mkdir -p "$out/obj" "$out/logs"
 pids=
 objs=
-for c in "$src"/core/*/*.c; do
+for c in "$src"/core/*/*.c "$src"/lib/base64.c "$src"/lib/random.c; do
     o="$out/obj/$(basename "$c" .c).o"
     objs="$objs $o"
-    if [ -f "$o" ] && [ -z "$(find "$c" "$src"/core/*.h "$src"/core/*/*.h "$src/tests/fuzz.sh" -newer "$o" 2>/dev/null)" ]; then
+    if [ -f "$o" ] && [ -z "$(find "$c" "$src"/core/*.h "$src"/core/*/*.h "$src"/lib/*.h "$src/tests/fuzz.sh" -newer "$o" 2>/dev/null)" ]; then
         continue
     fi
     # shellcheck disable=SC2086 # flags are word lists

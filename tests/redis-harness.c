@@ -11,15 +11,18 @@
 #define _GNU_SOURCE
 #include "redis-harness.h"
 
+#include "lib/clock.h"
+#include "lib/random.h"
+#include "lib/redis-server.h"
+#include "lib/spawn.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -37,20 +40,6 @@
  * forked children (which inherit both) leave the servers alone. */
 static berth_test_redis_t *registry[HARNESS_MAX_SERVERS];
 static pid_t registry_owner;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -71,15 +60,7 @@ static void remove_tree(const char *dir)
  * when it is not our child any more), -1 on timeout. */
 static int reap(pid_t pid, long wait_ms)
 {
-    long long deadline = now_ms() + wait_ms;
-    for (;;) {
-        pid_t got = waitpid(pid, NULL, WNOHANG);
-        if (got == pid || (got < 0 && errno == ECHILD))
-            return 0;
-        if (now_ms() >= deadline)
-            return -1;
-        sleep_ms(10);
-    }
+    return berth__spawn_reap(pid, wait_ms, NULL) < 0 ? -1 : 0;
 }
 
 void berth_test_redis_cleanup_all(void)
@@ -139,7 +120,10 @@ static int free_port(int need_bus)
         sa.sin_family = AF_INET;
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         /* Stay below 55535 so that the bus port is a valid port too. */
-        sa.sin_port = htons((uint16_t)(20000 + (unsigned)rand() % 35000));
+        uint32_t pick;
+        if (berth__random_bytes(&pick, sizeof pick) != 0)
+            return 0;
+        sa.sin_port = htons((uint16_t)(20000 + pick % 35000));
         int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
         int port = ntohs(sa.sin_port);
         close(fd);
@@ -176,128 +160,42 @@ redisContext *berth_test_redis_connect(const berth_test_redis_t *r)
     return c;
 }
 
-/* Whether the server answers PING with PONG right now (a server still
- * loading its AOF answers -LOADING, which is not ready). */
-static int answers_ping(const berth_test_redis_t *r)
+/* How lib/redis-server.c is to run r's server: dies with the test
+ * process whatever kills it. */
+static berth__redis_server_options_t server_options(const berth_test_redis_t *r)
 {
-    struct timeval tv = { 0, 200000 };
-    redisContext *c = r->opts.transport == BERTH_TEST_REDIS_UNIX
-                          ? redisConnectUnixWithTimeout(r->socket_path, tv)
-                          : redisConnectWithTimeout("127.0.0.1", r->port, tv);
-    if (c == NULL)
-        return 0;
-    int ok = 0;
-    if (!c->err) {
-        redisSetTimeout(c, tv);
-        redisReply *reply = redisCommand(c, "PING");
-        ok = reply != NULL && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
-        if (reply != NULL)
-            freeReplyObject(reply);
-    }
-    redisFree(c);
-    return ok;
+    const char *fsync = r->opts.aof == BERTH_TEST_REDIS_AOF_OFF      ? NULL
+                        : r->opts.aof == BERTH_TEST_REDIS_AOF_ALWAYS ? "always"
+                                                                     : "everysec";
+    return (berth__redis_server_options_t){
+        .dir = r->dir,
+        .socket_path = r->opts.transport == BERTH_TEST_REDIS_UNIX ? r->socket_path : NULL,
+        .port = r->port,
+        .appendfsync = fsync,
+        .cluster = r->opts.cluster != 0,
+        .death_signal = SIGKILL,
+    };
 }
 
-/* Forks and execs redis-server for r (its dir, port and options already
- * set), then waits for PING.  Returns 0, or -1 with the server killed and
- * reaped (its directory kept: the caller decides). */
+/* Starts redis-server for r (its dir, port and options already set) and
+ * waits for PING.  Returns 0, or -1 with the server killed and reaped (its
+ * directory kept: the caller decides). */
 static int start_server(berth_test_redis_t *r)
 {
-    char port[16], logfile[160], conf_file[160];
-    snprintf(port, sizeof port, "%d", r->port);
-    snprintf(logfile, sizeof logfile, "%s/redis.log", r->dir);
-    snprintf(conf_file, sizeof conf_file, "%s/nodes.conf", r->dir);
-
-    const char *argv[40];
-    int n = 0;
-    argv[n++] = "redis-server";
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n++] = "--bind";
-    argv[n++] = "127.0.0.1";
-    if (r->opts.transport == BERTH_TEST_REDIS_UNIX) {
-        argv[n++] = "--unixsocket";
-        argv[n++] = r->socket_path;
-        argv[n++] = "--unixsocketperm";
-        argv[n++] = "700";
-    }
-    argv[n++] = "--dir";
-    argv[n++] = r->dir;
-    argv[n++] = "--save";
-    argv[n++] = "";
-    argv[n++] = "--daemonize";
-    argv[n++] = "no";
-    argv[n++] = "--logfile";
-    argv[n++] = logfile;
-    argv[n++] = "--appendonly";
-    argv[n++] = r->opts.aof == BERTH_TEST_REDIS_AOF_OFF ? "no" : "yes";
-    if (r->opts.aof != BERTH_TEST_REDIS_AOF_OFF) {
-        argv[n++] = "--appendfsync";
-        argv[n++] = r->opts.aof == BERTH_TEST_REDIS_AOF_ALWAYS ? "always" : "everysec";
-    }
-    if (r->opts.cluster) {
-        argv[n++] = "--cluster-enabled";
-        argv[n++] = "yes";
-        argv[n++] = "--cluster-config-file";
-        argv[n++] = conf_file;
-        /* A killed node must not hold the cluster up in a test for long. */
-        argv[n++] = "--cluster-node-timeout";
-        argv[n++] = "2000";
-    }
-    argv[n] = NULL;
-
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    berth__redis_server_options_t o = server_options(r);
+    char err[256];
+    pid_t pid = berth__redis_server_start(&o, HARNESS_START_WAIT_MS, err, sizeof err);
     if (pid < 0) {
-        fprintf(stderr, "redis-harness: fork: %s\n", strerror(errno));
+        fprintf(stderr, "redis-harness: %s\n", err);
+        r->pid = 0;
         return -1;
     }
-    if (pid == 0) {
-        /* The server must not outlive the test process, whatever kills it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            close(devnull);
-        }
-        execvp("redis-server", (char *const *)argv);
-        fprintf(stderr, "redis-harness: exec redis-server: %s\n", strerror(errno));
-        _exit(127);
-    }
     r->pid = pid;
-
-    long long deadline = now_ms() + HARNESS_START_WAIT_MS;
-    for (;;) {
-        if (answers_ping(r))
-            return 0;
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            fprintf(stderr, "redis-harness: redis-server exited early (see %s)\n", logfile);
-            r->pid = 0;
-            return -1;
-        }
-        if (now_ms() >= deadline) {
-            fprintf(stderr, "redis-harness: redis-server did not answer PING within %d ms\n",
-                    HARNESS_START_WAIT_MS);
-            kill(pid, SIGKILL);
-            reap(pid, HARNESS_STOP_WAIT_MS);
-            r->pid = 0;
-            return -1;
-        }
-        sleep_ms(20);
-    }
+    return 0;
 }
 
 berth_test_redis_t *berth_test_redis_start(const berth_test_redis_options_t *opts)
 {
-    static int seeded;
-    if (!seeded) {
-        srand((unsigned)getpid() ^ (unsigned)now_ms());
-        seeded = 1;
-    }
     berth_test_redis_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
@@ -365,11 +263,7 @@ void berth_test_redis_stop(berth_test_redis_t *r)
     if (r == NULL)
         return;
     if (r->pid > 0) {
-        kill(r->pid, SIGTERM);
-        if (reap(r->pid, HARNESS_STOP_WAIT_MS) < 0) {
-            kill(r->pid, SIGKILL);
-            reap(r->pid, HARNESS_STOP_WAIT_MS);
-        }
+        berth__spawn_stop(r->pid, SIGTERM, HARNESS_STOP_WAIT_MS);
         r->pid = 0;
     }
     registry_remove(r);
@@ -399,37 +293,21 @@ int berth_test_redis_group_teardown(void **state)
  * killing it after `wait_ms`.  Returns its exit status, or -1. */
 static int run_bounded(const char *const *argv, const char *log, long wait_ms)
 {
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = open("/dev/null", O_RDONLY);
-        int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        if (out >= 0) {
-            dup2(out, 1);
-            dup2(out, 2);
-        }
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
+    berth__spawn_options_t o = {
+        .capture = BERTH__SPAWN_CAPTURE_STDOUT | BERTH__SPAWN_CAPTURE_STDERR,
+        .death_signal = SIGKILL,
+    };
+    char output[8192];
+    berth__spawn_result_t res;
+    int rc = berth__spawn_run((char *const *)argv, &o, wait_ms, output, sizeof output, &res);
+    FILE *f = fopen(log, "a");
+    if (f != NULL) {
+        fwrite(output, 1, res.output_len, f);
+        if (rc != 0)
+            fprintf(f, "%s: %s\n", argv[0], res.message);
+        fclose(f);
     }
-    long long deadline = now_ms() + wait_ms;
-    for (;;) {
-        int status;
-        pid_t got = waitpid(pid, &status, WNOHANG);
-        if (got == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (got < 0)
-            return -1;
-        if (now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            reap(pid, HARNESS_STOP_WAIT_MS);
-            return -1;
-        }
-        sleep_ms(20);
-    }
+    return rc == 0 ? res.exit_status : -1;
 }
 
 static int cluster_node_ok(const berth_test_redis_t *node)
@@ -508,20 +386,20 @@ berth_test_cluster_t *berth_test_cluster_start(int masters)
         return NULL;
     }
 
-    long long deadline = now_ms() + HARNESS_CLUSTER_WAIT_MS;
+    long long deadline = berth__clock_monotonic_ms() + HARNESS_CLUSTER_WAIT_MS;
     for (;;) {
         int ok = 1;
         for (int i = 0; i < masters && ok; i++)
             ok = cluster_node_ok(c->nodes[i]);
         if (ok)
             return c;
-        if (now_ms() >= deadline) {
+        if (berth__clock_monotonic_ms() >= deadline) {
             fprintf(stderr, "redis-harness: cluster_state did not become ok within %d ms\n",
                     HARNESS_CLUSTER_WAIT_MS);
             berth_test_cluster_stop(c);
             return NULL;
         }
-        sleep_ms(50);
+        berth__clock_sleep_ms(50);
     }
 }
 

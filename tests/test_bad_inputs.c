@@ -79,6 +79,7 @@
 #include "agent-harness.h"
 #include "berth.h"
 #include "berthd-harness.h"
+#include "lib/base64.h"
 #include "redis-harness.h"
 
 #ifndef BERTH_SRCDIR
@@ -165,40 +166,15 @@ static void expand(buf_t *out, const char *s)
     }
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard base64 (padding optional) into out.  Returns 0 or -1. */
+/* Decodes base64 (lib/base64.h) into out.  Returns 0 or -1. */
 static int b64_decode(const char *s, buf_t *out)
 {
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s != '\0' && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            char c = (char)((acc >> bits) & 0xff);
-            buf_add(out, &c, 1);
-        }
-    }
-    if (out->p == NULL)
-        buf_add(out, "", 0);
+    unsigned char *bytes = NULL;
+    size_t n = 0;
+    if (berth__base64_decode(s, &bytes, &n) != 0)
+        return -1;
+    buf_add(out, bytes, n);
+    free(bytes);
     return 0;
 }
 

@@ -83,6 +83,7 @@
 
 #include "internal.h"
 #include "model-internal.h"
+#include "lib/base64.h"
 
 size_t berth__report(berth_error_t *err, const char *name, const char *target,
                      const char *fmt, ...)
@@ -110,28 +111,6 @@ static void container_lists(const berth_group_t *g, container_list_t lists[2])
 static berth_protocol_t protocol_of(const berth_port_t *p)
 {
     return p->protocol == BERTH_PROTOCOL_UNSET ? BERTH_PROTOCOL_TCP : p->protocol;
-}
-
-static bool base64_is_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n % 4 != 0)
-        return false;
-    size_t pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                     (c >= '0' && c <= '9') || c == '+' || c == '/';
-        if (c == '=') {
-            /* Padding only at the end, at most two. */
-            if (i + 2 < n)
-                return false;
-            pad++;
-        } else if (!alpha || pad > 0) {
-            return false;
-        }
-    }
-    return pad <= 2;
 }
 
 /* True when `s` can name a file inside a directory: not empty, not "." or
@@ -302,7 +281,7 @@ static size_t check_volumes(const berth_group_t *g, berth_error_t *err, bool *no
                             "must be a plain file name, without '/', '\\' or a '.' or '..' "
                             "name of its own.", item->name, v->name != NULL ? v->name : "");
             }
-            if (item->value != NULL && !base64_is_valid(item->value)) {
+            if (item->value != NULL && !berth__base64_is_valid(item->value)) {
                 snprintf(t, sizeof t, "properties.volumes[%zu].secret.%s", i,
                          item->name != NULL ? item->name : "");
                 /* Name the file, never its content. */

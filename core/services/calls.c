@@ -23,36 +23,22 @@
  * This file must never keep a redisReply past the call that made it, and
  * the agent's side must never announce an answer before writing it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "store.h"
+#include "lib/random.h"
 
 #define CALLS_MAXLEN "1000"
 #define REPLY_TTL_S "60"
 
 /* ---- the caller's side --------------------------------------------------------------- */
-
-static void random_id(char out[33])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = berth__mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                                  (uint64_t)(uintptr_t)out);
-        for (size_t i = 0; i < sizeof b; i++)
-            b[i] = (unsigned char)(x >> (8 * (i % 8))) ^ (unsigned char)i;
-    }
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 /* Contract (store.h): a call's own arguments. */
 int berth__call_check(const char *key, const char *container, uint32_t timeout_ms,
@@ -89,13 +75,16 @@ int berth__call_argv_json(const char *const *argv, size_t argc, char **out, bert
 }
 
 /* Contract (store.h): the XADD of a call, with a new reply key. */
-void berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const char *op,
-                           const char *key, const char *container, const char *host,
-                           uint32_t tail, bool timestamps, const char *argv_json,
-                           uint32_t timeout_ms)
+int berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const char *op,
+                          const char *key, const char *container, const char *host,
+                          uint32_t tail, bool timestamps, const char *argv_json,
+                          uint32_t timeout_ms, berth_error_t *err)
 {
     char id[33];
-    random_id(id);
+    if (berth__random_hex(id, 16) != 0)
+        return berth__error_set(err, BERTH_EIO, "NoRandomBytes", "",
+                                "no random bytes for a call's reply key (getrandom: %s)",
+                                strerror(errno));
     berth__store_key(s, c->stream, sizeof c->stream, "calls:", host);
     berth__store_key(s, c->reply, sizeof c->reply, "reply:", id);
     snprintf(c->tail, sizeof c->tail, "%u", tail);
@@ -105,6 +94,7 @@ void berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const c
                            "ts", timestamps ? "1" : "0", "argv", argv_json,
                            "reply", c->reply, "timeout", c->timeout};
     memcpy(c->argv, words, sizeof words);
+    return 0;
 }
 
 /* Contract (store.h): an answer that never came. */
@@ -170,8 +160,11 @@ static int call(berth_store_t *s, const char *op, const char *key, const char *c
     if ((rc = berth__call_argv_json(argv, argc, &argv_json, err)) < 0)
         return rc;
     berth__call_add_t add;
-    berth__call_add_build(s, &add, op, key, container, host, tail, timestamps, argv_json,
-                          timeout_ms);
+    if ((rc = berth__call_add_build(s, &add, op, key, container, host, tail, timestamps,
+                                    argv_json, timeout_ms, err)) < 0) {
+        free(argv_json);
+        return rc;
+    }
     redisReply *r = berth__store_command(s, BERTH__CALL_ADD_ARGC, add.argv, NULL, false,
                                          "calling the agent", err, &rc);
     free(argv_json);

@@ -418,9 +418,13 @@ static void read_group(op_t *op, const redisReply *r)
         op_finish(op, 0);
         return;
     }
-    berth__call_add_build(op->c->sync, &op->add, op->kind == OP_LOGS ? "logs" : "exec",
-                          op->key, op->container, op->host, op->tail, op->timestamps,
-                          op->argv_json, op->timeout_ms);
+    rc = berth__call_add_build(op->c->sync, &op->add, op->kind == OP_LOGS ? "logs" : "exec",
+                               op->key, op->container, op->host, op->tail, op->timestamps,
+                               op->argv_json, op->timeout_ms, &op->err);
+    if (rc < 0) {
+        op_finish(op, rc);
+        return;
+    }
     op_queue(op, STEP_ADD);
 }
 

@@ -496,10 +496,13 @@ typedef struct berth__call_add {
     const char *argv[BERTH__CALL_ADD_ARGC];
 } berth__call_add_t;
 
-void berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const char *op,
-                           const char *key, const char *container, const char *host,
-                           uint32_t tail, bool timestamps, const char *argv_json,
-                           uint32_t timeout_ms);
+/* Fills c for a call (the reply key's id from getrandom, lib/random.h).
+ * Returns 0, or BERTH_EIO ("NoRandomBytes", in err) when the kernel gives
+ * no random bytes: the call fails rather than risk a guessable key. */
+int berth__call_add_build(const berth_store_t *s, berth__call_add_t *c, const char *op,
+                          const char *key, const char *container, const char *host,
+                          uint32_t tail, bool timestamps, const char *argv_json,
+                          uint32_t timeout_ms, berth_error_t *err);
 
 /* Reads the agent's answer (a reply key's value of `len` bytes): for an
  * answer "ok", 0 with the output in *out (NUL-terminated, free with

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "lib/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,11 +45,10 @@ void plugin_group_id(const char *host, const char *key, char id[PLUGIN_ID_LEN + 
     snprintf(id, PLUGIN_ID_LEN + 1, "%016llx", (unsigned long long)h);
 }
 
+/* Contract: common.h (lib/clock.h's wall clock, kept for runc.c). */
 int64_t plugin_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return berth__clock_wall_ms();
 }
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
@@ -128,20 +128,10 @@ int64_t plugin_time_parse(const char *s)
     return t * 1000 + ms;
 }
 
+/* Contract: common.h (lib/clock.h's format, kept for runc.c). */
 void plugin_time_format(int64_t ms, char *buf, size_t cap)
 {
-    if (buf == NULL || cap == 0)
-        return;
-    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-    int msec = (int)(ms - secs * 1000);
-    time_t t = (time_t)secs;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL) {
-        snprintf(buf, cap, "1970-01-01T00:00:00.000Z");
-        return;
-    }
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
+    berth__clock_format_iso8601(ms, buf, cap);
 }
 
 void plugin_tail_lines(char *text, size_t *len, uint32_t tail)

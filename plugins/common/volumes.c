@@ -13,19 +13,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "lib/base64.h"
+#include "lib/spawn.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -71,82 +70,18 @@ static bool path_stays_below(const char *s)
     return true;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes base64 (standard or URL alphabet, padding optional, whitespace
- * ignored) into a new buffer.  Returns 0, or -1 for malformed input. */
-static int b64_decode(const char *in, unsigned char **out, size_t *outlen)
-{
-    size_t n = strlen(in);
-    unsigned char *buf = malloc(n / 4 * 3 + 4);
-    if (buf == NULL)
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t len = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad > 0) {
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[len++] = (unsigned char)(acc >> bits);
-        }
-    }
-    /* Six leftover bits cannot make a byte: the input was cut. */
-    if (bits >= 6 || pad > 2) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *outlen = len;
-    return 0;
-}
-
 /* Runs argv (no shell) with stdin and stdout on /dev/null, waiting at most
  * timeout_s seconds; its stderr's start is kept in errbuf.  Returns the exit
  * status, or -1 when it could not run, was killed or timed out (errbuf
  * says why). */
 static int run_program(char *const argv[], int timeout_s, char *errbuf, size_t cap)
 {
-    errbuf[0] = '\0';
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(errbuf, cap, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    /* The environment is built before fork(): the child only execs. */
+    /* The environment is built before fork(): git must never prompt. */
     size_t nenv = 0;
     while (environ != NULL && environ[nenv] != NULL && nenv < 4096)
         nenv++;
     char **envp = calloc(nenv + 3, sizeof *envp);
     if (envp == NULL) {
-        close(fds[0]);
-        close(fds[1]);
         snprintf(errbuf, cap, "out of memory");
         return -1;
     }
@@ -159,85 +94,23 @@ static int run_program(char *const argv[], int timeout_s, char *errbuf, size_t c
     envp[k++] = "GIT_ASKPASS=/bin/false";
     envp[k] = NULL;
 
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(errbuf, cap, "fork: %s", strerror(errno));
-        free(envp);
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-        }
-        dup2(fds[1], 2);
-        setpgid(0, 0);
-        execvpe(argv[0], argv, envp);
-        _exit(127);
-    }
+    berth__spawn_options_t opts = {
+        .env = envp,
+        .capture = BERTH__SPAWN_CAPTURE_STDERR,
+        .own_process_group = true,
+    };
+    berth__spawn_result_t res;
+    int rc = berth__spawn_run(argv, &opts, (int64_t)timeout_s * 1000, errbuf, cap, &res);
     free(envp);
-    close(fds[1]);
-    size_t used = 0;
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    bool open_pipe = true, timed_out = false;
-    int status = 0;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed_ms = (now.tv_sec - start.tv_sec) * 1000 +
-                          (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (elapsed_ms >= (long)timeout_s * 1000) {
-            timed_out = true;
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        if (open_pipe) {
-            struct pollfd p = {fds[0], POLLIN, 0};
-            if (poll(&p, 1, 100) > 0) {
-                char chunk[256];
-                ssize_t r = read(fds[0], chunk, sizeof chunk);
-                if (r <= 0) {
-                    open_pipe = false;
-                } else if (used + 1 < cap) {
-                    size_t take = (size_t)r < cap - 1 - used ? (size_t)r : cap - 1 - used;
-                    memcpy(errbuf + used, chunk, take);
-                    used += take;
-                    errbuf[used] = '\0';
-                }
-            }
-        } else {
-            struct timespec ts = {0, 50 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR) {
-            status = -1;
-            break;
-        }
-    }
-    close(fds[0]);
     /* One line of git's complaint is enough for an error message. */
-    for (size_t i = 0; i < used; i++)
+    for (size_t i = 0; i < res.output_len; i++)
         if (errbuf[i] == '\n')
             errbuf[i] = ' ';
-    if (timed_out) {
+    if (res.timed_out)
         snprintf(errbuf, cap, "timed out after %d s", timeout_s);
-        return -1;
-    }
-    if (WIFEXITED(status)) {
-        if (WEXITSTATUS(status) == 127 && used == 0)
-            snprintf(errbuf, cap, "cannot run %s", argv[0]);
-        return WEXITSTATUS(status);
-    }
-    snprintf(errbuf, cap, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    return -1;
+    else if (rc != 0)
+        snprintf(errbuf, cap, "%s", res.message);
+    return rc != 0 ? -1 : res.exit_status;
 }
 
 static int prepare_empty_dir(const char *path, size_t i, berth_error_t *err)
@@ -296,7 +169,7 @@ static int prepare_secret(const volumes_config_t *cfg, const char *id, const ber
         const berth_pair_t *item = &v->secret_items[j];
         unsigned char *data = NULL;
         size_t len = 0;
-        if (b64_decode(item->value ? item->value : "", &data, &len) != 0) {
+        if (berth__base64_decode(item->value ? item->value : "", &data, &len) != 0) {
             snprintf(target, sizeof target, "properties.volumes[%zu].secret.%s", i, item->name);
             return berth_error_set(err, BERTH_EINVAL, "InvalidVolume", target,
                                    "secret value is not valid base64");

@@ -33,6 +33,7 @@
 #include "../common/common.h"
 #include "engine-api.h"
 #include "../common/volumes.h"
+#include "lib/base64.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -662,7 +663,7 @@ static char *registry_auth_header(const berth_registry_credential_t *cred)
     if (text == NULL)
         return NULL;
     size_t tlen = strlen(text);
-    char *b64 = engine_base64url((const unsigned char *)text, tlen);
+    char *b64 = berth__base64_encode(text, tlen, BERTH__BASE64_URL);
     explicit_bzero(text, tlen);
     free(text);
     if (b64 == NULL)

@@ -250,31 +250,3 @@ void engine_demux(char *data, size_t *len)
     }
     *len = out;
 }
-
-char *engine_base64url(const unsigned char *data, size_t len)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc((len + 2) / 3 * 4 + 1);
-    if (out == NULL)
-        return NULL;
-    size_t k = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = ((uint32_t)data[i] << 16) | ((uint32_t)data[i + 1] << 8) | data[i + 2];
-        out[k++] = alphabet[(v >> 18) & 63];
-        out[k++] = alphabet[(v >> 12) & 63];
-        out[k++] = alphabet[(v >> 6) & 63];
-        out[k++] = alphabet[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        out[k++] = alphabet[(v >> 18) & 63];
-        out[k++] = alphabet[(v >> 12) & 63];
-        out[k++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-        out[k++] = '=';
-    }
-    out[k] = '\0';
-    return out;
-}

@@ -69,8 +69,4 @@ char *engine_api_escape(const char *s);
  * left as it is (an engine that sent raw output). */
 void engine_demux(char *data, size_t *len);
 
-/* Encodes `data` as base64url (RFC 4648 section 5, with padding) into a
- * new NUL-terminated string (free with free()); NULL when out of memory. */
-char *engine_base64url(const unsigned char *data, size_t len);
-
 #endif /* BERTH_DOCKER_ENGINE_API_H */

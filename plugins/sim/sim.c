@@ -36,6 +36,7 @@
 #include <uthash.h>
 
 #include "berth-plugin.h"
+#include "lib/clock.h"
 
 #define RULES_MAX 32
 #define IMAGES_MAX 256
@@ -85,22 +86,6 @@ typedef struct sim {
                                      * thousands, each call finds one        */
 } sim_t;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static void log_line(ctr_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Appends "<RFC 3339 time> text\n" to the container's log, dropping the
@@ -108,12 +93,9 @@ static void log_line(ctr_t *c, const char *fmt, ...) __attribute__((format(print
 static void log_line(ctr_t *c, const char *fmt, ...)
 {
     char line[256];
-    int64_t ms = now_ms();
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ ", (int)(ms % 1000));
+    berth__clock_format_iso8601(berth__clock_wall_ms(), line, BERTH__CLOCK_ISO8601_SIZE);
+    size_t n = strlen(line);
+    line[n++] = ' ';
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
@@ -350,7 +332,7 @@ static int sim_image_ensure(void *ctx, const char *image, const berth_registry_c
             *cached = true;
         return 0;
     }
-    sleep_ms(s->pull_latency_ms);
+    berth__clock_sleep_ms(s->pull_latency_ms);
     const rule_t *r = rule_for(s, image);
     if (r != NULL && r->pull_fail)
         return berth_error_set(err, BERTH_EIO, "ImagePullFailed", "image",
@@ -502,7 +484,7 @@ static int sim_start(void *ctx, const char *key, const char *container, berth_er
     sgroup_t *g = group_find(s, key);
     if (g == NULL)
         return no_group(err, key);
-    int64_t now = now_ms();
+    int64_t now = berth__clock_wall_ms();
     if (container != NULL) {
         ctr_t *c = ctr_find(g, container);
         if (c == NULL)
@@ -538,7 +520,7 @@ static int sim_stop(void *ctx, const char *key, const char *container, uint32_t 
     sgroup_t *g = group_find(s, key);
     if (g == NULL)
         return no_group(err, key);
-    int64_t now = now_ms();
+    int64_t now = berth__clock_wall_ms();
     if (container != NULL) {
         ctr_t *c = ctr_find(g, container);
         if (c == NULL)
@@ -581,7 +563,7 @@ static int sim_status(void *ctx, const char *key, berth_group_status_t *out, ber
     out->generation = g->generation;
     out->digest = g->digest;
     snprintf(out->ip, sizeof out->ip, "127.0.0.1");
-    int64_t now = now_ms();
+    int64_t now = berth__clock_wall_ms();
     out->ncontainers = g->n;
     for (size_t i = 0; i < g->n; i++) {
         ctr_t *c = &g->c[i];
@@ -619,7 +601,7 @@ static int sim_logs(void *ctx, const char *key, const char *container, uint32_t 
     ctr_t *c = ctr_find(g, container);
     if (c == NULL)
         return no_container(err, key, container);
-    ctr_tick(c, now_ms());
+    ctr_tick(c, berth__clock_wall_ms());
     /* Lines are "<time> <text>\n"; keep the last `tail`, drop the time
      * unless asked for. */
     size_t start = 0;
@@ -669,7 +651,7 @@ static int sim_exec(void *ctx, const char *key, const char *container, const cha
     ctr_t *c = ctr_find(g, container);
     if (c == NULL)
         return no_container(err, key, container);
-    int64_t now = now_ms();
+    int64_t now = berth__clock_wall_ms();
     ctr_tick(c, now);
     if (!c->running || now < c->ready_ms)
         return berth_error_set(err, BERTH_EINVAL, "ContainerNotRunning", "container",

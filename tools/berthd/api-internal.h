@@ -16,6 +16,7 @@
 #include "berthd.h"
 #include "records.h"
 #include "resource.h"
+#include "lib/clock.h"
 
 #define API_NBUCKETS 12
 #define API_DONE_TTL_S 600           /* a POST's first answer is kept 10 min */
@@ -64,12 +65,8 @@ typedef struct op {
     size_t body_len;
 } op_t;
 
-/* Milliseconds since the epoch; seconds of a monotonic clock. */
-int64_t api_now_ms(void);
+/* Seconds of a monotonic clock (wall time and its format: lib/clock.h). */
 double api_mono_s(void);
-
-/* ms since the epoch as RFC 3339 with milliseconds ("...T12:00:00.000Z"). */
-void api_iso_time(int64_t ms, char *out, size_t cap);
 
 /* The element of array `arr` whose "name" member is `name`, or NULL. */
 json_t *api_find_named(json_t *arr, const char *name);

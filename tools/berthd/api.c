@@ -83,30 +83,11 @@ static const double BUCKETS[API_NBUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.0
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 /* Contract: api-internal.h. */
-int64_t api_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Contract: api-internal.h. */
 double api_mono_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Contract: api-internal.h. */
-void api_iso_time(int64_t ms, char *out, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
 static bool ieq(const char *a, const char *b)
@@ -191,7 +172,7 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
 static json_t *evicted_view(const berth_eviction_t *ev)
 {
     char when[40];
-    api_iso_time((int64_t)ev->time_ms, when, sizeof when);
+    berth__clock_format_iso8601((int64_t)ev->time_ms, when, sizeof when);
     char message[160];
     snprintf(message, sizeof message,
              "The Spot container group was evicted from host '%s' to make room for a "
@@ -206,7 +187,7 @@ static json_t *evicted_view(const berth_eviction_t *ev)
 static json_t *evicted_container_view(const berth_eviction_t *ev)
 {
     char when[40];
-    api_iso_time((int64_t)ev->time_ms, when, sizeof when);
+    berth__clock_format_iso8601((int64_t)ev->time_ms, when, sizeof when);
     return json_pack("{s:i, s:{s:s, s:s, s:s}, s:[]}", "restartCount", 0, "currentState",
                      "state", "Terminated", "finishTime", when, "detailStatus", "Evicted",
                      "events");
@@ -343,7 +324,7 @@ static void prune_scanned(int status, const char *const *ids, const char *const 
     snprintf(api->op_cursor, sizeof api->op_cursor, "%s", next);
     const char **old = n > 0 ? malloc(n * sizeof *old) : NULL;
     size_t nold = 0;
-    int64_t now = api_now_ms();
+    int64_t now = berth__clock_wall_ms();
     for (size_t i = 0; old != NULL && i < n; i++) {
         json_t *o = json_loads(texts[i], 0, NULL);
         int64_t start = (int64_t)json_integer_value(json_object_get(o, "startTime"));
@@ -834,7 +815,8 @@ static void bad_method(bd_reply_t *reply)
                    "the method is not allowed on this resource");
 }
 
-/* Fills op's names from a group path; replies 400 when invalid. */
+/* Fills op's names from a group path and a new operation id; replies 400
+ * when a name is invalid, 500 when the kernel gives no random bytes. */
 static bool group_names(const bd_request_t *req, char **seg, op_t *op, bd_reply_t *reply)
 {
     if (!bd_valid_subscription(seg[1])) {
@@ -857,7 +839,12 @@ static bool group_names(const bd_request_t *req, char **seg, op_t *op, bd_reply_
     snprintf(op->rg, sizeof op->rg, "%s", seg[3]);
     snprintf(op->name, sizeof op->name, "%s", seg[7]);
     bd_resource_key(seg[1], seg[3], seg[7], op->key, sizeof op->key);
-    bd_random_id(op->rid);
+    if (bd_random_id(op->rid) != 0) {
+        bd_reply_error(reply, 500, "InternalServerError", "",
+                       "berthd has no random bytes for an operation id (getrandom: %s)",
+                       strerror(errno));
+        return false;
+    }
     if (req->client_request_id != NULL && strlen(req->client_request_id) < sizeof op->crid &&
         strspn(req->client_request_id,
                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==

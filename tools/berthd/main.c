@@ -17,7 +17,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -25,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -35,9 +33,11 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <hiredis/hiredis.h>
 
 #include "berthd.h"
+#include "lib/clock.h"
+#include "lib/redis-server.h"
+#include "lib/spawn.h"
 
 #define BD_REDIS_START_WAIT_MS 10000
 #define BD_REDIS_STOP_WAIT_MS 10000
@@ -60,20 +60,6 @@ typedef struct bd_redis {
     bool stopping;
     struct event *restart_timer;
 } bd_redis_t;
-
-static long long bd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void bd_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* ---- options -------------------------------------------------------------------------- */
 
@@ -282,73 +268,38 @@ static int bd_mkdir_p(const char *dir)
     return 0;
 }
 
-/* Forks and execs redis-server.  Returns 0 or -1. */
+/* The embedded server's options: AOF (everysec) in the data directory, a
+ * unix socket only, its own process group (a terminal's ^C reaches berthd
+ * only, which then stops Redis in order) and SIGTERM when berthd dies. */
+static berth__redis_server_options_t bd_redis_options(const bd_redis_t *rs, char *pidfile,
+                                                      size_t cap)
+{
+    snprintf(pidfile, cap, "%s/redis.pid", rs->dir);
+    return (berth__redis_server_options_t){
+        .dir = rs->dir,
+        .socket_path = rs->socket_path,
+        .appendfsync = "everysec",
+        .pidfile = pidfile,
+        .own_process_group = true,
+        .death_signal = SIGTERM,
+    };
+}
+
+/* Starts redis-server without waiting for it.  Returns 0 or -1. */
 static int bd_redis_spawn(bd_redis_t *rs)
 {
-    char pidfile[600], logfile[600];
-    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", rs->dir);
-    snprintf(logfile, sizeof logfile, "%s/redis.log", rs->dir);
-    const char *argv[] = {"redis-server",
-                          "--port", "0",
-                          "--unixsocket", rs->socket_path,
-                          "--unixsocketperm", "700",
-                          "--dir", rs->dir,
-                          "--appendonly", "yes",
-                          "--appendfsync", "everysec",
-                          "--save", "",
-                          "--daemonize", "no",
-                          "--pidfile", pidfile,
-                          "--logfile", logfile,
-                          NULL};
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    char pidfile[600], err[256];
+    berth__redis_server_options_t opts = bd_redis_options(rs, pidfile, sizeof pidfile);
+    pid_t pid = berth__redis_server_spawn(&opts, err, sizeof err);
     if (pid < 0) {
-        bd_log("error", "embedded redis: fork: %s", strerror(errno));
+        bd_log("error", "embedded redis: %s", err);
         return -1;
     }
-    if (pid == 0) {
-        /* Its own process group: a terminal's ^C reaches berthd only, which
-         * then stops Redis in order.  It dies with berthd all the same. */
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            close(devnull);
-        }
-        execvp(argv[0], (char *const *)argv);
-        fprintf(stderr, "berthd: exec redis-server: %s\n", strerror(errno));
-        _exit(127);
-    }
     rs->pid = pid;
-    rs->started_ms = bd_now_ms();
+    rs->started_ms = berth__clock_monotonic_ms();
     bd_log("info", "embedded redis: started redis-server (pid %ld) on %s", (long)pid,
            rs->socket_path);
     return 0;
-}
-
-/* Whether the embedded server answers PING. */
-static bool bd_redis_ping(const bd_redis_t *rs)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectUnixWithTimeout(rs->socket_path, tv);
-    bool ok = false;
-    if (c != NULL && c->err == 0) {
-        redisSetTimeout(c, tv);
-        redisReply *r = redisCommand(c, "PING");
-        ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-        if (r != NULL)
-            freeReplyObject(r);
-    }
-    if (c != NULL)
-        redisFree(c);
-    return ok;
 }
 
 /* Starts the server and waits (bounded) until it answers PING, or until
@@ -357,21 +308,15 @@ static int bd_redis_start(bd_redis_t *rs)
 {
     if (bd_redis_spawn(rs) != 0)
         return -1;
-    long long deadline = bd_now_ms() + BD_REDIS_START_WAIT_MS;
-    while (bd_now_ms() < deadline) {
-        int st = 0;
-        if (waitpid(rs->pid, &st, WNOHANG) == rs->pid) {
-            rs->pid = 0;
-            bd_log("error", "embedded redis: redis-server exited at start (status %d); see "
-                            "%s/redis.log",
-                   WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), rs->dir);
-            return -1;
-        }
-        if (bd_redis_ping(rs))
-            return 0;
-        bd_sleep_ms(50);
-    }
-    bd_log("error", "embedded redis: no answer to PING within %d ms", BD_REDIS_START_WAIT_MS);
+    char pidfile[600], err[256];
+    berth__redis_server_options_t opts = bd_redis_options(rs, pidfile, sizeof pidfile);
+    int st = -1;
+    if (berth__redis_server_wait(rs->pid, &opts, BD_REDIS_START_WAIT_MS, &st, err,
+                                 sizeof err) == 0)
+        return 0;
+    if (st != -1)
+        rs->pid = 0;
+    bd_log("error", "embedded redis: %s", err);
     return -1;
 }
 
@@ -382,21 +327,9 @@ static void bd_redis_stop(bd_redis_t *rs)
     rs->stopping = true;
     if (rs->pid <= 0)
         return;
-    kill(rs->pid, SIGTERM);
-    long long deadline = bd_now_ms() + BD_REDIS_STOP_WAIT_MS;
-    for (;;) {
-        pid_t got = waitpid(rs->pid, NULL, WNOHANG);
-        if (got == rs->pid || (got < 0 && errno == ECHILD))
-            break;
-        if (bd_now_ms() >= deadline) {
-            bd_log("warn", "embedded redis: no exit within %d ms of SIGTERM; killing it",
-                   BD_REDIS_STOP_WAIT_MS);
-            kill(rs->pid, SIGKILL);
-            waitpid(rs->pid, NULL, 0);
-            break;
-        }
-        bd_sleep_ms(20);
-    }
+    if (berth__spawn_stop(rs->pid, SIGTERM, BD_REDIS_STOP_WAIT_MS) != 0)
+        bd_log("warn", "embedded redis: no exit within %d ms of SIGTERM; killed it",
+               BD_REDIS_STOP_WAIT_MS);
     bd_log("info", "embedded redis: stopped");
     rs->pid = 0;
 }
@@ -434,7 +367,7 @@ static void bd_sigchld_cb(evutil_socket_t sig, short what, void *arg)
         rs->pid = 0;
         if (rs->stopping)
             continue;
-        long long up = bd_now_ms() - rs->started_ms;
+        long long up = berth__clock_monotonic_ms() - rs->started_ms;
         if (up >= BD_REDIS_STABLE_MS)
             rs->backoff_ms = BD_REDIS_BACKOFF_MIN_MS;
         else
@@ -493,7 +426,7 @@ static void bd_open_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (op->tries > 1)
             bd_log("info", "Redis answered after %u tries (%lld ms)", op->tries,
-                   bd_now_ms() - op->began_ms);
+                   berth__clock_monotonic_ms() - op->began_ms);
         bd_log("info", "berthd %s: cell %s, redis %s%s", berth_version(), cfg->cell,
                op->rs->enabled ? "embedded at " : "",
                op->rs->enabled ? op->rs->socket_path : "(given by --redis)");
@@ -503,7 +436,7 @@ static void bd_open_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(reason, sizeof reason, "%s%s%s",
              err.name[0] != '\0' ? err.name : berth_strerror(err.code),
              err.message[0] != '\0' ? ": " : "", err.message);
-    long long waited = bd_now_ms() - op->began_ms;
+    long long waited = berth__clock_monotonic_ms() - op->began_ms;
     if (rc != BERTH_EIO) {
         fprintf(stderr, "berthd: cannot open the API: %s\n", reason);
         op->rc = 1;
@@ -622,7 +555,7 @@ int main(int argc, char **argv)
     op.srv = srv;
     op.rs = &rs;
     op.pause_ms = BD_OPEN_RETRY_MIN_MS;
-    op.began_ms = bd_now_ms();
+    op.began_ms = berth__clock_monotonic_ms();
     op.timer = evtimer_new(base, bd_open_cb, &op);
     struct timeval now = {0, 0};
     if (op.timer == NULL || evtimer_add(op.timer, &now) != 0) {

@@ -305,7 +305,7 @@ static int fx_operation(mut_t *m, const char *kind, uint64_t gen)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "key", m->op.key, "kind", kind,
                           "subscription", m->op.sub, "location", api_jstr(m->newrec, "location"),
                           "generation", (json_int_t)gen, "startTime",
-                          (json_int_t)api_now_ms());
+                          (json_int_t)berth__clock_wall_ms());
     if (o == NULL)
         return BERTH_ENOMEM;
     int rc = bd_fx_operation(&m->fx, m->op.rid, o);
@@ -388,7 +388,7 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *dige
 {
     char id[512];
     api_arm_id(&m->op, id, sizeof id);
-    int64_t now = api_now_ms();
+    int64_t now = berth__clock_wall_ms();
     json_t *rec = m->rec != NULL ? json_deep_copy(m->rec) : json_object();
     if (rec == NULL)
         return NULL;
@@ -575,7 +575,7 @@ static void decide_stop(mut_t *m)
         json_object_set_new(m->newrec, "lastHost", json_string(pl.host));
     if (m->newrec != NULL) {
         json_object_set_new(m->newrec, "state", json_string("Stopped"));
-        json_object_set_new(m->newrec, "updated", json_integer(api_now_ms()));
+        json_object_set_new(m->newrec, "updated", json_integer(berth__clock_wall_ms()));
     }
     bd_fx_expect(&m->fx, m->op.key, m->sha1);
     if (m->newrec == NULL || bd_fx_record(&m->fx, m->op.key, m->newrec) != 0 ||
@@ -632,7 +632,7 @@ static void decide_start(mut_t *m)
     }
     json_object_set_new(m->newrec, "state", json_string("Creating"));
     json_object_set_new(m->newrec, "generation", json_integer((json_int_t)gen + 1));
-    json_object_set_new(m->newrec, "updated", json_integer(api_now_ms()));
+    json_object_set_new(m->newrec, "updated", json_integer(berth__clock_wall_ms()));
     m->ok_status = 202;
     bd_fx_expect(&m->fx, m->op.key, m->sha1);
     rc = bd_fx_record(&m->fx, m->op.key, m->newrec);
@@ -678,7 +678,7 @@ static void decide_patch(mut_t *m)
     }
     if (m->tags != NULL)
         json_object_set(m->newrec, "tags", m->tags);
-    json_object_set_new(m->newrec, "updated", json_integer(api_now_ms()));
+    json_object_set_new(m->newrec, "updated", json_integer(berth__clock_wall_ms()));
     m->ok_status = 200;
     m->with_body = m->base_url != NULL;
     bd_fx_expect(&m->fx, m->op.key, m->sha1);

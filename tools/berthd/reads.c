@@ -322,9 +322,10 @@ static void op_answer(op_ctx_t *c, json_t *view)
         }
     }
     if (end <= 0 && status[0] != 'I')   /* terminal: not InProgress */
-        end = api_now_ms();
+        end = berth__clock_wall_ms();
     char start[40], endt[40];
-    api_iso_time(json_integer_value(json_object_get(c->o, "startTime")), start, sizeof start);
+    berth__clock_format_iso8601(json_integer_value(json_object_get(c->o, "startTime")), start,
+                                sizeof start);
     char id[512];
     snprintf(id, sizeof id,
              "/subscriptions/%s/providers/Microsoft.ContainerInstance/locations/%s/operations/%s",
@@ -332,7 +333,7 @@ static void op_answer(op_ctx_t *c, json_t *view)
     json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "name", c->opid, "status", status,
                              "startTime", start);
     if (body != NULL && end > 0) {
-        api_iso_time(end, endt, sizeof endt);
+        berth__clock_format_iso8601(end, endt, sizeof endt);
         json_object_set_new(body, "endTime", json_string(endt));
     }
     if (body != NULL && message != NULL)
@@ -534,8 +535,13 @@ static void agent_document(int status, const char *doc, uint64_t generation, con
     }
     /* An exec session: a single-use record of berthd's own, 60 seconds. */
     char id[BD_ID_HEX + 1], pw[BD_ID_HEX + 1], name[64];
-    bd_random_id(id);
-    bd_random_id(pw);
+    if (bd_random_id(id) != 0 || bd_random_id(pw) != 0) {
+        bd_reply_error(a->reply, 500, "InternalServerError", "",
+                       "berthd has no random bytes for an exec session (getrandom: %s)",
+                       strerror(errno));
+        agent_ctx_free(a);
+        return;
+    }
     json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", a->key, "name", a->name,
                           "container", a->container, "command", a->command, "password", pw);
     char *text = s != NULL ? json_dumps(s, JSON_COMPACT) : NULL;

@@ -31,6 +31,7 @@
 #include "digest.h"
 #include "records.h"
 #include "resource.h"
+#include "lib/clock.h"
 
 typedef enum read_kind { RK_RECORD = 1, RK_TEXT, RK_LIST, RK_SCAN } read_kind_t;
 
@@ -66,13 +67,6 @@ struct bd_records {
     struct event *kick;             /* runs the callbacks due               */
     bool freeing;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void key_of(const bd_records_t *r, const char *name, char *out, size_t cap)
 {
@@ -138,7 +132,7 @@ static void arm(bd_records_t *r)
         event_del(r->timer);
         return;
     }
-    int64_t left = r->head->sent_ms + r->timeout_ms - now_ms();
+    int64_t left = r->head->sent_ms + r->timeout_ms - berth__clock_monotonic_ms();
     if (left < 0)
         left = 0;
     struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
@@ -172,7 +166,7 @@ static int send_argv(bd_records_t *r, rd_t *q, int argc, const char **argv, cons
     if (ensure_connected(r) != 0 ||
         redisAsyncCommandArgv(r->ac, on_reply, q, argc, argv, lens) != REDIS_OK)
         return -1;
-    q->sent_ms = now_ms();
+    q->sent_ms = berth__clock_monotonic_ms();
     if (q->next == NULL && r->tail != q) {
         if (r->tail != NULL)
             r->tail->next = q;
@@ -454,7 +448,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     bd_records_t *r = arg;
-    if (r->head != NULL && now_ms() >= r->head->sent_ms + r->timeout_ms)
+    if (r->head != NULL && berth__clock_monotonic_ms() >= r->head->sent_ms + r->timeout_ms)
         drop(r);    /* every read in flight fails (on_reply with NULL) */
     else
         arm(r);

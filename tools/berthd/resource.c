@@ -14,6 +14,7 @@
 
 #include "berth.h"
 #include "resource.h"
+#include "lib/random.h"
 
 static bool is_lower_alnum(char c)
 {
@@ -253,30 +254,9 @@ const char *bd_api_versions(void)
 }
 
 /* Contract: resource.h. */
-void bd_random_id(char *out)
+int bd_random_id(char *out)
 {
-    unsigned char b[BD_ID_HEX / 2];
-    size_t got = 0;
-    for (int tries = 0; tries < 8 && got < sizeof b; tries++) {
-        ssize_t r = getrandom(b + got, sizeof b - got, 0);
-        if (r > 0)
-            got += (size_t)r;
-    }
-    if (got < sizeof b) {           /* never expected: fall back to the clock */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)rand();
-        for (size_t i = got; i < sizeof b; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            b[i] = (unsigned char)(x >> 56);
-        }
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof b; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[BD_ID_HEX] = '\0';
+    return berth__random_hex(out, BD_ID_HEX / 2);
 }
 
 /* Contract: resource.h. */

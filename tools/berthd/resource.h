@@ -76,8 +76,10 @@ bool bd_api_version_ok(const char *v);
 /* The api-versions berthd serves, comma-separated, for error messages. */
 const char *bd_api_versions(void);
 
-/* Fills out[BD_ID_HEX + 1] with a new random id (getrandom()). */
-void bd_random_id(char *out);
+/* Fills out[BD_ID_HEX + 1] with a new random id from the kernel
+ * (lib/random.h).  Returns 0, or -1 with errno set and out empty when
+ * getrandom() fails: the caller fails its request. */
+int bd_random_id(char *out);
 
 /* Compares two strings in time independent of where they differ. */
 bool bd_secret_equal(const char *a, const char *b);

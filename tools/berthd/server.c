@@ -52,6 +52,8 @@
 
 #include "berthd.h"
 #include "resource.h"
+#include "lib/clock.h"
+#include "lib/random.h"
 
 #define BD_TOKENS_MAX 1024          /* entries in a tokens file             */
 #define BD_TOKEN_LINE_MAX 8192      /* bytes in one line of it              */
@@ -161,17 +163,6 @@ typedef struct bd_capture {
 
 /* ---- logging --------------------------------------------------------------------------- */
 
-static void bd_format_time(char *buf, size_t cap)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, cap, "%s.%03dZ", base, (int)((ts.tv_nsec / 1000000) % 1000));
-}
-
 /* THE LOG'S WRITES.  While a server is open, lines gather in a buffer
  * (locked: the worker thread logs too) that the loop writes to stderr once
  * per turn (an event made active by the first line of a turn), so that a
@@ -235,7 +226,7 @@ void bd_log(const char *level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     char t[40];
-    bd_format_time(t, sizeof t);
+    berth__clock_format_iso8601(berth__clock_wall_ms(), t, sizeof t);
     bd_log_json(json_pack("{s:s, s:s, s:s}", "time", t, "level", level, "msg", msg));
 }
 
@@ -650,7 +641,6 @@ struct bd_conn {
     bd_conn_t *next;                /* in srv->adopting                     */
 };
 
-static void bd_uuid(char out[40]);
 static double bd_elapsed(const struct timespec *t0);
 static void bd_metrics_record(bd_server_t *srv, const char *route, const char *method,
                               int status, double seconds);
@@ -838,12 +828,15 @@ static void bd_conn_answer(bd_conn_t *c, struct evbuffer *out, const char *versi
     if (berth_error_to_json(&err, &body) != 0)
         body = NULL;
     size_t blen = body != NULL ? strlen(body) : 0;
+    /* Without random bytes the answer goes out without a request id. */
     char rid[40];
-    bd_uuid(rid);
+    if (berth__random_uuid(rid) != 0)
+        bd_log("error", "no request id for an error page: getrandom: %s", strerror(errno));
     evbuffer_add_printf(out,
                         "HTTP/%s %d %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\nConnection: close\r\nx-ms-request-id: %s\r\n\r\n",
-                        version, status, reason, blen, rid);
+                        "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n",
+                        version, status, reason, blen, rid[0] != '\0' ? "x-ms-request-id: " : "",
+                        rid, rid[0] != '\0' ? "\r\n" : "");
     if (body != NULL)
         evbuffer_add(out, body, blen);
     berth_free(body);
@@ -1233,25 +1226,6 @@ static void bd_reply_free(bd_reply_t *r)
     free(r);
 }
 
-static void bd_uuid(char out[40])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        /* getrandom on Linux does not fail for 16 bytes once seeded; fall
-         * back to the clock rather than repeat an id. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof b; i++)
-            b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (ts.tv_sec >> (i % 8)) ^ i);
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 40,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
-
 static double bd_elapsed(const struct timespec *t0)
 {
     struct timespec now;
@@ -1265,7 +1239,7 @@ static void bd_access_log(int status, double seconds, const char *method, const 
                           bool sent)
 {
     char t[40];
-    bd_format_time(t, sizeof t);
+    berth__clock_format_iso8601(berth__clock_wall_ms(), t, sizeof t);
     bd_log_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:s, s:s, s:b}", "time", t,
                           "level", status >= 500 ? "error" : "info", "method", method, "path",
                           path, "status", status, "duration_ms", seconds * 1000.0, "route",
@@ -1635,7 +1609,8 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     conn->reply = r;
     r->evcon = evhttp_request_get_connection(req);
     clock_gettime(CLOCK_MONOTONIC, &r->started);
-    bd_uuid(r->request_id);
+    /* Without random bytes there is no request id: refused below. */
+    int random_errno = berth__random_uuid(r->request_id) != 0 ? errno : 0;
     snprintf(r->route, sizeof r->route, "unknown");
     const char *mname = NULL;
     bd_method_t method = bd_method_of(evhttp_request_get_command(req), &mname);
@@ -1664,6 +1639,13 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     r->query = strdup(raw_query != NULL ? raw_query : "");
     if (r->path == NULL || r->query == NULL) {
         bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
+        return;
+    }
+    if (random_errno != 0) {
+        bd_log("error", "no request id: getrandom: %s", strerror(random_errno));
+        bd_reply_error(r, 500, "InternalServerError", "",
+                       "berthd has no random bytes for a request id (getrandom: %s).",
+                       strerror(random_errno));
         return;
     }
     if (!bd_method_served(evhttp_request_get_command(req))) {

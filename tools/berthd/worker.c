@@ -46,6 +46,7 @@
 #include <hiredis/hiredis.h>
 
 #include "worker.h"
+#include "lib/clock.h"
 
 #define OPEN_BACKOFF_MIN_MS 100
 #define OPEN_BACKOFF_MAX_MS 5000
@@ -103,13 +104,6 @@ struct bd_worker {
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void list_init(job_list_t *l)
 {
@@ -261,7 +255,7 @@ static void store_try_open(bd_worker_t *w)
         if (w->open_failures++ == 0)
             bd_log("warn", "worker: cannot open the store (%s); trying again with back-off",
                    err.message);
-        w->open_at_ms = mono_ms() + w->open_backoff_ms;
+        w->open_at_ms = berth__clock_monotonic_ms() + w->open_backoff_ms;
         w->open_backoff_ms = w->open_backoff_ms * 2 > OPEN_BACKOFF_MAX_MS
                                  ? OPEN_BACKOFF_MAX_MS
                                  : w->open_backoff_ms * 2;
@@ -350,7 +344,7 @@ static void *worker_main(void *arg)
     store_try_open(w);
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
-        int64_t now = mono_ms();
+        int64_t now = berth__clock_monotonic_ms();
         if (w->period_changed) {
             w->period_changed = false;
             w->tick_at_ms = now + w->period_ms;
@@ -367,7 +361,7 @@ static void *worker_main(void *arg)
             housekeeping_step(w);
             pthread_mutex_lock(&w->mu);
             /* Steps missed while this one ran long are skipped. */
-            int64_t end = mono_ms();
+            int64_t end = berth__clock_monotonic_ms();
             if (!w->period_changed)
                 w->tick_at_ms = now + period > end ? now + period : end + period;
             continue;
