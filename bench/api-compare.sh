@@ -33,6 +33,7 @@ shift 2
 [ $# -gt 0 ] && shift
 conns=${*:-1 8 32}
 build=$(cd "${top_builddir:-.}" && pwd)
+. "$(dirname "$0")/stack.sh"
 bench="$build/bench/berth-bench"
 # The build tree a berthd (BUILD/tools/berthd/berthd) belongs to.
 build_of() {
@@ -74,64 +75,8 @@ setup() {
     run="$tmp/run"
     rm -rf "$run"
     mkdir -p "$run"
-    redis-server --port 0 --unixsocket "$run/redis.sock" --unixsocketperm 700 --dir "$run" \
-        --save '' --appendonly yes --appendfsync everysec --daemonize no \
-        --logfile "$run/redis.log" &
-    rpid=$!
-    pids="$pids $rpid"
-    i=0
-    until [ "$(rcli ping 2>/dev/null)" = PONG ]; do
-        i=$((i + 1))
-        [ $i -gt 100 ] && { echo "api-compare: redis-server did not answer" >&2; return 1; }
-        sleep 0.1
-    done
-    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-        -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
-        -keyout "$run/berthd.key" -out "$run/berthd.crt" >/dev/null 2>&1 || return 1
-    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-    echo "$token *" >"$run/tokens"
-    endpoint=""
-    for try in 1 2 3 4 5; do
-        port=$(( 20000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 12000 ))
-        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$run/redis.sock" --cell bench \
-            --tls-cert "$run/berthd.crt" --tls-key "$run/berthd.key" --tokens "$run/tokens" \
-            --data-dir "$run/berthd" >"$run/berthd.log" 2>&1 &
-        bpid=$!
-        i=0
-        while [ $i -lt 100 ] && kill -0 "$bpid" 2>/dev/null; do
-            if curl -fsS --max-time 2 --cacert "$run/berthd.crt" \
-                "https://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-                endpoint="https://127.0.0.1:$port"
-                break
-            fi
-            sleep 0.2
-            i=$((i + 1))
-        done
-        if [ -n "$endpoint" ]; then
-            pids="$pids $bpid"
-            break
-        fi
-        kill -9 "$bpid" 2>/dev/null
-        wait "$bpid" 2>/dev/null
-    done
-    [ -n "$endpoint" ] || { echo "api-compare: berthd did not come up" >&2; return 1; }
-    agent_pids=""
-    for n in 1 2 3 4; do
-        BERTH_PLUGIN_PATH="$(build_of "$berthd")/plugins/sim/.libs" \
-            "$(agent_of "$berthd")" --redis "unix://$run/redis.sock" \
-            --cell bench --host "sim-$n" --plugin sim --cores 4096 --memory-mib 16777216 \
-            >"$run/agent-$n.log" 2>&1 &
-        pids="$pids $!"
-        agent_pids="$agent_pids $!"
-    done
-    i=0
-    until [ "$(curl -fsS --max-time 2 --cacert "$run/berthd.crt" \
-        -H "Authorization: Bearer $token" "$endpoint/berth/hosts" 2>/dev/null |
-        grep -o '"sim-[0-9]"' | sort -u | wc -l)" -ge 4 ]; do
-        i=$((i + 1))
-        [ $i -gt 150 ] && { echo "api-compare: the agents did not register" >&2; return 1; }
-        sleep 0.2
-    done
+    stack_redis "$run" && stack_berthd "$berthd" "$run" &&
+        stack_agents "$(agent_of "$berthd")" "$(build_of "$berthd")/plugins/sim/.libs" "$run"
 }
 
 # CPU seconds (user + system) a process has used, from /proc.

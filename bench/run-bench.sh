@@ -58,6 +58,7 @@ esac
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${top_builddir:-.}" && pwd)
+. "$src/bench/stack.sh"
 bench="$build/bench/berth-bench"
 berthd="$build/tools/berthd/berthd"
 agent="$build/tools/berth-agent/berth-agent"
@@ -239,66 +240,13 @@ fi
 # sets $endpoint and $token.  Returns 1 (after a note) when one of them
 # does not come up within its bound.
 api_setup() {
-    simconf=${1:-}
     tmp=$(mktemp -d /tmp/berth-run-bench.XXXXXX) || return 1
-    redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
-        --dir "$tmp" --save '' --appendonly yes --appendfsync everysec --daemonize no \
-        --logfile "$tmp/redis.log" &
-    pids="$pids $!"
-    i=0
-    until [ "$(redis-cli -s "$tmp/redis.sock" ping 2>/dev/null)" = PONG ]; do
-        i=$((i + 1))
-        [ $i -gt 100 ] && { note "api: redis-server did not answer"; return 1; }
-        sleep 0.1
-    done
-    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-        -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
-        -keyout "$tmp/berthd.key" -out "$tmp/berthd.crt" >/dev/null 2>&1 ||
-        { note "api: openssl req failed"; return 1; }
-    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-    echo "$token *" >"$tmp/tokens"
-    endpoint=""
-    for try in 1 2 3 4 5; do
-        port=$(( 30000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 30000 ))
-        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/redis.sock" --cell bench \
-            --tls-cert "$tmp/berthd.crt" --tls-key "$tmp/berthd.key" --tokens "$tmp/tokens" \
-            --data-dir "$tmp/berthd" >"$tmp/berthd.log" 2>&1 &
-        bpid=$!
-        i=0
-        while [ $i -lt 100 ] && kill -0 "$bpid" 2>/dev/null; do
-            if curl -fsS --max-time 2 --cacert "$tmp/berthd.crt" \
-                "https://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-                endpoint="https://127.0.0.1:$port"
-                break
-            fi
-            sleep 0.2
-            i=$((i + 1))
-        done
-        if [ -n "$endpoint" ]; then
-            pids="$pids $bpid"
-            break
-        fi
-        kill -9 "$bpid" 2>/dev/null
-        wait "$bpid" 2>/dev/null
-        grep -q -i "address already in use" "$tmp/berthd.log" || break
-    done
-    [ -n "$endpoint" ] || { note "api: berthd did not come up"; tail -n 20 "$tmp/berthd.log" >>"$log"; return 1; }
-    # Hosts big enough that the creates never run out of room.
-    for n in 1 2 3 4; do
-        BERTH_PLUGIN_PATH="$build/plugins/sim/.libs" "$agent" --redis "unix://$tmp/redis.sock" \
-            --cell bench --host "sim-$n" --plugin sim --cores 4096 --memory-mib 16777216 \
-            ${simconf:+--plugin-config "$simconf"} >"$tmp/agent-$n.log" 2>&1 &
-        pids="$pids $!"
-    done
-    i=0
-    until [ "$(curl -fsS --max-time 2 --cacert "$tmp/berthd.crt" \
-        -H "Authorization: Bearer $token" "$endpoint/berth/hosts" 2>/dev/null |
-        grep -o '"sim-[0-9]"' | sort -u | wc -l)" -ge 4 ]; do
-        i=$((i + 1))
-        [ $i -gt 100 ] && { note "api: the 4 agents did not register"; tail -n 5 "$tmp"/agent-*.log >>"$log"; return 1; }
-        sleep 0.2
-    done
-    return 0
+    if ! { stack_redis "$tmp" && stack_berthd "$berthd" "$tmp" &&
+        stack_agents "$agent" "$build/plugins/sim/.libs" "$tmp" "${1:-}"; } 2>"$tmp/why"; then
+        note "api: $(head -n 1 "$tmp/why")"
+        cat "$tmp/why" >>"$log"
+        return 1
+    fi
 }
 
 if [ ! -x "$berthd" ] || [ ! -x "$agent" ]; then
