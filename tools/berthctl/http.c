@@ -9,13 +9,10 @@
  * berthctl_put_clean().  Every exchange is bounded by the caller's
  * deadline; nothing here retries or waits on its own.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -24,26 +21,6 @@
 
 #define CONNECT_TIMEOUT_MS 10000L
 #define BODY_MAX ((size_t)64 << 20)     /* bytes of one answer we keep      */
-
-/* ---- time ----------------------------------------------------------------------- */
-
-/* Monotonic seconds. */
-double berthctl_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Sleeps s seconds (nothing when s <= 0), through signals. */
-void berthctl_sleep(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* ---- HTTP ------------------------------------------------------------------------- */
 
@@ -81,13 +58,13 @@ int berthctl_http(berthctl_client_t *c, const char *method, const char *url, con
                   const char *extra_header, berthctl_response_t *r)
 {
     memset(r, 0, sizeof *r);
-    double left = c->deadline - berthctl_now();
+    int64_t left = c->deadline_ms - berth__clock_monotonic_ms();
     if (left <= 0) {
         snprintf(r->why, sizeof r->why, "timed out (--timeout %g s)", c->timeout_s);
         r->body = strdup("");
         return -1;
     }
-    long left_ms = (long)(left * 1000) + 1;
+    long left_ms = (long)left + 1;
     CURL *h = c->curl;
     curl_easy_reset(h);
     struct curl_slist *hdrs = NULL, *t;
@@ -244,7 +221,8 @@ int berthctl_http_request(const berthctl_endpoint_t *ep, const char *method, con
     *status = 0;
     *json = NULL;
     berthctl_client_t c = {.ep = *ep, .timeout_s = timeout_s,
-                           .deadline = berthctl_now() + timeout_s};
+                           .deadline_ms = berth__clock_monotonic_ms() +
+                                          (int64_t)(timeout_s * 1000)};
     berthctl_string_t b = {0};
     berthctl_string_printf(&b, "%s%s", ep->url, path);
     char *url = berthctl_string_take(&b);
