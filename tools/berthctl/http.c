@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "berthctl.h"
+#include "lib/curl.h"
 
 #define CONNECT_TIMEOUT_MS 10000L
 #define BODY_MAX ((size_t)64 << 20)     /* bytes of one answer we keep      */
@@ -30,24 +31,6 @@ void berthctl_response_free(berthctl_response_t *r)
     free(r->body);
     json_decref(r->json);
     memset(r, 0, sizeof *r);
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
-{
-    berthctl_response_t *r = user;
-    size_t n = size * nmemb;
-    if (r->len + n > BODY_MAX) {
-        r->too_big = true;
-        return 0;
-    }
-    char *b = realloc(r->body, r->len + n + 1);
-    if (b == NULL)
-        return 0;
-    memcpy(b + r->len, data, n);
-    r->len += n;
-    b[r->len] = '\0';
-    r->body = b;
-    return n;
 }
 
 /* One exchange: METHOD url with `body` (NULL: none; "" an empty one) and
@@ -94,27 +77,24 @@ int berthctl_http(berthctl_client_t *c, const char *method, const char *url, con
         r->body = strdup("");
         return -1;
     }
+    berth__curl_options_t how = {
+        .timeout_ms = left_ms,
+        .connect_timeout_ms = left_ms < CONNECT_TIMEOUT_MS ? left_ms : CONNECT_TIMEOUT_MS,
+        .cacert = c->ep.cacert,
+        .insecure = c->ep.insecure,
+    };
+    berth__curl_buffer_t got = {.max = BODY_MAX};
+    berth__curl_setup(h, &how);
+    berth__curl_buffer_attach(h, &got);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "berthctl");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     left_ms < CONNECT_TIMEOUT_MS ? left_ms : CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->why);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    if (c->ep.cacert != NULL)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ep.cacert);
-    if (c->ep.insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
@@ -128,8 +108,10 @@ int berthctl_http(berthctl_client_t *c, const char *method, const char *url, con
     curl_slist_free_all(hdrs);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    if (r->body == NULL)
-        r->body = strdup("");
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    r->too_big = got.too_big;
+    r->body = berth__curl_buffer_finish(&got) == 0 ? got.data : NULL;
+    r->len = got.len;
     if (r->body == NULL) {
         snprintf(r->why, sizeof r->why, "out of memory");
         return -1;
