@@ -33,6 +33,7 @@
 #include "api.h"
 #include "output.h"
 #include "util.h"
+#include "lib/curl.h"
 
 #define CONNECTIONS_MAX 256
 #define API_VERSION "2023-05-01"
@@ -71,36 +72,17 @@ static size_t discard(char *p, size_t size, size_t n, void *data)
     return size * n;
 }
 
-typedef struct grow {
-    char *p;
-    size_t n;
-} grow_t;
-
-static size_t collect(char *p, size_t size, size_t n, void *data)
-{
-    grow_t *g = data;
-    char *q = realloc(g->p, g->n + size * n + 1);
-    if (q == NULL)
-        return 0;
-    memcpy(q + g->n, p, size * n);
-    g->n += size * n;
-    q[g->n] = '\0';
-    g->p = q;
-    return size * n;
-}
-
+/* Every bench handle: 60 s a request, 10 s to connect, the headers. */
 static void handle_setup(const api_options_t *o, CURL *h, struct curl_slist *headers)
 {
+    berth__curl_options_t how = {
+        .timeout_ms = 60000,
+        .connect_timeout_ms = 10000,
+        .cacert = o->cacert,
+        .insecure = o->insecure,
+    };
+    berth__curl_setup(h, &how);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (o->insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else if (o->cacert != NULL) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
-    }
 }
 
 static struct curl_slist *headers_make(const api_options_t *o)
@@ -154,16 +136,15 @@ static uint64_t percentile(const uint64_t *sorted, size_t n, double q)
     return sorted[i < n ? i : n - 1];
 }
 
-/* GETs one URL on handle h into *out (free); returns the HTTP status or 0. */
-static long get(CURL *h, const char *url, grow_t *out)
+/* GETs one URL on handle h into *out (a zeroed buffer: the bench keeps
+ * whole list pages, unbounded; berth__curl_buffer_free() it); returns the
+ * HTTP status or 0. */
+static long get(CURL *h, const char *url, berth__curl_buffer_t *out)
 {
-    out->p = NULL;
-    out->n = 0;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "GET");
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    berth__curl_buffer_attach(h, out);
     long status = 0;
     if (curl_easy_perform(h) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -180,10 +161,10 @@ static size_t count_running(const api_options_t *o, CURL *h)
              o->endpoint, o->subscription, o->resource_group);
     size_t running = 0;
     for (int page = 0; page < 100000; page++) {
-        grow_t body;
+        berth__curl_buffer_t body = {0};
         long status = get(h, url, &body);
-        json_t *j = status == 200 && body.p != NULL ? json_loads(body.p, 0, NULL) : NULL;
-        free(body.p);
+        json_t *j = status == 200 && body.data != NULL ? json_loads(body.data, 0, NULL) : NULL;
+        berth__curl_buffer_free(&body);
         if (j == NULL)
             break;
         size_t i;
@@ -395,7 +376,7 @@ CURL *bench_api_client(const char *token, const char *cacert, bool insecure,
 long bench_api_request(CURL *h, const char *method, const char *url, const char *body,
                        char **out)
 {
-    grow_t g = {NULL, 0};
+    berth__curl_buffer_t g = {0};      /* unbounded, as get() */
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (body != NULL)
@@ -404,15 +385,14 @@ long bench_api_request(CURL *h, const char *method, const char *url, const char 
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     else
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+    berth__curl_buffer_attach(h, &g);
     long status = 0;
     if (curl_easy_perform(h) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (out != NULL)
-        *out = g.p;
+        *out = g.data;
     else
-        free(g.p);
+        free(g.data);
     return status;
 }
 

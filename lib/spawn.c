@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -171,20 +172,48 @@ int berth__spawn_stop(pid_t pid, int signal, int64_t wait_ms)
     return 1;
 }
 
-/* Keeps what fits of chunk[0..n) in output. */
-static void keep(char *output, size_t cap, size_t *used, const char *chunk, size_t n)
+/* Where a run keeps the captured streams: a caller's fixed buffer, or one
+ * that grows (by doubling) up to a bound.  buf is NUL-terminated whenever
+ * it exists; what does not fit is read and dropped. */
+typedef struct sink {
+    char *buf;
+    size_t cap;                     /* bytes buf holds                      */
+    size_t max;                     /* the most bytes kept, before the NUL  */
+    bool grow;                      /* buf is ours to realloc               */
+    bool no_memory;                 /* a growth failed: buf was freed       */
+    size_t used;
+} sink_t;
+
+/* Keeps what fits of chunk[0..n) in the sink. */
+static void keep(sink_t *s, const char *chunk, size_t n)
 {
-    if (cap == 0 || *used + 1 >= cap)
+    if (s->no_memory || s->used >= s->max)
         return;
-    size_t take = n < cap - 1 - *used ? n : cap - 1 - *used;
-    memcpy(output + *used, chunk, take);
-    *used += take;
-    output[*used] = '\0';
+    size_t take = n < s->max - s->used ? n : s->max - s->used;
+    if (s->grow && s->used + take + 1 > s->cap) {
+        size_t cap = s->cap < 4096 ? 4096 : s->cap;
+        while (cap < s->used + take + 1)
+            cap *= 2;
+        if (cap > s->max + 1)
+            cap = s->max + 1;
+        char *nb = realloc(s->buf, cap);
+        if (nb == NULL) {
+            free(s->buf);
+            s->buf = NULL;
+            s->no_memory = true;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->used, chunk, take);
+    s->used += take;
+    s->buf[s->used] = '\0';
 }
 
-/* Contract: spawn.h. */
-int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int64_t timeout_ms,
-                     char *output, size_t output_cap, berth__spawn_result_t *res)
+/* Runs argv to completion into sink `s` (see berth__spawn_run()). */
+static int run_into(char *const argv[], const berth__spawn_options_t *opts,
+                    int64_t timeout_ms, sink_t *s, berth__spawn_result_t *res)
 {
     berth__spawn_options_t o_run = {0};
     if (opts != NULL)
@@ -193,8 +222,6 @@ int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int
     const berth__spawn_options_t *o = &o_run;
     memset(res, 0, sizeof *res);
     res->exit_status = -1;
-    if (output_cap > 0)
-        output[0] = '\0';
 
     int fds[2] = {-1, -1};
     if (o->capture != 0 && pipe2(fds, O_CLOEXEC) != 0) {
@@ -231,10 +258,10 @@ int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int
             /* The pipe's end (EOF) usually comes with the exit. */
             struct pollfd p = {open_pipe, POLLIN, 0};
             if (poll(&p, 1, left < 50 ? (int)left : 50) > 0) {
-                char chunk[512];
+                char chunk[4096];
                 ssize_t r = read(open_pipe, chunk, sizeof chunk);
                 if (r > 0)
-                    keep(output, output_cap, &res->output_len, chunk, (size_t)r);
+                    keep(s, chunk, (size_t)r);
                 else if (r == 0 || errno != EINTR)
                     open_pipe = -1;
             }
@@ -251,17 +278,20 @@ int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int
             return -1;
         }
     }
-    /* What the child wrote just before exiting is still in the pipe. */
-    for (int drained = 0; !res->timed_out && open_pipe >= 0 && drained < 64; drained++) {
+    /* What the child wrote just before exiting is still in the pipe (a
+     * full pipe buffer, 64 KiB by default, fits the bound many times); a
+     * grandchild that keeps the pipe open does not hold us past the exit. */
+    for (int drained = 0; !res->timed_out && open_pipe >= 0 && drained < 256; drained++) {
         struct pollfd p = {open_pipe, POLLIN, 0};
         if (poll(&p, 1, 0) <= 0)
             break;
-        char chunk[512];
+        char chunk[4096];
         ssize_t r = read(open_pipe, chunk, sizeof chunk);
         if (r <= 0)
             break;
-        keep(output, output_cap, &res->output_len, chunk, (size_t)r);
+        keep(s, chunk, (size_t)r);
     }
+    res->output_len = s->used;
     if (fds[0] >= 0)
         close(fds[0]);
 
@@ -278,4 +308,37 @@ int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int
     res->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     snprintf(res->message, sizeof res->message, "killed by signal %d", res->signal);
     return -1;
+}
+
+/* Contract: spawn.h. */
+int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int64_t timeout_ms,
+                     char *output, size_t output_cap, berth__spawn_result_t *res)
+{
+    sink_t s = {output, output_cap, output_cap > 0 ? output_cap - 1 : 0, false, false, 0};
+    if (output_cap > 0)
+        output[0] = '\0';
+    return run_into(argv, opts, timeout_ms, &s, res);
+}
+
+/* Contract: spawn.h. */
+int berth__spawn_run_alloc(char *const argv[], const berth__spawn_options_t *opts,
+                           int64_t timeout_ms, size_t max_output, char **output,
+                           berth__spawn_result_t *res)
+{
+    *output = NULL;
+    sink_t s = {calloc(1, 1), 1, max_output, true, false, 0};
+    if (s.buf == NULL) {
+        memset(res, 0, sizeof *res);
+        res->exit_status = -1;
+        snprintf(res->message, sizeof res->message, "out of memory");
+        return -1;
+    }
+    int rc = run_into(argv, opts, timeout_ms, &s, res);
+    if (s.no_memory) {
+        res->output_len = 0;
+        snprintf(res->message, sizeof res->message, "out of memory");
+        return -1;
+    }
+    *output = s.buf;
+    return rc;
 }

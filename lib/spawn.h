@@ -67,6 +67,17 @@ pid_t berth__spawn_start(char *const argv[], const berth__spawn_options_t *opts,
 int berth__spawn_run(char *const argv[], const berth__spawn_options_t *opts, int64_t timeout_ms,
                      char *output, size_t output_cap, berth__spawn_result_t *res);
 
+/* Runs argv as berth__spawn_run() does, keeping the captured streams' first
+ * max_output bytes in a buffer that grows as they arrive (the rest is read
+ * and dropped).  *output receives a new NUL-terminated buffer of
+ * res->output_len bytes whatever the return (free() it), except when memory
+ * ran out: then *output is NULL, -1 is returned and res->message says
+ * "out of memory" (the program was still run to its end or its bound).
+ * Returns as berth__spawn_run(). */
+int berth__spawn_run_alloc(char *const argv[], const berth__spawn_options_t *opts,
+                           int64_t timeout_ms, size_t max_output, char **output,
+                           berth__spawn_result_t *res);
+
 /* Waits at most wait_ms for child `pid` to end and reaps it.  Returns 0
  * with its wait status in *status (when status is not NULL), 1 when it was
  * not ours to reap (ECHILD: reaped elsewhere), or -1 on timeout. */

@@ -12,6 +12,7 @@
 #include "agent-harness.h"
 #include "lib/clock.h"
 #include "lib/spawn.h"
+#include "lib/curl.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -269,44 +270,14 @@ void test_berthd_kill(test_berthd_t *d)
 
 /* ---- HTTP ------------------------------------------------------------------------------- */
 
-typedef struct bdh_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} bdh_buf_t;
-
-static int bdh_buf_add(bdh_buf_t *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nd = realloc(b->data, cap);
-        if (nd == NULL)
-            return -1;
-        b->data = nd;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static size_t bdh_write_cb(char *p, size_t size, size_t nmemb, void *ud)
-{
-    size_t n = size * nmemb;
-    return bdh_buf_add(ud, p, n) == 0 ? n : 0;
-}
-
 int test_http(const test_berthd_t *d, const char *method, const char *path, const char *body,
               const char *token, const char *const *extra_headers, test_http_t *out)
 {
     memset(out, 0, sizeof *out);
     bdh_curl_init_once();
-    bdh_buf_t bbody = {0}, bhead = {0};
-    bdh_buf_add(&bbody, "", 0);
-    bdh_buf_add(&bhead, "", 0);
+    berth__curl_buffer_t bbody = {0}, bhead = {0};     /* unbounded */
+    berth__curl_buffer_finish(&bbody);
+    berth__curl_buffer_finish(&bhead);
 
     size_t ulen = strlen(d->base_url) + strlen(path) + 1;
     char *url = malloc(ulen);
@@ -317,16 +288,13 @@ int test_http(const test_berthd_t *d, const char *method, const char *path, cons
     if (url == NULL || c == NULL)
         goto done;
     snprintf(url, ulen, "%s%s", d->base_url, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, BD_HARNESS_HTTP_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bdh_write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &bbody);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, bdh_write_cb);
+    berth__curl_options_t how = {.timeout_ms = BD_HARNESS_HTTP_TIMEOUT_S * 1000,
+                                 .connect_timeout_ms = 10000, .insecure = true};
+    berth__curl_setup(c, &how);
+    berth__curl_buffer_attach(c, &bbody);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, berth__curl_buffer_write);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &bhead);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0 || body != NULL)

@@ -80,6 +80,7 @@
 #include "berth.h"
 #include "berthd-harness.h"
 #include "lib/base64.h"
+#include "lib/curl.h"
 #include "redis-harness.h"
 
 #ifndef BERTH_SRCDIR
@@ -349,9 +350,9 @@ static int http_send(fixture_t *f, const char *method, const char *path, const c
     }
     curl_easy_setopt(c, CURLOPT_URL, url.p);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    berth__curl_options_t how = {.timeout_ms = HTTP_TIMEOUT_S * 1000,
+                                 .connect_timeout_ms = 10000};
+    berth__curl_setup(c, &how);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, write_cb);

@@ -37,6 +37,7 @@
 
 #include "berthd-harness.h"
 #include "redis-harness.h"
+#include "lib/curl.h"
 
 #define SUB_A "11111111-aaaa-4aaa-8aaa-000000000001"
 #define SUB_B "22222222-bbbb-4bbb-8bbb-000000000002"
@@ -446,15 +447,15 @@ static void test_ipv6_listen(void **state)
     long long deadline = now_ms() + test_deadline_ms(15000);
     while (status != 200 && now_ms() < deadline) {
         CURL *c = curl_easy_init();
+        berth__curl_options_t how = {.timeout_ms = 5000};
+        berth__curl_buffer_t body = {.max = 65536};
+        berth__curl_setup(c, &how);
+        berth__curl_buffer_attach(c, &body);
         curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fwrite);
-        FILE *null = fopen("/dev/null", "w");
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, null);
         if (curl_easy_perform(c) == CURLE_OK)
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_cleanup(c);
-        fclose(null);
+        berth__curl_buffer_free(&body);
         if (status != 200)
             sleep_ms(100);
     }
@@ -734,13 +735,6 @@ static void test_slow_client(void **state)
     assert_int_equal(test_berthd_stop(&d), 0);
 }
 
-static size_t discard(char *p, size_t size, size_t nmemb, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * nmemb;
-}
-
 static void test_keep_alive(void **state)
 {
     (void)state;
@@ -751,9 +745,11 @@ static void test_keep_alive(void **state)
     snprintf(url, sizeof url, "%s/healthz", d.base_url);
     CURL *c = curl_easy_init();
     assert_non_null(c);
+    berth__curl_options_t how = {.timeout_ms = 30000};
+    berth__curl_buffer_t body = {.max = 65536};
+    berth__curl_setup(c, &how);
+    berth__curl_buffer_attach(c, &body);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     long conns = -1, status = 0;
     assert_int_equal(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
@@ -774,6 +770,7 @@ static void test_keep_alive(void **state)
     assert_int_equal(status, 404);
     assert_int_equal(conns, 0);
     curl_easy_cleanup(c);
+    berth__curl_buffer_free(&body);
     assert_int_equal(test_berthd_stop(&d), 0);
 }
 

@@ -189,6 +189,46 @@ static void test_spawn_failures(void **state)
     assert_non_null(strstr(res.message, "signal 15"));
 }
 
+/* berth__spawn_run_alloc: the buffer grows with the output, up to its
+ * bound; all of a large output written just before the exit is kept. */
+static void test_spawn_run_alloc(void **state)
+{
+    (void)state;
+    berth__spawn_result_t res;
+    char *out = NULL;
+    /* 220,000 bytes: several times a pipe's buffer. */
+    char *const many[] = {"/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo 0123456789; "
+                                          "i=$((i+1)); done; echo tail >&2; exit 4", NULL};
+    berth__spawn_options_t o = {.capture = BERTH__SPAWN_CAPTURE_STDOUT |
+                                           BERTH__SPAWN_CAPTURE_STDERR};
+    assert_int_equal(berth__spawn_run_alloc(many, &o, 20000, 1u << 20, &out, &res), 0);
+    assert_int_equal(res.exit_status, 4);
+    assert_non_null(out);
+    assert_int_equal(res.output_len, 220005);
+    assert_int_equal(strlen(out), 220005);
+    assert_memory_equal(out, "0123456789\n0123456789\n", 22);
+    assert_string_equal(out + 220000, "tail\n");
+    free(out);
+
+    /* The bound: the first max_output bytes, NUL-terminated. */
+    assert_int_equal(berth__spawn_run_alloc(many, &o, 20000, 15, &out, &res), 0);
+    assert_int_equal(res.output_len, 15);
+    assert_string_equal(out, "0123456789\n0123");
+    free(out);
+
+    /* No output, and a program that cannot run: an empty buffer all the same. */
+    char *const quiet[] = {"/bin/true", NULL};
+    assert_int_equal(berth__spawn_run_alloc(quiet, &o, 10000, 1024, &out, &res), 0);
+    assert_string_equal(out, "");
+    free(out);
+    char *const missing[] = {"/nonexistent/berth-no-such-program", NULL};
+    assert_int_equal(berth__spawn_run_alloc(missing, &o, 1000, 1024, &out, &res), -1);
+    assert_non_null(out);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(res.message, "cannot run"));
+    free(out);
+}
+
 static void test_spawn_start_stop_reap(void **state)
 {
     (void)state;
@@ -336,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_spawn_exit_status_and_output),
         cmocka_unit_test(test_spawn_timeout),
         cmocka_unit_test(test_spawn_failures),
+        cmocka_unit_test(test_spawn_run_alloc),
         cmocka_unit_test(test_spawn_start_stop_reap),
         cmocka_unit_test(test_redis_server_start_stop),
         cmocka_unit_test(test_random),

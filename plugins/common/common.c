@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
-#include "lib/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -43,12 +42,6 @@ void plugin_group_id(const char *host, const char *key, char id[PLUGIN_ID_LEN + 
     h = fnv1a(h, host, strlen(host) + 1);
     h = fnv1a(h, key, strlen(key));
     snprintf(id, PLUGIN_ID_LEN + 1, "%016llx", (unsigned long long)h);
-}
-
-/* Contract: common.h (lib/clock.h's wall clock, kept for runc.c). */
-int64_t plugin_now_ms(void)
-{
-    return berth__clock_wall_ms();
 }
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
@@ -126,12 +119,6 @@ int64_t plugin_time_parse(const char *s)
     int64_t days = days_from_civil(year, (unsigned)mon, (unsigned)day);
     int64_t t = days * 86400 + hour * 3600 + min * 60 + sec - offset_s;
     return t * 1000 + ms;
-}
-
-/* Contract: common.h (lib/clock.h's format, kept for runc.c). */
-void plugin_time_format(int64_t ms, char *buf, size_t cap)
-{
-    berth__clock_format_iso8601(ms, buf, cap);
 }
 
 void plugin_tail_lines(char *text, size_t *len, uint32_t tail)

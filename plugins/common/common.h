@@ -39,17 +39,10 @@
 /* Writes the group's runtime id (PLUGIN_ID_LEN hex digits and a NUL) to id. */
 void plugin_group_id(const char *host, const char *key, char id[PLUGIN_ID_LEN + 1]);
 
-/* Milliseconds since the Unix epoch, from the real-time clock. */
-int64_t plugin_now_ms(void);
-
 /* Parses an RFC 3339 time ("2024-01-02T03:04:05.123456789Z", any offset)
  * into milliseconds since the epoch; 0 for "0001-01-01T00:00:00Z" (Docker's
  * "never"), an empty string or anything unparsable. */
 int64_t plugin_time_parse(const char *s);
-
-/* Formats ms since the epoch as RFC 3339 UTC with milliseconds into buf
- * (at least 32 bytes). */
-void plugin_time_format(int64_t ms, char *buf, size_t cap);
 
 /* Keeps the last `tail` lines of text[0..*len) (0: all), moving them to the
  * front and updating *len. */

@@ -17,43 +17,13 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "lib/curl.h"
+
 struct engine_api {
     CURL *curl;
     char *socket_path;
     char version[32];
 };
-
-/* The body being received, with its cap. */
-typedef struct body_buffer {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool too_big;
-} body_buffer_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    body_buffer_t *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > ENGINE_API_BODY_MAX) {
-        b->too_big = true;
-        return 0;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (p == NULL)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
 
 engine_api_t *engine_api_open(const char *socket_path, const char *version)
 {
@@ -121,20 +91,21 @@ int engine_api_call(engine_api_t *api, const char *method, const char *path, con
         return -1;
     }
 
-    body_buffer_t buf = {0};
+    berth__curl_buffer_t buf = {.max = ENGINE_API_BODY_MAX};
     char curl_err[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api->socket_path);
+    berth__curl_options_t how = {
+        .timeout_ms = timeout_s * 1000,
+        .connect_timeout_ms = ENGINE_API_CONNECT_TIMEOUT_S * 1000L,
+        .unix_socket = api->socket_path,
+    };
+    berth__curl_setup(c, &how);
+    berth__curl_buffer_attach(c, &buf);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)ENGINE_API_CONNECT_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
     /* A stream that delivers nothing for two minutes is dead. */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -160,15 +131,12 @@ int engine_api_call(engine_api_t *api, const char *method, const char *path, con
         else
             snprintf(errbuf, ENGINE_API_ERROR_MAX, "%s: %s", curl_easy_strerror(rc),
                      curl_err[0] ? curl_err : "no detail");
-        free(buf.data);
+        berth__curl_buffer_free(&buf);
         return -1;
     }
-    if (buf.data == NULL) {
-        buf.data = calloc(1, 1);
-        if (buf.data == NULL) {
-            snprintf(errbuf, ENGINE_API_ERROR_MAX, "out of memory");
-            return -1;
-        }
+    if (berth__curl_buffer_finish(&buf) != 0) {
+        snprintf(errbuf, ENGINE_API_ERROR_MAX, "out of memory");
+        return -1;
     }
     resp->status = status;
     resp->body = buf.data;

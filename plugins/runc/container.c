@@ -111,7 +111,7 @@ int container_start(runc_ctx_t *ctx, const char *id, const runc_entry_t *e,
     unlink(fin);
     unlink(pidf);
     char num[32];
-    snprintf(num, sizeof num, "%" PRId64 "\n", plugin_now_ms());
+    snprintf(num, sizeof num, "%" PRId64 "\n", berth__clock_wall_ms());
     if (write_file(started, num) != 0)
         return berth_error_set(err, BERTH_EIO, "ContainerStartFailed", "",
                                "cannot write %s", started);
@@ -120,7 +120,7 @@ int container_start(runc_ctx_t *ctx, const char *id, const runc_entry_t *e,
         return berth_error_set(err, BERTH_EIO, "ContainerStartFailed", "",
                                "cannot start the supervisor of '%s': %s", e->name,
                                strerror(-rc));
-    int64_t deadline = mono_ms() + RUNC_START_WAIT_MS;
+    int64_t deadline = berth__clock_monotonic_ms() + RUNC_START_WAIT_MS;
     for (;;) {
         if (file_exists(exit_path))
             return 0;  /* ran and ended already: status tells how */
@@ -132,11 +132,11 @@ int container_start(runc_ctx_t *ctx, const char *id, const runc_entry_t *e,
         if (!shim_alive(ctx, id, e->sub) && !file_exists(exit_path))
             return berth_error_set(err, BERTH_EIO, "ContainerStartFailed", "",
                                    "the supervisor of '%s' ended without a result", e->name);
-        if (mono_ms() >= deadline)
+        if (berth__clock_monotonic_ms() >= deadline)
             return berth_error_set(err, BERTH_EIO, "ContainerStartFailed", "",
                                    "container '%s' did not start within %d s", e->name,
                                    RUNC_START_WAIT_MS / 1000);
-        sleep_ms(20);
+        berth__clock_sleep_ms(20);
     }
 }
 
@@ -144,7 +144,7 @@ int container_start(runc_ctx_t *ctx, const char *id, const runc_entry_t *e,
 static bool container_wait_stopped(runc_ctx_t *ctx, const char *id, const char *sub,
                                    const char *rid, int ms)
 {
-    int64_t deadline = mono_ms() + ms;
+    int64_t deadline = berth__clock_monotonic_ms() + ms;
     for (;;) {
         if (!shim_alive(ctx, id, sub)) {
             runc_state_t st;
@@ -152,9 +152,9 @@ static bool container_wait_stopped(runc_ctx_t *ctx, const char *id, const char *
                 st == RUNC_STOPPED)
                 return true;
         }
-        if (mono_ms() >= deadline)
+        if (berth__clock_monotonic_ms() >= deadline)
             return false;
-        sleep_ms(shim_alive(ctx, id, sub) ? 20 : 100);
+        berth__clock_sleep_ms(shim_alive(ctx, id, sub) ? 20 : 100);
     }
 }
 
@@ -225,7 +225,7 @@ int group_destroy(runc_ctx_t *ctx, const char *id, berth_error_t *err)
         trc = plugin_remove_tree(dir);
         if (trc == 0)
             break;
-        sleep_ms(100);
+        berth__clock_sleep_ms(100);
     }
     if (rc != 0) {
         if (err != NULL)

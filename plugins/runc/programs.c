@@ -1,16 +1,13 @@
 /*
  * programs.c: running programs, and runc's subcommands.
  *
- * Programs run with fork()/execvp() and an argv, never through a shell;
+ * Programs run through lib/spawn with an argv, never through a shell;
  * every wait is bounded, and a program that outlives its bound is killed
  * and reaped.  This file must never leave a child unreaped or wait on a
  * program without a deadline.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +15,7 @@
 #include <unistd.h>
 
 #include "runc.h"
+#include "lib/spawn.h"
 
 /* The exit status as a shell reports it: the code, or 128 + the signal. */
 int wait_code(int st)
@@ -29,150 +27,37 @@ int wait_code(int st)
     return -1;
 }
 
-/* Waits for pid at most timeout_ms, then kills it with SIGKILL and reaps it.
- * Returns the exit status (wait_code()), or -1 when it timed out. */
-int wait_bounded(pid_t pid, int timeout_ms)
-{
-    int64_t deadline = mono_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return wait_code(st);
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (mono_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-            }
-            return -1;
-        }
-        sleep_ms(5);
-    }
-}
-
-/* Runs argv (argv[0] looked up in PATH, no shell) with stdin on /dev/null
- * and stdout and stderr together captured into a new NUL-terminated buffer
- * *out (free()) of *len bytes when out is not NULL, or discarded.  Waits at
- * most timeout_ms, then kills the program.  *code receives its exit status
- * (128 + signal when killed; 127 when it could not be executed; -1 on
- * timeout).  Returns 0 when the program ran, or -errno when it could not be
- * started (nothing is stored in *out then). */
+/* Runs argv (argv[0] looked up in PATH, no shell) through lib/spawn,
+ * within timeout_ms (then killed and reaped), with stdin on /dev/null and
+ * stdout and stderr together captured into a new NUL-terminated buffer
+ * *out (free() it) of *len bytes when out is not NULL (at most
+ * RUNC_OUTPUT_MAX bytes kept), or discarded.  *code receives the exit
+ * status as a shell reports it: the code, 128 + the signal that ended it,
+ * 127 when it could not be executed, -1 when it timed out.  Returns 0 when
+ * *code is set, or -ENOMEM (nothing stored in *out then). */
 int run_argv(char *const argv[], int timeout_ms, char **out, size_t *len, int *code)
 {
-    int fds[2] = {-1, -1};
+    berth__spawn_options_t opts = {0};
+    berth__spawn_result_t res;
+    int rc;
     if (out != NULL) {
-        *out = NULL;
-        if (pipe2(fds, O_CLOEXEC) != 0)
-            return -errno;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        if (out != NULL) {
-            close(fds[0]);
-            close(fds[1]);
-        }
-        return -e;
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0)
-            dup2(null, 0);
-        int w = out != NULL ? fds[1] : null;
-        if (w >= 0) {
-            dup2(w, 1);
-            dup2(w, 2);
-        }
-        close_from(3);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    if (out == NULL) {
-        int c = wait_bounded(pid, timeout_ms);
-        *code = c;
-        return 0;
-    }
-    close(fds[1]);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    int64_t deadline = mono_ms() + timeout_ms;
-    bool exited = false, eof = false, timed_out = false;
-    int st = 0;
-    /* Read until the program has exited and its output is drained; a
-     * grandchild keeping the pipe open does not hold us past its exit. */
-    while (!eof) {
-        int64_t now = mono_ms();
-        if (now >= deadline) {
-            timed_out = true;
-            break;
-        }
-        struct pollfd p = {fds[0], POLLIN, 0};
-        int wait = exited ? 0 : (int)(deadline - now < 20 ? deadline - now : 20);
-        int pr = poll(&p, 1, wait);
-        if (pr < 0 && errno != EINTR)
-            break;
-        if (pr > 0) {
-            char chunk[4096];
-            ssize_t r = read(fds[0], chunk, sizeof chunk);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                eof = true;
-                break;
-            }
-            if (buf != NULL && n + (size_t)r < RUNC_OUTPUT_MAX) {
-                if (n + (size_t)r + 1 > cap) {
-                    size_t ncap = cap;
-                    while (n + (size_t)r + 1 > ncap)
-                        ncap *= 2;
-                    char *nb = realloc(buf, ncap);
-                    if (nb == NULL) {
-                        free(buf);
-                        buf = NULL;
-                    } else {
-                        buf = nb;
-                        cap = ncap;
-                    }
-                }
-                if (buf != NULL) {
-                    memcpy(buf + n, chunk, (size_t)r);
-                    n += (size_t)r;
-                }
-            }
-            continue;
-        }
-        if (exited)
-            break;  /* exited and nothing more to read right now */
-        if (!exited) {
-            pid_t r = waitpid(pid, &st, WNOHANG);
-            if (r == pid)
-                exited = true;
-        }
-    }
-    close(fds[0]);
-    int c;
-    if (timed_out) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-        }
-        c = -1;
-    } else if (exited) {
-        c = wait_code(st);
+        opts.capture = BERTH__SPAWN_CAPTURE_STDOUT | BERTH__SPAWN_CAPTURE_STDERR;
+        rc = berth__spawn_run_alloc(argv, &opts, timeout_ms, RUNC_OUTPUT_MAX, out, &res);
+        if (*out == NULL)
+            return -ENOMEM;
+        if (len != NULL)
+            *len = res.output_len;
     } else {
-        int64_t left = deadline - mono_ms();
-        c = wait_bounded(pid, left > 0 ? (int)left : 0);
+        rc = berth__spawn_run(argv, &opts, timeout_ms, NULL, 0, &res);
     }
-    if (buf == NULL)
-        return -ENOMEM;
-    buf[n] = '\0';
-    *out = buf;
-    if (len != NULL)
-        *len = n;
-    *code = c;
+    if (rc == 0)
+        *code = res.exit_status;
+    else if (res.timed_out)
+        *code = -1;
+    else if (res.signal != 0)
+        *code = 128 + res.signal;
+    else
+        *code = 127;    /* fork, pipe or exec failed: res.message says which */
     return 0;
 }
 

@@ -26,7 +26,7 @@
  *   shim.c       the supervisor each container runs under
  *   logs.c       logs and exec
  *   programs.c   running programs and runc's subcommands
- *   util.c       paths, clocks, small files
+ *   util.c       paths and small files
  *
  * Nothing declared here leaves the module: it exports berth_plugin_entry
  * alone, and this header must never be included from outside
@@ -45,6 +45,7 @@
 #include "berth-plugin.h"
 #include "../common/common.h"
 #include "../common/volumes.h"
+#include "lib/clock.h"
 
 #define RUNC_PATH_MAX 4096
 #define RUNC_ID_MAX 64
@@ -117,8 +118,6 @@ typedef struct bundle_spec {
 /* ---- util.c ------------------------------------------------------------------ */
 
 bool path_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int64_t mono_ms(void);
-void sleep_ms(int ms);
 bool file_exists(const char *path);
 bool dir_exists(const char *path);
 ssize_t read_small(const char *path, char *buf, size_t cap);
@@ -132,7 +131,6 @@ int oom(berth_error_t *err);
 /* ---- programs.c -------------------------------------------------------------- */
 
 int wait_code(int st);
-int wait_bounded(pid_t pid, int timeout_ms);
 int run_argv(char *const argv[], int timeout_ms, char **out, size_t *len, int *code);
 void last_line(const char *text, char *buf, size_t cap);
 int runc_state_get(runc_ctx_t *ctx, const char *rid, runc_state_t *state, int *pid,

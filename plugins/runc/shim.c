@@ -8,8 +8,10 @@
  * code and the finish time and deletes what runc left.  The caller does
  * not stay: it only waits (bounded) until the container runs or has
  * already ended.  After fork() the supervisor uses only async-signal-safe
- * calls and memory prepared before the fork; it must never do otherwise,
- * and never restart its container.
+ * calls and memory prepared before the fork (lib/spawn's run of `runc
+ * delete` included: without capture it only forks, execs, waits and
+ * sleeps; it formats a message, with snprintf and strerror, only when the
+ * run fails); it must never do otherwise, and never restart its container.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "runc.h"
+#include "lib/spawn.h"
 
 /* Everything the supervisor needs, prepared before fork(). */
 typedef struct shim_plan {
@@ -181,17 +184,11 @@ static __attribute__((noreturn)) void shim_main(const shim_plan_t *plan)
     close(fds[0]);
     /* `runc run` deletes the container itself; this covers a runc that was
      * killed before it could. */
-    pid_t del = fork();
-    if (del == 0) {
-        execvp(plan->delete_argv[0], plan->delete_argv);
-        _exit(127);
-    }
-    if (del > 0)
-        wait_bounded(del, RUNC_CMD_TIMEOUT_MS);
+    /* Bounded: a runc delete that hangs is killed at RUNC_CMD_TIMEOUT_MS. */
+    berth__spawn_result_t deleted;
+    berth__spawn_run(plan->delete_argv, NULL, RUNC_CMD_TIMEOUT_MS, NULL, 0, &deleted);
     char num[32];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    size_t n = fmt_i64(num, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    size_t n = fmt_i64(num, berth__clock_wall_ms());
     num[n++] = '\n';
     write_atomic(plan->finished, plan->finished_tmp, num, n);
     n = fmt_i64(num, code);
@@ -262,7 +259,8 @@ int shim_spawn(runc_ctx_t *ctx, const char *id, const char *sub)
     }
     /* The child writes shim.pid once the supervisor exists: that file,
      * not the child's exit status, says whether the supervisor started. */
-    wait_bounded(a_pid, RUNC_CMD_TIMEOUT_MS);
+    if (berth__spawn_reap(a_pid, RUNC_CMD_TIMEOUT_MS, NULL) < 0)
+        berth__spawn_stop(a_pid, SIGKILL, RUNC_KILL_WAIT_MS);
     bool started = file_exists(plan->pid_file);
     free(plan);
     return started ? 0 : -ECHILD;
@@ -296,11 +294,11 @@ bool shim_alive(const runc_ctx_t *ctx, const char *id, const char *sub)
 /* Waits at most ms until the supervisor of `sub` has finished. */
 bool shim_wait_done(const runc_ctx_t *ctx, const char *id, const char *sub, int ms)
 {
-    int64_t deadline = mono_ms() + ms;
+    int64_t deadline = berth__clock_monotonic_ms() + ms;
     while (shim_alive(ctx, id, sub)) {
-        if (mono_ms() >= deadline)
+        if (berth__clock_monotonic_ms() >= deadline)
             return false;
-        sleep_ms(20);
+        berth__clock_sleep_ms(20);
     }
     return true;
 }

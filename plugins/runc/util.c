@@ -1,5 +1,6 @@
 /*
- * util.c: the runc plugin's small helpers: paths, clocks, small files.
+ * util.c: the runc plugin's small helpers: paths and small files (its
+ * clocks are lib/clock.h's).
  *
  * Helpers marked async-signal-safe are called by the supervisor after
  * fork() (shim.c) and must stay so: no malloc, no stdio, no locks.  This
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "runc.h"
@@ -26,22 +26,6 @@ bool path_fmt(char *buf, size_t cap, const char *fmt, ...)
     int n = vsnprintf(buf, cap, fmt, ap);
     va_end(ap);
     return n >= 0 && (size_t)n < cap;
-}
-
-/* CLOCK_MONOTONIC in ms: every bounded wait's clock. */
-int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleeps ms milliseconds, through interrupting signals. */
-void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 /* Whether path names anything (stat() succeeds). */

@@ -52,6 +52,7 @@
 #include <uthash.h>
 
 #include "berth-plugin.h"
+#include "lib/clock.h"
 
 #define EVENTS_MAX 12
 
@@ -185,9 +186,6 @@ extern volatile sig_atomic_t stopping;
 
 extern const char *log_host;        /* the host's name in log lines ("-")  */
 
-int64_t now_ms(void);
-int64_t mono_ms(void);
-void time_format(int64_t ms, char *buf, size_t cap);
 void logf_(const char *level, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

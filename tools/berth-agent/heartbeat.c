@@ -19,7 +19,7 @@
 /* Tells the heartbeat thread that the loop is turning. */
 void beat_turned(beat_t *b)
 {
-    atomic_store_explicit(&b->turned_ms, mono_ms(), memory_order_relaxed);
+    atomic_store_explicit(&b->turned_ms, berth__clock_monotonic_ms(), memory_order_relaxed);
 }
 
 static void *beat_main(void *data)
@@ -29,7 +29,7 @@ static void *beat_main(void *data)
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
         pthread_mutex_unlock(&b->mu);
-        int64_t idle = mono_ms() - atomic_load_explicit(&b->turned_ms, memory_order_relaxed);
+        int64_t idle = berth__clock_monotonic_ms() - atomic_load_explicit(&b->turned_ms, memory_order_relaxed);
         berth_error_t err;
         if (idle >= (int64_t)b->stall_ms) {
             if (!withheld)

@@ -43,10 +43,10 @@ static int run(agent_t *a)
     bool reconciled = false;
     /* Image locality can count this host's images from its first placement on. */
     images_publish(a);
-    int64_t next_images = now_ms() + 30000, next_calls = 0;
+    int64_t next_images = berth__clock_wall_ms() + 30000, next_calls = 0;
     while (!stopping) {
         beat_turned(&a->beat);
-        int64_t now = now_ms();
+        int64_t now = berth__clock_wall_ms();
         if (!reconciled && now >= next_reconcile) {
             reconciled = reconcile(a) == 0;
             next_reconcile = now + 1000;
@@ -69,12 +69,12 @@ static int run(agent_t *a)
         /* Calls are looked for when no assignment came, and at least every
          * CALLS_EVERY_MS while assignments keep coming: not one round trip
          * per assignment, and a logs or exec call never waits long. */
-        now = now_ms();
+        now = berth__clock_wall_ms();
         if (rc != 1 || now >= next_calls) {
             calls_serve(a);
             next_calls = now + CALLS_EVERY_MS;
         }
-        now = now_ms();
+        now = berth__clock_wall_ms();
         if (a->images_dirty || now >= next_images) {
             images_publish(a);
             next_images = now + 30000;

@@ -10,39 +10,29 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysinfo.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "lib/spawn.h"
+
+/* How long nvidia-smi may take before it is killed: registration waits. */
+#define GPUS_PROBE_TIMEOUT_MS 10000
 
 /* Counts GPUs with nvidia-smi when it is installed: sets *count and the
- * SKU (K80, P100, V100, T4 ... from the product name). */
+ * SKU (K80, P100, V100, T4 ... from the product name).  Waits at most
+ * GPUS_PROBE_TIMEOUT_MS; a failed, killed or timed-out probe counts none. */
 static void gpus_probe(char *sku, size_t cap, int *count)
 {
     *count = 0;
-    int fds[2];
-    if (access("/usr/bin/nvidia-smi", X_OK) != 0 || pipe(fds) != 0)
+    if (access("/usr/bin/nvidia-smi", X_OK) != 0)
         return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/usr/bin/nvidia-smi", "nvidia-smi", "--query-gpu=name",
-              "--format=csv,noheader", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
+    char *const argv[] = {"/usr/bin/nvidia-smi", "--query-gpu=name", "--format=csv,noheader",
+                          NULL};
+    berth__spawn_options_t opts = {.capture = BERTH__SPAWN_CAPTURE_STDOUT};
+    berth__spawn_result_t res;
     char buf[4096];
-    size_t n = 0;
-    ssize_t k;
-    while (pid > 0 && n < sizeof buf - 1 && (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)k;
-    buf[n] = '\0';
-    close(fds[0]);
-    int status;
-    if (pid <= 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
+    if (berth__spawn_run(argv, &opts, GPUS_PROBE_TIMEOUT_MS, buf, sizeof buf, &res) != 0 ||
+        res.exit_status != 0)
         return;
     static const char *known[] = {"K80", "P100", "V100", "T4", "A100", "H100"};
     for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {

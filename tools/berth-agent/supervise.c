@@ -208,7 +208,7 @@ static void group_advance(agent_t *a, agroup_t *g)
         return;
     }
     status_absorb(g);
-    int64_t now = now_ms();
+    int64_t now = berth__clock_wall_ms();
     size_t ninit = g->spec->ninit_containers;
 
     if (g->phase == PHASE_INIT) {
@@ -330,8 +330,8 @@ static void sweep_choose(agent_t *a, int64_t mono)
  * costs (a runtime call, a rendering, a write) is done for those only. */
 void supervise(agent_t *a)
 {
-    sweep_choose(a, mono_ms());
-    int64_t now = now_ms();         /* the clock restarts are due by        */
+    sweep_choose(a, berth__clock_monotonic_ms());
+    int64_t now = berth__clock_wall_ms();         /* the clock restarts are due by        */
     agroup_t *g, *tmp;
     HASH_ITER(hh, a->groups, g, tmp) {
         if (stopping)

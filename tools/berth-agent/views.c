@@ -39,7 +39,7 @@ void event_add(agroup_t *g, events_t *ev, const char *name, const char *type,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int64_t now = now_ms();
+    int64_t now = berth__clock_wall_ms();
     for (size_t i = 0; i < ev->n; i++) {
         event_t *e = &ev->e[i];
         if (strcmp(e->name, name) == 0 && strcmp(e->message, msg) == 0) {
@@ -68,8 +68,8 @@ static json_t *events_json(const events_t *ev)
     char first[40], last[40];
     for (size_t i = 0; arr != NULL && i < ev->n; i++) {
         const event_t *e = &ev->e[i];
-        time_format(e->first_ms, first, sizeof first);
-        time_format(e->last_ms, last, sizeof last);
+        berth__clock_format_iso8601(e->first_ms, first, sizeof first);
+        berth__clock_format_iso8601(e->last_ms, last, sizeof last);
         json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "count",
                                              (json_int_t)e->count, "firstTimestamp", first,
                                              "lastTimestamp", last, "name", e->name,
@@ -96,7 +96,7 @@ static void events_load(events_t *ev, json_t *arr)
         snprintf(e->type, sizeof e->type, "%s", type);
         snprintf(e->message, sizeof e->message, "%s", msg);
         e->count = (uint32_t)json_integer_value(json_object_get(x, "count"));
-        e->first_ms = e->last_ms = now_ms();
+        e->first_ms = e->last_ms = berth__clock_wall_ms();
         ev->n++;
     }
 }
@@ -113,13 +113,13 @@ static json_t *cstate_json(const berth_container_status_t *s)
     char t[40];
     json_object_set_new(o, "state", json_string(state_name(s->state)));
     if (s->started_ms > 0) {
-        time_format(s->started_ms, t, sizeof t);
+        berth__clock_format_iso8601(s->started_ms, t, sizeof t);
         json_object_set_new(o, "startTime", json_string(t));
     }
     if (s->state == BERTH_CONTAINER_TERMINATED) {
         json_object_set_new(o, "exitCode", json_integer(s->exit_code));
         if (s->finished_ms > 0) {
-            time_format(s->finished_ms, t, sizeof t);
+            berth__clock_format_iso8601(s->finished_ms, t, sizeof t);
             json_object_set_new(o, "finishTime", json_string(t));
         }
     }

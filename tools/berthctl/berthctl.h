@@ -25,6 +25,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "lib/clock.h"
+
 #include "berth.h"
 
 /* ---- exit statuses ------------------------------------------------------------------ */
@@ -226,7 +228,7 @@ typedef struct berthctl_client {
     berthctl_endpoint_t ep;
     char base[1024];                /* the endpoint, no trailing '/'        */
     double timeout_s;               /* --timeout, for messages              */
-    double deadline;                /* monotonic seconds                    */
+    int64_t deadline_ms;            /* berth__clock_monotonic_ms()          */
 } berthctl_client_t;
 
 /* One answer. */
@@ -239,17 +241,11 @@ typedef struct berthctl_response {
     char why[CURL_ERROR_SIZE];      /* when status is 0                     */
 } berthctl_response_t;
 
-/* Monotonic seconds. */
-double berthctl_now(void);
-
-/* Sleeps s seconds (nothing when s <= 0), through signals. */
-void berthctl_sleep(double s);
-
 /* Frees what r holds and clears it. */
 void berthctl_response_free(berthctl_response_t *r);
 
 /* One exchange: METHOD url with `body` (NULL: none; "" an empty one) and
- * extra header lines, bounded by what is left of c->deadline.  Returns 0
+ * extra header lines, bounded by what is left of c->deadline_ms.  Returns 0
  * when an answer came (look at r->status), -1 otherwise (r->why says why).
  * Either way the caller frees r with berthctl_response_free(). */
 int berthctl_http(berthctl_client_t *c, const char *method, const char *url, const char *body,
@@ -369,7 +365,8 @@ typedef struct berthctl_common {
     const char *subscription, *rg, *name, *file, *location;
     bool json, no_wait;
     double timeout_s;
-    double deadline;                /* monotonic seconds, from berthctl_common_finish() */
+    int64_t deadline_ms;            /* berth__clock_monotonic_ms(), from
+                                       berthctl_common_finish()             */
 } berthctl_common_t;
 
 /* What berthctl_common_parse() returns for --help or -h. */

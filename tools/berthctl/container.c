@@ -390,7 +390,8 @@ int berthctl_container_main(int argc, char **argv)
     }
     berthctl_client_t c = {.ep = {o.endpoint, o.token, o.cacert, o.insecure},
                            .timeout_s = o.timeout_s,
-                           .deadline = berthctl_now() + o.timeout_s};
+                           .deadline_ms = berth__clock_monotonic_ms() +
+                                          (int64_t)(o.timeout_s * 1000)};
     size_t blen = strlen(o.endpoint);
     while (blen > 0 && o.endpoint[blen - 1] == '/')
         blen--;

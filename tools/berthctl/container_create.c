@@ -368,7 +368,7 @@ static int wait_group(berthctl_client_t *c, const char *name, const char *url, j
             json_decref(g);
             g = NULL;
         }
-        double left = c->deadline - berthctl_now();
+        double left = (double)(c->deadline_ms - berth__clock_monotonic_ms()) / 1000;
         if (left <= 0) {
             fprintf(stderr,
                     "berthctl: %s: timed out after %g s waiting for Succeeded or "
@@ -380,7 +380,7 @@ static int wait_group(berthctl_client_t *c, const char *name, const char *url, j
             rc = BERTHCTL_EXIT_FAILED;
             break;
         }
-        berthctl_sleep(pause < left ? pause : left);
+        berth__clock_sleep_ms((int64_t)((pause < left ? pause : left) * 1000));
         pause = pause * 1.5 > 2.0 ? 2.0 : pause * 1.5;
         berthctl_response_t r;
         if (berthctl_http(c, "GET", url, NULL, NULL, &r) == 0 && berthctl_http_ok(r.status) &&
@@ -388,7 +388,7 @@ static int wait_group(berthctl_client_t *c, const char *name, const char *url, j
             g = json_incref(r.json);
         } else if (r.status == 0 || r.status >= 500 || r.status == 429) {
             /* transient: keep trying until the deadline */
-            if (!warned && berthctl_now() < c->deadline) {
+            if (!warned && berth__clock_monotonic_ms() < c->deadline_ms) {
                 fprintf(stderr, "berthctl: %s: ", name);
                 if (r.status == 0)
                     berthctl_put_clean(stderr, r.why, 300);

@@ -230,14 +230,14 @@ int berthctl_container_action(berthctl_client_t *c, const berthctl_container_opt
             berthctl_response_free(&g);
             if (st == 404)
                 break;
-            double left = c->deadline - berthctl_now();
+            double left = (double)(c->deadline_ms - berth__clock_monotonic_ms()) / 1000;
             if (left <= 0) {
                 fprintf(stderr, "berthctl: %s/%s: timed out waiting for the deletion\n",
                         o->rg, o->name);
                 rc = BERTHCTL_EXIT_FAILED;
                 break;
             }
-            berthctl_sleep(pause < left ? pause : left);
+            berth__clock_sleep_ms((int64_t)((pause < left ? pause : left) * 1000));
         }
         if (rc == BERTHCTL_EXIT_OK)
             fprintf(stderr, "berthctl: %s/%s: %s\n", o->rg, o->name, done);

@@ -9,41 +9,19 @@
  * berthctl_put_clean().  Every exchange is bounded by the caller's
  * deadline; nothing here retries or waits on its own.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
 #include "berthctl.h"
+#include "lib/curl.h"
 
 #define CONNECT_TIMEOUT_MS 10000L
 #define BODY_MAX ((size_t)64 << 20)     /* bytes of one answer we keep      */
-
-/* ---- time ----------------------------------------------------------------------- */
-
-/* Monotonic seconds. */
-double berthctl_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Sleeps s seconds (nothing when s <= 0), through signals. */
-void berthctl_sleep(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* ---- HTTP ------------------------------------------------------------------------- */
 
@@ -55,24 +33,6 @@ void berthctl_response_free(berthctl_response_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
-{
-    berthctl_response_t *r = user;
-    size_t n = size * nmemb;
-    if (r->len + n > BODY_MAX) {
-        r->too_big = true;
-        return 0;
-    }
-    char *b = realloc(r->body, r->len + n + 1);
-    if (b == NULL)
-        return 0;
-    memcpy(b + r->len, data, n);
-    r->len += n;
-    b[r->len] = '\0';
-    r->body = b;
-    return n;
-}
-
 /* One exchange: METHOD url with `body` (NULL: none; "" an empty one) and
  * extra header lines, bounded by what is left of c->deadline.  Returns 0
  * when an answer came (look at r->status), -1 otherwise (r->why says why).
@@ -81,13 +41,13 @@ int berthctl_http(berthctl_client_t *c, const char *method, const char *url, con
                   const char *extra_header, berthctl_response_t *r)
 {
     memset(r, 0, sizeof *r);
-    double left = c->deadline - berthctl_now();
+    int64_t left = c->deadline_ms - berth__clock_monotonic_ms();
     if (left <= 0) {
         snprintf(r->why, sizeof r->why, "timed out (--timeout %g s)", c->timeout_s);
         r->body = strdup("");
         return -1;
     }
-    long left_ms = (long)(left * 1000) + 1;
+    long left_ms = (long)left + 1;
     CURL *h = c->curl;
     curl_easy_reset(h);
     struct curl_slist *hdrs = NULL, *t;
@@ -117,27 +77,24 @@ int berthctl_http(berthctl_client_t *c, const char *method, const char *url, con
         r->body = strdup("");
         return -1;
     }
+    berth__curl_options_t how = {
+        .timeout_ms = left_ms,
+        .connect_timeout_ms = left_ms < CONNECT_TIMEOUT_MS ? left_ms : CONNECT_TIMEOUT_MS,
+        .cacert = c->ep.cacert,
+        .insecure = c->ep.insecure,
+    };
+    berth__curl_buffer_t got = {.max = BODY_MAX};
+    berth__curl_setup(h, &how);
+    berth__curl_buffer_attach(h, &got);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "berthctl");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     left_ms < CONNECT_TIMEOUT_MS ? left_ms : CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->why);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    if (c->ep.cacert != NULL)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ep.cacert);
-    if (c->ep.insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
@@ -151,8 +108,10 @@ int berthctl_http(berthctl_client_t *c, const char *method, const char *url, con
     curl_slist_free_all(hdrs);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    if (r->body == NULL)
-        r->body = strdup("");
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    r->too_big = got.too_big;
+    r->body = berth__curl_buffer_finish(&got) == 0 ? got.data : NULL;
+    r->len = got.len;
     if (r->body == NULL) {
         snprintf(r->why, sizeof r->why, "out of memory");
         return -1;
@@ -244,7 +203,8 @@ int berthctl_http_request(const berthctl_endpoint_t *ep, const char *method, con
     *status = 0;
     *json = NULL;
     berthctl_client_t c = {.ep = *ep, .timeout_s = timeout_s,
-                           .deadline = berthctl_now() + timeout_s};
+                           .deadline_ms = berth__clock_monotonic_ms() +
+                                          (int64_t)(timeout_s * 1000)};
     berthctl_string_t b = {0};
     berthctl_string_printf(&b, "%s%s", ep->url, path);
     char *url = berthctl_string_take(&b);

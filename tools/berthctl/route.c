@@ -25,7 +25,7 @@ enum {
     OPT_TIMEOUT
 };
 
-#define POLL_S 0.5                      /* between two GETs of a resource wait */
+#define POLL_MS 500                     /* between two GETs of a resource wait */
 
 
 /* Contract (berthctl.h). */
@@ -139,7 +139,7 @@ int berthctl_common_finish(berthctl_common_t *c)
         return berthctl_usage_error("%s %s needs -g RESOURCE-GROUP", c->command, c->verb);
     if (strcmp(c->verb, "list") != 0 && c->name == NULL)
         return berthctl_usage_error("%s %s needs -n NAME", c->command, c->verb);
-    c->deadline = berthctl_now() + c->timeout_s;
+    c->deadline_ms = berth__clock_monotonic_ms() + (int64_t)(c->timeout_s * 1000);
     return 0;
 }
 
@@ -190,7 +190,7 @@ int berthctl_common_request(const berthctl_common_t *c, const char *method, cons
 {
     char *path = common_path(c, name);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    double left = c->deadline - berthctl_now();
+    double left = (double)(c->deadline_ms - berth__clock_monotonic_ms()) / 1000;
     long st = 0;
     int rc = path != NULL && (body == NULL || text != NULL)
                  ? berthctl_http_request(&c->ep, method, path, text, left > 0 ? left : 0.001, what,
@@ -243,12 +243,12 @@ int berthctl_common_wait(const berthctl_common_t *c, json_t *first, const char *
             *done = doc;
             return BERTHCTL_EXIT_OK;
         }
-        if (berthctl_now() + POLL_S >= c->deadline) {
+        if (berth__clock_monotonic_ms() + POLL_MS >= c->deadline_ms) {
             timed_out(c, doc);
             json_decref(doc);
             return BERTHCTL_EXIT_FAILED;
         }
-        berthctl_sleep(POLL_S);
+        berth__clock_sleep_ms(POLL_MS);
         json_decref(doc);
         doc = NULL;
         int rc = berthctl_common_request(c, "GET", c->name, NULL, what, NULL, &doc);

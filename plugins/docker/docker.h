@@ -1,0 +1,134 @@
+/*
+ * docker.h: how the parts of Berth's docker runtime plugin meet: its
+ * context, a group's runtime objects, and the calls one file makes into
+ * another.
+ *
+ *   docker.c   configuration, the engine calls' helpers, berth_plugin_entry
+ *   images.c   probe, the image list, image pulls
+ *   create.c   creating a group's sandbox and containers
+ *   groups.c   finding a group's objects; start, stop, restart, remove,
+ *              status and list
+ *   exec.c     logs and exec
+ *
+ * Nothing declared here leaves the module (it exports berth_plugin_entry
+ * alone); this header must never be included from outside plugins/docker/.
+ * Each function's contract sits above its definition.
+ */
+#ifndef BERTH_DOCKER_H
+#define BERTH_DOCKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "berth-plugin.h"
+#include "../common/common.h"
+#include "engine-api.h"
+#include "../common/volumes.h"
+
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+#define DOCKER_PLUGIN_VERSION "1.0.0"
+#define DEFAULT_SOCKET "/var/run/docker.sock"
+#define DEFAULT_API_VERSION "1.41"
+#define DEFAULT_PUBLISH_ADDRESS "127.0.0.1"
+#define DEFAULT_DATA_DIR "/var/lib/berth/docker"
+#define DEFAULT_SECRET_DIR "/dev/shm/berth-secrets"
+#define DEFAULT_SANDBOX_IMAGE "busybox:latest"
+#define DEFAULT_STOP_GRACE_S 10
+#define SANDBOX_SCRIPT "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+#define MESSAGE_MAX 384
+#define OBJECTS_MAX (2 * BERTH_PLUGIN_CONTAINERS_MAX + 1)
+#define EXEC_TIMEOUT_S 300
+#define LIST_GROUPS_MAX 100000
+
+typedef struct docker_ctx {
+    char host[BERTH_NAME_MAX + 1];
+    char *socket;
+    char *api_version;
+    char *publish_address;
+    char *data_dir;
+    char *secret_dir;
+    char *azure_file_root;
+    char *sandbox_image;
+    char *git;
+    uint32_t stop_grace_s;
+    bool ulimits;
+    engine_api_t *api;
+    volumes_config_t volumes;
+} docker_ctx_t;
+
+typedef enum object_role { ROLE_SANDBOX = 0, ROLE_INIT, ROLE_CONTAINER } object_role_t;
+
+/* One runtime object of a group, as the engine's container list shows it. */
+typedef struct group_object {
+    char id[72];
+    object_role_t role;
+    uint32_t index;
+    char name[BERTH_NAME_MAX + 1];      /* the document's container name   */
+    char state[24];                     /* the engine's State               */
+    uint64_t generation;
+    uint64_t digest;
+} group_object_t;
+
+typedef struct group_objects {
+    size_t n;
+    group_object_t o[OBJECTS_MAX];
+    group_object_t *sandbox;            /* NULL when missing                */
+} group_objects_t;
+
+/* ---- docker.c ------------------------------------------------------------------ */
+
+uint64_t parse_u64(const char *s, int base);
+int call(docker_ctx_t *ctx, const char *method, const char *path, const char *body,
+         const char *const *headers, long timeout_s, engine_response_t *resp,
+         berth_error_t *err);
+int engine_failure(const engine_response_t *resp, int code, const char *name,
+                   const char *what, const berth_group_t *spec, berth_error_t *err);
+int get_json(docker_ctx_t *ctx, const char *path, const char *errname, json_t **out,
+             long *status, berth_error_t *err);
+
+/* ---- images.c ------------------------------------------------------------------ */
+
+int docker_probe(void *c, berth_plugin_host_info_t *info, berth_error_t *err);
+int docker_images(void *c, berth_plugin_image_cb cb, void *data, berth_error_t *err);
+int image_present(docker_ctx_t *ctx, const char *image, berth_error_t *err);
+int pull_image(docker_ctx_t *ctx, const char *image,
+               const berth_registry_credential_t *cred, berth_error_t *err);
+int docker_image_ensure(void *c, const char *image,
+                        const berth_registry_credential_t *cred, bool *cached,
+                        berth_error_t *err);
+
+/* ---- create.c ------------------------------------------------------------------ */
+
+int docker_create(void *c, const berth_runtime_group_t *group, berth_error_t *err);
+
+/* ---- groups.c ------------------------------------------------------------------ */
+
+int load_group(docker_ctx_t *ctx, const char *key, group_objects_t *g,
+               berth_error_t *err);
+int find_named(docker_ctx_t *ctx, const char *key, const char *container,
+               group_objects_t *g, group_object_t **out, berth_error_t *err);
+int docker_start(void *c, const char *key, const char *container, berth_error_t *err);
+int docker_stop(void *c, const char *key, const char *container, uint32_t grace_s,
+                berth_error_t *err);
+int docker_restart(void *c, const char *key, uint32_t grace_s, berth_error_t *err);
+int docker_remove(void *c, const char *key, berth_error_t *err);
+int docker_status(void *c, const char *key, berth_group_status_t *out,
+                  berth_error_t *err);
+int docker_list(void *c, berth_plugin_list_cb cb, void *data, berth_error_t *err);
+
+/* ---- exec.c -------------------------------------------------------------------- */
+
+int docker_logs(void *c, const char *key, const char *container, uint32_t tail,
+                bool timestamps, char **out, size_t *len, berth_error_t *err);
+int docker_exec(void *c, const char *key, const char *container,
+                const char *const *argv, size_t argc, char **out, size_t *len,
+                int *exit_code, berth_error_t *err);
+
+#endif
