@@ -57,32 +57,40 @@ typedef struct result {
     double bytes_per_host;          /* < 0: unknown                         */
 } result_t;
 
+/* Parses the incore scenario's options (from argv[2]) into *o, with their
+ * defaults.  Returns 0, 1 after printing the help, or 2 after a message. */
 static int parse_args(int argc, char **argv, options_t *o)
 {
+    enum { OPT_HOSTS = 256, OPT_GROUPS, OPT_SEED, OPT_POLICY };
+    static const struct option longopts[] = {
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     o->hosts = 10000;
     o->groups = 0;
     o->seed = 1;
     o->policies = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a, *v;
-        int rc = bench_option_next(argc, argv, &i, &a, &v);
+    bench_option_t opt;
+    while (bench_option_next(argc, argv, "h", longopts, &opt) != -1) {
+        int rc = bench_option_common(&opt);
         if (rc != 0)
             return rc;
+        const char *v = opt.value;
         int bad = 0;
-        if (strcmp(a, "--hosts") == 0) {
+        if (opt.code == OPT_HOSTS)
             bad = bench_parse_size(v, COUNT_MAX, &o->hosts);
-        } else if (strcmp(a, "--groups") == 0) {
+        else if (opt.code == OPT_GROUPS)
             bad = bench_parse_size(v, COUNT_MAX, &o->groups);
-        } else if (strcmp(a, "--seed") == 0) {
+        else if (opt.code == OPT_SEED)
             bad = bench_parse_seed(v, &o->seed);
-        } else if (strcmp(a, "--policy") == 0) {
+        else
             bad = bench_parse_policies(v, &o->policies);
-        } else {
-            fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
-            return 2;
-        }
         if (bad) {
-            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, a);
+            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, opt.name);
             return 2;
         }
     }

@@ -1,7 +1,7 @@
 /*
- * options.c: berth-bench's usage text and the option step its scenarios
- * share (options.h).  It only reads argv and prints: it never runs a
- * scenario.
+ * options.c: berth-bench's usage text and the option reading its
+ * scenarios share (options.h), over getopt_long().  It only reads argv
+ * and prints: it never runs a scenario.
  */
 #include <stdio.h>
 #include <string.h>
@@ -93,18 +93,61 @@ void bench_usage(FILE *f)
 }
 
 /* See options.h. */
-int bench_option_next(int argc, char **argv, int *i, const char **name, const char **value)
+int bench_option_next(int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, bench_option_t *opt)
 {
-    const char *a = argv[*i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    /* "-": stray arguments come back in order, as code 1; ":": a missing
+     * value is ':', not '?'. */
+    char spec[16];
+    snprintf(spec, sizeof spec, "-:%s", shortopts);
+    if (optind < 2)
+        optind = 2;
+    opterr = 0;
+    int at = optind, index = -1;
+    int c = getopt_long(argc, argv, spec, longopts, &index);
+    opt->code = c;
+    opt->value = optarg;
+    opt->name = NULL;
+    if (c == -1 && optind < argc) {
+        /* What follows "--": the scenarios take no arguments. */
+        at = optind;
+        c = '?';
+    }
+    if (c == -1)
+        return -1;
+    if (c == 1 || c == '?') {
+        opt->name = argv[at];
+        opt->value = at + 1 < argc ? argv[at + 1] : NULL;
+        opt->code = opt->value == NULL ? ':' : '?';
+        optind = argc;
+        return opt->code;
+    }
+    if (c == ':') {
+        opt->name = argv[at];
+        return c;
+    }
+    if (index >= 0)
+        snprintf(opt->spelled, sizeof opt->spelled, "--%s", longopts[index].name);
+    else
+        snprintf(opt->spelled, sizeof opt->spelled, "-%c", c);
+    opt->name = opt->spelled;
+    return c;
+}
+
+/* See options.h. */
+int bench_option_common(const bench_option_t *opt)
+{
+    switch (opt->code) {
+    case 'h':
         bench_usage(stdout);
         return 1;
-    }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "berth-bench: %s needs a value\n", a);
+    case ':':
+        fprintf(stderr, "berth-bench: %s needs a value\n", opt->name);
         return 2;
+    case '?':
+        fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", opt->name);
+        return 2;
+    default:
+        return 0;
     }
-    *name = a;
-    *value = argv[++*i];
-    return 0;
 }

@@ -68,6 +68,7 @@
 #include "berth.h"
 #include "instance.h"
 #include "locality.h"
+#include "options.h"
 #include "output.h"
 #include "packing.h"
 #include "quality.h"
@@ -200,48 +201,64 @@ int bench_quality_main(int argc, char **argv)
     if (o.traces == NULL || *o.traces == '\0')
         o.traces = BERTH_BENCH_TRACES;
 #endif
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    enum { OPT_TRACES = 256, OPT_SET, OPT_ORDER, OPT_CSV, OPT_LIMIT, OPT_SEED };
+    static const struct option longopts[] = {
+        {"traces", required_argument, NULL, OPT_TRACES},
+        {"set", required_argument, NULL, OPT_SET},
+        {"order", required_argument, NULL, OPT_ORDER},
+        {"csv", required_argument, NULL, OPT_CSV},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bench_option_t opt;
+    while (bench_option_next(argc, argv, "h", longopts, &opt) != -1) {
+        const char *v = opt.value;
+        char *end;
+        switch (opt.code) {
+        case 'h':
             quality_usage(stdout);
             return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "berth-bench quality: %s needs a value (or is unknown)\n", a);
+        case ':':
+            fprintf(stderr, "berth-bench quality: %s needs a value (or is unknown)\n", opt.name);
             quality_usage(stderr);
             return 1;
-        }
-        const char *v = argv[++i];
-        char *end;
-        if (strcmp(a, "--traces") == 0) {
+        case '?':
+            fprintf(stderr, "berth-bench quality: unknown option %s\n", opt.name);
+            quality_usage(stderr);
+            return 1;
+        case OPT_TRACES:
             o.traces = v;
-        } else if (strcmp(a, "--set") == 0) {
+            break;
+        case OPT_SET:
             o.set = v;
-        } else if (strcmp(a, "--order") == 0) {
+            break;
+        case OPT_ORDER:
             if (strcmp(v, "file") != 0 && strcmp(v, "shuffled") != 0) {
                 fprintf(stderr, "berth-bench quality: bad --order '%s'\n", v);
                 return 1;
             }
             o.shuffled = v[0] == 's';
-        } else if (strcmp(a, "--csv") == 0) {
+            break;
+        case OPT_CSV:
             bench_output_csv_dir(v);
-        } else if (strcmp(a, "--limit") == 0 || strcmp(a, "--seed") == 0) {
+            break;
+        default: {              /* --limit, --seed */
             errno = 0;
             unsigned long long n = strtoull(v, &end, 10);
             if (errno != 0 || end == v || *end != '\0' || v[0] == '-') {
-                fprintf(stderr, "berth-bench quality: bad %s '%s'\n", a, v);
+                fprintf(stderr, "berth-bench quality: bad %s '%s'\n", opt.name, v);
                 return 1;
             }
-            if (a[2] == 'l') {
+            if (opt.code == OPT_LIMIT) {
                 o.limit = (size_t)n;
                 o.limit_given = true;
             } else {
                 o.seed = n;
             }
-        } else {
-            fprintf(stderr, "berth-bench quality: unknown option %s\n", a);
-            quality_usage(stderr);
-            return 1;
+            break;
+        }
         }
     }
     static const char *const sets[] = {"bpplib", "vector", "alibaba-2017", "alibaba-2025",

@@ -89,42 +89,62 @@ static int reap_child(pid_t pid, uint64_t wait_ms)
  * defaults.  Returns 0, 1 after printing the help, or 2 after a message. */
 static int parse_redis_args(int argc, char **argv, redis_options_t *o)
 {
+    enum { OPT_HOSTS = 256, OPT_SCHEDULERS, OPT_GROUPS, OPT_BATCH, OPT_SEED, OPT_REDIS,
+           OPT_APPENDFSYNC };
+    static const struct option longopts[] = {
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"schedulers", required_argument, NULL, OPT_SCHEDULERS},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"redis", required_argument, NULL, OPT_REDIS},
+        {"appendfsync", required_argument, NULL, OPT_APPENDFSYNC},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     memset(o, 0, sizeof *o);
     o->hosts = 10000;
     o->schedulers = 1;
     o->batch = 256;
     o->seed = 1;
     o->appendfsync = "everysec";
-    for (int i = 2; i < argc; i++) {
-        const char *a, *v;
-        int rc = bench_option_next(argc, argv, &i, &a, &v);
+    bench_option_t opt;
+    while (bench_option_next(argc, argv, "h", longopts, &opt) != -1) {
+        int rc = bench_option_common(&opt);
         if (rc != 0)
             return rc;
+        const char *v = opt.value;
         int bad = 0;
-        if (strcmp(a, "--hosts") == 0) {
+        switch (opt.code) {
+        case OPT_HOSTS:
             bad = bench_parse_size(v, COUNT_MAX, &o->hosts);
-        } else if (strcmp(a, "--schedulers") == 0) {
+            break;
+        case OPT_SCHEDULERS:
             bad = bench_parse_size(v, COUNT_MAX, &o->schedulers) || o->schedulers > 64;
-        } else if (strcmp(a, "--groups") == 0) {
+            break;
+        case OPT_GROUPS:
             bad = bench_parse_size(v, COUNT_MAX, &o->groups);
-        } else if (strcmp(a, "--batch") == 0) {
+            break;
+        case OPT_BATCH:
             bad = bench_parse_size(v, COUNT_MAX, &o->batch) || o->batch > 100000;
-        } else if (strcmp(a, "--seed") == 0) {
+            break;
+        case OPT_SEED:
             bad = bench_parse_seed(v, &o->seed);
-        } else if (strcmp(a, "--redis") == 0) {
+            break;
+        case OPT_REDIS: {
             endpoint_t ep;
             o->url = v;
             bad = bench_endpoint_parse(v, &ep);
-        } else if (strcmp(a, "--appendfsync") == 0) {
+            break;
+        }
+        default:
             o->appendfsync = v;
             o->appendfsync_given = true;
             bad = strcmp(v, "everysec") != 0 && strcmp(v, "always") != 0;
-        } else {
-            fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
-            return 2;
+            break;
         }
         if (bad) {
-            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, a);
+            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, opt.name);
             return 2;
         }
     }
