@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "options.h"
 #include "output.h"
 #include "pool.h"
 #include "util.h"
@@ -186,45 +187,79 @@ int bench_pool_main(int argc, char **argv)
     pool_options_t o = {.subscription = "00000000-0000-0000-0000-000000000000",
                         .resource_group = "bench-pool", .tag = "1", .groups = 20,
                         .running_timeout_s = 30};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0) {
+    enum { OPT_ENDPOINT = 256, OPT_TOKEN, OPT_CACERT, OPT_SUBSCRIPTION, OPT_RESOURCE_GROUP,
+           OPT_IMAGE_TAG, OPT_GROUPS, OPT_POOL_SIZE, OPT_RUNNING_TIMEOUT, OPT_INSECURE };
+    static const struct option longopts[] = {
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"subscription", required_argument, NULL, OPT_SUBSCRIPTION},
+        {"resource-group", required_argument, NULL, OPT_RESOURCE_GROUP},
+        {"image-tag", required_argument, NULL, OPT_IMAGE_TAG},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
+        {"running-timeout", required_argument, NULL, OPT_RUNNING_TIMEOUT},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bench_option_t opt;
+    while (bench_option_next(argc, argv, "", longopts, &opt) != -1) {
+        const char *v = opt.value;
+        size_t n = 0;
+        bool ok = true;
+        switch (opt.code) {
+        case 'h':
             pool_usage(stdout);
             return 0;
-        } else if (strcmp(a, "--insecure") == 0) {
-            o.insecure = true;
-            continue;
-        }
-        if (v == NULL) {
-            fprintf(stderr, "berth-bench pool: %s needs a value\n", a);
+        case ':':
+            fprintf(stderr, "berth-bench pool: %s needs a value\n", opt.name);
             return 2;
-        }
-        i++;
-        size_t n = 0;
-        if (strcmp(a, "--endpoint") == 0)
+        case OPT_INSECURE:
+            o.insecure = true;
+            break;
+        case OPT_ENDPOINT:
             o.endpoint = v;
-        else if (strcmp(a, "--token") == 0)
+            break;
+        case OPT_TOKEN:
             o.token = v;
-        else if (strcmp(a, "--cacert") == 0)
+            break;
+        case OPT_CACERT:
             o.cacert = v;
-        else if (strcmp(a, "--subscription") == 0)
+            break;
+        case OPT_SUBSCRIPTION:
             o.subscription = v;
-        else if (strcmp(a, "--resource-group") == 0)
+            break;
+        case OPT_RESOURCE_GROUP:
             o.resource_group = v;
-        else if (strcmp(a, "--image-tag") == 0 && strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                                                            "0123456789.-_") == strlen(v) &&
-                 strlen(v) > 0 && strlen(v) < 64)
-            o.tag = v;
-        else if (strcmp(a, "--groups") == 0 && bench_parse_size(v, 1000, &n) == 0)
-            o.groups = n;
-        else if (strcmp(a, "--pool-size") == 0 && bench_parse_size(v, BERTH_POOL_SIZE_MAX,
-                                                                   &n) == 0)
-            o.pool_size = n;
-        else if (strcmp(a, "--running-timeout") == 0 && bench_parse_size(v, 3600, &n) == 0)
-            o.running_timeout_s = (uint32_t)n;
-        else {
-            fprintf(stderr, "berth-bench pool: bad option or value: %s %s\n", a, v);
+            break;
+        case OPT_IMAGE_TAG:
+            ok = strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789.-_") == strlen(v) &&
+                 strlen(v) > 0 && strlen(v) < 64;
+            if (ok)
+                o.tag = v;
+            break;
+        case OPT_GROUPS:
+            ok = bench_parse_size(v, 1000, &n) == 0;
+            if (ok)
+                o.groups = n;
+            break;
+        case OPT_POOL_SIZE:
+            ok = bench_parse_size(v, BERTH_POOL_SIZE_MAX, &n) == 0;
+            if (ok)
+                o.pool_size = n;
+            break;
+        case OPT_RUNNING_TIMEOUT:
+            ok = bench_parse_size(v, 3600, &n) == 0;
+            if (ok)
+                o.running_timeout_s = (uint32_t)n;
+            break;
+        default:                /* '?': an unknown option */
+            ok = false;
+            break;
+        }
+        if (!ok) {
+            fprintf(stderr, "berth-bench pool: bad option or value: %s %s\n", opt.name, v);
             return 2;
         }
     }

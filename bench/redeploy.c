@@ -38,6 +38,7 @@
 #include <jansson.h>
 
 #include "berth.h"
+#include "options.h"
 #include "output.h"
 #include "util.h"
 
@@ -118,36 +119,52 @@ static int parse_args(int argc, char **argv, options_t *o)
     o->updates = 0;
     o->seed = 1;
     o->policies = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    enum { OPT_HOSTS = 256, OPT_GROUPS, OPT_UPDATES, OPT_SEED, OPT_POLICY, OPT_CSV };
+    static const struct option longopts[] = {
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"updates", required_argument, NULL, OPT_UPDATES},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"csv", required_argument, NULL, OPT_CSV},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bench_option_t opt;
+    while (bench_option_next(argc, argv, "h", longopts, &opt) != -1) {
+        const char *v = opt.value;
+        int bad = 0;
+        switch (opt.code) {
+        case 'h':
             usage(stdout);
             return 1;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "berth-bench: %s needs a value (try --help)\n", a);
+        case ':':
+            fprintf(stderr, "berth-bench: %s needs a value (try --help)\n", opt.name);
             return 2;
-        }
-        const char *v = argv[++i];
-        int bad = 0;
-        if (strcmp(a, "--hosts") == 0)
+        case '?':
+            fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", opt.name);
+            return 2;
+        case OPT_HOSTS:
             bad = bench_parse_size(v, SIZE_MAX_ARG, &o->hosts);
-        else if (strcmp(a, "--groups") == 0)
+            break;
+        case OPT_GROUPS:
             bad = bench_parse_size(v, SIZE_MAX_ARG, &o->groups);
-        else if (strcmp(a, "--updates") == 0)
+            break;
+        case OPT_UPDATES:
             bad = bench_parse_size(v, SIZE_MAX_ARG, &o->updates);
-        else if (strcmp(a, "--seed") == 0)
+            break;
+        case OPT_SEED:
             bad = bench_parse_seed(v, &o->seed);
-        else if (strcmp(a, "--policy") == 0)
+            break;
+        case OPT_POLICY:
             bad = bench_parse_policies(v, &o->policies);
-        else if (strcmp(a, "--csv") == 0)
+            break;
+        default:
             bench_output_csv_dir(v);
-        else {
-            fprintf(stderr, "berth-bench: unknown option %s (try --help)\n", a);
-            return 2;
+            break;
         }
         if (bad) {
-            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, a);
+            fprintf(stderr, "berth-bench: bad value '%s' for %s\n", v, opt.name);
             return 2;
         }
     }
