@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "options.h"
 #include "output.h"
 #include "util.h"
 #include "lib/curl.h"
@@ -208,42 +209,72 @@ int bench_api_main(int argc, char **argv)
     api_options_t o = {.subscription = "00000000-0000-0000-0000-000000000000",
                        .resource_group = "bench", .groups = 1000, .connections = 8,
                        .running_timeout_s = 120};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0) {
+    enum { OPT_ENDPOINT = 256, OPT_TOKEN, OPT_SUBSCRIPTION, OPT_RESOURCE_GROUP, OPT_CACERT,
+           OPT_GROUPS, OPT_CONNECTIONS, OPT_RUNNING_TIMEOUT, OPT_INSECURE };
+    static const struct option longopts[] = {
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"subscription", required_argument, NULL, OPT_SUBSCRIPTION},
+        {"resource-group", required_argument, NULL, OPT_RESOURCE_GROUP},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"groups", required_argument, NULL, OPT_GROUPS},
+        {"connections", required_argument, NULL, OPT_CONNECTIONS},
+        {"running-timeout", required_argument, NULL, OPT_RUNNING_TIMEOUT},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bench_option_t opt;
+    while (bench_option_next(argc, argv, "", longopts, &opt) != -1) {
+        const char *v = opt.value;
+        char *end = NULL;
+        unsigned long n = v != NULL ? strtoul(v, &end, 10) : 0;
+        bool num = v != NULL && *v != '\0' && *end == '\0';
+        bool ok = true;
+        switch (opt.code) {
+        case 'h':
             api_usage(stdout);
             return 0;
-        } else if (strcmp(a, "--insecure") == 0) {
-            o.insecure = true;
-            continue;
-        }
-        if (v == NULL) {
-            fprintf(stderr, "berth-bench api: %s needs a value\n", a);
+        case ':':
+            fprintf(stderr, "berth-bench api: %s needs a value\n", opt.name);
             return 2;
-        }
-        i++;
-        char *end = NULL;
-        unsigned long n = strtoul(v, &end, 10);
-        bool num = *v != '\0' && *end == '\0';
-        if (strcmp(a, "--endpoint") == 0)
+        case '?':
+            fprintf(stderr, "berth-bench api: bad option or value: %s %s\n", opt.name,
+                    v != NULL ? v : "");
+            return 2;
+        case OPT_INSECURE:
+            o.insecure = true;
+            break;
+        case OPT_ENDPOINT:
             o.endpoint = v;
-        else if (strcmp(a, "--token") == 0)
+            break;
+        case OPT_TOKEN:
             o.token = v;
-        else if (strcmp(a, "--subscription") == 0)
+            break;
+        case OPT_SUBSCRIPTION:
             o.subscription = v;
-        else if (strcmp(a, "--resource-group") == 0)
+            break;
+        case OPT_RESOURCE_GROUP:
             o.resource_group = v;
-        else if (strcmp(a, "--cacert") == 0)
+            break;
+        case OPT_CACERT:
             o.cacert = v;
-        else if (strcmp(a, "--groups") == 0 && num && n > 0 && n <= 1000000)
+            break;
+        case OPT_GROUPS:
+            ok = num && n > 0 && n <= 1000000;
             o.groups = n;
-        else if (strcmp(a, "--connections") == 0 && num && n > 0 && n <= CONNECTIONS_MAX)
+            break;
+        case OPT_CONNECTIONS:
+            ok = num && n > 0 && n <= CONNECTIONS_MAX;
             o.connections = n;
-        else if (strcmp(a, "--running-timeout") == 0 && num && n <= 3600)
+            break;
+        default:
+            ok = num && n <= 3600;
             o.running_timeout_s = (uint32_t)n;
-        else {
-            fprintf(stderr, "berth-bench api: bad option or value: %s %s\n", a, v);
+            break;
+        }
+        if (!ok) {
+            fprintf(stderr, "berth-bench api: bad option or value: %s %s\n", opt.name, v);
             return 2;
         }
     }

@@ -50,7 +50,7 @@
 #include "redeploy.h"
 #include "redis.h"
 
-/* Takes every "--csv DIR" pair out of argv (keeping the rest in order)
+/* Takes every "--csv DIR" pair (or "--csv=DIR") out of argv (keeping the rest in order)
  * and hands DIR to output.c, so that each scenario parses only its own
  * options.  Returns 0, or 2 after a message when DIR is missing or is not
  * a directory. */
@@ -59,6 +59,10 @@ static int take_csv_option(int *argc, char **argv)
     const char *dir = NULL;
     int kept = 1;
     for (int i = 1; i < *argc; i++) {
+        if (strncmp(argv[i], "--csv=", 6) == 0) {
+            dir = argv[i] + 6;
+            continue;
+        }
         if (strcmp(argv[i], "--csv") != 0) {
             argv[kept++] = argv[i];
             continue;
