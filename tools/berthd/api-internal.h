@@ -28,7 +28,8 @@
 
 #define API_NBUCKETS 12
 #define API_DONE_TTL_S 600           /* a POST's first answer is kept 10 min */
-/* properties.priority is taken from this api-version on (api.c). */
+/* properties.priority is taken from this api-version on (api_groups.c,
+ * mutate.c). */
 #define API_PRIORITY_APIV "2022-10-01-preview"
 
 struct bd_api {

@@ -60,6 +60,7 @@
 #include <time.h>
 
 #include "api-internal.h"
+#include "query.h"
 #include "reads.h"
 #include "worker.h"
 
