@@ -65,7 +65,7 @@ printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
     skip "$cc cannot link libFuzzer (Debian: apt-get install -y libclang-rt-14-dev)"
 
 if pkg-config --exists msgpack-c 2>/dev/null; then msgpack="msgpack-c"; else msgpack="msgpack"; fi
-modules="jansson hiredis $msgpack libevent_core libevent_extra"
+modules="jansson hiredis $msgpack libevent_core libevent_extra libcrypto"
 # shellcheck disable=SC2086 # word lists
 pkg-config --exists $modules || { echo "fuzz: pkg-config cannot find $modules"; exit 1; }
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -73,7 +73,9 @@ const char *bd_api_versions(void);
  * getrandom() fails: the caller fails its request. */
 int bd_random_id(char *out);
 
-/* Compares two strings in time independent of where they differ. */
+/* Whether two NUL-terminated strings are equal, comparing their bytes in
+ * time independent of where they differ (OpenSSL's CRYPTO_memcmp); strings
+ * of different lengths are unequal at once (a length is not secret). */
 bool bd_secret_equal(const char *a, const char *b);
 
 /* ---- request headers and bodies (pure: no Redis) ------------------------------------ */
