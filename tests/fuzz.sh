@@ -7,8 +7,9 @@
 # with libberth's sources (core/*/*.c and the lib/ files it compiles,
 # compiled there too: the build's own objects come from whatever compiler
 # configure found) and, for the request
-# target, tools/berthd/resource.c (for the body target, berthd's body
-# readers tools/berthd/bodies.c too).  Each fuzzer starts from a copy of its
+# target, tools/berthd/resource.c and query.c (libevent's evhttp decodes
+# its queries; for the body target, berthd's body readers
+# tools/berthd/bodies.c and resource.c).  Each fuzzer starts from a copy of its
 # seed corpus (tests/fuzz/corpus/<target>/, never written to) plus its
 # regressions, and runs for BERTH_FUZZ_SECONDS (default 20) seconds; the
 # four run side by side, each under `timeout`.
@@ -64,7 +65,7 @@ printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
     skip "$cc cannot link libFuzzer (Debian: apt-get install -y libclang-rt-14-dev)"
 
 if pkg-config --exists msgpack-c 2>/dev/null; then msgpack="msgpack-c"; else msgpack="msgpack"; fi
-modules="jansson hiredis $msgpack libevent_core"
+modules="jansson hiredis $msgpack libevent_core libevent_extra libcrypto"
 # shellcheck disable=SC2086 # word lists
 pkg-config --exists $modules || { echo "fuzz: pkg-config cannot find $modules"; exit 1; }
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -112,7 +113,7 @@ run=$(mktemp -d "$out/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT INT TERM
 for t in $targets; do
     extra=
-    [ "$t" = request ] && extra="$src/tools/berthd/resource.c"
+    [ "$t" = request ] && extra="$src/tools/berthd/resource.c $src/tools/berthd/query.c"
     [ "$t" = body ] && extra="$src/tools/berthd/bodies.c $src/tools/berthd/resource.c"
     # shellcheck disable=SC2086 # flags are word lists
     if ! timeout 300 "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $extra $objs \

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "fuzz.h"
+#include "query.h"
 #include "resource.h"
 
 #define PATH_MAX_BYTES 2048         /* api.c's path buffer                  */

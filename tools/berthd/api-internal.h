@@ -1,9 +1,17 @@
 /*
- * api-internal.h: how api.c (routes and reads), mutate.c (the mutating
- * requests) and reads.c (lists, usages, operations, logs and exec) share
- * the API's state.  Not for the rest of berthd, which meets the API
- * through berthd.h.  Everything declared here runs on the loop's thread
- * and must never block it.
+ * api-internal.h: how the parts of berthd's API share its state:
+ *
+ *   api.c         the routes: paths, api-versions, names
+ *   api_groups.c  one container group's reads and its ARM body
+ *   api_cell.c    the cell's reads: hosts, capabilities, cached images,
+ *                 the provider's operations
+ *   api_open.c    open and close, the loop's timers, health, metrics
+ *   mutate.c      the mutating requests
+ *   reads.c       lists, usages, operations, logs and exec
+ *
+ * Not for the rest of berthd, which meets the API through berthd.h.
+ * Everything declared here runs on the loop's thread and must never block
+ * it.
  */
 #ifndef BERTHD_API_INTERNAL_H
 #define BERTHD_API_INTERNAL_H
@@ -20,7 +28,8 @@
 
 #define API_NBUCKETS 12
 #define API_DONE_TTL_S 600           /* a POST's first answer is kept 10 min */
-/* properties.priority is taken from this api-version on (api.c). */
+/* properties.priority is taken from this api-version on (api_groups.c,
+ * mutate.c). */
 #define API_PRIORITY_APIV "2022-10-01-preview"
 
 struct bd_api {
@@ -99,6 +108,31 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
  * when out of memory).  `rec` is borrowed for the call. */
 typedef void (*api_body_cb)(json_t *body, void *data);
 void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, void *data);
+
+/* Answers GET of the container group op names (api_groups.c): its record,
+ * then its body, without blocking; 404 when there is none. */
+void api_get_group(bd_api_t *api, const op_t *op, bd_reply_t *reply);
+
+/* Runs fn(api, arg, reply) once the replica caught up with the cell's log
+ * (or failed to: then with what it holds), for the routes that read the
+ * engine (api_cell.c).  arg (may be NULL: "") is copied, at most
+ * BD_LOCATION_MAX bytes.  Out of memory: answers 503 and never runs fn. */
+typedef void (*synced_fn)(bd_api_t *api, const char *arg, bd_reply_t *reply);
+void api_after_sync(bd_api_t *api, synced_fn fn, const char *arg, bd_reply_t *reply);
+
+/* Answers /berth/hosts from the engine replica (a synced_fn; arg unused). */
+void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
+
+/* Answers a location's capabilities from the engine replica's hosts (a
+ * synced_fn; arg: the location). */
+void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply);
+
+/* Answers a location's cached images: the agents' image sets, read
+ * without blocking, listed once per OS type the cell's hosts run. */
+void api_get_cached_images(bd_api_t *api, bd_reply_t *reply);
+
+/* Answers the provider's operations (a fixed list). */
+void api_get_provider_operations(bd_reply_t *reply);
 
 /* Runs a mutating request (mutate.c): one atomic commit, then the reply. */
 void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op);

@@ -3,16 +3,18 @@
  *
  *   main.c     options, the embedded redis-server (started and supervised
  *              when no --redis is given), the event loop, signals
- *   server.c   the HTTP(S) front: evhttp on libevent, TLS through
+ *   server*.c  the HTTP(S) front (server-internal.h says which file does
+ *              what): evhttp on libevent, TLS through
  *              libevent's OpenSSL bufferevents, bearer tokens scoped to
  *              subscriptions, body and header size limits, a deadline per
  *              request and an idle timeout per connection, CloudErrors for
  *              every HTTP-level error, a listener that backs off when
  *              descriptors run out, /healthz and /metrics, structured
  *              access logs; every other request goes to the API
- *   api.c      the ACI REST API: routes, api-versions, validation,
- *              container-group reads, long-running operations, logs and
- *              exec through the agents
+ *   api*.c     the ACI REST API (api-internal.h says which file does
+ *              what): routes, api-versions, validation, container-group
+ *              reads, long-running operations, logs and exec through the
+ *              agents
  *   mutate.c   the mutating container-group requests, each one commit
  *   records.c  berthd's own records in Redis: their reads, and the
  *              effects that write them with a commit
@@ -29,7 +31,7 @@
  * One loop thread: every callback runs on the daemon's event_base.  The
  * worker thread (worker.c) touches nothing of the loop's; what runs on it
  * is pools.c and ngroups.c (given the worker's store), the capture side of
- * replies (server.c) and bd_log(), which is safe from any thread.
+ * replies (server_reply.c) and bd_log(), which is safe from any thread.
  */
 #ifndef BERTHD_H
 #define BERTHD_H
@@ -217,7 +219,7 @@ int bd_pools_claim_with(bd_pools_t *pools, const char *key, const berth_request_
 /* One reconciliation step of every pool (logs what fails). */
 void bd_pools_reconcile(bd_pools_t *pools);
 
-/* ---- the HTTP server (server.c), for main.c -------------------------------------------- */
+/* ---- the HTTP server (server*.c), for main.c -------------------------------------------- */
 
 typedef struct bd_server bd_server_t;
 

@@ -43,6 +43,7 @@
 
 #include "berthd.h"
 #include "bodies.h"
+#include "query.h"
 #include "resource.h"
 
 #define NG_PROVIDER "Microsoft.ContainerInstance/nGroups"

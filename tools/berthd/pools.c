@@ -46,6 +46,7 @@
 
 #include "berthd.h"
 #include "bodies.h"
+#include "query.h"
 #include "resource.h"
 
 #define REFILL_DELAY_MS 50

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "api-internal.h"
+#include "query.h"
 #include "reads.h"
 
 #define EXEC_ARGV_MAX 64

@@ -1,5 +1,5 @@
 /*
- * resource.c: berthd's ARM path, query, header and body helpers (pure: no
+ * resource.c: berthd's ARM path, header and body helpers (pure: no
  * Redis; berthd's records are records.c's).
  */
 #define _GNU_SOURCE
@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "berth.h"
 #include "resource.h"
@@ -153,86 +155,6 @@ int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max)
     return -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Contract: resource.h. */
-int bd_query_get(const char *query, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-    const char *p = query != NULL ? query : "";
-    size_t qlen = strlen(p);
-    for (size_t guard = 0; guard <= qlen && *p != '\0'; guard++) {
-        const char *amp = strchr(p, '&');
-        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
-        if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            const char *v = p + nlen + 1;
-            size_t vlen = plen - nlen - 1, j = 0;
-            for (size_t i = 0; i < vlen; i++) {
-                char c = v[i];
-                if (c == '%') {
-                    if (i + 2 >= vlen)
-                        return -1;
-                    int h = hexval(v[i + 1]), l = hexval(v[i + 2]);
-                    if (h < 0 || l < 0)
-                        return -1;
-                    c = (char)(h * 16 + l);
-                    i += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (c == '\0' || j + 1 >= cap)
-                    return -1;
-                out[j++] = c;
-            }
-            out[j] = '\0';
-            return 1;
-        }
-        if (plen == nlen && strncmp(p, name, nlen) == 0) {
-            if (cap > 0)
-                out[0] = '\0';
-            return 1;
-        }
-        if (amp == NULL)
-            break;
-        p = amp + 1;
-    }
-    return 0;
-}
-
-/* Contract: resource.h. */
-int bd_urlencode(const char *s, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t j = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (is_alnum((char)c) || strchr("-_.~", c) != NULL) {
-            if (j + 1 >= cap)
-                return -1;
-            out[j++] = (char)c;
-        } else {
-            if (j + 3 >= cap)
-                return -1;
-            out[j++] = '%';
-            out[j++] = hex[c >> 4];
-            out[j++] = hex[c & 15];
-        }
-    }
-    if (j >= cap)
-        return -1;
-    out[j] = '\0';
-    return 0;
-}
-
 static const char *const VERSIONS[] = {
     "2021-03-01", "2021-07-01", "2021-09-01", "2021-10-01", "2022-04-01-preview",
     "2022-09-01", "2022-10-01-preview", "2023-02-01-preview", "2023-05-01",
@@ -263,10 +185,8 @@ int bd_random_id(char *out)
 bool bd_secret_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    unsigned char d = (unsigned char)(la != lb);
-    for (size_t i = 0; i < lb; i++)
-        d |= (unsigned char)(a[i % (la ? la : 1)] ^ b[i]);
-    return d == 0 && la == lb;
+    /* Only the bytes are secret: a length that differs answers at once. */
+    return la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
 /* ---- records ------------------------------------------------------------------------------- */

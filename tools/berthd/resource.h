@@ -1,6 +1,7 @@
 /*
- * resource.h: berthd's ARM path and query helpers (names, segments,
- * api-versions, percent-encoding) and request header and body readers.
+ * resource.h: berthd's ARM path helpers (names, segments, api-versions)
+ * and request header and body readers.  Query strings and percent-encoding
+ * are query.h's.
  *
  * Pure: nothing here does I/O.  berthd's records in Redis are records.h's.
  */
@@ -61,15 +62,6 @@ const char *bd_key_child(const char *key, const char *prefix, size_t plen);
  * cap-1 or with more than `max` segments.  Returns the number of segments. */
 int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max);
 
-/* Finds query parameter `name` (exact, case-sensitive) in the raw query
- * string and stores its percent-decoded value in out[cap].  Returns 1 when
- * present, 0 when absent, -1 when malformed or too long. */
-int bd_query_get(const char *query, const char *name, char *out, size_t cap);
-
-/* Percent-encodes `s` (unreserved characters kept) into out[cap].
- * Returns 0, or -1 when it does not fit. */
-int bd_urlencode(const char *s, char *out, size_t cap);
-
 /* Whether `v` is an api-version berthd serves (2021-03-01 .. 2023-05-01). */
 bool bd_api_version_ok(const char *v);
 
@@ -81,7 +73,9 @@ const char *bd_api_versions(void);
  * getrandom() fails: the caller fails its request. */
 int bd_random_id(char *out);
 
-/* Compares two strings in time independent of where they differ. */
+/* Whether two NUL-terminated strings are equal, comparing their bytes in
+ * time independent of where they differ (OpenSSL's CRYPTO_memcmp); strings
+ * of different lengths are unequal at once (a length is not secret). */
 bool bd_secret_equal(const char *a, const char *b);
 
 /* ---- request headers and bodies (pure: no Redis) ------------------------------------ */

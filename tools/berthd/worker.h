@@ -54,7 +54,7 @@ typedef void (*bd_worker_fn)(bd_worker_ctx_t *ctx, void *arg);
 typedef void (*bd_worker_done_fn)(int status, const berth_error_t *err, void *arg);
 
 /* A route handler that runs on the worker: answers `req` through `reply`
- * (a captured reply, server.c) exactly once before returning. */
+ * (a captured reply, server_reply.c) exactly once before returning. */
 typedef void (*bd_route_fn)(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_t *reply,
                             char **seg, int n);
 

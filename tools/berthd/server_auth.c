@@ -1,0 +1,287 @@
+/*
+ * server_auth.c: berthd's bearer tokens: the tokens file (one "TOKEN
+ * SUB[,SUB...]" per line) read at start-up, and each request's
+ * authorization, scoped to the subscriptions its token names.
+ *
+ * Only tokens' SHA-256 digests are kept.  It must never log a token, never
+ * keep a token's text after reading it, never compare digests in variable
+ * time or stop at the first match, and never answer differently whether a
+ * forbidden resource exists or not.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "server-internal.h"
+#include "resource.h"
+
+#define BD_TOKENS_MAX 1024          /* entries in a tokens file             */
+#define BD_TOKEN_LINE_MAX 8192      /* bytes in one line of it              */
+#define BD_TOKEN_SUBS_MAX 256       /* subscriptions one token may name     */
+
+/* ---- tokens ---------------------------------------------------------------------------- */
+
+/* Contract: server-internal.h. */
+void bd_tokens_free(bd_token_t *tokens, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < tokens[i].nsubs; j++)
+            free(tokens[i].subs[j]);
+        free(tokens[i].subs);
+    }
+    free(tokens);
+}
+
+/* SHA-256, fetched from the provider once (an implicit fetch per digest
+ * costs more than the digest of a token). */
+static EVP_MD *sha256_md;
+
+static void bd_sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static void bd_sha256(const char *s, size_t len, unsigned char out[32])
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, bd_sha256_fetch);
+    unsigned int n = 32;
+    if (EVP_Digest(s, len, out, &n, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL) != 1)
+        memset(out, 0, 32);
+}
+
+static bool bd_sub_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '*';
+}
+
+/* Parses one "TOKEN SUB[,SUB...]" line into *t.  Returns 0 or -1 with why. */
+static int bd_token_parse(char *line, bd_token_t *t, char *why, size_t cap)
+{
+    char *save = NULL;
+    char *tok = strtok_r(line, " \t", &save);
+    char *subs = strtok_r(NULL, " \t", &save);
+    char *extra = strtok_r(NULL, " \t", &save);
+    if (tok == NULL || subs == NULL) {
+        snprintf(why, cap, "expected \"TOKEN SUB[,SUB...]\"");
+        return -1;
+    }
+    if (extra != NULL && extra[0] != '#') {
+        snprintf(why, cap, "unexpected text after the subscriptions");
+        return -1;
+    }
+    if (strlen(tok) < 8) {
+        snprintf(why, cap, "token shorter than 8 characters");
+        return -1;
+    }
+    for (const char *p = tok; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+            snprintf(why, cap, "token holds a character that is not printable ASCII");
+            return -1;
+        }
+    bd_sha256(tok, strlen(tok), t->digest);
+    explicit_bzero(tok, strlen(tok));
+    t->subs = calloc(BD_TOKEN_SUBS_MAX, sizeof *t->subs);
+    if (t->subs == NULL) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    char *s2 = NULL;
+    for (char *sub = strtok_r(subs, ",", &s2); sub != NULL; sub = strtok_r(NULL, ",", &s2)) {
+        if (sub[0] == '\0')
+            continue;
+        for (const char *p = sub; *p != '\0'; p++)
+            if (!bd_sub_char_ok(*p) || (*p == '*' && strcmp(sub, "*") != 0)) {
+                snprintf(why, cap, "bad subscription \"%.64s\"", sub);
+                return -1;
+            }
+        if (strcmp(sub, "*") == 0) {
+            t->any = true;
+            continue;
+        }
+        if (t->nsubs >= BD_TOKEN_SUBS_MAX) {
+            snprintf(why, cap, "more than %d subscriptions", BD_TOKEN_SUBS_MAX);
+            return -1;
+        }
+        t->subs[t->nsubs] = strdup(sub);
+        if (t->subs[t->nsubs] == NULL) {
+            snprintf(why, cap, "out of memory");
+            return -1;
+        }
+        t->nsubs++;
+    }
+    if (!t->any && t->nsubs == 0) {
+        snprintf(why, cap, "no subscriptions");
+        return -1;
+    }
+    return 0;
+}
+
+/* Contract: server-internal.h. */
+int bd_tokens_load(bd_server_t *srv, const char *file, char *why, size_t cap)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        snprintf(why, cap, "--tokens %s: %s", file, strerror(errno));
+        return -1;
+    }
+    bd_token_t *tokens = calloc(BD_TOKENS_MAX, sizeof *tokens);
+    if (tokens == NULL) {
+        fclose(f);
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    int lineno = 0, rc = 0;
+    char *line = malloc(BD_TOKEN_LINE_MAX);
+    if (line == NULL) {
+        rc = -1;
+        snprintf(why, cap, "out of memory");
+    }
+    while (rc == 0 && fgets(line, BD_TOKEN_LINE_MAX, f) != NULL) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == BD_TOKEN_LINE_MAX - 1 && line[len - 1] != '\n') {
+            snprintf(why, cap, "--tokens %s line %d: longer than %d bytes", file, lineno,
+                     BD_TOKEN_LINE_MAX - 2);
+            rc = -1;
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        if (n >= BD_TOKENS_MAX) {
+            snprintf(why, cap, "--tokens %s line %d: more than %d tokens", file, lineno,
+                     BD_TOKENS_MAX);
+            rc = -1;
+            break;
+        }
+        char w[256];
+        if (bd_token_parse(p, &tokens[n], w, sizeof w) != 0) {
+            snprintf(why, cap, "--tokens %s line %d: %s", file, lineno, w);
+            n++;
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (CRYPTO_memcmp(tokens[i].digest, tokens[n].digest, 32) == 0) {
+                snprintf(why, cap, "--tokens %s line %d: a token listed twice", file, lineno);
+                rc = -1;
+            }
+        n++;
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(why, cap, "--tokens %s: read error", file);
+        rc = -1;
+    }
+    if (rc == 0 && n == 0) {
+        snprintf(why, cap, "--tokens %s: no tokens", file);
+        rc = -1;
+    }
+    if (line != NULL) {
+        explicit_bzero(line, BD_TOKEN_LINE_MAX);
+        free(line);
+    }
+    fclose(f);
+    if (rc != 0) {
+        bd_tokens_free(tokens, n);
+        return -1;
+    }
+    srv->tokens = tokens;
+    srv->ntokens = n;
+    return 0;
+}
+
+/* The token whose SHA-256 matches `presented`'s, comparing against every
+ * token (no early exit), or NULL. */
+static const bd_token_t *bd_token_find(const bd_server_t *srv, const char *presented)
+{
+    unsigned char d[32];
+    bd_sha256(presented, strlen(presented), d);
+    const bd_token_t *found = NULL;
+    for (size_t i = 0; i < srv->ntokens; i++) {
+        int eq = CRYPTO_memcmp(d, srv->tokens[i].digest, 32) == 0;
+        if (eq)
+            found = &srv->tokens[i];
+    }
+    return found;
+}
+
+/* Checks the bearer token and the path's subscription.  Returns 0 and fills
+ * the authorization part of *out, or sends the 401/403 and returns -1. */
+int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r,
+                        bd_request_t *out)
+{
+    if (srv->tokens == NULL) {
+        out->any_subscription = true;
+        return 0;
+    }
+    static const char *const challenge[] = {"WWW-Authenticate", "Bearer", NULL};
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    bd_reply_route(r, "Unauthorized");
+    const char *presented = bd_bearer_token(auth);
+    if (presented == NULL) {
+        berth_error_t err;
+        berth_error_set(&err, BERTH_EINVAL, "AuthenticationFailed", "",
+                        "Authentication failed. The 'Authorization' header is missing or is "
+                        "not a bearer token.");
+        char *s = NULL;
+        if (berth_error_to_json(&err, &s) == 0) {
+            bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
+            berth_free(s);
+        } else {
+            bd_reply_send(r, 401, NULL, challenge);
+        }
+        return -1;
+    }
+    const bd_token_t *t = bd_token_find(srv, presented);
+    if (t == NULL) {
+        berth_error_t err;
+        berth_error_set(&err, BERTH_EINVAL, "InvalidAuthenticationToken", "",
+                        "The access token is invalid.");
+        char *s = NULL;
+        if (berth_error_to_json(&err, &s) == 0) {
+            bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
+            berth_free(s);
+        } else {
+            bd_reply_send(r, 401, NULL, challenge);
+        }
+        return -1;
+    }
+    out->any_subscription = t->any;
+    out->subscriptions = (const char *const *)t->subs;
+    out->nsubscriptions = t->nsubs;
+    /* The subscription named by the path, if any. */
+    const char *sub;
+    size_t len;
+    if (!t->any && bd_path_subscription(r->path, &sub, &len)) {
+        bool ok = false;
+        for (size_t i = 0; i < t->nsubs; i++)
+            if (strlen(t->subs[i]) == len && strncasecmp(t->subs[i], sub, len) == 0)
+                ok = true;
+        if (!ok && len > 0) {
+            bd_reply_route(r, "Forbidden");
+            bd_reply_error(r, 403, "AuthorizationFailed", "",
+                           "The client does not have authorization to perform the action "
+                           "over scope '%.*s'.",
+                           (int)(len > 128 ? 128 : len), sub);
+            return -1;
+        }
+    }
+    bd_reply_route(r, "unknown");
+    return 0;
+}
