@@ -221,47 +221,42 @@ static const bd_token_t *bd_token_find(const bd_server_t *srv, const char *prese
     return found;
 }
 
+/* Sends a 401 CloudError `name`/`message` with the bearer challenge.
+ * Returns -1, bd_authorize()'s refusal. */
+static int unauthorized(bd_reply_t *r, const char *name, const char *message)
+{
+    static const char *const challenge[] = {"WWW-Authenticate", "Bearer", NULL};
+    berth_error_t err;
+    berth_error_set(&err, BERTH_EINVAL, name, "", "%s", message);
+    char *s = NULL;
+    if (berth_error_to_json(&err, &s) == 0) {
+        bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
+        berth_free(s);
+    } else {
+        bd_reply_send(r, 401, NULL, challenge);
+    }
+    return -1;
+}
+
 /* Checks the bearer token and the path's subscription.  Returns 0 and fills
  * the authorization part of *out, or sends the 401/403 and returns -1. */
 int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r,
-                        bd_request_t *out)
+                 bd_request_t *out)
 {
     if (srv->tokens == NULL) {
         out->any_subscription = true;
         return 0;
     }
-    static const char *const challenge[] = {"WWW-Authenticate", "Bearer", NULL};
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     bd_reply_route(r, "Unauthorized");
     const char *presented = bd_bearer_token(auth);
-    if (presented == NULL) {
-        berth_error_t err;
-        berth_error_set(&err, BERTH_EINVAL, "AuthenticationFailed", "",
-                        "Authentication failed. The 'Authorization' header is missing or is "
-                        "not a bearer token.");
-        char *s = NULL;
-        if (berth_error_to_json(&err, &s) == 0) {
-            bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
-            berth_free(s);
-        } else {
-            bd_reply_send(r, 401, NULL, challenge);
-        }
-        return -1;
-    }
+    if (presented == NULL)
+        return unauthorized(r, "AuthenticationFailed",
+                            "Authentication failed. The 'Authorization' header is missing or "
+                            "is not a bearer token.");
     const bd_token_t *t = bd_token_find(srv, presented);
-    if (t == NULL) {
-        berth_error_t err;
-        berth_error_set(&err, BERTH_EINVAL, "InvalidAuthenticationToken", "",
-                        "The access token is invalid.");
-        char *s = NULL;
-        if (berth_error_to_json(&err, &s) == 0) {
-            bd_reply_send(r, 401, json_loads(s, 0, NULL), challenge);
-            berth_free(s);
-        } else {
-            bd_reply_send(r, 401, NULL, challenge);
-        }
-        return -1;
-    }
+    if (t == NULL)
+        return unauthorized(r, "InvalidAuthenticationToken", "The access token is invalid.");
     out->any_subscription = t->any;
     out->subscriptions = (const char *const *)t->subs;
     out->nsubscriptions = t->nsubs;
