@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "agent-harness.h"
+#include "lib/spawn.h"
 #include "berth-plugin.h"
 #include "redis-harness.h"
 
@@ -313,41 +314,18 @@ static bool both_running(json_t *v, void *data)
 
 /* ---- the engine, seen by the test ------------------------------------------------ */
 
-/* Runs argv, returns its output (free()) and exit status in *status. */
+/* Runs argv for at most two minutes; returns its output (stdout and
+ * stderr, free()) and exit status in *status (128 when a signal or the
+ * bound ended it). */
 static char *run(const char *const *argv, int *status)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    ssize_t k;
-    while (buf != NULL && (k = read(fds[0], buf + n, cap - n - 1)) > 0) {
-        n += (size_t)k;
-        if (n + 1 == cap) {
-            char *p = realloc(buf, cap *= 2);
-            if (p == NULL)
-                break;
-            buf = p;
-        }
-    }
-    close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    if (buf != NULL)
-        buf[n] = '\0';
-    return buf;
+    berth__spawn_options_t o = {.capture = BERTH__SPAWN_CAPTURE_STDOUT |
+                                           BERTH__SPAWN_CAPTURE_STDERR};
+    berth__spawn_result_t res;
+    char *out = NULL;
+    berth__spawn_run_alloc((char *const *)argv, &o, 120000, 1 << 20, &out, &res);
+    *status = res.exit_status >= 0 ? res.exit_status : 128;
+    return out;
 }
 
 /* `berth-agent logs|exec` for the fixture's host. */

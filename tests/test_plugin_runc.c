@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "berth-plugin.h"
+#include "lib/spawn.h"
 
 #define IMAGE_MISSING "berth-no-such-image:1"
 #define KEYS_MAX 16
@@ -65,38 +66,19 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Runs argv without a shell; returns its output (free()) and exit code. */
+/* Runs argv without a shell, for at most two minutes; returns its output
+ * (stdout and stderr, free()) and exit code (128 + the signal that ended
+ * it, 128 for a timeout). */
 static char *run(char *const argv[], int *code)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 65536, n = 0;
-    char *buf = calloc(1, cap);
-    for (int i = 0; i < 100000 && buf != NULL; i++) {
-        ssize_t r = read(fds[0], buf + n, cap - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        if (n + 1 >= cap)
-            break;
-    }
-    close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
+    berth__spawn_options_t o = {.capture = BERTH__SPAWN_CAPTURE_STDOUT |
+                                           BERTH__SPAWN_CAPTURE_STDERR};
+    berth__spawn_result_t res;
+    char *out = NULL;
+    berth__spawn_run_alloc(argv, &o, 120000, 65535, &out, &res);
     if (code != NULL)
-        *code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return buf;
+        *code = res.exit_status >= 0 ? res.exit_status : 128 + res.signal;
+    return out;
 }
 
 /* FNV-1a 64 over "<host>\0<key>": the plugin's group id. */
