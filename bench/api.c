@@ -40,12 +40,7 @@
 #define API_VERSION "2023-05-01"
 
 typedef struct api_options {
-    const char *endpoint;
-    const char *token;
-    const char *subscription;
-    const char *resource_group;
-    const char *cacert;
-    bool insecure;
+    bench_endpoint_t ep;
     size_t groups;
     size_t connections;
     uint32_t running_timeout_s;
@@ -79,8 +74,8 @@ static void handle_setup(const api_options_t *o, CURL *h, struct curl_slist *hea
     berth__curl_options_t how = {
         .timeout_ms = 60000,
         .connect_timeout_ms = 10000,
-        .cacert = o->cacert,
-        .insecure = o->insecure,
+        .cacert = o->ep.cacert,
+        .insecure = o->ep.insecure,
     };
     berth__curl_setup(h, &how);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -89,9 +84,9 @@ static void handle_setup(const api_options_t *o, CURL *h, struct curl_slist *hea
 static struct curl_slist *headers_make(const api_options_t *o)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (o->token != NULL) {
+    if (o->ep.token != NULL) {
         char auth[1024];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->token);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->ep.token);
         h = curl_slist_append(h, auth);
     }
     return h;
@@ -102,7 +97,7 @@ static void group_url(const api_options_t *o, size_t i, char *buf, size_t cap)
     snprintf(buf, cap,
              "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
              "containerGroups/bench-%06zu?api-version=" API_VERSION,
-             o->endpoint, o->subscription, o->resource_group, i);
+             o->ep.endpoint, o->ep.subscription, o->ep.resource_group, i);
 }
 
 static void put_start(const api_options_t *o, CURLM *m, conn_t *c, size_t index)
@@ -159,7 +154,7 @@ static size_t count_running(const api_options_t *o, CURL *h)
     snprintf(url, sizeof url,
              "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
              "containerGroups?api-version=" API_VERSION,
-             o->endpoint, o->subscription, o->resource_group);
+             o->ep.endpoint, o->ep.subscription, o->ep.resource_group);
     size_t running = 0;
     for (int page = 0; page < 100000; page++) {
         berth__curl_buffer_t body = {0};
@@ -206,21 +201,16 @@ static void api_usage(FILE *f)
 /* See api.h. */
 int bench_api_main(int argc, char **argv)
 {
-    api_options_t o = {.subscription = "00000000-0000-0000-0000-000000000000",
-                       .resource_group = "bench", .groups = 1000, .connections = 8,
+    api_options_t o = {.ep = {.subscription = "00000000-0000-0000-0000-000000000000",
+                              .resource_group = "bench"},
+                       .groups = 1000, .connections = 8,
                        .running_timeout_s = 120};
-    enum { OPT_ENDPOINT = 256, OPT_TOKEN, OPT_SUBSCRIPTION, OPT_RESOURCE_GROUP, OPT_CACERT,
-           OPT_GROUPS, OPT_CONNECTIONS, OPT_RUNNING_TIMEOUT, OPT_INSECURE };
+    enum { OPT_GROUPS = 256, OPT_CONNECTIONS, OPT_RUNNING_TIMEOUT };
     static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"subscription", required_argument, NULL, OPT_SUBSCRIPTION},
-        {"resource-group", required_argument, NULL, OPT_RESOURCE_GROUP},
-        {"cacert", required_argument, NULL, OPT_CACERT},
+        BENCH_ENDPOINT_LONGOPTS,
         {"groups", required_argument, NULL, OPT_GROUPS},
         {"connections", required_argument, NULL, OPT_CONNECTIONS},
         {"running-timeout", required_argument, NULL, OPT_RUNNING_TIMEOUT},
-        {"insecure", no_argument, NULL, OPT_INSECURE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -242,24 +232,6 @@ int bench_api_main(int argc, char **argv)
             fprintf(stderr, "berth-bench api: bad option or value: %s %s\n", opt.name,
                     v != NULL ? v : "");
             return 2;
-        case OPT_INSECURE:
-            o.insecure = true;
-            break;
-        case OPT_ENDPOINT:
-            o.endpoint = v;
-            break;
-        case OPT_TOKEN:
-            o.token = v;
-            break;
-        case OPT_SUBSCRIPTION:
-            o.subscription = v;
-            break;
-        case OPT_RESOURCE_GROUP:
-            o.resource_group = v;
-            break;
-        case OPT_CACERT:
-            o.cacert = v;
-            break;
         case OPT_GROUPS:
             ok = num && n > 0 && n <= 1000000;
             o.groups = n;
@@ -268,9 +240,12 @@ int bench_api_main(int argc, char **argv)
             ok = num && n > 0 && n <= CONNECTIONS_MAX;
             o.connections = n;
             break;
-        default:
+        case OPT_RUNNING_TIMEOUT:
             ok = num && n <= 3600;
             o.running_timeout_s = (uint32_t)n;
+            break;
+        default:
+            bench_endpoint_option(opt.code, v, &o.ep);
             break;
         }
         if (!ok) {
@@ -278,7 +253,7 @@ int bench_api_main(int argc, char **argv)
             return 2;
         }
     }
-    if (o.endpoint == NULL) {
+    if (o.ep.endpoint == NULL) {
         fprintf(stderr, "berth-bench api: --endpoint is required\n");
         return 2;
     }
@@ -391,7 +366,7 @@ int bench_api_main(int argc, char **argv)
 CURL *bench_api_client(const char *token, const char *cacert, bool insecure,
                        struct curl_slist **headers)
 {
-    api_options_t o = {.token = token, .cacert = cacert, .insecure = insecure};
+    api_options_t o = {.ep = {.token = token, .cacert = cacert, .insecure = insecure}};
     *headers = headers_make(&o);
     CURL *h = *headers != NULL ? curl_easy_init() : NULL;
     if (h == NULL) {

@@ -151,3 +151,30 @@ int bench_option_common(const bench_option_t *opt)
         return 0;
     }
 }
+
+/* See options.h. */
+bool bench_endpoint_option(int code, const char *value, bench_endpoint_t *e)
+{
+    switch (code) {
+    case BENCH_OPT_ENDPOINT:
+        e->endpoint = value;
+        return true;
+    case BENCH_OPT_TOKEN:
+        e->token = value;
+        return true;
+    case BENCH_OPT_SUBSCRIPTION:
+        e->subscription = value;
+        return true;
+    case BENCH_OPT_RESOURCE_GROUP:
+        e->resource_group = value;
+        return true;
+    case BENCH_OPT_CACERT:
+        e->cacert = value;
+        return true;
+    case BENCH_OPT_INSECURE:
+        e->insecure = true;
+        return true;
+    default:
+        return false;
+    }
+}

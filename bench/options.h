@@ -7,6 +7,7 @@
 #define BERTH_BENCH_OPTIONS_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Prints berth-bench's usage (every scenario's overview) on f. */
@@ -44,5 +45,35 @@ int bench_option_next(int argc, char **argv, const char *shortopts,
  * --help print the usage on stdout and return 1; '?' and ':' print their
  * message and return 2; any other option returns 0. */
 int bench_option_common(const bench_option_t *opt);
+
+/* What every scenario that drives berthd's REST API (api, pool) is told of
+ * its berthd: strings point into argv. */
+typedef struct bench_endpoint {
+    const char *endpoint;       /* https://HOST:PORT (required)            */
+    const char *token;          /* bearer token, or NULL                   */
+    const char *subscription;
+    const char *resource_group;
+    const char *cacert;         /* the CA file berthd's certificate is
+                                 * checked against, or NULL              */
+    bool insecure;              /* no certificate check                    */
+} bench_endpoint_t;
+
+/* Those options' codes and getopt_long() entries, for a scenario's table. */
+enum {
+    BENCH_OPT_ENDPOINT = 200, BENCH_OPT_TOKEN, BENCH_OPT_SUBSCRIPTION,
+    BENCH_OPT_RESOURCE_GROUP, BENCH_OPT_CACERT, BENCH_OPT_INSECURE
+};
+#define BENCH_ENDPOINT_LONGOPTS                                                \
+    {"endpoint", required_argument, NULL, BENCH_OPT_ENDPOINT},                 \
+    {"token", required_argument, NULL, BENCH_OPT_TOKEN},                       \
+    {"subscription", required_argument, NULL, BENCH_OPT_SUBSCRIPTION},         \
+    {"resource-group", required_argument, NULL, BENCH_OPT_RESOURCE_GROUP},     \
+    {"cacert", required_argument, NULL, BENCH_OPT_CACERT},                     \
+    {"insecure", no_argument, NULL, BENCH_OPT_INSECURE}
+
+/* Stores option `code` (value `value`) in *e when it is one of the
+ * endpoint options.  Returns true when it was, false (nothing changed) for
+ * any other code. */
+bool bench_endpoint_option(int code, const char *value, bench_endpoint_t *e);
 
 #endif /* BERTH_BENCH_OPTIONS_H */

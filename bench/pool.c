@@ -45,8 +45,8 @@
 #define POLL_US 10000
 
 typedef struct pool_options {
-    const char *endpoint, *token, *cacert, *subscription, *resource_group, *tag;
-    bool insecure;
+    bench_endpoint_t ep;
+    const char *tag;
     size_t groups, pool_size;
     uint32_t running_timeout_s;
 } pool_options_t;
@@ -67,7 +67,7 @@ static void group_url(const pool_options_t *o, const char *name, char *out, size
     snprintf(out, cap,
              "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
              "containerGroups/%s?api-version=" API_VERSION,
-             o->endpoint, o->subscription, o->resource_group, name);
+             o->ep.endpoint, o->ep.subscription, o->ep.resource_group, name);
 }
 
 static void pool_url(const pool_options_t *o, char *out, size_t cap)
@@ -75,7 +75,7 @@ static void pool_url(const pool_options_t *o, char *out, size_t cap)
     snprintf(out, cap,
              "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StandbyPool/"
              "standbyContainerGroupPools/bench-pool?api-version=" POOL_API_VERSION,
-             o->endpoint, o->subscription, o->resource_group);
+             o->ep.endpoint, o->ep.subscription, o->ep.resource_group);
 }
 
 /* Whether a GET answer shows the group Succeeded and its container Running. */
@@ -184,22 +184,17 @@ static void pool_usage(FILE *f)
 /* See pool.h. */
 int bench_pool_main(int argc, char **argv)
 {
-    pool_options_t o = {.subscription = "00000000-0000-0000-0000-000000000000",
-                        .resource_group = "bench-pool", .tag = "1", .groups = 20,
+    pool_options_t o = {.ep = {.subscription = "00000000-0000-0000-0000-000000000000",
+                               .resource_group = "bench-pool"},
+                        .tag = "1", .groups = 20,
                         .running_timeout_s = 30};
-    enum { OPT_ENDPOINT = 256, OPT_TOKEN, OPT_CACERT, OPT_SUBSCRIPTION, OPT_RESOURCE_GROUP,
-           OPT_IMAGE_TAG, OPT_GROUPS, OPT_POOL_SIZE, OPT_RUNNING_TIMEOUT, OPT_INSECURE };
+    enum { OPT_IMAGE_TAG = 256, OPT_GROUPS, OPT_POOL_SIZE, OPT_RUNNING_TIMEOUT };
     static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
-        {"token", required_argument, NULL, OPT_TOKEN},
-        {"cacert", required_argument, NULL, OPT_CACERT},
-        {"subscription", required_argument, NULL, OPT_SUBSCRIPTION},
-        {"resource-group", required_argument, NULL, OPT_RESOURCE_GROUP},
+        BENCH_ENDPOINT_LONGOPTS,
         {"image-tag", required_argument, NULL, OPT_IMAGE_TAG},
         {"groups", required_argument, NULL, OPT_GROUPS},
         {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
         {"running-timeout", required_argument, NULL, OPT_RUNNING_TIMEOUT},
-        {"insecure", no_argument, NULL, OPT_INSECURE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -215,24 +210,6 @@ int bench_pool_main(int argc, char **argv)
         case ':':
             fprintf(stderr, "berth-bench pool: %s needs a value\n", opt.name);
             return 2;
-        case OPT_INSECURE:
-            o.insecure = true;
-            break;
-        case OPT_ENDPOINT:
-            o.endpoint = v;
-            break;
-        case OPT_TOKEN:
-            o.token = v;
-            break;
-        case OPT_CACERT:
-            o.cacert = v;
-            break;
-        case OPT_SUBSCRIPTION:
-            o.subscription = v;
-            break;
-        case OPT_RESOURCE_GROUP:
-            o.resource_group = v;
-            break;
         case OPT_IMAGE_TAG:
             ok = strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789.-_") == strlen(v) &&
                  strlen(v) > 0 && strlen(v) < 64;
@@ -254,8 +231,8 @@ int bench_pool_main(int argc, char **argv)
             if (ok)
                 o.running_timeout_s = (uint32_t)n;
             break;
-        default:                /* '?': an unknown option */
-            ok = false;
+        default:                /* '?' (an unknown option): false */
+            ok = bench_endpoint_option(opt.code, v, &o.ep);
             break;
         }
         if (!ok) {
@@ -263,7 +240,7 @@ int bench_pool_main(int argc, char **argv)
             return 2;
         }
     }
-    if (o.endpoint == NULL) {
+    if (o.ep.endpoint == NULL) {
         fprintf(stderr, "berth-bench pool: --endpoint is required\n");
         return 2;
     }
@@ -275,7 +252,7 @@ int bench_pool_main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct curl_slist *headers = NULL;
-    CURL *h = bench_api_client(o.token, o.cacert, o.insecure, &headers);
+    CURL *h = bench_api_client(o.ep.token, o.ep.cacert, o.ep.insecure, &headers);
     uint64_t *none = calloc(o.groups, sizeof *none), *ready = calloc(o.groups, sizeof *ready);
     if (h == NULL || none == NULL || ready == NULL) {
         fprintf(stderr, "berth-bench pool: out of memory\n");
