@@ -913,6 +913,42 @@ static int64_t create_running(fixture_t *f, const char *name, const char *doc)
     return took;
 }
 
+/* A create claimed from the pool, answered: once the agent's view of it is
+ * in the cell (read here, not through berthd), one GET from berthd shows it
+ * Running.  berthd's answer waits until its replica knows the claim, so the
+ * GET reads the view rather than a record it has not caught up with. */
+static void claim_seen_at_once(fixture_t *f, const char *name, const char *doc)
+{
+    char *p = group_path(name);
+    char key[256];
+    snprintf(key, sizeof key, SUB "/rg1/%s", name);
+    test_http_t h = http(f, "PUT", p, doc);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    bool seen = false;
+    while (!seen && test_now_ms() < end) {
+        char *view = NULL;
+        seen = berth_hostlink_view_get(f->link, key, &view, NULL) == 0 && view != NULL &&
+               strstr(view, "\"Running\"") != NULL;
+        berth_free(view);
+        if (!seen)
+            test_sleep_ms(5);
+    }
+    assert_true(seen);
+    h = http(f, "GET", p, NULL);
+    json_t *props = json_object_get(h.json, "properties");
+    json_t *iv = json_object_get(props, "instanceView");
+    if (json_string_value(json_object_get(iv, "state")) == NULL ||
+        strcmp(json_string_value(json_object_get(iv, "state")), "Running") != 0)
+        fprintf(stderr, "GET %s after its view: %s\n", name, h.body);
+    assert_string_equal(json_string_value(json_object_get(props, "provisioningState")),
+                        "Succeeded");
+    assert_string_equal(json_string_value(json_object_get(iv, "state")), "Running");
+    test_http_free(&h);
+    free(p);
+}
+
 static void test_berthd_pools(void **state)
 {
     fixture_t *f = *state;
@@ -971,6 +1007,11 @@ static void test_berthd_pools(void **state)
     assert_true(fresh >= 800);      /* the pull alone takes 800 ms */
     /* Refilled after the claim. */
     assert_true(wait_ready_capacity(f, 2));
+    /* The next claim's GET, once the agent has written its view. */
+    char *want_b = tdoc("web-b", "westeurope", "slow/web:1", "a", "y", NULL);
+    claim_seen_at_once(f, "web-b", want_b);
+    free(want_b);
+    assert_true(wait_ready_capacity(f, 2));
     /* The same document created in another subscription is not that
      * subscription's pool to claim: placed anew, the pool untouched. */
     h = http(f, "PUT",
@@ -993,8 +1034,8 @@ static void test_berthd_pools(void **state)
     test_http_free(&h);
     berth_store_sync(f->sched.store, NULL);
     assert_int_equal(members(f, SUB "/rg1/web-pool").n, 0);
-    /* web, api and the other subscription's web */
-    assert_int_equal(berth_engine_group_count(f->sched.engine), 3);
+    /* web, web-b, api and the other subscription's web */
+    assert_int_equal(berth_engine_group_count(f->sched.engine), 4);
     assert_true(group_exists(f, SUB "/rg1/web"));
     free(body);
     free(bad_cap);

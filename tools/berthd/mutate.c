@@ -357,8 +357,20 @@ static void commit(mut_t *m, commit_kind_t how, int64_t records_gen, const char 
         commit_failed(m, rc, &err);
 }
 
+/* A claim's answer, once berthd's replica has caught up with it. */
+static void on_claim_synced(int status, const berth_placement_t *placement,
+                            const berth_error_t *err, void *data)
+{
+    (void)status, (void)placement, (void)err;
+    answer(data);
+}
+
 /* A standby claim's outcome: taken (done), or no member matched (placed
- * anew, with the same effects). */
+ * anew, with the same effects).  A claim is committed on the worker's
+ * store, not through berthd's replica: the answer waits until the replica
+ * has read it from the change log, so that a GET after the answer finds
+ * the group placed and shows the agent's view of it (not the record alone
+ * until the next timed catch-up). */
 static void on_claim(int status, const berth_placement_t *placement, const berth_error_t *err,
                      void *arg)
 {
@@ -368,7 +380,16 @@ static void on_claim(int status, const berth_placement_t *placement, const berth
         return;
     }
     m->placing = true;
-    on_commit(status, placement, err, m);
+    if (status != 0) {
+        on_commit(status, placement, err, m);
+        return;
+    }
+    api_observe_placement(m->api, api_mono_s() - m->t0, status);
+    if (placement != NULL)
+        m->api->evictions += placement->evicted;
+    berth_error_t e;
+    if (berth_store_async_sync(m->api->async, on_claim_synced, m, &e) != 0)
+        answer(m);
 }
 
 /* "<location>/<label>" of the PUT's DNS label, or "". */
