@@ -655,22 +655,6 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
     return list;
 }
 
-/* binpack's order between two classes' picks: free GPUs, free cores, then
- * (with locality) more images held first, then the treap order. */
-static int pick_cmp(const berth__host_t *a, uint32_t held_a, const berth__host_t *b,
-                    uint32_t held_b, bool locality)
-{
-    uint32_t ga = berth__host_free_gpus(a), gb = berth__host_free_gpus(b);
-    if (ga != gb)
-        return ga < gb ? -1 : 1;
-    uint32_t ca = berth__host_free_cores(a), cb = berth__host_free_cores(b);
-    if (ca != cb)
-        return ca < cb ? -1 : 1;
-    if (locality && held_a != held_b)
-        return held_a > held_b ? -1 : 1;
-    return berth__host_tree_cmp(a, b);
-}
-
 /* binpack over the classes list[from..to) of one tier, in one balance pass. */
 static uint32_t tier_best_fit(const berth__index_t *idx, const uint32_t *list, uint32_t from,
                               uint32_t to, const berth_request_t *req, bool balance,
@@ -683,8 +667,9 @@ static uint32_t tier_best_fit(const berth__index_t *idx, const uint32_t *list, u
             continue;
         uint32_t held = 0;
         uint32_t s = class_best_fit(idx, cls, req, balance, locality, &held);
-        if (s != NIL && (best == NIL || pick_cmp(&idx->hosts[s], held, &idx->hosts[best],
-                                                 best_held, locality) < 0)) {
+        if (s != NIL && (best == NIL || berth__host_pick_cmp(&idx->hosts[s], held,
+                                                             &idx->hosts[best], best_held,
+                                                             locality) < 0)) {
             best = s;
             best_held = held;
         }

@@ -232,10 +232,11 @@ static inline int berth__host_tree_cmp(const berth__host_t *a, const berth__host
     return strcmp(a->name, b->name);
 }
 
-/* The total order of the policies: binpack takes the smallest host, spread
- * the largest.  Free GPUs first, so that GPUs are not spread thin; then free
- * cores, then free memory, then the tie key. */
-static inline int berth__host_cmp(const berth__host_t *a, const berth__host_t *b)
+/* binpack's order between two picks: free GPUs, free cores, then (with
+ * locality) more images held first (held_a, held_b), then the treap
+ * order. */
+static inline int berth__host_pick_cmp(const berth__host_t *a, uint32_t held_a,
+                                       const berth__host_t *b, uint32_t held_b, bool locality)
 {
     uint32_t ga = berth__host_free_gpus(a), gb = berth__host_free_gpus(b);
     if (ga != gb)
@@ -243,7 +244,17 @@ static inline int berth__host_cmp(const berth__host_t *a, const berth__host_t *b
     uint32_t ca = berth__host_free_cores(a), cb = berth__host_free_cores(b);
     if (ca != cb)
         return ca < cb ? -1 : 1;
+    if (locality && held_a != held_b)
+        return held_a > held_b ? -1 : 1;
     return berth__host_tree_cmp(a, b);
+}
+
+/* The total order of the policies: binpack takes the smallest host, spread
+ * the largest.  Free GPUs first, so that GPUs are not spread thin; then free
+ * cores, then free memory, then the tie key. */
+static inline int berth__host_cmp(const berth__host_t *a, const berth__host_t *b)
+{
+    return berth__host_pick_cmp(a, 0, b, 0, false);
 }
 
 /* True when a host with attributes `attrs` meets every constraint of `req`
