@@ -448,7 +448,7 @@ void bench_agg_add(agg_t *to, const agg_t *from)
 /* Runs every packer on one instance, adding to agg[packer].  Returns 0, or
  * -1 when the instance was skipped. */
 int bench_packing_run(runner_t *run, const char *name, instance_t *in, int workload,
-                        agg_t *agg)
+                      agg_t *agg)
 {
     mapping_t m;
     if (map_instance(in, &m) != 0) {
@@ -517,7 +517,7 @@ static json_t *fraction(double sum, uint64_t n)
 }
 
 int bench_packing_emit(const char *workload, const char *family, const char *order,
-                     const agg_t *agg)
+                       const agg_t *agg)
 {
     int rc = 0;
     for (int p = 0; p < P_COUNT; p++) {

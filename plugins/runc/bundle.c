@@ -79,7 +79,7 @@ static json_t *capabilities(void)
 /* Builds a bundle's config.json.  The network namespace of a container
  * gets its path at start (bundle_set_netns()). */
 json_t *bundle_config(const runc_ctx_t *ctx, const berth_runtime_group_t *group,
-                             const char *rid, const bundle_spec_t *b)
+                      const char *rid, const bundle_spec_t *b)
 {
     json_t *root = json_object();
     json_object_set_new(root, "ociVersion", json_string("1.0.2"));
@@ -210,7 +210,7 @@ json_t *bundle_config(const runc_ctx_t *ctx, const berth_runtime_group_t *group,
 
 /* Writes config.json for bundle `sub`. */
 int bundle_write(const runc_ctx_t *ctx, const char *id, const char *sub, json_t *config,
-                        berth_error_t *err)
+                 berth_error_t *err)
 {
     char dir[RUNC_PATH_MAX], path[RUNC_PATH_MAX], tmp[RUNC_PATH_MAX];
     if (!bundle_file(ctx, id, sub, NULL, dir, sizeof dir) ||
@@ -232,7 +232,7 @@ int bundle_write(const runc_ctx_t *ctx, const char *id, const char *sub, json_t 
 
 /* Points bundle `sub`'s network namespace at the sandbox's. */
 int bundle_set_netns(const runc_ctx_t *ctx, const char *id, const char *sub,
-                            int sandbox_pid, berth_error_t *err)
+                     int sandbox_pid, berth_error_t *err)
 {
     char path[RUNC_PATH_MAX], tmp[RUNC_PATH_MAX];
     if (!bundle_file(ctx, id, sub, "config.json", path, sizeof path) ||
@@ -276,8 +276,8 @@ static uint64_t memory_bytes(const berth_container_t *c)
  * `index`) of `group` (group id), with its volumes' mounts; fails with
  * ImagePullFailed when its image has no unpacked root filesystem. */
 int create_container_bundle(runc_ctx_t *ctx, const berth_runtime_group_t *group,
-                                   const char *id, const berth_container_t *c, bool init,
-                                   size_t index, berth_error_t *err)
+                            const char *id, const berth_container_t *c, bool init,
+                            size_t index, berth_error_t *err)
 {
     char sub[RUNC_SUB_MAX], rid[RUNC_ID_MAX], rootfs[RUNC_PATH_MAX];
     snprintf(sub, sizeof sub, "%s-%zu", init ? "init" : "c", index);

@@ -74,7 +74,7 @@ int sandbox_ensure(runc_ctx_t *ctx, const char *id, int *pid, berth_error_t *err
 /* Starts bundle `sub` under a new supervisor and waits (bounded) until it
  * runs or has already ended.  A running container is left alone. */
 int container_start(runc_ctx_t *ctx, const char *id, const runc_entry_t *e,
-                           int sandbox_pid, berth_error_t *err)
+                    int sandbox_pid, berth_error_t *err)
 {
     char rid[RUNC_ID_MAX];
     runc_id(id, e->sub, rid);
@@ -161,7 +161,7 @@ static bool container_wait_stopped(runc_ctx_t *ctx, const char *id, const char *
 /* Stops bundle `sub`: SIGTERM, grace_s seconds, then SIGKILL; waits until
  * its supervisor has recorded the exit. */
 int container_stop(runc_ctx_t *ctx, const char *id, const runc_entry_t *e,
-                          uint32_t grace_s, berth_error_t *err)
+                   uint32_t grace_s, berth_error_t *err)
 {
     char rid[RUNC_ID_MAX];
     runc_id(id, e->sub, rid);

@@ -20,7 +20,7 @@
  * of container `container`'s log (0: all) into a new buffer *out (free()),
  * of *len bytes. */
 int op_logs(void *vctx, const char *key, const char *container, uint32_t tail,
-                   bool timestamps, char **out, size_t *len, berth_error_t *err)
+            bool timestamps, char **out, size_t *len, berth_error_t *err)
 {
     runc_ctx_t *ctx = vctx;
     *out = NULL;
@@ -102,7 +102,7 @@ int op_logs(void *vctx, const char *key, const char *container, uint32_t tail,
  * container `container`; its output into a new buffer *out (free()) and
  * its exit status into *exit_code. */
 int op_exec(void *vctx, const char *key, const char *container, const char *const *argv,
-                   size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err)
+            size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err)
 {
     runc_ctx_t *ctx = vctx;
     *out = NULL;

@@ -95,7 +95,7 @@ static int runc_run(runc_ctx_t *ctx, const char *const *args, int timeout_ms, ch
 /* Asks runc for container rid's state and, when it exists, its pid.
  * Returns 0, or BERTH_EIO ("RuntimeUnavailable") when runc cannot run. */
 int runc_state_get(runc_ctx_t *ctx, const char *rid, runc_state_t *state, int *pid,
-                          berth_error_t *err)
+                   berth_error_t *err)
 {
     *state = RUNC_ABSENT;
     if (pid != NULL)

@@ -29,7 +29,7 @@ bool group_dir(const runc_ctx_t *ctx, const char *id, char *buf, size_t cap)
 /* The path of `file` in bundle `sub` of group id (file NULL: the bundle
  * directory itself); false when it does not fit. */
 bool bundle_file(const runc_ctx_t *ctx, const char *id, const char *sub,
-                        const char *file, char *buf, size_t cap)
+                 const char *file, char *buf, size_t cap)
 {
     if (file == NULL)
         return path_fmt(buf, cap, "%s/groups/%s/%s", ctx->data_dir, id, sub);
@@ -147,7 +147,7 @@ const runc_entry_t *entry_find(const runc_group_t *g, const char *name)
 /* Writes group.json for `group` (group id): host, key, generation,
  * digest and the containers in document order, init containers first. */
 int write_group_state(runc_ctx_t *ctx, const berth_runtime_group_t *group,
-                             const char *id, berth_error_t *err)
+                      const char *id, berth_error_t *err)
 {
     const berth_group_t *s = group->spec;
     json_t *j = json_object();

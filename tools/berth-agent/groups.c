@@ -118,7 +118,7 @@ const berth_container_t *spec_container(const berth_group_t *s, size_t i)
  * group_keep() or free it with group_free().  NULL when memory runs out,
  * and then spec is still the caller's. */
 agroup_t *group_new(const char *key, uint64_t generation, uint64_t digest,
-                           berth_group_t *spec)
+                    berth_group_t *spec)
 {
     agroup_t *g = calloc(1, sizeof *g);
     if (g == NULL)

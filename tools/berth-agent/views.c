@@ -31,7 +31,7 @@ void view_touch(agroup_t *g)
  * container's); the same name and message again only counts up.  Either
  * way the view shows it: g's view is touched. */
 void event_add(agroup_t *g, events_t *ev, const char *name, const char *type,
-                      const char *fmt, ...)
+               const char *fmt, ...)
 {
     view_touch(g);
     char msg[sizeof ev->e[0].message];

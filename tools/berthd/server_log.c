@@ -94,8 +94,8 @@ void bd_log(const char *level, const char *fmt, ...)
 
 /* Writes one access-log line (JSON) for an answer. */
 void bd_access_log(int status, double seconds, const char *method, const char *path,
-                          const char *route, const char *remote, const char *request_id,
-                          bool sent)
+                   const char *route, const char *remote, const char *request_id,
+                   bool sent)
 {
     char t[40];
     berth__clock_format_iso8601(berth__clock_wall_ms(), t, sizeof t);

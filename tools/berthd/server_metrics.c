@@ -23,7 +23,7 @@ static const double bd_buckets[BD_NBUCKETS] = {0.001, 0.005, 0.01, 0.025, 0.05, 
 
 /* Contract: server-internal.h. */
 void bd_metrics_record(bd_server_t *srv, const char *route, const char *method,
-                              int status, double seconds)
+                       int status, double seconds)
 {
     bd_counter_t *c = NULL;
     for (size_t i = 0; i < srv->ncounters && c == NULL; i++)

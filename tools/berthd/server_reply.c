@@ -75,7 +75,7 @@ void bd_reply_free(bd_reply_t *r)
 /* Sends `buf` (taken) with `status` and headers, records metrics, logs the
  * line and frees r. */
 void bd_reply_finish(bd_reply_t *r, int status, struct evbuffer *buf,
-                            const char *content_type, const char *const *headers)
+                     const char *content_type, const char *const *headers)
 {
     bd_server_t *srv = r->srv;
     double secs = bd_elapsed(&r->started);
