@@ -1108,8 +1108,6 @@ static void test_pool_claim_with_effects(void **state)
     free(other);
 }
 
-/* ---- housekeeping ----------------------------------------------------------------------- */
-
 /* ---- Redis away --------------------------------------------------------------------------- */
 
 typedef struct probe {

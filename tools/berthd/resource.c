@@ -189,8 +189,6 @@ bool bd_secret_equal(const char *a, const char *b)
     return la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
-/* ---- records ------------------------------------------------------------------------------- */
-
 /* ---- request headers and bodies ------------------------------------------------------- */
 
 bool bd_header_value_ok(const char *v)
