@@ -16,6 +16,20 @@
 
 #include "runc.h"
 
+/* Reads group `key` into *g and finds its container `container` (*e points
+ * into g).  Returns 0, or BERTH_ENOENT (no such group or container) or the
+ * group's read error, described in *err. */
+static int container_find(runc_ctx_t *ctx, const char *key, const char *container,
+                          runc_group_t *g, const runc_entry_t **e, berth_error_t *err)
+{
+    int rc = group_find(ctx, key, g, err);
+    if (rc == 0 && (container == NULL || (*e = entry_find(g, container)) == NULL))
+        rc = berth_error_set(err, BERTH_ENOENT, "ContainerNotFound", "container",
+                             "group '%s' has no container '%s'", key,
+                             container ? container : "");
+    return rc;
+}
+
 /* The plugin's logs operation (berth-plugin.h): the last `tail` lines
  * of container `container`'s log (0: all) into a new buffer *out (free()),
  * of *len bytes. */
@@ -29,12 +43,8 @@ int op_logs(void *vctx, const char *key, const char *container, uint32_t tail,
     runc_group_t *g = malloc(sizeof *g);
     if (g == NULL)
         return oom(err);
-    int rc = group_find(ctx, key, g, err);
     const runc_entry_t *e = NULL;
-    if (rc == 0 && (container == NULL || (e = entry_find(g, container)) == NULL))
-        rc = berth_error_set(err, BERTH_ENOENT, "ContainerNotFound", "container",
-                             "group '%s' has no container '%s'", key,
-                             container ? container : "");
+    int rc = container_find(ctx, key, container, g, &e, err);
     char path[RUNC_PATH_MAX];
     if (rc == 0 && !bundle_file(ctx, g->id, e->sub, "log", path, sizeof path))
         rc = berth_error_set(err, BERTH_EINVAL, "InvalidConfiguration", "config.data_dir",
@@ -114,12 +124,8 @@ int op_exec(void *vctx, const char *key, const char *container, const char *cons
     runc_group_t *g = malloc(sizeof *g);
     if (g == NULL)
         return oom(err);
-    int rc = group_find(ctx, key, g, err);
     const runc_entry_t *e = NULL;
-    if (rc == 0 && (container == NULL || (e = entry_find(g, container)) == NULL))
-        rc = berth_error_set(err, BERTH_ENOENT, "ContainerNotFound", "container",
-                             "group '%s' has no container '%s'", key,
-                             container ? container : "");
+    int rc = container_find(ctx, key, container, g, &e, err);
     char rid[RUNC_ID_MAX];
     if (rc == 0)
         runc_id(g->id, e->sub, rid);
