@@ -86,6 +86,17 @@ echo "==> berth-agent for host $host with the $plugin plugin"
 "$build/tools/berth-agent/berth-agent" --redis "unix://$data/berthd/redis.sock" --host "$host" \
     --plugin "$plugin" --plugin-config "$config" $capacity >"$data/agent.log" 2>&1 &
 agent_pid=$!
+# The first create needs the host registered: wait for berthd to list it.
+i=0
+until curl -fsS "$endpoint/berth/hosts" 2>/dev/null | grep -q "\"name\":\"$host\""; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 "$agent_pid" 2>/dev/null; then
+        echo "berth-demo: berth-agent did not register host $host:" >&2
+        tail -n 20 "$data/agent.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
 
 echo "==> creating the sample groups of fixtures/samples/"
 for f in "$src"/fixtures/samples/*.json; do
