@@ -1816,23 +1816,49 @@ BERTH_EXPORT int berth_hostlink_view_delete(berth_hostlink_t *link, const char *
  * count.  Berth keeps that many members placed, spread across the NGroup's
  * zones (member counts of two zones never differ by more than one while
  * every zone has room) and, within a zone, across hosts (a host holding
- * fewer members of the NGroup wins, then bin packing).  A template change
- * bumps the NGroup's revision and is rolled out so that at most
- * `max_unavailable` members are unavailable at any time.
+ * fewer members of the NGroup wins, then bin packing).  With
+ * fault_domain_count F, a fault domain is a host (a host record has a zone
+ * and nothing finer, such as a rack): no host holds more than
+ * ceil(desired / F) members, so the members span at least min(F, desired)
+ * hosts; a member that no host can take within that bound is not placed
+ * (noted in the message).
+ *
+ * A template change bumps the NGroup's revision and is rolled out.  With
+ * max_batch_percent P, at most floor(P * desired / 100) members (at least
+ * 1) update at once: a member redeployed counts until it is available.  A
+ * batch starts as soon as every member at the revision is available and
+ * pause_between_batches_ms has passed since that was first seen (by any
+ * reconcile of the cell: the time is kept in the cell).  With
+ * max_unhealthy_percent U set, no member is updated while more than U
+ * percent of the members at the revision are unhealthy (their view says
+ * Failed, Stopped or Terminated): the rollout stops and the message says
+ * why; it resumes if they recover or the template changes again.  In
+ * place (the default) a member is redeployed under its own key; with
+ * replace_on_update a batch places new members (new indexes, so new
+ * names) beside the old ones and releases old members as the new ones
+ * become available.  Without max_batch_percent, the former bound holds:
+ * at most `max_unavailable` members unavailable at any time.
+ *
+ * A stopped NGroup has no member placed: stopping releases them (their
+ * documents follow from the template, which stays), starting places the
+ * desired count again.  Restarting asks the agents to restart the
+ * containers of every placed member.
  *
  * Members are ordinary container groups of the cell: member n has the key
- * "<ngroup key>/<name>-<n>" and the document of the template with name
- * "<name>-<n>", zones [its zone] (when the NGroup has zones) and the tags
- * "berth-ngroup" (the NGroup's key) and "berth-ngroup-revision".  A member
- * is available when its host's agent reports, for the member's current
- * generation, provisioningState "Succeeded" and state "Running".
+ * "<ngroup key>/<prefix><name>-<n>" and the document of the template with
+ * name "<prefix><name>-<n>" (prefix: member_prefix, "" by default), zones
+ * [its zone] (when the NGroup has zones) and the tags "berth-ngroup" (the
+ * NGroup's key) and "berth-ngroup-revision".  A member is available when
+ * its host's agent reports, for the member's current generation,
+ * provisioningState "Succeeded" and state "Running".
  *
  * The NGroup's record lives in the cell (store.c documents the keys);
  * members are placed and released through the store like any group, so
  * every promise of the store holds for them.  berth_store_ngroup_put()
  * only records the goal: berth_store_ngroup_reconcile() moves the cell one
  * step towards it, and a scheduler calls it periodically (berthd does, for
- * every NGroup of its cell).  All calls here block (the synchronous store).
+ * every NGroup of its cell, and often for those mid-rollout).  All calls
+ * here block (the synchronous store).
  */
 
 #define BERTH_NGROUP_KEY_MAX 191      /* bytes in an NGroup's key             */
@@ -1856,6 +1882,27 @@ typedef struct berth_ngroup_spec {
     const char *metadata_json;      /* a JSON object kept with the NGroup and
                                      * returned as is (NULL: none), for callers'
                                      * own attributes (berthd: location, tags) */
+    /* The fields below keep the former behaviour when zero. */
+    uint32_t max_batch_percent;     /* 1..100: members updating at once are at
+                                     * most floor(this * desired / 100), at
+                                     * least 1; 0: max_unavailable bounds */
+    bool max_unhealthy_set;         /* max_unhealthy_percent applies        */
+    uint32_t max_unhealthy_percent; /* 0..100: the rollout stops while more
+                                     * than this percent of the members at the
+                                     * revision are unhealthy               */
+    uint32_t pause_between_batches_ms; /* after a batch is available, before
+                                     * the next starts (at most 1 day)     */
+    bool replace_on_update;         /* false: members redeployed in place;
+                                     * true: new members (new names) placed
+                                     * first, old ones released once they
+                                     * are available (needs max_batch_percent) */
+    const char *member_prefix;      /* NULL or "": none; else prepended to the
+                                     * members' names ([a-z0-9-], the whole
+                                     * name at most BERTH_NGROUP_NAME_MAX);
+                                     * fixed at creation                   */
+    uint32_t fault_domain_count;    /* 0: none; 1..BERTH_NGROUP_MEMBERS_MAX
+                                     * hosts to spread across; fixed at
+                                     * creation                             */
 } berth_ngroup_spec_t;
 
 /* One member as berth_store_ngroup_get() reports it. */
@@ -1895,7 +1942,19 @@ typedef struct berth_ngroup {
      * the last step had nothing to report). */
     char message[BERTH_ERROR_MESSAGE_MAX];
     bool steady;                    /* desired members, all at `revision`,
-                                     * all available                        */
+                                     * all available (a stopped NGroup: none
+                                     * placed)                              */
+    /* The spec's later fields, as stored (see berth_ngroup_spec_t). */
+    uint32_t max_batch_percent;
+    int32_t max_unhealthy_percent;  /* -1: not set                          */
+    uint32_t pause_between_batches_ms;
+    bool replace_on_update;
+    char *member_prefix;            /* "" for none                          */
+    uint32_t fault_domain_count;
+    bool stopped;                   /* berth_store_ngroup_stop() was called
+                                     * last (not start)                     */
+    uint32_t unhealthy;             /* members at `revision` that are
+                                     * unhealthy                            */
 } berth_ngroup_t;
 
 /* Frees an NGroup from berth_store_ngroup_get().  Accepts NULL. */
@@ -1903,19 +1962,24 @@ BERTH_EXPORT void berth_ngroup_free(berth_ngroup_t *ngroup);
 
 /* Creates the NGroup spec->key in the store's cell, or replaces its goal.
  * Everything is checked before anything changes: the key, the name, the
- * count, the bound, the zones (distinct, at most BERTH_NGROUP_ZONES_MAX,
+ * count, the bounds, the zones (distinct, at most BERTH_NGROUP_ZONES_MAX,
  * each one some host's zone; the template may then not name zones itself),
  * the metadata and the template (berth_group_parse() and
  * berth_engine_group_validate() against the store's engine).  Error targets are
- * "key", "name", "desiredCount", "maxUnavailable", "zones[i]", "metadata"
- * and "template.<path in the document>".  The revision starts at 1 and is
+ * "key", "name", "desiredCount", "maxUnavailable", "maxBatchPercent",
+ * "maxUnhealthyPercent", "pauseBetweenBatches", "replaceOnUpdate",
+ * "memberPrefix", "faultDomainCount", "zones[i]", "metadata" and
+ * "template.<path in the document>".  The revision starts at 1 and is
  * bumped when the template changes (compared after parsing, so formatting
- * does not count); the zones and name of an existing NGroup cannot change
- * (BERTH_ECONFLICT, target "zones" or "name": delete it first), nor can an
+ * does not count); the zones, name, member prefix and fault domain count of
+ * an existing NGroup cannot change (BERTH_ECONFLICT, target "zones",
+ * "name", "memberPrefix" or "faultDomainCount": delete it first), nor can an
  * NGroup being deleted be put (BERTH_ECONFLICT, target "key") until the
  * delete is done.  Members are not touched: berth_store_ngroup_reconcile()
- * does that.  Stores the NGroup's revision in *revision (may be NULL).
- * Returns 0, BERTH_EINVAL, BERTH_ECONFLICT, BERTH_EIO or BERTH_ENOMEM. */
+ * does that.  A put keeps the NGroup stopped or started as it was (a new
+ * one is started).  Stores the NGroup's revision in *revision (may be
+ * NULL).  Returns 0, BERTH_EINVAL, BERTH_ECONFLICT, BERTH_EIO or
+ * BERTH_ENOMEM. */
 BERTH_EXPORT int berth_store_ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec,
                                         uint64_t *revision, berth_error_t *err);
 
@@ -1937,6 +2001,9 @@ typedef struct berth_ngroup_step {
                                      * available: the rollout waits for them */
     bool steady;                    /* nothing was left to do               */
     bool deleted;                   /* the NGroup was being deleted and is gone */
+    bool halted;                    /* the rollout is stopped: too many
+                                     * unhealthy members (the message says) */
+    bool pausing;                   /* the pause between batches runs       */
 } berth_ngroup_step_t;
 
 /* Moves the NGroup one step towards its goal, deciding from the cell as it
@@ -1966,6 +2033,29 @@ BERTH_EXPORT int berth_store_ngroup_reconcile(berth_store_t *store, const char *
  * BERTH_ENOMEM. */
 BERTH_EXPORT int berth_store_ngroup_delete(berth_store_t *store, const char *key,
                                            berth_error_t *err);
+
+/* Stops the NGroup `key`: records it stopped, so that reconciling releases
+ * every member and places none until berth_store_ngroup_start(), then
+ * takes one reconcile step.  Stopping a stopped NGroup changes nothing.
+ * Returns 0, BERTH_ENOENT (none, or being deleted), BERTH_EINVAL,
+ * BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_ngroup_stop(berth_store_t *store, const char *key,
+                                         berth_error_t *err);
+
+/* Starts the NGroup `key` again: records it started (members are placed
+ * up to the desired count, at the current revision), then takes one
+ * reconcile step.  Starting a started NGroup changes nothing.  Returns
+ * like berth_store_ngroup_stop(). */
+BERTH_EXPORT int berth_store_ngroup_start(berth_store_t *store, const char *key,
+                                          berth_error_t *err);
+
+/* Restarts the containers of every placed member of the NGroup `key`
+ * (berth_store_group_restart() of each), in place.  A stopped NGroup has
+ * none: BERTH_ECONFLICT (target "key").  Stores the number of members asked
+ * in *restarted (may be NULL).  Returns 0, BERTH_ENOENT, BERTH_ECONFLICT,
+ * BERTH_EINVAL, BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_store_ngroup_restart(berth_store_t *store, const char *key,
+                                            uint32_t *restarted, berth_error_t *err);
 
 /* Called by berth_store_ngroup_list() once per NGroup key. */
 typedef void (*berth_store_ngroup_cb)(const char *key, void *data);

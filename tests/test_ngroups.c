@@ -267,8 +267,9 @@ static void rollout(uint32_t mu, uint64_t seed)
     bool done = false;
     for (; steps < 1000 && !done; steps++) {
         in = sim_input(s, 10, mu, 2);
-        uint32_t waiting = 0;
-        size_t n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &waiting);
+        berth__ng_outcome_t seen;
+        size_t n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+        uint32_t waiting = seen.waiting;
         for (size_t k = 0; k < n; k++)
             assert_int_equal(s->acts[k].kind, BERTH__NG_UPDATE);
         /* A batch waits for the previous one. */

@@ -38,18 +38,21 @@
 #include <jansson.h>
 
 #include "store.h"
+#include "lib/clock.h"
 
 #define NG_RECORD_VERSION 1
 #define NG_CAS_TRIES 8
+#define NG_PAUSE_MAX_MS (24u * 3600u * 1000u)
 #define TAG_NGROUP "berth-ngroup"
 #define TAG_REVISION "berth-ngroup-revision"
 
 /* ---- the planner -------------------------------------------------------------------- */
 
 /* The host of zone z that can take one more member: among eligible hosts
- * with room, the one holding the fewest members of the NGroup, then the
- * one left with the least free CPU, then memory (bin packing), then the
- * first.  -1 when none. */
+ * with room (and, with fault domains, holding fewer than per_host_max
+ * members of the NGroup), the one holding the fewest members of the
+ * NGroup, then the one left with the least free CPU, then memory (bin
+ * packing), then the first.  -1 when none. */
 static int plan_host(const berth__ng_input_t *in, int z, const uint32_t *hcount,
                      const uint32_t *fc, const uint32_t *fm, const uint32_t *fg)
 {
@@ -57,7 +60,7 @@ static int plan_host(const berth__ng_input_t *in, int z, const uint32_t *hcount,
     for (size_t h = 0; h < in->nhosts; h++) {
         const berth__ng_host_t *x = &in->hosts[h];
         if (!x->eligible || x->zone != z || fc[h] < in->millicores || fm[h] < in->memory_mib ||
-            fg[h] < in->gpus)
+            fg[h] < in->gpus || (in->per_host_max > 0 && hcount[h] >= in->per_host_max))
             continue;
         if (best < 0 || hcount[h] < hcount[best] ||
             (hcount[h] == hcount[best] &&
@@ -67,10 +70,16 @@ static int plan_host(const berth__ng_input_t *in, int z, const uint32_t *hcount,
     return best;
 }
 
+/* Whether member i is at an older revision than the input's. */
+static bool plan_outdated(const berth__ng_input_t *in, size_t i)
+{
+    return in->members[i].revision != in->revision;
+}
+
 /* Contract (store.h): one step's actions, removes, then creates, then
  * updates; no I/O, no allocation. */
 size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
-                          berth__ng_action_t *out, size_t cap, uint32_t *waiting)
+                          berth__ng_action_t *out, size_t cap, berth__ng_outcome_t *seen)
 {
     size_t nz = in->nzones > 0 ? in->nzones : 1;
     uint32_t *hcount = scratch;
@@ -81,11 +90,15 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
     uint32_t *gone = zcount + nz;                   /* per member slot      */
     uint32_t *used = gone + in->nmembers;           /* per member index     */
     memset(scratch, 0, BERTH__NG_SCRATCH(in->nhosts, nz, in->nmembers) * sizeof *scratch);
+    berth__ng_outcome_t o;
+    memset(&o, 0, sizeof o);
     for (size_t h = 0; h < in->nhosts; h++) {
         fc[h] = in->hosts[h].free_millicores;
         fm[h] = in->hosts[h].free_memory_mib;
         fg[h] = in->hosts[h].free_gpus;
     }
+    /* What the rollout stands on, counted before any action. */
+    uint32_t fresh = 0, fresh_available = 0;
     for (size_t i = 0; i < in->nmembers; i++) {
         const berth__ng_member_t *m = &in->members[i];
         if (m->host >= 0 && (size_t)m->host < in->nhosts)
@@ -94,7 +107,25 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
             zcount[m->zone]++;
         if (m->index < BERTH_NGROUP_MEMBERS_MAX)
             used[m->index] = 1;
+        if (plan_outdated(in, i)) {
+            o.outdated++;
+            continue;
+        }
+        fresh++;
+        if (m->available) {
+            fresh_available++;
+        } else {
+            o.waiting++;
+            o.unhealthy += m->unhealthy;
+        }
     }
+    o.halted = in->max_unhealthy_percent >= 0 && o.unhealthy > 0 &&
+               (uint64_t)o.unhealthy * 100 > (uint64_t)in->max_unhealthy_percent * fresh;
+    /* A batch may start: the last one is available, no pause runs. */
+    bool may_start = o.waiting == 0 && !in->paused && !o.halted;
+    uint32_t budget = in->batch > o.waiting ? in->batch - o.waiting : 0;
+    bool replacing = in->replace && in->batch > 0 && o.outdated > 0;
+
     size_t n = 0;
 #define EMIT(...)                                                                          \
     do {                                                                                   \
@@ -103,10 +134,61 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
         n++;                                                                               \
     } while (0)
 
+    size_t live = in->nmembers;
+    if (replacing) {
+        /* Old members go once enough new ones are available to stand in
+         * for them: the unavailable ones first, then the highest index. */
+        uint32_t keep = in->desired > fresh_available ? in->desired - fresh_available : 0;
+        uint32_t old = o.outdated;
+        while (old > keep) {
+            int victim = -1;
+            for (size_t i = 0; i < in->nmembers; i++) {
+                const berth__ng_member_t *m = &in->members[i];
+                if (gone[i] || !plan_outdated(in, i))
+                    continue;
+                const berth__ng_member_t *v = victim >= 0 ? &in->members[victim] : NULL;
+                if (v == NULL || (v->available && !m->available) ||
+                    (v->available == m->available && m->index > v->index))
+                    victim = (int)i;
+            }
+            if (victim < 0)
+                break;
+            const berth__ng_member_t *m = &in->members[victim];
+            gone[victim] = 1;
+            if (m->zone >= 0 && (size_t)m->zone < nz)
+                zcount[m->zone]--;
+            if (m->host >= 0 && (size_t)m->host < in->nhosts)
+                hcount[m->host]--;
+            live--;
+            old--;
+            o.outdated--;
+            EMIT(.kind = BERTH__NG_REMOVE, .index = m->index, .zone = m->zone, .host = -1);
+        }
+    }
+    /* How many members the NGroup should have after this step: the
+     * desired count, and while replacing, the old members still standing
+     * in for new ones that a batch now places beside them. */
+    size_t target = in->desired;
+    if (replacing) {
+        uint32_t still = in->desired > fresh ? in->desired - fresh : 0;
+        uint32_t old_left = o.outdated;
+        /* Members to place anyway (lost ones) come on top of the old. */
+        size_t want = fresh + old_left < in->desired ? in->desired - fresh - old_left : 0;
+        uint32_t surge = 0;
+        if (may_start && still > want) {
+            surge = (uint32_t)(still - want);
+            if (surge > budget)
+                surge = budget;
+            if (surge > old_left)
+                surge = old_left;
+        }
+        target = fresh + old_left + want + surge;
+        o.batch_started = surge > 0;
+    }
+
     /* Surplus: members outside the zones first, then the zone holding the
      * most (the later zone on a tie), its highest index first. */
-    size_t live = in->nmembers;
-    while (live > in->desired) {
+    while (live > target) {
         int victim = -1;
         for (size_t i = 0; i < in->nmembers; i++) {
             const berth__ng_member_t *m = &in->members[i];
@@ -137,13 +219,15 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
         if (m->host >= 0 && (size_t)m->host < in->nhosts)
             hcount[m->host]--;
         live--;
+        if (plan_outdated(in, (size_t)victim) && o.outdated > 0)
+            o.outdated--;
         EMIT(.kind = BERTH__NG_REMOVE, .index = m->index, .zone = m->zone, .host = -1);
     }
 
     /* Missing: the lowest free index, in the zone holding the fewest that
      * has room (the first such zone on a tie). */
     uint32_t next = 0;
-    for (size_t k = live; k < in->desired; k++) {
+    for (size_t k = live; k < target; k++) {
         while (next < BERTH_NGROUP_MEMBERS_MAX && used[next])
             next++;
         if (next >= BERTH_NGROUP_MEMBERS_MAX)
@@ -184,10 +268,36 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
             fg[host] -= in->gpus;
         }
     }
+    if (replacing || o.halted)
+        goto done;
 
-    /* Rolling update.  Redeploying a member that is unavailable anyway
-     * costs nothing; the others go in batches within the bound, and a batch
-     * starts only once every member at the revision is available. */
+    if (in->batch > 0) {
+        /* In place, in batches: at most `batch` members updating at once
+         * (those at the revision not yet available count), the
+         * unavailable old members first, the available ones only when a
+         * batch may start; in index order, so the rollout is predictable. */
+        for (int pass = 0; pass < 2 && budget > 0; pass++) {
+            if (pass == 1 && !may_start)
+                break;
+            for (uint32_t idx = 0; idx < BERTH_NGROUP_MEMBERS_MAX && budget > 0; idx++) {
+                for (size_t i = 0; i < in->nmembers && budget > 0; i++) {
+                    const berth__ng_member_t *m = &in->members[i];
+                    if (m->index != idx || gone[i] || !plan_outdated(in, i) ||
+                        m->available != (pass == 1))
+                        continue;
+                    EMIT(.kind = BERTH__NG_UPDATE, .index = m->index, .zone = m->zone,
+                         .host = -1);
+                    budget--;
+                    o.batch_started = o.batch_started || pass == 1;
+                }
+            }
+        }
+        goto done;
+    }
+
+    /* The former bound.  Redeploying a member that is unavailable anyway
+     * costs nothing; the others go in batches within max_unavailable, and
+     * a batch starts only once every member at the revision is available. */
     uint32_t unavailable = 0, pending = 0;
     for (size_t i = 0; i < in->nmembers; i++) {
         const berth__ng_member_t *m = &in->members[i];
@@ -197,27 +307,29 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
         if (m->revision == in->revision)
             pending++;
     }
-    if (waiting != NULL)
-        *waiting = pending;
     for (size_t i = 0; i < in->nmembers; i++) {
         const berth__ng_member_t *m = &in->members[i];
         if (!gone[i] && !m->available && m->revision != in->revision)
             EMIT(.kind = BERTH__NG_UPDATE, .index = m->index, .zone = m->zone, .host = -1);
     }
-    if (pending == 0 && unavailable < in->max_unavailable) {
-        uint32_t budget = in->max_unavailable - unavailable;
+    if (pending == 0 && !in->paused && unavailable < in->max_unavailable) {
+        uint32_t left = in->max_unavailable - unavailable;
         /* In index order, so that the rollout is predictable. */
-        for (uint32_t idx = 0; idx < BERTH_NGROUP_MEMBERS_MAX && budget > 0; idx++) {
-            for (size_t i = 0; i < in->nmembers && budget > 0; i++) {
+        for (uint32_t idx = 0; idx < BERTH_NGROUP_MEMBERS_MAX && left > 0; idx++) {
+            for (size_t i = 0; i < in->nmembers && left > 0; i++) {
                 const berth__ng_member_t *m = &in->members[i];
                 if (m->index != idx || gone[i] || !m->available || m->revision == in->revision)
                     continue;
                 EMIT(.kind = BERTH__NG_UPDATE, .index = m->index, .zone = m->zone, .host = -1);
-                budget--;
+                left--;
+                o.batch_started = true;
             }
         }
     }
+done:
 #undef EMIT
+    if (seen != NULL)
+        *seen = o;
     return n < cap ? n : cap;
 }
 
@@ -257,7 +369,7 @@ static int key_check(const char *key, berth_error_t *err)
 
 static void member_name(const char *name, uint32_t i, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s-%" PRIu32, name, i);
+    snprintf(out, cap, "%.*s-%" PRIu32, BERTH_NGROUP_NAME_MAX, name, i);
 }
 
 static void member_key(const char *key, const char *name, uint32_t i, char *out, size_t cap)
@@ -290,7 +402,9 @@ static void error_prefix(berth_error_t *err, const char *prefix)
 
 /* An NGroup's record as stored: JSON {v, key, name, template (the
  * canonical document text), desired, maxUnavailable, zones, revision,
- * deleting, metadata?}. */
+ * deleting, metadata?, and, each absent in a record of before them (the
+ * former behaviour): batchPercent, unhealthyPercent (-1: none), pauseMs,
+ * replace, prefix, faultDomains, stopped}. */
 typedef struct ng_record {
     char *raw;                      /* the record's bytes as read (for CAS)  */
     json_t *json;
@@ -300,6 +414,11 @@ typedef struct ng_record {
     uint64_t revision;
     bool deleting;
     json_t *metadata;               /* borrowed, or NULL                    */
+    uint32_t batch_percent, pause_ms, fault_domains;
+    int32_t unhealthy_percent;
+    bool replace, stopped;
+    const char *prefix;             /* "" for none                          */
+    char stem[BERTH_NAME_MAX + 1];  /* prefix then name: members' names' stem */
 } ng_record_t;
 
 static void record_clear(ng_record_t *r)
@@ -332,6 +451,17 @@ static int record_decode(ng_record_t *r, const char *key, berth_error_t *err)
     r->revision = (uint64_t)json_integer_value(json_object_get(j, "revision"));
     r->deleting = json_is_true(json_object_get(j, "deleting"));
     r->metadata = json_object_get(j, "metadata");
+    r->batch_percent = (uint32_t)json_integer_value(json_object_get(j, "batchPercent"));
+    json_t *u = json_object_get(j, "unhealthyPercent");
+    r->unhealthy_percent = json_is_integer(u) ? (int32_t)json_integer_value(u) : -1;
+    r->pause_ms = (uint32_t)json_integer_value(json_object_get(j, "pauseMs"));
+    r->replace = json_is_true(json_object_get(j, "replace"));
+    r->prefix = json_string_value(json_object_get(j, "prefix"));
+    if (r->prefix == NULL)
+        r->prefix = "";
+    r->fault_domains = (uint32_t)json_integer_value(json_object_get(j, "faultDomains"));
+    r->stopped = json_is_true(json_object_get(j, "stopped"));
+    snprintf(r->stem, sizeof r->stem, "%s%s", r->prefix, r->name);
     return 0;
 }
 
@@ -396,6 +526,46 @@ static int note_write(berth_store_t *s, const char *key, const char *note, berth
     int rc;
     redisReply *x = note[0] ? ng_cmd(s, 4, set, NULL, false, "writing an NGroup's note", err, &rc)
                             : ng_cmd(s, 3, del, NULL, false, "writing an NGroup's note", err, &rc);
+    if (x == NULL)
+        return rc;
+    freeReplyObject(x);
+    return 0;
+}
+
+/* The field of berth:{C}:ngroupnotes holding the pace of `key`'s rollout:
+ * the key, then a unit separator (an NGroup key holds no control bytes). */
+static void pace_key(const char *key, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s\x1fpace", key);
+}
+
+/* Records the pace: a batch of `revision` started (since_ms 0), or it was
+ * first seen available at since_ms. */
+static int pace_write(berth_store_t *s, const char *key, uint64_t revision, int64_t since_ms,
+                      berth_error_t *err)
+{
+    char hk[BERTH__KEYNAME_MAX], field[BERTH_NGROUP_KEY_MAX + 8], value[64];
+    berth__store_key(s, hk, sizeof hk, "ngroupnotes", "");
+    pace_key(key, field, sizeof field);
+    snprintf(value, sizeof value, "%" PRIu64 " %" PRId64, revision, since_ms);
+    const char *argv[] = {"HSET", hk, field, value};
+    int rc;
+    redisReply *x = ng_cmd(s, 4, argv, NULL, false, "writing an NGroup's pace", err, &rc);
+    if (x == NULL)
+        return rc;
+    freeReplyObject(x);
+    return 0;
+}
+
+/* Removes the pace of `key`'s rollout (the NGroup is gone). */
+static int pace_drop(berth_store_t *s, const char *key, berth_error_t *err)
+{
+    char hk[BERTH__KEYNAME_MAX], field[BERTH_NGROUP_KEY_MAX + 8];
+    berth__store_key(s, hk, sizeof hk, "ngroupnotes", "");
+    pace_key(key, field, sizeof field);
+    const char *argv[] = {"HDEL", hk, field};
+    int rc;
+    redisReply *x = ng_cmd(s, 3, argv, NULL, false, "writing an NGroup's pace", err, &rc);
     if (x == NULL)
         return rc;
     freeReplyObject(x);
@@ -479,6 +649,36 @@ static int spec_check(berth_engine_t *e, const berth_ngroup_spec_t *spec, berth_
         rc = berth__error_add(err, BERTH_EINVAL, "InvalidMaxUnavailable", "maxUnavailable",
                               "maxUnavailable must be an integer from 1 to %d, not %" PRId64,
                               BERTH_NGROUP_MEMBERS_MAX, spec->max_unavailable);
+    if (spec->max_batch_percent > 100)
+        rc = berth__error_add(err, BERTH_EINVAL, "InvalidMaxBatchPercent", "maxBatchPercent",
+                              "maxBatchPercent must be an integer from 1 to 100, not %" PRIu32,
+                              spec->max_batch_percent);
+    if (spec->max_unhealthy_set && spec->max_unhealthy_percent > 100)
+        rc = berth__error_add(err, BERTH_EINVAL, "InvalidMaxUnhealthyPercent",
+                              "maxUnhealthyPercent",
+                              "maxUnhealthyPercent must be an integer from 0 to 100, not %" PRIu32,
+                              spec->max_unhealthy_percent);
+    if (spec->pause_between_batches_ms > NG_PAUSE_MAX_MS)
+        rc = berth__error_add(err, BERTH_EINVAL, "InvalidPauseTime", "pauseBetweenBatches",
+                              "the pause between batches is at most one day");
+    if (spec->replace_on_update && spec->max_batch_percent == 0)
+        rc = berth__error_add(err, BERTH_EINVAL, "InvalidUpdateProfile", "replaceOnUpdate",
+                              "replacing members on update needs max_batch_percent");
+    if (spec->fault_domain_count > BERTH_NGROUP_MEMBERS_MAX)
+        rc = berth__error_add(err, BERTH_EINVAL, "InvalidFaultDomainCount", "faultDomainCount",
+                              "faultDomainCount must be an integer from 1 to %d, not %" PRIu32,
+                              BERTH_NGROUP_MEMBERS_MAX, spec->fault_domain_count);
+    if (spec->name != NULL && spec->member_prefix != NULL && spec->member_prefix[0] != '\0') {
+        char stem[2 * BERTH_NAME_MAX];
+        int len = snprintf(stem, sizeof stem, "%s%s", spec->member_prefix, spec->name);
+        if (len < 0 || (size_t)len >= sizeof stem ||
+            !berth__name_is_valid(stem, BERTH_NGROUP_NAME_MAX))
+            rc = berth__error_add(err, BERTH_EINVAL, "InvalidNamePrefix", "memberPrefix",
+                                  "a member name prefix is lowercase letters, digits or '-', "
+                                  "not starting with '-', and with the NGroup's name at most "
+                                  "%d characters",
+                                  BERTH_NGROUP_NAME_MAX);
+    }
     if (spec->nzones > BERTH_NGROUP_ZONES_MAX)
         rc = berth__error_add(err, BERTH_EINVAL, "InvalidZones", "zones",
                               "an NGroup spreads across at most %d zones", BERTH_NGROUP_ZONES_MAX);
@@ -540,7 +740,10 @@ static int template_check(berth_engine_t *e, const berth_ngroup_spec_t *spec, ch
     if (rc != 0)
         return nomem(err);
     /* The member documents carry more (name, zone, tags): check one. */
-    char *doc = member_doc(*canonical, spec->key, spec->name, BERTH_NGROUP_MEMBERS_MAX - 1,
+    char stem[2 * BERTH_NAME_MAX];
+    snprintf(stem, sizeof stem, "%s%s", spec->member_prefix ? spec->member_prefix : "",
+             spec->name);
+    char *doc = member_doc(*canonical, spec->key, stem, BERTH_NGROUP_MEMBERS_MAX - 1,
                            spec->nzones > 0 ? spec->zones[0] : NULL, UINT32_MAX);
     if (doc == NULL) {
         berth_free(*canonical);
@@ -623,6 +826,24 @@ static int ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec, uin
                                       "the name of NGroup '%s' cannot change", spec->key);
                 break;
             }
+            if (strcmp(old.prefix, spec->member_prefix ? spec->member_prefix : "") != 0) {
+                record_clear(&old);
+                rc = berth__error_set(err, BERTH_ECONFLICT, "PropertyChangeNotAllowed",
+                                      "memberPrefix",
+                                      "the member name prefix of NGroup '%s' cannot change: "
+                                      "it is fixed when the NGroup is created",
+                                      spec->key);
+                break;
+            }
+            if (old.fault_domains != spec->fault_domain_count) {
+                record_clear(&old);
+                rc = berth__error_set(err, BERTH_ECONFLICT, "PropertyChangeNotAllowed",
+                                      "faultDomainCount",
+                                      "the fault domain count of NGroup '%s' cannot change: "
+                                      "it is fixed when the NGroup is created",
+                                      spec->key);
+                break;
+            }
             rev = old.revision + (strcmp(old.template_json, canonical) != 0 ? 1 : 0);
         }
         json_t *zones = json_array();
@@ -635,6 +856,19 @@ static int ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec, uin
                                 zones, "revision", (json_int_t)rev, "deleting", 0);
         if (rec != NULL && spec->metadata_json != NULL)
             json_object_set_new(rec, "metadata", json_loads(spec->metadata_json, 0, NULL));
+        if (rec != NULL) {
+            json_object_set_new(rec, "batchPercent", json_integer(spec->max_batch_percent));
+            json_object_set_new(rec, "unhealthyPercent",
+                                json_integer(spec->max_unhealthy_set
+                                                 ? (json_int_t)spec->max_unhealthy_percent
+                                                 : -1));
+            json_object_set_new(rec, "pauseMs", json_integer(spec->pause_between_batches_ms));
+            json_object_set_new(rec, "replace", json_boolean(spec->replace_on_update));
+            json_object_set_new(rec, "prefix",
+                                json_string(spec->member_prefix ? spec->member_prefix : ""));
+            json_object_set_new(rec, "faultDomains", json_integer(spec->fault_domain_count));
+            json_object_set_new(rec, "stopped", json_boolean(old.raw != NULL && old.stopped));
+        }
         char *text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
         json_decref(rec);
         if (text == NULL) {
@@ -678,6 +912,10 @@ typedef struct ng_members {
     size_t n;
     berth_ngroup_member_t *m;       /* by index                             */
     char note[BERTH_ERROR_MESSAGE_MAX];
+    uint64_t pace_revision;         /* the pace: the revision of the last
+                                     * batch started (0: none) ...          */
+    int64_t pace_since_ms;          /* ... and when that batch was first seen
+                                     * available (wall ms, 0: not yet)      */
 } ng_members_t;
 
 static void members_clear(ng_members_t *ms)
@@ -699,12 +937,12 @@ static int members_read(berth_store_t *s, const ng_record_t *r, ng_members_t *ms
         return nomem(err);
     for (uint32_t i = 0; i < BERTH_NGROUP_MEMBERS_MAX; i++) {
         berth_ngroup_member_t *m = &ms->m[ms->n];
-        member_key(r->key, r->name, i, m->key, sizeof m->key);
+        member_key(r->key, r->stem, i, m->key, sizeof m->key);
         berth_placement_t p;
         if (berth_engine_group_get(e, m->key, &p) != 0)
             continue;
         m->index = i;
-        member_name(r->name, i, m->name, sizeof m->name);
+        member_name(r->stem, i, m->name, sizeof m->name);
         snprintf(m->host, sizeof m->host, "%s", p.host);
         berth_host_t h;
         if (berth_engine_host_get(e, p.host, &h, NULL) == 0 && h.zone != NULL)
@@ -727,9 +965,11 @@ static int members_read(berth_store_t *s, const ng_record_t *r, ng_members_t *ms
     av[1] = kv;
     for (size_t i = 0; i < ms->n; i++)
         ag[i + 2] = av[i + 2] = ms->m[i].key;
-    const char *an[] = {"HGET", kn, r->key};
+    char pace_field[BERTH_NGROUP_KEY_MAX + 8];
+    pace_key(r->key, pace_field, sizeof pace_field);
+    const char *an[] = {"HMGET", kn, r->key, pace_field};
     const char *const *argvs[3] = {ag, av, an};
-    int argcs[3] = {(int)ms->n + 2, (int)ms->n + 2, 3};
+    int argcs[3] = {(int)ms->n + 2, (int)ms->n + 2, 4};
     int rc = 0;
     redisReply *x = ms->n > 0 ? berth__store_transaction(s, 3, argvs, argcs,
                                                          "reading an NGroup's members", err, &rc)
@@ -751,9 +991,22 @@ static int members_read(berth_store_t *s, const ng_record_t *r, ng_members_t *ms
         return berth__error_set(err, BERTH_EIO, "RedisError", "",
                                 "unexpected reply reading an NGroup's members");
     }
-    redisReply *note = x->element[want - 1];
-    if (note->type == REDIS_REPLY_STRING)
+    redisReply *notes = x->element[want - 1];
+    redisReply *note = notes->type == REDIS_REPLY_ARRAY && notes->elements == 2
+                           ? notes->element[0] : NULL;
+    redisReply *pace = note != NULL ? notes->element[1] : NULL;
+    if (note != NULL && note->type == REDIS_REPLY_STRING)
         snprintf(ms->note, sizeof ms->note, "%.*s", (int)note->len, note->str);
+    if (pace != NULL && pace->type == REDIS_REPLY_STRING) {
+        unsigned long long prev = 0;
+        long long since = 0;
+        char text[64];
+        snprintf(text, sizeof text, "%.*s", (int)pace->len, pace->str);
+        if (sscanf(text, "%llu %lld", &prev, &since) == 2) {
+            ms->pace_revision = prev;
+            ms->pace_since_ms = since;
+        }
+    }
     for (size_t i = 0; i < ms->n; i++) {
         berth_ngroup_member_t *m = &ms->m[i];
         redisReply *g = x->element[0]->element[i];
@@ -786,6 +1039,14 @@ static int members_read(berth_store_t *s, const ng_record_t *r, ng_members_t *ms
     return 0;
 }
 
+/* Whether a member's state (members_read()) says it is unhealthy: its
+ * view for its current generation reports it failed or stopped. */
+static bool member_unhealthy(const berth_ngroup_member_t *m)
+{
+    return strcmp(m->state, "Failed") == 0 || strcmp(m->state, "Stopped") == 0 ||
+           strcmp(m->state, "Terminated") == 0;
+}
+
 /* ---- get ------------------------------------------------------------------------------ */
 
 void berth_ngroup_free(berth_ngroup_t *ngroup)
@@ -800,6 +1061,7 @@ void berth_ngroup_free(berth_ngroup_t *ngroup)
         free(ngroup->zones[i]);
     free(ngroup->zones);
     free(ngroup->members);
+    free(ngroup->member_prefix);
     free(ngroup);
 }
 
@@ -813,9 +1075,10 @@ static int status_build(const ng_record_t *r, ng_members_t *ms, berth_ngroup_t *
     g->name = strdup(r->name);
     g->template_json = strdup(r->template_json);
     g->metadata_json = r->metadata != NULL ? json_dumps(r->metadata, JSON_COMPACT) : NULL;
+    g->member_prefix = strdup(r->prefix);
     g->nzones = json_array_size(r->zones);
     g->zones = calloc(g->nzones + 1, sizeof *g->zones);
-    bool ok = g->key && g->name && g->template_json && g->zones &&
+    bool ok = g->key && g->name && g->template_json && g->zones && g->member_prefix &&
               (r->metadata == NULL || g->metadata_json != NULL);
     for (size_t i = 0; ok && i < g->nzones; i++)
         ok = (g->zones[i] = strdup(json_string_value(json_array_get(r->zones, i)))) != NULL;
@@ -831,13 +1094,22 @@ static int status_build(const ng_record_t *r, ng_members_t *ms, berth_ngroup_t *
     g->nmembers = ms->n;
     ms->m = NULL;
     ms->n = 0;
+    g->max_batch_percent = r->batch_percent;
+    g->max_unhealthy_percent = r->unhealthy_percent;
+    g->pause_between_batches_ms = r->pause_ms;
+    g->replace_on_update = r->replace;
+    g->fault_domain_count = r->fault_domains;
+    g->stopped = r->stopped;
     for (size_t i = 0; i < g->nmembers; i++) {
         g->running += g->members[i].available;
         g->updated += g->members[i].revision == g->revision;
+        g->unhealthy += g->members[i].revision == g->revision &&
+                        member_unhealthy(&g->members[i]);
     }
     snprintf(g->message, sizeof g->message, "%s", ms->note);
-    g->steady = !g->deleting && g->nmembers == g->desired && g->running == g->desired &&
-                g->updated == g->desired;
+    uint32_t want = r->stopped ? 0 : g->desired;
+    g->steady = !g->deleting && g->nmembers == want && g->running == want &&
+                g->updated == want;
     *out = g;
     return 0;
 }
@@ -907,7 +1179,8 @@ static int finish_delete(berth_store_t *s, ng_record_t *r, ng_members_t *ms,
         return w;
     if (w == 1) {
         st->deleted = true;
-        return note_write(s, r->key, "", err);
+        int rc = note_write(s, r->key, "", err);
+        return rc == 0 ? pace_drop(s, r->key, err) : rc;
     }
     return 0;
 }
@@ -940,8 +1213,8 @@ static int member_place(berth_store_t *s, const ng_record_t *r, uint32_t i, cons
                         const char *prefer, bool update, berth_error_t *err)
 {
     char key[BERTH_GROUP_KEY_MAX + 1];
-    member_key(r->key, r->name, i, key, sizeof key);
-    char *doc = member_doc(r->template_json, r->key, r->name, i, zone, r->revision);
+    member_key(r->key, r->stem, i, key, sizeof key);
+    char *doc = member_doc(r->template_json, r->key, r->stem, i, zone, r->revision);
     if (doc == NULL)
         return nomem(err);
     berth_group_t *g = NULL;
@@ -991,7 +1264,7 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
     size_t nz = nzones > 0 ? nzones : 1;
     /* The demand and static constraints of a member, from member 0's
      * document (every member's is the same but for its zone). */
-    char *doc = member_doc(r->template_json, r->key, r->name, 0, NULL, r->revision);
+    char *doc = member_doc(r->template_json, r->key, r->stem, 0, NULL, r->revision);
     if (doc == NULL)
         return nomem(err);
     berth_group_t *g = NULL;
@@ -1036,6 +1309,7 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
         mem[i].index = m->index;
         mem[i].revision = m->revision;
         mem[i].available = m->available;
+        mem[i].unhealthy = member_unhealthy(m);
         mem[i].host = -1;
         mem[i].zone = -1;
         for (size_t h = 0; h < nhosts; h++)
@@ -1044,13 +1318,43 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
                 mem[i].zone = hosts[h].zone;
             }
     }
+    uint32_t desired = r->stopped ? 0 : r->desired;
+    uint32_t batch = 0;
+    if (r->batch_percent > 0) {
+        /* Rounded down, so that a batch never exceeds the percent. */
+        batch = (uint32_t)((uint64_t)r->batch_percent * desired / 100);
+        batch = batch > 0 ? batch : 1;
+    }
+    /* The pause: since the last batch of this revision was first seen
+     * available (the pace the cell keeps); none before the first batch. */
+    int64_t now = berth__clock_wall_ms();
+    bool paused = r->pause_ms > 0 && ms->pace_revision == r->revision &&
+                  (ms->pace_since_ms == 0 || now < ms->pace_since_ms + (int64_t)r->pause_ms);
     berth__ng_input_t in = {.members = mem, .nmembers = ms->n, .hosts = hosts,
-                            .nhosts = nhosts, .nzones = nz, .desired = r->desired,
-                            .max_unavailable = r->max_unavailable, .revision = r->revision,
+                            .nhosts = nhosts, .nzones = nz, .desired = desired,
+                            .max_unavailable = r->max_unavailable, .batch = batch,
+                            .max_unhealthy_percent = r->unhealthy_percent, .paused = paused,
+                            .replace = r->replace,
+                            .per_host_max = r->fault_domains > 0
+                                                ? (desired + r->fault_domains - 1) /
+                                                      r->fault_domains
+                                                : 0,
+                            .revision = r->revision,
                             .millicores = req.demand.millicores,
                             .memory_mib = req.demand.memory_mib,
                             .gpus = req.demand.gpu_count};
-    size_t n = berth__ngroup_plan(&in, scratch, acts, cap, &st->waiting);
+    berth__ng_outcome_t seen;
+    size_t n = berth__ngroup_plan(&in, scratch, acts, cap, &seen);
+    st->waiting = seen.waiting;
+    st->halted = seen.halted;
+    st->pausing = paused && seen.waiting == 0 && seen.outdated > 0 && !seen.halted;
+    if (r->pause_ms > 0 && seen.batch_started) {
+        rc = pace_write(s, r->key, r->revision, 0, err);
+    } else if (r->pause_ms > 0 && st->pausing && ms->pace_since_ms == 0) {
+        rc = pace_write(s, r->key, r->revision, now, err);
+    }
+    if (rc != 0)
+        goto done;
 
     /* The note sums the step up: members placed outside the zone holding
      * the fewest, and actions that failed (the first reason given). */
@@ -1059,7 +1363,7 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
     for (size_t k = 0; k < n; k++) {
         const berth__ng_action_t *a = &acts[k];
         char key[BERTH_GROUP_KEY_MAX + 1];
-        member_key(r->key, r->name, a->index, key, sizeof key);
+        member_key(r->key, r->stem, a->index, key, sizeof key);
         const char *zone = nzones > 0 && a->zone >= 0
                                ? json_string_value(json_array_get(r->zones, (size_t)a->zone))
                                : NULL;
@@ -1079,7 +1383,7 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
                 if (a->fallback) {
                     fallbacks++;
                     snprintf(last_fallback, sizeof last_fallback, "%s-%" PRIu32 " in zone '%s'",
-                             r->name, a->index, zone ? zone : "");
+                             r->stem, a->index, zone ? zone : "");
                 }
             }
         } else {
@@ -1096,8 +1400,8 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
         }
         if (arc != 0) {
             if (st->failed++ == 0)
-                snprintf(first_failure, sizeof first_failure, "%s-%" PRIu32 ": %.150s",
-                         r->name, a->index, aerr.message);
+                snprintf(first_failure, sizeof first_failure, "%.58s-%" PRIu32 ": %.120s",
+                         r->stem, a->index, aerr.message);
         }
     }
     char note[BERTH_ERROR_MESSAGE_MAX] = "";
@@ -1109,7 +1413,13 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
     if (st->failed > 0)
         note_add(note, sizeof note, "%" PRIu32 " member(s) could not be placed or updated (%s)",
                  st->failed, first_failure);
-    st->steady = n == 0 && st->waiting == 0 && ms->n == r->desired;
+    if (seen.halted)
+        note_add(note, sizeof note,
+                 "The rollout of revision %" PRIu64 " is stopped: %" PRIu32 " of the members "
+                 "at that revision are unhealthy, more than the %" PRId32 "%% "
+                 "maxUnhealthyPercent allows.",
+                 r->revision, seen.unhealthy, r->unhealthy_percent);
+    st->steady = n == 0 && st->waiting == 0 && seen.outdated == 0 && ms->n == desired;
     if (rc == 0 && strcmp(note, ms->note) != 0 && (note[0] != '\0' || n > 0 || st->steady))
         rc = note_write(s, r->key, note, err);
 done:
@@ -1218,6 +1528,108 @@ int berth_store_ngroup_delete(berth_store_t *store, const char *key, berth_error
     if (key_check(key, err) < 0)
         return BERTH_EINVAL;
     BERTH__RETURN_GUARDED(ngroup_delete(store, key, err));
+}
+
+/* Sets the record's "stopped" by compare-and-set (bounded retries), then
+ * takes one reconcile step.  A record being deleted is not found. */
+static int ngroup_set_stopped(berth_store_t *store, const char *key, bool stopped,
+                              berth_error_t *err)
+{
+    int rc = berth_store_sync(store, err);
+    for (int tries = 0; rc == 0; tries++) {
+        if (tries == NG_CAS_TRIES) {
+            rc = berth__error_set(err, BERTH_EIO, "Conflict", "key",
+                                  "NGroup '%s' kept changing under this write", key);
+            break;
+        }
+        ng_record_t r;
+        rc = record_read(store, key, &r, err);
+        if (rc != 0)
+            break;
+        if (r.deleting) {
+            record_clear(&r);
+            rc = berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                                  "NGroup '%s' is being deleted", key);
+            break;
+        }
+        if (r.stopped == stopped) {
+            record_clear(&r);
+            break;
+        }
+        json_object_set_new(r.json, "stopped", json_boolean(stopped));
+        char *text = json_dumps(r.json, JSON_COMPACT);
+        int w = text != NULL ? record_cas(store, key, r.raw, text, err) : nomem(err);
+        free(text);
+        record_clear(&r);
+        if (w < 0) {
+            rc = w;
+            break;
+        }
+        if (w == 1)
+            break;
+    }
+    if (rc == 0)
+        rc = ngroup_reconcile(store, key, NULL, err);
+    return rc;
+}
+
+/* Contract (berth.h): records the NGroup stopped, then one step. */
+int berth_store_ngroup_stop(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    berth_error_clear(err);
+    if (key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(ngroup_set_stopped(store, key, true, err));
+}
+
+/* Contract (berth.h): records the NGroup started, then one step. */
+int berth_store_ngroup_start(berth_store_t *store, const char *key, berth_error_t *err)
+{
+    berth_error_clear(err);
+    if (key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(ngroup_set_stopped(store, key, false, err));
+}
+
+static int ngroup_restart(berth_store_t *store, const char *key, uint32_t *restarted,
+                          berth_error_t *err)
+{
+    ng_record_t r;
+    ng_members_t ms;
+    int rc = ngroup_read(store, key, &r, &ms, err);
+    if (rc != 0)
+        return rc;
+    if (r.deleting) {
+        rc = berth__error_set(err, BERTH_ENOENT, "ResourceNotFound", "key",
+                              "NGroup '%s' is being deleted", key);
+    } else if (r.stopped) {
+        rc = berth__error_set(err, BERTH_ECONFLICT, "NGroupStopped", "key",
+                              "NGroup '%s' is stopped: start it instead", key);
+    }
+    for (size_t i = 0; rc == 0 && i < ms.n; i++) {
+        int x = berth_store_group_restart(store, ms.m[i].key, err);
+        if (x == 0 && restarted != NULL)
+            (*restarted)++;
+        else if (x == BERTH_ENOENT)
+            berth_error_clear(err);  /* released meanwhile */
+        else if (x != 0)
+            rc = x;
+    }
+    members_clear(&ms);
+    record_clear(&r);
+    return rc;
+}
+
+/* Contract (berth.h): restarts every placed member. */
+int berth_store_ngroup_restart(berth_store_t *store, const char *key, uint32_t *restarted,
+                               berth_error_t *err)
+{
+    berth_error_clear(err);
+    if (restarted != NULL)
+        *restarted = 0;
+    if (key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(ngroup_restart(store, key, restarted, err));
 }
 
 static int ngroup_list(berth_store_t *store, berth_store_ngroup_cb cb, void *data,

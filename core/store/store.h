@@ -543,6 +543,8 @@ typedef struct berth__ng_member {
     int host;                       /* index into the plan's hosts, or -1   */
     uint64_t revision;              /* 0: unknown (treated as old)          */
     bool available;                 /* Running at its current generation    */
+    bool unhealthy;                 /* its view says Failed, Stopped or
+                                     * Terminated at its current generation */
 } berth__ng_member_t;
 
 typedef struct berth__ng_host {
@@ -561,12 +563,37 @@ typedef struct berth__ng_input {
     size_t nhosts;
     size_t nzones;                  /* >= 1                                 */
     uint32_t desired;
-    uint32_t max_unavailable;       /* >= 1                                 */
+    uint32_t max_unavailable;       /* >= 1: without batch, the bound on the
+                                     * unavailable members                  */
+    uint32_t batch;                 /* >= 1: members updating at once (those
+                                     * at the revision not yet available plus
+                                     * those redeployed), 0: max_unavailable
+                                     * bounds the rollout instead           */
+    int32_t max_unhealthy_percent;  /* 0..100: the rollout stops (no update
+                                     * at all) while more than this percent
+                                     * of the members at the revision are
+                                     * unhealthy; -1: never                 */
+    bool paused;                    /* the pause between batches is running:
+                                     * no batch starts                      */
+    bool replace;                   /* update by placing a new member at a
+                                     * free index first and releasing an old
+                                     * one once it is available              */
+    uint32_t per_host_max;          /* > 0: no host takes a member while it
+                                     * holds that many (fault domains)      */
     uint64_t revision;
     uint32_t millicores;            /* one member's demand                  */
     uint32_t memory_mib;
     uint32_t gpus;
 } berth__ng_input_t;
+
+/* What the planner saw besides its actions. */
+typedef struct berth__ng_outcome {
+    uint32_t waiting;               /* members at the revision not available */
+    uint32_t unhealthy;             /* of those, the unhealthy ones         */
+    uint32_t outdated;              /* members left at an older revision    */
+    bool halted;                    /* too many unhealthy: no update        */
+    bool batch_started;             /* this step started a batch            */
+} berth__ng_outcome_t;
 
 typedef enum berth__ng_kind {
     BERTH__NG_REMOVE = 1,
@@ -589,10 +616,19 @@ typedef struct berth__ng_action {
 
 /* Decides one step: removes first, then creates, then updates.  Writes at
  * most `cap` actions to out and returns how many it wrote; cap
- * BERTH_NGROUP_MEMBERS_MAX + nmembers always suffices.  *waiting (may be
- * NULL) receives the number of members at the current revision that are
- * not available.  `scratch` holds BERTH__NG_SCRATCH() words. */
+ * BERTH_NGROUP_MEMBERS_MAX + nmembers always suffices.  *seen (may be
+ * NULL) receives what the planner counted (members at the current
+ * revision not available, ...).  `scratch` holds BERTH__NG_SCRATCH() words.
+ *
+ * The rollout: with `batch`, at most `batch` members update at once and a
+ * batch starts only once every member at the revision is available, no
+ * pause runs and no more than max_unhealthy_percent of the updated members are
+ * unhealthy;
+ * in place, a batch redeploys members (the unavailable ones first); with
+ * `replace`, a batch places new members at free indexes and the old ones
+ * are released as the new ones become available.  Without `batch`, the
+ * former bound: unavailable members at most max_unavailable. */
 size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
-                          berth__ng_action_t *out, size_t cap, uint32_t *waiting);
+                          berth__ng_action_t *out, size_t cap, berth__ng_outcome_t *seen);
 
 #endif /* BERTH_STORE_H */
