@@ -6,11 +6,18 @@
  * packing between hosts holding as many, a zone without room falling back
  * to the next, rolling updates that never leave more than maxUnavailable
  * members unavailable with the agents' views simulated, batches that wait
- * for the previous one, members already down updated at once); the store
+ * for the previous one, members already down updated at once; batches of
+ * maxBatchPercent, in place and by replacement, never more than 3 of 12
+ * updating at once and 4 batches when members come up at once;
+ * maxUnhealthyPercent stopping a rollout, a pause holding the next batch;
+ * fault domains bounding members per host); the store
  * with a real redis-server and simulator agents in three zones (6 members
  * 2/2/2 on distinct hosts, scaled to 4 and 9, a template change rolled out
  * with maxUnavailable 2 and checked at every step, delete releasing every
- * member); bad input (template, counts, bound, zones, key) refused with
+ * member; the update profile: name prefix, six fault domains, 12 members
+ * rolled out 3 at a time in 4 batches, an hour's pause holding the second
+ * batch, a failing revision stopped by maxUnhealthyPercent 0, a rollout by
+ * replacement, stop/start/restart); bad input (template, counts, bound, zones, key) refused with
  * the path at fault and nothing changed; a delete cut short finished by
  * the next reconcile; and the nGroups route through
  * berthd (create, status, list, PATCH of the count, bad input, secrets
@@ -318,6 +325,155 @@ static void test_plan_rolling(void **state)
     free(s);
 }
 
+
+/* Counts of a simulated NGroup at `rev`: members updating (at rev, not
+ * available), available ones, old ones. */
+static void sim_counts(const sim_t *s, uint64_t rev, size_t *updating, size_t *up, size_t *old)
+{
+    *updating = *up = *old = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        *updating += s->m[i].revision == rev && !s->m[i].available;
+        *up += s->m[i].available;
+        *old += s->m[i].revision != rev;
+    }
+}
+
+/* 12 members, maxBatchPercent 25 (3 at once), in place and by
+ * replacement: whether the agents bring members up at once or at random,
+ * never more than 3 members update at once; by replacement the available
+ * members never fall below the desired count; with members up at once the
+ * rollout takes exactly 4 batches, one per step. */
+static void batches(bool replace, uint64_t seed, bool at_once)
+{
+    sim_t *s = sim_new(3, 4, 16);
+    berth__ng_input_t in = sim_input(s, 12, 1, 1);
+    sim_apply(s, berth__ngroup_plan(&in, s->scratch, s->acts, 2000, NULL), 1);
+    for (size_t i = 0; i < s->n; i++)
+        s->m[i].available = true;
+    size_t steps = 0, batch_steps = 0;
+    bool done = false;
+    for (; steps < 1000 && !done; steps++) {
+        in = sim_input(s, 12, 1, 2);
+        in.batch = 3;
+        in.replace = replace;
+        in.max_unhealthy_percent = -1;
+        berth__ng_outcome_t seen;
+        size_t n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+        batch_steps += seen.batch_started;
+        sim_apply(s, n, 2);
+        size_t updating, up, old;
+        sim_counts(s, 2, &updating, &up, &old);
+        assert_true(updating <= 3);
+        if (replace) {
+            assert_true(up >= 12);
+            assert_true(s->n <= 15);
+        }
+        done = old == 0 && updating == 0 && s->n == 12;
+        for (size_t i = 0; i < s->n; i++)
+            if (!s->m[i].available && (at_once || lcg(&seed) % 3 == 0))
+                s->m[i].available = true;
+    }
+    assert_true(done);
+    if (at_once) {
+        assert_int_equal(batch_steps, 4);
+        assert_true(steps <= 6);
+    }
+    free(s);
+}
+
+static void test_plan_batches(void **state)
+{
+    (void)state;
+    batches(false, 1, true);
+    batches(true, 1, true);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        batches(false, seed, false);
+        batches(true, seed, false);
+    }
+}
+
+/* maxUnhealthyPercent: a batch whose members fail stops the rollout; a
+ * pause keeps the next batch from starting. */
+static void test_plan_unhealthy_pause(void **state)
+{
+    (void)state;
+    sim_t *s = sim_new(1, 4, 16);
+    berth__ng_input_t in = sim_input(s, 10, 1, 1);
+    sim_apply(s, berth__ngroup_plan(&in, s->scratch, s->acts, 2000, NULL), 1);
+    for (size_t i = 0; i < s->n; i++)
+        s->m[i].available = true;
+    in = sim_input(s, 10, 1, 2);
+    in.batch = 2;
+    in.max_unhealthy_percent = 40;
+    berth__ng_outcome_t seen;
+    size_t n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+    assert_int_equal(n, 2);
+    assert_true(seen.batch_started);
+    sim_apply(s, n, 2);
+    /* One of the two fails: 50% > 40%, the rollout stops. */
+    for (size_t i = 0; i < s->n; i++)
+        if (s->m[i].revision == 2 && s->m[i].index == s->acts[0].index)
+            s->m[i].unhealthy = true;
+        else if (s->m[i].revision == 2)
+            s->m[i].available = true;
+    for (int k = 0; k < 3; k++) {
+        n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+        assert_int_equal(n, 0);
+        assert_true(seen.halted);
+        assert_int_equal(seen.unhealthy, 1);
+    }
+    /* At 50% the rollout is not stopped, but the next batch still waits
+     * for the failed member (at the revision, not available). */
+    in.max_unhealthy_percent = 50;
+    n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+    assert_false(seen.halted);
+    assert_int_equal(n, 0);         /* the failed member is not available */
+    for (size_t i = 0; i < s->n; i++) {
+        s->m[i].unhealthy = false;
+        if (s->m[i].revision == 2)
+            s->m[i].available = true;
+    }
+    /* Paused: nothing starts however often the planner runs. */
+    in.paused = true;
+    for (int k = 0; k < 3; k++) {
+        n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+        assert_int_equal(n, 0);
+        assert_int_equal(seen.outdated, 8);
+    }
+    in.paused = false;
+    n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+    assert_int_equal(n, 2);
+    free(s);
+}
+
+/* Fault domains: no host takes more than ceil(desired / F) members. */
+static void test_plan_fault_domains(void **state)
+{
+    (void)state;
+    sim_t *s = sim_new(1, 3, 64);
+    berth__ng_input_t in = sim_input(s, 6, 1, 1);
+    in.per_host_max = 2;            /* 6 members, 3 fault domains */
+    sim_apply(s, berth__ngroup_plan(&in, s->scratch, s->acts, 2000, NULL), 1);
+    assert_int_equal(s->n, 6);
+    uint32_t on[3] = {0};
+    for (size_t i = 0; i < s->n; i++)
+        on[s->m[i].host]++;
+    for (int h = 0; h < 3; h++)
+        assert_int_equal(on[h], 2);
+    /* Two hosts only: the members a third domain would take find none. */
+    sim_t *t = sim_new(1, 2, 64);
+    in = sim_input(t, 6, 1, 1);
+    in.per_host_max = 2;
+    size_t n = berth__ngroup_plan(&in, t->scratch, t->acts, 2000, NULL);
+    assert_int_equal(n, 6);
+    size_t hostless = 0;
+    for (size_t k = 0; k < n; k++)
+        hostless += t->acts[k].host < 0;
+    assert_int_equal(hostless, 2);
+    free(s);
+    free(t);
+}
+
 /* ---- the store, with simulator agents ------------------------------------------------------ */
 
 static int cell_counter;
@@ -581,6 +737,222 @@ static void test_store_lifecycle(void **state)
     assert_int_equal(berth_store_ngroup_delete(f->sched.store, key, &err), BERTH_ENOENT);
     free(t1);
     free(t2);
+}
+
+
+/* ---- the ACI update profile, with simulator agents ------------------------------------ */
+
+/* A template whose container exits with code 1 at once, never restarted. */
+static char *template_failing(void)
+{
+    char *out = NULL;
+    int rc = asprintf(&out,
+                      "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+                      "\"restartPolicy\": \"Never\", \"containers\": [{\"name\": \"app\", "
+                      "\"properties\": {\"image\": \"busybox:latest\", "
+                      "\"environmentVariables\": [{\"name\": \"BERTH_SIM_EXIT_AFTER_MS\", "
+                      "\"value\": \"1\"}, {\"name\": \"BERTH_SIM_EXIT_CODE\", \"value\": "
+                      "\"1\"}], \"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": "
+                      "1}}}}]}}");
+    assert_true(rc > 0);
+    return out;
+}
+
+/* Members at the NGroup's revision not yet available. */
+static size_t updating(const berth_ngroup_t *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->nmembers; i++)
+        n += g->members[i].revision == g->revision && !g->members[i].available;
+    return n;
+}
+
+/* Reconciles (bounded) until `until` says so, checking at every step that
+ * at most `most` members update at once.  Returns the steps that started a
+ * batch (updated or created members while old ones remained). */
+static int roll(fixture_t *f, const char *key, size_t most,
+                bool (*until)(const berth_ngroup_t *g, const berth_ngroup_step_t *st))
+{
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    int started = 0;
+    while (test_now_ms() < end) {
+        berth_ngroup_step_t st;
+        berth_error_t err;
+        int rc = berth_store_ngroup_reconcile(f->sched.store, key, &st, &err);
+        if (rc != 0)
+            fprintf(stderr, "reconcile: %s\n", err.message);
+        assert_int_equal(rc, 0);
+        started += st.updated > 0 || st.created > 0;
+        berth_ngroup_t *g = get_ok(f, key);
+        if (updating(g) > most)
+            fprintf(stderr, "%zu members updating at once, bound %zu\n", updating(g), most);
+        assert_true(updating(g) <= most);
+        bool done = until(g, &st);
+        berth_ngroup_free(g);
+        if (done)
+            return started;
+        test_sleep_ms(20);
+    }
+    for (int i = 0; i < f->nagents; i++)
+        test_agent_dump(&f->agents[i], 10);
+    fail_msg("NGroup %s did not get there", key);
+    return -1;
+}
+
+static bool is_steady(const berth_ngroup_t *g, const berth_ngroup_step_t *st)
+{
+    return g->steady && st->steady;
+}
+
+static bool is_pausing(const berth_ngroup_t *g, const berth_ngroup_step_t *st)
+{
+    (void)g;
+    return st->pausing;
+}
+
+static bool is_halted(const berth_ngroup_t *g, const berth_ngroup_step_t *st)
+{
+    (void)g;
+    return st->halted;
+}
+
+static void test_store_update_profile(void **state)
+{
+    fixture_t *f = *state;
+    const char *key = "sub/rg/web";
+    char *t1 = template_doc("one", NULL);
+    berth_ngroup_spec_t spec = spec_of(key, t1, 12, 1);
+    spec.member_prefix = "cg-";
+    spec.max_batch_percent = 25;
+    spec.fault_domain_count = 6;
+    berth_error_t err;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    roll(f, key, 12, is_steady);
+    berth_ngroup_t *g = get_ok(f, key);
+    /* The prefix names the members; six fault domains: two per host. */
+    assert_int_equal(check_spread(g, 12), 2);
+    assert_string_equal(g->members[0].name, "cg-web-0");
+    assert_string_equal(g->members[0].key, "sub/rg/web/cg-web-0");
+    assert_string_equal(g->member_prefix, "cg-");
+    assert_int_equal(g->fault_domain_count, 6);
+    berth_ngroup_free(g);
+    /* Both are fixed at creation. */
+    spec.member_prefix = "x-";
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err),
+                     BERTH_ECONFLICT);
+    assert_string_equal(err.target, "memberPrefix");
+    spec.member_prefix = "cg-";
+    spec.fault_domain_count = 3;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err),
+                     BERTH_ECONFLICT);
+    assert_string_equal(err.target, "faultDomainCount");
+    spec.fault_domain_count = 6;
+
+    /* Revision 2, 25% of 12: 3 members at once, 4 batches. */
+    char *t2 = template_doc("two", NULL);
+    spec.template_json = t2;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    assert_int_equal(roll(f, key, 3, is_steady), 4);
+
+    /* Revision 3 with an hour's pause: the first batch goes at once, the
+     * second waits however many steps run. */
+    char *t3 = template_doc("three", NULL);
+    spec.template_json = t3;
+    spec.pause_between_batches_ms = 3600 * 1000;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    assert_int_equal(roll(f, key, 3, is_pausing), 1);
+    for (int k = 0; k < 5; k++) {
+        berth_ngroup_step_t st;
+        assert_int_equal(berth_store_ngroup_reconcile(f->sched.store, key, &st, &err), 0);
+        assert_true(st.pausing);
+        assert_int_equal(st.updated + st.created, 0);
+    }
+    g = get_ok(f, key);
+    assert_int_equal(g->updated, 3);
+    assert_false(g->steady);
+    berth_ngroup_free(g);
+    /* No pause: the rest follows (the revision stays). */
+    spec.pause_between_batches_ms = 0;
+    uint64_t rev = 0;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, &rev, &err), 0);
+    assert_int_equal(rev, 3);
+    assert_int_equal(roll(f, key, 3, is_steady), 3);
+
+    /* Revision 4 fails: with maxUnhealthyPercent 0 the first batch stops
+     * the rollout, and the message says why. */
+    char *bad = template_failing();
+    spec.template_json = bad;
+    spec.max_unhealthy_set = true;
+    spec.max_unhealthy_percent = 0;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    roll(f, key, 3, is_halted);
+    for (int k = 0; k < 3; k++) {
+        berth_ngroup_step_t st;
+        assert_int_equal(berth_store_ngroup_reconcile(f->sched.store, key, &st, &err), 0);
+        assert_true(st.halted);
+        assert_int_equal(st.updated + st.created, 0);
+    }
+    g = get_ok(f, key);
+    assert_int_equal(g->updated, 3);
+    assert_true(g->unhealthy >= 1);
+    assert_non_null(strstr(g->message, "stopped"));
+    assert_non_null(strstr(g->message, "unhealthy"));
+    berth_ngroup_free(g);
+    /* A good revision 5 goes out, the failed members first. */
+    char *t5 = template_doc("five", NULL);
+    spec.template_json = t5;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    roll(f, key, 3, is_steady);
+
+    /* Revision 6 by replacement: new members beside the old, which go
+     * once the new ones run; the available never fall below 12. */
+    char *t6 = template_doc("six", NULL);
+    spec.template_json = t6;
+    spec.replace_on_update = true;
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    roll(f, key, 3, is_steady);
+    g = get_ok(f, key);
+    assert_int_equal(g->nmembers, 12);
+    assert_int_equal(g->updated, 12);
+    bool renamed = false;
+    for (size_t i = 0; i < g->nmembers; i++)
+        renamed = renamed || g->members[i].index >= 12;
+    assert_true(renamed);
+    berth_ngroup_free(g);
+
+    /* Stop releases every member, start brings them back, restart asks
+     * every member's agent. */
+    uint32_t restarted = 0;
+    assert_int_equal(berth_store_ngroup_stop(f->sched.store, key, &err), 0);
+    assert_int_equal(berth_store_ngroup_stop(f->sched.store, key, &err), 0);
+    g = get_ok(f, key);
+    assert_true(g->stopped);
+    assert_int_equal(g->nmembers, 0);
+    assert_true(g->steady);
+    berth_ngroup_free(g);
+    assert_int_equal(berth_store_ngroup_restart(f->sched.store, key, &restarted, &err),
+                     BERTH_ECONFLICT);
+    /* A put keeps it stopped. */
+    assert_int_equal(berth_store_ngroup_put(f->sched.store, &spec, NULL, &err), 0);
+    berth_ngroup_step_t st;
+    assert_int_equal(berth_store_ngroup_reconcile(f->sched.store, key, &st, &err), 0);
+    assert_int_equal(st.created, 0);
+    assert_int_equal(berth_store_ngroup_start(f->sched.store, key, &err), 0);
+    roll(f, key, 12, is_steady);
+    g = get_ok(f, key);
+    assert_false(g->stopped);
+    assert_int_equal(g->running, 12);
+    berth_ngroup_free(g);
+    assert_int_equal(berth_store_ngroup_restart(f->sched.store, key, &restarted, &err), 0);
+    assert_int_equal(restarted, 12);
+    assert_int_equal(berth_store_ngroup_delete(f->sched.store, key, &err), 0);
+    assert_int_equal(berth_store_ngroup_start(f->sched.store, key, &err), BERTH_ENOENT);
+    free(t1);
+    free(t2);
+    free(t3);
+    free(bad);
+    free(t5);
+    free(t6);
 }
 
 /* ---- bad input ------------------------------------------------------------------------- */
@@ -974,9 +1346,13 @@ int main(void)
         cmocka_unit_test(test_plan_hosts),
         cmocka_unit_test(test_plan_fallback),
         cmocka_unit_test(test_plan_rolling),
+        cmocka_unit_test(test_plan_batches),
+        cmocka_unit_test(test_plan_unhealthy_pause),
+        cmocka_unit_test(test_plan_fault_domains),
     };
     const struct CMUnitTest cell[] = {
         cmocka_unit_test_setup_teardown(test_store_lifecycle, setup_agents, teardown),
+        cmocka_unit_test_setup_teardown(test_store_update_profile, setup_agents, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup_hosts, teardown),
         cmocka_unit_test_setup_teardown(test_zone_without_room, setup_hosts, teardown),
         cmocka_unit_test_setup_teardown(test_route, setup_berthd, teardown),

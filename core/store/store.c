@@ -57,12 +57,19 @@
  *   berth:{C}:ngroups           HASH   NGroup key -> NGroup record (JSON, ngroup.c:
  *                                      v, key, name, template, desired,
  *                                      maxUnavailable, zones, revision,
- *                                      deleting, metadata), written only by
+ *                                      deleting, metadata, batchPercent,
+ *                                      unhealthyPercent, pauseMs, replace,
+ *                                      prefix, faultDomains, stopped), written only by
  *                                      compare-and-set; its members are
  *                                      ordinary groups under the keys
  *                                      "<NGroup key>/<name>-<n>"
  *   berth:{C}:ngroupnotes       HASH   NGroup key -> the last reconcile step's
- *                                      note (zones without room, failures)
+ *                                      note (zones without room, failures,
+ *                                      a stopped rollout); "<NGroup key>\x1fpace"
+ *                                      -> "<revision> <ms>": the revision of
+ *                                      the last batch started and when that
+ *                                      batch was first seen available (wall
+ *                                      ms, 0: not yet), for the pause
  *   berth:{C}:log               STREAM the change log: seq, then one or
  *                                      more ops, each op (sku|host|hostdel|
  *                                      place|release), name (host name or
