@@ -167,17 +167,32 @@ bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
 
 /* ---- NGroups (ngroups.c) ------------------------------------------------------------------ */
 
+/* How often berthd's worker reconciles the NGroups mid-rollout, and how
+ * many of them at most per such step. */
+#define BD_NGROUPS_FAST_MS 200
+#define BD_NGROUPS_FAST_MAX 64
+
 /* Answers one request under /subscriptions/S/resourceGroups/RG/providers/
  * Microsoft.ContainerInstance/nGroups[/NAME] (seg[0..n-1]: the path's
  * segments, n 7 or more, seg[1] a valid subscription) through `reply`,
  * exactly once, before returning.  `store`: a synchronous store of the
- * cell (the worker's, worker.c); the call blocks on it. */
-void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t *reply,
-                       char **seg, int n);
+ * cell (the worker's, worker.c); the call blocks on it.  An NGroup the
+ * request changes is added to `active` (the worker's set of NGroups
+ * mid-rollout, an object whose members are keys). */
+void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t *req,
+                       bd_reply_t *reply, char **seg, int n);
 
 /* Runs one reconcile step for every NGroup of the store's cell, logging
- * failures.  Blocking: the worker's housekeeping (worker.c) calls it. */
-void bd_ngroups_reconcile(berth_store_t *store);
+ * failures, and makes `active` the set of those not steady after it.
+ * Blocking: the worker's housekeeping (worker.c) calls it. */
+void bd_ngroups_reconcile(berth_store_t *store, json_t *active);
+
+/* Runs one reconcile step for at most BD_NGROUPS_FAST_MAX NGroups of
+ * `active` (those first added first), dropping from it those steady,
+ * deleted or gone after it.  Blocking: the worker calls it every
+ * BD_NGROUPS_FAST_MS while `active` is not empty, so that a rollout
+ * starts its next batch as soon as the last one is available. */
+void bd_ngroups_reconcile_active(berth_store_t *store, json_t *active);
 
 /* ---- standby pools (pools.c), for the API and the worker ------------------------------- */
 

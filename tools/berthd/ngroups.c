@@ -370,8 +370,54 @@ static void on_reconcile_key(const char *key, void *data)
     json_array_append_new(data, json_string(key));
 }
 
+/* One step of NGroup `key`, logged; whether it is left mid-rollout (not
+ * steady, not deleted, still there). */
+static bool reconcile_one(berth_store_t *store, const char *key)
+{
+    berth_ngroup_step_t st;
+    berth_error_t err;
+    int rc = berth_store_ngroup_reconcile(store, key, &st, &err);
+    if (rc == BERTH_ENOENT)
+        return false;
+    if (rc != 0) {
+        bd_log("warn", "NGroup %s not reconciled: %s", key, err.message);
+        return true;
+    }
+    if (st.created + st.removed + st.updated > 0 || st.deleted)
+        bd_log("info", "NGroup %s: %u created, %u removed, %u updated%s", key, st.created,
+               st.removed, st.updated, st.deleted ? ", deleted" : "");
+    return !st.steady && !st.deleted;
+}
+
+/* Contract (berthd.h): one step for at most BD_NGROUPS_FAST_MAX NGroups
+ * of the set, oldest first (a json object keeps its insertion order). */
+void bd_ngroups_reconcile_active(berth_store_t *store, json_t *active)
+{
+    json_t *keys = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(active, k, v)
+    {
+        if (json_array_size(keys) == BD_NGROUPS_FAST_MAX)
+            break;
+        json_array_append_new(keys, json_string(k));
+    }
+    size_t i;
+    json_array_foreach(keys, i, v)
+    {
+        const char *key = json_string_value(v);
+        /* Stepped keys go to the back, so that every one gets its turn. */
+        bool still = key != NULL && reconcile_one(store, key);
+        if (key != NULL)
+            json_object_del(active, key);
+        if (still)
+            json_object_set_new(active, key, json_true());
+    }
+    json_decref(keys);
+}
+
 /* Contract (berthd.h): one reconcile step for every NGroup of the cell. */
-void bd_ngroups_reconcile(berth_store_t *store)
+void bd_ngroups_reconcile(berth_store_t *store, json_t *active)
 {
     json_t *keys = json_array();
     berth_error_t err;
@@ -380,17 +426,14 @@ void bd_ngroups_reconcile(berth_store_t *store)
         json_decref(keys);
         return;
     }
+    json_object_clear(active);
     size_t i;
     json_t *k;
     json_array_foreach(keys, i, k)
     {
-        berth_ngroup_step_t st;
         const char *key = json_string_value(k);
-        if (berth_store_ngroup_reconcile(store, key, &st, &err) != 0 && err.code != BERTH_ENOENT)
-            bd_log("warn", "NGroup %s not reconciled: %s", key, err.message);
-        else if (st.created + st.removed + st.updated > 0 || st.deleted)
-            bd_log("info", "NGroup %s: %u created, %u removed, %u updated%s", key, st.created,
-                   st.removed, st.updated, st.deleted ? ", deleted" : "");
+        if (reconcile_one(store, key))
+            json_object_set_new(active, key, json_true());
     }
     json_decref(keys);
 }

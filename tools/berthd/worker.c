@@ -26,7 +26,10 @@
  * HOUSEKEEPING.  The periodic work whose library calls block: expired
  * hosts, pools and NGroups reconciled (and whether the cell holds a
  * pool, for creates).  A step runs on the worker between jobs when it is
- * due, so two never overlap.
+ * due, so two never overlap.  The NGroups mid-rollout (ctx.ngroups_active:
+ * left unsteady by a step, or changed by a route) also get a fast step
+ * every BD_NGROUPS_FAST_MS between jobs, so that a rollout's next batch
+ * starts about as soon as the last one is available, not a tick later.
  *
  * This file must never run a blocking call on the loop's thread (freeing
  * waits for the thread to end, which is why the worker stops after the
@@ -100,6 +103,7 @@ struct bd_worker {
     uint32_t open_backoff_ms;
     unsigned open_failures;         /* tries failed in a row                */
     int64_t tick_at_ms;             /* the next housekeeping step           */
+    int64_t fast_at_ms;             /* the next step of the NGroups mid-rollout */
     bool refill_queued;
 };
 
@@ -163,6 +167,7 @@ static void destroy(bd_worker_t *w)
 {
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
+    json_decref(w->ctx.ngroups_active);
     free(w);
 }
 
@@ -313,8 +318,15 @@ static void housekeeping_step(bd_worker_t *w)
         atomic_store(&w->pools_present, false);
     if (bd_worker_stopping(ctx))
         return;
-    /* Every NGroup of the cell, one step towards its goal (ngroups.c). */
-    bd_ngroups_reconcile(ctx->store);
+    /* Every NGroup of the cell, one step towards its goal (ngroups.c);
+     * those left mid-rollout get the fast steps. */
+    bd_ngroups_reconcile(ctx->store, ctx->ngroups_active);
+}
+
+/* Whether a fast step of the NGroups mid-rollout is wanted (at all). */
+static bool fast_wanted(bd_worker_t *w)
+{
+    return w->ctx.store != NULL && json_object_size(w->ctx.ngroups_active) > 0;
 }
 
 static void close_all(bd_worker_t *w)
@@ -366,6 +378,13 @@ static void *worker_main(void *arg)
                 w->tick_at_ms = now + period > end ? now + period : end + period;
             continue;
         }
+        if (fast_wanted(w) && now >= w->fast_at_ms) {
+            pthread_mutex_unlock(&w->mu);
+            bd_ngroups_reconcile_active(w->ctx.store, w->ctx.ngroups_active);
+            pthread_mutex_lock(&w->mu);
+            w->fast_at_ms = berth__clock_monotonic_ms() + BD_NGROUPS_FAST_MS;
+            continue;
+        }
         job_t *j = list_pop(&w->todo);
         if (j != NULL) {
             pthread_mutex_unlock(&w->mu);
@@ -392,6 +411,8 @@ static void *worker_main(void *arg)
             at = w->open_at_ms;
         if (w->period_ms > 0 && (at < 0 || w->tick_at_ms < at))
             at = w->tick_at_ms;
+        if (fast_wanted(w) && (at < 0 || w->fast_at_ms < at))
+            at = w->fast_at_ms;
         wait_until(w, at);
     }
     pthread_mutex_unlock(&w->mu);
@@ -417,6 +438,8 @@ bd_worker_t *bd_worker_new(struct event_base *loop, const bd_config_t *cfg, bert
     list_init(&w->finished);
     w->ctx.cfg = &w->cfg;
     w->ctx.worker = w;
+    /* Without it (no memory), NGroups are reconciled per tick only. */
+    w->ctx.ngroups_active = json_object();
     berth_error_set(&w->ctx.store_err, BERTH_EIO, "RedisUnavailable", "",
                     "the worker's store is not open yet");
     w->open_backoff_ms = OPEN_BACKOFF_MIN_MS;
@@ -431,6 +454,7 @@ bd_worker_t *bd_worker_new(struct event_base *loop, const bd_config_t *cfg, bert
             pthread_mutex_destroy(&w->mu);
         if (e2 == 0)
             pthread_cond_destroy(&w->cond);
+        json_decref(w->ctx.ngroups_active);
         free(w);
         berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "cannot make the worker's lock");
         return NULL;

@@ -42,6 +42,9 @@ typedef struct bd_worker_ctx {
     const bd_config_t *cfg;         /* the worker's copy of the config      */
     berth_error_t store_err;        /* BERTH_EIO: why there is no store     */
     bd_worker_t *worker;
+    json_t *ngroups_active;         /* keys of the NGroups mid-rollout (an
+                                     * object used as a set): reconciled every
+                                     * BD_NGROUPS_FAST_MS, not only per tick */
 } bd_worker_ctx_t;
 
 /* A job's work: runs on the worker thread.  Its outcome goes wherever it

@@ -177,7 +177,7 @@ static void ngroups_route(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_repl
                           char **seg, int n)
 {
     if (store_ready(ctx, reply))
-        bd_ngroups_handle(ctx->store, req, reply, seg, n);
+        bd_ngroups_handle(ctx->store, ctx->ngroups_active, req, reply, seg, n);
 }
 
 static void pools_route(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_t *reply,
