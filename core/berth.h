@@ -1839,6 +1839,12 @@ BERTH_EXPORT int berth_hostlink_view_delete(berth_hostlink_t *link, const char *
  * become available.  Without max_batch_percent, the former bound holds:
  * at most `max_unavailable` members unavailable at any time.
  *
+ * With manual_update, a template change updates no member: members placed
+ * later (scale-out, replacements, a start after a stop) run the new
+ * revision.  An NGroup may have no template (template_json NULL): it then
+ * places nothing (its message says why) and leaves any members it has as
+ * they are, but for a stop or a delete, which release them.
+ *
  * A stopped NGroup has no member placed: stopping releases them (their
  * documents follow from the template, which stays), starting places the
  * desired count again.  Restarting asks the agents to restart the
@@ -1873,7 +1879,8 @@ typedef struct berth_ngroup_spec {
     const char *name;               /* members' name prefix: a container-group name
                                      * ([a-z0-9-]) of 1..BERTH_NGROUP_NAME_MAX */
     const char *template_json;      /* an ACI container-group document; its name
-                                     * member, if any, is replaced per member */
+                                     * member, if any, is replaced per member;
+                                     * NULL: none (nothing is placed)       */
     int64_t desired;                /* 0..BERTH_NGROUP_MEMBERS_MAX          */
     const char *const *zones;       /* zones the members spread across; every one
                                      * must be some host's zone in the cell */
@@ -1903,6 +1910,9 @@ typedef struct berth_ngroup_spec {
     uint32_t fault_domain_count;    /* 0: none; 1..BERTH_NGROUP_MEMBERS_MAX
                                      * hosts to spread across; fixed at
                                      * creation                             */
+    bool manual_update;             /* a template change updates no member:
+                                     * only members placed later (scale-out,
+                                     * replacements, a start) run it        */
 } berth_ngroup_spec_t;
 
 /* One member as berth_store_ngroup_get() reports it. */
@@ -1925,7 +1935,8 @@ typedef struct berth_ngroup {
     char *key;
     char *name;
     char *template_json;            /* the template as stored: it holds the
-                                     * document's secrets; redact before showing */
+                                     * document's secrets; redact before showing;
+                                     * "" for none                          */
     char *metadata_json;            /* NULL when none was given             */
     uint32_t desired;
     uint32_t max_unavailable;
@@ -1953,6 +1964,7 @@ typedef struct berth_ngroup {
     uint32_t fault_domain_count;
     bool stopped;                   /* berth_store_ngroup_stop() was called
                                      * last (not start)                     */
+    bool manual_update;
     uint32_t unhealthy;             /* members at `revision` that are
                                      * unhealthy                            */
 } berth_ngroup_t;

@@ -124,7 +124,7 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
     /* A batch may start: the last one is available, no pause runs. */
     bool may_start = o.waiting == 0 && !in->paused && !o.halted;
     uint32_t budget = in->batch > o.waiting ? in->batch - o.waiting : 0;
-    bool replacing = in->replace && in->batch > 0 && o.outdated > 0;
+    bool replacing = in->replace && in->batch > 0 && o.outdated > 0 && !in->manual;
 
     size_t n = 0;
 #define EMIT(...)                                                                          \
@@ -268,7 +268,7 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
             fg[host] -= in->gpus;
         }
     }
-    if (replacing || o.halted)
+    if (replacing || o.halted || in->manual)
         goto done;
 
     if (in->batch > 0) {
@@ -416,7 +416,7 @@ typedef struct ng_record {
     json_t *metadata;               /* borrowed, or NULL                    */
     uint32_t batch_percent, pause_ms, fault_domains;
     int32_t unhealthy_percent;
-    bool replace, stopped;
+    bool replace, stopped, manual;
     const char *prefix;             /* "" for none                          */
     char stem[BERTH_NAME_MAX + 1];  /* prefix then name: members' names' stem */
 } ng_record_t;
@@ -461,6 +461,7 @@ static int record_decode(ng_record_t *r, const char *key, berth_error_t *err)
         r->prefix = "";
     r->fault_domains = (uint32_t)json_integer_value(json_object_get(j, "faultDomains"));
     r->stopped = json_is_true(json_object_get(j, "stopped"));
+    r->manual = json_is_true(json_object_get(j, "manual"));
     snprintf(r->stem, sizeof r->stem, "%s%s", r->prefix, r->name);
     return 0;
 }
@@ -719,9 +720,11 @@ static int template_check(berth_engine_t *e, const berth_ngroup_spec_t *spec, ch
                           berth_error_t *err)
 {
     *canonical = NULL;
-    if (spec->template_json == NULL)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidTemplate", "template",
-                                "an NGroup needs a container-group template");
+    if (spec->template_json == NULL) {
+        /* None: stored as "". */
+        *canonical = strdup("");
+        return *canonical != NULL ? 0 : nomem(err);
+    }
     berth_group_t *g = NULL;
     int rc = berth_group_parse(spec->template_json, strlen(spec->template_json), &g, err);
     if (rc == 0)
@@ -868,6 +871,7 @@ static int ngroup_put(berth_store_t *store, const berth_ngroup_spec_t *spec, uin
                                 json_string(spec->member_prefix ? spec->member_prefix : ""));
             json_object_set_new(rec, "faultDomains", json_integer(spec->fault_domain_count));
             json_object_set_new(rec, "stopped", json_boolean(old.raw != NULL && old.stopped));
+            json_object_set_new(rec, "manual", json_boolean(spec->manual_update));
         }
         char *text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
         json_decref(rec);
@@ -1100,6 +1104,7 @@ static int status_build(const ng_record_t *r, ng_members_t *ms, berth_ngroup_t *
     g->replace_on_update = r->replace;
     g->fault_domain_count = r->fault_domains;
     g->stopped = r->stopped;
+    g->manual_update = r->manual;
     for (size_t i = 0; i < g->nmembers; i++) {
         g->running += g->members[i].available;
         g->updated += g->members[i].revision == g->revision;
@@ -1108,8 +1113,11 @@ static int status_build(const ng_record_t *r, ng_members_t *ms, berth_ngroup_t *
     }
     snprintf(g->message, sizeof g->message, "%s", ms->note);
     uint32_t want = r->stopped ? 0 : g->desired;
-    g->steady = !g->deleting && g->nmembers == want && g->running == want &&
-                g->updated == want;
+    if (r->template_json[0] == '\0')
+        g->steady = !g->deleting && (!r->stopped || g->nmembers == 0);
+    else
+        g->steady = !g->deleting && g->nmembers == want && g->running == want &&
+                    (g->updated == want || r->manual);
     *out = g;
     return 0;
 }
@@ -1255,11 +1263,33 @@ static void note_add(char *note, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* One step for an NGroup without a template: nothing can be placed; a
+ * stopped one has its members released. */
+static int step_without_template(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
+                                 berth_ngroup_step_t *st, berth_error_t *err)
+{
+    for (size_t i = 0; r->stopped && i < ms->n; i++) {
+        int rc = berth_store_release(s, ms->m[i].key, err);
+        if (rc != 0 && rc != BERTH_ENOENT)
+            return rc;
+        st->removed += rc == 0;
+    }
+    berth_error_clear(err);
+    st->steady = true;
+    const char *note = !r->stopped && r->desired > ms->n
+                           ? "The NGroup has no container group profile: no member can be "
+                             "placed."
+                           : "";
+    return strcmp(note, ms->note) != 0 ? note_write(s, r->key, note, err) : 0;
+}
+
 /* One step for a live NGroup: describe, plan, act. */
 static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
                 berth_ngroup_step_t *st, berth_error_t *err)
 {
     berth_engine_t *e = berth__store_engine(s);
+    if (r->template_json[0] == '\0')
+        return step_without_template(s, r, ms, st, err);
     size_t nzones = json_array_size(r->zones);
     size_t nz = nzones > 0 ? nzones : 1;
     /* The demand and static constraints of a member, from member 0's
@@ -1334,7 +1364,7 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
                             .nhosts = nhosts, .nzones = nz, .desired = desired,
                             .max_unavailable = r->max_unavailable, .batch = batch,
                             .max_unhealthy_percent = r->unhealthy_percent, .paused = paused,
-                            .replace = r->replace,
+                            .replace = r->replace, .manual = r->manual,
                             .per_host_max = r->fault_domains > 0
                                                 ? (desired + r->fault_domains - 1) /
                                                       r->fault_domains
@@ -1419,7 +1449,8 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
                  "at that revision are unhealthy, more than the %" PRId32 "%% "
                  "maxUnhealthyPercent allows.",
                  r->revision, seen.unhealthy, r->unhealthy_percent);
-    st->steady = n == 0 && st->waiting == 0 && seen.outdated == 0 && ms->n == desired;
+    st->steady = n == 0 && st->waiting == 0 && (seen.outdated == 0 || r->manual) &&
+                 ms->n == desired;
     if (rc == 0 && strcmp(note, ms->note) != 0 && (note[0] != '\0' || n > 0 || st->steady))
         rc = note_write(s, r->key, note, err);
 done:

@@ -575,6 +575,8 @@ typedef struct berth__ng_input {
                                      * unhealthy; -1: never                 */
     bool paused;                    /* the pause between batches is running:
                                      * no batch starts                      */
+    bool manual;                    /* no update at all: template changes reach
+                                     * only members placed from now on      */
     bool replace;                   /* update by placing a new member at a
                                      * free index first and releasing an old
                                      * one once it is available              */

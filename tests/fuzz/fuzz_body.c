@@ -1,16 +1,17 @@
 /*
  * fuzz_body.c: libFuzzer target for berthd's NGroup and standby-pool body
  * readers (tools/berthd/bodies.c): bd_ngroup_body_read(),
- * bd_ngroup_patch_read(), bd_pool_body_read() and the target mappers.
+ * bd_ngroup_patch_merge(), bd_ngroup_profile_ref(), bd_pool_body_read()
+ * and the target mappers.
  *
  * The input is one request body's bytes; all three readers get it.  Each
  * must accept it or refuse it cleanly: a refusal is BERTH_EINVAL (or
  * BERTH_ENOMEM) with an error name, a NUL-terminated target and an empty
- * result; an acceptance holds counts within their ranges, at most
- * BERTH_NGROUP_ZONES_MAX zones (strings), and template and metadata texts
- * that parse back to JSON objects of the promised shape.  An accepted
- * template then goes through berth_group_parse() (the library's own reader
- * must take or refuse it cleanly).  The input's first line, as a library
+ * result; an acceptance holds counts and percents within their ranges, at
+ * most BERTH_NGROUP_ZONES_MAX zones (strings), and overlay, metadata and
+ * merged texts that parse back to JSON objects of the promised shape.  A
+ * pool's accepted template then goes through berth_group_parse() (the
+ * library's own reader must take or refuse it cleanly).  The input's first line, as a library
  * target, goes through both mappers, whose results must stay
  * NUL-terminated within BERTH_ERROR_TARGET_MAX.  Any leak, sanitizer report
  * or broken invariant is a crash.
@@ -57,45 +58,62 @@ static void ngroup_put(const char *data, size_t size)
     int rc = bd_ngroup_body_read(data, size, "sub", "rg", &b, &err);
     if (rc != 0) {
         check_refusal(rc, &err);
-        FUZZ_CHECK(b.doc == NULL && b.template_json == NULL && b.metadata_json == NULL);
+        FUZZ_CHECK(b.doc == NULL && b.overlay_json == NULL && b.metadata_json == NULL);
         bd_ngroup_body_free(&b);
         return;
     }
     FUZZ_CHECK(b.desired >= 0 && b.desired <= BERTH_NGROUP_MEMBERS_MAX);
-    FUZZ_CHECK(b.max_unavailable >= 1 && b.max_unavailable <= BERTH_NGROUP_MEMBERS_MAX);
+    FUZZ_CHECK(b.batch_percent >= 1 && b.batch_percent <= 100);
+    FUZZ_CHECK(!b.has_unhealthy || b.unhealthy_percent <= 100);
+    FUZZ_CHECK(b.pause_ms <= BD_NGROUP_PAUSE_MAX_MS);
+    FUZZ_CHECK(b.fault_domains <= BERTH_NGROUP_MEMBERS_MAX);
     FUZZ_CHECK(b.nzones <= BERTH_NGROUP_ZONES_MAX);
     for (size_t i = 0; i < b.nzones; i++)
         FUZZ_CHECK(b.zones[i] != NULL);
-    json_t *t = object_of(b.template_json);
-    FUZZ_CHECK(json_is_string(json_object_get(t, "location")));
-    FUZZ_CHECK(json_is_object(json_object_get(t, "properties")));
-    FUZZ_CHECK(json_object_size(t) == 2);
-    json_decref(t);
+    FUZZ_CHECK(b.profile_id != NULL || b.overlay_json == NULL);
+    if (b.overlay_json != NULL) {
+        json_t *o = object_of(b.overlay_json);
+        FUZZ_CHECK(json_is_object(json_object_get(o, "properties")));
+        json_decref(o);
+    }
     json_t *m = object_of(b.metadata_json);
-    FUZZ_CHECK(json_is_boolean(json_object_get(m, "zonesInProperties")));
-    FUZZ_CHECK(json_is_true(json_object_get(m, "zonesInProperties")) == b.zones_in_properties);
+    FUZZ_CHECK(json_is_string(json_object_get(m, "location")));
+    FUZZ_CHECK(json_is_object(json_object_get(m, "body")));
     json_decref(m);
-    template_parse(b.template_json);
     bd_ngroup_body_free(&b);
-    FUZZ_CHECK(b.doc == NULL && b.template_json == NULL);
+    FUZZ_CHECK(b.doc == NULL && b.metadata_json == NULL);
+    char *id = NULL;
+    uint64_t rev = 0;
+    rc = bd_ngroup_profile_ref(data, size, false, &id, &rev, &err);
+    FUZZ_CHECK(rc == 0 || rc == 1);
+    FUZZ_CHECK((rc == 1) == (id != NULL));
+    free(id);
 }
 
 static void ngroup_patch(const char *data, size_t size)
 {
-    bd_ngroup_patch_t p;
+    char *merged = NULL;
     berth_error_t err;
-    int rc = bd_ngroup_patch_read(data, size, &p, &err);
+    static const char stored[] =
+        "{\"location\": \"westeurope\", \"properties\": {\"elasticProfile\": {\"desiredCount\": "
+        "2}}}";
+    int rc = bd_ngroup_patch_merge(stored, data, size, &merged, &err);
     if (rc != 0) {
         check_refusal(rc, &err);
-        FUZZ_CHECK(p.doc == NULL && p.tags == NULL && !p.has_desired &&
-                   !p.has_max_unavailable);
-        return;
+        FUZZ_CHECK(merged == NULL);
+    } else {
+        json_t *o = object_of(merged);
+        json_decref(o);
+        free(merged);
     }
-    FUZZ_CHECK(!p.has_desired || (p.desired >= 0 && p.desired <= BERTH_NGROUP_MEMBERS_MAX));
-    FUZZ_CHECK(!p.has_max_unavailable ||
-               (p.max_unavailable >= 1 && p.max_unavailable <= BERTH_NGROUP_MEMBERS_MAX));
-    FUZZ_CHECK(p.tags == NULL || json_is_object(p.tags));
-    bd_ngroup_patch_free(&p);
+    char *id = NULL;
+    uint64_t rev = 0;
+    rc = bd_ngroup_profile_ref(data, size, true, &id, &rev, &err);
+    if (rc < 0)
+        check_refusal(rc, &err);
+    else
+        FUZZ_CHECK((rc == 1) == (id != NULL));
+    free(id);
 }
 
 static void pool_put(const char *data, size_t size)
@@ -122,16 +140,16 @@ static void mappers(const char *data, size_t size)
     size_t n = 0;
     while (n < size && n < BERTH_ERROR_TARGET_MAX - 1 && data[n] != '\n' && data[n] != '\0')
         n++;
-    for (int which = 0; which < 3; which++) {
+    for (int which = 0; which < 2; which++) {
         berth_error_t err;
         memset(&err, 0, sizeof err);
         memcpy(err.target, data, n);
         err.ndetails = 1;
         memcpy(err.details[0].target, data, n);
-        if (which == 2)
+        if (which == 1)
             bd_pool_error_map(&err);
         else
-            bd_ngroup_error_map(&err, which == 1);
+            bd_ngroup_error_map(&err);
         FUZZ_CHECK(strnlen(err.target, sizeof err.target) < sizeof err.target);
         FUZZ_CHECK(strnlen(err.details[0].target, sizeof err.details[0].target) <
                    sizeof err.details[0].target);

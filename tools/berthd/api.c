@@ -330,6 +330,16 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
         bd_profiles_handle(api, req, reply, seg, n);
         return;
     }
+    /* NGroups (ngroups.c, on the worker): /subscriptions/S/providers/
+     * Microsoft.ContainerInstance/ngroups and /subscriptions/S/resourceGroups/
+     * RG/providers/Microsoft.ContainerInstance/ngroups[/NAME[/ACTION]] */
+    if ((n == 5 && ieq(seg[2], "providers") && ieq(seg[3], "Microsoft.ContainerInstance") &&
+         ieq(seg[4], "ngroups")) ||
+        (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+         ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "ngroups"))) {
+        bd_worker_ngroups(api->worker, api, req, reply, seg, n);
+        return;
+    }
     /* /subscriptions/S/providers/Microsoft.ContainerInstance/... */
     if (n >= 5 && ieq(seg[2], "providers") && ieq(seg[3], "Microsoft.ContainerInstance")) {
         if (!api_version(req, reply, apiv, sizeof apiv))
@@ -411,12 +421,6 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             return;
         }
         route_group(api, req, reply, seg, n, apiv);
-        return;
-    }
-    /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/nGroups */
-    if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
-        ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "nGroups")) {
-        bd_worker_ngroups(api->worker, req, reply, seg, n);
         return;
     }
     no_route(reply);

@@ -173,14 +173,19 @@ bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
 #define BD_NGROUPS_FAST_MAX 64
 
 /* Answers one request under /subscriptions/S/resourceGroups/RG/providers/
- * Microsoft.ContainerInstance/nGroups[/NAME] (seg[0..n-1]: the path's
- * segments, n 7 or more, seg[1] a valid subscription) through `reply`,
- * exactly once, before returning.  `store`: a synchronous store of the
- * cell (the worker's, worker.c); the call blocks on it.  An NGroup the
- * request changes is added to `active` (the worker's set of NGroups
- * mid-rollout, an object whose members are keys). */
+ * Microsoft.ContainerInstance/ngroups[/NAME[/start|stop|restart]] (n 7 to
+ * 9) or /subscriptions/S/providers/Microsoft.ContainerInstance/ngroups
+ * (n 5): seg[0..n-1] the path's segments, seg[1] a valid subscription;
+ * through `reply`, exactly once, before returning.  `store`: a synchronous
+ * store of the cell (the worker's, worker.c); the call blocks on it.  An
+ * NGroup the request changes is added to `active` (the worker's set of
+ * NGroups mid-rollout, an object whose members are keys).  profile_doc:
+ * for a PUT or PATCH whose body names a container group profile, that
+ * profile's document at revision profile_rev, resolved on the loop
+ * (bd_profile_resolve()); NULL otherwise. */
 void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t *req,
-                       bd_reply_t *reply, char **seg, int n);
+                       bd_reply_t *reply, char **seg, int n, const char *profile_doc,
+                       uint64_t profile_rev);
 
 /* Runs one reconcile step for every NGroup of the store's cell, logging
  * failures, and makes `active` the set of those not steady after it.

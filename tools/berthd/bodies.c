@@ -20,8 +20,15 @@
 #include "resource.h"
 
 #define PROFILE_PATH "properties.containerGroupProperties.containerGroupProfile"
-#define DESIRED_PATH "properties.elasticProfile.desiredCount"
-#define MU_PATH "properties.updateProfile.rollingUpdateProfile.maxUnavailable"
+#define ELASTIC_PATH "properties.elasticProfile"
+#define DESIRED_PATH ELASTIC_PATH ".desiredCount"
+#define NAMING_PATH ELASTIC_PATH ".containerGroupNamingPolicy"
+#define PREFIX_PATH NAMING_PATH ".guidNamingPolicy.prefix"
+#define UPDATE_PATH "properties.updateProfile"
+#define ROLLING_PATH UPDATE_PATH ".rollingUpdateProfile"
+#define PLACEMENT_PATH "properties.placementProfile"
+#define FAULT_PATH PLACEMENT_PATH ".faultDomainCount"
+#define PROFILES_PATH "properties.containerGroupProfiles"
 
 /* ---- shared ---------------------------------------------------------------------- */
 
@@ -117,62 +124,214 @@ static void target_rewrite(char *t, const char *prefix, size_t skip)
 
 /* ---- NGroups: PUT --------------------------------------------------------------------- */
 
-static int ngroup_update_read(json_t *update, int64_t *mu, berth_error_t *err)
+/* Reads an ISO 8601 duration (PnW, or P[nD][T[nH][nM][n[.f]S]]; only the
+ * last component may have a fraction) into *ms.  Years and months have
+ * no fixed length and are refused.  Returns 0, or BERTH_EINVAL naming
+ * `path`. */
+static int duration_read(const char *text, const char *path, uint64_t *ms, berth_error_t *err)
+{
+    const char *p = text;
+    double total = 0;
+    bool in_time = false, any = false, fraction = false;
+    const char *order = "WDHMS";
+    const char *last = NULL;      /* the last designator seen, in `order` */
+    if (*p++ != 'P')
+        goto bad;
+    while (*p != '\0') {
+        if (*p == 'T') {
+            if (in_time)
+                goto bad;
+            in_time = true;
+            p++;
+            if (*p == '\0')
+                goto bad;
+            continue;
+        }
+        if (fraction)
+            goto bad;             /* a fraction only on the last component */
+        char *end = NULL;
+        if (*p < '0' || *p > '9')
+            goto bad;
+        double v = strtod(p, &end);
+        if (end == p || v < 0 || v > 1e9)
+            goto bad;
+        for (const char *q = p; q < end; q++)
+            if (*q == '.' || *q == ',')
+                fraction = true;
+            else if (*q < '0' || *q > '9')
+                goto bad;         /* no exponents, no signs */
+        char d = *end;
+        if (d == 'Y' || (d == 'M' && !in_time))
+            return berth_error_set(err, BERTH_EINVAL, "InvalidDuration", path,
+                                   "%s: years and months have no fixed length; give the pause "
+                                   "in weeks, days, hours, minutes or seconds (e.g. PT30S)",
+                                   path);
+        double unit = d == 'W' && !in_time ? 604800.0
+                    : d == 'D' && !in_time ? 86400.0
+                    : d == 'H' && in_time  ? 3600.0
+                    : d == 'M' && in_time  ? 60.0
+                    : d == 'S' && in_time  ? 1.0
+                                           : -1;
+        const char *at = d != '\0' ? strchr(order, d) : NULL;
+        if (unit < 0 || at == NULL || (last != NULL && at <= last) ||
+            (d == 'W' && any))
+            goto bad;
+        last = at;
+        total += v * unit;
+        any = true;
+        p = end + 1;
+        if (d == 'W' && *p != '\0')
+            goto bad;
+    }
+    if (!any || total > 1e12)
+        goto bad;
+    *ms = (uint64_t)(total * 1000.0 + 0.5);
+    return 0;
+bad:
+    return berth_error_set(err, BERTH_EINVAL, "InvalidDuration", path,
+                           "%s must be an ISO 8601 duration such as PT30S, PT5M or P1DT2H, "
+                           "not '%.40s'",
+                           path, text);
+}
+
+/* Reads a boolean at `path` (absent: *out unchanged). */
+static int bool_read(json_t *v, const char *path, bool *out, berth_error_t *err)
+{
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", path,
+                               "%s must be true or false", path);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int ngroup_elastic_read(json_t *elastic, bd_ngroup_body_t *out, berth_error_t *err)
+{
+    static const char *const ek[] = {"desiredCount", "maintainDesiredCount",
+                                     "containerGroupNamingPolicy", NULL};
+    static const char *const nk[] = {"guidNamingPolicy", NULL};
+    static const char *const gk[] = {"prefix", NULL};
+    int rc = object_check(elastic, ELASTIC_PATH, err);
+    if (rc == 0 && elastic != NULL)
+        rc = members_check(elastic, ELASTIC_PATH, ek, "an NGroup's elasticProfile", err);
+    if (rc < 0)
+        return rc;
+    json_t *desired = json_object_get(elastic, "desiredCount");
+    if (desired != NULL &&
+        (rc = count_read(desired, DESIRED_PATH, "InvalidDesiredCount", 0,
+                         BERTH_NGROUP_MEMBERS_MAX, &out->desired, err)) < 0)
+        return rc;
+    out->maintain_desired_count = true;
+    if ((rc = bool_read(json_object_get(elastic, "maintainDesiredCount"),
+                        ELASTIC_PATH ".maintainDesiredCount", &out->maintain_desired_count,
+                        err)) < 0)
+        return rc;
+    json_t *naming = json_object_get(elastic, "containerGroupNamingPolicy");
+    json_t *guid = json_object_get(naming, "guidNamingPolicy");
+    if ((rc = object_check(naming, NAMING_PATH, err)) < 0 ||
+        (naming != NULL &&
+         (rc = members_check(naming, NAMING_PATH, nk, "a containerGroupNamingPolicy", err)) < 0) ||
+        (rc = object_check(guid, NAMING_PATH ".guidNamingPolicy", err)) < 0 ||
+        (guid != NULL && (rc = members_check(guid, NAMING_PATH ".guidNamingPolicy", gk,
+                                             "a guidNamingPolicy", err)) < 0))
+        return rc;
+    json_t *prefix = json_object_get(guid, "prefix");
+    if (prefix != NULL) {
+        const char *t = json_string_value(prefix);
+        size_t len = t != NULL ? strlen(t) : 0;
+        bool ok = t != NULL && len <= BERTH_NGROUP_NAME_MAX - 1;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
+                 (t[i] == '-' && i > 0);
+        if (!ok)
+            return berth_error_set(err, BERTH_EINVAL, "InvalidNamePrefix", PREFIX_PATH,
+                                   "%s must be lowercase letters, digits and '-' (not first), "
+                                   "at most %d characters",
+                                   PREFIX_PATH, BERTH_NGROUP_NAME_MAX - 1);
+        out->prefix = t;
+    }
+    return 0;
+}
+
+static int ngroup_update_read(json_t *update, bd_ngroup_body_t *out, berth_error_t *err)
 {
     static const char *const uk[] = {"updateMode", "rollingUpdateProfile", NULL};
-    static const char *const rk[] = {"maxUnavailable", NULL};
-    *mu = 1;
+    static const char *const rk[] = {"maxBatchPercent", "maxUnhealthyPercent",
+                                     "pauseTimeBetweenBatches", "inPlaceUpdate", NULL};
+    out->manual = true;
     if (update == NULL)
         return 0;
-    int rc = object_check(update, "properties.updateProfile", err);
+    int rc = object_check(update, UPDATE_PATH, err);
     if (rc == 0)
-        rc = members_check(update, "properties.updateProfile", uk, "an NGroup's updateProfile",
-                           err);
+        rc = members_check(update, UPDATE_PATH, uk, "an NGroup's updateProfile", err);
     if (rc < 0)
         return rc;
     json_t *mode = json_object_get(update, "updateMode");
-    if (mode != NULL && (!json_is_string(mode) || strcmp(json_string_value(mode), "Rolling") != 0))
-        return berth_error_set(err, BERTH_EINVAL, "InvalidUpdateMode",
-                               "properties.updateProfile.updateMode",
-                               "Berth rolls template changes out: updateMode must be 'Rolling'");
+    const char *m = json_string_value(mode);
+    if (mode != NULL && (m == NULL || (strcmp(m, "Rolling") != 0 && strcmp(m, "Manual") != 0)))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidUpdateMode", UPDATE_PATH ".updateMode",
+                               UPDATE_PATH ".updateMode must be 'Manual' or 'Rolling'");
+    out->manual = m == NULL || strcmp(m, "Manual") == 0;
     json_t *rolling = json_object_get(update, "rollingUpdateProfile");
-    rc = object_check(rolling, "properties.updateProfile.rollingUpdateProfile", err);
+    rc = object_check(rolling, ROLLING_PATH, err);
+    if (rc == 0 && rolling != NULL && json_object_get(rolling, "maxUnavailable") != NULL)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent",
+                               ROLLING_PATH ".maxUnavailable",
+                               "%s.maxUnavailable is not ACI's: bound a rollout with "
+                               "maxBatchPercent (and maxUnhealthyPercent) instead",
+                               ROLLING_PATH);
     if (rc == 0 && rolling != NULL)
-        rc = members_check(rolling, "properties.updateProfile.rollingUpdateProfile", rk,
-                           "an NGroup's rollingUpdateProfile", err);
+        rc = members_check(rolling, ROLLING_PATH, rk, "an NGroup's rollingUpdateProfile", err);
     if (rc < 0)
         return rc;
-    json_t *v = json_object_get(rolling, "maxUnavailable");
-    if (v == NULL)
-        return 0;
-    return count_read(v, MU_PATH, "InvalidMaxUnavailable", 1, BERTH_NGROUP_MEMBERS_MAX, mu, err);
+    int64_t v = BD_NGROUP_BATCH_PERCENT_DEFAULT;
+    json_t *x = json_object_get(rolling, "maxBatchPercent");
+    if (x != NULL && (rc = count_read(x, ROLLING_PATH ".maxBatchPercent",
+                                      "InvalidMaxBatchPercent", 1, 100, &v, err)) < 0)
+        return rc;
+    out->batch_percent = (uint32_t)v;
+    x = json_object_get(rolling, "maxUnhealthyPercent");
+    if (x != NULL) {
+        if ((rc = count_read(x, ROLLING_PATH ".maxUnhealthyPercent",
+                             "InvalidMaxUnhealthyPercent", 0, 100, &v, err)) < 0)
+            return rc;
+        out->has_unhealthy = true;
+        out->unhealthy_percent = (uint32_t)v;
+    }
+    x = json_object_get(rolling, "pauseTimeBetweenBatches");
+    if (x != NULL) {
+        const char *path = ROLLING_PATH ".pauseTimeBetweenBatches";
+        uint64_t ms = 0;
+        if (!json_is_string(x))
+            return berth_error_set(err, BERTH_EINVAL, "InvalidDuration", path,
+                                   "%s must be an ISO 8601 duration (a string such as PT30S)",
+                                   path);
+        if ((rc = duration_read(json_string_value(x), path, &ms, err)) < 0)
+            return rc;
+        if (ms > BD_NGROUP_PAUSE_MAX_MS)
+            return berth_error_set(err, BERTH_EINVAL, "InvalidDuration", path,
+                                   "%s is at most one day (P1D)", path);
+        out->pause_ms = (uint32_t)ms;
+    }
+    return bool_read(json_object_get(rolling, "inPlaceUpdate"), ROLLING_PATH ".inPlaceUpdate",
+                     &out->in_place, err);
 }
 
-static int ngroup_zones_read(json_t *body, json_t *props, bd_ngroup_body_t *out,
-                             berth_error_t *err)
+static int ngroup_zones_read(json_t *body, bd_ngroup_body_t *out, berth_error_t *err)
 {
     json_t *z = json_object_get(body, "zones");
-    json_t *pz = json_object_get(props, "zones");
-    if (z != NULL && pz != NULL)
-        return berth_error_set(err, BERTH_EINVAL, "InvalidZones", "properties.zones",
-                               "zones are given either at the top level or in properties, "
-                               "not both");
-    if (z == NULL && pz != NULL) {
-        z = pz;
-        out->zones_in_properties = true;
-    }
     if (z == NULL)
         return 0;
-    const char *path = out->zones_in_properties ? "properties.zones" : "zones";
     if (!json_is_array(z) || json_array_size(z) > BERTH_NGROUP_ZONES_MAX)
-        return berth_error_set(err, BERTH_EINVAL, "InvalidZones", path,
-                               "%s must be an array of at most %d zone names", path,
+        return berth_error_set(err, BERTH_EINVAL, "InvalidZones", "zones",
+                               "zones must be an array of at most %d zone names",
                                BERTH_NGROUP_ZONES_MAX);
     for (size_t i = 0; i < json_array_size(z); i++) {
         out->zones[i] = json_string_value(json_array_get(z, i));
         if (out->zones[i] == NULL) {
             char t[48];
-            snprintf(t, sizeof t, "%s[%zu]", path, i);
+            snprintf(t, sizeof t, "zones[%zu]", i);
             return berth_error_set(err, BERTH_EINVAL, "InvalidZone", t, "a zone is a string");
         }
     }
@@ -180,16 +339,104 @@ static int ngroup_zones_read(json_t *body, json_t *props, bd_ngroup_body_t *out,
     return 0;
 }
 
+static int ngroup_profiles_read(json_t *profiles, bd_ngroup_body_t *out, berth_error_t *err)
+{
+    static const char *const sk[] = {"resource", "revision", "containerGroupProperties",
+                                     "networkProfile", "storageProfile", NULL};
+    static const char *const rk[] = {"id", NULL};
+    static const char *const ck[] = {"subnetIds", "volumes", "containers", NULL};
+    if (profiles == NULL)
+        return 0;
+    if (!json_is_array(profiles))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", PROFILES_PATH,
+                               "%s must be an array", PROFILES_PATH);
+    if (json_array_size(profiles) > 1)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfiles",
+                               PROFILES_PATH "[1]",
+                               "Berth runs one container group profile per NGroup: %s holds "
+                               "at most one element",
+                               PROFILES_PATH);
+    json_t *stub = json_array_get(profiles, 0);
+    if (stub == NULL)
+        return 0;
+    const char *p0 = PROFILES_PATH "[0]";
+    int rc = object_check(stub, p0, err);
+    if (rc == 0 && stub == NULL)
+        return 0;
+    if (rc == 0 && !json_is_object(stub))
+        rc = berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", p0,
+                             "%s must be an object", p0);
+    if (rc == 0)
+        rc = members_check(stub, p0, sk, "a containerGroupProfiles element", err);
+    json_t *res = json_object_get(stub, "resource");
+    if (rc == 0 && !json_is_object(res))
+        rc = berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfiles",
+                             PROFILES_PATH "[0].resource",
+                             "%s[0].resource must be an object {\"id\": the ARM id of a "
+                             "container group profile}",
+                             PROFILES_PATH);
+    if (rc == 0)
+        rc = members_check(res, PROFILES_PATH "[0].resource", rk, "a profile reference", err);
+    if (rc < 0)
+        return rc;
+    out->profile_id = json_string_value(json_object_get(res, "id"));
+    if (out->profile_id == NULL || out->profile_id[0] == '\0')
+        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfiles",
+                               PROFILES_PATH "[0].resource.id",
+                               "%s[0].resource.id must be the ARM id of a container group "
+                               "profile",
+                               PROFILES_PATH);
+    json_t *rev = json_object_get(stub, "revision");
+    if (rev != NULL) {
+        int64_t r = 0;
+        if ((rc = count_read(rev, PROFILES_PATH "[0].revision", "InvalidRevision", 1, INT32_MAX,
+                             &r, err)) < 0)
+            return rc;
+        out->profile_revision = (uint64_t)r;
+    }
+    const char *cp = PROFILES_PATH "[0].containerGroupProperties";
+    json_t *cgp = json_object_get(stub, "containerGroupProperties");
+    if ((rc = object_check(cgp, cp, err)) < 0 ||
+        (cgp != NULL &&
+         (rc = members_check(cgp, cp, ck, "an NGroup's containerGroupProperties", err)) < 0) ||
+        (rc = object_check(json_object_get(stub, "networkProfile"),
+                           PROFILES_PATH "[0].networkProfile", err)) < 0 ||
+        (rc = object_check(json_object_get(stub, "storageProfile"),
+                           PROFILES_PATH "[0].storageProfile", err)) < 0)
+        return rc;
+    if (cgp != NULL) {
+        json_t *o = json_pack("{s:O}", "properties", cgp);
+        out->overlay_json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (out->overlay_json == NULL)
+            return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    }
+    return 0;
+}
+
 static int ngroup_put_read(json_t *body, const char *sub, const char *rg,
                            bd_ngroup_body_t *out, berth_error_t *err)
 {
-    static const char *const top[] = {"location", "tags", "zones", "properties", "id",
-                                      "name",     "type", "identity", NULL};
-    static const char *const pk[] = {"elasticProfile", "updateProfile", "zones",
-                                     "containerGroupProfile", "provisioningState", "status",
+    /* What a GET answers may come back: read-only members are accepted
+     * and ignored. */
+    static const char *const top[] = {"location", "tags", "zones", "properties", "identity",
+                                      "id", "name", "type", "systemData", NULL};
+    static const char *const pk[] = {"elasticProfile", "updateProfile", "placementProfile",
+                                     "containerGroupProfiles", "provisioningState", "status",
                                      NULL};
-    static const char *const ek[] = {"desiredCount", NULL};
-    static const char *const ck[] = {"properties", "revision", "id", NULL};
+    static const char *const plk[] = {"faultDomainCount", NULL};
+    json_t *props = json_object_get(body, "properties");
+    /* Berth's former members, refused with what to use instead. */
+    if (json_object_get(props, "containerGroupProfile") != NULL)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent",
+                               "properties.containerGroupProfile",
+                               "properties.containerGroupProfile (an inline template) is not "
+                               "ACI's: name a container group profile in "
+                               "properties.containerGroupProfiles[0].resource.id");
+    if (json_object_get(props, "zones") != NULL)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", "properties.zones",
+                               "properties.zones is not ACI's: give the zones at the top "
+                               "level (zones)");
     int rc = members_check(body, "", top, "an NGroup", err);
     if (rc < 0)
         return rc;
@@ -201,52 +448,50 @@ static int ngroup_put_read(json_t *body, const char *sub, const char *rg,
     if (tags != NULL && !json_is_object(tags))
         return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", "tags",
                                "tags must be an object");
-    json_t *props = json_object_get(body, "properties");
+    json_t *identity = json_object_get(body, "identity");
+    if ((rc = object_check(identity, "identity", err)) < 0)
+        return rc;
     if (!json_is_object(props))
         return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", "properties",
                                "an NGroup needs its properties (an object)");
     rc = members_check(props, "properties", pk, "an NGroup's properties", err);
+    if (rc == 0)
+        rc = ngroup_elastic_read(json_object_get(props, "elasticProfile"), out, err);
+    if (rc == 0)
+        rc = ngroup_update_read(json_object_get(props, "updateProfile"), out, err);
+    if (rc == 0)
+        rc = ngroup_zones_read(body, out, err);
+    json_t *placement = json_object_get(props, "placementProfile");
+    if (rc == 0)
+        rc = object_check(placement, PLACEMENT_PATH, err);
+    if (rc == 0 && placement != NULL)
+        rc = members_check(placement, PLACEMENT_PATH, plk, "an NGroup's placementProfile", err);
+    json_t *fd = json_object_get(placement, "faultDomainCount");
+    int64_t fdc = 0;
+    if (rc == 0 && fd != NULL)
+        rc = count_read(fd, FAULT_PATH, "InvalidFaultDomainCount", 1, BERTH_NGROUP_MEMBERS_MAX,
+                        &fdc, err);
+    out->fault_domains = (uint32_t)fdc;
+    if (rc == 0)
+        rc = ngroup_profiles_read(json_object_get(props, "containerGroupProfiles"), out, err);
     if (rc < 0)
         return rc;
-    json_t *elastic = json_object_get(props, "elasticProfile");
-    rc = object_check(elastic, "properties.elasticProfile", err);
-    if (rc == 0 && elastic != NULL)
-        rc = members_check(elastic, "properties.elasticProfile", ek,
-                           "an NGroup's elasticProfile", err);
-    if (rc == 0)
-        rc = count_read(json_object_get(elastic, "desiredCount"), DESIRED_PATH,
-                        "InvalidDesiredCount", 0, BERTH_NGROUP_MEMBERS_MAX, &out->desired, err);
-    if (rc == 0)
-        rc = ngroup_update_read(json_object_get(props, "updateProfile"), &out->max_unavailable,
-                                err);
-    if (rc == 0)
-        rc = ngroup_zones_read(body, props, out, err);
-    if (rc < 0)
-        return rc;
-    json_t *profile = json_object_get(props, "containerGroupProfile");
-    rc = object_check(profile, "properties.containerGroupProfile", err);
-    if (rc == 0 && profile != NULL)
-        rc = members_check(profile, "properties.containerGroupProfile", ck,
-                           "an NGroup's containerGroupProfile", err);
-    if (rc < 0)
-        return rc;
-    json_t *tprops = json_object_get(profile, "properties");
-    if (!json_is_object(tprops))
-        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfile",
-                               "properties.containerGroupProfile.properties",
-                               "an NGroup needs containerGroupProfile.properties: the container "
-                               "group's properties every member runs");
-    json_t *tdoc = json_pack("{s:s, s:O}", "location", location, "properties", tprops);
-    out->template_json = tdoc ? json_dumps(tdoc, JSON_COMPACT) : NULL;
-    json_decref(tdoc);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:b}", "location", location, "subscription", sub,
-                             "resourceGroup", rg, "zonesInProperties",
-                             out->zones_in_properties);
-    if (meta != NULL && tags != NULL)
-        json_object_set(meta, "tags", tags);
+    /* What is kept: the body without its read-only members. */
+    json_t *kept = json_deep_copy(body);
+    json_t *meta = json_pack("{s:s, s:s, s:s}", "location", location, "subscription", sub,
+                             "resourceGroup", rg);
+    if (kept != NULL && meta != NULL) {
+        static const char *const ro[] = {"id", "name", "type", "systemData"};
+        for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
+            json_object_del(kept, ro[i]);
+        json_object_del(json_object_get(kept, "properties"), "provisioningState");
+        json_object_del(json_object_get(kept, "properties"), "status");
+        json_object_set(meta, "body", kept);
+    }
+    json_decref(kept);
     out->metadata_json = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);
-    if (out->template_json == NULL || out->metadata_json == NULL)
+    if (out->metadata_json == NULL)
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     return 0;
 }
@@ -269,87 +514,104 @@ void bd_ngroup_body_free(bd_ngroup_body_t *body)
 {
     if (body == NULL)
         return;
-    free(body->template_json);
+    free(body->overlay_json);
     free(body->metadata_json);
     json_decref(body->doc);
     memset(body, 0, sizeof *body);
 }
 
+/* Contract: bodies.h. */
+int bd_ngroup_profile_ref(const char *text, size_t len, bool patch, char **id,
+                          uint64_t *revision, berth_error_t *err)
+{
+    *id = NULL;
+    *revision = 0;
+    bd_ngroup_body_t b;
+    int rc;
+    if (!patch) {
+        rc = bd_ngroup_body_read(text, len, "", "", &b, err);
+    } else {
+        json_t *doc = NULL;
+        rc = object_load(text, len, &doc, err);
+        json_t *props = json_object_get(doc, "properties");
+        json_t *profiles = json_is_object(props)
+                               ? json_object_get(props, "containerGroupProfiles")
+                               : NULL;
+        if (rc < 0 || profiles == NULL) {
+            /* Nothing to resolve: the worker reads the rest. */
+            json_decref(doc);
+            berth_error_clear(err);
+            return 0;
+        }
+        /* Read as a PUT body holding those profiles: the same paths. */
+        json_t *put = json_pack("{s:s, s:{s:O}}", "location", "any", "properties",
+                                "containerGroupProfiles", profiles);
+        char *t = put != NULL ? json_dumps(put, JSON_COMPACT) : NULL;
+        json_decref(put);
+        json_decref(doc);
+        if (t == NULL)
+            return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+        rc = bd_ngroup_body_read(t, strlen(t), "", "", &b, err);
+        free(t);
+    }
+    if (rc < 0)
+        return rc;
+    if (b.profile_id != NULL) {
+        *id = strdup(b.profile_id);
+        *revision = b.profile_revision;
+        rc = *id != NULL ? 1 : berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
+                                               "out of memory");
+    }
+    bd_ngroup_body_free(&b);
+    return rc;
+}
+
 /* ---- NGroups: PATCH -------------------------------------------------------------------- */
 
-static int ngroup_patch_fill(json_t *body, bd_ngroup_patch_t *out, berth_error_t *err)
+/* Merges `patch` into `base` (objects member by member, recursively; any
+ * other value replaces). */
+static void merge_into(json_t *base, json_t *patch)
 {
-    static const char *const top[] = {"tags", "properties", NULL};
-    static const char *const pk[] = {"elasticProfile", "updateProfile", NULL};
-    static const char *const ek[] = {"desiredCount", NULL};
-    static const char *const uk[] = {"rollingUpdateProfile", NULL};
-    static const char *const rk[] = {"maxUnavailable", NULL};
-    const char *what = "a PATCH of an NGroup (tags, properties.elasticProfile.desiredCount and "
-                       "properties.updateProfile.rollingUpdateProfile.maxUnavailable)";
-    int rc = members_check(body, "", top, what, err);
-    json_t *tags = json_object_get(body, "tags");
-    if (rc == 0 && tags != NULL && !json_is_object(tags))
-        rc = berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", "tags",
-                             "tags must be an object");
-    json_t *props = json_object_get(body, "properties");
-    if (rc == 0)
-        rc = object_check(props, "properties", err);
-    if (rc < 0 || props == NULL)
-        goto done;
-    json_t *elastic = json_object_get(props, "elasticProfile");
-    json_t *update = json_object_get(props, "updateProfile");
-    json_t *rolling = json_object_get(update, "rollingUpdateProfile");
-    if ((rc = members_check(props, "properties", pk, what, err)) < 0 ||
-        (rc = object_check(elastic, "properties.elasticProfile", err)) < 0 ||
-        (rc = object_check(update, "properties.updateProfile", err)) < 0 ||
-        (rc = object_check(rolling, "properties.updateProfile.rollingUpdateProfile", err)) < 0)
-        goto done;
-    if ((elastic != NULL &&
-         (rc = members_check(elastic, "properties.elasticProfile", ek, what, err)) < 0) ||
-        (update != NULL &&
-         (rc = members_check(update, "properties.updateProfile", uk, what, err)) < 0) ||
-        (rolling != NULL &&
-         (rc = members_check(rolling, "properties.updateProfile.rollingUpdateProfile", rk, what,
-                             err)) < 0))
-        goto done;
-    json_t *desired = json_object_get(elastic, "desiredCount");
-    if (desired != NULL) {
-        rc = count_read(desired, DESIRED_PATH, "InvalidDesiredCount", 0,
-                        BERTH_NGROUP_MEMBERS_MAX, &out->desired, err);
-        out->has_desired = rc == 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(patch, k, v)
+    {
+        json_t *b = json_object_get(base, k);
+        if (json_is_object(b) && json_is_object(v))
+            merge_into(b, v);
+        else
+            json_object_set(base, k, v);
     }
-    json_t *mu = json_object_get(rolling, "maxUnavailable");
-    if (rc == 0 && mu != NULL) {
-        rc = count_read(mu, MU_PATH, "InvalidMaxUnavailable", 1, BERTH_NGROUP_MEMBERS_MAX,
-                        &out->max_unavailable, err);
-        out->has_max_unavailable = rc == 0;
-    }
-done:
-    if (rc == 0)
-        out->tags = tags;
-    return rc;
 }
 
 /* Contract: bodies.h. */
-int bd_ngroup_patch_read(const char *text, size_t len, bd_ngroup_patch_t *out,
-                         berth_error_t *err)
+int bd_ngroup_patch_merge(const char *stored, const char *text, size_t len, char **merged,
+                          berth_error_t *err)
 {
-    memset(out, 0, sizeof *out);
-    int rc = object_load(text, len, &out->doc, err);
+    static const char *const top[] = {"tags", "zones", "identity", "properties", "systemData",
+                                      NULL};
+    *merged = NULL;
+    json_t *patch = NULL;
+    int rc = object_load(text, len, &patch, err);
     if (rc == 0)
-        rc = ngroup_patch_fill(out->doc, out, err);
-    if (rc < 0)
-        bd_ngroup_patch_free(out);
+        rc = members_check(patch, "", top, "a PATCH of an NGroup", err);
+    if (rc == 0)
+        rc = object_check(json_object_get(patch, "properties"), "properties", err);
+    json_t *base = rc == 0 ? json_loads(stored != NULL ? stored : "{}", 0, NULL) : NULL;
+    if (rc == 0 && !json_is_object(base)) {
+        json_decref(base);
+        base = json_object();
+    }
+    if (rc == 0 && base != NULL) {
+        json_object_del(patch, "systemData");
+        merge_into(base, patch);
+        *merged = json_dumps(base, JSON_COMPACT);
+    }
+    if (rc == 0 && *merged == NULL)
+        rc = berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    json_decref(base);
+    json_decref(patch);
     return rc;
-}
-
-/* Contract: bodies.h. */
-void bd_ngroup_patch_free(bd_ngroup_patch_t *patch)
-{
-    if (patch == NULL)
-        return;
-    json_decref(patch->doc);
-    memset(patch, 0, sizeof *patch);
 }
 
 /* Calls map(target, flag) on the error's target and on each detail's. */
@@ -362,28 +624,40 @@ static void targets_map(berth_error_t *err, void (*map)(char *target, bool flag)
         map(err->details[i].target, flag);
 }
 
-static void ngroup_target_map(char *t, bool zones_in_properties)
+static void ngroup_target_map(char *t, bool unused)
 {
-    if (strcmp(t, "desiredCount") == 0)
-        target_rewrite(t, DESIRED_PATH, strlen(t));
-    else if (strcmp(t, "maxUnavailable") == 0)
-        target_rewrite(t, MU_PATH, strlen(t));
-    else if (strncmp(t, "zones", 5) == 0 && zones_in_properties)
-        target_rewrite(t, "properties.", 0);
-    else if (strcmp(t, "name") == 0)
-        target_rewrite(t, "nGroupName", strlen(t));
-    else if (strcmp(t, "template") == 0)
-        target_rewrite(t, "properties.containerGroupProfile", strlen(t));
-    else if (strncmp(t, "template.properties", 19) == 0)
-        target_rewrite(t, "properties.containerGroupProfile.", 9);
+    (void)unused;
+    static const struct {
+        const char *lib, *path;
+    } plain[] = {
+        {"desiredCount", DESIRED_PATH},
+        {"maxBatchPercent", ROLLING_PATH ".maxBatchPercent"},
+        {"maxUnhealthyPercent", ROLLING_PATH ".maxUnhealthyPercent"},
+        {"pauseBetweenBatches", ROLLING_PATH ".pauseTimeBetweenBatches"},
+        {"replaceOnUpdate", ROLLING_PATH ".inPlaceUpdate"},
+        {"memberPrefix", PREFIX_PATH},
+        {"faultDomainCount", FAULT_PATH},
+        {"name", "ngroupsName"},
+        {"template", PROFILES_PATH "[0]"},
+        {"metadata", ""},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (strcmp(t, plain[i].lib) == 0) {
+            target_rewrite(t, plain[i].path, strlen(t));
+            return;
+        }
+    /* The template is the profile's document under the NGroup's
+     * containerGroupProperties. */
+    if (strncmp(t, "template.properties.", 20) == 0)
+        target_rewrite(t, PROFILES_PATH "[0].containerGroupProperties.", 20);
     else if (strncmp(t, "template.", 9) == 0)
-        target_rewrite(t, "", 9);
+        target_rewrite(t, PROFILES_PATH "[0].", 9);
 }
 
 /* Contract: bodies.h. */
-void bd_ngroup_error_map(berth_error_t *err, bool zones_in_properties)
+void bd_ngroup_error_map(berth_error_t *err)
 {
-    targets_map(err, ngroup_target_map, zones_in_properties);
+    targets_map(err, ngroup_target_map, false);
 }
 
 /* ---- standby pools -------------------------------------------------------------------- */

@@ -24,53 +24,74 @@
 
 /* ---- NGroups -------------------------------------------------------------------- */
 
-/* What an NGroup PUT body asks for.  Free with bd_ngroup_body_free(). */
+/* A Rolling update without maxBatchPercent updates this percent at once;
+ * a pause is at most a day. */
+#define BD_NGROUP_BATCH_PERCENT_DEFAULT 20
+#define BD_NGROUP_PAUSE_MAX_MS (24u * 3600u * 1000u)
+
+/* What an NGroup PUT body (ACI's NGroup) asks for.  Strings point into
+ * `doc`.  Free with bd_ngroup_body_free(). */
 typedef struct bd_ngroup_body {
-    int64_t desired;                /* 0..BERTH_NGROUP_MEMBERS_MAX          */
-    int64_t max_unavailable;        /* 1..BERTH_NGROUP_MEMBERS_MAX (1 when absent) */
-    const char *zones[BERTH_NGROUP_ZONES_MAX]; /* strings inside `doc`      */
+    int64_t desired;                /* elasticProfile.desiredCount (0 absent) */
+    bool maintain_desired_count;    /* true unless given false              */
+    const char *prefix;             /* guidNamingPolicy.prefix, or NULL     */
+    bool manual;                    /* updateMode Manual (also when absent) */
+    uint32_t batch_percent;         /* maxBatchPercent, 1..100 (default above) */
+    bool has_unhealthy;             /* maxUnhealthyPercent given ...        */
+    uint32_t unhealthy_percent;     /* ... 0..100                           */
+    uint32_t pause_ms;              /* pauseTimeBetweenBatches (0 absent)   */
+    bool in_place;                  /* inPlaceUpdate (false absent)         */
+    uint32_t fault_domains;         /* placementProfile.faultDomainCount, 0 absent */
+    const char *zones[BERTH_NGROUP_ZONES_MAX];
     size_t nzones;
-    bool zones_in_properties;       /* given as properties.zones, not zones */
-    char *template_json;            /* {"location", "properties"}: owned    */
-    char *metadata_json;            /* location, subscription, resource group,
-                                     * zonesInProperties, tags: owned        */
+    const char *profile_id;         /* containerGroupProfiles[0].resource.id,
+                                     * NULL when there is no profile        */
+    uint64_t profile_revision;      /* its revision, 0: the latest          */
+    char *overlay_json;             /* {"properties": containerGroupProperties}
+                                     * to lay over the profile's document, or
+                                     * NULL: owned                          */
+    char *metadata_json;            /* {location, subscription, resourceGroup,
+                                     * body: the body without its read-only
+                                     * members}: owned                      */
     json_t *doc;                    /* the parsed body (owned)              */
 } bd_ngroup_body_t;
 
 /* Reads an NGroup PUT body (`len` bytes of `text`, any bytes) for the
  * NGroup in subscription `sub` and resource group `rg` (both borrowed,
- * copied into the metadata).  Returns 0 and fills *out, or BERTH_EINVAL
- * (BERTH_ENOMEM) with *err set and *out empty. */
+ * copied into the metadata).  Berth's former members (properties.
+ * containerGroupProfile, properties.zones, rollingUpdateProfile.
+ * maxUnavailable) are refused naming what to use instead; unknown members
+ * are refused.  Returns 0 and fills *out, or BERTH_EINVAL (BERTH_ENOMEM)
+ * with *err set and *out empty. */
 int bd_ngroup_body_read(const char *text, size_t len, const char *sub, const char *rg,
                         bd_ngroup_body_t *out, berth_error_t *err);
 
 /* Frees what *body holds and empties it; accepts an empty body. */
 void bd_ngroup_body_free(bd_ngroup_body_t *body);
 
-/* What an NGroup PATCH body asks for.  Free with bd_ngroup_patch_free(). */
-typedef struct bd_ngroup_patch {
-    bool has_desired, has_max_unavailable;
-    int64_t desired;                /* checked like a PUT's                 */
-    int64_t max_unavailable;
-    json_t *tags;                   /* an object inside `doc`, or NULL      */
-    json_t *doc;                    /* the parsed body (owned)              */
-} bd_ngroup_patch_t;
+/* The container group profile an NGroup PUT body (patch false) or PATCH
+ * body (patch true: only its properties.containerGroupProfiles, if any,
+ * are looked at) names.  A PUT body is read whole (bd_ngroup_body_read()),
+ * so a bad one is refused here.  Returns 1 with a copy of the profile's id
+ * in *id (free()) and its revision in *revision (0: the latest), 0 when it
+ * names none, or BERTH_EINVAL (BERTH_ENOMEM) with *err set. */
+int bd_ngroup_profile_ref(const char *text, size_t len, bool patch, char **id,
+                          uint64_t *revision, berth_error_t *err);
 
-/* Reads an NGroup PATCH body: tags, properties.elasticProfile.desiredCount
- * and properties.updateProfile.rollingUpdateProfile.maxUnavailable, each
- * optional, nothing else.  Returns 0, or BERTH_EINVAL (BERTH_ENOMEM) with
- * *err set and *out empty. */
-int bd_ngroup_patch_read(const char *text, size_t len, bd_ngroup_patch_t *out,
-                         berth_error_t *err);
-
-void bd_ngroup_patch_free(bd_ngroup_patch_t *patch);
+/* A PATCH (ACI's NGroupPatch: tags, zones, identity, properties) merged
+ * over `stored` (the body an NGroup keeps, NULL for none): objects member
+ * by member, anything else replaced.  The result, in *merged (free()), is
+ * then read as a PUT body, so errors name the same paths.  Returns 0, or
+ * BERTH_EINVAL (BERTH_ENOMEM) with *err set and *merged NULL. */
+int bd_ngroup_patch_merge(const char *stored, const char *text, size_t len, char **merged,
+                          berth_error_t *err);
 
 /* Rewrites the library's targets of an NGroup put (berth_store_ngroup_put():
- * "desiredCount", "zones[1]", "template.properties...") into the body's
- * paths ("properties.elasticProfile.desiredCount", "properties.zones[1]"
- * when the zones were given there, "properties.containerGroupProfile.
- * properties..."), in err->target and every detail's. */
-void bd_ngroup_error_map(berth_error_t *err, bool zones_in_properties);
+ * "desiredCount", "maxBatchPercent", "faultDomainCount", "zones[1]",
+ * "template.properties...") into the body's paths ("properties.
+ * elasticProfile.desiredCount", ..., "properties.containerGroupProfiles[0].
+ * containerGroupProperties..."), in err->target and every detail's. */
+void bd_ngroup_error_map(berth_error_t *err);
 
 /* ---- standby pools ---------------------------------------------------------------- */
 

@@ -109,9 +109,13 @@ void bd_worker_route(bd_worker_t *w, bd_route_fn handler, const bd_request_t *re
 /* bd_worker_route() of bd_ngroups_handle() and bd_pools_handle() on the
  * worker's store and pools (berthd.h's contracts for req, seg and n).
  * While the worker's store is not open they answer 500 with its error
- * (BERTH_EIO), as those routes answer Redis failing. */
-void bd_worker_ngroups(bd_worker_t *w, const bd_request_t *req, bd_reply_t *reply, char **seg,
-                       int n);
+ * (BERTH_EIO), as those routes answer Redis failing.  An NGroup PUT or
+ * PATCH whose body names a container group profile has it resolved first,
+ * on the loop (bd_profile_resolve() on `api`), and the job carries the
+ * document; a bad body or reference is answered from the loop (400, 404
+ * for a profile or revision that does not exist). */
+void bd_worker_ngroups(bd_worker_t *w, bd_api_t *api, const bd_request_t *req,
+                       bd_reply_t *reply, char **seg, int n);
 void bd_worker_pools(bd_worker_t *w, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bodies.h"
+#include "profiles.h"
 #include "worker.h"
 
 /* ---- routes ------------------------------------------------------------------------------ */
@@ -30,6 +32,10 @@ typedef struct route_job {
     int n;
     bd_reply_t *captured;
     bd_reply_t *real;
+    bool ngroup;                    /* an NGroups route: handler unused     */
+    char *profile;                  /* its profile's document, or NULL      */
+    uint64_t profile_rev;
+    bd_worker_t *w;                 /* while the profile is resolved        */
 } route_job_t;
 
 static void route_job_free(route_job_t *j)
@@ -48,6 +54,7 @@ static void route_job_free(route_job_t *j)
         free(j->seg[i]);
     free(j->seg);
     bd_reply_capture_free(j->captured);
+    free(j->profile);
     free(j);
 }
 
@@ -122,10 +129,16 @@ static void reply_unavailable(bd_reply_t *reply, const char *code, const char *m
     bd_reply_send(reply, 503, body, retry);
 }
 
+static bool store_ready(bd_worker_ctx_t *ctx, bd_reply_t *reply);
+
 static void route_run(bd_worker_ctx_t *ctx, void *arg)
 {
     route_job_t *j = arg;
-    j->handler(ctx, &j->req, j->captured, j->seg, j->n);
+    if (!j->ngroup)
+        j->handler(ctx, &j->req, j->captured, j->seg, j->n);
+    else if (store_ready(ctx, j->captured))
+        bd_ngroups_handle(ctx->store, ctx->ngroups_active, &j->req, j->captured, j->seg, j->n,
+                          j->profile, j->profile_rev);
 }
 
 static void route_done(int status, const berth_error_t *err, void *arg)
@@ -141,20 +154,26 @@ static void route_done(int status, const berth_error_t *err, void *arg)
     route_job_free(j);
 }
 
-void bd_worker_route(bd_worker_t *w, bd_route_fn handler, const bd_request_t *req,
-                     bd_reply_t *reply, char **seg, int n)
+/* A route job with a copy of the request, or NULL (`reply` answered). */
+static route_job_t *route_job_new(const bd_request_t *req, bd_reply_t *reply, char **seg, int n)
 {
     route_job_t *j = calloc(1, sizeof *j);
     if (j == NULL || !request_copy(j, req, seg, n) ||
         (j->captured = bd_reply_capture_new()) == NULL) {
         route_job_free(j);
         reply_unavailable(reply, "ServerBusy", "berthd is short of memory; try again");
-        return;
+        return NULL;
     }
-    j->handler = handler;
     j->real = reply;
+    return j;
+}
+
+/* Queues j on the worker; answers and frees it when that fails. */
+static void route_queue(bd_worker_t *w, route_job_t *j)
+{
     int rc = bd_worker_call(w, route_run, route_done, j);
     if (rc != 0) {
+        bd_reply_t *reply = j->real;
         route_job_free(j);
         if (rc == BERTH_EIO)
             reply_unavailable(reply, "ServiceUnavailable", "berthd is stopping");
@@ -162,6 +181,16 @@ void bd_worker_route(bd_worker_t *w, bd_route_fn handler, const bd_request_t *re
             reply_unavailable(reply, "ServerBusy",
                               "berthd has too much work queued; try again");
     }
+}
+
+void bd_worker_route(bd_worker_t *w, bd_route_fn handler, const bd_request_t *req,
+                     bd_reply_t *reply, char **seg, int n)
+{
+    route_job_t *j = route_job_new(req, reply, seg, n);
+    if (j == NULL)
+        return;
+    j->handler = handler;
+    route_queue(w, j);
 }
 
 /* Whether the worker's store is open; otherwise answers 500 with why. */
@@ -173,11 +202,38 @@ static bool store_ready(bd_worker_ctx_t *ctx, bd_reply_t *reply)
     return false;
 }
 
-static void ngroups_route(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_t *reply,
-                          char **seg, int n)
+/* The profile of an NGroup's PUT or PATCH, resolved (on the loop): the job
+ * goes to the worker with its document, or the request is answered with
+ * the reference's error at its path. */
+static void on_profile(int status, const char *document, uint64_t revision,
+                       const berth_error_t *err, void *data)
 {
-    if (store_ready(ctx, reply))
-        bd_ngroups_handle(ctx->store, ctx->ngroups_active, req, reply, seg, n);
+    route_job_t *j = data;
+    if (status == 0) {
+        j->profile = strdup(document);
+        j->profile_rev = revision;
+        if (j->profile == NULL) {
+            bd_reply_t *reply = j->real;
+            route_job_free(j);
+            reply_unavailable(reply, "ServerBusy", "berthd is short of memory; try again");
+            return;
+        }
+        route_queue(j->w, j);
+        return;
+    }
+    berth_error_t e;
+    if (err != NULL)
+        e = *err;
+    else
+        berth_error_set(&e, status, "InvalidContainerGroupProfile", "", "%s",
+                        "the container group profile could not be read");
+    const char *path = strcmp(e.target, "revision") == 0
+                           ? "properties.containerGroupProfiles[0].revision"
+                           : "properties.containerGroupProfiles[0].resource.id";
+    snprintf(e.target, sizeof e.target, "%s", path);
+    bd_reply_berth_error(j->real,
+                         status == BERTH_EINVAL ? 400 : status == BERTH_ENOENT ? 404 : 500, &e);
+    route_job_free(j);
 }
 
 static void pools_route(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_t *reply,
@@ -190,10 +246,37 @@ static void pools_route(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_
     bd_worker_pools_seen(ctx->worker);
 }
 
-void bd_worker_ngroups(bd_worker_t *w, const bd_request_t *req, bd_reply_t *reply, char **seg,
-                       int n)
+void bd_worker_ngroups(bd_worker_t *w, bd_api_t *api, const bd_request_t *req,
+                       bd_reply_t *reply, char **seg, int n)
 {
-    bd_worker_route(w, ngroups_route, req, reply, seg, n);
+    char *id = NULL;
+    uint64_t rev = 0;
+    berth_error_t err;
+    int found = 0;
+    if (n == 8 && (req->method == BD_PUT || req->method == BD_PATCH))
+        found = bd_ngroup_profile_ref(req->body, req->body ? req->body_len : 0,
+                                      req->method == BD_PATCH, &id, &rev, &err);
+    if (found < 0) {
+        bd_reply_berth_error(reply, found == BERTH_EINVAL ? 400 : 500, &err);
+        return;
+    }
+    route_job_t *j = route_job_new(req, reply, seg, n);
+    if (j == NULL) {
+        free(id);
+        return;
+    }
+    j->ngroup = true;
+    if (found == 0) {
+        route_queue(w, j);
+        return;
+    }
+    j->w = w;
+    /* The profile is read on the loop; the job is queued once it is. */
+    if (bd_profile_resolve(api, j->seg[1], id, rev, on_profile, j) != 0) {
+        route_job_free(j);
+        reply_unavailable(reply, "ServerBusy", "berthd is short of memory; try again");
+    }
+    free(id);
 }
 
 void bd_worker_pools(bd_worker_t *w, const bd_request_t *req, bd_reply_t *reply, char **seg,
