@@ -48,6 +48,7 @@
 #include "agent-harness.h"
 #include "berthd-harness.h"
 #include "redis-harness.h"
+#include "profiles.h"
 #include "worker.h"
 
 #define WAIT_MS 15000
@@ -150,10 +151,27 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     } else if (n >= 7 && strcmp(seg[5], "Microsoft.StandbyPool") == 0) {
         bd_worker_pools(api->w, req, reply, seg, n);
     } else if (n >= 7 && strcmp(seg[5], "Microsoft.ContainerInstance") == 0) {
-        bd_worker_ngroups(api->w, req, reply, seg, n);
+        bd_worker_ngroups(api->w, api, req, reply, seg, n);
     } else {
         bd_reply_error(reply, 404, "NotFound", "", "no test route");
     }
+}
+
+/* Container group profiles (profiles.c) are not compiled in: the NGroup
+ * routes this test drives name none. */
+int bd_profile_resolve(bd_api_t *api, const char *sub, const char *id, uint64_t revision,
+                       bd_profile_cb cb, void *data)
+{
+    (void)api, (void)sub, (void)id, (void)revision, (void)cb, (void)data;
+    return BERTH_ENOMEM;
+}
+
+int bd_profile_merge(const char *profile_doc, const char *body, size_t len, char **out,
+                     size_t *out_len, berth_error_t *err)
+{
+    (void)profile_doc, (void)body, (void)len, (void)out_len;
+    *out = NULL;
+    return berth_error_set(err, BERTH_EINVAL, "NotCompiledIn", "", "no profiles here");
 }
 
 void bd_api_metrics(bd_api_t *api, struct evbuffer *out)

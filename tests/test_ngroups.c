@@ -1,5 +1,5 @@
 /*
- * test_ngroups.c: NGroups (core/services/ngroup.c, tools/berthd/ngroups.c).
+ * test_ngroups.c: NGroups of the library (core/services/ngroup.c).
  *
  * Covers: the planner alone (zone skew at most 1 through sequences of
  * scale-ups and scale-downs, one member per host while hosts last, bin
@@ -19,9 +19,8 @@
  * batch, a failing revision stopped by maxUnhealthyPercent 0, a rollout by
  * replacement, stop/start/restart); bad input (template, counts, bound, zones, key) refused with
  * the path at fault and nothing changed; a delete cut short finished by
- * the next reconcile; and the nGroups route through
- * berthd (create, status, list, PATCH of the count, bad input, secrets
- * kept, delete).
+ * the next reconcile.  berthd's ngroups routes are
+ * tests/test_berthd_ngroups.c's.
  *
  * Every loop is bounded; everything listens on loopback or unix sockets.
  */
@@ -150,9 +149,9 @@ static void test_plan_spread(void **state)
     const uint32_t seq[] = {6, 4, 9, 1, 7, 12, 0, 5, 11, 3};
     for (size_t k = 0; k < sizeof seq / sizeof seq[0]; k++) {
         berth__ng_input_t in = sim_input(s, seq[k], 1, 1);
-        uint32_t waiting = 99;
+        berth__ng_outcome_t seen;
         size_t n = berth__ngroup_plan(&in, s->scratch, s->acts, 2 * BERTH_NGROUP_MEMBERS_MAX,
-                                      &waiting);
+                                      &seen);
         sim_apply(s, n, 1);
         assert_int_equal(s->n, seq[k]);
         assert_true(skew(s) <= 1);
@@ -485,8 +484,6 @@ typedef struct fixture {
     test_sched_t sched;
     test_agent_t agents[NAGENTS];
     int nagents;
-    test_berthd_t d;
-    bool d_running;
 } fixture_t;
 
 static const char SIM_CONFIG[] = "{\"images\": [\"busybox:latest\"], \"start_latency_ms\": 150}";
@@ -536,10 +533,6 @@ static int teardown(void **state)
     if (f == NULL)
         return 0;
     int bad = 0;
-    if (f->d_running && test_berthd_stop(&f->d) != 0) {
-        test_berthd_dump(&f->d, 40);
-        bad = 1;
-    }
     for (int i = 0; i < f->nagents; i++) {
         if (test_agent_stop(&f->agents[i]) != 0) {
             test_agent_dump(&f->agents[i], 40);
@@ -547,8 +540,6 @@ static int teardown(void **state)
         }
         unlink(f->agents[i].log_path);
     }
-    if (f->d_running)
-        unlink(f->d.log_path);
     test_sched_close(&f->sched);
     free(f);
     return bad ? -1 : 0;
@@ -1135,210 +1126,6 @@ static void test_zone_without_room(void **state)
     free(t);
 }
 
-/* ---- the berthd route ---------------------------------------------------------------------- */
-
-#define NG_PATH "/subscriptions/0000-sub-1/resourceGroups/rg-one/providers/" \
-                "Microsoft.ContainerInstance/nGroups"
-#define APIV "?api-version=2024-09-01-preview"
-
-static int setup_berthd(void **state)
-{
-    fixture_t *f = fixture_new(NAGENTS);
-    *state = f;
-    if (f == NULL || f->nagents != NAGENTS)
-        return -1;
-    const char *args[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
-    setenv("BERTHD_TICK_MS", "200", 1);
-    int rc = test_berthd_start(&f->d, false, args);
-    unsetenv("BERTHD_TICK_MS");
-    if (rc != 0)
-        return -1;
-    f->d_running = true;
-    return 0;
-}
-
-static test_http_t http(fixture_t *f, const char *method, const char *path, const char *body)
-{
-    test_http_t h;
-    memset(&h, 0, sizeof h);
-    if (test_http(&f->d, method, path, body, NULL, NULL, &h) != 0)
-        fprintf(stderr, "no answer to %s %s\n", method, path);
-    return h;
-}
-
-static char *ng_body(const char *desired, int mu, const char *zones, const char *mode)
-{
-    char *out = NULL;
-    int rc = asprintf(
-        &out,
-        "{\"location\": \"westeurope\", \"tags\": {\"team\": \"web\"}, \"zones\": %s, "
-        "\"properties\": {\"elasticProfile\": {\"desiredCount\": %s}, "
-        "\"updateProfile\": {\"updateMode\": \"Rolling\", \"rollingUpdateProfile\": "
-        "{\"maxUnavailable\": %d}}, \"containerGroupProfile\": {\"properties\": {"
-        "\"osType\": \"Linux\", \"containers\": [{\"name\": \"app\", \"properties\": {"
-        "\"image\": \"busybox:latest\", \"environmentVariables\": [{\"name\": \"MODE\", "
-        "\"value\": \"%s\"}, {\"name\": \"TOKEN\", \"secureValue\": \"hush-hush-value\"}], "
-        "\"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}}}",
-        zones, desired, mu, mode);
-    assert_true(rc > 0);
-    return out;
-}
-
-static const char *jpath_str(json_t *j, const char *a, const char *b)
-{
-    return json_string_value(json_object_get(json_object_get(j, a), b));
-}
-
-static void expect_error(fixture_t *f, const char *body, int status, const char *target)
-{
-    test_http_t h = http(f, "PUT", NG_PATH "/web" APIV, body);
-    if (h.status != status || h.json == NULL ||
-        strcmp(jpath_str(h.json, "error", "target") ? jpath_str(h.json, "error", "target") : "",
-               target) != 0)
-        fprintf(stderr, "got %ld: %s\n", h.status, h.body);
-    assert_int_equal(h.status, status);
-    assert_non_null(h.json);
-    assert_string_equal(jpath_str(h.json, "error", "target"), target);
-    test_http_free(&h);
-}
-
-static void test_route(void **state)
-{
-    fixture_t *f = *state;
-    char *b = ng_body("6", 2, "[\"1\", \"2\", \"3\"]", "one");
-    test_http_t h = http(f, "PUT", NG_PATH "/web" APIV, b);
-    free(b);
-    if (h.status != 201)
-        fprintf(stderr, "%s\n", h.body);
-    assert_int_equal(h.status, 201);
-    assert_null(strstr(h.body, "hush-hush-value"));
-    json_t *props = json_object_get(h.json, "properties");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(props, "elasticProfile"),
-                                                        "desiredCount")),
-                     6);
-    assert_string_equal(json_string_value(json_object_get(h.json, "type")),
-                        "Microsoft.ContainerInstance/nGroups");
-    test_http_free(&h);
-
-    /* berthd's timer brings the members up. */
-    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
-    bool ok = false;
-    while (!ok && test_now_ms() < end) {
-        h = http(f, "GET", NG_PATH "/web" APIV, NULL);
-        assert_int_equal(h.status, 200);
-        props = json_object_get(h.json, "properties");
-        json_t *status = json_object_get(props, "status");
-        ok = strcmp(json_string_value(json_object_get(props, "provisioningState")),
-                    "Succeeded") == 0 &&
-             json_integer_value(json_object_get(status, "runningCount")) == 6;
-        if (ok) {
-            json_t *members = json_object_get(status, "members");
-            assert_int_equal(json_array_size(members), 6);
-            int per[3] = {0};
-            size_t i;
-            json_t *m;
-            json_array_foreach(members, i, m)
-            {
-                per[atoi(json_string_value(json_object_get(m, "zone"))) - 1]++;
-                assert_string_equal(json_string_value(json_object_get(m, "state")), "Running");
-            }
-            assert_int_equal(per[0], 2);
-            assert_int_equal(per[1], 2);
-            assert_int_equal(per[2], 2);
-            assert_string_equal(jpath_str(h.json, "tags", "team"), "web");
-            assert_null(strstr(h.body, "hush-hush-value"));
-        }
-        test_http_free(&h);
-        if (!ok)
-            test_sleep_ms(100);
-    }
-    if (!ok)
-        test_berthd_dump(&f->d, 40);
-    assert_true(ok);
-
-    /* Listed in its resource group. */
-    h = http(f, "GET", NG_PATH APIV, NULL);
-    assert_int_equal(h.status, 200);
-    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 1);
-    test_http_free(&h);
-
-    /* Bad input: 400 naming the member, nothing changed. */
-    b = ng_body("-1", 2, "[\"1\", \"2\", \"3\"]", "one");
-    expect_error(f, b, 400, "properties.elasticProfile.desiredCount");
-    free(b);
-    b = ng_body("6", 0, "[\"1\", \"2\", \"3\"]", "one");
-    expect_error(f, b, 400, "properties.updateProfile.rollingUpdateProfile.maxUnavailable");
-    free(b);
-    b = ng_body("6", 2, "[\"1\", \"2\", \"7\"]", "one");
-    expect_error(f, b, 400, "zones[2]");
-    free(b);
-    expect_error(f,
-                 "{\"location\": \"westeurope\", \"properties\": {\"elasticProfile\": "
-                 "{\"desiredCount\": 1}, \"containerGroupProfile\": {\"properties\": "
-                 "{\"osType\": \"Plan9\", \"containers\": [{\"name\": \"app\", \"properties\": "
-                 "{\"image\": \"busybox\", \"resources\": {\"requests\": {\"cpu\": 1, "
-                 "\"memoryInGB\": 1}}}}]}}}}",
-                 400, "properties.containerGroupProfile.properties.osType");
-    expect_error(f, "{\"location\": \"westeurope\", \"bogus\": 1}", 400, "bogus");
-    h = http(f, "GET", NG_PATH "/web" APIV, NULL);
-    assert_int_equal(h.status, 200);
-    props = json_object_get(h.json, "properties");
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(props, "containerGroupProfile"), "revision")),
-                     1);
-    test_http_free(&h);
-    h = http(f, "GET", NG_PATH "/web?api-version=1999-01-01", NULL);
-    assert_int_equal(h.status, 400);
-    test_http_free(&h);
-
-    /* PATCH: the count changes, the template stays (revision 1). */
-    h = http(f, "PATCH", NG_PATH "/web" APIV,
-             "{\"properties\": {\"elasticProfile\": {\"desiredCount\": 3}}}");
-    assert_int_equal(h.status, 200);
-    props = json_object_get(h.json, "properties");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(props, "elasticProfile"),
-                                                        "desiredCount")),
-                     3);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(props, "containerGroupProfile"), "revision")),
-                     1);
-    test_http_free(&h);
-    h = http(f, "PATCH", NG_PATH "/web" APIV,
-             "{\"properties\": {\"containerGroupProfile\": {}}}");
-    assert_int_equal(h.status, 400);
-    assert_string_equal(jpath_str(h.json, "error", "target"), "properties.containerGroupProfile");
-    test_http_free(&h);
-    h = http(f, "PATCH", NG_PATH "/nosuch" APIV,
-             "{\"properties\": {\"elasticProfile\": {\"desiredCount\": 3}}}");
-    assert_int_equal(h.status, 404);
-    test_http_free(&h);
-
-    /* A template change through the route: revision 2, 200. */
-    b = ng_body("6", 2, "[\"1\", \"2\", \"3\"]", "two");
-    h = http(f, "PUT", NG_PATH "/web" APIV, b);
-    free(b);
-    assert_int_equal(h.status, 200);
-    props = json_object_get(h.json, "properties");
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(props, "containerGroupProfile"), "revision")),
-                     2);
-    test_http_free(&h);
-
-    h = http(f, "DELETE", NG_PATH "/web" APIV, NULL);
-    assert_int_equal(h.status, 200);
-    test_http_free(&h);
-    h = http(f, "GET", NG_PATH "/web" APIV, NULL);
-    assert_int_equal(h.status, 404);
-    assert_string_equal(jpath_str(h.json, "error", "code"), "ResourceNotFound");
-    test_http_free(&h);
-    h = http(f, "DELETE", NG_PATH "/web" APIV, NULL);
-    assert_int_equal(h.status, 204);
-    test_http_free(&h);
-    berth_error_t err;
-    assert_int_equal(berth_store_sync(f->sched.store, &err), 0);
-    assert_int_equal(berth_engine_group_count(f->sched.engine), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest planner[] = {
@@ -1355,7 +1142,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_update_profile, setup_agents, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup_hosts, teardown),
         cmocka_unit_test_setup_teardown(test_zone_without_room, setup_hosts, teardown),
-        cmocka_unit_test_setup_teardown(test_route, setup_berthd, teardown),
     };
     int failed = cmocka_run_group_tests_name("planner", planner, NULL, NULL);
     failed += cmocka_run_group_tests_name("cell", cell, berth_test_redis_group_setup,

@@ -1635,7 +1635,7 @@ static int ngroup_restart(berth_store_t *store, const char *key, uint32_t *resta
                               "NGroup '%s' is being deleted", key);
     } else if (r.stopped) {
         rc = berth__error_set(err, BERTH_ECONFLICT, "NGroupStopped", "key",
-                              "NGroup '%s' is stopped: start it instead", key);
+                              "NGroup '%s' is stopped: start it instead of restarting it", key);
     }
     for (size_t i = 0; rc == 0 && i < ms.n; i++) {
         int x = berth_store_group_restart(store, ms.m[i].key, err);

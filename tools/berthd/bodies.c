@@ -640,6 +640,7 @@ static void ngroup_target_map(char *t, bool unused)
         {"name", "ngroupsName"},
         {"template", PROFILES_PATH "[0]"},
         {"metadata", ""},
+        {"key", ""},                /* the NGroup itself */
     };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         if (strcmp(t, plain[i].lib) == 0) {

@@ -68,6 +68,19 @@ static int status_of(int rc)
                                                        : 500;
 }
 
+/* Names the NGroup by its name where the library's message has its key
+ * ("sub/rg/name" is never shown to users). */
+static void message_unkey(berth_error_t *err, const char *key, const char *name)
+{
+    char *at = strstr(err->message, key);
+    if (at == NULL)
+        return;
+    char out[sizeof err->message];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - err->message), err->message, name,
+             at + strlen(key));
+    memcpy(err->message, out, sizeof out);
+}
+
 static void reply_not_found(bd_reply_t *reply, const char *rg, const char *name)
 {
     bd_reply_error(reply, 404, "ResourceNotFound", "",
@@ -246,8 +259,10 @@ static void write_ngroup(berth_store_t *store, json_t *active, const char *text,
             .replace_on_update = rolling && !body.in_place, .member_prefix = body.prefix,
             .fault_domain_count = body.fault_domains, .manual_update = !rolling};
         rc = berth_store_ngroup_put(store, &spec, NULL, &err);
-        if (rc != 0)
+        if (rc != 0) {
             bd_ngroup_error_map(&err);
+            message_unkey(&err, key, name);
+        }
     }
     free(tmpl);
     free(metadata);
@@ -391,9 +406,8 @@ static void act_ngroup(berth_store_t *store, json_t *active, const char *action,
         return;
     }
     if (rc != 0) {
-        if (rc == BERTH_ECONFLICT)
-            berth_error_set(&err, BERTH_ECONFLICT, err.name, "", "NGroup '%s' is stopped: "
-                            "start it instead of restarting it", name);
+        bd_ngroup_error_map(&err);
+        message_unkey(&err, key, name);
         bd_reply_berth_error(reply, status_of(rc), &err);
         return;
     }
@@ -508,6 +522,8 @@ void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t 
     case BD_DELETE: {
         bd_reply_route(reply, "NGroups_Delete");
         int rc = berth_store_ngroup_delete(store, key, &err);
+        bd_ngroup_error_map(&err);
+        message_unkey(&err, key, name);
         if (rc != 0 && rc != BERTH_ENOENT)
             bd_reply_berth_error(reply, status_of(rc), &err);
         else
