@@ -869,9 +869,7 @@ static bool create_existing_fleet(fixture_t *f)
 {
     static const char ngroup[] =
         "{\"location\": \"westus\", \"properties\": {\"elasticProfile\": {\"desiredCount\": 0},"
-        " \"containerGroupProfile\": {\"properties\": {\"osType\": \"Linux\", \"containers\":"
-        " [{\"name\": \"app\", \"properties\": {\"image\": \"busybox:latest\", \"resources\":"
-        " {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}}}";
+        " \"containerGroupProfiles\": []}}";
     static const char pool[] =
         "{\"location\": \"westus\", \"properties\": {\"elasticityProfile\": "
         "{\"maxReadyCapacity\": 0}, \"containerGroupProperties\": {\"containerGroupProfile\":"
@@ -881,7 +879,7 @@ static bool create_existing_fleet(fixture_t *f)
     const struct {
         const char *provider, *query, *body;
     } fleet[] = {
-        {"Microsoft.ContainerInstance/nGroups", "api-version=2025-09-01", ngroup},
+        {"Microsoft.ContainerInstance/ngroups", "api-version=2025-09-01", ngroup},
         {"Microsoft.StandbyPool/standbyContainerGroupPools", "api-version=2025-03-01", pool},
     };
     bool ok = true;
