@@ -75,7 +75,7 @@ expect 2 "an unknown subcommand is a usage error"
 # ---- create, show, list ------------------------------------------------------------
 
 ctl ngroup create -g rg1 -n web --file "$tmp/template.json" --count 3 --zones 1,2,3 \
-    --max-unavailable 1
+    --max-batch-percent 34
 expect 0 "ngroup create waits for Succeeded"
 has out "Succeeded" "create shows the NGroup Succeeded"
 no_secret "create"
@@ -117,8 +117,8 @@ no_secret "update"
 
 # ---- bad input: usage errors, and berthd's CloudError naming the member -------------
 
-ctl ngroup scale -g rg1 -n web --count 5 --max-unavailable 0
-expect 2 "--max-unavailable 0 is a usage error"
+ctl ngroup scale -g rg1 -n web --count 5 --max-batch-percent 0
+expect 2 "--max-batch-percent 0 is a usage error"
 ctl ngroup create -g rg1 -n other --file "$tmp/template.json" --count 2 --zones 1,9
 expect 3 "an unknown zone is refused by berthd"
 has err "zones[1]" "the CloudError names the zone at fault"

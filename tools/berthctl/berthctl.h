@@ -359,7 +359,7 @@ int berthctl_host_list(berthctl_client_t *c, const berthctl_container_options_t 
 typedef struct berthctl_common {
     const char *command;            /* "pool": names the command in errors  */
     const char *verb;               /* "create", ...                        */
-    const char *resource_type;      /* "Microsoft.ContainerInstance/nGroups" */
+    const char *resource_type;      /* "Microsoft.ContainerInstance/ngroups" */
     const char *api_version;        /* its api-version                      */
     berthctl_endpoint_t ep;
     const char *subscription, *rg, *name, *file, *location;

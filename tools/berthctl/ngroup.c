@@ -1,14 +1,17 @@
 /*
  * ngroup.c: `berthctl ngroup create|show|list|scale|update|delete`,
- * NGroups through berthd's nGroups route (docs/ngroups.md).
+ * NGroups through berthd's ngroups route (docs/ngroups.md).
  *
- * create PUTs an NGroup: the container-group template read from --file (an
- * ACI container-group document: its properties become the NGroup's
- * containerGroupProfile, its location the NGroup's unless --location),
- * --count, --zones and --max-unavailable.  scale PATCHes desiredCount,
- * update PUTs a new template (the count and bound kept unless given), so
- * that neither needs the template's secrets back from berthd (which never
- * answers them).  create, scale and update wait, unless --no-wait, until
+ * create PUTs the container-group template read from --file (an ACI
+ * container-group document; its location the NGroup's unless --location)
+ * as the container group profile of the NGroup's name in the same
+ * resource group, then PUTs the NGroup naming that profile (its latest
+ * revision), with --count, --zones and a Rolling update of
+ * --max-batch-percent (default 20) in place.  update PUTs the profile
+ * again (a new revision when the template changed) and the NGroup (the
+ * count, batch percent, zones and tags kept unless given), which rolls the
+ * revision out; scale PATCHes desiredCount; so neither needs the
+ * template's secrets back from berthd (which never answers them).  create, scale and update wait, unless --no-wait, until
  * the NGroup is Succeeded (its members all Running at its revision),
  * showing progress on stderr.  Exchanges go through route.c
  * (berthctl_common_request()); secrets are never printed.
@@ -24,35 +27,38 @@
 #include "berth.h"
 #include "berthctl.h"
 
-#define NG_API_VERSION "2024-09-01-preview"
-#define NG_RESOURCE_TYPE "Microsoft.ContainerInstance/nGroups"
+#define NG_API_VERSION "2025-09-01"
+#define NG_RESOURCE_TYPE "Microsoft.ContainerInstance/ngroups"
+#define NG_PROFILE_TYPE "Microsoft.ContainerInstance/containerGroupProfiles"
+#define NG_BATCH_PERCENT_DEFAULT 20
 
 /* Contract (berthctl.h). */
 const char berthctl_ngroup_usage[] =
     "       berthctl ngroup create -g RG -n NAME --file TEMPLATE --count N [--zones Z,Z,...]\n"
-    "                      [--max-unavailable N] [--location L] [--no-wait]\n"
+    "                      [--max-batch-percent P] [--location L] [--no-wait]\n"
     "       berthctl ngroup show -g RG -n NAME [--output json|table]\n"
     "       berthctl ngroup list -g RG [--output json|table]\n"
     "       berthctl ngroup scale -g RG -n NAME --count N [--no-wait]\n"
     "       berthctl ngroup update -g RG -n NAME --file TEMPLATE [--count N]\n"
-    "                      [--max-unavailable N] [--no-wait]\n"
+    "                      [--max-batch-percent P] [--no-wait]\n"
     "       berthctl ngroup delete -g RG -n NAME\n"
     "\n"
     "ngroup  NGroups through berthd (api-version " NG_API_VERSION "): a container-group\n"
-    "        template (--file: an ACI container-group document) kept at --count\n"
-    "        members, spread across --zones, template changes rolled out with at\n"
-    "        most --max-unavailable (default 1) members down.  create, scale and\n"
-    "        update wait for Succeeded unless --no-wait.  The options --endpoint,\n"
+    "        template (--file: an ACI container-group document, kept as the container\n"
+    "        group profile NAME) kept at --count members, spread across --zones,\n"
+    "        template changes rolled out in batches of at most --max-batch-percent\n"
+    "        (default 20) of the members.  create, scale and update wait for\n"
+    "        Succeeded unless --no-wait.  The options --endpoint,\n"
     "        --token, --subscription, --cacert, --insecure, --output and --timeout\n"
     "        are those of container.\n";
 
 typedef struct ng_opts {
     berthctl_common_t c;            /* the options every route command has  */
     const char *zones;
-    long count, max_unavailable;    /* -1: not given                         */
+    long count, max_batch_percent;  /* -1: not given                         */
 } ng_opts_t;
 
-enum { OPT_ZONES = BERTHCTL_OPT_OWN, OPT_COUNT, OPT_MAX_UNAVAILABLE };
+enum { OPT_ZONES = BERTHCTL_OPT_OWN, OPT_COUNT, OPT_MAX_BATCH_PERCENT };
 
 /* Reads one of ngroup's own options (berthctl_option_cb): ctx is the
  * ng_opts_t. */
@@ -65,9 +71,10 @@ static int own_option(void *ctx, int id, const char *v)
         if (!berthctl_parse_long(v, 0, BERTH_NGROUP_MEMBERS_MAX, &o->count))
             return berthctl_usage_error("--count needs an integer from 0 to %d, not '%s'",
                                         BERTH_NGROUP_MEMBERS_MAX, v);
-    } else if (!berthctl_parse_long(v, 1, BERTH_NGROUP_MEMBERS_MAX, &o->max_unavailable)) {
-        return berthctl_usage_error("--max-unavailable needs an integer from 1 to %d, not '%s'",
-                                    BERTH_NGROUP_MEMBERS_MAX, v);
+    } else if (!berthctl_parse_long(v, 1, 100, &o->max_batch_percent)) {
+        return berthctl_usage_error("--max-batch-percent needs an integer from 1 to 100, "
+                                    "not '%s'",
+                                    v);
     }
     return 0;
 }
@@ -79,13 +86,13 @@ static int parse(int argc, char **argv, ng_opts_t *o)
     static const struct option own[] = {
         {"zones", required_argument, NULL, OPT_ZONES},
         {"count", required_argument, NULL, OPT_COUNT},
-        {"max-unavailable", required_argument, NULL, OPT_MAX_UNAVAILABLE},
+        {"max-batch-percent", required_argument, NULL, OPT_MAX_BATCH_PERCENT},
         {NULL, 0, NULL, 0},
     };
     berthctl_common_t *c = &o->c;
     berthctl_common_init(c, "ngroup", argv[2], NG_RESOURCE_TYPE, NG_API_VERSION);
     o->zones = NULL;
-    o->count = o->max_unavailable = -1;
+    o->count = o->max_batch_percent = -1;
     int rc = berthctl_common_parse(c, argc, argv, own, own_option, o);
     if (rc != 0)
         return rc;
@@ -232,8 +239,7 @@ static int cmd_put(const ng_opts_t *o, bool create)
         json_decref(doc);
         return rc;
     }
-    json_t *tprops = json_object_get(doc, "properties");
-    long count = o->count, mu = o->max_unavailable;
+    long count = o->count, pct = o->max_batch_percent;
     json_t *zones = NULL;
     json_t *cur = NULL;             /* `location` may point into it        */
     if (!create) {
@@ -246,11 +252,9 @@ static int cmd_put(const ng_opts_t *o, bool create)
         json_t *p = json_object_get(cur, "properties");
         if (count < 0)
             count = (long)jint(p, "elasticProfile", "desiredCount", NULL);
-        if (mu < 0)
-            mu = (long)jint(p, "updateProfile", "rollingUpdateProfile", "maxUnavailable");
-        zones = json_object_get(cur, "zones") ? json_object_get(cur, "zones")
-                                              : json_object_get(p, "zones");
-        json_incref(zones);
+        if (pct < 0)
+            pct = (long)jint(p, "updateProfile", "rollingUpdateProfile", "maxBatchPercent");
+        zones = json_incref(json_object_get(cur, "zones"));
         if (o->c.location == NULL && json_string_value(json_object_get(cur, "location")))
             location = json_string_value(json_object_get(cur, "location"));
         json_object_del(doc, "tags");
@@ -264,11 +268,38 @@ static int cmd_put(const ng_opts_t *o, bool create)
             json_array_append_new(zones, json_string(z));
         free(copy);
     }
+    /* The template as the profile NAME: a new revision when it changed. */
+    berthctl_common_t pc = o->c;
+    pc.resource_type = NG_PROFILE_TYPE;
+    /* `location` may point into doc or cur: copied before doc changes. */
+    char *loc = strdup(location ? location : "");
+    if (loc == NULL) {
+        json_decref(zones);
+        json_decref(doc);
+        json_decref(cur);
+        return berthctl_out_of_memory();
+    }
+    json_object_set_new(doc, "location", json_string(loc));
+    json_t *profile = NULL;
+    rc = berthctl_common_request(&pc, "PUT", o->c.name, doc, "ngroup profile", NULL, &profile);
+    json_decref(profile);
+    if (rc != 0) {
+        free(loc);
+        json_decref(zones);
+        json_decref(doc);
+        json_decref(cur);
+        return rc;
+    }
+    char id[1024];
+    snprintf(id, sizeof id,
+             "/subscriptions/%s/resourceGroups/%s/providers/" NG_PROFILE_TYPE "/%s",
+             o->c.subscription, o->c.rg, o->c.name);
     json_t *body = json_pack(
-        "{s:s, s:{s:{s:I}, s:{s:s, s:{s:I}}, s:{s:O}}}", "location", location, "properties",
-        "elasticProfile", "desiredCount", (json_int_t)count, "updateProfile", "updateMode",
-        "Rolling", "rollingUpdateProfile", "maxUnavailable", (json_int_t)(mu < 0 ? 1 : mu),
-        "containerGroupProfile", "properties", tprops);
+        "{s:s, s:{s:{s:I}, s:{s:s, s:{s:I, s:b}}, s:[{s:{s:s}}]}}", "location", loc,
+        "properties", "elasticProfile", "desiredCount",
+        (json_int_t)count, "updateProfile", "updateMode", "Rolling", "rollingUpdateProfile",
+        "maxBatchPercent", (json_int_t)(pct < 1 ? NG_BATCH_PERCENT_DEFAULT : pct),
+        "inPlaceUpdate", 1, "containerGroupProfiles", "resource", "id", id);
     if (body != NULL && zones != NULL && json_array_size(zones) > 0)
         json_object_set(body, "zones", zones);
     json_t *tags = json_object_get(doc, "tags");
@@ -277,6 +308,7 @@ static int cmd_put(const ng_opts_t *o, bool create)
     json_decref(zones);
     json_decref(doc);
     json_decref(cur);
+    free(loc);
     if (body == NULL)
         return berthctl_out_of_memory();
     return send_change(o, "PUT", body, create ? "ngroup create" : "ngroup update");
@@ -288,10 +320,10 @@ static int cmd_scale(const ng_opts_t *o)
                              (json_int_t)o->count);
     if (body == NULL)
         return berthctl_out_of_memory();
-    if (o->max_unavailable > 0)
+    if (o->max_batch_percent > 0)
         json_object_set_new(json_object_get(body, "properties"), "updateProfile",
-                            json_pack("{s:{s:I}}", "rollingUpdateProfile", "maxUnavailable",
-                                      (json_int_t)o->max_unavailable));
+                            json_pack("{s:{s:I}}", "rollingUpdateProfile", "maxBatchPercent",
+                                      (json_int_t)o->max_batch_percent));
     return send_change(o, "PATCH", body, "ngroup scale");
 }
 
