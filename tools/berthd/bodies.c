@@ -6,11 +6,12 @@
  * put, whose targets bd_ngroup_error_map()/bd_pool_error_map() turn into
  * the body's paths.
  *
- * Unknown members of an NGroup body are refused, at every level berthd
- * reads (ACI's own members that Berth does not implement would otherwise
- * be silently ignored); read-only members a GET answers (id, name, type,
- * provisioningState, status, containerGroupProfile.revision) are accepted
- * and ignored, so that a GET body can be sent back.
+ * NGroup bodies are ACI's NGroup (2025-09-01).  Unknown members are
+ * refused, at every level berthd reads (ACI's own members that Berth does
+ * not implement would otherwise be silently ignored), and so are Berth's
+ * former ones, naming what to use instead; read-only members a GET
+ * answers (id, name, type, systemData, provisioningState, status) are
+ * accepted and ignored, so that a GET body can be sent back.
  */
 #include <stdio.h>
 #include <stdlib.h>
