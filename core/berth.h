@@ -1832,7 +1832,9 @@ BERTH_EXPORT int berth_hostlink_view_delete(berth_hostlink_t *link, const char *
  * max_unhealthy_percent U set, no member is updated while more than U
  * percent of the members at the revision are unhealthy (their view says
  * Failed, Stopped or Terminated): the rollout stops and the message says
- * why; it resumes if they recover or the template changes again.  In
+ * why; it resumes if they recover or the template changes again.  Within
+ * U, unhealthy members are tolerated: they hold no batch back (without U,
+ * a batch waits for every member at the revision to be available).  In
  * place (the default) a member is redeployed under its own key; with
  * replace_on_update a batch places new members (new indexes, so new
  * names) beside the old ones and releases old members as the new ones

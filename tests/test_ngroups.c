@@ -421,12 +421,19 @@ static void test_plan_unhealthy_pause(void **state)
         assert_true(seen.halted);
         assert_int_equal(seen.unhealthy, 1);
     }
-    /* At 50% the rollout is not stopped, but the next batch still waits
-     * for the failed member (at the revision, not available). */
+    /* At 50% the failed member is tolerated: the next batch goes. */
     in.max_unhealthy_percent = 50;
     n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
     assert_false(seen.halted);
-    assert_int_equal(n, 0);         /* the failed member is not available */
+    assert_int_equal(n, 2);
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(s->acts[k].kind, BERTH__NG_UPDATE);
+    /* Without a bound nothing is tolerated: the batch waits for it. */
+    in.max_unhealthy_percent = -1;
+    n = berth__ngroup_plan(&in, s->scratch, s->acts, 2000, &seen);
+    assert_false(seen.halted);
+    assert_int_equal(n, 0);
+    in.max_unhealthy_percent = 50;
     for (size_t i = 0; i < s->n; i++) {
         s->m[i].unhealthy = false;
         if (s->m[i].revision == 2)

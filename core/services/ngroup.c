@@ -121,9 +121,14 @@ size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
     }
     o.halted = in->max_unhealthy_percent >= 0 && o.unhealthy > 0 &&
                (uint64_t)o.unhealthy * 100 > (uint64_t)in->max_unhealthy_percent * fresh;
-    /* A batch may start: the last one is available, no pause runs. */
-    bool may_start = o.waiting == 0 && !in->paused && !o.halted;
-    uint32_t budget = in->batch > o.waiting ? in->batch - o.waiting : 0;
+    /* Members at the revision still coming up (the unhealthy ones, within
+     * the bound, are tolerated: they hold no batch back).  A batch may
+     * start once none is coming up and no pause runs. */
+    uint32_t coming = o.waiting - o.unhealthy;
+    if (in->max_unhealthy_percent < 0)
+        coming = o.waiting;         /* no bound: nothing is tolerated       */
+    bool may_start = coming == 0 && !in->paused && !o.halted;
+    uint32_t budget = in->batch > coming ? in->batch - coming : 0;
     bool replacing = in->replace && in->batch > 0 && o.outdated > 0 && !in->manual;
 
     size_t n = 0;
@@ -1377,7 +1382,8 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
     size_t n = berth__ngroup_plan(&in, scratch, acts, cap, &seen);
     st->waiting = seen.waiting;
     st->halted = seen.halted;
-    st->pausing = paused && seen.waiting == 0 && seen.outdated > 0 && !seen.halted;
+    uint32_t coming = r->unhealthy_percent >= 0 ? seen.waiting - seen.unhealthy : seen.waiting;
+    st->pausing = paused && coming == 0 && seen.outdated > 0 && !seen.halted;
     if (r->pause_ms > 0 && seen.batch_started) {
         rc = pace_write(s, r->key, r->revision, 0, err);
     } else if (r->pause_ms > 0 && st->pausing && ms->pace_since_ms == 0) {

@@ -591,7 +591,10 @@ typedef struct berth__ng_input {
 /* What the planner saw besides its actions. */
 typedef struct berth__ng_outcome {
     uint32_t waiting;               /* members at the revision not available */
-    uint32_t unhealthy;             /* of those, the unhealthy ones         */
+    uint32_t unhealthy;             /* of those, the unhealthy ones: with
+                                     * max_unhealthy_percent set and not
+                                     * exceeded, they hold no batch back and
+                                     * do not count against `batch`         */
     uint32_t outdated;              /* members left at an older revision    */
     bool halted;                    /* too many unhealthy: no update        */
     bool batch_started;             /* this step started a batch            */
