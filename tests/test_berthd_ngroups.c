@@ -12,7 +12,9 @@
  * in any answer) that completes with no housekeeping tick at all (the tick
  * never comes within the test's bounded waits: only the worker's steps of
  * NGroups mid-rollout can finish it); the naming prefix and fault domains
- * (two members per host of three); stop, start and restart; lists by
+ * (two members per host of three); Manual updates (a new revision updates
+ * no member, a scale-out and a start place members at it); stop, start
+ * and restart; lists by
  * resource group and subscription; bad bodies refused with 400 (404 for a
  * missing profile or revision) naming the JSON path, nothing stored; the
  * fault domain count refused once set.
@@ -476,6 +478,31 @@ static void test_members_and_actions(void **state)
     test_http_free(&h);
     free(b3);
 
+    /* Manual (no updateProfile given): revision 2 of the profile is
+     * recorded, no member is updated, members placed later run it. */
+    put_profile(f, "web", "two");
+    char *b4 = strdup(b2);
+    char *rev = strstr(b4, "\"revision\": 1");
+    assert_non_null(rev);
+    rev[strlen("\"revision\": ")] = '2';
+    h = http(f, "PUT", path, b4);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(h.json, "properties"),
+                                            "updateProfile"),
+                            "updateMode")),
+                        "Manual");
+    test_http_free(&h);
+    h = wait_ngroup(f, path, 6, 0, 6);
+    assert_int_equal(json_integer_value(json_object_get(status_of(&h), "revision")), 2);
+    test_http_free(&h);
+    h = http(f, "PATCH", path, "{\"properties\": {\"elasticProfile\": {\"desiredCount\": 8}}}");
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    h = wait_ngroup(f, path, 8, 2, 8);
+    test_http_free(&h);
+    free(b4);
+
     char *stop = ngpath("rg", "fd", "/stop"), *start = ngpath("rg", "fd", "/start"),
          *restart = ngpath("rg", "fd", "/restart");
     h = http(f, "POST", stop, NULL);
@@ -488,10 +515,11 @@ static void test_members_and_actions(void **state)
     h = http(f, "POST", restart, NULL);
     expect_error(&h, 409, "");
     test_http_free(&h);
+    /* Start places every member anew, at the current revision. */
     h = http(f, "POST", start, NULL);
     assert_int_equal(h.status, 202);
     test_http_free(&h);
-    h = wait_ngroup(f, path, 6, 6, 6);
+    h = wait_ngroup(f, path, 8, 8, 8);
     test_http_free(&h);
     h = http(f, "POST", restart, NULL);
     assert_int_equal(h.status, 202);
