@@ -2025,13 +2025,15 @@ typedef struct berth_ngroup_step {
  * highest index first), places missing ones (lowest free index, in the
  * zone holding the fewest that has room -- the next zone when it has none,
  * noted in the message -- on the host of that zone holding the fewest
- * members of this NGroup, then by bin packing) and redeploys members of an
- * older revision at the current one: those already unavailable at once,
- * the others in batches that keep the unavailable members at or below
- * max_unavailable, each batch only once no member at the current revision
- * is still unavailable.  A redeploy the engine refuses because the template
- * changed a property that needs a delete releases the member and places it
- * anew.  An NGroup being deleted has its members released and its record
+ * members of this NGroup, then by bin packing, within the fault domain
+ * bound) and updates members of an older revision as the section's opening
+ * comment says (batches of max_batch_percent, in place or by replacement,
+ * the pause, max_unhealthy_percent; else the former max_unavailable bound;
+ * nothing with manual_update).  A redeploy the engine refuses because the
+ * template changed a property that needs a delete releases the member and
+ * places a replacement under the lowest free index (a new name: the key
+ * is not placed again at once, which an agent could take for the group it
+ * runs).  A stopped NGroup has its members released.  An NGroup being deleted has its members released and its record
  * removed (out->deleted).  Call it again until out->steady (or
  * periodically): each call makes the decisions of one step.  A placement
  * failing for want of room is not an error: it is counted in out->failed

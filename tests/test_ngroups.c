@@ -791,8 +791,12 @@ static int roll(fixture_t *f, const char *key, size_t most,
             return started;
         test_sleep_ms(20);
     }
-    for (int i = 0; i < f->nagents; i++)
-        test_agent_dump(&f->agents[i], 10);
+    berth_ngroup_t *g = get_ok(f, key);
+    fprintf(stderr, "revision %" PRIu64 ", message '%s'\n", g->revision, g->message);
+    for (size_t i = 0; i < g->nmembers; i++)
+        fprintf(stderr, "  %s rev %" PRIu64 " %s\n", g->members[i].name, g->members[i].revision,
+                g->members[i].state);
+    berth_ngroup_free(g);
     fail_msg("NGroup %s did not get there", key);
     return -1;
 }

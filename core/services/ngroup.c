@@ -2,12 +2,9 @@
  * ngroup.c: NGroups -- a container-group template kept at a desired count,
  * spread across zones and hosts, with rolling updates (berth.h, "NGroups").
  *
- * Three parts:
+ * Two parts here, besides the planner (ngroup_plan.c, pure: given the
+ * members, the hosts and the goal it decides one step's actions):
  *
- *  - The planner, berth__ngroup_plan(): pure.  Given the members (index,
- *    zone, host, revision, availability), the hosts (zone, eligibility,
- *    free room) and the goal, it decides one step's actions.  No I/O, no
- *    allocation: the tests drive it directly.
  *  - The records: an NGroup's goal is one JSON value in the cell's HASH
  *    berth:{C}:ngroups (store.c's KEY SCHEMA), written with a
  *    compare-and-set script so that two writers never lose each other's
@@ -45,298 +42,6 @@
 #define NG_PAUSE_MAX_MS (24u * 3600u * 1000u)
 #define TAG_NGROUP "berth-ngroup"
 #define TAG_REVISION "berth-ngroup-revision"
-
-/* ---- the planner -------------------------------------------------------------------- */
-
-/* The host of zone z that can take one more member: among eligible hosts
- * with room (and, with fault domains, holding fewer than per_host_max
- * members of the NGroup), the one holding the fewest members of the
- * NGroup, then the one left with the least free CPU, then memory (bin
- * packing), then the first.  -1 when none. */
-static int plan_host(const berth__ng_input_t *in, int z, const uint32_t *hcount,
-                     const uint32_t *fc, const uint32_t *fm, const uint32_t *fg)
-{
-    int best = -1;
-    for (size_t h = 0; h < in->nhosts; h++) {
-        const berth__ng_host_t *x = &in->hosts[h];
-        if (!x->eligible || x->zone != z || fc[h] < in->millicores || fm[h] < in->memory_mib ||
-            fg[h] < in->gpus || (in->per_host_max > 0 && hcount[h] >= in->per_host_max))
-            continue;
-        if (best < 0 || hcount[h] < hcount[best] ||
-            (hcount[h] == hcount[best] &&
-             (fc[h] < fc[best] || (fc[h] == fc[best] && fm[h] < fm[best]))))
-            best = (int)h;
-    }
-    return best;
-}
-
-/* Whether member i is at an older revision than the input's. */
-static bool plan_outdated(const berth__ng_input_t *in, size_t i)
-{
-    return in->members[i].revision != in->revision;
-}
-
-/* Contract (store.h): one step's actions, removes, then creates, then
- * updates; no I/O, no allocation. */
-size_t berth__ngroup_plan(const berth__ng_input_t *in, uint32_t *scratch,
-                          berth__ng_action_t *out, size_t cap, berth__ng_outcome_t *seen)
-{
-    size_t nz = in->nzones > 0 ? in->nzones : 1;
-    uint32_t *hcount = scratch;
-    uint32_t *fc = hcount + in->nhosts;
-    uint32_t *fm = fc + in->nhosts;
-    uint32_t *fg = fm + in->nhosts;
-    uint32_t *zcount = fg + in->nhosts;
-    uint32_t *gone = zcount + nz;                   /* per member slot      */
-    uint32_t *used = gone + in->nmembers;           /* per member index     */
-    memset(scratch, 0, BERTH__NG_SCRATCH(in->nhosts, nz, in->nmembers) * sizeof *scratch);
-    berth__ng_outcome_t o;
-    memset(&o, 0, sizeof o);
-    for (size_t h = 0; h < in->nhosts; h++) {
-        fc[h] = in->hosts[h].free_millicores;
-        fm[h] = in->hosts[h].free_memory_mib;
-        fg[h] = in->hosts[h].free_gpus;
-    }
-    /* What the rollout stands on, counted before any action. */
-    uint32_t fresh = 0, fresh_available = 0;
-    for (size_t i = 0; i < in->nmembers; i++) {
-        const berth__ng_member_t *m = &in->members[i];
-        if (m->host >= 0 && (size_t)m->host < in->nhosts)
-            hcount[m->host]++;
-        if (m->zone >= 0 && (size_t)m->zone < nz)
-            zcount[m->zone]++;
-        if (m->index < BERTH_NGROUP_MEMBERS_MAX)
-            used[m->index] = 1;
-        if (plan_outdated(in, i)) {
-            o.outdated++;
-            continue;
-        }
-        fresh++;
-        if (m->available) {
-            fresh_available++;
-        } else {
-            o.waiting++;
-            o.unhealthy += m->unhealthy;
-        }
-    }
-    o.halted = in->max_unhealthy_percent >= 0 && o.unhealthy > 0 &&
-               (uint64_t)o.unhealthy * 100 > (uint64_t)in->max_unhealthy_percent * fresh;
-    /* Members at the revision still coming up (the unhealthy ones, within
-     * the bound, are tolerated: they hold no batch back).  A batch may
-     * start once none is coming up and no pause runs. */
-    uint32_t coming = o.waiting - o.unhealthy;
-    if (in->max_unhealthy_percent < 0)
-        coming = o.waiting;         /* no bound: nothing is tolerated       */
-    bool may_start = coming == 0 && !in->paused && !o.halted;
-    uint32_t budget = in->batch > coming ? in->batch - coming : 0;
-    bool replacing = in->replace && in->batch > 0 && o.outdated > 0 && !in->manual;
-
-    size_t n = 0;
-#define EMIT(...)                                                                          \
-    do {                                                                                   \
-        if (n < cap)                                                                       \
-            out[n] = (berth__ng_action_t){__VA_ARGS__};                                    \
-        n++;                                                                               \
-    } while (0)
-
-    size_t live = in->nmembers;
-    if (replacing) {
-        /* Old members go once enough new ones are available to stand in
-         * for them: the unavailable ones first, then the highest index. */
-        uint32_t keep = in->desired > fresh_available ? in->desired - fresh_available : 0;
-        uint32_t old = o.outdated;
-        while (old > keep) {
-            int victim = -1;
-            for (size_t i = 0; i < in->nmembers; i++) {
-                const berth__ng_member_t *m = &in->members[i];
-                if (gone[i] || !plan_outdated(in, i))
-                    continue;
-                const berth__ng_member_t *v = victim >= 0 ? &in->members[victim] : NULL;
-                if (v == NULL || (v->available && !m->available) ||
-                    (v->available == m->available && m->index > v->index))
-                    victim = (int)i;
-            }
-            if (victim < 0)
-                break;
-            const berth__ng_member_t *m = &in->members[victim];
-            gone[victim] = 1;
-            if (m->zone >= 0 && (size_t)m->zone < nz)
-                zcount[m->zone]--;
-            if (m->host >= 0 && (size_t)m->host < in->nhosts)
-                hcount[m->host]--;
-            live--;
-            old--;
-            o.outdated--;
-            EMIT(.kind = BERTH__NG_REMOVE, .index = m->index, .zone = m->zone, .host = -1);
-        }
-    }
-    /* How many members the NGroup should have after this step: the
-     * desired count, and while replacing, the old members still standing
-     * in for new ones that a batch now places beside them. */
-    size_t target = in->desired;
-    if (replacing) {
-        uint32_t still = in->desired > fresh ? in->desired - fresh : 0;
-        uint32_t old_left = o.outdated;
-        /* Members to place anyway (lost ones) come on top of the old. */
-        size_t want = fresh + old_left < in->desired ? in->desired - fresh - old_left : 0;
-        uint32_t surge = 0;
-        if (may_start && still > want) {
-            surge = (uint32_t)(still - want);
-            if (surge > budget)
-                surge = budget;
-            if (surge > old_left)
-                surge = old_left;
-        }
-        target = fresh + old_left + want + surge;
-        o.batch_started = surge > 0;
-    }
-
-    /* Surplus: members outside the zones first, then the zone holding the
-     * most (the later zone on a tie), its highest index first. */
-    while (live > target) {
-        int victim = -1;
-        for (size_t i = 0; i < in->nmembers; i++) {
-            const berth__ng_member_t *m = &in->members[i];
-            if (gone[i] || (m->zone >= 0 && (size_t)m->zone < nz))
-                continue;
-            if (victim < 0 || m->index > in->members[victim].index)
-                victim = (int)i;
-        }
-        if (victim < 0) {
-            size_t zmax = 0;
-            for (size_t z = 1; z < nz; z++)
-                if (zcount[z] >= zcount[zmax])
-                    zmax = z;
-            for (size_t i = 0; i < in->nmembers; i++) {
-                const berth__ng_member_t *m = &in->members[i];
-                if (gone[i] || m->zone != (int)zmax)
-                    continue;
-                if (victim < 0 || m->index > in->members[victim].index)
-                    victim = (int)i;
-            }
-        }
-        if (victim < 0)
-            break;                  /* cannot happen: live > 0 members remain */
-        const berth__ng_member_t *m = &in->members[victim];
-        gone[victim] = 1;
-        if (m->zone >= 0 && (size_t)m->zone < nz)
-            zcount[m->zone]--;
-        if (m->host >= 0 && (size_t)m->host < in->nhosts)
-            hcount[m->host]--;
-        live--;
-        if (plan_outdated(in, (size_t)victim) && o.outdated > 0)
-            o.outdated--;
-        EMIT(.kind = BERTH__NG_REMOVE, .index = m->index, .zone = m->zone, .host = -1);
-    }
-
-    /* Missing: the lowest free index, in the zone holding the fewest that
-     * has room (the first such zone on a tie). */
-    uint32_t next = 0;
-    for (size_t k = live; k < target; k++) {
-        while (next < BERTH_NGROUP_MEMBERS_MAX && used[next])
-            next++;
-        if (next >= BERTH_NGROUP_MEMBERS_MAX)
-            break;
-        size_t zmin = 0;
-        for (size_t z = 1; z < nz; z++)
-            if (zcount[z] < zcount[zmin])
-                zmin = z;
-        int zone = -1, host = -1;
-        /* Zones by count, then by position: at most nz passes. */
-        for (uint32_t c = zcount[zmin]; zone < 0; c++) {
-            bool any_left = false;
-            for (size_t z = 0; z < nz && zone < 0; z++) {
-                if (zcount[z] > c)
-                    any_left = true;
-                if (zcount[z] != c)
-                    continue;
-                int h = plan_host(in, (int)z, hcount, fc, fm, fg);
-                if (h >= 0) {
-                    zone = (int)z;
-                    host = h;
-                }
-            }
-            if (!any_left)
-                break;
-        }
-        bool fallback = zone >= 0 && zcount[zone] > zcount[zmin];
-        if (zone < 0)
-            zone = (int)zmin;       /* no room seen: let the engine say why */
-        EMIT(.kind = BERTH__NG_CREATE, .index = next, .zone = zone, .host = host,
-             .fallback = fallback);
-        used[next] = 1;
-        zcount[zone]++;
-        if (host >= 0) {
-            hcount[host]++;
-            fc[host] -= in->millicores;
-            fm[host] -= in->memory_mib;
-            fg[host] -= in->gpus;
-        }
-    }
-    if (replacing || o.halted || in->manual)
-        goto done;
-
-    if (in->batch > 0) {
-        /* In place, in batches: at most `batch` members updating at once
-         * (those at the revision not yet available count), the
-         * unavailable old members first, the available ones only when a
-         * batch may start; in index order, so the rollout is predictable. */
-        for (int pass = 0; pass < 2 && budget > 0; pass++) {
-            if (pass == 1 && !may_start)
-                break;
-            for (uint32_t idx = 0; idx < BERTH_NGROUP_MEMBERS_MAX && budget > 0; idx++) {
-                for (size_t i = 0; i < in->nmembers && budget > 0; i++) {
-                    const berth__ng_member_t *m = &in->members[i];
-                    if (m->index != idx || gone[i] || !plan_outdated(in, i) ||
-                        m->available != (pass == 1))
-                        continue;
-                    EMIT(.kind = BERTH__NG_UPDATE, .index = m->index, .zone = m->zone,
-                         .host = -1);
-                    budget--;
-                    o.batch_started = o.batch_started || pass == 1;
-                }
-            }
-        }
-        goto done;
-    }
-
-    /* The former bound.  Redeploying a member that is unavailable anyway
-     * costs nothing; the others go in batches within max_unavailable, and
-     * a batch starts only once every member at the revision is available. */
-    uint32_t unavailable = 0, pending = 0;
-    for (size_t i = 0; i < in->nmembers; i++) {
-        const berth__ng_member_t *m = &in->members[i];
-        if (gone[i] || m->available)
-            continue;
-        unavailable++;
-        if (m->revision == in->revision)
-            pending++;
-    }
-    for (size_t i = 0; i < in->nmembers; i++) {
-        const berth__ng_member_t *m = &in->members[i];
-        if (!gone[i] && !m->available && m->revision != in->revision)
-            EMIT(.kind = BERTH__NG_UPDATE, .index = m->index, .zone = m->zone, .host = -1);
-    }
-    if (pending == 0 && !in->paused && unavailable < in->max_unavailable) {
-        uint32_t left = in->max_unavailable - unavailable;
-        /* In index order, so that the rollout is predictable. */
-        for (uint32_t idx = 0; idx < BERTH_NGROUP_MEMBERS_MAX && left > 0; idx++) {
-            for (size_t i = 0; i < in->nmembers && left > 0; i++) {
-                const berth__ng_member_t *m = &in->members[i];
-                if (m->index != idx || gone[i] || !m->available || m->revision == in->revision)
-                    continue;
-                EMIT(.kind = BERTH__NG_UPDATE, .index = m->index, .zone = m->zone, .host = -1);
-                left--;
-                o.batch_started = true;
-            }
-        }
-    }
-done:
-#undef EMIT
-    if (seen != NULL)
-        *seen = o;
-    return n < cap ? n : cap;
-}
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -1221,9 +926,14 @@ static bool host_eligible(berth_engine_t *e, const berth_host_t *h,
 }
 
 /* Places (or redeploys) member i at the record's revision in `zone`,
- * trying `prefer` first for a new member. */
+ * trying `prefer` first for a new member.  A redeploy the engine refuses
+ * (a change that needs a delete) releases the member and returns
+ * BERTH_ECONFLICT with *released set: the caller places a replacement
+ * under another index, for a key placed again at once would start again
+ * at generation 1, which an agent that has not yet seen the release
+ * would take for the group it already runs. */
 static int member_place(berth_store_t *s, const ng_record_t *r, uint32_t i, const char *zone,
-                        const char *prefer, bool update, berth_error_t *err)
+                        const char *prefer, bool update, bool *released, berth_error_t *err)
 {
     char key[BERTH_GROUP_KEY_MAX + 1];
     member_key(r->key, r->stem, i, key, sizeof key);
@@ -1238,10 +948,13 @@ static int member_place(berth_store_t *s, const ng_record_t *r, uint32_t i, cons
     if (rc == 0 && update) {
         rc = berth_store_place(s, key, &req, doc, NULL, err);
         if (rc == BERTH_ECONFLICT) {
-            /* A change that needs a delete: the member is created anew. */
+            berth_error_t conflict = *err;
             rc = berth_store_release(s, key, err);
-            if (rc == 0 || rc == BERTH_ENOENT)
-                rc = berth_store_place_prefer(s, key, &req, prefer, doc, NULL, err);
+            if (rc == 0 || rc == BERTH_ENOENT) {
+                *released = true;
+                *err = conflict;
+                rc = BERTH_ECONFLICT;
+            }
         }
     } else if (rc == 0) {
         rc = berth_store_place_prefer(s, key, &req, prefer, doc, NULL, err);
@@ -1249,6 +962,23 @@ static int member_place(berth_store_t *s, const ng_record_t *r, uint32_t i, cons
     berth_group_free(g);
     free(doc);
     return rc;
+}
+
+/* The lowest member index that no member holds, no action of this step
+ * names and that is not `also` (a member just released). */
+static uint32_t free_index(const ng_members_t *ms, const berth__ng_action_t *acts, size_t n,
+                           uint32_t also)
+{
+    for (uint32_t idx = 0; idx < BERTH_NGROUP_MEMBERS_MAX; idx++) {
+        bool taken = idx == also;
+        for (size_t i = 0; !taken && i < ms->n; i++)
+            taken = ms->m[i].index == idx;
+        for (size_t k = 0; !taken && k < n; k++)
+            taken = acts[k].index == idx;
+        if (!taken)
+            return idx;
+    }
+    return BERTH_NGROUP_MEMBERS_MAX;
 }
 
 /* Appends a sentence to the step's note. */
@@ -1412,8 +1142,9 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
             if (arc == 0)
                 st->removed++;
         } else if (a->kind == BERTH__NG_CREATE) {
+            bool released = false;
             arc = member_place(s, r, a->index, zone, a->host >= 0 ? hnames[a->host] : NULL,
-                               false, &aerr);
+                               false, &released, &aerr);
             if (arc == 0) {
                 st->created++;
                 if (a->fallback) {
@@ -1424,9 +1155,23 @@ static int step(berth_store_t *s, const ng_record_t *r, ng_members_t *ms,
             }
         } else {
             /* An update keeps the member in its zone. */
-            arc = member_place(s, r, a->index, zone, NULL, true, &aerr);
+            bool released = false;
+            arc = member_place(s, r, a->index, zone, NULL, true, &released, &aerr);
             if (arc == 0)
                 st->updated++;
+            if (released) {
+                /* Needed a delete: a replacement under a free index. */
+                st->removed++;
+                uint32_t idx = free_index(ms, acts, n, a->index);
+                arc = idx < BERTH_NGROUP_MEMBERS_MAX
+                          ? member_place(s, r, idx, zone, NULL, false, &released, &aerr)
+                          : berth__error_set(&aerr, BERTH_ENOSPC, "TooManyMembers", "",
+                                             "no free member index is left");
+                if (arc == 0) {
+                    st->created++;
+                    acts[k].index = idx; /* taken, for the next free_index() */
+                }
+            }
         }
         if (arc == BERTH_EIO || arc == BERTH_ENOMEM) {
             if (err != NULL)
