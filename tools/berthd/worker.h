@@ -134,7 +134,10 @@ void bd_worker_pools_seen(bd_worker_t *w);
  * berthd's operation records (berth:{C}:operations) older than a day are
  * dropped, a bounded number of fields a step (HSCAN resumes where the last
  * step stopped).  A step never overlaps the previous one (steps missed
- * while one ran long are skipped) and waits for the job running. */
+ * while one ran long are skipped) and waits for the job running.  Besides
+ * the steps, the NGroups a step left mid-rollout or a route changed
+ * (ctx->ngroups_active) are reconciled every BD_NGROUPS_FAST_MS between
+ * jobs (bd_ngroups_reconcile_active()), whatever period_ms is. */
 void bd_worker_housekeeping_start(bd_worker_t *w, uint32_t period_ms);
 
 /* Queues a standby claim for the new group `key` on the worker
