@@ -869,7 +869,7 @@ static void claim_on_worker(fixture_t *f, const char *key, const char *doc,
     }
     char *k = strdup(key);
     memset(out, 0, sizeof *out);
-    assert_int_equal(bd_worker_pool_claim(f->w, k, &req, spec, NULL, copy, n, claim_cb, out), 0);
+    assert_int_equal(bd_worker_pool_claim(f->w, k, &req, spec, NULL, false, copy, n, claim_cb, out), 0);
     for (size_t i = 0; i < n; i++) {
         free((char *)copy[i].key);
         free((char *)copy[i].field);
@@ -1093,13 +1093,13 @@ static void test_pool_claim_with_effects(void **state)
     berth_request_t req;
     char *spec = NULL;
     request_of(f, want, &req, &spec);
-    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, NULL, 2,
+    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, false, NULL, 2,
                                           claim_cb, &r),
                      BERTH_EINVAL);
-    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, fx,
+    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, false, fx,
                                           BERTH_EFFECTS_MAX + 1, claim_cb, &r),
                      BERTH_EINVAL);
-    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, fx, 1, NULL, &r),
+    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, false, fx, 1, NULL, &r),
                      BERTH_EINVAL);
     berth_free(spec);
     free(tmpl);
@@ -1157,7 +1157,7 @@ static void test_store_reopened_when_redis_returns(void **state)
     memset(&req, 0, sizeof req);
     claim_result_t r;
     memset(&r, 0, sizeof r);
-    assert_int_equal(bd_worker_pool_claim(w, "sub1/rg/a", &req, doc, NULL, NULL, 0, claim_cb, &r),
+    assert_int_equal(bd_worker_pool_claim(w, "sub1/rg/a", &req, doc, NULL, false, NULL, 0, claim_cb, &r),
                      0);
     assert_true(run_until(base, int_positive, &r.done, WAIT_MS));
     assert_int_equal(r.status, BERTH_EIO);
