@@ -38,6 +38,8 @@ typedef struct mut {
                                      * (taken out of the document), or NULL */
     char standby_pool[BD_KEY_MAX + 1]; /* its pool "<sub>/<rg>/<name>", or "" */
     json_t *tags;                   /* a PATCH's tags (NULL: none given)    */
+    json_t *profile;                /* a PUT's containerGroupProfile {id,
+                                     * revision} as resolved (NULL: none)    */
     /* the commit */
     bd_fx_t fx;
     json_t *newrec;                 /* the record the commit writes         */
