@@ -1029,15 +1029,18 @@ static void refused(fixture_t *f, const char *method, const char *path, const ch
 {
     test_http_t h = http(f, method, path, body);
     json_t *e = json_object_get(h.json, "error");
-    if (h.status != status || e == NULL ||
-        (code != NULL && strcmp(json_string_value(json_object_get(e, "code")), code) != 0) ||
-        strcmp(json_string_value(json_object_get(e, "target")), target) != 0)
+    const char *got_code = json_string_value(json_object_get(e, "code"));
+    const char *got_target = json_string_value(json_object_get(e, "target"));
+    if (got_target == NULL)         /* no target: none named */
+        got_target = "";
+    if (h.status != status || e == NULL || got_code == NULL ||
+        (code != NULL && strcmp(got_code, code) != 0) || strcmp(got_target, target) != 0)
         fprintf(stderr, "%s %s %s: %ld %s\n", method, path, body ? body : "", h.status, h.body);
     assert_int_equal(h.status, status);
     assert_non_null(e);
     if (code != NULL)
         assert_string_equal(json_string_value(json_object_get(e, "code")), code);
-    assert_string_equal(json_string_value(json_object_get(e, "target")), target);
+    assert_string_equal(got_target, target);
     /* Messages name resources by name, never by Berth's keys. */
     assert_null(strstr(h.body, SUB "/rg1"));
     test_http_free(&h);
@@ -1244,11 +1247,11 @@ static void test_berthd_pool_examples(void **state)
     profile_put(f, ex_sub, "rgstandbypool", "cgProfile", r2);
     static const char *const order[] = {
         "StandbyContainerGroupPools_CreateOrUpdate", "StandbyContainerGroupPools_Get",
-        "StandbyContainerGroupPools_Update", "StandbyContainerGroupPools_ListByResourceGroup",
+        "StandbyContainerGroupPools_ListByResourceGroup",
         "StandbyContainerGroupPools_ListBySubscription",
         "StandbyContainerGroupPoolRuntimeViews_Get",
         "StandbyContainerGroupPoolRuntimeViews_ListByStandbyPool",
-        "StandbyContainerGroupPools_Delete"};
+        "StandbyContainerGroupPools_Update", "StandbyContainerGroupPools_Delete"};
     /* Left out, as docs/standby-pools.md says: systemData (Berth keeps
      * no creator), nextLink (one page), a view's zone and prediction. */
     static const char *const skip[] = {"systemData", "nextLink", "zone", "prediction", NULL};
@@ -1307,6 +1310,8 @@ static void test_berthd_pool_examples(void **state)
             if (wp != NULL && strstr(order[i], "RuntimeViews") == NULL) {
                 json_t *gp = json_object_get(json_object_get(got, "properties"),
                                              "elasticityProfile");
+                if (!json_equal(wp, gp))
+                    fprintf(stderr, "%s: %s\n", order[i], h.body);
                 assert_true(json_equal(wp, gp));
                 assert_true(json_equal(
                     json_object_get(json_object_get(json_object_get(wbody, "value") ?
