@@ -772,20 +772,40 @@ static void test_pool_and_ngroup_routes(void **state)
     json_decref(j);
     free(r.body);
 
+    /* The worker's side of a PUT: the job body pools_route.c prepares on
+     * the loop (the resource read, the profile's document resolved). */
     char *doc = tdoc("tmpl", "busybox:latest");
-    char *put = NULL;
-    assert_true(asprintf(&put,
-                         "{\"location\": \"westeurope\", \"properties\": {\"elasticityProfile\":"
-                         " {\"maxReadyCapacity\": 1}, \"containerGroupProperties\":"
-                         " {\"containerGroupProfile\": %s}}}",
-                         doc) > 0);
+    json_t *job = json_pack("{s:b,s:{s:s,s:{s:{s:i,s:s},s:{s:{s:s,s:i}}}},s:i,s:s,s:i}",
+                            "patch", 0, "resource", "location", "westeurope", "properties",
+                            "elasticityProfile", "maxReadyCapacity", 1, "refillPolicy",
+                            "always", "containerGroupProperties", "containerGroupProfile",
+                            "id", "/subscriptions/sub1/resourceGroups/rg/providers/"
+                            "Microsoft.ContainerInstance/containerGroupProfiles/t", "revision",
+                            1, "size", 1, "template", doc, "revision", 1);
+    char *put = json_dumps(job, 0);
+    json_decref(job);
     http(f, EVHTTP_REQ_PUT, pool, put, NULL, &r);
     assert_int_equal(r.status, 201);
     j = body_json(&r);
     assert_string_equal(jstr(j, "name"), "p1");
     assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(j, "properties"), "status"), "members")),
+                         json_object_get(json_object_get(j, "properties"), "elasticityProfile"),
+                         "maxReadyCapacity")),
                      1);
+    json_decref(j);
+    free(r.body);
+    http(f, EVHTTP_REQ_GET,
+         "/subscriptions/sub1/resourceGroups/rg/providers/Microsoft.StandbyPool/"
+         "standbyContainerGroupPools/p1/runtimeViews/latest?api-version=2025-03-01", NULL, NULL,
+         &r);
+    assert_int_equal(r.status, 200);
+    j = body_json(&r);
+    json_t *counts = json_object_get(json_array_get(json_object_get(json_object_get(j,
+                                                                                    "properties"),
+                                                                    "instanceCountSummary"), 0),
+                                     "instanceCountsByState");
+    /* One member placed (its agent has not reported it yet: Creating). */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(counts, 0), "count")), 1);
     json_decref(j);
     free(r.body);
     http(f, EVHTTP_REQ_GET, pool, NULL, NULL, &r);

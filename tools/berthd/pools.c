@@ -425,6 +425,21 @@ void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
                      int n)
 {
     char prefix[BD_KEY_MAX + 1];
+    /* Named here too: the captured reply carries the name back. */
+    static const char *const routes[] = {
+        [BD_PUT] = "StandbyContainerGroupPools_CreateOrUpdate",
+        [BD_PATCH] = "StandbyContainerGroupPools_Update",
+        [BD_GET] = "StandbyContainerGroupPools_Get",
+        [BD_DELETE] = "StandbyContainerGroupPools_Delete"};
+    if (n == 5 || n == 7)
+        bd_reply_route(reply, n == 5 ? "StandbyContainerGroupPools_ListBySubscription"
+                                     : "StandbyContainerGroupPools_ListByResourceGroup");
+    else if (n >= 9)
+        bd_reply_route(reply, n == 9 ? "StandbyContainerGroupPoolRuntimeViews_ListByStandbyPool"
+                                     : "StandbyContainerGroupPoolRuntimeViews_Get");
+    else if ((size_t)req->method < sizeof routes / sizeof routes[0] &&
+             routes[req->method] != NULL)
+        bd_reply_route(reply, routes[req->method]);
     if (n == 5 || n == 7) {
         if (n == 5)
             snprintf(prefix, sizeof prefix, "%s/", seg[1]);
