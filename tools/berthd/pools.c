@@ -357,7 +357,7 @@ static void pool_write(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *r
         bd_reply_berth_error(reply, 500, &err);
         return;
     }
-    bd_reply_send(reply, existed && !patch ? 200 : patch ? 200 : 201,
+    bd_reply_send(reply, existed ? 200 : 201,
                   pool_body(sub, rg, name, &info, note), NULL);
     berth_free(note);
 }
