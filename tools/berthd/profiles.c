@@ -32,7 +32,9 @@
 #define PROFILE_PAGE 100            /* records read per listing step        */
 #define PROFILE_FX_MAX 6
 
-typedef enum pkind { P_GET = 1, P_PUT, P_PATCH, P_DELETE, P_REVS, P_REV, P_LIST, P_RESOLVE } pkind_t;
+typedef enum pkind {
+    P_GET = 1, P_PUT, P_PATCH, P_DELETE, P_REVS, P_REV, P_LIST, P_RESOLVE
+} pkind_t;
 
 /* One profile request (a route's or a resolve), from its read to its end. */
 typedef struct preq {
@@ -102,7 +104,7 @@ static void preq_free(preq_t *p)
     free(p);
 }
 
-/* ---- names and api-versions ---------------------------------------------------------------- */
+/* ---- names and api-versions -------------------------------------------------------------- */
 
 /* Contract: profiles.h. */
 bool bd_profile_api_version_ok(const char *v)
@@ -158,7 +160,7 @@ static void not_found(bd_reply_t *reply, const char *rg, const char *name)
                    name, rg);
 }
 
-/* ---- bodies ------------------------------------------------------------------------------- */
+/* ---- bodies ------------------------------------------------------------------------------ */
 
 /* The profile's ARM body from its record and revision `revision`'s
  * document (secrets redacted).  NULL when out of memory or the document
@@ -219,7 +221,7 @@ static void answer_body(preq_t *p, int status)
     preq_free(p);
 }
 
-/* ---- the resolver's end --------------------------------------------------------------------- */
+/* ---- the resolver's end ------------------------------------------------------------------ */
 
 static void resolve_end(preq_t *p, int status, const char *doc, uint64_t revision)
 {
@@ -234,7 +236,7 @@ static void resolve_later(evutil_socket_t fd, short what, void *arg)
     resolve_end(p, p->status, NULL, 0);
 }
 
-/* ---- the commit ------------------------------------------------------------------------------ */
+/* ---- the commit -------------------------------------------------------------------------- */
 
 static berth_effect_t *fx_add(preq_t *p, berth_effect_op_t op, const char *key,
                               const char *field, const char *value)
@@ -318,7 +320,7 @@ static void commit(preq_t *p, json_t *rec, const char *revision_doc)
         on_commit(rc, NULL, &err, p);
 }
 
-/* ---- deciding --------------------------------------------------------------------------------- */
+/* ---- deciding ---------------------------------------------------------------------------- */
 
 static bool same_json(const json_t *a, const json_t *b)
 {
@@ -358,8 +360,8 @@ static json_t *new_record(preq_t *p, uint64_t latest)
         json_object_set_new(rec, "created", json_integer(now));
     }
     if (p->kind == P_PUT) {
-        json_object_set(rec, "zones", p->zones != NULL ? p->zones : json_array());
-        json_object_set(rec, "tags", p->tags != NULL ? p->tags : json_object());
+        json_object_set_new(rec, "zones", p->zones != NULL ? json_incref(p->zones) : json_array());
+        json_object_set_new(rec, "tags", p->tags != NULL ? json_incref(p->tags) : json_object());
     } else if (p->tags != NULL) {
         json_object_set(rec, "tags", p->tags);
     }
@@ -399,7 +401,7 @@ static void decide_put(preq_t *p)
     commit(p, p->newrec, same_doc ? NULL : p->doc);
 }
 
-/* ---- reads ------------------------------------------------------------------------------------- */
+/* ---- reads ------------------------------------------------------------------------------- */
 
 static void on_latest(int status, const char *text, size_t len, void *data);
 static void start_list(preq_t *p, const char *after);
@@ -570,7 +572,7 @@ static void read_record(preq_t *p)
         store_failing(p, BERTH_ENOMEM);
 }
 
-/* ---- lists: revisions, and profiles ------------------------------------------------------- */
+/* ---- lists: revisions, and profiles ------------------------------------------------------ */
 
 static void list_done(preq_t *p)
 {
@@ -702,7 +704,7 @@ static void start_list(preq_t *p, const char *after)
         store_failing(p, BERTH_ENOMEM);
 }
 
-/* ---- a PUT's document (no I/O) ------------------------------------------------------------ */
+/* ---- a PUT's document (no I/O) ----------------------------------------------------------- */
 
 /* Checks a PUT's body and prepares p->doc, p->location, p->tags and
  * p->zones.  0, or -1 with the reply sent (p left for the caller to free). */
@@ -821,7 +823,7 @@ out:
     return rc;
 }
 
-/* ---- routes --------------------------------------------------------------------------------- */
+/* ---- routes ------------------------------------------------------------------------------ */
 
 static bool ieq(const char *a, const char *b)
 {
@@ -978,7 +980,7 @@ void bd_profiles_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
     read_record(p);
 }
 
-/* ---- the resolver ---------------------------------------------------------------------------- */
+/* ---- the resolver ------------------------------------------------------------------------ */
 
 /* Contract: profiles.h. */
 int bd_profile_resolve(bd_api_t *api, const char *sub, const char *id, uint64_t revision,
@@ -1025,7 +1027,7 @@ int bd_profile_resolve(bd_api_t *api, const char *sub, const char *id, uint64_t 
     return 0;
 }
 
-/* ---- a container group from a profile --------------------------------------------------------- */
+/* ---- a container group from a profile ---------------------------------------------------- */
 
 /* Contract: profiles.h. */
 int bd_profile_reference(const char *body, size_t len, char **id, uint64_t *revision,
