@@ -918,6 +918,15 @@ static char *body_of(const char *doc, const char *extra)
     return out;
 }
 
+/* body_of() of tdoc(name, "westeurope", image, "a", "y", NULL). */
+static char *group_body(const char *name, const char *image, const char *extra)
+{
+    char *doc = tdoc(name, "westeurope", image, "a", "y", NULL);
+    char *out = body_of(doc, extra);
+    free(doc);
+    return out;
+}
+
 /* PUTs container group profile `name` of sub/rg with `doc`'s properties. */
 static void profile_put(fixture_t *f, const char *sub, const char *rg, const char *name,
                         const char *doc)
@@ -1107,7 +1116,7 @@ static void test_berthd_pools(void **state)
 
     /* A group naming the pool takes a member over: Running, its runtime
      * group the member's; the pool refills. */
-    char *want = body_of(tdoc("web", "westeurope", "slow/web:1", "a", "y", NULL),
+    char *want = group_body("web", "slow/web:1",
                          "\"standbyPoolProfile\": {\"id\": \"/subscriptions/" SUB
                          "/resourceGroups/rg1/providers/Microsoft.StandbyPool/"
                          "standbyContainerGroupPools/web-pool\"}");
@@ -1118,7 +1127,7 @@ static void test_berthd_pools(void **state)
     assert_true(wait_ready_capacity(f, 2));
     /* Another document naming the pool is placed anew (no member holds
      * it) unless it must come from the pool: then 409, nothing created. */
-    char *other_must = body_of(tdoc("api", "westeurope", "slow/api:1", "a", "y", NULL),
+    char *other_must = group_body("api", "slow/api:1",
                                "\"standbyPoolProfile\": {\"id\": \"/subscriptions/" SUB
                                "/resourceGroups/rg1/providers/Microsoft.StandbyPool/"
                                "standbyContainerGroupPools/web-pool\","
@@ -1129,7 +1138,7 @@ static void test_berthd_pools(void **state)
     h = http(f, "GET", gp, NULL);
     assert_int_equal(h.status, 404);
     test_http_free(&h);
-    char *other = body_of(tdoc("api", "westeurope", "slow/api:1", "a", "y", NULL),
+    char *other = group_body("api", "slow/api:1",
                           "\"standbyPoolProfile\": {\"id\": \"/subscriptions/" SUB
                           "/resourceGroups/rg1/providers/Microsoft.StandbyPool/"
                           "standbyContainerGroupPools/web-pool\"}");
@@ -1138,7 +1147,7 @@ static void test_berthd_pools(void **state)
     assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/api", NULL, 0, NULL, NULL,
                                                   &err), 0);
     /* A bad standbyPoolProfile: 400 with its path, nothing created. */
-    char *bad_sp = body_of(tdoc("bad", "westeurope", "slow/web:1", "a", "y", NULL),
+    char *bad_sp = group_body("bad", "slow/web:1",
                            "\"standbyPoolProfile\": {\"id\": \"web-pool\"}");
     char *bp = group_path("bad");
     refused(f, "PUT", bp, bad_sp, 400, "InvalidStandbyPoolProfile",
@@ -1159,7 +1168,7 @@ static void test_berthd_pools(void **state)
                             json_object_get(json_object_get(props, "containerGroupProperties"),
                                             "containerGroupProfile"), "id")), PROFILE_ID);
     test_http_free(&h);
-    char *web_must = body_of(tdoc("web-c", "westeurope", "slow/web:1", "a", "y", NULL),
+    char *web_must = group_body("web-c", "slow/web:1",
                              "\"standbyPoolProfile\": {\"id\": \"/subscriptions/" SUB
                              "/resourceGroups/rg1/providers/Microsoft.StandbyPool/"
                              "standbyContainerGroupPools/web-pool\","
