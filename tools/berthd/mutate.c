@@ -57,6 +57,7 @@
 #include <strings.h>
 
 #include "mutate-internal.h"
+#include "profiles.h"
 
 void mut_free(mut_t *m)
 {
@@ -64,6 +65,7 @@ void mut_free(mut_t *m)
     json_decref(m->rec);
     json_decref(m->newrec);
     json_decref(m->tags);
+    json_decref(m->profile);
     berth_group_free(m->g);
     berth_free(m->spec);
     free(m->doc);
@@ -307,6 +309,40 @@ static void on_done_record(int status, const char *text, size_t len, void *data)
     read_record(m);
 }
 
+/* A PUT naming a container group profile (profiles.h): the profile's
+ * document under the request's becomes the PUT's document, then the PUT
+ * goes on as any other. */
+static void on_profile(int status, const char *document, uint64_t revision,
+                       const berth_error_t *err, void *data)
+{
+    mut_t *m = data;
+    if (status != 0) {
+        berth_error_t e;
+        berth_error_set(&e, status, err->name, "", "%s", err->message);
+        snprintf(e.target, sizeof e.target, "properties.containerGroupProfile.%.200s",
+                 err->target[0] ? err->target : "id");
+        mut_berth_error(m, status == BERTH_ENOENT ? 404 : status == BERTH_EINVAL ? 400 : 500,
+                        &e);
+        return;
+    }
+    json_object_set_new(m->profile, "revision", json_integer((json_int_t)revision));
+    char *merged = NULL;
+    size_t len = 0;
+    berth_error_t e;
+    int rc = bd_profile_merge(document, m->body, m->op.body_len, &merged, &len, &e);
+    if (rc != 0) {
+        mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &e);
+        return;
+    }
+    free(m->body);
+    m->body = merged;
+    m->op.body = merged;
+    m->op.body_len = len;
+    if (put_document(m) != 0)
+        return;
+    read_record(m);
+}
+
 /* Contract: api-internal.h. */
 void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op)
 {
@@ -330,8 +366,29 @@ void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const
     m->body[op->body_len] = '\0';
     m->op.body = m->body;
     bd_fx_init(&m->fx);
-    if (strcmp(op->kind, "put") == 0 && put_document(m) != 0)
-        return;
+    if (strcmp(op->kind, "put") == 0) {
+        char *profile_id = NULL;
+        uint64_t revision = 0;
+        berth_error_t err;
+        berth_error_clear(&err);
+        int rc = bd_profile_reference(m->body, op->body_len, &profile_id, &revision, &err);
+        if (rc < 0) {
+            mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &err);
+            return;
+        }
+        if (rc == 1) {
+            m->profile = json_pack("{s:s, s:I}", "id", profile_id, "revision", (json_int_t)0);
+            rc = m->profile == NULL ? BERTH_ENOMEM
+                                    : bd_profile_resolve(api, op->sub, profile_id, revision,
+                                                         on_profile, m);
+            free(profile_id);
+            if (rc != 0)
+                mut_error(m, 503, "ServiceUnavailable", "", "out of memory");
+            return;
+        }
+        if (put_document(m) != 0)
+            return;
+    }
     if (strcmp(op->kind, "patch") == 0) {
         const char *target, *why;
         if (bd_patch_body_parse(m->body, op->body_len, &m->tags, &target, &why) != 0) {
