@@ -117,8 +117,8 @@ static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
     return rc;
 }
 
-/* Whether a terminated container runs again under the group's policy. */
-static bool policy_restarts(const agroup_t *g, int exit_code)
+/* Contract: agent.h. */
+bool policy_restarts(const agroup_t *g, int exit_code)
 {
     switch (g->spec->restart_policy) {
     case BERTH_RESTART_NEVER:
