@@ -123,6 +123,8 @@ typedef struct agroup {
     phase_t phase;
     size_t init_next;               /* the init container running or next  */
     const char *provisioning;       /* Creating | Succeeded | Failed        */
+    int64_t provisioned_ms;         /* wall ms it became Succeeded or Failed
+                                     * (0: not yet); the view's stateTime   */
     cview_t *c;                     /* init containers, then containers     */
     size_t n;
     events_t ev;                    /* the group's own events               */

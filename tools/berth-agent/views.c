@@ -184,6 +184,9 @@ static char *view_render(const agent_t *a, const agroup_t *g)
     json_t *v = json_pack("{s:s,s:I,s:s,s:s}", "host", a->o.host, "generation",
                           (json_int_t)g->generation, "digest", digest, "provisioningState",
                           g->provisioning);
+    /* When it got there: an operation's endTime (berthd's reads.c). */
+    if (g->provisioned_ms > 0 && strcmp(g->provisioning, "Creating") != 0)
+        json_object_set_new(v, "stateTime", json_integer(g->provisioned_ms));
     json_object_set_new(v, "instanceView",
                         json_pack("{s:s,s:o}", "state", group_state(g), "events",
                                   events_json(&g->ev)));
@@ -249,8 +252,9 @@ void view_write(agent_t *a, agroup_t *g)
     }
 }
 
-/* Reads back restart counts and events from the view written for this
- * generation and document before a restart of the agent. */
+/* Reads back restart counts, events and the time provisioning succeeded
+ * from the view written for this generation and document before a restart
+ * of the agent. */
 void view_restore(agent_t *a, agroup_t *g)
 {
     char *text = NULL;
@@ -267,6 +271,9 @@ void view_restore(agent_t *a, agroup_t *g)
         return;
     }
     events_load(&g->ev, json_object_get(json_object_get(v, "instanceView"), "events"));
+    const char *ps = json_string_value(json_object_get(v, "provisioningState"));
+    if (ps != NULL && strcmp(ps, "Succeeded") == 0)
+        g->provisioned_ms = (int64_t)json_integer_value(json_object_get(v, "stateTime"));
     const char *lists[] = {"initContainers", "containers"};
     for (size_t l = 0; l < 2; l++) {
         size_t i;
