@@ -173,6 +173,8 @@ static bool group_names(const bd_request_t *req, char **seg, op_t *op, bd_reply_
     snprintf(op->rg, sizeof op->rg, "%s", seg[3]);
     snprintf(op->name, sizeof op->name, "%s", seg[7]);
     bd_resource_key(seg[1], seg[3], seg[7], op->key, sizeof op->key);
+    /* The store's key is never shown: messages name the group. */
+    bd_reply_resource(reply, op->key, op->name, "containerGroupName");
     if (bd_random_id(op->rid) != 0) {
         bd_reply_error(reply, 500, "InternalServerError", "",
                        "berthd has no random bytes for an operation id (getrandom: %s)",

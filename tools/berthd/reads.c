@@ -501,6 +501,16 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
         agent_ctx_free(a);
         return;
     }
+    if (strcmp(api_jstr(rec, "state"), "Stopped") == 0) {
+        /* Nothing runs, so there is nothing to ask an agent. */
+        bd_reply_error(a->reply, 409, "ContainerGroupStopped", "containerGroupName",
+                       "The container group '%s' is stopped: its containers do not run, so "
+                       "container '%s' %s. Start the container group first.",
+                       a->name, a->container,
+                       a->exec ? "cannot execute a command" : "has no logs to show");
+        agent_ctx_free(a);
+        return;
+    }
     berth_error_t err;
     if (berth_store_async_document_read(a->api->async, a->key, agent_document, a, &err) != 0) {
         out_of_memory(a->reply);

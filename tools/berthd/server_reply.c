@@ -225,9 +225,54 @@ void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t 
 }
 
 /* Contract: berthd.h. */
-void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err)
+void bd_reply_resource(bd_reply_t *reply, const char *key, const char *name,
+                       const char *target)
+{
+    if (reply == NULL)
+        return;
+    snprintf(reply->res_key, sizeof reply->res_key, "%s", key != NULL ? key : "");
+    snprintf(reply->res_name, sizeof reply->res_name, "%s", name != NULL ? name : "");
+    snprintf(reply->res_target, sizeof reply->res_target, "%s", target != NULL ? target : "");
+}
+
+/* Replaces every `key` in the string `text` by `name`, in place; `name`
+ * is the key's last part, so the text only shrinks. */
+static void unkey_text(char *text, const char *key, const char *name)
+{
+    size_t klen = strlen(key), nlen = strlen(name);
+    if (klen == 0 || nlen > klen)
+        return;
+    char *at = text;
+    while ((at = strstr(at, key)) != NULL) {
+        memmove(at + nlen, at + klen, strlen(at + klen) + 1);
+        memcpy(at, name, nlen);
+        at += nlen;
+    }
+}
+
+/* What the user sees of err: reply's resource key never shown. */
+static void unkey_error(const bd_reply_t *reply, berth_error_t *err)
+{
+    if (reply->res_key[0] == '\0')
+        return;
+    unkey_text(err->message, reply->res_key, reply->res_name);
+    if (strcmp(err->target, "key") == 0)
+        snprintf(err->target, sizeof err->target, "%s", reply->res_target);
+    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++) {
+        berth_error_detail_t *d = &err->details[i];
+        unkey_text(d->message, reply->res_key, reply->res_name);
+        if (strcmp(d->target, "key") == 0)
+            snprintf(d->target, sizeof d->target, "%s", reply->res_target);
+    }
+}
+
+/* Contract: berthd.h. */
+void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err_in)
 {
     char *s = NULL;
+    berth_error_t shown = *err_in;
+    const berth_error_t *err = &shown;
+    unkey_error(reply, &shown);
     if (berth_error_to_json(err, &s) != 0 || s == NULL) {
         bd_reply_send_text(reply, 500, "", 0, NULL);
         return;
