@@ -224,6 +224,14 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
         api_mutate(api, req, reply, &op);
         return;
     }
+    if (n == 9 && ieq(seg[8], "outboundNetworkDependenciesEndpoints")) {
+        bd_reply_route(reply, "ContainerGroups_GetOutboundNetworkDependenciesEndpoints");
+        if (req->method != BD_GET)
+            bad_method(reply);
+        else
+            api_get_outbound_endpoints(api, &op, reply);
+        return;
+    }
     if (n == 9) {
         const char *a = seg[8];
         if (!ieq(a, "restart") && !ieq(a, "stop") && !ieq(a, "start")) {
@@ -263,6 +271,17 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
             }
             bd_reply_route(reply, "Containers_ExecuteCommand");
             bd_reads_exec(api, req, &op, seg[9], reply);
+            return;
+        }
+        if (ieq(seg[10], "attach")) {
+            bd_reply_route(reply, "Containers_Attach");
+            if (req->method != BD_POST)
+                bad_method(reply);
+            else
+                bd_reply_error(reply, 400, "ContainerAttachNotSupported", "containerName",
+                               "Berth cannot attach to a container's output stream: read it "
+                               "with the container's logs (GET .../containers/%s/logs) instead.",
+                               seg[9]);
             return;
         }
     }
@@ -404,6 +423,24 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             return;
         }
         route_group(api, req, reply, seg, n, apiv);
+        return;
+    }
+    /* .../resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/V/subnets/SN/providers/
+     * Microsoft.ContainerInstance/serviceAssociationLinks/default (api_network.c) */
+    if (n == 14 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+        ieq(seg[5], "Microsoft.Network") && ieq(seg[6], "virtualNetworks") &&
+        ieq(seg[8], "subnets") && ieq(seg[10], "providers") &&
+        ieq(seg[11], "Microsoft.ContainerInstance") && ieq(seg[12], "serviceAssociationLinks")) {
+        bd_reply_route(reply, "SubnetServiceAssociationLink_Delete");
+        if (!api_version(req, reply, apiv, sizeof apiv))
+            return;
+        if (!bd_valid_resource_group(seg[3]) || !bd_valid_resource_group(seg[7]) ||
+            !bd_valid_resource_group(seg[9]) || !ieq(seg[13], "default"))
+            bad_path(reply, "bad resource group, virtual network, subnet or link name");
+        else if (req->method != BD_DELETE)
+            bad_method(reply);
+        else
+            api_delete_subnet_link(api, seg[1], seg[3], seg[7], seg[9], reply);
         return;
     }
     /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/nGroups */
