@@ -33,7 +33,9 @@
  * core's code (not 5xx: SDKs retry 5xx at once, a retry storm that cannot
  * succeed).  A property change that needs a delete: 409 with the core's
  * code and target.  Redis failing: 500.  Logs/exec with no answer from the
- * agent: 503.
+ * agent: 503; of a stopped group: 409 ContainerGroupStopped (nothing runs).
+ * No message names a store key: group_names() has the reply show the
+ * group's name instead (bd_reply_resource()).
  *
  * EXEC.  Berth's exec is not interactive.  POST .../exec answers
  * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>".
