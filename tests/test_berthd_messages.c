@@ -7,7 +7,8 @@
  * Covers: no error answer of a set of failures (a redeploy that needs a
  * delete, no room, a missing container, a stopped group's logs, exec,
  * restart, attach, bad bodies, missing groups and operations) shows a
- * store key ("<sub>/<rg>/<name>") or the target "key"; a stopped group's
+ * store key ("<sub>/<rg>/<name>") or the target "key", nor does a group's
+ * body whose view's events (a runtime's messages) name it; a stopped group's
  * logs and exec answer 409 ContainerGroupStopped; an operation's endTime
  * is when it finished, the same at every poll; a group's outbound
  * network dependencies are the registries of its images and credentials;
@@ -304,6 +305,60 @@ static void test_no_internal_keys(void **state)
     free(four);
 }
 
+/* A runtime's message in the agent's view names the group by its store
+ * key: the group's body shows its name there.  The view is written here
+ * as an agent would (the same generation); the agent of a settled group
+ * writes its view again only when its own rendering changes, which nothing
+ * here makes it do. */
+static void test_view_messages_unkeyed(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc(1, "");
+    put_ok(f, "evt", doc, 201);
+    assert_true(wait_running(f, "evt"));
+    redisContext *rc = berth_test_redis_connect(berth_test_redis_group);
+    assert_non_null(rc);
+    redisReply *r = redisCommand(rc, "HGET berth:{%s}:views %s", f->cell, SUB_LOWER "/rg/evt");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    json_t *view = json_loads(r->str, 0, NULL);
+    freeReplyObject(r);
+    assert_non_null(view);
+    json_t *events = json_object_get(json_object_get(view, "instanceView"), "events");
+    assert_true(json_is_array(events));
+    json_array_append_new(events,
+                          json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "count", 1,
+                                    "firstTimestamp", "2026-01-01T00:00:00Z", "lastTimestamp",
+                                    "2026-01-01T00:00:00Z", "name", "Warning", "message",
+                                    "the host holds no container group '" SUB_LOWER "/rg/evt'",
+                                    "type", "Warning"));
+    char *text = json_dumps(view, JSON_COMPACT);
+    json_decref(view);
+    r = redisCommand(rc, "HSET berth:{%s}:views %s %s", f->cell, SUB_LOWER "/rg/evt", text);
+    assert_non_null(r);
+    freeReplyObject(r);
+    free(text);
+    redisFree(rc);
+    char *p = gpath("evt", NULL);
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    char *lower = strdup(h.body);
+    for (char *c = lower; *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    if (strstr(lower, SUB_LOWER "/rg/") != NULL) {
+        fprintf(stderr, "an internal key in a body: %s\n", h.body);
+        fail();
+    }
+    free(lower);
+    if (strstr(h.body, "the host holds no container group 'evt'") == NULL) {
+        fprintf(stderr, "the event is not shown as expected: %s\n", h.body);
+        fail();
+    }
+    test_http_free(&h);
+    free(p);
+    free(doc);
+}
+
 /* endTime is when the operation finished: the same at every poll, and
  * not before its startTime. */
 static void test_operation_end_time(void **state)
@@ -485,6 +540,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_no_internal_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_messages_unkeyed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operation_end_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbound_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subnet_link, setup, teardown),

@@ -82,6 +82,13 @@ double api_mono_s(void);
 /* The element of array `arr` whose "name" member is `name`, or NULL. */
 json_t *api_find_named(json_t *arr, const char *name);
 
+/* An agent's view (the JSON object in text[len]) as a user may see it:
+ * every occurrence of the group's store key `key` in it (a runtime's
+ * messages in its events name the group so) replaced by the group's name,
+ * the key's last part.  A new reference, or NULL when the text is not a
+ * JSON object (or memory ran out). */
+json_t *api_view_load(const char *text, size_t len, const char *key);
+
 /* Member `k` of object o as a string, "" when absent. */
 const char *api_jstr(const json_t *o, const char *k);
 

@@ -358,8 +358,10 @@ static void op_answer(op_ctx_t *c, json_t *view)
 static void op_view(int status, const char *text, size_t len, const berth_error_t *err, void *data)
 {
     (void)err;
-    json_t *view = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
-    op_answer(data, json_is_object(view) ? view : NULL);
+    op_ctx_t *c = data;
+    json_t *view = status == 0 && text != NULL
+                       ? api_view_load(text, len, api_jstr(c->o, "key")) : NULL;
+    op_answer(c, view);
     json_decref(view);
 }
 
