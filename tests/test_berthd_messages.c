@@ -272,6 +272,16 @@ static void test_no_internal_keys(void **state)
              "operations/0123456789abcdef0123456789abcdef?api-version=" APIV, NULL);
     expect_user_error(&h, 404, NULL);
     test_http_free(&h);
+    /* NGroups and pools answer from the worker thread, through the same door. */
+    h = http(f, "GET", "/subscriptions/" SUB "/resourceGroups/RG/providers/"
+                       "Microsoft.ContainerInstance/nGroups/nothere?api-version=" APIV, NULL);
+    expect_user_error(&h, 404, NULL);
+    test_http_free(&h);
+    h = http(f, "GET", "/subscriptions/" SUB "/resourceGroups/RG/providers/"
+                       "Microsoft.StandbyPool/standbyContainerGroupPools/nothere"
+                       "?api-version=2025-03-01", NULL);
+    expect_user_error(&h, 404, NULL);
+    test_http_free(&h);
     /* Stopped: logs, exec and restart say so. */
     char *stop = gpath("upd", "/stop");
     h = http(f, "POST", stop, NULL);

@@ -134,6 +134,19 @@ static bool api_version(const bd_request_t *req, bd_reply_t *reply, char *out, s
     return true;
 }
 
+/* Names, for the reply, the resource of a path whose seg[7] is its name
+ * in resource group seg[3], so that no store key shows (NGroups, pools:
+ * answered on the worker thread, forwarded through `reply`). */
+static void name_resource(bd_reply_t *reply, char **seg, int n, const char *target)
+{
+    char key[BD_KEY_MAX + 1];
+    if (n < 8 || strlen(seg[1]) > BD_SUB_MAX || strlen(seg[3]) > BD_RG_MAX ||
+        strlen(seg[7]) > 63)
+        return;
+    bd_resource_key(seg[1], seg[3], seg[7], key, sizeof key);
+    bd_reply_resource(reply, key, seg[7], target);
+}
+
 static void bad_path(bd_reply_t *reply, const char *what)
 {
     bd_reply_error(reply, 400, "InvalidRequestUri", "", "the request path is not valid: %s",
@@ -399,6 +412,7 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.StandbyPool/... (pools.c) */
     if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
         ieq(seg[5], "Microsoft.StandbyPool") && ieq(seg[6], "standbyContainerGroupPools")) {
+        name_resource(reply, seg, n, "standbyContainerGroupPoolName");
         bd_worker_pools(api->worker, req, reply, seg, n);
         return;
     }
@@ -448,6 +462,7 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/nGroups */
     if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
         ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "nGroups")) {
+        name_resource(reply, seg, n, "nGroupName");
         bd_worker_ngroups(api->worker, req, reply, seg, n);
         return;
     }

@@ -110,8 +110,10 @@ void bd_reply_route(bd_reply_t *reply, const char *route);
  * the user: every CloudError later sent through `reply` (bd_reply_error(),
  * bd_reply_berth_error(), the core's messages passed through) has each
  * occurrence of `key` (the store's "<sub>/<rg>/<name>") in its messages
- * replaced by `name`, and a target "key" replaced by `target`.  Copies
- * all three (truncated to what a key can hold); NULL or "" key: none. */
+ * replaced by `name`, and a target "key" replaced by `target`; so is a
+ * CloudError a captured reply forwards through it (bd_reply_forward()).
+ * Copies all three (truncated to what a key can hold); NULL or "" key:
+ * none. */
 void bd_reply_resource(bd_reply_t *reply, const char *key, const char *name,
                        const char *target);
 
