@@ -1099,7 +1099,8 @@ BERTH_EXPORT int berth_store_hosts_expire(berth_store_t *store, berth_store_expi
 /* Reads the group's instance view as its host's agent last wrote it: a
  * JSON object text (free with berth_free()) with members host, generation
  * (of the record it describes; compare with berth_store_group_read()'s),
- * updated (ms since the epoch), provisioningState, instanceView
+ * digest, provisioningState, stateTime (ms since the epoch when
+ * provisioningState became Succeeded or Failed; absent before), instanceView
  * {state, events}, ipAddress {ip, ports} and containers [{name,
  * instanceView {restartCount, currentState, previousState, events}}] in
  * ACI's shapes.  Returns 0, BERTH_ENOENT (none written yet), BERTH_EINVAL

@@ -7,7 +7,10 @@
  * reported Running with its events; init containers run to completion in
  * order before the containers; restartPolicy OnFailure (restarts with
  * back-off, previous state kept), Never (terminated with its exit code,
- * group Failed) and OnFailure after a clean exit (no restart); an update
+ * group Failed) and OnFailure after a clean exit (no restart); Always and
+ * OnFailure groups in back-off shown as ACI shows them (group Running,
+ * never Succeeded or Failed; the container Waiting in CrashLoopBackOff
+ * with the run that ended as its previous state); an update
  * restarting the group in place on the same host without a pull; logs and
  * exec through the agent's calls (and a call no agent answers); a
  * restart request; a release removing the group and its view; a pull
@@ -320,6 +323,69 @@ static void test_on_failure_restarts(void **state)
     assert_string_equal(json_string_value(json_object_get(prev, "state")), "Terminated");
     assert_int_equal(json_integer_value(json_object_get(prev, "exitCode")), 3);
     json_decref(v);
+}
+
+/* What the views of a crash-looping group showed while a test watched. */
+typedef struct loop_watch {
+    bool saw_backoff;               /* a view in back-off, as ACI shows it  */
+    char bad_state[32];             /* a group state other than Running     */
+} loop_watch_t;
+
+/* Watches every view until one shows the container in back-off after at
+ * least two restarts; notes any group state but Running on the way. */
+static bool backoff_seen(json_t *v, void *data)
+{
+    loop_watch_t *w = data;
+    if (v == NULL)
+        return false;
+    const char *gs = test_view_group_state(v);
+    if (test_view_restarts(v, "app") >= 1 && gs != NULL && strcmp(gs, "Running") != 0 &&
+        w->bad_state[0] == '\0')
+        snprintf(w->bad_state, sizeof w->bad_state, "%s", gs);
+    json_t *iv = json_object_get(test_view_container(v, "app"), "instanceView");
+    json_t *cur = json_object_get(iv, "currentState");
+    json_t *prev = json_object_get(iv, "previousState");
+    const char *detail = json_string_value(json_object_get(cur, "detailStatus"));
+    const char *cs = test_view_cstate(v, "app");
+    const char *ps = json_string_value(json_object_get(prev, "state"));
+    if (test_view_restarts(v, "app") >= 2 && cs != NULL && strcmp(cs, "Waiting") == 0 &&
+        detail != NULL && strstr(detail, "CrashLoopBackOff") != NULL && ps != NULL &&
+        strcmp(ps, "Terminated") == 0)
+        w->saw_backoff = true;
+    return w->saw_backoff;
+}
+
+/* restartPolicy Always, a container that keeps exiting cleanly: the group
+ * is Running (not Succeeded: it never finishes), provisioning Succeeded,
+ * and in back-off the container is Waiting (CrashLoopBackOff) with the
+ * ended run as previousState and its restarts counted.  OnFailure with a
+ * failing container likewise (not Failed). */
+static void test_backoff_shown(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *key, *policy;
+        int code;
+    } cases[] = {{"sub/rg/loop", "Always", 0}, {"sub/rg/loopfail", "OnFailure", 2}};
+    for (size_t i = 0; i < 2; i++) {
+        place_ok(f, cases[i].key, doc(NULL, cases[i].policy, 50, cases[i].code, NULL), NULL);
+        loop_watch_t w = {0};
+        json_t *v = test_view_wait(&f->sched, cases[i].key, backoff_seen, &w, 10000,
+                                   "the container in back-off after two restarts");
+        if (v == NULL)
+            test_agent_dump(&f->agent, 30);
+        assert_non_null(v);
+        if (w.bad_state[0] != '\0')
+            fprintf(stderr, "%s: group state %s while restarting\n", cases[i].key, w.bad_state);
+        assert_string_equal(w.bad_state, "");
+        assert_string_equal(test_view_group_state(v), "Running");
+        assert_string_equal(json_string_value(json_object_get(v, "provisioningState")),
+                            "Succeeded");
+        json_t *prev = json_object_get(
+            json_object_get(test_view_container(v, "app"), "instanceView"), "previousState");
+        assert_int_equal(json_integer_value(json_object_get(prev, "exitCode")), cases[i].code);
+        json_decref(v);
+    }
 }
 
 static bool terminated(json_t *v, void *data)
@@ -899,6 +965,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_failure_clean_exit_stays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_removes, setup, teardown),

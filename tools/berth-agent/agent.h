@@ -123,6 +123,8 @@ typedef struct agroup {
     phase_t phase;
     size_t init_next;               /* the init container running or next  */
     const char *provisioning;       /* Creating | Succeeded | Failed        */
+    int64_t provisioned_ms;         /* wall ms it became Succeeded or Failed
+                                     * (0: not yet); the view's stateTime   */
     cview_t *c;                     /* init containers, then containers     */
     size_t n;
     events_t ev;                    /* the group's own events               */
@@ -220,6 +222,9 @@ void view_restore(agent_t *a, agroup_t *g);
 void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void status_absorb(agroup_t *g);
+/* Whether a container of g that terminated with exit_code runs again under
+ * g's restartPolicy (Always: yes; OnFailure: when exit_code != 0). */
+bool policy_restarts(const agroup_t *g, int exit_code);
 void group_step(agent_t *a, agroup_t *g);
 void supervise(agent_t *a);
 

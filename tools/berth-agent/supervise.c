@@ -46,6 +46,7 @@ void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
     va_end(ap);
     g->phase = PHASE_FAILED;
     g->provisioning = "Failed";
+    g->provisioned_ms = berth__clock_wall_ms();
     view_touch(g);
     event_add(g, &g->ev, "Failed", "Warning", "%s", msg);
     log_error(g->key, "%s", msg);
@@ -117,8 +118,8 @@ static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
     return rc;
 }
 
-/* Whether a terminated container runs again under the group's policy. */
-static bool policy_restarts(const agroup_t *g, int exit_code)
+/* Contract: agent.h. */
+bool policy_restarts(const agroup_t *g, int exit_code)
 {
     switch (g->spec->restart_policy) {
     case BERTH_RESTART_NEVER:
@@ -273,6 +274,9 @@ static void group_advance(agent_t *a, agroup_t *g)
                             g->c[i].restart_count > 0);
     if (all_up && strcmp(g->provisioning, "Succeeded") != 0) {
         g->provisioning = "Succeeded";
+        /* Kept when it was Succeeded before a restart of the agent. */
+        if (g->provisioned_ms == 0)
+            g->provisioned_ms = now;
         view_touch(g);
     }
     for (size_t i = ninit; i < g->n; i++) {

@@ -5,6 +5,8 @@
  *   api_groups.c  one container group's reads and its ARM body
  *   api_cell.c    the cell's reads: hosts, capabilities, cached images,
  *                 the provider's operations
+ *   api_network.c a group's outbound dependencies, subnets' service
+ *                 association links
  *   api_open.c    open and close, the loop's timers, health, metrics
  *   mutate.c      the mutating requests
  *   reads.c       lists, usages, operations, logs and exec
@@ -80,6 +82,13 @@ double api_mono_s(void);
 /* The element of array `arr` whose "name" member is `name`, or NULL. */
 json_t *api_find_named(json_t *arr, const char *name);
 
+/* An agent's view (the JSON object in text[len]) as a user may see it:
+ * every occurrence of the group's store key `key` in it (a runtime's
+ * messages in its events name the group so) replaced by the group's name,
+ * the key's last part.  A new reference, or NULL when the text is not a
+ * JSON object (or memory ran out). */
+json_t *api_view_load(const char *text, size_t len, const char *key);
+
 /* Member `k` of object o as a string, "" when absent. */
 const char *api_jstr(const json_t *o, const char *k);
 
@@ -133,6 +142,18 @@ void api_get_cached_images(bd_api_t *api, bd_reply_t *reply);
 
 /* Answers the provider's operations (a fixed list). */
 void api_get_provider_operations(bd_reply_t *reply);
+
+/* Answers GET .../outboundNetworkDependenciesEndpoints of the group op
+ * names (api_network.c): the registries it pulls from; 404 when there is
+ * no such group. */
+void api_get_outbound_endpoints(bd_api_t *api, const op_t *op, bd_reply_t *reply);
+
+/* Answers DELETE of the service association link of subnet `subnet` of
+ * virtual network `vnet` in resource group `rg` of subscription `sub`
+ * (api_network.c): 204 when no group of the subscription names the subnet
+ * in its subnetIds, else 409 SubnetInUse naming them.  Writes nothing. */
+void api_delete_subnet_link(bd_api_t *api, const char *sub, const char *rg, const char *vnet,
+                            const char *subnet, bd_reply_t *reply);
 
 /* Runs a mutating request (mutate.c): one atomic commit, then the reply. */
 void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op);

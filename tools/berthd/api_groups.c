@@ -201,6 +201,40 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
     return body;
 }
 
+/* Contract: api-internal.h. */
+json_t *api_view_load(const char *text, size_t len, const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    size_t klen = strlen(key);
+    char *copy = NULL;
+    if (slash != NULL && klen > 0 && memmem(text, len, key, klen) != NULL) {
+        const char *name = slash + 1;
+        size_t nlen = strlen(name);
+        copy = malloc(len + 1);
+        if (copy == NULL)
+            return NULL;
+        size_t out = 0;
+        for (size_t i = 0; i < len;) {
+            if (i + klen <= len && memcmp(text + i, key, klen) == 0) {
+                memcpy(copy + out, name, nlen);     /* never longer than the key */
+                out += nlen;
+                i += klen;
+            } else {
+                copy[out++] = text[i++];
+            }
+        }
+        text = copy;
+        len = out;
+    }
+    json_t *view = json_loadb(text, len, 0, NULL);
+    free(copy);
+    if (view != NULL && !json_is_object(view)) {
+        json_decref(view);
+        view = NULL;
+    }
+    return view;
+}
+
 /* ---- bodies without blocking ----------------------------------------------------------- */
 
 /* What api_body_read() gathers before it builds the body: the document
@@ -250,12 +284,7 @@ static void body_view(int status, const char *text, size_t len, const berth_erro
 {
     (void)err;
     body_read_t *b = data;
-    json_t *view = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
-    if (view != NULL && !json_is_object(view)) {
-        json_decref(view);
-        view = NULL;
-    }
-    b->view = view;
+    b->view = status == 0 && text != NULL ? api_view_load(text, len, b->key) : NULL;
     body_step(b);
 }
 

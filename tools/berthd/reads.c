@@ -296,7 +296,11 @@ static const char *view_failure(json_t *view)
 }
 
 /* Answers the operation from its record, its resource's and (NULL: none)
- * the resource's view. */
+ * the resource's view.  ENDTIME is when the operation finished, the same
+ * at every poll: the time the agent's view reached its provisioningState
+ * (its stateTime), or, for an operation a later change ended (a stop,
+ * another PUT), the time of that change (the record's "updated").  Only a
+ * resource deleted since leaves no such time: then the time of the poll. */
 static void op_answer(op_ctx_t *c, json_t *view)
 {
     const char *status = "InProgress";
@@ -307,12 +311,14 @@ static void op_answer(op_ctx_t *c, json_t *view)
         status = strcmp(api_jstr(c->o, "kind"), "delete") == 0 ? "Succeeded" : "Canceled";
     } else if ((uint64_t)json_integer_value(json_object_get(c->rec, "generation")) != gen) {
         status = "Canceled";        /* a later change replaced it */
+        end = (int64_t)json_integer_value(json_object_get(c->rec, "updated"));
     } else if (strcmp(api_jstr(c->rec, "state"), "Stopped") == 0) {
         status = "Succeeded";
+        end = (int64_t)json_integer_value(json_object_get(c->rec, "updated"));
     } else if (view != NULL &&
                (uint64_t)json_integer_value(json_object_get(view, "generation")) == gen) {
         const char *ps = api_jstr(view, "provisioningState");
-        end = (int64_t)json_integer_value(json_object_get(view, "updated"));
+        end = (int64_t)json_integer_value(json_object_get(view, "stateTime"));
         if (strcmp(ps, "Succeeded") == 0) {
             status = "Succeeded";
         } else if (strcmp(ps, "Failed") == 0) {
@@ -352,8 +358,10 @@ static void op_answer(op_ctx_t *c, json_t *view)
 static void op_view(int status, const char *text, size_t len, const berth_error_t *err, void *data)
 {
     (void)err;
-    json_t *view = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
-    op_answer(data, json_is_object(view) ? view : NULL);
+    op_ctx_t *c = data;
+    json_t *view = status == 0 && text != NULL
+                       ? api_view_load(text, len, api_jstr(c->o, "key")) : NULL;
+    op_answer(c, view);
     json_decref(view);
 }
 
@@ -492,6 +500,16 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
     }
     if (rec == NULL) {
         api_reply_not_found(a->reply, a->rg, a->name);
+        agent_ctx_free(a);
+        return;
+    }
+    if (strcmp(api_jstr(rec, "state"), "Stopped") == 0) {
+        /* Nothing runs, so there is nothing to ask an agent. */
+        bd_reply_error(a->reply, 409, "ContainerGroupStopped", "containerGroupName",
+                       "The container group '%s' is stopped: its containers do not run, so "
+                       "container '%s' %s. Start the container group first.",
+                       a->name, a->container,
+                       a->exec ? "cannot execute a command" : "has no logs to show");
         agent_ctx_free(a);
         return;
     }
