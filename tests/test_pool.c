@@ -525,6 +525,69 @@ static void redis_do(fixture_t *f, const char *fmt, const char *arg)
  * dropped from the set is adopted back and kept, a stray of another
  * template is adopted and replaced, a stray of a pool without a record is
  * released, and a delete releases strays too. */
+/* A pool over zones: each member's document names one zone, new members
+ * go to the zone holding the fewest that has room, a zone without room (or
+ * without hosts) takes none, and the counts per zone say so. */
+static void test_reconcile_zones(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    const berth_host_t z1 = {.name = "z1", .cores = 8, .memory_mib = 32768,
+                             .os = BERTH_OS_LINUX, .zone = "1"};
+    const berth_host_t z2 = {.name = "z2", .cores = 2, .memory_mib = 32768,
+                             .os = BERTH_OS_LINUX, .zone = "2"};
+    assert_int_equal(berth_store_host_put(f->sched.store, &z1, &err), 0);
+    assert_int_equal(berth_store_host_put(f->sched.store, &z2, &err), 0);
+    char *t = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    const char *zones[] = {"1", "2", "3"};
+    berth_pool_spec_t spec = {.name = "pz", .template_json = t, .len = strlen(t), .size = 5,
+                              .zones = zones, .nzones = 3};
+    assert_int_equal(berth_store_pool_put_spec(f->sched.store, &spec, &err), 0);
+    assert_int_equal(reconcile(f), 5);
+    berth_pool_zone_info_t zi[4];
+    size_t nz = 0;
+    assert_int_equal(berth_store_pool_zones_get(f->sched.store, "pz", zi, 4, &nz, &err), 0);
+    assert_int_equal(nz, 3);
+    assert_string_equal(zi[0].zone, "1");
+    assert_string_equal(zi[2].zone, "3");
+    assert_int_equal(zi[0].members, 3);     /* z2 holds two: its cores   */
+    assert_int_equal(zi[1].members, 2);
+    assert_int_equal(zi[2].members, 0);     /* no host in zone 3         */
+    /* Each member runs on a host of the zone its document names. */
+    member_keys_t m = members(f, "pz");
+    assert_int_equal(m.n, 5);
+    for (size_t i = 0; i < m.n; i++) {
+        berth_placement_t pl;
+        assert_int_equal(berth_engine_group_get(f->sched.engine, m.k[i], &pl), 0);
+        char *doc = NULL;
+        assert_int_equal(berth_store_group_read(f->sched.store, m.k[i], &doc, NULL, &err), 0);
+        const char *want = strcmp(pl.host, "z1") == 0 ? "\"zones\":[\"1\"]"
+                                                      : "\"zones\":[\"2\"]";
+        assert_true(strcmp(pl.host, "z1") == 0 || strcmp(pl.host, "z2") == 0);
+        assert_non_null(strstr(doc, want));
+        berth_free(doc);
+    }
+    /* Nothing changes in a second step; a pool without zones reports none. */
+    assert_int_equal(reconcile(f), 0);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "plain", t, strlen(t), 0, &err), 0);
+    assert_int_equal(berth_store_pool_zones_get(f->sched.store, "plain", zi, 4, &nz, &err), 0);
+    assert_int_equal(nz, 0);
+    /* A zone named twice, or empty, is refused and changes nothing. */
+    const char *twice[] = {"1", "1"};
+    spec.zones = twice;
+    spec.nzones = 2;
+    assert_int_equal(berth_store_pool_put_spec(f->sched.store, &spec, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "zones[1]");
+    const char *empty[] = {""};
+    spec.zones = empty;
+    spec.nzones = 1;
+    assert_int_equal(berth_store_pool_put_spec(f->sched.store, &spec, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "zones[0]");
+    assert_int_equal(berth_store_pool_zones_get(f->sched.store, "pz", zi, 4, &nz, &err), 0);
+    assert_int_equal(nz, 3);
+    free(t);
+}
+
 static void test_reconcile_adopts_strays(void **state)
 {
     fixture_t *f = *state;
@@ -1344,6 +1407,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_claim, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_store_claim_from, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_replaces, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_zones, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_adopts_strays, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_agent_adopts, setup_agent, teardown),
