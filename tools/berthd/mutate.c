@@ -56,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "apiversions.h"
 #include "mutate-internal.h"
 
 void mut_free(mut_t *m)
@@ -127,17 +128,18 @@ void mut_answer(mut_t *m)
     if (m->force_state != NULL) {
         /* m->doc: the document read before the commit (a DELETE's). */
         mut_send_ok(m, api_resource_body_build(m->api, rec, NULL, m->doc, m->force_state, NULL,
-                                               NULL));
+                                               NULL, m->op.apiv));
         return;
     }
     /* Just placed at a new generation: no view can describe it yet, so the
      * record says all there is (no read). */
     if (m->placing) {
         /* m->g, when set, is the very document the record now holds. */
-        mut_send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL, NULL));
+        mut_send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL, NULL,
+                                               m->op.apiv));
         return;
     }
-    api_body_read(m->api, m->op.key, rec, on_body, m);
+    api_body_read(m->api, m->op.key, rec, m->op.apiv, on_body, m);
 }
 
 /* ---- the read, and trying again ------------------------------------------------------------ */
@@ -249,6 +251,25 @@ static int put_document(mut_t *m)
                   "the request has no body: a container group document is required");
         return -1;
     }
+    /* What the api-version's spec lacks is refused before anything else
+     * reads the document (a body that is no JSON object is the parser's). */
+    json_t *raw = json_loadb(m->body, m->op.body_len, 0, NULL);
+    bd_apiv_refusal_t why;
+    bool versioned = bd_apiv_request_ok(raw, m->op.apiv, &why);
+    json_decref(raw);
+    if (!versioned) {
+        if (why.field->value != NULL)
+            mut_error(m, 400, "InvalidRequestContent", why.target,
+                      "The value '%s' of property '%s' is not supported in api-version '%s'; "
+                      "it is available from api-version '%s' on.",
+                      why.field->value, why.target, m->op.apiv, why.field->first);
+        else
+            mut_error(m, 400, "InvalidRequestContent", why.target,
+                      "The property '%s' is not supported in api-version '%s'; it is "
+                      "available from api-version '%s' on.",
+                      why.target, m->op.apiv, why.field->first);
+        return -1;
+    }
     int rc = berth_group_parse(m->body, m->op.body_len, &m->g, &err);
     if (rc != 0) {
         mut_berth_error(m, rc == BERTH_ETOOBIG ? 413 : 400, &err);
@@ -264,12 +285,6 @@ static int put_document(mut_t *m)
         !bd_valid_location(m->g->location)) {
         mut_error(m, 400, "LocationRequired", "location",
                   "the container group needs a valid 'location'");
-        return -1;
-    }
-    if (m->g->priority != BERTH_PRIORITY_UNSET && strcmp(m->op.apiv, API_PRIORITY_APIV) < 0) {
-        mut_error(m, 400, "InvalidRequestContent", "properties.priority",
-                  "properties.priority is not supported by api-version '%s'; use %s or later",
-                  m->op.apiv, API_PRIORITY_APIV);
         return -1;
     }
     bd_location_norm(m->g->location, m->location, sizeof m->location);
