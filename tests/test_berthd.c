@@ -1076,6 +1076,22 @@ static void test_api_version_gating(void **state)
     free(p);
     assert_int_equal(zcard(f), 1);
 
+    /* A profile named under 2023-05-01 is refused before any profile is looked up. */
+    char *prof = doc_with(base, -1, "containerGroupProfile",
+                          "{\"id\": \"/subscriptions/" SUB "/resourceGroups/rg/providers/"
+                          "Microsoft.ContainerInstance/containerGroupProfiles/none\"}");
+    p = vpath("prof", APIV);
+    h = http(f, "PUT", p, prof);
+    expect_cloud_error(&h, 400, "InvalidRequestContent");
+    e = json_object_get(h.json, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "target")),
+                        "properties.containerGroupProfile");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "message")),
+                           "2024-05-01-preview"));
+    test_http_free(&h);
+    free(p);
+    free(prof);
+
     /* A Spot group: its priority answered under 2023-05-01, left out under 2021-03-01. */
     char *spot = doc_with(base, -1, "priority", "\"Spot\"");
     p = vpath("spot", "2021-03-01");

@@ -61,6 +61,7 @@
 
 #include "api-internal.h"
 #include "apiversions.h"
+#include "profiles.h"
 #include "query.h"
 #include "reads.h"
 #include "worker.h"
@@ -320,6 +321,14 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     }
     if (!bd_valid_subscription(seg[1])) {
         bad_path(reply, "bad subscription id");
+        return;
+    }
+    /* .../containerGroupProfiles, by subscription or resource group (profiles.c) */
+    if ((n == 5 && ieq(seg[2], "providers") && ieq(seg[3], "Microsoft.ContainerInstance") &&
+         ieq(seg[4], "containerGroupProfiles")) ||
+        (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+         ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "containerGroupProfiles"))) {
+        bd_profiles_handle(api, req, reply, seg, n);
         return;
     }
     /* /subscriptions/S/providers/Microsoft.ContainerInstance/... */

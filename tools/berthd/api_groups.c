@@ -132,6 +132,9 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         json_object_set_new(props, "initContainers", json_array());
     if (json_object_get(props, "sku") == NULL)              /* ACI's default, answered */
         json_object_set_new(props, "sku", json_string("Standard"));
+    json_t *profile = json_object_get(rec, "profile");      /* profiles.h: {id, revision} */
+    if (json_is_object(profile))
+        json_object_set(props, "containerGroupProfile", profile);
 
     const char *state = api_jstr(rec, "state");
     berth_eviction_t eviction;

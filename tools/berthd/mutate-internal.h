@@ -35,6 +35,8 @@ typedef struct mut {
     berth_request_t req;
     char location[BD_LOCATION_MAX + 1];
     json_t *tags;                   /* a PATCH's tags (NULL: none given)    */
+    json_t *profile;                /* a PUT's containerGroupProfile {id,
+                                     * revision} as resolved (NULL: none)    */
     /* the commit */
     bd_fx_t fx;
     json_t *newrec;                 /* the record the commit writes         */

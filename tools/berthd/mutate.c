@@ -58,6 +58,7 @@
 
 #include "apiversions.h"
 #include "mutate-internal.h"
+#include "profiles.h"
 
 void mut_free(mut_t *m)
 {
@@ -65,6 +66,7 @@ void mut_free(mut_t *m)
     json_decref(m->rec);
     json_decref(m->newrec);
     json_decref(m->tags);
+    json_decref(m->profile);
     berth_group_free(m->g);
     berth_free(m->spec);
     free(m->doc);
@@ -241,6 +243,31 @@ void mut_on_commit(int status, const berth_placement_t *placement, const berth_e
 
 /* ---- the start: what needs no I/O, then a POST's earlier answer ---------------------------- */
 
+/* Refuses a PUT's document that uses a property (or value) its api-version's
+ * spec does not have yet (apiversions.h), before anything reads it; a body
+ * that is no JSON object is left to the parser.  0, or -1 with the reply
+ * sent. */
+static int version_gate(mut_t *m)
+{
+    json_t *raw = json_loadb(m->body, m->op.body_len, 0, NULL);
+    bd_apiv_refusal_t why;
+    bool versioned = bd_apiv_request_ok(raw, m->op.apiv, &why);
+    json_decref(raw);
+    if (versioned)
+        return 0;
+    if (why.field->value != NULL)
+        mut_error(m, 400, "InvalidRequestContent", why.target,
+                  "The value '%s' of property '%s' is not supported in api-version '%s'; it is "
+                  "available from api-version '%s' on.",
+                  why.field->value, why.target, m->op.apiv, why.field->first);
+    else
+        mut_error(m, 400, "InvalidRequestContent", why.target,
+                  "The property '%s' is not supported in api-version '%s'; it is available "
+                  "from api-version '%s' on.",
+                  why.target, m->op.apiv, why.field->first);
+    return -1;
+}
+
 /* Parses and checks a PUT's document (no I/O).  0, or -1 with the reply sent. */
 static int put_document(mut_t *m)
 {
@@ -249,25 +276,6 @@ static int put_document(mut_t *m)
     if (m->op.body_len == 0) {
         mut_error(m, 400, "InvalidRequestContent", "",
                   "the request has no body: a container group document is required");
-        return -1;
-    }
-    /* What the api-version's spec lacks is refused before anything else
-     * reads the document (a body that is no JSON object is the parser's). */
-    json_t *raw = json_loadb(m->body, m->op.body_len, 0, NULL);
-    bd_apiv_refusal_t why;
-    bool versioned = bd_apiv_request_ok(raw, m->op.apiv, &why);
-    json_decref(raw);
-    if (!versioned) {
-        if (why.field->value != NULL)
-            mut_error(m, 400, "InvalidRequestContent", why.target,
-                      "The value '%s' of property '%s' is not supported in api-version '%s'; "
-                      "it is available from api-version '%s' on.",
-                      why.field->value, why.target, m->op.apiv, why.field->first);
-        else
-            mut_error(m, 400, "InvalidRequestContent", why.target,
-                      "The property '%s' is not supported in api-version '%s'; it is "
-                      "available from api-version '%s' on.",
-                      why.target, m->op.apiv, why.field->first);
         return -1;
     }
     int rc = berth_group_parse(m->body, m->op.body_len, &m->g, &err);
@@ -322,6 +330,41 @@ static void on_done_record(int status, const char *text, size_t len, void *data)
     read_record(m);
 }
 
+/* A PUT naming a container group profile (profiles.h): the profile's
+ * document under the request's becomes the PUT's document, then the PUT
+ * goes on as any other. */
+static void on_profile(int status, const char *document, uint64_t revision,
+                       const berth_error_t *err, void *data)
+{
+    mut_t *m = data;
+    if (status != 0) {
+        berth_error_t e;
+        berth_error_set(&e, status, err->name, "", "%s", err->message);
+        snprintf(e.target, sizeof e.target, "properties.containerGroupProfile.%.200s",
+                 err->target[0] ? err->target : "id");
+        mut_berth_error(m, status == BERTH_ENOENT ? 404 : status == BERTH_EINVAL ? 400 : 500,
+                        &e);
+        return;
+    }
+    json_object_set_new(m->profile, "revision", json_integer((json_int_t)revision));
+    char *merged = NULL;
+    size_t len = 0;
+    berth_error_t e;
+    int rc = bd_profile_merge(document, m->body, m->op.body_len, &merged, &len, &e);
+    if (rc != 0) {
+        mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &e);
+        return;
+    }
+    free(m->body);
+    m->body = merged;
+    m->op.body = merged;
+    m->op.body_len = len;
+    /* The profile's document, too, is held to the request's api-version. */
+    if (version_gate(m) != 0 || put_document(m) != 0)
+        return;
+    read_record(m);
+}
+
 /* Contract: api-internal.h. */
 void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op)
 {
@@ -345,8 +388,31 @@ void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const
     m->body[op->body_len] = '\0';
     m->op.body = m->body;
     bd_fx_init(&m->fx);
-    if (strcmp(op->kind, "put") == 0 && put_document(m) != 0)
-        return;
+    if (strcmp(op->kind, "put") == 0) {
+        if (op->body_len > 0 && version_gate(m) != 0)
+            return;
+        char *profile_id = NULL;
+        uint64_t revision = 0;
+        berth_error_t err;
+        berth_error_clear(&err);
+        int rc = bd_profile_reference(m->body, op->body_len, &profile_id, &revision, &err);
+        if (rc < 0) {
+            mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &err);
+            return;
+        }
+        if (rc == 1) {
+            m->profile = json_pack("{s:s, s:I}", "id", profile_id, "revision", (json_int_t)0);
+            rc = m->profile == NULL ? BERTH_ENOMEM
+                                    : bd_profile_resolve(api, op->sub, profile_id, revision,
+                                                         on_profile, m);
+            free(profile_id);
+            if (rc != 0)
+                mut_error(m, 503, "ServiceUnavailable", "", "out of memory");
+            return;
+        }
+        if (put_document(m) != 0)
+            return;
+    }
     if (strcmp(op->kind, "patch") == 0) {
         const char *target, *why;
         if (bd_patch_body_parse(m->body, op->body_len, &m->tags, &target, &why) != 0) {

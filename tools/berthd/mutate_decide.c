@@ -174,6 +174,12 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *dige
     json_object_set_new(rec, "digest", json_string(digest));
     json_object_set_new(rec, "dns", json_string(dns));
     json_object_set_new(rec, "spot", json_boolean(m->g->priority == BERTH_PRIORITY_SPOT));
+    /* The profile the document came from, {id, revision} (profiles.h):
+     * the core's document has no place for it. */
+    if (m->profile != NULL)
+        json_object_set(rec, "profile", m->profile);
+    else
+        json_object_del(rec, "profile");
     if (placing)
         json_object_set_new(rec, "state", json_string("Creating"));
     if (json_object_get(rec, "lastHost") == NULL)
@@ -212,7 +218,11 @@ static void decide_put(mut_t *m)
     /* The cell runs this very document already: nothing changes. */
     char digest[41];
     bd_document_digest(m->spec, digest);
-    if (exists && gen > 0 && !stopped && strcmp(api_jstr(m->rec, "digest"), digest) == 0) {
+    json_t *old_profile = json_object_get(m->rec, "profile");
+    bool same_profile = m->profile == NULL ? old_profile == NULL
+                                           : json_equal(m->profile, old_profile) != 0;
+    if (exists && gen > 0 && !stopped && strcmp(api_jstr(m->rec, "digest"), digest) == 0 &&
+        same_profile) {
         mut_answer(m);
         return;
     }

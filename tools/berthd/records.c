@@ -46,6 +46,7 @@ typedef struct rd {
     int stage;                      /* RK_LIST: 0 range, 1 records          */
     size_t want;                    /* RK_LIST: count asked                 */
     redisReply *range;              /* RK_LIST: the keys                    */
+    char hash[32];                  /* RK_LIST: the hash of their records   */
     union {
         bd_record_cb record;
         bd_text_cb text;
@@ -213,7 +214,7 @@ static int list_records(bd_records_t *r, rd_t *q)
     const char **argv = malloc((n + 2) * sizeof *argv);
     size_t *lens = malloc((n + 2) * sizeof *lens);
     char k[128];
-    key_of(r, "resources", k, sizeof k);
+    key_of(r, q->hash, k, sizeof k);
     int rc = -1;
     if (argv != NULL && lens != NULL) {
         argv[0] = "HMGET";
@@ -562,13 +563,20 @@ int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t
 int bd_records_list(bd_records_t *r, const char *prefix, const char *after, size_t count,
                     bd_list_cb cb, void *data)
 {
+    return bd_records_list_in(r, "index", "resources", prefix, after, count, cb, data);
+}
+
+int bd_records_list_in(bd_records_t *r, const char *index, const char *hash, const char *prefix,
+                       const char *after, size_t count, bd_list_cb cb, void *data)
+{
     rd_t *q = rd_new(r, RK_LIST, data);
     if (q == NULL)
         return BERTH_ENOMEM;
     q->cb.list = cb;
     q->want = count;
+    snprintf(q->hash, sizeof q->hash, "%s", hash);
     char k[128], lo[600], hi[600], limit[24];
-    key_of(r, "index", k, sizeof k);
+    key_of(r, index, k, sizeof k);
     if (after != NULL && after[0] != '\0')
         snprintf(lo, sizeof lo, "(%s", after);
     else

@@ -23,6 +23,8 @@
  *                      generation, startTime}, pruned a day after startTime
  *   done:<crid> STRING a POST's first answer, 10 minutes
  *   exec:<id>   STRING an exec session, 60 seconds, single use
+ * (profiles, profileindex and profilerevs:<h>, the container group
+ * profiles' keys, are profiles.h's; they are read through this module.)
  *
  * WRITES.  Every write of a mutating request is an effect of the one
  * commit that carries the request out (berth_store_async_place_with() and
@@ -95,6 +97,13 @@ typedef void (*bd_list_cb)(int status, const char *const *keys, json_t *const *r
                            bool more, void *data);
 int bd_records_list(bd_records_t *r, const char *prefix, const char *after, size_t count,
                     bd_list_cb cb, void *data);
+
+/* bd_records_list() over another pair of berthd's keys: the ZSET `index`
+ * (score 0, keys) and the HASH `hash` of their records (names as in the
+ * key list above, at most 31 bytes; profiles.h's profileindex and
+ * profiles).  Same callback and ownership. */
+int bd_records_list_in(bd_records_t *r, const char *index, const char *hash, const char *prefix,
+                       const char *after, size_t count, bd_list_cb cb, void *data);
 
 /* Every operation record (id, JSON text), HSCAN from `cursor` ("0" first),
  * up to about `count`; `next` the cursor to go on with ("0": done). */
