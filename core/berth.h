@@ -1549,7 +1549,8 @@ BERTH_EXPORT int berth_store_async_images_sync(berth_store_async_t *store,
  */
 
 #define BERTH_POOL_NAME_MAX 200     /* bytes in a pool's name               */
-#define BERTH_POOL_SIZE_MAX 1000    /* members one pool keeps               */
+#define BERTH_POOL_SIZE_MAX 2000    /* members one pool keeps               */
+#define BERTH_POOL_ANNOTATION_MAX 65536 /* bytes of a pool's annotation     */
 
 /* Computes the template digest of `group` (above) into *out.  Two
  * documents match one another exactly when their digests are equal
@@ -1578,6 +1579,25 @@ typedef struct berth_pool_info {
 BERTH_EXPORT int berth_store_pool_put(berth_store_t *store, const char *name,
                                       const char *template_json, size_t len, uint32_t size,
                                       berth_error_t *err);
+
+/* berth_store_pool_put() that also keeps `annotation` (NULL: none), the
+ * caller's own JSON object of at most BERTH_POOL_ANNOTATION_MAX bytes, in
+ * the pool record, written in the same step: berthd keeps a pool's ARM
+ * resource there.  The library never interprets it.  A call without one
+ * (berth_store_pool_put()) drops the one kept.  Returns as
+ * berth_store_pool_put(), BERTH_EINVAL also for an annotation that is no
+ * such object. */
+BERTH_EXPORT int berth_store_pool_put_annotated(berth_store_t *store, const char *name,
+                                                const char *template_json, size_t len,
+                                                uint32_t size, const char *annotation,
+                                                berth_error_t *err);
+
+/* berth_store_pool_get() that also reads the pool's annotation into
+ * *annotation (may be NULL; NULL when it keeps none; free with
+ * berth_free()). */
+BERTH_EXPORT int berth_store_pool_get_annotated(berth_store_t *store, const char *name,
+                                                berth_pool_info_t *info, char **template_json,
+                                                char **annotation, berth_error_t *err);
 
 /* Reads pool `name`: *info (may be NULL) and its template document
  * (may be NULL; free with berth_free()).  Returns 0, BERTH_ENOENT,
@@ -1650,6 +1670,16 @@ BERTH_EXPORT int berth_store_pool_claim(berth_store_t *store, const char *key,
 BERTH_EXPORT int berth_store_pool_claim_with(berth_store_t *store, const char *key,
                                              const berth_request_t *request,
                                              const char *spec_json, const char *pool_prefix,
+                                             const berth_effect_t *effects, size_t n,
+                                             berth_placement_t *out, berth_error_t *err);
+
+/* berth_store_pool_claim_with() from the pool named `pool` alone (its
+ * exact name, not a prefix): the template digests must still match.
+ * BERTH_ENOENT when that pool does not exist, does not match or has no
+ * ready member; BERTH_EINVAL for a bad pool name. */
+BERTH_EXPORT int berth_store_pool_claim_from(berth_store_t *store, const char *key,
+                                             const berth_request_t *request,
+                                             const char *spec_json, const char *pool,
                                              const berth_effect_t *effects, size_t n,
                                              berth_placement_t *out, berth_error_t *err);
 

@@ -156,6 +156,7 @@ typedef struct pool {
     char *template_doc;             /* canonical document (owned)           */
     char *member_doc;               /* the members' document (owned)        */
     char *text;                     /* the template text (owned)            */
+    char *annotation;               /* the caller's annotation, or NULL (owned) */
 } pool_t;
 
 static void pool_clear(pool_t *p)
@@ -163,6 +164,7 @@ static void pool_clear(pool_t *p)
     free(p->template_doc);
     free(p->member_doc);
     free(p->text);
+    free(p->annotation);
     memset(p, 0, sizeof *p);
 }
 
@@ -220,9 +222,18 @@ static int pool_parse(const char *name, const char *text, size_t len, pool_t *p,
     p->size = (uint32_t)json_integer_value(size);
     p->digest = strtoull(digest, NULL, 16);
     p->template_doc = strdup(tmpl);
+    json_t *note = json_object_get(r, "annotation");
+    bool note_ok = true;
+    if (json_is_object(note))
+        note_ok = (p->annotation = json_dumps(note, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL;
     json_decref(r);
-    if (p->template_doc == NULL)
+    if (p->template_doc == NULL || !note_ok) {
+        free(p->template_doc);
+        p->template_doc = NULL;
+        free(p->annotation);
+        p->annotation = NULL;
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a pool");
+    }
     int rc = pool_derive(p, err);
     if (rc < 0)
         pool_clear(p);
@@ -436,18 +447,33 @@ static void targets_prefix(berth_error_t *err)
 }
 
 static int pool_put(berth_store_t *s, const char *name, const char *template_json, size_t len,
-                    uint32_t size, berth_error_t *err)
+                    uint32_t size, const char *annotation, berth_error_t *err)
 {
     int rc = name_check(name, err);
     if (rc < 0)
         return rc;
-    if (size > BERTH_POOL_SIZE_MAX)
+    json_t *note = NULL;
+    if (annotation != NULL) {
+        note = strlen(annotation) <= BERTH_POOL_ANNOTATION_MAX
+                   ? json_loads(annotation, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        if (!json_is_object(note)) {
+            json_decref(note);
+            return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "annotation",
+                                    "a standby pool's annotation is a JSON object of at most "
+                                    "%d bytes", BERTH_POOL_ANNOTATION_MAX);
+        }
+    }
+    if (size > BERTH_POOL_SIZE_MAX) {
+        json_decref(note);
         return berth__error_set(err, BERTH_EINVAL, "InvalidStandbyPoolSize", "size",
                                 "a standby pool keeps 0 to %d members, not %" PRIu32,
                                 BERTH_POOL_SIZE_MAX, size);
-    if (template_json == NULL)
+    }
+    if (template_json == NULL) {
+        json_decref(note);
         return berth__error_set(err, BERTH_EINVAL, "InvalidRequestContent", "template",
                                 "a standby pool needs a template document");
+    }
     berth_group_t *g = NULL;
     rc = berth_group_parse(template_json, len, &g, err);
     if (rc == 0) {
@@ -457,6 +483,7 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
     if (rc != 0) {
         targets_prefix(err);
         berth_group_free(g);
+        json_decref(note);
         return rc;
     }
     char *canon = NULL, *text = NULL;
@@ -467,6 +494,7 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
     if (rc != 0) {
         berth_free(canon);
         free(text);
+        json_decref(note);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a pool");
     }
     char digest[24];
@@ -475,6 +503,9 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
     json_t *r = json_pack("{s:i,s:I,s:s,s:s}", "v", POOL_RECORD_VERSION, "size",
                           (json_int_t)size, "digest", digest, "template", canon);
     berth_free(canon);
+    if (r != NULL && note != NULL)
+        json_object_set(r, "annotation", note);
+    json_decref(note);
     char *rec = r != NULL ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(r);
     if (rec == NULL)
@@ -488,7 +519,7 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
 }
 
 static int pool_get(berth_store_t *s, const char *name, berth_pool_info_t *info,
-                    char **template_json, berth_error_t *err)
+                    char **template_json, char **annotation, berth_error_t *err)
 {
     int rc = name_check(name, err);
     if (rc < 0)
@@ -512,6 +543,11 @@ static int pool_get(berth_store_t *s, const char *name, berth_pool_info_t *info,
     if (rc == 0 && template_json != NULL) {
         *template_json = strdup(p.template_doc);
         if (*template_json == NULL)
+            rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory");
+    }
+    if (rc == 0 && annotation != NULL && p.annotation != NULL) {
+        *annotation = strdup(p.annotation);
+        if (*annotation == NULL)
             rc = berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory");
     }
     pool_clear(&p);
@@ -941,8 +977,10 @@ static int claim_call(berth_store_t *s, const pool_t *p, const char *key, const 
     return rc;
 }
 
+/* A claim among the pools whose name begins with pool_prefix, or (exact)
+ * from the pool of that very name alone. */
 static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *request,
-                      const char *spec_json, const char *pool_prefix,
+                      const char *spec_json, const char *pool_prefix, bool exact,
                       const berth_effect_t *effects, size_t n, berth_placement_t *out,
                       berth_error_t *err)
 {
@@ -971,6 +1009,8 @@ static int pool_claim(berth_store_t *s, const char *key, const berth_request_t *
     bool matched = false;
     for (size_t i = 0; rc == 0 && i < np; i++) {
         const pool_t *p = &ps[i];
+        if (exact && strcmp(p->name, pool_prefix) != 0)
+            continue;
         if (p->digest != digest || strcmp(p->text, text) != 0 || p->size == 0 ||
             strncmp(p->name, pool_prefix != NULL ? pool_prefix : "", prefix_len) != 0)
             continue;
@@ -1056,7 +1096,14 @@ static int pool_list(berth_store_t *s, berth_store_pool_cb cb, void *data, berth
 int berth_store_pool_put(berth_store_t *store, const char *name, const char *template_json,
                          size_t len, uint32_t size, berth_error_t *err)
 {
-    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, err));
+    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, NULL, err));
+}
+
+int berth_store_pool_put_annotated(berth_store_t *store, const char *name,
+                                   const char *template_json, size_t len, uint32_t size,
+                                   const char *annotation, berth_error_t *err)
+{
+    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, annotation, err));
 }
 
 int berth_store_pool_get(berth_store_t *store, const char *name, berth_pool_info_t *info,
@@ -1064,7 +1111,18 @@ int berth_store_pool_get(berth_store_t *store, const char *name, berth_pool_info
 {
     if (template_json != NULL)
         *template_json = NULL;
-    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, err));
+    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, NULL, err));
+}
+
+int berth_store_pool_get_annotated(berth_store_t *store, const char *name,
+                                   berth_pool_info_t *info, char **template_json,
+                                   char **annotation, berth_error_t *err)
+{
+    if (template_json != NULL)
+        *template_json = NULL;
+    if (annotation != NULL)
+        *annotation = NULL;
+    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, annotation, err));
 }
 
 int berth_store_pool_delete(berth_store_t *store, const char *name, berth_error_t *err)
@@ -1088,7 +1146,7 @@ int berth_store_pool_claim(berth_store_t *store, const char *key,
                            const char *pool_prefix, berth_placement_t *out, berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(
-        pool_claim(store, key, request, spec_json, pool_prefix, NULL, 0, out, err));
+        pool_claim(store, key, request, spec_json, pool_prefix, false, NULL, 0, out, err));
 }
 
 int berth_store_pool_claim_with(berth_store_t *store, const char *key,
@@ -1097,5 +1155,18 @@ int berth_store_pool_claim_with(berth_store_t *store, const char *key,
                                 size_t n, berth_placement_t *out, berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(
-        pool_claim(store, key, request, spec_json, pool_prefix, effects, n, out, err));
+        pool_claim(store, key, request, spec_json, pool_prefix, false, effects, n, out, err));
+}
+
+int berth_store_pool_claim_from(berth_store_t *store, const char *key,
+                                const berth_request_t *request, const char *spec_json,
+                                const char *pool, const berth_effect_t *effects, size_t n,
+                                berth_placement_t *out, berth_error_t *err)
+{
+    if (pool == NULL || name_check(pool, err) < 0)
+        return pool == NULL ? berth__error_set(err, BERTH_EINVAL, "InvalidStandbyPoolName",
+                                               "name", "a claim from a pool needs its name")
+                            : BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(
+        pool_claim(store, key, request, spec_json, pool, true, effects, n, out, err));
 }

@@ -139,4 +139,12 @@ void api_get_provider_operations(bd_reply_t *reply);
 /* Runs a mutating request (mutate.c): one atomic commit, then the reply. */
 void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op);
 
+/* pools_route.c: answers the request when its path is a standby pool's
+ * (/subscriptions/S/[resourceGroups/RG/]providers/Microsoft.StandbyPool/
+ * standbyContainerGroupPools...; seg[0..n-1] its segments, the
+ * subscription checked) and returns true; false for any other path
+ * (nothing answered). */
+bool api_pools_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                     int n);
+
 #endif /* BERTHD_API_INTERNAL_H */

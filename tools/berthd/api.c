@@ -323,6 +323,9 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
         bad_path(reply, "bad subscription id");
         return;
     }
+    /* /subscriptions/S/[resourceGroups/RG/]providers/Microsoft.StandbyPool/... */
+    if (api_pools_route(api, req, reply, seg, n))
+        return;
     /* .../containerGroupProfiles, by subscription or resource group (profiles.c) */
     if ((n == 5 && ieq(seg[2], "providers") && ieq(seg[3], "Microsoft.ContainerInstance") &&
          ieq(seg[4], "containerGroupProfiles")) ||
@@ -381,12 +384,6 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             }
         }
         no_route(reply);
-        return;
-    }
-    /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.StandbyPool/... (pools.c) */
-    if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
-        ieq(seg[5], "Microsoft.StandbyPool") && ieq(seg[6], "standbyContainerGroupPools")) {
-        bd_worker_pools(api->worker, req, reply, seg, n);
         return;
     }
     /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/containerGroups */

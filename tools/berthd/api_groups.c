@@ -128,6 +128,14 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
     }
     json_object_del(props, "instanceView");
     json_object_del(props, "provisioningState");
+    /* A standby pool's reference and whether the group took a member
+     * over (mutate_decide.c keeps both in the record). */
+    json_t *standby = json_object_get(rec, "standbyPoolProfile");
+    if (json_is_object(standby))
+        json_object_set(props, "standbyPoolProfile", standby);
+    json_t *from_pool = json_object_get(rec, "isCreatedFromStandbyPool");
+    if (json_is_boolean(from_pool))
+        json_object_set(props, "isCreatedFromStandbyPool", from_pool);
     if (json_object_get(props, "initContainers") == NULL)   /* ACI always answers one */
         json_object_set_new(props, "initContainers", json_array());
     if (json_object_get(props, "sku") == NULL)              /* ACI's default, answered */

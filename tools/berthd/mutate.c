@@ -66,6 +66,7 @@ void mut_free(mut_t *m)
     json_decref(m->rec);
     json_decref(m->newrec);
     json_decref(m->tags);
+    json_decref(m->standby);
     json_decref(m->profile);
     berth_group_free(m->g);
     berth_free(m->spec);
@@ -278,6 +279,8 @@ static int put_document(mut_t *m)
                   "the request has no body: a container group document is required");
         return -1;
     }
+    if (mut_standby_take(m) != 0)
+        return -1;
     int rc = berth_group_parse(m->body, m->op.body_len, &m->g, &err);
     if (rc != 0) {
         mut_berth_error(m, rc == BERTH_ETOOBIG ? 413 : 400, &err);
