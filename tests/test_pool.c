@@ -914,7 +914,9 @@ static void test_agent_restart_keeps_claim(void **state)
 /* ---- berthd ----------------------------------------------------------------------------- */
 
 #define SUB "0000-sub-1"
-#define APIV "2023-05-01"
+/* Container groups name a standby pool (properties.standbyPoolProfile) and
+ * answer isCreatedFromStandbyPool from api-version 2024-05-01-preview on. */
+#define APIV "2025-09-01"
 #define POOL_APIV "2025-03-01"
 
 static int setup_berthd(void **state)

@@ -30,9 +30,6 @@
 
 #define API_NBUCKETS 12
 #define API_DONE_TTL_S 600           /* a POST's first answer is kept 10 min */
-/* properties.priority is taken from this api-version on (api_groups.c,
- * mutate.c). */
-#define API_PRIORITY_APIV "2022-10-01-preview"
 
 struct bd_api {
     const bd_config_t *cfg;
@@ -105,18 +102,23 @@ void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name);
  * document (`parsed`, or else the text `doc`; neither: a body without the
  * document's properties), its agent's view (NULL: none) and, for an
  * evicted group, its eviction (NULL: not evicted); `force_state` (NULL:
- * from the record and view) overrides the provisioningState.  No I/O. */
+ * from the record and view) overrides the provisioningState.  The body is
+ * shaped for api-version `apiv` (bd_apiv_shape(): what its spec lacks is
+ * left out); every container-group body berthd answers is built here.
+ * No I/O. */
 json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
                                 const char *doc, const char *force_state, const json_t *view,
-                                const berth_eviction_t *evicted_by);
+                                const berth_eviction_t *evicted_by, const char *apiv);
 
 /* Reads what the body of resource `key` needs (its document through the
  * library, and at the same time its view, or for a group neither stopped
  * nor placed its eviction record) without blocking, then
  * calls cb(body, data) once from the loop (body owned by the callee; NULL
- * when out of memory).  `rec` is borrowed for the call. */
+ * when out of memory), shaped for api-version `apiv` (copied).  `rec` is
+ * borrowed for the call. */
 typedef void (*api_body_cb)(json_t *body, void *data);
-void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, void *data);
+void api_body_read(bd_api_t *api, const char *key, json_t *rec, const char *apiv, api_body_cb cb,
+                   void *data);
 
 /* Answers GET of the container group op names (api_groups.c): its record,
  * then its body, without blocking; 404 when there is none. */

@@ -62,6 +62,7 @@
 #include <time.h>
 
 #include "api-internal.h"
+#include "apiversions.h"
 #include "profiles.h"
 #include "query.h"
 #include "reads.h"
@@ -123,13 +124,13 @@ static bool api_version(const bd_request_t *req, bd_reply_t *reply, char *out, s
         bd_reply_error(reply, 400, "MissingApiVersionParameter", "api-version",
                        "The api-version query parameter (?api-version=) is required for all "
                        "requests. Supported api-versions: %s.",
-                       bd_api_versions());
+                       bd_apiv_list());
         return false;
     }
-    if (q < 0 || !bd_api_version_ok(out)) {
+    if (q < 0 || !bd_apiv_known(out)) {
         bd_reply_error(reply, 400, "InvalidApiVersionParameter", "api-version",
                        "The api-version '%s' is invalid. The supported versions are %s.",
-                       q < 0 ? "" : out, bd_api_versions());
+                       q < 0 ? "" : out, bd_apiv_list());
         return false;
     }
     return true;

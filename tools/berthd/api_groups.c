@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "api-internal.h"
+#include "apiversions.h"
 
 /* ---- resource bodies -------------------------------------------------------------------- */
 
@@ -51,8 +52,9 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
 }
 
 /* PRIORITY AND EVICTION.  properties.priority (Regular or Spot) is taken
- * from api-version API_PRIORITY_APIV on (Azure's first version with it; the
- * 2021-03-01 spec lacks it) and refused, naming the property, before.  A
+ * from api-version 2022-10-01-preview on (Azure's first version with it; the
+ * 2021-03-01 spec lacks it: apiversions.c) and refused, naming the
+ * property, before; answers under those versions leave it out.  A
  * new Regular group that fits nowhere evicts Spot groups (the core's
  * berth_store_place(); the PUT still answers 201).  An evicted group keeps
  * its resource record, like a stopped one, and holds no placement: the
@@ -93,7 +95,8 @@ static json_t *evicted_container_view(const berth_eviction_t *ev)
 /* Contract: api-internal.h. */
 json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
                                 const char *doc, const char *force_state,
-                                const json_t *view_in, const berth_eviction_t *evicted_by)
+                                const json_t *view_in, const berth_eviction_t *evicted_by,
+                                const char *apiv)
 {
     json_t *body = NULL;
     berth_group_t *g = NULL;
@@ -198,6 +201,7 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         }
     }
     json_decref(view);
+    bd_apiv_shape(body, apiv);
     return body;
 }
 
@@ -248,6 +252,7 @@ typedef struct body_read {
     json_t *view;
     bool evicted;
     berth_eviction_t eviction;
+    char apiv[32];                  /* the answer's api-version             */
     api_body_cb cb;
     void *data;
 } body_read_t;
@@ -259,7 +264,7 @@ static void body_step(body_read_t *b)
         return;
     json_t *body = api_resource_body_build(b->api, b->rec, NULL, b->doc, NULL,
                                            b->evicted ? NULL : b->view,
-                                           b->evicted ? &b->eviction : NULL);
+                                           b->evicted ? &b->eviction : NULL, b->apiv);
     api_body_cb cb = b->cb;
     void *data = b->data;
     json_decref(b->rec);
@@ -301,7 +306,8 @@ static void body_eviction(int status, const berth_eviction_t *eviction, const be
 }
 
 /* Contract: api-internal.h. */
-void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, void *data)
+void api_body_read(bd_api_t *api, const char *key, json_t *rec, const char *apiv, api_body_cb cb,
+                   void *data)
 {
     body_read_t *b = calloc(1, sizeof *b);
     if (b == NULL) {
@@ -310,6 +316,7 @@ void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, 
     }
     b->api = api;
     snprintf(b->key, sizeof b->key, "%s", key);
+    snprintf(b->apiv, sizeof b->apiv, "%s", apiv);
     b->rec = json_incref(rec);
     b->cb = cb;
     b->data = data;
@@ -345,6 +352,7 @@ typedef struct get_ctx {
     char key[BD_KEY_MAX + 1];
     char rg[BD_RG_MAX + 1];
     char name[64];
+    char apiv[32];
 } get_ctx_t;
 
 static void get_group_record(int status, json_t *rec, const char *sha1, void *data)
@@ -356,7 +364,7 @@ static void get_group_record(int status, json_t *rec, const char *sha1, void *da
     else if (rec == NULL)
         api_reply_not_found(g->reply, g->rg, g->name);
     else
-        api_body_read(g->api, g->key, rec, get_group_body, g->reply);
+        api_body_read(g->api, g->key, rec, g->apiv, get_group_body, g->reply);
     free(g);
 }
 
@@ -373,6 +381,7 @@ void api_get_group(bd_api_t *api, const op_t *op, bd_reply_t *reply)
     snprintf(g->key, sizeof g->key, "%s", op->key);
     snprintf(g->rg, sizeof g->rg, "%s", op->rg);
     snprintf(g->name, sizeof g->name, "%s", op->name);
+    snprintf(g->apiv, sizeof g->apiv, "%s", op->apiv);
     if (bd_records_get(api->records, op->key, get_group_record, g) != 0) {
         free(g);
         bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");

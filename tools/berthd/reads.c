@@ -42,6 +42,7 @@ typedef struct list_ctx {
     bd_api_t *api;
     bd_reply_t *reply;
     json_t *value;                  /* the page's bodies, in order          */
+    char apiv[32];                  /* the bodies' api-version              */
     size_t waiting;                 /* bodies still being read              */
     char *next_link;                /* or NULL                              */
 } list_ctx_t;
@@ -128,7 +129,7 @@ static void list_records(int status, const char *const *keys, json_t *const *rec
         }
         it->l = l;
         it->index = slot++;
-        api_body_read(l->api, keys[i], recs[i], list_body, it);
+        api_body_read(l->api, keys[i], recs[i], l->apiv, list_body, it);
     }
 }
 
@@ -158,6 +159,7 @@ void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, co
     }
     l->api = api;
     l->reply = reply;
+    snprintf(l->apiv, sizeof l->apiv, "%s", apiv);
     if (asprintf(&l->next_link, "%s%s?api-version=%s&$top=%d&$skiptoken=", req->base_url,
                  req->path, apiv, top) < 0)
         l->next_link = NULL;
