@@ -91,7 +91,18 @@ void group_create(agent_t *a, agroup_t *g)
     }
     for (size_t i = 0; i < g->spec->ncontainers; i++)
         total += shares[i];
-    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares};
+    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares,
+                                NULL, 0};
+    /* The host ports the group had here, asked for again -- unless a start
+     * failed since, which a port taken meanwhile may have caused. */
+    const remembered_t *r = ports_recall(a, g->key);
+    g->ports_asked = r != NULL && g->start_failures == 0;
+    if (g->ports_asked) {
+        rg.host_ports = r->ports;
+        rg.nhost_ports = r->n;
+    } else if (r != NULL) {
+        log_info(g->key, "a start failed: the runtime chooses new host ports");
+    }
     int rc = a->ops->create(a->ctx, &rg, &err);
     if (rc == BERTH_EEXIST) {
         /* Left over from an interrupted attempt: start from nothing. */
@@ -118,6 +129,7 @@ static void group_adopt(agent_t *a, agroup_t *g)
     view_restore(a, g);
     size_t ninit = g->spec->ninit_containers;
     status_absorb(g);
+    ports_remember(a, g);
     g->phase = PHASE_RUN;
     g->provisioning = "Creating";
     for (size_t i = 0; i < ninit; i++) {

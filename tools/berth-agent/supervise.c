@@ -112,8 +112,11 @@ static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
     int rc = a->ops->status(a->ctx, runtime_key(g), &g->st, err);
     if (rc != 0 || g->st.exists != existed || g->st.nports != nports ||
         strncmp(g->st.ip, ip, sizeof ip) != 0 ||
-        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0)
+        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0) {
         view_touch(g);
+        if (rc == 0)
+            ports_remember(a, g);
+    }
     return rc;
 }
 
