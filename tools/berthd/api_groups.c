@@ -53,8 +53,9 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
 /* WHERE PORTS LAND.  Each of properties.ipAddress.ports[] gets, as Berth's
  * extension to ACI's body, the hostIp and hostPort the group's agent saw
  * the runtime publish it on (its view's ipAddress.ports[], matched by port
- * and protocol): a port the runtime publishes nowhere (the simulator's and
- * docker plugin's do; runc's never) or a group not running has none. */
+ * and protocol) when the view describes the record's generation: a port
+ * the runtime publishes nowhere (the simulator and docker plugins publish
+ * ports, runc's never) or a group not running has none. */
 static void merge_host_ports(json_t *doc_ports, json_t *view_ports)
 {
     size_t i, k;
@@ -207,7 +208,7 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         const char *vip = api_jstr(json_object_get(view, "ipAddress"), "ip");
         if (vip[0] != '\0' && strcmp(state, "Stopped") != 0)
             json_object_set_new(ip, "ip", json_string(vip));
-        if (strcmp(state, "Stopped") != 0 && force_state == NULL)
+        if (strcmp(state, "Stopped") != 0 && force_state == NULL && current)
             merge_host_ports(json_object_get(ip, "ports"),
                              json_object_get(json_object_get(view, "ipAddress"), "ports"));
         const char *label = api_jstr(ip, "dnsNameLabel");
