@@ -160,6 +160,12 @@ static bool host_port_free(const char *addr, uint32_t hp, berth_protocol_t proto
                     (proto == BERTH_PROTOCOL_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return true;
+    /* A TCP port whose last connections linger in TIME_WAIT is free to
+     * listen on (as the engine's proxy does, with SO_REUSEADDR); one a
+     * socket listens on is not. */
+    int one = 1;
+    if (proto != BERTH_PROTOCOL_UDP)
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     bool free_ = bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRINUSE;
     close(fd);
     return free_;
@@ -171,9 +177,12 @@ static void wanted_host_port(docker_ctx_t *ctx, const berth_runtime_group_t *gro
                              const berth_port_t *p, char *out, size_t cap)
 {
     out[0] = '\0';
+    /* A document's protocol may be unset: TCP, as the status reports it. */
+    bool udp = p->protocol == BERTH_PROTOCOL_UDP;
     for (size_t k = 0; group->host_ports != NULL && k < group->nhost_ports; k++) {
         const berth_published_port_t *w = &group->host_ports[k];
-        if (w->port == p->port && w->protocol == p->protocol && w->host_port > 0 &&
+        if (w->port == p->port && (w->protocol == BERTH_PROTOCOL_UDP) == udp &&
+            w->host_port > 0 &&
             w->host_port <= 65535 && host_port_free(ctx->publish_address, w->host_port,
                                                     p->protocol)) {
             snprintf(out, cap, "%u", w->host_port);

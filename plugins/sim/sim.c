@@ -419,12 +419,16 @@ static void ports_publish(sim_t *s, sgroup_t *grp, const berth_runtime_group_t *
          i++) {
         berth_published_port_t *p = &grp->ports[grp->nports];
         p->port = ip->ports[i].port;
-        p->protocol = ip->ports[i].protocol;
+        /* Unset in the document: TCP, as an engine reports it. */
+        p->protocol = ip->ports[i].protocol == BERTH_PROTOCOL_UDP ? BERTH_PROTOCOL_UDP
+                                                                  : BERTH_PROTOCOL_TCP;
         snprintf(p->host_ip, sizeof p->host_ip, "127.0.0.1");
         p->host_port = 0;
         for (size_t k = 0; g->host_ports != NULL && k < g->nhost_ports; k++) {
             const berth_published_port_t *w = &g->host_ports[k];
-            if (w->port == p->port && w->protocol == p->protocol && w->host_port != 0 &&
+            bool same = w->port == p->port &&
+                        (w->protocol == BERTH_PROTOCOL_UDP) == (p->protocol == BERTH_PROTOCOL_UDP);
+            if (same && w->host_port != 0 &&
                 !port_held(s, w->host_port, p->protocol))
                 p->host_port = w->host_port;
         }

@@ -100,6 +100,8 @@ void group_create(agent_t *a, agroup_t *g)
     if (g->ports_asked) {
         rg.host_ports = r->ports;
         rg.nhost_ports = r->n;
+        log_info(g->key, "asking the runtime for the %zu host port%s the group had here", r->n,
+                 r->n == 1 ? "" : "s");
     } else if (r != NULL) {
         log_info(g->key, "a start failed: the runtime chooses new host ports");
     }
