@@ -1870,6 +1870,23 @@ static void test_tokens(void **state)
     test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-alpha-0123456789", NULL, &h);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
+    /* The operators' list of groups checks the subscription its query
+     * names, as a path's. */
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL,
+              "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 1);
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=other", NULL,
+              "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 403);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                          "code")),
+                        "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL, NULL, NULL, &h);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
     free(doc);
     free(p);
     unlink(file);

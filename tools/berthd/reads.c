@@ -269,6 +269,18 @@ void bd_reads_where(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
                        "subscription must name a subscription id");
         return;
     }
+    /* The query names the subscription: the token must allow it, as it
+     * must allow a path's (the same 403 whether anything is there). */
+    bool allowed = req->any_subscription;
+    for (size_t i = 0; !allowed && req->subscriptions != NULL && i < req->nsubscriptions; i++)
+        allowed = strcasecmp(req->subscriptions[i], sub) == 0;
+    if (!allowed) {
+        bd_reply_route(reply, "Forbidden");
+        bd_reply_error(reply, 403, "AuthorizationFailed", "",
+                       "The client does not have authorization to perform the action "
+                       "over scope '%s'.", sub);
+        return;
+    }
     if (qr < 0 || (qr == 1 && !bd_valid_resource_group(rg))) {
         bd_reply_error(reply, 400, "InvalidQueryParameterValue", "resourceGroup",
                        "resourceGroup must be a resource group name");
