@@ -11,7 +11,10 @@
  * read back from the last view the agent wrote.  At start every group the
  * runtime holds and every group the cell places on the host is converged
  * so, so that after a crash of the agent nothing runs twice and nothing
- * runs that no record owns.
+ * runs that no record owns.  A group created again on this host (an
+ * update, a stop and start, a failed start) asks the plugin for the host
+ * ports its ports had here (groups.c remembers them), except after a
+ * failed start, when the runtime chooses.
  *
  * A group claimed from a standby pool (docs/standby-pools.md) keeps running
  * as the runtime group of the pool member it took over: its record names

@@ -96,8 +96,9 @@ void status_absorb(agroup_t *g)
 /* Asks the runtime for g's state, into g->st (the containers are not
  * absorbed: status_absorb() does that).  The view shows the group's
  * address and ports: when they read otherwise than before, or the call
- * failed (g->st may be half written), the view is touched.  Returns the
- * plugin's code. */
+ * failed (g->st may be half written), the view is touched, and the host
+ * ports read are remembered (ports_remember()).  Returns the plugin's
+ * code. */
 static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
 {
     /* Only what the view shows is kept aside, not the whole status (a
