@@ -23,7 +23,9 @@
  * init containers' instance views, usages/capabilities (GPU hosts)/
  * cachedImages/operations/hosts, /metrics, bearer
  * tokens, a berthd killed right after a PUT, and a request left pending by
- * a dead berthd claimed and run by another.
+ * a dead berthd claimed and run by another; where groups run: the
+ * published ports' hostIp/hostPort in GET, the operators' GET
+ * /berth/containerGroups (hosts, filters, paging, bad queries).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -739,6 +741,164 @@ static void test_stop_start(void **state)
     free(p);
     free(p2);
     free(big);
+}
+
+/* The operators' list of groups and hosts: `query` after "?". */
+static json_t *where(fixture_t *f, const char *query, long status)
+{
+    char *p = NULL;
+    if (asprintf(&p, "/berth/containerGroups?%s", query) < 0)
+        abort();
+    test_http_t h = http(f, "GET", p, NULL);
+    free(p);
+    if (h.status != status)
+        fprintf(stderr, "GET /berth/containerGroups?%s: %ld %s\n", query, h.status, h.body);
+    assert_int_equal(h.status, status);
+    json_t *j = json_incref(h.json);
+    test_http_free(&h);
+    return j;
+}
+
+/* The host the operators' list gives for group `name` (NULL: not listed). */
+static const char *where_host(json_t *list, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(list, "value"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+            return json_string_value(json_object_get(e, "host"));
+    }
+    return NULL;
+}
+
+static void test_where(void **state)
+{
+    fixture_t *f = *state;
+    /* The published port's hostIp/hostPort in GET (the simulator publishes). */
+    char *doc = gdoc("westeurope", 1, "one", "where-one");
+    put_ok(f, "rg-a", "w1", doc, 201);
+    free(doc);
+    doc = gdoc("westeurope", 1, "one", "where-two");
+    put_ok(f, "rg-a", "w2", doc, 201);
+    free(doc);
+    doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg-b", "w3", doc, 201);
+    free(doc);
+    json_t *g = NULL;
+    char *p = gpath("rg-a", "w1", NULL);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    json_t *port = NULL;
+    while (test_now_ms() < end) {
+        json_decref(g);
+        test_http_t h = http(f, "GET", p, NULL);
+        g = json_incref(h.json);
+        test_http_free(&h);
+        port = json_array_get(
+            json_object_get(json_object_get(json_object_get(g, "properties"), "ipAddress"),
+                            "ports"),
+            0);
+        if (json_integer_value(json_object_get(port, "hostPort")) > 0)
+            break;
+        test_sleep_ms(100);
+    }
+    assert_string_equal(json_string_value(json_object_get(port, "hostIp")), "127.0.0.1");
+    json_int_t host_port = json_integer_value(json_object_get(port, "hostPort"));
+    assert_true(host_port >= 32768 && host_port <= 60999);
+    json_decref(g);
+    g = wait_running(f, "rg-b", "w3");
+    assert_non_null(g);
+    json_decref(g);
+
+    /* Every group of the subscription, with its host. */
+    json_t *l = where(f, "subscription=" SUB, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 3);
+    assert_string_equal(where_host(l, "w1"), "sim-1");
+    assert_string_equal(where_host(l, "w3"), "sim-1");
+    json_t *e = json_array_get(json_object_get(l, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "resourceGroup")), "rg-a");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "id")),
+                           "/containerGroups/w1"));
+    json_decref(l);
+    /* One resource group (its name in any case), one group. */
+    l = where(f, "subscription=" SUB "&resourceGroup=RG-B", 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 1);
+    assert_string_equal(where_host(l, "w3"), "sim-1");
+    json_decref(l);
+    l = where(f, "subscription=" SUB "&resourceGroup=rg-a&name=w2", 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 1);
+    assert_string_equal(where_host(l, "w2"), "sim-1");
+    json_decref(l);
+    l = where(f, "subscription=" SUB "&resourceGroup=rg-a&name=w", 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 0);
+    json_decref(l);
+    /* Paging: $top=1 and the nextLink, three pages. */
+    l = where(f, "subscription=" SUB "&$top=1", 200);
+    size_t seen = 0;
+    for (int page = 0; l != NULL && page < 5; page++) {
+        seen += json_array_size(json_object_get(l, "value"));
+        const char *next = json_string_value(json_object_get(l, "nextLink"));
+        if (next == NULL) {
+            json_decref(l);
+            l = NULL;
+            break;
+        }
+        const char *q = strchr(next, '?');
+        assert_non_null(q);
+        json_t *n = where(f, q + 1, 200);
+        json_decref(l);
+        l = n;
+    }
+    assert_null(l);
+    assert_int_equal(seen, 3);
+    /* A stopped group is placed nowhere; it names its last host. */
+    char *stop = gpath("rg-a", "w2", "/stop");
+    test_http_t h = http(f, "POST", stop, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    free(stop);
+    l = where(f, "subscription=" SUB "&resourceGroup=rg-a&name=w2", 200);
+    e = json_array_get(json_object_get(l, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "host")), "");
+    assert_string_equal(json_string_value(json_object_get(e, "lastHost")), "sim-1");
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "Stopped");
+    json_decref(l);
+    /* Its GET shows no host port while stopped. */
+    char *p2 = gpath("rg-a", "w2", NULL);
+    h = http(f, "GET", p2, NULL);
+    assert_int_equal(h.status, 200);
+    port = json_array_get(json_object_get(json_object_get(json_object_get(h.json, "properties"),
+                                                          "ipAddress"),
+                                          "ports"),
+                          0);
+    assert_non_null(port);
+    assert_null(json_object_get(port, "hostPort"));
+    test_http_free(&h);
+    free(p2);
+    /* Bad queries: 400 naming the parameter, for operators as for users. */
+    static const struct {
+        const char *query, *target;
+    } bad[] = {
+        {"", "subscription"},
+        {"subscription=bad/sub", "subscription"},
+        {"subscription=" SUB "&resourceGroup=bad%2Frg", "resourceGroup"},
+        {"subscription=" SUB "&name=w1", "name"},
+        {"subscription=" SUB "&resourceGroup=rg-a&name=Bad_Name", "name"},
+        {"subscription=" SUB "&$top=0", "$top"},
+        {"subscription=" SUB "&$skiptoken=other/rg/x", "$skiptoken"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        l = where(f, bad[i].query, 400);
+        json_t *err = json_object_get(l, "error");
+        assert_string_equal(json_string_value(json_object_get(err, "code")),
+                            "InvalidQueryParameterValue");
+        assert_string_equal(json_string_value(json_object_get(err, "target")), bad[i].target);
+        json_decref(l);
+    }
+    h = http(f, "POST", "/berth/containerGroups?subscription=" SUB, "");
+    assert_int_equal(h.status, 405);
+    test_http_free(&h);
+    free(p);
 }
 
 static void test_restart_and_retry(void **state)
@@ -1900,6 +2060,23 @@ static void test_tokens(void **state)
     test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-alpha-0123456789", NULL, &h);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
+    /* The operators' list of groups checks the subscription its query
+     * names, as a path's. */
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL,
+              "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 1);
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=other", NULL,
+              "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 403);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                          "code")),
+                        "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL, NULL, NULL, &h);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
     free(doc);
     free(p);
     unlink(file);
@@ -1914,6 +2091,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_start, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_where, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_stalled_agent, setup, teardown),

@@ -97,8 +97,9 @@ void status_absorb(agroup_t *g)
 /* Asks the runtime for g's state, into g->st (the containers are not
  * absorbed: status_absorb() does that).  The view shows the group's
  * address and ports: when they read otherwise than before, or the call
- * failed (g->st may be half written), the view is touched.  Returns the
- * plugin's code. */
+ * failed (g->st may be half written), the view is touched, and the host
+ * ports read are remembered (ports_remember()).  Returns the plugin's
+ * code. */
 static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
 {
     /* Only what the view shows is kept aside, not the whole status (a
@@ -113,8 +114,11 @@ static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
     int rc = a->ops->status(a->ctx, runtime_key(g), &g->st, err);
     if (rc != 0 || g->st.exists != existed || g->st.nports != nports ||
         strncmp(g->st.ip, ip, sizeof ip) != 0 ||
-        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0)
+        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0) {
         view_touch(g);
+        if (rc == 0)
+            ports_remember(a, g);
+    }
     return rc;
 }
 

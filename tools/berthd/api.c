@@ -327,6 +327,14 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
                 api_after_sync(api, api_get_hosts, NULL, reply);
             return;
         }
+        if (n == 2 && strcmp(seg[1], "containerGroups") == 0) {
+            bd_reply_route(reply, "Berth_ContainerGroups");
+            if (req->method != BD_GET)
+                bad_method(reply);
+            else
+                bd_reads_where(api, req, reply);
+            return;
+        }
         if (n == 3 && strcmp(seg[1], "exec") == 0) {
             bd_reply_route(reply, "Berth_Exec");
             if (!bd_valid_hex_id(seg[2]))

@@ -51,6 +51,36 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
     }
 }
 
+/* WHERE PORTS LAND.  Each of properties.ipAddress.ports[] gets, as Berth's
+ * extension to ACI's body, the hostIp and hostPort the group's agent saw
+ * the runtime publish it on (its view's ipAddress.ports[], matched by port
+ * and protocol) when the view describes the record's generation: a port
+ * the runtime publishes nowhere (the simulator and docker plugins publish
+ * ports, runc's never) or a group not running has none. */
+static void merge_host_ports(json_t *doc_ports, json_t *view_ports)
+{
+    size_t i, k;
+    json_t *p, *v;
+    json_array_foreach(doc_ports, i, p)
+    {
+        json_object_del(p, "hostIp");
+        json_object_del(p, "hostPort");
+        json_int_t port = json_integer_value(json_object_get(p, "port"));
+        const char *proto = api_jstr(p, "protocol");
+        json_array_foreach(view_ports, k, v)
+        {
+            const char *vproto = api_jstr(v, "protocol");
+            json_int_t hport = json_integer_value(json_object_get(v, "hostPort"));
+            if (json_integer_value(json_object_get(v, "port")) != port || hport <= 0 ||
+                strcasecmp(vproto, proto[0] != '\0' ? proto : "TCP") != 0)
+                continue;
+            json_object_set(p, "hostIp", json_object_get(v, "hostIp"));
+            json_object_set_new(p, "hostPort", json_integer(hport));
+            break;
+        }
+    }
+}
+
 /* PRIORITY AND EVICTION.  properties.priority (Regular or Spot) is taken
  * from api-version 2022-10-01-preview on (Azure's first version with it; the
  * 2021-03-01 spec lacks it: apiversions.c) and refused, naming the
@@ -192,6 +222,9 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         const char *vip = api_jstr(json_object_get(view, "ipAddress"), "ip");
         if (vip[0] != '\0' && strcmp(state, "Stopped") != 0)
             json_object_set_new(ip, "ip", json_string(vip));
+        if (strcmp(state, "Stopped") != 0 && force_state == NULL && current)
+            merge_host_ports(json_object_get(ip, "ports"),
+                             json_object_get(json_object_get(view, "ipAddress"), "ports"));
         const char *label = api_jstr(ip, "dnsNameLabel");
         if (label[0] != '\0') {
             char fqdn[512];

@@ -1,7 +1,8 @@
 /*
  * reads.c: berthd's container-group routes that read -- lists, usages,
- * long-running operations -- and the ones that go to a group's agent --
- * logs and exec sessions -- all as callbacks on the loop.
+ * long-running operations, the operators' list of where groups run -- and
+ * the ones that go to a group's agent -- logs and exec sessions -- all as
+ * callbacks on the loop.
  *
  * Each request keeps a small context from its first read to its reply;
  * the reply is sent exactly once, from the last callback (or at once when
@@ -171,6 +172,164 @@ void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, co
         free(l);
         out_of_memory(reply);
     }
+}
+
+/* ---- where groups run (operators) -------------------------------------------------------- */
+
+typedef struct where_ctx {
+    bd_api_t *api;
+    bd_reply_t *reply;
+    char prefix[BD_KEY_MAX + 1];
+    char after[RANGE_MAX];          /* $skiptoken ("" : from the first)     */
+    bool exact;                     /* prefix is one group's whole key      */
+    int top;
+    char *next_link;                /* up to "$skiptoken=", or NULL         */
+} where_ctx_t;
+
+static void where_free(where_ctx_t *w)
+{
+    free(w->next_link);
+    free(w);
+}
+
+/* One group's line: its record, and its placement in the replica (a
+ * memory read). */
+static json_t *where_item(bd_api_t *api, const char *key, json_t *rec)
+{
+    berth_placement_t pl;
+    bool placed = berth_engine_group_get(berth_store_async_engine(api->async), key, &pl) == 0;
+    json_t *o = json_pack("{s:O?, s:O?, s:O?, s:O?, s:s}", "id", json_object_get(rec, "id"),
+                          "name", json_object_get(rec, "name"), "resourceGroup",
+                          json_object_get(rec, "resourceGroup"), "state",
+                          json_object_get(rec, "state"), "host", placed ? pl.host : "");
+    const char *last = api_jstr(rec, "lastHost");
+    if (o != NULL && last[0] != '\0')
+        json_object_set_new(o, "lastHost", json_string(last));
+    return o;
+}
+
+static void where_records(int status, const char *const *keys, json_t *const *recs, size_t n,
+                          bool more, void *data)
+{
+    where_ctx_t *w = data;
+    if (status != 0) {
+        store_failing(w->reply);
+        where_free(w);
+        return;
+    }
+    json_t *value = json_array();
+    for (size_t i = 0; value != NULL && i < n; i++) {
+        if (recs[i] == NULL || (w->exact && strcmp(keys[i], w->prefix) != 0))
+            continue;
+        json_t *item = where_item(w->api, keys[i], recs[i]);
+        if (item == NULL || json_array_append_new(value, item) != 0) {
+            json_decref(value);
+            value = NULL;
+        }
+    }
+    json_t *body = value != NULL ? json_pack("{s:o}", "value", value) : NULL;
+    char enc[RANGE_MAX * 3];
+    if (body != NULL && more && n > 0 && !w->exact && w->next_link != NULL &&
+        bd_urlencode(keys[n - 1], enc, sizeof enc) == 0) {
+        char *link = NULL;
+        if (asprintf(&link, "%s%s", w->next_link, enc) >= 0) {
+            json_object_set_new(body, "nextLink", json_string(link));
+            free(link);
+        }
+    }
+    if (body == NULL)
+        out_of_memory(w->reply);
+    else
+        bd_reply_send(w->reply, 200, body, NULL);
+    where_free(w);
+}
+
+/* The replica is up to date with the cell (or could not be): the records. */
+static void where_synced(int status, const berth_placement_t *placement,
+                         const berth_error_t *err, void *data)
+{
+    (void)status, (void)placement, (void)err;
+    where_ctx_t *w = data;
+    if (bd_records_list(w->api->records, w->prefix, w->after[0] ? w->after : NULL,
+                        w->exact ? 1 : (size_t)w->top, where_records, w) != 0) {
+        out_of_memory(w->reply);
+        where_free(w);
+    }
+}
+
+/* Contract: reads.h. */
+void bd_reads_where(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
+{
+    char sub[BD_SUB_MAX + 1], rg[BD_RG_MAX + 1], name[64], top_s[16];
+    int top = BD_PAGE_MAX;
+    int qs = bd_query_get(req->query, "subscription", sub, sizeof sub);
+    int qr = bd_query_get(req->query, "resourceGroup", rg, sizeof rg);
+    int qn = bd_query_get(req->query, "name", name, sizeof name);
+    int qt = bd_query_get(req->query, "$top", top_s, sizeof top_s);
+    if (qs != 1 || !bd_valid_subscription(sub)) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "subscription",
+                       "subscription must name a subscription id");
+        return;
+    }
+    /* The query names the subscription: the token must allow it, as it
+     * must allow a path's (the same 403 whether anything is there). */
+    bool allowed = req->any_subscription;
+    for (size_t i = 0; !allowed && req->subscriptions != NULL && i < req->nsubscriptions; i++)
+        allowed = strcasecmp(req->subscriptions[i], sub) == 0;
+    if (!allowed) {
+        bd_reply_route(reply, "Forbidden");
+        bd_reply_error(reply, 403, "AuthorizationFailed", "",
+                       "The client does not have authorization to perform the action "
+                       "over scope '%s'.", sub);
+        return;
+    }
+    if (qr < 0 || (qr == 1 && !bd_valid_resource_group(rg))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "resourceGroup",
+                       "resourceGroup must be a resource group name");
+        return;
+    }
+    if (qn < 0 || (qn == 1 && (qr != 1 || !bd_valid_group_name(name)))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "name",
+                       qr != 1 ? "name needs resourceGroup"
+                               : "name must be a container group name");
+        return;
+    }
+    if (qt < 0 || (qt == 1 && ((top = atoi(top_s)) < 1 || top > BD_PAGE_MAX))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "$top",
+                       "$top must be an integer from 1 to %d", BD_PAGE_MAX);
+        return;
+    }
+    where_ctx_t *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    w->api = api;
+    w->reply = reply;
+    w->top = top;
+    w->exact = qn == 1;
+    if (qr == 1) {
+        bd_resource_key(sub, rg, qn == 1 ? name : "", w->prefix, sizeof w->prefix);
+    } else {
+        bd_lower(sub, w->prefix, sizeof w->prefix - 1);
+        strcat(w->prefix, "/");
+    }
+    int qk = bd_query_get(req->query, "$skiptoken", w->after, sizeof w->after);
+    if (qk < 0 || (qk == 1 && strncmp(w->after, w->prefix, strlen(w->prefix)) != 0)) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "$skiptoken",
+                       "the $skiptoken is malformed");
+        free(w);
+        return;
+    }
+    char esub[RANGE_MAX], erg[RANGE_MAX];
+    if (bd_urlencode(sub, esub, sizeof esub) != 0 ||
+        bd_urlencode(qr == 1 ? rg : "", erg, sizeof erg) != 0 ||
+        asprintf(&w->next_link, "%s%s?subscription=%s%s%s&$top=%d&$skiptoken=", req->base_url,
+                 req->path, esub, qr == 1 ? "&resourceGroup=" : "", erg, top) < 0)
+        w->next_link = NULL;
+    berth_error_t err;
+    if (berth_store_async_sync(api->async, where_synced, w, &err) != 0)
+        where_synced(0, NULL, NULL, w);
 }
 
 /* ---- usages ------------------------------------------------------------------------------ */
