@@ -88,7 +88,9 @@ static const char *const skip_always[] = {"systemData", "nextLink", "properties.
  * shows one of a group long running, with events Berth's simulator never
  * emits. */
 static const char *const skip_cg[] = {"properties.instanceView", "properties.provisioningState",
-                                      "properties.containers.properties.instanceView", NULL};
+                                      "properties.containers.properties.instanceView",
+                                      /* no directory issues identities here */
+                                      "identity.tenantId", "identity.principalId", NULL};
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 

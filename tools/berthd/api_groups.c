@@ -163,9 +163,11 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
     json_t *standby = json_object_get(rec, "standbyPoolProfile");
     if (json_is_object(standby))
         json_object_set(props, "standbyPoolProfile", standby);
+    /* Answered always (false for a group no pool member became), as ACI
+     * answers it from 2024-05-01-preview on (the shaping drops it before). */
     json_t *from_pool = json_object_get(rec, "isCreatedFromStandbyPool");
-    if (json_is_boolean(from_pool))
-        json_object_set(props, "isCreatedFromStandbyPool", from_pool);
+    json_object_set_new(props, "isCreatedFromStandbyPool",
+                        json_boolean(json_is_true(from_pool)));
     if (json_object_get(props, "initContainers") == NULL)   /* ACI always answers one */
         json_object_set_new(props, "initContainers", json_array());
     if (json_object_get(props, "sku") == NULL)              /* ACI's default, answered */
@@ -234,6 +236,21 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         }
     }
     json_decref(view);
+    /* ZONES.  A group that named no zone is answered with the zone of the
+     * host it is placed on (the replica's placement), as ACI answers the
+     * zone it chose. */
+    if (json_object_get(body, "zones") == NULL && force_state == NULL) {
+        char key[BD_KEY_MAX + 1];
+        bd_resource_key(api_jstr(rec, "subscription"), api_jstr(rec, "resourceGroup"),
+                        api_jstr(rec, "name"), key, sizeof key);
+        const berth_engine_t *engine = berth_store_async_engine(api->async);
+        berth_placement_t pl;
+        berth_host_t host;
+        if (engine != NULL && berth_engine_group_get(engine, key, &pl) == 0 &&
+            berth_engine_host_get(engine, pl.host, &host, NULL) == 0 && host.zone != NULL &&
+            host.zone[0] != '\0')
+            json_object_set_new(body, "zones", json_pack("[s]", host.zone));
+    }
     bd_apiv_shape(body, apiv);
     return body;
 }
