@@ -274,7 +274,7 @@ static void test_no_internal_keys(void **state)
     test_http_free(&h);
     /* NGroups and pools answer from the worker thread, through the same door. */
     h = http(f, "GET", "/subscriptions/" SUB "/resourceGroups/RG/providers/"
-                       "Microsoft.ContainerInstance/nGroups/nothere?api-version=" APIV, NULL);
+                       "Microsoft.ContainerInstance/nGroups/nothere?api-version=2025-09-01", NULL);
     expect_user_error(&h, 404, NULL);
     test_http_free(&h);
     h = http(f, "GET", "/subscriptions/" SUB "/resourceGroups/RG/providers/"
