@@ -12,7 +12,10 @@
  * other and times each from its PUT until GET reports provisioningState
  * Succeeded with the container Running (polled every 10 ms): first with
  * no pool, then, with a different image so that no host holds it yet,
- * after a standby pool of K >= N members of that very document is ready.
+ * after a standby pool of K >= N members of that very document is ready
+ * (the pool references the container group profile "bench-profile",
+ * which is PUT first, and is ready when its runtime view counts K members
+ * Running).
  * Each phase's image is new to the cell ("bench/pool-none:TAG",
  * "bench/pool-ready:TAG"; give a new --image-tag to run again on the same
  * cell), so the first create on each host pays the pull and the others
@@ -41,7 +44,8 @@
 #include "util.h"
 
 #define API_VERSION "2023-05-01"
-#define POOL_API_VERSION "2025-03-01"
+#define POOL_API_VERSION "2026-04-01"
+#define PROFILE_API_VERSION "2025-09-01"
 #define POLL_US 10000
 
 typedef struct pool_options {
@@ -75,6 +79,14 @@ static void pool_url(const pool_options_t *o, char *out, size_t cap)
     snprintf(out, cap,
              "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StandbyPool/"
              "standbyContainerGroupPools/bench-pool?api-version=" POOL_API_VERSION,
+             o->ep.endpoint, o->ep.subscription, o->ep.resource_group);
+}
+
+static void profile_url(const pool_options_t *o, char *out, size_t cap)
+{
+    snprintf(out, cap,
+             "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
+             "containerGroupProfiles/bench-profile?api-version=" PROFILE_API_VERSION,
              o->ep.endpoint, o->ep.subscription, o->ep.resource_group);
 }
 
@@ -131,13 +143,24 @@ static int create_timed(const pool_options_t *o, CURL *h, const char *image, con
 static long long ready_capacity(const pool_options_t *o, CURL *h)
 {
     char url[768], *body = NULL;
-    pool_url(o, url, sizeof url);
+    snprintf(url, sizeof url,
+             "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StandbyPool/"
+             "standbyContainerGroupPools/bench-pool/runtimeViews/latest?api-version="
+             POOL_API_VERSION,
+             o->ep.endpoint, o->ep.subscription, o->ep.resource_group);
     long st = bench_api_request(h, "GET", url, NULL, &body);
     json_t *j = st == 200 && body != NULL ? json_loads(body, 0, NULL) : NULL;
     free(body);
-    json_t *rc = json_object_get(json_object_get(json_object_get(j, "properties"), "status"),
-                                 "readyCapacity");
-    long long n = json_is_integer(rc) ? json_integer_value(rc) : -1;
+    /* The members Running, over every zone's summary. */
+    long long n = -1;
+    size_t i, k;
+    json_t *z, *c;
+    json_array_foreach(json_object_get(json_object_get(j, "properties"), "instanceCountSummary"),
+                       i, z)
+        json_array_foreach(json_object_get(z, "instanceCountsByState"), k, c)
+            if (json_is_string(json_object_get(c, "state")) &&
+                strcmp(json_string_value(json_object_get(c, "state")), "Running") == 0)
+                n = (n < 0 ? 0 : n) + json_integer_value(json_object_get(c, "count"));
     json_decref(j);
     return n;
 }
@@ -267,17 +290,27 @@ int bench_pool_main(int argc, char **argv)
     size_t n_none = phase(&o, h, image_none, "pool-none", none);
     phase_delete(&o, h, "pool-none");
 
-    /* Phase 2: a pool of the same document, filled before the creates. */
-    char url[768], tmpl[1024], body[1536];
+    /* Phase 2: a pool of the same document (a container group profile),
+     * filled before the creates. */
+    char url[768], purl[768], tmpl[1024], body[1536];
     group_doc(image_ready, "template", tmpl, sizeof tmpl);
+    json_t *t = json_loads(tmpl, 0, NULL);
+    json_object_del(t, "name");
+    char *profile = t != NULL ? json_dumps(t, JSON_COMPACT) : NULL;
+    json_decref(t);
+    profile_url(&o, purl, sizeof purl);
+    long pst = profile != NULL ? bench_api_request(h, "PUT", purl, profile, NULL) : 0;
+    free(profile);
     snprintf(body, sizeof body,
              "{\"location\":\"westeurope\",\"properties\":{\"elasticityProfile\":"
-             "{\"maxReadyCapacity\":%zu},\"containerGroupProperties\":"
-             "{\"containerGroupProfile\":%s}}}",
-             o.pool_size, tmpl);
+             "{\"maxReadyCapacity\":%zu,\"refillPolicy\":\"always\"},"
+             "\"containerGroupProperties\":{\"containerGroupProfile\":{\"id\":"
+             "\"/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/"
+             "containerGroupProfiles/bench-profile\"}}}}",
+             o.pool_size, o.ep.subscription, o.ep.resource_group);
     pool_url(&o, url, sizeof url);
     uint64_t t_fill = bench_now_ns();
-    long st = bench_api_request(h, "PUT", url, body, NULL);
+    long st = pst == 200 || pst == 201 ? bench_api_request(h, "PUT", url, body, NULL) : pst;
     bool filled = false;
     uint64_t deadline = t_fill + (uint64_t)o.running_timeout_s * 1000000000ull;
     while ((st == 200 || st == 201) && bench_now_ns() < deadline) {
@@ -295,6 +328,7 @@ int bench_pool_main(int argc, char **argv)
         fprintf(stderr, "berth-bench pool: the pool was not ready (PUT answered %ld)\n", st);
     phase_delete(&o, h, "pool-ready");
     bench_api_request(h, "DELETE", url, NULL, NULL);     /* the pool */
+    bench_api_request(h, "DELETE", purl, NULL, NULL);    /* its profile */
 
     double p50_none = (double)bench_api_percentile(none, n_none, 0.50) / 1e6;
     double p99_none = (double)bench_api_percentile(none, n_none, 0.99) / 1e6;

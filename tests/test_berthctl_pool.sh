@@ -2,11 +2,13 @@
 # test_berthctl_pool.sh: `berthctl pool create|show|list|delete` end to end.
 # Starts a private redis-server (unix socket only), a berthd on a free port
 # of 127.0.0.1 and one berth-agent with the sim plugin, all in one
-# temporary directory; then creates a standby pool of 2 and waits for its
-# members to be ready, shows it (table and JSON), lists it beside a second
-# pool, resizes it, refuses a bad template with a CloudError naming the
-# member at fault, deletes both, and checks exit statuses, output, usage
-# errors and that no secret of the template is printed.  Every wait is
+# temporary directory; then creates a standby pool of 2 from a container
+# group profile made from a template file and waits for its members to be
+# ready, shows it (table and JSON), lists it beside a second pool naming
+# the same profile, resizes it, refuses a bad template with a CloudError
+# naming the member at fault and a profile that does not exist, deletes
+# both, and checks exit statuses, output, usage errors and that no secret
+# of the template is printed.  Every wait is
 # bounded; everything started is killed at exit.
 #
 # Exits 77 (skipped) when tools/berthd was not built, redis-server is
@@ -60,10 +62,10 @@ sed 's/"cpu": 1,/"cpu": 0,/' "$tmp/template.json" >"$tmp/bad.json"
 
 ctl pool create -g rg1 -n web-pool --file "$tmp/template.json"
 expect 2 "create without --size is a usage error"
-ctl pool create -g rg1 -n web-pool --file "$tmp/template.json" --size 1001
+ctl pool create -g rg1 -n web-pool --file "$tmp/template.json" --size 2001
 expect 2 "a --size past the limit is a usage error"
-ctl pool create -g rg1 -n web-pool --size 2
-expect 2 "create without --file is a usage error"
+ctl pool create -g rg1 -n web-pool --file "$tmp/template.json" --size 2 --revision 0
+expect 2 "a --revision of 0 is a usage error"
 ctl pool show -g rg1
 expect 2 "show without -n is a usage error"
 ctl pool list
@@ -91,12 +93,16 @@ row web-pool | awk '{ exit !($3 == 2 && $5 == 2) }' || fail "show: size 2, 2 rea
 ctl pool show -g rg1 -n web-pool -o json
 expect 0 "pool show -o json"
 has out '"maxReadyCapacity": 2' "the JSON names the size"
-has out '"readyCapacity": 2' "the JSON names the ready members"
-has out 'busybox:latest' "the JSON holds the template"
+has out 'containerGroupProfiles/web-pool' "the JSON references the profile"
+has out '"revision": 1' "the JSON names the profile's revision"
 no_secret "pool show -o json"
 
-ctl pool create -g rg1 -n other-pool --file "$tmp/template.json" --size 0 --no-wait
-expect 0 "a second pool, empty, without waiting"
+ctl pool create -g rg1 -n other-pool --profile web-pool --size 0 --no-wait
+expect 0 "a second pool of the same profile, empty, without waiting"
+ctl pool create -g rg1 -n lost-pool --profile no-such-profile --size 1 --no-wait
+expect 3 "a pool of a profile that does not exist is refused"
+has err "properties.containerGroupProperties.containerGroupProfile.id" \
+    "the CloudError names the profile reference"
 ctl pool list -g rg1
 expect 0 "pool list"
 if [ -z "$(row web-pool)" ] || [ -z "$(row other-pool)" ]; then fail "list shows both pools"; fi
@@ -119,7 +125,7 @@ row web-pool | awk '{ exit !($3 == 1 && $5 >= 1) }' || fail "the pool keeps 1 no
 
 ctl pool create -g rg1 -n bad-pool --file "$tmp/bad.json" --size 1
 expect 3 "a template asking for no CPU is refused by berthd"
-has err "properties.containerGroupProperties.containerGroupProfile.properties.containers[0].properties.resources.requests.cpu" \
+has err "properties.containers[0].properties.resources.requests.cpu" \
     "the CloudError names the member at fault"
 ctl pool show -g rg1 -n bad-pool
 expect 3 "nothing was created for the refused pool"

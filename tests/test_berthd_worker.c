@@ -14,7 +14,8 @@
  * never run), also when freed from a done callback; the queue's bound
  * (BERTH_EBUSY, nothing queued, room again once jobs complete); captured
  * replies forwarded with their status, body, headers and route (and a
- * handler that sends nothing answered 500), the request deep-copied, the
+ * handler that sends nothing answered 500; a refusal naming a store key
+ * shown with the resource's name), the request deep-copied, the
  * NGroup and standby-pool routes answered through the worker; a pool claim
  * on the worker writing its effects with the claim, refills queued after
  * it, guards that refuse (the asynchronous store's errors) and bad effects
@@ -133,6 +134,14 @@ static void text_handler(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply
     bd_reply_send_text(reply, 500, "again", 5, NULL);
 }
 
+/* A refusal naming a store key, as the core's messages do. */
+static void keyed_handler(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_t *reply,
+                          char **seg, int n)
+{
+    (void)ctx, (void)req, (void)seg, (void)n;
+    bd_reply_error(reply, 409, "Conflict", "key", "NGroup 'sub1/rg/ng1' kept changing");
+}
+
 void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
 {
     /* The segments live on this stack: the worker must have copied them. */
@@ -146,7 +155,10 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     if (n == 4 && strcmp(seg[2], "test") == 0) {
         bd_route_fn h = strcmp(seg[3], "echo") == 0     ? echo_handler
                         : strcmp(seg[3], "silent") == 0 ? silent_handler
+                        : strcmp(seg[3], "keyed") == 0  ? keyed_handler
                                                         : text_handler;
+        if (h == keyed_handler)
+            bd_reply_resource(reply, "sub1/rg/ng1", "ng1", "nGroupName");
         bd_worker_route(api->w, h, req, reply, seg, n);
     } else if (n >= 7 && strcmp(seg[5], "Microsoft.StandbyPool") == 0) {
         bd_worker_pools(api->w, req, reply, seg, n);
@@ -728,6 +740,17 @@ static void test_captured_replies_forwarded(void **state)
     json_decref(j);
     free(r.body);
 
+    /* A refusal naming the store key reaches the user with the name the
+     * route gave (bd_reply_resource()), its target too. */
+    http(f, EVHTTP_REQ_GET, "/subscriptions/sub1/test/keyed", NULL, NULL, &r);
+    assert_int_equal(r.status, 409);
+    j = body_json(&r);
+    assert_string_equal(jstr(json_object_get(j, "error"), "message"),
+                        "NGroup 'ng1' kept changing");
+    assert_string_equal(jstr(json_object_get(j, "error"), "target"), "nGroupName");
+    json_decref(j);
+    free(r.body);
+
     /* The routes the handlers named reached the server's metrics. */
     http(f, EVHTTP_REQ_GET, "/metrics", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
@@ -790,20 +813,40 @@ static void test_pool_and_ngroup_routes(void **state)
     json_decref(j);
     free(r.body);
 
+    /* The worker's side of a PUT: the job body pools_route.c prepares on
+     * the loop (the resource read, the profile's document resolved). */
     char *doc = tdoc("tmpl", "busybox:latest");
-    char *put = NULL;
-    assert_true(asprintf(&put,
-                         "{\"location\": \"westeurope\", \"properties\": {\"elasticityProfile\":"
-                         " {\"maxReadyCapacity\": 1}, \"containerGroupProperties\":"
-                         " {\"containerGroupProfile\": %s}}}",
-                         doc) > 0);
+    json_t *job = json_pack("{s:b,s:{s:s,s:{s:{s:i,s:s},s:{s:{s:s,s:i}}}},s:i,s:s,s:i}",
+                            "patch", 0, "resource", "location", "westeurope", "properties",
+                            "elasticityProfile", "maxReadyCapacity", 1, "refillPolicy",
+                            "always", "containerGroupProperties", "containerGroupProfile",
+                            "id", "/subscriptions/sub1/resourceGroups/rg/providers/"
+                            "Microsoft.ContainerInstance/containerGroupProfiles/t", "revision",
+                            1, "size", 1, "template", doc, "revision", 1);
+    char *put = json_dumps(job, 0);
+    json_decref(job);
     http(f, EVHTTP_REQ_PUT, pool, put, NULL, &r);
     assert_int_equal(r.status, 201);
     j = body_json(&r);
     assert_string_equal(jstr(j, "name"), "p1");
     assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(j, "properties"), "status"), "members")),
+                         json_object_get(json_object_get(j, "properties"), "elasticityProfile"),
+                         "maxReadyCapacity")),
                      1);
+    json_decref(j);
+    free(r.body);
+    http(f, EVHTTP_REQ_GET,
+         "/subscriptions/sub1/resourceGroups/rg/providers/Microsoft.StandbyPool/"
+         "standbyContainerGroupPools/p1/runtimeViews/latest?api-version=2025-03-01", NULL, NULL,
+         &r);
+    assert_int_equal(r.status, 200);
+    j = body_json(&r);
+    json_t *counts = json_object_get(json_array_get(json_object_get(json_object_get(j,
+                                                                                    "properties"),
+                                                                    "instanceCountSummary"), 0),
+                                     "instanceCountsByState");
+    /* One member placed (its agent has not reported it yet: Creating). */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(counts, 0), "count")), 1);
     json_decref(j);
     free(r.body);
     http(f, EVHTTP_REQ_GET, pool, NULL, NULL, &r);
@@ -887,7 +930,7 @@ static void claim_on_worker(fixture_t *f, const char *key, const char *doc,
     }
     char *k = strdup(key);
     memset(out, 0, sizeof *out);
-    assert_int_equal(bd_worker_pool_claim(f->w, k, &req, spec, NULL, copy, n, claim_cb, out), 0);
+    assert_int_equal(bd_worker_pool_claim(f->w, k, &req, spec, NULL, false, copy, n, claim_cb, out), 0);
     for (size_t i = 0; i < n; i++) {
         free((char *)copy[i].key);
         free((char *)copy[i].field);
@@ -1111,13 +1154,13 @@ static void test_pool_claim_with_effects(void **state)
     berth_request_t req;
     char *spec = NULL;
     request_of(f, want, &req, &spec);
-    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, NULL, 2,
+    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, false, NULL, 2,
                                           claim_cb, &r),
                      BERTH_EINVAL);
-    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, fx,
+    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, false, fx,
                                           BERTH_EFFECTS_MAX + 1, claim_cb, &r),
                      BERTH_EINVAL);
-    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, fx, 1, NULL, &r),
+    assert_int_equal(bd_worker_pool_claim(f->w, "sub1/rg/x", &req, spec, NULL, false, fx, 1, NULL, &r),
                      BERTH_EINVAL);
     berth_free(spec);
     free(tmpl);
@@ -1175,7 +1218,7 @@ static void test_store_reopened_when_redis_returns(void **state)
     memset(&req, 0, sizeof req);
     claim_result_t r;
     memset(&r, 0, sizeof r);
-    assert_int_equal(bd_worker_pool_claim(w, "sub1/rg/a", &req, doc, NULL, NULL, 0, claim_cb, &r),
+    assert_int_equal(bd_worker_pool_claim(w, "sub1/rg/a", &req, doc, NULL, false, NULL, 0, claim_cb, &r),
                      0);
     assert_true(run_until(base, int_positive, &r.done, WAIT_MS));
     assert_int_equal(r.status, BERTH_EIO);

@@ -88,7 +88,9 @@
  *   berth:{C}:pools             HASH   standby pool name -> pool record (JSON:
  *                                      v, size, digest (template digest, 16
  *                                      hex digits), template (the canonical
- *                                      document)), pool.c; written with plain
+ *                                      document), annotation (the caller's
+ *                                      own object, optional)), pool.c;
+ *                                      written with plain
  *                                      HSET/HDEL: no part of the placement
  *                                      state replicas mirror
  *   berth:{C}:poolmembers:<pool> SET   keys of the pool's members, groups

@@ -120,18 +120,21 @@ static void pool_put(const char *data, size_t size)
 {
     bd_pool_body_t b;
     berth_error_t err;
-    int rc = bd_pool_body_read(data, size, "pool", &b, &err);
-    if (rc != 0) {
-        check_refusal(rc, &err);
-        FUZZ_CHECK(b.template_json == NULL && b.size == 0);
-        return;
+    for (int patch = 0; patch < 2; patch++) {
+        int rc = patch ? bd_pool_patch_read(data, size, &b, &err)
+                       : bd_pool_body_read(data, size, &b, &err);
+        if (rc != 0) {
+            check_refusal(rc, &err);
+            FUZZ_CHECK(b.resource_json == NULL && b.profile_id == NULL && b.size == 0);
+            continue;
+        }
+        FUZZ_CHECK(b.size <= BERTH_POOL_SIZE_MAX);
+        FUZZ_CHECK(patch || (b.has_size && b.profile_id != NULL));
+        json_t *r = object_of(b.resource_json);
+        FUZZ_CHECK(patch || json_object_get(r, "location") != NULL);
+        json_decref(r);
+        bd_pool_body_free(&b);
     }
-    FUZZ_CHECK(b.size <= BERTH_POOL_SIZE_MAX);
-    json_t *t = object_of(b.template_json);
-    FUZZ_CHECK(json_object_get(t, "name") != NULL);
-    json_decref(t);
-    template_parse(b.template_json);
-    bd_pool_body_free(&b);
 }
 
 /* The mappers keep every target NUL-terminated within its buffer. */

@@ -1,20 +1,25 @@
 /*
  * pool.c: `berthctl pool create|show|list|delete`, standby pools
- * through berthd's standbyContainerGroupPools route
- * (docs/standby-pools.md).
+ * through berthd's Microsoft.StandbyPool/standbyContainerGroupPools
+ * route (docs/standby-pools.md).
  *
- * create PUTs a pool: the template read from --file (an ACI container-group
- * document, sent whole as the pool's containerGroupProfile; its location
- * is the pool's unless --location) and --size (maxReadyCapacity), then,
- * unless --no-wait, polls until as many members are ready as the pool
- * keeps, showing progress on stderr.  A create of an existing pool
- * replaces its template and size (the route's PUT is create-or-update).
- * show and list print a table or (--output json) the resources; delete
- * removes the pool and releases its members.  Exchanges go through
- * route.c (berthctl_common_request()); berthd never answers a
- * template's secrets and berthctl_print_json() redacts any left.
+ * create PUTs a pool whose containerGroupProperties.containerGroupProfile
+ * references the container group profile --profile (its name in the
+ * resource group, or an ARM id; default: the pool's name) at --revision
+ * (default: the latest), with --size as maxReadyCapacity; given --file (an
+ * ACI container-group document), it first PUTs that profile from the file
+ * (berthd keeps a new revision when the document changed).  Unless
+ * --no-wait it then polls the pool's runtime view until as many members
+ * are Running as the pool keeps, showing progress on stderr.  A create of
+ * an existing pool replaces its profile reference and size (the route's
+ * PUT is create-or-update).  show and list print a table (members and
+ * ready members from each pool's runtime view) or (--output json) the
+ * resources; delete removes the pool and releases its members.
+ * Exchanges go through route.c (berthctl_common_request()); berthd never
+ * answers a profile's secrets and berthctl_print_json() redacts any left.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +29,26 @@
 #include "berth.h"
 #include "berthctl.h"
 
-#define POOL_API_VERSION "2025-03-01"
+#define POOL_API_VERSION "2026-04-01"
 #define POOL_RESOURCE_TYPE "Microsoft.StandbyPool/standbyContainerGroupPools"
+#define PROFILE_API_VERSION "2025-09-01"
+#define PROFILE_RESOURCE_TYPE "Microsoft.ContainerInstance/containerGroupProfiles"
 
 /* Contract (berthctl.h). */
 const char berthctl_pool_usage[] =
-    "       berthctl pool create -g RG -n NAME --file TEMPLATE --size N [--location L]\n"
-    "                      [--no-wait]\n"
+    "       berthctl pool create -g RG -n NAME --size N [--profile P] [--revision R]\n"
+    "                      [--file TEMPLATE] [--location L] [--no-wait]\n"
     "       berthctl pool show -g RG -n NAME [--output json|table]\n"
     "       berthctl pool list -g RG [--output json|table]\n"
     "       berthctl pool delete -g RG -n NAME\n"
     "\n"
     "pool    standby pools through berthd (api-version " POOL_API_VERSION "): --size\n"
-    "        groups of the template --file (an ACI container-group document) kept\n"
-    "        placed and running, so that a create of the same document takes one\n"
-    "        over at once.  create replaces an existing pool's template and size,\n"
+    "        groups of the container group profile --profile (a name in the resource\n"
+    "        group or an ARM id; default: the pool's name) at --revision (default:\n"
+    "        the latest) kept placed and running, so that a create naming the pool\n"
+    "        in properties.standbyPoolProfile takes one over at once.  --file\n"
+    "        TEMPLATE (an ACI container-group document) first creates or updates\n"
+    "        that profile.  create replaces an existing pool's profile and size,\n"
     "        and waits until --size members are ready unless --no-wait.  delete\n"
     "        releases the members.  The options --endpoint, --token, --subscription,\n"
     "        --cacert, --insecure, --output and --timeout are those of container.\n";
@@ -46,16 +56,26 @@ const char berthctl_pool_usage[] =
 typedef struct pool_opts {
     berthctl_common_t c;            /* the options every route command has  */
     long size;                      /* -1: not given                         */
+    const char *profile;            /* NULL: the pool's name                 */
+    long revision;                  /* 0: the latest                         */
 } pool_opts_t;
 
-enum { OPT_SIZE = BERTHCTL_OPT_OWN };
+enum { OPT_SIZE = BERTHCTL_OPT_OWN, OPT_PROFILE, OPT_REVISION };
 
 /* Reads pool's own option, --size (berthctl_option_cb): ctx is the
  * pool_opts_t. */
 static int own_option(void *ctx, int id, const char *v)
 {
     pool_opts_t *o = ctx;
-    (void)id;
+    if (id == OPT_PROFILE) {
+        o->profile = v;
+        return 0;
+    }
+    if (id == OPT_REVISION) {
+        if (!berthctl_parse_long(v, 1, INT32_MAX, &o->revision))
+            return berthctl_usage_error("--revision needs a positive integer, not '%s'", v);
+        return 0;
+    }
     if (!berthctl_parse_long(v, 0, BERTH_POOL_SIZE_MAX, &o->size))
         return berthctl_usage_error("--size needs an integer from 0 to %d, not '%s'",
                                     BERTH_POOL_SIZE_MAX, v);
@@ -68,19 +88,21 @@ static int parse(int argc, char **argv, pool_opts_t *o)
 {
     static const struct option own[] = {
         {"size", required_argument, NULL, OPT_SIZE},
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"revision", required_argument, NULL, OPT_REVISION},
         {NULL, 0, NULL, 0},
     };
     berthctl_common_t *c = &o->c;
     berthctl_common_init(c, "pool", argv[2], POOL_RESOURCE_TYPE, POOL_API_VERSION);
     o->size = -1;
+    o->profile = NULL;
+    o->revision = 0;
     int rc = berthctl_common_parse(c, argc, argv, own, own_option, o);
     if (rc != 0)
         return rc;
     rc = berthctl_common_finish(c);
     if (rc != 0)
         return rc;
-    if (strcmp(c->verb, "create") == 0 && c->file == NULL)
-        return berthctl_usage_error("%s", "pool create needs --file TEMPLATE");
     if (strcmp(c->verb, "create") == 0 && o->size < 0)
         return berthctl_usage_error("%s", "pool create needs --size N");
     return 0;
@@ -99,6 +121,36 @@ static const char *prop_str(json_t *v, const char *a)
     return s ? s : "";
 }
 
+/* The command being run, for the table callbacks, which get the
+ * resource alone and read each pool's runtime view through it. */
+static const berthctl_common_t *current;
+
+/* The count of members in `state` in pool `name`'s runtime view "latest",
+ * or -1 when it cannot be read. */
+static long long view_count(const char *name, const char *state)
+{
+    if (current == NULL || name == NULL)
+        return -1;
+    char type[512];
+    snprintf(type, sizeof type, POOL_RESOURCE_TYPE "/%s/runtimeViews", name);
+    berthctl_common_t c = *current;
+    c.resource_type = type;
+    json_t *v = NULL;
+    long long n = -1;
+    if (berthctl_common_request(&c, "GET", "latest", NULL, "pool runtime view", NULL, &v) == 0) {
+        json_t *sum = json_object_get(json_object_get(v, "properties"), "instanceCountSummary");
+        size_t i, k;
+        json_t *z, *s;
+        json_array_foreach(sum, i, z)
+            json_array_foreach(json_object_get(z, "instanceCountsByState"), k, s)
+                if (json_is_string(json_object_get(s, "state")) &&
+                    strcmp(json_string_value(json_object_get(s, "state")), state) == 0)
+                    n = (n < 0 ? 0 : n) + json_integer_value(json_object_get(s, "count"));
+    }
+    json_decref(v);
+    return n;
+}
+
 static void table_head(void)
 {
     printf("%-32s %-10s %6s %8s %6s\n", "NAME", "STATE", "SIZE", "MEMBERS", "READY");
@@ -107,9 +159,10 @@ static void table_head(void)
 static void table_row(json_t *p)
 {
     const char *name = json_string_value(json_object_get(p, "name"));
+    long long ready = view_count(name, "Running"), creating = view_count(name, "Creating");
     printf("%-32s %-10s %6lld %8lld %6lld\n", name ? name : "", prop_str(p, "provisioningState"),
-           prop_int(p, "elasticityProfile", "maxReadyCapacity"), prop_int(p, "status", "members"),
-           prop_int(p, "status", "readyCapacity"));
+           prop_int(p, "elasticityProfile", "maxReadyCapacity"),
+           ready < 0 ? -1 : ready + (creating > 0 ? creating : 0), ready);
 }
 
 /* The table of one pool (berthctl_table_cb). */
@@ -140,15 +193,15 @@ static int output(const pool_opts_t *o, json_t *p)
 static bool ready_progress(const berthctl_common_t *c, json_t *p, char *line, size_t cap)
 {
     long long size = prop_int(p, "elasticityProfile", "maxReadyCapacity");
-    long long ready = prop_int(p, "status", "readyCapacity");
-    snprintf(line, cap, "%s: %lld of %lld ready", c->name, ready, size);
+    long long ready = view_count(c->name, "Running");
+    snprintf(line, cap, "%s: %lld of %lld ready", c->name, ready < 0 ? 0 : ready, size);
     return ready >= size;
 }
 
 static void ready_timed_out(const berthctl_common_t *c, json_t *p)
 {
     fprintf(stderr, "berthctl: pool %s: %lld of %lld members ready after --timeout %g s\n",
-            c->name, prop_int(p, "status", "readyCapacity"),
+            c->name, view_count(c->name, "Running"),
             prop_int(p, "elasticityProfile", "maxReadyCapacity"), c->timeout_s);
 }
 
@@ -165,7 +218,8 @@ static int wait_ready(const pool_opts_t *o, json_t *first)
     return rc;
 }
 
-static int cmd_create(const pool_opts_t *o)
+/* PUTs the container group profile `name` from --file. */
+static int profile_put(const pool_opts_t *o, const char *name)
 {
     json_t *doc = NULL;
     const char *location = NULL;
@@ -174,10 +228,47 @@ static int cmd_create(const pool_opts_t *o)
         json_decref(doc);
         return rc;
     }
-    json_t *body = json_pack("{s:s, s:{s:{s:I}, s:{s:O}}}", "location", location, "properties",
-                             "elasticityProfile", "maxReadyCapacity", (json_int_t)o->size,
-                             "containerGroupProperties", "containerGroupProfile", doc);
+    json_t *body = json_pack("{s:s, s:O}", "location", location, "properties",
+                             json_object_get(doc, "properties"));
     json_decref(doc);
+    if (body == NULL)
+        return berthctl_out_of_memory();
+    berthctl_common_t c = o->c;
+    c.resource_type = PROFILE_RESOURCE_TYPE;
+    c.api_version = PROFILE_API_VERSION;
+    json_t *p = NULL;
+    rc = berthctl_common_request(&c, "PUT", name, body, "profile create", NULL, &p);
+    json_decref(body);
+    json_decref(p);
+    return rc;
+}
+
+static int cmd_create(const pool_opts_t *o)
+{
+    const char *profile = o->profile != NULL ? o->profile : o->c.name;
+    int rc;
+    if (o->c.file != NULL && strchr(profile, '/') != NULL)
+        return berthctl_usage_error("%s", "--file needs --profile to be a name, not an ARM id");
+    if (o->c.file != NULL && (rc = profile_put(o, profile)) != 0)
+        return rc;
+    char id[1024];
+    if (strchr(profile, '/') != NULL)
+        snprintf(id, sizeof id, "%s", profile);
+    else
+        snprintf(id, sizeof id,
+                 "/subscriptions/%s/resourceGroups/%s/providers/" PROFILE_RESOURCE_TYPE "/%s",
+                 o->c.subscription, o->c.rg, profile);
+    json_t *ref = json_pack("{s:s}", "id", id);
+    if (ref != NULL && o->revision > 0)
+        json_object_set_new(ref, "revision", json_integer(o->revision));
+    const char *location = o->c.location ? o->c.location : BERTHCTL_DEFAULT_LOCATION;
+    json_t *body = ref == NULL ? NULL
+                               : json_pack("{s:s, s:{s:{s:I, s:s}, s:{s:o}}}", "location",
+                                           location, "properties", "elasticityProfile",
+                                           "maxReadyCapacity", (json_int_t)o->size,
+                                           "refillPolicy", "always",
+                                           "containerGroupProperties",
+                                           "containerGroupProfile", ref);
     if (body == NULL)
         return berthctl_out_of_memory();
     json_t *p = NULL;
@@ -197,6 +288,7 @@ static int run(void *ctx)
 {
     const pool_opts_t *o = ctx;
     const berthctl_common_t *c = &o->c;
+    current = c;
     if (strcmp(c->verb, "create") == 0)
         return cmd_create(o);
     if (strcmp(c->verb, "list") == 0)

@@ -18,7 +18,10 @@
  *   mutate.c   the mutating container-group requests, each one commit
  *   records.c  berthd's own records in Redis: their reads, and the
  *              effects that write them with a commit
- *   pools.c    standby pools: their route, claims for new groups, refills
+ *   pools_route.c  standby pool routes on the loop: path, api-version,
+ *              body, the container group profile resolved; then pools.c
+ *   pools.c    standby pools on the worker: the resource, claims for new
+ *              groups, refills
  *   ngroups.c  the NGroups resources (nGroups routes, reconciled by the
  *              worker's housekeeping)
  *
@@ -105,6 +108,17 @@ typedef struct bd_reply bd_reply_t;
 
 /* Names the route for metrics and logs ("ContainerGroups_Get" ...). */
 void bd_reply_route(bd_reply_t *reply, const char *route);
+
+/* Names the resource the request is about, so that no internal key reaches
+ * the user: every CloudError later sent through `reply` (bd_reply_error(),
+ * bd_reply_berth_error(), the core's messages passed through) has each
+ * occurrence of `key` (the store's "<sub>/<rg>/<name>") in its messages
+ * replaced by `name`, and a target "key" replaced by `target`; so is a
+ * CloudError a captured reply forwards through it (bd_reply_forward()).
+ * Copies all three (truncated to what a key can hold); NULL or "" key:
+ * none. */
+void bd_reply_resource(bd_reply_t *reply, const char *key, const char *name,
+                       const char *target);
 
 /* Sends status, the JSON body (taken and freed; NULL: no body) and extra
  * headers (NULL-terminated name, value, name, value ... list; may be NULL).
@@ -214,9 +228,12 @@ bd_pools_t *bd_pools_new(struct event_base *base, berth_store_t *store);
 bd_pools_t *bd_pools_new_detached(berth_store_t *store, void (*refill)(void *arg), void *arg);
 void bd_pools_free(bd_pools_t *pools);
 
-/* Answers PUT/GET/DELETE .../providers/Microsoft.StandbyPool/
- * standbyContainerGroupPools/{name} (seg[0..n-1] the path's segments; the
- * subscription already checked), exactly once. */
+/* Answers, on the worker, a standby pool request whose path and
+ * api-version pools_route.c checked on the loop (seg[0..n-1] the path's
+ * segments: n 5 the subscription's list, 7 the resource group's, 8 one
+ * pool, 9 and 10 its runtime views), exactly once.  A PUT or PATCH body is
+ * the job pools_route.c prepared (the resource read, the profile's
+ * document resolved), never a client's. */
 void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 
@@ -235,6 +252,12 @@ int bd_pools_claim_with(bd_pools_t *pools, const char *key, const berth_request_
                         const char *spec, const char *pool_prefix,
                         const berth_effect_t *effects, size_t n, berth_placement_t *pl,
                         berth_error_t *err);
+
+/* bd_pools_claim_with() from the pool named `pool` alone ("<sub>/<rg>/
+ * <name>", lowercase; berth_store_pool_claim_from()). */
+int bd_pools_claim_from(bd_pools_t *pools, const char *key, const berth_request_t *req,
+                        const char *spec, const char *pool, const berth_effect_t *effects,
+                        size_t n, berth_placement_t *pl, berth_error_t *err);
 
 /* One reconciliation step of every pool (logs what fails). */
 void bd_pools_reconcile(bd_pools_t *pools);

@@ -13,9 +13,12 @@
  * answers (id, name, type, systemData, provisioningState, status) are
  * accepted and ignored, so that a GET body can be sent back.
  */
+#define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bodies.h"
 #include "resource.h"
@@ -664,85 +667,305 @@ void bd_ngroup_error_map(berth_error_t *err)
 
 /* ---- standby pools -------------------------------------------------------------------- */
 
-static int pool_put_read(json_t *body, const char *name, bd_pool_body_t *out,
-                         berth_error_t *err)
+/* The Microsoft.StandbyPool schema (standbypool.json, 2026-04-01):
+ *   {"location", "tags",
+ *    "properties": {"elasticityProfile": {"maxReadyCapacity", "refillPolicy",
+ *                                         "dynamicSizing": {"enabled"}},
+ *                   "containerGroupProperties": {
+ *                       "containerGroupProfile": {"id", "revision"},
+ *                       "subnetIds": [{"id"}]},
+ *                   "zones": ["1", ...]}}
+ * The resource is kept as read (normalized: only these members); a PATCH
+ * (StandbyContainerGroupPoolResourceUpdate) carries tags and properties,
+ * each optional. */
+
+#define POOL_PROFILE_PATH "properties.containerGroupProperties.containerGroupProfile"
+#define POOL_ELASTIC_PATH "properties.elasticityProfile"
+#define PROFILE_TYPE "/providers/Microsoft.ContainerInstance/containerGroupProfiles/"
+
+/* Whether `id` names a container group profile: "/subscriptions/S/
+ * resourceGroups/RG/providers/Microsoft.ContainerInstance/
+ * containerGroupProfiles/NAME", case-insensitively, nothing after NAME. */
+static bool profile_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n > 1024 || strncasecmp(id, "/subscriptions/", 15) != 0)
+        return false;
+    const char *p = strcasestr(id, PROFILE_TYPE);
+    if (p == NULL || strcasestr(id, "/resourceGroups/") == NULL)
+        return false;
+    const char *name = p + strlen(PROFILE_TYPE);
+    return *name != '\0' && strchr(name, '/') == NULL;
+}
+
+static int pool_profile_read(json_t *prof, bool patch, json_t *out_cgp, bd_pool_body_t *out,
+                             berth_error_t *err)
+{
+    if (prof == NULL) {
+        if (patch)
+            return 0;
+        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfile",
+                               POOL_PROFILE_PATH,
+                               "%s is required: {\"id\": the ARM id of a container group "
+                               "profile, \"revision\": its revision (optional)}",
+                               POOL_PROFILE_PATH);
+    }
+    if (!json_is_object(prof))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfile",
+                               POOL_PROFILE_PATH,
+                               "%s must be an object {\"id\", \"revision\"}", POOL_PROFILE_PATH);
+    /* Berth's former form: the container-group document itself. */
+    if (json_object_get(prof, "properties") != NULL || json_object_get(prof, "id") == NULL)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfile",
+                               POOL_PROFILE_PATH,
+                               "%s must reference a container group profile "
+                               "({\"id\": \"/subscriptions/.../providers/"
+                               "Microsoft.ContainerInstance/containerGroupProfiles/NAME\", "
+                               "\"revision\": N}), not hold a container group document: "
+                               "create the profile and use a container group profile "
+                               "reference", POOL_PROFILE_PATH);
+    static const char *const pk[] = {"id", "revision", NULL};
+    int rc = members_check(prof, POOL_PROFILE_PATH, pk, "a container group profile reference",
+                           err);
+    if (rc < 0)
+        return rc;
+    const char *id = json_string_value(json_object_get(prof, "id"));
+    if (id == NULL || !profile_id_ok(id))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfile",
+                               POOL_PROFILE_PATH ".id",
+                               "%s.id must be the ARM id of a container group profile "
+                               "(/subscriptions/S/resourceGroups/RG/providers/"
+                               "Microsoft.ContainerInstance/containerGroupProfiles/NAME)",
+                               POOL_PROFILE_PATH);
+    json_t *rev = json_object_get(prof, "revision");
+    int64_t revision = 0;
+    if (rev != NULL && (rc = count_read(rev, POOL_PROFILE_PATH ".revision",
+                                        "InvalidContainerGroupProfile", 1, INT32_MAX, &revision,
+                                        err)) < 0)
+        return rc;
+    out->profile_id = strdup(id);
+    out->revision = (uint64_t)revision;
+    json_t *ref = json_pack("{s:s}", "id", id);
+    if (out->profile_id == NULL || ref == NULL) {
+        json_decref(ref);
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    }
+    if (rev != NULL)
+        json_object_set_new(ref, "revision", json_integer(revision));
+    json_object_set_new(out_cgp, "containerGroupProfile", ref);
+    return 0;
+}
+
+static int pool_subnets_read(json_t *subnets, json_t *out_cgp, berth_error_t *err)
+{
+    const char *path = "properties.containerGroupProperties.subnetIds";
+    if (subnets == NULL)
+        return 0;
+    if (!json_is_array(subnets) || json_array_size(subnets) > 16)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidSubnetIds", path,
+                               "%s must be an array of at most 16 {\"id\": subnet ARM id}",
+                               path);
+    static const char *const sk[] = {"id", NULL};
+    size_t i;
+    json_t *v;
+    json_array_foreach(subnets, i, v)
+    {
+        char t[BERTH_ERROR_TARGET_MAX];
+        snprintf(t, sizeof t, "%s[%zu]", path, i);
+        int rc = object_check(v, t, err);
+        if (rc == 0 && v == NULL)
+            rc = berth_error_set(err, BERTH_EINVAL, "InvalidSubnetIds", t, "%s must be an "
+                                 "object", t);
+        if (rc == 0)
+            rc = members_check(v, t, sk, "a subnet reference", err);
+        if (rc < 0)
+            return rc;
+        const char *id = json_string_value(json_object_get(v, "id"));
+        if (id == NULL || id[0] != '/' || strlen(id) > 1024 ||
+            strcasestr(id, "/providers/Microsoft.Network/virtualNetworks/") == NULL ||
+            strcasestr(id, "/subnets/") == NULL) {
+            snprintf(t, sizeof t, "%s[%zu].id", path, i);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidSubnetIds", t,
+                                   "%s must be the ARM id of a subnet (.../providers/"
+                                   "Microsoft.Network/virtualNetworks/V/subnets/S)", t);
+        }
+    }
+    json_object_set(out_cgp, "subnetIds", subnets);
+    return 0;
+}
+
+static int pool_zones_read(json_t *zones, json_t *out_props, berth_error_t *err)
+{
+    if (zones == NULL)
+        return 0;
+    if (!json_is_array(zones) || json_array_size(zones) > BERTH_POOL_ZONES_MAX)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidZones", "properties.zones",
+                               "properties.zones must be an array of at most %d zone names",
+                               BERTH_POOL_ZONES_MAX);
+    size_t i;
+    json_t *z;
+    json_array_foreach(zones, i, z)
+    {
+        const char *s = json_string_value(z);
+        bool ok = s != NULL && s[0] != '\0' && strlen(s) <= BERTH_NAME_MAX;
+        for (size_t c = 0; ok && s[c] != '\0'; c++)
+            ok = s[c] > ' ' && s[c] < 0x7f && s[c] != '"';
+        for (size_t j = 0; ok && j < i; j++)
+            ok = strcmp(json_string_value(json_array_get(zones, j)), s) != 0;
+        if (!ok) {
+            char t[BERTH_ERROR_TARGET_MAX];
+            snprintf(t, sizeof t, "properties.zones[%zu]", i);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidZones", t,
+                                   "%s must be a zone name of 1 to %d printable characters, "
+                                   "each zone named once", t, BERTH_NAME_MAX);
+        }
+    }
+    json_object_set(out_props, "zones", zones);
+    return 0;
+}
+
+static int pool_elastic_read(json_t *elastic, bool patch, json_t *out_props,
+                             bd_pool_body_t *out, berth_error_t *err)
+{
+    static const char *const ek[] = {"maxReadyCapacity", "refillPolicy", "dynamicSizing", NULL};
+    int rc = object_check(elastic, POOL_ELASTIC_PATH, err);
+    if (rc == 0 && elastic == NULL && !patch)
+        rc = berth_error_set(err, BERTH_EINVAL, "InvalidMaxReadyCapacity",
+                             POOL_ELASTIC_PATH ".maxReadyCapacity",
+                             POOL_ELASTIC_PATH ".maxReadyCapacity is required");
+    if (rc < 0 || elastic == NULL)
+        return rc;
+    if ((rc = members_check(elastic, POOL_ELASTIC_PATH, ek, "a standby pool's elasticityProfile",
+                            err)) < 0)
+        return rc;
+    json_t *refill = json_object_get(elastic, "refillPolicy");
+    if (refill != NULL && (!json_is_string(refill) ||
+                           strcasecmp(json_string_value(refill), "always") != 0))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRefillPolicy",
+                               POOL_ELASTIC_PATH ".refillPolicy",
+                               "refillPolicy must be \"always\": Berth refills a pool as soon "
+                               "as a member is claimed");
+    json_t *dyn = json_object_get(elastic, "dynamicSizing");
+    static const char *const dk[] = {"enabled", NULL};
+    if ((rc = object_check(dyn, POOL_ELASTIC_PATH ".dynamicSizing", err)) < 0 ||
+        (dyn != NULL && (rc = members_check(dyn, POOL_ELASTIC_PATH ".dynamicSizing", dk,
+                                            "dynamicSizing", err)) < 0))
+        return rc;
+    json_t *enabled = json_object_get(dyn, "enabled");
+    if (enabled != NULL && !json_is_boolean(enabled))
+        return berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent",
+                               POOL_ELASTIC_PATH ".dynamicSizing.enabled",
+                               POOL_ELASTIC_PATH ".dynamicSizing.enabled must be a boolean");
+    json_t *cap = json_object_get(elastic, "maxReadyCapacity");
+    int64_t size = 0;
+    if (cap != NULL || !patch) {
+        rc = count_read(cap, POOL_ELASTIC_PATH ".maxReadyCapacity", "InvalidMaxReadyCapacity",
+                        0, BERTH_POOL_SIZE_MAX, &size, err);
+        if (rc < 0)
+            return rc;
+        out->has_size = true;
+        out->size = (uint32_t)size;
+    }
+    json_t *e = json_object();
+    if (e == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    if (out->has_size)
+        json_object_set_new(e, "maxReadyCapacity", json_integer(size));
+    json_object_set_new(e, "refillPolicy", json_string("always"));
+    if (dyn != NULL)
+        json_object_set(e, "dynamicSizing", dyn);
+    json_object_set_new(out_props, "elasticityProfile", e);
+    return 0;
+}
+
+static int pool_body_parse(json_t *body, bool patch, bd_pool_body_t *out, berth_error_t *err)
 {
     /* What a GET answers may come back in a PUT: read-only members are
      * accepted and ignored; members no pool has are refused. */
-    static const char *const top[] = {"location", "properties", "id", "name", "type", NULL};
-    static const char *const pk[] = {"elasticityProfile", "containerGroupProperties",
-                                     "provisioningState", "status", NULL};
-    static const char *const ek[] = {"maxReadyCapacity", "refillPolicy", NULL};
-    static const char *const ck[] = {"containerGroupProfile", NULL};
-    int rc = members_check(body, "", top, "a standby pool", err);
+    static const char *const top[] = {"location", "tags", "properties", "id", "name", "type",
+                                      "systemData", NULL};
+    static const char *const ptop[] = {"tags", "properties", NULL};
+    static const char *const pk[] = {"elasticityProfile", "containerGroupProperties", "zones",
+                                     "provisioningState", NULL};
+    static const char *const ck[] = {"containerGroupProfile", "subnetIds", NULL};
+    int rc = members_check(body, "", patch ? ptop : top, "a standby pool", err);
     if (rc < 0)
         return rc;
     json_t *props = json_object_get(body, "properties");
     rc = object_check(props, "properties", err);
+    if (rc == 0 && props == NULL && !patch)
+        rc = berth_error_set(err, BERTH_EINVAL, "InvalidRequestContent", "properties",
+                             "a standby pool needs properties");
     if (rc == 0 && props != NULL)
         rc = members_check(props, "properties", pk, "a standby pool's properties", err);
     if (rc < 0)
         return rc;
-    json_t *elastic = json_object_get(props, "elasticityProfile");
-    json_t *cgp = json_object_get(props, "containerGroupProperties");
-    if ((rc = object_check(elastic, "properties.elasticityProfile", err)) < 0 ||
-        (rc = object_check(cgp, "properties.containerGroupProperties", err)) < 0)
-        return rc;
-    if ((elastic != NULL && (rc = members_check(elastic, "properties.elasticityProfile", ek,
-                                                "a standby pool's elasticityProfile", err)) < 0) ||
-        (cgp != NULL && (rc = members_check(cgp, "properties.containerGroupProperties", ck,
-                                            "a standby pool's containerGroupProperties",
-                                            err)) < 0))
-        return rc;
-    json_t *refill = json_object_get(elastic, "refillPolicy");
-    if (refill != NULL && (!json_is_string(refill) ||
-                           strcmp(json_string_value(refill), "always") != 0))
-        return berth_error_set(err, BERTH_EINVAL, "InvalidRefillPolicy",
-                               "properties.elasticityProfile.refillPolicy",
-                               "refillPolicy must be \"always\": Berth refills a pool as soon "
-                               "as a member is claimed");
-    int64_t size = 0;
-    rc = count_read(json_object_get(elastic, "maxReadyCapacity"),
-                    "properties.elasticityProfile.maxReadyCapacity", "InvalidMaxReadyCapacity",
-                    0, BERTH_POOL_SIZE_MAX, &size, err);
-    if (rc < 0)
-        return rc;
-    json_t *tmpl = json_object_get(cgp, "containerGroupProfile");
-    if (!json_is_object(tmpl))
-        return berth_error_set(err, BERTH_EINVAL, "InvalidContainerGroupProfile", PROFILE_PATH,
-                               "%s must be a container group document (an object)",
-                               PROFILE_PATH);
     json_t *loc = json_object_get(body, "location");
     const char *location = json_string_value(loc);
     if (loc != NULL && (location == NULL || !bd_valid_location(location)))
         return berth_error_set(err, BERTH_EINVAL, "InvalidLocation", "location",
                                "a location is 1 to %d letters, digits and spaces",
                                BD_LOCATION_MAX);
-    /* The template is placed under the pool's location and name unless it
-     * names its own. */
-    json_t *copy = json_deep_copy(tmpl);
-    if (copy != NULL && location != NULL && json_object_get(copy, "location") == NULL)
-        json_object_set_new(copy, "location", json_string(location));
-    if (copy != NULL && name != NULL && json_object_get(copy, "name") == NULL)
-        json_object_set_new(copy, "name", json_string(name));
-    out->template_json = copy != NULL ? json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                                      : NULL;
-    json_decref(copy);
-    if (out->template_json == NULL)
+    if (!patch && loc == NULL)
+        return berth_error_set(err, BERTH_EINVAL, "LocationRequired", "location",
+                               "a standby pool needs a location");
+    json_t *tags = json_object_get(body, "tags");
+    if (tags != NULL) {
+        const char *k;
+        json_t *v;
+        bool ok = json_is_object(tags) && json_object_size(tags) <= 50;
+        json_object_foreach(tags, k, v) ok = ok && json_is_string(v) && strlen(k) <= 512 &&
+                                             strlen(json_string_value(v)) <= 256;
+        if (!ok)
+            return berth_error_set(err, BERTH_EINVAL, "InvalidTags", "tags",
+                                   "tags must be an object of at most 50 string values");
+    }
+    json_t *res = json_object(), *rprops = json_object(), *rcgp = json_object();
+    if (res == NULL || rprops == NULL || rcgp == NULL) {
+        json_decref(res), json_decref(rprops), json_decref(rcgp);
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
-    out->size = (uint32_t)size;
-    return 0;
+    }
+    if (location != NULL)
+        json_object_set_new(res, "location", json_string(location));
+    if (tags != NULL)
+        json_object_set(res, "tags", tags);
+    json_t *cgp = json_object_get(props, "containerGroupProperties");
+    rc = pool_elastic_read(json_object_get(props, "elasticityProfile"), patch, rprops, out, err);
+    if (rc == 0)
+        rc = object_check(cgp, "properties.containerGroupProperties", err);
+    if (rc == 0 && cgp == NULL && !patch)
+        rc = pool_profile_read(NULL, false, rcgp, out, err);
+    if (rc == 0 && cgp != NULL)
+        rc = members_check(cgp, "properties.containerGroupProperties", ck,
+                           "a standby pool's containerGroupProperties", err);
+    if (rc == 0 && cgp != NULL)
+        rc = pool_profile_read(json_object_get(cgp, "containerGroupProfile"), patch, rcgp, out,
+                               err);
+    if (rc == 0 && cgp != NULL)
+        rc = pool_subnets_read(json_object_get(cgp, "subnetIds"), rcgp, err);
+    if (rc == 0)
+        rc = pool_zones_read(json_object_get(props, "zones"), rprops, err);
+    if (rc == 0 && json_object_size(rcgp) > 0)
+        json_object_set(rprops, "containerGroupProperties", rcgp);
+    json_decref(rcgp);
+    if (rc == 0 && (json_object_size(rprops) > 0 || !patch))
+        json_object_set(res, "properties", rprops);
+    json_decref(rprops);
+    if (rc == 0 && (out->resource_json = json_dumps(res, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
+                       NULL)
+        rc = berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    json_decref(res);
+    return rc;
 }
 
-/* Contract: bodies.h. */
-int bd_pool_body_read(const char *text, size_t len, const char *name, bd_pool_body_t *out,
-                      berth_error_t *err)
+static int pool_read_any(const char *text, size_t len, bool patch, bd_pool_body_t *out,
+                         berth_error_t *err)
 {
     memset(out, 0, sizeof *out);
     json_t *body = NULL;
     int rc = object_load(text, len, &body, err);
     if (rc == 0)
-        rc = pool_put_read(body, name, out, err);
+        rc = pool_body_parse(body, patch, out, err);
     json_decref(body);
     if (rc < 0)
         bd_pool_body_free(out);
@@ -750,11 +973,24 @@ int bd_pool_body_read(const char *text, size_t len, const char *name, bd_pool_bo
 }
 
 /* Contract: bodies.h. */
+int bd_pool_body_read(const char *text, size_t len, bd_pool_body_t *out, berth_error_t *err)
+{
+    return pool_read_any(text, len, false, out, err);
+}
+
+/* Contract: bodies.h. */
+int bd_pool_patch_read(const char *text, size_t len, bd_pool_body_t *out, berth_error_t *err)
+{
+    return pool_read_any(text, len, true, out, err);
+}
+
+/* Contract: bodies.h. */
 void bd_pool_body_free(bd_pool_body_t *body)
 {
     if (body == NULL)
         return;
-    free(body->template_json);
+    free(body->profile_id);
+    free(body->resource_json);
     memset(body, 0, sizeof *body);
 }
 
@@ -762,7 +998,7 @@ static void pool_target_map(char *t, bool unused)
 {
     (void)unused;
     if (strncmp(t, "template", 8) == 0)
-        target_rewrite(t, PROFILE_PATH, 8);
+        target_rewrite(t, POOL_PROFILE_PATH, 8);
 }
 
 /* Contract: bodies.h. */

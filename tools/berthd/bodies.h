@@ -95,18 +95,33 @@ void bd_ngroup_error_map(berth_error_t *err);
 
 /* ---- standby pools ---------------------------------------------------------------- */
 
-/* What a standby pool PUT body asks for.  Free with bd_pool_body_free(). */
+/* What a standby pool PUT or PATCH body asks for (the Microsoft.StandbyPool
+ * schema, bodies.c).  Free with bd_pool_body_free(). */
 typedef struct bd_pool_body {
+    bool has_size;                  /* maxReadyCapacity given (always on a PUT) */
     uint32_t size;                  /* maxReadyCapacity: 0..BERTH_POOL_SIZE_MAX */
-    char *template_json;            /* the container-group document, with the
-                                     * body's location and the pool's name
-                                     * when it has none: owned (free()) */
+    char *profile_id;               /* containerGroupProfile.id; NULL when a
+                                     * PATCH gives none: owned (free())     */
+    uint64_t revision;              /* containerGroupProfile.revision, 0: none
+                                     * given (the latest)                   */
+    char *resource_json;            /* the resource as given, normalized:
+                                     * {"location"?, "tags"?, "properties"?:
+                                     * {"elasticityProfile"?,
+                                     * "containerGroupProperties"?, "zones"?}}
+                                     * with only the members Berth keeps:
+                                     * owned (free())                       */
 } bd_pool_body_t;
 
-/* Reads a standby pool PUT body for pool `name` (borrowed).  Returns 0, or
- * BERTH_EINVAL (BERTH_ENOMEM) with *err set and *out empty. */
-int bd_pool_body_read(const char *text, size_t len, const char *name, bd_pool_body_t *out,
-                      berth_error_t *err);
+/* Reads a standby pool PUT body (StandbyContainerGroupPoolResource):
+ * location, elasticityProfile.maxReadyCapacity and containerGroupProfile
+ * {id, revision?} required; a containerGroupProfile holding a container
+ * group document (Berth's former form) is refused with its path.  Returns
+ * 0, or BERTH_EINVAL (BERTH_ENOMEM) with *err set and *out empty. */
+int bd_pool_body_read(const char *text, size_t len, bd_pool_body_t *out, berth_error_t *err);
+
+/* Reads a standby pool PATCH body (StandbyContainerGroupPoolResourceUpdate:
+ * tags and properties, every member optional).  As bd_pool_body_read(). */
+int bd_pool_patch_read(const char *text, size_t len, bd_pool_body_t *out, berth_error_t *err);
 
 void bd_pool_body_free(bd_pool_body_t *body);
 

@@ -34,6 +34,9 @@ typedef struct mut {
     char *spec;
     berth_request_t req;
     char location[BD_LOCATION_MAX + 1];
+    json_t *standby;                /* properties.standbyPoolProfile as given
+                                     * (taken out of the document), or NULL */
+    char standby_pool[BD_KEY_MAX + 1]; /* its pool "<sub>/<rg>/<name>", or "" */
     json_t *tags;                   /* a PATCH's tags (NULL: none given)    */
     json_t *profile;                /* a PUT's containerGroupProfile {id,
                                      * revision} as resolved (NULL: none)    */
@@ -88,6 +91,12 @@ void mut_on_commit(int status, const berth_placement_t *placement, const berth_e
                    void *data);
 
 /* ---- mutate_decide.c ----------------------------------------------------------------------- */
+
+/* Takes properties.standbyPoolProfile {id, failContainerGroupCreateOnReuseFailure}
+ * out of a PUT's body (m->body, rewritten) into m->standby and
+ * m->standby_pool, before the document is parsed.  0, or -1 with the
+ * reply sent (a bad profile: 400 naming its path). */
+int mut_standby_take(mut_t *m);
 
 /* The read's callback (records.c; data is the request): decides from the
  * record (rec, NULL when there is none; sha1 its digest as read) what the

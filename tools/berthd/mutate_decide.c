@@ -102,6 +102,104 @@ static void commit(mut_t *m, commit_kind_t how, int64_t records_gen, const char 
         mut_commit_failed(m, rc, &err);
 }
 
+/* ---- standby pools: properties.standbyPoolProfile ---------------------------------------- */
+
+#define STANDBY_PATH "properties.standbyPoolProfile"
+#define STANDBY_TYPE "/providers/Microsoft.StandbyPool/standbyContainerGroupPools/"
+
+/* Contract: mutate-internal.h. */
+int mut_standby_take(mut_t *m)
+{
+    json_t *doc = json_loadb(m->body, m->op.body_len, 0, NULL);
+    json_t *props = json_object_get(doc, "properties");
+    json_t *sp = json_object_get(props, "standbyPoolProfile");
+    if (sp == NULL) {               /* the body as sent: the parser speaks */
+        json_decref(doc);
+        return 0;
+    }
+    static const char *const known[] = {"id", "failContainerGroupCreateOnReuseFailure"};
+    const char *k;
+    json_t *v;
+    const char *bad = NULL;
+    json_object_foreach(sp, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok = ok || strcmp(k, known[i]) == 0;
+        if (!ok && bad == NULL)
+            bad = k;
+    }
+    const char *id = json_string_value(json_object_get(sp, "id"));
+    json_t *fail = json_object_get(sp, "failContainerGroupCreateOnReuseFailure");
+    char sub[BD_SUB_MAX + 1] = "", rg[128] = "", name[128] = "";
+    const char *t = id != NULL ? strcasestr(id, STANDBY_TYPE) : NULL;
+    if (id != NULL && t != NULL && strlen(id) < 1024 &&
+        sscanf(id, "/subscriptions/%64[^/]/resourceGroups/%127[^/]/", sub, rg) != 2)
+        sub[0] = '\0';
+    if (t != NULL)
+        snprintf(name, sizeof name, "%s", t + strlen(STANDBY_TYPE));
+    int rc = 0;
+    if (!json_is_object(sp))
+        mut_error(m, 400, "InvalidStandbyPoolProfile", STANDBY_PATH,
+                  "%s must be an object {\"id\", \"failContainerGroupCreateOnReuseFailure\"}",
+                  STANDBY_PATH), rc = -1;
+    else if (bad != NULL)
+        mut_error(m, 400, "InvalidRequestContent", STANDBY_PATH,
+                  "'%s.%.64s' is not a member of a standby pool profile", STANDBY_PATH, bad),
+            rc = -1;
+    else if (fail != NULL && !json_is_boolean(fail))
+        mut_error(m, 400, "InvalidStandbyPoolProfile",
+                  STANDBY_PATH ".failContainerGroupCreateOnReuseFailure",
+                  "%s.failContainerGroupCreateOnReuseFailure must be a boolean", STANDBY_PATH),
+            rc = -1;
+    else if (sub[0] == '\0' || !bd_valid_resource_group(rg) || !bd_valid_group_name(name))
+        mut_error(m, 400, "InvalidStandbyPoolProfile", STANDBY_PATH ".id",
+                  "%s.id must be the ARM id of a standby pool (/subscriptions/S/resourceGroups/"
+                  "RG/providers/Microsoft.StandbyPool/standbyContainerGroupPools/NAME)",
+                  STANDBY_PATH), rc = -1;
+    else if (strcasecmp(sub, m->op.sub) != 0)
+        mut_error(m, 400, "InvalidStandbyPoolProfile", STANDBY_PATH ".id",
+                  "the standby pool '%s' is in another subscription than the container group",
+                  name), rc = -1;
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+    bd_resource_key(m->op.sub, rg, name, m->standby_pool, sizeof m->standby_pool);
+    m->standby = json_incref(sp);
+    json_object_del(props, "standbyPoolProfile");
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (text == NULL) {
+        mut_error(m, 500, "InternalServerError", "", "out of memory");
+        return -1;
+    }
+    free(m->body);
+    m->body = text;
+    m->op.body = text;
+    m->op.body_len = strlen(text);
+    return 0;
+}
+
+/* Whether a PUT naming a standby pool must fail when no member is taken. */
+static bool standby_must(const mut_t *m)
+{
+    return m->standby != NULL &&
+           json_is_true(json_object_get(m->standby, "failContainerGroupCreateOnReuseFailure"));
+}
+
+static void standby_failed(mut_t *m)
+{
+    const char *name = strrchr(m->standby_pool, '/');
+    mut_error(m, 409, "StandbyPoolReuseFailed", STANDBY_PATH,
+              "no ready container group of standby pool '%s' can become container group '%s' "
+              "(the pool has no ready member, or its profile's document differs from the "
+              "group's); failContainerGroupCreateOnReuseFailure is true, so nothing was created",
+              name != NULL ? name + 1 : m->standby_pool, m->op.name);
+}
+
+static int put_effects(mut_t *m, uint64_t gen);
+
 /* A claim's mut_answer, once berthd's replica has caught up with it. */
 static void on_claim_synced(int status, const berth_placement_t *placement,
                             const berth_error_t *err, void *data)
@@ -121,6 +219,16 @@ static void on_claim(int status, const berth_placement_t *placement, const berth
 {
     mut_t *m = arg;
     if (status == BERTH_ENOENT) {
+        if (standby_must(m)) {
+            standby_failed(m);
+            return;
+        }
+        /* Placed anew: the record says so. */
+        json_object_set_new(m->newrec, "isCreatedFromStandbyPool", json_false());
+        if (put_effects(m, 0) != 0) {
+            mut_error(m, 500, "InternalServerError", "", "out of memory");
+            return;
+        }
         commit(m, C_PLACE, -1, NULL);
         return;
     }
@@ -189,6 +297,32 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *dige
     return rec;
 }
 
+/* A PUT's effects, anew (m->newrec written): record, DNS label, usage,
+ * eviction, operation.  0 or BERTH_ENOMEM. */
+static int put_effects(mut_t *m, uint64_t gen)
+{
+    bool exists = m->rec != NULL;
+    bd_fx_free(&m->fx);
+    bd_fx_init(&m->fx);
+    char dns[256];
+    put_dns(m, dns, sizeof dns);
+    const char *old_dns = api_jstr(m->rec, "dns");
+    bd_fx_expect(&m->fx, m->op.key, m->sha1);
+    int rc = bd_fx_record(&m->fx, m->op.key, m->newrec);
+    if (dns[0] != '\0')
+        bd_fx_dns_claim(&m->fx, dns, m->op.key);
+    if (old_dns[0] != '\0' && strcmp(old_dns, dns) != 0)
+        bd_fx_dns_release(&m->fx, old_dns, m->op.key);
+    if (!exists)
+        bd_fx_usage(&m->fx, m->op.sub, m->location, 1);
+    if (exists && gen == 0)         /* a new resource has no eviction: its
+                                     * name's last DELETE forgot it */
+        bd_fx_eviction_forget(&m->fx, m->op.key);
+    if (rc == 0)
+        rc = fx_operation(m, "put", gen + 1);
+    return rc;
+}
+
 static void decide_put(mut_t *m)
 {
     bool exists = m->rec != NULL;
@@ -231,34 +365,32 @@ static void decide_put(mut_t *m)
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return;
     }
-    char dns[256];
-    put_dns(m, dns, sizeof dns);
-    const char *old_dns = api_jstr(m->rec, "dns");
-    bd_fx_expect(&m->fx, m->op.key, m->sha1);
-    int rc = bd_fx_record(&m->fx, m->op.key, m->newrec);
-    if (dns[0] != '\0')
-        bd_fx_dns_claim(&m->fx, dns, m->op.key);
-    if (old_dns[0] != '\0' && strcmp(old_dns, dns) != 0)
-        bd_fx_dns_release(&m->fx, old_dns, m->op.key);
-    if (!exists)
-        bd_fx_usage(&m->fx, m->op.sub, m->location, 1);
-    if (exists && gen == 0)         /* a new resource has no eviction: its
-                                     * name's last DELETE forgot it */
-        bd_fx_eviction_forget(&m->fx, m->op.key);
-    if (rc == 0)
-        rc = fx_operation(m, "put", gen + 1);
-    if (rc != 0) {
+    bool claim = !exists && gen == 0;
+    bool pools = bd_worker_pools_present(m->api->worker);
+    if (m->standby != NULL)
+        json_object_set(m->newrec, "standbyPoolProfile", m->standby);
+    /* The record a claim writes says a member was taken; placed anew, the
+     * group's record says it was not (on_claim()). */
+    if (claim && (m->standby != NULL || pools))
+        json_object_set_new(m->newrec, "isCreatedFromStandbyPool", json_true());
+    if (put_effects(m, gen) != 0) {
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return;
     }
-    /* A new group takes a ready standby member when a pool of its
-     * subscription matches (on the worker: the claim is still blocking),
-     * with the same effects in the claim's one step. */
-    if (!exists && gen == 0 && bd_worker_pools_present(m->api->worker)) {
+    /* A new group takes a ready standby member (on the worker: the claim
+     * is still blocking), with the same effects in the claim's one step:
+     * from the pool its standbyPoolProfile names, else from any pool of
+     * its subscription whose template matches. */
+    if (claim && pools) {
         m->t0 = api_mono_s();
-        if (bd_worker_pool_claim(m->api->worker, m->op.key, &m->req, m->spec, NULL, m->fx.e,
-                                 m->fx.n, on_claim, m) == 0)
+        if (bd_worker_pool_claim(m->api->worker, m->op.key, &m->req, m->spec,
+                                 m->standby != NULL ? m->standby_pool : NULL,
+                                 m->standby != NULL, m->fx.e, m->fx.n, on_claim, m) == 0)
             return;
+    }
+    if (claim && (m->standby != NULL || pools)) {
+        on_claim(BERTH_ENOENT, NULL, NULL, m);
+        return;
     }
     /* A stopped or evicted group starts again on its last host when it can. */
     const char *prefer = api_jstr(m->rec, "lastHost");

@@ -142,7 +142,8 @@ void bd_worker_housekeeping_start(bd_worker_t *w, uint32_t period_ms);
 
 /* Queues a standby claim for the new group `key` on the worker
  * (bd_pools_claim_with(): berth_store_pool_claim_with() among the pools
- * whose names begin with pool_prefix, NULL: the key's "<subscription>/"),
+ * whose names begin with pool_prefix, NULL: the key's "<subscription>/";
+ * exact: from the pool named pool_prefix alone, bd_pools_claim_from()),
  * writing effects[0..n-1] in the claim's atomic step, then done on the
  * loop.  key, *req, spec, pool_prefix and the effects with every byte they
  * point at are copied.  A request naming zones or GPUs is computed again
@@ -152,11 +153,12 @@ void bd_worker_housekeeping_start(bd_worker_t *w, uint32_t period_ms);
  * place anew; nothing written), a guard's BERTH_ESTALE or BERTH_EEXIST,
  * BERTH_EEXIST for a key that exists, BERTH_EINVAL, BERTH_EIO (Redis, the
  * store not open, or "Closed").  Returns 0 when queued (done then runs
- * exactly once); else BERTH_EINVAL (NULL key, req, spec or done; n over
+ * exactly once); else BERTH_EINVAL (NULL key, req, spec or done; exact
+ * with a NULL pool_prefix; n over
  * BERTH_EFFECTS_MAX or effects NULL), bd_worker_call()'s codes, and done
  * is never called. */
 int bd_worker_pool_claim(bd_worker_t *w, const char *key, const berth_request_t *req,
-                         const char *spec, const char *pool_prefix,
+                         const char *spec, const char *pool_prefix, bool exact,
                          const berth_effect_t *effects, size_t n, bd_claim_done_fn done,
                          void *arg);
 

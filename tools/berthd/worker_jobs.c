@@ -293,6 +293,7 @@ typedef struct claim_job {
     berth_request_t req;
     char *spec;
     char *pool_prefix;              /* NULL: the key's subscription's       */
+    bool exact;                     /* pool_prefix is the one pool's name   */
     berth_effect_t *effects;        /* one allocation with their bytes      */
     size_t n;
     bd_claim_done_fn done;
@@ -392,8 +393,12 @@ static void claim_run(bd_worker_ctx_t *ctx, void *arg)
                                     "no standby claim: %s", why.message);
         return;
     }
-    j->status = bd_pools_claim_with(ctx->pools, j->key, &req, j->spec, j->pool_prefix,
-                                    j->effects, j->n, &j->pl, &j->err);
+    if (j->exact)
+        j->status = bd_pools_claim_from(ctx->pools, j->key, &req, j->spec, j->pool_prefix,
+                                        j->effects, j->n, &j->pl, &j->err);
+    else
+        j->status = bd_pools_claim_with(ctx->pools, j->key, &req, j->spec, j->pool_prefix,
+                                        j->effects, j->n, &j->pl, &j->err);
 }
 
 static void claim_done(int status, const berth_error_t *err, void *arg)
@@ -408,11 +413,12 @@ static void claim_done(int status, const berth_error_t *err, void *arg)
 }
 
 int bd_worker_pool_claim(bd_worker_t *w, const char *key, const berth_request_t *req,
-                         const char *spec, const char *pool_prefix,
+                         const char *spec, const char *pool_prefix, bool exact,
                          const berth_effect_t *effects, size_t n, bd_claim_done_fn done,
                          void *arg)
 {
     if (key == NULL || req == NULL || spec == NULL || done == NULL ||
+        (exact && pool_prefix == NULL) ||
         n > BERTH_EFFECTS_MAX || (n > 0 && effects == NULL))
         return BERTH_EINVAL;
     claim_job_t *j = calloc(1, sizeof *j);
@@ -424,6 +430,7 @@ int bd_worker_pool_claim(bd_worker_t *w, const char *key, const berth_request_t 
     j->pool_prefix = dup_or_null(pool_prefix, &ok);
     j->effects = effects_copy(effects, n, &ok);
     j->n = n;
+    j->exact = exact;
     j->req = *req;
     j->done = done;
     j->arg = arg;
