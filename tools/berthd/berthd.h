@@ -22,8 +22,10 @@
  *              body, the container group profile resolved; then pools.c
  *   pools.c    standby pools on the worker: the resource, claims for new
  *              groups, refills
- *   ngroups.c  the NGroups resources (nGroups routes, reconciled by the
- *              worker's housekeeping)
+ *   ngroups.c  the NGroups resources on ACI's schema (ngroups routes; a
+ *              PUT's container group profile resolved on the loop first,
+ *              worker_jobs.c), reconciled by the worker's housekeeping and,
+ *              mid-rollout, its fast steps
  *
  *   worker.c   a worker thread with its own blocking store, for work not
  *              yet asynchronous; it hands results back to the loop, and
