@@ -201,7 +201,9 @@ BERTH_EXPORT const berth_plugin_ops_t *berth_plugin_ops(const berth_plugin_t *pl
 BERTH_EXPORT void berth_plugin_unload(berth_plugin_t *plugin);
 
 /* The digest that tells two documents of one group key apart (FNV-1a 64 of
- * the canonical, unredacted JSON of `group`).  Returns 0 only for NULL. */
+ * the canonical, unredacted JSON of `group` without its config maps, which
+ * a running group takes in place: see `config_maps`).  Returns 0 only for
+ * NULL. */
 BERTH_EXPORT uint64_t berth_runtime_digest(const berth_group_t *group);
 
 #ifdef __cplusplus
