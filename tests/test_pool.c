@@ -989,10 +989,16 @@ static bool wait_ready_capacity(fixture_t *f, long long n)
 
 /* PUTs group `name` (body as sent) and GETs it until Succeeded and
  * Running; returns its PUT answer's properties.isCreatedFromStandbyPool
- * (-1: absent, 0 false, 1 true). */
-static int create_running(fixture_t *f, const char *name, const char *body)
+ * (-1: absent, 0 false, 1 true), at api-version apiv. */
+static int create_running_at(fixture_t *f, const char *name, const char *apiv,
+                             const char *body)
 {
-    char *p = group_path(name);
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=%s",
+                 name, apiv) < 0)
+        abort();
     test_http_t h = http(f, "PUT", p, body);
     if (h.status != 201)
         fprintf(stderr, "PUT %s: %ld %s\n", name, h.status, h.body);
@@ -1031,6 +1037,11 @@ static int create_running(fixture_t *f, const char *name, const char *body)
     return claimed;
 }
 
+static int create_running(fixture_t *f, const char *name, const char *body)
+{
+    return create_running_at(f, name, APIV, body);
+}
+
 /* Expects a 4xx CloudError with `code` (NULL: any) whose target is
  * `target`, for METHOD path body. */
 static void refused(fixture_t *f, const char *method, const char *path, const char *body,
@@ -1053,6 +1064,57 @@ static void refused(fixture_t *f, const char *method, const char *path, const ch
     /* Messages name resources by name, never by Berth's keys. */
     assert_null(strstr(h.body, SUB "/rg1"));
     test_http_free(&h);
+}
+
+/* berthd serves container groups up to api-version 2023-05-01 and takes
+ * configMap at each of them. */
+#define CM_APIV APIV
+
+/* group_body(name, "slow/web:1") naming web-pool, its container given
+ * configMap.keyValuePairs `pairs` (a JSON object text). */
+static char *config_map_body(const char *name, const char *pairs)
+{
+    char *b = group_body(name, "slow/web:1",
+                         "\"standbyPoolProfile\": {\"id\": \"/subscriptions/" SUB
+                         "/resourceGroups/rg1/providers/Microsoft.StandbyPool/"
+                         "standbyContainerGroupPools/web-pool\"}");
+    json_t *d = json_loads(b, 0, NULL);
+    assert_non_null(d);
+    free(b);
+    json_t *c0 = json_array_get(json_object_get(json_object_get(d, "properties"), "containers"),
+                                0);
+    json_t *kv = json_loads(pairs, 0, NULL);
+    assert_non_null(kv);
+    json_object_set_new(json_object_get(c0, "properties"), "configMap",
+                        json_pack("{s:o}", "keyValuePairs", kv));
+    char *out = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return out;
+}
+
+/* The value of config map key `key` of group `name`'s first container as
+ * GET (api-version CM_APIV) shows it ("" when absent; a static copy). */
+static const char *group_config_value(fixture_t *f, const char *name, const char *key)
+{
+    static char value[256];
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=" CM_APIV,
+                 name) < 0)
+        abort();
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *c0 = json_array_get(
+        json_object_get(json_object_get(h.json, "properties"), "containers"), 0);
+    const char *v = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(c0, "properties"), "configMap"),
+                        "keyValuePairs"),
+        key));
+    snprintf(value, sizeof value, "%s", v != NULL ? v : "");
+    test_http_free(&h);
+    free(p);
+    return value;
 }
 
 #define CGP "properties.containerGroupProperties.containerGroupProfile"
@@ -1124,6 +1186,16 @@ static void test_berthd_pools(void **state)
     berth_store_sync(f->sched.store, NULL);
     assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/web", NULL, 0, NULL, NULL,
                                                   &err), 1);
+    assert_true(wait_ready_capacity(f, 2));
+    /* The template's document with config maps of its own claims a member
+     * too: the group runs the
+     * member's runtime group, its document the request's, maps and all. */
+    char *cm_body = config_map_body("web-cm", "{\"app.conf\": \"mode=blue\"}");
+    assert_int_equal(create_running_at(f, "web-cm", CM_APIV, cm_body), 1);
+    berth_store_sync(f->sched.store, NULL);
+    assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/web-cm", NULL, 0, NULL,
+                                                  NULL, &err), 1);
+    assert_string_equal(group_config_value(f, "web-cm", "app.conf"), "mode=blue");
     assert_true(wait_ready_capacity(f, 2));
     /* Another document naming the pool is placed anew (no member holds
      * it) unless it must come from the pool: then 409, nothing created. */
@@ -1207,7 +1279,7 @@ static void test_berthd_pools(void **state)
     assert_true(group_exists(f, SUB "/rg1/web"));
     free(inline_form), free(bad_cap), free(bad_id), free(no_profile), free(no_rev);
     free(good), free(want), free(other_must), free(other), free(bad_sp), free(web_must);
-    free(gp), free(bp), free(wc);
+    free(gp), free(bp), free(wc), free(cm_body);
     free(tmpl);
 }
 
