@@ -1117,6 +1117,39 @@ static const char *group_config_value(fixture_t *f, const char *name, const char
     return value;
 }
 
+/* Container "app"'s currentState.startTime in view v ("" when none). */
+static const char *start_time_of(json_t *v)
+{
+    const char *t = json_string_value(json_object_get(
+        json_object_get(json_object_get(test_view_container(v, "app"), "instanceView"),
+                        "currentState"),
+        "startTime"));
+    return t != NULL ? t : "";
+}
+
+/* Waits (bounded) until `cat /mnt/configmap/app/<file>` in container "app"
+ * of `key` answers `want`. */
+static bool wait_config_file(fixture_t *f, const char *key, const char *file, const char *want)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/mnt/configmap/app/%s", file);
+    const char *argv[] = {"cat", path};
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    while (test_now_ms() < end) {
+        char *out = NULL;
+        int code = -1;
+        berth_error_t err;
+        bool ok = berth_store_container_exec(f->sched.store, key, "app", argv, 2, 5000, &out,
+                                             &code, &err) == 0 &&
+                  code == 0 && out != NULL && strcmp(out, want) == 0;
+        berth_free(out);
+        if (ok)
+            return true;
+        test_sleep_ms(50);
+    }
+    return false;
+}
+
 #define CGP "properties.containerGroupProperties.containerGroupProfile"
 
 static void test_berthd_pools(void **state)
@@ -1196,6 +1229,32 @@ static void test_berthd_pools(void **state)
     assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/web-cm", NULL, 0, NULL,
                                                   NULL, &err), 1);
     assert_string_equal(group_config_value(f, "web-cm", "app.conf"), "mode=blue");
+    /* The agent delivered them to the member's running container. */
+    assert_true(wait_config_file(f, SUB "/rg1/web-cm", "app.conf", "mode=blue"));
+    /* A redeploy changing the config maps alone reaches the running
+     * container in place: not restarted, still the member's runtime. */
+    json_t *view = test_view(&f->sched, SUB "/rg1/web-cm");
+    char started[64];
+    snprintf(started, sizeof started, "%s", start_time_of(view));
+    assert_true(started[0] != '\0');
+    json_decref(view);
+    char *cm_green = config_map_body("web-cm", "{\"app.conf\": \"mode=green\"}");
+    char *cm_path = group_path("web-cm");
+    test_http_t hg = http(f, "PUT", cm_path, cm_green);
+    if (hg.status != 200)
+        fprintf(stderr, "PUT web-cm: %ld %s\n", hg.status, hg.body);
+    assert_int_equal(hg.status, 200);
+    test_http_free(&hg);
+    free(cm_path);
+    assert_true(wait_config_file(f, SUB "/rg1/web-cm", "app.conf", "mode=green"));
+    assert_string_equal(group_config_value(f, "web-cm", "app.conf"), "mode=green");
+    view = test_view(&f->sched, SUB "/rg1/web-cm");
+    assert_non_null(view);
+    assert_string_equal(start_time_of(view), started);
+    assert_int_equal(test_view_restarts(view, "app"), 0);
+    assert_false(test_view_has_event(view, "app", "Killing", NULL));
+    json_decref(view);
+    free(cm_green);
     assert_true(wait_ready_capacity(f, 2));
     /* Another document naming the pool is placed anew (no member holds
      * it) unless it must come from the pool: then 409, nothing created. */
