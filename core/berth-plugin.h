@@ -108,6 +108,15 @@ typedef struct berth_runtime_group {
     uint32_t millicores;            /* the group's whole cores, in millicores */
     const uint32_t *shares;         /* spec->ncontainers values: each container's
                                      * part of `millicores` (berth_group_cpu_shares()) */
+    /* The host ports the group's ports had the last time it ran on this
+     * host (NULL when none; each names a port and protocol of the
+     * document's ipAddress.ports): a plugin that publishes ports asks the
+     * runtime for the same host port again and takes a new one only when
+     * that one is taken (ports stable across stop/start and updates).
+     * Appended after `shares`: the agent zeroes them for a plugin that
+     * ignores them. */
+    const berth_published_port_t *host_ports;
+    size_t nhost_ports;
 } berth_runtime_group_t;
 
 /* Called by `list` once per group the runtime holds for this host. */

@@ -1118,7 +1118,8 @@ BERTH_EXPORT int berth_store_hosts_expire(berth_store_t *store, berth_store_expi
 /* Reads the group's instance view as its host's agent last wrote it: a
  * JSON object text (free with berth_free()) with members host, generation
  * (of the record it describes; compare with berth_store_group_read()'s),
- * updated (ms since the epoch), provisioningState, instanceView
+ * digest, provisioningState, stateTime (ms since the epoch when
+ * provisioningState became Succeeded or Failed; absent before), instanceView
  * {state, events}, ipAddress {ip, ports} and containers [{name,
  * instanceView {restartCount, currentState, previousState, events}}] in
  * ACI's shapes.  Returns 0, BERTH_ENOENT (none written yet), BERTH_EINVAL
@@ -1573,6 +1574,7 @@ BERTH_EXPORT int berth_store_async_images_sync(berth_store_async_t *store,
 #define BERTH_POOL_NAME_MAX 200     /* bytes in a pool's name               */
 #define BERTH_POOL_SIZE_MAX 2000    /* members one pool keeps               */
 #define BERTH_POOL_ANNOTATION_MAX 65536 /* bytes of a pool's annotation     */
+#define BERTH_POOL_ZONES_MAX 16       /* zones one pool spreads across        */
 
 /* Computes the template digest of `group` (above) into *out.  Two
  * documents match one another exactly when their digests are equal
@@ -1613,6 +1615,44 @@ BERTH_EXPORT int berth_store_pool_put_annotated(berth_store_t *store, const char
                                                 const char *template_json, size_t len,
                                                 uint32_t size, const char *annotation,
                                                 berth_error_t *err);
+
+/* What a pool should be, for berth_store_pool_put_spec().  Strings are
+ * borrowed for the call. */
+typedef struct berth_pool_spec {
+    const char *name;               /* as berth_store_pool_put() takes it   */
+    const char *template_json;      /* the members' ACI document            */
+    size_t len;                     /* its bytes                            */
+    uint32_t size;                  /* members kept ready                   */
+    const char *const *zones;       /* zones the members spread across: each
+                                     * member's document names one of them
+                                     * (zones [z], whatever the template says);
+                                     * a new member goes to the zone holding
+                                     * the fewest that still has room        */
+    size_t nzones;                  /* 0..BERTH_POOL_ZONES_MAX; 0: any host  */
+    const char *annotation;         /* as berth_store_pool_put_annotated()  */
+} berth_pool_spec_t;
+
+/* berth_store_pool_put_annotated() with zones (above).  A zone no host of
+ * the cell has is no error: its members find no room, and each
+ * reconciliation step tries again.  Returns as berth_store_pool_put(),
+ * BERTH_EINVAL also for a zone that is empty, too long, unprintable or
+ * named twice (target "zones[I]"). */
+BERTH_EXPORT int berth_store_pool_put_spec(berth_store_t *store, const berth_pool_spec_t *spec,
+                                           berth_error_t *err);
+
+/* One zone of a pool, as berth_store_pool_zones_get() reports it. */
+typedef struct berth_pool_zone_info {
+    char zone[BERTH_NAME_MAX + 1];
+    uint32_t members;               /* members placed there, current template */
+    uint32_t ready;                 /* of those, claimable now              */
+} berth_pool_zone_info_t;
+
+/* Counts pool `name`'s members per zone: out[0..min(*n, cap)-1] in the
+ * pool's zone order, *n the pool's number of zones (0 for a pool without
+ * zones).  Returns 0, BERTH_ENOENT, BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_store_pool_zones_get(berth_store_t *store, const char *name,
+                                            berth_pool_zone_info_t *out, size_t cap, size_t *n,
+                                            berth_error_t *err);
 
 /* berth_store_pool_get() that also reads the pool's annotation into
  * *annotation (may be NULL; NULL when it keeps none; free with

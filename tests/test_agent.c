@@ -7,7 +7,10 @@
  * reported Running with its events; init containers run to completion in
  * order before the containers; restartPolicy OnFailure (restarts with
  * back-off, previous state kept), Never (terminated with its exit code,
- * group Failed) and OnFailure after a clean exit (no restart); an update
+ * group Failed) and OnFailure after a clean exit (no restart); Always and
+ * OnFailure groups in back-off shown as ACI shows them (group Running,
+ * never Succeeded or Failed; the container Waiting in CrashLoopBackOff
+ * with the run that ended as its previous state); an update
  * restarting the group in place on the same host without a pull; config
  * maps delivered as files and a change to them alone taken by the running
  * container (no restart, no new container); logs and
@@ -18,7 +21,9 @@
  * whose heartbeat expired marked down and its groups moved; a settled
  * group among many, stepped only by the agent's sweep, whose crashed
  * container is still restarted within --sweep-ms; a settled group whose
- * view is not written again while nothing changes; and a
+ * view is not written again while nothing changes; published ports' host
+ * ports (hostIp/hostPort in the view) kept across an update and across a
+ * release and new placement on the same host; and a
  * fleet of 60 agents on one machine running 120 groups ($BERTH_TEST_FLEET
  * agents when set).
  */
@@ -324,6 +329,69 @@ static void test_on_failure_restarts(void **state)
     json_decref(v);
 }
 
+/* What the views of a crash-looping group showed while a test watched. */
+typedef struct loop_watch {
+    bool saw_backoff;               /* a view in back-off, as ACI shows it  */
+    char bad_state[32];             /* a group state other than Running     */
+} loop_watch_t;
+
+/* Watches every view until one shows the container in back-off after at
+ * least two restarts; notes any group state but Running on the way. */
+static bool backoff_seen(json_t *v, void *data)
+{
+    loop_watch_t *w = data;
+    if (v == NULL)
+        return false;
+    const char *gs = test_view_group_state(v);
+    if (test_view_restarts(v, "app") >= 1 && gs != NULL && strcmp(gs, "Running") != 0 &&
+        w->bad_state[0] == '\0')
+        snprintf(w->bad_state, sizeof w->bad_state, "%s", gs);
+    json_t *iv = json_object_get(test_view_container(v, "app"), "instanceView");
+    json_t *cur = json_object_get(iv, "currentState");
+    json_t *prev = json_object_get(iv, "previousState");
+    const char *detail = json_string_value(json_object_get(cur, "detailStatus"));
+    const char *cs = test_view_cstate(v, "app");
+    const char *ps = json_string_value(json_object_get(prev, "state"));
+    if (test_view_restarts(v, "app") >= 2 && cs != NULL && strcmp(cs, "Waiting") == 0 &&
+        detail != NULL && strstr(detail, "CrashLoopBackOff") != NULL && ps != NULL &&
+        strcmp(ps, "Terminated") == 0)
+        w->saw_backoff = true;
+    return w->saw_backoff;
+}
+
+/* restartPolicy Always, a container that keeps exiting cleanly: the group
+ * is Running (not Succeeded: it never finishes), provisioning Succeeded,
+ * and in back-off the container is Waiting (CrashLoopBackOff) with the
+ * ended run as previousState and its restarts counted.  OnFailure with a
+ * failing container likewise (not Failed). */
+static void test_backoff_shown(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *key, *policy;
+        int code;
+    } cases[] = {{"sub/rg/loop", "Always", 0}, {"sub/rg/loopfail", "OnFailure", 2}};
+    for (size_t i = 0; i < 2; i++) {
+        place_ok(f, cases[i].key, doc(NULL, cases[i].policy, 50, cases[i].code, NULL), NULL);
+        loop_watch_t w = {0};
+        json_t *v = test_view_wait(&f->sched, cases[i].key, backoff_seen, &w, 10000,
+                                   "the container in back-off after two restarts");
+        if (v == NULL)
+            test_agent_dump(&f->agent, 30);
+        assert_non_null(v);
+        if (w.bad_state[0] != '\0')
+            fprintf(stderr, "%s: group state %s while restarting\n", cases[i].key, w.bad_state);
+        assert_string_equal(w.bad_state, "");
+        assert_string_equal(test_view_group_state(v), "Running");
+        assert_string_equal(json_string_value(json_object_get(v, "provisioningState")),
+                            "Succeeded");
+        json_t *prev = json_object_get(
+            json_object_get(test_view_container(v, "app"), "instanceView"), "previousState");
+        assert_int_equal(json_integer_value(json_object_get(prev, "exitCode")), cases[i].code);
+        json_decref(v);
+    }
+}
+
 static bool terminated(json_t *v, void *data)
 {
     const char *s = test_view_cstate(v, "app");
@@ -475,6 +543,96 @@ static void test_config_maps_in_place(void **state)
     assert_true(test_view_has_event(v, "app", "Killing", NULL));
     json_decref(v);
     assert_int_equal(cat_in(f, "sub/rg/cm", "/mnt/configmap/app/app.conf", buf, sizeof buf), 1);
+}
+
+/* A document publishing 80/TCP and 53/UDP; `mode` tells revisions apart. */
+static char *ports_doc(const char *mode)
+{
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+                 " \"ipAddress\": {\"type\": \"Public\", \"ports\": [{\"port\": 80},"
+                 " {\"port\": 53, \"protocol\": \"UDP\"}]},"
+                 " \"containers\": [{\"name\": \"app\", \"properties\": {\"image\":"
+                 " \"busybox:latest\", \"ports\": [{\"port\": 80}, {\"port\": 53,"
+                 " \"protocol\": \"UDP\"}], \"environmentVariables\": [{\"name\": \"MODE\","
+                 " \"value\": \"%s\"}], \"resources\": {\"requests\": {\"cpu\": 0.5,"
+                 " \"memoryInGB\": 0.5}}}}]}}",
+                 mode) < 0)
+        return NULL;
+    return out;
+}
+
+/* The view's host port for `port`/`proto` (0: none). */
+static json_int_t view_host_port(json_t *v, uint32_t port, const char *proto)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(json_object_get(v, "ipAddress"), "ports"), i, p)
+    {
+        if (json_integer_value(json_object_get(p, "port")) == port &&
+            strcmp(json_string_value(json_object_get(p, "protocol")), proto) == 0) {
+            assert_string_equal(json_string_value(json_object_get(p, "hostIp")), "127.0.0.1");
+            return json_integer_value(json_object_get(p, "hostPort"));
+        }
+    }
+    return 0;
+}
+
+/* Running at the generation `data` points to, with its ports published. */
+static bool ports_published_at(json_t *v, void *data)
+{
+    return json_integer_value(json_object_get(v, "generation")) == *(json_int_t *)data &&
+           test_pred_running(v, "app") && view_host_port(v, 80, "TCP") > 0 &&
+           view_host_port(v, 53, "UDP") > 0;
+}
+
+static void test_host_ports_stable(void **state)
+{
+    fixture_t *f = *state;
+    json_int_t gen = 1;
+    place_ok(f, "sub/rg/ports", ports_doc("one"), NULL);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/ports", ports_published_at, &gen, 10000,
+                               "ports published");
+    assert_non_null(v);
+    json_int_t tcp = view_host_port(v, 80, "TCP"), udp = view_host_port(v, 53, "UDP");
+    json_decref(v);
+    /* Another group gets host ports of its own. */
+    place_ok(f, "sub/rg/other", ports_doc("one"), NULL);
+    v = test_view_wait(&f->sched, "sub/rg/other", ports_published_at, &gen, 10000,
+                       "the other group's ports published");
+    assert_non_null(v);
+    assert_int_not_equal(view_host_port(v, 80, "TCP"), tcp);
+    json_decref(v);
+    /* An update (a new runtime group on the same host) keeps them. */
+    place_ok(f, "sub/rg/ports", ports_doc("two"), NULL);
+    gen = 2;
+    v = test_view_wait(&f->sched, "sub/rg/ports", ports_published_at, &gen, 10000,
+                       "generation 2 with its ports");
+    assert_non_null(v);
+    assert_int_equal(view_host_port(v, 80, "TCP"), tcp);
+    assert_int_equal(view_host_port(v, 53, "UDP"), udp);
+    json_decref(v);
+    /* Released (as a stop does) and placed again on this host: the same
+     * host ports, though the simulator hands out new ones otherwise. */
+    berth_error_t err;
+    assert_int_equal(berth_store_release(f->sched.store, "sub/rg/ports", &err), 0);
+    v = test_view_wait(&f->sched, "sub/rg/ports", test_pred_gone, NULL, 10000,
+                       "the view dropped");
+    assert_non_null(v);
+    json_decref(v);
+    place_ok(f, "sub/rg/ports", ports_doc("two"), NULL);
+    gen = 1;
+    v = test_view_wait(&f->sched, "sub/rg/ports", ports_published_at, &gen, 10000,
+                       "placed again with its ports");
+    assert_non_null(v);
+    assert_int_equal(view_host_port(v, 80, "TCP"), tcp);
+    assert_int_equal(view_host_port(v, 53, "UDP"), udp);
+    json_decref(v);
+    /* Nothing was taken, so nothing says so. */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "grep -q 'was taken' '%s'", f->agent.log_path);
+    assert_int_not_equal(system(cmd), 0);
 }
 
 static bool restarted_once(json_t *v, void *data)
@@ -991,9 +1149,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_failure_clean_exit_stays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_ports_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_removes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_crash_recovers, setup, teardown),

@@ -9,7 +9,9 @@
  * 127.0.0.1); logs and exec through `berth-agent logs|exec`; an update
  * that restarts every container in place, on the same host, without a
  * pull; a restart request; stop (release: nothing left in the engine) and
- * start (placed again); delete; OnFailure restarting a container that
+ * start (placed again); the published port on the same host port after
+ * the update and after stop and start, and on another one (logged) when
+ * that one is taken; delete; OnFailure restarting a container that
  * exits non-zero and Never leaving it terminated with its exit code; a
  * config map read by the container as a file under /mnt/configmap/app/
  * and a change to it alone seen there without a restart; and
@@ -248,6 +250,13 @@ static bool skip_unavailable(fixture_t *f)
 /* Two containers in one group: "server" serves MARK on 127.0.0.1:8080,
  * "client" fetches it over localhost every second and prints it.  Public
  * port 8080 where the engine publishes ports. */
+/* The host port of the view's first published port (0: none). */
+static uint32_t first_host_port(json_t *v)
+{
+    json_t *port = json_array_get(json_object_get(json_object_get(v, "ipAddress"), "ports"), 0);
+    return (uint32_t)json_integer_value(json_object_get(port, "hostPort"));
+}
+
 static char *pair_doc(const engine_t *e, const char *mark)
 {
     char *out = NULL;
@@ -471,6 +480,7 @@ static void test_lifecycle(void **state)
     assert_true(logged);
 
     /* Published on 127.0.0.1 (Docker and Podman). */
+    uint32_t hp1 = 0;
     if (f->e->kind != ENGINE_RUNC) {
         json_t *port = json_array_get(json_object_get(json_object_get(v, "ipAddress"),
                                                       "ports"), 0);
@@ -478,6 +488,7 @@ static void test_lifecycle(void **state)
         assert_string_equal(json_string_value(json_object_get(port, "hostIp")), "127.0.0.1");
         uint32_t hp = (uint32_t)json_integer_value(json_object_get(port, "hostPort"));
         assert_true(hp > 0);
+        hp1 = hp;
         char page[2048];
         assert_int_equal(http_get(hp, page, sizeof page), 0);
         assert_non_null(strstr(page, "first-mark"));
@@ -496,6 +507,8 @@ static void test_lifecycle(void **state)
     assert_true(test_view_has_event(v, "server", "Pulled", "already present on machine"));
     assert_int_equal(engine_objects(f, key), 3);
     free(old_start);
+    if (f->e->kind != ENGINE_RUNC)
+        assert_int_equal(first_host_port(v), hp1);     /* the same host port */
     json_decref(v);
     out = agent_cli(f, "exec", key, "client", wget, &status);
     assert_non_null(strstr(out, "second-mark"));
@@ -516,8 +529,38 @@ static void test_lifecycle(void **state)
     place_ok(f, key, pair_doc(f->e, "third-mark"), NULL);
     uint64_t gen1 = 1;
     v = wait_view(f, key, both_running, &gen1, "running after start");
+    if (f->e->kind != ENGINE_RUNC)
+        assert_int_equal(first_host_port(v), hp1);     /* the same host port */
     json_decref(v);
     assert_int_equal(engine_objects(f, key), 3);
+
+    /* Stopped, and its host port taken meanwhile: started on another one,
+     * and the agent says so. */
+    if (f->e->kind != ENGINE_RUNC) {
+        assert_int_equal(berth_store_release(f->sched.store, key, &err), 0);
+        json_decref(wait_view(f, key, gone, NULL, "the view dropped"));
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)hp1)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int one = 1;                /* the test's own connections linger in TIME_WAIT */
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(listen(fd, 1), 0);
+        place_ok(f, key, pair_doc(f->e, "fourth-mark"), NULL);
+        v = wait_view(f, key, both_running, &gen1, "running on another host port");
+        uint32_t hp2 = first_host_port(v);
+        json_decref(v);
+        close(fd);
+        assert_true(hp2 > 0 && hp2 != hp1);
+        char page[2048];
+        assert_int_equal(http_get(hp2, page, sizeof page), 0);
+        assert_non_null(strstr(page, "fourth-mark"));
+        char grep[400];
+        snprintf(grep, sizeof grep, "grep -q 'host port %u was taken; published on %u' '%s'",
+                 hp1, hp2, f->agent.log_path);
+        assert_int_equal(system(grep), 0);
+    }
 
     /* Delete. */
     assert_int_equal(berth_store_release(f->sched.store, key, &err), 0);

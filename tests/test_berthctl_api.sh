@@ -63,6 +63,9 @@ expect 0 "show"
 has out "web" "show names the group"
 has out "busybox:latest" "show lists the image"
 has out "0.5" "show gives the CPU"
+has out "Host:" "show has the host line"
+grep -q "^Host: *h1\$" "$tmp/out" || fail "show: the host is not h1"
+has out "80/TCP (127.0.0.1:" "show gives where port 80 is published"
 no_secret "show"
 
 ctl container show -g rg1 -n web --output json
@@ -109,6 +112,8 @@ ctl container list -g rg1
 expect 0 "list -g"
 has out "NAME" "list has a header"
 has out "RESOURCE-GROUP" "list has the resource-group column"
+has out "HOST" "list has the host column"
+grep "^web " "$tmp/out" | grep -q " h1 " || fail "list: web's host is not h1"
 has out "web" "list -g shows web"
 has out "filed" "list -g shows filed"
 grep -q "from-file" "$tmp/out" && fail "list -g rg1 shows a group of rg2"
@@ -140,10 +145,29 @@ expect 3 "exec exits with the command's exit code"
 
 ctl container restart -g rg1 -n web
 expect 0 "restart"
+ctl container show -g rg1 -n web --output json
+expect 0 "show before the stop"
+ports_before=$(grep -o '"hostPort": *[0-9]*' "$tmp/out" | tr -d ' ' | sort | tr '\n' ' ')
+[ -n "$ports_before" ] || fail "show json: no hostPort on the published ports"
 ctl container stop -g rg1 -n web
 expect 0 "stop"
+ctl container list -g rg1
+expect 0 "list after the stop"
+grep "^web " "$tmp/out" | grep -q " - " || fail "list: a stopped group still shows a host"
 ctl container start -g rg1 -n web
 expect 0 "start"
+# The group comes back on h1 with the same host ports (bounded wait: the
+# agent publishes them once it has created the group again).
+ports_after=
+for i in $(seq 1 100); do
+    ctl container show -g rg1 -n web --output json
+    ports_after=$(grep -o '"hostPort": *[0-9]*' "$tmp/out" | tr -d ' ' | sort | tr '\n' ' ')
+    [ -n "$ports_after" ] && break
+    sleep 0.2
+done
+[ "$ports_after" = "$ports_before" ] ||
+    fail "stop/start changed the host ports: '$ports_before' then '$ports_after'"
+echo "ok: host ports after stop/start: $ports_after"
 
 ctl host list
 expect 0 "host list with groups"

@@ -14,14 +14,18 @@
  * allocation freed), start (202, back on its host), restart (204,
  * restartCount grows), a POST retried with the same client request id,
  * container logs, exec sessions (single use, password checked),
- * api-versions (missing, unknown, every supported one), malformed requests
+ * api-versions (missing, unknown, every supported one; a property a
+ * version lacks refused naming its path and first version, answers shaped
+ * per version, NGroups only from their first version), malformed requests
  * (bad JSON, wrong types, unknown members, an oversized body, bad path
  * segments: 400s with a CloudError and nothing changed), secrets never in
  * a response, a DNS name label taken (409), the spec's example documents,
  * init containers' instance views, usages/capabilities (GPU hosts)/
  * cachedImages/operations/hosts, /metrics, bearer
  * tokens, a berthd killed right after a PUT, and a request left pending by
- * a dead berthd claimed and run by another.
+ * a dead berthd claimed and run by another; where groups run: the
+ * published ports' hostIp/hostPort in GET, the operators' GET
+ * /berth/containerGroups (hosts, filters, paging, bad queries).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -739,6 +743,164 @@ static void test_stop_start(void **state)
     free(big);
 }
 
+/* The operators' list of groups and hosts: `query` after "?". */
+static json_t *where(fixture_t *f, const char *query, long status)
+{
+    char *p = NULL;
+    if (asprintf(&p, "/berth/containerGroups?%s", query) < 0)
+        abort();
+    test_http_t h = http(f, "GET", p, NULL);
+    free(p);
+    if (h.status != status)
+        fprintf(stderr, "GET /berth/containerGroups?%s: %ld %s\n", query, h.status, h.body);
+    assert_int_equal(h.status, status);
+    json_t *j = json_incref(h.json);
+    test_http_free(&h);
+    return j;
+}
+
+/* The host the operators' list gives for group `name` (NULL: not listed). */
+static const char *where_host(json_t *list, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(list, "value"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+            return json_string_value(json_object_get(e, "host"));
+    }
+    return NULL;
+}
+
+static void test_where(void **state)
+{
+    fixture_t *f = *state;
+    /* The published port's hostIp/hostPort in GET (the simulator publishes). */
+    char *doc = gdoc("westeurope", 1, "one", "where-one");
+    put_ok(f, "rg-a", "w1", doc, 201);
+    free(doc);
+    doc = gdoc("westeurope", 1, "one", "where-two");
+    put_ok(f, "rg-a", "w2", doc, 201);
+    free(doc);
+    doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg-b", "w3", doc, 201);
+    free(doc);
+    json_t *g = NULL;
+    char *p = gpath("rg-a", "w1", NULL);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    json_t *port = NULL;
+    while (test_now_ms() < end) {
+        json_decref(g);
+        test_http_t h = http(f, "GET", p, NULL);
+        g = json_incref(h.json);
+        test_http_free(&h);
+        port = json_array_get(
+            json_object_get(json_object_get(json_object_get(g, "properties"), "ipAddress"),
+                            "ports"),
+            0);
+        if (json_integer_value(json_object_get(port, "hostPort")) > 0)
+            break;
+        test_sleep_ms(100);
+    }
+    assert_string_equal(json_string_value(json_object_get(port, "hostIp")), "127.0.0.1");
+    json_int_t host_port = json_integer_value(json_object_get(port, "hostPort"));
+    assert_true(host_port >= 32768 && host_port <= 60999);
+    json_decref(g);
+    g = wait_running(f, "rg-b", "w3");
+    assert_non_null(g);
+    json_decref(g);
+
+    /* Every group of the subscription, with its host. */
+    json_t *l = where(f, "subscription=" SUB, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 3);
+    assert_string_equal(where_host(l, "w1"), "sim-1");
+    assert_string_equal(where_host(l, "w3"), "sim-1");
+    json_t *e = json_array_get(json_object_get(l, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "resourceGroup")), "rg-a");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "id")),
+                           "/containerGroups/w1"));
+    json_decref(l);
+    /* One resource group (its name in any case), one group. */
+    l = where(f, "subscription=" SUB "&resourceGroup=RG-B", 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 1);
+    assert_string_equal(where_host(l, "w3"), "sim-1");
+    json_decref(l);
+    l = where(f, "subscription=" SUB "&resourceGroup=rg-a&name=w2", 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 1);
+    assert_string_equal(where_host(l, "w2"), "sim-1");
+    json_decref(l);
+    l = where(f, "subscription=" SUB "&resourceGroup=rg-a&name=w", 200);
+    assert_int_equal(json_array_size(json_object_get(l, "value")), 0);
+    json_decref(l);
+    /* Paging: $top=1 and the nextLink, three pages. */
+    l = where(f, "subscription=" SUB "&$top=1", 200);
+    size_t seen = 0;
+    for (int page = 0; l != NULL && page < 5; page++) {
+        seen += json_array_size(json_object_get(l, "value"));
+        const char *next = json_string_value(json_object_get(l, "nextLink"));
+        if (next == NULL) {
+            json_decref(l);
+            l = NULL;
+            break;
+        }
+        const char *q = strchr(next, '?');
+        assert_non_null(q);
+        json_t *n = where(f, q + 1, 200);
+        json_decref(l);
+        l = n;
+    }
+    assert_null(l);
+    assert_int_equal(seen, 3);
+    /* A stopped group is placed nowhere; it names its last host. */
+    char *stop = gpath("rg-a", "w2", "/stop");
+    test_http_t h = http(f, "POST", stop, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    free(stop);
+    l = where(f, "subscription=" SUB "&resourceGroup=rg-a&name=w2", 200);
+    e = json_array_get(json_object_get(l, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "host")), "");
+    assert_string_equal(json_string_value(json_object_get(e, "lastHost")), "sim-1");
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "Stopped");
+    json_decref(l);
+    /* Its GET shows no host port while stopped. */
+    char *p2 = gpath("rg-a", "w2", NULL);
+    h = http(f, "GET", p2, NULL);
+    assert_int_equal(h.status, 200);
+    port = json_array_get(json_object_get(json_object_get(json_object_get(h.json, "properties"),
+                                                          "ipAddress"),
+                                          "ports"),
+                          0);
+    assert_non_null(port);
+    assert_null(json_object_get(port, "hostPort"));
+    test_http_free(&h);
+    free(p2);
+    /* Bad queries: 400 naming the parameter, for operators as for users. */
+    static const struct {
+        const char *query, *target;
+    } bad[] = {
+        {"", "subscription"},
+        {"subscription=bad/sub", "subscription"},
+        {"subscription=" SUB "&resourceGroup=bad%2Frg", "resourceGroup"},
+        {"subscription=" SUB "&name=w1", "name"},
+        {"subscription=" SUB "&resourceGroup=rg-a&name=Bad_Name", "name"},
+        {"subscription=" SUB "&$top=0", "$top"},
+        {"subscription=" SUB "&$skiptoken=other/rg/x", "$skiptoken"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        l = where(f, bad[i].query, 400);
+        json_t *err = json_object_get(l, "error");
+        assert_string_equal(json_string_value(json_object_get(err, "code")),
+                            "InvalidQueryParameterValue");
+        assert_string_equal(json_string_value(json_object_get(err, "target")), bad[i].target);
+        json_decref(l);
+    }
+    h = http(f, "POST", "/berth/containerGroups?subscription=" SUB, "");
+    assert_int_equal(h.status, 405);
+    test_http_free(&h);
+    free(p);
+}
+
 static void test_restart_and_retry(void **state)
 {
     fixture_t *f = *state;
@@ -955,8 +1117,11 @@ static void test_api_versions(void **state)
     expect_cloud_error(&h, 400, "InvalidApiVersionParameter");
     test_http_free(&h);
     assert_int_equal(zcard(f), 0);
-    const char *ok[] = {"2021-03-01", "2021-07-01", "2021-09-01", "2021-10-01",
-                        "2022-09-01", "2022-10-01-preview", "2023-02-01-preview", "2023-05-01"};
+    const char *ok[] = {"2021-03-01",         "2021-07-01",         "2021-09-01",
+                        "2021-10-01",         "2022-09-01",         "2022-10-01-preview",
+                        "2023-02-01-preview", "2023-05-01",         "2023-05-15-preview",
+                        "2024-05-01-preview", "2024-09-01-preview", "2024-10-01-preview",
+                        "2024-11-01-preview", "2025-09-01"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         snprintf(p, sizeof p, "%s?api-version=%s", base, ok[i]);
         h = http(f, "GET", p, NULL);
@@ -968,6 +1133,191 @@ static void test_api_versions(void **state)
     assert_int_equal(h.status, 201);
     test_http_free(&h);
     free(doc);
+}
+
+/* `doc` (a gdoc()) with properties.<member> set to `value` (a JSON text)
+ * in its properties, or in its container `ctr` (>= 0) properties. */
+static char *doc_with(const char *doc, int ctr, const char *member, const char *value)
+{
+    json_t *d = json_loads(doc, 0, NULL);
+    json_t *props = json_object_get(d, "properties");
+    if (ctr >= 0) {
+        json_t *cs = json_object_get(props, "containers");
+        while ((int)json_array_size(cs) <= ctr) {
+            json_t *c = json_deep_copy(json_array_get(cs, 0));
+            char name[16];
+            snprintf(name, sizeof name, "app%zu", json_array_size(cs));
+            json_object_set_new(c, "name", json_string(name));
+            json_array_append_new(cs, c);
+        }
+        props = json_object_get(json_array_get(cs, (size_t)ctr), "properties");
+    }
+    json_object_set_new(props, member, json_loads(value, JSON_DECODE_ANY, NULL));
+    char *out = json_dumps(d, 0);
+    json_decref(d);
+    assert_non_null(out);
+    return out;
+}
+
+/* The path of group `name` in "rg" under api-version `apiv`. */
+static char *vpath(const char *name, const char *apiv)
+{
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=%s",
+                 name, apiv) < 0)
+        abort();
+    return p;
+}
+
+/* A property a request's api-version lacks: 400 naming its JSON path and
+ * the first version that has it, nothing stored; accepted from that
+ * version on; answers under an old version leave out what it lacks;
+ * NGroups only from their first version. */
+static void test_api_version_gating(void **state)
+{
+    fixture_t *f = *state;
+    char *base = gdoc("westeurope", 1, "one", NULL);
+
+    /* sku Confidential under 2021-03-01. */
+    char *conf = doc_with(base, -1, "sku", "\"Confidential\"");
+    char *p = vpath("conf", "2021-03-01");
+    test_http_t h = http(f, "PUT", p, conf);
+    expect_cloud_error(&h, 400, "InvalidRequestContent");
+    json_t *e = json_object_get(h.json, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "target")), "properties.sku");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    assert_non_null(strstr(msg, "Confidential"));
+    assert_non_null(strstr(msg, "2022-10-01-preview"));
+    assert_non_null(strstr(msg, "2021-03-01"));
+    test_http_free(&h);
+    free(p);
+    p = vpath("conf", APIV);
+    h = http(f, "GET", p, NULL);
+    expect_cloud_error(&h, 404, "ResourceNotFound");
+    test_http_free(&h);
+    free(p);
+    assert_int_equal(zcard(f), 0);
+
+    /* The same document under 2025-09-01 passes the gate and is placed on a
+     * confidential host (one beside the agent's; nothing runs it). */
+    test_sched_t sched;
+    assert_int_equal(test_sched_open(&sched, berth_test_redis_group->url, f->cell), 0);
+    berth_host_t chost = {.name = "conf-1", .cores = 8, .memory_mib = 65536,
+                          .os = BERTH_OS_LINUX, .features = BERTH_HOST_CONFIDENTIAL,
+                          .state = BERTH_HOST_READY};
+    berth_error_t err;
+    assert_int_equal(berth_store_host_put(sched.store, &chost, &err), 0);
+    test_sched_close(&sched);
+    assert_true(wait_hosts(f, 2));
+    p = vpath("conf", "2025-09-01");
+    h = http(f, "PUT", p, conf);
+    if (h.status != 201)
+        fprintf(stderr, "PUT conf under 2025-09-01: %ld %s\n", h.status, h.body);
+    assert_int_equal(h.status, 201);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h.json, "properties"), "sku")),
+        "Confidential");
+    test_http_free(&h);
+    free(p);
+    assert_int_equal(zcard(f), 1);
+
+    /* A second container's securityContext under 2022-10-01-preview (its spec has none). */
+    char *sc = doc_with(base, 1, "securityContext", "{\"privileged\": false}");
+    p = vpath("sec", "2022-10-01-preview");
+    h = http(f, "PUT", p, sc);
+    expect_cloud_error(&h, 400, "InvalidRequestContent");
+    e = json_object_get(h.json, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "target")),
+                        "properties.containers[1].properties.securityContext");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "message")), "2023-05-01"));
+    test_http_free(&h);
+    free(p);
+    assert_int_equal(zcard(f), 1);
+
+    /* A profile named under 2023-05-01 is refused before any profile is looked up. */
+    char *prof = doc_with(base, -1, "containerGroupProfile",
+                          "{\"id\": \"/subscriptions/" SUB "/resourceGroups/rg/providers/"
+                          "Microsoft.ContainerInstance/containerGroupProfiles/none\"}");
+    p = vpath("prof", APIV);
+    h = http(f, "PUT", p, prof);
+    expect_cloud_error(&h, 400, "InvalidRequestContent");
+    e = json_object_get(h.json, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "target")),
+                        "properties.containerGroupProfile");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "message")),
+                           "2024-05-01-preview"));
+    test_http_free(&h);
+    free(p);
+    free(prof);
+
+    /* A Spot group: its priority answered under 2023-05-01, left out under 2021-03-01. */
+    char *spot = doc_with(base, -1, "priority", "\"Spot\"");
+    p = vpath("spot", "2021-03-01");
+    h = http(f, "PUT", p, spot);
+    expect_cloud_error(&h, 400, "InvalidRequestContent");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h.json, "error"), "target")),
+        "properties.priority");
+    test_http_free(&h);
+    free(p);
+    put_ok(f, "rg", "spot", spot, 201);
+    p = vpath("spot", APIV);
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h.json, "properties"), "priority")),
+        "Spot");
+    test_http_free(&h);
+    free(p);
+    p = vpath("spot", "2021-03-01");
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *props = json_object_get(h.json, "properties");
+    assert_null(json_object_get(props, "priority"));
+    assert_non_null(json_object_get(props, "containers"));
+    assert_string_equal(json_string_value(json_object_get(h.json, "name")), "spot");
+    test_http_free(&h);
+    free(p);
+    /* Lists are shaped alike. */
+    h = http(f, "GET",
+             "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+             "Microsoft.ContainerInstance/containerGroups?api-version=2021-03-01",
+             NULL);
+    assert_int_equal(h.status, 200);
+    json_t *value = json_object_get(h.json, "value");
+    assert_int_equal(json_array_size(value), 2);
+    for (size_t i = 0; i < json_array_size(value); i++)
+        assert_null(json_object_get(json_object_get(json_array_get(value, i), "properties"),
+                                    "priority"));
+    assert_null(strstr(h.body, "\"priority\""));
+    test_http_free(&h);
+
+    /* NGroups before their first version; a version without a public spec. */
+    h = http(f, "GET",
+             "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+             "Microsoft.ContainerInstance/nGroups/ng?api-version=2023-05-01",
+             NULL);
+    expect_cloud_error(&h, 400, "InvalidApiVersionParameter");
+    assert_non_null(strstr(h.body, "2024-09-01-preview"));
+    test_http_free(&h);
+    h = http(f, "GET",
+             "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+             "Microsoft.ContainerInstance/nGroups/ng?api-version=2024-09-01-preview",
+             NULL);
+    expect_cloud_error(&h, 404, NULL);
+    test_http_free(&h);
+    p = vpath("spot", "2022-04-01-preview");
+    h = http(f, "GET", p, NULL);
+    expect_cloud_error(&h, 400, "InvalidApiVersionParameter");
+    test_http_free(&h);
+    free(p);
+
+    free(spot);
+    free(sc);
+    free(conf);
+    free(base);
 }
 
 static void test_bad_requests(void **state)
@@ -1710,6 +2060,23 @@ static void test_tokens(void **state)
     test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-alpha-0123456789", NULL, &h);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
+    /* The operators' list of groups checks the subscription its query
+     * names, as a path's. */
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL,
+              "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 1);
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=other", NULL,
+              "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 403);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                          "code")),
+                        "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL, NULL, NULL, &h);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
     free(doc);
     free(p);
     unlink(file);
@@ -1724,10 +2091,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_start, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_where, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_stalled_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_version_gating, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_label, setup, teardown),

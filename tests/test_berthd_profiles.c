@@ -36,7 +36,9 @@
 
 #define SUB "0000-sub-1"
 #define PAPIV "2025-09-01"
-#define GAPIV "2023-05-01"
+/* Container groups name a profile (properties.containerGroupProfile) from
+ * api-version 2024-05-01-preview on; berthd refuses it under earlier ones. */
+#define GAPIV "2025-09-01"
 #define WAIT_MS 15000
 
 static int cell_counter;

@@ -14,7 +14,8 @@
  * never run), also when freed from a done callback; the queue's bound
  * (BERTH_EBUSY, nothing queued, room again once jobs complete); captured
  * replies forwarded with their status, body, headers and route (and a
- * handler that sends nothing answered 500), the request deep-copied, the
+ * handler that sends nothing answered 500; a refusal naming a store key
+ * shown with the resource's name), the request deep-copied, the
  * NGroup and standby-pool routes answered through the worker; a pool claim
  * on the worker writing its effects with the claim, refills queued after
  * it, guards that refuse (the asynchronous store's errors) and bad effects
@@ -132,6 +133,14 @@ static void text_handler(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply
     bd_reply_send_text(reply, 500, "again", 5, NULL);
 }
 
+/* A refusal naming a store key, as the core's messages do. */
+static void keyed_handler(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_t *reply,
+                          char **seg, int n)
+{
+    (void)ctx, (void)req, (void)seg, (void)n;
+    bd_reply_error(reply, 409, "Conflict", "key", "NGroup 'sub1/rg/ng1' kept changing");
+}
+
 void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
 {
     /* The segments live on this stack: the worker must have copied them. */
@@ -145,7 +154,10 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     if (n == 4 && strcmp(seg[2], "test") == 0) {
         bd_route_fn h = strcmp(seg[3], "echo") == 0     ? echo_handler
                         : strcmp(seg[3], "silent") == 0 ? silent_handler
+                        : strcmp(seg[3], "keyed") == 0  ? keyed_handler
                                                         : text_handler;
+        if (h == keyed_handler)
+            bd_reply_resource(reply, "sub1/rg/ng1", "ng1", "nGroupName");
         bd_worker_route(api->w, h, req, reply, seg, n);
     } else if (n >= 7 && strcmp(seg[5], "Microsoft.StandbyPool") == 0) {
         bd_worker_pools(api->w, req, reply, seg, n);
@@ -707,6 +719,17 @@ static void test_captured_replies_forwarded(void **state)
     assert_int_equal(r.status, 500);
     j = body_json(&r);
     assert_string_equal(jstr(json_object_get(j, "error"), "code"), "InternalServerError");
+    json_decref(j);
+    free(r.body);
+
+    /* A refusal naming the store key reaches the user with the name the
+     * route gave (bd_reply_resource()), its target too. */
+    http(f, EVHTTP_REQ_GET, "/subscriptions/sub1/test/keyed", NULL, NULL, &r);
+    assert_int_equal(r.status, 409);
+    j = body_json(&r);
+    assert_string_equal(jstr(json_object_get(j, "error"), "message"),
+                        "NGroup 'ng1' kept changing");
+    assert_string_equal(jstr(json_object_get(j, "error"), "target"), "nGroupName");
     json_decref(j);
     free(r.body);
 

@@ -525,6 +525,69 @@ static void redis_do(fixture_t *f, const char *fmt, const char *arg)
  * dropped from the set is adopted back and kept, a stray of another
  * template is adopted and replaced, a stray of a pool without a record is
  * released, and a delete releases strays too. */
+/* A pool over zones: each member's document names one zone, new members
+ * go to the zone holding the fewest that has room, a zone without room (or
+ * without hosts) takes none, and the counts per zone say so. */
+static void test_reconcile_zones(void **state)
+{
+    fixture_t *f = *state;
+    berth_error_t err;
+    const berth_host_t z1 = {.name = "z1", .cores = 8, .memory_mib = 32768,
+                             .os = BERTH_OS_LINUX, .zone = "1"};
+    const berth_host_t z2 = {.name = "z2", .cores = 2, .memory_mib = 32768,
+                             .os = BERTH_OS_LINUX, .zone = "2"};
+    assert_int_equal(berth_store_host_put(f->sched.store, &z1, &err), 0);
+    assert_int_equal(berth_store_host_put(f->sched.store, &z2, &err), 0);
+    char *t = tdoc("tmpl", "westeurope", "busybox:latest", "a", "x", NULL);
+    const char *zones[] = {"1", "2", "3"};
+    berth_pool_spec_t spec = {.name = "pz", .template_json = t, .len = strlen(t), .size = 5,
+                              .zones = zones, .nzones = 3};
+    assert_int_equal(berth_store_pool_put_spec(f->sched.store, &spec, &err), 0);
+    assert_int_equal(reconcile(f), 5);
+    berth_pool_zone_info_t zi[4];
+    size_t nz = 0;
+    assert_int_equal(berth_store_pool_zones_get(f->sched.store, "pz", zi, 4, &nz, &err), 0);
+    assert_int_equal(nz, 3);
+    assert_string_equal(zi[0].zone, "1");
+    assert_string_equal(zi[2].zone, "3");
+    assert_int_equal(zi[0].members, 3);     /* z2 holds two: its cores   */
+    assert_int_equal(zi[1].members, 2);
+    assert_int_equal(zi[2].members, 0);     /* no host in zone 3         */
+    /* Each member runs on a host of the zone its document names. */
+    member_keys_t m = members(f, "pz");
+    assert_int_equal(m.n, 5);
+    for (size_t i = 0; i < m.n; i++) {
+        berth_placement_t pl;
+        assert_int_equal(berth_engine_group_get(f->sched.engine, m.k[i], &pl), 0);
+        char *doc = NULL;
+        assert_int_equal(berth_store_group_read(f->sched.store, m.k[i], &doc, NULL, &err), 0);
+        const char *want = strcmp(pl.host, "z1") == 0 ? "\"zones\":[\"1\"]"
+                                                      : "\"zones\":[\"2\"]";
+        assert_true(strcmp(pl.host, "z1") == 0 || strcmp(pl.host, "z2") == 0);
+        assert_non_null(strstr(doc, want));
+        berth_free(doc);
+    }
+    /* Nothing changes in a second step; a pool without zones reports none. */
+    assert_int_equal(reconcile(f), 0);
+    assert_int_equal(berth_store_pool_put(f->sched.store, "plain", t, strlen(t), 0, &err), 0);
+    assert_int_equal(berth_store_pool_zones_get(f->sched.store, "plain", zi, 4, &nz, &err), 0);
+    assert_int_equal(nz, 0);
+    /* A zone named twice, or empty, is refused and changes nothing. */
+    const char *twice[] = {"1", "1"};
+    spec.zones = twice;
+    spec.nzones = 2;
+    assert_int_equal(berth_store_pool_put_spec(f->sched.store, &spec, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "zones[1]");
+    const char *empty[] = {""};
+    spec.zones = empty;
+    spec.nzones = 1;
+    assert_int_equal(berth_store_pool_put_spec(f->sched.store, &spec, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "zones[0]");
+    assert_int_equal(berth_store_pool_zones_get(f->sched.store, "pz", zi, 4, &nz, &err), 0);
+    assert_int_equal(nz, 3);
+    free(t);
+}
+
 static void test_reconcile_adopts_strays(void **state)
 {
     fixture_t *f = *state;
@@ -851,7 +914,9 @@ static void test_agent_restart_keeps_claim(void **state)
 /* ---- berthd ----------------------------------------------------------------------------- */
 
 #define SUB "0000-sub-1"
-#define APIV "2023-05-01"
+/* Container groups name a standby pool (properties.standbyPoolProfile) and
+ * answer isCreatedFromStandbyPool from api-version 2024-05-01-preview on. */
+#define APIV "2025-09-01"
 #define POOL_APIV "2025-03-01"
 
 static int setup_berthd(void **state)
@@ -1066,9 +1131,9 @@ static void refused(fixture_t *f, const char *method, const char *path, const ch
     test_http_free(&h);
 }
 
-/* berthd serves container groups up to api-version 2023-05-01 and takes
- * configMap at each of them. */
-#define CM_APIV APIV
+/* The first api-version of the ones berthd serves whose spec has configMap
+ * is 2024-05-01-preview; the stable one. */
+#define CM_APIV "2025-09-01"
 
 /* group_body(name, "slow/web:1") naming web-pool, its container given
  * configMap.keyValuePairs `pairs` (a JSON object text). */
@@ -1239,7 +1304,11 @@ static void test_berthd_pools(void **state)
     assert_true(started[0] != '\0');
     json_decref(view);
     char *cm_green = config_map_body("web-cm", "{\"app.conf\": \"mode=green\"}");
-    char *cm_path = group_path("web-cm");
+    char *cm_path = NULL;
+    if (asprintf(&cm_path,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/web-cm?api-version=" CM_APIV) < 0)
+        abort();
     test_http_t hg = http(f, "PUT", cm_path, cm_green);
     if (hg.status != 200)
         fprintf(stderr, "PUT web-cm: %ld %s\n", hg.status, hg.body);
@@ -1475,6 +1544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_claim, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_store_claim_from, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_replaces, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_zones, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_adopts_strays, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_agent_adopts, setup_agent, teardown),

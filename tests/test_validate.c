@@ -397,10 +397,15 @@ static void test_group_limits(void **state)
     /* 3.5 cores round to 4: at the limit.  4.5 round to 5: above it. */
     assert_int_equal(request(&cfg, LINUX(SIZED("c1", "2", "8") "," SIZED("c2", "1.5", "8"), ""), &r), 0);
     assert_int_equal(r.demand.millicores, 4000);
-    expect_engine(&cfg, LINUX(SIZED("c1", "2", "1") "," SIZED("c2", "2.5", "1"), ""), BERTH_EINVAL,
-                  "CpuLimitExceeded", "properties.containers");
-    expect_engine(&cfg, LINUX(SIZED("c1", "1", "16.001"), ""), BERTH_EINVAL, "MemoryLimitExceeded",
-                  "properties.containers");
+    berth_error_t e = expect_engine(&cfg, LINUX(SIZED("c1", "2", "1") "," SIZED("c2", "2.5", "1"), ""),
+                                    BERTH_EINVAL, "CpuLimitExceeded", "properties.containers");
+    /* Limits are stated as ACI states them: cores and GB, never millicores or MiB. */
+    assert_string_equal(e.message, "The group requests 4.5 CPU cores (5 when rounded up to whole "
+                                   "cores); the per-group limit is 4 cores.");
+    e = expect_engine(&cfg, LINUX(SIZED("c1", "1", "16.001"), ""), BERTH_EINVAL,
+                      "MemoryLimitExceeded", "properties.containers");
+    assert_string_equal(e.message, "The group requests 16.001 GB of memory; the per-group limit "
+                                   "is 16 GB.");
     /* GPU groups take their limits from the offer: 6 cores for one K80. */
     assert_int_equal(request(&cfg, LINUX(GPU_CONT("c1", "6", "56", "1", "K80"), ""), &r), 0);
     expect_engine(&cfg, LINUX(GPU_CONT("c1", "6.5", "1", "1", "K80"), ""), BERTH_EINVAL,

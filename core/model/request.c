@@ -83,6 +83,15 @@ static void digests(const berth_group_t *g, berth_request_t *r)
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* The memory the group's containers request, in GB as documents state it. */
+static double group_memory_gb(const berth_group_t *g)
+{
+    uint64_t milli_gb = 0;
+    for (size_t i = 0; i < g->ncontainers; i++)
+        milli_gb += g->containers[i].requests.memory_milli_gb;
+    return (double)milli_gb / 1000.0;
+}
+
 /* Rules against the engine's tables; see model-internal.h.  Reads cfg only;
  * returns the number of violations appended to *err. */
 size_t berth__group_check_engine(const berth__config_t *cfg, const berth_group_t *g,
@@ -131,14 +140,17 @@ size_t berth__group_check_engine(const berth__config_t *cfg, const berth_group_t
             check_size = false;
         }
     }
+    /* Stated as ACI states them: CPU in cores, memory in GB (of 1024 MiB). */
     if (check_size && d.millicores > max_millicores)
         n += berth__report(err, "CpuLimitExceeded", "properties.containers",
-                    "The group requests %u millicores (rounded up to %u); %s is %u.",
-                    d.requested_millicores, d.millicores, limit_source, max_millicores);
+                    "The group requests %g CPU cores (%u when rounded up to whole cores); "
+                    "%s is %g cores.",
+                    d.requested_millicores / 1000.0, d.millicores / 1000, limit_source,
+                    max_millicores / 1000.0);
     if (check_size && d.memory_mib > max_memory_mib)
         n += berth__report(err, "MemoryLimitExceeded", "properties.containers",
-                    "The group requests %u MiB of memory; %s is %u MiB.", d.memory_mib,
-                    limit_source, max_memory_mib);
+                    "The group requests %g GB of memory; %s is %g GB.",
+                    group_memory_gb(g), limit_source, max_memory_mib / 1024.0);
     size_t containers = g->ncontainers + g->ninit_containers;
     if (containers > cfg->limits.max_containers)
         n += berth__report(err, "TooManyContainers", "properties.containers",

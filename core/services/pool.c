@@ -158,10 +158,17 @@ typedef struct pool {
     char *member_doc;               /* the members' document (owned)        */
     char *text;                     /* the template text (owned)            */
     char *annotation;               /* the caller's annotation, or NULL (owned) */
+    /* Zones the members spread across (none: any host).  Member documents
+     * differ by zone: zone_docs[z] is member_doc with zones [zones[z]]. */
+    size_t nzones;
+    char zones[BERTH_POOL_ZONES_MAX][BERTH_NAME_MAX + 1];
+    char *zone_docs[BERTH_POOL_ZONES_MAX];
 } pool_t;
 
 static void pool_clear(pool_t *p)
 {
+    for (size_t z = 0; z < p->nzones; z++)
+        free(p->zone_docs[z]);
     free(p->template_doc);
     free(p->member_doc);
     free(p->text);
@@ -169,9 +176,32 @@ static void pool_clear(pool_t *p)
     memset(p, 0, sizeof *p);
 }
 
+/* The member document `doc` (canonical) placed in `zone`: the same with
+ * zones [zone], canonical, in *out (free()).  Returns 0 or BERTH_ENOMEM. */
+static int zone_doc(const char *doc, const char *zone, char **out)
+{
+    *out = NULL;
+    json_t *d = json_loads(doc, 0, NULL);
+    if (d == NULL)
+        return BERTH_ENOMEM;
+    json_object_set_new(d, "zones", json_pack("[s]", zone));
+    char *text = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(d);
+    berth_group_t *g = NULL;
+    int rc = text != NULL && berth_group_parse(text, strlen(text), &g, NULL) == 0 ? 0
+                                                                                  : BERTH_ENOMEM;
+    free(text);
+    char *canon = NULL;
+    if (rc == 0 && berth_group_to_json(g, 0, &canon, NULL) == 0)
+        *out = strdup(canon);
+    berth_free(canon);
+    berth_group_free(g);
+    return *out != NULL ? 0 : BERTH_ENOMEM;
+}
+
 /* Builds what a pool derives from its template document: the members'
- * document (the template named MEMBER_NAME, canonical) and the template
- * text.  Returns 0, or BERTH_EINVAL when the template does not parse. */
+ * document (the template named MEMBER_NAME, canonical; one per zone when
+ * the pool has zones) and the template text.  Returns 0, or BERTH_EINVAL when the template does not parse. */
 static int pool_derive(pool_t *p, berth_error_t *err)
 {
     json_t *doc = json_loads(p->template_doc, 0, NULL);
@@ -198,6 +228,8 @@ static int pool_derive(pool_t *p, berth_error_t *err)
     }
     berth_free(canon);
     berth_group_free(g);
+    for (size_t z = 0; rc == 0 && z < p->nzones; z++)
+        rc = zone_doc(p->member_doc, p->zones[z], &p->zone_docs[z]);
     if (rc != 0)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a pool");
     return 0;
@@ -219,6 +251,21 @@ static int pool_parse(const char *name, const char *text, size_t len, pool_t *p,
         json_decref(r);
         return berth__error_set(err, BERTH_EIO, "CorruptRecord", "",
                                 "standby pool '%s' has a malformed record", name);
+    }
+    json_t *zones = json_object_get(r, "zones");
+    if (zones != NULL && (!json_is_array(zones) || json_array_size(zones) > BERTH_POOL_ZONES_MAX)) {
+        json_decref(r);
+        return berth__error_set(err, BERTH_EIO, "CorruptRecord", "",
+                                "standby pool '%s' has a malformed record", name);
+    }
+    for (size_t z = 0; z < json_array_size(zones); z++) {
+        const char *zn = json_string_value(json_array_get(zones, z));
+        if (zn == NULL || zn[0] == '\0' || strlen(zn) > BERTH_NAME_MAX) {
+            json_decref(r);
+            return berth__error_set(err, BERTH_EIO, "CorruptRecord", "",
+                                    "standby pool '%s' has a malformed record", name);
+        }
+        snprintf(p->zones[p->nzones++], sizeof p->zones[0], "%s", zn);
     }
     p->size = (uint32_t)json_integer_value(size);
     p->digest = strtoull(digest, NULL, 16);
@@ -326,7 +373,26 @@ typedef struct member {
     char host[BERTH_NAME_MAX + 1];
     uint64_t generation;
     char digest[24];                /* the runtime digest its view names    */
+    int zone;                       /* the pool's zone its document names, -1:
+                                     * none (a pool without zones)          */
 } member_t;
+
+/* Whether `spec` (len bytes) is the member document of pool p, and in
+ * which zone (*zone: its index, -1 for a pool without zones). */
+static bool member_doc_is(const pool_t *p, const char *spec, size_t len, int *zone)
+{
+    *zone = -1;
+    if (spec == NULL)
+        return false;
+    if (p->nzones == 0)
+        return len == strlen(p->member_doc) && memcmp(spec, p->member_doc, len) == 0;
+    for (size_t z = 0; z < p->nzones; z++)
+        if (len == strlen(p->zone_docs[z]) && memcmp(spec, p->zone_docs[z], len) == 0) {
+            *zone = (int)z;
+            return true;
+        }
+    return false;
+}
 
 /* Reads the members of pool p (*m, *count of them: free(*m)): the set,
  * then their records and views, three round trips. */
@@ -388,8 +454,7 @@ static int members_read(berth_store_t *s, const pool_t *p, member_t **out, uint3
         m[i].exists = true;
         m[i].generation = g->generation;
         snprintf(m[i].host, sizeof m[i].host, "%.*s", (int)g->host.len, g->host.ptr);
-        m[i].current = g->spec.ptr != NULL && g->spec.len == strlen(p->member_doc) &&
-                       memcmp(g->spec.ptr, p->member_doc, g->spec.len) == 0;
+        m[i].current = member_doc_is(p, g->spec.ptr, g->spec.len, &m[i].zone);
     }
     freeReplyObject(r);
     argv[1] = kv;
@@ -448,11 +513,31 @@ static void targets_prefix(berth_error_t *err)
 }
 
 static int pool_put(berth_store_t *s, const char *name, const char *template_json, size_t len,
-                    uint32_t size, const char *annotation, berth_error_t *err)
+                    uint32_t size, const char *const *zones, size_t nzones,
+                    const char *annotation, berth_error_t *err)
 {
     int rc = name_check(name, err);
     if (rc < 0)
         return rc;
+    if (nzones > BERTH_POOL_ZONES_MAX || (nzones > 0 && zones == NULL))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "zones",
+                                "a standby pool spreads over at most %d zones",
+                                BERTH_POOL_ZONES_MAX);
+    for (size_t z = 0; z < nzones; z++) {
+        size_t zl = zones[z] != NULL ? strlen(zones[z]) : 0;
+        bool ok = zl > 0 && zl <= BERTH_NAME_MAX;
+        for (size_t i = 0; ok && i < zl; i++)
+            ok = zones[z][i] > ' ' && zones[z][i] < 0x7f && zones[z][i] != '"';
+        for (size_t y = 0; ok && y < z; y++)
+            ok = strcmp(zones[y], zones[z]) != 0;
+        if (!ok) {
+            char target[32];
+            snprintf(target, sizeof target, "zones[%zu]", z);
+            return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", target,
+                                    "a zone is 1-%d printable characters, each zone named "
+                                    "once", BERTH_NAME_MAX);
+        }
+    }
     json_t *note = NULL;
     if (annotation != NULL) {
         note = strlen(annotation) <= BERTH_POOL_ANNOTATION_MAX
@@ -504,6 +589,12 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
     json_t *r = json_pack("{s:i,s:I,s:s,s:s}", "v", POOL_RECORD_VERSION, "size",
                           (json_int_t)size, "digest", digest, "template", canon);
     berth_free(canon);
+    if (r != NULL && nzones > 0) {
+        json_t *zs = json_array();
+        for (size_t z = 0; z < nzones; z++)
+            json_array_append_new(zs, json_string(zones[z]));
+        json_object_set_new(r, "zones", zs);
+    }
     if (r != NULL && note != NULL)
         json_object_set(r, "annotation", note);
     json_decref(note);
@@ -520,7 +611,8 @@ static int pool_put(berth_store_t *s, const char *name, const char *template_jso
 }
 
 static int pool_get(berth_store_t *s, const char *name, berth_pool_info_t *info,
-                    char **template_json, char **annotation, berth_error_t *err)
+                    char **template_json, char **annotation, berth_pool_zone_info_t *zinfo,
+                    size_t zcap, size_t *nz, berth_error_t *err)
 {
     int rc = name_check(name, err);
     if (rc < 0)
@@ -538,6 +630,18 @@ static int pool_get(berth_store_t *s, const char *name, berth_pool_info_t *info,
         for (uint32_t i = 0; rc == 0 && i < n; i++) {
             info->members += m[i].exists && m[i].current;
             info->ready += m[i].exists && m[i].current && m[i].ready;
+        }
+        if (rc == 0 && nz != NULL) {
+            *nz = p.nzones;
+            for (size_t z = 0; z < p.nzones && z < zcap; z++) {
+                memset(&zinfo[z], 0, sizeof zinfo[z]);
+                snprintf(zinfo[z].zone, sizeof zinfo[z].zone, "%s", p.zones[z]);
+                for (uint32_t i = 0; i < n; i++) {
+                    bool in = m[i].exists && m[i].current && m[i].zone == (int)z;
+                    zinfo[z].members += in;
+                    zinfo[z].ready += in && m[i].ready;
+                }
+            }
         }
         free(m);
     }
@@ -755,11 +859,15 @@ static int pool_delete(berth_store_t *s, const char *name, berth_error_t *err)
 
 /* Places one new member of pool p under a key never used before.
  * Returns 1 placed, 0 no room now (nothing left behind), or BERTH_EIO. */
-static int member_add(berth_store_t *s, const pool_t *p, berth_error_t *err)
+/* Places one more member of pool p, in zone `zone` (its index; -1: a
+ * pool without zones).  Returns 1 when placed, 0 when there is no room
+ * (nothing left behind), or a negative code. */
+static int member_add(berth_store_t *s, const pool_t *p, int zone, berth_error_t *err)
 {
+    const char *doc = zone >= 0 ? p->zone_docs[zone] : p->member_doc;
     berth_group_t *g = NULL;
     berth_error_t e;
-    if (berth_group_parse(p->member_doc, strlen(p->member_doc), &g, &e) != 0)
+    if (berth_group_parse(doc, strlen(doc), &g, &e) != 0)
         return 0;
     berth_request_t req;
     int rc = berth_engine_group_request(berth__store_engine(s), g, &req, &e);
@@ -787,7 +895,7 @@ static int member_add(berth_store_t *s, const pool_t *p, berth_error_t *err)
                                   &rc)) == NULL)
         return rc;
     freeReplyObject(r);
-    rc = berth_store_place(s, key, &req, p->member_doc, NULL, &e);
+    rc = berth_store_place(s, key, &req, doc, NULL, &e);
     if (rc == 0)
         return 1;
     int frc = member_forget(s, p, key, err);
@@ -828,12 +936,31 @@ static int pool_reconcile_one(berth_store_t *s, const pool_t *p, const keylist_t
             good--;
             *changes += rc == 0;
         }
+    /* New members go to the zone holding the fewest that still has room
+     * (the first such in the pool's order on a tie). */
+    uint32_t in_zone[BERTH_POOL_ZONES_MAX] = {0};
+    bool full[BERTH_POOL_ZONES_MAX] = {false};
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i].exists && m[i].current && !m[i].failed && m[i].zone >= 0)
+            in_zone[m[i].zone]++;
     while (rc == 0 && good < p->size) {
-        int r = member_add(s, p, err);
+        int zone = -1;
+        for (size_t z = 0; z < p->nzones; z++)
+            if (!full[z] && (zone < 0 || in_zone[z] < in_zone[zone]))
+                zone = (int)z;
+        if (p->nzones > 0 && zone < 0)
+            break;      /* no zone has room now: a later step tries again */
+        int r = member_add(s, p, zone, err);
         if (r < 0)
             rc = r;
+        if (r == 0 && zone >= 0) {
+            full[zone] = true;
+            continue;
+        }
         if (r <= 0)
             break;      /* no room now: a later step tries again */
+        if (zone >= 0)
+            in_zone[zone]++;
         good++;
         (*changes)++;
     }
@@ -1097,14 +1224,15 @@ static int pool_list(berth_store_t *s, berth_store_pool_cb cb, void *data, berth
 int berth_store_pool_put(berth_store_t *store, const char *name, const char *template_json,
                          size_t len, uint32_t size, berth_error_t *err)
 {
-    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, NULL, err));
+    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, NULL, 0, NULL, err));
 }
 
 int berth_store_pool_put_annotated(berth_store_t *store, const char *name,
                                    const char *template_json, size_t len, uint32_t size,
                                    const char *annotation, berth_error_t *err)
 {
-    BERTH__RETURN_GUARDED(pool_put(store, name, template_json, len, size, annotation, err));
+    BERTH__RETURN_GUARDED(
+        pool_put(store, name, template_json, len, size, NULL, 0, annotation, err));
 }
 
 int berth_store_pool_get(berth_store_t *store, const char *name, berth_pool_info_t *info,
@@ -1112,7 +1240,7 @@ int berth_store_pool_get(berth_store_t *store, const char *name, berth_pool_info
 {
     if (template_json != NULL)
         *template_json = NULL;
-    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, NULL, err));
+    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, NULL, NULL, 0, NULL, err));
 }
 
 int berth_store_pool_get_annotated(berth_store_t *store, const char *name,
@@ -1123,7 +1251,34 @@ int berth_store_pool_get_annotated(berth_store_t *store, const char *name,
         *template_json = NULL;
     if (annotation != NULL)
         *annotation = NULL;
-    BERTH__RETURN_GUARDED(pool_get(store, name, info, template_json, annotation, err));
+    BERTH__RETURN_GUARDED(
+        pool_get(store, name, info, template_json, annotation, NULL, 0, NULL, err));
+}
+
+int berth_store_pool_put_spec(berth_store_t *store, const berth_pool_spec_t *spec,
+                              berth_error_t *err)
+{
+    if (spec == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "spec",
+                                "no standby pool spec");
+    BERTH__RETURN_GUARDED(pool_put(store, spec->name, spec->template_json, spec->len,
+                                   spec->size, spec->zones, spec->nzones, spec->annotation,
+                                   err));
+}
+
+int berth_store_pool_zones_get(berth_store_t *store, const char *name,
+                               berth_pool_zone_info_t *out, size_t cap, size_t *n,
+                               berth_error_t *err)
+{
+    size_t none = 0;
+    if (n == NULL)
+        n = &none;
+    *n = 0;
+    if (cap > 0 && out == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "out",
+                                "no room for the zones");
+    berth_pool_info_t info;
+    BERTH__RETURN_GUARDED(pool_get(store, name, &info, NULL, NULL, out, cap, n, err));
 }
 
 int berth_store_pool_delete(berth_store_t *store, const char *name, berth_error_t *err)

@@ -3,11 +3,20 @@
  * sandbox container that owns the network namespace and the ports, and one
  * container per init container and container joined to it.
  *
+ * Each port is published on the host port the agent asks for
+ * (berth_runtime_group_t.host_ports: the one it had before) when nothing
+ * on the host holds it, else on one the engine chooses; the engine binds
+ * at start, so a port taken in between makes the start fail, and the
+ * agent creates the group again without asking.
+ *
  * It must never start what it creates (start is groups.c's) nor leave a
  * half-created group behind: a failed create removes what it made.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +133,64 @@ static uint32_t container_memory(const berth_container_t *c)
     return c->requests.memory_milli_gb;
 }
 
+/* Whether host port hp (protocol proto) is free on address `addr` (an
+ * IPv4 or IPv6 literal; "" or "0.0.0.0": every address) as far as the
+ * plugin can tell: it binds a socket there and closes it at once.  An
+ * address the plugin cannot bind to (not this host's) counts as free:
+ * the engine has the last word. */
+static bool host_port_free(const char *addr, uint32_t hp, berth_protocol_t proto)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (addr == NULL || addr[0] == '\0' || inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)hp);
+        len = sizeof *in4;
+    } else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)hp);
+        len = sizeof *in6;
+    } else {
+        return true;
+    }
+    int fd = socket(ss.ss_family,
+                    (proto == BERTH_PROTOCOL_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    /* A TCP port whose last connections linger in TIME_WAIT is free to
+     * listen on (as the engine's proxy does, with SO_REUSEADDR); one a
+     * socket listens on is not. */
+    int one = 1;
+    if (proto != BERTH_PROTOCOL_UDP)
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool free_ = bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRINUSE;
+    close(fd);
+    return free_;
+}
+
+/* The HostPort to ask for port p: the one the agent asks for when it looks
+ * free, else "" (the engine chooses). */
+static void wanted_host_port(docker_ctx_t *ctx, const berth_runtime_group_t *group,
+                             const berth_port_t *p, char *out, size_t cap)
+{
+    out[0] = '\0';
+    /* A document's protocol may be unset: TCP, as the status reports it. */
+    bool udp = p->protocol == BERTH_PROTOCOL_UDP;
+    for (size_t k = 0; group->host_ports != NULL && k < group->nhost_ports; k++) {
+        const berth_published_port_t *w = &group->host_ports[k];
+        if (w->port == p->port && (w->protocol == BERTH_PROTOCOL_UDP) == udp &&
+            w->host_port > 0 &&
+            w->host_port <= 65535 && host_port_free(ctx->publish_address, w->host_port,
+                                                    p->protocol)) {
+            snprintf(out, cap, "%u", w->host_port);
+            return;
+        }
+    }
+}
+
 static int create_sandbox(docker_ctx_t *ctx, const berth_runtime_group_t *group,
                           const char *gid, char *sandbox_id, size_t cap, berth_error_t *err)
 {
@@ -148,10 +215,12 @@ static int create_sandbox(docker_ctx_t *ctx, const berth_runtime_group_t *group,
         const berth_port_t *p = &spec->ip_address->ports[i];
         char k[32];
         snprintf(k, sizeof k, "%u/%s", p->port, p->protocol == BERTH_PROTOCOL_UDP ? "udp" : "tcp");
+        char hp[16];
+        wanted_host_port(ctx, group, p, hp, sizeof hp);
         json_object_set_new(exposed, k, json_object());
         json_object_set_new(bindings, k,
                             json_pack("[{s:s, s:s}]", "HostIp", ctx->publish_address,
-                                      "HostPort", ""));
+                                      "HostPort", hp));
     }
     json_object_set_new(body, "ExposedPorts", exposed);
     json_object_set_new(hostcfg, "PortBindings", bindings);

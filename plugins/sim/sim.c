@@ -24,6 +24,11 @@
  * map file's content as delivered (exit code 1 when there is none): the
  * config maps a container sees, kept in memory and replaced whole by
  * `config_maps`, the log noting each delivery.
+ *
+ * Each port of a group's ipAddress is "published" on 127.0.0.1 with a host
+ * port no other group of the context holds: the one the agent asks for
+ * (berth_runtime_group_t.host_ports) when it is free, else the next free
+ * one from SIM_PORT_FIRST on, as an engine hands out ephemeral ports.
  */
 #include <fnmatch.h>
 #include <stdarg.h>
@@ -45,6 +50,8 @@
 #define RULES_MAX 32
 #define IMAGES_MAX 256
 #define LOG_MAX 4096
+#define SIM_PORT_FIRST 32768        /* the host ports handed out: Linux's   */
+#define SIM_PORT_LAST 60999         /* ephemeral range, as Docker's         */
 
 typedef struct rule {
     char *glob;
@@ -76,6 +83,8 @@ typedef struct sgroup {
     uint64_t generation, digest;
     size_t n;
     ctr_t *c;
+    size_t nports;
+    berth_published_port_t ports[BERTH_PLUGIN_PORTS_MAX];
     UT_hash_handle hh;              /* sim_t.groups, by key                 */
 } sgroup_t;
 
@@ -90,6 +99,7 @@ typedef struct sim {
     size_t nimages;
     sgroup_t *groups;               /* by key (uthash): a host may hold
                                      * thousands, each call finds one        */
+    uint32_t next_port;             /* where the next new host port is sought */
 } sim_t;
 
 static void log_line(ctr_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -340,6 +350,7 @@ static int sim_open(const char *config_json, const char *host, void **ctx, berth
     if (s == NULL)
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     snprintf(s->host, sizeof s->host, "%s", host != NULL ? host : "");
+    s->next_port = SIM_PORT_FIRST;
     int rc = config_load(s, config_json, err);
     if (rc < 0) {
         sim_close(s);
@@ -443,6 +454,54 @@ static int ctr_init(sim_t *s, ctr_t *c, const berth_container_t *spec, bool is_i
     return 0;
 }
 
+/* Whether a group of the context publishes a port on host port hp. */
+static bool port_held(const sim_t *s, uint32_t hp, berth_protocol_t proto)
+{
+    for (const sgroup_t *g = s->groups; g != NULL; g = g->hh.next)
+        for (size_t i = 0; i < g->nports; i++)
+            if (g->ports[i].host_port == hp && g->ports[i].protocol == proto)
+                return true;
+    return false;
+}
+
+/* Publishes grp's ports (spec's ipAddress.ports): on the host port the
+ * agent asks for when no group holds it, else on the next free one.
+ * grp is not in the table yet. */
+static void ports_publish(sim_t *s, sgroup_t *grp, const berth_runtime_group_t *g)
+{
+    const berth_ip_address_t *ip = g->spec->ip_address;
+    for (size_t i = 0; ip != NULL && i < ip->nports && grp->nports < BERTH_PLUGIN_PORTS_MAX;
+         i++) {
+        berth_published_port_t *p = &grp->ports[grp->nports];
+        p->port = ip->ports[i].port;
+        /* Unset in the document: TCP, as an engine reports it. */
+        p->protocol = ip->ports[i].protocol == BERTH_PROTOCOL_UDP ? BERTH_PROTOCOL_UDP
+                                                                  : BERTH_PROTOCOL_TCP;
+        snprintf(p->host_ip, sizeof p->host_ip, "127.0.0.1");
+        p->host_port = 0;
+        for (size_t k = 0; g->host_ports != NULL && k < g->nhost_ports; k++) {
+            const berth_published_port_t *w = &g->host_ports[k];
+            bool same = w->port == p->port &&
+                        (w->protocol == BERTH_PROTOCOL_UDP) == (p->protocol == BERTH_PROTOCOL_UDP);
+            if (same && w->host_port != 0 &&
+                !port_held(s, w->host_port, p->protocol))
+                p->host_port = w->host_port;
+        }
+        for (uint32_t tries = 0; p->host_port == 0 && tries <= SIM_PORT_LAST - SIM_PORT_FIRST;
+             tries++) {
+            uint32_t hp = s->next_port;
+            s->next_port = hp >= SIM_PORT_LAST ? SIM_PORT_FIRST : hp + 1;
+            bool mine = false;      /* taken by a port of this group already */
+            for (size_t k = 0; k < grp->nports; k++)
+                mine = mine || (grp->ports[k].host_port == hp &&
+                                grp->ports[k].protocol == p->protocol);
+            if (!mine && !port_held(s, hp, p->protocol))
+                p->host_port = hp;
+        }
+        grp->nports++;
+    }
+}
+
 static int sim_create(void *ctx, const berth_runtime_group_t *g, berth_error_t *err)
 {
     sim_t *s = ctx;
@@ -476,6 +535,7 @@ static int sim_create(void *ctx, const berth_runtime_group_t *g, berth_error_t *
     if (rc == 0) {
         grp->generation = g->generation;
         grp->digest = g->digest;
+        ports_publish(s, grp, g);
         HASH_ADD_KEYPTR(hh, s->groups, grp->key, strlen(grp->key), grp);
         if (grp->hh.tbl == NULL)
             rc = BERTH_ENOMEM;
@@ -618,6 +678,8 @@ static int sim_status(void *ctx, const char *key, berth_group_status_t *out, ber
     out->generation = g->generation;
     out->digest = g->digest;
     snprintf(out->ip, sizeof out->ip, "127.0.0.1");
+    out->nports = g->nports;
+    memcpy(out->ports, g->ports, g->nports * sizeof g->ports[0]);
     int64_t now = berth__clock_wall_ms();
     out->ncontainers = g->n;
     for (size_t i = 0; i < g->n; i++) {

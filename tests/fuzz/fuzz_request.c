@@ -1,15 +1,16 @@
 /*
  * fuzz_request.c: libFuzzer target for berthd's request helpers
- * (tools/berthd/resource.c): path splitting, segment validation and
- * normalisation, query parameters, percent-encoding, api-versions.
+ * (tools/berthd/resource.c, apiversions.c): path splitting, segment
+ * validation and normalisation, query parameters, percent-encoding,
+ * api-versions and their property gate.
  *
  * The input is a request: a target "PATH[?QUERY]" (a NUL byte ends it, as
  * it ends a C string in berthd), then optionally, after a newline, header
  * lines "Name: value" up to an empty line, then a body (raw bytes).  Every
  * header value goes through bd_header_value_ok(), an Authorization value
  * through bd_bearer_token() and the path through bd_path_subscription();
- * the body through the PATCH and exec body readers and the command
- * splitter.  The path goes through bd_path_split() with
+ * the body through the PATCH and exec body readers, the command splitter
+ * and, read as JSON, the api-version gate and shaper under every version.  The path goes through bd_path_split() with
  * api.c's buffer sizes and every segment through the validators and
  * copiers; the query through bd_query_get() for each parameter api.c reads,
  * with api.c's output sizes.  Every output buffer is a heap block of
@@ -21,6 +22,7 @@
 #include <strings.h>
 
 #include "fuzz.h"
+#include "apiversions.h"
 #include "query.h"
 #include "resource.h"
 
@@ -76,7 +78,7 @@ static void check_segment(const char *s)
         FUZZ_CHECK(n >= 1 && n <= BD_LOCATION_MAX);
     if (bd_valid_hex_id(s))
         FUZZ_CHECK(n == BD_ID_HEX);
-    (void)bd_api_version_ok(s);
+    FUZZ_CHECK(bd_apiv_known(s) == (bd_apiv_index(s) >= 0));
     FUZZ_CHECK(bd_secret_equal(s, s));
 
     check_copy(s, BD_SUB_MAX + 1, false);
@@ -154,7 +156,7 @@ static int query(const char *q, const char *name, size_t cap)
     FUZZ_CHECK(rc >= -1 && rc <= 1);
     if (rc == 1) {
         FUZZ_CHECK(strnlen(out, cap) < cap);
-        (void)bd_api_version_ok(out);
+        (void)bd_apiv_known(out);
         (void)atoi(out);
     }
     free(out);
@@ -213,6 +215,31 @@ static void check_headers(char *h, const char *path)
         FUZZ_CHECK(sub == path + 15 && len <= strlen(sub) && memchr(sub, '/', len) == NULL);
 }
 
+/* A JSON body through every version's gate and shaper: a refusal names a
+ * gated entry the version lacks and a non-empty target; once shaped for a
+ * version, a document passes that version's gate unless an enum value
+ * (never shaped) was at fault. */
+static void check_versions(const uint8_t *body, size_t len)
+{
+    json_t *doc = json_loadb((const char *)body, len, 0, NULL);
+    if (doc == NULL)
+        return;
+    for (size_t i = 0; i < bd_apiv_count(); i++) {
+        const char *v = bd_apiv_name(i);
+        bd_apiv_refusal_t why;
+        if (!bd_apiv_request_ok(doc, v, &why)) {
+            FUZZ_CHECK(why.field != NULL && why.target[0] != '\0');
+            FUZZ_CHECK(bd_apiv_index(why.field->first) > (int)i);
+        }
+        json_t *copy = json_deep_copy(doc);
+        bd_apiv_shape(copy, v);
+        if (!bd_apiv_request_ok(copy, v, &why))
+            FUZZ_CHECK(why.field->value != NULL);
+        json_decref(copy);
+    }
+    json_decref(doc);
+}
+
 /* A body through the PATCH and exec readers and the command splitter. */
 static void check_body(const uint8_t *body, size_t len)
 {
@@ -243,6 +270,7 @@ static void check_body(const uint8_t *body, size_t len)
         FUZZ_CHECK(command == NULL);
     }
     free(b);
+    check_versions(body, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

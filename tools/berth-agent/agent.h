@@ -24,7 +24,8 @@
  *                restart; reconciliation at start
  *   supervise.c  the group state machine, back-off, the supervise tick
  *   views.c      the instance view: events, render, write, restore
- *   groups.c     the agent's groups and their hash tables
+ *   groups.c     the agent's groups and their hash tables; the host ports
+ *                each group's ports last had on this host
  *   heartbeat.c  the heartbeat thread
  *   images.c     the images the runtime holds, reported to the cell
  *   calls.c      logs and exec calls from schedulers
@@ -55,6 +56,7 @@
 #include "lib/clock.h"
 
 #define EVENTS_MAX 12
+#define PORTS_REMEMBERED_MAX 4096   /* groups whose host ports are kept      */
 
 /* ---- options ------------------------------------------------------------------- */
 
@@ -123,6 +125,8 @@ typedef struct agroup {
     phase_t phase;
     size_t init_next;               /* the init container running or next  */
     const char *provisioning;       /* Creating | Succeeded | Failed        */
+    int64_t provisioned_ms;         /* wall ms it became Succeeded or Failed
+                                     * (0: not yet); the view's stateTime   */
     cview_t *c;                     /* init containers, then containers     */
     size_t n;
     events_t ev;                    /* the group's own events               */
@@ -130,6 +134,7 @@ typedef struct agroup {
     char *last_view;                /* the view last written                */
     bool refresh;                   /* started something: read the state again */
     uint32_t start_failures;        /* starts that failed, each followed by a new create */
+    bool ports_asked;               /* created asking for remembered host ports */
     /* Supervision (see supervise.c).  busy: step it every tick;
      * due_ms: the earliest restart back-off's end (0: none), when it is
      * stepped again whatever the sweep; swept_ms: when the sweep last
@@ -146,6 +151,18 @@ typedef struct agroup {
     UT_hash_handle hh;              /* agent_t.groups, by key              */
     UT_hash_handle hh_rt;           /* agent_t.by_runtime, by runtime      */
 } agroup_t;
+
+/* The host ports a group's ports last had on this host, by group key.
+ * They live in the agent, not in the cell: a stop releases the group (its
+ * record and view go) while the ports are this host's alone; an agent
+ * that restarts learns them again from the groups the runtime still
+ * holds. */
+typedef struct remembered {
+    UT_hash_handle hh;              /* agent_t.ports, by key; oldest first  */
+    size_t n;
+    berth_published_port_t ports[BERTH_PLUGIN_PORTS_MAX];
+    char key[];
+} remembered_t;
 
 /* The heartbeat thread (see heartbeat.c). */
 typedef struct beat {
@@ -171,6 +188,7 @@ typedef struct agent {
     agroup_t *groups;
     agroup_t *by_runtime;
     agroup_t *sweep_next;           /* where the sweep goes on (NULL: the head) */
+    remembered_t *ports;            /* at most PORTS_REMEMBERED_MAX         */
     int64_t last_tick_ms;           /* the last tick, CLOCK_MONOTONIC (0: none) */
     bool images_dirty;              /* an image was pulled: report the set  */
     beat_t beat;
@@ -206,6 +224,9 @@ void runtime_unindex(agent_t *a, agroup_t *g);
 const char *runtime_key(const agroup_t *g);
 agroup_t *runtime_owner(agent_t *a, const char *key);
 const berth_container_t *spec_container(const berth_group_t *s, size_t i);
+void ports_remember(agent_t *a, agroup_t *g);
+const remembered_t *ports_recall(agent_t *a, const char *key);
+void ports_forget_all(agent_t *a);
 
 /* ---- views.c ------------------------------------------------------------------------ */
 
@@ -220,6 +241,9 @@ void view_restore(agent_t *a, agroup_t *g);
 void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void status_absorb(agroup_t *g);
+/* Whether a container of g that terminated with exit_code runs again under
+ * g's restartPolicy (Always: yes; OnFailure: when exit_code != 0). */
+bool policy_restarts(const agroup_t *g, int exit_code);
 void group_step(agent_t *a, agroup_t *g);
 void supervise(agent_t *a);
 

@@ -11,7 +11,10 @@
  * read back from the last view the agent wrote.  At start every group the
  * runtime holds and every group the cell places on the host is converged
  * so, so that after a crash of the agent nothing runs twice and nothing
- * runs that no record owns.
+ * runs that no record owns.  A group created again on this host (an
+ * update, a stop and start, a failed start) asks the plugin for the host
+ * ports its ports had here (groups.c remembers them), except after a
+ * failed start, when the runtime chooses.
  *
  * A group claimed from a standby pool (docs/standby-pools.md) keeps running
  * as the runtime group of the pool member it took over: its record names
@@ -100,7 +103,20 @@ void group_create(agent_t *a, agroup_t *g)
     }
     for (size_t i = 0; i < g->spec->ncontainers; i++)
         total += shares[i];
-    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares};
+    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares,
+                                NULL, 0};
+    /* The host ports the group had here, asked for again -- unless a start
+     * failed since, which a port taken meanwhile may have caused. */
+    const remembered_t *r = ports_recall(a, g->key);
+    g->ports_asked = r != NULL && g->start_failures == 0;
+    if (g->ports_asked) {
+        rg.host_ports = r->ports;
+        rg.nhost_ports = r->n;
+        log_info(g->key, "asking the runtime for the %zu host port%s the group had here", r->n,
+                 r->n == 1 ? "" : "s");
+    } else if (r != NULL) {
+        log_info(g->key, "a start failed: the runtime chooses new host ports");
+    }
     int rc = a->ops->create(a->ctx, &rg, &err);
     if (rc == BERTH_EEXIST) {
         /* Left over from an interrupted attempt: start from nothing. */
@@ -157,6 +173,7 @@ static void group_adopt(agent_t *a, agroup_t *g)
     view_restore(a, g);
     size_t ninit = g->spec->ninit_containers;
     status_absorb(g);
+    ports_remember(a, g);
     g->phase = PHASE_RUN;
     g->provisioning = "Creating";
     for (size_t i = 0; i < ninit; i++) {

@@ -4,8 +4,11 @@
  * The agent keeps one agroup_t per group it runs, found by key, and by the
  * runtime group it runs as when that is another key's (a group claimed
  * from a standby pool), through hash tables (uthash), never by a walk over
- * all.  The table's list is the sweep's order (supervise.c).  This file
- * never calls the runtime or the cell: it only keeps, finds and frees.
+ * all.  The table's list is the sweep's order (supervise.c).  Beside
+ * them, the host ports each group's ports last had (remembered_t), kept
+ * after the group leaves so that a stop and start or an update on this
+ * host asks the runtime for the same ones.  This file never calls the
+ * runtime or the cell: it only keeps, finds and frees.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,4 +148,73 @@ agroup_t *group_new(const char *key, uint64_t generation, uint64_t digest,
         g->c[i].is_init = i < spec->ninit_containers;
     }
     return g;
+}
+
+/* ---- remembered host ports ------------------------------------------------------------ */
+
+/* Remembers the host ports g's runtime publishes now (g->st), when it
+ * publishes any, under g's key (the newest at the end; beyond
+ * PORTS_REMEMBERED_MAX groups the oldest is forgotten).  A port published
+ * on another host port than the one asked for is logged: it was taken.
+ * Out of memory, nothing is remembered (the next create lets the runtime
+ * choose). */
+void ports_remember(agent_t *a, agroup_t *g)
+{
+    if (!g->st.exists || g->st.nports == 0)
+        return;
+    size_t n = g->st.nports < BERTH_PLUGIN_PORTS_MAX ? g->st.nports : BERTH_PLUGIN_PORTS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (g->st.ports[i].host_port == 0)
+            return;                 /* not all published yet */
+    remembered_t *r = NULL;
+    size_t len = strlen(g->key);
+    HASH_FIND(hh, a->ports, g->key, len, r);
+    if (r != NULL) {
+        if (r->n == n && memcmp(r->ports, g->st.ports, n * sizeof r->ports[0]) == 0)
+            return;
+        for (size_t i = 0; g->ports_asked && i < n; i++) {
+            const berth_published_port_t *p = &g->st.ports[i];
+            for (size_t k = 0; k < r->n; k++)
+                if (r->ports[k].port == p->port && r->ports[k].protocol == p->protocol &&
+                    r->ports[k].host_port != p->host_port)
+                    log_warn(g->key, "port %u/%s: host port %u was taken; published on %u "
+                             "instead", p->port,
+                             p->protocol == BERTH_PROTOCOL_UDP ? "UDP" : "TCP",
+                             r->ports[k].host_port, p->host_port);
+        }
+        HASH_DELETE(hh, a->ports, r);
+        free(r);
+    }
+    if (HASH_COUNT(a->ports) >= PORTS_REMEMBERED_MAX) {
+        remembered_t *old = a->ports;
+        HASH_DELETE(hh, a->ports, old);
+        free(old);
+    }
+    r = malloc(sizeof *r + len + 1);
+    if (r == NULL)
+        return;
+    memcpy(r->key, g->key, len + 1);
+    r->n = n;
+    memcpy(r->ports, g->st.ports, n * sizeof r->ports[0]);
+    HASH_ADD_KEYPTR(hh, a->ports, r->key, len, r);
+    if (r->hh.tbl == NULL)
+        free(r);
+}
+
+/* The host ports remembered for the group under `key`, or NULL. */
+const remembered_t *ports_recall(agent_t *a, const char *key)
+{
+    remembered_t *r = NULL;
+    HASH_FIND(hh, a->ports, key, strlen(key), r);
+    return r;
+}
+
+/* Forgets every remembered port (at exit). */
+void ports_forget_all(agent_t *a)
+{
+    remembered_t *r, *tmp;
+    HASH_ITER(hh, a->ports, r, tmp) {
+        HASH_DELETE(hh, a->ports, r);
+        free(r);
+    }
 }

@@ -375,6 +375,7 @@ int main(int argc, char **argv)
         beat_stop(&a.beat);
     }
     groups_free(&a);
+    ports_forget_all(&a);
     berth_hostlink_close(a.link);
     if (a.ops != NULL && a.ctx != NULL)
         a.ops->close(a.ctx);

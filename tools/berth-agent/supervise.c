@@ -46,6 +46,7 @@ void fail_group(agent_t *a, agroup_t *g, const char *fmt, ...)
     va_end(ap);
     g->phase = PHASE_FAILED;
     g->provisioning = "Failed";
+    g->provisioned_ms = berth__clock_wall_ms();
     view_touch(g);
     event_add(g, &g->ev, "Failed", "Warning", "%s", msg);
     log_error(g->key, "%s", msg);
@@ -96,8 +97,9 @@ void status_absorb(agroup_t *g)
 /* Asks the runtime for g's state, into g->st (the containers are not
  * absorbed: status_absorb() does that).  The view shows the group's
  * address and ports: when they read otherwise than before, or the call
- * failed (g->st may be half written), the view is touched.  Returns the
- * plugin's code. */
+ * failed (g->st may be half written), the view is touched, and the host
+ * ports read are remembered (ports_remember()).  Returns the plugin's
+ * code. */
 static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
 {
     /* Only what the view shows is kept aside, not the whole status (a
@@ -112,13 +114,16 @@ static int status_read(agent_t *a, agroup_t *g, berth_error_t *err)
     int rc = a->ops->status(a->ctx, runtime_key(g), &g->st, err);
     if (rc != 0 || g->st.exists != existed || g->st.nports != nports ||
         strncmp(g->st.ip, ip, sizeof ip) != 0 ||
-        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0)
+        memcmp(g->st.ports, ports, nports * sizeof ports[0]) != 0) {
         view_touch(g);
+        if (rc == 0)
+            ports_remember(a, g);
+    }
     return rc;
 }
 
-/* Whether a terminated container runs again under the group's policy. */
-static bool policy_restarts(const agroup_t *g, int exit_code)
+/* Contract: agent.h. */
+bool policy_restarts(const agroup_t *g, int exit_code)
 {
     switch (g->spec->restart_policy) {
     case BERTH_RESTART_NEVER:
@@ -273,6 +278,9 @@ static void group_advance(agent_t *a, agroup_t *g)
                             g->c[i].restart_count > 0);
     if (all_up && strcmp(g->provisioning, "Succeeded") != 0) {
         g->provisioning = "Succeeded";
+        /* Kept when it was Succeeded before a restart of the agent. */
+        if (g->provisioned_ms == 0)
+            g->provisioned_ms = now;
         view_touch(g);
     }
     for (size_t i = ninit; i < g->n; i++) {

@@ -135,7 +135,10 @@ static bool restart_pending(const agroup_t *g)
     return false;
 }
 
-/* The group's state in ACI's words. */
+/* The group's state in ACI's words.  A group whose containers keep
+ * exiting under restartPolicy Always (or failing under OnFailure) is
+ * Running, as in ACI, never Succeeded or Failed: it has not finished, its
+ * containers are in back-off, about to run again, or starting again. */
 static const char *group_state(const agroup_t *g)
 {
     if (g->phase == PHASE_FAILED)
@@ -143,19 +146,35 @@ static const char *group_state(const agroup_t *g)
     if (g->phase != PHASE_RUN)
         return "Pending";
     size_t first = g->spec->ninit_containers;
-    bool any_running = false, all_ok = true;
+    bool any_running = false, restarting = false, all_ok = true;
     for (size_t i = first; i < g->n; i++) {
         const berth_container_status_t *s = &g->c[i].cur;
         if (s->state == BERTH_CONTAINER_RUNNING)
             any_running = true;
-        else if (s->state != BERTH_CONTAINER_TERMINATED)
+        else if (s->state != BERTH_CONTAINER_TERMINATED && g->c[i].restart_count == 0)
             return "Pending";
+        else if (s->state != BERTH_CONTAINER_TERMINATED || policy_restarts(g, s->exit_code))
+            restarting = true;
         else if (s->exit_code != 0)
             all_ok = false;
     }
-    if (any_running || restart_pending(g))
+    if (any_running || restarting || restart_pending(g))
         return "Running";
     return all_ok ? "Succeeded" : "Failed";
+}
+
+/* A container in back-off (terminated, its restart due later) as ACI shows
+ * one: currentState Waiting, "CrashLoopBackOff"; the run that ended is its
+ * previousState. */
+static bool in_backoff(const cview_t *c)
+{
+    return c->next_start_ms != 0 && c->cur.state == BERTH_CONTAINER_TERMINATED;
+}
+
+static json_t *backoff_state_json(void)
+{
+    return json_pack("{s:s,s:s}", "state", "Waiting", "detailStatus",
+                     "CrashLoopBackOff: Back-off restarting failed container");
 }
 
 static char *view_render(const agent_t *a, const agroup_t *g)
@@ -165,6 +184,9 @@ static char *view_render(const agent_t *a, const agroup_t *g)
     json_t *v = json_pack("{s:s,s:I,s:s,s:s}", "host", a->o.host, "generation",
                           (json_int_t)g->generation, "digest", digest, "provisioningState",
                           g->provisioning);
+    /* When it got there: an operation's endTime (berthd's reads.c). */
+    if (g->provisioned_ms > 0 && strcmp(g->provisioning, "Creating") != 0)
+        json_object_set_new(v, "stateTime", json_integer(g->provisioned_ms));
     json_object_set_new(v, "instanceView",
                         json_pack("{s:s,s:o}", "state", group_state(g), "events",
                                   events_json(&g->ev)));
@@ -185,10 +207,14 @@ static char *view_render(const agent_t *a, const agroup_t *g)
     json_t *inits = json_array(), *ctrs = json_array();
     for (size_t i = 0; i < g->n; i++) {
         const cview_t *c = &g->c[i];
+        bool backoff = in_backoff(c);
         json_t *iv = json_pack("{s:I,s:o,s:o}", "restartCount", (json_int_t)c->restart_count,
-                               "currentState", cstate_json(&c->cur), "events",
+                               "currentState",
+                               backoff ? backoff_state_json() : cstate_json(&c->cur), "events",
                                events_json(&c->ev));
-        if (c->has_prev)
+        if (backoff)
+            json_object_set_new(iv, "previousState", cstate_json(&c->cur));
+        else if (c->has_prev)
             json_object_set_new(iv, "previousState", cstate_json(&c->prev));
         json_array_append_new(c->is_init ? inits : ctrs,
                               json_pack("{s:s,s:o}", "name", c->name, "instanceView", iv));
@@ -226,8 +252,9 @@ void view_write(agent_t *a, agroup_t *g)
     }
 }
 
-/* Reads back restart counts and events from the view written for this
- * generation and document before a restart of the agent. */
+/* Reads back restart counts, events and the time provisioning succeeded
+ * from the view written for this generation and document before a restart
+ * of the agent. */
 void view_restore(agent_t *a, agroup_t *g)
 {
     char *text = NULL;
@@ -244,6 +271,9 @@ void view_restore(agent_t *a, agroup_t *g)
         return;
     }
     events_load(&g->ev, json_object_get(json_object_get(v, "instanceView"), "events"));
+    const char *ps = json_string_value(json_object_get(v, "provisioningState"));
+    if (ps != NULL && strcmp(ps, "Succeeded") == 0)
+        g->provisioned_ms = (int64_t)json_integer_value(json_object_get(v, "stateTime"));
     const char *lists[] = {"initContainers", "containers"};
     for (size_t l = 0; l < 2; l++) {
         size_t i;

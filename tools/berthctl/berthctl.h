@@ -200,8 +200,9 @@ const char *berthctl_group_resource_group(json_t *g, char *buf, size_t cap);
 void berthctl_group_totals(json_t *g, double *cpu, double *mem);
 
 /* Prints the summary of `container show` (and of a finished create) on
- * stdout.  Returns an exit status. */
-int berthctl_group_print_summary(json_t *g);
+ * stdout, with `host` (NULL: unknown) the host the group runs on.
+ * Returns an exit status. */
+int berthctl_group_print_summary(json_t *g, const char *host);
 
 /* Prints every event of the group and of its containers (stderr). */
 void berthctl_group_print_events(json_t *g);
@@ -346,6 +347,19 @@ int berthctl_container_exec(berthctl_client_t *c, const berthctl_container_optio
  * Returns a new string (free() it) or NULL for want of memory. */
 char *berthctl_group_url(berthctl_client_t *c, const berthctl_container_options_t *o,
                          const char *name, const char *suffix, const char *query);
+
+/* The hosts berthd's operator route (GET /berth/containerGroups) says
+ * groups are placed on: an object "<resource group, lowercased>/<name>" ->
+ * host ("" when the group is placed nowhere), for the group `name` of
+ * o->rg, else every group of o->rg, else of the subscription.  NULL when
+ * berthd did not answer it (nothing printed): tables then leave the host
+ * out. */
+json_t *berthctl_group_hosts(berthctl_client_t *c, const berthctl_container_options_t *o,
+                             const char *name);
+
+/* The key of group body `g` in berthctl_group_hosts()'s object, into
+ * out[cap]; returns out. */
+const char *berthctl_group_host_key(json_t *g, char *out, size_t cap);
 
 /* `host list` (host.c): the hosts' allocation.  Returns the exit status. */
 int berthctl_host_list(berthctl_client_t *c, const berthctl_container_options_t *o);

@@ -52,6 +52,8 @@ const char berthctl_container_usage[] =
     "        --file, whose name and location -n and --location override) and,\n"
     "        unless --no-wait, waits for Succeeded or Failed, showing progress\n"
     "        on stderr.  exec runs one command and exits with its exit code.\n"
+    "        show and list name the host each group is placed on (berthd's\n"
+    "        /berth/containerGroups); show gives where each port is published.\n"
     "        host list shows each host's CPU, memory and GPU allocation.\n"
     "\n"
     "  --endpoint URL           berthd (default $BERTH_ENDPOINT or " BERTHCTL_DEFAULT_ENDPOINT ")\n"

@@ -448,7 +448,17 @@ int berthctl_container_create(berthctl_client_t *c, const berthctl_container_opt
     if (final != NULL) {
         if (rc == BERTHCTL_EXIT_FAILED)
             berthctl_group_print_events(final);
-        int prc = o->json ? berthctl_print_json(final) : berthctl_group_print_summary(final);
+        int prc;
+        if (o->json) {
+            prc = berthctl_print_json(final);
+        } else {
+            json_t *hosts = berthctl_group_hosts(c, o, name);
+            char key[512];
+            berthctl_group_host_key(final, key, sizeof key);
+            prc = berthctl_group_print_summary(
+                final, json_string_value(json_object_get(hosts, key)));
+            json_decref(hosts);
+        }
         if (rc == BERTHCTL_EXIT_OK)
             rc = prc;
     }

@@ -96,7 +96,15 @@ int berthctl_container_show(berthctl_client_t *c, const berthctl_container_optio
     int rc = get_group(c, o, "show", &g);
     if (rc != BERTHCTL_EXIT_OK)
         return rc;
-    rc = o->json ? berthctl_print_json(g) : berthctl_group_print_summary(g);
+    if (o->json) {
+        rc = berthctl_print_json(g);
+    } else {
+        json_t *hosts = berthctl_group_hosts(c, o, o->name);
+        char key[512];
+        berthctl_group_host_key(g, key, sizeof key);
+        rc = berthctl_group_print_summary(g, json_string_value(json_object_get(hosts, key)));
+        json_decref(hosts);
+    }
     json_decref(g);
     return rc;
 }
@@ -110,6 +118,77 @@ static char *next_url(berthctl_client_t *c, const char *link)
     else
         berthctl_string_printf(&b, "%s%s%s", c->base, link[0] == '/' ? "" : "/", link);
     return berthctl_string_take(&b);
+}
+
+/* Contract (berthctl.h). */
+const char *berthctl_group_host_key(json_t *g, char *out, size_t cap)
+{
+    char rg[256];
+    berthctl_group_resource_group(g, rg, sizeof rg);
+    for (char *p = rg; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    const char *name = berthctl_json_string(g, "name");
+    snprintf(out, cap, "%s/%s", rg, name ? name : "");
+    return out;
+}
+
+/* Contract (berthctl.h). */
+json_t *berthctl_group_hosts(berthctl_client_t *c, const berthctl_container_options_t *o,
+                             const char *name)
+{
+    char *sub = curl_easy_escape(c->curl, o->subscription, 0);
+    char *rg = o->rg ? curl_easy_escape(c->curl, o->rg, 0) : NULL;
+    char *n = name && o->rg ? curl_easy_escape(c->curl, name, 0) : NULL;
+    berthctl_string_t b = {0};
+    berthctl_string_printf(&b, "%s/berth/containerGroups?subscription=%s", c->base,
+                           sub ? sub : "");
+    if (rg != NULL)
+        berthctl_string_printf(&b, "&resourceGroup=%s", rg);
+    if (n != NULL)
+        berthctl_string_printf(&b, "&name=%s", n);
+    curl_free(sub);
+    curl_free(rg);
+    curl_free(n);
+    char *url = berthctl_string_take(&b);
+    json_t *hosts = json_object();
+    for (int page = 0; url != NULL && hosts != NULL && page < PAGES_MAX; page++) {
+        berthctl_response_t r;
+        json_t *value = NULL;
+        if (berthctl_http(c, "GET", url, NULL, NULL, &r) == 0 && r.status == 200)
+            value = json_object_get(r.json, "value");
+        if (!json_is_array(value)) {
+            berthctl_response_free(&r);
+            json_decref(hosts);
+            hosts = NULL;
+            break;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(value, i, e)
+        {
+            char key[512], lrg[256];
+            const char *erg = json_string_value(json_object_get(e, "resourceGroup"));
+            const char *ename = json_string_value(json_object_get(e, "name"));
+            const char *host = json_string_value(json_object_get(e, "host"));
+            if (erg == NULL || ename == NULL)
+                continue;
+            snprintf(lrg, sizeof lrg, "%s", erg);
+            for (char *p = lrg; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+            snprintf(key, sizeof key, "%s/%s", lrg, ename);
+            json_object_set_new(hosts, key, json_string(host ? host : ""));
+        }
+        free(url);
+        url = NULL;
+        const char *link = berthctl_json_string(r.json, "nextLink");
+        if (link != NULL && *link != '\0')
+            url = next_url(c, link);
+        berthctl_response_free(&r);
+    }
+    free(url);
+    return hosts;
 }
 
 /* Contract (berthctl.h). */
@@ -167,11 +246,12 @@ int berthctl_container_list(berthctl_client_t *c, const berthctl_container_optio
             rc = berthctl_print_json(all);
         } else {
             static const char *const heads[] = {"NAME", "RESOURCE-GROUP", "STATE",
-                                                "PROVISIONING", "IMAGE", "CPU",
+                                                "PROVISIONING", "HOST", "IMAGE", "CPU",
                                                 "MEMORY", "LOCATION"};
-            berthctl_table_t t = {.ncols = 8};
-            for (size_t i = 0; i < 8; i++)
+            berthctl_table_t t = {.ncols = 9};
+            for (size_t i = 0; i < 9; i++)
                 berthctl_table_add(&t, heads[i]);
+            json_t *hosts = berthctl_group_hosts(c, o, NULL);
             size_t i;
             json_t *g;
             char buf[512], rgb[256];
@@ -181,6 +261,9 @@ int berthctl_container_list(berthctl_client_t *c, const berthctl_container_optio
                 berthctl_table_add(&t, berthctl_group_resource_group(g, rgb, sizeof rgb));
                 berthctl_table_add(&t, berthctl_json_string(g, "properties.instanceView.state"));
                 berthctl_table_add(&t, berthctl_json_string(g, "properties.provisioningState"));
+                const char *host = json_string_value(
+                    json_object_get(hosts, berthctl_group_host_key(g, buf, sizeof buf)));
+                berthctl_table_add(&t, host != NULL && host[0] != '\0' ? host : "-");
                 json_t *cs = berthctl_json_get(g, "properties.containers");
                 const char *image = berthctl_json_string(json_array_get(cs, 0), "properties.image");
                 if (image != NULL && json_array_size(cs) > 1) {
@@ -198,6 +281,7 @@ int berthctl_container_list(berthctl_client_t *c, const berthctl_container_optio
                 berthctl_table_add(&t, buf);
                 berthctl_table_add(&t, berthctl_json_string(g, "location"));
             }
+            json_decref(hosts);
             rc = berthctl_table_print(&t);
         }
     }

@@ -263,20 +263,6 @@ const char *berthctl_group_resource_group(json_t *g, char *buf, size_t cap)
     return buf;
 }
 
-/* The host a group runs on, when berthd says. */
-static const char *host_of(json_t *g)
-{
-    static const char *const paths[] = {"properties.instanceView.host",
-                                        "properties.instanceView.hostName",
-                                        "properties.host", "properties.hostName"};
-    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
-        const char *h = berthctl_json_string(g, paths[i]);
-        if (h != NULL && *h != '\0')
-            return h;
-    }
-    return NULL;
-}
-
 /* Totals of the containers' CPU and memory requests. */
 void berthctl_group_totals(json_t *g, double *cpu, double *mem)
 {
@@ -300,7 +286,7 @@ static void print_field(const char *label, const char *value)
 }
 
 /* Prints the summary of `container show` (and of a finished create). */
-int berthctl_group_print_summary(json_t *g)
+int berthctl_group_print_summary(json_t *g, const char *host)
 {
     char buf[512], rg[256];
     print_field("Name:", berthctl_json_string(g, "name"));
@@ -308,7 +294,7 @@ int berthctl_group_print_summary(json_t *g)
     print_field("Location:", berthctl_json_string(g, "location"));
     print_field("Provisioning state:", berthctl_json_string(g, "properties.provisioningState"));
     print_field("State:", berthctl_json_string(g, "properties.instanceView.state"));
-    print_field("Host:", host_of(g));
+    print_field("Host:", host != NULL && host[0] != '\0' ? host : NULL);
     print_field("OS type:", berthctl_json_string(g, "properties.osType"));
     print_field("Restart policy:", berthctl_json_string(g, "properties.restartPolicy"));
     json_t *ip = berthctl_json_get(g, "properties.ipAddress");
@@ -321,10 +307,22 @@ int berthctl_group_print_summary(json_t *g)
             berthctl_string_printf(&b, " (%s)", berthctl_json_string(ip, "type"));
         size_t i;
         json_t *p;
-        json_array_foreach(json_object_get(ip, "ports"), i, p) berthctl_string_printf(
-            &b, "%s%lld/%s", i == 0 ? ", ports " : " ",
-            (long long)json_integer_value(json_object_get(p, "port")),
-            berthctl_json_string(p, "protocol") ? berthctl_json_string(p, "protocol") : "TCP");
+        json_array_foreach(json_object_get(ip, "ports"), i, p)
+        {
+            berthctl_string_printf(
+                &b, "%s%lld/%s", i == 0 ? ", ports " : " ",
+                (long long)json_integer_value(json_object_get(p, "port")),
+                berthctl_json_string(p, "protocol") ? berthctl_json_string(p, "protocol")
+                                                    : "TCP");
+            /* Where the host publishes it (Berth's hostIp/hostPort). */
+            json_int_t hp = json_integer_value(json_object_get(p, "hostPort"));
+            if (hp > 0)
+                berthctl_string_printf(&b, " (%s:%lld)",
+                                       json_string_value(json_object_get(p, "hostIp"))
+                                           ? json_string_value(json_object_get(p, "hostIp"))
+                                           : "",
+                                       (long long)hp);
+        }
         char *s = berthctl_string_take(&b);
         print_field("IP address:", s);
         free(s);

@@ -5,6 +5,8 @@
  *   api_groups.c  one container group's reads and its ARM body
  *   api_cell.c    the cell's reads: hosts, capabilities, cached images,
  *                 the provider's operations
+ *   api_network.c a group's outbound dependencies, subnets' service
+ *                 association links
  *   api_open.c    open and close, the loop's timers, health, metrics
  *   mutate.c      the mutating requests
  *   reads.c       lists, usages, operations, logs and exec
@@ -28,9 +30,6 @@
 
 #define API_NBUCKETS 12
 #define API_DONE_TTL_S 600           /* a POST's first answer is kept 10 min */
-/* properties.priority is taken from this api-version on (api_groups.c,
- * mutate.c). */
-#define API_PRIORITY_APIV "2022-10-01-preview"
 
 struct bd_api {
     const bd_config_t *cfg;
@@ -80,6 +79,13 @@ double api_mono_s(void);
 /* The element of array `arr` whose "name" member is `name`, or NULL. */
 json_t *api_find_named(json_t *arr, const char *name);
 
+/* An agent's view (the JSON object in text[len]) as a user may see it:
+ * every occurrence of the group's store key `key` in it (a runtime's
+ * messages in its events name the group so) replaced by the group's name,
+ * the key's last part.  A new reference, or NULL when the text is not a
+ * JSON object (or memory ran out). */
+json_t *api_view_load(const char *text, size_t len, const char *key);
+
 /* Member `k` of object o as a string, "" when absent. */
 const char *api_jstr(const json_t *o, const char *k);
 
@@ -96,18 +102,23 @@ void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name);
  * document (`parsed`, or else the text `doc`; neither: a body without the
  * document's properties), its agent's view (NULL: none) and, for an
  * evicted group, its eviction (NULL: not evicted); `force_state` (NULL:
- * from the record and view) overrides the provisioningState.  No I/O. */
+ * from the record and view) overrides the provisioningState.  The body is
+ * shaped for api-version `apiv` (bd_apiv_shape(): what its spec lacks is
+ * left out); every container-group body berthd answers is built here.
+ * No I/O. */
 json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
                                 const char *doc, const char *force_state, const json_t *view,
-                                const berth_eviction_t *evicted_by);
+                                const berth_eviction_t *evicted_by, const char *apiv);
 
 /* Reads what the body of resource `key` needs (its document through the
  * library, and at the same time its view, or for a group neither stopped
  * nor placed its eviction record) without blocking, then
  * calls cb(body, data) once from the loop (body owned by the callee; NULL
- * when out of memory).  `rec` is borrowed for the call. */
+ * when out of memory), shaped for api-version `apiv` (copied).  `rec` is
+ * borrowed for the call. */
 typedef void (*api_body_cb)(json_t *body, void *data);
-void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, void *data);
+void api_body_read(bd_api_t *api, const char *key, json_t *rec, const char *apiv, api_body_cb cb,
+                   void *data);
 
 /* Answers GET of the container group op names (api_groups.c): its record,
  * then its body, without blocking; 404 when there is none. */
@@ -133,6 +144,18 @@ void api_get_cached_images(bd_api_t *api, bd_reply_t *reply);
 
 /* Answers the provider's operations (a fixed list). */
 void api_get_provider_operations(bd_reply_t *reply);
+
+/* Answers GET .../outboundNetworkDependenciesEndpoints of the group op
+ * names (api_network.c): the registries it pulls from; 404 when there is
+ * no such group. */
+void api_get_outbound_endpoints(bd_api_t *api, const op_t *op, bd_reply_t *reply);
+
+/* Answers DELETE of the service association link of subnet `subnet` of
+ * virtual network `vnet` in resource group `rg` of subscription `sub`
+ * (api_network.c): 204 when no group of the subscription names the subnet
+ * in its subnetIds, else 409 SubnetInUse naming them.  Writes nothing. */
+void api_delete_subnet_link(bd_api_t *api, const char *sub, const char *rg, const char *vnet,
+                            const char *subnet, bd_reply_t *reply);
 
 /* Runs a mutating request (mutate.c): one atomic commit, then the reply. */
 void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const op_t *op);

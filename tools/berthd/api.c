@@ -33,7 +33,9 @@
  * core's code (not 5xx: SDKs retry 5xx at once, a retry storm that cannot
  * succeed).  A property change that needs a delete: 409 with the core's
  * code and target.  Redis failing: 500.  Logs/exec with no answer from the
- * agent: 503.
+ * agent: 503; of a stopped group: 409 ContainerGroupStopped (nothing runs).
+ * No message names a store key: group_names() has the reply show the
+ * group's name instead (bd_reply_resource()).
  *
  * EXEC.  Berth's exec is not interactive.  POST .../exec answers
  * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>".
@@ -60,6 +62,7 @@
 #include <time.h>
 
 #include "api-internal.h"
+#include "apiversions.h"
 #include "profiles.h"
 #include "query.h"
 #include "reads.h"
@@ -121,16 +124,29 @@ static bool api_version(const bd_request_t *req, bd_reply_t *reply, char *out, s
         bd_reply_error(reply, 400, "MissingApiVersionParameter", "api-version",
                        "The api-version query parameter (?api-version=) is required for all "
                        "requests. Supported api-versions: %s.",
-                       bd_api_versions());
+                       bd_apiv_list());
         return false;
     }
-    if (q < 0 || !bd_api_version_ok(out)) {
+    if (q < 0 || !bd_apiv_known(out)) {
         bd_reply_error(reply, 400, "InvalidApiVersionParameter", "api-version",
                        "The api-version '%s' is invalid. The supported versions are %s.",
-                       q < 0 ? "" : out, bd_api_versions());
+                       q < 0 ? "" : out, bd_apiv_list());
         return false;
     }
     return true;
+}
+
+/* Names, for the reply, the resource of a path whose seg[7] is its name
+ * in resource group seg[3], so that no store key shows (NGroups, pools:
+ * answered on the worker thread, forwarded through `reply`). */
+static void name_resource(bd_reply_t *reply, char **seg, int n, const char *target)
+{
+    char key[BD_KEY_MAX + 1];
+    if (n < 8 || strlen(seg[1]) > BD_SUB_MAX || strlen(seg[3]) > BD_RG_MAX ||
+        strlen(seg[7]) > 63)
+        return;
+    bd_resource_key(seg[1], seg[3], seg[7], key, sizeof key);
+    bd_reply_resource(reply, key, seg[7], target);
 }
 
 static void bad_path(bd_reply_t *reply, const char *what)
@@ -174,6 +190,8 @@ static bool group_names(const bd_request_t *req, char **seg, op_t *op, bd_reply_
     snprintf(op->rg, sizeof op->rg, "%s", seg[3]);
     snprintf(op->name, sizeof op->name, "%s", seg[7]);
     bd_resource_key(seg[1], seg[3], seg[7], op->key, sizeof op->key);
+    /* The store's key is never shown: messages name the group. */
+    bd_reply_resource(reply, op->key, op->name, "containerGroupName");
     if (bd_random_id(op->rid) != 0) {
         bd_reply_error(reply, 500, "InternalServerError", "",
                        "berthd has no random bytes for an operation id (getrandom: %s)",
@@ -223,6 +241,14 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
         api_mutate(api, req, reply, &op);
         return;
     }
+    if (n == 9 && ieq(seg[8], "outboundNetworkDependenciesEndpoints")) {
+        bd_reply_route(reply, "ContainerGroups_GetOutboundNetworkDependenciesEndpoints");
+        if (req->method != BD_GET)
+            bad_method(reply);
+        else
+            api_get_outbound_endpoints(api, &op, reply);
+        return;
+    }
     if (n == 9) {
         const char *a = seg[8];
         if (!ieq(a, "restart") && !ieq(a, "stop") && !ieq(a, "start")) {
@@ -264,6 +290,17 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
             bd_reads_exec(api, req, &op, seg[9], reply);
             return;
         }
+        if (ieq(seg[10], "attach")) {
+            bd_reply_route(reply, "Containers_Attach");
+            if (req->method != BD_POST)
+                bad_method(reply);
+            else
+                bd_reply_error(reply, 400, "ContainerAttachNotSupported", "containerName",
+                               "Berth cannot attach to a container's output stream: read it "
+                               "with the container's logs (GET .../containers/%s/logs) instead.",
+                               seg[9]);
+            return;
+        }
     }
     no_route(reply);
 }
@@ -288,6 +325,14 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
                 bad_method(reply);
             else
                 api_after_sync(api, api_get_hosts, NULL, reply);
+            return;
+        }
+        if (n == 2 && strcmp(seg[1], "containerGroups") == 0) {
+            bd_reply_route(reply, "Berth_ContainerGroups");
+            if (req->method != BD_GET)
+                bad_method(reply);
+            else
+                bd_reads_where(api, req, reply);
             return;
         }
         if (n == 3 && strcmp(seg[1], "exec") == 0) {
@@ -323,6 +368,9 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
         return;
     }
     /* /subscriptions/S/[resourceGroups/RG/]providers/Microsoft.StandbyPool/... */
+    if (n >= 8 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+        ieq(seg[5], "Microsoft.StandbyPool"))
+        name_resource(reply, seg, n, "standbyContainerGroupPoolName");
     if (api_pools_route(api, req, reply, seg, n))
         return;
     /* .../containerGroupProfiles, by subscription or resource group (profiles.c) */
@@ -410,9 +458,28 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
         route_group(api, req, reply, seg, n, apiv);
         return;
     }
+    /* .../resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/V/subnets/SN/providers/
+     * Microsoft.ContainerInstance/serviceAssociationLinks/default (api_network.c) */
+    if (n == 14 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
+        ieq(seg[5], "Microsoft.Network") && ieq(seg[6], "virtualNetworks") &&
+        ieq(seg[8], "subnets") && ieq(seg[10], "providers") &&
+        ieq(seg[11], "Microsoft.ContainerInstance") && ieq(seg[12], "serviceAssociationLinks")) {
+        bd_reply_route(reply, "SubnetServiceAssociationLink_Delete");
+        if (!api_version(req, reply, apiv, sizeof apiv))
+            return;
+        if (!bd_valid_resource_group(seg[3]) || !bd_valid_resource_group(seg[7]) ||
+            !bd_valid_resource_group(seg[9]) || !ieq(seg[13], "default"))
+            bad_path(reply, "bad resource group, virtual network, subnet or link name");
+        else if (req->method != BD_DELETE)
+            bad_method(reply);
+        else
+            api_delete_subnet_link(api, seg[1], seg[3], seg[7], seg[9], reply);
+        return;
+    }
     /* /subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerInstance/nGroups */
     if (n >= 7 && ieq(seg[2], "resourceGroups") && ieq(seg[4], "providers") &&
         ieq(seg[5], "Microsoft.ContainerInstance") && ieq(seg[6], "nGroups")) {
+        name_resource(reply, seg, n, "nGroupName");
         bd_worker_ngroups(api->worker, req, reply, seg, n);
         return;
     }

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "api-internal.h"
+#include "apiversions.h"
 
 /* ---- resource bodies -------------------------------------------------------------------- */
 
@@ -50,9 +51,40 @@ static void merge_containers(json_t *doc_list, json_t *view_list, json_t *same)
     }
 }
 
+/* WHERE PORTS LAND.  Each of properties.ipAddress.ports[] gets, as Berth's
+ * extension to ACI's body, the hostIp and hostPort the group's agent saw
+ * the runtime publish it on (its view's ipAddress.ports[], matched by port
+ * and protocol) when the view describes the record's generation: a port
+ * the runtime publishes nowhere (the simulator and docker plugins publish
+ * ports, runc's never) or a group not running has none. */
+static void merge_host_ports(json_t *doc_ports, json_t *view_ports)
+{
+    size_t i, k;
+    json_t *p, *v;
+    json_array_foreach(doc_ports, i, p)
+    {
+        json_object_del(p, "hostIp");
+        json_object_del(p, "hostPort");
+        json_int_t port = json_integer_value(json_object_get(p, "port"));
+        const char *proto = api_jstr(p, "protocol");
+        json_array_foreach(view_ports, k, v)
+        {
+            const char *vproto = api_jstr(v, "protocol");
+            json_int_t hport = json_integer_value(json_object_get(v, "hostPort"));
+            if (json_integer_value(json_object_get(v, "port")) != port || hport <= 0 ||
+                strcasecmp(vproto, proto[0] != '\0' ? proto : "TCP") != 0)
+                continue;
+            json_object_set(p, "hostIp", json_object_get(v, "hostIp"));
+            json_object_set_new(p, "hostPort", json_integer(hport));
+            break;
+        }
+    }
+}
+
 /* PRIORITY AND EVICTION.  properties.priority (Regular or Spot) is taken
- * from api-version API_PRIORITY_APIV on (Azure's first version with it; the
- * 2021-03-01 spec lacks it) and refused, naming the property, before.  A
+ * from api-version 2022-10-01-preview on (Azure's first version with it; the
+ * 2021-03-01 spec lacks it: apiversions.c) and refused, naming the
+ * property, before; answers under those versions leave it out.  A
  * new Regular group that fits nowhere evicts Spot groups (the core's
  * berth_store_place(); the PUT still answers 201).  An evicted group keeps
  * its resource record, like a stopped one, and holds no placement: the
@@ -93,7 +125,8 @@ static json_t *evicted_container_view(const berth_eviction_t *ev)
 /* Contract: api-internal.h. */
 json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t *parsed,
                                 const char *doc, const char *force_state,
-                                const json_t *view_in, const berth_eviction_t *evicted_by)
+                                const json_t *view_in, const berth_eviction_t *evicted_by,
+                                const char *apiv)
 {
     json_t *body = NULL;
     berth_group_t *g = NULL;
@@ -130,9 +163,11 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
     json_t *standby = json_object_get(rec, "standbyPoolProfile");
     if (json_is_object(standby))
         json_object_set(props, "standbyPoolProfile", standby);
+    /* Answered always (false for a group no pool member became), as ACI
+     * answers it from 2024-05-01-preview on (the shaping drops it before). */
     json_t *from_pool = json_object_get(rec, "isCreatedFromStandbyPool");
-    if (json_is_boolean(from_pool))
-        json_object_set(props, "isCreatedFromStandbyPool", from_pool);
+    json_object_set_new(props, "isCreatedFromStandbyPool",
+                        json_boolean(json_is_true(from_pool)));
     if (json_object_get(props, "initContainers") == NULL)   /* ACI always answers one */
         json_object_set_new(props, "initContainers", json_array());
     if (json_object_get(props, "sku") == NULL)              /* ACI's default, answered */
@@ -189,6 +224,9 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         const char *vip = api_jstr(json_object_get(view, "ipAddress"), "ip");
         if (vip[0] != '\0' && strcmp(state, "Stopped") != 0)
             json_object_set_new(ip, "ip", json_string(vip));
+        if (strcmp(state, "Stopped") != 0 && force_state == NULL && current)
+            merge_host_ports(json_object_get(ip, "ports"),
+                             json_object_get(json_object_get(view, "ipAddress"), "ports"));
         const char *label = api_jstr(ip, "dnsNameLabel");
         if (label[0] != '\0') {
             char fqdn[512];
@@ -198,7 +236,57 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
         }
     }
     json_decref(view);
+    /* ZONES.  A group that named no zone is answered with the zone of the
+     * host it is placed on (the replica's placement), as ACI answers the
+     * zone it chose. */
+    if (json_object_get(body, "zones") == NULL && force_state == NULL) {
+        char key[BD_KEY_MAX + 1];
+        bd_resource_key(api_jstr(rec, "subscription"), api_jstr(rec, "resourceGroup"),
+                        api_jstr(rec, "name"), key, sizeof key);
+        const berth_engine_t *engine = berth_store_async_engine(api->async);
+        berth_placement_t pl;
+        berth_host_t host;
+        if (engine != NULL && berth_engine_group_get(engine, key, &pl) == 0 &&
+            berth_engine_host_get(engine, pl.host, &host, NULL) == 0 && host.zone != NULL &&
+            host.zone[0] != '\0')
+            json_object_set_new(body, "zones", json_pack("[s]", host.zone));
+    }
+    bd_apiv_shape(body, apiv);
     return body;
+}
+
+/* Contract: api-internal.h. */
+json_t *api_view_load(const char *text, size_t len, const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    size_t klen = strlen(key);
+    char *copy = NULL;
+    if (slash != NULL && klen > 0 && memmem(text, len, key, klen) != NULL) {
+        const char *name = slash + 1;
+        size_t nlen = strlen(name);
+        copy = malloc(len + 1);
+        if (copy == NULL)
+            return NULL;
+        size_t out = 0;
+        for (size_t i = 0; i < len;) {
+            if (i + klen <= len && memcmp(text + i, key, klen) == 0) {
+                memcpy(copy + out, name, nlen);     /* never longer than the key */
+                out += nlen;
+                i += klen;
+            } else {
+                copy[out++] = text[i++];
+            }
+        }
+        text = copy;
+        len = out;
+    }
+    json_t *view = json_loadb(text, len, 0, NULL);
+    free(copy);
+    if (view != NULL && !json_is_object(view)) {
+        json_decref(view);
+        view = NULL;
+    }
+    return view;
 }
 
 /* ---- bodies without blocking ----------------------------------------------------------- */
@@ -214,6 +302,7 @@ typedef struct body_read {
     json_t *view;
     bool evicted;
     berth_eviction_t eviction;
+    char apiv[32];                  /* the answer's api-version             */
     api_body_cb cb;
     void *data;
 } body_read_t;
@@ -225,7 +314,7 @@ static void body_step(body_read_t *b)
         return;
     json_t *body = api_resource_body_build(b->api, b->rec, NULL, b->doc, NULL,
                                            b->evicted ? NULL : b->view,
-                                           b->evicted ? &b->eviction : NULL);
+                                           b->evicted ? &b->eviction : NULL, b->apiv);
     api_body_cb cb = b->cb;
     void *data = b->data;
     json_decref(b->rec);
@@ -250,12 +339,7 @@ static void body_view(int status, const char *text, size_t len, const berth_erro
 {
     (void)err;
     body_read_t *b = data;
-    json_t *view = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
-    if (view != NULL && !json_is_object(view)) {
-        json_decref(view);
-        view = NULL;
-    }
-    b->view = view;
+    b->view = status == 0 && text != NULL ? api_view_load(text, len, b->key) : NULL;
     body_step(b);
 }
 
@@ -272,7 +356,8 @@ static void body_eviction(int status, const berth_eviction_t *eviction, const be
 }
 
 /* Contract: api-internal.h. */
-void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, void *data)
+void api_body_read(bd_api_t *api, const char *key, json_t *rec, const char *apiv, api_body_cb cb,
+                   void *data)
 {
     body_read_t *b = calloc(1, sizeof *b);
     if (b == NULL) {
@@ -281,6 +366,7 @@ void api_body_read(bd_api_t *api, const char *key, json_t *rec, api_body_cb cb, 
     }
     b->api = api;
     snprintf(b->key, sizeof b->key, "%s", key);
+    snprintf(b->apiv, sizeof b->apiv, "%s", apiv);
     b->rec = json_incref(rec);
     b->cb = cb;
     b->data = data;
@@ -316,6 +402,7 @@ typedef struct get_ctx {
     char key[BD_KEY_MAX + 1];
     char rg[BD_RG_MAX + 1];
     char name[64];
+    char apiv[32];
 } get_ctx_t;
 
 static void get_group_record(int status, json_t *rec, const char *sha1, void *data)
@@ -327,7 +414,7 @@ static void get_group_record(int status, json_t *rec, const char *sha1, void *da
     else if (rec == NULL)
         api_reply_not_found(g->reply, g->rg, g->name);
     else
-        api_body_read(g->api, g->key, rec, get_group_body, g->reply);
+        api_body_read(g->api, g->key, rec, g->apiv, get_group_body, g->reply);
     free(g);
 }
 
@@ -344,6 +431,7 @@ void api_get_group(bd_api_t *api, const op_t *op, bd_reply_t *reply)
     snprintf(g->key, sizeof g->key, "%s", op->key);
     snprintf(g->rg, sizeof g->rg, "%s", op->rg);
     snprintf(g->name, sizeof g->name, "%s", op->name);
+    snprintf(g->apiv, sizeof g->apiv, "%s", op->apiv);
     if (bd_records_get(api->records, op->key, get_group_record, g) != 0) {
         free(g);
         bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");

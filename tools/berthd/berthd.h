@@ -109,6 +109,17 @@ typedef struct bd_reply bd_reply_t;
 /* Names the route for metrics and logs ("ContainerGroups_Get" ...). */
 void bd_reply_route(bd_reply_t *reply, const char *route);
 
+/* Names the resource the request is about, so that no internal key reaches
+ * the user: every CloudError later sent through `reply` (bd_reply_error(),
+ * bd_reply_berth_error(), the core's messages passed through) has each
+ * occurrence of `key` (the store's "<sub>/<rg>/<name>") in its messages
+ * replaced by `name`, and a target "key" replaced by `target`; so is a
+ * CloudError a captured reply forwards through it (bd_reply_forward()).
+ * Copies all three (truncated to what a key can hold); NULL or "" key:
+ * none. */
+void bd_reply_resource(bd_reply_t *reply, const char *key, const char *name,
+                       const char *target);
+
 /* Sends status, the JSON body (taken and freed; NULL: no body) and extra
  * headers (NULL-terminated name, value, name, value ... list; may be NULL).
  * Content-Type is application/json when there is a body. */

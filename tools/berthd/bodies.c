@@ -522,20 +522,26 @@ static int pool_zones_read(json_t *zones, json_t *out_props, berth_error_t *err)
 {
     if (zones == NULL)
         return 0;
-    if (!json_is_array(zones) || json_array_size(zones) > 16)
+    if (!json_is_array(zones) || json_array_size(zones) > BERTH_POOL_ZONES_MAX)
         return berth_error_set(err, BERTH_EINVAL, "InvalidZones", "properties.zones",
-                               "properties.zones must be an array of at most 16 zone names");
+                               "properties.zones must be an array of at most %d zone names",
+                               BERTH_POOL_ZONES_MAX);
     size_t i;
     json_t *z;
     json_array_foreach(zones, i, z)
     {
         const char *s = json_string_value(z);
-        if (s == NULL || s[0] == '\0' || strlen(s) > BERTH_NAME_MAX) {
+        bool ok = s != NULL && s[0] != '\0' && strlen(s) <= BERTH_NAME_MAX;
+        for (size_t c = 0; ok && s[c] != '\0'; c++)
+            ok = s[c] > ' ' && s[c] < 0x7f && s[c] != '"';
+        for (size_t j = 0; ok && j < i; j++)
+            ok = strcmp(json_string_value(json_array_get(zones, j)), s) != 0;
+        if (!ok) {
             char t[BERTH_ERROR_TARGET_MAX];
             snprintf(t, sizeof t, "properties.zones[%zu]", i);
             return berth_error_set(err, BERTH_EINVAL, "InvalidZones", t,
-                                   "%s must be a zone name of 1 to %d characters", t,
-                                   BERTH_NAME_MAX);
+                                   "%s must be a zone name of 1 to %d printable characters, "
+                                   "each zone named once", t, BERTH_NAME_MAX);
         }
     }
     json_object_set(out_props, "zones", zones);

@@ -56,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "apiversions.h"
 #include "mutate-internal.h"
 #include "profiles.h"
 
@@ -130,17 +131,18 @@ void mut_answer(mut_t *m)
     if (m->force_state != NULL) {
         /* m->doc: the document read before the commit (a DELETE's). */
         mut_send_ok(m, api_resource_body_build(m->api, rec, NULL, m->doc, m->force_state, NULL,
-                                               NULL));
+                                               NULL, m->op.apiv));
         return;
     }
     /* Just placed at a new generation: no view can describe it yet, so the
      * record says all there is (no read). */
     if (m->placing) {
         /* m->g, when set, is the very document the record now holds. */
-        mut_send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL, NULL));
+        mut_send_ok(m, api_resource_body_build(m->api, rec, m->g, NULL, NULL, NULL, NULL,
+                                               m->op.apiv));
         return;
     }
-    api_body_read(m->api, m->op.key, rec, on_body, m);
+    api_body_read(m->api, m->op.key, rec, m->op.apiv, on_body, m);
 }
 
 /* ---- the read, and trying again ------------------------------------------------------------ */
@@ -242,6 +244,31 @@ void mut_on_commit(int status, const berth_placement_t *placement, const berth_e
 
 /* ---- the start: what needs no I/O, then a POST's earlier answer ---------------------------- */
 
+/* Refuses a PUT's document that uses a property (or value) its api-version's
+ * spec does not have yet (apiversions.h), before anything reads it; a body
+ * that is no JSON object is left to the parser.  0, or -1 with the reply
+ * sent. */
+static int version_gate(mut_t *m)
+{
+    json_t *raw = json_loadb(m->body, m->op.body_len, 0, NULL);
+    bd_apiv_refusal_t why;
+    bool versioned = bd_apiv_request_ok(raw, m->op.apiv, &why);
+    json_decref(raw);
+    if (versioned)
+        return 0;
+    if (why.field->value != NULL)
+        mut_error(m, 400, "InvalidRequestContent", why.target,
+                  "The value '%s' of property '%s' is not supported in api-version '%s'; it is "
+                  "available from api-version '%s' on.",
+                  why.field->value, why.target, m->op.apiv, why.field->first);
+    else
+        mut_error(m, 400, "InvalidRequestContent", why.target,
+                  "The property '%s' is not supported in api-version '%s'; it is available "
+                  "from api-version '%s' on.",
+                  why.target, m->op.apiv, why.field->first);
+    return -1;
+}
+
 /* Parses and checks a PUT's document (no I/O).  0, or -1 with the reply sent. */
 static int put_document(mut_t *m)
 {
@@ -269,12 +296,6 @@ static int put_document(mut_t *m)
         !bd_valid_location(m->g->location)) {
         mut_error(m, 400, "LocationRequired", "location",
                   "the container group needs a valid 'location'");
-        return -1;
-    }
-    if (m->g->priority != BERTH_PRIORITY_UNSET && strcmp(m->op.apiv, API_PRIORITY_APIV) < 0) {
-        mut_error(m, 400, "InvalidRequestContent", "properties.priority",
-                  "properties.priority is not supported by api-version '%s'; use %s or later",
-                  m->op.apiv, API_PRIORITY_APIV);
         return -1;
     }
     bd_location_norm(m->g->location, m->location, sizeof m->location);
@@ -341,7 +362,8 @@ static void on_profile(int status, const char *document, uint64_t revision,
     m->body = merged;
     m->op.body = merged;
     m->op.body_len = len;
-    if (put_document(m) != 0)
+    /* The profile's document, too, is held to the request's api-version. */
+    if (version_gate(m) != 0 || put_document(m) != 0)
         return;
     read_record(m);
 }
@@ -370,6 +392,8 @@ void api_mutate(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const
     m->op.body = m->body;
     bd_fx_init(&m->fx);
     if (strcmp(op->kind, "put") == 0) {
+        if (op->body_len > 0 && version_gate(m) != 0)
+            return;
         char *profile_id = NULL;
         uint64_t revision = 0;
         berth_error_t err;

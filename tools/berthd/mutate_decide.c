@@ -224,12 +224,10 @@ static void on_claim(int status, const berth_placement_t *placement, const berth
             return;
         }
         /* Placed anew: the record says so. */
-        if (m->standby != NULL) {
-            json_object_set_new(m->newrec, "isCreatedFromStandbyPool", json_false());
-            if (put_effects(m, 0) != 0) {
-                mut_error(m, 500, "InternalServerError", "", "out of memory");
-                return;
-            }
+        json_object_set_new(m->newrec, "isCreatedFromStandbyPool", json_false());
+        if (put_effects(m, 0) != 0) {
+            mut_error(m, 500, "InternalServerError", "", "out of memory");
+            return;
         }
         commit(m, C_PLACE, -1, NULL);
         return;
@@ -368,11 +366,13 @@ static void decide_put(mut_t *m)
         return;
     }
     bool claim = !exists && gen == 0;
-    if (m->standby != NULL) {
+    bool pools = bd_worker_pools_present(m->api->worker);
+    if (m->standby != NULL)
         json_object_set(m->newrec, "standbyPoolProfile", m->standby);
-        if (claim)
-            json_object_set_new(m->newrec, "isCreatedFromStandbyPool", json_true());
-    }
+    /* The record a claim writes says a member was taken; placed anew, the
+     * group's record says it was not (on_claim()). */
+    if (claim && (m->standby != NULL || pools))
+        json_object_set_new(m->newrec, "isCreatedFromStandbyPool", json_true());
     if (put_effects(m, gen) != 0) {
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return;
@@ -381,14 +381,14 @@ static void decide_put(mut_t *m)
      * is still blocking), with the same effects in the claim's one step:
      * from the pool its standbyPoolProfile names, else from any pool of
      * its subscription whose template matches. */
-    if (claim && bd_worker_pools_present(m->api->worker)) {
+    if (claim && pools) {
         m->t0 = api_mono_s();
         if (bd_worker_pool_claim(m->api->worker, m->op.key, &m->req, m->spec,
                                  m->standby != NULL ? m->standby_pool : NULL,
                                  m->standby != NULL, m->fx.e, m->fx.n, on_claim, m) == 0)
             return;
     }
-    if (claim && m->standby != NULL) {
+    if (claim && (m->standby != NULL || pools)) {
         on_claim(BERTH_ENOENT, NULL, NULL, m);
         return;
     }

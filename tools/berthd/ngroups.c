@@ -41,20 +41,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiversions.h"
 #include "berthd.h"
 #include "bodies.h"
 #include "query.h"
 #include "resource.h"
 
 #define NG_PROVIDER "Microsoft.ContainerInstance/nGroups"
-
-/* NGroups came to ACI with these api-versions; the container groups' are
- * accepted as well. */
-static bool ng_api_version_ok(const char *v)
-{
-    return bd_api_version_ok(v) || strcmp(v, "2024-09-01-preview") == 0 ||
-           strcmp(v, "2024-11-01-preview") == 0 || strcmp(v, "2025-09-01") == 0;
-}
 
 static int status_of(int rc)
 {
@@ -293,9 +286,11 @@ void bd_ngroups_handle(berth_store_t *store, const bd_request_t *req, bd_reply_t
                        "requests.");
         return;
     }
-    if (q < 0 || !ng_api_version_ok(apiv)) {
+    if (q < 0 || !bd_apiv_ngroups_ok(apiv)) {
+        /* NGroups are in the specs from bd_apiv_ngroups_first() on. */
         bd_reply_error(reply, 400, "InvalidApiVersionParameter", "api-version",
-                       "The api-version '%s' is invalid for nGroups.", q < 0 ? "" : apiv);
+                       "The api-version '%s' is invalid for nGroups: nGroups are available "
+                       "from api-version %s on.", q < 0 ? "" : apiv, bd_apiv_ngroups_first());
         return;
     }
     if (n == 7) {

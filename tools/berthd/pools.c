@@ -208,24 +208,45 @@ static json_t *pool_body(const char *sub, const char *rg, const char *name,
     return body;
 }
 
-/* The runtime view "latest" of a pool: what the cell holds now.  Berth
- * does not forecast, so "prediction" is left out; members are not counted
- * per zone (no "zone" member: the spec's form for a pool without zones). */
+/* The counts of one zone (or of a pool without zones) by state: members
+ * not yet ready are Creating, ready ones Running; Berth releases members
+ * in the step that decides it, so none is ever seen Deleting. */
+static json_t *state_counts(uint32_t members, uint32_t ready)
+{
+    uint32_t creating = members > ready ? members - ready : 0;
+    return json_pack("[{s:s,s:I},{s:s,s:I},{s:s,s:I}]", "state", "Creating", "count",
+                     (json_int_t)creating, "state", "Running", "count", (json_int_t)ready,
+                     "state", "Deleting", "count", (json_int_t)0);
+}
+
+/* The runtime view "latest" of a pool: what the cell holds now, per zone
+ * when the pool has zones (`zones`, nz of them: "zone" is the zone's name
+ * as a number when it is one, as the spec types it, else the name).  Berth
+ * does not forecast, so "prediction" is left out. */
 static json_t *runtime_view(const char *sub, const char *rg, const char *name,
-                            const berth_pool_info_t *info)
+                            const berth_pool_info_t *info, const berth_pool_zone_info_t *zones,
+                            size_t nz)
 {
     char id[600];
     pool_id(sub, rg, name, id, sizeof id - 20);
     strcat(id, "/runtimeViews/latest");
-    uint32_t creating = info->members > info->ready ? info->members - info->ready : 0;
     bool healthy = info->ready >= info->size;
-    json_t *counts = json_pack("[{s:s,s:I},{s:s,s:I},{s:s,s:I}]", "state", "Creating", "count",
-                               (json_int_t)creating, "state", "Running", "count",
-                               (json_int_t)info->ready, "state", "Deleting", "count",
-                               (json_int_t)0);
-    return json_pack("{s:s,s:s,s:s,s:{s:[{s:o}],s:s,s:{s:s,s:s+}}}", "id", id, "name", "latest",
+    json_t *summary = json_array();
+    if (nz == 0)
+        json_array_append_new(summary, json_pack("{s:o}", "instanceCountsByState",
+                                                 state_counts(info->members, info->ready)));
+    for (size_t z = 0; z < nz; z++) {
+        char *end = NULL;
+        long long num = strtoll(zones[z].zone, &end, 10);
+        json_t *zone = end != NULL && *end == '\0' && end != zones[z].zone
+                           ? json_integer(num) : json_string(zones[z].zone);
+        json_array_append_new(summary,
+                              json_pack("{s:o,s:o}", "zone", zone, "instanceCountsByState",
+                                        state_counts(zones[z].members, zones[z].ready)));
+    }
+    return json_pack("{s:s,s:s,s:s,s:{s:o,s:s,s:{s:s,s:s+}}}", "id", id, "name", "latest",
                      "type", POOL_TYPE "/runtimeViews", "properties", "instanceCountSummary",
-                     "instanceCountsByState", counts, "provisioningState", "Succeeded", "status",
+                     summary, "provisioningState", "Succeeded", "status",
                      "code", healthy ? "HealthState/healthy" : "HealthState/degraded",
                      "message", healthy ? "The pool is healthy: " : "The pool is refilling: ",
                      info->size == 0 ? "it keeps no member."
@@ -340,8 +361,21 @@ static void pool_write(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *r
         bd_reply_error(reply, 500, "InternalServerError", "", "out of memory");
         return;
     }
-    rc = berth_store_pool_put_annotated(pools->store, pool, tmpl, strlen(tmpl), size, annotation,
-                                        &err);
+    /* The pool's zones (bodies.c checked them: strings, at most
+     * BERTH_POOL_ZONES_MAX): members spread across them. */
+    json_t *res_zones = NULL;
+    const char *zones[BERTH_POOL_ZONES_MAX];
+    size_t nzones = 0;
+    json_t *kept = json_loads(annotation, 0, NULL);
+    res_zones = json_object_get(json_object_get(kept, "properties"), "zones");
+    for (size_t z = 0; z < json_array_size(res_zones) && nzones < BERTH_POOL_ZONES_MAX; z++)
+        if (json_is_string(json_array_get(res_zones, z)))
+            zones[nzones++] = json_string_value(json_array_get(res_zones, z));
+    berth_pool_spec_t spec = {.name = pool, .template_json = tmpl, .len = strlen(tmpl),
+                              .size = size, .zones = zones, .nzones = nzones,
+                              .annotation = annotation};
+    rc = berth_store_pool_put_spec(pools->store, &spec, &err);
+    json_decref(kept);
     if (tmpl != stored)
         free(tmpl);
     free(annotation);
@@ -464,7 +498,16 @@ void bd_pools_handle(bd_pools_t *pools, const bd_request_t *req, bd_reply_t *rep
             bd_reply_berth_error(reply, 500, &err);
             return;
         }
-        json_t *view = runtime_view(seg[1], seg[3], seg[7], &info);
+        berth_pool_zone_info_t zones[BERTH_POOL_ZONES_MAX];
+        size_t nz = 0;
+        rc = berth_store_pool_zones_get(pools->store, pool, zones, BERTH_POOL_ZONES_MAX, &nz,
+                                        &err);
+        if (rc != 0) {
+            bd_reply_berth_error(reply, rc == BERTH_ENOENT ? 404 : 500, &err);
+            return;
+        }
+        json_t *view = runtime_view(seg[1], seg[3], seg[7], &info, zones,
+                                    nz < BERTH_POOL_ZONES_MAX ? nz : BERTH_POOL_ZONES_MAX);
         bd_reply_send(reply, 200, n == 10 ? view : json_pack("{s:[o]}", "value", view), NULL);
         return;
     }

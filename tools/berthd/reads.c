@@ -1,7 +1,8 @@
 /*
  * reads.c: berthd's container-group routes that read -- lists, usages,
- * long-running operations -- and the ones that go to a group's agent --
- * logs and exec sessions -- all as callbacks on the loop.
+ * long-running operations, the operators' list of where groups run -- and
+ * the ones that go to a group's agent -- logs and exec sessions -- all as
+ * callbacks on the loop.
  *
  * Each request keeps a small context from its first read to its reply;
  * the reply is sent exactly once, from the last callback (or at once when
@@ -42,6 +43,7 @@ typedef struct list_ctx {
     bd_api_t *api;
     bd_reply_t *reply;
     json_t *value;                  /* the page's bodies, in order          */
+    char apiv[32];                  /* the bodies' api-version              */
     size_t waiting;                 /* bodies still being read              */
     char *next_link;                /* or NULL                              */
 } list_ctx_t;
@@ -128,7 +130,7 @@ static void list_records(int status, const char *const *keys, json_t *const *rec
         }
         it->l = l;
         it->index = slot++;
-        api_body_read(l->api, keys[i], recs[i], list_body, it);
+        api_body_read(l->api, keys[i], recs[i], l->apiv, list_body, it);
     }
 }
 
@@ -158,6 +160,7 @@ void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, co
     }
     l->api = api;
     l->reply = reply;
+    snprintf(l->apiv, sizeof l->apiv, "%s", apiv);
     if (asprintf(&l->next_link, "%s%s?api-version=%s&$top=%d&$skiptoken=", req->base_url,
                  req->path, apiv, top) < 0)
         l->next_link = NULL;
@@ -169,6 +172,164 @@ void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, co
         free(l);
         out_of_memory(reply);
     }
+}
+
+/* ---- where groups run (operators) -------------------------------------------------------- */
+
+typedef struct where_ctx {
+    bd_api_t *api;
+    bd_reply_t *reply;
+    char prefix[BD_KEY_MAX + 1];
+    char after[RANGE_MAX];          /* $skiptoken ("" : from the first)     */
+    bool exact;                     /* prefix is one group's whole key      */
+    int top;
+    char *next_link;                /* up to "$skiptoken=", or NULL         */
+} where_ctx_t;
+
+static void where_free(where_ctx_t *w)
+{
+    free(w->next_link);
+    free(w);
+}
+
+/* One group's line: its record, and its placement in the replica (a
+ * memory read). */
+static json_t *where_item(bd_api_t *api, const char *key, json_t *rec)
+{
+    berth_placement_t pl;
+    bool placed = berth_engine_group_get(berth_store_async_engine(api->async), key, &pl) == 0;
+    json_t *o = json_pack("{s:O?, s:O?, s:O?, s:O?, s:s}", "id", json_object_get(rec, "id"),
+                          "name", json_object_get(rec, "name"), "resourceGroup",
+                          json_object_get(rec, "resourceGroup"), "state",
+                          json_object_get(rec, "state"), "host", placed ? pl.host : "");
+    const char *last = api_jstr(rec, "lastHost");
+    if (o != NULL && last[0] != '\0')
+        json_object_set_new(o, "lastHost", json_string(last));
+    return o;
+}
+
+static void where_records(int status, const char *const *keys, json_t *const *recs, size_t n,
+                          bool more, void *data)
+{
+    where_ctx_t *w = data;
+    if (status != 0) {
+        store_failing(w->reply);
+        where_free(w);
+        return;
+    }
+    json_t *value = json_array();
+    for (size_t i = 0; value != NULL && i < n; i++) {
+        if (recs[i] == NULL || (w->exact && strcmp(keys[i], w->prefix) != 0))
+            continue;
+        json_t *item = where_item(w->api, keys[i], recs[i]);
+        if (item == NULL || json_array_append_new(value, item) != 0) {
+            json_decref(value);
+            value = NULL;
+        }
+    }
+    json_t *body = value != NULL ? json_pack("{s:o}", "value", value) : NULL;
+    char enc[RANGE_MAX * 3];
+    if (body != NULL && more && n > 0 && !w->exact && w->next_link != NULL &&
+        bd_urlencode(keys[n - 1], enc, sizeof enc) == 0) {
+        char *link = NULL;
+        if (asprintf(&link, "%s%s", w->next_link, enc) >= 0) {
+            json_object_set_new(body, "nextLink", json_string(link));
+            free(link);
+        }
+    }
+    if (body == NULL)
+        out_of_memory(w->reply);
+    else
+        bd_reply_send(w->reply, 200, body, NULL);
+    where_free(w);
+}
+
+/* The replica is up to date with the cell (or could not be): the records. */
+static void where_synced(int status, const berth_placement_t *placement,
+                         const berth_error_t *err, void *data)
+{
+    (void)status, (void)placement, (void)err;
+    where_ctx_t *w = data;
+    if (bd_records_list(w->api->records, w->prefix, w->after[0] ? w->after : NULL,
+                        w->exact ? 1 : (size_t)w->top, where_records, w) != 0) {
+        out_of_memory(w->reply);
+        where_free(w);
+    }
+}
+
+/* Contract: reads.h. */
+void bd_reads_where(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
+{
+    char sub[BD_SUB_MAX + 1], rg[BD_RG_MAX + 1], name[64], top_s[16];
+    int top = BD_PAGE_MAX;
+    int qs = bd_query_get(req->query, "subscription", sub, sizeof sub);
+    int qr = bd_query_get(req->query, "resourceGroup", rg, sizeof rg);
+    int qn = bd_query_get(req->query, "name", name, sizeof name);
+    int qt = bd_query_get(req->query, "$top", top_s, sizeof top_s);
+    if (qs != 1 || !bd_valid_subscription(sub)) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "subscription",
+                       "subscription must name a subscription id");
+        return;
+    }
+    /* The query names the subscription: the token must allow it, as it
+     * must allow a path's (the same 403 whether anything is there). */
+    bool allowed = req->any_subscription;
+    for (size_t i = 0; !allowed && req->subscriptions != NULL && i < req->nsubscriptions; i++)
+        allowed = strcasecmp(req->subscriptions[i], sub) == 0;
+    if (!allowed) {
+        bd_reply_route(reply, "Forbidden");
+        bd_reply_error(reply, 403, "AuthorizationFailed", "",
+                       "The client does not have authorization to perform the action "
+                       "over scope '%s'.", sub);
+        return;
+    }
+    if (qr < 0 || (qr == 1 && !bd_valid_resource_group(rg))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "resourceGroup",
+                       "resourceGroup must be a resource group name");
+        return;
+    }
+    if (qn < 0 || (qn == 1 && (qr != 1 || !bd_valid_group_name(name)))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "name",
+                       qr != 1 ? "name needs resourceGroup"
+                               : "name must be a container group name");
+        return;
+    }
+    if (qt < 0 || (qt == 1 && ((top = atoi(top_s)) < 1 || top > BD_PAGE_MAX))) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "$top",
+                       "$top must be an integer from 1 to %d", BD_PAGE_MAX);
+        return;
+    }
+    where_ctx_t *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    w->api = api;
+    w->reply = reply;
+    w->top = top;
+    w->exact = qn == 1;
+    if (qr == 1) {
+        bd_resource_key(sub, rg, qn == 1 ? name : "", w->prefix, sizeof w->prefix);
+    } else {
+        bd_lower(sub, w->prefix, sizeof w->prefix - 1);
+        strcat(w->prefix, "/");
+    }
+    int qk = bd_query_get(req->query, "$skiptoken", w->after, sizeof w->after);
+    if (qk < 0 || (qk == 1 && strncmp(w->after, w->prefix, strlen(w->prefix)) != 0)) {
+        bd_reply_error(reply, 400, "InvalidQueryParameterValue", "$skiptoken",
+                       "the $skiptoken is malformed");
+        free(w);
+        return;
+    }
+    char esub[RANGE_MAX], erg[RANGE_MAX];
+    if (bd_urlencode(sub, esub, sizeof esub) != 0 ||
+        bd_urlencode(qr == 1 ? rg : "", erg, sizeof erg) != 0 ||
+        asprintf(&w->next_link, "%s%s?subscription=%s%s%s&$top=%d&$skiptoken=", req->base_url,
+                 req->path, esub, qr == 1 ? "&resourceGroup=" : "", erg, top) < 0)
+        w->next_link = NULL;
+    berth_error_t err;
+    if (berth_store_async_sync(api->async, where_synced, w, &err) != 0)
+        where_synced(0, NULL, NULL, w);
 }
 
 /* ---- usages ------------------------------------------------------------------------------ */
@@ -296,7 +457,11 @@ static const char *view_failure(json_t *view)
 }
 
 /* Answers the operation from its record, its resource's and (NULL: none)
- * the resource's view. */
+ * the resource's view.  ENDTIME is when the operation finished, the same
+ * at every poll: the time the agent's view reached its provisioningState
+ * (its stateTime), or, for an operation a later change ended (a stop,
+ * another PUT), the time of that change (the record's "updated").  Only a
+ * resource deleted since leaves no such time: then the time of the poll. */
 static void op_answer(op_ctx_t *c, json_t *view)
 {
     const char *status = "InProgress";
@@ -307,12 +472,14 @@ static void op_answer(op_ctx_t *c, json_t *view)
         status = strcmp(api_jstr(c->o, "kind"), "delete") == 0 ? "Succeeded" : "Canceled";
     } else if ((uint64_t)json_integer_value(json_object_get(c->rec, "generation")) != gen) {
         status = "Canceled";        /* a later change replaced it */
+        end = (int64_t)json_integer_value(json_object_get(c->rec, "updated"));
     } else if (strcmp(api_jstr(c->rec, "state"), "Stopped") == 0) {
         status = "Succeeded";
+        end = (int64_t)json_integer_value(json_object_get(c->rec, "updated"));
     } else if (view != NULL &&
                (uint64_t)json_integer_value(json_object_get(view, "generation")) == gen) {
         const char *ps = api_jstr(view, "provisioningState");
-        end = (int64_t)json_integer_value(json_object_get(view, "updated"));
+        end = (int64_t)json_integer_value(json_object_get(view, "stateTime"));
         if (strcmp(ps, "Succeeded") == 0) {
             status = "Succeeded";
         } else if (strcmp(ps, "Failed") == 0) {
@@ -352,8 +519,10 @@ static void op_answer(op_ctx_t *c, json_t *view)
 static void op_view(int status, const char *text, size_t len, const berth_error_t *err, void *data)
 {
     (void)err;
-    json_t *view = status == 0 && text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
-    op_answer(data, json_is_object(view) ? view : NULL);
+    op_ctx_t *c = data;
+    json_t *view = status == 0 && text != NULL
+                       ? api_view_load(text, len, api_jstr(c->o, "key")) : NULL;
+    op_answer(c, view);
     json_decref(view);
 }
 
@@ -492,6 +661,16 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
     }
     if (rec == NULL) {
         api_reply_not_found(a->reply, a->rg, a->name);
+        agent_ctx_free(a);
+        return;
+    }
+    if (strcmp(api_jstr(rec, "state"), "Stopped") == 0) {
+        /* Nothing runs, so there is nothing to ask an agent. */
+        bd_reply_error(a->reply, 409, "ContainerGroupStopped", "containerGroupName",
+                       "The container group '%s' is stopped: its containers do not run, so "
+                       "container '%s' %s. Start the container group first.",
+                       a->name, a->container,
+                       a->exec ? "cannot execute a command" : "has no logs to show");
         agent_ctx_free(a);
         return;
     }

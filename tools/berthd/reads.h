@@ -1,6 +1,6 @@
 /*
  * reads.h: berthd's reading routes (reads.c): lists, usages, long-running
- * operations, logs and exec.  Each answers its request through `reply`
+ * operations, where groups run, logs and exec.  Each answers its request through `reply`
  * exactly once, from a later callback on the loop or at once; none blocks.
  */
 #ifndef BERTHD_READS_H
@@ -15,6 +15,13 @@
  * with a nextLink when more follow. */
 void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, const char *prefix,
                    const char *apiv);
+
+/* GET /berth/containerGroups?subscription=S[&resourceGroup=RG[&name=N]]
+ * (operators): the groups of S (of RG; the one named N) with the host each
+ * is placed on ("" when none: stopped, evicted or not yet placed), a page
+ * of $top (1..BD_PAGE_MAX) after $skiptoken, with a nextLink when more
+ * follow.  The placements are the replica's, read after a sync. */
+void bd_reads_where(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply);
 
 /* GET .../locations/{location}/usages of subscription `sub`. */
 void bd_reads_usages(bd_api_t *api, const char *sub, const char *location, bd_reply_t *reply);

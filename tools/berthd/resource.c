@@ -155,26 +155,6 @@ int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max)
     return -1;
 }
 
-static const char *const VERSIONS[] = {
-    "2021-03-01", "2021-07-01", "2021-09-01", "2021-10-01", "2022-04-01-preview",
-    "2022-09-01", "2022-10-01-preview", "2023-02-01-preview", "2023-05-01",
-};
-
-/* Contract: resource.h. */
-bool bd_api_version_ok(const char *v)
-{
-    for (size_t i = 0; i < sizeof VERSIONS / sizeof VERSIONS[0]; i++)
-        if (strcmp(v, VERSIONS[i]) == 0)
-            return true;
-    return false;
-}
-
-const char *bd_api_versions(void)
-{
-    return "2021-03-01, 2021-07-01, 2021-09-01, 2021-10-01, 2022-04-01-preview, "
-           "2022-09-01, 2022-10-01-preview, 2023-02-01-preview, 2023-05-01";
-}
-
 /* Contract: resource.h. */
 int bd_random_id(char *out)
 {

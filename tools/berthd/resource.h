@@ -1,7 +1,7 @@
 /*
- * resource.h: berthd's ARM path helpers (names, segments, api-versions)
- * and request header and body readers.  Query strings and percent-encoding
- * are query.h's.
+ * resource.h: berthd's ARM path helpers (names, segments) and request
+ * header and body readers.  Query strings and percent-encoding are
+ * query.h's; the api-versions and what each one has, apiversions.h's.
  *
  * Pure: nothing here does I/O.  berthd's records in Redis are records.h's.
  */
@@ -61,12 +61,6 @@ const char *bd_key_child(const char *key, const char *prefix, size_t plen);
  * segment, "." or "..", a control or non-ASCII byte, a path longer than
  * cap-1 or with more than `max` segments.  Returns the number of segments. */
 int bd_path_split(const char *path, char *buf, size_t cap, char **seg, int max);
-
-/* Whether `v` is an api-version berthd serves (2021-03-01 .. 2023-05-01). */
-bool bd_api_version_ok(const char *v);
-
-/* The api-versions berthd serves, comma-separated, for error messages. */
-const char *bd_api_versions(void);
 
 /* Fills out[BD_ID_HEX + 1] with a new random id from the kernel
  * (lib/random.h).  Returns 0, or -1 with errno set and out empty when

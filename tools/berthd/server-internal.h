@@ -117,6 +117,11 @@ struct bd_reply {
     char *body;
     char *base_url;
     char *client_request_id;
+    /* bd_reply_resource(): the key no CloudError may show, and what stands
+     * for it in messages and targets. */
+    char res_key[256];
+    char res_name[128];
+    char res_target[64];
     /* Set for a captured reply (bd_reply_capture_new()), which belongs to
      * no server or connection (srv, req, conn: NULL). */
     struct bd_capture *capture;

@@ -225,9 +225,54 @@ void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t 
 }
 
 /* Contract: berthd.h. */
-void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err)
+void bd_reply_resource(bd_reply_t *reply, const char *key, const char *name,
+                       const char *target)
+{
+    if (reply == NULL)
+        return;
+    snprintf(reply->res_key, sizeof reply->res_key, "%s", key != NULL ? key : "");
+    snprintf(reply->res_name, sizeof reply->res_name, "%s", name != NULL ? name : "");
+    snprintf(reply->res_target, sizeof reply->res_target, "%s", target != NULL ? target : "");
+}
+
+/* Replaces every `key` in the string `text` by `name`, in place; `name`
+ * is the key's last part, so the text only shrinks. */
+static void unkey_text(char *text, const char *key, const char *name)
+{
+    size_t klen = strlen(key), nlen = strlen(name);
+    if (klen == 0 || nlen > klen)
+        return;
+    char *at = text;
+    while ((at = strstr(at, key)) != NULL) {
+        memmove(at + nlen, at + klen, strlen(at + klen) + 1);
+        memcpy(at, name, nlen);
+        at += nlen;
+    }
+}
+
+/* What the user sees of err: reply's resource key never shown. */
+static void unkey_error(const bd_reply_t *reply, berth_error_t *err)
+{
+    if (reply->res_key[0] == '\0')
+        return;
+    unkey_text(err->message, reply->res_key, reply->res_name);
+    if (strcmp(err->target, "key") == 0)
+        snprintf(err->target, sizeof err->target, "%s", reply->res_target);
+    for (size_t i = 0; i < err->ndetails && i < BERTH_ERROR_DETAILS_MAX; i++) {
+        berth_error_detail_t *d = &err->details[i];
+        unkey_text(d->message, reply->res_key, reply->res_name);
+        if (strcmp(d->target, "key") == 0)
+            snprintf(d->target, sizeof d->target, "%s", reply->res_target);
+    }
+}
+
+/* Contract: berthd.h. */
+void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err_in)
 {
     char *s = NULL;
+    berth_error_t shown = *err_in;
+    const berth_error_t *err = &shown;
+    unkey_error(reply, &shown);
     if (berth_error_to_json(err, &s) != 0 || s == NULL) {
         bd_reply_send_text(reply, 500, "", 0, NULL);
         return;
@@ -273,6 +318,50 @@ void bd_reply_capture_free(bd_reply_t *captured)
         bd_reply_free(captured);
 }
 
+/* A captured CloudError body as `real`'s user may see it (unkey_error()),
+ * in a new string (free()), or NULL when it needs no change. */
+static char *unkey_body(const bd_reply_t *real, const char *body, size_t len)
+{
+    if (real->res_key[0] == '\0' || body == NULL)
+        return NULL;
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    json_t *e = json_object_get(doc, "error");
+    char *out = NULL;
+    if (json_is_object(e)) {
+        json_t *list[1 + BERTH_ERROR_DETAILS_MAX];
+        size_t n = 0, i;
+        json_t *d;
+        list[n++] = e;
+        json_array_foreach(json_object_get(e, "details"), i, d)
+        {
+            if (n < sizeof list / sizeof list[0] && json_is_object(d))
+                list[n++] = d;
+        }
+        bool changed = false;
+        for (i = 0; i < n; i++) {
+            const char *m = json_string_value(json_object_get(list[i], "message"));
+            if (m != NULL && strstr(m, real->res_key) != NULL) {
+                char *text = strdup(m);
+                if (text != NULL) {
+                    unkey_text(text, real->res_key, real->res_name);
+                    json_object_set_new(list[i], "message", json_string(text));
+                    free(text);
+                    changed = true;
+                }
+            }
+            const char *t = json_string_value(json_object_get(list[i], "target"));
+            if (t != NULL && strcmp(t, "key") == 0) {
+                json_object_set_new(list[i], "target", json_string(real->res_target));
+                changed = true;
+            }
+        }
+        if (changed)
+            out = json_dumps(doc, JSON_COMPACT);
+    }
+    json_decref(doc);
+    return out;
+}
+
 /* Contract (berthd.h): on the loop, sends what was captured through
  * `real` and frees the captured reply. */
 void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real)
@@ -282,8 +371,11 @@ void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real)
         if (c != NULL && c->sent) {
             if (captured->route[0] != '\0')
                 bd_reply_route(real, captured->route);
-            bd_reply_output(real, c->status, c->body, c->len, c->has_body, c->content_type,
-                            (const char *const *)c->headers);
+            char *shown = c->status >= 400 ? unkey_body(real, c->body, c->len) : NULL;
+            bd_reply_output(real, c->status, shown != NULL ? shown : c->body,
+                            shown != NULL ? strlen(shown) : c->len, c->has_body,
+                            c->content_type, (const char *const *)c->headers);
+            free(shown);
         } else {
             bd_reply_error(real, 500, "InternalServerError", "",
                            "The request's handler sent no answer.");
