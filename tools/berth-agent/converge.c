@@ -147,8 +147,8 @@ static bool has_config_maps(const berth_group_t *spec)
 /* Hands spec's config maps to runtime group rt (group key's) in place.
  * Returns 0 when delivered (or, unless `needed`, when the plugin has no
  * such operation and spec has no maps), 1 when the plugin cannot deliver
- * them (the group must be created anew to take them), or BERTH_EIO (try
- * again later). */
+ * them or the runtime no longer holds the group (it must be created anew),
+ * or BERTH_EIO (try again later). */
 static int config_deliver(agent_t *a, const char *key, const char *rt,
                           const berth_group_t *spec, bool needed)
 {
@@ -158,7 +158,10 @@ static int config_deliver(agent_t *a, const char *key, const char *rt,
     if (!can)
         return needed || has_config_maps(spec) ? 1 : 0;
     berth_error_t err;
-    if (ops->config_maps(a->ctx, rt, spec, &err) != 0) {
+    int rc = ops->config_maps(a->ctx, rt, spec, &err);
+    if (rc == BERTH_ENOENT)         /* nothing runs to take them: made anew */
+        return 1;
+    if (rc != 0) {
         log_error(key, "config maps not delivered: %s", err.message);
         return BERTH_EIO;
     }
