@@ -21,7 +21,10 @@
  * it can find it again after a crash of the agent or of itself: every
  * runtime object carries the group's key, generation and document digest
  * (the `list` operation reports them), and creating what already exists is
- * refused rather than duplicated.  Restarts are the agent's: a plugin never
+ * refused rather than duplicated.  A container's config map (its
+ * document's configMap) is the one part of a document a running group
+ * takes without being created anew: it is left out of the digest, and the
+ * `config_maps` operation delivers it in place.  Restarts are the agent's: a plugin never
  * restarts a container by itself, so that the instance view the agent
  * writes stays true.
  *
@@ -183,6 +186,19 @@ typedef struct berth_plugin_ops {
                 size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err);
     /* Reports every group the runtime holds for this host. */
     int (*list)(void *ctx, berth_plugin_list_cb cb, void *data, berth_error_t *err);
+
+    /* Appended operations: optional (NULL, or past a shorter `size`). */
+
+    /* Makes each container of group `key` see exactly the config map of
+     * `spec` (its containers[i].config_map), one read-only file a key under
+     * /mnt/configmap/<container name>/, each file replaced whole, keys no
+     * longer given removed -- without stopping or restarting anything.
+     * `create` delivers the document's config maps itself; the agent calls
+     * this when a running group's document changes in its config maps
+     * alone, and when it takes over a standby member.  BERTH_ENOENT when
+     * the runtime holds no such group. */
+    int (*config_maps)(void *ctx, const char *key, const berth_group_t *spec,
+                       berth_error_t *err);
 } berth_plugin_ops_t;
 
 /* The type of the entry symbol. */
@@ -210,7 +226,9 @@ BERTH_EXPORT const berth_plugin_ops_t *berth_plugin_ops(const berth_plugin_t *pl
 BERTH_EXPORT void berth_plugin_unload(berth_plugin_t *plugin);
 
 /* The digest that tells two documents of one group key apart (FNV-1a 64 of
- * the canonical, unredacted JSON of `group`).  Returns 0 only for NULL. */
+ * the canonical, unredacted JSON of `group` without its config maps, which
+ * a running group takes in place: see `config_maps`).  Returns 0 only for
+ * NULL. */
 BERTH_EXPORT uint64_t berth_runtime_digest(const berth_group_t *group);
 
 #ifdef __cplusplus

@@ -11,7 +11,9 @@
  * OnFailure groups in back-off shown as ACI shows them (group Running,
  * never Succeeded or Failed; the container Waiting in CrashLoopBackOff
  * with the run that ended as its previous state); an update
- * restarting the group in place on the same host without a pull; logs and
+ * restarting the group in place on the same host without a pull; config
+ * maps delivered as files and a change to them alone taken by the running
+ * container (no restart, no new container); logs and
  * exec through the agent's calls (and a call no agent answers); a
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
@@ -437,6 +439,12 @@ static bool at_generation_2(json_t *v, void *data)
            test_pred_running(v, "app");
 }
 
+static bool at_generation_3(json_t *v, void *data)
+{
+    return json_integer_value(json_object_get(v, "generation")) == 3 &&
+           test_pred_running(v, "app");
+}
+
 static void test_update_in_place(void **state)
 {
     fixture_t *f = *state;
@@ -451,6 +459,90 @@ static void test_update_in_place(void **state)
     assert_true(test_view_has_event(v, "app", "Pulled", "already present on machine"));
     assert_false(test_view_has_event(v, "app", "Pulled", "Successfully pulled"));
     json_decref(v);
+}
+
+/* doc() with container "app"'s configMap.keyValuePairs `pairs` (JSON). */
+static char *doc_config(const char *pairs)
+{
+    char *d = doc(NULL, "Always", -1, 0, NULL);
+    json_t *j = json_loads(d, 0, NULL);
+    free(d);
+    json_t *kv = json_loads(pairs, 0, NULL);
+    if (j == NULL || kv == NULL)
+        return NULL;
+    json_t *c0 = json_array_get(json_object_get(json_object_get(j, "properties"), "containers"),
+                                0);
+    json_object_set_new(json_object_get(c0, "properties"), "configMap",
+                        json_pack("{s:o}", "keyValuePairs", kv));
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out;
+}
+
+/* `cat path` in container "app" of key: its output into buf, exit code
+ * returned. */
+static int cat_in(fixture_t *f, const char *key, const char *path, char *buf, size_t cap)
+{
+    const char *argv[] = {"cat", path};
+    char *out = NULL;
+    int code = -1;
+    berth_error_t err;
+    int rc = berth_store_container_exec(f->sched.store, key, "app", argv, 2, 5000, &out, &code,
+                                        &err);
+    if (rc != 0)
+        fail_msg("exec: %s: %s", err.name, err.message);
+    snprintf(buf, cap, "%s", out != NULL ? out : "");
+    berth_free(out);
+    return code;
+}
+
+/* Container "app"'s currentState.startTime in view v. */
+static const char *start_time(json_t *v)
+{
+    json_t *c = test_view_container(v, "app");
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(c, "instanceView"), "currentState"), "startTime"));
+}
+
+static void test_config_maps_in_place(void **state)
+{
+    fixture_t *f = *state;
+    berth_placement_t p1, p2;
+    char buf[256];
+    place_ok(f, "sub/rg/cm", doc_config("{\"app.conf\": \"one\", \"old\": \"x\"}"), &p1);
+    json_t *v1 = wait_running(f, "sub/rg/cm", "app");
+    assert_int_equal(cat_in(f, "sub/rg/cm", "/mnt/configmap/app/app.conf", buf, sizeof buf), 0);
+    assert_string_equal(buf, "one");
+    assert_int_equal(cat_in(f, "sub/rg/cm", "/mnt/configmap/app/old", buf, sizeof buf), 0);
+    assert_string_equal(buf, "x");
+    char started[64];
+    assert_non_null(start_time(v1));
+    snprintf(started, sizeof started, "%s", start_time(v1));
+    json_decref(v1);
+    /* A new generation that changes the config maps alone: the running
+     * container sees the new files, and is neither restarted nor made
+     * anew. */
+    place_ok(f, "sub/rg/cm", doc_config("{\"app.conf\": \"two\"}"), &p2);
+    assert_string_equal(p1.host, p2.host);
+    json_t *v = test_view_wait(&f->sched, "sub/rg/cm", at_generation_2, NULL, 10000,
+                               "generation 2 running");
+    assert_non_null(v);
+    assert_int_equal(cat_in(f, "sub/rg/cm", "/mnt/configmap/app/app.conf", buf, sizeof buf), 0);
+    assert_string_equal(buf, "two");
+    assert_int_equal(cat_in(f, "sub/rg/cm", "/mnt/configmap/app/old", buf, sizeof buf), 1);
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    assert_false(test_view_has_event(v, "app", "Killing", NULL));
+    assert_string_equal(start_time(v), started);
+    json_decref(v);
+    /* Anything else changing still makes the group anew. */
+    char *d = doc(NULL, "Always", -1, 0, "other");
+    place_ok(f, "sub/rg/cm", d, NULL);
+    v = test_view_wait(&f->sched, "sub/rg/cm", at_generation_3, NULL, 10000,
+                       "generation 3 running");
+    assert_non_null(v);
+    assert_true(test_view_has_event(v, "app", "Killing", NULL));
+    json_decref(v);
+    assert_int_equal(cat_in(f, "sub/rg/cm", "/mnt/configmap/app/app.conf", buf, sizeof buf), 1);
 }
 
 /* A document publishing 80/TCP and 53/UDP; `mode` tells revisions apart. */
@@ -1059,6 +1151,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_on_failure_clean_exit_stays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_maps_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_ports_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_removes, setup, teardown),

@@ -12,7 +12,9 @@
  * start (placed again); the published port on the same host port after
  * the update and after stop and start, and on another one (logged) when
  * that one is taken; delete; OnFailure restarting a container that
- * exits non-zero and Never leaving it terminated with its exit code; and
+ * exits non-zero and Never leaving it terminated with its exit code; a
+ * config map read by the container as a file under /mnt/configmap/app/
+ * and a change to it alone seen there without a restart; and
  * the agent killed (SIGKILL) in the middle of a create and started again,
  * after which exactly one copy of the group runs.
  *
@@ -612,6 +614,78 @@ static void test_restart_policies(void **state)
     assert_int_equal(berth_store_release(f->sched.store, "sub/rg/never", &err), 0);
 }
 
+/* One long-running container "app" with configMap.keyValuePairs `pairs`. */
+static char *config_doc(const char *pairs)
+{
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+                 " \"restartPolicy\": \"Always\", \"containers\": [{\"name\": \"app\","
+                 " \"properties\": {\"image\": \"%s\", \"command\": [\"sleep\", \"3600\"],"
+                 " \"configMap\": {\"keyValuePairs\": %s},"
+                 " \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.25}}}}]}}",
+                 image, pairs) < 0)
+        return NULL;
+    return out;
+}
+
+static bool app_running(json_t *v, void *data)
+{
+    const uint64_t *gen = data;
+    return test_pred_running(v, "app") &&
+           (gen == NULL || (uint64_t)json_integer_value(json_object_get(v, "generation")) == *gen);
+}
+
+/* `cat FILE` in container "app" of key through `berth-agent exec`. */
+static char *cat_app(fixture_t *f, const char *key, const char *file, int *status)
+{
+    const char *cat[] = {"cat", file, NULL};
+    return agent_cli(f, "exec", key, "app", cat, status);
+}
+
+static void test_config_maps(void **state)
+{
+    fixture_t *f = *state;
+    if (skip_unavailable(f))
+        return;
+    const char *key = "sub/rg/cm";
+    place_ok(f, key, config_doc("{\"app.conf\": \"colour=blue\", \"old.txt\": \"x\"}"),
+             NULL);
+    json_t *v = wait_view(f, key, app_running, NULL, "app running");
+    char started[64];
+    snprintf(started, sizeof started, "%s", cstart(v, "app"));
+    json_decref(v);
+    int status;
+    char *out = cat_app(f, key, "/mnt/configmap/app/app.conf", &status);
+    if (status != 0 || out == NULL || strstr(out, "colour=blue") == NULL)
+        fail_msg("cat: status %d, output '%s'", status, out ? out : "");
+    free(out);
+    /* Read-only inside the container. */
+    const char *touch[] = {"touch", "/mnt/configmap/app/new", NULL};
+    out = agent_cli(f, "exec", key, "app", touch, &status);
+    assert_int_not_equal(status, 0);
+    free(out);
+    /* A change to the config map alone: the same container, not
+     * restarted, sees the new file and no longer the removed one. */
+    uint64_t gen2 = 2;
+    place_ok(f, key, config_doc("{\"app.conf\": \"colour=green\"}"), NULL);
+    v = wait_view(f, key, app_running, &gen2, "generation 2 running");
+    assert_string_equal(cstart(v, "app"), started);
+    assert_int_equal(test_view_restarts(v, "app"), 0);
+    json_decref(v);
+    out = cat_app(f, key, "/mnt/configmap/app/app.conf", &status);
+    if (status != 0 || out == NULL || strstr(out, "colour=green") == NULL)
+        fail_msg("cat after the update: status %d, output '%s'", status, out ? out : "");
+    free(out);
+    out = cat_app(f, key, "/mnt/configmap/app/old.txt", &status);
+    assert_int_not_equal(status, 0);
+    free(out);
+    assert_int_equal(engine_objects(f, key), 2);   /* the sandbox and app */
+    berth_error_t err;
+    assert_int_equal(berth_store_release(f->sched.store, key, &err), 0);
+    json_decref(wait_view(f, key, gone, NULL, "released"));
+}
+
 /* A group of five long-running containers: slow enough to create that the
  * agent can be killed in the middle. */
 static char *five_doc(void)
@@ -681,12 +755,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_docker, teardown),
+        cmocka_unit_test_setup_teardown(test_config_maps, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_podman, teardown),
+        cmocka_unit_test_setup_teardown(test_config_maps, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_runc, teardown),
+        cmocka_unit_test_setup_teardown(test_config_maps, setup_runc, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -660,13 +660,6 @@ static void test_group_example(void **state)
                                     "democgp"));
     /* Standby pools are another route's: the reference alone here. */
     json_object_del(props, "standbyPoolProfile");
-    /* The core models no configMap: the same merge with an environment
-     * variable instead. */
-    json_t *c0 = json_object_get(json_array_get(json_object_get(props, "containers"), 0),
-                                 "properties");
-    json_object_del(c0, "configMap");
-    json_object_set_new(c0, "environmentVariables",
-                        json_pack("[{s:s, s:s}]", "name", "Newkey", "value", "value"));
     char *body = json_dumps(cg, 0);
     char *g = gpath("demo", "demo1");
     h = http(f, "PUT", g, body);
@@ -674,8 +667,12 @@ static void test_group_example(void **state)
         fprintf(stderr, "PUT: %ld %s\n", h.status, h.body);
     assert_int_equal(h.status, 201);
     assert_string_equal(json_string_value(ctr_member(h.json, 0, "image")), "busybox:latest");
-    assert_string_equal(env_of(h.json, 0, "Newkey"), "value");
-    assert_null(env_of(h.json, 0, "S"));    /* a member replaced whole */
+    /* The example's configMap beside the profile's members. */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(ctr_member(h.json, 0, "configMap"), "keyValuePairs"),
+                            "Newkey")),
+                        "value");
+    assert_non_null(env_of(h.json, 0, "S"));    /* the profile's, not replaced */
     json_t *cgp = json_object_get(json_object_get(h.json, "properties"),
                                   "containerGroupProfile");
     assert_int_equal(json_integer_value(json_object_get(cgp, "revision")), 1);

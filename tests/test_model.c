@@ -2,7 +2,9 @@
  * test_model.c: berth_group_parse(), berth_group_to_json() and
  * berth_group_free(): every container-group document in the ACI spec's
  * examples round-trips; hostile documents fail cleanly; redaction removes
- * every secret; member names and enums are read without regard to case.
+ * every secret; member names and enums are read without regard to case;
+ * config maps are typed, checked as file names and sizes, rendered, and
+ * left out of the runtime and template digests.
  *
  * Fixtures are read from BERTH_SRCDIR/fixtures; nothing is written.
  */
@@ -19,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "berth-plugin.h"
 #include "internal.h"
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -617,6 +620,137 @@ static void test_secrets_never_in_messages(void **state)
     berth_free(cloud);
 }
 
+/* ---- config maps ----------------------------------------------------------- */
+
+#define CM_PATH "properties.containers[0].properties.configMap.keyValuePairs."
+
+static void test_config_map_parse_and_render(void **state)
+{
+    (void)state;
+    berth_group_t *g = parse_ok(MINIMAL(",\"ConfigMap\":{\"KeyValuePairs\":{\"app.conf\":"
+                                        "\"level=debug\\n\",\"Empty_-1\":\"\"}}",
+                                        ""));
+    const berth_container_t *c = &g->containers[0];
+    assert_true(c->has_config_map);
+    assert_int_equal(c->nconfig_map, 2);
+    assert_string_equal(c->config_map[0].name, "app.conf");
+    assert_string_equal(c->config_map[0].value, "level=debug\n");
+    assert_string_equal(c->config_map[1].name, "Empty_-1");
+    assert_string_equal(c->config_map[1].value, "");
+    /* Rendered in canonical spelling, and not a secret: redaction keeps it. */
+    char *json = NULL;
+    assert_int_equal(berth_group_to_json(g, BERTH_JSON_REDACT, &json, NULL), 0);
+    json_t *doc = json_loads(json, 0, NULL);
+    assert_non_null(doc);
+    json_t *c0 = json_array_get(json_object_get(json_object_get(doc, "properties"), "containers"), 0);
+    json_t *kv = json_object_get(
+        json_object_get(json_object_get(c0, "properties"), "configMap"), "keyValuePairs");
+    assert_string_equal(json_string_value(json_object_get(kv, "app.conf")), "level=debug\n");
+    assert_string_equal(json_string_value(json_object_get(kv, "Empty_-1")), "");
+    json_decref(doc);
+    /* It round-trips. */
+    berth_group_t *again = parse_ok(json);
+    assert_int_equal(again->containers[0].nconfig_map, 2);
+    assert_string_equal(again->containers[0].config_map[1].name, "Empty_-1");
+    berth_free(json);
+    /* The digests a running group and a pool template are compared on
+     * ignore it: the same document without config maps has the same ones. */
+    berth_group_t *bare = parse_ok(MINIMAL("", ""));
+    berth_group_t *other = parse_ok(MINIMAL(",\"configMap\":{\"keyValuePairs\":{\"k\":\"v\"}}", ""));
+    assert_int_equal(berth_runtime_digest(g), berth_runtime_digest(bare));
+    assert_int_equal(berth_runtime_digest(other), berth_runtime_digest(bare));
+    uint64_t d1 = 0, d2 = 0;
+    assert_int_equal(berth_group_template_digest(g, &d1), 0);
+    assert_int_equal(berth_group_template_digest(bare, &d2), 0);
+    assert_int_equal(d1, d2);
+    assert_int_equal(berth_group_to_json(g, BERTH_JSON_NO_CONFIG_MAPS, &json, NULL), 0);
+    assert_null(strstr(json, "configMap"));
+    berth_free(json);
+    /* An empty map is kept apart from an absent one. */
+    berth_group_t *empty = parse_ok(MINIMAL(",\"configMap\":{}", ""));
+    assert_true(empty->containers[0].has_config_map);
+    assert_int_equal(empty->containers[0].nconfig_map, 0);
+    assert_false(bare->containers[0].has_config_map);
+    assert_int_equal(berth_group_to_json(empty, 0, &json, NULL), 0);
+    assert_non_null(strstr(json, "\"configMap\":{\"keyValuePairs\":{}}"));
+    berth_free(json);
+    berth_group_free(empty);
+    berth_group_free(other);
+    berth_group_free(bare);
+    berth_group_free(again);
+    berth_group_free(g);
+}
+
+static void test_config_map_refused(void **state)
+{
+    (void)state;
+    expect_one(MINIMAL(",\"configMap\":{\"keyValuePairs\":{\"a/b\":\"v\"}}", ""),
+               "InvalidConfigMapKey", CM_PATH "a/b");
+    expect_one(MINIMAL(",\"configMap\":{\"keyValuePairs\":{\"..\":\"v\"}}", ""),
+               "InvalidConfigMapKey", CM_PATH "..");
+    expect_one(MINIMAL(",\"configMap\":{\"keyValuePairs\":{\"\":\"v\"}}", ""),
+               "InvalidConfigMapKey", CM_PATH);
+    expect_one(MINIMAL(",\"configMap\":{\"keyValuePairs\":{\"a b\":\"v\"}}", ""),
+               "InvalidConfigMapKey", CM_PATH "a b");
+    expect_one(MINIMAL(",\"configMap\":{\"keyValuePairs\":{\"k\":1}}", ""),
+               "InvalidRequestContent", CM_PATH "k");
+    expect_one(MINIMAL(",\"configMap\":{\"pairs\":{}}", ""), "InvalidRequestContent",
+               "properties.containers[0].properties.configMap.pairs");
+    expect_one(MINIMAL(",\"configMap\":[]", ""), "InvalidRequestContent",
+               "properties.containers[0].properties.configMap");
+    /* Init containers take none (the spec gives them none). */
+    expect_one(MINIMAL("", ",\"initContainers\":[{\"name\":\"i\",\"properties\":{\"image\":\"b\","
+                           "\"configMap\":{}}}]"),
+               "InvalidRequestContent", "properties.initContainers[0].properties.configMap");
+
+    /* A key of BERTH_CONFIG_KEY_MAX bytes is fine, one more is not; a value
+     * of BERTH_CONFIG_VALUE_MAX bytes is fine, one more is not. */
+    char key[BERTH_CONFIG_KEY_MAX + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    char *value = malloc(BERTH_CONFIG_VALUE_MAX + 2);
+    assert_non_null(value);
+    memset(value, 'v', BERTH_CONFIG_VALUE_MAX + 1);
+    value[BERTH_CONFIG_VALUE_MAX + 1] = '\0';
+    json_t *doc = json_loads(MINIMAL("", ""), 0, NULL);
+    json_t *props = json_object_get(
+        json_array_get(json_object_get(json_object_get(doc, "properties"), "containers"), 0),
+        "properties");
+    json_t *kv = json_object();
+    json_object_set_new(props, "configMap", json_pack("{s:o}", "keyValuePairs", kv));
+    json_object_set_new(kv, key + 1, json_string("v"));
+    json_object_set_new(kv, "big", json_stringn(value, BERTH_CONFIG_VALUE_MAX));
+    char *text = json_dumps(doc, JSON_COMPACT);
+    berth_group_t *g = parse_ok(text);
+    assert_int_equal(g->containers[0].nconfig_map, 2);
+    berth_group_free(g);
+    free(text);
+    json_object_set_new(kv, key, json_string("v"));
+    json_object_set_new(kv, "big", json_stringn(value, BERTH_CONFIG_VALUE_MAX + 1));
+    text = json_dumps(doc, JSON_COMPACT);
+    berth_error_t err;
+    g = NULL;
+    assert_int_equal(parse(text, &g, &err), BERTH_EINVAL);
+    assert_null(g);
+    assert_true(has_violation(&err, "InvalidConfigMapValue", CM_PATH "big"));
+    assert_true(has_violation(&err, "InvalidConfigMapKey", NULL));
+    free(text);
+    /* Values each within bounds, together too many bytes. */
+    json_object_clear(kv);
+    for (unsigned i = 0; i <= BERTH_CONFIG_TOTAL_MAX / BERTH_CONFIG_VALUE_MAX; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "f%u", i);
+        json_object_set_new(kv, k, json_stringn(value, BERTH_CONFIG_VALUE_MAX));
+    }
+    text = json_dumps(doc, JSON_COMPACT);
+    assert_int_equal(parse(text, &g, &err), BERTH_EINVAL);
+    assert_string_equal(err.name, "ConfigMapTooLarge");
+    assert_non_null(strstr(err.target, CM_PATH));
+    free(text);
+    json_decref(doc);
+    free(value);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +767,8 @@ int main(void)
         cmocka_unit_test(test_bad_syntax_and_encoding),
         cmocka_unit_test(test_every_violation_collected),
         cmocka_unit_test(test_secrets_never_in_messages),
+        cmocka_unit_test(test_config_map_parse_and_render),
+        cmocka_unit_test(test_config_map_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

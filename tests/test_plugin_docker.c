@@ -970,12 +970,61 @@ static void test_common_helpers(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0400);
+    /* The one mount of a container without volume mounts: its config map
+     * directory, read-only at /mnt/configmap/<name>, made empty. */
     volume_mount_t mounts[2];
-    size_t nmounts = 1;
+    size_t nmounts = 0;
     assert_int_equal(volumes_mounts(&cfg, "0123456789abcdef", spec, &spec->containers[0],
                                     mounts, 2, &nmounts, &err), 0);
-    assert_int_equal(nmounts, 0);
+    assert_int_equal(nmounts, 1);
+    assert_string_equal(mounts[0].target, "/mnt/configmap/c");
+    assert_true(mounts[0].read_only);
+    char cmdir[700];
+    snprintf(cmdir, sizeof cmdir, "%s/groups/0123456789abcdef/configmap/c", dir);
+    assert_string_equal(mounts[0].source, cmdir);
+    assert_int_equal(stat(cmdir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    /* Config maps: one file a key, replaced whole; keys no longer given
+     * removed; nothing else in the directory survives. */
+    spec->containers[0].config_map = calloc(2, sizeof(berth_pair_t));
+    assert_non_null(spec->containers[0].config_map);
+    spec->containers[0].config_map[0] = (berth_pair_t){strdup("app.conf"), strdup("one\n")};
+    spec->containers[0].config_map[1] = (berth_pair_t){strdup("old"), strdup("x")};
+    spec->containers[0].nconfig_map = 2;
+    spec->containers[0].has_config_map = true;
+    assert_int_equal(volumes_config_maps(&cfg, "0123456789abcdef", spec, &err), 0);
+    snprintf(path, sizeof path, "%s/app.conf", cmdir);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(text, sizeof text, fp));
+    fclose(fp);
+    assert_string_equal(text, "one\n");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    ino_t before = st.st_ino;
+    free(spec->containers[0].config_map[0].value);
+    spec->containers[0].config_map[0].value = strdup("two");
+    spec->containers[0].nconfig_map = 1;
+    assert_int_equal(volumes_config_maps(&cfg, "0123456789abcdef", spec, &err), 0);
+    spec->containers[0].nconfig_map = 2;     /* freed with the group */
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(text, sizeof text, fp));
+    fclose(fp);
+    assert_string_equal(text, "two");
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_ino != before);        /* a new file renamed over it */
+    snprintf(path, sizeof path, "%s/old", cmdir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof path, "%s/+app.conf", cmdir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* A key that is no file name is refused (the parser refuses it too). */
+    free(spec->containers[0].config_map[1].name);
+    spec->containers[0].config_map[1].name = strdup("..");
+    assert_int_equal(volumes_config_maps(&cfg, "0123456789abcdef", spec, &err), BERTH_EINVAL);
     assert_int_equal(volumes_remove(&cfg, "0123456789abcdef", &err), 0);
+    assert_int_equal(access(cmdir, F_OK), -1);
+    snprintf(path, sizeof path, "%s/0123456789abcdef/v/k", secrets);
     assert_int_equal(access(path, F_OK), -1);
     berth_group_free(spec);
     assert_int_equal(plugin_remove_tree(secrets), 0);

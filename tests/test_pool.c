@@ -1054,10 +1054,16 @@ static bool wait_ready_capacity(fixture_t *f, long long n)
 
 /* PUTs group `name` (body as sent) and GETs it until Succeeded and
  * Running; returns its PUT answer's properties.isCreatedFromStandbyPool
- * (-1: absent, 0 false, 1 true). */
-static int create_running(fixture_t *f, const char *name, const char *body)
+ * (-1: absent, 0 false, 1 true), at api-version apiv. */
+static int create_running_at(fixture_t *f, const char *name, const char *apiv,
+                             const char *body)
 {
-    char *p = group_path(name);
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=%s",
+                 name, apiv) < 0)
+        abort();
     test_http_t h = http(f, "PUT", p, body);
     if (h.status != 201)
         fprintf(stderr, "PUT %s: %ld %s\n", name, h.status, h.body);
@@ -1096,6 +1102,11 @@ static int create_running(fixture_t *f, const char *name, const char *body)
     return claimed;
 }
 
+static int create_running(fixture_t *f, const char *name, const char *body)
+{
+    return create_running_at(f, name, APIV, body);
+}
+
 /* Expects a 4xx CloudError with `code` (NULL: any) whose target is
  * `target`, for METHOD path body. */
 static void refused(fixture_t *f, const char *method, const char *path, const char *body,
@@ -1118,6 +1129,90 @@ static void refused(fixture_t *f, const char *method, const char *path, const ch
     /* Messages name resources by name, never by Berth's keys. */
     assert_null(strstr(h.body, SUB "/rg1"));
     test_http_free(&h);
+}
+
+/* The first api-version of the ones berthd serves whose spec has configMap
+ * is 2024-05-01-preview; the stable one. */
+#define CM_APIV "2025-09-01"
+
+/* group_body(name, "slow/web:1") naming web-pool, its container given
+ * configMap.keyValuePairs `pairs` (a JSON object text). */
+static char *config_map_body(const char *name, const char *pairs)
+{
+    char *b = group_body(name, "slow/web:1",
+                         "\"standbyPoolProfile\": {\"id\": \"/subscriptions/" SUB
+                         "/resourceGroups/rg1/providers/Microsoft.StandbyPool/"
+                         "standbyContainerGroupPools/web-pool\"}");
+    json_t *d = json_loads(b, 0, NULL);
+    assert_non_null(d);
+    free(b);
+    json_t *c0 = json_array_get(json_object_get(json_object_get(d, "properties"), "containers"),
+                                0);
+    json_t *kv = json_loads(pairs, 0, NULL);
+    assert_non_null(kv);
+    json_object_set_new(json_object_get(c0, "properties"), "configMap",
+                        json_pack("{s:o}", "keyValuePairs", kv));
+    char *out = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return out;
+}
+
+/* The value of config map key `key` of group `name`'s first container as
+ * GET (api-version CM_APIV) shows it ("" when absent; a static copy). */
+static const char *group_config_value(fixture_t *f, const char *name, const char *key)
+{
+    static char value[256];
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=" CM_APIV,
+                 name) < 0)
+        abort();
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *c0 = json_array_get(
+        json_object_get(json_object_get(h.json, "properties"), "containers"), 0);
+    const char *v = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(c0, "properties"), "configMap"),
+                        "keyValuePairs"),
+        key));
+    snprintf(value, sizeof value, "%s", v != NULL ? v : "");
+    test_http_free(&h);
+    free(p);
+    return value;
+}
+
+/* Container "app"'s currentState.startTime in view v ("" when none). */
+static const char *start_time_of(json_t *v)
+{
+    const char *t = json_string_value(json_object_get(
+        json_object_get(json_object_get(test_view_container(v, "app"), "instanceView"),
+                        "currentState"),
+        "startTime"));
+    return t != NULL ? t : "";
+}
+
+/* Waits (bounded) until `cat /mnt/configmap/app/<file>` in container "app"
+ * of `key` answers `want`. */
+static bool wait_config_file(fixture_t *f, const char *key, const char *file, const char *want)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/mnt/configmap/app/%s", file);
+    const char *argv[] = {"cat", path};
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    while (test_now_ms() < end) {
+        char *out = NULL;
+        int code = -1;
+        berth_error_t err;
+        bool ok = berth_store_container_exec(f->sched.store, key, "app", argv, 2, 5000, &out,
+                                             &code, &err) == 0 &&
+                  code == 0 && out != NULL && strcmp(out, want) == 0;
+        berth_free(out);
+        if (ok)
+            return true;
+        test_sleep_ms(50);
+    }
+    return false;
 }
 
 #define CGP "properties.containerGroupProperties.containerGroupProfile"
@@ -1189,6 +1284,46 @@ static void test_berthd_pools(void **state)
     berth_store_sync(f->sched.store, NULL);
     assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/web", NULL, 0, NULL, NULL,
                                                   &err), 1);
+    assert_true(wait_ready_capacity(f, 2));
+    /* The template's document with config maps of its own claims a member
+     * too: the group runs the
+     * member's runtime group, its document the request's, maps and all. */
+    char *cm_body = config_map_body("web-cm", "{\"app.conf\": \"mode=blue\"}");
+    assert_int_equal(create_running_at(f, "web-cm", CM_APIV, cm_body), 1);
+    berth_store_sync(f->sched.store, NULL);
+    assert_int_equal(berth_hostlink_group_runtime(f->link, SUB "/rg1/web-cm", NULL, 0, NULL,
+                                                  NULL, &err), 1);
+    assert_string_equal(group_config_value(f, "web-cm", "app.conf"), "mode=blue");
+    /* The agent delivered them to the member's running container. */
+    assert_true(wait_config_file(f, SUB "/rg1/web-cm", "app.conf", "mode=blue"));
+    /* A redeploy changing the config maps alone reaches the running
+     * container in place: not restarted, still the member's runtime. */
+    json_t *view = test_view(&f->sched, SUB "/rg1/web-cm");
+    char started[64];
+    snprintf(started, sizeof started, "%s", start_time_of(view));
+    assert_true(started[0] != '\0');
+    json_decref(view);
+    char *cm_green = config_map_body("web-cm", "{\"app.conf\": \"mode=green\"}");
+    char *cm_path = NULL;
+    if (asprintf(&cm_path,
+                 "/subscriptions/" SUB "/resourceGroups/rg1/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/web-cm?api-version=" CM_APIV) < 0)
+        abort();
+    test_http_t hg = http(f, "PUT", cm_path, cm_green);
+    if (hg.status != 200)
+        fprintf(stderr, "PUT web-cm: %ld %s\n", hg.status, hg.body);
+    assert_int_equal(hg.status, 200);
+    test_http_free(&hg);
+    free(cm_path);
+    assert_true(wait_config_file(f, SUB "/rg1/web-cm", "app.conf", "mode=green"));
+    assert_string_equal(group_config_value(f, "web-cm", "app.conf"), "mode=green");
+    view = test_view(&f->sched, SUB "/rg1/web-cm");
+    assert_non_null(view);
+    assert_string_equal(start_time_of(view), started);
+    assert_int_equal(test_view_restarts(view, "app"), 0);
+    assert_false(test_view_has_event(view, "app", "Killing", NULL));
+    json_decref(view);
+    free(cm_green);
     assert_true(wait_ready_capacity(f, 2));
     /* Another document naming the pool is placed anew (no member holds
      * it) unless it must come from the pool: then 409, nothing created. */
@@ -1272,7 +1407,7 @@ static void test_berthd_pools(void **state)
     assert_true(group_exists(f, SUB "/rg1/web"));
     free(inline_form), free(bad_cap), free(bad_id), free(no_profile), free(no_rev);
     free(good), free(want), free(other_must), free(other), free(bad_sp), free(web_must);
-    free(gp), free(bp), free(wc);
+    free(gp), free(bp), free(wc), free(cm_body);
     free(tmpl);
 }
 

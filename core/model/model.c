@@ -7,7 +7,8 @@
  * member the spec defines but Berth does not interpret is kept verbatim in
  * an `extra_json` member, and every member the spec does not define is
  * refused, so that a document round-trips without loss and a typo never
- * passes silently.  Member names and enum values are matched without regard
+ * passes silently.  A container's configMap (2024-05-01-preview on) is
+ * typed too: its keys become file names, so they are checked as such.  Member names and enum values are matched without regard
  * to case, as ACI does, and written back in their canonical spelling.
  * Violations are collected, never stopped at, and the document is refused
  * whole.  This file must never echo a secret's value in an error, and never
@@ -562,11 +563,11 @@ static void parse_probe(parser_t *p, json_t *v, berth_probe_t *out)
  * container's table leaves out what it does not take. */
 enum {
     C_IMAGE, C_COMMAND, C_PORTS, C_ENV, C_INSTANCE_VIEW, C_RESOURCES, C_MOUNTS, C_LIVENESS,
-    C_READINESS, C_SECURITY, C_N
+    C_READINESS, C_SECURITY, C_CONFIG_MAP, C_N
 };
 static const char *const container_names[C_N] = {
     "image", "command", "ports", "environmentVariables", "instanceView", "resources",
-    "volumeMounts", "livenessProbe", "readinessProbe", "securityContext"};
+    "volumeMounts", "livenessProbe", "readinessProbe", "securityContext", "configMap"};
 static const char *const init_container_names[C_N] = {
     [C_IMAGE] = "image", [C_COMMAND] = "command", [C_ENV] = "environmentVariables",
     [C_INSTANCE_VIEW] = "instanceView", [C_MOUNTS] = "volumeMounts",
@@ -582,6 +583,68 @@ static void parse_probe_member(parser_t *p, json_t *v, const char *key, berth_pr
         return;
     }
     WITH_KEY(p, key, parse_probe(p, v, *out));
+}
+
+/* A config map key is a file name of its own directory. */
+static bool config_key_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > BERTH_CONFIG_KEY_MAX || strcmp(k, ".") == 0 || strcmp(k, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') ||
+              (k[i] >= '0' && k[i] <= '9') || k[i] == '.' || k[i] == '_' || k[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Reads configMap {keyValuePairs: {file name: content}} (BERTH_CONFIG_*:
+ * every bad key and value is reported at its own path). */
+static void parse_config_map(parser_t *p, json_t *v, berth_container_t *c)
+{
+    enum { K_PAIRS, K_N };
+    static const char *const names[K_N] = {"keyValuePairs"};
+    json_t *m[K_N];
+    c->has_config_map = true;
+    members(p, v, "ConfigMap", names, K_N, m);
+    if (!present(p, m[K_PAIRS], "keyValuePairs", JSON_OBJECT, false))
+        return;
+    size_t mark = berth__path_key(&p->path, "keyValuePairs");
+    size_t total = 0;
+    const char *k;
+    json_t *e;
+    json_object_foreach(m[K_PAIRS], k, e) {
+        size_t m2 = berth__path_key(&p->path, k);
+        size_t klen = strlen(k);
+        if (!config_key_ok(k, klen))
+            violation(p, "InvalidConfigMapKey",
+                      "A config map key is a file name: 1 to %d characters of letters, digits, "
+                      "'.', '_' and '-', and not '.' or '..'.", BERTH_CONFIG_KEY_MAX);
+        else if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
+            violation(p, "InvalidRequestContent",
+                      "Each value of 'keyValuePairs' must be a string without NUL characters.");
+        else if (json_string_length(e) > BERTH_CONFIG_VALUE_MAX)
+            violation(p, "InvalidConfigMapValue",
+                      "A config map value may have at most %u bytes; this one has %zu.",
+                      BERTH_CONFIG_VALUE_MAX, json_string_length(e));
+        else if ((total += klen + json_string_length(e)) > BERTH_CONFIG_TOTAL_MAX)
+            violation(p, "ConfigMapTooLarge",
+                      "A container's config map may hold at most %u bytes of keys and values.",
+                      BERTH_CONFIG_TOTAL_MAX);
+        berth__path_pop(&p->path, m2);
+    }
+    berth__path_pop(&p->path, mark);
+    size_t count = json_object_size(m[K_PAIRS]);
+    if (p->nviolations > 0 || count == 0)
+        return;
+    if ((c->config_map = calloc(count, sizeof *c->config_map)) == NULL) {
+        p->nomem = true;
+        return;
+    }
+    json_object_foreach(m[K_PAIRS], k, e) {
+        c->config_map[c->nconfig_map].name = copy_string(p, k);
+        c->config_map[c->nconfig_map].value = copy_string(p, json_string_value(e));
+        c->nconfig_map++;
+    }
 }
 
 static void parse_container_properties(parser_t *p, json_t *v, bool init, berth_container_t *c)
@@ -602,6 +665,8 @@ static void parse_container_properties(parser_t *p, json_t *v, bool init, berth_
                  c->nmounts, parse_mount(p, elem, &c->mounts[idx]));
     parse_probe_member(p, m[C_LIVENESS], "livenessProbe", &c->liveness);
     parse_probe_member(p, m[C_READINESS], "readinessProbe", &c->readiness);
+    if (present(p, m[C_CONFIG_MAP], "configMap", JSON_OBJECT, false))
+        WITH_KEY(p, "configMap", parse_config_map(p, m[C_CONFIG_MAP], c));
     json_t *extra = NULL;
     verbatim_member(p, m[C_INSTANCE_VIEW], "instanceView", JSON_OBJECT, &extra);
     verbatim_member(p, m[C_SECURITY], "securityContext", JSON_OBJECT, &extra);
@@ -923,6 +988,7 @@ static void free_containers(berth_container_t *a, size_t n)
         free(c->mounts);
         free_probe(c->liveness);
         free_probe(c->readiness);
+        free_pairs(c->config_map, c->nconfig_map);
         free(c->extra_json);
     }
     free(a);
@@ -989,6 +1055,7 @@ void berth_group_free(berth_group_t *g)
 typedef struct builder {
     bool ok;
     bool redact;
+    bool no_config_maps;
     bool has_real;  /* a verbatim member holds a real: dump with full precision */
 } builder_t;
 
@@ -1238,6 +1305,12 @@ static json_t *container_json(builder_t *b, const berth_container_t *c, bool ini
         put(b, props, "livenessProbe", probe_json(b, c->liveness));
     if (c->readiness != NULL)
         put(b, props, "readinessProbe", probe_json(b, c->readiness));
+    if (c->has_config_map && !b->no_config_maps) {
+        json_t *cm = json_object();
+        if (cm != NULL)
+            put(b, cm, "keyValuePairs", pairs_json(b, c->config_map, c->nconfig_map, true));
+        put(b, props, "configMap", cm);
+    }
     merge_extra(b, props, c->extra_json);
     put(b, o, "properties", props);
     return o;
@@ -1366,7 +1439,8 @@ int berth_group_to_json(const berth_group_t *group, unsigned flags, char **out, 
         *len = 0;
     if (group == NULL)
         return BERTH_EINVAL;
-    builder_t b = {.ok = true, .redact = (flags & BERTH_JSON_REDACT) != 0};
+    builder_t b = {.ok = true, .redact = (flags & BERTH_JSON_REDACT) != 0,
+                   .no_config_maps = (flags & BERTH_JSON_NO_CONFIG_MAPS) != 0};
     json_t *root = json_object();
     if (root == NULL)
         return BERTH_ENOMEM;

@@ -173,7 +173,7 @@ uint64_t berth_runtime_digest(const berth_group_t *group)
         return 0;
     char *json = NULL;
     size_t len = 0;
-    if (berth_group_to_json(group, 0, &json, &len) != 0)
+    if (berth_group_to_json(group, BERTH_JSON_NO_CONFIG_MAPS, &json, &len) != 0)
         return 1;     /* out of memory: a digest that matches nothing real */
     uint64_t h = berth__fnv1a(BERTH__FNV_INIT, json, len);
     berth_free(json);

@@ -6,11 +6,14 @@
  * What it must never do: write a secret (a secret volume's content, an
  * Azure storage key) anywhere but the tmpfs under secret_dir, put one in an
  * error message, let a name from the document leave the group's directory,
- * or run a shell: git runs through fork/exec with a bounded wait.
+ * or run a shell: git runs through fork/exec with a bounded wait.  A config
+ * map file is never written in place: a reader in the container sees the
+ * old content or the new, never a part.
  */
 #define _GNU_SOURCE
 #include "volumes.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -336,9 +339,109 @@ int volumes_prepare(const volumes_config_t *cfg, const char *id, const berth_gro
             break;
         }
     }
+    if (rc == 0)
+        rc = volumes_config_maps(cfg, id, spec, err);
     if (rc != 0)
         volumes_remove(cfg, id, NULL);
     return rc;
+}
+
+/* <data_dir>/groups/<id>/configmap/<container> into buf. */
+static int config_dir(const volumes_config_t *cfg, const char *id, const char *container,
+                      char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/groups/%s/configmap/%s", cfg->data_dir, id, container);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Writes `len` bytes to dir/name through a temporary file renamed over it.
+ * The temporary name begins with '+', which no key holds.  Returns 0 or a
+ * negative errno. */
+static int write_replace(const char *dir, const char *name, const char *data, size_t len)
+{
+    char tmp[VOLUME_PATH_MAX], dst[VOLUME_PATH_MAX];
+    int n1 = snprintf(tmp, sizeof tmp, "%s/+%s", dir, name);
+    int n2 = snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    if (n1 < 0 || (size_t)n1 >= sizeof tmp || n2 < 0 || (size_t)n2 >= sizeof dst)
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    for (size_t off = 0; off < len && rc == 0;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno != EINTR)
+            rc = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (rc == 0 && fchmod(fd, 0644) != 0)   /* whatever the umask */
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, dst) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* Removes every entry of dir that is not a key of c's config map. */
+static int prune_config_dir(const char *dir, const berth_container_t *c)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        bool keep = false;
+        for (size_t k = 0; k < c->nconfig_map && !keep; k++)
+            keep = c->config_map[k].name != NULL && strcmp(c->config_map[k].name, e->d_name) == 0;
+        if (keep)
+            continue;
+        char path[VOLUME_PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int r = n < 0 || (size_t)n >= sizeof path ? -ENAMETOOLONG : plugin_remove_tree(path);
+        if (r != 0 && rc == 0)
+            rc = r;
+    }
+    closedir(d);
+    return rc;
+}
+
+int volumes_config_maps(const volumes_config_t *cfg, const char *id, const berth_group_t *spec,
+                        berth_error_t *err)
+{
+    if (cfg == NULL || cfg->data_dir == NULL || id == NULL || spec == NULL)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                               "volumes_config_maps needs a data_dir, an id and a group");
+    for (size_t i = 0; i < spec->ncontainers; i++) {
+        const berth_container_t *c = &spec->containers[i];
+        char dir[VOLUME_PATH_MAX], target[BERTH_ERROR_TARGET_MAX];
+        snprintf(target, sizeof target, "properties.containers[%zu].properties.configMap", i);
+        if (!name_is_component(c->name) || config_dir(cfg, id, c->name, dir, sizeof dir) != 0)
+            return berth_error_set(err, BERTH_EINVAL, "InvalidConfigMap", target,
+                                   "the container's name cannot name a directory");
+        int rc = plugin_mkdir_p(dir, 0755);
+        for (size_t k = 0; rc == 0 && k < c->nconfig_map; k++) {
+            const berth_pair_t *kv = &c->config_map[k];
+            if (!name_is_component(kv->name) || kv->name[0] == '+')
+                return berth_error_set(err, BERTH_EINVAL, "InvalidConfigMapKey", target,
+                                       "a config map key must be a file name");
+            const char *v = kv->value != NULL ? kv->value : "";
+            rc = write_replace(dir, kv->name, v, strlen(v));
+        }
+        if (rc == 0)
+            rc = prune_config_dir(dir, c);
+        if (rc != 0)
+            return berth_error_set(err, BERTH_EIO, "ConfigMapWriteFailed", target,
+                                   "cannot write the config map of container '%s': %s",
+                                   c->name, strerror(-rc));
+    }
+    return 0;
 }
 
 /* The JSON path of container c within spec, for error targets. */
@@ -417,6 +520,25 @@ int volumes_mounts(const volumes_config_t *cfg, const char *id, const berth_grou
                                    "the volume's host path is too long or contains ':'");
         }
         snprintf(o->target, sizeof o->target, "%s", m->mount_path);
+        (*n)++;
+    }
+    /* Every container (never an init container) sees its config map,
+     * empty or not, so that later maps reach it without a restart. */
+    bool container = c >= spec->containers && c < spec->containers + spec->ncontainers;
+    if (container) {
+        if (*n >= cap) {
+            snprintf(target, sizeof target, "%s.properties.volumeMounts", where);
+            return berth_error_set(err, BERTH_EINVAL, "InvalidVolumeMount", target,
+                                   "too many volume mounts");
+        }
+        volume_mount_t *o = &out[*n];
+        if (!name_is_component(c->name) ||
+            config_dir(cfg, id, c->name, o->source, sizeof o->source) != 0 ||
+            strchr(o->source, ':') != NULL)
+            return berth_error_set(err, BERTH_EINVAL, "InvalidConfigMap", where,
+                                   "the config map's host path is too long or contains ':'");
+        snprintf(o->target, sizeof o->target, "%s/%s", VOLUMES_CONFIG_MAP_ROOT, c->name);
+        o->read_only = true;
         (*n)++;
     }
     return 0;

@@ -13,6 +13,11 @@
  *   azureFile  <azure_file_root>/<storageAccountName>/<shareName>/ (a local
  *              directory standing in for the share; created when missing;
  *              the storage account key is never written anywhere)
+ * and a config map, one directory per container (never init containers),
+ *   configMap  <data_dir>/groups/<ID>/configmap/<container>/<key> (one file
+ *              a key, its value the content, mode 0644; bind-mounted
+ *              read-only at /mnt/configmap/<container>/, empty or not, and
+ *              rewritten in place by volumes_config_maps())
  * and volumes_remove() deletes the group's directories (never the
  * azureFile share).
  */
@@ -25,6 +30,7 @@
 #include "berth-plugin.h"
 
 #define VOLUME_PATH_MAX 4096
+#define VOLUMES_CONFIG_MAP_ROOT "/mnt/configmap" /* as ACI mounts config maps */
 
 typedef struct volumes_config {
     const char *data_dir;           /* required                             */
@@ -40,7 +46,8 @@ typedef struct volume_mount {
     bool read_only;
 } volume_mount_t;
 
-/* Makes every volume of `spec` exist on disk for group `id`.  On failure
+/* Makes every volume of `spec` exist on disk for group `id`, and its
+ * containers' config maps (volumes_config_maps()).  On failure
  * removes what it made and returns BERTH_EINVAL (a bad volume: err names
  * its JSON path, e.g. "properties.volumes[0].gitRepo.directory") or
  * BERTH_EIO ("VolumeMountFailed", e.g. a clone that failed). */
@@ -48,11 +55,20 @@ int volumes_prepare(const volumes_config_t *cfg, const char *id, const berth_gro
                     berth_error_t *err);
 
 /* The bind mounts of container `c` (one of spec's containers or init
- * containers): writes at most `cap` to out and their number to *n.
+ * containers), a container's config map directory last: writes at most
+ * `cap` to out and their number to *n.
  * Returns 0 or BERTH_EINVAL (a mount naming no volume). */
 int volumes_mounts(const volumes_config_t *cfg, const char *id, const berth_group_t *spec,
                    const berth_container_t *c, volume_mount_t *out, size_t cap, size_t *n,
                    berth_error_t *err);
+
+/* Makes each container's config map directory hold exactly its keys, each
+ * file replaced whole (a temporary file renamed over it), keys no longer
+ * given removed; what runs keeps running and sees the new files.  Returns
+ * 0, BERTH_EINVAL (a key or container name that cannot be a file name) or
+ * BERTH_EIO ("ConfigMapWriteFailed"). */
+int volumes_config_maps(const volumes_config_t *cfg, const char *id, const berth_group_t *spec,
+                        berth_error_t *err);
 
 /* Deletes the group's volume directories.  Returns 0 or BERTH_EIO. */
 int volumes_remove(const volumes_config_t *cfg, const char *id, berth_error_t *err);

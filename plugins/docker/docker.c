@@ -349,6 +349,7 @@ static const berth_plugin_ops_t docker_ops = {
     .logs = docker_logs,
     .exec = docker_exec,
     .list = docker_list,
+    .config_maps = docker_config_maps,
 };
 
 const berth_plugin_ops_t *berth_plugin_entry(void);

@@ -119,6 +119,10 @@ int docker_stop(void *c, const char *key, const char *container, uint32_t grace_
                 berth_error_t *err);
 int docker_restart(void *c, const char *key, uint32_t grace_s, berth_error_t *err);
 int docker_remove(void *c, const char *key, berth_error_t *err);
+/* berth_plugin_ops_t.config_maps: the group's config map files rewritten
+ * in place (volumes_config_maps()); BERTH_ENOENT when the engine holds no
+ * object of the group. */
+int docker_config_maps(void *c, const char *key, const berth_group_t *spec, berth_error_t *err);
 int docker_status(void *c, const char *key, berth_group_status_t *out,
                   berth_error_t *err);
 int docker_list(void *c, berth_plugin_list_cb cb, void *data, berth_error_t *err);

@@ -308,6 +308,27 @@ int docker_remove(void *c, const char *key, berth_error_t *err)
     return volumes_remove(&ctx->volumes, gid, err);
 }
 
+int docker_config_maps(void *c, const char *key, const berth_group_t *spec, berth_error_t *err)
+{
+    docker_ctx_t *ctx = c;
+    group_objects_t *g = malloc(sizeof *g);
+    if (g == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    int rc = load_group(ctx, key, g, err);
+    bool held = rc == 0 && g->n > 0;
+    free(g);
+    if (rc != 0)
+        return rc;
+    if (!held)
+        return berth_error_set(err, BERTH_ENOENT, "ContainerGroupNotFound", "key",
+                               "the host holds no container group '%s'", key);
+    /* The containers bind-mount the directories: the files change under
+     * them, nothing restarts. */
+    char gid[PLUGIN_ID_LEN + 1];
+    plugin_group_id(ctx->host, key, gid);
+    return volumes_config_maps(&ctx->volumes, gid, spec, err);
+}
+
 /* ---- status ------------------------------------------------------------- */
 
 static void fill_ports(json_t *ports, berth_group_status_t *out)

@@ -392,6 +392,27 @@ static int op_remove(void *vctx, const char *key, berth_error_t *err)
     return group_destroy(ctx, id, err);
 }
 
+/* The containers bind-mount the config map directories (bundle.c, through
+ * volumes_mounts()): the files change under them, nothing restarts. */
+static int op_config_maps(void *vctx, const char *key, const berth_group_t *spec,
+                          berth_error_t *err)
+{
+    runc_ctx_t *ctx = vctx;
+    berth_group_status_t *st = malloc(sizeof *st);
+    if (st == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    int rc = op_status(vctx, key, st, err);
+    bool held = rc == 0 && st->exists;
+    free(st);
+    if (rc != 0)
+        return rc;
+    if (!held)
+        return berth_error_set(err, BERTH_ENOENT, "ContainerGroupNotFound", "key",
+                               "the host holds no container group '%s'", key);
+    char id[PLUGIN_ID_LEN + 1];
+    plugin_group_id(ctx->host, key, id);
+    return volumes_config_maps(&ctx->volumes, id, spec, err);
+}
 
 static const berth_plugin_ops_t runc_ops = {
     .abi_major = BERTH_PLUGIN_ABI_MAJOR,
@@ -412,6 +433,7 @@ static const berth_plugin_ops_t runc_ops = {
     .logs = op_logs,
     .exec = op_exec,
     .list = op_list,
+    .config_maps = op_config_maps,
 };
 
 /* The plugin's entry point: returns the static operations table (never

@@ -19,7 +19,11 @@
  *                          whose glob matches the image applies
  * A container's environment overrides its rule: BERTH_SIM_EXIT_AFTER_MS and
  * BERTH_SIM_EXIT_CODE.  exec runs nothing: it answers argv joined by spaces,
- * exit code 0, or for ["exit", N] exit code N.
+ * exit code 0, or for ["exit", N] exit code N, or for ["cat", PATH] with
+ * PATH "/mnt/configmap/<container>/<key>" (the container's own) that config
+ * map file's content as delivered (exit code 1 when there is none): the
+ * config maps a container sees, kept in memory and replaced whole by
+ * `config_maps`, the log noting each delivery.
  *
  * Each port of a group's ipAddress is "published" on 127.0.0.1 with a host
  * port no other group of the context holds: the one the agent asks for
@@ -70,6 +74,8 @@ typedef struct ctr {
     int stopped_code;               /* 143 after a stop, else -1           */
     char *log;                      /* synthetic output                    */
     size_t log_len;
+    berth_pair_t *config;           /* its config map files, as delivered  */
+    size_t nconfig;
 } ctr_t;
 
 typedef struct sgroup {
@@ -133,6 +139,48 @@ static const rule_t *rule_for(const sim_t *s, const char *image)
     return NULL;
 }
 
+static void config_free(ctr_t *c)
+{
+    for (size_t k = 0; k < c->nconfig; k++) {
+        free(c->config[k].name);
+        free(c->config[k].value);
+    }
+    free(c->config);
+    c->config = NULL;
+    c->nconfig = 0;
+}
+
+/* Replaces c's config map files with spec's; c keeps its old ones when
+ * there is no memory for the new. */
+static int config_set(ctr_t *c, const berth_container_t *spec)
+{
+    berth_pair_t *a = calloc(spec->nconfig_map + 1, sizeof *a);
+    if (a == NULL)
+        return BERTH_ENOMEM;
+    size_t k = 0;
+    for (; k < spec->nconfig_map; k++) {
+        a[k].name = strdup(spec->config_map[k].name);
+        a[k].value = strdup(spec->config_map[k].value != NULL ? spec->config_map[k].value : "");
+        if (a[k].name == NULL || a[k].value == NULL) {
+            free(a[k].name);
+            free(a[k].value);
+            break;
+        }
+    }
+    if (k < spec->nconfig_map) {
+        while (k-- > 0) {
+            free(a[k].name);
+            free(a[k].value);
+        }
+        free(a);
+        return BERTH_ENOMEM;
+    }
+    config_free(c);
+    c->config = a;
+    c->nconfig = k;
+    return 0;
+}
+
 /* Frees a group that is in no table (NULL: nothing). */
 static void group_free(sgroup_t *g)
 {
@@ -141,6 +189,7 @@ static void group_free(sgroup_t *g)
     for (size_t i = 0; i < g->n; i++) {
         free(g->c[i].image);
         free(g->c[i].log);
+        config_free(&g->c[i]);
     }
     free(g->c);
     free(g->key);
@@ -396,6 +445,12 @@ static int ctr_init(sim_t *s, ctr_t *c, const berth_container_t *spec, bool is_i
     if (code != NULL)
         c->exit_code = (int)strtol(code, NULL, 10) & 0xff;
     log_line(c, "created from image %s", c->image);
+    if (!is_init) {
+        if (config_set(c, spec) != 0)
+            return BERTH_ENOMEM;
+        if (spec->nconfig_map > 0)
+            log_line(c, "config map delivered (%zu files)", spec->nconfig_map);
+    }
     return 0;
 }
 
@@ -701,6 +756,27 @@ static int sim_logs(void *ctx, const char *key, const char *container, uint32_t 
     return 0;
 }
 
+/* exec's ["cat", path]: the content of c's config map file `path`. */
+static int config_cat(const ctr_t *c, const char *path, char **out, size_t *len,
+                      int *exit_code, berth_error_t *err)
+{
+    char dir[BERTH_NAME_MAX + 32];
+    snprintf(dir, sizeof dir, "/mnt/configmap/%s/", c->name);
+    const char *value = NULL;
+    if (strncmp(path, dir, strlen(dir)) == 0)
+        for (size_t k = 0; k < c->nconfig && value == NULL; k++)
+            if (strcmp(c->config[k].name, path + strlen(dir)) == 0)
+                value = c->config[k].value;
+    *exit_code = value != NULL ? 0 : 1;
+    if (value == NULL)
+        value = "";
+    *out = strdup(value);
+    if (*out == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    *len = strlen(value);
+    return 0;
+}
+
 static int sim_exec(void *ctx, const char *key, const char *container, const char *const *argv,
                     size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err)
 {
@@ -721,6 +797,8 @@ static int sim_exec(void *ctx, const char *key, const char *container, const cha
     if (argc == 0)
         return berth_error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
                                "no command given");
+    if (argc == 2 && strcmp(argv[0], "cat") == 0)
+        return config_cat(c, argv[1], out, len, exit_code, err);
     size_t total = 2;
     for (size_t i = 0; i < argc; i++)
         total += strlen(argv[i]) + 1;
@@ -752,6 +830,24 @@ static int sim_list(void *ctx, berth_plugin_list_cb cb, void *data, berth_error_
     return 0;
 }
 
+static int sim_config_maps(void *ctx, const char *key, const berth_group_t *spec,
+                           berth_error_t *err)
+{
+    sim_t *s = ctx;
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return no_group(err, key);
+    for (size_t i = 0; i < spec->ncontainers; i++) {
+        ctr_t *c = ctr_find(g, spec->containers[i].name);
+        if (c == NULL || c->is_init)
+            return no_container(err, key, spec->containers[i].name);
+        if (config_set(c, &spec->containers[i]) != 0)
+            return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+        log_line(c, "config map delivered (%zu files)", c->nconfig);
+    }
+    return 0;
+}
+
 static const berth_plugin_ops_t sim_ops = {
     .abi_major = BERTH_PLUGIN_ABI_MAJOR,
     .size = sizeof(berth_plugin_ops_t),
@@ -771,6 +867,7 @@ static const berth_plugin_ops_t sim_ops = {
     .logs = sim_logs,
     .exec = sim_exec,
     .list = sim_list,
+    .config_maps = sim_config_maps,
 };
 
 /* The plugin's entry symbol: the simulator's operations. */

@@ -22,10 +22,19 @@
  * runtime group for the new key (nothing pulled, created or started) and
  * addresses it under the member's key from then on.
  *
+ * Config maps are the one part of a document a running group takes in
+ * place: the runtime digest leaves them out, so a new generation whose
+ * document differs from the running one in its config maps alone is
+ * handed to the plugin's `config_maps` (nothing stopped or restarted), as
+ * are a claimed member's new document's maps and, after a restart of the
+ * agent, those of a group adopted at another generation of the same
+ * document.  A plugin without the operation gets the group created anew.
+ *
  * It must never act on what an assignment entry says rather than on the
  * record, and never leave a runtime group running that no record owns.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +133,39 @@ void group_create(agent_t *a, agroup_t *g)
              g->spec->ncontainers, g->spec->ninit_containers);
     g->phase = g->spec->ninit_containers > 0 ? PHASE_INIT : PHASE_START;
     g->init_next = 0;
+}
+
+/* Whether any container of spec has a config map entry. */
+static bool has_config_maps(const berth_group_t *spec)
+{
+    for (size_t i = 0; i < spec->ncontainers; i++)
+        if (spec->containers[i].nconfig_map > 0)
+            return true;
+    return false;
+}
+
+/* Hands spec's config maps to runtime group rt (group key's) in place.
+ * Returns 0 when delivered (or, unless `needed`, when the plugin has no
+ * such operation and spec has no maps), 1 when the plugin cannot deliver
+ * them or the runtime no longer holds the group (it must be created anew),
+ * or BERTH_EIO (try again later). */
+static int config_deliver(agent_t *a, const char *key, const char *rt,
+                          const berth_group_t *spec, bool needed)
+{
+    const berth_plugin_ops_t *ops = a->ops;
+    bool can = ops->size >= offsetof(berth_plugin_ops_t, config_maps) + sizeof ops->config_maps &&
+               ops->config_maps != NULL;
+    if (!can)
+        return needed || has_config_maps(spec) ? 1 : 0;
+    berth_error_t err;
+    int rc = ops->config_maps(a->ctx, rt, spec, &err);
+    if (rc == BERTH_ENOENT)         /* nothing runs to take them: made anew */
+        return 1;
+    if (rc != 0) {
+        log_error(key, "config maps not delivered: %s", err.message);
+        return BERTH_EIO;
+    }
+    return 0;
 }
 
 /* Adopts a whole, current runtime copy found at start or after a lost
@@ -229,6 +271,13 @@ static int converge_claimed(agent_t *a, agroup_t *ng)
     for (size_t i = 0; whole && i < ng->n; i++)
         whole = ng->st.containers[i].exists;
     agroup_t *member = group_find(a, rt);
+    /* The claim's document brings its own config maps. */
+    int cm = whole ? config_deliver(a, ng->key, rt, ng->spec, false) : 0;
+    if (cm < 0) {
+        group_free(ng);
+        return cm;
+    }
+    whole = whole && cm == 0;
     if (!whole) {
         if (ng->st.exists && a->ops->remove(a->ctx, rt, &err) != 0) {
             log_error(ng->key, "could not remove the stale standby copy %s: %s", rt,
@@ -305,6 +354,24 @@ int converge(agent_t *a, const char *key, bool restart)
     }
     berth_free(doc);
     uint64_t digest = berth_runtime_digest(spec);
+    if (g != NULL && g->spec != NULL && g->phase != PHASE_FAILED &&
+        berth_runtime_digest(g->spec) == digest) {
+        /* Only the config maps changed: delivered to what runs. */
+        int cm = config_deliver(a, key, runtime_key(g), spec, true);
+        if (cm < 0) {
+            berth_group_free(spec);
+            return cm;
+        }
+        if (cm == 0) {
+            berth_group_free(g->spec);
+            g->spec = spec;
+            g->generation = gen;
+            view_touch(g);
+            view_write(a, g);
+            log_info(key, "generation %" PRIu64 ": config maps updated in place", gen);
+            return 0;
+        }
+    }
     agroup_t *ng = group_new(key, gen, digest, spec);
     if (ng == NULL) {
         berth_group_free(spec);
@@ -327,10 +394,19 @@ int converge(agent_t *a, const char *key, bool restart)
         group_free(ng);
         return BERTH_EIO;
     }
-    bool whole = ng->st.exists && ng->st.generation == gen && ng->st.digest == digest &&
-                 ng->st.ncontainers == ng->n;
+    /* Another generation of the same document (its config maps aside)
+     * is adopted too, its maps delivered. */
+    bool whole = ng->st.exists && ng->st.digest == digest && ng->st.ncontainers == ng->n;
     for (size_t i = 0; whole && i < ng->n; i++)
         whole = ng->st.containers[i].exists;
+    if (whole && g == NULL) {
+        int cm = config_deliver(a, key, key, ng->spec, ng->st.generation != gen);
+        if (cm < 0) {
+            group_free(ng);
+            return cm;
+        }
+        whole = cm == 0;
+    }
     if (whole && g == NULL) {
         if (group_keep(a, ng) != 0) {
             group_free(ng);
