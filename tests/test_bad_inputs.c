@@ -864,21 +864,26 @@ static bool create_existing(fixture_t *f, const char *sub, const char *token)
     return ok && wait_settled(f, sub, token);
 }
 
-/* Creates the NGroup and the standby pool {existing} in A, both empty. */
+/* Creates the container group profile, the NGroup and the standby pool
+ * {existing} in A (the pool of that profile), the NGroup and pool empty. */
 static bool create_existing_fleet(fixture_t *f)
 {
     static const char ngroup[] =
         "{\"location\": \"westus\", \"properties\": {\"elasticProfile\": {\"desiredCount\": 0},"
         " \"containerGroupProfiles\": []}}";
+    static const char profile[] =
+        "{\"location\": \"westus\", \"properties\": {\"osType\": \"Linux\", \"containers\":"
+        " [{\"name\": \"app\", \"properties\": {\"image\": \"busybox:latest\", \"resources\":"
+        " {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}";
     static const char pool[] =
         "{\"location\": \"westus\", \"properties\": {\"elasticityProfile\": "
         "{\"maxReadyCapacity\": 0}, \"containerGroupProperties\": {\"containerGroupProfile\":"
-        " {\"properties\": {\"osType\": \"Linux\", \"containers\": [{\"name\": \"app\","
-        " \"properties\": {\"image\": \"busybox:latest\", \"resources\": {\"requests\":"
-        " {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}}}}";
+        " {\"id\": \"/subscriptions/" SUB_A "/resourceGroups/" RG "/providers/"
+        "Microsoft.ContainerInstance/containerGroupProfiles/" EXISTING "\", \"revision\": 1}}}}";
     const struct {
         const char *provider, *query, *body;
     } fleet[] = {
+        {"Microsoft.ContainerInstance/containerGroupProfiles", "api-version=2025-09-01", profile},
         {"Microsoft.ContainerInstance/ngroups", "api-version=2025-09-01", ngroup},
         {"Microsoft.StandbyPool/standbyContainerGroupPools", "api-version=2025-03-01", pool},
     };
