@@ -170,6 +170,8 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
                         json_boolean(json_is_true(from_pool)));
     if (json_object_get(props, "initContainers") == NULL)   /* ACI always answers one */
         json_object_set_new(props, "initContainers", json_array());
+    if (json_object_get(props, "imageRegistryCredentials") == NULL)     /* and this */
+        json_object_set_new(props, "imageRegistryCredentials", json_array());
     if (json_object_get(props, "sku") == NULL)              /* ACI's default, answered */
         json_object_set_new(props, "sku", json_string("Standard"));
     json_t *profile = json_object_get(rec, "profile");      /* profiles.h: {id, revision} */
@@ -237,19 +239,25 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
     }
     json_decref(view);
     /* ZONES.  A group that named no zone is answered with the zone of the
-     * host it is placed on (the replica's placement), as ACI answers the
-     * zone it chose. */
-    if (json_object_get(body, "zones") == NULL && force_state == NULL) {
+     * host it is placed on (the replica's placement; a stopped group's last
+     * host; a group being deleted: the zone its record read carries, see
+     * mutate_decide.c), as ACI answers the zone it chose. */
+    if (json_object_get(body, "zones") == NULL) {
         char key[BD_KEY_MAX + 1];
         bd_resource_key(api_jstr(rec, "subscription"), api_jstr(rec, "resourceGroup"),
                         api_jstr(rec, "name"), key, sizeof key);
         const berth_engine_t *engine = berth_store_async_engine(api->async);
         berth_placement_t pl;
         berth_host_t host;
-        if (engine != NULL && berth_engine_group_get(engine, key, &pl) == 0 &&
-            berth_engine_host_get(engine, pl.host, &host, NULL) == 0 && host.zone != NULL &&
-            host.zone[0] != '\0')
-            json_object_set_new(body, "zones", json_pack("[s]", host.zone));
+        const char *where = api_jstr(rec, "lastHost");
+        if (engine != NULL && berth_engine_group_get(engine, key, &pl) == 0)
+            where = pl.host;
+        const char *zone = api_jstr(rec, "zone");
+        if (zone[0] == '\0' && where[0] != '\0' && engine != NULL &&
+            berth_engine_host_get(engine, where, &host, NULL) == 0 && host.zone != NULL)
+            zone = host.zone;
+        if (zone[0] != '\0')
+            json_object_set_new(body, "zones", json_pack("[s]", zone));
     }
     bd_apiv_shape(body, apiv);
     return body;

@@ -453,6 +453,16 @@ static void decide_delete(mut_t *m)
         m->ok_status = 200;
         m->with_body = m->base_url != NULL;
         m->force_state = "Deleting";
+        /* The answer names the zone the group ran in, which the replica
+         * forgets with the release: kept in the record read (never
+         * written back: the record goes). */
+        const berth_engine_t *engine = berth_store_async_engine(m->api->async);
+        berth_placement_t pl;
+        berth_host_t host;
+        if (gen > 0 && berth_engine_group_get(engine, m->op.key, &pl) == 0 &&
+            berth_engine_host_get(engine, pl.host, &host, NULL) == 0 && host.zone != NULL &&
+            host.zone[0] != '\0')
+            json_object_set_new(m->rec, "zone", json_string(host.zone));
     }
     commit(m, gen > 0 ? C_RELEASE : C_RECORDS, 0, NULL);
 }
