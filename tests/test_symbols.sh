@@ -1,9 +1,10 @@
 #!/bin/sh
 # test_symbols.sh: checks the shared library's exported symbols against the
 # public header.  Every dynamic symbol libberth.so defines must start with
-# "berth_" (and not "berth__", the internal prefix), and every function
+# "berth_" (and not "berth__", the internal prefix), every function
 # the public headers (core/berth.h, core/berth-plugin.h) declare with
-# BERTH_EXPORT must be among them.  Reads the
+# BERTH_EXPORT must be among them, and no berth_ symbol may be left
+# undefined (the library must load in a program that links nothing else).  Reads the
 # build tree only; writes nothing but a temporary directory it removes.
 #
 # Environment (set by "make check"): top_srcdir, top_builddir.
@@ -44,6 +45,14 @@ missing=$(comm -23 "$tmp/declared" "$tmp/exported")
 if [ -n "$missing" ]; then
     echo "test_symbols: declared in a public header but not exported:"
     echo "$missing" | sed 's/^/  /'
+    status=1
+fi
+# The library stands alone: every berth_ symbol it uses, it defines (an
+# internal helper of lib/ it calls must be compiled into it).
+undefined=$(nm -D --undefined-only "$lib" | awk '{ print $2 }' | sed 's/@.*//' | grep '^berth_' || true)
+if [ -n "$undefined" ]; then
+    echo "test_symbols: used but not defined by the library:"
+    echo "$undefined" | sed 's/^/  /'
     status=1
 fi
 echo "test_symbols: $(wc -l <"$tmp/exported") symbols exported, $(wc -l <"$tmp/declared") declared"
