@@ -359,6 +359,11 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             api_get_provider_operations(reply);
         return;
     }
+    /* The Azure CLI's subscription list and resource groups (server_arm.c). */
+    if (ieq(seg[0], "subscriptions") && (n == 1 || (n == 4 && ieq(seg[2], "resourceGroups")))) {
+        bd_arm_route(api->cfg, req, reply, seg, n);
+        return;
+    }
     if (!ieq(seg[0], "subscriptions") || n < 2) {
         no_route(reply);
         return;

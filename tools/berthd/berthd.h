@@ -71,6 +71,12 @@ typedef struct bd_config {
     uint32_t agent_timeout_ms;      /* logs and exec wait for the agent (10000) */
     uint32_t redis_wait_ms;         /* how long start-up waits for Redis to
                                      * answer (0: until it does)            */
+    char public_url[256];           /* "https://HOST:PORT", no trailing '/':
+                                     * what clients reach berthd at (the
+                                     * ARM metadata and token endpoints name
+                                     * it; never taken from a request)     */
+    char location[65];              /* every resource group's location
+                                     * (GET .../resourcegroups/RG): "westeurope" */
 } bd_config_t;
 
 /* ---- one request, as the server hands it to the API ---------------------------------- */
@@ -156,6 +162,15 @@ bd_reply_t *bd_reply_capture_new(void);
 void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real);
 /* Frees a captured reply without sending anything.  Accepts NULL. */
 void bd_reply_capture_free(bd_reply_t *captured);
+
+/* Answers, at once and without I/O, GET /subscriptions (n 1: the
+ * subscriptions req's token names, none for '*' or without tokens) and
+ * GET or HEAD /subscriptions/S/resourcegroups/RG (n 4: every valid name
+ * exists, in cfg->location), the Azure CLI's view of a cloud; seg[0..n-1]
+ * are the path's segments.  Bad names or a missing api-version get a
+ * CloudError.  (server_arm.c) */
+void bd_arm_route(const bd_config_t *cfg, const bd_request_t *req, bd_reply_t *reply,
+                  char **seg, int n);
 
 /* ---- the API ---------------------------------------------------------------------------- */
 

@@ -84,6 +84,11 @@ static void bd_usage(FILE *out)
             "                         accept (the first request) or the request's first\n"
             "                         byte; a late one is answered 408 (default: 10)\n"
             "  --idle-timeout S       idle time of a kept-alive connection (default: 60)\n"
+            "  --public-url URL       what clients reach berthd at, http(s)://HOST:PORT,\n"
+            "                         named by the Azure CLI's metadata and token\n"
+            "                         endpoints (default: from --listen and TLS)\n"
+            "  --location LOC         the location resource groups report (default:\n"
+            "                         westeurope)\n"
             "  --redis-wait-ms MS     at start, how long to keep trying while Redis cannot\n"
             "                         be reached (every 100 ms doubling to 5 s), then\n"
             "                         exit 1; 0: until it answers or SIGTERM (default: 0)\n"
@@ -158,6 +163,26 @@ static void bd_copy_opt(char *dst, size_t cap, const char *opt, const char *v)
     memcpy(dst, v, strlen(v) + 1);
 }
 
+/* Checks --public-url: http(s)://HOST[:PORT], no path, query or odd
+ * character; drops a trailing '/'. */
+static void bd_check_public_url(char *url)
+{
+    size_t n = strlen(url);
+    if (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    const char *host = strncmp(url, "https://", 8) == 0  ? url + 8
+                       : strncmp(url, "http://", 7) == 0 ? url + 7
+                                                         : NULL;
+    if (host == NULL || host[0] == '\0')
+        bd_usage_error("--public-url: \"%s\" is not http(s)://HOST[:PORT]", url);
+    for (const char *p = host; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-._:[]", *p) != NULL))
+            bd_usage_error("--public-url: \"%s\" has a path or an odd character after the "
+                           "scheme (only HOST[:PORT])",
+                           url);
+}
+
 static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
 {
     static const struct option longopts[] = {
@@ -173,6 +198,8 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         {"header-timeout", required_argument, NULL, 'H'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"redis-wait-ms", required_argument, NULL, 'W'},
+        {"public-url", required_argument, NULL, 'P'},
+        {"location", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -185,6 +212,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
     cfg->header_timeout_s = 10;
     cfg->idle_timeout_s = 60;
     cfg->agent_timeout_ms = 10000;
+    snprintf(cfg->location, sizeof cfg->location, "westeurope");
     bool have_listen = false;
 
     opterr = 0;
@@ -229,6 +257,18 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
             cfg->redis_wait_ms =
                 (uint32_t)bd_parse_uint("--redis-wait-ms", optarg, 0, BD_REDIS_WAIT_MAX_MS);
             break;
+        case 'P':
+            bd_copy_opt(cfg->public_url, sizeof cfg->public_url, "--public-url", optarg);
+            bd_check_public_url(cfg->public_url);
+            break;
+        case 'L':
+            bd_copy_opt(cfg->location, sizeof cfg->location, "--location", optarg);
+            for (const char *p = optarg; *p != '\0'; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9')))
+                    bd_usage_error("--location: \"%s\" holds a character outside [A-Za-z0-9]",
+                                   optarg);
+            break;
         case 'h': bd_usage(stdout); exit(0);
         case 'V': printf("berthd %s\n", berth_version()); exit(0);
         case ':': bd_usage_error("%s needs a value", argv[optind - 1]);
@@ -242,6 +282,12 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         bd_usage_error("%s needs %s too", cfg->tls_cert != NULL ? "--tls-cert" : "--tls-key",
                        cfg->tls_cert != NULL ? "--tls-key" : "--tls-cert");
+    if (cfg->public_url[0] == '\0') {
+        bool v6 = strchr(cfg->listen_addr, ':') != NULL;
+        snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s%s%s:%u",
+                 cfg->tls_cert != NULL ? "https" : "http", v6 ? "[" : "", cfg->listen_addr,
+                 v6 ? "]" : "", (unsigned)cfg->listen_port);
+    }
 }
 
 /* ---- the embedded redis-server ---------------------------------------------------------- */

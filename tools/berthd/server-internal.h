@@ -11,6 +11,9 @@
  *                     replace evhttp's own
  *   server_tls.c      the TLS context and each connection's TLS bufferevent
  *   server_auth.c     the tokens file and bearer-token authorization
+ *   server_arm.c      what the Azure CLI asks around the API: the ARM
+ *                     metadata, the ADFS-style authority, subscriptions
+ *                     and resource groups
  *   server_reply.c    replies: sending, captured replies and forwarding
  *   server_metrics.c  the HTTP metrics (/metrics)
  *   server_log.c      the structured log (bd_log()) and access-log lines
@@ -50,6 +53,11 @@ typedef struct bd_token {
     bool any;                       /* '*' among its subscriptions          */
     size_t nsubs;
     char **subs;
+    /* A client (a third field, "TOKEN SUBS CLIENT_ID"): the token is also
+     * CLIENT_ID's OAuth client secret (server_arm.c's token endpoint), and
+     * mint_key signs the access tokens issued to it.  NULL: no client. */
+    char *client_id;
+    unsigned char mint_key[32];     /* SHA-256 of a label and the secret    */
 } bd_token_t;
 
 typedef struct bd_counter {
@@ -198,6 +206,18 @@ double bd_elapsed(const struct timespec *t0);
  * naming the file and line; the token text is wiped from memory. */
 int bd_tokens_load(bd_server_t *srv, const char *file, char *why, size_t cap);
 
+/* Issues an access token to OAuth client `client_id` whose secret is
+ * `secret`: "berth1.<expiry>.<client_id>.<HMAC-SHA-256 hex>", valid for
+ * BD_ACCESS_TOKEN_S seconds for the subscriptions of the tokens-file line
+ * that names the client, in out[cap] (cap >= 256 + the id's length).
+ * Stateless: every berthd reading the same tokens file accepts it, also
+ * after a restart, until it expires.  Returns 0, or -1 (out empty) when no
+ * line names that client with that secret; every client is compared,
+ * secrets in constant time.  Never logs either argument. */
+#define BD_ACCESS_TOKEN_S 3600
+int bd_token_issue(const bd_server_t *srv, const char *client_id, const char *secret, char *out,
+                   size_t cap);
+
 /* Frees tokens[0..n-1] and the array.  Accepts NULL with n 0. */
 void bd_tokens_free(bd_token_t *tokens, size_t n);
 
@@ -206,6 +226,17 @@ void bd_tokens_free(bd_token_t *tokens, size_t n);
  * returns -1. */
 int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r,
                  bd_request_t *out);
+
+/* ---- the Azure CLI's routes (server_arm.c) ------------------------------------------------ */
+
+/* Whether `path` (percent-decoded) is under /metadata or /adfs: the routes
+ * served without a bearer token, by bd_arm_handle(). */
+bool bd_arm_open_path(const char *path);
+
+/* Answers a request under /metadata or /adfs through `reply`, at once:
+ * GET /metadata/endpoints, GET /adfs/.well-known/openid-configuration,
+ * POST /adfs/oauth2/token (client credentials, bd_token_issue()). */
+void bd_arm_handle(bd_server_t *srv, const bd_request_t *req, bd_reply_t *reply);
 
 /* ---- TLS (server_tls.c) ------------------------------------------------------------------ */
 

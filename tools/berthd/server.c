@@ -154,9 +154,26 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     const char *raw_query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    /* A path that begins "//" (the Azure CLI asks for "//metadata/endpoints"
+     * when its endpoint ends in '/') is parsed by evhttp as an authority:
+     * take path and query from the request line, and the leading slashes as
+     * one. */
+    const char *target = evhttp_request_get_uri(req);
+    char *target_path = NULL;
+    if (target != NULL && target[0] == '/' && target[1] == '/') {
+        size_t tlen = strcspn(target, "?#");
+        target_path = strndup(target + strspn(target, "/") - 1, tlen - strspn(target, "/") + 1);
+        raw_path = target_path;
+        raw_query = target[tlen] == '?' ? target + tlen + 1 : NULL;
+    }
     size_t plen = 0;
     r->path = evhttp_uridecode(raw_path != NULL && raw_path[0] != '\0' ? raw_path : "/", 0, &plen);
-    r->query = strdup(raw_query != NULL ? raw_query : "");
+    r->query = raw_query != NULL ? strndup(raw_query, strcspn(raw_query, "#")) : strdup("");
+    /* A slash or backslash encoded inside a segment would become a
+     * separator once decoded (refused below). */
+    bool encoded_separator = raw_path != NULL && (strcasestr(raw_path, "%2f") != NULL ||
+                                                  strcasestr(raw_path, "%5c") != NULL);
+    free(target_path);
     if (r->path == NULL || r->query == NULL) {
         bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
         return;
@@ -189,10 +206,8 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
         bd_reply_error(r, 400, "InvalidRequestUri", "", "The request path holds a NUL byte.");
         return;
     }
-    /* A slash or backslash encoded inside a segment would become a
-     * separator once decoded: no name holds one, so refuse it whole. */
-    if (raw_path != NULL && (strcasestr(raw_path, "%2f") != NULL ||
-                             strcasestr(raw_path, "%5c") != NULL)) {
+    /* No name holds an encoded separator, so refuse it whole. */
+    if (encoded_separator) {
         bd_reply_route(r, "BadRequest");
         bd_reply_error(r, 400, "InvalidRequestUri", "",
                        "The request path holds an encoded '/' or '\\' (%%2F, %%5C): no "
@@ -226,8 +241,10 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
         bd_reply_finish(r, 200, out, "text/plain; version=0.0.4; charset=utf-8", NULL);
         return;
     }
-    if (!bd_has_prefix(r->path, "/subscriptions") && !bd_has_prefix(r->path, "/providers") &&
-        !bd_has_prefix(r->path, "/berth")) {
+    /* The ARM metadata and the authority (server_arm.c) need no token. */
+    bool open_route = bd_arm_open_path(r->path);
+    if (!open_route && !bd_has_prefix(r->path, "/subscriptions") &&
+        !bd_has_prefix(r->path, "/providers") && !bd_has_prefix(r->path, "/berth")) {
         bd_reply_route(r, "NotFound");
         bd_reply_error(r, 404, "NotFound", "", "The requested path was not found.");
         return;
@@ -238,7 +255,7 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     breq.path = r->path;
     breq.query = r->query;
     breq.client_request_id = r->client_request_id;
-    if (bd_authorize(srv, req, r, &breq) != 0)
+    if (!open_route && bd_authorize(srv, req, r, &breq) != 0)
         return;
 
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -255,6 +272,10 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     breq.body = r->body;
     breq.body_len = blen;
     breq.base_url = r->base_url;
+    if (open_route) {
+        bd_arm_handle(srv, &breq, r);
+        return;
+    }
     if (srv->api == NULL) {
         bd_reply_error(r, 503, "ServiceUnavailable", "", "berthd is starting");
         return;
