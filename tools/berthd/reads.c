@@ -507,10 +507,13 @@ static void op_answer(op_ctx_t *c, json_t *view)
     if (body != NULL && message != NULL)
         json_object_set_new(body, "error", json_pack("{s:s, s:s}", "code", "ContainerGroupFailed",
                                                      "message", message));
+    /* A running operation asks for the next poll in a second: without
+     * Retry-After the Azure SDKs' pollers (the Azure CLI's) wait 30 s. */
+    static const char *const retry[] = {"Retry-After", "1", NULL};
     if (body == NULL)
         out_of_memory(c->reply);
     else
-        bd_reply_send(c->reply, 200, body, NULL);
+        bd_reply_send(c->reply, 200, body, status[0] == 'I' ? retry : NULL);
     json_decref(c->o);
     json_decref(c->rec);
     free(c);

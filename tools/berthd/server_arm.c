@@ -194,6 +194,19 @@ static void arm_token(bd_server_t *srv, const bd_request_t *req, bd_reply_t *rep
     wipe_free(secret);
 }
 
+/* Whether p is "/adfs/TENANT/.well-known/openid-configuration": az resolves
+ * a --tenant that is not a GUID there and takes the issuer's first path
+ * segment ("adfs") as the tenant, which an ADFS authority then ignores. */
+static bool arm_tenant_configuration(const char *p)
+{
+    static const char tail[] = "/.well-known/openid-configuration";
+    if (strncasecmp(p, "/adfs/", 6) != 0)
+        return false;
+    const char *t = p + 6;
+    size_t n = strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
+    return n > 0 && n <= 128 && strcasecmp(t + n, tail) == 0;
+}
+
 /* Contract: server-internal.h. */
 void bd_arm_handle(bd_server_t *srv, const bd_request_t *req, bd_reply_t *reply)
 {
@@ -202,7 +215,7 @@ void bd_arm_handle(bd_server_t *srv, const bd_request_t *req, bd_reply_t *reply)
         arm_metadata(srv, req, reply);
         return;
     }
-    if (ieq(p, "/adfs/.well-known/openid-configuration")) {
+    if (ieq(p, "/adfs/.well-known/openid-configuration") || arm_tenant_configuration(p)) {
         bd_reply_route(reply, "Adfs_OpenIdConfiguration");
         if (req->method != BD_GET)
             bd_reply_error(reply, 405, "MethodNotAllowed", "",
