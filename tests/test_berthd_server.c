@@ -1,7 +1,9 @@
 /*
  * test_berthd_server.c: berthd's HTTP(S) front and process life, against a
  * real redis-server and real berthd processes: /healthz and /metrics,
- * plain HTTP and TLS, bearer tokens scoped to subscriptions, the body and
+ * plain HTTP and TLS, bearer tokens scoped to subscriptions, the Azure
+ * CLI's routes (metadata, the token endpoint and its clients' access
+ * tokens, subscriptions, resource groups), the body and
  * header limits, keep-alive, the request deadline against slow clients,
  * CloudErrors for HTTP-level errors, running out of descriptors, usage
  * errors, waiting at start for a Redis that is not there yet, and the
@@ -618,6 +620,220 @@ static void test_tokens(void **state)
     assert_int_equal(test_berthd_stop(&d), 0);
 }
 
+/* The Azure CLI's routes (server_arm.c): the metadata and the authority are
+ * open and name --public-url (never the Host header); the token endpoint
+ * issues access tokens to the clients of the tokens file and refuses bad
+ * forms with OAuth errors; the access token reaches its subscriptions and
+ * no others; resource groups report --location. */
+static void test_arm_clients(void **state)
+{
+    (void)state;
+    char tokens[128];
+    snprintf(tokens, sizeof tokens, "%s/client-tokens", tmpdir);
+    write_file(tokens, TOKEN_A " " SUB_A "\n"
+                       "client-secret-0123456789 " SUB_A "," SUB_B " app-1 # a client\n"
+                       "other-secret-0123456789 " SUB_B " app-2\n");
+    test_berthd_t d;
+    const char *extra[] = {"--tokens", tokens, "--public-url", "https://berth.example:8443/",
+                           "--location", "northeurope", NULL};
+    assert_int_equal(start_plain(&d, extra), 0);
+    test_http_t h;
+    const char *evil_host[] = {"Host: evil.example", NULL};
+
+    /* The metadata: open, from --public-url, the double-slash form too. */
+    assert_int_equal(test_http(&d, "GET", "/metadata/endpoints?api-version=2015-01-01", NULL,
+                               NULL, evil_host, &h),
+                     0);
+    assert_int_equal(h.status, 200);
+    json_t *auth = json_object_get(h.json, "authentication");
+    assert_string_equal(json_string_value(json_object_get(auth, "loginEndpoint")),
+                        "https://berth.example:8443/adfs");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(auth, "audiences"), 0)),
+                        "https://berth.example:8443/");
+    assert_string_equal(json_string_value(json_object_get(h.json, "graphEndpoint")),
+                        "https://berth.example:8443/");
+    assert_null(strstr(h.body, "evil"));
+    test_http_free(&h);
+    assert_int_equal(
+        test_http(&d, "GET", "//metadata/endpoints?api-version=2015-01-01", NULL, NULL, NULL, &h),
+        0);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/metadata/endpoints", NULL, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 400);
+    assert_string_equal(error_code(&h), "MissingApiVersionParameter");
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/metadata/other", NULL, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 404);
+    assert_string_equal(error_code(&h), "NotFound");
+    test_http_free(&h);
+
+    /* The authority's configuration, also under a tenant name. */
+    assert_int_equal(test_http(&d, "GET", "/adfs/.well-known/openid-configuration", NULL, NULL,
+                               evil_host, &h),
+                     0);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(h.json, "token_endpoint")),
+                        "https://berth.example:8443/adfs/oauth2/token");
+    assert_non_null(json_string_value(json_object_get(h.json, "authorization_endpoint")));
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/adfs/contoso.example/.well-known/openid-configuration",
+                               NULL, NULL, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(h.json, "issuer")),
+                        "https://berth.example:8443/adfs");
+    test_http_free(&h);
+
+    /* Bad token requests: OAuth errors, the secret never echoed. */
+    static const struct {
+        const char *body;
+        long status;
+        const char *error;
+    } bad[] = {
+        {"grant_type=password&client_id=app-1&client_secret=client-secret-0123456789", 400,
+         "unsupported_grant_type"},
+        {"client_id=app-1&client_secret=client-secret-0123456789", 400, "invalid_request"},
+        {"grant_type=client_credentials&client_id=app-1", 400, "invalid_request"},
+        {"grant_type=client_credentials&client_id=app-1&client_secret=%zz", 400,
+         "invalid_request"},
+        {"grant_type=client_credentials&client_id=app-1&client_secret=wrong-secret-42", 401,
+         "invalid_client"},
+        {"grant_type=client_credentials&client_id=app-2&client_secret=client-secret-0123456789",
+         401, "invalid_client"},
+        {"grant_type=client_credentials&client_id=nobody&client_secret=" TOKEN_A, 401,
+         "invalid_client"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(test_http(&d, "POST", "/adfs/oauth2/token", bad[i].body, NULL, NULL, &h),
+                         0);
+        assert_int_equal(h.status, bad[i].status);
+        assert_string_equal(json_string_value(json_object_get(h.json, "error")), bad[i].error);
+        assert_null(strstr(h.body, "secret-"));
+        test_http_free(&h);
+    }
+    assert_int_equal(test_http(&d, "GET", "/adfs/oauth2/token", NULL, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 405);
+    test_http_free(&h);
+
+    /* A good one: an access token for A and B. */
+    assert_int_equal(test_http(&d, "POST", "/adfs/oauth2/token",
+                               "grant_type=client_credentials&client_id=app-1&client_secret="
+                               "client-secret-0123456789&scope=https%3A%2F%2Fberth.example%3A8443"
+                               "%2F.default&client_info=1",
+                               NULL, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(h.json, "token_type")), "Bearer");
+    assert_int_equal(json_integer_value(json_object_get(h.json, "expires_in")), 3600);
+    char *cc = test_http_header(&h, "Cache-Control");
+    assert_non_null(cc);
+    assert_string_equal(cc, "no-store");
+    free(cc);
+    char access[512];
+    snprintf(access, sizeof access, "%s",
+             json_string_value(json_object_get(h.json, "access_token")));
+    test_http_free(&h);
+    assert_int_equal(strncmp(access, "berth1.", 7), 0);
+
+    assert_int_equal(test_http(&d, "GET", "/subscriptions?api-version=2019-11-01", NULL, access,
+                               NULL, &h),
+                     0);
+    assert_int_equal(h.status, 200);
+    json_t *value = json_object_get(h.json, "value");
+    assert_int_equal(json_array_size(value), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(value, 1), "id")),
+                        "/subscriptions/" SUB_B);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(value, 0), "subscriptionId")), SUB_A);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", GROUP_PATH(SUB_B, "nothing-here"), NULL, access, NULL,
+                               &h),
+                     0);
+    assert_int_equal(h.status, 404);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET",
+                               "/subscriptions/33333333-cccc-4ccc-8ccc-000000000003/"
+                               "resourcegroups/rg1?api-version=2021-04-01",
+                               NULL, access, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 403);
+    test_http_free(&h);
+
+    /* Tampered: another expiry, another client, a changed signature. */
+    char forged[600];
+    snprintf(forged, sizeof forged, "berth1.9%s", access + 7);
+    assert_int_equal(test_http(&d, "GET", "/subscriptions?api-version=1", NULL, forged, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
+    snprintf(forged, sizeof forged, "%s", access);
+    char *id = strstr(forged, ".app-1.");
+    assert_non_null(id);
+    id[5] = '2';
+    assert_int_equal(test_http(&d, "GET", "/subscriptions?api-version=1", NULL, forged, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
+    snprintf(forged, sizeof forged, "%s", access);
+    forged[strlen(forged) - 1] = forged[strlen(forged) - 1] == '0' ? '1' : '0';
+    assert_int_equal(test_http(&d, "GET", "/subscriptions?api-version=1", NULL, forged, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/subscriptions?api-version=1", NULL, NULL, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
+
+    /* Resource groups: every valid name, in --location. */
+    assert_int_equal(test_http(&d, "GET",
+                               "/subscriptions/" SUB_A "/resourcegroups/rg-x?api-version=2021-04-01",
+                               NULL, TOKEN_A, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(h.json, "location")), "northeurope");
+    assert_string_equal(json_string_value(json_object_get(h.json, "id")),
+                        "/subscriptions/" SUB_A "/resourceGroups/rg-x");
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "HEAD",
+                               "/subscriptions/" SUB_A "/resourceGroups/rg-x?api-version=2021-04-01",
+                               NULL, TOKEN_A, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/subscriptions/" SUB_A "/resourcegroups/rg-x", NULL,
+                               TOKEN_A, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 400);
+    assert_string_equal(error_code(&h), "MissingApiVersionParameter");
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET",
+                               "/subscriptions/" SUB_A "/resourcegroups/bad.?api-version=1", NULL,
+                               TOKEN_A, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 400);
+    assert_string_equal(error_code(&h), "InvalidResourceGroupName");
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "PUT",
+                               "/subscriptions/" SUB_A "/resourcegroups/rg-x?api-version=1", "{}",
+                               TOKEN_A, NULL, &h),
+                     0);
+    assert_int_equal(h.status, 405);
+    test_http_free(&h);
+    assert_int_equal(test_berthd_stop(&d), 0);
+
+    /* Neither a secret nor an access token reached the log. */
+    FILE *f = fopen(d.log_path, "r");
+    assert_non_null(f);
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL) {
+        assert_null(strstr(line, "secret-0123456789"));
+        assert_null(strstr(line, "berth1."));
+    }
+    fclose(f);
+}
+
 static void test_tokens_malformed(void **state)
 {
     (void)state;
@@ -632,6 +848,15 @@ static void test_tokens_malformed(void **state)
     write_file(tokens, TOKEN_A " sub,bad/sub\n");
     assert_int_equal(run_berthd(a, out, sizeof out), 2);
     assert_non_null(strstr(out, "line 1"));
+    write_file(tokens, TOKEN_A " " SUB_A " app-1\n" TOKEN_STAR " * app-1\n");
+    assert_int_equal(run_berthd(a, out, sizeof out), 2);
+    assert_non_null(strstr(out, "line 2: client id \"app-1\" listed twice"));
+    write_file(tokens, TOKEN_A " " SUB_A " app/1\n");
+    assert_int_equal(run_berthd(a, out, sizeof out), 2);
+    assert_non_null(strstr(out, "line 1"));
+    write_file(tokens, TOKEN_A " " SUB_A " app-1 more\n");
+    assert_int_equal(run_berthd(a, out, sizeof out), 2);
+    assert_null(strstr(out, TOKEN_A));
     write_file(tokens, "# nothing\n\n");
     assert_int_equal(run_berthd(a, out, sizeof out), 2);
     snprintf(tokens, sizeof tokens, "%s/no-such-file", tmpdir);
@@ -1321,6 +1546,7 @@ int main(void)
         cmocka_unit_test(test_tls_bad_files),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_tokens_malformed),
+        cmocka_unit_test(test_arm_clients),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_slow_client),
         cmocka_unit_test(test_keep_alive),
