@@ -47,7 +47,8 @@ secret='Cl1ent-Secret-value-7f3a'
 
 timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
-    >"$tmp/openssl.log" 2>&1 || { cat "$tmp/openssl.log"; skip "openssl cannot make a certificate"; }
+    >"$tmp/openssl.log" 2>&1 ||
+    { cat "$tmp/openssl.log"; skip "openssl cannot make a certificate"; }
 # One line: the secret is a bearer token of $sub (berthctl uses it to see
 # berthd start) and client $client's secret.
 printf '# test_azcli\n%s %s %s\n' "$secret" "$sub" "$client" >"$tmp/tokens"
@@ -112,8 +113,9 @@ secrets_hidden() {
 # The endpoint ends in '/': az fetches //metadata/endpoints.
 az_run cloud register --name berth --endpoint-resource-manager "$endpoint/"
 expect 0 "cloud register (reads berthd's metadata endpoints)" || dump_logs
-grep -F -q "endpoint_active_directory = $endpoint/adfs" "$AZURE_CONFIG_DIR/clouds.config" ||
-    { fail "the registered cloud's authority is not $endpoint/adfs"; cat "$AZURE_CONFIG_DIR/clouds.config"; }
+clouds="$AZURE_CONFIG_DIR/clouds.config"
+grep -F -q "endpoint_active_directory = $endpoint/adfs" "$clouds" ||
+    { fail "the registered cloud's authority is not $endpoint/adfs"; cat "$clouds"; }
 az_run cloud set --name berth
 expect 0 "cloud set"
 
@@ -137,8 +139,8 @@ az_run container create -g rg1 -n web --image busybox --cpu 1 --memory 1 \
     --command-line "sh -c 'echo hello; sleep 1000'"
 expect 0 "container create" || dump_logs
 has out '"provisioningState": "Succeeded"' "create ends Succeeded"
-has out "\"id\": \"/subscriptions/$sub/resourceGroups/rg1/providers/Microsoft.ContainerInstance/containerGroups/web\"" \
-    "create answers the ARM id"
+arm_id="/subscriptions/$sub/resourceGroups/rg1/providers/Microsoft.ContainerInstance"
+has out "\"id\": \"$arm_id/containerGroups/web\"" "create answers the ARM id"
 has out '"location": "northeurope"' "create takes the resource group's location (--location)"
 secrets_hidden "create"
 

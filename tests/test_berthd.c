@@ -398,6 +398,12 @@ static void test_put_get_operation(void **state)
     assert_int_equal(h.status, 200);
     assert_string_equal(json_string_value(json_object_get(h.json, "status")), "InProgress");
     assert_non_null(json_object_get(h.json, "startTime"));
+    /* A running operation asks for the next poll in a second (the SDKs'
+     * pollers wait 30 s without it). */
+    char *op_retry = test_http_header(&h, "Retry-After");
+    assert_non_null(op_retry);
+    assert_string_equal(op_retry, "1");
+    free(op_retry);
     test_http_free(&h);
     const char *status = "";
     int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
@@ -406,8 +412,11 @@ static void test_put_get_operation(void **state)
         h = http(f, "GET", op, NULL);
         status = json_string_value(json_object_get(h.json, "status"));
         done = status != NULL && strcmp(status, "Succeeded") == 0;
-        if (done)
+        if (done) {
             assert_non_null(json_object_get(h.json, "endTime"));
+            char *none = test_http_header(&h, "Retry-After");
+            assert_null(none);      /* a finished operation is not polled again */
+        }
         test_http_free(&h);
         test_sleep_ms(50);
     }

@@ -788,7 +788,8 @@ static void test_arm_clients(void **state)
 
     /* Resource groups: every valid name, in --location. */
     assert_int_equal(test_http(&d, "GET",
-                               "/subscriptions/" SUB_A "/resourcegroups/rg-x?api-version=2021-04-01",
+                               "/subscriptions/" SUB_A
+                               "/resourcegroups/rg-x?api-version=2021-04-01",
                                NULL, TOKEN_A, NULL, &h),
                      0);
     assert_int_equal(h.status, 200);
@@ -797,7 +798,8 @@ static void test_arm_clients(void **state)
                         "/subscriptions/" SUB_A "/resourceGroups/rg-x");
     test_http_free(&h);
     assert_int_equal(test_http(&d, "HEAD",
-                               "/subscriptions/" SUB_A "/resourceGroups/rg-x?api-version=2021-04-01",
+                               "/subscriptions/" SUB_A
+                               "/resourceGroups/rg-x?api-version=2021-04-01",
                                NULL, TOKEN_A, NULL, &h),
                      0);
     assert_int_equal(h.status, 204);

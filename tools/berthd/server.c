@@ -7,9 +7,11 @@
  * timeout per kept-alive connection), answers every HTTP-level error itself
  * as a CloudError (evhttp's own HTML error pages never leave), pauses its
  * listener when descriptors run out, authenticates bearer tokens and scopes
- * them to subscriptions, answers /healthz and /metrics itself, hands every
- * request under /subscriptions/, /providers/ and /berth/ to the API, and
- * writes one structured access-log line per request to stderr.  This file
+ * them to subscriptions, answers /healthz and /metrics itself, hands
+ * /metadata/ and /adfs/ (the Azure CLI's metadata and token endpoints, open
+ * to all) to server_arm.c and every request under /subscriptions/,
+ * /providers/ and /berth/ to the API, and writes one structured access-log
+ * line per request to stderr.  This file
  * opens and closes the server and checks each request before handing it
  * on; server-internal.h lists the files that do the rest.
  *

@@ -91,7 +91,8 @@ static void arm_metadata(bd_server_t *srv, const bd_request_t *req, bd_reply_t *
 {
     bd_reply_route(reply, "Arm_MetadataEndpoints");
     if (req->method != BD_GET) {
-        bd_reply_error(reply, 405, "MethodNotAllowed", "", "the method is not allowed on this resource");
+        bd_reply_error(reply, 405, "MethodNotAllowed", "",
+                       "the method is not allowed on this resource");
         return;
     }
     if (!arm_api_version(req, reply))
