@@ -407,6 +407,15 @@ static void test_usage_errors(void **state)
     const char *a8[] = {"--listen", "127.0.0.1:1", "--redis-wait-ms", "soon", NULL};
     assert_int_equal(run_berthd(a8, out, sizeof out), 2);
     assert_non_null(strstr(out, "--redis-wait-ms"));
+    const char *a9[] = {"--listen", "127.0.0.1:1", "--public-url", "https://h:1/path", NULL};
+    assert_int_equal(run_berthd(a9, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--public-url"));
+    const char *a10[] = {"--listen", "127.0.0.1:1", "--public-url", "ftp://h", NULL};
+    assert_int_equal(run_berthd(a10, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--public-url"));
+    const char *a11[] = {"--listen", "127.0.0.1:1", "--location", "west/europe", NULL};
+    assert_int_equal(run_berthd(a11, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--location"));
     const char *a7[] = {"--version", NULL};
     assert_int_equal(run_berthd(a7, out, sizeof out), 0);
     assert_non_null(strstr(out, "berthd "));
