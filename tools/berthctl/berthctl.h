@@ -5,8 +5,8 @@
  * family: place.c (offline placement), cell.c (fsck and cell load on a cell
  * held in Redis, through libberth), and the clients of berthd's REST API:
  * container.c with container_create.c and container_verbs.c (container
- * groups), host.c (host list, cordon, uncordon, drain), ngroup.c and pool.c (berthd's ARM resource
- * routes, sharing route.c).  The clients talk through http.c (libcurl: set-up,
+ * groups), host.c (host list, cordon, uncordon, drain), ngroup.c and
+ * pool.c (berthd's ARM resource routes, sharing route.c).  The clients talk through http.c (libcurl: set-up,
  * requests, the bearer token, CloudErrors) and print through print.c (tables,
  * JSON with secrets redacted, group summaries).  input.c reads the user's
  * files.  This header is internal to berthctl: nothing here is libberth's API,
