@@ -210,12 +210,12 @@ static int drain_moves(bd_worker_ctx_t *ctx, const char *host, json_t *keys, boo
             break;
         }
         json_t *id = group_id(key);
-        if (r == 0 && strcmp(p.host, host) != 0 && id != NULL)
+        if (r == 0 && strcmp(p.host, host) != 0 && id != NULL) {
             json_array_append_new(d->moved, json_pack("{s:o, s:s}", "id", id, "host", p.host));
-        else if (r == 0)
-            json_decref(id), remain(d, key, "the engine kept the group on this host");
-        else
-            json_decref(id), remain(d, key, e.message);
+        } else {
+            json_decref(id);
+            remain(d, key, r == 0 ? "the engine kept the group on this host" : e.message);
+        }
     }
     berth_error_t e2;
     if (!was_down && berth_store_host_set_state(ctx->store, host, BERTH_HOST_CORDONED, &e2) != 0 &&
