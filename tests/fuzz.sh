@@ -81,7 +81,7 @@ libs="$(pkg-config --libs $modules) -ldl -lm"
 mkdir -p "$out/obj" "$out/logs"
 pids=
 objs=
-for c in "$src"/core/*/*.c "$src"/lib/base64.c "$src"/lib/random.c; do
+for c in "$src"/core/*/*.c "$src"/lib/base64.c "$src"/lib/clock.c "$src"/lib/random.c; do
     o="$out/obj/$(basename "$c" .c).o"
     objs="$objs $o"
     if [ -f "$o" ] && [ -z "$(find "$c" "$src"/core/*.h "$src"/core/*/*.h "$src"/lib/*.h "$src/tests/fuzz.sh" -newer "$o" 2>/dev/null)" ]; then
@@ -113,7 +113,7 @@ run=$(mktemp -d "$out/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT INT TERM
 for t in $targets; do
     extra=
-    [ "$t" = request ] && extra="$src/tools/berthd/resource.c $src/tools/berthd/query.c"
+    [ "$t" = request ] && extra="$src/tools/berthd/resource.c $src/tools/berthd/query.c $src/tools/berthd/apiversions.c"
     [ "$t" = body ] && extra="$src/tools/berthd/bodies.c $src/tools/berthd/resource.c"
     # shellcheck disable=SC2086 # flags are word lists
     if ! timeout 300 "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $extra $objs \

@@ -5,8 +5,8 @@
  * family: place.c (offline placement), cell.c (fsck and cell load on a cell
  * held in Redis, through libberth), and the clients of berthd's REST API:
  * container.c with container_create.c and container_verbs.c (container
- * groups), host.c (host list), ngroup.c and pool.c (berthd's ARM resource
- * routes, sharing route.c).  The clients talk through http.c (libcurl: set-up,
+ * groups), host.c (host list, cordon, uncordon, drain), ngroup.c and
+ * pool.c (berthd's ARM resource routes, sharing route.c).  The clients talk through http.c (libcurl: set-up,
  * requests, the bearer token, CloudErrors) and print through print.c (tables,
  * JSON with secrets redacted, group summaries).  input.c reads the user's
  * files.  This header is internal to berthctl: nothing here is libberth's API,
@@ -290,7 +290,8 @@ enum {
     BERTHCTL_VERB_STOP = 1u << 7,
     BERTHCTL_VERB_START = 1u << 8,
     BERTHCTL_VERB_HOSTS = 1u << 9,
-    BERTHCTL_VERB_ALL = (1u << 10) - 1,
+    BERTHCTL_VERB_HOST_ACTION = 1u << 10, /* host cordon, uncordon, drain    */
+    BERTHCTL_VERB_ALL = (1u << 11) - 1,
     BERTHCTL_VERB_GROUP = BERTHCTL_VERB_CREATE | BERTHCTL_VERB_SHOW | BERTHCTL_VERB_DELETE |
                           BERTHCTL_VERB_LOGS | BERTHCTL_VERB_EXEC | BERTHCTL_VERB_RESTART |
                           BERTHCTL_VERB_STOP | BERTHCTL_VERB_START
@@ -322,6 +323,7 @@ typedef struct berthctl_container_options {
     const char *container;
     long tail;                      /* -1: all                              */
     bool timestamps;
+    bool follow;                    /* logs --follow                        */
     const char *exec_command;
 } berthctl_container_options_t;
 
@@ -363,6 +365,18 @@ const char *berthctl_group_host_key(json_t *g, char *out, size_t cap);
 
 /* `host list` (host.c): the hosts' allocation.  Returns the exit status. */
 int berthctl_host_list(berthctl_client_t *c, const berthctl_container_options_t *o);
+
+/* `host cordon|uncordon|drain NAME` (host.c): o->name is the host,
+ * o->verb_name the action.  drain, unless --no-wait, asks again every
+ * second, showing progress on stderr, until no group but finished ones is
+ * left on the host (0) or the --timeout passes (1, the groups left and why
+ * printed).  Returns the exit status. */
+int berthctl_host_action(berthctl_client_t *c, const berthctl_container_options_t *o);
+
+/* logs --follow: the polling interval, and the tail asked for after the
+ * first round (what is new is found by overlap with the last answer). */
+#define BERTHCTL_FOLLOW_MS 1000
+#define BERTHCTL_FOLLOW_TAIL 1000
 
 /* ---- route.c: what the commands on berthd's ARM resource routes share ------------------ */
 

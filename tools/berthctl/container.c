@@ -1,6 +1,6 @@
 /*
  * container.c: `berthctl container create|show|list|delete|logs|exec|
- * restart|stop|start` and `berthctl host list`, berthctl's commands on
+ * restart|stop|start` and `berthctl host list|cordon|uncordon|drain`, berthctl's commands on
  * berthd's ACI REST API (api-version 2023-05-01): their usage text, their
  * options and the dispatch of a verb to container_create.c,
  * container_verbs.c or host.c.
@@ -41,10 +41,12 @@ const char berthctl_container_usage[] =
     "       berthctl container list [-g RG] [--output json|table]\n"
     "       berthctl container delete -g RG -n NAME [--yes] [--no-wait]\n"
     "       berthctl container logs -g RG -n NAME [--container-name C] [--tail N]\n"
-    "                      [--timestamps]\n"
+    "                      [--timestamps] [--follow]\n"
     "       berthctl container exec -g RG -n NAME [--container-name C] --exec-command \"CMD\"\n"
     "       berthctl container restart|stop|start -g RG -n NAME\n"
     "       berthctl host list [--output json|table]\n"
+    "       berthctl host cordon|uncordon NAME\n"
+    "       berthctl host drain NAME [--no-wait]\n"
     "\n"
     "container, host  talk to berthd (the ACI REST API, api-version " BERTHCTL_ACI_API_VERSION
     ").\n"
@@ -55,6 +57,12 @@ const char berthctl_container_usage[] =
     "        show and list name the host each group is placed on (berthd's\n"
     "        /berth/containerGroups); show gives where each port is published.\n"
     "        host list shows each host's CPU, memory and GPU allocation.\n"
+    "        logs --follow prints new output (polled every second) until the\n"
+    "        group stops or Ctrl-C.  host cordon keeps new groups off a host,\n"
+    "        uncordon lets them land again; drain cordons it and moves its\n"
+    "        groups elsewhere, waiting (unless --no-wait) until none is left\n"
+    "        but finished ones (exit 1 when --timeout passes first).  These\n"
+    "        need a token allowing every subscription.\n"
     "\n"
     "  --endpoint URL           berthd (default $BERTH_ENDPOINT or " BERTHCTL_DEFAULT_ENDPOINT ")\n"
     "  --token T                bearer token (default $BERTH_TOKEN)\n"
@@ -67,7 +75,7 @@ const char berthctl_container_usage[] =
     "                           (default 300)\n"
     "\n"
     "Exit status of container and host: 0 done (create: Succeeded), 1 create\n"
-    "ended Failed or timed out, 2 usage error, 3 no answer or an HTTP error\n"
+    "ended Failed or timed out, or drain timed out, 2 usage error, 3 no answer or an HTTP error\n"
     "(the CloudError's code, message and target are printed); exec: the\n"
     "command's exit code.\n";
 
@@ -77,7 +85,7 @@ typedef enum opt_id {
     O_ENDPOINT, O_TOKEN, O_SUBSCRIPTION, O_RG, O_NAME, O_CACERT, O_INSECURE, O_OUTPUT,
     O_TIMEOUT, O_HELP, O_FILE, O_IMAGE, O_CPU, O_MEMORY, O_GPU_COUNT, O_GPU_SKU, O_RESTART,
     O_PORTS, O_PROTOCOL, O_IP, O_DNS, O_ENV, O_SECURE_ENV, O_COMMAND, O_LOCATION, O_OS, O_PRIORITY,
-    O_NO_WAIT, O_YES, O_CONTAINER, O_TAIL, O_TIMESTAMPS, O_EXEC_COMMAND
+    O_NO_WAIT, O_YES, O_CONTAINER, O_TAIL, O_TIMESTAMPS, O_EXEC_COMMAND, O_FOLLOW
 } opt_id_t;
 
 typedef enum arg_kind { ARG_NONE, ARG_ONE, ARG_MANY } arg_kind_t;
@@ -118,12 +126,14 @@ static const optdef_t optdefs[] = {
     {"--location", "-l", O_LOCATION, ARG_ONE, BERTHCTL_VERB_CREATE},
     {"--os-type", NULL, O_OS, ARG_ONE, BERTHCTL_VERB_CREATE},
     {"--priority", NULL, O_PRIORITY, ARG_ONE, BERTHCTL_VERB_CREATE},
-    {"--no-wait", NULL, O_NO_WAIT, ARG_NONE, BERTHCTL_VERB_CREATE | BERTHCTL_VERB_DELETE},
+    {"--no-wait", NULL, O_NO_WAIT, ARG_NONE,
+     BERTHCTL_VERB_CREATE | BERTHCTL_VERB_DELETE | BERTHCTL_VERB_HOST_ACTION},
     {"--yes", "-y", O_YES, ARG_NONE, BERTHCTL_VERB_DELETE},
     {"--container-name", NULL, O_CONTAINER, ARG_ONE, BERTHCTL_VERB_LOGS | BERTHCTL_VERB_EXEC},
     {"--tail", NULL, O_TAIL, ARG_ONE, BERTHCTL_VERB_LOGS},
     {"--timestamps", NULL, O_TIMESTAMPS, ARG_NONE, BERTHCTL_VERB_LOGS},
     {"--exec-command", NULL, O_EXEC_COMMAND, ARG_ONE, BERTHCTL_VERB_EXEC},
+    {"--follow", NULL, O_FOLLOW, ARG_NONE, BERTHCTL_VERB_LOGS},
 };
 
 static int strv_push(berthctl_strings_t *a, const char *s)
@@ -207,6 +217,10 @@ static int parse_opts(int argc, char **argv, unsigned verb, berthctl_container_o
     int opt;
     optind = 1;
     while ((opt = berthctl_option_next(nwords, words, shorts, longs, &arg)) != -1) {
+        if (opt == 1 && verb == BERTHCTL_VERB_HOST_ACTION && o->name == NULL) {
+            o->name = arg;              /* the host */
+            continue;
+        }
         if (opt == 1 && strcmp(arg, "-") != 0) {
             /* K=V may be a misplaced secret: never echo it */
             if (strchr(arg, '=') != NULL)
@@ -273,6 +287,7 @@ static int parse_opts(int argc, char **argv, unsigned verb, berthctl_container_o
         case O_TAIL: tail = val; break;
         case O_TIMESTAMPS: o->timestamps = true; break;
         case O_EXEC_COMMAND: o->exec_command = val; break;
+        case O_FOLLOW: o->follow = true; break;
         case O_PORTS: case O_ENV: case O_SECURE_ENV: break;
         }
         switch (d->id) {
@@ -321,6 +336,8 @@ static int parse_opts(int argc, char **argv, unsigned verb, berthctl_container_o
             !(verb == BERTHCTL_VERB_CREATE && o->file != NULL))
             return berthctl_usage_error("%s needs --name/-n NAME", o->verb_name);
     }
+    if (verb == BERTHCTL_VERB_HOST_ACTION && (o->name == NULL || *o->name == '\0'))
+        return berthctl_usage_error("host %s needs the host's NAME", o->verb_name);
     if (verb == BERTHCTL_VERB_LIST && o->rg != NULL && *o->rg == '\0')
         return berthctl_usage_error("%s", "--resource-group needs a non-empty value");
     if (verb == BERTHCTL_VERB_EXEC && (o->exec_command == NULL || *o->exec_command == '\0'))
@@ -357,7 +374,7 @@ int berthctl_container_main(int argc, char **argv)
     if (!host && strcmp(argv[1], "container") != 0)
         return berthctl_usage_error("unknown command '%s'", argv[1]);
     if (argc < 3)
-        return berthctl_usage_error(host ? "%s needs a subcommand: list"
+        return berthctl_usage_error(host ? "%s needs a subcommand: list, cordon, uncordon or drain"
                                          : "%s needs a subcommand: create, show, list, delete, "
                                            "logs, exec, restart, stop or start",
                                     argv[1]);
@@ -369,6 +386,9 @@ int berthctl_container_main(int argc, char **argv)
     if (host) {
         if (strcmp(argv[2], "list") == 0)
             verb = BERTHCTL_VERB_HOSTS;
+        else if (strcmp(argv[2], "cordon") == 0 || strcmp(argv[2], "uncordon") == 0 ||
+                 strcmp(argv[2], "drain") == 0)
+            verb = BERTHCTL_VERB_HOST_ACTION;
     } else {
         for (size_t i = 0; i < sizeof container_verbs / sizeof *container_verbs; i++)
             if (strcmp(argv[2], container_verbs[i].name) == 0)
@@ -426,6 +446,7 @@ int berthctl_container_main(int argc, char **argv)
         rc = berthctl_container_action(&c, &o, "POST", "/start", "start requested");
         break;
     case BERTHCTL_VERB_HOSTS: rc = berthctl_host_list(&c, &o); break;
+    case BERTHCTL_VERB_HOST_ACTION: rc = berthctl_host_action(&c, &o); break;
     default: rc = berthctl_usage_error("%s", "unknown command"); break;
     }
     if (fflush(stdout) != 0 && rc == BERTHCTL_EXIT_OK) {

@@ -2,7 +2,8 @@
  * container_verbs.c: `berthctl container show|list|delete|restart|stop|
  * start|logs|exec`: the URLs of a group and its containers, the GETs, the
  * actions (a DELETE waits until the group is gone unless --no-wait), the
- * logs, and exec's two exchanges (the exec request, then the command's
+ * logs (--follow: polled, only what is new printed, until the group ends),
+ * and exec's two exchanges (the exec request, then the command's
  * output through the returned URI and password).
  *
  * Results go to stdout (tables or JSON with secrets redacted), errors to
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -359,6 +361,111 @@ static int pick_container(berthctl_client_t *c, const berthctl_container_options
     return rc;
 }
 
+/* The length of the longest end of prev[0..plen) that begins cur[0..clen)
+ * (what of cur was printed already). */
+static size_t overlap(const char *prev, size_t plen, const char *cur, size_t clen)
+{
+    if (clen >= plen && memcmp(prev, cur, plen) == 0)
+        return plen;
+    for (size_t k = plen < clen ? plen : clen; k > 0; k--)
+        if (memcmp(prev + plen - k, cur, k) == 0)
+            return k;
+    return 0;
+}
+
+/* Whether the group has stopped for good: gone (404), or its state
+ * Stopped, Succeeded or Failed.  *rc gets an error's exit status. */
+static bool group_ended(berthctl_client_t *c, const berthctl_container_options_t *o, int *rc)
+{
+    char *url = berthctl_group_url(c, o, o->name, "", "");
+    if (url == NULL) {
+        *rc = berthctl_out_of_memory();
+        return true;
+    }
+    berthctl_response_t r;
+    bool ended = false;
+    if (berthctl_http(c, "GET", url, NULL, NULL, &r) != 0) {
+        *rc = berthctl_http_error("logs", &r);
+        ended = true;
+    } else if (r.status == 404) {
+        ended = true;
+    } else if (berthctl_http_ok(r.status)) {
+        const char *st = berthctl_json_string(r.json, "properties.instanceView.state");
+        ended = st != NULL && (strcmp(st, "Stopped") == 0 || strcmp(st, "Succeeded") == 0 ||
+                               strcmp(st, "Failed") == 0);
+    }
+    berthctl_response_free(&r);
+    free(url);
+    return ended;
+}
+
+/* `logs --follow`: polls the logs route every BERTHCTL_FOLLOW_MS and prints
+ * what is new (the first round as --tail says), until the group ends or
+ * the process is interrupted; each round's exchanges are bounded by
+ * --timeout. */
+static int logs_follow(berthctl_client_t *c, const berthctl_container_options_t *o,
+                       const char *container)
+{
+    char *prev = NULL;
+    size_t plen = 0;
+    bool first = true, ended = false;
+    int rc = BERTHCTL_EXIT_OK;
+    for (;;) {
+        c->deadline_ms = berth__clock_monotonic_ms() + (int64_t)(o->timeout_s * 1000);
+        char query[64] = "";
+        long tail = first ? o->tail : BERTHCTL_FOLLOW_TAIL;
+        if (tail >= 0)
+            snprintf(query, sizeof query, "&tail=%ld", tail);
+        if (o->timestamps)
+            strcat(query, "&timestamps=true");
+        char *url = container_url(c, o, container, "logs", query);
+        if (url == NULL) {
+            rc = berthctl_out_of_memory();
+            break;
+        }
+        berthctl_response_t r;
+        int got = berthctl_http(c, "GET", url, NULL, NULL, &r);
+        free(url);
+        if (got != 0 || (!berthctl_http_ok(r.status) && r.status != 409 && r.status != 404)) {
+            rc = berthctl_http_error("logs", &r);
+            berthctl_response_free(&r);
+            break;
+        }
+        json_t *content = json_object_get(r.json, "content");
+        if (berthctl_http_ok(r.status) && json_is_string(content)) {
+            const char *cur = json_string_value(content);
+            size_t clen = json_string_length(content);
+            size_t k = first ? 0 : overlap(prev, plen, cur, clen);
+            fwrite(cur + k, 1, clen - k, stdout);
+            fflush(stdout);
+            char *copy = malloc(clen + 1);
+            if (copy == NULL) {
+                berthctl_response_free(&r);
+                rc = berthctl_out_of_memory();
+                break;
+            }
+            memcpy(copy, cur, clen + 1);
+            free(prev);
+            prev = copy;
+            plen = clen;
+        }
+        berthctl_response_free(&r);
+        first = false;
+        if (ended)
+            break;
+        /* one more round once the group ended: its last lines */
+        ended = group_ended(c, o, &rc);
+        if (rc != BERTHCTL_EXIT_OK)
+            break;
+        if (!ended) {
+            struct timespec ts = {BERTHCTL_FOLLOW_MS / 1000, (BERTHCTL_FOLLOW_MS % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    free(prev);
+    return rc;
+}
+
 /* Contract (berthctl.h). */
 int berthctl_container_logs(berthctl_client_t *c, const berthctl_container_options_t *o)
 {
@@ -366,6 +473,11 @@ int berthctl_container_logs(berthctl_client_t *c, const berthctl_container_optio
     int rc = pick_container(c, o, &container);
     if (rc != BERTHCTL_EXIT_OK)
         return rc;
+    if (o->follow) {
+        rc = logs_follow(c, o, container);
+        free(container);
+        return rc;
+    }
     char query[64] = "";
     if (o->tail >= 0)
         snprintf(query, sizeof query, "&tail=%ld", o->tail);

@@ -3,12 +3,19 @@
  * memory and GPU allocation as berthd's /berth/hosts reports them, with
  * utilization bars, or (--output json) the answer itself.
  *
- * It only reads: it never changes a host or the cell.
+ * `berthctl host cordon|uncordon|drain NAME`: berthd's operator routes
+ * POST /berth/hosts/{NAME}/{action}; drain asks again every second
+ * (showing what moved and what is left on stderr) until no group but
+ * finished ones is left or --timeout passes.
+ *
+ * list only reads; the actions change nothing but through berthd.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -109,6 +116,80 @@ int berthctl_host_list(berthctl_client_t *c, const berthctl_container_options_t 
     rc = berthctl_table_print(&t);
 out:
     berthctl_response_free(&r);
+    free(url);
+    return rc;
+}
+
+/* Prints the groups of a drain's answer member `what` on stderr, each
+ * with its host or reason. */
+static void print_groups(json_t *doc, const char *what, const char *label)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(doc, what), i, g)
+    {
+        const char *id = json_is_string(g) ? json_string_value(g) : berthctl_json_string(g, "id");
+        const char *host = berthctl_json_string(g, "host");
+        const char *why = berthctl_json_string(g, "reason");
+        fprintf(stderr, "  %s %s%s%s\n", label, id ? id : "?",
+                host ? " -> " : why ? ": " : "", host ? host : why ? why : "");
+    }
+}
+
+/* Contract (berthctl.h). */
+int berthctl_host_action(berthctl_client_t *c, const berthctl_container_options_t *o)
+{
+    char *name = curl_easy_escape(c->curl, o->name, 0);
+    berthctl_string_t b = {0};
+    if (name == NULL)
+        b.oom = true;
+    berthctl_string_printf(&b, "%s/berth/hosts/%s/%s", c->base, name, o->verb_name);
+    curl_free(name);
+    char *url = berthctl_string_take(&b);
+    if (url == NULL)
+        return berthctl_out_of_memory();
+    bool drain = strcmp(o->verb_name, "drain") == 0;
+    int rc = BERTHCTL_EXIT_OK;
+    size_t last_left = (size_t)-1;
+    for (;;) {
+        berthctl_response_t r;
+        if (berthctl_http(c, "POST", url, "", NULL, &r) != 0 || !berthctl_http_ok(r.status)) {
+            rc = berthctl_http_error(o->verb_name, &r);
+            berthctl_response_free(&r);
+            break;
+        }
+        size_t left = json_array_size(json_object_get(r.json, "remaining"));
+        if (!drain || o->no_wait || left == 0) {
+            if (o->json)
+                rc = berthctl_print_json(r.json);
+            else if (!drain)
+                printf("host %s %s\n", o->name, berthctl_json_string(r.json, "state"));
+            else {
+                print_groups(r.json, "moved", "moved");
+                print_groups(r.json, "finished", "finished (stays)");
+                print_groups(r.json, "remaining", "left");
+                printf("host %s %s\n", o->name, left == 0 ? "drained" : "draining");
+            }
+            berthctl_response_free(&r);
+            break;
+        }
+        print_groups(r.json, "moved", "moved");
+        if (left != last_left)
+            fprintf(stderr, "host %s: %zu group(s) left to move\n", o->name, left);
+        last_left = left;
+        int64_t now = berth__clock_monotonic_ms();
+        if (now + 1000 >= c->deadline_ms) {
+            fprintf(stderr, "berthctl: drain: timed out after %gs with groups left on host %s:\n",
+                    c->timeout_s, o->name);
+            print_groups(r.json, "remaining", "left");
+            berthctl_response_free(&r);
+            rc = BERTHCTL_EXIT_FAILED;
+            break;
+        }
+        berthctl_response_free(&r);
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
     free(url);
     return rc;
 }

@@ -30,7 +30,7 @@ static const char usage_text[] =
     "       berthctl fsck --redis URL --cell NAME\n"
     "       berthctl cell load --redis URL --cell NAME --hosts FILE\n"
     "       berthctl container create|show|list|delete|logs|exec|restart|stop|start ...\n"
-    "       berthctl host list ...\n"
+    "       berthctl host list|cordon|uncordon|drain ...\n"
     "       berthctl ngroup create|show|list|scale|update|delete ...\n"
     "       berthctl pool create|show|list|delete ...\n"
     "       berthctl --help\n"

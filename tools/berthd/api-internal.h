@@ -5,6 +5,7 @@
  *   api_groups.c  one container group's reads and its ARM body
  *   api_cell.c    the cell's reads: hosts, capabilities, cached images,
  *                 the provider's operations
+ *   api_hosts.c   one host: its groups, cordon, uncordon and drain
  *   api_network.c a group's outbound dependencies, subnets' service
  *                 association links
  *   api_open.c    open and close, the loop's timers, health, metrics
@@ -133,6 +134,14 @@ void api_after_sync(bd_api_t *api, synced_fn fn, const char *arg, bd_reply_t *re
 
 /* Answers /berth/hosts from the engine replica (a synced_fn; arg unused). */
 void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
+
+/* Answers GET /berth/hosts/{host} and POST /berth/hosts/{host}/cordon,
+ * /uncordon and /drain (api_hosts.c), seg[0..n-1] the path's segments
+ * (n 3 or 4, seg[1] "hosts"): a bad host name 400, an unknown host 404,
+ * a POST without a token allowing every subscription 403; the POSTs run
+ * on the worker thread, the GET on the loop's replica once caught up. */
+void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                     int n);
 
 /* Answers a location's capabilities from the engine replica's hosts (a
  * synced_fn; arg: the location). */

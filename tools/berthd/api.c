@@ -327,6 +327,10 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
                 api_after_sync(api, api_get_hosts, NULL, reply);
             return;
         }
+        if ((n == 3 || n == 4) && strcmp(seg[1], "hosts") == 0) {
+            api_hosts_route(api, req, reply, seg, n);
+            return;
+        }
         if (n == 2 && strcmp(seg[1], "containerGroups") == 0) {
             bd_reply_route(reply, "Berth_ContainerGroups");
             if (req->method != BD_GET)

@@ -387,6 +387,16 @@ void api_body_read(bd_api_t *api, const char *key, json_t *rec, const char *apiv
      * cell says so. */
     if (strcmp(api_jstr(rec, "state"), "Stopped") != 0) {
         bool placed = berth_store_async_generation(api->async, key, &gen) == 0;
+        /* Moved off its host since the record was written (a drain, the
+         * failover): the placement's generation is the one a view must
+         * describe. */
+        json_int_t rgen = json_integer_value(json_object_get(rec, "generation"));
+        json_t *moved = placed && (json_int_t)gen > rgen ? json_deep_copy(rec) : NULL;
+        if (moved != NULL) {
+            json_object_set_new(moved, "generation", json_integer((json_int_t)gen));
+            json_decref(b->rec);
+            b->rec = moved;
+        }
         if (placed ? berth_store_async_view_read(api->async, key, body_view, b, &e) == 0
                    : berth_store_async_eviction_read(api->async, key, body_eviction, b, &e) == 0)
             b->pending++;

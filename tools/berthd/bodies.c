@@ -264,6 +264,7 @@ static int ngroup_update_read(json_t *update, bd_ngroup_body_t *out, berth_error
     static const char *const rk[] = {"maxBatchPercent", "maxUnhealthyPercent",
                                      "pauseTimeBetweenBatches", "inPlaceUpdate", NULL};
     out->manual = true;
+    out->batch_percent = BD_NGROUP_BATCH_PERCENT_DEFAULT;
     if (update == NULL)
         return 0;
     int rc = object_check(update, UPDATE_PATH, err);
