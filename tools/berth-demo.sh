@@ -59,8 +59,10 @@ wait_exit() {
 
 cleanup() {
     status=$?
-    # Cleaning up is bounded; a second Ctrl-C must not leave an engine.
-    trap '' INT TERM HUP
+    set +e
+    # Cleaning up is bounded; a second Ctrl-C, or a reader of the output
+    # that went away (SIGPIPE), must not leave an engine behind.
+    trap '' INT TERM HUP PIPE
     if [ -n "$berthd_pid" ]; then
         for f in "$src"/fixtures/samples/*.json; do
             name=$(basename "$f" .json)
@@ -107,6 +109,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 # Starts engine $1 (docker or podman) under $data/engine; on failure sets
 # $why to engines.sh's reason.
@@ -214,6 +217,9 @@ for f in "$src"/fixtures/samples/*.json; do
     name=$(basename "$f" .json)
     timeout 90 "$ctl" container create --endpoint "$endpoint" -g demo -n "$name" \
         --file "$f" --timeout 60 || {
+        rc=$?
+        # Interrupted (timeout passes the signal on): the trap says the rest.
+        [ $rc -gt 128 ] && [ $rc -ne 137 ] && exit $rc
         echo "berth-demo: creating $name failed; the agent's last lines:" >&2
         tail -n 20 "$data/agent.log" >&2
         exit 1
@@ -263,9 +269,9 @@ else
 fi
 echo
 
-echo "==> exec in web/httpd: ps"
+echo "==> exec in web/httpd: ls -l /tmp (where its command wrote the page)"
 timeout 90 "$ctl" container exec --endpoint "$endpoint" -g demo -n web --container-name httpd \
-    --exec-command "ps" --timeout 60
+    --exec-command "ls -l /tmp" --timeout 60
 [ -n "$engine" ] || echo "(the simulator runs nothing: it answers the command line)"
 echo
 
