@@ -26,7 +26,8 @@
 # simulator plugin, which runs no containers: it never fails because of an
 # engine.  The agent registers 8 cores and 16 GiB either way, so that the
 # samples' requests fit on a small machine (busybox uses almost nothing).
-# Every wait is bounded.  Environment: BERTH_DEMO_PORT (18080);
+# Every wait is bounded (the programs it runs under timeout(1) run in the
+# foreground, so that Ctrl-C reaches them).  Environment: BERTH_DEMO_PORT (18080);
 # BERTH_DEMO_ENGINE: docker or podman tries that engine alone, sim shows
 # the simulator without trying one (default: docker, then podman).
 # The samples' BERTH_SIM_* variables tell the simulator when a container
@@ -66,7 +67,7 @@ cleanup() {
     if [ -n "$berthd_pid" ]; then
         for f in "$src"/fixtures/samples/*.json; do
             name=$(basename "$f" .json)
-            timeout 90 "$ctl" container delete --endpoint "$endpoint" -g demo -n "$name" \
+            timeout --foreground 90 "$ctl" container delete --endpoint "$endpoint" -g demo -n "$name" \
                 --timeout 60 >/dev/null 2>&1 || true
         done
     fi
@@ -115,7 +116,7 @@ trap 'exit 141' PIPE
 # $why to engines.sh's reason.
 start_engine() {
     echo "==> starting a private $1 engine under $data/engine"
-    if timeout -k 10 300 "$src/tests/engines.sh" start "$data/engine" "$1" \
+    if timeout --foreground -k 10 300 "$src/tests/engines.sh" start "$data/engine" "$1" \
         >>"$data/engine.log" 2>&1; then
         # shellcheck source=/dev/null
         . "$data/engine/env"
@@ -215,7 +216,7 @@ done
 echo "==> creating the sample groups of fixtures/samples/"
 for f in "$src"/fixtures/samples/*.json; do
     name=$(basename "$f" .json)
-    timeout 90 "$ctl" container create --endpoint "$endpoint" -g demo -n "$name" \
+    timeout --foreground 90 "$ctl" container create --endpoint "$endpoint" -g demo -n "$name" \
         --file "$f" --timeout 60 || {
         rc=$?
         # Interrupted (timeout passes the signal on): the trap says the rest.
@@ -227,9 +228,9 @@ for f in "$src"/fixtures/samples/*.json; do
 done
 
 echo "==> where they landed"
-timeout 90 "$ctl" container list --endpoint "$endpoint" -g demo --timeout 60
+timeout --foreground 90 "$ctl" container list --endpoint "$endpoint" -g demo --timeout 60
 echo
-timeout 90 "$ctl" host list --endpoint "$endpoint" --timeout 60
+timeout --foreground 90 "$ctl" host list --endpoint "$endpoint" --timeout 60
 echo
 
 # The web sample's port, as published on the host: "IP address: ... ports
@@ -238,7 +239,7 @@ echo "==> the web sample's page, through its published port"
 published=
 i=0
 while [ -z "$published" ] && [ $i -lt 60 ]; do
-    published=$(timeout 90 "$ctl" container show --endpoint "$endpoint" -g demo -n web \
+    published=$(timeout --foreground 90 "$ctl" container show --endpoint "$endpoint" -g demo -n web \
         --timeout 60 2>/dev/null | sed -n 's|^IP address:.* 8080/TCP (\([0-9.]*:[0-9]*\)).*|\1|p')
     [ -n "$published" ] || sleep 0.5
     i=$((i + 1))
@@ -270,12 +271,12 @@ fi
 echo
 
 echo "==> exec in web/httpd: ls -l /tmp (where its command wrote the page)"
-timeout 90 "$ctl" container exec --endpoint "$endpoint" -g demo -n web --container-name httpd \
+timeout --foreground 90 "$ctl" container exec --endpoint "$endpoint" -g demo -n web --container-name httpd \
     --exec-command "ls -l /tmp" --timeout 60
 [ -n "$engine" ] || echo "(the simulator runs nothing: it answers the command line)"
 echo
 
 echo "==> the logs of pair/client"
-timeout 90 "$ctl" container logs --endpoint "$endpoint" -g demo -n pair \
+timeout --foreground 90 "$ctl" container logs --endpoint "$endpoint" -g demo -n pair \
     --container-name client --timeout 60
 echo "==> done; cleaning up"
