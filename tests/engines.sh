@@ -84,12 +84,17 @@ pm() {
         --events-backend file "$@"
 }
 
-# Waits (at most $2 seconds) until the engine API on socket $1 answers.
+# Waits (at most $2 seconds) until the engine API on socket $1 answers;
+# gives up at once when process $3 (optional: the engine) has exited.
 wait_api() {
     i=0
     while [ "$i" -lt "$(($2 * 4))" ]; do
         if [ -S "$1" ] && curl -sf --max-time 2 --unix-socket "$1" http://engine/_ping >/dev/null 2>&1; then
             return 0
+        fi
+        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+            gone=1
+            return 1
         fi
         sleep 0.25
         i=$((i + 1))
@@ -182,9 +187,14 @@ start_docker() {
         --config-file "$dir/docker/daemon.json" --bridge "$docker_bridge" \
         --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=true \
         >"$dir/docker/dockerd.log" 2>&1 </dev/null &
-    wait_api "$docker_sock" 60 || {
+    gone=0
+    wait_api "$docker_sock" 60 $! || {
         tail -n 20 "$dir/docker/dockerd.log" >&2
-        echo "dockerd did not answer on $docker_sock within 60 s" >&2
+        if [ "$gone" = 1 ]; then
+            echo "dockerd exited before answering on $docker_sock" >&2
+        else
+            echo "dockerd did not answer on $docker_sock within 60 s" >&2
+        fi
         return 1
     }
     return 0
@@ -224,9 +234,14 @@ EOF
         --events-backend file system service --time=0 "unix://$podman_sock" \
         >"$dir/podman/service.log" 2>&1 </dev/null &
     echo $! >"$dir/podman/service.pid"
-    wait_api "$podman_sock" 60 || {
+    gone=0
+    wait_api "$podman_sock" 60 $! || {
         tail -n 20 "$dir/podman/service.log" >&2
-        echo "podman service did not answer on $podman_sock within 60 s" >&2
+        if [ "$gone" = 1 ]; then
+            echo "the podman service exited before answering on $podman_sock" >&2
+        else
+            echo "podman service did not answer on $podman_sock within 60 s" >&2
+        fi
         return 1
     }
     return 0

@@ -14,7 +14,10 @@
 # and neither of the engine's bridges (named as tests/engines.sh names
 # them) exists.  A last run is interrupted as Ctrl-C would (SIGINT to its
 # process group) once it creates groups, and must leave nothing behind
-# either.
+# either.  A run whose engine daemon fails at once (a failing program bound
+# over it in a mount namespace of the demo's own, when unshare -m is
+# permitted) must fall back to the simulator, say why, exit 0 and leave
+# nothing behind.
 #
 # Exits 77 (skipped) when not run as root, when neither docker.io nor
 # podman (with runc and busybox-static) is installed, or when berthd,
@@ -53,6 +56,7 @@ tmp=$(mktemp -d /tmp/test_demo.XXXXXX)
 demo_pid=
 demo_rc=0
 secrets=
+demo_wrap=
 
 # Whether process $1 runs (a child that exited is a zombie until waited for).
 running() {
@@ -89,14 +93,16 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 # Starts the demo with engine $1 on a random port, in its own process group
+# (through $demo_wrap, a command that execs its arguments, when set)
 # (setsid execs it: its pid is the group's), output in $tmp/$2.out.  A
 # background job starts with SIGINT ignored, and a shell cannot trap a
 # signal ignored on entry: env --default-signal gives the demo SIGINT back,
 # as a terminal's Ctrl-C finds it.
 start_demo() {
     port=$(($(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 + 30000))
+    # shellcheck disable=SC2086 # $demo_wrap is a command and its arguments
     (cd "$top_builddir" && BERTH_DEMO_ENGINE=$1 BERTH_DEMO_PORT=$port \
-        exec env --default-signal=INT setsid "$top_srcdir/tools/berth-demo.sh" \
+        exec env --default-signal=INT setsid $demo_wrap "$top_srcdir/tools/berth-demo.sh" \
         >"$tmp/$2.out" 2>&1 </dev/null) &
     demo_pid=$!
     secrets="/dev/shm/berth-demo-$demo_pid"
@@ -209,6 +215,39 @@ else
     fail "interrupted: the demo ended before creating the groups"
 fi
 [ "$failures" -eq 0 ] || cat "$tmp/interrupted.out"
+
+# An engine that cannot start: in a mount namespace of its own, the demo
+# finds a daemon that fails at once (bound over the real one), and must
+# show the simulator, say why in one line and exit 0.
+case $engine in
+    docker) daemon=dockerd ;;
+    *) daemon=podman ;;
+esac
+daemon_path=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$daemon")
+if command -v unshare >/dev/null 2>&1 && unshare -m true 2>/dev/null; then
+    echo "==> the demo with a $daemon that cannot start"
+    printf '#!/bin/sh\necho "refused by test_demo" >&2\nexit 1\n' >"$tmp/broken-daemon"
+    printf '#!/bin/sh\nmount --bind "%s" "%s" || exit 99\nexec "$@"\n' "$tmp/broken-daemon" \
+        "$daemon_path" >"$tmp/no-engine.sh"
+    chmod +x "$tmp/broken-daemon" "$tmp/no-engine.sh"
+    demo_wrap="unshare -m $tmp/no-engine.sh"
+    start_demo "$engine" no-engine
+    demo_wrap=
+    wait_gone "$demo_pid" 600 || echo "the demo without an engine ran for 10 minutes: stopping it"
+    stop_demo
+    out="$tmp/no-engine.out"
+    [ "$demo_rc" -eq 0 ] || fail "no engine: the demo exited with $demo_rc"
+    grep -q "^==> no container engine could start (.*refused by test_demo.*): showing the simulator$" \
+        "$out" || fail "no engine: the demo did not say why it shows the simulator"
+    grep -q '^==> berth-agent for host .* with the sim plugin$' "$out" ||
+        fail "no engine: the agent did not run the simulator"
+    grep -q "^==> stopped the engine" "$out" && fail "no engine: the demo claims to have stopped an engine"
+    grep -q '^==> done; cleaning up$' "$out" || fail "no engine: the demo did not run to its end"
+    check_nothing_left no-engine
+    [ "$failures" -eq 0 ] || cat "$out"
+else
+    echo "(unshare -m is not permitted here: the fallback to the simulator is not tried)"
+fi
 
 if [ "$failures" -ne 0 ]; then
     echo "$name: $failures failure(s)"

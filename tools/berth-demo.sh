@@ -124,8 +124,8 @@ start_engine() {
         if [ "$1" = docker ]; then engine_sock=$BERTH_TEST_DOCKER_SOCK; else engine_sock=$BERTH_TEST_PODMAN_SOCK; fi
         return 0
     fi
-    # The last line names the step, the one before it often the cause.
-    why=$(grep -v '^engines started' "$data/engine.log" | tail -n 2 | sed 's/^engines\.sh: //' |
+    # The last line names the step, the two before it the cause.
+    why=$(grep -v '^engines started' "$data/engine.log" | tail -n 3 | sed 's/^engines\.sh: //' |
         tr '\n' ';' | sed 's/;$//; s/;/; /g')
     [ -n "$why" ] || why="tests/engines.sh start timed out"
     return 1
