@@ -2,20 +2,28 @@
 #
 # tests/engines.sh: private container engines for Berth's engine tests.
 #
-#   tests/engines.sh start DIR   starts dockerd and Podman's Docker-compatible
+#   tests/engines.sh start DIR [ENGINE]
+#                                starts dockerd and Podman's Docker-compatible
 #                                API service on unix sockets under DIR, each
 #                                with its own storage and its own bridge, and
 #                                loads a local busybox:latest image into both
-#                                (and unpacks it for the runc plugin); writes
-#                                DIR/env for the tests to source.
+#                                (and unpacks it for the runc plugin), runs a
+#                                container on each to see that it can; writes
+#                                DIR/env for the tests to source.  ENGINE
+#                                `docker` or `podman` starts that engine alone
+#                                (berth-demo.sh needs one); `all` (the
+#                                default) starts both.  DIR/env exports the
+#                                socket of each engine started.
 #   tests/engines.sh stop DIR    stops what `start DIR` started (containers,
 #                                the Podman service, dockerd) and removes its
 #                                bridges and mounts; safe to call twice.
 #
 # It never touches the machine's own engines, images or networks: every
 # engine's data, sockets and pid files live under DIR.  Needs root and the
-# packages docker.io, podman, runc and busybox-static; no registry is used.
-# Every wait is bounded.
+# packages docker.io, podman, runc and busybox-static (one engine alone
+# needs only its own package of the first two); no registry is used.  A
+# failed start stops what it started and prints why on stderr, its last line
+# "engines.sh: could not ..." naming the step.  Every wait is bounded.
 
 set -u
 
@@ -28,12 +36,21 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start DIR [docker|podman|all] | stop DIR" >&2
     exit 2
 }
 
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = start ]; } || usage
 action=$1
+engines=${3:-all}
+case $engines in
+    docker | podman | all) ;;
+    *) usage ;;
+esac
+use_docker=false
+use_podman=false
+[ "$engines" = podman ] || use_docker=true
+[ "$engines" = docker ] || use_podman=true
 case $2 in
     /*) dir=$2 ;;
     *) dir=$(pwd)/$2 ;;
@@ -67,12 +84,17 @@ pm() {
         --events-backend file "$@"
 }
 
-# Waits (at most $2 seconds) until the engine API on socket $1 answers.
+# Waits (at most $2 seconds) until the engine API on socket $1 answers;
+# gives up at once when process $3 (optional: the engine) has exited.
 wait_api() {
     i=0
     while [ "$i" -lt "$(($2 * 4))" ]; do
         if [ -S "$1" ] && curl -sf --max-time 2 --unix-socket "$1" http://engine/_ping >/dev/null 2>&1; then
             return 0
+        fi
+        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+            gone=1
+            return 1
         fi
         sleep 0.25
         i=$((i + 1))
@@ -165,9 +187,14 @@ start_docker() {
         --config-file "$dir/docker/daemon.json" --bridge "$docker_bridge" \
         --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=true \
         >"$dir/docker/dockerd.log" 2>&1 </dev/null &
-    wait_api "$docker_sock" 60 || {
+    gone=0
+    wait_api "$docker_sock" 60 $! || {
         tail -n 20 "$dir/docker/dockerd.log" >&2
-        echo "dockerd did not answer on $docker_sock within 60 s" >&2
+        if [ "$gone" = 1 ]; then
+            echo "dockerd exited before answering on $docker_sock" >&2
+        else
+            echo "dockerd did not answer on $docker_sock within 60 s" >&2
+        fi
         return 1
     }
     return 0
@@ -207,9 +234,14 @@ EOF
         --events-backend file system service --time=0 "unix://$podman_sock" \
         >"$dir/podman/service.log" 2>&1 </dev/null &
     echo $! >"$dir/podman/service.pid"
-    wait_api "$podman_sock" 60 || {
+    gone=0
+    wait_api "$podman_sock" 60 $! || {
         tail -n 20 "$dir/podman/service.log" >&2
-        echo "podman service did not answer on $podman_sock within 60 s" >&2
+        if [ "$gone" = 1 ]; then
+            echo "the podman service exited before answering on $podman_sock" >&2
+        else
+            echo "podman service did not answer on $podman_sock within 60 s" >&2
+        fi
         return 1
     }
     return 0
@@ -219,12 +251,27 @@ load_images() {
     rootfs="$dir/images/busybox_latest/rootfs"
     make_rootfs "$rootfs" || return 1
     tar -C "$rootfs" -cf "$dir/images/busybox.tar" . || return 1
+    if $use_docker; then
+        load_docker_image || return 1
+    fi
+    if $use_podman; then
+        load_podman_image || return 1
+    fi
+    rm -f "$dir/images/busybox.tar"
+    return 0
+}
+
+load_docker_image() {
     dk import --change 'CMD ["sh"]' "$dir/images/busybox.tar" busybox:latest >/dev/null ||
         return 1
     dk image inspect busybox:latest >/dev/null 2>&1 || {
         echo "docker does not show busybox:latest after import" >&2
         return 1
     }
+    return 0
+}
+
+load_podman_image() {
     # Podman names an imported image localhost/busybox:latest; its Docker API
     # resolves short names against docker.io, so tag it there as well.
     pm import --change 'CMD ["sh"]' "$dir/images/busybox.tar" busybox:latest \
@@ -238,14 +285,42 @@ load_images() {
         echo "podman's API does not find busybox:latest after import" >&2
         return 1
     }
-    rm -f "$dir/images/busybox.tar"
+    return 0
+}
+
+# Runs a busybox container to its end on each engine started, on the
+# engine's default network: an engine that answers but cannot run a
+# container (no cgroups, no overlay mounts, no bridge) is not started.
+try_containers() {
+    if $use_docker; then
+        out=$(dk run --rm busybox:latest echo berth-engine-ok 2>&1)
+        [ "$out" = berth-engine-ok ] || {
+            printf '%s\n' "$out" | tail -n 5 >&2
+            echo "dockerd cannot run a busybox container" >&2
+            return 1
+        }
+    fi
+    if $use_podman; then
+        # Podman sets rlimits above what an unprivileged parent may hold
+        # unless told otherwise (the plugin's "ulimits" option).
+        out=$(pm run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+            busybox:latest echo berth-engine-ok 2>&1)
+        [ "$out" = berth-engine-ok ] || {
+            printf '%s\n' "$out" | tail -n 5 >&2
+            echo "podman cannot run a busybox container" >&2
+            return 1
+        }
+    fi
     return 0
 }
 
 case $action in
     start)
         [ "$(id -u)" = 0 ] || die "must run as root (dockerd and rootful podman)"
-        for prog in dockerd docker podman runc curl tar ip timeout setsid; do
+        progs="runc curl tar ip timeout setsid"
+        $use_docker && progs="dockerd docker $progs"
+        $use_podman && progs="podman $progs"
+        for prog in $progs; do
             command -v "$prog" >/dev/null 2>&1 || die "$prog not found (install docker.io, podman, runc, curl, iproute2)"
         done
         [ -x /bin/busybox ] || die "/bin/busybox not found (install busybox-static)"
@@ -255,11 +330,11 @@ case $action in
         fi
         mkdir -p "$dir" || die "cannot create $dir"
         stop_all
-        if ! start_docker; then
+        if $use_docker && ! start_docker; then
             stop_all
             die "could not start dockerd"
         fi
-        if ! start_podman; then
+        if $use_podman && ! start_podman; then
             stop_all
             die "could not start the podman service"
         fi
@@ -267,12 +342,16 @@ case $action in
             stop_all
             die "could not load the busybox image"
         fi
-        cat >"$dir/env" <<EOF
-export BERTH_TEST_DOCKER_SOCK=$docker_sock
-export BERTH_TEST_PODMAN_SOCK=$podman_sock
-export BERTH_TEST_RUNC_IMAGES=$dir/images
-export BERTH_TEST_IMAGE=busybox:latest
-EOF
+        if ! try_containers; then
+            stop_all
+            die "could not run a container"
+        fi
+        {
+            $use_docker && echo "export BERTH_TEST_DOCKER_SOCK=$docker_sock"
+            $use_podman && echo "export BERTH_TEST_PODMAN_SOCK=$podman_sock"
+            echo "export BERTH_TEST_RUNC_IMAGES=$dir/images"
+            echo "export BERTH_TEST_IMAGE=busybox:latest"
+        } >"$dir/env"
         echo "engines started under $dir (source $dir/env)"
         ;;
     stop)
