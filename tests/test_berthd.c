@@ -1005,6 +1005,27 @@ static void test_logs_exec(void **state)
     h = http(f, "POST", path, body);        /* single use */
     expect_cloud_error(&h, 404, NULL);
     test_http_free(&h);
+    /* The URI names berthd's own address, whatever Host the request gave. */
+    h = http_h(f, "POST", exec, "{\"command\": \"echo x\"}", "Host: attacker.example:443");
+    assert_int_equal(h.status, 200);
+    uri = json_string_value(json_object_get(h.json, "webSocketUri"));
+    assert_null(strstr(uri, "attacker"));
+    char own[64];
+    snprintf(own, sizeof own, "ws://127.0.0.1:%d/berth/exec/", f->d.port);
+    assert_int_equal(strncmp(uri, own, strlen(own)), 0);
+    snprintf(path, sizeof path, "%s", strstr(uri, "/berth/exec/"));
+    snprintf(body, sizeof body, "{\"password\": \"%s\"}",
+             json_string_value(json_object_get(h.json, "password")));
+    test_http_free(&h);
+    /* Three wrong passwords close the session: the right one then finds none. */
+    for (int i = 0; i < 3; i++) {
+        h = http(f, "POST", path, wrong);
+        expect_cloud_error(&h, 403, "ExecPasswordMismatch");
+        test_http_free(&h);
+    }
+    h = http(f, "POST", path, body);
+    expect_cloud_error(&h, 404, "ExecSessionNotFound");
+    test_http_free(&h);
     h = http(f, "POST", exec, "{\"command\": 5}");
     expect_cloud_error(&h, 400, NULL);
     test_http_free(&h);
@@ -2045,7 +2066,7 @@ static void test_tokens(void **state)
     char file[] = "/tmp/berthd-tokens-XXXXXX";
     int fd = mkstemp(file);
     assert_true(fd >= 0);
-    const char *line = "tok-alpha-0123456789 " SUB "\n";
+    const char *line = "tok-alpha-0123456789 " SUB "\ntok-beta-0123456789 other\n";
     assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
     close(fd);
     assert_int_equal(berthd_start(f, file), 0);
@@ -2086,6 +2107,25 @@ static void test_tokens(void **state)
     test_http(&f->d, "GET", "/berth/containerGroups?subscription=" SUB, NULL, NULL, NULL, &h);
     assert_int_equal(h.status, 401);
     test_http_free(&h);
+    /* An exec session serves only a token of the subscription that made
+     * it: another tenant's token, with the right password, finds none. */
+    char *exec = gpath("rg", "tok", "/containers/app/exec");
+    test_http(&f->d, "POST", exec, "{\"command\": \"echo x\"}", "tok-alpha-0123456789", NULL,
+              &h);
+    assert_int_equal(h.status, 200);
+    char path[256], body[256];
+    snprintf(path, sizeof path, "%s",
+             strstr(json_string_value(json_object_get(h.json, "webSocketUri")), "/berth/exec/"));
+    snprintf(body, sizeof body, "{\"password\": \"%s\"}",
+             json_string_value(json_object_get(h.json, "password")));
+    test_http_free(&h);
+    test_http(&f->d, "POST", path, body, "tok-beta-0123456789", NULL, &h);
+    expect_cloud_error(&h, 404, "ExecSessionNotFound");
+    test_http_free(&h);
+    test_http(&f->d, "POST", path, body, "tok-alpha-0123456789", NULL, &h);
+    assert_true(h.status != 404 && h.status != 403);
+    test_http_free(&h);
+    free(exec);
     free(doc);
     free(p);
     unlink(file);

@@ -38,13 +38,17 @@
  * group's name instead (bd_reply_resource()).
  *
  * EXEC.  Berth's exec is not interactive.  POST .../exec answers
- * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>".
- * The client POSTs to http(s)://HOST:PORT/berth/exec/<id> with the body
- * {"password": "<password>"} (the server hands the API no arbitrary
- * headers, so the password travels in the body) and gets
+ * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>"
+ * with berthd's configured public address (--public-url; never the request's
+ * Host header).  The client POSTs to http(s)://HOST:PORT/berth/exec/<id>
+ * with the body {"password": "<password>"} (the server hands the API no
+ * arbitrary headers, so the password travels in the body) and gets
  * {output, exitCode}; the command is split on spaces.  A session lives 60
- * seconds and serves once; the password is compared in constant time.  The
- * server may still demand a bearer token on the route.
+ * seconds and serves once; the password is compared in constant time; the
+ * third wrong password closes it; it serves only a caller whose token
+ * allows the subscription that made it (another one gets the answer of a
+ * session that does not exist).  The server may still demand a bearer
+ * token on the route.
  *
  * USAGES.  GET .../locations/{loc}/usages reports "ContainerGroups" (this
  * subscription's groups in that location; limit 2000, not enforced),

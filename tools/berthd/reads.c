@@ -24,6 +24,7 @@
 
 #define EXEC_ARGV_MAX 64
 #define EXEC_TTL_S 60
+#define EXEC_PASSWORD_TRIES 3       /* wrong passwords that close a session  */
 #define RANGE_MAX 512
 #define PATH_MAX_BYTES 2048
 
@@ -633,6 +634,7 @@ typedef struct agent_ctx {
     bd_reply_t *reply;
     bool exec;
     char key[BD_KEY_MAX + 1];
+    char sub[BD_SUB_MAX + 1];
     char rg[BD_RG_MAX + 1];
     char name[64];
     char container[64];
@@ -725,14 +727,18 @@ static void agent_document(int status, const char *doc, uint64_t generation, con
         agent_ctx_free(a);
         return;
     }
-    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", a->key, "name", a->name,
-                          "container", a->container, "command", a->command, "password", pw);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "key", a->key, "name", a->name,
+                          "container", a->container, "command", a->command, "password", pw,
+                          "subscription", a->sub);
     char *text = s != NULL ? json_dumps(s, JSON_COMPACT) : NULL;
     json_decref(s);
     snprintf(name, sizeof name, "exec:%s", id);
     /* The answer is made now; it is sent once Redis holds the session. */
+    /* The URI names berthd's configured public address, never the Host
+     * header the request came with. */
     char uri[512];
-    const char *base = a->base_url;
+    const char *base = a->api->cfg->public_url[0] != '\0' ? a->api->cfg->public_url
+                                                            : a->base_url;
     if (strncmp(base, "https://", 8) == 0)
         snprintf(uri, sizeof uri, "wss://%s/berth/exec/%s", base + 8, id);
     else if (strncmp(base, "http://", 7) == 0)
@@ -776,6 +782,7 @@ static agent_ctx_t *agent_ctx_new(bd_api_t *api, const op_t *op, const char *con
     a->api = api;
     a->reply = reply;
     snprintf(a->key, sizeof a->key, "%s", op->key);
+    snprintf(a->sub, sizeof a->sub, "%s", op->sub);
     snprintf(a->rg, sizeof a->rg, "%s", op->rg);
     snprintf(a->name, sizeof a->name, "%s", op->name);
     snprintf(a->container, sizeof a->container, "%s", container);
@@ -845,15 +852,75 @@ typedef struct session_ctx {
     bd_api_t *api;
     bd_reply_t *reply;
     char name[64];
+    char fails[72];                 /* "execfail:<id>"                      */
     char password[BD_ID_HEX + 8];
     json_t *s;
+    /* The caller's token: which subscriptions it may touch (the session
+     * serves only a caller allowed the subscription that made it). */
+    bool any_subscription;
+    json_t *subscriptions;          /* array of strings                     */
 } session_ctx_t;
 
 static void session_free(session_ctx_t *c)
 {
     explicit_bzero(c->password, sizeof c->password);
     json_decref(c->s);
+    json_decref(c->subscriptions);
     free(c);
+}
+
+/* Whether the caller may use a session made for subscription `sub`. */
+static bool session_allowed(const session_ctx_t *c, const char *sub)
+{
+    if (c->any_subscription)
+        return true;
+    size_t i;
+    json_t *v;
+    json_array_foreach(c->subscriptions, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s != NULL && (strcmp(s, "*") == 0 || strcasecmp(s, sub) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A wrong password's answer, once it is counted: the session closes at the
+ * EXEC_PASSWORD_TRIES-th. */
+static void session_closed(int status, const char *text, size_t len, void *data)
+{
+    (void)text, (void)len;
+    session_ctx_t *c = data;
+    if (status != 0)
+        store_failing(c->reply);
+    else
+        bd_reply_error(c->reply, 403, "ExecPasswordMismatch", "password",
+                       "the exec session's password does not match; after %d wrong passwords "
+                       "the session is closed", EXEC_PASSWORD_TRIES);
+    session_free(c);
+}
+
+static void session_failed(int status, const char *text, size_t len, void *data)
+{
+    session_ctx_t *c = data;
+    if (status != 0 || text == NULL) {
+        store_failing(c->reply);
+        session_free(c);
+        return;
+    }
+    char count[16];
+    snprintf(count, sizeof count, "%.*s", (int)(len < sizeof count - 1 ? len : sizeof count - 1),
+             text);
+    if (atoi(count) >= EXEC_PASSWORD_TRIES) {
+        if (bd_records_take(c->api->records, c->name, session_closed, c) != 0) {
+            out_of_memory(c->reply);
+            session_free(c);
+        }
+        return;
+    }
+    bd_reply_error(c->reply, 403, "ExecPasswordMismatch", "password",
+                   "the exec session's password does not match");
+    session_free(c);
 }
 
 static void session_taken(int status, const char *text, size_t len, void *data)
@@ -905,10 +972,19 @@ static void session_read(int status, const char *text, size_t len, void *data)
         session_free(c);
         return;
     }
-    if (!bd_secret_equal(api_jstr(c->s, "password"), c->password)) {
-        bd_reply_error(c->reply, 403, "ExecPasswordMismatch", "password",
-                       "the exec session's password does not match");
+    if (!session_allowed(c, api_jstr(c->s, "subscription"))) {
+        /* The same answer as a session that does not exist: a token of
+         * another subscription learns nothing. */
+        bd_reply_error(c->reply, 404, "ExecSessionNotFound", "",
+                       "no such exec session (sessions serve once, for 60 seconds)");
         session_free(c);
+        return;
+    }
+    if (!bd_secret_equal(api_jstr(c->s, "password"), c->password)) {
+        if (bd_records_count(c->api->records, c->fails, EXEC_TTL_S, session_failed, c) != 0) {
+            out_of_memory(c->reply);
+            session_free(c);
+        }
         return;
     }
     if (bd_records_take(c->api->records, c->name, session_taken, c) != 0) {
@@ -929,6 +1005,16 @@ void bd_reads_exec_session(bd_api_t *api, const bd_request_t *req, const char *i
     c->api = api;
     c->reply = reply;
     snprintf(c->name, sizeof c->name, "exec:%s", id);
+    snprintf(c->fails, sizeof c->fails, "execfail:%s", id);
+    c->any_subscription = req->any_subscription;
+    c->subscriptions = json_array();
+    for (size_t i = 0; c->subscriptions != NULL && i < req->nsubscriptions; i++)
+        json_array_append_new(c->subscriptions, json_string(req->subscriptions[i]));
+    if (c->subscriptions == NULL) {
+        session_free(c);
+        out_of_memory(reply);
+        return;
+    }
     json_t *b = json_loadb(req->body, req->body_len, 0, NULL);
     snprintf(c->password, sizeof c->password, "%s", api_jstr(b, "password"));
     json_decref(b);

@@ -550,6 +550,19 @@ int bd_records_take(bd_records_t *r, const char *name, bd_text_cb cb, void *data
     return text_command(r, cb, data, 2, argv);
 }
 
+int bd_records_count(bd_records_t *r, const char *name, uint32_t ttl_s, bd_text_cb cb,
+                     void *data)
+{
+    static const char script[] = "local n = redis.call('INCR', KEYS[1]) "
+                                 "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+                                 "return tostring(n)";
+    char k[512], ttl[16];
+    key_of(r, name, k, sizeof k);
+    snprintf(ttl, sizeof ttl, "%u", ttl_s);
+    const char *argv[] = {"EVAL", script, "1", k, ttl};
+    return text_command(r, cb, data, 5, argv);
+}
+
 int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t ttl_s,
                    bd_text_cb cb, void *data)
 {

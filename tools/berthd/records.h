@@ -22,7 +22,10 @@
  *   operations  HASH   operation id -> {key, kind, subscription, location,
  *                      generation, startTime}, pruned a day after startTime
  *   done:<crid> STRING a POST's first answer, 10 minutes
- *   exec:<id>   STRING an exec session, 60 seconds, single use
+ *   exec:<id>   STRING an exec session, 60 seconds, single use, bound to the
+ *                      subscription that made it
+ *   execfail:<id> STRING the wrong passwords given for that session (the
+ *                      session goes at the third), expiring with it
  * (profiles, profileindex and profilerevs:<h>, the container group
  * profiles' keys, are profiles.h's; they are read through this module.)
  *
@@ -84,6 +87,12 @@ int bd_records_read(bd_records_t *r, const char *name, const char *field, bd_tex
 
 /* Takes a string key away (GETDEL: one reader only). */
 int bd_records_take(bd_records_t *r, const char *name, bd_text_cb cb, void *data);
+
+/* Counts one more at the string key `name` of berthd's own, in one atomic
+ * step: made at 1 when absent, expiring `ttl_s` seconds after its first
+ * count.  cb gets the new count as decimal text. */
+int bd_records_count(bd_records_t *r, const char *name, uint32_t ttl_s, bd_text_cb cb,
+                     void *data);
 
 /* Sets string key `name` to text for ttl_s seconds. */
 int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t ttl_s,
