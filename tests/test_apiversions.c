@@ -170,7 +170,7 @@ static void test_table_sane(void **state)
     }
 }
 
-/* The properties the brief of this gate names, with their first versions. */
+/* The properties users meet most, each with the first version whose spec has it. */
 static void test_known_firsts(void **state)
 {
     (void)state;
