@@ -40,7 +40,10 @@
  * EXEC.  Berth's exec is not interactive.  POST .../exec answers
  * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>"
  * with berthd's configured public address (--public-url; never the request's
- * Host header).  The client POSTs to http(s)://HOST:PORT/berth/exec/<id>
+ * Host header).  A client opens a WebSocket there and sends the password
+ * as its first message (server_ws.c, which runs the session through the
+ * POST form below and frames its answer), or POSTs to
+ * http(s)://HOST:PORT/berth/exec/<id>
  * with the body {"password": "<password>"} (the server hands the API no
  * arbitrary headers, so the password travels in the body) and gets
  * {output, exitCode}; the command is split on spaces.  A session lives 60
