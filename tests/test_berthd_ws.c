@@ -13,7 +13,9 @@
  * serves once (4404); three wrong passwords close it; a message over the
  * limit (1009); /healthz answering while ten sessions are open; with
  * tokens, another subscription's token finds no session, the right one
- * and none at all (the Azure CLI's way) open it, a bad one gets 401.
+ * and none at all (the Azure CLI's way) open it, a bad one gets 401;
+ * attach: the container's log lines arrive, and the stream ends (1000)
+ * when the group stops.
  *
  * It must never wait without a bound, and stops every process it starts.
  */
@@ -472,6 +474,55 @@ static void test_ws_tokens(void **state)
     assert_int_equal(ws_open(f, path, "tok-nobody-000000000", &c), 401);
 }
 
+/* Reads until the data received holds `needle` (or berthd closed, or the
+ * deadline passed).  Returns whether it does. */
+static bool ws_read_until(ws_client_t *c, const char *needle)
+{
+    while (strstr(c->text, needle) == NULL && !c->close_received && ws_wait(c, POLLIN))
+        wslay_event_recv(c->ctx);
+    return strstr(c->text, needle) != NULL;
+}
+
+static void test_ws_attach(void **state)
+{
+    fixture_t *f = *state;
+    group_running(f, "att");
+    char *p = gpath("att", "/containers/app/attach");
+    test_http_t h = http(f, "POST", p, NULL);
+    if (h.status != 200)
+        fprintf(stderr, "attach: %ld %s\n", h.status, h.body);
+    assert_int_equal(h.status, 200);
+    char path[128], pw[64];
+    snprintf(path, sizeof path, "%s",
+             strstr(json_string_value(json_object_get(h.json, "webSocketUri")), "/berth/exec/"));
+    snprintf(pw, sizeof pw, "%s", json_string_value(json_object_get(h.json, "password")));
+    test_http_free(&h);
+    free(p);
+    ws_client_t c;
+    assert_int_equal(ws_open(f, path, NULL, &c), 101);
+    ws_send(&c, WSLAY_TEXT_FRAME, pw, strlen(pw));
+    /* The container's log lines (the sim writes "started"). */
+    assert_true(ws_read_until(&c, "started"));
+    assert_false(c.close_received);
+    /* The group stops: the stream ends. */
+    p = gpath("att", "/stop");
+    h = http(f, "POST", p, NULL);
+    assert_int_equal(h.status, 204);
+    test_http_free(&h);
+    free(p);
+    ws_finish(&c);
+    assert_int_equal(c.close_code, 1000);
+    assert_string_equal(c.reason, "the container group stopped");
+    assert_true(c.eof);
+    ws_free(&c);
+    /* A stopped group cannot be attached to. */
+    p = gpath("att", "/containers/app/attach");
+    h = http(f, "POST", p, NULL);
+    assert_int_equal(h.status, 409);
+    test_http_free(&h);
+    free(p);
+}
+
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
 static int setup_with(void **state, bool tokens)
@@ -573,6 +624,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ws_wrong_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_healthz_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_tokens, setup_tokens, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_attach, setup, teardown),
     };
     return cmocka_run_group_tests(tests, berth_test_redis_group_setup,
                                   berth_test_redis_group_teardown);

@@ -302,10 +302,7 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
             if (req->method != BD_POST)
                 bad_method(reply);
             else
-                bd_reply_error(reply, 400, "ContainerAttachNotSupported", "containerName",
-                               "Berth cannot attach to a container's output stream: read it "
-                               "with the container's logs (GET .../containers/%s/logs) instead.",
-                               seg[9]);
+                bd_reads_attach(api, req, &op, seg[9], reply);
             return;
         }
     }

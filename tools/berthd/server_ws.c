@@ -14,6 +14,11 @@
  * "berthd: <message>\r\n" and a close frame 4000 + the HTTP status (4403,
  * 4404, 4409, 4503 ...) with the CloudError's code as its reason.  Later
  * messages from the client are read and dropped: exec is not interactive.
+ * An attach session's run answers its logs route instead: the session then
+ * reads the logs through it every second and sends what is new as text
+ * frames, until the group stops (close 1000 "the container group
+ * stopped"), the client closes, a read fails (4000 + its status), or
+ * WS_ATTACH_POLLS polls went by.
  *
  * Authorization: a client that sends a bearer token on the upgrade has it
  * checked as on any request, and the session then serves only a token
@@ -54,10 +59,14 @@
 #define WS_SILENCE_S 60             /* waiting for the password              */
 #define WS_RUN_SLACK_S 10           /* beyond the agent's timeout            */
 #define WS_CLOSE_WAIT_S 5           /* for the client's close frame          */
+#define WS_ATTACH_POLLS 3600        /* an attach's polls, one a second       */
+#define WS_LOGS_QUERY "api-version=2023-05-01"
+
 
 typedef enum ws_stage {
     WS_PASSWORD = 1,                /* waiting for the first message         */
     WS_RUNNING,                     /* the run is pending                    */
+    WS_STREAMING,                   /* attach: the logs polled every second  */
     WS_CLOSING                      /* our close frame is queued or sent     */
 } ws_stage_t;
 
@@ -80,6 +89,12 @@ struct bd_ws {
     uint16_t close_code;
     char close_reason[124];
     char id[BD_ID_HEX + 1];
+    /* Attach: the logs route polled, what it answered last (sent), and
+     * the polls so far (WS_ATTACH_POLLS at most). */
+    char *logs_path;
+    char *seen;
+    size_t seen_len;
+    long polls;
     /* The upgrade's token: the subscriptions it may touch (the server's
      * tokens hold them as long as the server lives). */
     bool subs_any;
@@ -102,6 +117,8 @@ static void ws_free(bd_ws_t *ws)
     if (ws->wake != NULL)
         event_free(ws->wake);
     bd_reply_capture_free(ws->run);
+    free(ws->logs_path);
+    free(ws->seen);
     free(ws);
 }
 
@@ -191,14 +208,60 @@ static void ws_queue_text(bd_ws_t *ws, const char *text, size_t len)
     }
 }
 
-/* The run ended: its output and exit status, or its error, then close. */
+/* Attach: sends what is new in the logs' `content` (all of it when the
+ * logs no longer start with what was sent: they were cut). */
+static void ws_stream(bd_ws_t *ws, json_t *content)
+{
+    const char *text = json_string_value(content);
+    size_t len = text != NULL ? json_string_length(content) : 0;
+    size_t from = ws->seen != NULL && ws->seen_len <= len &&
+                          memcmp(text, ws->seen, ws->seen_len) == 0
+                      ? ws->seen_len
+                      : 0;
+    if (len > from)
+        ws_queue_text(ws, text + from, len - from);
+    char *copy = malloc(len + 1);
+    if (copy != NULL) {
+        if (len > 0)
+            memcpy(copy, text, len);
+        free(ws->seen);
+        ws->seen = copy;
+        ws->seen_len = len;
+    }
+    ws_arm(ws, 1);
+}
+
+/* The run ended: its output and exit status, or its error, then close;
+ * for an attach, the logs stream starts, or goes on. */
 static void ws_run_ended(bd_ws_t *ws)
 {
     const char *body = NULL;
     size_t len = 0;
     int status = bd_reply_captured(ws->run, &body, &len);
     json_t *j = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
-    if (status == 200) {
+    json_t *logs = json_object_get(j, "logs");
+    if (status == 200 && ws->stage == WS_STREAMING) {
+        ws_stream(ws, json_object_get(j, "content"));
+        json_decref(j);
+        return;
+    }
+    if (status == 200 && ws->stage == WS_RUNNING && json_is_string(logs)) {
+        ws->logs_path = strdup(json_string_value(logs));
+        ws->stage = WS_STREAMING;
+        ws_arm(ws, 0);
+        json_decref(j);
+        if (ws->logs_path == NULL) {
+            ws_queue_close(ws, 4503, "ServiceUnavailable");
+            ws->stage = WS_CLOSING;
+            ws_arm(ws, WS_CLOSE_WAIT_S);
+        }
+        return;
+    }
+    const char *ecode = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    if (ws->stage == WS_STREAMING && status == 409 && ecode != NULL &&
+        strcmp(ecode, "ContainerGroupStopped") == 0) {
+        ws_queue_close(ws, 1000, "the container group stopped");
+    } else if (status == 200) {
         json_t *out = json_object_get(j, "output");
         const char *text = json_string_value(out);
         ws_queue_text(ws, text != NULL ? text : "", text != NULL ? json_string_length(out) : 0);
@@ -364,8 +427,37 @@ static void ws_wake_cb(evutil_socket_t fd, short what, void *arg)
         ws_read(ws);
 }
 
+/* Attach: reads the logs (their route, through a captured reply), or ends
+ * the stream at its bound. */
+static void ws_poll(bd_ws_t *ws)
+{
+    if (ws->polls++ >= WS_ATTACH_POLLS || ws->run != NULL) {
+        ws_queue_close(ws, 1000, "the attach reached its time limit");
+        ws->stage = WS_CLOSING;
+        ws_arm(ws, WS_CLOSE_WAIT_S);
+        ws_pump(ws);
+        return;
+    }
+    ws->run = bd_reply_capture_new();
+    if (ws->run == NULL) {
+        ws_arm(ws, 1);
+        return;
+    }
+    ws->run_ended = false;
+    bd_request_t breq = {0};
+    breq.method = BD_GET;
+    breq.path = ws->logs_path;
+    breq.query = WS_LOGS_QUERY;
+    breq.body = "";
+    breq.base_url = "";
+    /* The session's take checked the token against its subscription. */
+    breq.any_subscription = true;
+    bd_reply_capture_notify(ws->run, ws_run_notify, ws);
+    bd_api_handle(ws->srv->api, &breq, ws->run);
+}
+
 /* The stage's bound passed: a close frame (1008), then, should the client
- * not answer it, the connection closes. */
+ * not answer it, the connection closes; for an attach, the next poll. */
 static void ws_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -375,6 +467,10 @@ static void ws_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (ws->stage == WS_CLOSING) {
         ws_close(ws);
+        return;
+    }
+    if (ws->stage == WS_STREAMING) {
+        ws_poll(ws);
         return;
     }
     ws_queue_close(ws, 1008, ws->stage == WS_PASSWORD ? "no password within 60 s"
