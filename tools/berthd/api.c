@@ -51,7 +51,9 @@
  * third wrong password closes it; it serves only a caller whose token
  * allows the subscription that made it (another one gets the answer of a
  * session that does not exist).  The server may still demand a bearer
- * token on the route.
+ * token on the route.  POST .../attach makes the same kind of session,
+ * whose run answers {logs: <the container's logs path>}: its WebSocket
+ * streams the logs (server_ws.c).
  *
  * USAGES.  GET .../locations/{loc}/usages reports "ContainerGroups" (this
  * subscription's groups in that location; limit 2000, not enforced),

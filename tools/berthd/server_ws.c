@@ -574,8 +574,9 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
         return;
     }
     bd_ws_t *ws = calloc(1, sizeof *ws);
-    static const struct wslay_event_callbacks callbacks = {
-        .recv_callback = ws_recv_cb, .send_callback = ws_send_cb, .on_msg_recv_callback = ws_msg_cb};
+    static const struct wslay_event_callbacks callbacks = {.recv_callback = ws_recv_cb,
+                                                           .send_callback = ws_send_cb,
+                                                           .on_msg_recv_callback = ws_msg_cb};
     if (ws != NULL) {
         ws->srv = srv;
         ws->timer = evtimer_new(srv->base, ws_timer_cb, ws);
