@@ -6,7 +6,7 @@
 # in a private AZURE_CONFIG_DIR kept offline (no telemetry, no extension
 # installs, no version check; trust through REQUESTS_CA_BUNDLE), registers
 # berthd as a cloud, logs in with a service principal and runs `az container
-# create|show|list|logs|stop|start|restart|delete`, checking exit statuses
+# create|show|list|logs|exec|stop|start|restart|delete`, checking exit statuses
 # and output, and that neither the client secret nor an access token is
 # printed or logged.  Every az call is bounded by `timeout`; everything
 # started is killed at exit.
@@ -163,6 +163,21 @@ only out "web" "list -g names the group"
 az_run container logs -g rg1 -n web
 expect 0 "container logs"
 has out "busybox" "logs are the container's (the sim's lines)"
+
+# exec: az opens the WebSocket (wss: its trust comes from
+# WEBSOCKET_CLIENT_CA_BUNDLE), sends the password and writes every frame to
+# stdout; it needs a TTY on stdin, which script(1) gives it.
+if command -v script >/dev/null 2>&1; then
+    WEBSOCKET_CLIENT_CA_BUNDLE="$tmp/cert.pem" timeout 180 script -qec \
+        "az container exec -g rg1 -n web --exec-command 'echo hi'" /dev/null \
+        >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    expect 0 "container exec" || dump_logs
+    has out "echo hi" "exec writes the command's output (the sim answers its arguments)"
+    secrets_hidden "exec"
+else
+    echo "skipped: container exec (no script(1) for a TTY)"
+fi
 
 az_run container stop -g rg1 -n web
 expect 0 "container stop"

@@ -9,7 +9,7 @@
  * restart, attach, bad bodies, missing groups and operations) shows a
  * store key ("<sub>/<rg>/<name>") or the target "key", nor does a group's
  * body whose view's events (a runtime's messages) name it; a stopped group's
- * logs and exec answer 409 ContainerGroupStopped; an operation's endTime
+ * logs, exec and attach answer 409 ContainerGroupStopped; an operation's endTime
  * is when it finished, the same at every poll; a group's outbound
  * network dependencies are the registries of its images and credentials;
  * a subnet's service association link is deleted (204) when no group
@@ -253,9 +253,9 @@ static void test_no_internal_keys(void **state)
     h = http(f, "GET", nope, NULL);
     expect_user_error(&h, 404, "ContainerNotFound");
     test_http_free(&h);
-    char *attach = gpath("upd", "/containers/app/attach");
+    char *attach = gpath("upd", "/containers/nope/attach");
     h = http(f, "POST", attach, NULL);
-    expect_user_error(&h, 400, "ContainerAttachNotSupported");
+    expect_user_error(&h, 404, "ContainerNotFound");
     test_http_free(&h);
     h = http(f, "PATCH", p, "{\"properties\": {\"osType\": \"Windows\"}}");
     expect_user_error(&h, 400, NULL);
@@ -297,6 +297,12 @@ static void test_no_internal_keys(void **state)
                               "\"cols\": 1}}");
     expect_user_error(&h, 409, "ContainerGroupStopped");
     test_http_free(&h);
+    char *attach_app = gpath("upd", "/containers/app/attach");
+    h = http(f, "POST", attach_app, NULL);
+    expect_user_error(&h, 409, "ContainerGroupStopped");
+    assert_non_null(strstr(h.body, "cannot be attached to"));
+    test_http_free(&h);
+    free(attach_app);
     char *restart = gpath("upd", "/restart");
     h = http(f, "POST", restart, NULL);
     expect_user_error(&h, 409, NULL);

@@ -40,7 +40,10 @@
  * EXEC.  Berth's exec is not interactive.  POST .../exec answers
  * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>"
  * with berthd's configured public address (--public-url; never the request's
- * Host header).  The client POSTs to http(s)://HOST:PORT/berth/exec/<id>
+ * Host header).  A client opens a WebSocket there and sends the password
+ * as its first message (server_ws.c, which runs the session through the
+ * POST form below and frames its answer), or POSTs to
+ * http(s)://HOST:PORT/berth/exec/<id>
  * with the body {"password": "<password>"} (the server hands the API no
  * arbitrary headers, so the password travels in the body) and gets
  * {output, exitCode}; the command is split on spaces.  A session lives 60
@@ -48,7 +51,9 @@
  * third wrong password closes it; it serves only a caller whose token
  * allows the subscription that made it (another one gets the answer of a
  * session that does not exist).  The server may still demand a bearer
- * token on the route.
+ * token on the route.  POST .../attach makes the same kind of session,
+ * whose run answers {logs: <the container's logs path>}: its WebSocket
+ * streams the logs (server_ws.c).
  *
  * USAGES.  GET .../locations/{loc}/usages reports "ContainerGroups" (this
  * subscription's groups in that location; limit 2000, not enforced),
@@ -299,10 +304,7 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
             if (req->method != BD_POST)
                 bad_method(reply);
             else
-                bd_reply_error(reply, 400, "ContainerAttachNotSupported", "containerName",
-                               "Berth cannot attach to a container's output stream: read it "
-                               "with the container's logs (GET .../containers/%s/logs) instead.",
-                               seg[9]);
+                bd_reads_attach(api, req, &op, seg[9], reply);
             return;
         }
     }

@@ -633,6 +633,7 @@ typedef struct agent_ctx {
     bd_api_t *api;
     bd_reply_t *reply;
     bool exec;
+    bool attach;                    /* exec's session streams the logs      */
     char key[BD_KEY_MAX + 1];
     char sub[BD_SUB_MAX + 1];
     char rg[BD_RG_MAX + 1];
@@ -675,7 +676,8 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
                        "The container group '%s' is stopped: its containers do not run, so "
                        "container '%s' %s. Start the container group first.",
                        a->name, a->container,
-                       a->exec ? "cannot execute a command" : "has no logs to show");
+                       a->attach ? "cannot be attached to"
+                       : a->exec ? "cannot execute a command" : "has no logs to show");
         agent_ctx_free(a);
         return;
     }
@@ -727,9 +729,10 @@ static void agent_document(int status, const char *doc, uint64_t generation, con
         agent_ctx_free(a);
         return;
     }
-    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "key", a->key, "name", a->name,
-                          "container", a->container, "command", a->command, "password", pw,
-                          "subscription", a->sub);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "key", a->key, "name",
+                          a->name, "rg", a->rg, "container", a->container, "command",
+                          a->command != NULL ? a->command : "", "password", pw, "subscription",
+                          a->sub, "attach", a->attach);
     char *text = s != NULL ? json_dumps(s, JSON_COMPACT) : NULL;
     json_decref(s);
     snprintf(name, sizeof name, "exec:%s", id);
@@ -846,6 +849,24 @@ void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const
     }
 }
 
+/* Contract: reads.h. */
+void bd_reads_attach(bd_api_t *api, const bd_request_t *req, const op_t *op,
+                     const char *container, bd_reply_t *reply)
+{
+    agent_ctx_t *a = agent_ctx_new(api, op, container, reply);
+    if (a == NULL) {
+        out_of_memory(reply);
+        return;
+    }
+    a->exec = true;
+    a->attach = true;
+    snprintf(a->base_url, sizeof a->base_url, "%s", req->base_url ? req->base_url : "");
+    if (bd_records_get(api->records, op->key, agent_record, a) != 0) {
+        agent_ctx_free(a);
+        out_of_memory(reply);
+    }
+}
+
 /* An exec session's run: the password checked against the session as
  * read, then the session taken (single use), then the command. */
 typedef struct session_ctx {
@@ -938,6 +959,22 @@ static void session_taken(int status, const char *text, size_t len, void *data)
     }
     if (!mine) {
         bd_reply_error(c->reply, 404, "ExecSessionNotFound", "", "the exec session was used");
+        session_free(c);
+        return;
+    }
+    if (json_is_true(json_object_get(c->s, "attach"))) {
+        /* An attach session: where its logs are read (the WebSocket polls
+         * that route, server_ws.c). */
+        char *logs = NULL;
+        if (asprintf(&logs,
+                     "/subscriptions/%s/resourceGroups/%s/providers/"
+                     "Microsoft.ContainerInstance/containerGroups/%s/containers/%s/logs",
+                     api_jstr(c->s, "subscription"), api_jstr(c->s, "rg"),
+                     api_jstr(c->s, "name"), api_jstr(c->s, "container")) < 0)
+            out_of_memory(c->reply);
+        else
+            bd_reply_send(c->reply, 200, json_pack("{s:s}", "logs", logs), NULL);
+        free(logs);
         session_free(c);
         return;
     }

@@ -37,7 +37,14 @@ void bd_reads_logs(bd_api_t *api, const bd_request_t *req, const op_t *op, const
 void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const char *container,
                    bd_reply_t *reply);
 
-/* POST /berth/exec/{id} with {"password": ...}: runs the session's command. */
+/* POST .../containers/{container}/attach: a single-use session (60 s) like
+ * exec's, whose run answers {"logs": "<the container's logs path>"} (the
+ * WebSocket streams them). */
+void bd_reads_attach(bd_api_t *api, const bd_request_t *req, const op_t *op,
+                     const char *container, bd_reply_t *reply);
+
+/* POST /berth/exec/{id} with {"password": ...}: runs the session's command
+ * (an attach session's run answers {"logs": PATH}). */
 void bd_reads_exec_session(bd_api_t *api, const bd_request_t *req, const char *id,
                            bd_reply_t *reply);
 

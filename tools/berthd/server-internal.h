@@ -17,6 +17,9 @@
  *   server_reply.c    replies: sending, captured replies and forwarding
  *   server_metrics.c  the HTTP metrics (/metrics)
  *   server_log.c      the structured log (bd_log()) and access-log lines
+ *   server_ws.c       WebSocket exec sessions: the upgrade of a request for
+ *                     /berth/exec/<id>, the connection taken over from
+ *                     evhttp, its frames (wslay)
  *
  * Not for the rest of berthd, which meets the server through berthd.h.
  * Everything declared here runs on the loop's thread and must never block
@@ -145,9 +148,14 @@ typedef enum bd_conn_state {
     BD_CONN_SERVING,                /* the request is with us or the API    */
     BD_CONN_IDLE,                   /* kept alive between requests: evhttp's
                                      * idle timeout                         */
-    BD_CONN_CLOSING                 /* an error answer is going out; evhttp
+    BD_CONN_CLOSING,                /* an error answer is going out; evhttp
                                      * closes the connection after it       */
+    BD_CONN_UPGRADED                /* a WebSocket's (server_ws.c): neither
+                                     * evhttp nor this file reads or writes
+                                     * it any more                          */
 } bd_conn_state_t;
+
+typedef struct bd_ws bd_ws_t;
 
 struct bd_conn {
     bd_server_t *srv;
@@ -167,6 +175,7 @@ struct bd_conn {
     bool line_empty;                /* nothing but '\r' since the last '\n' */
     int answer;                     /* replaces evhttp's next page's status */
     bd_reply_t *reply;              /* the reply pending on it, or NULL     */
+    bd_ws_t *ws;                    /* UPGRADED: its WebSocket session      */
     bd_conn_t *next;                /* in srv->adopting                     */
 };
 
@@ -280,7 +289,39 @@ void bd_conn_serving(bd_conn_t *c);
  * kept alive (evhttp's idle timeout) until the next request's first byte. */
 void bd_conn_replied(bd_conn_t *c);
 
+/* Takes c over for the WebSocket session ws: its deadline, its head
+ * limit and its error pages stop (its buffers are no longer watched), and
+ * when evhttp frees the connection (bd_ws_close(), or the server closing)
+ * bd_ws_conn_gone(ws) runs first.  The caller then owns the bufferevent's
+ * callbacks and timeouts; evhttp keeps the connection, idle, until
+ * freed. */
+void bd_conn_takeover(bd_conn_t *c, bd_ws_t *ws);
+
+/* ---- WebSocket sessions (server_ws.c) ------------------------------------------------- */
+
+/* Whether req (a GET for `path`) asks to open a WebSocket on an exec
+ * session's path (/berth/exec/<id>, an "Upgrade: websocket" header). */
+bool bd_ws_wanted(struct evhttp_request *req, const char *path);
+
+/* Answers the upgrade request req (r its reply, on connection c): a
+ * CloudError through r when the handshake or the token is refused, else
+ * 101 Switching Protocols and the connection becomes the session's. */
+void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, bd_conn_t *c);
+
+/* evhttp is freeing the connection of ws: the session forgets it, and is
+ * freed at once or, when a run is still pending, once it ends. */
+void bd_ws_conn_gone(bd_ws_t *ws);
+
 /* ---- replies (server_reply.c) ------------------------------------------------------------ */
+
+/* Has `cb(arg)` called (on the thread that sends, right after the send is
+ * recorded) once something is sent through the captured reply
+ * `captured`.  The callback must not free the reply itself. */
+void bd_reply_capture_notify(bd_reply_t *captured, void (*cb)(void *arg), void *arg);
+
+/* What was sent through the captured reply `captured`: its status (0:
+ * nothing yet) and its body (NULL, 0 when none; owned by the reply). */
+int bd_reply_captured(const bd_reply_t *captured, const char **body, size_t *len);
 
 /* Takes r off srv->pending. */
 void bd_reply_unlink(bd_reply_t *r);

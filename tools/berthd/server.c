@@ -9,7 +9,8 @@
  * listener when descriptors run out, authenticates bearer tokens and scopes
  * them to subscriptions, answers /healthz and /metrics itself, hands
  * /metadata/ and /adfs/ (the Azure CLI's metadata and token endpoints, open
- * to all) to server_arm.c and every request under /subscriptions/,
+ * to all) to server_arm.c, the WebSocket upgrade of an exec session's path
+ * to server_ws.c, and every request under /subscriptions/,
  * /providers/ and /berth/ to the API, and writes one structured access-log
  * line per request to stderr.  This file
  * opens and closes the server and checks each request before handing it
@@ -241,6 +242,12 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
         if (srv->api != NULL)
             bd_api_metrics(srv->api, out);
         bd_reply_finish(r, 200, out, "text/plain; version=0.0.4; charset=utf-8", NULL);
+        return;
+    }
+    /* An exec session's WebSocket (server_ws.c): the connection leaves
+     * evhttp once the handshake is answered. */
+    if (method == BD_GET && bd_ws_wanted(req, r->path)) {
+        bd_ws_upgrade(srv, req, r, conn);
         return;
     }
     /* The ARM metadata and the authority (server_arm.c) need no token. */

@@ -165,6 +165,8 @@ static void bd_conn_input_cb(struct evbuffer *in, const struct evbuffer_cb_info 
     case BD_CONN_SERVING:
         /* The next request, pipelined: scanned once the reply is out. */
         break;
+    case BD_CONN_UPGRADED:
+        break;
     }
 }
 
@@ -368,6 +370,9 @@ static void bd_conn_closecb(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     bd_conn_t *c = arg;
+    if (c->ws != NULL)
+        bd_ws_conn_gone(c->ws);
+    c->ws = NULL;
     bd_reply_t *r = c->reply;
     if (r != NULL) {
         r->closed = true;
@@ -494,6 +499,20 @@ struct bufferevent *bd_bevcb(struct event_base *base, void *arg)
     srv->adopting = c;
     event_active(srv->adopt_ev, EV_TIMEOUT, 0);
     return bev;
+}
+
+/* Contract: server-internal.h. */
+void bd_conn_takeover(bd_conn_t *c, bd_ws_t *ws)
+{
+    if (c->input_cb != NULL)
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+    if (c->output_cb != NULL)
+        evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->output_cb);
+    c->input_cb = NULL;
+    c->output_cb = NULL;
+    evtimer_del(c->timer);
+    c->state = BD_CONN_UPGRADED;
+    c->ws = ws;
 }
 
 /* The request on c is complete and handed to us: its deadline stops. */

@@ -31,6 +31,8 @@ typedef struct bd_capture {
     size_t len;
     char *content_type;             /* NULL: none                           */
     char **headers;                 /* name, value, ..., NULL; or NULL      */
+    void (*notify)(void *);         /* bd_reply_capture_notify()            */
+    void *notify_arg;
 } bd_capture_t;
 
 /* ---- replies ---------------------------------------------------------------------------- */
@@ -168,7 +170,8 @@ static void bd_capture_record(bd_capture_t *c, int status, const char *bytes, si
     }
     if (!ok) {
         /* Out of memory: what was recorded cannot be trusted; answer 500. */
-        bd_capture_t blank = {.sent = true, .status = 500};
+        bd_capture_t blank = {.sent = true, .status = 500, .notify = c->notify,
+                              .notify_arg = c->notify_arg};
         free(c->body);
         free(c->content_type);
         for (size_t i = 0; c->headers != NULL && c->headers[i] != NULL; i++)
@@ -185,7 +188,11 @@ static void bd_reply_output(bd_reply_t *reply, int status, const char *bytes, si
                             bool has_body, const char *content_type, const char *const *headers)
 {
     if (reply->capture != NULL) {
-        bd_capture_record(reply->capture, status, bytes, len, has_body, content_type, headers);
+        bd_capture_t *c = reply->capture;
+        bool first = !c->sent;
+        bd_capture_record(c, status, bytes, len, has_body, content_type, headers);
+        if (first && c->notify != NULL)
+            c->notify(c->notify_arg);
         return;
     }
     struct evbuffer *buf = has_body ? evbuffer_new() : NULL;
@@ -309,6 +316,24 @@ bd_reply_t *bd_reply_capture_new(void)
         return NULL;
     }
     return r;
+}
+
+/* Contract: server-internal.h. */
+void bd_reply_capture_notify(bd_reply_t *captured, void (*cb)(void *arg), void *arg)
+{
+    if (captured != NULL && captured->capture != NULL) {
+        captured->capture->notify = cb;
+        captured->capture->notify_arg = arg;
+    }
+}
+
+/* Contract: server-internal.h. */
+int bd_reply_captured(const bd_reply_t *captured, const char **body, size_t *len)
+{
+    const bd_capture_t *c = captured != NULL ? captured->capture : NULL;
+    *body = c != NULL && c->sent ? c->body : NULL;
+    *len = *body != NULL ? c->len : 0;
+    return c != NULL && c->sent ? c->status : 0;
 }
 
 /* Contract (berthd.h): frees a captured reply; accepts NULL. */
