@@ -1,7 +1,7 @@
 #!/bin/sh
-# test_berthctl_hosts.sh: `berthctl host cordon|uncordon|drain` and
-# `berthctl container logs --follow` end to end.  Starts a private
-# redis-server (unix socket only), a berthd on a free port of 127.0.0.1 and
+# test_berthctl_hosts.sh: `berthctl host cordon|uncordon|drain`,
+# `berthctl container logs --follow` and `container attach` end to end.
+# Starts a private redis-server (unix socket only), a berthd on a free port of 127.0.0.1 and
 # two berth-agents with the sim plugin (h1, h2), all in one temporary
 # directory; cordons a host, drains one onto the other, and follows the
 # logs of a group until it ends.  Every wait is bounded (the follow by
@@ -101,6 +101,16 @@ has out "started" "follow prints the start"
 has out "exited with code 0" "follow prints the last line"
 n=$(grep -c "started" "$tmp/out")
 [ "$n" = 1 ] || fail "follow printed 'started' $n times, not once"
+
+# ---- attach: the output until the group ends -------------------------------------
+
+ctl container create -g rg -n job2 --image busybox:latest --cpu 1 --restart-policy Never \
+    --environment-variables BERTH_SIM_EXIT_AFTER_MS=3000
+expect 0 "create job2" || dump_logs
+ctl container attach -g rg -n job2
+expect 0 "attach ends with the group" || dump_logs
+has out "started" "attach prints the start"
+has out "exited with code 0" "attach prints the last line"
 
 if [ "$failures" -ne 0 ]; then
     dump_logs

@@ -42,6 +42,7 @@ const char berthctl_container_usage[] =
     "       berthctl container delete -g RG -n NAME [--yes] [--no-wait]\n"
     "       berthctl container logs -g RG -n NAME [--container-name C] [--tail N]\n"
     "                      [--timestamps] [--follow]\n"
+    "       berthctl container attach -g RG -n NAME [--container-name C]\n"
     "       berthctl container exec -g RG -n NAME [--container-name C] --exec-command \"CMD\"\n"
     "       berthctl container restart|stop|start -g RG -n NAME\n"
     "       berthctl host list [--output json|table]\n"
@@ -58,7 +59,8 @@ const char berthctl_container_usage[] =
     "        /berth/containerGroups); show gives where each port is published.\n"
     "        host list shows each host's CPU, memory and GPU allocation.\n"
     "        logs --follow prints new output (polled every second) until the\n"
-    "        group stops or Ctrl-C.  host cordon keeps new groups off a host,\n"
+    "        group stops or Ctrl-C; attach does the same, as az container\n"
+    "        attach does.  host cordon keeps new groups off a host,\n"
     "        uncordon lets them land again; drain cordons it and moves its\n"
     "        groups elsewhere, waiting (unless --no-wait) until none is left\n"
     "        but finished ones (exit 1 when --timeout passes first).  These\n"
@@ -366,7 +368,7 @@ int berthctl_container_main(int argc, char **argv)
         {"list", BERTHCTL_VERB_LIST},       {"delete", BERTHCTL_VERB_DELETE},
         {"logs", BERTHCTL_VERB_LOGS},       {"exec", BERTHCTL_VERB_EXEC},
         {"restart", BERTHCTL_VERB_RESTART}, {"stop", BERTHCTL_VERB_STOP},
-        {"start", BERTHCTL_VERB_START},
+        {"start", BERTHCTL_VERB_START},     {"attach", BERTHCTL_VERB_LOGS},
     };
     if (argc < 2)
         return berthctl_usage_error("%s", "missing command");
@@ -376,7 +378,7 @@ int berthctl_container_main(int argc, char **argv)
     if (argc < 3)
         return berthctl_usage_error(host ? "%s needs a subcommand: list, cordon, uncordon or drain"
                                          : "%s needs a subcommand: create, show, list, delete, "
-                                           "logs, exec, restart, stop or start",
+                                           "logs, attach, exec, restart, stop or start",
                                     argv[1]);
     if (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
         fputs(berthctl_container_usage, stdout);
@@ -399,6 +401,9 @@ int berthctl_container_main(int argc, char **argv)
 
     berthctl_container_options_t o = {0};
     int rc = parse_opts(argc, argv, verb, &o);
+    /* attach is the container's output from now on: its logs followed. */
+    if (rc == 0 && strcmp(argv[2], "attach") == 0)
+        o.follow = true;
     if (rc != 0 || o.help) {
         if (rc == 0)
             fputs(berthctl_container_usage, stdout);
