@@ -342,6 +342,15 @@ done:
     return rc;
 }
 
+test_http_t test_http_send(const test_berthd_t *d, const char *method, const char *path,
+                           const char *body, const char *token)
+{
+    test_http_t h;
+    if (test_http(d, method, path, body, token, NULL, &h) != 0)
+        fprintf(stderr, "no answer to %s %s\n", method, path);
+    return h;
+}
+
 char *test_http_header(const test_http_t *h, const char *name)
 {
     if (h == NULL || h->headers == NULL)

@@ -87,6 +87,11 @@ typedef struct test_http {
 int test_http(const test_berthd_t *d, const char *method, const char *path, const char *body,
               const char *token, const char *const *extra_headers, test_http_t *out);
 
+/* test_http() without extra headers, its exchange returned (free it with
+ * test_http_free()): status 0 and a line on stderr when no answer came. */
+test_http_t test_http_send(const test_berthd_t *d, const char *method, const char *path,
+                           const char *body, const char *token);
+
 /* The value of response header `name` (case-insensitive) in a new string
  * (free()), or NULL. */
 char *test_http_header(const test_http_t *h, const char *name);
