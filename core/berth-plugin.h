@@ -28,7 +28,13 @@
  * restarts a container by itself, so that the instance view the agent
  * writes stays true.
  *
- * Threads.  The agent calls a plugin context from one thread at a time.
+ * Threads.  The agent calls a plugin context from one thread at a time,
+ * with one exception: an interactive session (session_open and the
+ * session_* operations on what it returned) runs on a thread of its own,
+ * concurrently with the other operations and with other sessions; a
+ * plugin keeps whatever a session needs (an engine connection, a child
+ * process) in the session, never shared unguarded with the context.  The
+ * operations of one session are never called concurrently.
  * Strings a plugin returns through `char **` are allocated with malloc()
  * and freed by the caller with free().
  */
@@ -119,6 +125,14 @@ typedef struct berth_runtime_group {
     size_t nhost_ports;
 } berth_runtime_group_t;
 
+/* How an interactive session's process is started. */
+typedef struct berth_session_opts {
+    bool tty;                       /* a terminal: stdout and stderr are one
+                                     * stream, the terminal echoes input   */
+    uint16_t rows, cols;            /* the terminal's size (0: the runtime's
+                                     * default); used with tty alone       */
+} berth_session_opts_t;
+
 /* Called by `list` once per group the runtime holds for this host. */
 typedef void (*berth_plugin_list_cb)(const char *key, uint64_t generation, uint64_t digest,
                                      void *data);
@@ -199,6 +213,38 @@ typedef struct berth_plugin_ops {
      * the runtime holds no such group. */
     int (*config_maps)(void *ctx, const char *key, const berth_group_t *spec,
                        berth_error_t *err);
+
+    /* Interactive sessions: optional, all five or none.
+     *
+     * Starts argv[0..argc-1] in running container `container` of group
+     * `key` with its stdin open (under a terminal of opts' size when
+     * opts->tty) and hands back the session (*session) and a descriptor
+     * (*fd, owned by the session) that polls readable when output may be
+     * waiting or the output ended.  BERTH_ENOENT when the runtime holds no
+     * such group or container; BERTH_EINVAL ("ContainerNotRunning") when
+     * the container is not running. */
+    int (*session_open)(void *ctx, const char *key, const char *container,
+                        const char *const *argv, size_t argc,
+                        const berth_session_opts_t *opts, void **session, int *fd,
+                        berth_error_t *err);
+    /* Reads the output waiting (stdout and stderr as they come) into buf,
+     * at most cap bytes, without blocking beyond a short bounded wait: 0
+     * with *n bytes read (*n may be 0 when nothing whole could be read
+     * yet), 1 when the output has ended (the process closed it: it
+     * exited), or a negative code. */
+    int (*session_read)(void *session, char *buf, size_t cap, size_t *n, berth_error_t *err);
+    /* Writes all of data to the process's stdin (bounded in time: a
+     * process that reads nothing for seconds fails it); len 0 closes
+     * stdin (end of input).  Writing after the output ended fails. */
+    int (*session_write)(void *session, const char *data, size_t len, berth_error_t *err);
+    /* Sets the terminal's size; succeeds and does nothing without a tty. */
+    int (*session_resize)(void *session, uint16_t rows, uint16_t cols, berth_error_t *err);
+    /* Ends the session and frees it, whatever it returns.  After the
+     * output ended it waits, bounded (a few seconds), for the exit status
+     * and stores it in *exit_code; before, it ends the process (closes its
+     * input and terminal; a process still running after a grace is killed
+     * where the runtime allows it) and stores -1. */
+    int (*session_close)(void *session, int *exit_code, berth_error_t *err);
 } berth_plugin_ops_t;
 
 /* The type of the entry symbol. */

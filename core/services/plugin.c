@@ -143,6 +143,15 @@ int berth_plugin_load(const char *path, berth_plugin_t **out, berth_error_t *err
             return refuse(handle, err, BERTH_EINVAL, file, msg);
         }
     }
+    /* The session operations come as a set: all five, or none. */
+    if (ops->size >= offsetof(berth_plugin_ops_t, session_close) + sizeof ops->session_close) {
+        int have = (ops->session_open != NULL) + (ops->session_read != NULL) +
+                   (ops->session_write != NULL) + (ops->session_resize != NULL) +
+                   (ops->session_close != NULL);
+        if (have != 0 && have != 5)
+            return refuse(handle, err, BERTH_EINVAL, file,
+                          "has some of the session operations but not all five");
+    }
     berth_plugin_t *p = malloc(sizeof *p);
     if (p == NULL) {
         dlclose(handle);
