@@ -8,6 +8,8 @@
  * survives a host's reboot: an agent that restarts finds an empty host and
  * creates its groups again.  Light enough for hundreds of agents on one
  * machine: a few hundred bytes per container, no threads, no processes.
+ * Its one lock guards the group table, because an interactive session
+ * opens on a thread of its own (berth-plugin.h's "Threads").
  *
  * Configuration (a JSON object; every member optional):
  *   cores, memory_mib      what probe reports (default: 8, 32768)
@@ -25,18 +27,42 @@
  * config maps a container sees, kept in memory and replaced whole by
  * `config_maps`, the log noting each delivery.
  *
+ * Interactive sessions (session_open ...) run no process either: a
+ * session is a tiny deterministic shell answering the way busybox sh does,
+ * so that a script gets the same answers from the sim as from a real
+ * engine.  argv "sh", "/bin/sh", "bash" or "/bin/bash" alone starts it
+ * interactively; ["sh", "-c", SCRIPT] runs SCRIPT as one line and ends;
+ * "cat" alone copies input lines to output until the end of input (status
+ * 0); any other argv runs, joined by spaces, as one line and ends with that
+ * line's status.  A line is split on ';' into commands: `echo WORDS`
+ * ($NAME and $? expanded, a ">&2" dropped), `read NAME` (the next input
+ * line into NAME; the commands after it wait for that line), `exit [N]`
+ * (the output ends with status N), `stty size` ("ROWS COLS" with a TTY,
+ * else "stty: standard input: Not a tty" and status 1); anything else is
+ * "sh: WORD: not found" (status 127).  With a TTY each input byte is echoed
+ * as typed, "\r" is taken as "\n", ^D at the start of a line ends the
+ * input, and every "\n" of output is "\r\n"; without one, no echo and
+ * "\n".  The end of input ends the shell with status 0.  At most 1 MiB of
+ * output waits to be read; a write that would produce more fails.  The
+ * session's descriptor is an eventfd, readable while output waits or once
+ * the output ended; session_resize changes what `stty size` answers.
+ *
  * Each port of a group's ipAddress is "published" on 127.0.0.1 with a host
  * port no other group of the context holds: the one the agent asks for
  * (berth_runtime_group_t.host_ports) when it is free, else the next free
  * one from SIM_PORT_FIRST on, as an engine hands out ephemeral ports.
  */
+#include <errno.h>
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 /* An allocation that fails inside uthash leaves the table as it was and
@@ -100,6 +126,8 @@ typedef struct sim {
     sgroup_t *groups;               /* by key (uthash): a host may hold
                                      * thousands, each call finds one        */
     uint32_t next_port;             /* where the next new host port is sought */
+    pthread_mutex_t lock;           /* the group table: sessions open on
+                                     * threads of their own                 */
 } sim_t;
 
 static void log_line(ctr_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -206,6 +234,7 @@ static void sim_close(void *ctx)
         HASH_DELETE(hh, s->groups, g);
         group_free(g);
     }
+    pthread_mutex_destroy(&s->lock);
     for (size_t i = 0; i < s->nrules; i++)
         free(s->rules[i].glob);
     for (size_t i = 0; i < s->nimages; i++)
@@ -351,6 +380,7 @@ static int sim_open(const char *config_json, const char *host, void **ctx, berth
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     snprintf(s->host, sizeof s->host, "%s", host != NULL ? host : "");
     s->next_port = SIM_PORT_FIRST;
+    pthread_mutex_init(&s->lock, NULL);
     int rc = config_load(s, config_json, err);
     if (rc < 0) {
         sim_close(s);
@@ -848,6 +878,550 @@ static int sim_config_maps(void *ctx, const char *key, const berth_group_t *spec
     return 0;
 }
 
+/* ---- interactive sessions: a tiny shell --------------------------------------
+ *
+ * A session runs no process: it is a deterministic mini-shell answering
+ * the script the plugin tests and the end-to-end tests send the way
+ * busybox sh does.  It copies nothing but its own state at open, so it
+ * runs on its own thread without the context's lock.  Output is buffered
+ * in the session (at most SIM_SESSION_OUT_MAX bytes) and an eventfd is
+ * readable while some is waiting or once the output ended. */
+
+#define SIM_SESSION_OUT_MAX (1u << 20)  /* output waiting to be read          */
+#define SIM_SESSION_LINE_MAX 4096       /* an input line                      */
+#define SIM_SESSION_VARS_MAX 32
+#define SIM_SESSION_DEFAULT_ROWS 24
+#define SIM_SESSION_DEFAULT_COLS 80
+
+typedef enum sim_session_mode {
+    SIM_SH,                         /* the interactive mini-shell            */
+    SIM_LINE,                       /* one line, then the output ends        */
+    SIM_CAT                         /* input copied to output until its end  */
+} sim_session_mode_t;
+
+typedef struct sim_var {
+    char *name, *value;
+} sim_var_t;
+
+typedef struct sim_session {
+    sim_session_mode_t mode;
+    bool tty;
+    uint16_t rows, cols;
+    int efd;                        /* readable: output waiting, or ended    */
+    bool signaled;                  /* efd holds a count                     */
+    char *out;                      /* output waiting to be read             */
+    size_t out_len;
+    bool full;                      /* output went beyond the bound          */
+    bool ended;
+    int status;                     /* once ended                            */
+    int last;                       /* the last command's status ($?)        */
+    char line[SIM_SESSION_LINE_MAX];/* the input line being typed            */
+    size_t line_len;
+    char *read_name;                /* `read NAME` waits for the next line   */
+    char *rest;                     /* the commands after that read          */
+    sim_var_t vars[SIM_SESSION_VARS_MAX];
+    size_t nvars;
+} sim_session_t;
+
+static void sess_signal(sim_session_t *ss)
+{
+    if (!ss->signaled) {
+        uint64_t one = 1;
+        ss->signaled = write(ss->efd, &one, sizeof one) == (ssize_t)sizeof one;
+    }
+}
+
+/* Appends raw bytes to the output; false (and ss->full) beyond the bound. */
+static bool sess_put(sim_session_t *ss, const char *data, size_t len)
+{
+    if (len == 0)
+        return true;
+    if (ss->out_len + len > SIM_SESSION_OUT_MAX) {
+        ss->full = true;
+        return false;
+    }
+    char *p = realloc(ss->out, ss->out_len + len);
+    if (p == NULL) {
+        ss->full = true;
+        return false;
+    }
+    memcpy(p + ss->out_len, data, len);
+    ss->out = p;
+    ss->out_len += len;
+    sess_signal(ss);
+    return true;
+}
+
+/* Appends output as a terminal shows it: "\n" is "\r\n" with a tty (onlcr). */
+static bool sess_out(sim_session_t *ss, const char *data, size_t len)
+{
+    size_t from = 0;
+    for (size_t i = 0; ss->tty && i < len; i++)
+        if (data[i] == '\n') {
+            if (!sess_put(ss, data + from, i - from) || !sess_put(ss, "\r\n", 2))
+                return false;
+            from = i + 1;
+        }
+    return sess_put(ss, data + from, len - from);
+}
+
+static bool sess_outs(sim_session_t *ss, const char *text)
+{
+    return sess_out(ss, text, strlen(text));
+}
+
+static void sess_end(sim_session_t *ss, int status)
+{
+    if (ss->ended)
+        return;
+    ss->ended = true;
+    ss->status = status & 0xff;
+    sess_signal(ss);
+}
+
+static const char *var_get(const sim_session_t *ss, const char *name, size_t len)
+{
+    for (size_t i = 0; i < ss->nvars; i++)
+        if (strlen(ss->vars[i].name) == len && strncmp(ss->vars[i].name, name, len) == 0)
+            return ss->vars[i].value;
+    return "";
+}
+
+static bool var_set(sim_session_t *ss, const char *name, const char *value)
+{
+    char *v = strdup(value);
+    if (v == NULL)
+        return false;
+    for (size_t i = 0; i < ss->nvars; i++)
+        if (strcmp(ss->vars[i].name, name) == 0) {
+            free(ss->vars[i].value);
+            ss->vars[i].value = v;
+            return true;
+        }
+    char *n = strdup(name);
+    if (n == NULL || ss->nvars == SIM_SESSION_VARS_MAX) {
+        free(n);
+        free(v);
+        return false;
+    }
+    ss->vars[ss->nvars].name = n;
+    ss->vars[ss->nvars++].value = v;
+    return true;
+}
+
+static bool is_name_char(char c, bool first)
+{
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (!first && c >= '0' && c <= '9');
+}
+
+/* The next blank-separated word of *p (NULL at the end), NUL-terminated in
+ * place. */
+static char *next_word(char **p)
+{
+    char *w = *p;
+    while (*w == ' ' || *w == '\t')
+        w++;
+    if (*w == '\0')
+        return NULL;
+    char *e = w;
+    while (*e != '\0' && *e != ' ' && *e != '\t')
+        e++;
+    *p = *e ? e + 1 : e;
+    *e = '\0';
+    return w;
+}
+
+static bool is_word(const char *w, const char *want)
+{
+    return w != NULL && strcmp(w, want) == 0;
+}
+
+/* `echo WORDS`: the words joined by one space, $NAME and $? expanded; a
+ * redirection to stderr (which is the same output here) is dropped. */
+static bool cmd_echo(sim_session_t *ss, char *args)
+{
+    bool first = true;
+    for (char *w; (w = next_word(&args)) != NULL;) {
+        if (strcmp(w, ">&2") == 0 || strcmp(w, "1>&2") == 0)
+            continue;
+        if (!first && !sess_outs(ss, " "))
+            return false;
+        first = false;
+        for (const char *c = w; *c != '\0';) {
+            if (c[0] == '$' && c[1] == '?') {
+                char num[16];
+                snprintf(num, sizeof num, "%d", ss->last);
+                if (!sess_outs(ss, num))
+                    return false;
+                c += 2;
+            } else if (c[0] == '$' && is_name_char(c[1], true)) {
+                const char *n = c + 1;
+                size_t len = 0;
+                while (is_name_char(n[len], len == 0))
+                    len++;
+                if (!sess_outs(ss, var_get(ss, n, len)))
+                    return false;
+                c = n + len;
+            } else {
+                if (!sess_out(ss, c, 1))
+                    return false;
+                c++;
+            }
+        }
+    }
+    ss->last = 0;
+    return sess_outs(ss, "\n");
+}
+
+/* Runs `cmds` (commands separated by ';') until the end, an `exit`, or a
+ * `read`, which keeps the commands after it for the next input line.
+ * False when the output went beyond its bound. */
+static bool sess_run(sim_session_t *ss, const char *cmds)
+{
+    char *buf = strdup(cmds);
+    if (buf == NULL)
+        return false;
+    bool ok = true;
+    char *p = buf;
+    while (ok && p != NULL && !ss->ended) {
+        char *semi = strchr(p, ';');
+        if (semi != NULL)
+            *semi++ = '\0';
+        char *args = p;
+        p = semi;
+        char *cmd = next_word(&args);
+        if (cmd == NULL)
+            continue;
+        if (strcmp(cmd, "echo") == 0) {
+            ok = cmd_echo(ss, args);
+        } else if (strcmp(cmd, "read") == 0) {
+            char *name = next_word(&args);
+            if (name == NULL || !is_name_char(name[0], true)) {
+                ok = sess_outs(ss, "sh: read: need variable name\n");
+                ss->last = 1;
+                continue;
+            }
+            free(ss->read_name);
+            free(ss->rest);
+            ss->read_name = strdup(name);
+            ss->rest = strdup(p != NULL ? p : "");
+            if (ss->read_name == NULL || ss->rest == NULL)
+                ok = false;
+            break;
+        } else if (strcmp(cmd, "exit") == 0) {
+            char *n = next_word(&args);
+            sess_end(ss, n != NULL ? (int)strtol(n, NULL, 10) : ss->last);
+        } else if (strcmp(cmd, "stty") == 0 && is_word(next_word(&args), "size")) {
+            if (ss->tty) {
+                char size[32];
+                snprintf(size, sizeof size, "%u %u\n", (unsigned)ss->rows, (unsigned)ss->cols);
+                ok = sess_outs(ss, size);
+                ss->last = 0;
+            } else {
+                ok = sess_outs(ss, "stty: standard input: Not a tty\n");
+                ss->last = 1;
+            }
+        } else {
+            char msg[SIM_SESSION_LINE_MAX + 32];
+            snprintf(msg, sizeof msg, "sh: %s: not found\n", cmd);
+            ok = sess_outs(ss, msg);
+            ss->last = 127;
+        }
+    }
+    free(buf);
+    if (ok && ss->mode == SIM_LINE && ss->read_name == NULL)
+        sess_end(ss, ss->last);
+    return ok;
+}
+
+/* One whole input line (without its newline), or NULL at the end of
+ * input: given to a waiting `read`, or run. */
+static bool sess_line(sim_session_t *ss, const char *line)
+{
+    if (ss->mode == SIM_CAT) {
+        if (line == NULL) {
+            sess_end(ss, 0);
+            return true;
+        }
+        return sess_outs(ss, line) && sess_outs(ss, "\n");
+    }
+    if (ss->read_name != NULL) {
+        char *name = ss->read_name, *rest = ss->rest;
+        ss->read_name = ss->rest = NULL;
+        bool ok = var_set(ss, name, line != NULL ? line : "");
+        ss->last = line != NULL ? 0 : 1;
+        ok = ok && sess_run(ss, rest);
+        free(name);
+        free(rest);
+        if (!ok || line != NULL)
+            return ok;
+    } else if (line != NULL) {
+        return sess_run(ss, line);
+    }
+    /* The end of input: the shell exits 0 (a one-liner, with its status). */
+    sess_end(ss, ss->mode == SIM_LINE ? ss->last : 0);
+    return true;
+}
+
+/* Input bytes as a terminal (or a pipe) delivers them: echoed with a tty,
+ * "\r" taken as "\n" (icrnl) and ^D at the start of a line as the end of
+ * input. */
+static bool sess_input(sim_session_t *ss, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len && !ss->ended; i++) {
+        char c = data[i];
+        if (ss->tty && c == '\r')
+            c = '\n';
+        if (ss->tty && c == 4) {
+            if (ss->line_len == 0 && !sess_line(ss, NULL))
+                return false;
+            continue;
+        }
+        if (ss->tty && !sess_out(ss, &c, 1))
+            return false;
+        if (c == '\n' || ss->line_len == SIM_SESSION_LINE_MAX - 1) {
+            ss->line[ss->line_len] = '\0';
+            ss->line_len = 0;
+            if (!sess_line(ss, ss->line))
+                return false;
+            if (c == '\n')
+                continue;
+        }
+        ss->line[ss->line_len++] = c;
+    }
+    return true;
+}
+
+static void sess_free(sim_session_t *ss)
+{
+    if (ss == NULL)
+        return;
+    if (ss->efd >= 0)
+        close(ss->efd);
+    free(ss->out);
+    free(ss->read_name);
+    free(ss->rest);
+    for (size_t i = 0; i < ss->nvars; i++) {
+        free(ss->vars[i].name);
+        free(ss->vars[i].value);
+    }
+    free(ss);
+}
+
+static bool is_shell(const char *word)
+{
+    return strcmp(word, "sh") == 0 || strcmp(word, "/bin/sh") == 0 ||
+           strcmp(word, "bash") == 0 || strcmp(word, "/bin/bash") == 0;
+}
+
+/* Checks that container `container` of group `key` runs; under the
+ * context's lock. */
+static int session_target(sim_t *s, const char *key, const char *container,
+                          berth_error_t *err)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    sgroup_t *g = group_find(s, key);
+    ctr_t *c = g != NULL ? ctr_find(g, container) : NULL;
+    int64_t now = berth__clock_wall_ms();
+    if (c != NULL)
+        ctr_tick(c, now);
+    if (g == NULL)
+        rc = no_group(err, key);
+    else if (c == NULL)
+        rc = no_container(err, key, container);
+    else if (!c->running || now < c->ready_ms)
+        rc = berth_error_set(err, BERTH_EINVAL, "ContainerNotRunning", "container",
+                             "container '%s' is not running", container);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sim_session_open(void *ctx, const char *key, const char *container,
+                            const char *const *argv, size_t argc,
+                            const berth_session_opts_t *opts, void **session, int *fd,
+                            berth_error_t *err)
+{
+    *session = NULL;
+    *fd = -1;
+    if (argv == NULL || argc == 0)
+        return berth_error_set(err, BERTH_EINVAL, "InvalidCommand", "command",
+                               "no command given");
+    int rc = session_target(ctx, key, container, err);
+    if (rc != 0)
+        return rc;
+    sim_session_t *ss = calloc(1, sizeof *ss);
+    if (ss == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    ss->tty = opts != NULL && opts->tty;
+    ss->rows = ss->tty && opts->rows ? opts->rows : SIM_SESSION_DEFAULT_ROWS;
+    ss->cols = ss->tty && opts->cols ? opts->cols : SIM_SESSION_DEFAULT_COLS;
+    ss->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ss->efd < 0) {
+        int e = errno;
+        sess_free(ss);
+        return berth_error_set(err, BERTH_EIO, "SessionFailed", "", "cannot make an eventfd: %s",
+                               strerror(e));
+    }
+    bool ok = true;
+    if (argc == 1 && is_shell(argv[0])) {
+        ss->mode = SIM_SH;
+    } else if (argc == 1 && strcmp(argv[0], "cat") == 0) {
+        ss->mode = SIM_CAT;
+    } else if (argc >= 3 && is_shell(argv[0]) && strcmp(argv[1], "-c") == 0) {
+        ss->mode = SIM_LINE;            /* sh -c SCRIPT [NAME ARGS...] */
+        ok = sess_run(ss, argv[2]);
+    } else {
+        size_t total = 1;
+        for (size_t i = 0; i < argc; i++)
+            total += strlen(argv[i]) + 1;
+        char *line = malloc(total);
+        ok = line != NULL;
+        if (ok) {
+            size_t n = 0;
+            for (size_t i = 0; i < argc; i++) {
+                if (i > 0)
+                    line[n++] = ' ';
+                memcpy(line + n, argv[i], strlen(argv[i]));
+                n += strlen(argv[i]);
+            }
+            line[n] = '\0';
+            ss->mode = SIM_LINE;
+            ok = sess_run(ss, line);
+            free(line);
+        }
+    }
+    if (!ok) {
+        sess_free(ss);
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    }
+    *session = ss;
+    *fd = ss->efd;
+    return 0;
+}
+
+static int sim_session_read(void *session, char *buf, size_t cap, size_t *n,
+                            berth_error_t *err)
+{
+    (void)err;
+    sim_session_t *ss = session;
+    *n = 0;
+    if (ss->out_len == 0)
+        return ss->ended ? 1 : 0;
+    size_t k = ss->out_len < cap ? ss->out_len : cap;
+    memcpy(buf, ss->out, k);
+    memmove(ss->out, ss->out + k, ss->out_len - k);
+    ss->out_len -= k;
+    *n = k;
+    if (ss->out_len == 0 && !ss->ended && ss->signaled) {
+        uint64_t count;
+        if (read(ss->efd, &count, sizeof count) == (ssize_t)sizeof count)
+            ss->signaled = false;
+    }
+    return 0;
+}
+
+static int sim_session_write(void *session, const char *data, size_t len,
+                             berth_error_t *err)
+{
+    sim_session_t *ss = session;
+    if (ss->ended && len == 0)
+        return 0;   /* the input of a shell that exited: closed already */
+    if (ss->ended)
+        return berth_error_set(err, BERTH_EIO, "SessionEnded", "",
+                               "the process's output has ended");
+    if (ss->full)
+        return berth_error_set(err, BERTH_EIO, "SessionOutputFull", "",
+                               "more than %u bytes of output are waiting to be read",
+                               SIM_SESSION_OUT_MAX);
+    bool ok = true;
+    if (len > 0) {
+        ok = sess_input(ss, data, len);
+    } else if (!ss->ended) {
+        /* The end of input: a partial line is still a line (cat copies
+         * it as it is). */
+        if (ss->line_len > 0 && ss->mode == SIM_CAT) {
+            ok = sess_out(ss, ss->line, ss->line_len);
+            ss->line_len = 0;
+        } else if (ss->line_len > 0) {
+            ss->line[ss->line_len] = '\0';
+            ss->line_len = 0;
+            ok = sess_line(ss, ss->line);
+        }
+        ok = ok && (ss->ended || sess_line(ss, NULL));
+    }
+    if (!ok)
+        return berth_error_set(err, BERTH_EIO, "SessionOutputFull", "",
+                               "more than %u bytes of output are waiting to be read",
+                               SIM_SESSION_OUT_MAX);
+    return 0;
+}
+
+static int sim_session_resize(void *session, uint16_t rows, uint16_t cols,
+                              berth_error_t *err)
+{
+    (void)err;
+    sim_session_t *ss = session;
+    if (ss->tty) {
+        ss->rows = rows;
+        ss->cols = cols;
+    }
+    return 0;
+}
+
+static int sim_session_close(void *session, int *exit_code, berth_error_t *err)
+{
+    (void)err;
+    sim_session_t *ss = session;
+    if (exit_code != NULL)
+        *exit_code = ss != NULL && ss->ended ? ss->status : -1;
+    sess_free(ss);
+    return 0;
+}
+
+/* ---- the context's lock -------------------------------------------------------
+ *
+ * Sessions open on threads of their own, concurrently with the other
+ * operations: every operation on the group table runs under s->lock. */
+
+#define SIM_LOCKED(op, params, args)                                                         \
+    static int op##_locked params                                                            \
+    {                                                                                        \
+        sim_t *s = ctx;                                                                      \
+        pthread_mutex_lock(&s->lock);                                                        \
+        int rc = op args;                                                                    \
+        pthread_mutex_unlock(&s->lock);                                                      \
+        return rc;                                                                           \
+    }
+
+SIM_LOCKED(sim_create, (void *ctx, const berth_runtime_group_t *g, berth_error_t *err),
+           (ctx, g, err))
+SIM_LOCKED(sim_start, (void *ctx, const char *key, const char *container, berth_error_t *err),
+           (ctx, key, container, err))
+SIM_LOCKED(sim_stop,
+           (void *ctx, const char *key, const char *container, uint32_t grace_s,
+            berth_error_t *err),
+           (ctx, key, container, grace_s, err))
+SIM_LOCKED(sim_restart, (void *ctx, const char *key, uint32_t grace_s, berth_error_t *err),
+           (ctx, key, grace_s, err))
+SIM_LOCKED(sim_remove, (void *ctx, const char *key, berth_error_t *err), (ctx, key, err))
+SIM_LOCKED(sim_status, (void *ctx, const char *key, berth_group_status_t *out, berth_error_t *err),
+           (ctx, key, out, err))
+SIM_LOCKED(sim_logs,
+           (void *ctx, const char *key, const char *container, uint32_t tail, bool timestamps,
+            char **out, size_t *len, berth_error_t *err),
+           (ctx, key, container, tail, timestamps, out, len, err))
+SIM_LOCKED(sim_exec,
+           (void *ctx, const char *key, const char *container, const char *const *argv,
+            size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err),
+           (ctx, key, container, argv, argc, out, len, exit_code, err))
+SIM_LOCKED(sim_list, (void *ctx, berth_plugin_list_cb cb, void *data, berth_error_t *err),
+           (ctx, cb, data, err))
+SIM_LOCKED(sim_config_maps,
+           (void *ctx, const char *key, const berth_group_t *spec, berth_error_t *err),
+           (ctx, key, spec, err))
+
 static const berth_plugin_ops_t sim_ops = {
     .abi_major = BERTH_PLUGIN_ABI_MAJOR,
     .size = sizeof(berth_plugin_ops_t),
@@ -858,16 +1432,21 @@ static const berth_plugin_ops_t sim_ops = {
     .probe = sim_probe,
     .image_ensure = sim_image_ensure,
     .images = sim_images,
-    .create = sim_create,
-    .start = sim_start,
-    .stop = sim_stop,
-    .restart = sim_restart,
-    .remove = sim_remove,
-    .status = sim_status,
-    .logs = sim_logs,
-    .exec = sim_exec,
-    .list = sim_list,
-    .config_maps = sim_config_maps,
+    .create = sim_create_locked,
+    .start = sim_start_locked,
+    .stop = sim_stop_locked,
+    .restart = sim_restart_locked,
+    .remove = sim_remove_locked,
+    .status = sim_status_locked,
+    .logs = sim_logs_locked,
+    .exec = sim_exec_locked,
+    .list = sim_list_locked,
+    .config_maps = sim_config_maps_locked,
+    .session_open = sim_session_open,
+    .session_read = sim_session_read,
+    .session_write = sim_session_write,
+    .session_resize = sim_session_resize,
+    .session_close = sim_session_close,
 };
 
 /* The plugin's entry symbol: the simulator's operations. */
