@@ -5,6 +5,10 @@
  * and runs container groups from an unpacked busybox root filesystem:
  * BERTH_TEST_RUNC_IMAGES names a directory holding <image dir>/rootfs and
  * BERTH_TEST_IMAGE the image ("busybox:latest" -> busybox_latest/rootfs).
+ * Interactive sessions: /bin/sh under a TTY (`stty size` before and after
+ * a resize, `read`, `exit 3`), `sh -c` without one (input, end of input,
+ * stderr in the output, exit 5), a container that is not running, and
+ * sessions closed early, which leave no process behind.
  * The tests that need runc are skipped when those are unset, when not
  * root, or when runc is missing, and fail instead when
  * BERTH_REQUIRE_ENGINES=1.  Every run uses its own runc state directory,
@@ -16,7 +20,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -807,6 +813,255 @@ static void test_missing_image_create(void **state)
     group_done(&g);
 }
 
+/* ---- interactive sessions ------------------------------------------------------------ */
+
+#define SESSION_WAIT_MS 30000
+
+typedef struct session {
+    const berth_plugin_ops_t *ops;
+    void *s;
+    int fd;
+    char out[65536];                /* everything read, NUL-terminated        */
+    size_t len;
+    size_t seen;                    /* what session_expect() already matched  */
+    bool ended;
+} session_t;
+
+static void session_start(session_t *t, fixture_t *f, const char *key, const char *container,
+                          const char *const *argv, size_t argc, bool tty, uint16_t rows,
+                          uint16_t cols)
+{
+    memset(t, 0, sizeof *t);
+    t->ops = f->ops;
+    berth_session_opts_t o = {.tty = tty, .rows = rows, .cols = cols};
+    berth_error_t err;
+    int rc = f->ops->session_open(f->ctx, key, container, argv, argc, &o, &t->s, &t->fd, &err);
+    if (rc != 0)
+        fail_msg("session_open: %d %s: %s", rc, err.name, err.message);
+    assert_true(t->fd >= 0);
+}
+
+/* Reads what is waiting once the descriptor polls readable (at most ms). */
+static void session_pump(session_t *t, int ms)
+{
+    struct pollfd p = {.fd = t->fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return;
+    size_t n = 0;
+    berth_error_t err;
+    int rc = t->ops->session_read(t->s, t->out + t->len, sizeof t->out - 1 - t->len, &n, &err);
+    if (rc < 0)
+        fail_msg("session_read: %d %s: %s", rc, err.name, err.message);
+    t->len += n;
+    t->out[t->len] = '\0';
+    if (rc == 1)
+        t->ended = true;
+}
+
+/* Reads until `want` appears after what earlier calls matched. */
+static void session_expect(session_t *t, const char *want)
+{
+    for (int waited = 0; waited < SESSION_WAIT_MS; waited += 100) {
+        const char *at = strstr(t->out + t->seen, want);
+        if (at != NULL) {
+            t->seen = (size_t)(at - t->out) + strlen(want);
+            return;
+        }
+        if (t->ended)
+            break;
+        session_pump(t, 100);
+    }
+    fail_msg("output lacks '%s': '%s'", want, t->out);
+}
+
+static void session_to_end(session_t *t)
+{
+    for (int waited = 0; !t->ended && waited < SESSION_WAIT_MS; waited += 100)
+        session_pump(t, 100);
+    if (!t->ended)
+        fail_msg("the output never ended: '%s'", t->out);
+}
+
+static void session_send(session_t *t, const char *text)
+{
+    berth_error_t err;
+    int rc = t->ops->session_write(t->s, text, strlen(text), &err);
+    if (rc != 0)
+        fail_msg("session_write: %d %s: %s", rc, err.name, err.message);
+}
+
+static int session_finish(session_t *t)
+{
+    int code = -2;
+    berth_error_t err;
+    int rc = t->ops->session_close(t->s, &code, &err);
+    t->s = NULL;
+    if (rc != 0)
+        fail_msg("session_close: %d %s: %s", rc, err.name, err.message);
+    return code;
+}
+
+/* How many host processes run `runc --root <this run's root> exec`. */
+static int runc_execs(fixture_t *f)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], cmd[4096];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t k = read(fd, cmd, sizeof cmd - 1);
+        close(fd);
+        if (k <= 0)
+            continue;
+        bool root = false, exec = false;
+        for (ssize_t i = 0; i < k; i += (ssize_t)strlen(cmd + i) + 1) {
+            cmd[k] = '\0';
+            root = root || strcmp(cmd + i, f->root) == 0;
+            exec = exec || strcmp(cmd + i, "exec") == 0;
+        }
+        n += root && exec;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The lines of `ps` in the container that end with `command`. */
+static int container_runs(fixture_t *f, const char *key, const char *container,
+                          const char *command)
+{
+    const char *ps[] = {"ps"};
+    int code = 0;
+    char *out = exec_ok(f, key, container, ps, 1, &code);
+    int n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t len = strlen(line), want = strlen(command);
+        n += len >= want && strcmp(line + len - want, command) == 0;
+    }
+    free(out);
+    return n;
+}
+
+static char *box_doc(const char *key, const char *image)
+{
+    return doc("{\"name\":\"%s\",\"location\":\"westeurope\",\"properties\":{"
+               "\"osType\":\"Linux\",\"containers\":[{\"name\":\"box\",\"properties\":{"
+               "\"image\":\"%s\",\"command\":[\"sleep\",\"100000\"],\"resources\":{"
+               "\"requests\":{\"cpu\":1,\"memoryInGB\":0.5}}}}]}}",
+               key, image);
+}
+
+static void test_session_tty(void **state)
+{
+    fixture_t *f = *state;
+    skip_without_engine(f);
+    test_group_t g;
+    group_make(&g, "sess", 1, box_doc("sess", f->image));
+    create_ok(f, &g);
+    start_ok(f, "sess", NULL);
+    wait_state(f, "sess", "box", BERTH_CONTAINER_RUNNING, 10000);
+
+    const char *sh[] = {"/bin/sh"};
+    session_t t;
+    session_start(&t, f, "sess", "box", sh, 1, true, 30, 100);
+    session_send(&t, "stty size\n");
+    session_expect(&t, "30 100");
+    berth_error_t err;
+    assert_int_equal(f->ops->session_resize(t.s, 40, 120, &err), 0);
+    session_send(&t, "stty size\n");
+    session_expect(&t, "40 120");
+    session_send(&t, "read x; echo got $x\n");
+    session_send(&t, "hello\n");
+    session_expect(&t, "got hello");
+    session_send(&t, "exit 3\n");
+    session_to_end(&t);
+    assert_int_equal(session_finish(&t), 3);
+
+    /* The end of input (^D) ends the shell.  As on any terminal, ^D means
+     * it once the shell reads its line editor's input: after its prompt
+     * (in canonical mode, between commands, the terminal would take it). */
+    session_start(&t, f, "sess", "box", sh, 1, true, 0, 0);
+    session_send(&t, "echo fi\"\"rst\n");   /* "first" is in the output alone */
+    session_expect(&t, "first");
+    session_expect(&t, "# ");
+    assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
+    session_to_end(&t);
+    assert_int_equal(session_finish(&t), 0);
+
+    /* Closed while the shell runs: nothing is left. */
+    session_start(&t, f, "sess", "box", sh, 1, true, 24, 80);
+    session_send(&t, "echo rea\"\"dy\n");
+    session_expect(&t, "ready");
+    assert_int_equal(session_finish(&t), -1);
+    assert_int_equal(runc_execs(f), 0);
+    assert_int_equal(container_runs(f, "sess", "box", "/bin/sh"), 0);
+    group_done(&g);
+}
+
+static void test_session_pipes(void **state)
+{
+    fixture_t *f = *state;
+    skip_without_engine(f);
+    berth_error_t err;
+    test_group_t g;
+    group_make(&g, "pipes", 1, box_doc("pipes", f->image));
+    create_ok(f, &g);
+    start_ok(f, "pipes", NULL);
+    wait_state(f, "pipes", "box", BERTH_CONTAINER_RUNNING, 10000);
+
+    const char *script[] = {"/bin/sh", "-c", "read x; echo got $x; echo err >&2; exit 5"};
+    session_t t;
+    session_start(&t, f, "pipes", "box", script, 3, false, 0, 0);
+    session_send(&t, "hello\n");
+    assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
+    session_to_end(&t);
+    assert_string_equal(t.out, "got hello\nerr\n");
+    assert_int_equal(session_finish(&t), 5);
+
+    /* cat reads until the end of input. */
+    const char *cat[] = {"cat"};
+    session_start(&t, f, "pipes", "box", cat, 1, false, 0, 0);
+    session_send(&t, "one\ntwo");
+    assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
+    session_to_end(&t);
+    assert_string_equal(t.out, "one\ntwo");
+    assert_int_equal(session_finish(&t), 0);
+
+    /* Closed early: runc and the process are gone when close returns. */
+    const char *sleeper[] = {"sleep", "100"};
+    session_start(&t, f, "pipes", "box", sleeper, 2, false, 0, 0);
+    for (int waited = 0; waited < SESSION_WAIT_MS; waited += 100) {
+        if (container_runs(f, "pipes", "box", "sleep 100") == 1)
+            break;
+        sleep_ms(100);
+    }
+    assert_int_equal(container_runs(f, "pipes", "box", "sleep 100"), 1);
+    assert_int_equal(session_finish(&t), -1);
+    assert_int_equal(runc_execs(f), 0);
+    assert_int_equal(container_runs(f, "pipes", "box", "sleep 100"), 0);
+
+    /* A container that is not running takes no session. */
+    assert_int_equal(f->ops->stop(f->ctx, "pipes", "box", 1, &err), 0);
+    void *s = (void *)1;
+    int fd = 0;
+    berth_session_opts_t o = {.tty = true, .rows = 24, .cols = 80};
+    assert_int_equal(f->ops->session_open(f->ctx, "pipes", "box", cat, 1, &o, &s, &fd, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.name, "ContainerNotRunning");
+    assert_null(s);
+    assert_int_equal(fd, -1);
+    assert_int_equal(f->ops->session_open(f->ctx, "pipes", "nosuch", cat, 1, &o, &s, &fd, &err),
+                     BERTH_ENOENT);
+    group_done(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +1075,8 @@ int main(void)
         cmocka_unit_test(test_init_containers_and_volumes),
         cmocka_unit_test(test_reopen_and_remove),
         cmocka_unit_test(test_missing_image_create),
+        cmocka_unit_test(test_session_tty),
+        cmocka_unit_test(test_session_pipes),
     };
     return cmocka_run_group_tests_name("plugin_runc", tests, setup, teardown);
 }

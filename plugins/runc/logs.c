@@ -108,6 +108,29 @@ int op_logs(void *vctx, const char *key, const char *container, uint32_t tail,
     return 0;
 }
 
+/* Finds running container `container` of group `key` and its runc id
+ * (rid).  Returns 0, BERTH_ENOENT (no such group or container), BERTH_EINVAL
+ * ("ContainerNotRunning") or runc's error, described in *err. */
+int exec_target(runc_ctx_t *ctx, const char *key, const char *container,
+                char rid[RUNC_ID_MAX], berth_error_t *err)
+{
+    runc_group_t *g = malloc(sizeof *g);
+    if (g == NULL)
+        return oom(err);
+    const runc_entry_t *e = NULL;
+    int rc = container_find(ctx, key, container, g, &e, err);
+    if (rc == 0)
+        runc_id(g->id, e->sub, rid);
+    runc_state_t st = RUNC_ABSENT;
+    if (rc == 0)
+        rc = runc_state_get(ctx, rid, &st, NULL, err);
+    if (rc == 0 && st != RUNC_RUNNING)
+        rc = berth_error_set(err, BERTH_EINVAL, "ContainerNotRunning", "container",
+                             "container '%s' is not running", container);
+    free(g);
+    return rc;
+}
+
 /* The plugin's exec operation (berth-plugin.h): runs argv in running
  * container `container`; its output into a new buffer *out (free()) and
  * its exit status into *exit_code. */
@@ -121,21 +144,8 @@ int op_exec(void *vctx, const char *key, const char *container, const char *cons
     if (argv == NULL || argc == 0 || argc > 4096)
         return berth_error_set(err, BERTH_EINVAL, "InvalidArgument", "argv",
                                "exec needs a command");
-    runc_group_t *g = malloc(sizeof *g);
-    if (g == NULL)
-        return oom(err);
-    const runc_entry_t *e = NULL;
-    int rc = container_find(ctx, key, container, g, &e, err);
     char rid[RUNC_ID_MAX];
-    if (rc == 0)
-        runc_id(g->id, e->sub, rid);
-    runc_state_t st = RUNC_ABSENT;
-    if (rc == 0)
-        rc = runc_state_get(ctx, rid, &st, NULL, err);
-    if (rc == 0 && st != RUNC_RUNNING)
-        rc = berth_error_set(err, BERTH_EINVAL, "ContainerNotRunning", "container",
-                             "container '%s' is not running", container);
-    free(g);
+    int rc = exec_target(ctx, key, container, rid, err);
     if (rc != 0)
         return rc;
     char **full = calloc(argc + 6, sizeof *full);

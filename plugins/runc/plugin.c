@@ -5,9 +5,9 @@
  * The operations that change what runs (create, start, stop, restart,
  * remove) live here and call on the sandbox and containers (container.c),
  * bundles (bundle.c) and group.json (state.c); status and list live in
- * state.c, logs and exec in logs.c.  Creating what already exists is
- * refused rather than duplicated, and a create that fails leaves nothing
- * behind.  This file must never export another symbol, and never restart
+ * state.c, logs and exec in logs.c, interactive sessions in session.c.
+ * Creating what already exists is refused rather than duplicated, and a
+ * create that fails leaves nothing behind.  This file must never export another symbol, and never restart
  * a container by itself.
  */
 #define _GNU_SOURCE
@@ -434,6 +434,11 @@ static const berth_plugin_ops_t runc_ops = {
     .exec = op_exec,
     .list = op_list,
     .config_maps = op_config_maps,
+    .session_open = op_session_open,
+    .session_read = op_session_read,
+    .session_write = op_session_write,
+    .session_resize = op_session_resize,
+    .session_close = op_session_close,
 };
 
 /* The plugin's entry point: returns the static operations table (never

@@ -25,6 +25,7 @@
  *   container.c  the sandbox; starting and stopping containers; removal
  *   shim.c       the supervisor each container runs under
  *   logs.c       logs and exec
+ *   session.c    interactive sessions (runc exec with its stdin open)
  *   programs.c   running programs and runc's subcommands
  *   util.c       paths and small files
  *
@@ -184,5 +185,17 @@ int op_logs(void *vctx, const char *key, const char *container, uint32_t tail,
             bool timestamps, char **out, size_t *len, berth_error_t *err);
 int op_exec(void *vctx, const char *key, const char *container, const char *const *argv,
             size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err);
+int exec_target(runc_ctx_t *ctx, const char *key, const char *container,
+                char rid[RUNC_ID_MAX], berth_error_t *err);
+
+/* ---- session.c --------------------------------------------------------------- */
+
+int op_session_open(void *vctx, const char *key, const char *container,
+                    const char *const *argv, size_t argc, const berth_session_opts_t *opts,
+                    void **session, int *fd, berth_error_t *err);
+int op_session_read(void *session, char *buf, size_t cap, size_t *n, berth_error_t *err);
+int op_session_write(void *session, const char *data, size_t len, berth_error_t *err);
+int op_session_resize(void *session, uint16_t rows, uint16_t cols, berth_error_t *err);
+int op_session_close(void *session, int *exit_code, berth_error_t *err);
 
 #endif
