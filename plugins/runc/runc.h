@@ -17,7 +17,9 @@
  * supervisor writes: `log`, `started`, `finished`, `exit` and `shim.pid`.
  * Nothing lives only in memory, so a fresh context (after the agent or the
  * plugin restarted) finds every group again from these files and
- * `runc state`.
+ * `runc state`.  An interactive session (session.c) is the exception: it
+ * lives as long as its caller holds it, with its files in a private
+ * temporary directory, and ends with it.
  *
  *   plugin.c     configuration, the operations table, berth_plugin_entry
  *   state.c      names and paths, group.json, status and list
