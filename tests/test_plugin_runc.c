@@ -7,8 +7,9 @@
  * BERTH_TEST_IMAGE the image ("busybox:latest" -> busybox_latest/rootfs).
  * Interactive sessions: /bin/sh under a TTY (`stty size` before and after
  * a resize, `read`, `exit 3`), `sh -c` without one (input, end of input,
- * stderr in the output, exit 5), a container that is not running, and
- * sessions closed early, which leave no process behind.
+ * stderr in the output, exit 5), a command runc cannot start (its message
+ * and a failure status, with and without a TTY), a container that is not
+ * running, and sessions closed early, which leave no process behind.
  * The tests that need runc are skipped when those are unset, when not
  * root, or when runc is missing, and fail instead when
  * BERTH_REQUIRE_ENGINES=1.  Every run uses its own runc state directory,
@@ -1046,6 +1047,20 @@ static void test_session_pipes(void **state)
     assert_int_equal(session_finish(&t), -1);
     assert_int_equal(runc_execs(f), 0);
     assert_int_equal(container_runs(f, "pipes", "box", "sleep 100"), 0);
+
+    /* A command runc cannot start: its message is the output, a failure
+     * the status. */
+    const char *missing[] = {"/nonexistent", "x"};
+    session_start(&t, f, "pipes", "box", missing, 2, false, 0, 0);
+    session_to_end(&t);
+    assert_non_null(strstr(t.out, "/nonexistent"));
+    int code = session_finish(&t);
+    assert_true(code > 0 && code < 256);
+    session_start(&t, f, "pipes", "box", missing, 2, true, 24, 80);
+    session_to_end(&t);
+    assert_non_null(strstr(t.out, "/nonexistent"));
+    code = session_finish(&t);
+    assert_true(code > 0 && code < 256);
 
     /* A container that is not running takes no session. */
     assert_int_equal(f->ops->stop(f->ctx, "pipes", "box", 1, &err), 0);

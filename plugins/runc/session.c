@@ -21,8 +21,9 @@
  * runc's --console-socket protocol), and the session sizes it before
  * session_open returns.  The master is the session's descriptor: EIO on
  * it means the process and its children closed the terminal (end of
- * output).  session_resize sets the master's size: the kernel sends the
- * process SIGWINCH.
+ * output; when runc could not start the process, its message, which it
+ * wrote to a file, ends the output instead).  session_resize sets the
+ * master's size: the kernel sends the process SIGWINCH.
  *
  * Closing a session before the output ended closes its terminal (a hang
  * up) or its input, sends the process SIGHUP and SIGTERM, then after a
@@ -69,6 +70,7 @@ typedef struct runc_session {
     int out;                    /* no tty: the output pipe's read end        */
     bool ended;                 /* the output ended                          */
     bool reaped;                /* the supervisor was reaped: status valid   */
+    bool err_shown;             /* tty: runc's messages were considered      */
     int status;
     char dir[RUNC_PATH_MAX];    /* private: the pid file, the console socket */
     char pid_file[RUNC_PATH_MAX];
@@ -475,6 +477,32 @@ int op_session_open(void *vctx, const char *key, const char *container,
     return 0;
 }
 
+/* With a TTY, runc's own messages go to s->err_file, not to the terminal:
+ * when runc failed to start the process (it wrote no pid file), they are
+ * the end of the output, copied into buf ("\n" as "\r\n", as the
+ * terminal shows lines), once.  Returns the bytes copied. */
+static size_t runc_failure(runc_session_t *s, char *buf, size_t cap)
+{
+    s->err_shown = true;
+    if (pid_read(s->pid_file) != 0)
+        return 0;
+    /* runc writes its message after the terminal closed: once it exited
+     * (a process that ended at once may also have had its pid file
+     * written since). */
+    reap(s, SESSION_EXIT_WAIT_MS);
+    if (pid_read(s->pid_file) != 0)
+        return 0;
+    char msg[2048];
+    ssize_t k = read_small(s->err_file, msg, sizeof msg);
+    size_t n = 0;
+    for (ssize_t i = 0; i < k && n + 2 <= cap; i++) {
+        if (msg[i] == '\n')
+            buf[n++] = '\r';
+        buf[n++] = msg[i];
+    }
+    return n;
+}
+
 /* The plugin's session_read operation (berth-plugin.h). */
 int op_session_read(void *vs, char *buf, size_t cap, size_t *n, berth_error_t *err)
 {
@@ -498,6 +526,8 @@ int op_session_read(void *vs, char *buf, size_t cap, size_t *n, berth_error_t *e
             return 0;
         /* 0 on the pipe, EIO on a master whose terminal nobody holds. */
         if (r == 0 || errno == EIO) {
+            if (s->tty && !s->err_shown && (*n = runc_failure(s, buf, cap)) > 0)
+                return 0;
             s->ended = true;
             return 1;
         }
