@@ -410,8 +410,8 @@ static void test_sim_session_tty(void **state)
     session_expect(&t, "stty size\r\n30 100\r\n");
     berth_error_t err;
     assert_int_equal(f->ops->session_resize(t.s, 40, 120, &err), 0);
-    session_send(&t, "stty size\r");
-    session_expect(&t, "40 120\r\n");
+    session_send(&t, "stty sizx\x7f" "e\r");
+    session_expect(&t, "stty sizx\b \be\r\n40 120\r\n");
     session_send(&t, "read x; echo got $x\n");
     session_send(&t, "hel");
     session_expect(&t, "hel");

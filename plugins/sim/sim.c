@@ -40,9 +40,10 @@
  * (the output ends with status N), `stty size` ("ROWS COLS" with a TTY,
  * else "stty: standard input: Not a tty" and status 1); anything else is
  * "sh: WORD: not found" (status 127).  With a TTY each input byte is echoed
- * as typed, "\r" is taken as "\n", ^D at the start of a line ends the
- * input, and every "\n" of output is "\r\n"; without one, no echo and
- * "\n".  The end of input ends the shell with status 0.  At most 1 MiB of
+ * as typed, "\r" is taken as "\n", DEL erases, ^D at the start of a line
+ * ends the input, and every "\n" of output is "\r\n"; without one, no
+ * echo and "\n".  The end of input ends the shell with status 0 (closing
+ * the input of a shell that exited succeeds).  At most 1 MiB of
  * output waits to be read; a write that would produce more fails.  The
  * session's descriptor is an eventfd, readable while output waits or once
  * the output ended; session_resize changes what `stty size` answers.
@@ -1164,9 +1165,9 @@ static bool sess_line(sim_session_t *ss, const char *line)
     return true;
 }
 
-/* Input bytes as a terminal (or a pipe) delivers them: echoed with a tty,
- * "\r" taken as "\n" (icrnl) and ^D at the start of a line as the end of
- * input. */
+/* Input bytes as a terminal (or a pipe) delivers them: with a tty,
+ * echoed, "\r" taken as "\n" (icrnl), DEL or ^H erasing the last
+ * character and ^D at the start of a line as the end of input. */
 static bool sess_input(sim_session_t *ss, const char *data, size_t len)
 {
     for (size_t i = 0; i < len && !ss->ended; i++) {
@@ -1176,6 +1177,15 @@ static bool sess_input(sim_session_t *ss, const char *data, size_t len)
         if (ss->tty && c == 4) {
             if (ss->line_len == 0 && !sess_line(ss, NULL))
                 return false;
+            continue;
+        }
+        if (ss->tty && (c == 0x7f || c == '\b')) {
+            /* erase: the terminal takes the last character back */
+            if (ss->line_len > 0) {
+                ss->line_len--;
+                if (!sess_put(ss, "\b \b", 3))
+                    return false;
+            }
             continue;
         }
         if (ss->tty && !sess_out(ss, &c, 1))
