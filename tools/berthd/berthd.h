@@ -108,6 +108,10 @@ typedef struct bd_request {
     bool any_subscription;
     const char *const *subscriptions;
     size_t nsubscriptions;
+    /* Set by the WebSocket alone (server_ws.c), never from a request's
+     * bytes: an exec session's take answers what to run, {"session":
+     * {key, container, command, tty, rows, cols}}, instead of running it. */
+    bool exec_interactive;
 } bd_request_t;
 
 /* A reply to send, exactly once, now or later (from another callback).
@@ -195,6 +199,13 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out);
 
 /* Whether Redis answers; `why` says what is wrong otherwise. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
+
+/* The API's asynchronous store (on the loop), for the WebSocket's
+ * interactive sessions (server_ws.c). */
+berth_store_async_t *bd_api_async(bd_api_t *api);
+
+/* How long an agent has to answer (--agent-timeout-ms). */
+uint32_t bd_api_agent_timeout_ms(const bd_api_t *api);
 
 /* ---- NGroups (ngroups.c) ------------------------------------------------------------------ */
 
