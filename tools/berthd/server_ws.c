@@ -5,15 +5,29 @@
  * wslay frames what follows, driven from the bufferevent's callbacks.
  *
  * The session, as `az container exec` opens it: the first text (or
- * binary) message is the password; the session's run is then the POST
- * form's (bd_api_handle() on POST /berth/exec/<id> with {"password"},
- * through a captured reply: subscription binding, three tries, single use
- * all as there); its output goes out as text frames (at most WS_FRAME_MAX
- * bytes each, cut between UTF-8 characters), then a close frame: 1000 with
- * the reason "exit status N", or, when the run fails, a text frame
+ * binary) message is the password; the session is then taken through the
+ * POST form's path (bd_api_handle() on POST /berth/exec/<id> with
+ * {"password"}, through a captured reply, with exec_interactive set:
+ * subscription binding, three tries, single use all as there), which
+ * answers what to run; the session then runs interactively on the
+ * asynchronous store (berth_store_async_session_open(): the agent runs the
+ * command through its runtime plugin, under a terminal when the exec
+ * request named a terminalSize).  The process's output goes out as binary
+ * frames (at most WS_FRAME_MAX bytes each), then a close frame 1000 with
+ * the reason "exit status N"; when the session fails, a text frame
  * "berthd: <message>\r\n" and a close frame 4000 + the HTTP status (4403,
- * 4404, 4409, 4503 ...) with the CloudError's code as its reason.  Later
- * messages from the client are read and dropped: exec is not interactive.
+ * 4404, 4409, 4503 ...) with the CloudError's code as its reason.
+ *
+ * The client's later messages: without a subprotocol (the Azure CLI's
+ * way), every message is input for the process.  With the subprotocol
+ * WS_PROTOCOL ("berth.exec.v1", echoed in the 101) the first byte of each
+ * message is a channel: 0 input, 1 end of input, 2 the terminal's new size
+ * as "ROWS COLS".  Input sent before the session opened is kept (at most
+ * WS_EARLY_MAX) and said first.  Flow control both ways: reading the
+ * client stops while WS_BACKLOG_MAX chunks of input wait for Redis, and
+ * the session's output is held while more than WS_OUTPUT_HIGH bytes wait
+ * for the client.
+ *
  * An attach session's run answers its logs route instead: the session then
  * reads the logs through it every second and sends what is new as text
  * frames, until the group stops (close 1000 "the container group
@@ -29,9 +43,11 @@
  * WS_INPUT_MAX plus one message of WS_MSG_MAX (a larger one closes the
  * socket, 1009), and never keep a socket open past its bounds: WS_SILENCE_S
  * without a message before the password, the agent's timeout plus
- * WS_RUN_SLACK_S while the command runs, WS_CLOSE_WAIT_S for the client's
- * close frame.  A session outlives its connection only while its run is
- * pending (the run's reply is captured, never sent anywhere).
+ * WS_RUN_SLACK_S while the session is taken, WS_SESSION_MAX_S for an
+ * interactive session, WS_CLOSE_WAIT_S for the client's close frame.  A
+ * session outlives its connection only while its take is pending (the
+ * take's reply is captured, never sent anywhere); an interactive session
+ * is closed with its connection (the agent then ends the process).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
