@@ -167,6 +167,15 @@ void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real);
 /* Frees a captured reply without sending anything.  Accepts NULL. */
 void bd_reply_capture_free(bd_reply_t *captured);
 
+/* Has `cb(arg)` called (on the thread that sends, right after the send is
+ * recorded) once something is sent through the captured reply
+ * `captured`.  The callback must not free the reply itself. */
+void bd_reply_capture_notify(bd_reply_t *captured, void (*cb)(void *arg), void *arg);
+
+/* What was sent through the captured reply `captured`: its status (0:
+ * nothing yet) and its body (NULL, 0 when none; owned by the reply). */
+int bd_reply_captured(const bd_reply_t *captured, const char **body, size_t *len);
+
 /* Answers, at once and without I/O, GET /subscriptions (n 1: the
  * subscriptions req's token names, none for '*' or without tokens) and
  * GET or HEAD /subscriptions/S/resourcegroups/RG (n 4: every valid name
