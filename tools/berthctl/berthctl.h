@@ -75,9 +75,11 @@ int berthctl_cell_load_main(int argc, char **argv);
  * (--endpoint, $BERTH_ENDPOINT or http://127.0.0.1:8080), prints results on
  * stdout and progress and errors on stderr, and never prints a secret
  * (secure environment values, passwords, keys: they show as "<redacted>").
- * Every network wait is bounded by --timeout.  Returns the process exit
- * status: one of the BERTHCTL_EXIT_* values, or for `container exec` the
- * exit code of the command that ran in the container. */
+ * Every network wait is bounded by --timeout, but for `container exec`'s
+ * session once open (it lasts until berthd closes it).  Returns the
+ * process exit status: one of the BERTHCTL_EXIT_* values, or for
+ * `container exec` the exit status of the command that ran in the
+ * container (berthctl_ws_exec()). */
 int berthctl_container_main(int argc, char **argv);
 
 /* `berthctl ngroup create|show|list|scale|update|delete ...` (ngroup.c):
@@ -359,8 +361,8 @@ typedef struct berthctl_container_options {
 int berthctl_container_create(berthctl_client_t *c, const berthctl_container_options_t *o);
 
 /* `container show`, `list`, `delete`, `restart`, `stop`, `start`, `logs`
- * and `exec` (container_verbs.c).  Each returns the exit status (exec: the
- * command's exit code).  `method` and `suffix` of the action name the
+ * and `exec` (container_verbs.c; exec's session in ws.c).  Each returns
+ * the exit status (exec: the command's, as berthctl_ws_exec() says).  `method` and `suffix` of the action name the
  * request ("DELETE", "" or "POST", "/restart"), `done` what is printed
  * after it. */
 int berthctl_container_show(berthctl_client_t *c, const berthctl_container_options_t *o);
