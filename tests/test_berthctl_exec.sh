@@ -46,9 +46,9 @@ ctl container create -g rg -n g --image busybox:latest --cpu 1 \
 expect 0 "create g" || dump_logs
 # A container that has exited: berthd opens the session, the agent refuses
 # the command.
-ctl container create -g rg -n done --image busybox:latest --cpu 1 --restart-policy Never \
+ctl container create -g rg -n ended --image busybox:latest --cpu 1 --restart-policy Never \
     --environment-variables BERTH_SIM_EXIT_AFTER_MS=200
-expect 0 "create done" || dump_logs
+expect 0 "create ended" || dump_logs
 ctl container create -g rg -n off --image busybox:latest --cpu 1
 expect 0 "create off" || dump_logs
 ctl container stop -g rg -n off
@@ -77,7 +77,7 @@ expect 0 "exec with stdin from a file"
 
 i=0
 while [ $i -lt 80 ]; do
-    ctl container exec -g rg -n done --exec-command "echo hi" </dev/null
+    ctl container exec -g rg -n ended --exec-command "echo hi" </dev/null
     [ "$rc" != 0 ] && break
     sleep 0.25
     i=$((i + 1))
