@@ -350,6 +350,11 @@ static const berth_plugin_ops_t docker_ops = {
     .exec = docker_exec,
     .list = docker_list,
     .config_maps = docker_config_maps,
+    .session_open = docker_session_open,
+    .session_read = docker_session_read,
+    .session_write = docker_session_write,
+    .session_resize = docker_session_resize,
+    .session_close = docker_session_close,
 };
 
 const berth_plugin_ops_t *berth_plugin_entry(void);
