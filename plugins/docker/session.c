@@ -84,6 +84,7 @@ typedef struct docker_session {
     unsigned char header[8];
     size_t header_have;
     size_t frame_left;
+    bool garbled;                   /* a frame header made no sense        */
 } docker_session_t;
 
 static int64_t now_ms(void)
@@ -112,7 +113,9 @@ static void session_free(docker_session_t *s)
 }
 
 /* The session's own context: the host's name and the engine's socket and
- * version copied from ctx, and an engine client of its own. */
+ * version copied from ctx, and an engine client of its own (libcurl's
+ * global set-up, which engine_api_open() takes a reference to, is
+ * thread-safe from libcurl 7.84, and the context already holds one). */
 static docker_session_t *session_new(const docker_ctx_t *ctx)
 {
     docker_session_t *s = calloc(1, sizeof *s);
@@ -490,6 +493,9 @@ int docker_session_read(void *session, char *buf, size_t cap, size_t *n, berth_e
     if (s->fd < 0)
         return berth_error_set(err, BERTH_EINVAL, "InvalidArgument", "",
                                "the session's stream is closed");
+    if (s->garbled)
+        return berth_error_set(err, BERTH_EIO, "ContainerExecFailed", "",
+                               "the exec's output is not a multiplexed stream");
     size_t out = 0;
     while (out < cap) {
         ssize_t r;
@@ -503,6 +509,12 @@ int docker_session_read(void *session, char *buf, size_t cap, size_t *n, berth_e
                 s->header_have += (size_t)r;
                 if (s->header_have == 8) {
                     const unsigned char *h = s->header;
+                    /* stdin, stdout or stderr, then three zero bytes: any
+                     * other header means the stream is not what it seems. */
+                    if (h[0] > 2 || h[1] != 0 || h[2] != 0 || h[3] != 0) {
+                        s->garbled = true;
+                        break;
+                    }
                     s->frame_left = ((size_t)h[4] << 24) | ((size_t)h[5] << 16) |
                                     ((size_t)h[6] << 8) | h[7];
                     s->header_have = 0;
@@ -532,6 +544,9 @@ int docker_session_read(void *session, char *buf, size_t cap, size_t *n, berth_e
         }
     }
     *n = out;
+    if (s->garbled && out == 0)
+        return berth_error_set(err, BERTH_EIO, "ContainerExecFailed", "",
+                               "the exec's output is not a multiplexed stream");
     return s->eof && out == 0 ? 1 : 0;
 }
 
