@@ -19,8 +19,9 @@
  * one (stdout and stderr both, the end of input, output read a few bytes
  * at a time), a session closed early ending its process, sessions refused
  * for a container not running or missing, and two sessions on threads of
- * their own beside the context's operations.  Every run uses its own host name, so the engines' other containers
- * are never touched, and every test removes what it made.
+ * their own beside the context's operations.  Every run uses its own host
+ * name, so the engines' other containers are never touched, and every test
+ * removes what it made.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>

@@ -9,15 +9,15 @@
  * The stream.  session_open creates the exec (POST /containers/{id}/exec),
  * then starts it (POST /exec/{id}/start with "Connection: Upgrade" and
  * "Upgrade: tcp") over a unix socket connection of the session's own; once
- * the engine has answered the start (101 UPGRADED from Docker Engine, 101
- * or 200 from Podman) that socket carries the process's bytes both ways.
- * With a terminal the output is the terminal's raw bytes; without one it
- * is multiplexed (8-byte frame headers, stdout and stderr frames), which
- * session_read takes apart as the bytes come, however they are cut, and
- * hands over as one output.  Shutting the socket's write side is the end
- * of the process's input.  The engine closes the stream when the process
- * has exited; session_close then asks GET /exec/{id}/json (bounded) for
- * the exit status.
+ * the engine has answered the start (101 UPGRADED, from Docker Engine and
+ * from Podman 4's service alike; a 200 that is not chunked is taken too)
+ * that socket carries the process's bytes both ways.  With a terminal the
+ * output is the terminal's raw bytes; without one it is multiplexed (8-byte
+ * frame headers, stdout and stderr frames), which session_read takes apart
+ * as the bytes come, however they are cut, and hands over as one output.
+ * Shutting the socket's write side is the end of the process's input.  The
+ * engine closes the stream when the process has exited; session_close then
+ * asks GET /exec/{id}/json (bounded) for the exit status.
  *
  * Threads.  A session runs on a thread of its own, concurrently with the
  * context's operations: it owns everything it uses -- its stream socket
@@ -27,9 +27,8 @@
  * client (ctx->api) after session_open returns, nor during it.
  *
  * Ending early.  The engines have no call that kills an exec, and closing
- * the stream does not end its process (neither Docker Engine nor Podman
- * closes a terminal's or a pipe's other end for it: a shell reading its
- * input may end, `sleep 100` does not).  So closing a session before its
+ * the stream does not end a process that does not read its input (`sleep
+ * 100` under a terminal or not keeps running on both engines).  So closing a session before its
  * output ended closes the stream, gives the process SESSION_KILL_GRACE_MS
  * to end, then kills it with SIGKILL through the process id the engine
  * reports (exec inspection's Pid) -- only when this process sees that id in
