@@ -1522,6 +1522,75 @@ BERTH_EXPORT int berth_store_async_container_exec(berth_store_async_t *store, co
                                                   uint32_t timeout_ms, berth_store_call_cb cb,
                                                   void *data, berth_error_t *err);
 
+/* ---- interactive sessions (exec with stdin), the caller's side ----
+ *
+ * A session is a process in a running container that its caller talks to
+ * while it runs: input in, output out, the terminal's size, the exit
+ * status at the end.  The bytes go through the cell's Redis: the caller
+ * puts the session on the host's call stream (op "session"), the agent
+ * runs it through its plugin on a thread of its own
+ * (berth_hostlink_session_open()) and pushes the output to a list the
+ * caller pops when the agent announces it; the caller pushes input to a
+ * second list the agent waits on.  Each side tells the other it is still
+ * there every BERTH_SESSION_KEEPALIVE_MS; a side that hears nothing for
+ * BERTH_SESSION_SILENCE_MS ends the session.  Nothing of a session is
+ * durable: both lists expire once neither side touches them. */
+#define BERTH_SESSION_KEEPALIVE_MS 10000u
+#define BERTH_SESSION_SILENCE_MS 30000u
+#define BERTH_SESSION_CHUNK_MAX (64u * 1024u) /* one input or output chunk */
+
+typedef struct berth_store_async_session berth_store_async_session_t;
+
+/* What a session reports: output (bytes, len), or its end: status 0 with
+ * the process's exit code (-1 when it had to be ended), or a failure
+ * (err: AgentUnavailable, ContainerNotRunning, ...).  After the end the
+ * session reports nothing more; the caller still closes it. */
+typedef void (*berth_store_session_cb)(berth_store_async_session_t *session, bool ended,
+                                       const char *bytes, size_t len, int status,
+                                       int exit_code, const berth_error_t *err, void *data);
+
+/* Opens a session running argv[0..argc-1] (copied) in running container
+ * `container` of group `key`, under a terminal of opts' size when
+ * opts->tty.  The agent must start it within start_ms (else the session
+ * ends with "AgentUnavailable").  cb runs from the store's loop, never
+ * from inside this call.  On success stores the session in *out (close
+ * with berth_store_async_session_close()).  Bad arguments are refused at
+ * once (berth_store_async_container_exec()'s rules). */
+BERTH_EXPORT int berth_store_async_session_open(berth_store_async_t *store, const char *key,
+                                                const char *container,
+                                                const char *const *argv, size_t argc,
+                                                bool tty, uint16_t rows, uint16_t cols,
+                                                uint32_t start_ms, berth_store_session_cb cb,
+                                                void *data, berth_store_async_session_t **out,
+                                                berth_error_t *err);
+
+/* Sends input bytes (len at most BERTH_SESSION_CHUNK_MAX; len 0: end of
+ * input, stdin closed).  Returns 0, BERTH_EINVAL (too long, or the session
+ * ended) or BERTH_ENOMEM.  Input is delivered in order. */
+BERTH_EXPORT int berth_store_async_session_input(berth_store_async_session_t *session,
+                                                 const char *bytes, size_t len,
+                                                 berth_error_t *err);
+
+/* Sends a new terminal size.  Returns as berth_store_async_session_input(). */
+BERTH_EXPORT int berth_store_async_session_resize(berth_store_async_session_t *session,
+                                                  uint16_t rows, uint16_t cols,
+                                                  berth_error_t *err);
+
+/* Input sent and not yet taken by Redis: a caller stops reading its own
+ * client above a bound of its choosing. */
+BERTH_EXPORT size_t berth_store_async_session_backlog(const berth_store_async_session_t *session);
+
+/* Holds (true) or resumes (false) the reading of output: while held the
+ * agent's list fills and the agent stops reading the process (flow
+ * control for a slow client). */
+BERTH_EXPORT void berth_store_async_session_hold(berth_store_async_session_t *session,
+                                                 bool hold);
+
+/* Closes the session: the agent is told to end the process (when it has
+ * not ended), cb is never called again, the session is freed once no
+ * command of it is out.  May be called from inside cb.  Accepts NULL. */
+BERTH_EXPORT void berth_store_async_session_close(berth_store_async_session_t *session);
+
 /* The union of the images every host of the store's engine (the replica
  * as it is when the work starts) reports in the cell (the sets
  * berth_hostlink_images_put() writes), sorted by strcmp() and each once;
@@ -1865,7 +1934,8 @@ BERTH_EXPORT int berth_hostlink_images_put(berth_hostlink_t *link, const char *c
  * (berth_store_container_logs() / _exec()).  Free with berth_call_free(). */
 typedef enum berth_call_op {
     BERTH_CALL_LOGS = 1,
-    BERTH_CALL_EXEC
+    BERTH_CALL_EXEC,
+    BERTH_CALL_SESSION              /* berth_hostlink_session_open()        */
 } berth_call_op_t;
 
 typedef struct berth_call {
@@ -1878,6 +1948,8 @@ typedef struct berth_call {
     size_t argc;
     uint32_t timeout_ms;            /* how long its caller waits            */
     char reply[160];                /* where the answer goes (internal)     */
+    bool tty;                       /* session: under a terminal            */
+    uint16_t rows, cols;            /* session: the terminal's size         */
 } berth_call_t;
 
 /* Reads the next call addressed to this host, without waiting: returns 1
@@ -1894,6 +1966,66 @@ BERTH_EXPORT int berth_hostlink_call_reply(berth_hostlink_t *link, const berth_c
 
 /* Frees a call.  Accepts NULL. */
 BERTH_EXPORT void berth_call_free(berth_call_t *call);
+
+/* ---- interactive sessions, the agent's side ---- */
+
+typedef struct berth_session_link berth_session_link_t;
+
+typedef enum berth_session_msg_kind {
+    BERTH_SESSION_INPUT = 1,        /* bytes for the process's stdin        */
+    BERTH_SESSION_EOF,              /* end of input: close stdin            */
+    BERTH_SESSION_RESIZE,           /* the terminal's new size              */
+    BERTH_SESSION_END               /* the caller left or went silent: end it */
+} berth_session_msg_kind_t;
+
+typedef struct berth_session_msg {
+    berth_session_msg_kind_t kind;
+    const char *bytes;              /* INPUT: valid until the next call     */
+    size_t len;
+    uint16_t rows, cols;            /* RESIZE                               */
+} berth_session_msg_t;
+
+/* Opens the agent's end of the session `call` asks for (op
+ * BERTH_CALL_SESSION): two connections of its own to the cell's Redis, so
+ * that it runs on a thread of its own beside the link.  Returns 0 with
+ * *out (close with berth_session_link_close()), BERTH_EINVAL (not a
+ * session call), BERTH_EIO or BERTH_ENOMEM. */
+BERTH_EXPORT int berth_hostlink_session_open(berth_hostlink_t *link, const berth_call_t *call,
+                                             berth_session_link_t **out, berth_error_t *err);
+
+/* The descriptor that polls readable when the caller may have said
+ * something (call berth_session_link_next() then). */
+BERTH_EXPORT int berth_session_link_fd(const berth_session_link_t *s);
+
+/* Takes what the caller said, without blocking (after the descriptor
+ * polled readable, or at any time): 1 with *msg, 0 when nothing is there
+ * yet (END comes when the caller has been silent for
+ * BERTH_SESSION_SILENCE_MS), or BERTH_EIO. */
+BERTH_EXPORT int berth_session_link_next(berth_session_link_t *s, berth_session_msg_t *msg,
+                                         berth_error_t *err);
+
+/* Sends output (len at most BERTH_SESSION_CHUNK_MAX); *backlog (may be
+ * NULL) gets the chunks the caller has not taken yet.  Returns 0 or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_session_link_output(berth_session_link_t *s, const char *bytes,
+                                           size_t len, size_t *backlog, berth_error_t *err);
+
+/* The chunks the caller has not taken yet; BERTH_EIO on failure. */
+BERTH_EXPORT int berth_session_link_backlog(berth_session_link_t *s, size_t *backlog,
+                                            berth_error_t *err);
+
+/* Tells the caller the session is alive (started, or still there): the
+ * first one ends its wait for the start.  Send one at least every
+ * BERTH_SESSION_KEEPALIVE_MS.  Returns 0 or BERTH_EIO. */
+BERTH_EXPORT int berth_session_link_alive(berth_session_link_t *s, berth_error_t *err);
+
+/* Ends the session for the caller: the exit code, or the failure *error.
+ * Returns 0 or BERTH_EIO. */
+BERTH_EXPORT int berth_session_link_end(berth_session_link_t *s, int exit_code,
+                                        const berth_error_t *error, berth_error_t *err);
+
+/* Drops the input list and closes both connections.  Accepts NULL. */
+BERTH_EXPORT void berth_session_link_close(berth_session_link_t *s);
 
 /* Drops the view this host wrote for a group that is no longer on it.
  * Returns 0 (also when there was none) or BERTH_EIO. */

@@ -340,6 +340,61 @@ static void test_drain_moves_all(void **state)
     json_decref(j);
 }
 
+/* A finished group (restart policy Never, its container exited) is not
+ * run again elsewhere: the drain stops it, which frees the host, and its
+ * resource says Stopped; a running one beside it moves. */
+static void test_drain_stops_finished(void **state)
+{
+    fixture_t *f = *state;
+    json_decref(host_post(f, "sim-2", "cordon", 200));
+    char *p = gpath("done");
+    test_http_t h = http(f, "PUT", p,
+                         "{\"location\": \"westeurope\", \"properties\": {\"osType\": "
+                         "\"Linux\", \"restartPolicy\": \"Never\", \"containers\": [{\"name\": "
+                         "\"app\", \"properties\": {\"image\": \"busybox:latest\", "
+                         "\"environmentVariables\": [{\"name\": \"BERTH_SIM_EXIT_AFTER_MS\", "
+                         "\"value\": \"100\"}], \"resources\": {\"requests\": {\"cpu\": 1, "
+                         "\"memoryInGB\": 1}}}}]}}");
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    put_group(f, "live", 1);
+    assert_true(wait_running_on(f, "live", "sim-1"));
+    /* Wait until the finished group's container terminated. */
+    bool terminated = false;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    while (!terminated && test_now_ms() < end) {
+        h = http(f, "GET", p, NULL);
+        json_t *c = json_array_get(
+            json_object_get(json_object_get(h.json, "properties"), "containers"), 0);
+        json_t *st = json_object_get(
+            json_object_get(json_object_get(c, "properties"), "instanceView"), "currentState");
+        terminated = strcmp(jstr(st, "state"), "Terminated") == 0;
+        test_http_free(&h);
+        if (!terminated)
+            test_sleep_ms(100);
+    }
+    assert_true(terminated);
+    json_decref(host_post(f, "sim-2", "uncordon", 200));
+    json_t *j = host_post(f, "sim-1", "drain", 202);
+    assert_int_equal(json_array_size(json_object_get(j, "moved")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "remaining")), 0);
+    json_t *stopped = json_object_get(j, "stopped");
+    assert_int_equal(json_array_size(stopped), 1);
+    char *id = gid("done");
+    assert_string_equal(json_string_value(json_array_get(stopped, 0)), id);
+    free(id);
+    json_decref(j);
+    assert_false(host_has(f, "sim-1", "done"));
+    assert_false(host_has(f, "sim-2", "done"));
+    h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *iv = json_object_get(json_object_get(h.json, "properties"), "instanceView");
+    assert_string_equal(jstr(iv, "state"), "Stopped");
+    test_http_free(&h);
+    free(p);
+    assert_true(wait_running_on(f, "live", "sim-2"));
+}
+
 static void test_drain_no_room(void **state)
 {
     fixture_t *f = *state;
@@ -418,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cordon_uncordon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_moves_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_no_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_stops_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup_tokens, teardown),
     };

@@ -197,6 +197,19 @@ bool bd_api_healthy(bd_api_t *api, char *why, size_t cap)
     return true;
 }
 
+/* The WebSocket's interactive sessions are not driven here. */
+berth_store_async_t *bd_api_async(bd_api_t *api)
+{
+    (void)api;
+    return NULL;
+}
+
+uint32_t bd_api_agent_timeout_ms(const bd_api_t *api)
+{
+    (void)api;
+    return 1000;
+}
+
 /* ---- fixtures ------------------------------------------------------------------------- */
 
 typedef struct fixture {

@@ -113,15 +113,12 @@ static void group_running(fixture_t *f, const char *name)
     assert_true(running);
 }
 
-/* POST .../exec of `command` in group `name`: fills the session's path
+/* POST .../exec with `body` in group `name`: fills the session's path
  * (/berth/exec/<id>) and password. */
-static void new_session(fixture_t *f, const char *name, const char *command, char path[128],
-                        char pw[64])
+static void new_session_body(fixture_t *f, const char *name, const char *body, char path[128],
+                             char pw[64])
 {
     char *p = gpath(name, "/containers/app/exec");
-    char body[256];
-    snprintf(body, sizeof body,
-             "{\"command\": \"%s\", \"terminalSize\": {\"rows\": 24, \"cols\": 80}}", command);
     test_http_t h = http(f, "POST", p, body);
     if (h.status != 200)
         fprintf(stderr, "exec: %ld %s\n", h.status, h.body);
@@ -138,6 +135,17 @@ static void new_session(fixture_t *f, const char *name, const char *command, cha
     free(p);
 }
 
+/* POST .../exec of `command` under a 24x80 terminal, as az sends it. */
+static void new_session(fixture_t *f, const char *name, const char *command, char path[128],
+                        char pw[64])
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"command\": \"%s\", \"terminalSize\": {\"rows\": 24, \"cols\": 80}}",
+             command);
+    new_session_body(f, name, body, path, pw);
+}
+
 /* ---- a WebSocket client ------------------------------------------------------------------- */
 
 typedef struct ws_client {
@@ -151,6 +159,7 @@ typedef struct ws_client {
     int close_code;
     char reason[128];
     bool eof;                       /* berthd closed the TCP connection     */
+    bool channels;                  /* berthd took berth.exec.v1            */
 } ws_client_t;
 
 /* Waits (bounded by c->deadline) until fd is readable (or writable). */
@@ -229,8 +238,8 @@ static void cl_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 /* Opens a WebSocket on `path` (with a bearer token when `token`; `key`
  * and `version` as sent).  Returns the handshake's HTTP status (101: the
  * client is ready), 0 when no answer came. */
-static long ws_open_with(fixture_t *f, const char *path, const char *token, const char *key,
-                         const char *version, ws_client_t *c)
+static long ws_open_full(fixture_t *f, const char *path, const char *token, const char *key,
+                         const char *version, const char *protocol, ws_client_t *c)
 {
     memset(c, 0, sizeof *c);
     c->deadline = test_now_ms() + test_deadline_ms(WAIT_MS);
@@ -239,14 +248,16 @@ static long ws_open_with(fixture_t *f, const char *path, const char *token, cons
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->d.port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
-    char req[1024], auth[128] = "";
+    char req[1024], auth[128] = "", proto[128] = "";
     if (token != NULL)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    if (protocol != NULL)
+        snprintf(proto, sizeof proto, "Sec-WebSocket-Protocol: %s\r\n", protocol);
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: %s\r\n%s\r\n",
-                     path, f->d.port, key, version, auth);
+                     "Sec-WebSocket-Version: %s\r\n%s%s\r\n",
+                     path, f->d.port, key, version, auth, proto);
     assert_int_equal(send(c->fd, req, (size_t)n, MSG_NOSIGNAL), n);
     /* The head, a byte at a time: what follows it is the frames'. */
     char head[4096];
@@ -267,6 +278,7 @@ static long ws_open_with(fixture_t *f, const char *path, const char *token, cons
     if (strcmp(key, "dGhlIHNhbXBsZSBub25jZQ==") == 0)
         assert_non_null(strcasestr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
     assert_non_null(strcasestr(head, "Upgrade: websocket\r\n"));
+    c->channels = strcasestr(head, "Sec-WebSocket-Protocol: berth.exec.v1\r\n") != NULL;
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     static const struct wslay_event_callbacks cb = {.recv_callback = cl_recv,
                                                     .send_callback = cl_send,
@@ -274,6 +286,12 @@ static long ws_open_with(fixture_t *f, const char *path, const char *token, cons
                                                     .on_msg_recv_callback = cl_msg};
     assert_int_equal(wslay_event_context_client_init(&c->ctx, &cb, c), 0);
     return status;
+}
+
+static long ws_open_with(fixture_t *f, const char *path, const char *token, const char *key,
+                         const char *version, ws_client_t *c)
+{
+    return ws_open_full(f, path, token, key, version, NULL, c);
 }
 
 static long ws_open(fixture_t *f, const char *path, const char *token, ws_client_t *c)
@@ -311,6 +329,34 @@ static void ws_finish(ws_client_t *c)
     if (!c->close_received)
         fprintf(stderr, "session: close %d \"%s\", %d message(s): %s\n", c->close_code,
                 c->reason, c->messages, c->text);
+}
+
+/* Reads until the data received holds `needle` (or berthd closed, or the
+ * deadline passed).  Returns whether it does. */
+static bool ws_read_until(ws_client_t *c, const char *needle)
+{
+    while (strstr(c->text, needle) == NULL && !c->close_received && !c->eof &&
+           ws_wait(c, POLLIN)) {
+        if (wslay_event_recv(c->ctx) != 0)
+            break;
+        while (wslay_event_want_write(c->ctx))
+            if (wslay_event_send(c->ctx) != 0)
+                break;
+    }
+    if (strstr(c->text, needle) == NULL)
+        fprintf(stderr, "no \"%s\" in the output: %s\n", needle, c->text);
+    return strstr(c->text, needle) != NULL;
+}
+
+/* Sends on one of berth.exec.v1's channels (0 input, 1 end of input,
+ * 2 terminal size). */
+static void ws_say(ws_client_t *c, uint8_t channel, const char *text)
+{
+    char m[256];
+    m[0] = (char)channel;
+    size_t n = strlen(text);
+    memcpy(m + 1, text, n);
+    ws_send(c, WSLAY_BINARY_FRAME, m, n + 1);
 }
 
 static void ws_free(ws_client_t *c)
@@ -373,7 +419,7 @@ static void test_ws_exec(void **state)
     assert_int_equal(ws_open(f, "/berth/exec/not-an-id", NULL, &c), 400);
     ws_session(f, path, NULL, pw, &c);
     assert_int_equal(c.close_code, 1000);
-    assert_non_null(strstr(c.text, "echo again"));
+    assert_non_null(strstr(c.text, "again"));
     ws_free(&c);
     /* A message over the limit closes the socket (1009). */
     new_session(f, "ws", "echo big", path, pw);
@@ -395,6 +441,126 @@ static void test_ws_exec(void **state)
     assert_int_equal(h.status, 200);
     assert_int_equal(json_integer_value(json_object_get(h.json, "exitCode")), 0);
     test_http_free(&h);
+}
+
+/* An interactive shell under a terminal, on berth.exec.v1's channels:
+ * its size, a resize, a line read from stdin, the exit status. */
+static void test_ws_interactive(void **state)
+{
+    fixture_t *f = *state;
+    group_running(f, "it");
+    char path[128], pw[64];
+    new_session_body(f, "it",
+                     "{\"command\": \"/bin/sh\", \"terminalSize\": {\"rows\": 30, \"cols\": 100}}",
+                     path, pw);
+    ws_client_t c;
+    assert_int_equal(ws_open_full(f, path, NULL, "dGhlIHNhbXBsZSBub25jZQ==", "13",
+                                  "berth.exec.v1", &c),
+                     101);
+    assert_true(c.channels);
+    ws_send(&c, WSLAY_TEXT_FRAME, pw, strlen(pw));
+    ws_say(&c, 0, "stty size\n");
+    assert_true(ws_read_until(&c, "30 100"));
+    ws_say(&c, 2, "40 120");
+    ws_say(&c, 0, "stty size\n");
+    assert_true(ws_read_until(&c, "40 120"));
+    ws_say(&c, 0, "read x; echo got $x\n");
+    ws_say(&c, 0, "hello\n");
+    assert_true(ws_read_until(&c, "got hello"));
+    ws_say(&c, 0, "exit 3\n");
+    ws_finish(&c);
+    assert_int_equal(c.close_code, 1000);
+    assert_string_equal(c.reason, "exit status 3");
+    ws_free(&c);
+}
+
+/* Without terminalSize there is no terminal: input is not echoed, the
+ * output is the process's own, and end of input ends `cat`. */
+static void test_ws_no_tty(void **state)
+{
+    fixture_t *f = *state;
+    group_running(f, "pipe");
+    char path[128], pw[64];
+    new_session_body(f, "pipe", "{\"command\": \"cat\"}", path, pw);
+    ws_client_t c;
+    assert_int_equal(ws_open_full(f, path, NULL, "dGhlIHNhbXBsZSBub25jZQ==", "13",
+                                  "berth.exec.v1", &c),
+                     101);
+    ws_send(&c, WSLAY_TEXT_FRAME, pw, strlen(pw));
+    ws_say(&c, 0, "abc\n");
+    ws_say(&c, 0, "def");
+    ws_say(&c, 1, "");
+    ws_finish(&c);
+    assert_int_equal(c.close_code, 1000);
+    assert_string_equal(c.reason, "exit status 0");
+    assert_string_equal(c.text, "abc\ndef");
+    ws_free(&c);
+    /* A terminal size out of bounds is refused, naming it. */
+    char *p = gpath("pipe", "/containers/app/exec");
+    test_http_t h = http(f, "POST", p,
+                         "{\"command\": \"sh\", \"terminalSize\": {\"rows\": -1, \"cols\": 80}}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                          "target")),
+                        "terminalSize");
+    test_http_free(&h);
+    free(p);
+}
+
+/* The Azure CLI's way: no subprotocol, keystrokes as binary frames, sent
+ * at once after the password (before the session has opened). */
+static void test_ws_keystrokes(void **state)
+{
+    fixture_t *f = *state;
+    group_running(f, "keys");
+    char path[128], pw[64];
+    new_session(f, "keys", "sh", path, pw);
+    ws_client_t c;
+    assert_int_equal(ws_open(f, path, NULL, &c), 101);
+    assert_false(c.channels);
+    ws_send(&c, WSLAY_TEXT_FRAME, pw, strlen(pw));
+    ws_send(&c, WSLAY_BINARY_FRAME, "echo h", 6);
+    ws_send(&c, WSLAY_BINARY_FRAME, "i\n", 2);
+    assert_true(ws_read_until(&c, "hi\r\n"));
+    ws_send(&c, WSLAY_BINARY_FRAME, "exit 4\n", 7);
+    ws_finish(&c);
+    assert_int_equal(c.close_code, 1000);
+    assert_string_equal(c.reason, "exit status 4");
+    ws_free(&c);
+}
+
+/* A client that leaves mid-session: berthd goes on serving, and the
+ * agent ends the process (its input list goes). */
+static void test_ws_client_leaves(void **state)
+{
+    fixture_t *f = *state;
+    group_running(f, "gone");
+    char path[128], pw[64];
+    new_session(f, "gone", "sh", path, pw);
+    ws_client_t c;
+    assert_int_equal(ws_open(f, path, NULL, &c), 101);
+    ws_send(&c, WSLAY_TEXT_FRAME, pw, strlen(pw));
+    ws_send(&c, WSLAY_BINARY_FRAME, "echo here\n", 10);
+    assert_true(ws_read_until(&c, "here"));
+    ws_free(&c);
+    redisContext *r = berth_test_redis_connect(berth_test_redis_group);
+    assert_non_null(r);
+    bool gone = false;
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    while (!gone && test_now_ms() < end) {
+        redisReply *k = redisCommand(r, "KEYS berth:{%s}:reply:*", f->cell);
+        gone = k != NULL && k->type == REDIS_REPLY_ARRAY && k->elements == 0;
+        freeReplyObject(k);
+        if (!gone)
+            test_sleep_ms(100);
+    }
+    redisFree(r);
+    assert_true(gone);
+    new_session(f, "gone", "echo again", path, pw);
+    ws_session(f, path, NULL, pw, &c);
+    assert_int_equal(c.close_code, 1000);
+    assert_non_null(strstr(c.text, "again"));
+    ws_free(&c);
 }
 
 static void test_ws_wrong_password(void **state)
@@ -437,7 +603,7 @@ static void test_ws_healthz_while_open(void **state)
         ws_send(&c[i], WSLAY_TEXT_FRAME, pw[i], strlen(pw[i]));
         ws_finish(&c[i]);
         assert_int_equal(c[i].close_code, 1000);
-        assert_non_null(strstr(c[i].text, "echo many"));
+        assert_non_null(strstr(c[i].text, "many"));
         ws_free(&c[i]);
     }
     free(c);
@@ -457,7 +623,7 @@ static void test_ws_tokens(void **state)
     ws_free(&c);
     ws_session(f, path, TOK_A, pw, &c);
     assert_int_equal(c.close_code, 1000);
-    assert_non_null(strstr(c.text, "echo tok"));
+    assert_non_null(strstr(c.text, "tok"));
     ws_free(&c);
     /* No token (the Azure CLI sends none): the password alone. */
     new_session(f, "tok", "echo bare", path, pw);
@@ -468,15 +634,6 @@ static void test_ws_tokens(void **state)
     /* A token that is not one: 401 before any upgrade. */
     new_session(f, "tok", "echo bad", path, pw);
     assert_int_equal(ws_open(f, path, "tok-nobody-000000000", &c), 401);
-}
-
-/* Reads until the data received holds `needle` (or berthd closed, or the
- * deadline passed).  Returns whether it does. */
-static bool ws_read_until(ws_client_t *c, const char *needle)
-{
-    while (strstr(c->text, needle) == NULL && !c->close_received && ws_wait(c, POLLIN))
-        wslay_event_recv(c->ctx);
-    return strstr(c->text, needle) != NULL;
 }
 
 static void test_ws_attach(void **state)
@@ -617,6 +774,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ws_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_interactive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_no_tty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_keystrokes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_client_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_wrong_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_healthz_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_tokens, setup_tokens, teardown),

@@ -7,7 +7,9 @@
 # sample group is listed with the agent's host in the HOST column of
 # `berthctl container list`, the web sample's page ("hello from Berth")
 # came through its published port, the exec in web/httpd listed the
-# index.html its command wrote, and the engine was stopped.  It then
+# index.html its command wrote, the interactive exec's shell read "hello"
+# from berthctl's stdin and its status 3 came back as berthctl's, and the
+# engine was stopped.  It then
 # checks that nothing is left behind: the demo's temporary directory and
 # its /dev/shm secret directory are gone, no process names that directory
 # (dockerd, containerd, podman, conmon, berthd, the agent, redis-server)
@@ -181,6 +183,12 @@ for engine in $engines; do
     sed -n '/^==> exec in web\/httpd: ls -l \/tmp/,/^==> the logs/p' "$out" |
         grep -q '^-rw.* root .* index\.html$' ||
         fail "$engine: the exec in web/httpd did not list /tmp/index.html"
+    # The interactive exec: the line read from stdin, the shell's status.
+    sed -n '/^==> an interactive exec in web\/httpd/,/^==> the logs/p' "$out" |
+        grep -q '^got hello$' ||
+        fail "$engine: the interactive exec did not read its line from stdin"
+    grep -q "^(berthctl exited with the shell's status: 3)$" "$out" ||
+        fail "$engine: the interactive exec's exit status did not come through"
     grep -q '^pong$' "$out" || fail "$engine: pair/client's logs do not show the server's pong"
     grep -q "^==> stopped the engine ($engine)$" "$out" ||
         fail "$engine: the demo did not say it stopped the engine"

@@ -13,9 +13,15 @@
  * reported Terminated and started again, restart keeping the sandbox,
  * remove leaving nothing, a second create refused, images cached and a
  * missing one failing fast, emptyDir, secret and gitRepo volumes, bad
- * volumes refused with their JSON path, and secure values never in error
- * text.  Every run uses its own host name, so the engines' other containers
- * are never touched, and every test removes what it made.
+ * volumes refused with their JSON path, secure values never in error
+ * text, and interactive sessions: a shell under a terminal (its size set,
+ * then changed, a line of input read, its exit status), a process without
+ * one (stdout and stderr both, the end of input, output read a few bytes
+ * at a time), a session closed early ending its process, sessions refused
+ * for a container not running or missing, and two sessions on threads of
+ * their own beside the context's operations.  Every run uses its own host
+ * name, so the engines' other containers are never touched, and every test
+ * removes what it made.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -30,6 +36,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -386,6 +394,18 @@ static const char VOLUME_DOC[] =
     "     {\"name\": \"code\", \"mountPath\": \"/mnt/git\"}]}}"
     " ]}}";
 
+static const char SESSION_DOC[] =
+    "{\"name\": \"shell\", \"location\": \"westus\", \"properties\": {"
+    " \"osType\": \"Linux\", \"restartPolicy\": \"Never\","
+    " \"containers\": ["
+    "  {\"name\": \"box\", \"properties\": {\"image\": \"%s\","
+    "   \"command\": [\"sleep\", \"3600\"],"
+    "   \"resources\": {\"requests\": {\"cpu\": 0.1, \"memoryInGB\": 0.1}}}},"
+    "  {\"name\": \"gone\", \"properties\": {\"image\": \"%s\","
+    "   \"command\": [\"true\"],"
+    "   \"resources\": {\"requests\": {\"cpu\": 0.1, \"memoryInGB\": 0.1}}}}"
+    " ]}}";
+
 static void make_doc(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -701,6 +721,302 @@ static void test_init_and_exit(void **state)
     assert_true(f->ops->exec(f->ctx, g.key, "failer", argv, 1, &out, &len, &code, &err) < 0);
     assert_null(out);
 
+    assert_int_equal(f->ops->remove(f->ctx, g.key, &err), 0);
+    free(st);
+    group_free(&g);
+}
+
+/* ---- interactive sessions ----------------------------------------------- */
+
+/* One session's output so far (NUL-terminated). */
+typedef struct session_out {
+    char *data;
+    size_t len, cap;
+    bool ended;                         /* session_read returned 1         */
+} session_out_t;
+
+/* Reads what is waiting (in reads of at most `chunk` bytes, to cut frames
+ * anywhere); polls fd at most wait_ms first.  0, or session_read's error. */
+static int session_pump(const berth_plugin_ops_t *ops, void *s, int fd, session_out_t *o,
+                        size_t chunk, int wait_ms, berth_error_t *err)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, wait_ms) <= 0)
+        return 0;
+    for (int guard = 0; guard < 100000 && !o->ended; guard++) {
+        if (o->len + chunk + 1 > o->cap) {
+            size_t cap = (o->len + chunk + 1) * 2;
+            char *d = realloc(o->data, cap);
+            if (d == NULL)
+                return BERTH_ENOMEM;
+            o->data = d;
+            o->cap = cap;
+        }
+        size_t n = 0;
+        int rc = ops->session_read(s, o->data + o->len, chunk, &n, err);
+        if (rc < 0)
+            return rc;
+        o->len += n;
+        o->data[o->len] = '\0';
+        if (rc == 1)
+            o->ended = true;
+        if (n == 0)
+            break;
+    }
+    return 0;
+}
+
+/* Reads until the output after offset `from` holds `want` (or, want NULL,
+ * until it ends), at most WAIT_S seconds. */
+static void session_expect(engine_fixture_t *f, void *s, int fd, session_out_t *o,
+                           size_t from, const char *want)
+{
+    berth_error_t err;
+    double deadline = now_s() + WAIT_S;
+    for (;;) {
+        if (want != NULL && o->len > from && strstr(o->data + from, want) != NULL)
+            return;
+        if (want == NULL && o->ended)
+            return;
+        if (o->ended || now_s() > deadline)
+            fail_msg("%s: session output never showed \"%s\"; it is: \"%s\"%s", f->engine,
+                     want ? want : "(its end)", o->data ? o->data : "",
+                     o->ended ? " (ended)" : "");
+        int rc = session_pump(f->ops, s, fd, o, 4096, 200, &err);
+        if (rc != 0)
+            fail_msg("%s: session_read: %s: %s", f->engine, err.name, err.message);
+    }
+}
+
+static void session_write_str(engine_fixture_t *f, void *s, const char *text)
+{
+    berth_error_t err;
+    if (f->ops->session_write(s, text, strlen(text), &err) != 0)
+        fail_msg("%s: session_write: %s: %s", f->engine, err.name, err.message);
+}
+
+/* Creates and starts SESSION_DOC's group; "box" running, "gone" ended. */
+static void session_group(engine_fixture_t *f, test_group_t *g, berth_group_status_t *st)
+{
+    berth_error_t err;
+    char doc[4096];
+    make_doc(doc, sizeof doc, SESSION_DOC, f->image, f->image);
+    group_make(g, "rg/shell", doc);
+    assert_int_equal(f->ops->create(f->ctx, &g->rg, &err), 0);
+    assert_int_equal(f->ops->start(f->ctx, g->key, NULL, &err), 0);
+    wait_state(f, g->key, "box", BERTH_CONTAINER_RUNNING, st);
+    wait_state(f, g->key, "gone", BERTH_CONTAINER_TERMINATED, st);
+}
+
+static void test_session_tty(void **state)
+{
+    engine_fixture_t *f = *state;
+    NEED_ENGINE(f);
+    assert_non_null(f->ops->session_open);
+    berth_error_t err;
+    test_group_t g;
+    berth_group_status_t *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    session_group(f, &g, st);
+
+    const char *argv[] = {"/bin/sh"};
+    berth_session_opts_t opts = {.tty = true, .rows = 30, .cols = 100};
+    void *s = NULL;
+    int fd = -1;
+    if (f->ops->session_open(f->ctx, g.key, "box", argv, 1, &opts, &s, &fd, &err) != 0)
+        fail_msg("%s: session_open: %s: %s", f->engine, err.name, err.message);
+    assert_true(fd >= 0);
+    session_out_t o = {0};
+    session_write_str(f, s, "stty size\n");
+    session_expect(f, s, fd, &o, 0, "30 100");
+
+    size_t mark = o.len;
+    assert_int_equal(f->ops->session_resize(s, 40, 120, &err), 0);
+    session_write_str(f, s, "stty size\n");
+    session_expect(f, s, fd, &o, mark, "40 120");
+
+    /* The shell reads a line of its own input. */
+    mark = o.len;
+    session_write_str(f, s, "read x; echo got $x\n");
+    session_write_str(f, s, "hello\n");
+    session_expect(f, s, fd, &o, mark, "got hello");
+
+    session_write_str(f, s, "exit 3\n");
+    session_expect(f, s, fd, &o, 0, NULL);
+    /* Nothing is written after the output ended. */
+    assert_true(f->ops->session_write(s, "x", 1, &err) < 0);
+    int code = -1;
+    if (f->ops->session_close(s, &code, &err) != 0)
+        fail_msg("%s: session_close: %s: %s", f->engine, err.name, err.message);
+    assert_int_equal(code, 3);
+    free(o.data);
+
+    /* A session closed before its process ends comes back (with -1). */
+    const char *sleeper[] = {"sleep", "100"};
+    opts = (berth_session_opts_t){.tty = true, .rows = 24, .cols = 80};
+    assert_int_equal(f->ops->session_open(f->ctx, g.key, "box", sleeper, 2, &opts, &s, &fd,
+                                          &err),
+                     0);
+    code = 0;
+    assert_int_equal(f->ops->session_close(s, &code, &err), 0);
+    assert_int_equal(code, -1);
+    /* ... and its process is gone: the test runs where the engines' process
+     * ids are its own (engines.sh runs them here, as root), where the
+     * plugin kills what closing the stream did not end. */
+    const char *ps[] = {"/bin/sh", "-c", "ps -o args | grep -x 'sleep 100'"};
+    free(exec_until(f, g.key, "box", ps, 3, 1));
+
+    /* A container that is not running, and one that does not exist. */
+    assert_int_equal(f->ops->session_open(f->ctx, g.key, "gone", argv, 1, &opts, &s, &fd, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.name, "ContainerNotRunning");
+    assert_null(s);
+    assert_int_equal(fd, -1);
+    assert_int_equal(f->ops->session_open(f->ctx, g.key, "nobody", argv, 1, &opts, &s, &fd,
+                                          &err),
+                     BERTH_ENOENT);
+    assert_int_equal(f->ops->session_open(f->ctx, "rg/none", "box", argv, 1, &opts, &s, &fd,
+                                          &err),
+                     BERTH_ENOENT);
+
+    assert_int_equal(f->ops->remove(f->ctx, g.key, &err), 0);
+    free(st);
+    group_free(&g);
+}
+
+static void test_session_streams(void **state)
+{
+    engine_fixture_t *f = *state;
+    NEED_ENGINE(f);
+    berth_error_t err;
+    test_group_t g;
+    berth_group_status_t *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    session_group(f, &g, st);
+
+    /* Without a terminal: stdout and stderr both come, demultiplexed, and
+     * the end of input reaches the process. */
+    const char *argv[] = {"/bin/sh", "-c", "read x; echo got $x; echo err >&2; exit 5"};
+    berth_session_opts_t opts = {.tty = false};
+    void *s = NULL;
+    int fd = -1;
+    if (f->ops->session_open(f->ctx, g.key, "box", argv, 3, &opts, &s, &fd, &err) != 0)
+        fail_msg("%s: session_open: %s: %s", f->engine, err.name, err.message);
+    /* Resizing without a terminal does nothing. */
+    assert_int_equal(f->ops->session_resize(s, 50, 50, &err), 0);
+    session_write_str(f, s, "hello\n");
+    assert_int_equal(f->ops->session_write(s, "", 0, &err), 0);
+    session_out_t o = {0};
+    session_expect(f, s, fd, &o, 0, NULL);
+    /* stdout and stderr are two pipes the engine copies separately: the
+     * order between them is the engine's. */
+    if (strcmp(o.data, "got hello\nerr\n") != 0 && strcmp(o.data, "err\ngot hello\n") != 0)
+        fail_msg("%s: output \"%s\"", f->engine, o.data);
+    int code = -1;
+    if (f->ops->session_close(s, &code, &err) != 0)
+        fail_msg("%s: session_close: %s: %s", f->engine, err.name, err.message);
+    assert_int_equal(code, 5);
+    free(o.data);
+
+    /* cat echoes its input and ends with 0 at the end of input; output
+     * read a few bytes at a time cuts the frames anywhere. */
+    const char *cat[] = {"cat"};
+    assert_int_equal(f->ops->session_open(f->ctx, g.key, "box", cat, 1, &opts, &s, &fd, &err),
+                     0);
+    char line[64];
+    size_t sent = 0;
+    memset(&o, 0, sizeof o);
+    for (int i = 0; i < 200; i++) {
+        snprintf(line, sizeof line, "line %d of the input\n", i);
+        session_write_str(f, s, line);
+        sent += strlen(line);
+        assert_int_equal(session_pump(f->ops, s, fd, &o, 7, 0, &err), 0);
+    }
+    assert_int_equal(f->ops->session_write(s, NULL, 0, &err), 0);
+    double deadline = now_s() + WAIT_S;
+    while (!o.ended) {
+        assert_true(now_s() < deadline);
+        assert_int_equal(session_pump(f->ops, s, fd, &o, 7, 200, &err), 0);
+    }
+    assert_int_equal(o.len, sent);
+    assert_memory_equal(o.data, "line 0 of the input\nline 1 ", 27);
+    assert_non_null(strstr(o.data, "line 199 of the input\n"));
+    assert_int_equal(f->ops->session_close(s, &code, &err), 0);
+    assert_int_equal(code, 0);
+    free(o.data);
+
+    assert_int_equal(f->ops->remove(f->ctx, g.key, &err), 0);
+    free(st);
+    group_free(&g);
+}
+
+/* A session on a thread of its own, as the agent runs it. */
+typedef struct session_thread {
+    engine_fixture_t *f;
+    const char *key;
+    int code;
+    char output[256];
+    char failure[BERTH_ERROR_MESSAGE_MAX + 64];
+} session_thread_t;
+
+static void *session_thread_main(void *arg)
+{
+    session_thread_t *t = arg;
+    const berth_plugin_ops_t *ops = t->f->ops;
+    berth_error_t err;
+    const char *argv[] = {"/bin/sh", "-c", "for i in 1 2 3 4 5; do read x; echo got $x; done"};
+    berth_session_opts_t opts = {.tty = false};
+    void *s = NULL;
+    int fd = -1;
+    t->code = -2;
+    if (ops->session_open(t->f->ctx, t->key, "box", argv, 3, &opts, &s, &fd, &err) != 0) {
+        snprintf(t->failure, sizeof t->failure, "session_open: %s", err.message);
+        return NULL;
+    }
+    session_out_t o = {0};
+    double deadline = now_s() + WAIT_S;
+    int rc = 0;
+    for (int i = 0; i < 5 && rc == 0; i++)
+        rc = ops->session_write(s, "hi\n", 3, &err);
+    while (rc == 0 && !o.ended && now_s() < deadline)
+        rc = session_pump(ops, s, fd, &o, 64, 200, &err);
+    if (rc != 0)
+        snprintf(t->failure, sizeof t->failure, "session: %s", err.message);
+    else if (!o.ended)
+        snprintf(t->failure, sizeof t->failure, "the output never ended");
+    snprintf(t->output, sizeof t->output, "%s", o.data ? o.data : "");
+    free(o.data);
+    if (ops->session_close(s, &t->code, &err) != 0 && t->failure[0] == '\0')
+        snprintf(t->failure, sizeof t->failure, "session_close: %s", err.message);
+    return NULL;
+}
+
+static void test_session_thread(void **state)
+{
+    engine_fixture_t *f = *state;
+    NEED_ENGINE(f);
+    berth_error_t err;
+    test_group_t g;
+    berth_group_status_t *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    session_group(f, &g, st);
+
+    /* Sessions run beside the context's own operations. */
+    session_thread_t t[2] = {{.f = f, .key = g.key}, {.f = f, .key = g.key}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, session_thread_main, &t[i]), 0);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(f->ops->status(f->ctx, g.key, st, &err), 0);
+        assert_int_equal(find_status(st, "box")->state, BERTH_CONTAINER_RUNNING);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (t[i].failure[0])
+            fail_msg("%s: session %d: %s", f->engine, i, t[i].failure);
+        assert_string_equal(t[i].output, "got hi\ngot hi\ngot hi\ngot hi\ngot hi\n");
+        assert_int_equal(t[i].code, 0);
+    }
     assert_int_equal(f->ops->remove(f->ctx, g.key, &err), 0);
     free(st);
     group_free(&g);
@@ -1074,6 +1390,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_lifecycle, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_init_and_exit, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_volumes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_session_tty, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_session_streams, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_session_thread, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_bad_volumes_and_secrets, test_setup,
                                         test_teardown),
     };

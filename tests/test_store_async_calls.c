@@ -24,7 +24,13 @@
  * and a call after its restart; close with calls pending, from outside
  * and from inside a callback (each callback once, "Closed"); the hosts'
  * image sets listed and loaded into the engine in slices (520 hosts),
- * matching berth_store_images_sync(), and a set of the wrong type.
+ * matching berth_store_images_sync(), and a set of the wrong type;
+ * interactive sessions with the agent's end played by the test (input said
+ * before the agent heard of the session delivered in order with a resize
+ * and the end of input, output of more than one pop, the exit code; the
+ * caller's close heard by the agent and no callback after it; the agent's
+ * failure; no agent within start_ms; a group not in the cell; the store
+ * closed under an open session).
  *
  * Every wait is bounded and scales with $BERTH_TEST_TIME_SCALE
  * (tests/test-time.h); nothing asserts speed, only order and outcome.  The
@@ -1395,6 +1401,248 @@ static void test_images(void **state)
     side_close(&a);
 }
 
+/* ---- interactive sessions --------------------------------------------------------------- */
+
+/* A session's outputs and end, as its callback saw them. */
+typedef struct session_seen {
+    char out[65536];
+    size_t len;
+    int chunks;
+    int ends;
+    int status, exit_code;
+    berth_error_t err;
+} session_seen_t;
+
+static void session_cb(berth_store_async_session_t *sess, bool ended, const char *bytes,
+                       size_t len, int status, int exit_code, const berth_error_t *err,
+                       void *data)
+{
+    (void)sess;
+    session_seen_t *r = data;
+    assert_false(queueing);
+    callbacks++;
+    if (!ended) {
+        assert_true(r->len + len < sizeof r->out);
+        memcpy(r->out + r->len, bytes, len);
+        r->len += len;
+        r->chunks++;
+        return;
+    }
+    r->ends++;
+    r->status = status;
+    r->exit_code = exit_code;
+    if (err != NULL)
+        r->err = *err;
+}
+
+/* Turns the loop until the link's host has a call (bounded). */
+static berth_call_t *next_call(fixture_t *f, berth_hostlink_t *l)
+{
+    berth_call_t *call = NULL;
+    berth_error_t err;
+    double end = now_ms() + test_deadline_ms(5000);
+    while (call == NULL && now_ms() < end) {
+        turn(f->base, 10);
+        if (berth_hostlink_call_next(l, &call, &err) < 0)
+            fail_msg("calls: %s", err.message);
+    }
+    assert_non_null(call);
+    return call;
+}
+
+/* Turns the loop until the agent's end hears something (bounded). */
+static void next_msg(fixture_t *f, berth_session_link_t *sl, berth_session_msg_t *m)
+{
+    berth_error_t err;
+    double end = now_ms() + test_deadline_ms(5000);
+    int rc = 0;
+    while (rc == 0 && now_ms() < end) {
+        turn(f->base, 10);
+        rc = berth_session_link_next(sl, m, &err);
+        if (rc < 0)
+            fail_msg("session input: %s", err.message);
+    }
+    assert_int_equal(rc, 1);
+}
+
+static void test_sessions(void **state)
+{
+    fixture_t *f = *state;
+    side_t s;
+    side_open(f, "sess", &s);
+    put_host(&s, "h1");
+    place(&s, "sub/rg/a", NULL, NULL);
+    async_side_t a;
+    async_open(f, "sess", &a);
+    berth_hostlink_t *l = link_open(f, "sess", "h1");
+    berth_error_t err;
+    const char *sh[] = {"sh"};
+    berth_store_async_session_t *sess = NULL;
+
+    /* Refused at once, never calling back. */
+    callbacks = 0;
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 0, true, 24,
+                                                    80, 5000, session_cb, NULL, &sess, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_store_async_session_open(a.store, "", "app", sh, 1, true, 24, 80,
+                                                    5000, session_cb, NULL, &sess, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 0, session_cb, NULL, &sess, &err),
+                     BERTH_EINVAL);
+    assert_null(sess);
+
+    /* Input said before the agent heard of the session arrives in order;
+     * output larger than one pop; the exit code. */
+    session_seen_t r1 = {0};
+    queueing = true;
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 5000, session_cb, &r1, &sess, &err),
+                     0);
+    assert_int_equal(berth_store_async_session_input(sess, "one", 3, &err), 0);
+    assert_int_equal(berth_store_async_session_resize(sess, 30, 100, &err), 0);
+    assert_int_equal(berth_store_async_session_input(sess, "two", 3, &err), 0);
+    assert_int_equal(berth_store_async_session_input(sess, NULL, 0, &err), 0);
+    queueing = false;
+    berth_call_t *call = next_call(f, l);
+    assert_int_equal(call->op, BERTH_CALL_SESSION);
+    assert_string_equal(call->key, "sub/rg/a");
+    assert_string_equal(call->container, "app");
+    assert_true(call->tty);
+    assert_int_equal(call->rows, 24);
+    assert_int_equal(call->cols, 80);
+    assert_int_equal(call->argc, 1);
+    assert_string_equal(call->argv[0], "sh");
+    berth_session_link_t *sl = NULL;
+    assert_int_equal(berth_hostlink_session_open(l, call, &sl, &err), 0);
+    assert_int_equal(berth_session_link_alive(sl, &err), 0);
+    berth_session_msg_t m;
+    next_msg(f, sl, &m);
+    assert_int_equal(m.kind, BERTH_SESSION_INPUT);
+    assert_int_equal(m.len, 3);
+    assert_memory_equal(m.bytes, "one", 3);
+    next_msg(f, sl, &m);
+    assert_int_equal(m.kind, BERTH_SESSION_RESIZE);
+    assert_int_equal(m.rows, 30);
+    assert_int_equal(m.cols, 100);
+    next_msg(f, sl, &m);
+    assert_int_equal(m.kind, BERTH_SESSION_INPUT);
+    assert_memory_equal(m.bytes, "two", 3);
+    next_msg(f, sl, &m);
+    assert_int_equal(m.kind, BERTH_SESSION_EOF);
+    char expect[8192] = "";
+    size_t elen = 0;
+    for (int i = 0; i < 200; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        size_t backlog = 0;
+        assert_int_equal(berth_session_link_output(sl, line, (size_t)n, &backlog, &err), 0);
+        memcpy(expect + elen, line, (size_t)n);
+        elen += (size_t)n;
+    }
+    assert_int_equal(berth_session_link_end(sl, 7, NULL, &err), 0);
+    berth_session_link_close(sl);
+    berth_call_free(call);
+    double end = now_ms() + test_deadline_ms(5000);
+    while (r1.ends == 0 && now_ms() < end)
+        turn(f->base, 20);
+    assert_int_equal(r1.ends, 1);
+    assert_int_equal(r1.status, 0);
+    assert_int_equal(r1.exit_code, 7);
+    assert_int_equal(r1.len, elen);
+    assert_memory_equal(r1.out, expect, elen);
+    /* Ended: input is refused, the callback is not called again. */
+    assert_int_equal(berth_store_async_session_input(sess, "x", 1, &err), BERTH_EINVAL);
+    berth_store_async_session_close(sess);
+
+    /* The caller closes: the agent's end hears the end; no callback. */
+    session_seen_t r2 = {0};
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, false, 0,
+                                                    0, 5000, session_cb, &r2, &sess, &err),
+                     0);
+    call = next_call(f, l);
+    assert_false(call->tty);
+    assert_int_equal(berth_hostlink_session_open(l, call, &sl, &err), 0);
+    assert_int_equal(berth_session_link_alive(sl, &err), 0);
+    assert_int_equal(berth_session_link_output(sl, "hi", 2, NULL, &err), 0);
+    end = now_ms() + test_deadline_ms(5000);
+    while (r2.len == 0 && now_ms() < end)
+        turn(f->base, 20);
+    assert_int_equal(r2.len, 2);
+    berth_store_async_session_close(sess);
+    next_msg(f, sl, &m);
+    assert_int_equal(m.kind, BERTH_SESSION_END);
+    assert_int_equal(berth_session_link_output(sl, "late", 4, NULL, &err), 0);
+    assert_int_equal(berth_session_link_end(sl, 0, NULL, &err), 0);
+    berth_session_link_close(sl);
+    berth_call_free(call);
+    for (int i = 0; i < 10; i++)
+        turn(f->base, 20);
+    assert_int_equal(r2.ends, 0);
+    assert_int_equal(r2.len, 2);
+
+    /* The agent's failure ends the session with its error. */
+    session_seen_t r3 = {0};
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 5000, session_cb, &r3, &sess, &err),
+                     0);
+    call = next_call(f, l);
+    assert_int_equal(berth_hostlink_session_open(l, call, &sl, &err), 0);
+    berth_error_t no;
+    berth_error_set(&no, BERTH_EINVAL, "ContainerNotRunning", "container",
+                    "container 'app' is not running");
+    assert_int_equal(berth_session_link_end(sl, -1, &no, &err), 0);
+    berth_session_link_close(sl);
+    berth_call_free(call);
+    end = now_ms() + test_deadline_ms(5000);
+    while (r3.ends == 0 && now_ms() < end)
+        turn(f->base, 20);
+    assert_int_equal(r3.ends, 1);
+    assert_int_equal(r3.status, BERTH_EINVAL);
+    assert_string_equal(r3.err.name, "ContainerNotRunning");
+    berth_store_async_session_close(sess);
+
+    /* No agent starts it: AgentUnavailable once start_ms passed. */
+    session_seen_t r4 = {0};
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 300, session_cb, &r4, &sess, &err),
+                     0);
+    end = now_ms() + test_deadline_ms(5000);
+    while (r4.ends == 0 && now_ms() < end)
+        turn(f->base, 50);
+    assert_int_equal(r4.ends, 1);
+    assert_int_equal(r4.status, BERTH_EIO);
+    assert_string_equal(r4.err.name, "AgentUnavailable");
+    berth_store_async_session_close(sess);
+
+    /* A group that is not in the cell. */
+    session_seen_t r5 = {0};
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/none", "app", sh, 1, true,
+                                                    24, 80, 5000, session_cb, &r5, &sess, &err),
+                     0);
+    end = now_ms() + test_deadline_ms(5000);
+    while (r5.ends == 0 && now_ms() < end)
+        turn(f->base, 20);
+    assert_int_equal(r5.ends, 1);
+    assert_int_equal(r5.status, BERTH_ENOENT);
+    berth_store_async_session_close(sess);
+
+    /* Closing the store with a session open: it ends ("Closed") once, and
+     * the user's close after that frees it. */
+    session_seen_t r6 = {0};
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 5000, session_cb, &r6, &sess, &err),
+                     0);
+    call = next_call(f, l);
+    berth_call_free(call);
+    async_close(&a);
+    assert_int_equal(r6.ends, 1);
+    assert_string_equal(r6.err.name, "Closed");
+    berth_store_async_session_close(sess);
+    berth_hostlink_close(l);
+    side_close(&s);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -1411,6 +1659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

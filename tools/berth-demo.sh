@@ -15,7 +15,9 @@
 # `berthctl host list`), fetches the web sample's page through the port the
 # engine published for it (hostIp:hostPort, from `berthctl container
 # show`), runs a command in one of its containers (`berthctl container
-# exec`) and shows pair/client's logs.  At the end it deletes the groups,
+# exec`), then a shell there that reads a line from its stdin and exits 3
+# (exec is interactive; berthctl exits with the shell's status), and
+# shows pair/client's logs.  At the end it deletes the groups,
 # stops the agent, berthd and the engine (tests/engines.sh stop) and
 # removes its directory: also on failure, Ctrl-C or SIGTERM; it leaves
 # nothing behind.
@@ -274,6 +276,14 @@ echo "==> exec in web/httpd: ls -l /tmp (where its command wrote the page)"
 timeout --foreground 90 "$ctl" container exec --endpoint "$endpoint" -g demo -n web --container-name httpd \
     --exec-command "ls -l /tmp" --timeout 60
 [ -n "$engine" ] || echo "(the simulator runs nothing: it answers the command line)"
+echo
+
+echo "==> an interactive exec in web/httpd: a shell reads a line from stdin, then exits 3"
+status=0
+printf 'read x; echo got $x\nhello\nexit 3\n' |
+    timeout --foreground 90 "$ctl" container exec --endpoint "$endpoint" -g demo -n web \
+        --container-name httpd --exec-command "/bin/sh" --timeout 60 || status=$?
+echo "(berthctl exited with the shell's status: $status)"
 echo
 
 echo "==> the logs of pair/client"

@@ -23,7 +23,9 @@
  * This file must never keep a redisReply past the call that made it, and
  * the agent's side must never announce an answer before writing it.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,13 +261,21 @@ berth_call_t *berth__call_parse(const struct redisReply *fields)
     if (c == NULL)
         return NULL;
     c->op = strcmp(op->str, "logs") == 0 ? BERTH_CALL_LOGS
-          : strcmp(op->str, "exec") == 0 ? BERTH_CALL_EXEC : 0;
+          : strcmp(op->str, "exec") == 0 ? BERTH_CALL_EXEC
+          : strcmp(op->str, "session") == 0 ? BERTH_CALL_SESSION : 0;
     memcpy(c->key, key->str, key->len + 1);
     memcpy(c->container, ctr->str, ctr->len + 1);
     memcpy(c->reply, reply->str, reply->len + 1);
     c->tail = tail != NULL ? (uint32_t)strtoul(tail->str, NULL, 10) : 0;
     c->timestamps = ts != NULL && strcmp(ts->str, "1") == 0;
     c->timeout_ms = timeout != NULL ? (uint32_t)strtoul(timeout->str, NULL, 10) : 0;
+    const redisReply *tty = field(fields, "tty"), *rows = field(fields, "rows"),
+                     *cols = field(fields, "cols");
+    c->tty = tty != NULL && strcmp(tty->str, "1") == 0;
+    unsigned long r = rows != NULL ? strtoul(rows->str, NULL, 10) : 0;
+    unsigned long k = cols != NULL ? strtoul(cols->str, NULL, 10) : 0;
+    c->rows = (uint16_t)(r <= UINT16_MAX ? r : 0);
+    c->cols = (uint16_t)(k <= UINT16_MAX ? k : 0);
     if (argv != NULL) {
         json_t *a = json_loadb(argv->str, argv->len, 0, NULL);
         size_t n = json_is_array(a) ? json_array_size(a) : 0;
@@ -279,15 +289,16 @@ berth_call_t *berth__call_parse(const struct redisReply *fields)
         }
         json_decref(a);
     }
-    if (c->op == 0 || (c->op == BERTH_CALL_EXEC && c->argc == 0)) {
+    if (c->op == 0 || (c->op != BERTH_CALL_LOGS && c->argc == 0)) {
         berth_call_free(c);
         return NULL;
     }
     return c;
 }
 
-int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
-                      size_t len, int exit_code, const berth_error_t *error, berth_error_t *err)
+/* Contract (store.h): an answer's header line. */
+int berth__call_header(int exit_code, const berth_error_t *error, char **out, size_t *len,
+                       berth_error_t *err)
 {
     json_t *h = error == NULL
         ? json_pack("{s:b,s:i}", "ok", 1, "exitCode", exit_code)
@@ -295,21 +306,37 @@ int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *ou
                     "message", error->message, "target", error->target);
     char *head = h != NULL ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
-    size_t hl = head != NULL ? strlen(head) : 0;
+    char *line = NULL;
+    if (head == NULL || asprintf(&line, "%s\n", head) < 0)
+        line = NULL;
+    free(head);
+    *out = line;
+    *len = line != NULL ? strlen(line) : 0;
+    if (line == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a reply");
+    return 0;
+}
+
+int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
+                      size_t len, int exit_code, const berth_error_t *error, berth_error_t *err)
+{
+    char *head;
+    size_t hl;
+    int rc = berth__call_header(exit_code, error, &head, &hl, err);
+    if (rc < 0)
+        return rc;
     size_t n = error == NULL && output != NULL ? len : 0;
-    char *value = head != NULL ? malloc(hl + 1 + n) : NULL;
+    char *value = malloc(hl + n + 1);
     if (value == NULL) {
         free(head);
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a reply");
     }
     memcpy(value, head, hl);
-    value[hl] = '\n';
     if (n > 0)
-        memcpy(value + hl + 1, output, n);
+        memcpy(value + hl, output, n);
     free(head);
     const char *argv[] = {"RPUSH", call->reply, value};
-    const size_t lens[] = {5, strlen(call->reply), hl + 1 + n};
-    int rc;
+    const size_t lens[] = {5, strlen(call->reply), hl + n};
     redisReply *r = berth__store_command(s, 3, argv, lens, true, "answering a call", err, &rc);
     free(value);
     if (r == NULL)

@@ -521,6 +521,12 @@ static int link_view_delete(berth_hostlink_t *l, const char *key, berth_error_t 
     return rc < 0 ? rc : 0;
 }
 
+/* Contract (store.h). */
+berth_store_t *berth__hostlink_store(berth_hostlink_t *link)
+{
+    return link->s;
+}
+
 int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key, berth_error_t *err)
 {
     if (berth__group_key_check(key, err) < 0)

@@ -1159,7 +1159,7 @@ static void calls_free(void *state)
 /* The store's state for these calls, made on first use; NULL: no memory. */
 static berth__async_calls_t *calls_get(berth_store_async_t *s)
 {
-    void **slot = berth__store_async_ext(s, calls_free);
+    void **slot = berth__store_async_ext(s, BERTH__ASYNC_EXT_CALLS, calls_free);
     if (*slot != NULL)
         return *slot;
     berth__async_calls_t *c = calloc(1, sizeof *c);
@@ -1183,7 +1183,7 @@ static int begin(berth_store_async_t *s, bool have_cb, berth_error_t *err)
     if (s == NULL || !have_cb)
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
                                 "no store or no callback given");
-    berth__async_calls_t *c = *berth__store_async_ext(s, calls_free);
+    berth__async_calls_t *c = *berth__store_async_ext(s, BERTH__ASYNC_EXT_CALLS, calls_free);
     if (c != NULL && c->closing)
         return berth__error_set(err, BERTH_EIO, "Closed", "", "the store is closing");
     return 0;

@@ -94,11 +94,9 @@ struct berth_store {
 
 /* ---- the connection (store_conn.c) -------------------------------------------------- */
 
-/* Fill err ("RedisUnavailable": the connection failed while `what`;
- * "RedisError": Redis refused `what` with error reply r) and return
- * BERTH_EIO. */
+/* Fill err ("RedisUnavailable": the connection failed while `what`) and
+ * return BERTH_EIO; berth__redis_error() (store.h) for a refusal. */
 int berth__redis_unavailable(berth_store_t *s, berth_error_t *err, const char *what);
-int berth__redis_error(berth_error_t *err, const redisReply *r, const char *what);
 
 /* Opens a new connection to s->host/s->port, replacing the old one. */
 int berth__store_connect(berth_store_t *s, berth_error_t *err);

@@ -214,14 +214,21 @@ void berth__redis_async_free(struct redisAsyncContext *ac);
 berth_store_t *berth__store_async_sync(berth_store_async_t *s);
 struct event_base *berth__store_async_base(berth_store_async_t *s);
 
-/* The asynchronous store's one extension slot: the state of what is built
- * on it (store_async_calls.c's reads and agent calls), made on first use.
- * Returns the slot (NULL until set); when the slot is set, `free_fn` is
- * what the store calls on it as it closes, before it frees itself (it
- * completes every call still pending with BERTH_EIO "Closed").  The store
+/* The asynchronous store's extension slots: the state of what is built
+ * on it (store_async_calls.c's reads and agent calls, store_async_session.c's
+ * sessions), each made on first use.  Returns the slot (NULL until set);
+ * when the slot is set, `free_fn` is what the store calls on it as it
+ * closes, before it frees itself (sessions first, then calls; each
+ * completes what is still pending with BERTH_EIO "Closed").  The store
  * knows nothing else of that state: the layers stay one-way. */
+typedef enum berth__async_ext {
+    BERTH__ASYNC_EXT_CALLS = 0,
+    BERTH__ASYNC_EXT_SESSIONS,
+    BERTH__ASYNC_EXTS
+} berth__async_ext_t;
 typedef void (*berth__async_ext_free_fn)(void *state);
-void **berth__store_async_ext(berth_store_async_t *s, berth__async_ext_free_fn free_fn);
+void **berth__store_async_ext(berth_store_async_t *s, berth__async_ext_t which,
+                              berth__async_ext_free_fn free_fn);
 
 /* Effects (effects.c): a validated copy that owns its bytes. */
 typedef struct berth__effect_copy {
@@ -459,9 +466,28 @@ struct redisReply *berth__store_transaction(berth_store_t *s, size_t n,
 struct redisContext *berth__store_redis(berth_store_t *s);
 void berth__store_timeout_restore(berth_store_t *s);
 
+/* Fills err ("RedisError": Redis refused `what` with error reply r, its
+ * text cut at 400 bytes) and returns BERTH_EIO (store_conn.c). */
+int berth__redis_error(berth_error_t *err, const struct redisReply *r, const char *what);
+
+/* A new blocking connection to where the store points, with the store's
+ * command timeout, owned by the caller (redisFree()): for a session's
+ * thread (session.c).  Returns 0, BERTH_EIO or BERTH_ENOMEM. */
+int berth__store_connect_new(const berth_store_t *s, struct redisContext **out,
+                             berth_error_t *err);
+
+/* The store a host's link talks through (hostlink.c). */
+berth_store_t *berth__hostlink_store(berth_hostlink_t *link);
+
 /* Agent calls (calls.c): a call from a call-stream entry's fields (NULL
  * when malformed), and the answer to one. */
 berth_call_t *berth__call_parse(const struct redisReply *fields);
+/* The header line of an agent's answer, newline included ({"ok": true,
+ * "exitCode": N}, or the failure *error), which berth__call_answer_parse()
+ * reads: a new string in *out (free()) of *len bytes.  Returns 0 or
+ * BERTH_ENOMEM. */
+int berth__call_header(int exit_code, const berth_error_t *error, char **out, size_t *len,
+                       berth_error_t *err);
 int berth__call_reply(berth_store_t *s, const berth_call_t *call, const char *output,
                       size_t len, int exit_code, const berth_error_t *error, berth_error_t *err);
 

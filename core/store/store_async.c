@@ -98,8 +98,8 @@ struct berth_store_async {
     bool snapshot_moved;            /* a snapshot read inside MULTI got MOVED */
     bool need_functions;            /* load the Functions before the round  */
     bool delivering, close_requested, closing;
-    void *ext;                      /* what is built on the store, or NULL  */
-    berth__async_ext_free_fn ext_free;
+    void *ext[BERTH__ASYNC_EXTS];   /* what is built on the store, or NULL  */
+    berth__async_ext_free_fn ext_free[BERTH__ASYNC_EXTS];
 };
 
 static void list_push(job_list_t *l, job_t *j)
@@ -1048,9 +1048,11 @@ static void close_now(berth_store_async_t *s)
               j->status == 0 ? NULL : &j->err, j->data);
         job_free(j);
     }
-    if (s->ext != NULL && s->ext_free != NULL)
-        s->ext_free(s->ext);
-    s->ext = NULL;
+    for (int i = BERTH__ASYNC_EXTS - 1; i >= 0; i--) {
+        if (s->ext[i] != NULL && s->ext_free[i] != NULL)
+            s->ext_free[i](s->ext[i]);
+        s->ext[i] = NULL;
+    }
     if (s->kick != NULL)
         event_free(s->kick);
     if (s->timer != NULL)
@@ -1087,10 +1089,11 @@ struct event_base *berth__store_async_base(berth_store_async_t *s)
     return s->base;
 }
 
-void **berth__store_async_ext(berth_store_async_t *s, berth__async_ext_free_fn free_fn)
+void **berth__store_async_ext(berth_store_async_t *s, berth__async_ext_t which,
+                             berth__async_ext_free_fn free_fn)
 {
-    s->ext_free = free_fn;
-    return &s->ext;
+    s->ext_free[which] = free_fn;
+    return &s->ext[which];
 }
 
 void berth_store_async_close(berth_store_async_t *s)

@@ -42,15 +42,13 @@ void berth__store_key(const berth_store_t *s, char *out, size_t cap, const char 
     snprintf(out, cap, "%s%s%s", s->prefix, kind, name);
 }
 
-/* Opens a new connection to s->host/s->port, replacing the old one. */
-int berth__store_connect(berth_store_t *s, berth_error_t *err)
+/* Contract (store.h): a connection of the caller's own. */
+int berth__store_connect_new(const berth_store_t *s, struct redisContext **out,
+                             berth_error_t *err)
 {
+    *out = NULL;
     struct timeval tv = {(time_t)(s->opts.timeout_ms / 1000),
                          (suseconds_t)(s->opts.timeout_ms % 1000) * 1000};
-    if (s->c != NULL) {
-        redisFree(s->c);
-        s->c = NULL;
-    }
     redisContext *c = s->port == 0 ? redisConnectUnixWithTimeout(s->host, tv)
                                    : redisConnectWithTimeout(s->host, s->port, tv);
     if (c == NULL)
@@ -68,8 +66,22 @@ int berth__store_connect(berth_store_t *s, berth_error_t *err)
         redisFree(c);
         return rc;
     }
-    s->c = c;
+    *out = c;
     return 0;
+}
+
+/* Opens a new connection to s->host/s->port, replacing the old one. */
+int berth__store_connect(berth_store_t *s, berth_error_t *err)
+{
+    if (s->c != NULL) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+    redisContext *c;
+    int rc = berth__store_connect_new(s, &c, err);
+    if (rc == 0)
+        s->c = c;
+    return rc;
 }
 
 int berth__functions_load(berth_store_t *s, berth_error_t *err)

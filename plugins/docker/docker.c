@@ -10,7 +10,9 @@
  * on localhost, as in ACI.  Objects are named after the group's runtime id
  * (common.h) and labelled with its host, key, generation and digest, which
  * is how this plugin finds them again: it keeps no state of its own beyond
- * its configuration and its HTTP client.
+ * its configuration and its HTTP client.  An interactive session
+ * (session.c) holds its own engine connection and client, never this
+ * context's, so that it may run on a thread of its own.
  *
  * The engine's own restart policy is always "no": restarts are the agent's.
  * Secure environment values and registry passwords go to the engine only;
@@ -350,6 +352,11 @@ static const berth_plugin_ops_t docker_ops = {
     .exec = docker_exec,
     .list = docker_list,
     .config_maps = docker_config_maps,
+    .session_open = docker_session_open,
+    .session_read = docker_session_read,
+    .session_write = docker_session_write,
+    .session_resize = docker_session_resize,
+    .session_close = docker_session_close,
 };
 
 const berth_plugin_ops_t *berth_plugin_entry(void);

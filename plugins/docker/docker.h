@@ -9,6 +9,7 @@
  *   groups.c   finding a group's objects; start, stop, restart, remove,
  *              status and list
  *   exec.c     logs and exec
+ *   session.c  interactive sessions (an exec with its stdin, maybe a tty)
  *
  * Nothing declared here leaves the module (it exports berth_plugin_entry
  * alone); this header must never be included from outside plugins/docker/.
@@ -134,5 +135,20 @@ int docker_logs(void *c, const char *key, const char *container, uint32_t tail,
 int docker_exec(void *c, const char *key, const char *container,
                 const char *const *argv, size_t argc, char **out, size_t *len,
                 int *exit_code, berth_error_t *err);
+
+/* ---- session.c ----------------------------------------------------------------- */
+
+/* The five session operations of berth_plugin_ops_t (contracts in
+ * berth-plugin.h, this plugin's ways in session.c's opening comment).  A
+ * session owns its stream socket and an engine client of its own: it never
+ * uses the context's client, so it may run beside the other operations. */
+int docker_session_open(void *c, const char *key, const char *container,
+                        const char *const *argv, size_t argc,
+                        const berth_session_opts_t *opts, void **session, int *fd,
+                        berth_error_t *err);
+int docker_session_read(void *session, char *buf, size_t cap, size_t *n, berth_error_t *err);
+int docker_session_write(void *session, const char *data, size_t len, berth_error_t *err);
+int docker_session_resize(void *session, uint16_t rows, uint16_t cols, berth_error_t *err);
+int docker_session_close(void *session, int *exit_code, berth_error_t *err);
 
 #endif

@@ -258,8 +258,12 @@ static void check_body(const uint8_t *body, size_t len)
         FUZZ_CHECK(tags == NULL && target != NULL && why != NULL);
     }
     char *command = NULL;
-    if (bd_exec_body_parse(b, len, &command) == 0) {
+    bd_terminal_t term;
+    const char *ctarget = NULL;
+    if (bd_exec_body_parse(b, len, &command, &term, &ctarget) == 0) {
         FUZZ_CHECK(command != NULL && command[0] != '\0' && strlen(command) <= 4096);
+        FUZZ_CHECK(term.rows <= 1000 && term.cols <= 1000);
+        FUZZ_CHECK(term.tty || (term.rows == 0 && term.cols == 0));
         const char *argv[8];
         size_t argc = bd_command_split(command, argv, 8);
         FUZZ_CHECK(argc <= 8);
@@ -267,7 +271,7 @@ static void check_body(const uint8_t *body, size_t len)
             FUZZ_CHECK(argv[i][0] != '\0' && strchr(argv[i], ' ') == NULL);
         free(command);
     } else {
-        FUZZ_CHECK(command == NULL);
+        FUZZ_CHECK(command == NULL && ctarget != NULL);
     }
     free(b);
     check_versions(body, len);

@@ -29,10 +29,12 @@
  *   heartbeat.c  the heartbeat thread
  *   images.c     the images the runtime holds, reported to the cell
  *   calls.c      logs and exec calls from schedulers
+ *   sessions.c   interactive sessions, a thread each
  *   log.c        clocks and log lines
  *
  * One thread does all but the heartbeat, which has a thread of its own
- * that touches only its beat_t and the log.  Nothing here is Berth's API:
+ * that touches only its beat_t and the log, and the interactive sessions,
+ * each on a thread that touches only its session (sessions.c).  Nothing here is Berth's API:
  * the header belongs to the agent alone and must never be installed or
  * included from outside tools/berth-agent/.  No part may log a secret.
  */
@@ -259,6 +261,16 @@ berth_store_options_t store_options(const options_t *o);
 int host_register(agent_t *a);
 void images_publish(agent_t *a);
 void calls_serve(agent_t *a);
+
+/* ---- sessions.c ------------------------------------------------------------------------- */
+
+/* Starts the interactive session `call` asks for on a thread of its own,
+ * on runtime group `runtime_key`; takes the call (freed by the thread, or
+ * here when the session cannot start, the caller then told why). */
+void session_start(agent_t *a, berth_call_t *call, const char *runtime_key);
+
+/* Waits, bounded, for the session threads to end (they end at `stopping`). */
+void sessions_wait(void);
 
 /* ---- heartbeat.c -------------------------------------------------------------------- */
 

@@ -5,7 +5,8 @@
  * calls on the host's call stream (berth_store_container_logs/_exec),
  * which the agent answers between assignments (looked for when none is
  * waiting, and at least every CALLS_EVERY_MS, 20 ms, while they keep
- * coming; main.c's loop).  It must never hold the loop for more than a
+ * coming; main.c's loop).  An interactive session is handed to a thread
+ * of its own (sessions.c).  It must never hold the loop for more than a
  * few calls per round, and never log a call's command or output.
  */
 #include <stdlib.h>
@@ -30,6 +31,11 @@ void calls_serve(agent_t *a)
         berth_error_t failure;
         const agroup_t *cg = group_find(a, c->key);
         const char *rk = cg != NULL ? runtime_key(cg) : c->key;
+        if (c->op == BERTH_CALL_SESSION) {
+            log_info(c->key, "session in container %s: starting", c->container);
+            session_start(a, c, rk);
+            continue;
+        }
         rc = c->op == BERTH_CALL_LOGS
             ? a->ops->logs(a->ctx, rk, c->container, c->tail, c->timestamps, &out, &len,
                            &failure)

@@ -374,6 +374,7 @@ int main(int argc, char **argv)
         }
         beat_stop(&a.beat);
     }
+    sessions_wait();
     groups_free(&a);
     ports_forget_all(&a);
     berth_hostlink_close(a.link);

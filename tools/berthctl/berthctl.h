@@ -6,11 +6,13 @@
  * held in Redis, through libberth), and the clients of berthd's REST API:
  * container.c with container_create.c and container_verbs.c (container
  * groups), host.c (host list, cordon, uncordon, drain), ngroup.c and
- * pool.c (berthd's ARM resource routes, sharing route.c).  The clients talk through http.c (libcurl: set-up,
- * requests, the bearer token, CloudErrors) and print through print.c (tables,
- * JSON with secrets redacted, group summaries).  input.c reads the user's
- * files.  This header is internal to berthctl: nothing here is libberth's API,
- * and no file of berthctl may print a secret from a document (secure
+ * pool.c (berthd's ARM resource routes, sharing route.c).  The clients
+ * talk through http.c (libcurl: set-up, requests, the bearer token,
+ * CloudErrors), exec's session through ws.c (a WebSocket client, the
+ * terminal raw meanwhile), and print through print.c (tables, JSON with
+ * secrets redacted, group summaries).  input.c reads the user's files.
+ * This header is internal to berthctl: nothing here is libberth's API, and
+ * no file of berthctl may print a secret from a document (secure
  * environment values, passwords, keys show as "<redacted>").
  */
 #ifndef BERTHCTL_H
@@ -73,9 +75,11 @@ int berthctl_cell_load_main(int argc, char **argv);
  * (--endpoint, $BERTH_ENDPOINT or http://127.0.0.1:8080), prints results on
  * stdout and progress and errors on stderr, and never prints a secret
  * (secure environment values, passwords, keys: they show as "<redacted>").
- * Every network wait is bounded by --timeout.  Returns the process exit
- * status: one of the BERTHCTL_EXIT_* values, or for `container exec` the
- * exit code of the command that ran in the container. */
+ * Every network wait is bounded by --timeout, but for `container exec`'s
+ * session once open (it lasts until berthd closes it).  Returns the
+ * process exit status: one of the BERTHCTL_EXIT_* values, or for
+ * `container exec` the exit status of the command that ran in the
+ * container (berthctl_ws_exec()). */
 int berthctl_container_main(int argc, char **argv);
 
 /* `berthctl ngroup create|show|list|scale|update|delete ...` (ngroup.c):
@@ -273,6 +277,30 @@ int berthctl_http_request(const berthctl_endpoint_t *ep, const char *method, con
                           const char *body, double timeout_s, const char *what, long *status,
                           json_t **json);
 
+/* ---- ws.c: exec's interactive session ------------------------------------------------ */
+
+/* The size of the terminal on stdin into *rows and *cols; false (both
+ * untouched) when stdin is not a terminal or says no size. */
+bool berthctl_terminal_size(int *rows, int *cols);
+
+/* Runs an exec session on berthd's WebSocket `uri` (ws:// or wss://, from
+ * the exec answer) with its `password` (sent as the first message; not
+ * kept, the caller wipes its copy), through c's handle, TLS trust and
+ * token (the token sent only when the URI has the endpoint's origin).
+ * Connecting and the upgrade are bounded by c->deadline_ms; the session
+ * then lasts until berthd closes it.  stdin's bytes go to the process
+ * until its end, the output goes raw to stdout.  With `tty` (stdin is a
+ * terminal) the terminal is raw for the session and put back on every
+ * way out, its resizes are sent, and SIGINT does not end berthctl (Ctrl-C
+ * is a byte for the process); SIGTERM and SIGHUP end the session and then
+ * berthctl, of that signal, the terminal restored first.  Returns the
+ * command's exit status (berthd's close 1000 "exit status N"), or, with
+ * the reason printed on stderr: BERTHCTL_EXIT_HTTP when the connection or
+ * the upgrade failed, BERTHCTL_EXIT_FAILED when berthd refused the session
+ * (a close 4000 + HTTP status: its message and code), closed it without an
+ * exit status, or the connection dropped. */
+int berthctl_ws_exec(berthctl_client_t *c, const char *uri, const char *password, bool tty);
+
 /* ---- container groups (container.c, container_create.c, container_verbs.c) -------------- */
 
 #define BERTHCTL_ACI_API_VERSION "2023-05-01"
@@ -333,8 +361,8 @@ typedef struct berthctl_container_options {
 int berthctl_container_create(berthctl_client_t *c, const berthctl_container_options_t *o);
 
 /* `container show`, `list`, `delete`, `restart`, `stop`, `start`, `logs`
- * and `exec` (container_verbs.c).  Each returns the exit status (exec: the
- * command's exit code).  `method` and `suffix` of the action name the
+ * and `exec` (container_verbs.c; exec's session in ws.c).  Each returns
+ * the exit status (exec: the command's, as berthctl_ws_exec() says).  `method` and `suffix` of the action name the
  * request ("DELETE", "" or "POST", "/restart"), `done` what is printed
  * after it. */
 int berthctl_container_show(berthctl_client_t *c, const berthctl_container_options_t *o);

@@ -13,7 +13,8 @@
  * values, passwords, storage and workspace keys, secret volume contents)
  * are never printed: they show as "<redacted>"; an argument that may hold
  * one (NAME=VALUE) is never echoed in an error.  Every network wait is
- * bounded by --timeout (one deadline for the whole command).
+ * bounded by --timeout (one deadline for the whole command), but for
+ * exec's session once open (ws.c), which lasts until berthd closes it.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -54,7 +55,10 @@ const char berthctl_container_usage[] =
     "        create PUTs a container-group document (built from the flags, or\n"
     "        --file, whose name and location -n and --location override) and,\n"
     "        unless --no-wait, waits for Succeeded or Failed, showing progress\n"
-    "        on stderr.  exec runs one command and exits with its exit code.\n"
+    "        on stderr.  exec runs a command in a session over berthd's\n"
+    "        WebSocket: stdin goes to it (a terminal on stdin: raw, and the\n"
+    "        process gets a TTY of its size), its output to stdout, and\n"
+    "        berthctl exits with its exit status.\n"
     "        show and list name the host each group is placed on (berthd's\n"
     "        /berth/containerGroups); show gives where each port is published.\n"
     "        host list shows each host's CPU, memory and GPU allocation.\n"
@@ -79,7 +83,7 @@ const char berthctl_container_usage[] =
     "Exit status of container and host: 0 done (create: Succeeded), 1 create\n"
     "ended Failed or timed out, or drain timed out, 2 usage error, 3 no answer or an HTTP error\n"
     "(the CloudError's code, message and target are printed); exec: the\n"
-    "command's exit code.\n";
+    "command's exit status, 1 when berthd refuses or cuts the session.\n";
 
 /* ---- options ---------------------------------------------------------------------- */
 

@@ -3,8 +3,8 @@
  * start|logs|exec`: the URLs of a group and its containers, the GETs, the
  * actions (a DELETE waits until the group is gone unless --no-wait), the
  * logs (--follow: polled, only what is new printed, until the group ends),
- * and exec's two exchanges (the exec request, then the command's
- * output through the returned URI and password).
+ * and exec's request (its session then runs over the returned WebSocket,
+ * ws.c).
  *
  * Results go to stdout (tables or JSON with secrets redacted), errors to
  * stderr.  The exec password is a secret: it is sent, never printed, and
@@ -506,21 +506,6 @@ int berthctl_container_logs(berthctl_client_t *c, const berthctl_container_optio
     return rc;
 }
 
-/* Turns the exec answer's webSocketUri into the URL to POST to. */
-static char *exec_url(const char *uri)
-{
-    berthctl_string_t b = {0};
-    if (strncmp(uri, "wss://", 6) == 0)
-        berthctl_string_printf(&b, "https://%s", uri + 6);
-    else if (strncmp(uri, "ws://", 5) == 0)
-        berthctl_string_printf(&b, "http://%s", uri + 5);
-    else if (strncmp(uri, "https://", 8) == 0 || strncmp(uri, "http://", 7) == 0)
-        berthctl_string_printf(&b, "%s", uri);
-    else
-        return NULL;
-    return berthctl_string_take(&b);
-}
-
 /* Contract (berthctl.h). */
 int berthctl_container_exec(berthctl_client_t *c, const berthctl_container_options_t *o)
 {
@@ -530,15 +515,20 @@ int berthctl_container_exec(berthctl_client_t *c, const berthctl_container_optio
         return rc;
     char *url = container_url(c, o, container, "exec", "");
     free(container);
+    /* A terminal on stdin gets the process a TTY of its size; without one
+     * the process reads pipes, as berthd does when terminalSize is absent. */
+    bool tty = isatty(STDIN_FILENO);
     int rows = 24, cols = 80;
-    struct winsize ws;
-    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
-        ws.ws_col > 0) {
-        rows = ws.ws_row;
-        cols = ws.ws_col;
+    if (tty)
+        (void)berthctl_terminal_size(&rows, &cols);
+    json_t *req = json_pack("{s:s}", "command", o->exec_command);
+    if (req != NULL && tty &&
+        json_object_set_new(req, "terminalSize", json_pack("{s:i,s:i}", "rows", rows, "cols",
+                                                           cols)) != 0) {
+        free(url);
+        json_decref(req);
+        return berthctl_out_of_memory();
     }
-    json_t *req = json_pack("{s:s,s:{s:i,s:i}}", "command", o->exec_command, "terminalSize",
-                            "rows", rows, "cols", cols);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (url == NULL || body == NULL) {
@@ -547,64 +537,25 @@ int berthctl_container_exec(berthctl_client_t *c, const berthctl_container_optio
         return req == NULL ? berthctl_usage_error("%s", "--exec-command is not valid UTF-8")
                            : berthctl_out_of_memory();
     }
-    berthctl_response_t r, x = {0};
-    char *hdr = NULL, *xurl = NULL, *xbody = NULL;
+    berthctl_response_t r;
     if (berthctl_http(c, "POST", url, body, NULL, &r) != 0 || !berthctl_http_ok(r.status)) {
         rc = berthctl_http_error("exec", &r);
         goto out;
     }
     const char *uri = berthctl_json_string(r.json, "webSocketUri");
     const char *password = berthctl_json_string(r.json, "password");
-    if (uri == NULL || password == NULL || strpbrk(password, "\r\n") != NULL) {
+    if (uri == NULL || password == NULL) {
         fprintf(stderr, "berthctl: exec: the answer has no webSocketUri and password\n");
         rc = BERTHCTL_EXIT_HTTP;
         goto out;
     }
-    if ((xurl = exec_url(uri)) == NULL) {
-        fprintf(stderr, "berthctl: exec: unexpected webSocketUri scheme\n");
-        rc = BERTHCTL_EXIT_HTTP;
-        goto out;
-    }
-    /* The password goes in the x-berth-exec-password header and, for a
-     * server that sees no custom headers, in the body {"password": ...}. */
-    berthctl_string_t hb = {0};
-    berthctl_string_printf(&hb, "x-berth-exec-password: %s", password);
-    json_t *pw = json_pack("{s:s}", "password", password);
-    xbody = pw ? json_dumps(pw, JSON_COMPACT) : NULL;
-    json_decref(pw);
-    if ((hdr = berthctl_string_take(&hb)) == NULL || xbody == NULL) {
-        rc = berthctl_out_of_memory();
-        goto out;
-    }
-    if (berthctl_http(c, "POST", xurl, xbody, hdr, &x) != 0 || !berthctl_http_ok(x.status)) {
-        rc = berthctl_http_error("exec", &x);
-        goto out;
-    }
-    json_t *output = json_object_get(x.json, "output");
-    json_t *code = json_object_get(x.json, "exitCode");
-    if (json_is_object(x.json) && (json_is_string(output) || json_is_integer(code))) {
-        if (json_is_string(output))
-            fwrite(json_string_value(output), 1, json_string_length(output), stdout);
-        long long ec = json_integer_value(code);
-        rc = ec < 0 || ec > 255 ? 255 : (int)ec;
-    } else {
-        fwrite(x.body, 1, x.len, stdout);  /* plain-text output */
-        rc = BERTHCTL_EXIT_OK;
-    }
+    rc = berthctl_ws_exec(c, uri, password, tty);
 out:
-    if (hdr != NULL) {
-        berthctl_wipe(hdr);
-        free(hdr);
-    }
-    if (xbody != NULL) {
-        berthctl_wipe(xbody);
-        free(xbody);
-    }
     if (r.body != NULL && r.len > 0)
         memset(r.body, 0, r.len);   /* the answer held the password        */
+    if (json_is_string(json_object_get(r.json, "password")))
+        berthctl_wipe((char *)json_string_value(json_object_get(r.json, "password")));
     berthctl_response_free(&r);
-    berthctl_response_free(&x);
-    free(xurl);
     free(url);
     free(body);
     return rc;

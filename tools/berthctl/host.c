@@ -5,8 +5,9 @@
  *
  * `berthctl host cordon|uncordon|drain NAME`: berthd's operator routes
  * POST /berth/hosts/{NAME}/{action}; drain asks again every second
- * (showing what moved and what is left on stderr) until no group but
- * finished ones is left or --timeout passes.
+ * (showing what moved and what is left on stderr) until no group is left
+ * (berthd stops the finished ones: restart policy Never or OnFailure, all
+ * containers done) or --timeout passes.
  *
  * list only reads; the actions change nothing but through berthd.
  */
@@ -166,7 +167,7 @@ int berthctl_host_action(berthctl_client_t *c, const berthctl_container_options_
                 printf("host %s %s\n", o->name, berthctl_json_string(r.json, "state"));
             else {
                 print_groups(r.json, "moved", "moved");
-                print_groups(r.json, "finished", "finished (stays)");
+                print_groups(r.json, "stopped", "stopped (finished)");
                 print_groups(r.json, "remaining", "left");
                 printf("host %s %s\n", o->name, left == 0 ? "drained" : "draining");
             }

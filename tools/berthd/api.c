@@ -37,23 +37,25 @@
  * No message names a store key: group_names() has the reply show the
  * group's name instead (bd_reply_resource()).
  *
- * EXEC.  Berth's exec is not interactive.  POST .../exec answers
+ * EXEC.  POST .../exec ({"command", "terminalSize"}) answers
  * {webSocketUri, password}; the URI is "<ws|wss>://HOST:PORT/berth/exec/<id>"
  * with berthd's configured public address (--public-url; never the request's
  * Host header).  A client opens a WebSocket there and sends the password
- * as its first message (server_ws.c, which runs the session through the
- * POST form below and frames its answer), or POSTs to
- * http(s)://HOST:PORT/berth/exec/<id>
- * with the body {"password": "<password>"} (the server hands the API no
- * arbitrary headers, so the password travels in the body) and gets
- * {output, exitCode}; the command is split on spaces.  A session lives 60
- * seconds and serves once; the password is compared in constant time; the
- * third wrong password closes it; it serves only a caller whose token
- * allows the subscription that made it (another one gets the answer of a
- * session that does not exist).  The server may still demand a bearer
- * token on the route.  POST .../attach makes the same kind of session,
- * whose run answers {logs: <the container's logs path>}: its WebSocket
- * streams the logs (server_ws.c).
+ * as its first message; the session is then interactive (server_ws.c):
+ * the client's input reaches the process, its output comes back, under a
+ * terminal of terminalSize when the request named one, and the close
+ * frame carries the exit status.  The command is split on spaces.  The
+ * plain POST form http(s)://HOST:PORT/berth/exec/<id> with the body
+ * {"password": "<password>"} (the server hands the API no arbitrary
+ * headers, so the password travels in the body) runs the command once
+ * without input and answers {output, exitCode}.  A session lives 60
+ * seconds until taken and serves once; the password is compared in
+ * constant time; the third wrong password closes it; it serves only a
+ * caller whose token allows the subscription that made it (another one
+ * gets the answer of a session that does not exist).  The server may still
+ * demand a bearer token on the route.  POST .../attach makes the same kind
+ * of session, whose run answers {logs: <the container's logs path>}: its
+ * WebSocket streams the logs (server_ws.c).
  *
  * USAGES.  GET .../locations/{loc}/usages reports "ContainerGroups" (this
  * subscription's groups in that location; limit 2000, not enforced),

@@ -15,13 +15,17 @@
  * the engine's reason); a drain repeated later tries it again.  A
  * finished group -- restart policy Never with every container terminated,
  * or OnFailure with every container terminated with exit code 0 -- is not
- * moved (moving it would run it again): it stays, reported as "finished",
- * until it is deleted.  The answer is 202 with Location: /berth/hosts/
- * {host}, whose GET shows what is still there.
+ * moved (moving it would run it again): it is stopped, as POST .../stop
+ * stops a group (its resource Stopped, its place released, in one commit;
+ * a start later places it anew), and reported as "stopped".  The answer
+ * is 202 with Location: /berth/hosts/{host}, whose GET shows what is still
+ * there.
  *
  * The POSTs need a token allowing every subscription ("*") when berthd has
  * a tokens file (403 otherwise).  They run on the worker thread
- * (bd_worker_route(): the synchronous store blocks); the GET reads the
+ * (bd_worker_route(): the synchronous store blocks), into a captured
+ * reply for a drain, whose finished groups are then stopped from the loop
+ * through the API's own stop route, one after the other; the GET reads the
  * loop's replica after it caught up, without blocking.  No answer names a
  * store key: groups are named by their ARM id.
  */
@@ -29,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "api-internal.h"
 #include "worker.h"
@@ -316,6 +322,129 @@ static void host_action(bd_worker_ctx_t *ctx, const bd_request_t *req, bd_reply_
                   NULL);
 }
 
+/* ---- a drain's finished groups, stopped from the loop ---------------------------------- */
+
+typedef struct drain_stop {
+    bd_api_t *api;
+    bd_reply_t *reply;              /* the client's                         */
+    bd_reply_t *captured;           /* the worker's pass, then each stop's  */
+    struct event *wake;
+    json_t *answer;                 /* the pass's 202 body                  */
+    json_t *stopped;
+    size_t next;                    /* the next finished group to stop      */
+    bool stopping;                  /* `captured` is a stop's               */
+} drain_stop_t;
+
+static void drain_stop_free(drain_stop_t *d)
+{
+    bd_reply_capture_free(d->captured);
+    if (d->wake != NULL)
+        event_free(d->wake);
+    json_decref(d->answer);
+    json_decref(d->stopped);
+    free(d);
+}
+
+static void drain_notify(void *arg)
+{
+    drain_stop_t *d = arg;
+    event_active(d->wake, EV_TIMEOUT, 0); /* on the loop, from any thread */
+}
+
+/* Stops the next finished group, or sends the answer when none is left. */
+static void drain_stop_next(drain_stop_t *d)
+{
+    json_t *finished = json_object_get(d->answer, "finished");
+    const char *id = json_string_value(json_array_get(finished, d->next));
+    if (id == NULL) {
+        char location[32 + HOST_NAME_MAX_LEN];
+        snprintf(location, sizeof location, "/berth/hosts/%s",
+                 json_string_value(json_object_get(d->answer, "name")));
+        const char *headers[] = {"Location", location, NULL};
+        json_object_set(d->answer, "stopped", d->stopped);
+        json_object_del(d->answer, "finished");
+        bd_reply_send(d->reply, 202, json_incref(d->answer), headers);
+        drain_stop_free(d);
+        return;
+    }
+    char *path = NULL;
+    d->captured = bd_reply_capture_new();
+    if (d->captured == NULL || asprintf(&path, "%s/stop", id) < 0) {
+        bd_reply_error(d->reply, 503, "ServiceUnavailable", "", "out of memory");
+        drain_stop_free(d);
+        return;
+    }
+    d->stopping = true;
+    bd_request_t req = {0};
+    req.method = BD_POST;
+    req.path = path;
+    req.query = "api-version=2023-05-01";
+    req.body = "";
+    req.base_url = "";
+    req.any_subscription = true; /* the drain's caller may touch every one */
+    bd_reply_capture_notify(d->captured, drain_notify, d);
+    bd_api_handle(d->api, &req, d->captured);
+    free(path);
+}
+
+static void drain_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    drain_stop_t *d = arg;
+    const char *body = NULL;
+    size_t len = 0;
+    int status = bd_reply_captured(d->captured, &body, &len);
+    if (!d->stopping) {
+        /* The worker's pass: anything but a 202 goes to the client as is. */
+        d->answer = status == 202 && body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+        if (d->answer == NULL) {
+            bd_reply_forward(d->captured, d->reply);
+            d->captured = NULL;
+            drain_stop_free(d);
+            return;
+        }
+    } else {
+        json_t *finished = json_object_get(d->answer, "finished");
+        json_t *id = json_array_get(finished, d->next++);
+        if (status >= 200 && status < 300) {
+            json_array_append(d->stopped, id);
+        } else {
+            json_t *e = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+            const char *why = json_string_value(
+                json_object_get(json_object_get(e, "error"), "message"));
+            json_array_append_new(json_object_get(d->answer, "remaining"),
+                                  json_pack("{s:O, s:s}", "id", id,
+                                            "reason", why != NULL ? why : "the stop failed"));
+            json_decref(e);
+        }
+    }
+    bd_reply_capture_free(d->captured);
+    d->captured = NULL;
+    drain_stop_next(d);
+}
+
+/* A drain: the worker's pass into a captured reply, then the stops. */
+static void drain_start(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                        int n)
+{
+    drain_stop_t *d = calloc(1, sizeof *d);
+    if (d != NULL) {
+        d->api = api;
+        d->reply = reply;
+        d->stopped = json_array();
+        d->captured = bd_reply_capture_new();
+        d->wake = event_new(api->base, -1, 0, drain_wake, d);
+    }
+    if (d == NULL || d->stopped == NULL || d->captured == NULL || d->wake == NULL) {
+        if (d != NULL)
+            drain_stop_free(d);
+        bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
+        return;
+    }
+    bd_reply_capture_notify(d->captured, drain_notify, d);
+    bd_worker_route(api->worker, host_action, req, d->captured, seg, n);
+}
+
 /* Contract: api-internal.h. */
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n)
@@ -350,5 +479,8 @@ void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, 
                        "token allowing every subscription ('*').");
         return;
     }
-    bd_worker_route(api->worker, host_action, req, reply, seg, n);
+    if (strcmp(seg[3], "drain") == 0)
+        drain_start(api, req, reply, seg, n);
+    else
+        bd_worker_route(api->worker, host_action, req, reply, seg, n);
 }

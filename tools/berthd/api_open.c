@@ -316,6 +316,18 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
 
 /* Contract (berthd.h): whether Redis answered the last PING (sent every
  * second, without blocking); why[cap] says what fails. */
+/* Contract: berthd.h. */
+berth_store_async_t *bd_api_async(bd_api_t *api)
+{
+    return api->async;
+}
+
+/* Contract: berthd.h. */
+uint32_t bd_api_agent_timeout_ms(const bd_api_t *api)
+{
+    return api->cfg->agent_timeout_ms;
+}
+
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap)
 {
     if (cap > 0)

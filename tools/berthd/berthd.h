@@ -108,6 +108,10 @@ typedef struct bd_request {
     bool any_subscription;
     const char *const *subscriptions;
     size_t nsubscriptions;
+    /* Set by the WebSocket alone (server_ws.c), never from a request's
+     * bytes: an exec session's take answers what to run, {"session":
+     * {key, container, command, tty, rows, cols}}, instead of running it. */
+    bool exec_interactive;
 } bd_request_t;
 
 /* A reply to send, exactly once, now or later (from another callback).
@@ -163,6 +167,15 @@ void bd_reply_forward(bd_reply_t *captured, bd_reply_t *real);
 /* Frees a captured reply without sending anything.  Accepts NULL. */
 void bd_reply_capture_free(bd_reply_t *captured);
 
+/* Has `cb(arg)` called (on the thread that sends, right after the send is
+ * recorded) once something is sent through the captured reply
+ * `captured`.  The callback must not free the reply itself. */
+void bd_reply_capture_notify(bd_reply_t *captured, void (*cb)(void *arg), void *arg);
+
+/* What was sent through the captured reply `captured`: its status (0:
+ * nothing yet) and its body (NULL, 0 when none; owned by the reply). */
+int bd_reply_captured(const bd_reply_t *captured, const char **body, size_t *len);
+
 /* Answers, at once and without I/O, GET /subscriptions (n 1: the
  * subscriptions req's token names, none for '*' or without tokens) and
  * GET or HEAD /subscriptions/S/resourcegroups/RG (n 4: every valid name
@@ -195,6 +208,13 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out);
 
 /* Whether Redis answers; `why` says what is wrong otherwise. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
+
+/* The API's asynchronous store (on the loop), for the WebSocket's
+ * interactive sessions (server_ws.c). */
+berth_store_async_t *bd_api_async(bd_api_t *api);
+
+/* How long an agent has to answer (--agent-timeout-ms). */
+uint32_t bd_api_agent_timeout_ms(const bd_api_t *api);
 
 /* ---- NGroups (ngroups.c) ------------------------------------------------------------------ */
 

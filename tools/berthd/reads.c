@@ -642,6 +642,7 @@ typedef struct agent_ctx {
     uint32_t tail;
     bool timestamps;
     char *command;                  /* exec's                               */
+    bd_terminal_t term;             /* exec's                               */
     char base_url[256];
 } agent_ctx_t;
 
@@ -729,10 +730,11 @@ static void agent_document(int status, const char *doc, uint64_t generation, con
         agent_ctx_free(a);
         return;
     }
-    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "key", a->key, "name",
-                          a->name, "rg", a->rg, "container", a->container, "command",
-                          a->command != NULL ? a->command : "", "password", pw, "subscription",
-                          a->sub, "attach", a->attach);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i}", "key",
+                          a->key, "name", a->name, "rg", a->rg, "container", a->container,
+                          "command", a->command != NULL ? a->command : "", "password", pw,
+                          "subscription", a->sub, "attach", a->attach, "tty", a->term.tty,
+                          "rows", (int)a->term.rows, "cols", (int)a->term.cols);
     char *text = s != NULL ? json_dumps(s, JSON_COMPACT) : NULL;
     json_decref(s);
     snprintf(name, sizeof name, "exec:%s", id);
@@ -829,9 +831,17 @@ void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const
                    bd_reply_t *reply)
 {
     char *command = NULL;
-    if (bd_exec_body_parse(req->body, req->body_len, &command) != 0) {
-        bd_reply_error(reply, 400, "InvalidRequestContent", "command",
-                       "the body must be {\"command\": \"...\", \"terminalSize\": {...}}");
+    bd_terminal_t term;
+    const char *target;
+    if (bd_exec_body_parse(req->body, req->body_len, &command, &term, &target) != 0) {
+        if (strcmp(target, "terminalSize") == 0)
+            bd_reply_error(reply, 400, "InvalidRequestContent", "terminalSize",
+                           "terminalSize must be {\"rows\": R, \"cols\": C} with whole "
+                           "numbers from 0 to 1000");
+        else
+            bd_reply_error(reply, 400, "InvalidRequestContent", "command",
+                           "the body must be {\"command\": \"...\", \"terminalSize\": "
+                           "{\"rows\": R, \"cols\": C}} with a command of 1 to 4096 bytes");
         return;
     }
     agent_ctx_t *a = agent_ctx_new(api, op, container, reply);
@@ -842,6 +852,7 @@ void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const
     }
     a->exec = true;
     a->command = command;
+    a->term = term;
     snprintf(a->base_url, sizeof a->base_url, "%s", req->base_url ? req->base_url : "");
     if (bd_records_get(api->records, op->key, agent_record, a) != 0) {
         agent_ctx_free(a);
@@ -880,6 +891,7 @@ typedef struct session_ctx {
      * serves only a caller allowed the subscription that made it). */
     bool any_subscription;
     json_t *subscriptions;          /* array of strings                     */
+    bool interactive;               /* the WebSocket's take: describe, not run */
 } session_ctx_t;
 
 static void session_free(session_ctx_t *c)
@@ -978,6 +990,21 @@ static void session_taken(int status, const char *text, size_t len, void *data)
         session_free(c);
         return;
     }
+    if (c->interactive) {
+        /* The WebSocket runs the session itself (server_ws.c). */
+        json_t *d = json_pack("{s:s, s:s, s:s, s:b, s:O?, s:O?}", "key", api_jstr(c->s, "key"),
+                              "container", api_jstr(c->s, "container"), "command",
+                              api_jstr(c->s, "command"), "tty",
+                              json_is_true(json_object_get(c->s, "tty")), "rows",
+                              json_object_get(c->s, "rows"), "cols",
+                              json_object_get(c->s, "cols"));
+        if (d == NULL)
+            out_of_memory(c->reply);
+        else
+            bd_reply_send(c->reply, 200, json_pack("{s:o}", "session", d), NULL);
+        session_free(c);
+        return;
+    }
     char *words = strdup(api_jstr(c->s, "command"));
     const char *argv[EXEC_ARGV_MAX];
     size_t argc = words != NULL ? bd_command_split(words, argv, EXEC_ARGV_MAX) : 0;
@@ -1044,6 +1071,7 @@ void bd_reads_exec_session(bd_api_t *api, const bd_request_t *req, const char *i
     snprintf(c->name, sizeof c->name, "exec:%s", id);
     snprintf(c->fails, sizeof c->fails, "execfail:%s", id);
     c->any_subscription = req->any_subscription;
+    c->interactive = req->exec_interactive;
     c->subscriptions = json_array();
     for (size_t i = 0; c->subscriptions != NULL && i < req->nsubscriptions; i++)
         json_array_append_new(c->subscriptions, json_string(req->subscriptions[i]));

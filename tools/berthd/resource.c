@@ -242,9 +242,12 @@ int bd_patch_body_parse(const char *body, size_t len, json_t **tags, const char 
     return 0;
 }
 
-int bd_exec_body_parse(const char *body, size_t len, char **command)
+int bd_exec_body_parse(const char *body, size_t len, char **command, bd_terminal_t *term,
+                       const char **target)
 {
     *command = NULL;
+    memset(term, 0, sizeof *term);
+    *target = "command";
     json_t *b = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     bool ok = json_is_object(b) && json_is_string(json_object_get(b, "command"));
     const char *k;
@@ -253,8 +256,28 @@ int bd_exec_body_parse(const char *body, size_t len, char **command)
     {
         if (strcmp(k, "command") != 0 && strcmp(k, "terminalSize") != 0)
             ok = false;
-        if (strcmp(k, "terminalSize") == 0 && !json_is_object(v))
-            ok = false;
+    }
+    json_t *ts = json_object_get(b, "terminalSize");
+    if (ok && ts != NULL && !json_is_null(ts)) {
+        /* rows and cols: whole numbers of 0 to 1000 (0: the runtime's
+         * default); nothing else. */
+        json_t *rows = json_object_get(ts, "rows"), *cols = json_object_get(ts, "cols");
+        bool good = json_is_object(ts) && json_object_size(ts) == (size_t)(rows != NULL) +
+                                                                    (cols != NULL);
+        good = good && (rows == NULL || (json_is_integer(rows) &&
+                                         json_integer_value(rows) >= 0 &&
+                                         json_integer_value(rows) <= 1000));
+        good = good && (cols == NULL || (json_is_integer(cols) &&
+                                         json_integer_value(cols) >= 0 &&
+                                         json_integer_value(cols) <= 1000));
+        if (!good) {
+            *target = "terminalSize";
+            json_decref(b);
+            return -1;
+        }
+        term->tty = true;
+        term->rows = (uint16_t)json_integer_value(rows);
+        term->cols = (uint16_t)json_integer_value(cols);
     }
     const char *c = ok ? json_string_value(json_object_get(b, "command")) : NULL;
     if (c == NULL || c[0] == '\0' || strlen(c) > 4096) {

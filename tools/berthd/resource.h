@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -96,10 +97,21 @@ bool bd_path_subscription(const char *path, const char **sub, size_t *len);
 int bd_patch_body_parse(const char *body, size_t len, json_t **tags, const char **target,
                         const char **why);
 
-/* Reads an exec body {"command": "...", "terminalSize": {...}}: a command
- * of 1 to 4096 bytes and nothing else.  On success stores a copy of the
- * command in *command (free()) and returns 0; otherwise returns -1. */
-int bd_exec_body_parse(const char *body, size_t len, char **command);
+/* An exec's terminal: the process runs under one when the body names a
+ * terminalSize (ACI's clients always do), of that size (0: the runtime's
+ * default). */
+typedef struct bd_terminal {
+    bool tty;
+    uint16_t rows, cols;
+} bd_terminal_t;
+
+/* Reads an exec body {"command": "...", "terminalSize": {"rows", "cols"}}:
+ * a command of 1 to 4096 bytes, an optional terminal size (whole numbers
+ * of 0 to 1000) and nothing else.  On success stores a copy of the
+ * command in *command (free()), the terminal in *term, and returns 0;
+ * otherwise returns -1 with the member at fault in *target. */
+int bd_exec_body_parse(const char *body, size_t len, char **command, bd_terminal_t *term,
+                       const char **target);
 
 /* Splits `words` in place on spaces into at most `max` words stored in
  * argv; returns their number. */

@@ -314,14 +314,6 @@ void bd_ws_conn_gone(bd_ws_t *ws);
 
 /* ---- replies (server_reply.c) ------------------------------------------------------------ */
 
-/* Has `cb(arg)` called (on the thread that sends, right after the send is
- * recorded) once something is sent through the captured reply
- * `captured`.  The callback must not free the reply itself. */
-void bd_reply_capture_notify(bd_reply_t *captured, void (*cb)(void *arg), void *arg);
-
-/* What was sent through the captured reply `captured`: its status (0:
- * nothing yet) and its body (NULL, 0 when none; owned by the reply). */
-int bd_reply_captured(const bd_reply_t *captured, const char **body, size_t *len);
 
 /* Takes r off srv->pending. */
 void bd_reply_unlink(bd_reply_t *r);

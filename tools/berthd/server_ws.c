@@ -5,15 +5,29 @@
  * wslay frames what follows, driven from the bufferevent's callbacks.
  *
  * The session, as `az container exec` opens it: the first text (or
- * binary) message is the password; the session's run is then the POST
- * form's (bd_api_handle() on POST /berth/exec/<id> with {"password"},
- * through a captured reply: subscription binding, three tries, single use
- * all as there); its output goes out as text frames (at most WS_FRAME_MAX
- * bytes each, cut between UTF-8 characters), then a close frame: 1000 with
- * the reason "exit status N", or, when the run fails, a text frame
+ * binary) message is the password; the session is then taken through the
+ * POST form's path (bd_api_handle() on POST /berth/exec/<id> with
+ * {"password"}, through a captured reply, with exec_interactive set:
+ * subscription binding, three tries, single use all as there), which
+ * answers what to run; the session then runs interactively on the
+ * asynchronous store (berth_store_async_session_open(): the agent runs the
+ * command through its runtime plugin, under a terminal when the exec
+ * request named a terminalSize).  The process's output goes out as binary
+ * frames (at most WS_FRAME_MAX bytes each), then a close frame 1000 with
+ * the reason "exit status N"; when the session fails, a text frame
  * "berthd: <message>\r\n" and a close frame 4000 + the HTTP status (4403,
- * 4404, 4409, 4503 ...) with the CloudError's code as its reason.  Later
- * messages from the client are read and dropped: exec is not interactive.
+ * 4404, 4409, 4503 ...) with the CloudError's code as its reason.
+ *
+ * The client's later messages: without a subprotocol (the Azure CLI's
+ * way), every message is input for the process.  With the subprotocol
+ * WS_PROTOCOL ("berth.exec.v1", echoed in the 101) the first byte of each
+ * message is a channel: 0 input, 1 end of input, 2 the terminal's new size
+ * as "ROWS COLS".  Input sent before the session opened is kept (at most
+ * WS_EARLY_MAX) and said first.  Flow control both ways: reading the
+ * client stops while WS_BACKLOG_MAX chunks of input wait for Redis, and
+ * the session's output is held while more than WS_OUTPUT_HIGH bytes wait
+ * for the client.
+ *
  * An attach session's run answers its logs route instead: the session then
  * reads the logs through it every second and sends what is new as text
  * frames, until the group stops (close 1000 "the container group
@@ -29,9 +43,11 @@
  * WS_INPUT_MAX plus one message of WS_MSG_MAX (a larger one closes the
  * socket, 1009), and never keep a socket open past its bounds: WS_SILENCE_S
  * without a message before the password, the agent's timeout plus
- * WS_RUN_SLACK_S while the command runs, WS_CLOSE_WAIT_S for the client's
- * close frame.  A session outlives its connection only while its run is
- * pending (the run's reply is captured, never sent anywhere).
+ * WS_RUN_SLACK_S while the session is taken, WS_SESSION_MAX_S for an
+ * interactive session, WS_CLOSE_WAIT_S for the client's close frame.  A
+ * session outlives its connection only while its take is pending (the
+ * take's reply is captured, never sent anywhere); an interactive session
+ * is closed with its connection (the agent then ends the process).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -60,6 +76,11 @@
 #define WS_RUN_SLACK_S 10           /* beyond the agent's timeout            */
 #define WS_CLOSE_WAIT_S 5           /* for the client's close frame          */
 #define WS_ATTACH_POLLS 3600        /* an attach's polls, one a second       */
+#define WS_SESSION_MAX_S (8 * 3600) /* an interactive session's life        */
+#define WS_EARLY_MAX (256 * 1024)   /* input sent before the session opened  */
+#define WS_BACKLOG_MAX 64           /* input chunks not yet taken by Redis   */
+#define WS_OUTPUT_HIGH (1024 * 1024) /* output queued for the client: hold   */
+#define WS_PROTOCOL "berth.exec.v1"
 #define WS_LOGS_QUERY "api-version=2023-05-01"
 
 
@@ -67,6 +88,7 @@ typedef enum ws_stage {
     WS_PASSWORD = 1,                /* waiting for the first message         */
     WS_RUNNING,                     /* the run is pending                    */
     WS_STREAMING,                   /* attach: the logs polled every second  */
+    WS_SESSION,                     /* exec: the interactive session runs    */
     WS_CLOSING                      /* our close frame is queued or sent     */
 } ws_stage_t;
 
@@ -100,6 +122,15 @@ struct bd_ws {
     bool subs_any;
     const char *const *subs;
     size_t nsubs;
+    /* Exec: the interactive session; input the client sent before it
+     * opened (kind byte, 4-byte length, bytes); the protocol's channels
+     * (WS_PROTOCOL negotiated); reading the client paused for the
+     * session's backlog. */
+    berth_store_async_session_t *sess;
+    struct evbuffer *early;
+    bool channels;
+    bool paused;
+    struct event *resume;
 };
 
 static void ws_arm(bd_ws_t *ws, long seconds)
@@ -110,6 +141,11 @@ static void ws_arm(bd_ws_t *ws, long seconds)
 
 static void ws_free(bd_ws_t *ws)
 {
+    berth_store_async_session_close(ws->sess);
+    if (ws->early != NULL)
+        evbuffer_free(ws->early);
+    if (ws->resume != NULL)
+        event_free(ws->resume);
     if (ws->ctx != NULL)
         wslay_event_context_free(ws->ctx);
     if (ws->timer != NULL)
@@ -137,6 +173,10 @@ static void ws_close(bd_ws_t *ws)
         evhttp_connection_free(evcon);
     }
     evtimer_del(ws->timer);
+    if (ws->resume != NULL)
+        evtimer_del(ws->resume);
+    berth_store_async_session_close(ws->sess);
+    ws->sess = NULL;
     if (ws->run == NULL)
         ws_free(ws);
 }
@@ -148,6 +188,10 @@ void bd_ws_conn_gone(bd_ws_t *ws)
     ws->evcon = NULL;
     ws->bev = NULL;
     evtimer_del(ws->timer);
+    if (ws->resume != NULL)
+        evtimer_del(ws->resume);
+    berth_store_async_session_close(ws->sess);
+    ws->sess = NULL;
     if (ws->run == NULL)
         ws_free(ws);
 }
@@ -208,6 +252,194 @@ static void ws_queue_text(bd_ws_t *ws, const char *text, size_t len)
     }
 }
 
+/* Queues output bytes as binary frames of at most WS_FRAME_MAX bytes. */
+static void ws_queue_binary(bd_ws_t *ws, const char *bytes, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < WS_FRAME_MAX ? len : WS_FRAME_MAX;
+        struct wslay_event_msg m = {WSLAY_BINARY_FRAME, (const uint8_t *)bytes, n};
+        if (wslay_event_queue_msg(ws->ctx, &m) != 0)
+            return;
+        bytes += n;
+        len -= n;
+    }
+}
+
+/* The HTTP status a session's failure stands for: its close code is 4000
+ * plus it. */
+static int ws_failure_status(const berth_error_t *e)
+{
+    if (e->code == BERTH_ENOENT)
+        return 404;
+    if (e->code == BERTH_EINVAL)
+        return strcmp(e->name, "ContainerNotRunning") == 0 ||
+                       strcmp(e->name, "ContainerGroupNotRunning") == 0
+                   ? 409
+                   : 400;
+    return 503;
+}
+
+/* Sends a failure: its message as a text frame, then the close. */
+static void ws_fail(bd_ws_t *ws, int status, const char *code, const char *message)
+{
+    char *line = NULL;
+    if (asprintf(&line, "berthd: %s\r\n", message) >= 0) {
+        ws_queue_text(ws, line, strlen(line));
+        free(line);
+    }
+    ws_queue_close(ws, (uint16_t)(4000 + status), code);
+    ws->stage = WS_CLOSING;
+    ws_arm(ws, WS_CLOSE_WAIT_S);
+}
+
+/* The session's output, or its end. */
+static void ws_session_cb(berth_store_async_session_t *sess, bool ended, const char *bytes,
+                          size_t len, int status, int exit_code, const berth_error_t *err,
+                          void *data)
+{
+    bd_ws_t *ws = data;
+    if (ws->evcon == NULL || ws->sess != sess)
+        return;
+    if (!ended) {
+        ws_queue_binary(ws, bytes, len);
+        if (evbuffer_get_length(bufferevent_get_output(ws->bev)) > WS_OUTPUT_HIGH)
+            berth_store_async_session_hold(sess, true); /* ws_write_cb() resumes */
+        ws_pump(ws);
+        return;
+    }
+    berth_store_async_session_close(sess);
+    ws->sess = NULL;
+    if (status == 0) {
+        char reason[64];
+        snprintf(reason, sizeof reason, "exit status %d", exit_code);
+        ws_queue_close(ws, 1000, reason);
+        ws->stage = WS_CLOSING;
+        ws_arm(ws, WS_CLOSE_WAIT_S);
+    } else {
+        ws_fail(ws, ws_failure_status(err), err->name, err->message);
+    }
+    ws_pump(ws);
+}
+
+/* Hands one of the client's messages to the session: kind 0 input, 1 end
+ * of input, 2 a terminal size ("ROWS COLS"). */
+static void ws_session_say(bd_ws_t *ws, uint8_t kind, const uint8_t *bytes, size_t len)
+{
+    berth_error_t err;
+    int rc = 0;
+    if (kind == 0 && len > 0) {
+        rc = berth_store_async_session_input(ws->sess, (const char *)bytes, len, &err);
+    } else if (kind == 1) {
+        rc = berth_store_async_session_input(ws->sess, NULL, 0, &err);
+    } else if (kind == 2) {
+        char size[24];
+        unsigned rows = 0, cols = 0;
+        snprintf(size, sizeof size, "%.*s", (int)(len < 23 ? len : 23), (const char *)bytes);
+        if (sscanf(size, "%u %u", &rows, &cols) == 2 && rows <= 1000 && cols <= 1000)
+            rc = berth_store_async_session_resize(ws->sess, (uint16_t)rows, (uint16_t)cols,
+                                                  &err);
+    }
+    (void)rc; /* a session that ended says so through its callback */
+    if (berth_store_async_session_backlog(ws->sess) >= WS_BACKLOG_MAX && !ws->paused) {
+        /* Redis has not taken what was sent: stop reading the client. */
+        ws->paused = true;
+        bufferevent_disable(ws->bev, EV_READ);
+        struct timeval tv = {0, 20 * 1000};
+        evtimer_add(ws->resume, &tv);
+    }
+}
+
+/* A message of the client after the password: split into the session's
+ * kinds (the protocol's channel byte, or all of it input), said now or
+ * kept until the session opens. */
+static void ws_input(bd_ws_t *ws, const uint8_t *msg, size_t len)
+{
+    uint8_t kind = 0;
+    if (ws->channels) {
+        if (len == 0 || msg[0] > 2)
+            return;
+        kind = msg[0];
+        msg++;
+        len--;
+    }
+    if (kind == 0 && len == 0)
+        return;
+    if (ws->sess != NULL && ws->stage == WS_SESSION) {
+        ws_session_say(ws, kind, msg, len);
+        return;
+    }
+    if (ws->stage != WS_RUNNING)
+        return; /* an attach, or the end: input goes nowhere */
+    uint32_t n = (uint32_t)len;
+    if (evbuffer_get_length(ws->early) + 5 + len > WS_EARLY_MAX) {
+        ws_queue_close(ws, 1009, "too much input before the session started");
+        ws->stage = WS_CLOSING;
+        ws_arm(ws, WS_CLOSE_WAIT_S);
+        return;
+    }
+    evbuffer_add(ws->early, &kind, 1);
+    evbuffer_add(ws->early, &n, 4);
+    evbuffer_add(ws->early, msg, len);
+}
+
+/* Reading the client again once Redis took the session's input. */
+static void ws_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    bd_ws_t *ws = arg;
+    if (ws->evcon == NULL || !ws->paused)
+        return;
+    if (ws->sess != NULL && berth_store_async_session_backlog(ws->sess) >= WS_BACKLOG_MAX / 2) {
+        struct timeval tv = {0, 20 * 1000};
+        evtimer_add(ws->resume, &tv);
+        return;
+    }
+    ws->paused = false;
+    bufferevent_enable(ws->bev, EV_READ);
+    event_active(ws->wake, EV_TIMEOUT, 0); /* what is buffered already */
+}
+
+/* The take answered what to run: the session opens. */
+static void ws_session_open(bd_ws_t *ws, json_t *d)
+{
+    char *words = strdup(json_string_value(json_object_get(d, "command")) ?: "");
+    const char *argv[64];
+    size_t argc = words != NULL ? bd_command_split(words, argv, 64) : 0;
+    berth_error_t err;
+    int rc = argc == 0 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
+                                         "the command is empty")
+                       : berth_store_async_session_open(
+                             bd_api_async(ws->srv->api),
+                             json_string_value(json_object_get(d, "key")) ?: "",
+                             json_string_value(json_object_get(d, "container")) ?: "", argv,
+                             argc, json_is_true(json_object_get(d, "tty")),
+                             (uint16_t)json_integer_value(json_object_get(d, "rows")),
+                             (uint16_t)json_integer_value(json_object_get(d, "cols")),
+                             bd_api_agent_timeout_ms(ws->srv->api), ws_session_cb, ws,
+                             &ws->sess, &err);
+    free(words);
+    if (rc != 0) {
+        ws_fail(ws, ws_failure_status(&err), err.name, err.message);
+        return;
+    }
+    ws->stage = WS_SESSION;
+    ws_arm(ws, WS_SESSION_MAX_S);
+    /* What the client said while the session was being looked up. */
+    uint8_t head[5];
+    while (ws->sess != NULL && evbuffer_remove(ws->early, head, 5) == 5) {
+        uint32_t n;
+        memcpy(&n, head + 1, 4);
+        uint8_t *bytes = malloc(n ? n : 1);
+        if (bytes == NULL)
+            break;
+        evbuffer_remove(ws->early, bytes, n);
+        ws_session_say(ws, head[0], bytes, n);
+        explicit_bzero(bytes, n);
+        free(bytes);
+    }
+    evbuffer_drain(ws->early, evbuffer_get_length(ws->early));
+}
+
 /* Attach: sends what is new in the logs' `content` (all of it when the
  * logs no longer start with what was sent: they were cut). */
 static void ws_stream(bd_ws_t *ws, json_t *content)
@@ -255,6 +487,11 @@ static void ws_run_ended(bd_ws_t *ws)
             ws->stage = WS_CLOSING;
             ws_arm(ws, WS_CLOSE_WAIT_S);
         }
+        return;
+    }
+    if (status == 200 && ws->stage == WS_RUNNING && json_is_object(json_object_get(j, "session"))) {
+        ws_session_open(ws, json_object_get(j, "session"));
+        json_decref(j);
         return;
     }
     const char *ecode = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
@@ -327,6 +564,7 @@ static void ws_start_run(bd_ws_t *ws, const uint8_t *msg, size_t len)
     breq.any_subscription = ws->srv->tokens == NULL || ws->subs_any;
     breq.subscriptions = ws->subs;
     breq.nsubscriptions = ws->nsubs;
+    breq.exec_interactive = true;
     /* Whatever answers the run, now or later, wakes the session: the
      * answer is read from the loop's next turn, never from inside it. */
     bd_reply_capture_notify(ws->run, ws_run_notify, ws);
@@ -370,7 +608,8 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         return; /* wslay answers pings and close frames itself */
     if (ws->stage == WS_PASSWORD)
         ws_start_run(ws, arg->msg, arg->msg_length);
-    /* Anything later is input to a command that takes none: dropped. */
+    else
+        ws_input(ws, arg->msg, arg->msg_length);
 }
 
 /* ---- the bufferevent's side --------------------------------------------------------------- */
@@ -378,6 +617,10 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 /* Frames what arrived, then sends what that queued. */
 static void ws_read(bd_ws_t *ws)
 {
+    if (ws->paused) {
+        ws_pump(ws);
+        return;
+    }
     if (wslay_event_recv(ws->ctx) != 0) {
         ws_close(ws);
         return;
@@ -395,8 +638,13 @@ static void ws_write_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
     bd_ws_t *ws = arg;
-    if (ws->done)
+    if (ws->done) {
         ws_close(ws);
+        return;
+    }
+    if (ws->sess != NULL && evbuffer_get_length(bufferevent_get_output(ws->bev)) <
+                                WS_OUTPUT_HIGH / 4)
+        berth_store_async_session_hold(ws->sess, false);
 }
 
 static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -473,8 +721,13 @@ static void ws_timer_cb(evutil_socket_t fd, short what, void *arg)
         ws_poll(ws);
         return;
     }
+    if (ws->stage == WS_SESSION) {
+        berth_store_async_session_close(ws->sess);
+        ws->sess = NULL;
+    }
     ws_queue_close(ws, 1008, ws->stage == WS_PASSWORD ? "no password within 60 s"
-                                                      : "the command did not end in time");
+                             : ws->stage == WS_SESSION ? "the session reached its time limit"
+                                                       : "the command did not end in time");
     ws->stage = WS_CLOSING;
     ws_arm(ws, WS_CLOSE_WAIT_S);
     ws_pump(ws);
@@ -581,10 +834,13 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
         ws->srv = srv;
         ws->timer = evtimer_new(srv->base, ws_timer_cb, ws);
         ws->wake = event_new(srv->base, -1, 0, ws_wake_cb, ws);
+        ws->resume = evtimer_new(srv->base, ws_resume_cb, ws);
+        ws->early = evbuffer_new();
         if (wslay_event_context_server_init(&ws->ctx, &callbacks, ws) != 0)
             ws->ctx = NULL;
     }
-    if (ws == NULL || ws->timer == NULL || ws->wake == NULL || ws->ctx == NULL) {
+    if (ws == NULL || ws->timer == NULL || ws->wake == NULL || ws->ctx == NULL ||
+        ws->resume == NULL || ws->early == NULL) {
         if (ws != NULL)
             ws_free(ws);
         bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
@@ -596,6 +852,7 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
     ws->subs = auth.subscriptions;
     ws->nsubs = auth.nsubscriptions;
     ws->stage = WS_PASSWORD;
+    ws->channels = ws_has_token(evhttp_find_header(h, "Sec-WebSocket-Protocol"), WS_PROTOCOL);
     ws->conn = c;
     ws->evcon = c->evcon;
     ws->bev = c->bev;
@@ -611,8 +868,9 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
     bd_conn_takeover(c, ws);
     evbuffer_add_printf(bufferevent_get_output(ws->bev),
                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                        accept);
+                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                        accept,
+                        ws->channels ? "Sec-WebSocket-Protocol: " WS_PROTOCOL "\r\n" : "");
     bufferevent_setcb(ws->bev, ws_read_cb, ws_write_cb, ws_event_cb, ws);
     bufferevent_set_timeouts(ws->bev, NULL, NULL);
     bufferevent_setwatermark(ws->bev, EV_READ, 0, WS_INPUT_MAX);
