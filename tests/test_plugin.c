@@ -452,6 +452,14 @@ static void test_sim_session_pipes(void **state)
     assert_string_equal(t.out, "got hello\nerr\n");
     assert_int_equal(session_finish(&t), 5);
 
+    /* The same script as berthd splits it on spaces, quotes and all. */
+    const char *split[] = {"sh", "-c", "\"read", "x;", "echo", "got", "$x\""};
+    session_start(&t, f, "s", "web", split, 7, false, 0, 0);
+    session_send(&t, "there\n");
+    session_to_end(&t);
+    assert_string_equal(t.out, "got there\n");
+    assert_int_equal(session_finish(&t), 0);
+
     /* The interactive shell without a TTY: no echo, "\n". */
     const char *sh[] = {"sh"};
     session_start(&t, f, "s", "web", sh, 1, false, 30, 100);

@@ -31,7 +31,9 @@
  * session is a tiny deterministic shell answering the way busybox sh does,
  * so that a script gets the same answers from the sim as from a real
  * engine.  argv "sh", "/bin/sh", "bash" or "/bin/bash" alone starts it
- * interactively; ["sh", "-c", SCRIPT] runs SCRIPT as one line and ends;
+ * interactively; ["sh", "-c", WORDS...] runs the words after -c, joined by
+ * spaces and without one pair of quotes around them all, as one line and
+ * ends (berthd splits a command on spaces, as ACI does);
  * "cat" alone copies input lines to output until the end of input (status
  * 0); any other argv runs, joined by spaces, as one line and ends with that
  * line's status.  A line is split on ';' into commands: `echo WORDS`
@@ -1279,26 +1281,35 @@ static int sim_session_open(void *ctx, const char *key, const char *container,
         ss->mode = SIM_SH;
     } else if (argc == 1 && strcmp(argv[0], "cat") == 0) {
         ss->mode = SIM_CAT;
-    } else if (argc >= 3 && is_shell(argv[0]) && strcmp(argv[1], "-c") == 0) {
-        ss->mode = SIM_LINE;            /* sh -c SCRIPT [NAME ARGS...] */
-        ok = sess_run(ss, argv[2]);
     } else {
+        /* sh -c WORDS: the words after -c, as berthd splits a command on
+         * spaces (ACI's rule), are the script; anything else is a line. */
+        bool script = argc >= 3 && is_shell(argv[0]) && strcmp(argv[1], "-c") == 0;
+        size_t from = script ? 2 : 0;
         size_t total = 1;
-        for (size_t i = 0; i < argc; i++)
+        for (size_t i = from; i < argc; i++)
             total += strlen(argv[i]) + 1;
         char *line = malloc(total);
         ok = line != NULL;
         if (ok) {
             size_t n = 0;
-            for (size_t i = 0; i < argc; i++) {
-                if (i > 0)
+            for (size_t i = from; i < argc; i++) {
+                if (i > from)
                     line[n++] = ' ';
                 memcpy(line + n, argv[i], strlen(argv[i]));
                 n += strlen(argv[i]);
             }
             line[n] = '\0';
+            char *run = line;
+            /* One pair of quotes around the whole script goes, as the
+             * shell that typed it would have taken them. */
+            if (script && n >= 2 && (line[0] == '"' || line[0] == '\'') &&
+                line[n - 1] == line[0]) {
+                line[n - 1] = '\0';
+                run = line + 1;
+            }
             ss->mode = SIM_LINE;
-            ok = sess_run(ss, line);
+            ok = sess_run(ss, run);
             free(line);
         }
     }
