@@ -58,7 +58,7 @@ expect 0 "stop off"
 
 ctl container exec -g rg -n g --exec-command "echo hello" </dev/null
 expect 0 "exec" || dump_logs
-has out "echo hello" "exec writes the output (the sim answers its arguments)"
+has out "hello" "exec writes the output (the sim's shell runs echo)"
 ctl container exec -g rg -n g --container-name g --exec-command "exit 3" </dev/null
 expect 3 "exec exits with the command's exit status"
 ctl container exec -g rg -n g --exec-command "exit 0" </dev/null
@@ -115,10 +115,10 @@ if command -v openssl >/dev/null 2>&1 &&
     else
         plain=$endpoint
         endpoint=$started_endpoint
-        ctl container exec -g rg -n g --exec-command "exit 5" --cacert "$tmp/cert.pem" \
-            --token "$token" </dev/null
+        ctl container exec -g rg -n g --exec-command "echo over-wss; exit 5" \
+            --cacert "$tmp/cert.pem" --token "$token" </dev/null
         expect 5 "wss:// with --cacert and a token" || tail -n 5 "$tmp/berthd-tls.log"
-        has out "exit 5" "the output over wss://"
+        has out "over-wss" "the output over wss://"
         grep -q '"path":"/berth/exec/[0-9a-f]*","status":101' "$tmp/berthd-tls.log" ||
             fail "the TLS berthd served no WebSocket session"
         ctl container exec -g rg -n g --exec-command "echo hi" --insecure --token "$token" \
@@ -186,14 +186,15 @@ EOF
 }
 
 if command -v script >/dev/null 2>&1 && command -v mkfifo >/dev/null 2>&1; then
-    tty_script "exit 4"
+    tty_script "echo on-tty; exit 4"
     run_tty "$tmp/tty.sh"
     tty_end
     [ "$rc" = 4 ] || { fail "exec on a terminal: status '$rc', expected 4"; cat "$tmp/tty.out"; }
-    grep -q "exit 4" "$tmp/tty.out" || fail "exec on a terminal: no output"
-    # Raw: the output's "\n" reached the terminal with no "\r" added.
-    grep -q "exit 4$(printf '\r')" "$tmp/tty.out" &&
-        fail "the terminal was not raw during the session (\\r added to \\n)"
+    grep -q "on-tty" "$tmp/tty.out" || fail "exec on a terminal: no output"
+    # Raw: the output's "\r\n" (the session's terminal's) reached this
+    # terminal with no second "\r" added.
+    grep -q "on-tty$(printf '\r\r')" "$tmp/tty.out" &&
+        fail "the terminal was not raw during the session (\\r added to \\r\\n)"
     if [ -s "$tmp/before" ] && cmp -s "$tmp/before" "$tmp/after"; then
         echo "ok: the terminal's settings are back after the session"
     else

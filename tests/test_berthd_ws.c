@@ -600,6 +600,9 @@ static void test_ws_healthz_while_open(void **state)
     assert_int_equal(h.status, 200);
     test_http_free(&h);
     for (int i = 0; i < N; i++) {
+        /* Each session's own bound, from its password on: they run one
+         * after the other, each ending its link (a second or two). */
+        c[i].deadline = test_now_ms() + test_deadline_ms(WAIT_MS);
         ws_send(&c[i], WSLAY_TEXT_FRAME, pw[i], strlen(pw[i]));
         ws_finish(&c[i]);
         assert_int_equal(c[i].close_code, 1000);
@@ -629,7 +632,7 @@ static void test_ws_tokens(void **state)
     new_session(f, "tok", "echo bare", path, pw);
     ws_session(f, path, NULL, pw, &c);
     assert_int_equal(c.close_code, 1000);
-    assert_non_null(strstr(c.text, "echo bare"));
+    assert_non_null(strstr(c.text, "bare"));
     ws_free(&c);
     /* A token that is not one: 401 before any upgrade. */
     new_session(f, "tok", "echo bad", path, pw);
