@@ -249,6 +249,9 @@ if command -v unshare >/dev/null 2>&1 && unshare -m true 2>/dev/null; then
         "$out" || fail "no engine: the demo did not say why it shows the simulator"
     grep -q '^==> berth-agent for host .* with the sim plugin$' "$out" ||
         fail "no engine: the agent did not run the simulator"
+    grep -q '^hello from the simulator' "$out" || fail "no engine: the exec on the simulator said nothing"
+    grep -q "^(berthctl exited with the shell's status: 3)$" "$out" ||
+        fail "no engine: the interactive exec on the simulator did not end with status 3"
     grep -q "^==> stopped the engine" "$out" && fail "no engine: the demo claims to have stopped an engine"
     grep -q '^==> done; cleaning up$' "$out" || fail "no engine: the demo did not run to its end"
     check_nothing_left no-engine

@@ -22,6 +22,7 @@
  * wait on its output connection beyond the store's command timeout, and
  * never keep a reply past the call after the one that returned it.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,9 @@ static int link_next(berth_session_link_t *s, berth_session_msg_t *msg, berth_er
     s->held = NULL;
     if (!s->waiting && ask(s, err) < 0)
         return BERTH_EIO;
-    if (redisBufferRead(s->in) != REDIS_OK)
+    /* Read only what is there: the socket blocks (until BLPOP's bound). */
+    struct pollfd p = {s->in->fd, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0 && redisBufferRead(s->in) != REDIS_OK)
         return link_failed(err, s->in, "reading input");
     for (;;) {
         void *r = NULL;
