@@ -672,7 +672,10 @@ static ws_end_t session_run(wslay_event_context_ptr ctx, ws_conn_t *w, bool v1, 
             return END_DROPPED;
         if (n <= 0)
             continue;
-        if (sig_at >= 0 && (p[sig_at].revents & POLLIN)) {
+        /* The signals first, whatever poll() said of their pipe: a handler
+         * that ran as poll() returned wrote after it looked, and a resize
+         * must go before the input typed after it. */
+        if (sig_at >= 0) {
             unsigned char s;
             while (read(signal_pipe[0], &s, 1) == 1) {
                 if (s == SIGTERM || s == SIGHUP) {
