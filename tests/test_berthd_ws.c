@@ -412,6 +412,20 @@ static void test_ws_exec(void **state)
     assert_int_equal(c.close_code, 1000);
     assert_string_equal(c.reason, "exit status 3");
     ws_free(&c);
+    /* Words split as a shell splits them: quotes keep a word whole. */
+    new_session(f, "ws", "sh -c 'exit 7'", path, pw);
+    ws_session(f, path, NULL, pw, &c);
+    assert_int_equal(c.close_code, 1000);
+    assert_string_equal(c.reason, "exit status 7");
+    ws_free(&c);
+    char *xp = gpath("ws", "/containers/app/exec");
+    test_http_t bad = http(f, "POST", xp, "{\"command\": \"sh -c 'exit 7\"}");
+    assert_int_equal(bad.status, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(bad.json, "error"),
+                                                          "target")),
+                        "command");
+    test_http_free(&bad);
+    free(xp);
     /* Handshakes berthd refuses, with the session untouched. */
     new_session(f, "ws", "echo again", path, pw);
     assert_int_equal(ws_open_with(f, path, NULL, "short", "13", &c), 400);

@@ -285,9 +285,10 @@ echo
 
 echo "==> an interactive exec in web/httpd: a shell reads a line from stdin, then exits 3"
 status=0
-printf 'read x; echo got $x\nhello\nexit 3\n' |
+echo hello |
     timeout --foreground 90 "$ctl" container exec --endpoint "$endpoint" -g demo -n web \
-        --container-name httpd --exec-command "/bin/sh" --timeout 60 || status=$?
+        --container-name httpd --exec-command "sh -c 'read x; echo got \$x; exit 3'" \
+        --timeout 60 || status=$?
 echo "(berthctl exited with the shell's status: $status)"
 echo
 

@@ -33,7 +33,8 @@
  * engine.  argv "sh", "/bin/sh", "bash" or "/bin/bash" alone starts it
  * interactively; ["sh", "-c", WORDS...] runs the words after -c, joined by
  * spaces and without one pair of quotes around them all, as one line and
- * ends (berthd splits a command on spaces, as ACI does);
+ * ends (for a caller that splits a command on spaces; berthd splits it
+ * as a shell does, quotes keeping a word whole);
  * "cat" alone copies input lines to output until the end of input (status
  * 0); any other argv runs, joined by spaces, as one line and ends with that
  * line's status.  A line is split on ';' into commands: `echo WORDS`

@@ -264,11 +264,14 @@ static void check_body(const uint8_t *body, size_t len)
         FUZZ_CHECK(command != NULL && command[0] != '\0' && strlen(command) <= 4096);
         FUZZ_CHECK(term.rows <= 1000 && term.cols <= 1000);
         FUZZ_CHECK(term.tty || (term.rows == 0 && term.cols == 0));
-        const char *argv[8];
-        size_t argc = bd_command_split(command, argv, 8);
-        FUZZ_CHECK(argc <= 8);
-        for (size_t i = 0; i < argc; i++)
-            FUZZ_CHECK(argv[i][0] != '\0' && strchr(argv[i], ' ') == NULL);
+        /* A command the body took splits into 1 to BD_COMMAND_WORDS_MAX
+         * words, each inside the command's own bytes. */
+        const char *argv[BD_COMMAND_WORDS_MAX];
+        size_t clen = strlen(command);
+        int argc = bd_command_split(command, argv, BD_COMMAND_WORDS_MAX);
+        FUZZ_CHECK(argc >= 1 && argc <= BD_COMMAND_WORDS_MAX);
+        for (int i = 0; i < argc; i++)
+            FUZZ_CHECK(argv[i] >= command && argv[i] + strlen(argv[i]) <= command + clen);
         free(command);
     } else {
         FUZZ_CHECK(command == NULL && ctarget != NULL);

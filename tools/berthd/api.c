@@ -44,7 +44,9 @@
  * as its first message; the session is then interactive (server_ws.c):
  * the client's input reaches the process, its output comes back, under a
  * terminal of terminalSize when the request named one, and the close
- * frame carries the exit status.  The command is split on spaces.  The
+ * frame carries the exit status.  The command is split into words as a
+ * shell splits a simple command, quotes keeping a word whole, nothing
+ * expanded (bd_command_split(); unclosed quotes are a 400).  The
  * plain POST form http(s)://HOST:PORT/berth/exec/<id> with the body
  * {"password": "<password>"} (the server hands the API no arbitrary
  * headers, so the password travels in the body) runs the command once

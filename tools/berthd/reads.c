@@ -22,7 +22,6 @@
 #include "query.h"
 #include "reads.h"
 
-#define EXEC_ARGV_MAX 64
 #define EXEC_TTL_S 60
 #define EXEC_PASSWORD_TRIES 3       /* wrong passwords that close a session  */
 #define RANGE_MAX 512
@@ -841,7 +840,8 @@ void bd_reads_exec(bd_api_t *api, const bd_request_t *req, const op_t *op, const
         else
             bd_reply_error(reply, 400, "InvalidRequestContent", "command",
                            "the body must be {\"command\": \"...\", \"terminalSize\": "
-                           "{\"rows\": R, \"cols\": C}} with a command of 1 to 4096 bytes");
+                           "{\"rows\": R, \"cols\": C}} with a command of 1 to 4096 bytes "
+                           "and 1 to %d words, its quotes closed", BD_COMMAND_WORDS_MAX);
         return;
     }
     agent_ctx_t *a = agent_ctx_new(api, op, container, reply);
@@ -1006,13 +1006,14 @@ static void session_taken(int status, const char *text, size_t len, void *data)
         return;
     }
     char *words = strdup(api_jstr(c->s, "command"));
-    const char *argv[EXEC_ARGV_MAX];
-    size_t argc = words != NULL ? bd_command_split(words, argv, EXEC_ARGV_MAX) : 0;
+    const char *argv[BD_COMMAND_WORDS_MAX];
+    int argc = words != NULL ? bd_command_split(words, argv, BD_COMMAND_WORDS_MAX) : -1;
     berth_error_t err;
-    int rc = argc == 0 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
-                                         "the command is empty")
+    int rc = argc < 1 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
+                                        "the command is empty or malformed")
                        : berth_store_async_container_exec(c->api->async, api_jstr(c->s, "key"),
-                                                          api_jstr(c->s, "container"), argv, argc,
+                                                          api_jstr(c->s, "container"), argv,
+                                                          (size_t)argc,
                                                           c->api->cfg->agent_timeout_ms,
                                                           exec_done, c->reply, &err);
     free(words);

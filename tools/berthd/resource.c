@@ -286,17 +286,69 @@ int bd_exec_body_parse(const char *body, size_t len, char **command, bd_terminal
     }
     *command = strdup(c);
     json_decref(b);
-    return *command != NULL ? 0 : -1;
+    if (*command == NULL)
+        return -1;
+    /* Words the runtime can be given: quotes closed, not too many. */
+    char *copy = strdup(*command);
+    const char *argv[BD_COMMAND_WORDS_MAX];
+    int n = copy != NULL ? bd_command_split(copy, argv, BD_COMMAND_WORDS_MAX) : -1;
+    free(copy);
+    if (n < 1) {
+        free(*command);
+        *command = NULL;
+        return -1;
+    }
+    return 0;
 }
 
-size_t bd_command_split(char *words, const char **argv, size_t max)
+int bd_command_split(char *words, const char **argv, size_t max)
 {
     size_t argc = 0;
-    char *save = NULL;
-    for (char *w = words != NULL ? strtok_r(words, " ", &save) : NULL; w != NULL && argc < max;
-         w = strtok_r(NULL, " ", &save))
+    char *r = words, *w = words;
+    for (;;) {
+        while (*r == ' ' || *r == '\t')
+            r++;
+        if (*r == '\0')
+            return (int)argc;
+        if (argc == max)
+            return -1;
         argv[argc++] = w;
-    return argc;
+        while (*r != '\0' && *r != ' ' && *r != '\t') {
+            if (*r == '\'') {
+                char *end = strchr(r + 1, '\'');
+                if (end == NULL)
+                    return -1;
+                size_t n = (size_t)(end - r - 1);
+                memmove(w, r + 1, n);
+                w += n;
+                r = end + 1;
+            } else if (*r == '"') {
+                r++;
+                while (*r != '"') {
+                    if (*r == '\0')
+                        return -1;
+                    if (*r == '\\' && r[1] != '\0' && strchr("\"\\$`", r[1]) != NULL)
+                        r++;
+                    *w++ = *r++;
+                }
+                r++;
+            } else if (*r == '\\') {
+                if (r[1] == '\0')
+                    return -1;
+                *w++ = r[1];
+                r += 2;
+            } else {
+                *w++ = *r++;
+            }
+        }
+        /* The word ends here; the separator it overwrites was read. */
+        bool more = *r != '\0';
+        *w++ = '\0';
+        if (more)
+            r++;
+        else
+            return (int)argc;
+    }
 }
 
 /* Contract: resource.h. */

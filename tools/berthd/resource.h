@@ -106,16 +106,25 @@ typedef struct bd_terminal {
 } bd_terminal_t;
 
 /* Reads an exec body {"command": "...", "terminalSize": {"rows", "cols"}}:
- * a command of 1 to 4096 bytes, an optional terminal size (whole numbers
- * of 0 to 1000) and nothing else.  On success stores a copy of the
+ * a command of 1 to 4096 bytes that bd_command_split() splits into 1 to
+ * BD_COMMAND_WORDS_MAX words, an optional terminal size (whole numbers of
+ * 0 to 1000) and nothing else.  On success stores a copy of the
  * command in *command (free()), the terminal in *term, and returns 0;
  * otherwise returns -1 with the member at fault in *target. */
 int bd_exec_body_parse(const char *body, size_t len, char **command, bd_terminal_t *term,
                        const char **target);
 
-/* Splits `words` in place on spaces into at most `max` words stored in
- * argv; returns their number. */
-size_t bd_command_split(char *words, const char **argv, size_t max);
+/* Splits `words` in place into words as a POSIX shell splits a simple
+ * command, expanding nothing: blanks (space, tab) separate words; '...'
+ * keeps what it holds as it is; "..." too, but for a backslash before
+ * " \\ $ or `, which keeps that character; a backslash elsewhere keeps the
+ * character after it.  Stores at most `max` words in argv and returns
+ * their number, or -1 for an unterminated quote, a trailing backslash or
+ * more than `max` words. */
+int bd_command_split(char *words, const char **argv, size_t max);
+
+/* The words an exec's command may have. */
+#define BD_COMMAND_WORDS_MAX 64
 
 /* Reads a Redis URL: "unix:///PATH" (returns 1, the path in host[cap]) or
  * "redis://[USER@]HOST[:PORT]" (returns 0, host and *port; 6379 by

@@ -403,16 +403,16 @@ static void ws_resume_cb(evutil_socket_t fd, short what, void *arg)
 static void ws_session_open(bd_ws_t *ws, json_t *d)
 {
     char *words = strdup(json_string_value(json_object_get(d, "command")) ?: "");
-    const char *argv[64];
-    size_t argc = words != NULL ? bd_command_split(words, argv, 64) : 0;
+    const char *argv[BD_COMMAND_WORDS_MAX];
+    int argc = words != NULL ? bd_command_split(words, argv, BD_COMMAND_WORDS_MAX) : -1;
     berth_error_t err;
-    int rc = argc == 0 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
-                                         "the command is empty")
+    int rc = argc < 1 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
+                                        "the command is empty or malformed")
                        : berth_store_async_session_open(
                              bd_api_async(ws->srv->api),
                              json_string_value(json_object_get(d, "key")) ?: "",
                              json_string_value(json_object_get(d, "container")) ?: "", argv,
-                             argc, json_is_true(json_object_get(d, "tty")),
+                             (size_t)argc, json_is_true(json_object_get(d, "tty")),
                              (uint16_t)json_integer_value(json_object_get(d, "rows")),
                              (uint16_t)json_integer_value(json_object_get(d, "cols")),
                              bd_api_agent_timeout_ms(ws->srv->api), ws_session_cb, ws,
