@@ -7,8 +7,9 @@
 # installs, no version check; trust through REQUESTS_CA_BUNDLE), registers
 # berthd as a cloud, logs in with a service principal and runs `az container
 # create|show|list|logs|exec|stop|start|restart|delete`, checking exit statuses
-# and output, and that neither the client secret nor an access token is
-# printed or logged.  Every az call is bounded by `timeout`; everything
+# and output (exec once with a command, once as an interactive shell that
+# gets az's keystrokes), and that neither the client secret nor an access
+# token is printed or logged.  Every az call is bounded by `timeout`; everything
 # started is killed at exit.
 #
 # Exits 77 (skipped) when az is not installed; when tools/berthd was not
@@ -175,6 +176,15 @@ if command -v script >/dev/null 2>&1; then
     expect 0 "container exec" || dump_logs
     has out "hi" "exec writes the command's output (the sim's shell runs echo)"
     secrets_hidden "exec"
+    # Interactive: keystrokes typed into az (Enter is a carriage return)
+    # reach the shell, and its answers come back.
+    (sleep 2; printf 'echo typed\r'; sleep 1; printf 'exit 5\r'; sleep 3) |
+        WEBSOCKET_CLIENT_CA_BUNDLE="$tmp/cert.pem" timeout 180 script -qec \
+            "az container exec -g rg1 -n web --exec-command sh" /dev/null \
+            >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    expect 0 "interactive container exec" || dump_logs
+    grep -q '^typed' "$tmp/out" || fail "az's keystrokes did not reach the shell: $(cat "$tmp/out")"
 else
     echo "skipped: container exec (no script(1) for a TTY)"
 fi
