@@ -5,7 +5,8 @@
 #
 # Runs, from an already built (and checked) build directory, every cmocka
 # test of the library, then the daemon tests (test_berthd,
-# test_berthd_server, test_agent, test_preempt, test_ngroups, test_pool)
+# test_berthd_server, test_agent, test_preempt, test_ngroups, test_pool,
+# test_berthd_ws: the interactive sessions' threads in the agent)
 # with berthd and berth-agent under valgrind (through $BERTH_TEST_BERTHD_WRAPPER and
 # $BERTH_TEST_AGENT_WRAPPER: their harnesses check each process's exit
 # status, which valgrind sets to 9 on any error or definite leak).  Any
@@ -68,6 +69,7 @@ run test_agent ./tests/test_agent
 run test_preempt ./tests/test_preempt
 run test_ngroups ./tests/test_ngroups
 run test_pool ./tests/test_pool
+run test_berthd_ws ./tests/test_berthd_ws
 
 if [ $status -eq 0 ]; then
     echo "valgrind: all clean"
