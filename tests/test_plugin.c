@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "berth-plugin.h"
+#include "session-driver.h"
 
 static char bad_path[4096];
 
@@ -192,7 +193,7 @@ static void test_sim_lifecycle(void **state)
 
     uint32_t shares[2];
     assert_int_equal(berth_group_cpu_shares(spec, shares, 2), 0);
-    berth_runtime_group_t rg = {"sub/rg/g1", 3, berth_runtime_digest(spec), spec, 2000, shares};
+    berth_runtime_group_t rg = {"sub/rg/g1", 3, berth_runtime_digest(spec), spec, 2000, shares, NULL, 0};
     assert_int_equal(f->ops->create(f->ctx, &rg, &err), 0);
     assert_int_equal(f->ops->create(f->ctx, &rg, &err), BERTH_EEXIST);
 
@@ -279,7 +280,7 @@ static void test_sim_start_latency(void **state)
     uint32_t shares[2];
     assert_int_equal(berth_group_cpu_shares(spec, shares, 2), 0);
     assert_int_equal(f->ops->image_ensure(ctx, "crash:1", NULL, NULL, &err), 0);
-    berth_runtime_group_t rg = {"k", 1, 1, spec, 2000, shares};
+    berth_runtime_group_t rg = {"k", 1, 1, spec, 2000, shares, NULL, 0};
     assert_int_equal(f->ops->create(ctx, &rg, &err), 0);
     assert_int_equal(f->ops->start(ctx, "k", NULL, &err), 0);
     berth_group_status_t st;
@@ -296,91 +297,6 @@ static void test_sim_start_latency(void **state)
 
 #define SESSION_WAIT_MS 20000
 
-typedef struct session {
-    const berth_plugin_ops_t *ops;
-    void *s;
-    int fd;
-    char out[65536];                /* everything read, NUL-terminated      */
-    size_t len;
-    size_t seen;                    /* what session_expect() already matched */
-    bool ended;
-} session_t;
-
-/* Opens a session on container `container` of group `key`, or fails. */
-static void session_start(session_t *t, sim_fixture_t *f, const char *key,
-                          const char *container, const char *const *argv, size_t argc,
-                          bool tty, uint16_t rows, uint16_t cols)
-{
-    memset(t, 0, sizeof *t);
-    t->ops = f->ops;
-    berth_session_opts_t o = {.tty = tty, .rows = rows, .cols = cols};
-    berth_error_t err;
-    int rc = f->ops->session_open(f->ctx, key, container, argv, argc, &o, &t->s, &t->fd, &err);
-    if (rc != 0)
-        fail_msg("session_open: %d %s: %s", rc, err.name, err.message);
-    assert_true(t->fd >= 0);
-}
-
-/* Reads what is waiting (after the descriptor polls readable, at most
- * `ms`); true when something was read or the output ended. */
-static bool session_pump(session_t *t, int ms)
-{
-    struct pollfd p = {.fd = t->fd, .events = POLLIN};
-    if (poll(&p, 1, ms) <= 0)
-        return false;
-    size_t n = 0;
-    berth_error_t err;
-    int rc = t->ops->session_read(t->s, t->out + t->len, sizeof t->out - 1 - t->len, &n, &err);
-    assert_true(rc >= 0);
-    t->len += n;
-    t->out[t->len] = '\0';
-    if (rc == 1)
-        t->ended = true;
-    return n > 0 || rc == 1;
-}
-
-/* Reads until `want` appears after what earlier calls matched. */
-static void session_expect(session_t *t, const char *want)
-{
-    for (int waited = 0; waited < SESSION_WAIT_MS; waited += 100) {
-        const char *at = strstr(t->out + t->seen, want);
-        if (at != NULL) {
-            t->seen = (size_t)(at - t->out) + strlen(want);
-            return;
-        }
-        if (t->ended)
-            break;
-        session_pump(t, 100);
-    }
-    fail_msg("output lacks '%s': '%s'", want, t->out);
-}
-
-/* Reads until the output ends. */
-static void session_to_end(session_t *t)
-{
-    for (int waited = 0; !t->ended && waited < SESSION_WAIT_MS; waited += 100)
-        session_pump(t, 100);
-    if (!t->ended)
-        fail_msg("the output never ended: '%s'", t->out);
-}
-
-static void session_send(session_t *t, const char *text)
-{
-    berth_error_t err;
-    int rc = t->ops->session_write(t->s, text, strlen(text), &err);
-    if (rc != 0)
-        fail_msg("session_write: %d %s: %s", rc, err.name, err.message);
-}
-
-static int session_finish(session_t *t)
-{
-    int code = -2;
-    berth_error_t err;
-    assert_int_equal(t->ops->session_close(t->s, &code, &err), 0);
-    t->s = NULL;
-    return code;
-}
-
 /* Creates and starts group "s" of DOC: "web" runs, "crashy" ends at 50 ms. */
 static berth_group_t *session_group(sim_fixture_t *f)
 {
@@ -389,7 +305,7 @@ static berth_group_t *session_group(sim_fixture_t *f)
     berth_error_t err;
     assert_int_equal(berth_group_cpu_shares(spec, shares, 2), 0);
     assert_int_equal(f->ops->image_ensure(f->ctx, "crash:1", NULL, NULL, &err), 0);
-    berth_runtime_group_t rg = {"s", 1, berth_runtime_digest(spec), spec, 2000, shares};
+    berth_runtime_group_t rg = {"s", 1, berth_runtime_digest(spec), spec, 2000, shares, NULL, 0};
     assert_int_equal(f->ops->create(f->ctx, &rg, &err), 0);
     assert_int_equal(f->ops->start(f->ctx, "s", NULL, &err), 0);
     return spec;
@@ -400,38 +316,38 @@ static void test_sim_session_tty(void **state)
     sim_fixture_t *f = *state;
     berth_group_t *spec = session_group(f);
     const char *sh[] = {"/bin/sh"};
-    session_t t;
-    session_start(&t, f, "s", "web", sh, 1, true, 30, 100);
+    test_session_t t;
+    test_session_open(&t, f->ops, f->ctx, "s", "web", sh, 1, true, 30, 100, SESSION_WAIT_MS);
     struct pollfd p = {.fd = t.fd, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 0), 0);   /* nothing to read yet */
 
     /* Input is echoed as typed; output lines end in "\r\n". */
-    session_send(&t, "stty size\n");
-    session_expect(&t, "stty size\r\n30 100\r\n");
+    test_session_send(&t, "stty size\n");
+    test_session_expect(&t, "stty size\r\n30 100\r\n");
     berth_error_t err;
     assert_int_equal(f->ops->session_resize(t.s, 40, 120, &err), 0);
-    session_send(&t, "stty sizx\x7f" "e\r");
-    session_expect(&t, "stty sizx\b \be\r\n40 120\r\n");
-    session_send(&t, "read x; echo got $x\n");
-    session_send(&t, "hel");
-    session_expect(&t, "hel");
-    session_send(&t, "lo\n");
-    session_expect(&t, "lo\r\ngot hello\r\n");
-    session_send(&t, "exit 3\n");
-    session_to_end(&t);
+    test_session_send(&t, "stty sizx\x7f" "e\r");
+    test_session_expect(&t, "stty sizx\b \be\r\n40 120\r\n");
+    test_session_send(&t, "read x; echo got $x\n");
+    test_session_send(&t, "hel");
+    test_session_expect(&t, "hel");
+    test_session_send(&t, "lo\n");
+    test_session_expect(&t, "lo\r\ngot hello\r\n");
+    test_session_send(&t, "exit 3\n");
+    test_session_to_end(&t);
     for (size_t i = 0; i < t.len; i++)
         if (t.out[i] == '\n' && (i == 0 || t.out[i - 1] != '\r'))
             fail_msg("a bare newline at %zu: '%s'", i, t.out);
     assert_int_equal(poll(&p, 1, 0), 1);   /* the end stays readable */
     assert_int_equal(f->ops->session_write(t.s, "x\n", 2, &err), BERTH_EIO);
-    assert_int_equal(session_finish(&t), 3);
+    assert_int_equal(test_session_finish(&t), 3);
 
     /* ^D at the start of a line ends the input: the shell exits 0. */
-    session_start(&t, f, "s", "web", sh, 1, true, 0, 0);
-    session_send(&t, "stty size\n\x04");
-    session_expect(&t, "24 80\r\n");
-    session_to_end(&t);
-    assert_int_equal(session_finish(&t), 0);
+    test_session_open(&t, f->ops, f->ctx, "s", "web", sh, 1, true, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "stty size\n\x04");
+    test_session_expect(&t, "24 80\r\n");
+    test_session_to_end(&t);
+    assert_int_equal(test_session_finish(&t), 0);
     assert_int_equal(f->ops->remove(f->ctx, "s", &err), 0);
     berth_group_free(spec);
 }
@@ -444,59 +360,59 @@ static void test_sim_session_pipes(void **state)
 
     /* sh -c: the script reads its input; stderr is the same output. */
     const char *script[] = {"/bin/sh", "-c", "read x; echo got $x; echo err >&2; exit 5"};
-    session_t t;
-    session_start(&t, f, "s", "web", script, 3, false, 0, 0);
-    session_send(&t, "hello\n");
+    test_session_t t;
+    test_session_open(&t, f->ops, f->ctx, "s", "web", script, 3, false, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "hello\n");
     assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
-    session_to_end(&t);
+    test_session_to_end(&t);
     assert_string_equal(t.out, "got hello\nerr\n");
-    assert_int_equal(session_finish(&t), 5);
+    assert_int_equal(test_session_finish(&t), 5);
 
     /* The same script as berthd splits it on spaces, quotes and all. */
     const char *split[] = {"sh", "-c", "\"read", "x;", "echo", "got", "$x\""};
-    session_start(&t, f, "s", "web", split, 7, false, 0, 0);
-    session_send(&t, "there\n");
-    session_to_end(&t);
+    test_session_open(&t, f->ops, f->ctx, "s", "web", split, 7, false, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "there\n");
+    test_session_to_end(&t);
     assert_string_equal(t.out, "got there\n");
-    assert_int_equal(session_finish(&t), 0);
+    assert_int_equal(test_session_finish(&t), 0);
 
     /* The interactive shell without a TTY: no echo, "\n". */
     const char *sh[] = {"sh"};
-    session_start(&t, f, "s", "web", sh, 1, false, 30, 100);
-    session_send(&t, "stty size; echo $?\nnosuch arg; echo $?\n");
+    test_session_open(&t, f->ops, f->ctx, "s", "web", sh, 1, false, 30, 100, SESSION_WAIT_MS);
+    test_session_send(&t, "stty size; echo $?\nnosuch arg; echo $?\n");
     assert_int_equal(f->ops->session_resize(t.s, 40, 120, &err), 0);
     assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
-    session_to_end(&t);
+    test_session_to_end(&t);
     assert_string_equal(t.out, "stty: standard input: Not a tty\n1\nsh: nosuch: not found\n127\n");
-    assert_int_equal(session_finish(&t), 0);
+    assert_int_equal(test_session_finish(&t), 0);
 
     /* cat copies its input until the end of input. */
     const char *cat[] = {"cat"};
-    session_start(&t, f, "s", "web", cat, 1, false, 0, 0);
-    session_send(&t, "a line\nand");
-    session_expect(&t, "a line\n");
-    session_send(&t, " more");
+    test_session_open(&t, f->ops, f->ctx, "s", "web", cat, 1, false, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "a line\nand");
+    test_session_expect(&t, "a line\n");
+    test_session_send(&t, " more");
     assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
-    session_to_end(&t);
+    test_session_to_end(&t);
     assert_string_equal(t.out, "a line\nand more");
-    assert_int_equal(session_finish(&t), 0);
+    assert_int_equal(test_session_finish(&t), 0);
 
     /* Any other command runs as one line of the shell. */
     const char *other[] = {"exit", "4"};
-    session_start(&t, f, "s", "web", other, 2, false, 0, 0);
-    session_to_end(&t);
-    assert_int_equal(session_finish(&t), 4);
+    test_session_open(&t, f->ops, f->ctx, "s", "web", other, 2, false, 0, 0, SESSION_WAIT_MS);
+    test_session_to_end(&t);
+    assert_int_equal(test_session_finish(&t), 4);
     const char *unknown[] = {"ls", "-l"};
-    session_start(&t, f, "s", "web", unknown, 2, false, 0, 0);
-    session_to_end(&t);
+    test_session_open(&t, f->ops, f->ctx, "s", "web", unknown, 2, false, 0, 0, SESSION_WAIT_MS);
+    test_session_to_end(&t);
     assert_string_equal(t.out, "sh: ls: not found\n");
-    assert_int_equal(session_finish(&t), 127);
+    assert_int_equal(test_session_finish(&t), 127);
 
     /* Closed before its output ended: -1. */
-    session_start(&t, f, "s", "web", sh, 1, false, 0, 0);
-    session_send(&t, "echo still here\n");
-    session_expect(&t, "still here\n");
-    assert_int_equal(session_finish(&t), -1);
+    test_session_open(&t, f->ops, f->ctx, "s", "web", sh, 1, false, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "echo still here\n");
+    test_session_expect(&t, "still here\n");
+    assert_int_equal(test_session_finish(&t), -1);
     assert_int_equal(f->ops->remove(f->ctx, "s", &err), 0);
     berth_group_free(spec);
 }
@@ -545,8 +461,8 @@ static void test_sim_session_output_bound(void **state)
     sim_fixture_t *f = *state;
     berth_group_t *spec = session_group(f);
     const char *cat[] = {"cat"};
-    session_t t;
-    session_start(&t, f, "s", "web", cat, 1, false, 0, 0);
+    test_session_t t;
+    test_session_open(&t, f->ops, f->ctx, "s", "web", cat, 1, false, 0, 0, SESSION_WAIT_MS);
     static char chunk[65536];
     memset(chunk, 'x', sizeof chunk - 1);
     chunk[sizeof chunk - 1] = '\n';
@@ -561,9 +477,9 @@ static void test_sim_session_output_bound(void **state)
     assert_string_equal(err.name, "SessionOutputFull");
     assert_true(written > (1u << 20) - sizeof chunk);
     /* What waits can still be read. */
-    assert_true(session_pump(&t, 0));
+    assert_true(test_session_pump(&t, 0));
     assert_int_equal(t.out[0], 'x');
-    assert_int_equal(session_finish(&t), -1);
+    assert_int_equal(test_session_finish(&t), -1);
     assert_int_equal(f->ops->remove(f->ctx, "s", &err), 0);
     berth_group_free(spec);
 }

@@ -39,6 +39,7 @@
 #include <cmocka.h>
 
 #include "berth-plugin.h"
+#include "session-driver.h"
 #include "lib/spawn.h"
 
 #define IMAGE_MISSING "berth-no-such-image:1"
@@ -818,90 +819,6 @@ static void test_missing_image_create(void **state)
 
 #define SESSION_WAIT_MS 30000
 
-typedef struct session {
-    const berth_plugin_ops_t *ops;
-    void *s;
-    int fd;
-    char out[65536];                /* everything read, NUL-terminated        */
-    size_t len;
-    size_t seen;                    /* what session_expect() already matched  */
-    bool ended;
-} session_t;
-
-static void session_start(session_t *t, fixture_t *f, const char *key, const char *container,
-                          const char *const *argv, size_t argc, bool tty, uint16_t rows,
-                          uint16_t cols)
-{
-    memset(t, 0, sizeof *t);
-    t->ops = f->ops;
-    berth_session_opts_t o = {.tty = tty, .rows = rows, .cols = cols};
-    berth_error_t err;
-    int rc = f->ops->session_open(f->ctx, key, container, argv, argc, &o, &t->s, &t->fd, &err);
-    if (rc != 0)
-        fail_msg("session_open: %d %s: %s", rc, err.name, err.message);
-    assert_true(t->fd >= 0);
-}
-
-/* Reads what is waiting once the descriptor polls readable (at most ms). */
-static void session_pump(session_t *t, int ms)
-{
-    struct pollfd p = {.fd = t->fd, .events = POLLIN};
-    if (poll(&p, 1, ms) <= 0)
-        return;
-    size_t n = 0;
-    berth_error_t err;
-    int rc = t->ops->session_read(t->s, t->out + t->len, sizeof t->out - 1 - t->len, &n, &err);
-    if (rc < 0)
-        fail_msg("session_read: %d %s: %s", rc, err.name, err.message);
-    t->len += n;
-    t->out[t->len] = '\0';
-    if (rc == 1)
-        t->ended = true;
-}
-
-/* Reads until `want` appears after what earlier calls matched. */
-static void session_expect(session_t *t, const char *want)
-{
-    for (int waited = 0; waited < SESSION_WAIT_MS; waited += 100) {
-        const char *at = strstr(t->out + t->seen, want);
-        if (at != NULL) {
-            t->seen = (size_t)(at - t->out) + strlen(want);
-            return;
-        }
-        if (t->ended)
-            break;
-        session_pump(t, 100);
-    }
-    fail_msg("output lacks '%s': '%s'", want, t->out);
-}
-
-static void session_to_end(session_t *t)
-{
-    for (int waited = 0; !t->ended && waited < SESSION_WAIT_MS; waited += 100)
-        session_pump(t, 100);
-    if (!t->ended)
-        fail_msg("the output never ended: '%s'", t->out);
-}
-
-static void session_send(session_t *t, const char *text)
-{
-    berth_error_t err;
-    int rc = t->ops->session_write(t->s, text, strlen(text), &err);
-    if (rc != 0)
-        fail_msg("session_write: %d %s: %s", rc, err.name, err.message);
-}
-
-static int session_finish(session_t *t)
-{
-    int code = -2;
-    berth_error_t err;
-    int rc = t->ops->session_close(t->s, &code, &err);
-    t->s = NULL;
-    if (rc != 0)
-        fail_msg("session_close: %d %s: %s", rc, err.name, err.message);
-    return code;
-}
-
 /* How many host processes run `runc --root <this run's root> exec`. */
 static int runc_execs(fixture_t *f)
 {
@@ -970,37 +887,37 @@ static void test_session_tty(void **state)
     wait_state(f, "sess", "box", BERTH_CONTAINER_RUNNING, 10000);
 
     const char *sh[] = {"/bin/sh"};
-    session_t t;
-    session_start(&t, f, "sess", "box", sh, 1, true, 30, 100);
-    session_send(&t, "stty size\n");
-    session_expect(&t, "30 100");
+    test_session_t t;
+    test_session_open(&t, f->ops, f->ctx, "sess", "box", sh, 1, true, 30, 100, SESSION_WAIT_MS);
+    test_session_send(&t, "stty size\n");
+    test_session_expect(&t, "30 100");
     berth_error_t err;
     assert_int_equal(f->ops->session_resize(t.s, 40, 120, &err), 0);
-    session_send(&t, "stty size\n");
-    session_expect(&t, "40 120");
-    session_send(&t, "read x; echo got $x\n");
-    session_send(&t, "hello\n");
-    session_expect(&t, "got hello");
-    session_send(&t, "exit 3\n");
-    session_to_end(&t);
-    assert_int_equal(session_finish(&t), 3);
+    test_session_send(&t, "stty size\n");
+    test_session_expect(&t, "40 120");
+    test_session_send(&t, "read x; echo got $x\n");
+    test_session_send(&t, "hello\n");
+    test_session_expect(&t, "got hello");
+    test_session_send(&t, "exit 3\n");
+    test_session_to_end(&t);
+    assert_int_equal(test_session_finish(&t), 3);
 
     /* The end of input (^D) ends the shell.  As on any terminal, ^D means
      * it once the shell reads its line editor's input: after its prompt
      * (in canonical mode, between commands, the terminal would take it). */
-    session_start(&t, f, "sess", "box", sh, 1, true, 0, 0);
-    session_send(&t, "echo fi\"\"rst\n");   /* "first" is in the output alone */
-    session_expect(&t, "first");
-    session_expect(&t, "# ");
+    test_session_open(&t, f->ops, f->ctx, "sess", "box", sh, 1, true, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "echo fi\"\"rst\n");   /* "first" is in the output alone */
+    test_session_expect(&t, "first");
+    test_session_expect(&t, "# ");
     assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
-    session_to_end(&t);
-    assert_int_equal(session_finish(&t), 0);
+    test_session_to_end(&t);
+    assert_int_equal(test_session_finish(&t), 0);
 
     /* Closed while the shell runs: nothing is left. */
-    session_start(&t, f, "sess", "box", sh, 1, true, 24, 80);
-    session_send(&t, "echo rea\"\"dy\n");
-    session_expect(&t, "ready");
-    assert_int_equal(session_finish(&t), -1);
+    test_session_open(&t, f->ops, f->ctx, "sess", "box", sh, 1, true, 24, 80, SESSION_WAIT_MS);
+    test_session_send(&t, "echo rea\"\"dy\n");
+    test_session_expect(&t, "ready");
+    assert_int_equal(test_session_finish(&t), -1);
     assert_int_equal(runc_execs(f), 0);
     assert_int_equal(container_runs(f, "sess", "box", "/bin/sh"), 0);
     group_done(&g);
@@ -1018,48 +935,48 @@ static void test_session_pipes(void **state)
     wait_state(f, "pipes", "box", BERTH_CONTAINER_RUNNING, 10000);
 
     const char *script[] = {"/bin/sh", "-c", "read x; echo got $x; echo err >&2; exit 5"};
-    session_t t;
-    session_start(&t, f, "pipes", "box", script, 3, false, 0, 0);
-    session_send(&t, "hello\n");
+    test_session_t t;
+    test_session_open(&t, f->ops, f->ctx, "pipes", "box", script, 3, false, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "hello\n");
     assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
-    session_to_end(&t);
+    test_session_to_end(&t);
     assert_string_equal(t.out, "got hello\nerr\n");
-    assert_int_equal(session_finish(&t), 5);
+    assert_int_equal(test_session_finish(&t), 5);
 
     /* cat reads until the end of input. */
     const char *cat[] = {"cat"};
-    session_start(&t, f, "pipes", "box", cat, 1, false, 0, 0);
-    session_send(&t, "one\ntwo");
+    test_session_open(&t, f->ops, f->ctx, "pipes", "box", cat, 1, false, 0, 0, SESSION_WAIT_MS);
+    test_session_send(&t, "one\ntwo");
     assert_int_equal(f->ops->session_write(t.s, "", 0, &err), 0);
-    session_to_end(&t);
+    test_session_to_end(&t);
     assert_string_equal(t.out, "one\ntwo");
-    assert_int_equal(session_finish(&t), 0);
+    assert_int_equal(test_session_finish(&t), 0);
 
     /* Closed early: runc and the process are gone when close returns. */
     const char *sleeper[] = {"sleep", "100"};
-    session_start(&t, f, "pipes", "box", sleeper, 2, false, 0, 0);
+    test_session_open(&t, f->ops, f->ctx, "pipes", "box", sleeper, 2, false, 0, 0, SESSION_WAIT_MS);
     for (int waited = 0; waited < SESSION_WAIT_MS; waited += 100) {
         if (container_runs(f, "pipes", "box", "sleep 100") == 1)
             break;
         sleep_ms(100);
     }
     assert_int_equal(container_runs(f, "pipes", "box", "sleep 100"), 1);
-    assert_int_equal(session_finish(&t), -1);
+    assert_int_equal(test_session_finish(&t), -1);
     assert_int_equal(runc_execs(f), 0);
     assert_int_equal(container_runs(f, "pipes", "box", "sleep 100"), 0);
 
     /* A command runc cannot start: its message is the output, a failure
      * the status. */
     const char *missing[] = {"/nonexistent", "x"};
-    session_start(&t, f, "pipes", "box", missing, 2, false, 0, 0);
-    session_to_end(&t);
+    test_session_open(&t, f->ops, f->ctx, "pipes", "box", missing, 2, false, 0, 0, SESSION_WAIT_MS);
+    test_session_to_end(&t);
     assert_non_null(strstr(t.out, "/nonexistent"));
-    int code = session_finish(&t);
+    int code = test_session_finish(&t);
     assert_true(code > 0 && code < 256);
-    session_start(&t, f, "pipes", "box", missing, 2, true, 24, 80);
-    session_to_end(&t);
+    test_session_open(&t, f->ops, f->ctx, "pipes", "box", missing, 2, true, 24, 80, SESSION_WAIT_MS);
+    test_session_to_end(&t);
     assert_non_null(strstr(t.out, "/nonexistent"));
-    code = session_finish(&t);
+    code = test_session_finish(&t);
     assert_true(code > 0 && code < 256);
 
     /* A container that is not running takes no session. */

@@ -173,6 +173,30 @@ static void end_unavailable(berth_store_async_session_t *s, const char *why)
     end(s, BERTH_EIO, -1, &e);
 }
 
+/* The start of every command's callback: whether the session still wants
+ * the reply r.  When it does not, the session is freed (when its user
+ * closed it and nothing else is out) or ended (r is a loss or a refusal
+ * of `what`). */
+static bool reply_wanted(berth_store_async_session_t *s, const redisReply *r, const char *what)
+{
+    s->refs--;
+    if (s->user_closed || s->m == NULL || s->state == S_ENDED) {
+        maybe_free(s);
+        return false;
+    }
+    if (r == NULL) {
+        end_unavailable(s, s->m->why);
+        return false;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        berth_error_t e;
+        berth__redis_error(&e, r, what);
+        end(s, BERTH_EIO, -1, &e);
+        return false;
+    }
+    return true;
+}
+
 /* ---- connections ------------------------------------------------------------------ */
 
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
@@ -327,22 +351,9 @@ static void on_fetch(redisAsyncContext *ac, void *reply, void *data)
     (void)ac;
     berth_store_async_session_t *s = data;
     const redisReply *r = reply;
-    s->refs--;
     s->fetching = false;
-    if (s->user_closed || s->m == NULL || s->state == S_ENDED) {
-        maybe_free(s);
+    if (!reply_wanted(s, r, "reading a session's output"))
         return;
-    }
-    if (r == NULL) {
-        end_unavailable(s, s->m->why);
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        berth_error_t e;
-        berth__redis_error(&e, r, "reading a session's output");
-        end(s, BERTH_EIO, -1, &e);
-        return;
-    }
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     for (size_t i = 0; i < n && s->state == S_OPEN; i++)
         heard(s, r->element[i]);
@@ -407,21 +418,9 @@ static void on_push(redisAsyncContext *ac, void *reply, void *data)
 {
     (void)ac;
     berth_store_async_session_t *s = data;
-    const redisReply *r = reply;
-    s->refs--;
     if (s->backlog > 0)
         s->backlog--;
-    if (s->user_closed || s->m == NULL) {
-        maybe_free(s);
-        return;
-    }
-    if (r == NULL)
-        end_unavailable(s, s->m->why);
-    else if (r->type == REDIS_REPLY_ERROR) {
-        berth_error_t e;
-        berth__redis_error(&e, r, "sending a session's input");
-        end(s, BERTH_EIO, -1, &e);
-    }
+    reply_wanted(s, reply, "sending a session's input");
 }
 
 /* Pushes one chunk (tag, then len bytes) to the input list. */
@@ -480,22 +479,8 @@ static void on_added(redisAsyncContext *ac, void *reply, void *data)
 {
     (void)ac;
     berth_store_async_session_t *s = data;
-    const redisReply *r = reply;
-    s->refs--;
-    if (s->user_closed || s->m == NULL || s->state == S_ENDED) {
-        maybe_free(s);
+    if (!reply_wanted(s, reply, "calling the agent"))
         return;
-    }
-    if (r == NULL) {
-        end_unavailable(s, s->m->why);
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        berth_error_t e;
-        berth__redis_error(&e, r, "calling the agent");
-        end(s, BERTH_EIO, -1, &e);
-        return;
-    }
     s->state = S_OPEN;
     s->added_ms = s->heard_ms = berth__clock_monotonic_ms();
     fetch(s); /* the agent may have answered already */
