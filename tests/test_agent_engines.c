@@ -14,9 +14,12 @@
  * that one is taken; delete; OnFailure restarting a container that
  * exits non-zero and Never leaving it terminated with its exit code; a
  * config map read by the container as a file under /mnt/configmap/app/
- * and a change to it alone seen there without a restart; and
+ * and a change to it alone seen there without a restart;
  * the agent killed (SIGKILL) in the middle of a create and started again,
- * after which exactly one copy of the group runs.
+ * after which exactly one copy of the group runs; and interactive sessions
+ * through the asynchronous store and the agent (a shell under a terminal:
+ * its size, a resize, a line read from stdin, the exit status; then one
+ * without a terminal reading stdin to its end).
  *
  * The engines come from tests/engines.sh (BERTH_TEST_DOCKER_SOCK,
  * BERTH_TEST_PODMAN_SOCK, BERTH_TEST_RUNC_IMAGES, BERTH_TEST_IMAGE); an
@@ -39,6 +42,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include <event2/event.h>
 
 #include "agent-harness.h"
 #include "lib/spawn.h"
@@ -749,6 +754,139 @@ static void test_agent_killed_mid_create(void **state)
     assert_int_equal(engine_objects(f, key), 0);
 }
 
+/* ---- interactive sessions: the library's asynchronous store, the agent, the engine ---- */
+
+typedef struct esession {
+    berth_store_async_session_t *s;
+    char out[65536];
+    size_t len, seen;
+    bool ended;
+    int status, exit_code;
+    char why[sizeof ((berth_error_t *)0)->message];
+} esession_t;
+
+static void esession_cb(berth_store_async_session_t *sess, bool ended, const char *bytes,
+                        size_t len, int status, int exit_code, const berth_error_t *err,
+                        void *data)
+{
+    (void)sess;
+    esession_t *t = data;
+    if (!ended) {
+        if (len > sizeof t->out - 1 - t->len)
+            len = sizeof t->out - 1 - t->len;
+        memcpy(t->out + t->len, bytes, len);
+        t->len += len;
+        t->out[t->len] = '\0';
+        return;
+    }
+    t->ended = true;
+    t->status = status;
+    t->exit_code = exit_code;
+    snprintf(t->why, sizeof t->why, "%s", err != NULL ? err->message : "");
+}
+
+static void turn_loop(struct event_base *base)
+{
+    struct timeval tv = {0, 20 * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+/* Turns the loop until `want` is in the output after what was matched
+ * (or the session ended, or 30 s). */
+static void esession_expect(struct event_base *base, esession_t *t, const char *want)
+{
+    for (int i = 0; i < 1500; i++) {
+        const char *at = strstr(t->out + t->seen, want);
+        if (at != NULL) {
+            t->seen = (size_t)(at - t->out) + strlen(want);
+            return;
+        }
+        if (t->ended)
+            break;
+        turn_loop(base);
+    }
+    fail_msg("session output lacks '%s': '%s' (%s)", want, t->out, t->why);
+}
+
+static void esession_to_end(struct event_base *base, esession_t *t)
+{
+    for (int i = 0; i < 1500 && !t->ended; i++)
+        turn_loop(base);
+    if (!t->ended)
+        fail_msg("the session never ended: '%s'", t->out);
+}
+
+static void esession_say(esession_t *t, const char *text)
+{
+    berth_error_t err;
+    if (berth_store_async_session_input(t->s, text, strlen(text), &err) != 0)
+        fail_msg("session input: %s", err.message);
+}
+
+/* A shell in the client container under a terminal (its size, a resize,
+ * a line read, the exit status), then without one (stdin to its end,
+ * stdout and stderr), through the cell's Redis and the agent. */
+static void test_sessions(void **state)
+{
+    fixture_t *f = *state;
+    if (skip_unavailable(f))
+        return;
+    const char *key = "sub/rg/sess";
+    place_ok(f, key, pair_doc(f->e, "session-mark"), NULL);
+    json_t *v = wait_view(f, key, both_running, NULL, "both containers running");
+    json_decref(v);
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    berth_engine_t *engine = NULL;
+    berth_store_async_t *store = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &engine, &err), 0);
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = redis->url;
+    o.cell = f->cell;
+    if (berth_store_async_open(&o, engine, base, &store, &err) != 0)
+        fail_msg("async store: %s", err.message);
+
+    esession_t t = {0};
+    const char *sh[] = {"/bin/sh"};
+    assert_int_equal(berth_store_async_session_open(store, key, "client", sh, 1, true, 30, 100,
+                                                    20000, esession_cb, &t, &t.s, &err),
+                     0);
+    esession_say(&t, "stty size\n");
+    esession_expect(base, &t, "30 100");
+    assert_int_equal(berth_store_async_session_resize(t.s, 40, 120, &err), 0);
+    esession_say(&t, "stty size\n");
+    esession_expect(base, &t, "40 120");
+    esession_say(&t, "read x; echo got $x\n");
+    esession_expect(base, &t, "read x");   /* the shell has the line */
+    esession_say(&t, "hello\n");
+    esession_expect(base, &t, "got hello");
+    esession_say(&t, "exit 3\n");
+    esession_to_end(base, &t);
+    assert_int_equal(t.status, 0);
+    assert_int_equal(t.exit_code, 3);
+    berth_store_async_session_close(t.s);
+
+    esession_t p = {0};
+    const char *script[] = {"sh", "-c", "read x; echo got $x; exit 5"};
+    assert_int_equal(berth_store_async_session_open(store, key, "client", script, 3, false, 0, 0,
+                                                    20000, esession_cb, &p, &p.s, &err),
+                     0);
+    esession_say(&p, "hello\n");
+    assert_int_equal(berth_store_async_session_input(p.s, NULL, 0, &err), 0);
+    esession_to_end(base, &p);
+    assert_int_equal(p.status, 0);
+    assert_int_equal(p.exit_code, 5);
+    assert_string_equal(p.out, "got hello\n");
+    berth_store_async_session_close(p.s);
+
+    berth_store_async_close(store);
+    berth_engine_free(engine);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -756,14 +894,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_docker, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_podman, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_runc, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions, setup_runc, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
