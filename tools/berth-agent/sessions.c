@@ -114,7 +114,7 @@ static int relay(session_t *s, berth_session_link_t *l, int *code, berth_error_t
     while (!*caller_gone && !ended && !stopping) {
         struct pollfd p[2] = {{berth_session_link_fd(l), POLLIN, 0},
                               {fd, paused ? 0 : POLLIN, 0}};
-        int n = poll(p, 2, 1000);
+        int n = poll(p, 2, paused ? 50 : 1000);
         if (n < 0 && errno != EINTR)
             break;
         int r = relay_input(s, l, proc, &input_closed);
