@@ -7,15 +7,21 @@
  * opens a session.
  *
  * Covers: the handshake (101 and its Sec-WebSocket-Accept; a bad key 400,
- * another version 426), the password as the first message, the output as
- * text frames and the exit status in the close frame (1000 "exit status
- * N"), input frames dropped, the connection closed by berthd; a session
- * serves once (4404); three wrong passwords close it; a message over the
- * limit (1009); /healthz answering while ten sessions are open; with
- * tokens, another subscription's token finds no session, the right one
- * and none at all (the Azure CLI's way) open it, a bad one gets 401;
- * attach: the container's log lines arrive, and the stream ends (1000)
- * when the group stops.
+ * another version 426), the password as the first message, the output and
+ * the exit status in the close frame (1000 "exit status N"), words split
+ * as a shell splits them (unclosed quotes a 400), the connection closed by
+ * berthd; interactive sessions on the sim's shell (berth.exec.v1's
+ * channels: a terminal's size, a resize, a line read from stdin, the exit
+ * status; no terminal without terminalSize, end of input; keystrokes as
+ * the Azure CLI sends them, before the session opened; a client that
+ * leaves, whose session's lists the agent drops; an agent killed
+ * mid-session, heard as silence: 4503); a session serves once (4404);
+ * three wrong passwords close it; a message over the limit (1009);
+ * /healthz answering while ten sessions are open; with tokens, another
+ * subscription's token finds no session, the right one and none at all
+ * (the Azure CLI's way) open it, a bad one gets 401; attach: the
+ * container's log lines arrive, and the stream ends (1000) when the group
+ * stops.
  *
  * It must never wait without a bound, and stops every process it starts.
  */
@@ -327,8 +333,9 @@ static void ws_finish(ws_client_t *c)
                 break;
     }
     if (!c->close_received)
-        fprintf(stderr, "session: close %d \"%s\", %d message(s): %s\n", c->close_code,
-                c->reason, c->messages, c->text);
+        fprintf(stderr, "session: close %d \"%s\", %s, %d message(s): %s\n", c->close_code,
+                c->reason, c->eof ? "berthd closed the connection" : "the wait ran out",
+                c->messages, c->text);
 }
 
 /* Reads until the data received holds `needle` (or berthd closed, or the
@@ -577,6 +584,35 @@ static void test_ws_client_leaves(void **state)
     ws_free(&c);
 }
 
+/* An agent killed mid-session: berthd hears its silence and ends the
+ * session (4503 AgentUnavailable) instead of keeping the client forever. */
+static void test_ws_agent_killed(void **state)
+{
+    fixture_t *f = *state;
+    group_running(f, "dead");
+    char path[128], pw[64];
+    new_session(f, "dead", "sh", path, pw);
+    ws_client_t c;
+    assert_int_equal(ws_open(f, path, NULL, &c), 101);
+    ws_send(&c, WSLAY_TEXT_FRAME, pw, strlen(pw));
+    ws_send(&c, WSLAY_BINARY_FRAME, "echo alive\n", 11);
+    assert_true(ws_read_until(&c, "alive"));
+    test_agent_kill(&f->agent);
+    f->agent_running = false;
+    /* The silence bound (30 s) and a tick: the client's deadline is
+     * longer. */
+    c.deadline = test_now_ms() + test_deadline_ms(60000);
+    ws_finish(&c);
+    if (c.close_code != 4503)
+        test_berthd_dump(&f->d, 60);
+    assert_int_equal(c.close_code, 4503);
+    assert_string_equal(c.reason, "AgentUnavailable");
+    ws_free(&c);
+    test_http_t h = http(f, "GET", "/healthz", NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+}
+
 static void test_ws_wrong_password(void **state)
 {
     fixture_t *f = *state;
@@ -795,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ws_no_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_keystrokes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_client_leaves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_agent_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_wrong_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_healthz_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_tokens, setup_tokens, teardown),

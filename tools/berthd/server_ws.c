@@ -44,7 +44,8 @@
  * socket, 1009), and never keep a socket open past its bounds: WS_SILENCE_S
  * without a message before the password, the agent's timeout plus
  * WS_RUN_SLACK_S while the session is taken, WS_SESSION_MAX_S for an
- * interactive session, WS_CLOSE_WAIT_S for the client's close frame.  A
+ * interactive session, WS_WRITE_STALL_S while the client takes none of
+ * its output, WS_CLOSE_WAIT_S for the client's close frame.  A
  * session outlives its connection only while its take is pending (the
  * take's reply is captured, never sent anywhere); an interactive session
  * is closed with its connection (the agent then ends the process).
@@ -80,6 +81,7 @@
 #define WS_EARLY_MAX (256 * 1024)   /* input sent before the session opened  */
 #define WS_BACKLOG_MAX 64           /* input chunks not yet taken by Redis   */
 #define WS_OUTPUT_HIGH (1024 * 1024) /* output queued for the client: hold   */
+#define WS_WRITE_STALL_S 60          /* output the client does not take     */
 #define WS_PROTOCOL "berth.exec.v1"
 #define WS_LOGS_QUERY "api-version=2023-05-01"
 
@@ -131,6 +133,7 @@ struct bd_ws {
     bool channels;
     bool paused;
     struct event *resume;
+    bool own_timeouts;              /* the socket has the session's bounds   */
 };
 
 static void ws_arm(bd_ws_t *ws, long seconds)
@@ -661,6 +664,17 @@ static void ws_wake_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     bd_ws_t *ws = arg;
+    if (!ws->own_timeouts && ws->bev != NULL) {
+        /* evhttp's idle timeout (reset by every byte) still bounds the
+         * socket after the upgrade, and clearing it does not hold: it is
+         * replaced here, once evhttp is out of the request's callback, by
+         * the session's own bounds: a client silent for as long as a
+         * session lasts, or one that takes none of its output for
+         * WS_WRITE_STALL_S. */
+        struct timeval rd = {WS_SESSION_MAX_S, 0}, wr = {WS_WRITE_STALL_S, 0};
+        bufferevent_set_timeouts(ws->bev, &rd, &wr);
+        ws->own_timeouts = true;
+    }
     if (ws->run_ended && ws->run != NULL) {
         if (ws->evcon == NULL) {
             /* The client left while the command ran. */
@@ -872,7 +886,6 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
                         accept,
                         ws->channels ? "Sec-WebSocket-Protocol: " WS_PROTOCOL "\r\n" : "");
     bufferevent_setcb(ws->bev, ws_read_cb, ws_write_cb, ws_event_cb, ws);
-    bufferevent_set_timeouts(ws->bev, NULL, NULL);
     bufferevent_setwatermark(ws->bev, EV_READ, 0, WS_INPUT_MAX);
     bufferevent_setwatermark(ws->bev, EV_WRITE, 0, 0);
     bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
