@@ -201,14 +201,20 @@ done
 engine=${engines%% *}
 engine=${engine# }
 echo "==> the demo with $engine, interrupted"
-start_demo "$engine" interrupted
-i=0
-until grep -q '^==> creating the sample groups' "$tmp/interrupted.out" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -ge 1200 ] || ! running "$demo_pid"; then
-        break
-    fi
-    sleep 0.25
+for attempt in 1 2 3; do
+    start_demo "$engine" interrupted
+    i=0
+    until grep -q '^==> creating the sample groups' "$tmp/interrupted.out" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -ge 1200 ] || ! running "$demo_pid"; then
+            break
+        fi
+        sleep 0.25
+    done
+    # A port taken by someone else (berthd cannot listen): another one.
+    running "$demo_pid" || ! grep -q 'berthd did not come up' "$tmp/interrupted.out" && break
+    stop_demo
+    echo "berthd could not listen on port $port (attempt $attempt); another port"
 done
 if running "$demo_pid"; then
     kill -INT "-$demo_pid" 2>/dev/null
