@@ -1435,6 +1435,17 @@ static void session_cb(berth_store_async_session_t *sess, bool ended, const char
         r->err = *err;
 }
 
+/* session_cb(), then the session closed from inside its callback at its
+ * end, as a daemon does. */
+static void closing_session_cb(berth_store_async_session_t *sess, bool ended, const char *bytes,
+                               size_t len, int status, int exit_code, const berth_error_t *err,
+                               void *data)
+{
+    session_cb(sess, ended, bytes, len, status, exit_code, err, data);
+    if (ended)
+        berth_store_async_session_close(sess);
+}
+
 /* Turns the loop until the link's host has a call (bounded). */
 static berth_call_t *next_call(fixture_t *f, berth_hostlink_t *l)
 {
@@ -1627,17 +1638,29 @@ static void test_sessions(void **state)
     assert_int_equal(r5.status, BERTH_ENOENT);
     berth_store_async_session_close(sess);
 
-    /* Closing the store with a session open: it ends ("Closed") once, and
-     * the user's close after that frees it. */
-    session_seen_t r6 = {0};
+    /* Closing the store with sessions open: each ends ("Closed") once; the
+     * user's close after that frees one, and two that close themselves
+     * from their callback (as a daemon does) are freed too. */
+    session_seen_t r6 = {0}, r7 = {0}, r8 = {0};
     assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
                                                     80, 5000, session_cb, &r6, &sess, &err),
                      0);
-    call = next_call(f, l);
-    berth_call_free(call);
+    berth_store_async_session_t *s7 = NULL, *s8 = NULL;
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 5000, closing_session_cb, &r7, &s7,
+                                                    &err),
+                     0);
+    assert_int_equal(berth_store_async_session_open(a.store, "sub/rg/a", "app", sh, 1, true, 24,
+                                                    80, 5000, closing_session_cb, &r8, &s8,
+                                                    &err),
+                     0);
+    for (int i = 0; i < 3; i++)
+        berth_call_free(next_call(f, l));
     async_close(&a);
     assert_int_equal(r6.ends, 1);
     assert_string_equal(r6.err.name, "Closed");
+    assert_int_equal(r7.ends, 1);
+    assert_int_equal(r8.ends, 1);
     berth_store_async_session_close(sess);
     berth_hostlink_close(l);
     side_close(&s);

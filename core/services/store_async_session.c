@@ -589,13 +589,17 @@ static void sessions_free(void *state)
     if (m == NULL || m->closing)
         return;
     m->closing = true;
+    /* Each callback may close its session: it is freed below, not from
+     * inside this walk. */
     for (berth_store_async_session_t *s = m->head; s != NULL; s = s->next)
         if (!s->user_closed && s->state != S_ENDED && !s->delivering) {
             berth_error_t e;
             berth__error_set(&e, BERTH_EIO, "Closed", "",
                              "the store was closed during an interactive session");
             s->state = S_ENDED;
+            s->delivering = true;
             s->cb(s, true, NULL, 0, BERTH_EIO, -1, &e, s->data);
+            s->delivering = false;
         }
     if (m->cmd != NULL) {
         redisAsyncContext *ac = m->cmd;
