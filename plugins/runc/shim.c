@@ -246,6 +246,10 @@ int shim_spawn(runc_ctx_t *ctx, const char *id, const char *sub)
     }
     if (a_pid == 0) {
         setsid();
+        /* Named before the fork, the supervisor has its name from its first
+         * instant: shim_alive() recognises it as soon as shim.pid exists,
+         * not only once it has run far enough to name itself. */
+        prctl(PR_SET_NAME, RUNC_SHIM_NAME, 0, 0, 0);
         pid_t b = fork();
         if (b == 0)
             shim_main(plan);
