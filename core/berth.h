@@ -537,6 +537,18 @@ BERTH_EXPORT const berth_gpu_sku_t *berth_engine_gpu_sku_find(
 BERTH_EXPORT const char *berth_engine_gpu_sku_name(const berth_engine_t *engine,
                                                    uint32_t id);
 
+/* Replaces the engine's per-group limits for groups without GPUs (GPU groups
+ * keep their SKU offer's).  Every member must be above zero.  Groups already
+ * placed stay where they are; the new limits apply to the groups validated
+ * or placed from now on.  Returns 0, or BERTH_EINVAL (nothing changed). */
+BERTH_EXPORT int berth_engine_limits_set(berth_engine_t *engine, const berth_limits_t *limits,
+                                         berth_error_t *err);
+
+/* Copies the engine's per-group limits for groups without GPUs into *out:
+ * the options' at creation (ACI's by default), or the last ones set by
+ * berth_engine_limits_set(), an inventory's `limits` or the cell. */
+BERTH_EXPORT void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out);
+
 /* ------------------------------------------------------------------------ */
 /* Hosts                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -848,14 +860,18 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
 /* ------------------------------------------------------------------------ */
 
 /* Loads a host inventory document into the engine: either a JSON array of
- * hosts, or an object {"gpuSkus": [...], "hosts": [...]} that also declares
- * GPU SKUs.  A host is named like ACI's own fields:
+ * hosts, or an object {"gpuSkus": [...], "limits": {...}, "hosts": [...]}
+ * that also declares GPU SKUs and the per-group limits for groups without
+ * GPUs (berth_engine_limits_set(); members absent keep the engine's
+ * value).  A host is named like ACI's own fields:
  *   {"name": "h1", "cpu": 16, "memoryInGB": 64,
  *    "gpu": {"sku": "V100", "count": 4}, "osType": "Linux",
  *    "osBuild": 20348, "zone": "1", "features": ["confidential"],
  *    "state": "ready"}
- * and a SKU as {"name": "T4", "offers": [{"count": 1, "cpu": 8,
- * "memoryInGB": 32}, ...]}.  All or nothing: on any error (with its JSON
+ * a SKU as {"name": "T4", "offers": [{"count": 1, "cpu": 8,
+ * "memoryInGB": 32}, ...]}, and the limits as {"cpu": 16 (whole cores),
+ * "memoryInGB": 64, "containers": 60, "volumes": 20, "ports": 5}, each
+ * optional and above zero.  All or nothing: on any error (with its JSON
  * path in *err) the engine is left as it was.  Returns 0, BERTH_EINVAL,
  * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
 BERTH_EXPORT int berth_engine_inventory_load(berth_engine_t *engine, const char *json,
