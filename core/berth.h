@@ -993,6 +993,15 @@ BERTH_EXPORT int berth_store_sync(berth_store_t *store, berth_error_t *err);
 BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
                                          berth_error_t *err);
 
+/* Sets the cell's per-group limits for groups without GPUs
+ * (berth_engine_limits_set()'s rules), in one atomic step, so that every
+ * store opened on the cell, and every replica as it syncs, applies them to
+ * its engine.  A cell that never had limits set leaves each replica's engine
+ * with the limits it was created with.  Returns 0, BERTH_EINVAL or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
+                                        berth_error_t *err);
+
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's
  * copy atomically.  Returns 0, BERTH_EINVAL, BERTH_EBUSY, BERTH_EIO. */
