@@ -40,7 +40,6 @@ struct bd_api {
     berth_engine_t *async_engine;
     berth_store_async_t *async;
     bd_records_t *records;          /* berthd's own records (records.h)     */
-    berth_limits_t limits;
     struct event *timer;
     char cell[BERTH_NAME_MAX + 1];
     char op_cursor[32];             /* HSCAN cursor of the operations' pruning */
