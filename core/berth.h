@@ -971,7 +971,9 @@ BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
 /* Connects to Redis (following a Cluster's MOVED redirection to the node
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
- * groups) from the cell's snapshot.  On success stores a new store in *out
+ * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
+ * cell's per-group limits when they were set: berth_store_limits_put();
+ * otherwise the engine keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
  * BERTH_EEXIST (engine not empty), or BERTH_ENOMEM. */

@@ -142,8 +142,8 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 
-/* Answers a location's capabilities from the engine replica's hosts (a
- * synced_fn; arg: the location). */
+/* Answers a location's capabilities from the engine replica's hosts and
+ * the cell's per-group limits it holds (a synced_fn; arg: the location). */
 void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply);
 
 /* Answers a location's cached images: the agents' image sets, read

@@ -81,7 +81,9 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply)
     bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
 }
 
-/* Contract: api-internal.h. */
+/* Contract: api-internal.h.  For groups without GPUs, maxCpu and
+ * maxMemoryInGB are the cell's per-group limits as the replica holds them
+ * (berth_store_limits_put(), else ACI's), capped by the largest host. */
 void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply)
 {
     berth_engine_t *engine = berth_store_async_engine(api->async);
