@@ -474,7 +474,8 @@ static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *
     /* The cell's limits (nil: none set), then SKUs: hosts name them. */
     const redisReply *limits = x->element[5];
     if (rc == 0 && limits->type != REDIS_REPLY_NIL && limits->type != REDIS_REPLY_STRING)
-        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "", "the cell's limits are not a record");
+        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
+                              "the cell's limits are not a record");
     if (rc == 0)
         rc = apply_limits(s, limits->type == REDIS_REPLY_STRING ? limits->str : NULL,
                           limits->type == REDIS_REPLY_STRING ? limits->len : 0, err);

@@ -184,8 +184,9 @@ static bool has_limits(const char *text, size_t len)
 }
 
 /* Contract (berthctl.h): checks the whole inventory file, then puts its
- * limits (when it gives them) and each of its hosts into the cell.  Returns 0, 1 for an internal failure, 2 for a
- * usage error, an unusable file or an unreachable Redis. */
+ * limits (when it gives them) and each of its hosts into the cell.  Returns
+ * 0, 1 for an internal failure, 2 for a usage error, an unusable file or an
+ * unreachable Redis. */
 int berthctl_cell_load_main(int argc, char **argv)
 {
     redis_args_t a;
