@@ -537,6 +537,18 @@ BERTH_EXPORT const berth_gpu_sku_t *berth_engine_gpu_sku_find(
 BERTH_EXPORT const char *berth_engine_gpu_sku_name(const berth_engine_t *engine,
                                                    uint32_t id);
 
+/* Replaces the engine's per-group limits for groups without GPUs (GPU groups
+ * keep their SKU offer's).  Every member must be above zero.  Groups already
+ * placed stay where they are; the new limits apply to the groups validated
+ * or placed from now on.  Returns 0, or BERTH_EINVAL (nothing changed). */
+BERTH_EXPORT int berth_engine_limits_set(berth_engine_t *engine, const berth_limits_t *limits,
+                                         berth_error_t *err);
+
+/* Copies the engine's per-group limits for groups without GPUs into *out:
+ * the options' at creation (ACI's by default), or the last ones set by
+ * berth_engine_limits_set(), an inventory's `limits` or the cell. */
+BERTH_EXPORT void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out);
+
 /* ------------------------------------------------------------------------ */
 /* Hosts                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -848,14 +860,18 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
 /* ------------------------------------------------------------------------ */
 
 /* Loads a host inventory document into the engine: either a JSON array of
- * hosts, or an object {"gpuSkus": [...], "hosts": [...]} that also declares
- * GPU SKUs.  A host is named like ACI's own fields:
+ * hosts, or an object {"gpuSkus": [...], "limits": {...}, "hosts": [...]}
+ * that also declares GPU SKUs and the per-group limits for groups without
+ * GPUs (berth_engine_limits_set(); members absent keep the engine's
+ * value).  A host is named like ACI's own fields:
  *   {"name": "h1", "cpu": 16, "memoryInGB": 64,
  *    "gpu": {"sku": "V100", "count": 4}, "osType": "Linux",
  *    "osBuild": 20348, "zone": "1", "features": ["confidential"],
  *    "state": "ready"}
- * and a SKU as {"name": "T4", "offers": [{"count": 1, "cpu": 8,
- * "memoryInGB": 32}, ...]}.  All or nothing: on any error (with its JSON
+ * a SKU as {"name": "T4", "offers": [{"count": 1, "cpu": 8,
+ * "memoryInGB": 32}, ...]}, and the limits as {"cpu": 16 (whole cores),
+ * "memoryInGB": 64, "containers": 60, "volumes": 20, "ports": 5}, each
+ * optional and above zero.  All or nothing: on any error (with its JSON
  * path in *err) the engine is left as it was.  Returns 0, BERTH_EINVAL,
  * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
 BERTH_EXPORT int berth_engine_inventory_load(berth_engine_t *engine, const char *json,
@@ -955,7 +971,9 @@ BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
 /* Connects to Redis (following a Cluster's MOVED redirection to the node
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
- * groups) from the cell's snapshot.  On success stores a new store in *out
+ * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
+ * cell's per-group limits when they were set: berth_store_limits_put();
+ * otherwise the engine keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
  * BERTH_EEXIST (engine not empty), or BERTH_ENOMEM. */
@@ -976,6 +994,15 @@ BERTH_EXPORT int berth_store_sync(berth_store_t *store, berth_error_t *err);
  * Returns 0, BERTH_EINVAL, BERTH_ELIMIT or BERTH_EIO. */
 BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
                                          berth_error_t *err);
+
+/* Sets the cell's per-group limits for groups without GPUs
+ * (berth_engine_limits_set()'s rules), in one atomic step, so that every
+ * store opened on the cell, and every replica as it syncs, applies them to
+ * its engine.  A cell that never had limits set leaves each replica's engine
+ * with the limits it was created with.  Returns 0, BERTH_EINVAL or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
+                                        berth_error_t *err);
 
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's

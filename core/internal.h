@@ -113,6 +113,11 @@ void berth__config_init(berth__config_t *cfg, const berth_limits_t *limits);
 /* ACI's default per-group limits. */
 void berth__limits_default(berth_limits_t *limits);
 
+/* Checks per-group limits (berth_engine_limits_set()'s rule: every member
+ * above zero).  Returns 0, or BERTH_EINVAL with the member at fault (its
+ * inventory name: cpu, memoryInGB, containers, volumes, ports) in err. */
+int berth__limits_check(const berth_limits_t *limits, berth_error_t *err);
+
 /* The id of GPU SKU `name`, or -1. */
 int berth__config_sku_find(const berth__config_t *cfg, const char *name);
 

@@ -2,8 +2,9 @@
  * test_berthctl.c: runs the built tools/berthctl/berthctl as a user would and checks
  * what it prints and how it exits: JSON lines that parse, one per document
  * and in order, errors in CloudError shape, redeploys that stay, the table,
- * the summary, and exit status 2 with a message naming the file for every
- * unusable input.
+ * the summary, an inventory's per-group `limits` (a group above ACI's
+ * placed, one above the file's refused), and exit status 2 with a message
+ * naming the file for every unusable input.
  *
  * Reads fixtures from the source tree; writes only under a private mkdtemp
  * directory in /tmp, removed at the end.
@@ -447,6 +448,51 @@ static void test_small_json_lines(void **state)
     free(b);
 }
 
+/* An inventory's `limits` are the run's: a 12-core, 48 GB group (above
+ * ACI's 4 cores and 16 GB) is placed, a 20-core one is refused with the
+ * file's limit in its message. */
+static void test_inventory_limits(void **state)
+{
+    (void)state;
+    write_file("big.json",
+               "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64},\n"
+               " \"hosts\": [{\"name\": \"big-1\", \"cpu\": 32, \"memoryInGB\": 128, "
+               "\"osType\": \"Linux\"}]}\n");
+    char *a = doc("train", "Linux", "alpine", "12", "48");
+    char *b = doc("huge", "Linux", "alpine", "20", "8");
+    char groups[4096];
+    snprintf(groups, sizeof groups, "%s\n%s\n", a, b);
+    write_file("big.jsonl", groups);
+    run_t r = run_berthctl("place", "--hosts", tmp_path(0, "big.json"), "--groups",
+                           tmp_path(1, "big.jsonl"), NULL);
+    if (r.status != 0)
+        fail_msg("exit %d: %s", r.status, r.err);
+    json_t *lines[4];
+    size_t n = parse_lines(r.out, lines, 4);
+    assert_int_equal(n, 2);
+    assert_true(check_result(lines[0]));
+    assert_string_equal(json_string_value(json_object_get(lines[0], "host")), "big-1");
+    assert_int_equal(json_integer_value(json_object_get(lines[0], "cores")), 12);
+    assert_false(check_result(lines[1]));
+    const char *msg = json_string_value(
+        json_object_get(json_object_get(lines[1], "error"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "is 16 cores"));
+    free_lines(lines, n);
+    run_free(&r);
+
+    /* A bad limit is an unusable file, named with its path. */
+    write_file("bad.json", "{\"limits\": {\"memoryInGB\": 0}, \"hosts\": []}");
+    r = run_berthctl("place", "--hosts", tmp_path(0, "bad.json"), "--groups",
+                     tmp_path(1, "big.jsonl"), NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "limits.memoryInGB"));
+    run_free(&r);
+    free(a);
+    free(b);
+}
+
 /* Every unusable input: exit 2, nothing on stdout, and a message naming the
  * file and what is wrong with it. */
 static void test_unusable_inputs(void **state)
@@ -512,7 +558,7 @@ static int teardown(void **state)
     static const char *const files[] = {
         "stdout.txt", "stderr.txt", "hosts.json", "groups.json", "groups.jsonl",
         "empty.jsonl", "bad-hosts.json", "syntax-hosts.json", "garbage.txt", "pretty.json",
-        "bad-array.json", "good.jsonl",
+        "bad-array.json", "good.jsonl", "big.json", "big.jsonl", "bad.json",
     };
     char path[256];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -531,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_policies_deterministic),
         cmocka_unit_test(test_small_array_with_redeploy),
         cmocka_unit_test(test_small_json_lines),
+        cmocka_unit_test(test_inventory_limits),
         cmocka_unit_test(test_unusable_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

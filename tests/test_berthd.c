@@ -21,7 +21,8 @@
  * segments: 400s with a CloudError and nothing changed), secrets never in
  * a response, a DNS name label taken (409), the spec's example documents,
  * init containers' instance views, usages/capabilities (GPU hosts)/
- * cachedImages/operations/hosts, /metrics, bearer
+ * cachedImages/operations/hosts, the cell's per-group limits set by
+ * `berthctl cell load` (enforced and reported), /metrics, bearer
  * tokens, a berthd killed right after a PUT, and a request left pending by
  * a dead berthd claimed and run by another; where groups run: the
  * published ports' hostIp/hostPort in GET, the operators' GET
@@ -328,6 +329,11 @@ static int setup_gpu(void **state)
 {
     static const char *const gpu[] = {"--gpu-sku", "K80", "--gpu-count", "4", NULL};
     return setup_cores(state, "8", gpu);
+}
+
+static int setup_big(void **state)
+{
+    return setup_cores(state, "16", NULL);
 }
 
 static int teardown(void **state)
@@ -1873,6 +1879,93 @@ static int run_fsck(fixture_t *f, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The maxCpu and maxMemoryInGB capabilities report for Linux hosts without
+ * GPUs in westeurope. */
+static void linux_capabilities(fixture_t *f, json_int_t *cpu, json_int_t *mem)
+{
+    test_http_t h = http(f, "GET",
+                         "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/locations/"
+                         "westeurope/capabilities?api-version=" APIV,
+                         NULL);
+    assert_int_equal(h.status, 200);
+    *cpu = *mem = -1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(h.json, "value"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "osType")), "Linux") == 0 &&
+            strcmp(json_string_value(json_object_get(e, "gpu")), "None") == 0) {
+            json_t *c = json_object_get(e, "capabilities");
+            *cpu = json_integer_value(json_object_get(c, "maxCpu"));
+            *mem = json_integer_value(json_object_get(c, "maxMemoryInGB"));
+        }
+    }
+    test_http_free(&h);
+}
+
+/* The cell's per-group limits: ACI's until `berthctl cell load` sets them
+ * from an inventory's `limits`; then berthd (whose replica learns them from
+ * the cell's log) accepts a 12-core group on a 16-core host, still refuses
+ * one above the new limits, and capabilities report them. */
+static void test_cell_limits(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 12, "big", NULL);
+    char *p = gpath("rg", "big", NULL);
+    test_http_t h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 400, NULL);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                             "message")), "is 4 cores"));
+    test_http_free(&h);
+    json_int_t cpu, mem;
+    linux_capabilities(f, &cpu, &mem);
+    assert_int_equal(cpu, 4);
+    assert_int_equal(mem, 16);
+
+    char inv[] = "/tmp/berth-limits-XXXXXX";
+    int fd = mkstemp(inv);
+    assert_true(fd >= 0);
+    static const char text[] = "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
+             "2>/dev/null",
+             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
+    int st = system(cmd);
+    unlink(inv);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    /* berthd's replica catches up on its timer: wait for it. */
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    do {
+        linux_capabilities(f, &cpu, &mem);
+        if (cpu != 16)
+            test_sleep_ms(50);
+    } while (cpu != 16 && test_now_ms() < end);
+    assert_int_equal(cpu, 16);
+    assert_int_equal(mem, 64);
+    put_ok(f, "rg", "big", doc, 201);
+    json_t *g = wait_running(f, "rg", "big");
+    assert_non_null(g);
+    json_decref(g);
+    free(doc);
+    free(p);
+
+    doc = gdoc("westeurope", 17, "bigger", NULL);
+    p = gpath("rg", "bigger", NULL);
+    h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 400, NULL);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                             "message")), "is 16 cores"));
+    test_http_free(&h);
+    free(doc);
+    free(p);
+}
+
 /* The resource record of `key` as stored. */
 static json_t *record_get(fixture_t *f, const char *key)
 {
@@ -2147,6 +2240,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spec_examples, setup_gpu, teardown),
         cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_limits, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),

@@ -1,8 +1,9 @@
 /*
  * test_inventory.c: berth_engine_inventory_load(): both document forms, every
  * field's conversion, each refusal with its JSON path, duplicate names, GPU
- * SKUs declared and used, table limits, and the all-or-nothing promise (a
- * refused inventory leaves the engine exactly as it was).
+ * SKUs declared and used, the per-group `limits` (applied to group
+ * validation; GPU offers keep theirs), table limits, and the all-or-nothing
+ * promise (a refused inventory leaves the engine exactly as it was).
  *
  * Builds its documents in memory; never writes files.
  */
@@ -237,6 +238,25 @@ static const struct refusal {
      "{\"name\":\"b\",\"cpu\":1,\"memoryInGB\":1,\"osType\":\"Linux\"},"
      "{\"name\":\"a\",\"cpu\":1,\"memoryInGB\":1,\"osType\":\"Linux\"}]",
      BERTH_EEXIST, "DuplicateHostName", "hosts[2].name"},
+#define L(limits) "{\"limits\":" limits ",\"hosts\":[]}"
+    {L("[]"), BERTH_EINVAL, "InvalidLimits", "limits"},
+    {L("{\"cores\":16}"), BERTH_EINVAL, "InvalidRequestContent", "limits.cores"},
+    {L("{\"cpu\":0}"), BERTH_EINVAL, "InvalidLimits", "limits.cpu"},
+    {L("{\"cpu\":2.5}"), BERTH_EINVAL, "InvalidLimits", "limits.cpu"},
+    {L("{\"cpu\":\"16\"}"), BERTH_EINVAL, "InvalidLimits", "limits.cpu"},
+    {L("{\"cpu\":4097}"), BERTH_EINVAL, "InvalidLimits", "limits.cpu"},
+    {L("{\"memoryInGB\":0}"), BERTH_EINVAL, "InvalidLimits", "limits.memoryInGB"},
+    {L("{\"memoryInGB\":1.0005}"), BERTH_EINVAL, "InvalidLimits", "limits.memoryInGB"},
+    {L("{\"memoryInGB\":-64}"), BERTH_EINVAL, "InvalidLimits", "limits.memoryInGB"},
+    {L("{\"containers\":0}"), BERTH_EINVAL, "InvalidLimits", "limits.containers"},
+    {L("{\"containers\":1.5}"), BERTH_EINVAL, "InvalidLimits", "limits.containers"},
+    {L("{\"volumes\":-1}"), BERTH_EINVAL, "InvalidLimits", "limits.volumes"},
+    {L("{\"volumes\":100001}"), BERTH_EINVAL, "InvalidLimits", "limits.volumes"},
+    {L("{\"ports\":0}"), BERTH_EINVAL, "InvalidLimits", "limits.ports"},
+    {L("{\"ports\":true}"), BERTH_EINVAL, "InvalidLimits", "limits.ports"},
+#undef L
+    {"{\"hosts\":[],\"limits\":{\"cpu\":16},\"limit\":{}}", BERTH_EINVAL,
+     "InvalidRequestContent", "limit"},
     {"[{\"name\":\"h\",\"cpu\":1}, {\"name\":\"h\",\"cpu\":1}]", BERTH_EINVAL,
      "InvalidRequestContent", "hosts[0].memoryInGB"},
     {"\"hosts\"", BERTH_EINVAL, "InvalidRequestContent", ""},
@@ -262,6 +282,86 @@ static void test_refusals(void **state)
         assert_int_equal(berth_engine_host_count(e), 0);
         berth_engine_free(e);
     }
+}
+
+/* A group of `cores` cores and `gb` GB in one Linux container. */
+static berth_group_t *group(int cores, int gb)
+{
+    char doc[512];
+    snprintf(doc, sizeof doc,
+             "{\"name\": \"web\", \"properties\": {\"osType\": \"Linux\", \"containers\": ["
+             "{\"name\": \"a\", \"properties\": {\"image\": \"nginx\", \"resources\": "
+             "{\"requests\": {\"cpu\": %d, \"memoryInGB\": %d}}}}]}}", cores, gb);
+    berth_group_t *g = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_group_parse(doc, strlen(doc), &g, &err), 0);
+    return g;
+}
+
+/* `limits` replaces the members it gives and keeps the others; group
+ * validation follows; GPU offers keep their own limits. */
+static void test_limits(void **state)
+{
+    (void)state;
+    berth_engine_t *e = new_engine();
+    berth_error_t err;
+    berth_limits_t l;
+    berth_engine_limits_get(e, &l);
+    assert_int_equal(l.max_millicores, 4000);
+    assert_int_equal(l.max_memory_mib, 16 * 1024);
+    berth_group_t *big = group(12, 48);
+    assert_int_equal(berth_engine_group_validate(e, big, &err), BERTH_EINVAL);
+
+    /* An inventory without `limits` leaves them alone. */
+    assert_int_equal(load(e, "{\"hosts\":[{\"name\":\"h\",\"cpu\":32,\"memoryInGB\":128,"
+                             "\"osType\":\"Linux\"}]}", &err), 0);
+    berth_limits_t same;
+    berth_engine_limits_get(e, &same);
+    assert_memory_equal(&same, &l, sizeof l);
+
+    assert_int_equal(load(e, "{\"limits\":{\"cpu\":16,\"memoryInGB\":64.5,\"containers\":90,"
+                             "\"volumes\":30,\"ports\":12},\"hosts\":[]}", &err), 0);
+    berth_engine_limits_get(e, &l);
+    assert_int_equal(l.max_millicores, 16000);
+    assert_int_equal(l.max_memory_mib, 66048); /* 64.5 GB in MiB */
+    assert_int_equal(l.max_containers, 90);
+    assert_int_equal(l.max_volumes, 30);
+    assert_int_equal(l.max_ip_ports, 12);
+    assert_int_equal(berth_engine_group_validate(e, big, &err), 0);
+    berth_group_free(big);
+    big = group(17, 8);
+    assert_int_equal(berth_engine_group_validate(e, big, &err), BERTH_EINVAL);
+    berth_group_free(big);
+    big = group(8, 65);
+    assert_int_equal(berth_engine_group_validate(e, big, &err), BERTH_EINVAL);
+    berth_group_free(big);
+
+    /* Members left out keep the engine's value. */
+    assert_int_equal(load(e, "{\"limits\":{\"ports\":7},\"hosts\":[]}", &err), 0);
+    berth_engine_limits_get(e, &l);
+    assert_int_equal(l.max_millicores, 16000);
+    assert_int_equal(l.max_ip_ports, 7);
+
+    /* A GPU group keeps its offer's limits (V100 x1: 6 cores). */
+    const char gpu_doc[] =
+        "{\"name\": \"g\", \"properties\": {\"osType\": \"Linux\", \"containers\": ["
+        "{\"name\": \"a\", \"properties\": {\"image\": \"cuda\", \"resources\": "
+        "{\"requests\": {\"cpu\": 8, \"memoryInGB\": 8, \"gpu\": {\"count\": 1, "
+        "\"sku\": \"V100\"}}}}}]}}";
+    berth_group_t *g = NULL;
+    assert_int_equal(berth_group_parse(gpu_doc, sizeof gpu_doc - 1, &g, &err), 0);
+    assert_int_equal(berth_engine_group_validate(e, g, &err), BERTH_EINVAL);
+    berth_group_free(g);
+
+    /* The engine call refuses a zero member and changes nothing. */
+    berth_limits_t zero = l;
+    zero.max_volumes = 0;
+    assert_int_equal(berth_engine_limits_set(e, &zero, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "volumes");
+    berth_engine_limits_get(e, &same);
+    assert_memory_equal(&same, &l, sizeof l);
+    assert_int_equal(berth_engine_limits_set(e, NULL, &err), BERTH_EINVAL);
+    berth_engine_free(e);
 }
 
 /* Every violation is reported at once, each with its own path. */
@@ -314,6 +414,7 @@ static void test_all_or_nothing(void **state)
     const char *doc =
         "{\"gpuSkus\":[{\"name\":\"T4\",\"offers\":[{\"count\":1,\"cpu\":8,\"memoryInGB\":32}]},"
         "  {\"name\":\"K80\",\"offers\":[{\"count\":8,\"cpu\":8,\"memoryInGB\":32}]}],"
+        " \"limits\":{\"cpu\":16,\"memoryInGB\":64},"
         " \"hosts\":["
         "  {\"name\":\"n1\",\"cpu\":48,\"memoryInGB\":192,\"osType\":\"Linux\",\"zone\":\"2\","
         "   \"gpu\":{\"sku\":\"T4\",\"count\":4}},"
@@ -331,6 +432,7 @@ static void test_all_or_nothing(void **state)
     assert_int_equal(after->nzones, before.nzones);
     assert_int_equal(after->nskus, before.nskus);
     assert_memory_equal(after->skus, before.skus, sizeof before.skus);
+    assert_memory_equal(&after->limits, &before.limits, sizeof before.limits);
 
     /* The same file fixed loads whole. */
     char fixed[1024];
@@ -339,6 +441,9 @@ static void test_all_or_nothing(void **state)
     assert_int_equal(load(e, fixed, &err), 0);
     assert_int_equal(berth_engine_host_count(e), 4);
     assert_non_null(berth_engine_gpu_sku_find(e, "T4", NULL));
+    berth_limits_t l;
+    berth_engine_limits_get(e, &l);
+    assert_int_equal(l.max_millicores, 16000);
     berth_engine_free(e);
 }
 
@@ -456,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_sku_declared_and_used),
         cmocka_unit_test(test_empty_inventories),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_every_violation_reported),
         cmocka_unit_test(test_name_already_in_engine),
         cmocka_unit_test(test_all_or_nothing),

@@ -771,6 +771,95 @@ static void test_gpu_sku_table(void **state)
     side_close(&a);
 }
 
+static uint64_t cell_seq(fixture_t *f, const char *cell)
+{
+    redisReply *r = redisCommand(f->raw, "GET berth:{%s}:seq", cell);
+    assert_non_null(r);
+    uint64_t seq = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    return seq;
+}
+
+/* The cell's per-group limits: put in one step, loaded by a store opened
+ * afterwards (its snapshot) and by one opened before (the log); a cell
+ * without limits leaves each engine its own. */
+static void test_cell_limits(void **state)
+{
+    fixture_t *f = *state;
+    side_t early, a;
+    side_open(f, "lim", 0, &early);
+    /* An engine created with limits of its own keeps them while the cell
+     * sets none. */
+    berth_engine_options_t eo;
+    berth_engine_options_init(&eo);
+    eo.limits.max_millicores = 8000;
+    assert_int_equal(berth_engine_new(&eo, &a.engine, NULL), 0);
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = f->redis->url;
+    o.cell = "lim";
+    berth_error_t err;
+    assert_int_equal(berth_store_open(&o, a.engine, &a.store, &err), 0);
+    berth_limits_t got;
+    berth_engine_limits_get(a.engine, &got);
+    assert_int_equal(got.max_millicores, 8000);
+    berth_engine_limits_get(early.engine, &got);
+    assert_int_equal(got.max_millicores, 4000);
+
+    berth_limits_t l = eo.limits;
+    l.max_millicores = 16000;
+    l.max_memory_mib = 64 * 1024;
+    l.max_ip_ports = 9;
+    assert_int_equal(berth_store_limits_put(a.store, &l, &err), 0);
+    berth_engine_limits_get(a.engine, &got);
+    assert_memory_equal(&got, &l, sizeof l);
+    uint64_t seq = cell_seq(f, "lim");
+    assert_int_equal(berth_store_limits_put(a.store, &l, &err), 0);
+    assert_int_equal(cell_seq(f, "lim"), seq); /* unchanged: nothing logged */
+
+    /* a zero member is refused and changes nothing */
+    berth_limits_t bad = l;
+    bad.max_containers = 0;
+    assert_int_equal(berth_store_limits_put(a.store, &bad, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "containers");
+    assert_int_equal(cell_seq(f, "lim"), seq);
+
+    /* a store opened afterwards loads them with the snapshot */
+    side_t late;
+    side_open(f, "lim", 0, &late);
+    berth_engine_limits_get(late.engine, &got);
+    assert_memory_equal(&got, &l, sizeof l);
+    /* a store opened before learns them from the log */
+    assert_int_equal(berth_store_sync(early.store, &err), 0);
+    berth_engine_limits_get(early.engine, &got);
+    assert_memory_equal(&got, &l, sizeof l);
+
+    /* a 12-core, 48 GB group is valid on the cell's replicas */
+    static const char doc[] =
+        "{\"name\": \"big\", \"properties\": {\"osType\": \"Linux\", \"containers\": ["
+        "{\"name\": \"a\", \"properties\": {\"image\": \"nginx\", \"resources\": "
+        "{\"requests\": {\"cpu\": 12, \"memoryInGB\": 48}}}}]}}";
+    berth_group_t *g = NULL;
+    assert_int_equal(berth_group_parse(doc, sizeof doc - 1, &g, &err), 0);
+    berth_engine_t *plain = NULL;
+    assert_int_equal(berth_engine_new(NULL, &plain, NULL), 0);
+    assert_int_equal(berth_engine_group_validate(plain, g, &err), BERTH_EINVAL);
+    assert_int_equal(berth_engine_group_validate(early.engine, g, &err), 0);
+    assert_int_equal(berth_engine_group_validate(late.engine, g, &err), 0);
+    berth_engine_free(plain);
+    berth_group_free(g);
+
+    /* a later put replaces them everywhere */
+    assert_int_equal(berth_store_limits_put(a.store, &eo.limits, &err), 0);
+    assert_int_equal(berth_store_sync(late.store, &err), 0);
+    berth_engine_limits_get(late.engine, &got);
+    assert_int_equal(got.max_millicores, 8000);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    side_close(&late);
+    side_close(&early);
+    side_close(&a);
+}
+
 /* Redis gone mid-session: every call answers BERTH_EIO and the process
  * lives (the store keeps SIGPIPE from killing it, and leaves the test's own
  * disposition, the default, alone); after a restart the store carries on. */
@@ -905,6 +994,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_assignments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gpu_sku_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_gone_no_sigpipe, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

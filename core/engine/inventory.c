@@ -1,11 +1,11 @@
 /*
  * inventory.c: loads a host inventory document (hosts, optionally with the
- * GPU SKUs they use) into an engine.
+ * GPU SKUs they use and the per-group limits) into an engine.
  *
  * The load is all or nothing: every entry is read and checked, including
  * duplicate names inside the file and against the engine's hosts, before the
  * engine is touched; if adding still fails midway (out of memory), the hosts
- * added are removed and the SKU and zone tables are restored.  This file must
+ * added are removed and the SKU, limits and zone tables are restored.  This file must
  * never leave an engine half-loaded, and never keep a pointer into the
  * document after the call returns (the engine copies host strings).
  */
@@ -20,14 +20,18 @@
 
 /* Inventories of 100,000 hosts are legitimate, so the size limit is far above
  * a single ACI document's; the shape is shallow (object > array > host >
- * gpu, or object > gpuSkus > sku > offers > offer), so the depth limit is
- * small. */
+ * gpu, or object > gpuSkus > sku > offers > offer, or object > limits), so
+ * the depth limit is small. */
 #define INVENTORY_MAX_BYTES ((size_t)64 << 20)
 #define INVENTORY_MAX_DEPTH 8
 
 /* A Windows build is a 16-bit number; 10240 is the first Windows 10 build. */
 #define OS_BUILD_MIN 10240
 #define OS_BUILD_MAX 65535
+
+/* The largest container, volume and port counts a `limits` object may give:
+ * far above anything a group document can hold, and a guard against typos. */
+#define COUNT_LIMIT_MAX 100000u
 
 /* Hosts and offers are checked against the engine's own per-host limits, so
  * that everything validated here is accepted by berth_engine_host_add(). */
@@ -42,6 +46,9 @@ typedef struct loader {
     /* SKUs declared by the document, in document order. */
     berth_gpu_sku_t *skus;
     size_t nskus;
+    /* The per-group limits, when the document gives `limits`. */
+    berth_limits_t limits;
+    bool has_limits;
     /* Hosts read from the document; strings point into the JSON tree. */
     berth_host_t *hosts;
     size_t nhosts;
@@ -251,6 +258,52 @@ static void read_skus(loader_t *ld, json_t *skus)
         berth__path_pop(&ld->path, m);
     }
     ld->nskus = n;
+    berth__path_pop(&ld->path, mark);
+}
+
+/* ---- per-group limits ----------------------------------------------------- */
+
+/* A whole number from 1 to COUNT_LIMIT_MAX. */
+static void read_count(loader_t *ld, json_t *v, const char *member, uint32_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+        json_integer_value(v) > (json_int_t)COUNT_LIMIT_MAX)
+        fail(ld, BERTH_EINVAL, "InvalidLimits", member,
+             "'%s' must be a whole number from 1 to %u", member, COUNT_LIMIT_MAX);
+    else
+        *out = (uint32_t)json_integer_value(v);
+}
+
+/* `limits`: each member optional; those absent keep the engine's value. */
+static void read_limits(loader_t *ld, json_t *o)
+{
+    static const char *const known[] = {"cpu", "memoryInGB", "containers", "volumes",
+                                        "ports", NULL};
+    size_t mark = berth__path_key(&ld->path, "limits");
+    if (!json_is_object(o)) {
+        fail(ld, BERTH_EINVAL, "InvalidLimits", NULL,
+             "'limits' must be an object {\"cpu\", \"memoryInGB\", \"containers\", "
+             "\"volumes\", \"ports\"}");
+        berth__path_pop(&ld->path, mark);
+        return;
+    }
+    check_members(ld, o, known, "the limits");
+    berth_limits_t *l = &ld->limits;
+    berth_engine_limits_get(ld->engine, l);
+    json_t *v;
+    uint32_t cores = 0;
+    if ((v = json_object_get(o, "cpu")) != NULL &&
+        read_cores(ld, v, "cpu", "InvalidLimits", &cores))
+        l->max_millicores = cores * 1000u;
+    if ((v = json_object_get(o, "memoryInGB")) != NULL)
+        read_memory(ld, v, "memoryInGB", "InvalidLimits", &l->max_memory_mib);
+    if ((v = json_object_get(o, "containers")) != NULL)
+        read_count(ld, v, "containers", &l->max_containers);
+    if ((v = json_object_get(o, "volumes")) != NULL)
+        read_count(ld, v, "volumes", &l->max_volumes);
+    if ((v = json_object_get(o, "ports")) != NULL)
+        read_count(ld, v, "ports", &l->max_ip_ports);
+    ld->has_limits = true;
     berth__path_pop(&ld->path, mark);
 }
 
@@ -507,9 +560,10 @@ static void read_hosts(loader_t *ld, json_t *hosts)
     berth__path_pop(&ld->path, mark);
 }
 
-/* Applies what was read: SKUs first (hosts refer to them), then hosts.  On a
- * failure, removes the hosts added (newest first, so that no other host
- * changes position) and restores the engine's tables. */
+/* Applies what was read: SKUs first (hosts refer to them), the limits, then
+ * hosts.  On a failure, removes the hosts added (newest first, so that no
+ * other host changes position) and restores the engine's tables (the
+ * limits among them). */
 static int apply(loader_t *ld)
 {
     berth__config_t *cfg = berth__engine_config(ld->engine);
@@ -527,6 +581,11 @@ static int apply(loader_t *ld)
             berth__path_key(&ld->path, "gpuSkus");
             berth__path_index(&ld->path, i);
         }
+    }
+    if (rc == 0 && ld->has_limits) {
+        rc = berth_engine_limits_set(ld->engine, &ld->limits, ld->err);
+        if (rc != 0)
+            berth__path_key(&ld->path, "limits");
     }
     while (rc == 0 && added < ld->nhosts) {
         rc = berth_engine_host_add(ld->engine, &ld->hosts[added], ld->err);
@@ -584,12 +643,15 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
          * the same for both forms. */
         read_hosts(ld, root);
     } else {
-        static const char *const known[] = {"gpuSkus", "hosts", NULL};
+        static const char *const known[] = {"gpuSkus", "limits", "hosts", NULL};
         check_members(ld, root, known, "an inventory");
         json_t *skus = json_object_get(root, "gpuSkus");
+        json_t *limits = json_object_get(root, "limits");
         json_t *hosts = required(ld, root, "hosts", "an inventory");
         if (skus != NULL)
             read_skus(ld, skus);
+        if (limits != NULL)
+            read_limits(ld, limits);
         if (hosts != NULL)
             read_hosts(ld, hosts);
     }

@@ -1,8 +1,10 @@
 /*
  * config.c: an engine's tables: per-group limits, the GPU SKU table and the
  * zone names.  They are data, so an operator can add GPU SKUs (T4, A100 ...)
- * or change limits without touching code.  Pure data handling; no I/O.
+ * or change limits without touching code (berth_engine_limits_set(), an
+ * inventory's `limits`, the cell's).  Pure data handling; no I/O.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -36,6 +38,47 @@ void berth__config_init(berth__config_t *cfg, const berth_limits_t *limits)
         berth__limits_default(&cfg->limits);
     memcpy(cfg->skus, default_skus, sizeof default_skus);
     cfg->nskus = BERTH__ARRAY_LEN(default_skus);
+}
+
+int berth__limits_check(const berth_limits_t *limits, berth_error_t *err)
+{
+    if (limits == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidLimits", "", "no limits given");
+    static const struct {
+        size_t offset;
+        const char *member;
+    } members[] = {
+        {offsetof(berth_limits_t, max_millicores), "cpu"},
+        {offsetof(berth_limits_t, max_memory_mib), "memoryInGB"},
+        {offsetof(berth_limits_t, max_containers), "containers"},
+        {offsetof(berth_limits_t, max_volumes), "volumes"},
+        {offsetof(berth_limits_t, max_ip_ports), "ports"},
+    };
+    for (size_t i = 0; i < BERTH__ARRAY_LEN(members); i++) {
+        uint32_t v;
+        memcpy(&v, (const char *)limits + members[i].offset, sizeof v);
+        if (v == 0)
+            return berth__error_set(err, BERTH_EINVAL, "InvalidLimits", members[i].member,
+                                    "every per-group limit must be above zero ('%s' is 0)",
+                                    members[i].member);
+    }
+    return 0;
+}
+
+int berth_engine_limits_set(berth_engine_t *engine, const berth_limits_t *limits,
+                            berth_error_t *err)
+{
+    int rc = berth__limits_check(limits, err);
+    if (rc < 0)
+        return rc;
+    berth__engine_config(engine)->limits = *limits;
+    return 0;
+}
+
+void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out)
+{
+    /* Reads only: the engine's tables have no const accessor. */
+    *out = berth__engine_config((berth_engine_t *)engine)->limits;
 }
 
 int berth__config_sku_find(const berth__config_t *cfg, const char *name)

@@ -1,5 +1,6 @@
 /*
- * codec.c: the msgpack records Berth keeps in Redis (host and group).
+ * codec.c: the msgpack records Berth keeps in Redis (host, group, GPU SKU
+ * and the cell's per-group limits).
  *
  * A record is a msgpack map of named members with a schema version `v`.
  * The C side writes records with msgpack-c; the Redis Functions read and
@@ -615,5 +616,54 @@ int berth__sku_record_decode(const char *data, size_t len, berth_gpu_sku_t *sku,
     if (bad != NULL)
         return corrupt(err, what, bad);
     *sku = out;
+    return 0;
+}
+
+int berth__limits_record_encode(msgpack_sbuffer *buf, const berth_limits_t *limits)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    PACK(msgpack_pack_map(&pk, 6));
+    PACK(pack_uint(&pk, "v", BERTH__RECORD_VERSION));
+    PACK(pack_uint(&pk, "mc", limits->max_millicores));
+    PACK(pack_uint(&pk, "mem", limits->max_memory_mib));
+    PACK(pack_uint(&pk, "containers", limits->max_containers));
+    PACK(pack_uint(&pk, "volumes", limits->max_volumes));
+    PACK(pack_uint(&pk, "ports", limits->max_ip_ports));
+    return 0;
+}
+
+int berth__limits_record_decode(const char *data, size_t len, berth_limits_t *limits,
+                                berth_error_t *err)
+{
+    static const char *const what = "limits";
+    static const char *const names[] = {"mc", "mem", "containers", "volumes", "ports"};
+    msgpack_unpacked u;
+    int rc = unpack_map(data, len, &u, what, err);
+    if (rc < 0) {
+        msgpack_unpacked_destroy(&u);
+        return rc;
+    }
+    uint32_t v[5] = {0, 0, 0, 0, 0};
+    const char *bad = NULL;
+    const msgpack_object_map *m = &u.data.via.map;
+    for (uint32_t i = 0; i < m->size && bad == NULL; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        for (size_t j = 0; j < 5; j++)
+            if (key_is(k, names[j]) && (!get_u32(&m->ptr[i].val, &v[j]) || v[j] == 0))
+                bad = names[j];
+    }
+    /* Every limit is required and above zero. */
+    for (size_t j = 0; j < 5 && bad == NULL; j++)
+        if (v[j] == 0)
+            bad = names[j];
+    msgpack_unpacked_destroy(&u);
+    if (bad != NULL)
+        return corrupt(err, what, bad);
+    limits->max_millicores = v[0];
+    limits->max_memory_mib = v[1];
+    limits->max_containers = v[2];
+    limits->max_volumes = v[3];
+    limits->max_ip_ports = v[4];
     return 0;
 }

@@ -89,6 +89,8 @@ struct berth_store {
     msgpack_sbuffer buf_log;        /* the same record without its document,
                                      * for the change log                   */
     berth__group_record_t *rec;     /* group record scratch, reused         */
+    berth_limits_t own_limits;      /* the engine's limits when opened: the
+                                     * replica's while the cell sets none   */
     char maxlen[24];                /* log_max_len as text                  */
 };
 
@@ -137,6 +139,7 @@ int berth__store_sync(berth_store_t *s, berth_error_t *err);
 /* ---- commits (store_commit.c, store_batch.c) ---------------------------------------- */
 
 int berth__store_gpu_sku_put(berth_store_t *s, const berth_gpu_sku_t *sku, berth_error_t *err);
+int berth__store_limits_put(berth_store_t *s, const berth_limits_t *limits, berth_error_t *err);
 int berth__store_host_put(berth_store_t *s, const berth_host_t *host, berth_error_t *err);
 int berth__store_host_set_state(berth_store_t *s, const char *name, berth_host_state_t state,
                                 berth_error_t *err);

@@ -8,7 +8,12 @@
  *
  *   berth:{C}:meta              HASH   schema -> "2" (BERTH_CELL_SCHEMA: the
  *                                      cell's layout; a schema-1 cell is
- *                                      upgraded when opened)
+ *                                      upgraded when opened); limits -> the
+ *                                      cell's per-group limits for groups
+ *                                      without GPUs (msgpack map, codec.c:
+ *                                      v, mc, mem, containers, volumes,
+ *                                      ports), absent until an operator
+ *                                      sets them (berth_store_limits_put())
  *   berth:{C}:hosts             HASH   host name -> host record (msgpack map,
  *                                      codec.c: v, name, cores, mem, gpu_sku,
  *                                      gpu_count, os, build, zone, features,
@@ -71,9 +76,10 @@
  *                                      batch was first seen available (wall
  *                                      ms, 0: not yet), for the pause
  *   berth:{C}:log               STREAM the change log: seq, then one or
- *                                      more ops, each op (sku|host|hostdel|
- *                                      place|release), name (host name or
- *                                      group key), rec (the new record, or "";
+ *                                      more ops, each op (sku|limits|host|
+ *                                      hostdel|place|release), name (host
+ *                                      name, SKU name, group key, or "" for
+ *                                      limits), rec (the new record, or "";
  *                                      a placement's without its spec: the
  *                                      document is kept once, in the group
  *                                      record, and replicas never need it);
@@ -265,6 +271,8 @@ int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     }
     s->opts = o;
     s->engine = engine;
+    if (engine != NULL)             /* a bare store (hostlink, calls) has none */
+        berth_engine_limits_get(engine, &s->own_limits);
     int rc = berth__store_url_parse(s, o.url, err);
     if (rc < 0) {
         berth_store_close(s);
@@ -328,6 +336,12 @@ int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
                             berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(berth__store_gpu_sku_put(store, sku, err));
+}
+
+int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
+                           berth_error_t *err)
+{
+    BERTH__RETURN_GUARDED(berth__store_limits_put(store, limits, err));
 }
 
 int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)

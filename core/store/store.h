@@ -116,6 +116,17 @@ int berth__sku_record_encode(msgpack_sbuffer *buf, const berth_gpu_sku_t *sku);
 int berth__sku_record_decode(const char *data, size_t len, berth_gpu_sku_t *sku,
                              berth_error_t *err);
 
+/* Encodes per-group limits as the cell's limits record: {v, mc, mem,
+ * containers, volumes, ports} (berth_limits_t's members in order).
+ * Returns 0 or BERTH_ENOMEM. */
+int berth__limits_record_encode(msgpack_sbuffer *buf, const berth_limits_t *limits);
+
+/* Decodes a limits record into *limits.  Returns 0, or BERTH_EINVAL for a
+ * record that is malformed, of an unknown version, or lacks a member or
+ * holds a zero (err says which member). */
+int berth__limits_record_decode(const char *data, size_t len, berth_limits_t *limits,
+                                berth_error_t *err);
+
 extern const char berth__functions_source[];
 
 /* ---- internals the asynchronous store (store_async.c) shares with the store ---- */
@@ -401,9 +412,13 @@ bool berth__store_stale(const berth_store_t *s);
  * argcs[i] arguments, pointing into this struct and the store), and loading
  * EXEC's reply.  Returns 0 or BERTH_EIO; on failure the engine is empty and
  * the store stale. */
+/* The snapshot is this many reads in one MULTI/EXEC: hosts, groups, seq,
+ * the newest log entry, GPU SKUs, the cell's limits. */
+#define BERTH__SNAPSHOT_READS 6
+
 typedef struct berth__snapshot_call {
-    const char *argv[5][6];
-    int argcs[5];
+    const char *argv[BERTH__SNAPSHOT_READS][6];
+    int argcs[BERTH__SNAPSHOT_READS];
 } berth__snapshot_call_t;
 
 void berth__store_snapshot_call(const berth_store_t *s, berth__snapshot_call_t *c);

@@ -338,7 +338,7 @@ static void sync_start(berth_store_async_t *s)
         berth__store_snapshot_call(s->store, &c);
         s->snapshot_moved = false;
         rc = redisAsyncCommand(s->ac, NULL, NULL, "MULTI");
-        for (int i = 0; rc == REDIS_OK && i < 5; i++)
+        for (int i = 0; rc == REDIS_OK && i < BERTH__SNAPSHOT_READS; i++)
             rc = redisAsyncCommandArgv(s->ac, snapshot_queued_reply, s, c.argcs[i], c.argv[i],
                                        NULL);
         if (rc == REDIS_OK)

@@ -1,6 +1,6 @@
 /*
- * store_commit.c: the store's commits, one at a time: GPU SKUs and hosts
- * (put, state, removal), a placement (choose in the engine, undo, FCALL
+ * store_commit.c: the store's commits, one at a time: GPU SKUs, the cell's
+ * per-group limits and hosts (put, state, removal), a placement (choose in the engine, undo, FCALL
  * berth_place, retry on a conflict), a preemption (FCALL berth_preempt),
  * a release and a restart, and the call builders the asynchronous store
  * shares (store.h).  A batch of placements is store_batch.c's.
@@ -91,6 +91,32 @@ int berth__store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
         return rc;
     if (rc == 0)
         return berth__error_set(err, BERTH_EINVAL, "InvalidGpuSku", "name", "%s", message);
+    return 0;
+}
+
+int berth__store_limits_put(berth_store_t *store, const berth_limits_t *limits,
+                            berth_error_t *err)
+{
+    berth_store_t *s = store;
+    int rc = berth__store_sync(s, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = berth__limits_check(limits, err)) < 0)
+        return rc;
+    msgpack_sbuffer_clear(&s->buf);
+    if (berth__limits_record_encode(&s->buf, limits) < 0)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    const char *argv[] = {"FCALL", "berth_limits_put", "3", s->k_meta, s->k_log, s->k_seq,
+                          s->buf.data, s->maxlen};
+    size_t lens[] = {5, 16, 1, strlen(s->k_meta), strlen(s->k_log), strlen(s->k_seq),
+                     s->buf.size, strlen(s->maxlen)};
+    char reason[32], message[256];
+    rc = fcall(s, 8, argv, lens, "putting the cell's limits", reason, message, sizeof message,
+               err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidLimits", "", "%s", message);
     return 0;
 }
 

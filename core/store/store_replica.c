@@ -284,6 +284,19 @@ static int apply_sku(berth_store_t *s, const char *data, size_t len, berth_error
     return berth_engine_gpu_sku_add(s->engine, &sku, err);
 }
 
+/* The cell's per-group limits; an absent record (NULL) means the engine's
+ * own, those it had when the store was opened. */
+static int apply_limits(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
+{
+    berth_limits_t limits = s->own_limits;
+    if (data != NULL) {
+        int rc = berth__limits_record_decode(data, len, &limits, err);
+        if (rc < 0)
+            return rc;
+    }
+    return berth_engine_limits_set(s->engine, &limits, err);
+}
+
 static int apply_place(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
 {
     berth__group_record_t *r = s->rec;
@@ -370,6 +383,8 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
         return apply_host(s, rec->str, rec->len, false, err);
     if (strcmp(op->str, "sku") == 0)
         return apply_sku(s, rec->str, rec->len, err);
+    if (strcmp(op->str, "limits") == 0)
+        return apply_limits(s, rec->str, rec->len, err);
     if (strcmp(op->str, "place") == 0)
         return apply_place(s, rec->str, rec->len, err);
     if (strcmp(op->str, "release") == 0)
@@ -386,18 +401,17 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
 
 /* ---- snapshot ------------------------------------------------------------------------ */
 
-/* Reads the snapshot (hosts, groups, seq, newest log entry, GPU SKUs) in one
- * MULTI/EXEC, so it is one point of the log. */
+/* Reads the snapshot (hosts, groups, seq, newest log entry, GPU SKUs, the
+ * cell's limits) in one MULTI/EXEC, so it is one point of the log. */
 static redisReply *snapshot_read(berth_store_t *s, berth_error_t *err, int *rc)
 {
-    const char *a0[] = {"HGETALL", s->k_hosts};
-    const char *a1[] = {"HGETALL", s->k_groups};
-    const char *a2[] = {"GET", s->k_seq};
-    const char *a3[] = {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"};
-    const char *a4[] = {"HGETALL", s->k_skus};
-    const char *const *argvs[] = {a0, a1, a2, a3, a4};
-    const int argcs[] = {2, 2, 2, 6, 2};
-    return berth__store_transaction(s, 5, argvs, argcs, "reading the cell's snapshot", err, rc);
+    berth__snapshot_call_t c;
+    berth__store_snapshot_call(s, &c);
+    const char *const *argvs[BERTH__SNAPSHOT_READS];
+    for (size_t i = 0; i < BERTH__SNAPSHOT_READS; i++)
+        argvs[i] = c.argv[i];
+    return berth__store_transaction(s, BERTH__SNAPSHOT_READS, argvs, c.argcs,
+                                    "reading the cell's snapshot", err, rc);
 }
 
 /* The seq field of the newest log entry in an XREVRANGE reply, and its id. */
@@ -438,7 +452,7 @@ int berth__store_snapshot_load(berth_store_t *s, berth_error_t *err)
     return rc;
 }
 
-/* Loads the snapshot `x` (snapshot_read()'s EXEC reply: five replies) into
+/* Loads the snapshot `x` (snapshot_read()'s EXEC reply: six replies) into
  * the emptied engine.  On failure the engine is left empty and the store
  * marked stale. */
 static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *err)
@@ -457,7 +471,14 @@ static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *
         rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
                               "the change log ends at seq %llu but the counter is %llu",
                               (unsigned long long)newest, (unsigned long long)seq);
-    /* SKUs first: hosts name them. */
+    /* The cell's limits (nil: none set), then SKUs: hosts name them. */
+    const redisReply *limits = x->element[5];
+    if (rc == 0 && limits->type != REDIS_REPLY_NIL && limits->type != REDIS_REPLY_STRING)
+        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
+                              "the cell's limits are not a record");
+    if (rc == 0)
+        rc = apply_limits(s, limits->type == REDIS_REPLY_STRING ? limits->str : NULL,
+                          limits->type == REDIS_REPLY_STRING ? limits->len : 0, err);
     const redisReply *skus = x->element[4];
     for (size_t i = 1; rc == 0 && i < skus->elements; i += 2)
         rc = apply_sku(s, skus->element[i]->str, skus->element[i]->len, err);
@@ -628,12 +649,13 @@ bool berth__store_stale(const berth_store_t *s)
 
 void berth__store_snapshot_call(const berth_store_t *s, berth__snapshot_call_t *c)
 {
-    const char *a[5][6] = {{"HGETALL", s->k_hosts},
-                           {"HGETALL", s->k_groups},
-                           {"GET", s->k_seq},
-                           {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"},
-                           {"HGETALL", s->k_skus}};
-    const int n[5] = {2, 2, 2, 6, 2};
+    const char *a[BERTH__SNAPSHOT_READS][6] = {{"HGETALL", s->k_hosts},
+                                               {"HGETALL", s->k_groups},
+                                               {"GET", s->k_seq},
+                                               {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"},
+                                               {"HGETALL", s->k_skus},
+                                               {"HGET", s->k_meta, "limits"}};
+    const int n[BERTH__SNAPSHOT_READS] = {2, 2, 2, 6, 2, 3};
     memcpy(c->argv, a, sizeof a);
     memcpy(c->argcs, n, sizeof n);
 }
@@ -644,12 +666,12 @@ int berth__store_snapshot_apply(berth_store_t *s, const redisReply *x, berth_err
     berth__map_clear(&s->groups);
     berth__map_clear(&s->hosts);
     s->stale = true;
-    if (x->type != REDIS_REPLY_ARRAY || x->elements != 5)
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != BERTH__SNAPSHOT_READS)
         return x->type == REDIS_REPLY_ERROR
             ? berth__redis_error(err, x, "reading the cell's snapshot")
             : berth__error_set(err, BERTH_EIO, "RedisError", "",
                                "Redis aborted the transaction reading the cell's snapshot");
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < BERTH__SNAPSHOT_READS; i++)
         if (x->element[i]->type == REDIS_REPLY_ERROR)
             return berth__redis_error(err, x->element[i], "reading the cell's snapshot");
     return snapshot_apply(s, x, err);

@@ -5,7 +5,8 @@
  * groups, every group on an existing host and in its group set, known
  * record versions, a consistent change log) and berthd's resource records
  * against the placements; cell load adds (or replaces) every host of an
- * inventory file, creating the cell when it is new.
+ * inventory file, creating the cell when it is new, and sets the cell's
+ * per-group limits when the file gives `limits`.
  *
  * fsck only reads the cell: it never repairs it.  cell load checks the
  * whole file before anything reaches Redis.
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "berth.h"
 #include "berthctl.h"
@@ -170,9 +173,20 @@ static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_e
     return 0;
 }
 
-/* Contract (berthctl.h): checks the whole inventory file, then puts each of
- * its hosts into the cell.  Returns 0, 1 for an internal failure, 2 for a
- * usage error, an unusable file or an unreachable Redis. */
+/* True when the inventory (already checked) is the object form with a
+ * `limits` member: only then does the cell's limits change. */
+static bool has_limits(const char *text, size_t len)
+{
+    json_t *root = json_loadb(text, len, 0, NULL);
+    bool has = json_is_object(root) && json_object_get(root, "limits") != NULL;
+    json_decref(root);
+    return has;
+}
+
+/* Contract (berthctl.h): checks the whole inventory file, then puts its
+ * limits (when it gives them) and each of its hosts into the cell.  Returns
+ * 0, 1 for an internal failure, 2 for a usage error, an unusable file or an
+ * unreachable Redis. */
 int berthctl_cell_load_main(int argc, char **argv)
 {
     redis_args_t a;
@@ -211,6 +225,22 @@ int berthctl_cell_load_main(int argc, char **argv)
     rc = open_cell(&a, engine, &store);
     if (rc != 0)
         goto done;
+    /* The limits first: once hosts are in, groups are checked against them. */
+    if (has_limits(text, len)) {
+        berth_limits_t limits;
+        berth_engine_limits_get(scratch, &limits);
+        int lrc = berth_store_limits_put(store, &limits, &err);
+        if (lrc != 0) {
+            fprintf(stderr, "berthctl: cannot set the limits of cell '%s': %s\n", a.cell,
+                    err.message);
+            rc = lrc == BERTH_EIO ? BERTHCTL_EXIT_USAGE : BERTHCTL_EXIT_FAILED;
+            goto done;
+        }
+        fprintf(stderr, "cell %s: per-group limits %u cores, %.3g GB, %u containers, "
+                "%u volumes, %u ports\n", a.cell, limits.max_millicores / 1000,
+                limits.max_memory_mib / 1024.0, limits.max_containers, limits.max_volumes,
+                limits.max_ip_ports);
+    }
     n = berth_engine_host_count(scratch);
     for (size_t i = 0; i < n; i++) {
         berth_host_t h;

@@ -40,7 +40,6 @@ struct bd_api {
     berth_engine_t *async_engine;
     berth_store_async_t *async;
     bd_records_t *records;          /* berthd's own records (records.h)     */
-    berth_limits_t limits;
     struct event *timer;
     char cell[BERTH_NAME_MAX + 1];
     char op_cursor[32];             /* HSCAN cursor of the operations' pruning */
@@ -143,8 +142,8 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 
-/* Answers a location's capabilities from the engine replica's hosts (a
- * synced_fn; arg: the location). */
+/* Answers a location's capabilities from the engine replica's hosts and
+ * the cell's per-group limits it holds (a synced_fn; arg: the location). */
 void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply);
 
 /* Answers a location's cached images: the agents' image sets, read

@@ -81,10 +81,16 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply)
     bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
 }
 
-/* Contract: api-internal.h. */
+/* Contract: api-internal.h.  For groups without GPUs, maxCpu and
+ * maxMemoryInGB are the cell's per-group limits as the replica holds them
+ * (berth_store_limits_put(), else ACI's), capped by the largest host. */
 void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply)
 {
     berth_engine_t *engine = berth_store_async_engine(api->async);
+    /* The cell's per-group limits, as the replica last synced them (ACI's
+     * while the cell sets none). */
+    berth_limits_t limits;
+    berth_engine_limits_get(engine, &limits);
     json_t *best = json_object();  /* "os/sku" -> {cpu, memGB, gpus} */
     size_t n = berth_engine_host_count(engine);
     for (size_t i = 0; i < n; i++) {
@@ -92,7 +98,7 @@ void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply
         if (berth_engine_host_at(engine, i, &h, NULL) != 0 || h.state == BERTH_HOST_DOWN)
             continue;
         const char *sku = h.gpu_count > 0 && h.gpu_sku && h.gpu_sku[0] ? h.gpu_sku : "None";
-        uint32_t max_mc = api->limits.max_millicores, max_mib = api->limits.max_memory_mib;
+        uint32_t max_mc = limits.max_millicores, max_mib = limits.max_memory_mib;
         uint32_t gpus = 0;
         if (strcmp(sku, "None") != 0) {
             const berth_gpu_sku_t *s = berth_engine_gpu_sku_find(engine, sku, NULL);

@@ -162,7 +162,6 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
     strcpy(api->op_cursor, "0");
     berth_engine_options_t eo;
     berth_engine_options_init(&eo);
-    api->limits = eo.limits;
     berth_store_options_t so;
     berth_store_options_init(&so);
     so.url = cfg->redis_url;
