@@ -664,3 +664,21 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
     json_decref(root);
     return rc;
 }
+
+/* ---- the engine's per-group limits ------------------------------------------ */
+
+int berth_engine_limits_set(berth_engine_t *engine, const berth_limits_t *limits,
+                            berth_error_t *err)
+{
+    int rc = berth__limits_check(limits, err);
+    if (rc < 0)
+        return rc;
+    berth__engine_config(engine)->limits = *limits;
+    return 0;
+}
+
+void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out)
+{
+    /* Reads only: the engine's tables have no const accessor. */
+    *out = berth__engine_config((berth_engine_t *)engine)->limits;
+}

@@ -1,8 +1,9 @@
 /*
  * config.c: an engine's tables: per-group limits, the GPU SKU table and the
  * zone names.  They are data, so an operator can add GPU SKUs (T4, A100 ...)
- * or change limits without touching code (berth_engine_limits_set(), an
- * inventory's `limits`, the cell's).  Pure data handling; no I/O.
+ * or change limits without touching code (an inventory's `limits`, the
+ * cell's: berth_engine_limits_set() in engine/inventory.c applies them).
+ * Pure data handling; no I/O.
  */
 #include <stddef.h>
 #include <string.h>
@@ -63,22 +64,6 @@ int berth__limits_check(const berth_limits_t *limits, berth_error_t *err)
                                     members[i].member);
     }
     return 0;
-}
-
-int berth_engine_limits_set(berth_engine_t *engine, const berth_limits_t *limits,
-                            berth_error_t *err)
-{
-    int rc = berth__limits_check(limits, err);
-    if (rc < 0)
-        return rc;
-    berth__engine_config(engine)->limits = *limits;
-    return 0;
-}
-
-void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out)
-{
-    /* Reads only: the engine's tables have no const accessor. */
-    *out = berth__engine_config((berth_engine_t *)engine)->limits;
 }
 
 int berth__config_sku_find(const berth__config_t *cfg, const char *name)
