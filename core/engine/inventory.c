@@ -1,13 +1,15 @@
 /*
  * inventory.c: loads a host inventory document (hosts, optionally with the
- * GPU SKUs they use and the per-group limits) into an engine.
+ * GPU SKUs they use and the per-group limits) into an engine, and sets or
+ * reads the engine's per-group limits (berth_engine_limits_set()/_get()).
  *
  * The load is all or nothing: every entry is read and checked, including
- * duplicate names inside the file and against the engine's hosts, before the
- * engine is touched; if adding still fails midway (out of memory), the hosts
- * added are removed and the SKU, limits and zone tables are restored.  This file must
- * never leave an engine half-loaded, and never keep a pointer into the
- * document after the call returns (the engine copies host strings).
+ * duplicate names inside the file and against the engine's hosts, before
+ * the engine is touched; if adding still fails midway (out of memory), the
+ * hosts added are removed and the SKU, limits and zone tables are restored.
+ * This file must never leave an engine half-loaded, and never keep a
+ * pointer into the document after the call returns (the engine copies host
+ * strings).
  */
 #include <math.h>
 #include <stdlib.h>
