@@ -5,7 +5,7 @@
  *
  * The workloads and how their traces are read: trace.c.
  *
- * Plain best fit (policy "bestfit-plain", GPU workloads only): a GPU-unaware
+ * Plain best fit (policy "bestfit-plain", every workload): a GPU-unaware
  * baseline computed here by a linear scan over the hosts' free capacity:
  * among hosts with the request's GPU model (any host for a CPU-only group,
  * GPU or not) that fit, the fewest free cores, then the least free memory,
@@ -601,7 +601,6 @@ int bench_replay_run(const char *set, const replay_options_t *o)
     replay_workload_t w;
     memset(&w, 0, sizeof w);
     int rc;
-    bool plain = false;         /* the GPU workloads add plain best fit */
     if (set != NULL && strcmp(set, "alibaba-2017") == 0) {
         w.name = "alibaba-2017";
         rc = bench_trace_load_2017(&w, o);
@@ -612,7 +611,6 @@ int bench_replay_run(const char *set, const replay_options_t *o)
                (strcmp(set + 4, "spot2026") == 0 || strcmp(set + 4, "pai2020") == 0 ||
                 strcmp(set + 4, "spot2026-multi") == 0 || strcmp(set + 4, "pai2020-multi") == 0)) {
         w.name = set;
-        plain = true;
         rc = bench_trace_load_2025(&w, o, set[4] == 'p', strstr(set, "-multi") != NULL);
     } else {
         fprintf(stderr, "berth-bench: unknown workload '%s' (alibaba-2017, alibaba-2025, "
@@ -630,7 +628,7 @@ int bench_replay_run(const char *set, const replay_options_t *o)
     static const berth_policy_t policies[3] = {BERTH_POLICY_BINPACK, BERTH_POLICY_SPREAD,
                                                BERTH_POLICY_FIRSTFIT};
     result_t res[4];
-    size_t runs = plain ? 4 : 3;
+    size_t runs = 4;            /* binpack, spread, firstfit, plain best fit */
     for (size_t p = 0; p < runs && rc == 0; p++)
         rc = replay(&w, p < 3 ? policies[p] : BERTH_POLICY_FIRSTFIT, p == 3, o->seed, where,
                     &res[p]);
