@@ -112,20 +112,28 @@ uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *
 /* The mix decays by 1/MIX_SPAN per request: about the last 64 weigh. */
 #define MIX_SPAN 64
 
+/* One step of a decayed mean towards x: 1/MIX_SPAN of the way, at least one
+ * unit, so that a steady mix is reached exactly. */
+static uint64_t mix_step(uint64_t mean, int64_t x)
+{
+    int64_t d = x - (int64_t)mean, step = d / MIX_SPAN;
+    if (step == 0)
+        step = (d > 0) - (d < 0);
+    return (uint64_t)((int64_t)mean + step);
+}
+
 void berth__index_note_request(berth__index_t *idx, const berth_request_t *req)
 {
     if (!idx->score)
         return;
-    int64_t c = (int64_t)(req->demand.millicores / 1000u) << 8;
-    int64_t m = (int64_t)req->demand.memory_mib << 8;
+    int64_t c = (int64_t)(req->demand.millicores / 1000u) << 16;
+    int64_t m = (int64_t)req->demand.memory_mib << 16;
     if (idx->mix_seen == 0) {
         idx->mix_cores = (uint64_t)c;
         idx->mix_memory = (uint64_t)m;
     } else {
-        idx->mix_cores = (uint64_t)((int64_t)idx->mix_cores +
-                                    (c - (int64_t)idx->mix_cores) / MIX_SPAN);
-        idx->mix_memory = (uint64_t)((int64_t)idx->mix_memory +
-                                     (m - (int64_t)idx->mix_memory) / MIX_SPAN);
+        idx->mix_cores = mix_step(idx->mix_cores, c);
+        idx->mix_memory = mix_step(idx->mix_memory, m);
     }
     if (idx->mix_seen < UINT32_MAX)
         idx->mix_seen++;
@@ -141,11 +149,11 @@ double berth__host_score(const berth__index_t *idx, const berth__host_t *h,
     double fc = lc / C, fm = lm / M;
     double score = fc * fc + fm * fm;
     if (idx->mix_seen > 0) {
-        double tc = (double)idx->mix_cores / 256.0, tm = (double)idx->mix_memory / 256.0;
-        if (tc < 1.0 / 256)
-            tc = 1.0 / 256;
-        if (tm < 1.0 / 256)
-            tm = 1.0 / 256;
+        double tc = (double)idx->mix_cores / 65536.0, tm = (double)idx->mix_memory / 65536.0;
+        if (tc < 1.0 / 65536)
+            tc = 1.0 / 65536;
+        if (tm < 1.0 / 65536)
+            tm = 1.0 / 65536;
         double n = floor(fmin(lc / tc, lm / tm));
         score += BERTH__SCORE_W * ((lc - n * tc) / C + (lm - n * tm) / M);
     }

@@ -120,7 +120,7 @@ typedef struct berth__index {
     bool score;                     /* vector score on (binpack only)       */
     /* The recent request mix for the vector score: exponentially decayed
      * means of the cores and memory of the requests the engine placed or
-     * tried to place (berth__index_note_request), in 1/256 units. */
+     * tried to place (berth__index_note_request), in 1/65536 units. */
     uint64_t mix_cores, mix_memory;
     uint32_t mix_seen;
     berth__host_t *hosts;           /* slots; ids are stable while a host lives */
