@@ -304,7 +304,7 @@ int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
 
 /* The vector score's candidates per class: the first fitting host of
  * each of the first BERTH__SCORE_K buckets on the best-fit walk. */
-#define BERTH__SCORE_K 8
+#define BERTH__SCORE_K 4
 
 /* The weight of the leftover the mix's mean request cannot use, against
  * the squared norm of the leftover (berth__host_score()). */
