@@ -8,6 +8,13 @@
  * bucket let a query jump straight to the first bucket that can hold the
  * request, and a lower bound in its treap finds the host.
  *
+ * With the vector score (engine option vector_score, binpack only) the walk
+ * does not stop at the first bucket that fits: in each class's first row
+ * that fits it takes the first fitting host of each of the first
+ * BERTH__SCORE_K buckets and ranks them by berth__host_score(), which
+ * reads a decayed mean of recent requests kept by
+ * berth__index_note_request() (O(1) per request, never recomputed here).
+ *
  * The chooser (berth__index_choose) must never allocate, never do I/O and
  * never depend on the order hosts were added (except firstfit, which is the
  * naive baseline and scans in add order by definition).  All allocation

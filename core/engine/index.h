@@ -296,7 +296,12 @@ uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *
  * held, then free memory, tie key, name) and takes the least; spread takes,
  * in the best tier, the host with the most free (GPUs, cores, memory);
  * ties go to the smaller (binpack) or larger (spread) tie key.  firstfit
- * scans in add order.
+ * scans in add order.  binpack with the vector score (idx->score) keeps the
+ * tier, balance and fewest-free-GPU keys, and then, instead of (free
+ * cores, ..., free memory), ranks per class the first fitting host (or
+ * locality's pick) of each of the first BERTH__SCORE_K free-core values
+ * that fit in that class's row by (berth__host_score(), images held, free
+ * cores, free memory, tie key, name).
  * `req` must be valid (whole cores, known GPU SKU).  It may refresh the
  * index's memo of request shapes (preallocated, never grown here). */
 int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
