@@ -3,6 +3,7 @@
  * and memory of an engine in memory.
  *
  *   berth-bench incore --hosts N --groups M --seed S [--policy P[,P...]]
+ *                      [--vector-score]
  *
  * Builds a deterministic mixed cluster of N hosts and a deterministic
  * workload of M placement requests, then, for each policy on the same input,
@@ -45,6 +46,7 @@ typedef struct options {
     size_t groups;
     uint64_t seed;
     unsigned policies;              /* bit 1 << berth_policy_t; 0: default  */
+    bool vector_score;              /* engine option vector_score (binpack) */
 } options_t;
 
 typedef struct result {
@@ -61,12 +63,13 @@ typedef struct result {
  * defaults.  Returns 0, 1 after printing the help, or 2 after a message. */
 static int parse_args(int argc, char **argv, options_t *o)
 {
-    enum { OPT_HOSTS = 256, OPT_GROUPS, OPT_SEED, OPT_POLICY };
+    enum { OPT_HOSTS = 256, OPT_GROUPS, OPT_SEED, OPT_POLICY, OPT_VECTOR };
     static const struct option longopts[] = {
         {"hosts", required_argument, NULL, OPT_HOSTS},
         {"groups", required_argument, NULL, OPT_GROUPS},
         {"seed", required_argument, NULL, OPT_SEED},
         {"policy", required_argument, NULL, OPT_POLICY},
+        {"vector-score", no_argument, NULL, OPT_VECTOR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -74,6 +77,7 @@ static int parse_args(int argc, char **argv, options_t *o)
     o->groups = 0;
     o->seed = 1;
     o->policies = 0;
+    o->vector_score = false;
     bench_option_t opt;
     while (bench_option_next(argc, argv, "h", longopts, &opt) != -1) {
         int rc = bench_option_common(&opt);
@@ -87,6 +91,8 @@ static int parse_args(int argc, char **argv, options_t *o)
             bad = bench_parse_size(v, COUNT_MAX, &o->groups);
         else if (opt.code == OPT_SEED)
             bad = bench_parse_seed(v, &o->seed);
+        else if (opt.code == OPT_VECTOR)
+            o->vector_score = true;
         else
             bad = bench_parse_policies(v, &o->policies);
         if (bad) {
@@ -136,6 +142,7 @@ static berth_engine_t *load(const options_t *o, const workload_t *w, berth_polic
     berth_engine_options_t eo;
     berth_engine_options_init(&eo);
     eo.policy = policy;
+    eo.vector_score = o->vector_score;
     eo.seed = o->seed;
     eo.expected_hosts = (uint32_t)o->hosts;    /* the cluster's size is known */
     uint64_t before = thread_allocated();
@@ -280,6 +287,8 @@ int bench_incore_main(int argc, char **argv)
         json_object_set_new(row, "bench", json_string("incore"));
         json_object_set_new(row, "policy", json_string(berth_policy_name(all[p])));
         json_object_set_new(row, "hosts", json_integer((json_int_t)o.hosts));
+        json_object_set_new(row, "vector_score",
+                            json_boolean(o.vector_score && all[p] == BERTH_POLICY_BINPACK));
         json_object_set_new(row, "groups", json_integer((json_int_t)o.groups));
         json_object_set_new(row, "seed", json_integer((json_int_t)o.seed));
         json_object_set_new(row, "placed", json_integer((json_int_t)r->placed));

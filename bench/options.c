@@ -12,7 +12,7 @@
 void bench_usage(FILE *f)
 {
     fputs("usage: berth-bench [--csv DIR] incore [--hosts N] [--groups M] [--seed S]\n"
-          "                                      [--policy P[,P...]]\n"
+          "                                      [--policy P[,P...]] [--vector-score]\n"
           "       berth-bench [--csv DIR] redis [--hosts N] [--schedulers K] [--groups M]\n"
           "                                     [--batch B] [--appendfsync everysec|always]\n"
           "                                     [--redis URL] [--seed S]\n"
@@ -40,6 +40,7 @@ void bench_usage(FILE *f)
           "  --policy P   binpack, spread or firstfit, or several separated by commas\n"
           "               (default: all three; above 20000 hosts binpack and spread\n"
           "               only, as firstfit's linear scan would take hours)\n"
+          "  --vector-score  binpack with the engine option vector_score\n"
           "  --help       this text\n"
           "\n"
           "The loop places requests in order; once 85% of the cluster's CPU is\n"

@@ -48,7 +48,8 @@
 #define HOST_CORES_MAX 4096u
 #define HOST_GPUS_MAX 63u
 
-static const char *const packer_names[P_COUNT] = {"binpack", "spread", "firstfit", "ffd",
+static const char *const packer_names[P_COUNT] = {"binpack", "spread", "firstfit",
+                                                  "binpack-vector", "ffd",
                                                   "ffd-mapped"};
 
 /* The instance as the engine sees it. */
@@ -565,12 +566,13 @@ int bench_packing_emit(const char *workload, const char *family, const char *ord
 int bench_runner_init(runner_t *run, unsigned long long seed)
 {
     memset(run, 0, sizeof *run);
-    static const berth_policy_t policies[3] = {BERTH_POLICY_BINPACK, BERTH_POLICY_SPREAD,
-                                               BERTH_POLICY_FIRSTFIT};
-    for (int p = 0; p < 3; p++) {
+    static const berth_policy_t policies[P_FFD] = {BERTH_POLICY_BINPACK, BERTH_POLICY_SPREAD,
+                                                   BERTH_POLICY_FIRSTFIT, BERTH_POLICY_BINPACK};
+    for (int p = 0; p < P_FFD; p++) {
         berth_engine_options_t o;
         berth_engine_options_init(&o);
         o.policy = policies[p];
+        o.vector_score = p == P_VECTOR;
         o.seed = seed;
         berth_error_t err;
         if (berth_engine_new(&o, &run->engine[p], &err) != 0) {
@@ -587,7 +589,7 @@ int bench_runner_init(runner_t *run, unsigned long long seed)
 
 void bench_runner_free(runner_t *run)
 {
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < P_FFD; p++)
         berth_engine_free(run->engine[p]);
     free(run->assign);
 }

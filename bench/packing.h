@@ -13,7 +13,7 @@
 #include "instance.h"
 
 enum { R_CPU, R_MEM, R_GPU, R_COUNT };
-enum { P_BINPACK, P_SPREAD, P_FIRSTFIT, P_FFD, P_FFD_MAPPED, P_COUNT };
+enum { P_BINPACK, P_SPREAD, P_FIRSTFIT, P_VECTOR, P_FFD, P_FFD_MAPPED, P_COUNT };
 
 /* Sums over the instances of one family (or a whole workload) for one packer. */
 typedef struct agg {
@@ -30,7 +30,8 @@ typedef struct agg {
 
 /* Scratch for one run: engines and buffers reused across instances. */
 typedef struct runner {
-    berth_engine_t *engine[3];      /* binpack, spread, firstfit            */
+    berth_engine_t *engine[P_FFD];  /* binpack, spread, firstfit, binpack
+                                     * with the vector score                */
     uint32_t v100;
     long *assign;
     size_t assign_cap;

@@ -5,7 +5,7 @@
  *
  * The workloads and how their traces are read: trace.c.
  *
- * Plain best fit (policy "bestfit-plain", GPU workloads only): a GPU-unaware
+ * Plain best fit (policy "bestfit-plain", every workload): a GPU-unaware
  * baseline computed here by a linear scan over the hosts' free capacity:
  * among hosts with the request's GPU model (any host for a CPU-only group,
  * GPU or not) that fit, the fewest free cores, then the least free memory,
@@ -276,12 +276,13 @@ static void group_key(uint64_t g, char *key)
     key[1 + n] = '\0';
 }
 
-static berth_engine_t *build(const replay_workload_t *w, berth_policy_t policy, uint64_t seed,
-                             uint32_t *sku_ids)
+static berth_engine_t *build(const replay_workload_t *w, berth_policy_t policy, bool vector,
+                             uint64_t seed, uint32_t *sku_ids)
 {
     berth_engine_options_t eo;
     berth_engine_options_init(&eo);
     eo.policy = policy;
+    eo.vector_score = vector;
     eo.seed = seed;
     berth_engine_t *e;
     berth_error_t err;
@@ -385,14 +386,15 @@ static uint32_t plain_best_fit(const replay_workload_t *w, const task_t *t, cons
     return best;
 }
 
-/* Replays the workload's events on a new engine with `policy`, or with the
- * plain best-fit baseline (`plain`, on a firstfit engine). */
-static int replay(const replay_workload_t *w, berth_policy_t policy, bool plain, uint64_t seed,
-                  uint32_t *where, result_t *r)
+/* Replays the workload's events on a new engine with `policy` (binpack
+ * with the vector score when `vector`), or with the plain best-fit
+ * baseline (`plain`, on a firstfit engine). */
+static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector, bool plain,
+                  uint64_t seed, uint32_t *where, result_t *r)
 {
     memset(r, 0, sizeof *r);
     uint32_t sku_ids[MODELS_MAX];
-    berth_engine_t *e = build(w, plain ? BERTH_POLICY_FIRSTFIT : policy, seed, sku_ids);
+    berth_engine_t *e = build(w, plain ? BERTH_POLICY_FIRSTFIT : policy, vector, seed, sku_ids);
     if (e == NULL)
         return -1;
     uint32_t *groups_on = calloc(w->nhosts, sizeof *groups_on);
@@ -601,7 +603,6 @@ int bench_replay_run(const char *set, const replay_options_t *o)
     replay_workload_t w;
     memset(&w, 0, sizeof w);
     int rc;
-    bool plain = false;         /* the GPU workloads add plain best fit */
     if (set != NULL && strcmp(set, "alibaba-2017") == 0) {
         w.name = "alibaba-2017";
         rc = bench_trace_load_2017(&w, o);
@@ -612,7 +613,6 @@ int bench_replay_run(const char *set, const replay_options_t *o)
                (strcmp(set + 4, "spot2026") == 0 || strcmp(set + 4, "pai2020") == 0 ||
                 strcmp(set + 4, "spot2026-multi") == 0 || strcmp(set + 4, "pai2020-multi") == 0)) {
         w.name = set;
-        plain = true;
         rc = bench_trace_load_2025(&w, o, set[4] == 'p', strstr(set, "-multi") != NULL);
     } else {
         fprintf(stderr, "berth-bench: unknown workload '%s' (alibaba-2017, alibaba-2025, "
@@ -627,16 +627,24 @@ int bench_replay_run(const char *set, const replay_options_t *o)
         fputs("berth-bench: out of memory\n", stderr);
         rc = -1;
     }
-    static const berth_policy_t policies[3] = {BERTH_POLICY_BINPACK, BERTH_POLICY_SPREAD,
-                                               BERTH_POLICY_FIRSTFIT};
-    result_t res[4];
-    size_t runs = plain ? 4 : 3;
-    for (size_t p = 0; p < runs && rc == 0; p++)
-        rc = replay(&w, p < 3 ? policies[p] : BERTH_POLICY_FIRSTFIT, p == 3, o->seed, where,
-                    &res[p]);
-    for (size_t p = 0; p < runs && rc == 0; p++)
-        emit(&w, p < 3 ? berth_policy_name(policies[p]) : "bestfit-plain", &res[p], &res[2]);
-    for (size_t p = 0; p < runs && rc == 0; p++)
+    static const struct {
+        const char *name;
+        berth_policy_t policy;
+        bool vector, plain;
+    } runs[] = {
+        {"binpack", BERTH_POLICY_BINPACK, false, false},
+        {"spread", BERTH_POLICY_SPREAD, false, false},
+        {"firstfit", BERTH_POLICY_FIRSTFIT, false, false},      /* res[2]: the reference */
+        {"bestfit-plain", BERTH_POLICY_FIRSTFIT, false, true},
+        {"binpack-vector", BERTH_POLICY_BINPACK, true, false},
+    };
+    enum { NRUNS = sizeof runs / sizeof *runs };
+    result_t res[NRUNS];
+    for (size_t p = 0; p < NRUNS && rc == 0; p++)
+        rc = replay(&w, runs[p].policy, runs[p].vector, runs[p].plain, o->seed, where, &res[p]);
+    for (size_t p = 0; p < NRUNS && rc == 0; p++)
+        emit(&w, runs[p].name, &res[p], &res[2]);
+    for (size_t p = 0; p < NRUNS && rc == 0; p++)
         if (!res[p].ok)
             rc = -1;
     free(where);

@@ -17,7 +17,7 @@ typedef struct replay_options {
 /* Replays workload `set` ("alibaba-2017", "alibaba-2025", or a GPU
  * workload: "gpu-spot2026", "gpu-pai2020", "gpu-spot2026-multi",
  * "gpu-pai2020-multi"), with every policy and the linear first-fit baseline
- * (and, for the GPU workloads, plain best fit) on the same input, emitting
+ * and plain best fit on the same input, emitting
  * one result per policy (output.h, bench "replay").  Returns 0, or -1 with a
  * message on stderr (a missing trace file). */
 int bench_replay_run(const char *set, const replay_options_t *o);

@@ -493,6 +493,12 @@ typedef struct berth_engine_options {
      * (see "Image locality" below), prefer those already holding its
      * images.  1 (the default) on, 0 off, for baselines. */
     int image_locality;
+    /* Vector score (binpack): instead of taking the lexicographic best fit
+     * (fewest free GPUs, then cores, then memory), rank a bounded set of
+     * best-fit candidates by how well the free vector left behind fits
+     * the requests the engine has seen lately (see "Vector score" in
+     * README).  0 (the default) off, 1 on. */
+    int vector_score;
 } berth_engine_options_t;
 
 /* Fills *opts with the defaults: binpack, seed 0, ACI's limits. */

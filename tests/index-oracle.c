@@ -9,6 +9,7 @@
  * of a host's values and of the policies' order (index.h), never its
  * treaps, grids or memos.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,11 +44,130 @@ static uint32_t treap_last(const berth__node_t *ns, uint32_t node)
     return node;
 }
 
+/* The vector score's candidate test, by its definition: open, matching in
+ * `tier`, fitting, and in the balanced pass balanced. */
+static bool score_cand(const berth__host_t *h, const berth_request_t *req, unsigned tier,
+                       bool bal_pass)
+{
+    berth_isolation_t hi;
+    unsigned t;
+    return berth__host_open(h) && berth__host_matches(&h->attrs, req, &hi, &t) && t == tier &&
+        berth__host_fits(h, req) && (!bal_pass || berth__host_balanced(h, req));
+}
+
+static bool same_bucket(const berth__host_t *a, const berth__host_t *b)
+{
+    return a->cls == b->cls && berth__host_free_gpus(a) == berth__host_free_gpus(b) &&
+        berth__host_free_cores(a) == berth__host_free_cores(b);
+}
+
+/* binpack with the vector score, by its definition: in the best tier (and
+ * for a GPU request its balanced hosts when it has any), the candidates of
+ * each class are in its fewest-free-GPU row of candidates, in the first
+ * BERTH__SCORE_K of that row's free-core values (fewest first); each
+ * value's representative is its least candidate in tree order, or with
+ * image locality the one holding most images among its first
+ * BERTH_LOCALITY_SCAN (the least in tree order among equals).  The winner
+ * is the representative with the fewest free GPUs, then the least
+ * berth__host_score(), the most images held, then the least in
+ * berth__host_pick_cmp() order. */
+static int score_brute(const berth__index_t *idx, const berth_request_t *req, uint32_t *slot,
+                       berth_isolation_t *iso)
+{
+    unsigned best_tier = 8;
+    for (uint32_t i = 0; i < idx->nhosts; i++) {
+        const berth__host_t *h = &idx->hosts[idx->order[i]];
+        berth_isolation_t hi;
+        unsigned tier;
+        if (berth__host_open(h) && berth__host_matches(&h->attrs, req, &hi, &tier) &&
+            berth__host_fits(h, req) && tier < best_tier)
+            best_tier = tier;
+    }
+    if (best_tier == 8)
+        return BERTH_ENOSPC;
+    bool bal_pass = false;
+    for (uint32_t i = 0; i < idx->nhosts && req->demand.gpu_count > 0 && !bal_pass; i++)
+        bal_pass = score_cand(&idx->hosts[idx->order[i]], req, best_tier, true);
+    bool locality = idx->locality && req->nimages > 0;
+    uint32_t best = NIL, best_held = 0;
+    double best_score = 0;
+    for (uint32_t i = 0; i < idx->nhosts; i++) {
+        const berth__host_t *h = &idx->hosts[idx->order[i]];
+        if (!score_cand(h, req, best_tier, bal_pass))
+            continue;
+        uint32_t g = berth__host_free_gpus(h), c = berth__host_free_cores(h);
+        bool in_row = true;
+        unsigned rank = 0, pos = 0;
+        uint32_t held = locality ? berth__host_images_held(h, req) : 0;
+        for (uint32_t j = 0; j < idx->nhosts && in_row; j++) {
+            const berth__host_t *o = &idx->hosts[idx->order[j]];
+            if (o == h || o->cls != h->cls || !score_cand(o, req, best_tier, bal_pass))
+                continue;
+            if (berth__host_free_gpus(o) < g) {
+                in_row = false;
+            } else if (berth__host_free_gpus(o) == g && berth__host_free_cores(o) < c) {
+                /* count each smaller free-core value once: by its least host */
+                bool least = true;
+                for (uint32_t k = 0; k < idx->nhosts && least; k++) {
+                    const berth__host_t *q = &idx->hosts[idx->order[k]];
+                    least = q == o || !same_bucket(q, o) ||
+                        !score_cand(q, req, best_tier, bal_pass) ||
+                        berth__host_tree_cmp(q, o) > 0;
+                }
+                rank += least;
+            } else if (same_bucket(o, h) && berth__host_tree_cmp(o, h) < 0) {
+                pos++;
+            }
+        }
+        if (!in_row || rank >= BERTH__SCORE_K || pos >= (locality ? BERTH_LOCALITY_SCAN : 1))
+            continue;
+        /* the representative of its bucket: no host of the window holds
+         * more images, nor as many while coming earlier */
+        bool rep = true;
+        for (uint32_t j = 0; j < idx->nhosts && rep && locality; j++) {
+            const berth__host_t *o = &idx->hosts[idx->order[j]];
+            if (o == h || !same_bucket(o, h) || !score_cand(o, req, best_tier, bal_pass))
+                continue;
+            unsigned opos = 0;
+            for (uint32_t k = 0; k < idx->nhosts; k++) {
+                const berth__host_t *q = &idx->hosts[idx->order[k]];
+                opos += q != o && same_bucket(q, o) && score_cand(q, req, best_tier, bal_pass) &&
+                    berth__host_tree_cmp(q, o) < 0;
+            }
+            if (opos >= BERTH_LOCALITY_SCAN)
+                continue;
+            uint32_t oh = berth__host_images_held(o, req);
+            rep = oh < held || (oh == held && berth__host_tree_cmp(o, h) > 0);
+        }
+        if (!rep)
+            continue;
+        double sc = berth__host_score(idx, h, req);
+        if (best != NIL) {
+            const berth__host_t *b = &idx->hosts[best];
+            uint32_t gb = berth__host_free_gpus(b);
+            if (g != gb ? g > gb
+                        : sc != best_score ? sc > best_score
+                        : held != best_held ? held < best_held
+                        : berth__host_pick_cmp(h, 0, b, 0, false) > 0)
+                continue;
+        }
+        best = idx->order[i];
+        best_score = sc;
+        best_held = held;
+    }
+    unsigned t;
+    berth__host_matches(&idx->hosts[best].attrs, req, iso, &t);
+    *slot = best;
+    return 0;
+}
+
 int berth__index_choose_brute(const berth__index_t *idx, const berth_request_t *req,
                               uint32_t *slot, berth_isolation_t *iso)
 {
     if (idx->policy == BERTH_POLICY_FIRSTFIT)
         return first_fit(idx, req, slot, iso);
+    if (idx->score)
+        return score_brute(idx, req, slot, iso);
     bool spread = idx->policy == BERTH_POLICY_SPREAD;
     uint32_t best = NIL;
     unsigned best_tier = 0;

@@ -31,6 +31,17 @@ static berth_engine_t *engine_with(berth_policy_t policy, uint64_t seed)
     return e;
 }
 
+static berth_engine_t *engine_scored(uint64_t seed)
+{
+    berth_engine_options_t o;
+    berth_engine_options_init(&o);
+    o.seed = seed;
+    o.vector_score = 1;
+    berth_engine_t *e = NULL;
+    assert_int_equal(berth_engine_new(&o, &e, NULL), 0);
+    return e;
+}
+
 static void add_host(berth_engine_t *e, const char *name, uint32_t cores, uint32_t gb,
                      const char *sku, uint32_t gpus)
 {
@@ -328,6 +339,174 @@ static void test_scoring_rules_agree_with_scan(void **state)
     berth_engine_free(e);
 }
 
+/* ---- the vector score ---------------------------------------------------- */
+
+/* The leftover the recent mix cannot use decides: with requests of 1 core
+ * and 4 GB, a host left with 1 core and 12 GB (3 GB per core short of the
+ * mix: 8 GB stranded) loses to one left with 3 cores and 12 GB (none
+ * stranded), which lexicographic best fit (fewest free cores) would not
+ * choose. */
+static void test_score_leftover_fits_the_mix(void **state)
+{
+    (void)state;
+    for (int scored = 0; scored < 2; scored++) {
+        berth_engine_t *e = scored ? engine_scored(0) : engine_with(BERTH_POLICY_BINPACK, 0);
+        add_host(e, "lean", 2, 16, NULL, 0);       /* after 1c/4GB: 1 core, 12 GB */
+        add_host(e, "even", 4, 16, NULL, 0);       /* after 1c/4GB: 3 cores, 12 GB */
+        berth_request_t r = req(1, 4 * GB);
+        berth__index_note_request(berth__engine_index(e), &r);
+        assert_string_equal(choose(e, &r), scored ? "even" : "lean");
+        berth_engine_free(e);
+    }
+}
+
+/* The mix is learned from the requests the engine saw: the same hosts and
+ * request go elsewhere once the mix has become memory-heavy. */
+static void test_score_learns_the_mix(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_scored(0);
+    add_host(e, "big", 64, 512, NULL, 0);
+    add_host(e, "mem", 4, 40, NULL, 0);           /* after 2c/8GB: 2 cores, 32 GB */
+    add_host(e, "cpu", 10, 16, NULL, 0);          /* after 2c/8GB: 8 cores, 8 GB */
+    berth__index_t *idx = berth__engine_index(e);
+    /* a core-heavy mix, 4 cores per 2 GB: "cpu" keeps 8 cores and 8 GB,
+     * two of them, where "mem" keeps 32 GB no request of the mix uses */
+    berth_request_t mix = req(4, 2 * GB);
+    for (int i = 0; i < 1000; i++)
+        berth__index_note_request(idx, &mix);
+    berth_request_t r = req(2, 8 * GB);
+    assert_string_equal(choose(e, &r), "cpu");
+    /* a memory-heavy mix, 1 core per 16 GB: "mem" keeps exactly two */
+    mix = req(1, 16 * GB);
+    for (int i = 0; i < 1000; i++)
+        berth__index_note_request(idx, &mix);
+    assert_string_equal(choose(e, &r), "mem");
+    /* placements feed the mix too: core-heavy groups bring "cpu" back */
+    mix = req(4, 2 * GB);
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "c%d", i);
+        berth_engine_request_place(e, key, &mix, NULL, NULL);
+        berth_engine_group_release(e, key, NULL);
+    }
+    assert_string_equal(choose(e, &r), "cpu");
+    check(e);
+    berth_engine_free(e);
+}
+
+/* Only the first BERTH__SCORE_K buckets (free-core values) of a row are
+ * candidates: a host of perfect proportion further up is not seen, so the
+ * score stays bounded per placement. */
+static void test_score_ranks_a_bounded_set(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_scored(0);
+    char name[32];
+    /* free cores 2..2+K-1 with 6 GB each: a request of the mix, 1 core
+     * and 4 GB, leaves them lopsided; the host with 2+K cores and 4(2+K)
+     * GB is left even. */
+    for (uint32_t k = 0; k < BERTH__SCORE_K; k++) {
+        snprintf(name, sizeof name, "h%u", k);
+        add_host(e, name, 2 + k, 6, NULL, 0);
+    }
+    add_host(e, "far", 2 + BERTH__SCORE_K, 4 * (2 + BERTH__SCORE_K), NULL, 0);
+    berth_request_t r = req(1, 4 * GB);
+    berth__index_note_request(berth__engine_index(e), &r);
+    const char *c = choose(e, &r);
+    assert_non_null(c);
+    assert_string_not_equal(c, "far");
+    /* with one bucket fewer in the way "far" is within reach and wins */
+    assert_int_equal(berth_engine_host_set_state(e, "h0", BERTH_HOST_DOWN, NULL), 0);
+    assert_string_equal(choose(e, &r), "far");
+    check(e);
+    berth_engine_free(e);
+}
+
+/* Free GPUs and tiers come before the score: a CPU-only group stays off a
+ * GPU host while a CPU host fits, and a GPU group takes the host left with
+ * the fewest free GPUs whatever the score of the others. */
+static void test_score_keeps_gpus_and_tiers_first(void **state)
+{
+    (void)state;
+    berth_engine_t *e = engine_scored(0);
+    add_host(e, "gpu4", 32, 128, "V100", 4);
+    add_host(e, "gpu2", 8, 256, "V100", 2);       /* lopsided, but fewer GPUs */
+    add_host(e, "cpu", 2, 64, NULL, 0);            /* lopsided for 1c/4GB */
+    berth_request_t r = req(1, 4 * GB);
+    assert_string_equal(choose(e, &r), "cpu");
+    /* a mix of 4 cores and 16 GB per GPU: "gpu4" would keep 28 cores and
+     * 112 GB, seven of them; "gpu2" keeps 224 GB no request uses */
+    r = req(4, 16 * GB);
+    r.demand.gpu_count = 1;
+    r.demand.gpu_sku = 2;
+    berth__index_note_request(berth__engine_index(e), &r);
+    assert_true(berth__host_score(berth__engine_index(e),
+                                  berth__index_host(berth__engine_index(e), 0), &r) <
+                berth__host_score(berth__engine_index(e),
+                                  berth__index_host(berth__engine_index(e), 1), &r));
+    assert_string_equal(choose(e, &r), "gpu2");
+    check(e);
+    berth_engine_free(e);
+}
+
+/* The vector score against its linear-scan definition under churn: GPU and
+ * CPU hosts of several sizes (many buckets per row), GPU balance, image
+ * locality, drained hosts, and a request mix that keeps changing. */
+static void test_score_agrees_with_scan(void **state)
+{
+    (void)state;
+    static const char *const pool[] = {"a", "b:1", "c", "d", "e"};
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        berth_engine_t *e = engine_scored(seed);
+        char name[32], key[32];
+        for (int i = 0; i < 120; i++) {
+            snprintf(name, sizeof name, "s%d", i);
+            if (i % 3 == 0)
+                add_host(e, name, 16 + 16 * (i % 2), 64 + 32 * (i % 4), "V100", i % 2 ? 8 : 4);
+            else
+                add_host(e, name, 8 + 4 * (uint32_t)(i % 5), 32 + 16 * (uint32_t)(i % 7), NULL, 0);
+        }
+        uint64_t s = 7 * seed;
+        for (int i = 0; i < 12000; i++) {
+            s = berth__mix64(s + (uint64_t)i);
+            snprintf(key, sizeof key, "k%u", (unsigned)(s % 900));
+            if (s % 5 == 0) {
+                berth_engine_group_release(e, key, NULL);
+            } else if (s % 11 == 0) {
+                snprintf(name, sizeof name, "s%u", (unsigned)((s >> 8) % 120));
+                const char *imgs[5];
+                size_t n = 0;
+                for (size_t k = 0; k < 5; k++)
+                    if ((s >> (16 + k)) & 1)
+                        imgs[n++] = pool[k];
+                assert_int_equal(berth_engine_host_images_set(e, name, imgs, n, NULL), 0);
+            } else if (s % 97 == 0) {
+                snprintf(name, sizeof name, "s%u", (unsigned)((s >> 8) % 120));
+                berth_engine_host_set_state(e, name, (berth_host_state_t)((s >> 16) % 3), NULL);
+            } else {
+                /* the mix drifts: memory-heavy, then core-heavy phases */
+                uint32_t per = (i / 2000) % 2 ? 1024 : 4096;
+                berth_request_t r = req((uint32_t)(1 + (s >> 20) % 6),
+                                        (uint32_t)(per * (1 + (s >> 24) % 4)));
+                if ((s >> 28) % 4 == 0) {
+                    r.demand.gpu_count = (uint32_t)(1 + (s >> 30) % 4);
+                    r.demand.gpu_sku = 2;
+                }
+                r.nimages = (uint32_t)((s >> 33) % 3);
+                for (uint32_t k = 0; k < r.nimages; k++)
+                    r.images[k] = berth_image_hash(pool[(s >> (36 + 3 * k)) % 5]);
+                choose(e, &r);
+                berth_engine_request_place(e, key, &r, NULL, NULL);
+            }
+            if (i % 1000 == 0)
+                check(e);
+        }
+        check(e);
+        berth_engine_free(e);
+    }
+}
+
 /* The index's memory per host on a large mixed cluster (host records
  * included) stays within 256 bytes. */
 static void test_bytes_per_host(void **state)
@@ -373,6 +552,11 @@ int main(void)
         cmocka_unit_test(test_shape_memo_sees_new_classes),
         cmocka_unit_test(test_firstfit_has_no_grid),
         cmocka_unit_test(test_scoring_rules_agree_with_scan),
+        cmocka_unit_test(test_score_leftover_fits_the_mix),
+        cmocka_unit_test(test_score_learns_the_mix),
+        cmocka_unit_test(test_score_ranks_a_bounded_set),
+        cmocka_unit_test(test_score_keeps_gpus_and_tiers_first),
+        cmocka_unit_test(test_score_agrees_with_scan),
         cmocka_unit_test(test_bytes_per_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

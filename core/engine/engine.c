@@ -144,6 +144,7 @@ int berth_engine_new(const berth_engine_options_t *opts, berth_engine_t **out,
     berth__config_init(&e->cfg, &o.limits);
     berth__index_init(&e->idx, o.policy);
     e->idx.locality = o.image_locality != 0;
+    e->idx.score = o.vector_score != 0 && o.policy == BERTH_POLICY_BINPACK;
     e->free_group = NIL;
     if (o.expected_hosts > 0 && berth__index_reserve(&e->idx, o.expected_hosts) < 0) {
         berth_engine_free(e);
@@ -1353,7 +1354,8 @@ static int place_new(berth_engine_t *e, const char *key, size_t len, uint32_t ha
         int rc = forced_check(e, forced, req, &iso, err);
         if (rc < 0)
             return rc;
-    } else if (berth__index_choose(&e->idx, req, &slot, &iso) < 0) {
+    } else if ((berth__index_note_request(&e->idx, req),
+                berth__index_choose(&e->idx, req, &slot, &iso)) < 0) {
         /* Only a Regular group preempts, and only when a Spot group
          * exists: every other refusal stays as cheap and as worded as
          * without preemption. */

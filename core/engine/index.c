@@ -8,12 +8,20 @@
  * bucket let a query jump straight to the first bucket that can hold the
  * request, and a lower bound in its treap finds the host.
  *
+ * With the vector score (engine option vector_score, binpack only) the walk
+ * does not stop at the first bucket that fits: in each class's first row
+ * that fits it takes the first fitting host of each of the first
+ * BERTH__SCORE_K buckets and ranks them by berth__host_score(), which
+ * reads a decayed mean of recent requests kept by
+ * berth__index_note_request() (O(1) per request, never recomputed here).
+ *
  * The chooser (berth__index_choose) must never allocate, never do I/O and
  * never depend on the order hosts were added (except firstfit, which is the
  * naive baseline and scans in add order by definition).  All allocation
  * happens in berth__index_slot_alloc() and berth__index_class_reserve(),
  * which engine.c calls before it changes anything.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +112,59 @@ uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *
         held += lo < h->nimages && h->images[lo] == want;
     }
     return held;
+}
+
+/* ---- the vector score ------------------------------------------------------------ */
+
+/* The mix decays by 1/MIX_SPAN per request: about the last 64 weigh. */
+#define MIX_SPAN 64
+
+/* One step of a decayed mean towards x: 1/MIX_SPAN of the way, at least one
+ * unit, so that a steady mix is reached exactly. */
+static uint64_t mix_step(uint64_t mean, int64_t x)
+{
+    int64_t d = x - (int64_t)mean, step = d / MIX_SPAN;
+    if (step == 0)
+        step = (d > 0) - (d < 0);
+    return (uint64_t)((int64_t)mean + step);
+}
+
+void berth__index_note_request(berth__index_t *idx, const berth_request_t *req)
+{
+    if (!idx->score)
+        return;
+    int64_t c = (int64_t)(req->demand.millicores / 1000u) << 16;
+    int64_t m = (int64_t)req->demand.memory_mib << 16;
+    if (idx->mix_seen == 0) {
+        idx->mix_cores = (uint64_t)c;
+        idx->mix_memory = (uint64_t)m;
+    } else {
+        idx->mix_cores = mix_step(idx->mix_cores, c);
+        idx->mix_memory = mix_step(idx->mix_memory, m);
+    }
+    if (idx->mix_seen < UINT32_MAX)
+        idx->mix_seen++;
+}
+
+double berth__host_score(const berth__index_t *idx, const berth__host_t *h,
+                         const berth_request_t *req)
+{
+    double C = h->cores > 0 ? (double)h->cores : 1.0;
+    double M = h->memory_mib > 0 ? (double)h->memory_mib : 1.0;
+    double lc = (double)(berth__host_free_cores(h) - req->demand.millicores / 1000u);
+    double lm = (double)(berth__host_free_memory(h) - req->demand.memory_mib);
+    double fc = lc / C, fm = lm / M;
+    double score = fc * fc + fm * fm;
+    if (idx->mix_seen > 0) {
+        double tc = (double)idx->mix_cores / 65536.0, tm = (double)idx->mix_memory / 65536.0;
+        if (tc < 1.0 / 65536)
+            tc = 1.0 / 65536;
+        if (tm < 1.0 / 65536)
+            tm = 1.0 / 65536;
+        double n = floor(fmin(lc / tc, lm / tm));
+        score += BERTH__SCORE_W * ((lc - n * tc) / C + (lm - n * tm) / M);
+    }
+    return score;
 }
 
 /* ---- treaps ------------------------------------------------------------------ */
@@ -559,6 +620,74 @@ static uint32_t class_best_fit(const berth__index_t *idx, const berth__class_t *
     return NIL;
 }
 
+/* The vector score in one class: the first row (fewest free GPUs) with a
+ * bucket that fits, as class_best_fit() finds it; in that row, the first
+ * fitting host of each of the first BERTH__SCORE_K buckets that fit (fewest
+ * free cores first), or with `locality` the host bucket_locality() picks in
+ * each; of these the one with the least berth__host_score(), then the most
+ * images held, then the least in berth__host_pick_cmp() order.  Stores its
+ * score in *score and image count in *held. */
+static uint32_t class_scored(const berth__index_t *idx, const berth__class_t *cls,
+                             const berth_request_t *req, bool balance, bool locality,
+                             double *score, uint32_t *held)
+{
+    uint32_t dg = req->demand.gpu_count, dc = req->demand.millicores / 1000u;
+    uint32_t dm = req->demand.memory_mib;
+    if (dc >= cls->ncols || dg >= cls->nrows)
+        return NIL;
+    uint64_t rows = cls->rows & (~0ull << dg);
+    while (rows != 0) {
+        uint32_t g = (uint32_t)__builtin_ctzll(rows);
+        rows &= rows - 1;
+        uint32_t cmin = dc, mmin = dm;
+        if (balance && g > dg) {
+            uint64_t c = balance_min(g, dc, dg), m = balance_min(g, dm, dg);
+            if (c >= cls->ncols || m > UINT32_MAX)
+                continue;
+            cmin = (uint32_t)c;
+            mmin = (uint32_t)m;
+        }
+        const uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
+        const berth__bucket_t *brow = &cls->buckets[(size_t)g * cls->ncols];
+        uint32_t w = cmin / 64;
+        uint64_t word = row[w] & (~0ull << (cmin % 64));
+        uint32_t best = NIL, best_held = 0, seen = 0;
+        double best_score = 0;
+        for (;;) {
+            while (word != 0 && seen < BERTH__SCORE_K) {
+                uint32_t c = w * 64 + (uint32_t)__builtin_ctzll(word);
+                word &= word - 1;
+                if (brow[c].max_memory < mmin)
+                    continue;
+                uint32_t h = 0;
+                uint32_t s = treap_lower_bound(idx->nodes, brow[c].root, mmin);
+                if (locality)
+                    s = bucket_locality(idx, brow[c].root, s, req, &h);
+                double sc = berth__host_score(idx, &idx->hosts[s], req);
+                seen++;
+                if (best == NIL || sc < best_score ||
+                    (sc == best_score &&
+                     (h > best_held ||
+                      (h == best_held &&
+                       berth__host_pick_cmp(&idx->hosts[s], 0, &idx->hosts[best], 0, false) < 0)))) {
+                    best = s;
+                    best_score = sc;
+                    best_held = h;
+                }
+            }
+            if (seen >= BERTH__SCORE_K || ++w == cls->nwords)
+                break;
+            word = row[w];
+        }
+        if (best != NIL) {
+            *score = best_score;
+            *held = best_held;
+            return best;
+        }
+    }
+    return NIL;
+}
+
 /* spread in one class: the last non-empty row (most free GPUs) and the last
  * bucket in it (most free cores) whose largest free memory suffices; its
  * host with the most free memory. */
@@ -661,11 +790,33 @@ static uint32_t tier_best_fit(const berth__index_t *idx, const uint32_t *list, u
                               bool locality)
 {
     uint32_t best = NIL, best_held = 0;
+    double best_score = 0;
     for (uint32_t k = from; k < to; k++) {
         const berth__class_t *cls = &idx->classes[list[k] & 0xffffffu];
         if (cls->linked == 0)
             continue;
         uint32_t held = 0;
+        if (idx->score) {
+            /* fewest free GPUs, then the score, images held, pick order */
+            double sc = 0;
+            uint32_t s = class_scored(idx, cls, req, balance, locality, &sc, &held);
+            if (s == NIL)
+                continue;
+            if (best != NIL) {
+                uint32_t gs = berth__host_free_gpus(&idx->hosts[s]);
+                uint32_t gb = berth__host_free_gpus(&idx->hosts[best]);
+                if (gs != gb ? gs > gb
+                             : sc != best_score ? sc > best_score
+                             : held != best_held ? held < best_held
+                             : berth__host_pick_cmp(&idx->hosts[s], 0, &idx->hosts[best], 0,
+                                                    false) > 0)
+                    continue;
+            }
+            best = s;
+            best_held = held;
+            best_score = sc;
+            continue;
+        }
         uint32_t s = class_best_fit(idx, cls, req, balance, locality, &held);
         if (s != NIL && (best == NIL || berth__host_pick_cmp(&idx->hosts[s], held,
                                                              &idx->hosts[best], best_held,

@@ -117,6 +117,12 @@ typedef struct berth__shape {
 typedef struct berth__index {
     berth_policy_t policy;
     bool locality;                  /* image locality on (binpack only)     */
+    bool score;                     /* vector score on (binpack only)       */
+    /* The recent request mix for the vector score: exponentially decayed
+     * means of the cores and memory of the requests the engine placed or
+     * tried to place (berth__index_note_request), in 1/65536 units. */
+    uint64_t mix_cores, mix_memory;
+    uint32_t mix_seen;
     berth__host_t *hosts;           /* slots; ids are stable while a host lives */
     berth__node_t *nodes;           /* one per slot                         */
     uint32_t nslots, capslots;
@@ -290,11 +296,38 @@ uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *
  * held, then free memory, tie key, name) and takes the least; spread takes,
  * in the best tier, the host with the most free (GPUs, cores, memory);
  * ties go to the smaller (binpack) or larger (spread) tie key.  firstfit
- * scans in add order.
+ * scans in add order.  binpack with the vector score (idx->score) keeps the
+ * tier, balance and fewest-free-GPU keys, and then, instead of (free
+ * cores, ..., free memory), ranks per class the first fitting host (or
+ * locality's pick) of each of the first BERTH__SCORE_K free-core values
+ * that fit in that class's row by (berth__host_score(), images held, free
+ * cores, free memory, tie key, name).
  * `req` must be valid (whole cores, known GPU SKU).  It may refresh the
  * index's memo of request shapes (preallocated, never grown here). */
 int berth__index_choose(berth__index_t *idx, const berth_request_t *req,
                         uint32_t *slot, berth_isolation_t *iso);
+
+/* The vector score's candidates per class: the first fitting host of
+ * each of the first BERTH__SCORE_K buckets on the best-fit walk. */
+#define BERTH__SCORE_K 4
+
+/* The weight of the leftover the mix's mean request cannot use, against
+ * the squared norm of the leftover (berth__host_score()). */
+#define BERTH__SCORE_W 100.0
+
+/* Adds `req` to the index's recent request mix (the vector score reads
+ * it): O(1), no allocation. */
+void berth__index_note_request(berth__index_t *idx, const berth_request_t *req);
+
+/* The vector score of placing `req` on host `h` (which fits it): lower is
+ * better.  With (lc, lm) the cores and memory free after the placement,
+ * (C, M) the host's capacity and (tc, tm) the recent request mix's mean
+ * request: (lc/C)^2 + (lm/M)^2 plus, for the part of the leftover that the
+ * mix's mean request cannot use (n = min(lc/tc, lm/tm) mean requests fit;
+ * what is left of each dimension after them), SCORE_W times its share of
+ * the capacity.  Without a mix (nothing seen yet) only the first term. */
+double berth__host_score(const berth__index_t *idx, const berth__host_t *h,
+                         const berth_request_t *req);
 
 /* Heap bytes the index holds (slots, order, classes and their grids). */
 size_t berth__index_bytes(const berth__index_t *idx);
