@@ -1,6 +1,7 @@
 /*
  * test_score_replay.c: a small replay with arrivals and departures
- * (fixtures/replay-score.csv, cut from the Alibaba 2025 trace) on which
+ * (fixtures/replay-score.csv, a synthetic trace fixtures/replay-score-gen.py
+ * made: most groups in the hosts' proportion, the rest out of it) on which
  * binpack's lexicographic best fit rejects more groups than first fit, and
  * binpack with the vector score (engine option vector_score) rejects no
  * more than first fit and fewer than the lexicographic score.  Counts
