@@ -94,6 +94,25 @@ static inline uint64_t balance_min(uint64_t g, uint64_t d, uint64_t dg)
     return (g * d + dg - 1) / dg;
 }
 
+/* The least free cores (*cmin) and memory (*mmin) a host of a row of g free
+ * GPUs must have for a request of dg GPUs, dc cores and dm MiB: the
+ * request's own, or with `balance` (GPU requests) the balanced share;
+ * false when no bucket of the class can have that many cores. */
+static inline bool row_min(const berth__class_t *cls, uint32_t g, uint32_t dg, uint32_t dc,
+                           uint32_t dm, bool balance, uint32_t *cmin, uint32_t *mmin)
+{
+    *cmin = dc;
+    *mmin = dm;
+    if (!balance || g <= dg)
+        return true;
+    uint64_t c = balance_min(g, dc, dg), m = balance_min(g, dm, dg);
+    if (c >= cls->ncols || m > UINT32_MAX)
+        return false;
+    *cmin = (uint32_t)c;
+    *mmin = (uint32_t)m;
+    return true;
+}
+
 uint32_t berth__host_images_held(const berth__host_t *h, const berth_request_t *req)
 {
     uint32_t held = 0;
@@ -589,14 +608,9 @@ static uint32_t class_best_fit(const berth__index_t *idx, const berth__class_t *
     while (rows != 0) {
         uint32_t g = (uint32_t)__builtin_ctzll(rows);
         rows &= rows - 1;
-        uint32_t cmin = dc, mmin = dm;
-        if (balance && g > dg) {
-            uint64_t c = balance_min(g, dc, dg), m = balance_min(g, dm, dg);
-            if (c >= cls->ncols || m > UINT32_MAX)
-                continue;
-            cmin = (uint32_t)c;
-            mmin = (uint32_t)m;
-        }
+        uint32_t cmin, mmin;
+        if (!row_min(cls, g, dg, dc, dm, balance, &cmin, &mmin))
+            continue;
         const uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
         const berth__bucket_t *brow = &cls->buckets[(size_t)g * cls->ncols];
         uint32_t w = cmin / 64;
@@ -639,14 +653,9 @@ static uint32_t class_scored(const berth__index_t *idx, const berth__class_t *cl
     while (rows != 0) {
         uint32_t g = (uint32_t)__builtin_ctzll(rows);
         rows &= rows - 1;
-        uint32_t cmin = dc, mmin = dm;
-        if (balance && g > dg) {
-            uint64_t c = balance_min(g, dc, dg), m = balance_min(g, dm, dg);
-            if (c >= cls->ncols || m > UINT32_MAX)
-                continue;
-            cmin = (uint32_t)c;
-            mmin = (uint32_t)m;
-        }
+        uint32_t cmin, mmin;
+        if (!row_min(cls, g, dg, dc, dm, balance, &cmin, &mmin))
+            continue;
         const uint64_t *row = &cls->bits[(size_t)g * cls->nwords];
         const berth__bucket_t *brow = &cls->buckets[(size_t)g * cls->ncols];
         uint32_t w = cmin / 64;
