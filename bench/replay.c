@@ -12,7 +12,18 @@
  * then the first in the list; the choice is forced with
  * berth_engine_request_assign().
  *
+ * The floor: the groups no policy could place, those that fit no host of
+ * the empty cluster (too many cores, memory or GPUs for every host, or GPUs
+ * of a model no host has); every row reports it (floor) and its rejections
+ * above it (rejected_above_floor).  first_reject_cpu/mem/gpu: the cluster's
+ * allocation on each dimension (over its capacity) when the first group
+ * above the floor was rejected (null when none was).
+ *
  * GPU figures: gpu_groups (GPU groups arriving), gpu_rejected;
+ * gpu_unplaced_at_90 and gpu_unplaced_at_100: when the GPUs requested so
+ * far (every arriving GPU group's, placed or not) first reach 90% and 100%
+ * of the cluster's GPUs, the share of them left unplaced (null when the
+ * requests never reach that much);
  * stranded_gpu_min_frac: at each sample, the free GPUs on hosts whose free
  * cores or free memory are below the workload's smallest GPU group (the
  * least cores and the least memory over its GPU groups, per GPU), over the
@@ -73,6 +84,9 @@
 
 typedef struct result {
     uint64_t events, placed, rejected, gpu_rejected, gpu_groups;
+    uint64_t floor;                 /* groups no host of the empty cluster fits */
+    double first_reject[3];         /* cpu, mem, gpu allocation; -1: none   */
+    double gpu_unplaced[2];         /* at 90% and 100%; -1: not reached     */
     double stranded_gpu_min, stranded_gpu_min_peak;
     uint64_t peak_hosts_used;
     double stranded_cpu, stranded_mem, stranded_gpu;
@@ -386,6 +400,19 @@ static uint32_t plain_best_fit(const replay_workload_t *w, const task_t *t, cons
     return best;
 }
 
+/* Whether task t fits some host of the empty cluster (the floor's test;
+ * most tasks fit the first hosts, so the scan is short). */
+static bool fits_empty(const replay_workload_t *w, const task_t *t)
+{
+    for (size_t i = 0; i < w->nhosts; i++) {
+        const host_spec_t *h = &w->hosts[i];
+        if (h->cores >= t->cores && h->memory_mib >= t->memory_mib && h->gpus >= t->gpus &&
+            (t->gpus == 0 || h->model == t->model))
+            return true;
+    }
+    return false;
+}
+
 /* Replays the workload's events on a new engine with `policy` (binpack
  * with the vector score when `vector`), or with the plain best-fit
  * baseline (`plain`, on a firstfit engine). */
@@ -421,6 +448,10 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
     if (every == 0)
         every = 1;
     uint64_t used_hosts = 0, u_cpu = 0, u_mem = 0, u_gpu = 0;
+    uint64_t asked_gpus = 0, lost_gpus = 0;
+    bool beyond_floor = true;       /* the task's groups fit an empty host  */
+    r->first_reject[0] = r->first_reject[1] = r->first_reject[2] = -1;
+    r->gpu_unplaced[0] = r->gpu_unplaced[1] = -1;
     uint64_t p_cpu = 0, p_mem = 0, p_gpu = 0;
     uint64_t sampling_ns = 0, errors = 0;
     berth_request_t req;
@@ -444,6 +475,9 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
             if (!ev->departure) {
                 int rc;
                 r->gpu_groups += t->gpus > 0;
+                if (k == 0)
+                    beyond_floor = fits_empty(w, t);
+                r->floor += !beyond_floor;
                 if (plain) {
                     uint32_t h = plain_best_fit(w, t, free_c, free_m, free_g);
                     char name[32];
@@ -476,12 +510,25 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
                 } else {
                     where[g] = NO_HOST;
                     r->rejected++;
+                    if (beyond_floor && r->first_reject[0] < 0) {
+                        r->first_reject[0] = w->cap_cores ? (double)u_cpu / w->cap_cores : -1;
+                        r->first_reject[1] = w->cap_memory ? (double)u_mem / w->cap_memory : -1;
+                        r->first_reject[2] = w->cap_gpus ? (double)u_gpu / w->cap_gpus : -1;
+                    }
                     if (t->gpus > 0)
                         r->gpu_rejected++;
+                    lost_gpus += t->gpus;
                     if (rc != BERTH_ENOSPC && errors++ == 0) {
                         berth_engine_request_place(e, key, &req, NULL, &err);
                         fprintf(stderr, "berth-bench: %s: place: %s\n", w->name, err.message);
                     }
+                }
+                /* The requested GPUs crossing 90% and 100% of the cluster's. */
+                asked_gpus += t->gpus;
+                for (int q = 0; q < 2 && t->gpus > 0 && w->cap_gpus > 0; q++) {
+                    uint64_t mark = q == 0 ? (w->cap_gpus * 9 + 9) / 10 : w->cap_gpus;
+                    if (r->gpu_unplaced[q] < 0 && asked_gpus >= mark)
+                        r->gpu_unplaced[q] = (double)lost_gpus / (double)asked_gpus;
                 }
             } else if (where[g] != NO_HOST) {
                 if (berth_engine_group_release(e, key, NULL) != 0 && errors++ == 0)
@@ -593,6 +640,16 @@ static void emit(const replay_workload_t *w, const char *policy, const result_t 
     json_object_set_new(row, "gpu_groups", json_integer((json_int_t)r->gpu_groups));
     json_object_set_new(row, "stranded_gpu_min_frac", frac(r->stranded_gpu_min, gpu));
     json_object_set_new(row, "stranded_gpu_min_peak", frac(r->stranded_gpu_min_peak, gpu));
+    json_object_set_new(row, "floor", json_integer((json_int_t)r->floor));
+    json_object_set_new(row, "rejected_above_floor",
+                        json_integer((json_int_t)(r->rejected - r->floor)));
+    static const char *const dims[3] = {"first_reject_cpu", "first_reject_mem",
+                                        "first_reject_gpu"};
+    for (int d = 0; d < 3; d++)
+        json_object_set_new(row, dims[d], frac(r->first_reject[d], r->first_reject[d] >= 0));
+    json_object_set_new(row, "gpu_unplaced_at_90", frac(r->gpu_unplaced[0], r->gpu_unplaced[0] >= 0));
+    json_object_set_new(row, "gpu_unplaced_at_100",
+                        frac(r->gpu_unplaced[1], r->gpu_unplaced[1] >= 0));
     bench_emit(row);
 }
 
