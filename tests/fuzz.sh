@@ -9,10 +9,11 @@
 # configure found) and, for the request
 # target, tools/berthd/resource.c and query.c (libevent's evhttp decodes
 # its queries; for the body target, berthd's body readers
-# tools/berthd/bodies.c and resource.c).  Each fuzzer starts from a copy of its
+# tools/berthd/bodies.c and resource.c; for the ws target, berthd's
+# WebSocket readers tools/berthd/wsproto.c, with wslay framing).  Each fuzzer starts from a copy of its
 # seed corpus (tests/fuzz/corpus/<target>/, never written to) plus its
 # regressions, and runs for BERTH_FUZZ_SECONDS (default 20) seconds; the
-# four run side by side, each under `timeout`.
+# targets run side by side, each under `timeout`.
 #
 # A crash, leak, sanitizer report, time-out (10 s for one input) or broken
 # invariant fails the test: the input is saved as
@@ -26,14 +27,14 @@
 #
 # Environment: top_srcdir, top_builddir (set by "make check"; default: this
 # script's source tree, the current directory); BERTH_FUZZ_SECONDS;
-# BERTH_FUZZ_TARGETS (default "document record request body"); BERTH_FUZZ_CC
-# (default clang).
+# BERTH_FUZZ_TARGETS (default "document record request body inventory ws");
+# BERTH_FUZZ_CC (default clang).
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=.}"
 secs=${BERTH_FUZZ_SECONDS:-20}
-targets=${BERTH_FUZZ_TARGETS:-document record request body}
+targets=${BERTH_FUZZ_TARGETS:-document record request body inventory ws}
 cc=${BERTH_FUZZ_CC:-clang}
 src=$(cd "$top_srcdir" && pwd)
 mkdir -p "$top_builddir/fuzz-build"
@@ -115,6 +116,8 @@ for t in $targets; do
     extra=
     [ "$t" = request ] && extra="$src/tools/berthd/resource.c $src/tools/berthd/query.c $src/tools/berthd/apiversions.c"
     [ "$t" = body ] && extra="$src/tools/berthd/bodies.c $src/tools/berthd/resource.c"
+    # wslay has no pkg-config module on Debian.
+    [ "$t" = ws ] && extra="$src/tools/berthd/wsproto.c -lwslay"
     # shellcheck disable=SC2086 # flags are word lists
     if ! timeout 300 "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $extra $objs \
             $libs -o "$out/fuzz-$t" >"$out/logs/link-$t.log" 2>&1; then
