@@ -55,7 +55,10 @@ bool bd_ws_accept_key(const char *key, char out[32])
 /* Contract: wsproto.h. */
 char *bd_ws_password_body(const uint8_t *msg, size_t len)
 {
-    json_t *b = len <= BD_WS_PASSWORD_MAX
+    /* A NUL byte would be "\u0000", which the route's JSON reader refuses:
+     * such a password is sent as "" too, rather than as a body berthd's
+     * own reader cannot read. */
+    json_t *b = len <= BD_WS_PASSWORD_MAX && (len == 0 || memchr(msg, '\0', len) == NULL)
                     ? json_pack("{s:s%}", "password", (const char *)msg, len)
                     : NULL;
     if (b == NULL)

@@ -37,9 +37,9 @@ bool bd_ws_has_token(const char *v, const char *token);
 bool bd_ws_accept_key(const char *key, char out[32]);
 
 /* The exec route's body for the password message msg[len]:
- * {"password": msg}, compact; a message that is not UTF-8 or longer than
- * BD_WS_PASSWORD_MAX bytes is sent as "" (a wrong password: it counts as a
- * try).  Returns a malloc'ed NUL-terminated string, or NULL when memory ran
+ * {"password": msg}, compact; a message that is not UTF-8, holds a NUL
+ * byte or is longer than BD_WS_PASSWORD_MAX bytes is sent as "" (a wrong
+ * password: it counts as a try).  Returns a malloc'ed NUL-terminated string, or NULL when memory ran
  * out. */
 char *bd_ws_password_body(const uint8_t *msg, size_t len);
 
