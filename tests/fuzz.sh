@@ -17,6 +17,8 @@
 #   ws         a WebSocket exec client's bytes: tools/berthd/wsproto.c,
 #              framed by wslay (linked from the system, not instrumented)
 #   head       a request's raw head as it arrives: tools/berthd/httphead.c
+#   wsanswer   berthd's answer to berthctl's WebSocket upgrade:
+#              tools/berthctl/wsanswer.c
 #
 # Each fuzzer starts from a copy of its seed corpus
 # (tests/fuzz/corpus/<target>/, never written to) plus its regressions, and
@@ -38,14 +40,14 @@
 #
 # Environment: top_srcdir, top_builddir (set by "make check"; default: this
 # script's source tree, the current directory); BERTH_FUZZ_SECONDS;
-# BERTH_FUZZ_TARGETS (default all seven, as listed above); BERTH_FUZZ_CC
+# BERTH_FUZZ_TARGETS (default all eight, as listed above); BERTH_FUZZ_CC
 # (default clang).
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=.}"
 secs=${BERTH_FUZZ_SECONDS:-20}
-targets=${BERTH_FUZZ_TARGETS:-document record request body inventory ws head}
+targets=${BERTH_FUZZ_TARGETS:-document record request body inventory ws head wsanswer}
 cc=${BERTH_FUZZ_CC:-clang}
 src=$(cd "$top_srcdir" && pwd)
 mkdir -p "$top_builddir/fuzz-build"
@@ -130,6 +132,7 @@ for t in $targets; do
     # wslay has no pkg-config module on Debian.
     [ "$t" = ws ] && extra="$src/tools/berthd/wsproto.c -lwslay"
     [ "$t" = head ] && extra="$src/tools/berthd/httphead.c"
+    [ "$t" = wsanswer ] && extra="-I$src/tools/berthctl $src/tools/berthctl/wsanswer.c"
     # shellcheck disable=SC2086 # flags are word lists
     if ! timeout 300 "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $extra $objs \
             $libs -o "$out/fuzz-$t" >"$out/logs/link-$t.log" 2>&1; then
