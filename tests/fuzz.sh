@@ -24,8 +24,8 @@
 # (tests/fuzz/corpus/<target>/, never written to) plus its regressions, and
 # runs for BERTH_FUZZ_SECONDS (default 20) seconds; the targets run side by
 # side, each under `timeout`, so the whole takes about BERTH_FUZZ_SECONDS
-# plus the build: 95 s in all from an empty fuzz-build/ on two cores (70 s
-# compiling libberth and linking the seven; the objects are kept and
+# plus the build: 100 s in all from an empty fuzz-build/ on two cores (75 s
+# compiling libberth and linking the eight; the objects are kept and
 # rebuilt only when a source changes).
 #
 # A crash, leak, sanitizer report, time-out (10 s for one input) or broken
