@@ -30,6 +30,14 @@
  * mounts. */
 int berth__group_check(const berth_group_t *group, berth_error_t *err);
 
+/* The rules on text (validate_text.c): image references by the OCI
+ * distribution grammar, no C0 control character or DEL in any string
+ * (environment values and configMap contents may hold TAB, LF, CR), an
+ * environment variable with `value` or `secureValue`, not both.  Appends
+ * one violation per string at fault to *err (may be NULL, not cleared) and
+ * returns how many.  Tolerates NULL strings; allocates nothing. */
+size_t berth__group_check_text(const berth_group_t *group, berth_error_t *err);
+
 /* The rules that depend on an engine's tables: GPU SKU known, GPU count
  * offered, per-group limits (cfg->limits for groups without GPUs, the SKU
  * offer for groups with them).  Appends violations to *err (may be NULL,

@@ -65,6 +65,13 @@
  *     UnsupportedWindowsFeature  a Windows group with more than one container,
  *                                init containers, volumes, GPUs or sku
  *                                Confidential
+ *   Text (validate_text.c, berth__group_check_text)
+ *     InvalidImageReference      an image reference outside the OCI
+ *                                distribution grammar or its length limits
+ *     ControlCharacterNotAllowed a C0 control character or DEL in a string
+ *                                (TAB, LF and CR allowed in environment
+ *                                values and configMap contents only)
+ *     InvalidEnvironmentVariable both `value` and `secureValue` given
  *   Engine tables (berth__group_check_engine, berth__group_request)
  *     UnsupportedGpuSku          GPU SKU not in the engine's table
  *     UnsupportedGpuCount        group's GPU count not offered for its SKU
@@ -568,7 +575,8 @@ int berth__group_check(const berth_group_t *group, berth_error_t *err)
     bool nomem = false;
     size_t n = check_names(group, err, &nomem) + check_volumes(group, err, &nomem) +
                check_mounts(group, err, &nomem) + check_ports(group, err, &nomem) +
-               check_resources(group, err) + check_windows(group, err);
+               check_resources(group, err) + check_windows(group, err) +
+               berth__group_check_text(group, err);
     if (nomem)
         return berth__error_add(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "out of memory while validating the container group");
