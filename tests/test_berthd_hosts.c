@@ -10,7 +10,8 @@
  * again; a drain moves every group to the other host (each runs there and
  * the old host ends empty and cordoned); a group that fits nowhere stays
  * and is reported with the reason; bad names, unknown hosts and methods;
- * tokens (a token without '*' gets 403, none 401).  Every wait is bounded;
+ * tokens (a tenant's token, without '*', gets 403 reading or acting; none
+ * 401).  Every wait is bounded;
  * every process started is stopped.
  */
 #define _GNU_SOURCE
@@ -456,12 +457,19 @@ static void test_tokens(void **state)
     f->token = "tok-sub-0123456789";
     json_decref(host_post(f, "sim-1", "cordon", 403));
     json_decref(host_post(f, "sim-1", "drain", 403));
-    json_t *j = host_get(f, "sim-1");               /* reading is allowed */
-    assert_string_equal(jstr(j, "state"), "ready");
-    json_decref(j);
+    /* Reading the hosts is the operators' too. */
+    test_http_t h = http(f, "GET", "/berth/hosts/sim-1", NULL);
+    assert_int_equal(h.status, 403);
+    test_http_free(&h);
+    h = http(f, "GET", "/berth/hosts", NULL);
+    assert_int_equal(h.status, 403);
+    test_http_free(&h);
     f->token = NULL;
     json_decref(host_post(f, "sim-1", "cordon", 401));
     f->token = "tok-all-0123456789";
+    json_t *j = host_get(f, "sim-1");
+    assert_string_equal(jstr(j, "state"), "ready");
+    json_decref(j);
     json_decref(host_post(f, "sim-1", "cordon", 200));
     json_decref(host_post(f, "sim-1", "uncordon", 200));
     unlink(tokens_file);
