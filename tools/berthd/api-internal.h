@@ -138,7 +138,8 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
 /* Answers GET /berth/hosts/{host} and POST /berth/hosts/{host}/cordon,
  * /uncordon and /drain (api_hosts.c), seg[0..n-1] the path's segments
  * (n 3 or 4, seg[1] "hosts"): a bad host name 400, an unknown host 404,
- * a POST without a token allowing every subscription 403; the POSTs run
+ * (bd_api_handle() has already refused a caller without the operator
+ * scope, 403); the POSTs run
  * on the worker thread, the GET on the loop's replica once caught up. */
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
