@@ -40,6 +40,11 @@ int berth__error_set(berth_error_t *err, int code, const char *name,
 int berth__error_add(berth_error_t *err, int code, const char *name,
                      const char *target, const char *fmt, ...) BERTH__PRINTF(5, 6);
 
+/* Appends one BERTH_EINVAL violation to *err (berth__error_add) and returns
+ * 1, so that a rule can add to a running count of violations. */
+size_t berth__report(berth_error_t *err, const char *name, const char *target,
+                     const char *fmt, ...) BERTH__PRINTF(4, 5);
+
 /* Same as berth__error_add() with a va_list. */
 int berth__error_addv(berth_error_t *err, int code, const char *name,
                       const char *target, const char *fmt, va_list ap);

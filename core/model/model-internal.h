@@ -56,9 +56,5 @@ void berth__group_demand(const berth_group_t *group, berth_demand_t *out);
  * the JSON path of that member. */
 const char *berth__group_gpu_sku(const berth_group_t *group, berth__path_t *path);
 
-/* Appends one BERTH_EINVAL violation to *err (berth__error_add) and returns
- * 1, so that a rule can add to a running count of violations. */
-size_t berth__report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...) BERTH__PRINTF(4, 5);
 
 #endif /* BERTH_MODEL_INTERNAL_H */

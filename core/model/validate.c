@@ -83,7 +83,6 @@
  *     ConflictingWindowsBuilds   images naming different Windows builds
  *     InvalidZone, TooManyZones  a zone the engine cannot register
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,16 +90,6 @@
 #include "internal.h"
 #include "model-internal.h"
 #include "lib/base64.h"
-
-size_t berth__report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    berth__error_addv(err, BERTH_EINVAL, name, target, fmt, ap);
-    va_end(ap);
-    return 1;
-}
 
 /* One of the group's two container lists, as the document names it. */
 typedef struct container_list {
