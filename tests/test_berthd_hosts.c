@@ -75,6 +75,14 @@ static test_http_t http(fixture_t *f, const char *method, const char *path, cons
     return test_http_send(&f->d, method, path, body, f->token);
 }
 
+/* A bodiless request whose answer must have `status`. */
+static void expect_status(fixture_t *f, const char *method, const char *path, long status)
+{
+    test_http_t h = http(f, method, path, NULL);
+    assert_int_equal(h.status, status);
+    test_http_free(&h);
+}
+
 static char *gpath(const char *name)
 {
     char *p = NULL;
@@ -440,15 +448,9 @@ static void test_bad_requests(void **state)
     json_decref(host_post(f, "nosuch", "cordon", 404));
     json_decref(host_post(f, "bad%20name", "cordon", 400));
     json_decref(host_post(f, "sim-1", "explode", 404));
-    test_http_t h = http(f, "GET", "/berth/hosts/sim-1/cordon", NULL);
-    assert_int_equal(h.status, 405);
-    test_http_free(&h);
-    h = http(f, "GET", "/berth/hosts/nosuch", NULL);
-    assert_int_equal(h.status, 404);
-    test_http_free(&h);
-    h = http(f, "DELETE", "/berth/hosts/sim-1", NULL);
-    assert_int_equal(h.status, 405);
-    test_http_free(&h);
+    expect_status(f, "GET", "/berth/hosts/sim-1/cordon", 405);
+    expect_status(f, "GET", "/berth/hosts/nosuch", 404);
+    expect_status(f, "DELETE", "/berth/hosts/sim-1", 405);
 }
 
 static void test_tokens(void **state)
@@ -458,12 +460,8 @@ static void test_tokens(void **state)
     json_decref(host_post(f, "sim-1", "cordon", 403));
     json_decref(host_post(f, "sim-1", "drain", 403));
     /* Reading the hosts is the operators' too. */
-    test_http_t h = http(f, "GET", "/berth/hosts/sim-1", NULL);
-    assert_int_equal(h.status, 403);
-    test_http_free(&h);
-    h = http(f, "GET", "/berth/hosts", NULL);
-    assert_int_equal(h.status, 403);
-    test_http_free(&h);
+    expect_status(f, "GET", "/berth/hosts/sim-1", 403);
+    expect_status(f, "GET", "/berth/hosts", 403);
     f->token = NULL;
     json_decref(host_post(f, "sim-1", "cordon", 401));
     f->token = "tok-all-0123456789";

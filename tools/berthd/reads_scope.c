@@ -25,6 +25,11 @@
 
 typedef struct scope_walk scope_walk_t;
 
+static void out_of_memory(bd_reply_t *reply)
+{
+    bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
+}
+
 /* Called for each record of the subscription in the location. */
 typedef void (*scope_record_fn)(scope_walk_t *w, const char *key, const json_t *rec);
 
@@ -59,7 +64,7 @@ static scope_walk_t *walk_new(bd_api_t *api, bd_reply_t *reply, const char *sub,
 {
     scope_walk_t *w = calloc(1, sizeof *w);
     if (w == NULL) {
-        bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
+        out_of_memory(reply);
         return NULL;
     }
     w->api = api;
@@ -111,7 +116,7 @@ static void walk_start(scope_walk_t *w, scope_record_fn each, scope_done_fn done
     w->each = each;
     w->done = done;
     if (walk_next(w) != 0) {
-        bd_reply_error(w->reply, 503, "ServiceUnavailable", "", "out of memory");
+        out_of_memory(w->reply);
         walk_free(w);
     }
 }
@@ -226,7 +231,7 @@ void bd_reads_usages(bd_api_t *api, const char *sub, const char *location, bd_re
     char field[BD_SUB_MAX + BD_LOCATION_MAX + 2];
     snprintf(field, sizeof field, "%s%s", w->prefix, w->location);
     if (w->gpus == NULL || bd_records_read(api->records, "usage", field, usages_count, w) != 0) {
-        bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
+        out_of_memory(reply);
         walk_free(w);
     }
 }
@@ -267,7 +272,7 @@ void bd_reads_cached_images(bd_api_t *api, const bd_request_t *req, const char *
         return;
     w->images = json_object();
     if (w->images == NULL) {
-        bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
+        out_of_memory(reply);
         walk_free(w);
         return;
     }
