@@ -91,7 +91,9 @@ int bd_query_duplicate(const char *query, char *name, size_t cap)
     size_t most = 1;
     for (const char *p = query; *p != '\0'; p++)
         most += *p == '&';
-    query_name_t *names = malloc(most * sizeof *names);
+    /* A request's few parameters sort on the stack. */
+    query_name_t few[16];
+    query_name_t *names = most <= 16 ? few : malloc(most * sizeof *names);
     if (names == NULL)
         return -1;
     size_t n = 0;
@@ -117,7 +119,8 @@ int bd_query_duplicate(const char *query, char *name, size_t cap)
             if (cap > 0)
                 name[k] = '\0';
         }
-    free(names);
+    if (names != few)
+        free(names);
     return found;
 }
 
