@@ -108,6 +108,12 @@ typedef struct bd_request {
     bool any_subscription;
     const char *const *subscriptions;
     size_t nsubscriptions;
+    /* The operator scope: Berth's own routes (/berth/hosts and the host
+     * actions) and the cell-wide views (every cached image).  A token
+     * allowing every subscription ('*') has it, as has every caller when
+     * there is no tokens file; a tenant's token (named subscriptions) does
+     * not. */
+    bool operator_scope;
     /* Set by the WebSocket alone (server_ws.c), never from a request's
      * bytes: an exec session's take answers what to run, {"session":
      * {key, container, command, tty, rows, cols}}, instead of running it. */

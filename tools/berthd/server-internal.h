@@ -54,7 +54,8 @@
 
 typedef struct bd_token {
     unsigned char digest[32];       /* SHA-256 of the token                 */
-    bool any;                       /* '*' among its subscriptions          */
+    bool any;                       /* '*' among its subscriptions: the
+                                     * operator scope                       */
     size_t nsubs;
     char **subs;
     /* A client (a third field, "TOKEN SUBS CLIENT_ID"): the token is also
