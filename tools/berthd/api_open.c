@@ -166,6 +166,7 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
     berth_store_options_init(&so);
     so.url = cfg->redis_url;
     so.cell = api->cell;
+    bd_store_options_durable(cfg, &so);
     int rc = berth_engine_new(&eo, &api->async_engine, err);
     if (rc == 0)
         rc = berth_store_async_open(&so, api->async_engine, base, &api->async, err);
@@ -223,6 +224,15 @@ void bd_api_close(bd_api_t *api)
     berth_engine_free(api->async_engine);
     bd_records_free(api->records);
     free(api);
+}
+
+/* Contract: berthd.h. */
+void bd_store_options_durable(const bd_config_t *cfg, berth_store_options_t *so)
+{
+    so->wait_replicas = cfg->replicas;
+    so->wait_timeout_ms = cfg->replica_wait_ms;
+    if (cfg->replicas > 0 && so->timeout_ms <= cfg->replica_wait_ms)
+        so->timeout_ms = cfg->replica_wait_ms + 1000;
 }
 
 /* Contract (berthd.h): appends the API's Prometheus metrics to out. */
