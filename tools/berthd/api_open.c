@@ -226,15 +226,6 @@ void bd_api_close(bd_api_t *api)
     free(api);
 }
 
-/* Contract: berthd.h. */
-void bd_store_options_durable(const bd_config_t *cfg, berth_store_options_t *so)
-{
-    so->wait_replicas = cfg->replicas;
-    so->wait_timeout_ms = cfg->replica_wait_ms;
-    if (cfg->replicas > 0 && so->timeout_ms <= cfg->replica_wait_ms)
-        so->timeout_ms = cfg->replica_wait_ms + 1000;
-}
-
 /* Contract (berthd.h): appends the API's Prometheus metrics to out. */
 void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
 {

@@ -198,7 +198,13 @@ typedef struct bd_api bd_api_t;
 /* Sets the Redis replicas the configuration asks to confirm each commit
  * (--replicas, --replica-wait-ms) in store options `so`; the store's
  * command timeout grows when needed to exceed that wait. */
-void bd_store_options_durable(const bd_config_t *cfg, berth_store_options_t *so);
+static inline void bd_store_options_durable(const bd_config_t *cfg, berth_store_options_t *so)
+{
+    so->wait_replicas = cfg->replicas;
+    so->wait_timeout_ms = cfg->replica_wait_ms;
+    if (cfg->replicas > 0 && so->timeout_ms <= cfg->replica_wait_ms)
+        so->timeout_ms = cfg->replica_wait_ms + 1000;
+}
 
 int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
                 berth_error_t *err);
