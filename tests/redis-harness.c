@@ -328,74 +328,128 @@ void berth_test_cluster_stop(berth_test_cluster_t *c)
 {
     if (c == NULL)
         return;
-    for (int i = 0; i < c->masters; i++)
+    for (int i = 0; i < c->count; i++)
         berth_test_redis_stop(c->nodes[i]);
     free(c->nodes);
     free(c);
 }
 
-berth_test_cluster_t *berth_test_cluster_start(int masters)
+/* The first node of c that is running, or NULL. */
+static berth_test_redis_t *cluster_live_node(const berth_test_cluster_t *c)
 {
-    if (masters < 3) {
-        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters\n");
-        return NULL;
-    }
-    berth_test_cluster_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
-    c->nodes = calloc((size_t)masters, sizeof *c->nodes);
-    if (c->nodes == NULL) {
-        free(c);
-        return NULL;
-    }
-    berth_test_redis_options_t opts = { BERTH_TEST_REDIS_TCP, BERTH_TEST_REDIS_AOF_OFF, 1 };
-    for (int i = 0; i < masters; i++) {
-        c->nodes[i] = berth_test_redis_start(&opts);
-        if (c->nodes[i] == NULL) {
-            berth_test_cluster_stop(c);
-            return NULL;
-        }
-        c->masters = i + 1;
-    }
-    snprintf(c->url, sizeof c->url, "%s", c->nodes[0]->url);
+    for (int i = 0; i < c->count; i++)
+        if (c->nodes[i]->pid > 0)
+            return c->nodes[i];
+    return NULL;
+}
 
-    const char **argv = calloc((size_t)masters + 8, sizeof *argv);
-    char (*addrs)[32] = calloc((size_t)masters, sizeof *addrs);
-    char log[160];
+/* Whether every running node says cluster_state:ok. */
+static int cluster_ok(const berth_test_cluster_t *c)
+{
+    for (int i = 0; i < c->count; i++)
+        if (c->nodes[i]->pid > 0 && !cluster_node_ok(c->nodes[i]))
+            return 0;
+    return 1;
+}
+
+/* How many replicas master `node` reports online (INFO replication). */
+static int replicas_online(const berth_test_redis_t *node)
+{
+    redisContext *ctx = berth_test_redis_connect(node);
+    if (ctx == NULL)
+        return -1;
+    redisReply *r = redisCommand(ctx, "INFO replication");
+    int n = 0;
+    if (r != NULL && r->type == REDIS_REPLY_STRING)
+        for (const char *p = strstr(r->str, "state=online"); p != NULL;
+             p = strstr(p + 1, "state=online"))
+            n++;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(ctx);
+    return n;
+}
+
+/* Runs redis-cli --cluster create over c's nodes; 0 or -1. */
+static int cluster_create(berth_test_cluster_t *c, int replicas_per_master)
+{
+    const char **argv = calloc((size_t)c->count + 8, sizeof *argv);
+    char (*addrs)[32] = calloc((size_t)c->count, sizeof *addrs);
+    char log[160], reps[16];
     snprintf(log, sizeof log, "%s/cluster-create.log", c->nodes[0]->dir);
+    snprintf(reps, sizeof reps, "%d", replicas_per_master);
     int n = 0, rc = -1;
     if (argv != NULL && addrs != NULL) {
         argv[n++] = "redis-cli";
         argv[n++] = "--cluster";
         argv[n++] = "create";
-        for (int i = 0; i < masters; i++) {
+        for (int i = 0; i < c->count; i++) {
             snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", c->nodes[i]->port);
             argv[n++] = addrs[i];
         }
         argv[n++] = "--cluster-replicas";
-        argv[n++] = "0";
+        argv[n++] = reps;
         argv[n++] = "--cluster-yes";
         argv[n] = NULL;
         rc = run_bounded(argv, log, HARNESS_CLUSTER_WAIT_MS);
     }
     free(argv);
     free(addrs);
-    if (rc != 0) {
+    if (rc != 0)
         fprintf(stderr, "redis-harness: redis-cli --cluster create failed (status %d)\n", rc);
+    return rc == 0 ? 0 : -1;
+}
+
+berth_test_cluster_t *berth_test_cluster_start_replicas(int masters, int replicas_per_master,
+                                                        berth_test_redis_aof_t aof)
+{
+    if (masters < 3 || replicas_per_master < 0 || replicas_per_master > 4) {
+        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters, at most 4 "
+                        "replicas each\n");
+        return NULL;
+    }
+    berth_test_cluster_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    int count = masters * (1 + replicas_per_master);
+    c->nodes = calloc((size_t)count, sizeof *c->nodes);
+    if (c->nodes == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->masters = masters;
+    berth_test_redis_options_t opts = { BERTH_TEST_REDIS_TCP, aof, 1 };
+    for (int i = 0; i < count; i++) {
+        c->nodes[i] = berth_test_redis_start(&opts);
+        if (c->nodes[i] == NULL) {
+            berth_test_cluster_stop(c);
+            return NULL;
+        }
+        c->count = i + 1;
+    }
+    snprintf(c->url, sizeof c->url, "%s", c->nodes[0]->url);
+    if (cluster_create(c, replicas_per_master) < 0) {
         berth_test_cluster_stop(c);
         return NULL;
     }
 
     long long deadline = berth__clock_monotonic_ms() + HARNESS_CLUSTER_WAIT_MS;
     for (;;) {
-        int ok = 1;
-        for (int i = 0; i < masters && ok; i++)
-            ok = cluster_node_ok(c->nodes[i]);
-        if (ok)
+        int ok = cluster_ok(c);
+        /* Every master (a node serving a slot) has its replicas online. */
+        int online = 0;
+        for (int i = 0; ok && i < count; i++) {
+            int n = replicas_online(c->nodes[i]);
+            if (n < 0)
+                ok = 0;
+            else
+                online += n;
+        }
+        if (ok && online >= masters * replicas_per_master)
             return c;
         if (berth__clock_monotonic_ms() >= deadline) {
-            fprintf(stderr, "redis-harness: cluster_state did not become ok within %d ms\n",
-                    HARNESS_CLUSTER_WAIT_MS);
+            fprintf(stderr, "redis-harness: the cluster was not ok with its replicas online "
+                            "within %d ms\n", HARNESS_CLUSTER_WAIT_MS);
             berth_test_cluster_stop(c);
             return NULL;
         }
@@ -403,10 +457,16 @@ berth_test_cluster_t *berth_test_cluster_start(int masters)
     }
 }
 
+berth_test_cluster_t *berth_test_cluster_start(int masters)
+{
+    return berth_test_cluster_start_replicas(masters, 0, BERTH_TEST_REDIS_AOF_OFF);
+}
+
 berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *c,
                                                     const char *key)
 {
-    redisContext *ctx = berth_test_redis_connect(c->nodes[0]);
+    berth_test_redis_t *live = cluster_live_node(c);
+    redisContext *ctx = live != NULL ? berth_test_redis_connect(live) : NULL;
     if (ctx == NULL)
         return NULL;
     berth_test_redis_t *found = NULL;
@@ -423,7 +483,7 @@ berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *
             redisReply *master = e->element[2];
             if (master->type != REDIS_REPLY_ARRAY || master->elements < 2)
                 continue;
-            for (int k = 0; k < c->masters; k++)
+            for (int k = 0; k < c->count; k++)
                 if (c->nodes[k]->port == master->element[1]->integer)
                     found = c->nodes[k];
         }
@@ -434,4 +494,33 @@ berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *
         freeReplyObject(slots);
     redisFree(ctx);
     return found;
+}
+
+/* Whether `node` answers a command on `key` itself (no MOVED, no
+ * CLUSTERDOWN): it is the master of the key's slot. */
+static int cluster_node_serves(const berth_test_redis_t *node, const char *key)
+{
+    redisContext *ctx = berth_test_redis_connect(node);
+    if (ctx == NULL)
+        return 0;
+    redisReply *r = redisCommand(ctx, "EXISTS %s", key);
+    int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(ctx);
+    return ok;
+}
+
+berth_test_redis_t *berth_test_cluster_wait_master(const berth_test_cluster_t *c,
+                                                   const char *key, long wait_ms)
+{
+    long long deadline = berth__clock_monotonic_ms() + wait_ms;
+    for (;;) {
+        berth_test_redis_t *m = cluster_ok(c) ? berth_test_cluster_node_for_key(c, key) : NULL;
+        if (m != NULL && m->pid > 0 && cluster_node_serves(m, key))
+            return m;
+        if (berth__clock_monotonic_ms() >= deadline)
+            return NULL;
+        berth__clock_sleep_ms(50);
+    }
 }

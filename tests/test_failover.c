@@ -1,0 +1,360 @@
+/*
+ * test_failover.c: a Redis Cluster master killed under load loses no
+ * commit the store acknowledged, and the stores follow the cluster to the
+ * promoted replica without being reopened.
+ *
+ * A local cluster of three masters with a replica each (six redis-server
+ * processes on loopback ports).  Two cells whose slots sit on different
+ * masters; on each, a synchronous store (one placement, then a batch of
+ * three, in turns) and an asynchronous store commit placements in a loop,
+ * all with wait_replicas = 1, so that a success means a replica had the
+ * commit.  Mid-run the master of the first cell is killed with SIGKILL;
+ * the loop goes on while the cluster promotes its replica (calls fail with
+ * BERTH_EIO meanwhile: such a commit may or may not be there).  Then:
+ *
+ *   - once the killed node is back (as the new master's replica, so that
+ *     WAIT can be answered), every store, never reopened, commits
+ *     successfully again;
+ *   - every placement any store acknowledged (status 0) is in its cell's
+ *     group hash on the slot's master now, the promoted replica for the
+ *     first cell;
+ *   - berth_store_fsck finds nothing wrong in either cell (host usage equal
+ *     to the sum of its groups, the log's sequence consistent).
+ *
+ * Every wait is bounded (the whole binary by TEST_SECONDS); no timing is
+ * judged.  Every server is stopped by its pid (redis-harness.c).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "../core/berth.h"
+#include "redis-harness.h"
+
+#define TEST_SECONDS 240            /* the whole binary, at most            */
+#define WAIT_MS 2000u               /* the stores' wait for a replica       */
+#define CELLS 2
+#define BEFORE 40                   /* loop turns before the kill           */
+#define AFTER_OK 10                 /* successes each store needs after it  */
+#define LOOP_MS 60000               /* the loop after the kill, at most     */
+#define MAX_ACKED 4096
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_failover: timed out\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    berth_test_redis_cleanup_all();
+    _exit(1);
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* One cell and its two writers. */
+typedef struct cell {
+    char name[32];
+    char probe[64];                 /* a key in the cell's slot             */
+    berth_engine_t *se, *ae;
+    berth_store_t *s;
+    berth_store_async_t *a;
+    int sync_ok_after, async_ok_after; /* successes after the kill          */
+    int failed;                     /* calls that failed (any time)         */
+} cell_t;
+
+typedef struct acked {
+    int cell;
+    char key[32];
+} acked_t;
+
+static acked_t acked[MAX_ACKED];
+static int nacked;
+
+static void ack(int cell, const char *key)
+{
+    assert_true(nacked < MAX_ACKED);
+    acked[nacked].cell = cell;
+    snprintf(acked[nacked].key, sizeof acked[nacked].key, "%s", key);
+    nacked++;
+}
+
+static berth_request_t request(void)
+{
+    berth_request_t r;
+    memset(&r, 0, sizeof r);
+    r.demand.millicores = 1000;
+    r.demand.requested_millicores = 1000;
+    r.demand.memory_mib = 64;
+    r.os = BERTH_OS_LINUX;
+    return r;
+}
+
+/* Two cell names whose slots are on different masters. */
+static void pick_cells(const berth_test_cluster_t *c, cell_t *cells)
+{
+    const berth_test_redis_t *first = NULL;
+    int found = 0;
+    for (int i = 0; i < 200 && found < CELLS; i++) {
+        char name[32], key[64];
+        snprintf(name, sizeof name, "fo%d", i);
+        snprintf(key, sizeof key, "berth:{%s}:meta", name);
+        const berth_test_redis_t *m = berth_test_cluster_node_for_key(c, key);
+        assert_non_null(m);
+        if (found == 1 && m == first)
+            continue;
+        first = found == 0 ? m : first;
+        snprintf(cells[found].name, sizeof cells[found].name, "%s", name);
+        snprintf(cells[found].probe, sizeof cells[found].probe, "%s", key);
+        found++;
+    }
+    assert_int_equal(found, CELLS);
+}
+
+static void open_cell(const berth_test_cluster_t *c, struct event_base *base, cell_t *cell)
+{
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = c->url;
+    o.cell = cell->name;
+    o.timeout_ms = 2 * WAIT_MS;
+    o.wait_replicas = 1;
+    o.wait_timeout_ms = WAIT_MS;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &cell->se, &err), 0);
+    if (berth_store_open(&o, cell->se, &cell->s, &err) != 0)
+        fail_msg("open %s: %s: %s", cell->name, err.name, err.message);
+    for (int h = 0; h < 8; h++) {
+        char name[16];
+        snprintf(name, sizeof name, "h%d", h);
+        berth_host_t host;
+        memset(&host, 0, sizeof host);
+        host.name = name;
+        host.cores = 128;
+        host.memory_mib = 262144;
+        host.os = BERTH_OS_LINUX;
+        host.state = BERTH_HOST_READY;
+        if (berth_store_host_put(cell->s, &host, &err) != 0)
+            fail_msg("host put: %s: %s", err.name, err.message);
+    }
+    assert_int_equal(berth_engine_new(NULL, &cell->ae, &err), 0);
+    if (berth_store_async_open(&o, cell->ae, base, &cell->a, &err) != 0)
+        fail_msg("async open %s: %s: %s", cell->name, err.name, err.message);
+}
+
+/* ---- the asynchronous writer ------------------------------------------------ */
+
+typedef struct outcome {
+    int calls, status;
+} outcome_t;
+
+static void record(int status, const berth_placement_t *placement, const berth_error_t *err,
+                   void *data)
+{
+    (void)placement;
+    outcome_t *o = data;
+    o->calls++;
+    o->status = status;
+    if (status != 0 && err != NULL)
+        fprintf(stderr, "async place: %s: %s\n", err->name, err->message);
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+}
+
+/* Runs the loop in turns of at most 20 ms until o has its callback (the
+ * store's own timeout answers every call within timeout_ms). */
+static void run_until_called(struct event_base *base, const outcome_t *o)
+{
+    struct event *t = evtimer_new(base, tick, NULL);
+    assert_non_null(t);
+    for (double end = now_ms() + 8 * WAIT_MS; o->calls == 0 && now_ms() < end;) {
+        struct timeval tv = {0, 20000};
+        evtimer_add(t, &tv);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    event_free(t);
+    assert_int_equal(o->calls, 1);
+}
+
+/* One turn of both writers on cell i: returns the number of failures. */
+static int turn(struct event_base *base, cell_t *cells, int i, int n, bool killed)
+{
+    cell_t *cell = &cells[i];
+    berth_request_t req = request();
+    berth_error_t err;
+    int failures = 0;
+    char key[32];
+    if (n % 2 == 0) {
+        berth_placement_t p;
+        snprintf(key, sizeof key, "s%d", n);
+        int rc = berth_store_place(cell->s, key, &req, NULL, &p, &err);
+        if (rc == 0) {
+            ack(i, key);
+            cell->sync_ok_after += killed;
+        } else {
+            if (rc != BERTH_EIO)
+                fail_msg("place %s: %s: %s", key, err.name, err.message);
+            failures++;
+        }
+    } else {
+        char keys[3][32];
+        const char *kp[3];
+        berth_request_t reqs[3] = {req, req, req};
+        int results[3];
+        for (int k = 0; k < 3; k++) {
+            snprintf(keys[k], sizeof keys[k], "b%d-%d", n, k);
+            kp[k] = keys[k];
+        }
+        int rc = berth_store_place_batch(cell->s, 3, kp, reqs, NULL, results, &err);
+        for (int k = 0; k < 3; k++) {
+            if (rc == 0 && results[k] == 0) {
+                ack(i, keys[k]);
+            } else {
+                /* nothing else than a lost or unconfirmed commit here */
+                assert_true(rc != 0 || results[k] == BERTH_EIO);
+                failures++;
+            }
+        }
+        cell->sync_ok_after += killed && rc == 0;
+    }
+    snprintf(key, sizeof key, "a%d", n);
+    outcome_t o = {0};
+    assert_int_equal(berth_store_async_place(cell->a, key, &req, NULL, record, &o, &err), 0);
+    run_until_called(base, &o);
+    if (o.status == 0) {
+        ack(i, key);
+        cell->async_ok_after += killed;
+    } else {
+        assert_int_equal(o.status, BERTH_EIO);
+        failures++;
+    }
+    cell->failed += failures;
+    return failures;
+}
+
+static void count_violation(const char *violation, void *data)
+{
+    fprintf(stderr, "fsck: %s\n", violation);
+    (*(int *)data)++;
+}
+
+static void test_master_killed(void **state)
+{
+    (void)state;
+    berth_test_cluster_t *c = berth_test_cluster_start_replicas(3, 1, BERTH_TEST_REDIS_AOF_OFF);
+    if (c == NULL)
+        fail_msg("no cluster of three masters with a replica each");
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    cell_t cells[CELLS];
+    memset(cells, 0, sizeof cells);
+    pick_cells(c, cells);
+    for (int i = 0; i < CELLS; i++)
+        open_cell(c, base, &cells[i]);
+
+    for (int n = 0; n < BEFORE; n++)
+        for (int i = 0; i < CELLS; i++)
+            assert_int_equal(turn(base, cells, i, n, false), 0);
+
+    /* The master of the first cell dies without a word. */
+    berth_test_redis_t *old = berth_test_cluster_node_for_key(c, cells[0].probe);
+    assert_non_null(old);
+    assert_int_equal(berth_test_redis_kill(old), 0);
+
+    /* The loop goes on through the election.  Once the replica serves the
+     * cell, the killed node starts again and rejoins as its replica (the
+     * cluster remembers it in its nodes.conf): until then no replica can
+     * confirm the first cell's commits, and they fail NotReplicated. */
+    bool done = false, back = false;
+    double end = now_ms() + LOOP_MS;
+    for (int n = BEFORE; !done; n++) {
+        if (!back && berth_test_cluster_wait_master(c, cells[0].probe, 0) != NULL) {
+            assert_int_equal(berth_test_redis_restart(old), 0);
+            back = true;
+        }
+        /* bounded: the stores must have found the new master by then */
+        assert_true(n < BEFORE + MAX_ACKED / 8);
+        assert_true(now_ms() < end);
+        int failures = 0;
+        for (int i = 0; i < CELLS; i++)
+            failures += turn(base, cells, i, n, true);
+        if (failures > 0)
+            usleep(50000); /* the cluster is still electing: give it a moment */
+        done = true;
+        for (int i = 0; i < CELLS; i++)
+            done = done && cells[i].sync_ok_after >= AFTER_OK &&
+                   cells[i].async_ok_after >= AFTER_OK;
+    }
+
+    /* The first cell is on the promoted replica now, the second where it was. */
+    berth_test_redis_t *now = berth_test_cluster_wait_master(c, cells[0].probe, 30000);
+    assert_non_null(now);
+    assert_ptr_not_equal(now, old);
+    assert_true(cells[0].failed > 0); /* the kill was felt */
+
+    for (int i = 0; i < CELLS; i++) {
+        berth_test_redis_t *m = berth_test_cluster_wait_master(c, cells[i].probe, 30000);
+        assert_non_null(m);
+        redisContext *ctx = berth_test_redis_connect(m);
+        assert_non_null(ctx);
+        int held = 0, want = 0;
+        for (int k = 0; k < nacked; k++) {
+            if (acked[k].cell != i)
+                continue;
+            want++;
+            redisReply *r = redisCommand(ctx, "HEXISTS berth:{%s}:groups %s", cells[i].name,
+                                         acked[k].key);
+            assert_non_null(r);
+            if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+                held++;
+            else
+                fprintf(stderr, "cell %s lost acknowledged group %s\n", cells[i].name,
+                        acked[k].key);
+            freeReplyObject(r);
+        }
+        redisFree(ctx);
+        assert_true(want > 0);
+        assert_int_equal(held, want);
+
+        int violations = 0;
+        berth_error_t err;
+        assert_int_equal(berth_store_fsck(cells[i].s, count_violation, &violations, &err), 0);
+        assert_int_equal(violations, 0);
+    }
+
+    for (int i = 0; i < CELLS; i++) {
+        berth_store_async_close(cells[i].a);
+        berth_engine_free(cells[i].ae);
+        berth_store_close(cells[i].s);
+        berth_engine_free(cells[i].se);
+    }
+    event_base_free(base);
+    berth_test_cluster_stop(c);
+}
+
+int main(void)
+{
+    signal(SIGALRM, on_alarm);
+    alarm(TEST_SECONDS);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_master_killed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
