@@ -105,45 +105,6 @@ static void registry_remove(berth_test_redis_t *r)
             registry[i] = NULL;
 }
 
-/* A TCP port on 127.0.0.1 that is free right now, and (for a cluster node)
- * whose cluster bus port, port + 10000, is free too.  The port may be taken
- * before redis-server binds it; start_server() then fails and the caller
- * tries another.  Returns the port or 0. */
-static int free_port(int need_bus)
-{
-    for (int attempt = 0; attempt < 50; attempt++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd < 0)
-            return 0;
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        /* Stay below 55535 so that the bus port is a valid port too. */
-        uint32_t pick;
-        if (berth__random_bytes(&pick, sizeof pick) != 0)
-            return 0;
-        sa.sin_port = htons((uint16_t)(20000 + pick % 35000));
-        int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        int port = ntohs(sa.sin_port);
-        close(fd);
-        if (!ok || port == 6379)
-            continue;
-        if (need_bus) {
-            int bus = socket(AF_INET, SOCK_STREAM, 0);
-            if (bus < 0)
-                return 0;
-            sa.sin_port = htons((uint16_t)(port + 10000));
-            ok = bind(bus, (struct sockaddr *)&sa, sizeof sa) == 0;
-            close(bus);
-            if (!ok)
-                continue;
-        }
-        return port;
-    }
-    return 0;
-}
-
 redisContext *berth_test_redis_connect(const berth_test_redis_t *r)
 {
     struct timeval tv = { 5, 0 };
@@ -221,7 +182,7 @@ berth_test_redis_t *berth_test_redis_start(const berth_test_redis_options_t *opt
     int attempts = r->opts.transport == BERTH_TEST_REDIS_TCP ? 5 : 1;
     for (int i = 0; i < attempts; i++) {
         if (r->opts.transport == BERTH_TEST_REDIS_TCP) {
-            r->port = free_port(r->opts.cluster);
+            r->port = berth__redis_free_port(r->opts.cluster);
             if (r->port == 0) {
                 fprintf(stderr, "redis-harness: no free loopback port\n");
                 break;
@@ -289,27 +250,6 @@ int berth_test_redis_group_teardown(void **state)
     return 0;
 }
 
-/* Runs argv with stdin from /dev/null and its output appended to `log`,
- * killing it after `wait_ms`.  Returns its exit status, or -1. */
-static int run_bounded(const char *const *argv, const char *log, long wait_ms)
-{
-    berth__spawn_options_t o = {
-        .capture = BERTH__SPAWN_CAPTURE_STDOUT | BERTH__SPAWN_CAPTURE_STDERR,
-        .death_signal = SIGKILL,
-    };
-    char output[8192];
-    berth__spawn_result_t res;
-    int rc = berth__spawn_run((char *const *)argv, &o, wait_ms, output, sizeof output, &res);
-    FILE *f = fopen(log, "a");
-    if (f != NULL) {
-        fwrite(output, 1, res.output_len, f);
-        if (rc != 0)
-            fprintf(f, "%s: %s\n", argv[0], res.message);
-        fclose(f);
-    }
-    return rc == 0 ? res.exit_status : -1;
-}
-
 static int cluster_node_ok(const berth_test_redis_t *node)
 {
     redisContext *c = berth_test_redis_connect(node);
@@ -352,60 +292,12 @@ static int cluster_ok(const berth_test_cluster_t *c)
     return 1;
 }
 
-/* How many replicas master `node` reports online (INFO replication). */
-static int replicas_online(const berth_test_redis_t *node)
-{
-    redisContext *ctx = berth_test_redis_connect(node);
-    if (ctx == NULL)
-        return -1;
-    redisReply *r = redisCommand(ctx, "INFO replication");
-    int n = 0;
-    if (r != NULL && r->type == REDIS_REPLY_STRING)
-        for (const char *p = strstr(r->str, "state=online"); p != NULL;
-             p = strstr(p + 1, "state=online"))
-            n++;
-    if (r != NULL)
-        freeReplyObject(r);
-    redisFree(ctx);
-    return n;
-}
-
-/* Runs redis-cli --cluster create over c's nodes; 0 or -1. */
-static int cluster_create(berth_test_cluster_t *c, int replicas_per_master)
-{
-    const char **argv = calloc((size_t)c->count + 8, sizeof *argv);
-    char (*addrs)[32] = calloc((size_t)c->count, sizeof *addrs);
-    char log[160], reps[16];
-    snprintf(log, sizeof log, "%s/cluster-create.log", c->nodes[0]->dir);
-    snprintf(reps, sizeof reps, "%d", replicas_per_master);
-    int n = 0, rc = -1;
-    if (argv != NULL && addrs != NULL) {
-        argv[n++] = "redis-cli";
-        argv[n++] = "--cluster";
-        argv[n++] = "create";
-        for (int i = 0; i < c->count; i++) {
-            snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", c->nodes[i]->port);
-            argv[n++] = addrs[i];
-        }
-        argv[n++] = "--cluster-replicas";
-        argv[n++] = reps;
-        argv[n++] = "--cluster-yes";
-        argv[n] = NULL;
-        rc = run_bounded(argv, log, HARNESS_CLUSTER_WAIT_MS);
-    }
-    free(argv);
-    free(addrs);
-    if (rc != 0)
-        fprintf(stderr, "redis-harness: redis-cli --cluster create failed (status %d)\n", rc);
-    return rc == 0 ? 0 : -1;
-}
-
 berth_test_cluster_t *berth_test_cluster_start_replicas(int masters, int replicas_per_master,
                                                         berth_test_redis_aof_t aof)
 {
-    if (masters < 3 || replicas_per_master < 0 || replicas_per_master > 4) {
-        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters, at most 4 "
-                        "replicas each\n");
+    if (masters < 3 || replicas_per_master < 0 || masters * (1 + replicas_per_master) > 64) {
+        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters, and at most "
+                        "64 nodes\n");
         return NULL;
     }
     berth_test_cluster_t *c = calloc(1, sizeof *c);
@@ -428,33 +320,17 @@ berth_test_cluster_t *berth_test_cluster_start_replicas(int masters, int replica
         c->count = i + 1;
     }
     snprintf(c->url, sizeof c->url, "%s", c->nodes[0]->url);
-    if (cluster_create(c, replicas_per_master) < 0) {
+    int ports[64];
+    for (int i = 0; i < count; i++)
+        ports[i] = c->nodes[i]->port;
+    char err[512];
+    if (berth__redis_cluster_create(ports, count, replicas_per_master, HARNESS_CLUSTER_WAIT_MS,
+                                    err, sizeof err) < 0) {
+        fprintf(stderr, "redis-harness: %s\n", err);
         berth_test_cluster_stop(c);
         return NULL;
     }
-
-    long long deadline = berth__clock_monotonic_ms() + HARNESS_CLUSTER_WAIT_MS;
-    for (;;) {
-        int ok = cluster_ok(c);
-        /* Every master (a node serving a slot) has its replicas online. */
-        int online = 0;
-        for (int i = 0; ok && i < count; i++) {
-            int n = replicas_online(c->nodes[i]);
-            if (n < 0)
-                ok = 0;
-            else
-                online += n;
-        }
-        if (ok && online >= masters * replicas_per_master)
-            return c;
-        if (berth__clock_monotonic_ms() >= deadline) {
-            fprintf(stderr, "redis-harness: the cluster was not ok with its replicas online "
-                            "within %d ms\n", HARNESS_CLUSTER_WAIT_MS);
-            berth_test_cluster_stop(c);
-            return NULL;
-        }
-        berth__clock_sleep_ms(50);
-    }
+    return c;
 }
 
 berth_test_cluster_t *berth_test_cluster_start(int masters)
