@@ -14,6 +14,7 @@
  *
  *   berth-bench incore ...       placement in memory (incore.c)
  *   berth-bench redis ...        commits through Redis (redis.c)
+ *   berth-bench region ...       cells on a Redis Cluster, with WAIT (region.c)
  *
  *   berth-bench api --endpoint URL ...
  *
@@ -49,6 +50,7 @@
 #include "quality.h"
 #include "redeploy.h"
 #include "redis.h"
+#include "region.h"
 
 /* Takes every "--csv DIR" pair (or "--csv=DIR") out of argv (keeping the rest in order)
  * and hands DIR to output.c, so that each scenario parses only its own
@@ -100,6 +102,8 @@ int main(int argc, char **argv)
         return bench_incore_main(argc, argv);
     if (strcmp(scenario, "redis") == 0)
         return bench_redis_main(argc, argv);
+    if (strcmp(scenario, "region") == 0)
+        return bench_region_main(argc, argv);
     if (strcmp(scenario, "api") == 0)
         return bench_api_main(argc, argv);
     if (strcmp(scenario, "pool") == 0)
@@ -108,7 +112,7 @@ int main(int argc, char **argv)
         return bench_quality_main(argc, argv);
     if (strcmp(scenario, "redeploy") == 0)
         return bench_redeploy_main(argc, argv);
-    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, api, quality or "
-            "redeploy; try --help)\n", scenario);
+    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, region, api, "
+            "pool, quality or redeploy; try --help)\n", scenario);
     return 2;
 }
