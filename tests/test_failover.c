@@ -23,6 +23,9 @@
  *   - berth_store_fsck finds nothing wrong in either cell (host usage equal
  *     to the sum of its groups, the log's sequence consistent).
  *
+ * Before that, a URL listing several nodes (the first one dead) opens the
+ * store, and lists with anything but redis:// nodes are refused.
+ *
  * Every wait is bounded (the whole binary by TEST_SECONDS); no timing is
  * judged.  Every server is stopped by its pid (redis-harness.c).
  */
@@ -42,6 +45,7 @@
 #include <hiredis/hiredis.h>
 
 #include "../core/berth.h"
+#include "lib/redis-server.h"
 #include "redis-harness.h"
 
 #define TEST_SECONDS 240            /* the whole binary, at most            */
@@ -256,12 +260,70 @@ static void count_violation(const char *violation, void *data)
     (*(int *)data)++;
 }
 
+static int setup(void **state)
+{
+    berth_test_cluster_t *c = berth_test_cluster_start_replicas(3, 2, BERTH_TEST_REDIS_AOF_OFF);
+    if (c == NULL) {
+        fprintf(stderr, "test_failover: no cluster of three masters with two replicas each\n");
+        return -1;
+    }
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    berth_test_cluster_stop(*state);
+    return 0;
+}
+
+/* A URL may list several nodes of one cluster: a dead one is passed over
+ * at open; a list with anything but redis:// nodes is refused. */
+static void test_url_list(void **state)
+{
+    berth_test_cluster_t *c = *state;
+    int dead = berth__redis_free_port(false);
+    assert_true(dead > 0);
+    char url[512];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d,%s", dead, c->url);
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = url;
+    o.cell = "fo-list";
+    berth_engine_t *e;
+    berth_store_t *s = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &e, &err), 0);
+    if (berth_store_open(&o, e, &s, &err) != 0)
+        fail_msg("open through %s: %s: %s", url, err.name, err.message);
+    berth_host_t h;
+    memset(&h, 0, sizeof h);
+    h.name = "h1";
+    h.cores = 4;
+    h.memory_mib = 4096;
+    h.os = BERTH_OS_LINUX;
+    h.state = BERTH_HOST_READY;
+    assert_int_equal(berth_store_host_put(s, &h, &err), 0);
+    berth_store_close(s);
+    berth_engine_free(e);
+    assert_int_equal(berth_engine_new(NULL, &e, &err), 0); /* an empty one again */
+
+    static const char *const bad[] = {"redis://127.0.0.1:1,unix:///tmp/x.sock",
+                                      "redis://127.0.0.1:1,redis://", ",,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s = NULL;
+        o.url = bad[i];
+        assert_int_equal(berth_store_open(&o, e, &s, &err), BERTH_EINVAL);
+        assert_string_equal(err.name, "InvalidStoreOptions");
+        assert_string_equal(err.target, "url");
+        assert_null(s);
+    }
+    berth_engine_free(e);
+}
+
 static void test_master_killed(void **state)
 {
-    (void)state;
-    berth_test_cluster_t *c = berth_test_cluster_start_replicas(3, 2, BERTH_TEST_REDIS_AOF_OFF);
-    if (c == NULL)
-        fail_msg("no cluster of three masters with two replicas each");
+    berth_test_cluster_t *c = *state;
     struct event_base *base = event_base_new();
     assert_non_null(base);
     cell_t cells[CELLS];
@@ -341,7 +403,6 @@ static void test_master_killed(void **state)
         berth_engine_free(cells[i].se);
     }
     event_base_free(base);
-    berth_test_cluster_stop(c);
 }
 
 int main(void)
@@ -349,7 +410,8 @@ int main(void)
     signal(SIGALRM, on_alarm);
     alarm(TEST_SECONDS);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_master_killed),
+        cmocka_unit_test(test_url_list),
+        cmocka_unit_test(test_master_killed), /* last: it kills a master */
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
