@@ -6,8 +6,8 @@
  * A local cluster of three masters with two replicas each (nine
  * redis-server processes on loopback ports): once a master is lost, its
  * promoted replica still has a replica to confirm a WAIT (with one replica
- * each, nothing could be acknowledged until a replica came back).  Two cells whose slots sit on different
- * masters; on each, a synchronous store (one placement, then a batch of
+ * each, nothing could be acknowledged until a replica came back).  Two
+ * cells whose slots sit on different masters; on each, a synchronous store (one placement, then a batch of
  * three, in turns) and an asynchronous store commit placements in a loop,
  * all with wait_replicas = 1, so that a success means a replica had the
  * commit.  Mid-run the master of the first cell is killed with SIGKILL;
@@ -45,8 +45,10 @@
 #include <hiredis/hiredis.h>
 
 #include "../core/berth.h"
+#include "lib/clock.h"
 #include "lib/redis-server.h"
 #include "redis-harness.h"
+#include "store-outcome.h"
 
 #define TEST_SECONDS 240            /* the whole binary, at most            */
 #define WAIT_MS 2000u               /* the stores' wait for a replica       */
@@ -63,13 +65,6 @@ static void on_alarm(int sig)
     (void)!write(2, msg, sizeof msg - 1);
     berth_test_redis_cleanup_all();
     _exit(1);
-}
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
 /* One cell and its two writers. */
@@ -164,41 +159,6 @@ static void open_cell(const berth_test_cluster_t *c, struct event_base *base, ce
 
 /* ---- the asynchronous writer ------------------------------------------------ */
 
-typedef struct outcome {
-    int calls, status;
-} outcome_t;
-
-static void record(int status, const berth_placement_t *placement, const berth_error_t *err,
-                   void *data)
-{
-    (void)placement;
-    outcome_t *o = data;
-    o->calls++;
-    o->status = status;
-    if (status != 0 && err != NULL)
-        fprintf(stderr, "async place: %s: %s\n", err->name, err->message);
-}
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-}
-
-/* Runs the loop in turns of at most 20 ms until o has its callback (the
- * store's own timeout answers every call within timeout_ms). */
-static void run_until_called(struct event_base *base, const outcome_t *o)
-{
-    struct event *t = evtimer_new(base, tick, NULL);
-    assert_non_null(t);
-    for (double end = now_ms() + 8 * WAIT_MS; o->calls == 0 && now_ms() < end;) {
-        struct timeval tv = {0, 20000};
-        evtimer_add(t, &tv);
-        event_base_loop(base, EVLOOP_ONCE);
-    }
-    event_free(t);
-    assert_int_equal(o->calls, 1);
-}
-
 /* One turn of both writers on cell i: returns the number of failures. */
 static int turn(struct event_base *base, cell_t *cells, int i, int n, bool killed)
 {
@@ -240,9 +200,11 @@ static int turn(struct event_base *base, cell_t *cells, int i, int n, bool kille
         cell->sync_ok_after += killed && rc == 0;
     }
     snprintf(key, sizeof key, "a%d", n);
-    outcome_t o = {0};
-    assert_int_equal(berth_store_async_place(cell->a, key, &req, NULL, record, &o, &err), 0);
-    run_until_called(base, &o);
+    test_outcome_t o = {0};
+    assert_int_equal(
+        berth_store_async_place(cell->a, key, &req, NULL, test_outcome_record, &o, &err), 0);
+    /* the store's own timeout answers every call within timeout_ms */
+    assert_int_equal(test_outcome_wait(base, &o, 8 * WAIT_MS), 1);
     if (o.status == 0) {
         ack(i, key);
         cell->async_ok_after += killed;
@@ -344,16 +306,16 @@ static void test_master_killed(void **state)
     /* The loop goes on through the election; the killed node stays dead,
      * so the stores must find the promoted replica by themselves. */
     bool done = false;
-    double end = now_ms() + LOOP_MS;
+    long long end = berth__clock_monotonic_ms() + LOOP_MS;
     for (int n = BEFORE; !done; n++) {
         /* bounded: the stores must have found the new master by then */
         assert_true(n < BEFORE + MAX_ACKED / 8);
-        assert_true(now_ms() < end);
+        assert_true(berth__clock_monotonic_ms() < end);
         int failures = 0;
         for (int i = 0; i < CELLS; i++)
             failures += turn(base, cells, i, n, true);
         if (failures > 0)
-            usleep(50000); /* the cluster is still electing: give it a moment */
+            berth__clock_sleep_ms(50); /* the cluster is still electing: give it a moment */
         done = true;
         for (int i = 0; i < CELLS; i++)
             done = done && cells[i].sync_ok_after >= AFTER_OK &&
