@@ -139,7 +139,8 @@ static void open_cell(const berth_test_cluster_t *c, struct event_base *base, ce
     assert_int_equal(berth_engine_new(NULL, &cell->se, &err), 0);
     if (berth_store_open(&o, cell->se, &cell->s, &err) != 0)
         fail_msg("open %s: %s: %s", cell->name, err.name, err.message);
-    for (int h = 0; h < 8; h++) {
+    /* room for every turn the loop may run (2,048 groups) */
+    for (int h = 0; h < 16; h++) {
         char name[16];
         snprintf(name, sizeof name, "h%d", h);
         berth_host_t host;
