@@ -24,7 +24,10 @@
  *     to the sum of its groups, the log's sequence consistent).
  *
  * Before that, a URL listing several nodes (the first one dead) opens the
- * store, and lists with anything but redis:// nodes are refused.
+ * store, and lists with anything but redis:// nodes are refused.  After
+ * it, berthd (--replicas 1) creates groups in a third cell while that
+ * cell's master is killed: every create it answered 200 or 201 is in the
+ * cell on the promoted replica, and fsck is clean.
  *
  * Every wait is bounded (the whole binary by TEST_SECONDS); no timing is
  * judged.  Every server is stopped by its pid (redis-harness.c).
@@ -45,6 +48,7 @@
 #include <hiredis/hiredis.h>
 
 #include "../core/berth.h"
+#include "berthd-harness.h"
 #include "lib/clock.h"
 #include "lib/redis-server.h"
 #include "redis-harness.h"
@@ -368,13 +372,135 @@ static void test_master_killed(void **state)
     event_base_free(base);
 }
 
+/* ---- berthd ---------------------------------------------------------------------------------- */
+
+#define SUB "0000-sub-1"
+#define RG "rg"
+#define BD_BEFORE 30                /* creates before the kill              */
+#define BD_AFTER 30                 /* creates once the replica serves      */
+
+/* PUT of group `name` through berthd: its HTTP status (0: no answer). */
+static long create(const test_berthd_t *d, const char *name)
+{
+    char path[256], doc[512];
+    snprintf(path, sizeof path,
+             "/subscriptions/" SUB "/resourceGroups/" RG "/providers/"
+             "Microsoft.ContainerInstance/containerGroups/%s?api-version=2023-05-01", name);
+    snprintf(doc, sizeof doc,
+             "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+             " \"containers\": [{\"name\": \"app\", \"properties\": {\"image\":"
+             " \"busybox:latest\", \"resources\": {\"requests\": {\"cpu\": 1,"
+             " \"memoryInGB\": 1}}}}]}}");
+    test_http_t h = test_http_send(d, "PUT", path, doc, NULL);
+    long status = h.status;
+    if (status != 200 && status != 201)
+        fprintf(stderr, "PUT %s: %ld %.300s\n", name, status, h.body);
+    test_http_free(&h);
+    return status;
+}
+
+/* berthd with --replicas 1 on the cell's master, creating groups while
+ * that master is killed: every create it answered 200 or 201 is in the
+ * cell on the promoted replica, and the cell passes fsck.  (berthd's own
+ * records connection follows only --redis's node, so whether berthd
+ * creates again after the failover is reported, not judged.) */
+static void test_berthd_creates(void **state)
+{
+    berth_test_cluster_t *c = *state;
+    const char *cell = "fo-berthd";
+    char probe[64];
+    snprintf(probe, sizeof probe, "berth:{%s}:meta", cell);
+    berth_test_redis_t *m = berth_test_cluster_wait_master(c, probe, 30000);
+    assert_non_null(m);
+
+    /* hosts, put as an operator would (c->url's node may be the one killed
+     * by the test before: the store starts at the cell's master) */
+    berth_store_options_t o;
+    berth_store_options_init(&o);
+    o.url = m->url;
+    o.cell = cell;
+    berth_engine_t *e;
+    berth_store_t *s;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(NULL, &e, &err), 0);
+    if (berth_store_open(&o, e, &s, &err) != 0)
+        fail_msg("open: %s: %s", err.name, err.message);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "h%d", i);
+        berth_host_t h;
+        memset(&h, 0, sizeof h);
+        h.name = name;
+        h.cores = 64;
+        h.memory_mib = 262144;
+        h.os = BERTH_OS_LINUX;
+        h.state = BERTH_HOST_READY;
+        assert_int_equal(berth_store_host_put(s, &h, &err), 0);
+    }
+
+    test_berthd_t d;
+    const char *args[] = {"--redis", m->url, "--cell", cell, "--replicas", "1",
+                          "--replica-wait-ms", "2000", NULL};
+    assert_int_equal(test_berthd_start(&d, false, args), 0);
+    char names[BD_BEFORE + BD_AFTER + 64][16];
+    bool answered[BD_BEFORE + BD_AFTER + 64];
+    int n = 0, after_ok = 0;
+    for (; n < BD_BEFORE; n++) {
+        snprintf(names[n], sizeof names[n], "g%d", n);
+        long st = create(&d, names[n]);
+        answered[n] = st == 200 || st == 201;
+        assert_true(answered[n]); /* the cluster is whole: every create is answered */
+    }
+    assert_int_equal(berth_test_redis_kill(m), 0);
+    /* Creates go on through the election and a while after it. */
+    int served = 0;
+    for (long long end = berth__clock_monotonic_ms() + LOOP_MS;
+         served < BD_AFTER && n < (int)(sizeof answered / sizeof answered[0]) &&
+         berth__clock_monotonic_ms() < end;
+         n++) {
+        if (berth_test_cluster_wait_master(c, probe, 0) != NULL)
+            served++;
+        snprintf(names[n], sizeof names[n], "g%d", n);
+        long st = create(&d, names[n]);
+        answered[n] = st == 200 || st == 201;
+        after_ok += answered[n];
+    }
+    assert_true(d.pid > 0 && kill(d.pid, 0) == 0); /* berthd is still there */
+    fprintf(stderr, "berthd: %d creates answered 200/201 after the kill, of %d sent\n",
+            after_ok, n - BD_BEFORE);
+
+    berth_test_redis_t *now = berth_test_cluster_wait_master(c, probe, 30000);
+    assert_non_null(now);
+    redisContext *ctx = berth_test_redis_connect(now);
+    assert_non_null(ctx);
+    for (int i = 0; i < n; i++) {
+        if (!answered[i])
+            continue;
+        redisReply *r = redisCommand(ctx, "HEXISTS berth:{%s}:groups " SUB "/" RG "/%s", cell,
+                                     names[i]);
+        assert_non_null(r);
+        if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+            fail_msg("group %s was answered %s but is not in the cell", names[i],
+                     i < BD_BEFORE ? "before the kill" : "after the kill");
+        freeReplyObject(r);
+    }
+    redisFree(ctx);
+    test_berthd_stop(&d);
+    int violations = 0;
+    assert_int_equal(berth_store_fsck(s, count_violation, &violations, &err), 0);
+    assert_int_equal(violations, 0);
+    berth_store_close(s);
+    berth_engine_free(e);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
     alarm(TEST_SECONDS);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_list),
-        cmocka_unit_test(test_master_killed), /* last: it kills a master */
+        cmocka_unit_test(test_master_killed),  /* kills the master of one cell */
+        cmocka_unit_test(test_berthd_creates), /* and of another */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
