@@ -82,8 +82,6 @@ struct berth_store {
     char host[BERTH__URL_MAX];      /* TCP host, or the unix socket path    */
     int port;                       /* 0: unix socket                       */
     redisContext *c;
-    bool connected;                 /* a connection was made once: the next
-                                     * one may be to a new master          */
     berth__node_t nodes[BERTH__NODES_MAX]; /* the URL's, then learned       */
     uint32_t nnodes;
     berth_engine_t *engine;
@@ -114,11 +112,11 @@ int berth__redis_unavailable(berth_store_t *s, berth_error_t *err, const char *w
 
 /* Opens a new connection, replacing the old one: to s->host/s->port, or
  * when that node does not answer, to the next known node that does (which
- * then becomes the store's endpoint).  Every connection after the first
- * marks the replica stale: the node may be a promoted replica that lacks
- * commits the old master applied and never acknowledged.  Learns the
- * cluster's nodes from the new connection.  Returns 0, or BERTH_EIO with
- * the first node's failure in err. */
+ * then becomes the store's endpoint, and the replica is marked stale: the
+ * cell's master may now be a promoted replica that lacks commits the old
+ * one applied and never acknowledged).  Learns the cluster's nodes from
+ * the new connection.  Returns 0, or BERTH_EIO with the first node's
+ * failure in err. */
 int berth__store_connect(berth_store_t *s, berth_error_t *err);
 
 /* ---- the nodes known (store_nodes.c) ------------------------------------------------ */

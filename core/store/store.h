@@ -327,7 +327,8 @@ void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
 /* The connection to the store's endpoint failed or was lost (an
  * asynchronous connection, which must not block): points the store at the
  * next Redis node it knows, whose MOVED will name the cell's master after
- * a failover, and marks the replica stale (store_nodes.c).  No I/O. */
+ * a failover, and then marks the replica stale (store_nodes.c).  Nothing
+ * for a store that knows one node.  No I/O. */
 void berth__store_failover(berth_store_t *s);
 
 /* Lets berth_engine_request_place() on `engine` preempt Spot groups (on, the

@@ -80,14 +80,16 @@ int berth__store_connect(berth_store_t *s, berth_error_t *err)
     redisContext *c;
     int rc = berth__store_connect_new(s, &c, err);
     /* A dead node: the others, once each, until one answers. */
-    for (uint32_t i = 1; rc < 0 && i < s->nnodes && berth__store_node_next(s); i++)
+    bool elsewhere = false;
+    for (uint32_t i = 1; rc < 0 && i < s->nnodes && berth__store_node_next(s); i++) {
         rc = berth__store_connect_new(s, &c, NULL);
+        elsewhere = true;
+    }
     if (rc < 0)
         return rc;
     s->c = c;
-    if (s->connected && s->engine != NULL)
+    if (elsewhere && s->engine != NULL)
         s->stale = true;
-    s->connected = true;
     berth__store_nodes_learn(s);
     return 0;
 }

@@ -64,8 +64,7 @@ bool berth__store_node_next(berth_store_t *s)
 /* Contract: store.h. */
 void berth__store_failover(berth_store_t *s)
 {
-    berth__store_node_next(s);
-    if (s->engine != NULL)
+    if (berth__store_node_next(s) && s->engine != NULL)
         s->stale = true;
 }
 
