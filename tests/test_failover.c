@@ -109,6 +109,25 @@ static berth_request_t request(void)
     return r;
 }
 
+/* Puts hosts h0 .. h<n-1> of `cores` cores and 256 GiB into the cell. */
+static void put_hosts(berth_store_t *s, int n, uint32_t cores)
+{
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "h%d", i);
+        berth_host_t h;
+        memset(&h, 0, sizeof h);
+        h.name = name;
+        h.cores = cores;
+        h.memory_mib = 262144;
+        h.os = BERTH_OS_LINUX;
+        h.state = BERTH_HOST_READY;
+        berth_error_t err;
+        if (berth_store_host_put(s, &h, &err) != 0)
+            fail_msg("host put: %s: %s", err.name, err.message);
+    }
+}
+
 /* Two cell names whose slots are on different masters. */
 static void pick_cells(const berth_test_cluster_t *c, cell_t *cells)
 {
@@ -143,20 +162,7 @@ static void open_cell(const berth_test_cluster_t *c, struct event_base *base, ce
     assert_int_equal(berth_engine_new(NULL, &cell->se, &err), 0);
     if (berth_store_open(&o, cell->se, &cell->s, &err) != 0)
         fail_msg("open %s: %s: %s", cell->name, err.name, err.message);
-    /* room for every turn the loop may run (2,048 groups) */
-    for (int h = 0; h < 16; h++) {
-        char name[16];
-        snprintf(name, sizeof name, "h%d", h);
-        berth_host_t host;
-        memset(&host, 0, sizeof host);
-        host.name = name;
-        host.cores = 128;
-        host.memory_mib = 262144;
-        host.os = BERTH_OS_LINUX;
-        host.state = BERTH_HOST_READY;
-        if (berth_store_host_put(cell->s, &host, &err) != 0)
-            fail_msg("host put: %s: %s", err.name, err.message);
-    }
+    put_hosts(cell->s, 16, 128); /* room for every turn the loop may run */
     assert_int_equal(berth_engine_new(NULL, &cell->ae, &err), 0);
     if (berth_store_async_open(&o, cell->ae, base, &cell->a, &err) != 0)
         fail_msg("async open %s: %s: %s", cell->name, err.name, err.message);
@@ -263,14 +269,7 @@ static void test_url_list(void **state)
     assert_int_equal(berth_engine_new(NULL, &e, &err), 0);
     if (berth_store_open(&o, e, &s, &err) != 0)
         fail_msg("open through %s: %s: %s", url, err.name, err.message);
-    berth_host_t h;
-    memset(&h, 0, sizeof h);
-    h.name = "h1";
-    h.cores = 4;
-    h.memory_mib = 4096;
-    h.os = BERTH_OS_LINUX;
-    h.state = BERTH_HOST_READY;
-    assert_int_equal(berth_store_host_put(s, &h, &err), 0);
+    put_hosts(s, 1, 4);
     berth_store_close(s);
     berth_engine_free(e);
     assert_int_equal(berth_engine_new(NULL, &e, &err), 0); /* an empty one again */
@@ -425,18 +424,7 @@ static void test_berthd_creates(void **state)
     assert_int_equal(berth_engine_new(NULL, &e, &err), 0);
     if (berth_store_open(&o, e, &s, &err) != 0)
         fail_msg("open: %s: %s", err.name, err.message);
-    for (int i = 0; i < 4; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "h%d", i);
-        berth_host_t h;
-        memset(&h, 0, sizeof h);
-        h.name = name;
-        h.cores = 64;
-        h.memory_mib = 262144;
-        h.os = BERTH_OS_LINUX;
-        h.state = BERTH_HOST_READY;
-        assert_int_equal(berth_store_host_put(s, &h, &err), 0);
-    }
+    put_hosts(s, 4, 64);
 
     test_berthd_t d;
     const char *args[] = {"--redis", m->url, "--cell", cell, "--replicas", "1",
