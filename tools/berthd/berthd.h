@@ -50,6 +50,7 @@
 #include <jansson.h>
 
 #include "berth.h"
+#include "lib/seal.h"
 
 /* ---- configuration ---------------------------------------------------------------- */
 
@@ -77,6 +78,10 @@ typedef struct bd_config {
                                      * it; never taken from a request)     */
     char location[65];              /* every resource group's location
                                      * (GET .../resourcegroups/RG): "westeurope" */
+    const berth__keyring_t *secrets; /* --secrets-key: seals every secret
+                                     * before it is stored (NULL: documents
+                                     * with a secret are refused); shared
+                                     * read-only by the worker thread        */
 } bd_config_t;
 
 /* ---- one request, as the server hands it to the API ---------------------------------- */

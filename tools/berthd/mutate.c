@@ -304,6 +304,13 @@ static int put_document(mut_t *m)
         mut_berth_error(m, 400, &err);
         return -1;
     }
+    /* Sealed before anything is stored or compared: the record, the
+     * change log and the digest only ever see the sealed document. */
+    rc = bd_group_seal(m->api->cfg->secrets, m->g, &err);
+    if (rc != 0) {
+        mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &err);
+        return -1;
+    }
     if (berth_group_to_json(m->g, 0, &m->spec, NULL) != 0) {
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return -1;

@@ -799,6 +799,12 @@ static int put_document(preq_t *p, const bd_request_t *req)
         bd_reply_berth_error(reply, prc == BERTH_ETOOBIG ? 413 : 400, &err);
         goto out;
     }
+    prc = bd_group_seal(p->api->cfg->secrets, g, &err);
+    if (prc != 0) {
+        berth_group_free(g);
+        bd_reply_berth_error(reply, prc == BERTH_ENOMEM ? 503 : 400, &err);
+        goto out;
+    }
     size_t dlen = 0;
     if (berth_group_to_json(g, 0, &text, &dlen) != 0) {
         berth_group_free(g);
