@@ -81,7 +81,7 @@ static berth_group_t *spec_unsealed(agent_t *a, agroup_t *g)
         return clear;
     berth_group_free(clear);
     if (err.target[0] != '\0')
-        fail_group(a, g, "the secret at %s cannot be unsealed: %s", err.target, err.message);
+        fail_group(a, g, "secret %s cannot be unsealed: %s", err.target, err.message);
     else
         fail_group(a, g, "the document cannot be read for the runtime: %s",
                    rc == BERTH_ENOMEM ? "out of memory" : err.message);

@@ -59,6 +59,7 @@
 #include "apiversions.h"
 #include "mutate-internal.h"
 #include "profiles.h"
+#include "secrets.h"
 
 void mut_free(mut_t *m)
 {

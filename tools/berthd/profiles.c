@@ -27,6 +27,7 @@
 #include "digest.h"
 #include "profiles.h"
 #include "query.h"
+#include "secrets.h"
 
 #define PROFILE_TYPE "Microsoft.ContainerInstance/containerGroupProfiles"
 #define PROFILE_PAGE 100            /* records read per listing step        */

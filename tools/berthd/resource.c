@@ -169,20 +169,6 @@ bool bd_secret_equal(const char *a, const char *b)
     return la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
-/* Contract: resource.h. */
-int bd_group_seal(const berth__keyring_t *ring, berth_group_t *g, berth_error_t *err)
-{
-    if (ring != NULL)
-        return berth__seal_group(ring, g, err);
-    char path[BERTH_ERROR_TARGET_MAX];
-    if (!berth__secrets_any(g, path, sizeof path))
-        return 0;
-    return berth_error_set(err, BERTH_EINVAL, "SecretsKeyRequired", path,
-                           "the document holds a secret at %s, and this berthd stores none: "
-                           "it runs without --secrets-key, so a secret would reach Redis in "
-                           "clear", path);
-}
-
 /* ---- request headers and bodies ------------------------------------------------------- */
 
 bool bd_header_value_ok(const char *v)

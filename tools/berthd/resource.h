@@ -14,9 +14,6 @@
 
 #include <jansson.h>
 
-#include "berth.h"
-#include "lib/seal.h"
-
 #define BD_SUB_MAX 64
 #define BD_RG_MAX 90
 #define BD_LOCATION_MAX 64
@@ -75,15 +72,6 @@ int bd_random_id(char *out);
  * time independent of where they differ (OpenSSL's CRYPTO_memcmp); strings
  * of different lengths are unequal at once (a length is not secret). */
 bool bd_secret_equal(const char *a, const char *b);
-
-/* Seals every secret of `g`, a document about to be stored (a container
- * group's, a profile's, an NGroup's template), under `ring` (lib/seal.h)
- * so that Redis never holds one in clear.  A value already sealed under
- * `ring` is kept.  Without a ring (berthd has no --secrets-key) a document
- * holding a secret is refused: BERTH_EINVAL "SecretsKeyRequired", target
- * the first secret's JSON path (its value never named), `g` unchanged.
- * BERTH_ENOMEM.  Returns 0 with every secret of `g` sealed. */
-int bd_group_seal(const berth__keyring_t *ring, berth_group_t *g, berth_error_t *err);
 
 /* ---- request headers and bodies (pure: no Redis) ------------------------------------ */
 
