@@ -1,8 +1,9 @@
 /*
  * lib/seal.c: sealing a document's secrets at rest (seal.h): the key file,
  * AES-256-GCM with a synthetic nonce through OpenSSL's EVP interface, and
- * the one walk over a group's secrets that sealing, unsealing and the
- * checks share.
+ * the one walk over a document's secrets (on its JSON, member names read
+ * without regard to case as the model reads them) that sealing,
+ * unsealing and the checks share.
  *
  * It must never log, print or put into an error a key or a secret's value,
  * and it wipes every buffer that held one before freeing it.
@@ -10,9 +11,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -398,7 +401,7 @@ int berth__unseal(const berth__keyring_t *ring, const char *sealed, char **out,
     return 0;
 }
 
-/* ---- the walk over a group's secrets --------------------------------------- */
+/* ---- the walk over a document's secrets ------------------------------------- */
 
 typedef enum walk_mode {
     WALK_SEAL,
@@ -413,9 +416,12 @@ typedef struct walk {
     berth_error_t *err;
     berth__secret_path_cb cb;
     void *data;
-    int found;
+    int found;                      /* secrets reported                     */
+    int seen;                       /* secrets visited                      */
     int rc;                         /* first failure                        */
     bool stop;                      /* cb asked to stop, or a failure       */
+    bool changed;                   /* a value was replaced                 */
+    const char *prefix;             /* the JSON path of the properties      */
     char path[BERTH_ERROR_TARGET_MAX];
 } walk_t;
 
@@ -442,6 +448,18 @@ static void walk_report(walk_t *w)
         w->stop = true;
 }
 
+/* Sets w->path to the prefix and the printf-formatted rest. */
+static void walk_path(walk_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void walk_path(walk_t *w, const char *fmt, ...)
+{
+    int n = snprintf(w->path, sizeof w->path, "%s", w->prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < sizeof w->path)
+        vsnprintf(w->path + n, sizeof w->path - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
 /* Whether v is sealed under a key of w's ring. */
 static bool unseals(walk_t *w, const char *v)
 {
@@ -452,50 +470,33 @@ static bool unseals(walk_t *w, const char *v)
     return true;
 }
 
-/* One secret held as a string in *slot (NULL: absent), its path in w->path. */
-static void walk_string(walk_t *w, char **slot)
+/* The member of object o named `name` without regard to case (as the
+ * model reads a document), or NULL; its key in *key. */
+static json_t *member(json_t *o, const char *name, const char **key)
 {
-    if (w->stop || *slot == NULL)
-        return;
-    char *v = *slot, *next = NULL;
-    int rc = 0;
-    switch (w->mode) {
-    case WALK_SEAL:
-        if (!unseals(w, v) && (rc = berth__seal(w->ring, v, &next)) != 0)
-            berth_error_set(w->err, rc, "OutOfMemory", "", "out of memory");
-        break;
-    case WALK_UNSEAL:
-        if (berth__sealed_is(v)) {
-            rc = w->ring != NULL ? berth__unseal(w->ring, v, &next, w->err)
-                                 : berth_error_set(w->err, BERTH_EINVAL, "SecretKeyMissing", "",
-                                                   "the value is sealed and no key file was "
-                                                   "given");
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (strcasecmp(k, name) == 0) {
+            if (key != NULL)
+                *key = k;
+            return v;
         }
-        break;
-    case WALK_CLEAR:
-        if (!berth__sealed_is(v))
-            walk_report(w);
-        break;
-    case WALK_ANY:
-        walk_report(w);
-        break;
     }
-    if (rc != 0) {
-        walk_fail(w, rc);
-    } else if (next != NULL) {
-        wipe_free(v);
-        *slot = next;
-    }
+    return NULL;
 }
 
-/* A secret held in a JSON object's member `name` (a verbatim member):
- * as_json, the text of its JSON value is what is sealed (protectedSettings);
- * otherwise it must be a string (workspaceKey).  Sets *changed. */
-static void walk_json(walk_t *w, json_t *obj, const char *name, bool as_json, bool *changed)
+/* The secret in member `key` of obj, its path in w->path.  as_json: the
+ * text of its JSON value is what is sealed (protectedSettings); otherwise
+ * only a string is a secret's value (anything else is the model's to
+ * refuse). */
+static void walk_value(walk_t *w, json_t *obj, const char *key, bool as_json)
 {
-    json_t *v = json_object_get(obj, name);
-    if (w->stop || v == NULL)
+    json_t *v = json_object_get(obj, key);
+    if (w->stop || v == NULL || json_is_null(v) || (!as_json && !json_is_string(v)))
         return;
+    w->seen++;
     const char *s = json_string_value(v);
     bool sealed = s != NULL && berth__sealed_is(s);
     if (w->mode == WALK_CLEAR || w->mode == WALK_ANY) {
@@ -503,115 +504,131 @@ static void walk_json(walk_t *w, json_t *obj, const char *name, bool as_json, bo
             walk_report(w);
         return;
     }
-    if (w->mode == WALK_UNSEAL && !sealed)
-        return;                     /* a clear value stays as it is         */
-    if (w->mode == WALK_SEAL && sealed && unseals(w, s))
-        return;
-    char *text = NULL;
+    if ((w->mode == WALK_UNSEAL && !sealed) || (w->mode == WALK_SEAL && sealed && unseals(w, s)))
+        return;                     /* clear stays clear; sealed stays      */
+    char *text = NULL, *next = NULL;
     if (w->mode == WALK_SEAL && as_json)
         text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER |
                                  JSON_REAL_PRECISION(17));
-    else if (s != NULL)
-        text = strdup(s);
     else
-        return;                     /* not a string: the model's checks speak */
-    if (text == NULL) {
-        walk_fail(w, berth_error_set(w->err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory"));
-        return;
-    }
-    walk_string(w, &text);
-    json_t *nv = NULL;
-    if (!w->stop) {
-        nv = w->mode == WALK_UNSEAL && as_json ? json_loads(text, JSON_DECODE_ANY, NULL)
-                                               : json_string(text);
-        if (nv == NULL)
-            walk_fail(w, berth_error_set(w->err, BERTH_EINVAL, "SecretMalformed", "",
-                                         "the unsealed value is not the JSON it was sealed "
-                                         "from"));
-    }
+        text = strdup(s);
+    int rc = text == NULL ? BERTH_ENOMEM
+             : w->mode == WALK_SEAL
+                 ? berth__seal(w->ring, text, &next)
+                 : (w->ring != NULL ? berth__unseal(w->ring, text, &next, w->err)
+                                    : berth_error_set(w->err, BERTH_EINVAL, "SecretKeyMissing",
+                                                      "", "the value is sealed and no key file "
+                                                      "was given"));
     wipe_free(text);
-    if (nv != NULL && json_object_set_new(obj, name, nv) == 0)
-        *changed = true;
+    if (rc == BERTH_ENOMEM)
+        berth_error_set(w->err, rc, "OutOfMemory", "", "out of memory");
+    json_t *nv = NULL;
+    if (rc == 0) {
+        nv = w->mode == WALK_UNSEAL && as_json ? json_loads(next, JSON_DECODE_ANY, NULL)
+                                               : json_string(next);
+        if (nv == NULL)
+            rc = berth_error_set(w->err, BERTH_EINVAL, "SecretMalformed", "",
+                                 "the unsealed value is not the JSON it was sealed from");
+    }
+    wipe_free(next);
+    if (rc == 0 && json_object_set_new(obj, key, nv) != 0)
+        rc = berth_error_set(w->err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    if (rc != 0)
+        walk_fail(w, rc);
+    else
+        w->changed = true;
 }
 
-/* The secrets in the properties' verbatim members (diagnostics, extensions). */
-static void walk_extra(walk_t *w, char **extra)
+/* The secret member `name` of obj (case-insensitive). */
+static void walk_member(walk_t *w, json_t *obj, const char *name, bool as_json)
 {
-    if (w->stop || *extra == NULL)
-        return;
-    json_t *p = json_loads(*extra, 0, NULL);
-    if (!json_is_object(p)) {
-        json_decref(p);
-        snprintf(w->path, sizeof w->path, "properties");
-        walk_fail(w, berth_error_set(w->err, BERTH_EINVAL, "InvalidDocument", "",
-                                     "the properties' verbatim members are not a JSON object"));
-        return;
-    }
-    bool changed = false;
-    json_t *la = json_object_get(json_object_get(p, "diagnostics"), "logAnalytics");
-    if (json_is_object(la)) {
-        snprintf(w->path, sizeof w->path, "properties.diagnostics.logAnalytics.workspaceKey");
-        walk_json(w, la, "workspaceKey", false, &changed);
-    }
-    json_t *ext = json_object_get(p, "extensions");
-    for (size_t i = 0; json_is_array(ext) && i < json_array_size(ext); i++) {
-        json_t *props = json_object_get(json_array_get(ext, i), "properties");
-        if (!json_is_object(props))
-            continue;
-        snprintf(w->path, sizeof w->path, "properties.extensions[%zu].properties."
-                 "protectedSettings", i);
-        walk_json(w, props, "protectedSettings", true, &changed);
-    }
-    if (changed && !w->stop) {
-        char *text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-        if (text == NULL) {
-            walk_fail(w, berth_error_set(w->err, BERTH_ENOMEM, "OutOfMemory", "",
-                                         "out of memory"));
-        } else {
-            wipe_free(*extra);
-            *extra = text;
-        }
-    }
-    json_decref(p);
+    const char *key = NULL;
+    if (json_is_object(obj) && member(obj, name, &key) != NULL)
+        walk_value(w, obj, key, as_json);
 }
 
-/* Visits every secret of g in document order.  The group is const to the
- * reporting modes, which change nothing. */
-static int walk_group(walk_t *w, berth_group_t *g)
+/* Visits every secret of a container group's `properties` object in
+ * document order (see THE SECRETS in seal.h). */
+static void walk_properties(walk_t *w, json_t *p)
 {
     static const char *const lists[2] = {"initContainers", "containers"};
-    for (int l = 0; l < 2 && !w->stop; l++) {
-        berth_container_t *cs = l == 0 ? g->init_containers : g->containers;
-        size_t nc = l == 0 ? g->ninit_containers : g->ncontainers;
-        for (size_t i = 0; i < nc && !w->stop; i++) {
-            for (size_t j = 0; j < cs[i].nenv && !w->stop; j++) {
-                snprintf(w->path, sizeof w->path,
-                         "properties.%s[%zu].properties.environmentVariables[%zu].secureValue",
-                         lists[l], i, j);
-                walk_string(w, &cs[i].env[j].secure_value);
+    for (int l = 0; l < 2; l++) {
+        json_t *cs = member(p, lists[l], NULL);
+        for (size_t i = 0; json_is_array(cs) && i < json_array_size(cs) && !w->stop; i++) {
+            json_t *env = member(member(json_array_get(cs, i), "properties", NULL),
+                                 "environmentVariables", NULL);
+            for (size_t j = 0; json_is_array(env) && j < json_array_size(env); j++) {
+                walk_path(w, "%s[%zu].properties.environmentVariables[%zu].secureValue",
+                          lists[l], i, j);
+                walk_member(w, json_array_get(env, j), "secureValue", false);
             }
         }
     }
-    for (size_t i = 0; i < g->nvolumes && !w->stop; i++) {
-        berth_volume_t *v = &g->volumes[i];
-        if (v->kind == BERTH_VOLUME_AZURE_FILE) {
-            snprintf(w->path, sizeof w->path, "properties.volumes[%zu].azureFile."
-                     "storageAccountKey", i);
-            walk_string(w, &v->storage_account_key);
-        }
-        for (size_t k = 0; v->kind == BERTH_VOLUME_SECRET && k < v->nsecret_items && !w->stop;
-             k++) {
-            snprintf(w->path, sizeof w->path, "properties.volumes[%zu].secret.%s", i,
-                     v->secret_items[k].name != NULL ? v->secret_items[k].name : "");
-            walk_string(w, &v->secret_items[k].value);
+    json_t *vols = member(p, "volumes", NULL);
+    for (size_t i = 0; json_is_array(vols) && i < json_array_size(vols) && !w->stop; i++) {
+        json_t *v = json_array_get(vols, i);
+        walk_path(w, "volumes[%zu].azureFile.storageAccountKey", i);
+        walk_member(w, member(v, "azureFile", NULL), "storageAccountKey", false);
+        json_t *files = member(v, "secret", NULL);
+        const char *name;
+        json_t *item;
+        json_object_foreach(json_is_object(files) ? files : NULL, name, item)
+        {
+            (void)item;
+            walk_path(w, "volumes[%zu].secret.%s", i, name);
+            walk_value(w, files, name, false);
         }
     }
-    for (size_t i = 0; i < g->ncredentials && !w->stop; i++) {
-        snprintf(w->path, sizeof w->path, "properties.imageRegistryCredentials[%zu].password",
-                 i);
-        walk_string(w, &g->credentials[i].password);
+    json_t *creds = member(p, "imageRegistryCredentials", NULL);
+    for (size_t i = 0; json_is_array(creds) && i < json_array_size(creds) && !w->stop; i++) {
+        walk_path(w, "imageRegistryCredentials[%zu].password", i);
+        walk_member(w, json_array_get(creds, i), "password", false);
     }
-    walk_extra(w, &g->properties_extra_json);
+    walk_path(w, "diagnostics.logAnalytics.workspaceKey");
+    walk_member(w, member(member(p, "diagnostics", NULL), "logAnalytics", NULL), "workspaceKey",
+                false);
+    json_t *ext = member(p, "extensions", NULL);
+    for (size_t i = 0; json_is_array(ext) && i < json_array_size(ext) && !w->stop; i++) {
+        walk_path(w, "extensions[%zu].properties.protectedSettings", i);
+        walk_member(w, member(json_array_get(ext, i), "properties", NULL), "protectedSettings",
+                    true);
+    }
+}
+
+/* Walks group g's document; when a mode that writes changed a value, the
+ * walked document replaces g's contents.  Returns the secrets reported,
+ * or the failure. */
+static int walk_group(walk_t *w, berth_group_t *g)
+{
+    char *text = NULL;
+    if (berth_group_to_json(g, 0, &text, NULL) != 0)
+        return berth_error_set(w->err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    json_t *root = json_loads(text, 0, NULL);
+    wipe_free(text);
+    if (root == NULL)
+        return berth_error_set(w->err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    w->prefix = "properties.";
+    walk_properties(w, json_object_get(root, "properties"));
+    if (w->rc == 0 && w->changed) {
+        /* The model's own reader takes the walked document back, so that
+         * the group stays exactly what the model makes of a document. */
+        text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+        berth_group_t *n = NULL;
+        int rc = text == NULL ? berth_error_set(w->err, BERTH_ENOMEM, "OutOfMemory", "",
+                                                "out of memory")
+                              : berth_group_parse(text, strlen(text), &n, w->err);
+        wipe_free(text);
+        if (rc != 0) {
+            w->rc = rc;             /* err says where, in the model's words */
+            w->stop = true;
+        } else {
+            berth_group_t old = *g;
+            *g = *n;
+            *n = old;
+            berth_group_free(n);
+        }
+    }
+    json_decref(root);
     return w->rc != 0 ? w->rc : w->found;
 }
 
@@ -641,18 +658,31 @@ int berth__secrets_clear(const berth_group_t *group, berth__secret_path_cb cb, v
 
 static int first_path(const char *path, void *data)
 {
-    walk_t *w = data;
-    snprintf(w->path, sizeof w->path, "%s", path);
+    snprintf(data, BERTH_ERROR_TARGET_MAX, "%s", path);
     return 1;
 }
 
 /* Contract: seal.h. */
 bool berth__secrets_any(const berth_group_t *group, char *path, size_t size)
 {
-    walk_t found = {.mode = WALK_ANY};
-    walk_t w = {.mode = WALK_ANY, .cb = first_path, .data = &found};
+    char first[BERTH_ERROR_TARGET_MAX] = "";
+    walk_t w = {.mode = WALK_ANY, .cb = first_path, .data = first};
     walk_group(&w, (berth_group_t *)group);
     if (size > 0)
-        snprintf(path, size, "%s", w.found > 0 ? found.path : "");
+        snprintf(path, size, "%s", first);
     return w.found > 0;
+}
+
+/* Contract: seal.h. */
+int berth__seal_properties(const berth__keyring_t *ring, json_t *properties, const char *prefix,
+                           char *path, size_t size, berth_error_t *err)
+{
+    char first[BERTH_ERROR_TARGET_MAX] = "";
+    walk_t w = {.mode = ring != NULL ? WALK_SEAL : WALK_ANY, .ring = ring, .err = err,
+                .cb = first_path, .data = first, .prefix = prefix};
+    if (json_is_object(properties))
+        walk_properties(&w, properties);
+    if (size > 0)
+        snprintf(path, size, "%s", first);
+    return w.rc != 0 ? w.rc : w.seen;
 }

@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "berth.h"
 
 #define BERTH__SEAL_PREFIX "berth/sealed/v1/"
@@ -105,5 +107,16 @@ int berth__secrets_clear(const berth_group_t *group, berth__secret_path_cb cb, v
 /* The JSON path of the first secret of `group` into path[0..size), or
  * "" when it has none.  Returns whether it has one. */
 bool berth__secrets_any(const berth_group_t *group, char *path, size_t size);
+
+/* For a container group's `properties` object that is not a whole
+ * document (an NGroup's containerGroupProperties): with `ring`, seals its
+ * secrets in place as berth__seal_group() does; without, changes nothing
+ * and puts the JSON path of its first secret, `prefix` (e.g.
+ * "properties.") before the path inside `properties`, in path[0..size)
+ * ("" for none).  Returns the number of secrets it holds (sealed or not),
+ * or BERTH_ENOMEM with err (the path of the secret at fault in its
+ * target); on failure `properties` may be partly sealed: discard it. */
+int berth__seal_properties(const berth__keyring_t *ring, json_t *properties, const char *prefix,
+                           char *path, size_t size, berth_error_t *err);
 
 #endif

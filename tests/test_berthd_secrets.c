@@ -9,7 +9,8 @@
  * clear anywhere in Redis (every key of every type read back, streams
  * included) nor in any file of its directory (the AOF), nor in berthd's or
  * the agent's log, while the agent hands the runtime the clear value (the
- * simulator exits with the code a secureValue gives it); `berthctl fsck`
+ * simulator exits with the code a secureValue gives it); nor those of a
+ * container group profile and of an NGroup's containerGroupProperties; `berthctl fsck`
  * is clean, then names the group and path of a secret planted in clear; an
  * agent whose key file lacks the key fails the group naming the secret's
  * path and runs nothing; a berthd without a key file refuses a document
@@ -48,7 +49,8 @@
 /* The clear secrets of doc_all, and the base64 of the secret volume's. */
 static const char *const needles[] = {"TOPSECRET-env", "TOPSECRET-storage",
                                       "TOPSECRET-registry", "TOPSECRET-workspace",
-                                      "TOPSECRET-volume", "VE9QU0VDUkVULXZvbHVtZQ=="};
+                                      "TOPSECRET-volume", "VE9QU0VDUkVULXZvbHVtZQ==",
+                                      "TOPSECRET-profile", "TOPSECRET-ngroup"};
 
 /* Every kind of secret; container "app" exits (the simulator's
  * BERTH_SIM_EXIT_*) with the code its secureValue says, 7. */
@@ -385,6 +387,50 @@ static void test_nothing_in_clear(void **state)
     free(out);
 }
 
+/* PUTs `body` at `path` (api-version 2025-09-01); expects 200 or 201. */
+static void put_ok(fixture_t *f, const char *path, const char *body)
+{
+    test_http_t h = test_http_send(&f->d, "PUT", path, body, NULL);
+    if (h.status != 200 && h.status != 201)
+        fprintf(stderr, "PUT %s: %ld %s\n", path, h.status, h.body);
+    assert_true(h.status == 200 || h.status == 201);
+    assert_no_needle("a PUT's answer", h.body, h.body_len);
+    test_http_free(&h);
+}
+
+/* A container group profile's document and an NGroup's
+ * containerGroupProperties are stored sealed too. */
+static void test_profiles_and_ngroups(void **state)
+{
+    fixture_t *f = *state;
+    berthd_start(f, true);
+    agent_start(f, NULL);
+    put_ok(f,
+           "/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+           "containerGroupProfiles/web?api-version=2025-09-01",
+           "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+           "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": "
+           "\"busybox:latest\", \"environmentVariables\": [{\"name\": \"PW\", "
+           "\"secureValue\": \"TOPSECRET-profile\"}], \"resources\": {\"requests\": "
+           "{\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}");
+    put_ok(f,
+           "/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+           "ngroups/ng?api-version=2025-09-01",
+           "{\"location\": \"westeurope\", \"properties\": {\"elasticProfile\": "
+           "{\"desiredCount\": 1}, \"containerGroupProfiles\": [{\"resource\": {\"id\": "
+           "\"/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+           "containerGroupProfiles/web\"}, \"containerGroupProperties\": {\"volumes\": "
+           "[{\"name\": \"share\", \"azureFile\": {\"shareName\": \"s\", "
+           "\"storageAccountName\": \"acct\", \"storageAccountKey\": "
+           "\"TOPSECRET-ngroup\"}}]}}]}}");
+    size_t len = 0, nkeys = 0;
+    char *all = redis_everything(f->rc, &len, &nkeys);
+    assert_no_needle("Redis", all, len);
+    free(all);
+    assert_true(files_check(f->redis->dir, 0) > 0);
+    file_check(f->d.log_path);
+}
+
 static void test_agent_without_the_key(void **state)
 {
     fixture_t *f = *state;
@@ -477,6 +523,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nothing_in_clear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profiles_and_ngroups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_without_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_berthd_without_a_key, setup, teardown),
     };
