@@ -407,7 +407,8 @@ typedef enum walk_mode {
     WALK_SEAL,
     WALK_UNSEAL,
     WALK_CLEAR,                     /* report the secrets stored in clear   */
-    WALK_ANY                        /* report every secret                  */
+    WALK_ANY,                       /* report every secret                  */
+    WALK_REDACT                     /* drop every secret                    */
 } walk_mode_t;
 
 typedef struct walk {
@@ -497,6 +498,10 @@ static void walk_value(walk_t *w, json_t *obj, const char *key, bool as_json)
     if (w->stop || v == NULL || json_is_null(v) || (!as_json && !json_is_string(v)))
         return;
     w->seen++;
+    if (w->mode == WALK_REDACT) {
+        json_object_del(obj, key);
+        return;
+    }
     const char *s = json_string_value(v);
     bool sealed = s != NULL && berth__sealed_is(s);
     if (w->mode == WALK_CLEAR || w->mode == WALK_ANY) {
@@ -572,7 +577,8 @@ static void walk_properties(walk_t *w, json_t *p)
         json_t *files = member(v, "secret", NULL);
         const char *name;
         json_t *item;
-        json_object_foreach(json_is_object(files) ? files : NULL, name, item)
+        void *tmp;
+        json_object_foreach_safe(json_is_object(files) ? files : NULL, tmp, name, item)
         {
             (void)item;
             walk_path(w, "volumes[%zu].secret.%s", i, name);
@@ -685,4 +691,12 @@ int berth__seal_properties(const berth__keyring_t *ring, json_t *properties, con
     if (size > 0)
         snprintf(path, size, "%s", first);
     return w.rc != 0 ? w.rc : w.seen;
+}
+
+/* Contract: seal.h. */
+void berth__redact_properties(json_t *properties)
+{
+    walk_t w = {.mode = WALK_REDACT, .prefix = ""};
+    if (json_is_object(properties))
+        walk_properties(&w, properties);
 }

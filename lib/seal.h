@@ -119,4 +119,9 @@ bool berth__secrets_any(const berth_group_t *group, char *path, size_t size);
 int berth__seal_properties(const berth__keyring_t *ring, json_t *properties, const char *prefix,
                            char *path, size_t size, berth_error_t *err);
 
+/* Drops every secret (sealed or not) of a container group's `properties`
+ * object in place, for an answer: a secret volume keeps its kind and
+ * loses its files, as berth_group_to_json() redacts. */
+void berth__redact_properties(json_t *properties);
+
 #endif

@@ -396,3 +396,14 @@ void test_http_free(test_http_t *h)
         json_decref(h->json);
     memset(h, 0, sizeof *h);
 }
+
+char *test_group_path(const char *sub, const char *rg, const char *name, const char *apiv)
+{
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/%s/resourceGroups/%s/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=%s",
+                 sub, rg, name, apiv) < 0)
+        abort();
+    return p;
+}

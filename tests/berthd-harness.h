@@ -101,6 +101,11 @@ test_http_t test_http_send(const test_berthd_t *d, const char *method, const cha
  * (free()), or NULL. */
 char *test_http_header(const test_http_t *h, const char *name);
 
+/* The ARM path of container group `name` in resource group `rg` of
+ * subscription `sub`, with "?api-version=APIV": a new string (free());
+ * aborts when out of memory. */
+char *test_group_path(const char *sub, const char *rg, const char *name, const char *apiv);
+
 /* Frees what test_http() stored. */
 void test_http_free(test_http_t *h);
 

@@ -95,13 +95,7 @@ typedef struct fixture {
 
 static char *gpath(const char *name)
 {
-    char *p = NULL;
-    if (asprintf(&p,
-                 "/subscriptions/" SUB "/resourceGroups/rg/providers/"
-                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=" APIV,
-                 name) < 0)
-        abort();
-    return p;
+    return test_group_path(SUB, "rg", name, APIV);
 }
 
 static void agent_start(fixture_t *f, const char *key_file)
@@ -395,6 +389,8 @@ static void put_ok(fixture_t *f, const char *path, const char *body)
         fprintf(stderr, "PUT %s: %ld %s\n", path, h.status, h.body);
     assert_true(h.status == 200 || h.status == 201);
     assert_no_needle("a PUT's answer", h.body, h.body_len);
+    /* Not even sealed: no answer holds a secret. */
+    assert_null(strstr(h.body, "berth/sealed/v1/"));
     test_http_free(&h);
 }
 

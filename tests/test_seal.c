@@ -3,7 +3,7 @@
  * file and its refusals, seal and unseal of one value (round trip,
  * determinism, tampering, unknown key ids, rotation) and of a whole group
  * (every kind of secret sealed, nothing else changed, the sealed document
- * still valid, the clear secrets found by path).
+ * still valid, the clear secrets found by path) and their redaction.
  *
  * It writes key files only under a directory of its own in $TMPDIR and
  * removes them.
@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <jansson.h>
 
 #include "berth.h"
 #include "lib/base64.h"
@@ -407,6 +409,24 @@ static void test_protected_settings(void **state)
     berth__keyring_free(r);
 }
 
+static void test_redact(void **state)
+{
+    (void)state;
+    json_t *doc = json_loads(group_doc, 0, NULL);
+    assert_non_null(doc);
+    json_t *props = json_object_get(doc, "properties");
+    berth__redact_properties(props);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    assert_null(strstr(text, "SECRET-"));
+    assert_null(strstr(text, "U0VDUkVULXZvbA=="));
+    /* What is no secret stays: the secret volume keeps its kind. */
+    assert_non_null(strstr(text, "\"secret\":{}"));
+    assert_non_null(strstr(text, "\"storageAccountName\":\"acct\""));
+    assert_non_null(strstr(text, "\"visible\""));
+    free(text);
+    json_decref(doc);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -433,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_bad_key_files),
         cmocka_unit_test(test_group),
         cmocka_unit_test(test_protected_settings),
+        cmocka_unit_test(test_redact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -142,6 +142,9 @@ static json_t *ngroup_body(const berth_ngroup_t *g)
         json_decref(profiles);
         profiles = json_array();
     }
+    /* Its secrets are never answered, sealed or not. */
+    berth__redact_properties(
+        json_object_get(json_array_get(profiles, 0), "containerGroupProperties"));
     json_t *rev = json_object_get(meta, "profileRevision");
     if (json_is_object(json_array_get(profiles, 0)) && json_integer_value(rev) > 0)
         json_object_set(json_array_get(profiles, 0), "revision", rev);
