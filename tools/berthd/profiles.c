@@ -50,7 +50,7 @@ typedef struct preq {
     uint64_t revision;              /* asked for (P_REV, P_RESOLVE; 0: latest) */
     int attempts;
     /* a PUT's document, checked before any I/O */
-    char *doc;                      /* canonical text, secrets included     */
+    char *doc;                      /* canonical text, secrets sealed       */
     char location[BD_LOCATION_MAX + 1];
     json_t *tags;                   /* PUT, PATCH (NULL: none given)        */
     json_t *zones;                  /* PUT (NULL: none)                     */
