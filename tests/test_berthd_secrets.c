@@ -9,7 +9,8 @@
  * clear anywhere in Redis (every key of every type read back, streams
  * included) nor in any file of its directory (the AOF), nor in berthd's or
  * the agent's log, while the agent hands the runtime the clear value (the
- * simulator exits with the code a secureValue gives it); nor those of a
+ * simulator exits with the code a secureValue gives it), and a PUT of the
+ * same document again leaves the group's record as it is; nor those of a
  * container group profile and of an NGroup's containerGroupProperties; `berthctl fsck`
  * is clean, then names the group and path of a secret planted in clear; an
  * agent whose key file lacks the key fails the group naming the secret's
@@ -123,6 +124,21 @@ static void berthd_start(fixture_t *f, bool with_key)
     test_berthd_options_t o = {.no_secrets_key = !with_key};
     assert_int_equal(test_berthd_start_with(&f->d, &o, args), 0);
     f->d_running = true;
+}
+
+/* The group record of `key` as Redis holds it, bytes as hex (free()). */
+static char *group_record(fixture_t *f, const char *key)
+{
+    redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:groups %s", f->cell, key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char *hex = malloc(2 * r->len + 1);
+    assert_non_null(hex);
+    for (size_t i = 0; i < r->len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)r->str[i]);
+    hex[2 * r->len] = '\0';
+    freeReplyObject(r);
+    return hex;
 }
 
 /* Appends the strings of reply r (nested arrays walked) to m. */
@@ -354,6 +370,19 @@ static void test_nothing_in_clear(void **state)
     assert_true(files_check(f->redis->dir, 0) > 0);
     file_check(f->d.log_path);
     file_check(f->agent.log_path);
+
+    /* The same document again: 200 and the group's record is the very
+     * same (sealing is deterministic): nothing is redeployed. */
+    char *before = group_record(f, "0000-sub-5/rg/sec");
+    p = gpath("sec");
+    h = test_http_send(&f->d, "PUT", p, doc_all, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    free(p);
+    char *after = group_record(f, "0000-sub-5/rg/sec");
+    assert_memory_equal(before, after, strlen(before) + 1);
+    free(before);
+    free(after);
 
     char *out = NULL;
     int st = run_fsck(f, &out);
