@@ -700,3 +700,32 @@ void berth__redact_properties(json_t *properties)
     if (json_is_object(properties))
         walk_properties(&w, properties);
 }
+
+static void wipe(char *s)
+{
+    if (s != NULL)
+        OPENSSL_cleanse(s, strlen(s));
+}
+
+/* Contract: seal.h. */
+void berth__group_free_wiped(berth_group_t *group)
+{
+    if (group == NULL)
+        return;
+    for (int l = 0; l < 2; l++) {
+        berth_container_t *cs = l == 0 ? group->init_containers : group->containers;
+        size_t nc = l == 0 ? group->ninit_containers : group->ncontainers;
+        for (size_t i = 0; i < nc; i++)
+            for (size_t j = 0; j < cs[i].nenv; j++)
+                wipe(cs[i].env[j].secure_value);
+    }
+    for (size_t i = 0; i < group->nvolumes; i++) {
+        wipe(group->volumes[i].storage_account_key);
+        for (size_t k = 0; k < group->volumes[i].nsecret_items; k++)
+            wipe(group->volumes[i].secret_items[k].value);
+    }
+    for (size_t i = 0; i < group->ncredentials; i++)
+        wipe(group->credentials[i].password);
+    wipe(group->properties_extra_json);     /* workspaceKey, protectedSettings */
+    berth_group_free(group);
+}

@@ -119,6 +119,10 @@ bool berth__secrets_any(const berth_group_t *group, char *path, size_t size);
 int berth__seal_properties(const berth__keyring_t *ring, json_t *properties, const char *prefix,
                            char *path, size_t size, berth_error_t *err);
 
+/* berth_group_free() of a group whose secrets are in clear (an unsealed
+ * copy), each secret's bytes wiped first.  Accepts NULL. */
+void berth__group_free_wiped(berth_group_t *group);
+
 /* Drops every secret (sealed or not) of a container group's `properties`
  * object in place, for an answer: a secret volume keeps its kind and
  * loses its files, as berth_group_to_json() redacts. */

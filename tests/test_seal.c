@@ -350,7 +350,8 @@ static void test_group(void **state)
     char *back = text_of(g);
     assert_string_equal(back, clear);
     free(back);
-    berth_group_free(g);
+    berth__group_free_wiped(g);
+    berth__group_free_wiped(NULL);
 
     /* A tampered secret: refused with its path, nothing returned. */
     char *bad = strdup(sealed);

@@ -61,7 +61,7 @@ static const berth_registry_credential_t *credential_for(const berth_group_t *s,
 
 /* A copy of g's document with its secrets unsealed (lib/seal.h), for the
  * runtime calls of one create: the agent keeps only the sealed document.
- * Free with berth_group_free() as soon as the runtime has it.  NULL when
+ * Free with berth__group_free_wiped() as soon as the runtime has it.  NULL when
  * a secret cannot be unsealed (no key file, a key id the file lacks, a
  * value altered) or out of memory: the group is then failed, naming the
  * secret's path, and nothing of it runs. */
@@ -79,7 +79,7 @@ static berth_group_t *spec_unsealed(agent_t *a, agroup_t *g)
         rc = berth__unseal_group(a->o.secrets, clear, &err);
     if (rc == 0)
         return clear;
-    berth_group_free(clear);
+    berth__group_free_wiped(clear);
     if (err.target[0] != '\0')
         fail_group(a, g, "secret %s cannot be unsealed: %s", err.target, err.message);
     else
@@ -105,7 +105,7 @@ void group_create(agent_t *a, agroup_t *g)
     if (clear == NULL)
         return;
     group_pull_create(a, g, clear);
-    berth_group_free(clear);
+    berth__group_free_wiped(clear);
 }
 
 /* group_create() once the document is unsealed: `clear` is g's document
