@@ -1477,11 +1477,14 @@ static void test_secrets(void **state)
     h = http(f, "PATCH", p, "{\"tags\": {\"a\": \"b\"}}");
     assert_no_secret(&h);
     test_http_free(&h);
-    /* The agent runs the document with its secrets: the group's record in
-     * the cell has them, once; the resource record holds no document. */
+    /* The group's record in the cell holds its document with every secret
+     * sealed (test_berthd_secrets searches the whole of Redis); the
+     * resource record holds no document. */
     redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:groups %s/rg/sec", f->cell, SUB);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_non_null(memmem(r->str, r->len, "TOPSECRET-a", 11));
+    assert_null(memmem(r->str, r->len, "TOPSECRET", 9));
+    assert_null(memmem(r->str, r->len, "VE9QU0VDUkVU", 12));
+    assert_non_null(memmem(r->str, r->len, "berth/sealed/v1/", 16));
     freeReplyObject(r);
     r = redisCommand(f->rc, "HGET berth:{%s}:resources %s/rg/sec", f->cell, SUB);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
