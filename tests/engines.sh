@@ -13,7 +13,13 @@
 #                                `docker` or `podman` starts that engine alone
 #                                (berth-demo.sh needs one); `all` (the
 #                                default) starts both.  DIR/env exports the
-#                                socket of each engine started.
+#                                socket of each engine started.  When runsc
+#                                (gVisor) is installed, dockerd also gets a
+#                                runtime "berth-runsc" (runsc through
+#                                tools/berth-runsc/berth-runsc), checked by
+#                                running a container under it, and DIR/env
+#                                exports its name as
+#                                BERTH_TEST_DOCKER_RUNTIME.
 #   tests/engines.sh stop DIR    stops what `start DIR` started (containers,
 #                                the Podman service, dockerd) and removes its
 #                                bridges and mounts; safe to call twice.
@@ -69,6 +75,9 @@ docker_subnet="10.$octet2.$octet3"
 podman_subnet="10.$octet2.$((octet3 + 1 > 254 ? 2 : octet3 + 1))"
 
 docker_sock="$dir/docker.sock"
+# runsc through the wrapper that hides /proc/sys/net (see the script).
+runsc_wrapper=$(cd "$(dirname "$0")/.." && pwd)/tools/berth-runsc/berth-runsc
+docker_runtime=berth-runsc
 podman_sock="$dir/podman.sock"
 podman_root="$dir/podman/root"
 podman_run="$dir/podman/run"
@@ -159,6 +168,18 @@ stop_all() {
             kill -KILL "${proc#/proc/}" 2>/dev/null
         fi
     done
+    # gVisor's sandbox and gofer processes of a container whose start failed
+    # outlive their shim; dockerd runs them with --root under DIR's exec
+    # root: end those, by pid.
+    for proc in /proc/[0-9]*; do
+        case $(cat "$proc/comm" 2>/dev/null) in
+            runsc* | exe) ;;
+            *) continue ;;
+        esac
+        if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "--root=$dir/docker/exec/"; then
+            kill -KILL "${proc#/proc/}" 2>/dev/null
+        fi
+    done
     # Mounts left under DIR (overlays, network namespaces, shm), deepest first.
     if [ -d "$dir" ]; then
         awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
@@ -173,7 +194,12 @@ stop_all() {
 
 start_docker() {
     mkdir -p "$dir/docker/data" "$dir/docker/exec" || return 1
-    echo '{}' >"$dir/docker/daemon.json"
+    if $use_runsc; then
+        printf '{"runtimes": {"%s": {"path": "%s"}}}\n' "$docker_runtime" "$runsc_wrapper" \
+            >"$dir/docker/daemon.json"
+    else
+        echo '{}' >"$dir/docker/daemon.json"
+    fi
     # A bridge of our own: two engine sets on one machine must not share
     # docker0.  Published ports go through docker-proxy on 127.0.0.1, which
     # needs no iptables rules, so dockerd leaves the host's firewall alone.
@@ -299,6 +325,18 @@ try_containers() {
             echo "dockerd cannot run a busybox container" >&2
             return 1
         }
+        if $use_runsc; then
+            # gVisor's kernel answers for itself in the sandbox's dmesg.
+            out=$(dk run --rm --runtime "$docker_runtime" busybox:latest dmesg 2>&1)
+            case $out in
+                *gVisor*) ;;
+                *)
+                    printf '%s\n' "$out" | tail -n 5 >&2
+                    echo "dockerd cannot run a busybox container under runsc" >&2
+                    return 1
+                    ;;
+            esac
+        fi
     fi
     if $use_podman; then
         # Podman sets rlimits above what an unprivileged parent may hold
@@ -324,6 +362,11 @@ case $action in
             command -v "$prog" >/dev/null 2>&1 || die "$prog not found (install docker.io, podman, runc, curl, iproute2)"
         done
         [ -x /bin/busybox ] || die "/bin/busybox not found (install busybox-static)"
+        use_runsc=false
+        if $use_docker && command -v runsc >/dev/null 2>&1; then
+            [ -x "$runsc_wrapper" ] || die "$runsc_wrapper not found or not executable"
+            use_runsc=true
+        fi
         /bin/busybox --list >/dev/null 2>&1 || die "/bin/busybox has no --list (need busybox-static)"
         if [ ${#dir} -gt 90 ]; then
             die "$dir is too long for a unix socket path"
@@ -348,6 +391,7 @@ case $action in
         fi
         {
             $use_docker && echo "export BERTH_TEST_DOCKER_SOCK=$docker_sock"
+            $use_runsc && echo "export BERTH_TEST_DOCKER_RUNTIME=$docker_runtime"
             $use_podman && echo "export BERTH_TEST_PODMAN_SOCK=$podman_sock"
             echo "export BERTH_TEST_RUNC_IMAGES=$dir/images"
             echo "export BERTH_TEST_IMAGE=busybox:latest"

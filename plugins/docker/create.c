@@ -9,6 +9,11 @@
  * at start, so a port taken in between makes the start fail, and the
  * agent creates the group again without asking.
  *
+ * With a gVisor runtime configured ("runtime"), the group's container runs
+ * under it and the sandbox container, which holds no code of the group's,
+ * under the engine's default runtime; such a group has one container and
+ * no init containers (docker_create says why).
+ *
  * It must never start what it creates (start is groups.c's) nor leave a
  * half-created group behind: a failed create removes what it made.
  */
@@ -339,6 +344,8 @@ static int create_member(docker_ctx_t *ctx, const berth_runtime_group_t *group,
     char netmode[128];
     snprintf(netmode, sizeof netmode, "container:%s", sandbox_id);
     json_object_set_new(hostcfg, "NetworkMode", json_string(netmode));
+    if (ctx->runtime != NULL)
+        json_object_set_new(hostcfg, "Runtime", json_string(ctx->runtime));
     json_object_set_new(hostcfg, "RestartPolicy", json_pack("{s:s}", "Name", "no"));
     add_ulimits(ctx, hostcfg);
     uint32_t millicores;
@@ -380,6 +387,17 @@ int docker_create(void *c, const berth_runtime_group_t *group, berth_error_t *er
         return berth_error_set(err, BERTH_EINVAL, "TooManyContainers", "properties.containers",
                                "a group may hold at most %d containers",
                                BERTH_PLUGIN_CONTAINERS_MAX);
+    /* Each container under gVisor is a sandbox with a network stack of its
+     * own, which takes the namespace's addresses over: two containers
+     * could not share localhost, and an init container would leave the
+     * next one without a network. */
+    if (ctx->runtime != NULL && (spec->ncontainers != 1 || spec->ninit_containers > 0))
+        return berth_error_set(err, BERTH_EINVAL, "SandboxedGroupUnsupported",
+                               spec->ninit_containers > 0 ? "properties.initContainers"
+                                                          : "properties.containers",
+                               "this host runs groups under gVisor (runtime %s), which takes "
+                               "one container and no init containers per group",
+                               ctx->runtime);
     group_objects_t *g = malloc(sizeof *g);
     if (g == NULL)
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");

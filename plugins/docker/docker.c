@@ -143,6 +143,7 @@ static void ctx_free(docker_ctx_t *ctx)
     free(ctx->azure_file_root);
     free(ctx->sandbox_image);
     free(ctx->git);
+    free(ctx->runtime);
     free(ctx);
 }
 
@@ -164,6 +165,8 @@ static char **string_slot(docker_ctx_t *ctx, const char *key)
         return &ctx->sandbox_image;
     if (strcmp(key, "git") == 0)
         return &ctx->git;
+    if (strcmp(key, "runtime") == 0)
+        return &ctx->runtime;
     return NULL;
 }
 

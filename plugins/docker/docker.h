@@ -58,6 +58,8 @@ typedef struct docker_ctx {
     char *azure_file_root;
     char *sandbox_image;
     char *git;
+    char *runtime;                      /* the engine's gVisor runtime for a
+                                         * group's containers; NULL: its default */
     uint32_t stop_grace_s;
     bool ulimits;
     engine_api_t *api;
