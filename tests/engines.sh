@@ -19,7 +19,11 @@
 #                                tools/berth-runsc/berth-runsc), checked by
 #                                running a container under it, and DIR/env
 #                                exports its name as
-#                                BERTH_TEST_DOCKER_RUNTIME.
+#                                BERTH_TEST_DOCKER_RUNTIME; Podman gets a
+#                                second API service on the same storage
+#                                with the wrapper as its runtime, whose
+#                                socket DIR/env exports as
+#                                BERTH_TEST_PODMAN_RUNTIME_SOCK.
 #   tests/engines.sh stop DIR    stops what `start DIR` started (containers,
 #                                the Podman service, dockerd) and removes its
 #                                bridges and mounts; safe to call twice.
@@ -79,6 +83,7 @@ docker_sock="$dir/docker.sock"
 runsc_wrapper=$(cd "$(dirname "$0")/.." && pwd)/tools/berth-runsc/berth-runsc
 docker_runtime=berth-runsc
 podman_sock="$dir/podman.sock"
+podman_runsc_sock="$dir/podman-runsc.sock"
 podman_root="$dir/podman/root"
 podman_run="$dir/podman/run"
 podman_conf="$dir/podman/containers.conf"
@@ -87,9 +92,10 @@ dk() {
     timeout 60 docker -H "unix://$docker_sock" "$@"
 }
 
+# Podman on DIR's storage, with runtime $pm_runtime (runc unless set).
 pm() {
     CONTAINERS_CONF="$podman_conf" timeout 120 podman --root "$podman_root" \
-        --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
+        --runroot "$podman_run" --runtime "${pm_runtime:-runc}" --cgroup-manager cgroupfs \
         --events-backend file "$@"
 }
 
@@ -156,6 +162,7 @@ stop_all() {
         pm rm -af -t 2 >/dev/null 2>&1
     fi
     stop_pid "$dir/podman/service.pid" 15
+    stop_pid "$dir/podman/service-runsc.pid" 15
     # dockerd's containerd, should it be left.
     for pidfile in "$dir"/docker/exec/containerd/containerd.pid; do
         stop_pid "$pidfile" 10
@@ -169,14 +176,14 @@ stop_all() {
         fi
     done
     # gVisor's sandbox and gofer processes of a container whose start failed
-    # outlive their shim; dockerd runs them with --root under DIR's exec
-    # root: end those, by pid.
+    # outlive their shim; dockerd and Podman run them with --root under DIR:
+    # end those, by pid.
     for proc in /proc/[0-9]*; do
         case $(cat "$proc/comm" 2>/dev/null) in
             runsc* | exe) ;;
             *) continue ;;
         esac
-        if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "--root=$dir/docker/exec/"; then
+        if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "--root=$dir/"; then
             kill -KILL "${proc#/proc/}" 2>/dev/null
         fi
     done
@@ -188,7 +195,7 @@ stop_all() {
     for br in "$docker_bridge" "$podman_bridge"; do
         ip link show "$br" >/dev/null 2>&1 && ip link delete "$br" 2>/dev/null
     done
-    rm -f "$dir/env" "$docker_sock" "$podman_sock"
+    rm -f "$dir/env" "$docker_sock" "$podman_sock" "$podman_runsc_sock"
     return 0
 }
 
@@ -255,18 +262,31 @@ EOF
   "ipam_options": { "driver": "host-local" }
 }
 EOF
+    podman_service runc "$podman_sock" service || return 1
+    # Podman's Docker API ignores HostConfig.Runtime: what a service creates
+    # runs under the runtime it was started with, and the containers share
+    # the storage, so the plugin creates a group's members through this one.
+    if $use_runsc; then
+        podman_service "$runsc_wrapper" "$podman_runsc_sock" service-runsc || return 1
+    fi
+    return 0
+}
+
+# Starts a Podman API service with runtime $1 on socket $2, its pid and log
+# in $dir/podman/$3.pid and .log; waits until it answers.
+podman_service() {
     CONTAINERS_CONF="$podman_conf" setsid podman --root "$podman_root" \
-        --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
-        --events-backend file system service --time=0 "unix://$podman_sock" \
-        >"$dir/podman/service.log" 2>&1 </dev/null &
-    echo $! >"$dir/podman/service.pid"
+        --runroot "$podman_run" --runtime "$1" --cgroup-manager cgroupfs \
+        --events-backend file system service --time=0 "unix://$2" \
+        >"$dir/podman/$3.log" 2>&1 </dev/null &
+    echo $! >"$dir/podman/$3.pid"
     gone=0
-    wait_api "$podman_sock" 60 $! || {
-        tail -n 20 "$dir/podman/service.log" >&2
+    wait_api "$2" 60 $! || {
+        tail -n 20 "$dir/podman/$3.log" >&2
         if [ "$gone" = 1 ]; then
-            echo "the podman service exited before answering on $podman_sock" >&2
+            echo "the podman service exited before answering on $2" >&2
         else
-            echo "podman service did not answer on $podman_sock within 60 s" >&2
+            echo "podman service did not answer on $2 within 60 s" >&2
         fi
         return 1
     }
@@ -348,6 +368,18 @@ try_containers() {
             echo "podman cannot run a busybox container" >&2
             return 1
         }
+        if $use_runsc; then
+            out=$(pm_runtime=$runsc_wrapper pm run --rm --ulimit nofile=1024:1024 \
+                --ulimit nproc=1024:1024 busybox:latest dmesg 2>&1)
+            case $out in
+                *gVisor*) ;;
+                *)
+                    printf '%s\n' "$out" | tail -n 5 >&2
+                    echo "podman cannot run a busybox container under runsc" >&2
+                    return 1
+                    ;;
+            esac
+        fi
     fi
     return 0
 }
@@ -363,7 +395,7 @@ case $action in
         done
         [ -x /bin/busybox ] || die "/bin/busybox not found (install busybox-static)"
         use_runsc=false
-        if $use_docker && command -v runsc >/dev/null 2>&1; then
+        if command -v runsc >/dev/null 2>&1; then
             [ -x "$runsc_wrapper" ] || die "$runsc_wrapper not found or not executable"
             use_runsc=true
         fi
@@ -391,7 +423,9 @@ case $action in
         fi
         {
             $use_docker && echo "export BERTH_TEST_DOCKER_SOCK=$docker_sock"
-            $use_runsc && echo "export BERTH_TEST_DOCKER_RUNTIME=$docker_runtime"
+            $use_runsc && $use_docker && echo "export BERTH_TEST_DOCKER_RUNTIME=$docker_runtime"
+            $use_runsc && $use_podman &&
+                echo "export BERTH_TEST_PODMAN_RUNTIME_SOCK=$podman_runsc_sock"
             $use_podman && echo "export BERTH_TEST_PODMAN_SOCK=$podman_sock"
             echo "export BERTH_TEST_RUNC_IMAGES=$dir/images"
             echo "export BERTH_TEST_IMAGE=busybox:latest"

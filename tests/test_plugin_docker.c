@@ -22,8 +22,9 @@
  * their own beside the context's operations.
  *
  * When tests/engines.sh registered gVisor with dockerd
- * (BERTH_TEST_DOCKER_RUNTIME), the plugin configured with that runtime
- * says its host has the sandbox feature and runs a one-container group
+ * (BERTH_TEST_DOCKER_RUNTIME) and started a second Podman service under it
+ * (BERTH_TEST_PODMAN_RUNTIME_SOCK), the plugin configured with that
+ * runtime (or socket) says its host has the sandbox feature and runs a one-container group
  * under gVisor: gVisor's kernel in dmesg and /proc/version, only the
  * group's processes in ps, the published port answering from here, exec
  * and logs, a restart with the network whole again, a container over its
@@ -67,7 +68,9 @@ typedef struct engine_fixture {
     const char *engine;                 /* "docker" or "podman"             */
     const char *sock;                   /* NULL: this engine is not set up  */
     const char *image;
-    const char *runtime;                /* the engine's gVisor runtime, or NULL */
+    const char *runtime_key;            /* "runtime" (Docker), "runtime_socket"
+                                         * (Podman), or NULL: plain runc     */
+    const char *runtime;                /* its value                        */
     berth_plugin_t *plugin;
     const berth_plugin_ops_t *ops;
     void *ctx;
@@ -86,7 +89,9 @@ typedef struct test_group {
 
 static engine_fixture_t docker_fixture = {.engine = "docker"};
 static engine_fixture_t podman_fixture = {.engine = "podman"};
-static engine_fixture_t gvisor_fixture = {.engine = "docker"};
+static engine_fixture_t gvisor_fixture = {.engine = "docker", .runtime_key = "runtime"};
+static engine_fixture_t gvisor_podman_fixture = {.engine = "podman",
+                                                 .runtime_key = "runtime_socket"};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -282,8 +287,8 @@ static int engine_setup(engine_fixture_t *f)
     }
     f->ops = berth_plugin_ops(f->plugin);
     char config[2048], runtime[128] = "";
-    if (f->runtime != NULL)
-        snprintf(runtime, sizeof runtime, ", \"runtime\": \"%s\"", f->runtime);
+    if (f->runtime_key != NULL)
+        snprintf(runtime, sizeof runtime, ", \"%s\": \"%s\"", f->runtime_key, f->runtime);
     snprintf(config, sizeof config,
              "{\"socket\": \"%s\", \"data_dir\": \"%s/data\", \"secret_dir\": \"%s\","
              " \"sandbox_image\": \"%s\", \"stop_grace_s\": 1, \"ulimits\": %s%s}",
@@ -312,6 +317,12 @@ static int group_setup_gvisor(void **state)
 {
     *state = &gvisor_fixture;
     return engine_setup(&gvisor_fixture);
+}
+
+static int group_setup_gvisor_podman(void **state)
+{
+    *state = &gvisor_podman_fixture;
+    return engine_setup(&gvisor_podman_fixture);
 }
 
 static int group_teardown(void **state)
@@ -718,7 +729,7 @@ static void test_sandboxed_group(void **state)
     memset(&info, 0, sizeof info);
     assert_int_equal(f->ops->probe(f->ctx, &info, &err), 0);
     assert_int_equal(info.features, BERTH_HOST_SANDBOX);
-    assert_non_null(strstr(info.runtime, f->runtime));
+    assert_non_null(strstr(info.runtime, "with gVisor"));
 
     char doc[4096];
     make_doc(doc, sizeof doc, SANDBOXED_DOC, f->image);
@@ -1574,6 +1585,12 @@ int main(void)
         gvisor_fixture.image = image;
         gvisor_fixture.runtime = runtime;
     }
+    const char *runtime_sock = getenv("BERTH_TEST_PODMAN_RUNTIME_SOCK");
+    if (runtime_sock != NULL && *runtime_sock != '\0') {
+        gvisor_podman_fixture.sock = podman_fixture.sock;
+        gvisor_podman_fixture.image = image;
+        gvisor_podman_fixture.runtime = runtime_sock;
+    }
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_probe_and_images, test_setup, test_teardown),
@@ -1595,5 +1612,7 @@ int main(void)
     };
     failed += cmocka_run_group_tests_name("docker-gvisor", sandbox_tests, group_setup_gvisor,
                                           group_teardown);
+    failed += cmocka_run_group_tests_name("podman-gvisor", sandbox_tests,
+                                          group_setup_gvisor_podman, group_teardown);
     return failed == 0 ? 0 : 1;
 }

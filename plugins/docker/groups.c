@@ -202,7 +202,7 @@ static int start_sandbox(docker_ctx_t *ctx, group_objects_t *g, const char *key,
         return berth_error_set(err, BERTH_ENOENT, "ContainerGroupNotFound", "",
                                "container group %s has lost its sandbox", key);
     bool running = strcmp(g->sandbox->state, "running") == 0;
-    if (running && ctx->runtime != NULL) {
+    if (running && docker_sandboxed(ctx)) {
         bool member_runs = false;
         for (size_t i = 0; i < g->n; i++)
             member_runs |= g->o[i].role != ROLE_SANDBOX && strcmp(g->o[i].state, "running") == 0;

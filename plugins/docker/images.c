@@ -47,10 +47,9 @@ int docker_probe(void *c, berth_plugin_host_info_t *info, berth_error_t *err)
                 version = cv;
         }
     }
-    snprintf(info->runtime, sizeof info->runtime, "%s %s%s%s", podman ? "podman" : "docker",
-             version ? version : "unknown", ctx->runtime ? " with " : "",
-             ctx->runtime ? ctx->runtime : "");
-    if (ctx->runtime != NULL)
+    snprintf(info->runtime, sizeof info->runtime, "%s %s%s", podman ? "podman" : "docker",
+             version ? version : "unknown", docker_sandboxed(ctx) ? " with gVisor" : "");
+    if (docker_sandboxed(ctx))
         info->features |= BERTH_HOST_SANDBOX;
     json_decref(v);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
