@@ -1018,8 +1018,9 @@ BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
  * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
- * cell's per-group limits when they were set: berth_store_limits_put();
- * otherwise the engine keeps its own).  On success stores a new store in *out
+ * cell's per-group limits and sandbox policy when they were set:
+ * berth_store_limits_put(), berth_store_sandbox_put(); otherwise the engine
+ * keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
  * BERTH_EEXIST (engine not empty), or BERTH_ENOMEM. */
@@ -1049,6 +1050,15 @@ BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_s
  * BERTH_EIO. */
 BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                                         berth_error_t *err);
+
+/* Sets the cell's sandbox policy (berth_engine_sandbox_set()'s values), in
+ * one atomic step, so that every store opened on the cell, and every
+ * replica as it syncs, applies it to its engine.  A cell that never had one
+ * set leaves each replica's engine with the policy it was created with.
+ * Setting the policy the cell holds logs nothing.  Returns 0, BERTH_EINVAL
+ * (an unknown policy: nothing changed) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                                         berth_error_t *err);
 
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's
