@@ -69,10 +69,13 @@ typedef struct side {
     berth_store_t *store;
 } side_t;
 
-static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side_t *s)
+/* Opens a store on `cell` over a new engine made with options `eo` (NULL:
+ * the defaults). */
+static void side_open_with(fixture_t *f, const char *cell, uint32_t log_max_len,
+                           const berth_engine_options_t *eo, side_t *s)
 {
     berth_error_t err;
-    assert_int_equal(berth_engine_new(NULL, &s->engine, &err), 0);
+    assert_int_equal(berth_engine_new(eo, &s->engine, &err), 0);
     berth_store_options_t o;
     berth_store_options_init(&o);
     o.url = f->redis->url;
@@ -83,6 +86,11 @@ static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side
     int rc = berth_store_open(&o, s->engine, &s->store, &err);
     if (rc != 0)
         fail_msg("open: %s: %s", err.name, err.message);
+}
+
+static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side_t *s)
+{
+    side_open_with(f, cell, log_max_len, NULL, s);
 }
 
 static void side_close(side_t *s)
@@ -792,13 +800,8 @@ static void test_cell_sandbox(void **state)
     berth_engine_options_t eo;
     berth_engine_options_init(&eo);
     eo.sandbox = BERTH_SANDBOX_ALL;
-    assert_int_equal(berth_engine_new(&eo, &a.engine, NULL), 0);
-    berth_store_options_t o;
-    berth_store_options_init(&o);
-    o.url = f->redis->url;
-    o.cell = "sbx";
+    side_open_with(f, "sbx", 0, &eo, &a);
     berth_error_t err;
-    assert_int_equal(berth_store_open(&o, a.engine, &a.store, &err), 0);
     assert_int_equal(berth_engine_sandbox_get(a.engine), BERTH_SANDBOX_ALL);
     assert_int_equal(berth_engine_sandbox_get(early.engine), BERTH_SANDBOX_NONE);
 
@@ -853,13 +856,8 @@ static void test_cell_limits(void **state)
     berth_engine_options_t eo;
     berth_engine_options_init(&eo);
     eo.limits.max_millicores = 8000;
-    assert_int_equal(berth_engine_new(&eo, &a.engine, NULL), 0);
-    berth_store_options_t o;
-    berth_store_options_init(&o);
-    o.url = f->redis->url;
-    o.cell = "lim";
+    side_open_with(f, "lim", 0, &eo, &a);
     berth_error_t err;
-    assert_int_equal(berth_store_open(&o, a.engine, &a.store, &err), 0);
     berth_limits_t got;
     berth_engine_limits_get(a.engine, &got);
     assert_int_equal(got.max_millicores, 8000);
