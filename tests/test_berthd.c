@@ -1906,6 +1906,60 @@ static void linux_capabilities(fixture_t *f, json_int_t *cpu, json_int_t *mem)
     test_http_free(&h);
 }
 
+/* Loads inventory `text` into the fixture's cell with `berthctl cell load`,
+ * then waits until berthd's replica (caught up on its timer) reports
+ * Linux groups of up to `cores` cores: the file's limits, which berthctl
+ * puts after its sandbox policy. */
+static void cell_load(fixture_t *f, const char *text, json_int_t cores)
+{
+    char inv[] = "/tmp/berth-inventory-XXXXXX";
+    int fd = mkstemp(inv);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
+             "2>/dev/null",
+             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
+    int st = system(cmd);
+    unlink(inv);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    json_int_t cpu, mem;
+    do {
+        linux_capabilities(f, &cpu, &mem);
+        if (cpu != cores)
+            test_sleep_ms(50);
+    } while (cpu != cores && test_now_ms() < end);
+    assert_int_equal(cpu, cores);
+}
+
+/* The cell's sandbox policy: with `berthctl cell load` of an inventory
+ * whose policy is "all", berthd places new groups only on the host with
+ * the sandbox feature, even when the agents' hosts fit them better; groups
+ * placed before stay where they are. */
+static void test_cell_sandbox(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "before", doc, 201);
+    cell_load(f, "{\"sandbox\": \"all\", \"limits\": {\"cpu\": 6},"
+                 " \"hosts\": [{\"name\": \"gv\", \"cpu\": 64, \"memoryInGB\": 256,"
+                 " \"osType\": \"Linux\", \"features\": [\"sandbox\"]}]}", 6);
+    put_ok(f, "rg", "after", doc, 201);
+    json_t *list = where(f, "subscription=" SUB, 200);
+    const char *before = where_host(list, "before"), *after = where_host(list, "after");
+    assert_non_null(before);
+    assert_non_null(after);
+    assert_string_not_equal(before, "gv");
+    assert_string_equal(after, "gv");
+    json_decref(list);
+    free(doc);
+}
+
 /* The cell's per-group limits: ACI's until `berthctl cell load` sets them
  * from an inventory's `limits`; then berthd (whose replica learns them from
  * the cell's log) accepts a 12-core group on a 16-core host, still refuses
@@ -1925,31 +1979,8 @@ static void test_cell_limits(void **state)
     assert_int_equal(cpu, 4);
     assert_int_equal(mem, 16);
 
-    char inv[] = "/tmp/berth-limits-XXXXXX";
-    int fd = mkstemp(inv);
-    assert_true(fd >= 0);
-    static const char text[] = "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}";
-    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
-    close(fd);
-    const char *top = getenv("top_builddir");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
-             "2>/dev/null",
-             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
-    int st = system(cmd);
-    unlink(inv);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-
-    /* berthd's replica catches up on its timer: wait for it. */
-    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
-    do {
-        linux_capabilities(f, &cpu, &mem);
-        if (cpu != 16)
-            test_sleep_ms(50);
-    } while (cpu != 16 && test_now_ms() < end);
-    assert_int_equal(cpu, 16);
+    cell_load(f, "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}", 16);
+    linux_capabilities(f, &cpu, &mem);
     assert_int_equal(mem, 64);
     put_ok(f, "rg", "big", doc, 201);
     json_t *g = wait_running(f, "rg", "big");
@@ -2375,6 +2406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),

@@ -276,8 +276,10 @@ int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     }
     s->opts = o;
     s->engine = engine;
-    if (engine != NULL)             /* a bare store (hostlink, calls) has none */
+    if (engine != NULL) {           /* a bare store (hostlink, calls) has none */
         berth_engine_limits_get(engine, &s->own_limits);
+        s->own_sandbox = berth_engine_sandbox_get(engine);
+    }
     int rc = berth__store_url_parse(s, o.url, err);
     if (rc < 0) {
         berth_store_close(s);
@@ -347,6 +349,12 @@ int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                            berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(berth__store_limits_put(store, limits, err));
+}
+
+int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                            berth_error_t *err)
+{
+    BERTH__RETURN_GUARDED(berth__store_sandbox_put(store, policy, err));
 }
 
 int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)
