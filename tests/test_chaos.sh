@@ -11,7 +11,10 @@
 # updates, deletes, stops and starts, each request to either berthd, and
 # log every request with its answer.  Each client owns its names (c<N>g0-
 # c<N>g5, plus up to 8 names used once, c<N>u<SEQ>), so a client's log is the
-# order of the requests on its names.  Meanwhile a fault loop, every
+# order of the requests on its names; 15% of the requests go to names all
+# clients share (s0-s3), where requests race each other through both
+# berthds: the order of those is unknown, so they count only in the cell's
+# own checks (capacity, placements and records, generations, fsck).  Meanwhile a fault loop, every
 # 0.3-1.2 s, does one of: SIGKILL a berthd and restart it; SIGKILL an agent
 # and restart it (same host name); SIGSTOP an agent for 0.5-2.5 s (well
 # under its 10 s heartbeat TTL) then SIGCONT it; SIGKILL redis-server and
@@ -32,8 +35,11 @@
 #                               last acknowledged PUT or DELETE, or of a PUT
 #                               or DELETE sent after it that got no 2xx
 #                               answer (it may or may not have applied);
-#                               and every acknowledged create of a name
-#                               used once must have its record
+#                               every acknowledged create of a name used
+#                               once must have its record; and a name
+#                               whose last acknowledged request was a stop,
+#                               with nothing sent after it, must show
+#                               Stopped
 #   over_capacity               placed groups on a host whose placements
 #                               add up to more than its cores or memory
 #   placed_without_resource     placements with no berthd resource record
@@ -248,7 +254,13 @@ client_loop() {
         cpu=1 mem=2
         tag="$c$(printf '%06d' $n)"
         rnd 20
-        if [ $r -lt 1 ] && [ $uniques -lt 8 ]; then
+        if [ $r -ge 17 ]; then
+            # a name every client uses (s0-s3): requests on it race
+            # between the clients and the two berthds
+            rnd 4
+            nm=s$r
+            rnd 20
+        elif [ $r -lt 1 ] && [ $uniques -lt 8 ]; then
             # a name of its own, never touched again (8 at most: each
             # holds a core to the end)
             nm=c${c}u$n r=0
@@ -498,12 +510,24 @@ get() {
 # Names that must run: the last acknowledged request was a PUT or a start
 # and no stop or DELETE was sent after it.
 awk '
+    $3 ~ /^s/ { next }
     $2 == "PUT" || $2 == "start" || $2 == "stop" || $2 == "DELETE" {
         if ($5 ~ /^2/) { last[$3] = $2; risky[$3] = 0 }
         else if ($2 == "stop" || $2 == "DELETE") risky[$3] = 1
     }
     END { for (n in last) if ((last[n] == "PUT" || last[n] == "start") && !risky[n]) print n }' \
     "$tmp/ops.log" | sort >"$tmp/must-run.txt"
+
+# Names that must be stopped: the last acknowledged request was a stop and
+# no PUT, start or DELETE was sent after it.
+awk '
+    $3 ~ /^s/ { next }
+    $2 == "PUT" || $2 == "start" || $2 == "stop" || $2 == "DELETE" {
+        if ($5 ~ /^2/) { last[$3] = $2; risky[$3] = 0 }
+        else risky[$3] = 1
+    }
+    END { for (n in last) if (last[n] == "stop" && !risky[n]) print n }' \
+    "$tmp/ops.log" | sort >"$tmp/must-stop.txt"
 
 not_running_names() {
     for nm in $(cat "$tmp/must-run.txt"); do
@@ -521,7 +545,7 @@ while [ $i -lt 60 ]; do
 done
 
 lost=0
-for nm in $(awk '$3 !~ /u/ { print $3 }' "$tmp/ops.log" | sort -u); do
+for nm in $(awk '$3 ~ /^c[0-9]*g/ { print $3 }' "$tmp/ops.log" | sort -u); do
     get "$nm"
     # both berthds must answer the same
     s1=$state
@@ -541,6 +565,15 @@ for nm in $(awk '$3 !~ /u/ { print $3 }' "$tmp/ops.log" | sort -u); do
     if [ $ok = 0 ]; then
         lost=$((lost + 1))
         echo "LOST: $nm is $s1; allowed: $allowed"
+        grep " $nm " "$tmp/ops.log" | tail -n 8
+    fi
+done
+# Every acknowledged stop that nothing followed holds.
+for nm in $(cat "$tmp/must-stop.txt"); do
+    get "$nm"
+    if [ "$run" != Stopped ]; then
+        lost=$((lost + 1))
+        echo "LOST: the acknowledged stop of $nm: it is $state, $run"
         grep " $nm " "$tmp/ops.log" | tail -n 8
     fi
 done
@@ -584,7 +617,7 @@ show not-running.txt "groups that should be Running (name, state, instance view 
 acked=$(awk '$5 ~ /^2/' "$tmp/ops.log" | wc -l)
 noanswer=$(awk '$5 == "000"' "$tmp/ops.log" | wc -l)
 echo "$name: requests sent $ops, acknowledged $acked, no answer $noanswer;" \
-    "names that must run $(wc -l <"$tmp/must-run.txt")"
+    "names that must run $(wc -l <"$tmp/must-run.txt"), must be stopped $(wc -l <"$tmp/must-stop.txt")"
 awk '$5 !~ /^2/ && $5 != "000" { c[$2 " " $5 " " $6]++ } END { for (k in c) print "  answered " k ": " c[k] }' \
     "$tmp/ops.log" | sort
 echo "$name: faults $faults: berthd killed $f_berthd, agent killed $f_agent, agent stopped $f_stop," \
