@@ -89,13 +89,8 @@ clients="1 2 3 4"
 hosts="h1 h2 h3 h4"
 . "$top_srcdir/tests/shell-lib.sh"
 
-[ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
 [ -x "$proxy" ] || { echo "$name: $proxy was not built"; exit 1; }
-[ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
-[ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
-for tool in redis-server redis-cli curl timeout; do
-    command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
+require_fault_programs
 
 tmp=$(mktemp -d /tmp/berth-chaos.XXXXXX)
 sock="$tmp/redis.sock"
@@ -119,38 +114,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# A linear congruential generator: rnd N sets $r to 0..N-1 from $seed.
-rnd() {
-    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
-    r=$(( seed / 65536 % $1 ))
-}
-
-# Sleeps $1 milliseconds.
-sleep_ms() {
-    sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"
-}
-
-rcli() {
-    timeout 10 redis-cli -s "$sock" "$@"
-}
-
 # ---- the processes ---------------------------------------------------------------
-
-start_redis() {
-    redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$tmp" \
-        --appendonly yes --appendfsync always --save '' --daemonize no \
-        >>"$tmp/redis.log" 2>&1 &
-    redis_pid=$!
-    # at most 20 s for it to answer (it loads the AOF first)
-    i=0
-    while [ $i -lt 200 ]; do
-        [ "$(rcli ping 2>/dev/null)" = PONG ] && return 0
-        kill -0 "$redis_pid" 2>/dev/null || return 1
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
 
 # start_proxy N: berthd N's proxy; sets pN_pid and pN_port.
 start_proxy() {
@@ -204,14 +168,11 @@ start_berthd() {
 
 # start_agent HOST: sets ${HOST}_pid.
 start_agent() {
-    "$agent" --redis "unix://$sock" --cell "$cell" --host "$1" --plugin sim --cores 12 \
-        --memory-mib 32768 --tick-ms 50 --heartbeat-ms 500 --ttl-ms 10000 \
-        >>"$tmp/$1.log" 2>&1 &
-    eval "$1_pid=\$!"
+    start_fault_agent "$1" 12 32768
 }
 
 mkdir -p "$tmp/d1" "$tmp/d2"
-start_redis || { dump_logs; skip "redis-server did not start"; }
+start_redis_aof || { dump_logs; skip "redis-server did not start"; }
 for n in 1 2; do
     start_proxy $n || { dump_logs; echo "$name: FAIL: proxy $n did not start"; exit 1; }
     start_berthd $n || { dump_logs; skip "berthd $n did not answer within 20 s"; }
@@ -308,6 +269,16 @@ f_berthd=0 f_agent=0 f_stop=0 f_redis=0 f_cut=0 restart_failures=0
 fault() {
     echo "$(date +%s) $*" >>"$tmp/faults.log"
 }
+# crash WHAT PIDVAR: SIGKILLs the process whose pid $PIDVAR holds, reaps
+# it, logs the fault and waits 0-299 ms before the caller restarts it.
+crash() {
+    eval "p=\$$2"
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    fault "$1 killed"
+    rnd 300
+    sleep_ms "$r"
+}
 clients_done() {
     for c in $clients; do [ -f "$tmp/client$c.done" ] || return 1; done
     return 0
@@ -323,25 +294,15 @@ while [ "$(date +%s)" -lt "$end" ]; do
     0|1)
         rnd 2
         n=$((r + 1))
-        eval "p=\$d${n}_pid"
-        kill -9 "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
+        crash "berthd $n" "d${n}_pid"
         f_berthd=$((f_berthd + 1))
-        fault "berthd $n killed"
-        rnd 300
-        sleep_ms "$r"
         start_berthd $n || { restart_failures=$((restart_failures + 1)); fault "berthd $n restart failed"; }
         ;;
     2|3)
         rnd 4
         h=h$((r + 1))
-        eval "p=\$${h}_pid"
-        kill -9 "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
+        crash "agent $h" "${h}_pid"
         f_agent=$((f_agent + 1))
-        fault "agent $h killed"
-        rnd 300
-        sleep_ms "$r"
         start_agent "$h"
         ;;
     4|5)
@@ -356,13 +317,9 @@ while [ "$(date +%s)" -lt "$end" ]; do
         kill -CONT "$p" 2>/dev/null
         ;;
     6)
-        kill -9 "$redis_pid" 2>/dev/null
-        wait "$redis_pid" 2>/dev/null
+        crash redis redis_pid
         f_redis=$((f_redis + 1))
-        fault "redis killed"
-        rnd 300
-        sleep_ms "$r"
-        start_redis || { restart_failures=$((restart_failures + 1)); fault "redis restart failed"; }
+        start_redis_aof || { restart_failures=$((restart_failures + 1)); fault "redis restart failed"; }
         ;;
     *)
         rnd 2
@@ -398,7 +355,7 @@ error() {
 }
 
 # Everything must be running again (a restart that failed above is retried).
-kill -0 "$redis_pid" 2>/dev/null || start_redis || error "redis-server does not restart"
+kill -0 "$redis_pid" 2>/dev/null || start_redis_aof || error "redis-server does not restart"
 for n in 1 2; do
     eval "p=\$d${n}_pid"
     kill -0 "$p" 2>/dev/null || start_berthd $n || error "berthd $n does not restart"
@@ -508,26 +465,24 @@ get() {
 }
 
 # Names that must run: the last acknowledged request was a PUT or a start
-# and no stop or DELETE was sent after it.
+# and no stop or DELETE was sent after it ("run NAME").  Names that must be
+# stopped: the last acknowledged request was a stop and nothing was sent
+# after it ("stop NAME").  The shared names' order is unknown: left out.
 awk '
     $3 ~ /^s/ { next }
-    $2 == "PUT" || $2 == "start" || $2 == "stop" || $2 == "DELETE" {
-        if ($5 ~ /^2/) { last[$3] = $2; risky[$3] = 0 }
-        else if ($2 == "stop" || $2 == "DELETE") risky[$3] = 1
+    {
+        if ($5 ~ /^2/) { last[$3] = $2; stopping[$3] = 0; other[$3] = 0 }
+        else if ($2 == "stop" || $2 == "DELETE") stopping[$3] = 1
+        else other[$3] = 1
     }
-    END { for (n in last) if ((last[n] == "PUT" || last[n] == "start") && !risky[n]) print n }' \
-    "$tmp/ops.log" | sort >"$tmp/must-run.txt"
-
-# Names that must be stopped: the last acknowledged request was a stop and
-# no PUT, start or DELETE was sent after it.
-awk '
-    $3 ~ /^s/ { next }
-    $2 == "PUT" || $2 == "start" || $2 == "stop" || $2 == "DELETE" {
-        if ($5 ~ /^2/) { last[$3] = $2; risky[$3] = 0 }
-        else risky[$3] = 1
-    }
-    END { for (n in last) if (last[n] == "stop" && !risky[n]) print n }' \
-    "$tmp/ops.log" | sort >"$tmp/must-stop.txt"
+    END {
+        for (n in last) {
+            if ((last[n] == "PUT" || last[n] == "start") && !stopping[n]) print "run", n
+            if (last[n] == "stop" && !stopping[n] && !other[n]) print "stop", n
+        }
+    }' "$tmp/ops.log" | sort >"$tmp/must.txt"
+sed -n 's/^run //p' "$tmp/must.txt" >"$tmp/must-run.txt"
+sed -n 's/^stop //p' "$tmp/must.txt" >"$tmp/must-stop.txt"
 
 not_running_names() {
     for nm in $(cat "$tmp/must-run.txt"); do
@@ -551,15 +506,7 @@ for nm in $(awk '$3 ~ /^c[0-9]*g/ { print $3 }' "$tmp/ops.log" | sort -u); do
     s1=$state
     get "$nm" "$base2"
     [ "$state" = "$s1" ] || error "$nm: berthd 1 shows $s1, berthd 2 shows $state"
-    allowed=$(awk -v nm="$nm" '
-        $3 == nm && ($2 == "PUT" || $2 == "DELETE") {
-            eff = ($2 == "PUT") ? "present:" $4 : "absent"
-            if ($5 ~ /^2/) { n = 0; last = eff } else { un[++n] = eff }
-        }
-        END {
-            printf "%s", (last == "" ? "absent" : last)
-            for (i = 1; i <= n; i++) printf " %s", un[i]
-        }' "$tmp/ops.log")
+    allowed=$(allowed_states "$nm" "$tmp/ops.log")
     ok=0
     for a in $allowed; do [ "$a" = "$s1" ] && ok=1; done
     if [ $ok = 0 ]; then
@@ -623,6 +570,11 @@ awk '$5 !~ /^2/ && $5 != "000" { c[$2 " " $5 " " $6]++ } END { for (k in c) prin
 echo "$name: faults $faults: berthd killed $f_berthd, agent killed $f_agent, agent stopped $f_stop," \
     "redis killed $f_redis, proxy armed $f_cut (cuts made $cuts); restarts that failed at once $restart_failures"
 [ "$acked" -gt 0 ] || error "no request was acknowledged"
+# Under --enable-sanitizers a daemon's report lands in its log.
+for f in d1.log d2.log h1.log h2.log h3.log h4.log p1.log p2.log; do
+    grep -q -E "ERROR: [A-Za-z]*Sanitizer|runtime error:" "$tmp/$f" 2>/dev/null &&
+        error "a sanitizer report in $f: $(grep -m 1 -E "Sanitizer|runtime error:" "$tmp/$f")"
+done
 
 summary="chaos: ops=$ops faults=$faults lost=$lost over_capacity=$over"
 summary="$summary placed_without_resource=$(wc -l <"$tmp/placed-without.txt")"
