@@ -968,10 +968,19 @@ typedef struct berth_store_options {
     uint32_t timeout_ms;            /* connect and command timeout (5000)   */
     uint32_t max_retries;           /* conflicts retried per commit (8)     */
     uint32_t log_max_len;           /* change-log entries Redis keeps (100000) */
+    /* Durability across a master's failure: with wait_replicas above 0,
+     * every commit is followed on its connection by Redis's WAIT, and is
+     * reported a success only once that many replicas have confirmed it
+     * within wait_timeout_ms (1000; below timeout_ms).  A commit they did
+     * not all confirm in time was applied by the master but is reported
+     * BERTH_EIO ("NotReplicated"): a master lost now could lose it, and
+     * the caller retries as after any unanswered commit. */
+    uint32_t wait_replicas;
+    uint32_t wait_timeout_ms;
 } berth_store_options_t;
 
 /* Fills *opts with the defaults (url "redis://127.0.0.1:6379", cell
- * "default"). */
+ * "default", no replica confirmation). */
 BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
 
 /* Connects to Redis (following a Cluster's MOVED redirection to the node

@@ -2146,6 +2146,112 @@ static void test_two_berthds_one_name(void **state)
     free(p);
 }
 
+/* GET `path` with `token`: 200 expected, the answer returned. */
+static test_http_t get_as(fixture_t *f, const char *path, const char *token)
+{
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    test_http(&f->d, "GET", path, NULL, token, NULL, &h);
+    if (h.status != 200)
+        fprintf(stderr, "GET %s: %ld %s\n", path, h.status, h.body);
+    assert_int_equal(h.status, 200);
+    return h;
+}
+
+/* The currentValue of usage `name` in a usages answer; -1 when absent. */
+static long long usage_of(const test_http_t *h, const char *name)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(h->json, "value"), i, u)
+    {
+        const char *n = json_string_value(json_object_get(json_object_get(u, "name"), "value"));
+        if (n != NULL && strcmp(n, name) == 0)
+            return json_integer_value(json_object_get(u, "currentValue"));
+    }
+    return -1;
+}
+
+#define LOCATION_PATH(sub, loc, what)                                                       \
+    "/subscriptions/" sub "/providers/Microsoft.ContainerInstance/locations/" loc "/" what \
+    "?api-version=" APIV
+
+/* Two tenants (SUB, alpha, with group "tok" running busybox in westeurope;
+ * "other", beta) and an operator: each tenant's usages count its own
+ * groups in the location, its cachedImages list only its groups' images;
+ * the operator sees every cached image. */
+static void test_tenant_views(fixture_t *f)
+{
+    const char *zebra = "privreg.tenantb.example/project-zebra:v9";
+    char *doc = NULL;
+    if (asprintf(&doc,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+                 "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"%s\", "
+                 "\"resources\": {\"requests\": {\"cpu\": 2, \"memoryInGB\": 1}}}}]}}",
+                 zebra) < 0)
+        abort();
+    const char *bpath = "/subscriptions/other/resourceGroups/rg/providers/"
+                        "Microsoft.ContainerInstance/containerGroups/zebra?api-version=" APIV;
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    test_http(&f->d, "PUT", bpath, doc, "tok-beta-0123456789", NULL, &h);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    free(doc);
+    /* Wait until the operator sees beta's image cached (its agent reports
+     * the image set after the pull). */
+    bool cached = false;
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); !cached && test_now_ms() < end;) {
+        h = get_as(f, LOCATION_PATH(SUB, "westeurope", "cachedImages"),
+                   "tok-operator-0123456789");
+        cached = strstr(h.body, zebra) != NULL && strstr(h.body, "busybox:latest") != NULL;
+        test_http_free(&h);
+        if (!cached)
+            test_sleep_ms(50);
+    }
+    assert_true(cached);
+    /* Alpha sees its busybox, never beta's image; beta the other way. */
+    h = get_as(f, LOCATION_PATH(SUB, "westeurope", "cachedImages"), "tok-alpha-0123456789");
+    assert_non_null(strstr(h.body, "busybox:latest"));
+    assert_null(strstr(h.body, "zebra"));
+    test_http_free(&h);
+    h = get_as(f, LOCATION_PATH("other", "westeurope", "cachedImages"), "tok-beta-0123456789");
+    assert_non_null(strstr(h.body, zebra));
+    assert_null(strstr(h.body, "busybox"));
+    test_http_free(&h);
+    /* In another location, beta's groups run nothing. */
+    h = get_as(f, LOCATION_PATH("other", "westus", "cachedImages"), "tok-beta-0123456789");
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 0);
+    test_http_free(&h);
+    /* Usages: alpha's one core, beta's two; the limit the cell's 8. */
+    h = get_as(f, LOCATION_PATH(SUB, "westeurope", "usages"), "tok-alpha-0123456789");
+    assert_int_equal(usage_of(&h, "ContainerGroups"), 1);
+    assert_int_equal(usage_of(&h, "StandardCores"), 1);
+    test_http_free(&h);
+    h = get_as(f, LOCATION_PATH("other", "westeurope", "usages"), "tok-beta-0123456789");
+    assert_int_equal(usage_of(&h, "ContainerGroups"), 1);
+    assert_int_equal(usage_of(&h, "StandardCores"), 2);
+    assert_int_equal(usage_of(&h, "StandardMemoryInGB"), 1);
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(h.json, "value"), i, u)
+    {
+        if (strcmp(json_string_value(json_object_get(json_object_get(u, "name"), "value")),
+                   "StandardCores") == 0)
+            assert_int_equal(json_integer_value(json_object_get(u, "limit")), 8);
+    }
+    test_http_free(&h);
+    h = get_as(f, LOCATION_PATH("other", "westus", "usages"), "tok-beta-0123456789");
+    assert_int_equal(usage_of(&h, "ContainerGroups"), 0);
+    assert_int_equal(usage_of(&h, "StandardCores"), 0);
+    test_http_free(&h);
+    /* A tenant's token reads no other subscription's views at all. */
+    test_http(&f->d, "GET", LOCATION_PATH("other", "westeurope", "cachedImages"),
+              NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+}
+
 static void test_tokens(void **state)
 {
     fixture_t *f = *state;
@@ -2154,7 +2260,8 @@ static void test_tokens(void **state)
     char file[] = "/tmp/berthd-tokens-XXXXXX";
     int fd = mkstemp(file);
     assert_true(fd >= 0);
-    const char *line = "tok-alpha-0123456789 " SUB "\ntok-beta-0123456789 other\n";
+    const char *line = "tok-alpha-0123456789 " SUB "\ntok-beta-0123456789 other\n"
+                       "tok-operator-0123456789 *\n";
     assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
     close(fd);
     assert_int_equal(berthd_start(f, file), 0);
@@ -2175,8 +2282,32 @@ static void test_tokens(void **state)
               NULL, "tok-alpha-0123456789", NULL, &h);
     assert_int_equal(h.status, 403);
     test_http_free(&h);
+    /* Berth's own routes are the operators': a tenant's token gets 403. */
     test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/hosts/sim-1", NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "POST", "/berth/hosts/sim-1/cordon", "", "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-operator-0123456789", NULL, &h);
     assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(h.json, "value"), 0), "state")),
+                        "ready");
+    test_http_free(&h);
+    test_tenant_views(f);
+    /* A query parameter given twice is refused, whichever value comes first. */
+    test_http(&f->d, "GET",
+              "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/"
+              "containerGroups?api-version=" APIV "&api-version=2099-01-01",
+              NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 400, "DuplicateQueryParameter");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                          "target")),
+                        "api-version");
     test_http_free(&h);
     /* The operators' list of groups checks the subscription its query
      * names, as a path's. */

@@ -177,6 +177,7 @@ void berth_store_options_init(berth_store_options_t *opts)
     opts->timeout_ms = 5000;
     opts->max_retries = 8;
     opts->log_max_len = 100000;
+    opts->wait_timeout_ms = 1000;
 }
 
 static bool cell_is_valid(const char *cell)
@@ -255,6 +256,10 @@ int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine,
         return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions",
                                 o.timeout_ms == 0 ? "timeout_ms" : "log_max_len",
                                 "the timeout and the log length must be above zero");
+    if (o.wait_replicas > 0 && (o.wait_timeout_ms == 0 || o.wait_timeout_ms >= o.timeout_ms))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "wait_timeout_ms",
+                                "waiting for replicas takes a timeout above zero and below "
+                                "the command timeout (%u ms)", o.timeout_ms);
     if (!bare && (berth_engine_host_count(engine) > 0 || berth_engine_group_count(engine) > 0))
         return berth__error_set(err, BERTH_EEXIST, "EngineNotEmpty", "engine",
                                 "a store loads its engine from the cell: the engine must "

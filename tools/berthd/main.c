@@ -91,6 +91,10 @@ static void bd_usage(FILE *out)
             "                         endpoints (default: from --listen and TLS)\n"
             "  --location LOC         the location resource groups report (default:\n"
             "                         westeurope)\n"
+            "  --replicas N           answer a change only once N Redis replicas confirm\n"
+            "                         it (WAIT); a change they do not confirm in time is\n"
+            "                         answered 503 NotReplicated (default: 0)\n"
+            "  --replica-wait-ms MS   how long a change waits for them (default: 1000)\n"
             "  --redis-wait-ms MS     at start, how long to keep trying while Redis cannot\n"
             "                         be reached (every 100 ms doubling to 5 s), then\n"
             "                         exit 1; 0: until it answers or SIGTERM (default: 0)\n"
@@ -200,6 +204,8 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         {"header-timeout", required_argument, NULL, 'H'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"redis-wait-ms", required_argument, NULL, 'W'},
+        {"replicas", required_argument, NULL, 'N'},
+        {"replica-wait-ms", required_argument, NULL, 'w'},
         {"public-url", required_argument, NULL, 'P'},
         {"location", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
@@ -213,6 +219,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
     cfg->body_max = 1024 * 1024;
     cfg->header_timeout_s = 10;
     cfg->idle_timeout_s = 60;
+    cfg->replica_wait_ms = 1000;
     cfg->agent_timeout_ms = 10000;
     snprintf(cfg->location, sizeof cfg->location, "westeurope");
     bool have_listen = false;
@@ -258,6 +265,13 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         case 'W':
             cfg->redis_wait_ms =
                 (uint32_t)bd_parse_uint("--redis-wait-ms", optarg, 0, BD_REDIS_WAIT_MAX_MS);
+            break;
+        case 'N':
+            cfg->replicas = (uint32_t)bd_parse_uint("--replicas", optarg, 0, 64);
+            break;
+        case 'w':
+            cfg->replica_wait_ms =
+                (uint32_t)bd_parse_uint("--replica-wait-ms", optarg, 1, 60000);
             break;
         case 'P':
             bd_copy_opt(cfg->public_url, sizeof cfg->public_url, "--public-url", optarg);

@@ -38,7 +38,9 @@
  * ERRORS.  No host can take the group (BERTH_ENOSPC): 409 with the core's
  * code (not 5xx: SDKs retry 5xx at once, a retry storm that cannot
  * succeed).  A change that needs a delete: 409.  Redis failing: 500, or 503
- * when the record could not even be read.  The resource changing under
+ * when the record could not even be read, or when the commit was applied
+ * but the Redis replicas asked for (--replicas) did not confirm it in time
+ * (NotReplicated: the client's retry finds it applied and answers it).  The resource changing under
  * more than MUT_ATTEMPTS tries: 409 Conflict.
  *
  * This file holds the request's life: its start (what needs no I/O, a
@@ -223,6 +225,8 @@ void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
         http = 400;
     else if (status == BERTH_ENOENT && strcmp(m->op.kind, "restart") == 0)
         http = 409;
+    else if (status == BERTH_EIO && strcmp(e.name, "NotReplicated") == 0)
+        http = 503;     /* applied, not confirmed: the client's retry confirms it */
     mut_berth_error(m, http, &e);
 }
 
