@@ -69,6 +69,38 @@
 #   no_secret DESCRIPTION
 #                  fails when $tmp/out or $tmp/err holds $secret.
 #
+# For the fault tests, with $tmp, $sock (a unix socket path in $tmp) and
+# $seed set:
+#
+#   require_fault_programs
+#                  exits 1 when $berthctl was not built; skips when $berthd
+#                  or $agent was not built, or redis-server, redis-cli,
+#                  curl or timeout is missing.
+#   rnd N          sets $r to 0..N-1 from a linear congruential generator
+#                  whose state is $seed (seeded by the test, so that its
+#                  draws repeat from run to run).
+#   sleep_ms MS    sleeps MS milliseconds.
+#   rcli ARGS      redis-cli ARGS on $sock, bounded by `timeout 10`.
+#   allowed_states NAME LOG
+#                  prints the final states of group NAME that a request
+#                  log allows (lines "SEQ OP NAME TAG STATUS ...", in the
+#                  order sent; STATUS 000: no answer): the effect of the
+#                  last acknowledged (2xx) PUT or DELETE (present:TAG, or
+#                  absent; absent when there is none), then that of every
+#                  PUT or DELETE sent after it without a 2xx answer (it may
+#                  or may not have applied).  Other operations count not.
+#   start_fault_agent HOST CORES MEMORY-MIB
+#                  starts a berth-agent of cell $cell on $sock with the sim
+#                  plugin for HOST (heartbeat every 500 ms, TTL 10 s), its
+#                  output appended to $tmp/HOST.log; sets ${HOST}_pid.
+#   start_redis_aof
+#                  starts a redis-server on $sock only, its data in $tmp
+#                  with AOF and appendfsync always (an acknowledged write
+#                  survives SIGKILL), its output appended to
+#                  $tmp/redis.log; sets $redis_pid and waits at most 20 s
+#                  for it to answer (it loads the AOF first); returns 1
+#                  when it does not.
+#
 # Sourcing starts nothing and installs no trap.
 
 # shellcheck shell=sh disable=SC2154 # name, tmp, pids and the programs are the test's
@@ -231,4 +263,60 @@ no_secret() {
     if grep -F -q -- "$secret" "$tmp/out" "$tmp/err"; then
         fail "$1: a secret value was printed"
     fi
+}
+
+require_fault_programs() {
+    [ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
+    { [ -f "$berthd" ] && [ -x "$berthd" ]; } || skip "tools/berthd was not built"
+    [ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
+    for tool in redis-server redis-cli curl timeout; do
+        command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
+    done
+}
+
+rnd() {
+    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
+    r=$(( seed / 65536 % $1 ))
+}
+
+sleep_ms() {
+    sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"
+}
+
+rcli() {
+    timeout 10 redis-cli -s "$sock" "$@"
+}
+
+allowed_states() {
+    awk -v nm="$1" '
+        $3 == nm && ($2 == "PUT" || $2 == "DELETE") {
+            eff = ($2 == "PUT") ? "present:" $4 : "absent"
+            if ($5 ~ /^2/) { n = 0; last = eff } else { un[++n] = eff }
+        }
+        END {
+            printf "%s", (last == "" ? "absent" : last)
+            for (i = 1; i <= n; i++) printf " %s", un[i]
+        }' "$2"
+}
+
+start_fault_agent() {
+    "$agent" --redis "unix://$sock" --cell "$cell" --host "$1" --plugin sim --cores "$2" \
+        --memory-mib "$3" --tick-ms 50 --heartbeat-ms 500 --ttl-ms 10000 \
+        >>"$tmp/$1.log" 2>&1 &
+    eval "$1_pid=\$!"
+}
+
+start_redis_aof() {
+    redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$tmp" \
+        --appendonly yes --appendfsync always --save '' --daemonize no \
+        >>"$tmp/redis.log" 2>&1 &
+    redis_pid=$!
+    i=0
+    while [ $i -lt 200 ]; do
+        [ "$(rcli ping 2>/dev/null)" = PONG ] && return 0
+        kill -0 "$redis_pid" 2>/dev/null || return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
 }
