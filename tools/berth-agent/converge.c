@@ -217,6 +217,8 @@ static int group_teardown(agent_t *a, const char *key)
     group_drop(a, key);
     if (berth_hostlink_view_delete(a->link, key, &err) < 0)
         log_warn(key, "instance view not dropped: %s", err.message);
+    if (berth_hostlink_metrics_delete(a->link, key, &err) < 0)
+        log_warn(key, "usage metrics not dropped: %s", err.message);
     log_info(key, "removed");
     return 0;
 }
