@@ -8,6 +8,7 @@
  *   api_hosts.c   one host: its groups, cordon, uncordon and drain
  *   api_network.c a group's outbound dependencies, subnets' service
  *                 association links
+ *   api_metrics.c a group's usage metrics in Azure Monitor's shape
  *   api_open.c    open and close, the loop's timers, health, metrics
  *   mutate.c      the mutating requests
  *   reads.c       lists, usages, operations, logs and exec
@@ -157,6 +158,16 @@ void api_get_provider_operations(bd_reply_t *reply);
  * names (api_network.c): the registries it pulls from; 404 when there is
  * no such group. */
 void api_get_outbound_endpoints(bd_api_t *api, const op_t *op, bd_reply_t *reply);
+
+/* Answers GET .../containerGroups/{name}/providers/Microsoft.Insights/
+ * metrics for the group of op (names filled) through `reply`, once: 400
+ * naming a bad parameter (nothing read), 404 when the group does not
+ * exist, else Azure Monitor's answer (api_metrics.c). */
+void api_get_metrics(bd_api_t *api, const bd_request_t *req, const op_t *op,
+                     bd_reply_t *reply);
+
+/* Whether `v` is an Azure Monitor metrics api-version berthd answers. */
+bool api_metrics_api_version(const char *v);
 
 /* Answers DELETE of the service association link of subnet `subnet` of
  * virtual network `vnet` in resource group `rg` of subscription `sub`

@@ -315,6 +315,38 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
     no_route(reply);
 }
 
+/* GET .../containerGroups/{name}/providers/Microsoft.Insights/metrics:
+ * Azure Monitor's route, with Azure Monitor's api-versions. */
+static void route_metrics(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply,
+                          char **seg)
+{
+    bd_reply_route(reply, "Metrics_List");
+    char apiv[32];
+    int q = bd_query_get(req->query, "api-version", apiv, sizeof apiv);
+    if (q == 0) {
+        bd_reply_error(reply, 400, "MissingApiVersionParameter", "api-version",
+                       "The api-version query parameter (?api-version=) is required for all "
+                       "requests. Supported api-versions: 2018-01-01, 2019-07-01, 2021-05-01, "
+                       "2023-10-01.");
+        return;
+    }
+    if (q < 0 || !api_metrics_api_version(apiv)) {
+        bd_reply_error(reply, 400, "InvalidApiVersionParameter", "api-version",
+                       "The api-version '%s' is invalid. The supported versions are "
+                       "2018-01-01, 2019-07-01, 2021-05-01, 2023-10-01.",
+                       q < 0 ? "" : apiv);
+        return;
+    }
+    if (req->method != BD_GET) {
+        bad_method(reply);
+        return;
+    }
+    op_t op;
+    memset(&op, 0, sizeof op);
+    if (group_names(req, seg, &op, reply))
+        api_get_metrics(api, req, &op, reply);
+}
+
 /* Contract (berthd.h): answers one request under /subscriptions/,
  * /providers/ or /berth/ through `reply`, exactly once, before returning. */
 void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
@@ -470,6 +502,11 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             bd_reply_error(reply, 400, "InvalidResourceGroupName", "resourceGroupName",
                            "resource group names are 1-90 letters, digits, '-', '_', '.', '(' "
                            "or ')', not ending with '.'");
+            return;
+        }
+        if (n == 11 && ieq(seg[8], "providers") && ieq(seg[9], "Microsoft.Insights") &&
+            ieq(seg[10], "metrics")) {
+            route_metrics(api, req, reply, seg);
             return;
         }
         if (!api_version(req, reply, apiv, sizeof apiv))
