@@ -2412,6 +2412,32 @@ static void test_usage_metrics(void **state)
     expect_cloud_error(&h, 404, "ResourceNotFound");
     test_http_free(&h);
     free(p);
+
+    /* /metrics carries the group's latest sample, labelled, once berthd's
+     * cache took it in (a round every tick). */
+    static const char cpu[] = "berth_group_cpu_millicores{subscription=\"" SUB
+                              "\",resource_group=\"rg\",group=\"mx\",container=\"app\"} ";
+    static const char mem[] = "berth_group_memory_bytes{subscription=\"" SUB
+                              "\",resource_group=\"rg\",group=\"mx\",container=\"app\"} "
+                              "536870912\n";
+    static const char rx[] = "berth_group_network_receive_bytes_per_second{subscription=\"" SUB
+                             "\",resource_group=\"rg\",group=\"mx\"} ";
+    bool seen = false;
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); test_now_ms() < end && !seen;) {
+        h = http(f, "GET", "/metrics", NULL);
+        assert_int_equal(h.status, 200);
+        const char *c = strstr(h.body, cpu), *r = strstr(h.body, rx);
+        seen = c != NULL && strtoll(c + strlen(cpu), NULL, 10) > 0 &&
+               strstr(h.body, mem) != NULL && r != NULL &&
+               strtoll(r + strlen(rx), NULL, 10) > 0 &&
+               strstr(h.body, "berth_usage_groups 1\n") != NULL;
+        if (!seen && test_now_ms() + 250 >= end)
+            fprintf(stderr, "/metrics never showed mx's usage:\n%s\n", h.body);
+        test_http_free(&h);
+        if (!seen)
+            test_sleep_ms(250);
+    }
+    assert_true(seen);
 }
 
 int main(void)
