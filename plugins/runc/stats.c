@@ -63,38 +63,44 @@ static bool cgroup_dir(int pid, const char *controller, char *dir, size_t cap)
     return false;
 }
 
+/* Where a cgroup version keeps a container's counters: CPU time in
+ * `cpu_file` (the value of `cpu_key` in it, or the whole file when NULL)
+ * in units of `cpu_ns` ns, memory in use in `memory_file`, the inactive
+ * file cache as `inactive_key` of memory.stat; each under the cgroup that
+ * holds the named controller ("" for v2's one hierarchy). */
+static const struct cgroup_files {
+    const char *cpu_controller, *cpu_file, *cpu_key;
+    uint64_t cpu_ns;
+    const char *memory_controller, *memory_file, *inactive_key;
+} CGROUP_V2 = {"", "cpu.stat", "usage_usec", 1000, "", "memory.current", "inactive_file"},
+  CGROUP_V1 = {"cpuacct", "cpuacct.usage", NULL, 1, "memory", "memory.usage_in_bytes",
+               "total_inactive_file"};
+
+/* File `file` of the cgroup of `pid` that holds `controller` into
+ * text[cap]; false when it cannot be read. */
+static bool cgroup_read(int pid, const char *controller, const char *file, char *text,
+                        size_t cap)
+{
+    char dir[RUNC_PATH_MAX], path[RUNC_PATH_MAX + 32];
+    return cgroup_dir(pid, controller, dir, sizeof dir) &&
+           path_fmt(path, sizeof path, "%s/%s", dir, file) && read_small(path, text, cap) > 0;
+}
+
 /* A running container's counters from the cgroups of its init `pid`:
  * cgroup v2 when the host runs it, else v1's cpuacct and memory. */
 static void cgroup_stats(int pid, berth_container_stats_t *out)
 {
-    char dir[RUNC_PATH_MAX], path[RUNC_PATH_MAX + 32], text[STAT_FILE_MAX];
+    const struct cgroup_files *f =
+        file_exists("/sys/fs/cgroup/cgroup.controllers") ? &CGROUP_V2 : &CGROUP_V1;
+    char text[STAT_FILE_MAX];
     uint64_t current = 0, inactive = 0;
-    if (file_exists("/sys/fs/cgroup/cgroup.controllers")) {
-        if (!cgroup_dir(pid, "", dir, sizeof dir))
-            return;
-        if (path_fmt(path, sizeof path, "%s/cpu.stat", dir) &&
-            read_small(path, text, sizeof text) > 0)
-            out->cpu_ns = keyed(text, "usage_usec") * 1000u;
-        if (path_fmt(path, sizeof path, "%s/memory.current", dir) &&
-            read_small(path, text, sizeof text) > 0)
-            current = strtoull(text, NULL, 10);
-        if (path_fmt(path, sizeof path, "%s/memory.stat", dir) &&
-            read_small(path, text, sizeof text) > 0)
-            inactive = keyed(text, "inactive_file");
-    } else {
-        if (cgroup_dir(pid, "cpuacct", dir, sizeof dir) &&
-            path_fmt(path, sizeof path, "%s/cpuacct.usage", dir) &&
-            read_small(path, text, sizeof text) > 0)
-            out->cpu_ns = strtoull(text, NULL, 10);
-        if (cgroup_dir(pid, "memory", dir, sizeof dir)) {
-            if (path_fmt(path, sizeof path, "%s/memory.usage_in_bytes", dir) &&
-                read_small(path, text, sizeof text) > 0)
-                current = strtoull(text, NULL, 10);
-            if (path_fmt(path, sizeof path, "%s/memory.stat", dir) &&
-                read_small(path, text, sizeof text) > 0)
-                inactive = keyed(text, "total_inactive_file");
-        }
-    }
+    if (cgroup_read(pid, f->cpu_controller, f->cpu_file, text, sizeof text))
+        out->cpu_ns = (f->cpu_key != NULL ? keyed(text, f->cpu_key) : strtoull(text, NULL, 10)) *
+                      f->cpu_ns;
+    if (cgroup_read(pid, f->memory_controller, f->memory_file, text, sizeof text))
+        current = strtoull(text, NULL, 10);
+    if (cgroup_read(pid, f->memory_controller, "memory.stat", text, sizeof text))
+        inactive = keyed(text, f->inactive_key);
     out->memory_bytes = inactive < current ? current - inactive : current;
 }
 

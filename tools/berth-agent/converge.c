@@ -273,6 +273,9 @@ static int converge_claimed(agent_t *a, agroup_t *ng)
     for (size_t i = 0; whole && i < ng->n; i++)
         whole = ng->st.containers[i].exists;
     agroup_t *member = group_find(a, rt);
+    /* The claim took the member's record and view; its usage metrics go too. */
+    if (berth_hostlink_metrics_delete(a->link, rt, &err) < 0)
+        log_warn(ng->key, "usage metrics of %s not dropped: %s", rt, err.message);
     /* The claim's document brings its own config maps. */
     int cm = whole ? config_deliver(a, ng->key, rt, ng->spec, false) : 0;
     if (cm < 0) {

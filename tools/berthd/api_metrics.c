@@ -70,7 +70,7 @@ static const struct aggregation_def {
 /* What a request asks for, once its parameters are read. */
 typedef struct metrics_query {
     bool want[METRICS_N];
-    unsigned aggregations;          /* A_* bits                             */
+    bool aggregation[AGGREGATIONS_N];
     int64_t start_ms, end_ms;
     int64_t grain_ms;               /* a data point's span                  */
     char interval[32];              /* as asked, e.g. "PT1M" or "FULL"      */
@@ -176,46 +176,28 @@ static bool param(const bd_request_t *req, bd_reply_t *reply, const char *name,
     return true;
 }
 
-static bool parse_metricnames(char *list, metrics_query_t *q, bd_reply_t *reply)
+/* Reads the comma-separated names in `list` (any case), each the name of
+ * an entry of `table` (n entries of `size` bytes whose first member is
+ * their name), setting chosen[i] for each; false (400 naming `param`, the
+ * name `what` it is not) at the first that names none, or when none is
+ * named at all. */
+static bool parse_names(char *list, const void *table, size_t size, size_t n, bool *chosen,
+                        const char *param, const char *what, bd_reply_t *reply)
 {
+    bool any = false;
     char *save = NULL;
     for (char *w = strtok_r(list, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
         while (*w == ' ')
             w++;
         size_t i;
-        for (i = 0; i < METRICS_N && strcasecmp(w, METRICS[i].name) != 0; i++)
-            ;
-        if (i == METRICS_N)
-            return bad_parameter(reply, "metricnames",
-                                 "Failed to find metric configuration for provider: "
-                                 "Microsoft.ContainerInstance, resource type: containerGroups, "
-                                 "metric: '%s'. Valid metrics: CpuUsage, MemoryUsage, "
-                                 "NetworkBytesReceivedPerSecond, "
-                                 "NetworkBytesTransmittedPerSecond",
-                                 w);
-        q->want[i] = true;
+        for (i = 0; i < n; i++)
+            if (strcasecmp(w, *(const char *const *)((const char *)table + i * size)) == 0)
+                break;
+        if (i == n)
+            return bad_parameter(reply, param, "'%s' is not %s", w, what);
+        chosen[i] = any = true;
     }
-    return true;
-}
-
-static bool parse_aggregation(char *list, metrics_query_t *q, bd_reply_t *reply)
-{
-    char *save = NULL;
-    for (char *w = strtok_r(list, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
-        while (*w == ' ')
-            w++;
-        size_t i;
-        for (i = 0; i < AGGREGATIONS_N && strcasecmp(w, AGGREGATIONS[i].name) != 0; i++)
-            ;
-        if (i == AGGREGATIONS_N)
-            return bad_parameter(reply, "aggregation",
-                                 "'%s' is not an aggregation: Average, Minimum, Maximum, "
-                                 "Total or Count",
-                                 w);
-        q->aggregations |= AGGREGATIONS[i].bit;
-    }
-    return q->aggregations != 0 ||
-           bad_parameter(reply, "aggregation", "%s", "the aggregation parameter names none");
+    return any || bad_parameter(reply, param, "the %s parameter names none", param);
 }
 
 /* "START/END", "START/DURATION", "DURATION/END", or a DURATION ending now. */
@@ -287,9 +269,15 @@ static bool parse_query(const bd_request_t *req, bd_reply_t *reply, metrics_quer
                  "CpuUsage,MemoryUsage,NetworkBytesReceivedPerSecond,"
                  "NetworkBytesTransmittedPerSecond",
                  names, sizeof names) &&
-           parse_metricnames(names, q, reply) &&
+           parse_names(names, METRICS, sizeof METRICS[0], METRICS_N, q->want, "metricnames",
+                       "a metric of Microsoft.ContainerInstance/containerGroups: CpuUsage, "
+                       "MemoryUsage, NetworkBytesReceivedPerSecond or "
+                       "NetworkBytesTransmittedPerSecond",
+                       reply) &&
            param(req, reply, "aggregation", "Average", aggr, sizeof aggr) &&
-           parse_aggregation(aggr, q, reply) &&
+           parse_names(aggr, AGGREGATIONS, sizeof AGGREGATIONS[0], AGGREGATIONS_N,
+                       q->aggregation, "aggregation",
+                       "an aggregation: Average, Minimum, Maximum, Total or Count", reply) &&
            param(req, reply, "timespan", dflt_ts, ts, sizeof ts) &&
            parse_timespan(ts, q, now, reply) &&
            param(req, reply, "interval", "PT1M", iv, sizeof iv) && parse_interval(iv, q, reply);
@@ -346,7 +334,7 @@ static json_t *series_data(const metrics_query_t *q, json_t *samples, int m,
         json_t *point = json_pack("{s:o}", "timeStamp", time_json(t));
         if (count > 0)
             for (size_t a = 0; a < AGGREGATIONS_N; a++) {
-                if (!(q->aggregations & AGGREGATIONS[a].bit))
+                if (!q->aggregation[a])
                     continue;
                 unsigned bit = AGGREGATIONS[a].bit;
                 double x = bit == A_AVERAGE ? sum / (double)count
