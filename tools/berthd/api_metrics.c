@@ -311,25 +311,47 @@ static bool sample_value(json_t *sample, int m, const char *container, double *o
     return json_is_integer(v);
 }
 
-/* The data points of metric m (for `container`) over the query's span. */
+/* A sample's value, placed in its data point. */
+typedef struct placed {
+    int64_t point;                  /* the data point's index               */
+    double value;
+} placed_t;
+
+static int placed_cmp(const void *a, const void *b)
+{
+    const placed_t *x = a, *y = b;
+    return x->point < y->point ? -1 : x->point > y->point;
+}
+
+/* The data points of metric m (for `container`) over the query's span:
+ * the samples (the last BERTH_METRICS_SAMPLES_MAX) placed in their points
+ * once, then one walk over the points, so a long span costs its points
+ * plus the samples, not their product. */
 static json_t *series_data(const metrics_query_t *q, json_t *samples, int m,
                            const char *container)
 {
+    placed_t placed[BERTH_METRICS_SAMPLES_MAX];
+    size_t n = 0, total = json_array_size(samples);
+    for (size_t i = total > BERTH_METRICS_SAMPLES_MAX ? total - BERTH_METRICS_SAMPLES_MAX : 0;
+         i < total; i++) {
+        json_t *s = json_array_get(samples, i);
+        int64_t at = json_integer_value(json_object_get(s, "time"));
+        double v;
+        if (at >= q->start_ms && at < q->end_ms && sample_value(s, m, container, &v))
+            placed[n++] = (placed_t){(at - q->start_ms) / q->grain_ms, v};
+    }
+    qsort(placed, n, sizeof placed[0], placed_cmp);
     json_t *data = json_array();
-    for (int64_t t = q->start_ms; t < q->end_ms && data != NULL; t += q->grain_ms) {
-        double sum = 0, min = 0, max = 0, v;
-        size_t count = 0, i;
-        json_t *s;
-        json_array_foreach(samples, i, s)
-        {
-            int64_t at = json_integer_value(json_object_get(s, "time"));
-            if (at < t || at >= t + q->grain_ms || at >= q->end_ms ||
-                !sample_value(s, m, container, &v))
-                continue;
+    size_t next = 0;
+    int64_t k = 0;
+    for (int64_t t = q->start_ms; t < q->end_ms && data != NULL; t += q->grain_ms, k++) {
+        double sum = 0, min = 0, max = 0;
+        size_t count = 0;
+        for (; next < n && placed[next].point == k; next++, count++) {
+            double v = placed[next].value;
             min = count == 0 || v < min ? v : min;
             max = count == 0 || v > max ? v : max;
             sum += v;
-            count++;
         }
         json_t *point = json_pack("{s:o}", "timeStamp", time_json(t));
         if (count > 0)

@@ -90,7 +90,8 @@ static void usage_read(int status, const char *text, size_t len, const berth_err
 {
     (void)err;
     char *key = data;
-    bd_usage_t *u = *(bd_usage_t **)(key + strlen(key) + 1);
+    bd_usage_t *u;
+    memcpy(&u, key + strlen(key) + 1, sizeof u);
     if (status == 0 && u->round != NULL) {
         json_t *m = json_loadb(text, len, 0, NULL);
         json_t *samples = json_object_get(m, "samples");
