@@ -1990,6 +1990,11 @@ BERTH_EXPORT int berth_hostlink_metrics_put(berth_hostlink_t *link, const char *
                                             uint64_t generation, const char *metrics_json,
                                             berth_error_t *err);
 
+/* Reads the group's usage metrics (berth_store_metrics_read()'s rules):
+ * what this host's agent wrote before it restarted, to go on from. */
+BERTH_EXPORT int berth_hostlink_metrics_get(berth_hostlink_t *link, const char *key,
+                                            char **metrics_json, berth_error_t *err);
+
 /* Drops the usage metrics this host wrote for a group that is no longer on
  * it.  Returns 0 (also when there were none) or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_metrics_delete(berth_hostlink_t *link, const char *key,

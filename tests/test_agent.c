@@ -731,7 +731,29 @@ static void test_usage_metrics(void **state)
      * its memory (0.5 GiB). */
     assert_true(json_integer_value(json_object_get(c, "cpu")) > 0);
     assert_int_equal(json_integer_value(json_object_get(c, "memory")), 268435456);
+    json_int_t first = json_integer_value(json_object_get(s, "time"));
+    size_t before = json_array_size(json_object_get(m, "samples"));
     json_decref(m);
+
+    /* An agent that restarts goes on from the window it wrote. */
+    assert_int_equal(test_agent_stop(&f->agent), 0);
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", SIM_CONFIG,
+                                      FAST),
+                     0);
+    size_t after = 0;
+    for (int64_t end = test_now_ms() + test_deadline_ms(10000);
+         test_now_ms() < end && after <= before;) {
+        m = metrics_wait(f, "sub/rg/busy", true);
+        assert_non_null(m);
+        json_t *samples = json_object_get(m, "samples");
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(samples, 0), "time")),
+                         first);
+        after = json_array_size(samples);
+        json_decref(m);
+        if (after <= before)
+            test_sleep_ms(100);
+    }
+    assert_true(after > before);
 
     /* A key of no group is refused with its argument named; one without
      * metrics is not found. */

@@ -537,6 +537,12 @@ int berth_hostlink_view_get(berth_hostlink_t *link, const char *key, char **view
     return berth_store_view_read(link->s, key, view_json, err);
 }
 
+int berth_hostlink_metrics_get(berth_hostlink_t *link, const char *key, char **metrics_json,
+                               berth_error_t *err)
+{
+    return berth_store_metrics_read(link->s, key, metrics_json, err);
+}
+
 /* Drops what this host wrote under `key` in `hash` (the views or the
  * metrics), unless the group is (again) on this host. */
 static int link_owned_delete(berth_hostlink_t *l, const char *hash, const char *what,

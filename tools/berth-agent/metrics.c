@@ -11,7 +11,9 @@
  * Prometheus's rate() does.  A group's first reading gives no sample,
  * only the base of the next.  Each group keeps the window of its last
  * BERTH_METRICS_SAMPLES_MAX samples and writes it whole, so what the cell
- * holds per group is bounded and a reader needs one read.
+ * holds per group is bounded and a reader needs one read; an agent that
+ * restarts takes the window it wrote before (same host, same generation)
+ * back from the cell and goes on from it.
  *
  * A round is sliced: each turn of the agent's loop samples at most
  * METRICS_SLICE groups, so that a host with thousands of groups never
@@ -91,13 +93,35 @@ static json_t *sample_json(const usage_t *u, const berth_group_stats_t *cur, int
                      "tx", (json_int_t)tx, "containers", cs);
 }
 
+/* The window this host wrote for g's generation before (an agent that
+ * restarted), or a new empty one; NULL for want of memory. */
+static json_t *window_restore(agent_t *a, const agroup_t *g)
+{
+    char *text = NULL;
+    berth_error_t err;
+    json_t *m = berth_hostlink_metrics_get(a->link, g->key, &text, &err) == 0
+                    ? json_loads(text, 0, NULL) : NULL;
+    berth_free(text);
+    json_t *samples = json_object_get(m, "samples");
+    const char *host = json_string_value(json_object_get(m, "host"));
+    json_t *kept = NULL;
+    if (json_is_array(samples) && host != NULL && strcmp(host, a->o.host) == 0 &&
+        (uint64_t)json_integer_value(json_object_get(m, "generation")) == g->generation) {
+        kept = json_incref(samples);
+        while (json_array_size(kept) > BERTH_METRICS_SAMPLES_MAX)
+            json_array_remove(kept, 0);
+    }
+    json_decref(m);
+    return kept != NULL ? kept : json_array();
+}
+
 /* Reads g's counters; when there is a base, adds a sample to the window
  * and writes the window to the cell. */
 static void group_sample(agent_t *a, agroup_t *g)
 {
     if (g->usage == NULL) {
         g->usage = calloc(1, sizeof *g->usage);
-        if (g->usage == NULL || (g->usage->samples = json_array()) == NULL) {
+        if (g->usage == NULL || (g->usage->samples = window_restore(a, g)) == NULL) {
             usage_free(g->usage);
             g->usage = NULL;
             return;
