@@ -12,6 +12,21 @@
  * then the first in the list; the choice is forced with
  * berth_engine_request_assign().
  *
+ * FGD (policy "fgd", the GPU workloads): a reference, after the
+ * fragmentation-gradient idea of FGD (Weng et al., USENIX ATC '23) adapted
+ * to whole GPUs, computed here by a linear scan like plain best fit.  The
+ * workload's GPU task types (GPUs, cores, memory and model of every GPU
+ * group, weighted by how many groups arrive with each; the FGD_TYPES most
+ * frequent) are its expected request mix: known in advance, as FGD assumes.
+ * A host's fragmentation is the expected number of its free GPUs that a
+ * request drawn from that mix cannot use: for each type of the host's
+ * model, its free GPUs when the type does not fit in its free cores, memory
+ * and GPUs, else none (whole GPUs leave no partial GPU behind).  A group
+ * goes to the fitting host whose fragmentation it raises least, then to the
+ * fewest free GPUs, cores and memory after it (best fit), then the first.
+ * Types of other models and CPU-only types change every candidate's
+ * fragmentation alike, so they are left out.
+ *
  * The floor: the groups no policy could place, those that fit no host of
  * the empty cluster (too many cores, memory or GPUs for every host, or GPUs
  * of a model no host has); every row reports it (floor) and its rejections
@@ -81,6 +96,23 @@
 #define CLUSTER_FACTOR 1.0
 #define SAMPLES_TARGET 1000
 #define NO_HOST UINT32_MAX
+#define FGD_TYPES 16
+
+/* Who chooses the host: the engine, or a chooser of the bench's own that
+ * forces its choice with berth_engine_request_assign(). */
+typedef enum { CHOOSE_ENGINE, CHOOSE_PLAIN, CHOOSE_FGD } chooser_t;
+
+/* A GPU task type of FGD's request mix, with its weight (groups). */
+typedef struct fgd_type {
+    uint32_t gpus, cores, memory_mib, model;
+    double weight;
+} fgd_type_t;
+
+/* FGD's request mix: the workload's most frequent GPU task types. */
+typedef struct fgd_mix {
+    fgd_type_t type[FGD_TYPES];
+    size_t n;
+} fgd_mix_t;
 
 typedef struct result {
     uint64_t events, placed, rejected, gpu_rejected, gpu_groups;
@@ -400,6 +432,101 @@ static uint32_t plain_best_fit(const replay_workload_t *w, const task_t *t, cons
     return best;
 }
 
+static int cmp_fgd_type(const void *a, const void *b)
+{
+    const fgd_type_t *x = a, *y = b;
+    if (x->model != y->model)
+        return x->model < y->model ? -1 : 1;
+    if (x->gpus != y->gpus)
+        return x->gpus < y->gpus ? -1 : 1;
+    if (x->cores != y->cores)
+        return x->cores < y->cores ? -1 : 1;
+    return x->memory_mib < y->memory_mib ? -1 : x->memory_mib > y->memory_mib;
+}
+
+static int cmp_fgd_weight(const void *a, const void *b)
+{
+    const fgd_type_t *x = a, *y = b;
+    if (x->weight != y->weight)
+        return x->weight > y->weight ? -1 : 1;
+    return cmp_fgd_type(a, b);
+}
+
+/* FGD's request mix of workload w into *mix: its GPU task types, the
+ * FGD_TYPES most frequent.  Returns 0, or -1 when out of memory. */
+static int fgd_mix_build(const replay_workload_t *w, fgd_mix_t *mix)
+{
+    memset(mix, 0, sizeof *mix);
+    fgd_type_t *all = malloc((w->ntasks + 1) * sizeof *all);
+    if (all == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        const task_t *t = &w->tasks[i];
+        if (t->gpus > 0)
+            all[n++] = (fgd_type_t){t->gpus, t->cores, t->memory_mib, t->model, (double)t->n};
+    }
+    qsort(all, n, sizeof *all, cmp_fgd_type);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m > 0 && cmp_fgd_type(&all[m - 1], &all[i]) == 0)
+            all[m - 1].weight += all[i].weight;
+        else
+            all[m++] = all[i];
+    }
+    qsort(all, m, sizeof *all, cmp_fgd_weight);
+    mix->n = m < FGD_TYPES ? m : FGD_TYPES;
+    memcpy(mix->type, all, mix->n * sizeof *all);
+    free(all);
+    return 0;
+}
+
+/* The fragmentation of a host of GPU model `model` with free cores c,
+ * memory m and GPUs g: the expected free GPUs a request of the mix cannot
+ * use (the weights are left unnormalised: only differences are compared). */
+static double fgd_frag(const fgd_mix_t *mix, uint32_t model, uint32_t c, uint32_t m, uint32_t g)
+{
+    double f = 0;
+    for (size_t i = 0; g > 0 && i < mix->n; i++) {
+        const fgd_type_t *k = &mix->type[i];
+        if (k->model == model && (k->gpus > g || k->cores > c || k->memory_mib > m))
+            f += k->weight * (double)g;
+    }
+    return f;
+}
+
+/* FGD's choice for task t (index into w->hosts), NO_HOST when nothing
+ * fits; frag[i] holds host i's fragmentation as it is (the caller keeps it
+ * current: fgd_frag() of the host's free capacity). */
+static uint32_t fgd_choose(const replay_workload_t *w, const fgd_mix_t *mix, const task_t *t,
+                           const uint32_t *free_c, const uint32_t *free_m, const uint32_t *free_g,
+                           const double *frag)
+{
+    uint32_t best = NO_HOST;
+    double best_d = 0;
+    for (size_t i = 0; i < w->nhosts; i++) {
+        if (free_c[i] < t->cores || free_m[i] < t->memory_mib || free_g[i] < t->gpus)
+            continue;
+        if (t->gpus > 0 && w->hosts[i].model != t->model)
+            continue;
+        uint32_t c = free_c[i] - t->cores, m = free_m[i] - t->memory_mib;
+        uint32_t g = free_g[i] - t->gpus;
+        double d = fgd_frag(mix, w->hosts[i].model, c, m, g) - frag[i];
+        if (best != NO_HOST) {
+            uint32_t bg = free_g[best] - t->gpus, bc = free_c[best] - t->cores;
+            uint32_t bm = free_m[best] - t->memory_mib;
+            if (d != best_d ? d > best_d
+                : g != bg   ? g > bg
+                : c != bc   ? c > bc
+                            : m >= bm)
+                continue;
+        }
+        best = (uint32_t)i;
+        best_d = d;
+    }
+    return best;
+}
+
 /* Whether task t fits some host of the empty cluster (the floor's test;
  * most tasks fit the first hosts, so the scan is short). */
 static bool fits_empty(const replay_workload_t *w, const task_t *t)
@@ -414,12 +541,14 @@ static bool fits_empty(const replay_workload_t *w, const task_t *t)
 }
 
 /* Replays the workload's events on a new engine with `policy` (binpack
- * with the vector score when `vector`), or with the plain best-fit
- * baseline (`plain`, on a firstfit engine). */
-static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector, bool plain,
-                  uint64_t seed, uint32_t *where, result_t *r)
+ * with the vector score when `vector`), or with the bench's own chooser
+ * `who` (plain best fit or FGD with the request mix `mix`, on a firstfit
+ * engine). */
+static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector, chooser_t who,
+                  const fgd_mix_t *mix, uint64_t seed, uint32_t *where, result_t *r)
 {
     memset(r, 0, sizeof *r);
+    bool plain = who != CHOOSE_ENGINE;
     uint32_t sku_ids[MODELS_MAX];
     berth_engine_t *e = build(w, plain ? BERTH_POLICY_FIRSTFIT : policy, vector, seed, sku_ids);
     if (e == NULL)
@@ -428,11 +557,14 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
     uint32_t *free_c = plain ? malloc(w->nhosts * sizeof *free_c) : NULL;
     uint32_t *free_m = plain ? malloc(w->nhosts * sizeof *free_m) : NULL;
     uint32_t *free_g = plain ? malloc(w->nhosts * sizeof *free_g) : NULL;
-    if (groups_on == NULL || (plain && (free_c == NULL || free_m == NULL || free_g == NULL))) {
+    double *frag = who == CHOOSE_FGD ? malloc(w->nhosts * sizeof *frag) : NULL;
+    if (groups_on == NULL || (plain && (free_c == NULL || free_m == NULL || free_g == NULL)) ||
+        (who == CHOOSE_FGD && frag == NULL)) {
         free(groups_on);
         free(free_c);
         free(free_m);
         free(free_g);
+        free(frag);
         berth_engine_free(e);
         return -1;
     }
@@ -440,6 +572,8 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
         free_c[i] = w->hosts[i].cores;
         free_m[i] = w->hosts[i].memory_mib;
         free_g[i] = w->hosts[i].gpus;
+        if (frag != NULL)
+            frag[i] = fgd_frag(mix, w->hosts[i].model, free_c[i], free_m[i], free_g[i]);
     }
     uint64_t total_events = 0;
     for (size_t i = 0; i < w->nevents; i++)
@@ -479,7 +613,9 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
                     beyond_floor = fits_empty(w, t);
                 r->floor += !beyond_floor;
                 if (plain) {
-                    uint32_t h = plain_best_fit(w, t, free_c, free_m, free_g);
+                    uint32_t h = who == CHOOSE_FGD
+                                     ? fgd_choose(w, mix, t, free_c, free_m, free_g, frag)
+                                     : plain_best_fit(w, t, free_c, free_m, free_g);
                     char name[32];
                     snprintf(name, sizeof name, "r%06u", h);
                     rc = h == NO_HOST ? BERTH_ENOSPC
@@ -488,6 +624,9 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
                         free_c[h] -= t->cores;
                         free_m[h] -= t->memory_mib;
                         free_g[h] -= t->gpus;
+                        if (frag != NULL)
+                            frag[h] = fgd_frag(mix, w->hosts[h].model, free_c[h], free_m[h],
+                                               free_g[h]);
                     }
                 } else {
                     rc = berth_engine_request_place(e, key, &req, &pl, NULL);
@@ -540,6 +679,9 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
                     free_c[h] += t->cores;
                     free_m[h] += t->memory_mib;
                     free_g[h] += t->gpus;
+                    if (frag != NULL)
+                        frag[h] = fgd_frag(mix, w->hosts[h].model, free_c[h], free_m[h],
+                                           free_g[h]);
                 }
                 u_cpu -= t->cores;
                 u_mem -= t->memory_mib;
@@ -590,6 +732,7 @@ static int replay(const replay_workload_t *w, berth_policy_t policy, bool vector
     free(free_c);
     free(free_m);
     free(free_g);
+    free(frag);
     free(groups_on);
     berth_engine_free(e);
     return 0;
@@ -687,22 +830,36 @@ int bench_replay_run(const char *set, const replay_options_t *o)
     static const struct {
         const char *name;
         berth_policy_t policy;
-        bool vector, plain;
+        bool vector;
+        chooser_t who;
     } runs[] = {
-        {"binpack", BERTH_POLICY_BINPACK, false, false},
-        {"spread", BERTH_POLICY_SPREAD, false, false},
-        {"firstfit", BERTH_POLICY_FIRSTFIT, false, false},      /* res[2]: the reference */
-        {"bestfit-plain", BERTH_POLICY_FIRSTFIT, false, true},
-        {"binpack-vector", BERTH_POLICY_BINPACK, true, false},
+        {"binpack", BERTH_POLICY_BINPACK, false, CHOOSE_ENGINE},
+        {"spread", BERTH_POLICY_SPREAD, false, CHOOSE_ENGINE},
+        {"firstfit", BERTH_POLICY_FIRSTFIT, false, CHOOSE_ENGINE},  /* res[2]: the reference */
+        {"bestfit-plain", BERTH_POLICY_FIRSTFIT, false, CHOOSE_PLAIN},
+        {"binpack-vector", BERTH_POLICY_BINPACK, true, CHOOSE_ENGINE},
+        {"fgd", BERTH_POLICY_FIRSTFIT, false, CHOOSE_FGD},          /* GPU workloads only */
     };
     enum { NRUNS = sizeof runs / sizeof *runs };
     result_t res[NRUNS];
+    fgd_mix_t mix;
+    if (rc == 0 && fgd_mix_build(&w, &mix) != 0) {
+        fputs("berth-bench: out of memory\n", stderr);
+        rc = -1;
+    }
+    bool ran[NRUNS] = {false};
+    for (size_t p = 0; p < NRUNS && rc == 0; p++) {
+        if (runs[p].who == CHOOSE_FGD && !w.has_gpu_groups)
+            continue;
+        rc = replay(&w, runs[p].policy, runs[p].vector, runs[p].who, &mix, o->seed, where,
+                    &res[p]);
+        ran[p] = rc == 0;
+    }
     for (size_t p = 0; p < NRUNS && rc == 0; p++)
-        rc = replay(&w, runs[p].policy, runs[p].vector, runs[p].plain, o->seed, where, &res[p]);
+        if (ran[p])
+            emit(&w, runs[p].name, &res[p], &res[2]);
     for (size_t p = 0; p < NRUNS && rc == 0; p++)
-        emit(&w, runs[p].name, &res[p], &res[2]);
-    for (size_t p = 0; p < NRUNS && rc == 0; p++)
-        if (!res[p].ok)
+        if (ran[p] && !res[p].ok)
             rc = -1;
     free(where);
     bench_trace_free(&w);

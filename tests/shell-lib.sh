@@ -30,15 +30,19 @@
 #   begin_berthd_test PREFIX
 #                  exits 1 when $berthctl was not built; skips when $berthd
 #                  or $agent was not built or redis-server is missing; then
-#                  makes $tmp (/tmp/PREFIX.XXXXXX), empties $pids, and
+#                  makes $tmp (/tmp/PREFIX.XXXXXX), empties $pids,
 #                  installs `trap cleanup EXIT` and exit 1 on INT, TERM and
-#                  HUP.
+#                  HUP, and writes $tmp/secrets.key (write_secrets_key).
+#   write_secrets_key FILE
+#                  a new key file of mode 600 holding one random key (id
+#                  k1): berthd and the agents seal and unseal with it.
 #   start_redis_socket
 #                  starts a redis-server listening on $tmp/r.sock only
 #                  (log: $tmp/redis.log) and waits at most 10 s for it;
 #                  skips when it does not start.
 #   start_berthd LOG SCHEME [CTL-ARGS] -- [BERTHD-ARGS]
-#                  starts a berthd of cell c1 on that redis, on a free port
+#                  starts a berthd of cell c1 on that redis with
+#                  --secrets-key $tmp/secrets.key, on a free port
 #                  of 127.0.0.1 (a few random tries: a berthd that cannot
 #                  listen exits), and waits at most 20 s for `berthctl host
 #                  list CTL-ARGS` to work.  Sets $started_endpoint (empty on
@@ -48,7 +52,8 @@
 #                  $endpoint, or dumps the logs and skips.
 #   start_sim_agent HOST LOG [AGENT-ARGS]
 #                  starts a berth-agent of cell c1 with the sim plugin (8
-#                  cores, 16 GiB) for HOST, its output in $tmp/LOG.
+#                  cores, 16 GiB, --secrets-key $tmp/secrets.key) for HOST,
+#                  its output in $tmp/LOG.
 #   wait_for_hosts HOST...
 #                  runs `ctl host list` until it names every HOST (at most
 #                  20 s); $rc and $tmp/out are those of the last run.
@@ -123,6 +128,13 @@ begin_berthd_test() {
     pids=""
     trap cleanup EXIT
     trap 'exit 1' INT TERM HUP
+    write_secrets_key "$tmp/secrets.key"
+}
+
+# write_secrets_key FILE: a new key file (mode 600, one random 256-bit key
+# with id k1) that start_berthd and start_sim_agent give their daemons.
+write_secrets_key() {
+    (umask 077 && printf 'k1 %s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >"$1")
 }
 
 start_redis_socket() {
@@ -143,7 +155,8 @@ start_berthd() {
     started_endpoint=""
     for try in 1 2 3 4 5; do
         port=$(( 10000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 22000 ))
-        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 "$@" \
+        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 \
+            --secrets-key "$tmp/secrets.key" "$@" \
             >"$tmp/$log" 2>&1 &
         bpid=$!
         deadline=$(( $(date +%s) + 20 ))
@@ -175,7 +188,7 @@ start_sim_agent() {
     agent_host=$1 agent_log=$2
     shift 2
     "$agent" --redis "unix://$tmp/r.sock" --cell c1 --host "$agent_host" --plugin sim \
-        --cores 8 --memory-mib 16384 --tick-ms 50 "$@" >"$tmp/$agent_log" 2>&1 &
+        --secrets-key "$tmp/secrets.key" --cores 8 --memory-mib 16384 --tick-ms 50 "$@" >"$tmp/$agent_log" 2>&1 &
     pids="$pids $!"
 }
 

@@ -105,6 +105,9 @@ static const char usage_text[] =
     "  --redis URL            redis://HOST:PORT or unix:///PATH (redis://127.0.0.1:6379)\n"
     "  --cell NAME            the cell (default)\n"
     "  --plugin-config JSON   the plugin's configuration, or @FILE\n"
+    "  --secrets-key FILE     the key file berthd seals secrets with (its keys\n"
+    "                         unseal them for the runtime); without it a group\n"
+    "                         holding a sealed secret fails\n"
     "  --cores N --memory-mib N\n"
     "                         capacity to register (default: probed)\n"
     "  --gpu-sku SKU --gpu-count N\n"
@@ -181,13 +184,15 @@ enum {
     OPT_HOST = 1000, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_REDIS, OPT_CELL, OPT_CORES, OPT_MEMORY,
     OPT_GPU_SKU, OPT_GPU_COUNT, OPT_ZONE, OPT_NO_REGISTER, OPT_HEARTBEAT, OPT_TTL, OPT_TICK,
     OPT_STALL, OPT_SWEEP, OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET,
-    OPT_STOP_GRACE, OPT_METRICS_INTERVAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION
+    OPT_STOP_GRACE, OPT_METRICS_INTERVAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION,
+    OPT_SECRETS_KEY
 };
 
 static const struct option long_opts[] = {
     {"host", required_argument, NULL, OPT_HOST},
     {"plugin", required_argument, NULL, OPT_PLUGIN},
     {"plugin-config", required_argument, NULL, OPT_PLUGIN_CONFIG},
+    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
     {"redis", required_argument, NULL, OPT_REDIS},
     {"cell", required_argument, NULL, OPT_CELL},
     {"cores", required_argument, NULL, OPT_CORES},
@@ -234,6 +239,14 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
             if (o->plugin_config == NULL)
                 return usage_error("--plugin-config %s: cannot be read", optarg);
             break;
+        case OPT_SECRETS_KEY: {
+            berth_error_t err;
+            berth__keyring_free(o->secrets);
+            o->secrets = NULL;
+            if (berth__keyring_load(optarg, &o->secrets, &err) != 0)
+                return usage_error("--secrets-key: %s", err.message);
+            break;
+        }
         case OPT_REDIS: o->redis = optarg; break;
         case OPT_CELL: o->cell = optarg; break;
         case OPT_GPU_SKU: o->gpu_sku = optarg; break;
@@ -357,6 +370,7 @@ int main(int argc, char **argv)
     int rc = parse_options(argc, argv, &a.o, &tail, &timestamps);
     if (rc >= 0) {
         free(a.o.plugin_config);
+        berth__keyring_free(a.o.secrets);
         return rc;
     }
     log_host = a.o.host;
@@ -390,5 +404,6 @@ int main(int argc, char **argv)
         a.ops->close(a.ctx);
     berth_plugin_unload(a.plugin);
     free(a.o.plugin_config);
+    berth__keyring_free(a.o.secrets);
     return rc;
 }

@@ -6,15 +6,19 @@
  * berth_effect_t gives them, without the "berth:{C}:" prefix):
  *   resources   HASH   "<sub>/<rg>/<name>" (lowercase) -> resource record JSON
  *                      {id, subscription, resourceGroup, name, location, tags,
- *                      digest, dns, spot, state, lastHost, generation,
- *                      created, updated}.  The group's document is not here:
+ *                      digest, dns, spot, images, state, lastHost,
+ *                      generation, created, updated}.  The group's document is not here:
  *                      the library holds it, once (the group's record while
  *                      placed, the cell's kept documents while stopped or
  *                      evicted; berth_store_async_document_read()).  The
  *                      record keeps what berthd decides with: `digest` (SHA-1
  *                      of the document, digest.h), `dns`
- *                      ("<location>/<label>" of its DNS label, or "") and
- *                      `spot` (its priority is Spot)
+ *                      ("<location>/<label>" of its DNS label, or ""),
+ *                      `spot` (its priority is Spot) and `images` (its
+ *                      containers' distinct image references, for a
+ *                      tenant's cachedImages; absent in a record written
+ *                      before Berth kept it: read as none until the group's
+ *                      next PUT)
  *   index       ZSET   score 0, the same keys, for listing (ZRANGEBYLEX)
  *   dns         HASH   "<location>/<label>" -> group key
  *   usage       HASH   "<sub>/<location>" -> the number of the subscription's
