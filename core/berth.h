@@ -1219,6 +1219,18 @@ BERTH_EXPORT int berth_store_hosts_expire(berth_store_t *store, berth_store_expi
 BERTH_EXPORT int berth_store_view_read(berth_store_t *store, const char *key, char **json,
                                        berth_error_t *err);
 
+/* Reads the group's usage metrics as its host's agent last wrote them
+ * (berth_hostlink_metrics_put()): a JSON object text (free with
+ * berth_free()) with members host, generation, interval (seconds between
+ * samples) and samples, oldest first, at most BERTH_METRICS_SAMPLES_MAX,
+ * each {time (ms since the epoch), rx, tx (the group's network bytes per
+ * second received and sent over the interval before), containers [{name,
+ * cpu (millicores used over the interval before), memory (working set,
+ * bytes)}]}.  Returns 0, BERTH_ENOENT (none written: no sample yet, or a
+ * runtime plugin without usage metrics), BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_store_metrics_read(berth_store_t *store, const char *key, char **json,
+                                          berth_error_t *err);
+
 /* Asks the agent of the group's host for a container's output (stdout and
  * stderr): its last `tail` lines (0: all), each prefixed with its RFC 3339
  * time when `timestamps`, waiting at most `timeout_ms` for the answer.
@@ -1558,6 +1570,14 @@ typedef void (*berth_store_images_cb)(int status, const char *const *images, siz
 BERTH_EXPORT int berth_store_async_view_read(berth_store_async_t *store, const char *key,
                                              berth_store_read_cb cb, void *data,
                                              berth_error_t *err);
+
+/* Reads the usage metrics of the group under `key` (`key` is copied), as
+ * berth_store_metrics_read() does: cb gets the JSON text, or BERTH_ENOENT
+ * (none written) or BERTH_EIO.  A key not of 1 to 255 bytes is refused at
+ * once with BERTH_EINVAL. */
+BERTH_EXPORT int berth_store_async_metrics_read(berth_store_async_t *store, const char *key,
+                                                berth_store_read_cb cb, void *data,
+                                                berth_error_t *err);
 
 /* Reads the record of the group under `key` from Redis (not the replica),
  * as berth_store_group_read() does, with its host: cb gets the document,
@@ -2015,6 +2035,29 @@ BERTH_EXPORT int berth_hostlink_view_put(berth_hostlink_t *link, const char *key
 /* Reads the group's instance view (berth_store_view_read()'s rules). */
 BERTH_EXPORT int berth_hostlink_view_get(berth_hostlink_t *link, const char *key,
                                          char **view_json, berth_error_t *err);
+
+/* The most usage samples a group's metrics text should carry. */
+#define BERTH_METRICS_SAMPLES_MAX 60
+
+/* Writes the group's usage metrics (berth:{CELL}:metrics, a JSON object
+ * text: see berth_store_metrics_read()) for the record at `generation` on
+ * this host, replacing what was there: the caller keeps the window of
+ * samples (at most BERTH_METRICS_SAMPLES_MAX) and writes it whole.
+ * Returns 0, BERTH_ENOENT when the group is no longer at that generation
+ * on this host (nothing is written), BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_metrics_put(berth_hostlink_t *link, const char *key,
+                                            uint64_t generation, const char *metrics_json,
+                                            berth_error_t *err);
+
+/* Reads the group's usage metrics (berth_store_metrics_read()'s rules):
+ * what this host's agent wrote before it restarted, to go on from. */
+BERTH_EXPORT int berth_hostlink_metrics_get(berth_hostlink_t *link, const char *key,
+                                            char **metrics_json, berth_error_t *err);
+
+/* Drops the usage metrics this host wrote for a group that is no longer on
+ * it.  Returns 0 (also when there were none) or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_metrics_delete(berth_hostlink_t *link, const char *key,
+                                               berth_error_t *err);
 
 /* Replaces the set of images the host holds (berth:{CELL}:images:HOST),
  * as its runtime reports them, for placement by image locality.  Returns 0,

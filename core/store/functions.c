@@ -468,10 +468,10 @@ const char berth__functions_source[] =
     "  return {1, 0, id}\n"
     "end\n"
     "\n"
-    /* KEYS: groups, views.  ARGV: key, host, generation, view (JSON).
-     * Only the agent of the host that holds the group, at that generation,
-     * writes its view: a late write from a host the group left changes
-     * nothing. */
+    /* KEYS: groups, views (or metrics).  ARGV: key, host, generation, view
+     * (JSON).  Only the agent of the host that holds the group, at that
+     * generation, writes its view (or its usage metrics): a late write from
+     * a host the group left changes nothing. */
     "local function view_put(keys, args)\n"
     "  local raw = redis.call('HGET', keys[1], args[1])\n"
     "  if not raw then\n"
@@ -486,8 +486,9 @@ const char berth__functions_source[] =
     "  return {1, 0, ''}\n"
     "end\n"
     "\n"
-    /* KEYS: groups, views.  ARGV: key, host.  Drops the view host HOST
-     * wrote, unless the group is (again) on HOST. */
+    /* KEYS: groups, views (or metrics).  ARGV: key, host.  Drops the view
+     * (or the usage metrics) host HOST wrote, unless the group is (again)
+     * on HOST. */
     "local function view_del(keys, args)\n"
     "  local raw = redis.call('HGET', keys[1], args[1])\n"
     "  if raw and mp_unpack(raw).host == args[2] then\n"

@@ -160,6 +160,8 @@ int berth__store_group_restart(berth_store_t *s, const char *key, berth_error_t 
 /* ---- reads, failover, fsck (store_read.c, store_failover.c, store_fsck.c) ------------ */
 
 int berth__store_view_read(berth_store_t *s, const char *key, char **json, berth_error_t *err);
+int berth__store_metrics_read(berth_store_t *s, const char *key, char **json,
+                              berth_error_t *err);
 /* The document the cell keeps for a group that is not placed. */
 int berth__store_kept_read(berth_store_t *s, const char *key, char **spec_json,
                            berth_error_t *err);

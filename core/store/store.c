@@ -58,6 +58,16 @@
  *                                      ipAddress, initContainers,
  *                                      containers), written by the agent of
  *                                      the host that holds the group
+ *   berth:{C}:metrics           HASH   group key -> usage metrics (JSON:
+ *                                      host, generation, interval, samples
+ *                                      [{time, rx, tx, containers [{name,
+ *                                      cpu, memory}]}], the last
+ *                                      BERTH_METRICS_SAMPLES_MAX at most),
+ *                                      written whole each interval by the
+ *                                      agent of the host that holds the
+ *                                      group, through the views' Functions
+ *                                      (same ownership check), dropped with
+ *                                      its view
  *   berth:{C}:images:<host>     SET    images the host's runtime holds
  *   berth:{C}:ngroups           HASH   NGroup key -> NGroup record (JSON, ngroup.c:
  *                                      v, key, name, template, desired,
@@ -471,6 +481,16 @@ int berth_store_view_read(berth_store_t *store, const char *key, char **json,
         return BERTH_EINVAL;
     }
     BERTH__RETURN_GUARDED(berth__store_view_read(store, key, json, err));
+}
+
+int berth_store_metrics_read(berth_store_t *store, const char *key, char **json,
+                             berth_error_t *err)
+{
+    if (berth__group_key_check(key, err) < 0) {
+        *json = NULL;
+        return BERTH_EINVAL;
+    }
+    BERTH__RETURN_GUARDED(berth__store_metrics_read(store, key, json, err));
 }
 
 int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,

@@ -393,6 +393,7 @@ static const berth_plugin_ops_t docker_ops = {
     .session_write = docker_session_write,
     .session_resize = docker_session_resize,
     .session_close = docker_session_close,
+    .stats = docker_stats,
 };
 
 const berth_plugin_ops_t *berth_plugin_entry(void);

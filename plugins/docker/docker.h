@@ -148,6 +148,12 @@ int docker_status(void *c, const char *key, berth_group_status_t *out,
                   berth_error_t *err);
 int docker_list(void *c, berth_plugin_list_cb cb, void *data, berth_error_t *err);
 
+/* ---- stats.c ------------------------------------------------------------------- */
+
+/* berth_plugin_ops_t.stats: the group's counters from the engine's stats
+ * API; BERTH_ENOENT when the engine holds no object of the group. */
+int docker_stats(void *c, const char *key, berth_group_stats_t *out, berth_error_t *err);
+
 /* ---- exec.c -------------------------------------------------------------------- */
 
 int docker_logs(void *c, const char *key, const char *container, uint32_t tail,

@@ -259,6 +259,8 @@ static int group_teardown(agent_t *a, const char *key)
     group_drop(a, key);
     if (berth_hostlink_view_delete(a->link, key, &err) < 0)
         log_warn(key, "instance view not dropped: %s", err.message);
+    if (berth_hostlink_metrics_delete(a->link, key, &err) < 0)
+        log_warn(key, "usage metrics not dropped: %s", err.message);
     log_info(key, "removed");
     return 0;
 }
@@ -313,6 +315,9 @@ static int converge_claimed(agent_t *a, agroup_t *ng)
     for (size_t i = 0; whole && i < ng->n; i++)
         whole = ng->st.containers[i].exists;
     agroup_t *member = group_find(a, rt);
+    /* The claim took the member's record and view; its usage metrics go too. */
+    if (berth_hostlink_metrics_delete(a->link, rt, &err) < 0)
+        log_warn(ng->key, "usage metrics of %s not dropped: %s", rt, err.message);
     /* The claim's document brings its own config maps. */
     int cm = whole ? config_deliver(a, ng->key, rt, ng->spec, false) : 0;
     if (cm < 0) {

@@ -167,6 +167,7 @@ static int run(agent_t *a)
             supervise(a);
             next_tick = now + a->o.tick_ms;
         }
+        metrics_sample(a);
     }
     /* Left unacknowledged in the stream: the next start reads them again. */
     free(unfinished.v);
@@ -209,7 +210,9 @@ static const char usage_text[] =
     "                         (1000; at least --tick-ms)\n"
     "  --backoff-initial-ms N first restart delay (1000), doubling up to\n"
     "  --backoff-max-ms N     (300000); reset after a run of --backoff-reset-ms (600000)\n"
-    "  --stop-grace-s N       SIGTERM to SIGKILL on stop and restart (10)\n";
+    "  --stop-grace-s N       SIGTERM to SIGKILL on stop and restart (10)\n"
+    "  --metrics-interval N   seconds between usage samples of each group (60; 0: none,\n"
+    "                         as with a plugin that reports no usage)\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -267,7 +270,8 @@ enum {
     OPT_HOST = 1000, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_REDIS, OPT_CELL, OPT_CORES, OPT_MEMORY,
     OPT_GPU_SKU, OPT_GPU_COUNT, OPT_ZONE, OPT_NO_REGISTER, OPT_HEARTBEAT, OPT_TTL, OPT_TICK,
     OPT_STALL, OPT_SWEEP, OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET,
-    OPT_STOP_GRACE, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION, OPT_SECRETS_KEY
+    OPT_STOP_GRACE, OPT_METRICS_INTERVAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION,
+    OPT_SECRETS_KEY
 };
 
 static const struct option long_opts[] = {
@@ -292,6 +296,7 @@ static const struct option long_opts[] = {
     {"backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX},
     {"backoff-reset-ms", required_argument, NULL, OPT_BACKOFF_RESET},
     {"stop-grace-s", required_argument, NULL, OPT_STOP_GRACE},
+    {"metrics-interval", required_argument, NULL, OPT_METRICS_INTERVAL},
     {"tail", required_argument, NULL, OPT_TAIL},
     {"timestamps", no_argument, NULL, OPT_TIMESTAMPS},
     {"help", no_argument, NULL, OPT_HELP},
@@ -305,7 +310,8 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
     *o = (options_t){.gpu_count = -1, .heartbeat_ms = 1000, .ttl_ms = 10000, .tick_ms = 250,
                      .stall_ms = 900000, .sweep_ms = 1000,
                      .backoff_initial_ms = 1000, .backoff_max_ms = 300000,
-                     .backoff_reset_ms = 600000, .stop_grace_s = 10};
+                     .backoff_reset_ms = 600000, .stop_grace_s = 10,
+                     .metrics_interval_s = 60};
     int ch;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
@@ -344,6 +350,7 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
         case OPT_BACKOFF_MAX: u = &o->backoff_max_ms; break;
         case OPT_BACKOFF_RESET: u = &o->backoff_reset_ms; break;
         case OPT_STOP_GRACE: u = &o->stop_grace_s; break;
+        case OPT_METRICS_INTERVAL: u = &o->metrics_interval_s; break;
         case OPT_TAIL: u = tail; break;
         case OPT_GPU_COUNT: {
             uint32_t n;
@@ -367,6 +374,8 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
         return usage_error("--plugin is required");
     if (o->heartbeat_ms == 0 || o->ttl_ms <= o->heartbeat_ms)
         return usage_error("--ttl-ms must exceed --heartbeat-ms, which must be above zero");
+    if (o->metrics_interval_s > 86400)
+        return usage_error("--metrics-interval: expected 0 to 86400 seconds");
     if (o->tick_ms == 0 || o->tick_ms > 2000)
         return usage_error("--tick-ms: expected 1 to 2000");
     if (o->sweep_ms < o->tick_ms || o->sweep_ms > 3600000)
