@@ -499,11 +499,11 @@ static void test_tokens(void **state)
     assert_int_equal(test_http(&d, "GET", "/metrics", NULL, NULL, NULL, &h), 0);
     assert_int_equal(h.status, 401);
     test_http_free(&h);
-    assert_int_equal(test_http(&d, "GET", "/metrics", TOKEN_A, NULL, NULL, &h), 0);
+    assert_int_equal(test_http(&d, "GET", "/metrics", NULL, TOKEN_A, NULL, &h), 0);
     assert_int_equal(h.status, 403);
     assert_string_equal(error_code(&h), "AuthorizationFailed");
     test_http_free(&h);
-    assert_int_equal(test_http(&d, "GET", "/metrics", TOKEN_STAR, NULL, NULL, &h), 0);
+    assert_int_equal(test_http(&d, "GET", "/metrics", NULL, TOKEN_STAR, NULL, &h), 0);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
 
