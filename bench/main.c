@@ -26,6 +26,7 @@
  *
  *   berth-bench quality ...      packing quality (quality.c, replay.c)
  *   berth-bench redeploy ...     updates of running groups (redeploy.c)
+ *   berth-bench sandbox ...      start time under gVisor against runc (sandbox.c)
  *
  * This file only dispatches: it reads --csv and the scenario's name, and
  * never measures anything itself.
@@ -51,6 +52,7 @@
 #include "redeploy.h"
 #include "redis.h"
 #include "region.h"
+#include "sandbox.h"
 
 /* Takes every "--csv DIR" pair (or "--csv=DIR") out of argv (keeping the rest in order)
  * and hands DIR to output.c, so that each scenario parses only its own
@@ -112,7 +114,9 @@ int main(int argc, char **argv)
         return bench_quality_main(argc, argv);
     if (strcmp(scenario, "redeploy") == 0)
         return bench_redeploy_main(argc, argv);
+    if (strcmp(scenario, "sandbox") == 0)
+        return bench_sandbox_main(argc, argv);
     fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, region, api, "
-            "pool, quality or redeploy; try --help)\n", scenario);
+            "pool, quality, redeploy or sandbox; try --help)\n", scenario);
     return 2;
 }
