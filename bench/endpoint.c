@@ -156,11 +156,12 @@ void bench_server_stop(server_t *sv)
     sv->dir[0] = '\0';
 }
 
-/* Starts a private redis-server as a deployment would run it (AOF with
- * the given appendfsync policy, "everysec" or "always"; no RDB snapshots)
- * on a unix socket in a new temporary directory, and waits for PING.
- * Returns 0 with *ep set, or -1. */
-int bench_server_start(server_t *sv, endpoint_t *ep, const char *appendfsync)
+/* Starts a private redis-server (AOF with `appendfsync`, no RDB) in a new
+ * temporary directory: on a unix socket there when `cluster` is false,
+ * else a cluster node on a free loopback port (tried a few times: a port
+ * can be taken between choosing and binding).  Returns 0 with *ep set, or
+ * -1. */
+static int server_start(server_t *sv, endpoint_t *ep, const char *appendfsync, bool cluster)
 {
     memset(sv, 0, sizeof *sv);
     snprintf(sv->dir, sizeof sv->dir, "/tmp/berth-bench-XXXXXX");
@@ -170,24 +171,44 @@ int bench_server_start(server_t *sv, endpoint_t *ep, const char *appendfsync)
         return -1;
     }
     memset(ep, 0, sizeof *ep);
-    ep->is_unix = true;
+    ep->is_unix = !cluster;
     snprintf(ep->path, sizeof ep->path, "%s/redis.sock", sv->dir);
+    snprintf(ep->host, sizeof ep->host, "127.0.0.1");
     /* Never outlive the benchmark, however it ends. */
     berth__redis_server_options_t opts = {
         .dir = sv->dir,
-        .socket_path = ep->path,
+        .socket_path = cluster ? NULL : ep->path,
         .appendfsync = appendfsync,
+        .cluster = cluster,
         .death_signal = SIGKILL,
     };
-    char err[256];
-    pid_t pid = berth__redis_server_start(&opts, REDIS_WAIT_MS, err, sizeof err);
-    if (pid < 0) {
-        fprintf(stderr, "berth-bench: %s\n", err);
-        bench_server_stop(sv);
-        return -1;
+    char err[256] = "no free loopback port";
+    for (int attempt = 0; attempt < (cluster ? 5 : 1); attempt++) {
+        opts.port = cluster ? berth__redis_free_port(true) : 0;
+        snprintf(ep->port, sizeof ep->port, "%d", opts.port);
+        if (cluster && opts.port == 0)
+            break;
+        pid_t pid = berth__redis_server_start(&opts, REDIS_WAIT_MS, err, sizeof err);
+        if (pid > 0) {
+            sv->pid = pid;
+            return 0;
+        }
     }
-    sv->pid = pid;
-    return 0;
+    fprintf(stderr, "berth-bench: %s\n", err);
+    bench_server_stop(sv);
+    return -1;
+}
+
+/* Contract: endpoint.h. */
+int bench_server_start(server_t *sv, endpoint_t *ep, const char *appendfsync)
+{
+    return server_start(sv, ep, appendfsync, false);
+}
+
+/* Contract: endpoint.h. */
+int bench_cluster_node_start(server_t *sv, endpoint_t *ep, const char *appendfsync)
+{
+    return server_start(sv, ep, appendfsync, true);
 }
 
 /* FCALLs Redis has run, from INFO commandstats; 0 when it does not say. */

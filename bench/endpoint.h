@@ -48,6 +48,12 @@ void bench_server_stop(server_t *sv);
  * Returns 0 with *ep set, or -1. */
 int bench_server_start(server_t *sv, endpoint_t *ep, const char *appendfsync);
 
+/* The same as a Redis Cluster node (cluster-enabled, lib/redis-server.c's
+ * node timeout) listening on a free port of 127.0.0.1 (ep->host and
+ * ep->port), not yet part of a cluster (berth__redis_cluster_create()).
+ * Returns 0 with *ep set, or -1. */
+int bench_cluster_node_start(server_t *sv, endpoint_t *ep, const char *appendfsync);
+
 /* FCALLs Redis has run, from INFO commandstats; 0 when it does not say. */
 uint64_t bench_endpoint_fcalls(const endpoint_t *ep);
 

@@ -14,6 +14,7 @@
  *
  *   berth-bench incore ...       placement in memory (incore.c)
  *   berth-bench redis ...        commits through Redis (redis.c)
+ *   berth-bench region ...       cells on a Redis Cluster, with WAIT (region.c)
  *
  *   berth-bench api --endpoint URL ...
  *
@@ -50,6 +51,7 @@
 #include "quality.h"
 #include "redeploy.h"
 #include "redis.h"
+#include "region.h"
 #include "sandbox.h"
 
 /* Takes every "--csv DIR" pair (or "--csv=DIR") out of argv (keeping the rest in order)
@@ -102,6 +104,8 @@ int main(int argc, char **argv)
         return bench_incore_main(argc, argv);
     if (strcmp(scenario, "redis") == 0)
         return bench_redis_main(argc, argv);
+    if (strcmp(scenario, "region") == 0)
+        return bench_region_main(argc, argv);
     if (strcmp(scenario, "api") == 0)
         return bench_api_main(argc, argv);
     if (strcmp(scenario, "pool") == 0)
@@ -112,7 +116,7 @@ int main(int argc, char **argv)
         return bench_redeploy_main(argc, argv);
     if (strcmp(scenario, "sandbox") == 0)
         return bench_sandbox_main(argc, argv);
-    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, api, quality, "
-            "redeploy or sandbox; try --help)\n", scenario);
+    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, region, api, "
+            "pool, quality, redeploy or sandbox; try --help)\n", scenario);
     return 2;
 }

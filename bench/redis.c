@@ -41,11 +41,11 @@
 #include "options.h"
 #include "output.h"
 #include "redis.h"
+#include "schedulers.h"
 #include "util.h"
 #include "workload.h"
 #include "lib/spawn.h"
 
-#define SCHEDULER_WAIT_MS 600000
 /* The bound on each redis-benchmark run. */
 #define CEILING_WAIT_MS 600000
 /* About the size of a group record without a document (codec.c). */
@@ -64,26 +64,6 @@ typedef struct redis_options {
     const char *appendfsync;        /* the private server's: everysec, always */
     bool appendfsync_given;         /* --appendfsync was on the command line */
 } redis_options_t;
-
-/* What one scheduler process reports through its pipe. */
-typedef struct scheduler_report {
-    uint64_t committed, rejected, failed;
-    int open_failed;
-} scheduler_report_t;
-
-
-/* Waits (bounded) for a child; returns its exit status, or -1 when it died
- * of a signal or had to be killed after `wait_ms`. */
-static int reap_child(pid_t pid, uint64_t wait_ms)
-{
-    int status = 0;
-    int rc = berth__spawn_reap(pid, (int64_t)wait_ms, &status);
-    if (rc < 0) {
-        berth__spawn_stop(pid, SIGKILL, 0);
-        return -1;
-    }
-    return rc == 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* Parses the redis scenario's options (from argv[2]) into *o, with their
  * defaults.  Returns 0, 1 after printing the help, or 2 after a message. */
@@ -151,92 +131,6 @@ static int parse_redis_args(int argc, char **argv, redis_options_t *o)
     if (o->groups == 0)
         o->groups = o->hosts * 5;
     return 0;
-}
-
-/* An engine whose zone ids match the workload's (zones registered in the
- * order bench_workload_requests_make() assumes), opened as a replica of the cell. */
-static int open_replica(const char *url, const char *cell, uint64_t seed,
-                        berth_engine_t **engine, berth_store_t **store)
-{
-    berth_engine_options_t eo;
-    berth_engine_options_init(&eo);
-    eo.seed = seed;
-    berth_error_t err;
-    *engine = NULL;
-    *store = NULL;
-    if (berth_engine_new(&eo, engine, &err) != 0)
-        return -1;
-    for (size_t z = 0; z < 3; z++)
-        berth_engine_zone_id(*engine, bench_workload_zones[z]);
-    berth_store_options_t so;
-    berth_store_options_init(&so);
-    so.url = url;
-    so.cell = cell;
-    so.timeout_ms = 30000;
-    int rc = berth_store_open(&so, *engine, store, &err);
-    if (rc != 0) {
-        fprintf(stderr, "berth-bench: opening cell %s at %s: %s\n", cell, url, err.message);
-        berth_engine_free(*engine);
-        *engine = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* One scheduler process: opens its replica, says so on `ready`, waits for
- * `go` to close, commits requests k, k+K, k+2K ... in batches, and writes
- * its report on `report`. */
-static void scheduler_main(const redis_options_t *o, const workload_t *w, const char *url,
-                           const char *cell, size_t k, int ready, int go, int report)
-    __attribute__((noreturn));
-static void scheduler_main(const redis_options_t *o, const workload_t *w, const char *url,
-                           const char *cell, size_t k, int ready, int go, int report)
-{
-    alarm(SCHEDULER_WAIT_MS / 1000);
-    scheduler_report_t rep = {0};
-    berth_engine_t *engine = NULL;
-    berth_store_t *store = NULL;
-    if (open_replica(url, cell, o->seed + k, &engine, &store) != 0)
-        rep.open_failed = 1;
-    char byte = 'r';
-    if (write(ready, &byte, 1) != 1)
-        _exit(1);
-    while (read(go, &byte, 1) < 0 && errno == EINTR) {
-    }
-    size_t mine = rep.open_failed ? 0 : (o->groups - k + o->schedulers - 1) / o->schedulers;
-    const char **keys = malloc(o->batch * sizeof *keys);
-    berth_request_t *reqs = malloc(o->batch * sizeof *reqs);
-    int *results = malloc(o->batch * sizeof *results);
-    if (keys == NULL || reqs == NULL || results == NULL)
-        _exit(1);
-    for (size_t done = 0; done < mine;) {
-        size_t n = mine - done < o->batch ? mine - done : o->batch;
-        for (size_t j = 0; j < n; j++) {
-            size_t i = k + (done + j) * o->schedulers;
-            keys[j] = w->keys[i];
-            reqs[j] = w->requests[i];
-        }
-        berth_error_t err;
-        if (berth_store_place_batch(store, n, keys, reqs, NULL, results, &err) != 0) {
-            fprintf(stderr, "berth-bench: scheduler %zu: %s\n", k, err.message);
-            rep.failed += n;
-        } else {
-            for (size_t j = 0; j < n; j++) {
-                if (results[j] == 0)
-                    rep.committed++;
-                else if (results[j] == BERTH_ENOSPC)
-                    rep.rejected++;
-                else
-                    rep.failed++;
-            }
-        }
-        done += n;
-    }
-    berth_store_close(store);
-    berth_engine_free(engine);
-    if (write(report, &rep, sizeof rep) != (ssize_t)sizeof rep)
-        _exit(1);
-    _exit(0);
 }
 
 /* Runs redis-benchmark against `ep` with `args` (NULL-terminated, at most
@@ -461,86 +355,29 @@ int bench_redis_main(int argc, char **argv)
     bench_workload_requests_make(&w, o.groups, o.seed, zone_ids);
 
     /* The cell: every host put through the store, as an operator would. */
-    berth_engine_t *engine = NULL;
-    berth_store_t *store = NULL;
     rc = 1;
-    pid_t pids[64] = {0};
-    int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}; /* ready, go, report */
-    if (open_replica(url, cell, o.seed, &engine, &store) != 0)
+    if (bench_cell_hosts_put(url, cell, o.seed, &w, o.hosts) != 0)
         goto done;
-    for (size_t i = 0; i < o.hosts; i++) {
-        berth_error_t err;
-        if (berth_store_host_put(store, &w.hosts[i], &err) != 0) {
-            fprintf(stderr, "berth-bench: host %s: %s\n", w.hosts[i].name, err.message);
-            goto done;
-        }
-    }
-    berth_store_close(store);
-    store = NULL;
-    berth_engine_free(engine);
-    engine = NULL;
-
-    for (int p = 0; p < 3; p++) {
-        if (pipe(fds[p]) != 0)
-            goto done;
-    }
+    scheduler_share_t shares[64];
+    for (size_t k = 0; k < o.schedulers; k++)
+        shares[k] = (scheduler_share_t){
+            .url = url, .cell = cell, .seed = o.seed + k, .w = &w, .first = k,
+            .stride = o.schedulers, .count = (o.groups - k + o.schedulers - 1) / o.schedulers,
+            .batch = o.batch,
+        };
+    scheduler_report_t reports[64];
+    uint64_t ns;
     uint64_t calls_before = bench_endpoint_fcalls(&ep);
-    fflush(NULL);
-    for (size_t k = 0; k < o.schedulers; k++) {
-        pids[k] = fork();
-        if (pids[k] < 0)
-            goto done;
-        if (pids[k] == 0) {
-            close(fds[0][0]);
-            close(fds[1][1]);
-            close(fds[2][0]);
-            scheduler_main(&o, &w, url, cell, k, fds[0][1], fds[1][0], fds[2][1]);
-        }
-    }
-    close(fds[0][1]);
-    fds[0][1] = -1;
-    close(fds[1][0]);
-    fds[1][0] = -1;
-    close(fds[2][1]);
-    fds[2][1] = -1;
-    /* Every scheduler has loaded its replica before the clock starts. */
-    for (size_t k = 0; k < o.schedulers; k++) {
-        struct pollfd pfd = { fds[0][0], POLLIN, 0 };
-        char byte;
-        if (poll(&pfd, 1, SCHEDULER_WAIT_MS) <= 0 || read(fds[0][0], &byte, 1) != 1) {
-            fputs("berth-bench: a scheduler did not get ready\n", stderr);
-            goto done;
-        }
-    }
-    uint64_t t0 = bench_now_ns();
-    close(fds[1][1]);
-    fds[1][1] = -1;
-    scheduler_report_t total = {0};
-    size_t reports = 0;
-    for (size_t k = 0; k < o.schedulers; k++) {
-        scheduler_report_t rep;
-        struct pollfd pfd = { fds[2][0], POLLIN, 0 };
-        if (poll(&pfd, 1, SCHEDULER_WAIT_MS) <= 0 ||
-            read(fds[2][0], &rep, sizeof rep) != (ssize_t)sizeof rep)
-            break;
-        total.committed += rep.committed;
-        total.rejected += rep.rejected;
-        total.failed += rep.failed;
-        total.open_failed += rep.open_failed;
-        reports++;
-    }
-    uint64_t t1 = bench_now_ns();
-    for (size_t k = 0; k < o.schedulers; k++) {
-        if (reap_child(pids[k], SCHEDULER_WAIT_MS) != 0)
-            fprintf(stderr, "berth-bench: scheduler %zu failed\n", k);
-        pids[k] = 0;
-    }
-    if (reports != o.schedulers || total.open_failed) {
-        fputs("berth-bench: not every scheduler reported\n", stderr);
+    if (bench_schedulers_run(shares, o.schedulers, reports, &ns) != 0)
         goto done;
+    scheduler_report_t total = {0};
+    for (size_t k = 0; k < o.schedulers; k++) {
+        total.committed += reports[k].committed;
+        total.rejected += reports[k].rejected;
+        total.failed += reports[k].failed;
     }
     uint64_t calls = bench_endpoint_fcalls(&ep) - calls_before;
-    double seconds = (double)(t1 - t0) / 1e9;
+    double seconds = (double)ns / 1e9;
     double per_sec = (double)total.committed / seconds;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "berth-bench:{ceiling-%d}:", (int)getpid());
@@ -579,19 +416,6 @@ int bench_redis_main(int argc, char **argv)
     rc = 0;
 
 done:
-    for (int p = 0; p < 3; p++)
-        for (int e = 0; e < 2; e++)
-            if (fds[p][e] >= 0)
-                close(fds[p][e]);
-    for (size_t k = 0; k < o.schedulers; k++) {
-        if (pids[k] > 0) {
-            /* Only a failed run gets here with schedulers still alive. */
-            kill(pids[k], SIGKILL);
-            reap_child(pids[k], SCHEDULER_WAIT_MS);
-        }
-    }
-    berth_store_close(store);
-    berth_engine_free(engine);
     bench_server_stop(&sv);
     free(w.hosts);
     free(w.host_names);

@@ -18,6 +18,11 @@
 #include <sys/wait.h>
 
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "random.h"
 
 /* Contract: redis-server.h. */
 pid_t berth__redis_server_spawn(const berth__redis_server_options_t *opts, char *err,
@@ -140,4 +145,132 @@ pid_t berth__redis_server_start(const berth__redis_server_options_t *opts, int64
         return -1;
     }
     return pid;
+}
+
+/* A connection to 127.0.0.1:port with a 5 s timeout, or NULL. */
+static redisContext *cluster_connect(int port)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c != NULL && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    if (c != NULL)
+        redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Whether node `port` answers `cmd` (no arguments) with text holding
+ * `needle`; with `count`, whether it answers text at all, adding to *count
+ * the times `needle` appears in it. */
+static bool cluster_info_has(int port, const char *cmd, const char *needle, int *count)
+{
+    redisContext *c = cluster_connect(port);
+    if (c == NULL)
+        return false;
+    redisReply *r = redisCommand(c, cmd);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STRING;
+    if (ok && count != NULL)
+        for (const char *p = strstr(r->str, needle); p != NULL; p = strstr(p + 1, needle))
+            (*count)++;
+    else if (ok)
+        ok = strstr(r->str, needle) != NULL;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* Contract: redis-server.h. */
+int berth__redis_cluster_create(const int *ports, int n, int replicas_per_master,
+                                int64_t wait_ms, char *err, size_t cap)
+{
+    int masters = n / (1 + replicas_per_master);
+    if (n < 3 || replicas_per_master < 0 || masters < 3 || n > 64 ||
+        masters * (1 + replicas_per_master) != n) {
+        snprintf(err, cap, "a cluster of %d nodes cannot have 3 or more masters with %d "
+                 "replicas each", n, replicas_per_master);
+        return -1;
+    }
+    const char *argv[72];
+    char addrs[64][24], reps[16];
+    int a = 0;
+    argv[a++] = "redis-cli";
+    argv[a++] = "--cluster";
+    argv[a++] = "create";
+    for (int i = 0; i < n; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", ports[i]);
+        argv[a++] = addrs[i];
+    }
+    snprintf(reps, sizeof reps, "%d", replicas_per_master);
+    argv[a++] = "--cluster-replicas";
+    argv[a++] = reps;
+    argv[a++] = "--cluster-yes";
+    argv[a] = NULL;
+    berth__spawn_options_t so = {
+        .capture = BERTH__SPAWN_CAPTURE_STDOUT | BERTH__SPAWN_CAPTURE_STDERR,
+        .death_signal = SIGKILL,
+    };
+    char output[8192];
+    berth__spawn_result_t res;
+    int rc = berth__spawn_run((char *const *)argv, &so, wait_ms, output, sizeof output, &res);
+    if (rc != 0 || res.exit_status != 0) {
+        snprintf(err, cap, "redis-cli --cluster create failed (%s): %.300s",
+                 rc != 0 ? res.message : "non-zero status", output);
+        return -1;
+    }
+    /* Every node says ok, and the masters have all their replicas online. */
+    int64_t deadline = berth__clock_monotonic_ms() + wait_ms;
+    for (;;) {
+        bool ok = true;
+        int online = 0;
+        for (int i = 0; ok && i < n; i++)
+            ok = cluster_info_has(ports[i], "CLUSTER INFO", "cluster_state:ok", NULL) &&
+                 cluster_info_has(ports[i], "INFO replication", "state=online", &online);
+        if (ok && online >= masters * replicas_per_master)
+            return 0;
+        if (berth__clock_monotonic_ms() >= deadline) {
+            snprintf(err, cap, "the cluster was not ok with its replicas online within "
+                     "%lld ms", (long long)wait_ms);
+            return -1;
+        }
+        berth__clock_sleep_ms(50);
+    }
+}
+
+/* Contract: redis-server.h. */
+int berth__redis_free_port(bool need_bus)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        /* Stay below 55535 so that the bus port is a valid port too. */
+        uint32_t pick;
+        if (berth__random_bytes(&pick, sizeof pick) != 0)
+            return 0;
+        sa.sin_port = htons((uint16_t)(20000 + pick % 35000));
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        int port = ntohs(sa.sin_port);
+        close(fd);
+        if (!ok || port == 6379)
+            continue;
+        if (need_bus) {
+            int bus = socket(AF_INET, SOCK_STREAM, 0);
+            if (bus < 0)
+                return 0;
+            sa.sin_port = htons((uint16_t)(port + 10000));
+            ok = bind(bus, (struct sockaddr *)&sa, sizeof sa) == 0;
+            close(bus);
+            if (!ok)
+                continue;
+        }
+        return port;
+    }
+    return 0;
 }

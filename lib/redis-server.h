@@ -1,7 +1,8 @@
 /*
  * lib/redis-server.h: a private redis-server for Berth's daemon (its
  * embedded Redis), the bench and the tests' harness: the command line
- * built from a few options, the start, the wait for PING, the stop.
+ * built from a few options, the start, the wait for PING, the stop, and
+ * the joining of several into a local Redis Cluster.
  *
  * A server started here listens on a unix socket or on 127.0.0.1 only,
  * keeps everything in the directory it is given, and never daemonizes.
@@ -52,5 +53,21 @@ int berth__redis_server_wait(pid_t pid, const berth__redis_server_options_t *opt
  * nothing is left running.  Returns the pid, or -1 with err set. */
 pid_t berth__redis_server_start(const berth__redis_server_options_t *opts, int64_t wait_ms,
                                 char *err, size_t cap);
+
+/* A TCP port on 127.0.0.1 that is free right now and not 6379, and (for a
+ * cluster node, need_bus) whose cluster bus port, port + 10000, is free
+ * too.  The port may be taken before redis-server binds it; the start then
+ * fails and the caller tries another.  Returns the port or 0. */
+int berth__redis_free_port(bool need_bus);
+
+/* Joins the cluster-enabled servers on 127.0.0.1:ports[0..n-1] into one
+ * Redis Cluster (redis-cli --cluster create, which picks the masters) of
+ * n / (1 + replicas_per_master) masters, at least 3, each with
+ * replicas_per_master replicas; then waits until every node says
+ * cluster_state:ok and every replica is online.  Each of the two steps is
+ * bounded by wait_ms.  Returns 0, or -1 with the reason in err[cap] (the
+ * servers are left running: the caller stops them). */
+int berth__redis_cluster_create(const int *ports, int n, int replicas_per_master,
+                                int64_t wait_ms, char *err, size_t cap);
 
 #endif

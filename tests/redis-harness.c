@@ -105,45 +105,6 @@ static void registry_remove(berth_test_redis_t *r)
             registry[i] = NULL;
 }
 
-/* A TCP port on 127.0.0.1 that is free right now, and (for a cluster node)
- * whose cluster bus port, port + 10000, is free too.  The port may be taken
- * before redis-server binds it; start_server() then fails and the caller
- * tries another.  Returns the port or 0. */
-static int free_port(int need_bus)
-{
-    for (int attempt = 0; attempt < 50; attempt++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd < 0)
-            return 0;
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        /* Stay below 55535 so that the bus port is a valid port too. */
-        uint32_t pick;
-        if (berth__random_bytes(&pick, sizeof pick) != 0)
-            return 0;
-        sa.sin_port = htons((uint16_t)(20000 + pick % 35000));
-        int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        int port = ntohs(sa.sin_port);
-        close(fd);
-        if (!ok || port == 6379)
-            continue;
-        if (need_bus) {
-            int bus = socket(AF_INET, SOCK_STREAM, 0);
-            if (bus < 0)
-                return 0;
-            sa.sin_port = htons((uint16_t)(port + 10000));
-            ok = bind(bus, (struct sockaddr *)&sa, sizeof sa) == 0;
-            close(bus);
-            if (!ok)
-                continue;
-        }
-        return port;
-    }
-    return 0;
-}
-
 redisContext *berth_test_redis_connect(const berth_test_redis_t *r)
 {
     struct timeval tv = { 5, 0 };
@@ -221,7 +182,7 @@ berth_test_redis_t *berth_test_redis_start(const berth_test_redis_options_t *opt
     int attempts = r->opts.transport == BERTH_TEST_REDIS_TCP ? 5 : 1;
     for (int i = 0; i < attempts; i++) {
         if (r->opts.transport == BERTH_TEST_REDIS_TCP) {
-            r->port = free_port(r->opts.cluster);
+            r->port = berth__redis_free_port(r->opts.cluster);
             if (r->port == 0) {
                 fprintf(stderr, "redis-harness: no free loopback port\n");
                 break;
@@ -289,27 +250,6 @@ int berth_test_redis_group_teardown(void **state)
     return 0;
 }
 
-/* Runs argv with stdin from /dev/null and its output appended to `log`,
- * killing it after `wait_ms`.  Returns its exit status, or -1. */
-static int run_bounded(const char *const *argv, const char *log, long wait_ms)
-{
-    berth__spawn_options_t o = {
-        .capture = BERTH__SPAWN_CAPTURE_STDOUT | BERTH__SPAWN_CAPTURE_STDERR,
-        .death_signal = SIGKILL,
-    };
-    char output[8192];
-    berth__spawn_result_t res;
-    int rc = berth__spawn_run((char *const *)argv, &o, wait_ms, output, sizeof output, &res);
-    FILE *f = fopen(log, "a");
-    if (f != NULL) {
-        fwrite(output, 1, res.output_len, f);
-        if (rc != 0)
-            fprintf(f, "%s: %s\n", argv[0], res.message);
-        fclose(f);
-    }
-    return rc == 0 ? res.exit_status : -1;
-}
-
 static int cluster_node_ok(const berth_test_redis_t *node)
 {
     redisContext *c = berth_test_redis_connect(node);
@@ -328,85 +268,81 @@ void berth_test_cluster_stop(berth_test_cluster_t *c)
 {
     if (c == NULL)
         return;
-    for (int i = 0; i < c->masters; i++)
+    for (int i = 0; i < c->count; i++)
         berth_test_redis_stop(c->nodes[i]);
     free(c->nodes);
     free(c);
 }
 
-berth_test_cluster_t *berth_test_cluster_start(int masters)
+/* The first node of c that is running, or NULL. */
+static berth_test_redis_t *cluster_live_node(const berth_test_cluster_t *c)
 {
-    if (masters < 3) {
-        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters\n");
+    for (int i = 0; i < c->count; i++)
+        if (c->nodes[i]->pid > 0)
+            return c->nodes[i];
+    return NULL;
+}
+
+/* Whether every running node says cluster_state:ok. */
+static int cluster_ok(const berth_test_cluster_t *c)
+{
+    for (int i = 0; i < c->count; i++)
+        if (c->nodes[i]->pid > 0 && !cluster_node_ok(c->nodes[i]))
+            return 0;
+    return 1;
+}
+
+berth_test_cluster_t *berth_test_cluster_start_replicas(int masters, int replicas_per_master,
+                                                        berth_test_redis_aof_t aof)
+{
+    if (masters < 3 || replicas_per_master < 0 || masters * (1 + replicas_per_master) > 64) {
+        fprintf(stderr, "redis-harness: a cluster needs at least 3 masters, and at most "
+                        "64 nodes\n");
         return NULL;
     }
     berth_test_cluster_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    c->nodes = calloc((size_t)masters, sizeof *c->nodes);
+    int count = masters * (1 + replicas_per_master);
+    c->nodes = calloc((size_t)count, sizeof *c->nodes);
     if (c->nodes == NULL) {
         free(c);
         return NULL;
     }
-    berth_test_redis_options_t opts = { BERTH_TEST_REDIS_TCP, BERTH_TEST_REDIS_AOF_OFF, 1 };
-    for (int i = 0; i < masters; i++) {
+    c->masters = masters;
+    berth_test_redis_options_t opts = { BERTH_TEST_REDIS_TCP, aof, 1 };
+    for (int i = 0; i < count; i++) {
         c->nodes[i] = berth_test_redis_start(&opts);
         if (c->nodes[i] == NULL) {
             berth_test_cluster_stop(c);
             return NULL;
         }
-        c->masters = i + 1;
+        c->count = i + 1;
     }
     snprintf(c->url, sizeof c->url, "%s", c->nodes[0]->url);
-
-    const char **argv = calloc((size_t)masters + 8, sizeof *argv);
-    char (*addrs)[32] = calloc((size_t)masters, sizeof *addrs);
-    char log[160];
-    snprintf(log, sizeof log, "%s/cluster-create.log", c->nodes[0]->dir);
-    int n = 0, rc = -1;
-    if (argv != NULL && addrs != NULL) {
-        argv[n++] = "redis-cli";
-        argv[n++] = "--cluster";
-        argv[n++] = "create";
-        for (int i = 0; i < masters; i++) {
-            snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", c->nodes[i]->port);
-            argv[n++] = addrs[i];
-        }
-        argv[n++] = "--cluster-replicas";
-        argv[n++] = "0";
-        argv[n++] = "--cluster-yes";
-        argv[n] = NULL;
-        rc = run_bounded(argv, log, HARNESS_CLUSTER_WAIT_MS);
-    }
-    free(argv);
-    free(addrs);
-    if (rc != 0) {
-        fprintf(stderr, "redis-harness: redis-cli --cluster create failed (status %d)\n", rc);
+    int ports[64];
+    for (int i = 0; i < count; i++)
+        ports[i] = c->nodes[i]->port;
+    char err[512];
+    if (berth__redis_cluster_create(ports, count, replicas_per_master, HARNESS_CLUSTER_WAIT_MS,
+                                    err, sizeof err) < 0) {
+        fprintf(stderr, "redis-harness: %s\n", err);
         berth_test_cluster_stop(c);
         return NULL;
     }
+    return c;
+}
 
-    long long deadline = berth__clock_monotonic_ms() + HARNESS_CLUSTER_WAIT_MS;
-    for (;;) {
-        int ok = 1;
-        for (int i = 0; i < masters && ok; i++)
-            ok = cluster_node_ok(c->nodes[i]);
-        if (ok)
-            return c;
-        if (berth__clock_monotonic_ms() >= deadline) {
-            fprintf(stderr, "redis-harness: cluster_state did not become ok within %d ms\n",
-                    HARNESS_CLUSTER_WAIT_MS);
-            berth_test_cluster_stop(c);
-            return NULL;
-        }
-        berth__clock_sleep_ms(50);
-    }
+berth_test_cluster_t *berth_test_cluster_start(int masters)
+{
+    return berth_test_cluster_start_replicas(masters, 0, BERTH_TEST_REDIS_AOF_OFF);
 }
 
 berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *c,
                                                     const char *key)
 {
-    redisContext *ctx = berth_test_redis_connect(c->nodes[0]);
+    berth_test_redis_t *live = cluster_live_node(c);
+    redisContext *ctx = live != NULL ? berth_test_redis_connect(live) : NULL;
     if (ctx == NULL)
         return NULL;
     berth_test_redis_t *found = NULL;
@@ -423,7 +359,7 @@ berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *
             redisReply *master = e->element[2];
             if (master->type != REDIS_REPLY_ARRAY || master->elements < 2)
                 continue;
-            for (int k = 0; k < c->masters; k++)
+            for (int k = 0; k < c->count; k++)
                 if (c->nodes[k]->port == master->element[1]->integer)
                     found = c->nodes[k];
         }
@@ -434,4 +370,33 @@ berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *
         freeReplyObject(slots);
     redisFree(ctx);
     return found;
+}
+
+/* Whether `node` answers a command on `key` itself (no MOVED, no
+ * CLUSTERDOWN): it is the master of the key's slot. */
+static int cluster_node_serves(const berth_test_redis_t *node, const char *key)
+{
+    redisContext *ctx = berth_test_redis_connect(node);
+    if (ctx == NULL)
+        return 0;
+    redisReply *r = redisCommand(ctx, "EXISTS %s", key);
+    int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(ctx);
+    return ok;
+}
+
+berth_test_redis_t *berth_test_cluster_wait_master(const berth_test_cluster_t *c,
+                                                   const char *key, long wait_ms)
+{
+    long long deadline = berth__clock_monotonic_ms() + wait_ms;
+    for (;;) {
+        berth_test_redis_t *m = cluster_ok(c) ? berth_test_cluster_node_for_key(c, key) : NULL;
+        if (m != NULL && m->pid > 0 && cluster_node_serves(m, key))
+            return m;
+        if (berth__clock_monotonic_ms() >= deadline)
+            return NULL;
+        berth__clock_sleep_ms(50);
+    }
 }

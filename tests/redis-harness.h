@@ -1,7 +1,8 @@
 /*
  * redis-harness.h: starts and stops real redis-server processes for Berth's
  * tests (a single server on a unix socket or a loopback TCP port, with or
- * without AOF, and a local Redis Cluster of several masters).
+ * without AOF, and a local Redis Cluster of several masters, with or
+ * without replicas).
  *
  * Every server lives in its own mkdtemp directory under /tmp, listens on
  * 127.0.0.1 or a socket in that directory only, and dies with the process
@@ -88,24 +89,44 @@ int berth_test_redis_group_teardown(void **state);
  * cannot connect.  The caller frees it with redisFree(). */
 redisContext *berth_test_redis_connect(const berth_test_redis_t *r);
 
-/* A local Redis Cluster: `masters` cluster-enabled servers on loopback
- * ports, joined with redis-cli --cluster create and no replicas. */
+/* A local Redis Cluster: cluster-enabled servers on loopback ports, joined
+ * with redis-cli --cluster create: `masters` masters, each with the same
+ * number of replicas.  Which server became a master is the cluster's
+ * choice: ask berth_test_cluster_node_for_key(). */
 typedef struct berth_test_cluster {
-    int masters;
-    berth_test_redis_t **nodes;     /* masters entries                      */
+    int masters;                    /* masters when created                 */
+    int count;                      /* all nodes: masters and replicas      */
+    berth_test_redis_t **nodes;     /* count entries                        */
     char url[160];                  /* the first node's redis://127.0.0.1:PORT */
 } berth_test_cluster_t;
 
-/* Starts a cluster of `masters` (>= 3, redis-cli's minimum) nodes and
- * waits (at most 30 s) until every node's CLUSTER INFO says
+/* Starts a cluster of `masters` (>= 3, redis-cli's minimum) nodes and no
+ * replicas, and waits (at most 30 s) until every node's CLUSTER INFO says
  * cluster_state:ok.  Returns it (stop with berth_test_cluster_stop()) or
  * NULL, with the reason on stderr and nothing left running. */
 berth_test_cluster_t *berth_test_cluster_start(int masters);
 
-/* The node that serves `key`'s slot (asks CLUSTER KEYSLOT, then matches
- * CLUSTER SLOTS' ranges against the node ports), or NULL. */
+/* The same with `replicas_per_master` replicas of each master
+ * (masters * (1 + replicas_per_master) servers, AOF as `aof` on every
+ * one); besides cluster_state:ok it waits (at most 30 s) until every
+ * master reports all its replicas online, so that a WAIT can be answered
+ * from the start.  The nodes time each other out after 2 s (lib/
+ * redis-server.c): a master killed with SIGKILL is replaced by its replica
+ * within a few seconds. */
+berth_test_cluster_t *berth_test_cluster_start_replicas(int masters, int replicas_per_master,
+                                                        berth_test_redis_aof_t aof);
+
+/* The node that serves `key`'s slot now (asks the first running node for
+ * CLUSTER KEYSLOT and CLUSTER SLOTS, and matches the slot's master against
+ * the node ports), or NULL. */
 berth_test_redis_t *berth_test_cluster_node_for_key(const berth_test_cluster_t *c,
                                                     const char *key);
+
+/* Waits (at most wait_ms) until every running node says cluster_state:ok
+ * and the master of `key`'s slot is a running node that answers a command
+ * on `key` (no redirection).  Returns that node, or NULL on timeout. */
+berth_test_redis_t *berth_test_cluster_wait_master(const berth_test_cluster_t *c,
+                                                   const char *key, long wait_ms);
 
 /* Stops every node and frees c.  Accepts NULL. */
 void berth_test_cluster_stop(berth_test_cluster_t *c);

@@ -36,6 +36,7 @@
 
 #include "../core/berth.h"
 #include "redis-harness.h"
+#include "store-outcome.h"
 
 #define TEST_SECONDS 120            /* the whole binary, at most            */
 #define WAIT_MS 4000u               /* the store's wait for its replica    */
@@ -297,41 +298,6 @@ static void test_options(void **state)
 
 /* ---- the asynchronous store --------------------------------------------------- */
 
-typedef struct outcome {
-    int calls, status;
-    char name[BERTH_ERROR_NAME_MAX];
-} outcome_t;
-
-static void record(int status, const berth_placement_t *placement, const berth_error_t *err,
-                   void *data)
-{
-    (void)placement;
-    outcome_t *o = data;
-    o->calls++;
-    o->status = status;
-    if (err != NULL)
-        snprintf(o->name, sizeof o->name, "%s", err->name);
-}
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-}
-
-/* Runs the loop in turns of at most 20 ms until o has its callback, or 5 s. */
-static void run_until_called(struct event_base *base, const outcome_t *o)
-{
-    struct event *t = evtimer_new(base, tick, NULL);
-    assert_non_null(t);
-    for (double end = now_ms() + 5000; o->calls == 0 && now_ms() < end;) {
-        struct timeval tv = {0, 20000};
-        evtimer_add(t, &tv);
-        event_base_loop(base, EVLOOP_ONCE);
-    }
-    event_free(t);
-    assert_int_equal(o->calls, 1);
-}
-
 static void test_async_place(void **state)
 {
     fixture_t *f = *state;
@@ -350,25 +316,28 @@ static void test_async_place(void **state)
         fail_msg("async open: %s: %s", err.name, err.message);
 
     berth_request_t req = request(1, 1024);
-    outcome_t one = {0};
-    assert_int_equal(berth_store_async_place(a, "a1", &req, NULL, record, &one, &err), 0);
-    run_until_called(f->base, &one);
+    test_outcome_t one = {0};
+    assert_int_equal(
+        berth_store_async_place(a, "a1", &req, NULL, test_outcome_record, &one, &err), 0);
+    assert_int_equal(test_outcome_wait(f->base, &one, 5000), 1);
     assert_int_equal(one.status, 0);
     assert_true(holds_group(f->replica, "wait-async", "a1"));
 
     replica_stop(f);
-    outcome_t two = {0};
-    assert_int_equal(berth_store_async_place(a, "a2", &req, NULL, record, &two, &err), 0);
-    run_until_called(f->base, &two);
+    test_outcome_t two = {0};
+    assert_int_equal(
+        berth_store_async_place(a, "a2", &req, NULL, test_outcome_record, &two, &err), 0);
+    assert_int_equal(test_outcome_wait(f->base, &two, 5000), 1);
     assert_int_equal(two.status, BERTH_EIO);
     assert_string_equal(two.name, "NotReplicated");
     assert_true(holds_group(f->master, "wait-async", "a2"));
     replica_go_on(f);
     assert_true(replica_gets(f, "wait-async", "a2"));
 
-    outcome_t three = {0};
-    assert_int_equal(berth_store_async_place(a, "a3", &req, NULL, record, &three, &err), 0);
-    run_until_called(f->base, &three);
+    test_outcome_t three = {0};
+    assert_int_equal(
+        berth_store_async_place(a, "a3", &req, NULL, test_outcome_record, &three, &err), 0);
+    assert_int_equal(test_outcome_wait(f->base, &three, 5000), 1);
     assert_int_equal(three.status, 0);
     assert_true(holds_group(f->replica, "wait-async", "a3"));
 

@@ -693,12 +693,16 @@ static void on_queued(redisAsyncContext *ac, void *reply, void *data)
 /* ---- connections -------------------------------------------------------------------- */
 
 /* A new non-blocking connection to where the store points now.  Returns
- * 0, or -1 with `why` naming the failure. */
+ * 0, or -1 with `why` naming the failure.  A node that refuses may be a
+ * dead master: the next try goes to the next node the store knows
+ * (berth__store_failover()), whose MOVED names the cell's master. */
 static int connect_new(berth__async_calls_t *c, redisAsyncContext **out, char *why, size_t cap)
 {
     redisAsyncContext *ac = berth__redis_async_connect(c->sync, c->base, c, why, cap);
-    if (ac == NULL)
+    if (ac == NULL) {
+        berth__store_failover(c->sync);
         return -1;
+    }
     *out = ac;
     return 0;
 }
@@ -711,8 +715,10 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
     if (status == REDIS_OK)
         return;
     snprintf(c->why, sizeof c->why, "cannot connect: %s", ac->errstr ? ac->errstr : "?");
-    if (c->cmd == ac)
+    if (c->cmd == ac) {
         c->cmd = NULL;
+        berth__store_failover(c->sync);
+    }
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)

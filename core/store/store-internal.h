@@ -8,6 +8,7 @@
  *                     the cell's KEY SCHEMA
  *   store_conn.c      the Redis connection: connecting, URL parsing, one
  *                     command, transactions, redirections, the SIGPIPE guard
+ *   store_nodes.c     the Redis nodes known, for a master's failover
  *   store_replica.c   the replica: snapshot, change log, own commits applied,
  *                     records <-> engine, the group and host maps
  *   store_commit.c    commits one at a time: SKUs, hosts, a placement, a
@@ -30,6 +31,7 @@
 #include "table.h"
 
 #define BERTH__URL_MAX 512u
+#define BERTH__NODES_MAX 32u        /* Redis nodes a store remembers        */
 
 /* ---- a small string map: group key -> generation and request (store_replica.c) ---- */
 
@@ -67,6 +69,12 @@ void berth__map_free(berth__map_t *m);
 
 /* ---- the store ---------------------------------------------------------------------- */
 
+/* A Redis node the store knows (store_nodes.c). */
+typedef struct berth__node {
+    char host[256];
+    int port;
+} berth__node_t;
+
 struct berth_store {
     berth_store_options_t opts;
     char url[BERTH__URL_MAX];
@@ -74,6 +82,8 @@ struct berth_store {
     char host[BERTH__URL_MAX];      /* TCP host, or the unix socket path    */
     int port;                       /* 0: unix socket                       */
     redisContext *c;
+    berth__node_t nodes[BERTH__NODES_MAX]; /* the URL's, then learned       */
+    uint32_t nnodes;
     berth_engine_t *engine;
     char prefix[96];                /* "berth:{CELL}:"                      */
     size_t prefix_len;
@@ -101,14 +111,35 @@ struct berth_store {
  * return BERTH_EIO; berth__redis_error() (store.h) for a refusal. */
 int berth__redis_unavailable(berth_store_t *s, berth_error_t *err, const char *what);
 
-/* Opens a new connection to s->host/s->port, replacing the old one. */
+/* Opens a new connection, replacing the old one: to s->host/s->port, or
+ * when that node does not answer, to the next known node that does (which
+ * then becomes the store's endpoint, and the replica is marked stale: the
+ * cell's master may now be a promoted replica that lacks commits the old
+ * one applied and never acknowledged).  Learns the cluster's nodes from
+ * the new connection.  Returns 0, or BERTH_EIO with the first node's
+ * failure in err. */
 int berth__store_connect(berth_store_t *s, berth_error_t *err);
+
+/* ---- the nodes known (store_nodes.c) ------------------------------------------------ */
+
+/* Remembers TCP node host:port (once; nothing when the list is full or the
+ * address is unusable). */
+void berth__store_node_add(berth_store_t *s, const char *host, int port);
+/* Points the store at the known node after its endpoint (the first when
+ * the endpoint is not among them).  False, nothing changed: a unix socket
+ * or a single node. */
+bool berth__store_node_next(berth_store_t *s);
+/* Asks the connected node for CLUSTER SLOTS and remembers every master and
+ * replica named.  Nothing on a Redis that is not a cluster. */
+void berth__store_nodes_learn(berth_store_t *s);
 
 /* FUNCTION LOAD REPLACE of Berth's Functions on the connection. */
 int berth__functions_load(berth_store_t *s, berth_error_t *err);
 
-/* Parses a redis://HOST:PORT or unix:///PATH URL into s->url, s->host and
- * s->port.  Returns 0 or BERTH_EINVAL ("InvalidStoreOptions"). */
+/* Parses a redis://HOST:PORT or unix:///PATH URL, or several redis:// URLs
+ * separated by commas (nodes of one cluster), into s->url, s->host and
+ * s->port (the first) and the known nodes.  Returns 0 or BERTH_EINVAL
+ * ("InvalidStoreOptions"). */
 int berth__store_url_parse(berth_store_t *s, const char *url, berth_error_t *err);
 
 /* ---- the replica (store_replica.c) -------------------------------------------------- */

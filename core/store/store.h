@@ -324,6 +324,13 @@ const berth_store_options_t *berth__store_options(const berth_store_t *s);
 void berth__store_endpoint(const berth_store_t *s, const char **host, int *port,
                            const char **url);
 
+/* The connection to the store's endpoint failed or was lost (an
+ * asynchronous connection, which must not block): points the store at the
+ * next Redis node it knows, whose MOVED will name the cell's master after
+ * a failover, and then marks the replica stale (store_nodes.c).  Nothing
+ * for a store that knows one node.  No I/O. */
+void berth__store_failover(berth_store_t *s);
+
 /* Lets berth_engine_request_place() on `engine` preempt Spot groups (on, the
  * default) or not (engine.c).  A store turns it off on its replica: the
  * replica holds only what the log says, so a preemption is planned with
@@ -430,8 +437,9 @@ int berth__store_snapshot_apply(berth_store_t *s, const struct redisReply *x,
 bool berth__reply_is_moved(const struct redisReply *r);
 bool berth__reply_is_no_function(const struct redisReply *r);
 
-/* Points the store at the node a MOVED reply names, without connecting.
- * Returns 0, or BERTH_EIO for an unreadable redirection. */
+/* Points the store at the node a MOVED reply names (remembering it),
+ * without connecting.  Returns 0, or BERTH_EIO for an unreadable
+ * redirection. */
 int berth__store_redirect(berth_store_t *s, const struct redisReply *r, berth_error_t *err);
 
 /* The host side's access to a cell (hostlink.c): a store (`bare`: with no

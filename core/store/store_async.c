@@ -178,20 +178,28 @@ static void job_again(job_t *j)
 /* ---- connection -------------------------------------------------------------- */
 
 /* hiredis calls these with the context's data pointing at the store.  After
- * a failed connect or a disconnect hiredis frees the context itself. */
+ * a failed connect or a disconnect hiredis frees the context itself.  A node
+ * that refused the connection or dropped it may be a dead master: the next
+ * round connects to the next node the store knows, whose MOVED names the
+ * cell's master once the cluster has promoted a replica, and reloads the
+ * replica (berth__store_failover()). */
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     berth_store_async_t *s = ac->data;
-    if (status != REDIS_OK && s != NULL && s->ac == ac)
+    if (status != REDIS_OK && s != NULL && s->ac == ac) {
         s->ac = NULL;
+        berth__store_failover(s->store);
+    }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    (void)status;
     berth_store_async_t *s = ac->data;
-    if (s != NULL && s->ac == ac)
+    if (s != NULL && s->ac == ac) {
         s->ac = NULL;
+        if (status != REDIS_OK && ac->err != 0 && !s->closing)
+            berth__store_failover(s->store);
+    }
 }
 
 /* Drops the connection now: every command in flight gets its callback with
@@ -295,6 +303,7 @@ static void start_round(berth_store_async_t *s)
     }
     char why[200];
     if (s->ac == NULL && connect_start(s, why, sizeof why) < 0) {
+        berth__store_failover(s->store);
         round_fail(s, "RedisUnavailable", why, false);
         end_round(s);
         return;

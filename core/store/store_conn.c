@@ -70,7 +70,7 @@ int berth__store_connect_new(const berth_store_t *s, struct redisContext **out,
     return 0;
 }
 
-/* Opens a new connection to s->host/s->port, replacing the old one. */
+/* Contract: store-internal.h. */
 int berth__store_connect(berth_store_t *s, berth_error_t *err)
 {
     if (s->c != NULL) {
@@ -79,9 +79,19 @@ int berth__store_connect(berth_store_t *s, berth_error_t *err)
     }
     redisContext *c;
     int rc = berth__store_connect_new(s, &c, err);
-    if (rc == 0)
-        s->c = c;
-    return rc;
+    /* A dead node: the others, once each, until one answers. */
+    bool elsewhere = false;
+    for (uint32_t i = 1; rc < 0 && i < s->nnodes && berth__store_node_next(s); i++) {
+        rc = berth__store_connect_new(s, &c, NULL);
+        elsewhere = true;
+    }
+    if (rc < 0)
+        return rc;
+    s->c = c;
+    if (elsewhere && s->engine != NULL)
+        s->stale = true;
+    berth__store_nodes_learn(s);
+    return 0;
 }
 
 int berth__functions_load(berth_store_t *s, berth_error_t *err)
@@ -114,6 +124,7 @@ int berth__store_redirect(berth_store_t *s, const redisReply *r, berth_error_t *
     snprintf(s->host, sizeof s->host, "%s", target);
     s->port = (int)port;
     snprintf(s->url, sizeof s->url, "redis://%s:%ld", target, port);
+    berth__store_node_add(s, target, (int)port);
     return 0;
 }
 
@@ -357,8 +368,8 @@ redisReply *berth__store_transaction(berth_store_t *s, size_t n, const char *con
 
 /* ---- the URL --------------------------------------------------------------------------------- */
 
-/* Parses the URL into s->host and s->port. */
-int berth__store_url_parse(berth_store_t *s, const char *url, berth_error_t *err)
+/* Parses one URL into s->host and s->port. */
+static int url_parse_one(berth_store_t *s, const char *url, berth_error_t *err)
 {
     if (url == NULL || strlen(url) >= BERTH__URL_MAX)
         return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
@@ -395,6 +406,37 @@ int berth__store_url_parse(berth_store_t *s, const char *url, berth_error_t *err
     s->host[hlen] = '\0';
     s->port = (int)port;
     return 0;
+}
+
+/* Contract: store-internal.h. */
+int berth__store_url_parse(berth_store_t *s, const char *url, berth_error_t *err)
+{
+    if (url == NULL || strchr(url, ',') == NULL || strlen(url) >= BERTH__URL_MAX) {
+        int rc = url_parse_one(s, url, err);
+        if (rc == 0)
+            berth__store_node_add(s, s->host, s->port);
+        return rc;
+    }
+    /* Nodes of one cluster: each a redis:// URL; the first is used first. */
+    char list[BERTH__URL_MAX];
+    snprintf(list, sizeof list, "%s", url);
+    const char *first = NULL;
+    char *save = NULL;
+    for (char *one = strtok_r(list, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save)) {
+        if (strncmp(one, "redis://", 8) != 0)
+            return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
+                                    "'%s': each node of a list is redis://HOST:PORT", one);
+        int rc = url_parse_one(s, one, err);
+        if (rc < 0)
+            return rc;
+        berth__store_node_add(s, s->host, s->port);
+        if (first == NULL)
+            first = one;
+    }
+    if (first == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "url",
+                                "'%s' names no Redis node", url);
+    return url_parse_one(s, first, err);
 }
 
 /* ---- the SIGPIPE guard --------------------------------------------------------------------- */
