@@ -58,6 +58,10 @@ struct bd_api {
     struct bd_worker *worker;       /* work still blocking, off the loop    */
     bool syncing, images_syncing;   /* the timer's catch-ups in flight      */
     uint64_t evictions;             /* Spot groups evicted by this berthd's PUTs */
+    /* A region (cfg names more than one cell): the cells' APIs and the
+     * routing between them (region.h); none of the fields above is then
+     * used but cfg and base. */
+    struct bd_region *region;
 };
 
 /* One mutating request: what the route found in the path. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "api-internal.h"
+#include "region.h"
 #include "worker.h"
 
 #define TICK_MS_DEFAULT 5000u
@@ -158,6 +159,15 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     api->cfg = cfg;
     api->base = base;
+    if (cfg->ncells > 1) {
+        api->region = bd_region_open(cfg, base, err);
+        if (api->region == NULL) {
+            free(api);
+            return err->code != 0 ? err->code : BERTH_ENOMEM;
+        }
+        *out = api;
+        return 0;
+    }
     snprintf(api->cell, sizeof api->cell, "%s", cfg->cell[0] ? cfg->cell : "default");
     strcpy(api->op_cursor, "0");
     berth_engine_options_t eo;
@@ -212,6 +222,7 @@ void bd_api_close(bd_api_t *api)
 {
     if (api == NULL)
         return;
+    bd_region_close(api->region);
     if (api->timer != NULL)
         event_free(api->timer);
     if (api->health != NULL)
@@ -229,6 +240,10 @@ void bd_api_close(bd_api_t *api)
 /* Contract (berthd.h): appends the API's Prometheus metrics to out. */
 void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
 {
+    if (api->region != NULL) {
+        bd_region_metrics(api->region, out);
+        return;
+    }
     evbuffer_add_printf(out, "# HELP berthd_placement_seconds Time of placement commits.\n"
                              "# TYPE berthd_placement_seconds histogram\n");
     uint64_t cum = 0;
@@ -314,12 +329,10 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
     json_decref(skus);
 }
 
-/* Contract (berthd.h): whether Redis answered the last PING (sent every
- * second, without blocking); why[cap] says what fails. */
 /* Contract: berthd.h. */
-berth_store_async_t *bd_api_async(bd_api_t *api)
+berth_store_async_t *bd_api_async(bd_api_t *api, const char *key)
 {
-    return api->async;
+    return api->region != NULL ? bd_region_async_of(api->region, key) : api->async;
 }
 
 /* Contract: berthd.h. */
@@ -328,8 +341,12 @@ uint32_t bd_api_agent_timeout_ms(const bd_api_t *api)
     return api->cfg->agent_timeout_ms;
 }
 
+/* Contract (berthd.h): whether Redis answered the last PING (sent every
+ * second, without blocking); why[cap] says what fails. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap)
 {
+    if (api->region != NULL)
+        return bd_region_healthy(api->region, why, cap);
     if (cap > 0)
         snprintf(why, cap, "%s", api->healthy ? "" : api->health_why);
     return api->healthy;
