@@ -302,68 +302,63 @@ static void dir_forget(bd_region_t *g, size_t shard, const char *key, size_t i)
 
 /* ---- one resource ---------------------------------------------------------------------------- */
 
-static void create_claim(rq_t *q);
-
-/* The directory named the cell of q's resource (text NULL: none). */
-static void one_found(int status, const char *text, size_t len, void *data)
+/* A directory call failed (or the region is closing): answers, frees q. */
+static void rq_dir_failed(rq_t *q, const char *what)
 {
-    rq_t *q = data;
-    if (q->g->closing || status != 0) {
-        rq_fail(q, status == 0 ? 503 : 500, status == 0 ? "ServiceUnavailable" : "InternalServerError",
-                status == 0 ? "berthd is stopping" : "the region's directory cannot be read");
-        return;
-    }
-    int i = text != NULL ? cell_index(q->g, text, len) : (int)q->order[0];
+    if (q->g->closing)
+        rq_fail(q, 503, "ServiceUnavailable", "berthd is stopping");
+    else
+        rq_fail(q, 500, "InternalServerError", what);
+}
+
+/* q's resource is in the cell named name[len]: asks that cell, whose
+ * answer one_answered() looks at (the request's copy lives until then).
+ * A cell this berthd does not serve is a 503. */
+static void rq_to_cell(rq_t *q, const char *name, size_t len)
+{
+    int i = cell_index(q->g, name, len);
     if (i < 0) {
         bd_reply_error(q->real, 503, "CellNotServed", "",
                        "the resource is in cell '%.*s', which this berthd does not serve",
-                       (int)len, text);
+                       (int)len, name);
         rq_free(q);
         return;
     }
     q->cell = (size_t)i;
     where_note(q->g, q->key, q->cell);
-    if (!q->forget_ok || text == NULL) {
-        /* Nothing to do after the answer: it goes straight to the client. */
-        bd_api_handle(q->g->cells[i], &q->rc.req, q->real);
-        q->real = NULL;
-        rq_free(q);
-        return;
-    }
     q->waiting = 1;
     rq_ask(q, q->cell);
 }
 
-/* A create's directory entry: set for order[at], or another cell's. */
+/* The directory named the cell of q's resource (text NULL: none: the cell
+ * the key hashes to, which answers 404). */
+static void one_found(int status, const char *text, size_t len, void *data)
+{
+    rq_t *q = data;
+    if (q->g->closing || status != 0) {
+        rq_dir_failed(q, "the region's directory cannot be read");
+        return;
+    }
+    if (text == NULL) {
+        const char *home = q->g->ccfg[q->order[0]].cell;
+        rq_to_cell(q, home, strlen(home));
+        return;
+    }
+    rq_to_cell(q, text, len);
+}
+
+/* A create's directory entry: set for order[at] ("1<cell>"), or another
+ * cell's already ("0<cell>": the group exists or is being created there,
+ * and the request is that cell's). */
 static void create_claimed(int status, const char *text, size_t len, void *data)
 {
     rq_t *q = data;
     if (q->g->closing || status != 0 || text == NULL || len < 2) {
-        rq_fail(q, status == 0 && q->g->closing ? 503 : 500,
-                q->g->closing ? "ServiceUnavailable" : "InternalServerError",
-                q->g->closing ? "berthd is stopping" : "the region's directory cannot be written");
+        rq_dir_failed(q, "the region's directory cannot be written");
         return;
     }
-    int i = cell_index(q->g, text + 1, len - 1);
-    if (i < 0) {
-        bd_reply_error(q->real, 503, "CellNotServed", "",
-                       "the resource is in cell '%.*s', which this berthd does not serve",
-                       (int)len - 1, text + 1);
-        rq_free(q);
-        return;
-    }
-    q->cell = (size_t)i;
     q->fresh = text[0] == '1';
-    where_note(q->g, q->key, q->cell);
-    if (!q->fresh) {
-        /* The group exists (or is being created): it is that cell's. */
-        bd_api_handle(q->g->cells[i], &q->rc.req, q->real);
-        q->real = NULL;
-        rq_free(q);
-        return;
-    }
-    q->waiting = 1;
-    rq_ask(q, q->cell);
+    rq_to_cell(q, text + 1, len - 1);
 }
 
 static void create_claim(rq_t *q)
@@ -373,14 +368,15 @@ static void create_claim(rq_t *q)
         rq_fail(q, 503, "ServerBusy", "berthd is short of memory; try again");
 }
 
-/* The cell answered a create (fresh entry) or a DELETE. */
+/* The cell answered: a DELETE's success drops the entry; a create with
+ * a fresh entry keeps it, drops it or passes the group on. */
 static void one_answered(rq_t *q)
 {
     char code[64];
     int status = answer_of(q, q->cell, code, sizeof code);
     bd_region_t *g = q->g;
-    if (q->kind == RQ_ONE) {
-        if (status >= 200 && status < 300)
+    if (q->kind == RQ_ONE || !q->fresh) {
+        if (q->forget_ok && status >= 200 && status < 300)
             dir_forget(g, q->shard, q->key, q->cell);
         rq_forward(q, q->cell);
         return;
@@ -654,9 +650,9 @@ void bd_region_handle(bd_region_t *g, const bd_request_t *req, bd_reply_t *reply
         q->shard = key_hash(q->key) % DIR_SHARDS;
         create_order(g, q->key, kind == RQ_CREATE ? req->body : NULL, q->order);
         q->forget_ok = req->method == BD_DELETE && n == 8;
-        int rc = kind == RQ_CREATE ? (create_claim(q), 0)
-                                   : bd_records_read(g->dir[q->shard], "", q->key, one_found, q);
-        if (rc != 0)
+        if (kind == RQ_CREATE)
+            create_claim(q);
+        else if (bd_records_read(g->dir[q->shard], "", q->key, one_found, q) != 0)
             rq_fail(q, 503, "ServerBusy", "berthd is short of memory; try again");
         return;
     }
