@@ -12,7 +12,8 @@
  * naming the cell that holds it, none left by a refused create or a
  * delete); every cell full: a create refused 409 ResourceNotAvailable
  * after every cell was tried; a cell with room again takes the next
- * create whatever cell its key hashes to.  Every wait is bounded; every
+ * create whatever cell its key hashes to; berthctl fsck clean on every
+ * cell at the end.  Every wait is bounded; every
  * process started is stopped.
  */
 #define _GNU_SOURCE
@@ -287,6 +288,26 @@ static int region_teardown(void **state)
     return 0;
 }
 
+/* berthctl fsck of every cell, on the master of its slot: the library's
+ * records and berthd's agree. */
+static void fsck_every_cell(void)
+{
+    const char *top = getenv("top_builddir");
+    for (int i = 0; i < NCELLS; i++) {
+        /* berthctl fsck reads one node: the master of the cell's slot. */
+        char cmd[1024], key[48];
+        snprintf(key, sizeof key, "berth:{%s}:x", R.cells[i]);
+        berth_test_redis_t *node = berth_test_cluster_node_for_key(R.cluster, key);
+        assert_non_null(node);
+        snprintf(cmd, sizeof cmd, "%s/tools/berthctl/berthctl fsck --redis '%s' --cell '%s'",
+                 top != NULL ? top : ".", node->url, R.cells[i]);
+        int st = system(cmd);
+        if (st != 0)
+            fprintf(stderr, "fsck of cell %s: status %d\n", R.cells[i], st);
+        assert_int_equal(st, 0);
+    }
+}
+
 /* ---- tests ---------------------------------------------------------------------------------------- */
 
 /* Creates through both berthds spread over the cells; every route of a
@@ -385,6 +406,8 @@ static void test_spread_and_routes(void **state)
     assert_int_equal(groups, NGROUPS);
     test_http_free(&h);
 
+    fsck_every_cell();
+
     /* Stop, start, logs and delete through the berthd that did not create
      * the group. */
     for (int i = 0; i < NGROUPS; i++) {
@@ -473,11 +496,19 @@ static void test_full_cell_overflows(void **state)
     assert_int_equal(request(0, "DELETE", "toomany", NULL), 200);
 }
 
+/* Every cell checks clean after the runs above. */
+static void test_fsck_every_cell(void **state)
+{
+    (void)state;
+    fsck_every_cell();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spread_and_routes),
         cmocka_unit_test(test_full_cell_overflows),
+        cmocka_unit_test(test_fsck_every_cell),
     };
     return cmocka_run_group_tests(tests, region_setup, region_teardown);
 }
