@@ -8,13 +8,14 @@
  * Covers: creates through both berthds spread over the cells, each
  * group's GET, stop, start, logs and DELETE through the berthd that did
  * not create it; the lists merged over the cells, page by page through
- * nextLink on the other berthd; the directory (one entry per group,
- * naming the cell that holds it, none left by a refused create or a
- * delete); every cell full: a create refused 409 ResourceNotAvailable
- * after every cell was tried; a cell with room again takes the next
- * create whatever cell its key hashes to; berthctl fsck clean on every
- * cell at the end.  Every wait is bounded; every
- * process started is stopped.
+ * nextLink on the other berthd, and the usages added; the directory (one
+ * entry per group, naming the cell that holds it, none left by a refused
+ * create -- a bad document, no room anywhere -- or a delete); every cell
+ * full: a create refused 409 ResourceNotAvailable after every cell was
+ * tried; a cell with room again takes the next create whatever cell its
+ * key hashes to; berthctl fsck clean on every cell, with groups placed
+ * and at the end.  Every wait is bounded; every process started is
+ * stopped.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -318,6 +319,15 @@ static void test_spread_and_routes(void **state)
     (void)state;
     char names[NGROUPS][16];
     char cells_used[NCELLS] = {0};
+    /* A bad document is refused and leaves no directory entry. */
+    char *bad = gpath("bad", NULL);
+    test_http_t h = test_http_send(&R.d[0], "PUT", bad, "{\"location\": \"westeurope\"}", NULL);
+    assert_int_equal(h.status, 400);
+    test_http_free(&h);
+    free(bad);
+    char none[32];
+    dir_cell("bad", none, sizeof none);
+    assert_string_equal(none, "");
     for (int i = 0; i < NGROUPS; i++) {
         snprintf(names[i], sizeof names[i], "g%d", i);
         assert_int_equal(put_group(i % 2, names[i], 1), 201);
@@ -326,7 +336,7 @@ static void test_spread_and_routes(void **state)
         int other = 1 - i % 2;
         /* GET through the other berthd. */
         char *p = gpath(names[i], NULL);
-        test_http_t h = test_http_send(&R.d[other], "GET", p, NULL, NULL);
+        h = test_http_send(&R.d[other], "GET", p, NULL, NULL);
         assert_int_equal(h.status, 200);
         assert_string_equal(json_string_value(json_object_get(h.json, "name")), names[i]);
         test_http_free(&h);
@@ -357,7 +367,7 @@ static void test_spread_and_routes(void **state)
     int seen = 0, pages = 0;
     char last[32] = "";
     while (path[0] != '\0' && pages < 10) {
-        test_http_t h = test_http_send(&R.d[pages % 2], "GET", path, NULL, NULL);
+        h = test_http_send(&R.d[pages % 2], "GET", path, NULL, NULL);
         assert_int_equal(h.status, 200);
         size_t j;
         json_t *v;
@@ -383,7 +393,7 @@ static void test_spread_and_routes(void **state)
     assert_int_equal(seen, NGROUPS);
     assert_true(pages >= 3);
     /* The subscription's list in one page. */
-    test_http_t h = test_http_send(&R.d[1], "GET",
+    h = test_http_send(&R.d[1], "GET",
                                    "/subscriptions/" SUB "/providers/"
                                    "Microsoft.ContainerInstance/containerGroups?api-version=" APIV,
                                    NULL, NULL);
