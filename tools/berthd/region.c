@@ -15,7 +15,8 @@
  * it still names that cell; a DELETE that succeeds likewise.  An entry
  * whose cell holds no record (a create that failed with a 5xx: it may
  * have been applied) is harmless: reads of it answer the cell's 404, and a
- * PUT creates it in that cell.
+ * PUT creates it in that cell, or, when that cell has no room, in the
+ * next cell with room, the entry re-pointed.
  *
  * ROUTES.  A container group's routes look its cell up in the directory
  * and run there (no entry: the cell the key hashes to, which answers 404).
@@ -103,6 +104,7 @@ typedef struct rq {
     size_t shard;
     size_t order[BD_CELLS_MAX];         /* the cells in the order to try    */
     size_t at;                          /* RQ_CREATE, RQ_FIRST: order[at]   */
+    bool tried[BD_CELLS_MAX];           /* RQ_CREATE: cells that refused it */
     bool fresh;                         /* RQ_CREATE: this request's entry  */
     bool forget_ok;                     /* RQ_ONE: a success drops the entry */
     size_t cell;                        /* the cell asked (RQ_ONE, CREATE)  */
@@ -361,11 +363,49 @@ static void create_claimed(int status, const char *text, size_t len, void *data)
     rq_to_cell(q, text + 1, len - 1);
 }
 
+/* Moves q->at to the first cell of q->order not tried yet; false when
+ * every cell was. */
+static bool next_untried(rq_t *q)
+{
+    for (q->at = 0; q->at < q->g->n; q->at++)
+        if (!q->tried[q->order[q->at]])
+            return true;
+    return false;
+}
+
+/* Claims the directory entry for the first cell not tried yet (there is
+ * one). */
 static void create_claim(rq_t *q)
 {
+    next_untried(q);
     const char *args[] = {q->key, q->g->ccfg[q->order[q->at]].cell};
     if (bd_records_script(q->g->dir[q->shard], CLAIM_LUA, "", args, 2, create_claimed, q) != 0)
         rq_fail(q, 503, "ServerBusy", "berthd is short of memory; try again");
+}
+
+/* No room in cell q->cell: the group goes to the next cell, its entry
+ * claimed anew. */
+static void create_overflow(rq_t *q)
+{
+    q->g->overflows++;
+    create_claim(q);
+}
+
+/* A PUT found an entry naming a cell without room: when that cell holds
+ * no record of the group, the entry was left dangling (a create that
+ * failed with a 5xx) and the group is placed elsewhere, the entry
+ * re-pointed; else the cell's answer stands. */
+static void dangling_read(int status, json_t *rec, const char *sha1, void *data)
+{
+    (void)sha1;
+    rq_t *q = data;
+    if (status == 0 && rec == NULL && !q->g->closing) {
+        dir_forget(q->g, q->shard, q->key, q->cell);
+        q->fresh = true;
+        create_overflow(q);
+        return;
+    }
+    rq_forward(q, q->cell);
 }
 
 /* The cell answered: a DELETE's success drops the entry; a create with
@@ -375,6 +415,11 @@ static void one_answered(rq_t *q)
     char code[64];
     int status = answer_of(q, q->cell, code, sizeof code);
     bd_region_t *g = q->g;
+    bool nospace = status == 409 && strcmp(code, "ResourceNotAvailable") == 0;
+    q->tried[q->cell] = true;
+    if (q->kind == RQ_CREATE && !q->fresh && nospace && next_untried(q) &&
+        bd_records_get(g->cells[q->cell]->records, q->key, dangling_read, q) == 0)
+        return;
     if (q->kind == RQ_ONE || !q->fresh) {
         if (q->forget_ok && status >= 200 && status < 300)
             dir_forget(g, q->shard, q->key, q->cell);
@@ -390,10 +435,8 @@ static void one_answered(rq_t *q)
      * applied (a commit not confirmed): its entry stays. */
     if (status >= 400 && status < 500)
         dir_forget(g, q->shard, q->key, q->cell);
-    if (status == 409 && strcmp(code, "ResourceNotAvailable") == 0 && q->at + 1 < g->n) {
-        g->overflows++;
-        q->at++;
-        create_claim(q);
+    if (nospace && next_untried(q)) {
+        create_overflow(q);
         return;
     }
     rq_forward(q, q->cell);
