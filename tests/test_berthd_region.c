@@ -6,8 +6,8 @@
  * names are chosen so that their hash slots fall on every master.
  *
  * Covers: creates through both berthds spread over the cells, each
- * group's GET, stop, start, logs and DELETE through the berthd that did
- * not create it; the lists merged over the cells, page by page through
+ * group's GET, stop, start, logs, exec (berthctl, over the WebSocket)
+ * and DELETE through the berthd that did not create it; the lists merged over the cells, page by page through
  * nextLink on the other berthd, and the usages added; the directory (one
  * entry per group, naming the cell that holds it, none left by a refused
  * create -- a bad document, no room anywhere -- or a delete); every cell
@@ -244,6 +244,31 @@ static long long metric(int d, const char *name)
     return v;
 }
 
+/* `berthctl container exec` of "echo hello" in group `name` through
+ * berthd d: 0 when it printed hello and exited 0. */
+static int exec_echo(int d, const char *name)
+{
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "BERTH_SUBSCRIPTION=" SUB " timeout 60 %s/tools/berthctl/berthctl container exec "
+             "-g rg -n %s --exec-command 'echo hello' --endpoint %s </dev/null",
+             top != NULL ? top : ".", name, R.d[d].base_url);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    char out[256] = "";
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    if (st != 0 || strstr(out, "hello") == NULL) {
+        fprintf(stderr, "exec in %s through berthd %d: status %d, output '%s'\n", name, d, st,
+                out);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the region --------------------------------------------------------------------------------- */
 
 static int region_setup(void **state)
@@ -438,6 +463,7 @@ static void test_spread_and_routes(void **state)
 
     fsck_every_cell();
 
+    bool exec_done = false;
     /* Stop, start, logs and delete through the berthd that did not create
      * the group. */
     for (int i = 0; i < NGROUPS; i++) {
@@ -449,6 +475,38 @@ static void test_spread_and_routes(void **state)
         assert_non_null(json_string_value(json_object_get(l.json, "content")));
         test_http_free(&l);
         free(logs);
+        char cell[32];
+        dir_cell(names[i], cell, sizeof cell);
+        if (strcmp(cell, R.cells[0]) != 0 && !exec_done) {
+            /* An exec session (POST .../exec, then its WebSocket) of a
+             * group outside the home cell, through the other berthd. */
+            assert_int_equal(exec_echo(other, names[i]), 0);
+            exec_done = true;
+            /* A session made through one berthd, run (the POST form)
+             * through the other: the cells are asked in turn. */
+            char *exec = gpath(names[i], "/containers/app/exec");
+            h = test_http_send(&R.d[i % 2], "POST", exec, "{\"command\": \"echo region\"}",
+                               NULL);
+            assert_int_equal(h.status, 200);
+            const char *uri = json_string_value(json_object_get(h.json, "webSocketUri"));
+            const char *pw = json_string_value(json_object_get(h.json, "password"));
+            assert_non_null(uri);
+            assert_non_null(pw);
+            assert_non_null(strstr(uri, "/berth/exec/"));
+            char route[256], body[256];
+            snprintf(route, sizeof route, "%s", strstr(uri, "/berth/exec/"));
+            snprintf(body, sizeof body, "{\"password\": \"%s\"}", pw);
+            test_http_free(&h);
+            free(exec);
+            h = test_http_send(&R.d[other], "POST", route, body, NULL);
+            assert_int_equal(h.status, 200);
+            assert_non_null(strstr(json_string_value(json_object_get(h.json, "output")) ?: "",
+                                   "echo region"));
+            test_http_free(&h);
+            h = test_http_send(&R.d[i % 2], "POST", route, body, NULL);   /* single use */
+            assert_int_equal(h.status, 404);
+            test_http_free(&h);
+        }
         if (i < 2) {
             assert_int_equal(request(other, "POST", names[i], "/stop"), 204);
             assert_true(wait_state(i % 2, names[i], "Stopped"));
@@ -457,10 +515,10 @@ static void test_spread_and_routes(void **state)
         }
         assert_int_equal(request(other, "DELETE", names[i], NULL), 200);
         assert_int_equal(request(i % 2, "GET", names[i], NULL), 404);
-        char cell[32];
         dir_cell(names[i], cell, sizeof cell);
         assert_string_equal(cell, "");
     }
+    assert_true(exec_done);
 }
 
 /* Every cell full: a create is refused after every cell was tried, and
