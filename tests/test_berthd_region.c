@@ -539,6 +539,10 @@ static void test_full_cell_overflows(void **state)
         for (int j = 0; j < i; j++)
             assert_string_not_equal(hosts[i], hosts[j]);
     }
+    /* The metrics add the cells up: four hosts, all allocated. */
+    assert_int_equal(metric(1, "berthd_hosts{state=\"ready\"} "), NCELLS);
+    assert_int_equal(metric(1, "berthd_allocated{dimension=\"millicores\",sku=\"none\"} "),
+                     NCELLS * 4000);
     long long before = metric(0, "berthd_region_overflows_total ");
     assert_true(before >= 0);
     char *p = gpath("toomany", NULL);

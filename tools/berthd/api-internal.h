@@ -97,6 +97,10 @@ const char *api_jstr(const json_t *o, const char *k);
 /* The ARM id of op's resource into out[cap]. */
 void api_arm_id(const op_t *op, char *out, size_t cap);
 
+/* Appends the Prometheus metrics of apis[0..napis-1] (one cell's API, or
+ * a region's cells: their counts added) to out (api_open.c). */
+void api_metrics_sum(bd_api_t *const *apis, size_t napis, struct evbuffer *out);
+
 /* Counts one commit's latency and outcome in the metrics. */
 void api_observe_placement(bd_api_t *api, double seconds, int rc);
 

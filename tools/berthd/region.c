@@ -782,8 +782,8 @@ void bd_region_close(bd_region_t *g)
 /* Contract: region.h. */
 void bd_region_metrics(bd_region_t *g, struct evbuffer *out)
 {
-    /* The home cell's API metrics, then the region's per cell. */
-    bd_api_metrics(g->cells[0], out);
+    /* The cells' API metrics added up, then the region's per cell. */
+    api_metrics_sum(g->cells, g->n, out);
     evbuffer_add_printf(out, "# HELP berthd_region_creates_total Container groups created, "
                              "by the cell that took them.\n"
                              "# TYPE berthd_region_creates_total counter\n");
