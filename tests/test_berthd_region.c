@@ -14,7 +14,8 @@
  * full: a create refused 409 ResourceNotAvailable after every cell was
  * tried; a cell with room again takes the next create whatever cell its
  * key hashes to, and a dangling directory entry naming a full cell is
- * re-pointed to it; berthctl fsck clean on every cell, with groups placed
+ * re-pointed to it; a group made by a berthd serving its cell alone
+ * entered in the directory by a berthd opening the region; berthctl fsck clean on every cell, with groups placed
  * and at the end.  Every wait is bounded; every process started is
  * stopped.
  */
@@ -596,6 +597,45 @@ static void test_full_cell_overflows(void **state)
     assert_int_equal(request(0, "DELETE", "ghost", NULL), 200);
 }
 
+/* A group made by a berthd serving its cell alone has no directory
+ * entry; a berthd opening the region enters it, and every berthd then
+ * finds it. */
+static void test_cell_groups_entered(void **state)
+{
+    (void)state;
+    test_berthd_t alone, third;
+    const char *aargs[] = {"--redis", R.cluster->url, "--cell", R.cells[1], NULL};
+    assert_int_equal(test_berthd_start(&alone, false, aargs), 0);
+    char *p = gpath("old", NULL);
+    char *doc = gdoc(1);
+    test_http_t h = test_http_send(&alone, "PUT", p, doc, NULL);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    free(doc);
+    free(p);
+    assert_int_equal(test_berthd_stop(&alone), 0);
+    char cell[32];
+    dir_cell("old", cell, sizeof cell);
+    assert_string_equal(cell, "");
+
+    char list[80];
+    snprintf(list, sizeof list, "%s,%s,%s,%s", R.cells[0], R.cells[1], R.cells[2], R.cells[3]);
+    const char *rargs[] = {"--redis", R.cluster->url, "--cell", list, NULL};
+    assert_int_equal(test_berthd_start(&third, false, rargs), 0);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    while (cell[0] == '\0' && test_now_ms() < end) {
+        dir_cell("old", cell, sizeof cell);
+        if (cell[0] == '\0')
+            test_sleep_ms(50);
+    }
+    assert_string_equal(cell, R.cells[1]);
+    assert_int_equal(test_berthd_stop(&third), 0);
+    assert_int_equal(request(0, "GET", "old", NULL), 200);
+    assert_int_equal(request(1, "DELETE", "old", NULL), 200);
+    dir_cell("old", cell, sizeof cell);
+    assert_string_equal(cell, "");
+}
+
 /* Every cell checks clean after the runs above. */
 static void test_fsck_every_cell(void **state)
 {
@@ -608,6 +648,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spread_and_routes),
         cmocka_unit_test(test_full_cell_overflows),
+        cmocka_unit_test(test_cell_groups_entered),
         cmocka_unit_test(test_fsck_every_cell),
     };
     return cmocka_run_group_tests(tests, region_setup, region_teardown);

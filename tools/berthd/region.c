@@ -18,6 +18,10 @@
  * PUT creates it in that cell, or, when that cell has no room, in the
  * next cell with room, the entry re-pointed.
  *
+ * A berthd opening a region enters every group its cells hold in the
+ * directory when it has no entry (a cell that served alone before holds
+ * groups made without one), page by page on the loop.
+ *
  * ROUTES.  A container group's routes look its cell up in the directory
  * and run there (no entry: the cell the key hashes to, which answers 404).
  * A PUT of a group without an entry is a create: the cells are tried in a
@@ -69,6 +73,14 @@ static const char FORGET_LUA[] =
     "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
     "redis.call('HDEL', KEYS[1], ARGV[1]) end return 'OK'";
 
+/* The walk over one cell's resources that enters them in the directory. */
+typedef struct indexer {
+    struct bd_region *g;
+    size_t cell;
+    char after[BD_KEY_MAX + 1];         /* the last key entered             */
+    uint64_t count;
+} indexer_t;
+
 struct bd_region {
     const bd_config_t *cfg;
     struct event_base *base;
@@ -81,6 +93,7 @@ struct bd_region {
     bool closing;
     uint64_t creates[BD_CELLS_MAX];     /* groups created, per cell         */
     uint64_t overflows;                 /* creates a full cell passed on    */
+    indexer_t index[BD_CELLS_MAX];
 };
 
 typedef enum rq_kind {
@@ -713,6 +726,50 @@ void bd_region_handle(bd_region_t *g, const bd_request_t *req, bd_reply_t *reply
         rq_ask(q, i);
 }
 
+/* ---- the cells' resources entered in the directory ---------------------------------------- */
+
+static void index_next(indexer_t *x);
+
+/* One page of the cell's resources: each one without a directory entry
+ * gets one naming this cell (CLAIM_LUA sets only an absent entry), then
+ * the next page. */
+static void index_page(int status, const char *const *keys, json_t *const *recs, size_t n,
+                       bool more, void *data)
+{
+    indexer_t *x = data;
+    bd_region_t *g = x->g;
+    if (g->closing)
+        return;
+    if (status != 0) {
+        bd_log("warn", "region: cell %s not entered in the directory: its records cannot be read",
+               g->ccfg[x->cell].cell);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i] == NULL)
+            continue;   /* deleted meanwhile */
+        const char *args[] = {keys[i], g->ccfg[x->cell].cell};
+        bd_records_script(g->dir[key_hash(keys[i]) % DIR_SHARDS], CLAIM_LUA, "", args, 2,
+                          dir_done, NULL);
+        x->count++;
+    }
+    if (more && n > 0) {
+        snprintf(x->after, sizeof x->after, "%s", keys[n - 1]);
+        index_next(x);
+        return;
+    }
+    bd_log("info", "region: cell %s: %llu container groups in the directory",
+           g->ccfg[x->cell].cell, (unsigned long long)x->count);
+}
+
+static void index_next(indexer_t *x)
+{
+    if (bd_records_list(x->g->cells[x->cell]->records, "", x->after[0] != '\0' ? x->after : NULL,
+                        BD_PAGE_MAX, index_page, x) != 0)
+        bd_log("warn", "region: cell %s not entered in the directory: out of memory",
+               x->g->ccfg[x->cell].cell);
+}
+
 /* ---- open, close, the rest ---------------------------------------------------------------- */
 
 /* Contract: region.h. */
@@ -752,6 +809,12 @@ bd_region_t *bd_region_open(const bd_config_t *cfg, struct event_base *base, ber
             bd_region_close(g);
             return NULL;
         }
+    }
+    /* Groups a cell holds without a directory entry (made before the cell
+     * joined a region) are entered, without blocking, page by page. */
+    for (size_t i = 0; i < g->n; i++) {
+        g->index[i] = (indexer_t){.g = g, .cell = i};
+        index_next(&g->index[i]);
     }
     return g;
 }
