@@ -15,7 +15,8 @@
  * tried; a cell with room again takes the next create whatever cell its
  * key hashes to, and a dangling directory entry naming a full cell is
  * re-pointed to it; a group made by a berthd serving its cell alone
- * entered in the directory by a berthd opening the region; berthctl fsck clean on every cell, with groups placed
+ * entered in the directory by a berthd opening the region with
+ * --cell '*' (which finds the four cells on the three masters); berthctl fsck clean on every cell, with groups placed
  * and at the end.  Every wait is bounded; every process started is
  * stopped.
  */
@@ -598,8 +599,8 @@ static void test_full_cell_overflows(void **state)
 }
 
 /* A group made by a berthd serving its cell alone has no directory
- * entry; a berthd opening the region enters it, and every berthd then
- * finds it. */
+ * entry; a berthd opening the region (--cell '*': every cell the cluster
+ * holds) enters it, and every berthd then finds it. */
 static void test_cell_groups_entered(void **state)
 {
     (void)state;
@@ -618,9 +619,8 @@ static void test_cell_groups_entered(void **state)
     dir_cell("old", cell, sizeof cell);
     assert_string_equal(cell, "");
 
-    char list[80];
-    snprintf(list, sizeof list, "%s,%s,%s,%s", R.cells[0], R.cells[1], R.cells[2], R.cells[3]);
-    const char *rargs[] = {"--redis", R.cluster->url, "--cell", list, NULL};
+    /* The third berthd serves every cell the cluster holds. */
+    const char *rargs[] = {"--redis", R.cluster->url, "--cell", "*", NULL};
     assert_int_equal(test_berthd_start(&third, false, rargs), 0);
     int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (cell[0] == '\0' && test_now_ms() < end) {
@@ -629,6 +629,14 @@ static void test_cell_groups_entered(void **state)
             test_sleep_ms(50);
     }
     assert_string_equal(cell, R.cells[1]);
+    h = test_http_send(&third, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(h.status, 200);
+    for (int i = 0; i < NCELLS; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "berthd_region_hosts{cell=\"%s\"} ", R.cells[i]);
+        assert_non_null(strstr(h.body, line));
+    }
+    test_http_free(&h);
     assert_int_equal(test_berthd_stop(&third), 0);
     assert_int_equal(request(0, "GET", "old", NULL), 200);
     assert_int_equal(request(1, "DELETE", "old", NULL), 200);

@@ -159,7 +159,7 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     api->cfg = cfg;
     api->base = base;
-    if (cfg->ncells > 1) {
+    if (cfg->ncells > 1 || cfg->all_cells) {
         api->region = bd_region_open(cfg, base, err);
         if (api->region == NULL) {
             free(api);

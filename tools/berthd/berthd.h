@@ -64,6 +64,8 @@ typedef struct bd_config {
      * region (region.c); 0 or 1: the one cell `cell`. */
     char cells[BD_CELLS_MAX][BERTH_NAME_MAX + 1];
     uint32_t ncells;
+    bool all_cells;                 /* --cell '*': every cell Redis holds,
+                                     * found as the API opens (a region)    */
     const char *tls_cert;           /* PEM files; both NULL: plain HTTP     */
     const char *tls_key;
     const char *tokens_file;        /* NULL: no authentication              */

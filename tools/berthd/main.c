@@ -74,7 +74,8 @@ static void bd_usage(FILE *out)
             "  --cell NAME[,NAME...]  the cell to schedule (default: default); more\n"
             "                         than one (repeated or listed): a region, every\n"
             "                         resource routed to its cell, new groups to a\n"
-            "                         cell with room (at most 16 cells)\n"
+            "                         cell with room (at most 16 cells); '*': every\n"
+            "                         cell Redis holds when berthd starts\n"
             "  --tls-cert FILE        PEM certificate chain; with --tls-key: HTTPS\n"
             "  --tls-key FILE         PEM private key\n"
             "  --tokens FILE          bearer tokens, one per line: TOKEN SUB[,SUB...]\n"
@@ -197,6 +198,12 @@ static void bd_check_public_url(char *url)
 static void bd_parse_cells(const char *list, bd_config_t *cfg)
 {
     const char *p = list;
+    if (strcmp(list, "*") == 0 || cfg->all_cells) {
+        if (cfg->ncells > 0 || cfg->all_cells)
+            bd_usage_error("--cell: '*' (every cell Redis holds) names no other cell");
+        cfg->all_cells = true;
+        return;
+    }
     for (;;) {
         size_t len = strcspn(p, ",");
         if (len == 0 || len > BERTH_NAME_MAX)
@@ -513,8 +520,9 @@ static void bd_open_cb(evutil_socket_t fd, short what, void *arg)
         if (op->tries > 1)
             bd_log("info", "Redis answered after %u tries (%lld ms)", op->tries,
                    berth__clock_monotonic_ms() - op->began_ms);
-        bd_log("info", "berthd %s: cell%s %s%s, redis %s%s", berth_version(),
-               cfg->ncells > 1 ? "s" : "", cfg->cell, cfg->ncells > 1 ? " and others" : "",
+        bd_log("info", "berthd %s: %s%s, redis %s%s", berth_version(),
+               cfg->all_cells ? "every cell" : cfg->ncells > 1 ? "a region, home cell " : "cell ",
+               cfg->all_cells ? "" : cfg->cell,
                op->rs->enabled ? "embedded at " : "",
                op->rs->enabled ? op->rs->socket_path : "(given by --redis)");
         return;

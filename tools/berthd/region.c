@@ -782,7 +782,17 @@ bd_region_t *bd_region_open(const bd_config_t *cfg, struct event_base *base, ber
     }
     g->cfg = cfg;
     g->base = base;
+    char found[BD_CELLS_MAX][BERTH_NAME_MAX + 1];
+    const char(*names)[BERTH_NAME_MAX + 1] = cfg->cells;
     g->n = cfg->ncells;
+    if (cfg->all_cells) {
+        if (bd_region_cells_find(cfg->redis_url, DIR_TIMEOUT_MS, found, BD_CELLS_MAX, &g->n,
+                                 err) != 0) {
+            free(g);
+            return NULL;
+        }
+        names = (const char(*)[BERTH_NAME_MAX + 1])found;
+    }
     g->ccfg = calloc(g->n, sizeof *g->ccfg);
     g->cells = calloc(g->n, sizeof *g->cells);
     g->where = json_object();
@@ -803,8 +813,9 @@ bd_region_t *bd_region_open(const bd_config_t *cfg, struct event_base *base, ber
     }
     for (size_t i = 0; i < g->n; i++) {
         g->ccfg[i] = *cfg;
-        snprintf(g->ccfg[i].cell, sizeof g->ccfg[i].cell, "%s", cfg->cells[i]);
+        snprintf(g->ccfg[i].cell, sizeof g->ccfg[i].cell, "%.*s", BERTH_NAME_MAX, names[i]);
         g->ccfg[i].ncells = 1;
+        g->ccfg[i].all_cells = false;
         if (bd_api_open(&g->ccfg[i], base, &g->cells[i], err) != 0) {
             bd_region_close(g);
             return NULL;

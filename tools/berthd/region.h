@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -20,8 +21,9 @@
 typedef struct bd_region bd_region_t;
 
 /* Opens the directory's connections (made on first use) and one API per
- * cell of cfg->cells (cfg->ncells of them, 2..BD_CELLS_MAX; cfg must
- * outlive the region) on `base`.  NULL with err when a cell's API does not
+ * cell of cfg->cells (cfg->ncells of them, 2..BD_CELLS_MAX), or with
+ * cfg->all_cells per cell Redis holds (bd_region_cells_find(), the home
+ * cell the first by name), on `base` (cfg must outlive the region).  NULL with err when a cell's API does not
  * open (Redis unreachable ...) or memory runs out: nothing is left open. */
 bd_region_t *bd_region_open(const bd_config_t *cfg, struct event_base *base, berth_error_t *err);
 
@@ -44,5 +46,14 @@ bool bd_region_healthy(bd_region_t *g, char *why, size_t cap);
 /* The asynchronous store of the cell that holds group `key` as this
  * berthd last routed it (the home cell's when it routed none). */
 berth_store_async_t *bd_region_async_of(bd_region_t *g, const char *key);
+
+/* The cells Redis at `url` holds (on every master of a Cluster), sorted
+ * by name, into cells[0..*n-1] (at most `max`).  Blocks, each call
+ * bounded by timeout_ms: for the API's opening alone (region_cells.c).
+ * Returns 0, or a negative code with err: Redis unreachable (BERTH_EIO),
+ * no cell at all (BERTH_ENOENT), more than `max` (BERTH_ELIMIT). */
+int bd_region_cells_find(const char *url, uint32_t timeout_ms,
+                         char (*cells)[BERTH_NAME_MAX + 1], size_t max, size_t *n,
+                         berth_error_t *err);
 
 #endif /* BERTHD_REGION_H */
