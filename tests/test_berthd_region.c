@@ -16,7 +16,8 @@
  * key hashes to, and a dangling directory entry naming a full cell is
  * re-pointed to it; a group made by a berthd serving its cell alone
  * entered in the directory by a berthd opening the region with
- * --cell '*' (which finds the four cells on the three masters); berthctl fsck clean on every cell, with groups placed
+ * --cell '*' (which finds the four cells on the three masters); a group
+ * made from a container group profile placed in the home cell; berthctl fsck clean on every cell, with groups placed
  * and at the end.  Every wait is bounded; every process started is
  * stopped.
  */
@@ -118,16 +119,25 @@ static void dir_cell(const char *name, char *out, size_t cap)
     assert_true(held <= 1);
 }
 
-/* Sets group `name`'s directory entry to `cell` by hand, in its shard
- * (FNV-1a of the key, modulo 16, as region.c and the README say). */
-static void dir_set(const char *name, const char *cell)
+/* FNV-1a of group `name`'s store key, as region.c hashes it: modulo 16
+ * its directory shard, divided by 16 modulo the cells the first cell a
+ * create tries. */
+static uint32_t name_hash(const char *name)
 {
-    char field[128], key[32];
+    char field[128];
     snprintf(field, sizeof field, "%s/rg/%s", SUB, name);
     uint32_t h = 2166136261u;
     for (const unsigned char *c = (const unsigned char *)field; *c != '\0'; c++)
         h = (h ^ *c) * 16777619u;
-    snprintf(key, sizeof key, "berth:dir:{%02u}", (unsigned)(h % 16));
+    return h;
+}
+
+/* Sets group `name`'s directory entry to `cell` by hand, in its shard. */
+static void dir_set(const char *name, const char *cell)
+{
+    char field[128], key[32];
+    snprintf(field, sizeof field, "%s/rg/%s", SUB, name);
+    snprintf(key, sizeof key, "berth:dir:{%02u}", (unsigned)(name_hash(name) % 16));
     redisContext *c = node_for(key);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "HSET %s %s %s", key, field, cell);
@@ -644,6 +654,53 @@ static void test_cell_groups_entered(void **state)
     assert_string_equal(cell, "");
 }
 
+/* A group made from a container group profile goes to the home cell,
+ * where the profiles live, whatever cell its name hashes to. */
+static void test_profile_group_home(void **state)
+{
+    (void)state;
+    char name[16] = "";
+    for (int i = 0; i < 100 && name[0] == '\0'; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "fromprof%d", i);
+        if ((name_hash(n) / 16) % NCELLS != 0)
+            snprintf(name, sizeof name, "%s", n);
+    }
+    assert_true(name[0] != '\0');
+    const char *prof = "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+                       "Microsoft.ContainerInstance/containerGroupProfiles/tmpl";
+    char path[512], body[1024];
+    snprintf(path, sizeof path, "%s?api-version=2025-09-01", prof);
+    test_http_t h = test_http_send(
+        &R.d[0], "PUT", path,
+        "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+        "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"busybox:latest\", "
+        "\"resources\": {\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}",
+        NULL);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    snprintf(path, sizeof path,
+             "/subscriptions/" SUB "/resourceGroups/rg/providers/"
+             "Microsoft.ContainerInstance/containerGroups/%s?api-version=2025-09-01", name);
+    snprintf(body, sizeof body,
+             "{\"location\": \"westeurope\", \"properties\": {\"containerGroupProfile\": "
+             "{\"id\": \"%s\", \"revision\": 1}}}", prof);
+    h = test_http_send(&R.d[1], "PUT", path, body, NULL);
+    if (h.status != 201)
+        fprintf(stderr, "PUT %s: %ld %s\n", name, h.status, h.body);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    char cell[32];
+    dir_cell(name, cell, sizeof cell);
+    assert_string_equal(cell, R.cells[0]);
+    assert_int_equal(request(0, "GET", name, NULL), 200);
+    assert_int_equal(request(0, "DELETE", name, NULL), 200);
+    snprintf(path, sizeof path, "%s?api-version=2025-09-01", prof);
+    h = test_http_send(&R.d[1], "DELETE", path, NULL, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+}
+
 /* Every cell checks clean after the runs above. */
 static void test_fsck_every_cell(void **state)
 {
@@ -657,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_spread_and_routes),
         cmocka_unit_test(test_full_cell_overflows),
         cmocka_unit_test(test_cell_groups_entered),
+        cmocka_unit_test(test_profile_group_home),
         cmocka_unit_test(test_fsck_every_cell),
     };
     return cmocka_run_group_tests(tests, region_setup, region_teardown);

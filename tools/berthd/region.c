@@ -29,7 +29,9 @@
  * totals, kept by every commit the replica follows) covers the group's
  * requests first, each list starting at the cell the key hashes to, then
  * the others -- and a cell that answers 409 ResourceNotAvailable (no host
- * fits) sends the group to the next one.  The lists of container groups
+ * fits) sends the group to the next one.  A group whose document names a
+ * container group profile or a standby pool goes to the home cell alone,
+ * where those live.  The lists of container groups
  * (a subscription's, a resource group's, /berth/containerGroups) ask every
  * cell for the same page and merge the answers in key order: the first
  * $top of them, with a nextLink after the last one kept, is exactly the
@@ -161,13 +163,18 @@ static void where_note(bd_region_t *g, const char *key, size_t i)
 /* The cells in the order a new group tries them: from the cell `key`
  * hashes to, first those whose replica has the free capacity the group's
  * body requests (millicores, MiB, summed over its containers; a body that
- * names none counts as asking nothing), then the others. */
-static void create_order(const bd_region_t *g, const char *key, const char *body,
+ * names none counts as asking nothing), then the others.  Returns whether
+ * the body names a container group profile or a standby pool, which only
+ * the home cell holds: such a group may go there alone. */
+static bool create_order(const bd_region_t *g, const char *key, const char *body,
                          size_t *order)
 {
     uint64_t mc = 0, mib = 0;
     json_t *doc = json_loads(body != NULL ? body : "", 0, NULL);
-    json_t *cs = json_object_get(json_object_get(doc, "properties"), "containers");
+    json_t *props = json_object_get(doc, "properties");
+    bool home = json_object_get(props, "containerGroupProfile") != NULL ||
+                json_object_get(props, "standbyPoolProfile") != NULL;
+    json_t *cs = json_object_get(props, "containers");
     size_t i;
     json_t *c;
     json_array_foreach(cs, i, c)
@@ -200,6 +207,7 @@ static void create_order(const bd_region_t *g, const char *key, const char *body
             if (room[cell] == (pass == 0))
                 order[k++] = cell;
         }
+    return home;
 }
 
 /* ---- a request's life ---------------------------------------------------------------------- */
@@ -704,7 +712,9 @@ void bd_region_handle(bd_region_t *g, const bd_request_t *req, bd_reply_t *reply
     if (kind == RQ_ONE || kind == RQ_CREATE) {
         bd_resource_key(seg[1], seg[3], seg[7], q->key, sizeof q->key);
         q->shard = key_hash(q->key) % DIR_SHARDS;
-        create_order(g, q->key, kind == RQ_CREATE ? req->body : NULL, q->order);
+        if (create_order(g, q->key, kind == RQ_CREATE ? req->body : NULL, q->order))
+            for (size_t i = 1; i < g->n; i++)
+                q->tried[i] = true;     /* the home cell's alone */
         q->forget_ok = req->method == BD_DELETE && n == 8;
         if (kind == RQ_CREATE)
             create_claim(q);
