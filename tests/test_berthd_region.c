@@ -17,7 +17,8 @@
  * re-pointed to it; a group made by a berthd serving its cell alone
  * entered in the directory by a berthd opening the region with
  * --cell '*' (which finds the four cells on the three masters); a group
- * made from a container group profile placed in the home cell; berthctl fsck clean on every cell, with groups placed
+ * made from a container group profile placed in the home cell; an exec
+ * session made through one berthd run over another's WebSocket; berthctl fsck clean on every cell, with groups placed
  * and at the end.  Every wait is bounded; every process started is
  * stopped.
  */
@@ -701,6 +702,58 @@ static void test_profile_group_home(void **state)
     test_http_free(&h);
 }
 
+/* Two berthds behind one address: an exec session made through one (its
+ * webSocketUri names the other, as --public-url says) runs over the
+ * other's WebSocket, which never routed the group. */
+static void test_exec_session_elsewhere(void **state)
+{
+    (void)state;
+    char name[16] = "";
+    for (int i = 0; i < 100 && name[0] == '\0'; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "wsx%d", i);
+        if ((name_hash(n) / 16) % NCELLS != 0)
+            snprintf(name, sizeof name, "%s", n);
+    }
+    assert_true(name[0] != '\0');
+    char list[80];
+    snprintf(list, sizeof list, "%s,%s,%s,%s", R.cells[0], R.cells[1], R.cells[2], R.cells[3]);
+    test_berthd_t lb;
+    const char *args[] = {"--redis", R.cluster->url, "--cell", list, "--public-url",
+                          R.d[1].base_url, NULL};
+    assert_int_equal(test_berthd_start(&lb, false, args), 0);
+    char *p = gpath(name, NULL);
+    char *doc = gdoc(1);
+    test_http_t h = test_http_send(&lb, "PUT", p, doc, NULL);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    free(doc);
+    free(p);
+    char cell[32];
+    dir_cell(name, cell, sizeof cell);
+    assert_string_not_equal(cell, R.cells[0]);
+    assert_true(wait_state(0, name, "Running"));
+    /* berthctl through lb: the session's WebSocket goes to berthd 1. */
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "BERTH_SUBSCRIPTION=" SUB " timeout 60 %s/tools/berthctl/berthctl container exec "
+             "-g rg -n %s --exec-command 'echo hello' --endpoint %s </dev/null",
+             top != NULL ? top : ".", name, lb.base_url);
+    FILE *out = popen(cmd, "r");
+    assert_non_null(out);
+    char text[256] = "";
+    size_t n = fread(text, 1, sizeof text - 1, out);
+    text[n] = '\0';
+    int st = pclose(out);
+    if (st != 0 || strstr(text, "hello") == NULL)
+        fprintf(stderr, "exec through the other berthd: status %d, output '%s'\n", st, text);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(text, "hello"));
+    assert_int_equal(test_berthd_stop(&lb), 0);
+    assert_int_equal(request(1, "DELETE", name, NULL), 200);
+}
+
 /* Every cell checks clean after the runs above. */
 static void test_fsck_every_cell(void **state)
 {
@@ -715,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_full_cell_overflows),
         cmocka_unit_test(test_cell_groups_entered),
         cmocka_unit_test(test_profile_group_home),
+        cmocka_unit_test(test_exec_session_elsewhere),
         cmocka_unit_test(test_fsck_every_cell),
     };
     return cmocka_run_group_tests(tests, region_setup, region_teardown);

@@ -627,16 +627,31 @@ static void all_answered(rq_t *q)
     rq_free(q);
 }
 
-/* The cell order[at] answered: a 404 passes the request to the next. */
+/* The cell order[at] answered: a 404 passes the request to the next.  An
+ * interactive exec session's take names the group it runs in: its cell
+ * is noted, for the session's store (bd_region_async_of()), whichever
+ * berthd made the session. */
 static void first_answered(rq_t *q)
 {
     char code[64];
     size_t i = q->order[q->at];
-    if (answer_of(q, i, code, sizeof code) == 404 && q->at + 1 < q->g->n) {
+    int status = answer_of(q, i, code, sizeof code);
+    if (status == 404 && q->at + 1 < q->g->n) {
         q->at++;
         q->waiting = 1;
         rq_ask(q, q->order[q->at]);
         return;
+    }
+    const char *body;
+    size_t len;
+    if (status == 200 && q->rc.req.exec_interactive &&
+        bd_reply_captured(q->caps[i], &body, &len) == 200 && body != NULL) {
+        json_t *o = json_loadb(body, len, 0, NULL);
+        const char *key =
+            json_string_value(json_object_get(json_object_get(o, "session"), "key"));
+        if (key != NULL)
+            where_note(q->g, key, i);
+        json_decref(o);
     }
     rq_forward(q, i);
 }
