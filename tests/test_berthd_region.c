@@ -133,6 +133,18 @@ static uint32_t name_hash(const char *name)
     return h;
 }
 
+/* A group name "<prefix><n>" whose creates try another cell than the home
+ * cell first (when every cell has room), into out[cap]. */
+static void name_elsewhere(const char *prefix, char *out, size_t cap)
+{
+    for (int i = 0; i < 100; i++) {
+        snprintf(out, cap, "%s%d", prefix, i);
+        if ((name_hash(out) / 16) % NCELLS != 0)
+            return;
+    }
+    fail_msg("no name %s<n> hashes outside the home cell", prefix);
+}
+
 /* Sets group `name`'s directory entry to `cell` by hand, in its shard. */
 static void dir_set(const char *name, const char *cell)
 {
@@ -175,18 +187,23 @@ static char *gdoc(int cpu)
 }
 
 /* PUT group `name` asking `cpu` cores through berthd d: its status. */
-static long put_group(int d, const char *name, int cpu)
+static long put_group_on(const test_berthd_t *d, const char *name, int cpu)
 {
     char *p = gpath(name, NULL);
     char *doc = gdoc(cpu);
-    test_http_t h = test_http_send(&R.d[d], "PUT", p, doc, NULL);
+    test_http_t h = test_http_send(d, "PUT", p, doc, NULL);
     long status = h.status;
     if (status != 201)
-        fprintf(stderr, "PUT %s on berthd %d: %ld %s\n", name, d, h.status, h.body);
+        fprintf(stderr, "PUT %s on %s: %ld %s\n", name, d->base_url, h.status, h.body);
     test_http_free(&h);
     free(doc);
     free(p);
     return status;
+}
+
+static long put_group(int d, const char *name, int cpu)
+{
+    return put_group_on(&R.d[d], name, cpu);
 }
 
 static long request(int d, const char *method, const char *name, const char *tail)
@@ -259,14 +276,14 @@ static long long metric(int d, const char *name)
 
 /* `berthctl container exec` of "echo hello" in group `name` through
  * berthd d: 0 when it printed hello and exited 0. */
-static int exec_echo(int d, const char *name)
+static int exec_echo(const test_berthd_t *d, const char *name)
 {
     const char *top = getenv("top_builddir");
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "BERTH_SUBSCRIPTION=" SUB " timeout 60 %s/tools/berthctl/berthctl container exec "
              "-g rg -n %s --exec-command 'echo hello' --endpoint %s </dev/null",
-             top != NULL ? top : ".", name, R.d[d].base_url);
+             top != NULL ? top : ".", name, d->base_url);
     FILE *p = popen(cmd, "r");
     if (p == NULL)
         return -1;
@@ -275,8 +292,8 @@ static int exec_echo(int d, const char *name)
     out[n] = '\0';
     int st = pclose(p);
     if (st != 0 || strstr(out, "hello") == NULL) {
-        fprintf(stderr, "exec in %s through berthd %d: status %d, output '%s'\n", name, d, st,
-                out);
+        fprintf(stderr, "exec in %s through %s: status %d, output '%s'\n", name, d->base_url,
+                st, out);
         return -1;
     }
     return 0;
@@ -491,7 +508,7 @@ static void test_spread_and_routes(void **state)
         if (strcmp(cell, R.cells[0]) != 0 && !exec_done) {
             /* An exec session (POST .../exec, then its WebSocket) of a
              * group outside the home cell, through the other berthd. */
-            assert_int_equal(exec_echo(other, names[i]), 0);
+            assert_int_equal(exec_echo(&R.d[other], names[i]), 0);
             exec_done = true;
             /* A session made through one berthd, run (the POST form)
              * through the other: the cells are asked in turn. */
@@ -616,13 +633,7 @@ static void test_cell_groups_entered(void **state)
     test_berthd_t alone, third;
     const char *aargs[] = {"--redis", R.cluster->url, "--cell", R.cells[1], NULL};
     assert_int_equal(test_berthd_start(&alone, false, aargs), 0);
-    char *p = gpath("old", NULL);
-    char *doc = gdoc(1);
-    test_http_t h = test_http_send(&alone, "PUT", p, doc, NULL);
-    assert_int_equal(h.status, 201);
-    test_http_free(&h);
-    free(doc);
-    free(p);
+    assert_int_equal(put_group_on(&alone, "old", 1), 201);
     assert_int_equal(test_berthd_stop(&alone), 0);
     char cell[32];
     dir_cell("old", cell, sizeof cell);
@@ -638,7 +649,7 @@ static void test_cell_groups_entered(void **state)
             test_sleep_ms(50);
     }
     assert_string_equal(cell, R.cells[1]);
-    h = test_http_send(&third, "GET", "/metrics", NULL, NULL);
+    test_http_t h = test_http_send(&third, "GET", "/metrics", NULL, NULL);
     assert_int_equal(h.status, 200);
     for (int i = 0; i < NCELLS; i++) {
         char line[64];
@@ -658,14 +669,8 @@ static void test_cell_groups_entered(void **state)
 static void test_profile_group_home(void **state)
 {
     (void)state;
-    char name[16] = "";
-    for (int i = 0; i < 100 && name[0] == '\0'; i++) {
-        char n[16];
-        snprintf(n, sizeof n, "fromprof%d", i);
-        if ((name_hash(n) / 16) % NCELLS != 0)
-            snprintf(name, sizeof name, "%s", n);
-    }
-    assert_true(name[0] != '\0');
+    char name[16];
+    name_elsewhere("fromprof", name, sizeof name);
     const char *prof = "/subscriptions/" SUB "/resourceGroups/rg/providers/"
                        "Microsoft.ContainerInstance/containerGroupProfiles/tmpl";
     char path[512], body[1024];
@@ -706,48 +711,21 @@ static void test_profile_group_home(void **state)
 static void test_exec_session_elsewhere(void **state)
 {
     (void)state;
-    char name[16] = "";
-    for (int i = 0; i < 100 && name[0] == '\0'; i++) {
-        char n[16];
-        snprintf(n, sizeof n, "wsx%d", i);
-        if ((name_hash(n) / 16) % NCELLS != 0)
-            snprintf(name, sizeof name, "%s", n);
-    }
-    assert_true(name[0] != '\0');
+    char name[16];
+    name_elsewhere("wsx", name, sizeof name);
     char list[80];
     snprintf(list, sizeof list, "%s,%s,%s,%s", R.cells[0], R.cells[1], R.cells[2], R.cells[3]);
     test_berthd_t lb;
     const char *args[] = {"--redis", R.cluster->url, "--cell", list, "--public-url",
                           R.d[1].base_url, NULL};
     assert_int_equal(test_berthd_start(&lb, false, args), 0);
-    char *p = gpath(name, NULL);
-    char *doc = gdoc(1);
-    test_http_t h = test_http_send(&lb, "PUT", p, doc, NULL);
-    assert_int_equal(h.status, 201);
-    test_http_free(&h);
-    free(doc);
-    free(p);
+    assert_int_equal(put_group_on(&lb, name, 1), 201);
     char cell[32];
     dir_cell(name, cell, sizeof cell);
     assert_string_not_equal(cell, R.cells[0]);
     assert_true(wait_state(0, name, "Running"));
     /* berthctl through lb: the session's WebSocket goes to berthd 1. */
-    const char *top = getenv("top_builddir");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "BERTH_SUBSCRIPTION=" SUB " timeout 60 %s/tools/berthctl/berthctl container exec "
-             "-g rg -n %s --exec-command 'echo hello' --endpoint %s </dev/null",
-             top != NULL ? top : ".", name, lb.base_url);
-    FILE *out = popen(cmd, "r");
-    assert_non_null(out);
-    char text[256] = "";
-    size_t n = fread(text, 1, sizeof text - 1, out);
-    text[n] = '\0';
-    int st = pclose(out);
-    if (st != 0 || strstr(text, "hello") == NULL)
-        fprintf(stderr, "exec through the other berthd: status %d, output '%s'\n", st, text);
-    assert_int_equal(st, 0);
-    assert_non_null(strstr(text, "hello"));
+    assert_int_equal(exec_echo(&lb, name), 0);
     assert_int_equal(test_berthd_stop(&lb), 0);
     assert_int_equal(request(1, "DELETE", name, NULL), 200);
 }
