@@ -567,7 +567,13 @@ static void test_full_cell_overflows(void **state)
         for (int j = 0; j < i; j++)
             assert_string_not_equal(hosts[i], hosts[j]);
     }
-    /* The metrics add the cells up: four hosts, all allocated. */
+    /* The metrics add the cells up: four hosts, all allocated; every
+     * cell up. */
+    for (int i = 0; i < NCELLS; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "berthd_region_cell_up{cell=\"%s\"} ", R.cells[i]);
+        assert_int_equal(metric(0, line), 1);
+    }
     assert_int_equal(metric(1, "berthd_hosts{state=\"ready\"} "), NCELLS);
     assert_int_equal(metric(1, "berthd_allocated{dimension=\"millicores\",sku=\"none\"} "),
                      NCELLS * 4000);

@@ -894,6 +894,14 @@ void bd_region_metrics(bd_region_t *g, struct evbuffer *out)
                              "# TYPE berthd_region_overflows_total counter\n"
                              "berthd_region_overflows_total %llu\n",
                         (unsigned long long)g->overflows);
+    evbuffer_add_printf(out, "# HELP berthd_region_cell_up Whether the cell's Redis answered "
+                             "the last PING (/healthz needs every cell's).\n"
+                             "# TYPE berthd_region_cell_up gauge\n");
+    for (size_t i = 0; i < g->n; i++) {
+        char why[8];
+        evbuffer_add_printf(out, "berthd_region_cell_up{cell=\"%s\"} %d\n", g->ccfg[i].cell,
+                            bd_api_healthy(g->cells[i], why, sizeof why) ? 1 : 0);
+    }
     evbuffer_add_printf(out, "# HELP berthd_region_hosts Hosts in each cell's replica.\n"
                              "# TYPE berthd_region_hosts gauge\n");
     for (size_t i = 0; i < g->n; i++)

@@ -36,8 +36,9 @@ void bd_region_close(bd_region_t *g);
  * later. */
 void bd_region_handle(bd_region_t *g, const bd_request_t *req, bd_reply_t *reply);
 
-/* Appends the cells' API metrics added up and the region's (creates per cell,
- * creates passed on by a full cell, hosts per cell's replica) to out. */
+/* Appends the cells' API metrics added up and the region's (creates per
+ * cell, creates passed on by a full cell, each cell's Redis up, hosts per
+ * cell's replica) to out. */
 void bd_region_metrics(bd_region_t *g, struct evbuffer *out);
 
 /* Whether every cell's Redis answers; `why` says what fails. */
