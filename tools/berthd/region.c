@@ -31,15 +31,21 @@
  * the others -- and a cell that answers 409 ResourceNotAvailable (no host
  * fits) sends the group to the next one.  A group whose document names a
  * container group profile or a standby pool goes to the home cell alone,
- * where those live.  The lists of container groups
- * (a subscription's, a resource group's, /berth/containerGroups) ask every
- * cell for the same page and merge the answers in key order: the first
- * $top of them, with a nextLink after the last one kept, is exactly the
- * region's page.  Usages add the cells' counts; /berth/hosts lists every
- * cell's hosts.  Operations, exec sessions and one host's routes ask the
- * cells in turn until one does not answer 404.  Everything else (NGroups,
- * standby pools, container group profiles, capabilities, cached images,
- * subnets' links) is the home cell's, the first one named.
+ * where those live.  The lists of container groups (a subscription's, a
+ * resource group's, /berth/containerGroups) ask every cell for the same
+ * page and merge the answers in key order: the first $top of them, with a
+ * nextLink after the last one kept, is exactly the region's page.  Usages
+ * add the cells' counts; /berth/hosts lists every cell's hosts.
+ * Operations, exec sessions and one host's routes ask the cells in turn
+ * until one does not answer 404 (an interactive session's take notes its
+ * group's cell for the WebSocket, bd_region_async_of()).  Everything else
+ * (NGroups, standby pools, container group profiles, capabilities, cached
+ * images, subnets' links) is the home cell's: the first one named, or the
+ * first by name with --cell '*'.
+ *
+ * A request is copied (bd_request_copy()) and lives until its answer is
+ * sent: every cell answers into a captured reply that this file forwards,
+ * or merges, once all it asked have answered.
  *
  * Every step is a callback on the loop: the directory over non-blocking
  * connections (records.c, following MOVED), the cells through captured
@@ -121,7 +127,7 @@ typedef struct rq {
     size_t at;                          /* RQ_CREATE, RQ_FIRST: order[at]   */
     bool tried[BD_CELLS_MAX];           /* RQ_CREATE: cells that refused it */
     bool fresh;                         /* RQ_CREATE: this request's entry  */
-    bool forget_ok;                     /* RQ_ONE: a success drops the entry */
+    bool forget_ok;                     /* a DELETE: its success drops the entry */
     size_t cell;                        /* the cell asked (RQ_ONE, CREATE)  */
     bd_reply_t *caps[BD_CELLS_MAX];     /* the cells' captured answers      */
     size_t waiting;                     /* answers still due                */
