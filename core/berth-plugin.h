@@ -56,6 +56,11 @@ typedef struct berth_plugin_host_info {
     uint32_t cores;                 /* online CPUs (0: unknown)             */
     uint64_t memory_mib;            /* physical memory (0: unknown)         */
     berth_os_t os;                  /* BERTH_OS_LINUX for every plugin here */
+    uint32_t features;              /* BERTH_HOST_* bits the runtime gives:
+                                     * BERTH_HOST_SANDBOX when it runs every
+                                     * group under gVisor.  Zeroed by the
+                                     * host before probe (older plugins
+                                     * leave it so)                         */
 } berth_plugin_host_info_t;
 
 /* A container's state, in ACI's words ("Waiting", "Running", "Terminated"). */
@@ -139,6 +144,27 @@ typedef void (*berth_plugin_list_cb)(const char *key, uint64_t generation, uint6
 
 /* Called by `images` once per image the runtime holds. */
 typedef void (*berth_plugin_image_cb)(const char *image, void *data);
+
+/* One container's usage counters as the runtime keeps them (see `stats`). */
+typedef struct berth_container_stats {
+    char name[BERTH_NAME_MAX + 1];
+    bool running;                   /* false: the counters below are 0      */
+    uint64_t cpu_ns;                /* CPU time used since it last started,
+                                     * user and system, cumulative          */
+    uint64_t memory_bytes;          /* its working set now: memory in use
+                                     * less the inactive file cache          */
+} berth_container_stats_t;
+
+/* A group's usage counters at one moment (see `stats`). */
+typedef struct berth_group_stats {
+    /* Bytes received and sent on the group's network namespace, which its
+     * containers share, cumulative since the namespace was made (0 for a
+     * group without one, e.g. on host networking). */
+    uint64_t rx_bytes, tx_bytes;
+    size_t ncontainers;             /* the group's containers, never its init
+                                     * containers, in the document's order  */
+    berth_container_stats_t containers[BERTH_PLUGIN_CONTAINERS_MAX];
+} berth_group_stats_t;
 
 /* The operations.  Every operation returns 0 or a negative BERTH_E* code
  * and, on failure, fills *err (ACI-style names such as "ImagePullFailed",
@@ -245,6 +271,17 @@ typedef struct berth_plugin_ops {
      * input and terminal; a process still running after a grace is killed
      * where the runtime allows it) and stores -1. */
     int (*session_close)(void *session, int *exit_code, berth_error_t *err);
+
+    /* Usage metrics: optional (a plugin without it reports none).
+     *
+     * Fills *out with the usage counters of group `key` as the runtime
+     * keeps them now: one entry per container (not init container), each
+     * counter cumulative or instantaneous as berth_group_stats_t says, so
+     * that the caller derives rates from two readings.  A container that
+     * is not running is reported with running false.  Reads only: it
+     * starts, stops and changes nothing.  BERTH_ENOENT when the runtime
+     * holds no such group. */
+    int (*stats)(void *ctx, const char *key, berth_group_stats_t *out, berth_error_t *err);
 } berth_plugin_ops_t;
 
 /* The type of the entry symbol. */

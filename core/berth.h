@@ -478,6 +478,21 @@ typedef enum berth_policy {
     BERTH_POLICY_FIRSTFIT           /* naive linear scan in host order: the baseline */
 } berth_policy_t;
 
+/* Which groups the engine places only on hosts with BERTH_HOST_SANDBOX: a
+ * hard constraint, like a Windows build. */
+typedef enum berth_sandbox_policy {
+    BERTH_SANDBOX_NONE = 0,         /* none: any host                       */
+    BERTH_SANDBOX_ALL               /* every group of the cell              */
+} berth_sandbox_policy_t;
+
+/* Parses a sandbox policy name ("none", "all") into *out.  Returns 0 or
+ * BERTH_EINVAL. */
+BERTH_EXPORT int berth_sandbox_policy_parse(const char *name, berth_sandbox_policy_t *out);
+
+/* The sandbox policy's name as berth_sandbox_policy_parse() reads it; a
+ * static string ("unknown" for a value out of range). */
+BERTH_EXPORT const char *berth_sandbox_policy_name(berth_sandbox_policy_t policy);
+
 /* Engine options.  Initialise with berth_engine_options_init(), then set
  * what differs.  `size` is sizeof(berth_engine_options_t) as the caller
  * compiled it, so that later versions can append members. */
@@ -499,6 +514,10 @@ typedef struct berth_engine_options {
      * the requests the engine has seen lately (see "Vector score" in
      * README).  0 (the default) off, 1 on. */
     int vector_score;
+    /* Which groups must run on a host with BERTH_HOST_SANDBOX (see
+     * "Sandboxed groups" in README): BERTH_SANDBOX_NONE (the default) or
+     * BERTH_SANDBOX_ALL. */
+    berth_sandbox_policy_t sandbox;
 } berth_engine_options_t;
 
 /* Fills *opts with the defaults: binpack, seed 0, ACI's limits. */
@@ -555,6 +574,18 @@ BERTH_EXPORT int berth_engine_limits_set(berth_engine_t *engine, const berth_lim
  * berth_engine_limits_set(), an inventory's `limits` or the cell. */
 BERTH_EXPORT void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out);
 
+/* Replaces the engine's sandbox policy.  Groups already placed stay where
+ * they are (on hosts without the sandbox feature too); the requests computed
+ * from now on by berth_engine_group_request() carry the policy's
+ * requirement.  Returns 0, or BERTH_EINVAL for an unknown policy (nothing
+ * changed). */
+BERTH_EXPORT int berth_engine_sandbox_set(berth_engine_t *engine,
+                                          berth_sandbox_policy_t policy, berth_error_t *err);
+
+/* The engine's sandbox policy: the options' at creation, or the last one set
+ * by berth_engine_sandbox_set() or an inventory's `sandbox`. */
+BERTH_EXPORT berth_sandbox_policy_t berth_engine_sandbox_get(const berth_engine_t *engine);
+
 /* ------------------------------------------------------------------------ */
 /* Hosts                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -563,6 +594,9 @@ BERTH_EXPORT void berth_engine_limits_get(const berth_engine_t *engine, berth_li
 #define BERTH_HOST_CONFIDENTIAL 0x1u  /* runs the Confidential SKU            */
 #define BERTH_HOST_DEDICATED 0x2u     /* reserved for the Dedicated SKU: one group, the whole host */
 #define BERTH_HOST_HYPERV 0x4u        /* Windows host with Hyper-V isolation  */
+#define BERTH_HOST_SANDBOX 0x8u       /* runs each group in a sandbox of its own
+                                       * kernel (gVisor): what the sandbox
+                                       * policy asks for                      */
 
 typedef enum berth_host_state {
     BERTH_HOST_READY = 0,
@@ -676,6 +710,10 @@ typedef struct berth_request {
      * nimages 0: unknown, and image locality plays no part. */
     uint32_t nimages;
     uint64_t images[BERTH_REQUEST_IMAGES_MAX];
+    /* Only a host with BERTH_HOST_SANDBOX may take the group: set by
+     * berth_engine_group_request() when the engine's sandbox policy is
+     * BERTH_SANDBOX_ALL. */
+    bool sandbox;
 } berth_request_t;
 
 /* Validates `group` against the engine's tables (GPU SKUs and the counts they
@@ -866,10 +904,12 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
 /* ------------------------------------------------------------------------ */
 
 /* Loads a host inventory document into the engine: either a JSON array of
- * hosts, or an object {"gpuSkus": [...], "limits": {...}, "hosts": [...]}
- * that also declares GPU SKUs and the per-group limits for groups without
- * GPUs (berth_engine_limits_set(); members absent keep the engine's
- * value).  A host is named like ACI's own fields:
+ * hosts, or an object {"gpuSkus": [...], "limits": {...}, "sandbox":
+ * "all", "hosts": [...]} that also declares GPU SKUs, the per-group limits
+ * for groups without GPUs (berth_engine_limits_set(); members absent keep
+ * the engine's value) and the sandbox policy ("none" or "all":
+ * berth_engine_sandbox_set()).  Host features are "confidential",
+ * "dedicated", "hyperv" and "sandbox".  A host is named like ACI's own fields:
  *   {"name": "h1", "cpu": 16, "memoryInGB": 64,
  *    "gpu": {"sku": "V100", "count": 4}, "osType": "Linux",
  *    "osBuild": 20348, "zone": "1", "features": ["confidential"],
@@ -987,8 +1027,9 @@ BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
  * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
- * cell's per-group limits when they were set: berth_store_limits_put();
- * otherwise the engine keeps its own).  On success stores a new store in *out
+ * cell's per-group limits and sandbox policy when they were set:
+ * berth_store_limits_put(), berth_store_sandbox_put(); otherwise the engine
+ * keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
  * BERTH_EEXIST (engine not empty), or BERTH_ENOMEM. */
@@ -1018,6 +1059,15 @@ BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_s
  * BERTH_EIO. */
 BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                                         berth_error_t *err);
+
+/* Sets the cell's sandbox policy (berth_engine_sandbox_set()'s values), in
+ * one atomic step, so that every store opened on the cell, and every
+ * replica as it syncs, applies it to its engine.  A cell that never had one
+ * set leaves each replica's engine with the policy it was created with.
+ * Setting the policy the cell holds logs nothing.  Returns 0, BERTH_EINVAL
+ * (an unknown policy: nothing changed) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                                         berth_error_t *err);
 
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's
@@ -1168,6 +1218,18 @@ BERTH_EXPORT int berth_store_hosts_expire(berth_store_t *store, berth_store_expi
  * or BERTH_EIO. */
 BERTH_EXPORT int berth_store_view_read(berth_store_t *store, const char *key, char **json,
                                        berth_error_t *err);
+
+/* Reads the group's usage metrics as its host's agent last wrote them
+ * (berth_hostlink_metrics_put()): a JSON object text (free with
+ * berth_free()) with members host, generation, interval (seconds between
+ * samples) and samples, oldest first, at most BERTH_METRICS_SAMPLES_MAX,
+ * each {time (ms since the epoch), rx, tx (the group's network bytes per
+ * second received and sent over the interval before), containers [{name,
+ * cpu (millicores used over the interval before), memory (working set,
+ * bytes)}]}.  Returns 0, BERTH_ENOENT (none written: no sample yet, or a
+ * runtime plugin without usage metrics), BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_store_metrics_read(berth_store_t *store, const char *key, char **json,
+                                          berth_error_t *err);
 
 /* Asks the agent of the group's host for a container's output (stdout and
  * stderr): its last `tail` lines (0: all), each prefixed with its RFC 3339
@@ -1508,6 +1570,14 @@ typedef void (*berth_store_images_cb)(int status, const char *const *images, siz
 BERTH_EXPORT int berth_store_async_view_read(berth_store_async_t *store, const char *key,
                                              berth_store_read_cb cb, void *data,
                                              berth_error_t *err);
+
+/* Reads the usage metrics of the group under `key` (`key` is copied), as
+ * berth_store_metrics_read() does: cb gets the JSON text, or BERTH_ENOENT
+ * (none written) or BERTH_EIO.  A key not of 1 to 255 bytes is refused at
+ * once with BERTH_EINVAL. */
+BERTH_EXPORT int berth_store_async_metrics_read(berth_store_async_t *store, const char *key,
+                                                berth_store_read_cb cb, void *data,
+                                                berth_error_t *err);
 
 /* Reads the record of the group under `key` from Redis (not the replica),
  * as berth_store_group_read() does, with its host: cb gets the document,
@@ -1965,6 +2035,29 @@ BERTH_EXPORT int berth_hostlink_view_put(berth_hostlink_t *link, const char *key
 /* Reads the group's instance view (berth_store_view_read()'s rules). */
 BERTH_EXPORT int berth_hostlink_view_get(berth_hostlink_t *link, const char *key,
                                          char **view_json, berth_error_t *err);
+
+/* The most usage samples a group's metrics text should carry. */
+#define BERTH_METRICS_SAMPLES_MAX 60
+
+/* Writes the group's usage metrics (berth:{CELL}:metrics, a JSON object
+ * text: see berth_store_metrics_read()) for the record at `generation` on
+ * this host, replacing what was there: the caller keeps the window of
+ * samples (at most BERTH_METRICS_SAMPLES_MAX) and writes it whole.
+ * Returns 0, BERTH_ENOENT when the group is no longer at that generation
+ * on this host (nothing is written), BERTH_EINVAL or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_metrics_put(berth_hostlink_t *link, const char *key,
+                                            uint64_t generation, const char *metrics_json,
+                                            berth_error_t *err);
+
+/* Reads the group's usage metrics (berth_store_metrics_read()'s rules):
+ * what this host's agent wrote before it restarted, to go on from. */
+BERTH_EXPORT int berth_hostlink_metrics_get(berth_hostlink_t *link, const char *key,
+                                            char **metrics_json, berth_error_t *err);
+
+/* Drops the usage metrics this host wrote for a group that is no longer on
+ * it.  Returns 0 (also when there were none) or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_metrics_delete(berth_hostlink_t *link, const char *key,
+                                               berth_error_t *err);
 
 /* Replaces the set of images the host holds (berth:{CELL}:images:HOST),
  * as its runtime reports them, for placement by image locality.  Returns 0,

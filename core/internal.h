@@ -109,6 +109,7 @@ typedef struct berth__config {
     size_t nskus;
     char zones[BERTH_ZONES_MAX][BERTH_NAME_MAX + 1];
     size_t nzones;
+    berth_sandbox_policy_t sandbox; /* which requests need a sandbox host  */
 } berth__config_t;
 
 /* Fills *cfg with `limits` (ACI's defaults when NULL), the default SKU table

@@ -17,7 +17,9 @@
  * exec through the agent's calls (and a call no agent answers); a
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
- * queued, after which the restarted agent runs every group once; a host
+ * queued, after which the restarted agent runs every group once; an
+ * assignment whose group record could not be read, worked again once it
+ * can (no new assignment, no restart); a host
  * whose heartbeat expired marked down and its groups moved; a settled
  * group among many, stepped only by the agent's sweep, whose crashed
  * container is still restarted within --sweep-ms; a settled group whose
@@ -28,6 +30,7 @@
  * agents when set).
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -57,7 +60,7 @@ typedef struct fixture {
 static const char *const FAST[] = {"--cores", "8", "--memory-mib", "16384", "--tick-ms", "50",
                                    "--heartbeat-ms", "200", "--ttl-ms", "2000",
                                    "--backoff-initial-ms", "100", "--backoff-max-ms", "400",
-                                   NULL};
+                                   "--metrics-interval", "1", NULL};
 static const char SIM_CONFIG[] =
     "{\"images\": [\"busybox:latest\"], \"rules\": [{\"image\": \"bad/*\", \"pull_fail\": true}]}";
 
@@ -685,6 +688,90 @@ static void test_release_removes(void **state)
     redisFree(c);
 }
 
+/* Waits (bounded) for the group's usage metrics to hold a sample (want
+ * true) or to be gone (want false); returns them (json_decref) or NULL. */
+static json_t *metrics_wait(fixture_t *f, const char *key, bool want)
+{
+    for (int64_t end = test_now_ms() + test_deadline_ms(10000); test_now_ms() < end;) {
+        char *text = NULL;
+        berth_error_t err;
+        int rc = berth_store_metrics_read(f->sched.store, key, &text, &err);
+        json_t *m = rc == 0 ? json_loads(text, 0, NULL) : NULL;
+        berth_free(text);
+        if (!want && rc == BERTH_ENOENT)
+            return json_object();
+        if (want && json_array_size(json_object_get(m, "samples")) > 0)
+            return m;
+        json_decref(m);
+        test_sleep_ms(50);
+    }
+    fprintf(stderr, "usage metrics of %s %s\n", key, want ? "never came" : "never went");
+    test_agent_dump(&f->agent, 30);
+    return NULL;
+}
+
+/* The agent samples a running group's usage (the simulator's synthetic
+ * counters) into the cell, and drops it with the group. */
+static void test_usage_metrics(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/busy", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/busy", "app"));
+    json_t *m = metrics_wait(f, "sub/rg/busy", true);
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "host")), "sim-1");
+    assert_int_equal(json_integer_value(json_object_get(m, "generation")), 1);
+    assert_int_equal(json_integer_value(json_object_get(m, "interval")), 1);
+    json_t *s = json_array_get(json_object_get(m, "samples"), 0);
+    assert_true(json_integer_value(json_object_get(s, "time")) > 0);
+    assert_true(json_integer_value(json_object_get(s, "rx")) > 0);
+    assert_true(json_integer_value(json_object_get(s, "tx")) > 0);
+    json_t *cs = json_object_get(s, "containers");
+    assert_int_equal(json_array_size(cs), 1);
+    json_t *c = json_array_get(cs, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "app");
+    /* The simulator runs a container at its request (0.5 CPU) and at half
+     * its memory (0.5 GiB). */
+    assert_true(json_integer_value(json_object_get(c, "cpu")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "memory")), 268435456);
+    json_int_t first = json_integer_value(json_object_get(s, "time"));
+    size_t before = json_array_size(json_object_get(m, "samples"));
+    json_decref(m);
+
+    /* An agent that restarts goes on from the window it wrote. */
+    assert_int_equal(test_agent_stop(&f->agent), 0);
+    assert_int_equal(test_agent_start(&f->agent, redis->url, f->cell, "sim-1", "sim", SIM_CONFIG,
+                                      FAST),
+                     0);
+    size_t after = 0;
+    for (int64_t end = test_now_ms() + test_deadline_ms(10000);
+         test_now_ms() < end && after <= before;) {
+        m = metrics_wait(f, "sub/rg/busy", true);
+        assert_non_null(m);
+        json_t *samples = json_object_get(m, "samples");
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(samples, 0), "time")),
+                         first);
+        after = json_array_size(samples);
+        json_decref(m);
+        if (after <= before)
+            test_sleep_ms(100);
+    }
+    assert_true(after > before);
+
+    /* A key of no group is refused with its argument named; one without
+     * metrics is not found. */
+    char *text = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_store_metrics_read(f->sched.store, "", &text, &err), BERTH_EINVAL);
+    assert_int_equal(berth_store_metrics_read(f->sched.store, "sub/rg/none", &text, &err),
+                     BERTH_ENOENT);
+
+    assert_int_equal(berth_store_release(f->sched.store, "sub/rg/busy", &err), 0);
+    m = metrics_wait(f, "sub/rg/busy", false);
+    assert_non_null(m);
+    json_decref(m);
+}
+
 static bool failed(json_t *v, void *data)
 {
     const char *ps = json_string_value(json_object_get(v, "provisioningState"));
@@ -703,6 +790,27 @@ static void test_pull_failure(void **state)
     json_decref(v);
 }
 
+/* Waits (at most 5 s) until the agent acknowledged every assignment of
+ * its stream (XPENDING counts none), asserting it does. */
+static void assert_nothing_pending(fixture_t *f, redisContext *c)
+{
+    assert_non_null(c);
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
+    int64_t end = test_now_ms() + test_deadline_ms(5000);
+    long long pending = -1;
+    while (test_now_ms() < end) {
+        redisReply *r = redisCommand(c, "XPENDING %s agents", key);
+        pending = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0
+            ? r->element[0]->integer : -1;
+        freeReplyObject(r);
+        if (pending == 0)
+            break;
+        test_sleep_ms(50);
+    }
+    assert_int_equal(pending, 0);
+}
+
 static void test_agent_crash_recovers(void **state)
 {
     fixture_t *f = *state;
@@ -719,22 +827,70 @@ static void test_agent_crash_recovers(void **state)
                                "generation 2 running");
     assert_non_null(v);
     json_decref(v);
-    /* Nothing left unacknowledged. */
     redisContext *c = berth_test_redis_connect(redis);
-    char key[128];
-    snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
-    int64_t end = test_now_ms() + test_deadline_ms(5000);
-    long long pending = -1;
-    while (test_now_ms() < end) {
-        redisReply *r = redisCommand(c, "XPENDING %s agents", key);
-        pending = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0
-            ? r->element[0]->integer : -1;
-        freeReplyObject(r);
-        if (pending == 0)
-            break;
+    assert_nothing_pending(f, c);
+    redisFree(c);
+}
+
+/* Whether the agent's log holds `text`. */
+static bool log_has(fixture_t *f, const char *text)
+{
+    FILE *fp = fopen(f->agent.log_path, "r");
+    if (fp == NULL)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, fp) != NULL)
+        found = strstr(line, text) != NULL;
+    fclose(fp);
+    return found;
+}
+
+/* Redis answers the command with OK, a status or an integer. */
+static void redis_ok(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    bool ok = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        fprintf(stderr, "redis answered %d: %s\n", r->type, r->str != NULL ? r->str : "");
+    freeReplyObject(r);
+    assert_true(ok);
+}
+
+/* An assignment whose group record cannot be read when the agent takes
+ * it (Redis went away in between, here: the cell's groups key briefly of
+ * the wrong type) is worked again once the record can be read: the group
+ * runs without another assignment and without a restart of the agent,
+ * and its entry is acknowledged. */
+static void test_unreadable_record_retried(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/first", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/first", "app"));
+    redisContext *c = berth_test_redis_connect(redis);
+    assert_non_null(c);
+    /* Placed while the agent is stopped, so that the record is broken
+     * before the agent reads the assignment. */
+    assert_int_equal(kill(f->agent.pid, SIGSTOP), 0);
+    place_ok(f, "sub/rg/second", doc(NULL, "Always", -1, 0, NULL), NULL);
+    redis_ok(c, "RENAME berth:{%s}:groups berth:{%s}:groups-kept", f->cell, f->cell);
+    redis_ok(c, "SET berth:{%s}:groups broken", f->cell);
+    assert_int_equal(kill(f->agent.pid, SIGCONT), 0);
+    int64_t end = test_now_ms() + test_deadline_ms(10000);
+    while (!log_has(f, "record unreadable") && test_now_ms() < end)
         test_sleep_ms(50);
-    }
-    assert_int_equal(pending, 0);
+    bool seen = log_has(f, "record unreadable");
+    redis_ok(c, "DEL berth:{%s}:groups", f->cell);
+    redis_ok(c, "RENAME berth:{%s}:groups-kept berth:{%s}:groups", f->cell, f->cell);
+    if (!seen)
+        test_agent_dump(&f->agent, 30);
+    assert_true(seen);
+    json_decref(wait_running(f, "sub/rg/second", "app"));
+    assert_nothing_pending(f, c);
     redisFree(c);
 }
 
@@ -1045,6 +1201,7 @@ static void test_usage_errors(void **state)
         {"--host h1 --plugin sim --tick-ms 0", "--tick-ms: expected 1 to 2000"},
         {"--host h1 --plugin sim --tick-ms 500 --sweep-ms 400", "--sweep-ms: expected --tick-ms"},
         {"--host h1 --plugin sim --gpu-count 64", "--gpu-count: expected 0 to 63"},
+        {"--host h1 --plugin sim --metrics-interval 90000", "--metrics-interval: expected 0"},
         {"--host h1 --plugin sim --gpu-sku K80", "--gpu-sku needs --gpu-count"},
         {"--host h1 --plugin sim --frobnicate", "unknown or incomplete option '--frobnicate'"},
     };
@@ -1145,6 +1302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_record_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_containers_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),
@@ -1155,6 +1313,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_ports_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_crash_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_expiry, setup, teardown),

@@ -149,7 +149,7 @@ static const char *const AGENT_ARGS[] = {"--cores", "4", "--memory-mib", "8192",
                                          "--tick-ms", "100", "--heartbeat-ms", "500",
                                          "--ttl-ms", "5000", "--backoff-initial-ms", "300",
                                          "--backoff-max-ms", "1200", "--stop-grace-s", "2",
-                                         NULL};
+                                         "--metrics-interval", "1", NULL};
 
 static int agent_start(fixture_t *f)
 {
@@ -887,6 +887,89 @@ static void test_sessions(void **state)
     event_base_free(base);
 }
 
+/* ---- usage metrics --------------------------------------------------------------- */
+
+/* One container "burn" spinning a CPU, under a 0.5 CPU limit. */
+static char *burn_doc(void)
+{
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+                 " \"restartPolicy\": \"Always\", \"containers\": [{\"name\": \"burn\","
+                 " \"properties\": {\"image\": \"%s\","
+                 " \"command\": [\"sh\", \"-c\", \"while :; do :; done\"],"
+                 " \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.25}}}}]}}",
+                 image) < 0)
+        return NULL;
+    return out;
+}
+
+static bool burn_running(json_t *v, void *data)
+{
+    (void)data;
+    return test_pred_running(v, "burn");
+}
+
+/* The plugin's stats see a container burning CPU use it and hold memory,
+ * and the agent's samples in the cell show CPU above zero. */
+static void test_usage(void **state)
+{
+    fixture_t *f = *state;
+    if (skip_unavailable(f))
+        return;
+    place_ok(f, "sub/rg/burn", burn_doc(), NULL);
+    json_decref(wait_view(f, "sub/rg/burn", burn_running, NULL, "burn Running"));
+
+    /* The plugin itself: CPU time grows between two readings. */
+    berth_group_stats_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    berth_error_t err;
+    assert_true(f->ops->size >= offsetof(berth_plugin_ops_t, stats) + sizeof f->ops->stats);
+    assert_int_equal(f->ops->stats(f->ctx, "sub/rg/burn", a, &err), 0);
+    assert_int_equal(a->ncontainers, 1);
+    assert_string_equal(a->containers[0].name, "burn");
+    assert_true(a->containers[0].running);
+    bool grew = false;
+    for (int64_t end = test_now_ms() + test_deadline_ms(20000); test_now_ms() < end && !grew;) {
+        test_sleep_ms(200);
+        assert_int_equal(f->ops->stats(f->ctx, "sub/rg/burn", b, &err), 0);
+        grew = b->containers[0].cpu_ns > a->containers[0].cpu_ns;
+    }
+    if (!grew)
+        fprintf(stderr, "%s: cpu_ns stayed at %llu\n", f->e->name,
+                (unsigned long long)a->containers[0].cpu_ns);
+    assert_true(grew);
+    assert_true(b->containers[0].memory_bytes > 0);
+    assert_int_equal(f->ops->stats(f->ctx, "sub/rg/none", b, &err), BERTH_ENOENT);
+    free(a);
+    free(b);
+
+    /* The agent's samples: the CPU it burns, from the runtime's counters. */
+    bool seen = false;
+    for (int64_t end = test_now_ms() + test_deadline_ms(30000); test_now_ms() < end && !seen;) {
+        char *text = NULL;
+        if (berth_store_metrics_read(f->sched.store, "sub/rg/burn", &text, &err) == 0) {
+            json_t *m = json_loads(text, 0, NULL);
+            json_t *samples = json_object_get(m, "samples");
+            json_t *c = json_array_get(
+                json_object_get(json_array_get(samples, json_array_size(samples) - 1),
+                                "containers"),
+                0);
+            seen = json_integer_value(json_object_get(c, "cpu")) > 0 &&
+                   json_integer_value(json_object_get(c, "memory")) > 0;
+            json_decref(m);
+        }
+        berth_free(text);
+        if (!seen)
+            test_sleep_ms(200);
+    }
+    if (!seen)
+        test_agent_dump(&f->agent, 40);
+    assert_true(seen);
+    assert_int_equal(berth_store_release(f->sched.store, "sub/rg/burn", &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -895,16 +978,21 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup_docker, teardown),
+        cmocka_unit_test_setup_teardown(test_usage, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup_podman, teardown),
+        cmocka_unit_test_setup_teardown(test_usage, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup_runc, teardown),
+        cmocka_unit_test_setup_teardown(test_usage, setup_runc, teardown),
     };
+    if (getenv("BERTH_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("BERTH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -35,7 +35,7 @@ start_redis_socket
 start_berthd_endpoint
 
 # The sim's registry refuses images under bad/ (a pull failure: Failed).
-start_sim_agent h1 agent.log \
+start_sim_agent h1 agent.log --metrics-interval 1 \
     --plugin-config '{"rules": [{"image": "bad/*", "pull_fail": true}]}'
 
 # ---- host list: wait (at most 20 s) for h1 --------------------------------------
@@ -73,6 +73,32 @@ expect 0 "show --output json"
 has out '"name": "web"' "show json is the document"
 has out '"provisioningState"' "show json has the provisioningState"
 no_secret "show --output json"
+
+# ---- show --metrics: wait (at most 20 s) for the agent's first samples -----------
+
+i=0
+while [ $i -lt 80 ]; do
+    ctl container show -g rg1 -n web --metrics
+    [ "$rc" = 0 ] && grep -Eq '^NetworkBytesReceivedPerSecond +- +20[0-9-]+T' "$tmp/out" && break
+    sleep 0.25
+    i=$((i + 1))
+done
+expect 0 "show --metrics" || dump_logs
+has out "busybox:latest" "show --metrics still shows the group"
+grep -Eq '^CpuUsage +web +20[0-9-]+T[0-9:]+Z +[0-9.]+ +Count$' "$tmp/out" ||
+    fail "show --metrics: no CPU average for container web"
+# The simulator holds half the requested 1.5 GB (as GiB).
+grep -Eq '^MemoryUsage +web +20[0-9-]+T[0-9:]+Z +805306368 +Bytes$' "$tmp/out" ||
+    fail "show --metrics: no memory average of 805306368 bytes for container web"
+grep -Eq '^NetworkBytesTransmittedPerSecond +- ' "$tmp/out" ||
+    fail "show --metrics: no transmitted bytes row"
+ctl container show -g rg1 -n web --metrics --output json
+expect 0 "show --metrics --output json"
+has out '"namespace": "Microsoft.ContainerInstance/containerGroups"' \
+    "show --metrics json is Azure Monitor's answer"
+ctl container show -g rg1 -n no-such-group --metrics
+expect 3 "show --metrics of no group"
+has err "ResourceNotFound" "show --metrics of no group names the error"
 
 # ---- create from a file, with -n and --location overriding it ------------------
 

@@ -336,6 +336,12 @@ static int setup_big(void **state)
     return setup_cores(state, "16", NULL);
 }
 
+static int setup_metrics(void **state)
+{
+    static const char *const every_second[] = {"--metrics-interval", "1", NULL};
+    return setup_cores(state, "8", every_second);
+}
+
 static int teardown(void **state)
 {
     fixture_t *f = *state;
@@ -1477,11 +1483,14 @@ static void test_secrets(void **state)
     h = http(f, "PATCH", p, "{\"tags\": {\"a\": \"b\"}}");
     assert_no_secret(&h);
     test_http_free(&h);
-    /* The agent runs the document with its secrets: the group's record in
-     * the cell has them, once; the resource record holds no document. */
+    /* The group's record in the cell holds its document with every secret
+     * sealed (test_berthd_secrets searches the whole of Redis); the
+     * resource record holds no document. */
     redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:groups %s/rg/sec", f->cell, SUB);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_non_null(memmem(r->str, r->len, "TOPSECRET-a", 11));
+    assert_null(memmem(r->str, r->len, "TOPSECRET", 9));
+    assert_null(memmem(r->str, r->len, "VE9QU0VDUkVU", 12));
+    assert_non_null(memmem(r->str, r->len, "berth/sealed/v1/", 16));
     freeReplyObject(r);
     r = redisCommand(f->rc, "HGET berth:{%s}:resources %s/rg/sec", f->cell, SUB);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -1903,6 +1912,60 @@ static void linux_capabilities(fixture_t *f, json_int_t *cpu, json_int_t *mem)
     test_http_free(&h);
 }
 
+/* Loads inventory `text` into the fixture's cell with `berthctl cell load`,
+ * then waits until berthd's replica (caught up on its timer) reports
+ * Linux groups of up to `cores` cores: the file's limits, which berthctl
+ * puts after its sandbox policy. */
+static void cell_load(fixture_t *f, const char *text, json_int_t cores)
+{
+    char inv[] = "/tmp/berth-inventory-XXXXXX";
+    int fd = mkstemp(inv);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
+             "2>/dev/null",
+             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
+    int st = system(cmd);
+    unlink(inv);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    json_int_t cpu, mem;
+    do {
+        linux_capabilities(f, &cpu, &mem);
+        if (cpu != cores)
+            test_sleep_ms(50);
+    } while (cpu != cores && test_now_ms() < end);
+    assert_int_equal(cpu, cores);
+}
+
+/* The cell's sandbox policy: with `berthctl cell load` of an inventory
+ * whose policy is "all", berthd places new groups only on the host with
+ * the sandbox feature, even when the agents' hosts fit them better; groups
+ * placed before stay where they are. */
+static void test_cell_sandbox(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "before", doc, 201);
+    cell_load(f, "{\"sandbox\": \"all\", \"limits\": {\"cpu\": 6},"
+                 " \"hosts\": [{\"name\": \"gv\", \"cpu\": 64, \"memoryInGB\": 256,"
+                 " \"osType\": \"Linux\", \"features\": [\"sandbox\"]}]}", 6);
+    put_ok(f, "rg", "after", doc, 201);
+    json_t *list = where(f, "subscription=" SUB, 200);
+    const char *before = where_host(list, "before"), *after = where_host(list, "after");
+    assert_non_null(before);
+    assert_non_null(after);
+    assert_string_not_equal(before, "gv");
+    assert_string_equal(after, "gv");
+    json_decref(list);
+    free(doc);
+}
+
 /* The cell's per-group limits: ACI's until `berthctl cell load` sets them
  * from an inventory's `limits`; then berthd (whose replica learns them from
  * the cell's log) accepts a 12-core group on a 16-core host, still refuses
@@ -1922,31 +1985,8 @@ static void test_cell_limits(void **state)
     assert_int_equal(cpu, 4);
     assert_int_equal(mem, 16);
 
-    char inv[] = "/tmp/berth-limits-XXXXXX";
-    int fd = mkstemp(inv);
-    assert_true(fd >= 0);
-    static const char text[] = "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}";
-    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
-    close(fd);
-    const char *top = getenv("top_builddir");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
-             "2>/dev/null",
-             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
-    int st = system(cmd);
-    unlink(inv);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-
-    /* berthd's replica catches up on its timer: wait for it. */
-    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
-    do {
-        linux_capabilities(f, &cpu, &mem);
-        if (cpu != 16)
-            test_sleep_ms(50);
-    } while (cpu != 16 && test_now_ms() < end);
-    assert_int_equal(cpu, 16);
+    cell_load(f, "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}", 16);
+    linux_capabilities(f, &cpu, &mem);
     assert_int_equal(mem, 64);
     put_ok(f, "rg", "big", doc, 201);
     json_t *g = wait_running(f, "rg", "big");
@@ -2146,6 +2186,8 @@ static void test_two_berthds_one_name(void **state)
     free(p);
 }
 
+static char *mpath(const char *name, const char *query);
+
 /* GET `path` with `token`: 200 expected, the answer returned. */
 static test_http_t get_as(fixture_t *f, const char *path, const char *token)
 {
@@ -2344,10 +2386,223 @@ static void test_tokens(void **state)
     test_http(&f->d, "POST", path, body, "tok-alpha-0123456789", NULL, &h);
     assert_true(h.status != 404 && h.status != 403);
     test_http_free(&h);
+    /* A group's usage metrics answer its own tenant's token alone. */
+    char *metrics = mpath("tok", "api-version=2018-01-01");
+    test_http(&f->d, "GET", metrics, NULL, "tok-beta-0123456789", NULL, &h);
+    assert_int_equal(h.status, 403);
+    test_http_free(&h);
+    test_http(&f->d, "GET", metrics, NULL, "tok-alpha-0123456789", NULL, &h);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    free(metrics);
     free(exec);
     free(doc);
     free(p);
     unlink(file);
+}
+
+/* ---- usage metrics, Azure Monitor's shape ----------------------------------------------- */
+
+#define MPATH "/subscriptions/" SUB "/resourceGroups/rg/providers/Microsoft.ContainerInstance/" \
+              "containerGroups/%s/providers/Microsoft.Insights/metrics?%s"
+
+static char *mpath(const char *name, const char *query)
+{
+    char *p = NULL;
+    if (asprintf(&p, MPATH, name, query) < 0)
+        abort();
+    return p;
+}
+
+/* "START/END" around now (ten minutes back to one ahead), Azure's format. */
+static void timespan_now(char *out, size_t cap)
+{
+    time_t now = time(NULL), from = now - 600, to = now + 60;
+    struct tm a, b;
+    gmtime_r(&from, &a);
+    gmtime_r(&to, &b);
+    char fa[32], fb[32];
+    strftime(fa, sizeof fa, "%Y-%m-%dT%H:%M:%SZ", &a);
+    strftime(fb, sizeof fb, "%Y-%m-%dT%H:%M:%SZ", &b);
+    snprintf(out, cap, "%s/%s", fa, fb);
+}
+
+/* The first data point of the metric's series `i` that has an average. */
+static json_t *averaged(json_t *metric, size_t i)
+{
+    json_t *series = json_array_get(json_object_get(metric, "timeseries"), i);
+    size_t k;
+    json_t *pt;
+    json_array_foreach(json_object_get(series, "data"), k, pt)
+    if (json_object_get(pt, "average") != NULL)
+        return pt;
+    return NULL;
+}
+
+static void expect_bad_parameter(fixture_t *f, const char *query, const char *code,
+                                 const char *target)
+{
+    char *p = mpath("mx", query);
+    test_http_t h = http(f, "GET", p, NULL);
+    expect_cloud_error(&h, 400, code);
+    json_t *t = json_object_get(json_object_get(h.json, "error"), "target");
+    if (json_string_value(t) == NULL || strcmp(json_string_value(t), target) != 0)
+        fprintf(stderr, "%s: expected target %s: %s\n", query, target, h.body);
+    assert_string_equal(json_string_value(t), target);
+    test_http_free(&h);
+    free(p);
+}
+
+/* The agent's samples come back as ACI's metrics in Azure Monitor's shape;
+ * bad parameters are named; a group that does not exist is not found. */
+static void test_usage_metrics(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "mx", doc, 201);
+    free(doc);
+    json_t *g = wait_running(f, "rg", "mx");
+    assert_non_null(g);
+    json_decref(g);
+
+    char ts[96], query[512];
+    timespan_now(ts, sizeof ts);
+    snprintf(query, sizeof query,
+             "api-version=2018-01-01&metricnames=CpuUsage,memoryusage,"
+             "NetworkBytesReceivedPerSecond&timespan=%s&interval=PT1M&aggregation=Average", ts);
+    char *p = mpath("mx", query);
+    json_t *body = NULL;
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); test_now_ms() < end;) {
+        test_http_t h = http(f, "GET", p, NULL);
+        if (h.status != 200)
+            fprintf(stderr, "metrics: %ld %s\n", h.status, h.body);
+        assert_int_equal(h.status, 200);
+        json_t *v = json_object_get(h.json, "value");
+        if (averaged(json_array_get(v, 0), 0) != NULL && averaged(json_array_get(v, 2), 0)) {
+            body = json_incref(h.json);
+            test_http_free(&h);
+            break;
+        }
+        test_http_free(&h);
+        test_sleep_ms(200);
+    }
+    free(p);
+    if (body == NULL)
+        test_agent_dump(&f->agents[0], 30);
+    assert_non_null(body);
+    assert_string_equal(json_string_value(json_object_get(body, "namespace")),
+                        "Microsoft.ContainerInstance/containerGroups");
+    assert_string_equal(json_string_value(json_object_get(body, "resourceregion")),
+                        "westeurope");
+    assert_string_equal(json_string_value(json_object_get(body, "interval")), "PT1M");
+    assert_string_equal(json_string_value(json_object_get(body, "timespan")), ts);
+    json_t *v = json_object_get(body, "value");
+    assert_int_equal(json_array_size(v), 3);
+    static const char *const names[] = {"CpuUsage", "MemoryUsage",
+                                        "NetworkBytesReceivedPerSecond"};
+    static const char *const units[] = {"Count", "Bytes", "BytesPerSecond"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *m = json_array_get(v, i);
+        assert_string_equal(json_string_value(json_object_get(m, "type")),
+                            "Microsoft.Insights/metrics");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(m, "name"), "value")), names[i]);
+        assert_string_equal(json_string_value(json_object_get(m, "unit")), units[i]);
+        const char *id = json_string_value(json_object_get(m, "id"));
+        assert_non_null(id);
+        assert_non_null(strstr(id, "/containerGroups/mx/providers/Microsoft.Insights/metrics/"));
+        assert_int_equal(json_array_size(json_object_get(m, "timeseries")), 1);
+        /* A point for each minute of the eleven, with or without data. */
+        json_t *data = json_object_get(json_array_get(json_object_get(m, "timeseries"), 0),
+                                       "data");
+        assert_int_equal(json_array_size(data), 11);
+        assert_non_null(json_object_get(json_array_get(data, 0), "timeStamp"));
+    }
+    /* CPU and memory per container; the network the group's. */
+    json_t *md = json_object_get(
+        json_array_get(json_object_get(json_array_get(v, 0), "timeseries"), 0),
+        "metadatavalues");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_array_get(md, 0), "name"),
+                                          "value")),
+        "containerName");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(md, 0), "value")),
+                        "app");
+    assert_true(json_real_value(json_object_get(averaged(json_array_get(v, 0), 0), "average")) >
+                0);
+    /* The simulator holds half the requested 1 GB (as GiB). */
+    assert_true(json_real_value(json_object_get(averaged(json_array_get(v, 1), 0), "average")) ==
+                536870912.0);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_array_get(json_object_get(json_array_get(v, 2), "timeseries"), 0),
+                         "metadatavalues")),
+                     0);
+    assert_true(json_real_value(json_object_get(averaged(json_array_get(v, 2), 0), "average")) >
+                0);
+    json_decref(body);
+
+    /* Defaults: all four metrics, PT1M, the last hour (60 points). */
+    p = mpath("mx", "api-version=2018-01-01");
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 4);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_array_get(json_object_get(
+                                            json_array_get(json_object_get(h.json, "value"), 3),
+                                            "timeseries"),
+                                        0),
+                         "data")),
+                     60);
+    test_http_free(&h);
+    free(p);
+
+    expect_bad_parameter(f, "metricnames=CpuUsage", "MissingApiVersionParameter", "api-version");
+    expect_bad_parameter(f, "api-version=" APIV, "InvalidApiVersionParameter", "api-version");
+    expect_bad_parameter(f, "api-version=2018-01-01&metricnames=CpuUsage,DiskUsage", "BadRequest",
+                         "metricnames");
+    expect_bad_parameter(f, "api-version=2018-01-01&interval=PT30S", "BadRequest", "interval");
+    expect_bad_parameter(f, "api-version=2018-01-01&interval=PT1M&timespan=P30D", "BadRequest",
+                         "interval");
+    expect_bad_parameter(f, "api-version=2018-01-01&timespan=yesterday", "BadRequest",
+                         "timespan");
+    expect_bad_parameter(f,
+                         "api-version=2018-01-01&timespan=2024-01-02T00:00:00Z/"
+                         "2024-01-01T00:00:00Z",
+                         "BadRequest", "timespan");
+    expect_bad_parameter(f, "api-version=2018-01-01&aggregation=Median", "BadRequest",
+                         "aggregation");
+
+    p = mpath("nosuch", "api-version=2018-01-01");
+    h = http(f, "GET", p, NULL);
+    expect_cloud_error(&h, 404, "ResourceNotFound");
+    test_http_free(&h);
+    free(p);
+
+    /* /metrics carries the group's latest sample, labelled, once berthd's
+     * cache took it in (a round every tick). */
+    static const char cpu[] = "berth_group_cpu_millicores{subscription=\"" SUB
+                              "\",resource_group=\"rg\",group=\"mx\",container=\"app\"} ";
+    static const char mem[] = "berth_group_memory_bytes{subscription=\"" SUB
+                              "\",resource_group=\"rg\",group=\"mx\",container=\"app\"} "
+                              "536870912\n";
+    static const char rx[] = "berth_group_network_receive_bytes_per_second{subscription=\"" SUB
+                             "\",resource_group=\"rg\",group=\"mx\"} ";
+    bool seen = false;
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); test_now_ms() < end && !seen;) {
+        h = http(f, "GET", "/metrics", NULL);
+        assert_int_equal(h.status, 200);
+        const char *c = strstr(h.body, cpu), *r = strstr(h.body, rx);
+        seen = c != NULL && strtoll(c + strlen(cpu), NULL, 10) > 0 &&
+               strstr(h.body, mem) != NULL && r != NULL &&
+               strtoll(r + strlen(rx), NULL, 10) > 0 &&
+               strstr(h.body, "berth_usage_groups 1\n") != NULL;
+        if (!seen && test_now_ms() + 250 >= end)
+            fprintf(stderr, "/metrics never showed mx's usage:\n%s\n", h.body);
+        test_http_free(&h);
+        if (!seen)
+            test_sleep_ms(250);
+    }
+    assert_true(seen);
 }
 
 int main(void)
@@ -2372,13 +2627,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operations_pruned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_berthds_one_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_metrics, setup_metrics, teardown),
     };
+    if (getenv("BERTH_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("BERTH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, berth_test_redis_group_setup,
                                   berth_test_redis_group_teardown);
 }

@@ -6,20 +6,22 @@
  * names are chosen so that their hash slots fall on every master.
  *
  * Covers: creates through both berthds spread over the cells, each
- * group's GET, stop, start, logs, exec (berthctl, over the WebSocket)
- * and DELETE through the berthd that did not create it; the lists merged over the cells, page by page through
- * nextLink on the other berthd, and the usages added; the directory (one
- * entry per group, naming the cell that holds it, none left by a refused
- * create -- a bad document, no room anywhere -- or a delete); every cell
- * full: a create refused 409 ResourceNotAvailable after every cell was
- * tried; a cell with room again takes the next create whatever cell its
- * key hashes to, and a dangling directory entry naming a full cell is
- * re-pointed to it; a group made by a berthd serving its cell alone
- * entered in the directory by a berthd opening the region with
- * --cell '*' (which finds the four cells on the three masters); a group
- * made from a container group profile placed in the home cell; an exec
- * session made through one berthd run over another's WebSocket; berthctl fsck clean on every cell, with groups placed
- * and at the end.  Every wait is bounded; every process started is
+ * group's GET, stop, start, logs, exec (berthctl, over the WebSocket) and
+ * DELETE through the berthd that did not create it; the lists merged over
+ * the cells, page by page through nextLink on the other berthd, and the
+ * usages added; the directory (one entry per group, naming the cell that
+ * holds it, none left by a refused create -- a bad document, no room
+ * anywhere -- or a delete); every cell full: a create refused 409
+ * ResourceNotAvailable after every cell was tried; a cell with room again
+ * takes the next create whatever cell its key hashes to, and a dangling
+ * directory entry naming a full cell is re-pointed to it; a group made by
+ * a berthd serving its cell alone entered in the directory by a berthd
+ * opening the region with --cell '*' (which finds the four cells on the
+ * three masters); a group made from a container group profile placed in
+ * the home cell; an exec session made through one berthd run over
+ * another's WebSocket; the metrics added over the cells; berthctl fsck
+ * (through the cluster's first node) clean on every cell, with groups
+ * placed and at the end.  Every wait is bounded; every process started is
  * stopped.
  */
 #define _GNU_SOURCE
@@ -299,7 +301,7 @@ static int exec_echo(const test_berthd_t *d, const char *name)
     return 0;
 }
 
-/* ---- the region --------------------------------------------------------------------------------- */
+/* ---- the region ------------------------------------------------------------------------------ */
 
 static int region_setup(void **state)
 {
@@ -382,7 +384,7 @@ static void fsck_every_cell(void)
     }
 }
 
-/* ---- tests ---------------------------------------------------------------------------------------- */
+/* ---- tests ------------------------------------------------------------------------------------ */
 
 /* Creates through both berthds spread over the cells; every route of a
  * group works through the berthd that did not create it; the lists merge

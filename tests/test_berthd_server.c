@@ -508,11 +508,19 @@ static void test_tokens(void **state)
     assert_int_equal(start_plain(&d, extra), 0);
     test_http_t h;
 
-    /* /healthz and /metrics need no token. */
+    /* /healthz needs no token; /metrics (every tenant's groups) an
+     * operator's. */
     assert_int_equal(test_http(&d, "GET", "/healthz", NULL, NULL, NULL, &h), 0);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
     assert_int_equal(test_http(&d, "GET", "/metrics", NULL, NULL, NULL, &h), 0);
+    assert_int_equal(h.status, 401);
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/metrics", NULL, TOKEN_A, NULL, &h), 0);
+    assert_int_equal(h.status, 403);
+    assert_string_equal(error_code(&h), "AuthorizationFailed");
+    test_http_free(&h);
+    assert_int_equal(test_http(&d, "GET", "/metrics", NULL, TOKEN_STAR, NULL, &h), 0);
     assert_int_equal(h.status, 200);
     test_http_free(&h);
 

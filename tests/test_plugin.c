@@ -293,6 +293,66 @@ static void test_sim_start_latency(void **state)
     berth_group_free(spec);
 }
 
+static const char STATS_DOC[] =
+    "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+    " \"initContainers\": [{\"name\": \"setup\", \"properties\": {\"image\": \"busybox:latest\"}}],"
+    " \"containers\": ["
+    "  {\"name\": \"web\", \"properties\": {\"image\": \"busybox:latest\","
+    "   \"resources\": {\"requests\": {\"cpu\": 0.75, \"memoryInGB\": 0.5}}}},"
+    "  {\"name\": \"side\", \"properties\": {\"image\": \"busybox:latest\","
+    "   \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.5}}}}]}}";
+
+/* The simulator's synthetic usage: counters from the requests and the time
+ * run, nothing before a start, back to nothing after the end. */
+static void test_sim_stats(void **state)
+{
+    sim_fixture_t *f = *state;
+    berth_error_t err;
+    assert_true(f->ops->size >= offsetof(berth_plugin_ops_t, stats) + sizeof f->ops->stats);
+    assert_non_null(f->ops->stats);
+    berth_group_t *spec = parse(STATS_DOC);
+    uint32_t shares[2];
+    assert_int_equal(berth_group_cpu_shares(spec, shares, 2), 0);
+    berth_runtime_group_t rg = {"m", 1, 1, spec, 2000, shares, NULL, 0};
+    berth_group_stats_t st;
+    assert_int_equal(f->ops->stats(f->ctx, "m", &st, &err), BERTH_ENOENT);
+    assert_string_equal(err.name, "ContainerGroupNotFound");
+    assert_int_equal(f->ops->create(f->ctx, &rg, &err), 0);
+
+    /* Created, not started: the containers alone (no init container), idle. */
+    assert_int_equal(f->ops->stats(f->ctx, "m", &st, &err), 0);
+    assert_int_equal(st.ncontainers, 2);
+    assert_string_equal(st.containers[0].name, "web");
+    assert_string_equal(st.containers[1].name, "side");
+    assert_false(st.containers[0].running);
+    assert_true(st.containers[0].cpu_ns == 0 && st.containers[0].memory_bytes == 0);
+    assert_true(st.rx_bytes == 0 && st.tx_bytes == 0);
+
+    assert_int_equal(f->ops->start(f->ctx, "m", NULL, &err), 0);
+    sleep_ms(20);
+    assert_int_equal(f->ops->stats(f->ctx, "m", &st, &err), 0);
+    assert_true(st.containers[0].running && st.containers[1].running);
+    /* Both started together: CPU time in the ratio of the requests, 0.75 to 0.5. */
+    assert_true(st.containers[0].cpu_ns > 0);
+    assert_true(st.containers[0].cpu_ns * 500 == st.containers[1].cpu_ns * 750);
+    assert_true(st.containers[0].memory_bytes == 268435456u);    /* half of 0.5 GiB */
+    assert_true(st.rx_bytes > 0 && st.tx_bytes > 0 && st.rx_bytes >= st.tx_bytes);
+    uint64_t cpu = st.containers[0].cpu_ns;
+
+    /* side stops; web goes on, its counters never going back. */
+    assert_int_equal(f->ops->stop(f->ctx, "m", "side", 1, &err), 0);
+    sleep_ms(5);
+    assert_int_equal(f->ops->stats(f->ctx, "m", &st, &err), 0);
+    assert_true(st.containers[0].running);
+    assert_false(st.containers[1].running);
+    assert_true(st.containers[1].cpu_ns == 0 && st.containers[1].memory_bytes == 0);
+    assert_true(st.containers[0].cpu_ns > cpu);
+    assert_true(st.rx_bytes > 0);
+    assert_int_equal(f->ops->remove(f->ctx, "m", &err), 0);
+    assert_int_equal(f->ops->stats(f->ctx, "m", &st, &err), BERTH_ENOENT);
+    berth_group_free(spec);
+}
+
 /* ---- the simulator's interactive sessions --------------------------------- */
 
 #define SESSION_WAIT_MS 20000
@@ -510,6 +570,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sim_config_refused, sim_setup, sim_teardown),
         cmocka_unit_test_setup_teardown(test_sim_lifecycle, sim_setup, sim_teardown),
         cmocka_unit_test_setup_teardown(test_sim_start_latency, sim_setup, sim_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_stats, sim_setup, sim_teardown),
         cmocka_unit_test_setup_teardown(test_sim_session_tty, sim_setup, sim_teardown),
         cmocka_unit_test_setup_teardown(test_sim_session_pipes, sim_setup, sim_teardown),
         cmocka_unit_test_setup_teardown(test_sim_session_refused, sim_setup, sim_teardown),

@@ -500,6 +500,9 @@ static void test_refused_at_once(void **state)
     assert_string_equal(err.target, "key");
     assert_int_equal(berth_store_async_view_read(b.store, NULL, never_read, NULL, &err),
                      BERTH_EINVAL);
+    assert_int_equal(berth_store_async_metrics_read(b.store, longkey, never_read, NULL, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.target, "key");
     assert_int_equal(berth_store_async_group_read(b.store, longkey, NULL, NULL, &err),
                      BERTH_EINVAL);
     assert_int_equal(berth_store_async_eviction_read(b.store, longkey, NULL, NULL, &err),
@@ -574,13 +577,15 @@ static void test_reads(void **state)
     place(&a, "sub/rg/with-spec", "{\"doc\": 2}", NULL); /* generation 2 */
     place(&a, "sub/rg/no-spec", NULL, NULL);
     raw(f, "HSET berth:{reads}:views sub/rg/with-spec %s", "{\"host\":\"h1\",\"generation\":2}");
+    raw(f, "HSET berth:{reads}:metrics sub/rg/with-spec %s",
+        "{\"host\":\"h1\",\"generation\":2,\"interval\":60,\"samples\":[]}");
     raw(f, "HSET berth:{reads}:evictions sub/rg/evicted %s",
         "{\"host\":\"h1\",\"by\":\"sub/rg/big\",\"time\":\"1700000000123\"}");
     raw(f, "HSET berth:{reads}:evictions sub/rg/corrupt %s", "{\"host\":\"h1\"}");
     async_side_t b;
     async_open(f, "reads", &b);
 
-    enum { V_OK, V_NONE, G_SPEC, G_NOSPEC, G_NONE, E_OK, E_NONE, E_BAD, N };
+    enum { V_OK, V_NONE, M_OK, M_NONE, G_SPEC, G_NOSPEC, G_NONE, E_OK, E_NONE, E_BAD, N };
     result_t r[N];
     memset(r, 0, sizeof r);
     berth_error_t err;
@@ -590,6 +595,10 @@ static void test_reads(void **state)
                                                  &err), 0);
     assert_int_equal(berth_store_async_view_read(b.store, "sub/rg/none", read_cb, &r[V_NONE],
                                                  &err), 0);
+    assert_int_equal(berth_store_async_metrics_read(b.store, "sub/rg/with-spec", read_cb,
+                                                    &r[M_OK], &err), 0);
+    assert_int_equal(berth_store_async_metrics_read(b.store, "sub/rg/no-spec", read_cb,
+                                                    &r[M_NONE], &err), 0);
     assert_int_equal(berth_store_async_group_read(b.store, "sub/rg/with-spec", group_cb,
                                                   &r[G_SPEC], &err), 0);
     assert_int_equal(berth_store_async_group_read(b.store, "sub/rg/no-spec", group_cb,
@@ -618,6 +627,14 @@ static void test_reads(void **state)
     assert_int_equal(rc, BERTH_ENOENT);
     same_outcome(&r[V_NONE], rc, &serr);
     assert_true(r[V_NONE].text_null);
+    rc = berth_store_metrics_read(a.store, "sub/rg/with-spec", &text, &serr);
+    same_outcome(&r[M_OK], rc, &serr);
+    assert_string_equal(r[M_OK].text, text);
+    berth_free(text);
+    rc = berth_store_metrics_read(a.store, "sub/rg/no-spec", &text, &serr);
+    assert_int_equal(rc, BERTH_ENOENT);
+    same_outcome(&r[M_NONE], rc, &serr);
+    assert_true(r[M_NONE].text_null);
 
     uint64_t gen = 0;
     rc = berth_store_group_read(a.store, "sub/rg/with-spec", &text, &gen, &serr);

@@ -12,7 +12,8 @@
  * deletes the entry once every one of them is acknowledged.  Instance
  * views and heartbeats are plain keys (store.c's schema); views go through
  * the berth_view_put / berth_view_del Functions, which check that the host
- * still holds the group.
+ * still holds the group; so do the usage metrics (berth:{C}:metrics), which
+ * follow a view's life.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct berth_hostlink {
     char k_hostgroups[BERTH__KEYNAME_MAX];
     char k_groups[BERTH__KEYNAME_MAX];
     char k_views[BERTH__KEYNAME_MAX];
+    char k_metrics[BERTH__KEYNAME_MAX];
     char k_images[BERTH__KEYNAME_MAX];
     char k_calls[BERTH__KEYNAME_MAX];
     char calls_last[BERTH_ASSIGNMENT_ID_MAX + 1]; /* the last call entry read */
@@ -75,6 +77,7 @@ static int link_open(const berth_store_options_t *opts, const char *host,
     berth__store_key(l->s, l->k_hostgroups, sizeof l->k_hostgroups, "hostgroups:", host);
     berth__store_key(l->s, l->k_groups, sizeof l->k_groups, "groups", "");
     berth__store_key(l->s, l->k_views, sizeof l->k_views, "views", "");
+    berth__store_key(l->s, l->k_metrics, sizeof l->k_metrics, "metrics", "");
     berth__store_key(l->s, l->k_images, sizeof l->k_images, "images:", host);
     berth__store_key(l->s, l->k_calls, sizeof l->k_calls, "calls:", host);
     snprintf(l->calls_last, sizeof l->calls_last, "0-0");
@@ -484,26 +487,48 @@ static int view_fcall(berth_hostlink_t *l, int argc, const char **argv, const ch
     return rc;
 }
 
-static int link_view_put(berth_hostlink_t *l, const char *key, uint64_t generation,
-                         const char *view_json, berth_error_t *err)
+/* Writes `json` under `key` in `hash` (the views or the metrics) through
+ * the Function that checks the group is at `generation` on this host. */
+static int link_owned_put(berth_hostlink_t *l, const char *hash, const char *what,
+                          const char *key, uint64_t generation, const char *json,
+                          berth_error_t *err)
 {
     char gen[24];
     snprintf(gen, sizeof gen, "%llu", (unsigned long long)generation);
-    const char *argv[] = {"FCALL", "berth_view_put", "2", l->k_groups, l->k_views,
-                          key, l->host, gen, view_json};
-    int rc = view_fcall(l, 9, argv, "writing an instance view", err);
+    const char *argv[] = {"FCALL", "berth_view_put", "2", l->k_groups, hash,
+                          key, l->host, gen, json};
+    int rc = view_fcall(l, 9, argv, what, err);
     return rc == 1 ? 0 : rc == 0 ? BERTH_ENOENT : rc;
+}
+
+/* The checks of a put of a view or metrics text. */
+static int owned_put_check(const char *key, const char *json, const char *what,
+                           berth_error_t *err)
+{
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    if (json == NULL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", what,
+                                "%s needs a JSON text", what);
+    return 0;
 }
 
 int berth_hostlink_view_put(berth_hostlink_t *link, const char *key, uint64_t generation,
                             const char *view_json, berth_error_t *err)
 {
-    if (berth__group_key_check(key, err) < 0)
+    if (owned_put_check(key, view_json, "view_json", err) < 0)
         return BERTH_EINVAL;
-    if (view_json == NULL)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "view_json",
-                                "a view needs a JSON text");
-    BERTH__RETURN_GUARDED(link_view_put(link, key, generation, view_json, err));
+    BERTH__RETURN_GUARDED(link_owned_put(link, link->k_views, "writing an instance view", key,
+                                         generation, view_json, err));
+}
+
+int berth_hostlink_metrics_put(berth_hostlink_t *link, const char *key, uint64_t generation,
+                               const char *metrics_json, berth_error_t *err)
+{
+    if (owned_put_check(key, metrics_json, "metrics_json", err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(link_owned_put(link, link->k_metrics, "writing usage metrics", key,
+                                         generation, metrics_json, err));
 }
 
 int berth_hostlink_view_get(berth_hostlink_t *link, const char *key, char **view_json,
@@ -512,11 +537,19 @@ int berth_hostlink_view_get(berth_hostlink_t *link, const char *key, char **view
     return berth_store_view_read(link->s, key, view_json, err);
 }
 
-static int link_view_delete(berth_hostlink_t *l, const char *key, berth_error_t *err)
+int berth_hostlink_metrics_get(berth_hostlink_t *link, const char *key, char **metrics_json,
+                               berth_error_t *err)
 {
-    const char *argv[] = {"FCALL", "berth_view_del", "2", l->k_groups, l->k_views, key,
-                          l->host};
-    int rc = view_fcall(l, 7, argv, "dropping an instance view", err);
+    return berth_store_metrics_read(link->s, key, metrics_json, err);
+}
+
+/* Drops what this host wrote under `key` in `hash` (the views or the
+ * metrics), unless the group is (again) on this host. */
+static int link_owned_delete(berth_hostlink_t *l, const char *hash, const char *what,
+                             const char *key, berth_error_t *err)
+{
+    const char *argv[] = {"FCALL", "berth_view_del", "2", l->k_groups, hash, key, l->host};
+    int rc = view_fcall(l, 7, argv, what, err);
     /* Refused means the group is on this host again: nothing to drop. */
     return rc < 0 ? rc : 0;
 }
@@ -531,7 +564,16 @@ int berth_hostlink_view_delete(berth_hostlink_t *link, const char *key, berth_er
 {
     if (berth__group_key_check(key, err) < 0)
         return BERTH_EINVAL;
-    BERTH__RETURN_GUARDED(link_view_delete(link, key, err));
+    BERTH__RETURN_GUARDED(link_owned_delete(link, link->k_views, "dropping an instance view",
+                                            key, err));
+}
+
+int berth_hostlink_metrics_delete(berth_hostlink_t *link, const char *key, berth_error_t *err)
+{
+    if (berth__group_key_check(key, err) < 0)
+        return BERTH_EINVAL;
+    BERTH__RETURN_GUARDED(link_owned_delete(link, link->k_metrics, "dropping usage metrics",
+                                            key, err));
 }
 
 static int link_images_put(berth_hostlink_t *l, const char *const *images, size_t n,

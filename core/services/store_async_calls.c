@@ -1,7 +1,7 @@
 /*
  * store_async_calls.c: the asynchronous store's reads and agent calls
  * (berth.h, "The Redis store, asynchronous: reads and agent calls"): the
- * synchronous store's reads of instance views, group records, evictions
+ * synchronous store's reads of instance views, usage metrics, group records, evictions
  * and image sets, and its logs and exec calls to agents, for a daemon's
  * libevent loop.
  *
@@ -58,6 +58,7 @@
 
 typedef enum op_kind {
     OP_VIEW = 1,
+    OP_METRICS,
     OP_GROUP,
     OP_DOCUMENT,                    /* a group read, else the kept document */
     OP_EVICTION,
@@ -250,6 +251,7 @@ static const char *op_what(const op_t *op)
     switch (op->step) {
     case STEP_READ:
         return op->kind == OP_VIEW ? "reading an instance view"
+             : op->kind == OP_METRICS ? "reading usage metrics"
              : op->kind == OP_EVICTION ? "reading an eviction" : "reading a container group";
     case STEP_ADD:
         return "calling the agent";
@@ -640,6 +642,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *data)
     case STEP_READ:
         if (op->kind == OP_VIEW)
             read_text(op, r, "has no instance view");
+        else if (op->kind == OP_METRICS)
+            read_text(op, r, "has no usage metrics");
         else if (op->kind == OP_EVICTION)
             read_eviction(op, r);
         else if (op->kind == OP_DOCUMENT && op->kept)
@@ -956,6 +960,7 @@ static void op_send(op_t *op)
     case STEP_READ:
         berth__store_key(c->sync, hash, sizeof hash,
                          op->kind == OP_VIEW ? "views"
+                         : op->kind == OP_METRICS ? "metrics"
                          : op->kind == OP_EVICTION ? "evictions"
                          : op->kind == OP_DOCUMENT && op->kept ? "documents" : "groups", "");
         argv[argc++] = "HGET";
@@ -1054,6 +1059,7 @@ static void op_call(op_t *op)
     const berth_error_t *e = st == 0 ? NULL : &op->err;
     switch (op->kind) {
     case OP_VIEW:
+    case OP_METRICS:
         op->cb.read(st, st == 0 ? op->text : NULL, st == 0 ? op->len : 0, e, op->data);
         break;
     case OP_IMAGES_SYNC:
@@ -1240,16 +1246,29 @@ static op_t *read_op(berth_store_async_t *store, op_kind_t kind, const char *key
     return op;
 }
 
-int berth_store_async_view_read(berth_store_async_t *store, const char *key,
-                                berth_store_read_cb cb, void *data, berth_error_t *err)
+/* A read of one text under the group's key (a view, usage metrics). */
+static int text_read(berth_store_async_t *store, op_kind_t kind, const char *key,
+                     berth_store_read_cb cb, void *data, berth_error_t *err)
 {
     int rc;
-    op_t *op = read_op(store, OP_VIEW, key, cb != NULL, data, err, &rc);
+    op_t *op = read_op(store, kind, key, cb != NULL, data, err, &rc);
     if (op == NULL)
         return rc;
     op->cb.read = cb;
     start(op, STEP_READ);
     return 0;
+}
+
+int berth_store_async_view_read(berth_store_async_t *store, const char *key,
+                                berth_store_read_cb cb, void *data, berth_error_t *err)
+{
+    return text_read(store, OP_VIEW, key, cb, data, err);
+}
+
+int berth_store_async_metrics_read(berth_store_async_t *store, const char *key,
+                                   berth_store_read_cb cb, void *data, berth_error_t *err)
+{
+    return text_read(store, OP_METRICS, key, cb, data, err);
 }
 
 int berth_store_async_group_read(berth_store_async_t *store, const char *key,

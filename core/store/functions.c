@@ -427,15 +427,29 @@ const char berth__functions_source[] =
     "  return log_append(keys[2], keys[3], args[3], 'sku', args[1], args[2])\n"
     "end\n"
     "\n"
-    /* KEYS: meta, log, seq.  ARGV: limits record, log max len.  The cell's
-     * per-group limits, in meta's field "limits"; a record equal to the one
-     * held changes nothing and logs nothing. */
-    "local function limits_put(keys, args)\n"
-    "  if redis.call('HGET', keys[1], 'limits') == args[1] then\n"
+    /* KEYS: meta, log, seq.  A setting of the cell's in meta's `field`,
+     * logged as op `field`; a record equal to the one held changes nothing
+     * and logs nothing.  limits_put's ARGV: limits record, log max len: the
+     * cell's per-group limits, in field "limits". */
+    "local function meta_put(keys, field, record, maxlen)\n"
+    "  if redis.call('HGET', keys[1], field) == record then\n"
     "    return {1, 0, ''}\n"
     "  end\n"
-    "  redis.call('HSET', keys[1], 'limits', args[1])\n"
-    "  return log_append(keys[2], keys[3], args[2], 'limits', '', args[1])\n"
+    "  redis.call('HSET', keys[1], field, record)\n"
+    "  return log_append(keys[2], keys[3], maxlen, field, '', record)\n"
+    "end\n"
+    "\n"
+    "local function limits_put(keys, args)\n"
+    "  return meta_put(keys, 'limits', args[1], args[2])\n"
+    "end\n"
+    "\n"
+    /* KEYS: meta, log, seq.  ARGV: policy name, log max len.  The cell's
+     * sandbox policy, in meta's field "sandbox", logged as op 'sandbox'. */
+    "local function sandbox_put(keys, args)\n"
+    "  if args[1] ~= 'none' and args[1] ~= 'all' then\n"
+    "    return {0, 'invalid', 'the sandbox policy must be none or all'}\n"
+    "  end\n"
+    "  return meta_put(keys, 'sandbox', args[1], args[2])\n"
     "end\n"
     "\n"
     /* KEYS: groups, assign:HOST.  ARGV: key, host, expected generation.
@@ -454,10 +468,10 @@ const char berth__functions_source[] =
     "  return {1, 0, id}\n"
     "end\n"
     "\n"
-    /* KEYS: groups, views.  ARGV: key, host, generation, view (JSON).
-     * Only the agent of the host that holds the group, at that generation,
-     * writes its view: a late write from a host the group left changes
-     * nothing. */
+    /* KEYS: groups, views (or metrics).  ARGV: key, host, generation, view
+     * (JSON).  Only the agent of the host that holds the group, at that
+     * generation, writes its view (or its usage metrics): a late write from
+     * a host the group left changes nothing. */
     "local function view_put(keys, args)\n"
     "  local raw = redis.call('HGET', keys[1], args[1])\n"
     "  if not raw then\n"
@@ -472,8 +486,9 @@ const char berth__functions_source[] =
     "  return {1, 0, ''}\n"
     "end\n"
     "\n"
-    /* KEYS: groups, views.  ARGV: key, host.  Drops the view host HOST
-     * wrote, unless the group is (again) on HOST. */
+    /* KEYS: groups, views (or metrics).  ARGV: key, host.  Drops the view
+     * (or the usage metrics) host HOST wrote, unless the group is (again)
+     * on HOST. */
     "local function view_del(keys, args)\n"
     "  local raw = redis.call('HGET', keys[1], args[1])\n"
     "  if raw and mp_unpack(raw).host == args[2] then\n"
@@ -795,6 +810,7 @@ const char berth__functions_source[] =
     "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
     "redis.register_function('berth_limits_put', limits_put)\n"
+    "redis.register_function('berth_sandbox_put', sandbox_put)\n"
     "redis.register_function('berth_place_fx', with_effects(place, 9))\n"
     "redis.register_function('berth_release_fx', with_effects(release, 7))\n"
     "redis.register_function('berth_preempt_fx', with_effects(preempt, 8))\n"

@@ -58,6 +58,16 @@
  *                                      ipAddress, initContainers,
  *                                      containers), written by the agent of
  *                                      the host that holds the group
+ *   berth:{C}:metrics           HASH   group key -> usage metrics (JSON:
+ *                                      host, generation, interval, samples
+ *                                      [{time, rx, tx, containers [{name,
+ *                                      cpu, memory}]}], the last
+ *                                      BERTH_METRICS_SAMPLES_MAX at most),
+ *                                      written whole each interval by the
+ *                                      agent of the host that holds the
+ *                                      group, through the views' Functions
+ *                                      (same ownership check), dropped with
+ *                                      its view
  *   berth:{C}:images:<host>     SET    images the host's runtime holds
  *   berth:{C}:ngroups           HASH   NGroup key -> NGroup record (JSON, ngroup.c:
  *                                      v, key, name, template, desired,
@@ -276,8 +286,10 @@ int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     }
     s->opts = o;
     s->engine = engine;
-    if (engine != NULL)             /* a bare store (hostlink, calls) has none */
+    if (engine != NULL) {           /* a bare store (hostlink, calls) has none */
         berth_engine_limits_get(engine, &s->own_limits);
+        s->own_sandbox = berth_engine_sandbox_get(engine);
+    }
     int rc = berth__store_url_parse(s, o.url, err);
     if (rc < 0) {
         berth_store_close(s);
@@ -347,6 +359,12 @@ int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                            berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(berth__store_limits_put(store, limits, err));
+}
+
+int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                            berth_error_t *err)
+{
+    BERTH__RETURN_GUARDED(berth__store_sandbox_put(store, policy, err));
 }
 
 int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)
@@ -463,6 +481,16 @@ int berth_store_view_read(berth_store_t *store, const char *key, char **json,
         return BERTH_EINVAL;
     }
     BERTH__RETURN_GUARDED(berth__store_view_read(store, key, json, err));
+}
+
+int berth_store_metrics_read(berth_store_t *store, const char *key, char **json,
+                             berth_error_t *err)
+{
+    if (berth__group_key_check(key, err) < 0) {
+        *json = NULL;
+        return BERTH_EINVAL;
+    }
+    BERTH__RETURN_GUARDED(berth__store_metrics_read(store, key, json, err));
 }
 
 int berth_store_fsck(berth_store_t *store, berth_store_fsck_cb cb, void *data,

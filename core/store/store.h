@@ -414,7 +414,7 @@ bool berth__store_stale(const berth_store_t *s);
  * the store stale. */
 /* The snapshot is this many reads in one MULTI/EXEC: hosts, groups, seq,
  * the newest log entry, GPU SKUs, the cell's limits. */
-#define BERTH__SNAPSHOT_READS 6
+#define BERTH__SNAPSHOT_READS 7
 
 typedef struct berth__snapshot_call {
     const char *argv[BERTH__SNAPSHOT_READS][6];

@@ -146,6 +146,15 @@ int berth__store_view_read(berth_store_t *s, const char *key, char **json, berth
                      err);
 }
 
+int berth__store_metrics_read(berth_store_t *s, const char *key, char **json,
+                              berth_error_t *err)
+{
+    char metrics[BERTH__KEYNAME_MAX];
+    berth__store_key(s, metrics, sizeof metrics, "metrics", "");
+    return hash_text(s, metrics, key, "reading usage metrics", "has no usage metrics", json,
+                     err);
+}
+
 /* The document the cell keeps for a group that is not placed. */
 int berth__store_kept_read(berth_store_t *s, const char *key, char **spec_json,
                            berth_error_t *err)

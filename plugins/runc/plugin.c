@@ -439,6 +439,7 @@ static const berth_plugin_ops_t runc_ops = {
     .session_write = op_session_write,
     .session_resize = op_session_resize,
     .session_close = op_session_close,
+    .stats = op_stats,
 };
 
 /* The plugin's entry point: returns the static operations table (never

@@ -28,6 +28,7 @@
  *   shim.c       the supervisor each container runs under
  *   logs.c       logs and exec
  *   session.c    interactive sessions (runc exec with its stdin open)
+ *   stats.c      usage counters from cgroups and /proc
  *   programs.c   running programs and runc's subcommands
  *   util.c       paths and small files
  *
@@ -189,6 +190,10 @@ int op_exec(void *vctx, const char *key, const char *container, const char *cons
             size_t argc, char **out, size_t *len, int *exit_code, berth_error_t *err);
 int exec_target(runc_ctx_t *ctx, const char *key, const char *container,
                 char rid[RUNC_ID_MAX], berth_error_t *err);
+
+/* ---- stats.c ----------------------------------------------------------------- */
+
+int op_stats(void *vctx, const char *key, berth_group_stats_t *out, berth_error_t *err);
 
 /* ---- session.c --------------------------------------------------------------- */
 

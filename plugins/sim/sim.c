@@ -51,6 +51,15 @@
  * session's descriptor is an eventfd, readable while output waits or once
  * the output ended; session_resize changes what `stty size` answers.
  *
+ * Usage metrics (`stats`) are synthetic and deterministic, derived from
+ * the document's requests and the time each container has run since it
+ * last started: a running container uses exactly its requested CPU
+ * (cpu_ns grows by requests.cpu x 10^9 each second) and half of its
+ * requested memory (GB taken as GiB), and the group's network receives
+ * SIM_RX_BPS and sends SIM_TX_BPS bytes a second for each running
+ * container.  A restart sets a container's counters back to 0, as a
+ * runtime's would.
+ *
  * Each port of a group's ipAddress is "published" on 127.0.0.1 with a host
  * port no other group of the context holds: the one the agent asks for
  * (berth_runtime_group_t.host_ports) when it is free, else the next free
@@ -82,6 +91,8 @@
 #define LOG_MAX 4096
 #define SIM_PORT_FIRST 32768        /* the host ports handed out: Linux's   */
 #define SIM_PORT_LAST 60999         /* ephemeral range, as Docker's         */
+#define SIM_RX_BPS 2048u            /* synthetic network, per running container */
+#define SIM_TX_BPS 1024u
 
 typedef struct rule {
     char *glob;
@@ -102,6 +113,8 @@ typedef struct ctr {
     int64_t exit_after_ms;
     int exit_code;
     int stopped_code;               /* 143 after a stop, else -1           */
+    uint32_t cpu_millicores;        /* requested: the synthetic usage      */
+    uint64_t memory_bytes;
     char *log;                      /* synthetic output                    */
     size_t log_len;
     berth_pair_t *config;           /* its config map files, as delivered  */
@@ -469,6 +482,8 @@ static int ctr_init(sim_t *s, ctr_t *c, const berth_container_t *spec, bool is_i
     c->is_init = is_init;
     c->created = true;
     c->stopped_code = -1;
+    c->cpu_millicores = spec->requests.cpu_millicores;
+    c->memory_bytes = (uint64_t)spec->requests.memory_milli_gb * (1024u * 1024u * 1024u) / 1000u;
     const rule_t *r = rule_for(s, spec->image);
     c->exit_after_ms = r != NULL ? r->exit_after_ms : -1;
     c->exit_code = r != NULL ? r->exit_code : 0;
@@ -861,6 +876,34 @@ static int sim_list(void *ctx, berth_plugin_list_cb cb, void *data, berth_error_
     sim_t *s = ctx;
     for (const sgroup_t *g = s->groups; g != NULL; g = g->hh.next)
         cb(g->key, g->generation, g->digest, data);
+    return 0;
+}
+
+static int sim_stats(void *ctx, const char *key, berth_group_stats_t *out, berth_error_t *err)
+{
+    sim_t *s = ctx;
+    memset(out, 0, offsetof(berth_group_stats_t, containers));
+    sgroup_t *g = group_find(s, key);
+    if (g == NULL)
+        return no_group(err, key);
+    int64_t now = berth__clock_wall_ms();
+    for (size_t i = 0; i < g->n; i++) {
+        ctr_t *c = &g->c[i];
+        if (c->is_init)
+            continue;
+        berth_container_stats_t *o = &out->containers[out->ncontainers++];
+        memset(o, 0, sizeof *o);
+        snprintf(o->name, sizeof o->name, "%s", c->name);
+        ctr_tick(c, now);
+        if (!c->running || now < c->ready_ms)
+            continue;
+        uint64_t ran_ms = (uint64_t)(now - c->started_ms);
+        o->running = true;
+        o->cpu_ns = ran_ms * c->cpu_millicores * 1000u;  /* ms x mc x 10^6 / 10^3 */
+        o->memory_bytes = c->memory_bytes / 2;
+        out->rx_bytes += ran_ms * SIM_RX_BPS / 1000u;
+        out->tx_bytes += ran_ms * SIM_TX_BPS / 1000u;
+    }
     return 0;
 }
 
@@ -1443,6 +1486,8 @@ SIM_LOCKED(sim_list, (void *ctx, berth_plugin_list_cb cb, void *data, berth_erro
 SIM_LOCKED(sim_config_maps,
            (void *ctx, const char *key, const berth_group_t *spec, berth_error_t *err),
            (ctx, key, spec, err))
+SIM_LOCKED(sim_stats, (void *ctx, const char *key, berth_group_stats_t *out, berth_error_t *err),
+           (ctx, key, out, err))
 
 static const berth_plugin_ops_t sim_ops = {
     .abi_major = BERTH_PLUGIN_ABI_MAJOR,
@@ -1469,6 +1514,7 @@ static const berth_plugin_ops_t sim_ops = {
     .session_write = sim_session_write,
     .session_resize = sim_session_resize,
     .session_close = sim_session_close,
+    .stats = sim_stats_locked,
 };
 
 /* The plugin's entry symbol: the simulator's operations. */

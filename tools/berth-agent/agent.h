@@ -28,6 +28,8 @@
  *                each group's ports last had on this host
  *   heartbeat.c  the heartbeat thread
  *   images.c     the images the runtime holds, reported to the cell
+ *   metrics.c    usage metrics: the runtime's counters as rates, a window
+ *                of samples per group written to the cell
  *   calls.c      logs and exec calls from schedulers
  *   sessions.c   interactive sessions, a thread each
  *   log.c        clocks and log lines
@@ -56,6 +58,7 @@
 
 #include "berth-plugin.h"
 #include "lib/clock.h"
+#include "lib/seal.h"
 
 #define EVENTS_MAX 12
 #define PORTS_REMEMBERED_MAX 4096   /* groups whose host ports are kept      */
@@ -78,7 +81,11 @@ typedef struct options {
     uint32_t stall_ms;              /* loop stuck this long: no heartbeat   */
     uint32_t backoff_initial_ms, backoff_max_ms, backoff_reset_ms;
     uint32_t stop_grace_s;
+    uint32_t metrics_interval_s;    /* 0: no usage metrics                  */
     bool no_register;
+    berth__keyring_t *secrets;      /* --secrets-key: unseals a document's
+                                     * secrets for the runtime (NULL: a
+                                     * sealed secret fails its group)       */
 } options_t;
 
 /* ---- what the agent knows of each group ----------------------------------------- */
@@ -107,6 +114,9 @@ typedef struct cview {
     bool has_prev;
     events_t ev;
 } cview_t;
+
+/* A group's usage between readings (metrics.c). */
+typedef struct usage usage_t;
 
 typedef enum phase {
     PHASE_INIT,                     /* running init containers in order     */
@@ -150,6 +160,7 @@ typedef struct agroup {
      * it, through view_touch(), event_add() and status_read(). */
     bool view_stale;
     bool kept;                      /* in the agent's tables               */
+    usage_t *usage;                 /* NULL until first sampled            */
     UT_hash_handle hh;              /* agent_t.groups, by key              */
     UT_hash_handle hh_rt;           /* agent_t.by_runtime, by runtime      */
 } agroup_t;
@@ -190,6 +201,11 @@ typedef struct agent {
     agroup_t *groups;
     agroup_t *by_runtime;
     agroup_t *sweep_next;           /* where the sweep goes on (NULL: the head) */
+    /* The metrics round (metrics.c): under way, the group it goes on from
+     * (NULL: the round is at its end), when the next one is due (monotonic). */
+    bool metrics_round;
+    agroup_t *metrics_next;
+    int64_t metrics_due_ms;
     remembered_t *ports;            /* at most PORTS_REMEMBERED_MAX         */
     int64_t last_tick_ms;           /* the last tick, CLOCK_MONOTONIC (0: none) */
     bool images_dirty;              /* an image was pulled: report the set  */
@@ -261,6 +277,17 @@ berth_store_options_t store_options(const options_t *o);
 int host_register(agent_t *a);
 void images_publish(agent_t *a);
 void calls_serve(agent_t *a);
+
+/* ---- metrics.c ---------------------------------------------------------------------- */
+
+/* Whether the plugin has the optional `stats` operation. */
+bool metrics_supported(const berth_plugin_ops_t *ops);
+/* Frees a group's usage state.  Accepts NULL. */
+void usage_free(usage_t *u);
+/* Goes on with the metrics round, at most a slice of groups, or starts
+ * the next one when it is due; does nothing without --metrics-interval or
+ * a plugin with `stats`. */
+void metrics_sample(agent_t *a);
 
 /* ---- sessions.c ------------------------------------------------------------------------- */
 

@@ -26,6 +26,7 @@ void group_free(agroup_t *g)
     berth_group_free(g->spec);
     free(g->c);
     free(g->last_view);
+    usage_free(g->usage);
     free(g);
 }
 
@@ -55,6 +56,8 @@ void group_drop(agent_t *a, const char *key)
         return;
     if (a->sweep_next == g)
         a->sweep_next = g->hh.next;
+    if (a->metrics_next == g)
+        a->metrics_next = g->hh.next;
     runtime_unindex(a, g);
     HASH_DELETE(hh, a->groups, g);
     g->kept = false;

@@ -352,6 +352,7 @@ typedef struct berthctl_container_options {
     long tail;                      /* -1: all                              */
     bool timestamps;
     bool follow;                    /* logs --follow                        */
+    bool metrics;                   /* show --metrics                       */
     const char *exec_command;
 } berthctl_container_options_t;
 

@@ -38,7 +38,7 @@ const char berthctl_container_usage[] =
     "                      [--command-line \"CMD ARGS\"] [--location L]\n"
     "                      [--os-type Linux|Windows] [--priority Regular|Spot] [--no-wait]\n"
     "       berthctl container create -g RG --file FILE [-n NAME] [--location L] [--no-wait]\n"
-    "       berthctl container show -g RG -n NAME [--output json|table]\n"
+    "       berthctl container show -g RG -n NAME [--metrics] [--output json|table]\n"
     "       berthctl container list [-g RG] [--output json|table]\n"
     "       berthctl container delete -g RG -n NAME [--yes] [--no-wait]\n"
     "       berthctl container logs -g RG -n NAME [--container-name C] [--tail N]\n"
@@ -61,6 +61,10 @@ const char berthctl_container_usage[] =
     "        berthctl exits with its exit status.\n"
     "        show and list name the host each group is placed on (berthd's\n"
     "        /berth/containerGroups); show gives where each port is published.\n"
+    "        show --metrics adds the group's usage over the last hour (Azure\n"
+    "        Monitor's metrics: each container's CPU in millicores and memory,\n"
+    "        the group's network bytes/s), the latest minute's average of each;\n"
+    "        with --output json it prints Azure Monitor's answer instead.\n"
     "        host list shows each host's CPU, memory and GPU allocation.\n"
     "        logs --follow prints new output (polled every second) until the\n"
     "        group stops or Ctrl-C; attach does the same, as az container\n"
@@ -91,7 +95,7 @@ typedef enum opt_id {
     O_ENDPOINT, O_TOKEN, O_SUBSCRIPTION, O_RG, O_NAME, O_CACERT, O_INSECURE, O_OUTPUT,
     O_TIMEOUT, O_HELP, O_FILE, O_IMAGE, O_CPU, O_MEMORY, O_GPU_COUNT, O_GPU_SKU, O_RESTART,
     O_PORTS, O_PROTOCOL, O_IP, O_DNS, O_ENV, O_SECURE_ENV, O_COMMAND, O_LOCATION, O_OS, O_PRIORITY,
-    O_NO_WAIT, O_YES, O_CONTAINER, O_TAIL, O_TIMESTAMPS, O_EXEC_COMMAND, O_FOLLOW
+    O_NO_WAIT, O_YES, O_CONTAINER, O_TAIL, O_TIMESTAMPS, O_EXEC_COMMAND, O_FOLLOW, O_METRICS
 } opt_id_t;
 
 typedef enum arg_kind { ARG_NONE, ARG_ONE, ARG_MANY } arg_kind_t;
@@ -140,6 +144,7 @@ static const optdef_t optdefs[] = {
     {"--timestamps", NULL, O_TIMESTAMPS, ARG_NONE, BERTHCTL_VERB_LOGS},
     {"--exec-command", NULL, O_EXEC_COMMAND, ARG_ONE, BERTHCTL_VERB_EXEC},
     {"--follow", NULL, O_FOLLOW, ARG_NONE, BERTHCTL_VERB_LOGS},
+    {"--metrics", NULL, O_METRICS, ARG_NONE, BERTHCTL_VERB_SHOW},
 };
 
 static int strv_push(berthctl_strings_t *a, const char *s)
@@ -294,6 +299,7 @@ static int parse_opts(int argc, char **argv, unsigned verb, berthctl_container_o
         case O_TIMESTAMPS: o->timestamps = true; break;
         case O_EXEC_COMMAND: o->exec_command = val; break;
         case O_FOLLOW: o->follow = true; break;
+        case O_METRICS: o->metrics = true; break;
         case O_PORTS: case O_ENV: case O_SECURE_ENV: break;
         }
         switch (d->id) {

@@ -27,9 +27,10 @@
 
 /* ---- URLs ------------------------------------------------------------------------- */
 
-/* Contract (berthctl.h). */
-char *berthctl_group_url(berthctl_client_t *c, const berthctl_container_options_t *o,
-                         const char *name, const char *suffix, const char *query)
+/* berthctl_group_url() with api-version `apiv`. */
+static char *group_url_at(berthctl_client_t *c, const berthctl_container_options_t *o,
+                          const char *name, const char *suffix, const char *apiv,
+                          const char *query)
 {
     char *sub = curl_easy_escape(c->curl, o->subscription, 0);
     char *rg = curl_easy_escape(c->curl, o->rg, 0);
@@ -39,13 +40,19 @@ char *berthctl_group_url(berthctl_client_t *c, const berthctl_container_options_
         b.oom = true;
     berthctl_string_printf(&b,
                            "%s/subscriptions/%s/resourceGroups/%s/providers/"
-                           "Microsoft.ContainerInstance/containerGroups/%s%s?api-version="
-                           BERTHCTL_ACI_API_VERSION "%s",
-                           c->base, sub, rg, n, suffix, query);
+                           "Microsoft.ContainerInstance/containerGroups/%s%s?api-version=%s%s",
+                           c->base, sub, rg, n, suffix, apiv, query);
     curl_free(sub);
     curl_free(rg);
     curl_free(n);
     return berthctl_string_take(&b);
+}
+
+/* Contract (berthctl.h). */
+char *berthctl_group_url(berthctl_client_t *c, const berthctl_container_options_t *o,
+                         const char *name, const char *suffix, const char *query)
+{
+    return group_url_at(c, o, name, suffix, BERTHCTL_ACI_API_VERSION, query);
 }
 
 /* The URL of a container's sub-resource ("logs", "exec"). */
@@ -68,12 +75,10 @@ static char *container_url(berthctl_client_t *c, const berthctl_container_option
 
 /* ---- the verbs -------------------------------------------------------------------- */
 
-/* GETs the group into *out.  Returns an exit status. */
-static int get_group(berthctl_client_t *c, const berthctl_container_options_t *o, const char *what,
-                     json_t **out)
+/* GETs `url` into *out (a JSON object); an exit status, the error printed. */
+static int get_object(berthctl_client_t *c, const char *url, const char *what, json_t **out)
 {
     *out = NULL;
-    char *url = berthctl_group_url(c, o, o->name, "", "");
     if (url == NULL)
         return berthctl_out_of_memory();
     berthctl_response_t r;
@@ -87,7 +92,72 @@ static int get_group(berthctl_client_t *c, const berthctl_container_options_t *o
         *out = json_incref(r.json);
     }
     berthctl_response_free(&r);
+    return rc;
+}
+
+/* GETs the group into *out.  Returns an exit status. */
+static int get_group(berthctl_client_t *c, const berthctl_container_options_t *o, const char *what,
+                     json_t **out)
+{
+    char *url = berthctl_group_url(c, o, o->name, "", "");
+    int rc = get_object(c, url, what, out);
     free(url);
+    return rc;
+}
+
+/* The last data point of a series that has an average, or NULL. */
+static json_t *latest_average(json_t *series)
+{
+    json_t *data = json_object_get(series, "data");
+    for (size_t i = json_array_size(data); i > 0; i--)
+        if (json_object_get(json_array_get(data, i - 1), "average") != NULL)
+            return json_array_get(data, i - 1);
+    return NULL;
+}
+
+/* Prints Azure Monitor's answer `m` as a table: each series' latest
+ * average. */
+static int print_metrics(json_t *m)
+{
+    berthctl_table_t t = {.ncols = 5};
+    static const char *const head[] = {"METRIC", "CONTAINER", "TIME", "AVERAGE", "UNIT"};
+    for (size_t i = 0; i < 5; i++)
+        berthctl_table_add(&t, head[i]);
+    size_t i, j;
+    json_t *metric, *series;
+    json_array_foreach(json_object_get(m, "value"), i, metric)
+    json_array_foreach(json_object_get(metric, "timeseries"), j, series)
+    {
+        json_t *pt = latest_average(series);
+        char avg[64] = "";
+        if (pt != NULL)
+            berthctl_format_number(avg, sizeof avg,
+                                   json_number_value(json_object_get(pt, "average")));
+        berthctl_table_add(&t, berthctl_json_string(metric, "name.value"));
+        berthctl_table_add(&t, json_string_value(json_object_get(
+                                   json_array_get(json_object_get(series, "metadatavalues"), 0),
+                                   "value")));
+        berthctl_table_add(&t, pt != NULL ? berthctl_json_string(pt, "timeStamp") : NULL);
+        berthctl_table_add(&t, avg);
+        berthctl_table_add(&t, berthctl_json_string(metric, "unit"));
+    }
+    return berthctl_table_print(&t);
+}
+
+/* `show --metrics`: the group's usage over the last hour, per minute. */
+static int show_metrics(berthctl_client_t *c, const berthctl_container_options_t *o)
+{
+    json_t *m;
+    char *url = group_url_at(c, o, o->name, "/providers/Microsoft.Insights/metrics",
+                             "2018-01-01", "&interval=PT1M&aggregation=Average");
+    int rc = get_object(c, url, "show --metrics", &m);
+    free(url);
+    if (rc != BERTHCTL_EXIT_OK)
+        return rc;
+    if (!o->json)
+        putchar('\n');
+    rc = o->json ? berthctl_print_json(m) : print_metrics(m);
+    json_decref(m);
     return rc;
 }
 
@@ -98,9 +168,9 @@ int berthctl_container_show(berthctl_client_t *c, const berthctl_container_optio
     int rc = get_group(c, o, "show", &g);
     if (rc != BERTHCTL_EXIT_OK)
         return rc;
-    if (o->json) {
+    if (o->json && !o->metrics) {
         rc = berthctl_print_json(g);
-    } else {
+    } else if (!o->json) {
         json_t *hosts = berthctl_group_hosts(c, o, o->name);
         char key[512];
         berthctl_group_host_key(g, key, sizeof key);
@@ -108,6 +178,8 @@ int berthctl_container_show(berthctl_client_t *c, const berthctl_container_optio
         json_decref(hosts);
     }
     json_decref(g);
+    if (rc == BERTHCTL_EXIT_OK && o->metrics)
+        rc = show_metrics(c, o);
     return rc;
 }
 

@@ -8,6 +8,8 @@
  *   api_hosts.c   one host: its groups, cordon, uncordon and drain
  *   api_network.c a group's outbound dependencies, subnets' service
  *                 association links
+ *   api_metrics.c a group's usage metrics in Azure Monitor's shape
+ *   api_usage.c   the groups' usage in /metrics, from a cache
  *   api_open.c    open and close, the loop's timers, health, metrics
  *   mutate.c      the mutating requests
  *   reads.c       lists, operations, logs and exec
@@ -58,6 +60,7 @@ struct bd_api {
     struct bd_worker *worker;       /* work still blocking, off the loop    */
     bool syncing, images_syncing;   /* the timer's catch-ups in flight      */
     uint64_t evictions;             /* Spot groups evicted by this berthd's PUTs */
+    struct bd_usage *usage;         /* the groups' usage for /metrics       */
     /* A region (cfg names more than one cell): the cells' APIs and the
      * routing between them (region.h); none of the fields above is then
      * used but cfg and base. */
@@ -169,6 +172,31 @@ void api_get_provider_operations(bd_reply_t *reply);
  * names (api_network.c): the registries it pulls from; 404 when there is
  * no such group. */
 void api_get_outbound_endpoints(bd_api_t *api, const op_t *op, bd_reply_t *reply);
+
+/* Answers GET .../containerGroups/{name}/providers/Microsoft.Insights/
+ * metrics for the group of op (names filled) through `reply`, once: 400
+ * naming a bad parameter (nothing read), 404 when the group does not
+ * exist, else Azure Monitor's answer (api_metrics.c). */
+void api_get_metrics(bd_api_t *api, const bd_request_t *req, const op_t *op,
+                     bd_reply_t *reply);
+
+/* Whether `v` is an Azure Monitor metrics api-version berthd answers. */
+bool api_metrics_api_version(const char *v);
+
+/* The cache of the groups' latest usage behind /metrics (api_usage.c),
+ * refreshed on `base` by a timer, a round at most every period_ms, through
+ * `async` (which must outlive it).  NULL for want of memory. */
+typedef struct bd_usage bd_usage_t;
+bd_usage_t *api_usage_new(struct event_base *base, berth_store_async_t *async,
+                          uint32_t period_ms);
+/* No more reads: call before closing the store, whose closing completes
+ * the reads still out.  Accepts NULL. */
+void api_usage_stop(bd_usage_t *u);
+/* Frees the cache, after the store is closed.  Accepts NULL. */
+void api_usage_free(bd_usage_t *u);
+/* Appends the cached usage of us[0..n-1] (one cell's, or a region's
+ * cells') to `out` (Prometheus text, each series once). */
+void api_usage_render(const bd_usage_t *const *us, size_t n, struct evbuffer *out);
 
 /* Answers DELETE of the service association link of subnet `subnet` of
  * virtual network `vnet` in resource group `rg` of subscription `sub`

@@ -137,23 +137,31 @@ void api_reply_not_found(bd_reply_t *reply, const char *rg, const char *name)
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
-static bool api_version(const bd_request_t *req, bd_reply_t *reply, char *out, size_t cap)
+/* Reads the api-version into out[cap]; false (400 sent) when it is
+ * missing or not one `known` accepts (`list` names those). */
+static bool api_version_in(const bd_request_t *req, bd_reply_t *reply, char *out, size_t cap,
+                           bool (*known)(const char *), const char *list)
 {
     int q = bd_query_get(req->query, "api-version", out, cap);
     if (q == 0) {
         bd_reply_error(reply, 400, "MissingApiVersionParameter", "api-version",
                        "The api-version query parameter (?api-version=) is required for all "
                        "requests. Supported api-versions: %s.",
-                       bd_apiv_list());
+                       list);
         return false;
     }
-    if (q < 0 || !bd_apiv_known(out)) {
+    if (q < 0 || !known(out)) {
         bd_reply_error(reply, 400, "InvalidApiVersionParameter", "api-version",
                        "The api-version '%s' is invalid. The supported versions are %s.",
-                       q < 0 ? "" : out, bd_apiv_list());
+                       q < 0 ? "" : out, list);
         return false;
     }
     return true;
+}
+
+static bool api_version(const bd_request_t *req, bd_reply_t *reply, char *out, size_t cap)
+{
+    return api_version_in(req, reply, out, cap, bd_apiv_known, bd_apiv_list());
 }
 
 /* Names, for the reply, the resource of a path whose seg[7] is its name
@@ -320,6 +328,26 @@ static void route_group(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
         }
     }
     no_route(reply);
+}
+
+/* GET .../containerGroups/{name}/providers/Microsoft.Insights/metrics:
+ * Azure Monitor's route, with Azure Monitor's api-versions. */
+static void route_metrics(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply,
+                          char **seg)
+{
+    bd_reply_route(reply, "Metrics_List");
+    char apiv[32];
+    if (!api_version_in(req, reply, apiv, sizeof apiv, api_metrics_api_version,
+                        "2018-01-01, 2019-07-01, 2021-05-01, 2023-10-01"))
+        return;
+    if (req->method != BD_GET) {
+        bad_method(reply);
+        return;
+    }
+    op_t op;
+    memset(&op, 0, sizeof op);
+    if (group_names(req, seg, &op, reply))
+        api_get_metrics(api, req, &op, reply);
 }
 
 /* Contract (berthd.h): answers one request under /subscriptions/,
@@ -492,6 +520,11 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             bd_reply_error(reply, 400, "InvalidResourceGroupName", "resourceGroupName",
                            "resource group names are 1-90 letters, digits, '-', '_', '.', '(' "
                            "or ')', not ending with '.'");
+            return;
+        }
+        if (n == 11 && ieq(seg[8], "providers") && ieq(seg[9], "Microsoft.Insights") &&
+            ieq(seg[10], "metrics")) {
+            route_metrics(api, req, reply, seg);
             return;
         }
         if (!api_version(req, reply, apiv, sizeof apiv))

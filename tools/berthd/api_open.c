@@ -2,7 +2,7 @@
  * api_open.c: the API's life: opening and closing it, the loop's periodic
  * work (the replica caught up, the agents' image sets read, old operation
  * records dropped), the health PING behind /healthz, and the API's
- * metrics.
+ * metrics (the groups' usage among them: api_usage.c's cache).
  *
  * Each timer's work is one asynchronous call at a time, never blocking the
  * loop; a call still out when the timer fires again is not doubled.
@@ -197,6 +197,11 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
         goto fail;
     }
     bd_worker_housekeeping_start(api->worker, period);
+    api->usage = api_usage_new(base, api->async, period);
+    if (api->usage == NULL) {
+        rc = berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+        goto fail;
+    }
     api->timer = event_new(base, -1, EV_PERSIST, on_timer, api);
     struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
     if (api->timer == NULL || event_add(api->timer, &tv) != 0) {
@@ -231,7 +236,9 @@ void bd_api_close(bd_api_t *api)
      * calls and commits: "Closed"), while the server still holds their
      * replies. */
     bd_worker_free(api->worker);
+    api_usage_stop(api->usage);
     berth_store_async_close(api->async);
+    api_usage_free(api->usage);
     berth_engine_free(api->async_engine);
     bd_records_free(api->records);
     free(api);
@@ -348,6 +355,11 @@ void api_metrics_sum(bd_api_t *const *apis, size_t napis, struct evbuffer *out)
                                 (long long)json_integer_value(json_array_get(a, j + 3)));
     }
     json_decref(skus);
+    const bd_usage_t *usages[BD_CELLS_MAX];
+    size_t nusages = 0;
+    for (size_t k = 0; k < napis && nusages < BD_CELLS_MAX; k++)
+        usages[nusages++] = apis[k]->usage;
+    api_usage_render(usages, nusages, out);
 }
 
 /* Contract: berthd.h. */

@@ -50,6 +50,7 @@
 #include <jansson.h>
 
 #include "berth.h"
+#include "lib/seal.h"
 
 /* ---- configuration ---------------------------------------------------------------- */
 
@@ -88,6 +89,10 @@ typedef struct bd_config {
                                      * it; never taken from a request)     */
     char location[65];              /* every resource group's location
                                      * (GET .../resourcegroups/RG): "westeurope" */
+    const berth__keyring_t *secrets; /* --secrets-key: seals every secret
+                                     * before it is stored (NULL: documents
+                                     * with a secret are refused); shared
+                                     * read-only by the worker thread        */
 } bd_config_t;
 
 /* ---- one request, as the server hands it to the API ---------------------------------- */
@@ -276,10 +281,12 @@ uint32_t bd_api_agent_timeout_ms(const bd_api_t *api);
  * NGroups mid-rollout, an object whose members are keys).  profile_doc:
  * for a PUT or PATCH whose body names a container group profile, that
  * profile's document at revision profile_rev, resolved on the loop
- * (bd_profile_resolve()); NULL otherwise. */
+ * (bd_profile_resolve()); NULL otherwise.  The body's secrets are sealed
+ * under `secrets` (berthd's --secrets-key; NULL: a body with a secret is
+ * refused) before anything is stored (secrets.h). */
 void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t *req,
                        bd_reply_t *reply, char **seg, int n, const char *profile_doc,
-                       uint64_t profile_rev);
+                       uint64_t profile_rev, const berth__keyring_t *secrets);
 
 /* Runs one reconcile step for every NGroup of the store's cell, logging
  * failures, and makes `active` the set of those not steady after it.

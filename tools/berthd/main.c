@@ -82,6 +82,10 @@ static void bd_usage(FILE *out)
             "                         [CLIENT_ID] ('*' for any subscription; with a\n"
             "                         CLIENT_ID, TOKEN is that OAuth client's secret);\n"
             "                         without it: no auth\n"
+            "  --secrets-key FILE     the key file that seals secrets before they reach\n"
+            "                         Redis (lines \"KEYID KEY\", the first seals, all\n"
+            "                         unseal; mode 600); without it a document holding a\n"
+            "                         secret is refused\n"
             "  --data-dir DIR         local state and the embedded Redis (default:\n"
             "                         /var/lib/berthd)\n"
             "  --dns-domain D         suffix of group FQDNs (default: berth.local)\n"
@@ -236,6 +240,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tokens", required_argument, NULL, 't'},
+        {"secrets-key", required_argument, NULL, 'S'},
         {"data-dir", required_argument, NULL, 'd'},
         {"dns-domain", required_argument, NULL, 'D'},
         {"body-max", required_argument, NULL, 'b'},
@@ -261,6 +266,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
     cfg->agent_timeout_ms = 10000;
     snprintf(cfg->location, sizeof cfg->location, "westeurope");
     bool have_listen = false;
+    const char *secrets_key = NULL;
 
     opterr = 0;
     int c;
@@ -277,6 +283,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         case 'C': cfg->tls_cert = optarg; break;
         case 'K': cfg->tls_key = optarg; break;
         case 't': cfg->tokens_file = optarg; break;
+        case 'S': secrets_key = optarg; break;
         case 'd': bd_copy_opt(cfg->data_dir, sizeof cfg->data_dir, "--data-dir", optarg); break;
         case 'D':
             if (optarg[0] == '\0' || optarg[0] == '.')
@@ -334,6 +341,14 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s%s%s:%u",
                  cfg->tls_cert != NULL ? "https" : "http", v6 ? "[" : "", cfg->listen_addr,
                  v6 ? "]" : "", (unsigned)cfg->listen_port);
+    }
+    if (secrets_key != NULL) {
+        /* Read once, here: the keys stay in memory for the process's life. */
+        berth__keyring_t *ring = NULL;
+        berth_error_t err;
+        if (berth__keyring_load(secrets_key, &ring, &err) != 0)
+            bd_usage_error("--secrets-key: %s", err.message);
+        cfg->secrets = ring;
     }
 }
 
@@ -689,6 +704,7 @@ out:
     if (ev_term != NULL)
         event_free(ev_term);
     event_base_free(base);
+    berth__keyring_free((berth__keyring_t *)cfg.secrets);  /* wiped */
     if (rc == 0)
         bd_log("info", "stopped");
     return rc;

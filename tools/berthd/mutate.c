@@ -61,6 +61,7 @@
 #include "apiversions.h"
 #include "mutate-internal.h"
 #include "profiles.h"
+#include "secrets.h"
 
 void mut_free(mut_t *m)
 {
@@ -306,6 +307,13 @@ static int put_document(mut_t *m)
     rc = berth_engine_group_request(berth_store_async_engine(m->api->async), m->g, &m->req, &err);
     if (rc != 0) {
         mut_berth_error(m, 400, &err);
+        return -1;
+    }
+    /* Sealed before anything is stored or compared: the record, the
+     * change log and the digest only ever see the sealed document. */
+    rc = bd_group_seal(m->api->cfg->secrets, m->g, &err);
+    if (rc != 0) {
+        mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &err);
         return -1;
     }
     if (berth_group_to_json(m->g, 0, &m->spec, NULL) != 0) {

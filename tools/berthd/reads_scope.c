@@ -7,9 +7,12 @@
  *
  * Both walk the subscription's resource records (bd_records_list(), pages
  * of SCOPE_PAGE, at most SCOPE_PAGES_MAX pages) keeping those of the
- * location, and read what the groups hold from the engine's replica (no
- * I/O).  This file must never block, never write, and never let a reply
- * hold anything of another subscription's groups.
+ * location, then its NGroups in the location (their records are the
+ * library's: read on the worker thread, with the images of their
+ * templates) and count each NGroup's members as its groups, and read what
+ * the groups hold from the engine's replica (no I/O).  This file must never
+ * block, never write, and never let a reply hold anything of another
+ * subscription's groups.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "api-internal.h"
 #include "reads.h"
 #include "resource.h"
+#include "worker.h"
 
 #define SCOPE_PAGE 256              /* records one page of the walk reads  */
 #define SCOPE_PAGES_MAX 4096        /* pages one walk reads at most        */
@@ -50,12 +54,17 @@ struct scope_walk {
     uint64_t millicores, memory_mib;
     json_t *gpus;                   /* usages: SKU -> {used, cap}           */
     json_t *images;                 /* cached images: image -> true         */
+    /* The NGroups of the subscription in the location, read on the worker:
+     * key -> [image, ...] of their templates. */
+    json_t *ngroups;
+    scope_done_fn finish;           /* the reply, once the NGroups are in   */
 };
 
 static void walk_free(scope_walk_t *w)
 {
     json_decref(w->gpus);
     json_decref(w->images);
+    json_decref(w->ngroups);
     free(w);
 }
 
@@ -110,11 +119,145 @@ static int walk_next(scope_walk_t *w)
                            SCOPE_PAGE, walk_page, w);
 }
 
+/* ---- the subscription's NGroups ----------------------------------------------------------- */
+
+/* Adds the images a group document's containers and init containers run
+ * to the array `out`. */
+static void template_images(const char *doc, json_t *out)
+{
+    json_t *root = doc != NULL ? json_loads(doc, 0, NULL) : NULL;
+    json_t *props = json_object_get(root, "properties");
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(props, lists[l]), i, c)
+        {
+            json_t *image = json_object_get(json_object_get(c, "properties"), "image");
+            if (json_is_string(image))
+                json_array_append(out, image);
+        }
+    }
+    json_decref(root);
+}
+
+typedef struct ng_keys {
+    const char *prefix;
+    size_t plen;
+    json_t *keys;
+} ng_keys_t;
+
+/* The subscription's NGroup keys ("<sub>/<rg>/<name>"). */
+static void on_ngroup_key(const char *key, void *data)
+{
+    ng_keys_t *k = data;
+    if (strncmp(key, k->prefix, k->plen) == 0)
+        json_array_append_new(k->keys, json_string(key));
+}
+
+/* On the worker: the subscription's NGroups in the location, with their
+ * templates' images, into w->ngroups (left NULL when the store fails). */
+static void ngroups_scan(bd_worker_ctx_t *ctx, void *arg)
+{
+    scope_walk_t *w = arg;
+    if (ctx->store == NULL)
+        return;
+    ng_keys_t k = {w->prefix, strlen(w->prefix), json_array()};
+    json_t *found = json_object();
+    if (k.keys == NULL || found == NULL ||
+        berth_store_ngroup_list(ctx->store, on_ngroup_key, &k, NULL) < 0) {
+        json_decref(k.keys);
+        json_decref(found);
+        return;
+    }
+    size_t i;
+    json_t *key;
+    json_array_foreach(k.keys, i, key)
+    {
+        berth_ngroup_t *g = NULL;
+        if (berth_store_ngroup_get(ctx->store, json_string_value(key), &g, NULL) != 0)
+            continue;
+        json_t *meta = g->metadata_json ? json_loads(g->metadata_json, 0, NULL) : NULL;
+        char loc[BD_LOCATION_MAX + 1];
+        bd_location_norm(api_jstr(meta, "location"), loc, sizeof loc);
+        if (strcmp(loc, w->location) == 0 && !g->deleting) {
+            json_t *images = json_array();
+            template_images(g->template_json, images);
+            json_object_set_new(found, g->key, images);
+        }
+        json_decref(meta);
+        berth_ngroup_free(g);
+    }
+    json_decref(k.keys);
+    w->ngroups = found;
+}
+
+/* The loop's replica holds the members the worker placed: the reply. */
+static void replica_synced(int status, const berth_placement_t *placement,
+                           const berth_error_t *err, void *arg)
+{
+    (void)placement, (void)err;
+    scope_walk_t *w = arg;
+    w->finish(w, status);
+}
+
+/* On the loop: the scan's outcome.  The members are read from the loop's
+ * replica, caught up first (the worker's store placed them). */
+static void ngroups_scanned(int status, const berth_error_t *err, void *arg)
+{
+    (void)err;
+    scope_walk_t *w = arg;
+    berth_error_t e;
+    if (status != 0 || w->ngroups == NULL)
+        w->finish(w, BERTH_EIO);
+    else if (json_object_size(w->ngroups) == 0)
+        w->finish(w, 0);
+    else if (berth_store_async_sync(w->api->async, replica_synced, w, &e) != 0)
+        w->finish(w, e.code);
+}
+
+/* The records are walked: read the NGroups, then finish (at once when
+ * the records could not be read). */
+static void records_walked(scope_walk_t *w, int status)
+{
+    if (status != 0 || bd_worker_call(w->api->worker, ngroups_scan, ngroups_scanned, w) != 0)
+        w->finish(w, status != 0 ? status : BERTH_EIO);
+}
+
+/* The members of each NGroup read, as each record: each(w, member key,
+ * NULL). */
+typedef struct member_walk {
+    scope_walk_t *w;
+    scope_record_fn each;
+} member_walk_t;
+
+static int on_member(const char *key, void *data)
+{
+    member_walk_t *m = data;
+    m->each(m->w, key, NULL);
+    return 0;
+}
+
+static void members_each(scope_walk_t *w, scope_record_fn each)
+{
+    berth_engine_t *engine = berth_store_async_engine(w->api->async);
+    member_walk_t m = {w, each};
+    const char *key;
+    json_t *images;
+    json_object_foreach(w->ngroups, key, images)
+    {
+        char prefix[BERTH_NGROUP_KEY_MAX + 2];
+        snprintf(prefix, sizeof prefix, "%s/", key);
+        berth_engine_group_keys(engine, prefix, on_member, &m);
+    }
+}
+
 /* Starts the walk; on failure answers 503 and frees w. */
 static void walk_start(scope_walk_t *w, scope_record_fn each, scope_done_fn done)
 {
     w->each = each;
-    w->done = done;
+    w->done = records_walked;
+    w->finish = done;
     if (walk_next(w) != 0) {
         out_of_memory(w->reply);
         walk_free(w);
@@ -165,6 +308,13 @@ static void usages_each(scope_walk_t *w, const char *key, const json_t *rec)
     }
 }
 
+/* An NGroup member: held like a group, and counted among the groups. */
+static void usages_member(scope_walk_t *w, const char *key, const json_t *rec)
+{
+    w->groups++;
+    usages_each(w, key, rec);
+}
+
 static void usages_done(scope_walk_t *w, int status)
 {
     bd_reply_t *reply = w->reply;
@@ -173,6 +323,7 @@ static void usages_done(scope_walk_t *w, int status)
         walk_free(w);
         return;
     }
+    members_each(w, usages_member);
     /* The limits: the cell's capacity, and per GPU SKU its hosts' GPUs. */
     berth_engine_t *engine = berth_store_async_engine(w->api->async);
     berth_engine_stats_t st;
@@ -252,6 +403,15 @@ static void images_each(scope_walk_t *w, const char *key, const json_t *rec)
 
 static void images_done(scope_walk_t *w, int status)
 {
+    const char *key;
+    json_t *list;
+    json_object_foreach(status == 0 ? w->ngroups : NULL, key, list)
+    {
+        size_t i;
+        json_t *image;
+        json_array_foreach(list, i, image)
+            json_object_set(w->images, json_string_value(image), json_true());
+    }
     if (status != 0)
         store_failing(w->reply);
     else

@@ -469,7 +469,7 @@ static void one_answered(rq_t *q)
     rq_forward(q, q->cell);
 }
 
-/* ---- every cell ------------------------------------------------------------------------------- */
+/* ---- every cell ------------------------------------------------------------------------------ */
 
 /* The store key of a container group's ARM id (lowercase sub and rg), or
  * "" when `id` is none. */
@@ -676,7 +676,7 @@ static void rq_step(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ---- routes ----------------------------------------------------------------------------------- */
+/* ---- routes ---------------------------------------------------------------------------------- */
 
 /* Whether seg[0..n-1] names container groups: a resource group's (n 7),
  * one group and below it (n >= 8). */

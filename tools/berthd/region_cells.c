@@ -116,8 +116,8 @@ int bd_region_cells_find(const char *url, uint32_t timeout_ms,
         for (char *line = strtok_r(nodes->str, "\n", &save); rc == 0 && line != NULL;
              line = strtok_r(NULL, "\n", &save)) {
             char addr[300], flags[256], node_url[320];
-            if (sscanf(line, "%*s %299s %255s", addr, flags) != 2 || strstr(flags, "master") == NULL ||
-                strstr(flags, "fail") != NULL)
+            if (sscanf(line, "%*s %299s %255s", addr, flags) != 2 ||
+                strstr(flags, "master") == NULL || strstr(flags, "fail") != NULL)
                 continue;
             addr[strcspn(addr, "@,")] = '\0';
             snprintf(node_url, sizeof node_url, "redis://%s", addr);

@@ -233,7 +233,18 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
         return;
     }
     if (strcmp(r->path, "/metrics") == 0 && (method == BD_GET || method == BD_HEAD)) {
+        /* Every tenant's groups are in it: with tokens, an operator's. */
+        bd_request_t who;
+        memset(&who, 0, sizeof who);
+        if (bd_authorize(srv, req, r, &who) != 0)
+            return;
         bd_reply_route(r, "metrics");
+        if (!who.operator_scope) {
+            bd_reply_error(r, 403, "AuthorizationFailed", "",
+                           "The client does not have authorization to read the metrics: that "
+                           "needs an operator token (one allowing every subscription, '*').");
+            return;
+        }
         struct evbuffer *out = evbuffer_new();
         if (out == NULL) {
             bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
