@@ -416,6 +416,23 @@ static void test_usage_errors(void **state)
     const char *a11[] = {"--listen", "127.0.0.1:1", "--location", "west/europe", NULL};
     assert_int_equal(run_berthd(a11, out, sizeof out), 2);
     assert_non_null(strstr(out, "--location"));
+    /* --cell: a list of distinct valid names, or '*' alone. */
+    const char *a12[] = {"--listen", "127.0.0.1:1", "--cell", "a,,b", NULL};
+    assert_int_equal(run_berthd(a12, out, sizeof out), 2);
+    assert_non_null(strstr(out, "empty name"));
+    const char *a13[] = {"--listen", "127.0.0.1:1", "--cell", "a,b", "--cell", "b", NULL};
+    assert_int_equal(run_berthd(a13, out, sizeof out), 2);
+    assert_non_null(strstr(out, "\"b\" is named twice"));
+    const char *a14[] = {"--listen", "127.0.0.1:1", "--cell", "a", "--cell", "*", NULL};
+    assert_int_equal(run_berthd(a14, out, sizeof out), 2);
+    assert_non_null(strstr(out, "'*'"));
+    const char *a15[] = {"--listen", "127.0.0.1:1", "--cell", "a{b}", NULL};
+    assert_int_equal(run_berthd(a15, out, sizeof out), 2);
+    assert_non_null(strstr(out, "[A-Za-z0-9._-]"));
+    const char *a16[] = {"--listen", "127.0.0.1:1", "--cell",
+                         "c0,c1,c2,c3,c4,c5,c6,c7,c8,c9,c10,c11,c12,c13,c14,c15,c16", NULL};
+    assert_int_equal(run_berthd(a16, out, sizeof out), 2);
+    assert_non_null(strstr(out, "more than 16 cells"));
     const char *a7[] = {"--version", NULL};
     assert_int_equal(run_berthd(a7, out, sizeof out), 0);
     assert_non_null(strstr(out, "berthd "));

@@ -198,9 +198,9 @@ bool bd_api_healthy(bd_api_t *api, char *why, size_t cap)
 }
 
 /* The WebSocket's interactive sessions are not driven here. */
-berth_store_async_t *bd_api_async(bd_api_t *api)
+berth_store_async_t *bd_api_async(bd_api_t *api, const char *key)
 {
-    (void)api;
+    (void)api, (void)key;
     return NULL;
 }
 

@@ -61,6 +61,10 @@ struct bd_api {
     bool syncing, images_syncing;   /* the timer's catch-ups in flight      */
     uint64_t evictions;             /* Spot groups evicted by this berthd's PUTs */
     struct bd_usage *usage;         /* the groups' usage for /metrics       */
+    /* A region (cfg names more than one cell): the cells' APIs and the
+     * routing between them (region.h); none of the fields above is then
+     * used but cfg and base. */
+    struct bd_region *region;
 };
 
 /* One mutating request: what the route found in the path. */
@@ -95,6 +99,10 @@ const char *api_jstr(const json_t *o, const char *k);
 
 /* The ARM id of op's resource into out[cap]. */
 void api_arm_id(const op_t *op, char *out, size_t cap);
+
+/* Appends the Prometheus metrics of apis[0..napis-1] (one cell's API, or
+ * a region's cells: their counts added) to out (api_open.c). */
+void api_metrics_sum(bd_api_t *const *apis, size_t napis, struct evbuffer *out);
 
 /* Counts one commit's latency and outcome in the metrics. */
 void api_observe_placement(bd_api_t *api, double seconds, int rc);
@@ -186,8 +194,9 @@ bd_usage_t *api_usage_new(struct event_base *base, berth_store_async_t *async,
 void api_usage_stop(bd_usage_t *u);
 /* Frees the cache, after the store is closed.  Accepts NULL. */
 void api_usage_free(bd_usage_t *u);
-/* Appends the cached usage to `out` (Prometheus text). */
-void api_usage_render(const bd_usage_t *u, struct evbuffer *out);
+/* Appends the cached usage of us[0..n-1] (one cell's, or a region's
+ * cells') to `out` (Prometheus text, each series once). */
+void api_usage_render(const bd_usage_t *const *us, size_t n, struct evbuffer *out);
 
 /* Answers DELETE of the service association link of subnet `subnet` of
  * virtual network `vnet` in resource group `rg` of subscription `sub`

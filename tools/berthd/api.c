@@ -84,6 +84,7 @@
 #include "apiversions.h"
 #include "profiles.h"
 #include "query.h"
+#include "region.h"
 #include "reads.h"
 #include "worker.h"
 
@@ -356,6 +357,10 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     char buf[PATH_MAX_BYTES];
     char *seg[SEG_MAX];
     char apiv[32];
+    if (api->region != NULL) {
+        bd_region_handle(api->region, req, reply);
+        return;
+    }
     int n = bd_path_split(req->path ? req->path : "", buf, sizeof buf, seg, SEG_MAX);
     if (n < 0) {
         bad_path(reply, "empty, relative or odd segments");

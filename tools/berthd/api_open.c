@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "api-internal.h"
+#include "region.h"
 #include "worker.h"
 
 #define TICK_MS_DEFAULT 5000u
@@ -158,6 +159,15 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     api->cfg = cfg;
     api->base = base;
+    if (cfg->ncells > 1 || cfg->all_cells) {
+        api->region = bd_region_open(cfg, base, err);
+        if (api->region == NULL) {
+            free(api);
+            return err->code != 0 ? err->code : BERTH_ENOMEM;
+        }
+        *out = api;
+        return 0;
+    }
     snprintf(api->cell, sizeof api->cell, "%s", cfg->cell[0] ? cfg->cell : "default");
     strcpy(api->op_cursor, "0");
     berth_engine_options_t eo;
@@ -217,6 +227,7 @@ void bd_api_close(bd_api_t *api)
 {
     if (api == NULL)
         return;
+    bd_region_close(api->region);
     if (api->timer != NULL)
         event_free(api->timer);
     if (api->health != NULL)
@@ -236,11 +247,33 @@ void bd_api_close(bd_api_t *api)
 /* Contract (berthd.h): appends the API's Prometheus metrics to out. */
 void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
 {
+    if (api->region != NULL)
+        bd_region_metrics(api->region, out);
+    else
+        api_metrics_sum(&api, 1, out);
+}
+
+/* Contract: api-internal.h. */
+void api_metrics_sum(bd_api_t *const *apis, size_t napis, struct evbuffer *out)
+{
+    uint64_t hist[API_NBUCKETS] = {0}, hist_count = 0, conflicts = 0, nospace = 0;
+    uint64_t evictions = 0, inflight = 0;
+    double hist_sum = 0;
+    for (size_t k = 0; k < napis; k++) {
+        for (size_t i = 0; i < API_NBUCKETS; i++)
+            hist[i] += apis[k]->hist[i];
+        hist_count += apis[k]->hist_count;
+        hist_sum += apis[k]->hist_sum;
+        conflicts += apis[k]->conflicts;
+        nospace += apis[k]->nospace;
+        evictions += apis[k]->evictions;
+        inflight += apis[k]->inflight;
+    }
     evbuffer_add_printf(out, "# HELP berthd_placement_seconds Time of placement commits.\n"
                              "# TYPE berthd_placement_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < API_NBUCKETS; i++) {
-        cum += api->hist[i];
+        cum += hist[i];
         if (i < API_NBUCKETS - 1)
             evbuffer_add_printf(out, "berthd_placement_seconds_bucket{le=\"%g\"} %llu\n",
                                 BUCKETS[i], (unsigned long long)cum);
@@ -249,49 +282,52 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
                                 (unsigned long long)cum);
     }
     evbuffer_add_printf(out, "berthd_placement_seconds_sum %.6f\nberthd_placement_seconds_count %llu\n",
-                        api->hist_sum, (unsigned long long)api->hist_count);
+                        hist_sum, (unsigned long long)hist_count);
     evbuffer_add_printf(out,
                         "# HELP berthd_commit_conflicts_total Commits refused: a redeploy "
                         "changing a fixed property, or no room after the store's retries.\n"
                         "# TYPE berthd_commit_conflicts_total counter\n"
                         "berthd_commit_conflicts_total{reason=\"conflict\"} %llu\n"
                         "berthd_commit_conflicts_total{reason=\"nospace\"} %llu\n",
-                        (unsigned long long)api->conflicts, (unsigned long long)api->nospace);
+                        (unsigned long long)conflicts, (unsigned long long)nospace);
     evbuffer_add_printf(out, "# HELP berthd_evictions_total Spot container groups evicted "
                              "to place Regular ones.\n"
                              "# TYPE berthd_evictions_total counter\n"
                              "berthd_evictions_total %llu\n",
-                        (unsigned long long)api->evictions);
+                        (unsigned long long)evictions);
     evbuffer_add_printf(out, "# HELP berthd_request_queue_depth Mutating requests between "
                              "their read and their reply.\n"
                              "# TYPE berthd_request_queue_depth gauge\n"
                              "berthd_request_queue_depth{kind=\"inflight\"} %llu\n",
-                        (unsigned long long)api->inflight);
-    berth_engine_t *engine = berth_store_async_engine(api->async);
-    size_t n = berth_engine_host_count(engine);
+                        (unsigned long long)inflight);
     uint64_t states[3] = {0, 0, 0};
     json_t *skus = json_object();   /* sku -> [cap mc, cap mib, cap gpu, used mc, mib, gpu] */
-    for (size_t i = 0; i < n; i++) {
-        berth_host_t h;
-        berth_host_usage_t u;
-        if (berth_engine_host_at(engine, i, &h, &u) != 0)
-            continue;
-        if ((unsigned)h.state < 3)
-            states[h.state]++;
-        const char *sku = h.gpu_count > 0 && h.gpu_sku && h.gpu_sku[0] ? h.gpu_sku : "none";
-        json_t *a = json_object_get(skus, sku);
-        if (a == NULL) {
-            a = json_pack("[I,I,I,I,I,I]", (json_int_t)0, (json_int_t)0, (json_int_t)0,
-                          (json_int_t)0, (json_int_t)0, (json_int_t)0);
-            json_object_set_new(skus, sku, a);
+    for (size_t k = 0; k < napis; k++) {
+        berth_engine_t *engine = berth_store_async_engine(apis[k]->async);
+        size_t n = berth_engine_host_count(engine);
+        for (size_t i = 0; i < n; i++) {
+            berth_host_t h;
+            berth_host_usage_t u;
+            if (berth_engine_host_at(engine, i, &h, &u) != 0)
+                continue;
+            if ((unsigned)h.state < 3)
+                states[h.state]++;
+            const char *sku = h.gpu_count > 0 && h.gpu_sku && h.gpu_sku[0] ? h.gpu_sku : "none";
+            json_t *a = json_object_get(skus, sku);
+            if (a == NULL) {
+                a = json_pack("[I,I,I,I,I,I]", (json_int_t)0, (json_int_t)0, (json_int_t)0,
+                              (json_int_t)0, (json_int_t)0, (json_int_t)0);
+                json_object_set_new(skus, sku, a);
+            }
+            uint64_t add[6] = {(uint64_t)h.cores * 1000, h.memory_mib, h.gpu_count,
+                               u.millicores,             u.memory_mib, u.gpu_count};
+            for (size_t j = 0; j < 6; j++)
+                json_array_set_new(a, j, json_integer(json_integer_value(json_array_get(a, j)) +
+                                                      (json_int_t)add[j]));
         }
-        uint64_t add[6] = {(uint64_t)h.cores * 1000, h.memory_mib, h.gpu_count,
-                           u.millicores,             u.memory_mib, u.gpu_count};
-        for (size_t j = 0; j < 6; j++)
-            json_array_set_new(a, j, json_integer(json_integer_value(json_array_get(a, j)) +
-                                                  (json_int_t)add[j]));
     }
-    evbuffer_add_printf(out, "# HELP berthd_hosts Hosts in the cell by state.\n"
+    evbuffer_add_printf(out, "# HELP berthd_hosts Hosts in the cell (a region: its cells) "
+                             "by state.\n"
                              "# TYPE berthd_hosts gauge\n"
                              "berthd_hosts{state=\"ready\"} %llu\n"
                              "berthd_hosts{state=\"cordoned\"} %llu\n"
@@ -299,7 +335,7 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
                         (unsigned long long)states[0], (unsigned long long)states[1],
                         (unsigned long long)states[2]);
     static const char *const DIMS[3] = {"millicores", "memory_mib", "gpus"};
-    evbuffer_add_printf(out, "# HELP berthd_capacity Total capacity of the cell's hosts.\n"
+    evbuffer_add_printf(out, "# HELP berthd_capacity Total capacity of the cell's (cells') hosts.\n"
                              "# TYPE berthd_capacity gauge\n");
     const char *sku;
     json_t *a;
@@ -319,15 +355,17 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out)
                                 (long long)json_integer_value(json_array_get(a, j + 3)));
     }
     json_decref(skus);
-    api_usage_render(api->usage, out);
+    const bd_usage_t *usages[BD_CELLS_MAX];
+    size_t nusages = 0;
+    for (size_t k = 0; k < napis && nusages < BD_CELLS_MAX; k++)
+        usages[nusages++] = apis[k]->usage;
+    api_usage_render(usages, nusages, out);
 }
 
-/* Contract (berthd.h): whether Redis answered the last PING (sent every
- * second, without blocking); why[cap] says what fails. */
 /* Contract: berthd.h. */
-berth_store_async_t *bd_api_async(bd_api_t *api)
+berth_store_async_t *bd_api_async(bd_api_t *api, const char *key)
 {
-    return api->async;
+    return api->region != NULL ? bd_region_async_of(api->region, key) : api->async;
 }
 
 /* Contract: berthd.h. */
@@ -336,8 +374,12 @@ uint32_t bd_api_agent_timeout_ms(const bd_api_t *api)
     return api->cfg->agent_timeout_ms;
 }
 
+/* Contract (berthd.h): whether Redis answered the last PING (sent every
+ * second, without blocking); why[cap] says what fails. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap)
 {
+    if (api->region != NULL)
+        return bd_region_healthy(api->region, why, cap);
     if (cap > 0)
         snprintf(why, cap, "%s", api->healthy ? "" : api->health_why);
     return api->healthy;

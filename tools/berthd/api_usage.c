@@ -214,7 +214,7 @@ static void labels(const char *key, char *out, size_t cap)
 }
 
 /* Contract: api-internal.h. */
-void api_usage_render(const bd_usage_t *u, struct evbuffer *out)
+void api_usage_render(const bd_usage_t *const *us, size_t n, struct evbuffer *out)
 {
     static const struct {
         const char *name, *help, *member;
@@ -234,22 +234,30 @@ void api_usage_render(const bd_usage_t *u, struct evbuffer *out)
                             SERIES[s].help, SERIES[s].name);
         const char *key;
         json_t *sample;
-        json_object_foreach(u->shown, key, sample)
-        {
-            labels(key, lab, sizeof lab);
-            if (!SERIES[s].per_container) {
-                evbuffer_add_printf(
-                    out, "%s{%s} %lld\n", SERIES[s].name, lab,
-                    (long long)json_integer_value(json_object_get(sample, SERIES[s].member)));
-                continue;
+        for (size_t k = 0; k < n; k++) {
+            json_object_foreach(us[k]->shown, key, sample)
+            {
+                labels(key, lab, sizeof lab);
+                if (!SERIES[s].per_container) {
+                    evbuffer_add_printf(
+                        out, "%s{%s} %lld\n", SERIES[s].name, lab,
+                        (long long)json_integer_value(json_object_get(sample, SERIES[s].member)));
+                    continue;
+                }
+                size_t i;
+                json_t *c;
+                json_array_foreach(json_object_get(sample, "containers"), i, c)
+                evbuffer_add_printf(out, "%s{%s,container=\"%s\"} %lld\n", SERIES[s].name, lab,
+                                    api_jstr(c, "name"),
+                                    (long long)json_integer_value(
+                                        json_object_get(c, SERIES[s].member)));
             }
-            size_t i;
-            json_t *c;
-            json_array_foreach(json_object_get(sample, "containers"), i, c)
-            evbuffer_add_printf(
-                out, "%s{%s,container=\"%s\"} %lld\n", SERIES[s].name, lab, api_jstr(c, "name"),
-                (long long)json_integer_value(json_object_get(c, SERIES[s].member)));
         }
+    }
+    size_t shown = 0, omitted = 0;
+    for (size_t k = 0; k < n; k++) {
+        shown += json_object_size(us[k]->shown);
+        omitted += us[k]->omitted;
     }
     evbuffer_add_printf(out,
                         "# HELP berth_usage_groups Groups whose usage /metrics shows.\n"
@@ -259,5 +267,5 @@ void api_usage_render(const bd_usage_t *u, struct evbuffer *out)
                         "usage /metrics reads.\n"
                         "# TYPE berth_usage_groups_omitted gauge\n"
                         "berth_usage_groups_omitted %zu\n",
-                        json_object_size(u->shown), USAGE_GROUPS_MAX, u->omitted);
+                        shown, USAGE_GROUPS_MAX, omitted);
 }

@@ -54,11 +54,19 @@
 
 /* ---- configuration ---------------------------------------------------------------- */
 
+#define BD_CELLS_MAX 16                 /* cells one berthd serves          */
+
 typedef struct bd_config {
     char listen_addr[64];           /* "127.0.0.1" or "::1" ...             */
     uint16_t listen_port;
     char redis_url[512];            /* as given, or the embedded server's   */
-    char cell[BERTH_NAME_MAX + 1];  /* "default"                            */
+    char cell[BERTH_NAME_MAX + 1];  /* "default"; a region's home cell      */
+    /* The cells served (--cell, repeated or listed): more than one makes a
+     * region (region.c); 0 or 1: the one cell `cell`. */
+    char cells[BD_CELLS_MAX][BERTH_NAME_MAX + 1];
+    uint32_t ncells;
+    bool all_cells;                 /* --cell '*': every cell Redis holds,
+                                     * found as the API opens (a region)    */
     const char *tls_cert;           /* PEM files; both NULL: plain HTTP     */
     const char *tls_key;
     const char *tokens_file;        /* NULL: no authentication              */
@@ -127,6 +135,19 @@ typedef struct bd_request {
      * {key, container, command, tty, rows, cols}}, instead of running it. */
     bool exec_interactive;
 } bd_request_t;
+
+/* A request copied with every byte it points at (worker_jobs.c), for
+ * work that goes on after the call that received it returned.
+ * bd_request_copy() fills *c (returns false when memory ran out; *c then
+ * holds what was copied); free it with bd_request_copy_free(), which
+ * accepts a zeroed or partial copy.  c->req's pointers are the copies. */
+typedef struct bd_request_copy {
+    bd_request_t req;
+    char *path, *query, *body, *base_url, *client_request_id;
+    char **subscriptions;
+} bd_request_copy_t;
+bool bd_request_copy(bd_request_copy_t *c, const bd_request_t *src);
+void bd_request_copy_free(bd_request_copy_t *c);
 
 /* A reply to send, exactly once, now or later (from another callback).
  * The server owns it; it is valid until sent. */
@@ -234,9 +255,11 @@ void bd_api_metrics(bd_api_t *api, struct evbuffer *out);
 /* Whether Redis answers; `why` says what is wrong otherwise. */
 bool bd_api_healthy(bd_api_t *api, char *why, size_t cap);
 
-/* The API's asynchronous store (on the loop), for the WebSocket's
- * interactive sessions (server_ws.c). */
-berth_store_async_t *bd_api_async(bd_api_t *api);
+/* The API's asynchronous store (on the loop) of group `key`, for the
+ * WebSocket's interactive sessions (server_ws.c): in a region, the store
+ * of the cell the group was last routed to (region.h; key NULL: the home
+ * cell's); else the API's one store. */
+berth_store_async_t *bd_api_async(bd_api_t *api, const char *key);
 
 /* How long an agent has to answer (--agent-timeout-ms). */
 uint32_t bd_api_agent_timeout_ms(const bd_api_t *api);

@@ -71,7 +71,11 @@ static void bd_usage(FILE *out)
             "  --listen ADDR:PORT     address to serve on: IPv4, [IPv6] or a host name\n"
             "  --redis URL            redis://HOST:PORT or unix:///PATH; without it berthd\n"
             "                         runs its own redis-server in the data directory\n"
-            "  --cell NAME            the cell to schedule (default: default)\n"
+            "  --cell NAME[,NAME...]  the cell to schedule (default: default); more\n"
+            "                         than one (repeated or listed): a region, every\n"
+            "                         resource routed to its cell, new groups to a\n"
+            "                         cell with room (at most 16 cells); '*': every\n"
+            "                         cell Redis holds when berthd starts\n"
             "  --tls-cert FILE        PEM certificate chain; with --tls-key: HTTPS\n"
             "  --tls-key FILE         PEM private key\n"
             "  --tokens FILE          bearer tokens, one per line: TOKEN SUB[,SUB...]\n"
@@ -193,6 +197,40 @@ static void bd_check_public_url(char *url)
                            url);
 }
 
+/* Adds the cells of --cell's comma-separated list to cfg->cells (the
+ * first one named is cfg->cell, the region's home cell). */
+static void bd_parse_cells(const char *list, bd_config_t *cfg)
+{
+    const char *p = list;
+    if (strcmp(list, "*") == 0 || cfg->all_cells) {
+        if (cfg->ncells > 0 || cfg->all_cells)
+            bd_usage_error("--cell: '*' (every cell Redis holds) names no other cell");
+        cfg->all_cells = true;
+        return;
+    }
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > BERTH_NAME_MAX)
+            bd_usage_error("--cell: \"%s\" holds an empty name or one longer than %d bytes",
+                           list, BERTH_NAME_MAX);
+        for (size_t i = 0; i < len; i++)
+            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+                  (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' || p[i] == '.'))
+                bd_usage_error("--cell: \"%s\" holds a character outside [A-Za-z0-9._-]",
+                               list);
+        for (uint32_t i = 0; i < cfg->ncells; i++)
+            if (strlen(cfg->cells[i]) == len && memcmp(cfg->cells[i], p, len) == 0)
+                bd_usage_error("--cell: cell \"%.*s\" is named twice", (int)len, p);
+        if (cfg->ncells == BD_CELLS_MAX)
+            bd_usage_error("--cell: more than %d cells", BD_CELLS_MAX);
+        snprintf(cfg->cells[cfg->ncells++], sizeof cfg->cells[0], "%.*s", (int)len, p);
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    snprintf(cfg->cell, sizeof cfg->cell, "%s", cfg->cells[0]);
+}
+
 static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
 {
     static const struct option longopts[] = {
@@ -241,14 +279,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
                 bd_usage_error("--redis: \"%s\" is not redis://HOST:PORT or unix:///PATH",
                                optarg);
             break;
-        case 'c':
-            bd_copy_opt(cfg->cell, sizeof cfg->cell, "--cell", optarg);
-            for (const char *p = optarg; *p != '\0'; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-                    bd_usage_error("--cell: \"%s\" holds a character outside [A-Za-z0-9._-]",
-                                   optarg);
-            break;
+        case 'c': bd_parse_cells(optarg, cfg); break;
         case 'C': cfg->tls_cert = optarg; break;
         case 'K': cfg->tls_key = optarg; break;
         case 't': cfg->tokens_file = optarg; break;
@@ -504,7 +535,9 @@ static void bd_open_cb(evutil_socket_t fd, short what, void *arg)
         if (op->tries > 1)
             bd_log("info", "Redis answered after %u tries (%lld ms)", op->tries,
                    berth__clock_monotonic_ms() - op->began_ms);
-        bd_log("info", "berthd %s: cell %s, redis %s%s", berth_version(), cfg->cell,
+        bd_log("info", "berthd %s: %s%s, redis %s%s", berth_version(),
+               cfg->all_cells ? "every cell" : cfg->ncells > 1 ? "a region, home cell " : "cell ",
+               cfg->all_cells ? "" : cfg->cell,
                op->rs->enabled ? "embedded at " : "",
                op->rs->enabled ? op->rs->socket_path : "(given by --redis)");
         return;

@@ -11,6 +11,13 @@
  * Callbacks run from an event of their own (never from inside hiredis),
  * so a callback may queue more reads or free the module.
  *
+ * On a Redis Cluster a command may be answered "MOVED <slot> <host>:<port>"
+ * (the slot is served elsewhere, or moved after a failover): the module
+ * then points itself at that node, lets the old connection finish what it
+ * has in flight (each of those commands is redirected the same way) and
+ * sends the command again on the new one, at most REDIRECTS_MAX times.  A
+ * command keeps its encoded form for that.
+ *
  * This file must never block, never write a resource record outside a
  * commit's effects, and never touch the library's keys (but for the
  * eviction record the library lets a caller drop).  Its only writes
@@ -33,6 +40,8 @@
 #include "resource.h"
 #include "lib/clock.h"
 
+#define REDIRECTS_MAX 3
+
 typedef enum read_kind { RK_RECORD = 1, RK_TEXT, RK_LIST, RK_SCAN } read_kind_t;
 
 /* One read, from its queueing to its callback. */
@@ -47,6 +56,10 @@ typedef struct rd {
     size_t want;                    /* RK_LIST: count asked                 */
     redisReply *range;              /* RK_LIST: the keys                    */
     char hash[32];                  /* RK_LIST: the hash of their records   */
+    char *cmd;                      /* the command as sent (RESP), for a
+                                     * redirection                          */
+    size_t cmdlen;
+    int redirects;                  /* MOVED answers followed so far        */
     union {
         bd_record_cb record;
         bd_text_cb text;
@@ -62,6 +75,9 @@ struct bd_records {
     char prefix[96];                /* "berth:{CELL}:"                      */
     uint32_t timeout_ms;
     redisAsyncContext *ac;
+    redisAsyncContext *moving;      /* the connection a MOVED left: it
+                                     * answers what it still has in flight,
+                                     * then closes (NULL: none)             */
     rd_t *head, *tail;              /* in flight, oldest first              */
     rd_t *done_head, *done_tail;    /* answered, callbacks due              */
     struct event *timer;            /* the oldest read's deadline           */
@@ -82,6 +98,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     bd_records_t *r = ac->data;
     if (r != NULL && r->ac == ac)
         r->ac = NULL;
+    if (r != NULL && r->moving == ac)
+        r->moving = NULL;
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -114,15 +132,20 @@ static int ensure_connected(bd_records_t *r)
     return 0;
 }
 
-/* Drops the connection: hiredis answers every read in flight with NULL. */
+/* Drops the connections: hiredis answers every read in flight with NULL. */
 static void drop(bd_records_t *r)
 {
-    redisAsyncContext *ac = r->ac;
-    if (ac == NULL)
-        return;
+    redisAsyncContext *ac = r->ac, *old = r->moving;
     r->ac = NULL;
-    ac->data = NULL;
-    redisAsyncFree(ac);
+    r->moving = NULL;
+    if (ac != NULL) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    if (old != NULL) {
+        old->data = NULL;
+        redisAsyncFree(old);
+    }
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */
@@ -140,15 +163,29 @@ static void arm(bd_records_t *r)
     event_add(r->timer, &tv);
 }
 
-/* Moves the oldest read in flight (which must be q) to the done list. */
-static void finish(bd_records_t *r, rd_t *q, int status)
+/* Takes q out of the FIFO of reads in flight, wherever it is (two
+ * connections, while a MOVED is followed, answer in their own orders). */
+static void unlink_sent(bd_records_t *r, rd_t *q)
 {
-    if (r->head == q) {
-        r->head = q->next;
-        if (r->head == NULL)
-            r->tail = NULL;
+    rd_t *prev = NULL;
+    for (rd_t *p = r->head; p != NULL; prev = p, p = p->next) {
+        if (p != q)
+            continue;
+        if (prev != NULL)
+            prev->next = q->next;
+        else
+            r->head = q->next;
+        if (r->tail == q)
+            r->tail = prev;
+        break;
     }
     q->next = NULL;
+}
+
+/* Moves a read in flight to the done list. */
+static void finish(bd_records_t *r, rd_t *q, int status)
+{
+    unlink_sent(r, q);
     q->status = status;
     if (r->done_tail != NULL)
         r->done_tail->next = q;
@@ -161,11 +198,12 @@ static void finish(bd_records_t *r, rd_t *q, int status)
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *data);
 
-/* Sends q's command (argv) and puts it in flight.  Returns 0 or -1. */
-static int send_argv(bd_records_t *r, rd_t *q, int argc, const char **argv, const size_t *lens)
+/* Sends q's encoded command and puts it at the FIFO's tail.  Returns 0
+ * or -1. */
+static int send_cmd(bd_records_t *r, rd_t *q)
 {
     if (ensure_connected(r) != 0 ||
-        redisAsyncCommandArgv(r->ac, on_reply, q, argc, argv, lens) != REDIS_OK)
+        redisAsyncFormattedCommand(r->ac, on_reply, q, q->cmd, q->cmdlen) != REDIS_OK)
         return -1;
     q->sent_ms = berth__clock_monotonic_ms();
     if (q->next == NULL && r->tail != q) {
@@ -177,6 +215,51 @@ static int send_argv(bd_records_t *r, rd_t *q, int argc, const char **argv, cons
     }
     if (r->head == q)
         arm(r);
+    return 0;
+}
+
+/* Encodes q's command (argv) and sends it.  Returns 0 or -1. */
+static int send_argv(bd_records_t *r, rd_t *q, int argc, const char **argv, const size_t *lens)
+{
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0)
+        return -1;
+    redisFreeCommand(q->cmd);
+    q->cmd = cmd;
+    q->cmdlen = (size_t)len;
+    return send_cmd(r, q);
+}
+
+/* Follows a "MOVED <slot> <host>:<port>" answer to q, sent on `ac`: the
+ * module points itself at that node (the first such answer from `ac`
+ * retires it) and sends q again there.  Returns 0 when q was sent again,
+ * -1 when the answer is no redirection q may follow. */
+static int follow_moved(bd_records_t *r, redisAsyncContext *ac, rd_t *q, const redisReply *rep)
+{
+    unsigned slot;
+    char target[256];
+    if (rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "MOVED ", 6) != 0 ||
+        q->redirects >= REDIRECTS_MAX || q->cmd == NULL ||
+        sscanf(rep->str, "MOVED %u %255s", &slot, target) != 2)
+        return -1;
+    q->redirects++;
+    if (r->ac == ac) {
+        /* The connection finishes what it has in flight, then closes;
+         * a connection retired before it is dropped now. */
+        if (r->moving != NULL) {
+            r->moving->data = NULL;
+            redisAsyncFree(r->moving);
+        }
+        r->moving = ac;
+        r->ac = NULL;
+        redisAsyncDisconnect(ac);
+        snprintf(r->url, sizeof r->url, "redis://%s", target);
+    }
+    unlink_sent(r, q);
+    if (send_cmd(r, q) != 0)
+        return -1;
+    arm(r);
     return 0;
 }
 
@@ -244,6 +327,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *data)
     rd_t *q = data;
     bd_records_t *r = q->r;
     const redisReply *rep = reply;
+    if (rep != NULL && ac->data != NULL && follow_moved(r, ac, q, rep) == 0)
+        return;
     if (rep == NULL || ac->data == NULL || rep->type == REDIS_REPLY_ERROR) {
         finish(r, q, BERTH_EIO);
         return;
@@ -264,11 +349,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *data)
         return;
     }
     q->range = copy;
-    /* Out of the FIFO's head: the HMGET goes to its tail. */
-    r->head = q->next;
-    if (r->head == NULL)
-        r->tail = NULL;
-    q->next = NULL;
+    /* Out of the FIFO: the HMGET goes to its tail. */
+    unlink_sent(r, q);
     int rc = list_records(r, q);
     if (rc == 1) {
         finish(r, q, 0);
@@ -428,6 +510,7 @@ static void deliver(rd_t *q)
     }
     free_reply_tree(q->reply);
     free_reply_tree(q->range);
+    redisFreeCommand(q->cmd);
     free(q);
 }
 
@@ -460,12 +543,20 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 bd_records_t *bd_records_new(struct event_base *base, const char *url, const char *cell,
                              uint32_t timeout_ms)
 {
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "berth:{%s}:", cell);
+    return bd_records_new_keyed(base, url, prefix, timeout_ms);
+}
+
+bd_records_t *bd_records_new_keyed(struct event_base *base, const char *url, const char *prefix,
+                                   uint32_t timeout_ms)
+{
     bd_records_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
     r->base = base;
     snprintf(r->url, sizeof r->url, "%s", url);
-    snprintf(r->prefix, sizeof r->prefix, "berth:{%s}:", cell);
+    snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
     r->timeout_ms = timeout_ms ? timeout_ms : 5000;
     r->timer = evtimer_new(base, on_timeout, r);
     r->kick = event_new(base, -1, 0, on_kick, r);
@@ -556,11 +647,23 @@ int bd_records_count(bd_records_t *r, const char *name, uint32_t ttl_s, bd_text_
     static const char script[] = "local n = redis.call('INCR', KEYS[1]) "
                                  "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
                                  "return tostring(n)";
-    char k[512], ttl[16];
-    key_of(r, name, k, sizeof k);
+    char ttl[16];
     snprintf(ttl, sizeof ttl, "%u", ttl_s);
-    const char *argv[] = {"EVAL", script, "1", k, ttl};
-    return text_command(r, cb, data, 5, argv);
+    const char *args[] = {ttl};
+    return bd_records_script(r, script, name, args, 1, cb, data);
+}
+
+int bd_records_script(bd_records_t *r, const char *script, const char *name,
+                      const char *const *args, size_t nargs, bd_text_cb cb, void *data)
+{
+    if (nargs > 4)
+        return BERTH_EINVAL;
+    char k[512];
+    key_of(r, name, k, sizeof k);
+    const char *argv[8] = {"EVAL", script, "1", k};
+    for (size_t i = 0; i < nargs; i++)
+        argv[4 + i] = args[i];
+    return text_command(r, cb, data, (int)(4 + nargs), argv);
 }
 
 int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t ttl_s,

@@ -43,6 +43,9 @@
  * other's news.  This module builds those effects; it never writes a
  * resource record any other way.
  *
+ * On a Redis Cluster, a command answered MOVED follows the redirection
+ * (records.c).
+ *
  * READS go over a non-blocking hiredis connection of this module's own on
  * berthd's event_base; every callback runs from the loop, exactly once,
  * never from inside the call that queued it; each command is bounded by
@@ -73,6 +76,12 @@ bd_records_t *bd_records_new(struct event_base *base, const char *url, const cha
                              uint32_t timeout_ms);
 void bd_records_free(bd_records_t *r);
 
+/* bd_records_new() for keys of another prefix than a cell's: every name
+ * below is taken after `prefix` as given (at most 95 bytes), e.g. the
+ * region's directory "berth:dir:{07}" with the name "" (region.c). */
+bd_records_t *bd_records_new_keyed(struct event_base *base, const char *url, const char *prefix,
+                                   uint32_t timeout_ms);
+
 /* A resource record as read: the record (NULL when absent), and the SHA-1
  * of its stored text in 40 hex digits ("" when absent) for the EXPECT
  * guard of the commit that replaces it.  `rec` is borrowed: take a
@@ -97,6 +106,13 @@ int bd_records_take(bd_records_t *r, const char *name, bd_text_cb cb, void *data
  * count.  cb gets the new count as decimal text. */
 int bd_records_count(bd_records_t *r, const char *name, uint32_t ttl_s, bd_text_cb cb,
                      void *data);
+
+/* Runs the Lua `script` (EVAL) on the one key `name` (KEYS[1]) with
+ * args[0..nargs-1] (ARGV, at most 4): its answer, text or nothing, for cb
+ * (an integer answer arrives as no text).  Returns 0, BERTH_EINVAL (more
+ * than 4 args) or BERTH_ENOMEM. */
+int bd_records_script(bd_records_t *r, const char *script, const char *name,
+                      const char *const *args, size_t nargs, bd_text_cb cb, void *data);
 
 /* Sets string key `name` to text for ttl_s seconds. */
 int bd_records_set(bd_records_t *r, const char *name, const char *text, uint32_t ttl_s,

@@ -3,7 +3,8 @@
  * (records_fsck.h), for `berthctl fsck`.
  *
  * It reads berthd's resource records (HSCAN of berth:{C}:resources) on a
- * blocking connection of its own, and the placements through the library
+ * blocking connection of its own (on a Redis Cluster, to the master of the
+ * cell's slot, found through MOVED), and the placements through the library
  * (the store's replica, berth_store_group_read()).  It is part of the
  * records module: the one place besides records.c that knows the record's
  * shape (records.h).
@@ -61,6 +62,33 @@ static redisContext *connect_url(const char *url)
     return kind < 0    ? NULL
            : kind == 1 ? redisConnectUnixWithTimeout(host, tv)
                        : redisConnectWithTimeout(host, port, tv);
+}
+
+/* On a Redis Cluster, points k->c at the master of the cell's slot: a
+ * probe answered "MOVED <slot> <host>:<port>" is followed (at most three
+ * times, as a failover may move the slot again meanwhile).  Returns 0 or
+ * -1 (k->c then NULL or failed, and why in err). */
+static int follow_slot(check_t *k, berth_error_t *err)
+{
+    for (int hop = 0; hop < 3; hop++) {
+        redisReply *r = redisCommand(k->c, "HLEN %sresources", k->prefix);
+        unsigned slot;
+        char target[256], url[300];
+        bool moved = r != NULL && r->type == REDIS_REPLY_ERROR &&
+                     sscanf(r->str, "MOVED %u %255s", &slot, target) == 2;
+        freeReplyObject(r);
+        if (!moved)
+            return 0;
+        redisFree(k->c);
+        snprintf(url, sizeof url, "redis://%s", target);
+        k->c = connect_url(url);
+        if (k->c == NULL || k->c->err != 0) {
+            berth_error_set(err, BERTH_EIO, "RedisUnavailable", "", "cannot connect to %s: %s",
+                            url, k->c != NULL ? k->c->errstr : "bad URL");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Whether `key` names a container-group resource ("<sub>/<rg>/<name>"):
@@ -199,6 +227,11 @@ int bd_records_fsck(berth_store_t *store, berth_engine_t *engine, const char *ur
     if (k.c == NULL || k.c->err != 0) {
         berth_error_set(err, BERTH_EIO, "RedisUnavailable", "", "cannot connect to %s: %s", url,
                         k.c != NULL ? k.c->errstr : "bad URL");
+        if (k.c != NULL)
+            redisFree(k.c);
+        return BERTH_EIO;
+    }
+    if (follow_slot(&k, err) != 0) {
         if (k.c != NULL)
             redisFree(k.c);
         return BERTH_EIO;

@@ -403,7 +403,8 @@ static void ws_session_open(bd_ws_t *ws, json_t *d)
     int rc = argc < 1 ? berth_error_set(&err, BERTH_EINVAL, "InvalidCommand", "command",
                                         "the command is empty or malformed")
                        : berth_store_async_session_open(
-                             bd_api_async(ws->srv->api),
+                             bd_api_async(ws->srv->api,
+                                             json_string_value(json_object_get(d, "key"))),
                              json_string_value(json_object_get(d, "key")) ?: "",
                              json_string_value(json_object_get(d, "container")) ?: "", argv,
                              (size_t)argc, json_is_true(json_object_get(d, "tty")),

@@ -25,9 +25,7 @@
 
 typedef struct route_job {
     bd_route_fn handler;
-    bd_request_t req;               /* its pointers: the copies below       */
-    char *path, *query, *body, *base_url, *client_request_id;
-    char **subscriptions;
+    bd_request_copy_t rc;           /* the request (rc.req)                 */
     char **seg;
     int n;
     bd_reply_t *captured;
@@ -42,14 +40,7 @@ static void route_job_free(route_job_t *j)
 {
     if (j == NULL)
         return;
-    free(j->path);
-    free(j->query);
-    free(j->body);
-    free(j->base_url);
-    free(j->client_request_id);
-    for (size_t i = 0; j->subscriptions != NULL && i < j->req.nsubscriptions; i++)
-        free(j->subscriptions[i]);
-    free(j->subscriptions);
+    bd_request_copy_free(&j->rc);
     for (int i = 0; j->seg != NULL && i < j->n; i++)
         free(j->seg[i]);
     free(j->seg);
@@ -69,48 +60,70 @@ static char *dup_or_null(const char *s, bool *ok)
     return d;
 }
 
+/* Contract: berthd.h. */
+bool bd_request_copy(bd_request_copy_t *c, const bd_request_t *src)
+{
+    bool ok = true;
+    memset(c, 0, sizeof *c);
+    c->req = *src;
+    c->path = dup_or_null(src->path, &ok);
+    c->query = dup_or_null(src->query, &ok);
+    c->base_url = dup_or_null(src->base_url, &ok);
+    c->client_request_id = dup_or_null(src->client_request_id, &ok);
+    /* The body may hold NUL bytes: body_len of them, then a NUL. */
+    if (src->body != NULL) {
+        c->body = malloc(src->body_len + 1);
+        if (c->body != NULL) {
+            memcpy(c->body, src->body, src->body_len);
+            c->body[src->body_len] = '\0';
+        }
+        ok = ok && c->body != NULL;
+    }
+    c->req.nsubscriptions = 0;
+    if (src->subscriptions != NULL && src->nsubscriptions > 0) {
+        c->subscriptions = calloc(src->nsubscriptions, sizeof *c->subscriptions);
+        ok = ok && c->subscriptions != NULL;
+        for (size_t i = 0; ok && i < src->nsubscriptions; i++) {
+            c->subscriptions[i] = dup_or_null(src->subscriptions[i], &ok);
+            c->req.nsubscriptions = i + 1;
+        }
+    }
+    c->req.path = c->path;
+    c->req.query = c->query;
+    c->req.body = c->body;
+    c->req.base_url = c->base_url;
+    c->req.client_request_id = c->client_request_id;
+    c->req.subscriptions = (const char *const *)c->subscriptions;
+    return ok;
+}
+
+/* Contract: berthd.h. */
+void bd_request_copy_free(bd_request_copy_t *c)
+{
+    free(c->path);
+    free(c->query);
+    free(c->body);
+    free(c->base_url);
+    free(c->client_request_id);
+    for (size_t i = 0; c->subscriptions != NULL && i < c->req.nsubscriptions; i++)
+        free(c->subscriptions[i]);
+    free(c->subscriptions);
+    memset(c, 0, sizeof *c);
+}
+
 /* Copies *src and seg[0..n-1] into j, every byte they point at.  Returns
  * false when memory ran out (j then holds what was copied). */
 static bool request_copy(route_job_t *j, const bd_request_t *src, char **seg, int n)
 {
-    bool ok = true;
-    j->req = *src;
-    j->path = dup_or_null(src->path, &ok);
-    j->query = dup_or_null(src->query, &ok);
-    j->base_url = dup_or_null(src->base_url, &ok);
-    j->client_request_id = dup_or_null(src->client_request_id, &ok);
-    /* The body may hold NUL bytes: body_len of them, then a NUL. */
-    if (src->body != NULL) {
-        j->body = malloc(src->body_len + 1);
-        if (j->body != NULL) {
-            memcpy(j->body, src->body, src->body_len);
-            j->body[src->body_len] = '\0';
-        }
-        ok = ok && j->body != NULL;
-    }
-    j->req.nsubscriptions = 0;
-    if (src->subscriptions != NULL && src->nsubscriptions > 0) {
-        j->subscriptions = calloc(src->nsubscriptions, sizeof *j->subscriptions);
-        ok = ok && j->subscriptions != NULL;
-        for (size_t i = 0; ok && i < src->nsubscriptions; i++) {
-            j->subscriptions[i] = dup_or_null(src->subscriptions[i], &ok);
-            j->req.nsubscriptions = i + 1;
-        }
-    }
-    if (n > 0 && seg != NULL) {
+    bool ok = bd_request_copy(&j->rc, src);
+    if (ok && n > 0 && seg != NULL) {
         j->seg = calloc((size_t)n + 1, sizeof *j->seg);
-        ok = ok && j->seg != NULL;
+        ok = j->seg != NULL;
         for (int i = 0; ok && i < n; i++) {
             j->seg[i] = dup_or_null(seg[i], &ok);
             j->n = i + 1;
         }
     }
-    j->req.path = j->path;
-    j->req.query = j->query;
-    j->req.body = j->body;
-    j->req.base_url = j->base_url;
-    j->req.client_request_id = j->client_request_id;
-    j->req.subscriptions = (const char *const *)j->subscriptions;
     if (ok)
         j->n = n > 0 && seg != NULL ? n : 0;
     return ok;
@@ -135,9 +148,9 @@ static void route_run(bd_worker_ctx_t *ctx, void *arg)
 {
     route_job_t *j = arg;
     if (!j->ngroup)
-        j->handler(ctx, &j->req, j->captured, j->seg, j->n);
+        j->handler(ctx, &j->rc.req, j->captured, j->seg, j->n);
     else if (store_ready(ctx, j->captured))
-        bd_ngroups_handle(ctx->store, ctx->ngroups_active, &j->req, j->captured, j->seg, j->n,
+        bd_ngroups_handle(ctx->store, ctx->ngroups_active, &j->rc.req, j->captured, j->seg, j->n,
                           j->profile, j->profile_rev, ctx->cfg->secrets);
 }
 
