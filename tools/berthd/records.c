@@ -16,7 +16,10 @@
  * then points itself at that node, lets the old connection finish what it
  * has in flight (each of those commands is redirected the same way) and
  * sends the command again on the new one, at most REDIRECTS_MAX times.  A
- * command keeps its encoded form for that.
+ * command keeps its encoded form for that.  A node that refuses or drops
+ * the connection (a master killed, before its replica is promoted) is left
+ * for the next node of the URL list the module was given
+ * ("redis://A:1,redis://B:2"), whose MOVED then names the new master.
  *
  * This file must never block, never write a resource record outside a
  * commit's effects, and never touch the library's keys (but for the
@@ -71,7 +74,9 @@ typedef struct rd {
 
 struct bd_records {
     struct event_base *base;
-    char url[512];
+    char url[512];                  /* the node connected to (or next)      */
+    char seeds[512];                /* the nodes given, comma-separated     */
+    unsigned next_seed;             /* the seed tried after a failed node   */
     char prefix[96];                /* "berth:{CELL}:"                      */
     uint32_t timeout_ms;
     redisAsyncContext *ac;
@@ -92,12 +97,29 @@ static void key_of(const bd_records_t *r, const char *name, char *out, size_t ca
 
 /* ---- the connection ----------------------------------------------------------------------- */
 
+/* Points r at the next node of its seed list (the first after the last),
+ * after the node it used failed. */
+static void next_node(bd_records_t *r)
+{
+    size_t n = 1;
+    for (const char *p = r->seeds; *p != '\0'; p++)
+        n += *p == ',';
+    unsigned want = r->next_seed++ % (unsigned)n;
+    const char *p = r->seeds;
+    for (unsigned i = 0; i < want; i++)
+        p = strchr(p, ',') + 1;
+    size_t len = strcspn(p, ",");
+    snprintf(r->url, sizeof r->url, "%.*s", (int)len, p);
+}
+
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    (void)status;
     bd_records_t *r = ac->data;
-    if (r != NULL && r->ac == ac)
+    if (r != NULL && r->ac == ac) {
         r->ac = NULL;
+        if (status != REDIS_OK && !r->freeing)
+            next_node(r);   /* refused or lost: another node, then MOVED */
+    }
     if (r != NULL && r->moving == ac)
         r->moving = NULL;
 }
@@ -119,10 +141,10 @@ static int ensure_connected(bd_records_t *r)
     redisAsyncContext *ac = kind < 0   ? NULL
                             : kind == 1 ? redisAsyncConnectUnix(host)
                                         : redisAsyncConnect(host, port);
-    if (ac == NULL)
-        return -1;
-    if (ac->err != 0 || redisLibeventAttach(ac, r->base) != REDIS_OK) {
-        redisAsyncFree(ac);
+    if (ac == NULL || ac->err != 0 || redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        next_node(r);       /* refused at once: the next try goes elsewhere */
         return -1;
     }
     ac->data = r;
@@ -555,7 +577,8 @@ bd_records_t *bd_records_new_keyed(struct event_base *base, const char *url, con
     if (r == NULL)
         return NULL;
     r->base = base;
-    snprintf(r->url, sizeof r->url, "%s", url);
+    snprintf(r->seeds, sizeof r->seeds, "%s", url);
+    next_node(r);                   /* the first node of the list           */
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
     r->timeout_ms = timeout_ms ? timeout_ms : 5000;
     r->timer = evtimer_new(base, on_timeout, r);
