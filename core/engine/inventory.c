@@ -1,12 +1,14 @@
 /*
  * inventory.c: loads a host inventory document (hosts, optionally with the
- * GPU SKUs they use and the per-group limits) into an engine, and sets or
- * reads the engine's per-group limits (berth_engine_limits_set()/_get()).
+ * GPU SKUs they use, the per-group limits and the virtual network subnets
+ * the hosts carry) into an engine, and sets or reads the engine's per-group
+ * limits (berth_engine_limits_set()/_get()).
  *
  * The load is all or nothing: every entry is read and checked, including
  * duplicate names inside the file and against the engine's hosts, before
  * the engine is touched; if adding still fails midway (out of memory), the
- * hosts added are removed and the SKU, limits and zone tables are restored.
+ * hosts added are removed and the SKU, limits and zone tables are restored
+ * (the subnet table is set last, all or nothing, after the hosts).
  * This file must never leave an engine half-loaded, and never keep a
  * pointer into the document after the call returns (the engine copies host
  * strings).
@@ -19,6 +21,7 @@
 
 #include "index.h"
 #include "internal.h"
+#include "subnets.h"
 
 /* Inventories of 100,000 hosts are legitimate, so the size limit is far above
  * a single ACI document's; the shape is shallow (object > array > host >
@@ -51,6 +54,12 @@ typedef struct loader {
     /* The per-group limits, when the document gives `limits`. */
     berth_limits_t limits;
     bool has_limits;
+    /* The subnets, when the document gives `subnets`; strings point into
+     * the JSON tree, each subnet's host list into subnet_hosts. */
+    berth_subnet_t *subnets;
+    const char **subnet_hosts;
+    size_t nsubnets;
+    bool has_subnets;
     /* Hosts read from the document; strings point into the JSON tree. */
     berth_host_t *hosts;
     size_t nhosts;
@@ -562,6 +571,106 @@ static void read_hosts(loader_t *ld, json_t *hosts)
     berth__path_pop(&ld->path, mark);
 }
 
+/* ---- virtual network subnets --------------------------------------------------- */
+
+/* `subnets`: [{id, cidr, hosts: [names]}].  Shapes are read here; values
+ * are checked by berth__subnets_check(), which names the same paths
+ * (members of the wrong type read as absent, so that it reports them). */
+static void read_subnets(loader_t *ld, json_t *subnets)
+{
+    static const char *const known[] = {"id", "cidr", "hosts", NULL};
+    size_t mark = berth__path_key(&ld->path, "subnets");
+    size_t n = json_array_size(subnets);
+    if (!json_is_array(subnets) || n > BERTH_SUBNETS_MAX) {
+        fail(ld, BERTH_EINVAL, "InvalidSubnet", NULL,
+             "'subnets' must be an array of at most %d subnets {\"id\", \"cidr\", "
+             "\"hosts\"}", BERTH_SUBNETS_MAX);
+        berth__path_pop(&ld->path, mark);
+        return;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += json_array_size(json_object_get(json_array_get(subnets, i), "hosts"));
+    ld->subnets = calloc(n > 0 ? n : 1, sizeof *ld->subnets);
+    ld->subnet_hosts = calloc(total > 0 ? total : 1, sizeof *ld->subnet_hosts);
+    if (ld->subnets == NULL || ld->subnet_hosts == NULL) {
+        fail(ld, BERTH_ENOMEM, "OutOfMemory", NULL, "out of memory reading subnets");
+        berth__path_pop(&ld->path, mark);
+        return;
+    }
+    const char **next = ld->subnet_hosts;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = berth__path_index(&ld->path, i);
+        json_t *o = json_array_get(subnets, i);
+        berth_subnet_t *s = &ld->subnets[i];
+        if (!json_is_object(o)) {
+            fail(ld, BERTH_EINVAL, "InvalidSubnet", NULL,
+                 "a subnet must be an object {\"id\", \"cidr\", \"hosts\"}");
+            berth__path_pop(&ld->path, m);
+            continue;
+        }
+        check_members(ld, o, known, "a subnet");
+        s->id = json_string_value(json_object_get(o, "id"));
+        s->cidr = json_string_value(json_object_get(o, "cidr"));
+        json_t *hosts = required(ld, o, "hosts", "a subnet");
+        if (hosts != NULL && !json_is_array(hosts))
+            fail(ld, BERTH_EINVAL, "InvalidSubnet", "hosts",
+                 "'hosts' must be an array of host names");
+        s->hosts = next;
+        s->nhosts = json_array_size(hosts);
+        for (size_t k = 0; k < s->nhosts; k++)
+            *next++ = json_string_value(json_array_get(hosts, k));
+        berth__path_pop(&ld->path, m);
+    }
+    ld->nsubnets = n;
+    ld->has_subnets = true;
+    berth__path_pop(&ld->path, mark);
+    uint32_t nets[BERTH_SUBNETS_MAX];
+    unsigned prefixes[BERTH_SUBNETS_MAX];
+    int rc = berth__subnets_check(ld->subnets, n, nets, prefixes, ld->err);
+    if (rc < 0 && ld->rc == 0)
+        ld->rc = rc;
+}
+
+static int cstr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reports subnet hosts that are neither in the document nor in the engine:
+ * a subnet's host list is data, but a name no host has is a typo. */
+static void check_subnet_hosts(loader_t *ld)
+{
+    const char **names = malloc((ld->nhosts > 0 ? ld->nhosts : 1) * sizeof *names);
+    if (names == NULL) {
+        fail(ld, BERTH_ENOMEM, "OutOfMemory", NULL, "out of memory checking subnet hosts");
+        return;
+    }
+    size_t nnames = 0;
+    for (size_t i = 0; i < ld->nhosts; i++)
+        if (ld->hosts[i].name != NULL)
+            names[nnames++] = ld->hosts[i].name;
+    qsort(names, nnames, sizeof *names, cstr_cmp);
+    for (size_t i = 0; i < ld->nsubnets; i++) {
+        const berth_subnet_t *s = &ld->subnets[i];
+        for (size_t k = 0; k < s->nhosts; k++) {
+            const char *h = s->hosts[k];
+            if (h == NULL || !berth__host_name_is_valid(h) ||
+                bsearch(&h, names, nnames, sizeof *names, cstr_cmp) != NULL ||
+                berth_engine_host_get(ld->engine, h, NULL, NULL) == 0)
+                continue;
+            char target[64];
+            snprintf(target, sizeof target, "subnets[%zu].hosts[%zu]", i, k);
+            berth__error_add(ld->err, BERTH_EINVAL, "UnknownHost", target,
+                             "subnet host '%s' is neither in the inventory nor in the engine",
+                             h);
+            if (ld->rc == 0)
+                ld->rc = BERTH_EINVAL;
+        }
+    }
+    free(names);
+}
+
 /* Applies what was read: SKUs first (hosts refer to them), the limits, then
  * hosts.  On a failure, removes the hosts added (newest first, so that no
  * other host changes position) and restores the engine's tables (the
@@ -598,6 +707,9 @@ static int apply(loader_t *ld)
             added++;
         }
     }
+    /* Subnets last: they name hosts.  The call is all or nothing. */
+    if (rc == 0 && ld->has_subnets)
+        rc = berth_engine_subnets_set(ld->engine, ld->subnets, ld->nsubnets, ld->err);
     if (rc != 0) {
         /* The failing call reported paths relative to its entry; make them
          * whole document paths. */
@@ -645,7 +757,7 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
          * the same for both forms. */
         read_hosts(ld, root);
     } else {
-        static const char *const known[] = {"gpuSkus", "limits", "hosts", NULL};
+        static const char *const known[] = {"gpuSkus", "limits", "subnets", "hosts", NULL};
         check_members(ld, root, known, "an inventory");
         json_t *skus = json_object_get(root, "gpuSkus");
         json_t *limits = json_object_get(root, "limits");
@@ -656,12 +768,19 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
             read_limits(ld, limits);
         if (hosts != NULL)
             read_hosts(ld, hosts);
+        json_t *subnets = json_object_get(root, "subnets");
+        if (subnets != NULL)
+            read_subnets(ld, subnets);
     }
     if (ld->rc != BERTH_ENOMEM)
         check_names(ld);
+    if (ld->rc != BERTH_ENOMEM && ld->has_subnets)
+        check_subnet_hosts(ld);
     rc = ld->rc != 0 ? ld->rc : apply(ld);
     free(ld->skus);
     free(ld->hosts);
+    free(ld->subnets);
+    free(ld->subnet_hosts);
     free(ld);
     json_decref(root);
     return rc;

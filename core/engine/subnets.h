@@ -1,0 +1,62 @@
+/*
+ * subnets.h: an engine's table of virtual network subnets (internal).
+ *
+ * The table is data: each subnet's id, its IPv4 range and the names of the
+ * hosts that carry it.  A host's set of subnets is a class attribute (a bit
+ * per subnet, berth__attrs_t.subnets), computed from the table when the
+ * host is added or updated and for every host when the table changes, so
+ * that placement reads one 64-bit word and never this table.  Nothing here
+ * is published; engine.c and subnets.c share it.
+ */
+#ifndef BERTH_SUBNETS_H
+#define BERTH_SUBNETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* One subnet the engine holds: heap copies it owns. */
+typedef struct berth__subnet {
+    char *id;
+    char cidr[20];                  /* "255.255.255.255/32" fits           */
+    uint32_t network;               /* host byte order                      */
+    unsigned prefix;
+    char **hosts;                   /* sorted by strcmp, distinct           */
+    size_t nhosts;
+} berth__subnet_t;
+
+typedef struct berth__subnets {
+    berth__subnet_t *v;             /* n entries, NULL when empty           */
+    size_t n;
+} berth__subnets_t;
+
+/* The engine's table (never NULL for a live engine). */
+berth__subnets_t *berth__engine_subnets(berth_engine_t *engine);
+
+/* The subnets host `name` carries: bit i for each subnet i listing it.
+ * O(subnets x log hosts per subnet); never on the placement path. */
+uint64_t berth__subnets_host_mask(const berth__subnets_t *t, const char *name);
+
+/* The subnet a group joins, from its properties.subnetIds, as a mask for
+ * berth_request_t.subnet_mask.  While the engine has no subnets, subnetIds
+ * and ipAddress.type are data and *mask is 0.  Otherwise subnetIds holds at
+ * most one {id, name} whose id is one of the engine's subnets (400
+ * SubnetNotFound naming properties.subnetIds[0].id), a group in a subnet
+ * has a private IP (type "Private" or no ipAddress) and a "Private" type
+ * needs a subnet.  Returns 0, BERTH_EINVAL or BERTH_ENOMEM. */
+int berth__subnets_request(const berth_engine_t *engine, const berth_group_t *group,
+                           uint64_t *mask, berth_error_t *err);
+
+/* Checks a table for berth_engine_subnets_set() and adds every violation
+ * to err (berth__error_add(): err is not reset; targets
+ * "subnets[I].member").  Fills nets[i] and prefixes[i] (arrays of
+ * BERTH_SUBNETS_MAX) for the valid CIDRs.  Returns 0, BERTH_EINVAL or
+ * BERTH_ELIMIT. */
+int berth__subnets_check(const berth_subnet_t *subnets, size_t n, uint32_t *nets,
+                         unsigned *prefixes, berth_error_t *err);
+
+/* Frees the table's contents and leaves it empty.  t may hold nothing. */
+void berth__subnets_clear(berth__subnets_t *t);
+
+#endif /* BERTH_SUBNETS_H */
