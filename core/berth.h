@@ -746,6 +746,18 @@ BERTH_EXPORT int berth_engine_subnets_set(berth_engine_t *engine,
                                           const berth_subnet_t *subnets, size_t n,
                                           berth_error_t *err);
 
+/* berth_engine_subnets_set() from JSON: an array of {"id", "cidr",
+ * "hosts": [names]} or an object {"subnets": [...]}; every violation at its
+ * path ("subnets[I].member").  Returns 0, BERTH_EINVAL, BERTH_ETOOBIG,
+ * BERTH_ELIMIT or BERTH_ENOMEM; a failure changes nothing. */
+BERTH_EXPORT int berth_engine_subnets_load(berth_engine_t *engine, const char *json,
+                                           size_t len, berth_error_t *err);
+
+/* The engine's subnet table as a compact JSON array in the form
+ * berth_engine_subnets_load() reads (hosts sorted), in *out (free with
+ * berth_free()).  Returns 0 or BERTH_ENOMEM (*out NULL). */
+BERTH_EXPORT int berth_engine_subnets_json(const berth_engine_t *engine, char **out);
+
 /* The number of subnets in the engine's table. */
 BERTH_EXPORT size_t berth_engine_subnet_count(const berth_engine_t *engine);
 
@@ -1042,8 +1054,9 @@ BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
  * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
- * cell's per-group limits when they were set: berth_store_limits_put();
- * otherwise the engine keeps its own).  On success stores a new store in *out
+ * cell's per-group limits and subnets when they were set:
+ * berth_store_limits_put(), berth_store_subnets_put(); otherwise the engine
+ * keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
  * BERTH_EEXIST (engine not empty), or BERTH_ENOMEM. */
@@ -1073,6 +1086,15 @@ BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_s
  * BERTH_EIO. */
 BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                                         berth_error_t *err);
+
+/* Replaces the cell's virtual network subnet table (berth_engine_subnets_set()'s
+ * rules, the same paths in *err) in one atomic step logged as one change,
+ * so that every replica's engine holds it.  A table equal to the cell's
+ * changes nothing.  A cell whose table was never set leaves each engine
+ * its own.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT, BERTH_ENOMEM or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_store_subnets_put(berth_store_t *store, const berth_subnet_t *subnets,
+                                         size_t n, berth_error_t *err);
 
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's

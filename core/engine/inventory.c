@@ -54,11 +54,8 @@ typedef struct loader {
     /* The per-group limits, when the document gives `limits`. */
     berth_limits_t limits;
     bool has_limits;
-    /* The subnets, when the document gives `subnets`; strings point into
-     * the JSON tree, each subnet's host list into subnet_hosts. */
-    berth_subnet_t *subnets;
-    const char **subnet_hosts;
-    size_t nsubnets;
+    /* The subnets, when the document gives `subnets`. */
+    berth__subnets_doc_t subnets;
     bool has_subnets;
     /* Hosts read from the document; strings point into the JSON tree. */
     berth_host_t *hosts;
@@ -573,63 +570,14 @@ static void read_hosts(loader_t *ld, json_t *hosts)
 
 /* ---- virtual network subnets --------------------------------------------------- */
 
-/* `subnets`: [{id, cidr, hosts: [names]}].  Shapes are read here; values
- * are checked by berth__subnets_check(), which names the same paths
- * (members of the wrong type read as absent, so that it reports them). */
+/* `subnets`: read (shape and values) by subnets.c, which names the same
+ * paths; applied after the hosts. */
 static void read_subnets(loader_t *ld, json_t *subnets)
 {
-    static const char *const known[] = {"id", "cidr", "hosts", NULL};
-    size_t mark = berth__path_key(&ld->path, "subnets");
-    size_t n = json_array_size(subnets);
-    if (!json_is_array(subnets) || n > BERTH_SUBNETS_MAX) {
-        fail(ld, BERTH_EINVAL, "InvalidSubnet", NULL,
-             "'subnets' must be an array of at most %d subnets {\"id\", \"cidr\", "
-             "\"hosts\"}", BERTH_SUBNETS_MAX);
-        berth__path_pop(&ld->path, mark);
-        return;
-    }
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += json_array_size(json_object_get(json_array_get(subnets, i), "hosts"));
-    ld->subnets = calloc(n > 0 ? n : 1, sizeof *ld->subnets);
-    ld->subnet_hosts = calloc(total > 0 ? total : 1, sizeof *ld->subnet_hosts);
-    if (ld->subnets == NULL || ld->subnet_hosts == NULL) {
-        fail(ld, BERTH_ENOMEM, "OutOfMemory", NULL, "out of memory reading subnets");
-        berth__path_pop(&ld->path, mark);
-        return;
-    }
-    const char **next = ld->subnet_hosts;
-    for (size_t i = 0; i < n; i++) {
-        size_t m = berth__path_index(&ld->path, i);
-        json_t *o = json_array_get(subnets, i);
-        berth_subnet_t *s = &ld->subnets[i];
-        if (!json_is_object(o)) {
-            fail(ld, BERTH_EINVAL, "InvalidSubnet", NULL,
-                 "a subnet must be an object {\"id\", \"cidr\", \"hosts\"}");
-            berth__path_pop(&ld->path, m);
-            continue;
-        }
-        check_members(ld, o, known, "a subnet");
-        s->id = json_string_value(json_object_get(o, "id"));
-        s->cidr = json_string_value(json_object_get(o, "cidr"));
-        json_t *hosts = required(ld, o, "hosts", "a subnet");
-        if (hosts != NULL && !json_is_array(hosts))
-            fail(ld, BERTH_EINVAL, "InvalidSubnet", "hosts",
-                 "'hosts' must be an array of host names");
-        s->hosts = next;
-        s->nhosts = json_array_size(hosts);
-        for (size_t k = 0; k < s->nhosts; k++)
-            *next++ = json_string_value(json_array_get(hosts, k));
-        berth__path_pop(&ld->path, m);
-    }
-    ld->nsubnets = n;
-    ld->has_subnets = true;
-    berth__path_pop(&ld->path, mark);
-    uint32_t nets[BERTH_SUBNETS_MAX];
-    unsigned prefixes[BERTH_SUBNETS_MAX];
-    int rc = berth__subnets_check(ld->subnets, n, nets, prefixes, ld->err);
+    int rc = berth__subnets_read(subnets, &ld->subnets, ld->err);
     if (rc < 0 && ld->rc == 0)
         ld->rc = rc;
+    ld->has_subnets = true;
 }
 
 static int cstr_cmp(const void *a, const void *b)
@@ -651,8 +599,8 @@ static void check_subnet_hosts(loader_t *ld)
         if (ld->hosts[i].name != NULL)
             names[nnames++] = ld->hosts[i].name;
     qsort(names, nnames, sizeof *names, cstr_cmp);
-    for (size_t i = 0; i < ld->nsubnets; i++) {
-        const berth_subnet_t *s = &ld->subnets[i];
+    for (size_t i = 0; i < ld->subnets.n; i++) {
+        const berth_subnet_t *s = &ld->subnets.v[i];
         for (size_t k = 0; k < s->nhosts; k++) {
             const char *h = s->hosts[k];
             if (h == NULL || !berth__host_name_is_valid(h) ||
@@ -709,7 +657,7 @@ static int apply(loader_t *ld)
     }
     /* Subnets last: they name hosts.  The call is all or nothing. */
     if (rc == 0 && ld->has_subnets)
-        rc = berth_engine_subnets_set(ld->engine, ld->subnets, ld->nsubnets, ld->err);
+        rc = berth_engine_subnets_set(ld->engine, ld->subnets.v, ld->subnets.n, ld->err);
     if (rc != 0) {
         /* The failing call reported paths relative to its entry; make them
          * whole document paths. */
@@ -779,8 +727,7 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
     rc = ld->rc != 0 ? ld->rc : apply(ld);
     free(ld->skus);
     free(ld->hosts);
-    free(ld->subnets);
-    free(ld->subnet_hosts);
+    berth__subnets_doc_free(&ld->subnets);
     free(ld);
     json_decref(root);
     return rc;

@@ -312,6 +312,135 @@ int berth_engine_subnet_find(const berth_engine_t *engine, const char *id)
     return BERTH_ENOENT;
 }
 
+/* ---- JSON ------------------------------------------------------------------------ */
+
+/* The depth of {"subnets": [{"hosts": [name]}]} and a size far above 64
+ * subnets of thousands of hosts each. */
+#define SUBNETS_JSON_MAX_BYTES ((size_t)16 << 20)
+#define SUBNETS_JSON_MAX_DEPTH 5
+
+void berth__subnets_doc_free(berth__subnets_doc_t *doc)
+{
+    free(doc->v);
+    free(doc->hosts);
+    doc->v = NULL;
+    doc->hosts = NULL;
+    doc->n = 0;
+}
+
+/* Records one shape violation at subnets[i] (plus `member`). */
+static int shape_error(berth_error_t *err, size_t i, const char *member, const char *msg)
+{
+    char target[64];
+    if (member != NULL)
+        snprintf(target, sizeof target, "subnets[%zu].%s", i, member);
+    else
+        snprintf(target, sizeof target, "subnets[%zu]", i);
+    return berth__error_add(err, BERTH_EINVAL, "InvalidSubnet", target, "%s", msg);
+}
+
+int berth__subnets_read(json_t *array, berth__subnets_doc_t *doc, berth_error_t *err)
+{
+    memset(doc, 0, sizeof *doc);
+    size_t n = json_array_size(array);
+    if (!json_is_array(array) || n > BERTH_SUBNETS_MAX)
+        return berth__error_add(err, BERTH_EINVAL, "InvalidSubnet", "subnets",
+                                "'subnets' must be an array of at most %d subnets "
+                                "{\"id\", \"cidr\", \"hosts\"}", BERTH_SUBNETS_MAX);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += json_array_size(json_object_get(json_array_get(array, i), "hosts"));
+    doc->v = calloc(n > 0 ? n : 1, sizeof *doc->v);
+    doc->hosts = calloc(total > 0 ? total : 1, sizeof *doc->hosts);
+    if (doc->v == NULL || doc->hosts == NULL)
+        return berth__error_add(err, BERTH_ENOMEM, "OutOfMemory", "subnets",
+                                "out of memory reading subnets");
+    int rc = 0;
+    const char **next = doc->hosts;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(array, i);
+        berth_subnet_t *s = &doc->v[i];
+        if (!json_is_object(o)) {
+            rc = shape_error(err, i, NULL,
+                             "a subnet must be an object {\"id\", \"cidr\", \"hosts\"}");
+            continue;
+        }
+        const char *key;
+        json_t *value;
+        json_object_foreach(o, key, value) {
+            if (strcmp(key, "id") != 0 && strcmp(key, "cidr") != 0 && strcmp(key, "hosts") != 0)
+                rc = shape_error(err, i, key, "not a member of a subnet (id, cidr, hosts)");
+        }
+        /* Members of the wrong type read as absent: the check names them. */
+        s->id = json_string_value(json_object_get(o, "id"));
+        s->cidr = json_string_value(json_object_get(o, "cidr"));
+        json_t *hosts = json_object_get(o, "hosts");
+        if (!json_is_array(hosts))
+            rc = shape_error(err, i, "hosts", "a subnet needs 'hosts', an array of host names");
+        s->hosts = next;
+        s->nhosts = json_array_size(hosts);
+        for (size_t k = 0; k < s->nhosts; k++)
+            *next++ = json_string_value(json_array_get(hosts, k));
+    }
+    doc->n = n;
+    uint32_t nets[BERTH_SUBNETS_MAX];
+    unsigned prefixes[BERTH_SUBNETS_MAX];
+    int check = berth__subnets_check(doc->v, n, nets, prefixes, err);
+    return rc < 0 ? rc : check;
+}
+
+int berth_engine_subnets_load(berth_engine_t *engine, const char *json, size_t len,
+                              berth_error_t *err)
+{
+    berth_error_clear(err);
+    json_t *root = NULL;
+    int rc = berth__json_load(json, len, SUBNETS_JSON_MAX_BYTES, SUBNETS_JSON_MAX_DEPTH, &root,
+                              err);
+    if (rc < 0)
+        return rc;
+    json_t *array = json_is_object(root) ? json_object_get(root, "subnets") : root;
+    if (json_is_object(root) && (array == NULL || json_object_size(root) != 1)) {
+        json_decref(root);
+        return berth__error_set(err, BERTH_EINVAL, "InvalidSubnet", "",
+                                "a subnet table is an array of subnets or {\"subnets\": [...]}");
+    }
+    berth__subnets_doc_t doc;
+    rc = berth__subnets_read(array, &doc, err);
+    if (rc == 0)
+        rc = berth_engine_subnets_set(engine, doc.v, doc.n, err);
+    berth__subnets_doc_free(&doc);
+    json_decref(root);
+    return rc;
+}
+
+char *berth__subnets_encode(const berth_subnet_t *v, size_t n)
+{
+    json_t *array = json_array();
+    bool ok = array != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *hosts = json_array();
+        ok = hosts != NULL;
+        for (size_t k = 0; ok && k < v[i].nhosts; k++)
+            ok = json_array_append_new(hosts, json_string(v[i].hosts[k])) == 0;
+        ok = ok && json_array_append_new(array, json_pack("{s:s, s:s, s:o}", "id", v[i].id,
+                                                          "cidr", v[i].cidr, "hosts",
+                                                          hosts)) == 0;
+    }
+    char *out = ok ? json_dumps(array, JSON_COMPACT) : NULL;
+    json_decref(array);
+    return out;
+}
+
+int berth_engine_subnets_json(const berth_engine_t *engine, char **out)
+{
+    berth_subnet_t v[BERTH_SUBNETS_MAX];
+    size_t n = berth_engine_subnet_count(engine);
+    for (size_t i = 0; i < n; i++)
+        berth_engine_subnet_at(engine, i, &v[i]);
+    *out = berth__subnets_encode(v, n);
+    return *out != NULL ? 0 : BERTH_ENOMEM;
+}
+
 /* ---- a group's subnet ------------------------------------------------------- */
 
 int berth__subnets_request(const berth_engine_t *engine, const berth_group_t *group,

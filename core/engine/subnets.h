@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "internal.h"
 
 /* One subnet the engine holds: heap copies it owns. */
@@ -55,6 +57,27 @@ int berth__subnets_request(const berth_engine_t *engine, const berth_group_t *gr
  * BERTH_ELIMIT. */
 int berth__subnets_check(const berth_subnet_t *subnets, size_t n, uint32_t *nets,
                          unsigned *prefixes, berth_error_t *err);
+
+/* A subnet table read from JSON: v[0..n) with strings pointing into the
+ * JSON tree (which must outlive it) and host lists into `hosts`. */
+typedef struct berth__subnets_doc {
+    berth_subnet_t *v;
+    const char **hosts;
+    size_t n;
+} berth__subnets_doc_t;
+
+/* Reads `array` ([{"id", "cidr", "hosts": [names]}]) into *doc and checks
+ * it (berth__subnets_check()), adding every violation to err with targets
+ * "subnets[I]...".  Returns 0, BERTH_EINVAL, BERTH_ELIMIT or BERTH_ENOMEM;
+ * *doc is to be freed with berth__subnets_doc_free() in every case. */
+int berth__subnets_read(json_t *array, berth__subnets_doc_t *doc, berth_error_t *err);
+
+/* subnets[0..n) as the JSON array berth_engine_subnets_load() reads, or
+ * NULL when out of memory; free with free(). */
+char *berth__subnets_encode(const berth_subnet_t *subnets, size_t n);
+
+/* Frees what berth__subnets_read() allocated.  Accepts an empty doc. */
+void berth__subnets_doc_free(berth__subnets_doc_t *doc);
 
 /* Frees the table's contents and leaves it empty.  t may hold nothing. */
 void berth__subnets_clear(berth__subnets_t *t);

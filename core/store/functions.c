@@ -427,15 +427,18 @@ const char berth__functions_source[] =
     "  return log_append(keys[2], keys[3], args[3], 'sku', args[1], args[2])\n"
     "end\n"
     "\n"
-    /* KEYS: meta, log, seq.  ARGV: limits record, log max len.  The cell's
-     * per-group limits, in meta's field "limits"; a record equal to the one
-     * held changes nothing and logs nothing. */
-    "local function limits_put(keys, args)\n"
-    "  if redis.call('HGET', keys[1], 'limits') == args[1] then\n"
-    "    return {1, 0, ''}\n"
+    /* KEYS: meta, log, seq.  ARGV: record, log max len.  A cell-wide
+     * table kept in meta's field `field` (the per-group limits, the
+     * subnets) and logged as op `field`; a record equal to the one held
+     * changes nothing and logs nothing. */
+    "local function meta_put(field)\n"
+    "  return function(keys, args)\n"
+    "    if redis.call('HGET', keys[1], field) == args[1] then\n"
+    "      return {1, 0, ''}\n"
+    "    end\n"
+    "    redis.call('HSET', keys[1], field, args[1])\n"
+    "    return log_append(keys[2], keys[3], args[2], field, '', args[1])\n"
     "  end\n"
-    "  redis.call('HSET', keys[1], 'limits', args[1])\n"
-    "  return log_append(keys[2], keys[3], args[2], 'limits', '', args[1])\n"
     "end\n"
     "\n"
     /* KEYS: groups, assign:HOST.  ARGV: key, host, expected generation.
@@ -794,7 +797,8 @@ const char berth__functions_source[] =
     "end\n"
     "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
-    "redis.register_function('berth_limits_put', limits_put)\n"
+    "redis.register_function('berth_limits_put', meta_put('limits'))\n"
+    "redis.register_function('berth_subnets_put', meta_put('subnets'))\n"
     "redis.register_function('berth_place_fx', with_effects(place, 9))\n"
     "redis.register_function('berth_release_fx', with_effects(release, 7))\n"
     "redis.register_function('berth_preempt_fx', with_effects(preempt, 8))\n"

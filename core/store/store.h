@@ -413,8 +413,8 @@ bool berth__store_stale(const berth_store_t *s);
  * EXEC's reply.  Returns 0 or BERTH_EIO; on failure the engine is empty and
  * the store stale. */
 /* The snapshot is this many reads in one MULTI/EXEC: hosts, groups, seq,
- * the newest log entry, GPU SKUs, the cell's limits. */
-#define BERTH__SNAPSHOT_READS 6
+ * the newest log entry, GPU SKUs, the cell's limits and its subnets. */
+#define BERTH__SNAPSHOT_READS 7
 
 typedef struct berth__snapshot_call {
     const char *argv[BERTH__SNAPSHOT_READS][6];

@@ -173,14 +173,34 @@ static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_e
     return 0;
 }
 
-/* True when the inventory (already checked) is the object form with a
- * `limits` member: only then does the cell's limits change. */
-static bool has_limits(const char *text, size_t len)
+/* True when the inventory (already checked) is the object form with the
+ * member `name` (`limits`, `subnets`): only then does the cell's table of
+ * that name change. */
+static bool has_member(const char *text, size_t len, const char *name)
 {
     json_t *root = json_loadb(text, len, 0, NULL);
-    bool has = json_is_object(root) && json_object_get(root, "limits") != NULL;
+    bool has = json_is_object(root) && json_object_get(root, name) != NULL;
     json_decref(root);
     return has;
+}
+
+/* Puts the scratch engine's subnet table (the inventory's) into the cell.
+ * Returns 0 or a BERTHCTL_EXIT_* code, with a message on stderr. */
+static int put_subnets(berth_engine_t *scratch, berth_store_t *store, const char *cell)
+{
+    berth_subnet_t v[BERTH_SUBNETS_MAX];
+    size_t n = berth_engine_subnet_count(scratch);
+    for (size_t i = 0; i < n; i++)
+        berth_engine_subnet_at(scratch, i, &v[i]);
+    berth_error_t err;
+    int rc = berth_store_subnets_put(store, v, n, &err);
+    if (rc != 0) {
+        fprintf(stderr, "berthctl: cannot set the subnets of cell '%s': %s %s\n", cell,
+                err.target, err.message);
+        return rc == BERTH_EIO ? BERTHCTL_EXIT_USAGE : BERTHCTL_EXIT_FAILED;
+    }
+    fprintf(stderr, "cell %s: %zu subnets\n", cell, n);
+    return 0;
 }
 
 /* Contract (berthctl.h): checks the whole inventory file, then puts its
@@ -226,7 +246,7 @@ int berthctl_cell_load_main(int argc, char **argv)
     if (rc != 0)
         goto done;
     /* The limits first: once hosts are in, groups are checked against them. */
-    if (has_limits(text, len)) {
+    if (has_member(text, len, "limits")) {
         berth_limits_t limits;
         berth_engine_limits_get(scratch, &limits);
         int lrc = berth_store_limits_put(store, &limits, &err);
@@ -241,6 +261,10 @@ int berthctl_cell_load_main(int argc, char **argv)
                 limits.max_memory_mib / 1024.0, limits.max_containers, limits.max_volumes,
                 limits.max_ip_ports);
     }
+    /* The subnets before the hosts, so that no group of a subnet lands on
+     * a host that does not carry it while the hosts arrive. */
+    if (has_member(text, len, "subnets") && (rc = put_subnets(scratch, store, a.cell)) != 0)
+        goto done;
     n = berth_engine_host_count(scratch);
     for (size_t i = 0; i < n; i++) {
         berth_host_t h;
