@@ -953,7 +953,7 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
  * optional and above zero.  The object may also give "subnets": [{"id":
  * "sn-a", "cidr": "10.0.0.0/24", "hosts": ["h1", ...]}, ...], which
  * replaces the engine's subnet table (berth_engine_subnets_set()'s rules;
- * every host named must be in the document or the engine).  All or nothing: on any error (with its JSON
+ * a host named need not exist yet).  All or nothing: on any error (with its JSON
  * path in *err) the engine is left as it was.  Returns 0, BERTH_EINVAL,
  * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
 BERTH_EXPORT int berth_engine_inventory_load(berth_engine_t *engine, const char *json,

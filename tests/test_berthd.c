@@ -1966,6 +1966,107 @@ static void test_cell_limits(void **state)
     free(p);
 }
 
+#define SUBNET_A "/subscriptions/" SUB "/resourceGroups/net/providers/Microsoft.Network/" \
+                 "virtualNetworks/vn/subnets/a"
+
+/* A one-core group document with `ip` (",\"ipAddress\": ..." or "") and
+ * `subnets` (",\"subnetIds\": ..." or ""). */
+static char *subnet_doc(const char *ip, const char *subnets)
+{
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+                 "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": "
+                 "\"busybox:latest\", \"ports\": [{\"port\": 80}], \"resources\": "
+                 "{\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]%s%s}}", ip, subnets) < 0)
+        abort();
+    return out;
+}
+
+/* A 400 whose error names `target`. */
+static void expect_target(fixture_t *f, const char *method, const char *path, const char *body,
+                          long status, const char *target)
+{
+    test_http_t h = http(f, method, path, body);
+    expect_cloud_error(&h, status, NULL);
+    const char *got = json_string_value(
+        json_object_get(json_object_get(h.json, "error"), "target"));
+    if (got == NULL || strcmp(got, target) != 0)
+        fail_msg("%s %s: %s, expected target %s", method, path, h.body, target);
+    test_http_free(&h);
+}
+
+/* The operator's /berth/subnets: a refused table changes nothing; a table
+ * put is the replica's at once; then a group's subnetIds must name one of
+ * its subnets (400 at properties.subnetIds[0].id), a Private IP needs a
+ * subnet, a subnet's group runs on a host carrying it, and a subnet no
+ * ready host carries has no room (409 naming it). */
+static void test_cell_subnets(void **state)
+{
+    fixture_t *f = *state;
+    test_http_t h = http(f, "GET", "/berth/subnets", NULL);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 0);
+    test_http_free(&h);
+    expect_target(f, "PUT", "/berth/subnets",
+                  "{\"subnets\": [{\"id\": \"x\", \"cidr\": \"10.30.0.1/24\", \"hosts\": []}]}",
+                  400, "subnets[0].cidr");
+    expect_target(f, "PUT", "/berth/subnets", "{\"subnets\": 3}", 400, "subnets");
+    h = http(f, "DELETE", "/berth/subnets", NULL);
+    assert_int_equal(h.status, 405);
+    test_http_free(&h);
+
+    static const char table[] =
+        "{\"subnets\": [{\"id\": \"" SUBNET_A "\", \"cidr\": \"10.30.0.0/24\", "
+        "\"hosts\": [\"sim-1\"]}, {\"id\": \"sn-b\", \"cidr\": \"10.31.0.0/24\", "
+        "\"hosts\": [\"elsewhere\"]}]}";
+    h = http(f, "PUT", "/berth/subnets", table);
+    if (h.status != 200)
+        fail_msg("PUT /berth/subnets: %ld %s", h.status, h.body);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 2);
+    test_http_free(&h);
+    h = http(f, "GET", "/berth/subnets", NULL);
+    json_t *v = json_object_get(h.json, "value");
+    assert_int_equal(json_array_size(v), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(v, 1), "cidr")),
+                        "10.31.0.0/24");
+    test_http_free(&h);
+
+    static const char priv[] = ", \"ipAddress\": {\"type\": \"Private\", \"ports\": "
+                               "[{\"port\": 80}]}";
+    char *doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"nowhere\"}]");
+    char *p = gpath("rg", "s0", NULL);
+    expect_target(f, "PUT", p, doc, 400, "properties.subnetIds[0].id");
+    free(doc);
+    doc = subnet_doc(priv, "");
+    expect_target(f, "PUT", p, doc, 400, "properties.ipAddress.type");
+    free(doc);
+    free(p);
+
+    /* ARM ids compare without case. */
+    doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"/SUBSCRIPTIONS/" SUB
+                           "/resourcegroups/net/providers/microsoft.network/virtualNetworks/"
+                           "vn/subnets/A\", \"name\": \"a\"}]");
+    put_ok(f, "rg", "s1", doc, 201);
+    free(doc);
+    json_t *g = wait_running(f, "rg", "s1");
+    assert_non_null(g);
+    json_decref(g);
+    char *host = view_host(f, SUB "/rg/s1");
+    assert_non_null(host);
+    assert_string_equal(host, "sim-1");
+    free(host);
+
+    doc = subnet_doc("", ", \"subnetIds\": [{\"id\": \"sn-b\"}]");
+    p = gpath("rg", "s2", NULL);
+    h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 409, NULL);
+    assert_non_null(strstr(h.body, "carries subnet 'sn-b'"));
+    test_http_free(&h);
+    free(doc);
+    free(p);
+}
+
 /* The resource record of `key` as stored. */
 static json_t *record_get(fixture_t *f, const char *key)
 {
@@ -2241,6 +2342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_subnets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),

@@ -296,7 +296,8 @@ static int load(berth_engine_t *e, const char *doc_text, berth_error_t *err)
 #define HOST(n) "{\"name\": \"" n "\", \"cpu\": 8, \"memoryInGB\": 32, \"osType\": \"Linux\"}"
 
 /* An inventory's `subnets`: loaded after its hosts, refused with paths and
- * then nothing loaded at all. */
+ * then nothing loaded at all.  Host names are data: a subnet may name a
+ * host that joins the cell later. */
 static void test_inventory(void **state)
 {
     (void)state;
@@ -317,14 +318,13 @@ static void test_inventory(void **state)
     /* Refusals: each with its path, and the engine unchanged. */
     assert_int_equal(load(e, "{\"hosts\": [" HOST("n3") "], \"subnets\": ["
                              "{\"id\": \"z\", \"cidr\": \"10.0.0.0/8\", \"hosts\": "
-                             "[\"n3\", \"ghost\", 7], \"vni\": 1}, 5]}", &err), BERTH_EINVAL);
+                             "[\"n3\", \"later\", 7], \"vni\": 1}, 5]}", &err), BERTH_EINVAL);
     static const char *const targets[] = {"subnets[0].vni", "subnets[1]",
                                           "subnets[0].hosts[2]", "subnets[1].id",
-                                          "subnets[1].cidr", "subnets[0].hosts[1]"};
+                                          "subnets[1].cidr"};
     assert_int_equal(err.ndetails, sizeof targets / sizeof targets[0]);
     for (size_t i = 0; i < err.ndetails; i++)
         assert_string_equal(err.details[i].target, targets[i]);
-    assert_string_equal(err.details[5].name, "UnknownHost");
     assert_int_equal(berth_engine_host_get(e, "n3", NULL, NULL), BERTH_ENOENT);
     assert_int_equal(berth_engine_subnet_count(e), 2);
     assert_int_equal(load(e, "{\"hosts\": [], \"subnets\": {}}", &err), BERTH_EINVAL);

@@ -580,45 +580,6 @@ static void read_subnets(loader_t *ld, json_t *subnets)
     ld->has_subnets = true;
 }
 
-static int cstr_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Reports subnet hosts that are neither in the document nor in the engine:
- * a subnet's host list is data, but a name no host has is a typo. */
-static void check_subnet_hosts(loader_t *ld)
-{
-    const char **names = malloc((ld->nhosts > 0 ? ld->nhosts : 1) * sizeof *names);
-    if (names == NULL) {
-        fail(ld, BERTH_ENOMEM, "OutOfMemory", NULL, "out of memory checking subnet hosts");
-        return;
-    }
-    size_t nnames = 0;
-    for (size_t i = 0; i < ld->nhosts; i++)
-        if (ld->hosts[i].name != NULL)
-            names[nnames++] = ld->hosts[i].name;
-    qsort(names, nnames, sizeof *names, cstr_cmp);
-    for (size_t i = 0; i < ld->subnets.n; i++) {
-        const berth_subnet_t *s = &ld->subnets.v[i];
-        for (size_t k = 0; k < s->nhosts; k++) {
-            const char *h = s->hosts[k];
-            if (h == NULL || !berth__host_name_is_valid(h) ||
-                bsearch(&h, names, nnames, sizeof *names, cstr_cmp) != NULL ||
-                berth_engine_host_get(ld->engine, h, NULL, NULL) == 0)
-                continue;
-            char target[64];
-            snprintf(target, sizeof target, "subnets[%zu].hosts[%zu]", i, k);
-            berth__error_add(ld->err, BERTH_EINVAL, "UnknownHost", target,
-                             "subnet host '%s' is neither in the inventory nor in the engine",
-                             h);
-            if (ld->rc == 0)
-                ld->rc = BERTH_EINVAL;
-        }
-    }
-    free(names);
-}
-
 /* Applies what was read: SKUs first (hosts refer to them), the limits, then
  * hosts.  On a failure, removes the hosts added (newest first, so that no
  * other host changes position) and restores the engine's tables (the
@@ -722,8 +683,6 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
     }
     if (ld->rc != BERTH_ENOMEM)
         check_names(ld);
-    if (ld->rc != BERTH_ENOMEM && ld->has_subnets)
-        check_subnet_hosts(ld);
     rc = ld->rc != 0 ? ld->rc : apply(ld);
     free(ld->skus);
     free(ld->hosts);

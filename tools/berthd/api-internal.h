@@ -139,6 +139,12 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
  * (n 3 or 4, seg[1] "hosts"): a bad host name 400, an unknown host 404,
  * a POST without a token allowing every subscription 403; the POSTs run
  * on the worker thread, the GET on the loop's replica once caught up. */
+/* Answers /berth/subnets (api_subnets.c): GET the replica's subnet table
+ * {"value": [...]}, PUT a new one (400 naming the member at fault); 403
+ * without an operator's token, 405 for other methods. */
+void api_subnets_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                       int n);
+
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 
