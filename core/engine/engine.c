@@ -235,7 +235,7 @@ int berth_engine_group_request(berth_engine_t *engine, const berth_group_t *grou
                                 "berth_engine_group_request needs an engine, a group and an "
                                 "output");
     uint64_t subnets;
-    int rc = berth__subnets_request(engine, group, &subnets, err);
+    int rc = berth__subnets_request(&engine->subnets, group, &subnets, err);
     if (rc == 0 && (rc = berth__group_request(berth__engine_config(engine), group, out,
                                               err)) == 0)
         out->subnet_mask = subnets;
@@ -254,7 +254,7 @@ int berth_engine_group_validate(berth_engine_t *engine, const berth_group_t *gro
     /* Validation must change nothing, so zones are resolved in a copy of
      * the tables: a full zone table still fails as it would when placing. */
     uint64_t subnets;
-    int rc = berth__subnets_request(engine, group, &subnets, err);
+    int rc = berth__subnets_request(&engine->subnets, group, &subnets, err);
     if (rc < 0)
         return rc;
     berth__config_t copy = *berth__engine_config(engine);

@@ -1,14 +1,16 @@
 /*
- * subnets.c: the engine's virtual network subnets: the table (id, IPv4
- * range, hosts that carry it), its validation, and the hosts' subnet bits.
+ * subnets.c: the engine's virtual network subnets: the public calls on the
+ * table (id, IPv4 range, hosts that carry it), its validation, its JSON
+ * form, and moving hosts between classes when it changes.
  *
  * A subnet is data the operator declares; a host carries the subnets that
  * list it, which the index keeps as a class attribute (one bit per subnet),
  * so that the placement path reads a single word and this table never.
  * Replacing the table validates and copies everything and reserves the
  * classes the hosts move to before it changes anything: a failing call
- * leaves the table, the hosts and their classes as they were.  This file
- * must never be called from the placement path.
+ * leaves the table, the hosts and their classes as they were.  The plain
+ * data helpers engine.c needs live in subnet_table.c, below engine.c.  This
+ * file must never be called from the placement path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,37 +21,6 @@
 
 #include "index.h"
 #include "subnets.h"
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-uint64_t berth__subnets_host_mask(const berth__subnets_t *t, const char *name)
-{
-    uint64_t mask = 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (bsearch(&name, t->v[i].hosts, t->v[i].nhosts, sizeof *t->v[i].hosts, name_cmp))
-            mask |= UINT64_C(1) << i;
-    return mask;
-}
-
-static void subnet_free(berth__subnet_t *s)
-{
-    for (size_t j = 0; j < s->nhosts; j++)
-        free(s->hosts[j]);
-    free(s->hosts);
-    free(s->id);
-}
-
-void berth__subnets_clear(berth__subnets_t *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        subnet_free(&t->v[i]);
-    free(t->v);
-    t->v = NULL;
-    t->n = 0;
-}
 
 /* ---- CIDRs ------------------------------------------------------------------ */
 
@@ -226,7 +197,7 @@ static int table_copy(const berth_subnet_t *subnets, size_t n, const uint32_t *n
             d->nhosts = k + 1;
         }
         if (d->nhosts > 1)
-            qsort(d->hosts, d->nhosts, sizeof *d->hosts, name_cmp);
+            qsort(d->hosts, d->nhosts, sizeof *d->hosts, berth__subnets_name_cmp);
     }
     return 0;
 fail:
@@ -305,11 +276,7 @@ int berth_engine_subnet_at(const berth_engine_t *engine, size_t i, berth_subnet_
 
 int berth_engine_subnet_find(const berth_engine_t *engine, const char *id)
 {
-    const berth__subnets_t *t = berth__engine_subnets((berth_engine_t *)engine);
-    for (size_t i = 0; id != NULL && i < t->n; i++)
-        if (strcasecmp(t->v[i].id, id) == 0)
-            return (int)i;
-    return BERTH_ENOENT;
+    return berth__subnets_find(berth__engine_subnets((berth_engine_t *)engine), id);
 }
 
 /* ---- JSON ------------------------------------------------------------------------ */
@@ -441,61 +408,3 @@ int berth_engine_subnets_json(const berth_engine_t *engine, char **out)
     return *out != NULL ? 0 : BERTH_ENOMEM;
 }
 
-/* ---- a group's subnet ------------------------------------------------------- */
-
-int berth__subnets_request(const berth_engine_t *engine, const berth_group_t *group,
-                           uint64_t *mask, berth_error_t *err)
-{
-    *mask = 0;
-    /* A cell without subnets keeps subnetIds and the IP type as data, as
-     * ACI documents keep them, and acts on neither. */
-    if (berth_engine_subnet_count(engine) == 0)
-        return 0;
-    json_t *extra = NULL, *ids = NULL;
-    if (group->properties_extra_json != NULL) {
-        extra = json_loads(group->properties_extra_json, JSON_REJECT_DUPLICATES, NULL);
-        if (extra == NULL)
-            return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "",
-                                    "out of memory reading properties.subnetIds");
-        ids = json_object_get(extra, "subnetIds");
-    }
-    int rc = 0;
-    bool is_private = group->ip_address != NULL && group->ip_address->type == BERTH_IP_PRIVATE;
-    size_t n = json_array_size(ids);
-    if (ids != NULL && (!json_is_array(ids) || n > 1)) {
-        rc = berth__error_set(err, BERTH_EINVAL, "InvalidSubnetIds", "properties.subnetIds",
-                              "'subnetIds' must be an array of one subnet {\"id\", \"name\"}: "
-                              "a container group joins at most one subnet");
-    } else if (n == 1) {
-        json_t *s = json_array_get(ids, 0);
-        const char *id = json_string_value(json_object_get(s, "id"));
-        json_t *name = json_object_get(s, "name");
-        int i;
-        if (!json_is_object(s) || id == NULL)
-            rc = berth__error_set(err, BERTH_EINVAL, "InvalidSubnetIds",
-                                  "properties.subnetIds[0].id",
-                                  "a subnet reference needs 'id', the subnet's resource id");
-        else if (name != NULL && !json_is_string(name))
-            rc = berth__error_set(err, BERTH_EINVAL, "InvalidSubnetIds",
-                                  "properties.subnetIds[0].name",
-                                  "a subnet's 'name' must be a string");
-        else if ((i = berth_engine_subnet_find(engine, id)) < 0)
-            rc = berth__error_set(err, BERTH_EINVAL, "SubnetNotFound",
-                                  "properties.subnetIds[0].id",
-                                  "subnet '%.200s' is not one of the cell's subnets", id);
-        else if (group->ip_address != NULL && group->ip_address->type == BERTH_IP_PUBLIC)
-            rc = berth__error_set(err, BERTH_EINVAL, "InvalidIpAddressType",
-                                  "properties.ipAddress.type",
-                                  "a container group in a subnet has a private IP: "
-                                  "'ipAddress.type' must be \"Private\"");
-        else
-            *mask = UINT64_C(1) << i;
-    } else if (is_private) {
-        rc = berth__error_set(err, BERTH_EINVAL, "InvalidIpAddressType",
-                              "properties.ipAddress.type",
-                              "'ipAddress.type' \"Private\" needs properties.subnetIds: a "
-                              "private IP comes from the group's subnet");
-    }
-    json_decref(extra);
-    return rc;
-}
