@@ -25,10 +25,13 @@ int berth__subnets_name_cmp(const void *a, const void *b)
 uint64_t berth__subnets_host_mask(const berth__subnets_t *t, const char *name)
 {
     uint64_t mask = 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (bsearch(&name, t->v[i].hosts, t->v[i].nhosts, sizeof *t->v[i].hosts,
-                    berth__subnets_name_cmp))
+    for (size_t i = 0; i < t->n; i++) {
+        const berth__subnet_t *s = &t->v[i];
+        /* An empty list has no array: bsearch() must not see NULL. */
+        if (s->nhosts > 0 &&
+            bsearch(&name, s->hosts, s->nhosts, sizeof *s->hosts, berth__subnets_name_cmp))
             mask |= UINT64_C(1) << i;
+    }
     return mask;
 }
 
