@@ -21,8 +21,9 @@
  * segments: 400s with a CloudError and nothing changed), secrets never in
  * a response, a DNS name label taken (409), the spec's example documents,
  * init containers' instance views, usages/capabilities (GPU hosts)/
- * cachedImages/operations/hosts, the cell's per-group limits set by
- * `berthctl cell load` (enforced and reported), /metrics, bearer
+ * cachedImages/operations/hosts, the cell's per-group limits and subnets set
+ * by `berthctl cell load` (enforced and reported), the subnet table through
+ * /berth/subnets and groups placed by their subnetIds, /metrics, bearer
  * tokens, a berthd killed right after a PUT, and a request left pending by
  * a dead berthd claimed and run by another; where groups run: the
  * published ports' hostIp/hostPort in GET, the operators' GET
@@ -1906,7 +1907,8 @@ static void linux_capabilities(fixture_t *f, json_int_t *cpu, json_int_t *mem)
 /* The cell's per-group limits: ACI's until `berthctl cell load` sets them
  * from an inventory's `limits`; then berthd (whose replica learns them from
  * the cell's log) accepts a 12-core group on a 16-core host, still refuses
- * one above the new limits, and capabilities report them. */
+ * one above the new limits, and capabilities report them.  The same file's
+ * `subnets` become the cell's (GET /berth/subnets). */
 static void test_cell_limits(void **state)
 {
     fixture_t *f = *state;
@@ -1925,7 +1927,9 @@ static void test_cell_limits(void **state)
     char inv[] = "/tmp/berth-limits-XXXXXX";
     int fd = mkstemp(inv);
     assert_true(fd >= 0);
-    static const char text[] = "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}";
+    static const char text[] = "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": [], "
+                               "\"subnets\": [{\"id\": \"sn-load\", \"cidr\": \"10.40.0.0/24\", "
+                               "\"hosts\": [\"sim-1\"]}]}";
     assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
     close(fd);
     const char *top = getenv("top_builddir");
@@ -1948,6 +1952,13 @@ static void test_cell_limits(void **state)
     } while (cpu != 16 && test_now_ms() < end);
     assert_int_equal(cpu, 16);
     assert_int_equal(mem, 64);
+    /* The file's subnets came with its limits. */
+    h = http(f, "GET", "/berth/subnets", NULL);
+    assert_int_equal(h.status, 200);
+    json_t *sn = json_array_get(json_object_get(h.json, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(sn, "id")), "sn-load");
+    assert_string_equal(json_string_value(json_object_get(sn, "cidr")), "10.40.0.0/24");
+    test_http_free(&h);
     put_ok(f, "rg", "big", doc, 201);
     json_t *g = wait_running(f, "rg", "big");
     assert_non_null(g);
