@@ -1994,6 +1994,34 @@ static char *subnet_doc(const char *ip, const char *subnets)
     return out;
 }
 
+/* FNV-1a of `s` in lower case: how berthd names a subnet in its address
+ * claims and picks a group's first address (api_subnets.c). */
+static uint64_t fnv_lower(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* The private address of group `name` in rg, from its GET, or "" (a
+ * static buffer). */
+static const char *group_ip(fixture_t *f, const char *name)
+{
+    static char out[32];
+    char *p = gpath("rg", name, NULL);
+    test_http_t h = http(f, "GET", p, NULL);
+    json_t *ip = json_object_get(json_object_get(h.json, "properties"), "ipAddress");
+    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(ip, "ip")) ?: "");
+    if (h.status == 200)
+        assert_string_equal(json_string_value(json_object_get(ip, "type")), "Private");
+    test_http_free(&h);
+    free(p);
+    return out;
+}
+
 /* A 400 whose error names `target`. */
 static void expect_target(fixture_t *f, const char *method, const char *path, const char *body,
                           long status, const char *target)
@@ -2067,6 +2095,42 @@ static void test_cell_subnets(void **state)
     assert_non_null(host);
     assert_string_equal(host, "sim-1");
     free(host);
+
+    /* Private addresses: in the subnet's range past the gateway, one per
+     * group, claimed with the commit (hash `ips`); an address held already
+     * moves the next group on to another; a DELETE releases its own. */
+    char ip1[32];
+    snprintf(ip1, sizeof ip1, "%s", group_ip(f, "s1"));
+    assert_true(strncmp(ip1, "10.30.0.", 8) == 0);
+    int last = atoi(ip1 + 8);
+    assert_true(last >= 2 && last <= 254);
+    char head[24];
+    snprintf(head, sizeof head, "%016llx/", (unsigned long long)fnv_lower(SUBNET_A));
+    /* s3's first address, taken behind berthd's back. */
+    char key3[128], taken[64];
+    snprintf(key3, sizeof key3, "%s/rg/s3", SUB);
+    snprintf(taken, sizeof taken, "%s10.30.0.%u", head,
+             (unsigned)(2 + fnv_lower(key3) % 253));
+    redisReply *r = redisCommand(f->rc, "HSET berth:{%s}:ips %s someone-else", f->cell, taken);
+    freeReplyObject(r);
+    doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"" SUBNET_A "\"}]");
+    put_ok(f, "rg", "s3", doc, 201);
+    free(doc);
+    const char *ip3 = group_ip(f, "s3");
+    assert_true(strncmp(ip3, "10.30.0.", 8) == 0);
+    assert_string_not_equal(ip3, ip1);
+    assert_string_not_equal(ip3, strchr(taken, '/') + 1);
+    char claim[64];
+    snprintf(claim, sizeof claim, "%s%s", head, ip1);
+    assert_true(cell_hexists(f, "ips", claim));
+    p = gpath("rg", "s1", NULL);
+    h = http(f, "DELETE", p, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    free(p);
+    assert_false(cell_hexists(f, "ips", claim));
+    snprintf(claim, sizeof claim, "%s%s", head, ip3);
+    assert_true(cell_hexists(f, "ips", claim));
 
     doc = subnet_doc("", ", \"subnetIds\": [{\"id\": \"sn-b\"}]");
     p = gpath("rg", "s2", NULL);

@@ -145,6 +145,19 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
 void api_subnets_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                        int n);
 
+/* The claim field of a group's private address (records.h, hash `ips`),
+ * "<subnet hash>/<a.b.c.d>", into out (cap at least 48 bytes): "" for a
+ * group in no subnet (subnet_mask 0); `held` (the record's, or "") when it
+ * is in the same subnet, so that a redeploy keeps its address; else the
+ * address at `probe` steps from the one the group key hashes to, among
+ * the subnet's addresses past .0 (the network) and .1 (the gateway) and
+ * before the broadcast address.  The claim effect, not this call, makes it
+ * unique: a taken address refuses the commit and the request tries the
+ * next probe.  Returns 0, or BERTH_EINVAL when the engine lacks the
+ * subnet. */
+int bd_ipam_field(const berth_engine_t *engine, uint64_t subnet_mask, const char *key,
+                  const char *held, unsigned probe, char *out, size_t cap);
+
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 

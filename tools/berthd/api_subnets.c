@@ -8,6 +8,10 @@
  * table.  Both need an operator's token (one allowing every subscription,
  * '*'): a tenant gets 403.
  *
+ * It also chooses a group's private address in its subnet (bd_ipam_field());
+ * the PUT's commit claims it (records.h, hash `ips`) and the DELETE's
+ * releases it.
+ *
  * It must never block the loop (the PUT's Redis call runs on the worker
  * thread) and never change the cell on a refused body.
  */
@@ -96,4 +100,49 @@ void api_subnets_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply
     else
         bd_reply_error(reply, 405, "MethodNotAllowed", "",
                        "the method is not allowed on this resource");
+}
+
+/* ---- private addresses ------------------------------------------------------------ */
+
+/* The first 16 hex digits of the claim field of `id`'s subnet: FNV-1a of
+ * the id in lower case, so that ids differing only in case share it. */
+static uint64_t subnet_hash(const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = id; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Contract: api-internal.h. */
+int bd_ipam_field(const berth_engine_t *engine, uint64_t subnet_mask, const char *key,
+                  const char *held, unsigned probe, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (subnet_mask == 0)
+        return 0;
+    unsigned i = (unsigned)__builtin_ctzll(subnet_mask);
+    berth_subnet_t s;
+    uint32_t network;
+    unsigned prefix;
+    if (berth_engine_subnet_at(engine, i, &s) != 0 ||
+        berth_subnet_cidr_parse(s.cidr, &network, &prefix, NULL) != 0)
+        return BERTH_EINVAL;
+    char head[24];
+    snprintf(head, sizeof head, "%016llx/", (unsigned long long)subnet_hash(s.id));
+    /* A redeploy in the same subnet keeps its address. */
+    if (strncmp(held, head, strlen(head)) == 0) {
+        snprintf(out, cap, "%s", held);
+        return 0;
+    }
+    /* .0 is the network, .1 the gateway on each host's bridge, the last the
+     * broadcast address: the rest are the groups'. */
+    uint32_t usable = (UINT32_C(1) << (32 - prefix)) - 3;
+    uint64_t h = subnet_hash(key);
+    uint32_t addr = network + 2 + (uint32_t)((h + probe) % usable);
+    snprintf(out, cap, "%s%u.%u.%u.%u", head, addr >> 24, (addr >> 16) & 255u,
+             (addr >> 8) & 255u, addr & 255u);
+    return 0;
 }

@@ -281,6 +281,12 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *dige
     put_dns(m, dns, sizeof dns);
     json_object_set_new(rec, "digest", json_string(digest));
     json_object_set_new(rec, "dns", json_string(dns));
+    /* The private address in the group's subnet (api_subnets.c). */
+    char ip[64];
+    if (bd_ipam_field(berth_store_async_engine(m->api->async), m->req.subnet_mask, m->op.key,
+                      api_jstr(m->rec, "ip"), m->ip_probe, ip, sizeof ip) != 0)
+        ip[0] = '\0';
+    json_object_set_new(rec, "ip", json_string(ip));
     json_object_set_new(rec, "spot", json_boolean(m->g->priority == BERTH_PRIORITY_SPOT));
     /* The profile the document came from, {id, revision} (profiles.h):
      * the core's document has no place for it. */
@@ -313,6 +319,11 @@ static int put_effects(mut_t *m, uint64_t gen)
         bd_fx_dns_claim(&m->fx, dns, m->op.key);
     if (old_dns[0] != '\0' && strcmp(old_dns, dns) != 0)
         bd_fx_dns_release(&m->fx, old_dns, m->op.key);
+    const char *ip = api_jstr(m->newrec, "ip"), *old_ip = api_jstr(m->rec, "ip");
+    if (ip[0] != '\0' && strcmp(old_ip, ip) != 0)
+        bd_fx_ip_claim(&m->fx, ip, m->op.key);
+    if (old_ip[0] != '\0' && strcmp(old_ip, ip) != 0)
+        bd_fx_ip_release(&m->fx, old_ip, m->op.key);
     if (!exists)
         bd_fx_usage(&m->fx, m->op.sub, m->location, 1);
     if (exists && gen == 0)         /* a new resource has no eviction: its
@@ -449,6 +460,9 @@ static void decide_delete(mut_t *m)
         bd_fx_record_del(&m->fx, m->op.key);
         if (dns[0] != '\0')
             bd_fx_dns_release(&m->fx, dns, m->op.key);
+        const char *ip = api_jstr(m->rec, "ip");
+        if (ip[0] != '\0')
+            bd_fx_ip_release(&m->fx, ip, m->op.key);
         bd_fx_usage(&m->fx, api_jstr(m->rec, "subscription"), api_jstr(m->rec, "location"), -1);
         m->ok_status = 200;
         m->with_body = m->base_url != NULL;

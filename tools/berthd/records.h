@@ -13,10 +13,14 @@
  *                      evicted; berth_store_async_document_read()).  The
  *                      record keeps what berthd decides with: `digest` (SHA-1
  *                      of the document, digest.h), `dns`
- *                      ("<location>/<label>" of its DNS label, or "") and
- *                      `spot` (its priority is Spot)
+ *                      ("<location>/<label>" of its DNS label, or ""),
+ *                      `spot` (its priority is Spot) and, for a group in a
+ *                      subnet, `ip` (its private address's claim,
+ *                      "<subnet hash>/<a.b.c.d>", api_subnets.c)
  *   index       ZSET   score 0, the same keys, for listing (ZRANGEBYLEX)
  *   dns         HASH   "<location>/<label>" -> group key
+ *   ips         HASH   "<subnet hash>/<a.b.c.d>" -> group key: the private
+ *                      addresses of the groups in subnets
  *   usage       HASH   "<sub>/<location>" -> the number of the subscription's
  *                      container groups in that location
  *   operations  HASH   operation id -> {key, kind, subscription, location,
@@ -130,7 +134,7 @@ int bd_records_operations_drop(bd_records_t *r, const char *const *ids, size_t n
 
 /* ---- effects (no I/O) ------------------------------------------------------------------- */
 
-#define BD_FX_MAX 12
+#define BD_FX_MAX 14
 
 /* A commit's effects under construction: their strings live here. */
 typedef struct bd_fx {
@@ -158,6 +162,12 @@ void bd_fx_record_del(bd_fx_t *fx, const char *key);
 void bd_fx_dns_claim(bd_fx_t *fx, const char *field, const char *key);
 void bd_fx_dns_release(bd_fx_t *fx, const char *field, const char *key);
 
+/* Claims private address field "<subnet hash>/<a.b.c.d>" (bd_ipam_field())
+ * for `key` (refused with BERTH_EEXIST when another group holds it), or
+ * releases it while it names `key`. */
+void bd_fx_ip_claim(bd_fx_t *fx, const char *field, const char *key);
+void bd_fx_ip_release(bd_fx_t *fx, const char *field, const char *key);
+
 /* Adds delta to the usage count of (sub, location). */
 void bd_fx_usage(bd_fx_t *fx, const char *sub, const char *location, int delta);
 
@@ -179,5 +189,9 @@ void bd_fx_document_forget(bd_fx_t *fx, const char *key);
 
 /* The index of the first effect of `fx` of kind DNS claim, or -1. */
 int bd_fx_dns_index(const bd_fx_t *fx);
+
+/* The index of the first effect of `fx` of kind private address claim, or
+ * -1. */
+int bd_fx_ip_index(const bd_fx_t *fx);
 
 #endif /* BERTHD_RECORDS_H */
