@@ -181,6 +181,15 @@ static void on_caught_up(int status, const berth_placement_t *placement,
     read_record(data);
 }
 
+/* Starts the request again from its read, once the replica caught up with
+ * what came between. */
+static void try_again(mut_t *m)
+{
+    berth_error_t e;
+    if (berth_store_async_sync(m->api->async, on_caught_up, m, &e) != 0)
+        read_record(m);
+}
+
 /* A commit's outcome other than success. */
 void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
 {
@@ -190,11 +199,9 @@ void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
     if (status == BERTH_ESTALE || vanished) {
         m->api->conflicts++;
         if (++m->attempts < MUT_ATTEMPTS) {
-            /* Another request came between: again, once the replica has
-             * caught up with it (the next try pins its generation). */
-            berth_error_t e;
-            if (berth_store_async_sync(m->api->async, on_caught_up, m, &e) != 0)
-                read_record(m);
+            /* Another request came between: the next try pins its
+             * generation. */
+            try_again(m);
             return;
         }
         mut_error(m, 409, "Conflict", "",
@@ -209,9 +216,7 @@ void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
     snprintf(ip_target, sizeof ip_target, "effects[%d]", ipx);
     if (status == BERTH_EEXIST && ipx >= 0 && err != NULL && strcmp(err->target, ip_target) == 0) {
         if (++m->ip_probe < MUT_IP_PROBES) {
-            berth_error_t e;
-            if (berth_store_async_sync(m->api->async, on_caught_up, m, &e) != 0)
-                read_record(m);
+            try_again(m);
             return;
         }
         mut_error(m, 409, "PrivateIpAddressNotAvailable", "properties.subnetIds[0].id",
