@@ -25,6 +25,7 @@
  *
  *   berth-bench quality ...      packing quality (quality.c, replay.c)
  *   berth-bench redeploy ...     updates of running groups (redeploy.c)
+ *   berth-bench sandbox ...      start time under gVisor against runc (sandbox.c)
  *
  * This file only dispatches: it reads --csv and the scenario's name, and
  * never measures anything itself.
@@ -49,6 +50,7 @@
 #include "quality.h"
 #include "redeploy.h"
 #include "redis.h"
+#include "sandbox.h"
 
 /* Takes every "--csv DIR" pair (or "--csv=DIR") out of argv (keeping the rest in order)
  * and hands DIR to output.c, so that each scenario parses only its own
@@ -108,7 +110,9 @@ int main(int argc, char **argv)
         return bench_quality_main(argc, argv);
     if (strcmp(scenario, "redeploy") == 0)
         return bench_redeploy_main(argc, argv);
-    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, api, quality or "
-            "redeploy; try --help)\n", scenario);
+    if (strcmp(scenario, "sandbox") == 0)
+        return bench_sandbox_main(argc, argv);
+    fprintf(stderr, "berth-bench: unknown scenario '%s' (incore, redis, api, quality, "
+            "redeploy or sandbox; try --help)\n", scenario);
     return 2;
 }

@@ -19,6 +19,7 @@ void bench_usage(FILE *f)
           "       berth-bench [--csv DIR] api --endpoint URL [--groups N] [--connections C] ...\n"
           "       berth-bench [--csv DIR] quality ...      (quality --help)\n"
           "       berth-bench [--csv DIR] redeploy ...     (redeploy --help)\n"
+          "       berth-bench [--csv DIR] sandbox ...      (sandbox --help)\n"
           "\n"
           "Every scenario prints one JSON line per result, a flat object whose first\n"
           "member, \"bench\", names the scenario.\n"

@@ -56,6 +56,11 @@ typedef struct berth_plugin_host_info {
     uint32_t cores;                 /* online CPUs (0: unknown)             */
     uint64_t memory_mib;            /* physical memory (0: unknown)         */
     berth_os_t os;                  /* BERTH_OS_LINUX for every plugin here */
+    uint32_t features;              /* BERTH_HOST_* bits the runtime gives:
+                                     * BERTH_HOST_SANDBOX when it runs every
+                                     * group under gVisor.  Zeroed by the
+                                     * host before probe (older plugins
+                                     * leave it so)                         */
 } berth_plugin_host_info_t;
 
 /* A container's state, in ACI's words ("Waiting", "Running", "Terminated"). */

@@ -478,6 +478,21 @@ typedef enum berth_policy {
     BERTH_POLICY_FIRSTFIT           /* naive linear scan in host order: the baseline */
 } berth_policy_t;
 
+/* Which groups the engine places only on hosts with BERTH_HOST_SANDBOX: a
+ * hard constraint, like a Windows build. */
+typedef enum berth_sandbox_policy {
+    BERTH_SANDBOX_NONE = 0,         /* none: any host                       */
+    BERTH_SANDBOX_ALL               /* every group of the cell              */
+} berth_sandbox_policy_t;
+
+/* Parses a sandbox policy name ("none", "all") into *out.  Returns 0 or
+ * BERTH_EINVAL. */
+BERTH_EXPORT int berth_sandbox_policy_parse(const char *name, berth_sandbox_policy_t *out);
+
+/* The sandbox policy's name as berth_sandbox_policy_parse() reads it; a
+ * static string ("unknown" for a value out of range). */
+BERTH_EXPORT const char *berth_sandbox_policy_name(berth_sandbox_policy_t policy);
+
 /* Engine options.  Initialise with berth_engine_options_init(), then set
  * what differs.  `size` is sizeof(berth_engine_options_t) as the caller
  * compiled it, so that later versions can append members. */
@@ -499,6 +514,10 @@ typedef struct berth_engine_options {
      * the requests the engine has seen lately (see "Vector score" in
      * README).  0 (the default) off, 1 on. */
     int vector_score;
+    /* Which groups must run on a host with BERTH_HOST_SANDBOX (see
+     * "Sandboxed groups" in README): BERTH_SANDBOX_NONE (the default) or
+     * BERTH_SANDBOX_ALL. */
+    berth_sandbox_policy_t sandbox;
 } berth_engine_options_t;
 
 /* Fills *opts with the defaults: binpack, seed 0, ACI's limits. */
@@ -555,6 +574,18 @@ BERTH_EXPORT int berth_engine_limits_set(berth_engine_t *engine, const berth_lim
  * berth_engine_limits_set(), an inventory's `limits` or the cell. */
 BERTH_EXPORT void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out);
 
+/* Replaces the engine's sandbox policy.  Groups already placed stay where
+ * they are (on hosts without the sandbox feature too); the requests computed
+ * from now on by berth_engine_group_request() carry the policy's
+ * requirement.  Returns 0, or BERTH_EINVAL for an unknown policy (nothing
+ * changed). */
+BERTH_EXPORT int berth_engine_sandbox_set(berth_engine_t *engine,
+                                          berth_sandbox_policy_t policy, berth_error_t *err);
+
+/* The engine's sandbox policy: the options' at creation, or the last one set
+ * by berth_engine_sandbox_set() or an inventory's `sandbox`. */
+BERTH_EXPORT berth_sandbox_policy_t berth_engine_sandbox_get(const berth_engine_t *engine);
+
 /* ------------------------------------------------------------------------ */
 /* Hosts                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -563,6 +594,9 @@ BERTH_EXPORT void berth_engine_limits_get(const berth_engine_t *engine, berth_li
 #define BERTH_HOST_CONFIDENTIAL 0x1u  /* runs the Confidential SKU            */
 #define BERTH_HOST_DEDICATED 0x2u     /* reserved for the Dedicated SKU: one group, the whole host */
 #define BERTH_HOST_HYPERV 0x4u        /* Windows host with Hyper-V isolation  */
+#define BERTH_HOST_SANDBOX 0x8u       /* runs each group in a sandbox of its own
+                                       * kernel (gVisor): what the sandbox
+                                       * policy asks for                      */
 
 typedef enum berth_host_state {
     BERTH_HOST_READY = 0,
@@ -680,6 +714,10 @@ typedef struct berth_request {
      * subnet i (berth_engine_subnet_find()); a group names at most one
      * subnet, so at most one bit is set.  0: no subnet (any host). */
     uint64_t subnet_mask;
+    /* Only a host with BERTH_HOST_SANDBOX may take the group: set by
+     * berth_engine_group_request() when the engine's sandbox policy is
+     * BERTH_SANDBOX_ALL. */
+    bool sandbox;
 } berth_request_t;
 
 /* Validates `group` against the engine's tables (GPU SKUs and the counts they
@@ -939,10 +977,12 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
 /* ------------------------------------------------------------------------ */
 
 /* Loads a host inventory document into the engine: either a JSON array of
- * hosts, or an object {"gpuSkus": [...], "limits": {...}, "hosts": [...]}
- * that also declares GPU SKUs and the per-group limits for groups without
- * GPUs (berth_engine_limits_set(); members absent keep the engine's
- * value).  A host is named like ACI's own fields:
+ * hosts, or an object {"gpuSkus": [...], "limits": {...}, "sandbox":
+ * "all", "hosts": [...]} that also declares GPU SKUs, the per-group limits
+ * for groups without GPUs (berth_engine_limits_set(); members absent keep
+ * the engine's value) and the sandbox policy ("none" or "all":
+ * berth_engine_sandbox_set()).  Host features are "confidential",
+ * "dedicated", "hyperv" and "sandbox".  A host is named like ACI's own fields:
  *   {"name": "h1", "cpu": 16, "memoryInGB": 64,
  *    "gpu": {"sku": "V100", "count": 4}, "osType": "Linux",
  *    "osBuild": 20348, "zone": "1", "features": ["confidential"],
@@ -1044,18 +1084,28 @@ typedef struct berth_store_options {
     uint32_t timeout_ms;            /* connect and command timeout (5000)   */
     uint32_t max_retries;           /* conflicts retried per commit (8)     */
     uint32_t log_max_len;           /* change-log entries Redis keeps (100000) */
+    /* Durability across a master's failure: with wait_replicas above 0,
+     * every commit is followed on its connection by Redis's WAIT, and is
+     * reported a success only once that many replicas have confirmed it
+     * within wait_timeout_ms (1000; below timeout_ms).  A commit they did
+     * not all confirm in time was applied by the master but is reported
+     * BERTH_EIO ("NotReplicated"): a master lost now could lose it, and
+     * the caller retries as after any unanswered commit. */
+    uint32_t wait_replicas;
+    uint32_t wait_timeout_ms;
 } berth_store_options_t;
 
 /* Fills *opts with the defaults (url "redis://127.0.0.1:6379", cell
- * "default"). */
+ * "default", no replica confirmation). */
 BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
 
 /* Connects to Redis (following a Cluster's MOVED redirection to the node
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
  * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
- * cell's per-group limits and subnets when they were set:
- * berth_store_limits_put(), berth_store_subnets_put(); otherwise the engine
+ * cell's per-group limits, sandbox policy and subnets when they were set:
+ * berth_store_limits_put(), berth_store_sandbox_put(),
+ * berth_store_subnets_put(); otherwise the engine
  * keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
@@ -1086,6 +1136,15 @@ BERTH_EXPORT int berth_store_gpu_sku_put(berth_store_t *store, const berth_gpu_s
  * BERTH_EIO. */
 BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                                         berth_error_t *err);
+
+/* Sets the cell's sandbox policy (berth_engine_sandbox_set()'s values), in
+ * one atomic step, so that every store opened on the cell, and every
+ * replica as it syncs, applies it to its engine.  A cell that never had one
+ * set leaves each replica's engine with the policy it was created with.
+ * Setting the policy the cell holds logs nothing.  Returns 0, BERTH_EINVAL
+ * (an unknown policy: nothing changed) or BERTH_EIO. */
+BERTH_EXPORT int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                                         berth_error_t *err);
 
 /* Replaces the cell's virtual network subnet table (berth_engine_subnets_set()'s
  * rules, the same paths in *err) in one atomic step logged as one change,

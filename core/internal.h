@@ -40,6 +40,11 @@ int berth__error_set(berth_error_t *err, int code, const char *name,
 int berth__error_add(berth_error_t *err, int code, const char *name,
                      const char *target, const char *fmt, ...) BERTH__PRINTF(5, 6);
 
+/* Appends one BERTH_EINVAL violation to *err (berth__error_add) and returns
+ * 1, so that a rule can add to a running count of violations. */
+size_t berth__report(berth_error_t *err, const char *name, const char *target,
+                     const char *fmt, ...) BERTH__PRINTF(4, 5);
+
 /* Same as berth__error_add() with a va_list. */
 int berth__error_addv(berth_error_t *err, int code, const char *name,
                       const char *target, const char *fmt, va_list ap);
@@ -104,6 +109,7 @@ typedef struct berth__config {
     size_t nskus;
     char zones[BERTH_ZONES_MAX][BERTH_NAME_MAX + 1];
     size_t nzones;
+    berth_sandbox_policy_t sandbox; /* which requests need a sandbox host  */
 } berth__config_t;
 
 /* Fills *cfg with `limits` (ACI's defaults when NULL), the default SKU table
@@ -146,6 +152,26 @@ int berth__group_request(berth__config_t *cfg, const berth_group_t *group,
  * "ltsc2022" -> 20348, "ltsc2025" -> 26100, "1809" -> 17763,
  * "10.0.20348.1234" -> 20348); 0 when the tag names none. */
 uint32_t berth__image_windows_build(const char *image);
+
+/* The limits of an image reference (the OCI distribution grammar's). */
+#define BERTH__IMAGE_NAME_MAX 255u   /* registry and repository together   */
+#define BERTH__IMAGE_TAG_MAX 128u
+
+/* Whether `ref` is an image reference by the OCI distribution grammar,
+ * "[REGISTRY/]PATH[:TAG][@DIGEST]":
+ *   REGISTRY  HOST[:PORT], HOST a domain name of components of letters,
+ *             digits and inner '-', joined by '.', or "[IPv6]"; the first
+ *             component is a registry only when it holds a '.' or a ':',
+ *             is "localhost" or holds an upper-case letter (Docker's rule)
+ *   PATH      components of [a-z0-9] runs joined by '.', '_', "__" or
+ *             '-'s, separated by single '/'
+ *   TAG       [A-Za-z0-9_] then [A-Za-z0-9_.-], BERTH__IMAGE_TAG_MAX at most
+ *   DIGEST    ALGORITHM:HEX, sha256 (64 lower-case hex digits) or sha512
+ *             (128); other algorithms are refused
+ * with REGISTRY/PATH at most BERTH__IMAGE_NAME_MAX bytes.  True, or false
+ * with the reason (naming the rule broken, quoting none of the reference)
+ * in why[cap].  Pure: no allocation. */
+bool berth__image_ref_is_valid(const char *ref, char *why, size_t cap);
 
 /* ---- engine (engine.c) ---------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * waits on instance views, for the agent tests (agent-harness.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,46 @@ bool test_file_contains(const char *path, const char *needle)
     return found;
 }
 
+static char secrets_key_path[64];
+static pid_t secrets_key_owner;
+
+/* At exit of the process that wrote it (not of a forked child). */
+static void secrets_key_remove(void)
+{
+    if (getpid() == secrets_key_owner)
+        unlink(secrets_key_path);
+}
+
+const char *test_secrets_key(void)
+{
+    if (secrets_key_path[0] != '\0')
+        return secrets_key_path;
+    char path[sizeof secrets_key_path];
+    snprintf(path, sizeof path, "/tmp/berth-test-%d.key", (int)getpid());
+    static const char key[] =
+        "test 5f1c2a9e0b7d4e369a513c2d8e7f6a105f1c2a9e0b7d4e369a513c2d8e7f6a10\n";
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, key, sizeof key - 1) != (ssize_t)(sizeof key - 1)) {
+        fprintf(stderr, "agent-harness: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    close(fd);
+    memcpy(secrets_key_path, path, sizeof path);
+    secrets_key_owner = getpid();
+    atexit(secrets_key_remove);
+    return secrets_key_path;
+}
+
+bool test_args_have(const char *const *args, const char *option)
+{
+    for (size_t i = 0; args != NULL && args[i] != NULL; i++)
+        if (strcmp(args[i], option) == 0)
+            return true;
+    return false;
+}
+
 int test_agent_start(test_agent_t *a, const char *url, const char *cell, const char *host,
                      const char *plugin, const char *config, const char *const *extra)
 {
@@ -62,8 +103,15 @@ int test_agent_start(test_agent_t *a, const char *url, const char *cell, const c
                           plugin, "--plugin-config", config != NULL ? config : "{}"};
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
         argv[n++] = base[i];
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 79; i++)
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 77; i++)
         argv[n++] = extra[i];
+    if (!test_args_have(extra, "--secrets-key")) {
+        const char *key = test_secrets_key();
+        if (key == NULL)
+            return -1;
+        argv[n++] = "--secrets-key";
+        argv[n++] = key;
+    }
     argv[n] = NULL;
     /* stderr to the agent's log; it dies with the test process. */
     berth__spawn_options_t so = {.death_signal = SIGKILL, .log_path = a->log_path};

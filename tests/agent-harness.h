@@ -28,11 +28,22 @@ typedef struct test_agent {
 
 /* Starts `$top_builddir/tools/berth-agent/berth-agent --redis URL --cell CELL --host
  * HOST --plugin PLUGIN --plugin-config CONFIG` plus the NULL-terminated
- * `extra` arguments (may be NULL), stderr to a log file in /tmp, under
+ * `extra` arguments (may be NULL), plus `--secrets-key test_secrets_key()`
+ * unless `extra` names --secrets-key, stderr to a log file in /tmp, under
  * the command words of $BERTH_TEST_AGENT_WRAPPER when set (a checker such
  * as valgrind).  Returns 0 or -1. */
 int test_agent_start(test_agent_t *a, const char *url, const char *cell, const char *host,
                      const char *plugin, const char *config, const char *const *extra);
+
+/* The key file every berthd and agent the harnesses start is given
+ * (--secrets-key), so that the daemons seal and the agents unseal with the
+ * same key: written once per test process under /tmp (mode 0600, key id
+ * "test"), removed when the process exits.  Returns its path, or NULL when
+ * it cannot be written (the message printed). */
+const char *test_secrets_key(void);
+
+/* Whether the NULL-terminated `args` (may be NULL) name `option`. */
+bool test_args_have(const char *const *args, const char *option);
 
 /* SIGTERM, then waits (at most 15 s, then SIGKILL).  Returns the exit
  * status, or -1. */

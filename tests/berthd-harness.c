@@ -216,8 +216,15 @@ static int bdh_start_once(test_berthd_t *d, const test_berthd_options_t *opts,
     argv[n++] = prog;
     argv[n++] = "--listen";
     argv[n++] = listen;
-    for (size_t i = 0; args != NULL && args[i] != NULL && n < BD_HARNESS_MAX_ARGS - 1; i++)
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < BD_HARNESS_MAX_ARGS - 3; i++)
         argv[n++] = args[i];
+    if (!opts->no_secrets_key && !test_args_have(args, "--secrets-key")) {
+        const char *key = test_secrets_key();
+        if (key == NULL)
+            return -1;
+        argv[n++] = "--secrets-key";
+        argv[n++] = key;
+    }
     argv[n] = NULL;
 
     /* stdout and stderr to berthd's log; it dies with the test process. */
@@ -388,4 +395,15 @@ void test_http_free(test_http_t *h)
     if (h->json != NULL)
         json_decref(h->json);
     memset(h, 0, sizeof *h);
+}
+
+char *test_group_path(const char *sub, const char *rg, const char *name, const char *apiv)
+{
+    char *p = NULL;
+    if (asprintf(&p,
+                 "/subscriptions/%s/resourceGroups/%s/providers/"
+                 "Microsoft.ContainerInstance/containerGroups/%s?api-version=%s",
+                 sub, rg, name, apiv) < 0)
+        abort();
+    return p;
 }

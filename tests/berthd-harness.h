@@ -28,7 +28,8 @@ typedef struct test_berthd {
 
 /* Starts `$top_builddir/tools/berthd/berthd --listen 127.0.0.1:PORT` with a free
  * PORT, plus the NULL-terminated `args` (e.g. "--redis", URL, "--cell",
- * NAME, "--tokens", FILE, "--tls-cert", F, "--tls-key", F), and waits (at
+ * NAME, "--tokens", FILE, "--tls-cert", F, "--tls-key", F) and
+ * "--secrets-key" test_secrets_key() unless they name one, and waits (at
  * most 20 s, scaled by test_deadline_ms()) until GET /healthz answers 200;
  * a port taken before berthd could bind it is replaced by another, up to
  * five times.  `tls` says whether to speak HTTPS to it.  Returns 0 or -1
@@ -43,6 +44,10 @@ typedef struct test_berthd_options {
                                      * hard (set in the child before exec,
                                      * so a $BERTH_TEST_BERTHD_WRAPPER gets
                                      * it too)                              */
+    bool no_secrets_key;            /* start it without --secrets-key (by
+                                     * default it gets test_secrets_key(),
+                                     * agent-harness.h, unless `args` name
+                                     * one)                                 */
     bool no_wait;                   /* return as soon as it runs, without
                                      * waiting for /healthz (nor retrying a
                                      * port taken meanwhile): for a daemon
@@ -95,6 +100,11 @@ test_http_t test_http_send(const test_berthd_t *d, const char *method, const cha
 /* The value of response header `name` (case-insensitive) in a new string
  * (free()), or NULL. */
 char *test_http_header(const test_http_t *h, const char *name);
+
+/* The ARM path of container group `name` in resource group `rg` of
+ * subscription `sub`, with "?api-version=APIV": a new string (free());
+ * aborts when out of memory. */
+char *test_group_path(const char *sub, const char *rg, const char *name, const char *apiv);
 
 /* Frees what test_http() stored. */
 void test_http_free(test_http_t *h);

@@ -13,7 +13,17 @@
 #                                `docker` or `podman` starts that engine alone
 #                                (berth-demo.sh needs one); `all` (the
 #                                default) starts both.  DIR/env exports the
-#                                socket of each engine started.
+#                                socket of each engine started.  When runsc
+#                                (gVisor) is installed, dockerd also gets a
+#                                runtime "berth-runsc" (runsc through
+#                                tools/berth-runsc/berth-runsc), checked by
+#                                running a container under it, and DIR/env
+#                                exports its name as
+#                                BERTH_TEST_DOCKER_RUNTIME; Podman gets a
+#                                second API service on the same storage
+#                                with the wrapper as its runtime, whose
+#                                socket DIR/env exports as
+#                                BERTH_TEST_PODMAN_RUNTIME_SOCK.
 #   tests/engines.sh stop DIR    stops what `start DIR` started (containers,
 #                                the Podman service, dockerd) and removes its
 #                                bridges and mounts; safe to call twice.
@@ -69,7 +79,11 @@ docker_subnet="10.$octet2.$octet3"
 podman_subnet="10.$octet2.$((octet3 + 1 > 254 ? 2 : octet3 + 1))"
 
 docker_sock="$dir/docker.sock"
+# runsc through the wrapper that hides /proc/sys/net (see the script).
+runsc_wrapper=$(cd "$(dirname "$0")/.." && pwd)/tools/berth-runsc/berth-runsc
+docker_runtime=berth-runsc
 podman_sock="$dir/podman.sock"
+podman_runsc_sock="$dir/podman-runsc.sock"
 podman_root="$dir/podman/root"
 podman_run="$dir/podman/run"
 podman_conf="$dir/podman/containers.conf"
@@ -78,9 +92,10 @@ dk() {
     timeout 60 docker -H "unix://$docker_sock" "$@"
 }
 
+# Podman on DIR's storage, with runtime $pm_runtime (runc unless set).
 pm() {
     CONTAINERS_CONF="$podman_conf" timeout 120 podman --root "$podman_root" \
-        --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
+        --runroot "$podman_run" --runtime "${pm_runtime:-runc}" --cgroup-manager cgroupfs \
         --events-backend file "$@"
 }
 
@@ -147,6 +162,7 @@ stop_all() {
         pm rm -af -t 2 >/dev/null 2>&1
     fi
     stop_pid "$dir/podman/service.pid" 15
+    stop_pid "$dir/podman/service-runsc.pid" 15
     # dockerd's containerd, should it be left.
     for pidfile in "$dir"/docker/exec/containerd/containerd.pid; do
         stop_pid "$pidfile" 10
@@ -159,6 +175,18 @@ stop_all() {
             kill -KILL "${proc#/proc/}" 2>/dev/null
         fi
     done
+    # gVisor's sandbox and gofer processes of a container whose start failed
+    # outlive their shim; dockerd and Podman run them with --root under DIR:
+    # end those, by pid.
+    for proc in /proc/[0-9]*; do
+        case $(cat "$proc/comm" 2>/dev/null) in
+            runsc* | exe) ;;
+            *) continue ;;
+        esac
+        if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "--root=$dir/"; then
+            kill -KILL "${proc#/proc/}" 2>/dev/null
+        fi
+    done
     # Mounts left under DIR (overlays, network namespaces, shm), deepest first.
     if [ -d "$dir" ]; then
         awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
@@ -167,13 +195,18 @@ stop_all() {
     for br in "$docker_bridge" "$podman_bridge"; do
         ip link show "$br" >/dev/null 2>&1 && ip link delete "$br" 2>/dev/null
     done
-    rm -f "$dir/env" "$docker_sock" "$podman_sock"
+    rm -f "$dir/env" "$docker_sock" "$podman_sock" "$podman_runsc_sock"
     return 0
 }
 
 start_docker() {
     mkdir -p "$dir/docker/data" "$dir/docker/exec" || return 1
-    echo '{}' >"$dir/docker/daemon.json"
+    if $use_runsc; then
+        printf '{"runtimes": {"%s": {"path": "%s"}}}\n' "$docker_runtime" "$runsc_wrapper" \
+            >"$dir/docker/daemon.json"
+    else
+        echo '{}' >"$dir/docker/daemon.json"
+    fi
     # A bridge of our own: two engine sets on one machine must not share
     # docker0.  Published ports go through docker-proxy on 127.0.0.1, which
     # needs no iptables rules, so dockerd leaves the host's firewall alone.
@@ -229,18 +262,31 @@ EOF
   "ipam_options": { "driver": "host-local" }
 }
 EOF
+    podman_service runc "$podman_sock" service || return 1
+    # Podman's Docker API ignores HostConfig.Runtime: what a service creates
+    # runs under the runtime it was started with, and the containers share
+    # the storage, so the plugin creates a group's members through this one.
+    if $use_runsc; then
+        podman_service "$runsc_wrapper" "$podman_runsc_sock" service-runsc || return 1
+    fi
+    return 0
+}
+
+# Starts a Podman API service with runtime $1 on socket $2, its pid and log
+# in $dir/podman/$3.pid and .log; waits until it answers.
+podman_service() {
     CONTAINERS_CONF="$podman_conf" setsid podman --root "$podman_root" \
-        --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
-        --events-backend file system service --time=0 "unix://$podman_sock" \
-        >"$dir/podman/service.log" 2>&1 </dev/null &
-    echo $! >"$dir/podman/service.pid"
+        --runroot "$podman_run" --runtime "$1" --cgroup-manager cgroupfs \
+        --events-backend file system service --time=0 "unix://$2" \
+        >"$dir/podman/$3.log" 2>&1 </dev/null &
+    echo $! >"$dir/podman/$3.pid"
     gone=0
-    wait_api "$podman_sock" 60 $! || {
-        tail -n 20 "$dir/podman/service.log" >&2
+    wait_api "$2" 60 $! || {
+        tail -n 20 "$dir/podman/$3.log" >&2
         if [ "$gone" = 1 ]; then
-            echo "the podman service exited before answering on $podman_sock" >&2
+            echo "the podman service exited before answering on $2" >&2
         else
-            echo "podman service did not answer on $podman_sock within 60 s" >&2
+            echo "podman service did not answer on $2 within 60 s" >&2
         fi
         return 1
     }
@@ -299,6 +345,18 @@ try_containers() {
             echo "dockerd cannot run a busybox container" >&2
             return 1
         }
+        if $use_runsc; then
+            # gVisor's kernel answers for itself in the sandbox's dmesg.
+            out=$(dk run --rm --runtime "$docker_runtime" busybox:latest dmesg 2>&1)
+            case $out in
+                *gVisor*) ;;
+                *)
+                    printf '%s\n' "$out" | tail -n 5 >&2
+                    echo "dockerd cannot run a busybox container under runsc" >&2
+                    return 1
+                    ;;
+            esac
+        fi
     fi
     if $use_podman; then
         # Podman sets rlimits above what an unprivileged parent may hold
@@ -310,6 +368,18 @@ try_containers() {
             echo "podman cannot run a busybox container" >&2
             return 1
         }
+        if $use_runsc; then
+            out=$(pm_runtime=$runsc_wrapper pm run --rm --ulimit nofile=1024:1024 \
+                --ulimit nproc=1024:1024 busybox:latest dmesg 2>&1)
+            case $out in
+                *gVisor*) ;;
+                *)
+                    printf '%s\n' "$out" | tail -n 5 >&2
+                    echo "podman cannot run a busybox container under runsc" >&2
+                    return 1
+                    ;;
+            esac
+        fi
     fi
     return 0
 }
@@ -324,6 +394,11 @@ case $action in
             command -v "$prog" >/dev/null 2>&1 || die "$prog not found (install docker.io, podman, runc, curl, iproute2)"
         done
         [ -x /bin/busybox ] || die "/bin/busybox not found (install busybox-static)"
+        use_runsc=false
+        if command -v runsc >/dev/null 2>&1; then
+            [ -x "$runsc_wrapper" ] || die "$runsc_wrapper not found or not executable"
+            use_runsc=true
+        fi
         /bin/busybox --list >/dev/null 2>&1 || die "/bin/busybox has no --list (need busybox-static)"
         if [ ${#dir} -gt 90 ]; then
             die "$dir is too long for a unix socket path"
@@ -348,6 +423,9 @@ case $action in
         fi
         {
             $use_docker && echo "export BERTH_TEST_DOCKER_SOCK=$docker_sock"
+            $use_runsc && $use_docker && echo "export BERTH_TEST_DOCKER_RUNTIME=$docker_runtime"
+            $use_runsc && $use_podman &&
+                echo "export BERTH_TEST_PODMAN_RUNTIME_SOCK=$podman_runsc_sock"
             $use_podman && echo "export BERTH_TEST_PODMAN_SOCK=$podman_sock"
             echo "export BERTH_TEST_RUNC_IMAGES=$dir/images"
             echo "export BERTH_TEST_IMAGE=busybox:latest"

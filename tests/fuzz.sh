@@ -6,13 +6,27 @@
 # -fsanitize=fuzzer,address,undefined in $top_builddir/fuzz-build/, together
 # with libberth's sources (core/*/*.c and the lib/ files it compiles,
 # compiled there too: the build's own objects come from whatever compiler
-# configure found) and, for the request
-# target, tools/berthd/resource.c and query.c (libevent's evhttp decodes
-# its queries; for the body target, berthd's body readers
-# tools/berthd/bodies.c and resource.c).  Each fuzzer starts from a copy of its
-# seed corpus (tests/fuzz/corpus/<target>/, never written to) plus its
-# regressions, and runs for BERTH_FUZZ_SECONDS (default 20) seconds; the
-# four run side by side, each under `timeout`.
+# configure found) and the berthd files each reads through:
+#
+#   document   ACI group documents (libberth alone)
+#   record     the msgpack records in Redis (libberth alone)
+#   request    paths, queries, headers, bodies: tools/berthd/resource.c,
+#              query.c (libevent's evhttp decodes queries), apiversions.c
+#   body       NGroup and pool bodies: tools/berthd/bodies.c, resource.c
+#   inventory  host inventories (libberth alone)
+#   ws         a WebSocket exec client's bytes: tools/berthd/wsproto.c,
+#              framed by wslay (linked from the system, not instrumented)
+#   head       a request's raw head as it arrives: tools/berthd/httphead.c
+#   wsanswer   berthd's answer to berthctl's WebSocket upgrade:
+#              tools/berthctl/wsanswer.c
+#
+# Each fuzzer starts from a copy of its seed corpus
+# (tests/fuzz/corpus/<target>/, never written to) plus its regressions, and
+# runs for BERTH_FUZZ_SECONDS (default 20) seconds; the targets run side by
+# side, each under `timeout`, so the whole takes about BERTH_FUZZ_SECONDS
+# plus the build: 100 s in all from an empty fuzz-build/ on two cores (75 s
+# compiling libberth and linking the eight; the objects are kept and
+# rebuilt only when a source changes).
 #
 # A crash, leak, sanitizer report, time-out (10 s for one input) or broken
 # invariant fails the test: the input is saved as
@@ -26,14 +40,14 @@
 #
 # Environment: top_srcdir, top_builddir (set by "make check"; default: this
 # script's source tree, the current directory); BERTH_FUZZ_SECONDS;
-# BERTH_FUZZ_TARGETS (default "document record request body"); BERTH_FUZZ_CC
+# BERTH_FUZZ_TARGETS (default all eight, as listed above); BERTH_FUZZ_CC
 # (default clang).
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=.}"
 secs=${BERTH_FUZZ_SECONDS:-20}
-targets=${BERTH_FUZZ_TARGETS:-document record request body}
+targets=${BERTH_FUZZ_TARGETS:-document record request body inventory ws head wsanswer}
 cc=${BERTH_FUZZ_CC:-clang}
 src=$(cd "$top_srcdir" && pwd)
 mkdir -p "$top_builddir/fuzz-build"
@@ -115,6 +129,10 @@ for t in $targets; do
     extra=
     [ "$t" = request ] && extra="$src/tools/berthd/resource.c $src/tools/berthd/query.c $src/tools/berthd/apiversions.c"
     [ "$t" = body ] && extra="$src/tools/berthd/bodies.c $src/tools/berthd/resource.c"
+    # wslay has no pkg-config module on Debian.
+    [ "$t" = ws ] && extra="$src/tools/berthd/wsproto.c -lwslay"
+    [ "$t" = head ] && extra="$src/tools/berthd/httphead.c"
+    [ "$t" = wsanswer ] && extra="-I$src/tools/berthctl $src/tools/berthctl/wsanswer.c"
     # shellcheck disable=SC2086 # flags are word lists
     if ! timeout 300 "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $extra $objs \
             $libs -o "$out/fuzz-$t" >"$out/logs/link-$t.log" 2>&1; then

@@ -30,15 +30,19 @@
 #   begin_berthd_test PREFIX
 #                  exits 1 when $berthctl was not built; skips when $berthd
 #                  or $agent was not built or redis-server is missing; then
-#                  makes $tmp (/tmp/PREFIX.XXXXXX), empties $pids, and
+#                  makes $tmp (/tmp/PREFIX.XXXXXX), empties $pids,
 #                  installs `trap cleanup EXIT` and exit 1 on INT, TERM and
-#                  HUP.
+#                  HUP, and writes $tmp/secrets.key (write_secrets_key).
+#   write_secrets_key FILE
+#                  a new key file of mode 600 holding one random key (id
+#                  k1): berthd and the agents seal and unseal with it.
 #   start_redis_socket
 #                  starts a redis-server listening on $tmp/r.sock only
 #                  (log: $tmp/redis.log) and waits at most 10 s for it;
 #                  skips when it does not start.
 #   start_berthd LOG SCHEME [CTL-ARGS] -- [BERTHD-ARGS]
-#                  starts a berthd of cell c1 on that redis, on a free port
+#                  starts a berthd of cell c1 on that redis with
+#                  --secrets-key $tmp/secrets.key, on a free port
 #                  of 127.0.0.1 (a few random tries: a berthd that cannot
 #                  listen exits), and waits at most 20 s for `berthctl host
 #                  list CTL-ARGS` to work.  Sets $started_endpoint (empty on
@@ -48,7 +52,8 @@
 #                  $endpoint, or dumps the logs and skips.
 #   start_sim_agent HOST LOG [AGENT-ARGS]
 #                  starts a berth-agent of cell c1 with the sim plugin (8
-#                  cores, 16 GiB) for HOST, its output in $tmp/LOG.
+#                  cores, 16 GiB, --secrets-key $tmp/secrets.key) for HOST,
+#                  its output in $tmp/LOG.
 #   wait_for_hosts HOST...
 #                  runs `ctl host list` until it names every HOST (at most
 #                  20 s); $rc and $tmp/out are those of the last run.
@@ -63,6 +68,38 @@
 #                  fails unless $tmp/FILE (out or err) holds the fixed TEXT.
 #   no_secret DESCRIPTION
 #                  fails when $tmp/out or $tmp/err holds $secret.
+#
+# For the fault tests, with $tmp, $sock (a unix socket path in $tmp) and
+# $seed set:
+#
+#   require_fault_programs
+#                  exits 1 when $berthctl was not built; skips when $berthd
+#                  or $agent was not built, or redis-server, redis-cli,
+#                  curl or timeout is missing.
+#   rnd N          sets $r to 0..N-1 from a linear congruential generator
+#                  whose state is $seed (seeded by the test, so that its
+#                  draws repeat from run to run).
+#   sleep_ms MS    sleeps MS milliseconds.
+#   rcli ARGS      redis-cli ARGS on $sock, bounded by `timeout 10`.
+#   allowed_states NAME LOG
+#                  prints the final states of group NAME that a request
+#                  log allows (lines "SEQ OP NAME TAG STATUS ...", in the
+#                  order sent; STATUS 000: no answer): the effect of the
+#                  last acknowledged (2xx) PUT or DELETE (present:TAG, or
+#                  absent; absent when there is none), then that of every
+#                  PUT or DELETE sent after it without a 2xx answer (it may
+#                  or may not have applied).  Other operations count not.
+#   start_fault_agent HOST CORES MEMORY-MIB
+#                  starts a berth-agent of cell $cell on $sock with the sim
+#                  plugin for HOST (heartbeat every 500 ms, TTL 10 s), its
+#                  output appended to $tmp/HOST.log; sets ${HOST}_pid.
+#   start_redis_aof
+#                  starts a redis-server on $sock only, its data in $tmp
+#                  with AOF and appendfsync always (an acknowledged write
+#                  survives SIGKILL), its output appended to
+#                  $tmp/redis.log; sets $redis_pid and waits at most 20 s
+#                  for it to answer (it loads the AOF first); returns 1
+#                  when it does not.
 #
 # Sourcing starts nothing and installs no trap.
 
@@ -123,6 +160,13 @@ begin_berthd_test() {
     pids=""
     trap cleanup EXIT
     trap 'exit 1' INT TERM HUP
+    write_secrets_key "$tmp/secrets.key"
+}
+
+# write_secrets_key FILE: a new key file (mode 600, one random 256-bit key
+# with id k1) that start_berthd and start_sim_agent give their daemons.
+write_secrets_key() {
+    (umask 077 && printf 'k1 %s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >"$1")
 }
 
 start_redis_socket() {
@@ -143,7 +187,8 @@ start_berthd() {
     started_endpoint=""
     for try in 1 2 3 4 5; do
         port=$(( 10000 + ($$ * 31 + try * 977 + $(od -An -N2 -tu2 /dev/urandom)) % 22000 ))
-        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 "$@" \
+        "$berthd" --listen "127.0.0.1:$port" --redis "unix://$tmp/r.sock" --cell c1 \
+            --secrets-key "$tmp/secrets.key" "$@" \
             >"$tmp/$log" 2>&1 &
         bpid=$!
         deadline=$(( $(date +%s) + 20 ))
@@ -175,7 +220,7 @@ start_sim_agent() {
     agent_host=$1 agent_log=$2
     shift 2
     "$agent" --redis "unix://$tmp/r.sock" --cell c1 --host "$agent_host" --plugin sim \
-        --cores 8 --memory-mib 16384 --tick-ms 50 "$@" >"$tmp/$agent_log" 2>&1 &
+        --secrets-key "$tmp/secrets.key" --cores 8 --memory-mib 16384 --tick-ms 50 "$@" >"$tmp/$agent_log" 2>&1 &
     pids="$pids $!"
 }
 
@@ -218,4 +263,60 @@ no_secret() {
     if grep -F -q -- "$secret" "$tmp/out" "$tmp/err"; then
         fail "$1: a secret value was printed"
     fi
+}
+
+require_fault_programs() {
+    [ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
+    { [ -f "$berthd" ] && [ -x "$berthd" ]; } || skip "tools/berthd was not built"
+    [ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
+    for tool in redis-server redis-cli curl timeout; do
+        command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
+    done
+}
+
+rnd() {
+    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
+    r=$(( seed / 65536 % $1 ))
+}
+
+sleep_ms() {
+    sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"
+}
+
+rcli() {
+    timeout 10 redis-cli -s "$sock" "$@"
+}
+
+allowed_states() {
+    awk -v nm="$1" '
+        $3 == nm && ($2 == "PUT" || $2 == "DELETE") {
+            eff = ($2 == "PUT") ? "present:" $4 : "absent"
+            if ($5 ~ /^2/) { n = 0; last = eff } else { un[++n] = eff }
+        }
+        END {
+            printf "%s", (last == "" ? "absent" : last)
+            for (i = 1; i <= n; i++) printf " %s", un[i]
+        }' "$2"
+}
+
+start_fault_agent() {
+    "$agent" --redis "unix://$sock" --cell "$cell" --host "$1" --plugin sim --cores "$2" \
+        --memory-mib "$3" --tick-ms 50 --heartbeat-ms 500 --ttl-ms 10000 \
+        >>"$tmp/$1.log" 2>&1 &
+    eval "$1_pid=\$!"
+}
+
+start_redis_aof() {
+    redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$tmp" \
+        --appendonly yes --appendfsync always --save '' --daemonize no \
+        >>"$tmp/redis.log" 2>&1 &
+    redis_pid=$!
+    i=0
+    while [ $i -lt 200 ]; do
+        [ "$(rcli ping 2>/dev/null)" = PONG ] && return 0
+        kill -0 "$redis_pid" 2>/dev/null || return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
 }

@@ -17,7 +17,9 @@
  * exec through the agent's calls (and a call no agent answers); a
  * restart request; a release removing the group and its view; a pull
  * failure reported as Failed; a crash of the agent (SIGKILL) while work is
- * queued, after which the restarted agent runs every group once; a host
+ * queued, after which the restarted agent runs every group once; an
+ * assignment whose group record could not be read, worked again once it
+ * can (no new assignment, no restart); a host
  * whose heartbeat expired marked down and its groups moved; a settled
  * group among many, stepped only by the agent's sweep, whose crashed
  * container is still restarted within --sweep-ms; a settled group whose
@@ -28,6 +30,7 @@
  * agents when set).
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -703,6 +706,27 @@ static void test_pull_failure(void **state)
     json_decref(v);
 }
 
+/* Waits (at most 5 s) until the agent acknowledged every assignment of
+ * its stream (XPENDING counts none), asserting it does. */
+static void assert_nothing_pending(fixture_t *f, redisContext *c)
+{
+    assert_non_null(c);
+    char key[128];
+    snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
+    int64_t end = test_now_ms() + test_deadline_ms(5000);
+    long long pending = -1;
+    while (test_now_ms() < end) {
+        redisReply *r = redisCommand(c, "XPENDING %s agents", key);
+        pending = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0
+            ? r->element[0]->integer : -1;
+        freeReplyObject(r);
+        if (pending == 0)
+            break;
+        test_sleep_ms(50);
+    }
+    assert_int_equal(pending, 0);
+}
+
 static void test_agent_crash_recovers(void **state)
 {
     fixture_t *f = *state;
@@ -719,22 +743,70 @@ static void test_agent_crash_recovers(void **state)
                                "generation 2 running");
     assert_non_null(v);
     json_decref(v);
-    /* Nothing left unacknowledged. */
     redisContext *c = berth_test_redis_connect(redis);
-    char key[128];
-    snprintf(key, sizeof key, "berth:{%s}:assign:sim-1", f->cell);
-    int64_t end = test_now_ms() + test_deadline_ms(5000);
-    long long pending = -1;
-    while (test_now_ms() < end) {
-        redisReply *r = redisCommand(c, "XPENDING %s agents", key);
-        pending = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0
-            ? r->element[0]->integer : -1;
-        freeReplyObject(r);
-        if (pending == 0)
-            break;
+    assert_nothing_pending(f, c);
+    redisFree(c);
+}
+
+/* Whether the agent's log holds `text`. */
+static bool log_has(fixture_t *f, const char *text)
+{
+    FILE *fp = fopen(f->agent.log_path, "r");
+    if (fp == NULL)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, fp) != NULL)
+        found = strstr(line, text) != NULL;
+    fclose(fp);
+    return found;
+}
+
+/* Redis answers the command with OK, a status or an integer. */
+static void redis_ok(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    bool ok = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        fprintf(stderr, "redis answered %d: %s\n", r->type, r->str != NULL ? r->str : "");
+    freeReplyObject(r);
+    assert_true(ok);
+}
+
+/* An assignment whose group record cannot be read when the agent takes
+ * it (Redis went away in between, here: the cell's groups key briefly of
+ * the wrong type) is worked again once the record can be read: the group
+ * runs without another assignment and without a restart of the agent,
+ * and its entry is acknowledged. */
+static void test_unreadable_record_retried(void **state)
+{
+    fixture_t *f = *state;
+    place_ok(f, "sub/rg/first", doc(NULL, "Always", -1, 0, NULL), NULL);
+    json_decref(wait_running(f, "sub/rg/first", "app"));
+    redisContext *c = berth_test_redis_connect(redis);
+    assert_non_null(c);
+    /* Placed while the agent is stopped, so that the record is broken
+     * before the agent reads the assignment. */
+    assert_int_equal(kill(f->agent.pid, SIGSTOP), 0);
+    place_ok(f, "sub/rg/second", doc(NULL, "Always", -1, 0, NULL), NULL);
+    redis_ok(c, "RENAME berth:{%s}:groups berth:{%s}:groups-kept", f->cell, f->cell);
+    redis_ok(c, "SET berth:{%s}:groups broken", f->cell);
+    assert_int_equal(kill(f->agent.pid, SIGCONT), 0);
+    int64_t end = test_now_ms() + test_deadline_ms(10000);
+    while (!log_has(f, "record unreadable") && test_now_ms() < end)
         test_sleep_ms(50);
-    }
-    assert_int_equal(pending, 0);
+    bool seen = log_has(f, "record unreadable");
+    redis_ok(c, "DEL berth:{%s}:groups", f->cell);
+    redis_ok(c, "RENAME berth:{%s}:groups-kept berth:{%s}:groups", f->cell, f->cell);
+    if (!seen)
+        test_agent_dump(&f->agent, 30);
+    assert_true(seen);
+    json_decref(wait_running(f, "sub/rg/second", "app"));
+    assert_nothing_pending(f, c);
     redisFree(c);
 }
 
@@ -1145,6 +1217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_record_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_containers_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_failure_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_stays_terminated, setup, teardown),

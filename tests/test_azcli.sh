@@ -50,13 +50,15 @@ timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1
     -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
     >"$tmp/openssl.log" 2>&1 ||
     { cat "$tmp/openssl.log"; skip "openssl cannot make a certificate"; }
-# One line: the secret is a bearer token of $sub (berthctl uses it to see
-# berthd start) and client $client's secret.
-printf '# test_azcli\n%s %s %s\n' "$secret" "$sub" "$client" >"$tmp/tokens"
+# The secret is a bearer token of $sub and client $client's secret; the
+# operator's token (every subscription, the hosts' routes) is berthctl's, to
+# see berthd start and the agent's host register.
+operator='Operat0r-token-value-2b9e'
+printf '# test_azcli\n%s %s %s\n%s *\n' "$secret" "$sub" "$client" "$operator" >"$tmp/tokens"
 chmod 600 "$tmp/tokens"
 
 start_redis_socket
-start_berthd berthd.log https --cacert "$tmp/cert.pem" --token "$secret" -- \
+start_berthd berthd.log https --cacert "$tmp/cert.pem" --token "$operator" -- \
     --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tokens "$tmp/tokens" \
     --location northeurope
 endpoint=$started_endpoint
@@ -66,7 +68,7 @@ echo "ok: berthd answers at $endpoint"
 start_sim_agent h1 agent.log
 i=0
 while [ $i -lt 80 ]; do
-    BERTH_TOKEN=$secret ctl host list --cacert "$tmp/cert.pem"
+    BERTH_TOKEN=$operator ctl host list --cacert "$tmp/cert.pem"
     [ "$rc" = 0 ] && grep -q "^h1 " "$tmp/out" && break
     sleep 0.25
     i=$((i + 1))
@@ -219,7 +221,7 @@ only out "" "nothing is left"
 
 # ---- nothing secret in berthd's log ---------------------------------------------------
 
-if grep -F -q -e "$secret" -e "berth1." "$tmp/berthd.log"; then
+if grep -F -q -e "$secret" -e "$operator" -e "berth1." "$tmp/berthd.log"; then
     fail "berthd logged the client secret or an access token"
 fi
 

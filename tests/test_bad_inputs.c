@@ -21,7 +21,7 @@
  *   kind "http"             one request to berthd: input {method, path,
  *                           query?, headers?, body? | body_base64? |
  *                           body_generate?, token "good"|"bad"|"none"|
- *                           "other-subscription"}.  In path and body,
+ *                           "other-subscription"|"operator"}.  In path and body,
  *                           {sub} is subscription A (the good token's),
  *                           {other_sub} subscription B, {rg} the resource
  *                           group of the groups created at set-up and
@@ -50,7 +50,7 @@
  * Set-up: a real redis-server (tests/redis-harness.c), one berth-agent with
  * the simulator plugin (tests/agent-harness.c) and berthd
  * (tests/berthd-harness.c) with a tokens file holding one token for
- * subscription A and one for B, and --body-max 2 MiB so that a document
+ * subscription A, one for B and an operator's ('*'), and --body-max 2 MiB so that a document
  * over BERTH_DOCUMENT_MAX reaches the library inside berthd.  A group
  * {existing} is created in A and in B, and in A an NGroup {existing} with
  * desiredCount 0 and a standby pool {existing} with maxReadyCapacity 0
@@ -94,6 +94,7 @@
 #define TOKEN_A "tok-bad-inputs-a-0123456789"
 #define TOKEN_B "tok-bad-inputs-b-0123456789"
 #define TOKEN_BAD "tok-nobody-knows-0123456789"
+#define TOKEN_OP "tok-bad-inputs-operator-0123456789"
 #define APIV "2023-05-01"
 #define BODY_MAX (2u << 20)         /* berthd's --body-max for this test     */
 #define WAIT_MS 15000
@@ -336,6 +337,8 @@ static int http_send(fixture_t *f, const char *method, const char *path, const c
         t = TOKEN_B;
     else if (strcmp(token, "bad") == 0)
         t = TOKEN_BAD;
+    else if (strcmp(token, "operator") == 0)
+        t = TOKEN_OP;
     if (t != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", t);
         h = curl_slist_append(h, auth);
@@ -910,7 +913,7 @@ static bool wait_host(fixture_t *f)
     int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (test_now_ms() < end) {
         answer_t a;
-        http_send(f, "GET", "/berth/hosts", "", NULL, 0, "good", NULL, &a);
+        http_send(f, "GET", "/berth/hosts", "", NULL, 0, "operator", NULL, &a);
         size_t n = json_array_size(json_object_get(a.json, "value"));
         answer_free(&a);
         if (n >= 1)
@@ -946,7 +949,7 @@ static int setup(void **state)
     if (fd < 0)
         goto fail;
     static const char tokens[] = "# the bad-input catalogue's tokens\n" TOKEN_A " " SUB_A "\n"
-                                 TOKEN_B " " SUB_B "\n";
+                                 TOKEN_B " " SUB_B "\n" TOKEN_OP " *\n";
     bool wrote = write(fd, tokens, sizeof tokens - 1) == (ssize_t)(sizeof tokens - 1);
     close(fd);
     if (!wrote)
@@ -1029,8 +1032,8 @@ static void check_log(fixture_t *f)
         fclose(fp);
         if (log.p == NULL)
             buf_add(&log, "", 0);
-        static const char *const tokens[] = {TOKEN_A, TOKEN_B, TOKEN_BAD};
-        for (size_t i = 0; i < 3; i++)
+        static const char *const tokens[] = {TOKEN_A, TOKEN_B, TOKEN_BAD, TOKEN_OP};
+        for (size_t i = 0; i < 4; i++)
             if (strstr(log.p, tokens[i]) != NULL)
                 mismatch(&v, "berthd's log holds a token");
         size_t i;

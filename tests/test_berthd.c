@@ -1478,11 +1478,14 @@ static void test_secrets(void **state)
     h = http(f, "PATCH", p, "{\"tags\": {\"a\": \"b\"}}");
     assert_no_secret(&h);
     test_http_free(&h);
-    /* The agent runs the document with its secrets: the group's record in
-     * the cell has them, once; the resource record holds no document. */
+    /* The group's record in the cell holds its document with every secret
+     * sealed (test_berthd_secrets searches the whole of Redis); the
+     * resource record holds no document. */
     redisReply *r = redisCommand(f->rc, "HGET berth:{%s}:groups %s/rg/sec", f->cell, SUB);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_non_null(memmem(r->str, r->len, "TOPSECRET-a", 11));
+    assert_null(memmem(r->str, r->len, "TOPSECRET", 9));
+    assert_null(memmem(r->str, r->len, "VE9QU0VDUkVU", 12));
+    assert_non_null(memmem(r->str, r->len, "berth/sealed/v1/", 16));
     freeReplyObject(r);
     r = redisCommand(f->rc, "HGET berth:{%s}:resources %s/rg/sec", f->cell, SUB);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -1904,6 +1907,60 @@ static void linux_capabilities(fixture_t *f, json_int_t *cpu, json_int_t *mem)
     test_http_free(&h);
 }
 
+/* Loads inventory `text` into the fixture's cell with `berthctl cell load`,
+ * then waits until berthd's replica (caught up on its timer) reports
+ * Linux groups of up to `cores` cores: the file's limits, which berthctl
+ * puts after its sandbox policy. */
+static void cell_load(fixture_t *f, const char *text, json_int_t cores)
+{
+    char inv[] = "/tmp/berth-inventory-XXXXXX";
+    int fd = mkstemp(inv);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    const char *top = getenv("top_builddir");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
+             "2>/dev/null",
+             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
+    int st = system(cmd);
+    unlink(inv);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
+    json_int_t cpu, mem;
+    do {
+        linux_capabilities(f, &cpu, &mem);
+        if (cpu != cores)
+            test_sleep_ms(50);
+    } while (cpu != cores && test_now_ms() < end);
+    assert_int_equal(cpu, cores);
+}
+
+/* The cell's sandbox policy: with `berthctl cell load` of an inventory
+ * whose policy is "all", berthd places new groups only on the host with
+ * the sandbox feature, even when the agents' hosts fit them better; groups
+ * placed before stay where they are. */
+static void test_cell_sandbox(void **state)
+{
+    fixture_t *f = *state;
+    char *doc = gdoc("westeurope", 1, "one", NULL);
+    put_ok(f, "rg", "before", doc, 201);
+    cell_load(f, "{\"sandbox\": \"all\", \"limits\": {\"cpu\": 6},"
+                 " \"hosts\": [{\"name\": \"gv\", \"cpu\": 64, \"memoryInGB\": 256,"
+                 " \"osType\": \"Linux\", \"features\": [\"sandbox\"]}]}", 6);
+    put_ok(f, "rg", "after", doc, 201);
+    json_t *list = where(f, "subscription=" SUB, 200);
+    const char *before = where_host(list, "before"), *after = where_host(list, "after");
+    assert_non_null(before);
+    assert_non_null(after);
+    assert_string_not_equal(before, "gv");
+    assert_string_equal(after, "gv");
+    json_decref(list);
+    free(doc);
+}
+
 /* The cell's per-group limits: ACI's until `berthctl cell load` sets them
  * from an inventory's `limits`; then berthd (whose replica learns them from
  * the cell's log) accepts a 12-core group on a 16-core host, still refuses
@@ -1924,33 +1981,10 @@ static void test_cell_limits(void **state)
     assert_int_equal(cpu, 4);
     assert_int_equal(mem, 16);
 
-    char inv[] = "/tmp/berth-limits-XXXXXX";
-    int fd = mkstemp(inv);
-    assert_true(fd >= 0);
-    static const char text[] = "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": [], "
-                               "\"subnets\": [{\"id\": \"sn-load\", \"cidr\": \"10.40.0.0/24\", "
-                               "\"hosts\": [\"sim-1\"]}]}";
-    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
-    close(fd);
-    const char *top = getenv("top_builddir");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s/tools/berthctl/berthctl cell load --redis '%s' --cell '%s' --hosts '%s' "
-             "2>/dev/null",
-             top != NULL ? top : ".", berth_test_redis_group->url, f->cell, inv);
-    int st = system(cmd);
-    unlink(inv);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-
-    /* berthd's replica catches up on its timer: wait for it. */
-    int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
-    do {
-        linux_capabilities(f, &cpu, &mem);
-        if (cpu != 16)
-            test_sleep_ms(50);
-    } while (cpu != 16 && test_now_ms() < end);
-    assert_int_equal(cpu, 16);
+    cell_load(f, "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": [], "
+                 "\"subnets\": [{\"id\": \"sn-load\", \"cidr\": \"10.40.0.0/24\", "
+                 "\"hosts\": [\"sim-1\"]}]}", 16);
+    linux_capabilities(f, &cpu, &mem);
     assert_int_equal(mem, 64);
     /* The file's subnets came with its limits. */
     h = http(f, "GET", "/berth/subnets", NULL);
@@ -2322,6 +2356,112 @@ static void test_two_berthds_one_name(void **state)
     free(p);
 }
 
+/* GET `path` with `token`: 200 expected, the answer returned. */
+static test_http_t get_as(fixture_t *f, const char *path, const char *token)
+{
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    test_http(&f->d, "GET", path, NULL, token, NULL, &h);
+    if (h.status != 200)
+        fprintf(stderr, "GET %s: %ld %s\n", path, h.status, h.body);
+    assert_int_equal(h.status, 200);
+    return h;
+}
+
+/* The currentValue of usage `name` in a usages answer; -1 when absent. */
+static long long usage_of(const test_http_t *h, const char *name)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(h->json, "value"), i, u)
+    {
+        const char *n = json_string_value(json_object_get(json_object_get(u, "name"), "value"));
+        if (n != NULL && strcmp(n, name) == 0)
+            return json_integer_value(json_object_get(u, "currentValue"));
+    }
+    return -1;
+}
+
+#define LOCATION_PATH(sub, loc, what)                                                       \
+    "/subscriptions/" sub "/providers/Microsoft.ContainerInstance/locations/" loc "/" what \
+    "?api-version=" APIV
+
+/* Two tenants (SUB, alpha, with group "tok" running busybox in westeurope;
+ * "other", beta) and an operator: each tenant's usages count its own
+ * groups in the location, its cachedImages list only its groups' images;
+ * the operator sees every cached image. */
+static void test_tenant_views(fixture_t *f)
+{
+    const char *zebra = "privreg.tenantb.example/project-zebra:v9";
+    char *doc = NULL;
+    if (asprintf(&doc,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+                 "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"%s\", "
+                 "\"resources\": {\"requests\": {\"cpu\": 2, \"memoryInGB\": 1}}}}]}}",
+                 zebra) < 0)
+        abort();
+    const char *bpath = "/subscriptions/other/resourceGroups/rg/providers/"
+                        "Microsoft.ContainerInstance/containerGroups/zebra?api-version=" APIV;
+    test_http_t h;
+    memset(&h, 0, sizeof h);
+    test_http(&f->d, "PUT", bpath, doc, "tok-beta-0123456789", NULL, &h);
+    assert_int_equal(h.status, 201);
+    test_http_free(&h);
+    free(doc);
+    /* Wait until the operator sees beta's image cached (its agent reports
+     * the image set after the pull). */
+    bool cached = false;
+    for (int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS); !cached && test_now_ms() < end;) {
+        h = get_as(f, LOCATION_PATH(SUB, "westeurope", "cachedImages"),
+                   "tok-operator-0123456789");
+        cached = strstr(h.body, zebra) != NULL && strstr(h.body, "busybox:latest") != NULL;
+        test_http_free(&h);
+        if (!cached)
+            test_sleep_ms(50);
+    }
+    assert_true(cached);
+    /* Alpha sees its busybox, never beta's image; beta the other way. */
+    h = get_as(f, LOCATION_PATH(SUB, "westeurope", "cachedImages"), "tok-alpha-0123456789");
+    assert_non_null(strstr(h.body, "busybox:latest"));
+    assert_null(strstr(h.body, "zebra"));
+    test_http_free(&h);
+    h = get_as(f, LOCATION_PATH("other", "westeurope", "cachedImages"), "tok-beta-0123456789");
+    assert_non_null(strstr(h.body, zebra));
+    assert_null(strstr(h.body, "busybox"));
+    test_http_free(&h);
+    /* In another location, beta's groups run nothing. */
+    h = get_as(f, LOCATION_PATH("other", "westus", "cachedImages"), "tok-beta-0123456789");
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 0);
+    test_http_free(&h);
+    /* Usages: alpha's one core, beta's two; the limit the cell's 8. */
+    h = get_as(f, LOCATION_PATH(SUB, "westeurope", "usages"), "tok-alpha-0123456789");
+    assert_int_equal(usage_of(&h, "ContainerGroups"), 1);
+    assert_int_equal(usage_of(&h, "StandardCores"), 1);
+    test_http_free(&h);
+    h = get_as(f, LOCATION_PATH("other", "westeurope", "usages"), "tok-beta-0123456789");
+    assert_int_equal(usage_of(&h, "ContainerGroups"), 1);
+    assert_int_equal(usage_of(&h, "StandardCores"), 2);
+    assert_int_equal(usage_of(&h, "StandardMemoryInGB"), 1);
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(h.json, "value"), i, u)
+    {
+        if (strcmp(json_string_value(json_object_get(json_object_get(u, "name"), "value")),
+                   "StandardCores") == 0)
+            assert_int_equal(json_integer_value(json_object_get(u, "limit")), 8);
+    }
+    test_http_free(&h);
+    h = get_as(f, LOCATION_PATH("other", "westus", "usages"), "tok-beta-0123456789");
+    assert_int_equal(usage_of(&h, "ContainerGroups"), 0);
+    assert_int_equal(usage_of(&h, "StandardCores"), 0);
+    test_http_free(&h);
+    /* A tenant's token reads no other subscription's views at all. */
+    test_http(&f->d, "GET", LOCATION_PATH("other", "westeurope", "cachedImages"),
+              NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+}
+
 static void test_tokens(void **state)
 {
     fixture_t *f = *state;
@@ -2330,7 +2470,8 @@ static void test_tokens(void **state)
     char file[] = "/tmp/berthd-tokens-XXXXXX";
     int fd = mkstemp(file);
     assert_true(fd >= 0);
-    const char *line = "tok-alpha-0123456789 " SUB "\ntok-beta-0123456789 other\n";
+    const char *line = "tok-alpha-0123456789 " SUB "\ntok-beta-0123456789 other\n"
+                       "tok-operator-0123456789 *\n";
     assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
     close(fd);
     assert_int_equal(berthd_start(f, file), 0);
@@ -2351,8 +2492,32 @@ static void test_tokens(void **state)
               NULL, "tok-alpha-0123456789", NULL, &h);
     assert_int_equal(h.status, 403);
     test_http_free(&h);
+    /* Berth's own routes are the operators': a tenant's token gets 403. */
     test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/hosts/sim-1", NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "POST", "/berth/hosts/sim-1/cordon", "", "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 403, "AuthorizationFailed");
+    test_http_free(&h);
+    test_http(&f->d, "GET", "/berth/hosts", NULL, "tok-operator-0123456789", NULL, &h);
     assert_int_equal(h.status, 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(h.json, "value"), 0), "state")),
+                        "ready");
+    test_http_free(&h);
+    test_tenant_views(f);
+    /* A query parameter given twice is refused, whichever value comes first. */
+    test_http(&f->d, "GET",
+              "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/"
+              "containerGroups?api-version=" APIV "&api-version=2099-01-01",
+              NULL, "tok-alpha-0123456789", NULL, &h);
+    expect_cloud_error(&h, 400, "DuplicateQueryParameter");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(h.json, "error"),
+                                                          "target")),
+                        "api-version");
     test_http_free(&h);
     /* The operators' list of groups checks the subscription its query
      * names, as a path's. */
@@ -2418,6 +2583,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_cell_subnets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsck_api_records, setup, teardown),

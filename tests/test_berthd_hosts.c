@@ -10,7 +10,8 @@
  * again; a drain moves every group to the other host (each runs there and
  * the old host ends empty and cordoned); a group that fits nowhere stays
  * and is reported with the reason; bad names, unknown hosts and methods;
- * tokens (a token without '*' gets 403, none 401).  Every wait is bounded;
+ * tokens (a tenant's token, without '*', gets 403 reading or acting; none
+ * 401).  Every wait is bounded;
  * every process started is stopped.
  */
 #define _GNU_SOURCE
@@ -72,6 +73,14 @@ static int berthd_start(fixture_t *f, const char *tokens)
 static test_http_t http(fixture_t *f, const char *method, const char *path, const char *body)
 {
     return test_http_send(&f->d, method, path, body, f->token);
+}
+
+/* A bodiless request whose answer must have `status`. */
+static void expect_status(fixture_t *f, const char *method, const char *path, long status)
+{
+    test_http_t h = http(f, method, path, NULL);
+    assert_int_equal(h.status, status);
+    test_http_free(&h);
 }
 
 static char *gpath(const char *name)
@@ -439,15 +448,9 @@ static void test_bad_requests(void **state)
     json_decref(host_post(f, "nosuch", "cordon", 404));
     json_decref(host_post(f, "bad%20name", "cordon", 400));
     json_decref(host_post(f, "sim-1", "explode", 404));
-    test_http_t h = http(f, "GET", "/berth/hosts/sim-1/cordon", NULL);
-    assert_int_equal(h.status, 405);
-    test_http_free(&h);
-    h = http(f, "GET", "/berth/hosts/nosuch", NULL);
-    assert_int_equal(h.status, 404);
-    test_http_free(&h);
-    h = http(f, "DELETE", "/berth/hosts/sim-1", NULL);
-    assert_int_equal(h.status, 405);
-    test_http_free(&h);
+    expect_status(f, "GET", "/berth/hosts/sim-1/cordon", 405);
+    expect_status(f, "GET", "/berth/hosts/nosuch", 404);
+    expect_status(f, "DELETE", "/berth/hosts/sim-1", 405);
 }
 
 static void test_tokens(void **state)
@@ -456,12 +459,15 @@ static void test_tokens(void **state)
     f->token = "tok-sub-0123456789";
     json_decref(host_post(f, "sim-1", "cordon", 403));
     json_decref(host_post(f, "sim-1", "drain", 403));
-    json_t *j = host_get(f, "sim-1");               /* reading is allowed */
-    assert_string_equal(jstr(j, "state"), "ready");
-    json_decref(j);
+    /* Reading the hosts is the operators' too. */
+    expect_status(f, "GET", "/berth/hosts/sim-1", 403);
+    expect_status(f, "GET", "/berth/hosts", 403);
     f->token = NULL;
     json_decref(host_post(f, "sim-1", "cordon", 401));
     f->token = "tok-all-0123456789";
+    json_t *j = host_get(f, "sim-1");
+    assert_string_equal(jstr(j, "state"), "ready");
+    json_decref(j);
     json_decref(host_post(f, "sim-1", "cordon", 200));
     json_decref(host_post(f, "sim-1", "uncordon", 200));
     unlink(tokens_file);

@@ -17,7 +17,9 @@
  * and restart; lists by
  * resource group and subscription; bad bodies refused with 400 (404 for a
  * missing profile or revision) naming the JSON path, nothing stored; the
- * fault domain count refused once set.
+ * fault domain count refused once set; the members counted in their
+ * subscription's usages and, for its tenant's token, cached images in the
+ * NGroup's location, and in no other location.
  *
  * It must never use a Redis it did not start, and every wait is bounded.
  */
@@ -53,14 +55,20 @@ typedef struct fixture {
     int nagents;
     test_berthd_t d;
     bool d_running;
+    char tokens[64];                /* the tokens file                      */
     redisContext *rc;
 } fixture_t;
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
+/* berthd's tokens: the operator's (every request but the tenant's
+ * reads) and a tenant's of SUB alone. */
+#define OPERATOR_TOKEN "ngroups-operator-token-0123456789"
+#define TENANT_TOKEN "ngroups-tenant-token-0123456789"
+
 static test_http_t http(fixture_t *f, const char *method, const char *path, const char *body)
 {
-    return test_http_send(&f->d, method, path, body, NULL);
+    return test_http_send(&f->d, method, path, body, OPERATOR_TOKEN);
 }
 
 /* The path of NGroup `name` in resource group `rg`, then `suffix`. */
@@ -259,7 +267,17 @@ static int setup(void **state)
     *state = f;
     snprintf(f->cell, sizeof f->cell, "bn-%d-%d", (int)getpid() % 10000, ++cell_counter);
     f->rc = berth_test_redis_connect(berth_test_redis_group);
-    const char *dargs[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell, NULL};
+    snprintf(f->tokens, sizeof f->tokens, "/tmp/berth-ngroups-tokens-XXXXXX");
+    int tfd = mkstemp(f->tokens);
+    static const char tokens[] = OPERATOR_TOKEN " *\n" TENANT_TOKEN " " SUB "\n";
+    if (tfd < 0 || write(tfd, tokens, sizeof tokens - 1) != (ssize_t)(sizeof tokens - 1)) {
+        if (tfd >= 0)
+            close(tfd);
+        return -1;
+    }
+    close(tfd);
+    const char *dargs[] = {"--redis", berth_test_redis_group->url, "--cell", f->cell,
+                           "--tokens", f->tokens, NULL};
     /* A tick that never comes within the test: NGroups mid-rollout move
      * on the worker's fast steps alone. */
     setenv("BERTHD_TICK_MS", "600000", 1);
@@ -304,6 +322,8 @@ static int teardown(void **state)
     }
     if (f->rc)
         redisFree(f->rc);
+    if (f->tokens[0] != '\0')
+        unlink(f->tokens);
     free(f);
     return rc;
 }
@@ -428,6 +448,48 @@ static void test_rollout(void **state)
 }
 
 /* Prefix, fault domains, stop, start, restart, lists. */
+/* The currentValue of usage `name` in GET .../locations/LOC/usages. */
+static json_int_t usage_of(fixture_t *f, const char *loc, const char *name)
+{
+    char *p = NULL;
+    if (asprintf(&p, "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/locations/%s/"
+                     "usages?api-version=" APIV, loc) < 0)
+        abort();
+    test_http_t h = http(f, "GET", p, NULL);
+    assert_int_equal(h.status, 200);
+    json_t *doc = json_loads(h.body, 0, NULL);
+    assert_non_null(doc);
+    json_int_t v = -1;
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(doc, "value"), i, u)
+    {
+        if (strcmp(json_string_value(json_object_get(json_object_get(u, "name"), "value")),
+                   name) == 0)
+            v = json_integer_value(json_object_get(u, "currentValue"));
+    }
+    json_decref(doc);
+    test_http_free(&h);
+    free(p);
+    return v;
+}
+
+/* Whether GET .../locations/LOC/cachedImages lists `image` to the
+ * subscription's tenant. */
+static bool cached_image(fixture_t *f, const char *loc, const char *image)
+{
+    char *p = NULL;
+    if (asprintf(&p, "/subscriptions/" SUB "/providers/Microsoft.ContainerInstance/locations/%s/"
+                     "cachedImages?api-version=" APIV, loc) < 0)
+        abort();
+    test_http_t h = test_http_send(&f->d, "GET", p, NULL, TENANT_TOKEN);
+    assert_int_equal(h.status, 200);
+    bool found = strstr(h.body, image) != NULL;
+    test_http_free(&h);
+    free(p);
+    return found;
+}
+
 static void test_members_and_actions(void **state)
 {
     fixture_t *f = *state;
@@ -449,6 +511,16 @@ static void test_members_and_actions(void **state)
     assert_int_equal(h.status, 201);
     test_http_free(&h);
     h = wait_ngroup(f, path, 6, 6, 6);
+    /* The members are the subscription's groups in the NGroup's location:
+     * its usages count them (0.5 CPU rounds up to a core each) and its
+     * cached images hold their image; another location sees none. */
+    assert_int_equal(usage_of(f, "westeurope", "ContainerGroups"), 6);
+    assert_int_equal(usage_of(f, "westeurope", "StandardCores"), 6);
+    assert_int_equal(usage_of(f, "westeurope", "StandardMemoryInGB"), 3);
+    assert_int_equal(usage_of(f, "eastus", "ContainerGroups"), 0);
+    assert_int_equal(usage_of(f, "eastus", "StandardCores"), 0);
+    assert_true(cached_image(f, "westeurope", "busybox:latest"));
+    assert_false(cached_image(f, "eastus", "busybox:latest"));
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(status_of(&h), "members"), i, m)

@@ -56,6 +56,7 @@
 #define WAIT_MS 15000
 #define TOK_A "tok-alpha-0123456789"
 #define TOK_B "tok-beta-0123456789"
+#define TOK_OP "tok-operator-0123456789" /* '*': the hosts' routes */
 
 static int cell_counter;
 
@@ -740,7 +741,7 @@ static int setup_with(void **state, bool tokens)
     if (tokens) {
         snprintf(f->tokens, sizeof f->tokens, "/tmp/berthd-ws-tokens-XXXXXX");
         int fd = mkstemp(f->tokens);
-        const char *line = TOK_A " " SUB "\n" TOK_B " other\n";
+        const char *line = TOK_A " " SUB "\n" TOK_B " other\n" TOK_OP " *\n";
         if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
             if (fd >= 0)
                 close(fd);
@@ -761,11 +762,11 @@ static int setup_with(void **state, bool tokens)
                          "{\"images\": [\"busybox:latest\"], \"start_latency_ms\": 50}",
                          agent_args) == 0)
         f->agent_running = true;
-    /* Wait until berthd's cell lists the host. */
+    /* Wait until berthd's cell lists the host (an operator's route). */
     bool host = false;
     int64_t end = test_now_ms() + test_deadline_ms(WAIT_MS);
     while (f->agent_running && !host && test_now_ms() < end) {
-        test_http_t h = http(f, "GET", "/berth/hosts", NULL);
+        test_http_t h = test_http_send(&f->d, "GET", "/berth/hosts", NULL, tokens ? TOK_OP : NULL);
         host = json_array_size(json_object_get(h.json, "value")) >= 1;
         test_http_free(&h);
         if (!host)

@@ -619,6 +619,73 @@ static void test_constraint_confidential(void **state)
     berth_engine_free(e);
 }
 
+/* The sandbox policy: "all" makes every request computed from a group need
+ * a sandbox host (a hard constraint, explained when nothing fits); "none"
+ * lets groups use any host, sandbox hosts included; groups placed before a
+ * change stay where they are. */
+static void test_constraint_sandbox(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "{\"name\": \"web\", \"properties\": {\"osType\": \"Linux\", \"containers\": ["
+        "{\"name\": \"a\", \"properties\": {\"image\": \"nginx\", \"resources\": "
+        "{\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}";
+    berth_group_t *g = NULL;
+    assert_int_equal(berth_group_parse(doc, sizeof doc - 1, &g, NULL), 0);
+    berth_sandbox_policy_t sp;
+    assert_int_equal(berth_sandbox_policy_parse("all", &sp), 0);
+    assert_int_equal(sp, BERTH_SANDBOX_ALL);
+    assert_int_equal(berth_sandbox_policy_parse("mixed", &sp), BERTH_EINVAL);
+    assert_int_equal(berth_sandbox_policy_parse(NULL, &sp), BERTH_EINVAL);
+    assert_string_equal(berth_sandbox_policy_name(BERTH_SANDBOX_NONE), "none");
+    assert_string_equal(berth_sandbox_policy_name((berth_sandbox_policy_t)7), "unknown");
+
+    berth_engine_options_t o;
+    berth_engine_options_init(&o);
+    o.sandbox = (berth_sandbox_policy_t)2;
+    berth_engine_t *e = NULL;
+    berth_error_t err;
+    assert_int_equal(berth_engine_new(&o, &e, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "sandbox");
+    o.sandbox = BERTH_SANDBOX_ALL;
+    assert_int_equal(berth_engine_new(&o, &e, NULL), 0);
+    assert_int_equal(berth_engine_sandbox_get(e), BERTH_SANDBOX_ALL);
+    add(e, host("plain", 16, 64));
+    berth_request_t r;
+    assert_int_equal(berth_engine_group_request(e, g, &r, NULL), 0);
+    assert_true(r.sandbox);
+    refused(e, "s1", &r, BERTH_ENOSPC, "no host with the sandbox feature");
+    /* a smaller sandbox host: the plain one's room does not matter */
+    berth_host_t h = host("gvisor", 2, 4);
+    h.features = BERTH_HOST_SANDBOX;
+    add(e, h);
+    assert_string_equal(place(e, "s1", &r), "gvisor");
+    assert_string_equal(place(e, "s2", &r), "gvisor");
+    refused(e, "s3", &r, BERTH_ENOSPC, "no host with 1 free CPU cores");
+
+    /* an unknown policy changes nothing */
+    assert_int_equal(berth_engine_sandbox_set(e, (berth_sandbox_policy_t)9, &err),
+                     BERTH_EINVAL);
+    assert_int_equal(berth_engine_sandbox_get(e), BERTH_SANDBOX_ALL);
+    /* back to none: plain hosts first (binpack picks the fuller sandbox
+     * host only when it fits; it is full), the placed groups stay */
+    assert_int_equal(berth_engine_sandbox_set(e, BERTH_SANDBOX_NONE, NULL), 0);
+    assert_int_equal(berth_engine_group_request(e, g, &r, NULL), 0);
+    assert_false(r.sandbox);
+    assert_string_equal(place(e, "s3", &r), "plain");
+    berth_host_t got;
+    berth_host_usage_t u;
+    assert_int_equal(berth_engine_host_get(e, "gvisor", &got, &u), 0);
+    assert_int_equal(u.groups, 2);
+    assert_int_equal(got.features, BERTH_HOST_SANDBOX);
+    assert_int_equal(berth_engine_group_release(e, "s1", NULL), 0);
+    /* with room again, the sandbox host is binpack's best fit under none */
+    assert_string_equal(place(e, "s4", &r), "gvisor");
+    check_index(e);
+    berth_engine_free(e);
+    berth_group_free(g);
+}
+
 static void test_constraint_state(void **state)
 {
     (void)state;
@@ -1202,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_engine_reset),
         cmocka_unit_test(test_constraint_dedicated),
         cmocka_unit_test(test_constraint_confidential),
+        cmocka_unit_test(test_constraint_sandbox),
         cmocka_unit_test(test_constraint_state),
         cmocka_unit_test(test_constraint_capacity),
         cmocka_unit_test(test_binpack_and_spread),

@@ -62,12 +62,7 @@ seed=${BERTH_FAULT_SEED:-20240607}
 cell=faults
 . "$top_srcdir/tests/shell-lib.sh"
 
-[ -x "$berthctl" ] || { echo "$name: $berthctl was not built"; exit 1; }
-[ -f "$berthd" ] && [ -x "$berthd" ] || skip "tools/berthd was not built"
-[ -x "$agent" ] || skip "tools/berth-agent/berth-agent was not built"
-for tool in redis-server redis-cli curl timeout; do
-    command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
+require_fault_programs
 
 tmp=$(mktemp -d /tmp/berth-faults.XXXXXX)
 sock="$tmp/redis.sock"
@@ -90,38 +85,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# A linear congruential generator: rnd N sets $r to 0..N-1 from $seed.
-rnd() {
-    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
-    r=$(( seed / 65536 % $1 ))
-}
-
-# Sleeps $1 milliseconds.
-sleep_ms() {
-    sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"
-}
-
-rcli() {
-    timeout 10 redis-cli -s "$sock" "$@"
-}
-
 # ---- the processes ---------------------------------------------------------------
-
-start_redis() {
-    redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$tmp" \
-        --appendonly yes --appendfsync always --save '' --daemonize no \
-        >>"$tmp/redis.log" 2>&1 &
-    redis_pid=$!
-    # at most 20 s for it to answer (it loads the AOF first)
-    i=0
-    while [ $i -lt 200 ]; do
-        [ "$(rcli ping 2>/dev/null)" = PONG ] && return 0
-        kill -0 "$redis_pid" 2>/dev/null || return 1
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
 
 # berthd on $port; waits at most 20 s for /healthz to answer 200.
 start_berthd() {
@@ -141,13 +105,10 @@ start_berthd() {
 
 # start_agent HOST: sets ${HOST}_pid.
 start_agent() {
-    "$agent" --redis "unix://$sock" --cell "$cell" --host "$1" --plugin sim --cores 1024 \
-        --memory-mib 4194304 --tick-ms 50 --heartbeat-ms 500 --ttl-ms 10000 \
-        >>"$tmp/$1.log" 2>&1 &
-    eval "$1_pid=\$!"
+    start_fault_agent "$1" 1024 4194304
 }
 
-start_redis || { dump_logs; skip "redis-server did not start"; }
+start_redis_aof || { dump_logs; skip "redis-server did not start"; }
 mkdir -p "$tmp/berthd"
 started=0
 for try in 1 2 3 4 5; do
@@ -255,7 +216,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
         echo "fault: redis killed at $(date +%s)" >>"$tmp/faults.log"
         rnd 500
         sleep_ms "$r"
-        start_redis || { restart_failures=$((restart_failures + 1)); echo "redis restart failed" >>"$tmp/faults.log"; }
+        start_redis_aof || { restart_failures=$((restart_failures + 1)); echo "redis restart failed" >>"$tmp/faults.log"; }
         ;;
     esac
 done
@@ -276,7 +237,7 @@ violation() {
 }
 
 # Everything must be running again (a restart that failed above is retried).
-kill -0 "$redis_pid" 2>/dev/null || start_redis || violation "redis-server does not restart"
+kill -0 "$redis_pid" 2>/dev/null || start_redis_aof || violation "redis-server does not restart"
 kill -0 "$berthd_pid" 2>/dev/null || start_berthd || violation "berthd does not restart"
 for h in h1 h2; do
     eval "p=\$${h}_pid"
@@ -345,15 +306,7 @@ for nm in $names; do
     # The states allowed: the last acknowledged request's effect (absent
     # when there is none), and the effect of every request after it that
     # got no 2xx answer.
-    allowed=$(awk -v nm="$nm" '
-        $3 == nm {
-            eff = ($2 == "PUT") ? "present:" $4 : "absent"
-            if ($5 ~ /^2/) { n = 0; last = eff } else { un[++n] = eff }
-        }
-        END {
-            printf "%s", (last == "" ? "absent" : last)
-            for (i = 1; i <= n; i++) printf " %s", un[i]
-        }' "$tmp/ops.log")
+    allowed=$(allowed_states "$nm" "$tmp/ops.log")
     ok=0
     for a in $allowed; do [ "$a" = "$state" ] && ok=1; done
     if [ $ok = 1 ]; then

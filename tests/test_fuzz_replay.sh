@@ -12,7 +12,7 @@ set -eu
 
 : "${top_srcdir:?set by make check}" "${top_builddir:?set by make check}"
 status=0
-for target in document record request body; do
+for target in document record request body inventory ws head wsanswer; do
     prog="$top_builddir/tests/fuzz/replay-$target"
     if [ ! -x "$prog" ]; then
         echo "test_fuzz_replay: $prog was not built"

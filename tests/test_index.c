@@ -124,6 +124,16 @@ static void test_matches_and_tiers(void **state)
     assert_false(berth__host_matches(&a, &r, &iso, &tier));
     r.zone_mask |= 1u << 3;
     assert_true(berth__host_matches(&a, &r, &iso, &tier));
+    /* a sandboxed request needs the sandbox feature; the feature alone
+     * changes no tier */
+    r.sandbox = true;
+    assert_false(berth__host_matches(&a, &r, &iso, &tier));
+    a.features |= BERTH_HOST_SANDBOX;
+    assert_true(berth__host_matches(&a, &r, &iso, &tier));
+    unsigned sandboxed_tier = tier;
+    r.sandbox = false;
+    assert_true(berth__host_matches(&a, &r, &iso, &tier));
+    assert_int_equal(tier, sandboxed_tier);
 
     berth__attrs_t w = {.build = BERTH_WINDOWS_LTSC2022, .os = BERTH_OS_WINDOWS,
                         .features = BERTH_HOST_HYPERV, .sku = -1, .zone = -1};
@@ -270,6 +280,20 @@ static void test_shape_memo_sees_new_classes(void **state)
     assert_int_equal(berth_engine_host_update(e, &h, NULL), 0);
     assert_null(choose(e, &r));
     r.zone_mask = 0;
+    assert_string_equal(choose(e, &r), "tight");
+    /* the sandbox requirement is part of the shape: a sandboxed request
+     * finds no list of its own until a sandbox host appears, and the plain
+     * request's list is not disturbed by it */
+    r.sandbox = true;
+    assert_null(choose(e, &r));
+    h.name = "gvisor";
+    h.cores = 32;
+    h.memory_mib = 128 * GB;
+    h.zone = NULL;
+    h.features = BERTH_HOST_SANDBOX;
+    assert_int_equal(berth_engine_host_add(e, &h, NULL), 0);
+    assert_string_equal(choose(e, &r), "gvisor");
+    r.sandbox = false;
     assert_string_equal(choose(e, &r), "tight");
     check(e);
     berth_engine_free(e);

@@ -255,6 +255,10 @@ static const struct refusal {
     {L("{\"ports\":0}"), BERTH_EINVAL, "InvalidLimits", "limits.ports"},
     {L("{\"ports\":true}"), BERTH_EINVAL, "InvalidLimits", "limits.ports"},
 #undef L
+    {"{\"sandbox\":\"mixed\",\"hosts\":[]}", BERTH_EINVAL, "InvalidSandboxPolicy", "sandbox"},
+    {"{\"sandbox\":true,\"hosts\":[]}", BERTH_EINVAL, "InvalidSandboxPolicy", "sandbox"},
+    {H(",\"features\":[\"sandbox\",\"gvisor\"]"), BERTH_EINVAL, "InvalidHostFeature",
+     "hosts[0].features[1]"},
     {"{\"hosts\":[],\"limits\":{\"cpu\":16},\"limit\":{}}", BERTH_EINVAL,
      "InvalidRequestContent", "limit"},
     {"[{\"name\":\"h\",\"cpu\":1}, {\"name\":\"h\",\"cpu\":1}]", BERTH_EINVAL,
@@ -414,7 +418,7 @@ static void test_all_or_nothing(void **state)
     const char *doc =
         "{\"gpuSkus\":[{\"name\":\"T4\",\"offers\":[{\"count\":1,\"cpu\":8,\"memoryInGB\":32}]},"
         "  {\"name\":\"K80\",\"offers\":[{\"count\":8,\"cpu\":8,\"memoryInGB\":32}]}],"
-        " \"limits\":{\"cpu\":16,\"memoryInGB\":64},"
+        " \"limits\":{\"cpu\":16,\"memoryInGB\":64}, \"sandbox\":\"all\","
         " \"hosts\":["
         "  {\"name\":\"n1\",\"cpu\":48,\"memoryInGB\":192,\"osType\":\"Linux\",\"zone\":\"2\","
         "   \"gpu\":{\"sku\":\"T4\",\"count\":4}},"
@@ -433,6 +437,7 @@ static void test_all_or_nothing(void **state)
     assert_int_equal(after->nskus, before.nskus);
     assert_memory_equal(after->skus, before.skus, sizeof before.skus);
     assert_memory_equal(&after->limits, &before.limits, sizeof before.limits);
+    assert_int_equal(after->sandbox, BERTH_SANDBOX_NONE);
 
     /* The same file fixed loads whole. */
     char fixed[1024];
@@ -444,6 +449,40 @@ static void test_all_or_nothing(void **state)
     berth_limits_t l;
     berth_engine_limits_get(e, &l);
     assert_int_equal(l.max_millicores, 16000);
+    assert_int_equal(berth_engine_sandbox_get(e), BERTH_SANDBOX_ALL);
+    berth_engine_free(e);
+}
+
+/* A host's "sandbox" feature and the document's sandbox policy: "all"
+ * makes groups need a sandbox host; a document without `sandbox` keeps
+ * the engine's policy. */
+static void test_sandbox(void **state)
+{
+    (void)state;
+    berth_engine_t *e = new_engine();
+    berth_error_t err;
+    assert_int_equal(load(e, "{\"sandbox\":\"all\",\"hosts\":["
+                             "{\"name\":\"plain\",\"cpu\":32,\"memoryInGB\":128,"
+                             "\"osType\":\"Linux\"},"
+                             "{\"name\":\"gv\",\"cpu\":4,\"memoryInGB\":8,"
+                             "\"osType\":\"Linux\",\"features\":[\"sandbox\"]}]}", &err), 0);
+    assert_int_equal(berth_engine_sandbox_get(e), BERTH_SANDBOX_ALL);
+    berth_host_t h;
+    assert_int_equal(berth_engine_host_get(e, "gv", &h, NULL), 0);
+    assert_int_equal(h.features, BERTH_HOST_SANDBOX);
+    berth_group_t *g = group(2, 2);
+    berth_placement_t p;
+    assert_int_equal(berth_engine_group_place(e, "rg/a", g, &p, &err), 0);
+    assert_string_equal(p.host, "gv");
+    assert_int_equal(berth_engine_group_place(e, "rg/b", g, &p, &err), 0);
+    assert_string_equal(p.host, "gv");
+    assert_int_equal(berth_engine_group_place(e, "rg/c", g, &p, &err), BERTH_ENOSPC);
+    assert_int_equal(load(e, "{\"hosts\":[]}", &err), 0);
+    assert_int_equal(berth_engine_sandbox_get(e), BERTH_SANDBOX_ALL);
+    assert_int_equal(load(e, "{\"sandbox\":\"none\",\"hosts\":[]}", &err), 0);
+    assert_int_equal(berth_engine_group_place(e, "rg/c", g, &p, &err), 0);
+    assert_string_equal(p.host, "plain");
+    berth_group_free(g);
     berth_engine_free(e);
 }
 
@@ -565,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_every_violation_reported),
         cmocka_unit_test(test_name_already_in_engine),
         cmocka_unit_test(test_all_or_nothing),
+        cmocka_unit_test(test_sandbox),
         cmocka_unit_test(test_sku_table_limit),
         cmocka_unit_test(test_zone_table_limit),
         cmocka_unit_test(test_large_inventory),

@@ -19,9 +19,20 @@
  * one (stdout and stderr both, the end of input, output read a few bytes
  * at a time), a session closed early ending its process, sessions refused
  * for a container not running or missing, and two sessions on threads of
- * their own beside the context's operations.  Every run uses its own host
- * name, so the engines' other containers are never touched, and every test
- * removes what it made.
+ * their own beside the context's operations.
+ *
+ * When tests/engines.sh registered gVisor with dockerd
+ * (BERTH_TEST_DOCKER_RUNTIME) and started a second Podman service under it
+ * (BERTH_TEST_PODMAN_RUNTIME_SOCK), the plugin configured with that
+ * runtime (or socket) says its host has the sandbox feature and runs a one-container group
+ * under gVisor: gVisor's kernel in dmesg and /proc/version, only the
+ * group's processes in ps, the published port answering from here, exec
+ * and logs, a restart with the network whole again, a container over its
+ * memory limit killed (137) where one under it is not, and groups of two containers or with init
+ * containers refused with their JSON path.
+ *
+ * Every run uses its own host name, so the engines' other containers are
+ * never touched, and every test removes what it made.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -57,6 +68,9 @@ typedef struct engine_fixture {
     const char *engine;                 /* "docker" or "podman"             */
     const char *sock;                   /* NULL: this engine is not set up  */
     const char *image;
+    const char *runtime_key;            /* "runtime" (Docker), "runtime_socket"
+                                         * (Podman), or NULL: plain runc     */
+    const char *runtime;                /* its value                        */
     berth_plugin_t *plugin;
     const berth_plugin_ops_t *ops;
     void *ctx;
@@ -75,6 +89,9 @@ typedef struct test_group {
 
 static engine_fixture_t docker_fixture = {.engine = "docker"};
 static engine_fixture_t podman_fixture = {.engine = "podman"};
+static engine_fixture_t gvisor_fixture = {.engine = "docker", .runtime_key = "runtime"};
+static engine_fixture_t gvisor_podman_fixture = {.engine = "podman",
+                                                 .runtime_key = "runtime_socket"};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -269,12 +286,14 @@ static int engine_setup(engine_fixture_t *f)
         return -1;
     }
     f->ops = berth_plugin_ops(f->plugin);
-    char config[2048];
+    char config[2048], runtime[128] = "";
+    if (f->runtime_key != NULL)
+        snprintf(runtime, sizeof runtime, ", \"%s\": \"%s\"", f->runtime_key, f->runtime);
     snprintf(config, sizeof config,
              "{\"socket\": \"%s\", \"data_dir\": \"%s/data\", \"secret_dir\": \"%s\","
-             " \"sandbox_image\": \"%s\", \"stop_grace_s\": 1, \"ulimits\": %s}",
+             " \"sandbox_image\": \"%s\", \"stop_grace_s\": 1, \"ulimits\": %s%s}",
              f->sock, f->dir, f->secret_dir, f->image,
-             strcmp(f->engine, "podman") == 0 ? "true" : "false");
+             strcmp(f->engine, "podman") == 0 ? "true" : "false", runtime);
     if (f->ops->open(config, f->host, &f->ctx, &err) != 0) {
         fprintf(stderr, "cannot open the docker plugin: %s\n", err.message);
         return -1;
@@ -292,6 +311,18 @@ static int group_setup_podman(void **state)
 {
     *state = &podman_fixture;
     return engine_setup(&podman_fixture);
+}
+
+static int group_setup_gvisor(void **state)
+{
+    *state = &gvisor_fixture;
+    return engine_setup(&gvisor_fixture);
+}
+
+static int group_setup_gvisor_podman(void **state)
+{
+    *state = &gvisor_podman_fixture;
+    return engine_setup(&gvisor_podman_fixture);
 }
 
 static int group_teardown(void **state)
@@ -406,6 +437,31 @@ static const char SESSION_DOC[] =
     "   \"resources\": {\"requests\": {\"cpu\": 0.1, \"memoryInGB\": 0.1}}}}"
     " ]}}";
 
+/* One web container with a memory limit, for a runtime that sandboxes. */
+static const char SANDBOXED_DOC[] =
+    "{\"name\": \"boxed\", \"location\": \"westus\", \"properties\": {"
+    " \"osType\": \"Linux\", \"restartPolicy\": \"Never\","
+    " \"ipAddress\": {\"type\": \"Public\", \"ports\": [{\"port\": 8080, \"protocol\": \"TCP\"}]},"
+    " \"containers\": ["
+    "  {\"name\": \"web\", \"properties\": {\"image\": \"%s\","
+    "   \"command\": [\"sh\", \"-c\", \"mkdir -p /tmp/www && echo hello-from-gvisor > "
+    "/tmp/www/index.html && echo web-up && exec httpd -f -p 8080 -h /tmp/www\"],"
+    "   \"ports\": [{\"port\": 8080}],"
+    "   \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": 0.25}}}}"
+    " ]}}";
+
+/* A container that fills a buffer of %u MB (dd's block) with its limit at
+ * %s GB. */
+static const char HOG_DOC[] =
+    "{\"name\": \"hog\", \"location\": \"westus\", \"properties\": {"
+    " \"osType\": \"Linux\", \"restartPolicy\": \"Never\","
+    " \"containers\": ["
+    "  {\"name\": \"hog\", \"properties\": {\"image\": \"%s\","
+    "   \"command\": [\"sh\", \"-c\", \"echo hog-start; "
+    "dd if=/dev/zero of=/dev/null bs=%uM count=1 && echo hog-survived\"],"
+    "   \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": %s}}}}"
+    " ]}}";
+
 static void make_doc(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -427,6 +483,8 @@ static void test_probe_and_images(void **state)
     berth_error_t err;
     berth_plugin_host_info_t info;
     assert_int_equal(f->ops->probe(f->ctx, &info, &err), 0);
+    /* No gVisor runtime configured: no sandbox feature. */
+    assert_int_equal(info.features, 0);
     char want[16];
     snprintf(want, sizeof want, "%s ", f->engine);
     if (strncmp(info.runtime, want, strlen(want)) != 0)
@@ -642,6 +700,145 @@ static void test_group_lifecycle(void **state)
     assert_int_equal(f->ops->stop(f->ctx, g.key, NULL, 1, &err), BERTH_ENOENT);
     free(st);
     group_free(&g);
+}
+
+/* Fetches the page on 127.0.0.1:port until it holds `want` (a service
+ * still starting refuses or answers empty); fails the test otherwise. */
+static void page_until(uint32_t port, const char *want)
+{
+    char *page = NULL;
+    for (int i = 0; i < 40 && (page == NULL || strstr(page, want) == NULL); i++) {
+        free(page);
+        page = http_get(port);
+        if (page == NULL || strstr(page, want) == NULL)
+            sleep_ms(250);
+    }
+    if (page == NULL || strstr(page, want) == NULL)
+        fail_msg("port %u never answered with \"%s\" (last: %s)", port, want,
+                 page ? page : "no answer");
+    free(page);
+}
+
+/* A group under gVisor: see the file's opening paragraph. */
+static void test_sandboxed_group(void **state)
+{
+    engine_fixture_t *f = *state;
+    NEED_ENGINE(f);
+    berth_error_t err;
+    berth_plugin_host_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(f->ops->probe(f->ctx, &info, &err), 0);
+    assert_int_equal(info.features, BERTH_HOST_SANDBOX);
+    assert_non_null(strstr(info.runtime, "with gVisor"));
+
+    char doc[4096];
+    make_doc(doc, sizeof doc, SANDBOXED_DOC, f->image);
+    test_group_t g;
+    group_make(&g, "rg/boxed", doc);
+    assert_int_equal(f->ops->create(f->ctx, &g.rg, &err), 0);
+    assert_int_equal(f->ops->start(f->ctx, g.key, NULL, &err), 0);
+    berth_group_status_t *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    wait_state(f, g.key, "web", BERTH_CONTAINER_RUNNING, st);
+    assert_int_equal(st->nports, 1);
+    uint32_t host_port = st->ports[0].host_port;
+
+    /* gVisor's kernel, not the host's, answers inside. */
+    const char *dmesg[] = {"dmesg"};
+    char *out = exec_until(f, g.key, "web", dmesg, 1, 0);
+    assert_non_null(strstr(out, "gVisor"));
+    free(out);
+    const char *version[] = {"cat", "/proc/version"};
+    out = exec_until(f, g.key, "web", version, 2, 0);
+    char host_version[512] = "";
+    FILE *fp = fopen("/proc/version", "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(host_version, sizeof host_version, fp));
+    fclose(fp);
+    if (strcmp(out, host_version) == 0)
+        fail_msg("the container sees the host's kernel: %s", out);
+    free(out);
+    /* Only the group's own processes: httpd and the ps itself. */
+    const char *ps[] = {"ps", "-o", "comm"};
+    out = exec_until(f, g.key, "web", ps, 3, 0);
+    int lines = count_lines(out);
+    if (lines > 4 || strstr(out, "httpd") == NULL || strstr(out, "dockerd") != NULL ||
+        strstr(out, "containerd") != NULL)
+        fail_msg("ps inside the sandbox shows more than the group's processes:\n%s", out);
+    free(out);
+
+    /* The network: the published port answers from here. */
+    page_until(host_port, "hello-from-gvisor");
+
+    /* Exec output and exit code, and logs, as under runc. */
+    const char *hi[] = {"sh", "-c", "echo hi; echo err >&2; exit 3"};
+    out = exec_until(f, g.key, "web", hi, 3, 3);
+    assert_non_null(strstr(out, "hi\n"));
+    assert_non_null(strstr(out, "err\n"));
+    free(out);
+    char *logs = NULL;
+    size_t len = 0;
+    assert_int_equal(f->ops->logs(f->ctx, g.key, "web", 0, false, &logs, &len, &err), 0);
+    assert_non_null(strstr(logs, "web-up"));
+    free(logs);
+
+    /* A restart runs the container again with its network whole (gVisor
+     * keeps the namespace's addresses: the sandbox container starts anew). */
+    int64_t started = find_status(st, "web")->started_ms;
+    assert_int_equal(f->ops->restart(f->ctx, g.key, 1, &err), 0);
+    wait_state(f, g.key, "web", BERTH_CONTAINER_RUNNING, st);
+    assert_true(find_status(st, "web")->started_ms > started);
+    assert_int_equal(st->nports, 1);
+    page_until(st->ports[0].host_port, "hello-from-gvisor");
+    /* So does a start of the stopped container alone (the agent's restart
+     * of a container that ended). */
+    assert_int_equal(f->ops->stop(f->ctx, g.key, "web", 1, &err), 0);
+    assert_int_equal(f->ops->start(f->ctx, g.key, "web", &err), 0);
+    wait_state(f, g.key, "web", BERTH_CONTAINER_RUNNING, st);
+    page_until(st->ports[0].host_port, "hello-from-gvisor");
+    assert_int_equal(f->ops->remove(f->ctx, g.key, &err), 0);
+    group_free(&g);
+
+    /* The memory limit holds: 400 MB in a 0.25 GB container is killed
+     * (137), 200 MB in a 1 GB one is not. */
+    static const struct {
+        unsigned mb;
+        const char *gb;
+        int code;
+    } hogs[] = {{400, "0.25", 137}, {200, "1", 0}};
+    for (size_t i = 0; i < 2; i++) {
+        make_doc(doc, sizeof doc, HOG_DOC, f->image, hogs[i].mb, hogs[i].gb);
+        group_make(&g, "rg/hog", doc);
+        assert_int_equal(f->ops->create(f->ctx, &g.rg, &err), 0);
+        assert_int_equal(f->ops->start(f->ctx, g.key, NULL, &err), 0);
+        wait_state(f, g.key, "hog", BERTH_CONTAINER_TERMINATED, st);
+        const berth_container_status_t *hog = find_status(st, "hog");
+        if (hog->exit_code != hogs[i].code)
+            fail_msg("%u MB with a limit of %s GB ended with %d (%s), not %d", hogs[i].mb,
+                     hogs[i].gb, hog->exit_code, hog->detail, hogs[i].code);
+        assert_int_equal(f->ops->logs(f->ctx, g.key, "hog", 0, false, &logs, &len, &err), 0);
+        assert_non_null(strstr(logs, "hog-start"));
+        assert_true((strstr(logs, "hog-survived") != NULL) == (hogs[i].code == 0));
+        free(logs);
+        assert_int_equal(f->ops->remove(f->ctx, g.key, &err), 0);
+        group_free(&g);
+    }
+
+    /* Groups gVisor cannot keep whole are refused, creating nothing. */
+    make_doc(doc, sizeof doc, PAIR_DOC, f->image, f->image);
+    group_make(&g, "rg/pair", doc);
+    assert_int_equal(f->ops->create(f->ctx, &g.rg, &err), BERTH_EINVAL);
+    assert_string_equal(err.name, "SandboxedGroupUnsupported");
+    assert_string_equal(err.target, "properties.containers");
+    assert_int_equal(f->ops->status(f->ctx, g.key, st, &err), 0);
+    assert_false(st->exists);
+    group_free(&g);
+    make_doc(doc, sizeof doc, INIT_DOC, f->image, f->image, f->image);
+    group_make(&g, "rg/steps", doc);
+    assert_int_equal(f->ops->create(f->ctx, &g.rg, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "properties.initContainers");
+    group_free(&g);
+    free(st);
 }
 
 static void test_init_and_exit(void **state)
@@ -1382,6 +1579,18 @@ int main(void)
     docker_fixture.image = image;
     podman_fixture.sock = podman && *podman ? podman : NULL;
     podman_fixture.image = image;
+    const char *runtime = getenv("BERTH_TEST_DOCKER_RUNTIME");
+    if (runtime != NULL && *runtime != '\0') {
+        gvisor_fixture.sock = docker_fixture.sock;
+        gvisor_fixture.image = image;
+        gvisor_fixture.runtime = runtime;
+    }
+    const char *runtime_sock = getenv("BERTH_TEST_PODMAN_RUNTIME_SOCK");
+    if (runtime_sock != NULL && *runtime_sock != '\0') {
+        gvisor_podman_fixture.sock = podman_fixture.sock;
+        gvisor_podman_fixture.image = image;
+        gvisor_podman_fixture.runtime = runtime_sock;
+    }
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_probe_and_images, test_setup, test_teardown),
@@ -1398,5 +1607,12 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("docker", tests, group_setup_docker, group_teardown);
     failed += cmocka_run_group_tests_name("podman", tests, group_setup_podman, group_teardown);
+    const struct CMUnitTest sandbox_tests[] = {
+        cmocka_unit_test_setup_teardown(test_sandboxed_group, test_setup, test_teardown),
+    };
+    failed += cmocka_run_group_tests_name("docker-gvisor", sandbox_tests, group_setup_gvisor,
+                                          group_teardown);
+    failed += cmocka_run_group_tests_name("podman-gvisor", sandbox_tests,
+                                          group_setup_gvisor_podman, group_teardown);
     return failed == 0 ? 0 : 1;
 }

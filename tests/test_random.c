@@ -127,6 +127,8 @@ static void make_hosts(world_t *w)
             h->features |= BERTH_HOST_CONFIDENTIAL;
         else if (f == 1)
             h->features |= BERTH_HOST_DEDICATED;
+        if (below(w, 3) == 0)
+            h->features |= BERTH_HOST_SANDBOX;
         berth_error_t err;
         if (berth_engine_host_add(w->e, h, &err) != 0)
             fail_msg("host %s: %s", h->name, err.message);
@@ -170,6 +172,7 @@ static berth_request_t random_request(world_t *w)
     r.sku = s == 0 ? BERTH_SKU_DEDICATED : s == 1 ? BERTH_SKU_CONFIDENTIAL
           : s < 10 ? BERTH_SKU_STANDARD : BERTH_SKU_UNSET;
     r.restart_policy = (berth_restart_policy_t)below(w, 4);
+    r.sandbox = below(w, 4) == 0;
     if (w->images) {
         uint32_t n = below(w, 4);
         for (uint32_t k = 0; k < n; k++)
@@ -218,6 +221,11 @@ static void check_world(world_t *w)
             fail_msg("host %s is over capacity", w->names[i]);
         if ((h.features & BERTH_HOST_DEDICATED) && n > 1)
             fail_msg("dedicated host %s holds %u groups", w->names[i], n);
+        for (int k = 0; k < NKEYS && !(h.features & BERTH_HOST_SANDBOX); k++)
+            if (w->groups[k].live && w->groups[k].req.sandbox &&
+                strcmp(w->groups[k].host, w->names[i]) == 0)
+                fail_msg("host %s has no sandbox but holds a group that needs one",
+                         w->names[i]);
         cpu += c;
         mem += m;
         gpu += g;

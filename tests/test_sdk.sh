@@ -63,6 +63,9 @@ agent="$top_builddir/tools/berth-agent/berth-agent"
 [ -x "$agent" ] || fail "$agent is not built"
 
 tmp=$(mktemp -d /tmp/berth-sdk.XXXXXX) || fail "mktemp failed"
+# The key berthd seals the secure value with and the agent unseals it with.
+(umask 077 && printf 'k1 %s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+    >"$tmp/secrets.key") || fail "cannot write $tmp/secrets.key"
 redis_pid=
 berthd_pid=
 agent_pid=
@@ -196,7 +199,8 @@ while :; do
     port=$(free_port) || fail "no free port"
     url="https://127.0.0.1:$port"
     timeout 900 "$berthd" --listen "127.0.0.1:$port" --redis "unix://$sock" --cell sdk \
-        --tls-cert "$cert" --tls-key "$key" --tokens "$tmp/tokens" >"$tmp/berthd.log" 2>&1 &
+        --tls-cert "$cert" --tls-key "$key" --tokens "$tmp/tokens" \
+        --secrets-key "$tmp/secrets.key" >"$tmp/berthd.log" 2>&1 &
     berthd_pid=$!
     i=0
     up=0
@@ -226,7 +230,7 @@ done
 say "berthd answers at $url"
 
 timeout 900 "$agent" --redis "unix://$sock" --cell sdk --host sim-1 --plugin sim \
-    --cores 8 --memory-mib 16384 --tick-ms 50 --backoff-initial-ms 200 \
+    --secrets-key "$tmp/secrets.key" --cores 8 --memory-mib 16384 --tick-ms 50 --backoff-initial-ms 200 \
     >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 # The SDK's first PUT needs the host: wait until it is registered and alive.

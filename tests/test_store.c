@@ -69,10 +69,13 @@ typedef struct side {
     berth_store_t *store;
 } side_t;
 
-static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side_t *s)
+/* Opens a store on `cell` over a new engine made with options `eo` (NULL:
+ * the defaults). */
+static void side_open_with(fixture_t *f, const char *cell, uint32_t log_max_len,
+                           const berth_engine_options_t *eo, side_t *s)
 {
     berth_error_t err;
-    assert_int_equal(berth_engine_new(NULL, &s->engine, &err), 0);
+    assert_int_equal(berth_engine_new(eo, &s->engine, &err), 0);
     berth_store_options_t o;
     berth_store_options_init(&o);
     o.url = f->redis->url;
@@ -83,6 +86,11 @@ static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side
     int rc = berth_store_open(&o, s->engine, &s->store, &err);
     if (rc != 0)
         fail_msg("open: %s: %s", err.name, err.message);
+}
+
+static void side_open(fixture_t *f, const char *cell, uint32_t log_max_len, side_t *s)
+{
+    side_open_with(f, cell, log_max_len, NULL, s);
 }
 
 static void side_close(side_t *s)
@@ -780,6 +788,61 @@ static uint64_t cell_seq(fixture_t *f, const char *cell)
     return seq;
 }
 
+/* The cell's sandbox policy: put in one step, loaded by a store opened
+ * afterwards (its snapshot) and by one opened before (the log), applied to
+ * the requests their engines compute; an unknown policy is refused and
+ * logs nothing; a cell without one leaves each engine its own. */
+static void test_cell_sandbox(void **state)
+{
+    fixture_t *f = *state;
+    side_t early, a;
+    side_open(f, "sbx", 0, &early);
+    berth_engine_options_t eo;
+    berth_engine_options_init(&eo);
+    eo.sandbox = BERTH_SANDBOX_ALL;
+    side_open_with(f, "sbx", 0, &eo, &a);
+    berth_error_t err;
+    assert_int_equal(berth_engine_sandbox_get(a.engine), BERTH_SANDBOX_ALL);
+    assert_int_equal(berth_engine_sandbox_get(early.engine), BERTH_SANDBOX_NONE);
+
+    uint64_t seq = cell_seq(f, "sbx");
+    assert_int_equal(berth_store_sandbox_put(a.store, (berth_sandbox_policy_t)5, &err),
+                     BERTH_EINVAL);
+    assert_string_equal(err.name, "InvalidSandboxPolicy");
+    assert_int_equal(cell_seq(f, "sbx"), seq);
+    assert_int_equal(berth_store_sandbox_put(a.store, BERTH_SANDBOX_ALL, &err), 0);
+    assert_int_equal(cell_seq(f, "sbx"), seq + 1);
+    assert_int_equal(berth_store_sandbox_put(a.store, BERTH_SANDBOX_ALL, &err), 0);
+    assert_int_equal(cell_seq(f, "sbx"), seq + 1); /* unchanged: nothing logged */
+
+    side_t late;
+    side_open(f, "sbx", 0, &late);
+    assert_int_equal(berth_engine_sandbox_get(late.engine), BERTH_SANDBOX_ALL);
+    assert_int_equal(berth_store_sync(early.store, &err), 0);
+    assert_int_equal(berth_engine_sandbox_get(early.engine), BERTH_SANDBOX_ALL);
+    static const char doc[] =
+        "{\"name\": \"g\", \"properties\": {\"osType\": \"Linux\", \"containers\": ["
+        "{\"name\": \"a\", \"properties\": {\"image\": \"nginx\", \"resources\": "
+        "{\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]}}";
+    berth_group_t *g = NULL;
+    assert_int_equal(berth_group_parse(doc, sizeof doc - 1, &g, &err), 0);
+    berth_request_t r;
+    assert_int_equal(berth_engine_group_request(early.engine, g, &r, &err), 0);
+    assert_true(r.sandbox);
+
+    /* back to none, everywhere */
+    assert_int_equal(berth_store_sandbox_put(a.store, BERTH_SANDBOX_NONE, &err), 0);
+    assert_int_equal(berth_store_sync(late.store, &err), 0);
+    assert_int_equal(berth_engine_sandbox_get(late.engine), BERTH_SANDBOX_NONE);
+    assert_int_equal(berth_engine_group_request(late.engine, g, &r, &err), 0);
+    assert_false(r.sandbox);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    berth_group_free(g);
+    side_close(&late);
+    side_close(&early);
+    side_close(&a);
+}
+
 /* The cell's per-group limits: put in one step, loaded by a store opened
  * afterwards (its snapshot) and by one opened before (the log); a cell
  * without limits leaves each engine its own. */
@@ -793,13 +856,8 @@ static void test_cell_limits(void **state)
     berth_engine_options_t eo;
     berth_engine_options_init(&eo);
     eo.limits.max_millicores = 8000;
-    assert_int_equal(berth_engine_new(&eo, &a.engine, NULL), 0);
-    berth_store_options_t o;
-    berth_store_options_init(&o);
-    o.url = f->redis->url;
-    o.cell = "lim";
+    side_open_with(f, "lim", 0, &eo, &a);
     berth_error_t err;
-    assert_int_equal(berth_store_open(&o, a.engine, &a.store, &err), 0);
     berth_limits_t got;
     berth_engine_limits_get(a.engine, &got);
     assert_int_equal(got.max_millicores, 8000);
@@ -1057,6 +1115,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gpu_sku_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_subnets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_gone_no_sigpipe, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

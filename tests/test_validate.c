@@ -35,6 +35,10 @@
 #define PROBE(probe) CONT("c1", ",\"livenessProbe\":" probe)
 #define MOUNT(m) CONT("c1", ",\"volumeMounts\":[" m "]")
 #define VOL(v) ",\"volumes\":[" v "]"
+/* A container with 1 core and 1 GB running `image` (JSON-escaped). */
+#define IMG(image)                                                                        \
+    "{\"name\":\"c1\",\"properties\":{\"image\":\"" image "\",\"resources\":"            \
+    "{\"requests\":{\"cpu\":1,\"memoryInGB\":1}}}}"
 
 typedef struct rule_case {
     const char *doc;
@@ -217,6 +221,34 @@ static const rule_case_t rules[] = {
     {LINUX(MOUNT("{\"name\":\"v1\",\"mountPath\":\"/a\",\"readOnly\":\"yes\"}"),
            VOL("{\"name\":\"v1\",\"emptyDir\":{}}")),
      "InvalidRequestContent", CP "volumeMounts[0].readOnly"},
+    /* text: image references, control characters, value with secureValue */
+    {LINUX(IMG("busy\\nbox\\u0001"), ""), "InvalidImageReference", CP "image"},
+    {LINUX(IMG("busybox\\\" level=error msg=\\\"FORGED"), ""), "InvalidImageReference",
+     CP "image"},
+    {LINUX(IMG("busy box:latest"), ""), "InvalidImageReference", CP "image"},
+    {LINUX(IMG("../../etc/passwd"), ""), "InvalidImageReference", CP "image"},
+    {LINUX("{\"name\":\"c1\",\"properties\":{\"image\":\"i\",\"resources\":{\"requests\":"
+           "{\"cpu\":1,\"memoryInGB\":1}}}}," CONT("c2", ",\"command\":[\"sh\",\"-c\",\"a\\u001bb\"]"),
+           ""), "ControlCharacterNotAllowed", "properties.containers[1].properties.command[2]"},
+    {LINUX(CONT("c1", ",\"environmentVariables\":[{\"name\":\"A\\tB\",\"value\":\"v\"}]"), ""),
+     "ControlCharacterNotAllowed", CP "environmentVariables[0].name"},
+    {LINUX(CONT("c1", ",\"environmentVariables\":[{\"name\":\"A\",\"value\":\"v\\u007f\"}]"), ""),
+     "ControlCharacterNotAllowed", CP "environmentVariables[0].value"},
+    {LINUX(CONT("c1", ",\"environmentVariables\":[{\"name\":\"A\",\"secureValue\":\"\\u0007x\"}]"), ""),
+     "ControlCharacterNotAllowed", CP "environmentVariables[0].secureValue"},
+    {LINUX(CONT("c1", ",\"environmentVariables\":[{\"name\":\"A\",\"value\":\"v\",\"secureValue\":\"s\"}]"), ""),
+     "InvalidEnvironmentVariable", CP "environmentVariables[0]"},
+    {LINUX(MOUNT("{\"name\":\"v1\",\"mountPath\":\"/a\\nb\"}"), VOL("{\"name\":\"v1\",\"emptyDir\":{}}")),
+     "ControlCharacterNotAllowed", CP "volumeMounts[0].mountPath"},
+    {LINUX(C1, VOL("{\"name\":\"v1\",\"gitRepo\":{\"repository\":\"r\\r\"}}")),
+     "ControlCharacterNotAllowed", "properties.volumes[0].gitRepo.repository"},
+    {"{\"tags\":{\"a\":\"b\\n\"},\"properties\":{\"osType\":\"Linux\",\"containers\":[" C1 "]}}",
+     "ControlCharacterNotAllowed", "tags.a"},
+    {LINUX(PROBE("{\"exec\":{\"command\":[\"x\\u0001\"]}}"), ""), "ControlCharacterNotAllowed",
+     CP "livenessProbe.exec.command[0]"},
+    {LINUX(C1, ",\"imageRegistryCredentials\":[{\"server\":\"r.io\\n\",\"username\":\"u\","
+               "\"password\":\"p\"}]"),
+     "ControlCharacterNotAllowed", "properties.imageRegistryCredentials[0].server"},
 };
 
 static void dump_error(const berth_error_t *err)
@@ -250,6 +282,64 @@ static void test_each_rule(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* The OCI distribution grammar, reference by reference. */
+static void test_image_grammar(void **state)
+{
+    (void)state;
+    static const char hex64[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char buf[2048];
+    const char *valid[] = {
+        "busybox", "library/busybox:1.36", "localhost:5000/a/b:tag", "localhost/a",
+        "[::1]:5000/a", "[fe80::1]/a/b", "reg.io/a__b/c-d.e/f---g:V1_2.3-x",
+        "Registry.Example/x", "a:latest", "mcr.microsoft.com/windows/servercore:ltsc2022",
+        "127.0.0.1:65535/a", "a/b/c/d/e",
+    };
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        char why[160] = "";
+        if (!berth__image_ref_is_valid(valid[i], why, sizeof why))
+            fail_msg("'%s' refused: %s", valid[i], why);
+    }
+    snprintf(buf, sizeof buf, "reg.io/a@sha256:%s", hex64);
+    assert_true(berth__image_ref_is_valid(buf, NULL, 0));
+    snprintf(buf, sizeof buf, "reg.io/a:t@sha512:%s%s", hex64, hex64);
+    assert_true(berth__image_ref_is_valid(buf, NULL, 0));
+    /* A 128-character tag and a 255-character name pass; one more fails. */
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, "a:", 2);
+    memset(buf + 2, 't', 128);
+    assert_true(berth__image_ref_is_valid(buf, NULL, 0));
+    buf[130] = 't';
+    assert_false(berth__image_ref_is_valid(buf, NULL, 0));
+    memset(buf, 0, sizeof buf);
+    memset(buf, 'a', 255);
+    assert_true(berth__image_ref_is_valid(buf, NULL, 0));
+    buf[255] = 'a';
+    assert_false(berth__image_ref_is_valid(buf, NULL, 0));
+
+    const char *invalid[] = {
+        "", "busy\nbox\x01", "busybox\" level=error msg=\"FORGED", "busy box:latest",
+        "../../etc/passwd", "Busybox", "library/BusyBox", "a//b", ":tag", "a/", "/a", "a:",
+        "a@", "-a", "a-", "a..b", "a___b", "a._b", "a:-t", "a:t!", "reg.io/a@sha256:abc",
+        "reg.io/a@md5:0123456789abcdef0123456789abcdef", "reg.io:0/a", "reg.io:65536/a",
+        "reg.io:/a", "-reg.io/a", "reg-.io/a", "reg..io/a", "[]/a", "[::1/a", "[::1]x/a",
+        "a\x7f", "caf\xc3\xa9", "a@sha256:", "a:b:c",
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        char why[160] = "";
+        if (berth__image_ref_is_valid(invalid[i], why, sizeof why))
+            fail_msg("invalid reference %zu accepted", i);
+        assert_true(why[0] != '\0');
+    }
+    snprintf(buf, sizeof buf, "reg.io/a@sha256:%.63sA", hex64);
+    assert_false(berth__image_ref_is_valid(buf, NULL, 0));
+    /* 20,000 'a's: too long, refused before any other reading. */
+    static char huge[20001];
+    memset(huge, 'a', 20000);
+    assert_false(berth__image_ref_is_valid(huge, NULL, 0));
+    assert_false(berth__image_ref_is_valid(NULL, NULL, 0));
+}
+
 /* Documents near each rule that must pass. */
 static void test_near_misses_accepted(void **state)
 {
@@ -268,6 +358,13 @@ static void test_near_misses_accepted(void **state)
         LINUX(C1, VOL("{\"name\":\"v1\",\"secret\":{}},{\"name\":\"v2\",\"secret\":{\"a\":\"\",\"b\":\"YQ==\",\"c\":\"YWI=\"}}")),
         /* a Windows group with one container */
         GROUP("Windows", CONT("c1", ",\"ports\":[{\"port\":80}]"), ",\"sku\":\"Standard\""),
+        /* line breaks and TABs in environment values and configMap contents */
+        LINUX(CONT("c1", ",\"environmentVariables\":[{\"name\":\"PEM\",\"value\":\"a\\r\\nb\\tc\"},"
+                         "{\"name\":\"S\",\"secureValue\":\"x\\ny\"}],"
+                         "\"configMap\":{\"keyValuePairs\":{\"f\":\"l1\\nl2\"}}"), ""),
+        /* an image with a registry, a port, a path, a tag and a digest */
+        LINUX(IMG("localhost:5000/a/b:tag@sha256:"
+                  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), ""),
         /* 63-character names */
         "{\"name\":\"a23456789012345678901234567890123456789012345678901234567890123\","
         "\"properties\":{\"osType\":\"Linux\",\"containers\":[" C1 "]}}",
@@ -476,6 +573,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_rule),
+        cmocka_unit_test(test_image_grammar),
         cmocka_unit_test(test_near_misses_accepted),
         cmocka_unit_test(test_many_duplicates),
         cmocka_unit_test(test_gpu_sku_table),

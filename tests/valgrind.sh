@@ -51,7 +51,7 @@ run() {
 
 # The library, each test program whole under memcheck.
 for t in test_model test_validate test_demand test_engine test_index test_random \
-    test_placement_score test_inventory test_error test_codec test_store test_store_async \
+    test_placement_score test_inventory test_error test_codec test_store test_store_async test_store_wait \
     test_store_async_calls test_plugin; do
     # shellcheck disable=SC2086
     run "$t" ./libtool --mode=execute $vg "./tests/$t"

@@ -167,9 +167,13 @@ if [ -z "$engine" ]; then
     echo "==> no container engine could start ($why): showing the simulator"
 fi
 
+# The key berthd seals every secret with before it reaches Redis, and the
+# agent unseals it with for the runtime: one random 256-bit key, mode 600.
+(umask 077 && printf 'demo %s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+    >"$data/secrets.key")
 echo "==> berthd on $endpoint (embedded Redis in $data/berthd)"
 "$build/tools/berthd/berthd" --listen "127.0.0.1:$port" --data-dir "$data/berthd" \
-    >"$data/berthd.log" 2>&1 &
+    --secrets-key "$data/secrets.key" >"$data/berthd.log" 2>&1 &
 berthd_pid=$!
 i=0
 until curl -fsS --max-time 2 "$endpoint/healthz" >/dev/null 2>&1; do
@@ -200,7 +204,8 @@ case $engine in
 esac
 echo "==> berth-agent for host $host with the $plugin plugin${engine:+ on the $engine engine}"
 "$build/tools/berth-agent/berth-agent" --redis "unix://$data/berthd/redis.sock" --host "$host" \
-    --plugin "$plugin" --plugin-config "$config" --cores 8 --memory-mib 16384 \
+    --plugin "$plugin" --plugin-config "$config" --secrets-key "$data/secrets.key" \
+    --cores 8 --memory-mib 16384 \
     >"$data/agent.log" 2>&1 &
 agent_pid=$!
 # The first create needs the host registered: wait for berthd to list it.

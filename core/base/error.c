@@ -101,6 +101,16 @@ int berth__error_add(berth_error_t *err, int code, const char *name,
     return code;
 }
 
+size_t berth__report(berth_error_t *err, const char *name, const char *target,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    berth__error_addv(err, BERTH_EINVAL, name, target, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
 int berth__error_set(berth_error_t *err, int code, const char *name,
                      const char *target, const char *fmt, ...)
 {

@@ -133,6 +133,9 @@ int berth_engine_new(const berth_engine_options_t *opts, berth_engine_t **out,
     if ((unsigned)o.policy > BERTH_POLICY_FIRSTFIT)
         return berth__error_set(err, BERTH_EINVAL, "InvalidEngineOptions", "policy",
                                 "unknown placement policy %d", (int)o.policy);
+    if ((unsigned)o.sandbox > BERTH_SANDBOX_ALL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidEngineOptions", "sandbox",
+                                "unknown sandbox policy %d", (int)o.sandbox);
     const berth_limits_t *l = &o.limits;
     if (l->max_millicores == 0 || l->max_memory_mib == 0 || l->max_containers == 0 ||
         l->max_volumes == 0 || l->max_ip_ports == 0)
@@ -144,6 +147,7 @@ int berth_engine_new(const berth_engine_options_t *opts, berth_engine_t **out,
                                 "no memory for a new engine");
     e->opts = o;
     berth__config_init(&e->cfg, &o.limits);
+    e->cfg.sandbox = o.sandbox;
     berth__index_init(&e->idx, o.policy);
     e->idx.locality = o.image_locality != 0;
     e->idx.score = o.vector_score != 0 && o.policy == BERTH_POLICY_BINPACK;
@@ -315,7 +319,7 @@ static int host_desc_check(const berth_engine_t *e, const berth_host_t *d,
         return berth__error_set(err, BERTH_EINVAL, kind, "os_build",
                                 "Linux host '%s' has no Windows OS build", d->name);
     if (d->features & ~(uint32_t)(BERTH_HOST_CONFIDENTIAL | BERTH_HOST_DEDICATED |
-                                  BERTH_HOST_HYPERV))
+                                  BERTH_HOST_HYPERV | BERTH_HOST_SANDBOX))
         return berth__error_set(err, BERTH_EINVAL, kind, "features",
                                 "host '%s' has unknown feature bits 0x%x", d->name,
                                 d->features);
@@ -650,6 +654,7 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
     const berth_demand_t *d = &req->demand;
     const char *sku = d->gpu_count > 0 ? e->cfg.skus[d->gpu_sku].name : "";
     size_t n_os = 0, n_build = 0, n_gpu = 0, n_zone = 0, n_subnet = 0, n_feature = 0;
+    size_t n_sandbox = 0;
     size_t n_ready = 0;
     size_t n_open = 0;
     bool cpu = false, mem = false, gpu = false;
@@ -677,6 +682,9 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
             (req->sku == BERTH_SKU_CONFIDENTIAL && !(a->features & BERTH_HOST_CONFIDENTIAL)))
             continue;
         n_feature++;
+        if (req->sandbox && !(a->features & BERTH_HOST_SANDBOX))
+            continue;
+        n_sandbox++;
         if (h->state != BERTH_HOST_READY)
             continue;
         n_ready++;
@@ -722,6 +730,9 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
                      ? "no host with the confidential feature"
                      : "no host outside the dedicated pool",
                  zones);
+    else if (n_sandbox == 0)
+        snprintf(reason, sizeof reason, "no host with the sandbox feature (the engine's "
+                 "sandbox policy is 'all')%s", zones);
     else if (n_ready == 0)
         snprintf(reason, sizeof reason, "no ready host (every matching host is cordoned or "
                  "down)%s", zones);

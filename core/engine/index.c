@@ -41,6 +41,8 @@ bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req
     bool confidential_host = (attrs->features & BERTH_HOST_CONFIDENTIAL) != 0;
     if (req->sku == BERTH_SKU_CONFIDENTIAL && !confidential_host)
         return false;
+    if (req->sandbox && !(attrs->features & BERTH_HOST_SANDBOX))
+        return false;
     if (req->demand.gpu_count > 0 && attrs->sku != (int32_t)req->demand.gpu_sku)
         return false;
     if (req->zone_mask != 0 &&
@@ -760,16 +762,18 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
     key.gpu_sku = req->demand.gpu_count > 0 ? (int32_t)req->demand.gpu_sku : -1;
     key.os = (uint8_t)req->os;
     key.sku = (uint8_t)(req->sku == BERTH_SKU_UNSET ? BERTH_SKU_STANDARD : req->sku);
+    key.sandbox = req->sandbox;
     uint64_t h = berth__mix64(key.zone_mask ^ berth__mix64(key.subnet_mask) ^
                               ((uint64_t)key.build << 20) ^
                               ((uint64_t)(uint32_t)key.gpu_sku << 40) ^
-                              ((uint64_t)key.os << 56) ^ ((uint64_t)key.sku << 60));
+                              ((uint64_t)key.os << 56) ^ ((uint64_t)key.sku << 60) ^
+                              ((uint64_t)key.sandbox << 63));
     size_t at = (size_t)(h % BERTH__SHAPES);
     berth__shape_t *s = &idx->shapes[at];
     uint32_t *list = &idx->shape_lists[at * idx->capclasses];
     if (s->valid && s->zone_mask == key.zone_mask && s->subnet_mask == key.subnet_mask &&
-        s->build == key.build &&
-        s->gpu_sku == key.gpu_sku && s->os == key.os && s->sku == key.sku) {
+        s->build == key.build && s->gpu_sku == key.gpu_sku && s->os == key.os &&
+        s->sku == key.sku && s->sandbox == key.sandbox) {
         *n = s->n;
         return list;
     }
@@ -781,6 +785,7 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
     probe.zone_mask = req->zone_mask;
     probe.subnet_mask = req->subnet_mask;
     probe.sku = req->sku;
+    probe.sandbox = req->sandbox;
     probe.demand.gpu_count = req->demand.gpu_count > 0 ? 1 : 0;
     probe.demand.gpu_sku = req->demand.gpu_sku;
     uint32_t count = 0;

@@ -99,8 +99,8 @@ typedef struct berth__class {
 } berth__class_t;
 
 /* Requests with the same shape (what decides which classes match: OS,
- * Windows build, GPU SKU, zones, SKU) match the same classes in the same
- * tiers; the chooser remembers that list for the last shapes it met, so
+ * Windows build, GPU SKU, zones, subnet, SKU, sandbox) match the same classes in
+ * the same tiers; the chooser remembers that list for the last shapes it met, so
  * that a request visits only its own classes.  Class attributes never
  * change, so a list stays valid until a new class appears. */
 #define BERTH__SHAPES 64
@@ -112,6 +112,7 @@ typedef struct berth__shape {
     int32_t gpu_sku;                /* -1 for CPU-only requests             */
     uint8_t os;
     uint8_t sku;                    /* berth_sku_t; UNSET read as STANDARD  */
+    bool sandbox;                   /* needs BERTH_HOST_SANDBOX             */
     bool valid;
     uint32_t n;                     /* entries in the list                  */
 } berth__shape_t;

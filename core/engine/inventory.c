@@ -1,14 +1,15 @@
 /*
  * inventory.c: loads a host inventory document (hosts, optionally with the
- * GPU SKUs they use, the per-group limits and the virtual network subnets
- * the hosts carry) into an engine, and sets or reads the engine's per-group
- * limits (berth_engine_limits_set()/_get()).
+ * GPU SKUs they use, the per-group limits, the sandbox policy and the
+ * virtual network subnets the hosts carry) into an engine, and sets or
+ * reads the engine's per-group limits (berth_engine_limits_set()/_get())
+ * and sandbox policy (berth_engine_sandbox_set()/_get()).
  *
  * The load is all or nothing: every entry is read and checked, including
  * duplicate names inside the file and against the engine's hosts, before
  * the engine is touched; if adding still fails midway (out of memory), the
- * hosts added are removed and the SKU, limits and zone tables are restored
- * (the subnet table is set last, all or nothing, after the hosts).
+ * hosts added are removed and the SKU, limits, sandbox and zone tables are
+ * restored (the subnet table is set last, all or nothing, after the hosts).
  * This file must never leave an engine half-loaded, and never keep a
  * pointer into the document after the call returns (the engine copies host
  * strings).
@@ -57,6 +58,9 @@ typedef struct loader {
     /* The subnets, when the document gives `subnets`. */
     berth__subnets_doc_t subnets;
     bool has_subnets;
+    /* The sandbox policy, when the document gives `sandbox`. */
+    berth_sandbox_policy_t sandbox;
+    bool has_sandbox;
     /* Hosts read from the document; strings point into the JSON tree. */
     berth_host_t *hosts;
     size_t nhosts;
@@ -315,6 +319,18 @@ static void read_limits(loader_t *ld, json_t *o)
     berth__path_pop(&ld->path, mark);
 }
 
+/* The document's sandbox policy: "none" or "all". */
+static void read_sandbox(loader_t *ld, json_t *v)
+{
+    size_t mark = berth__path_key(&ld->path, "sandbox");
+    if (berth_sandbox_policy_parse(json_string_value(v), &ld->sandbox) != 0)
+        fail(ld, BERTH_EINVAL, "InvalidSandboxPolicy", NULL,
+             "'sandbox' must be \"none\" or \"all\"");
+    else
+        ld->has_sandbox = true;
+    berth__path_pop(&ld->path, mark);
+}
+
 /* True when `name` is a GPU SKU the engine knows or the document declares. */
 static bool sku_known(const loader_t *ld, const char *name)
 {
@@ -390,11 +406,13 @@ static void read_features(loader_t *ld, json_t *features, berth_host_t *h)
         {"confidential", BERTH_HOST_CONFIDENTIAL},
         {"dedicated", BERTH_HOST_DEDICATED},
         {"hyperv", BERTH_HOST_HYPERV},
+        {"sandbox", BERTH_HOST_SANDBOX},
     };
     size_t mark = berth__path_key(&ld->path, "features");
     if (!json_is_array(features)) {
         fail(ld, BERTH_EINVAL, "InvalidHostFeature", NULL,
-             "'features' must be an array of \"confidential\", \"dedicated\", \"hyperv\"");
+             "'features' must be an array of \"confidential\", \"dedicated\", \"hyperv\", "
+             "\"sandbox\"");
         berth__path_pop(&ld->path, mark);
         return;
     }
@@ -407,7 +425,8 @@ static void read_features(loader_t *ld, json_t *features, berth_host_t *h)
                 bit = names[k].bit;
         if (bit == 0)
             fail(ld, BERTH_EINVAL, "InvalidHostFeature", NULL,
-                 "a feature must be \"confidential\", \"dedicated\" or \"hyperv\"");
+                 "a feature must be \"confidential\", \"dedicated\", \"hyperv\" or "
+                 "\"sandbox\"");
         else if (h->features & bit)
             fail(ld, BERTH_EINVAL, "InvalidHostFeature", NULL,
                  "feature '%s' is listed twice", f);
@@ -602,6 +621,8 @@ static int apply(loader_t *ld)
             berth__path_index(&ld->path, i);
         }
     }
+    if (rc == 0 && ld->has_sandbox)
+        cfg->sandbox = ld->sandbox;
     if (rc == 0 && ld->has_limits) {
         rc = berth_engine_limits_set(ld->engine, &ld->limits, ld->err);
         if (rc != 0)
@@ -666,15 +687,19 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
          * the same for both forms. */
         read_hosts(ld, root);
     } else {
-        static const char *const known[] = {"gpuSkus", "limits", "subnets", "hosts", NULL};
+        static const char *const known[] = {"gpuSkus", "limits", "sandbox", "subnets",
+                                            "hosts", NULL};
         check_members(ld, root, known, "an inventory");
         json_t *skus = json_object_get(root, "gpuSkus");
         json_t *limits = json_object_get(root, "limits");
+        json_t *sandbox = json_object_get(root, "sandbox");
         json_t *hosts = required(ld, root, "hosts", "an inventory");
         if (skus != NULL)
             read_skus(ld, skus);
         if (limits != NULL)
             read_limits(ld, limits);
+        if (sandbox != NULL)
+            read_sandbox(ld, sandbox);
         if (hosts != NULL)
             read_hosts(ld, hosts);
         json_t *subnets = json_object_get(root, "subnets");
@@ -708,4 +733,21 @@ void berth_engine_limits_get(const berth_engine_t *engine, berth_limits_t *out)
 {
     /* Reads only: the engine's tables have no const accessor. */
     *out = berth__engine_config((berth_engine_t *)engine)->limits;
+}
+
+/* ---- the engine's sandbox policy ------------------------------------------ */
+
+int berth_engine_sandbox_set(berth_engine_t *engine, berth_sandbox_policy_t policy,
+                             berth_error_t *err)
+{
+    if ((unsigned)policy > BERTH_SANDBOX_ALL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidSandboxPolicy", "sandbox",
+                                "unknown sandbox policy %d", (int)policy);
+    berth__engine_config(engine)->sandbox = policy;
+    return 0;
+}
+
+berth_sandbox_policy_t berth_engine_sandbox_get(const berth_engine_t *engine)
+{
+    return berth__engine_config((berth_engine_t *)engine)->sandbox;
 }

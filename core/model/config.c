@@ -168,3 +168,23 @@ const char *berth_policy_name(berth_policy_t policy)
         return policy_names[policy];
     return "unknown";
 }
+
+static const char *const sandbox_policy_names[] = {"none", "all"};
+
+int berth_sandbox_policy_parse(const char *name, berth_sandbox_policy_t *out)
+{
+    for (size_t i = 0; name != NULL && i < BERTH__ARRAY_LEN(sandbox_policy_names); i++) {
+        if (strcmp(name, sandbox_policy_names[i]) == 0) {
+            *out = (berth_sandbox_policy_t)i;
+            return 0;
+        }
+    }
+    return BERTH_EINVAL;
+}
+
+const char *berth_sandbox_policy_name(berth_sandbox_policy_t policy)
+{
+    if ((unsigned)policy < BERTH__ARRAY_LEN(sandbox_policy_names))
+        return sandbox_policy_names[policy];
+    return "unknown";
+}

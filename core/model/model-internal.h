@@ -30,6 +30,14 @@
  * mounts. */
 int berth__group_check(const berth_group_t *group, berth_error_t *err);
 
+/* The rules on text (validate_text.c): image references by the OCI
+ * distribution grammar, no C0 control character or DEL in any string
+ * (environment values and configMap contents may hold TAB, LF, CR), an
+ * environment variable with `value` or `secureValue`, not both.  Appends
+ * one violation per string at fault to *err (may be NULL, not cleared) and
+ * returns how many.  Tolerates NULL strings; allocates nothing. */
+size_t berth__group_check_text(const berth_group_t *group, berth_error_t *err);
+
 /* The rules that depend on an engine's tables: GPU SKU known, GPU count
  * offered, per-group limits (cfg->limits for groups without GPUs, the SKU
  * offer for groups with them).  Appends violations to *err (may be NULL,
@@ -48,9 +56,5 @@ void berth__group_demand(const berth_group_t *group, berth_demand_t *out);
  * the JSON path of that member. */
 const char *berth__group_gpu_sku(const berth_group_t *group, berth__path_t *path);
 
-/* Appends one BERTH_EINVAL violation to *err (berth__error_add) and returns
- * 1, so that a rule can add to a running count of violations. */
-size_t berth__report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...) BERTH__PRINTF(4, 5);
 
 #endif /* BERTH_MODEL_INTERNAL_H */

@@ -259,6 +259,7 @@ int berth__group_request(berth__config_t *cfg, const berth_group_t *g, berth_req
      * default compare equal when an update is checked. */
     r.sku = g->sku != BERTH_SKU_UNSET ? g->sku : BERTH_SKU_STANDARD;
     r.priority = g->priority != BERTH_PRIORITY_UNSET ? g->priority : BERTH_PRIORITY_REGULAR;
+    r.sandbox = cfg->sandbox == BERTH_SANDBOX_ALL;
     r.restart_policy = g->restart_policy != BERTH_RESTART_UNSET ? g->restart_policy
                                                                  : BERTH_RESTART_ALWAYS;
     digests(g, &r);

@@ -65,6 +65,13 @@
  *     UnsupportedWindowsFeature  a Windows group with more than one container,
  *                                init containers, volumes, GPUs or sku
  *                                Confidential
+ *   Text (validate_text.c, berth__group_check_text)
+ *     InvalidImageReference      an image reference outside the OCI
+ *                                distribution grammar or its length limits
+ *     ControlCharacterNotAllowed a C0 control character or DEL in a string
+ *                                (TAB, LF and CR allowed in environment
+ *                                values and configMap contents only)
+ *     InvalidEnvironmentVariable both `value` and `secureValue` given
  *   Engine tables (berth__group_check_engine, berth__group_request)
  *     UnsupportedGpuSku          GPU SKU not in the engine's table
  *     UnsupportedGpuCount        group's GPU count not offered for its SKU
@@ -76,7 +83,6 @@
  *     ConflictingWindowsBuilds   images naming different Windows builds
  *     InvalidZone, TooManyZones  a zone the engine cannot register
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,16 +90,6 @@
 #include "internal.h"
 #include "model-internal.h"
 #include "lib/base64.h"
-
-size_t berth__report(berth_error_t *err, const char *name, const char *target,
-                     const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    berth__error_addv(err, BERTH_EINVAL, name, target, fmt, ap);
-    va_end(ap);
-    return 1;
-}
 
 /* One of the group's two container lists, as the document names it. */
 typedef struct container_list {
@@ -568,7 +564,8 @@ int berth__group_check(const berth_group_t *group, berth_error_t *err)
     bool nomem = false;
     size_t n = check_names(group, err, &nomem) + check_volumes(group, err, &nomem) +
                check_mounts(group, err, &nomem) + check_ports(group, err, &nomem) +
-               check_resources(group, err) + check_windows(group, err);
+               check_resources(group, err) + check_windows(group, err) +
+               berth__group_check_text(group, err);
     if (nomem)
         return berth__error_add(err, BERTH_ENOMEM, "OutOfMemory", "",
                                 "out of memory while validating the container group");

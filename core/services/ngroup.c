@@ -922,6 +922,8 @@ static bool host_eligible(berth_engine_t *e, const berth_host_t *h,
         return false;
     if (req->sku == BERTH_SKU_CONFIDENTIAL && !(h->features & BERTH_HOST_CONFIDENTIAL))
         return false;
+    if (req->sandbox && !(h->features & BERTH_HOST_SANDBOX))
+        return false;
     return true;
 }
 

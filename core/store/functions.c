@@ -427,18 +427,34 @@ const char berth__functions_source[] =
     "  return log_append(keys[2], keys[3], args[3], 'sku', args[1], args[2])\n"
     "end\n"
     "\n"
-    /* KEYS: meta, log, seq.  ARGV: record, log max len.  A cell-wide
-     * table kept in meta's field `field` (the per-group limits, the
-     * subnets) and logged as op `field`; a record equal to the one held
-     * changes nothing and logs nothing. */
-    "local function meta_put(field)\n"
-    "  return function(keys, args)\n"
-    "    if redis.call('HGET', keys[1], field) == args[1] then\n"
-    "      return {1, 0, ''}\n"
-    "    end\n"
-    "    redis.call('HSET', keys[1], field, args[1])\n"
-    "    return log_append(keys[2], keys[3], args[2], field, '', args[1])\n"
+    /* KEYS: meta, log, seq.  A setting of the cell's in meta's `field`,
+     * logged as op `field`; a record equal to the one held changes nothing
+     * and logs nothing.  limits_put's ARGV: limits record, log max len: the
+     * cell's per-group limits, in field "limits"; subnets_put's the same
+     * with the subnet table (JSON), in field "subnets". */
+    "local function meta_put(keys, field, record, maxlen)\n"
+    "  if redis.call('HGET', keys[1], field) == record then\n"
+    "    return {1, 0, ''}\n"
     "  end\n"
+    "  redis.call('HSET', keys[1], field, record)\n"
+    "  return log_append(keys[2], keys[3], maxlen, field, '', record)\n"
+    "end\n"
+    "\n"
+    "local function limits_put(keys, args)\n"
+    "  return meta_put(keys, 'limits', args[1], args[2])\n"
+    "end\n"
+    "\n"
+    "local function subnets_put(keys, args)\n"
+    "  return meta_put(keys, 'subnets', args[1], args[2])\n"
+    "end\n"
+    "\n"
+    /* KEYS: meta, log, seq.  ARGV: policy name, log max len.  The cell's
+     * sandbox policy, in meta's field "sandbox", logged as op 'sandbox'. */
+    "local function sandbox_put(keys, args)\n"
+    "  if args[1] ~= 'none' and args[1] ~= 'all' then\n"
+    "    return {0, 'invalid', 'the sandbox policy must be none or all'}\n"
+    "  end\n"
+    "  return meta_put(keys, 'sandbox', args[1], args[2])\n"
     "end\n"
     "\n"
     /* KEYS: groups, assign:HOST.  ARGV: key, host, expected generation.
@@ -797,8 +813,9 @@ const char berth__functions_source[] =
     "end\n"
     "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
-    "redis.register_function('berth_limits_put', meta_put('limits'))\n"
-    "redis.register_function('berth_subnets_put', meta_put('subnets'))\n"
+    "redis.register_function('berth_limits_put', limits_put)\n"
+    "redis.register_function('berth_subnets_put', subnets_put)\n"
+    "redis.register_function('berth_sandbox_put', sandbox_put)\n"
     "redis.register_function('berth_place_fx', with_effects(place, 9))\n"
     "redis.register_function('berth_release_fx', with_effects(release, 7))\n"
     "redis.register_function('berth_preempt_fx', with_effects(preempt, 8))\n"

@@ -182,6 +182,7 @@ void berth_store_options_init(berth_store_options_t *opts)
     opts->timeout_ms = 5000;
     opts->max_retries = 8;
     opts->log_max_len = 100000;
+    opts->wait_timeout_ms = 1000;
 }
 
 static bool cell_is_valid(const char *cell)
@@ -260,6 +261,10 @@ int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine,
         return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions",
                                 o.timeout_ms == 0 ? "timeout_ms" : "log_max_len",
                                 "the timeout and the log length must be above zero");
+    if (o.wait_replicas > 0 && (o.wait_timeout_ms == 0 || o.wait_timeout_ms >= o.timeout_ms))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidStoreOptions", "wait_timeout_ms",
+                                "waiting for replicas takes a timeout above zero and below "
+                                "the command timeout (%u ms)", o.timeout_ms);
     if (!bare && (berth_engine_host_count(engine) > 0 || berth_engine_group_count(engine) > 0))
         return berth__error_set(err, BERTH_EEXIST, "EngineNotEmpty", "engine",
                                 "a store loads its engine from the cell: the engine must "
@@ -276,8 +281,10 @@ int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine,
     }
     s->opts = o;
     s->engine = engine;
-    if (engine != NULL)             /* a bare store (hostlink, calls) has none */
+    if (engine != NULL) {           /* a bare store (hostlink, calls) has none */
         berth_engine_limits_get(engine, &s->own_limits);
+        s->own_sandbox = berth_engine_sandbox_get(engine);
+    }
     int rc = berth__store_url_parse(s, o.url, err);
     if (rc < 0) {
         berth_store_close(s);
@@ -353,6 +360,12 @@ int berth_store_subnets_put(berth_store_t *store, const berth_subnet_t *subnets,
                             berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(berth__store_subnets_put(store, subnets, n, err));
+}
+
+int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                            berth_error_t *err)
+{
+    BERTH__RETURN_GUARDED(berth__store_sandbox_put(store, policy, err));
 }
 
 int berth_store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)

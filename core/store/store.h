@@ -413,8 +413,9 @@ bool berth__store_stale(const berth_store_t *s);
  * EXEC's reply.  Returns 0 or BERTH_EIO; on failure the engine is empty and
  * the store stale. */
 /* The snapshot is this many reads in one MULTI/EXEC: hosts, groups, seq,
- * the newest log entry, GPU SKUs, the cell's limits and its subnets. */
-#define BERTH__SNAPSHOT_READS 7
+ * the newest log entry, GPU SKUs, the cell's limits, its sandbox policy and
+ * its subnets. */
+#define BERTH__SNAPSHOT_READS 8
 
 typedef struct berth__snapshot_call {
     const char *argv[BERTH__SNAPSHOT_READS][6];
@@ -441,6 +442,20 @@ int berth__store_redirect(berth_store_t *s, const struct redisReply *r, berth_er
  * optional). */
 int berth__store_open(const berth_store_options_t *opts, berth_engine_t *engine, bool bare,
                       berth_store_t **out, berth_error_t *err);
+/* WAIT's words for the store's options (wait_replicas, wait_timeout_ms),
+ * written into w (argv[0..2], the numbers in w's own buffers). */
+typedef struct berth__wait_words {
+    const char *argv[3];
+    char replicas[16], ms[16];
+} berth__wait_words_t;
+void berth__wait_words(const berth_store_t *s, berth__wait_words_t *w);
+
+/* Whether WAIT's reply r confirms the store's wait_replicas; otherwise
+ * sets err to BERTH_EIO "NotReplicated" naming `what` (r NULL: the reply
+ * was lost) and returns false. */
+bool berth__wait_confirmed(const berth_store_t *s, const struct redisReply *r, const char *what,
+                           berth_error_t *err);
+
 struct redisReply *berth__store_command(berth_store_t *s, int argc, const char **argv,
                                         const size_t *lens, bool commit, const char *what,
                                         berth_error_t *err, int *rc);

@@ -97,6 +97,7 @@ struct berth_store_async {
     bool redirected;                /* a MOVED pointed elsewhere: reconnect */
     bool snapshot_moved;            /* a snapshot read inside MULTI got MOVED */
     bool need_functions;            /* load the Functions before the round  */
+    bool unconfirmed;               /* the round's WAIT fell short (or failed) */
     bool delivering, close_requested, closing;
     void *ext[BERTH__ASYNC_EXTS];   /* what is built on the store, or NULL  */
     berth__async_ext_free_fn ext_free[BERTH__ASYNC_EXTS];
@@ -440,6 +441,7 @@ static void snapshot_reply(redisAsyncContext *ac, void *reply, void *data)
 
 static void commit_reply(redisAsyncContext *ac, void *reply, void *data);
 static void many_reply(redisAsyncContext *ac, void *reply, void *data);
+static void wait_reply(redisAsyncContext *ac, void *reply, void *data);
 
 /* The jobs of one batch call (FCALL berth_place_many), in its order. */
 typedef struct many_jobs {
@@ -671,6 +673,16 @@ static void commit_round(berth_store_async_t *s)
         else
             s->outstanding++;
     }
+    /* The replicas the options ask for confirm the round's commits: one
+     * WAIT after them on the same connection, answered after them. */
+    if (s->outstanding > 0 && berth__store_options(s->store)->wait_replicas > 0) {
+        berth__wait_words_t w;
+        berth__wait_words(s->store, &w);
+        if (redisAsyncCommandArgv(s->ac, wait_reply, s, 3, w.argv, NULL) == REDIS_OK)
+            s->outstanding++;
+        else
+            s->unconfirmed = true;
+    }
     if (s->outstanding == 0)
         end_round(s);
 }
@@ -800,6 +812,43 @@ static void many_reply(redisAsyncContext *ac, void *reply, void *data)
 }
 
 /* One commit call of the round was answered. */
+/* WAIT's answer for the round's commits: when the replicas did not all
+ * confirm them, each commit the round applied is reported BERTH_EIO
+ * ("NotReplicated") instead (the callbacks have not run yet). */
+static void wait_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    (void)ac;
+    berth_store_async_t *s = data;
+    if (s->closing)
+        return;
+    arm_timer(s);
+    berth_error_t err;
+    if (!berth__wait_confirmed(s->store, reply, "the commit", &err))
+        s->unconfirmed = true;
+    round_step(s);
+}
+
+/* The round's applied commits, when their confirmation failed (WAIT's
+ * answer short, lost or not sent), become BERTH_EIO. */
+static void round_unconfirm(berth_store_async_t *s)
+{
+    if (!s->unconfirmed)
+        return;
+    s->unconfirmed = false;
+    const berth_store_options_t *o = berth__store_options(s->store);
+    for (size_t i = 0; i < s->nround; i++) {
+        job_t *j = s->round[i];
+        if (!j->done || j->status != 0 || j->op == JOB_SYNC)
+            continue;
+        berth__error_set(&j->err, BERTH_EIO, "NotReplicated", "",
+                         "container group '%s': the change was applied by the Redis master, "
+                         "but fewer than the %u replicas asked for confirmed it within %u ms; "
+                         "it is not acknowledged (a master lost now could lose it): retry",
+                         j->key, o->wait_replicas, o->wait_timeout_ms);
+        j->status = BERTH_EIO;
+    }
+}
+
 static void round_step(berth_store_async_t *s)
 {
     if (--s->outstanding > 0)
@@ -817,6 +866,7 @@ static void round_step(berth_store_async_t *s)
  * the next round run from the kick event. */
 static void end_round(berth_store_async_t *s)
 {
+    round_unconfirm(s);
     event_del(s->timer);
     s->phase = PHASE_IDLE;
     s->nround = 0;

@@ -200,6 +200,17 @@ int berth__store_place_batch(berth_store_t *store, size_t n, const char *const *
             flush_some(s);
         }
         berth__many_clear(call);
+        /* The replicas the options ask for confirm the round's commits:
+         * one WAIT after them on the same connection. */
+        bool waiting = rc == 0 && calls > 0 && s->opts.wait_replicas > 0;
+        if (waiting) {
+            berth__wait_words_t w;
+            berth__wait_words(s, &w);
+            if (redisAppendCommandArgv(s->c, 3, w.argv, NULL) != REDIS_OK) {
+                rc = berth__redis_unavailable(s, err, "sending a batch of placements");
+                waiting = false;
+            }
+        }
         bool reload_functions = false;
         /* Answers come in commit order: while each commit is the log's next
          * entry, it is applied here; after the first that is not, the
@@ -246,6 +257,24 @@ int berth__store_place_batch(berth_store_t *store, size_t n, const char *const *
                 }
             }
             freeReplyObject(r);
+        }
+        if (waiting && rc == 0) {
+            /* A commit the replicas did not confirm is applied but not
+             * acknowledged: BERTH_EIO, and the caller retries it. */
+            void *v = NULL;
+            if (redisGetReply(s->c, &v) != REDIS_OK)
+                v = NULL;
+            if (!berth__wait_confirmed(s, v, "a batch of placements", err)) {
+                for (size_t j = 0; j < nchosen; j++)
+                    if (results[chosen[j]] == 0)
+                        results[chosen[j]] = BERTH_EIO;
+                rc = BERTH_EIO;
+                s->stale = true;
+                if (v == NULL)
+                    berth__store_connect(s, NULL);
+            }
+            if (v != NULL)
+                freeReplyObject(v);
         }
         if (rc == 0 && reload_functions)
             rc = berth__functions_load(s, err);

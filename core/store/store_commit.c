@@ -95,6 +95,25 @@ int berth__store_gpu_sku_put(berth_store_t *store, const berth_gpu_sku_t *sku,
     return 0;
 }
 
+/* Puts `record` into a setting of the cell's through Function `fn` (KEYS
+ * meta, log, seq; ARGV the record and the log's max length); a refusal is
+ * BERTH_EINVAL named `errname`.  Returns 0, BERTH_EINVAL or BERTH_EIO. */
+static int meta_put(berth_store_t *s, const char *fn, const char *record, size_t len,
+                    const char *what, const char *errname, berth_error_t *err)
+{
+    const char *argv[] = {"FCALL", fn, "3", s->k_meta, s->k_log, s->k_seq, record, s->maxlen};
+    size_t lens[] = {5, strlen(fn), 1, strlen(s->k_meta), strlen(s->k_log), strlen(s->k_seq),
+                     len, strlen(s->maxlen)};
+    char reason[32], message[256], doing[64];
+    snprintf(doing, sizeof doing, "putting the cell's %s", what);
+    int rc = fcall(s, 8, argv, lens, doing, reason, message, sizeof message, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berth__error_set(err, BERTH_EINVAL, errname, "", "%s", message);
+    return 0;
+}
+
 int berth__store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                             berth_error_t *err)
 {
@@ -107,18 +126,23 @@ int berth__store_limits_put(berth_store_t *store, const berth_limits_t *limits,
     msgpack_sbuffer_clear(&s->buf);
     if (berth__limits_record_encode(&s->buf, limits) < 0)
         return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
-    const char *argv[] = {"FCALL", "berth_limits_put", "3", s->k_meta, s->k_log, s->k_seq,
-                          s->buf.data, s->maxlen};
-    size_t lens[] = {5, 16, 1, strlen(s->k_meta), strlen(s->k_log), strlen(s->k_seq),
-                     s->buf.size, strlen(s->maxlen)};
-    char reason[32], message[256];
-    rc = fcall(s, 8, argv, lens, "putting the cell's limits", reason, message, sizeof message,
-               err);
+    return meta_put(s, "berth_limits_put", s->buf.data, s->buf.size, "limits", "InvalidLimits",
+                    err);
+}
+
+int berth__store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
+                             berth_error_t *err)
+{
+    berth_store_t *s = store;
+    int rc = berth__store_sync(s, err);
     if (rc < 0)
         return rc;
-    if (rc == 0)
-        return berth__error_set(err, BERTH_EINVAL, "InvalidLimits", "", "%s", message);
-    return 0;
+    if ((unsigned)policy > BERTH_SANDBOX_ALL)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidSandboxPolicy", "sandbox",
+                                "unknown sandbox policy %d", (int)policy);
+    const char *name = berth_sandbox_policy_name(policy);
+    return meta_put(s, "berth_sandbox_put", name, strlen(name), "sandbox policy",
+                    "InvalidSandboxPolicy", err);
 }
 
 int berth__store_subnets_put(berth_store_t *store, const berth_subnet_t *subnets, size_t n,

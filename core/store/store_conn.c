@@ -140,12 +140,69 @@ bool berth__reply_is_no_function(const redisReply *r)
     return r->type == REDIS_REPLY_ERROR && strstr(r->str, "Function not found") != NULL;
 }
 
+/* Contract: store.h. */
+void berth__wait_words(const berth_store_t *s, berth__wait_words_t *w)
+{
+    snprintf(w->replicas, sizeof w->replicas, "%u", s->opts.wait_replicas);
+    snprintf(w->ms, sizeof w->ms, "%u", s->opts.wait_timeout_ms);
+    w->argv[0] = "WAIT";
+    w->argv[1] = w->replicas;
+    w->argv[2] = w->ms;
+}
+
+/* Contract: store.h. */
+bool berth__wait_confirmed(const berth_store_t *s, const redisReply *r, const char *what,
+                           berth_error_t *err)
+{
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+        (uint64_t)r->integer >= s->opts.wait_replicas)
+        return true;
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        berth__error_set(err, BERTH_EIO, "NotReplicated", "",
+                         "%s: applied by the Redis master, but %lld of the %u replicas asked "
+                         "for confirmed it within %u ms; it is not acknowledged (a master "
+                         "lost now could lose it)", what, r->integer, s->opts.wait_replicas,
+                         s->opts.wait_timeout_ms);
+    else
+        berth__error_set(err, BERTH_EIO, "NotReplicated", "",
+                         "%s: applied, but Redis's WAIT for %u replicas %s%.200s", what,
+                         s->opts.wait_replicas, r == NULL ? "got no answer" : "failed: ",
+                         r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return false;
+}
+
+/* A commit that Redis applied (reply r) waits for the replicas the store
+ * asks for: r, or NULL with *rc set (r freed) when they did not confirm
+ * it.  The replica then reads the commit back from the log. */
+static redisReply *commit_waited(berth_store_t *s, redisReply *r, const char *what,
+                                 berth_error_t *err, int *rc)
+{
+    if (s->opts.wait_replicas == 0)
+        return r;
+    berth__wait_words_t w;
+    berth__wait_words(s, &w);
+    redisReply *wr = redisCommandArgv(s->c, 3, w.argv, NULL);
+    bool ok = berth__wait_confirmed(s, wr, what, err);
+    if (wr != NULL)
+        freeReplyObject(wr);
+    if (ok)
+        return r;
+    freeReplyObject(r);
+    s->stale = true;
+    if (s->c != NULL && s->c->err && berth__store_connect(s, NULL) < 0)
+        s->c = NULL;
+    *rc = BERTH_EIO;
+    return NULL;
+}
+
 /* Runs one command and returns its reply (free with freeReplyObject), or
  * NULL with *rc set.  Follows a Cluster redirection, reloads the functions
  * when Redis lost them (a restart without persistence, FUNCTION FLUSH) and
  * retries once.  A lost connection is reconnected and the command retried
  * only when `commit` is false: a commit whose reply was lost may or may not
- * have been applied, and must never be reported either way. */
+ * have been applied, and must never be reported either way.  A commit
+ * Redis applied waits for the replicas the options ask for (WAIT): when
+ * they do not confirm it, NULL with *rc BERTH_EIO ("NotReplicated"). */
 redisReply *berth__store_command(berth_store_t *s, int argc, const char **argv, const size_t *lens,
                                  bool commit, const char *what, berth_error_t *err, int *rc)
 {
@@ -187,7 +244,7 @@ redisReply *berth__store_command(berth_store_t *s, int argc, const char **argv, 
             return NULL;
         }
         *rc = 0;
-        return r;
+        return commit ? commit_waited(s, r, what, err, rc) : r;
     }
 }
 

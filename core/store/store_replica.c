@@ -303,6 +303,24 @@ static int apply_subnets(berth_store_t *s, const char *data, size_t len, berth_e
     return data != NULL ? berth_engine_subnets_load(s->engine, data, len, err) : 0;
 }
 
+/* The cell's sandbox policy (a name); an absent one (NULL) means the
+ * engine's own, the one it had when the store was opened. */
+static int apply_sandbox(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
+{
+    berth_sandbox_policy_t policy = s->own_sandbox;
+    if (data != NULL) {
+        char name[16];
+        if (len >= sizeof name)
+            len = sizeof name - 1;
+        memcpy(name, data, len);
+        name[len] = '\0';
+        if (berth_sandbox_policy_parse(name, &policy) != 0)
+            return berth__error_set(err, BERTH_EIO, "CorruptCell", "",
+                                    "the cell's sandbox policy '%s' is unknown", name);
+    }
+    return berth_engine_sandbox_set(s->engine, policy, err);
+}
+
 static int apply_place(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
 {
     berth__group_record_t *r = s->rec;
@@ -391,6 +409,8 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
         return apply_sku(s, rec->str, rec->len, err);
     if (strcmp(op->str, "limits") == 0)
         return apply_limits(s, rec->str, rec->len, err);
+    if (strcmp(op->str, "sandbox") == 0)
+        return apply_sandbox(s, rec->str, rec->len, err);
     if (strcmp(op->str, "subnets") == 0)
         return apply_subnets(s, rec->str, rec->len, err);
     if (strcmp(op->str, "place") == 0)
@@ -410,7 +430,8 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
 /* ---- snapshot ------------------------------------------------------------------------ */
 
 /* Reads the snapshot (hosts, groups, seq, newest log entry, GPU SKUs, the
- * cell's limits and subnets) in one MULTI/EXEC, so it is one point of the log. */
+ * cell's limits, sandbox policy and subnets) in one MULTI/EXEC, so it is
+ * one point of the log. */
 static redisReply *snapshot_read(berth_store_t *s, berth_error_t *err, int *rc)
 {
     berth__snapshot_call_t c;
@@ -487,7 +508,14 @@ static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *
     if (rc == 0)
         rc = apply_limits(s, limits->type == REDIS_REPLY_STRING ? limits->str : NULL,
                           limits->type == REDIS_REPLY_STRING ? limits->len : 0, err);
-    const redisReply *subnets = x->element[6];
+    const redisReply *sandbox = x->element[6];
+    if (rc == 0 && sandbox->type != REDIS_REPLY_NIL && sandbox->type != REDIS_REPLY_STRING)
+        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
+                              "the cell's sandbox policy is not a string");
+    if (rc == 0)
+        rc = apply_sandbox(s, sandbox->type == REDIS_REPLY_STRING ? sandbox->str : NULL,
+                           sandbox->type == REDIS_REPLY_STRING ? sandbox->len : 0, err);
+    const redisReply *subnets = x->element[7];
     if (rc == 0 && subnets->type != REDIS_REPLY_NIL && subnets->type != REDIS_REPLY_STRING)
         rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
                               "the cell's subnets are not a record");
@@ -669,8 +697,9 @@ void berth__store_snapshot_call(const berth_store_t *s, berth__snapshot_call_t *
                                                {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"},
                                                {"HGETALL", s->k_skus},
                                                {"HGET", s->k_meta, "limits"},
+                                               {"HGET", s->k_meta, "sandbox"},
                                                {"HGET", s->k_meta, "subnets"}};
-    const int n[BERTH__SNAPSHOT_READS] = {2, 2, 2, 6, 2, 3, 3};
+    const int n[BERTH__SNAPSHOT_READS] = {2, 2, 2, 6, 2, 3, 3, 3};
     memcpy(c->argv, a, sizeof a);
     memcpy(c->argcs, n, sizeof n);
 }

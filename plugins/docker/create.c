@@ -9,6 +9,14 @@
  * at start, so a port taken in between makes the start fail, and the
  * agent creates the group again without asking.
  *
+ * With a gVisor runtime configured ("runtime" for Docker; for Podman,
+ * whose Docker API ignores HostConfig.Runtime, "runtime_socket": a second
+ * service on the same storage, started with the gVisor runtime, through
+ * which the members are created), the group's container runs under it and
+ * the sandbox container, which holds no code of the group's, under the
+ * engine's default runtime; such a group has one container and
+ * no init containers (docker_create says why).
+ *
  * It must never start what it creates (start is groups.c's) nor leave a
  * half-created group behind: a failed create removes what it made.
  */
@@ -77,8 +85,11 @@ static json_t *words(const char *s)
 }
 
 /* POSTs a create; stores the new object's id in id_out. */
+/* Creates one object from `body` under `name` through the context's engine,
+ * or (`member` under runtime_socket) through the gVisor one; its id goes to
+ * id_out.  Returns 0, BERTH_EEXIST, BERTH_EIO or BERTH_ENOMEM. */
 static int create_object(docker_ctx_t *ctx, const char *name, json_t *body,
-                         const berth_group_t *spec, char *id_out, size_t id_cap,
+                         const berth_group_t *spec, bool member, char *id_out, size_t id_cap,
                          berth_error_t *err)
 {
     char *text = json_dumps(body, JSON_COMPACT);
@@ -88,7 +99,8 @@ static int create_object(docker_ctx_t *ctx, const char *name, json_t *body,
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     }
     engine_response_t r;
-    int rc = call(ctx, "POST", path, text, NULL, ENGINE_API_TIMEOUT_S, &r, err);
+    int rc = member ? call_runtime(ctx, "POST", path, text, ENGINE_API_TIMEOUT_S, &r, err)
+                    : call(ctx, "POST", path, text, NULL, ENGINE_API_TIMEOUT_S, &r, err);
     /* The body may hold secure environment values. */
     explicit_bzero(text, strlen(text));
     free(text);
@@ -244,7 +256,7 @@ static int create_sandbox(docker_ctx_t *ctx, const berth_runtime_group_t *group,
     if (rc == 0)
         rc = pull_image(ctx, ctx->sandbox_image, NULL, err);
     if (rc >= 0)
-        rc = create_object(ctx, name, body, spec, sandbox_id, cap, err);
+        rc = create_object(ctx, name, body, spec, false, sandbox_id, cap, err);
     json_decref(body);
     return rc;
 }
@@ -339,6 +351,8 @@ static int create_member(docker_ctx_t *ctx, const berth_runtime_group_t *group,
     char netmode[128];
     snprintf(netmode, sizeof netmode, "container:%s", sandbox_id);
     json_object_set_new(hostcfg, "NetworkMode", json_string(netmode));
+    if (ctx->runtime != NULL)
+        json_object_set_new(hostcfg, "Runtime", json_string(ctx->runtime));
     json_object_set_new(hostcfg, "RestartPolicy", json_pack("{s:s}", "Name", "no"));
     add_ulimits(ctx, hostcfg);
     uint32_t millicores;
@@ -363,7 +377,7 @@ static int create_member(docker_ctx_t *ctx, const berth_runtime_group_t *group,
     char name[64];
     snprintf(name, sizeof name, "berth-%s-%s-%zu", gid, init ? "init" : "c", index);
     char id[72];
-    rc = create_object(ctx, name, body, spec, id, sizeof id, err);
+    rc = create_object(ctx, name, body, spec, true, id, sizeof id, err);
     json_decref(body);
     return rc;
 }
@@ -380,6 +394,17 @@ int docker_create(void *c, const berth_runtime_group_t *group, berth_error_t *er
         return berth_error_set(err, BERTH_EINVAL, "TooManyContainers", "properties.containers",
                                "a group may hold at most %d containers",
                                BERTH_PLUGIN_CONTAINERS_MAX);
+    /* Each container under gVisor is a sandbox with a network stack of its
+     * own, which takes the namespace's addresses over: two containers
+     * could not share localhost, and an init container would leave the
+     * next one without a network. */
+    if (docker_sandboxed(ctx) && (spec->ncontainers != 1 || spec->ninit_containers > 0))
+        return berth_error_set(err, BERTH_EINVAL, "SandboxedGroupUnsupported",
+                               spec->ninit_containers > 0 ? "properties.initContainers"
+                                                          : "properties.containers",
+                               "this host runs groups under gVisor (%s), which takes one "
+                               "container and no init containers per group",
+                               docker_sandbox_name(ctx));
     group_objects_t *g = malloc(sizeof *g);
     if (g == NULL)
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");

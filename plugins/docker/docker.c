@@ -74,17 +74,38 @@ static void scrub_secrets(const berth_group_t *spec, char *msg)
     }
 }
 
-/* Calls the engine; any failure to reach it is RuntimeUnavailable. */
+/* Calls the engine through `api` (at `socket`); any failure to reach it is
+ * RuntimeUnavailable. */
+static int call_api(engine_api_t *api, const char *socket, const char *method,
+                    const char *path, const char *body, const char *const *headers,
+                    long timeout_s, engine_response_t *resp, berth_error_t *err)
+{
+    char errbuf[ENGINE_API_ERROR_MAX];
+    if (engine_api_call(api, method, path, body, headers, timeout_s, resp, errbuf) != 0)
+        return berth_error_set(err, BERTH_EIO, "RuntimeUnavailable", "",
+                               "the container engine at %s did not answer %s %s: %s", socket,
+                               method, path, errbuf);
+    return 0;
+}
+
+/* Calls the engine at the context's socket (call_api()'s contract). */
 int call(docker_ctx_t *ctx, const char *method, const char *path, const char *body,
          const char *const *headers, long timeout_s, engine_response_t *resp,
          berth_error_t *err)
 {
-    char errbuf[ENGINE_API_ERROR_MAX];
-    if (engine_api_call(ctx->api, method, path, body, headers, timeout_s, resp, errbuf) != 0)
-        return berth_error_set(err, BERTH_EIO, "RuntimeUnavailable", "",
-                               "the container engine at %s did not answer %s %s: %s",
-                               ctx->socket, method, path, errbuf);
-    return 0;
+    return call_api(ctx->api, ctx->socket, method, path, body, headers, timeout_s, resp, err);
+}
+
+/* Calls the engine that creates a group's containers: the Podman service
+ * at runtime_socket when configured, else the context's (call_api()'s
+ * contract). */
+int call_runtime(docker_ctx_t *ctx, const char *method, const char *path, const char *body,
+                 long timeout_s, engine_response_t *resp, berth_error_t *err)
+{
+    if (ctx->runtime_api == NULL)
+        return call(ctx, method, path, body, NULL, timeout_s, resp, err);
+    return call_api(ctx->runtime_api, ctx->runtime_socket, method, path, body, NULL, timeout_s,
+                    resp, err);
 }
 
 /* Fails with `name` and the engine's message for an unexpected status. */
@@ -135,6 +156,7 @@ static void ctx_free(docker_ctx_t *ctx)
     if (ctx == NULL)
         return;
     engine_api_close(ctx->api);
+    engine_api_close(ctx->runtime_api);
     free(ctx->socket);
     free(ctx->api_version);
     free(ctx->publish_address);
@@ -143,6 +165,8 @@ static void ctx_free(docker_ctx_t *ctx)
     free(ctx->azure_file_root);
     free(ctx->sandbox_image);
     free(ctx->git);
+    free(ctx->runtime);
+    free(ctx->runtime_socket);
     free(ctx);
 }
 
@@ -164,6 +188,10 @@ static char **string_slot(docker_ctx_t *ctx, const char *key)
         return &ctx->sandbox_image;
     if (strcmp(key, "git") == 0)
         return &ctx->git;
+    if (strcmp(key, "runtime") == 0)
+        return &ctx->runtime;
+    if (strcmp(key, "runtime_socket") == 0)
+        return &ctx->runtime_socket;
     return NULL;
 }
 
@@ -312,8 +340,16 @@ static int docker_open(const char *config_json, const char *host, void **out,
         ctx_free(ctx);
         return rc;
     }
+    if (ctx->runtime != NULL && ctx->runtime_socket != NULL) {
+        ctx_free(ctx);
+        return berth_error_set(err, BERTH_EINVAL, "InvalidConfiguration",
+                               "config.runtime_socket",
+                               "runtime (Docker) and runtime_socket (Podman) exclude each other");
+    }
     ctx->api = engine_api_open(ctx->socket, ctx->api_version);
-    if (ctx->api == NULL) {
+    if (ctx->api != NULL && ctx->runtime_socket != NULL)
+        ctx->runtime_api = engine_api_open(ctx->runtime_socket, ctx->api_version);
+    if (ctx->api == NULL || (ctx->runtime_socket != NULL && ctx->runtime_api == NULL)) {
         ctx_free(ctx);
         return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
     }

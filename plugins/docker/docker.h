@@ -58,11 +58,29 @@ typedef struct docker_ctx {
     char *azure_file_root;
     char *sandbox_image;
     char *git;
+    char *runtime;                      /* the engine's gVisor runtime for a
+                                         * group's containers; NULL: its default */
+    char *runtime_socket;               /* a second Podman service whose runtime
+                                         * is gVisor: a group's containers are
+                                         * created through it; NULL: none     */
     uint32_t stop_grace_s;
     bool ulimits;
     engine_api_t *api;
+    engine_api_t *runtime_api;          /* runtime_socket's client, or NULL */
     volumes_config_t volumes;
 } docker_ctx_t;
+
+/* Whether the plugin runs groups under gVisor (runtime or runtime_socket). */
+static inline bool docker_sandboxed(const docker_ctx_t *ctx)
+{
+    return ctx->runtime != NULL || ctx->runtime_socket != NULL;
+}
+
+/* The name of what runs groups under gVisor, for messages. */
+static inline const char *docker_sandbox_name(const docker_ctx_t *ctx)
+{
+    return ctx->runtime != NULL ? ctx->runtime : ctx->runtime_socket;
+}
 
 typedef enum object_role { ROLE_SANDBOX = 0, ROLE_INIT, ROLE_CONTAINER } object_role_t;
 
@@ -89,6 +107,8 @@ uint64_t parse_u64(const char *s, int base);
 int call(docker_ctx_t *ctx, const char *method, const char *path, const char *body,
          const char *const *headers, long timeout_s, engine_response_t *resp,
          berth_error_t *err);
+int call_runtime(docker_ctx_t *ctx, const char *method, const char *path, const char *body,
+                 long timeout_s, engine_response_t *resp, berth_error_t *err);
 int engine_failure(const engine_response_t *resp, int code, const char *name,
                    const char *what, const berth_group_t *spec, berth_error_t *err);
 int get_json(docker_ctx_t *ctx, const char *path, const char *errname, json_t **out,

@@ -187,13 +187,33 @@ static int object_post(docker_ctx_t *ctx, const char *id, const char *verb, cons
     return rc;
 }
 
+static int stop_one(docker_ctx_t *ctx, const group_object_t *o, uint32_t grace_s,
+                    berth_error_t *err);
+
+/* Starts the group's sandbox container unless it runs.  Under a gVisor
+ * runtime, a container that starts takes the namespace's addresses over
+ * for its own network stack and never gives them back; so when the
+ * group's container does not run, a running sandbox is stopped first and
+ * the container starts in a fresh namespace. */
 static int start_sandbox(docker_ctx_t *ctx, group_objects_t *g, const char *key,
                          berth_error_t *err)
 {
     if (g->sandbox == NULL)
         return berth_error_set(err, BERTH_ENOENT, "ContainerGroupNotFound", "",
                                "container group %s has lost its sandbox", key);
-    if (strcmp(g->sandbox->state, "running") == 0)
+    bool running = strcmp(g->sandbox->state, "running") == 0;
+    if (running && docker_sandboxed(ctx)) {
+        bool member_runs = false;
+        for (size_t i = 0; i < g->n; i++)
+            member_runs |= g->o[i].role != ROLE_SANDBOX && strcmp(g->o[i].state, "running") == 0;
+        if (!member_runs) {
+            int rc = stop_one(ctx, g->sandbox, 0, err);
+            if (rc != 0)
+                return rc;
+            running = false;
+        }
+    }
+    if (running)
         return 0;
     return object_post(ctx, g->sandbox->id, "start", NULL, ENGINE_API_TIMEOUT_S,
                        "ContainerStartFailed", err);

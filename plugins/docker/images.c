@@ -47,8 +47,10 @@ int docker_probe(void *c, berth_plugin_host_info_t *info, berth_error_t *err)
                 version = cv;
         }
     }
-    snprintf(info->runtime, sizeof info->runtime, "%s %s", podman ? "podman" : "docker",
-             version ? version : "unknown");
+    snprintf(info->runtime, sizeof info->runtime, "%s %s%s", podman ? "podman" : "docker",
+             version ? version : "unknown", docker_sandboxed(ctx) ? " with gVisor" : "");
+    if (docker_sandboxed(ctx))
+        info->features |= BERTH_HOST_SANDBOX;
     json_decref(v);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     info->cores = n > 0 ? (uint32_t)n : 0;

@@ -56,6 +56,7 @@
 
 #include "berth-plugin.h"
 #include "lib/clock.h"
+#include "lib/seal.h"
 
 #define EVENTS_MAX 12
 #define PORTS_REMEMBERED_MAX 4096   /* groups whose host ports are kept      */
@@ -79,6 +80,9 @@ typedef struct options {
     uint32_t backoff_initial_ms, backoff_max_ms, backoff_reset_ms;
     uint32_t stop_grace_s;
     bool no_register;
+    berth__keyring_t *secrets;      /* --secrets-key: unseals a document's
+                                     * secrets for the runtime (NULL: a
+                                     * sealed secret fails its group)       */
 } options_t;
 
 /* ---- what the agent knows of each group ----------------------------------------- */

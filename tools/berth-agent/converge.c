@@ -41,6 +41,8 @@
 
 #include "agent.h"
 
+static void group_pull_create(agent_t *a, agroup_t *g, const berth_group_t *clear);
+
 /* The registry credential whose server is the image's registry, if any. */
 static const berth_registry_credential_t *credential_for(const berth_group_t *s,
                                                          const char *image)
@@ -57,12 +59,40 @@ static const berth_registry_credential_t *credential_for(const berth_group_t *s,
     return NULL;
 }
 
+/* A copy of g's document with its secrets unsealed (lib/seal.h), for the
+ * runtime calls of one create: the agent keeps only the sealed document.
+ * Free with berth__group_free_wiped() as soon as the runtime has it.  NULL when
+ * a secret cannot be unsealed (no key file, a key id the file lacks, a
+ * value altered) or out of memory: the group is then failed, naming the
+ * secret's path, and nothing of it runs. */
+static berth_group_t *spec_unsealed(agent_t *a, agroup_t *g)
+{
+    berth_error_t err;
+    berth_error_clear(&err);
+    char *text = NULL;
+    berth_group_t *clear = NULL;
+    int rc = berth_group_to_json(g->spec, 0, &text, NULL);
+    if (rc == 0)
+        rc = berth_group_parse(text, strlen(text), &clear, &err);
+    berth_free(text);
+    if (rc == 0)
+        rc = berth__unseal_group(a->o.secrets, clear, &err);
+    if (rc == 0)
+        return clear;
+    berth__group_free_wiped(clear);
+    if (err.target[0] != '\0')
+        fail_group(a, g, "secret %s cannot be unsealed: %s", err.target, err.message);
+    else
+        fail_group(a, g, "the document cannot be read for the runtime: %s",
+                   rc == BERTH_ENOMEM ? "out of memory" : err.message);
+    return NULL;
+}
+
 /* Pulls what is missing, then creates the group's containers (ACI's
  * Pulling, Pulled and Created events); on failure the group is failed
  * (fail_group()) and nothing of it runs. */
 void group_create(agent_t *a, agroup_t *g)
 {
-    berth_error_t err;
     view_touch(g);                  /* its phase, events and perhaps digest */
     if (g->runtime != NULL) {
         /* The claimed runtime group is gone: the group is created as itself. */
@@ -71,6 +101,18 @@ void group_create(agent_t *a, agroup_t *g)
         g->runtime = NULL;
         g->digest = berth_runtime_digest(g->spec);
     }
+    berth_group_t *clear = spec_unsealed(a, g);
+    if (clear == NULL)
+        return;
+    group_pull_create(a, g, clear);
+    berth__group_free_wiped(clear);
+}
+
+/* group_create() once the document is unsealed: `clear` is g's document
+ * with its secrets, for the runtime alone. */
+static void group_pull_create(agent_t *a, agroup_t *g, const berth_group_t *clear)
+{
+    berth_error_t err;
     for (size_t i = 0; i < g->n; i++) {
         const char *image = spec_container(g->spec, i)->image;
         bool seen = false;
@@ -80,7 +122,7 @@ void group_create(agent_t *a, agroup_t *g)
             continue;
         bool cached = false;
         event_add(g, &g->c[i].ev, "Pulling", "Normal", "pulling image \"%s\"", image);
-        if (a->ops->image_ensure(a->ctx, image, credential_for(g->spec, image), &cached,
+        if (a->ops->image_ensure(a->ctx, image, credential_for(clear, image), &cached,
                                  &err) != 0) {
             event_add(g, &g->c[i].ev, "Failed", "Warning", "Failed to pull image \"%s\": %s",
                       image, err.message);
@@ -103,7 +145,7 @@ void group_create(agent_t *a, agroup_t *g)
     }
     for (size_t i = 0; i < g->spec->ncontainers; i++)
         total += shares[i];
-    berth_runtime_group_t rg = {g->key, g->generation, g->digest, g->spec, total, shares,
+    berth_runtime_group_t rg = {g->key, g->generation, g->digest, clear, total, shares,
                                 NULL, 0};
     /* The host ports the group had here, asked for again -- unless a start
      * failed since, which a port taken meanwhile may have caused. */

@@ -5,8 +5,9 @@
  * the cell, starts the heartbeat (heartbeat.c) and reconciles
  * (converge.c).  Then it loops: read the next assignment from the host's
  * stream (consumer group; acknowledged only once its work is done),
- * converge that group, answer calls (calls.c), report images (images.c)
- * and supervise every group it runs (supervise.c).  `berth-agent logs` and
+ * converge that group (an assignment whose work failed is worked again
+ * every RETRY_EVERY_MS until done), answer calls (calls.c), report images
+ * (images.c) and supervise every group it runs (supervise.c).  `berth-agent logs` and
  * `berth-agent exec` run the same plugin operations as the calls on this
  * host for an operator, and exit.  It must never acknowledge an assignment
  * whose work is not done, and never stop the containers when it stops.
@@ -24,6 +25,7 @@
 #include "agent.h"
 
 #define CALLS_EVERY_MS 20           /* calls looked for this often, at least */
+#define RETRY_EVERY_MS 500          /* unfinished assignments tried again this often */
 #define EXIT_USAGE 2
 
 volatile sig_atomic_t stopping;
@@ -32,6 +34,79 @@ static void on_signal(int sig)
 {
     (void)sig;
     stopping = 1;
+}
+
+/* ---- assignments whose work is not done --------------------------------------------- */
+
+/* An assignment read whose work failed: converge() asked to try again
+ * later (Redis went away while the group's record was read, the runtime
+ * did not answer), or its acknowledgement failed.  The link hands each
+ * entry out once per run of the agent, so the entry, though still
+ * unacknowledged in the stream, would not come back before a restart: the
+ * loop keeps it here and works it again every RETRY_EVERY_MS until done.
+ * converge() makes the runtime match the group's current record, whatever
+ * the assignment's generation, so working an older assignment after a
+ * newer one of the same group is harmless. */
+typedef struct unfinished {
+    berth_assignment_t as;
+    bool converged;                 /* only its acknowledgement is left     */
+} unfinished_t;
+
+typedef struct unfinished_set {
+    unfinished_t *v;
+    size_t n, cap;
+} unfinished_set_t;
+
+/* Works one assignment: converges its group (unless that is done) and
+ * acknowledges it.  Returns true when both are done; otherwise sets
+ * *converged to say how far it got. */
+static bool assignment_work(agent_t *a, const berth_assignment_t *as, bool *converged)
+{
+    berth_error_t err;
+    if (!*converged)
+        *converged = converge(a, as->key, as->op == BERTH_ASSIGN_RESTART) == 0;
+    if (!*converged)
+        return false;
+    if (berth_hostlink_ack(a->link, as, &err) != 0) {
+        log_warn(as->key, "assignment not acknowledged: %s", err.message);
+        return false;
+    }
+    return true;
+}
+
+/* Keeps an assignment to work again.  Without memory for it, it is said
+ * and left to the next start of the agent (its entry stays unacknowledged
+ * in the stream). */
+static void unfinished_keep(unfinished_set_t *u, const berth_assignment_t *as, bool converged)
+{
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 16;
+        unfinished_t *v = realloc(u->v, cap * sizeof *v);
+        if (v == NULL) {
+            log_error(as->key, "assignment %s left to the next start: out of memory", as->id);
+            return;
+        }
+        u->v = v;
+        u->cap = cap;
+    }
+    u->v[u->n].as = *as;
+    u->v[u->n].converged = converged;
+    u->n++;
+}
+
+/* Works every kept assignment once, in the order they came, dropping
+ * those done. */
+static void unfinished_retry(agent_t *a, unfinished_set_t *u)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < u->n; i++) {
+        unfinished_t x = u->v[i];
+        if (stopping || !assignment_work(a, &x.as, &x.converged))
+            u->v[kept++] = x;
+        else
+            log_info(x.as.key, "assignment %s done on a later try", x.as.id);
+    }
+    u->n = kept;
 }
 
 /* The agent's loop (see the top of the file) until SIGTERM or SIGINT.
@@ -43,7 +118,8 @@ static int run(agent_t *a)
     bool reconciled = false;
     /* Image locality can count this host's images from its first placement on. */
     images_publish(a);
-    int64_t next_images = berth__clock_wall_ms() + 30000, next_calls = 0;
+    int64_t next_images = berth__clock_wall_ms() + 30000, next_calls = 0, next_retry = 0;
+    unfinished_set_t unfinished = {0};
     while (!stopping) {
         beat_turned(&a->beat);
         int64_t now = berth__clock_wall_ms();
@@ -62,9 +138,17 @@ static int run(agent_t *a)
                      as.op == BERTH_ASSIGN_PLACE ? "place"
                      : as.op == BERTH_ASSIGN_RELEASE ? "release" : "restart",
                      as.generation);
-            if (converge(a, as.key, as.op == BERTH_ASSIGN_RESTART) == 0 &&
-                berth_hostlink_ack(a->link, &as, &err) != 0)
-                log_warn(as.key, "assignment not acknowledged: %s", err.message);
+            bool converged = false;
+            if (!assignment_work(a, &as, &converged)) {
+                unfinished_keep(&unfinished, &as, converged);
+                if (unfinished.n == 1)
+                    next_retry = berth__clock_wall_ms() + RETRY_EVERY_MS;
+            }
+        }
+        now = berth__clock_wall_ms();
+        if (unfinished.n > 0 && now >= next_retry) {
+            unfinished_retry(a, &unfinished);
+            next_retry = berth__clock_wall_ms() + RETRY_EVERY_MS;
         }
         /* Calls are looked for when no assignment came, and at least every
          * CALLS_EVERY_MS while assignments keep coming: not one round trip
@@ -84,6 +168,8 @@ static int run(agent_t *a)
             next_tick = now + a->o.tick_ms;
         }
     }
+    /* Left unacknowledged in the stream: the next start reads them again. */
+    free(unfinished.v);
     log_info(NULL, "stopping; containers keep running");
     return 0;
 }
@@ -104,6 +190,9 @@ static const char usage_text[] =
     "  --redis URL            redis://HOST:PORT or unix:///PATH (redis://127.0.0.1:6379)\n"
     "  --cell NAME            the cell (default)\n"
     "  --plugin-config JSON   the plugin's configuration, or @FILE\n"
+    "  --secrets-key FILE     the key file berthd seals secrets with (its keys\n"
+    "                         unseal them for the runtime); without it a group\n"
+    "                         holding a sealed secret fails\n"
     "  --cores N --memory-mib N\n"
     "                         capacity to register (default: probed)\n"
     "  --gpu-sku SKU --gpu-count N\n"
@@ -178,13 +267,14 @@ enum {
     OPT_HOST = 1000, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_REDIS, OPT_CELL, OPT_CORES, OPT_MEMORY,
     OPT_GPU_SKU, OPT_GPU_COUNT, OPT_ZONE, OPT_NO_REGISTER, OPT_HEARTBEAT, OPT_TTL, OPT_TICK,
     OPT_STALL, OPT_SWEEP, OPT_BACKOFF_INITIAL, OPT_BACKOFF_MAX, OPT_BACKOFF_RESET,
-    OPT_STOP_GRACE, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION
+    OPT_STOP_GRACE, OPT_TAIL, OPT_TIMESTAMPS, OPT_HELP, OPT_VERSION, OPT_SECRETS_KEY
 };
 
 static const struct option long_opts[] = {
     {"host", required_argument, NULL, OPT_HOST},
     {"plugin", required_argument, NULL, OPT_PLUGIN},
     {"plugin-config", required_argument, NULL, OPT_PLUGIN_CONFIG},
+    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
     {"redis", required_argument, NULL, OPT_REDIS},
     {"cell", required_argument, NULL, OPT_CELL},
     {"cores", required_argument, NULL, OPT_CORES},
@@ -229,6 +319,14 @@ static int parse_options(int argc, char **argv, options_t *o, uint32_t *tail, bo
             if (o->plugin_config == NULL)
                 return usage_error("--plugin-config %s: cannot be read", optarg);
             break;
+        case OPT_SECRETS_KEY: {
+            berth_error_t err;
+            berth__keyring_free(o->secrets);
+            o->secrets = NULL;
+            if (berth__keyring_load(optarg, &o->secrets, &err) != 0)
+                return usage_error("--secrets-key: %s", err.message);
+            break;
+        }
         case OPT_REDIS: o->redis = optarg; break;
         case OPT_CELL: o->cell = optarg; break;
         case OPT_GPU_SKU: o->gpu_sku = optarg; break;
@@ -349,6 +447,7 @@ int main(int argc, char **argv)
     int rc = parse_options(argc, argv, &a.o, &tail, &timestamps);
     if (rc >= 0) {
         free(a.o.plugin_config);
+        berth__keyring_free(a.o.secrets);
         return rc;
     }
     log_host = a.o.host;
@@ -382,5 +481,6 @@ int main(int argc, char **argv)
         a.ops->close(a.ctx);
     berth_plugin_unload(a.plugin);
     free(a.o.plugin_config);
+    berth__keyring_free(a.o.secrets);
     return rc;
 }

@@ -3,7 +3,8 @@
  *
  * At start the agent registers its host: capacity from the command line,
  * or probed from the runtime plugin and the system; GPUs from the command
- * line or nvidia-smi.  It must never register a host the runtime did not
+ * line or nvidia-smi; the sandbox feature when the plugin runs groups
+ * under gVisor.  It must never register a host the runtime did not
  * answer for, and never touch a record under --no-register (main.c does
  * not call it then).
  */
@@ -64,6 +65,7 @@ int host_register(agent_t *a)
 {
     berth_error_t err;
     berth_plugin_host_info_t info;
+    memset(&info, 0, sizeof info);
     if (a->ops->probe(a->ctx, &info, &err) != 0) {
         log_error(NULL, "the runtime did not answer its probe: %s", err.message);
         return -1;
@@ -87,6 +89,8 @@ int host_register(agent_t *a)
         .gpu_count = gpus > 0 ? (uint32_t)gpus : 0,
         .os = BERTH_OS_LINUX,
         .zone = a->o.zone,
+        /* What the runtime isolates is the plugin's to say, nothing else. */
+        .features = info.features & BERTH_HOST_SANDBOX,
         .state = BERTH_HOST_READY,
     };
     berth_engine_t *engine = NULL;
@@ -103,8 +107,8 @@ int host_register(agent_t *a)
         log_error(NULL, "host not registered: %s", err.message);
         return -1;
     }
-    log_info(NULL, "registered: %u cores, %u MiB, %u GPUs%s%s, runtime %s", h.cores,
+    log_info(NULL, "registered: %u cores, %u MiB, %u GPUs%s%s, runtime %s%s", h.cores,
              h.memory_mib, h.gpu_count, h.gpu_count ? " " : "", h.gpu_count ? sku : "",
-             info.runtime);
+             info.runtime, h.features & BERTH_HOST_SANDBOX ? ", sandbox" : "");
     return 0;
 }

@@ -6,7 +6,8 @@
  * record versions, a consistent change log) and berthd's resource records
  * against the placements; cell load adds (or replaces) every host of an
  * inventory file, creating the cell when it is new, and sets the cell's
- * per-group limits when the file gives `limits`.
+ * per-group limits when the file gives `limits`, and its sandbox policy
+ * when it gives `sandbox`.
  *
  * fsck only reads the cell: it never repairs it.  cell load checks the
  * whole file before anything reaches Redis.
@@ -173,9 +174,9 @@ static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_e
     return 0;
 }
 
-/* True when the inventory (already checked) is the object form with the
- * member `name` (`limits`, `subnets`): only then does the cell's table of
- * that name change. */
+/* True when the inventory (already checked) is the object form with member
+ * `name` (`limits`, `sandbox`, `subnets`): only then does that setting of
+ * the cell change. */
 static bool has_member(const char *text, size_t len, const char *name)
 {
     json_t *root = json_loadb(text, len, 0, NULL);
@@ -245,7 +246,21 @@ int berthctl_cell_load_main(int argc, char **argv)
     rc = open_cell(&a, engine, &store);
     if (rc != 0)
         goto done;
-    /* The limits first: once hosts are in, groups are checked against them. */
+    /* The sandbox policy, then the limits, before the hosts: once hosts are
+     * in, groups are placed and checked against them; a replica that has
+     * the limits has the policy. */
+    if (has_member(text, len, "sandbox")) {
+        berth_sandbox_policy_t policy = berth_engine_sandbox_get(scratch);
+        int src = berth_store_sandbox_put(store, policy, &err);
+        if (src != 0) {
+            fprintf(stderr, "berthctl: cannot set the sandbox policy of cell '%s': %s\n",
+                    a.cell, err.message);
+            rc = src == BERTH_EIO ? BERTHCTL_EXIT_USAGE : BERTHCTL_EXIT_FAILED;
+            goto done;
+        }
+        fprintf(stderr, "cell %s: sandbox policy %s\n", a.cell,
+                berth_sandbox_policy_name(policy));
+    }
     if (has_member(text, len, "limits")) {
         berth_limits_t limits;
         berth_engine_limits_get(scratch, &limits);

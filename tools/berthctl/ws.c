@@ -19,7 +19,8 @@
  * wiped), never send the bearer token anywhere but the endpoint's origin,
  * never wait on the network without a bound before the session opens
  * (--timeout), and never spin: the session waits in poll() with a
- * timeout.  Nothing here frames bytes by hand: wslay does.
+ * timeout.  Nothing here frames bytes by hand: wslay does; the answer to
+ * the upgrade is read by wsanswer.c (fuzzed by tests/fuzz/fuzz_wsanswer.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,9 +44,9 @@
 #include "berthctl.h"
 #include "lib/curl.h"
 #include "lib/random.h"
+#include "wsanswer.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_SUBPROTOCOL "berth.exec.v1"
 #define WS_CONNECT_TIMEOUT_MS 10000L
 #define WS_HEAD_MAX 16384               /* the 101's status line and headers */
 #define WS_ERROR_BODY_MAX 65536         /* a refused upgrade's body kept     */
@@ -112,25 +113,6 @@ static bool write_all(int fd, const void *data, size_t len)
     return true;
 }
 
-/* Whether the comma-separated header value v holds `token` (any case). */
-static bool has_token(const char *v, size_t len, const char *token)
-{
-    size_t tl = strlen(token), i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* The length of the scheme-and-authority part of an http(s) URL
  * ("https://host:port"), or 0. */
 static size_t origin_length(const char *url)
@@ -193,33 +175,6 @@ static bool read_some(ws_conn_t *w, char *buf, size_t cap, size_t *len, size_t w
     return true;
 }
 
-/* The value of header `name` in the head (status line first, "\r\n"
- * separated, ending at head_end), or NULL; *vlen its length. */
-static const char *header_find(const char *head, const char *head_end, const char *name,
-                               size_t *vlen)
-{
-    size_t nl = strlen(name);
-    const char *line = memmem(head, (size_t)(head_end - head), "\r\n", 2);
-    while (line != NULL && line + 2 < head_end) {
-        line += 2;
-        const char *eol = memmem(line, (size_t)(head_end - line), "\r\n", 2);
-        if (eol == NULL)
-            eol = head_end;
-        if ((size_t)(eol - line) > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
-            const char *v = line + nl + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *e = eol;
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            *vlen = (size_t)(e - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
-}
-
 /* A refused upgrade: reads its body (bounded) and reports it as any
  * failed exchange.  Returns BERTHCTL_EXIT_HTTP. */
 static int handshake_refused(ws_conn_t *w, long status, char *buf, size_t len, size_t head_len,
@@ -227,7 +182,7 @@ static int handshake_refused(ws_conn_t *w, long status, char *buf, size_t len, s
 {
     berthctl_response_t r = {.status = status};
     size_t vlen = 0;
-    const char *cl = header_find(buf, buf + head_len - 2, "Content-Length", &vlen);
+    const char *cl = berthctl_ws_header_find(buf, buf + head_len - 2, "Content-Length", &vlen);
     long want = 0;
     char num[24];
     if (cl != NULL && vlen < sizeof num) {
@@ -349,7 +304,7 @@ static int ws_open(berthctl_client_t *c, const char *uri, ws_conn_t *w, bool *v1
                            "GET %s%s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: berthctl\r\n"
                            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                           "Sec-WebSocket-Protocol: " WS_SUBPROTOCOL "\r\n",
+                           "Sec-WebSocket-Protocol: " BERTHCTL_WS_SUBPROTOCOL "\r\n",
                            *path == '/' ? "" : "/", path, (int)alen, authority, key);
     if (c->ep.token != NULL && same_origin)
         berthctl_string_printf(&b, "Authorization: Bearer %s\r\n", c->ep.token);
@@ -377,45 +332,28 @@ static int ws_open(berthctl_client_t *c, const char *uri, ws_conn_t *w, bool *v1
         free(buf);
         return BERTHCTL_EXIT_HTTP;
     }
-    const char *end = memmem(buf, len, "\r\n\r\n", 4);
-    long status = 0;
-    if (end == NULL || len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 ||
-        !berthctl_parse_count((char[4]){buf[9], buf[10], buf[11], '\0'}, 999, &status)) {
+    berthctl_ws_answer_t ans;
+    if (!berthctl_ws_answer_read(buf, len, accept, &ans)) {
         fprintf(stderr, "berthctl: exec: %s\n",
-                end == NULL && eof ? "the connection closed during the WebSocket upgrade"
-                                   : "the answer to the WebSocket upgrade is not HTTP");
+                memmem(buf, len, "\r\n\r\n", 4) == NULL && eof
+                    ? "the connection closed during the WebSocket upgrade"
+                    : "the answer to the WebSocket upgrade is not HTTP");
         free(buf);
         return BERTHCTL_EXIT_HTTP;
     }
-    size_t head_len = (size_t)(end - buf) + 4;
-    if (status != 101) {
-        int rc = handshake_refused(w, status, buf, len, head_len, deadline);
+    size_t head_len = ans.head_len;
+    if (ans.status != 101) {
+        int rc = handshake_refused(w, ans.status, buf, len, head_len, deadline);
         free(buf);
         return rc;
     }
-    const char *hend = end + 2;     /* the last header's CRLF included */
-    size_t vl = 0;
-    const char *v;
-    const char *bad = NULL;
-    if ((v = header_find(buf, hend, "Upgrade", &vl)) == NULL || !has_token(v, vl, "websocket"))
-        bad = "no 'Upgrade: websocket'";
-    else if ((v = header_find(buf, hend, "Connection", &vl)) == NULL ||
-             !has_token(v, vl, "upgrade"))
-        bad = "no 'Connection: Upgrade'";
-    else if ((v = header_find(buf, hend, "Sec-WebSocket-Accept", &vl)) == NULL ||
-             vl != strlen(accept) || memcmp(v, accept, vl) != 0)
-        bad = "a wrong Sec-WebSocket-Accept";
-    else if ((v = header_find(buf, hend, "Sec-WebSocket-Protocol", &vl)) != NULL) {
-        if (vl == strlen(WS_SUBPROTOCOL) && memcmp(v, WS_SUBPROTOCOL, vl) == 0)
-            *v1 = true;
-        else
-            bad = "a subprotocol berthctl did not ask for";
-    }
-    if (bad != NULL) {
-        fprintf(stderr, "berthctl: exec: the WebSocket upgrade was answered with %s\n", bad);
+    if (ans.bad != NULL) {
+        fprintf(stderr, "berthctl: exec: the WebSocket upgrade was answered with %s\n",
+                ans.bad);
         free(buf);
         return BERTHCTL_EXIT_HTTP;
     }
+    *v1 = ans.v1;
     /* What came after the headers is the start of the frames. */
     w->npending = len - head_len;
     w->pos = 0;

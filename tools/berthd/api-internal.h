@@ -10,7 +10,8 @@
  *                 association links
  *   api_open.c    open and close, the loop's timers, health, metrics
  *   mutate.c      the mutating requests
- *   reads.c       lists, usages, operations, logs and exec
+ *   reads.c       lists, operations, logs and exec
+ *   reads_scope.c usages and cached images, as the caller's scope sees them
  *
  * Not for the rest of berthd, which meets the API through berthd.h.
  * Everything declared here runs on the loop's thread and must never block
@@ -137,7 +138,8 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
 /* Answers GET /berth/hosts/{host} and POST /berth/hosts/{host}/cordon,
  * /uncordon and /drain (api_hosts.c), seg[0..n-1] the path's segments
  * (n 3 or 4, seg[1] "hosts"): a bad host name 400, an unknown host 404,
- * a POST without a token allowing every subscription 403; the POSTs run
+ * (bd_api_handle() has already refused a caller without the operator
+ * scope, 403); the POSTs run
  * on the worker thread, the GET on the loop's replica once caught up. */
 /* Answers /berth/subnets (api_subnets.c): GET the replica's subnet table
  * {"value": [...]}, PUT a new one (400 naming the member at fault); 403
@@ -166,8 +168,10 @@ void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, 
 void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply);
 
 /* Answers a location's cached images: the agents' image sets, read
- * without blocking, listed once per OS type the cell's hosts run. */
-void api_get_cached_images(bd_api_t *api, bd_reply_t *reply);
+ * without blocking, listed once per OS type the cell's hosts run; with
+ * `only` (an object whose members are image references; a reference is
+ * taken), those of them alone.  NULL: all. */
+void api_get_cached_images(bd_api_t *api, json_t *only, bd_reply_t *reply);
 
 /* Answers the provider's operations (a fixed list). */
 void api_get_provider_operations(bd_reply_t *reply);

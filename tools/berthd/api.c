@@ -61,10 +61,16 @@
  *
  * USAGES.  GET .../locations/{loc}/usages reports "ContainerGroups" (this
  * subscription's groups in that location; limit 2000, not enforced),
- * "StandardCores" (whole cores allocated / capacity in the cell),
- * "StandardMemoryInGB" (GB allocated / capacity) and, per GPU SKU,
- * "Standard<SKU>Gpus" (GPUs allocated / capacity).  A cell serves every
- * location: capacity is the cell's.
+ * "StandardCores" (whole cores its placed groups in that location hold /
+ * the cell's capacity), "StandardMemoryInGB" (GB held / capacity) and, per
+ * GPU SKU, "Standard<SKU>Gpus" (GPUs held / capacity).  A cell serves
+ * every location: capacity is the cell's, as ACI's quota is the region's;
+ * no subscription sees what another's groups hold (reads_scope.c).
+ *
+ * CACHED IMAGES.  GET .../locations/{loc}/cachedImages lists, for a
+ * tenant's token, the images the cell's hosts hold that the
+ * subscription's groups in that location run; for an operator's, all the
+ * cell's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -327,8 +333,19 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
         bad_path(reply, "empty, relative or odd segments");
         return;
     }
-    /* Berth's own routes. */
+    /* Berth's own routes.  The hosts and their actions are the
+     * operators'; the list of where a subscription's groups run is
+     * checked against the token's subscriptions (bd_reads_where()), and an
+     * exec session is opened by its password. */
     if (ieq(seg[0], "berth")) {
+        if (n >= 2 && strcmp(seg[1], "hosts") == 0 && !req->operator_scope) {
+            bd_reply_route(reply, "Forbidden");
+            bd_reply_error(reply, 403, "AuthorizationFailed", "",
+                           "The client does not have authorization to read or change the "
+                           "cell's hosts: that needs an operator token (one allowing every "
+                           "subscription, '*').");
+            return;
+        }
         if (n == 2 && strcmp(seg[1], "hosts") == 0) {
             bd_reply_route(reply, "Berth_Hosts");
             if (req->method != BD_GET)
@@ -452,7 +469,7 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             }
             if (n == 7 && ieq(seg[6], "cachedImages")) {
                 bd_reply_route(reply, "Location_ListCachedImages");
-                api_get_cached_images(api, reply);
+                bd_reads_cached_images(api, req, seg[1], seg[5], reply);
                 return;
             }
             if (n == 8 && ieq(seg[6], "operations")) {

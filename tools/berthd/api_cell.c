@@ -149,6 +149,7 @@ void api_get_capabilities(bd_api_t *api, const char *location, bd_reply_t *reply
 typedef struct images_ctx {
     bd_api_t *api;
     bd_reply_t *reply;
+    json_t *only;                   /* the images to list, or NULL: all    */
 } images_ctx_t;
 
 static void cached_images(int status, const char *const *images, size_t n,
@@ -156,8 +157,10 @@ static void cached_images(int status, const char *const *images, size_t n,
 {
     images_ctx_t *c = data;
     bd_reply_t *reply = c->reply;
+    json_t *only = c->only;
     if (status != 0) {
         bd_reply_berth_error(reply, 500, err);
+        json_decref(only);
         free(c);
         return;
     }
@@ -175,16 +178,17 @@ static void cached_images(int status, const char *const *images, size_t n,
     json_t *value = json_array();
     for (size_t i = 0; value != NULL && i < n; i++)
         for (int k = 0; k < 2; k++)
-            if (os[k])
+            if (os[k] && (only == NULL || json_object_get(only, images[i]) != NULL))
                 json_array_append_new(value,
                                       json_pack("{s:s, s:s}", "osType",
                                                 os_name(k ? BERTH_OS_WINDOWS : BERTH_OS_LINUX),
                                                 "image", images[i]));
+    json_decref(only);
     bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
 }
 
 /* Contract: api-internal.h. */
-void api_get_cached_images(bd_api_t *api, bd_reply_t *reply)
+void api_get_cached_images(bd_api_t *api, json_t *only, bd_reply_t *reply)
 {
     images_ctx_t *c = malloc(sizeof *c);
     berth_error_t err;
@@ -194,7 +198,9 @@ void api_get_cached_images(bd_api_t *api, bd_reply_t *reply)
     }
     c->api = api;
     c->reply = reply;
+    c->only = json_incref(only);
     if (berth_store_async_images_list(api->async, cached_images, c, &err) != 0) {
+        json_decref(c->only);
         free(c);
         bd_reply_berth_error(reply, 500, &err);
     }

@@ -166,6 +166,7 @@ int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
     berth_store_options_init(&so);
     so.url = cfg->redis_url;
     so.cell = api->cell;
+    bd_store_options_durable(cfg, &so);
     int rc = berth_engine_new(&eo, &api->async_engine, err);
     if (rc == 0)
         rc = berth_store_async_open(&so, api->async_engine, base, &api->async, err);

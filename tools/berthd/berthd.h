@@ -50,6 +50,7 @@
 #include <jansson.h>
 
 #include "berth.h"
+#include "lib/seal.h"
 
 /* ---- configuration ---------------------------------------------------------------- */
 
@@ -71,12 +72,19 @@ typedef struct bd_config {
     uint32_t agent_timeout_ms;      /* logs and exec wait for the agent (10000) */
     uint32_t redis_wait_ms;         /* how long start-up waits for Redis to
                                      * answer (0: until it does)            */
+    uint32_t replicas;              /* Redis replicas that confirm each commit
+                                     * before it is answered (0: none)      */
+    uint32_t replica_wait_ms;       /* how long a commit waits for them     */
     char public_url[256];           /* "https://HOST:PORT", no trailing '/':
                                      * what clients reach berthd at (the
                                      * ARM metadata and token endpoints name
                                      * it; never taken from a request)     */
     char location[65];              /* every resource group's location
                                      * (GET .../resourcegroups/RG): "westeurope" */
+    const berth__keyring_t *secrets; /* --secrets-key: seals every secret
+                                     * before it is stored (NULL: documents
+                                     * with a secret are refused); shared
+                                     * read-only by the worker thread        */
 } bd_config_t;
 
 /* ---- one request, as the server hands it to the API ---------------------------------- */
@@ -108,6 +116,12 @@ typedef struct bd_request {
     bool any_subscription;
     const char *const *subscriptions;
     size_t nsubscriptions;
+    /* The operator scope: Berth's own routes (/berth/hosts and the host
+     * actions) and the cell-wide views (every cached image).  A token
+     * allowing every subscription ('*') has it, as has every caller when
+     * there is no tokens file; a tenant's token (named subscriptions) does
+     * not. */
+    bool operator_scope;
     /* Set by the WebSocket alone (server_ws.c), never from a request's
      * bytes: an exec session's take answers what to run, {"session":
      * {key, container, command, tty, rows, cols}}, instead of running it. */
@@ -192,6 +206,17 @@ typedef struct bd_api bd_api_t;
 /* Connects to Redis (the cell of cfg), loads the engine replicas and
  * starts the API's timer on `base`.  Returns 0 or a negative code with
  * err. */
+/* Sets the Redis replicas the configuration asks to confirm each commit
+ * (--replicas, --replica-wait-ms) in store options `so`; the store's
+ * command timeout grows when needed to exceed that wait. */
+static inline void bd_store_options_durable(const bd_config_t *cfg, berth_store_options_t *so)
+{
+    so->wait_replicas = cfg->replicas;
+    so->wait_timeout_ms = cfg->replica_wait_ms;
+    if (cfg->replicas > 0 && so->timeout_ms <= cfg->replica_wait_ms)
+        so->timeout_ms = cfg->replica_wait_ms + 1000;
+}
+
 int bd_api_open(const bd_config_t *cfg, struct event_base *base, bd_api_t **out,
                 berth_error_t *err);
 
@@ -233,10 +258,12 @@ uint32_t bd_api_agent_timeout_ms(const bd_api_t *api);
  * NGroups mid-rollout, an object whose members are keys).  profile_doc:
  * for a PUT or PATCH whose body names a container group profile, that
  * profile's document at revision profile_rev, resolved on the loop
- * (bd_profile_resolve()); NULL otherwise. */
+ * (bd_profile_resolve()); NULL otherwise.  The body's secrets are sealed
+ * under `secrets` (berthd's --secrets-key; NULL: a body with a secret is
+ * refused) before anything is stored (secrets.h). */
 void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t *req,
                        bd_reply_t *reply, char **seg, int n, const char *profile_doc,
-                       uint64_t profile_rev);
+                       uint64_t profile_rev, const berth__keyring_t *secrets);
 
 /* Runs one reconcile step for every NGroup of the store's cell, logging
  * failures, and makes `active` the set of those not steady after it.

@@ -78,6 +78,10 @@ static void bd_usage(FILE *out)
             "                         [CLIENT_ID] ('*' for any subscription; with a\n"
             "                         CLIENT_ID, TOKEN is that OAuth client's secret);\n"
             "                         without it: no auth\n"
+            "  --secrets-key FILE     the key file that seals secrets before they reach\n"
+            "                         Redis (lines \"KEYID KEY\", the first seals, all\n"
+            "                         unseal; mode 600); without it a document holding a\n"
+            "                         secret is refused\n"
             "  --data-dir DIR         local state and the embedded Redis (default:\n"
             "                         /var/lib/berthd)\n"
             "  --dns-domain D         suffix of group FQDNs (default: berth.local)\n"
@@ -91,6 +95,10 @@ static void bd_usage(FILE *out)
             "                         endpoints (default: from --listen and TLS)\n"
             "  --location LOC         the location resource groups report (default:\n"
             "                         westeurope)\n"
+            "  --replicas N           answer a change only once N Redis replicas confirm\n"
+            "                         it (WAIT); a change they do not confirm in time is\n"
+            "                         answered 503 NotReplicated (default: 0)\n"
+            "  --replica-wait-ms MS   how long a change waits for them (default: 1000)\n"
             "  --redis-wait-ms MS     at start, how long to keep trying while Redis cannot\n"
             "                         be reached (every 100 ms doubling to 5 s), then\n"
             "                         exit 1; 0: until it answers or SIGTERM (default: 0)\n"
@@ -194,12 +202,15 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tokens", required_argument, NULL, 't'},
+        {"secrets-key", required_argument, NULL, 'S'},
         {"data-dir", required_argument, NULL, 'd'},
         {"dns-domain", required_argument, NULL, 'D'},
         {"body-max", required_argument, NULL, 'b'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"redis-wait-ms", required_argument, NULL, 'W'},
+        {"replicas", required_argument, NULL, 'N'},
+        {"replica-wait-ms", required_argument, NULL, 'w'},
         {"public-url", required_argument, NULL, 'P'},
         {"location", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
@@ -213,9 +224,11 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
     cfg->body_max = 1024 * 1024;
     cfg->header_timeout_s = 10;
     cfg->idle_timeout_s = 60;
+    cfg->replica_wait_ms = 1000;
     cfg->agent_timeout_ms = 10000;
     snprintf(cfg->location, sizeof cfg->location, "westeurope");
     bool have_listen = false;
+    const char *secrets_key = NULL;
 
     opterr = 0;
     int c;
@@ -239,6 +252,7 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         case 'C': cfg->tls_cert = optarg; break;
         case 'K': cfg->tls_key = optarg; break;
         case 't': cfg->tokens_file = optarg; break;
+        case 'S': secrets_key = optarg; break;
         case 'd': bd_copy_opt(cfg->data_dir, sizeof cfg->data_dir, "--data-dir", optarg); break;
         case 'D':
             if (optarg[0] == '\0' || optarg[0] == '.')
@@ -258,6 +272,13 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         case 'W':
             cfg->redis_wait_ms =
                 (uint32_t)bd_parse_uint("--redis-wait-ms", optarg, 0, BD_REDIS_WAIT_MAX_MS);
+            break;
+        case 'N':
+            cfg->replicas = (uint32_t)bd_parse_uint("--replicas", optarg, 0, 64);
+            break;
+        case 'w':
+            cfg->replica_wait_ms =
+                (uint32_t)bd_parse_uint("--replica-wait-ms", optarg, 1, 60000);
             break;
         case 'P':
             bd_copy_opt(cfg->public_url, sizeof cfg->public_url, "--public-url", optarg);
@@ -289,6 +310,14 @@ static void bd_parse_options(int argc, char **argv, bd_config_t *cfg)
         snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s%s%s:%u",
                  cfg->tls_cert != NULL ? "https" : "http", v6 ? "[" : "", cfg->listen_addr,
                  v6 ? "]" : "", (unsigned)cfg->listen_port);
+    }
+    if (secrets_key != NULL) {
+        /* Read once, here: the keys stay in memory for the process's life. */
+        berth__keyring_t *ring = NULL;
+        berth_error_t err;
+        if (berth__keyring_load(secrets_key, &ring, &err) != 0)
+            bd_usage_error("--secrets-key: %s", err.message);
+        cfg->secrets = ring;
     }
 }
 
@@ -642,6 +671,7 @@ out:
     if (ev_term != NULL)
         event_free(ev_term);
     event_base_free(base);
+    berth__keyring_free((berth__keyring_t *)cfg.secrets);  /* wiped */
     if (rc == 0)
         bd_log("info", "stopped");
     return rc;

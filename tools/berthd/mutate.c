@@ -41,7 +41,10 @@
  * succeed).  A change that needs a delete: 409.  A private address another
  * group holds: the next one, anew from the read, at most MUT_IP_PROBES
  * times, then 409 PrivateIpAddressNotAvailable.  Redis failing: 500, or 503
- * when the record could not even be read.  The resource changing under
+ * when the record could not even be read, or when the commit was applied
+ * but the Redis replicas asked for (--replicas) did not confirm it in time
+ * (NotReplicated: the client's retry finds it applied and answers it).  The
+ * resource changing under
  * more than MUT_ATTEMPTS tries: 409 Conflict.
  *
  * This file holds the request's life: its start (what needs no I/O, a
@@ -62,6 +65,7 @@
 #include "apiversions.h"
 #include "mutate-internal.h"
 #include "profiles.h"
+#include "secrets.h"
 
 void mut_free(mut_t *m)
 {
@@ -248,6 +252,8 @@ void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
         http = 400;
     else if (status == BERTH_ENOENT && strcmp(m->op.kind, "restart") == 0)
         http = 409;
+    else if (status == BERTH_EIO && strcmp(e.name, "NotReplicated") == 0)
+        http = 503;     /* applied, not confirmed: the client's retry confirms it */
     mut_berth_error(m, http, &e);
 }
 
@@ -327,6 +333,13 @@ static int put_document(mut_t *m)
     rc = berth_engine_group_request(berth_store_async_engine(m->api->async), m->g, &m->req, &err);
     if (rc != 0) {
         mut_berth_error(m, 400, &err);
+        return -1;
+    }
+    /* Sealed before anything is stored or compared: the record, the
+     * change log and the digest only ever see the sealed document. */
+    rc = bd_group_seal(m->api->cfg->secrets, m->g, &err);
+    if (rc != 0) {
+        mut_berth_error(m, rc == BERTH_ENOMEM ? 503 : 400, &err);
         return -1;
     }
     if (berth_group_to_json(m->g, 0, &m->spec, NULL) != 0) {

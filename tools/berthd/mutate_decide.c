@@ -256,6 +256,25 @@ static void put_dns(const mut_t *m, char *out, size_t cap)
     }
 }
 
+/* The distinct images of the group's containers and init containers, in
+ * the order they first appear (the tenant's view of the cached images). */
+static json_t *record_images(const berth_group_t *g)
+{
+    json_t *images = json_array();
+    const berth_container_t *lists[2] = {g->containers, g->init_containers};
+    size_t counts[2] = {g->ncontainers, g->ninit_containers};
+    for (size_t l = 0; images != NULL && l < 2; l++)
+        for (size_t i = 0; lists[l] != NULL && i < counts[l]; i++) {
+            const char *image = lists[l][i].image;
+            bool seen = image == NULL;
+            for (size_t k = 0; !seen && k < json_array_size(images); k++)
+                seen = strcmp(json_string_value(json_array_get(images, k)), image) == 0;
+            if (!seen)
+                json_array_append_new(images, json_string(image));
+        }
+    return images;
+}
+
 /* The record a PUT writes: the old one's created and lastHost kept; of the
  * document only what berthd decides with (records.h). */
 static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *digest)
@@ -288,6 +307,7 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *dige
         ip[0] = '\0';
     json_object_set_new(rec, "ip", json_string(ip));
     json_object_set_new(rec, "spot", json_boolean(m->g->priority == BERTH_PRIORITY_SPOT));
+    json_object_set_new(rec, "images", record_images(m->g));
     /* The profile the document came from, {id, revision} (profiles.h):
      * the core's document has no place for it. */
     if (m->profile != NULL)

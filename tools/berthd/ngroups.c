@@ -50,6 +50,7 @@
 #include "profiles.h"
 #include "query.h"
 #include "resource.h"
+#include "secrets.h"
 
 #define NG_TYPE "Microsoft.ContainerInstance/ngroups"
 
@@ -141,6 +142,9 @@ static json_t *ngroup_body(const berth_ngroup_t *g)
         json_decref(profiles);
         profiles = json_array();
     }
+    /* Its secrets are never answered, sealed or not. */
+    berth__redact_properties(
+        json_object_get(json_array_get(profiles, 0), "containerGroupProperties"));
     json_t *rev = json_object_get(meta, "profileRevision");
     if (json_is_object(json_array_get(profiles, 0)) && json_integer_value(rev) > 0)
         json_object_set(json_array_get(profiles, 0), "revision", rev);
@@ -203,18 +207,41 @@ static int template_make(const char *profile_doc, const char *overlay, char **ou
     return rc;
 }
 
+/* What a PUT or PATCH of an NGroup works with (bd_ngroups_handle()'s
+ * arguments). */
+typedef struct bd_ngroup_ctx {
+    berth_store_t *store;
+    json_t *active;
+    const char *profile_doc;
+    uint64_t profile_rev;
+    const berth__keyring_t *secrets;
+} bd_ngroup_ctx_t;
+
 /* Writes the NGroup from the body text[0..len-1]: the template is made
  * from profile_doc (at profile_rev) when there is one, else kept from
  * `old` (NULL: none), and one step is taken.  Answers `status`. */
-static void write_ngroup(berth_store_t *store, json_t *active, const char *text, size_t len,
+static void write_ngroup(const bd_ngroup_ctx_t *c, const char *text, size_t len,
                          const char *sub, const char *rg, const char *name, const char *key,
-                         const berth_ngroup_t *old, const char *profile_doc,
-                         uint64_t profile_rev, int status, bd_reply_t *reply)
+                         const berth_ngroup_t *old, int status, bd_reply_t *reply)
 {
+    berth_store_t *store = c->store;
+    json_t *active = c->active;
+    const char *profile_doc = c->profile_doc;
+    uint64_t profile_rev = c->profile_rev;
     bd_ngroup_body_t body;
     berth_error_t err;
-    int rc = bd_ngroup_body_read(text, len, sub, rg, &body, &err);
+    /* Sealed first: the body the NGroup keeps and the template made from
+     * it hold no secret in clear. */
+    char *sealed = NULL;
+    int rc = bd_ngroup_body_seal(c->secrets, text, len, &sealed, &err);
+    if (rc == 0 && sealed != NULL) {
+        text = sealed;
+        len = strlen(sealed);
+    }
+    if (rc == 0)
+        rc = bd_ngroup_body_read(text, len, sub, rg, &body, &err);
     if (rc != 0) {
+        free(sealed);
         bd_reply_berth_error(reply, status_of(rc), &err);
         return;
     }
@@ -260,6 +287,7 @@ static void write_ngroup(berth_store_t *store, json_t *active, const char *text,
     free(tmpl);
     free(metadata);
     bd_ngroup_body_free(&body);
+    free(sealed);
     if (rc != 0) {
         bd_reply_berth_error(reply, status_of(rc), &err);
         return;
@@ -288,24 +316,22 @@ static berth_ngroup_t *live_ngroup(berth_store_t *store, const char *rg, const c
     return NULL;
 }
 
-static void put_ngroup(berth_store_t *store, json_t *active, const bd_request_t *req,
-                       const char *sub, const char *rg, const char *name, const char *key,
-                       const char *profile_doc, uint64_t profile_rev, bd_reply_t *reply)
+static void put_ngroup(const bd_ngroup_ctx_t *c, const bd_request_t *req, const char *sub,
+                       const char *rg, const char *name, const char *key, bd_reply_t *reply)
 {
     berth_ngroup_t *old = NULL;
-    bool existed = berth_store_ngroup_get(store, key, &old, NULL) == 0 && !old->deleting;
-    write_ngroup(store, active, req->body, req->body ? req->body_len : 0, sub, rg, name, key,
-                 NULL, profile_doc, profile_rev, existed ? 200 : 201, reply);
+    bool existed = berth_store_ngroup_get(c->store, key, &old, NULL) == 0 && !old->deleting;
+    write_ngroup(c, req->body, req->body ? req->body_len : 0, sub, rg, name, key, NULL,
+                 existed ? 200 : 201, reply);
     berth_ngroup_free(old);
 }
 
 /* PATCH: ACI's NGroupPatch merged over the body the NGroup keeps, then
  * written like a PUT; the template stays unless the patch names a profile. */
-static void patch_ngroup(berth_store_t *store, json_t *active, const bd_request_t *req,
-                         const char *sub, const char *rg, const char *name, const char *key,
-                         const char *profile_doc, uint64_t profile_rev, bd_reply_t *reply)
+static void patch_ngroup(const bd_ngroup_ctx_t *c, const bd_request_t *req, const char *sub,
+                         const char *rg, const char *name, const char *key, bd_reply_t *reply)
 {
-    berth_ngroup_t *g = live_ngroup(store, rg, name, key, reply);
+    berth_ngroup_t *g = live_ngroup(c->store, rg, name, key, reply);
     if (g == NULL)
         return;
     json_t *meta = g->metadata_json ? json_loads(g->metadata_json, 0, NULL) : NULL;
@@ -320,8 +346,7 @@ static void patch_ngroup(berth_store_t *store, json_t *active, const bd_request_
     if (rc != 0)
         bd_reply_berth_error(reply, status_of(rc), &err);
     else
-        write_ngroup(store, active, merged, strlen(merged), sub, rg, name, key, g, profile_doc,
-                     profile_rev, 200, reply);
+        write_ngroup(c, merged, strlen(merged), sub, rg, name, key, g, 200, reply);
     free(merged);
     free(stored);
     berth_ngroup_free(g);
@@ -411,8 +436,9 @@ static void act_ngroup(berth_store_t *store, json_t *active, const char *action,
 /* Contract (berthd.h): answers one NGroups request. */
 void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t *req,
                        bd_reply_t *reply, char **seg, int n, const char *profile_doc,
-                       uint64_t profile_rev)
+                       uint64_t profile_rev, const berth__keyring_t *secrets)
 {
+    const bd_ngroup_ctx_t c = {store, active, profile_doc, profile_rev, secrets};
     char apiv[32];
     int q = bd_query_get(req->query, "api-version", apiv, sizeof apiv);
     if (q == 0) {
@@ -506,13 +532,11 @@ void bd_ngroups_handle(berth_store_t *store, json_t *active, const bd_request_t 
     }
     case BD_PUT:
         bd_reply_route(reply, "NGroups_CreateOrUpdate");
-        put_ngroup(store, active, req, seg[1], seg[3], name, key, profile_doc, profile_rev,
-                   reply);
+        put_ngroup(&c, req, seg[1], seg[3], name, key, reply);
         return;
     case BD_PATCH:
         bd_reply_route(reply, "NGroups_Update");
-        patch_ngroup(store, active, req, seg[1], seg[3], name, key, profile_doc, profile_rev,
-                     reply);
+        patch_ngroup(&c, req, seg[1], seg[3], name, key, reply);
         return;
     case BD_DELETE: {
         bd_reply_route(reply, "NGroups_Delete");

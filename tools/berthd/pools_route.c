@@ -16,7 +16,7 @@
  * A PUT or PATCH reaches the worker as a job body this file writes
  * (pools.c reads it), never as the client's: {"patch", "resource" (the
  * body as bodies.c normalized it), "size", "template" (the profile
- * revision's document, secrets included, or null), "revision"}.
+ * revision's document, its secrets sealed, or null), "revision"}.
  *
  * This file must never block and never touch the store: what blocks runs
  * in pools.c on the worker.

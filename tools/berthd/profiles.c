@@ -27,6 +27,7 @@
 #include "digest.h"
 #include "profiles.h"
 #include "query.h"
+#include "secrets.h"
 
 #define PROFILE_TYPE "Microsoft.ContainerInstance/containerGroupProfiles"
 #define PROFILE_PAGE 100            /* records read per listing step        */
@@ -49,7 +50,7 @@ typedef struct preq {
     uint64_t revision;              /* asked for (P_REV, P_RESOLVE; 0: latest) */
     int attempts;
     /* a PUT's document, checked before any I/O */
-    char *doc;                      /* canonical text, secrets included     */
+    char *doc;                      /* canonical text, secrets sealed       */
     char location[BD_LOCATION_MAX + 1];
     json_t *tags;                   /* PUT, PATCH (NULL: none given)        */
     json_t *zones;                  /* PUT (NULL: none)                     */
@@ -797,6 +798,12 @@ static int put_document(preq_t *p, const bd_request_t *req)
     free(text);
     if (prc != 0) {
         bd_reply_berth_error(reply, prc == BERTH_ETOOBIG ? 413 : 400, &err);
+        goto out;
+    }
+    prc = bd_group_seal(p->api->cfg->secrets, g, &err);
+    if (prc != 0) {
+        berth_group_free(g);
+        bd_reply_berth_error(reply, prc == BERTH_ENOMEM ? 503 : 400, &err);
         goto out;
     }
     size_t dlen = 0;

@@ -18,9 +18,10 @@
  *                         its key (the cell's key names are short):
  *                         field "<n>" -> revision n's container-group
  *                         document {"location", ["zones",] "properties"},
- *                         secrets included (berth_group_to_json() of the
- *                         parsed document: canonical text, so equal
- *                         documents have equal text)
+ *                         its secrets sealed (secrets.h; berth_group_to_json()
+ *                         of the parsed, sealed document: canonical text,
+ *                         and sealing is deterministic, so equal documents
+ *                         have equal text)
  *
  * WRITES.  A PUT, PATCH or DELETE reads the profile record, decides, and
  * makes one commit (berth_store_async_records(), no generation check)
@@ -63,7 +64,7 @@ void bd_profiles_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *repl
  * status: 0, BERTH_EINVAL (malformed reference), BERTH_ENOENT (no such
  * profile or revision: err's message names which), or BERTH_EIO.
  * document: on 0, an ACI container-group document {"location": ...,
- * "properties": {...}} of that revision, secrets included (never show
+ * "properties": {...}} of that revision, secrets sealed (never show
  * it to a user as is); revision: the revision resolved.  Both valid only
  * during the call.
  * (err's target is "id" for a malformed reference or a missing profile,

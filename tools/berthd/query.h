@@ -16,6 +16,14 @@
  * or does not fit.  Other parameters are not looked at. */
 int bd_query_get(const char *query, const char *name, char *out, size_t cap);
 
+/* Finds a parameter named twice in the raw query string (NULL: none):
+ * names are compared as sent, exactly (as bd_query_get() finds them).
+ * Returns 1 and the first such name (truncated; bytes outside printable
+ * ASCII as '?') in name[cap], 0 when every
+ * name is given once, -1 when memory ran out.  O(n log n) in the number of
+ * parameters. */
+int bd_query_duplicate(const char *query, char *name, size_t cap);
+
 /* Percent-encodes `s` (unreserved characters kept, the others as %XX in
  * upper case) into out[cap].  Returns 0, or -1 when it does not fit or
  * memory ran out. */

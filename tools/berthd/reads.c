@@ -1,5 +1,5 @@
 /*
- * reads.c: berthd's container-group routes that read -- lists, usages,
+ * reads.c: berthd's container-group routes that read -- lists,
  * long-running operations, the operators' list of where groups run -- and
  * the ones that go to a group's agent -- logs and exec sessions -- all as
  * callbacks on the loop.
@@ -330,97 +330,6 @@ void bd_reads_where(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
     berth_error_t err;
     if (berth_store_async_sync(api->async, where_synced, w, &err) != 0)
         where_synced(0, NULL, NULL, w);
-}
-
-/* ---- usages ------------------------------------------------------------------------------ */
-
-static json_t *usage(const char *name, const char *local, uint64_t cur, uint64_t limit)
-{
-    return json_pack("{s:s, s:I, s:I, s:{s:s, s:s}}", "unit", "Count", "currentValue",
-                     (json_int_t)cur, "limit", (json_int_t)limit, "name", "value", name,
-                     "localizedValue", local);
-}
-
-static void usages_count(int status, const char *text, size_t len, void *data)
-{
-    (void)len;
-    struct {
-        bd_api_t *api;
-        bd_reply_t *reply;
-    } *u = data;
-    bd_api_t *api = u->api;
-    bd_reply_t *reply = u->reply;
-    free(u);
-    if (status != 0) {
-        store_failing(reply);
-        return;
-    }
-    uint64_t count = text != NULL ? strtoull(text, NULL, 10) : 0;
-    berth_engine_t *engine = berth_store_async_engine(api->async);
-    berth_engine_stats_t st;
-    berth_engine_stats(engine, &st);
-    json_t *value = json_array();
-    json_array_append_new(value, usage("ContainerGroups", "Container Groups", count, 2000));
-    json_array_append_new(value, usage("StandardCores", "Standard Cores",
-                                       (st.used_millicores + 999) / 1000,
-                                       st.capacity_millicores / 1000));
-    json_array_append_new(value, usage("StandardMemoryInGB", "Standard Memory (GB)",
-                                       (st.used_memory_mib + 1023) / 1024,
-                                       st.capacity_memory_mib / 1024));
-    /* Per GPU SKU, over the hosts: O(hosts), no I/O. */
-    json_t *gpus = json_object();
-    size_t n = berth_engine_host_count(engine);
-    for (size_t i = 0; i < n; i++) {
-        berth_host_t h;
-        berth_host_usage_t hu;
-        if (berth_engine_host_at(engine, i, &h, &hu) != 0 || h.gpu_count == 0 || !h.gpu_sku)
-            continue;
-        json_t *e = json_object_get(gpus, h.gpu_sku);
-        if (e == NULL) {
-            e = json_pack("{s:I, s:I}", "used", (json_int_t)0, "cap", (json_int_t)0);
-            json_object_set_new(gpus, h.gpu_sku, e);
-        }
-        json_object_set_new(e, "used", json_integer(json_integer_value(json_object_get(e, "used")) +
-                                                    hu.gpu_count));
-        json_object_set_new(e, "cap", json_integer(json_integer_value(json_object_get(e, "cap")) +
-                                                   h.gpu_count));
-    }
-    const char *sku;
-    json_t *e;
-    json_object_foreach(gpus, sku, e)
-    {
-        char name[96], local[128];
-        snprintf(name, sizeof name, "Standard%sGpus", sku);
-        snprintf(local, sizeof local, "Standard %s GPUs", sku);
-        uint64_t used = (uint64_t)json_integer_value(json_object_get(e, "used"));
-        uint64_t cap = (uint64_t)json_integer_value(json_object_get(e, "cap"));
-        json_array_append_new(value, usage(name, local, used, cap));
-    }
-    json_decref(gpus);
-    bd_reply_send(reply, 200, json_pack("{s:o}", "value", value), NULL);
-}
-
-/* Contract: reads.h. */
-void bd_reads_usages(bd_api_t *api, const char *sub, const char *location, bd_reply_t *reply)
-{
-    char field[BD_SUB_MAX + BD_LOCATION_MAX + 2], loc[BD_LOCATION_MAX + 1], s[BD_SUB_MAX + 1];
-    bd_lower(sub, s, sizeof s);
-    bd_location_norm(location, loc, sizeof loc);
-    snprintf(field, sizeof field, "%s/%s", s, loc);
-    struct {
-        bd_api_t *api;
-        bd_reply_t *reply;
-    } *u = malloc(sizeof *u);
-    if (u == NULL) {
-        out_of_memory(reply);
-        return;
-    }
-    u->api = api;
-    u->reply = reply;
-    if (bd_records_read(api->records, "usage", field, usages_count, u) != 0) {
-        free(u);
-        out_of_memory(reply);
-    }
 }
 
 /* ---- long-running operations ---------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /*
- * reads.h: berthd's reading routes (reads.c): lists, usages, long-running
- * operations, where groups run, logs and exec.  Each answers its request through `reply`
+ * reads.h: berthd's reading routes: lists, long-running operations, where
+ * groups run, logs and exec (reads.c); usages and cached images, as the
+ * caller's scope sees them (reads_scope.c).  Each answers its request through `reply`
  * exactly once, from a later callback on the loop or at once; none blocks.
  */
 #ifndef BERTHD_READS_H
@@ -23,8 +24,18 @@ void bd_reads_list(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, co
  * follow.  The placements are the replica's, read after a sync. */
 void bd_reads_where(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply);
 
-/* GET .../locations/{location}/usages of subscription `sub`. */
+/* GET .../locations/{location}/usages of subscription `sub`
+ * (reads_scope.c): its container groups in the location (the usage
+ * count), and the whole cores, GB of memory and GPUs per SKU its placed
+ * groups there hold; each limit is the cell's capacity (2000 groups). */
 void bd_reads_usages(bd_api_t *api, const char *sub, const char *location, bd_reply_t *reply);
+
+/* GET .../locations/{location}/cachedImages of subscription `sub`
+ * (reads_scope.c): for an operator (req->operator_scope) every image the
+ * cell's hosts hold; for a tenant, those of them its groups in the
+ * location run (their records' `images`), nothing of another's. */
+void bd_reads_cached_images(bd_api_t *api, const bd_request_t *req, const char *sub,
+                            const char *location, bd_reply_t *reply);
 
 /* GET .../locations/{l}/operations/{opid} of subscription `sub`. */
 void bd_reads_operation(bd_api_t *api, const char *sub, const char *opid, bd_reply_t *reply);

@@ -6,17 +6,21 @@
  * berth_effect_t gives them, without the "berth:{C}:" prefix):
  *   resources   HASH   "<sub>/<rg>/<name>" (lowercase) -> resource record JSON
  *                      {id, subscription, resourceGroup, name, location, tags,
- *                      digest, dns, spot, state, lastHost, generation,
- *                      created, updated}.  The group's document is not here:
+ *                      digest, dns, spot, images, ip, state, lastHost,
+ *                      generation, created, updated}.  The group's document is not here:
  *                      the library holds it, once (the group's record while
  *                      placed, the cell's kept documents while stopped or
  *                      evicted; berth_store_async_document_read()).  The
  *                      record keeps what berthd decides with: `digest` (SHA-1
  *                      of the document, digest.h), `dns`
  *                      ("<location>/<label>" of its DNS label, or ""),
- *                      `spot` (its priority is Spot) and, for a group in a
- *                      subnet, `ip` (its private address's claim,
- *                      "<subnet hash>/<a.b.c.d>", api_subnets.c)
+ *                      `spot` (its priority is Spot), `images` (its
+ *                      containers' distinct image references, for a
+ *                      tenant's cachedImages; absent in a record written
+ *                      before Berth kept it: read as none until the group's
+ *                      next PUT) and, for a group in a subnet, `ip` (its
+ *                      private address's claim, "<subnet hash>/<a.b.c.d>",
+ *                      api_subnets.c)
  *   index       ZSET   score 0, the same keys, for listing (ZRANGEBYLEX)
  *   dns         HASH   "<location>/<label>" -> group key
  *   ips         HASH   "<subnet hash>/<a.b.c.d>" -> group key: the private

@@ -8,7 +8,11 @@
  * records module: the one place besides records.c that knows the record's
  * shape (records.h).
  *
- * This file must never write.
+ * It also reports every secret a stored document holds in clear (lib/
+ * seal.h): berthd seals each before it stores a document, so one in clear
+ * was stored by a berthd without --secrets-key or written around berthd.
+ *
+ * This file must never write, and never print a secret's value.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -20,6 +24,7 @@
 #include <jansson.h>
 
 #include "digest.h"
+#include "lib/seal.h"
 #include "records_fsck.h"
 #include "resource.h"
 
@@ -71,6 +76,31 @@ static bool resource_key(const char *key)
     return slashes == 2;
 }
 
+static int clear_secret(const char *path, void *data)
+{
+    void **kv = data;
+    violation(kv[0], "container group %s stores a secret in clear at %s", (const char *)kv[1],
+              path);
+    return 0;
+}
+
+/* Each secret of the document `spec` of group `key` that is not sealed
+ * (lib/seal.h) is a violation naming its JSON path, never its value. */
+static void check_secrets(check_t *k, const char *key, const char *spec)
+{
+    berth_group_t *g = NULL;
+    if (spec == NULL || berth_group_parse(spec, strlen(spec), &g, NULL) != 0) {
+        if (spec != NULL)
+            violation(k, "container group %s: its document does not parse", key);
+        return;
+    }
+    void *kv[2] = {k, (void *)key};
+    if (berth__secrets_clear(g, clear_secret, kv) < 0)
+        violation(k, "container group %s: its document could not be searched for secrets",
+                  key);
+    berth_group_free(g);
+}
+
 /* One resource record against the cell. */
 static void check_record(check_t *k, const char *key, const char *text, size_t len)
 {
@@ -104,6 +134,7 @@ static void check_record(check_t *k, const char *key, const char *text, size_t l
                          "(resource generation %lld, group generation %llu)", key,
                       (long long)gen, (unsigned long long)group_gen);
     } else if (rc == 0 || rc == BERTH_ENOENT) {
+        check_secrets(k, key, spec);    /* kept; a placed one is check_group's */
         berth_eviction_t ev;
         bool evicted = berth_store_eviction_read(k->store, key, &ev, NULL) == 0;
         if (!stopped && !evicted)
@@ -127,10 +158,21 @@ typedef struct group_walk {
     int rc;
 } group_walk_t;
 
-/* A placed group's resource record must exist. */
+/* A placed group's document holds no clear secret, and its resource
+ * record must exist. */
 static int check_group(const char *key, void *data)
 {
     group_walk_t *w = data;
+    char *spec = NULL;
+    uint64_t gen = 0;
+    berth_error_t err;
+    int rc = berth_store_document_read(w->k->store, key, &spec, &gen, &err);
+    if (rc == 0)
+        check_secrets(w->k, key, spec);
+    else if (rc != BERTH_ENOENT)
+        violation(w->k, "container group %s: its document could not be read: %s", key,
+                  err.message);
+    berth_free(spec);
     if (!resource_key(key))
         return 0;
     redisReply *r = redisCommand(w->k->c, "HEXISTS %sresources %s", w->k->prefix, key);

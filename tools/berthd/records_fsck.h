@@ -19,7 +19,8 @@ typedef void (*bd_records_fsck_cb)(const char *violation, void *data);
  * Stopped whose group is placed; a resource whose generation is ahead of
  * its group's, or whose document is not the one its group runs; a
  * resource neither Stopped nor placed nor evicted (nothing will ever run
- * it).  A group's generation may be ahead of its resource's: a host's
+ * it); a secret (lib/seal.h) that a group's document, placed or kept,
+ * holds in clear, by group and JSON path.  A group's generation may be ahead of its resource's: a host's
  * failure moves a group without a request.  Calls cb per violation.
  * Returns the number of violations (>= 0), or BERTH_EIO with err; stores
  * the number of resource records read in *resources (may be NULL). */

@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 
 #include "berthd.h"
+#include "httphead.h"
 
 #define BD_HEADERS_MAX (64 * 1024)  /* bytes of a request's head (431 above) */
 /* evhttp's own head limit, above ours: ours answers first (431), evhttp's
@@ -53,7 +54,8 @@
 
 typedef struct bd_token {
     unsigned char digest[32];       /* SHA-256 of the token                 */
-    bool any;                       /* '*' among its subscriptions          */
+    bool any;                       /* '*' among its subscriptions: the
+                                     * operator scope                       */
     size_t nsubs;
     char **subs;
     /* A client (a third field, "TOKEN SUBS CLIENT_ID"): the token is also
@@ -170,9 +172,7 @@ struct bd_conn {
     bool own_output;                /* what is written now is ours          */
     struct timespec started;        /* the request's first byte, or accept  */
     size_t request_bytes;           /* of the current request so far        */
-    size_t head_bytes;              /* of its head, to the blank line       */
-    bool head_done;                 /* its blank line was seen              */
-    bool line_empty;                /* nothing but '\r' since the last '\n' */
+    bd_head_t head;                 /* its head, scanned to the blank line  */
     int answer;                     /* replaces evhttp's next page's status */
     bd_reply_t *reply;              /* the reply pending on it, or NULL     */
     bd_ws_t *ws;                    /* UPGRADED: its WebSocket session      */

@@ -46,6 +46,7 @@
 #include <openssl/ssl.h>
 
 #include "server-internal.h"
+#include "query.h"
 #include "resource.h"
 #include "lib/random.h"
 
@@ -266,6 +267,19 @@ static void bd_request_cb(struct evhttp_request *req, void *arg)
     breq.client_request_id = r->client_request_id;
     if (!open_route && bd_authorize(srv, req, r, &breq) != 0)
         return;
+    /* A parameter given twice is refused whole: no route picks a value. */
+    char dup[64];
+    int dq = bd_query_duplicate(r->query, dup, sizeof dup);
+    if (dq != 0) {
+        bd_reply_route(r, "BadRequest");
+        if (dq < 0)
+            bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
+        else
+            bd_reply_error(r, 400, "DuplicateQueryParameter", dup,
+                           "The query parameter '%s' is given more than once; give each "
+                           "parameter once.", dup);
+        return;
+    }
 
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t blen = in != NULL ? evbuffer_get_length(in) : 0;

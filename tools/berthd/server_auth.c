@@ -5,6 +5,12 @@
  * client's secret), and each request's authorization, scoped to the
  * subscriptions its token names.
  *
+ * Scopes: a token naming subscriptions is a tenant's: it reaches those
+ * subscriptions' resources and nothing of Berth's own.  A token whose
+ * subscriptions are '*' is an operator's: every subscription, Berth's own
+ * routes (/berth/hosts, the host actions) and the cell-wide views
+ * (bd_request_t.operator_scope).
+ *
  * Only tokens' SHA-256 digests are kept, and for clients a key derived from
  * the secret that signs their access tokens ("berth1.<expiry>.<client>.
  * <HMAC-SHA-256>": nothing to store, any berthd with the same file accepts
@@ -405,6 +411,7 @@ int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r,
 {
     if (srv->tokens == NULL) {
         out->any_subscription = true;
+        out->operator_scope = true;
         return 0;
     }
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -418,6 +425,7 @@ int bd_authorize(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r,
     if (t == NULL)
         return unauthorized(r, "InvalidAuthenticationToken", "The access token is invalid.");
     out->any_subscription = t->any;
+    out->operator_scope = t->any;
     out->subscriptions = (const char *const *)t->subs;
     out->nsubscriptions = t->nsubs;
     /* The subscription named by the path, if any. */

@@ -70,38 +70,26 @@ static void bd_conn_begin(bd_conn_t *c)
     c->state = BD_CONN_READING;
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     c->request_bytes = 0;
-    c->head_bytes = 0;
-    c->head_done = false;
-    c->line_empty = true;
+    bd_head_start(&c->head);
     c->answer = 0;
     bd_conn_arm(c, c->srv->cfg->header_timeout_s);
 }
 
 /* Counts `n` bytes of the request from offset `from` of `in` and, until the
- * head's blank line, scans them for it.  A line holding nothing but '\r'
- * counts as blank: a head that evhttp would not end there stays within
- * evhttp's own (slightly larger) limit all the same. */
+ * head's blank line, scans them for it (bd_head_scan()). */
 static void bd_conn_scan(bd_conn_t *c, struct evbuffer *in, size_t from, size_t n)
 {
     c->request_bytes += n;
     struct evbuffer_ptr pos;
-    if (c->head_done || evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0)
+    if (c->head.done || evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0)
         return;
     char chunk[1024];
-    while (n > 0 && !c->head_done) {
+    while (n > 0 && !c->head.done) {
         size_t want = n < sizeof chunk ? n : sizeof chunk;
         ev_ssize_t got = evbuffer_copyout_from(in, &pos, chunk, want);
         if (got <= 0)
             return;
-        for (ev_ssize_t i = 0; i < got && !c->head_done; i++) {
-            c->head_bytes++;
-            if (chunk[i] == '\n') {
-                c->head_done = c->line_empty;
-                c->line_empty = true;
-            } else if (chunk[i] != '\r') {
-                c->line_empty = false;
-            }
-        }
+        bd_head_scan(&c->head, chunk, (size_t)got);
         n -= (size_t)got;
         if (evbuffer_ptr_set(in, &pos, (size_t)got, EVBUFFER_PTR_ADD) != 0)
             return;
@@ -113,12 +101,12 @@ static void bd_conn_scan(bd_conn_t *c, struct evbuffer *in, size_t from, size_t 
  * answer must not start inside the bufferevent's read). */
 static void bd_conn_check_head(bd_conn_t *c, struct evbuffer *in)
 {
-    if (c->state == BD_CONN_READING && c->head_bytes > BD_HEADERS_MAX)
+    if (c->state == BD_CONN_READING && c->head.bytes > BD_HEADERS_MAX)
         c->state = BD_CONN_OVERSIZED;
     if (c->state != BD_CONN_OVERSIZED)
         return;
     evbuffer_drain(in, evbuffer_get_length(in));
-    if (c->head_done) {
+    if (c->head.done) {
         struct timeval now = {0, 0};
         evtimer_add(c->timer, &now);
     }

@@ -4,6 +4,9 @@
  * 101 Switching Protocols and its connection is taken over from evhttp;
  * wslay frames what follows, driven from the bufferevent's callbacks.
  *
+ * The handshake's headers and the client's messages are read by
+ * wsproto.c's pure functions (fuzzed by tests/fuzz/fuzz_ws.c).
+ *
  * The session, as `az container exec` opens it: the first text (or
  * binary) message is the password; the session is then taken through the
  * POST form's path (bd_api_handle() on POST /berth/exec/<id> with
@@ -20,7 +23,7 @@
  *
  * The client's later messages: without a subprotocol (the Azure CLI's
  * way), every message is input for the process.  With the subprotocol
- * WS_PROTOCOL ("berth.exec.v1", echoed in the 101) the first byte of each
+ * BD_WS_PROTOCOL ("berth.exec.v1", echoed in the 101) the first byte of each
  * message is a channel: 0 input, 1 end of input, 2 the terminal's new size
  * as "ROWS COLS".  Input sent before the session opened is kept (at most
  * WS_EARLY_MAX) and said first.  Flow control both ways: reading the
@@ -40,7 +43,7 @@
  * password alone opens the session.
  *
  * It must never block the loop, never keep more of a client's bytes than
- * WS_INPUT_MAX plus one message of WS_MSG_MAX (a larger one closes the
+ * WS_INPUT_MAX plus one message of BD_WS_MSG_MAX (a larger one closes the
  * socket, 1009), and never keep a socket open past its bounds: WS_SILENCE_S
  * without a message before the password, the agent's timeout plus
  * WS_RUN_SLACK_S while the session is taken, WS_SESSION_MAX_S for an
@@ -61,16 +64,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <wslay/wslay.h>
 
 #include "server-internal.h"
 #include "resource.h"
+#include "wsproto.h"
 
 #define WS_PATH "/berth/exec/"
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_MSG_MAX (64 * 1024)      /* a client's message; larger: 1009     */
 #define WS_INPUT_MAX (256 * 1024)   /* read from the socket before framing   */
 #define WS_FRAME_MAX (16 * 1024)    /* the output's text frames              */
 #define WS_SILENCE_S 60             /* waiting for the password              */
@@ -82,7 +82,6 @@
 #define WS_BACKLOG_MAX 64           /* input chunks not yet taken by Redis   */
 #define WS_OUTPUT_HIGH (1024 * 1024) /* output queued for the client: hold   */
 #define WS_WRITE_STALL_S 60          /* output the client does not take     */
-#define WS_PROTOCOL "berth.exec.v1"
 #define WS_LOGS_QUERY "api-version=2023-05-01"
 
 
@@ -126,7 +125,7 @@ struct bd_ws {
     size_t nsubs;
     /* Exec: the interactive session; input the client sent before it
      * opened (kind byte, 4-byte length, bytes); the protocol's channels
-     * (WS_PROTOCOL negotiated); reading the client paused for the
+     * (BD_WS_PROTOCOL negotiated); reading the client paused for the
      * session's backlog. */
     berth_store_async_session_t *sess;
     struct evbuffer *early;
@@ -330,17 +329,14 @@ static void ws_session_say(bd_ws_t *ws, uint8_t kind, const uint8_t *bytes, size
 {
     berth_error_t err;
     int rc = 0;
-    if (kind == 0 && len > 0) {
+    if (kind == BD_WS_INPUT && len > 0) {
         rc = berth_store_async_session_input(ws->sess, (const char *)bytes, len, &err);
-    } else if (kind == 1) {
+    } else if (kind == BD_WS_EOF) {
         rc = berth_store_async_session_input(ws->sess, NULL, 0, &err);
-    } else if (kind == 2) {
-        char size[24];
-        unsigned rows = 0, cols = 0;
-        snprintf(size, sizeof size, "%.*s", (int)(len < 23 ? len : 23), (const char *)bytes);
-        if (sscanf(size, "%u %u", &rows, &cols) == 2 && rows <= 1000 && cols <= 1000)
-            rc = berth_store_async_session_resize(ws->sess, (uint16_t)rows, (uint16_t)cols,
-                                                  &err);
+    } else if (kind == BD_WS_RESIZE) {
+        uint16_t rows, cols;
+        if (bd_ws_resize_parse(bytes, len, &rows, &cols))
+            rc = berth_store_async_session_resize(ws->sess, rows, cols, &err);
     }
     (void)rc; /* a session that ended says so through its callback */
     if (berth_store_async_session_backlog(ws->sess) >= WS_BACKLOG_MAX && !ws->paused) {
@@ -355,17 +351,12 @@ static void ws_session_say(bd_ws_t *ws, uint8_t kind, const uint8_t *bytes, size
 /* A message of the client after the password: split into the session's
  * kinds (the protocol's channel byte, or all of it input), said now or
  * kept until the session opens. */
-static void ws_input(bd_ws_t *ws, const uint8_t *msg, size_t len)
+static void ws_input(bd_ws_t *ws, const uint8_t *whole, size_t whole_len)
 {
-    uint8_t kind = 0;
-    if (ws->channels) {
-        if (len == 0 || msg[0] > 2)
-            return;
-        kind = msg[0];
-        msg++;
-        len--;
-    }
-    if (kind == 0 && len == 0)
+    uint8_t kind;
+    const uint8_t *msg;
+    size_t len;
+    if (!bd_ws_split(ws->channels, whole, whole_len, &kind, &msg, &len))
         return;
     if (ws->sess != NULL && ws->stage == WS_SESSION) {
         ws_session_say(ws, kind, msg, len);
@@ -541,11 +532,7 @@ static void ws_start_run(bd_ws_t *ws, const uint8_t *msg, size_t len)
     ws_arm(ws, (long)(ws->srv->cfg->agent_timeout_ms / 1000) + WS_RUN_SLACK_S);
     /* A password that is not UTF-8 (or too long to be one) is sent as "",
      * a wrong one: it counts as a try. */
-    json_t *b = len <= 256 ? json_pack("{s:s%}", "password", (const char *)msg, len) : NULL;
-    if (b == NULL)
-        b = json_pack("{s:s}", "password", "");
-    char *body = b != NULL ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(b);
+    char *body = bd_ws_password_body(msg, len);
     char path[sizeof WS_PATH + BD_ID_HEX];
     snprintf(path, sizeof path, WS_PATH "%s", ws->id);
     ws->run = bd_reply_capture_new();
@@ -749,46 +736,13 @@ static void ws_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the upgrade -------------------------------------------------------------------------- */
 
-/* Whether the comma-separated header value `v` holds `token`. */
-static bool ws_has_token(const char *v, const char *token)
-{
-    size_t n = strlen(token);
-    while (v != NULL && *v != '\0') {
-        v += strspn(v, " \t,");
-        size_t len = strcspn(v, ",");
-        size_t end = len;
-        while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end == n && strncasecmp(v, token, n) == 0)
-            return true;
-        v += len;
-    }
-    return false;
-}
-
 /* Contract: server-internal.h. */
 bool bd_ws_wanted(struct evhttp_request *req, const char *path)
 {
     if (strncmp(path, WS_PATH, strlen(WS_PATH)) != 0)
         return false;
     const char *up = evhttp_find_header(evhttp_request_get_input_headers(req), "Upgrade");
-    return ws_has_token(up, "websocket");
-}
-
-/* Sec-WebSocket-Accept for `key`: base64(SHA-1(key GUID)).  Returns false
- * when key is not the base64 of 16 bytes. */
-static bool ws_accept_key(const char *key, char out[32])
-{
-    unsigned char raw[24];
-    if (strlen(key) != 24 || EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18 ||
-        key[22] != '=' || key[23] != '=')
-        return false;
-    char buf[24 + sizeof WS_GUID];
-    snprintf(buf, sizeof buf, "%s%s", key, WS_GUID);
-    unsigned char sha[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)buf, strlen(buf), sha);
-    EVP_EncodeBlock((unsigned char *)out, sha, SHA_DIGEST_LENGTH);
-    return true;
+    return bd_ws_has_token(up, "websocket");
 }
 
 /* Contract: server-internal.h. */
@@ -805,7 +759,7 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
                        "the request path is not valid: bad exec session id");
         return;
     }
-    if (!ws_has_token(evhttp_find_header(h, "Connection"), "upgrade")) {
+    if (!bd_ws_has_token(evhttp_find_header(h, "Connection"), "upgrade")) {
         bd_reply_error(r, 400, "InvalidWebSocketHandshake", "",
                        "a WebSocket handshake needs the header 'Connection: Upgrade'");
         return;
@@ -821,7 +775,7 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
         bd_reply_send(r, 426, body, v13);
         return;
     }
-    if (key == NULL || !ws_accept_key(key, accept)) {
+    if (key == NULL || !bd_ws_accept_key(key, accept)) {
         bd_reply_error(r, 400, "InvalidWebSocketHandshake", "",
                        "the header Sec-WebSocket-Key must be the base64 of 16 bytes");
         return;
@@ -860,13 +814,14 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
         bd_reply_error(r, 503, "ServiceUnavailable", "", "out of memory");
         return;
     }
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, WS_MSG_MAX);
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, BD_WS_MSG_MAX);
     snprintf(ws->id, sizeof ws->id, "%s", id);
     ws->subs_any = auth.any_subscription;
     ws->subs = auth.subscriptions;
     ws->nsubs = auth.nsubscriptions;
     ws->stage = WS_PASSWORD;
-    ws->channels = ws_has_token(evhttp_find_header(h, "Sec-WebSocket-Protocol"), WS_PROTOCOL);
+    ws->channels =
+        bd_ws_has_token(evhttp_find_header(h, "Sec-WebSocket-Protocol"), BD_WS_PROTOCOL);
     ws->conn = c;
     ws->evcon = c->evcon;
     ws->bev = c->bev;
@@ -884,7 +839,7 @@ void bd_ws_upgrade(bd_server_t *srv, struct evhttp_request *req, bd_reply_t *r, 
                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
                         accept,
-                        ws->channels ? "Sec-WebSocket-Protocol: " WS_PROTOCOL "\r\n" : "");
+                        ws->channels ? "Sec-WebSocket-Protocol: " BD_WS_PROTOCOL "\r\n" : "");
     bufferevent_setcb(ws->bev, ws_read_cb, ws_write_cb, ws_event_cb, ws);
     bufferevent_setwatermark(ws->bev, EV_READ, 0, WS_INPUT_MAX);
     bufferevent_setwatermark(ws->bev, EV_WRITE, 0, 0);

@@ -244,6 +244,7 @@ static void store_try_open(bd_worker_t *w)
         berth_store_options_init(&so);
         so.url = w->cfg.redis_url;
         so.cell = cell_of(&w->cfg);
+        bd_store_options_durable(&w->cfg, &so);
         rc = berth_store_open(&so, engine, &store, &err);
     }
     if (rc == 0) {

@@ -138,7 +138,7 @@ static void route_run(bd_worker_ctx_t *ctx, void *arg)
         j->handler(ctx, &j->req, j->captured, j->seg, j->n);
     else if (store_ready(ctx, j->captured))
         bd_ngroups_handle(ctx->store, ctx->ngroups_active, &j->req, j->captured, j->seg, j->n,
-                          j->profile, j->profile_rev);
+                          j->profile, j->profile_rev, ctx->cfg->secrets);
 }
 
 static void route_done(int status, const berth_error_t *err, void *arg)
