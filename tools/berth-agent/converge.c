@@ -146,7 +146,7 @@ static void group_pull_create(agent_t *a, agroup_t *g, const berth_group_t *clea
     for (size_t i = 0; i < g->spec->ncontainers; i++)
         total += shares[i];
     berth_runtime_group_t rg = {g->key, g->generation, g->digest, clear, total, shares,
-                                NULL, 0};
+                                NULL, 0, NULL, NULL, NULL};
     /* The host ports the group had here, asked for again -- unless a start
      * failed since, which a port taken meanwhile may have caused. */
     const remembered_t *r = ports_recall(a, g->key);
