@@ -2102,6 +2102,14 @@ BERTH_EXPORT int berth_hostlink_view_put(berth_hostlink_t *link, const char *key
 BERTH_EXPORT int berth_hostlink_view_get(berth_hostlink_t *link, const char *key,
                                          char **view_json, berth_error_t *err);
 
+/* The IPv4 CIDR of the cell's subnet `id` (compared without case), as
+ * the cell's table holds it (berth_store_subnets_put()), into cidr (cap
+ * bytes, at least 19): for the runtime network of a group in that subnet.
+ * Returns 0, BERTH_ENOENT (no such subnet: *err says which), BERTH_EINVAL
+ * or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_subnet_cidr(berth_hostlink_t *link, const char *id,
+                                            char *cidr, size_t cap, berth_error_t *err);
+
 /* Replaces the set of images the host holds (berth:{CELL}:images:HOST),
  * as its runtime reports them, for placement by image locality.  Returns 0,
  * BERTH_EINVAL or BERTH_EIO. */

@@ -236,21 +236,27 @@ static json_t *wait_running(fixture_t *f, const char *rg, const char *name)
     return last;
 }
 
-/* The host berthd's cell says the group is on (from the agent's view). */
-static char *view_host(fixture_t *f, const char *key)
+/* The agent's instance view of group `key` as the cell holds it, or NULL. */
+static json_t *view_get(fixture_t *f, const char *key)
 {
     char k[96];
     snprintf(k, sizeof k, "berth:{%s}:views", f->cell);
     redisReply *r = redisCommand(f->rc, "HGET %s %s", k, key);
-    char *host = NULL;
-    if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        json_t *v = json_loads(r->str, 0, NULL);
-        const char *h = json_string_value(json_object_get(v, "host"));
-        host = h ? strdup(h) : NULL;
-        json_decref(v);
-    }
+    json_t *v = NULL;
+    if (r != NULL && r->type == REDIS_REPLY_STRING)
+        v = json_loads(r->str, 0, NULL);
     if (r != NULL)
         freeReplyObject(r);
+    return v;
+}
+
+/* The host berthd's cell says the group is on (from the agent's view). */
+static char *view_host(fixture_t *f, const char *key)
+{
+    json_t *v = view_get(f, key);
+    const char *h = json_string_value(json_object_get(v, "host"));
+    char *host = h ? strdup(h) : NULL;
+    json_decref(v);
     return host;
 }
 
@@ -2074,6 +2080,8 @@ static void expect_target(fixture_t *f, const char *method, const char *path, co
  * its subnets (400 at properties.subnetIds[0].id), a Private IP needs a
  * subnet, a subnet's group runs on a host carrying it, and a subnet no
  * ready host carries has no room (409 naming it). */
+static json_t *record_get(fixture_t *f, const char *key);
+
 static void test_cell_subnets(void **state)
 {
     fixture_t *f = *state;
@@ -2154,6 +2162,26 @@ static void test_cell_subnets(void **state)
     assert_true(strncmp(ip3, "10.30.0.", 8) == 0);
     assert_string_not_equal(ip3, ip1);
     assert_string_not_equal(ip3, strchr(taken, '/') + 1);
+    /* The runtime got the address and the subnet (the simulator reports
+     * the address it was given and publishes no port); the same PUT again
+     * changes nothing, though the stored document carries the address. */
+    g = wait_running(f, "rg", "s3");
+    assert_non_null(g);
+    json_decref(g);
+    char key3v[128];
+    snprintf(key3v, sizeof key3v, "%s/rg/s3", SUB);
+    json_t *view = view_get(f, key3v);
+    json_t *vip = json_object_get(view, "ipAddress");
+    assert_string_equal(json_string_value(json_object_get(vip, "ip")), ip3);
+    assert_int_equal(json_array_size(json_object_get(vip, "ports")), 0);
+    json_int_t gen = json_integer_value(json_object_get(view, "generation"));
+    json_decref(view);
+    doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"" SUBNET_A "\"}]");
+    put_ok(f, "rg", "s3", doc, 200);
+    free(doc);
+    json_t *rec3 = record_get(f, key3v);
+    assert_int_equal(json_integer_value(json_object_get(rec3, "generation")), gen);
+    json_decref(rec3);
     char claim[64];
     snprintf(claim, sizeof claim, "%s%s", head, ip1);
     assert_true(cell_hexists(f, "ips", claim));

@@ -160,6 +160,13 @@ void api_subnets_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply
 int bd_ipam_field(const berth_engine_t *engine, uint64_t subnet_mask, const char *key,
                   const char *held, unsigned probe, char *out, size_t cap);
 
+/* The document `spec` (JSON text) as the cell stores it for a group whose
+ * address claim is `field` (bd_ipam_field()'s, "" for none): with the
+ * address in properties.ipAddress.ip, where the agent finds it for the
+ * runtime.  *out gets a new text (free()), or NULL when nothing changes
+ * (no claim, or no ipAddress to carry it).  Returns 0, or BERTH_ENOMEM. */
+int bd_ipam_document(const char *spec, const char *field, char **out);
+
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 

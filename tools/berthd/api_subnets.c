@@ -146,3 +146,24 @@ int bd_ipam_field(const berth_engine_t *engine, uint64_t subnet_mask, const char
              (addr >> 8) & 255u, addr & 255u);
     return 0;
 }
+
+/* Contract: api-internal.h. */
+int bd_ipam_document(const char *spec, const char *field, char **out)
+{
+    *out = NULL;
+    const char *addr = strchr(field, '/');
+    if (addr == NULL)
+        return 0;
+    json_t *doc = json_loads(spec, 0, NULL);
+    if (doc == NULL)
+        return BERTH_ENOMEM;            /* the text berthd made itself */
+    json_t *ip = json_object_get(json_object_get(doc, "properties"), "ipAddress");
+    int rc = 0;
+    if (json_is_object(ip)) {
+        if (json_object_set_new(ip, "ip", json_string(addr + 1)) != 0 ||
+            (*out = json_dumps(doc, JSON_COMPACT)) == NULL)
+            rc = BERTH_ENOMEM;
+    }
+    json_decref(doc);
+    return rc;
+}

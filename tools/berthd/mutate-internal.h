@@ -37,6 +37,9 @@ typedef struct mut {
     /* a PUT's document */
     berth_group_t *g;
     char *spec;
+    char *placed_spec;              /* spec with the group's private address
+                                     * (ipAddress.ip) as the commit stores
+                                     * it, or NULL: spec itself            */
     berth_request_t req;
     char location[BD_LOCATION_MAX + 1];
     json_t *standby;                /* properties.standbyPoolProfile as given

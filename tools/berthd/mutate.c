@@ -77,6 +77,7 @@ void mut_free(mut_t *m)
     json_decref(m->profile);
     berth_group_free(m->g);
     berth_free(m->spec);
+    free(m->placed_spec);
     free(m->doc);
     free(m->body);
     free(m->base_url);

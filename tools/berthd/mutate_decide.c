@@ -77,11 +77,15 @@ static void commit(mut_t *m, commit_kind_t how, int64_t records_gen, const char 
     m->placing = how == C_PLACE || how == C_START;
     switch (how) {
     case C_PLACE:
-        rc = berth_store_async_place_with(m->api->async, m->op.key, &m->req, m->spec, m->fx.e,
+        rc = berth_store_async_place_with(m->api->async, m->op.key, &m->req,
+                                          m->placed_spec != NULL ? m->placed_spec : m->spec,
+                                          m->fx.e,
                                           m->fx.n, mut_on_commit, m, &err);
         break;
     case C_START:
-        rc = berth_store_async_place_prefer_with(m->api->async, m->op.key, &m->req, m->spec,
+        rc = berth_store_async_place_prefer_with(m->api->async, m->op.key, &m->req,
+                                                 m->placed_spec != NULL ? m->placed_spec
+                                                                        : m->spec,
                                                  prefer, m->fx.e, m->fx.n, mut_on_commit, m, &err);
         break;
     case C_RELEASE:
@@ -392,7 +396,13 @@ static void decide_put(mut_t *m)
         return;
     }
     m->newrec = put_record(m, true, gen + 1, digest);
-    if (m->newrec == NULL) {
+    /* The document the cell stores carries the private address for the
+     * agent (api_subnets.c); the digest above is the PUT's own, so a
+     * repeated PUT still finds it unchanged. */
+    free(m->placed_spec);
+    m->placed_spec = NULL;
+    if (m->newrec == NULL ||
+        bd_ipam_document(m->spec, api_jstr(m->newrec, "ip"), &m->placed_spec) != 0) {
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return;
     }
