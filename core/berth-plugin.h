@@ -128,6 +128,18 @@ typedef struct berth_runtime_group {
      * ignores them. */
     const berth_published_port_t *host_ports;
     size_t nhost_ports;
+    /* The virtual network subnet the group joins, or NULLs for none (the
+     * runtime's default network and published ports): the subnet's id as
+     * the cell's table spells it, its IPv4 CIDR "a.b.c.d/n", and the
+     * group's private address in it, which berthd chose unique in the
+     * subnet (".1" is the gateway on each host).  A plugin that supports
+     * subnets puts the group on the subnet's own isolated network with
+     * that address and publishes no host ports (ACI's Private groups are
+     * reached on their private address alone).  Appended after
+     * host_ports, with the same rule. */
+    const char *subnet_id;
+    const char *subnet_cidr;
+    const char *subnet_address;
 } berth_runtime_group_t;
 
 /* How an interactive session's process is started. */

@@ -710,6 +710,10 @@ typedef struct berth_request {
      * nimages 0: unknown, and image locality plays no part. */
     uint32_t nimages;
     uint64_t images[BERTH_REQUEST_IMAGES_MAX];
+    /* The virtual network subnet the group joins: bit i is the engine's
+     * subnet i (berth_engine_subnet_find()); a group names at most one
+     * subnet, so at most one bit is set.  0: no subnet (any host). */
+    uint64_t subnet_mask;
     /* Only a host with BERTH_HOST_SANDBOX may take the group: set by
      * berth_engine_group_request() when the engine's sandbox policy is
      * BERTH_SANDBOX_ALL. */
@@ -735,6 +739,75 @@ BERTH_EXPORT int berth_engine_group_validate(berth_engine_t *engine,
 /* The engine's id for zone `name`, registering it when new.  Returns the id
  * (0 .. BERTH_ZONES_MAX-1), or BERTH_ELIMIT / BERTH_EINVAL. */
 BERTH_EXPORT int berth_engine_zone_id(berth_engine_t *engine, const char *name);
+
+/* ---- virtual network subnets ---------------------------------------------- */
+
+/* An engine knows at most 64 subnets (one bit each in a host's class and in
+ * berth_request_t.subnet_mask). */
+#define BERTH_SUBNETS_MAX 64
+/* A subnet id is ACI's subnet resource id (/subscriptions/.../
+ * virtualNetworks/V/subnets/S) or a short name. */
+#define BERTH_SUBNET_ID_MAX 400
+/* The widest and narrowest prefixes a subnet may have: /8 to /29 (a /29
+ * holds the gateway and five groups). */
+#define BERTH_SUBNET_PREFIX_MIN 8
+#define BERTH_SUBNET_PREFIX_MAX 29
+
+/* One subnet of the cell's virtual networks, as data: its id, its IPv4
+ * range and the hosts that carry it (a host carries a subnet when it has
+ * the subnet's bridge; a group of the subnet is placed only there). */
+typedef struct berth_subnet {
+    const char *id;                 /* 1..BERTH_SUBNET_ID_MAX printable
+                                     * characters, no space; compared
+                                     * without case, as ARM ids are     */
+    const char *cidr;               /* "a.b.c.d/n", host bits zero       */
+    const char *const *hosts;       /* host names (hosts need not exist yet) */
+    size_t nhosts;
+} berth_subnet_t;
+
+/* Parses an IPv4 CIDR "a.b.c.d/n" (n from BERTH_SUBNET_PREFIX_MIN to
+ * BERTH_SUBNET_PREFIX_MAX, host bits zero, no leading zeros) into the
+ * network address (host byte order) and the prefix length.  Returns 0, or
+ * BERTH_EINVAL with a message saying what is wrong (target ""). */
+BERTH_EXPORT int berth_subnet_cidr_parse(const char *cidr, uint32_t *network,
+                                         unsigned *prefix, berth_error_t *err);
+
+/* Replaces the engine's subnet table with `subnets[0..n)` (n at most
+ * BERTH_SUBNETS_MAX; ids distinct without case; CIDRs valid and not
+ * overlapping; host names valid and not repeated within a subnet).  Each
+ * host is then in the classes of the subnets that list it, hosts added
+ * later too.  The engine copies everything.  Groups already placed stay
+ * where they are.  Returns 0, or BERTH_EINVAL (every violation in *err, its
+ * target "subnets[I].id", "subnets[I].cidr" or "subnets[I].hosts[J]"),
+ * BERTH_ELIMIT or BERTH_ENOMEM; a failure changes nothing. */
+BERTH_EXPORT int berth_engine_subnets_set(berth_engine_t *engine,
+                                          const berth_subnet_t *subnets, size_t n,
+                                          berth_error_t *err);
+
+/* berth_engine_subnets_set() from JSON: an array of {"id", "cidr",
+ * "hosts": [names]} or an object {"subnets": [...]}; every violation at its
+ * path ("subnets[I].member").  Returns 0, BERTH_EINVAL, BERTH_ETOOBIG,
+ * BERTH_ELIMIT or BERTH_ENOMEM; a failure changes nothing. */
+BERTH_EXPORT int berth_engine_subnets_load(berth_engine_t *engine, const char *json,
+                                           size_t len, berth_error_t *err);
+
+/* The engine's subnet table as a compact JSON array in the form
+ * berth_engine_subnets_load() reads (hosts sorted), in *out (free with
+ * berth_free()).  Returns 0 or BERTH_ENOMEM (*out NULL). */
+BERTH_EXPORT int berth_engine_subnets_json(const berth_engine_t *engine, char **out);
+
+/* The number of subnets in the engine's table. */
+BERTH_EXPORT size_t berth_engine_subnet_count(const berth_engine_t *engine);
+
+/* Fills *out with subnet `i` (its bit in berth_request_t.subnet_mask is
+ * 1 << i); the strings belong to the engine and stay valid until the next
+ * berth_engine_subnets_set().  Returns 0 or BERTH_ENOENT. */
+BERTH_EXPORT int berth_engine_subnet_at(const berth_engine_t *engine, size_t i,
+                                        berth_subnet_t *out);
+
+/* The index of the subnet whose id is `id` (without case), or
+ * BERTH_ENOENT. */
+BERTH_EXPORT int berth_engine_subnet_find(const berth_engine_t *engine, const char *id);
 
 typedef enum berth_placement_kind {
     BERTH_PLACED_NEW = 1,           /* created                              */
@@ -865,7 +938,7 @@ BERTH_EXPORT int berth_engine_group_get(const berth_engine_t *engine, const char
                                         berth_placement_t *out);
 
 /* Releases every group and removes every host, keeping the options, the
- * GPU SKU table and the zone names: the engine is as new.  Used to reload a
+ * GPU SKU table, the zone names and the subnet table: the engine is as new.  Used to reload a
  * replica from a snapshot. */
 BERTH_EXPORT void berth_engine_reset(berth_engine_t *engine);
 
@@ -917,7 +990,10 @@ BERTH_EXPORT void berth_engine_stats(const berth_engine_t *engine,
  * a SKU as {"name": "T4", "offers": [{"count": 1, "cpu": 8,
  * "memoryInGB": 32}, ...]}, and the limits as {"cpu": 16 (whole cores),
  * "memoryInGB": 64, "containers": 60, "volumes": 20, "ports": 5}, each
- * optional and above zero.  All or nothing: on any error (with its JSON
+ * optional and above zero.  The object may also give "subnets": [{"id":
+ * "sn-a", "cidr": "10.0.0.0/24", "hosts": ["h1", ...]}, ...], which
+ * replaces the engine's subnet table (berth_engine_subnets_set()'s rules;
+ * a host named need not exist yet).  All or nothing: on any error (with its JSON
  * path in *err) the engine is left as it was.  Returns 0, BERTH_EINVAL,
  * BERTH_ETOOBIG, BERTH_EEXIST, BERTH_ELIMIT or BERTH_ENOMEM. */
 BERTH_EXPORT int berth_engine_inventory_load(berth_engine_t *engine, const char *json,
@@ -1027,8 +1103,9 @@ BERTH_EXPORT void berth_store_options_init(berth_store_options_t *opts);
  * that owns the cell's slot), loads Berth's Redis Functions, creates the
  * cell when it is new, and loads `engine` (which must hold no hosts or
  * groups) from the cell's snapshot (hosts, groups, GPU SKUs, and the
- * cell's per-group limits and sandbox policy when they were set:
- * berth_store_limits_put(), berth_store_sandbox_put(); otherwise the engine
+ * cell's per-group limits, sandbox policy and subnets when they were set:
+ * berth_store_limits_put(), berth_store_sandbox_put(),
+ * berth_store_subnets_put(); otherwise the engine
  * keeps its own).  On success stores a new store in *out
  * (close with berth_store_close()).  Returns 0, BERTH_EINVAL (options),
  * BERTH_EIO (Redis unreachable or failing; err says what Redis said),
@@ -1068,6 +1145,15 @@ BERTH_EXPORT int berth_store_limits_put(berth_store_t *store, const berth_limits
  * (an unknown policy: nothing changed) or BERTH_EIO. */
 BERTH_EXPORT int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,
                                          berth_error_t *err);
+
+/* Replaces the cell's virtual network subnet table (berth_engine_subnets_set()'s
+ * rules, the same paths in *err) in one atomic step logged as one change,
+ * so that every replica's engine holds it.  A table equal to the cell's
+ * changes nothing.  A cell whose table was never set leaves each engine
+ * its own.  Returns 0, BERTH_EINVAL, BERTH_ELIMIT, BERTH_ENOMEM or
+ * BERTH_EIO. */
+BERTH_EXPORT int berth_store_subnets_put(berth_store_t *store, const berth_subnet_t *subnets,
+                                         size_t n, berth_error_t *err);
 
 /* Adds or replaces a host in the cell (capacity, attributes, state), with
  * the rules of berth_engine_host_add()/berth_engine_host_update() checked against Redis's
@@ -2058,6 +2144,14 @@ BERTH_EXPORT int berth_hostlink_metrics_get(berth_hostlink_t *link, const char *
  * it.  Returns 0 (also when there were none) or BERTH_EIO. */
 BERTH_EXPORT int berth_hostlink_metrics_delete(berth_hostlink_t *link, const char *key,
                                                berth_error_t *err);
+
+/* The IPv4 CIDR of the cell's subnet `id` (compared without case), as
+ * the cell's table holds it (berth_store_subnets_put()), into cidr (cap
+ * bytes, at least 19): for the runtime network of a group in that subnet.
+ * Returns 0, BERTH_ENOENT (no such subnet: *err says which), BERTH_EINVAL
+ * or BERTH_EIO. */
+BERTH_EXPORT int berth_hostlink_subnet_cidr(berth_hostlink_t *link, const char *id,
+                                            char *cidr, size_t cap, berth_error_t *err);
 
 /* Replaces the set of images the host holds (berth:{CELL}:images:HOST),
  * as its runtime reports them, for placement by image locality.  Returns 0,

@@ -19,7 +19,10 @@
  * after which exactly one copy of the group runs; and interactive sessions
  * through the asynchronous store and the agent (a shell under a terminal:
  * its size, a resize, a line read from stdin, the exit status; then one
- * without a terminal reading stdin to its end).
+ * without a terminal reading stdin to its end); on Docker and Podman,
+ * groups of virtual network subnets on their subnet's network (two of
+ * one subnet reach each other by address, one of another subnet and a
+ * public one do not).
  *
  * The engines come from tests/engines.sh (BERTH_TEST_DOCKER_SOCK,
  * BERTH_TEST_PODMAN_SOCK, BERTH_TEST_RUNC_IMAGES, BERTH_TEST_IMAGE); an
@@ -619,6 +622,94 @@ static void test_restart_policies(void **state)
     assert_int_equal(berth_store_release(f->sched.store, "sub/rg/never", &err), 0);
 }
 
+/* A group of subnet `id` at `ip` (NULL id: a public group): one
+ * container "app" that sleeps, port 80 in its ipAddress. */
+static char *net_doc(const char *id, const char *ip)
+{
+    char *out = NULL;
+    char subnet[160] = "", addr[96] = "";
+    if (id != NULL) {
+        snprintf(subnet, sizeof subnet, ", \"subnetIds\": [{\"id\": \"%s\"}]", id);
+        snprintf(addr, sizeof addr, ", \"ip\": \"%s\"", ip);
+    }
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\","
+                 " \"ipAddress\": {\"type\": \"%s\", \"ports\": [{\"port\": 80}]%s}%s,"
+                 " \"containers\": [{\"name\": \"app\", \"properties\": {\"image\": \"%s\","
+                 " \"command\": [\"sleep\", \"3600\"], \"ports\": [{\"port\": 80}],"
+                 " \"resources\": {\"requests\": {\"cpu\": 0.25, \"memoryInGB\": 0.25}}}}]}}",
+                 id != NULL ? "Private" : "Public", addr, subnet, image) < 0)
+        return NULL;
+    return out;
+}
+
+static bool app_up(json_t *v, void *data)
+{
+    (void)data;
+    return test_pred_running(v, "app");
+}
+
+/* `ping -c1 -W2 ip` in group key's "app" through `berth-agent exec`: its
+ * exit status. */
+static int agent_ping(fixture_t *f, const char *key, const char *ip)
+{
+    const char *cmd[] = {"ping", "-c1", "-W2", ip, NULL};
+    int status = -1;
+    free(agent_cli(f, "exec", key, "app", cmd, &status));
+    return status;
+}
+
+/* Virtual network subnets end to end: the cell's subnet table names this
+ * host; the agent finds each group's subnet in its document, the CIDR in
+ * the table, and the plugin puts the group on the subnet's network at its
+ * address (the instance view reports it, no port published).  Two groups
+ * of subnet A reach each other; a group of subnet B and a public group do
+ * not reach them. */
+static void test_subnets(void **state)
+{
+    fixture_t *f = *state;
+    if (skip_unavailable(f))
+        return;
+    /* Each engine its own ranges: they share the host's kernel. */
+    unsigned o = f->e->kind == ENGINE_DOCKER ? 0 : 10;
+    char cidr_a[32], cidr_b[32], a1[32], a2[32], b1[32];
+    snprintf(cidr_a, sizeof cidr_a, "10.%u.0.0/24", 234 + o);
+    snprintf(cidr_b, sizeof cidr_b, "10.%u.0.0/24", 235 + o);
+    snprintf(a1, sizeof a1, "10.%u.0.20", 234 + o);
+    snprintf(a2, sizeof a2, "10.%u.0.21", 234 + o);
+    snprintf(b1, sizeof b1, "10.%u.0.20", 235 + o);
+    const char *hosts[] = {f->host};
+    berth_subnet_t table[2] = {{"ae-a", cidr_a, hosts, 1}, {"ae-b", cidr_b, hosts, 1}};
+    berth_error_t err;
+    assert_int_equal(berth_store_subnets_put(f->sched.store, table, 2, &err), 0);
+    assert_int_equal(berth_store_sync(f->sched.store, &err), 0);
+    place_ok(f, "sub/rg/a1", net_doc("ae-a", a1), NULL);
+    place_ok(f, "sub/rg/a2", net_doc("ae-a", a2), NULL);
+    place_ok(f, "sub/rg/b1", net_doc("ae-b", b1), NULL);
+    place_ok(f, "sub/rg/pub", net_doc(NULL, NULL), NULL);
+    const char *keys[] = {"sub/rg/a1", "sub/rg/a2", "sub/rg/b1"};
+    const char *ips[] = {a1, a2, b1};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = wait_view(f, keys[i], app_up, NULL, "app running");
+        json_t *ip = json_object_get(v, "ipAddress");
+        assert_string_equal(json_string_value(json_object_get(ip, "ip")), ips[i]);
+        assert_int_equal(json_array_size(json_object_get(ip, "ports")), 0);
+        json_decref(v);
+    }
+    json_decref(wait_view(f, "sub/rg/pub", app_up, NULL, "app running"));
+    int st = -1;
+    for (int i = 0; i < 20 && st != 0; i++)
+        if ((st = agent_ping(f, "sub/rg/a1", a2)) != 0)
+            test_sleep_ms(250);
+    assert_int_equal(st, 0);
+    assert_int_equal(agent_ping(f, "sub/rg/a2", a1), 0);
+    assert_int_not_equal(agent_ping(f, "sub/rg/b1", a2), 0);
+    assert_int_not_equal(agent_ping(f, "sub/rg/pub", a2), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(berth_store_release(f->sched.store, keys[i], &err), 0);
+    assert_int_equal(berth_store_release(f->sched.store, "sub/rg/pub", &err), 0);
+}
+
 /* One long-running container "app" with configMap.keyValuePairs `pairs`. */
 static char *config_doc(const char *pairs)
 {
@@ -979,12 +1070,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_maps, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup_docker, teardown),
+        cmocka_unit_test_setup_teardown(test_subnets, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_config_maps, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup_podman, teardown),
+        cmocka_unit_test_setup_teardown(test_subnets, setup_podman, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policies, setup_runc, teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_mid_create, setup_runc, teardown),

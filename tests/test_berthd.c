@@ -21,8 +21,9 @@
  * segments: 400s with a CloudError and nothing changed), secrets never in
  * a response, a DNS name label taken (409), the spec's example documents,
  * init containers' instance views, usages/capabilities (GPU hosts)/
- * cachedImages/operations/hosts, the cell's per-group limits set by
- * `berthctl cell load` (enforced and reported), /metrics, bearer
+ * cachedImages/operations/hosts, the cell's per-group limits and subnets set
+ * by `berthctl cell load` (enforced and reported), the subnet table through
+ * /berth/subnets and groups placed by their subnetIds, /metrics, bearer
  * tokens, a berthd killed right after a PUT, and a request left pending by
  * a dead berthd claimed and run by another; where groups run: the
  * published ports' hostIp/hostPort in GET, the operators' GET
@@ -235,21 +236,27 @@ static json_t *wait_running(fixture_t *f, const char *rg, const char *name)
     return last;
 }
 
-/* The host berthd's cell says the group is on (from the agent's view). */
-static char *view_host(fixture_t *f, const char *key)
+/* The agent's instance view of group `key` as the cell holds it, or NULL. */
+static json_t *view_get(fixture_t *f, const char *key)
 {
     char k[96];
     snprintf(k, sizeof k, "berth:{%s}:views", f->cell);
     redisReply *r = redisCommand(f->rc, "HGET %s %s", k, key);
-    char *host = NULL;
-    if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        json_t *v = json_loads(r->str, 0, NULL);
-        const char *h = json_string_value(json_object_get(v, "host"));
-        host = h ? strdup(h) : NULL;
-        json_decref(v);
-    }
+    json_t *v = NULL;
+    if (r != NULL && r->type == REDIS_REPLY_STRING)
+        v = json_loads(r->str, 0, NULL);
     if (r != NULL)
         freeReplyObject(r);
+    return v;
+}
+
+/* The host berthd's cell says the group is on (from the agent's view). */
+static char *view_host(fixture_t *f, const char *key)
+{
+    json_t *v = view_get(f, key);
+    const char *h = json_string_value(json_object_get(v, "host"));
+    char *host = h ? strdup(h) : NULL;
+    json_decref(v);
     return host;
 }
 
@@ -1969,7 +1976,8 @@ static void test_cell_sandbox(void **state)
 /* The cell's per-group limits: ACI's until `berthctl cell load` sets them
  * from an inventory's `limits`; then berthd (whose replica learns them from
  * the cell's log) accepts a 12-core group on a 16-core host, still refuses
- * one above the new limits, and capabilities report them. */
+ * one above the new limits, and capabilities report them.  The same file's
+ * `subnets` become the cell's (GET /berth/subnets). */
 static void test_cell_limits(void **state)
 {
     fixture_t *f = *state;
@@ -1985,9 +1993,18 @@ static void test_cell_limits(void **state)
     assert_int_equal(cpu, 4);
     assert_int_equal(mem, 16);
 
-    cell_load(f, "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": []}", 16);
+    cell_load(f, "{\"limits\": {\"cpu\": 16, \"memoryInGB\": 64}, \"hosts\": [], "
+                 "\"subnets\": [{\"id\": \"sn-load\", \"cidr\": \"10.40.0.0/24\", "
+                 "\"hosts\": [\"sim-1\"]}]}", 16);
     linux_capabilities(f, &cpu, &mem);
     assert_int_equal(mem, 64);
+    /* The file's subnets came with its limits. */
+    h = http(f, "GET", "/berth/subnets", NULL);
+    assert_int_equal(h.status, 200);
+    json_t *sn = json_array_get(json_object_get(h.json, "value"), 0);
+    assert_string_equal(json_string_value(json_object_get(sn, "id")), "sn-load");
+    assert_string_equal(json_string_value(json_object_get(sn, "cidr")), "10.40.0.0/24");
+    test_http_free(&h);
     put_ok(f, "rg", "big", doc, 201);
     json_t *g = wait_running(f, "rg", "big");
     assert_non_null(g);
@@ -2001,6 +2018,193 @@ static void test_cell_limits(void **state)
     expect_cloud_error(&h, 400, NULL);
     assert_non_null(strstr(json_string_value(json_object_get(json_object_get(h.json, "error"),
                                                              "message")), "is 16 cores"));
+    test_http_free(&h);
+    free(doc);
+    free(p);
+}
+
+#define SUBNET_A "/subscriptions/" SUB "/resourceGroups/net/providers/Microsoft.Network/" \
+                 "virtualNetworks/vn/subnets/a"
+
+/* A one-core group document with `ip` (",\"ipAddress\": ..." or "") and
+ * `subnets` (",\"subnetIds\": ..." or ""). */
+static char *subnet_doc(const char *ip, const char *subnets)
+{
+    char *out = NULL;
+    if (asprintf(&out,
+                 "{\"location\": \"westeurope\", \"properties\": {\"osType\": \"Linux\", "
+                 "\"containers\": [{\"name\": \"app\", \"properties\": {\"image\": "
+                 "\"busybox:latest\", \"ports\": [{\"port\": 80}], \"resources\": "
+                 "{\"requests\": {\"cpu\": 1, \"memoryInGB\": 1}}}}]%s%s}}", ip, subnets) < 0)
+        abort();
+    return out;
+}
+
+/* FNV-1a of `s` in lower case: how berthd names a subnet in its address
+ * claims and picks a group's first address (api_subnets.c). */
+static uint64_t fnv_lower(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* The private address of group `name` in rg, from its GET, or "" (a
+ * static buffer). */
+static const char *group_ip(fixture_t *f, const char *name)
+{
+    static char out[32];
+    char *p = gpath("rg", name, NULL);
+    test_http_t h = http(f, "GET", p, NULL);
+    json_t *ip = json_object_get(json_object_get(h.json, "properties"), "ipAddress");
+    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(ip, "ip")) ?: "");
+    if (h.status == 200)
+        assert_string_equal(json_string_value(json_object_get(ip, "type")), "Private");
+    test_http_free(&h);
+    free(p);
+    return out;
+}
+
+/* A 400 whose error names `target`. */
+static void expect_target(fixture_t *f, const char *method, const char *path, const char *body,
+                          long status, const char *target)
+{
+    test_http_t h = http(f, method, path, body);
+    expect_cloud_error(&h, status, NULL);
+    const char *got = json_string_value(
+        json_object_get(json_object_get(h.json, "error"), "target"));
+    if (got == NULL || strcmp(got, target) != 0)
+        fail_msg("%s %s: %s, expected target %s", method, path, h.body, target);
+    test_http_free(&h);
+}
+
+/* The operator's /berth/subnets: a refused table changes nothing; a table
+ * put is the replica's at once; then a group's subnetIds must name one of
+ * its subnets (400 at properties.subnetIds[0].id), a Private IP needs a
+ * subnet, a subnet's group runs on a host carrying it, and a subnet no
+ * ready host carries has no room (409 naming it). */
+static json_t *record_get(fixture_t *f, const char *key);
+
+static void test_cell_subnets(void **state)
+{
+    fixture_t *f = *state;
+    test_http_t h = http(f, "GET", "/berth/subnets", NULL);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 0);
+    test_http_free(&h);
+    expect_target(f, "PUT", "/berth/subnets",
+                  "{\"subnets\": [{\"id\": \"x\", \"cidr\": \"10.30.0.1/24\", \"hosts\": []}]}",
+                  400, "subnets[0].cidr");
+    expect_target(f, "PUT", "/berth/subnets", "{\"subnets\": 3}", 400, "subnets");
+    h = http(f, "DELETE", "/berth/subnets", NULL);
+    assert_int_equal(h.status, 405);
+    test_http_free(&h);
+
+    static const char table[] =
+        "{\"subnets\": [{\"id\": \"" SUBNET_A "\", \"cidr\": \"10.30.0.0/24\", "
+        "\"hosts\": [\"sim-1\"]}, {\"id\": \"sn-b\", \"cidr\": \"10.31.0.0/24\", "
+        "\"hosts\": [\"elsewhere\"]}]}";
+    h = http(f, "PUT", "/berth/subnets", table);
+    if (h.status != 200)
+        fail_msg("PUT /berth/subnets: %ld %s", h.status, h.body);
+    assert_int_equal(json_array_size(json_object_get(h.json, "value")), 2);
+    test_http_free(&h);
+    h = http(f, "GET", "/berth/subnets", NULL);
+    json_t *v = json_object_get(h.json, "value");
+    assert_int_equal(json_array_size(v), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(v, 1), "cidr")),
+                        "10.31.0.0/24");
+    test_http_free(&h);
+
+    static const char priv[] = ", \"ipAddress\": {\"type\": \"Private\", \"ports\": "
+                               "[{\"port\": 80}]}";
+    char *doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"nowhere\"}]");
+    char *p = gpath("rg", "s0", NULL);
+    expect_target(f, "PUT", p, doc, 400, "properties.subnetIds[0].id");
+    free(doc);
+    doc = subnet_doc(priv, "");
+    expect_target(f, "PUT", p, doc, 400, "properties.ipAddress.type");
+    free(doc);
+    free(p);
+
+    /* ARM ids compare without case. */
+    doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"/SUBSCRIPTIONS/" SUB
+                           "/resourcegroups/net/providers/microsoft.network/virtualNetworks/"
+                           "vn/subnets/A\", \"name\": \"a\"}]");
+    put_ok(f, "rg", "s1", doc, 201);
+    free(doc);
+    json_t *g = wait_running(f, "rg", "s1");
+    assert_non_null(g);
+    json_decref(g);
+    char *host = view_host(f, SUB "/rg/s1");
+    assert_non_null(host);
+    assert_string_equal(host, "sim-1");
+    free(host);
+
+    /* Private addresses: in the subnet's range past the gateway, one per
+     * group, claimed with the commit (hash `ips`); an address held already
+     * moves the next group on to another; a DELETE releases its own. */
+    char ip1[32];
+    snprintf(ip1, sizeof ip1, "%s", group_ip(f, "s1"));
+    assert_true(strncmp(ip1, "10.30.0.", 8) == 0);
+    int last = atoi(ip1 + 8);
+    assert_true(last >= 2 && last <= 254);
+    char head[24];
+    snprintf(head, sizeof head, "%016llx/", (unsigned long long)fnv_lower(SUBNET_A));
+    /* s3's first address, taken behind berthd's back. */
+    char key3[128], taken[64];
+    snprintf(key3, sizeof key3, "%s/rg/s3", SUB);
+    snprintf(taken, sizeof taken, "%s10.30.0.%u", head,
+             (unsigned)(2 + fnv_lower(key3) % 253));
+    redisReply *r = redisCommand(f->rc, "HSET berth:{%s}:ips %s someone-else", f->cell, taken);
+    freeReplyObject(r);
+    doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"" SUBNET_A "\"}]");
+    put_ok(f, "rg", "s3", doc, 201);
+    free(doc);
+    const char *ip3 = group_ip(f, "s3");
+    assert_true(strncmp(ip3, "10.30.0.", 8) == 0);
+    assert_string_not_equal(ip3, ip1);
+    assert_string_not_equal(ip3, strchr(taken, '/') + 1);
+    /* The runtime got the address and the subnet (the simulator reports
+     * the address it was given and publishes no port); the same PUT again
+     * changes nothing, though the stored document carries the address. */
+    g = wait_running(f, "rg", "s3");
+    assert_non_null(g);
+    json_decref(g);
+    char key3v[128];
+    snprintf(key3v, sizeof key3v, "%s/rg/s3", SUB);
+    json_t *view = view_get(f, key3v);
+    json_t *vip = json_object_get(view, "ipAddress");
+    assert_string_equal(json_string_value(json_object_get(vip, "ip")), ip3);
+    assert_int_equal(json_array_size(json_object_get(vip, "ports")), 0);
+    json_int_t gen = json_integer_value(json_object_get(view, "generation"));
+    json_decref(view);
+    doc = subnet_doc(priv, ", \"subnetIds\": [{\"id\": \"" SUBNET_A "\"}]");
+    put_ok(f, "rg", "s3", doc, 200);
+    free(doc);
+    json_t *rec3 = record_get(f, key3v);
+    assert_int_equal(json_integer_value(json_object_get(rec3, "generation")), gen);
+    json_decref(rec3);
+    char claim[64];
+    snprintf(claim, sizeof claim, "%s%s", head, ip1);
+    assert_true(cell_hexists(f, "ips", claim));
+    p = gpath("rg", "s1", NULL);
+    h = http(f, "DELETE", p, NULL);
+    assert_int_equal(h.status, 200);
+    test_http_free(&h);
+    free(p);
+    assert_false(cell_hexists(f, "ips", claim));
+    snprintf(claim, sizeof claim, "%s%s", head, ip3);
+    assert_true(cell_hexists(f, "ips", claim));
+
+    doc = subnet_doc("", ", \"subnetIds\": [{\"id\": \"sn-b\"}]");
+    p = gpath("rg", "s2", NULL);
+    h = http(f, "PUT", p, doc);
+    expect_cloud_error(&h, 409, NULL);
+    assert_non_null(strstr(h.body, "carries subnet 'sn-b'"));
     test_http_free(&h);
     free(doc);
     free(p);
@@ -2627,6 +2831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_containers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_location_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_subnets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),

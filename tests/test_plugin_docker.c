@@ -462,6 +462,18 @@ static const char HOG_DOC[] =
     "   \"resources\": {\"requests\": {\"cpu\": 0.5, \"memoryInGB\": %s}}}}"
     " ]}}";
 
+/* One busybox container that sleeps, with a private IP (%s: "Private" or
+ * "Public") and a port. */
+static const char NET_DOC[] =
+    "{\"name\": \"net\", \"location\": \"westus\", \"properties\": {"
+    " \"osType\": \"Linux\","
+    " \"ipAddress\": {\"type\": \"%s\", \"ports\": [{\"port\": 8080}]},"
+    " \"containers\": ["
+    "  {\"name\": \"box\", \"properties\": {\"image\": \"%s\","
+    "   \"command\": [\"sleep\", \"3600\"], \"ports\": [{\"port\": 8080}],"
+    "   \"resources\": {\"requests\": {\"cpu\": 0.1, \"memoryInGB\": 0.1}}}}"
+    " ]}}";
+
 static void make_doc(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -566,6 +578,111 @@ static void test_config(void **state)
     assert_true(now_s() - t0 < 10);
     f->ops->close(ctx);
     f->ops->close(NULL);
+}
+
+/* A group in a subnet: `key` made from NET_DOC, on subnet (id, cidr) at
+ * `address` (NULL id: a public group on the default network), created and
+ * started. */
+static void net_group(engine_fixture_t *f, test_group_t *g, const char *key, const char *id,
+                      const char *cidr, const char *address)
+{
+    char doc[2048];
+    make_doc(doc, sizeof doc, NET_DOC, id != NULL ? "Private" : "Public", f->image);
+    group_make(g, key, doc);
+    g->rg.subnet_id = id;
+    g->rg.subnet_cidr = cidr;
+    g->rg.subnet_address = address;
+    berth_error_t err;
+    if (f->ops->create(f->ctx, &g->rg, &err) != 0)
+        fail_msg("%s: create %s: %s: %s", f->engine, key, err.name, err.message);
+    assert_int_equal(f->ops->start(f->ctx, key, NULL, &err), 0);
+}
+
+/* Pings `ip` once from group `key`'s container: its exit code. */
+static int ping_from(engine_fixture_t *f, const char *key, const char *ip)
+{
+    const char *argv[] = {"ping", "-c1", "-W2", ip};
+    char *out = NULL;
+    size_t len = 0;
+    int code = -1;
+    berth_error_t err;
+    if (f->ops->exec(f->ctx, key, "box", argv, 4, &out, &len, &code, &err) != 0)
+        fail_msg("%s: exec failed: %s: %s", f->engine, err.name, err.message);
+    free(out);
+    return code;
+}
+
+/* Virtual network subnets: two groups of subnet A, on the engine network
+ * the plugin creates for A (internal bridge, A's CIDR), have the addresses
+ * they were given and reach each other; a group of subnet B and a public
+ * group on the default bridge cannot reach them; a private group
+ * publishes no port; a network of A's name with another CIDR is refused
+ * and the group is not left half made. */
+static void test_subnets(void **state)
+{
+    engine_fixture_t *f = *state;
+    NEED_ENGINE(f);
+    static const char *const A = "/subscriptions/s/resourceGroups/r/providers/"
+                                 "Microsoft.Network/virtualNetworks/vn/subnets/sn-a";
+    /* Docker and Podman share the host: each its own ranges. */
+    unsigned o = strcmp(f->engine, "docker") == 0 ? 0 : 10;
+    char cidr_a[32], cidr_b[32], cidr_x[32], ip_a1[32], ip_a2[32], ip_b1[32], ip_x[32];
+    snprintf(cidr_a, sizeof cidr_a, "10.%u.0.0/24", 231 + o);
+    snprintf(cidr_b, sizeof cidr_b, "10.%u.0.0/24", 232 + o);
+    snprintf(cidr_x, sizeof cidr_x, "10.%u.0.0/24", 233 + o);
+    snprintf(ip_a1, sizeof ip_a1, "10.%u.0.10", 231 + o);
+    snprintf(ip_a2, sizeof ip_a2, "10.%u.0.11", 231 + o);
+    snprintf(ip_b1, sizeof ip_b1, "10.%u.0.10", 232 + o);
+    snprintf(ip_x, sizeof ip_x, "10.%u.0.10", 233 + o);
+    test_group_t a1, a2, b1, pub;
+    net_group(f, &a1, "rg/a1", A, cidr_a, ip_a1);
+    net_group(f, &a2, "rg/a2", A, cidr_a, ip_a2);
+    net_group(f, &b1, "rg/b1", "sn-b", cidr_b, ip_b1);
+    net_group(f, &pub, "rg/pub", NULL, NULL, NULL);
+    berth_group_status_t *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    wait_state(f, "rg/a1", "box", BERTH_CONTAINER_RUNNING, st);
+    assert_string_equal(st->ip, ip_a1);
+    assert_int_equal(st->nports, 0);
+    wait_state(f, "rg/a2", "box", BERTH_CONTAINER_RUNNING, st);
+    assert_string_equal(st->ip, ip_a2);
+    wait_state(f, "rg/b1", "box", BERTH_CONTAINER_RUNNING, st);
+    assert_string_equal(st->ip, ip_b1);
+    wait_state(f, "rg/pub", "box", BERTH_CONTAINER_RUNNING, st);
+    char pub_ip[64];
+    snprintf(pub_ip, sizeof pub_ip, "%s", st->ip);
+    assert_true(pub_ip[0] != '\0');
+
+    /* Subnet A's groups reach each other by address, both ways. */
+    const char *to_a2[] = {"ping", "-c1", "-W2", ip_a2};
+    free(exec_until(f, "rg/a1", "box", to_a2, 4, 0));
+    assert_int_equal(ping_from(f, "rg/a2", ip_a1), 0);
+    /* Subnet B's group and the public group do not, nor does A reach the
+     * public group. */
+    assert_int_not_equal(ping_from(f, "rg/b1", ip_a2), 0);
+    assert_int_not_equal(ping_from(f, "rg/pub", ip_a2), 0);
+    assert_int_not_equal(ping_from(f, "rg/a1", ip_b1), 0);
+    assert_int_not_equal(ping_from(f, "rg/a1", pub_ip), 0);
+
+    /* A's network under its name with another CIDR: refused, nothing made. */
+    test_group_t bad;
+    char doc[2048];
+    make_doc(doc, sizeof doc, NET_DOC, "Private", f->image);
+    group_make(&bad, "rg/bad", doc);
+    bad.rg.subnet_id = A;
+    bad.rg.subnet_cidr = cidr_x;
+    bad.rg.subnet_address = ip_x;
+    berth_error_t err;
+    assert_int_equal(f->ops->create(f->ctx, &bad.rg, &err), BERTH_EIO);
+    assert_string_equal(err.name, "SubnetNetworkConflict");
+    assert_int_equal(f->ops->status(f->ctx, "rg/bad", st, &err), 0);
+    assert_false(st->exists);
+    free(st);
+    group_free(&bad);
+    group_free(&pub);
+    group_free(&b1);
+    group_free(&a2);
+    group_free(&a1);
 }
 
 static void test_group_lifecycle(void **state)
@@ -1597,6 +1714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_images_list, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_config, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_group_lifecycle, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_subnets, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_init_and_exit, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_volumes, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_session_tty, test_setup, test_teardown),

@@ -10,7 +10,9 @@
  * that the index chooses exactly the host a linear scan with the same
  * constraints and scoring chooses (GPU balance included, and in the
  * locality runs, image locality: hosts hold random images that change, and
- * requests name some).  Never asserts on timings.
+ * requests name some).  Hosts carry random virtual network subnets, the
+ * table changes during the run (moving hosts between classes while they
+ * hold groups), and some requests name a subnet.  Never asserts on timings.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +47,9 @@ typedef struct world {
     char names[NHOSTS][16];
     char zones[3][4];
     int zone_ids[3];
+    /* NSUBNETS subnets, each carried by a random subset of the hosts. */
+    berth_subnet_t subnets[3];
+    const char *subnet_hosts[3][NHOSTS];
     size_t placed, refused, moved, stayed, conflicts;
     bool images;                    /* image locality exercised             */
 } world_t;
@@ -66,6 +71,27 @@ static uint32_t below(world_t *w, uint32_t n)
 
 static const char *const skus[] = {"K80", "P100", "V100"};
 
+/* Replaces the subnet table: subnet i is 10.i.0.0/16 on a random half of
+ * the hosts (names of hosts not added yet included). */
+static void random_subnets(world_t *w)
+{
+    static const char *const ids[] = {"sn-a", "sn-b", "sn-c"};
+    static const char *const cidrs[] = {"10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16"};
+    for (int i = 0; i < 3; i++) {
+        berth_subnet_t *s = &w->subnets[i];
+        s->id = ids[i];
+        s->cidr = cidrs[i];
+        s->hosts = w->subnet_hosts[i];
+        s->nhosts = 0;
+        for (int h = 0; h < NHOSTS; h++)
+            if (below(w, 2))
+                w->subnet_hosts[i][s->nhosts++] = w->names[h];
+    }
+    berth_error_t err;
+    if (berth_engine_subnets_set(w->e, w->subnets, 3, &err) != 0)
+        fail_msg("subnets: %s %s", err.target, err.message);
+}
+
 static void make_hosts(world_t *w)
 {
     for (int i = 0; i < 3; i++) {
@@ -73,10 +99,13 @@ static void make_hosts(world_t *w)
         w->zone_ids[i] = berth_engine_zone_id(w->e, w->zones[i]);
         assert_true(w->zone_ids[i] >= 0);
     }
+    for (int i = 0; i < NHOSTS; i++)
+        snprintf(w->names[i], sizeof w->names[i], "node-%02d", i);
+    /* Before the hosts: hosts added later take their subnets from it. */
+    random_subnets(w);
     for (int i = 0; i < NHOSTS; i++) {
         berth_host_t *h = &w->hosts[i];
         memset(h, 0, sizeof *h);
-        snprintf(w->names[i], sizeof w->names[i], "node-%02d", i);
         h->name = w->names[i];
         /* few distinct shapes, so that ties are common */
         static const uint32_t cores[] = {4, 8, 8, 16, 32};
@@ -137,6 +166,8 @@ static berth_request_t random_request(world_t *w)
         r.zone_mask = 1ull << w->zone_ids[below(w, 3)];
     if (below(w, 10) == 0)
         r.zone_mask |= 1ull << w->zone_ids[below(w, 3)];
+    if (below(w, 5) == 0)
+        r.subnet_mask = 1ull << below(w, 3);
     uint32_t s = below(w, 20);
     r.sku = s == 0 ? BERTH_SKU_DEDICATED : s == 1 ? BERTH_SKU_CONFIDENTIAL
           : s < 10 ? BERTH_SKU_STANDARD : BERTH_SKU_UNSET;
@@ -235,6 +266,11 @@ static void step(world_t *w)
     shadow_t *s = &w->groups[k];
     if (w->images && op < 4) {
         host_images(w, (int)below(w, NHOSTS));
+        return;
+    }
+    if (op == 4 && below(w, 8) == 0) {
+        /* the subnet table changes: hosts move between classes */
+        random_subnets(w);
         return;
     }
     if (op < 8) {

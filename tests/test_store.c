@@ -918,6 +918,67 @@ static void test_cell_limits(void **state)
     side_close(&a);
 }
 
+/* The cell's subnets: put in one logged step, loaded by a store opened
+ * afterwards (its snapshot) and by one opened before (the log); a refused
+ * table and an equal one change nothing; a subnet's group is placed on the
+ * hosts carrying it on every replica. */
+static void test_cell_subnets(void **state)
+{
+    fixture_t *f = *state;
+    side_t early, a;
+    side_open(f, "sn", 0, &early);
+    side_open(f, "sn", 0, &a);
+    berth_error_t err;
+    for (int i = 0; i < 2; i++) {
+        berth_host_t h = {.name = i ? "h2" : "h1", .cores = 8, .memory_mib = 16384,
+                          .os = BERTH_OS_LINUX, .state = BERTH_HOST_READY};
+        assert_int_equal(berth_store_host_put(a.store, &h, &err), 0);
+    }
+    const char *hosts[] = {"h2"};
+    berth_subnet_t t[] = {{.id = "sn-a", .cidr = "10.4.0.0/24", .hosts = hosts, .nhosts = 1}};
+    assert_int_equal(berth_store_subnets_put(a.store, t, 1, &err), 0);
+    assert_int_equal(berth_engine_subnet_find(a.engine, "sn-a"), 0);
+    uint64_t seq = cell_seq(f, "sn");
+    assert_int_equal(berth_store_subnets_put(a.store, t, 1, &err), 0);
+    assert_int_equal(cell_seq(f, "sn"), seq); /* unchanged: nothing logged */
+
+    berth_subnet_t bad[] = {t[0], {.id = "sn-b", .cidr = "10.4.0.0/16", .hosts = NULL}};
+    assert_int_equal(berth_store_subnets_put(a.store, bad, 2, &err), BERTH_EINVAL);
+    assert_string_equal(err.target, "subnets[1].cidr");
+    assert_int_equal(cell_seq(f, "sn"), seq);
+    assert_int_equal(berth_engine_subnet_count(a.engine), 1);
+
+    side_t late;
+    side_open(f, "sn", 0, &late);
+    assert_int_equal(berth_store_sync(early.store, &err), 0);
+    side_t *replicas[] = {&early, &late};
+    for (int i = 0; i < 2; i++) {
+        berth_engine_t *e = replicas[i]->engine;
+        char *json = NULL;
+        assert_int_equal(berth_engine_subnets_json(e, &json), 0);
+        assert_string_equal(json, "[{\"id\":\"sn-a\",\"cidr\":\"10.4.0.0/24\","
+                                  "\"hosts\":[\"h2\"]}]");
+        berth_free(json);
+        berth_request_t r;
+        memset(&r, 0, sizeof r);
+        r.os = BERTH_OS_LINUX;
+        r.demand.millicores = r.demand.requested_millicores = 1000;
+        r.demand.memory_mib = 1024;
+        r.subnet_mask = 1;
+        berth_placement_t p;
+        assert_int_equal(berth_engine_request_place(e, "rg/g", &r, &p, &err), 0);
+        assert_string_equal(p.host, "h2");
+    }
+    /* a later put replaces the table everywhere */
+    assert_int_equal(berth_store_subnets_put(a.store, NULL, 0, &err), 0);
+    assert_int_equal(berth_store_sync(late.store, &err), 0);
+    assert_int_equal(berth_engine_subnet_count(late.engine), 0);
+    assert_int_equal(berth_store_fsck(a.store, NULL, NULL, &err), 0);
+    side_close(&late);
+    side_close(&early);
+    side_close(&a);
+}
+
 /* Redis gone mid-session: every call answers BERTH_EIO and the process
  * lives (the store keeps SIGPIPE from killing it, and leaves the test's own
  * disposition, the default, alone); after a restart the store carries on. */
@@ -1053,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fsck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gpu_sku_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_subnets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cell_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_gone_no_sigpipe, setup, teardown),
     };

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "index.h"
+#include "subnets.h"
 #include "table.h"
 
 #define NIL BERTH__NIL
@@ -49,6 +50,7 @@ typedef struct group {
 
 struct berth_engine {
     berth__config_t cfg;
+    berth__subnets_t subnets;              /* virtual network subnets (subnets.c) */
     berth_engine_options_t opts;
     berth__index_t idx;
     berth__table_t host_names;             /* name -> host slot                    */
@@ -176,6 +178,7 @@ void berth_engine_free(berth_engine_t *engine)
     free(engine->host_names.e);
     free(engine->group_keys.e);
     berth__index_free(&engine->idx);
+    berth__subnets_clear(&engine->subnets);
     free(engine);
 }
 
@@ -187,6 +190,11 @@ berth__config_t *berth__engine_config(berth_engine_t *engine)
 berth__index_t *berth__engine_index(berth_engine_t *engine)
 {
     return &engine->idx;
+}
+
+berth__subnets_t *berth__engine_subnets(berth_engine_t *engine)
+{
+    return &engine->subnets;
 }
 
 int berth_engine_gpu_sku_add(berth_engine_t *engine, const berth_gpu_sku_t *sku,
@@ -230,7 +238,12 @@ int berth_engine_group_request(berth_engine_t *engine, const berth_group_t *grou
         return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
                                 "berth_engine_group_request needs an engine, a group and an "
                                 "output");
-    return berth__group_request(berth__engine_config(engine), group, out, err);
+    uint64_t subnets;
+    int rc = berth__subnets_request(&engine->subnets, group, &subnets, err);
+    if (rc == 0 && (rc = berth__group_request(berth__engine_config(engine), group, out,
+                                              err)) == 0)
+        out->subnet_mask = subnets;
+    return rc;
 }
 
 /* berth_engine_group_request() without the output and without registering zones:
@@ -244,6 +257,10 @@ int berth_engine_group_validate(berth_engine_t *engine, const berth_group_t *gro
                                 "berth_engine_group_validate needs an engine and a group");
     /* Validation must change nothing, so zones are resolved in a copy of
      * the tables: a full zone table still fails as it would when placing. */
+    uint64_t subnets;
+    int rc = berth__subnets_request(&engine->subnets, group, &subnets, err);
+    if (rc < 0)
+        return rc;
     berth__config_t copy = *berth__engine_config(engine);
     berth_request_t unused;
     return berth__group_request(&copy, group, &unused, err);
@@ -331,6 +348,7 @@ static int host_desc_check(const berth_engine_t *e, const berth_host_t *d,
     attrs->sku = (int8_t)sku;
     attrs->zone = (int8_t)zone;
     attrs->features = (uint8_t)d->features;
+    attrs->subnets = berth__subnets_host_mask(&e->subnets, d->name);
     return 0;
 }
 
@@ -616,6 +634,15 @@ static void format_zones(const berth_engine_t *e, uint64_t mask, char *buf, size
     }
 }
 
+/* The id of the lowest subnet in `mask`, for messages. */
+static const char *subnet_name(const berth_engine_t *e, uint64_t mask)
+{
+    for (size_t i = 0; i < e->subnets.n; i++)
+        if ((mask >> i) & 1u)
+            return e->subnets.v[i].id;
+    return "?";
+}
+
 /* Explains why no host can take `req`: scans every host, narrowing the set
  * constraint by constraint in the order a reader checks them, and names the
  * first constraint that leaves nothing.  Failure path only. */
@@ -626,7 +653,8 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
         return BERTH_ENOSPC;
     const berth_demand_t *d = &req->demand;
     const char *sku = d->gpu_count > 0 ? e->cfg.skus[d->gpu_sku].name : "";
-    size_t n_os = 0, n_build = 0, n_gpu = 0, n_zone = 0, n_feature = 0, n_sandbox = 0;
+    size_t n_os = 0, n_build = 0, n_gpu = 0, n_zone = 0, n_subnet = 0, n_feature = 0;
+    size_t n_sandbox = 0;
     size_t n_ready = 0;
     size_t n_open = 0;
     bool cpu = false, mem = false, gpu = false;
@@ -646,6 +674,9 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
         if (req->zone_mask != 0 && (a->zone < 0 || ((req->zone_mask >> a->zone) & 1u) == 0))
             continue;
         n_zone++;
+        if ((a->subnets & req->subnet_mask) != req->subnet_mask)
+            continue;
+        n_subnet++;
         bool dedicated = (a->features & BERTH_HOST_DEDICATED) != 0;
         if (dedicated != (req->sku == BERTH_SKU_DEDICATED) ||
             (req->sku == BERTH_SKU_CONFIDENTIAL && !(a->features & BERTH_HOST_CONFIDENTIAL)))
@@ -689,6 +720,9 @@ static int explain_no_host(const berth_engine_t *e, const berth_request_t *req,
         snprintf(reason, sizeof reason, "no %s host%s%s", os, gpus, build);
     else if (n_zone == 0)
         snprintf(reason, sizeof reason, "no %s host%s%s%s", os, gpus, build, zones);
+    else if (n_subnet == 0)
+        snprintf(reason, sizeof reason, "no %s host%s%s%s carries subnet '%.80s'", os, gpus,
+                 build, zones, subnet_name(e, req->subnet_mask));
     else if (n_feature == 0)
         snprintf(reason, sizeof reason, "%s%s",
                  req->sku == BERTH_SKU_DEDICATED ? "no host with the dedicated feature"
@@ -767,6 +801,10 @@ static int request_check(const berth_engine_t *e, const berth_request_t *req,
     if (req->zone_mask & ~known)
         return berth__error_set(err, BERTH_EINVAL, "InvalidZones", "zones",
                                 "the zone mask names zones the engine does not know");
+    uint64_t subnets = e->subnets.n >= 64 ? ~0ull : (1ull << e->subnets.n) - 1;
+    if ((req->subnet_mask & ~subnets) || (req->subnet_mask & (req->subnet_mask - 1)))
+        return berth__error_set(err, BERTH_EINVAL, "InvalidSubnetIds", "properties.subnetIds",
+                                "the subnet mask must name one subnet the engine knows");
     return 0;
 }
 

@@ -48,6 +48,8 @@ bool berth__host_matches(const berth__attrs_t *attrs, const berth_request_t *req
     if (req->zone_mask != 0 &&
         (attrs->zone < 0 || ((req->zone_mask >> attrs->zone) & 1u) == 0))
         return false;
+    if ((attrs->subnets & req->subnet_mask) != req->subnet_mask)
+        return false;
     berth_isolation_t i = BERTH_ISOLATION_NONE;
     if (req->os == BERTH_OS_WINDOWS) {
         if (req->os_build == 0 || attrs->build == req->os_build)
@@ -414,7 +416,7 @@ void berth__index_order_remove(berth__index_t *idx, uint32_t slot)
 static bool attrs_equal(const berth__attrs_t *a, const berth__attrs_t *b)
 {
     return a->os == b->os && a->build == b->build && a->sku == b->sku &&
-        a->zone == b->zone && a->features == b->features;
+        a->zone == b->zone && a->features == b->features && a->subnets == b->subnets;
 }
 
 /* Grows a class's grid to at least nrows x ncols, keeping every bucket at
@@ -755,21 +757,23 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
     berth__shape_t key;
     memset(&key, 0, sizeof key);
     key.zone_mask = req->zone_mask;
+    key.subnet_mask = req->subnet_mask;
     key.build = req->os == BERTH_OS_WINDOWS ? req->os_build : 0;
     key.gpu_sku = req->demand.gpu_count > 0 ? (int32_t)req->demand.gpu_sku : -1;
     key.os = (uint8_t)req->os;
     key.sku = (uint8_t)(req->sku == BERTH_SKU_UNSET ? BERTH_SKU_STANDARD : req->sku);
     key.sandbox = req->sandbox;
-    uint64_t h = berth__mix64(key.zone_mask ^ ((uint64_t)key.build << 20) ^
+    uint64_t h = berth__mix64(key.zone_mask ^ berth__mix64(key.subnet_mask) ^
+                              ((uint64_t)key.build << 20) ^
                               ((uint64_t)(uint32_t)key.gpu_sku << 40) ^
                               ((uint64_t)key.os << 56) ^ ((uint64_t)key.sku << 60) ^
                               ((uint64_t)key.sandbox << 63));
     size_t at = (size_t)(h % BERTH__SHAPES);
     berth__shape_t *s = &idx->shapes[at];
     uint32_t *list = &idx->shape_lists[at * idx->capclasses];
-    if (s->valid && s->zone_mask == key.zone_mask && s->build == key.build &&
-        s->gpu_sku == key.gpu_sku && s->os == key.os && s->sku == key.sku &&
-        s->sandbox == key.sandbox) {
+    if (s->valid && s->zone_mask == key.zone_mask && s->subnet_mask == key.subnet_mask &&
+        s->build == key.build && s->gpu_sku == key.gpu_sku && s->os == key.os &&
+        s->sku == key.sku && s->sandbox == key.sandbox) {
         *n = s->n;
         return list;
     }
@@ -779,6 +783,7 @@ static const uint32_t *shape_classes(berth__index_t *idx, const berth_request_t 
     probe.os = req->os;
     probe.os_build = req->os_build;
     probe.zone_mask = req->zone_mask;
+    probe.subnet_mask = req->subnet_mask;
     probe.sku = req->sku;
     probe.sandbox = req->sandbox;
     probe.demand.gpu_count = req->demand.gpu_count > 0 ? 1 : 0;

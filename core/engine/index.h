@@ -43,6 +43,7 @@ typedef struct berth__attrs {
     uint8_t features;               /* BERTH_HOST_* bits                    */
     int8_t sku;                     /* < BERTH_GPU_SKUS_MAX                 */
     int8_t zone;                    /* < BERTH_ZONES_MAX                    */
+    uint64_t subnets;               /* bit i: carries the engine's subnet i */
 } berth__attrs_t;
 
 /* One host.  Capacities and usage are integers (millicores used are always
@@ -98,14 +99,15 @@ typedef struct berth__class {
 } berth__class_t;
 
 /* Requests with the same shape (what decides which classes match: OS,
- * Windows build, GPU SKU, zones, SKU, sandbox) match the same classes in the same
- * tiers; the chooser remembers that list for the last shapes it met, so
+ * Windows build, GPU SKU, zones, subnet, SKU, sandbox) match the same classes in
+ * the same tiers; the chooser remembers that list for the last shapes it met, so
  * that a request visits only its own classes.  Class attributes never
  * change, so a list stays valid until a new class appears. */
 #define BERTH__SHAPES 64
 
 typedef struct berth__shape {
     uint64_t zone_mask;
+    uint64_t subnet_mask;
     uint32_t build;                 /* 0 for Linux requests                 */
     int32_t gpu_sku;                /* -1 for CPU-only requests             */
     uint8_t os;

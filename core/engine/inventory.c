@@ -1,15 +1,15 @@
 /*
  * inventory.c: loads a host inventory document (hosts, optionally with the
- * GPU SKUs they use, the per-group limits and the sandbox policy) into an
- * engine, and sets or reads the engine's per-group limits
- * (berth_engine_limits_set()/_get()) and sandbox policy
- * (berth_engine_sandbox_set()/_get()).
+ * GPU SKUs they use, the per-group limits, the sandbox policy and the
+ * virtual network subnets the hosts carry) into an engine, and sets or
+ * reads the engine's per-group limits (berth_engine_limits_set()/_get())
+ * and sandbox policy (berth_engine_sandbox_set()/_get()).
  *
  * The load is all or nothing: every entry is read and checked, including
  * duplicate names inside the file and against the engine's hosts, before
  * the engine is touched; if adding still fails midway (out of memory), the
  * hosts added are removed and the SKU, limits, sandbox and zone tables are
- * restored.
+ * restored (the subnet table is set last, all or nothing, after the hosts).
  * This file must never leave an engine half-loaded, and never keep a
  * pointer into the document after the call returns (the engine copies host
  * strings).
@@ -22,6 +22,7 @@
 
 #include "index.h"
 #include "internal.h"
+#include "subnets.h"
 
 /* Inventories of 100,000 hosts are legitimate, so the size limit is far above
  * a single ACI document's; the shape is shallow (object > array > host >
@@ -54,6 +55,9 @@ typedef struct loader {
     /* The per-group limits, when the document gives `limits`. */
     berth_limits_t limits;
     bool has_limits;
+    /* The subnets, when the document gives `subnets`. */
+    berth__subnets_doc_t subnets;
+    bool has_subnets;
     /* The sandbox policy, when the document gives `sandbox`. */
     berth_sandbox_policy_t sandbox;
     bool has_sandbox;
@@ -583,6 +587,18 @@ static void read_hosts(loader_t *ld, json_t *hosts)
     berth__path_pop(&ld->path, mark);
 }
 
+/* ---- virtual network subnets --------------------------------------------------- */
+
+/* `subnets`: read (shape and values) by subnets.c, which names the same
+ * paths; applied after the hosts. */
+static void read_subnets(loader_t *ld, json_t *subnets)
+{
+    int rc = berth__subnets_read(subnets, &ld->subnets, ld->err);
+    if (rc < 0 && ld->rc == 0)
+        ld->rc = rc;
+    ld->has_subnets = true;
+}
+
 /* Applies what was read: SKUs first (hosts refer to them), the limits, then
  * hosts.  On a failure, removes the hosts added (newest first, so that no
  * other host changes position) and restores the engine's tables (the
@@ -621,6 +637,9 @@ static int apply(loader_t *ld)
             added++;
         }
     }
+    /* Subnets last: they name hosts.  The call is all or nothing. */
+    if (rc == 0 && ld->has_subnets)
+        rc = berth_engine_subnets_set(ld->engine, ld->subnets.v, ld->subnets.n, ld->err);
     if (rc != 0) {
         /* The failing call reported paths relative to its entry; make them
          * whole document paths. */
@@ -668,7 +687,8 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
          * the same for both forms. */
         read_hosts(ld, root);
     } else {
-        static const char *const known[] = {"gpuSkus", "limits", "sandbox", "hosts", NULL};
+        static const char *const known[] = {"gpuSkus", "limits", "sandbox", "subnets",
+                                            "hosts", NULL};
         check_members(ld, root, known, "an inventory");
         json_t *skus = json_object_get(root, "gpuSkus");
         json_t *limits = json_object_get(root, "limits");
@@ -682,12 +702,16 @@ int berth_engine_inventory_load(berth_engine_t *engine, const char *json, size_t
             read_sandbox(ld, sandbox);
         if (hosts != NULL)
             read_hosts(ld, hosts);
+        json_t *subnets = json_object_get(root, "subnets");
+        if (subnets != NULL)
+            read_subnets(ld, subnets);
     }
     if (ld->rc != BERTH_ENOMEM)
         check_names(ld);
     rc = ld->rc != 0 ? ld->rc : apply(ld);
     free(ld->skus);
     free(ld->hosts);
+    berth__subnets_doc_free(&ld->subnets);
     free(ld);
     json_decref(root);
     return rc;

@@ -19,9 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "store.h"
 
@@ -45,6 +47,7 @@ struct berth_hostlink {
     char k_groups[BERTH__KEYNAME_MAX];
     char k_views[BERTH__KEYNAME_MAX];
     char k_metrics[BERTH__KEYNAME_MAX];
+    char k_meta[BERTH__KEYNAME_MAX];
     char k_images[BERTH__KEYNAME_MAX];
     char k_calls[BERTH__KEYNAME_MAX];
     char calls_last[BERTH_ASSIGNMENT_ID_MAX + 1]; /* the last call entry read */
@@ -78,6 +81,7 @@ static int link_open(const berth_store_options_t *opts, const char *host,
     berth__store_key(l->s, l->k_groups, sizeof l->k_groups, "groups", "");
     berth__store_key(l->s, l->k_views, sizeof l->k_views, "views", "");
     berth__store_key(l->s, l->k_metrics, sizeof l->k_metrics, "metrics", "");
+    berth__store_key(l->s, l->k_meta, sizeof l->k_meta, "meta", "");
     berth__store_key(l->s, l->k_images, sizeof l->k_images, "images:", host);
     berth__store_key(l->s, l->k_calls, sizeof l->k_calls, "calls:", host);
     snprintf(l->calls_last, sizeof l->calls_last, "0-0");
@@ -469,6 +473,44 @@ int berth_hostlink_groups(berth_hostlink_t *link, berth_hostlink_key_cb cb, void
                           berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(link_groups(link, cb, data, err));
+}
+
+static int link_subnet_cidr(berth_hostlink_t *l, const char *id, char *cidr, size_t cap,
+                            berth_error_t *err)
+{
+    const char *argv[] = {"HGET", l->k_meta, "subnets"};
+    int rc;
+    redisReply *r = berth__store_command(l->s, 3, argv, NULL, false,
+                                         "reading the cell's subnets", err, &rc);
+    if (r == NULL)
+        return rc;
+    json_t *table = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    freeReplyObject(r);
+    rc = berth__error_set(err, BERTH_ENOENT, "SubnetNotFound", "",
+                          "subnet '%.200s' is not one of the cell's subnets", id);
+    size_t i;
+    json_t *s;
+    json_array_foreach(table, i, s) {
+        const char *sid = json_string_value(json_object_get(s, "id"));
+        const char *c = json_string_value(json_object_get(s, "cidr"));
+        if (sid != NULL && c != NULL && strcasecmp(sid, id) == 0 && strlen(c) < cap) {
+            memcpy(cidr, c, strlen(c) + 1);
+            berth_error_clear(err);
+            rc = 0;
+            break;
+        }
+    }
+    json_decref(table);
+    return rc;
+}
+
+int berth_hostlink_subnet_cidr(berth_hostlink_t *link, const char *id, char *cidr, size_t cap,
+                               berth_error_t *err)
+{
+    if (id == NULL || cidr == NULL || cap == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidArgument", "",
+                                "a subnet lookup needs an id and a buffer");
+    BERTH__RETURN_GUARDED(link_subnet_cidr(link, id, cidr, cap, err));
 }
 
 /* Calls a view Function; returns 1 (done), 0 (refused) or a negative code. */

@@ -430,7 +430,8 @@ const char berth__functions_source[] =
     /* KEYS: meta, log, seq.  A setting of the cell's in meta's `field`,
      * logged as op `field`; a record equal to the one held changes nothing
      * and logs nothing.  limits_put's ARGV: limits record, log max len: the
-     * cell's per-group limits, in field "limits". */
+     * cell's per-group limits, in field "limits"; subnets_put's the same
+     * with the subnet table (JSON), in field "subnets". */
     "local function meta_put(keys, field, record, maxlen)\n"
     "  if redis.call('HGET', keys[1], field) == record then\n"
     "    return {1, 0, ''}\n"
@@ -441,6 +442,10 @@ const char berth__functions_source[] =
     "\n"
     "local function limits_put(keys, args)\n"
     "  return meta_put(keys, 'limits', args[1], args[2])\n"
+    "end\n"
+    "\n"
+    "local function subnets_put(keys, args)\n"
+    "  return meta_put(keys, 'subnets', args[1], args[2])\n"
     "end\n"
     "\n"
     /* KEYS: meta, log, seq.  ARGV: policy name, log max len.  The cell's
@@ -810,6 +815,7 @@ const char berth__functions_source[] =
     "\n"
     "redis.register_function('berth_sku_put', sku_put)\n"
     "redis.register_function('berth_limits_put', limits_put)\n"
+    "redis.register_function('berth_subnets_put', subnets_put)\n"
     "redis.register_function('berth_sandbox_put', sandbox_put)\n"
     "redis.register_function('berth_place_fx', with_effects(place, 9))\n"
     "redis.register_function('berth_release_fx', with_effects(release, 7))\n"

@@ -172,6 +172,8 @@ int berth__store_sync(berth_store_t *s, berth_error_t *err);
 
 int berth__store_gpu_sku_put(berth_store_t *s, const berth_gpu_sku_t *sku, berth_error_t *err);
 int berth__store_limits_put(berth_store_t *s, const berth_limits_t *limits, berth_error_t *err);
+int berth__store_subnets_put(berth_store_t *s, const berth_subnet_t *subnets, size_t n,
+                             berth_error_t *err);
 int berth__store_sandbox_put(berth_store_t *s, berth_sandbox_policy_t policy,
                              berth_error_t *err);
 int berth__store_host_put(berth_store_t *s, const berth_host_t *host, berth_error_t *err);

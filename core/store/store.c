@@ -13,7 +13,12 @@
  *                                      without GPUs (msgpack map, codec.c:
  *                                      v, mc, mem, containers, volumes,
  *                                      ports), absent until an operator
- *                                      sets them (berth_store_limits_put())
+ *                                      sets them (berth_store_limits_put());
+ *                                      subnets -> the cell's virtual network
+ *                                      subnets (JSON array of {id, cidr,
+ *                                      hosts}, subnets.c), absent until an
+ *                                      operator sets them
+ *                                      (berth_store_subnets_put())
  *   berth:{C}:hosts             HASH   host name -> host record (msgpack map,
  *                                      codec.c: v, name, cores, mem, gpu_sku,
  *                                      gpu_count, os, build, zone, features,
@@ -86,10 +91,10 @@
  *                                      batch was first seen available (wall
  *                                      ms, 0: not yet), for the pause
  *   berth:{C}:log               STREAM the change log: seq, then one or
- *                                      more ops, each op (sku|limits|host|
- *                                      hostdel|place|release), name (host
- *                                      name, SKU name, group key, or "" for
- *                                      limits), rec (the new record, or "";
+ *                                      more ops, each op (sku|limits|subnets|
+ *                                      host|hostdel|place|release), name
+ *                                      (host name, SKU name, group key, or
+ *                                      "" for limits and subnets), rec (the new record, or "";
  *                                      a placement's without its spec: the
  *                                      document is kept once, in the group
  *                                      record, and replicas never need it);
@@ -359,6 +364,12 @@ int berth_store_limits_put(berth_store_t *store, const berth_limits_t *limits,
                            berth_error_t *err)
 {
     BERTH__RETURN_GUARDED(berth__store_limits_put(store, limits, err));
+}
+
+int berth_store_subnets_put(berth_store_t *store, const berth_subnet_t *subnets, size_t n,
+                            berth_error_t *err)
+{
+    BERTH__RETURN_GUARDED(berth__store_subnets_put(store, subnets, n, err));
 }
 
 int berth_store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy,

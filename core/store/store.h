@@ -420,8 +420,9 @@ bool berth__store_stale(const berth_store_t *s);
  * EXEC's reply.  Returns 0 or BERTH_EIO; on failure the engine is empty and
  * the store stale. */
 /* The snapshot is this many reads in one MULTI/EXEC: hosts, groups, seq,
- * the newest log entry, GPU SKUs, the cell's limits. */
-#define BERTH__SNAPSHOT_READS 7
+ * the newest log entry, GPU SKUs, the cell's limits, its sandbox policy and
+ * its subnets. */
+#define BERTH__SNAPSHOT_READS 8
 
 typedef struct berth__snapshot_call {
     const char *argv[BERTH__SNAPSHOT_READS][6];

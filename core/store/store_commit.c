@@ -17,6 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "store-internal.h"
+#include "subnets.h"
 
 /* ---- Function calls ------------------------------------------------------------------- */
 
@@ -142,6 +143,36 @@ int berth__store_sandbox_put(berth_store_t *store, berth_sandbox_policy_t policy
     const char *name = berth_sandbox_policy_name(policy);
     return meta_put(s, "berth_sandbox_put", name, strlen(name), "sandbox policy",
                     "InvalidSandboxPolicy", err);
+}
+
+int berth__store_subnets_put(berth_store_t *store, const berth_subnet_t *subnets, size_t n,
+                             berth_error_t *err)
+{
+    berth_store_t *s = store;
+    int rc = berth__store_sync(s, err);
+    if (rc < 0)
+        return rc;
+    berth_error_clear(err);
+    uint32_t nets[BERTH_SUBNETS_MAX];
+    unsigned prefixes[BERTH_SUBNETS_MAX];
+    if ((rc = berth__subnets_check(subnets, n, nets, prefixes, err)) < 0)
+        return rc;
+    char *rec = berth__subnets_encode(subnets, n);
+    if (rec == NULL)
+        return berth__error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "no memory for a record");
+    const char *argv[] = {"FCALL", "berth_subnets_put", "3", s->k_meta, s->k_log, s->k_seq,
+                          rec, s->maxlen};
+    size_t lens[] = {5, 17, 1, strlen(s->k_meta), strlen(s->k_log), strlen(s->k_seq),
+                     strlen(rec), strlen(s->maxlen)};
+    char reason[32], message[256];
+    rc = fcall(s, 8, argv, lens, "putting the cell's subnets", reason, message, sizeof message,
+               err);
+    free(rec);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berth__error_set(err, BERTH_EINVAL, "InvalidSubnet", "", "%s", message);
+    return 0;
 }
 
 int berth__store_host_put(berth_store_t *store, const berth_host_t *host, berth_error_t *err)

@@ -297,6 +297,12 @@ static int apply_limits(berth_store_t *s, const char *data, size_t len, berth_er
     return berth_engine_limits_set(s->engine, &limits, err);
 }
 
+/* The cell's subnet table; an absent record (NULL) leaves the engine's. */
+static int apply_subnets(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
+{
+    return data != NULL ? berth_engine_subnets_load(s->engine, data, len, err) : 0;
+}
+
 /* The cell's sandbox policy (a name); an absent one (NULL) means the
  * engine's own, the one it had when the store was opened. */
 static int apply_sandbox(berth_store_t *s, const char *data, size_t len, berth_error_t *err)
@@ -405,6 +411,8 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
         return apply_limits(s, rec->str, rec->len, err);
     if (strcmp(op->str, "sandbox") == 0)
         return apply_sandbox(s, rec->str, rec->len, err);
+    if (strcmp(op->str, "subnets") == 0)
+        return apply_subnets(s, rec->str, rec->len, err);
     if (strcmp(op->str, "place") == 0)
         return apply_place(s, rec->str, rec->len, err);
     if (strcmp(op->str, "release") == 0)
@@ -422,7 +430,8 @@ static int apply_entry(berth_store_t *s, const redisReply *fields, size_t at, be
 /* ---- snapshot ------------------------------------------------------------------------ */
 
 /* Reads the snapshot (hosts, groups, seq, newest log entry, GPU SKUs, the
- * cell's limits and sandbox policy) in one MULTI/EXEC, so it is one point of the log. */
+ * cell's limits, sandbox policy and subnets) in one MULTI/EXEC, so it is
+ * one point of the log. */
 static redisReply *snapshot_read(berth_store_t *s, berth_error_t *err, int *rc)
 {
     berth__snapshot_call_t c;
@@ -472,7 +481,7 @@ int berth__store_snapshot_load(berth_store_t *s, berth_error_t *err)
     return rc;
 }
 
-/* Loads the snapshot `x` (snapshot_read()'s EXEC reply: six replies) into
+/* Loads the snapshot `x` (snapshot_read()'s EXEC reply: seven replies) into
  * the emptied engine.  On failure the engine is left empty and the store
  * marked stale. */
 static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *err)
@@ -506,6 +515,12 @@ static int snapshot_apply(berth_store_t *s, const redisReply *x, berth_error_t *
     if (rc == 0)
         rc = apply_sandbox(s, sandbox->type == REDIS_REPLY_STRING ? sandbox->str : NULL,
                            sandbox->type == REDIS_REPLY_STRING ? sandbox->len : 0, err);
+    const redisReply *subnets = x->element[7];
+    if (rc == 0 && subnets->type != REDIS_REPLY_NIL && subnets->type != REDIS_REPLY_STRING)
+        rc = berth__error_set(err, BERTH_EIO, "CorruptCell", "",
+                              "the cell's subnets are not a record");
+    if (rc == 0 && subnets->type == REDIS_REPLY_STRING)
+        rc = apply_subnets(s, subnets->str, subnets->len, err);
     const redisReply *skus = x->element[4];
     for (size_t i = 1; rc == 0 && i < skus->elements; i += 2)
         rc = apply_sku(s, skus->element[i]->str, skus->element[i]->len, err);
@@ -682,8 +697,9 @@ void berth__store_snapshot_call(const berth_store_t *s, berth__snapshot_call_t *
                                                {"XREVRANGE", s->k_log, "+", "-", "COUNT", "1"},
                                                {"HGETALL", s->k_skus},
                                                {"HGET", s->k_meta, "limits"},
-                                               {"HGET", s->k_meta, "sandbox"}};
-    const int n[BERTH__SNAPSHOT_READS] = {2, 2, 2, 6, 2, 3, 3};
+                                               {"HGET", s->k_meta, "sandbox"},
+                                               {"HGET", s->k_meta, "subnets"}};
+    const int n[BERTH__SNAPSHOT_READS] = {2, 2, 2, 6, 2, 3, 3, 3};
     memcpy(c->argv, a, sizeof a);
     memcpy(c->argcs, n, sizeof n);
 }

@@ -17,6 +17,10 @@
  * engine's default runtime; such a group has one container and
  * no init containers (docker_create says why).
  *
+ * A group in a virtual network subnet (berth_runtime_group_t.subnet_id)
+ * has its sandbox on the subnet's network (networks.c) at the address
+ * berthd chose, and no published ports.
+ *
  * It must never start what it creates (start is groups.c's) nor leave a
  * half-created group behind: a failed create removes what it made.
  */
@@ -203,10 +207,30 @@ static void wanted_host_port(docker_ctx_t *ctx, const berth_runtime_group_t *gro
     }
 }
 
+/* A group in a subnet: the sandbox joins the subnet's network (networks.c)
+ * with the group's address instead of the default bridge, and publishes
+ * nothing. */
+static int join_subnet(docker_ctx_t *ctx, const berth_runtime_group_t *group, json_t *body,
+                       json_t *hostcfg, berth_error_t *err)
+{
+    char net[96];
+    int rc = docker_subnet_network(ctx, group, net, sizeof net, err);
+    if (rc != 0)
+        return rc;
+    json_object_set_new(hostcfg, "NetworkMode", json_string(net));
+    json_t *ipam = json_pack("{s:{s:{s:{s:s}}}}", "EndpointsConfig", net, "IPAMConfig",
+                             "IPv4Address", group->subnet_address);
+    if (ipam == NULL)
+        return berth_error_set(err, BERTH_ENOMEM, "OutOfMemory", "", "out of memory");
+    json_object_set_new(body, "NetworkingConfig", ipam);
+    return 0;
+}
+
 static int create_sandbox(docker_ctx_t *ctx, const berth_runtime_group_t *group,
                           const char *gid, char *sandbox_id, size_t cap, berth_error_t *err)
 {
     const berth_group_t *spec = group->spec;
+    bool private_net = group->subnet_id != NULL;
     json_t *body = json_object();
     json_t *hostcfg = json_object();
     json_t *exposed = json_object();
@@ -223,7 +247,7 @@ static int create_sandbox(docker_ctx_t *ctx, const berth_runtime_group_t *group,
     json_object_set_new(body, "Labels", labels_for(ctx, group, "sandbox", "", 0));
     if (spec->name != NULL && strlen(spec->name) <= 63)
         json_object_set_new(body, "Hostname", json_string(spec->name));
-    for (size_t i = 0; spec->ip_address && i < spec->ip_address->nports; i++) {
+    for (size_t i = 0; !private_net && spec->ip_address && i < spec->ip_address->nports; i++) {
         const berth_port_t *p = &spec->ip_address->ports[i];
         char k[32];
         snprintf(k, sizeof k, "%u/%s", p->port, p->protocol == BERTH_PROTOCOL_UDP ? "udp" : "tcp");
@@ -249,10 +273,15 @@ static int create_sandbox(docker_ctx_t *ctx, const berth_runtime_group_t *group,
             json_object_set_new(hostcfg, "DnsOptions", words(spec->dns_config->options));
     }
     json_object_set_new(body, "HostConfig", hostcfg);
+    int rc = private_net ? join_subnet(ctx, group, body, hostcfg, err) : 0;
+    if (rc != 0) {
+        json_decref(body);
+        return rc;
+    }
     char name[64];
     snprintf(name, sizeof name, "berth-%s-sandbox", gid);
     /* The sandbox image is the plugin's business, not the document's. */
-    int rc = image_present(ctx, ctx->sandbox_image, err);
+    rc = image_present(ctx, ctx->sandbox_image, err);
     if (rc == 0)
         rc = pull_image(ctx, ctx->sandbox_image, NULL, err);
     if (rc >= 0)

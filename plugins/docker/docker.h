@@ -129,6 +129,23 @@ int docker_image_ensure(void *c, const char *image,
 
 int docker_create(void *c, const berth_runtime_group_t *group, berth_error_t *err);
 
+/* ---- networks.c ---------------------------------------------------------------- */
+
+/* The engine network name of subnet `id` into out (cap at least 80):
+ * "berth-sn-", the id's last path segment (at most 32 characters, others
+ * than letters, digits, '-', '_' and '.' as '_'), '-' and 16 hex digits
+ * of FNV-1a 64 of the id in lower case. */
+void docker_subnet_network_name(const char *id, char *out, size_t cap);
+
+/* Makes sure the engine holds the network of the group's subnet
+ * (group->subnet_id, _cidr): found with the same CIDR, or created (bridge,
+ * Internal, the CIDR with ".1" as gateway); its name goes to `name`.
+ * Returns 0, BERTH_EINVAL (no subnet, a bad CIDR), BERTH_EIO (the engine
+ * failed, or a network of that name has another CIDR:
+ * SubnetNetworkConflict) or BERTH_ENOMEM. */
+int docker_subnet_network(docker_ctx_t *ctx, const berth_runtime_group_t *group, char *name,
+                          size_t cap, berth_error_t *err);
+
 /* ---- groups.c ------------------------------------------------------------------ */
 
 int load_group(docker_ctx_t *ctx, const char *key, group_objects_t *g,

@@ -63,7 +63,9 @@
  * Each port of a group's ipAddress is "published" on 127.0.0.1 with a host
  * port no other group of the context holds: the one the agent asks for
  * (berth_runtime_group_t.host_ports) when it is free, else the next free
- * one from SIM_PORT_FIRST on, as an engine hands out ephemeral ports.
+ * one from SIM_PORT_FIRST on, as an engine hands out ephemeral ports.  A
+ * group in a virtual network subnet (berth_runtime_group_t.subnet_id)
+ * publishes nothing and reports the private address it was given.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -128,6 +130,8 @@ typedef struct sgroup {
     ctr_t *c;
     size_t nports;
     berth_published_port_t ports[BERTH_PLUGIN_PORTS_MAX];
+    char ip[64];                    /* its address: a subnet group's private
+                                     * one, else "127.0.0.1"                */
     UT_hash_handle hh;              /* sim_t.groups, by key                 */
 } sgroup_t;
 
@@ -584,7 +588,12 @@ static int sim_create(void *ctx, const berth_runtime_group_t *g, berth_error_t *
     if (rc == 0) {
         grp->generation = g->generation;
         grp->digest = g->digest;
-        ports_publish(s, grp, g);
+        /* A group in a subnet is reached on its private address alone: it
+         * publishes nothing, as the docker plugin's. */
+        bool private_net = g->subnet_id != NULL && g->subnet_address != NULL;
+        snprintf(grp->ip, sizeof grp->ip, "%s", private_net ? g->subnet_address : "127.0.0.1");
+        if (!private_net)
+            ports_publish(s, grp, g);
         HASH_ADD_KEYPTR(hh, s->groups, grp->key, strlen(grp->key), grp);
         if (grp->hh.tbl == NULL)
             rc = BERTH_ENOMEM;
@@ -726,7 +735,7 @@ static int sim_status(void *ctx, const char *key, berth_group_status_t *out, ber
     out->exists = true;
     out->generation = g->generation;
     out->digest = g->digest;
-    snprintf(out->ip, sizeof out->ip, "127.0.0.1");
+    snprintf(out->ip, sizeof out->ip, "%s", g->ip);
     out->nports = g->nports;
     memcpy(out->ports, g->ports, g->nports * sizeof g->ports[0]);
     int64_t now = berth__clock_wall_ms();

@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "agent.h"
 
 static void group_pull_create(agent_t *a, agroup_t *g, const berth_group_t *clear);
@@ -108,6 +110,39 @@ void group_create(agent_t *a, agroup_t *g)
     berth__group_free_wiped(clear);
 }
 
+/* The virtual network subnet g's document names (properties.subnetIds[0].id)
+ * into id, and its CIDR from the cell's table into cidr; id "" when it
+ * names none, or one the cell does not have (a cell without subnets keeps
+ * subnetIds as data).  Returns 0, or -1 when the table cannot be read (g
+ * is failed). */
+static int group_subnet(agent_t *a, agroup_t *g, const berth_group_t *spec, char *id,
+                        size_t idcap, char *cidr, size_t cap)
+{
+    id[0] = '\0';
+    json_t *extra = spec->properties_extra_json != NULL
+                        ? json_loads(spec->properties_extra_json, 0, NULL) : NULL;
+    json_t *first = json_array_get(json_object_get(extra, "subnetIds"), 0);
+    const char *sid = json_string_value(json_object_get(first, "id"));
+    if (sid != NULL && strlen(sid) < idcap)
+        memcpy(id, sid, strlen(sid) + 1);
+    json_decref(extra);
+    if (id[0] == '\0')
+        return 0;
+    berth_error_t err;
+    int rc = berth_hostlink_subnet_cidr(a->link, id, cidr, cap, &err);
+    if (rc == BERTH_ENOENT) {
+        log_info(g->key, "subnet %s is not one of the cell's: the group runs on the "
+                 "runtime's default network", id);
+        id[0] = '\0';
+        return 0;
+    }
+    if (rc != 0) {
+        fail_group(a, g, "the cell's subnets cannot be read: %s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 /* group_create() once the document is unsealed: `clear` is g's document
  * with its secrets, for the runtime alone. */
 static void group_pull_create(agent_t *a, agroup_t *g, const berth_group_t *clear)
@@ -145,8 +180,16 @@ static void group_pull_create(agent_t *a, agroup_t *g, const berth_group_t *clea
     }
     for (size_t i = 0; i < g->spec->ncontainers; i++)
         total += shares[i];
+    /* A group in a subnet: the subnet's network, at the address berthd
+     * gave it (its document's ipAddress.ip). */
+    char subnet[BERTH_SUBNET_ID_MAX + 1], cidr[32];
+    if (group_subnet(a, g, clear, subnet, sizeof subnet, cidr, sizeof cidr) != 0)
+        return;
+    const berth_ip_address_t *ip = clear->ip_address;
     berth_runtime_group_t rg = {g->key, g->generation, g->digest, clear, total, shares,
-                                NULL, 0};
+                                NULL, 0, subnet[0] != '\0' ? subnet : NULL,
+                                subnet[0] != '\0' ? cidr : NULL,
+                                subnet[0] != '\0' && ip != NULL ? ip->ip : NULL};
     /* The host ports the group had here, asked for again -- unless a start
      * failed since, which a port taken meanwhile may have caused. */
     const remembered_t *r = ports_recall(a, g->key);

@@ -175,14 +175,33 @@ static int copy_gpu_skus(const berth_engine_t *from, berth_engine_t *to, berth_e
 }
 
 /* True when the inventory (already checked) is the object form with member
- * `name` (`limits`, `sandbox`): only then does that setting of the cell
- * change. */
+ * `name` (`limits`, `sandbox`, `subnets`): only then does that setting of
+ * the cell change. */
 static bool has_member(const char *text, size_t len, const char *name)
 {
     json_t *root = json_loadb(text, len, 0, NULL);
     bool has = json_is_object(root) && json_object_get(root, name) != NULL;
     json_decref(root);
     return has;
+}
+
+/* Puts the scratch engine's subnet table (the inventory's) into the cell.
+ * Returns 0 or a BERTHCTL_EXIT_* code, with a message on stderr. */
+static int put_subnets(berth_engine_t *scratch, berth_store_t *store, const char *cell)
+{
+    berth_subnet_t v[BERTH_SUBNETS_MAX];
+    size_t n = berth_engine_subnet_count(scratch);
+    for (size_t i = 0; i < n; i++)
+        berth_engine_subnet_at(scratch, i, &v[i]);
+    berth_error_t err;
+    int rc = berth_store_subnets_put(store, v, n, &err);
+    if (rc != 0) {
+        fprintf(stderr, "berthctl: cannot set the subnets of cell '%s': %s %s\n", cell,
+                err.target, err.message);
+        return rc == BERTH_EIO ? BERTHCTL_EXIT_USAGE : BERTHCTL_EXIT_FAILED;
+    }
+    fprintf(stderr, "cell %s: %zu subnets\n", cell, n);
+    return 0;
 }
 
 /* Contract (berthctl.h): checks the whole inventory file, then puts its
@@ -257,6 +276,10 @@ int berthctl_cell_load_main(int argc, char **argv)
                 limits.max_memory_mib / 1024.0, limits.max_containers, limits.max_volumes,
                 limits.max_ip_ports);
     }
+    /* The subnets before the hosts, so that no group of a subnet lands on
+     * a host that does not carry it while the hosts arrive. */
+    if (has_member(text, len, "subnets") && (rc = put_subnets(scratch, store, a.cell)) != 0)
+        goto done;
     n = berth_engine_host_count(scratch);
     for (size_t i = 0; i < n; i++) {
         berth_host_t h;

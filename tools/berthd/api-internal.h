@@ -152,6 +152,32 @@ void api_get_hosts(bd_api_t *api, const char *arg, bd_reply_t *reply);
  * (bd_api_handle() has already refused a caller without the operator
  * scope, 403); the POSTs run
  * on the worker thread, the GET on the loop's replica once caught up. */
+/* Answers /berth/subnets (api_subnets.c): GET the replica's subnet table
+ * {"value": [...]}, PUT a new one (400 naming the member at fault); 403
+ * without an operator's token, 405 for other methods. */
+void api_subnets_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
+                       int n);
+
+/* The claim field of a group's private address (records.h, hash `ips`),
+ * "<subnet hash>/<a.b.c.d>", into out (cap at least 48 bytes): "" for a
+ * group in no subnet (subnet_mask 0); `held` (the record's, or "") when it
+ * is in the same subnet, so that a redeploy keeps its address; else the
+ * address at `probe` steps from the one the group key hashes to, among
+ * the subnet's addresses past .0 (the network) and .1 (the gateway) and
+ * before the broadcast address.  The claim effect, not this call, makes it
+ * unique: a taken address refuses the commit and the request tries the
+ * next probe.  Returns 0, or BERTH_EINVAL when the engine lacks the
+ * subnet. */
+int bd_ipam_field(const berth_engine_t *engine, uint64_t subnet_mask, const char *key,
+                  const char *held, unsigned probe, char *out, size_t cap);
+
+/* The document `spec` (JSON text) as the cell stores it for a group whose
+ * address claim is `field` (bd_ipam_field()'s, "" for none): with the
+ * address in properties.ipAddress.ip, where the agent finds it for the
+ * runtime.  *out gets a new text (free()), or NULL when nothing changes
+ * (no claim, or no ipAddress to carry it).  Returns 0, or BERTH_ENOMEM. */
+int bd_ipam_document(const char *spec, const char *field, char **out);
+
 void api_hosts_route(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply, char **seg,
                      int n);
 

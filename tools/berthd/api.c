@@ -391,6 +391,10 @@ void bd_api_handle(bd_api_t *api, const bd_request_t *req, bd_reply_t *reply)
             api_hosts_route(api, req, reply, seg, n);
             return;
         }
+        if (n == 2 && strcmp(seg[1], "subnets") == 0) {
+            api_subnets_route(api, req, reply, seg, n);
+            return;
+        }
         if (n == 2 && strcmp(seg[1], "containerGroups") == 0) {
             bd_reply_route(reply, "Berth_ContainerGroups");
             if (req->method != BD_GET)

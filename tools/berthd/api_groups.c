@@ -222,9 +222,20 @@ json_t *api_resource_body_build(bd_api_t *api, json_t *rec, const berth_group_t 
                          json_object_get(view, "initContainers"), NULL);
     }
     json_t *ip = json_object_get(props, "ipAddress");
+    /* A group in a subnet: its private address, claimed by its PUT
+     * (records.h, `ip`: "<subnet hash>/<a.b.c.d>"). */
+    const char *claim = strchr(api_jstr(rec, "ip"), '/');
+    if (claim != NULL) {
+        if (!json_is_object(ip)) {
+            ip = json_pack("{s:s}", "type", "Private");
+            json_object_set_new(props, "ipAddress", ip);
+        }
+        if (ip != NULL)
+            json_object_set_new(ip, "ip", json_string(claim + 1));
+    }
     if (json_is_object(ip)) {
         const char *vip = api_jstr(json_object_get(view, "ipAddress"), "ip");
-        if (vip[0] != '\0' && strcmp(state, "Stopped") != 0)
+        if (vip[0] != '\0' && claim == NULL && strcmp(state, "Stopped") != 0)
             json_object_set_new(ip, "ip", json_string(vip));
         if (strcmp(state, "Stopped") != 0 && force_state == NULL && current)
             merge_host_ports(json_object_get(ip, "ports"),

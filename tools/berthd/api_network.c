@@ -15,8 +15,9 @@
  * themselves, so it names what they need.  404 ResourceNotFound when the
  * group does not exist.
  *
- * SERVICE ASSOCIATION LINKS.  Berth has no virtual networks: a document's
- * properties.subnetIds is kept, never acted upon, and no link is ever made.
+ * SERVICE ASSOCIATION LINKS.  Berth's subnets are the cell's own table
+ * (api_subnets.c): no Azure virtual network is involved and no link is ever
+ * made.
  * DELETE .../virtualNetworks/{v}/subnets/{s}/providers/
  * Microsoft.ContainerInstance/serviceAssociationLinks/default therefore
  * answers what is true: 204 when no container group of the subscription

@@ -16,6 +16,10 @@
  * changed under it, before it answers 409 Conflict. */
 #define MUT_ATTEMPTS 5
 
+/* How many private addresses a PUT into a subnet tries (one commit each,
+ * the next address when another group holds one) before it answers 409. */
+#define MUT_IP_PROBES 64
+
 /* One mutating request, from its start to its answer. */
 typedef struct mut {
     bd_api_t *api;
@@ -25,6 +29,7 @@ typedef struct mut {
     char *base_url;
     bool post;
     int attempts;
+    unsigned ip_probe;              /* private addresses tried and taken    */
     double t0;
     /* what the read found */
     json_t *rec;
@@ -32,6 +37,9 @@ typedef struct mut {
     /* a PUT's document */
     berth_group_t *g;
     char *spec;
+    char *placed_spec;              /* spec with the group's private address
+                                     * (ipAddress.ip) as the commit stores
+                                     * it, or NULL: spec itself            */
     berth_request_t req;
     char location[BD_LOCATION_MAX + 1];
     json_t *standby;                /* properties.standbyPoolProfile as given

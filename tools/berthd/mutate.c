@@ -7,8 +7,9 @@
  * decides in memory what changes, and makes ONE commit through the
  * asynchronous store: the placement or release (or restart, or nothing
  * placed at all) together with every record the request changes -- the
- * resource record and its index entry, the DNS label, the usage count, the
- * operation record, a POST's answer for retries -- as the commit's effects
+ * resource record and its index entry, the DNS label, a subnet group's
+ * private address, the usage count, the operation record, a POST's answer
+ * for retries -- as the commit's effects
  * (berth.h, "Effects").  Redis applies all of it or none, so there is no
  * state in which a placement landed but its resource record did not.  The
  * commit is guarded by the SHA-1 of the record as read and pinned to the
@@ -37,10 +38,13 @@
  *
  * ERRORS.  No host can take the group (BERTH_ENOSPC): 409 with the core's
  * code (not 5xx: SDKs retry 5xx at once, a retry storm that cannot
- * succeed).  A change that needs a delete: 409.  Redis failing: 500, or 503
+ * succeed).  A change that needs a delete: 409.  A private address another
+ * group holds: the next one, anew from the read, at most MUT_IP_PROBES
+ * times, then 409 PrivateIpAddressNotAvailable.  Redis failing: 500, or 503
  * when the record could not even be read, or when the commit was applied
  * but the Redis replicas asked for (--replicas) did not confirm it in time
- * (NotReplicated: the client's retry finds it applied and answers it).  The resource changing under
+ * (NotReplicated: the client's retry finds it applied and answers it).  The
+ * resource changing under
  * more than MUT_ATTEMPTS tries: 409 Conflict.
  *
  * This file holds the request's life: its start (what needs no I/O, a
@@ -73,6 +77,7 @@ void mut_free(mut_t *m)
     json_decref(m->profile);
     berth_group_free(m->g);
     berth_free(m->spec);
+    free(m->placed_spec);
     free(m->doc);
     free(m->body);
     free(m->base_url);
@@ -181,6 +186,15 @@ static void on_caught_up(int status, const berth_placement_t *placement,
     read_record(data);
 }
 
+/* Starts the request again from its read, once the replica caught up with
+ * what came between. */
+static void try_again(mut_t *m)
+{
+    berth_error_t e;
+    if (berth_store_async_sync(m->api->async, on_caught_up, m, &e) != 0)
+        read_record(m);
+}
+
 /* A commit's outcome other than success. */
 void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
 {
@@ -190,16 +204,29 @@ void mut_commit_failed(mut_t *m, int status, const berth_error_t *err)
     if (status == BERTH_ESTALE || vanished) {
         m->api->conflicts++;
         if (++m->attempts < MUT_ATTEMPTS) {
-            /* Another request came between: again, once the replica has
-             * caught up with it (the next try pins its generation). */
-            berth_error_t e;
-            if (berth_store_async_sync(m->api->async, on_caught_up, m, &e) != 0)
-                read_record(m);
+            /* Another request came between: the next try pins its
+             * generation. */
+            try_again(m);
             return;
         }
         mut_error(m, 409, "Conflict", "",
                   "the container group '%s' kept changing while this request was applied; "
                   "try again", m->op.name);
+        return;
+    }
+    /* Another group holds the private address: the next one, from a new
+     * read. */
+    int ipx = bd_fx_ip_index(&m->fx);
+    char ip_target[32];
+    snprintf(ip_target, sizeof ip_target, "effects[%d]", ipx);
+    if (status == BERTH_EEXIST && ipx >= 0 && err != NULL && strcmp(err->target, ip_target) == 0) {
+        if (++m->ip_probe < MUT_IP_PROBES) {
+            try_again(m);
+            return;
+        }
+        mut_error(m, 409, "PrivateIpAddressNotAvailable", "properties.subnetIds[0].id",
+                  "no free private address was found in the group's subnet (%d tried)",
+                  MUT_IP_PROBES);
         return;
     }
     int dns = bd_fx_dns_index(&m->fx);

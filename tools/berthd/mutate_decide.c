@@ -77,11 +77,15 @@ static void commit(mut_t *m, commit_kind_t how, int64_t records_gen, const char 
     m->placing = how == C_PLACE || how == C_START;
     switch (how) {
     case C_PLACE:
-        rc = berth_store_async_place_with(m->api->async, m->op.key, &m->req, m->spec, m->fx.e,
+        rc = berth_store_async_place_with(m->api->async, m->op.key, &m->req,
+                                          m->placed_spec != NULL ? m->placed_spec : m->spec,
+                                          m->fx.e,
                                           m->fx.n, mut_on_commit, m, &err);
         break;
     case C_START:
-        rc = berth_store_async_place_prefer_with(m->api->async, m->op.key, &m->req, m->spec,
+        rc = berth_store_async_place_prefer_with(m->api->async, m->op.key, &m->req,
+                                                 m->placed_spec != NULL ? m->placed_spec
+                                                                        : m->spec,
                                                  prefer, m->fx.e, m->fx.n, mut_on_commit, m, &err);
         break;
     case C_RELEASE:
@@ -300,6 +304,12 @@ static json_t *put_record(mut_t *m, bool placing, uint64_t gen, const char *dige
     put_dns(m, dns, sizeof dns);
     json_object_set_new(rec, "digest", json_string(digest));
     json_object_set_new(rec, "dns", json_string(dns));
+    /* The private address in the group's subnet (api_subnets.c). */
+    char ip[64];
+    if (bd_ipam_field(berth_store_async_engine(m->api->async), m->req.subnet_mask, m->op.key,
+                      api_jstr(m->rec, "ip"), m->ip_probe, ip, sizeof ip) != 0)
+        ip[0] = '\0';
+    json_object_set_new(rec, "ip", json_string(ip));
     json_object_set_new(rec, "spot", json_boolean(m->g->priority == BERTH_PRIORITY_SPOT));
     json_object_set_new(rec, "images", record_images(m->g));
     /* The profile the document came from, {id, revision} (profiles.h):
@@ -333,6 +343,11 @@ static int put_effects(mut_t *m, uint64_t gen)
         bd_fx_dns_claim(&m->fx, dns, m->op.key);
     if (old_dns[0] != '\0' && strcmp(old_dns, dns) != 0)
         bd_fx_dns_release(&m->fx, old_dns, m->op.key);
+    const char *ip = api_jstr(m->newrec, "ip"), *old_ip = api_jstr(m->rec, "ip");
+    if (ip[0] != '\0' && strcmp(old_ip, ip) != 0)
+        bd_fx_ip_claim(&m->fx, ip, m->op.key);
+    if (old_ip[0] != '\0' && strcmp(old_ip, ip) != 0)
+        bd_fx_ip_release(&m->fx, old_ip, m->op.key);
     if (!exists)
         bd_fx_usage(&m->fx, m->op.sub, m->location, 1);
     if (exists && gen == 0)         /* a new resource has no eviction: its
@@ -381,7 +396,13 @@ static void decide_put(mut_t *m)
         return;
     }
     m->newrec = put_record(m, true, gen + 1, digest);
-    if (m->newrec == NULL) {
+    /* The document the cell stores carries the private address for the
+     * agent (api_subnets.c); the digest above is the PUT's own, so a
+     * repeated PUT still finds it unchanged. */
+    free(m->placed_spec);
+    m->placed_spec = NULL;
+    if (m->newrec == NULL ||
+        bd_ipam_document(m->spec, api_jstr(m->newrec, "ip"), &m->placed_spec) != 0) {
         mut_error(m, 500, "InternalServerError", "", "out of memory");
         return;
     }
@@ -469,6 +490,9 @@ static void decide_delete(mut_t *m)
         bd_fx_record_del(&m->fx, m->op.key);
         if (dns[0] != '\0')
             bd_fx_dns_release(&m->fx, dns, m->op.key);
+        const char *ip = api_jstr(m->rec, "ip");
+        if (ip[0] != '\0')
+            bd_fx_ip_release(&m->fx, ip, m->op.key);
         bd_fx_usage(&m->fx, api_jstr(m->rec, "subscription"), api_jstr(m->rec, "location"), -1);
         m->ok_status = 200;
         m->with_body = m->base_url != NULL;

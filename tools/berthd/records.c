@@ -835,18 +835,34 @@ void bd_fx_record_del(bd_fx_t *fx, const char *key)
     e->field = fx_text(fx, key);
 }
 
-void bd_fx_dns_claim(bd_fx_t *fx, const char *field, const char *key)
+/* A claim (CLAIM) or its release (UNCLAIM) of `field` of hash `hash` for
+ * `key`. */
+static void fx_claim(bd_fx_t *fx, berth_effect_op_t op, const char *hash, const char *field,
+                     const char *key)
 {
-    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_CLAIM, "dns");
+    berth_effect_t *e = fx_add(fx, op, hash);
     e->field = fx_text(fx, field);
     e->value = key;
 }
 
+void bd_fx_dns_claim(bd_fx_t *fx, const char *field, const char *key)
+{
+    fx_claim(fx, BERTH_EFFECT_CLAIM, "dns", field, key);
+}
+
 void bd_fx_dns_release(bd_fx_t *fx, const char *field, const char *key)
 {
-    berth_effect_t *e = fx_add(fx, BERTH_EFFECT_UNCLAIM, "dns");
-    e->field = fx_text(fx, field);
-    e->value = key;
+    fx_claim(fx, BERTH_EFFECT_UNCLAIM, "dns", field, key);
+}
+
+void bd_fx_ip_claim(bd_fx_t *fx, const char *field, const char *key)
+{
+    fx_claim(fx, BERTH_EFFECT_CLAIM, "ips", field, key);
+}
+
+void bd_fx_ip_release(bd_fx_t *fx, const char *field, const char *key)
+{
+    fx_claim(fx, BERTH_EFFECT_UNCLAIM, "ips", field, key);
 }
 
 void bd_fx_usage(bd_fx_t *fx, const char *sub, const char *location, int delta)
@@ -898,10 +914,21 @@ void bd_fx_document_forget(bd_fx_t *fx, const char *key)
     e->field = fx_text(fx, key);
 }
 
-int bd_fx_dns_index(const bd_fx_t *fx)
+/* The index of the first claim of hash `hash` in fx, or -1. */
+static int claim_index(const bd_fx_t *fx, const char *hash)
 {
     for (size_t i = 0; i < fx->n; i++)
-        if (fx->e[i].op == BERTH_EFFECT_CLAIM)
+        if (fx->e[i].op == BERTH_EFFECT_CLAIM && strcmp(fx->e[i].key, hash) == 0)
             return (int)i;
     return -1;
+}
+
+int bd_fx_dns_index(const bd_fx_t *fx)
+{
+    return claim_index(fx, "dns");
+}
+
+int bd_fx_ip_index(const bd_fx_t *fx)
+{
+    return claim_index(fx, "ips");
 }

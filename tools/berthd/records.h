@@ -6,7 +6,7 @@
  * berth_effect_t gives them, without the "berth:{C}:" prefix):
  *   resources   HASH   "<sub>/<rg>/<name>" (lowercase) -> resource record JSON
  *                      {id, subscription, resourceGroup, name, location, tags,
- *                      digest, dns, spot, images, state, lastHost,
+ *                      digest, dns, spot, images, ip, state, lastHost,
  *                      generation, created, updated}.  The group's document is not here:
  *                      the library holds it, once (the group's record while
  *                      placed, the cell's kept documents while stopped or
@@ -14,13 +14,17 @@
  *                      record keeps what berthd decides with: `digest` (SHA-1
  *                      of the document, digest.h), `dns`
  *                      ("<location>/<label>" of its DNS label, or ""),
- *                      `spot` (its priority is Spot) and `images` (its
+ *                      `spot` (its priority is Spot), `images` (its
  *                      containers' distinct image references, for a
  *                      tenant's cachedImages; absent in a record written
  *                      before Berth kept it: read as none until the group's
- *                      next PUT)
+ *                      next PUT) and, for a group in a subnet, `ip` (its
+ *                      private address's claim, "<subnet hash>/<a.b.c.d>",
+ *                      api_subnets.c)
  *   index       ZSET   score 0, the same keys, for listing (ZRANGEBYLEX)
  *   dns         HASH   "<location>/<label>" -> group key
+ *   ips         HASH   "<subnet hash>/<a.b.c.d>" -> group key: the private
+ *                      addresses of the groups in subnets
  *   usage       HASH   "<sub>/<location>" -> the number of the subscription's
  *                      container groups in that location
  *   operations  HASH   operation id -> {key, kind, subscription, location,
@@ -150,7 +154,7 @@ int bd_records_operations_drop(bd_records_t *r, const char *const *ids, size_t n
 
 /* ---- effects (no I/O) ------------------------------------------------------------------- */
 
-#define BD_FX_MAX 12
+#define BD_FX_MAX 14
 
 /* A commit's effects under construction: their strings live here. */
 typedef struct bd_fx {
@@ -178,6 +182,12 @@ void bd_fx_record_del(bd_fx_t *fx, const char *key);
 void bd_fx_dns_claim(bd_fx_t *fx, const char *field, const char *key);
 void bd_fx_dns_release(bd_fx_t *fx, const char *field, const char *key);
 
+/* Claims private address field "<subnet hash>/<a.b.c.d>" (bd_ipam_field())
+ * for `key` (refused with BERTH_EEXIST when another group holds it), or
+ * releases it while it names `key`. */
+void bd_fx_ip_claim(bd_fx_t *fx, const char *field, const char *key);
+void bd_fx_ip_release(bd_fx_t *fx, const char *field, const char *key);
+
 /* Adds delta to the usage count of (sub, location). */
 void bd_fx_usage(bd_fx_t *fx, const char *sub, const char *location, int delta);
 
@@ -199,5 +209,9 @@ void bd_fx_document_forget(bd_fx_t *fx, const char *key);
 
 /* The index of the first effect of `fx` of kind DNS claim, or -1. */
 int bd_fx_dns_index(const bd_fx_t *fx);
+
+/* The index of the first effect of `fx` of kind private address claim, or
+ * -1. */
+int bd_fx_ip_index(const bd_fx_t *fx);
 
 #endif /* BERTHD_RECORDS_H */

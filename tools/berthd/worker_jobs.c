@@ -370,13 +370,13 @@ static berth_effect_t *effects_copy(const berth_effect_t *effects, size_t n, boo
 }
 
 /* The group's request in the worker's engine: the caller's when it names
- * no zone and no GPU (nothing in it is an engine's own), else computed
- * again from the document.  Returns 0 or a negative code with err. */
+ * no zone, no GPU and no subnet (nothing in it is an engine's own), else
+ * computed again from the document.  Returns 0 or a negative code with err. */
 static int claim_request(bd_worker_ctx_t *ctx, claim_job_t *j, berth_request_t *out,
                          berth_error_t *err)
 {
     *out = j->req;
-    if (j->req.zone_mask == 0 && j->req.demand.gpu_count == 0)
+    if (j->req.zone_mask == 0 && j->req.demand.gpu_count == 0 && j->req.subnet_mask == 0)
         return 0;
     /* The replica's SKU tables as Redis has them now. */
     berth_store_sync(ctx->store, NULL);
