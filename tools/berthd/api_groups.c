@@ -439,7 +439,7 @@ static void get_group_record(int status, json_t *rec, const char *sha1, void *da
     (void)sha1;
     get_ctx_t *g = data;
     if (status != 0)
-        bd_reply_error(g->reply, 500, "InternalServerError", "", "the resource store is failing");
+        bd_reply_store_failing(g->reply);
     else if (rec == NULL)
         api_reply_not_found(g->reply, g->rg, g->name);
     else

@@ -439,7 +439,7 @@ static void metrics_read(int status, const char *text, size_t len, const berth_e
     (void)err;
     metrics_ctx_t *c = data;
     if (status != 0 && status != BERTH_ENOENT) {
-        bd_reply_error(c->reply, 500, "InternalServerError", "", "the resource store is failing");
+        bd_reply_store_failing(c->reply);
     } else {
         json_t *m = status == 0 ? json_loadb(text, len, 0, NULL) : NULL;
         json_t *samples = json_object_get(m, "samples");
@@ -459,7 +459,7 @@ static void metrics_record(int status, json_t *rec, const char *sha1, void *data
     metrics_ctx_t *c = data;
     berth_error_t err;
     if (status != 0) {
-        bd_reply_error(c->reply, 500, "InternalServerError", "", "the resource store is failing");
+        bd_reply_store_failing(c->reply);
     } else if (rec == NULL) {
         api_reply_not_found(c->reply, c->rg, c->name);
     } else {

@@ -43,11 +43,6 @@ static void out_of_memory(bd_reply_t *reply)
     bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
 }
 
-static void store_failing(bd_reply_t *reply)
-{
-    bd_reply_error(reply, 500, "InternalServerError", "", "the resource store is failing");
-}
-
 /* ---- outbound dependencies ---------------------------------------------------------------- */
 
 /* The registry of image reference `ref` into out[cap]: its first part
@@ -128,7 +123,7 @@ static void deps_document(int status, const char *doc, uint64_t generation, cons
     (void)generation, (void)host, (void)err;
     deps_ctx_t *c = data;
     if (status != 0 && status != BERTH_ENOENT)
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
     else
         bd_reply_send(c->reply, 200, endpoints_of(status == 0 ? doc : NULL), NULL);
     free(c);
@@ -140,7 +135,7 @@ static void deps_record(int status, json_t *rec, const char *sha1, void *data)
     deps_ctx_t *c = data;
     berth_error_t err;
     if (status != 0) {
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
     } else if (rec == NULL) {
         api_reply_not_found(c->reply, c->rg, c->name);
     } else if (berth_store_async_document_read(c->api->async, c->key, deps_document, c, &err) !=
@@ -206,7 +201,7 @@ static void link_page(link_ctx_t *l);
 static void link_page_done(link_ctx_t *l)
 {
     if (l->failed) {
-        store_failing(l->reply);
+        bd_reply_store_failing(l->reply);
         link_free(l);
         return;
     }

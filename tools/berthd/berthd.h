@@ -180,6 +180,10 @@ void bd_reply_send_text(bd_reply_t *reply, int status, const char *text, size_t 
 void bd_reply_error(bd_reply_t *reply, int status, const char *code, const char *target,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* Answers 500 InternalServerError "the resource store is failing": a read
+ * of berthd's records or the cell that Redis did not answer. */
+void bd_reply_store_failing(bd_reply_t *reply);
+
 /* Sends a berth_error_t as a CloudError with `status`. */
 void bd_reply_berth_error(bd_reply_t *reply, int status, const berth_error_t *err);
 

@@ -32,11 +32,6 @@ static void out_of_memory(bd_reply_t *reply)
     bd_reply_error(reply, 503, "ServiceUnavailable", "", "out of memory");
 }
 
-static void store_failing(bd_reply_t *reply)
-{
-    bd_reply_error(reply, 500, "InternalServerError", "", "the resource store is failing");
-}
-
 /* ---- lists ------------------------------------------------------------------------------- */
 
 typedef struct list_ctx {
@@ -87,7 +82,7 @@ static void list_records(int status, const char *const *keys, json_t *const *rec
 {
     list_ctx_t *l = data;
     if (status != 0) {
-        store_failing(l->reply);
+        bd_reply_store_failing(l->reply);
         json_decref(l->value);
         free(l->next_link);
         free(l);
@@ -213,7 +208,7 @@ static void where_records(int status, const char *const *keys, json_t *const *re
 {
     where_ctx_t *w = data;
     if (status != 0) {
-        store_failing(w->reply);
+        bd_reply_store_failing(w->reply);
         where_free(w);
         return;
     }
@@ -443,7 +438,7 @@ static void op_record(int status, json_t *rec, const char *sha1, void *data)
     (void)sha1;
     op_ctx_t *c = data;
     if (status != 0) {
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
         json_decref(c->o);
         free(c);
         return;
@@ -459,7 +454,7 @@ static void op_found(int status, const char *text, size_t len, void *data)
 {
     op_ctx_t *c = data;
     if (status != 0) {
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
         free(c);
         return;
     }
@@ -570,7 +565,7 @@ static void agent_record(int status, json_t *rec, const char *sha1, void *data)
     (void)sha1;
     agent_ctx_t *a = data;
     if (status != 0) {
-        store_failing(a->reply);
+        bd_reply_store_failing(a->reply);
         agent_ctx_free(a);
         return;
     }
@@ -604,7 +599,7 @@ static void agent_document(int status, const char *doc, uint64_t generation, con
     (void)generation, (void)host, (void)err;
     agent_ctx_t *a = data;
     if (status != 0 && status != BERTH_ENOENT) {
-        store_failing(a->reply);
+        bd_reply_store_failing(a->reply);
         agent_ctx_free(a);
         return;
     }
@@ -676,7 +671,7 @@ static void exec_session_set(int status, const char *text, size_t len, void *dat
     agent_ctx_t *a = data;
     char *nl = a->command != NULL ? strchr(a->command, '\n') : NULL;
     if (status != 0 || nl == NULL) {
-        store_failing(a->reply);
+        bd_reply_store_failing(a->reply);
     } else {
         *nl = '\0';
         bd_reply_send(a->reply, 200,
@@ -834,7 +829,7 @@ static void session_closed(int status, const char *text, size_t len, void *data)
     (void)text, (void)len;
     session_ctx_t *c = data;
     if (status != 0)
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
     else
         bd_reply_error(c->reply, 403, "ExecPasswordMismatch", "password",
                        "the exec session's password does not match; after %d wrong passwords "
@@ -846,7 +841,7 @@ static void session_failed(int status, const char *text, size_t len, void *data)
 {
     session_ctx_t *c = data;
     if (status != 0 || text == NULL) {
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
         session_free(c);
         return;
     }
@@ -874,7 +869,7 @@ static void session_taken(int status, const char *text, size_t len, void *data)
                 strcmp(api_jstr(t, "password"), api_jstr(c->s, "password")) == 0;
     json_decref(t);
     if (status != 0) {
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
         session_free(c);
         return;
     }
@@ -935,7 +930,7 @@ static void session_read(int status, const char *text, size_t len, void *data)
 {
     session_ctx_t *c = data;
     if (status != 0) {
-        store_failing(c->reply);
+        bd_reply_store_failing(c->reply);
         session_free(c);
         return;
     }

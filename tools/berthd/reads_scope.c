@@ -264,11 +264,6 @@ static void walk_start(scope_walk_t *w, scope_record_fn each, scope_done_fn done
     }
 }
 
-static void store_failing(bd_reply_t *reply)
-{
-    bd_reply_error(reply, 500, "InternalServerError", "", "the resource store is failing");
-}
-
 /* ---- usages ------------------------------------------------------------------------------ */
 
 static json_t *usage(const char *name, const char *local, uint64_t cur, uint64_t limit)
@@ -319,7 +314,7 @@ static void usages_done(scope_walk_t *w, int status)
 {
     bd_reply_t *reply = w->reply;
     if (status != 0) {
-        store_failing(reply);
+        bd_reply_store_failing(reply);
         walk_free(w);
         return;
     }
@@ -363,7 +358,7 @@ static void usages_count(int status, const char *text, size_t len, void *data)
     (void)len;
     scope_walk_t *w = data;
     if (status != 0) {
-        store_failing(w->reply);
+        bd_reply_store_failing(w->reply);
         walk_free(w);
         return;
     }
@@ -413,7 +408,7 @@ static void images_done(scope_walk_t *w, int status)
             json_object_set(w->images, json_string_value(image), json_true());
     }
     if (status != 0)
-        store_failing(w->reply);
+        bd_reply_store_failing(w->reply);
     else
         api_get_cached_images(w->api, w->images, w->reply);
     walk_free(w);

@@ -302,6 +302,12 @@ void bd_reply_error(bd_reply_t *reply, int status, const char *code, const char 
     bd_reply_berth_error(reply, status, &err);
 }
 
+/* Contract: berthd.h. */
+void bd_reply_store_failing(bd_reply_t *reply)
+{
+    bd_reply_error(reply, 500, "InternalServerError", "", "the resource store is failing");
+}
+
 /* ---- captured replies ------------------------------------------------------------------- */
 
 /* Contract (berthd.h): a reply bound to no connection. */
